@@ -1,0 +1,336 @@
+//! Reading one field of a state into its compiled form: paths, templates,
+//! JSONata, literal-or-path pairs, Assign. Each reader reports what is wrong
+//! with the field and returns a placeholder, so the build goes on.
+
+use serde_json::Value;
+
+use super::Builder;
+use crate::asl::diagnostic::Code;
+use crate::asl::model::{Payload, QueryLanguage, Source};
+use crate::asl::source::{Member, Node, NodeValue, pointer_push};
+use crate::query::intrinsic::{self, IntrinsicCall};
+use crate::query::jsonata::{JsonataExpr, JsonataTemplate};
+use crate::query::path::Path;
+use crate::query::reference::ReferencePath;
+use crate::query::template::Template;
+
+/// The object being read (a state, a rule, a catcher) and where it is.
+#[derive(Debug, Clone)]
+pub(super) struct Ctx<'d> {
+    pub node: &'d Node,
+    pub pointer: String,
+    pub lang: QueryLanguage,
+}
+
+impl<'d> Ctx<'d> {
+    pub fn member(&self, key: &str) -> Option<&'d Member> {
+        self.node.member(key)
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.node.member(key).is_some()
+    }
+
+    pub fn ptr(&self, key: &str) -> String {
+        pointer_push(&self.pointer, key)
+    }
+
+    pub fn str(&self, key: &str) -> Option<&'d str> {
+        self.member(key).and_then(|m| m.value.as_str())
+    }
+
+    pub fn bool(&self, key: &str) -> Option<bool> {
+        match self.member(key).map(|m| &m.value.value) {
+            Some(NodeValue::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn u64(&self, key: &str) -> Option<u64> {
+        match self.member(key).map(|m| &m.value.value) {
+            Some(NodeValue::Number(n)) => n.as_u64(),
+            _ => None,
+        }
+    }
+
+    pub fn f64(&self, key: &str) -> Option<f64> {
+        match self.member(key).map(|m| &m.value.value) {
+            Some(NodeValue::Number(n)) => n.as_f64(),
+            _ => None,
+        }
+    }
+
+    /// A view of a nested object field.
+    pub fn child(&self, key: &str) -> Option<Ctx<'d>> {
+        let member = self.member(key)?;
+        matches!(member.value.value, NodeValue::Object(_)).then(|| Ctx {
+            node: &member.value,
+            pointer: self.ptr(key),
+            lang: self.lang,
+        })
+    }
+}
+
+/// The longest variable name accepted in Assign.
+const MAX_VARIABLE_NAME_LEN: usize = 80;
+
+impl Builder<'_> {
+    /// A JSONPath path field (InputPath, OutputPath, ItemsPath...): absent
+    /// means `$`, `null` means "nothing" (`None`).
+    pub(super) fn path_or_null(&mut self, cx: &Ctx<'_>, key: &str) -> Option<Path> {
+        match cx.member(key).map(|m| &m.value.value) {
+            None => Some(root_path()),
+            Some(NodeValue::Null) => None,
+            Some(NodeValue::String(s)) => self.path(s, &cx.ptr(key)),
+            Some(_) => Some(root_path()),
+        }
+    }
+
+    /// ResultPath: absent means `$`, `null` means "discard the result".
+    pub(super) fn result_path(&mut self, cx: &Ctx<'_>, key: &str) -> Option<ReferencePath> {
+        match cx.member(key).map(|m| &m.value.value) {
+            Some(NodeValue::Null) => None,
+            Some(NodeValue::String(s)) => match ReferencePath::parse(s) {
+                Ok(path) => Some(path),
+                Err(e) => {
+                    let message = format!(
+                        "{key} must be a reference path such as $.result or $.a.b[0] (only names and indexes, no wildcards or filters): {e}"
+                    );
+                    self.error(Code::InvalidReferencePath, &cx.ptr(key), message);
+                    Some(root_reference())
+                }
+            },
+            _ => Some(root_reference()),
+        }
+    }
+
+    /// Parses a path, reporting INVALID_PATH at `pointer`.
+    pub(super) fn path(&mut self, text: &str, pointer: &str) -> Option<Path> {
+        match Path::parse(text) {
+            Ok(path) => Some(path),
+            Err(e) => {
+                let message = format!("'{text}' is not a valid JSONPath: {e}");
+                self.error(Code::InvalidPath, pointer, message);
+                None
+            }
+        }
+    }
+
+    /// A path or an intrinsic call, as in a `".$"` field or ErrorPath.
+    pub(super) fn path_or_call<T>(&mut self, text: &str, pointer: &str) -> Option<Source<T>> {
+        if intrinsic::looks_like_call(text) {
+            self.call(text, pointer).map(Source::Call)
+        } else {
+            self.path(text, pointer).map(Source::Path)
+        }
+    }
+
+    fn call(&mut self, text: &str, pointer: &str) -> Option<IntrinsicCall> {
+        match intrinsic::parse(text) {
+            Ok(call) => Some(call),
+            Err(e) => {
+                self.error(Code::InvalidIntrinsicFunction, pointer, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// A JSONPath payload template (Parameters, ResultSelector, ItemSelector).
+    pub(super) fn template(&mut self, node: &Node, pointer: &str) -> Option<Template> {
+        let value = node.to_value();
+        self.warn_no_dollar(&value, pointer);
+        match Template::compile(&value) {
+            Ok(template) => Some(template),
+            Err(errors) => {
+                for e in errors {
+                    let at = format!("{pointer}{}", e.pointer);
+                    let is_call = self
+                        .doc
+                        .node(&at)
+                        .and_then(Node::as_str)
+                        .is_some_and(|s| s.trim_start().starts_with("States."));
+                    let code = if is_call {
+                        Code::InvalidIntrinsicFunction
+                    } else {
+                        Code::InvalidPath
+                    };
+                    self.error(code, &at, e.message);
+                }
+                None
+            }
+        }
+    }
+
+    /// AWS's NO_DOLLAR warning: a plain key whose string value looks like a
+    /// path or an intrinsic call was probably meant to end in `.$`.
+    fn warn_no_dollar(&mut self, value: &Value, pointer: &str) {
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map {
+                    let at = pointer_push(pointer, key);
+                    if let (false, Value::String(s)) = (key.ends_with(".$"), v) {
+                        if s.starts_with("$.") || s.starts_with("$$.") || intrinsic::looks_like_call(s) {
+                            let message = format!(
+                                "the value of '{key}' looks like a path or an intrinsic function, but it is used as a literal string; to evaluate it, name the key '{key}.$'"
+                            );
+                            self.warning(Code::NoDollar, &at, false, message);
+                        }
+                    }
+                    if !key.ends_with(".$") {
+                        self.warn_no_dollar(v, &at);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    self.warn_no_dollar(v, &format!("{pointer}/{i}"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A JSONata template (Arguments, Output, Assign in JSONata states).
+    pub(super) fn jsonata_template(&mut self, node: &Node, pointer: &str) -> Option<JsonataTemplate> {
+        match JsonataTemplate::compile(&node.to_value()) {
+            Ok(template) => Some(template),
+            Err(errors) => {
+                for e in errors {
+                    let at = format!("{pointer}{}", e.pointer);
+                    self.error(Code::InvalidJsonataExpression, &at, e.error.to_string());
+                }
+                None
+            }
+        }
+    }
+
+    /// One JSONata expression held in a string field.
+    pub(super) fn jsonata_expr(&mut self, text: &str, pointer: &str) -> Option<JsonataExpr> {
+        match JsonataExpr::parse(text) {
+            Ok(expr) => Some(expr),
+            Err(e) => {
+                self.error(Code::InvalidJsonataExpression, pointer, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// A payload in the context's query language.
+    pub(super) fn payload(&mut self, cx: &Ctx<'_>, key: &str) -> Option<Payload> {
+        let member = cx.member(key)?;
+        let pointer = cx.ptr(key);
+        match cx.lang {
+            QueryLanguage::JsonPath => self.template(&member.value, &pointer).map(Payload::JsonPath),
+            QueryLanguage::Jsonata => self
+                .jsonata_template(&member.value, &pointer)
+                .map(Payload::Jsonata),
+        }
+    }
+
+    /// Assign: a payload whose keys are variable names.
+    pub(super) fn assign(&mut self, cx: &Ctx<'_>) -> Option<Payload> {
+        let member = cx.member("Assign")?;
+        let pointer = cx.ptr("Assign");
+        for m in member.value.members() {
+            let name = match cx.lang {
+                QueryLanguage::JsonPath => m.key.strip_suffix(".$").unwrap_or(&m.key),
+                QueryLanguage::Jsonata => m.key.as_str(),
+            };
+            if let Some(problem) = variable_name_problem(name, cx.lang) {
+                self.error_at_key(Code::InvalidVariableName, &pointer_push(&pointer, &m.key), problem);
+            }
+        }
+        self.payload(cx, "Assign")
+    }
+
+    /// A value given literally in `key`, computed from `path_key` (JSONPath),
+    /// or computed by a JSONata expression in `key` (JSONata). `literal`
+    /// turns the JSON value into `T`; it is only called on well-typed values.
+    pub(super) fn source<T>(
+        &mut self,
+        cx: &Ctx<'_>,
+        key: &str,
+        path_key: Option<&str>,
+        literal: impl Fn(&Node) -> Option<T>,
+    ) -> Option<Source<T>> {
+        let value = cx.member(key);
+        let path = path_key.and_then(|k| cx.member(k).map(|m| (k, m)));
+        if let (Some(_), Some((path_key, _))) = (value, path) {
+            let message = format!("use either '{key}' or '{path_key}', not both");
+            self.error_at_key(Code::ConflictingFields, &cx.ptr(path_key), message);
+        }
+        if let Some(member) = value {
+            let pointer = cx.ptr(key);
+            if let Some(text) = member.value.as_str().filter(|s| JsonataExpr::is_expression(s)) {
+                if cx.lang == QueryLanguage::JsonPath {
+                    let message = format!(
+                        "'{key}' holds a JSONata expression, but this state uses JSONPath; set \"QueryLanguage\": \"JSONata\" or use a literal value{}",
+                        path_key.map(|k| format!(" or '{k}'")).unwrap_or_default()
+                    );
+                    self.error(Code::QueryLanguageMismatch, &pointer, message);
+                    return None;
+                }
+                return self.jsonata_expr(text, &pointer).map(Source::Jsonata);
+            }
+            return literal(&member.value).map(Source::Literal);
+        }
+        let (path_key, member) = path?;
+        let text = member.value.as_str()?;
+        // In JSONata states the *Path fields are refused by `forbid_fields`.
+        self.path_or_call(text, &cx.ptr(path_key))
+    }
+
+    /// A string given literally or by a path / intrinsic call (Fail's
+    /// Error/ErrorPath, Cause/CausePath).
+    pub(super) fn string_source(&mut self, cx: &Ctx<'_>, key: &str, path_key: &str) -> Option<Source<String>> {
+        self.source(cx, key, Some(path_key), |n| n.as_str().map(str::to_owned))
+    }
+
+    /// Fields `cx.lang` does not have, each reported with what to use instead.
+    pub(super) fn forbid_fields(&mut self, cx: &Ctx<'_>, fields: &[(&str, &str)]) {
+        for (field, instead) in fields {
+            if cx.has(field) {
+                let message = match cx.lang {
+                    QueryLanguage::Jsonata => format!(
+                        "'{field}' is a JSONPath field, but this state uses JSONata; {instead}"
+                    ),
+                    QueryLanguage::JsonPath => format!(
+                        "'{field}' is a JSONata field, but this state uses JSONPath; {instead}, or set \"QueryLanguage\": \"JSONata\""
+                    ),
+                };
+                self.error_at_key(Code::QueryLanguageMismatch, &cx.ptr(field), message);
+            }
+        }
+    }
+}
+
+/// Why `name` cannot be a variable, if it cannot.
+pub(super) fn variable_name_problem(name: &str, lang: QueryLanguage) -> Option<String> {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return Some("a variable name must not be empty".to_owned());
+    };
+    if name.chars().count() > MAX_VARIABLE_NAME_LEN {
+        return Some(format!(
+            "the variable name '{name}' is longer than {MAX_VARIABLE_NAME_LEN} characters"
+        ));
+    }
+    if !(first.is_alphabetic() || first == '_') || !chars.all(|c| c.is_alphanumeric() || c == '_') {
+        return Some(format!(
+            "'{name}' is not a valid variable name: use letters, digits and '_', starting with a letter or '_'"
+        ));
+    }
+    if lang == QueryLanguage::Jsonata && name == "states" {
+        return Some("'states' is reserved for $states; choose another variable name".to_owned());
+    }
+    None
+}
+
+fn root_path() -> Path {
+    // "$" is always a valid path.
+    Path::parse("$").expect("'$' is a path")
+}
+
+fn root_reference() -> ReferencePath {
+    ReferencePath::parse("$").expect("'$' is a reference path")
+}

@@ -1,0 +1,320 @@
+//! From a parsed document to a [`StateMachine`], checking every rule the
+//! schema cannot express and reporting every problem, not only the first.
+//!
+//! The builder is lenient: a field of the wrong JSON type was already
+//! reported by the schema, so here it is skipped silently and the build goes
+//! on to find the next problem. The model it produces is used only when no
+//! error was reported, so placeholders left behind an error never run.
+//!
+//! Three passes: `collect` finds every scope and state and gives each an id
+//! (so transitions can be resolved wherever they point), `states` lowers each
+//! state's fields, and `graph` checks reachability and terminal states.
+
+mod choice;
+mod fields;
+mod graph;
+mod states;
+
+use std::collections::HashMap;
+
+use super::diagnostic::{Code, Diagnostic, Severity};
+use super::model::{QueryLanguage, Scope, ScopeId, StateId, StateMachine};
+use super::source::{Document, Node, NodeValue, pointer_push};
+
+/// The longest state name AWS accepts.
+pub const MAX_STATE_NAME_LEN: usize = 80;
+
+/// Builds the model from `doc`, appending diagnostics to `diagnostics`.
+/// Returns `None` when `doc` is not even an object.
+pub(crate) fn build(doc: &Document, diagnostics: &mut Vec<Diagnostic>) -> Option<StateMachine> {
+    let root = &doc.root;
+    if !matches!(root.value, NodeValue::Object(_)) {
+        return None;
+    }
+    let mut builder = Builder::new(doc);
+    builder.query_language = match root.member("QueryLanguage").and_then(|m| m.value.as_str()) {
+        Some("JSONata") => QueryLanguage::Jsonata,
+        _ => QueryLanguage::JsonPath,
+    };
+    builder.collect_scope(root, String::new(), None);
+    builder.report_duplicate_keys();
+    let states = builder.lower_states();
+    let scopes = builder.finish_scopes();
+    let machine = StateMachine {
+        comment: root
+            .member("Comment")
+            .and_then(|m| m.value.as_str())
+            .map(str::to_owned),
+        version: root
+            .member("Version")
+            .and_then(|m| m.value.as_str())
+            .map(str::to_owned),
+        timeout_seconds: root.member("TimeoutSeconds").and_then(|m| match &m.value.value {
+            NodeValue::Number(n) => n.as_u64(),
+            _ => None,
+        }),
+        query_language: builder.query_language,
+        states,
+        scopes,
+    };
+    graph::check(&mut builder, &machine);
+    diagnostics.append(&mut builder.diagnostics);
+    Some(machine)
+}
+
+/// A scope found by `collect`, before its states are lowered.
+struct ScopeSlot<'d> {
+    pointer: String,
+    node: &'d Node,
+    owner: Option<StateId>,
+    names: HashMap<&'d str, StateId>,
+    states: Vec<StateId>,
+    start_at: Option<StateId>,
+}
+
+/// A state found by `collect`.
+struct StateSlot<'d> {
+    name: &'d str,
+    pointer: String,
+    node: &'d Node,
+    scope: ScopeId,
+    /// Branches of a Parallel, or the processor of a Map, in order.
+    children: Vec<ScopeId>,
+}
+
+pub(crate) struct Builder<'d> {
+    doc: &'d Document,
+    diagnostics: Vec<Diagnostic>,
+    query_language: QueryLanguage,
+    scopes: Vec<ScopeSlot<'d>>,
+    slots: Vec<StateSlot<'d>>,
+    /// Every state name seen so far, with the pointer of its first use:
+    /// names are unique across the whole state machine, nested scopes too.
+    all_names: HashMap<&'d str, String>,
+}
+
+impl<'d> Builder<'d> {
+    fn new(doc: &'d Document) -> Self {
+        Self {
+            doc,
+            diagnostics: Vec::new(),
+            query_language: QueryLanguage::JsonPath,
+            scopes: Vec::new(),
+            slots: Vec::new(),
+            all_names: HashMap::new(),
+        }
+    }
+
+    /// Reports a problem at the value `pointer` designates.
+    fn error(&mut self, code: Code, pointer: &str, message: impl Into<String>) {
+        self.report(Severity::Error, code, pointer, false, message.into());
+    }
+
+    /// Reports a problem at the key of the member `pointer` designates.
+    fn error_at_key(&mut self, code: Code, pointer: &str, message: impl Into<String>) {
+        self.report(Severity::Error, code, pointer, true, message.into());
+    }
+
+    fn warning(&mut self, code: Code, pointer: &str, at_key: bool, message: impl Into<String>) {
+        self.report(Severity::Warning, code, pointer, at_key, message.into());
+    }
+
+    fn report(&mut self, severity: Severity, code: Code, pointer: &str, at_key: bool, message: String) {
+        let position = if at_key {
+            self.doc.key_position(pointer)
+        } else {
+            self.doc.value_position(pointer)
+        };
+        self.diagnostics.push(Diagnostic {
+            severity,
+            code,
+            message,
+            pointer: pointer.to_owned(),
+            line: position.line,
+            column: position.column,
+        });
+    }
+
+    /// Finds the states of one scope (recursively, its nested scopes) and
+    /// gives each an id.
+    fn collect_scope(&mut self, node: &'d Node, pointer: String, owner: Option<StateId>) -> ScopeId {
+        let scope_id = ScopeId(self.scopes.len() as u32);
+        self.scopes.push(ScopeSlot {
+            pointer: pointer.clone(),
+            node,
+            owner,
+            names: HashMap::new(),
+            states: Vec::new(),
+            start_at: None,
+        });
+        let states_pointer = pointer_push(&pointer, "States");
+        let members = node.member("States").map_or(&[][..], |m| m.value.members());
+        let mut ids = Vec::with_capacity(members.len());
+        for member in members {
+            let id = StateId(self.slots.len() as u32);
+            let state_pointer = pointer_push(&states_pointer, &member.key);
+            self.check_state_name(&member.key, &state_pointer);
+            if let Some(first) = self.all_names.get(member.key.as_str()) {
+                let message = format!(
+                    "there is already a state called '{}' (at {first}); state names must be unique in the whole state machine, nested branches and Map processors included",
+                    member.key
+                );
+                self.error_at_key(Code::DuplicateStateName, &state_pointer, message);
+            } else {
+                self.all_names.insert(&member.key, state_pointer.clone());
+                self.scopes[scope_id.index()].names.insert(&member.key, id);
+            }
+            self.slots.push(StateSlot {
+                name: &member.key,
+                pointer: state_pointer,
+                node: &member.value,
+                scope: scope_id,
+                children: Vec::new(),
+            });
+            self.scopes[scope_id.index()].states.push(id);
+            ids.push(id);
+        }
+        for id in ids {
+            let children = self.collect_children(id);
+            self.slots[id.index()].children = children;
+        }
+        let start_at = self.resolve_start_at(scope_id, node, &pointer);
+        self.scopes[scope_id.index()].start_at = start_at;
+        scope_id
+    }
+
+    /// The nested scopes of a Parallel or Map state.
+    fn collect_children(&mut self, id: StateId) -> Vec<ScopeId> {
+        let slot = &self.slots[id.index()];
+        let (node, pointer) = (slot.node, slot.pointer.clone());
+        match node.member("Type").and_then(|m| m.value.as_str()) {
+            Some("Parallel") => {
+                let branches_pointer = pointer_push(&pointer, "Branches");
+                let branches = node.member("Branches").map_or(&[][..], |m| m.value.items());
+                branches
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| matches!(b.value, NodeValue::Object(_)))
+                    .map(|(i, b)| self.collect_scope(b, format!("{branches_pointer}/{i}"), Some(id)))
+                    .collect()
+            }
+            Some("Map") => ["ItemProcessor", "Iterator"]
+                .into_iter()
+                .filter_map(|key| {
+                    let member = node.member(key)?;
+                    matches!(member.value.value, NodeValue::Object(_)).then_some((key, member))
+                })
+                .map(|(key, m)| self.collect_scope(&m.value, pointer_push(&pointer, key), Some(id)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn resolve_start_at(&mut self, scope: ScopeId, node: &Node, pointer: &str) -> Option<StateId> {
+        let member = node.member("StartAt")?;
+        let name = member.value.as_str()?;
+        let target = self.scopes[scope.index()].names.get(name).copied();
+        if target.is_none() {
+            let message = self.missing_target_message("StartAt", name, scope);
+            self.error(Code::MissingTransitionTarget, &pointer_push(pointer, "StartAt"), message);
+        }
+        target
+    }
+
+    /// Resolves a transition target in a scope, reporting it when missing.
+    fn resolve(&mut self, scope: ScopeId, field_pointer: &str, field: &str, name: &str) -> StateId {
+        match self.scopes[scope.index()].names.get(name) {
+            Some(&id) => id,
+            None => {
+                let message = self.missing_target_message(field, name, scope);
+                self.error(Code::MissingTransitionTarget, field_pointer, message);
+                StateId(0)
+            }
+        }
+    }
+
+    fn missing_target_message(&self, field: &str, name: &str, scope: ScopeId) -> String {
+        let slot = &self.scopes[scope.index()];
+        let mut message = format!("{field} names the state '{name}', but ");
+        if self.all_names.contains_key(name) {
+            message.push_str(
+                "that state is in another scope; a transition can only go to a state of the same States object (a Parallel branch or Map processor is its own scope)",
+            );
+        } else {
+            let mut known: Vec<&str> = slot.names.keys().copied().collect();
+            known.sort_unstable();
+            message.push_str("there is no state with that name");
+            if let Some(near) = known
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(name) || k.trim() == name.trim())
+            {
+                message.push_str(&format!("; did you mean '{near}'?"));
+            } else if !known.is_empty() && known.len() <= 10 {
+                message.push_str(&format!(" (states here: {})", known.join(", ")));
+            }
+        }
+        message
+    }
+
+    fn check_state_name(&mut self, name: &str, pointer: &str) {
+        let problem = if name.is_empty() {
+            Some("a state name must not be empty".to_owned())
+        } else if name.chars().count() > MAX_STATE_NAME_LEN {
+            Some(format!(
+                "the state name is {} characters long; the limit is {MAX_STATE_NAME_LEN}",
+                name.chars().count()
+            ))
+        } else {
+            name.chars().find(|c| c.is_control()).map(|c| {
+                format!(
+                    "a state name must not contain control characters (found U+{:04X})",
+                    c as u32
+                )
+            })
+        };
+        if let Some(message) = problem {
+            self.error_at_key(Code::InvalidStateName, pointer, message);
+        }
+    }
+
+    /// Turns duplicate JSON keys into diagnostics; duplicate state names were
+    /// already reported as DUPLICATE_STATE_NAME.
+    fn report_duplicate_keys(&mut self) {
+        let doc = self.doc;
+        for dup in &doc.duplicates {
+            let parent = dup
+                .pointer
+                .rsplit_once('/')
+                .map_or("", |(parent, _)| parent);
+            let is_state_name = self
+                .scopes
+                .iter()
+                .any(|s| pointer_push(&s.pointer, "States") == parent);
+            if is_state_name {
+                continue;
+            }
+            let first = doc.position(dup.first_offset);
+            let message = format!(
+                "the key '{}' appears twice in this object (first at line {}, column {}); JSON tools disagree on which one counts, so keep only one",
+                dup.key, first.line, first.column
+            );
+            self.error_at_key(Code::DuplicateJsonKey, &dup.pointer, message);
+        }
+    }
+
+    fn finish_scopes(&mut self) -> Vec<Scope> {
+        self.scopes
+            .iter()
+            .map(|slot| Scope {
+                start_at: slot.start_at.unwrap_or(StateId(0)),
+                states: slot.states.clone(),
+                owner: slot.owner,
+                comment: slot
+                    .node
+                    .member("Comment")
+                    .and_then(|m| m.value.as_str())
+                    .map(str::to_owned),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,21 @@
+//! stepline's engine: the Amazon States Language and everything that runs it.
+//!
+//! # Layout
+//!
+//! The modules follow the data:
+//!
+//! - [`asl`]: a definition's text -> positioned JSON -> schema check ->
+//!   compiled [`asl::StateMachine`], with every problem reported as a
+//!   [`asl::Diagnostic`] (code, message, JSON pointer, line and column).
+//! - [`query`]: JSONPath paths, reference paths, payload templates,
+//!   intrinsic functions and JSONata expressions, compiled once and
+//!   evaluated many times.
+//!
+//! The interpreter, runtime, task invokers and store arrive with their own
+//! work; see docs/ARCHITECTURE.md for the whole map.
+//!
+//! This crate never opens a socket, starts a server or parses command-line
+//! arguments: those belong to the `stepline` binary in `server/`.
+
+pub mod asl;
+pub mod query;

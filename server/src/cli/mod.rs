@@ -1,0 +1,58 @@
+//! Command-line parsing and dispatch. Each subcommand lives in its own
+//! module with its own arguments struct and `run`.
+
+mod serve;
+mod validate;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status for usage errors and unreadable inputs.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stepline",
+    version,
+    about = "A self-hosted, durable engine for Amazon States Language state machines"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check state machine definitions and report every problem with its line and column.
+    Validate(validate::Args),
+    /// Start the HTTP server (AWS Step Functions API and REST API) on the embedded store.
+    Serve(serve::Args),
+}
+
+/// Runs the command line `args` (program name first), writing to the given
+/// streams; returns the process exit status.
+pub fn run(
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let rendered = e.render().to_string();
+            let is_error = e.use_stderr();
+            let _ = if is_error {
+                write!(stderr, "{rendered}")
+            } else {
+                write!(stdout, "{rendered}")
+            };
+            return if is_error { EXIT_USAGE } else { 0 };
+        }
+    };
+    match cli.command {
+        Command::Validate(args) => validate::run(&args, stdout, stderr),
+        Command::Serve(args) => serve::run(&args, stdout, stderr),
+    }
+}

@@ -1,0 +1,8 @@
+//! The `stepline` binary's library: the faces over the engine.
+//!
+//! Only this crate knows wire and terminal formats: command-line arguments,
+//! text and JSON renderings of diagnostics, and (with the HTTP work) the AWS
+//! JSON protocol and the REST API. It holds no business logic of its own:
+//! every command is a thin call into `stepline-engine`.
+
+pub mod cli;
