@@ -1,1 +1,6 @@
-fn main() {}
+//! End-to-end tests across crates, through the doors a user uses: the
+//! `stepline` command line today, the HTTP server and real AWS clients as
+//! they arrive. One test binary, one module per area.
+
+mod support;
+mod validate;

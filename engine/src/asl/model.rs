@@ -129,7 +129,7 @@ pub enum Transition {
 /// type does not have stay at their defaults.
 #[derive(Debug, Clone)]
 pub enum DataFlow {
-    JsonPath(PathFlow),
+    JsonPath(Box<PathFlow>),
     Jsonata(JsonataFlow),
 }
 
@@ -359,13 +359,19 @@ impl Operator {
         (Operator::NumericLessThan, "NumericLessThan"),
         (Operator::NumericGreaterThan, "NumericGreaterThan"),
         (Operator::NumericLessThanEquals, "NumericLessThanEquals"),
-        (Operator::NumericGreaterThanEquals, "NumericGreaterThanEquals"),
+        (
+            Operator::NumericGreaterThanEquals,
+            "NumericGreaterThanEquals",
+        ),
         (Operator::BooleanEquals, "BooleanEquals"),
         (Operator::TimestampEquals, "TimestampEquals"),
         (Operator::TimestampLessThan, "TimestampLessThan"),
         (Operator::TimestampGreaterThan, "TimestampGreaterThan"),
         (Operator::TimestampLessThanEquals, "TimestampLessThanEquals"),
-        (Operator::TimestampGreaterThanEquals, "TimestampGreaterThanEquals"),
+        (
+            Operator::TimestampGreaterThanEquals,
+            "TimestampGreaterThanEquals",
+        ),
         (Operator::IsNull, "IsNull"),
         (Operator::IsPresent, "IsPresent"),
         (Operator::IsNumeric, "IsNumeric"),

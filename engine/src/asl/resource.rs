@@ -14,7 +14,10 @@ pub fn parse(resource: &str) -> Result<Resource, String> {
                 "'{resource}' names no valid command: after '{PROCESS_PREFIX}' write the name the operator registered (letters, digits, '-', '_' and '.')"
             ));
         }
-        if matches!(pattern, IntegrationPattern::Sync | IntegrationPattern::Sync2) {
+        if matches!(
+            pattern,
+            IntegrationPattern::Sync | IntegrationPattern::Sync2
+        ) {
             return Err(format!(
                 "'{resource}': a process task is already synchronous; remove the .sync suffix"
             ));
@@ -127,22 +130,66 @@ mod tests {
     #[test]
     fn recognises_every_kind() {
         let cases = [
-            ("arn:aws:states:::http:invoke", ResourceKind::HttpInvoke, IntegrationPattern::RequestResponse),
-            ("arn:aws:states:::lambda:invoke.waitForTaskToken", ResourceKind::LambdaInvoke, IntegrationPattern::WaitForTaskToken),
-            ("arn:aws:states:::states:startExecution.sync:2", ResourceKind::StartExecution, IntegrationPattern::Sync2),
-            ("arn:aws:states:::states:startExecution.sync", ResourceKind::StartExecution, IntegrationPattern::Sync),
-            ("arn:aws:states:us-east-1:111111111111:activity:work", ResourceKind::Activity { name: "work".into() }, IntegrationPattern::RequestResponse),
-            ("arn:aws:lambda:us-east-1:111111111111:function:f:prod", ResourceKind::LambdaFunction { name: "f".into() }, IntegrationPattern::RequestResponse),
-            ("arn:aws:states:::sqs:sendMessage", ResourceKind::Service { service: "sqs".into(), action: "sendMessage".into() }, IntegrationPattern::RequestResponse),
-            ("stepline:process:resize-image", ResourceKind::Process { name: "resize-image".into() }, IntegrationPattern::RequestResponse),
+            (
+                "arn:aws:states:::http:invoke",
+                ResourceKind::HttpInvoke,
+                IntegrationPattern::RequestResponse,
+            ),
+            (
+                "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                ResourceKind::LambdaInvoke,
+                IntegrationPattern::WaitForTaskToken,
+            ),
+            (
+                "arn:aws:states:::states:startExecution.sync:2",
+                ResourceKind::StartExecution,
+                IntegrationPattern::Sync2,
+            ),
+            (
+                "arn:aws:states:::states:startExecution.sync",
+                ResourceKind::StartExecution,
+                IntegrationPattern::Sync,
+            ),
+            (
+                "arn:aws:states:us-east-1:111111111111:activity:work",
+                ResourceKind::Activity {
+                    name: "work".into(),
+                },
+                IntegrationPattern::RequestResponse,
+            ),
+            (
+                "arn:aws:lambda:us-east-1:111111111111:function:f:prod",
+                ResourceKind::LambdaFunction { name: "f".into() },
+                IntegrationPattern::RequestResponse,
+            ),
+            (
+                "arn:aws:states:::sqs:sendMessage",
+                ResourceKind::Service {
+                    service: "sqs".into(),
+                    action: "sendMessage".into(),
+                },
+                IntegrationPattern::RequestResponse,
+            ),
+            (
+                "stepline:process:resize-image",
+                ResourceKind::Process {
+                    name: "resize-image".into(),
+                },
+                IntegrationPattern::RequestResponse,
+            ),
         ];
         for (text, kind, pattern) in cases {
             let r = parse(text).unwrap();
             assert_eq!((r.kind, r.pattern), (kind, pattern), "{text}");
         }
-        assert_eq!(parse("arn:aws:states:::http:invoke").unwrap().arn, "arn:aws:states:::http:invoke");
         assert_eq!(
-            parse("arn:aws:states:::lambda:invoke.waitForTaskToken").unwrap().arn,
+            parse("arn:aws:states:::http:invoke").unwrap().arn,
+            "arn:aws:states:::http:invoke"
+        );
+        assert_eq!(
+            parse("arn:aws:states:::lambda:invoke.waitForTaskToken")
+                .unwrap()
+                .arn,
             "arn:aws:states:::lambda:invoke"
         );
     }

@@ -37,7 +37,8 @@ pub fn check(doc: &Document, instance: &Value) -> Vec<Diagnostic> {
         let pointer = error.instance_path().as_str().to_owned();
         let schema_path = error.schema_path().as_str().to_owned();
         match error.kind() {
-            ValidationErrorKind::AdditionalProperties { unexpected } => {
+            ValidationErrorKind::AdditionalProperties { unexpected }
+            | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
                 let known = known_properties(&compiled.schema, &schema_path);
                 for key in unexpected {
                     let at = pointer_push(&pointer, key);
@@ -47,7 +48,11 @@ pub fn check(doc: &Document, instance: &Value) -> Vec<Diagnostic> {
                     } else if !known.is_empty() {
                         message.push_str(&format!(
                             " (allowed: {})",
-                            known.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                            known
+                                .iter()
+                                .map(|k| k.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ));
                     }
                     push(&mut out, doc, &at, true, message);
@@ -110,7 +115,11 @@ fn describe(kind: &ValidationErrorKind, instance: &Value, pointer: &str, fallbac
             "{field} must be one of {}, not {}",
             options
                 .as_array()
-                .map(|o| o.iter().map(Value::to_string).collect::<Vec<_>>().join(", "))
+                .map(|o| o
+                    .iter()
+                    .map(Value::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "))
                 .unwrap_or_default(),
             instance
         ),
@@ -125,7 +134,10 @@ fn describe(kind: &ValidationErrorKind, instance: &Value, pointer: &str, fallbac
             format!("{field} must be greater than {limit}, not {instance}")
         }
         ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. } => {
-            format!("{field} has the wrong form: {instance} {}", fallback_tail(fallback))
+            format!(
+                "{field} has the wrong form: {instance} {}",
+                fallback_tail(fallback)
+            )
         }
         _ => format!("{field}: {fallback}"),
     }
@@ -134,7 +146,10 @@ fn describe(kind: &ValidationErrorKind, instance: &Value, pointer: &str, fallbac
 fn fallback_tail(fallback: &str) -> &str {
     fallback
         .split_once(" is not valid under any of the schemas")
-        .map_or(fallback, |_| "is not valid here (see the field's description in schemas/asl.schema.json)")
+        .map_or(
+            fallback,
+            |_| "is not valid here (see the field's description in schemas/asl.schema.json)",
+        )
 }
 
 fn article(expected: &str) -> String {

@@ -703,11 +703,20 @@ mod tests {
     #[test]
     fn positions_are_one_based_and_count_characters() {
         let doc = parse("{\n  \"é\": 1,\n  \"b\": [true, \"x\"]\n}");
-        assert_eq!(doc.value_position("/b/1"), Position { line: 3, column: 15 });
+        assert_eq!(
+            doc.value_position("/b/1"),
+            Position {
+                line: 3,
+                column: 15
+            }
+        );
         assert_eq!(doc.key_position("/b"), Position { line: 3, column: 3 });
         assert_eq!(doc.value_position("/é"), Position { line: 2, column: 8 });
         // A pointer past the document points at its deepest existing part.
-        assert_eq!(doc.value_position("/b/7/c"), Position { line: 3, column: 8 });
+        assert_eq!(
+            doc.value_position("/b/7/c"),
+            Position { line: 3, column: 8 }
+        );
     }
 
     #[test]
@@ -738,9 +747,18 @@ mod tests {
         );
         assert_eq!(error(b"").1, Position { line: 1, column: 1 });
         assert_eq!(error(b"[1,]").0, "trailing comma before ']'");
-        assert_eq!(error(b"{'a': 1}").0, "unexpected character '''; expected a key in double quotes");
-        assert_eq!(error(b"\"abc").0, "this string is never closed (missing '\"')");
-        assert_eq!(error(b"01").0, "invalid number: leading zeros are not allowed");
+        assert_eq!(
+            error(b"{'a': 1}").0,
+            "unexpected character '''; expected a key in double quotes"
+        );
+        assert_eq!(
+            error(b"\"abc").0,
+            "this string is never closed (missing '\"')"
+        );
+        assert_eq!(
+            error(b"01").0,
+            "invalid number: leading zeros are not allowed"
+        );
         assert_eq!(error(b"1e999").0, "the number 1e999 is out of range");
         assert_eq!(error(b"{} x").1, Position { line: 1, column: 4 });
         assert!(error(b"\"\\x\"").0.starts_with("invalid escape"));

@@ -496,9 +496,10 @@ impl Parser<'_> {
             }
             Some('$') => {
                 let text = self.path_text();
-                Path::parse(text)
-                    .map(Arg::Path)
-                    .map_err(|e| IntrinsicError::new(start, e.shifted(start).to_string()))
+                Path::parse(text).map(Arg::Path).map_err(|e| {
+                    let e = e.shifted(start);
+                    IntrinsicError::new(e.offset().unwrap_or(start), e.to_string())
+                })
             }
             Some(c) if c == '-' || c.is_ascii_digit() => self.number().map(Arg::Literal),
             Some('"') => Err(IntrinsicError::new(
@@ -609,7 +610,9 @@ impl Parser<'_> {
             Ok(number) => Ok(Value::Number(number)),
             Err(_) => Err(IntrinsicError::new(
                 start,
-                format!("'{text}' is not a number: write an integer such as -1 or a decimal such as 2.5"),
+                format!(
+                    "'{text}' is not a number: write an integer such as -1 or a decimal such as 2.5"
+                ),
             )),
         }
     }
@@ -692,9 +695,7 @@ impl Expect {
             Expect::Object => "an object, given by a path or a call such as \
                                States.StringToJson(...) (there are no object literals)"
                 .to_owned(),
-            Expect::False => {
-                "false (AWS Step Functions only supports shallow merging)".to_owned()
-            }
+            Expect::False => "false (AWS Step Functions only supports shallow merging)".to_owned(),
             Expect::HashAlgorithm => format!("one of {}", HASH_ALGORITHMS.join(", ")),
             Expect::NotLiteral => "a path to the value (or a call), not a literal".to_owned(),
         }
@@ -848,12 +849,721 @@ fn arity_message(function: Intrinsic, given: usize) -> String {
     match (signature.min, signature.max) {
         (0, Some(0)) => format!("{name} takes no arguments, but {given}"),
         (min, Some(max)) if min == max => {
-            format!("{name} takes {min} argument{} ({summary}), but {given}", plural(min))
+            format!(
+                "{name} takes {min} argument{} ({summary}), but {given}",
+                plural(min)
+            )
         }
-        (min, Some(max)) => format!("{name} takes {min} or {max} arguments ({summary}), but {given}"),
+        (min, Some(max)) => {
+            format!("{name} takes {min} or {max} arguments ({summary}), but {given}")
+        }
         (min, None) => format!(
             "{name} takes at least {min} argument{} ({summary}), but {given}",
             plural(min)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::PathRoot;
+    use serde_json::json;
+
+    fn call(source: &str) -> IntrinsicCall {
+        match parse(source) {
+            Ok(call) => call,
+            Err(e) => panic!("{source:?} should parse: {e}"),
+        }
+    }
+
+    fn error(source: &str) -> IntrinsicError {
+        match parse(source) {
+            Ok(call) => panic!("{source:?} should not parse, but gave {call:?}"),
+            Err(e) => e,
+        }
+    }
+
+    fn path(source: &str) -> Arg {
+        match Path::parse(source) {
+            Ok(path) => Arg::Path(path),
+            Err(e) => panic!("{source:?} should parse: {e}"),
+        }
+    }
+
+    fn literal(value: Value) -> Arg {
+        Arg::Literal(value)
+    }
+
+    fn nested(function: Intrinsic, args: Vec<Arg>) -> Arg {
+        Arg::Call(IntrinsicCall { function, args })
+    }
+
+    /// The calls recorded from AWS test definitions, as written there.
+    const AWS_RECORDED: [&str; 8] = [
+        "States.Array($.FunctionInput.fst, $.FunctionInput.snd)",
+        "States.ArrayGetItem(States.StringSplit($$.StateMachine.Name, '-'), States.MathAdd(States.ArrayLength(States.StringSplit($$.StateMachine.Name, '-')), -1))",
+        "States.Format('Hello {}, welcome to {}!', $name, $place)",
+        "States.JsonMerge(States.StringToJson('{\"constant_in_literal\": \"false\"}'), $$.Execution.Input.input_field, false)",
+        "States.StringSplit('Hello\nWorld', '\n')",
+        "States.UUID()",
+        "States.MathAdd($.Iterations, -1)",
+        "States.Hash($.inputString, 'SHA-256')",
+    ];
+
+    #[test]
+    fn aws_recorded_calls_parse() {
+        for source in AWS_RECORDED {
+            call(source);
+        }
+        assert_eq!(
+            call(AWS_RECORDED[0]),
+            IntrinsicCall {
+                function: Intrinsic::Array,
+                args: vec![path("$.FunctionInput.fst"), path("$.FunctionInput.snd")],
+            }
+        );
+        let split = || {
+            nested(
+                Intrinsic::StringSplit,
+                vec![path("$$.StateMachine.Name"), literal(json!("-"))],
+            )
+        };
+        assert_eq!(
+            call(AWS_RECORDED[1]),
+            IntrinsicCall {
+                function: Intrinsic::ArrayGetItem,
+                args: vec![
+                    split(),
+                    nested(
+                        Intrinsic::MathAdd,
+                        vec![
+                            nested(Intrinsic::ArrayLength, vec![split()]),
+                            literal(json!(-1))
+                        ]
+                    ),
+                ],
+            }
+        );
+        let format = call(AWS_RECORDED[2]);
+        assert_eq!(format.function, Intrinsic::Format);
+        let Arg::FormatTemplate(template) = &format.args[0] else {
+            panic!("the template is kept split: {format:?}");
+        };
+        assert_eq!(template.pieces(), ["Hello ", ", welcome to ", "!"]);
+        assert_eq!(template.placeholders(), 2);
+        assert_eq!(&format.args[1..], [path("$name"), path("$place")]);
+        let Arg::Path(name) = &format.args[1] else {
+            panic!("a path");
+        };
+        assert_eq!(name.root(), &PathRoot::Variable("name".to_owned()));
+        assert_eq!(
+            call(AWS_RECORDED[3]),
+            IntrinsicCall {
+                function: Intrinsic::JsonMerge,
+                args: vec![
+                    nested(
+                        Intrinsic::StringToJson,
+                        vec![literal(json!("{\"constant_in_literal\": \"false\"}"))]
+                    ),
+                    path("$$.Execution.Input.input_field"),
+                    literal(json!(false)),
+                ],
+            }
+        );
+        assert_eq!(
+            call(AWS_RECORDED[4]).args,
+            [literal(json!("Hello\nWorld")), literal(json!("\n"))]
+        );
+        assert_eq!(
+            call(AWS_RECORDED[5]),
+            IntrinsicCall {
+                function: Intrinsic::Uuid,
+                args: vec![]
+            }
+        );
+        assert_eq!(
+            call(AWS_RECORDED[6]).args,
+            [path("$.Iterations"), literal(json!(-1))]
+        );
+        assert_eq!(
+            call(AWS_RECORDED[7]).args,
+            [path("$.inputString"), literal(json!("SHA-256"))]
+        );
+    }
+
+    #[test]
+    fn aws_documentation_examples_parse() {
+        for source in [
+            "States.Format('Hello, my name is {}.', $.name)",
+            "States.Format($.template, $.name)",
+            "States.Format('Your name is {}, we are in the year {}', $.name, 2020)",
+            "States.StringToJson($.escapedJsonString)",
+            "States.JsonToString($.unescapedJson)",
+            "States.Array($.Id)",
+            "States.Array('Foo', 2020, $.someJson, null)",
+            "States.Array()",
+            "States.ArrayPartition($.inputArray,4)",
+            "States.ArrayContains($.inputArray, $.lookingFor)",
+            "States.ArrayRange(1, 9, 2)",
+            "States.ArrayGetItem($.inputArray, $.index)",
+            "States.ArrayLength($.inputArray)",
+            "States.ArrayUnique($.inputArray)",
+            "States.Base64Encode($.input)",
+            "States.Base64Decode($.base64)",
+            "States.Hash($.Data, $.Algorithm)",
+            "States.JsonMerge($.json1, $.json2, false)",
+            "States.MathRandom($.start, $.end)",
+            "States.MathRandom(1, 999, 1234)",
+            "States.MathAdd($.value1, $.step)",
+            "States.StringSplit($.inputString, $.splitter)",
+            "States.Format('{}.{}', States.ArrayGetItem(States.StringSplit(States.ArrayGetItem(States.StringSplit($.ImageRecipe.Arn, '/'), 2), '.'), 0), States.ArrayGetItem(States.StringSplit(States.ArrayGetItem(States.StringSplit($.ImageRecipe.Arn, '/'), 2), '.'), 1))",
+        ] {
+            call(source);
+        }
+        // The guide's "nine nested intrinsic functions" example has three {}
+        // but two values, which AWS's own rule ("as many remaining arguments
+        // as there are occurrences of {}") forbids: refused with the reason.
+        let e = error(
+            "States.Format('{}.{}.{}', States.ArrayGetItem(States.StringSplit(States.ArrayGetItem(States.StringSplit($.ImageRecipe.Arn, '/'), 2), '.'), 0), States.ArrayGetItem(States.StringSplit(States.ArrayGetItem(States.StringSplit($.ImageRecipe.Arn, '/'), 2), '.'), 1))",
+        );
+        assert!(
+            e.message
+                .contains("has 3 placeholders {} but 2 values follow it"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_intrinsic_checks_its_arity() {
+        let cases = [
+            (
+                "States.Format()",
+                "States.Format takes at least 1 argument (a template string, then one value for each {}), but none were given",
+            ),
+            (
+                "States.StringToJson()",
+                "States.StringToJson takes 1 argument (the JSON text to parse), but none were given",
+            ),
+            (
+                "States.JsonToString($.a, $.b)",
+                "States.JsonToString takes 1 argument (the path of the value to serialize), but 2 were given",
+            ),
+            (
+                "States.ArrayPartition($.a)",
+                "States.ArrayPartition takes 2 arguments (array, chunk size), but 1 was given",
+            ),
+            (
+                "States.ArrayContains($.a)",
+                "States.ArrayContains takes 2 arguments (array, value to look for), but 1 was given",
+            ),
+            (
+                "States.ArrayRange(1, 9)",
+                "States.ArrayRange takes 3 arguments (start, end, step), but 2 were given",
+            ),
+            (
+                "States.ArrayGetItem($.a)",
+                "States.ArrayGetItem takes 2 arguments (array, index), but 1 was given",
+            ),
+            (
+                "States.ArrayLength($.a, $.b)",
+                "States.ArrayLength takes 1 argument (the array), but 2 were given",
+            ),
+            (
+                "States.ArrayUnique()",
+                "States.ArrayUnique takes 1 argument (the array), but none were given",
+            ),
+            (
+                "States.Base64Encode('a', 'b')",
+                "States.Base64Encode takes 1 argument (the string to encode), but 2 were given",
+            ),
+            (
+                "States.Base64Decode()",
+                "States.Base64Decode takes 1 argument (the Base64 string to decode), but none were given",
+            ),
+            (
+                "States.Hash($.a)",
+                "States.Hash takes 2 arguments (data, algorithm), but 1 was given",
+            ),
+            (
+                "States.JsonMerge($.a, $.b)",
+                "States.JsonMerge takes 3 arguments (first object, second object, false), but 2 were given",
+            ),
+            (
+                "States.MathRandom(1)",
+                "States.MathRandom takes 2 or 3 arguments (start, end and an optional seed), but 1 was given",
+            ),
+            (
+                "States.MathRandom(1, 2, 3, 4)",
+                "States.MathRandom takes 2 or 3 arguments (start, end and an optional seed), but 4 were given",
+            ),
+            (
+                "States.MathAdd(1)",
+                "States.MathAdd takes 2 arguments (value, value to add), but 1 was given",
+            ),
+            (
+                "States.StringSplit('a')",
+                "States.StringSplit takes 2 arguments (string, delimiters), but 1 was given",
+            ),
+            (
+                "States.UUID(1)",
+                "States.UUID takes no arguments, but 1 was given",
+            ),
+        ];
+        for (source, message) in cases {
+            assert_eq!(
+                error(source),
+                IntrinsicError {
+                    offset: 0,
+                    message: message.to_owned()
+                },
+                "{source}"
+            );
+        }
+        // States.Array takes any number of arguments.
+        assert_eq!(call("States.Array()").args.len(), 0);
+        assert_eq!(call("States.Array(1, 2, 3, 4, 5, 6, 7)").args.len(), 7);
+        // A nested call's error points at the nested call.
+        let e = error("States.Array(States.MathAdd(1))");
+        assert_eq!(e.offset, 13);
+        assert_eq!(
+            e.to_string(),
+            "States.MathAdd takes 2 arguments (value, value to add), but 1 was given (at offset 13)"
+        );
+    }
+
+    #[test]
+    fn literal_argument_types_are_checked() {
+        let cases = [
+            (
+                "States.ArrayRange(1, 'x', 1)",
+                21,
+                "the second argument of States.ArrayRange (end) must be an integer, but the string 'x' was given",
+            ),
+            (
+                "States.ArrayRange(1, 9, 0)",
+                24,
+                "the third argument of States.ArrayRange (step) must be a non-zero integer, but the number 0 was given",
+            ),
+            (
+                "States.ArrayRange(1.5, 9, 1)",
+                18,
+                "the first argument of States.ArrayRange (start) must be an integer, but the number 1.5 was given",
+            ),
+            (
+                "States.ArrayPartition($.a, 0)",
+                27,
+                "the second argument of States.ArrayPartition (chunk size) must be an integer greater than 0, but the number 0 was given",
+            ),
+            (
+                "States.ArrayGetItem($.a, -1)",
+                25,
+                "the second argument of States.ArrayGetItem (index) must be an integer of 0 or more, but the number -1 was given",
+            ),
+            (
+                "States.ArrayLength('abc')",
+                19,
+                "the first argument of States.ArrayLength (array) must be an array, given by a path or a call such as States.Array(...) (there are no array literals), but the string 'abc' was given",
+            ),
+            (
+                "States.Hash($.a, 'SHA256')",
+                17,
+                "the second argument of States.Hash (algorithm) must be one of MD5, SHA-1, SHA-256, SHA-384, SHA-512, but the string 'SHA256' was given",
+            ),
+            (
+                "States.JsonMerge($.a, $.b, true)",
+                27,
+                "the third argument of States.JsonMerge (deep merge) must be false (AWS Step Functions only supports shallow merging), but true was given",
+            ),
+            (
+                "States.JsonMerge(null, $.b, false)",
+                17,
+                "the first argument of States.JsonMerge (first object) must be an object, given by a path or a call such as States.StringToJson(...) (there are no object literals), but null was given",
+            ),
+            (
+                "States.MathAdd('1', 2)",
+                15,
+                "the first argument of States.MathAdd (value) must be an integer, but the string '1' was given",
+            ),
+            (
+                "States.MathRandom(1, 10, 'seed')",
+                25,
+                "the third argument of States.MathRandom (seed) must be an integer, but the string 'seed' was given",
+            ),
+            (
+                "States.StringSplit(1, ',')",
+                19,
+                "the first argument of States.StringSplit (string) must be a string, but the number 1 was given",
+            ),
+            (
+                "States.StringToJson(true)",
+                20,
+                "the first argument of States.StringToJson (JSON text) must be a string, but true was given",
+            ),
+            (
+                "States.JsonToString('x')",
+                20,
+                "the first argument of States.JsonToString (value) must be a path to the value (or a call), not a literal, but the string 'x' was given",
+            ),
+            (
+                "States.Format(1)",
+                14,
+                "the first argument of States.Format (template) must be a string, but the number 1 was given",
+            ),
+            (
+                "States.Format(States.Array())",
+                14,
+                "the first argument of States.Format (template) must be a string in single quotes or a path, not a call",
+            ),
+        ];
+        for (source, offset, message) in cases {
+            assert_eq!(
+                error(source),
+                IntrinsicError {
+                    offset,
+                    message: message.to_owned()
+                },
+                "{source}"
+            );
+        }
+        let long = format!("States.Base64Encode('{}')", "a".repeat(10_001));
+        assert!(error(&long).message.contains("at most 10000 characters"));
+        call(&format!("States.Base64Encode('{}')", "é".repeat(10_000)));
+        for algorithm in HASH_ALGORITHMS {
+            call(&format!("States.Hash('data', '{algorithm}')"));
+        }
+        // Paths and calls are checked at run time, not here.
+        call("States.ArrayRange($.a, States.MathAdd($.b, 1), $.c)");
+        call("States.JsonMerge($.a, $.b, $.deep)");
+    }
+
+    #[test]
+    fn array_range_is_limited_to_1000_items() {
+        call("States.ArrayRange(1, 1000, 1)");
+        call("States.ArrayRange(1000, 1, -1)");
+        call("States.ArrayRange(1, 9, -1)");
+        let e = error("States.ArrayRange(0, 1000, 1)");
+        assert_eq!(
+            e.message,
+            "States.ArrayRange(0, 1000, 1) would create 1001 items; AWS Step Functions allows at most 1000"
+        );
+        let e = error("States.ArrayRange(-9223372036854775808, 9223372036854775807, 1)");
+        assert!(e.message.contains("18446744073709551616 items"), "{e}");
+    }
+
+    #[test]
+    fn string_literals_and_their_escapes() {
+        assert_eq!(
+            call(r"States.Array('It\'s')").args,
+            [literal(json!("It's"))]
+        );
+        assert_eq!(call(r"States.Array('a\\b')").args, [literal(json!("a\\b"))]);
+        assert_eq!(call(r"States.Array('\{\}')").args, [literal(json!("{}"))]);
+        assert_eq!(call(r"States.Array('')").args, [literal(json!(""))]);
+        assert_eq!(call("States.Array('a,b)')").args, [literal(json!("a,b)"))]);
+        assert_eq!(
+            call("States.Array('tab\there é😀')").args,
+            [literal(json!("tab\there é😀"))]
+        );
+        let e = error(r"States.Array('a\nb')");
+        assert_eq!(e.offset, 15);
+        assert!(
+            e.message
+                .contains("a backslash may only start \\', \\{, \\} or \\\\"),
+            "{e}"
+        );
+        assert_eq!(error(r#"States.Array('a\")"#).offset, 15);
+        let e = error("States.Array('abc");
+        assert_eq!(e.offset, 13);
+        assert!(e.message.starts_with("this string is never closed"), "{e}");
+        let e = error("States.Array(\"abc\")");
+        assert_eq!(e.offset, 13);
+        assert!(e.message.contains("single quotes"), "{e}");
+    }
+
+    #[test]
+    fn format_templates_keep_escaped_braces_as_text() {
+        let template = |source: &str| match call(source).args.first() {
+            Some(Arg::FormatTemplate(t)) => t.clone(),
+            other => panic!("{source}: expected a template, got {other:?}"),
+        };
+        let t = template(r"States.Format('\{\} {} \\ \'', $.a)");
+        assert_eq!(t.pieces(), ["{} ", " \\ '"]);
+        assert_eq!(t.placeholders(), 1);
+        assert_eq!(template(r"States.Format('\{}')").pieces(), ["{}"]);
+        assert_eq!(template(r"States.Format('{\}')").pieces(), ["{}"]);
+        assert_eq!(
+            template("States.Format('{}{}', 1, 2)").pieces(),
+            ["", "", ""]
+        );
+        // Lone braces are text.
+        assert_eq!(template("States.Format('{ } {')").placeholders(), 0);
+        assert_eq!(
+            template("States.Format('{\"a\": {}}', 1)").pieces(),
+            ["{\"a\": ", "}"]
+        );
+        let e = error("States.Format('{} and {}', $.a)");
+        assert_eq!(e.offset, 0);
+        assert!(
+            e.message.starts_with(
+                "the template of States.Format has 2 placeholders {} but 1 value follows it"
+            ),
+            "{e}"
+        );
+        let e = error("States.Format('no placeholder', $.a)");
+        assert!(
+            e.message
+                .contains("has 0 placeholders {} but 1 value follows"),
+            "{e}"
+        );
+        // A template from a path is split at run time; only {} counts.
+        let t = FormatString::from_runtime(r"Hello \{}, {}");
+        assert_eq!(t.pieces(), ["Hello \\", ", ", ""]);
+        assert_eq!(FormatString::from_runtime("none").placeholders(), 0);
+    }
+
+    #[test]
+    fn numbers_and_keywords() {
+        assert_eq!(
+            call("States.Array(0, -1, 2.5, -0.5, 1e3, 12345678901234567890, true, false, null)")
+                .args,
+            [
+                literal(json!(0)),
+                literal(json!(-1)),
+                literal(json!(2.5)),
+                literal(json!(-0.5)),
+                literal(json!(1000.0)),
+                literal(json!(12345678901234567890u64)),
+                literal(json!(true)),
+                literal(json!(false)),
+                literal(Value::Null),
+            ]
+        );
+        for (source, offset) in [
+            ("States.Array(01)", 13),
+            ("States.Array(1.2.3)", 13),
+            ("States.Array(-)", 13),
+            ("States.Array(1.)", 13),
+            ("States.Array(+1)", 13),
+            ("States.Array(truex)", 13),
+            ("States.Array(True)", 13),
+        ] {
+            assert_eq!(error(source).offset, offset, "{source}");
+        }
+        assert!(
+            error("States.Array(1.2.3)")
+                .message
+                .contains("'1.2.3' is not a number")
+        );
+        assert!(
+            error("States.Array(True)")
+                .message
+                .starts_with("unexpected 'True'")
+        );
+    }
+
+    #[test]
+    fn path_arguments_end_at_a_comma_or_parenthesis_outside_brackets() {
+        assert_eq!(
+            call("States.Array($['a, b'], $.a[?(@.b == 1)], $$.x, $var.y[0], $)").args,
+            [
+                path("$['a, b']"),
+                path("$.a[?(@.b == 1)]"),
+                path("$$.x"),
+                path("$var.y[0]"),
+                path("$"),
+            ]
+        );
+        assert_eq!(
+            call("States.Array($['it\\'s)'])").args,
+            [path("$['it\\'s)']")]
+        );
+        // Path errors point into the whole call.
+        let e = error("States.Array($.a[-1])");
+        assert_eq!(e.offset, 17);
+        assert!(
+            e.message.starts_with("negative index -1 at offset 17"),
+            "{e}"
+        );
+        let e = error("States.Array($.a b)");
+        assert_eq!(e.offset, 17);
+        // The ')' is inside the unclosed bracket, so it belongs to the path.
+        let e = error("States.Array($.a[)");
+        assert_eq!(e.offset, 17);
+        assert!(
+            e.message
+                .starts_with("unexpected character ')' at offset 17"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn whitespace_between_tokens_is_allowed() {
+        let expected = call("States.Array(1,'a',$.x)");
+        for source in [
+            "States.Array( 1 , 'a' ,$.x )",
+            "States.Array (1, 'a', $.x)",
+            "States.Array(\n\t1,\n\t'a',\n\t$.x\n)",
+        ] {
+            assert_eq!(call(source), expected, "{source}");
+        }
+        call("States.UUID( )");
+    }
+
+    #[test]
+    fn syntax_errors_are_explained() {
+        let cases = [
+            ("States.Array(1,)", 15, "an argument is missing here"),
+            ("States.Array(,1)", 13, "an argument is missing here"),
+            (
+                "States.Array(1 2)",
+                15,
+                "expected ',' or ')' after an argument of States.Array, but found '2'",
+            ),
+            (
+                "States.Array(1",
+                14,
+                "expected ',' or ')' after an argument of States.Array, but found the end of the text",
+            ),
+            (
+                "States.Array",
+                12,
+                "expected '(' after States.Array, but found the end of the text",
+            ),
+            (
+                "States.Array[1]",
+                12,
+                "expected '(' after States.Array, but found '['",
+            ),
+            (
+                "States.Array(1))",
+                15,
+                "unexpected ')' after the end of the call",
+            ),
+            (
+                "States.Array() x",
+                15,
+                "unexpected 'x' after the end of the call",
+            ),
+            (
+                "States.Array(foo)",
+                13,
+                "unexpected 'foo': an argument is a string in single quotes",
+            ),
+            ("States.Array(@)", 13, "unexpected '@': an argument is"),
+            (
+                "Array(1)",
+                0,
+                "an intrinsic function call starts with 'States.'",
+            ),
+            (
+                " States.Array()",
+                0,
+                "an intrinsic function call starts with 'States.'",
+            ),
+            ("States.(1)", 0, "unknown intrinsic function 'States.'"),
+        ];
+        for (source, offset, start) in cases {
+            let e = error(source);
+            assert_eq!(e.offset, offset, "{source}: {e}");
+            assert!(e.message.starts_with(start), "{source}: {e}");
+        }
+    }
+
+    #[test]
+    fn unknown_functions_list_the_valid_names() {
+        let e = error("States.Foo(1)");
+        assert_eq!(e.offset, 0);
+        assert!(e.message.starts_with("unknown intrinsic function 'States.Foo'; the intrinsic functions are States.Format, States.StringToJson"), "{e}");
+        assert!(
+            e.message.ends_with("States.StringSplit, States.UUID"),
+            "{e}"
+        );
+        let e = error("States.Array(States.format('x'))");
+        assert_eq!(e.offset, 13);
+        assert!(
+            e.message
+                .contains("(did you mean States.Format? names are case-sensitive)"),
+            "{e}"
+        );
+        assert!(
+            error("States.Uuid()")
+                .message
+                .contains("did you mean States.UUID?")
+        );
+    }
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(Intrinsic::ALL.len(), 18);
+        for function in Intrinsic::ALL {
+            assert_eq!(Intrinsic::from_name(function.name()), Some(function));
+            assert_eq!(function.to_string(), function.name());
+        }
+        assert_eq!(Intrinsic::from_name("States.format"), None);
+        assert_eq!(Intrinsic::from_name("Format"), None);
+    }
+
+    #[test]
+    fn looks_like_call_tells_calls_from_paths() {
+        for s in [
+            "States.Format('x')",
+            "States.UUID()",
+            "States.Foo(",
+            "States.Format ('x')",
+        ] {
+            assert!(looks_like_call(s), "{s}");
+        }
+        for s in [
+            "$.a",
+            "States.",
+            "States.(",
+            "States.Format",
+            "states.Format()",
+            "MyStates.Format()",
+            "",
+        ] {
+            assert!(!looks_like_call(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn nesting_and_length_are_bounded() {
+        let nest = |depth: usize| format!("{}{}", "States.Array(".repeat(depth), ")".repeat(depth));
+        call(&nest(MAX_NESTING));
+        let e = error(&nest(MAX_NESTING + 1));
+        assert_eq!(e.offset, 13 * MAX_NESTING);
+        assert!(
+            e.message.contains("at most 10 nested intrinsic functions"),
+            "{e}"
+        );
+        // Deep input is refused without exhausting the stack.
+        assert_eq!(error(&nest(50_000)).offset, 13 * MAX_NESTING);
+        let long = format!("States.Array('{}')", "a".repeat(MAX_SOURCE_LEN));
+        let e = error(&long);
+        assert_eq!(e.offset, 0);
+        assert!(e.message.contains("bytes long"), "{e}");
+    }
+
+    #[test]
+    fn no_prefix_or_suffix_of_a_call_panics() {
+        for source in AWS_RECORDED
+            .iter()
+            .copied()
+            .chain([r"States.Format('\{é😀\} {}', $['x\'y'][?(@.a == ')')], -1.5e3)"])
+        {
+            for (end, _) in source.char_indices() {
+                let _ = parse(&source[..end]);
+                let _ = parse(&source[end..]);
+                let _ = looks_like_call(&source[..end]);
+            }
+        }
+    }
+
+    #[test]
+    fn calls_can_be_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<IntrinsicCall>();
+        assert_send_sync::<IntrinsicError>();
     }
 }

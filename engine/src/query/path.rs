@@ -342,10 +342,12 @@ impl Eq for Path {}
 /// `None` when a member or an index is missing, or when a step meets a value
 /// of the wrong kind (a name applied to an array, for instance).
 pub fn lookup<'v>(segments: &[Segment], value: &'v Value) -> Option<&'v Value> {
-    segments.iter().try_fold(value, |current, segment| match segment {
-        Segment::Name(name) => current.as_object()?.get(name),
-        Segment::Index(index) => current.as_array()?.get(*index),
-    })
+    segments
+        .iter()
+        .try_fold(value, |current, segment| match segment {
+            Segment::Name(name) => current.as_object()?.get(name),
+            Segment::Index(index) => current.as_array()?.get(*index),
+        })
 }
 
 /// Writes `segments` the way a person would: `$.a.b[0]['my key']`. Used in
@@ -375,9 +377,7 @@ pub(crate) fn render_segments(segments: &[Segment]) -> String {
 
 fn is_plain_identifier(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
         && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
@@ -964,4 +964,501 @@ fn push_quoted(out: &mut String, name: &str) {
         }
     }
     out.push('\'');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(source: &str) -> Path {
+        match Path::parse(source) {
+            Ok(path) => path,
+            Err(e) => panic!("{source:?} should parse: {e}"),
+        }
+    }
+
+    fn select(source: &str, value: &Value) -> Option<Value> {
+        parse(source).select(value).map(Cow::into_owned)
+    }
+
+    #[test]
+    fn paths_from_the_brief_and_the_aws_guide_parse() {
+        for source in [
+            "$",
+            "$.a.b",
+            "$['a b']",
+            "$.a[0]",
+            "$.items[*]",
+            "$.items[1:]",
+            "$.item.items[1:5]",
+            "$..x",
+            "$.users[?(@.status == 0)]",
+            "$$.Execution.Input",
+            "$$.Map.Item.Value",
+            "$myVar",
+            "$myVar.field[2]",
+            // AWS guide: "$.abc.['def ghi']" and the flatten example "$[*][*]".
+            "$.abc.['def ghi']",
+            "$[*][*]",
+            "$.a[0:2]",
+            "$.jar[?(@.a >= 5)]",
+            "$.store.book[*].author",
+            "$['a','b']",
+            "$[0, 2]",
+            "$[\"double quoted\"]",
+            "$[ 'spaced' ]",
+            "$.a.*",
+            "$..*",
+            "$..['x']",
+            "$.a[::2]",
+            "$.a[-2:]",
+            "$.a[:2]",
+        ] {
+            let path = parse(source);
+            assert_eq!(path.as_str(), source);
+            assert_eq!(path.to_string(), source);
+        }
+    }
+
+    #[test]
+    fn roots() {
+        assert_eq!(parse("$").root(), &PathRoot::Input);
+        assert_eq!(parse("$.a").root(), &PathRoot::Input);
+        assert_eq!(parse("$['a']").root(), &PathRoot::Input);
+        assert_eq!(parse("$$").root(), &PathRoot::Context);
+        assert_eq!(parse("$$.Execution.Input").root(), &PathRoot::Context);
+        assert_eq!(
+            parse("$myVar").root(),
+            &PathRoot::Variable("myVar".to_owned())
+        );
+        assert_eq!(
+            parse("$_x1.field[2]").root(),
+            &PathRoot::Variable("_x1".to_owned())
+        );
+        assert_eq!(
+            parse("$café.a").root(),
+            &PathRoot::Variable("café".to_owned())
+        );
+    }
+
+    #[test]
+    fn definite_and_indefinite() {
+        for source in [
+            "$",
+            "$.a.b",
+            "$['a b']",
+            "$.a[0]",
+            "$$.Execution.Input",
+            "$myVar.field[2]",
+            "$.abc.['def ghi']",
+            "$.detail-type",
+        ] {
+            assert!(parse(source).is_definite(), "{source} is definite");
+        }
+        for source in [
+            "$.items[*]",
+            "$.a.*",
+            "$.items[1:]",
+            "$.item.items[1:5]",
+            "$..x",
+            "$.users[?(@.status == 0)]",
+            "$['a','b']",
+            "$[0,1]",
+        ] {
+            let path = parse(source);
+            assert!(!path.is_definite(), "{source} is indefinite");
+            assert_eq!(path.segments(), None);
+        }
+        assert_eq!(
+            parse("$.a['b c'][3]").segments(),
+            Some(
+                &[
+                    Segment::Name("a".to_owned()),
+                    Segment::Name("b c".to_owned()),
+                    Segment::Index(3)
+                ][..]
+            )
+        );
+        assert_eq!(parse("$").segments(), Some(&[][..]));
+    }
+
+    #[test]
+    fn names_after_a_dot_are_lenient_like_jayway() {
+        let input = json!({"detail-type": "Scheduled Event", "1st": 1, "aws:arn": "x", "é": 2});
+        assert_eq!(
+            select("$.detail-type", &input),
+            Some(json!("Scheduled Event"))
+        );
+        assert_eq!(select("$.1st", &input), Some(json!(1)));
+        assert_eq!(select("$.aws:arn", &input), Some(json!("x")));
+        assert_eq!(select("$.é", &input), Some(json!(2)));
+        // Re-quoted before reaching jsonpath-rust, which would refuse `my-key`.
+        let items = json!({"my-key": [{"v": 1}, {"v": 2}]});
+        assert_eq!(select("$.my-key[*].v", &items), Some(json!([1, 2])));
+    }
+
+    #[test]
+    fn definite_select_borrows_or_is_none() {
+        // The AWS guide's reference path examples.
+        let input = json!({"foo": 123, "bar": ["a", "b", "c"], "car": {"cdr": true}, "n": null});
+        let path = parse("$.bar");
+        assert!(matches!(path.select(&input), Some(Cow::Borrowed(_))));
+        assert_eq!(select("$.foo", &input), Some(json!(123)));
+        assert_eq!(select("$.bar", &input), Some(json!(["a", "b", "c"])));
+        assert_eq!(select("$.car.cdr", &input), Some(json!(true)));
+        assert_eq!(select("$.bar[2]", &input), Some(json!("c")));
+        assert_eq!(select("$['car']['cdr']", &input), Some(json!(true)));
+        assert_eq!(select("$", &input), Some(input.clone()));
+        assert_eq!(select("$.n", &input), Some(Value::Null));
+        assert_eq!(select("$.missing", &input), None);
+        assert_eq!(select("$.bar[3]", &input), None);
+        assert_eq!(select("$.foo.x", &input), None);
+        assert_eq!(select("$.bar.x", &input), None);
+        assert_eq!(select("$.car[0]", &input), None);
+    }
+
+    #[test]
+    fn context_and_variable_paths_select_from_the_value_given() {
+        let context = json!({"Execution": {"Input": {"k": "v"}}, "Map": {"Item": {"Value": 7}}});
+        assert_eq!(select("$$.Execution.Input.k", &context), Some(json!("v")));
+        assert_eq!(select("$$.Map.Item.Value", &context), Some(json!(7)));
+        let variable = json!({"field": [0, 1, 2]});
+        assert_eq!(select("$myVar.field[2]", &variable), Some(json!(2)));
+        assert_eq!(select("$myVar", &variable), Some(variable.clone()));
+        assert_eq!(select("$$.Map.Item[*]", &context), Some(json!([7])));
+        assert_eq!(
+            select("$$.Execution.*", &context),
+            Some(json!([{"k": "v"}]))
+        );
+    }
+
+    #[test]
+    fn indefinite_select_gives_an_array_of_matches() {
+        // AWS guide: "$.a[0:2]" on {"a": [1, 2, 3, 4]} gives [1, 2].
+        assert_eq!(
+            select("$.a[0:2]", &json!({"a": [1, 2, 3, 4]})),
+            Some(json!([1, 2]))
+        );
+        // AWS guide: "flattenArray.$": "$[*][*]".
+        assert_eq!(
+            select("$[*][*]", &json!([[1, 2], [3], []])),
+            Some(json!([1, 2, 3]))
+        );
+        let input = json!({
+            "items": [10, 20, 30],
+            "item": {"items": [0, 1, 2, 3, 4, 5, 6]},
+            "users": [{"name": "a", "status": 0}, {"name": "b", "status": 1}],
+            "jar": [{"a": 1}, {"a": 5}, {"a": 2}, {"a": 7}, {"a": 3}],
+        });
+        assert_eq!(select("$.items[*]", &input), Some(json!([10, 20, 30])));
+        assert_eq!(select("$.items[1:]", &input), Some(json!([20, 30])));
+        assert_eq!(select("$.items[-1:]", &input), Some(json!([30])));
+        assert_eq!(select("$.items[::2]", &input), Some(json!([10, 30])));
+        assert_eq!(
+            select("$.item.items[1:5]", &input),
+            Some(json!([1, 2, 3, 4]))
+        );
+        assert_eq!(
+            select("$.users[?(@.status == 0)]", &input),
+            Some(json!([{"name": "a", "status": 0}]))
+        );
+        assert_eq!(
+            select("$.users[?(@.status == 0)].name", &input),
+            Some(json!(["a"]))
+        );
+        // AWS guide: "$.jar[?(@.a >= 5)]" gives [{"a": 5}, {"a": 7}].
+        assert_eq!(
+            select("$.jar[?(@.a >= 5)]", &input),
+            Some(json!([{"a": 5}, {"a": 7}]))
+        );
+        assert_eq!(select("$.items[0, 2]", &input), Some(json!([10, 30])));
+        assert_eq!(
+            select("$..x", &json!({"x": 1, "a": {"x": 2, "b": [{"x": 3}]}})),
+            Some(json!([1, 2, 3]))
+        );
+        assert_eq!(
+            select("$['a','b']", &json!({"a": 1, "b": 2, "c": 3})),
+            Some(json!([1, 2]))
+        );
+        assert_eq!(
+            select("$.a.*", &json!({"a": {"x": 1, "y": 2}})),
+            Some(json!([1, 2]))
+        );
+        // No match is an empty list, not None.
+        assert_eq!(select("$.nothing[*]", &input), Some(json!([])));
+        assert_eq!(select("$.items[?(@ > 100)]", &input), Some(json!([])));
+    }
+
+    #[test]
+    fn quoted_names_resolve_escapes() {
+        let input =
+            json!({"it's": 1, "a\"b": 2, "é": 3, "😀": 4, "back\\slash": 5, "new\nline": 6});
+        assert_eq!(select("$['it\\'s']", &input), Some(json!(1)));
+        assert_eq!(select("$[\"it's\"]", &input), Some(json!(1)));
+        assert_eq!(select("$[\"a\\\"b\"]", &input), Some(json!(2)));
+        assert_eq!(select("$['\\u00e9']", &input), Some(json!(3)));
+        assert_eq!(select("$['\\uD83D\\uDE00']", &input), Some(json!(4)));
+        assert_eq!(select("$['back\\\\slash']", &input), Some(json!(5)));
+        assert_eq!(select("$['new\\nline']", &input), Some(json!(6)));
+        // Also through jsonpath-rust, where the name is re-quoted.
+        assert_eq!(select("$[\"it's\", 'é']", &input), Some(json!([1, 3])));
+        assert_eq!(
+            select("$['new\\nline', 'back\\\\slash']", &input),
+            Some(json!([6, 5]))
+        );
+    }
+
+    fn error(source: &str) -> PathError {
+        match Path::parse(source) {
+            Ok(path) => panic!("{source:?} should not parse, but gave {path:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn invalid_paths_are_explained() {
+        assert_eq!(error(""), PathError::Empty);
+        assert_eq!(error("a.b"), PathError::MissingRoot { found: 'a' });
+        assert_eq!(
+            error("States.Foo").to_string(),
+            "a path must start with '$', but this one starts with 'S'"
+        );
+        let e = error("$.a.b.c]");
+        assert_eq!(e.offset(), Some(7));
+        assert!(
+            e.to_string()
+                .starts_with("unexpected character ']' at offset 7"),
+            "{e}"
+        );
+        assert!(matches!(
+            error("$."),
+            PathError::UnexpectedEnd { offset: 2, .. }
+        ));
+        assert!(matches!(
+            error("$.a."),
+            PathError::UnexpectedEnd { offset: 4, .. }
+        ));
+        assert!(matches!(
+            error("$.a["),
+            PathError::UnexpectedEnd { offset: 4, .. }
+        ));
+        assert!(matches!(
+            error("$.a[0"),
+            PathError::UnexpectedEnd { offset: 5, .. }
+        ));
+        assert!(matches!(
+            error("$.a b"),
+            PathError::Unexpected {
+                offset: 3,
+                found: ' ',
+                ..
+            }
+        ));
+        assert!(matches!(
+            error("$ .a"),
+            PathError::Unexpected {
+                offset: 1,
+                found: ' ',
+                ..
+            }
+        ));
+        assert!(matches!(
+            error("$.a[x]"),
+            PathError::Unexpected {
+                offset: 4,
+                found: 'x',
+                ..
+            }
+        ));
+        assert!(matches!(
+            error("$...a"),
+            PathError::Unexpected {
+                offset: 3,
+                found: '.',
+                ..
+            }
+        ));
+        assert!(matches!(
+            error("$.[?]"),
+            PathError::UnsupportedFilter { .. }
+        ));
+        assert!(matches!(
+            error("$['a'"),
+            PathError::UnexpectedEnd { offset: 5, .. }
+        ));
+        assert!(matches!(
+            error("$['a"),
+            PathError::UnterminatedString { offset: 2 }
+        ));
+        assert!(matches!(
+            error("$['a\\q']"),
+            PathError::InvalidEscape { offset: 4, .. }
+        ));
+        assert!(matches!(
+            error("$['\\u12']"),
+            PathError::InvalidEscape { offset: 3, .. }
+        ));
+        assert!(matches!(
+            error("$['\\uD83D']"),
+            PathError::InvalidEscape { offset: 3, .. }
+        ));
+        assert!(matches!(
+            error("$[1 2]"),
+            PathError::Unexpected {
+                offset: 4,
+                found: '2',
+                ..
+            }
+        ));
+        assert!(matches!(
+            error("$['a',]"),
+            PathError::Unexpected {
+                offset: 6,
+                found: ']',
+                ..
+            }
+        ));
+        assert!(matches!(
+            error("$[-]"),
+            PathError::Unexpected {
+                offset: 3,
+                found: ']',
+                ..
+            }
+        ));
+        assert!(matches!(
+            error("$[*"),
+            PathError::UnexpectedEnd { offset: 3, .. }
+        ));
+        assert!(matches!(error("$.a[1:2"), PathError::UnexpectedEnd { .. }));
+        assert_eq!(
+            error("$[99999999999999999999]"),
+            PathError::NumberOutOfRange { offset: 2 }
+        );
+        assert_eq!(
+            error("$[9007199254740992]"),
+            PathError::NumberOutOfRange { offset: 2 }
+        );
+        assert!(Path::parse("$[9007199254740991]").is_ok());
+        assert_eq!(error("$1abc"), error("$1"));
+        assert!(matches!(
+            error("$1abc"),
+            PathError::InvalidVariable { offset: 1, .. }
+        ));
+        assert!(matches!(
+            error("$my-var"),
+            PathError::Unexpected {
+                offset: 3,
+                found: '-',
+                ..
+            }
+        ));
+        assert!(matches!(
+            error("$$$"),
+            PathError::Unexpected {
+                offset: 2,
+                found: '$',
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn negative_indexes_and_scripts_are_refused_with_an_alternative() {
+        // AWS finds nothing at "$.array[-1]" at run time; say so at once.
+        let e = error("$.array[-1].name");
+        assert_eq!(
+            e,
+            PathError::NegativeIndex {
+                offset: 8,
+                index: -1
+            }
+        );
+        assert!(e.to_string().contains("[-1:]"), "{e}");
+        assert!(matches!(
+            error("$[0, -1]"),
+            PathError::NegativeIndex {
+                offset: 5,
+                index: -1
+            }
+        ));
+        let e = error("$.array[(@.length-1)]");
+        assert_eq!(e, PathError::ScriptExpression { offset: 8 });
+        assert!(e.to_string().contains("States.ArrayGetItem"), "{e}");
+    }
+
+    #[test]
+    fn filters_that_rfc_9535_lacks_are_refused_at_definition_time() {
+        let e = error("$.a[?(@.name =~ /x.*/)]");
+        assert!(
+            matches!(e, PathError::UnsupportedFilter { offset: 3, .. }),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("the filter at offset 3 is not supported")
+        );
+        assert!(matches!(
+            error("$.a[?(@.x == 1]"),
+            PathError::UnexpectedEnd { .. } | PathError::UnsupportedFilter { .. }
+        ));
+        assert!(matches!(
+            error("$.a[?(@.x == ']')"),
+            PathError::UnexpectedEnd { .. }
+        ));
+        // A ']' inside a quoted string does not close the filter.
+        let input = json!({"a": [{"x": "]"}, {"x": "y"}]});
+        assert_eq!(
+            select("$.a[?(@.x == ']')]", &input),
+            Some(json!([{"x": "]"}]))
+        );
+        assert_eq!(select("$.a[?(@.x == \"y\")].x", &input), Some(json!(["y"])));
+    }
+
+    #[test]
+    fn errors_can_be_shifted_into_a_larger_text() {
+        let e = error("$.a b").shifted(10);
+        assert_eq!(e.offset(), Some(13));
+        assert!(e.to_string().contains("offset 13"));
+        assert_eq!(PathError::Empty.shifted(3), PathError::Empty);
+    }
+
+    #[test]
+    fn lookup_and_render_segments() {
+        let segments = vec![
+            Segment::Name("a".to_owned()),
+            Segment::Index(1),
+            Segment::Name("b c".to_owned()),
+            Segment::Name("it's".to_owned()),
+        ];
+        assert_eq!(render_segments(&segments), "$.a[1]['b c']['it\\'s']");
+        assert_eq!(render_segments(&[]), "$");
+        let value = json!({"a": [0, {"b c": {"it's": true}}]});
+        assert_eq!(lookup(&segments, &value), Some(&json!(true)));
+        assert_eq!(lookup(&segments[..1], &json!([1])), None);
+    }
+
+    #[test]
+    fn no_prefix_of_a_path_panics() {
+        let sources = [
+            "$.users[?(@.status == 0 && @.name == 'a]b')].name",
+            "$['it\\'s', \"x\\u00e9\\uD83D\\uDE00\"]..[1:-1:2]",
+            "$myVar.field[2]['é😀']",
+            "$$.Execution.Input[*].a-b",
+        ];
+        for source in sources {
+            for (end, _) in source.char_indices() {
+                let _ = Path::parse(&source[..end]);
+                let _ = Path::parse(&source[end..]);
+            }
+        }
+    }
+
+    #[test]
+    fn paths_can_be_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Path>();
+        assert_send_sync::<PathError>();
+    }
 }

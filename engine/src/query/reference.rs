@@ -230,3 +230,242 @@ impl fmt::Debug for ReferencePath {
         write!(f, "ReferencePath({:?})", self.source)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(source: &str) -> ReferencePath {
+        match ReferencePath::parse(source) {
+            Ok(path) => path,
+            Err(e) => panic!("{source:?} should parse: {e}"),
+        }
+    }
+
+    fn set(path: &str, target: Value, value: Value) -> Result<Value, SetError> {
+        let mut target = target;
+        parse(path).set(&mut target, value).map(|()| target)
+    }
+
+    #[test]
+    fn reference_paths_parse() {
+        for source in [
+            "$",
+            "$.foo",
+            "$.a['b c'][0]",
+            "$.detail-type",
+            "$[2].x",
+            "$.abc.['def ghi']",
+        ] {
+            assert_eq!(parse(source).as_str(), source);
+        }
+        assert_eq!(
+            parse("$.a['b c'][0]").segments(),
+            &[
+                Segment::Name("a".to_owned()),
+                Segment::Name("b c".to_owned()),
+                Segment::Index(0)
+            ]
+        );
+        assert!(parse("$").segments().is_empty());
+    }
+
+    #[test]
+    fn only_single_node_paths_rooted_at_the_input_are_reference_paths() {
+        let refused = |source: &str| match ReferencePath::parse(source) {
+            Ok(path) => panic!("{source:?} is not a reference path, but gave {path:?}"),
+            Err(e) => e,
+        };
+        assert!(matches!(
+            refused("$$.Execution"),
+            PathError::ReferenceRoot { .. }
+        ));
+        assert!(matches!(refused("$$"), PathError::ReferenceRoot { .. }));
+        assert!(matches!(
+            refused("$myVar.x"),
+            PathError::ReferenceRoot { .. }
+        ));
+        assert_eq!(
+            refused("$.a[*]"),
+            PathError::NotReference {
+                offset: 3,
+                what: "the wildcard '*'"
+            }
+        );
+        assert!(matches!(
+            refused("$.a.*"),
+            PathError::NotReference { offset: 3, .. }
+        ));
+        assert!(matches!(
+            refused("$..a"),
+            PathError::NotReference { offset: 1, .. }
+        ));
+        assert!(matches!(
+            refused("$.a[1:2]"),
+            PathError::NotReference { offset: 3, .. }
+        ));
+        assert!(matches!(
+            refused("$.a[?(@.x)]"),
+            PathError::NotReference { offset: 3, .. }
+        ));
+        assert!(matches!(
+            refused("$['a','b']"),
+            PathError::NotReference { offset: 1, .. }
+        ));
+        assert!(matches!(
+            refused("$.a[-1]"),
+            PathError::NegativeIndex { .. }
+        ));
+        assert_eq!(refused(""), PathError::Empty);
+        assert_eq!(refused("result"), PathError::MissingRoot { found: 'r' });
+        let message = refused("$.items[*].id").to_string();
+        assert!(
+            message.contains("not allowed in a reference path"),
+            "{message}"
+        );
+        assert!(message.contains(".name, ['name'] and [index]"), "{message}");
+    }
+
+    #[test]
+    fn get_follows_the_aws_examples() {
+        let input = json!({"foo": 123, "bar": ["a", "b", "c"], "car": {"cdr": true}});
+        assert_eq!(parse("$.foo").get(&input), Some(&json!(123)));
+        assert_eq!(parse("$.bar").get(&input), Some(&json!(["a", "b", "c"])));
+        assert_eq!(parse("$.car.cdr").get(&input), Some(&json!(true)));
+        assert_eq!(parse("$.bar[1]").get(&input), Some(&json!("b")));
+        assert_eq!(parse("$").get(&input), Some(&input));
+        assert_eq!(parse("$.nope").get(&input), None);
+        assert_eq!(parse("$.bar[9]").get(&input), None);
+    }
+
+    #[test]
+    fn set_at_the_root_replaces_the_target() {
+        assert_eq!(
+            set("$", json!({"a": 1}), json!("result")),
+            Ok(json!("result"))
+        );
+        assert_eq!(
+            set("$", json!("text"), json!({"b": 2})),
+            Ok(json!({"b": 2}))
+        );
+    }
+
+    #[test]
+    fn set_creates_missing_parents() {
+        // AWS guide: ResultPath "$.taskresult" adds the result to the input.
+        assert_eq!(
+            set("$.taskresult", json!({"comment": "x"}), json!("Hello")).map(|v| v.to_string()),
+            Ok(r#"{"comment":"x","taskresult":"Hello"}"#.to_owned())
+        );
+        assert_eq!(
+            set("$.a.b.c", json!({}), json!(1)),
+            Ok(json!({"a": {"b": {"c": 1}}}))
+        );
+        assert_eq!(
+            set("$.a['b c'].d", json!({"a": {"x": 0}}), json!(true)),
+            Ok(json!({"a": {"x": 0, "b c": {"d": true}}}))
+        );
+    }
+
+    #[test]
+    fn set_replaces_in_place_keeping_member_order() {
+        let result = set("$.b", json!({"a": 1, "b": 2, "c": 3}), json!({"new": true}));
+        assert_eq!(
+            result.map(|v| v.to_string()),
+            Ok(r#"{"a":1,"b":{"new":true},"c":3}"#.to_owned())
+        );
+        assert_eq!(
+            set("$.a.b", json!({"a": {"b": [1], "k": 0}}), json!(null)),
+            Ok(json!({"a": {"b": null, "k": 0}}))
+        );
+    }
+
+    #[test]
+    fn set_replaces_an_existing_array_element() {
+        // The AWS workaround: create an array, then fill it with ResultPath "$.array[0]".
+        assert_eq!(
+            set("$.array[0]", json!({"array": [0, 0]}), json!("person")),
+            Ok(json!({"array": ["person", 0]}))
+        );
+        assert_eq!(
+            set(
+                "$.list[1].name",
+                json!({"list": [{}, {"name": "old"}]}),
+                json!("new")
+            ),
+            Ok(json!({"list": [{}, {"name": "new"}]}))
+        );
+        assert_eq!(
+            set("$.list[0].a.b", json!({"list": [{}]}), json!(1)),
+            Ok(json!({"list": [{"a": {"b": 1}}]}))
+        );
+    }
+
+    #[test]
+    fn set_into_a_non_object_fails_like_aws() {
+        // The AWS States.Runtime cause: the Lambda payload was a string.
+        let target = json!("{\"min_size\":10000}");
+        let mut written = target.clone();
+        let error = parse("$.partitioned").set(&mut written, json!(1));
+        assert_eq!(written, target, "the target is unchanged");
+        let error = match error {
+            Ok(()) => panic!("setting a field of a string must fail"),
+            Err(e) => e,
+        };
+        assert_eq!(error.path, "$.partitioned");
+        assert_eq!(error.input, target.to_string());
+        let message = error.to_string();
+        assert!(
+            message.starts_with(
+                r#"Unable to apply ReferencePath $.partitioned to input "{\"min_size\":10000}""#
+            ),
+            "{message}"
+        );
+        assert!(
+            message.contains("$ is a string, not an object"),
+            "{message}"
+        );
+
+        let error = set("$.a.b.c", json!({"a": {"b": 5}}), json!(1));
+        let reason = error.map_err(|e| e.reason);
+        assert_eq!(
+            reason,
+            Err("$.a.b is a number, not an object, so it cannot hold the field 'c'".to_owned())
+        );
+        assert!(set("$.a.b", json!({"a": null}), json!(1)).is_err());
+        assert!(set("$.a.b", json!({"a": [1]}), json!(1)).is_err());
+        assert!(set("$.a", json!([1]), json!(1)).is_err());
+    }
+
+    #[test]
+    fn set_never_creates_or_extends_arrays() {
+        let reason = |path: &str, target: Value| set(path, target, json!(1)).map_err(|e| e.reason);
+        assert_eq!(
+            reason("$.array[2]", json!({"array": [0, 0]})),
+            Err(
+                "$.array has 2 elements, so there is no index 2 to write (arrays are not extended)"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            reason("$.o[0]", json!({"o": {"0": 1}})),
+            Err("$.o is an object, not an array, so it has no index 0".to_owned())
+        );
+        // No half-created parents on failure.
+        let mut target = json!({"keep": 1});
+        assert!(parse("$.x.y[0]").set(&mut target, json!(1)).is_err());
+        assert_eq!(target, json!({"keep": 1}));
+        assert_eq!(
+            reason("$.x.y[0]", json!({})),
+            Err("$.x.y does not exist, and an array cannot be created to write index 0".to_owned())
+        );
+    }
+
+    #[test]
+    fn reference_paths_can_be_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<ReferencePath>();
+        assert_send_sync::<SetError>();
+    }
+}

@@ -141,7 +141,9 @@ impl Compiler {
                     let output = dynamic_name(name).unwrap_or(name);
                     out.push((output.to_owned(), template));
                 }
-                if out.iter().all(|(_, t)| t.is_static()) && members.keys().all(|k| dynamic_name(k).is_none()) {
+                if out.iter().all(|(_, t)| t.is_static())
+                    && members.keys().all(|k| dynamic_name(k).is_none())
+                {
                     Template::Static(value.clone())
                 } else {
                     Template::Object(out)
@@ -222,5 +224,237 @@ fn kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::{Arg, Intrinsic, PathRoot};
+    use serde_json::json;
+
+    fn compile(value: Value) -> Template {
+        match Template::compile(&value) {
+            Ok(template) => template,
+            Err(errors) => panic!("{value} should compile: {errors:?}"),
+        }
+    }
+
+    fn errors(value: Value) -> Vec<TemplateError> {
+        match Template::compile(&value) {
+            Ok(template) => panic!("{value} should not compile, but gave {template:?}"),
+            Err(errors) => errors,
+        }
+    }
+
+    fn path(source: &str) -> Template {
+        match Path::parse(source) {
+            Ok(path) => Template::Path(path),
+            Err(e) => panic!("{source:?} should parse: {e}"),
+        }
+    }
+
+    #[test]
+    fn templates_without_dynamic_fields_are_static() {
+        for value in [
+            json!({"a": 1, "b": {"c": [1, 2, {"d": null}]}}),
+            json!([1, "$.not-a-path", {"x": "States.Format('{}', $.a)"}]),
+            json!("$.a"),
+            json!(null),
+            json!({}),
+        ] {
+            assert_eq!(compile(value.clone()), Template::Static(value));
+        }
+    }
+
+    #[test]
+    fn the_aws_parameters_example_compiles() {
+        // From the AWS guide, "InputPath and Parameters".
+        let template = compile(json!({
+            "comment": "Selecting what I care about.",
+            "MyDetails": {
+                "size.$": "$.product.details.size",
+                "exists.$": "$.product.availability",
+                "StaticValue": "foo"
+            }
+        }));
+        assert_eq!(
+            template,
+            Template::Object(vec![
+                (
+                    "comment".to_owned(),
+                    Template::Static(json!("Selecting what I care about."))
+                ),
+                (
+                    "MyDetails".to_owned(),
+                    Template::Object(vec![
+                        ("size".to_owned(), path("$.product.details.size")),
+                        ("exists".to_owned(), path("$.product.availability")),
+                        ("StaticValue".to_owned(), Template::Static(json!("foo"))),
+                    ])
+                ),
+            ])
+        );
+    }
+
+    #[test]
+    fn paths_and_calls_of_every_root_compile() {
+        let template = compile(json!({
+            "input.$": "$",
+            "context.$": "$$.Execution.Input",
+            "variable.$": "$myVar.field[2]",
+            "many.$": "$.items[*].id",
+            "KeyId.$": "States.Array($.Id)",
+            "greeting.$": "States.Format('Hello {}, welcome to {}!', $name, $place)",
+            "uuid.$": "States.UUID()",
+        }));
+        let Template::Object(fields) = template else {
+            panic!("an object");
+        };
+        let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "input", "context", "variable", "many", "KeyId", "greeting", "uuid"
+            ]
+        );
+        assert_eq!(fields[0].1, path("$"));
+        assert!(matches!(&fields[1].1, Template::Path(p) if p.root() == &PathRoot::Context));
+        assert!(
+            matches!(&fields[2].1, Template::Path(p) if p.root() == &PathRoot::Variable("myVar".to_owned()))
+        );
+        assert!(matches!(&fields[3].1, Template::Path(p) if !p.is_definite()));
+        assert!(
+            matches!(&fields[4].1, Template::Call(c) if c.function == Intrinsic::Array
+            && matches!(c.args.as_slice(), [Arg::Path(_)]))
+        );
+        assert!(matches!(&fields[5].1, Template::Call(c) if c.function == Intrinsic::Format));
+        assert!(matches!(&fields[6].1, Template::Call(c) if c.function == Intrinsic::Uuid));
+    }
+
+    #[test]
+    fn dynamic_fields_inside_arrays_compile() {
+        let template = compile(json!({"list": [{"a.$": "$.x"}, 1, [2, {"b.$": "$$.y"}]]}));
+        assert_eq!(
+            template,
+            Template::Object(vec![(
+                "list".to_owned(),
+                Template::Array(vec![
+                    Template::Object(vec![("a".to_owned(), path("$.x"))]),
+                    Template::Static(json!(1)),
+                    Template::Array(vec![
+                        Template::Static(json!(2)),
+                        Template::Object(vec![("b".to_owned(), path("$$.y"))]),
+                    ]),
+                ])
+            )])
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let found = errors(json!({
+            "number.$": 5,
+            "array.$": ["$.a"],
+            "text.$": "hello",
+            "badPath.$": "$.a[-1]",
+            "badCall.$": "States.ArrayRange(1, 9)",
+            "unknown.$": "States.Foo()",
+            "nested": {"deep": [{"x.$": "$.a b"}]},
+            "fine.$": "$.ok",
+        }));
+        let pointers: Vec<&str> = found.iter().map(|e| e.pointer.as_str()).collect();
+        assert_eq!(
+            pointers,
+            [
+                "/number.$",
+                "/array.$",
+                "/text.$",
+                "/badPath.$",
+                "/badCall.$",
+                "/unknown.$",
+                "/nested/deep/0/x.$"
+            ]
+        );
+        assert_eq!(
+            found[0].message,
+            "the value of 'number.$' must be a string holding a path (such as \"$.id\") or an \
+             intrinsic function (such as \"States.Format('{}', $.id)\"), but it is a number; to \
+             give a fixed value, drop the '.$' from the field's name"
+        );
+        assert!(found[1].message.contains("but it is an array"));
+        assert!(
+            found[2].message.starts_with(
+                "the value of 'text.$' must be a path starting with '$' or an intrinsic function \
+                 like States.Format(...)"
+            ),
+            "{}",
+            found[2].message
+        );
+        assert_eq!(found[2].offset, None);
+        assert!(found[3].message.contains("negative index -1 at offset 4"));
+        assert_eq!(found[3].offset, Some(4));
+        assert!(
+            found[4].message.contains(
+                "States.ArrayRange takes 3 arguments (start, end, step), but 2 were given"
+            )
+        );
+        assert_eq!(found[4].offset, Some(0));
+        assert!(
+            found[5]
+                .message
+                .contains("unknown intrinsic function 'States.Foo'")
+        );
+        assert_eq!(found[6].offset, Some(3));
+        assert_eq!(
+            found[6].to_string(),
+            format!("/nested/deep/0/x.$: {}", found[6].message)
+        );
+    }
+
+    #[test]
+    fn colliding_output_names_are_refused() {
+        let found = errors(json!({"a": 1, "a.$": "$.a"}));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].pointer, "/a.$");
+        assert_eq!(
+            found[0].message,
+            "the fields 'a.$' and 'a' would both produce the field 'a': keep only one of them"
+        );
+        // Order in the definition does not matter.
+        assert_eq!(errors(json!({"b.$": "$.b", "b": 2}))[0].pointer, "/b.$");
+    }
+
+    #[test]
+    fn pointers_escape_tilde_and_slash() {
+        let found = errors(json!({"a/b": {"c~d.$": 1}, "list": [0, {"e.$": 2}]}));
+        let pointers: Vec<&str> = found.iter().map(|e| e.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/a~1b/c~0d.$", "/list/1/e.$"]);
+    }
+
+    #[test]
+    fn a_field_named_only_dot_dollar_is_dynamic() {
+        assert_eq!(
+            compile(json!({".$": "$.a"})),
+            Template::Object(vec![(String::new(), path("$.a"))])
+        );
+    }
+
+    #[test]
+    fn very_deep_templates_are_refused_without_exhausting_the_stack() {
+        let mut value = json!({"x.$": "$.a"});
+        for _ in 0..MAX_DEPTH + 10 {
+            value = json!([value]);
+        }
+        let found = errors(value);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].message.contains("nested more than 512 levels"));
+    }
+
+    #[test]
+    fn templates_can_be_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Template>();
+        assert_send_sync::<TemplateError>();
     }
 }

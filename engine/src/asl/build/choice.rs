@@ -13,7 +13,10 @@ use crate::asl::timestamp;
 impl Builder<'_> {
     pub(super) fn choice(&mut self, cx: &Ctx<'_>, scope: ScopeId) -> Choice {
         let pointer = cx.ptr("Choices");
-        let rules = cx.member("Choices").map(|m| m.value.items()).unwrap_or_default();
+        let rules = cx
+            .member("Choices")
+            .map(|m| m.value.items())
+            .unwrap_or_default();
         let choices = rules
             .iter()
             .enumerate()
@@ -47,7 +50,10 @@ impl Builder<'_> {
             }
         };
         if rx.lang == QueryLanguage::JsonPath {
-            self.forbid_fields(rx, &[("Output", "use the Choice state's OutputPath instead")]);
+            self.forbid_fields(
+                rx,
+                &[("Output", "use the Choice state's OutputPath instead")],
+            );
         }
         ChoiceRule {
             condition: self.condition(rx),
@@ -67,7 +73,13 @@ impl Builder<'_> {
         match rx.lang {
             QueryLanguage::Jsonata => self.jsonata_condition(rx),
             QueryLanguage::JsonPath => {
-                self.forbid_fields(rx, &[("Condition", "use Variable with a comparison operator instead")]);
+                self.forbid_fields(
+                    rx,
+                    &[(
+                        "Condition",
+                        "use Variable with a comparison operator instead",
+                    )],
+                );
                 self.path_condition(rx)
             }
         }
@@ -106,7 +118,10 @@ impl Builder<'_> {
     }
 
     fn path_condition(&mut self, rx: &Ctx<'_>) -> Condition {
-        let combinators: Vec<&str> = ["And", "Or", "Not"].into_iter().filter(|k| rx.has(k)).collect();
+        let combinators: Vec<&str> = ["And", "Or", "Not"]
+            .into_iter()
+            .filter(|k| rx.has(k))
+            .collect();
         let operators: Vec<(Operator, &str, bool)> =
             operator_keys().filter(|(_, key, _)| rx.has(key)).collect();
         let count = combinators.len() + operators.len();
@@ -144,8 +159,9 @@ impl Builder<'_> {
             Some(text) => self.path(text, &rx.ptr("Variable")),
             None => {
                 if !rx.has("Variable") {
-                    let message =
-                        format!("{key} compares the value at \"Variable\", but this rule has no Variable");
+                    let message = format!(
+                        "{key} compares the value at \"Variable\", but this rule has no Variable"
+                    );
                     self.error(Code::InvalidChoiceRule, &rx.pointer, message);
                 }
                 None
@@ -168,7 +184,11 @@ impl Builder<'_> {
         };
         let pointer = rx.ptr(combinator);
         let lang = rx.lang;
-        let nested = |node, pointer| Ctx { node, pointer, lang };
+        let nested = |node, pointer| Ctx {
+            node,
+            pointer,
+            lang,
+        };
         match combinator {
             "Not" => Condition::Not(Box::new(self.condition(&nested(&member.value, pointer)))),
             _ => {
@@ -189,7 +209,13 @@ impl Builder<'_> {
     }
 
     /// The operand of a comparison, checked against the operator's type.
-    fn operand(&mut self, rx: &Ctx<'_>, operator: Operator, key: &str, is_path: bool) -> Option<Operand> {
+    fn operand(
+        &mut self,
+        rx: &Ctx<'_>,
+        operator: Operator,
+        key: &str,
+        is_path: bool,
+    ) -> Option<Operand> {
         let member = rx.member(key)?;
         let pointer = rx.ptr(key);
         if is_path {
@@ -226,18 +252,30 @@ fn operator_keys() -> impl Iterator<Item = (Operator, &'static str, bool)> {
         (Operator::StringLessThan, "StringLessThanPath"),
         (Operator::StringGreaterThan, "StringGreaterThanPath"),
         (Operator::StringLessThanEquals, "StringLessThanEqualsPath"),
-        (Operator::StringGreaterThanEquals, "StringGreaterThanEqualsPath"),
+        (
+            Operator::StringGreaterThanEquals,
+            "StringGreaterThanEqualsPath",
+        ),
         (Operator::NumericEquals, "NumericEqualsPath"),
         (Operator::NumericLessThan, "NumericLessThanPath"),
         (Operator::NumericGreaterThan, "NumericGreaterThanPath"),
         (Operator::NumericLessThanEquals, "NumericLessThanEqualsPath"),
-        (Operator::NumericGreaterThanEquals, "NumericGreaterThanEqualsPath"),
+        (
+            Operator::NumericGreaterThanEquals,
+            "NumericGreaterThanEqualsPath",
+        ),
         (Operator::BooleanEquals, "BooleanEqualsPath"),
         (Operator::TimestampEquals, "TimestampEqualsPath"),
         (Operator::TimestampLessThan, "TimestampLessThanPath"),
         (Operator::TimestampGreaterThan, "TimestampGreaterThanPath"),
-        (Operator::TimestampLessThanEquals, "TimestampLessThanEqualsPath"),
-        (Operator::TimestampGreaterThanEquals, "TimestampGreaterThanEqualsPath"),
+        (
+            Operator::TimestampLessThanEquals,
+            "TimestampLessThanEqualsPath",
+        ),
+        (
+            Operator::TimestampGreaterThanEquals,
+            "TimestampGreaterThanEqualsPath",
+        ),
     ];
     Operator::ALL
         .iter()

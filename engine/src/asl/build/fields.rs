@@ -169,7 +169,10 @@ impl Builder<'_> {
                 for (key, v) in map {
                     let at = pointer_push(pointer, key);
                     if let (false, Value::String(s)) = (key.ends_with(".$"), v) {
-                        if s.starts_with("$.") || s.starts_with("$$.") || intrinsic::looks_like_call(s) {
+                        if s.starts_with("$.")
+                            || s.starts_with("$$.")
+                            || intrinsic::looks_like_call(s)
+                        {
                             let message = format!(
                                 "the value of '{key}' looks like a path or an intrinsic function, but it is used as a literal string; to evaluate it, name the key '{key}.$'"
                             );
@@ -191,7 +194,11 @@ impl Builder<'_> {
     }
 
     /// A JSONata template (Arguments, Output, Assign in JSONata states).
-    pub(super) fn jsonata_template(&mut self, node: &Node, pointer: &str) -> Option<JsonataTemplate> {
+    pub(super) fn jsonata_template(
+        &mut self,
+        node: &Node,
+        pointer: &str,
+    ) -> Option<JsonataTemplate> {
         match JsonataTemplate::compile(&node.to_value()) {
             Ok(template) => Some(template),
             Err(errors) => {
@@ -220,7 +227,9 @@ impl Builder<'_> {
         let member = cx.member(key)?;
         let pointer = cx.ptr(key);
         match cx.lang {
-            QueryLanguage::JsonPath => self.template(&member.value, &pointer).map(Payload::JsonPath),
+            QueryLanguage::JsonPath => self
+                .template(&member.value, &pointer)
+                .map(Payload::JsonPath),
             QueryLanguage::Jsonata => self
                 .jsonata_template(&member.value, &pointer)
                 .map(Payload::Jsonata),
@@ -237,7 +246,11 @@ impl Builder<'_> {
                 QueryLanguage::Jsonata => m.key.as_str(),
             };
             if let Some(problem) = variable_name_problem(name, cx.lang) {
-                self.error_at_key(Code::InvalidVariableName, &pointer_push(&pointer, &m.key), problem);
+                self.error_at_key(
+                    Code::InvalidVariableName,
+                    &pointer_push(&pointer, &m.key),
+                    problem,
+                );
             }
         }
         self.payload(cx, "Assign")
@@ -261,7 +274,11 @@ impl Builder<'_> {
         }
         if let Some(member) = value {
             let pointer = cx.ptr(key);
-            if let Some(text) = member.value.as_str().filter(|s| JsonataExpr::is_expression(s)) {
+            if let Some(text) = member
+                .value
+                .as_str()
+                .filter(|s| JsonataExpr::is_expression(s))
+            {
                 if cx.lang == QueryLanguage::JsonPath {
                     let message = format!(
                         "'{key}' holds a JSONata expression, but this state uses JSONPath; set \"QueryLanguage\": \"JSONata\" or use a literal value{}",
@@ -282,7 +299,12 @@ impl Builder<'_> {
 
     /// A string given literally or by a path / intrinsic call (Fail's
     /// Error/ErrorPath, Cause/CausePath).
-    pub(super) fn string_source(&mut self, cx: &Ctx<'_>, key: &str, path_key: &str) -> Option<Source<String>> {
+    pub(super) fn string_source(
+        &mut self,
+        cx: &Ctx<'_>,
+        key: &str,
+        path_key: &str,
+    ) -> Option<Source<String>> {
         self.source(cx, key, Some(path_key), |n| n.as_str().map(str::to_owned))
     }
 

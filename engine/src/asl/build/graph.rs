@@ -3,7 +3,7 @@
 
 use super::Builder;
 use crate::asl::diagnostic::Code;
-use crate::asl::model::{StateId, StateKind, StateMachine, Transition};
+use crate::asl::model::{ScopeId, StateId, StateKind, StateMachine, Transition};
 
 pub(super) fn check(builder: &mut Builder<'_>, machine: &StateMachine) {
     let mut missing_end = Vec::new();
@@ -32,8 +32,9 @@ pub(super) fn check(builder: &mut Builder<'_>, machine: &StateMachine) {
                 unreachable.push(id);
             }
         }
-        if !can_finish {
-            missing_end.push(scope.pointer.clone());
+        let graph_known = !builder.unresolved.contains(&ScopeId(scope_index as u32));
+        if !can_finish && graph_known {
+            missing_end.push(crate::asl::source::pointer_push(&scope.pointer, "StartAt"));
         }
         unreachable_states.extend(unreachable);
     }

@@ -49,10 +49,12 @@ pub(crate) fn build(doc: &Document, diagnostics: &mut Vec<Diagnostic>) -> Option
             .member("Version")
             .and_then(|m| m.value.as_str())
             .map(str::to_owned),
-        timeout_seconds: root.member("TimeoutSeconds").and_then(|m| match &m.value.value {
-            NodeValue::Number(n) => n.as_u64(),
-            _ => None,
-        }),
+        timeout_seconds: root
+            .member("TimeoutSeconds")
+            .and_then(|m| match &m.value.value {
+                NodeValue::Number(n) => n.as_u64(),
+                _ => None,
+            }),
         query_language: builder.query_language,
         states,
         scopes,
@@ -88,6 +90,9 @@ pub(crate) struct Builder<'d> {
     query_language: QueryLanguage,
     scopes: Vec<ScopeSlot<'d>>,
     slots: Vec<StateSlot<'d>>,
+    /// Scopes with a transition to a missing state: their graph is not
+    /// known, so no conclusion is drawn about how they end.
+    unresolved: Vec<ScopeId>,
     /// Every state name seen so far, with the pointer of its first use:
     /// names are unique across the whole state machine, nested scopes too.
     all_names: HashMap<&'d str, String>,
@@ -101,6 +106,7 @@ impl<'d> Builder<'d> {
             query_language: QueryLanguage::JsonPath,
             scopes: Vec::new(),
             slots: Vec::new(),
+            unresolved: Vec::new(),
             all_names: HashMap::new(),
         }
     }
@@ -119,7 +125,14 @@ impl<'d> Builder<'d> {
         self.report(Severity::Warning, code, pointer, at_key, message.into());
     }
 
-    fn report(&mut self, severity: Severity, code: Code, pointer: &str, at_key: bool, message: String) {
+    fn report(
+        &mut self,
+        severity: Severity,
+        code: Code,
+        pointer: &str,
+        at_key: bool,
+        message: String,
+    ) {
         let position = if at_key {
             self.doc.key_position(pointer)
         } else {
@@ -137,7 +150,12 @@ impl<'d> Builder<'d> {
 
     /// Finds the states of one scope (recursively, its nested scopes) and
     /// gives each an id.
-    fn collect_scope(&mut self, node: &'d Node, pointer: String, owner: Option<StateId>) -> ScopeId {
+    fn collect_scope(
+        &mut self,
+        node: &'d Node,
+        pointer: String,
+        owner: Option<StateId>,
+    ) -> ScopeId {
         let scope_id = ScopeId(self.scopes.len() as u32);
         self.scopes.push(ScopeSlot {
             pointer: pointer.clone(),
@@ -195,7 +213,9 @@ impl<'d> Builder<'d> {
                     .iter()
                     .enumerate()
                     .filter(|(_, b)| matches!(b.value, NodeValue::Object(_)))
-                    .map(|(i, b)| self.collect_scope(b, format!("{branches_pointer}/{i}"), Some(id)))
+                    .map(|(i, b)| {
+                        self.collect_scope(b, format!("{branches_pointer}/{i}"), Some(id))
+                    })
                     .collect()
             }
             Some("Map") => ["ItemProcessor", "Iterator"]
@@ -216,7 +236,11 @@ impl<'d> Builder<'d> {
         let target = self.scopes[scope.index()].names.get(name).copied();
         if target.is_none() {
             let message = self.missing_target_message("StartAt", name, scope);
-            self.error(Code::MissingTransitionTarget, &pointer_push(pointer, "StartAt"), message);
+            self.error(
+                Code::MissingTransitionTarget,
+                &pointer_push(pointer, "StartAt"),
+                message,
+            );
         }
         target
     }
@@ -228,6 +252,7 @@ impl<'d> Builder<'d> {
             None => {
                 let message = self.missing_target_message(field, name, scope);
                 self.error(Code::MissingTransitionTarget, field_pointer, message);
+                self.unresolved.push(scope);
                 StateId(0)
             }
         }

@@ -6,10 +6,10 @@ use super::Builder;
 use super::fields::Ctx;
 use crate::asl::diagnostic::Code;
 use crate::asl::model::{
-    Catcher, DataFlow, ExecutionType, Fail, ItemBatcher, ItemReader, JitterStrategy, JsonataFlow,
-    Map, Parallel, Pass, PathFlow, ProcessorMode, QueryLanguage, ReaderConfig, Resource,
-    ResourceKind, ResultWriter, Retrier, ScopeId, Source, State, StateId, StateKind, Task,
-    Transition, Wait, WaitUntil, IntegrationPattern,
+    Catcher, DataFlow, ExecutionType, Fail, IntegrationPattern, ItemBatcher, ItemReader,
+    JitterStrategy, JsonataFlow, Map, Parallel, Pass, PathFlow, ProcessorMode, QueryLanguage,
+    ReaderConfig, Resource, ResourceKind, ResultWriter, Retrier, ScopeId, Source, State, StateId,
+    StateKind, Task, Transition, Wait, WaitUntil,
 };
 use crate::asl::source::{Node, NodeValue};
 use crate::asl::{resource, timestamp};
@@ -40,25 +40,52 @@ const JSONPATH_ONLY: &[(&str, &str)] = &[
     ("InputPath", "use Arguments with $states.input instead"),
     ("Parameters", "use Arguments instead"),
     ("ResultSelector", "use Output with $states.result instead"),
-    ("ResultPath", "use Output (and Assign) with $states.result instead"),
+    (
+        "ResultPath",
+        "use Output (and Assign) with $states.result instead",
+    ),
     ("OutputPath", "use Output instead"),
     ("Result", "use Output instead"),
     ("ItemsPath", "use Items instead"),
-    ("SecondsPath", "write Seconds as a {% ... %} expression instead"),
-    ("TimestampPath", "write Timestamp as a {% ... %} expression instead"),
+    (
+        "SecondsPath",
+        "write Seconds as a {% ... %} expression instead",
+    ),
+    (
+        "TimestampPath",
+        "write Timestamp as a {% ... %} expression instead",
+    ),
     ("ErrorPath", "write Error as a {% ... %} expression instead"),
     ("CausePath", "write Cause as a {% ... %} expression instead"),
-    ("TimeoutSecondsPath", "write TimeoutSeconds as a {% ... %} expression instead"),
-    ("HeartbeatSecondsPath", "write HeartbeatSeconds as a {% ... %} expression instead"),
-    ("MaxConcurrencyPath", "write MaxConcurrency as a {% ... %} expression instead"),
-    ("ToleratedFailurePercentagePath", "write ToleratedFailurePercentage as a {% ... %} expression instead"),
-    ("ToleratedFailureCountPath", "write ToleratedFailureCount as a {% ... %} expression instead"),
+    (
+        "TimeoutSecondsPath",
+        "write TimeoutSeconds as a {% ... %} expression instead",
+    ),
+    (
+        "HeartbeatSecondsPath",
+        "write HeartbeatSeconds as a {% ... %} expression instead",
+    ),
+    (
+        "MaxConcurrencyPath",
+        "write MaxConcurrency as a {% ... %} expression instead",
+    ),
+    (
+        "ToleratedFailurePercentagePath",
+        "write ToleratedFailurePercentage as a {% ... %} expression instead",
+    ),
+    (
+        "ToleratedFailureCountPath",
+        "write ToleratedFailureCount as a {% ... %} expression instead",
+    ),
 ];
 
 /// JSONata fields, each with what a JSONPath state uses instead.
 const JSONATA_ONLY: &[(&str, &str)] = &[
     ("Arguments", "use Parameters instead"),
-    ("Output", "use ResultSelector, ResultPath and OutputPath instead"),
+    (
+        "Output",
+        "use ResultSelector, ResultPath and OutputPath instead",
+    ),
     ("Items", "use ItemsPath instead"),
 ];
 
@@ -139,7 +166,9 @@ impl Builder<'_> {
                 );
                 Transition::End
             }
-            (Some(next), false) => Transition::Next(self.resolve(scope, &cx.ptr("Next"), "Next", next)),
+            (Some(next), false) => {
+                Transition::Next(self.resolve(scope, &cx.ptr("Next"), "Next", next))
+            }
             (None, true) => Transition::End,
             (None, false) if cx.has("Next") => Transition::End, // wrong type, already reported
             (None, false) => {
@@ -155,7 +184,7 @@ impl Builder<'_> {
 
     fn data_flow(&mut self, cx: &Ctx<'_>) -> DataFlow {
         match cx.lang {
-            QueryLanguage::JsonPath => DataFlow::JsonPath(PathFlow {
+            QueryLanguage::JsonPath => DataFlow::JsonPath(Box::new(PathFlow {
                 input_path: self.path_or_null(cx, "InputPath"),
                 parameters: match cx.member("Parameters") {
                     // A Map's Parameters is its legacy ItemSelector, read in `map`.
@@ -169,7 +198,7 @@ impl Builder<'_> {
                     .and_then(|m| self.template(&m.value, &cx.ptr("ResultSelector"))),
                 result_path: self.result_path(cx, "ResultPath"),
                 output_path: self.path_or_null(cx, "OutputPath"),
-            }),
+            })),
             QueryLanguage::Jsonata => DataFlow::Jsonata(JsonataFlow {
                 arguments: cx
                     .member("Arguments")
@@ -206,9 +235,14 @@ impl Builder<'_> {
             },
             None => placeholder_resource(),
         };
-        let timeout_seconds = self.source(cx, "TimeoutSeconds", Some("TimeoutSecondsPath"), node_u64);
-        let heartbeat_seconds =
-            self.source(cx, "HeartbeatSeconds", Some("HeartbeatSecondsPath"), node_u64);
+        let timeout_seconds =
+            self.source(cx, "TimeoutSeconds", Some("TimeoutSecondsPath"), node_u64);
+        let heartbeat_seconds = self.source(
+            cx,
+            "HeartbeatSeconds",
+            Some("HeartbeatSecondsPath"),
+            node_u64,
+        );
         if let (Some(Source::Literal(timeout)), Some(Source::Literal(heartbeat))) =
             (&timeout_seconds, &heartbeat_seconds)
         {
@@ -240,7 +274,7 @@ impl Builder<'_> {
                 &cx.pointer,
                 "a Wait state needs one of Seconds, SecondsPath, Timestamp or TimestampPath",
             );
-        } else if present.len() > 1 {
+        } else if present.len() > 1 && !is_literal_and_path_pair(&present) {
             let message = format!(
                 "a Wait state takes exactly one of Seconds, SecondsPath, Timestamp and TimestampPath, but this one has {}",
                 present.join(" and ")
@@ -268,7 +302,9 @@ impl Builder<'_> {
                 Some(Source::Jsonata(e)) => Some(Source::Jsonata(e)),
                 None => None,
             };
-            WaitUntil::Timestamp(source.unwrap_or(Source::Literal(chrono::DateTime::UNIX_EPOCH.fixed_offset())))
+            WaitUntil::Timestamp(
+                source.unwrap_or(Source::Literal(chrono::DateTime::UNIX_EPOCH.fixed_offset())),
+            )
         } else {
             let source = self.source(cx, "Seconds", Some("SecondsPath"), node_u64);
             WaitUntil::Seconds(source.unwrap_or(Source::Literal(0)))
@@ -305,13 +341,18 @@ impl Builder<'_> {
             (true, false) => "ItemProcessor",
             (false, true) => "Iterator",
         };
-        let mode = match cx.child(processor_key).and_then(|p| p.child("ProcessorConfig")) {
-            Some(config) if config.str("Mode") == Some("DISTRIBUTED") => ProcessorMode::Distributed {
-                execution_type: match config.str("ExecutionType") {
-                    Some("EXPRESS") => ExecutionType::Express,
-                    _ => ExecutionType::Standard,
-                },
-            },
+        let mode = match cx
+            .child(processor_key)
+            .and_then(|p| p.child("ProcessorConfig"))
+        {
+            Some(config) if config.str("Mode") == Some("DISTRIBUTED") => {
+                ProcessorMode::Distributed {
+                    execution_type: match config.str("ExecutionType") {
+                        Some("EXPRESS") => ExecutionType::Express,
+                        _ => ExecutionType::Standard,
+                    },
+                }
+            }
             _ => ProcessorMode::Inline,
         };
         if cx.has("ItemSelector") && cx.has("Parameters") {
@@ -321,12 +362,18 @@ impl Builder<'_> {
                 "use either ItemSelector or its older name Parameters, not both",
             );
         }
-        let selector_key = if cx.has("ItemSelector") { "ItemSelector" } else { "Parameters" };
+        let selector_key = if cx.has("ItemSelector") {
+            "ItemSelector"
+        } else {
+            "Parameters"
+        };
         let item_selector = self.payload(cx, selector_key);
         let items = match cx.lang {
             QueryLanguage::JsonPath => self.path_or_null(cx, "ItemsPath").map(Source::Path),
             QueryLanguage::Jsonata => cx.member("Items").and_then(|m| match m.value.as_str() {
-                Some(text) => self.jsonata_expr(text, &cx.ptr("Items")).map(Source::Jsonata),
+                Some(text) => self
+                    .jsonata_expr(text, &cx.ptr("Items"))
+                    .map(Source::Jsonata),
                 None => Some(Source::Literal(m.value.to_value())),
             }),
         };
@@ -349,7 +396,12 @@ impl Builder<'_> {
             item_selector,
             item_reader: cx.child("ItemReader").map(|r| self.item_reader(&r)),
             item_batcher: cx.child("ItemBatcher").map(|b| ItemBatcher {
-                max_items_per_batch: self.source(&b, "MaxItemsPerBatch", Some("MaxItemsPerBatchPath"), node_u64),
+                max_items_per_batch: self.source(
+                    &b,
+                    "MaxItemsPerBatch",
+                    Some("MaxItemsPerBatchPath"),
+                    node_u64,
+                ),
                 max_input_bytes_per_batch: self.source(
                     &b,
                     "MaxInputBytesPerBatch",
@@ -362,9 +414,22 @@ impl Builder<'_> {
                 let config = w.child("WriterConfig");
                 ResultWriter {
                     resource: w.str("Resource").map(str::to_owned),
-                    parameters: self.payload(&w, if w.has("Arguments") { "Arguments" } else { "Parameters" }),
-                    output_type: config.as_ref().and_then(|c| c.str("OutputType")).map(str::to_owned),
-                    transformation: config.as_ref().and_then(|c| c.str("Transformation")).map(str::to_owned),
+                    parameters: self.payload(
+                        &w,
+                        if w.has("Arguments") {
+                            "Arguments"
+                        } else {
+                            "Parameters"
+                        },
+                    ),
+                    output_type: config
+                        .as_ref()
+                        .and_then(|c| c.str("OutputType"))
+                        .map(str::to_owned),
+                    transformation: config
+                        .as_ref()
+                        .and_then(|c| c.str("Transformation"))
+                        .map(str::to_owned),
                 }
             }),
             max_concurrency: self
@@ -411,7 +476,14 @@ impl Builder<'_> {
         };
         ItemReader {
             resource: reader.str("Resource").unwrap_or_default().to_owned(),
-            parameters: self.payload(reader, if reader.has("Arguments") { "Arguments" } else { "Parameters" }),
+            parameters: self.payload(
+                reader,
+                if reader.has("Arguments") {
+                    "Arguments"
+                } else {
+                    "Parameters"
+                },
+            ),
             reader_config,
         }
     }
@@ -459,8 +531,13 @@ impl Builder<'_> {
                 lang: cx.lang,
             };
             match kx.lang {
-                QueryLanguage::Jsonata => self.forbid_fields(&kx, &[("ResultPath", "use Output with $states.errorOutput instead")]),
-                QueryLanguage::JsonPath => self.forbid_fields(&kx, &[("Output", "use ResultPath instead")]),
+                QueryLanguage::Jsonata => self.forbid_fields(
+                    &kx,
+                    &[("ResultPath", "use Output with $states.errorOutput instead")],
+                ),
+                QueryLanguage::JsonPath => {
+                    self.forbid_fields(&kx, &[("Output", "use ResultPath instead")])
+                }
             }
             let error_equals = self.error_equals(&kx, i + 1 == items.len(), "catcher");
             let next = match kx.str("Next") {
@@ -520,6 +597,11 @@ impl Builder<'_> {
         }
         names
     }
+}
+
+/// `["Seconds", "SecondsPath"]` and the like: `source` reports those.
+fn is_literal_and_path_pair(present: &[&str]) -> bool {
+    matches!(present, [a, b] if b.strip_suffix("Path") == Some(a))
 }
 
 fn node_u64(node: &Node) -> Option<u64> {

@@ -1,0 +1,76 @@
+//! Helpers shared by the end-to-end tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What one `stepline` command line printed and returned.
+#[derive(Debug)]
+pub struct Run {
+    pub status: u8,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `stepline ARGS...` in-process through the same entry point as the
+/// binary's `main`.
+pub fn stepline<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
+    let mut argv: Vec<std::ffi::OsString> = vec!["stepline".into()];
+    argv.extend(args.iter().map(|a| a.as_ref().to_owned()));
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let status = stepline::cli::run(argv, &mut stdout, &mut stderr);
+    Run {
+        status,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// `../shared/conformance/cases` beside the repository (or
+/// `$STEPLINE_SHARED_DIR/conformance/cases`), when it is there.
+pub fn conformance_cases() -> Option<PathBuf> {
+    let shared = std::env::var_os("STEPLINE_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared"));
+    let cases = shared.join("conformance/cases");
+    cases.is_dir().then_some(cases)
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("stepline-test-{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a temp dir");
+        Self(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Writes `contents` to `name` inside the directory; returns the path.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).expect("write a temp file");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
