@@ -289,20 +289,20 @@ impl FormatString {
     /// not yet resolved, already validated): an unescaped `{}` is a
     /// placeholder, `\{` and `\}` are braces.
     fn from_literal(raw: &str) -> FormatString {
-        let mut pieces = vec![String::new()];
+        let mut pieces = Vec::new();
+        let mut current = String::new();
         let mut chars = raw.chars().peekable();
         while let Some(c) = chars.next() {
-            let current = pieces.last_mut();
-            match (c, current) {
-                ('\\', Some(piece)) => piece.extend(chars.next()),
-                ('{', _) if chars.peek() == Some(&'}') => {
+            match c {
+                '\\' => current.extend(chars.next()),
+                '{' if chars.peek() == Some(&'}') => {
                     chars.next();
-                    pieces.push(String::new());
+                    pieces.push(std::mem::take(&mut current));
                 }
-                (c, Some(piece)) => piece.push(c),
-                (_, None) => {}
+                c => current.push(c),
             }
         }
+        pieces.push(current);
         FormatString { pieces }
     }
 

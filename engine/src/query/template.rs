@@ -190,7 +190,9 @@ impl Compiler {
                     Template::Static(Value::Null)
                 }
             }
-        } else if text.starts_with("States.") || intrinsic::looks_like_call(text) {
+        } else if text.starts_with("States.") {
+            // Wider than `intrinsic::looks_like_call`, so that "States.Format"
+            // without its parentheses gets the intrinsic parser's message.
             match intrinsic::parse(text) {
                 Ok(call) => Template::Call(call),
                 Err(e) => {
