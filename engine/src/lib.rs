@@ -11,11 +11,19 @@
 //!   intrinsic functions and JSONata expressions, compiled once and
 //!   evaluated many times.
 //!
-//! The interpreter, runtime, task invokers and store arrive with their own
-//! work; see docs/ARCHITECTURE.md for the whole map.
+//! - [`interp`]: the pure interpreter; an execution advances by applying
+//!   commands (start, task results, timers) and answers with effects.
+//! - [`history`]: the events an execution records, named as AWS names them.
+//! - [`runtime`]: drives executions with a clock and task invokers.
+//!
+//! The store and the real task invokers arrive with their own work; see
+//! docs/ARCHITECTURE.md for the whole map.
 //!
 //! This crate never opens a socket, starts a server or parses command-line
 //! arguments: those belong to the `stepline` binary in `server/`.
 
 pub mod asl;
+pub mod history;
+pub mod interp;
 pub mod query;
+pub mod runtime;

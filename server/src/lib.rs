@@ -5,4 +5,5 @@
 //! JSON protocol and the REST API. It holds no business logic of its own:
 //! every command is a thin call into `stepline-engine`.
 
+pub mod aws;
 pub mod cli;

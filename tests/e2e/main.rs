@@ -2,5 +2,6 @@
 //! `stepline` command line today, the HTTP server and real AWS clients as
 //! they arrive. One test binary, one module per area.
 
+mod conformance;
 mod support;
 mod validate;

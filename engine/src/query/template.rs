@@ -229,6 +229,23 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
+/// Evaluation, at run time, against the state's data.
+impl Template {
+    /// Evaluates the template: static parts are copied, each `"name.$"` member
+    /// gets the value its path selects or its intrinsic call returns.
+    ///
+    /// A path that selects nothing fails with `States.Runtime`, in AWS's words:
+    /// `The JSONPath '$.x' specified for the field 'name.$' could not be found
+    /// in the input '{"a":1}'`; a failing intrinsic function with
+    /// `States.IntrinsicFailure`.
+    pub fn evaluate(
+        &self,
+        env: &mut super::eval::Env<'_>,
+    ) -> Result<Value, super::eval::EvalError> {
+        super::intrinsic_eval::evaluate_template(self, env)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,5 +475,383 @@ mod tests {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<Template>();
         assert_send_sync::<TemplateError>();
+    }
+
+    /// Evaluation of compiled templates.
+    mod evaluate {
+        use super::*;
+        use crate::query::eval::{Env, EvalError, SplitMix64};
+        use serde_json::Map;
+
+        fn evaluate_with(
+            template: Value,
+            input: &Value,
+            context: &Value,
+            variables: &Map<String, Value>,
+        ) -> Result<Value, EvalError> {
+            let template = compile(template);
+            let mut random = SplitMix64(3);
+            let mut env = Env {
+                input,
+                context,
+                variables,
+                random: &mut random,
+            };
+            template.evaluate(&mut env)
+        }
+
+        fn evaluate(template: Value, input: Value) -> Result<Value, EvalError> {
+            evaluate_with(template, &input, &json!({}), &Map::new())
+        }
+
+        #[test]
+        fn the_aws_parameters_example() {
+            // From the AWS guide, "InputPath and Parameters".
+            let input = json!({
+                "comment": "Example for Parameters.",
+                "product": {
+                    "details": {"color": "blue", "size": "small", "material": "cotton"},
+                    "availability": "in stock",
+                    "sku": "2317",
+                    "cost": "$23"
+                }
+            });
+            let output = evaluate(
+                json!({
+                    "comment": "Selecting what I care about.",
+                    "MyDetails": {
+                        "size.$": "$.product.details.size",
+                        "exists.$": "$.product.availability",
+                        "StaticValue": "foo"
+                    }
+                }),
+                input,
+            );
+            assert_eq!(
+                output,
+                Ok(json!({
+                    "comment": "Selecting what I care about.",
+                    "MyDetails": {"size": "small", "exists": "in stock", "StaticValue": "foo"}
+                }))
+            );
+        }
+
+        #[test]
+        fn every_root_and_intrinsics_at_any_depth() {
+            let mut variables = Map::new();
+            variables.insert("name".to_owned(), json!("John"));
+            variables.insert("place".to_owned(), json!("LocalStack"));
+            let output = evaluate_with(
+                json!({
+                    "static": {"keep": ["$.not-a-path", 1]},
+                    "input.$": "$",
+                    "context.$": "$$.Execution.Name",
+                    "greeting.$": "States.Format('Hello {}, welcome to {}!', $name, $place)",
+                    "list": [1, {"deep.$": "States.ArrayLength($.items)"}, [{"x.$": "$.items[1]"}]],
+                    "many.$": "$.items[*]",
+                    "nothing.$": "$.items[?(@ > 10)]",
+                    "null.$": "$.none",
+                }),
+                &json!({"items": [1, 2, 3], "none": null}),
+                &json!({"Execution": {"Name": "run-1"}}),
+                &variables,
+            )
+            .unwrap();
+            assert_eq!(
+                output,
+                json!({
+                    "static": {"keep": ["$.not-a-path", 1]},
+                    "input": {"items": [1, 2, 3], "none": null},
+                    "context": "run-1",
+                    "greeting": "Hello John, welcome to LocalStack!",
+                    "list": [1, {"deep": 3}, [{"x": 2}]],
+                    "many": [1, 2, 3],
+                    "nothing": [],
+                    "null": null,
+                })
+            );
+            // The definition's member order is kept.
+            let keys: Vec<&String> = output.as_object().unwrap().keys().collect();
+            assert_eq!(
+                keys,
+                [
+                    "static", "input", "context", "greeting", "list", "many", "nothing", "null"
+                ]
+            );
+        }
+
+        #[test]
+        fn a_path_that_selects_nothing_fails_with_aws_cause() {
+            // The cause AWS gave in the recorded conformance case
+            // test_invalid_jsonpath[INVALID_JSONPATH_IN_STRING_EXPR_JSONPATH], without
+            // the interpreter's "An error occurred while executing the state ..." prefix.
+            let e = evaluate(
+                json!({"value.$": "$.no_such_jsonpath"}),
+                json!({"int-literal": 0}),
+            )
+            .unwrap_err();
+            assert_eq!(e.error, "States.Runtime");
+            assert_eq!(
+                e.cause,
+                "The JSONPath '$.no_such_jsonpath' specified for the field 'value.$' could not \
+                 be found in the input '{\"int-literal\":0}'"
+            );
+            // ...and [INVALID_JSONPATH_IN_STRING_EXPR_CONTEXTPATH]: AWS quotes the input.
+            let e = evaluate(
+                json!({"value.$": "$$.Execution.Input.no_such_jsonpath"}),
+                json!({"int-literal": 0}),
+            )
+            .unwrap_err();
+            assert_eq!(
+                e.cause,
+                "The JSONPath '$$.Execution.Input.no_such_jsonpath' specified for the field \
+                 'value.$' could not be found in the input '{\"int-literal\":0}'"
+            );
+            // Nested fields name the innermost field; so do paths inside calls.
+            let e = evaluate(
+                json!({"a": [{"b": {"FieldName.$": "$.no_such_jsonpath"}}]}),
+                json!({"a": 1}),
+            )
+            .unwrap_err();
+            assert_eq!(
+                e.cause,
+                "The JSONPath '$.no_such_jsonpath' specified for the field 'FieldName.$' could \
+                 not be found in the input '{\"a\":1}'"
+            );
+            let e = evaluate(json!({"f.$": "States.Array($.x)"}), json!({})).unwrap_err();
+            assert_eq!(e.error, "States.Runtime");
+            assert_eq!(
+                e.cause,
+                "The JSONPath '$.x' specified for the field 'f.$' could not be found in the \
+                 input '{}'"
+            );
+            let e = evaluate(json!({"v.$": "$undefinedVariable"}), json!({})).unwrap_err();
+            assert!(
+                e.cause
+                    .starts_with("The JSONPath '$undefinedVariable' specified"),
+                "{e}"
+            );
+        }
+
+        #[test]
+        fn a_failing_intrinsic_names_its_field() {
+            let e = evaluate(
+                json!({"outer": {"item.$": "States.ArrayGetItem($.a, 3)"}}),
+                json!({"a": [1]}),
+            )
+            .unwrap_err();
+            assert_eq!(e.error, "States.IntrinsicFailure");
+            assert!(
+                e.cause.starts_with(
+                    "The intrinsic function States.ArrayGetItem in the field 'item.$' failed: "
+                ),
+                "{e}"
+            );
+        }
+
+        #[test]
+        fn the_recorded_conformance_templates() {
+            // assign/BASE_REFERENCE_IN_INTRINSIC_FUNCTION, state State1.
+            let variables: Map<String, Value> = serde_json::from_value(json!({
+                "inputArray": [1, 2, 3, 4, 5, 6, 7, 8, 9],
+                "duplicateArray": [1, 2, 2, 3, 3, 4],
+                "rawString": "Hello World",
+                "encodedString": "SGVsbG8gV29ybGQ=",
+                "inputString": "Hash this string",
+                "json1": {"a": 1, "b": 2},
+                "json2": {"c": 3, "d": 4},
+                "jsonString": "{\"key\":\"value\"}",
+                "jsonObject": {"test": "object"},
+                "value1": 5,
+                "value2": 3,
+                "csvString": "a,b,c,d,e",
+                "name": "John",
+                "place": "LocalStack",
+                "additionalInfo": {"age": 30, "role": "developer"}
+            }))
+            .unwrap();
+            let mut output = evaluate_with(
+                json!({
+                    "encodingOps": {
+                        "encoded.$": "States.Base64Encode($rawString)",
+                        "decoded.$": "States.Base64Decode($encodedString)"
+                    },
+                    "hashOps": {"hashValue.$": "States.Hash($inputString, 'SHA-256')"},
+                    "jsonOps": {
+                        "mergedJson.$": "States.JsonMerge($json1, $json2, false)",
+                        "parsedJson.$": "States.StringToJson($jsonString)",
+                        "stringifiedJson.$": "States.JsonToString($jsonObject)"
+                    },
+                    "mathOps": {"sum.$": "States.MathAdd($value1, $value2)"},
+                    "stringOps": {
+                        "splitString.$": "States.StringSplit($csvString, ',')",
+                        "formattedString.$":
+                            "States.Format('Hello {}, welcome to {}!', $name, $place)"
+                    },
+                    "uuidOp": {"uniqueId.$": "States.UUID()"}
+                }),
+                &json!({}),
+                &json!({}),
+                &variables,
+            )
+            .unwrap();
+            let uuid = output["uuidOp"]["uniqueId"].take();
+            assert_eq!(uuid.as_str().map(str::len), Some(36));
+            output["uuidOp"]["uniqueId"] = json!("<uuid:1>");
+            assert_eq!(
+                output,
+                json!({
+                    "encodingOps": {"decoded": "Hello World", "encoded": "SGVsbG8gV29ybGQ="},
+                    "hashOps": {
+                        "hashValue":
+                            "1cac63f39fd68d8c531f27b807610fb3d50f0fc3f186995767fb6316e7200a3e"
+                    },
+                    "jsonOps": {
+                        "parsedJson": {"key": "value"},
+                        "mergedJson": {"a": 1, "b": 2, "c": 3, "d": 4},
+                        "stringifiedJson": "{\"test\":\"object\"}"
+                    },
+                    "mathOps": {"sum": 8},
+                    "stringOps": {
+                        "formattedString": "Hello John, welcome to LocalStack!",
+                        "splitString": ["a", "b", "c", "d", "e"]
+                    },
+                    "uuidOp": {"uniqueId": "<uuid:1>"}
+                })
+            );
+
+            // assign/BASE_ASSIGN_FROM_INTRINSIC_FUNCTION: the Assign of State0,
+            // evaluated against the state's result.
+            let result = json!({
+                "inputArray": [1, 2, 3, 4, 5, 6],
+                "duplicateArray": [1, 2, 2, 3, 3, 4],
+                "rawString": "Hello World",
+                "encodedString": "SGVsbG8gV29ybGQ=",
+                "inputString": "Hash this string",
+                "json1": {"a": 1, "b": 2},
+                "json2": {"c": 3, "d": 4},
+                "jsonString": "{\"key\":\"value\"}",
+                "jsonObject": {"test": "object"},
+                "value1": 5,
+                "value2": 3,
+                "csvString": "a,b,c,d,e",
+                "name": "John",
+                "place": "LocalStack",
+                "additionalInfo": {"age": 30, "role": "developer"}
+            });
+            let mut assigned = evaluate(
+                json!({
+                    "arrayOps": {
+                        "simpleArray.$": "States.Array('a', 'b', 'c')",
+                        "partitionedArray.$": "States.ArrayPartition($.inputArray, 2)",
+                        "containsElement.$": "States.ArrayContains($.inputArray, 5)",
+                        "numberRange.$": "States.ArrayRange(1, 10, 2)",
+                        "thirdElement.$": "States.ArrayGetItem($.inputArray, 2)",
+                        "arraySize.$": "States.ArrayLength($.inputArray)",
+                        "uniqueValues.$": "States.ArrayUnique($.duplicateArray)"
+                    },
+                    "encodingOps": {
+                        "encoded.$": "States.Base64Encode($.rawString)",
+                        "decoded.$": "States.Base64Decode($.encodedString)"
+                    },
+                    "hashOps": {"hashValue.$": "States.Hash($.inputString, 'SHA-256')"},
+                    "jsonOps": {
+                        "mergedJson.$": "States.JsonMerge($.json1, $.json2, false)",
+                        "parsedJson.$": "States.StringToJson($.jsonString)",
+                        "stringifiedJson.$": "States.JsonToString($.jsonObject)"
+                    },
+                    "mathOps": {"sum.$": "States.MathAdd($.value1, $.value2)"},
+                    "stringOps": {
+                        "splitString.$": "States.StringSplit($.csvString, ',')",
+                        "formattedString.$":
+                            "States.Format('Hello {}, welcome to {}!', $.name, $.place)"
+                    },
+                    "uuidOp": {"uniqueId.$": "States.UUID()"}
+                }),
+                result,
+            )
+            .unwrap();
+            assigned["uuidOp"]["uniqueId"] = json!("<uuid:1>");
+            assert_eq!(
+                assigned,
+                json!({
+                    "arrayOps": {
+                        "uniqueValues": [1, 2, 3, 4],
+                        "simpleArray": ["a", "b", "c"],
+                        "thirdElement": 3,
+                        "partitionedArray": [[1, 2], [3, 4], [5, 6]],
+                        "arraySize": 6,
+                        "containsElement": true,
+                        "numberRange": [1, 3, 5, 7, 9]
+                    },
+                    "encodingOps": {"decoded": "Hello World", "encoded": "SGVsbG8gV29ybGQ="},
+                    "hashOps": {
+                        "hashValue":
+                            "1cac63f39fd68d8c531f27b807610fb3d50f0fc3f186995767fb6316e7200a3e"
+                    },
+                    "jsonOps": {
+                        "parsedJson": {"key": "value"},
+                        "mergedJson": {"a": 1, "b": 2, "c": 3, "d": 4},
+                        "stringifiedJson": "{\"test\":\"object\"}"
+                    },
+                    "mathOps": {"sum": 8},
+                    "stringOps": {
+                        "formattedString": "Hello John, welcome to LocalStack!",
+                        "splitString": ["a", "b", "c", "d", "e"]
+                    },
+                    "uuidOp": {"uniqueId": "<uuid:1>"}
+                })
+            );
+
+            // scenarios/test_map_state_legacy_reentrant, StartState.
+            assert_eq!(
+                evaluate(
+                    json!({"Iterations": 3, "Values.$": "States.ArrayRange(0, 3, 1)"}),
+                    json!({})
+                ),
+                Ok(json!({"Iterations": 3, "Values": [0, 1, 2, 3]}))
+            );
+            // ...and BeforeIteration.
+            assert_eq!(
+                evaluate(
+                    json!({"Iterations.$": "States.MathAdd($.Iterations, -1)", "Values.$": "$.Values"}),
+                    json!({"Iterations": 3, "Values": [0, 1, 2, 3]})
+                ),
+                Ok(json!({"Values": [0, 1, 2, 3], "Iterations": 2}))
+            );
+        }
+
+        #[test]
+        fn static_templates_and_randomness() {
+            assert_eq!(
+                evaluate(json!({"a": [1, {"b": null}]}), json!({})),
+                Ok(json!({"a": [1, {"b": null}]}))
+            );
+            // The same Env randomness gives the same UUIDs, in order.
+            let template = json!({"a.$": "States.UUID()", "b.$": "States.UUID()"});
+            let first = evaluate(template.clone(), json!({})).unwrap();
+            assert_eq!(evaluate(template, json!({})).unwrap(), first);
+            assert_ne!(first["a"], first["b"]);
+        }
+
+        #[test]
+        fn a_bare_path_template_selects_or_fails_without_a_field_name() {
+            let template = path("$.a");
+            let mut random = SplitMix64(0);
+            let variables = Map::new();
+            let input = json!({"a": 1});
+            let mut env = Env {
+                input: &input,
+                context: &input,
+                variables: &variables,
+                random: &mut random,
+            };
+            assert_eq!(template.evaluate(&mut env), Ok(json!(1)));
+            let e = path("$.b").evaluate(&mut env).unwrap_err();
+            assert_eq!(
+                e.cause,
+                "The JSONPath '$.b' could not be found in the input '{\"a\":1}'"
+            );
+        }
     }
 }

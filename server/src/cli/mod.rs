@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch. Each subcommand lives in its own
 //! module with its own arguments struct and `run`.
 
+pub mod run;
 mod serve;
 mod validate;
 
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Check state machine definitions and report every problem with its line and column.
     Validate(validate::Args),
+    /// Run a state machine in process and print its output.
+    Run(run::Args),
     /// Start the HTTP server (AWS Step Functions API and REST API) on the embedded store.
     Serve(serve::Args),
 }
@@ -53,6 +56,7 @@ pub fn run(
     };
     match cli.command {
         Command::Validate(args) => validate::run(&args, stdout, stderr),
+        Command::Run(args) => run::run(&args, stdout, stderr),
         Command::Serve(args) => serve::run(&args, stdout, stderr),
     }
 }

@@ -1,0 +1,185 @@
+//! The events of an execution's history, named and shaped as AWS names
+//! them (ExecutionStarted, PassStateEntered, TaskScheduled, ...).
+//!
+//! The history is the truth about an execution: the interpreter appends to
+//! it and never rewrites it. How an event is rendered on a wire (the AWS
+//! JSON protocol, the REST API) is the faces' business; this module only
+//! says what happened.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+/// One event, numbered as AWS numbers them: ids from 1, and
+/// `previous_event_id` linking to the event that caused this one in the
+/// same branch of the execution (0 when there is none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEvent {
+    pub id: u64,
+    pub previous_event_id: u64,
+    pub timestamp: DateTime<Utc>,
+    pub event: Event,
+}
+
+/// The kind of state an entered/exited event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StateType {
+    Pass,
+    Task,
+    Choice,
+    Wait,
+    Succeed,
+    Fail,
+    Parallel,
+    Map,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    ExecutionStarted {
+        input: Value,
+        role_arn: String,
+    },
+    ExecutionSucceeded {
+        output: Value,
+    },
+    ExecutionFailed {
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    ExecutionAborted {
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    ExecutionTimedOut {
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    StateEntered {
+        state_type: StateType,
+        name: String,
+        input: Value,
+    },
+    StateExited {
+        state_type: StateType,
+        name: String,
+        output: Value,
+        /// Variables the state assigned, rendered as JSON text per AWS.
+        assigned_variables: Option<Map<String, Value>>,
+    },
+    ParallelStateStarted,
+    ParallelStateSucceeded,
+    ParallelStateFailed,
+    ParallelStateAborted,
+    MapStateStarted {
+        length: usize,
+    },
+    MapStateSucceeded,
+    MapStateFailed,
+    MapStateAborted,
+    MapIterationStarted {
+        name: String,
+        index: usize,
+    },
+    MapIterationSucceeded {
+        name: String,
+        index: usize,
+    },
+    MapIterationFailed {
+        name: String,
+        index: usize,
+    },
+    MapIterationAborted {
+        name: String,
+        index: usize,
+    },
+    TaskScheduled {
+        resource_type: String,
+        resource: String,
+        region: String,
+        parameters: Value,
+        timeout_in_seconds: Option<u64>,
+        heartbeat_in_seconds: Option<u64>,
+    },
+    TaskStarted {
+        resource_type: String,
+        resource: String,
+    },
+    TaskSucceeded {
+        resource_type: String,
+        resource: String,
+        output: Value,
+    },
+    TaskFailed {
+        resource_type: String,
+        resource: String,
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    TaskTimedOut {
+        resource_type: String,
+        resource: String,
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    /// A field of a state could not be evaluated (a path, an intrinsic, a
+    /// JSONata expression); the state then fails with `error`.
+    EvaluationFailed {
+        state: String,
+        location: Option<String>,
+        error: String,
+        cause: String,
+    },
+}
+
+impl Event {
+    /// The AWS event type name.
+    pub fn type_name(&self) -> &'static str {
+        use StateType as T;
+        match self {
+            Event::ExecutionStarted { .. } => "ExecutionStarted",
+            Event::ExecutionSucceeded { .. } => "ExecutionSucceeded",
+            Event::ExecutionFailed { .. } => "ExecutionFailed",
+            Event::ExecutionAborted { .. } => "ExecutionAborted",
+            Event::ExecutionTimedOut { .. } => "ExecutionTimedOut",
+            Event::StateEntered { state_type, .. } => match state_type {
+                T::Pass => "PassStateEntered",
+                T::Task => "TaskStateEntered",
+                T::Choice => "ChoiceStateEntered",
+                T::Wait => "WaitStateEntered",
+                T::Succeed => "SucceedStateEntered",
+                T::Fail => "FailStateEntered",
+                T::Parallel => "ParallelStateEntered",
+                T::Map => "MapStateEntered",
+            },
+            Event::StateExited { state_type, .. } => match state_type {
+                T::Pass => "PassStateExited",
+                T::Task => "TaskStateExited",
+                T::Choice => "ChoiceStateExited",
+                T::Wait => "WaitStateExited",
+                T::Succeed => "SucceedStateExited",
+                T::Fail => "FailStateExited",
+                T::Parallel => "ParallelStateExited",
+                T::Map => "MapStateExited",
+            },
+            Event::ParallelStateStarted => "ParallelStateStarted",
+            Event::ParallelStateSucceeded => "ParallelStateSucceeded",
+            Event::ParallelStateFailed => "ParallelStateFailed",
+            Event::ParallelStateAborted => "ParallelStateAborted",
+            Event::MapStateStarted { .. } => "MapStateStarted",
+            Event::MapStateSucceeded => "MapStateSucceeded",
+            Event::MapStateFailed => "MapStateFailed",
+            Event::MapStateAborted => "MapStateAborted",
+            Event::MapIterationStarted { .. } => "MapIterationStarted",
+            Event::MapIterationSucceeded { .. } => "MapIterationSucceeded",
+            Event::MapIterationFailed { .. } => "MapIterationFailed",
+            Event::MapIterationAborted { .. } => "MapIterationAborted",
+            Event::TaskScheduled { .. } => "TaskScheduled",
+            Event::TaskStarted { .. } => "TaskStarted",
+            Event::TaskSucceeded { .. } => "TaskSucceeded",
+            Event::TaskFailed { .. } => "TaskFailed",
+            Event::TaskTimedOut { .. } => "TaskTimedOut",
+            Event::EvaluationFailed { .. } => "EvaluationFailed",
+        }
+    }
+}

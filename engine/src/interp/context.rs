@@ -1,0 +1,118 @@
+//! What an execution knows about itself: the context object (`$$`) and the
+//! variables visible to each branch.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::query::eval::Variables;
+
+/// Facts about an execution that the context object exposes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionInfo {
+    pub execution_arn: String,
+    pub name: String,
+    pub role_arn: String,
+    pub state_machine_arn: String,
+    pub state_machine_name: String,
+    pub start_time: DateTime<Utc>,
+    pub region: String,
+    pub redrive_count: u32,
+}
+
+/// The context object, kept as one JSON value and updated in place before a
+/// state's fields are evaluated (the interpreter runs one state at a time).
+#[derive(Debug)]
+pub(super) struct Context {
+    pub info: ExecutionInfo,
+    pub value: Value,
+}
+
+/// AWS's timestamp format in the context object: ISO 8601 with milliseconds.
+pub fn iso_millis(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl Context {
+    pub fn new(info: ExecutionInfo) -> Self {
+        let value = json!({
+            "Execution": {
+                "Id": info.execution_arn,
+                "Input": {},
+                "Name": info.name,
+                "RoleArn": info.role_arn,
+                "StartTime": iso_millis(info.start_time),
+                "RedriveCount": info.redrive_count,
+            },
+            "State": {"EnteredTime": "", "Name": "", "RetryCount": 0},
+            "StateMachine": {"Id": info.state_machine_arn, "Name": info.state_machine_name},
+        });
+        Self { info, value }
+    }
+
+    pub fn set_input(&mut self, input: Value) {
+        self.value["Execution"]["Input"] = input;
+    }
+
+    /// Sets `$$.State` (and `$$.Map`, while a Map state selects an
+    /// iteration's item) for the state about to be evaluated.
+    pub fn enter_state(
+        &mut self,
+        name: &str,
+        entered: DateTime<Utc>,
+        retry_count: u32,
+        map_item: Option<(usize, &Value)>,
+    ) {
+        let Value::Object(root) = &mut self.value else {
+            return;
+        };
+        if let Some(Value::Object(state)) = root.get_mut("State") {
+            state.insert("EnteredTime".into(), Value::String(iso_millis(entered)));
+            state.insert("Name".into(), Value::String(name.to_owned()));
+            state.insert("RetryCount".into(), json!(retry_count));
+        }
+        match map_item {
+            Some((index, item)) => {
+                root.insert(
+                    "Map".into(),
+                    json!({"Item": {"Index": index, "Value": item}}),
+                );
+            }
+            None => {
+                root.remove("Map");
+            }
+        }
+    }
+}
+
+/// One branch's variables, with the enclosing branch's behind it: a Map
+/// iteration or Parallel branch reads outer variables, and its own
+/// assignments stay its own.
+#[derive(Debug, Clone, Default)]
+pub(super) struct VarScope {
+    vars: Map<String, Value>,
+    parent: Option<Arc<VarScope>>,
+}
+
+impl VarScope {
+    pub fn child_of(parent: Arc<VarScope>) -> Self {
+        Self {
+            vars: Map::new(),
+            parent: Some(parent),
+        }
+    }
+
+    pub fn set(&mut self, name: String, value: Value) {
+        self.vars.insert(name, value);
+    }
+}
+
+impl Variables for VarScope {
+    fn get(&self, name: &str) -> Option<&Value> {
+        match self.vars.get(name) {
+            Some(v) => Some(v),
+            None => self.parent.as_ref().and_then(|p| p.get(name)),
+        }
+    }
+}

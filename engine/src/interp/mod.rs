@@ -1,0 +1,1240 @@
+//! The interpreter: an execution as a deterministic state machine.
+//!
+//! [`Execution::apply`] takes one [`Command`] (start, a task's result, a
+//! timer firing, a stop request) and the current time, advances every
+//! branch of the execution as far as it can go without the outside world,
+//! appends [`HistoryEvent`]s, and returns the [`Effect`]s the runtime must
+//! carry out (invoke a task, start a timer, cancel either).
+//!
+//! Architecture invariant: no I/O, no clock, no ambient randomness here.
+//! Time arrives with each command, randomness comes from a generator seeded
+//! by the caller, so applying the same commands to the same definition
+//! always gives the same history: that is what makes replay and recovery a
+//! fold.
+//!
+//! Branches (the top level, each Parallel branch, each Map iteration) are
+//! "threads" run one at a time, depth first, in a fixed order; a thread runs
+//! until it finishes or waits for a task or a timer.
+
+mod choice;
+mod context;
+pub mod failure;
+mod flow;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value};
+
+pub use context::ExecutionInfo;
+pub use failure::Failure;
+
+use crate::asl::model::{
+    Payload, ProcessorMode, Resource, ScopeId, StateId, StateKind, StateMachine, Transition,
+};
+use crate::history::{Event, HistoryEvent, StateType};
+use crate::query::eval::SplitMix64;
+use context::{Context, VarScope};
+use flow::Evaluator;
+
+/// Largest payload (state input or output) in bytes, as AWS: 256 KiB.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// Identifies a task invocation of this execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(pub u64);
+
+/// Identifies a timer of this execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TimerId(pub u64);
+
+/// Something that happened outside the interpreter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Start {
+        input: Value,
+    },
+    TaskStarted {
+        task: TaskId,
+    },
+    TaskSucceeded {
+        task: TaskId,
+        output: Value,
+    },
+    TaskFailed {
+        task: TaskId,
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    TimerFired {
+        timer: TimerId,
+    },
+    Stop {
+        error: Option<String>,
+        cause: Option<String>,
+    },
+}
+
+/// What the runtime must do for the execution to go on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    InvokeTask(Box<TaskRequest>),
+    StartTimer { timer: TimerId, due: DateTime<Utc> },
+    CancelTask { task: TaskId },
+    CancelTimer { timer: TimerId },
+}
+
+/// One task invocation to perform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRequest {
+    pub task: TaskId,
+    pub state_name: String,
+    pub resource: Resource,
+    /// The effective parameters: what the task receives.
+    pub input: Value,
+    pub timeout_seconds: Option<u64>,
+    pub heartbeat_seconds: Option<u64>,
+    /// 0 for the first attempt, then 1, 2... for retries.
+    pub attempt: u32,
+    pub credentials: Option<Value>,
+}
+
+/// Where an execution is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Running,
+    Succeeded { output: Value },
+    Failed(Failure),
+    Aborted(Failure),
+    TimedOut(Failure),
+}
+
+type ThreadId = usize;
+
+/// A branch of the execution: the top level, a Parallel branch or a Map
+/// iteration.
+#[derive(Debug)]
+struct Thread {
+    /// The thread waiting for this one, and this one's index among its children.
+    parent: Option<(ThreadId, usize)>,
+    vars: Arc<VarScope>,
+    /// The event the next event of this thread follows (previousEventId).
+    last_event: u64,
+    at: At,
+}
+
+/// What a thread is doing.
+#[derive(Debug)]
+enum At {
+    Enter {
+        state: StateId,
+        input: Value,
+    },
+    Task {
+        run: Run,
+        task: TaskId,
+        timeout: Option<TimerId>,
+    },
+    Timer {
+        run: Run,
+        timer: TimerId,
+        then: AfterTimer,
+    },
+    Children {
+        run: Run,
+        frame: Box<Frame>,
+    },
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterTimer {
+    /// A Wait state's time has come.
+    WaitOver,
+    /// A retrier's interval is over: run the state again.
+    Retry,
+}
+
+/// A state in progress.
+#[derive(Debug, Clone)]
+struct Run {
+    state: StateId,
+    /// The raw state input (before InputPath).
+    input: Value,
+    entered_event: u64,
+    entered_time: DateTime<Utc>,
+    /// Attempts used per retrier.
+    retries: Vec<u32>,
+    /// Retries done so far in this state ($$.State.RetryCount).
+    retry_count: u32,
+}
+
+/// The children of a Parallel or Map state.
+#[derive(Debug)]
+struct Frame {
+    is_map: bool,
+    /// The state's effective input: a Map's ItemSelector reads it.
+    effective: Value,
+    /// Map: every item (after ItemSelector) still to start or started.
+    items: Vec<Value>,
+    next_to_start: usize,
+    limit: usize,
+    tolerated_count: Option<u64>,
+    tolerated_percentage: Option<f64>,
+    failures: u64,
+    children: Vec<Option<ThreadId>>,
+    results: Vec<Value>,
+    running: usize,
+    finished: usize,
+    /// previousEventId for the next child start and the closing events.
+    last_event: u64,
+}
+
+/// A live execution.
+#[derive(Debug)]
+pub struct Execution {
+    machine: Arc<StateMachine>,
+    ctx: Context,
+    status: Status,
+    history: Vec<HistoryEvent>,
+    threads: Vec<Thread>,
+    /// Threads with work to do; the last one runs first (depth first).
+    ready: Vec<ThreadId>,
+    random: SplitMix64,
+    now: DateTime<Utc>,
+    next_id: u64,
+    effects: Vec<Effect>,
+    tasks: HashMap<TaskId, ThreadId>,
+    timers: HashMap<TimerId, ThreadId>,
+}
+
+impl Execution {
+    /// A new execution of `machine`; `seed` drives every random choice
+    /// (jitter, States.UUID, States.MathRandom) and must be recorded.
+    pub fn new(machine: Arc<StateMachine>, info: ExecutionInfo, seed: u64) -> Self {
+        let now = info.start_time;
+        Self {
+            machine,
+            ctx: Context::new(info),
+            status: Status::Running,
+            history: Vec::new(),
+            threads: Vec::new(),
+            ready: Vec::new(),
+            random: SplitMix64(seed),
+            now,
+            next_id: 1,
+            effects: Vec::new(),
+            tasks: HashMap::new(),
+            timers: HashMap::new(),
+        }
+    }
+
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    pub fn history(&self) -> &[HistoryEvent] {
+        &self.history
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.status != Status::Running
+    }
+
+    /// Applies one command at time `now` and returns what to do next.
+    pub fn apply(&mut self, now: DateTime<Utc>, command: Command) -> Vec<Effect> {
+        self.now = now.max(self.now);
+        if self.is_finished() {
+            return Vec::new();
+        }
+        match command {
+            Command::Start { input } => self.start(input),
+            Command::TaskStarted { task } => self.task_started(task),
+            Command::TaskSucceeded { task, output } => self.task_finished(task, Ok(output)),
+            Command::TaskFailed { task, error, cause } => {
+                self.task_finished(task, Err(Failure { error, cause }))
+            }
+            Command::TimerFired { timer } => self.timer_fired(timer),
+            Command::Stop { error, cause } => self.stop(error, cause),
+        }
+        self.run_ready();
+        std::mem::take(&mut self.effects)
+    }
+
+    fn emit(&mut self, previous: u64, event: Event) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.history.push(HistoryEvent {
+            id,
+            previous_event_id: previous,
+            timestamp: self.now,
+            event,
+        });
+        id
+    }
+
+    /// Emits an event that follows the thread's last one.
+    fn emit_on(&mut self, tid: ThreadId, event: Event) -> u64 {
+        let id = self.emit(self.threads[tid].last_event, event);
+        self.threads[tid].last_event = id;
+        id
+    }
+
+    fn start(&mut self, input: Value) {
+        if !self.history.is_empty() {
+            return;
+        }
+        self.ctx.set_input(input.clone());
+        self.emit(
+            0,
+            Event::ExecutionStarted {
+                input: input.clone(),
+                role_arn: self.ctx.info.role_arn.clone(),
+            },
+        );
+        let start = self.machine.scope(ScopeId::ROOT).start_at;
+        self.threads.push(Thread {
+            parent: None,
+            vars: Arc::new(VarScope::default()),
+            last_event: 0,
+            at: At::Enter {
+                state: start,
+                input,
+            },
+        });
+        self.ready.push(0);
+        if let Some(seconds) = self.machine.timeout_seconds {
+            let timer = TimerId(u64::MAX);
+            self.timers.insert(timer, usize::MAX);
+            let due = self.now + Duration::seconds(seconds as i64);
+            self.effects.push(Effect::StartTimer { timer, due });
+        }
+    }
+
+    fn run_ready(&mut self) {
+        while let Some(tid) = self.ready.pop() {
+            if self.is_finished() {
+                self.ready.clear();
+                return;
+            }
+            let at = std::mem::replace(&mut self.threads[tid].at, At::Done);
+            match at {
+                At::Enter { state, input } => self.enter(tid, state, input),
+                other => self.threads[tid].at = other,
+            }
+        }
+    }
+
+    fn evaluator<'s>(&'s mut self, tid: ThreadId, run: &'s Run) -> Evaluator<'s> {
+        self.item_evaluator(tid, run, None)
+    }
+
+    /// An evaluator for `run`'s state; `map_item` sets `$$.Map.Item` (a Map
+    /// state selecting an iteration's input).
+    fn item_evaluator<'s>(
+        &'s mut self,
+        tid: ThreadId,
+        run: &'s Run,
+        map_item: Option<(usize, &Value)>,
+    ) -> Evaluator<'s> {
+        let thread = &self.threads[tid];
+        let state = self.machine.state(run.state);
+        self.ctx
+            .enter_state(&state.name, run.entered_time, run.retry_count, map_item);
+        Evaluator {
+            state,
+            run_input: &run.input,
+            entered_event: run.entered_event,
+            context: &self.ctx.value,
+            vars: &thread.vars,
+            random: &mut self.random,
+        }
+    }
+
+    fn enter(&mut self, tid: ThreadId, state_id: StateId, input: Value) {
+        let machine = Arc::clone(&self.machine);
+        let state = machine.state(state_id);
+        let entered_event = self.emit_on(
+            tid,
+            Event::StateEntered {
+                state_type: state_type(&state.kind),
+                name: state.name.clone(),
+                input: input.clone(),
+            },
+        );
+        let retries = match &state.kind {
+            StateKind::Task(t) => vec![0; t.retry.len()],
+            StateKind::Parallel(p) => vec![0; p.retry.len()],
+            StateKind::Map(m) => vec![0; m.retry.len()],
+            _ => Vec::new(),
+        };
+        let run = Run {
+            state: state_id,
+            input,
+            entered_event,
+            entered_time: self.now,
+            retries,
+            retry_count: 0,
+        };
+        self.execute(tid, run);
+    }
+
+    /// Does a state's work (again, for a retry).
+    fn execute(&mut self, tid: ThreadId, run: Run) {
+        let machine = Arc::clone(&self.machine);
+        let state = machine.state(run.state);
+        match &state.kind {
+            StateKind::Pass(pass) => {
+                let result = {
+                    let mut ev = self.evaluator(tid, &run);
+                    ev.effective_input()
+                        .map(|effective| pass.result.clone().unwrap_or(effective))
+                };
+                match result {
+                    Ok(result) => self.complete(tid, run, result, None),
+                    Err(f) => self.fail_state(tid, run, f),
+                }
+            }
+            StateKind::Succeed => {
+                let effective = self.evaluator(tid, &run).input_only();
+                match effective {
+                    Ok(effective) => self.complete(tid, run, effective, None),
+                    Err(f) => self.fail_state(tid, run, f),
+                }
+            }
+            StateKind::Fail(fail) => {
+                let failure = self.evaluator(tid, &run).fail_error(fail);
+                match failure {
+                    Ok(failure) => self.thread_done(tid, Err(failure)),
+                    Err(f) => self.fail_state(tid, run, f),
+                }
+            }
+            StateKind::Choice(choice) => {
+                let decision = self.evaluator(tid, &run).choose(choice);
+                match decision {
+                    Ok((effective, next, rule)) => match next {
+                        Some(next) => self.complete(tid, run, effective, Some((next, rule))),
+                        None => self.fail_state(
+                            tid,
+                            run,
+                            Failure::new(
+                                "States.NoChoiceMatched",
+                                format!(
+                                    "No Matches! (state '{}' has no choice rule that matches and no Default)",
+                                    state.name
+                                ),
+                            ),
+                        ),
+                    },
+                    Err(f) => self.fail_state(tid, run, f),
+                }
+            }
+            StateKind::Wait(wait) => {
+                let due = self.evaluator(tid, &run).wait_due(wait, run.entered_time);
+                match due {
+                    Ok(due) => {
+                        let timer = self.new_timer(tid, due);
+                        self.threads[tid].at = At::Timer {
+                            run,
+                            timer,
+                            then: AfterTimer::WaitOver,
+                        };
+                    }
+                    Err(f) => self.fail_state(tid, run, f),
+                }
+            }
+            StateKind::Task(task) => {
+                let prepared = self.evaluator(tid, &run).task_input(task);
+                let (input, timeout, heartbeat, credentials) = match prepared {
+                    Ok(p) => p,
+                    Err(f) => return self.fail_state(tid, run, f),
+                };
+                let task_id = TaskId(self.tasks.len() as u64 + self.history.len() as u64);
+                self.tasks.insert(task_id, tid);
+                self.emit_on(
+                    tid,
+                    Event::TaskScheduled {
+                        resource_type: resource_type(&task.resource),
+                        resource: resource_name(&task.resource),
+                        region: self.ctx.info.region.clone(),
+                        parameters: input.clone(),
+                        timeout_in_seconds: timeout,
+                        heartbeat_in_seconds: heartbeat,
+                    },
+                );
+                let timeout_timer =
+                    timeout.map(|s| self.new_timer(tid, self.now + Duration::seconds(s as i64)));
+                self.effects.push(Effect::InvokeTask(Box::new(TaskRequest {
+                    task: task_id,
+                    state_name: state.name.clone(),
+                    resource: task.resource.clone(),
+                    input,
+                    timeout_seconds: timeout,
+                    heartbeat_seconds: heartbeat,
+                    attempt: run.retry_count,
+                    credentials,
+                })));
+                self.threads[tid].at = At::Task {
+                    run,
+                    task: task_id,
+                    timeout: timeout_timer,
+                };
+            }
+            StateKind::Parallel(parallel) => {
+                let effective = self.evaluator(tid, &run).effective_input();
+                let effective = match effective {
+                    Ok(v) => v,
+                    Err(f) => return self.fail_state(tid, run, f),
+                };
+                let started = self.emit_on(tid, Event::ParallelStateStarted);
+                let count = parallel.branches.len();
+                let frame = Frame {
+                    is_map: false,
+                    effective: Value::Null,
+                    items: vec![effective; count],
+                    next_to_start: 0,
+                    limit: count,
+                    tolerated_count: None,
+                    tolerated_percentage: None,
+                    failures: 0,
+                    children: vec![None; count],
+                    results: vec![Value::Null; count],
+                    running: 0,
+                    finished: 0,
+                    last_event: started,
+                };
+                self.threads[tid].at = At::Children {
+                    run,
+                    frame: Box::new(frame),
+                };
+                self.start_children(tid);
+            }
+            StateKind::Map(map) => {
+                if let ProcessorMode::Distributed { .. } = map.mode {
+                    // The distributed Map runs its items like an inline one
+                    // until the distributed Map work lands (Map Run records).
+                }
+                let prepared = self.evaluator(tid, &run).map_setup(map);
+                let setup = match prepared {
+                    Ok(s) => s,
+                    Err((f, started)) => {
+                        if started {
+                            self.emit_on(tid, Event::MapStateStarted { length: 0 });
+                        }
+                        return self.fail_state(tid, run, f);
+                    }
+                };
+                let count = setup.items.len();
+                let started = self.emit_on(tid, Event::MapStateStarted { length: count });
+                let frame = Frame {
+                    is_map: true,
+                    effective: setup.effective,
+                    items: setup.items,
+                    next_to_start: 0,
+                    limit: if setup.max_concurrency == 0 {
+                        usize::MAX
+                    } else {
+                        setup.max_concurrency
+                    },
+                    tolerated_count: setup.tolerated_count,
+                    tolerated_percentage: setup.tolerated_percentage,
+                    failures: 0,
+                    children: vec![None; count],
+                    results: vec![Value::Null; count],
+                    running: 0,
+                    finished: 0,
+                    last_event: started,
+                };
+                self.threads[tid].at = At::Children {
+                    run,
+                    frame: Box::new(frame),
+                };
+                if count == 0 {
+                    self.children_finished(tid);
+                } else {
+                    self.start_children(tid);
+                }
+            }
+        }
+    }
+
+    /// Starts as many children as the frame's limit allows, in order.
+    fn start_children(&mut self, tid: ThreadId) {
+        let machine = Arc::clone(&self.machine);
+        let At::Children { run, mut frame } =
+            std::mem::replace(&mut self.threads[tid].at, At::Done)
+        else {
+            return;
+        };
+        let state = machine.state(run.state);
+        let vars = Arc::clone(&self.threads[tid].vars);
+        let mut started = Vec::new();
+        while frame.running < frame.limit && frame.next_to_start < frame.items.len() {
+            let index = frame.next_to_start;
+            frame.next_to_start += 1;
+            frame.running += 1;
+            let item = std::mem::take(&mut frame.items[index]);
+            let (scope, input) = match &state.kind {
+                StateKind::Map(map) => {
+                    frame.last_event = self.emit(
+                        frame.last_event,
+                        Event::MapIterationStarted {
+                            name: state.name.clone(),
+                            index,
+                        },
+                    );
+                    let selected = self
+                        .item_evaluator(tid, &run, Some((index, &item)))
+                        .map_item(map.item_selector.as_ref(), &frame.effective, item.clone());
+                    match selected {
+                        Ok(input) => (map.processor, input),
+                        Err(failure) => {
+                            self.threads[tid].at = At::Children { run, frame };
+                            return self.children_failed(tid, self.next_id - 1, failure);
+                        }
+                    }
+                }
+                StateKind::Parallel(p) => (p.branches[index], item),
+                _ => continue,
+            };
+            let child = self.threads.len();
+            self.threads.push(Thread {
+                parent: Some((tid, index)),
+                vars: Arc::new(VarScope::child_of(Arc::clone(&vars))),
+                last_event: frame.last_event,
+                at: At::Enter {
+                    state: machine.scope(scope).start_at,
+                    input,
+                },
+            });
+            frame.children[index] = Some(child);
+            started.push(child);
+        }
+        self.threads[tid].at = At::Children { run, frame };
+        // Depth first in index order: the lowest index is popped first.
+        self.ready.extend(started.into_iter().rev());
+    }
+
+    /// A thread finished: the execution ends, or its parent hears of it.
+    fn thread_done(&mut self, tid: ThreadId, result: Result<Value, Failure>) {
+        self.threads[tid].at = At::Done;
+        match self.threads[tid].parent {
+            None => self.finish_execution(tid, result),
+            Some((parent, index)) => self.child_done(parent, index, tid, result),
+        }
+    }
+
+    fn finish_execution(&mut self, tid: ThreadId, result: Result<Value, Failure>) {
+        let previous = self.threads[tid].last_event;
+        match result {
+            Ok(output) => {
+                if let Err(f) = check_size(&output, "the execution output") {
+                    return self.fail_execution(previous, f);
+                }
+                self.emit(
+                    previous,
+                    Event::ExecutionSucceeded {
+                        output: output.clone(),
+                    },
+                );
+                self.status = Status::Succeeded { output };
+            }
+            Err(failure) => self.fail_execution(previous, failure),
+        }
+        self.cancel_everything();
+    }
+
+    fn fail_execution(&mut self, previous: u64, failure: Failure) {
+        self.emit(
+            previous,
+            Event::ExecutionFailed {
+                error: failure.error.clone(),
+                cause: failure.cause.clone(),
+            },
+        );
+        self.status = Status::Failed(failure);
+        self.cancel_everything();
+    }
+
+    /// Cancels every outstanding task and timer (the execution is over).
+    fn cancel_everything(&mut self) {
+        let mut tasks: Vec<TaskId> = self.tasks.drain().map(|(t, _)| t).collect();
+        tasks.sort();
+        let mut timers: Vec<TimerId> = self.timers.drain().map(|(t, _)| t).collect();
+        timers.sort();
+        self.effects
+            .extend(tasks.into_iter().map(|task| Effect::CancelTask { task }));
+        self.effects.extend(
+            timers
+                .into_iter()
+                .map(|timer| Effect::CancelTimer { timer }),
+        );
+        self.ready.clear();
+    }
+
+    fn child_done(
+        &mut self,
+        parent: ThreadId,
+        index: usize,
+        child: ThreadId,
+        result: Result<Value, Failure>,
+    ) {
+        let machine = Arc::clone(&self.machine);
+        let child_last = self.threads[child].last_event;
+        let At::Children { run, frame } = &mut self.threads[parent].at else {
+            return;
+        };
+        let state_name = machine.state(run.state).name.clone();
+        let is_map = frame.is_map;
+        frame.running -= 1;
+        frame.finished += 1;
+        frame.children[index] = None;
+        match result {
+            Ok(output) => {
+                frame.results[index] = output;
+                if is_map {
+                    self.emit(
+                        child_last,
+                        Event::MapIterationSucceeded {
+                            name: state_name,
+                            index,
+                        },
+                    );
+                }
+                if let At::Children { frame, .. } = &mut self.threads[parent].at {
+                    frame.last_event = child_last;
+                }
+            }
+            Err(failure) => {
+                if failure.is_terminal() {
+                    return self.fail_execution(child_last, failure);
+                }
+                frame.failures += 1;
+                let total = frame.items.len() as f64;
+                let tolerated = frame.tolerated_count.is_some_and(|c| frame.failures <= c)
+                    || frame
+                        .tolerated_percentage
+                        .is_some_and(|p| (frame.failures as f64) * 100.0 / total <= p);
+                if is_map {
+                    self.emit(
+                        child_last,
+                        Event::MapIterationFailed {
+                            name: state_name,
+                            index,
+                        },
+                    );
+                }
+                if tolerated {
+                    if let At::Children { frame, .. } = &mut self.threads[parent].at {
+                        frame.results[index] = failure.to_output();
+                        frame.last_event = child_last;
+                    }
+                } else {
+                    let failure = if is_map && (frame_has_tolerance(&self.threads[parent].at)) {
+                        Failure::new(
+                            "States.ExceedToleratedFailureThreshold",
+                            "The specified tolerated failure threshold was exceeded",
+                        )
+                    } else {
+                        failure
+                    };
+                    return self.children_failed(parent, child_last, failure);
+                }
+            }
+        }
+        let all_done = match &self.threads[parent].at {
+            At::Children { frame, .. } => frame.finished == frame.items.len(),
+            _ => false,
+        };
+        if all_done {
+            self.children_finished(parent);
+        } else {
+            self.start_children(parent);
+        }
+    }
+
+    /// Every child succeeded (or failed within tolerance).
+    fn children_finished(&mut self, tid: ThreadId) {
+        let At::Children { run, frame } = std::mem::replace(&mut self.threads[tid].at, At::Done)
+        else {
+            return;
+        };
+        let previous = frame.last_event;
+        // AWS records MapStateSucceeded, but no ParallelStateSucceeded.
+        if frame.is_map {
+            self.emit(previous, Event::MapStateSucceeded);
+        }
+        // AWS links the Exited event to the last child event, not to the
+        // Succeeded event.
+        self.threads[tid].last_event = previous;
+        let results = Value::Array(frame.results);
+        self.complete(tid, run, results, None);
+    }
+
+    /// A child failed beyond tolerance: stop the others, then the state
+    /// fails (and may be retried or caught).
+    fn children_failed(&mut self, tid: ThreadId, child_last: u64, failure: Failure) {
+        let At::Children { run, frame } = std::mem::replace(&mut self.threads[tid].at, At::Done)
+        else {
+            return;
+        };
+        let machine = Arc::clone(&self.machine);
+        let name = machine.state(run.state).name.clone();
+        for (index, child) in frame.children.iter().enumerate() {
+            if let Some(child) = *child {
+                self.abort_thread(child);
+                if frame.is_map {
+                    let last = self.threads[child].last_event;
+                    self.emit(
+                        last,
+                        Event::MapIterationAborted {
+                            name: name.clone(),
+                            index,
+                        },
+                    );
+                }
+            }
+        }
+        let closing = if frame.is_map {
+            Event::MapStateFailed
+        } else {
+            Event::ParallelStateFailed
+        };
+        self.fail_state_closing(tid, run, failure, Some((child_last, closing)));
+    }
+
+    /// Stops a thread and everything under it, cancelling its effects.
+    fn abort_thread(&mut self, tid: ThreadId) {
+        let at = std::mem::replace(&mut self.threads[tid].at, At::Done);
+        self.ready.retain(|&t| t != tid);
+        match at {
+            At::Task { task, timeout, .. } => {
+                self.tasks.remove(&task);
+                self.effects.push(Effect::CancelTask { task });
+                if let Some(timer) = timeout {
+                    self.cancel_timer(timer);
+                }
+            }
+            At::Timer { timer, .. } => self.cancel_timer(timer),
+            At::Children { frame, .. } => {
+                for child in frame.children.into_iter().flatten() {
+                    self.abort_thread(child);
+                }
+            }
+            At::Enter { .. } | At::Done => {}
+        }
+    }
+
+    fn new_timer(&mut self, tid: ThreadId, due: DateTime<Utc>) -> TimerId {
+        let timer = TimerId(self.next_id * 1_000_000 + self.timers.len() as u64);
+        self.timers.insert(timer, tid);
+        self.effects.push(Effect::StartTimer { timer, due });
+        timer
+    }
+
+    fn cancel_timer(&mut self, timer: TimerId) {
+        if self.timers.remove(&timer).is_some() {
+            self.effects.push(Effect::CancelTimer { timer });
+        }
+    }
+
+    /// The state's work is done with `result`: ResultSelector, Assign,
+    /// ResultPath, OutputPath, the Exited event, then the transition.
+    /// `choice` carries a Choice state's decision and the index of the rule
+    /// that matched (its Assign applies too).
+    fn complete(
+        &mut self,
+        tid: ThreadId,
+        run: Run,
+        result: Value,
+        choice: Option<(StateId, Option<usize>)>,
+    ) {
+        let machine = Arc::clone(&self.machine);
+        let state = machine.state(run.state);
+        let rule_assign: Option<&Payload> = match (&state.kind, choice) {
+            (StateKind::Choice(c), Some((_, Some(rule)))) => c.choices[rule].assign.as_ref(),
+            _ => None,
+        };
+        let finished = self.evaluator(tid, &run).finish(result, rule_assign);
+        let (output, assigned) = match finished {
+            Ok(v) => v,
+            Err(f) => return self.fail_state(tid, run, f),
+        };
+        if let Err(f) = check_size(
+            &output,
+            &format!("the output of the state '{}'", state.name),
+        ) {
+            return self.fail_state(tid, run, f);
+        }
+        if let Some(assigned) = &assigned {
+            let vars = Arc::make_mut(&mut self.threads[tid].vars);
+            for (name, value) in assigned {
+                vars.set(name.clone(), value.clone());
+            }
+        }
+        if matches!(state.kind, StateKind::Fail(_)) {
+            return;
+        }
+        self.emit_on(
+            tid,
+            Event::StateExited {
+                state_type: state_type(&state.kind),
+                name: state.name.clone(),
+                output: output.clone(),
+                assigned_variables: assigned.map(render_assigned),
+            },
+        );
+        let next = match choice {
+            Some((next, _)) => Some(next),
+            None => match state.transition {
+                Some(Transition::Next(next)) => Some(next),
+                _ => None,
+            },
+        };
+        match next {
+            Some(next) => {
+                self.threads[tid].at = At::Enter {
+                    state: next,
+                    input: output,
+                };
+                self.ready.push(tid);
+            }
+            None => self.thread_done(tid, Ok(output)),
+        }
+    }
+
+    /// The state failed: retry, catch, or fail its thread.
+    fn fail_state(&mut self, tid: ThreadId, run: Run, failure: Failure) {
+        self.fail_state_closing(tid, run, failure, None);
+    }
+
+    /// Like `fail_state`, for a Map or Parallel whose children failed:
+    /// `closing` (MapStateFailed / ParallelStateFailed, with the event it
+    /// follows) is recorded unless the state is retried, as AWS does.
+    fn fail_state_closing(
+        &mut self,
+        tid: ThreadId,
+        mut run: Run,
+        failure: Failure,
+        closing: Option<(u64, Event)>,
+    ) {
+        let machine = Arc::clone(&self.machine);
+        let state = machine.state(run.state);
+        if failure.is_terminal() {
+            if let Some((previous, event)) = closing {
+                let id = self.emit(previous, event);
+                self.threads[tid].last_event = id;
+            }
+            let failure = with_state_prefix(failure, &state.name, run.entered_event);
+            return self.fail_execution(self.threads[tid].last_event, failure);
+        }
+        let (retriers, catchers) = match &state.kind {
+            StateKind::Task(t) => (&t.retry[..], &t.catch[..]),
+            StateKind::Parallel(p) => (&p.retry[..], &p.catch[..]),
+            StateKind::Map(m) => (&m.retry[..], &m.catch[..]),
+            _ => (&[][..], &[][..]),
+        };
+        if let Some(index) = retriers
+            .iter()
+            .position(|r| failure::matches(&r.error_equals, &failure))
+        {
+            let retrier = &retriers[index];
+            let attempts = run.retries[index];
+            if u64::from(attempts) < retrier.max_attempts {
+                let delay = failure::retry_delay_ms(retrier, attempts, &mut self.random);
+                run.retries[index] += 1;
+                run.retry_count += 1;
+                let due = self.now + Duration::milliseconds(delay.min(i64::MAX as u64) as i64);
+                let timer = self.new_timer(tid, due);
+                self.threads[tid].at = At::Timer {
+                    run,
+                    timer,
+                    then: AfterTimer::Retry,
+                };
+                return;
+            }
+        }
+        if let Some((previous, event)) = closing {
+            let id = self.emit(previous, event);
+            self.threads[tid].last_event = id;
+        }
+        if let Some(catcher) = catchers
+            .iter()
+            .find(|c| failure::matches(&c.error_equals, &failure))
+        {
+            let caught = self.evaluator(tid, &run).catch_output(catcher, &failure);
+            let (output, assigned) = match caught {
+                Ok(v) => v,
+                Err(f) => return self.fail_execution(self.threads[tid].last_event, f),
+            };
+            if let Some(assigned) = &assigned {
+                let vars = Arc::make_mut(&mut self.threads[tid].vars);
+                for (name, value) in assigned {
+                    vars.set(name.clone(), value.clone());
+                }
+            }
+            self.emit_on(
+                tid,
+                Event::StateExited {
+                    state_type: state_type(&state.kind),
+                    name: state.name.clone(),
+                    output: output.clone(),
+                    assigned_variables: assigned.map(render_assigned),
+                },
+            );
+            self.threads[tid].at = At::Enter {
+                state: catcher.next,
+                input: output,
+            };
+            self.ready.push(tid);
+            return;
+        }
+        self.thread_done(tid, Err(failure));
+    }
+
+    fn task_started(&mut self, task: TaskId) {
+        let Some(&tid) = self.tasks.get(&task) else {
+            return;
+        };
+        let At::Task { run, .. } = &self.threads[tid].at else {
+            return;
+        };
+        let t = match &self.machine.state(run.state).kind {
+            StateKind::Task(t) => t.resource.clone(),
+            _ => return,
+        };
+        self.emit_on(
+            tid,
+            Event::TaskStarted {
+                resource_type: resource_type(&t),
+                resource: resource_name(&t),
+            },
+        );
+    }
+
+    fn task_finished(&mut self, task: TaskId, result: Result<Value, Failure>) {
+        let Some(tid) = self.tasks.remove(&task) else {
+            return; // unknown, cancelled or already answered: ignore
+        };
+        let At::Task { run, timeout, .. } = std::mem::replace(&mut self.threads[tid].at, At::Done)
+        else {
+            return;
+        };
+        if let Some(timer) = timeout {
+            self.cancel_timer(timer);
+        }
+        let resource = match &self.machine.state(run.state).kind {
+            StateKind::Task(t) => t.resource.clone(),
+            _ => return,
+        };
+        match result {
+            Ok(output) => {
+                self.emit_on(
+                    tid,
+                    Event::TaskSucceeded {
+                        resource_type: resource_type(&resource),
+                        resource: resource_name(&resource),
+                        output: output.clone(),
+                    },
+                );
+                match check_size(&output, "the task result") {
+                    Ok(()) => self.complete(tid, run, output, None),
+                    Err(f) => self.fail_state(tid, run, f),
+                }
+            }
+            Err(failure) => {
+                self.emit_on(
+                    tid,
+                    Event::TaskFailed {
+                        resource_type: resource_type(&resource),
+                        resource: resource_name(&resource),
+                        error: failure.error.clone(),
+                        cause: failure.cause.clone(),
+                    },
+                );
+                self.fail_state(tid, run, failure);
+            }
+        }
+    }
+
+    fn timer_fired(&mut self, timer: TimerId) {
+        let Some(tid) = self.timers.remove(&timer) else {
+            return;
+        };
+        if tid == usize::MAX {
+            return self.time_out_execution();
+        }
+        match std::mem::replace(&mut self.threads[tid].at, At::Done) {
+            At::Timer {
+                run,
+                then: AfterTimer::WaitOver,
+                ..
+            } => {
+                let effective = self.evaluator(tid, &run).input_only();
+                match effective {
+                    Ok(v) => self.complete(tid, run, v, None),
+                    Err(f) => self.fail_state(tid, run, f),
+                }
+            }
+            At::Timer {
+                run,
+                then: AfterTimer::Retry,
+                ..
+            } => self.execute(tid, run),
+            At::Task { run, task, .. } => {
+                self.tasks.remove(&task);
+                self.effects.push(Effect::CancelTask { task });
+                let resource = match &self.machine.state(run.state).kind {
+                    StateKind::Task(t) => t.resource.clone(),
+                    _ => return,
+                };
+                let failure = Failure {
+                    error: Some("States.Timeout".into()),
+                    cause: None,
+                };
+                self.emit_on(
+                    tid,
+                    Event::TaskTimedOut {
+                        resource_type: resource_type(&resource),
+                        resource: resource_name(&resource),
+                        error: failure.error.clone(),
+                        cause: failure.cause.clone(),
+                    },
+                );
+                self.fail_state(tid, run, failure);
+            }
+            other => self.threads[tid].at = other,
+        }
+    }
+
+    fn time_out_execution(&mut self) {
+        let previous = self.history.last().map_or(0, |e| e.id);
+        let failure = Failure {
+            error: Some("States.Timeout".into()),
+            cause: Some("The execution ran longer than the state machine's TimeoutSeconds.".into()),
+        };
+        self.emit(
+            previous,
+            Event::ExecutionTimedOut {
+                error: failure.error.clone(),
+                cause: failure.cause.clone(),
+            },
+        );
+        self.status = Status::TimedOut(failure);
+        self.cancel_everything();
+    }
+
+    fn stop(&mut self, error: Option<String>, cause: Option<String>) {
+        if self.history.is_empty() {
+            return;
+        }
+        let previous = self.history.last().map_or(0, |e| e.id);
+        self.emit(
+            previous,
+            Event::ExecutionAborted {
+                error: error.clone(),
+                cause: cause.clone(),
+            },
+        );
+        self.status = Status::Aborted(Failure { error, cause });
+        self.cancel_everything();
+    }
+}
+
+fn frame_has_tolerance(at: &At) -> bool {
+    matches!(at, At::Children { frame, .. } if frame.tolerated_count.is_some() || frame.tolerated_percentage.is_some())
+}
+
+/// AWS prefixes runtime failures with the state and the event it entered at.
+fn with_state_prefix(failure: Failure, state: &str, entered_event: u64) -> Failure {
+    let prefix = format!(
+        "An error occurred while executing the state '{state}' (entered at the event id #{entered_event})."
+    );
+    let cause = match failure.cause {
+        Some(c) if c.starts_with("An error occurred while executing the state") => c,
+        Some(c) => format!("{prefix} {c}"),
+        None => prefix,
+    };
+    Failure {
+        error: failure.error,
+        cause: Some(cause),
+    }
+}
+
+/// AWS records assigned variables as JSON text.
+fn render_assigned(assigned: Map<String, Value>) -> Map<String, Value> {
+    assigned
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v.to_string())))
+        .collect()
+}
+
+fn check_size(value: &Value, what: &str) -> Result<(), Failure> {
+    let size = flow::json_size(value, MAX_PAYLOAD_BYTES + 1);
+    if size > MAX_PAYLOAD_BYTES {
+        return Err(Failure::new(
+            "States.DataLimitExceeded",
+            format!(
+                "The state/task returned a result with a size exceeding the maximum number of bytes service limit: {what} is larger than {MAX_PAYLOAD_BYTES} bytes."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn state_type(kind: &StateKind) -> StateType {
+    match kind {
+        StateKind::Pass(_) => StateType::Pass,
+        StateKind::Task(_) => StateType::Task,
+        StateKind::Choice(_) => StateType::Choice,
+        StateKind::Wait(_) => StateType::Wait,
+        StateKind::Succeed => StateType::Succeed,
+        StateKind::Fail(_) => StateType::Fail,
+        StateKind::Parallel(_) => StateType::Parallel,
+        StateKind::Map(_) => StateType::Map,
+    }
+}
+
+/// AWS's `resourceType` in task events: the service part of the ARN.
+fn resource_type(resource: &Resource) -> String {
+    use crate::asl::model::ResourceKind as K;
+    match &resource.kind {
+        K::HttpInvoke => "http".into(),
+        K::Activity { .. } => "activity".into(),
+        K::LambdaFunction { .. } | K::LambdaInvoke => "lambda".into(),
+        K::StartExecution => "states".into(),
+        K::Process { .. } => "stepline".into(),
+        K::Service { service, .. } => service.clone(),
+    }
+}
+
+/// AWS's `resource` in task events: the action, with the pattern suffix.
+fn resource_name(resource: &Resource) -> String {
+    use crate::asl::model::{IntegrationPattern as P, ResourceKind as K};
+    let base = match &resource.kind {
+        K::HttpInvoke => "invoke".to_owned(),
+        K::Activity { .. } | K::LambdaFunction { .. } => resource.arn.clone(),
+        K::LambdaInvoke => "invoke".to_owned(),
+        K::StartExecution => "startExecution".to_owned(),
+        K::Process { name } => format!("process:{name}"),
+        K::Service { action, .. } => action.clone(),
+    };
+    let suffix = match resource.pattern {
+        P::RequestResponse => "",
+        P::Sync => ".sync",
+        P::Sync2 => ".sync:2",
+        P::WaitForTaskToken => ".waitForTaskToken",
+    };
+    format!("{base}{suffix}")
+}
+
+/// The failure for a JSONata expression while the JSONata engine is absent.
+pub(crate) fn jsonata_unsupported(field: &str) -> Failure {
+    Failure::new(
+        "States.QueryEvaluationError",
+        format!(
+            "The JSONata expression in the field '{field}' cannot be evaluated: this build of stepline has no JSONata engine yet."
+        ),
+    )
+}

@@ -1,0 +1,186 @@
+//! History events in the shape of AWS's GetExecutionHistory `events`.
+
+use serde_json::{Map, Value, json};
+use stepline_engine::history::{Event, HistoryEvent};
+
+/// One event as AWS renders it: `{"timestamp", "type", "id",
+/// "previousEventId", "<kind>EventDetails": {...}}`. Payloads are JSON text,
+/// as in AWS; timestamps are epoch seconds, as on AWS's wire.
+pub fn event_json(event: &HistoryEvent) -> Value {
+    let mut out = Map::new();
+    let seconds = event.timestamp.timestamp() as f64
+        + f64::from(event.timestamp.timestamp_subsec_millis()) / 1000.0;
+    out.insert("timestamp".into(), json!(seconds));
+    out.insert("type".into(), json!(event.event.type_name()));
+    out.insert("id".into(), json!(event.id));
+    out.insert("previousEventId".into(), json!(event.previous_event_id));
+    if let Some((key, details)) = details(&event.event) {
+        out.insert(key.into(), details);
+    }
+    Value::Object(out)
+}
+
+fn text(value: &Value) -> Value {
+    Value::String(value.to_string())
+}
+
+fn not_truncated() -> Value {
+    json!({"truncated": false})
+}
+
+/// `{"error": ..., "cause": ...}` with absent fields left out.
+fn error_cause(error: &Option<String>, cause: &Option<String>) -> Value {
+    let mut out = Map::new();
+    if let Some(error) = error {
+        out.insert("error".into(), json!(error));
+    }
+    if let Some(cause) = cause {
+        out.insert("cause".into(), json!(cause));
+    }
+    Value::Object(out)
+}
+
+fn with_resource(resource_type: &str, resource: &str, mut rest: Value) -> Value {
+    if let Value::Object(map) = &mut rest {
+        map.insert("resourceType".into(), json!(resource_type));
+        map.insert("resource".into(), json!(resource));
+    }
+    rest
+}
+
+fn details(event: &Event) -> Option<(&'static str, Value)> {
+    Some(match event {
+        Event::ExecutionStarted { input, role_arn } => (
+            "executionStartedEventDetails",
+            json!({"input": text(input), "inputDetails": not_truncated(), "roleArn": role_arn}),
+        ),
+        Event::ExecutionSucceeded { output } => (
+            "executionSucceededEventDetails",
+            json!({"output": text(output), "outputDetails": not_truncated()}),
+        ),
+        Event::ExecutionFailed { error, cause } => {
+            ("executionFailedEventDetails", error_cause(error, cause))
+        }
+        Event::ExecutionAborted { error, cause } => {
+            ("executionAbortedEventDetails", error_cause(error, cause))
+        }
+        Event::ExecutionTimedOut { error, cause } => {
+            ("executionTimedOutEventDetails", error_cause(error, cause))
+        }
+        Event::StateEntered { name, input, .. } => (
+            "stateEnteredEventDetails",
+            json!({"name": name, "input": text(input), "inputDetails": not_truncated()}),
+        ),
+        Event::StateExited {
+            name,
+            output,
+            assigned_variables,
+            ..
+        } => {
+            let mut d =
+                json!({"name": name, "output": text(output), "outputDetails": not_truncated()});
+            if let (Some(vars), Value::Object(map)) = (assigned_variables, &mut d) {
+                map.insert("assignedVariables".into(), Value::Object(vars.clone()));
+                map.insert("assignedVariablesDetails".into(), not_truncated());
+            }
+            ("stateExitedEventDetails", d)
+        }
+        Event::MapStateStarted { length } => {
+            ("mapStateStartedEventDetails", json!({"length": length}))
+        }
+        Event::MapIterationStarted { name, index } => (
+            "mapIterationStartedEventDetails",
+            json!({"name": name, "index": index}),
+        ),
+        Event::MapIterationSucceeded { name, index } => (
+            "mapIterationSucceededEventDetails",
+            json!({"name": name, "index": index}),
+        ),
+        Event::MapIterationFailed { name, index } => (
+            "mapIterationFailedEventDetails",
+            json!({"name": name, "index": index}),
+        ),
+        Event::MapIterationAborted { name, index } => (
+            "mapIterationAbortedEventDetails",
+            json!({"name": name, "index": index}),
+        ),
+        Event::TaskScheduled {
+            resource_type,
+            resource,
+            region,
+            parameters,
+            timeout_in_seconds,
+            heartbeat_in_seconds,
+        } => {
+            let mut d = json!({"region": region, "parameters": text(parameters)});
+            if let Value::Object(map) = &mut d {
+                if let Some(t) = timeout_in_seconds {
+                    map.insert("timeoutInSeconds".into(), json!(t));
+                }
+                if let Some(h) = heartbeat_in_seconds {
+                    map.insert("heartbeatInSeconds".into(), json!(h));
+                }
+            }
+            (
+                "taskScheduledEventDetails",
+                with_resource(resource_type, resource, d),
+            )
+        }
+        Event::TaskStarted {
+            resource_type,
+            resource,
+        } => (
+            "taskStartedEventDetails",
+            with_resource(resource_type, resource, json!({})),
+        ),
+        Event::TaskSucceeded {
+            resource_type,
+            resource,
+            output,
+        } => (
+            "taskSucceededEventDetails",
+            with_resource(
+                resource_type,
+                resource,
+                json!({"output": text(output), "outputDetails": not_truncated()}),
+            ),
+        ),
+        Event::TaskFailed {
+            resource_type,
+            resource,
+            error,
+            cause,
+        } => (
+            "taskFailedEventDetails",
+            with_resource(resource_type, resource, error_cause(error, cause)),
+        ),
+        Event::TaskTimedOut {
+            resource_type,
+            resource,
+            error,
+            cause,
+        } => (
+            "taskTimedOutEventDetails",
+            with_resource(resource_type, resource, error_cause(error, cause)),
+        ),
+        Event::EvaluationFailed {
+            state,
+            location,
+            error,
+            cause,
+        } => {
+            let mut d = json!({"state": state, "error": error, "cause": cause});
+            if let (Some(location), Value::Object(map)) = (location, &mut d) {
+                map.insert("location".into(), json!(location));
+            }
+            ("evaluationFailedEventDetails", d)
+        }
+        Event::ParallelStateStarted
+        | Event::ParallelStateSucceeded
+        | Event::ParallelStateFailed
+        | Event::ParallelStateAborted
+        | Event::MapStateSucceeded
+        | Event::MapStateFailed
+        | Event::MapStateAborted => return None,
+    })
+}

@@ -1,0 +1,5 @@
+//! The AWS Step Functions JSON 1.0 dialect: shapes exactly as AWS writes
+//! them. Engine types are converted here by hand; the engine knows nothing
+//! of these shapes.
+
+pub mod history;

@@ -1,0 +1,170 @@
+//! `stepline run FILE`: run a definition in process and print its output.
+//!
+//! Exit status: 0 when the execution succeeded (its output on stdout), 1
+//! when it failed, timed out or was aborted (error and cause on stderr), 2
+//! for usage errors, unreadable files and invalid definitions.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use stepline_engine::asl;
+use stepline_engine::interp::{ExecutionInfo, Status};
+use stepline_engine::runtime::{self, Clock, UnavailableInvoker, WallClock};
+
+use super::EXIT_USAGE;
+use crate::aws::history::event_json;
+
+/// The largest execution input accepted, as AWS: 256 KiB.
+const MAX_INPUT_BYTES: u64 = 256 * 1024;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The state machine definition (JSON).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// The execution input, as JSON text.
+    #[arg(long, conflicts_with = "input_file")]
+    input: Option<String>,
+    /// Read the execution input from a file.
+    #[arg(long, value_name = "FILE")]
+    input_file: Option<PathBuf>,
+    /// Write the history as JSON lines, in AWS's GetExecutionHistory shape, to this file (`-` for stderr).
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    /// The execution's name (default: a random one).
+    #[arg(long)]
+    name: Option<String>,
+    /// Seed for every random choice (retry jitter, States.UUID, States.MathRandom), to reproduce a run.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
+    match run_inner(args, stdout, stderr) {
+        Ok(code) => code,
+        Err(message) => {
+            let _ = writeln!(stderr, "stepline run: {message}");
+            EXIT_USAGE
+        }
+    }
+}
+
+fn run_inner(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<u8, String> {
+    let definition = read_bounded(&args.file, asl::MAX_DEFINITION_BYTES as u64)?;
+    let validation = asl::validate(&definition);
+    let Some(machine) = validation.machine else {
+        let name = args.file.display();
+        for d in validation.errors() {
+            let _ = writeln!(stderr, "{name}:{d}");
+        }
+        return Err(format!(
+            "{name} is not a valid state machine; fix the errors above"
+        ));
+    };
+    let input_text = match (&args.input, &args.input_file) {
+        (Some(text), _) => {
+            if text.len() as u64 > MAX_INPUT_BYTES {
+                return Err(format!("the input is larger than {MAX_INPUT_BYTES} bytes"));
+            }
+            text.clone().into_bytes()
+        }
+        (None, Some(path)) => read_bounded(path, MAX_INPUT_BYTES)?,
+        (None, None) => b"{}".to_vec(),
+    };
+    let input: serde_json::Value = serde_json::from_slice(&input_text)
+        .map_err(|e| format!("the input is not valid JSON: {e}"))?;
+    let clock = WallClock;
+    let seed = args
+        .seed
+        .unwrap_or_else(|| clock.now().timestamp_nanos_opt().unwrap_or(0) as u64);
+    let machine_name = args
+        .file
+        .file_stem()
+        .map(|s| s.to_string_lossy().trim_end_matches(".asl").to_owned())
+        .unwrap_or_else(|| "machine".into());
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("run-{seed:016x}"));
+    let info = local_execution(&machine_name, &name, clock.now());
+    let outcome = runtime::run_to_completion(
+        Arc::new(machine),
+        info,
+        input,
+        seed,
+        &clock,
+        &mut UnavailableInvoker,
+    );
+    if let Some(path) = &args.history {
+        write_history(path, &outcome.history, stderr)?;
+    }
+    Ok(match outcome.status {
+        Status::Succeeded { output } => {
+            let _ = writeln!(stdout, "{output}");
+            0
+        }
+        Status::Failed(f) | Status::Aborted(f) | Status::TimedOut(f) => {
+            let _ = writeln!(
+                stderr,
+                "execution failed: {}: {}",
+                f.error.as_deref().unwrap_or("(no error)"),
+                f.cause.as_deref().unwrap_or("(no cause)")
+            );
+            1
+        }
+        Status::Running => {
+            let _ = writeln!(stderr, "execution stopped before it ended");
+            1
+        }
+    })
+}
+
+/// Facts of a local execution, with AWS-shaped ARNs.
+pub fn local_execution(
+    machine: &str,
+    name: &str,
+    start: chrono::DateTime<chrono::Utc>,
+) -> ExecutionInfo {
+    let (region, account) = ("us-east-1", "111111111111");
+    ExecutionInfo {
+        execution_arn: format!("arn:aws:states:{region}:{account}:execution:{machine}:{name}"),
+        name: name.to_owned(),
+        role_arn: format!("arn:aws:iam::{account}:role/stepline"),
+        state_machine_arn: format!("arn:aws:states:{region}:{account}:stateMachine:{machine}"),
+        state_machine_name: machine.to_owned(),
+        start_time: start,
+        region: region.to_owned(),
+        redrive_count: 0,
+    }
+}
+
+fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    let file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("{} is larger than {limit} bytes", path.display()));
+    }
+    Ok(bytes)
+}
+
+fn write_history(
+    path: &Path,
+    history: &[stepline_engine::history::HistoryEvent],
+    stderr: &mut dyn Write,
+) -> Result<(), String> {
+    let mut lines = String::new();
+    for event in history {
+        lines.push_str(&event_json(event).to_string());
+        lines.push('\n');
+    }
+    if path.as_os_str() == "-" {
+        let _ = stderr.write_all(lines.as_bytes());
+        return Ok(());
+    }
+    std::fs::write(path, lines).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
