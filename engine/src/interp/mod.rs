@@ -1238,3 +1238,6 @@ pub(crate) fn jsonata_unsupported(field: &str) -> Failure {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1 @@
+//! Interpreter tests: written by a helper from the AWS documentation.
