@@ -18,7 +18,10 @@ fn compile(definition: &Value) -> Arc<StateMachine> {
 }
 
 fn info() -> ExecutionInfo {
-    let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("date");
+    let start = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("date");
     ExecutionInfo {
         execution_arn: "arn:aws:states:us-east-1:111111111111:execution:bench:run".into(),
         name: "run".into(),
@@ -32,8 +35,20 @@ fn info() -> ExecutionInfo {
 }
 
 fn run(machine: &Arc<StateMachine>, input: &Value) -> Status {
-    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("date"));
-    run_to_completion(Arc::clone(machine), info(), input.clone(), 1, &clock, &mut UnavailableInvoker).status
+    let clock = ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .single()
+            .expect("date"),
+    );
+    run_to_completion(
+        Arc::clone(machine),
+        info(),
+        input.clone(),
+        1,
+        &clock,
+        &mut UnavailableInvoker,
+    )
+    .status
 }
 
 /// `n` Pass states in a row.
@@ -87,7 +102,9 @@ fn map_of_10k(c: &mut Criterion) {
     let mut group = c.benchmark_group("map");
     group.throughput(Throughput::Elements(10_000));
     group.sample_size(10);
-    group.bench_function("stepline/10000-items", |b| b.iter(|| black_box(run(&machine, &input))));
+    group.bench_function("stepline/10000-items", |b| {
+        b.iter(|| black_box(run(&machine, &input)))
+    });
     group.finish();
 }
 
@@ -115,7 +132,9 @@ fn choice_heavy(c: &mut Criterion) {
     let input = json!({"name": "order-1", "flag": true, "when": "2026-05-01T00:00:00Z"});
     let mut group = c.benchmark_group("choice");
     group.throughput(Throughput::Elements(202));
-    group.bench_function("stepline/100-rounds", |b| b.iter(|| black_box(run(&machine, &input))));
+    group.bench_function("stepline/100-rounds", |b| {
+        b.iter(|| black_box(run(&machine, &input)))
+    });
     group.finish();
 }
 
@@ -144,7 +163,9 @@ fn intrinsic_heavy(c: &mut Criterion) {
     let input = json!({"name": "stepline", "n": 0, "csv": "a,b,c,d", "obj": {"k": [1, 2, 3]}});
     let mut group = c.benchmark_group("intrinsics");
     group.throughput(Throughput::Elements(50));
-    group.bench_function("stepline/50-states", |b| b.iter(|| black_box(run(&machine, &input))));
+    group.bench_function("stepline/50-states", |b| {
+        b.iter(|| black_box(run(&machine, &input)))
+    });
     group.finish();
 }
 
@@ -161,7 +182,12 @@ mod asl_crate {
     impl StateExecutionHandler for NoTasks {
         type TaskExecutionError = String;
 
-        fn execute_task(&self, _: &str, _: &Value, _: Option<&Value>) -> Result<Option<Value>, String> {
+        fn execute_task(
+            &self,
+            _: &str,
+            _: &Value,
+            _: Option<&Value>,
+        ) -> Result<Option<Value>, String> {
             Err("no tasks in benchmarks".into())
         }
     }
@@ -175,5 +201,11 @@ mod asl_crate {
     }
 }
 
-criterion_group!(benches, pass_chains, map_of_10k, choice_heavy, intrinsic_heavy);
+criterion_group!(
+    benches,
+    pass_chains,
+    map_of_10k,
+    choice_heavy,
+    intrinsic_heavy
+);
 criterion_main!(benches);

@@ -68,7 +68,7 @@ pub fn validate(bytes: &[u8]) -> Validation {
     if bytes.len() > MAX_DEFINITION_BYTES {
         return too_large(bytes.len() as u64);
     }
-    if bytes.iter().all(u8::is_ascii_whitespace) || bytes == b"null" {
+    if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
         return Validation::failed(whole_document(
             Code::MissingDescription,
             "the definition is empty; a state machine is a JSON object with StartAt and States",

@@ -43,8 +43,11 @@ pub fn check(doc: &Document, instance: &Value) -> Vec<Diagnostic> {
                 for key in unexpected {
                     let at = pointer_push(&pointer, key);
                     let mut message = format!("'{key}' is not a field allowed here");
-                    if let Some(suggestion) = closest(key, &known) {
-                        message.push_str(&format!("; did you mean '{suggestion}'?"));
+                    let suggestions = closest(key, &known);
+                    if !suggestions.is_empty() {
+                        let quoted: Vec<String> =
+                            suggestions.iter().map(|s| format!("'{s}'")).collect();
+                        message.push_str(&format!("; did you mean {}?", quoted.join(" or ")));
                     } else if !known.is_empty() {
                         message.push_str(&format!(
                             " (allowed: {})",
@@ -124,6 +127,9 @@ fn describe(kind: &ValidationErrorKind, instance: &Value, pointer: &str, fallbac
             instance
         ),
         ValidationErrorKind::MinItems { limit: 1 } => format!("{field} must not be empty"),
+        ValidationErrorKind::Pattern { pattern } if pattern.contains("{%") => format!(
+            "{field} must be a number, not the string {instance}; a string is only allowed as a JSONata expression written \"{{% ... %}}\""
+        ),
         ValidationErrorKind::Minimum { limit } => {
             format!("{field} must be at least {limit}, not {instance}")
         }
@@ -173,27 +179,59 @@ fn value_kind(value: &Value) -> &'static str {
     }
 }
 
-/// The property names the schema allows where `additionalProperties` failed.
+/// The property names the schema allows where `additionalProperties` or
+/// `unevaluatedProperties` failed: the object's own `properties` and those
+/// of the definitions it refers to with `$ref`.
 fn known_properties(schema: &Value, schema_path: &str) -> Vec<String> {
-    let Some(parent) = schema_path.strip_suffix("/additionalProperties") else {
+    let Some(parent) = schema_path
+        .strip_suffix("/additionalProperties")
+        .or_else(|| schema_path.strip_suffix("/unevaluatedProperties"))
+    else {
         return Vec::new();
     };
-    schema
-        .pointer(&format!("{parent}/properties"))
-        .and_then(Value::as_object)
-        .map(|props| props.keys().cloned().collect())
-        .unwrap_or_default()
+    let mut known = Vec::new();
+    collect_properties(schema, schema.pointer(parent), &mut known, 0);
+    known
 }
 
-/// The known name nearest to `key` (case-insensitive edit distance <= 2).
-fn closest<'a>(key: &str, known: &'a [String]) -> Option<&'a String> {
+fn collect_properties(schema: &Value, node: Option<&Value>, known: &mut Vec<String>, depth: usize) {
+    let Some(node) = node else { return };
+    if depth > 4 {
+        return;
+    }
+    if let Some(props) = node.get("properties").and_then(Value::as_object) {
+        known.extend(
+            props
+                .keys()
+                .filter(|k| !known.contains(k))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+    }
+    if let Some(target) = node
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix('#'))
+    {
+        collect_properties(schema, schema.pointer(target), known, depth + 1);
+    }
+}
+
+/// The known names nearest to `key` (case-insensitive edit distance <= 2),
+/// all of them when several are equally near.
+fn closest<'a>(key: &str, known: &'a [String]) -> Vec<&'a String> {
     let key = key.to_lowercase();
-    known
+    let scored: Vec<(usize, &String)> = known
         .iter()
         .map(|k| (edit_distance(&key, &k.to_lowercase()), k))
         .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
+        .collect();
+    let best = scored.iter().map(|(d, _)| *d).min();
+    scored
+        .into_iter()
+        .filter(|(d, _)| Some(*d) == best)
         .map(|(_, k)| k)
+        .collect()
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -225,7 +263,14 @@ mod tests {
         assert_eq!(edit_distance("resutpath", "resultpath"), 1);
         assert_eq!(edit_distance("abc", ""), 3);
         let known = vec!["ResultPath".to_owned(), "InputPath".to_owned()];
-        assert_eq!(closest("ResutPath", &known), Some(&known[0]));
-        assert_eq!(closest("Zebra", &known), None);
+        assert_eq!(closest("ResutPath", &known), vec![&known[0]]);
+        assert!(closest("Zebra", &known).is_empty());
+        let tied = vec![
+            "Result".to_owned(),
+            "ResultPath".to_owned(),
+            "Results".to_owned(),
+        ];
+        // Equally near names are all offered.
+        assert_eq!(closest("Resultz", &tied), vec![&tied[0], &tied[2]]);
     }
 }

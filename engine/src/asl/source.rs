@@ -560,6 +560,12 @@ impl Parser<'_> {
                     return Ok(out);
                 }
                 Some(b'\\') => self.parse_escape(&mut out)?,
+                Some(b'\n' | b'\r') => {
+                    return self.error(
+                        start,
+                        "this string is never closed (missing '\"' before the end of the line)",
+                    );
+                }
                 Some(_) => {
                     return self.error(
                         self.pos,

@@ -13,6 +13,21 @@ pub fn parse(s: &str) -> Option<DateTime<FixedOffset>> {
     DateTime::parse_from_rfc3339(s).ok()
 }
 
+/// Why `s` is not an ASL timestamp, in words a person can act on.
+pub fn problem(s: &str) -> String {
+    let fix = "write it as RFC 3339 with an uppercase T and a time zone, for example 2026-01-31T09:30:00Z";
+    let upper = s.replacen(' ', "T", 1).to_uppercase();
+    if parse(&upper).is_some() {
+        return format!(
+            "'{s}' is not a timestamp as ASL requires: {fix} (uppercase T and Z, no space)"
+        );
+    }
+    if parse(&format!("{upper}Z")).is_some() {
+        return format!("'{s}' has no time zone: add Z (UTC) or an offset such as +01:00");
+    }
+    format!("'{s}' is not a timestamp: {fix}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse;
@@ -27,6 +42,13 @@ mod tests {
         ] {
             assert!(parse(ok).is_some(), "{ok}");
         }
+    }
+
+    #[test]
+    fn problems_say_what_to_change() {
+        assert!(super::problem("2026-03-14T01:59:00").contains("no time zone"));
+        assert!(super::problem("2026-03-14 01:59:00Z").contains("no space"));
+        assert!(super::problem("soon").starts_with("'soon' is not a timestamp: write"));
     }
 
     #[test]

@@ -319,7 +319,7 @@ impl FormatString {
 
 /// Why a string is not a valid intrinsic call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message} (at offset {offset})")]
+#[error("{message}")]
 pub struct IntrinsicError {
     /// Byte offset into the call's text where the problem is.
     pub offset: usize,
@@ -1128,7 +1128,7 @@ mod tests {
         assert_eq!(e.offset, 13);
         assert_eq!(
             e.to_string(),
-            "States.MathAdd takes 2 arguments (value, value to add), but 1 was given (at offset 13)"
+            "States.MathAdd takes 2 arguments (value, value to add), but 1 was given"
         );
     }
 

@@ -16,4 +16,4 @@ pub use intrinsic::{Arg, FormatString, Intrinsic, IntrinsicCall, IntrinsicError}
 pub use intrinsic_eval::{compact_json, resolve_path};
 pub use path::{Path, PathError, PathRoot, Segment};
 pub use reference::{ReferencePath, SetError};
-pub use template::{Template, TemplateError};
+pub use template::{Template, TemplateError, TemplateErrorKind};

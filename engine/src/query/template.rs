@@ -51,6 +51,20 @@ pub struct TemplateError {
     /// Byte offset inside the field's string value, when the problem is at a
     /// known place in a path or call.
     pub offset: Option<usize>,
+    pub kind: TemplateErrorKind,
+}
+
+/// What kind of problem a [`TemplateError`] is, so callers can name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateErrorKind {
+    /// A `".$"` value that is not a valid path (or not a path or call at all).
+    Path,
+    /// A `".$"` value that is not a valid intrinsic call.
+    Intrinsic,
+    /// `"x"` and `"x.$"` side by side.
+    Conflict,
+    /// The template is nested too deep.
+    TooDeep,
 }
 
 impl Template {
@@ -87,11 +101,12 @@ struct Compiler {
 }
 
 impl Compiler {
-    fn error(&mut self, message: String, offset: Option<usize>) {
+    fn error(&mut self, kind: TemplateErrorKind, message: String, offset: Option<usize>) {
         self.errors.push(TemplateError {
             pointer: self.pointer.clone(),
             message,
             offset,
+            kind,
         });
     }
 
@@ -114,6 +129,7 @@ impl Compiler {
     fn node(&mut self, value: &Value, depth: usize) -> Template {
         if depth > MAX_DEPTH {
             self.error(
+                TemplateErrorKind::TooDeep,
                 format!("the template is nested more than {MAX_DEPTH} levels deep"),
                 None,
             );
@@ -127,6 +143,7 @@ impl Compiler {
                         Some(output) => {
                             if members.contains_key(output) {
                                 this.error(
+                                    TemplateErrorKind::Conflict,
                                     format!(
                                         "the fields '{name}' and '{output}' would both produce \
                                          the field '{output}': keep only one of them"
@@ -169,6 +186,7 @@ impl Compiler {
     fn dynamic(&mut self, name: &str, value: &Value) -> Template {
         let Some(text) = value.as_str() else {
             self.error(
+                TemplateErrorKind::Path,
                 format!(
                     "the value of '{name}' must be a string holding a path (such as \"$.id\") or \
                      an intrinsic function (such as \"States.Format('{{}}', $.id)\"), but it is \
@@ -184,6 +202,7 @@ impl Compiler {
                 Ok(path) => Template::Path(path),
                 Err(e) => {
                     self.error(
+                        TemplateErrorKind::Path,
                         format!("the value of '{name}' is not a valid path: {e}"),
                         e.offset(),
                     );
@@ -197,6 +216,7 @@ impl Compiler {
                 Ok(call) => Template::Call(call),
                 Err(e) => {
                     self.error(
+                        TemplateErrorKind::Intrinsic,
                         format!("the value of '{name}' is not a valid intrinsic function: {e}"),
                         Some(e.offset),
                     );
@@ -205,6 +225,7 @@ impl Compiler {
             }
         } else {
             self.error(
+                TemplateErrorKind::Path,
                 format!(
                     "the value of '{name}' must be a path starting with '$' or an intrinsic \
                      function like States.Format(...), but it is \"{text}\"; to give a fixed \

@@ -125,6 +125,9 @@ impl Builder<'_> {
         let operators: Vec<(Operator, &str, bool)> =
             operator_keys().filter(|(_, key, _)| rx.has(key)).collect();
         let count = combinators.len() + operators.len();
+        if count == 0 && rx.has("Condition") {
+            return Condition::And(Vec::new()); // reported as a JSONata field
+        }
         if count == 0 {
             self.error(
                 Code::InvalidChoiceRule,
@@ -134,10 +137,19 @@ impl Builder<'_> {
             return Condition::And(Vec::new());
         }
         if count > 1 {
-            let names: Vec<&str> = combinators
+            // In the order they are written, so "the second" is the second the
+            // reader sees.
+            let tests: Vec<&str> = combinators
                 .iter()
                 .copied()
                 .chain(operators.iter().map(|(_, key, _)| *key))
+                .collect();
+            let names: Vec<&str> = rx
+                .node
+                .members()
+                .iter()
+                .map(|m| m.key.as_str())
+                .filter(|k| tests.contains(k))
                 .collect();
             let message = format!(
                 "a choice rule has exactly one test, but this one has {}; combine tests with And or Or",
@@ -227,9 +239,7 @@ impl Builder<'_> {
             NodeValue::String(s) if name.starts_with("Timestamp") => match timestamp::parse(s) {
                 Some(t) => Some(Operand::Timestamp(t)),
                 None => {
-                    let message = format!(
-                        "'{s}' is not a timestamp as ASL requires: RFC 3339 with an uppercase T and Z, for example 2026-01-31T09:30:00Z"
-                    );
+                    let message = timestamp::problem(s);
                     self.error(Code::InvalidTimestamp, &pointer, message);
                     None
                 }

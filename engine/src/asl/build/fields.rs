@@ -12,7 +12,7 @@ use crate::query::intrinsic::{self, IntrinsicCall};
 use crate::query::jsonata::{JsonataExpr, JsonataTemplate};
 use crate::query::path::Path;
 use crate::query::reference::ReferencePath;
-use crate::query::template::Template;
+use crate::query::template::{Template, TemplateErrorKind};
 
 /// The object being read (a state, a rule, a catcher) and where it is.
 #[derive(Debug, Clone)]
@@ -116,6 +116,17 @@ impl Builder<'_> {
         }
     }
 
+    /// Reports a path that can select several values where AWS requires a
+    /// reference path (one value: names and indexes only).
+    pub(super) fn require_definite(&mut self, path: &Path, field: &str, pointer: &str) {
+        if !path.is_definite() {
+            let message = format!(
+                "{field} must be a reference path that selects one value (names and indexes only, such as $.items or $.a.b[0]), but '{path}' can select several"
+            );
+            self.error(Code::InvalidReferencePath, pointer, message);
+        }
+    }
+
     /// A path or an intrinsic call, as in a `".$"` field or ErrorPath.
     pub(super) fn path_or_call<T>(&mut self, text: &str, pointer: &str) -> Option<Source<T>> {
         if intrinsic::looks_like_call(text) {
@@ -144,17 +155,18 @@ impl Builder<'_> {
             Err(errors) => {
                 for e in errors {
                     let at = format!("{pointer}{}", e.pointer);
-                    let is_call = self
-                        .doc
-                        .node(&at)
-                        .and_then(Node::as_str)
-                        .is_some_and(|s| s.trim_start().starts_with("States."));
-                    let code = if is_call {
-                        Code::InvalidIntrinsicFunction
-                    } else {
-                        Code::InvalidPath
-                    };
-                    self.error(code, &at, e.message);
+                    match e.kind {
+                        TemplateErrorKind::Path => self.error(Code::InvalidPath, &at, e.message),
+                        TemplateErrorKind::Intrinsic => {
+                            self.error(Code::InvalidIntrinsicFunction, &at, e.message)
+                        }
+                        TemplateErrorKind::Conflict => {
+                            self.error_at_key(Code::ConflictingFields, &at, e.message)
+                        }
+                        TemplateErrorKind::TooDeep => {
+                            self.error(Code::SchemaValidationFailed, &at, e.message)
+                        }
+                    }
                 }
                 None
             }
@@ -268,7 +280,7 @@ impl Builder<'_> {
     ) -> Option<Source<T>> {
         let value = cx.member(key);
         let path = path_key.and_then(|k| cx.member(k).map(|m| (k, m)));
-        if let (Some(_), Some((path_key, _))) = (value, path) {
+        if let (Some(_), Some((path_key, _)), QueryLanguage::JsonPath) = (value, path, cx.lang) {
             let message = format!("use either '{key}' or '{path_key}', not both");
             self.error_at_key(Code::ConflictingFields, &cx.ptr(path_key), message);
         }
@@ -294,7 +306,12 @@ impl Builder<'_> {
         let (path_key, member) = path?;
         let text = member.value.as_str()?;
         // In JSONata states the *Path fields are refused by `forbid_fields`.
-        self.path_or_call(text, &cx.ptr(path_key))
+        let pointer = cx.ptr(path_key);
+        let source = self.path_or_call(text, &pointer)?;
+        if let Source::Path(path) = &source {
+            self.require_definite(path, path_key, &pointer);
+        }
+        Some(source)
     }
 
     /// A string given literally or by a path / intrinsic call (Fail's

@@ -28,7 +28,7 @@ pub(super) fn check(builder: &mut Builder<'_>, machine: &StateMachine) {
         }
         let mut unreachable = Vec::new();
         for &id in &scope.states {
-            if !seen[id.index()] {
+            if !seen[id.index()] && !builder.slots[id.index()].is_duplicate {
                 unreachable.push(id);
             }
         }

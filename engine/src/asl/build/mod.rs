@@ -32,8 +32,10 @@ pub(crate) fn build(doc: &Document, diagnostics: &mut Vec<Diagnostic>) -> Option
         return None;
     }
     let mut builder = Builder::new(doc);
+    // A misspelt "jsonata" was reported by the schema; reading it as meant
+    // avoids a flood of follow-on errors.
     builder.query_language = match root.member("QueryLanguage").and_then(|m| m.value.as_str()) {
-        Some("JSONata") => QueryLanguage::Jsonata,
+        Some(ql) if ql.eq_ignore_ascii_case("JSONata") => QueryLanguage::Jsonata,
         _ => QueryLanguage::JsonPath,
     };
     builder.collect_scope(root, String::new(), None);
@@ -82,6 +84,7 @@ struct StateSlot<'d> {
     scope: ScopeId,
     /// Branches of a Parallel, or the processor of a Map, in order.
     children: Vec<ScopeId>,
+    is_duplicate: bool,
 }
 
 pub(crate) struct Builder<'d> {
@@ -172,15 +175,22 @@ impl<'d> Builder<'d> {
             let id = StateId(self.slots.len() as u32);
             let state_pointer = pointer_push(&states_pointer, &member.key);
             self.check_state_name(&member.key, &state_pointer);
+            let mut duplicate = false;
             if let Some(first) = self.all_names.get(member.key.as_str()) {
                 let message = format!(
                     "there is already a state called '{}' (at {first}); state names must be unique in the whole state machine, nested branches and Map processors included",
                     member.key
                 );
                 self.error_at_key(Code::DuplicateStateName, &state_pointer, message);
+                duplicate = true;
             } else {
                 self.all_names.insert(&member.key, state_pointer.clone());
-                self.scopes[scope_id.index()].names.insert(&member.key, id);
+            }
+            // Transitions resolve within the scope, whatever other scopes hold.
+            let names = &mut self.scopes[scope_id.index()].names;
+            let shadowed = names.contains_key(member.key.as_str());
+            if !shadowed {
+                names.insert(&member.key, id);
             }
             self.slots.push(StateSlot {
                 name: &member.key,
@@ -188,6 +198,9 @@ impl<'d> Builder<'d> {
                 node: &member.value,
                 scope: scope_id,
                 children: Vec::new(),
+                // The second of two same-named states in one scope can never
+                // be reached by name; the duplicate error says enough.
+                is_duplicate: duplicate && shadowed,
             });
             self.scopes[scope_id.index()].states.push(id);
             ids.push(id);
@@ -232,6 +245,14 @@ impl<'d> Builder<'d> {
 
     fn resolve_start_at(&mut self, scope: ScopeId, node: &Node, pointer: &str) -> Option<StateId> {
         let member = node.member("StartAt")?;
+        // Without a States object (reported by the schema) there is nothing
+        // to look the name up in.
+        if !matches!(
+            node.member("States").map(|m| &m.value.value),
+            Some(NodeValue::Object(_))
+        ) {
+            return None;
+        }
         let name = member.value.as_str()?;
         let target = self.scopes[scope.index()].names.get(name).copied();
         if target.is_none() {

@@ -106,7 +106,9 @@ impl Builder<'_> {
             lang: self.query_language,
         };
         match cx.str("QueryLanguage") {
-            Some("JSONata") => cx.lang = QueryLanguage::Jsonata,
+            // A misspelt "jsonata" was reported by the schema; reading it as
+            // meant avoids a flood of follow-on errors.
+            Some(ql) if ql.eq_ignore_ascii_case("JSONata") => cx.lang = QueryLanguage::Jsonata,
             Some("JSONPath") if self.query_language == QueryLanguage::Jsonata => {
                 self.error(
                     Code::QueryLanguageMismatch,
@@ -158,19 +160,22 @@ impl Builder<'_> {
     fn transition(&mut self, cx: &Ctx<'_>, scope: ScopeId) -> Transition {
         let end = cx.bool("End") == Some(true);
         match (cx.str("Next"), end) {
-            (Some(_), true) => {
+            (Some(next), true) => {
                 self.error_at_key(
                     Code::ConflictingFields,
                     &cx.ptr("End"),
                     "a state has either \"Next\" or \"End\": true, not both",
                 );
-                Transition::End
+                Transition::Next(self.resolve(scope, &cx.ptr("Next"), "Next", next))
             }
             (Some(next), false) => {
                 Transition::Next(self.resolve(scope, &cx.ptr("Next"), "Next", next))
             }
             (None, true) => Transition::End,
-            (None, false) if cx.has("Next") => Transition::End, // wrong type, already reported
+            // A Next or End of the wrong type was already reported by the schema.
+            (None, false) if cx.has("Next") || (cx.has("End") && cx.bool("End").is_none()) => {
+                Transition::End
+            }
             (None, false) => {
                 let type_name = cx.str("Type").unwrap_or("state");
                 let message = format!(
@@ -213,7 +218,7 @@ impl Builder<'_> {
     fn pass(&mut self, cx: &Ctx<'_>) -> Pass {
         let result = cx.member("Result").map(|m| m.value.to_value());
         if let Some(Value::Object(map)) = &result {
-            if let Some(key) = map.keys().find(|k| k.ends_with(".$")) {
+            for key in map.keys().filter(|k| k.ends_with(".$")) {
                 let message = format!(
                     "Result is static: '{key}' is kept as it is, not evaluated; to compute values, use Parameters instead of Result"
                 );
@@ -290,9 +295,7 @@ impl Builder<'_> {
                 Some(Source::Literal(text)) => match timestamp::parse(&text) {
                     Some(t) => Some(Source::Literal(t)),
                     None => {
-                        let message = format!(
-                            "'{text}' is not a timestamp as ASL requires: RFC 3339 with an uppercase T and Z, for example 2026-01-31T09:30:00Z"
-                        );
+                        let message = timestamp::problem(&text);
                         self.error(Code::InvalidTimestamp, &pointer, message);
                         None
                     }
@@ -369,7 +372,13 @@ impl Builder<'_> {
         };
         let item_selector = self.payload(cx, selector_key);
         let items = match cx.lang {
-            QueryLanguage::JsonPath => self.path_or_null(cx, "ItemsPath").map(Source::Path),
+            QueryLanguage::JsonPath => {
+                let path = self.path_or_null(cx, "ItemsPath");
+                if let (Some(path), true) = (&path, cx.has("ItemsPath")) {
+                    self.require_definite(path, "ItemsPath", &cx.ptr("ItemsPath"));
+                }
+                path.map(Source::Path)
+            }
             QueryLanguage::Jsonata => cx.member("Items").and_then(|m| match m.value.as_str() {
                 Some(text) => self
                     .jsonata_expr(text, &cx.ptr("Items"))
@@ -381,7 +390,20 @@ impl Builder<'_> {
             .into_iter()
             .filter(|k| cx.has(k))
             .collect();
-        if mode == ProcessorMode::Inline {
+        let mode_written = cx
+            .child(processor_key)
+            .and_then(|p| p.child("ProcessorConfig"))
+            .and_then(|c| {
+                c.member("Mode")
+                    .map(|m| m.value.as_str().map(str::to_owned))
+            });
+        // A Mode that is neither INLINE nor DISTRIBUTED was reported by the
+        // schema; saying "set DISTRIBUTED" on top of it would only confuse.
+        let mode_is_clear = matches!(
+            mode_written.as_ref().map(|m| m.as_deref()),
+            None | Some(Some("INLINE" | "DISTRIBUTED"))
+        );
+        if mode == ProcessorMode::Inline && mode_is_clear {
             for key in distributed_only {
                 let message = format!(
                     "{key} is only available to a distributed Map; set \"ProcessorConfig\": {{\"Mode\": \"DISTRIBUTED\"}} in the {processor_key}"
@@ -588,10 +610,18 @@ impl Builder<'_> {
                 && !PREDEFINED_ERRORS.contains(&name.as_str())
                 && !name.starts_with("States.Http.StatusCode.")
             {
-                let message = format!(
-                    "'{name}' is not an error Step Functions defines; names starting with 'States.' are reserved (known: {})",
-                    PREDEFINED_ERRORS.join(", ")
-                );
+                let message = match PREDEFINED_ERRORS
+                    .iter()
+                    .find(|p| p.eq_ignore_ascii_case(name))
+                {
+                    Some(known) => format!(
+                        "'{name}' is not an error Step Functions defines; did you mean '{known}'? (error names are case-sensitive)"
+                    ),
+                    None => format!(
+                        "'{name}' is not an error Step Functions defines; names starting with 'States.' are reserved (known: {})",
+                        PREDEFINED_ERRORS.join(", ")
+                    ),
+                };
                 self.error(Code::InvalidErrorName, &at, message);
             }
         }
