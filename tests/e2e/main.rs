@@ -3,5 +3,6 @@
 //! they arrive. One test binary, one module per area.
 
 mod conformance;
+mod run;
 mod support;
 mod validate;
