@@ -116,6 +116,10 @@ pub struct State {
     pub data: DataFlow,
     pub assign: Option<Payload>,
     pub kind: StateKind,
+    /// Whether any field of this state can read the context object (`$$`,
+    /// or any JSONata expression): when not, the interpreter skips
+    /// preparing it.
+    pub uses_context: bool,
 }
 
 /// Where a state goes when it is done.

@@ -340,8 +340,10 @@ impl Execution {
     ) -> Evaluator<'s> {
         let thread = &self.threads[tid];
         let state = self.machine.state(run.state);
-        self.ctx
-            .enter_state(&state.name, run.entered_time, run.retry_count, map_item);
+        if state.uses_context || map_item.is_some() {
+            self.ctx
+                .enter_state(&state.name, run.entered_time, run.retry_count, map_item);
+        }
         Evaluator {
             state,
             run_input: &run.input,

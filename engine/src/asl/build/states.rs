@@ -153,6 +153,7 @@ impl Builder<'_> {
             data,
             assign,
             kind,
+            uses_context: cx.lang == QueryLanguage::Jsonata || mentions_context(node),
         }
     }
 
@@ -626,6 +627,20 @@ impl Builder<'_> {
             }
         }
         names
+    }
+}
+
+/// Whether a string in the state's own fields (not its nested branches or
+/// processor) mentions `$$`. Conservative: a literal "$$" also counts.
+fn mentions_context(node: &Node) -> bool {
+    match &node.value {
+        NodeValue::String(s) => s.contains("$$"),
+        NodeValue::Array(items) => items.iter().any(mentions_context),
+        NodeValue::Object(members) => members
+            .iter()
+            .filter(|m| !matches!(m.key.as_str(), "Branches" | "ItemProcessor" | "Iterator"))
+            .any(|m| mentions_context(&m.value)),
+        _ => false,
     }
 }
 
