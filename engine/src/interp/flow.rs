@@ -136,7 +136,7 @@ impl<'a> Evaluator<'a> {
     pub fn finish(
         &mut self,
         result: Value,
-        rule_assign: Option<&Payload>,
+        assign: Option<&Payload>,
     ) -> Result<(Value, Option<Map<String, Value>>), Failure> {
         let state = self.state;
         match &state.data {
@@ -146,7 +146,7 @@ impl<'a> Evaluator<'a> {
                     None => result,
                 };
                 let mut assigned = None;
-                for assign in state.assign.iter().chain(rule_assign) {
+                if let Some(assign) = assign {
                     let values = self.payload(assign, &result, "Assign")?;
                     merge_assigned(&mut assigned, values);
                 }
@@ -168,7 +168,7 @@ impl<'a> Evaluator<'a> {
             }
             DataFlow::Jsonata(flow) => {
                 let mut assigned = None;
-                for assign in state.assign.iter().chain(rule_assign) {
+                if let Some(assign) = assign {
                     let values = self.payload(assign, &result, "Assign")?;
                     merge_assigned(&mut assigned, values);
                 }

@@ -58,6 +58,10 @@ pub enum Command {
     TaskStarted {
         task: TaskId,
     },
+    /// The task is alive (SendTaskHeartbeat): its HeartbeatSeconds restart.
+    TaskHeartbeat {
+        task: TaskId,
+    },
     TaskSucceeded {
         task: TaskId,
         output: Value,
@@ -135,6 +139,7 @@ enum At {
         run: Run,
         task: TaskId,
         timeout: Option<TimerId>,
+        heartbeat: Option<TimerId>,
     },
     Timer {
         run: Run,
@@ -251,6 +256,7 @@ impl Execution {
         match command {
             Command::Start { input } => self.start(input),
             Command::TaskStarted { task } => self.task_started(task),
+            Command::TaskHeartbeat { task } => self.task_heartbeat(task),
             Command::TaskSucceeded { task, output } => self.task_finished(task, Ok(output)),
             Command::TaskFailed { task, error, cause } => {
                 self.task_finished(task, Err(Failure { error, cause }))
@@ -452,6 +458,11 @@ impl Execution {
                     Ok(p) => p,
                     Err(f) => return self.fail_state(tid, run, f),
                 };
+                if let Err(f) =
+                    check_size(&input, &format!("the input of the task '{}'", state.name))
+                {
+                    return self.fail_state(tid, run, f);
+                }
                 let task_id = TaskId(self.tasks.len() as u64 + self.history.len() as u64);
                 self.tasks.insert(task_id, tid);
                 self.emit_on(
@@ -467,6 +478,8 @@ impl Execution {
                 );
                 let timeout_timer =
                     timeout.map(|s| self.new_timer(tid, self.now + Duration::seconds(s as i64)));
+                let heartbeat_timer =
+                    heartbeat.map(|s| self.new_timer(tid, self.now + Duration::seconds(s as i64)));
                 self.effects.push(Effect::InvokeTask(Box::new(TaskRequest {
                     task: task_id,
                     state_name: state.name.clone(),
@@ -481,6 +494,7 @@ impl Execution {
                     run,
                     task: task_id,
                     timeout: timeout_timer,
+                    heartbeat: heartbeat_timer,
                 };
             }
             StateKind::Parallel(parallel) => {
@@ -714,10 +728,16 @@ impl Execution {
                 }
                 frame.failures += 1;
                 let total = frame.items.len() as f64;
-                let tolerated = frame.tolerated_count.is_some_and(|c| frame.failures <= c)
-                    || frame
-                        .tolerated_percentage
-                        .is_some_and(|p| (frame.failures as f64) * 100.0 / total <= p);
+                // Either threshold breached fails the Map (ASL); none set
+                // tolerates nothing.
+                let within_count = frame.tolerated_count.is_none_or(|c| frame.failures <= c);
+                let within_percentage = frame
+                    .tolerated_percentage
+                    .is_none_or(|p| (frame.failures as f64) * 100.0 / total <= p);
+                let tolerated = (frame.tolerated_count.is_some()
+                    || frame.tolerated_percentage.is_some())
+                    && within_count
+                    && within_percentage;
                 if is_map {
                     self.emit(
                         child_last,
@@ -811,10 +831,15 @@ impl Execution {
         let at = std::mem::replace(&mut self.threads[tid].at, At::Done);
         self.ready.retain(|&t| t != tid);
         match at {
-            At::Task { task, timeout, .. } => {
+            At::Task {
+                task,
+                timeout,
+                heartbeat,
+                ..
+            } => {
                 self.tasks.remove(&task);
                 self.effects.push(Effect::CancelTask { task });
-                if let Some(timer) = timeout {
+                for timer in timeout.into_iter().chain(heartbeat) {
                     self.cancel_timer(timer);
                 }
             }
@@ -854,11 +879,13 @@ impl Execution {
     ) {
         let machine = Arc::clone(&self.machine);
         let state = machine.state(run.state);
-        let rule_assign: Option<&Payload> = match (&state.kind, choice) {
+        // A Choice applies the matching rule's Assign; its own Assign only
+        // when no rule matched (the Default).
+        let assign: Option<&Payload> = match (&state.kind, choice) {
             (StateKind::Choice(c), Some((_, Some(rule)))) => c.choices[rule].assign.as_ref(),
-            _ => None,
+            _ => state.assign.as_ref(),
         };
-        let finished = self.evaluator(tid, &run).finish(result, rule_assign);
+        let finished = self.evaluator(tid, &run).finish(result, assign);
         let (output, assigned) = match finished {
             Ok(v) => v,
             Err(f) => return self.fail_state(tid, run, f),
@@ -1015,15 +1042,49 @@ impl Execution {
         );
     }
 
+    fn task_heartbeat(&mut self, task: TaskId) {
+        let Some(&tid) = self.tasks.get(&task) else {
+            return;
+        };
+        let At::Task {
+            run,
+            heartbeat: Some(old),
+            ..
+        } = &self.threads[tid].at
+        else {
+            return;
+        };
+        let (old, state) = (*old, run.state);
+        let Some(seconds) = (match &self.machine.state(state).kind {
+            StateKind::Task(t) => match &t.heartbeat_seconds {
+                Some(crate::asl::model::Source::Literal(s)) => Some(*s),
+                _ => None,
+            },
+            _ => None,
+        }) else {
+            return;
+        };
+        self.cancel_timer(old);
+        let renewed = self.new_timer(tid, self.now + Duration::seconds(seconds as i64));
+        if let At::Task { heartbeat, .. } = &mut self.threads[tid].at {
+            *heartbeat = Some(renewed);
+        }
+    }
+
     fn task_finished(&mut self, task: TaskId, result: Result<Value, Failure>) {
         let Some(tid) = self.tasks.remove(&task) else {
             return; // unknown, cancelled or already answered: ignore
         };
-        let At::Task { run, timeout, .. } = std::mem::replace(&mut self.threads[tid].at, At::Done)
+        let At::Task {
+            run,
+            timeout,
+            heartbeat,
+            ..
+        } = std::mem::replace(&mut self.threads[tid].at, At::Done)
         else {
             return;
         };
-        if let Some(timer) = timeout {
+        for timer in timeout.into_iter().chain(heartbeat) {
             self.cancel_timer(timer);
         }
         let resource = match &self.machine.state(run.state).kind {
@@ -1084,15 +1145,29 @@ impl Execution {
                 then: AfterTimer::Retry,
                 ..
             } => self.execute(tid, run),
-            At::Task { run, task, .. } => {
+            At::Task {
+                run,
+                task,
+                timeout,
+                heartbeat,
+            } => {
                 self.tasks.remove(&task);
                 self.effects.push(Effect::CancelTask { task });
+                // The other of the two timers is no longer needed.
+                for other in timeout.into_iter().chain(heartbeat).filter(|t| *t != timer) {
+                    self.cancel_timer(other);
+                }
                 let resource = match &self.machine.state(run.state).kind {
                     StateKind::Task(t) => t.resource.clone(),
                     _ => return,
                 };
+                let error = if heartbeat == Some(timer) {
+                    "States.HeartbeatTimeout"
+                } else {
+                    "States.Timeout"
+                };
                 let failure = Failure {
-                    error: Some("States.Timeout".into()),
+                    error: Some(error.into()),
                     cause: None,
                 };
                 self.emit_on(

@@ -1158,19 +1158,36 @@ fn heartbeat_seconds_bounds_the_silence_of_a_task() {
     let request = task_of(&effects);
     assert_eq!(request.heartbeat_seconds, Some(2));
     let timers = timers_of(&effects);
-    // FIXME(interp): AWS fails a task that sends no heartbeat for
-    // HeartbeatSeconds (here at +2 s); we start only the TimeoutSeconds
-    // timer (and have no heartbeat command), so the silent task fails at
-    // +10 s.
+    let mut dues: Vec<_> = timers.iter().map(|(_, due)| *due).collect();
+    dues.sort();
     assert_eq!(
-        timers.iter().map(|(_, due)| *due).collect::<Vec<_>>(),
-        [t0() + Duration::seconds(10)]
+        dues,
+        [t0() + Duration::seconds(2), t0() + Duration::seconds(10)]
     );
-    execution.apply(timers[0].1, Command::TimerFired { timer: timers[0].0 });
+    // A heartbeat at +1 s moves the heartbeat deadline to +3 s.
+    let renewed = execution.apply(
+        t0() + Duration::seconds(1),
+        Command::TaskHeartbeat { task: request.task },
+    );
+    let renewed = timers_of(&renewed);
+    assert_eq!(renewed.len(), 1);
+    assert_eq!(renewed[0].1, t0() + Duration::seconds(3));
+    execution.apply(
+        renewed[0].1,
+        Command::TimerFired {
+            timer: renewed[0].0,
+        },
+    );
     match execution.status() {
-        Status::Failed(f) => assert_eq!(f.error.as_deref(), Some("States.Timeout")),
-        other => panic!("expected States.Timeout, got {other:?}"),
+        Status::Failed(f) => assert_eq!(f.error.as_deref(), Some("States.HeartbeatTimeout")),
+        other => panic!("expected States.HeartbeatTimeout, got {other:?}"),
     }
+    let types: Vec<&str> = execution
+        .history()
+        .iter()
+        .map(|e| e.event.type_name())
+        .collect();
+    assert!(types.contains(&"TaskTimedOut"), "{types:?}");
 }
 
 /// A task that takes longer than TimeoutSeconds but answers in the end:
@@ -1185,15 +1202,10 @@ fn a_task_answering_after_its_timeout_fails_with_states_timeout() {
             .takes("Work", 5),
         7,
     );
-    // FIXME(runtime): AWS fails the task with States.Timeout at +2 s; the
-    // in-process driver (run_to_completion) applies the task's answer before
-    // it fires the due timeout timer, so the late answer wins.
-    assert_eq!(
-        ran.status,
-        Status::Succeeded {
-            output: json!("late")
-        }
-    );
+    match &ran.status {
+        Status::Failed(f) => assert_eq!(f.error.as_deref(), Some("States.Timeout")),
+        other => panic!("expected States.Timeout, got {other:?}"),
+    }
 }
 
 /// Error names, States.Timeout: "if a state machine runs longer than the
@@ -1519,10 +1531,8 @@ fn choice_dispatch_event_example_with_rule_assign() {
         json!({"type": "Private", "value": 22}),
         json!({"state": "ValueInTwenties", "range": "twenties"}),
     );
-    // FIXME(interp): AWS evaluates only the chosen rule's Assign (range);
-    // we evaluate the state's top-level Assign too, so "fallback" is
-    // assigned as well.
-    assert_eq!(ran.assigned_by("DispatchEvent"), ["fallback", "range"]);
+    // Only the chosen rule's Assign runs; the state's own Assign is for the Default.
+    assert_eq!(ran.assigned_by("DispatchEvent"), ["range"]);
     ok(
         definition,
         json!({"type": "Private", "value": 5, "rating": 10, "auditThreshold": 5}),
@@ -2186,14 +2196,13 @@ fn map_fails_when_either_tolerance_is_breached() {
         Script::new(),
         7,
     );
-    // FIXME(interp): AWS fails the Map with
-    // States.ExceedToleratedFailureThreshold when either threshold is
-    // breached; we fail only when both are, so this Map succeeds.
-    assert!(
-        matches!(ran.status, Status::Succeeded { .. }),
-        "{:?}",
-        ran.status
-    );
+    match &ran.status {
+        Status::Failed(f) => assert_eq!(
+            f.error.as_deref(),
+            Some("States.ExceedToleratedFailureThreshold")
+        ),
+        other => panic!("expected States.ExceedToleratedFailureThreshold, got {other:?}"),
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -2366,11 +2375,11 @@ fn oversized_task_parameters_are_data_limit_exceeded() {
         Script::new().answer("Work", vec![Ok(json!({"small": true}))]),
         7,
     );
-    // FIXME(interp): AWS fails with States.DataLimitExceeded before invoking
-    // the task; we do not check the size of a Task's effective parameters,
-    // so the task runs with a 260 KiB input and the execution succeeds.
-    assert_eq!(ran.requests.len(), 1);
-    assert_eq!(ran.output(), &json!({"small": true}));
+    assert!(ran.requests.is_empty(), "the task must not be invoked");
+    match &ran.status {
+        Status::Failed(f) => assert_eq!(f.error.as_deref(), Some("States.DataLimitExceeded")),
+        other => panic!("expected States.DataLimitExceeded, got {other:?}"),
+    }
 }
 
 /// Error names, States.Runtime: "such as attempting to apply InputPath or

@@ -74,7 +74,17 @@ pub fn run_to_completion(
             let request = tasks.remove(0);
             let mut next =
                 execution.apply(clock.now(), Command::TaskStarted { task: request.task });
-            let command = match invoker.invoke(&request) {
+            let answer = invoker.invoke(&request);
+            // Timers that came due while the task ran (its TimeoutSeconds,
+            // say) fire first: a late answer must not win over them.
+            while let Some(&(due, timer)) = timers.keys().next() {
+                if due > clock.now() {
+                    break;
+                }
+                timers.remove(&(due, timer));
+                next.extend(execution.apply(due, Command::TimerFired { timer }));
+            }
+            let command = match answer {
                 Ok(output) => Command::TaskSucceeded {
                     task: request.task,
                     output,
