@@ -1,10 +1,15 @@
 //! The events of an execution's history, named and shaped as AWS names
 //! them (ExecutionStarted, PassStateEntered, TaskScheduled, ...).
 //!
+//! Payloads are shared (`Arc`), not copied: a state's output is the next
+//! state's input, and the history holds both without a deep copy.
+//!
 //! The history is the truth about an execution: the interpreter appends to
 //! it and never rewrites it. How an event is rendered on a wire (the AWS
 //! JSON protocol, the REST API) is the faces' business; this module only
 //! says what happened.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -37,11 +42,11 @@ pub enum StateType {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     ExecutionStarted {
-        input: Value,
+        input: Arc<Value>,
         role_arn: String,
     },
     ExecutionSucceeded {
-        output: Value,
+        output: Arc<Value>,
     },
     ExecutionFailed {
         error: Option<String>,
@@ -57,13 +62,13 @@ pub enum Event {
     },
     StateEntered {
         state_type: StateType,
-        name: String,
-        input: Value,
+        name: Arc<str>,
+        input: Arc<Value>,
     },
     StateExited {
         state_type: StateType,
-        name: String,
-        output: Value,
+        name: Arc<str>,
+        output: Arc<Value>,
         /// Variables the state assigned, rendered as JSON text per AWS.
         assigned_variables: Option<Map<String, Value>>,
     },
@@ -97,7 +102,7 @@ pub enum Event {
         resource_type: String,
         resource: String,
         region: String,
-        parameters: Value,
+        parameters: Arc<Value>,
         timeout_in_seconds: Option<u64>,
         heartbeat_in_seconds: Option<u64>,
     },
@@ -108,7 +113,7 @@ pub enum Event {
     TaskSucceeded {
         resource_type: String,
         resource: String,
-        output: Value,
+        output: Arc<Value>,
     },
     TaskFailed {
         resource_type: String,

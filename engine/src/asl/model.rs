@@ -88,7 +88,7 @@ impl StateMachine {
             .states
             .iter()
             .copied()
-            .find(|&id| self.state(id).name == name)
+            .find(|&id| &*self.state(id).name == name)
     }
 }
 
@@ -106,7 +106,8 @@ pub struct Scope {
 /// One state: what every state has, and what its type adds.
 #[derive(Debug, Clone)]
 pub struct State {
-    pub name: String,
+    /// Shared with every history event that names the state.
+    pub name: std::sync::Arc<str>,
     pub scope: ScopeId,
     pub comment: Option<String>,
     /// The effective query language (the state's own or the top level's).
@@ -209,7 +210,8 @@ impl StateKind {
 #[derive(Debug, Clone)]
 pub struct Pass {
     /// The static result (JSONPath); `None` passes the (selected) input on.
-    pub result: Option<Value>,
+    /// Shared, so each run passes it on without a copy.
+    pub result: Option<std::sync::Arc<Value>>,
 }
 
 #[derive(Debug, Clone)]

@@ -4,9 +4,12 @@
 //! evaluations (Fail's error, Wait's due time, Map's items) that read the
 //! same fields.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 
+use super::Data;
 use super::choice;
 use super::context::VarScope;
 use super::failure::Failure;
@@ -18,7 +21,7 @@ use crate::asl::model::{
 use crate::asl::timestamp;
 use crate::query::eval::{Env, EvalError, SplitMix64};
 use crate::query::jsonata::JsonataTemplate;
-use crate::query::path::{Path, Segment};
+use crate::query::path::{Path, PathRoot, Segment};
 use crate::query::resolve_path;
 use crate::query::template::Template;
 
@@ -27,7 +30,7 @@ use crate::query::template::Template;
 pub(super) struct Evaluator<'a> {
     pub state: &'a State,
     /// The raw state input (before InputPath).
-    pub run_input: &'a Value,
+    pub run_input: &'a Data,
     pub entered_event: u64,
     pub context: &'a Value,
     pub vars: &'a VarScope,
@@ -36,7 +39,7 @@ pub(super) struct Evaluator<'a> {
 
 /// What a Map state needs to start its iterations.
 pub(super) struct MapSetup {
-    pub effective: Value,
+    pub effective: Data,
     pub items: Vec<Value>,
     pub max_concurrency: usize,
     pub tolerated_count: Option<u64>,
@@ -74,42 +77,47 @@ impl<'a> Evaluator<'a> {
     }
 
     /// InputPath then Parameters (JSONPath), or Arguments (JSONata).
-    pub fn effective_input(&mut self) -> Result<Value, Failure> {
+    pub fn effective_input(&mut self) -> Result<Data, Failure> {
         match &self.state.data {
             DataFlow::JsonPath(flow) => {
                 let selected = self.select_input(flow.input_path.as_ref())?;
                 match &flow.parameters {
-                    Some(template) => self.template(template, &selected),
+                    Some(template) => self.template(template, &selected).map(Arc::new),
                     None => Ok(selected),
                 }
             }
             DataFlow::Jsonata(flow) => match &flow.arguments {
-                Some(arguments) => jsonata_value(arguments, "Arguments"),
-                None => Ok(self.run_input.clone()),
+                Some(arguments) => jsonata_value(arguments, "Arguments").map(Arc::new),
+                None => Ok(Arc::clone(self.run_input)),
             },
         }
     }
 
     /// InputPath only (Choice, Wait, Succeed).
-    pub fn input_only(&mut self) -> Result<Value, Failure> {
+    pub fn input_only(&mut self) -> Result<Data, Failure> {
         match &self.state.data {
             DataFlow::JsonPath(flow) => self.select_input(flow.input_path.as_ref()),
-            DataFlow::Jsonata(_) => Ok(self.run_input.clone()),
+            DataFlow::Jsonata(_) => Ok(Arc::clone(self.run_input)),
         }
     }
 
-    fn select_input(&mut self, input_path: Option<&Path>) -> Result<Value, Failure> {
+    fn select_input(&mut self, input_path: Option<&Path>) -> Result<Data, Failure> {
+        let input = self.run_input;
         match input_path {
-            None => Ok(Value::Object(Map::new())),
-            Some(path) => self.select(path, self.run_input),
+            None => Ok(Arc::new(Value::Object(Map::new()))),
+            Some(path) => self.select(path, input),
         }
     }
 
-    /// A path that must match, against `input`.
-    fn select(&mut self, path: &Path, input: &Value) -> Result<Value, Failure> {
+    /// A path that must match, against `input`. `$` shares the input
+    /// instead of copying it.
+    fn select(&mut self, path: &Path, input: &Data) -> Result<Data, Failure> {
+        if is_identity(path) {
+            return Ok(Arc::clone(input));
+        }
         let env = self.env(input);
         match resolve_path(path, &env) {
-            Some(v) => Ok(v.into_owned()),
+            Some(v) => Ok(Arc::new(v.into_owned())),
             None => Err(self.runtime(format!(
                 "Invalid path '{path}' : No results for path: {}",
                 bracket_form(path)
@@ -135,14 +143,14 @@ impl<'a> Evaluator<'a> {
     /// state's result. Returns the output and the variables assigned.
     pub fn finish(
         &mut self,
-        result: Value,
+        result: Data,
         assign: Option<&Payload>,
-    ) -> Result<(Value, Option<Map<String, Value>>), Failure> {
+    ) -> Result<(Data, Option<Map<String, Value>>), Failure> {
         let state = self.state;
         match &state.data {
             DataFlow::JsonPath(flow) => {
                 let result = match &flow.result_selector {
-                    Some(selector) => self.template(selector, &result)?,
+                    Some(selector) => Arc::new(self.template(selector, &result)?),
                     None => result,
                 };
                 let mut assigned = None;
@@ -151,17 +159,19 @@ impl<'a> Evaluator<'a> {
                     merge_assigned(&mut assigned, values);
                 }
                 let combined = match &flow.result_path {
-                    None => self.run_input.clone(),
+                    None => Arc::clone(self.run_input),
+                    Some(path) if path.segments().is_empty() => result,
                     Some(path) => {
-                        let mut target = self.run_input.clone();
-                        path.set(&mut target, result).map_err(|e| {
-                            Failure::new("States.ResultPathMatchFailure", e.to_string())
-                        })?;
-                        target
+                        let mut target = Value::clone(self.run_input);
+                        path.set(&mut target, Arc::unwrap_or_clone(result))
+                            .map_err(|e| {
+                                Failure::new("States.ResultPathMatchFailure", e.to_string())
+                            })?;
+                        Arc::new(target)
                     }
                 };
                 let output = match &flow.output_path {
-                    None => Value::Object(Map::new()),
+                    None => Arc::new(Value::Object(Map::new())),
                     Some(path) => self.select(path, &combined)?,
                 };
                 Ok((output, assigned))
@@ -173,7 +183,7 @@ impl<'a> Evaluator<'a> {
                     merge_assigned(&mut assigned, values);
                 }
                 let output = match &flow.output {
-                    Some(output) => jsonata_value(output, "Output")?,
+                    Some(output) => Arc::new(jsonata_value(output, "Output")?),
                     None => result,
                 };
                 Ok((output, assigned))
@@ -192,13 +202,13 @@ impl<'a> Evaluator<'a> {
     fn text(
         &mut self,
         source: Option<&Source<String>>,
-        input: &Value,
+        input: &Data,
         field: &str,
     ) -> Result<Option<String>, Failure> {
         let value = match source {
             None => return Ok(None),
             Some(Source::Literal(s)) => return Ok(Some(s.clone())),
-            Some(Source::Path(path)) => self.select(path, input)?,
+            Some(Source::Path(path)) => Value::clone(&*self.select(path, input)?),
             Some(Source::Call(call)) => {
                 let mut env = self.env(input);
                 call.evaluate(&mut env).map_err(|e| self.eval_failure(e))?
@@ -219,11 +229,11 @@ impl<'a> Evaluator<'a> {
     pub fn choose(
         &mut self,
         choice: &Choice,
-    ) -> Result<(Value, Option<StateId>, Option<usize>), Failure> {
+    ) -> Result<(Data, Option<StateId>, Option<usize>), Failure> {
         let effective = self.input_only()?;
         for (index, rule) in choice.choices.iter().enumerate() {
             let mut env = Env {
-                input: &effective,
+                input: &*effective,
                 context: self.context,
                 variables: self.vars,
                 random: self.random,
@@ -298,7 +308,7 @@ impl<'a> Evaluator<'a> {
     pub fn task_input(
         &mut self,
         task: &Task,
-    ) -> Result<(Value, Option<u64>, Option<u64>, Option<Value>), Failure> {
+    ) -> Result<(Data, Option<u64>, Option<u64>, Option<Value>), Failure> {
         let input = self.effective_input()?;
         let timeout = self.seconds(task.timeout_seconds.as_ref(), "TimeoutSecondsPath")?;
         let heartbeat = self.seconds(task.heartbeat_seconds.as_ref(), "HeartbeatSecondsPath")?;
@@ -340,14 +350,14 @@ impl<'a> Evaluator<'a> {
             .integer(&map.max_concurrency, &effective, "MaxConcurrencyPath")
             .map_err(|f| (f, false))?;
         let items = match &map.items {
-            None => effective.clone(),
+            None => Arc::clone(&effective),
             Some(Source::Path(path)) => self.select(path, &effective).map_err(|f| (f, false))?,
-            Some(Source::Literal(value)) => value.clone(),
+            Some(Source::Literal(value)) => Arc::new(value.clone()),
             Some(Source::Call(_) | Source::Jsonata(_)) => {
                 return Err((jsonata_unsupported("Items"), false));
             }
         };
-        let items = match items {
+        let items = match Arc::unwrap_or_clone(items) {
             Value::Array(items) => items,
             other => {
                 let f = self.runtime(format!("Map state input must be an array but was: {other}"));
@@ -397,26 +407,23 @@ impl<'a> Evaluator<'a> {
     pub fn map_item(
         &mut self,
         selector: Option<&Payload>,
-        effective: &Value,
-        item: Value,
-    ) -> Result<Value, Failure> {
+        effective: &Data,
+        item: Data,
+    ) -> Result<Data, Failure> {
         match selector {
-            Some(selector) => self.payload(selector, effective, "ItemSelector"),
+            Some(selector) => self
+                .payload(selector, effective, "ItemSelector")
+                .map(Arc::new),
             None => Ok(item),
         }
     }
 
-    fn integer(
-        &mut self,
-        source: &Source<u64>,
-        input: &Value,
-        field: &str,
-    ) -> Result<u64, Failure> {
+    fn integer(&mut self, source: &Source<u64>, input: &Data, field: &str) -> Result<u64, Failure> {
         match source {
             Source::Literal(n) => Ok(*n),
             Source::Path(path) => {
                 let value = self.select(path, input)?;
-                let n = match &value {
+                let n = match &*value {
                     Value::Number(n) => n.as_u64(),
                     Value::String(s) => s.parse().ok(),
                     _ => None,
@@ -432,12 +439,12 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn signed(&mut self, source: &Source<u64>, input: &Value, field: &str) -> Result<i64, Failure> {
+    fn signed(&mut self, source: &Source<u64>, input: &Data, field: &str) -> Result<i64, Failure> {
         match source {
             Source::Literal(n) => Ok(i64::try_from(*n).unwrap_or(i64::MAX)),
             Source::Path(path) => {
                 let value = self.select(path, input)?;
-                let n = match &value {
+                let n = match &*value {
                     Value::Number(n) => n.as_i64(),
                     Value::String(s) => s.parse().ok(),
                     _ => None,
@@ -453,12 +460,12 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn percentage(&mut self, source: &Source<f64>, input: &Value) -> Result<f64, Failure> {
+    fn percentage(&mut self, source: &Source<f64>, input: &Data) -> Result<f64, Failure> {
         match source {
             Source::Literal(n) => Ok(*n),
             Source::Path(path) => {
                 let value = self.select(path, input)?;
-                let n = match &value {
+                let n = match &*value {
                     Value::Number(n) => n.as_f64(),
                     Value::String(s) => s.parse().ok(),
                     _ => None,
@@ -479,7 +486,7 @@ impl<'a> Evaluator<'a> {
         &mut self,
         catcher: &Catcher,
         failure: &Failure,
-    ) -> Result<(Value, Option<Map<String, Value>>), Failure> {
+    ) -> Result<(Data, Option<Map<String, Value>>), Failure> {
         let error_output = failure.to_output();
         let mut assigned = None;
         if let Some(assign) = &catcher.assign {
@@ -488,22 +495,27 @@ impl<'a> Evaluator<'a> {
         }
         let output = match &self.state.data {
             DataFlow::JsonPath(_) => match &catcher.result_path {
-                None => self.run_input.clone(),
+                None => Arc::clone(self.run_input),
                 Some(path) => {
-                    let mut target = self.run_input.clone();
+                    let mut target = Value::clone(self.run_input);
                     path.set(&mut target, error_output).map_err(|e| {
                         Failure::new("States.ResultPathMatchFailure", e.to_string())
                     })?;
-                    target
+                    Arc::new(target)
                 }
             },
-            DataFlow::Jsonata(_) => match &catcher.output {
+            DataFlow::Jsonata(_) => Arc::new(match &catcher.output {
                 Some(output) => jsonata_value(output, "Output")?,
                 None => error_output,
-            },
+            }),
         };
         Ok((output, assigned))
     }
+}
+
+/// Whether a path is `$` itself: selecting it shares the input.
+fn is_identity(path: &Path) -> bool {
+    matches!(path.root(), PathRoot::Input) && path.segments().is_some_and(<[Segment]>::is_empty)
 }
 
 /// A JSONata template's value when it holds no expression; expressions wait

@@ -116,6 +116,10 @@ pub enum Status {
 
 type ThreadId = usize;
 
+/// A payload (a state's input or output), shared between the branch that
+/// carries it and the history events that record it.
+pub(crate) type Data = Arc<Value>;
+
 /// A branch of the execution: the top level, a Parallel branch or a Map
 /// iteration.
 #[derive(Debug)]
@@ -133,7 +137,7 @@ struct Thread {
 enum At {
     Enter {
         state: StateId,
-        input: Value,
+        input: Data,
     },
     Task {
         run: Run,
@@ -166,7 +170,7 @@ enum AfterTimer {
 struct Run {
     state: StateId,
     /// The raw state input (before InputPath).
-    input: Value,
+    input: Data,
     entered_event: u64,
     entered_time: DateTime<Utc>,
     /// Attempts used per retrier.
@@ -180,16 +184,16 @@ struct Run {
 struct Frame {
     is_map: bool,
     /// The state's effective input: a Map's ItemSelector reads it.
-    effective: Value,
+    effective: Data,
     /// Map: every item (after ItemSelector) still to start or started.
-    items: Vec<Value>,
+    items: Vec<Data>,
     next_to_start: usize,
     limit: usize,
     tolerated_count: Option<u64>,
     tolerated_percentage: Option<f64>,
     failures: u64,
     children: Vec<Option<ThreadId>>,
-    results: Vec<Value>,
+    results: Vec<Data>,
     running: usize,
     finished: usize,
     /// previousEventId for the next child start and the closing events.
@@ -243,6 +247,11 @@ impl Execution {
         &self.history
     }
 
+    /// The history, taking it out of a finished execution without a copy.
+    pub fn into_history(self) -> Vec<HistoryEvent> {
+        self.history
+    }
+
     pub fn is_finished(&self) -> bool {
         self.status != Status::Running
     }
@@ -292,10 +301,11 @@ impl Execution {
             return;
         }
         self.ctx.set_input(input.clone());
+        let input = Data::new(input);
         self.emit(
             0,
             Event::ExecutionStarted {
-                input: input.clone(),
+                input: Arc::clone(&input),
                 role_arn: self.ctx.info.role_arn.clone(),
             },
         );
@@ -360,15 +370,15 @@ impl Execution {
         }
     }
 
-    fn enter(&mut self, tid: ThreadId, state_id: StateId, input: Value) {
+    fn enter(&mut self, tid: ThreadId, state_id: StateId, input: Data) {
         let machine = Arc::clone(&self.machine);
         let state = machine.state(state_id);
         let entered_event = self.emit_on(
             tid,
             Event::StateEntered {
                 state_type: state_type(&state.kind),
-                name: state.name.clone(),
-                input: input.clone(),
+                name: Arc::clone(&state.name),
+                input: Arc::clone(&input),
             },
         );
         let retries = match &state.kind {
@@ -482,9 +492,9 @@ impl Execution {
                     heartbeat.map(|s| self.new_timer(tid, self.now + Duration::seconds(s as i64)));
                 self.effects.push(Effect::InvokeTask(Box::new(TaskRequest {
                     task: task_id,
-                    state_name: state.name.clone(),
+                    state_name: state.name.to_string(),
                     resource: task.resource.clone(),
-                    input,
+                    input: Value::clone(&input),
                     timeout_seconds: timeout,
                     heartbeat_seconds: heartbeat,
                     attempt: run.retry_count,
@@ -507,7 +517,7 @@ impl Execution {
                 let count = parallel.branches.len();
                 let frame = Frame {
                     is_map: false,
-                    effective: Value::Null,
+                    effective: Data::default(),
                     items: vec![effective; count],
                     next_to_start: 0,
                     limit: count,
@@ -515,7 +525,7 @@ impl Execution {
                     tolerated_percentage: None,
                     failures: 0,
                     children: vec![None; count],
-                    results: vec![Value::Null; count],
+                    results: vec![Data::default(); count],
                     running: 0,
                     finished: 0,
                     last_event: started,
@@ -546,7 +556,7 @@ impl Execution {
                 let frame = Frame {
                     is_map: true,
                     effective: setup.effective,
-                    items: setup.items,
+                    items: setup.items.into_iter().map(Data::new).collect(),
                     next_to_start: 0,
                     limit: if setup.max_concurrency == 0 {
                         usize::MAX
@@ -557,7 +567,7 @@ impl Execution {
                     tolerated_percentage: setup.tolerated_percentage,
                     failures: 0,
                     children: vec![None; count],
-                    results: vec![Value::Null; count],
+                    results: vec![Data::default(); count],
                     running: 0,
                     finished: 0,
                     last_event: started,
@@ -596,7 +606,7 @@ impl Execution {
                     frame.last_event = self.emit(
                         frame.last_event,
                         Event::MapIterationStarted {
-                            name: state.name.clone(),
+                            name: state.name.to_string(),
                             index,
                         },
                     );
@@ -633,7 +643,7 @@ impl Execution {
     }
 
     /// A thread finished: the execution ends, or its parent hears of it.
-    fn thread_done(&mut self, tid: ThreadId, result: Result<Value, Failure>) {
+    fn thread_done(&mut self, tid: ThreadId, result: Result<Data, Failure>) {
         self.threads[tid].at = At::Done;
         match self.threads[tid].parent {
             None => self.finish_execution(tid, result),
@@ -641,7 +651,7 @@ impl Execution {
         }
     }
 
-    fn finish_execution(&mut self, tid: ThreadId, result: Result<Value, Failure>) {
+    fn finish_execution(&mut self, tid: ThreadId, result: Result<Data, Failure>) {
         let previous = self.threads[tid].last_event;
         match result {
             Ok(output) => {
@@ -651,10 +661,12 @@ impl Execution {
                 self.emit(
                     previous,
                     Event::ExecutionSucceeded {
-                        output: output.clone(),
+                        output: Arc::clone(&output),
                     },
                 );
-                self.status = Status::Succeeded { output };
+                self.status = Status::Succeeded {
+                    output: Arc::unwrap_or_clone(output),
+                };
             }
             Err(failure) => self.fail_execution(previous, failure),
         }
@@ -694,14 +706,14 @@ impl Execution {
         parent: ThreadId,
         index: usize,
         child: ThreadId,
-        result: Result<Value, Failure>,
+        result: Result<Data, Failure>,
     ) {
         let machine = Arc::clone(&self.machine);
         let child_last = self.threads[child].last_event;
         let At::Children { run, frame } = &mut self.threads[parent].at else {
             return;
         };
-        let state_name = machine.state(run.state).name.clone();
+        let state_name = machine.state(run.state).name.to_string();
         let is_map = frame.is_map;
         frame.running -= 1;
         frame.finished += 1;
@@ -749,7 +761,7 @@ impl Execution {
                 }
                 if tolerated {
                     if let At::Children { frame, .. } = &mut self.threads[parent].at {
-                        frame.results[index] = failure.to_output();
+                        frame.results[index] = Data::new(failure.to_output());
                         frame.last_event = child_last;
                     }
                 } else {
@@ -790,7 +802,13 @@ impl Execution {
         // AWS links the Exited event to the last child event, not to the
         // Succeeded event.
         self.threads[tid].last_event = previous;
-        let results = Value::Array(frame.results);
+        let results = Data::new(Value::Array(
+            frame
+                .results
+                .into_iter()
+                .map(Arc::unwrap_or_clone)
+                .collect(),
+        ));
         self.complete(tid, run, results, None);
     }
 
@@ -802,7 +820,7 @@ impl Execution {
             return;
         };
         let machine = Arc::clone(&self.machine);
-        let name = machine.state(run.state).name.clone();
+        let name = machine.state(run.state).name.to_string();
         for (index, child) in frame.children.iter().enumerate() {
             if let Some(child) = *child {
                 self.abort_thread(child);
@@ -874,7 +892,7 @@ impl Execution {
         &mut self,
         tid: ThreadId,
         run: Run,
-        result: Value,
+        result: Data,
         choice: Option<(StateId, Option<usize>)>,
     ) {
         let machine = Arc::clone(&self.machine);
@@ -1093,12 +1111,13 @@ impl Execution {
         };
         match result {
             Ok(output) => {
+                let output = Data::new(output);
                 self.emit_on(
                     tid,
                     Event::TaskSucceeded {
                         resource_type: resource_type(&resource),
                         resource: resource_name(&resource),
-                        output: output.clone(),
+                        output: Arc::clone(&output),
                     },
                 );
                 match check_size(&output, "the task result") {

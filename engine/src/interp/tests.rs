@@ -183,7 +183,9 @@ impl Ran {
         self.history
             .iter()
             .filter_map(|e| match &e.event {
-                Event::StateEntered { name, input, .. } => Some((name.clone(), input.clone())),
+                Event::StateEntered { name, input, .. } => {
+                    Some((name.to_string(), Value::clone(input)))
+                }
                 _ => None,
             })
             .collect()
@@ -196,7 +198,7 @@ impl Ran {
                 name,
                 assigned_variables,
                 ..
-            } if name == state => Some(assigned_variables.clone()),
+            } if &**name == state => Some(assigned_variables.clone()),
             _ => None,
         });
         let mut names: Vec<String> = assigned
@@ -569,7 +571,11 @@ fn task_receives_its_parameters_and_records_its_events() {
                 region,
                 resource_type,
                 ..
-            } => Some((parameters.clone(), region.clone(), resource_type.clone())),
+            } => Some((
+                Value::clone(parameters),
+                region.clone(),
+                resource_type.clone(),
+            )),
             _ => None,
         })
         .expect("TaskScheduled");

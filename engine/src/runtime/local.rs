@@ -109,6 +109,6 @@ pub fn run_to_completion(
     }
     Outcome {
         status: execution.status().clone(),
-        history: execution.history().to_vec(),
+        history: execution.into_history(),
     }
 }

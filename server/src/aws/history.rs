@@ -69,7 +69,7 @@ fn details(event: &Event) -> Option<(&'static str, Value)> {
         }
         Event::StateEntered { name, input, .. } => (
             "stateEnteredEventDetails",
-            json!({"name": name, "input": text(input), "inputDetails": not_truncated()}),
+            json!({"name": &**name, "input": text(input), "inputDetails": not_truncated()}),
         ),
         Event::StateExited {
             name,
@@ -78,7 +78,7 @@ fn details(event: &Event) -> Option<(&'static str, Value)> {
             ..
         } => {
             let mut d =
-                json!({"name": name, "output": text(output), "outputDetails": not_truncated()});
+                json!({"name": &**name, "output": text(output), "outputDetails": not_truncated()});
             if let (Some(vars), Value::Object(map)) = (assigned_variables, &mut d) {
                 map.insert("assignedVariables".into(), Value::Object(vars.clone()));
                 map.insert("assignedVariablesDetails".into(), not_truncated());

@@ -98,7 +98,11 @@ impl Builder<'_> {
 
     fn lower_state(&mut self, id: StateId) -> State {
         let slot = &self.slots[id.index()];
-        let (name, node, scope) = (slot.name.to_owned(), slot.node, slot.scope);
+        let (name, node, scope) = (
+            std::sync::Arc::<str>::from(slot.name),
+            slot.node,
+            slot.scope,
+        );
         let children = slot.children.clone();
         let mut cx = Ctx {
             node,
@@ -227,7 +231,9 @@ impl Builder<'_> {
                 self.warning(Code::PassResultIsStatic, &at, true, message);
             }
         }
-        Pass { result }
+        Pass {
+            result: result.map(std::sync::Arc::new),
+        }
     }
 
     fn task(&mut self, cx: &Ctx<'_>, scope: ScopeId) -> Task {
