@@ -23,11 +23,17 @@ pub struct ExecutionInfo {
 
 /// The context object, kept as one JSON value and updated in place before a
 /// state's fields are evaluated (the interpreter runs one state at a time).
+/// It is built on first use: most states never read `$$`.
 #[derive(Debug)]
 pub(super) struct Context {
     pub info: ExecutionInfo,
-    pub value: Value,
+    input: Arc<Value>,
+    value: Option<Value>,
 }
+
+/// What `$$` reads before any state needed the context object (never
+/// observed: states that read it call `enter_state` first).
+static UNPREPARED: Value = Value::Null;
 
 /// AWS's timestamp format in the context object: ISO 8601 with milliseconds.
 pub fn iso_millis(t: DateTime<Utc>) -> String {
@@ -36,10 +42,27 @@ pub fn iso_millis(t: DateTime<Utc>) -> String {
 
 impl Context {
     pub fn new(info: ExecutionInfo) -> Self {
-        let value = json!({
+        Self {
+            info,
+            input: Arc::new(Value::Null),
+            value: None,
+        }
+    }
+
+    pub fn set_input(&mut self, input: Arc<Value>) {
+        self.input = input;
+        self.value = None;
+    }
+
+    pub fn value(&self) -> &Value {
+        self.value.as_ref().unwrap_or(&UNPREPARED)
+    }
+
+    fn build(info: &ExecutionInfo, input: &Value) -> Value {
+        json!({
             "Execution": {
                 "Id": info.execution_arn,
-                "Input": {},
+                "Input": input,
                 "Name": info.name,
                 "RoleArn": info.role_arn,
                 "StartTime": iso_millis(info.start_time),
@@ -47,12 +70,7 @@ impl Context {
             },
             "State": {"EnteredTime": "", "Name": "", "RetryCount": 0},
             "StateMachine": {"Id": info.state_machine_arn, "Name": info.state_machine_name},
-        });
-        Self { info, value }
-    }
-
-    pub fn set_input(&mut self, input: Value) {
-        self.value["Execution"]["Input"] = input;
+        })
     }
 
     /// Sets `$$.State` (and `$$.Map`, while a Map state selects an
@@ -64,7 +82,11 @@ impl Context {
         retry_count: u32,
         map_item: Option<(usize, &Value)>,
     ) {
-        let Value::Object(root) = &mut self.value else {
+        let (info, input) = (&self.info, &self.input);
+        let value = self
+            .value
+            .get_or_insert_with(|| Self::build(info, input.as_ref()));
+        let Value::Object(root) = value else {
             return;
         };
         if let Some(Value::Object(state)) = root.get_mut("State") {

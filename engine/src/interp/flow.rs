@@ -558,6 +558,20 @@ fn bracket_form(path: &Path) -> String {
     }
 }
 
+/// The length of a number as JSON text, without formatting integers.
+fn number_len(n: &serde_json::Number) -> usize {
+    match (n.as_u64(), n.as_i64()) {
+        (Some(u), _) => u.checked_ilog10().map_or(1, |d| d as usize + 1),
+        (None, Some(i)) => {
+            i.unsigned_abs()
+                .checked_ilog10()
+                .map_or(1, |d| d as usize + 1)
+                + 1
+        }
+        _ => n.to_string().len(),
+    }
+}
+
 /// The size of `value` as compact JSON, counting no further than `limit`.
 pub(super) fn json_size(value: &Value, limit: usize) -> usize {
     fn walk(value: &Value, total: &mut usize, limit: usize) {
@@ -567,7 +581,7 @@ pub(super) fn json_size(value: &Value, limit: usize) -> usize {
         match value {
             Value::Null => *total += 4,
             Value::Bool(b) => *total += if *b { 4 } else { 5 },
-            Value::Number(n) => *total += n.to_string().len(),
+            Value::Number(n) => *total += number_len(n),
             Value::String(s) => *total += s.len() + 2,
             Value::Array(items) => {
                 *total += 2 + items.len().saturating_sub(1);
@@ -587,4 +601,40 @@ pub(super) fn json_size(value: &Value, limit: usize) -> usize {
     let mut total = 0;
     walk(value, &mut total, limit);
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::json_size;
+
+    #[test]
+    fn json_size_is_the_length_of_compact_json() {
+        for value in [
+            json!(null),
+            json!(0),
+            json!(9),
+            json!(10),
+            json!(-1),
+            json!(-10),
+            json!(u64::MAX),
+            json!(i64::MIN),
+            json!(1.5),
+            json!("é\"x"),
+            json!([1, [2, {"a": true}], false]),
+            json!({"k": {"nested": [null, "s"]}, "n": -42}),
+            json!({}),
+            json!([]),
+        ] {
+            let text = serde_json::to_string(&value).expect("serialise");
+            let expected = if let Value::String(s) = &value {
+                // Escapes are not counted: the size is a bound, not a copy.
+                s.len() + 2
+            } else {
+                text.len()
+            };
+            assert_eq!(json_size(&value, usize::MAX), expected, "{text}");
+        }
+    }
 }
