@@ -233,7 +233,7 @@ impl<'a> Evaluator<'a> {
         let effective = self.input_only()?;
         for (index, rule) in choice.choices.iter().enumerate() {
             let mut env = Env {
-                input: &*effective,
+                input: &effective,
                 context: self.context,
                 variables: self.vars,
                 random: self.random,
