@@ -70,7 +70,7 @@ pub enum Event {
         name: Arc<str>,
         output: Arc<Value>,
         /// Variables the state assigned, rendered as JSON text per AWS.
-        assigned_variables: Option<Map<String, Value>>,
+        assigned_variables: Option<Box<Map<String, Value>>>,
     },
     ParallelStateStarted,
     ParallelStateSucceeded,
@@ -98,43 +98,60 @@ pub enum Event {
         name: String,
         index: usize,
     },
-    TaskScheduled {
-        resource_type: String,
-        resource: String,
-        region: String,
-        parameters: Arc<Value>,
-        timeout_in_seconds: Option<u64>,
-        heartbeat_in_seconds: Option<u64>,
-    },
-    TaskStarted {
-        resource_type: String,
-        resource: String,
-    },
-    TaskSucceeded {
-        resource_type: String,
-        resource: String,
-        output: Arc<Value>,
-    },
-    TaskFailed {
-        resource_type: String,
-        resource: String,
-        error: Option<String>,
-        cause: Option<String>,
-    },
-    TaskTimedOut {
-        resource_type: String,
-        resource: String,
-        error: Option<String>,
-        cause: Option<String>,
-    },
+    // Task events are rare next to state events: boxed, they keep every
+    // event small.
+    TaskScheduled(Box<TaskScheduled>),
+    TaskStarted(Box<TaskStarted>),
+    TaskSucceeded(Box<TaskSucceeded>),
+    TaskFailed(Box<TaskFailed>),
+    TaskTimedOut(Box<TaskFailed>),
     /// A field of a state could not be evaluated (a path, an intrinsic, a
     /// JSONata expression); the state then fails with `error`.
-    EvaluationFailed {
-        state: String,
-        location: Option<String>,
-        error: String,
-        cause: String,
-    },
+    EvaluationFailed(Box<EvaluationFailed>),
+}
+
+/// A task was scheduled with these parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskScheduled {
+    pub resource_type: String,
+    pub resource: String,
+    pub region: String,
+    pub parameters: Arc<Value>,
+    pub timeout_in_seconds: Option<u64>,
+    pub heartbeat_in_seconds: Option<u64>,
+}
+
+/// A task started running.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskStarted {
+    pub resource_type: String,
+    pub resource: String,
+}
+
+/// A task returned its result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSucceeded {
+    pub resource_type: String,
+    pub resource: String,
+    pub output: Arc<Value>,
+}
+
+/// A task failed or timed out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskFailed {
+    pub resource_type: String,
+    pub resource: String,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+/// A state's field could not be evaluated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvaluationFailed {
+    pub state: String,
+    pub location: Option<String>,
+    pub error: String,
+    pub cause: String,
 }
 
 impl Event {
@@ -179,12 +196,12 @@ impl Event {
             Event::MapIterationSucceeded { .. } => "MapIterationSucceeded",
             Event::MapIterationFailed { .. } => "MapIterationFailed",
             Event::MapIterationAborted { .. } => "MapIterationAborted",
-            Event::TaskScheduled { .. } => "TaskScheduled",
-            Event::TaskStarted { .. } => "TaskStarted",
-            Event::TaskSucceeded { .. } => "TaskSucceeded",
-            Event::TaskFailed { .. } => "TaskFailed",
-            Event::TaskTimedOut { .. } => "TaskTimedOut",
-            Event::EvaluationFailed { .. } => "EvaluationFailed",
+            Event::TaskScheduled(_) => "TaskScheduled",
+            Event::TaskStarted(_) => "TaskStarted",
+            Event::TaskSucceeded(_) => "TaskSucceeded",
+            Event::TaskFailed(_) => "TaskFailed",
+            Event::TaskTimedOut(_) => "TaskTimedOut",
+            Event::EvaluationFailed(_) => "EvaluationFailed",
         }
     }
 }

@@ -227,7 +227,7 @@ impl Execution {
             machine,
             ctx: Context::new(info),
             status: Status::Running,
-            history: Vec::with_capacity(64),
+            history: Vec::with_capacity(16),
             threads: Vec::new(),
             ready: Vec::new(),
             random: SplitMix64(seed),
@@ -247,9 +247,9 @@ impl Execution {
         &self.history
     }
 
-    /// The history, taking it out of a finished execution without a copy.
-    pub fn into_history(self) -> Vec<HistoryEvent> {
-        self.history
+    /// The status and the history, taken out without a copy.
+    pub fn into_outcome(self) -> (Status, Vec<HistoryEvent>) {
+        (self.status, self.history)
     }
 
     pub fn is_finished(&self) -> bool {
@@ -475,14 +475,14 @@ impl Execution {
                 self.tasks.insert(task_id, tid);
                 self.emit_on(
                     tid,
-                    Event::TaskScheduled {
+                    Event::TaskScheduled(Box::new(crate::history::TaskScheduled {
                         resource_type: resource_type(&task.resource),
                         resource: resource_name(&task.resource),
                         region: self.ctx.info.region.clone(),
                         parameters: input.clone(),
                         timeout_in_seconds: timeout,
                         heartbeat_in_seconds: heartbeat,
-                    },
+                    })),
                 );
                 let timeout_timer =
                     timeout.map(|s| self.new_timer(tid, self.now + Duration::seconds(s as i64)));
@@ -927,7 +927,7 @@ impl Execution {
                 state_type: state_type(&state.kind),
                 name: state.name.clone(),
                 output: output.clone(),
-                assigned_variables: assigned.map(render_assigned),
+                assigned_variables: assigned.map(|a| Box::new(render_assigned(a))),
             },
         );
         let next = match choice {
@@ -1025,7 +1025,7 @@ impl Execution {
                     state_type: state_type(&state.kind),
                     name: state.name.clone(),
                     output: output.clone(),
-                    assigned_variables: assigned.map(render_assigned),
+                    assigned_variables: assigned.map(|a| Box::new(render_assigned(a))),
                 },
             );
             self.threads[tid].at = At::Enter {
@@ -1051,10 +1051,10 @@ impl Execution {
         };
         self.emit_on(
             tid,
-            Event::TaskStarted {
+            Event::TaskStarted(Box::new(crate::history::TaskStarted {
                 resource_type: resource_type(&t),
                 resource: resource_name(&t),
-            },
+            })),
         );
     }
 
@@ -1112,11 +1112,11 @@ impl Execution {
                 let output = Data::new(output);
                 self.emit_on(
                     tid,
-                    Event::TaskSucceeded {
+                    Event::TaskSucceeded(Box::new(crate::history::TaskSucceeded {
                         resource_type: resource_type(&resource),
                         resource: resource_name(&resource),
                         output: Arc::clone(&output),
-                    },
+                    })),
                 );
                 match check_size(&output, "the task result") {
                     Ok(()) => self.complete(tid, run, output, None),
@@ -1126,12 +1126,12 @@ impl Execution {
             Err(failure) => {
                 self.emit_on(
                     tid,
-                    Event::TaskFailed {
+                    Event::TaskFailed(Box::new(crate::history::TaskFailed {
                         resource_type: resource_type(&resource),
                         resource: resource_name(&resource),
                         error: failure.error.clone(),
                         cause: failure.cause.clone(),
-                    },
+                    })),
                 );
                 self.fail_state(tid, run, failure);
             }
@@ -1189,12 +1189,12 @@ impl Execution {
                 };
                 self.emit_on(
                     tid,
-                    Event::TaskTimedOut {
+                    Event::TaskTimedOut(Box::new(crate::history::TaskFailed {
                         resource_type: resource_type(&resource),
                         resource: resource_name(&resource),
                         error: failure.error.clone(),
                         cause: failure.cause.clone(),
-                    },
+                    })),
                 );
                 self.fail_state(tid, run, failure);
             }

@@ -198,7 +198,7 @@ impl Ran {
                 name,
                 assigned_variables,
                 ..
-            } if &**name == state => Some(assigned_variables.clone()),
+            } if &**name == state => Some(assigned_variables.as_deref().cloned()),
             _ => None,
         });
         let mut names: Vec<String> = assigned
@@ -566,15 +566,10 @@ fn task_receives_its_parameters_and_records_its_events() {
         .history
         .iter()
         .find_map(|e| match &e.event {
-            Event::TaskScheduled {
-                parameters,
-                region,
-                resource_type,
-                ..
-            } => Some((
-                Value::clone(parameters),
-                region.clone(),
-                resource_type.clone(),
+            Event::TaskScheduled(t) => Some((
+                Value::clone(&t.parameters),
+                t.region.clone(),
+                t.resource_type.clone(),
             )),
             _ => None,
         })

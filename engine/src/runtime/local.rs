@@ -107,8 +107,6 @@ pub fn run_to_completion(
         clock.sleep_until(due);
         effects = execution.apply(clock.now(), Command::TimerFired { timer });
     }
-    Outcome {
-        status: execution.status().clone(),
-        history: execution.into_history(),
-    }
+    let (status, history) = execution.into_outcome();
+    Outcome { status, history }
 }

@@ -80,7 +80,7 @@ fn details(event: &Event) -> Option<(&'static str, Value)> {
             let mut d =
                 json!({"name": &**name, "output": text(output), "outputDetails": not_truncated()});
             if let (Some(vars), Value::Object(map)) = (assigned_variables, &mut d) {
-                map.insert("assignedVariables".into(), Value::Object(vars.clone()));
+                map.insert("assignedVariables".into(), Value::Object((**vars).clone()));
                 map.insert("assignedVariablesDetails".into(), not_truncated());
             }
             ("stateExitedEventDetails", d)
@@ -104,73 +104,52 @@ fn details(event: &Event) -> Option<(&'static str, Value)> {
             "mapIterationAbortedEventDetails",
             json!({"name": name, "index": index}),
         ),
-        Event::TaskScheduled {
-            resource_type,
-            resource,
-            region,
-            parameters,
-            timeout_in_seconds,
-            heartbeat_in_seconds,
-        } => {
-            let mut d = json!({"region": region, "parameters": text(parameters)});
+        Event::TaskScheduled(t) => {
+            let mut d = json!({"region": t.region, "parameters": text(&t.parameters)});
             if let Value::Object(map) = &mut d {
-                if let Some(t) = timeout_in_seconds {
-                    map.insert("timeoutInSeconds".into(), json!(t));
+                if let Some(seconds) = t.timeout_in_seconds {
+                    map.insert("timeoutInSeconds".into(), json!(seconds));
                 }
-                if let Some(h) = heartbeat_in_seconds {
-                    map.insert("heartbeatInSeconds".into(), json!(h));
+                if let Some(seconds) = t.heartbeat_in_seconds {
+                    map.insert("heartbeatInSeconds".into(), json!(seconds));
                 }
             }
             (
                 "taskScheduledEventDetails",
-                with_resource(resource_type, resource, d),
+                with_resource(&t.resource_type, &t.resource, d),
             )
         }
-        Event::TaskStarted {
-            resource_type,
-            resource,
-        } => (
+        Event::TaskStarted(t) => (
             "taskStartedEventDetails",
-            with_resource(resource_type, resource, json!({})),
+            with_resource(&t.resource_type, &t.resource, json!({})),
         ),
-        Event::TaskSucceeded {
-            resource_type,
-            resource,
-            output,
-        } => (
+        Event::TaskSucceeded(t) => (
             "taskSucceededEventDetails",
             with_resource(
-                resource_type,
-                resource,
-                json!({"output": text(output), "outputDetails": not_truncated()}),
+                &t.resource_type,
+                &t.resource,
+                json!({"output": text(&t.output), "outputDetails": not_truncated()}),
             ),
         ),
-        Event::TaskFailed {
-            resource_type,
-            resource,
-            error,
-            cause,
-        } => (
+        Event::TaskFailed(t) => (
             "taskFailedEventDetails",
-            with_resource(resource_type, resource, error_cause(error, cause)),
+            with_resource(
+                &t.resource_type,
+                &t.resource,
+                error_cause(&t.error, &t.cause),
+            ),
         ),
-        Event::TaskTimedOut {
-            resource_type,
-            resource,
-            error,
-            cause,
-        } => (
+        Event::TaskTimedOut(t) => (
             "taskTimedOutEventDetails",
-            with_resource(resource_type, resource, error_cause(error, cause)),
+            with_resource(
+                &t.resource_type,
+                &t.resource,
+                error_cause(&t.error, &t.cause),
+            ),
         ),
-        Event::EvaluationFailed {
-            state,
-            location,
-            error,
-            cause,
-        } => {
-            let mut d = json!({"state": state, "error": error, "cause": cause});
-            if let (Some(location), Value::Object(map)) = (location, &mut d) {
+        Event::EvaluationFailed(e) => {
+            let mut d = json!({"state": e.state, "error": e.error, "cause": e.cause});
+            if let (Some(location), Value::Object(map)) = (&e.location, &mut d) {
                 map.insert("location".into(), json!(location));
             }
             ("evaluationFailedEventDetails", d)
