@@ -1,4 +1,4 @@
-//! The interpreter: an execution as a deterministic state machine.
+//! The interpreter: an execution as a deterministic state m.
 //!
 //! [`Execution::apply`] takes one [`Command`] (start, a task's result, a
 //! timer firing, a stop request) and the current time, advances every
@@ -200,10 +200,52 @@ struct Frame {
     last_event: u64,
 }
 
-/// A live execution.
+/// A live execution: the definition it runs and where it is.
 #[derive(Debug)]
 pub struct Execution {
     machine: Arc<StateMachine>,
+    /// Kept apart from `machine` so that the interpreter can hold a state of
+    /// the definition while it changes the execution, without reference
+    /// counting on every transition.
+    core: Core,
+}
+
+impl Execution {
+    /// A new execution of `machine`; `seed` drives every random choice
+    /// (jitter, States.UUID, States.MathRandom) and must be recorded.
+    pub fn new(machine: Arc<StateMachine>, info: ExecutionInfo, seed: u64) -> Self {
+        Self {
+            machine,
+            core: Core::new(info, seed),
+        }
+    }
+
+    pub fn status(&self) -> &Status {
+        &self.core.status
+    }
+
+    pub fn history(&self) -> &[HistoryEvent] {
+        &self.core.history
+    }
+
+    /// The status and the history, taken out without a copy.
+    pub fn into_outcome(self) -> (Status, Vec<HistoryEvent>) {
+        (self.core.status, self.core.history)
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.core.is_finished()
+    }
+
+    /// Applies one command at time `now` and returns what to do next.
+    pub fn apply(&mut self, now: DateTime<Utc>, command: Command) -> Vec<Effect> {
+        self.core.apply(&self.machine, now, command)
+    }
+}
+
+/// The mutable part of an execution.
+#[derive(Debug)]
+struct Core {
     ctx: Context,
     status: Status,
     history: Vec<HistoryEvent>,
@@ -218,13 +260,10 @@ pub struct Execution {
     timers: HashMap<TimerId, ThreadId>,
 }
 
-impl Execution {
-    /// A new execution of `machine`; `seed` drives every random choice
-    /// (jitter, States.UUID, States.MathRandom) and must be recorded.
-    pub fn new(machine: Arc<StateMachine>, info: ExecutionInfo, seed: u64) -> Self {
+impl Core {
+    fn new(info: ExecutionInfo, seed: u64) -> Self {
         let now = info.start_time;
         Self {
-            machine,
             ctx: Context::new(info),
             status: Status::Running,
             history: Vec::with_capacity(16),
@@ -239,41 +278,27 @@ impl Execution {
         }
     }
 
-    pub fn status(&self) -> &Status {
-        &self.status
-    }
-
-    pub fn history(&self) -> &[HistoryEvent] {
-        &self.history
-    }
-
-    /// The status and the history, taken out without a copy.
-    pub fn into_outcome(self) -> (Status, Vec<HistoryEvent>) {
-        (self.status, self.history)
-    }
-
-    pub fn is_finished(&self) -> bool {
+    fn is_finished(&self) -> bool {
         self.status != Status::Running
     }
 
-    /// Applies one command at time `now` and returns what to do next.
-    pub fn apply(&mut self, now: DateTime<Utc>, command: Command) -> Vec<Effect> {
+    fn apply(&mut self, m: &StateMachine, now: DateTime<Utc>, command: Command) -> Vec<Effect> {
         self.now = now.max(self.now);
         if self.is_finished() {
             return Vec::new();
         }
         match command {
-            Command::Start { input } => self.start(input),
-            Command::TaskStarted { task } => self.task_started(task),
-            Command::TaskHeartbeat { task } => self.task_heartbeat(task),
-            Command::TaskSucceeded { task, output } => self.task_finished(task, Ok(output)),
+            Command::Start { input } => self.start(m, input),
+            Command::TaskStarted { task } => self.task_started(m, task),
+            Command::TaskHeartbeat { task } => self.task_heartbeat(m, task),
+            Command::TaskSucceeded { task, output } => self.task_finished(m, task, Ok(output)),
             Command::TaskFailed { task, error, cause } => {
-                self.task_finished(task, Err(Failure { error, cause }))
+                self.task_finished(m, task, Err(Failure { error, cause }))
             }
-            Command::TimerFired { timer } => self.timer_fired(timer),
+            Command::TimerFired { timer } => self.timer_fired(m, timer),
             Command::Stop { error, cause } => self.stop(error, cause),
         }
-        self.run_ready();
+        self.run_ready(m);
         std::mem::take(&mut self.effects)
     }
 
@@ -296,7 +321,7 @@ impl Execution {
         id
     }
 
-    fn start(&mut self, input: Value) {
+    fn start(&mut self, m: &StateMachine, input: Value) {
         if !self.history.is_empty() {
             return;
         }
@@ -309,7 +334,7 @@ impl Execution {
                 role_arn: self.ctx.info.role_arn.clone(),
             },
         );
-        let start = self.machine.scope(ScopeId::ROOT).start_at;
+        let start = m.scope(ScopeId::ROOT).start_at;
         self.threads.push(Thread {
             parent: None,
             vars: Arc::new(VarScope::default()),
@@ -320,7 +345,7 @@ impl Execution {
             },
         });
         self.ready.push(0);
-        if let Some(seconds) = self.machine.timeout_seconds {
+        if let Some(seconds) = m.timeout_seconds {
             let timer = TimerId(u64::MAX);
             self.timers.insert(timer, usize::MAX);
             let due = self.now + Duration::seconds(seconds as i64);
@@ -328,7 +353,7 @@ impl Execution {
         }
     }
 
-    fn run_ready(&mut self) {
+    fn run_ready(&mut self, m: &StateMachine) {
         while let Some(tid) = self.ready.pop() {
             if self.is_finished() {
                 self.ready.clear();
@@ -336,26 +361,32 @@ impl Execution {
             }
             let at = std::mem::replace(&mut self.threads[tid].at, At::Done);
             match at {
-                At::Enter { state, input } => self.enter(tid, state, input),
+                At::Enter { state, input } => self.enter(m, tid, state, input),
                 other => self.threads[tid].at = other,
             }
         }
     }
 
-    fn evaluator<'s>(&'s mut self, tid: ThreadId, run: &'s Run) -> Evaluator<'s> {
-        self.item_evaluator(tid, run, None)
+    fn evaluator<'s>(
+        &'s mut self,
+        m: &'s StateMachine,
+        tid: ThreadId,
+        run: &'s Run,
+    ) -> Evaluator<'s> {
+        self.item_evaluator(m, tid, run, None)
     }
 
     /// An evaluator for `run`'s state; `map_item` sets `$$.Map.Item` (a Map
     /// state selecting an iteration's input).
     fn item_evaluator<'s>(
         &'s mut self,
+        m: &'s StateMachine,
         tid: ThreadId,
         run: &'s Run,
         map_item: Option<(usize, &Value)>,
     ) -> Evaluator<'s> {
         let thread = &self.threads[tid];
-        let state = self.machine.state(run.state);
+        let state = m.state(run.state);
         if state.uses_context || map_item.is_some() {
             self.ctx
                 .enter_state(&state.name, run.entered_time, run.retry_count, map_item);
@@ -370,9 +401,8 @@ impl Execution {
         }
     }
 
-    fn enter(&mut self, tid: ThreadId, state_id: StateId, input: Data) {
-        let machine = Arc::clone(&self.machine);
-        let state = machine.state(state_id);
+    fn enter(&mut self, m: &StateMachine, tid: ThreadId, state_id: StateId, input: Data) {
+        let state = m.state(state_id);
         let entered_event = self.emit_on(
             tid,
             Event::StateEntered {
@@ -395,45 +425,45 @@ impl Execution {
             retries,
             retry_count: 0,
         };
-        self.execute(tid, run);
+        self.execute(m, tid, run);
     }
 
     /// Does a state's work (again, for a retry).
-    fn execute(&mut self, tid: ThreadId, run: Run) {
-        let machine = Arc::clone(&self.machine);
-        let state = machine.state(run.state);
+    fn execute(&mut self, m: &StateMachine, tid: ThreadId, run: Run) {
+        let state = m.state(run.state);
         match &state.kind {
             StateKind::Pass(pass) => {
                 let result = {
-                    let mut ev = self.evaluator(tid, &run);
+                    let mut ev = self.evaluator(m, tid, &run);
                     ev.effective_input()
                         .map(|effective| pass.result.clone().unwrap_or(effective))
                 };
                 match result {
-                    Ok(result) => self.complete(tid, run, result, None),
-                    Err(f) => self.fail_state(tid, run, f),
+                    Ok(result) => self.complete(m, tid, run, result, None),
+                    Err(f) => self.fail_state(m, tid, run, f),
                 }
             }
             StateKind::Succeed => {
-                let effective = self.evaluator(tid, &run).input_only();
+                let effective = self.evaluator(m, tid, &run).input_only();
                 match effective {
-                    Ok(effective) => self.complete(tid, run, effective, None),
-                    Err(f) => self.fail_state(tid, run, f),
+                    Ok(effective) => self.complete(m, tid, run, effective, None),
+                    Err(f) => self.fail_state(m, tid, run, f),
                 }
             }
             StateKind::Fail(fail) => {
-                let failure = self.evaluator(tid, &run).fail_error(fail);
+                let failure = self.evaluator(m, tid, &run).fail_error(fail);
                 match failure {
-                    Ok(failure) => self.thread_done(tid, Err(failure)),
-                    Err(f) => self.fail_state(tid, run, f),
+                    Ok(failure) => self.thread_done(m, tid, Err(failure)),
+                    Err(f) => self.fail_state(m, tid, run, f),
                 }
             }
             StateKind::Choice(choice) => {
-                let decision = self.evaluator(tid, &run).choose(choice);
+                let decision = self.evaluator(m, tid, &run).choose(choice);
                 match decision {
                     Ok((effective, next, rule)) => match next {
-                        Some(next) => self.complete(tid, run, effective, Some((next, rule))),
+                        Some(next) => self.complete(m, tid, run, effective, Some((next, rule))),
                         None => self.fail_state(
+                            m,
                             tid,
                             run,
                             Failure::new(
@@ -445,11 +475,13 @@ impl Execution {
                             ),
                         ),
                     },
-                    Err(f) => self.fail_state(tid, run, f),
+                    Err(f) => self.fail_state(m, tid, run, f),
                 }
             }
             StateKind::Wait(wait) => {
-                let due = self.evaluator(tid, &run).wait_due(wait, run.entered_time);
+                let due = self
+                    .evaluator(m, tid, &run)
+                    .wait_due(wait, run.entered_time);
                 match due {
                     Ok(due) => {
                         let timer = self.new_timer(tid, due);
@@ -459,17 +491,17 @@ impl Execution {
                             then: AfterTimer::WaitOver,
                         };
                     }
-                    Err(f) => self.fail_state(tid, run, f),
+                    Err(f) => self.fail_state(m, tid, run, f),
                 }
             }
             StateKind::Task(task) => {
-                let prepared = self.evaluator(tid, &run).task_input(task);
+                let prepared = self.evaluator(m, tid, &run).task_input(task);
                 let (input, timeout, heartbeat, credentials) = match prepared {
                     Ok(p) => p,
-                    Err(f) => return self.fail_state(tid, run, f),
+                    Err(f) => return self.fail_state(m, tid, run, f),
                 };
                 if let Err(f) = check_size(&input, PayloadOf("task input", &state.name)) {
-                    return self.fail_state(tid, run, f);
+                    return self.fail_state(m, tid, run, f);
                 }
                 let task_id = TaskId(self.tasks.len() as u64 + self.history.len() as u64);
                 self.tasks.insert(task_id, tid);
@@ -506,10 +538,10 @@ impl Execution {
                 };
             }
             StateKind::Parallel(parallel) => {
-                let effective = self.evaluator(tid, &run).effective_input();
+                let effective = self.evaluator(m, tid, &run).effective_input();
                 let effective = match effective {
                     Ok(v) => v,
-                    Err(f) => return self.fail_state(tid, run, f),
+                    Err(f) => return self.fail_state(m, tid, run, f),
                 };
                 let started = self.emit_on(tid, Event::ParallelStateStarted);
                 let count = parallel.branches.len();
@@ -532,21 +564,21 @@ impl Execution {
                     run,
                     frame: Box::new(frame),
                 };
-                self.start_children(tid);
+                self.start_children(m, tid);
             }
             StateKind::Map(map) => {
                 if let ProcessorMode::Distributed { .. } = map.mode {
                     // The distributed Map runs its items like an inline one
                     // until the distributed Map work lands (Map Run records).
                 }
-                let prepared = self.evaluator(tid, &run).map_setup(map);
+                let prepared = self.evaluator(m, tid, &run).map_setup(map);
                 let setup = match prepared {
                     Ok(s) => s,
                     Err((f, started)) => {
                         if started {
                             self.emit_on(tid, Event::MapStateStarted { length: 0 });
                         }
-                        return self.fail_state(tid, run, f);
+                        return self.fail_state(m, tid, run, f);
                     }
                 };
                 let count = setup.items.len();
@@ -575,23 +607,22 @@ impl Execution {
                     frame: Box::new(frame),
                 };
                 if count == 0 {
-                    self.children_finished(tid);
+                    self.children_finished(m, tid);
                 } else {
-                    self.start_children(tid);
+                    self.start_children(m, tid);
                 }
             }
         }
     }
 
     /// Starts as many children as the frame's limit allows, in order.
-    fn start_children(&mut self, tid: ThreadId) {
-        let machine = Arc::clone(&self.machine);
+    fn start_children(&mut self, m: &StateMachine, tid: ThreadId) {
         let At::Children { run, mut frame } =
             std::mem::replace(&mut self.threads[tid].at, At::Done)
         else {
             return;
         };
-        let state = machine.state(run.state);
+        let state = m.state(run.state);
         let vars = Arc::clone(&self.threads[tid].vars);
         let mut started = Vec::new();
         while frame.running < frame.limit && frame.next_to_start < frame.items.len() {
@@ -609,13 +640,13 @@ impl Execution {
                         },
                     );
                     let selected = self
-                        .item_evaluator(tid, &run, Some((index, &item)))
+                        .item_evaluator(m, tid, &run, Some((index, &item)))
                         .map_item(map.item_selector.as_ref(), &frame.effective, item.clone());
                     match selected {
                         Ok(input) => (map.processor, input),
                         Err(failure) => {
                             self.threads[tid].at = At::Children { run, frame };
-                            return self.children_failed(tid, self.next_id - 1, failure);
+                            return self.children_failed(m, tid, self.next_id - 1, failure);
                         }
                     }
                 }
@@ -628,7 +659,7 @@ impl Execution {
                 vars: Arc::new(VarScope::child_of(Arc::clone(&vars))),
                 last_event: frame.last_event,
                 at: At::Enter {
-                    state: machine.scope(scope).start_at,
+                    state: m.scope(scope).start_at,
                     input,
                 },
             });
@@ -641,11 +672,11 @@ impl Execution {
     }
 
     /// A thread finished: the execution ends, or its parent hears of it.
-    fn thread_done(&mut self, tid: ThreadId, result: Result<Data, Failure>) {
+    fn thread_done(&mut self, m: &StateMachine, tid: ThreadId, result: Result<Data, Failure>) {
         self.threads[tid].at = At::Done;
         match self.threads[tid].parent {
             None => self.finish_execution(tid, result),
-            Some((parent, index)) => self.child_done(parent, index, tid, result),
+            Some((parent, index)) => self.child_done(m, parent, index, tid, result),
         }
     }
 
@@ -701,17 +732,17 @@ impl Execution {
 
     fn child_done(
         &mut self,
+        m: &StateMachine,
         parent: ThreadId,
         index: usize,
         child: ThreadId,
         result: Result<Data, Failure>,
     ) {
-        let machine = Arc::clone(&self.machine);
         let child_last = self.threads[child].last_event;
         let At::Children { run, frame } = &mut self.threads[parent].at else {
             return;
         };
-        let state_name = machine.state(run.state).name.to_string();
+        let state_name = m.state(run.state).name.to_string();
         let is_map = frame.is_map;
         frame.running -= 1;
         frame.finished += 1;
@@ -771,7 +802,7 @@ impl Execution {
                     } else {
                         failure
                     };
-                    return self.children_failed(parent, child_last, failure);
+                    return self.children_failed(m, parent, child_last, failure);
                 }
             }
         }
@@ -780,14 +811,14 @@ impl Execution {
             _ => false,
         };
         if all_done {
-            self.children_finished(parent);
+            self.children_finished(m, parent);
         } else {
-            self.start_children(parent);
+            self.start_children(m, parent);
         }
     }
 
     /// Every child succeeded (or failed within tolerance).
-    fn children_finished(&mut self, tid: ThreadId) {
+    fn children_finished(&mut self, m: &StateMachine, tid: ThreadId) {
         let At::Children { run, frame } = std::mem::replace(&mut self.threads[tid].at, At::Done)
         else {
             return;
@@ -807,18 +838,23 @@ impl Execution {
                 .map(Arc::unwrap_or_clone)
                 .collect(),
         ));
-        self.complete(tid, run, results, None);
+        self.complete(m, tid, run, results, None);
     }
 
     /// A child failed beyond tolerance: stop the others, then the state
     /// fails (and may be retried or caught).
-    fn children_failed(&mut self, tid: ThreadId, child_last: u64, failure: Failure) {
+    fn children_failed(
+        &mut self,
+        m: &StateMachine,
+        tid: ThreadId,
+        child_last: u64,
+        failure: Failure,
+    ) {
         let At::Children { run, frame } = std::mem::replace(&mut self.threads[tid].at, At::Done)
         else {
             return;
         };
-        let machine = Arc::clone(&self.machine);
-        let name = machine.state(run.state).name.to_string();
+        let name = m.state(run.state).name.to_string();
         for (index, child) in frame.children.iter().enumerate() {
             if let Some(child) = *child {
                 self.abort_thread(child);
@@ -839,7 +875,7 @@ impl Execution {
         } else {
             Event::ParallelStateFailed
         };
-        self.fail_state_closing(tid, run, failure, Some((child_last, closing)));
+        self.fail_state_closing(m, tid, run, failure, Some((child_last, closing)));
     }
 
     /// Stops a thread and everything under it, cancelling its effects.
@@ -888,28 +924,28 @@ impl Execution {
     /// that matched (its Assign applies too).
     fn complete(
         &mut self,
+        m: &StateMachine,
         tid: ThreadId,
         run: Run,
         result: Data,
         choice: Option<(StateId, Option<usize>)>,
     ) {
-        let machine = Arc::clone(&self.machine);
-        let state = machine.state(run.state);
+        let state = m.state(run.state);
         // A Choice applies the matching rule's Assign; its own Assign only
         // when no rule matched (the Default).
         let assign: Option<&Payload> = match (&state.kind, choice) {
             (StateKind::Choice(c), Some((_, Some(rule)))) => c.choices[rule].assign.as_ref(),
             _ => state.assign.as_ref(),
         };
-        let finished = self.evaluator(tid, &run).finish(result, assign);
+        let finished = self.evaluator(m, tid, &run).finish(result, assign);
         let (output, assigned) = match finished {
             Ok(v) => v,
-            Err(f) => return self.fail_state(tid, run, f),
+            Err(f) => return self.fail_state(m, tid, run, f),
         };
         // An output that is the input itself was measured on the way in.
         if !Arc::ptr_eq(&output, &run.input) {
             if let Err(f) = check_size(&output, PayloadOf("output", &state.name)) {
-                return self.fail_state(tid, run, f);
+                return self.fail_state(m, tid, run, f);
             }
         }
         if let Some(assigned) = &assigned {
@@ -945,13 +981,13 @@ impl Execution {
                 };
                 self.ready.push(tid);
             }
-            None => self.thread_done(tid, Ok(output)),
+            None => self.thread_done(m, tid, Ok(output)),
         }
     }
 
     /// The state failed: retry, catch, or fail its thread.
-    fn fail_state(&mut self, tid: ThreadId, run: Run, failure: Failure) {
-        self.fail_state_closing(tid, run, failure, None);
+    fn fail_state(&mut self, m: &StateMachine, tid: ThreadId, run: Run, failure: Failure) {
+        self.fail_state_closing(m, tid, run, failure, None);
     }
 
     /// Like `fail_state`, for a Map or Parallel whose children failed:
@@ -959,13 +995,13 @@ impl Execution {
     /// follows) is recorded unless the state is retried, as AWS does.
     fn fail_state_closing(
         &mut self,
+        m: &StateMachine,
         tid: ThreadId,
         mut run: Run,
         failure: Failure,
         closing: Option<(u64, Event)>,
     ) {
-        let machine = Arc::clone(&self.machine);
-        let state = machine.state(run.state);
+        let state = m.state(run.state);
         if failure.is_terminal() {
             if let Some((previous, event)) = closing {
                 let id = self.emit(previous, event);
@@ -1008,7 +1044,7 @@ impl Execution {
             .iter()
             .find(|c| failure::matches(&c.error_equals, &failure))
         {
-            let caught = self.evaluator(tid, &run).catch_output(catcher, &failure);
+            let caught = self.evaluator(m, tid, &run).catch_output(catcher, &failure);
             let (output, assigned) = match caught {
                 Ok(v) => v,
                 Err(f) => return self.fail_execution(self.threads[tid].last_event, f),
@@ -1035,17 +1071,17 @@ impl Execution {
             self.ready.push(tid);
             return;
         }
-        self.thread_done(tid, Err(failure));
+        self.thread_done(m, tid, Err(failure));
     }
 
-    fn task_started(&mut self, task: TaskId) {
+    fn task_started(&mut self, m: &StateMachine, task: TaskId) {
         let Some(&tid) = self.tasks.get(&task) else {
             return;
         };
         let At::Task { run, .. } = &self.threads[tid].at else {
             return;
         };
-        let t = match &self.machine.state(run.state).kind {
+        let t = match &m.state(run.state).kind {
             StateKind::Task(t) => t.resource.clone(),
             _ => return,
         };
@@ -1058,7 +1094,7 @@ impl Execution {
         );
     }
 
-    fn task_heartbeat(&mut self, task: TaskId) {
+    fn task_heartbeat(&mut self, m: &StateMachine, task: TaskId) {
         let Some(&tid) = self.tasks.get(&task) else {
             return;
         };
@@ -1071,7 +1107,7 @@ impl Execution {
             return;
         };
         let (old, state) = (*old, run.state);
-        let Some(seconds) = (match &self.machine.state(state).kind {
+        let Some(seconds) = (match &m.state(state).kind {
             StateKind::Task(t) => match &t.heartbeat_seconds {
                 Some(crate::asl::model::Source::Literal(s)) => Some(*s),
                 _ => None,
@@ -1087,7 +1123,7 @@ impl Execution {
         }
     }
 
-    fn task_finished(&mut self, task: TaskId, result: Result<Value, Failure>) {
+    fn task_finished(&mut self, m: &StateMachine, task: TaskId, result: Result<Value, Failure>) {
         let Some(tid) = self.tasks.remove(&task) else {
             return; // unknown, cancelled or already answered: ignore
         };
@@ -1103,7 +1139,7 @@ impl Execution {
         for timer in timeout.into_iter().chain(heartbeat) {
             self.cancel_timer(timer);
         }
-        let resource = match &self.machine.state(run.state).kind {
+        let resource = match &m.state(run.state).kind {
             StateKind::Task(t) => t.resource.clone(),
             _ => return,
         };
@@ -1119,8 +1155,8 @@ impl Execution {
                     })),
                 );
                 match check_size(&output, "the task result") {
-                    Ok(()) => self.complete(tid, run, output, None),
-                    Err(f) => self.fail_state(tid, run, f),
+                    Ok(()) => self.complete(m, tid, run, output, None),
+                    Err(f) => self.fail_state(m, tid, run, f),
                 }
             }
             Err(failure) => {
@@ -1133,12 +1169,12 @@ impl Execution {
                         cause: failure.cause.clone(),
                     })),
                 );
-                self.fail_state(tid, run, failure);
+                self.fail_state(m, tid, run, failure);
             }
         }
     }
 
-    fn timer_fired(&mut self, timer: TimerId) {
+    fn timer_fired(&mut self, m: &StateMachine, timer: TimerId) {
         let Some(tid) = self.timers.remove(&timer) else {
             return;
         };
@@ -1151,17 +1187,17 @@ impl Execution {
                 then: AfterTimer::WaitOver,
                 ..
             } => {
-                let effective = self.evaluator(tid, &run).input_only();
+                let effective = self.evaluator(m, tid, &run).input_only();
                 match effective {
-                    Ok(v) => self.complete(tid, run, v, None),
-                    Err(f) => self.fail_state(tid, run, f),
+                    Ok(v) => self.complete(m, tid, run, v, None),
+                    Err(f) => self.fail_state(m, tid, run, f),
                 }
             }
             At::Timer {
                 run,
                 then: AfterTimer::Retry,
                 ..
-            } => self.execute(tid, run),
+            } => self.execute(m, tid, run),
             At::Task {
                 run,
                 task,
@@ -1174,7 +1210,7 @@ impl Execution {
                 for other in timeout.into_iter().chain(heartbeat).filter(|t| *t != timer) {
                     self.cancel_timer(other);
                 }
-                let resource = match &self.machine.state(run.state).kind {
+                let resource = match &m.state(run.state).kind {
                     StateKind::Task(t) => t.resource.clone(),
                     _ => return,
                 };
@@ -1196,7 +1232,7 @@ impl Execution {
                         cause: failure.cause.clone(),
                     })),
                 );
-                self.fail_state(tid, run, failure);
+                self.fail_state(m, tid, run, failure);
             }
             other => self.threads[tid].at = other,
         }
