@@ -155,7 +155,7 @@ fn run_case(name: String, case: &Value) -> Verdict {
         &mut UnavailableInvoker,
     );
     let (status, output, error, cause) = match &outcome.status {
-        Status::Succeeded { output } => ("SUCCEEDED", Some(output.clone()), None, None),
+        Status::Succeeded { output } => ("SUCCEEDED", Some(Value::clone(output)), None, None),
         Status::Failed(f) => ("FAILED", None, f.error.clone(), f.cause.clone()),
         Status::Aborted(f) => ("ABORTED", None, f.error.clone(), f.cause.clone()),
         Status::TimedOut(f) => ("TIMED_OUT", None, f.error.clone(), f.cause.clone()),

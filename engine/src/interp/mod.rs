@@ -108,7 +108,7 @@ pub struct TaskRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
     Running,
-    Succeeded { output: Value },
+    Succeeded { output: Arc<Value> },
     Failed(Failure),
     Aborted(Failure),
     TimedOut(Failure),
@@ -693,9 +693,7 @@ impl Core {
                         output: Arc::clone(&output),
                     },
                 );
-                self.status = Status::Succeeded {
-                    output: Arc::unwrap_or_clone(output),
-                };
+                self.status = Status::Succeeded { output };
             }
             Err(failure) => self.fail_execution(previous, failure),
         }

@@ -259,7 +259,9 @@ fn check(definition: &str, input: Value, script: Script, expected: Expect) -> Ra
     match expected {
         Expect::Output(want) => assert_eq!(
             ran.status,
-            Status::Succeeded { output: want },
+            Status::Succeeded {
+                output: Arc::new(want)
+            },
             "history: {:?}",
             ran.types()
         ),
@@ -1114,7 +1116,7 @@ fn a_timed_out_task_is_retried() {
     assert_eq!(
         execution.status(),
         &Status::Succeeded {
-            output: json!("second try")
+            output: Arc::new(json!("second try"))
         }
     );
     // The first attempt's answer, arriving late, changes nothing.
@@ -1401,7 +1403,11 @@ fn choice_comparison_operators() {
     for (rule, expected) in cases {
         let ran = choose(rule, &input);
         let want = json!(if expected { "yes" } else { "no" });
-        if ran.status != (Status::Succeeded { output: want }) {
+        if ran.status
+            != (Status::Succeeded {
+                output: Arc::new(want),
+            })
+        {
             wrong.push(format!("{rule}: expected {expected}, got {:?}", ran.status));
         }
     }
