@@ -83,19 +83,19 @@ pub enum Event {
     MapStateFailed,
     MapStateAborted,
     MapIterationStarted {
-        name: String,
+        name: Arc<str>,
         index: usize,
     },
     MapIterationSucceeded {
-        name: String,
+        name: Arc<str>,
         index: usize,
     },
     MapIterationFailed {
-        name: String,
+        name: Arc<str>,
         index: usize,
     },
     MapIterationAborted {
-        name: String,
+        name: Arc<str>,
         index: usize,
     },
     // Task events are rare next to state events: boxed, they keep every

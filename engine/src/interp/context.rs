@@ -29,6 +29,9 @@ pub(super) struct Context {
     pub info: ExecutionInfo,
     input: Arc<Value>,
     value: Option<Value>,
+    /// What `$$.State` holds now, to skip rewriting it (a Map state
+    /// prepares the context once per item, with the same state and time).
+    current: Option<(DateTime<Utc>, u32)>,
 }
 
 /// What `$$` reads before any state needed the context object (never
@@ -46,12 +49,14 @@ impl Context {
             info,
             input: Arc::new(Value::Null),
             value: None,
+            current: None,
         }
     }
 
     pub fn set_input(&mut self, input: Arc<Value>) {
         self.input = input;
         self.value = None;
+        self.current = None;
     }
 
     pub fn value(&self) -> &Value {
@@ -90,9 +95,13 @@ impl Context {
             return;
         };
         if let Some(Value::Object(state)) = root.get_mut("State") {
-            state.insert("EnteredTime".into(), Value::String(iso_millis(entered)));
-            state.insert("Name".into(), Value::String(name.to_owned()));
-            state.insert("RetryCount".into(), json!(retry_count));
+            let same_name = state.get("Name").and_then(Value::as_str) == Some(name);
+            if !same_name || self.current != Some((entered, retry_count)) {
+                state.insert("EnteredTime".into(), Value::String(iso_millis(entered)));
+                state.insert("Name".into(), Value::String(name.to_owned()));
+                state.insert("RetryCount".into(), json!(retry_count));
+                self.current = Some((entered, retry_count));
+            }
         }
         match map_item {
             Some((index, item)) => {

@@ -635,7 +635,7 @@ impl Core {
                     frame.last_event = self.emit(
                         frame.last_event,
                         Event::MapIterationStarted {
-                            name: state.name.to_string(),
+                            name: Arc::clone(&state.name),
                             index,
                         },
                     );
@@ -740,7 +740,7 @@ impl Core {
         let At::Children { run, frame } = &mut self.threads[parent].at else {
             return;
         };
-        let state_name = m.state(run.state).name.to_string();
+        let state_name = Arc::clone(&m.state(run.state).name);
         let is_map = frame.is_map;
         frame.running -= 1;
         frame.finished += 1;
@@ -852,7 +852,7 @@ impl Core {
         else {
             return;
         };
-        let name = m.state(run.state).name.to_string();
+        let name = Arc::clone(&m.state(run.state).name);
         for (index, child) in frame.children.iter().enumerate() {
             if let Some(child) = *child {
                 self.abort_thread(child);

@@ -90,19 +90,19 @@ fn details(event: &Event) -> Option<(&'static str, Value)> {
         }
         Event::MapIterationStarted { name, index } => (
             "mapIterationStartedEventDetails",
-            json!({"name": name, "index": index}),
+            json!({"name": &**name, "index": index}),
         ),
         Event::MapIterationSucceeded { name, index } => (
             "mapIterationSucceededEventDetails",
-            json!({"name": name, "index": index}),
+            json!({"name": &**name, "index": index}),
         ),
         Event::MapIterationFailed { name, index } => (
             "mapIterationFailedEventDetails",
-            json!({"name": name, "index": index}),
+            json!({"name": &**name, "index": index}),
         ),
         Event::MapIterationAborted { name, index } => (
             "mapIterationAbortedEventDetails",
-            json!({"name": name, "index": index}),
+            json!({"name": &**name, "index": index}),
         ),
         Event::TaskScheduled(t) => {
             let mut d = json!({"region": t.region, "parameters": text(&t.parameters)});
