@@ -344,36 +344,39 @@ impl<'a> Evaluator<'a> {
     /// A Map state's items and limits. The error carries whether
     /// MapStateStarted was already due (AWS checks the tolerated failure
     /// fields after it, MaxConcurrency before).
-    pub fn map_setup(&mut self, map: &MapState) -> Result<MapSetup, (Failure, bool)> {
-        let effective = self.input_only().map_err(|f| (f, false))?;
+    pub fn map_setup(&mut self, map: &MapState) -> Result<MapSetup, (Failure, Option<usize>)> {
+        let effective = self.input_only().map_err(|f| (f, None))?;
         let max_concurrency = self
             .integer(&map.max_concurrency, &effective, "MaxConcurrencyPath")
-            .map_err(|f| (f, false))?;
+            .map_err(|f| (f, None))?;
         let items = match &map.items {
             None => Arc::clone(&effective),
-            Some(Source::Path(path)) => self.select(path, &effective).map_err(|f| (f, false))?,
+            Some(Source::Path(path)) => self.select(path, &effective).map_err(|f| (f, None))?,
             Some(Source::Literal(value)) => Arc::new(value.clone()),
             Some(Source::Call(_) | Source::Jsonata(_)) => {
-                return Err((jsonata_unsupported("Items"), false));
+                return Err((jsonata_unsupported("Items"), None));
             }
         };
         let items = match Arc::unwrap_or_clone(items) {
             Value::Array(items) => items,
             other => {
                 let f = self.runtime(format!("Map state input must be an array but was: {other}"));
-                return Err((f, false));
+                return Err((f, None));
             }
         };
+        // AWS records MapStateStarted with the item count before it checks
+        // the tolerated failure fields.
+        let length = items.len();
         let tolerated_count = match &map.tolerated_failure_count {
             None => None,
             Some(source) => {
                 let count = self
                     .signed(source, &effective, "ToleratedFailureCountPath")
-                    .map_err(|f| (f, true))?;
+                    .map_err(|f| (f, Some(length)))?;
                 if count < 0 {
                     return Err((
                         self.runtime("ToleratedFailureCount cannot be negative."),
-                        true,
+                        Some(length),
                     ));
                 }
                 Some(count as u64)
@@ -382,11 +385,13 @@ impl<'a> Evaluator<'a> {
         let tolerated_percentage = match &map.tolerated_failure_percentage {
             None => None,
             Some(source) => {
-                let pct = self.percentage(source, &effective).map_err(|f| (f, true))?;
+                let pct = self
+                    .percentage(source, &effective)
+                    .map_err(|f| (f, Some(length)))?;
                 if !(0.0..=100.0).contains(&pct) {
                     return Err((
                         self.runtime("ToleratedFailurePercentage must be between 0 and 100."),
-                        true,
+                        Some(length),
                     ));
                 }
                 Some(pct)

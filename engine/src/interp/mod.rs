@@ -196,8 +196,12 @@ struct Frame {
     results: Vec<Data>,
     running: usize,
     finished: usize,
-    /// previousEventId for the next child start and the closing events.
+    /// previousEventId for the next child start: the last event of the
+    /// child that finished (or MapStateStarted / ParallelStateStarted).
     last_event: u64,
+    /// previousEventId for the closing MapStateSucceeded and the Exited
+    /// event: AWS links them to the last MapIterationSucceeded.
+    closing_event: u64,
 }
 
 /// A live execution: the definition it runs and where it is.
@@ -559,6 +563,7 @@ impl Core {
                     running: 0,
                     finished: 0,
                     last_event: started,
+                    closing_event: started,
                 };
                 self.threads[tid].at = At::Children {
                     run,
@@ -575,8 +580,8 @@ impl Core {
                 let setup = match prepared {
                     Ok(s) => s,
                     Err((f, started)) => {
-                        if started {
-                            self.emit_on(tid, Event::MapStateStarted { length: 0 });
+                        if let Some(length) = started {
+                            self.emit_on(tid, Event::MapStateStarted { length });
                         }
                         return self.fail_state(m, tid, run, f);
                     }
@@ -601,6 +606,7 @@ impl Core {
                     running: 0,
                     finished: 0,
                     last_event: started,
+                    closing_event: started,
                 };
                 self.threads[tid].at = At::Children {
                     run,
@@ -748,17 +754,20 @@ impl Core {
         match result {
             Ok(output) => {
                 frame.results[index] = output;
-                if is_map {
+                let closing = if is_map {
                     self.emit(
                         child_last,
                         Event::MapIterationSucceeded {
                             name: state_name,
                             index,
                         },
-                    );
-                }
+                    )
+                } else {
+                    child_last
+                };
                 if let At::Children { frame, .. } = &mut self.threads[parent].at {
                     frame.last_event = child_last;
+                    frame.closing_event = closing;
                 }
             }
             Err(failure) => {
@@ -821,7 +830,7 @@ impl Core {
         else {
             return;
         };
-        let previous = frame.last_event;
+        let previous = frame.closing_event;
         // AWS records MapStateSucceeded, but no ParallelStateSucceeded.
         if frame.is_map {
             self.emit(previous, Event::MapStateSucceeded);
@@ -1021,6 +1030,11 @@ impl Core {
             let retrier = &retriers[index];
             let attempts = run.retries[index];
             if u64::from(attempts) < retrier.max_attempts {
+                // A Map or Parallel retried after a child failed goes on
+                // from that child's last event, as AWS links it.
+                if let Some((previous, _)) = &closing {
+                    self.threads[tid].last_event = *previous;
+                }
                 let delay = failure::retry_delay_ms(retrier, attempts, &mut self.random);
                 run.retries[index] += 1;
                 run.retry_count += 1;
