@@ -12,12 +12,13 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// One event, numbered as AWS numbers them: ids from 1, and
 /// `previous_event_id` linking to the event that caused this one in the
 /// same branch of the execution (0 when there is none).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEvent {
     pub id: u64,
     pub previous_event_id: u64,
@@ -26,7 +27,7 @@ pub struct HistoryEvent {
 }
 
 /// The kind of state an entered/exited event is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum StateType {
     Pass,
     Task,
@@ -39,7 +40,7 @@ pub enum StateType {
 }
 
 /// What happened.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Event {
     ExecutionStarted {
         input: Arc<Value>,
@@ -111,7 +112,7 @@ pub enum Event {
 }
 
 /// A task was scheduled with these parameters.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskScheduled {
     pub resource_type: String,
     pub resource: String,
@@ -122,14 +123,14 @@ pub struct TaskScheduled {
 }
 
 /// A task started running.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskStarted {
     pub resource_type: String,
     pub resource: String,
 }
 
 /// A task returned its result.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskSucceeded {
     pub resource_type: String,
     pub resource: String,
@@ -137,7 +138,7 @@ pub struct TaskSucceeded {
 }
 
 /// A task failed or timed out.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskFailed {
     pub resource_type: String,
     pub resource: String,
@@ -146,7 +147,7 @@ pub struct TaskFailed {
 }
 
 /// A state's field could not be evaluated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvaluationFailed {
     pub state: String,
     pub location: Option<String>,

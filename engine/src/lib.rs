@@ -27,3 +27,4 @@ pub mod history;
 pub mod interp;
 pub mod query;
 pub mod runtime;
+pub mod store;

@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use context::ExecutionInfo;
@@ -42,15 +43,17 @@ use flow::Evaluator;
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
 /// Identifies a task invocation of this execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TaskId(pub u64);
 
 /// Identifies a timer of this execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TimerId(pub u64);
 
-/// Something that happened outside the interpreter.
-#[derive(Debug, Clone, PartialEq)]
+/// Something that happened outside the interpreter. Recorded (with its
+/// time) in the execution's journal: replaying the journal rebuilds the
+/// execution exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
     Start {
         input: Value,

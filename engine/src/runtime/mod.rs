@@ -8,7 +8,9 @@
 //! replaces the loop, not the interpreter.
 
 mod clock;
+pub mod durable;
 mod local;
 
 pub use clock::{Clock, ManualClock, WallClock};
+pub use durable::{DurableExecution, Outstanding, idempotency_key};
 pub use local::{Invoker, Outcome, UnavailableInvoker, run_to_completion};

@@ -1,0 +1,247 @@
+//! An in-memory store: for tests, for EXPRESS executions (which AWS does not
+//! persist step by step), and as the second backend of the shared suite.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    ExecutionRecord, ExecutionStatus, Executions, Histories, JournalEntry, Journals,
+    StateMachineRecord, StateMachines, Store, StoreError, TaskTokenRecord, TaskTokens, TimerRecord,
+    Timers, WriteBatch, WriteOp,
+};
+use crate::history::HistoryEvent;
+
+#[derive(Debug, Default)]
+struct Inner {
+    machines: BTreeMap<String, StateMachineRecord>,
+    executions: BTreeMap<String, ExecutionRecord>,
+    names: HashMap<(String, String), String>,
+    journals: HashMap<String, Vec<JournalEntry>>,
+    histories: HashMap<String, Vec<HistoryEvent>>,
+    timers: BTreeSet<TimerRecord>,
+    tokens: HashMap<String, TaskTokenRecord>,
+}
+
+/// Everything in one mutex-protected map set.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl StateMachines for MemoryStore {
+    fn state_machine(&self, arn: &str) -> Result<Option<StateMachineRecord>, StoreError> {
+        Ok(self.lock().machines.get(arn).cloned())
+    }
+
+    fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError> {
+        Ok(self.lock().machines.values().cloned().collect())
+    }
+}
+
+impl Executions for MemoryStore {
+    fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+        Ok(self.lock().executions.get(arn).cloned())
+    }
+
+    fn execution_by_name(
+        &self,
+        state_machine: &str,
+        name: &str,
+    ) -> Result<Option<ExecutionRecord>, StoreError> {
+        let inner = self.lock();
+        let key = (state_machine.to_owned(), name.to_owned());
+        Ok(inner
+            .names
+            .get(&key)
+            .and_then(|arn| inner.executions.get(arn))
+            .cloned())
+    }
+
+    fn executions(&self, state_machine: Option<&str>) -> Result<Vec<ExecutionRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .executions
+            .values()
+            .filter(|e| state_machine.is_none_or(|m| e.state_machine_arn == m))
+            .cloned()
+            .collect())
+    }
+
+    fn open_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .executions
+            .values()
+            .filter(|e| e.status == ExecutionStatus::Running)
+            .cloned()
+            .collect())
+    }
+}
+
+impl Journals for MemoryStore {
+    fn journal(&self, execution: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        Ok(self
+            .lock()
+            .journals
+            .get(execution)
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+impl Histories for MemoryStore {
+    fn history(
+        &self,
+        execution: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<HistoryEvent>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .histories
+            .get(execution)
+            .map(|events| {
+                events
+                    .iter()
+                    .filter(|e| e.id >= from && e.id <= to)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn history_len(&self, execution: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .lock()
+            .histories
+            .get(execution)
+            .map_or(0, |events| events.len() as u64))
+    }
+}
+
+impl Timers for MemoryStore {
+    fn due_timers(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<TimerRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .timers
+            .iter()
+            .take_while(|t| t.due <= now)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn timers_of(&self, execution: &str) -> Result<Vec<TimerRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .timers
+            .iter()
+            .filter(|t| t.execution == execution)
+            .cloned()
+            .collect())
+    }
+}
+
+impl TaskTokens for MemoryStore {
+    fn task_token(&self, token: &str) -> Result<Option<TaskTokenRecord>, StoreError> {
+        Ok(self.lock().tokens.get(token).cloned())
+    }
+}
+
+impl Store for MemoryStore {
+    fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        check(&inner, batch)?;
+        for op in &batch.ops {
+            match op.clone() {
+                WriteOp::PutStateMachine(r) => {
+                    inner.machines.insert(r.arn.clone(), r);
+                }
+                WriteOp::DeleteStateMachine(arn) => {
+                    inner.machines.remove(&arn);
+                }
+                WriteOp::CreateExecution(r) => {
+                    let key = (r.state_machine_arn.clone(), r.name.clone());
+                    inner.names.insert(key, r.arn.clone());
+                    inner.executions.insert(r.arn.clone(), r);
+                }
+                WriteOp::UpdateExecution(r) => {
+                    inner.executions.insert(r.arn.clone(), r);
+                }
+                WriteOp::AppendJournal { execution, entries } => {
+                    inner.journals.entry(execution).or_default().extend(entries);
+                }
+                WriteOp::AppendHistory { execution, events } => {
+                    inner.histories.entry(execution).or_default().extend(events);
+                }
+                WriteOp::PutTimer(t) => {
+                    inner.timers.insert(t);
+                }
+                WriteOp::RemoveTimer(t) => {
+                    inner.timers.remove(&t);
+                }
+                WriteOp::PutTaskToken(t) => {
+                    inner.tokens.insert(t.token.clone(), t);
+                }
+                WriteOp::RemoveTaskToken(token) => {
+                    inner.tokens.remove(&token);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Checks a batch before any of it is applied, so a failing batch changes
+/// nothing.
+fn check(inner: &Inner, batch: &WriteBatch) -> Result<(), StoreError> {
+    let mut names: Vec<(&str, &str)> = Vec::new();
+    let mut lengths: HashMap<&str, u64> = HashMap::new();
+    for op in &batch.ops {
+        match op {
+            WriteOp::CreateExecution(r) => {
+                let key = (r.state_machine_arn.clone(), r.name.clone());
+                let here = (r.state_machine_arn.as_str(), r.name.as_str());
+                if inner.names.contains_key(&key) || names.contains(&here) {
+                    return Err(StoreError::ExecutionExists {
+                        state_machine: r.state_machine_arn.clone(),
+                        name: r.name.clone(),
+                    });
+                }
+                names.push(here);
+            }
+            WriteOp::AppendHistory { execution, events } => {
+                let stored = inner.histories.get(execution).map_or(0, |h| h.len() as u64);
+                let length = lengths.entry(execution.as_str()).or_insert(stored);
+                for event in events {
+                    if event.id != *length + 1 {
+                        return Err(StoreError::HistoryGap {
+                            execution: execution.clone(),
+                            expected: *length + 1,
+                            got: event.id,
+                        });
+                    }
+                    *length += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

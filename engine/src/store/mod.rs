@@ -1,0 +1,170 @@
+//! Where executions are kept: narrow read traits, one per concern, and one
+//! transactional write path ([`WriteBatch`]), with a sled backend and an
+//! in-memory one that pass the same test suite (`suite`).
+//!
+//! What is stored for an execution:
+//! - its record (status, input, output, seed...), for listing and lookup;
+//! - its **journal**: every command the interpreter received, with its
+//!   time. The interpreter is deterministic, so folding the journal through
+//!   it rebuilds the execution exactly: that fold is recovery;
+//! - its **history**: the AWS-shaped events the fold produced, kept so that
+//!   reading a history never needs the definition or a replay;
+//! - its pending timers (due time first, so due ones are found by a scan)
+//!   and the task tokens that can still answer.
+//!
+//! Architecture invariant: the store knows nothing of the interpreter's
+//! inner state; it keeps records, journals, events, timers and tokens.
+
+mod memory;
+mod records;
+mod sled_store;
+#[cfg(test)]
+mod suite;
+
+pub use memory::MemoryStore;
+pub use records::{
+    ExecutionRecord, ExecutionStatus, JournalEntry, StateMachineRecord, TaskTokenRecord,
+    TimerRecord, WorkflowType,
+};
+pub use sled_store::SledStore;
+
+use crate::history::HistoryEvent;
+
+/// The on-disk format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Why a store operation failed. Storage problems are errors a person can
+/// act on, never panics.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the data directory {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error(
+        "the data directory was written by a newer stepline (format {found}; this build reads up to {supported}); upgrade stepline or use another directory"
+    )]
+    NewerFormat { found: u32, supported: u32 },
+    #[error("the stored data is damaged: {0}")]
+    Corrupt(String),
+    #[error("storage failed: {0}")]
+    Io(String),
+    #[error("an execution named '{name}' already exists for {state_machine}")]
+    ExecutionExists { state_machine: String, name: String },
+    #[error(
+        "the history of {execution} would not be contiguous: next event is {expected}, got {got}"
+    )]
+    HistoryGap {
+        execution: String,
+        expected: u64,
+        got: u64,
+    },
+}
+
+/// State machine definitions.
+pub trait StateMachines {
+    fn state_machine(&self, arn: &str) -> Result<Option<StateMachineRecord>, StoreError>;
+    /// All state machines, ordered by ARN.
+    fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError>;
+}
+
+/// Execution records.
+pub trait Executions {
+    fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError>;
+    /// The execution of `state_machine` called `name`, if any.
+    fn execution_by_name(
+        &self,
+        state_machine: &str,
+        name: &str,
+    ) -> Result<Option<ExecutionRecord>, StoreError>;
+    /// Executions of one state machine (or all), ordered by ARN.
+    fn executions(&self, state_machine: Option<&str>) -> Result<Vec<ExecutionRecord>, StoreError>;
+    /// Executions still running: what recovery resumes.
+    fn open_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError>;
+}
+
+/// The journal of commands of each execution.
+pub trait Journals {
+    fn journal(&self, execution: &str) -> Result<Vec<JournalEntry>, StoreError>;
+}
+
+/// The history events of each execution.
+pub trait Histories {
+    /// Events with ids in `from..=to` (1-based), in order.
+    fn history(&self, execution: &str, from: u64, to: u64)
+    -> Result<Vec<HistoryEvent>, StoreError>;
+    /// How many events the execution has (its last event id).
+    fn history_len(&self, execution: &str) -> Result<u64, StoreError>;
+}
+
+/// Pending timers of every execution.
+pub trait Timers {
+    /// Timers due at or before `now`, earliest first, at most `limit`.
+    fn due_timers(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<TimerRecord>, StoreError>;
+    /// Every pending timer of one execution.
+    fn timers_of(&self, execution: &str) -> Result<Vec<TimerRecord>, StoreError>;
+}
+
+/// Task tokens that may still answer.
+pub trait TaskTokens {
+    fn task_token(&self, token: &str) -> Result<Option<TaskTokenRecord>, StoreError>;
+}
+
+/// One write, applied atomically: either every operation is stored or none.
+#[derive(Debug, Clone, Default)]
+pub struct WriteBatch {
+    pub ops: Vec<WriteOp>,
+}
+
+/// One operation of a [`WriteBatch`].
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    PutStateMachine(StateMachineRecord),
+    DeleteStateMachine(String),
+    /// Creates an execution; fails the batch with `ExecutionExists` when its
+    /// state machine already has an execution of that name.
+    CreateExecution(ExecutionRecord),
+    UpdateExecution(ExecutionRecord),
+    AppendJournal {
+        execution: String,
+        entries: Vec<JournalEntry>,
+    },
+    /// Appends events; they must continue the stored history without a gap.
+    AppendHistory {
+        execution: String,
+        events: Vec<HistoryEvent>,
+    },
+    PutTimer(TimerRecord),
+    RemoveTimer(TimerRecord),
+    PutTaskToken(TaskTokenRecord),
+    RemoveTaskToken(String),
+}
+
+impl WriteBatch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, op: WriteOp) -> &mut Self {
+        self.ops.push(op);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// A whole store: the read traits, the atomic write, and durability.
+pub trait Store:
+    StateMachines + Executions + Journals + Histories + Timers + TaskTokens + Send + Sync
+{
+    /// Applies `batch` atomically. Visible to reads at once; durable after
+    /// the next [`Store::flush`].
+    fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError>;
+    /// Makes every applied batch durable (one flush for many batches: group
+    /// commit is the caller calling this once for many writers).
+    fn flush(&self) -> Result<(), StoreError>;
+}

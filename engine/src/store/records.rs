@@ -1,0 +1,90 @@
+//! What the store keeps, as plain serialisable records.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::interp::Command;
+
+/// STANDARD or EXPRESS, as AWS names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WorkflowType {
+    #[serde(rename = "STANDARD")]
+    Standard,
+    #[serde(rename = "EXPRESS")]
+    Express,
+}
+
+/// A state machine: its definition as written, and what AWS keeps with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateMachineRecord {
+    pub arn: String,
+    pub name: String,
+    /// The definition text exactly as given (compiled again at start).
+    pub definition: String,
+    pub role_arn: String,
+    pub workflow_type: WorkflowType,
+    pub created: DateTime<Utc>,
+    /// Bumped by every update.
+    pub revision: u64,
+}
+
+/// An execution's status, as AWS names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExecutionStatus {
+    #[serde(rename = "RUNNING")]
+    Running,
+    #[serde(rename = "SUCCEEDED")]
+    Succeeded,
+    #[serde(rename = "FAILED")]
+    Failed,
+    #[serde(rename = "TIMED_OUT")]
+    TimedOut,
+    #[serde(rename = "ABORTED")]
+    Aborted,
+}
+
+/// An execution: what DescribeExecution answers, plus what replay needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    pub arn: String,
+    pub state_machine_arn: String,
+    /// The state machine revision it runs.
+    pub revision: u64,
+    pub name: String,
+    /// The input as JSON text.
+    pub input: String,
+    pub status: ExecutionStatus,
+    pub start: DateTime<Utc>,
+    pub stop: Option<DateTime<Utc>>,
+    /// The output as JSON text, once SUCCEEDED.
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    /// The interpreter's random seed: replay needs it.
+    pub seed: u64,
+    pub redrive_count: u32,
+}
+
+/// One command of an execution's journal, numbered from 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub command: Command,
+}
+
+/// A pending timer: which execution, which of its timers, when.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TimerRecord {
+    pub due: DateTime<Utc>,
+    pub execution: String,
+    pub timer: u64,
+}
+
+/// A task token and the task it answers for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskTokenRecord {
+    pub token: String,
+    pub execution: String,
+    pub task: u64,
+}

@@ -1,0 +1,1 @@
+//! The shared suite every backend passes.
