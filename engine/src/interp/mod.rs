@@ -147,6 +147,8 @@ enum At {
         task: TaskId,
         timeout: Option<TimerId>,
         heartbeat: Option<TimerId>,
+        /// The resolved HeartbeatSeconds(Path), to renew the heartbeat timer.
+        heartbeat_seconds: Option<u64>,
     },
     Timer {
         run: Run,
@@ -265,6 +267,8 @@ struct Core {
     effects: Vec<Effect>,
     tasks: HashMap<TaskId, ThreadId>,
     timers: HashMap<TimerId, ThreadId>,
+    /// The last timer id given out (ids are never reused).
+    next_timer: u64,
 }
 
 impl Core {
@@ -282,6 +286,7 @@ impl Core {
             effects: Vec::new(),
             tasks: HashMap::new(),
             timers: HashMap::new(),
+            next_timer: 0,
         }
     }
 
@@ -297,7 +302,7 @@ impl Core {
         match command {
             Command::Start { input } => self.start(m, input),
             Command::TaskStarted { task } => self.task_started(m, task),
-            Command::TaskHeartbeat { task } => self.task_heartbeat(m, task),
+            Command::TaskHeartbeat { task } => self.task_heartbeat(task),
             Command::TaskSucceeded { task, output } => self.task_finished(m, task, Ok(output)),
             Command::TaskFailed { task, error, cause } => {
                 self.task_finished(m, task, Err(Failure { error, cause }))
@@ -542,6 +547,7 @@ impl Core {
                     task: task_id,
                     timeout: timeout_timer,
                     heartbeat: heartbeat_timer,
+                    heartbeat_seconds: heartbeat,
                 };
             }
             StateKind::Parallel(parallel) => {
@@ -916,7 +922,8 @@ impl Core {
     }
 
     fn new_timer(&mut self, tid: ThreadId, due: DateTime<Utc>) -> TimerId {
-        let timer = TimerId(self.next_id * 1_000_000 + self.timers.len() as u64);
+        self.next_timer += 1;
+        let timer = TimerId(self.next_timer);
         self.timers.insert(timer, tid);
         self.effects.push(Effect::StartTimer { timer, due });
         timer
@@ -1109,28 +1116,19 @@ impl Core {
         );
     }
 
-    fn task_heartbeat(&mut self, m: &StateMachine, task: TaskId) {
+    fn task_heartbeat(&mut self, task: TaskId) {
         let Some(&tid) = self.tasks.get(&task) else {
             return;
         };
         let At::Task {
-            run,
             heartbeat: Some(old),
+            heartbeat_seconds: Some(seconds),
             ..
         } = &self.threads[tid].at
         else {
             return;
         };
-        let (old, state) = (*old, run.state);
-        let Some(seconds) = (match &m.state(state).kind {
-            StateKind::Task(t) => match &t.heartbeat_seconds {
-                Some(crate::asl::model::Source::Literal(s)) => Some(*s),
-                _ => None,
-            },
-            _ => None,
-        }) else {
-            return;
-        };
+        let (old, seconds) = (*old, *seconds);
         self.cancel_timer(old);
         let renewed = self.new_timer(tid, self.now + Duration::seconds(seconds as i64));
         if let At::Task { heartbeat, .. } = &mut self.threads[tid].at {
@@ -1218,6 +1216,7 @@ impl Core {
                 task,
                 timeout,
                 heartbeat,
+                ..
             } => {
                 self.tasks.remove(&task);
                 self.effects.push(Effect::CancelTask { task });

@@ -9,8 +9,10 @@
 
 mod clock;
 pub mod durable;
+mod engine;
 mod local;
 
 pub use clock::{Clock, ManualClock, WallClock};
 pub use durable::{DurableExecution, Outstanding, idempotency_key};
+pub use engine::{Engine, EngineConfig, EngineError, TaskRunner};
 pub use local::{Invoker, Outcome, UnavailableInvoker, run_to_completion};

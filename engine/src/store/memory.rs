@@ -186,11 +186,17 @@ impl Store for MemoryStore {
                 WriteOp::AppendHistory { execution, events } => {
                     inner.histories.entry(execution).or_default().extend(events);
                 }
+                // A timer is identified by (execution, id), as in sled.
                 WriteOp::PutTimer(t) => {
+                    inner
+                        .timers
+                        .retain(|old| !(old.execution == t.execution && old.timer == t.timer));
                     inner.timers.insert(t);
                 }
                 WriteOp::RemoveTimer(t) => {
-                    inner.timers.remove(&t);
+                    inner
+                        .timers
+                        .retain(|old| !(old.execution == t.execution && old.timer == t.timer));
                 }
                 WriteOp::PutTaskToken(t) => {
                     inner.tokens.insert(t.token.clone(), t);

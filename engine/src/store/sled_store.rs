@@ -251,9 +251,12 @@ impl Timers for SledStore {
     fn due_timers(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<TimerRecord>, StoreError> {
         // Every key of a timer due at `now` starts with `now`'s 8 bytes and
         // is longer, so the bound is the next millisecond.
-        let end = millis_key(now + chrono::Duration::milliseconds(1));
-        self.timers
-            .range(..end.to_vec())
+        let items: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+            match now.checked_add_signed(chrono::Duration::milliseconds(1)) {
+                Some(next) => Box::new(self.timers.range(..millis_key(next).to_vec())),
+                None => Box::new(self.timers.iter()),
+            };
+        items
             .take(limit)
             .map(|item| item.map_err(io).and_then(|(_, v)| decode(&v)))
             .collect()
@@ -386,15 +389,22 @@ impl Store for SledStore {
                         }
                         counters.insert(counter_key, &last.to_be_bytes())?;
                     }
+                    // A timer is identified by (execution, id): putting it
+                    // again moves it, removing it needs no due time.
                     WriteOp::PutTimer(timer) => {
+                        let index_key = key2(&timer.execution, &timer.timer.to_be_bytes());
+                        if let Some(old) = by_execution.get(&index_key)? {
+                            timers.remove(old)?;
+                        }
                         let key = timer_key(timer);
                         put(timers, &key, timer)?;
-                        by_execution
-                            .insert(key2(&timer.execution, &timer.timer.to_be_bytes()), key)?;
+                        by_execution.insert(index_key, key)?;
                     }
                     WriteOp::RemoveTimer(timer) => {
-                        timers.remove(timer_key(timer))?;
-                        by_execution.remove(key2(&timer.execution, &timer.timer.to_be_bytes()))?;
+                        let index_key = key2(&timer.execution, &timer.timer.to_be_bytes());
+                        if let Some(old) = by_execution.remove(index_key)? {
+                            timers.remove(old)?;
+                        }
                     }
                     WriteOp::PutTaskToken(token) => put(tokens, &token.token, token)?,
                     WriteOp::RemoveTaskToken(token) => {

@@ -1,1 +1,1307 @@
 //! The shared suite every backend passes.
+//!
+//! Each `check_*` function takes any [`Store`] and states one part of the
+//! contract of the store traits; the `backends!` macro at the end runs every
+//! check against a fresh [`MemoryStore`] and a fresh [`SledStore`] in its
+//! own temporary directory. A new backend adds one module there. Checks that
+//! only make sense on disk (reopening, the format version) are sled-only and
+//! live after the macro.
+//!
+//! Records are built by small helpers with realistic ARNs, and history
+//! events of several kinds, so a backend that serialises proves that every
+//! shape survives the round trip.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use super::{
+    ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION, Histories, JournalEntry,
+    Journals, MemoryStore, SledStore, StateMachineRecord, StateMachines, Store, StoreError,
+    TaskTokenRecord, TaskTokens, TimerRecord, Timers, WorkflowType, WriteBatch, WriteOp,
+};
+use crate::history::{Event, HistoryEvent, StateType, TaskScheduled};
+use crate::interp::Command;
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/stepline";
+
+/// A time from RFC 3339 text.
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// The time every helper record is anchored on.
+fn t0() -> DateTime<Utc> {
+    at("2026-01-01T00:00:00.000Z")
+}
+
+fn ms(n: i64) -> Duration {
+    Duration::milliseconds(n)
+}
+
+fn machine_arn(machine: &str) -> String {
+    format!("arn:aws:states:us-east-1:123456789012:stateMachine:{machine}")
+}
+
+fn execution_arn(machine: &str, name: &str) -> String {
+    format!("arn:aws:states:us-east-1:123456789012:execution:{machine}:{name}")
+}
+
+fn machine(name: &str, revision: u64) -> StateMachineRecord {
+    StateMachineRecord {
+        arn: machine_arn(name),
+        name: name.to_owned(),
+        definition: format!(
+            r#"{{"Comment": "revision {revision}", "StartAt": "P", "States": {{"P": {{"Type": "Pass", "End": true}}}}}}"#
+        ),
+        role_arn: ROLE.to_owned(),
+        workflow_type: WorkflowType::Standard,
+        created: t0(),
+        revision,
+    }
+}
+
+/// A RUNNING execution of state machine `machine` called `name`.
+fn execution(machine: &str, name: &str) -> ExecutionRecord {
+    ExecutionRecord {
+        arn: execution_arn(machine, name),
+        state_machine_arn: machine_arn(machine),
+        revision: 1,
+        name: name.to_owned(),
+        input: r#"{"order": 7}"#.to_owned(),
+        status: ExecutionStatus::Running,
+        start: t0(),
+        stop: None,
+        output: None,
+        error: None,
+        cause: None,
+        seed: 0xDEAD_BEEF,
+        redrive_count: 0,
+    }
+}
+
+/// `record`, finished with `status`.
+fn finished(record: &ExecutionRecord, status: ExecutionStatus) -> ExecutionRecord {
+    let mut record = record.clone();
+    record.status = status;
+    record.stop = Some(t0() + ms(1500));
+    match status {
+        ExecutionStatus::Succeeded => record.output = Some(r#"{"done": true}"#.to_owned()),
+        _ => {
+            record.error = Some("States.TaskFailed".to_owned());
+            record.cause = Some("it broke".to_owned());
+        }
+    }
+    record
+}
+
+/// Event `id` of an execution, of a kind that varies with the id.
+fn event(id: u64) -> HistoryEvent {
+    let event = match id {
+        1 => Event::ExecutionStarted {
+            input: Arc::new(json!({"order": 7, "items": ["a", "b"]})),
+            role_arn: ROLE.to_owned(),
+        },
+        id if id % 5 == 0 => Event::TaskScheduled(Box::new(TaskScheduled {
+            resource_type: "http".to_owned(),
+            resource: "invoke".to_owned(),
+            region: "us-east-1".to_owned(),
+            parameters: Arc::new(json!({"ApiEndpoint": "http://127.0.0.1/", "n": id})),
+            timeout_in_seconds: Some(30),
+            heartbeat_in_seconds: None,
+        })),
+        id if id % 2 == 0 => Event::StateEntered {
+            state_type: StateType::Pass,
+            name: Arc::from(format!("State{id}")),
+            input: Arc::new(json!({"n": id})),
+        },
+        _ => Event::ParallelStateStarted,
+    };
+    HistoryEvent {
+        id,
+        previous_event_id: id - 1,
+        timestamp: t0() + ms(id as i64),
+        event,
+    }
+}
+
+/// Events with ids `from..=to`.
+fn events(from: u64, to: u64) -> Vec<HistoryEvent> {
+    (from..=to).map(event).collect()
+}
+
+fn ids(events: &[HistoryEvent]) -> Vec<u64> {
+    events.iter().map(|e| e.id).collect()
+}
+
+fn entry(seq: u64) -> JournalEntry {
+    JournalEntry {
+        seq,
+        at: t0() + ms(seq as i64),
+        command: Command::Start {
+            input: json!({"seq": seq}),
+        },
+    }
+}
+
+fn timer(execution: &str, timer: u64, due: DateTime<Utc>) -> TimerRecord {
+    TimerRecord {
+        due,
+        execution: execution.to_owned(),
+        timer,
+    }
+}
+
+fn token(token: &str, execution: &str, task: u64) -> TaskTokenRecord {
+    TaskTokenRecord {
+        token: token.to_owned(),
+        execution: execution.to_owned(),
+        task,
+    }
+}
+
+fn append_history(execution: &str, events: Vec<HistoryEvent>) -> WriteOp {
+    WriteOp::AppendHistory {
+        execution: execution.to_owned(),
+        events,
+    }
+}
+
+fn append_journal(execution: &str, entries: Vec<JournalEntry>) -> WriteOp {
+    WriteOp::AppendJournal {
+        execution: execution.to_owned(),
+        entries,
+    }
+}
+
+fn apply(store: &dyn Store, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+    store.apply(&WriteBatch { ops })
+}
+
+/// Applies a batch that must succeed.
+#[track_caller]
+fn ok(store: &dyn Store, ops: Vec<WriteOp>) {
+    if let Err(e) = apply(store, ops) {
+        panic!("the batch should apply: {e}");
+    }
+}
+
+fn arns(records: &[ExecutionRecord]) -> Vec<String> {
+    records.iter().map(|r| r.arn.clone()).collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[track_caller]
+fn assert_exists_error(result: Result<(), StoreError>, machine: &str, name: &str) {
+    match result {
+        Err(StoreError::ExecutionExists {
+            state_machine,
+            name: got,
+        }) => {
+            assert_eq!(state_machine, machine_arn(machine));
+            assert_eq!(got, name);
+        }
+        other => panic!("expected ExecutionExists for {machine}/{name}, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn assert_gap_error(result: Result<(), StoreError>, execution: &str, expected: u64, got: u64) {
+    match result {
+        Err(StoreError::HistoryGap {
+            execution: e,
+            expected: x,
+            got: g,
+        }) => assert_eq!((e.as_str(), x, g), (execution, expected, got)),
+        other => {
+            panic!("expected HistoryGap (expected {expected}, got {got}), got {other:?}")
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// State machines
+
+fn check_state_machines(store: &dyn Store) {
+    assert_eq!(store.state_machines().unwrap(), vec![]);
+    assert_eq!(store.state_machine(&machine_arn("A")).unwrap(), None);
+
+    // Put out of order: the listing is ordered by ARN all the same.
+    ok(
+        store,
+        vec![
+            WriteOp::PutStateMachine(machine("B", 1)),
+            WriteOp::PutStateMachine(machine("C", 1)),
+        ],
+    );
+    ok(store, vec![WriteOp::PutStateMachine(machine("A", 1))]);
+    assert_eq!(
+        store.state_machine(&machine_arn("A")).unwrap(),
+        Some(machine("A", 1))
+    );
+    assert_eq!(
+        store.state_machines().unwrap(),
+        vec![machine("A", 1), machine("B", 1), machine("C", 1)]
+    );
+
+    // An update overwrites the record in place (new revision, new text).
+    let mut b2 = machine("B", 2);
+    b2.workflow_type = WorkflowType::Express;
+    ok(store, vec![WriteOp::PutStateMachine(b2.clone())]);
+    assert_eq!(
+        store.state_machine(&machine_arn("B")).unwrap(),
+        Some(b2.clone())
+    );
+    assert_eq!(
+        store.state_machines().unwrap(),
+        vec![machine("A", 1), b2.clone(), machine("C", 1)]
+    );
+
+    ok(store, vec![WriteOp::DeleteStateMachine(machine_arn("A"))]);
+    assert_eq!(store.state_machine(&machine_arn("A")).unwrap(), None);
+    assert_eq!(store.state_machines().unwrap(), vec![b2, machine("C", 1)]);
+
+    // Deleting what is not there is not an error and changes nothing.
+    ok(store, vec![WriteOp::DeleteStateMachine(machine_arn("A"))]);
+    assert_eq!(store.state_machines().unwrap().len(), 2);
+}
+
+// ---------------------------------------------------------------------------
+// Executions
+
+fn check_executions(store: &dyn Store) {
+    let a1 = execution("M", "b-run");
+    let a2 = execution("M", "a-run");
+    let b1 = execution("N", "a-run");
+    assert_eq!(store.executions(None).unwrap(), vec![]);
+    assert_eq!(store.execution(&a1.arn).unwrap(), None);
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "b-run").unwrap(),
+        None
+    );
+
+    ok(
+        store,
+        vec![
+            WriteOp::PutStateMachine(machine("M", 1)),
+            WriteOp::PutStateMachine(machine("N", 1)),
+            WriteOp::CreateExecution(a1.clone()),
+        ],
+    );
+    ok(
+        store,
+        vec![
+            WriteOp::CreateExecution(b1.clone()),
+            WriteOp::CreateExecution(a2.clone()),
+        ],
+    );
+
+    assert_eq!(store.execution(&a1.arn).unwrap(), Some(a1.clone()));
+    assert_eq!(store.execution(&b1.arn).unwrap(), Some(b1.clone()));
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "b-run").unwrap(),
+        Some(a1.clone())
+    );
+    assert_eq!(
+        store.execution_by_name(&machine_arn("N"), "a-run").unwrap(),
+        Some(b1.clone())
+    );
+    assert_eq!(
+        store.execution_by_name(&machine_arn("N"), "b-run").unwrap(),
+        None
+    );
+    assert_eq!(
+        store.execution_by_name(&machine_arn("Z"), "a-run").unwrap(),
+        None
+    );
+
+    // Listed by ARN, whatever the order of creation.
+    assert_eq!(
+        store.executions(None).unwrap(),
+        vec![a2.clone(), a1.clone(), b1.clone()]
+    );
+    assert_eq!(
+        store.executions(Some(&machine_arn("M"))).unwrap(),
+        vec![a2.clone(), a1.clone()]
+    );
+    assert_eq!(
+        store.executions(Some(&machine_arn("N"))).unwrap(),
+        vec![b1.clone()]
+    );
+    assert_eq!(store.executions(Some(&machine_arn("Z"))).unwrap(), vec![]);
+
+    // An update replaces the record; lookups by name see it too.
+    let done = finished(&a1, ExecutionStatus::Succeeded);
+    ok(store, vec![WriteOp::UpdateExecution(done.clone())]);
+    assert_eq!(store.execution(&a1.arn).unwrap(), Some(done.clone()));
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "b-run").unwrap(),
+        Some(done.clone())
+    );
+    assert_eq!(
+        store.executions(Some(&machine_arn("M"))).unwrap(),
+        vec![a2, done]
+    );
+    store.flush().unwrap();
+}
+
+fn check_open_executions(store: &dyn Store) {
+    let e1 = execution("M", "one");
+    let e2 = execution("M", "two");
+    let e3 = execution("N", "three");
+    // Created already finished (an EXPRESS run recorded at its end, say).
+    let e4 = finished(&execution("N", "four"), ExecutionStatus::Succeeded);
+    assert_eq!(store.open_executions().unwrap(), vec![]);
+
+    ok(
+        store,
+        vec![
+            WriteOp::CreateExecution(e1.clone()),
+            WriteOp::CreateExecution(e2.clone()),
+            WriteOp::CreateExecution(e3.clone()),
+            WriteOp::CreateExecution(e4.clone()),
+        ],
+    );
+    let open = |store: &dyn Store| sorted(arns(&store.open_executions().unwrap()));
+    assert_eq!(
+        open(store),
+        sorted(vec![e1.arn.clone(), e2.arn.clone(), e3.arn.clone()])
+    );
+    assert_eq!(store.executions(None).unwrap().len(), 4);
+
+    ok(
+        store,
+        vec![WriteOp::UpdateExecution(finished(
+            &e1,
+            ExecutionStatus::Succeeded,
+        ))],
+    );
+    assert_eq!(open(store), sorted(vec![e2.arn.clone(), e3.arn.clone()]));
+
+    // A still-running update (new redrive count, say) keeps it open.
+    let mut e2b = e2.clone();
+    e2b.redrive_count = 1;
+    ok(store, vec![WriteOp::UpdateExecution(e2b.clone())]);
+    assert_eq!(open(store), sorted(vec![e2.arn.clone(), e3.arn.clone()]));
+    assert!(store.open_executions().unwrap().contains(&e2b));
+
+    ok(
+        store,
+        vec![
+            WriteOp::UpdateExecution(finished(&e2, ExecutionStatus::Failed)),
+            WriteOp::UpdateExecution(finished(&e3, ExecutionStatus::Aborted)),
+        ],
+    );
+    assert_eq!(open(store), Vec::<String>::new());
+
+    // Redriven: RUNNING again, so open again; and the open record is the
+    // current one.
+    let mut again = e1.clone();
+    again.redrive_count = 1;
+    ok(store, vec![WriteOp::UpdateExecution(again.clone())]);
+    assert_eq!(store.open_executions().unwrap(), vec![again]);
+
+    ok(
+        store,
+        vec![WriteOp::UpdateExecution(finished(
+            &e1,
+            ExecutionStatus::TimedOut,
+        ))],
+    );
+    assert_eq!(store.open_executions().unwrap(), vec![]);
+}
+
+// ---------------------------------------------------------------------------
+// Name uniqueness
+
+fn check_name_taken_rejects_whole_batch(store: &dyn Store) {
+    let first = execution("M", "n");
+    ok(store, vec![WriteOp::CreateExecution(first.clone())]);
+
+    // Same state machine, same name (and so the same ARN), other input.
+    let mut second = execution("M", "n");
+    second.input = r#"{"other": true}"#.to_owned();
+    let fresh = execution("M", "fresh");
+    let result = apply(
+        store,
+        vec![
+            WriteOp::PutStateMachine(machine("X", 1)),
+            WriteOp::CreateExecution(fresh.clone()),
+            append_history(&fresh.arn, events(1, 2)),
+            append_journal(&fresh.arn, vec![entry(1)]),
+            WriteOp::PutTimer(timer(&fresh.arn, 1, t0())),
+            WriteOp::PutTaskToken(token("tok", &fresh.arn, 1)),
+            WriteOp::UpdateExecution(finished(&first, ExecutionStatus::Aborted)),
+            WriteOp::CreateExecution(second),
+        ],
+    );
+    assert_exists_error(result, "M", "n");
+
+    // Nothing of that batch is visible.
+    assert_eq!(store.state_machine(&machine_arn("X")).unwrap(), None);
+    assert_eq!(store.execution(&fresh.arn).unwrap(), None);
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "fresh").unwrap(),
+        None
+    );
+    assert_eq!(store.history_len(&fresh.arn).unwrap(), 0);
+    assert_eq!(store.history(&fresh.arn, 1, 10).unwrap(), vec![]);
+    assert_eq!(store.journal(&fresh.arn).unwrap(), vec![]);
+    assert_eq!(store.timers_of(&fresh.arn).unwrap(), vec![]);
+    assert_eq!(store.due_timers(t0(), 10).unwrap(), vec![]);
+    assert_eq!(store.task_token("tok").unwrap(), None);
+    assert_eq!(store.execution(&first.arn).unwrap(), Some(first.clone()));
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "n").unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.executions(None).unwrap(), vec![first.clone()]);
+    assert_eq!(store.open_executions().unwrap(), vec![first.clone()]);
+
+    // The name stays taken once the execution has finished.
+    ok(
+        store,
+        vec![WriteOp::UpdateExecution(finished(
+            &first,
+            ExecutionStatus::Succeeded,
+        ))],
+    );
+    assert_exists_error(
+        apply(store, vec![WriteOp::CreateExecution(execution("M", "n"))]),
+        "M",
+        "n",
+    );
+
+    // And the batch without the duplicate goes through.
+    ok(store, vec![WriteOp::CreateExecution(fresh.clone())]);
+    assert_eq!(store.execution(&fresh.arn).unwrap(), Some(fresh));
+}
+
+fn check_name_twice_in_one_batch(store: &dyn Store) {
+    let dup = execution("M", "dup");
+    let mut dup_again = dup.clone();
+    dup_again.seed = 7;
+    let other = execution("M", "other");
+    let result = apply(
+        store,
+        vec![
+            WriteOp::CreateExecution(dup.clone()),
+            WriteOp::CreateExecution(other.clone()),
+            WriteOp::CreateExecution(dup_again),
+        ],
+    );
+    assert_exists_error(result, "M", "dup");
+    assert_eq!(store.execution(&dup.arn).unwrap(), None);
+    assert_eq!(store.execution(&other.arn).unwrap(), None);
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "dup").unwrap(),
+        None
+    );
+    assert_eq!(store.executions(None).unwrap(), vec![]);
+    assert_eq!(store.open_executions().unwrap(), vec![]);
+
+    // Nothing was reserved by the failed batch.
+    ok(store, vec![WriteOp::CreateExecution(dup.clone())]);
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "dup").unwrap(),
+        Some(dup)
+    );
+}
+
+fn check_same_name_other_machine(store: &dyn Store) {
+    let m = execution("M", "nightly");
+    let n = execution("N", "nightly");
+    // A machine whose ARN extends M's must not share M's names either.
+    let mm = execution("MM", "nightly");
+    ok(store, vec![WriteOp::CreateExecution(m.clone())]);
+    ok(
+        store,
+        vec![
+            WriteOp::CreateExecution(n.clone()),
+            WriteOp::CreateExecution(mm.clone()),
+        ],
+    );
+    assert_eq!(
+        store
+            .execution_by_name(&machine_arn("M"), "nightly")
+            .unwrap(),
+        Some(m.clone())
+    );
+    assert_eq!(
+        store
+            .execution_by_name(&machine_arn("N"), "nightly")
+            .unwrap(),
+        Some(n.clone())
+    );
+    assert_eq!(
+        store
+            .execution_by_name(&machine_arn("MM"), "nightly")
+            .unwrap(),
+        Some(mm.clone())
+    );
+    assert_eq!(store.executions(Some(&machine_arn("M"))).unwrap(), vec![m]);
+    assert_eq!(
+        store.executions(Some(&machine_arn("MM"))).unwrap(),
+        vec![mm]
+    );
+    assert_eq!(store.executions(None).unwrap().len(), 3);
+}
+
+// ---------------------------------------------------------------------------
+// Journal
+
+fn check_journal(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    let other = execution_arn("M", "run2");
+    assert_eq!(store.journal(&e).unwrap(), vec![]);
+
+    ok(store, vec![append_journal(&e, vec![entry(1), entry(2)])]);
+    ok(
+        store,
+        vec![
+            append_journal(&other, vec![entry(1)]),
+            append_journal(&e, vec![entry(3)]),
+        ],
+    );
+    // Past 255, so that a byte-wise key order is checked too.
+    ok(
+        store,
+        vec![append_journal(&e, (4..=300).map(entry).collect())],
+    );
+
+    let journal = store.journal(&e).unwrap();
+    assert_eq!(journal.len(), 300);
+    assert_eq!(journal, (1..=300).map(entry).collect::<Vec<_>>());
+    assert_eq!(store.journal(&other).unwrap(), vec![entry(1)]);
+    assert_eq!(store.journal(&execution_arn("M", "none")).unwrap(), vec![]);
+}
+
+// ---------------------------------------------------------------------------
+// History
+
+fn check_history_append(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    assert_eq!(store.history_len(&e).unwrap(), 0);
+    assert_eq!(store.history(&e, 1, 100).unwrap(), vec![]);
+
+    ok(store, vec![append_history(&e, events(1, 3))]);
+    assert_eq!(store.history_len(&e).unwrap(), 3);
+    ok(store, vec![append_history(&e, events(4, 4))]);
+    // Two appends to one history in one batch continue each other.
+    ok(
+        store,
+        vec![
+            append_history(&e, events(5, 6)),
+            append_history(&e, events(7, 7)),
+        ],
+    );
+    // An empty append is harmless.
+    ok(store, vec![append_history(&e, vec![])]);
+
+    assert_eq!(store.history_len(&e).unwrap(), 7);
+    assert_eq!(store.history(&e, 1, 7).unwrap(), events(1, 7));
+
+    // Histories are per execution, even when one ARN extends the other.
+    let other = execution_arn("M", "run2");
+    assert_eq!(store.history_len(&other).unwrap(), 0);
+    ok(store, vec![append_history(&other, events(1, 2))]);
+    assert_eq!(store.history_len(&other).unwrap(), 2);
+    assert_eq!(store.history(&other, 1, 100).unwrap(), events(1, 2));
+    assert_eq!(store.history(&e, 1, 100).unwrap(), events(1, 7));
+}
+
+fn check_history_gap(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    let fresh = execution("M", "fresh");
+    ok(store, vec![append_history(&e, events(1, 3))]);
+
+    // Skips id 4; the operations before it must not be applied.
+    let result = apply(
+        store,
+        vec![
+            WriteOp::PutTaskToken(token("tok", &e, 1)),
+            WriteOp::PutTimer(timer(&e, 1, t0())),
+            WriteOp::CreateExecution(fresh.clone()),
+            append_journal(&e, vec![entry(1)]),
+            append_history(&execution_arn("M", "other"), events(1, 1)),
+            append_history(&e, events(5, 5)),
+        ],
+    );
+    assert_gap_error(result, &e, 4, 5);
+    assert_eq!(store.task_token("tok").unwrap(), None);
+    assert_eq!(store.timers_of(&e).unwrap(), vec![]);
+    assert_eq!(store.execution(&fresh.arn).unwrap(), None);
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "fresh").unwrap(),
+        None
+    );
+    assert_eq!(store.journal(&e).unwrap(), vec![]);
+    assert_eq!(store.history_len(&execution_arn("M", "other")).unwrap(), 0);
+    assert_eq!(store.history_len(&e).unwrap(), 3);
+    assert_eq!(store.history(&e, 1, 100).unwrap(), events(1, 3));
+
+    // Repeats id 3.
+    assert_gap_error(
+        apply(store, vec![append_history(&e, events(3, 4))]),
+        &e,
+        4,
+        3,
+    );
+    // A gap inside the batch: 4 is fine, 6 is not, and 4 is not kept.
+    assert_gap_error(
+        apply(store, vec![append_history(&e, vec![event(4), event(6)])]),
+        &e,
+        5,
+        6,
+    );
+    // The second of two appends in one batch repeats the first.
+    assert_gap_error(
+        apply(
+            store,
+            vec![
+                append_history(&e, events(4, 4)),
+                append_history(&e, events(4, 4)),
+            ],
+        ),
+        &e,
+        5,
+        4,
+    );
+    // A new history starts at 1.
+    let new = execution_arn("M", "new");
+    assert_gap_error(
+        apply(store, vec![append_history(&new, events(2, 3))]),
+        &new,
+        1,
+        2,
+    );
+    assert_eq!(store.history_len(&new).unwrap(), 0);
+
+    assert_eq!(store.history_len(&e).unwrap(), 3);
+    assert_eq!(store.history(&e, 1, 100).unwrap(), events(1, 3));
+
+    // After all those failures the right next event still goes in.
+    ok(store, vec![append_history(&e, events(4, 5))]);
+    assert_eq!(store.history(&e, 1, 100).unwrap(), events(1, 5));
+}
+
+fn check_history_range(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    ok(store, vec![append_history(&e, events(1, 10))]);
+    assert_eq!(store.history_len(&e).unwrap(), 10);
+
+    assert_eq!(ids(&store.history(&e, 3, 5).unwrap()), vec![3, 4, 5]);
+    assert_eq!(store.history(&e, 3, 5).unwrap(), events(3, 5));
+    assert_eq!(ids(&store.history(&e, 1, 1).unwrap()), vec![1]);
+    assert_eq!(ids(&store.history(&e, 10, 10).unwrap()), vec![10]);
+    assert_eq!(store.history(&e, 1, 10).unwrap(), events(1, 10));
+    // Past the end: what there is.
+    assert_eq!(ids(&store.history(&e, 8, 20).unwrap()), vec![8, 9, 10]);
+    assert_eq!(store.history(&e, 1, u64::MAX).unwrap(), events(1, 10));
+    // Ids start at 1: from 0 is the same as from 1.
+    assert_eq!(ids(&store.history(&e, 0, 2).unwrap()), vec![1, 2]);
+    // Empty ranges.
+    assert_eq!(store.history(&e, 11, 20).unwrap(), vec![]);
+    assert_eq!(store.history(&e, 5, 4).unwrap(), vec![]);
+    assert_eq!(store.history(&e, u64::MAX, u64::MAX).unwrap(), vec![]);
+    assert_eq!(
+        store.history(&execution_arn("M", "none"), 1, 10).unwrap(),
+        vec![]
+    );
+
+    // Past 255 events: ranges across a byte boundary of the id.
+    ok(store, vec![append_history(&e, events(11, 300))]);
+    assert_eq!(store.history_len(&e).unwrap(), 300);
+    assert_eq!(store.history(&e, 250, 260).unwrap(), events(250, 260));
+    assert_eq!(
+        ids(&store.history(&e, 255, 257).unwrap()),
+        vec![255, 256, 257]
+    );
+    assert_eq!(store.history(&e, 1, 300).unwrap(), events(1, 300));
+}
+
+// ---------------------------------------------------------------------------
+// Timers
+
+fn check_due_timers(store: &dyn Store) {
+    let e1 = execution_arn("M", "one");
+    let e2 = execution_arn("M", "two");
+    let now = t0() + ms(123);
+    let long_ago = timer(&e1, 1, now - ms(60_000));
+    let just_before = timer(&e2, 1, now - ms(1));
+    let exactly = timer(&e1, 2, now);
+    let just_after = timer(&e2, 2, now + ms(1));
+    let later = timer(&e1, 3, now + ms(3_600_000));
+    // Put out of order, over two batches.
+    ok(
+        store,
+        vec![
+            WriteOp::PutTimer(later.clone()),
+            WriteOp::PutTimer(exactly.clone()),
+        ],
+    );
+    ok(
+        store,
+        vec![
+            WriteOp::PutTimer(just_after.clone()),
+            WriteOp::PutTimer(long_ago.clone()),
+            WriteOp::PutTimer(just_before.clone()),
+        ],
+    );
+
+    assert_eq!(
+        store.due_timers(now, 10).unwrap(),
+        vec![long_ago.clone(), just_before.clone(), exactly.clone()]
+    );
+    assert_eq!(
+        store.due_timers(now, 2).unwrap(),
+        vec![long_ago.clone(), just_before.clone()]
+    );
+    assert_eq!(store.due_timers(now, 1).unwrap(), vec![long_ago.clone()]);
+    assert_eq!(store.due_timers(now, 0).unwrap(), vec![]);
+    assert_eq!(
+        store.due_timers(now - ms(1), 10).unwrap(),
+        vec![long_ago.clone(), just_before.clone()]
+    );
+    assert_eq!(store.due_timers(now - ms(60_001), 10).unwrap(), vec![]);
+    assert_eq!(
+        store.due_timers(now + ms(1), 10).unwrap(),
+        vec![
+            long_ago.clone(),
+            just_before.clone(),
+            exactly.clone(),
+            just_after.clone()
+        ]
+    );
+
+    // A due timer stays due until removed; removing it is what firing does.
+    ok(
+        store,
+        vec![
+            WriteOp::RemoveTimer(long_ago.clone()),
+            WriteOp::RemoveTimer(exactly.clone()),
+        ],
+    );
+    assert_eq!(
+        store.due_timers(now, 10).unwrap(),
+        vec![just_before.clone()]
+    );
+    assert_eq!(
+        store.due_timers(now + ms(3_600_000), 10).unwrap(),
+        vec![just_before, just_after, later]
+    );
+}
+
+fn check_timers_far_past_and_future(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    let times = [
+        "1900-01-01T00:00:00.000Z",
+        "1969-12-31T23:59:59.000Z",
+        "1969-12-31T23:59:59.999Z",
+        "1970-01-01T00:00:00.000Z",
+        "1970-01-01T00:00:00.001Z",
+        "2026-01-01T00:00:00.000Z",
+        "2500-06-30T12:00:00.000Z",
+        "9999-12-31T23:59:59.999Z",
+    ];
+    let timers: Vec<TimerRecord> = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| timer(&e, i as u64 + 1, at(t)))
+        .collect();
+    // Put in reverse order.
+    ok(
+        store,
+        timers
+            .iter()
+            .rev()
+            .cloned()
+            .map(WriteOp::PutTimer)
+            .collect(),
+    );
+
+    assert_eq!(
+        store
+            .due_timers(at("9999-12-31T23:59:59.999Z"), 100)
+            .unwrap(),
+        timers
+    );
+    assert_eq!(
+        store
+            .due_timers(at("1970-01-01T00:00:00.000Z"), 100)
+            .unwrap(),
+        timers[..4].to_vec()
+    );
+    assert_eq!(
+        store
+            .due_timers(at("1969-12-31T23:59:59.998Z"), 100)
+            .unwrap(),
+        timers[..2].to_vec()
+    );
+    assert_eq!(
+        store
+            .due_timers(at("1899-12-31T23:59:59.999Z"), 100)
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(store.due_timers(t0(), 100).unwrap(), timers[..6].to_vec());
+    assert_eq!(store.timers_of(&e).unwrap().len(), times.len());
+}
+
+/// "Is anything due at all, ever?" must be answerable: the latest instant
+/// the clock type holds is a valid `now`.
+fn check_due_timers_at_the_end_of_time(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    let first = timer(&e, 1, t0());
+    let second = timer(&e, 2, at("9999-12-31T23:59:59.999Z"));
+    ok(
+        store,
+        vec![
+            WriteOp::PutTimer(second.clone()),
+            WriteOp::PutTimer(first.clone()),
+        ],
+    );
+    assert_eq!(
+        store.due_timers(DateTime::<Utc>::MAX_UTC, 1).unwrap(),
+        vec![first.clone()]
+    );
+    assert_eq!(
+        store.due_timers(DateTime::<Utc>::MAX_UTC, 10).unwrap(),
+        vec![first, second]
+    );
+    assert_eq!(
+        store.due_timers(DateTime::<Utc>::MIN_UTC, 10).unwrap(),
+        vec![]
+    );
+}
+
+fn check_timers_of(store: &dyn Store) {
+    let e1 = execution_arn("M", "run");
+    // Its ARN extends e1's: its timers are not e1's.
+    let e2 = execution_arn("M", "run2");
+    let a = timer(&e1, 1, t0() + ms(5_000));
+    let b = timer(&e1, 2, t0() + ms(1_000));
+    let c = timer(&e1, 300, t0() + ms(2_000));
+    let d = timer(&e2, 1, t0() + ms(1_000));
+    ok(
+        store,
+        vec![
+            WriteOp::PutTimer(a.clone()),
+            WriteOp::PutTimer(d.clone()),
+            WriteOp::PutTimer(b.clone()),
+        ],
+    );
+    ok(store, vec![WriteOp::PutTimer(c.clone())]);
+
+    let of = |store: &dyn Store, e: &str| {
+        let mut timers = store.timers_of(e).unwrap();
+        timers.sort();
+        timers
+    };
+    assert_eq!(of(store, &e1), vec![b.clone(), c.clone(), a.clone()]);
+    assert_eq!(of(store, &e2), vec![d.clone()]);
+    assert_eq!(of(store, &execution_arn("M", "none")), vec![]);
+
+    // Removing one leaves the others, in both views.
+    ok(store, vec![WriteOp::RemoveTimer(c.clone())]);
+    assert_eq!(of(store, &e1), vec![b.clone(), a.clone()]);
+    assert_eq!(
+        store.due_timers(t0() + ms(10_000), 10).unwrap(),
+        vec![b.clone(), d.clone(), a.clone()]
+    );
+    // Removing a timer that is not there is harmless.
+    ok(store, vec![WriteOp::RemoveTimer(c)]);
+    ok(store, vec![WriteOp::RemoveTimer(timer(&e1, 9, t0()))]);
+    assert_eq!(of(store, &e1), vec![b.clone(), a.clone()]);
+
+    ok(
+        store,
+        vec![WriteOp::RemoveTimer(a), WriteOp::RemoveTimer(b)],
+    );
+    assert_eq!(of(store, &e1), vec![]);
+    assert_eq!(of(store, &e2), vec![d.clone()]);
+    assert_eq!(store.due_timers(t0() + ms(10_000), 10).unwrap(), vec![d]);
+}
+
+// ---------------------------------------------------------------------------
+// Task tokens
+
+/// The two views of the pending timers, by due time and by execution,
+/// always agree, whatever the sequence of puts and removes; here one timer
+/// id is put again with another due time (a restarted heartbeat, say).
+fn check_timer_views_agree(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    let first = timer(&e, 1, t0() + ms(1_000));
+    let moved = timer(&e, 1, t0() + ms(2_000));
+    let far = t0() + ms(86_400_000);
+    let views_agree = |store: &dyn Store, step: &str| {
+        let mut of = store.timers_of(&e).unwrap();
+        of.sort();
+        let due: Vec<TimerRecord> = store
+            .due_timers(far, 100)
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.execution == e)
+            .collect();
+        assert_eq!(of, due, "timers_of and due_timers disagree after {step}");
+        of
+    };
+
+    ok(store, vec![WriteOp::PutTimer(first.clone())]);
+    assert_eq!(views_agree(store, "the first put"), vec![first.clone()]);
+    ok(store, vec![WriteOp::PutTimer(moved.clone())]);
+    views_agree(store, "the same timer id put with a new due time");
+    ok(store, vec![WriteOp::RemoveTimer(first)]);
+    views_agree(store, "removing the first record");
+    ok(store, vec![WriteOp::RemoveTimer(moved)]);
+    assert_eq!(views_agree(store, "removing both"), vec![]);
+}
+
+fn check_task_tokens(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    assert_eq!(store.task_token("t1").unwrap(), None);
+    ok(
+        store,
+        vec![
+            WriteOp::PutTaskToken(token("t1", &e, 1)),
+            WriteOp::PutTaskToken(token("t2", &e, 2)),
+        ],
+    );
+    assert_eq!(store.task_token("t1").unwrap(), Some(token("t1", &e, 1)));
+    assert_eq!(store.task_token("t2").unwrap(), Some(token("t2", &e, 2)));
+    assert_eq!(store.task_token("t").unwrap(), None);
+
+    ok(store, vec![WriteOp::PutTaskToken(token("t1", &e, 3))]);
+    assert_eq!(store.task_token("t1").unwrap(), Some(token("t1", &e, 3)));
+
+    ok(store, vec![WriteOp::RemoveTaskToken("t1".to_owned())]);
+    assert_eq!(store.task_token("t1").unwrap(), None);
+    assert_eq!(store.task_token("t2").unwrap(), Some(token("t2", &e, 2)));
+    // Removing an unknown token is harmless.
+    ok(store, vec![WriteOp::RemoveTaskToken("t1".to_owned())]);
+    assert_eq!(store.task_token("t2").unwrap(), Some(token("t2", &e, 2)));
+}
+
+// ---------------------------------------------------------------------------
+// A whole start in one batch, and concurrent writers
+
+/// What the runtime writes when an execution starts and then waits.
+fn start_batch(record: &ExecutionRecord) -> Vec<WriteOp> {
+    vec![
+        WriteOp::CreateExecution(record.clone()),
+        append_journal(&record.arn, vec![entry(1)]),
+        append_history(&record.arn, events(1, 4)),
+        WriteOp::PutTimer(timer(&record.arn, 1, t0() + ms(30_000))),
+        WriteOp::PutTaskToken(token(&format!("token-{}", record.name), &record.arn, 1)),
+    ]
+}
+
+/// Checks what [`start_batch`] wrote.
+#[track_caller]
+fn assert_started(store: &dyn Store, record: &ExecutionRecord) {
+    assert_eq!(store.execution(&record.arn).unwrap(), Some(record.clone()));
+    assert_eq!(
+        store
+            .execution_by_name(&record.state_machine_arn, &record.name)
+            .unwrap(),
+        Some(record.clone())
+    );
+    assert_eq!(store.journal(&record.arn).unwrap(), vec![entry(1)]);
+    assert_eq!(store.history_len(&record.arn).unwrap(), 4);
+    assert_eq!(store.history(&record.arn, 1, 4).unwrap(), events(1, 4));
+    assert_eq!(
+        store.timers_of(&record.arn).unwrap(),
+        vec![timer(&record.arn, 1, t0() + ms(30_000))]
+    );
+    assert_eq!(
+        store.task_token(&format!("token-{}", record.name)).unwrap(),
+        Some(token(&format!("token-{}", record.name), &record.arn, 1))
+    );
+}
+
+fn check_start_in_one_batch(store: &dyn Store) {
+    let record = execution("M", "run");
+    let mut ops = vec![WriteOp::PutStateMachine(machine("M", 1))];
+    ops.extend(start_batch(&record));
+    ok(store, ops);
+    store.flush().unwrap();
+    assert_started(store, &record);
+    assert_eq!(store.open_executions().unwrap(), vec![record]);
+}
+
+/// Racing creations of one name: exactly one wins.
+fn check_concurrent_creations(store: &dyn Store) {
+    let results: Vec<Result<(), StoreError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                scope.spawn(move || {
+                    let mut record = execution("M", "race");
+                    record.seed = i;
+                    apply(store, vec![WriteOp::CreateExecution(record)])
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    for result in results.into_iter().filter(|r| r.is_err()) {
+        assert_exists_error(result, "M", "race");
+    }
+    assert_eq!(store.executions(None).unwrap().len(), 1);
+}
+
+/// Writers racing on one history: each reads the length and appends the
+/// next event, retrying on a gap. No event is lost or written twice.
+fn check_concurrent_history_appends(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    let (threads, each) = (4, 25);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let e = e.as_str();
+            scope.spawn(move || {
+                let mut written = 0;
+                while written < each {
+                    let next = store.history_len(e).unwrap() + 1;
+                    match apply(store, vec![append_history(e, vec![event(next)])]) {
+                        Ok(()) => written += 1,
+                        Err(StoreError::HistoryGap { .. }) => {}
+                        Err(other) => panic!("unexpected error: {other}"),
+                    }
+                }
+            });
+        }
+    });
+    let total = threads * each;
+    assert_eq!(store.history_len(&e).unwrap(), total);
+    assert_eq!(store.history(&e, 1, u64::MAX).unwrap(), events(1, total));
+}
+
+// ---------------------------------------------------------------------------
+// Running the suite on every backend
+
+/// A directory under the system's temporary directory, unique to this
+/// process and test, removed when dropped.
+#[derive(Debug)]
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "stepline-store-suite-{}-{}-{}",
+            std::process::id(),
+            test,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        Self(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One `#[test]` per check and backend, named after the check.
+macro_rules! backends {
+    ($($check:ident),* $(,)?) => {
+        mod memory_store {
+            $(
+                #[test]
+                fn $check() {
+                    super::$check(&super::MemoryStore::new());
+                }
+            )*
+        }
+
+        mod sled_store {
+            $(
+                #[test]
+                fn $check() {
+                    // Declared first, dropped last: the store closes before
+                    // its directory goes.
+                    let dir = super::TempDir::new(stringify!($check));
+                    let store = super::SledStore::open(dir.path()).unwrap();
+                    super::$check(&store);
+                }
+            )*
+        }
+    };
+}
+
+backends!(
+    check_state_machines,
+    check_executions,
+    check_open_executions,
+    check_name_taken_rejects_whole_batch,
+    check_name_twice_in_one_batch,
+    check_same_name_other_machine,
+    check_journal,
+    check_history_append,
+    check_history_gap,
+    check_history_range,
+    check_due_timers,
+    check_timers_far_past_and_future,
+    check_due_timers_at_the_end_of_time,
+    check_timers_of,
+    check_timer_views_agree,
+    check_task_tokens,
+    check_start_in_one_batch,
+    check_concurrent_creations,
+    check_concurrent_history_appends,
+);
+
+// ---------------------------------------------------------------------------
+// Sled only: what lives on disk
+
+#[test]
+fn sled_keeps_everything_across_a_reopen() {
+    let dir = TempDir::new("reopen");
+    let record = execution("M", "run");
+    let done = finished(&execution("M", "done"), ExecutionStatus::Succeeded);
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        let mut ops = vec![
+            WriteOp::PutStateMachine(machine("M", 3)),
+            WriteOp::PutStateMachine(machine("N", 1)),
+            WriteOp::CreateExecution(done.clone()),
+        ];
+        ops.extend(start_batch(&record));
+        ok(&store, ops);
+        ok(&store, vec![append_journal(&record.arn, vec![entry(2)])]);
+        ok(&store, vec![append_history(&record.arn, events(5, 6))]);
+        store.flush().unwrap();
+    }
+
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.state_machines().unwrap(),
+        vec![machine("M", 3), machine("N", 1)]
+    );
+    assert_eq!(store.execution(&done.arn).unwrap(), Some(done.clone()));
+    assert_eq!(
+        store.executions(Some(&machine_arn("M"))).unwrap(),
+        vec![done, record.clone()]
+    );
+    assert_eq!(store.open_executions().unwrap(), vec![record.clone()]);
+    assert_eq!(
+        store.journal(&record.arn).unwrap(),
+        vec![entry(1), entry(2)]
+    );
+    assert_eq!(store.history_len(&record.arn).unwrap(), 6);
+    assert_eq!(store.history(&record.arn, 1, 100).unwrap(), events(1, 6));
+    let due = timer(&record.arn, 1, t0() + ms(30_000));
+    assert_eq!(store.timers_of(&record.arn).unwrap(), vec![due.clone()]);
+    assert_eq!(store.due_timers(t0() + ms(30_000), 10).unwrap(), vec![due]);
+    assert_eq!(
+        store.task_token("token-run").unwrap(),
+        Some(token("token-run", &record.arn, 1))
+    );
+
+    // The counters and the name index came back too: the history goes on
+    // from 7, and the name is still taken.
+    assert_gap_error(
+        apply(&store, vec![append_history(&record.arn, events(1, 1))]),
+        &record.arn,
+        7,
+        1,
+    );
+    ok(&store, vec![append_history(&record.arn, events(7, 7))]);
+    assert_eq!(store.history_len(&record.arn).unwrap(), 7);
+    assert_exists_error(
+        apply(
+            &store,
+            vec![WriteOp::CreateExecution(execution("M", "run"))],
+        ),
+        "M",
+        "run",
+    );
+}
+
+#[test]
+fn sled_writes_its_format_version() {
+    let dir = TempDir::new("format");
+    drop(SledStore::open(dir.path()).unwrap());
+    let db = ::sled::open(dir.path()).unwrap();
+    let format = db.open_tree("meta").unwrap().get("format").unwrap();
+    assert_eq!(format.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
+    drop(db);
+    // And reads it back.
+    SledStore::open(dir.path()).unwrap();
+}
+
+#[test]
+fn sled_refuses_a_newer_format() {
+    let dir = TempDir::new("newer");
+    {
+        let db = ::sled::open(dir.path()).unwrap();
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert("format", &(FORMAT_VERSION + 1).to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    match SledStore::open(dir.path()) {
+        Err(StoreError::NewerFormat { found, supported }) => {
+            assert_eq!((found, supported), (FORMAT_VERSION + 1, FORMAT_VERSION));
+        }
+        other => panic!("expected NewerFormat, got {other:?}"),
+    }
+}
+
+#[test]
+fn sled_refuses_an_unreadable_format() {
+    let dir = TempDir::new("unreadable");
+    {
+        let db = ::sled::open(dir.path()).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("format", b"v1")
+            .unwrap();
+        db.flush().unwrap();
+    }
+    match SledStore::open(dir.path()) {
+        Err(StoreError::Corrupt(_)) => {}
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[test]
+fn sled_open_on_a_regular_file_is_an_error() {
+    let dir = TempDir::new("file");
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, b"hello").unwrap();
+
+    match SledStore::open(&file) {
+        Err(StoreError::Open { path, .. }) => assert_eq!(path, file.display().to_string()),
+        other => panic!("expected Open, got {other:?}"),
+    }
+    // Nor can it be a directory inside a file.
+    match SledStore::open(&file.join("data")) {
+        Err(StoreError::Open { .. }) => {}
+        other => panic!("expected Open, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"hello");
+}

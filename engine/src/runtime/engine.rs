@@ -1,0 +1,891 @@
+//! The engine: state machines and durable executions on tokio, over a
+//! [`Store`]. The faces (HTTP in both dialects, the CLI) call only this.
+//!
+//! Each running execution is one tokio task that owns its
+//! [`DurableExecution`] and receives commands (task answers, timers, stop)
+//! on a channel. A step is written to the store, then the execution waits
+//! for a flush before it carries out the step's effects; one flusher task
+//! serves every execution, so concurrent executions share flushes (group
+//! commit). At start, every open execution is recovered from its journal
+//! and resumed: outstanding tasks are invoked again, timers re-armed.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use super::Clock;
+use super::durable::{DurableExecution, Outstanding, idempotency_key};
+use crate::asl::{self, Diagnostic, StateMachine};
+use crate::interp::{Command, Effect, ExecutionInfo, Failure, TaskRequest, TimerId};
+use crate::query::eval::{RandomSource, SplitMix64};
+use crate::store::{
+    ExecutionRecord, ExecutionStatus, StateMachineRecord, Store, StoreError, WorkflowType,
+    WriteBatch, WriteOp,
+};
+
+/// Runs tasks for the engine (HTTP, processes, activities... arrive with the
+/// tasks work). The future resolves to the task's result or its ASL error.
+pub trait TaskRunner: Send + Sync + 'static {
+    fn run(
+        &self,
+        request: TaskRequest,
+        idempotency_key: String,
+    ) -> Pin<Box<dyn Future<Output = Result<Value, Failure>> + Send>>;
+}
+
+/// Where ARNs point and who executions run as.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub region: String,
+    pub account: String,
+    /// Role ARN given to state machines created without one.
+    pub default_role_arn: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".into(),
+            account: "111111111111".into(),
+            default_role_arn: "arn:aws:iam::111111111111:role/stepline".into(),
+        }
+    }
+}
+
+/// What can go wrong when the faces call the engine, named as AWS names it.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the definition has {} error(s)", .0.iter().filter(|d| d.severity == asl::Severity::Error).count())]
+    InvalidDefinition(Vec<Diagnostic>),
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("{0}")]
+    InvalidExecutionInput(String),
+    #[error("State Machine Already Exists: '{0}'")]
+    StateMachineAlreadyExists(String),
+    #[error("State Machine Does Not Exist: '{0}'")]
+    StateMachineDoesNotExist(String),
+    #[error("Execution Does Not Exist: '{0}'")]
+    ExecutionDoesNotExist(String),
+    #[error("Execution Already Exists: '{0}'")]
+    ExecutionAlreadyExists(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A message to a running execution.
+type Inbox = mpsc::UnboundedSender<Command>;
+
+struct Inner {
+    store: Arc<dyn Store>,
+    runner: Arc<dyn TaskRunner>,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    /// Compiled definitions by state machine ARN and revision.
+    compiled: Mutex<HashMap<(String, u64), Arc<StateMachine>>>,
+    /// Running executions by ARN.
+    live: Mutex<HashMap<String, Inbox>>,
+    flusher: mpsc::UnboundedSender<oneshot::Sender<Result<(), String>>>,
+    /// Execution names and seeds when none is given.
+    random: Mutex<SplitMix64>,
+    /// Signalled whenever an execution's loop ends.
+    finished: tokio::sync::Notify,
+}
+
+/// The engine. Cheap to clone: clones share everything.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The longest state machine or execution name AWS accepts.
+const MAX_NAME_LEN: usize = 80;
+
+/// AWS's rule for state machine and execution names.
+fn check_name(name: &str, what: &str) -> Result<(), EngineError> {
+    let bad = name.is_empty()
+        || name.chars().count() > MAX_NAME_LEN
+        || name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c));
+    if bad {
+        return Err(EngineError::InvalidName(format!(
+            "Invalid Name: '{name}' is not a valid {what} name: 1 to {MAX_NAME_LEN} characters, no spaces, brackets, wildcards or any of \" # % \\ ^ | ~ ` $ & , ; : /"
+        )));
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Opens the engine on `store` and resumes every open execution. Must
+    /// be called inside a tokio runtime.
+    pub fn open(
+        store: Arc<dyn Store>,
+        runner: Arc<dyn TaskRunner>,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+    ) -> Result<Self, EngineError> {
+        let (flusher, requests) = mpsc::unbounded_channel();
+        tokio::spawn(flush_loop(Arc::clone(&store), requests));
+        let seed = clock.now().timestamp_nanos_opt().unwrap_or(0) as u64;
+        let engine = Self {
+            inner: Arc::new(Inner {
+                store,
+                runner,
+                clock,
+                config,
+                compiled: Mutex::new(HashMap::new()),
+                live: Mutex::new(HashMap::new()),
+                flusher,
+                random: Mutex::new(SplitMix64(seed)),
+                finished: tokio::sync::Notify::new(),
+            }),
+        };
+        engine.recover()?;
+        Ok(engine)
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    fn machine_arn(&self, name: &str) -> String {
+        let c = &self.inner.config;
+        format!(
+            "arn:aws:states:{}:{}:stateMachine:{name}",
+            c.region, c.account
+        )
+    }
+
+    fn execution_arn(&self, machine_name: &str, name: &str) -> String {
+        let c = &self.inner.config;
+        format!(
+            "arn:aws:states:{}:{}:execution:{machine_name}:{name}",
+            c.region, c.account
+        )
+    }
+
+    /// Validates and stores a new state machine.
+    pub fn create_state_machine(
+        &self,
+        name: &str,
+        definition: &str,
+        role_arn: Option<&str>,
+        workflow_type: WorkflowType,
+    ) -> Result<StateMachineRecord, EngineError> {
+        check_name(name, "state machine")?;
+        let machine = compile(definition)?;
+        let arn = self.machine_arn(name);
+        if self.inner.store.state_machine(&arn)?.is_some() {
+            return Err(EngineError::StateMachineAlreadyExists(arn));
+        }
+        let record = StateMachineRecord {
+            arn: arn.clone(),
+            name: name.to_owned(),
+            definition: definition.to_owned(),
+            role_arn: role_arn
+                .unwrap_or(&self.inner.config.default_role_arn)
+                .to_owned(),
+            workflow_type,
+            created: self.inner.clock.now(),
+            revision: 1,
+        };
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::PutStateMachine(record.clone()));
+        self.inner.store.apply(&batch)?;
+        self.inner.store.flush()?;
+        lock(&self.inner.compiled).insert((arn, 1), Arc::new(machine));
+        Ok(record)
+    }
+
+    /// Replaces a state machine's definition; running executions keep the
+    /// revision they started with.
+    pub fn update_state_machine(
+        &self,
+        arn: &str,
+        definition: Option<&str>,
+        role_arn: Option<&str>,
+    ) -> Result<StateMachineRecord, EngineError> {
+        let mut record = self.describe_state_machine(arn)?;
+        if let Some(definition) = definition {
+            let machine = compile(definition)?;
+            record.definition = definition.to_owned();
+            record.revision += 1;
+            lock(&self.inner.compiled).insert((arn.to_owned(), record.revision), Arc::new(machine));
+        }
+        if let Some(role) = role_arn {
+            record.role_arn = role.to_owned();
+        }
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::PutStateMachine(record.clone()));
+        self.inner.store.apply(&batch)?;
+        self.inner.store.flush()?;
+        Ok(record)
+    }
+
+    pub fn describe_state_machine(&self, arn: &str) -> Result<StateMachineRecord, EngineError> {
+        self.inner
+            .store
+            .state_machine(arn)?
+            .ok_or_else(|| EngineError::StateMachineDoesNotExist(arn.to_owned()))
+    }
+
+    pub fn list_state_machines(&self) -> Result<Vec<StateMachineRecord>, EngineError> {
+        Ok(self.inner.store.state_machines()?)
+    }
+
+    /// Deletes a state machine (AWS lets running executions finish).
+    pub fn delete_state_machine(&self, arn: &str) -> Result<(), EngineError> {
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::DeleteStateMachine(arn.to_owned()));
+        self.inner.store.apply(&batch)?;
+        self.inner.store.flush()?;
+        Ok(())
+    }
+
+    /// The compiled definition of a state machine revision.
+    fn compiled(&self, arn: &str, revision: u64) -> Result<Arc<StateMachine>, EngineError> {
+        if let Some(machine) = lock(&self.inner.compiled).get(&(arn.to_owned(), revision)) {
+            return Ok(Arc::clone(machine));
+        }
+        let record = self.describe_state_machine(arn)?;
+        let machine = Arc::new(compile(&record.definition)?);
+        lock(&self.inner.compiled).insert((arn.to_owned(), record.revision), Arc::clone(&machine));
+        Ok(machine)
+    }
+
+    fn info(&self, machine: &StateMachineRecord, record: &ExecutionRecord) -> ExecutionInfo {
+        ExecutionInfo {
+            execution_arn: record.arn.clone(),
+            name: record.name.clone(),
+            role_arn: machine.role_arn.clone(),
+            state_machine_arn: machine.arn.clone(),
+            state_machine_name: machine.name.clone(),
+            start_time: record.start,
+            region: self.inner.config.region.clone(),
+            redrive_count: record.redrive_count,
+        }
+    }
+
+    /// Starts an execution. With a name already used, AWS's rule: the same
+    /// input while the first is open returns it; anything else is
+    /// ExecutionAlreadyExists.
+    pub async fn start_execution(
+        &self,
+        machine_arn: &str,
+        name: Option<&str>,
+        input: Option<&str>,
+    ) -> Result<ExecutionRecord, EngineError> {
+        let machine_record = self.describe_state_machine(machine_arn)?;
+        let input_text = input.unwrap_or("{}");
+        let input: Value = serde_json::from_str(input_text).map_err(|e| {
+            EngineError::InvalidExecutionInput(format!(
+                "Invalid State Machine Execution Input: '{e}'"
+            ))
+        })?;
+        let name = match name {
+            Some(n) => {
+                check_name(n, "execution")?;
+                n.to_owned()
+            }
+            None => self.random_name(),
+        };
+        if let Some(existing) = self.inner.store.execution_by_name(machine_arn, &name)? {
+            if existing.status == ExecutionStatus::Running && existing.input == input_text {
+                return Ok(existing);
+            }
+            return Err(EngineError::ExecutionAlreadyExists(existing.arn));
+        }
+        let record = ExecutionRecord {
+            arn: self.execution_arn(&machine_record.name, &name),
+            state_machine_arn: machine_arn.to_owned(),
+            revision: machine_record.revision,
+            name,
+            input: input_text.to_owned(),
+            status: ExecutionStatus::Running,
+            start: self.inner.clock.now(),
+            stop: None,
+            output: None,
+            error: None,
+            cause: None,
+            seed: lock(&self.inner.random).next_u64(),
+            redrive_count: 0,
+        };
+        let machine = self.compiled(machine_arn, machine_record.revision)?;
+        let info = self.info(&machine_record, &record);
+        let (execution, effects) =
+            match DurableExecution::start(&*self.inner.store, machine, info, record.clone(), input)
+            {
+                Ok(started) => started,
+                Err(StoreError::ExecutionExists { .. }) => {
+                    return Err(EngineError::ExecutionAlreadyExists(record.arn));
+                }
+                Err(e) => return Err(e.into()),
+            };
+        self.flush().await?;
+        self.spawn(execution, Pending::from_effects(effects));
+        Ok(record)
+    }
+
+    pub fn describe_execution(&self, arn: &str) -> Result<ExecutionRecord, EngineError> {
+        self.inner
+            .store
+            .execution(arn)?
+            .ok_or_else(|| EngineError::ExecutionDoesNotExist(arn.to_owned()))
+    }
+
+    pub fn list_executions(
+        &self,
+        machine_arn: Option<&str>,
+    ) -> Result<Vec<ExecutionRecord>, EngineError> {
+        Ok(self.inner.store.executions(machine_arn)?)
+    }
+
+    /// Events `from..=to` of an execution's history.
+    pub fn history(
+        &self,
+        arn: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<crate::history::HistoryEvent>, EngineError> {
+        self.describe_execution(arn)?;
+        Ok(self.inner.store.history(arn, from, to)?)
+    }
+
+    pub fn history_len(&self, arn: &str) -> Result<u64, EngineError> {
+        Ok(self.inner.store.history_len(arn)?)
+    }
+
+    /// Stops a running execution (ABORTED); a closed one is left as it is.
+    pub fn stop_execution(
+        &self,
+        arn: &str,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<(), EngineError> {
+        self.describe_execution(arn)?;
+        if let Some(inbox) = lock(&self.inner.live).get(arn) {
+            let _ = inbox.send(Command::Stop { error, cause });
+        }
+        Ok(())
+    }
+
+    /// Waits until an execution has ended (tests, StartSyncExecution).
+    pub async fn wait_for(&self, arn: &str) -> Result<ExecutionRecord, EngineError> {
+        loop {
+            let notified = self.inner.finished.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so an end in between is not missed.
+            notified.as_mut().enable();
+            let record = self.describe_execution(arn)?;
+            if record.status != ExecutionStatus::Running {
+                return Ok(record);
+            }
+            notified.await;
+        }
+    }
+
+    fn random_name(&self) -> String {
+        let mut random = lock(&self.inner.random);
+        let (a, b) = (random.next_u64(), random.next_u64());
+        format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0x0fff,
+            ((b >> 48) & 0x3fff) | 0x8000,
+            b & 0xffff_ffff_ffff
+        )
+    }
+
+    /// Waits for a flush that covers every write made before the call.
+    async fn flush(&self) -> Result<(), EngineError> {
+        let (done, wait) = oneshot::channel();
+        if self.inner.flusher.send(done).is_err() {
+            return Err(StoreError::Io("the store's flusher has stopped".into()).into());
+        }
+        match wait.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Io(e).into()),
+            Err(_) => Err(StoreError::Io("the store's flusher has stopped".into()).into()),
+        }
+    }
+
+    /// Resumes every execution the store says is open.
+    fn recover(&self) -> Result<(), EngineError> {
+        for record in self.inner.store.open_executions()? {
+            let machine_record = self.describe_state_machine(&record.state_machine_arn)?;
+            let machine = self.compiled(&record.state_machine_arn, record.revision)?;
+            let info = self.info(&machine_record, &record);
+            let (execution, outstanding) =
+                DurableExecution::recover(&*self.inner.store, machine, info, record)?;
+            self.spawn(execution, Pending::from_outstanding(outstanding));
+        }
+        Ok(())
+    }
+
+    /// Runs an execution as its own task.
+    fn spawn(&self, execution: DurableExecution, pending: Pending) {
+        let (inbox, commands) = mpsc::unbounded_channel();
+        let arn = execution.record().arn.clone();
+        lock(&self.inner.live).insert(arn, inbox.clone());
+        tokio::spawn(run(self.clone(), execution, pending, inbox, commands));
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn compile(definition: &str) -> Result<StateMachine, EngineError> {
+    let validation = asl::validate(definition.as_bytes());
+    validation
+        .machine
+        .ok_or(EngineError::InvalidDefinition(validation.diagnostics))
+}
+
+/// Effects waiting to be carried out (after a flush).
+#[derive(Debug, Default)]
+struct Pending {
+    tasks: Vec<TaskRequest>,
+    timers: Vec<(TimerId, DateTime<Utc>)>,
+    cancelled_timers: Vec<TimerId>,
+}
+
+impl Pending {
+    fn from_effects(effects: Vec<Effect>) -> Self {
+        let mut pending = Self::default();
+        for effect in effects {
+            match effect {
+                Effect::InvokeTask(request) => pending.tasks.push(*request),
+                Effect::StartTimer { timer, due } => pending.timers.push((timer, due)),
+                Effect::CancelTimer { timer } => pending.cancelled_timers.push(timer),
+                // A task already running cannot be called back; its late
+                // answer is ignored by the interpreter.
+                Effect::CancelTask { .. } => {}
+            }
+        }
+        pending
+    }
+
+    fn from_outstanding(outstanding: Outstanding) -> Self {
+        Self {
+            tasks: outstanding.tasks,
+            timers: outstanding.timers,
+            cancelled_timers: Vec::new(),
+        }
+    }
+}
+
+/// One execution's loop: carry out effects, wait for a command, apply it.
+async fn run(
+    engine: Engine,
+    mut execution: DurableExecution,
+    mut pending: Pending,
+    inbox: Inbox,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let inner = Arc::clone(&engine.inner);
+    let arn = execution.record().arn.clone();
+    let mut timers: HashMap<TimerId, tokio::task::JoinHandle<()>> = HashMap::new();
+    loop {
+        for timer in pending.cancelled_timers.drain(..) {
+            if let Some(handle) = timers.remove(&timer) {
+                handle.abort();
+            }
+        }
+        for (timer, due) in pending.timers.drain(..) {
+            let wait = (due - inner.clock.now()).to_std().unwrap_or_default();
+            let inbox = inbox.clone();
+            timers.insert(
+                timer,
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    let _ = inbox.send(Command::TimerFired { timer });
+                }),
+            );
+        }
+        for request in pending.tasks.drain(..) {
+            let key = idempotency_key(&arn, request.task);
+            let task = request.task;
+            let running = inner.runner.run(request, key);
+            let inbox = inbox.clone();
+            tokio::spawn(async move {
+                let command = match running.await {
+                    Ok(output) => Command::TaskSucceeded { task, output },
+                    Err(f) => Command::TaskFailed {
+                        task,
+                        error: f.error,
+                        cause: f.cause,
+                    },
+                };
+                let _ = inbox.send(command);
+            });
+        }
+        if execution.execution().is_finished() {
+            break;
+        }
+        let Some(command) = commands.recv().await else {
+            break;
+        };
+        if let Command::TimerFired { timer } = &command {
+            timers.remove(timer);
+        }
+        let effects = match execution.apply(&*inner.store, inner.clock.now(), command) {
+            Ok(effects) => effects,
+            Err(e) => {
+                tracing_error(&arn, &e);
+                break;
+            }
+        };
+        if let Err(e) = engine.flush().await {
+            tracing_error(&arn, &e);
+            break;
+        }
+        pending = Pending::from_effects(effects);
+    }
+    for (_, handle) in timers {
+        handle.abort();
+    }
+    lock(&inner.live).remove(&arn);
+    inner.finished.notify_waiters();
+}
+
+/// A storage failure stops the execution's loop; it stays open in the
+/// store and resumes at the next start. (Logged on stderr until the
+/// logging work adds tracing.)
+fn tracing_error(arn: &str, e: &dyn std::fmt::Display) {
+    eprintln!("stepline: execution {arn} paused: {e}");
+}
+
+/// Serves flush requests: one store flush answers every request that
+/// arrived before it started (group commit).
+async fn flush_loop(
+    store: Arc<dyn Store>,
+    mut requests: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), String>>>,
+) {
+    while let Some(first) = requests.recv().await {
+        let mut waiting = vec![first];
+        while let Ok(more) = requests.try_recv() {
+            waiting.push(more);
+        }
+        let store = Arc::clone(&store);
+        let result = tokio::task::spawn_blocking(move || store.flush())
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        for done in waiting {
+            let _ = done.send(result.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use chrono::{DateTime, TimeZone, Utc};
+    use serde_json::{Value, json};
+
+    use super::{Engine, EngineConfig, EngineError, TaskRunner};
+    use crate::interp::{Failure, TaskRequest};
+    use crate::runtime::Clock;
+    use crate::store::{ExecutionStatus, MemoryStore, SledStore, Store, WorkflowType};
+
+    /// Time from tokio's clock, so that paused tests move both together.
+    struct TokioClock {
+        base: DateTime<Utc>,
+        start: tokio::time::Instant,
+    }
+
+    impl TokioClock {
+        fn new() -> Arc<Self> {
+            Arc::new(Self {
+                base: Utc
+                    .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+                    .single()
+                    .expect("date"),
+                start: tokio::time::Instant::now(),
+            })
+        }
+    }
+
+    impl Clock for TokioClock {
+        fn now(&self) -> DateTime<Utc> {
+            self.base + (tokio::time::Instant::now() - self.start)
+        }
+
+        fn sleep_until(&self, _due: DateTime<Utc>) {}
+    }
+
+    /// Answers every task with its input under "echo", after `delay_ms`,
+    /// and counts calls per idempotency key.
+    #[derive(Default)]
+    struct Echo {
+        delay_ms: u64,
+        calls: Mutex<Vec<String>>,
+        total: AtomicU32,
+    }
+
+    impl TaskRunner for Echo {
+        fn run(
+            &self,
+            request: TaskRequest,
+            key: String,
+        ) -> Pin<Box<dyn Future<Output = Result<Value, Failure>> + Send>> {
+            self.calls.lock().expect("lock").push(key);
+            self.total.fetch_add(1, Ordering::SeqCst);
+            let delay = self.delay_ms;
+            Box::pin(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                Ok(json!({"echo": request.input}))
+            })
+        }
+    }
+
+    const FLOW: &str = r#"{
+      "StartAt": "Prepare",
+      "States": {
+        "Prepare": {"Type": "Pass", "Parameters": {"n.$": "$.n"}, "Next": "Work"},
+        "Work": {"Type": "Task", "Resource": "stepline:process:echo", "ResultPath": "$.work", "Next": "Rest"},
+        "Rest": {"Type": "Wait", "Seconds": 3600, "Next": "Done"},
+        "Done": {"Type": "Succeed"}
+      }
+    }"#;
+
+    fn engine(store: Arc<dyn Store>, runner: Arc<Echo>, clock: Arc<TokioClock>) -> Engine {
+        Engine::open(store, runner, clock, EngineConfig::default()).expect("open")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_execution_runs_to_its_end() {
+        let runner = Arc::new(Echo {
+            delay_ms: 50,
+            ..Echo::default()
+        });
+        let engine = engine(
+            Arc::new(MemoryStore::new()),
+            Arc::clone(&runner),
+            TokioClock::new(),
+        );
+        let machine = engine
+            .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+            .expect("create");
+        assert_eq!(
+            machine.arn,
+            "arn:aws:states:us-east-1:111111111111:stateMachine:flow"
+        );
+        let started = engine
+            .start_execution(&machine.arn, Some("first"), Some(r#"{"n": 7}"#))
+            .await
+            .expect("start");
+        assert_eq!(
+            started.arn,
+            "arn:aws:states:us-east-1:111111111111:execution:flow:first"
+        );
+        let done = engine.wait_for(&started.arn).await.expect("wait");
+        assert_eq!(done.status, ExecutionStatus::Succeeded);
+        let output: Value =
+            serde_json::from_str(done.output.as_deref().expect("output")).expect("json");
+        assert_eq!(output, json!({"n": 7, "work": {"echo": {"n": 7}}}));
+        // The Wait took an hour of (paused) time.
+        let took = done.stop.expect("stop") - done.start;
+        assert!(took >= chrono::Duration::seconds(3600), "{took}");
+        let len = engine.history_len(&started.arn).expect("len");
+        let types: Vec<&str> = engine
+            .history(&started.arn, 1, len)
+            .expect("history")
+            .iter()
+            .map(|e| e.event.type_name())
+            .collect();
+        assert_eq!(types.first(), Some(&"ExecutionStarted"));
+        assert_eq!(types.last(), Some(&"ExecutionSucceeded"));
+        assert!(types.contains(&"TaskSucceeded"));
+        assert_eq!(runner.total.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn names_follow_the_aws_rules() {
+        let engine = engine(
+            Arc::new(MemoryStore::new()),
+            Arc::default(),
+            TokioClock::new(),
+        );
+        let bad = engine.create_state_machine("has space", FLOW, None, WorkflowType::Standard);
+        assert!(matches!(bad, Err(EngineError::InvalidName(_))));
+        let invalid = engine.create_state_machine(
+            "broken",
+            r#"{"StartAt": "X", "States": {}}"#,
+            None,
+            WorkflowType::Standard,
+        );
+        assert!(matches!(invalid, Err(EngineError::InvalidDefinition(d)) if !d.is_empty()));
+        let machine = engine
+            .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+            .expect("create");
+        let again = engine.create_state_machine("flow", FLOW, None, WorkflowType::Standard);
+        assert!(matches!(
+            again,
+            Err(EngineError::StateMachineAlreadyExists(_))
+        ));
+        let first = engine
+            .start_execution(&machine.arn, Some("n1"), Some(r#"{"n": 1}"#))
+            .await
+            .expect("start");
+        // Same name and input while running: the same execution.
+        let same = engine
+            .start_execution(&machine.arn, Some("n1"), Some(r#"{"n": 1}"#))
+            .await
+            .expect("idempotent start");
+        assert_eq!(same.arn, first.arn);
+        // Another input: refused.
+        let other = engine
+            .start_execution(&machine.arn, Some("n1"), Some(r#"{"n": 2}"#))
+            .await;
+        assert!(matches!(other, Err(EngineError::ExecutionAlreadyExists(_))));
+        let bad_input = engine
+            .start_execution(&machine.arn, None, Some("{nope"))
+            .await;
+        assert!(matches!(
+            bad_input,
+            Err(EngineError::InvalidExecutionInput(_))
+        ));
+        let missing = engine
+            .start_execution(
+                "arn:aws:states:us-east-1:111111111111:stateMachine:nope",
+                None,
+                None,
+            )
+            .await;
+        assert!(matches!(
+            missing,
+            Err(EngineError::StateMachineDoesNotExist(_))
+        ));
+        // A generated name is a UUID.
+        let unnamed = engine
+            .start_execution(&machine.arn, None, None)
+            .await
+            .expect("start");
+        assert_eq!(unnamed.name.len(), 36, "{}", unnamed.name);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stop_aborts_a_running_execution() {
+        let engine = engine(
+            Arc::new(MemoryStore::new()),
+            Arc::default(),
+            TokioClock::new(),
+        );
+        let machine = engine
+            .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+            .expect("create");
+        let run = engine
+            .start_execution(&machine.arn, Some("s"), Some(r#"{"n": 1}"#))
+            .await
+            .expect("start");
+        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+        engine
+            .stop_execution(&run.arn, Some("Cancelled".into()), Some("by a test".into()))
+            .expect("stop");
+        let done = engine.wait_for(&run.arn).await.expect("wait");
+        assert_eq!(done.status, ExecutionStatus::Aborted);
+        assert_eq!(done.error.as_deref(), Some("Cancelled"));
+    }
+
+    /// A paused current-thread runtime: dropping it ends every task, as a
+    /// crash ends the process.
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("runtime")
+    }
+
+    /// Starts 5 executions, "crashes" after `crash_after_secs` (the first
+    /// runtime is dropped with every task in it), restarts on the same
+    /// sled directory, and checks every execution ends as it should.
+    fn crash_and_restart(task_delay_ms: u64, crash_after_secs: u64) -> u32 {
+        let dir = std::env::temp_dir().join(format!(
+            "stepline-engine-restart-{}-{task_delay_ms}-{crash_after_secs}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let runner = Arc::new(Echo {
+            delay_ms: task_delay_ms,
+            ..Echo::default()
+        });
+        let arns = runtime().block_on(async {
+            let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir).expect("open"));
+            let engine = engine(store, Arc::clone(&runner), TokioClock::new());
+            let machine = engine
+                .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+                .expect("create");
+            let mut arns = Vec::new();
+            for i in 0..5 {
+                let input = format!(r#"{{"n": {i}}}"#);
+                let run = engine
+                    .start_execution(&machine.arn, Some(&format!("r{i}")), Some(&input))
+                    .await
+                    .expect("start");
+                arns.push(run.arn);
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(crash_after_secs)).await;
+            for arn in &arns {
+                let status = engine.describe_execution(arn).expect("describe").status;
+                assert_eq!(status, ExecutionStatus::Running, "open at the crash");
+            }
+            arns
+        });
+        // The first runtime is gone with its tasks; the store is closed.
+        runtime().block_on(async {
+            let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir).expect("reopen"));
+            let engine = engine(store, Arc::clone(&runner), TokioClock::new());
+            for (i, arn) in arns.iter().enumerate() {
+                let done = engine.wait_for(arn).await.expect("wait");
+                assert_eq!(done.status, ExecutionStatus::Succeeded, "{arn}");
+                let output: Value =
+                    serde_json::from_str(done.output.as_deref().expect("output")).expect("json");
+                assert_eq!(output["work"]["echo"]["n"], json!(i));
+                let len = engine.history_len(arn).expect("len");
+                let ids: Vec<u64> = engine
+                    .history(arn, 1, len)
+                    .expect("history")
+                    .iter()
+                    .map(|e| e.id)
+                    .collect();
+                assert_eq!(ids, (1..=len).collect::<Vec<_>>(), "contiguous ids");
+            }
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        runner.total.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn a_restart_resumes_executions_waiting_on_a_timer() {
+        // Tasks answered before the crash are not run again.
+        assert_eq!(crash_and_restart(0, 60), 5);
+    }
+
+    #[test]
+    fn a_restart_runs_again_the_tasks_that_were_in_flight() {
+        // The crash comes while every task is running: each runs once more.
+        assert_eq!(crash_and_restart(120_000, 60), 10);
+    }
+}
