@@ -7,3 +7,4 @@
 
 pub mod aws;
 pub mod cli;
+pub mod http;

@@ -2,4 +2,5 @@
 //! them. Engine types are converted here by hand; the engine knows nothing
 //! of these shapes.
 
+pub mod actions;
 pub mod history;

@@ -1,0 +1,345 @@
+//! The AWS Step Functions JSON 1.0 protocol: `POST /` with
+//! `X-Amz-Target: AWSStepFunctions.<Action>`, JSON in and out, errors as
+//! `{"__type": ..., "message": ...}` with HTTP 400. Each action reads its
+//! request shape, calls the engine, and writes AWS's response shape.
+
+use serde_json::{Map, Value, json};
+use stepline_engine::asl::{self, Severity};
+use stepline_engine::runtime::{Engine, EngineError};
+use stepline_engine::store::{ExecutionRecord, ExecutionStatus, StateMachineRecord, WorkflowType};
+
+use super::history::event_json;
+
+/// An AWS error: its `__type` name, its message, its HTTP status.
+#[derive(Debug)]
+pub struct AwsError {
+    pub kind: &'static str,
+    pub message: String,
+    pub status: u16,
+}
+
+impl AwsError {
+    fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            status: 400,
+        }
+    }
+
+    pub fn body(&self) -> Value {
+        json!({"__type": self.kind, "message": self.message})
+    }
+}
+
+impl From<EngineError> for AwsError {
+    fn from(e: EngineError) -> Self {
+        let message = e.to_string();
+        match e {
+            EngineError::InvalidDefinition(diagnostics) => {
+                let first: Vec<String> = diagnostics
+                    .iter()
+                    .filter(|d| d.severity == Severity::Error)
+                    .map(|d| {
+                        format!(
+                            "{}: {} at {} (line {}, column {})",
+                            d.code,
+                            d.message,
+                            if d.pointer.is_empty() {
+                                "/"
+                            } else {
+                                &d.pointer
+                            },
+                            d.line,
+                            d.column
+                        )
+                    })
+                    .collect();
+                AwsError::new(
+                    "InvalidDefinition",
+                    format!("Invalid State Machine Definition: '{}'", first.join("; ")),
+                )
+            }
+            EngineError::InvalidName(_) => AwsError::new("InvalidName", message),
+            EngineError::InvalidExecutionInput(_) => {
+                AwsError::new("InvalidExecutionInput", message)
+            }
+            EngineError::StateMachineAlreadyExists(_) => {
+                AwsError::new("StateMachineAlreadyExists", message)
+            }
+            EngineError::StateMachineDoesNotExist(_) => {
+                AwsError::new("StateMachineDoesNotExist", message)
+            }
+            EngineError::ExecutionDoesNotExist(_) => {
+                AwsError::new("ExecutionDoesNotExist", message)
+            }
+            EngineError::ExecutionAlreadyExists(_) => {
+                AwsError::new("ExecutionAlreadyExists", message)
+            }
+            EngineError::Store(_) => AwsError {
+                kind: "ServiceUnavailable",
+                message,
+                status: 500,
+            },
+        }
+    }
+}
+
+/// Epoch seconds, as AWS's JSON protocol writes timestamps.
+fn epoch(t: chrono::DateTime<chrono::Utc>) -> Value {
+    json!(t.timestamp() as f64 + f64::from(t.timestamp_subsec_millis()) / 1000.0)
+}
+
+/// A required string member of the request.
+fn required<'a>(request: &'a Value, field: &str) -> Result<&'a str, AwsError> {
+    match request.get(field) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(AwsError::new(
+            "ValidationException",
+            format!(
+                "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must be a string"
+            ),
+        )),
+        None => Err(AwsError::new(
+            "ValidationException",
+            format!(
+                "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
+            ),
+        )),
+    }
+}
+
+fn optional<'a>(request: &'a Value, field: &str) -> Result<Option<&'a str>, AwsError> {
+    match request.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(AwsError::new(
+            "ValidationException",
+            format!(
+                "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must be a string"
+            ),
+        )),
+    }
+}
+
+/// ARNs are checked for shape before anything is looked up, as AWS does.
+fn arn<'a>(request: &'a Value, field: &str, kind: &str) -> Result<&'a str, AwsError> {
+    let value = required(request, field)?;
+    let parts: Vec<&str> = value.split(':').collect();
+    if parts.len() < 7 || parts[0] != "arn" || parts[2] != "states" || parts[5] != kind {
+        return Err(AwsError::new(
+            "InvalidArn",
+            format!("Invalid Arn: '{value}'"),
+        ));
+    }
+    Ok(value)
+}
+
+fn workflow_type(name: &str) -> &'static str {
+    match name {
+        "EXPRESS" => "EXPRESS",
+        _ => "STANDARD",
+    }
+}
+
+fn type_name(t: WorkflowType) -> &'static str {
+    match t {
+        WorkflowType::Standard => "STANDARD",
+        WorkflowType::Express => "EXPRESS",
+    }
+}
+
+fn status_name(s: ExecutionStatus) -> &'static str {
+    match s {
+        ExecutionStatus::Running => "RUNNING",
+        ExecutionStatus::Succeeded => "SUCCEEDED",
+        ExecutionStatus::Failed => "FAILED",
+        ExecutionStatus::TimedOut => "TIMED_OUT",
+        ExecutionStatus::Aborted => "ABORTED",
+    }
+}
+
+fn machine_summary(m: &StateMachineRecord) -> Value {
+    json!({
+        "stateMachineArn": m.arn,
+        "name": m.name,
+        "type": type_name(m.workflow_type),
+        "creationDate": epoch(m.created),
+    })
+}
+
+fn execution_summary(e: &ExecutionRecord) -> Value {
+    let mut out = json!({
+        "executionArn": e.arn,
+        "stateMachineArn": e.state_machine_arn,
+        "name": e.name,
+        "status": status_name(e.status),
+        "startDate": epoch(e.start),
+    });
+    if let (Some(stop), Value::Object(map)) = (e.stop, &mut out) {
+        map.insert("stopDate".into(), epoch(stop));
+    }
+    out
+}
+
+/// Runs one action. `action` is the part after `AWSStepFunctions.`.
+pub async fn dispatch(engine: &Engine, action: &str, request: &Value) -> Result<Value, AwsError> {
+    match action {
+        "CreateStateMachine" => {
+            let name = required(request, "name")?;
+            let definition = required(request, "definition")?;
+            let role = optional(request, "roleArn")?;
+            let kind = match optional(request, "type")?.map(workflow_type) {
+                Some("EXPRESS") => WorkflowType::Express,
+                _ => WorkflowType::Standard,
+            };
+            let record = engine.create_state_machine(name, definition, role, kind)?;
+            Ok(json!({"stateMachineArn": record.arn, "creationDate": epoch(record.created)}))
+        }
+        "DescribeStateMachine" => {
+            let arn = arn(request, "stateMachineArn", "stateMachine")?;
+            let m = engine.describe_state_machine(arn)?;
+            Ok(json!({
+                "stateMachineArn": m.arn,
+                "name": m.name,
+                "status": "ACTIVE",
+                "definition": m.definition,
+                "roleArn": m.role_arn,
+                "type": type_name(m.workflow_type),
+                "creationDate": epoch(m.created),
+                "revisionId": m.revision.to_string(),
+            }))
+        }
+        "ListStateMachines" => {
+            let machines = engine.list_state_machines()?;
+            Ok(json!({"stateMachines": machines.iter().map(machine_summary).collect::<Vec<_>>()}))
+        }
+        "UpdateStateMachine" => {
+            let arn = arn(request, "stateMachineArn", "stateMachine")?;
+            let definition = optional(request, "definition")?;
+            let role = optional(request, "roleArn")?;
+            if definition.is_none() && role.is_none() {
+                return Err(AwsError::new(
+                    "MissingRequiredParameter",
+                    "Either the definition, the roleArn or the loggingConfiguration must be specified",
+                ));
+            }
+            engine.update_state_machine(arn, definition, role)?;
+            Ok(json!({"updateDate": epoch(chrono::Utc::now())}))
+        }
+        "DeleteStateMachine" => {
+            let arn = arn(request, "stateMachineArn", "stateMachine")?;
+            engine.delete_state_machine(arn)?;
+            Ok(json!({}))
+        }
+        "ValidateStateMachineDefinition" => {
+            let definition = required(request, "definition")?;
+            let validation = asl::validate(definition.as_bytes());
+            let diagnostics: Vec<Value> = validation
+                .diagnostics
+                .iter()
+                .map(|d| {
+                    json!({
+                        "severity": d.severity.as_str(),
+                        "code": d.code.as_str(),
+                        "message": d.message,
+                        "location": d.pointer,
+                    })
+                })
+                .collect();
+            let result = if validation.errors().next().is_some() {
+                "FAIL"
+            } else {
+                "OK"
+            };
+            Ok(json!({"result": result, "diagnostics": diagnostics, "truncated": false}))
+        }
+        "StartExecution" => {
+            let machine = arn(request, "stateMachineArn", "stateMachine")?;
+            let name = optional(request, "name")?;
+            let input = optional(request, "input")?;
+            let record = engine.start_execution(machine, name, input).await?;
+            Ok(json!({"executionArn": record.arn, "startDate": epoch(record.start)}))
+        }
+        "DescribeExecution" => {
+            let arn = arn(request, "executionArn", "execution")?;
+            let e = engine.describe_execution(arn)?;
+            let mut out = execution_summary(&e);
+            if let Value::Object(map) = &mut out {
+                map.insert("input".into(), json!(e.input));
+                map.insert("inputDetails".into(), json!({"included": true}));
+                if let Some(output) = &e.output {
+                    map.insert("output".into(), json!(output));
+                    map.insert("outputDetails".into(), json!({"included": true}));
+                }
+                if let Some(error) = &e.error {
+                    map.insert("error".into(), json!(error));
+                }
+                if let Some(cause) = &e.cause {
+                    map.insert("cause".into(), json!(cause));
+                }
+                map.insert("redriveCount".into(), json!(e.redrive_count));
+            }
+            Ok(out)
+        }
+        "ListExecutions" => {
+            let machine = arn(request, "stateMachineArn", "stateMachine")?;
+            engine.describe_state_machine(machine)?;
+            let filter = optional(request, "statusFilter")?;
+            let mut executions = engine.list_executions(Some(machine))?;
+            // AWS lists the newest first.
+            executions.sort_by_key(|e| std::cmp::Reverse(e.start));
+            let listed: Vec<Value> = executions
+                .iter()
+                .filter(|e| filter.is_none_or(|f| status_name(e.status) == f))
+                .map(execution_summary)
+                .collect();
+            Ok(json!({"executions": listed}))
+        }
+        "GetExecutionHistory" => {
+            let arn = arn(request, "executionArn", "execution")?;
+            let len = engine.history_len(arn)?;
+            let mut events = engine.history(arn, 1, len)?;
+            if request.get("reverseOrder") == Some(&Value::Bool(true)) {
+                events.reverse();
+            }
+            let include_data = request.get("includeExecutionData") != Some(&Value::Bool(false));
+            let events: Vec<Value> = events
+                .iter()
+                .map(|e| {
+                    let mut event = event_json(e);
+                    if !include_data {
+                        strip_data(&mut event);
+                    }
+                    event
+                })
+                .collect();
+            Ok(json!({"events": events}))
+        }
+        "StopExecution" => {
+            let arn = arn(request, "executionArn", "execution")?;
+            let error = optional(request, "error")?.map(str::to_owned);
+            let cause = optional(request, "cause")?.map(str::to_owned);
+            engine.stop_execution(arn, error, cause)?;
+            Ok(json!({"stopDate": epoch(chrono::Utc::now())}))
+        }
+        other => Err(AwsError::new(
+            "UnknownOperationException",
+            format!("stepline does not implement the action '{other}' yet"),
+        )),
+    }
+}
+
+/// includeExecutionData=false: payloads are left out of every event.
+fn strip_data(event: &mut Value) {
+    if let Value::Object(map) = event {
+        for details in map.values_mut() {
+            if let Value::Object(d) = details {
+                let d: &mut Map<String, Value> = d;
+                for field in ["input", "output", "parameters"] {
+                    d.remove(field);
+                }
+            }
+        }
+    }
+}

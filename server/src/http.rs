@@ -1,0 +1,90 @@
+//! The HTTP server: one port, the AWS Step Functions JSON 1.0 protocol on
+//! `POST /`, and `/health`. Thin: every request is one engine call.
+
+use std::future::Future;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+use stepline_engine::runtime::Engine;
+
+use crate::aws::actions::{AwsError, dispatch};
+
+/// The largest request body: a 1 MiB definition, escaped, with room.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+const AWS_JSON: &str = "application/x-amz-json-1.0";
+
+/// Serves `engine` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    engine: Engine,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/", post(aws))
+        .route("/health", get(health))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(engine);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn health() -> &'static str {
+    "ok\n"
+}
+
+fn aws_response(status: StatusCode, body: &Value) -> Response {
+    (status, [(header::CONTENT_TYPE, AWS_JSON)], body.to_string()).into_response()
+}
+
+fn aws_error(error: &AwsError) -> Response {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+    aws_response(status, &error.body())
+}
+
+async fn aws(State(engine): State<Engine>, headers: HeaderMap, body: Bytes) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(action) = target.strip_prefix("AWSStepFunctions.") else {
+        return aws_error(&AwsError {
+            kind: "UnknownOperationException",
+            message: format!(
+                "missing or unknown X-Amz-Target '{target}'; expected AWSStepFunctions.<Action>"
+            ),
+            status: 400,
+        });
+    };
+    let request: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(serde_json::Map::new())
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => {
+                return aws_error(&AwsError {
+                    kind: "SerializationException",
+                    message: "the request body must be a JSON object".into(),
+                    status: 400,
+                });
+            }
+            Err(e) => {
+                return aws_error(&AwsError {
+                    kind: "SerializationException",
+                    message: format!("the request body is not valid JSON: {e}"),
+                    status: 400,
+                });
+            }
+        }
+    };
+    match dispatch(&engine, action, &request).await {
+        Ok(response) => aws_response(StatusCode::OK, &response),
+        Err(error) => aws_error(&error),
+    }
+}

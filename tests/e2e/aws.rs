@@ -1,0 +1,376 @@
+//! The AWS Step Functions JSON 1.0 protocol on a real server bound to a
+//! loopback port: raw HTTP requests for the protocol's edges, and boto3,
+//! the AWS SDK for Python, for the door AWS users actually use.
+
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use stepline_engine::interp::{Failure, TaskRequest};
+use stepline_engine::runtime::{Engine, EngineConfig, TaskRunner, WallClock};
+use stepline_engine::store::MemoryStore;
+
+/// Tasks answer with their input under "echo".
+struct Echo;
+
+impl TaskRunner for Echo {
+    fn run(
+        &self,
+        request: TaskRequest,
+        _key: String,
+    ) -> Pin<Box<dyn Future<Output = Result<Value, Failure>> + Send>> {
+        Box::pin(async move { Ok(json!({"echo": request.input})) })
+    }
+}
+
+/// A server on 127.0.0.1:0, stopped when dropped.
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    pub fn start() -> Self {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let engine = Engine::open(
+                    Arc::new(MemoryStore::new()),
+                    Arc::new(Echo),
+                    Arc::new(WallClock),
+                    EngineConfig::default(),
+                )
+                .expect("engine");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
+                stepline::http::serve(listener, engine, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("serve");
+            });
+        });
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the server starts");
+        Self {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// One AWS JSON call: the HTTP status and the parsed body.
+    pub fn call(&self, action: &str, body: &str) -> (u16, Value) {
+        let (status, text) = raw(
+            self.addr,
+            &[("X-Amz-Target", &format!("AWSStepFunctions.{action}"))],
+            body.as_bytes(),
+        );
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A raw HTTP/1.1 POST to `/`; returns the status and the body.
+fn raw(addr: SocketAddr, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut request = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("write");
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+const FLOW: &str = r#"{"StartAt": "Work", "States": {
+  "Work": {"Type": "Task", "Resource": "stepline:process:echo", "ResultPath": "$.work", "Next": "Done"},
+  "Done": {"Type": "Succeed"}}}"#;
+
+fn create(server: &Server, name: &str, definition: &str) -> (u16, Value) {
+    let body = json!({"name": name, "definition": definition, "roleArn": "arn:aws:iam::111111111111:role/r"});
+    server.call("CreateStateMachine", &body.to_string())
+}
+
+fn wait_until_done(server: &Server, arn: &str) -> Value {
+    for _ in 0..500 {
+        let (status, described) = server.call(
+            "DescribeExecution",
+            &json!({"executionArn": arn}).to_string(),
+        );
+        assert_eq!(status, 200, "{described}");
+        if described["status"] != "RUNNING" {
+            return described;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{arn} did not finish");
+}
+
+#[test]
+fn a_state_machine_runs_through_the_aws_protocol() {
+    let server = Server::start();
+    let (status, created) = create(&server, "flow", FLOW);
+    assert_eq!(status, 200, "{created}");
+    let machine = created["stateMachineArn"].as_str().expect("arn").to_owned();
+    assert_eq!(
+        machine,
+        "arn:aws:states:us-east-1:111111111111:stateMachine:flow"
+    );
+    assert!(created["creationDate"].is_number());
+
+    let start = json!({"stateMachineArn": machine, "name": "e1", "input": "{\"n\": 1}"});
+    let (status, started) = server.call("StartExecution", &start.to_string());
+    assert_eq!(status, 200, "{started}");
+    let arn = started["executionArn"].as_str().expect("arn").to_owned();
+    let done = wait_until_done(&server, &arn);
+    assert_eq!(done["status"], "SUCCEEDED");
+    let output: Value =
+        serde_json::from_str(done["output"].as_str().expect("output")).expect("json");
+    assert_eq!(output, json!({"n": 1, "work": {"echo": {"n": 1}}}));
+
+    let (_, history) = server.call(
+        "GetExecutionHistory",
+        &json!({"executionArn": arn}).to_string(),
+    );
+    let types: Vec<&str> = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["type"].as_str().expect("type"))
+        .collect();
+    assert_eq!(types.first(), Some(&"ExecutionStarted"));
+    assert_eq!(types.last(), Some(&"ExecutionSucceeded"));
+    assert!(
+        types.contains(&"TaskScheduled") && types.contains(&"TaskSucceeded"),
+        "{types:?}"
+    );
+    let (_, reversed) = server.call(
+        "GetExecutionHistory",
+        &json!({"executionArn": arn, "reverseOrder": true}).to_string(),
+    );
+    assert_eq!(reversed["events"][0]["type"], "ExecutionSucceeded");
+
+    let (_, listed) = server.call(
+        "ListExecutions",
+        &json!({"stateMachineArn": machine}).to_string(),
+    );
+    assert_eq!(listed["executions"][0]["name"], "e1");
+    let (_, machines) = server.call("ListStateMachines", "{}");
+    assert_eq!(machines["stateMachines"][0]["name"], "flow");
+    let (_, described) = server.call(
+        "DescribeStateMachine",
+        &json!({"stateMachineArn": machine}).to_string(),
+    );
+    assert_eq!(described["definition"], FLOW);
+    assert_eq!(described["status"], "ACTIVE");
+}
+
+#[test]
+fn errors_have_aws_names_and_the_server_keeps_serving() {
+    let server = Server::start();
+    let check = |(status, body): (u16, Value), kind: &str| {
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["__type"], kind, "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    };
+    check(
+        create(&server, "bad", r#"{"StartAt": "A", "States": {}}"#),
+        "InvalidDefinition",
+    );
+    let (_, invalid) = create(
+        &server,
+        "bad",
+        "{\n  \"StartAt\": \"A\",\n  \"States\": {}\n}",
+    );
+    let message = invalid["message"].as_str().expect("message");
+    assert!(
+        message.contains("MISSING_TRANSITION_TARGET") && message.contains("line 2, column 14"),
+        "{message}"
+    );
+    check(create(&server, "has space", FLOW), "InvalidName");
+    assert_eq!(create(&server, "flow", FLOW).0, 200);
+    check(create(&server, "flow", FLOW), "StateMachineAlreadyExists");
+    check(
+        server.call("DescribeExecution", r#"{"executionArn": "nope"}"#),
+        "InvalidArn",
+    );
+    check(
+        server.call(
+            "DescribeExecution",
+            r#"{"executionArn": "arn:aws:states:us-east-1:111111111111:execution:flow:none"}"#,
+        ),
+        "ExecutionDoesNotExist",
+    );
+    check(
+        server.call("DescribeExecution", "{}"),
+        "ValidationException",
+    );
+    check(server.call("StartExecution", r#"{"stateMachineArn": "arn:aws:states:us-east-1:111111111111:stateMachine:flow", "input": "{oops"}"#), "InvalidExecutionInput");
+    check(
+        server.call("NoSuchAction", "{}"),
+        "UnknownOperationException",
+    );
+    check(
+        server.call("DescribeExecution", "{not json"),
+        "SerializationException",
+    );
+    let (status, body) = raw(server.addr, &[], b"{}");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("UnknownOperationException"), "{body}");
+    // An oversized body is refused without reading it all.
+    let big = vec![b' '; 5 * 1024 * 1024];
+    let (status, _) = raw(
+        server.addr,
+        &[("X-Amz-Target", "AWSStepFunctions.ListStateMachines")],
+        &big,
+    );
+    assert_eq!(status, 413);
+    // Still serving.
+    let (status, _) = server.call("ListStateMachines", "{}");
+    assert_eq!(status, 200);
+    // The same name with the same input while open returns the same
+    // execution; another input is ExecutionAlreadyExists.
+    let machine = "arn:aws:states:us-east-1:111111111111:stateMachine:flow";
+    let first = server.call(
+        "StartExecution",
+        &json!({"stateMachineArn": machine, "name": "x", "input": "{}"}).to_string(),
+    );
+    assert_eq!(first.0, 200);
+    let arn = first.1["executionArn"].as_str().expect("arn").to_owned();
+    wait_until_done(&server, &arn);
+    check(
+        server.call(
+            "StartExecution",
+            &json!({"stateMachineArn": machine, "name": "x", "input": "{\"other\": 1}"})
+                .to_string(),
+        ),
+        "ExecutionAlreadyExists",
+    );
+}
+
+/// boto3, pointed at the server with `endpoint_url`, runs a whole
+/// lifecycle unchanged. Skipped (loudly) where boto3 is not installed,
+/// unless STEPLINE_REQUIRE_AWS_CLIENTS is set, as .ci/run does after
+/// installing it.
+#[test]
+fn boto3_works_unchanged() {
+    let has_boto3 = std::process::Command::new("python3")
+        .args(["-c", "import boto3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_boto3 {
+        assert!(
+            std::env::var_os("STEPLINE_REQUIRE_AWS_CLIENTS").is_none(),
+            "boto3 is required (pip install boto3)"
+        );
+        eprintln!("SKIPPED: boto3 is not installed (pip install boto3); .ci/run installs it");
+        return;
+    }
+    let server = Server::start();
+    let script = r#"
+import json, sys, time, boto3
+from botocore.config import Config
+sfn = boto3.client("stepfunctions", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="test", aws_secret_access_key="test",
+                   config=Config(retries={"max_attempts": 1}))
+definition = sys.argv[2]
+created = sfn.create_state_machine(name="boto", definition=definition,
+                                   roleArn="arn:aws:iam::111111111111:role/r")
+arn = created["stateMachineArn"]
+valid = sfn.validate_state_machine_definition(definition=definition)
+started = sfn.start_execution(stateMachineArn=arn, name="b1", input=json.dumps({"n": 2}))
+for _ in range(500):
+    described = sfn.describe_execution(executionArn=started["executionArn"])
+    if described["status"] != "RUNNING":
+        break
+    time.sleep(0.01)
+events = sfn.get_execution_history(executionArn=started["executionArn"])["events"]
+try:
+    sfn.describe_execution(executionArn=arn.replace("stateMachine", "execution") + ":missing")
+    missing = "no error"
+except sfn.exceptions.ExecutionDoesNotExist as e:
+    missing = "ExecutionDoesNotExist"
+print(json.dumps({
+    "arn": arn,
+    "valid": valid["result"],
+    "status": described["status"],
+    "output": json.loads(described["output"]),
+    "start_is_datetime": hasattr(described["startDate"], "year"),
+    "types": [e["type"] for e in events],
+    "missing": missing,
+}))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &format!("http://{}", server.addr), FLOW])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "boto3 script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+    assert_eq!(
+        result["arn"],
+        "arn:aws:states:us-east-1:111111111111:stateMachine:boto"
+    );
+    assert_eq!(result["valid"], "OK");
+    assert_eq!(result["status"], "SUCCEEDED");
+    assert_eq!(
+        result["output"],
+        json!({"n": 2, "work": {"echo": {"n": 2}}})
+    );
+    assert_eq!(result["start_is_datetime"], true);
+    assert_eq!(result["types"][0], "ExecutionStarted");
+    assert_eq!(result["missing"], "ExecutionDoesNotExist");
+}
