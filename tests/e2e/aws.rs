@@ -77,13 +77,7 @@ impl Server {
 
     /// One AWS JSON call: the HTTP status and the parsed body.
     pub fn call(&self, action: &str, body: &str) -> (u16, Value) {
-        let (status, text) = raw(
-            self.addr,
-            &[("X-Amz-Target", &format!("AWSStepFunctions.{action}"))],
-            body.as_bytes(),
-        );
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value)
+        call_raw(self.addr, action, body)
     }
 }
 
@@ -96,6 +90,17 @@ impl Drop for Server {
             let _ = thread.join();
         }
     }
+}
+
+/// One AWS JSON call to `addr`: the HTTP status and the parsed body.
+pub fn call_raw(addr: SocketAddr, action: &str, body: &str) -> (u16, Value) {
+    let (status, text) = raw(
+        addr,
+        &[("X-Amz-Target", &format!("AWSStepFunctions.{action}"))],
+        body.as_bytes(),
+    );
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
 }
 
 /// A raw HTTP/1.1 POST to `/`; returns the status and the body.

@@ -4,6 +4,7 @@
 
 mod aws;
 mod conformance;
+mod crash;
 mod run;
 mod support;
 mod validate;
