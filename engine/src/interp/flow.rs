@@ -349,6 +349,12 @@ impl<'a> Evaluator<'a> {
         let max_concurrency = self
             .integer(&map.max_concurrency, &effective, "MaxConcurrencyPath")
             .map_err(|f| (f, None))?;
+        let Ok(max_concurrency) = u64::try_from(max_concurrency) else {
+            let f = self.runtime(format!(
+                "MaxConcurrency must be a non-negative integer, not {max_concurrency}."
+            ));
+            return Err((f, None));
+        };
         let items = match &map.items {
             None => Arc::clone(&effective),
             Some(Source::Path(path)) => self.select(path, &effective).map_err(|f| (f, None))?,
@@ -371,7 +377,7 @@ impl<'a> Evaluator<'a> {
             None => None,
             Some(source) => {
                 let count = self
-                    .signed(source, &effective, "ToleratedFailureCountPath")
+                    .integer(source, &effective, "ToleratedFailureCountPath")
                     .map_err(|f| (f, Some(length)))?;
                 if count < 0 {
                     return Err((
@@ -423,28 +429,9 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn integer(&mut self, source: &Source<u64>, input: &Data, field: &str) -> Result<u64, Failure> {
-        match source {
-            Source::Literal(n) => Ok(*n),
-            Source::Path(path) => {
-                let value = self.select(path, input)?;
-                let n = match &*value {
-                    Value::Number(n) => n.as_u64(),
-                    Value::String(s) => s.parse().ok(),
-                    _ => None,
-                };
-                n.ok_or_else(|| {
-                    self.runtime(format!(
-                    "The {field} field refers to value \"{}\" which is not a valid integer: {path}",
-                    display_plain(&value)
-                ))
-                })
-            }
-            Source::Call(_) | Source::Jsonata(_) => Err(jsonata_unsupported(field)),
-        }
-    }
-
-    fn signed(&mut self, source: &Source<u64>, input: &Data, field: &str) -> Result<i64, Failure> {
+    /// An integer given literally or by a path (a number, or a string of
+    /// digits, as AWS accepts).
+    fn integer(&mut self, source: &Source<u64>, input: &Data, field: &str) -> Result<i64, Failure> {
         match source {
             Source::Literal(n) => Ok(i64::try_from(*n).unwrap_or(i64::MAX)),
             Source::Path(path) => {

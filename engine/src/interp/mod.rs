@@ -209,6 +209,28 @@ struct Frame {
     closing_event: u64,
 }
 
+impl Frame {
+    fn new(is_map: bool, effective: Data, items: Vec<Data>, limit: usize, started: u64) -> Self {
+        let count = items.len();
+        Self {
+            is_map,
+            effective,
+            items,
+            next_to_start: 0,
+            limit,
+            tolerated_count: None,
+            tolerated_percentage: None,
+            failures: 0,
+            children: vec![None; count],
+            results: vec![Data::default(); count],
+            running: 0,
+            finished: 0,
+            last_event: started,
+            closing_event: started,
+        }
+    }
+}
+
 /// A live execution: the definition it runs and where it is.
 #[derive(Debug)]
 pub struct Execution {
@@ -558,22 +580,13 @@ impl Core {
                 };
                 let started = self.emit_on(tid, Event::ParallelStateStarted);
                 let count = parallel.branches.len();
-                let frame = Frame {
-                    is_map: false,
-                    effective: Data::default(),
-                    items: vec![effective; count],
-                    next_to_start: 0,
-                    limit: count,
-                    tolerated_count: None,
-                    tolerated_percentage: None,
-                    failures: 0,
-                    children: vec![None; count],
-                    results: vec![Data::default(); count],
-                    running: 0,
-                    finished: 0,
-                    last_event: started,
-                    closing_event: started,
-                };
+                let frame = Frame::new(
+                    false,
+                    Data::default(),
+                    vec![effective; count],
+                    count,
+                    started,
+                );
                 self.threads[tid].at = At::Children {
                     run,
                     frame: Box::new(frame),
@@ -597,26 +610,14 @@ impl Core {
                 };
                 let count = setup.items.len();
                 let started = self.emit_on(tid, Event::MapStateStarted { length: count });
-                let frame = Frame {
-                    is_map: true,
-                    effective: setup.effective,
-                    items: setup.items.into_iter().map(Data::new).collect(),
-                    next_to_start: 0,
-                    limit: if setup.max_concurrency == 0 {
-                        usize::MAX
-                    } else {
-                        setup.max_concurrency
-                    },
-                    tolerated_count: setup.tolerated_count,
-                    tolerated_percentage: setup.tolerated_percentage,
-                    failures: 0,
-                    children: vec![None; count],
-                    results: vec![Data::default(); count],
-                    running: 0,
-                    finished: 0,
-                    last_event: started,
-                    closing_event: started,
+                let limit = match setup.max_concurrency {
+                    0 => usize::MAX,
+                    n => n,
                 };
+                let items = setup.items.into_iter().map(Data::new).collect();
+                let mut frame = Frame::new(true, setup.effective, items, limit, started);
+                frame.tolerated_count = setup.tolerated_count;
+                frame.tolerated_percentage = setup.tolerated_percentage;
                 self.threads[tid].at = At::Children {
                     run,
                     frame: Box::new(frame),
