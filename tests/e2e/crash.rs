@@ -12,20 +12,10 @@ use serde_json::{Value, json};
 
 use crate::support::TempDir;
 
-/// The `stepline` binary, built if needed (the tests crate cannot name
-/// another package's binary, so it asks cargo, which is cheap when fresh).
+/// The `stepline` program as a real process: the tests crate's own copy
+/// of the binary (same entry point), which cargo builds with the tests.
 fn stepline_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target/debug");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "stepline", "--bin", "stepline"])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cargo build -p stepline failed");
-    let binary = dir.join("stepline");
-    assert!(binary.exists(), "{} was not built", binary.display());
-    binary
+    PathBuf::from(env!("CARGO_BIN_EXE_stepline-under-test"))
 }
 
 /// A running `stepline serve` and the port it chose.

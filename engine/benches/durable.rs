@@ -1,0 +1,115 @@
+//! Durable throughput: executions on the tokio engine over a real sled
+//! store, at several concurrencies. `cargo bench -p stepline-engine --bench
+//! durable`. Prints one line per case; figures go to docs/performance.md.
+//!
+//! Two shapes per execution: a chain of 20 Pass states (20 transitions in
+//! one step: one batch, one flush) and a chain of 10 zero-second Waits (10
+//! steps, each written and flushed before the next timer is armed). Flushes
+//! of concurrent executions are shared (group commit).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use stepline_engine::interp::{Failure, TaskRequest};
+use stepline_engine::runtime::{Engine, EngineConfig, TaskRunner, WallClock};
+use stepline_engine::store::{SledStore, Store, WorkflowType};
+
+struct NoTasks;
+
+impl TaskRunner for NoTasks {
+    fn run(
+        &self,
+        _: TaskRequest,
+        _: String,
+    ) -> Pin<Box<dyn Future<Output = Result<Value, Failure>> + Send>> {
+        Box::pin(async { Err(Failure::new("States.TaskFailed", "no tasks in benchmarks")) })
+    }
+}
+
+fn chain(kind: &str, n: usize) -> String {
+    let mut states = serde_json::Map::new();
+    for i in 0..n {
+        let mut state = if kind == "Wait" {
+            json!({"Type": "Wait", "Seconds": 0})
+        } else {
+            json!({"Type": "Pass"})
+        };
+        if i + 1 == n {
+            state["End"] = json!(true);
+        } else {
+            state["Next"] = json!(format!("S{}", i + 1));
+        }
+        states.insert(format!("S{i}"), state);
+    }
+    json!({"StartAt": "S0", "States": states}).to_string()
+}
+
+async fn case(
+    engine: &Engine,
+    machine: &str,
+    label: &str,
+    concurrency: usize,
+    transitions_each: usize,
+) {
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for i in 0..concurrency {
+        let engine = engine.clone();
+        let machine = machine.to_owned();
+        let name = format!("{label}-{concurrency}-{i}");
+        handles.push(tokio::spawn(async move {
+            let run = engine
+                .start_execution(&machine, Some(&name), Some("{}"))
+                .await
+                .expect("start");
+            engine.wait_for(&run.arn).await.expect("wait")
+        }));
+    }
+    for handle in handles {
+        handle.await.expect("join");
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let transitions = (concurrency * transitions_each) as f64;
+    println!(
+        "{label:<12} concurrency {concurrency:>4}: {concurrency} executions in {seconds:.3} s, {:.0} executions/s, {:.0} durable transitions/s",
+        concurrency as f64 / seconds,
+        transitions / seconds
+    );
+}
+
+fn main() {
+    // `cargo bench` passes --bench; a filter argument is not supported.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = std::env::temp_dir().join(format!("stepline-bench-durable-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    runtime.block_on(async {
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir).expect("open"));
+        let engine = Engine::open(
+            store,
+            Arc::new(NoTasks),
+            Arc::new(WallClock),
+            EngineConfig::default(),
+        )
+        .expect("engine");
+        let pass = engine
+            .create_state_machine("pass20", &chain("Pass", 20), None, WorkflowType::Standard)
+            .expect("create");
+        let wait = engine
+            .create_state_machine("wait10", &chain("Wait", 10), None, WorkflowType::Standard)
+            .expect("create");
+        for concurrency in [1, 16, 256] {
+            case(&engine, &pass.arn, "pass-chain", concurrency, 20).await;
+        }
+        for concurrency in [1, 16, 256] {
+            case(&engine, &wait.arn, "wait-chain", concurrency, 10).await;
+        }
+    });
+    drop(runtime);
+    let _ = std::fs::remove_dir_all(&dir);
+}
