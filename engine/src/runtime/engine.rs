@@ -93,8 +93,8 @@ struct Inner {
     flusher: mpsc::UnboundedSender<oneshot::Sender<Result<(), String>>>,
     /// Execution names and seeds when none is given.
     random: Mutex<SplitMix64>,
-    /// Signalled whenever an execution's loop ends.
-    finished: tokio::sync::Notify,
+    /// Who waits for which execution to end.
+    waiters: Mutex<HashMap<String, Vec<oneshot::Sender<()>>>>,
 }
 
 /// The engine. Cheap to clone: clones share everything.
@@ -151,7 +151,7 @@ impl Engine {
                 live: Mutex::new(HashMap::new()),
                 flusher,
                 random: Mutex::new(SplitMix64(seed)),
-                finished: tokio::sync::Notify::new(),
+                waiters: Mutex::new(HashMap::new()),
             }),
         };
         engine.recover()?;
@@ -386,15 +386,26 @@ impl Engine {
     /// Waits until an execution has ended (tests, StartSyncExecution).
     pub async fn wait_for(&self, arn: &str) -> Result<ExecutionRecord, EngineError> {
         loop {
-            let notified = self.inner.finished.notified();
-            tokio::pin!(notified);
             // Registered before the check, so an end in between is not missed.
-            notified.as_mut().enable();
+            let (done, ended) = oneshot::channel();
+            lock(&self.inner.waiters)
+                .entry(arn.to_owned())
+                .or_default()
+                .push(done);
             let record = self.describe_execution(arn)?;
             if record.status != ExecutionStatus::Running {
+                // Other waiters of an ended execution see the error and
+                // look again; nothing is left registered.
+                lock(&self.inner.waiters).remove(arn);
                 return Ok(record);
             }
-            notified.await;
+            // An execution that is not live (it paused on a storage error)
+            // would never signal; poll it slowly instead.
+            if !lock(&self.inner.live).contains_key(arn) {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+            let _ = ended.await;
         }
     }
 
@@ -561,7 +572,9 @@ async fn run(
         handle.abort();
     }
     lock(&inner.live).remove(&arn);
-    inner.finished.notify_waiters();
+    for done in lock(&inner.waiters).remove(&arn).unwrap_or_default() {
+        let _ = done.send(());
+    }
 }
 
 /// A storage failure stops the execution's loop; it stays open in the

@@ -1,33 +1,39 @@
 //! The sled backend (sled 0.34).
 //!
-//! Key layout (every record is JSON; integers in keys are big-endian so that
-//! keys sort by them):
+//! Everything lives in one tree, `data`, so that a [`WriteBatch`] is one
+//! `sled::Batch`: applied atomically and far cheaper than a transaction over
+//! several trees. Writes are serialised by a mutex (one process owns a data
+//! directory), so the checks a batch needs (a free execution name, a
+//! contiguous history) are plain reads before the batch is applied.
 //!
-//! | tree | key | value |
-//! |---|---|---|
-//! | `meta` | `format` | format version, u32 |
-//! | `machines` | state machine ARN | `StateMachineRecord` |
-//! | `executions` | execution ARN | `ExecutionRecord` |
-//! | `names` | machine ARN, 0, execution name | execution ARN |
-//! | `open` | execution ARN | (empty): RUNNING executions, for recovery |
-//! | `journal` | execution ARN, 0, seq u64 | `JournalEntry` |
-//! | `history` | execution ARN, 0, event id u64 | `HistoryEvent` |
-//! | `counters` | execution ARN, 0, `h` or `j` | last event id / journal seq, u64 |
-//! | `timers` | due (ms since 1970, i64 + 2^63) u64, execution ARN, 0, timer u64 | `TimerRecord` |
-//! | `timers_by_execution` | execution ARN, 0, timer u64 | the `timers` key |
-//! | `tokens` | task token | `TaskTokenRecord` |
+//! Key layout: a one-byte table tag, then the key. Records are JSON;
+//! integers in keys are big-endian so keys sort by them; 0 separates the
+//! parts of a composite key.
 //!
-//! Every `WriteBatch` is one sled transaction over these trees. sled keeps
-//! what was applied across a process crash once `flush` returned; on power
-//! loss it depends on sled (see docs/ARCHITECTURE.md).
+//! | tag | table | key after the tag | value |
+//! |---|---|---|---|
+//! | `F` | format | (none) | format version, u32 (a newer one is refused at open) |
+//! | `m` | state machines | ARN | `StateMachineRecord` |
+//! | `e` | executions | ARN | `ExecutionRecord` |
+//! | `n` | names | machine ARN, 0, execution name | execution ARN |
+//! | `o` | open executions | ARN | empty: what recovery resumes |
+//! | `j` | journal | execution ARN, 0, seq u64 | `JournalEntry` |
+//! | `h` | history | execution ARN, 0, event id u64 | `HistoryEvent` |
+//! | `c` | counters | execution ARN, 0, `h` or `j` | last event id / journal seq, u64 |
+//! | `t` | timers | due (ms, i64 shifted to u64), execution ARN, 0, timer u64 | `TimerRecord` |
+//! | `x` | timers by execution | execution ARN, 0, timer u64 | the `t` key |
+//! | `k` | task tokens | token | `TaskTokenRecord` |
+//!
+//! sled keeps what was applied across a process crash once `flush`
+//! returned; on power loss it depends on sled (see docs/ARCHITECTURE.md).
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use super::{
     ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION, Histories, JournalEntry,
@@ -36,20 +42,25 @@ use super::{
 };
 use crate::history::HistoryEvent;
 
+const FORMAT: u8 = b'F';
+const MACHINES: u8 = b'm';
+const EXECUTIONS: u8 = b'e';
+const NAMES: u8 = b'n';
+const OPEN: u8 = b'o';
+const JOURNAL: u8 = b'j';
+const HISTORY: u8 = b'h';
+const COUNTERS: u8 = b'c';
+const TIMERS: u8 = b't';
+const TIMERS_BY_EXECUTION: u8 = b'x';
+const TOKENS: u8 = b'k';
+
 /// A store in a sled database directory.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SledStore {
     db: sled::Db,
-    machines: sled::Tree,
-    executions: sled::Tree,
-    names: sled::Tree,
-    open: sled::Tree,
-    journal: sled::Tree,
-    history: sled::Tree,
-    counters: sled::Tree,
-    timers: sled::Tree,
-    timers_by_execution: sled::Tree,
-    tokens: sled::Tree,
+    data: sled::Tree,
+    /// Serialises writers: checks and batch form one atomic step.
+    writer: Mutex<()>,
 }
 
 fn io(e: sled::Error) -> StoreError {
@@ -64,28 +75,45 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-/// `a`, 0, `b`: a composite key whose first part sorts as a prefix.
-fn key2(a: &str, b: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(a.len() + 1 + b.len());
-    key.extend_from_slice(a.as_bytes());
-    key.push(0);
-    key.extend_from_slice(b);
+/// `tag`, then `parts` separated by 0.
+fn key(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
+    key.push(tag);
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            key.push(0);
+        }
+        key.extend_from_slice(part);
+    }
     key
 }
 
-fn prefix(a: &str) -> Vec<u8> {
-    key2(a, &[])
+/// The prefix of every key of `tag` whose first part is `first`.
+fn prefix(tag: u8, first: &str) -> Vec<u8> {
+    let mut p = key(tag, &[first.as_bytes()]);
+    p.push(0);
+    p
 }
 
-fn millis_key(t: DateTime<Utc>) -> [u8; 8] {
+fn millis(t: DateTime<Utc>) -> [u8; 8] {
     // Shift the signed range so that byte order is time order.
     (t.timestamp_millis() as u64 ^ (1 << 63)).to_be_bytes()
 }
 
 fn timer_key(t: &TimerRecord) -> Vec<u8> {
-    let mut key = millis_key(t.due).to_vec();
-    key.extend_from_slice(&key2(&t.execution, &t.timer.to_be_bytes()));
-    key
+    let mut k = vec![TIMERS];
+    k.extend_from_slice(&millis(t.due));
+    k.extend_from_slice(t.execution.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&t.timer.to_be_bytes());
+    k
+}
+
+fn timer_index_key(execution: &str, timer: u64) -> Vec<u8> {
+    key(
+        TIMERS_BY_EXECUTION,
+        &[execution.as_bytes(), &timer.to_be_bytes()],
+    )
 }
 
 fn read_u64(bytes: &[u8]) -> Result<u64, StoreError> {
@@ -93,6 +121,10 @@ fn read_u64(bytes: &[u8]) -> Result<u64, StoreError> {
         .try_into()
         .map_err(|_| StoreError::Corrupt("a counter is not 8 bytes".into()))?;
     Ok(u64::from_be_bytes(array))
+}
+
+fn utf8(bytes: &[u8]) -> Result<String, StoreError> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Corrupt("an ARN is not UTF-8".into()))
 }
 
 impl SledStore {
@@ -104,9 +136,8 @@ impl SledStore {
         };
         std::fs::create_dir_all(path).map_err(|e| open_error(e.to_string()))?;
         let db = sled::open(path).map_err(|e| open_error(e.to_string()))?;
-        let tree = |name: &str| db.open_tree(name).map_err(io);
-        let meta = tree("meta")?;
-        match meta.get("format").map_err(io)? {
+        let data = db.open_tree("data").map_err(io)?;
+        match data.get([FORMAT]).map_err(io)? {
             Some(bytes) => {
                 let found =
                     u32::from_be_bytes(bytes.as_ref().try_into().map_err(|_| {
@@ -120,58 +151,78 @@ impl SledStore {
                 }
             }
             None => {
-                meta.insert("format", &FORMAT_VERSION.to_be_bytes())
+                data.insert([FORMAT], &FORMAT_VERSION.to_be_bytes())
                     .map_err(io)?;
                 db.flush().map_err(io)?;
             }
         }
+        // The format version is also written to the `meta` tree, where
+        // earlier builds of this format kept it, so either reader agrees.
+        let meta = db.open_tree("meta").map_err(io)?;
+        if let Some(bytes) = meta.get("format").map_err(io)? {
+            let found = u32::from_be_bytes(
+                bytes
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("the format version is unreadable".into()))?,
+            );
+            if found > FORMAT_VERSION {
+                return Err(StoreError::NewerFormat {
+                    found,
+                    supported: FORMAT_VERSION,
+                });
+            }
+        } else {
+            meta.insert("format", &FORMAT_VERSION.to_be_bytes())
+                .map_err(io)?;
+        }
         Ok(Self {
-            machines: tree("machines")?,
-            executions: tree("executions")?,
-            names: tree("names")?,
-            open: tree("open")?,
-            journal: tree("journal")?,
-            history: tree("history")?,
-            counters: tree("counters")?,
-            timers: tree("timers")?,
-            timers_by_execution: tree("timers_by_execution")?,
-            tokens: tree("tokens")?,
             db,
+            data,
+            writer: Mutex::new(()),
         })
     }
 
-    fn scan<T: DeserializeOwned>(
-        &self,
-        tree: &sled::Tree,
-        prefix: &[u8],
-    ) -> Result<Vec<T>, StoreError> {
-        tree.scan_prefix(prefix)
+    fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        self.data
+            .get(key)
+            .map_err(io)?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    fn scan<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
+        self.data
+            .scan_prefix(prefix)
             .map(|item| item.map_err(io).and_then(|(_, v)| decode(&v)))
             .collect()
+    }
+
+    fn counter(&self, execution: &str, which: &[u8]) -> Result<u64, StoreError> {
+        match self
+            .data
+            .get(key(COUNTERS, &[execution.as_bytes(), which]))
+            .map_err(io)?
+        {
+            Some(bytes) => read_u64(&bytes),
+            None => Ok(0),
+        }
     }
 }
 
 impl StateMachines for SledStore {
     fn state_machine(&self, arn: &str) -> Result<Option<StateMachineRecord>, StoreError> {
-        self.machines
-            .get(arn)
-            .map_err(io)?
-            .map(|v| decode(&v))
-            .transpose()
+        self.get(&key(MACHINES, &[arn.as_bytes()]))
     }
 
     fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError> {
-        self.scan(&self.machines, &[])
+        self.scan(&[MACHINES])
     }
 }
 
 impl Executions for SledStore {
     fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
-        self.executions
-            .get(arn)
-            .map_err(io)?
-            .map(|v| decode(&v))
-            .transpose()
+        self.get(&key(EXECUTIONS, &[arn.as_bytes()]))
     }
 
     fn execution_by_name(
@@ -179,22 +230,15 @@ impl Executions for SledStore {
         state_machine: &str,
         name: &str,
     ) -> Result<Option<ExecutionRecord>, StoreError> {
-        match self
-            .names
-            .get(key2(state_machine, name.as_bytes()))
-            .map_err(io)?
-        {
-            Some(arn) => {
-                let arn = String::from_utf8(arn.to_vec())
-                    .map_err(|_| StoreError::Corrupt("an execution ARN is not UTF-8".into()))?;
-                self.execution(&arn)
-            }
+        let name_key = key(NAMES, &[state_machine.as_bytes(), name.as_bytes()]);
+        match self.data.get(name_key).map_err(io)? {
+            Some(arn) => self.execution(&utf8(&arn)?),
             None => Ok(None),
         }
     }
 
     fn executions(&self, state_machine: Option<&str>) -> Result<Vec<ExecutionRecord>, StoreError> {
-        let all: Vec<ExecutionRecord> = self.scan(&self.executions, &[])?;
+        let all: Vec<ExecutionRecord> = self.scan(&[EXECUTIONS])?;
         Ok(all
             .into_iter()
             .filter(|e| state_machine.is_none_or(|m| e.state_machine_arn == m))
@@ -203,11 +247,9 @@ impl Executions for SledStore {
 
     fn open_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
         let mut out = Vec::new();
-        for item in self.open.iter() {
-            let (arn, _) = item.map_err(io)?;
-            let arn = String::from_utf8(arn.to_vec())
-                .map_err(|_| StoreError::Corrupt("an execution ARN is not UTF-8".into()))?;
-            if let Some(record) = self.execution(&arn)? {
+        for item in self.data.scan_prefix([OPEN]) {
+            let (k, _) = item.map_err(io)?;
+            if let Some(record) = self.execution(&utf8(&k[1..])?)? {
                 out.push(record);
             }
         }
@@ -217,7 +259,7 @@ impl Executions for SledStore {
 
 impl Journals for SledStore {
     fn journal(&self, execution: &str) -> Result<Vec<JournalEntry>, StoreError> {
-        self.scan(&self.journal, &prefix(execution))
+        self.scan(&prefix(JOURNAL, execution))
     }
 }
 
@@ -231,19 +273,16 @@ impl Histories for SledStore {
         if from > to {
             return Ok(Vec::new());
         }
-        let start = key2(execution, &from.to_be_bytes());
-        let end = key2(execution, &to.to_be_bytes());
-        self.history
+        let start = key(HISTORY, &[execution.as_bytes(), &from.to_be_bytes()]);
+        let end = key(HISTORY, &[execution.as_bytes(), &to.to_be_bytes()]);
+        self.data
             .range(start..=end)
             .map(|item| item.map_err(io).and_then(|(_, v)| decode(&v)))
             .collect()
     }
 
     fn history_len(&self, execution: &str) -> Result<u64, StoreError> {
-        match self.counters.get(key2(execution, b"h")).map_err(io)? {
-            Some(bytes) => read_u64(&bytes),
-            None => Ok(0),
-        }
+        self.counter(execution, b"h")
     }
 }
 
@@ -251,12 +290,16 @@ impl Timers for SledStore {
     fn due_timers(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<TimerRecord>, StoreError> {
         // Every key of a timer due at `now` starts with `now`'s 8 bytes and
         // is longer, so the bound is the next millisecond.
-        let items: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
-            match now.checked_add_signed(chrono::Duration::milliseconds(1)) {
-                Some(next) => Box::new(self.timers.range(..millis_key(next).to_vec())),
-                None => Box::new(self.timers.iter()),
-            };
-        items
+        let end = match now.checked_add_signed(chrono::Duration::milliseconds(1)) {
+            Some(next) => {
+                let mut end = vec![TIMERS];
+                end.extend_from_slice(&millis(next));
+                end
+            }
+            None => vec![TIMERS + 1],
+        };
+        self.data
+            .range(vec![TIMERS]..end)
             .take(limit)
             .map(|item| item.map_err(io).and_then(|(_, v)| decode(&v)))
             .collect()
@@ -264,10 +307,13 @@ impl Timers for SledStore {
 
     fn timers_of(&self, execution: &str) -> Result<Vec<TimerRecord>, StoreError> {
         let mut out = Vec::new();
-        for item in self.timers_by_execution.scan_prefix(prefix(execution)) {
+        for item in self
+            .data
+            .scan_prefix(prefix(TIMERS_BY_EXECUTION, execution))
+        {
             let (_, timer_key) = item.map_err(io)?;
-            if let Some(v) = self.timers.get(timer_key).map_err(io)? {
-                out.push(decode(&v)?);
+            if let Some(record) = self.get(&timer_key)? {
+                out.push(record);
             }
         }
         out.sort();
@@ -277,148 +323,143 @@ impl Timers for SledStore {
 
 impl TaskTokens for SledStore {
     fn task_token(&self, token: &str) -> Result<Option<TaskTokenRecord>, StoreError> {
-        self.tokens
-            .get(token)
-            .map_err(io)?
-            .map(|v| decode(&v))
-            .transpose()
+        self.get(&key(TOKENS, &[token.as_bytes()]))
     }
 }
 
-type Tx = ConflictableTransactionError<StoreError>;
-
-fn abort(e: StoreError) -> Tx {
-    ConflictableTransactionError::Abort(e)
+/// What a batch changes, gathered before anything is written; reads see the
+/// batch's own earlier writes through `pending`.
+struct Plan<'s> {
+    store: &'s SledStore,
+    batch: sled::Batch,
+    /// Keys written (Some) or removed (None) by this batch so far.
+    pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
-/// Encodes outside the transaction's closure would be faster, but the
-/// closure may run more than once on conflict; encoding is cheap next to I/O.
-fn put<T: Serialize>(tree: &TransactionalTree, key: impl AsRef<[u8]>, value: &T) -> Result<(), Tx> {
-    let bytes = encode(value).map_err(abort)?;
-    tree.insert(key.as_ref(), bytes)?;
-    Ok(())
-}
+impl Plan<'_> {
+    fn read(&self, k: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.pending.get(k) {
+            Some(v) => Ok(v.clone()),
+            None => Ok(self.store.data.get(k).map_err(io)?.map(|v| v.to_vec())),
+        }
+    }
 
-fn counter(tree: &TransactionalTree, key: &[u8]) -> Result<u64, Tx> {
-    match tree.get(key)? {
-        Some(bytes) => read_u64(&bytes).map_err(abort),
-        None => Ok(0),
+    fn insert(&mut self, k: Vec<u8>, v: Vec<u8>) {
+        self.batch.insert(k.clone(), v.clone());
+        self.pending.insert(k, Some(v));
+    }
+
+    fn remove(&mut self, k: Vec<u8>) {
+        self.batch.remove(k.clone());
+        self.pending.insert(k, None);
+    }
+
+    fn put<T: Serialize>(&mut self, k: Vec<u8>, value: &T) -> Result<(), StoreError> {
+        let bytes = encode(value)?;
+        self.insert(k, bytes);
+        Ok(())
+    }
+
+    fn counter(&self, execution: &str, which: &[u8]) -> Result<(Vec<u8>, u64), StoreError> {
+        let k = key(COUNTERS, &[execution.as_bytes(), which]);
+        let value = match self.read(&k)? {
+            Some(bytes) => read_u64(&bytes)?,
+            None => 0,
+        };
+        Ok((k, value))
+    }
+
+    fn op(&mut self, op: &WriteOp) -> Result<(), StoreError> {
+        match op {
+            WriteOp::PutStateMachine(r) => self.put(key(MACHINES, &[r.arn.as_bytes()]), r)?,
+            WriteOp::DeleteStateMachine(arn) => self.remove(key(MACHINES, &[arn.as_bytes()])),
+            WriteOp::CreateExecution(r) => {
+                let name_key = key(NAMES, &[r.state_machine_arn.as_bytes(), r.name.as_bytes()]);
+                if self.read(&name_key)?.is_some() {
+                    return Err(StoreError::ExecutionExists {
+                        state_machine: r.state_machine_arn.clone(),
+                        name: r.name.clone(),
+                    });
+                }
+                self.insert(name_key, r.arn.as_bytes().to_vec());
+                self.execution(r)?;
+            }
+            WriteOp::UpdateExecution(r) => self.execution(r)?,
+            WriteOp::AppendJournal { execution, entries } => {
+                let (counter_key, mut last) = self.counter(execution, b"j")?;
+                for entry in entries {
+                    last = last.max(entry.seq);
+                    let k = key(JOURNAL, &[execution.as_bytes(), &entry.seq.to_be_bytes()]);
+                    self.put(k, entry)?;
+                }
+                self.insert(counter_key, last.to_be_bytes().to_vec());
+            }
+            WriteOp::AppendHistory { execution, events } => {
+                let (counter_key, mut last) = self.counter(execution, b"h")?;
+                for event in events {
+                    if event.id != last + 1 {
+                        return Err(StoreError::HistoryGap {
+                            execution: execution.clone(),
+                            expected: last + 1,
+                            got: event.id,
+                        });
+                    }
+                    last = event.id;
+                    let k = key(HISTORY, &[execution.as_bytes(), &event.id.to_be_bytes()]);
+                    self.put(k, event)?;
+                }
+                self.insert(counter_key, last.to_be_bytes().to_vec());
+            }
+            // A timer is identified by (execution, id): putting it again
+            // moves it, removing it needs no due time.
+            WriteOp::PutTimer(timer) => {
+                let index = timer_index_key(&timer.execution, timer.timer);
+                if let Some(old) = self.read(&index)? {
+                    self.remove(old);
+                }
+                let k = timer_key(timer);
+                self.put(k.clone(), timer)?;
+                self.insert(index, k);
+            }
+            WriteOp::RemoveTimer(timer) => {
+                let index = timer_index_key(&timer.execution, timer.timer);
+                if let Some(old) = self.read(&index)? {
+                    self.remove(old);
+                    self.remove(index);
+                }
+            }
+            WriteOp::PutTaskToken(token) => {
+                self.put(key(TOKENS, &[token.token.as_bytes()]), token)?;
+            }
+            WriteOp::RemoveTaskToken(token) => self.remove(key(TOKENS, &[token.as_bytes()])),
+        }
+        Ok(())
+    }
+
+    fn execution(&mut self, r: &ExecutionRecord) -> Result<(), StoreError> {
+        self.put(key(EXECUTIONS, &[r.arn.as_bytes()]), r)?;
+        let open_key = key(OPEN, &[r.arn.as_bytes()]);
+        if r.status == ExecutionStatus::Running {
+            self.insert(open_key, Vec::new());
+        } else {
+            self.remove(open_key);
+        }
+        Ok(())
     }
 }
 
 impl Store for SledStore {
     fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        let trees: [&sled::Tree; 10] = [
-            &self.machines,
-            &self.executions,
-            &self.names,
-            &self.open,
-            &self.journal,
-            &self.history,
-            &self.counters,
-            &self.timers,
-            &self.timers_by_execution,
-            &self.tokens,
-        ];
-        let result = trees[..].transaction(|t| {
-            let [
-                machines,
-                executions,
-                names,
-                open,
-                journal,
-                history,
-                counters,
-                timers,
-                by_execution,
-                tokens,
-            ] = &t[..]
-            else {
-                return Err(abort(StoreError::Corrupt("transaction trees".into())));
-            };
-            for op in &batch.ops {
-                match op {
-                    WriteOp::PutStateMachine(r) => put(machines, &r.arn, r)?,
-                    WriteOp::DeleteStateMachine(arn) => {
-                        machines.remove(arn.as_bytes())?;
-                    }
-                    WriteOp::CreateExecution(r) => {
-                        let name_key = key2(&r.state_machine_arn, r.name.as_bytes());
-                        if names.get(&name_key)?.is_some() {
-                            return Err(abort(StoreError::ExecutionExists {
-                                state_machine: r.state_machine_arn.clone(),
-                                name: r.name.clone(),
-                            }));
-                        }
-                        names.insert(name_key, r.arn.as_bytes())?;
-                        put(executions, &r.arn, r)?;
-                        if r.status == ExecutionStatus::Running {
-                            open.insert(r.arn.as_bytes(), &[])?;
-                        }
-                    }
-                    WriteOp::UpdateExecution(r) => {
-                        put(executions, &r.arn, r)?;
-                        if r.status == ExecutionStatus::Running {
-                            open.insert(r.arn.as_bytes(), &[])?;
-                        } else {
-                            open.remove(r.arn.as_bytes())?;
-                        }
-                    }
-                    WriteOp::AppendJournal { execution, entries } => {
-                        let counter_key = key2(execution, b"j");
-                        let mut last = counter(counters, &counter_key)?;
-                        for entry in entries {
-                            last = last.max(entry.seq);
-                            put(journal, key2(execution, &entry.seq.to_be_bytes()), entry)?;
-                        }
-                        counters.insert(counter_key, &last.to_be_bytes())?;
-                    }
-                    WriteOp::AppendHistory { execution, events } => {
-                        let counter_key = key2(execution, b"h");
-                        let mut last = counter(counters, &counter_key)?;
-                        for event in events {
-                            if event.id != last + 1 {
-                                return Err(abort(StoreError::HistoryGap {
-                                    execution: execution.clone(),
-                                    expected: last + 1,
-                                    got: event.id,
-                                }));
-                            }
-                            last = event.id;
-                            put(history, key2(execution, &event.id.to_be_bytes()), event)?;
-                        }
-                        counters.insert(counter_key, &last.to_be_bytes())?;
-                    }
-                    // A timer is identified by (execution, id): putting it
-                    // again moves it, removing it needs no due time.
-                    WriteOp::PutTimer(timer) => {
-                        let index_key = key2(&timer.execution, &timer.timer.to_be_bytes());
-                        if let Some(old) = by_execution.get(&index_key)? {
-                            timers.remove(old)?;
-                        }
-                        let key = timer_key(timer);
-                        put(timers, &key, timer)?;
-                        by_execution.insert(index_key, key)?;
-                    }
-                    WriteOp::RemoveTimer(timer) => {
-                        let index_key = key2(&timer.execution, &timer.timer.to_be_bytes());
-                        if let Some(old) = by_execution.remove(index_key)? {
-                            timers.remove(old)?;
-                        }
-                    }
-                    WriteOp::PutTaskToken(token) => put(tokens, &token.token, token)?,
-                    WriteOp::RemoveTaskToken(token) => {
-                        tokens.remove(token.as_bytes())?;
-                    }
-                }
-            }
-            Ok(())
-        });
-        match result {
-            Ok(()) => Ok(()),
-            Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(io(e)),
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut plan = Plan {
+            store: self,
+            batch: sled::Batch::default(),
+            pending: HashMap::new(),
+        };
+        for op in &batch.ops {
+            plan.op(op)?;
         }
+        self.data.apply_batch(plan.batch).map_err(io)
     }
 
     fn flush(&self) -> Result<(), StoreError> {
