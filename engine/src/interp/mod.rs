@@ -1174,15 +1174,7 @@ impl Core {
                 }
             }
             Err(failure) => {
-                self.emit_on(
-                    tid,
-                    Event::TaskFailed(Box::new(crate::history::TaskFailed {
-                        resource_type: resource_type(&resource),
-                        resource: resource_name(&resource),
-                        error: failure.error.clone(),
-                        cause: failure.cause.clone(),
-                    })),
-                );
+                self.emit_on(tid, Event::TaskFailed(task_failure(&resource, &failure)));
                 self.fail_state(m, tid, run, failure);
             }
         }
@@ -1238,15 +1230,7 @@ impl Core {
                     error: Some(error.into()),
                     cause: None,
                 };
-                self.emit_on(
-                    tid,
-                    Event::TaskTimedOut(Box::new(crate::history::TaskFailed {
-                        resource_type: resource_type(&resource),
-                        resource: resource_name(&resource),
-                        error: failure.error.clone(),
-                        cause: failure.cause.clone(),
-                    })),
-                );
+                self.emit_on(tid, Event::TaskTimedOut(task_failure(&resource, &failure)));
                 self.fail_state(m, tid, run, failure);
             }
             other => self.threads[tid].at = other,
@@ -1350,6 +1334,16 @@ fn state_type(kind: &StateKind) -> StateType {
         StateKind::Parallel(_) => StateType::Parallel,
         StateKind::Map(_) => StateType::Map,
     }
+}
+
+/// The details of a TaskFailed or TaskTimedOut event.
+fn task_failure(resource: &Resource, failure: &Failure) -> Box<crate::history::TaskFailed> {
+    Box::new(crate::history::TaskFailed {
+        resource_type: resource_type(resource),
+        resource: resource_name(resource),
+        error: failure.error.clone(),
+        cause: failure.cause.clone(),
+    })
 }
 
 /// AWS's `resourceType` in task events: the service part of the ARN.
