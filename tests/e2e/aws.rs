@@ -379,3 +379,80 @@ print(json.dumps({
     assert_eq!(result["types"][0], "ExecutionStarted");
     assert_eq!(result["missing"], "ExecutionDoesNotExist");
 }
+
+/// The AWS CLI (v1, from PyPI), pointed at the server with
+/// `--endpoint-url`, works unchanged. Skipped like the boto3 test where
+/// `aws` is not installed, unless STEPLINE_REQUIRE_AWS_CLIENTS is set.
+#[test]
+fn the_aws_cli_works_unchanged() {
+    let has_cli = std::process::Command::new("aws")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_cli {
+        assert!(
+            std::env::var_os("STEPLINE_REQUIRE_AWS_CLIENTS").is_none(),
+            "the AWS CLI is required (pip install awscli)"
+        );
+        eprintln!(
+            "SKIPPED: the AWS CLI is not installed (pip install awscli); .ci/run installs it"
+        );
+        return;
+    }
+    let server = Server::start();
+    let endpoint = format!("http://{}", server.addr);
+    let aws = |args: &[&str]| -> Value {
+        let out = std::process::Command::new("aws")
+            .args([
+                "stepfunctions",
+                "--endpoint-url",
+                &endpoint,
+                "--output",
+                "json",
+            ])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_PAGER", "")
+            .output()
+            .expect("aws runs");
+        assert!(
+            out.status.success(),
+            "aws {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    };
+    let created = aws(&[
+        "create-state-machine",
+        "--name",
+        "cli",
+        "--definition",
+        FLOW,
+        "--role-arn",
+        "arn:aws:iam::111111111111:role/r",
+    ]);
+    let machine = created["stateMachineArn"].as_str().expect("arn").to_owned();
+    let started = aws(&[
+        "start-execution",
+        "--state-machine-arn",
+        &machine,
+        "--name",
+        "c1",
+        "--input",
+        r#"{"n": 3}"#,
+    ]);
+    let arn = started["executionArn"].as_str().expect("arn").to_owned();
+    let described = wait_until_done(&server, &arn);
+    assert_eq!(described["status"], "SUCCEEDED");
+    let via_cli = aws(&["describe-execution", "--execution-arn", &arn]);
+    assert_eq!(via_cli["status"], "SUCCEEDED");
+    let output: Value =
+        serde_json::from_str(via_cli["output"].as_str().expect("output")).expect("json");
+    assert_eq!(output, json!({"n": 3, "work": {"echo": {"n": 3}}}));
+    let history = aws(&["get-execution-history", "--execution-arn", &arn]);
+    assert_eq!(history["events"][0]["type"], "ExecutionStarted");
+    let listed = aws(&["list-executions", "--state-machine-arn", &machine]);
+    assert_eq!(listed["executions"][0]["name"], "c1");
+}
