@@ -13,6 +13,14 @@ use serde_json::Value;
 use stepline_engine::runtime::Engine;
 
 use crate::aws::actions::{AwsError, dispatch};
+use crate::aws::pagination::Tokens;
+
+/// What every request handler shares.
+#[derive(Clone)]
+struct App {
+    engine: Engine,
+    tokens: Tokens,
+}
 
 /// The largest request body: a 1 MiB definition, escaped, with room.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -25,14 +33,33 @@ pub async fn serve(
     engine: Engine,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let app = App {
+        engine,
+        tokens: Tokens::new(secret()),
+    };
     let app = Router::new()
         .route("/", post(aws))
         .route("/health", get(health))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(engine);
+        .with_state(app);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// The pagination tokens' secret: unpredictable per process (the clock's
+/// nanoseconds and the address of a fresh allocation, hashed).
+fn secret() -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    hasher.update(now.as_nanos().to_le_bytes());
+    let probe = Box::new(0u8);
+    hasher.update((&*probe as *const u8 as usize).to_le_bytes());
+    hasher.update(std::process::id().to_le_bytes());
+    hasher.finalize().into()
 }
 
 async fn health() -> &'static str {
@@ -48,7 +75,7 @@ fn aws_error(error: &AwsError) -> Response {
     aws_response(status, &error.body())
 }
 
-async fn aws(State(engine): State<Engine>, headers: HeaderMap, body: Bytes) -> Response {
+async fn aws(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -83,7 +110,7 @@ async fn aws(State(engine): State<Engine>, headers: HeaderMap, body: Bytes) -> R
             }
         }
     };
-    match dispatch(&engine, action, &request).await {
+    match dispatch(&app.engine, &app.tokens, action, &request).await {
         Ok(response) => aws_response(StatusCode::OK, &response),
         Err(error) => aws_error(&error),
     }

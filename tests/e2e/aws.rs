@@ -456,3 +456,98 @@ fn the_aws_cli_works_unchanged() {
     let listed = aws(&["list-executions", "--state-machine-arn", &machine]);
     assert_eq!(listed["executions"][0]["name"], "c1");
 }
+
+/// maxResults and nextToken page through lists and histories; a token
+/// that was altered, or used for another list, is InvalidToken.
+#[test]
+fn pagination_tokens_page_and_refuse_tampering() {
+    let server = Server::start();
+    assert_eq!(create(&server, "paged", FLOW).0, 200);
+    let machine = "arn:aws:states:us-east-1:111111111111:stateMachine:paged";
+    let mut arns = Vec::new();
+    for i in 0..3 {
+        let (_, started) = server.call(
+            "StartExecution",
+            &json!({"stateMachineArn": machine, "name": format!("p{i}")}).to_string(),
+        );
+        arns.push(started["executionArn"].as_str().expect("arn").to_owned());
+    }
+    for arn in &arns {
+        wait_until_done(&server, arn);
+    }
+    let (_, first) = server.call(
+        "ListExecutions",
+        &json!({"stateMachineArn": machine, "maxResults": 2}).to_string(),
+    );
+    assert_eq!(first["executions"].as_array().map(Vec::len), Some(2));
+    let token = first["nextToken"]
+        .as_str()
+        .expect("a next token")
+        .to_owned();
+    let (_, second) = server.call(
+        "ListExecutions",
+        &json!({"stateMachineArn": machine, "maxResults": 2, "nextToken": token}).to_string(),
+    );
+    assert_eq!(second["executions"].as_array().map(Vec::len), Some(1));
+    assert!(second.get("nextToken").is_none(), "{second}");
+    let mut names: Vec<String> = first["executions"]
+        .as_array()
+        .into_iter()
+        .chain(second["executions"].as_array())
+        .flatten()
+        .map(|e| e["name"].as_str().expect("name").to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["p0", "p1", "p2"]);
+    // Tampered, or for another list: refused.
+    let mut tampered = token.clone();
+    tampered.insert(0, 'A');
+    let (status, body) = server.call(
+        "ListExecutions",
+        &json!({"stateMachineArn": machine, "nextToken": tampered}).to_string(),
+    );
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("InvalidToken")),
+        "{body}"
+    );
+    let (status, body) = server.call(
+        "ListStateMachines",
+        &json!({"nextToken": token}).to_string(),
+    );
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("InvalidToken")),
+        "{body}"
+    );
+    // A history read three events at a time is the whole history.
+    let (_, whole) = server.call(
+        "GetExecutionHistory",
+        &json!({"executionArn": arns[0]}).to_string(),
+    );
+    let mut paged = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let mut request = json!({"executionArn": arns[0], "maxResults": 3});
+        if let Some(token) = &next {
+            request["nextToken"] = json!(token);
+        }
+        let (status, page) = server.call("GetExecutionHistory", &request.to_string());
+        assert_eq!(status, 200, "{page}");
+        paged.extend(page["events"].as_array().expect("events").iter().cloned());
+        match page["nextToken"].as_str() {
+            Some(token) => next = Some(token.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(Value::Array(paged), whole["events"]);
+    let (status, body) = server.call(
+        "GetExecutionHistory",
+        &json!({"executionArn": arns[0], "maxResults": 5000}).to_string(),
+    );
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("ValidationException")),
+        "{body}"
+    );
+}

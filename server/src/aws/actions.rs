@@ -9,6 +9,7 @@ use stepline_engine::runtime::{Engine, EngineError};
 use stepline_engine::store::{ExecutionRecord, ExecutionStatus, StateMachineRecord, WorkflowType};
 
 use super::history::event_json;
+use super::pagination::{DEFAULT_PAGE, MAX_PAGE, Tokens};
 
 /// An AWS error: its `__type` name, its message, its HTTP status.
 #[derive(Debug)]
@@ -183,7 +184,59 @@ fn execution_summary(e: &ExecutionRecord) -> Value {
 }
 
 /// Runs one action. `action` is the part after `AWSStepFunctions.`.
-pub async fn dispatch(engine: &Engine, action: &str, request: &Value) -> Result<Value, AwsError> {
+/// One page of `items`, by maxResults and nextToken, with the token of the
+/// next page when there is one.
+fn page<T>(
+    tokens: &Tokens,
+    request: &Value,
+    scope: &str,
+    items: Vec<T>,
+) -> Result<(Vec<T>, Option<String>), AwsError> {
+    let size = match request.get("maxResults") {
+        None | Some(Value::Null) => DEFAULT_PAGE,
+        Some(v) => match v.as_u64() {
+            Some(0) => DEFAULT_PAGE,
+            Some(n) if n as usize <= MAX_PAGE => n as usize,
+            _ => {
+                return Err(AwsError::new(
+                    "ValidationException",
+                    format!(
+                        "1 validation error detected: Value '{v}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to {MAX_PAGE}"
+                    ),
+                ));
+            }
+        },
+    };
+    let start = match optional(request, "nextToken")? {
+        None => 0,
+        Some(token) => tokens
+            .check(scope, token)
+            .ok_or_else(|| AwsError::new("InvalidToken", format!("Invalid Token: '{token}'")))?,
+    };
+    let total = items.len();
+    let end = start.saturating_add(size).min(total);
+    let next = (end < total).then(|| tokens.issue(scope, end));
+    let page = items
+        .into_iter()
+        .skip(start)
+        .take(end.saturating_sub(start))
+        .collect();
+    Ok((page, next))
+}
+
+fn with_token(mut body: Value, next: Option<String>) -> Value {
+    if let (Some(next), Value::Object(map)) = (next, &mut body) {
+        map.insert("nextToken".into(), json!(next));
+    }
+    body
+}
+
+pub async fn dispatch(
+    engine: &Engine,
+    tokens: &Tokens,
+    action: &str,
+    request: &Value,
+) -> Result<Value, AwsError> {
     match action {
         "CreateStateMachine" => {
             let name = required(request, "name")?;
@@ -212,7 +265,10 @@ pub async fn dispatch(engine: &Engine, action: &str, request: &Value) -> Result<
         }
         "ListStateMachines" => {
             let machines = engine.list_state_machines()?;
-            Ok(json!({"stateMachines": machines.iter().map(machine_summary).collect::<Vec<_>>()}))
+            let (machines, next) = page(tokens, request, "ListStateMachines", machines)?;
+            let body =
+                json!({"stateMachines": machines.iter().map(machine_summary).collect::<Vec<_>>()});
+            Ok(with_token(body, next))
         }
         "UpdateStateMachine" => {
             let arn = arn(request, "stateMachineArn", "stateMachine")?;
@@ -294,7 +350,9 @@ pub async fn dispatch(engine: &Engine, action: &str, request: &Value) -> Result<
                 .filter(|e| filter.is_none_or(|f| status_name(e.status) == f))
                 .map(execution_summary)
                 .collect();
-            Ok(json!({"executions": listed}))
+            let scope = format!("ListExecutions:{machine}:{}", filter.unwrap_or(""));
+            let (listed, next) = page(tokens, request, &scope, listed)?;
+            Ok(with_token(json!({"executions": listed}), next))
         }
         "GetExecutionHistory" => {
             let arn = arn(request, "executionArn", "execution")?;
@@ -304,6 +362,11 @@ pub async fn dispatch(engine: &Engine, action: &str, request: &Value) -> Result<
                 events.reverse();
             }
             let include_data = request.get("includeExecutionData") != Some(&Value::Bool(false));
+            let scope = format!(
+                "GetExecutionHistory:{arn}:{}",
+                request.get("reverseOrder") == Some(&Value::Bool(true))
+            );
+            let (events, next) = page(tokens, request, &scope, events)?;
             let events: Vec<Value> = events
                 .iter()
                 .map(|e| {
@@ -314,7 +377,7 @@ pub async fn dispatch(engine: &Engine, action: &str, request: &Value) -> Result<
                     event
                 })
                 .collect();
-            Ok(json!({"events": events}))
+            Ok(with_token(json!({"events": events}), next))
         }
         "StopExecution" => {
             let arn = arn(request, "executionArn", "execution")?;

@@ -4,3 +4,4 @@
 
 pub mod actions;
 pub mod history;
+pub mod pagination;
