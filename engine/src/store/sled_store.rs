@@ -127,15 +127,37 @@ fn utf8(bytes: &[u8]) -> Result<String, StoreError> {
     String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Corrupt("an ARN is not UTF-8".into()))
 }
 
+/// How long `open` waits for another holder of the directory's lock to let
+/// go: a process that just exited (or a store just dropped, whose sled
+/// threads release the lock a moment later).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn open_waiting_for_lock(path: &Path) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::open(path) {
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl SledStore {
-    /// Opens (or creates) the database in `path`, checking its format.
+    /// Opens (or creates) the database in `path`, checking its format. A
+    /// directory another process holds is waited for a few seconds, then
+    /// refused with `StoreError::Open`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let open_error = |reason: String| StoreError::Open {
             path: path.display().to_string(),
             reason,
         };
         std::fs::create_dir_all(path).map_err(|e| open_error(e.to_string()))?;
-        let db = sled::open(path).map_err(|e| open_error(e.to_string()))?;
+        let db = open_waiting_for_lock(path).map_err(|e| open_error(e.to_string()))?;
         let data = db.open_tree("data").map_err(io)?;
         match data.get([FORMAT]).map_err(io)? {
             Some(bytes) => {
