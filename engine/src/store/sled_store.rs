@@ -136,8 +136,9 @@ fn open_waiting_for_lock(path: &Path) -> Result<sled::Db, sled::Error> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
         match sled::open(path) {
+            // sled reports a held lock as ErrorKind::Other with this text.
             Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock
+                if e.to_string().contains("could not acquire lock")
                     && std::time::Instant::now() < deadline =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -486,5 +487,28 @@ impl Store for SledStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SledStore;
+
+    /// A store opened while another handle still holds the directory waits
+    /// for it to be let go (a restart right after an exit).
+    #[test]
+    fn open_waits_for_the_previous_holder_to_let_go() {
+        let dir = std::env::temp_dir().join(format!("stepline-sled-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let first = SledStore::open(&dir).expect("first open");
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(first);
+        });
+        let second = SledStore::open(&dir);
+        holder.join().expect("holder");
+        assert!(second.is_ok(), "{:?}", second.err());
+        drop(second);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
