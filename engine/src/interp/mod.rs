@@ -905,13 +905,7 @@ impl Core {
                 timeout,
                 heartbeat,
                 ..
-            } => {
-                self.tasks.remove(&task);
-                self.effects.push(Effect::CancelTask { task });
-                for timer in timeout.into_iter().chain(heartbeat) {
-                    self.cancel_timer(timer);
-                }
-            }
+            } => self.cancel_task(task, timeout, heartbeat),
             At::Timer { timer, .. } => self.cancel_timer(timer),
             At::Children { frame, .. } => {
                 for child in frame.children.into_iter().flatten() {
@@ -919,6 +913,16 @@ impl Core {
                 }
             }
             At::Enter { .. } | At::Done => {}
+        }
+    }
+
+    /// Forgets a task still running, asks the runtime to cancel it, and
+    /// cancels its timeout and heartbeat timers (those still pending).
+    fn cancel_task(&mut self, task: TaskId, timeout: Option<TimerId>, heartbeat: Option<TimerId>) {
+        self.tasks.remove(&task);
+        self.effects.push(Effect::CancelTask { task });
+        for timer in timeout.into_iter().chain(heartbeat) {
+            self.cancel_timer(timer);
         }
     }
 
@@ -1211,12 +1215,8 @@ impl Core {
                 heartbeat,
                 ..
             } => {
-                self.tasks.remove(&task);
-                self.effects.push(Effect::CancelTask { task });
-                // The other of the two timers is no longer needed.
-                for other in timeout.into_iter().chain(heartbeat).filter(|t| *t != timer) {
-                    self.cancel_timer(other);
-                }
+                // The fired timer is already gone; the other one is cancelled.
+                self.cancel_task(task, timeout, heartbeat);
                 let resource = match &m.state(run.state).kind {
                     StateKind::Task(t) => t.resource.clone(),
                     _ => return,
