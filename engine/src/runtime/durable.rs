@@ -53,6 +53,9 @@ pub struct Outstanding {
     pub tasks: Vec<TaskRequest>,
     /// Timers started and neither fired nor cancelled.
     pub timers: Vec<(TimerId, DateTime<Utc>)>,
+    /// Outstanding tasks whose start was recorded (an activity task a
+    /// worker took holds its token: it is not offered again).
+    pub started: Vec<TaskId>,
 }
 
 /// The key a task invocation keeps across retries of the same attempt and
@@ -101,10 +104,12 @@ impl DurableExecution {
             Execution::new(machine, info, record.seed).with_token_secret(&record.token_secret);
         let mut tasks: BTreeMap<TaskId, TaskRequest> = BTreeMap::new();
         let mut timers: BTreeMap<TimerId, DateTime<Utc>> = BTreeMap::new();
+        let mut started = Vec::new();
         let mut journal_seq = 0;
         for entry in journal {
             journal_seq = entry.seq;
             match &entry.command {
+                Command::TaskStarted { task, .. } => started.push(*task),
                 Command::TaskSucceeded { task, .. } | Command::TaskFailed { task, .. } => {
                     tasks.remove(task);
                 }
@@ -142,9 +147,11 @@ impl DurableExecution {
             .values()
             .filter_map(|t| Some((t.task, t.token.clone()?)))
             .collect();
+        started.retain(|t| tasks.contains_key(t));
         let outstanding = Outstanding {
             tasks: tasks.into_values().collect(),
             timers: timers.iter().map(|(t, due)| (*t, *due)).collect(),
+            started,
         };
         Ok((
             Self {

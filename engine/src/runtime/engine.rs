@@ -19,23 +19,36 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Clock;
-use super::durable::{DurableExecution, Outstanding, idempotency_key};
+use super::durable::DurableExecution;
+use super::executor::{self, Inbox, Message, Pending};
 use crate::asl::{self, Diagnostic, StateMachine};
-use crate::interp::{Command, Effect, ExecutionInfo, Failure, TaskRequest, TimerId};
+use crate::interp::{Command, ExecutionInfo, Failure, TaskId, TaskRequest};
 use crate::query::eval::{RandomSource, SplitMix64};
 use crate::store::{
-    ExecutionRecord, ExecutionStatus, StateMachineRecord, Store, StoreError, WorkflowType,
-    WriteBatch, WriteOp,
+    ActivityRecord, ExecutionRecord, ExecutionStatus, StateMachineRecord, Store, StoreError,
+    WorkflowType, WriteBatch, WriteOp,
 };
+use crate::tasks::activity::{ActivityQueues, ActivityTask};
+use crate::tasks::token;
 
-/// Runs tasks for the engine (HTTP, processes, activities... arrive with the
-/// tasks work). The future resolves to the task's result or its ASL error.
+/// A task invocation handed to a [`TaskRunner`].
+#[derive(Debug, Clone)]
+pub struct TaskCall {
+    pub request: TaskRequest,
+    pub execution_arn: String,
+    /// Stable across retries of the same attempt and across crashes: an
+    /// invocation repeated after a restart carries the same key.
+    pub idempotency_key: String,
+}
+
+/// The future of a task's result or its ASL error.
+pub type TaskFuture = Pin<Box<dyn Future<Output = Result<Value, Failure>> + Send>>;
+
+/// Runs the tasks that leave the engine (HTTP, processes, Lambda
+/// mappings...). Activities and nested executions are the engine's own.
+/// Dropping the future cancels the task: whatever it started must stop.
 pub trait TaskRunner: Send + Sync + 'static {
-    fn run(
-        &self,
-        request: TaskRequest,
-        idempotency_key: String,
-    ) -> Pin<Box<dyn Future<Output = Result<Value, Failure>> + Send>>;
+    fn run(&self, call: TaskCall) -> TaskFuture;
 }
 
 /// Where ARNs point and who executions run as.
@@ -74,12 +87,17 @@ pub enum EngineError {
     ExecutionDoesNotExist(String),
     #[error("Execution Already Exists: '{0}'")]
     ExecutionAlreadyExists(String),
+    #[error("Activity Does Not Exist: '{0}'")]
+    ActivityDoesNotExist(String),
+    #[error("Invalid Token: '{0}'")]
+    InvalidToken(String),
+    #[error("Task Timed Out: 'Provided task does not exist anymore'")]
+    TaskTimedOut,
+    #[error("{0}")]
+    InvalidOutput(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
-
-/// A message to a running execution.
-type Inbox = mpsc::UnboundedSender<Command>;
 
 struct Inner {
     store: Arc<dyn Store>,
@@ -95,6 +113,7 @@ struct Inner {
     random: Mutex<SplitMix64>,
     /// Who waits for which execution to end.
     waiters: Mutex<HashMap<String, Vec<oneshot::Sender<()>>>>,
+    activities: ActivityQueues,
 }
 
 /// The engine. Cheap to clone: clones share everything.
@@ -139,7 +158,7 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<Self, EngineError> {
         let (flusher, requests) = mpsc::unbounded_channel();
-        tokio::spawn(flush_loop(Arc::clone(&store), requests));
+        tokio::spawn(executor::flush_loop(Arc::clone(&store), requests));
         let seed = clock.now().timestamp_nanos_opt().unwrap_or(0) as u64;
         let engine = Self {
             inner: Arc::new(Inner {
@@ -152,6 +171,7 @@ impl Engine {
                 flusher,
                 random: Mutex::new(SplitMix64(seed)),
                 waiters: Mutex::new(HashMap::new()),
+                activities: ActivityQueues::default(),
             }),
         };
         engine.recover()?;
@@ -378,9 +398,7 @@ impl Engine {
         cause: Option<String>,
     ) -> Result<(), EngineError> {
         self.describe_execution(arn)?;
-        if let Some(inbox) = lock(&self.inner.live).get(arn) {
-            let _ = inbox.send(Command::Stop { error, cause });
-        }
+        executor::deliver(self, arn, Message::Command(Command::Stop { error, cause }));
         Ok(())
     }
 
@@ -423,8 +441,36 @@ impl Engine {
         )
     }
 
+    pub(crate) fn store(&self) -> &dyn Store {
+        &*self.inner.store
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    pub(crate) fn runner(&self) -> &dyn TaskRunner {
+        &*self.inner.runner
+    }
+
+    pub(crate) fn activities(&self) -> &ActivityQueues {
+        &self.inner.activities
+    }
+
+    pub(crate) fn live(&self) -> &Mutex<HashMap<String, Inbox>> {
+        &self.inner.live
+    }
+
+    /// An execution's loop has ended: wake whoever waits for it.
+    pub(crate) fn execution_ended(&self, arn: &str) {
+        lock(&self.inner.live).remove(arn);
+        for done in lock(&self.inner.waiters).remove(arn).unwrap_or_default() {
+            let _ = done.send(());
+        }
+    }
+
     /// Waits for a flush that covers every write made before the call.
-    async fn flush(&self) -> Result<(), EngineError> {
+    pub(crate) async fn flush(&self) -> Result<(), EngineError> {
         let (done, wait) = oneshot::channel();
         if self.inner.flusher.send(done).is_err() {
             return Err(StoreError::Io("the store's flusher has stopped".into()).into());
@@ -451,14 +497,146 @@ impl Engine {
 
     /// Runs an execution as its own task.
     fn spawn(&self, execution: DurableExecution, pending: Pending) {
-        let (inbox, commands) = mpsc::unbounded_channel();
+        let (inbox, messages) = mpsc::unbounded_channel();
         let arn = execution.record().arn.clone();
         lock(&self.inner.live).insert(arn, inbox.clone());
-        tokio::spawn(run(self.clone(), execution, pending, inbox, commands));
+        tokio::spawn(executor::run(
+            self.clone(),
+            execution,
+            pending,
+            inbox,
+            messages,
+        ));
+    }
+
+    // --- Callbacks: SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat ---
+
+    /// Answers a task with its output (JSON text), once the answer is
+    /// durable. AWS's errors: InvalidToken (not a token), TaskTimedOut (the
+    /// task is closed or unknown), InvalidOutput (not JSON).
+    pub async fn send_task_success(&self, token: &str, output: &str) -> Result<(), EngineError> {
+        let output: Value = serde_json::from_str(output)
+            .map_err(|e| EngineError::InvalidOutput(format!("Invalid Output: '{e}'")))?;
+        self.answer(token, |task| Command::TaskSucceeded { task, output })
+            .await
+    }
+
+    /// Fails a task with an error and a cause.
+    pub async fn send_task_failure(
+        &self,
+        token: &str,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<(), EngineError> {
+        self.answer(token, |task| Command::TaskFailed { task, error, cause })
+            .await
+    }
+
+    /// Says a task is alive: its HeartbeatSeconds start again.
+    pub async fn send_task_heartbeat(&self, token: &str) -> Result<(), EngineError> {
+        self.answer(token, |task| Command::TaskHeartbeat { task })
+            .await
+    }
+
+    async fn answer(
+        &self,
+        token: &str,
+        command: impl FnOnce(TaskId) -> Command,
+    ) -> Result<(), EngineError> {
+        if !token::is_well_formed(token) {
+            return Err(EngineError::InvalidToken(token.chars().take(64).collect()));
+        }
+        let record = self
+            .inner
+            .store
+            .task_token(token)?
+            .ok_or(EngineError::TaskTimedOut)?;
+        let task = TaskId(record.task);
+        let (reply, answered) = oneshot::channel();
+        let message = Message::Answer {
+            task,
+            command: command(task),
+            reply,
+        };
+        if !executor::deliver(self, &record.execution, message) {
+            return Err(EngineError::TaskTimedOut);
+        }
+        answered.await.unwrap_or(Err(EngineError::TaskTimedOut))
+    }
+
+    // --- Activities ---
+
+    fn activity_arn(&self, name: &str) -> String {
+        let c = &self.inner.config;
+        format!("arn:aws:states:{}:{}:activity:{name}", c.region, c.account)
+    }
+
+    /// Creates an activity; creating one that exists returns it (AWS's
+    /// CreateActivity is idempotent).
+    pub fn create_activity(&self, name: &str) -> Result<ActivityRecord, EngineError> {
+        check_name(name, "activity")?;
+        let arn = self.activity_arn(name);
+        if let Some(existing) = self.inner.store.activity(&arn)? {
+            return Ok(existing);
+        }
+        let record = ActivityRecord {
+            arn,
+            name: name.to_owned(),
+            created: self.inner.clock.now(),
+        };
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::PutActivity(record.clone()));
+        self.inner.store.apply(&batch)?;
+        self.inner.store.flush()?;
+        Ok(record)
+    }
+
+    pub fn describe_activity(&self, arn: &str) -> Result<ActivityRecord, EngineError> {
+        self.inner
+            .store
+            .activity(arn)?
+            .ok_or_else(|| EngineError::ActivityDoesNotExist(arn.to_owned()))
+    }
+
+    pub fn list_activities(&self) -> Result<Vec<ActivityRecord>, EngineError> {
+        Ok(self.inner.store.activities()?)
+    }
+
+    pub fn delete_activity(&self, arn: &str) -> Result<(), EngineError> {
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::DeleteActivity(arn.to_owned()));
+        self.inner.store.apply(&batch)?;
+        self.inner.store.flush()?;
+        Ok(())
+    }
+
+    /// A worker asks for a task of an activity, waiting up to `wait`.
+    /// `None` when none came (AWS answers with an empty token). The task's
+    /// ActivityStarted records the worker's name.
+    pub async fn get_activity_task(
+        &self,
+        activity_arn: &str,
+        worker_name: Option<&str>,
+        wait: std::time::Duration,
+    ) -> Result<Option<ActivityTask>, EngineError> {
+        self.describe_activity(activity_arn)?;
+        loop {
+            let Some(task) = self.inner.activities.take(activity_arn, wait).await else {
+                return Ok(None);
+            };
+            let started = Command::TaskStarted {
+                task: task.task,
+                worker_name: worker_name.map(str::to_owned),
+            };
+            // A task whose execution has gone (stopped meanwhile) is skipped.
+            if executor::deliver(self, &task.execution_arn, Message::Command(started)) {
+                return Ok(Some(task));
+            }
+        }
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -469,156 +647,15 @@ fn compile(definition: &str) -> Result<StateMachine, EngineError> {
         .ok_or(EngineError::InvalidDefinition(validation.diagnostics))
 }
 
-/// Effects waiting to be carried out (after a flush).
-#[derive(Debug, Default)]
-struct Pending {
-    tasks: Vec<TaskRequest>,
-    timers: Vec<(TimerId, DateTime<Utc>)>,
-    cancelled_timers: Vec<TimerId>,
-}
-
-impl Pending {
-    fn from_effects(effects: Vec<Effect>) -> Self {
-        let mut pending = Self::default();
-        for effect in effects {
-            match effect {
-                Effect::InvokeTask(request) => pending.tasks.push(*request),
-                Effect::StartTimer { timer, due } => pending.timers.push((timer, due)),
-                Effect::CancelTimer { timer } => pending.cancelled_timers.push(timer),
-                // A task already running cannot be called back; its late
-                // answer is ignored by the interpreter.
-                Effect::CancelTask { .. } => {}
-            }
-        }
-        pending
-    }
-
-    fn from_outstanding(outstanding: Outstanding) -> Self {
-        Self {
-            tasks: outstanding.tasks,
-            timers: outstanding.timers,
-            cancelled_timers: Vec::new(),
-        }
-    }
-}
-
-/// One execution's loop: carry out effects, wait for a command, apply it.
-async fn run(
-    engine: Engine,
-    mut execution: DurableExecution,
-    mut pending: Pending,
-    inbox: Inbox,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-) {
-    let inner = Arc::clone(&engine.inner);
-    let arn = execution.record().arn.clone();
-    let mut timers: HashMap<TimerId, tokio::task::JoinHandle<()>> = HashMap::new();
-    loop {
-        for timer in pending.cancelled_timers.drain(..) {
-            if let Some(handle) = timers.remove(&timer) {
-                handle.abort();
-            }
-        }
-        for (timer, due) in pending.timers.drain(..) {
-            let wait = (due - inner.clock.now()).to_std().unwrap_or_default();
-            let inbox = inbox.clone();
-            timers.insert(
-                timer,
-                tokio::spawn(async move {
-                    tokio::time::sleep(wait).await;
-                    let _ = inbox.send(Command::TimerFired { timer });
-                }),
-            );
-        }
-        for request in pending.tasks.drain(..) {
-            let key = idempotency_key(&arn, request.task);
-            let task = request.task;
-            let running = inner.runner.run(request, key);
-            let inbox = inbox.clone();
-            tokio::spawn(async move {
-                let command = match running.await {
-                    Ok(output) => Command::TaskSucceeded { task, output },
-                    Err(f) => Command::TaskFailed {
-                        task,
-                        error: f.error,
-                        cause: f.cause,
-                    },
-                };
-                let _ = inbox.send(command);
-            });
-        }
-        if execution.execution().is_finished() {
-            break;
-        }
-        let Some(command) = commands.recv().await else {
-            break;
-        };
-        if let Command::TimerFired { timer } = &command {
-            timers.remove(timer);
-        }
-        let effects = match execution.apply(&*inner.store, inner.clock.now(), command) {
-            Ok(effects) => effects,
-            Err(e) => {
-                tracing_error(&arn, &e);
-                break;
-            }
-        };
-        if let Err(e) = engine.flush().await {
-            tracing_error(&arn, &e);
-            break;
-        }
-        pending = Pending::from_effects(effects);
-    }
-    for (_, handle) in timers {
-        handle.abort();
-    }
-    lock(&inner.live).remove(&arn);
-    for done in lock(&inner.waiters).remove(&arn).unwrap_or_default() {
-        let _ = done.send(());
-    }
-}
-
-/// A storage failure stops the execution's loop; it stays open in the
-/// store and resumes at the next start. (Logged on stderr until the
-/// logging work adds tracing.)
-fn tracing_error(arn: &str, e: &dyn std::fmt::Display) {
-    eprintln!("stepline: execution {arn} paused: {e}");
-}
-
-/// Serves flush requests: one store flush answers every request that
-/// arrived before it started (group commit).
-async fn flush_loop(
-    store: Arc<dyn Store>,
-    mut requests: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), String>>>,
-) {
-    while let Some(first) = requests.recv().await {
-        let mut waiting = vec![first];
-        while let Ok(more) = requests.try_recv() {
-            waiting.push(more);
-        }
-        let store = Arc::clone(&store);
-        let result = tokio::task::spawn_blocking(move || store.flush())
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
-        for done in waiting {
-            let _ = done.send(result.clone());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::future::Future;
-    use std::pin::Pin;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::{Arc, Mutex};
 
     use chrono::{DateTime, TimeZone, Utc};
     use serde_json::{Value, json};
 
-    use super::{Engine, EngineConfig, EngineError, TaskRunner};
-    use crate::interp::{Failure, TaskRequest};
+    use super::{Engine, EngineConfig, EngineError, TaskCall, TaskFuture, TaskRunner};
     use crate::runtime::Clock;
     use crate::store::{ExecutionStatus, MemoryStore, SledStore, Store, WorkflowType};
 
@@ -658,12 +695,9 @@ mod tests {
     }
 
     impl TaskRunner for Echo {
-        fn run(
-            &self,
-            request: TaskRequest,
-            key: String,
-        ) -> Pin<Box<dyn Future<Output = Result<Value, Failure>> + Send>> {
-            self.calls.lock().expect("lock").push(key);
+        fn run(&self, call: TaskCall) -> TaskFuture {
+            let request = call.request;
+            self.calls.lock().expect("lock").push(call.idempotency_key);
             self.total.fetch_add(1, Ordering::SeqCst);
             let delay = self.delay_ms;
             Box::pin(async move {

@@ -1,18 +1,21 @@
 //! Drives executions: performs the interpreter's effects (tasks, timers)
 //! and feeds their results back.
 //!
-//! Today this is the in-process driver behind `stepline run` and the tests:
-//! one execution, tasks invoked one at a time through an [`Invoker`], time
-//! from a [`Clock`] (the wall clock, or a manual one that jumps straight to
-//! the next timer). The durable, concurrent runtime on tokio and sled
-//! replaces the loop, not the interpreter.
+//! - [`Engine`] (engine.rs): the durable, concurrent runtime on tokio over a
+//!   store; the API the faces call. executor.rs is one execution's loop
+//!   inside it (effects after the flush, task dispatch, cancellation).
+//! - durable.rs: an execution bound to the store (journal, history,
+//!   timers, tokens) and its recovery by replay.
+//! - local.rs: the in-process driver behind `stepline run`: one execution,
+//!   tasks one at a time through an [`Invoker`], time from a [`Clock`].
 
 mod clock;
 pub mod durable;
 mod engine;
+mod executor;
 mod local;
 
 pub use clock::{Clock, ManualClock, WallClock};
 pub use durable::{DurableExecution, Outstanding, idempotency_key};
-pub use engine::{Engine, EngineConfig, EngineError, TaskRunner};
+pub use engine::{Engine, EngineConfig, EngineError, TaskCall, TaskFuture, TaskRunner};
 pub use local::{Invoker, Outcome, UnavailableInvoker, run_to_completion};

@@ -7,9 +7,9 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use super::{
-    ExecutionRecord, ExecutionStatus, Executions, Histories, JournalEntry, Journals,
-    StateMachineRecord, StateMachines, Store, StoreError, TaskTokenRecord, TaskTokens, TimerRecord,
-    Timers, WriteBatch, WriteOp,
+    Activities, ActivityRecord, ExecutionRecord, ExecutionStatus, Executions, Histories,
+    JournalEntry, Journals, StateMachineRecord, StateMachines, Store, StoreError, TaskTokenRecord,
+    TaskTokens, TimerRecord, Timers, WriteBatch, WriteOp,
 };
 use crate::history::HistoryEvent;
 
@@ -22,6 +22,7 @@ struct Inner {
     histories: HashMap<String, Vec<HistoryEvent>>,
     timers: BTreeSet<TimerRecord>,
     tokens: HashMap<String, TaskTokenRecord>,
+    activities: BTreeMap<String, ActivityRecord>,
 }
 
 /// Everything in one mutex-protected map set.
@@ -160,6 +161,16 @@ impl TaskTokens for MemoryStore {
     }
 }
 
+impl Activities for MemoryStore {
+    fn activity(&self, arn: &str) -> Result<Option<ActivityRecord>, StoreError> {
+        Ok(self.lock().activities.get(arn).cloned())
+    }
+
+    fn activities(&self) -> Result<Vec<ActivityRecord>, StoreError> {
+        Ok(self.lock().activities.values().cloned().collect())
+    }
+}
+
 impl Store for MemoryStore {
     fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let mut inner = self.lock();
@@ -203,6 +214,12 @@ impl Store for MemoryStore {
                 }
                 WriteOp::RemoveTaskToken(token) => {
                     inner.tokens.remove(&token);
+                }
+                WriteOp::PutActivity(a) => {
+                    inner.activities.insert(a.arn.clone(), a);
+                }
+                WriteOp::DeleteActivity(arn) => {
+                    inner.activities.remove(&arn);
                 }
             }
         }

@@ -23,8 +23,8 @@ mod suite;
 
 pub use memory::MemoryStore;
 pub use records::{
-    ExecutionRecord, ExecutionStatus, JournalEntry, StateMachineRecord, TaskTokenRecord,
-    TimerRecord, WorkflowType,
+    ActivityRecord, ExecutionRecord, ExecutionStatus, JournalEntry, StateMachineRecord,
+    TaskTokenRecord, TimerRecord, WorkflowType,
 };
 pub use sled_store::SledStore;
 
@@ -107,6 +107,13 @@ pub trait Timers {
     fn timers_of(&self, execution: &str) -> Result<Vec<TimerRecord>, StoreError>;
 }
 
+/// Activities (CreateActivity).
+pub trait Activities {
+    fn activity(&self, arn: &str) -> Result<Option<ActivityRecord>, StoreError>;
+    /// All activities, ordered by ARN.
+    fn activities(&self) -> Result<Vec<ActivityRecord>, StoreError>;
+}
+
 /// Task tokens that may still answer.
 pub trait TaskTokens {
     fn task_token(&self, token: &str) -> Result<Option<TaskTokenRecord>, StoreError>;
@@ -140,6 +147,8 @@ pub enum WriteOp {
     RemoveTimer(TimerRecord),
     PutTaskToken(TaskTokenRecord),
     RemoveTaskToken(String),
+    PutActivity(ActivityRecord),
+    DeleteActivity(String),
 }
 
 impl WriteBatch {
@@ -159,7 +168,7 @@ impl WriteBatch {
 
 /// A whole store: the read traits, the atomic write, and durability.
 pub trait Store:
-    StateMachines + Executions + Journals + Histories + Timers + TaskTokens + Send + Sync
+    StateMachines + Executions + Journals + Histories + Timers + TaskTokens + Activities + Send + Sync
 {
     /// Applies `batch` atomically. Visible to reads at once; durable after
     /// the next [`Store::flush`].

@@ -28,6 +28,14 @@ pub struct StateMachineRecord {
     pub revision: u64,
 }
 
+/// An activity: a named queue of tasks that remote workers poll.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityRecord {
+    pub arn: String,
+    pub name: String,
+    pub created: DateTime<Utc>,
+}
+
 /// An execution's status, as AWS names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExecutionStatus {
@@ -41,6 +49,19 @@ pub enum ExecutionStatus {
     TimedOut,
     #[serde(rename = "ABORTED")]
     Aborted,
+}
+
+impl ExecutionStatus {
+    /// AWS's name of the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "RUNNING",
+            ExecutionStatus::Succeeded => "SUCCEEDED",
+            ExecutionStatus::Failed => "FAILED",
+            ExecutionStatus::TimedOut => "TIMED_OUT",
+            ExecutionStatus::Aborted => "ABORTED",
+        }
+    }
 }
 
 /// An execution: what DescribeExecution answers, plus what replay needs.

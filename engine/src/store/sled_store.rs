@@ -23,6 +23,7 @@
 //! | `t` | timers | due (ms, i64 shifted to u64), execution ARN, 0, timer u64 | `TimerRecord` |
 //! | `x` | timers by execution | execution ARN, 0, timer u64 | the `t` key |
 //! | `k` | task tokens | token | `TaskTokenRecord` |
+//! | `a` | activities | ARN | `ActivityRecord` |
 //!
 //! sled keeps what was applied across a process crash once `flush`
 //! returned; on power loss it depends on sled (see docs/ARCHITECTURE.md).
@@ -36,9 +37,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION, Histories, JournalEntry,
-    Journals, StateMachineRecord, StateMachines, Store, StoreError, TaskTokenRecord, TaskTokens,
-    TimerRecord, Timers, WriteBatch, WriteOp,
+    Activities, ActivityRecord, ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION,
+    Histories, JournalEntry, Journals, StateMachineRecord, StateMachines, Store, StoreError,
+    TaskTokenRecord, TaskTokens, TimerRecord, Timers, WriteBatch, WriteOp,
 };
 use crate::history::HistoryEvent;
 
@@ -53,6 +54,7 @@ const COUNTERS: u8 = b'c';
 const TIMERS: u8 = b't';
 const TIMERS_BY_EXECUTION: u8 = b'x';
 const TOKENS: u8 = b'k';
+const ACTIVITIES: u8 = b'a';
 
 /// A store in a sled database directory.
 #[derive(Debug)]
@@ -240,6 +242,16 @@ impl StateMachines for SledStore {
 
     fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError> {
         self.scan(&[MACHINES])
+    }
+}
+
+impl Activities for SledStore {
+    fn activity(&self, arn: &str) -> Result<Option<ActivityRecord>, StoreError> {
+        self.get(&key(ACTIVITIES, &[arn.as_bytes()]))
+    }
+
+    fn activities(&self) -> Result<Vec<ActivityRecord>, StoreError> {
+        self.scan(&[ACTIVITIES])
     }
 }
 
@@ -455,6 +467,8 @@ impl Plan<'_> {
                 self.put(key(TOKENS, &[token.token.as_bytes()]), token)?;
             }
             WriteOp::RemoveTaskToken(token) => self.remove(key(TOKENS, &[token.as_bytes()])),
+            WriteOp::PutActivity(a) => self.put(key(ACTIVITIES, &[a.arn.as_bytes()]), a)?,
+            WriteOp::DeleteActivity(arn) => self.remove(key(ACTIVITIES, &[arn.as_bytes()])),
         }
         Ok(())
     }

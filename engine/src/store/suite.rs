@@ -19,9 +19,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::{
-    ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION, Histories, JournalEntry,
-    Journals, MemoryStore, SledStore, StateMachineRecord, StateMachines, Store, StoreError,
-    TaskTokenRecord, TaskTokens, TimerRecord, Timers, WorkflowType, WriteBatch, WriteOp,
+    ActivityRecord, ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION, Histories,
+    JournalEntry, Journals, MemoryStore, SledStore, StateMachineRecord, StateMachines, Store,
+    StoreError, TaskTokenRecord, TaskTokens, TimerRecord, Timers, WorkflowType, WriteBatch,
+    WriteOp,
 };
 use crate::history::{Event, HistoryEvent, StateType, TaskScheduled};
 use crate::interp::Command;
@@ -970,6 +971,33 @@ fn check_timer_views_agree(store: &dyn Store) {
     assert_eq!(views_agree(store, "removing both"), vec![]);
 }
 
+fn check_activities(store: &dyn Store) {
+    let activity = |name: &str| ActivityRecord {
+        arn: format!("arn:aws:states:us-east-1:123456789012:activity:{name}"),
+        name: name.to_owned(),
+        created: t0(),
+    };
+    assert_eq!(store.activities().unwrap(), vec![]);
+    ok(
+        store,
+        vec![
+            WriteOp::PutActivity(activity("b")),
+            WriteOp::PutActivity(activity("a")),
+        ],
+    );
+    assert_eq!(
+        store.activities().unwrap(),
+        vec![activity("a"), activity("b")]
+    );
+    assert_eq!(
+        store.activity(&activity("b").arn).unwrap(),
+        Some(activity("b"))
+    );
+    ok(store, vec![WriteOp::DeleteActivity(activity("a").arn)]);
+    assert_eq!(store.activities().unwrap(), vec![activity("b")]);
+    assert_eq!(store.activity(&activity("a").arn).unwrap(), None);
+}
+
 fn check_task_tokens(store: &dyn Store) {
     let e = execution_arn("M", "run");
     assert_eq!(store.task_token("t1").unwrap(), None);
@@ -1169,6 +1197,7 @@ backends!(
     check_timers_of,
     check_timer_views_agree,
     check_task_tokens,
+    check_activities,
     check_start_in_one_batch,
     check_concurrent_creations,
     check_concurrent_history_appends,

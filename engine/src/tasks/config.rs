@@ -1,0 +1,153 @@
+//! What the operator allows tasks to reach: the `[tasks]` part of
+//! stepline.toml. A definition can run only the processes registered here
+//! and call only the HTTP destinations allowed here.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Everything tasks may use.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskConfig {
+    /// Commands a `stepline:process:NAME` task may run, by NAME.
+    #[serde(default)]
+    pub processes: BTreeMap<String, ProcessConfig>,
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Credentials for HTTP tasks, by the connection name in
+    /// `Authentication.ConnectionArn` (`arn:aws:events:...:connection/NAME/...`).
+    #[serde(default)]
+    pub connections: BTreeMap<String, ConnectionConfig>,
+    /// What a Lambda function name runs here, by function name.
+    #[serde(default)]
+    pub lambda: BTreeMap<String, LambdaConfig>,
+}
+
+/// A registered command. Run without a shell: `command` is the program,
+/// `args` its fixed arguments; the task's input arrives on stdin.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessConfig {
+    pub command: PathBuf,
+    #[serde(default)]
+    pub args: Vec<String>,
+    pub working_dir: Option<PathBuf>,
+    /// Variables set for the process.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Variables of stepline's own environment passed through (nothing
+    /// else is: the process starts from an empty environment).
+    #[serde(default)]
+    pub env_allow: Vec<String>,
+    /// A hard limit on one run, whatever the state's TimeoutSeconds.
+    pub timeout_seconds: Option<u64>,
+    /// The most stdout a run may write (its result).
+    #[serde(default = "default_max_stdout")]
+    pub max_stdout_bytes: usize,
+    /// How much of the end of stderr is kept with a failed attempt.
+    #[serde(default = "default_stderr_tail")]
+    pub stderr_tail_bytes: usize,
+}
+
+fn default_max_stdout() -> usize {
+    // A task's result is a state's payload: AWS's 256 KiB, plus room for
+    // whitespace in pretty-printed output.
+    1024 * 1024
+}
+
+fn default_stderr_tail() -> usize {
+    16 * 1024
+}
+
+/// Where HTTP tasks may go and how long they may take.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Destinations besides loopback, as URL prefixes
+    /// (`https://api.example.com/`, `http://10.0.0.5:8080/v1/`) or
+    /// `*` for anywhere.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Whether 127.0.0.0/8, ::1 and localhost are allowed without being
+    /// listed (default true: a local service is the common case).
+    #[serde(default = "yes")]
+    pub allow_loopback: bool,
+    #[serde(default = "default_http_timeout")]
+    pub timeout_seconds: u64,
+    #[serde(default = "default_max_response")]
+    pub max_response_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            allow_loopback: true,
+            timeout_seconds: default_http_timeout(),
+            max_response_bytes: default_max_response(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_http_timeout() -> u64 {
+    60
+}
+
+fn default_max_response() -> usize {
+    1024 * 1024
+}
+
+/// How an HTTP task authenticates, as an EventBridge connection does.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum ConnectionConfig {
+    /// A header with a key: `{ api_key = { name = "x-api-key", value = "..." } }`.
+    ApiKey {
+        name: String,
+        value: String,
+    },
+    Basic {
+        username: String,
+        password: String,
+    },
+    /// A fixed bearer token.
+    Bearer {
+        token: String,
+    },
+    /// OAuth client credentials: a token is fetched from `token_url` and
+    /// kept until it expires.
+    Oauth {
+        token_url: String,
+        client_id: String,
+        client_secret: String,
+        #[serde(default)]
+        scope: Option<String>,
+    },
+}
+
+/// A Lambda function run here: POSTed to a URL, or a registered process.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum LambdaConfig {
+    Url(String),
+    Process(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_safe() {
+        let c = TaskConfig::default();
+        assert!(c.processes.is_empty());
+        assert!(c.http.allow.is_empty());
+        assert!(c.http.allow_loopback);
+    }
+}
