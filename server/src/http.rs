@@ -45,7 +45,7 @@ pub async fn serve(
         stopping,
     };
     let app = Router::new()
-        .route("/", post(aws))
+        .route("/", post(aws).fallback(crate::rest::method_not_allowed))
         .route("/health", get(health))
         .merge(crate::rest::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

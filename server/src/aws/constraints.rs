@@ -27,6 +27,10 @@ enum Kind {
         max: i64,
     },
     Bool,
+    /// An ARN of a stepline resource (`stateMachine`, `execution`): a
+    /// string of 1..256 characters in AWS's shape, every part filled in,
+    /// or `InvalidArn`.
+    Arn(&'static str),
 }
 
 /// Is the value shown in the message? Not for definitions and payloads
@@ -84,6 +88,29 @@ const fn int(name: &'static str, min: i64, max: i64) -> Member {
     }
 }
 
+const fn arn(name: &'static str, resource: &'static str) -> Member {
+    Member {
+        name,
+        kind: Kind::Arn(resource),
+        shown: Shown::Yes,
+    }
+}
+
+/// `arn:PARTITION:states:REGION:ACCOUNT:stateMachine:NAME[:VERSION]` or
+/// `arn:PARTITION:states:REGION:ACCOUNT:execution:MACHINE:NAME`.
+fn arn_shape_ok(value: &str, resource: &str) -> bool {
+    let parts: Vec<&str> = value.split(':').collect();
+    let sizes = match resource {
+        "stateMachine" => 7..=8,
+        _ => 8..=8,
+    };
+    sizes.contains(&parts.len())
+        && parts[0] == "arn"
+        && parts[2] == "states"
+        && parts[5] == resource
+        && parts.iter().all(|p| !p.is_empty())
+}
+
 const fn boolean(name: &'static str) -> Member {
     Member {
         name,
@@ -128,9 +155,11 @@ fn members(action: &str) -> Option<Vec<Member>> {
             one_of("type", TYPES),
             boolean("publish"),
         ],
-        "DescribeStateMachine" | "DeleteStateMachine" => vec![string("stateMachineArn", 1, ARN)],
+        "DescribeStateMachine" | "DeleteStateMachine" => {
+            vec![arn("stateMachineArn", "stateMachine")]
+        }
         "UpdateStateMachine" => vec![
-            string("stateMachineArn", 1, ARN),
+            arn("stateMachineArn", "stateMachine"),
             definition,
             string("roleArn", 1, ARN),
             boolean("publish"),
@@ -138,15 +167,15 @@ fn members(action: &str) -> Option<Vec<Member>> {
         "ListStateMachines" => page.to_vec(),
         "ValidateStateMachineDefinition" => vec![definition, one_of("type", TYPES)],
         "StartExecution" => vec![
-            string("stateMachineArn", 1, ARN),
+            arn("stateMachineArn", "stateMachine"),
             string("name", 1, NAME),
             payload("input", INPUT),
             string("traceHeader", 0, 256),
         ],
-        "DescribeExecution" => vec![string("executionArn", 1, ARN)],
+        "DescribeExecution" => vec![arn("executionArn", "execution")],
         "ListExecutions" => {
             let mut m = vec![
-                string("stateMachineArn", 1, ARN),
+                arn("stateMachineArn", "stateMachine"),
                 one_of("statusFilter", STATUSES),
             ];
             m.extend(page);
@@ -154,7 +183,7 @@ fn members(action: &str) -> Option<Vec<Member>> {
         }
         "GetExecutionHistory" => {
             let mut m = vec![
-                string("executionArn", 1, ARN),
+                arn("executionArn", "execution"),
                 boolean("reverseOrder"),
                 boolean("includeExecutionData"),
             ];
@@ -162,7 +191,7 @@ fn members(action: &str) -> Option<Vec<Member>> {
             m
         }
         "StopExecution" => vec![
-            string("executionArn", 1, ARN),
+            arn("executionArn", "execution"),
             payload("error", 256),
             payload("cause", 32768),
         ],
@@ -199,6 +228,7 @@ pub fn check(action: &str, request: &Value) -> Result<(), AwsError> {
         return Ok(());
     };
     let mut violations = Vec::new();
+    let mut bad_arn = None;
     for member in members {
         let value = match request.get(member.name) {
             None | Some(Value::Null) => continue,
@@ -259,10 +289,36 @@ pub fn check(action: &str, request: &Value) -> Result<(), AwsError> {
                     return Err(serialization(member.name, value, "a Boolean"));
                 }
             }
+            Kind::Arn(resource) => {
+                let Value::String(s) = value else {
+                    return Err(serialization(member.name, value, "a String"));
+                };
+                let len = s.chars().count();
+                if len == 0 {
+                    violations.push(format!(
+                        "{} failed to satisfy constraint: Member must have length greater than or equal to 1",
+                        shown(s)
+                    ));
+                } else if len > ARN {
+                    violations.push(format!(
+                        "{} failed to satisfy constraint: Member must have length less than or equal to {ARN}",
+                        shown(s)
+                    ));
+                } else if !arn_shape_ok(s, resource) && bad_arn.is_none() {
+                    bad_arn = Some(s.clone());
+                }
+            }
         }
     }
     if violations.is_empty() {
-        return Ok(());
+        return match bad_arn {
+            None => Ok(()),
+            Some(value) => Err(AwsError {
+                kind: "InvalidArn",
+                message: format!("Invalid Arn: '{value}'"),
+                status: 400,
+            }),
+        };
     }
     let count = violations.len();
     Err(AwsError {
@@ -305,5 +361,15 @@ mod tests {
         let e = check("GetExecutionHistory", &json!({"reverseOrder": "yes"})).unwrap_err();
         assert_eq!(e.kind, "SerializationException");
         assert!(check("SomeFutureAction", &json!({"name": 5})).is_ok());
+        for bad in [
+            "arn:aws:states:::execution::",
+            "arn:aws:states:us-east-1:1:stateMachine:m",
+            "arn:aws:states:us-east-1:1:execution:m",
+        ] {
+            let e = check("DescribeExecution", &json!({"executionArn": bad})).unwrap_err();
+            assert_eq!(e.kind, "InvalidArn", "{bad}");
+        }
+        let good = json!({"executionArn": "arn:aws:states:us-east-1:1:execution:m:e"});
+        assert!(check("DescribeExecution", &good).is_ok());
     }
 }

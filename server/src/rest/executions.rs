@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
@@ -39,11 +40,12 @@ pub fn execution_arn(engine: &Engine, machine: &str, name: &str) -> String {
 /// the input (any JSON; none is `{}`). 201 with the execution.
 pub async fn start(
     State(app): State<App>,
-    Path(machine): Path<String>,
+    machine: Result<Path<String>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, RestError> {
+    let machine = super::path_param(machine)?;
     let query = Query::parse(&uri, &["name"])?;
     let header_name = match headers.get(NAME_HEADER) {
         None => None,
@@ -146,9 +148,10 @@ pub async fn list(State(app): State<App>, uri: Uri) -> Result<Response, RestErro
 /// `GET /v1/executions/{machine}/{name}`
 pub async fn describe(
     State(app): State<App>,
-    Path((machine, name)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     uri: Uri,
 ) -> Result<Response, RestError> {
+    let (machine, name) = super::path_param(path)?;
     Query::parse(&uri, &[])?;
     let record = app
         .engine
@@ -162,11 +165,12 @@ pub async fn describe(
 /// not recorded its end within a few seconds.
 pub async fn stop(
     State(app): State<App>,
-    Path((machine, name)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, RestError> {
+    let (machine, name) = super::path_param(path)?;
     Query::parse(&uri, &[])?;
     json_content_type(&headers)?;
     let body = read_body(body).await?;

@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -74,12 +75,13 @@ async fn pause(app: &mut App) -> bool {
 /// text/event-stream` the answer is the event stream of `/events`.
 pub async fn history(
     State(mut app): State<App>,
-    Path((machine, name)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, RestError> {
+    let (machine, name) = super::path_param(path)?;
     if wants_stream(&headers) {
-        return events(State(app), Path((machine, name)), uri, headers).await;
+        return events(State(app), Ok(Path((machine, name))), uri, headers).await;
     }
     let query = Query::parse(&uri, &["after", "limit", "wait"])?;
     let after = query.number("after", u64::MAX)?.unwrap_or(0);
@@ -146,10 +148,11 @@ impl futures_core::Stream for Events {
 /// after the event it names.
 pub async fn events(
     State(app): State<App>,
-    Path((machine, name)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, RestError> {
+    let (machine, name) = super::path_param(path)?;
     let query = Query::parse(&uri, &["after"])?;
     let mut after = query.number("after", u64::MAX)?.unwrap_or(0);
     if let Some(last) = headers.get("last-event-id") {

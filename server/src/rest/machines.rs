@@ -9,6 +9,7 @@
 //! body is wrapped when it is a JSON object without `StartAt` or `States`.
 
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -239,9 +240,10 @@ pub async fn list(State(app): State<App>, uri: Uri) -> Result<Response, RestErro
 /// `GET /v1/state-machines/{machine}`
 pub async fn describe(
     State(app): State<App>,
-    Path(machine): Path<String>,
+    machine: Result<Path<String>, PathRejection>,
     uri: Uri,
 ) -> Result<Response, RestError> {
+    let machine = super::path_param(machine)?;
     Query::parse(&uri, &[])?;
     let record = app
         .engine
@@ -253,11 +255,12 @@ pub async fn describe(
 /// wrapped) and/or a new roleArn. Running executions keep their revision.
 pub async fn update(
     State(app): State<App>,
-    Path(machine): Path<String>,
+    machine: Result<Path<String>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, RestError> {
+    let machine = super::path_param(machine)?;
     Query::parse(&uri, &[])?;
     json_content_type(&headers)?;
     let body = read_body(body).await?;
@@ -283,9 +286,10 @@ pub async fn update(
 /// Running executions finish, as on AWS.
 pub async fn remove(
     State(app): State<App>,
-    Path(machine): Path<String>,
+    machine: Result<Path<String>, PathRejection>,
     uri: Uri,
 ) -> Result<Response, RestError> {
+    let machine = super::path_param(machine)?;
     Query::parse(&uri, &[])?;
     let arn = machine_arn(&app.engine, &machine);
     app.engine.describe_state_machine(&arn)?;

@@ -122,7 +122,15 @@ async fn not_found(uri: Uri) -> RestError {
     )
 }
 
-async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> RestError {
+/// A path parameter, or 400 when it cannot be decoded (not UTF-8, say).
+fn path_param<T>(
+    path: Result<axum::extract::Path<T>, axum::extract::rejection::PathRejection>,
+) -> Result<T, RestError> {
+    path.map(|p| p.0)
+        .map_err(|e| RestError::invalid(format!("the path is malformed: {e}")))
+}
+
+pub(crate) async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> RestError {
     RestError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "MethodNotAllowed",
