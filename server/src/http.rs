@@ -45,7 +45,7 @@ pub async fn serve(
         stopping,
     };
     let app = Router::new()
-        .route("/", post(aws).fallback(crate::rest::method_not_allowed))
+        .route("/", post(aws).fallback(aws_method_not_allowed))
         .route("/health", get(health))
         .merge(crate::rest::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -71,6 +71,15 @@ fn secret() -> [u8; 32] {
     hasher.update((&*probe as *const u8 as usize).to_le_bytes());
     hasher.update(std::process::id().to_le_bytes());
     hasher.finalize().into()
+}
+
+/// Any method but POST on `/`, in the AWS error shape.
+async fn aws_method_not_allowed(method: axum::http::Method) -> Response {
+    aws_error(&AwsError {
+        kind: "UnknownOperationException",
+        message: format!("the AWS Step Functions protocol takes POST /, not {method}"),
+        status: 405,
+    })
 }
 
 async fn health() -> &'static str {

@@ -5,6 +5,7 @@
 mod aws;
 mod conformance;
 mod crash;
+mod malformed;
 mod rest;
 mod run;
 mod support;

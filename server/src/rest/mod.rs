@@ -130,7 +130,7 @@ fn path_param<T>(
         .map_err(|e| RestError::invalid(format!("the path is malformed: {e}")))
 }
 
-pub(crate) async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> RestError {
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> RestError {
     RestError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "MethodNotAllowed",
