@@ -473,6 +473,11 @@ fn stop_aborts_a_running_execution() {
         post(&server, "/v1/state-machines/long/executions?name=l1", "{}").status,
         201
     );
+    // Started again with the same name and input while it runs: the same
+    // execution, 200 rather than 201.
+    let again = post(&server, "/v1/state-machines/long/executions?name=l1", "{}");
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.json()["id"], "long/l1");
     let stopped = post(
         &server,
         "/v1/executions/long/l1/stop",

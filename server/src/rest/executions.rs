@@ -89,13 +89,25 @@ pub async fn start(
             ));
         }
     };
+    // AWS's idempotent start: the same name and input while it runs
+    // answers the running execution, with 200 rather than 201 here.
+    let existed = name.is_some_and(|n| {
+        app.engine
+            .describe_execution(&execution_arn(&app.engine, &machine, n))
+            .is_ok()
+    });
     let record = app
         .engine
         .start_execution(&machine_arn(&app.engine, &machine), name, input)
         .await?;
     // The record as it is now: a quick execution may already have ended.
     let record = app.engine.describe_execution(&record.arn).unwrap_or(record);
-    let mut response = json_response(StatusCode::CREATED, &execution_detail(&record));
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut response = json_response(status, &execution_detail(&record));
     let location = format!(
         "/v1/executions/{}/{}",
         encode_segment(&machine),
