@@ -106,6 +106,25 @@ pub enum Event {
     TaskSucceeded(Box<TaskSucceeded>),
     TaskFailed(Box<TaskFailed>),
     TaskTimedOut(Box<TaskFailed>),
+    /// A `.sync` or `.waitForTaskToken` task's request was accepted; its
+    /// answer comes later.
+    TaskSubmitted(Box<TaskSucceeded>),
+    // An activity task's life, as AWS records it (instead of Task* events).
+    ActivityScheduled(Box<ActivityScheduled>),
+    ActivityStarted {
+        worker_name: Option<String>,
+    },
+    ActivitySucceeded {
+        output: Arc<Value>,
+    },
+    ActivityFailed {
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    ActivityTimedOut {
+        error: Option<String>,
+        cause: Option<String>,
+    },
     /// A field of a state could not be evaluated (a path, an intrinsic, a
     /// JSONata expression); the state then fails with `error`.
     EvaluationFailed(Box<EvaluationFailed>),
@@ -118,6 +137,16 @@ pub struct TaskScheduled {
     pub resource: String,
     pub region: String,
     pub parameters: Arc<Value>,
+    pub timeout_in_seconds: Option<u64>,
+    pub heartbeat_in_seconds: Option<u64>,
+}
+
+/// An activity task waits for a worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityScheduled {
+    /// The activity ARN.
+    pub resource: String,
+    pub input: Arc<Value>,
     pub timeout_in_seconds: Option<u64>,
     pub heartbeat_in_seconds: Option<u64>,
 }
@@ -202,6 +231,12 @@ impl Event {
             Event::TaskSucceeded(_) => "TaskSucceeded",
             Event::TaskFailed(_) => "TaskFailed",
             Event::TaskTimedOut(_) => "TaskTimedOut",
+            Event::TaskSubmitted(_) => "TaskSubmitted",
+            Event::ActivityScheduled(_) => "ActivityScheduled",
+            Event::ActivityStarted { .. } => "ActivityStarted",
+            Event::ActivitySucceeded { .. } => "ActivitySucceeded",
+            Event::ActivityFailed { .. } => "ActivityFailed",
+            Event::ActivityTimedOut { .. } => "ActivityTimedOut",
             Event::EvaluationFailed(_) => "EvaluationFailed",
         }
     }

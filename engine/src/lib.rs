@@ -28,3 +28,4 @@ pub mod interp;
 pub mod query;
 pub mod runtime;
 pub mod store;
+pub mod tasks;

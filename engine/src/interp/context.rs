@@ -32,6 +32,9 @@ pub(super) struct Context {
     /// What `$$.State` holds now, to skip rewriting it (a Map state
     /// prepares the context once per item, with the same state and time).
     current: Option<(DateTime<Utc>, u32)>,
+    /// `$$.Task.Token` while a `.waitForTaskToken` Task's fields are
+    /// evaluated.
+    pub task_token: Option<String>,
 }
 
 /// What `$$` reads before any state needed the context object (never
@@ -50,6 +53,7 @@ impl Context {
             input: Arc::new(Value::Null),
             value: None,
             current: None,
+            task_token: None,
         }
     }
 
@@ -101,6 +105,14 @@ impl Context {
                 state.insert("Name".into(), Value::String(name.to_owned()));
                 state.insert("RetryCount".into(), json!(retry_count));
                 self.current = Some((entered, retry_count));
+            }
+        }
+        match &self.task_token {
+            Some(token) => {
+                root.insert("Task".into(), json!({"Token": token}));
+            }
+            None => {
+                root.remove("Task");
             }
         }
         match map_item {

@@ -60,6 +60,15 @@ pub enum Command {
     },
     TaskStarted {
         task: TaskId,
+        /// The activity worker that took the task (GetActivityTask).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worker_name: Option<String>,
+    },
+    /// A `.sync` or `.waitForTaskToken` request was accepted: `output` is
+    /// the service's answer; the task's result comes later.
+    TaskSubmitted {
+        task: TaskId,
+        output: Value,
     },
     /// The task is alive (SendTaskHeartbeat): its HeartbeatSeconds restart.
     TaskHeartbeat {
@@ -105,6 +114,8 @@ pub struct TaskRequest {
     /// 0 for the first attempt, then 1, 2... for retries.
     pub attempt: u32,
     pub credentials: Option<Value>,
+    /// The task token, for `.waitForTaskToken` and activity tasks.
+    pub token: Option<String>,
 }
 
 /// Where an execution is.
@@ -145,6 +156,9 @@ enum At {
     Task {
         run: Run,
         task: TaskId,
+        /// TaskStarted (or ActivityStarted) is recorded; a second start
+        /// (a task invoked again after a crash) records nothing.
+        started: bool,
         timeout: Option<TimerId>,
         heartbeat: Option<TimerId>,
         /// The resolved HeartbeatSeconds(Path), to renew the heartbeat timer.
@@ -251,6 +265,21 @@ impl Execution {
         }
     }
 
+    /// Gives the execution the secret its task tokens are minted from
+    /// (see [`crate::tasks::token`]). Without one, `.waitForTaskToken`
+    /// and activity tasks get no token.
+    pub fn with_token_secret(mut self, secret: &str) -> Self {
+        if !secret.is_empty() {
+            self.core.token_secret = Some(secret.into());
+        }
+        self
+    }
+
+    /// Whether `task` is still waiting for its answer.
+    pub fn is_task_open(&self, task: TaskId) -> bool {
+        self.core.tasks.contains_key(&task)
+    }
+
     pub fn status(&self) -> &Status {
         &self.core.status
     }
@@ -291,6 +320,7 @@ struct Core {
     timers: HashMap<TimerId, ThreadId>,
     /// The last timer id given out (ids are never reused).
     next_timer: u64,
+    token_secret: Option<Arc<str>>,
 }
 
 impl Core {
@@ -309,6 +339,7 @@ impl Core {
             tasks: HashMap::new(),
             timers: HashMap::new(),
             next_timer: 0,
+            token_secret: None,
         }
     }
 
@@ -323,7 +354,8 @@ impl Core {
         }
         match command {
             Command::Start { input } => self.start(m, input),
-            Command::TaskStarted { task } => self.task_started(m, task),
+            Command::TaskStarted { task, worker_name } => self.task_started(m, task, worker_name),
+            Command::TaskSubmitted { task, output } => self.task_submitted(m, task, output),
             Command::TaskHeartbeat { task } => self.task_heartbeat(task),
             Command::TaskSucceeded { task, output } => self.task_finished(m, task, Ok(output)),
             Command::TaskFailed { task, error, cause } => {
@@ -529,7 +561,11 @@ impl Core {
                 }
             }
             StateKind::Task(task) => {
+                let task_id = TaskId(self.tasks.len() as u64 + self.history.len() as u64);
+                let token = self.task_token(&task.resource, task_id);
+                self.ctx.task_token = token.clone();
                 let prepared = self.evaluator(m, tid, &run).task_input(task);
+                self.ctx.task_token = None;
                 let (input, timeout, heartbeat, credentials) = match prepared {
                     Ok(p) => p,
                     Err(f) => return self.fail_state(m, tid, run, f),
@@ -537,10 +573,15 @@ impl Core {
                 if let Err(f) = check_size(&input, PayloadOf("task input", &state.name)) {
                     return self.fail_state(m, tid, run, f);
                 }
-                let task_id = TaskId(self.tasks.len() as u64 + self.history.len() as u64);
                 self.tasks.insert(task_id, tid);
-                self.emit_on(
-                    tid,
+                let scheduled = if is_activity(&task.resource) {
+                    Event::ActivityScheduled(Box::new(crate::history::ActivityScheduled {
+                        resource: task.resource.arn.clone(),
+                        input: input.clone(),
+                        timeout_in_seconds: timeout,
+                        heartbeat_in_seconds: heartbeat,
+                    }))
+                } else {
                     Event::TaskScheduled(Box::new(crate::history::TaskScheduled {
                         resource_type: resource_type(&task.resource),
                         resource: resource_name(&task.resource),
@@ -548,8 +589,9 @@ impl Core {
                         parameters: input.clone(),
                         timeout_in_seconds: timeout,
                         heartbeat_in_seconds: heartbeat,
-                    })),
-                );
+                    }))
+                };
+                self.emit_on(tid, scheduled);
                 let timeout_timer =
                     timeout.map(|s| self.new_timer(tid, self.now + Duration::seconds(s as i64)));
                 let heartbeat_timer =
@@ -563,10 +605,12 @@ impl Core {
                     heartbeat_seconds: heartbeat,
                     attempt: run.retry_count,
                     credentials,
+                    token,
                 })));
                 self.threads[tid].at = At::Task {
                     run,
                     task: task_id,
+                    started: false,
                     timeout: timeout_timer,
                     heartbeat: heartbeat_timer,
                     heartbeat_seconds: heartbeat,
@@ -1101,7 +1145,32 @@ impl Core {
         self.thread_done(m, tid, Err(failure));
     }
 
-    fn task_started(&mut self, m: &StateMachine, task: TaskId) {
+    fn task_started(&mut self, m: &StateMachine, task: TaskId, worker_name: Option<String>) {
+        let Some(&tid) = self.tasks.get(&task) else {
+            return;
+        };
+        let At::Task { run, started, .. } = &mut self.threads[tid].at else {
+            return;
+        };
+        if std::mem::replace(started, true) {
+            return;
+        }
+        let t = match &m.state(run.state).kind {
+            StateKind::Task(t) => &t.resource,
+            _ => return,
+        };
+        let event = if is_activity(t) {
+            Event::ActivityStarted { worker_name }
+        } else {
+            Event::TaskStarted(Box::new(crate::history::TaskStarted {
+                resource_type: resource_type(t),
+                resource: resource_name(t),
+            }))
+        };
+        self.emit_on(tid, event);
+    }
+
+    fn task_submitted(&mut self, m: &StateMachine, task: TaskId, output: Value) {
         let Some(&tid) = self.tasks.get(&task) else {
             return;
         };
@@ -1109,16 +1178,24 @@ impl Core {
             return;
         };
         let t = match &m.state(run.state).kind {
-            StateKind::Task(t) => t.resource.clone(),
+            StateKind::Task(t) => &t.resource,
             _ => return,
         };
-        self.emit_on(
-            tid,
-            Event::TaskStarted(Box::new(crate::history::TaskStarted {
-                resource_type: resource_type(&t),
-                resource: resource_name(&t),
-            })),
-        );
+        let event = Event::TaskSubmitted(Box::new(crate::history::TaskSucceeded {
+            resource_type: resource_type(t),
+            resource: resource_name(t),
+            output: Data::new(output),
+        }));
+        self.emit_on(tid, event);
+    }
+
+    /// The token of a task that is answered by a callback or a worker.
+    fn task_token(&self, resource: &Resource, task: TaskId) -> Option<String> {
+        use crate::asl::model::IntegrationPattern;
+        let secret = self.token_secret.as_deref()?;
+        let wants =
+            is_activity(resource) || resource.pattern == IntegrationPattern::WaitForTaskToken;
+        wants.then(|| crate::tasks::token::mint(secret, task))
     }
 
     fn task_heartbeat(&mut self, task: TaskId) {
@@ -1164,21 +1241,33 @@ impl Core {
         match result {
             Ok(output) => {
                 let output = Data::new(output);
-                self.emit_on(
-                    tid,
+                let event = if is_activity(&resource) {
+                    Event::ActivitySucceeded {
+                        output: Arc::clone(&output),
+                    }
+                } else {
                     Event::TaskSucceeded(Box::new(crate::history::TaskSucceeded {
                         resource_type: resource_type(&resource),
                         resource: resource_name(&resource),
                         output: Arc::clone(&output),
-                    })),
-                );
+                    }))
+                };
+                self.emit_on(tid, event);
                 match check_size(&output, "the task result") {
                     Ok(()) => self.complete(m, tid, run, output, None),
                     Err(f) => self.fail_state(m, tid, run, f),
                 }
             }
             Err(failure) => {
-                self.emit_on(tid, Event::TaskFailed(task_failure(&resource, &failure)));
+                let event = if is_activity(&resource) {
+                    Event::ActivityFailed {
+                        error: failure.error.clone(),
+                        cause: failure.cause.clone(),
+                    }
+                } else {
+                    Event::TaskFailed(task_failure(&resource, &failure))
+                };
+                self.emit_on(tid, event);
                 self.fail_state(m, tid, run, failure);
             }
         }
@@ -1230,7 +1319,15 @@ impl Core {
                     error: Some(error.into()),
                     cause: None,
                 };
-                self.emit_on(tid, Event::TaskTimedOut(task_failure(&resource, &failure)));
+                let event = if is_activity(&resource) {
+                    Event::ActivityTimedOut {
+                        error: failure.error.clone(),
+                        cause: failure.cause.clone(),
+                    }
+                } else {
+                    Event::TaskTimedOut(task_failure(&resource, &failure))
+                };
+                self.emit_on(tid, event);
                 self.fail_state(m, tid, run, failure);
             }
             other => self.threads[tid].at = other,
@@ -1344,6 +1441,14 @@ fn task_failure(resource: &Resource, failure: &Failure) -> Box<crate::history::T
         error: failure.error.clone(),
         cause: failure.cause.clone(),
     })
+}
+
+/// Activity tasks are recorded as Activity* events, not Task* events.
+fn is_activity(resource: &Resource) -> bool {
+    matches!(
+        resource.kind,
+        crate::asl::model::ResourceKind::Activity { .. }
+    )
 }
 
 /// AWS's `resourceType` in task events: the service part of the ARN.

@@ -1027,7 +1027,13 @@ fn timeout_seconds_fails_a_silent_task_with_states_timeout() {
     assert_eq!(timers.len(), 1);
     let (timer, due) = timers[0];
     assert_eq!(due, t0() + Duration::seconds(5));
-    execution.apply(t0(), Command::TaskStarted { task: request.task });
+    execution.apply(
+        t0(),
+        Command::TaskStarted {
+            task: request.task,
+            worker_name: None,
+        },
+    );
     let effects = execution.apply(due, Command::TimerFired { timer });
     assert!(
         effects.contains(&Effect::CancelTask { task: request.task }),
@@ -1076,7 +1082,13 @@ fn states_task_failed_does_not_catch_a_timeout() {
     let (mut execution, effects) = start(&definition, json!({"in": 1}));
     let request = task_of(&effects);
     let (timer, due) = timers_of(&effects)[0];
-    execution.apply(t0(), Command::TaskStarted { task: request.task });
+    execution.apply(
+        t0(),
+        Command::TaskStarted {
+            task: request.task,
+            worker_name: None,
+        },
+    );
     execution.apply(due, Command::TimerFired { timer });
     match execution.status() {
         Status::Succeeded { output } => {

@@ -25,8 +25,8 @@ use crate::interp::{
     Command, Effect, Execution, ExecutionInfo, Status, TaskId, TaskRequest, TimerId,
 };
 use crate::store::{
-    ExecutionRecord, ExecutionStatus, JournalEntry, Store, StoreError, TimerRecord, WriteBatch,
-    WriteOp,
+    ExecutionRecord, ExecutionStatus, JournalEntry, Store, StoreError, TaskTokenRecord,
+    TimerRecord, WriteBatch, WriteOp,
 };
 
 /// An execution bound to the store that keeps it.
@@ -41,6 +41,9 @@ pub struct DurableExecution {
     /// Timers started and not yet fired or cancelled, with their due time
     /// (the store's timer keys need it).
     timers: BTreeMap<TimerId, DateTime<Utc>>,
+    /// Tokens of tasks still waiting for an answer (kept in the store so a
+    /// callback finds its execution).
+    tokens: BTreeMap<TaskId, String>,
 }
 
 /// What a recovered execution still has to do.
@@ -69,11 +72,13 @@ impl DurableExecution {
         input: Value,
     ) -> Result<(Self, Vec<Effect>), StoreError> {
         let mut this = Self {
-            execution: Execution::new(machine, info, record.seed),
+            execution: Execution::new(machine, info, record.seed)
+                .with_token_secret(&record.token_secret),
             record,
             journal_seq: 0,
             history_written: 0,
             timers: BTreeMap::new(),
+            tokens: BTreeMap::new(),
         };
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::CreateExecution(this.record.clone()));
@@ -92,7 +97,8 @@ impl DurableExecution {
         record: ExecutionRecord,
     ) -> Result<(Self, Outstanding), StoreError> {
         let journal = store.journal(&record.arn)?;
-        let mut execution = Execution::new(machine, info, record.seed);
+        let mut execution =
+            Execution::new(machine, info, record.seed).with_token_secret(&record.token_secret);
         let mut tasks: BTreeMap<TaskId, TaskRequest> = BTreeMap::new();
         let mut timers: BTreeMap<TimerId, DateTime<Utc>> = BTreeMap::new();
         let mut journal_seq = 0;
@@ -132,6 +138,10 @@ impl DurableExecution {
                 record.arn
             )));
         }
+        let tokens = tasks
+            .values()
+            .filter_map(|t| Some((t.task, t.token.clone()?)))
+            .collect();
         let outstanding = Outstanding {
             tasks: tasks.into_values().collect(),
             timers: timers.iter().map(|(t, due)| (*t, *due)).collect(),
@@ -143,6 +153,7 @@ impl DurableExecution {
                 journal_seq,
                 history_written: replayed as usize,
                 timers,
+                tokens,
             },
             outstanding,
         ))
@@ -196,6 +207,11 @@ impl DurableExecution {
                 }));
             }
         }
+        if let Command::TaskSucceeded { task, .. } | Command::TaskFailed { task, .. } = &command {
+            if let Some(token) = self.tokens.remove(task) {
+                batch.push(WriteOp::RemoveTaskToken(token));
+            }
+        }
         let effects = self.execution.apply(now, command);
         let history = self.execution.history();
         if history.len() > self.history_written {
@@ -224,11 +240,28 @@ impl DurableExecution {
                         }));
                     }
                 }
-                Effect::InvokeTask(_) | Effect::CancelTask { .. } => {}
+                Effect::InvokeTask(request) => {
+                    if let Some(token) = &request.token {
+                        batch.push(WriteOp::PutTaskToken(TaskTokenRecord {
+                            token: token.clone(),
+                            execution: arn.clone(),
+                            task: request.task.0,
+                        }));
+                        self.tokens.insert(request.task, token.clone());
+                    }
+                }
+                Effect::CancelTask { task } => {
+                    if let Some(token) = self.tokens.remove(task) {
+                        batch.push(WriteOp::RemoveTaskToken(token));
+                    }
+                }
             }
         }
         if let Some(done) = self.finished_record(now) {
             batch.push(WriteOp::UpdateExecution(done));
+            for (_, token) in std::mem::take(&mut self.tokens) {
+                batch.push(WriteOp::RemoveTaskToken(token));
+            }
         }
         effects
     }
@@ -332,6 +365,7 @@ mod tests {
             cause: None,
             seed: 42,
             redrive_count: 0,
+            token_secret: "durable-test-secret".into(),
         }
     }
 

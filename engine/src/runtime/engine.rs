@@ -323,6 +323,7 @@ impl Engine {
             cause: None,
             seed: lock(&self.inner.random).next_u64(),
             redrive_count: 0,
+            token_secret: crate::tasks::token::new_secret().map_err(StoreError::Io)?,
         };
         let machine = self.compiled(machine_arn, machine_record.revision)?;
         let info = self.info(&machine_record, &record);

@@ -72,8 +72,13 @@ pub fn run_to_completion(
         }
         if !tasks.is_empty() {
             let request = tasks.remove(0);
-            let mut next =
-                execution.apply(clock.now(), Command::TaskStarted { task: request.task });
+            let mut next = execution.apply(
+                clock.now(),
+                Command::TaskStarted {
+                    task: request.task,
+                    worker_name: None,
+                },
+            );
             let answer = invoker.invoke(&request);
             // Timers that came due while the task ran (its TimeoutSeconds,
             // say) fire first: a late answer must not win over them.

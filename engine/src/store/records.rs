@@ -63,6 +63,9 @@ pub struct ExecutionRecord {
     /// The interpreter's random seed: replay needs it.
     pub seed: u64,
     pub redrive_count: u32,
+    /// What the execution's task tokens are minted from (never shown).
+    #[serde(default)]
+    pub token_secret: String,
 }
 
 /// One command of an execution's journal, numbered from 1.

@@ -85,6 +85,7 @@ fn execution(machine: &str, name: &str) -> ExecutionRecord {
         cause: None,
         seed: 0xDEAD_BEEF,
         redrive_count: 0,
+        token_secret: String::new(),
     }
 }
 

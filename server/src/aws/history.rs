@@ -147,6 +147,43 @@ fn details(event: &Event) -> Option<(&'static str, Value)> {
                 error_cause(&t.error, &t.cause),
             ),
         ),
+        Event::TaskSubmitted(t) => (
+            "taskSubmittedEventDetails",
+            with_resource(
+                &t.resource_type,
+                &t.resource,
+                json!({"output": text(&t.output), "outputDetails": not_truncated()}),
+            ),
+        ),
+        Event::ActivityScheduled(a) => {
+            let mut d = json!({"resource": a.resource, "input": text(&a.input), "inputDetails": not_truncated()});
+            if let Value::Object(map) = &mut d {
+                if let Some(seconds) = a.timeout_in_seconds {
+                    map.insert("timeoutInSeconds".into(), json!(seconds));
+                }
+                if let Some(seconds) = a.heartbeat_in_seconds {
+                    map.insert("heartbeatInSeconds".into(), json!(seconds));
+                }
+            }
+            ("activityScheduledEventDetails", d)
+        }
+        Event::ActivityStarted { worker_name } => {
+            let mut d = Map::new();
+            if let Some(name) = worker_name {
+                d.insert("workerName".into(), json!(name));
+            }
+            ("activityStartedEventDetails", Value::Object(d))
+        }
+        Event::ActivitySucceeded { output } => (
+            "activitySucceededEventDetails",
+            json!({"output": text(output), "outputDetails": not_truncated()}),
+        ),
+        Event::ActivityFailed { error, cause } => {
+            ("activityFailedEventDetails", error_cause(error, cause))
+        }
+        Event::ActivityTimedOut { error, cause } => {
+            ("activityTimedOutEventDetails", error_cause(error, cause))
+        }
         Event::EvaluationFailed(e) => {
             let mut d = json!({"state": e.state, "error": e.error, "cause": e.cause});
             if let (Some(location), Value::Object(map)) = (&e.location, &mut d) {
