@@ -559,3 +559,49 @@ fn the_openapi_document_matches_the_router() {
         (405, json!("MethodNotAllowed"))
     );
 }
+
+/// An open event stream of a running execution does not hold the server's
+/// graceful shutdown open: the stream closes and the server stops.
+#[test]
+fn shutdown_closes_open_streams() {
+    let server = Server::start();
+    assert_eq!(
+        post(&server, "/v1/state-machines?name=long", &waiting(3600)).status,
+        201
+    );
+    assert_eq!(
+        post(&server, "/v1/state-machines/long/executions?name=l1", "{}").status,
+        201
+    );
+    let addr = server.addr;
+    let stream =
+        std::thread::spawn(move || http(addr, "GET", "/v1/executions/long/l1/events", &[], b""));
+    let poll = std::thread::spawn(move || {
+        http(
+            addr,
+            "GET",
+            "/v1/executions/long/l1/history?after=2&wait=60",
+            &[],
+            b"",
+        )
+    });
+    // Both are waiting inside the server now.
+    std::thread::sleep(Duration::from_millis(300));
+    let (done, stopped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(server);
+        let _ = done.send(());
+    });
+    assert!(
+        stopped.recv_timeout(Duration::from_secs(10)).is_ok(),
+        "the server did not stop while a stream and a long poll were open"
+    );
+    let stream = stream.join().expect("stream thread");
+    assert_eq!(stream.status, 200);
+    let (ids, end) = parse_stream(&stream.body);
+    assert_eq!(ids, [1, 2]);
+    assert!(end.is_none(), "the execution has not ended");
+    let poll = poll.join().expect("poll thread");
+    assert_eq!(poll.status, 200, "{}", poll.body);
+    assert_eq!(poll.json()["status"], "RUNNING");
+}
