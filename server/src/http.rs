@@ -1,10 +1,11 @@
 //! The HTTP server: one port, the AWS Step Functions JSON 1.0 protocol on
-//! `POST /`, and `/health`. Thin: every request is one engine call.
+//! `POST /`, the native REST API under `/v1/` (see `rest`), and `/health`.
+//! Thin: every request is one engine call.
 
 use std::future::Future;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,13 +14,17 @@ use serde_json::Value;
 use stepline_engine::runtime::Engine;
 
 use crate::aws::actions::{AwsError, dispatch};
+use crate::aws::constraints;
 use crate::aws::pagination::Tokens;
 
 /// What every request handler shares.
 #[derive(Clone)]
-struct App {
-    engine: Engine,
-    tokens: Tokens,
+pub(crate) struct App {
+    pub(crate) engine: Engine,
+    pub(crate) tokens: Tokens,
+    /// Turns true when the server begins to shut down, so that long polls
+    /// and event streams end instead of holding graceful shutdown open.
+    pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The largest request body: a 1 MiB definition, escaped, with room.
@@ -33,17 +38,23 @@ pub async fn serve(
     engine: Engine,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let app = App {
         engine,
         tokens: Tokens::new(secret()),
+        stopping,
     };
     let app = Router::new()
-        .route("/", post(aws))
+        .route("/", post(aws).fallback(aws_method_not_allowed))
         .route("/health", get(health))
+        .merge(crate::rest::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app);
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
         .await
 }
 
@@ -62,6 +73,15 @@ fn secret() -> [u8; 32] {
     hasher.finalize().into()
 }
 
+/// Any method but POST on `/`, in the AWS error shape.
+async fn aws_method_not_allowed(method: axum::http::Method) -> Response {
+    aws_error(&AwsError {
+        kind: "UnknownOperationException",
+        message: format!("the AWS Step Functions protocol takes POST /, not {method}"),
+        status: 405,
+    })
+}
+
 async fn health() -> &'static str {
     "ok\n"
 }
@@ -75,7 +95,29 @@ fn aws_error(error: &AwsError) -> Response {
     aws_response(status, &error.body())
 }
 
-async fn aws(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+/// Whether a request's content type is one the AWS dialect reads: AWS's own
+/// (`application/x-amz-json-1.0`, and 1.1 which some clients send) or plain
+/// JSON; a request without one is read as JSON too.
+fn aws_content_type(headers: &HeaderMap) -> Result<(), String> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let text = value.to_str().unwrap_or_default();
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/x-amz-json-1.0" | "application/x-amz-json-1.1" | "application/json" => Ok(()),
+        _ => Err(format!(
+            "the content type '{text}' is not supported; send {AWS_JSON}"
+        )),
+    }
+}
+
+async fn aws(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -88,6 +130,25 @@ async fn aws(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respons
             ),
             status: 400,
         });
+    };
+    if let Err(message) = aws_content_type(&headers) {
+        return aws_error(&AwsError {
+            kind: "SerializationException",
+            message,
+            status: 400,
+        });
+    }
+    // Read here rather than by the `Bytes` extractor so that an oversized
+    // body is answered in AWS's error shape, not as plain text.
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(_) => {
+            return aws_error(&AwsError {
+                kind: "RequestEntityTooLarge",
+                message: format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+                status: 413,
+            });
+        }
     };
     let request: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Object(serde_json::Map::new())
@@ -110,6 +171,9 @@ async fn aws(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respons
             }
         }
     };
+    if let Err(error) = constraints::check(action, &request) {
+        return aws_error(&error);
+    }
     match dispatch(&app.engine, &app.tokens, action, &request).await {
         Ok(response) => aws_response(StatusCode::OK, &response),
         Err(error) => aws_error(&error),

@@ -8,3 +8,4 @@
 pub mod aws;
 pub mod cli;
 pub mod http;
+pub mod rest;

@@ -5,6 +5,8 @@
 mod aws;
 mod conformance;
 mod crash;
+mod malformed;
+mod rest;
 mod run;
 mod support;
 mod validate;

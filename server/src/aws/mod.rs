@@ -3,5 +3,6 @@
 //! of these shapes.
 
 pub mod actions;
+pub mod constraints;
 pub mod history;
 pub mod pagination;

@@ -1,0 +1,226 @@
+//! Executions: start, list, describe, stop.
+//!
+//! An execution's id in paths is `MACHINE/NAME` (two path segments):
+//! `/v1/executions/flow/run-1`. Names cannot contain `/`, so the id is
+//! unambiguous; clients percent-encode other reserved characters.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::Response;
+use serde_json::{Value, json};
+use stepline_engine::runtime::Engine;
+use stepline_engine::store::ExecutionStatus;
+
+use super::error::RestError;
+use super::follow::encode_segment;
+use super::machines::{json_response, machine_arn, page};
+use super::request::{Fields, MAX_INPUT_BYTES, Query, json_content_type, parse_json, read_body};
+use super::shapes::{STATUSES, execution_detail, execution_summary, status_name};
+use crate::http::App;
+
+/// The header that may name a new execution (or `?name=`).
+pub const NAME_HEADER: &str = "execution-name";
+
+/// How long `stop` waits for the execution to record its end.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+pub fn execution_arn(engine: &Engine, machine: &str, name: &str) -> String {
+    let c = engine.config();
+    format!(
+        "arn:aws:states:{}:{}:execution:{machine}:{name}",
+        c.region, c.account
+    )
+}
+
+/// `POST /v1/state-machines/{machine}/executions[?name=NAME]`: the body is
+/// the input (any JSON; none is `{}`). 201 with the execution.
+pub async fn start(
+    State(app): State<App>,
+    machine: Result<Path<String>, PathRejection>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, RestError> {
+    let machine = super::path_param(machine)?;
+    let query = Query::parse(&uri, &["name"])?;
+    let header_name = match headers.get(NAME_HEADER) {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| {
+            RestError::invalid(format!("the {NAME_HEADER} header is not visible ASCII"))
+        })?),
+    };
+    let name = match (query.get("name"), header_name) {
+        (Some(q), Some(h)) if q != h => {
+            return Err(RestError::invalid(format!(
+                "the execution name is given twice, in the query and in the {NAME_HEADER} header, differently"
+            )));
+        }
+        (q, h) => q.or(h),
+    };
+    json_content_type(&headers)?;
+    let body = read_body(body).await?;
+    if body.len() > MAX_INPUT_BYTES {
+        return Err(RestError::too_large(
+            "InputTooLarge",
+            format!(
+                "the input is {} bytes; the limit is {MAX_INPUT_BYTES} bytes (256 KiB)",
+                body.len()
+            ),
+        ));
+    }
+    let input = match parse_json(&body) {
+        Ok(Some(_)) => Some(std::str::from_utf8(&body).map_err(|_| {
+            RestError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidExecutionInput",
+                "the input is not UTF-8",
+            )
+        })?),
+        Ok(None) => None,
+        Err(e) => {
+            return Err(RestError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidExecutionInput",
+                e.message.replace("the request body", "the input"),
+            ));
+        }
+    };
+    // AWS's idempotent start: the same name and input while it runs
+    // answers the running execution, with 200 rather than 201 here.
+    let existed = name.is_some_and(|n| {
+        app.engine
+            .describe_execution(&execution_arn(&app.engine, &machine, n))
+            .is_ok()
+    });
+    let record = app
+        .engine
+        .start_execution(&machine_arn(&app.engine, &machine), name, input)
+        .await?;
+    // The record as it is now: a quick execution may already have ended.
+    let record = app.engine.describe_execution(&record.arn).unwrap_or(record);
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut response = json_response(status, &execution_detail(&record));
+    let location = format!(
+        "/v1/executions/{}/{}",
+        encode_segment(&machine),
+        encode_segment(&record.name)
+    );
+    if let Ok(location) = header::HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `GET /v1/executions[?machine=M&status=S&limit=N&next=TOKEN]`, newest
+/// first.
+pub async fn list(State(app): State<App>, uri: Uri) -> Result<Response, RestError> {
+    let query = Query::parse(&uri, &["machine", "status", "limit", "next"])?;
+    let machine = match query.get("machine") {
+        None => None,
+        Some(name) => {
+            let arn = machine_arn(&app.engine, name);
+            app.engine.describe_state_machine(&arn)?;
+            Some(arn)
+        }
+    };
+    let status = query.get("status");
+    if let Some(s) = status {
+        if !STATUSES.contains(&s) {
+            return Err(RestError::invalid(format!(
+                "the status must be one of {}, not '{s}'",
+                STATUSES.join(", ")
+            )));
+        }
+    }
+    let mut executions = app.engine.list_executions(machine.as_deref())?;
+    executions.retain(|e| status.is_none_or(|s| status_name(e.status) == s));
+    executions.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| a.arn.cmp(&b.arn)));
+    let scope = format!(
+        "rest:executions:{}:{}",
+        query.get("machine").unwrap_or(""),
+        status.unwrap_or("")
+    );
+    let (executions, next) = page(&app, &query, &scope, executions)?;
+    let mut body =
+        json!({"executions": executions.iter().map(execution_summary).collect::<Vec<_>>()});
+    if let (Some(next), Value::Object(map)) = (next, &mut body) {
+        map.insert("next".into(), json!(next));
+    }
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// `GET /v1/executions/{machine}/{name}`
+pub async fn describe(
+    State(app): State<App>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    uri: Uri,
+) -> Result<Response, RestError> {
+    let (machine, name) = super::path_param(path)?;
+    Query::parse(&uri, &[])?;
+    let record = app
+        .engine
+        .describe_execution(&execution_arn(&app.engine, &machine, &name))?;
+    Ok(json_response(StatusCode::OK, &execution_detail(&record)))
+}
+
+/// `POST /v1/executions/{machine}/{name}/stop` with an optional body
+/// `{"error": ..., "cause": ...}`. 200 with the execution once it has
+/// ended (ABORTED, or as it was if it had already ended); 202 if it has
+/// not recorded its end within a few seconds.
+pub async fn stop(
+    State(app): State<App>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, RestError> {
+    let (machine, name) = super::path_param(path)?;
+    Query::parse(&uri, &[])?;
+    json_content_type(&headers)?;
+    let body = read_body(body).await?;
+    let (error, cause) = match parse_json(&body)? {
+        None => (None, None),
+        Some(Value::Object(object)) => {
+            let fields = Fields::new(&object, &["error", "cause"])?;
+            let error = fields.string("error")?.map(str::to_owned);
+            let cause = fields.string("cause")?.map(str::to_owned);
+            if error.as_ref().is_some_and(|e| e.len() > 256) {
+                return Err(RestError::invalid("the error is longer than 256 bytes"));
+            }
+            if cause.as_ref().is_some_and(|c| c.len() > 32768) {
+                return Err(RestError::invalid("the cause is longer than 32768 bytes"));
+            }
+            (error, cause)
+        }
+        Some(other) => {
+            return Err(RestError::invalid(format!(
+                "the body must be an object {{\"error\", \"cause\"}} or empty, not {}",
+                super::request::kind(&other)
+            )));
+        }
+    };
+    let arn = execution_arn(&app.engine, &machine, &name);
+    app.engine.stop_execution(&arn, error, cause)?;
+    let ended = tokio::time::timeout(STOP_WAIT, app.engine.wait_for(&arn)).await;
+    match ended {
+        Ok(Ok(record)) => Ok(json_response(StatusCode::OK, &execution_detail(&record))),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => {
+            let record = app.engine.describe_execution(&arn)?;
+            let status = if record.status == ExecutionStatus::Running {
+                StatusCode::ACCEPTED
+            } else {
+                StatusCode::OK
+            };
+            Ok(json_response(status, &execution_detail(&record)))
+        }
+    }
+}

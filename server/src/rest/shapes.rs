@@ -1,0 +1,149 @@
+//! The REST API's JSON shapes, converted from engine records by hand:
+//! camelCase members, RFC 3339 timestamps, and payloads (inputs, outputs,
+//! task parameters) as JSON values rather than JSON text, so that `jq` reads
+//! them directly.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+use stepline_engine::asl::Diagnostic;
+use stepline_engine::history::HistoryEvent;
+use stepline_engine::store::{ExecutionRecord, ExecutionStatus, StateMachineRecord, WorkflowType};
+
+pub fn time(t: DateTime<Utc>) -> Value {
+    Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+pub fn type_name(t: WorkflowType) -> &'static str {
+    match t {
+        WorkflowType::Standard => "STANDARD",
+        WorkflowType::Express => "EXPRESS",
+    }
+}
+
+pub fn status_name(s: ExecutionStatus) -> &'static str {
+    match s {
+        ExecutionStatus::Running => "RUNNING",
+        ExecutionStatus::Succeeded => "SUCCEEDED",
+        ExecutionStatus::Failed => "FAILED",
+        ExecutionStatus::TimedOut => "TIMED_OUT",
+        ExecutionStatus::Aborted => "ABORTED",
+    }
+}
+
+pub const STATUSES: &[&str] = &["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"];
+
+/// JSON text stored by the engine, as a value (text that somehow is not
+/// JSON stays a string rather than failing the request).
+fn payload(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+}
+
+pub fn machine_summary(m: &StateMachineRecord) -> Value {
+    json!({
+        "name": m.name,
+        "arn": m.arn,
+        "type": type_name(m.workflow_type),
+        "creationDate": time(m.created),
+        "revision": m.revision,
+    })
+}
+
+/// A state machine with its definition, exactly as it was given.
+pub fn machine_detail(m: &StateMachineRecord) -> Value {
+    let mut out = machine_summary(m);
+    if let Value::Object(map) = &mut out {
+        map.insert("roleArn".into(), json!(m.role_arn));
+        map.insert("definition".into(), json!(m.definition));
+    }
+    out
+}
+
+/// The name of a state machine from its ARN (the last `:` part).
+pub fn machine_name(arn: &str) -> &str {
+    arn.rsplit(':').next().unwrap_or(arn)
+}
+
+/// An execution's id in REST paths: `MACHINE/NAME`. Neither part can hold
+/// a `/` (AWS's name rule), so the id is unambiguous.
+pub fn execution_id(e: &ExecutionRecord) -> String {
+    format!("{}/{}", machine_name(&e.state_machine_arn), e.name)
+}
+
+pub fn execution_summary(e: &ExecutionRecord) -> Value {
+    let mut out = json!({
+        "id": execution_id(e),
+        "name": e.name,
+        "stateMachine": machine_name(&e.state_machine_arn),
+        "arn": e.arn,
+        "stateMachineArn": e.state_machine_arn,
+        "status": status_name(e.status),
+        "startDate": time(e.start),
+    });
+    if let (Some(stop), Value::Object(map)) = (e.stop, &mut out) {
+        map.insert("stopDate".into(), time(stop));
+    }
+    out
+}
+
+pub fn execution_detail(e: &ExecutionRecord) -> Value {
+    let mut out = execution_summary(e);
+    if let Value::Object(map) = &mut out {
+        map.insert("revision".into(), json!(e.revision));
+        map.insert("input".into(), payload(&e.input));
+        if let Some(output) = &e.output {
+            map.insert("output".into(), payload(output));
+        }
+        if let Some(error) = &e.error {
+            map.insert("error".into(), json!(error));
+        }
+        if let Some(cause) = &e.cause {
+            map.insert("cause".into(), json!(cause));
+        }
+    }
+    out
+}
+
+/// One history event: `{id, previousEventId, timestamp, type, details}`,
+/// where `details` holds the members of AWS's `<kind>EventDetails` with
+/// payloads as JSON values.
+pub fn event_json(event: &HistoryEvent) -> Value {
+    let mut out = Map::new();
+    out.insert("id".into(), json!(event.id));
+    out.insert("previousEventId".into(), json!(event.previous_event_id));
+    out.insert("timestamp".into(), time(event.timestamp));
+    out.insert("type".into(), json!(event.event.type_name()));
+    let aws = crate::aws::history::event_json(event);
+    let details = aws
+        .as_object()
+        .and_then(|m| {
+            m.iter()
+                .find(|(k, _)| k.ends_with("EventDetails"))
+                .map(|(_, v)| v.clone())
+        })
+        .unwrap_or_else(|| json!({}));
+    let details = match details {
+        Value::Object(mut d) => {
+            for key in ["input", "output", "parameters"] {
+                if let Some(Value::String(text)) = d.get(key) {
+                    let value = payload(text);
+                    d.insert(key.to_owned(), value);
+                }
+            }
+            Value::Object(d)
+        }
+        other => other,
+    };
+    out.insert("details".into(), details);
+    Value::Object(out)
+}
+
+pub fn diagnostic_json(d: &Diagnostic) -> Value {
+    json!({
+        "severity": d.severity.as_str(),
+        "code": d.code.as_str(),
+        "message": d.message,
+        "pointer": d.pointer,
+        "line": d.line,
+        "column": d.column,
+    })
+}
