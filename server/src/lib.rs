@@ -7,5 +7,6 @@
 
 pub mod aws;
 pub mod cli;
+pub mod config;
 pub mod http;
 pub mod rest;

@@ -77,6 +77,10 @@ impl From<EngineError> for AwsError {
             EngineError::ExecutionAlreadyExists(_) => {
                 AwsError::new("ExecutionAlreadyExists", message)
             }
+            EngineError::ActivityDoesNotExist(_) => AwsError::new("ActivityDoesNotExist", message),
+            EngineError::InvalidToken(_) => AwsError::new("InvalidToken", message),
+            EngineError::TaskTimedOut => AwsError::new("TaskTimedOut", message),
+            EngineError::InvalidOutput(_) => AwsError::new("InvalidOutput", message),
             EngineError::Store(_) => AwsError {
                 kind: "ServiceUnavailable",
                 message,
@@ -151,14 +155,11 @@ fn type_name(t: WorkflowType) -> &'static str {
 }
 
 fn status_name(s: ExecutionStatus) -> &'static str {
-    match s {
-        ExecutionStatus::Running => "RUNNING",
-        ExecutionStatus::Succeeded => "SUCCEEDED",
-        ExecutionStatus::Failed => "FAILED",
-        ExecutionStatus::TimedOut => "TIMED_OUT",
-        ExecutionStatus::Aborted => "ABORTED",
-    }
+    s.as_str()
 }
+
+/// How long GetActivityTask waits for a task, as AWS (about a minute).
+const ACTIVITY_POLL: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn machine_summary(m: &StateMachineRecord) -> Value {
     json!({
@@ -385,6 +386,57 @@ pub async fn dispatch(
             let cause = optional(request, "cause")?.map(str::to_owned);
             engine.stop_execution(arn, error, cause)?;
             Ok(json!({"stopDate": epoch(chrono::Utc::now())}))
+        }
+        "CreateActivity" => {
+            let name = required(request, "name")?;
+            let a = engine.create_activity(name)?;
+            Ok(json!({"activityArn": a.arn, "creationDate": epoch(a.created)}))
+        }
+        "DescribeActivity" => {
+            let arn = arn(request, "activityArn", "activity")?;
+            let a = engine.describe_activity(arn)?;
+            Ok(json!({"activityArn": a.arn, "name": a.name, "creationDate": epoch(a.created)}))
+        }
+        "DeleteActivity" => {
+            let arn = arn(request, "activityArn", "activity")?;
+            engine.delete_activity(arn)?;
+            Ok(json!({}))
+        }
+        "ListActivities" => {
+            let activities: Vec<Value> = engine
+                .list_activities()?
+                .iter()
+                .map(|a| json!({"activityArn": a.arn, "name": a.name, "creationDate": epoch(a.created)}))
+                .collect();
+            let (activities, next) = page(tokens, request, "ListActivities", activities)?;
+            Ok(with_token(json!({"activities": activities}), next))
+        }
+        "GetActivityTask" => {
+            let arn = arn(request, "activityArn", "activity")?;
+            let worker = optional(request, "workerName")?;
+            match engine.get_activity_task(arn, worker, ACTIVITY_POLL).await? {
+                Some(task) => Ok(json!({"taskToken": task.token, "input": task.input})),
+                // AWS's answer when no task came during the poll.
+                None => Ok(json!({})),
+            }
+        }
+        "SendTaskSuccess" => {
+            let token = required(request, "taskToken")?;
+            let output = required(request, "output")?;
+            engine.send_task_success(token, output).await?;
+            Ok(json!({}))
+        }
+        "SendTaskFailure" => {
+            let token = required(request, "taskToken")?;
+            let error = optional(request, "error")?.map(str::to_owned);
+            let cause = optional(request, "cause")?.map(str::to_owned);
+            engine.send_task_failure(token, error, cause).await?;
+            Ok(json!({}))
+        }
+        "SendTaskHeartbeat" => {
+            let token = required(request, "taskToken")?;
+            engine.send_task_heartbeat(token).await?;
+            Ok(json!({}))
         }
         other => Err(AwsError::new(
             "UnknownOperationException",

@@ -195,6 +195,20 @@ fn members(action: &str) -> Option<Vec<Member>> {
             payload("error", 256),
             payload("cause", 32768),
         ],
+        "CreateActivity" => vec![string("name", 1, NAME)],
+        "DescribeActivity" | "DeleteActivity" => vec![arn("activityArn", "activity")],
+        "ListActivities" => page.to_vec(),
+        "GetActivityTask" => vec![
+            arn("activityArn", "activity"),
+            string("workerName", 1, NAME),
+        ],
+        "SendTaskSuccess" => vec![string("taskToken", 1, 2048), payload("output", INPUT)],
+        "SendTaskFailure" => vec![
+            string("taskToken", 1, 2048),
+            payload("error", 256),
+            payload("cause", 32768),
+        ],
+        "SendTaskHeartbeat" => vec![string("taskToken", 1, 2048)],
         _ => return None,
     })
 }

@@ -2,61 +2,64 @@
 //! open execution, and serves the AWS Step Functions API on one port until
 //! SIGINT or SIGTERM.
 
-use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use serde_json::Value;
-use stepline_engine::interp::{Failure, TaskRequest};
-use stepline_engine::runtime::{Engine, EngineConfig, TaskRunner, WallClock};
+use stepline_engine::runtime::{Engine, EngineConfig, WallClock};
 use stepline_engine::store::SledStore;
+use stepline_engine::tasks::Invokers;
 
 use super::EXIT_USAGE;
+use crate::config::{self, Config};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Address and port to listen on.
-    #[arg(long, default_value = "127.0.0.1:8083")]
-    listen: SocketAddr,
-    /// Directory of the embedded database.
-    #[arg(long, default_value = "./stepline-data")]
-    data_dir: PathBuf,
-    /// Operator configuration file (stepline.toml; read once the tasks work lands).
+    /// Address and port to listen on [default: 127.0.0.1:8083].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Directory of the embedded database [default: ./stepline-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Operator configuration file (stepline.toml): processes, HTTP
+    /// destinations, connections, Lambda mappings, region and account.
     #[arg(long)]
     config: Option<PathBuf>,
 }
 
-/// Until task runners are configured, a Task fails honestly (and can be
-/// caught) instead of pretending.
-struct NoRunners;
-
-impl TaskRunner for NoRunners {
-    fn run(
-        &self,
-        request: TaskRequest,
-        _idempotency_key: String,
-    ) -> Pin<Box<dyn Future<Output = Result<Value, Failure>> + Send>> {
-        Box::pin(async move {
-            Err(Failure::new(
-                "States.TaskFailed",
-                format!(
-                    "stepline cannot run the resource '{}' of the state '{}' here: no task runner is configured for it",
-                    request.resource.arn, request.state_name
-                ),
-            ))
-        })
-    }
-}
-
 pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
-    if let Some(config) = &args.config {
+    let config = match &args.config {
+        Some(path) => match config::load(path) {
+            Ok(config) => config,
+            Err(e) => {
+                let _ = writeln!(stderr, "stepline serve: {e}");
+                return EXIT_USAGE;
+            }
+        },
+        None => Config::default(),
+    };
+    let listen = args
+        .listen
+        .or(config.server.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8083)));
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| config.server.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("./stepline-data"));
+    let mut engine_config = EngineConfig::default();
+    if let Some(region) = &config.server.region {
+        engine_config.region = region.clone();
+    }
+    if let Some(account) = &config.server.account {
+        engine_config.account = account.clone();
+        engine_config.default_role_arn = format!("arn:aws:iam::{account}:role/stepline");
+    }
+    if !listen.ip().is_loopback() {
         let _ = writeln!(
             stderr,
-            "stepline serve: --config {} is not read yet (task runners arrive with the tasks work)",
-            config.display()
+            "stepline serve: warning: listening on {listen}, which is not loopback, without credentials: anyone who can reach it can run your state machines"
         );
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -70,22 +73,23 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         }
     };
     let result = runtime.block_on(async {
-        let store = SledStore::open(&args.data_dir).map_err(|e| e.to_string())?;
+        let invokers = Invokers::new(config.tasks.clone())?;
+        let store = SledStore::open(&data_dir).map_err(|e| e.to_string())?;
         let engine = Engine::open(
             Arc::new(store),
-            Arc::new(NoRunners),
+            Arc::new(invokers),
             Arc::new(WallClock),
-            EngineConfig::default(),
+            engine_config,
         )
         .map_err(|e| e.to_string())?;
-        let listener = tokio::net::TcpListener::bind(args.listen)
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         let _ = writeln!(
             stdout,
             "stepline listening on http://{address} (data in {})",
-            args.data_dir.display()
+            data_dir.display()
         );
         let _ = stdout.flush();
         crate::http::serve(listener, engine, shutdown_signal())
