@@ -7,24 +7,18 @@
 //! steps, each written and flushed before the next timer is armed). Flushes
 //! of concurrent executions are shared (group commit).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::{Value, json};
-use stepline_engine::interp::{Failure, TaskRequest};
-use stepline_engine::runtime::{Engine, EngineConfig, TaskRunner, WallClock};
+use serde_json::json;
+use stepline_engine::interp::Failure;
+use stepline_engine::runtime::{Engine, EngineConfig, TaskCall, TaskFuture, TaskRunner, WallClock};
 use stepline_engine::store::{SledStore, Store, WorkflowType};
 
 struct NoTasks;
 
 impl TaskRunner for NoTasks {
-    fn run(
-        &self,
-        _: TaskRequest,
-        _: String,
-    ) -> Pin<Box<dyn Future<Output = Result<Value, Failure>> + Send>> {
+    fn run(&self, _: TaskCall) -> TaskFuture {
         Box::pin(async { Err(Failure::new("States.TaskFailed", "no tasks in benchmarks")) })
     }
 }

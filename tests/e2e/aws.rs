@@ -2,28 +2,21 @@
 //! loopback port: raw HTTP requests for the protocol's edges, and boto3,
 //! the AWS SDK for Python, for the door AWS users actually use.
 
-use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use stepline_engine::interp::{Failure, TaskRequest};
-use stepline_engine::runtime::{Engine, EngineConfig, TaskRunner, WallClock};
+use stepline_engine::runtime::{Engine, EngineConfig, TaskCall, TaskFuture, TaskRunner, WallClock};
 use stepline_engine::store::MemoryStore;
 
 /// Tasks answer with their input under "echo".
 struct Echo;
 
 impl TaskRunner for Echo {
-    fn run(
-        &self,
-        request: TaskRequest,
-        _key: String,
-    ) -> Pin<Box<dyn Future<Output = Result<Value, Failure>> + Send>> {
-        Box::pin(async move { Ok(json!({"echo": request.input})) })
+    fn run(&self, call: TaskCall) -> TaskFuture {
+        Box::pin(async move { Ok(json!({"echo": call.request.input})) })
     }
 }
 
@@ -36,6 +29,11 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Self {
+        Self::start_with(Arc::new(Echo))
+    }
+
+    /// A server whose tasks go to `runner`.
+    pub fn start_with(runner: Arc<dyn TaskRunner>) -> Self {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -47,7 +45,7 @@ impl Server {
             runtime.block_on(async move {
                 let engine = Engine::open(
                     Arc::new(MemoryStore::new()),
-                    Arc::new(Echo),
+                    runner,
                     Arc::new(WallClock),
                     EngineConfig::default(),
                 )
@@ -138,12 +136,12 @@ const FLOW: &str = r#"{"StartAt": "Work", "States": {
   "Work": {"Type": "Task", "Resource": "stepline:process:echo", "ResultPath": "$.work", "Next": "Done"},
   "Done": {"Type": "Succeed"}}}"#;
 
-fn create(server: &Server, name: &str, definition: &str) -> (u16, Value) {
+pub fn create(server: &Server, name: &str, definition: &str) -> (u16, Value) {
     let body = json!({"name": name, "definition": definition, "roleArn": "arn:aws:iam::111111111111:role/r"});
     server.call("CreateStateMachine", &body.to_string())
 }
 
-fn wait_until_done(server: &Server, arn: &str) -> Value {
+pub fn wait_until_done(server: &Server, arn: &str) -> Value {
     for _ in 0..500 {
         let (status, described) = server.call(
             "DescribeExecution",

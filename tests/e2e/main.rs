@@ -9,4 +9,5 @@ mod malformed;
 mod rest;
 mod run;
 mod support;
+mod tasks;
 mod validate;

@@ -453,12 +453,11 @@ async fn read_response(mut response: reqwest::Response, limit: usize) -> Result<
     let mut headers = Map::new();
     for (name, value) in response.headers() {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        match headers
+        if let Value::Array(values) = headers
             .entry(name.as_str().to_owned())
             .or_insert_with(|| Value::Array(Vec::new()))
         {
-            Value::Array(values) => values.push(Value::String(value)),
-            _ => {}
+            values.push(Value::String(value));
         }
     }
     let is_json = response

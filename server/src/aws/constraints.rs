@@ -96,12 +96,14 @@ const fn arn(name: &'static str, resource: &'static str) -> Member {
     }
 }
 
-/// `arn:PARTITION:states:REGION:ACCOUNT:stateMachine:NAME[:VERSION]` or
+/// `arn:PARTITION:states:REGION:ACCOUNT:stateMachine:NAME[:VERSION]`,
+/// `arn:PARTITION:states:REGION:ACCOUNT:activity:NAME` or
 /// `arn:PARTITION:states:REGION:ACCOUNT:execution:MACHINE:NAME`.
 fn arn_shape_ok(value: &str, resource: &str) -> bool {
     let parts: Vec<&str> = value.split(':').collect();
     let sizes = match resource {
         "stateMachine" => 7..=8,
+        "activity" => 7..=7,
         _ => 8..=8,
     };
     sizes.contains(&parts.len())
