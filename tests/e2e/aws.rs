@@ -34,6 +34,11 @@ impl Server {
 
     /// A server whose tasks go to `runner`.
     pub fn start_with(runner: Arc<dyn TaskRunner>) -> Self {
+        Self::start_configured(runner, EngineConfig::default())
+    }
+
+    /// A server with its own engine configuration.
+    pub fn start_configured(runner: Arc<dyn TaskRunner>, config: EngineConfig) -> Self {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -47,7 +52,7 @@ impl Server {
                     Arc::new(MemoryStore::new()),
                     runner,
                     Arc::new(WallClock),
-                    EngineConfig::default(),
+                    config,
                 )
                 .expect("engine");
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

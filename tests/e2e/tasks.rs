@@ -801,3 +801,71 @@ fn lambda_functions_map_to_processes_with_aws_output_shapes() {
     assert_eq!(out["invoked"]["StatusCode"], 200);
     assert_eq!(out["unknown"]["Error"], "Lambda.ResourceNotFoundException");
 }
+
+#[test]
+fn mocked_test_cases_answer_tasks_as_step_functions_local_does() {
+    let mocks = stepline_engine::tasks::mock::MockConfig::parse(
+        r#"{
+          "StateMachines": {"orders": {"TestCases": {
+            "Flaky": {"Charge": "FailTwice"},
+            "Declined": {"Charge": "Declined"}}}},
+          "MockedResponses": {
+            "FailTwice": {"0-1": {"Throw": {"Error": "Flaky", "Cause": "again"}},
+                          "2": {"Return": {"paid": true}}},
+            "Declined": {"0": {"Throw": {"Error": "Card.Declined", "Cause": "insufficient funds"}}}}
+        }"#,
+    )
+    .expect("mocks");
+    let config = stepline_engine::runtime::EngineConfig {
+        mocks: Some(Arc::new(mocks)),
+        ..Default::default()
+    };
+    let server = Server::start_configured(
+        Arc::new(Invokers::new(TaskConfig::default()).expect("invokers")),
+        config,
+    );
+    // The real endpoint is outside the allowlist: only a mock can answer.
+    let definition = json!({"StartAt": "Charge", "States": {
+        "Charge": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+                   "Parameters": {"ApiEndpoint": "https://payments.example.com/charge", "Method": "POST"},
+                   "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 1}],
+                   "End": true}}});
+    let (_, created) = create(&server, "orders", &definition.to_string());
+    let machine = created["stateMachineArn"].as_str().unwrap().to_owned();
+    let run = |case: &str| -> Value {
+        let request = json!({"stateMachineArn": format!("{machine}#{case}"), "input": "{}"});
+        let (status, started) = server.call("StartExecution", &request.to_string());
+        assert_eq!(status, 200, "{started}");
+        finish(
+            &server,
+            started["executionArn"].as_str().unwrap(),
+            Duration::from_secs(10),
+        )
+    };
+    let flaky = run("Flaky");
+    assert_eq!(flaky["status"], "SUCCEEDED", "{flaky}");
+    assert_eq!(output(&flaky), json!({"paid": true}));
+    let declined = run("Declined");
+    assert_eq!(declined["error"], "Card.Declined", "{declined}");
+    let (status, refused) = server.call(
+        "StartExecution",
+        &json!({"stateMachineArn": format!("{machine}#Nope")}).to_string(),
+    );
+    assert_eq!(
+        (status, refused["__type"].as_str()),
+        (400, Some("ValidationException")),
+        "{refused}"
+    );
+    // Without a test case the task runs for real (and is refused here).
+    let request = json!({"stateMachineArn": machine});
+    let (_, started) = server.call("StartExecution", &request.to_string());
+    let real = finish(
+        &server,
+        started["executionArn"].as_str().unwrap(),
+        Duration::from_secs(10),
+    );
+    assert!(
+        real["cause"].as_str().unwrap().contains("does not allow"),
+        "{real}"
+    );
+}

@@ -116,6 +116,9 @@ pub struct TaskRequest {
     pub credentials: Option<Value>,
     /// The task token, for `.waitForTaskToken` and activity tasks.
     pub token: Option<String>,
+    /// How many tasks this state invoked before this one in the execution
+    /// (retries and loops included): mocked responses are chosen by it.
+    pub invocation: u32,
 }
 
 /// Where an execution is.
@@ -321,6 +324,8 @@ struct Core {
     /// The last timer id given out (ids are never reused).
     next_timer: u64,
     token_secret: Option<Arc<str>>,
+    /// Task invocations so far, per Task state.
+    invocations: HashMap<StateId, u32>,
 }
 
 impl Core {
@@ -340,6 +345,7 @@ impl Core {
             timers: HashMap::new(),
             next_timer: 0,
             token_secret: None,
+            invocations: HashMap::new(),
         }
     }
 
@@ -574,6 +580,9 @@ impl Core {
                     return self.fail_state(m, tid, run, f);
                 }
                 self.tasks.insert(task_id, tid);
+                let count = self.invocations.entry(run.state).or_default();
+                let invocation = *count;
+                *count += 1;
                 let scheduled = if is_activity(&task.resource) {
                     Event::ActivityScheduled(Box::new(crate::history::ActivityScheduled {
                         resource: task.resource.arn.clone(),
@@ -606,6 +615,7 @@ impl Core {
                     attempt: run.retry_count,
                     credentials,
                     token,
+                    invocation,
                 })));
                 self.threads[tid].at = At::Task {
                     run,

@@ -373,6 +373,7 @@ mod tests {
             seed: 42,
             redrive_count: 0,
             token_secret: "durable-test-secret".into(),
+            test_case: None,
         }
     }
 

@@ -29,6 +29,7 @@ use crate::store::{
     WorkflowType, WriteBatch, WriteOp,
 };
 use crate::tasks::activity::{ActivityQueues, ActivityTask};
+use crate::tasks::mock::MockConfig;
 use crate::tasks::token;
 
 /// A task invocation handed to a [`TaskRunner`].
@@ -58,6 +59,9 @@ pub struct EngineConfig {
     pub account: String,
     /// Role ARN given to state machines created without one.
     pub default_role_arn: String,
+    /// Mocked task responses for executions started as
+    /// `stateMachineArn#TestCase`.
+    pub mocks: Option<Arc<MockConfig>>,
 }
 
 impl Default for EngineConfig {
@@ -66,6 +70,7 @@ impl Default for EngineConfig {
             region: "us-east-1".into(),
             account: "111111111111".into(),
             default_role_arn: "arn:aws:iam::111111111111:role/stepline".into(),
+            mocks: None,
         }
     }
 }
@@ -95,6 +100,9 @@ pub enum EngineError {
     TaskTimedOut,
     #[error("{0}")]
     InvalidOutput(String),
+    /// A request AWS would refuse with ValidationException.
+    #[error("{0}")]
+    Validation(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -309,7 +317,25 @@ impl Engine {
         name: Option<&str>,
         input: Option<&str>,
     ) -> Result<ExecutionRecord, EngineError> {
+        let (machine_arn, test_case) = match machine_arn.split_once('#') {
+            Some((arn, case)) => (arn, Some(case)),
+            None => (machine_arn, None),
+        };
         let machine_record = self.describe_state_machine(machine_arn)?;
+        if let Some(case) = test_case {
+            let known = self
+                .inner
+                .config
+                .mocks
+                .as_ref()
+                .is_some_and(|m| m.has_test_case(&machine_record.name, case));
+            if !known {
+                return Err(EngineError::Validation(format!(
+                    "The test case '{case}' of the state machine '{}' is not in the mock configuration",
+                    machine_record.name
+                )));
+            }
+        }
         let input_text = input.unwrap_or("{}");
         let input: Value = serde_json::from_str(input_text).map_err(|e| {
             EngineError::InvalidExecutionInput(format!(
@@ -344,6 +370,7 @@ impl Engine {
             seed: lock(&self.inner.random).next_u64(),
             redrive_count: 0,
             token_secret: crate::tasks::token::new_secret().map_err(StoreError::Io)?,
+            test_case: test_case.map(str::to_owned),
         };
         let machine = self.compiled(machine_arn, machine_record.revision)?;
         let info = self.info(&machine_record, &record);
@@ -451,6 +478,23 @@ impl Engine {
 
     pub(crate) fn runner(&self) -> &dyn TaskRunner {
         &*self.inner.runner
+    }
+
+    /// The mocked answer for `request` when `record` runs a test case that
+    /// mocks its state.
+    pub(crate) fn mocked(
+        &self,
+        record: &ExecutionRecord,
+        request: &TaskRequest,
+    ) -> Option<Result<Value, Failure>> {
+        let case = record.test_case.as_deref()?;
+        let machine = record.state_machine_arn.rsplit(':').next()?;
+        self.inner.config.mocks.as_ref()?.answer(
+            machine,
+            case,
+            &request.state_name,
+            request.invocation,
+        )
     }
 
     pub(crate) fn activities(&self) -> &ActivityQueues {

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -119,7 +120,8 @@ pub(crate) async fn run(
         }
         for request in std::mem::take(&mut pending.tasks) {
             let task = request.task;
-            if let ResourceKind::Activity { .. } = request.resource.kind {
+            let mocked = engine.mocked(execution.record(), &request);
+            if mocked.is_none() && matches!(request.resource.kind, ResourceKind::Activity { .. }) {
                 let activity_arn = request.resource.arn.clone();
                 if !pending.taken.contains(&task) {
                     offer_activity(&engine, &arn, request);
@@ -137,7 +139,10 @@ pub(crate) async fn run(
                 pause(&arn, &e);
                 break 'life;
             }
-            let handle = invoke(&engine, &arn, request, inbox.clone());
+            let handle = match mocked {
+                Some(answer) => answer_with(answer, task, inbox.clone()),
+                None => invoke(&engine, &arn, request, inbox.clone()),
+            };
             running.insert(task, Running::Invocation(handle));
         }
         pending.taken.clear();
@@ -246,6 +251,17 @@ fn invoke(engine: &Engine, arn: &str, request: TaskRequest, inbox: Inbox) -> Joi
             Ok(output) => Command::TaskSucceeded { task, output },
             Err(Failure { error, cause }) => Command::TaskFailed { task, error, cause },
         };
+        let _ = inbox.send(Message::Command(command));
+    })
+}
+
+/// Answers a mocked task (as if its invocation had returned at once).
+fn answer_with(answer: Result<Value, Failure>, task: TaskId, inbox: Inbox) -> JoinHandle<()> {
+    let command = match answer {
+        Ok(output) => Command::TaskSucceeded { task, output },
+        Err(Failure { error, cause }) => Command::TaskFailed { task, error, cause },
+    };
+    tokio::spawn(async move {
         let _ = inbox.send(Message::Command(command));
     })
 }

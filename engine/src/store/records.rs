@@ -87,6 +87,9 @@ pub struct ExecutionRecord {
     /// What the execution's task tokens are minted from (never shown).
     #[serde(default)]
     pub token_secret: String,
+    /// The mock test case it runs (started as `stateMachineArn#TestCase`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_case: Option<String>,
 }
 
 /// One command of an execution's journal, numbered from 1.

@@ -87,6 +87,7 @@ fn execution(machine: &str, name: &str) -> ExecutionRecord {
         seed: 0xDEAD_BEEF,
         redrive_count: 0,
         token_secret: String::new(),
+        test_case: None,
     }
 }
 

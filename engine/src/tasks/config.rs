@@ -23,6 +23,10 @@ pub struct TaskConfig {
     /// What a Lambda function name runs here, by function name.
     #[serde(default)]
     pub lambda: BTreeMap<String, LambdaConfig>,
+    /// A mock configuration file in Step Functions Local's format
+    /// (see `tasks::mock`); `SFN_MOCK_CONFIG` in the environment is used
+    /// when this is not set.
+    pub mock_config: Option<PathBuf>,
 }
 
 /// A registered command. Run without a shell: `command` is the program,

@@ -10,6 +10,7 @@ pub mod activity;
 pub mod config;
 pub mod http;
 pub mod lambda;
+pub mod mock;
 pub mod nested;
 pub mod process;
 pub mod token;

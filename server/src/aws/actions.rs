@@ -81,6 +81,7 @@ impl From<EngineError> for AwsError {
             EngineError::InvalidToken(_) => AwsError::new("InvalidToken", message),
             EngineError::TaskTimedOut => AwsError::new("TaskTimedOut", message),
             EngineError::InvalidOutput(_) => AwsError::new("InvalidOutput", message),
+            EngineError::Validation(_) => AwsError::new("ValidationException", message),
             EngineError::Store(_) => AwsError {
                 kind: "ServiceUnavailable",
                 message,

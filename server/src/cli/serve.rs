@@ -10,6 +10,7 @@ use std::sync::Arc;
 use stepline_engine::runtime::{Engine, EngineConfig, WallClock};
 use stepline_engine::store::SledStore;
 use stepline_engine::tasks::Invokers;
+use stepline_engine::tasks::mock::MockConfig;
 
 use super::EXIT_USAGE;
 use crate::config::{self, Config};
@@ -55,6 +56,27 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
     if let Some(account) = &config.server.account {
         engine_config.account = account.clone();
         engine_config.default_role_arn = format!("arn:aws:iam::{account}:role/stepline");
+    }
+    let mock_file = config
+        .tasks
+        .mock_config
+        .clone()
+        .or_else(|| std::env::var_os("SFN_MOCK_CONFIG").map(PathBuf::from));
+    if let Some(path) = mock_file {
+        let mocks = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| MockConfig::parse(&text));
+        match mocks {
+            Ok(mocks) => engine_config.mocks = Some(Arc::new(mocks)),
+            Err(e) => {
+                let _ = writeln!(
+                    stderr,
+                    "stepline serve: the mock configuration {}: {e}",
+                    path.display()
+                );
+                return EXIT_USAGE;
+            }
+        }
     }
     if !listen.ip().is_loopback() {
         let _ = writeln!(
