@@ -319,6 +319,11 @@ fn serve_one(stream: std::net::TcpStream, record: &Mutex<Vec<Value>>) {
                       "body": String::from_utf8_lossy(&body)});
     record.lock().unwrap().push(seen.clone());
     let (status, reason, payload) = match target.split('?').next().unwrap_or("") {
+        "/token" => (
+            200,
+            "OK",
+            json!({"access_token": "token-for-id", "expires_in": 3600}),
+        ),
         p if p.contains("/status/") => {
             let code: u16 = p.rsplit('/').next().unwrap_or("").parse().unwrap_or(500);
             (code, "Status", json!({"failed": code}))
@@ -867,5 +872,156 @@ fn mocked_test_cases_answer_tasks_as_step_functions_local_does() {
     assert!(
         real["cause"].as_str().unwrap().contains("does not allow"),
         "{real}"
+    );
+}
+
+/// An activity worker written with boto3 (the door AWS users' workers use):
+/// it polls with get_activity_task, heartbeats, and answers.
+#[test]
+fn a_boto3_activity_worker_serves_an_activity() {
+    let has_boto3 = std::process::Command::new("python3")
+        .args(["-c", "import boto3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_boto3 {
+        assert!(
+            std::env::var_os("STEPLINE_REQUIRE_AWS_CLIENTS").is_none(),
+            "boto3 is required (pip install boto3)"
+        );
+        eprintln!("SKIPPED: boto3 is not installed (pip install boto3); .ci/run installs it");
+        return;
+    }
+    let server = server(TaskConfig::default());
+    let script = r#"
+import json, sys, time, boto3
+from botocore.config import Config
+sfn = boto3.client("stepfunctions", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="test", aws_secret_access_key="test",
+                   config=Config(retries={"max_attempts": 1}, read_timeout=70))
+activity = sfn.create_activity(name="resize")["activityArn"]
+definition = {"StartAt": "Resize", "States": {"Resize": {
+    "Type": "Task", "Resource": activity, "HeartbeatSeconds": 10, "End": True}}}
+machine = sfn.create_state_machine(name="images", definition=json.dumps(definition),
+                                   roleArn="arn:aws:iam::111111111111:role/r")["stateMachineArn"]
+execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"w": 640}))["executionArn"]
+task = sfn.get_activity_task(activityArn=activity, workerName="boto-worker")
+work = json.loads(task["input"])
+sfn.send_task_heartbeat(taskToken=task["taskToken"])
+sfn.send_task_success(taskToken=task["taskToken"], output=json.dumps({"w": work["w"] // 2}))
+for _ in range(500):
+    described = sfn.describe_execution(executionArn=execution)
+    if described["status"] != "RUNNING":
+        break
+    time.sleep(0.01)
+try:
+    sfn.send_task_success(taskToken=task["taskToken"], output="{}")
+    again = "accepted"
+except sfn.exceptions.TaskTimedOut:
+    again = "TaskTimedOut"
+events = sfn.get_execution_history(executionArn=execution)["events"]
+started = [e for e in events if e["type"] == "ActivityStarted"][0]
+print(json.dumps({"status": described["status"], "output": json.loads(described["output"]),
+                  "again": again, "worker": started["activityStartedEventDetails"]["workerName"]}))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &format!("http://{}", server.addr)])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "boto3 worker failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+    assert_eq!(
+        result,
+        json!({"status": "SUCCEEDED", "output": {"w": 320}, "again": "TaskTimedOut", "worker": "boto-worker"})
+    );
+}
+
+#[test]
+fn http_connections_authenticate_as_configured() {
+    let upstream = Upstream::start();
+    let mut config = TaskConfig::default();
+    use stepline_engine::tasks::config::ConnectionConfig;
+    config.connections.insert(
+        "keyed".into(),
+        ConnectionConfig::ApiKey {
+            name: "x-api-key".into(),
+            value: "k-123".into(),
+        },
+    );
+    config.connections.insert(
+        "basic".into(),
+        ConnectionConfig::Basic {
+            username: "ann".into(),
+            password: "pw".into(),
+        },
+    );
+    config.connections.insert(
+        "oauth".into(),
+        ConnectionConfig::Oauth {
+            token_url: upstream.url("/token"),
+            client_id: "id".into(),
+            client_secret: "secret".into(),
+            scope: Some("read".into()),
+        },
+    );
+    let server = server(config);
+    let call = |name: &str| {
+        json!({"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+               "Parameters": {"ApiEndpoint": upstream.url("/json"), "Method": "GET",
+                              "Authentication": {"ConnectionArn": format!("arn:aws:events:us-east-1:111111111111:connection/{name}/0b1c")}},
+               "ResultSelector": {"headers.$": "$.ResponseBody.headers"}})
+    };
+    let mut keyed = call("keyed");
+    keyed["ResultPath"] = json!("$.keyed");
+    keyed["Next"] = json!("Basic");
+    let mut basic = call("basic");
+    basic["ResultPath"] = json!("$.basic");
+    basic["Next"] = json!("OAuth");
+    let mut oauth = call("oauth");
+    oauth["ResultPath"] = json!("$.oauth");
+    oauth["Next"] = json!("Unknown");
+    let mut unknown = call("nope");
+    unknown["End"] = json!(true);
+    let definition = json!({"StartAt": "Keyed", "States": {
+        "Keyed": keyed, "Basic": basic, "OAuth": oauth, "Unknown": unknown}});
+    let arn = start(&server, "auth", &definition, json!({}));
+    let done = finish(&server, &arn, Duration::from_secs(10));
+    assert_eq!(done["status"], "FAILED", "{done}");
+    assert!(
+        done["cause"]
+            .as_str()
+            .unwrap()
+            .contains("'nope' is not configured"),
+        "{done}"
+    );
+    let events = events(&server, &arn);
+    let outputs: Vec<Value> = events
+        .iter()
+        .filter(|e| e["type"] == "TaskStateExited")
+        .map(|e| {
+            serde_json::from_str(e["stateExitedEventDetails"]["output"].as_str().unwrap()).unwrap()
+        })
+        .collect();
+    let last = outputs.last().expect("three calls succeeded");
+    assert_eq!(last["keyed"]["headers"]["x-api-key"], "k-123");
+    assert_eq!(last["basic"]["headers"]["authorization"], "Basic YW5uOnB3");
+    assert_eq!(
+        last["oauth"]["headers"]["authorization"],
+        "Bearer token-for-id"
+    );
+    let token_request = upstream
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|s| s["target"] == "/token")
+        .cloned()
+        .expect("a token was fetched");
+    assert_eq!(
+        token_request["body"],
+        "grant_type=client_credentials&client_id=id&client_secret=secret&scope=read"
     );
 }
