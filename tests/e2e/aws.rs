@@ -554,3 +554,55 @@ fn pagination_tokens_page_and_refuse_tampering() {
         "{body}"
     );
 }
+
+#[test]
+fn start_sync_execution_runs_express_machines_to_their_end() {
+    let server = Server::start();
+    let express = |name: &str, definition: &str| {
+        let body = json!({"name": name, "definition": definition, "type": "EXPRESS",
+                          "roleArn": "arn:aws:iam::111111111111:role/r"});
+        let (status, created) = server.call("CreateStateMachine", &body.to_string());
+        assert_eq!(status, 200, "{created}");
+        created["stateMachineArn"].as_str().expect("arn").to_owned()
+    };
+    let ok = express("quick", FLOW);
+    let (status, done) = server.call(
+        "StartSyncExecution",
+        &json!({"stateMachineArn": ok, "name": "s1", "input": "{\"n\": 3}"}).to_string(),
+    );
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["status"], "SUCCEEDED");
+    let output: Value =
+        serde_json::from_str(done["output"].as_str().expect("output")).expect("json");
+    assert_eq!(output, json!({"n": 3, "work": {"echo": {"n": 3}}}));
+    assert!(done["stopDate"].as_f64() >= done["startDate"].as_f64());
+    assert!(done["billingDetails"]["billedDurationInMilliseconds"].is_number());
+
+    let failing = express(
+        "failing",
+        r#"{"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Bad", "Cause": "worse"}}}"#,
+    );
+    let (status, failed) = server.call(
+        "StartSyncExecution",
+        &json!({"stateMachineArn": failing}).to_string(),
+    );
+    assert_eq!(status, 200, "a failed execution is still a 200: {failed}");
+    assert_eq!(
+        (
+            failed["status"].as_str(),
+            failed["error"].as_str(),
+            failed["cause"].as_str()
+        ),
+        (Some("FAILED"), Some("Bad"), Some("worse"))
+    );
+
+    let (_, standard) = create(&server, "standard", FLOW);
+    let (status, refused) = server.call(
+        "StartSyncExecution",
+        &json!({"stateMachineArn": standard["stateMachineArn"]}).to_string(),
+    );
+    assert_eq!(
+        (status, refused["__type"].as_str()),
+        (400, Some("StateMachineTypeNotSupported"))
+    );
+}

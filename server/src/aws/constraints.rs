@@ -168,7 +168,7 @@ fn members(action: &str) -> Option<Vec<Member>> {
         ],
         "ListStateMachines" => page.to_vec(),
         "ValidateStateMachineDefinition" => vec![definition, one_of("type", TYPES)],
-        "StartExecution" => vec![
+        "StartExecution" | "StartSyncExecution" => vec![
             arn("stateMachineArn", "stateMachine"),
             string("name", 1, NAME),
             payload("input", INPUT),
