@@ -90,6 +90,10 @@ pub enum Command {
         error: Option<String>,
         cause: Option<String>,
     },
+    /// RedriveExecution: a FAILED, TIMED_OUT or ABORTED execution runs
+    /// again from the top-level state that did not succeed, with the input
+    /// that state had.
+    Redrive,
 }
 
 /// What the runtime must do for the execution to go on.
@@ -278,6 +282,12 @@ impl Execution {
         self
     }
 
+    /// Whether RedriveExecution can restart this execution (it ended
+    /// unsuccessfully after its first state began).
+    pub fn can_redrive(&self) -> bool {
+        self.core.can_redrive()
+    }
+
     /// Whether `task` is still waiting for its answer.
     pub fn is_task_open(&self, task: TaskId) -> bool {
         self.core.tasks.contains_key(&task)
@@ -326,6 +336,10 @@ struct Core {
     token_secret: Option<Arc<str>>,
     /// Task invocations so far, per Task state.
     invocations: HashMap<StateId, u32>,
+    /// Where a redrive starts: the top-level state that was running when
+    /// the execution ended unsuccessfully, and its input.
+    redrive_from: Option<(StateId, Data)>,
+    redrive_count: u32,
 }
 
 impl Core {
@@ -346,6 +360,8 @@ impl Core {
             next_timer: 0,
             token_secret: None,
             invocations: HashMap::new(),
+            redrive_from: None,
+            redrive_count: 0,
         }
     }
 
@@ -355,6 +371,11 @@ impl Core {
 
     fn apply(&mut self, m: &StateMachine, now: DateTime<Utc>, command: Command) -> Vec<Effect> {
         self.now = now.max(self.now);
+        if let Command::Redrive = command {
+            self.redrive();
+            self.run_ready(m);
+            return std::mem::take(&mut self.effects);
+        }
         if self.is_finished() {
             return Vec::new();
         }
@@ -369,6 +390,7 @@ impl Core {
             }
             Command::TimerFired { timer } => self.timer_fired(m, timer),
             Command::Stop { error, cause } => self.stop(error, cause),
+            Command::Redrive => {}
         }
         self.run_ready(m);
         std::mem::take(&mut self.effects)
@@ -1078,6 +1100,9 @@ impl Core {
         closing: Option<(u64, Event)>,
     ) {
         let state = m.state(run.state);
+        if tid == 0 {
+            self.redrive_from = Some((run.state, Arc::clone(&run.input)));
+        }
         if failure.is_terminal() {
             if let Some((previous, event)) = closing {
                 let id = self.emit(previous, event);
@@ -1125,6 +1150,9 @@ impl Core {
             .iter()
             .find(|c| failure::matches(&c.error_equals, &failure))
         {
+            if tid == 0 {
+                self.redrive_from = None;
+            }
             let caught = self.evaluator(m, tid, &run).catch_output(catcher, &failure);
             let (output, assigned) = match caught {
                 Ok(v) => v,
@@ -1344,7 +1372,62 @@ impl Core {
         }
     }
 
+    /// Remembers the top-level state in progress (a stop or a timeout ends
+    /// the execution while it runs).
+    fn note_redrive_point(&mut self) {
+        let run = match self.threads.first().map(|t| &t.at) {
+            Some(At::Task { run, .. } | At::Timer { run, .. } | At::Children { run, .. }) => run,
+            Some(At::Enter { state, input }) => {
+                self.redrive_from = Some((*state, Arc::clone(input)));
+                return;
+            }
+            _ => return,
+        };
+        self.redrive_from = Some((run.state, Arc::clone(&run.input)));
+    }
+
+    /// Whether RedriveExecution can restart this execution.
+    fn can_redrive(&self) -> bool {
+        matches!(
+            self.status,
+            Status::Failed(_) | Status::Aborted(_) | Status::TimedOut(_)
+        ) && self.redrive_from.is_some()
+    }
+
+    fn redrive(&mut self) {
+        if !self.can_redrive() {
+            return;
+        }
+        let Some((state, input)) = self.redrive_from.take() else {
+            return;
+        };
+        self.redrive_count += 1;
+        self.ctx.info.redrive_count = self.redrive_count;
+        self.ctx.set_input(Arc::clone(&self.ctx_input()));
+        let previous = self.history.last().map_or(0, |e| e.id);
+        let id = self.emit(
+            previous,
+            Event::ExecutionRedriven {
+                redrive_count: self.redrive_count,
+            },
+        );
+        self.status = Status::Running;
+        let root = &mut self.threads[0];
+        root.last_event = id;
+        root.at = At::Enter { state, input };
+        self.ready.push(0);
+    }
+
+    /// The execution's input (ExecutionStarted's), for the context object.
+    fn ctx_input(&self) -> Data {
+        match self.history.first().map(|e| &e.event) {
+            Some(Event::ExecutionStarted { input, .. }) => Arc::clone(input),
+            _ => Data::default(),
+        }
+    }
+
     fn time_out_execution(&mut self) {
+        self.note_redrive_point();
         let previous = self.history.last().map_or(0, |e| e.id);
         let failure = Failure {
             error: Some("States.Timeout".into()),
@@ -1365,6 +1448,7 @@ impl Core {
         if self.history.is_empty() {
             return;
         }
+        self.note_redrive_point();
         let previous = self.history.last().map_or(0, |e| e.id);
         self.emit(
             previous,

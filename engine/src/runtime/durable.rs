@@ -180,6 +180,22 @@ impl DurableExecution {
         Ok(effects)
     }
 
+    /// Applies a Redrive with `record` (RUNNING again) written in the same
+    /// batch. Flush before carrying out the effects.
+    pub fn redrive(
+        &mut self,
+        store: &dyn Store,
+        now: DateTime<Utc>,
+        record: ExecutionRecord,
+    ) -> Result<Vec<Effect>, StoreError> {
+        let mut batch = WriteBatch::new();
+        self.record = record;
+        batch.push(WriteOp::UpdateExecution(self.record.clone()));
+        let effects = self.step(&mut batch, now, Command::Redrive);
+        store.apply(&batch)?;
+        Ok(effects)
+    }
+
     pub fn record(&self) -> &ExecutionRecord {
         &self.record
     }

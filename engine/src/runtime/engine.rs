@@ -92,6 +92,8 @@ pub enum EngineError {
     ExecutionDoesNotExist(String),
     #[error("Execution Already Exists: '{0}'")]
     ExecutionAlreadyExists(String),
+    #[error("{0}")]
+    ExecutionNotRedrivable(String),
     #[error("Activity Does Not Exist: '{0}'")]
     ActivityDoesNotExist(String),
     #[error("Invalid Token: '{0}'")]
@@ -304,7 +306,8 @@ impl Engine {
             state_machine_name: machine.name.clone(),
             start_time: record.start,
             region: self.inner.config.region.clone(),
-            redrive_count: record.redrive_count,
+            // Counted by the interpreter as it replays Redrive commands.
+            redrive_count: 0,
         }
     }
 
@@ -427,6 +430,48 @@ impl Engine {
         self.describe_execution(arn)?;
         executor::deliver(self, arn, Message::Command(Command::Stop { error, cause }));
         Ok(())
+    }
+
+    /// RedriveExecution: restarts a FAILED, TIMED_OUT or ABORTED execution
+    /// from the top-level state that did not succeed. Returns the record,
+    /// RUNNING again with its redrive count raised, once that is durable.
+    pub async fn redrive_execution(&self, arn: &str) -> Result<ExecutionRecord, EngineError> {
+        let mut record = self.describe_execution(arn)?;
+        let not_redrivable = |why: &str| {
+            EngineError::ExecutionNotRedrivable(format!(
+                "Execution '{arn}' cannot be redriven: {why}"
+            ))
+        };
+        match record.status {
+            ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted => {}
+            ExecutionStatus::Running => return Err(not_redrivable("it is still running")),
+            ExecutionStatus::Succeeded => return Err(not_redrivable("it succeeded")),
+        }
+        if lock(&self.inner.live).contains_key(arn) {
+            return Err(not_redrivable("it is still closing"));
+        }
+        let machine_record = self.describe_state_machine(&record.state_machine_arn)?;
+        if machine_record.workflow_type == WorkflowType::Express {
+            return Err(not_redrivable("EXPRESS executions are not redriven"));
+        }
+        let machine = self.compiled(&record.state_machine_arn, record.revision)?;
+        let info = self.info(&machine_record, &record);
+        let (mut execution, _) =
+            DurableExecution::recover(&*self.inner.store, machine, info, record.clone())?;
+        if !execution.execution().can_redrive() {
+            return Err(not_redrivable("it failed before running any state"));
+        }
+        record.status = ExecutionStatus::Running;
+        record.stop = None;
+        record.output = None;
+        record.error = None;
+        record.cause = None;
+        record.redrive_count += 1;
+        let effects =
+            execution.redrive(&*self.inner.store, self.inner.clock.now(), record.clone())?;
+        self.flush().await?;
+        self.spawn(execution, Pending::from_effects(effects));
+        Ok(record)
     }
 
     /// Waits until an execution has ended (tests, StartSyncExecution).

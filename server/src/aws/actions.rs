@@ -82,6 +82,9 @@ impl From<EngineError> for AwsError {
             EngineError::TaskTimedOut => AwsError::new("TaskTimedOut", message),
             EngineError::InvalidOutput(_) => AwsError::new("InvalidOutput", message),
             EngineError::Validation(_) => AwsError::new("ValidationException", message),
+            EngineError::ExecutionNotRedrivable(_) => {
+                AwsError::new("ExecutionNotRedrivable", message)
+            }
             EngineError::Store(_) => AwsError {
                 kind: "ServiceUnavailable",
                 message,
@@ -360,6 +363,11 @@ pub async fn dispatch(
                 }
             }
             Ok(out)
+        }
+        "RedriveExecution" => {
+            let arn = arn(request, "executionArn", "execution")?;
+            let record = engine.redrive_execution(arn).await?;
+            Ok(json!({"redriveDate": epoch(record.start.max(chrono::Utc::now()))}))
         }
         "DescribeExecution" => {
             let arn = arn(request, "executionArn", "execution")?;

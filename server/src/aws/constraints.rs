@@ -174,7 +174,7 @@ fn members(action: &str) -> Option<Vec<Member>> {
             payload("input", INPUT),
             string("traceHeader", 0, 256),
         ],
-        "DescribeExecution" => vec![arn("executionArn", "execution")],
+        "DescribeExecution" | "RedriveExecution" => vec![arn("executionArn", "execution")],
         "ListExecutions" => {
             let mut m = vec![
                 arn("stateMachineArn", "stateMachine"),
