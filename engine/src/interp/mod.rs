@@ -39,6 +39,11 @@ use crate::query::eval::SplitMix64;
 use context::{Context, VarScope};
 use flow::Evaluator;
 
+/// The most events an execution's history holds, as AWS. The check runs
+/// between two steps of a branch, so a history can pass it by the few
+/// events of one step before the execution fails.
+pub const MAX_HISTORY_EVENTS: usize = 25_000;
+
 /// Largest payload (state input or output) in bytes, as AWS: 256 KiB.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
@@ -452,6 +457,17 @@ impl Core {
             if self.is_finished() {
                 self.ready.clear();
                 return;
+            }
+            if self.history.len() >= MAX_HISTORY_EVENTS - 1 {
+                self.ready.clear();
+                let previous = self.history.last().map_or(0, |e| e.id);
+                let failure = Failure::new(
+                    "States.Runtime",
+                    format!(
+                        "The execution reached the limit of {MAX_HISTORY_EVENTS} events in its history."
+                    ),
+                );
+                return self.fail_execution(previous, failure);
             }
             let at = std::mem::replace(&mut self.threads[tid].at, At::Done);
             match at {

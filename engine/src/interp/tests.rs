@@ -2536,3 +2536,27 @@ fn the_context_object_describes_the_execution() {
     );
     assert_eq!(ran.times_of("ExecutionSucceeded"), [2_000]);
 }
+
+#[test]
+fn the_history_limit_fails_an_endless_loop() {
+    let m = compile(
+        r#"{"StartAt": "Again", "States": {
+          "Again": {"Type": "Choice", "Choices": [{"Variable": "$.stop", "IsPresent": true, "Next": "Done"}],
+                    "Default": "Again"},
+          "Done": {"Type": "Succeed"}}}"#,
+    );
+    let mut execution = Execution::new(m, info(), 1);
+    execution.apply(t0(), Command::Start { input: json!({}) });
+    let Status::Failed(f) = execution.status() else {
+        panic!("{:?}", execution.status());
+    };
+    assert_eq!(f.error.as_deref(), Some("States.Runtime"));
+    assert!(f.cause.as_deref().unwrap().contains("25000"));
+    let history = execution.history();
+    assert!(
+        history.len() <= super::MAX_HISTORY_EVENTS + 2,
+        "{}",
+        history.len()
+    );
+    assert_eq!(history.last().unwrap().event.type_name(), "ExecutionFailed");
+}
