@@ -30,6 +30,9 @@ pub struct ServerConfig {
     pub data_dir: Option<PathBuf>,
     pub region: Option<String>,
     pub account: Option<String>,
+    /// Days closed executions are kept (default 90, as AWS); 0 keeps them
+    /// forever.
+    pub retention_days: Option<u32>,
 }
 
 /// Reads and checks `path`. The error is ready to print: file, line,

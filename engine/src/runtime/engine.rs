@@ -62,6 +62,9 @@ pub struct EngineConfig {
     /// Mocked task responses for executions started as
     /// `stateMachineArn#TestCase`.
     pub mocks: Option<Arc<MockConfig>>,
+    /// How long closed executions are kept (AWS keeps them 90 days);
+    /// `None` keeps them forever.
+    pub retention: Option<chrono::Duration>,
 }
 
 impl Default for EngineConfig {
@@ -71,6 +74,7 @@ impl Default for EngineConfig {
             account: "111111111111".into(),
             default_role_arn: "arn:aws:iam::111111111111:role/stepline".into(),
             mocks: None,
+            retention: Some(chrono::Duration::days(90)),
         }
     }
 }
@@ -185,6 +189,9 @@ impl Engine {
             }),
         };
         engine.recover()?;
+        if engine.inner.config.retention.is_some() {
+            tokio::spawn(purge_loop(Arc::downgrade(&engine.inner)));
+        }
         Ok(engine)
     }
 
@@ -474,6 +481,35 @@ impl Engine {
         Ok(record)
     }
 
+    /// Deletes the executions that closed before the retention period;
+    /// returns how many. Runs hourly by itself.
+    pub async fn purge_expired(&self) -> Result<usize, EngineError> {
+        let Some(retention) = self.inner.config.retention else {
+            return Ok(0);
+        };
+        let cutoff = self.inner.clock.now() - retention;
+        let expired: Vec<String> = self
+            .inner
+            .store
+            .executions(None)?
+            .into_iter()
+            .filter(|e| e.status != ExecutionStatus::Running && e.stop.is_some_and(|t| t < cutoff))
+            .map(|e| e.arn)
+            .collect();
+        // Bounded batches: one huge batch would hold the writer too long.
+        for chunk in expired.chunks(256) {
+            let mut batch = WriteBatch::new();
+            for arn in chunk {
+                batch.push(WriteOp::DeleteExecution(arn.clone()));
+            }
+            self.inner.store.apply(&batch)?;
+        }
+        if !expired.is_empty() {
+            self.flush().await?;
+        }
+        Ok(expired.len())
+    }
+
     /// Waits until an execution has ended (tests, StartSyncExecution).
     pub async fn wait_for(&self, arn: &str) -> Result<ExecutionRecord, EngineError> {
         loop {
@@ -721,6 +757,21 @@ impl Engine {
             if executor::deliver(self, &task.execution_arn, Message::Command(started)) {
                 return Ok(Some(task));
             }
+        }
+    }
+}
+
+/// Purges expired executions every hour while the engine lives.
+async fn purge_loop(inner: std::sync::Weak<Inner>) {
+    let period = std::time::Duration::from_secs(3600);
+    loop {
+        tokio::time::sleep(period).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let engine = Engine { inner };
+        if let Err(e) = engine.purge_expired().await {
+            eprintln!("stepline: purging expired executions failed: {e}");
         }
     }
 }
@@ -1024,5 +1075,88 @@ mod tests {
     fn a_restart_runs_again_the_tasks_that_were_in_flight() {
         // The crash comes while every task is running: each runs once more.
         assert_eq!(crash_and_restart(120_000, 60), 10);
+    }
+}
+
+#[cfg(test)]
+mod retention_tests {
+    use std::sync::Arc;
+
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::{Engine, EngineConfig, EngineError, TaskCall, TaskFuture, TaskRunner};
+    use crate::interp::Failure;
+    use crate::runtime::Clock;
+    use crate::store::{MemoryStore, WorkflowType};
+
+    struct NoTasks;
+
+    impl TaskRunner for NoTasks {
+        fn run(&self, _: TaskCall) -> TaskFuture {
+            Box::pin(async { Err(Failure::new("States.TaskFailed", "none")) })
+        }
+    }
+
+    struct PausedClock(DateTime<Utc>, tokio::time::Instant);
+
+    impl Clock for PausedClock {
+        fn now(&self) -> DateTime<Utc> {
+            self.0 + (tokio::time::Instant::now() - self.1)
+        }
+
+        fn sleep_until(&self, _due: DateTime<Utc>) {}
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closed_executions_are_purged_after_the_retention_period() {
+        let clock = Arc::new(PausedClock(
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+                .single()
+                .expect("date"),
+            tokio::time::Instant::now(),
+        ));
+        let config = EngineConfig {
+            retention: Some(chrono::Duration::days(2)),
+            ..EngineConfig::default()
+        };
+        let engine = Engine::open(
+            Arc::new(MemoryStore::new()),
+            Arc::new(NoTasks),
+            clock,
+            config,
+        )
+        .expect("open");
+        let machine = engine
+            .create_state_machine(
+                "m",
+                r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 172800, "End": true}}}"#,
+                None,
+                WorkflowType::Standard,
+            )
+            .expect("create");
+        let quick = engine
+            .start_execution(&machine.arn, Some("quick"), None)
+            .await
+            .expect("start");
+        engine.stop_execution(&quick.arn, None, None).expect("stop");
+        engine.wait_for(&quick.arn).await.expect("stopped");
+        let slow = engine
+            .start_execution(&machine.arn, Some("slow"), None)
+            .await
+            .expect("start");
+        // Day 2 and a bit: `quick` closed more than 2 days ago is not yet
+        // true; `slow` is still running. Nothing goes.
+        tokio::time::sleep(std::time::Duration::from_secs(36 * 3600)).await;
+        assert_eq!(engine.purge_expired().await.expect("purge"), 0);
+        // Past day 3: `quick` is gone (by the hourly purge), `slow` closed at
+        // day 2 and stays.
+        tokio::time::sleep(std::time::Duration::from_secs(26 * 3600)).await;
+        assert!(matches!(
+            engine.describe_execution(&quick.arn),
+            Err(EngineError::ExecutionDoesNotExist(_))
+        ));
+        let slow = engine.describe_execution(&slow.arn).expect("kept");
+        assert_eq!(slow.status, crate::store::ExecutionStatus::Succeeded);
+        assert_eq!(engine.history_len(&slow.arn).expect("len"), 4);
     }
 }

@@ -221,6 +221,15 @@ impl Store for MemoryStore {
                 WriteOp::DeleteActivity(arn) => {
                     inner.activities.remove(&arn);
                 }
+                WriteOp::DeleteExecution(arn) => {
+                    if let Some(r) = inner.executions.remove(&arn) {
+                        inner.names.remove(&(r.state_machine_arn, r.name));
+                    }
+                    inner.journals.remove(&arn);
+                    inner.histories.remove(&arn);
+                    inner.timers.retain(|t| t.execution != arn);
+                    inner.tokens.retain(|_, t| t.execution != arn);
+                }
             }
         }
         Ok(())

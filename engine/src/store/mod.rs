@@ -149,6 +149,9 @@ pub enum WriteOp {
     RemoveTaskToken(String),
     PutActivity(ActivityRecord),
     DeleteActivity(String),
+    /// Removes an execution and everything kept for it (record, name,
+    /// journal, history, timers, tokens): retention's purge.
+    DeleteExecution(String),
 }
 
 impl WriteBatch {

@@ -469,7 +469,39 @@ impl Plan<'_> {
             WriteOp::RemoveTaskToken(token) => self.remove(key(TOKENS, &[token.as_bytes()])),
             WriteOp::PutActivity(a) => self.put(key(ACTIVITIES, &[a.arn.as_bytes()]), a)?,
             WriteOp::DeleteActivity(arn) => self.remove(key(ACTIVITIES, &[arn.as_bytes()])),
+            WriteOp::DeleteExecution(arn) => self.delete_execution(arn)?,
         }
+        Ok(())
+    }
+
+    fn delete_execution(&mut self, arn: &str) -> Result<(), StoreError> {
+        let record_key = key(EXECUTIONS, &[arn.as_bytes()]);
+        if let Some(bytes) = self.read(&record_key)? {
+            let r: ExecutionRecord = decode(&bytes)?;
+            self.remove(key(
+                NAMES,
+                &[r.state_machine_arn.as_bytes(), r.name.as_bytes()],
+            ));
+        }
+        self.remove(record_key);
+        self.remove(key(OPEN, &[arn.as_bytes()]));
+        for tag in [JOURNAL, HISTORY, COUNTERS] {
+            for item in self.store.data.scan_prefix(prefix(tag, arn)) {
+                let (k, _) = item.map_err(io)?;
+                self.remove(k.to_vec());
+            }
+        }
+        for item in self
+            .store
+            .data
+            .scan_prefix(prefix(TIMERS_BY_EXECUTION, arn))
+        {
+            let (k, timer_key) = item.map_err(io)?;
+            self.remove(timer_key.to_vec());
+            self.remove(k.to_vec());
+        }
+        // Tokens are removed when their execution ends; a closed execution
+        // has none left.
         Ok(())
     }
 

@@ -972,6 +972,48 @@ fn check_timer_views_agree(store: &dyn Store) {
     assert_eq!(views_agree(store, "removing both"), vec![]);
 }
 
+fn check_delete_execution(store: &dyn Store) {
+    let gone = execution("m", "gone");
+    let kept = execution("m", "kept");
+    for record in [&gone, &kept] {
+        ok(store, start_batch(record));
+        ok(
+            store,
+            vec![
+                append_journal(&record.arn, vec![entry(2)]),
+                append_history(&record.arn, events(5, 6)),
+                WriteOp::PutTimer(timer(&record.arn, 2, t0())),
+                WriteOp::UpdateExecution(finished(record, ExecutionStatus::Failed)),
+                WriteOp::RemoveTaskToken(format!("token-{}", record.name)),
+            ],
+        );
+    }
+    ok(store, vec![WriteOp::DeleteExecution(gone.arn.clone())]);
+    assert_eq!(store.execution(&gone.arn).unwrap(), None);
+    assert_eq!(
+        store
+            .execution_by_name(&gone.state_machine_arn, "gone")
+            .unwrap(),
+        None
+    );
+    assert!(store.journal(&gone.arn).unwrap().is_empty());
+    assert_eq!(store.history_len(&gone.arn).unwrap(), 0);
+    assert!(store.timers_of(&gone.arn).unwrap().is_empty());
+    assert!(
+        store
+            .due_timers(t0() + ms(60_000), 100)
+            .unwrap()
+            .iter()
+            .all(|t| t.execution != gone.arn)
+    );
+    // The other execution is untouched, and the name can be used again.
+    assert_eq!(store.journal(&kept.arn).unwrap().len(), 2);
+    assert_eq!(store.history_len(&kept.arn).unwrap(), 6);
+    assert_eq!(store.timers_of(&kept.arn).unwrap().len(), 2);
+    ok(store, start_batch(&gone));
+    assert_started(store, &gone);
+}
+
 fn check_activities(store: &dyn Store) {
     let activity = |name: &str| ActivityRecord {
         arn: format!("arn:aws:states:us-east-1:123456789012:activity:{name}"),
@@ -1199,6 +1241,7 @@ backends!(
     check_timer_views_agree,
     check_task_tokens,
     check_activities,
+    check_delete_execution,
     check_start_in_one_batch,
     check_concurrent_creations,
     check_concurrent_history_appends,
