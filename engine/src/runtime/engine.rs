@@ -293,14 +293,32 @@ impl Engine {
         Ok(())
     }
 
+    /// A state machine as it was at `revision` (what its executions run).
+    fn machine_revision(
+        &self,
+        arn: &str,
+        revision: u64,
+    ) -> Result<StateMachineRecord, EngineError> {
+        if let Some(record) = self.inner.store.state_machine_revision(arn, revision)? {
+            return Ok(record);
+        }
+        // Stored before revisions were kept: only the current one exists.
+        match self.inner.store.state_machine(arn)? {
+            Some(record) if record.revision == revision => Ok(record),
+            _ => Err(EngineError::StateMachineDoesNotExist(format!(
+                "{arn} (revision {revision})"
+            ))),
+        }
+    }
+
     /// The compiled definition of a state machine revision.
     fn compiled(&self, arn: &str, revision: u64) -> Result<Arc<StateMachine>, EngineError> {
         if let Some(machine) = lock(&self.inner.compiled).get(&(arn.to_owned(), revision)) {
             return Ok(Arc::clone(machine));
         }
-        let record = self.describe_state_machine(arn)?;
+        let record = self.machine_revision(arn, revision)?;
         let machine = Arc::new(compile(&record.definition)?);
-        lock(&self.inner.compiled).insert((arn.to_owned(), record.revision), Arc::clone(&machine));
+        lock(&self.inner.compiled).insert((arn.to_owned(), revision), Arc::clone(&machine));
         Ok(machine)
     }
 
@@ -457,7 +475,7 @@ impl Engine {
         if lock(&self.inner.live).contains_key(arn) {
             return Err(not_redrivable("it is still closing"));
         }
-        let machine_record = self.describe_state_machine(&record.state_machine_arn)?;
+        let machine_record = self.machine_revision(&record.state_machine_arn, record.revision)?;
         if machine_record.workflow_type == WorkflowType::Express {
             return Err(not_redrivable("EXPRESS executions are not redriven"));
         }
@@ -610,13 +628,23 @@ impl Engine {
     /// Resumes every execution the store says is open.
     fn recover(&self) -> Result<(), EngineError> {
         for record in self.inner.store.open_executions()? {
-            let machine_record = self.describe_state_machine(&record.state_machine_arn)?;
-            let machine = self.compiled(&record.state_machine_arn, record.revision)?;
-            let info = self.info(&machine_record, &record);
-            let (execution, outstanding) =
-                DurableExecution::recover(&*self.inner.store, machine, info, record)?;
-            self.spawn(execution, Pending::from_outstanding(outstanding));
+            let arn = record.arn.clone();
+            // One execution that cannot resume must not keep the others
+            // (or the server) from starting: it stays open and is reported.
+            if let Err(e) = self.resume(record) {
+                eprintln!("stepline: execution {arn} cannot resume: {e}");
+            }
         }
+        Ok(())
+    }
+
+    fn resume(&self, record: ExecutionRecord) -> Result<(), EngineError> {
+        let machine_record = self.machine_revision(&record.state_machine_arn, record.revision)?;
+        let machine = self.compiled(&record.state_machine_arn, record.revision)?;
+        let info = self.info(&machine_record, &record);
+        let (execution, outstanding) =
+            DurableExecution::recover(&*self.inner.store, machine, info, record)?;
+        self.spawn(execution, Pending::from_outstanding(outstanding));
         Ok(())
     }
 
@@ -1079,7 +1107,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod retention_tests {
+mod lifecycle_tests {
     use std::sync::Arc;
 
     use chrono::{DateTime, TimeZone, Utc};
@@ -1158,5 +1186,99 @@ mod retention_tests {
         let slow = engine.describe_execution(&slow.arn).expect("kept");
         assert_eq!(slow.status, crate::store::ExecutionStatus::Succeeded);
         assert_eq!(engine.history_len(&slow.arn).expect("len"), 4);
+    }
+
+    /// A restart resumes executions of an older revision with that
+    /// revision, and executions of a deleted state machine at all.
+    #[tokio::test(start_paused = true)]
+    async fn restarts_resume_old_revisions_and_deleted_machines() {
+        let clock = Arc::new(PausedClock(
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+                .single()
+                .expect("date"),
+            tokio::time::Instant::now(),
+        ));
+        let store: Arc<MemoryStore> = Arc::new(MemoryStore::new());
+        let wait_then = |result: &str| -> String {
+            format!(
+                r#"{{"StartAt": "W", "States": {{"W": {{"Type": "Wait", "Seconds": 60, "Next": "R"}},
+                    "R": {{"Type": "Pass", "Result": "{result}", "End": true}}}}}}"#
+            )
+        };
+        let open = || {
+            Engine::open(
+                Arc::clone(&store) as Arc<dyn crate::store::Store>,
+                Arc::new(NoTasks),
+                Arc::clone(&clock) as Arc<dyn Clock>,
+                EngineConfig::default(),
+            )
+            .expect("open")
+        };
+        // The first life runs on a runtime of its own, dropped at the end
+        // with every task on it: what a crash leaves is the store alone.
+        let (kept_arn, old_arn, orphan_arn) = {
+            let store = Arc::clone(&store);
+            let base = clock.0;
+            let wait_then = wait_then.clone();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .start_paused(true)
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(async move {
+                    let engine = Engine::open(
+                        store,
+                        Arc::new(NoTasks),
+                        Arc::new(PausedClock(base, tokio::time::Instant::now())),
+                        EngineConfig::default(),
+                    )
+                    .expect("open");
+                    let kept = engine
+                        .create_state_machine(
+                            "kept",
+                            &wait_then("first"),
+                            None,
+                            WorkflowType::Standard,
+                        )
+                        .expect("create");
+                    let gone = engine
+                        .create_state_machine(
+                            "gone",
+                            &wait_then("orphan"),
+                            None,
+                            WorkflowType::Standard,
+                        )
+                        .expect("create");
+                    let old = engine
+                        .start_execution(&kept.arn, Some("old"), None)
+                        .await
+                        .expect("start");
+                    let orphan = engine
+                        .start_execution(&gone.arn, Some("orphan"), None)
+                        .await
+                        .expect("start");
+                    engine
+                        .update_state_machine(&kept.arn, Some(&wait_then("second")), None)
+                        .expect("update");
+                    engine.delete_state_machine(&gone.arn).expect("delete");
+                    (kept.arn, old.arn, orphan.arn)
+                })
+            })
+            .join()
+            .expect("the first life")
+        };
+        // A fresh engine on the same store: what a restart sees.
+        let engine = open();
+        let old = engine.wait_for(&old_arn).await.expect("old ends");
+        assert_eq!(old.output.as_deref(), Some("\"first\""));
+        let orphan = engine.wait_for(&orphan_arn).await.expect("orphan ends");
+        assert_eq!(orphan.output.as_deref(), Some("\"orphan\""));
+        let new = engine
+            .start_execution(&kept_arn, Some("new"), None)
+            .await
+            .expect("start");
+        let new = engine.wait_for(&new.arn).await.expect("new ends");
+        assert_eq!(new.output.as_deref(), Some("\"second\""));
     }
 }

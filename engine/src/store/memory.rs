@@ -23,6 +23,7 @@ struct Inner {
     timers: BTreeSet<TimerRecord>,
     tokens: HashMap<String, TaskTokenRecord>,
     activities: BTreeMap<String, ActivityRecord>,
+    revisions: HashMap<(String, u64), StateMachineRecord>,
 }
 
 /// Everything in one mutex-protected map set.
@@ -48,6 +49,23 @@ impl StateMachines for MemoryStore {
 
     fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError> {
         Ok(self.lock().machines.values().cloned().collect())
+    }
+
+    fn state_machine_revision(
+        &self,
+        arn: &str,
+        revision: u64,
+    ) -> Result<Option<StateMachineRecord>, StoreError> {
+        Ok(self.revision(arn, revision))
+    }
+}
+
+impl MemoryStore {
+    fn revision(&self, arn: &str, revision: u64) -> Option<StateMachineRecord> {
+        self.lock()
+            .revisions
+            .get(&(arn.to_owned(), revision))
+            .cloned()
     }
 }
 
@@ -178,6 +196,9 @@ impl Store for MemoryStore {
         for op in &batch.ops {
             match op.clone() {
                 WriteOp::PutStateMachine(r) => {
+                    inner
+                        .revisions
+                        .insert((r.arn.clone(), r.revision), r.clone());
                     inner.machines.insert(r.arn.clone(), r);
                 }
                 WriteOp::DeleteStateMachine(arn) => {

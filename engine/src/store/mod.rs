@@ -64,6 +64,14 @@ pub trait StateMachines {
     fn state_machine(&self, arn: &str) -> Result<Option<StateMachineRecord>, StoreError>;
     /// All state machines, ordered by ARN.
     fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError>;
+    /// The state machine as it was at `revision`: every revision put is
+    /// kept, even after the machine is deleted, so that executions of an
+    /// older revision (or of a deleted machine) resume after a restart.
+    fn state_machine_revision(
+        &self,
+        arn: &str,
+        revision: u64,
+    ) -> Result<Option<StateMachineRecord>, StoreError>;
 }
 
 /// Execution records.
@@ -128,6 +136,7 @@ pub struct WriteBatch {
 /// One operation of a [`WriteBatch`].
 #[derive(Debug, Clone)]
 pub enum WriteOp {
+    /// Puts the current state machine and keeps its revision.
     PutStateMachine(StateMachineRecord),
     DeleteStateMachine(String),
     /// Creates an execution; fails the batch with `ExecutionExists` when its

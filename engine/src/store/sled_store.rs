@@ -24,6 +24,7 @@
 //! | `x` | timers by execution | execution ARN, 0, timer u64 | the `t` key |
 //! | `k` | task tokens | token | `TaskTokenRecord` |
 //! | `a` | activities | ARN | `ActivityRecord` |
+//! | `v` | state machine revisions | machine ARN, 0, revision u64 | `StateMachineRecord` (kept after a delete) |
 //!
 //! sled keeps what was applied across a process crash once `flush`
 //! returned; on power loss it depends on sled (see docs/ARCHITECTURE.md).
@@ -55,6 +56,7 @@ const TIMERS: u8 = b't';
 const TIMERS_BY_EXECUTION: u8 = b'x';
 const TOKENS: u8 = b'k';
 const ACTIVITIES: u8 = b'a';
+const REVISIONS: u8 = b'v';
 
 /// A store in a sled database directory.
 #[derive(Debug)]
@@ -243,6 +245,14 @@ impl StateMachines for SledStore {
     fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError> {
         self.scan(&[MACHINES])
     }
+
+    fn state_machine_revision(
+        &self,
+        arn: &str,
+        revision: u64,
+    ) -> Result<Option<StateMachineRecord>, StoreError> {
+        self.get(&key(REVISIONS, &[arn.as_bytes(), &revision.to_be_bytes()]))
+    }
 }
 
 impl Activities for SledStore {
@@ -406,7 +416,11 @@ impl Plan<'_> {
 
     fn op(&mut self, op: &WriteOp) -> Result<(), StoreError> {
         match op {
-            WriteOp::PutStateMachine(r) => self.put(key(MACHINES, &[r.arn.as_bytes()]), r)?,
+            WriteOp::PutStateMachine(r) => {
+                self.put(key(MACHINES, &[r.arn.as_bytes()]), r)?;
+                let revision = key(REVISIONS, &[r.arn.as_bytes(), &r.revision.to_be_bytes()]);
+                self.put(revision, r)?;
+            }
             WriteOp::DeleteStateMachine(arn) => self.remove(key(MACHINES, &[arn.as_bytes()])),
             WriteOp::CreateExecution(r) => {
                 let name_key = key(NAMES, &[r.state_machine_arn.as_bytes(), r.name.as_bytes()]);

@@ -1014,6 +1014,33 @@ fn check_delete_execution(store: &dyn Store) {
     assert_started(store, &gone);
 }
 
+fn check_revisions_outlive_updates_and_deletes(store: &dyn Store) {
+    let first = machine("kept", 1);
+    let mut second = machine("kept", 2);
+    second.definition = "{\"second\": true}".into();
+    ok(store, vec![WriteOp::PutStateMachine(first.clone())]);
+    ok(store, vec![WriteOp::PutStateMachine(second.clone())]);
+    assert_eq!(
+        store.state_machine(&first.arn).unwrap(),
+        Some(second.clone())
+    );
+    assert_eq!(
+        store.state_machine_revision(&first.arn, 1).unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.state_machine_revision(&first.arn, 2).unwrap(),
+        Some(second.clone())
+    );
+    assert_eq!(store.state_machine_revision(&first.arn, 3).unwrap(), None);
+    ok(store, vec![WriteOp::DeleteStateMachine(first.arn.clone())]);
+    assert_eq!(store.state_machine(&first.arn).unwrap(), None);
+    assert_eq!(
+        store.state_machine_revision(&first.arn, 1).unwrap(),
+        Some(first)
+    );
+}
+
 fn check_activities(store: &dyn Store) {
     let activity = |name: &str| ActivityRecord {
         arn: format!("arn:aws:states:us-east-1:123456789012:activity:{name}"),
@@ -1241,6 +1268,7 @@ backends!(
     check_timer_views_agree,
     check_task_tokens,
     check_activities,
+    check_revisions_outlive_updates_and_deletes,
     check_delete_execution,
     check_start_in_one_batch,
     check_concurrent_creations,
