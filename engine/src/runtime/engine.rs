@@ -1219,7 +1219,6 @@ mod lifecycle_tests {
         let (kept_arn, old_arn, orphan_arn) = {
             let store = Arc::clone(&store);
             let base = clock.0;
-            let wait_then = wait_then.clone();
             std::thread::spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
