@@ -606,3 +606,69 @@ fn start_sync_execution_runs_express_machines_to_their_end() {
         (400, Some("StateMachineTypeNotSupported"))
     );
 }
+
+#[test]
+fn tags_and_the_state_machine_of_an_execution() {
+    let server = Server::start();
+    let body = json!({"name": "tagged", "definition": FLOW, "roleArn": "arn:aws:iam::111111111111:role/r",
+                      "tags": [{"key": "team", "value": "data"}]});
+    let (status, created) = server.call("CreateStateMachine", &body.to_string());
+    assert_eq!(status, 200, "{created}");
+    let machine = created["stateMachineArn"].as_str().expect("arn").to_owned();
+    let list = |arn: &str| {
+        server.call(
+            "ListTagsForResource",
+            &json!({"resourceArn": arn}).to_string(),
+        )
+    };
+    assert_eq!(
+        list(&machine).1,
+        json!({"tags": [{"key": "team", "value": "data"}]})
+    );
+    let tags = json!({"resourceArn": machine, "tags": [{"key": "env", "value": "prod"}, {"key": "team", "value": "ml"}]});
+    assert_eq!(server.call("TagResource", &tags.to_string()).0, 200);
+    assert_eq!(
+        list(&machine).1,
+        json!({"tags": [{"key": "env", "value": "prod"}, {"key": "team", "value": "ml"}]})
+    );
+    let untag = json!({"resourceArn": machine, "tagKeys": ["team"]});
+    assert_eq!(server.call("UntagResource", &untag.to_string()).0, 200);
+    assert_eq!(
+        list(&machine).1,
+        json!({"tags": [{"key": "env", "value": "prod"}]})
+    );
+    let missing = "arn:aws:states:us-east-1:111111111111:stateMachine:nope";
+    assert_eq!(list(missing).1["__type"], "ResourceNotFound");
+    let too_many: Vec<Value> = (0..51)
+        .map(|i| json!({"key": format!("k{i}"), "value": "v"}))
+        .collect();
+    let (status, refused) = server.call(
+        "TagResource",
+        &json!({"resourceArn": machine, "tags": too_many}).to_string(),
+    );
+    assert_eq!(
+        (status, refused["__type"].as_str()),
+        (400, Some("TooManyTags"))
+    );
+
+    // The definition an execution runs, even after the machine changed.
+    let (_, started) = server.call(
+        "StartExecution",
+        &json!({"stateMachineArn": machine, "input": "{}"}).to_string(),
+    );
+    let execution = started["executionArn"].as_str().expect("arn").to_owned();
+    wait_until_done(&server, &execution);
+    let changed = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#;
+    let (status, _) = server.call(
+        "UpdateStateMachine",
+        &json!({"stateMachineArn": machine, "definition": changed}).to_string(),
+    );
+    assert_eq!(status, 200);
+    let (status, described) = server.call(
+        "DescribeStateMachineForExecution",
+        &json!({"executionArn": execution}).to_string(),
+    );
+    assert_eq!(status, 200, "{described}");
+    assert_eq!(described["definition"], FLOW);
+    assert_eq!(described["name"], "tagged");
+}

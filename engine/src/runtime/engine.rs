@@ -9,7 +9,7 @@
 //! commit). At start, every open execution is recovered from its journal
 //! and resumed: outstanding tasks are invoked again, timers re-armed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -98,6 +98,10 @@ pub enum EngineError {
     ExecutionAlreadyExists(String),
     #[error("{0}")]
     ExecutionNotRedrivable(String),
+    #[error("Resource not found: '{0}'")]
+    ResourceNotFound(String),
+    #[error("{0}")]
+    TooManyTags(String),
     #[error("Activity Does Not Exist: '{0}'")]
     ActivityDoesNotExist(String),
     #[error("Invalid Token: '{0}'")]
@@ -239,6 +243,7 @@ impl Engine {
             workflow_type,
             created: self.inner.clock.now(),
             revision: 1,
+            tags: BTreeMap::new(),
         };
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::PutStateMachine(record.clone()));
@@ -291,6 +296,15 @@ impl Engine {
         self.inner.store.apply(&batch)?;
         self.inner.store.flush()?;
         Ok(())
+    }
+
+    /// The state machine an execution runs, as it was when it started.
+    pub fn describe_state_machine_revision(
+        &self,
+        arn: &str,
+        revision: u64,
+    ) -> Result<StateMachineRecord, EngineError> {
+        self.machine_revision(arn, revision)
     }
 
     /// A state machine as it was at `revision` (what its executions run).
@@ -736,6 +750,7 @@ impl Engine {
             arn,
             name: name.to_owned(),
             created: self.inner.clock.now(),
+            tags: BTreeMap::new(),
         };
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::PutActivity(record.clone()));
@@ -758,6 +773,74 @@ impl Engine {
     pub fn delete_activity(&self, arn: &str) -> Result<(), EngineError> {
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::DeleteActivity(arn.to_owned()));
+        self.inner.store.apply(&batch)?;
+        self.inner.store.flush()?;
+        Ok(())
+    }
+
+    // --- Tags ---
+
+    /// The most tags a resource carries, as AWS.
+    pub const MAX_TAGS: usize = 50;
+
+    /// Adds (or replaces) tags on a state machine or an activity.
+    pub fn tag_resource(
+        &self,
+        arn: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), EngineError> {
+        self.retag(arn, |current| {
+            current.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        })
+    }
+
+    /// Removes tags by key.
+    pub fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<(), EngineError> {
+        self.retag(arn, |current| {
+            for key in keys {
+                current.remove(key);
+            }
+        })
+    }
+
+    /// A resource's tags.
+    pub fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>, EngineError> {
+        if let Some(machine) = self.inner.store.state_machine(arn)? {
+            return Ok(machine.tags);
+        }
+        if let Some(activity) = self.inner.store.activity(arn)? {
+            return Ok(activity.tags);
+        }
+        Err(EngineError::ResourceNotFound(arn.to_owned()))
+    }
+
+    fn retag(
+        &self,
+        arn: &str,
+        change: impl FnOnce(&mut BTreeMap<String, String>),
+    ) -> Result<(), EngineError> {
+        let too_many = |n: usize| {
+            EngineError::TooManyTags(format!(
+                "Too many tags: {n}; a resource carries at most {}",
+                Self::MAX_TAGS
+            ))
+        };
+        let mut batch = WriteBatch::new();
+        if let Some(mut machine) = self.inner.store.state_machine(arn)? {
+            change(&mut machine.tags);
+            if machine.tags.len() > Self::MAX_TAGS {
+                return Err(too_many(machine.tags.len()));
+            }
+            batch.push(WriteOp::PutStateMachine(machine));
+        } else if let Some(mut activity) = self.inner.store.activity(arn)? {
+            change(&mut activity.tags);
+            if activity.tags.len() > Self::MAX_TAGS {
+                return Err(too_many(activity.tags.len()));
+            }
+            batch.push(WriteOp::PutActivity(activity));
+        } else {
+            return Err(EngineError::ResourceNotFound(arn.to_owned()));
+        }
         self.inner.store.apply(&batch)?;
         self.inner.store.flush()?;
         Ok(())

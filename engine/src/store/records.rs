@@ -1,5 +1,7 @@
 //! What the store keeps, as plain serialisable records.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +28,8 @@ pub struct StateMachineRecord {
     pub created: DateTime<Utc>,
     /// Bumped by every update.
     pub revision: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// An activity: a named queue of tasks that remote workers poll.
@@ -34,6 +38,8 @@ pub struct ActivityRecord {
     pub arn: String,
     pub name: String,
     pub created: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// An execution's status, as AWS names them.

@@ -67,6 +67,7 @@ fn machine(name: &str, revision: u64) -> StateMachineRecord {
         workflow_type: WorkflowType::Standard,
         created: t0(),
         revision,
+        tags: [("env".to_owned(), format!("rev-{revision}"))].into(),
     }
 }
 
@@ -1046,6 +1047,7 @@ fn check_activities(store: &dyn Store) {
         arn: format!("arn:aws:states:us-east-1:123456789012:activity:{name}"),
         name: name.to_owned(),
         created: t0(),
+        tags: [("team".to_owned(), "data".to_owned())].into(),
     };
     assert_eq!(store.activities().unwrap(), vec![]);
     ok(

@@ -82,6 +82,8 @@ impl From<EngineError> for AwsError {
             EngineError::TaskTimedOut => AwsError::new("TaskTimedOut", message),
             EngineError::InvalidOutput(_) => AwsError::new("InvalidOutput", message),
             EngineError::Validation(_) => AwsError::new("ValidationException", message),
+            EngineError::ResourceNotFound(_) => AwsError::new("ResourceNotFound", message),
+            EngineError::TooManyTags(_) => AwsError::new("TooManyTags", message),
             EngineError::ExecutionNotRedrivable(_) => {
                 AwsError::new("ExecutionNotRedrivable", message)
             }
@@ -251,7 +253,11 @@ pub async fn dispatch(
                 Some("EXPRESS") => WorkflowType::Express,
                 _ => WorkflowType::Standard,
             };
+            let tags = tag_list(request, "tags")?;
             let record = engine.create_state_machine(name, definition, role, kind)?;
+            if !tags.is_empty() {
+                engine.tag_resource(&record.arn, &tags)?;
+            }
             Ok(json!({"stateMachineArn": record.arn, "creationDate": epoch(record.created)}))
         }
         "DescribeStateMachine" => {
@@ -369,6 +375,54 @@ pub async fn dispatch(
             let record = engine.redrive_execution(arn).await?;
             Ok(json!({"redriveDate": epoch(record.start.max(chrono::Utc::now()))}))
         }
+        "DescribeStateMachineForExecution" => {
+            let arn = arn(request, "executionArn", "execution")?;
+            let e = engine.describe_execution(arn)?;
+            let m = engine.describe_state_machine_revision(&e.state_machine_arn, e.revision)?;
+            Ok(json!({
+                "stateMachineArn": m.arn,
+                "name": m.name,
+                "definition": m.definition,
+                "roleArn": m.role_arn,
+                "updateDate": epoch(m.created),
+                "revisionId": m.revision.to_string(),
+            }))
+        }
+        "TagResource" => {
+            let resource = required(request, "resourceArn")?;
+            let tags = tag_list(request, "tags")?;
+            engine.tag_resource(resource, &tags)?;
+            Ok(json!({}))
+        }
+        "UntagResource" => {
+            let resource = required(request, "resourceArn")?;
+            let keys: Vec<String> = match request.get("tagKeys") {
+                Some(Value::Array(keys)) => keys
+                    .iter()
+                    .map(|k| k.as_str().map(str::to_owned))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| {
+                        AwsError::new("ValidationException", "tagKeys must be a list of strings")
+                    })?,
+                _ => {
+                    return Err(AwsError::new(
+                        "ValidationException",
+                        "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null",
+                    ));
+                }
+            };
+            engine.untag_resource(resource, &keys)?;
+            Ok(json!({}))
+        }
+        "ListTagsForResource" => {
+            let resource = required(request, "resourceArn")?;
+            let tags: Vec<Value> = engine
+                .tags(resource)?
+                .iter()
+                .map(|(k, v)| json!({"key": k, "value": v}))
+                .collect();
+            Ok(json!({"tags": tags}))
+        }
         "DescribeExecution" => {
             let arn = arn(request, "executionArn", "execution")?;
             let e = engine.describe_execution(arn)?;
@@ -440,7 +494,11 @@ pub async fn dispatch(
         }
         "CreateActivity" => {
             let name = required(request, "name")?;
+            let tags = tag_list(request, "tags")?;
             let a = engine.create_activity(name)?;
+            if !tags.is_empty() {
+                engine.tag_resource(&a.arn, &tags)?;
+            }
             Ok(json!({"activityArn": a.arn, "creationDate": epoch(a.created)}))
         }
         "DescribeActivity" => {
@@ -494,6 +552,42 @@ pub async fn dispatch(
             format!("stepline does not implement the action '{other}' yet"),
         )),
     }
+}
+
+/// AWS's tag list, `[{"key": ..., "value": ...}]`, as a map.
+fn tag_list(
+    request: &Value,
+    field: &str,
+) -> Result<std::collections::BTreeMap<String, String>, AwsError> {
+    let mut tags = std::collections::BTreeMap::new();
+    let items = match request.get(field) {
+        None | Some(Value::Null) => return Ok(tags),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(AwsError::new(
+                "ValidationException",
+                format!("{field} must be a list of {{\"key\", \"value\"}} objects"),
+            ));
+        }
+    };
+    for item in items {
+        let key = item.get("key").and_then(Value::as_str);
+        let value = item.get("value").and_then(Value::as_str).unwrap_or("");
+        match key {
+            Some(key) if !key.is_empty() && key.len() <= 128 && value.len() <= 256 => {
+                tags.insert(key.to_owned(), value.to_owned());
+            }
+            _ => {
+                return Err(AwsError::new(
+                    "ValidationException",
+                    format!(
+                        "every tag in {field} needs a key of 1 to 128 characters and a value of at most 256"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(tags)
 }
 
 /// includeExecutionData=false: payloads are left out of every event.

@@ -174,7 +174,12 @@ fn members(action: &str) -> Option<Vec<Member>> {
             payload("input", INPUT),
             string("traceHeader", 0, 256),
         ],
-        "DescribeExecution" | "RedriveExecution" => vec![arn("executionArn", "execution")],
+        "DescribeExecution" | "RedriveExecution" | "DescribeStateMachineForExecution" => {
+            vec![arn("executionArn", "execution")]
+        }
+        "TagResource" | "UntagResource" | "ListTagsForResource" => {
+            vec![string("resourceArn", 1, ARN)]
+        }
         "ListExecutions" => {
             let mut m = vec![
                 arn("stateMachineArn", "stateMachine"),
