@@ -672,3 +672,90 @@ fn tags_and_the_state_machine_of_an_execution() {
     assert_eq!(described["definition"], FLOW);
     assert_eq!(described["name"], "tagged");
 }
+
+#[test]
+fn test_state_runs_one_state_with_mocks_catch_retry_and_choice() {
+    let server = Server::start();
+    let test = |definition: Value, input: Value, mock: Option<Value>| -> (u16, Value) {
+        let mut body = json!({"definition": definition.to_string(), "input": input.to_string(),
+                              "roleArn": "arn:aws:iam::111111111111:role/r"});
+        if let Some(mock) = mock {
+            body["mock"] = mock;
+        }
+        server.call("TestState", &body.to_string())
+    };
+    let (status, pass) = test(
+        json!({"Type": "Pass", "Parameters": {"doubled.$": "States.MathAdd($.n, $.n)"}, "Next": "Later"}),
+        json!({"n": 4}),
+        None,
+    );
+    assert_eq!(status, 200, "{pass}");
+    assert_eq!(
+        (
+            pass["status"].as_str(),
+            pass["nextState"].as_str(),
+            pass["output"].as_str()
+        ),
+        (Some("SUCCEEDED"), Some("Later"), Some(r#"{"doubled":8}"#))
+    );
+    let task = json!({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+        "ResultSelector": {"v.$": "$.Payload.v"}, "ResultPath": "$.res", "Next": "Ship",
+        "Retry": [{"ErrorEquals": ["Flaky"], "MaxAttempts": 2}],
+        "Catch": [{"ErrorEquals": ["Broken"], "ResultPath": "$.err", "Next": "Repair"}]});
+    let (_, ok) = test(
+        task.clone(),
+        json!({"id": 1}),
+        Some(json!({"result": "{\"Payload\": {\"v\": 5}}"})),
+    );
+    assert_eq!(ok["status"], "SUCCEEDED", "{ok}");
+    assert_eq!(ok["nextState"], "Ship");
+    assert_eq!(ok["output"], r#"{"id":1,"res":{"v":5}}"#);
+    assert_eq!(ok["inspectionData"]["input"], r#"{"id":1}"#);
+    let (_, retriable) = test(
+        task.clone(),
+        json!({}),
+        Some(json!({"errorOutput": {"error": "Flaky", "cause": "try again"}})),
+    );
+    assert_eq!(
+        (retriable["status"].as_str(), retriable["error"].as_str()),
+        (Some("RETRIABLE"), Some("Flaky")),
+        "{retriable}"
+    );
+    let (_, caught) = test(
+        task,
+        json!({}),
+        Some(json!({"errorOutput": {"error": "Broken", "cause": "gears"}})),
+    );
+    assert_eq!(caught["status"], "CAUGHT_ERROR", "{caught}");
+    assert_eq!(caught["nextState"], "Repair");
+    assert_eq!(caught["error"], "Broken");
+    assert_eq!(
+        caught["output"],
+        r#"{"err":{"Error":"Broken","Cause":"gears"}}"#
+    );
+    let (_, chosen) = test(
+        json!({"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericGreaterThan": 3, "Next": "Big"}], "Default": "Small"}),
+        json!({"n": 4}),
+        None,
+    );
+    assert_eq!(chosen["nextState"], "Big", "{chosen}");
+    let (_, failed) = test(
+        json!({"Type": "Fail", "Error": "E", "Cause": "C"}),
+        json!({}),
+        None,
+    );
+    assert_eq!(
+        (
+            failed["status"].as_str(),
+            failed["error"].as_str(),
+            failed["cause"].as_str()
+        ),
+        (Some("FAILED"), Some("E"), Some("C"))
+    );
+    let (status, invalid) = test(json!({"Type": "Pass", "Next": 5}), json!({}), None);
+    assert_eq!(
+        (status, invalid["__type"].as_str()),
+        (400, Some("InvalidDefinition")),
+        "{invalid}"
+    );
+}

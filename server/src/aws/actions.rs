@@ -5,7 +5,8 @@
 
 use serde_json::{Map, Value, json};
 use stepline_engine::asl::{self, Severity};
-use stepline_engine::runtime::{Engine, EngineError};
+use stepline_engine::interp::Failure;
+use stepline_engine::runtime::{Engine, EngineError, TestStateMock};
 use stepline_engine::store::{ExecutionRecord, ExecutionStatus, StateMachineRecord, WorkflowType};
 
 use super::history::event_json;
@@ -375,6 +376,36 @@ pub async fn dispatch(
             let record = engine.redrive_execution(arn).await?;
             Ok(json!({"redriveDate": epoch(record.start.max(chrono::Utc::now()))}))
         }
+        "TestState" => {
+            let definition = required(request, "definition")?;
+            let input_text = optional(request, "input")?.unwrap_or("{}");
+            let input: Value = serde_json::from_str(input_text).map_err(|e| {
+                AwsError::new("InvalidExecutionInput", format!("Invalid input: '{e}'"))
+            })?;
+            let mock = match request.get("mock") {
+                None | Some(Value::Null) => None,
+                Some(mock) => Some(test_state_mock(mock)?),
+            };
+            let r = engine
+                .test_state(definition.to_owned(), input, mock)
+                .await?;
+            let mut out = json!({"status": r.status, "inspectionData": r.inspection});
+            if let Value::Object(map) = &mut out {
+                if let Some(output) = r.output {
+                    map.insert("output".into(), json!(output.to_string()));
+                }
+                if let Some(error) = r.error {
+                    map.insert("error".into(), json!(error));
+                }
+                if let Some(cause) = r.cause {
+                    map.insert("cause".into(), json!(cause));
+                }
+                if let Some(next) = r.next_state {
+                    map.insert("nextState".into(), json!(next));
+                }
+            }
+            Ok(out)
+        }
         "DescribeStateMachineForExecution" => {
             let arn = arn(request, "executionArn", "execution")?;
             let e = engine.describe_execution(arn)?;
@@ -552,6 +583,31 @@ pub async fn dispatch(
             format!("stepline does not implement the action '{other}' yet"),
         )),
     }
+}
+
+/// TestState's `mock`: `{"result": "<JSON text>"}` or
+/// `{"errorOutput": {"error", "cause"}}`.
+fn test_state_mock(mock: &Value) -> Result<TestStateMock, AwsError> {
+    if let Some(result) = mock.get("result").and_then(Value::as_str) {
+        let value = serde_json::from_str(result).map_err(|e| {
+            AwsError::new(
+                "ValidationException",
+                format!("mock.result is not JSON: {e}"),
+            )
+        })?;
+        return Ok(TestStateMock::Result(value));
+    }
+    if let Some(Value::Object(e)) = mock.get("errorOutput") {
+        let field = |name: &str| e.get(name).and_then(Value::as_str).map(str::to_owned);
+        return Ok(TestStateMock::Error(Failure {
+            error: field("error"),
+            cause: field("cause"),
+        }));
+    }
+    Err(AwsError::new(
+        "ValidationException",
+        "mock needs a result (JSON text) or an errorOutput {error, cause}",
+    ))
 }
 
 /// AWS's tag list, `[{"key": ..., "value": ...}]`, as a map.

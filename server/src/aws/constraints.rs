@@ -177,6 +177,11 @@ fn members(action: &str) -> Option<Vec<Member>> {
         "DescribeExecution" | "RedriveExecution" | "DescribeStateMachineForExecution" => {
             vec![arn("executionArn", "execution")]
         }
+        "TestState" => vec![
+            definition,
+            payload("input", INPUT),
+            string("roleArn", 1, ARN),
+        ],
         "TagResource" | "UntagResource" | "ListTagsForResource" => {
             vec![string("resourceArn", 1, ARN)]
         }
