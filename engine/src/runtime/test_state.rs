@@ -217,22 +217,22 @@ fn retarget(
             .clone();
         Some(Value::String(stub))
     };
-    if let Some(next) = state.get("Next").and_then(|t| stub_for(t)) {
+    if let Some(next) = state.get("Next").and_then(&mut stub_for) {
         state.insert("Next".into(), next);
     }
-    if let Some(default) = state.get("Default").and_then(|t| stub_for(t)) {
+    if let Some(default) = state.get("Default").and_then(&mut stub_for) {
         state.insert("Default".into(), default);
     }
     if let Some(Value::Array(choices)) = state.get_mut("Choices") {
         for choice in choices.iter_mut() {
-            if let Some(next) = choice.get("Next").and_then(|t| stub_for(t)) {
+            if let Some(next) = choice.get("Next").and_then(&mut stub_for) {
                 choice["Next"] = next;
             }
         }
     }
     if let Some(Value::Array(catchers)) = state.get_mut("Catch") {
         for catcher in catchers.iter_mut() {
-            if let Some(next) = catcher.get("Next").and_then(|t| stub_for(t)) {
+            if let Some(next) = catcher.get("Next").and_then(&mut stub_for) {
                 if let Some(name) = next.as_str() {
                     caught.push(name.to_owned());
                 }
