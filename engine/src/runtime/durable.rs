@@ -44,6 +44,10 @@ pub struct DurableExecution {
     /// Tokens of tasks still waiting for an answer (kept in the store so a
     /// callback finds its execution).
     tokens: BTreeMap<TaskId, String>,
+    /// An EXPRESS execution: only its record (at the start and the end)
+    /// and its task tokens are written; no journal, history or timers, so
+    /// it is not resumed after a restart (at-most-once, as AWS).
+    volatile: bool,
 }
 
 /// What a recovered execution still has to do.
@@ -74,6 +78,28 @@ impl DurableExecution {
         record: ExecutionRecord,
         input: Value,
     ) -> Result<(Self, Vec<Effect>), StoreError> {
+        Self::begin(store, machine, info, record, input, false)
+    }
+
+    /// Starts an EXPRESS execution: kept in memory, its record stored.
+    pub fn start_volatile(
+        store: &dyn Store,
+        machine: Arc<StateMachine>,
+        info: ExecutionInfo,
+        record: ExecutionRecord,
+        input: Value,
+    ) -> Result<(Self, Vec<Effect>), StoreError> {
+        Self::begin(store, machine, info, record, input, true)
+    }
+
+    fn begin(
+        store: &dyn Store,
+        machine: Arc<StateMachine>,
+        info: ExecutionInfo,
+        record: ExecutionRecord,
+        input: Value,
+        volatile: bool,
+    ) -> Result<(Self, Vec<Effect>), StoreError> {
         let mut this = Self {
             execution: Execution::new(machine, info, record.seed)
                 .with_token_secret(&record.token_secret),
@@ -82,6 +108,7 @@ impl DurableExecution {
             history_written: 0,
             timers: BTreeMap::new(),
             tokens: BTreeMap::new(),
+            volatile,
         };
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::CreateExecution(this.record.clone()));
@@ -161,6 +188,7 @@ impl DurableExecution {
                 history_written: replayed as usize,
                 timers,
                 tokens,
+                volatile: false,
             },
             outstanding,
         ))
@@ -196,6 +224,11 @@ impl DurableExecution {
         Ok(effects)
     }
 
+    /// Whether this is an EXPRESS execution (its steps need no flush).
+    pub fn is_volatile(&self) -> bool {
+        self.volatile
+    }
+
     pub fn record(&self) -> &ExecutionRecord {
         &self.record
     }
@@ -212,15 +245,20 @@ impl DurableExecution {
         command: Command,
     ) -> Vec<Effect> {
         let arn = self.record.arn.clone();
-        self.journal_seq += 1;
-        batch.push(WriteOp::AppendJournal {
-            execution: arn.clone(),
-            entries: vec![JournalEntry {
-                seq: self.journal_seq,
-                at: now,
-                command: command.clone(),
-            }],
-        });
+        // What an EXPRESS execution leaves out: the journal, the history
+        // and the timers (it is never replayed).
+        let durable = !self.volatile;
+        if durable {
+            self.journal_seq += 1;
+            batch.push(WriteOp::AppendJournal {
+                execution: arn.clone(),
+                entries: vec![JournalEntry {
+                    seq: self.journal_seq,
+                    at: now,
+                    command: command.clone(),
+                }],
+            });
+        }
         if let Command::TimerFired { timer } = &command {
             if let Some(due) = self.timers.remove(timer) {
                 batch.push(WriteOp::RemoveTimer(TimerRecord {
@@ -237,16 +275,16 @@ impl DurableExecution {
         }
         let effects = self.execution.apply(now, command);
         let history = self.execution.history();
-        if history.len() > self.history_written {
+        if durable && history.len() > self.history_written {
             batch.push(WriteOp::AppendHistory {
                 execution: arn.clone(),
                 events: history[self.history_written..].to_vec(),
             });
-            self.history_written = history.len();
         }
+        self.history_written = history.len();
         for effect in &effects {
             match effect {
-                Effect::StartTimer { timer, due } => {
+                Effect::StartTimer { timer, due } if durable => {
                     batch.push(WriteOp::PutTimer(TimerRecord {
                         due: *due,
                         execution: arn.clone(),
@@ -254,6 +292,7 @@ impl DurableExecution {
                     }));
                     self.timers.insert(*timer, *due);
                 }
+                Effect::StartTimer { .. } => {}
                 Effect::CancelTimer { timer } => {
                     if let Some(due) = self.timers.remove(timer) {
                         batch.push(WriteOp::RemoveTimer(TimerRecord {

@@ -416,16 +416,24 @@ impl Engine {
         };
         let machine = self.compiled(machine_arn, machine_record.revision)?;
         let info = self.info(&machine_record, &record);
+        let express = machine_record.workflow_type == WorkflowType::Express;
+        let begin = if express {
+            DurableExecution::start_volatile
+        } else {
+            DurableExecution::start
+        };
         let (execution, effects) =
-            match DurableExecution::start(&*self.inner.store, machine, info, record.clone(), input)
-            {
+            match begin(&*self.inner.store, machine, info, record.clone(), input) {
                 Ok(started) => started,
                 Err(StoreError::ExecutionExists { .. }) => {
                     return Err(EngineError::ExecutionAlreadyExists(record.arn));
                 }
                 Err(e) => return Err(e.into()),
             };
-        self.flush().await?;
+        // An EXPRESS execution promises nothing across a crash: no flush.
+        if !express {
+            self.flush().await?;
+        }
         self.spawn(execution, Pending::from_effects(effects));
         Ok(record)
     }
@@ -652,8 +660,22 @@ impl Engine {
         Ok(())
     }
 
-    fn resume(&self, record: ExecutionRecord) -> Result<(), EngineError> {
+    fn resume(&self, mut record: ExecutionRecord) -> Result<(), EngineError> {
         let machine_record = self.machine_revision(&record.state_machine_arn, record.revision)?;
+        if machine_record.workflow_type == WorkflowType::Express {
+            // Nothing of it was kept to resume from: it ends here, as an
+            // EXPRESS execution on AWS runs at most once.
+            record.status = ExecutionStatus::Failed;
+            record.stop = Some(self.inner.clock.now());
+            record.error = Some("States.Runtime".into());
+            record.cause = Some(
+                "stepline stopped while this EXPRESS execution ran; EXPRESS executions are not resumed".into(),
+            );
+            let mut batch = WriteBatch::new();
+            batch.push(WriteOp::UpdateExecution(record));
+            self.inner.store.apply(&batch)?;
+            return Ok(());
+        }
         let machine = self.compiled(&record.state_machine_arn, record.revision)?;
         let info = self.info(&machine_record, &record);
         let (execution, outstanding) =
@@ -1272,7 +1294,8 @@ mod lifecycle_tests {
     }
 
     /// A restart resumes executions of an older revision with that
-    /// revision, and executions of a deleted state machine at all.
+    /// revision, and executions of a deleted state machine at all; an
+    /// EXPRESS execution (never journaled) ends FAILED instead.
     #[tokio::test(start_paused = true)]
     async fn restarts_resume_old_revisions_and_deleted_machines() {
         let clock = Arc::new(PausedClock(
@@ -1299,7 +1322,7 @@ mod lifecycle_tests {
         };
         // The first life runs on a runtime of its own, dropped at the end
         // with every task on it: what a crash leaves is the store alone.
-        let (kept_arn, old_arn, orphan_arn) = {
+        let (kept_arn, old_arn, orphan_arn, express_arn) = {
             let store = Arc::clone(&store);
             let base = clock.0;
             std::thread::spawn(move || {
@@ -1344,7 +1367,24 @@ mod lifecycle_tests {
                         .update_state_machine(&kept.arn, Some(&wait_then("second")), None)
                         .expect("update");
                     engine.delete_state_machine(&gone.arn).expect("delete");
-                    (kept.arn, old.arn, orphan.arn)
+                    let fast = engine
+                        .create_state_machine(
+                            "fast",
+                            &wait_then("never"),
+                            None,
+                            WorkflowType::Express,
+                        )
+                        .expect("create");
+                    let express = engine
+                        .start_execution(&fast.arn, Some("express"), None)
+                        .await
+                        .expect("start");
+                    assert_eq!(
+                        engine.history_len(&express.arn).expect("len"),
+                        0,
+                        "EXPRESS keeps no history"
+                    );
+                    (kept.arn, old.arn, orphan.arn, express.arn)
                 })
             })
             .join()
@@ -1355,6 +1395,9 @@ mod lifecycle_tests {
         let old = engine.wait_for(&old_arn).await.expect("old ends");
         assert_eq!(old.output.as_deref(), Some("\"first\""));
         let orphan = engine.wait_for(&orphan_arn).await.expect("orphan ends");
+        let express = engine.describe_execution(&express_arn).expect("express");
+        assert_eq!(express.status, crate::store::ExecutionStatus::Failed);
+        assert_eq!(express.error.as_deref(), Some("States.Runtime"));
         assert_eq!(orphan.output.as_deref(), Some("\"orphan\""));
         let new = engine
             .start_execution(&kept_arn, Some("new"), None)

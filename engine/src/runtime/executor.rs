@@ -182,9 +182,11 @@ pub(crate) async fn run(
                 break;
             }
         };
-        if let Err(e) = engine.flush().await {
-            pause(&arn, &e);
-            break;
+        if !execution.is_volatile() {
+            if let Err(e) = engine.flush().await {
+                pause(&arn, &e);
+                break;
+            }
         }
         if let Some(reply) = reply {
             let _ = reply.send(Ok(()));
