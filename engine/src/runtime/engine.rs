@@ -634,6 +634,11 @@ impl Engine {
         }
     }
 
+    /// Makes every write so far durable (a graceful shutdown's last step).
+    pub async fn flush_now(&self) -> Result<(), EngineError> {
+        self.flush().await
+    }
+
     /// Waits for a flush that covers every write made before the call.
     pub(crate) async fn flush(&self) -> Result<(), EngineError> {
         let (done, wait) = oneshot::channel();

@@ -119,9 +119,12 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             data_dir.display()
         );
         let _ = stdout.flush();
-        crate::http::serve(listener, engine, shutdown_signal())
+        let served = crate::http::serve(listener, engine.clone(), shutdown_signal())
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string());
+        // Everything applied so far reaches the disk before the process ends.
+        engine.flush_now().await.map_err(|e| e.to_string())?;
+        served
     });
     match result {
         Ok(()) => 0,
