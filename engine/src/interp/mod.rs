@@ -338,6 +338,8 @@ struct Core {
     timers: HashMap<TimerId, ThreadId>,
     /// The last timer id given out (ids are never reused).
     next_timer: u64,
+    /// The last task id given out (never reused either).
+    next_task: u64,
     token_secret: Option<Arc<str>>,
     /// Task invocations so far, per Task state.
     invocations: HashMap<StateId, u32>,
@@ -363,6 +365,7 @@ impl Core {
             tasks: HashMap::new(),
             timers: HashMap::new(),
             next_timer: 0,
+            next_task: 0,
             token_secret: None,
             invocations: HashMap::new(),
             redrive_from: None,
@@ -605,7 +608,10 @@ impl Core {
                 }
             }
             StateKind::Task(task) => {
-                let task_id = TaskId(self.tasks.len() as u64 + self.history.len() as u64);
+                // Never reused: a cancelled task's late answer, token and
+                // idempotency key must not reach a later task.
+                self.next_task += 1;
+                let task_id = TaskId(self.next_task);
                 let token = self.task_token(&task.resource, task_id);
                 self.ctx.task_token = token.clone();
                 let prepared = self.evaluator(m, tid, &run).task_input(task);

@@ -20,7 +20,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
 
-use super::{Command, Effect, Execution, ExecutionInfo, Failure, Status, TaskRequest, TimerId};
+use super::{
+    Command, Effect, Execution, ExecutionInfo, Failure, Status, TaskId, TaskRequest, TimerId,
+};
 use crate::asl;
 use crate::asl::model::StateMachine;
 use crate::history::{Event, HistoryEvent};
@@ -2559,4 +2561,40 @@ fn the_history_limit_fails_an_endless_loop() {
         history.len()
     );
     assert_eq!(history.last().unwrap().event.type_name(), "ExecutionFailed");
+}
+
+#[test]
+fn task_ids_are_never_reused_after_cancelled_tasks() {
+    let definition = r#"{"StartAt": "Both", "States": {
+      "Both": {"Type": "Parallel", "Branches": [
+        {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "End": true}}},
+        {"StartAt": "B", "States": {"B": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "End": true}}},
+        {"StartAt": "C", "States": {"C": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "End": true}}}],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Recover"}], "End": true},
+      "Recover": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "End": true}}}"#;
+    let mut execution = Execution::new(compile(definition), info(), 7);
+    let effects = execution.apply(t0(), Command::Start { input: json!({}) });
+    let first: Vec<TaskId> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::InvokeTask(r) => Some(r.task),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(first.len(), 3);
+    let effects = execution.apply(
+        t0(),
+        Command::TaskFailed {
+            task: first[0],
+            error: Some("Boom".into()),
+            cause: None,
+        },
+    );
+    let recover = task_of(&effects);
+    assert_eq!(recover.state_name, "Recover");
+    assert!(
+        !first.contains(&recover.task),
+        "{:?} reused one of {first:?}",
+        recover.task
+    );
 }
