@@ -5,6 +5,7 @@
 mod aws;
 mod conformance;
 mod crash;
+mod examples_tasks;
 mod malformed;
 mod rest;
 mod run;
