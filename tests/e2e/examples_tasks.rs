@@ -545,16 +545,12 @@ enrich = {{ url = "{base}/enrich" }}
     assert_eq!(out, json!({"words": 2, "enriched": false}));
 }
 
-/// FIXME (engine): a task's id is `open tasks + history length`
-/// (`interp::Core::execute`), which repeats when a failed Parallel branch
-/// cancels several open tasks at once: here the Catch's task gets the id,
-/// and so the token and the idempotency key, of a cancelled branch task.
-/// A late answer for the cancelled task (its token, a result still in
-/// flight) would then close the new one, and an HTTP server would see the
-/// same Idempotency-Key for two different calls. Ids should come from a
-/// counter that never goes back (as timers' do); flip this assertion then.
+/// A task's id (and so its token and idempotency key) is never reused: a
+/// failed Parallel branch cancels several open tasks at once and the
+/// Catch's task still gets a fresh one. (Task ids once counted open tasks
+/// plus history length, which repeated here.)
 #[test]
-fn fixme_task_ids_repeat_after_cancelled_branches() {
+fn task_ids_never_repeat_after_cancelled_branches() {
     let server = Server::start();
     let task = json!({"Type": "Task", "Resource": "stepline:process:x.waitForTaskToken",
                       "Parameters": {"token.$": "$$.Task.Token"}, "End": true});
@@ -593,7 +589,7 @@ fn fixme_task_ids_repeat_after_cancelled_branches() {
     };
     let after = &tokens[6];
     assert!(
-        tokens[..6].contains(after),
-        "FIXME fixed? the Catch's task no longer reuses a cancelled task's token: {tokens:?}"
+        !tokens[..6].contains(after),
+        "the Catch's task reuses a cancelled task's token: {tokens:?}"
     );
 }
