@@ -224,8 +224,16 @@ fn a_process_that_never_ends_is_killed_with_its_whole_group() {
 fn floods_unregistered_commands_and_missing_programs_are_clear_errors() {
     let dir = TempDir::new("proc-flood");
     let flood = dir.write("flood.sh", "yes '{\"a\": 1}'\n");
+    // Ignores the closed pipe and would write (and fail) forever.
+    let stubborn = dir.write(
+        "stubborn.sh",
+        "trap '' PIPE\nwhile true; do echo '{\"a\": 1}' 2>/dev/null; done\n",
+    );
     let mut config = TaskConfig::default();
     config.processes.insert("flood".into(), process(&flood));
+    config
+        .processes
+        .insert("stubborn".into(), process(&stubborn));
     let mut missing = process(&flood);
     missing.command = PathBuf::from("/nonexistent/program");
     config.processes.insert("missing".into(), missing);
@@ -234,6 +242,12 @@ fn floods_unregistered_commands_and_missing_programs_are_clear_errors() {
         (
             "flood",
             "stepline:process:flood",
+            "States.DataLimitExceeded",
+            "more than 65536 bytes",
+        ),
+        (
+            "stubborn",
+            "stepline:process:stubborn",
             "States.DataLimitExceeded",
             "more than 65536 bytes",
         ),

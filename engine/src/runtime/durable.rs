@@ -60,6 +60,9 @@ pub struct Outstanding {
     /// Outstanding tasks whose start was recorded (an activity task a
     /// worker took holds its token: it is not offered again).
     pub started: Vec<TaskId>,
+    /// Outstanding `.waitForTaskToken` tasks whose request was accepted
+    /// (TaskSubmitted): they wait for their callback, not invoked again.
+    pub submitted: Vec<TaskId>,
 }
 
 /// The key a task invocation keeps across retries of the same attempt and
@@ -132,11 +135,13 @@ impl DurableExecution {
         let mut tasks: BTreeMap<TaskId, TaskRequest> = BTreeMap::new();
         let mut timers: BTreeMap<TimerId, DateTime<Utc>> = BTreeMap::new();
         let mut started = Vec::new();
+        let mut submitted = Vec::new();
         let mut journal_seq = 0;
         for entry in journal {
             journal_seq = entry.seq;
             match &entry.command {
                 Command::TaskStarted { task, .. } => started.push(*task),
+                Command::TaskSubmitted { task, .. } => submitted.push(*task),
                 Command::TaskSucceeded { task, .. } | Command::TaskFailed { task, .. } => {
                     tasks.remove(task);
                 }
@@ -175,10 +180,12 @@ impl DurableExecution {
             .filter_map(|t| Some((t.task, t.token.clone()?)))
             .collect();
         started.retain(|t| tasks.contains_key(t));
+        submitted.retain(|t| tasks.contains_key(t));
         let outstanding = Outstanding {
             tasks: tasks.into_values().collect(),
             timers: timers.iter().map(|(t, due)| (*t, *due)).collect(),
             started,
+            submitted,
         };
         Ok((
             Self {

@@ -47,6 +47,9 @@ pub(crate) struct Pending {
     /// Activity tasks a worker already took before a restart: not offered
     /// again (the worker holds the token).
     taken: Vec<TaskId>,
+    /// Callback tasks whose request was accepted before a restart: they
+    /// wait for their answer without being invoked again.
+    submitted: Vec<TaskId>,
     timers: Vec<(TimerId, DateTime<Utc>)>,
     cancelled_timers: Vec<TimerId>,
     cancelled_tasks: Vec<TaskId>,
@@ -74,6 +77,7 @@ impl Pending {
         Self {
             tasks: outstanding.tasks,
             taken: outstanding.started,
+            submitted: outstanding.submitted,
             timers: outstanding.timers,
             ..Self::default()
         }
@@ -120,6 +124,9 @@ pub(crate) async fn run(
         }
         for request in std::mem::take(&mut pending.tasks) {
             let task = request.task;
+            if pending.submitted.contains(&task) {
+                continue;
+            }
             let mocked = engine.mocked(execution.record(), &request);
             if mocked.is_none() && matches!(request.resource.kind, ResourceKind::Activity { .. }) {
                 let activity_arn = request.resource.arn.clone();
@@ -146,6 +153,7 @@ pub(crate) async fn run(
             running.insert(task, Running::Invocation(handle));
         }
         pending.taken.clear();
+        pending.submitted.clear();
         if execution.execution().is_finished() {
             break;
         }
