@@ -5,6 +5,7 @@
 mod aws;
 mod conformance;
 mod crash;
+mod jsonata_diff;
 mod run;
 mod support;
 mod validate;
