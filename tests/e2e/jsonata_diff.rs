@@ -218,7 +218,7 @@ const LITERALS: &[&str] = &[
 const BINARY: &[&str] = &["+", "-", "*", "/", "%", "&", "=", "!=", "<", "<=", ">", ">=", "and", "or", "in"];
 const UNARY_FNS: &[&str] = &[
     "$sum", "$count", "$string", "$length", "$uppercase", "$lowercase", "$trim", "$sort", "$reverse", "$distinct", "$keys", "$boolean",
-    "$not", "$exists", "$type", "$number", "$abs", "$floor", "$ceil", "$round", "$max", "$min", "$average", "$sqrt", "$values", "$spread",
+    "$not", "$exists", "$type", "$number", "$abs", "$floor", "$ceil", "$round", "$max", "$min", "$average", "$sqrt", "$spread",
     "$base64encode", "$encodeUrlComponent",
 ];
 

@@ -959,7 +959,13 @@ impl Core {
             (StateKind::Choice(c), Some((_, Some(rule)))) => c.choices[rule].assign.as_ref(),
             _ => state.assign.as_ref(),
         };
-        let finished = self.evaluator(m, tid, &run).finish(result, assign);
+        let rule_output = match (&state.kind, choice) {
+            (StateKind::Choice(c), Some((_, Some(rule)))) => c.choices[rule].output.as_ref(),
+            _ => None,
+        };
+        let finished = self
+            .evaluator(m, tid, &run)
+            .finish_with(result, assign, rule_output);
         let (output, assigned) = match finished {
             Ok(v) => v,
             Err(f) => return self.fail_state(m, tid, run, f),
@@ -1377,16 +1383,6 @@ fn resource_name(resource: &Resource) -> String {
         P::WaitForTaskToken => ".waitForTaskToken",
     };
     format!("{base}{suffix}")
-}
-
-/// The failure for a JSONata expression while the JSONata engine is absent.
-pub(crate) fn jsonata_unsupported(field: &str) -> Failure {
-    Failure::new(
-        "States.QueryEvaluationError",
-        format!(
-            "The JSONata expression in the field '{field}' cannot be evaluated: this build of stepline has no JSONata engine yet."
-        ),
-    )
 }
 
 #[cfg(test)]

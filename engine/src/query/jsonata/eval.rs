@@ -218,17 +218,12 @@ impl<'h> Evaluator<'h> {
             return Ok(None);
         };
         let first_is_var = steps.first().is_some_and(|s| matches!(s.kind, Kind::Var(_)));
-        let mut input_seq: Vec<V> = match input {
-            Some(V::Arr(a, _)) if !first_is_var => a.as_ref().clone(),
-            Some(v) => vec![v.clone()],
-            None => vec![],
+        // An undefined input is still one item (the reference's
+        // `createSequence(undefined)`): variables and literals evaluate.
+        let mut input_seq: Vec<Option<V>> = match input {
+            Some(V::Arr(a, _)) if !first_is_var => a.iter().cloned().map(Some).collect(),
+            other => vec![other.cloned()],
         };
-        // A wrapped top-level array stays one item for `$`.
-        if let (Some(V::Arr(a, f)), true) = (input, first_is_var) {
-            if f & WRAP != 0 {
-                input_seq = a.as_ref().clone();
-            }
-        }
         let mut result: Option<V> = None;
         let mut tuples: Option<Vec<Obj>> = None;
         let mut is_tuple = false;
@@ -256,8 +251,8 @@ impl<'h> Evaluator<'h> {
             }
             if step.ann.focus.is_none() {
                 input_seq = match &result {
-                    Some(V::Arr(a, _)) => a.as_ref().clone(),
-                    Some(v) => vec![v.clone()],
+                    Some(V::Arr(a, _)) => a.iter().cloned().map(Some).collect(),
+                    Some(v) => vec![Some(v.clone())],
                     None => vec![],
                 };
             }
@@ -285,9 +280,9 @@ impl<'h> Evaluator<'h> {
         Ok(result)
     }
 
-    fn step(&mut self, step: &Node, input: &[V], env: &Rc<Frame>, last: bool) -> Res {
+    fn step(&mut self, step: &Node, input: &[Option<V>], env: &Rc<Frame>, last: bool) -> Res {
         if let Kind::Sort(_) = step.kind {
-            let seq = V::seq(input.to_vec());
+            let seq = V::seq(input.iter().flatten().cloned().collect());
             let mut result = Some(self.sort(step, &seq, env)?);
             for stage in &step.ann.stages {
                 if let Stage::Filter(f) = stage {
@@ -298,7 +293,7 @@ impl<'h> Evaluator<'h> {
         }
         let mut results = Vec::new();
         for item in input {
-            let mut r = self.eval(step, Some(item), env)?;
+            let mut r = self.eval(step, item.as_ref(), env)?;
             for stage in &step.ann.stages {
                 if let Stage::Filter(f) = stage {
                     r = self.filter(f, r, env)?;
@@ -334,7 +329,7 @@ impl<'h> Evaluator<'h> {
         frame
     }
 
-    fn tuple_step(&mut self, step: &Node, input: &[V], tuples: Option<Vec<Obj>>, env: &Rc<Frame>) -> Result<Vec<Obj>, JErr> {
+    fn tuple_step(&mut self, step: &Node, input: &[Option<V>], tuples: Option<Vec<Obj>>, env: &Rc<Frame>) -> Result<Vec<Obj>, JErr> {
         if let Kind::Sort(_) = step.kind {
             let result = match tuples {
                 Some(t) => {
@@ -343,7 +338,7 @@ impl<'h> Evaluator<'h> {
                     objs(sorted)
                 }
                 None => {
-                    let sorted = self.sort(step, &V::seq(input.to_vec()), env)?;
+                    let sorted = self.sort(step, &V::seq(input.iter().flatten().cloned().collect()), env)?;
                     let items = sorted.as_array().map(|a| a.as_ref().clone()).unwrap_or_default();
                     items
                         .into_iter()
@@ -366,7 +361,9 @@ impl<'h> Evaluator<'h> {
                 .iter()
                 .map(|v| {
                     let mut o = Obj::new();
-                    o.insert("@".into(), v.clone());
+                    if let Some(v) = v {
+                        o.insert("@".into(), v.clone());
+                    }
                     o
                 })
                 .collect()
@@ -1103,6 +1100,10 @@ fn wildcard(input: Option<&V>) -> Option<V> {
         other => other,
     };
     let mut out = Vec::new();
+    if let V::Arr(..) = input {
+        // JavaScript's Object.keys of an array: its items.
+        flatten_into(input, &mut out);
+    }
     if let V::Obj(o) = input {
         for v in o.values() {
             match v {

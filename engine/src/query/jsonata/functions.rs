@@ -16,7 +16,7 @@ use super::value::{Func, Obj, V, deep_equal, js_number, stringify, truthy};
 /// must have to stand in for a missing first argument ('-' in the
 /// reference signatures; ' ' for none).
 const TABLE: &[(&str, usize, usize, char)] = &[
-    ("string", 0, 2, 'x'),
+    ("string", 1, 2, 'x'),
     ("length", 1, 1, 's'),
     ("substring", 2, 3, 's'),
     ("substringBefore", 2, 2, 's'),
@@ -63,7 +63,6 @@ const TABLE: &[(&str, usize, usize, char)] = &[
     ("distinct", 1, 1, ' '),
     ("zip", 0, usize::MAX, ' '),
     ("keys", 1, 1, 'x'),
-    ("values", 1, 1, 'x'),
     ("lookup", 2, 2, 'x'),
     ("spread", 1, 1, 'x'),
     ("merge", 1, 1, ' '),
@@ -103,7 +102,7 @@ pub(super) fn arity(f: &V) -> usize {
     match f {
         V::Func(func) => match func.as_ref() {
             Func::Lambda { def, .. } => def.params.len(),
-            Func::Builtin(name) => entry(name).map_or(1, |e| e.2.min(3)),
+            Func::Builtin(name) => entry(name).map_or(1, |e| e.1.clamp(1, 3)),
             Func::Partial { args, .. } => args.iter().filter(|a| a.is_none()).count(),
             _ => 1,
         },
@@ -258,7 +257,7 @@ pub(super) fn append(a: Option<V>, b: Option<V>) -> Option<V> {
                 V::Arr(y, _) => out.extend(y.iter().cloned()),
                 other => out.push(other),
             }
-            Some(V::seq(out))
+            Some(V::arr(out))
         }
     }
 }
@@ -588,10 +587,6 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             }
             Ok(Some(V::seq(keys.iter().map(|k| V::str(k)).collect())))
         }
-        "values" => match a.get(0) {
-            Some(V::Obj(o)) => Ok(Some(V::seq(o.values().cloned().collect()))),
-            _ => Ok(None),
-        },
         "lookup" => {
             let key = a.str(1)?.ok_or_else(|| a.err(1))?;
             Ok(super::eval::lookup(a.get(0), &key))
@@ -981,6 +976,7 @@ fn replace(ev: &mut Evaluator<'_>, t: &str, pattern: Pattern, replacement: &V, l
         out.push_str(&t[last..start]);
         let matched = &t[start..end];
         match replacement {
+            V::Str(rep) if matches!(pattern, Pattern::Text(_)) => out.push_str(rep),
             V::Str(rep) => out.push_str(&substitute(rep, matched, &groups)),
             f => {
                 let mut o = Obj::new();

@@ -146,7 +146,7 @@ impl JsonataExpr {
             let converted = value::V::from_json(v);
             // A top-level array is one value: `$` is the whole array.
             match converted {
-                value::V::Arr(items, _) => value::V::Arr(items, value::SEQ | value::WRAP),
+                value::V::Arr(items, f) => value::V::Arr(std::rc::Rc::new(vec![value::V::Arr(items, f)]), value::SEQ | value::WRAP),
                 other => other,
             }
         });

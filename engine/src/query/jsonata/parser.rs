@@ -104,7 +104,6 @@ pub(super) struct TransformDef {
 #[derive(Debug)]
 pub(super) struct RegexDef {
     pub regex: fancy_regex::Regex,
-    pub source: String,
 }
 
 impl Node {
@@ -477,10 +476,7 @@ fn compile_regex(pattern: &str, flags: &str, pos: usize) -> Result<RegexDef, JEr
         .backtrack_limit(100_000)
         .build()
         .map_err(|e| JErr::at("S0302", format!("Invalid regular expression: {e}"), pos))?;
-    Ok(RegexDef {
-        regex,
-        source: pattern.to_owned(),
-    })
+    Ok(RegexDef { regex })
 }
 
 /// The reference implementation's `processAST`.
@@ -516,6 +512,7 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
                 }
                 _ => steps.push(rhs),
             }
+            let last = steps.len() - 1;
             for (i, step) in steps.iter_mut().enumerate() {
                 match &step.kind {
                     Kind::Num(_) | Kind::Value(_) => {
@@ -525,7 +522,7 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
                         let name = s.to_string();
                         step.kind = Kind::Name(name);
                     }
-                    Kind::Array(_) if i == 0 => step.ann.consarray = true,
+                    Kind::Array(_) if i == 0 || i == last => step.ann.consarray = true,
                     _ => {}
                 }
                 keep |= step.ann.keep_array;

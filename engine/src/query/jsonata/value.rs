@@ -67,20 +67,6 @@ impl V {
         V::Arr(Rc::new(items), 0)
     }
 
-    pub fn flags(&self) -> u8 {
-        match self {
-            V::Arr(_, f) => *f,
-            _ => 0,
-        }
-    }
-
-    pub fn with_flags(self, flags: u8) -> V {
-        match self {
-            V::Arr(a, _) => V::Arr(a, flags),
-            other => other,
-        }
-    }
-
     pub fn as_array(&self) -> Option<&Rc<Vec<V>>> {
         match self {
             V::Arr(a, _) => Some(a),
