@@ -24,9 +24,10 @@ use crate::support::repo_root;
 
 /// Hand-written expressions whose result differs from the reference on
 /// purpose or by a known limit: (expression, why).
-const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
-    ("$shuffle([1])", "random by design (compared only for shape)"),
-];
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[(
+    "$shuffle([1])",
+    "random by design (compared only for shape)",
+)];
 
 /// The share of generated cases that must agree.
 const GENERATED_AGREEMENT: f64 = 0.97;
@@ -38,7 +39,10 @@ impl Host for TestHost {
         1_700_000_000_000
     }
     fn random(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
     fn uuid(&mut self) -> String {
@@ -131,12 +135,20 @@ fn ours(case: &Case) -> Value {
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            let (x, y) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
             x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs())
         }
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|((k1, v1), (k2, v2))| k1 == k2 && same(v1, v2))
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((k1, v1), (k2, v2))| k1 == k2 && same(v1, v2))
         }
         _ => a == b,
     }
@@ -167,10 +179,14 @@ fn agree(reference: &Value, ours: &Value) -> bool {
 fn hand_written() -> Vec<Case> {
     let dir = repo_root().join("tests/jsonata");
     let inputs: Vec<Value> =
-        serde_json::from_slice(&std::fs::read(dir.join("inputs.json")).expect("inputs.json")).expect("inputs JSON");
+        serde_json::from_slice(&std::fs::read(dir.join("inputs.json")).expect("inputs.json"))
+            .expect("inputs JSON");
     let text = std::fs::read_to_string(dir.join("expressions.txt")).expect("expressions.txt");
     let mut cases = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
         for input in &inputs {
             cases.push(Case {
                 expr: line.to_owned(),
@@ -206,52 +222,176 @@ impl Rng {
 }
 
 const PATHS: &[&str] = &[
-    "n", "s", "t", "f", "z", "nums", "strs", "empty", "obj", "obj.a", "obj.b", "obj.c.d", "nested", "Account.Name",
-    "Account.Order.OrderID", "Account.Order.Product.Price", "Account.Order.Product.Quantity", "Account.Order.Product.SKU",
-    "Account.Order.Product.Description.Colour", "Account.Order[0].Product", "nope", "$", "nums[0]", "nums[-1]", "strs[1]",
-    "Account.Order.Product[Price > 30]", "**.Width", "obj.*", "nums[$ > 2]", "Account.Order[1].Product[0].`Product Name`",
+    "n",
+    "s",
+    "t",
+    "f",
+    "z",
+    "nums",
+    "strs",
+    "empty",
+    "obj",
+    "obj.a",
+    "obj.b",
+    "obj.c.d",
+    "nested",
+    "Account.Name",
+    "Account.Order.OrderID",
+    "Account.Order.Product.Price",
+    "Account.Order.Product.Quantity",
+    "Account.Order.Product.SKU",
+    "Account.Order.Product.Description.Colour",
+    "Account.Order[0].Product",
+    "nope",
+    "$",
+    "nums[0]",
+    "nums[-1]",
+    "strs[1]",
+    "Account.Order.Product[Price > 30]",
+    "**.Width",
+    "obj.*",
+    "nums[$ > 2]",
+    "Account.Order[1].Product[0].`Product Name`",
 ];
 const LITERALS: &[&str] = &[
-    "0", "1", "2", "-3", "0.5", "10", "100", "1.25", "'a'", "'hello'", "''", "'Hello World'", "true", "false", "null", "[1,2,3]", "[]",
-    "{}", "{'k': 1}", "['x','y']",
+    "0",
+    "1",
+    "2",
+    "-3",
+    "0.5",
+    "10",
+    "100",
+    "1.25",
+    "'a'",
+    "'hello'",
+    "''",
+    "'Hello World'",
+    "true",
+    "false",
+    "null",
+    "[1,2,3]",
+    "[]",
+    "{}",
+    "{'k': 1}",
+    "['x','y']",
 ];
-const BINARY: &[&str] = &["+", "-", "*", "/", "%", "&", "=", "!=", "<", "<=", ">", ">=", "and", "or", "in"];
+const BINARY: &[&str] = &[
+    "+", "-", "*", "/", "%", "&", "=", "!=", "<", "<=", ">", ">=", "and", "or", "in",
+];
 const UNARY_FNS: &[&str] = &[
-    "$sum", "$count", "$string", "$length", "$uppercase", "$lowercase", "$trim", "$sort", "$reverse", "$distinct", "$keys", "$boolean",
-    "$not", "$exists", "$type", "$number", "$abs", "$floor", "$ceil", "$round", "$max", "$min", "$average", "$sqrt", "$spread",
-    "$base64encode", "$encodeUrlComponent",
+    "$sum",
+    "$count",
+    "$string",
+    "$length",
+    "$uppercase",
+    "$lowercase",
+    "$trim",
+    "$sort",
+    "$reverse",
+    "$distinct",
+    "$keys",
+    "$boolean",
+    "$not",
+    "$exists",
+    "$type",
+    "$number",
+    "$abs",
+    "$floor",
+    "$ceil",
+    "$round",
+    "$max",
+    "$min",
+    "$average",
+    "$sqrt",
+    "$spread",
+    "$base64encode",
+    "$encodeUrlComponent",
 ];
 
 fn gen_expr(rng: &mut Rng, depth: u32) -> String {
     if depth == 0 {
-        return if rng.below(2) == 0 { rng.pick(PATHS).to_owned() } else { rng.pick(LITERALS).to_owned() };
+        return if rng.below(2) == 0 {
+            rng.pick(PATHS).to_owned()
+        } else {
+            rng.pick(LITERALS).to_owned()
+        };
     }
     let d = depth - 1;
     match rng.below(16) {
         0 | 1 => rng.pick(PATHS).to_owned(),
         2 => rng.pick(LITERALS).to_owned(),
-        3..=5 => format!("{} {} {}", gen_expr(rng, d), rng.pick(BINARY), gen_expr(rng, d)),
+        3..=5 => format!(
+            "{} {} {}",
+            gen_expr(rng, d),
+            rng.pick(BINARY),
+            gen_expr(rng, d)
+        ),
         6 | 7 => format!("{}({})", rng.pick(UNARY_FNS), gen_expr(rng, d)),
-        8 => format!("{} ? {} : {}", gen_expr(rng, d), gen_expr(rng, d), gen_expr(rng, d)),
-        9 => format!("[{}, {}]", gen_expr(rng, d), gen_expr(rng, d)),
-        10 => format!("{{'a': {}, 'b': {}}}", gen_expr(rng, d), gen_expr(rng, d)),
-        11 => format!("({})[{}]", gen_expr(rng, d), rng.pick(&["0", "1", "-1", "$ > 1", "$ = 'a'", "true"])),
-        12 => format!("$map({}, function($v, $i) {{ {} }})", gen_expr(rng, d), rng.pick(&["$v", "$i", "$v & $i", "$string($v)", "[$v]", "$v * 2"])),
-        13 => format!("($x := {}; {} {} $x)", gen_expr(rng, d), gen_expr(rng, d), rng.pick(BINARY)),
-        14 => format!(
-            "{}({}, {})",
-            rng.pick(&["$substring", "$join", "$split", "$contains", "$append", "$round", "$pad", "$power", "$lookup", "$formatBase", "$zip", "$filter"]),
+        8 => format!(
+            "{} ? {} : {}",
+            gen_expr(rng, d),
             gen_expr(rng, d),
             gen_expr(rng, d)
         ),
-        _ => format!("{}.{}", rng.pick(PATHS), rng.pick(&["$", "($ * 2)", "$string()", "[0]", "{'v': $}", "$length($string($))", "a", "*"])),
+        9 => format!("[{}, {}]", gen_expr(rng, d), gen_expr(rng, d)),
+        10 => format!("{{'a': {}, 'b': {}}}", gen_expr(rng, d), gen_expr(rng, d)),
+        11 => format!(
+            "({})[{}]",
+            gen_expr(rng, d),
+            rng.pick(&["0", "1", "-1", "$ > 1", "$ = 'a'", "true"])
+        ),
+        12 => format!(
+            "$map({}, function($v, $i) {{ {} }})",
+            gen_expr(rng, d),
+            rng.pick(&["$v", "$i", "$v & $i", "$string($v)", "[$v]", "$v * 2"])
+        ),
+        13 => format!(
+            "($x := {}; {} {} $x)",
+            gen_expr(rng, d),
+            gen_expr(rng, d),
+            rng.pick(BINARY)
+        ),
+        14 => format!(
+            "{}({}, {})",
+            rng.pick(&[
+                "$substring",
+                "$join",
+                "$split",
+                "$contains",
+                "$append",
+                "$round",
+                "$pad",
+                "$power",
+                "$lookup",
+                "$formatBase",
+                "$zip",
+                "$filter"
+            ]),
+            gen_expr(rng, d),
+            gen_expr(rng, d)
+        ),
+        _ => format!(
+            "{}.{}",
+            rng.pick(PATHS),
+            rng.pick(&[
+                "$",
+                "($ * 2)",
+                "$string()",
+                "[0]",
+                "{'v': $}",
+                "$length($string($))",
+                "a",
+                "*"
+            ])
+        ),
     }
 }
 
 fn generated(count: usize) -> Vec<Case> {
     let dir = repo_root().join("tests/jsonata");
     let inputs: Vec<Value> =
-        serde_json::from_slice(&std::fs::read(dir.join("inputs.json")).expect("inputs.json")).expect("inputs JSON");
+        serde_json::from_slice(&std::fs::read(dir.join("inputs.json")).expect("inputs.json"))
+            .expect("inputs JSON");
     let mut rng = Rng(0x5eed_1234_abcd_9876);
     (0..count)
         .map(|_| {
@@ -283,7 +423,11 @@ fn jsonata_agrees_with_the_reference_implementation() {
     let mut shown = std::collections::BTreeSet::new();
     for (case, theirs) in cases.iter().zip(&reference) {
         let mine = ours(case);
-        assert_ne!(mine["error"], "U1000", "a panic inside the engine for {}", case.expr);
+        assert_ne!(
+            mine["error"], "U1000",
+            "a panic inside the engine for {}",
+            case.expr
+        );
         let ok = agree(theirs, &mine);
         if theirs.get("error").is_some() && mine.get("error").is_some() {
             both_errors += 1;
@@ -301,7 +445,11 @@ fn jsonata_agrees_with_the_reference_implementation() {
                 "{}{} | input {} | reference {} | ours {}",
                 if case.generated { "[generated] " } else { "" },
                 case.expr,
-                case.input.as_ref().map_or("undefined".into(), |i| i.to_string().chars().take(40).collect::<String>()),
+                case.input.as_ref().map_or("undefined".into(), |i| i
+                    .to_string()
+                    .chars()
+                    .take(40)
+                    .collect::<String>()),
                 theirs.to_string().chars().take(160).collect::<String>(),
                 mine.to_string().chars().take(160).collect::<String>()
             );
@@ -325,5 +473,10 @@ fn jsonata_agrees_with_the_reference_implementation() {
         rate * 100.0,
         GENERATED_AGREEMENT * 100.0
     );
-    assert!(problems.is_empty(), "{} hand-written cases differ from the reference:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} hand-written cases differ from the reference:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }

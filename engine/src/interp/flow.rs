@@ -342,7 +342,11 @@ impl<'a> Evaluator<'a> {
                 call.evaluate(&mut env).map_err(|e| self.eval_failure(e))?
             }
             Some(Source::Jsonata(expr)) => {
-                let name = if field == "ErrorPath" { "Error" } else { "Cause" };
+                let name = if field == "ErrorPath" {
+                    "Error"
+                } else {
+                    "Cause"
+                };
                 let value = self.jsonata_typed(expr, name, "string", &States::input(input))?;
                 return Ok(value.as_str().map(str::to_owned));
             }
@@ -365,7 +369,8 @@ impl<'a> Evaluator<'a> {
         let effective = self.input_only()?;
         for (index, rule) in choice.choices.iter().enumerate() {
             if let crate::asl::model::Condition::Jsonata(Source::Jsonata(expr)) = &rule.condition {
-                let holds = self.jsonata_typed(expr, "Condition", "boolean", &States::input(&effective))?;
+                let holds =
+                    self.jsonata_typed(expr, "Condition", "boolean", &States::input(&effective))?;
                 if holds == Value::Bool(true) {
                     return Ok((effective, Some(rule.next), Some(index)));
                 }
@@ -414,7 +419,8 @@ impl<'a> Evaluator<'a> {
                         }
                     }
                     Source::Jsonata(expr) => {
-                        let value = self.jsonata_defined(expr, "Seconds", &States::input(&effective))?;
+                        let value =
+                            self.jsonata_defined(expr, "Seconds", &States::input(&effective))?;
                         match value.as_u64() {
                             Some(s) => s,
                             None => {
@@ -449,8 +455,12 @@ impl<'a> Evaluator<'a> {
                     }
                 }
                 Source::Jsonata(expr) => {
-                    let value =
-                        self.jsonata_typed(expr, "Timestamp", "string", &States::input(&effective))?;
+                    let value = self.jsonata_typed(
+                        expr,
+                        "Timestamp",
+                        "string",
+                        &States::input(&effective),
+                    )?;
                     let text = value.as_str().unwrap_or_default();
                     match timestamp::parse(text) {
                         Some(t) => Ok(t.with_timezone(&Utc)),

@@ -11,8 +11,8 @@ use std::rc::Rc;
 use super::Host;
 use super::error::JErr;
 use super::functions;
-use super::parser::{Kind, Node, Stage};
 use super::lexer::Lit;
+use super::parser::{Kind, Node, Stage};
 use super::value::{CONS, Func, KEEP, Obj, SEQ, TUPLE, V, WRAP, deep_equal, truthy};
 
 pub(super) type Res = Result<Option<V>, JErr>;
@@ -95,9 +95,14 @@ impl<'h> Evaluator<'h> {
     pub fn eval(&mut self, node: &Node, input: Option<&V>, env: &Rc<Frame>) -> Res {
         self.depth += 1;
         let result = if self.depth > MAX_DEPTH {
-            Err(JErr::at("U1001", "Stack overflow error: the expression nests or recurses too deeply", node.pos))
+            Err(JErr::at(
+                "U1001",
+                "Stack overflow error: the expression nests or recurses too deeply",
+                node.pos,
+            ))
         } else {
-            self.spend(1).and_then(|()| self.eval_inner(node, input, env))
+            self.spend(1)
+                .and_then(|()| self.eval_inner(node, input, env))
         };
         self.depth -= 1;
         result.map_err(|e| e.or_at(node.pos))
@@ -114,7 +119,13 @@ impl<'h> Evaluator<'h> {
             Kind::Value(Lit::Null) => Some(V::Null),
             Kind::Wildcard => wildcard(input),
             Kind::Descendant => descendants(input),
-            Kind::Parent => return Err(JErr::at("S0217", "The parent operator % is not supported", node.pos)),
+            Kind::Parent => {
+                return Err(JErr::at(
+                    "S0217",
+                    "The parent operator % is not supported",
+                    node.pos,
+                ));
+            }
             Kind::Var(name) => {
                 if name.is_empty() {
                     match input {
@@ -130,7 +141,13 @@ impl<'h> Evaluator<'h> {
             Kind::Neg(inner) => match self.eval(inner, input, env)? {
                 None => None,
                 Some(V::Num(n)) => Some(V::Num(-n)),
-                Some(_) => return Err(JErr::at("D1002", "Cannot negate a non-numeric value", node.pos)),
+                Some(_) => {
+                    return Err(JErr::at(
+                        "D1002",
+                        "Cannot negate a non-numeric value",
+                        node.pos,
+                    ));
+                }
             },
             Kind::Array(items) => {
                 let mut out = Vec::new();
@@ -148,7 +165,11 @@ impl<'h> Evaluator<'h> {
                 Some(V::Arr(Rc::new(out), flags))
             }
             Kind::Object(pairs) => Some(self.group(pairs, input, env)?),
-            Kind::Condition { cond, then, otherwise } => {
+            Kind::Condition {
+                cond,
+                then,
+                otherwise,
+            } => {
                 let c = self.eval(cond, input, env)?;
                 if truthy(c.as_ref()) {
                     self.eval(then, input, env)?
@@ -181,7 +202,11 @@ impl<'h> Evaluator<'h> {
                 input: input.cloned(),
                 frame: Rc::clone(env),
             }))),
-            Kind::Call { procedure, args, partial } => self.call(node, procedure, args, *partial, input, env, None)?,
+            Kind::Call {
+                procedure,
+                args,
+                partial,
+            } => self.call(node, procedure, args, *partial, input, env, None)?,
             Kind::Placeholder => return Err(JErr::at("S0201", "Syntax error: ?", node.pos)),
             Kind::Apply { lhs, rhs } => self.apply_chain(lhs, rhs, input, env)?,
             Kind::Transform(def) => Some(V::Func(Rc::new(Func::Transform {
@@ -214,10 +239,16 @@ impl<'h> Evaluator<'h> {
     }
 
     fn path(&mut self, node: &Node, input: Option<&V>, env: &Rc<Frame>) -> Res {
-        let Kind::Path { steps, keep_singleton } = &node.kind else {
+        let Kind::Path {
+            steps,
+            keep_singleton,
+        } = &node.kind
+        else {
             return Ok(None);
         };
-        let first_is_var = steps.first().is_some_and(|s| matches!(s.kind, Kind::Var(_)));
+        let first_is_var = steps
+            .first()
+            .is_some_and(|s| matches!(s.kind, Kind::Var(_)));
         // An undefined input is still one item (the reference's
         // `createSequence(undefined)`): variables and literals evaluate.
         let mut input_seq: Vec<Option<V>> = match input {
@@ -265,11 +296,17 @@ impl<'h> Evaluator<'h> {
                 let pairs = node.ann.group.as_ref().map_or(&[][..], |g| g.as_slice());
                 return Ok(Some(self.group(pairs, Some(&seq), env)?));
             }
-            result = Some(V::seq(t.into_iter().filter_map(|mut o| o.shift_remove("@")).collect()));
+            result = Some(V::seq(
+                t.into_iter()
+                    .filter_map(|mut o| o.shift_remove("@"))
+                    .collect(),
+            ));
         }
         if *keep_singleton {
             result = result.map(|r| match r {
-                V::Arr(a, f) if f & CONS != 0 && f & SEQ == 0 => V::Arr(Rc::new(vec![V::Arr(a, f)]), SEQ | KEEP),
+                V::Arr(a, f) if f & CONS != 0 && f & SEQ == 0 => {
+                    V::Arr(Rc::new(vec![V::Arr(a, f)]), SEQ | KEEP)
+                }
                 V::Arr(a, f) => V::Arr(a, f | KEEP),
                 other => V::Arr(Rc::new(vec![other]), SEQ | KEEP),
             });
@@ -329,17 +366,33 @@ impl<'h> Evaluator<'h> {
         frame
     }
 
-    fn tuple_step(&mut self, step: &Node, input: &[Option<V>], tuples: Option<Vec<Obj>>, env: &Rc<Frame>) -> Result<Vec<Obj>, JErr> {
+    fn tuple_step(
+        &mut self,
+        step: &Node,
+        input: &[Option<V>],
+        tuples: Option<Vec<Obj>>,
+        env: &Rc<Frame>,
+    ) -> Result<Vec<Obj>, JErr> {
         if let Kind::Sort(_) = step.kind {
             let result = match tuples {
                 Some(t) => {
-                    let seq = V::Arr(Rc::new(t.into_iter().map(|o| V::Obj(Rc::new(o))).collect()), SEQ | TUPLE);
+                    let seq = V::Arr(
+                        Rc::new(t.into_iter().map(|o| V::Obj(Rc::new(o))).collect()),
+                        SEQ | TUPLE,
+                    );
                     let sorted = self.sort(step, &seq, env)?;
                     objs(sorted)
                 }
                 None => {
-                    let sorted = self.sort(step, &V::seq(input.iter().flatten().cloned().collect()), env)?;
-                    let items = sorted.as_array().map(|a| a.as_ref().clone()).unwrap_or_default();
+                    let sorted = self.sort(
+                        step,
+                        &V::seq(input.iter().flatten().cloned().collect()),
+                        env,
+                    )?;
+                    let items = sorted
+                        .as_array()
+                        .map(|a| a.as_ref().clone())
+                        .unwrap_or_default();
                     items
                         .into_iter()
                         .enumerate()
@@ -402,12 +455,23 @@ impl<'h> Evaluator<'h> {
         self.tuple_stages(step, result, env)
     }
 
-    fn tuple_stages(&mut self, step: &Node, mut tuples: Vec<Obj>, env: &Rc<Frame>) -> Result<Vec<Obj>, JErr> {
+    fn tuple_stages(
+        &mut self,
+        step: &Node,
+        mut tuples: Vec<Obj>,
+        env: &Rc<Frame>,
+    ) -> Result<Vec<Obj>, JErr> {
         for stage in &step.ann.stages {
             match stage {
                 Stage::Filter(f) => {
-                    let seq = V::Arr(Rc::new(tuples.into_iter().map(|o| V::Obj(Rc::new(o))).collect()), SEQ | TUPLE);
-                    tuples = objs(self.filter(f, Some(seq), env)?.unwrap_or_else(|| V::seq(vec![])));
+                    let seq = V::Arr(
+                        Rc::new(tuples.into_iter().map(|o| V::Obj(Rc::new(o))).collect()),
+                        SEQ | TUPLE,
+                    );
+                    tuples = objs(
+                        self.filter(f, Some(seq), env)?
+                            .unwrap_or_else(|| V::seq(vec![])),
+                    );
                 }
                 Stage::Index(name) => {
                     for (i, t) in tuples.iter_mut().enumerate() {
@@ -483,7 +547,12 @@ impl<'h> Evaluator<'h> {
         Ok(Some(V::Arr(Rc::new(out), SEQ | (flags & TUPLE))))
     }
 
-    pub fn group(&mut self, pairs: &[(Node, Node)], input: Option<&V>, env: &Rc<Frame>) -> Result<V, JErr> {
+    pub fn group(
+        &mut self,
+        pairs: &[(Node, Node)],
+        input: Option<&V>,
+        env: &Rc<Frame>,
+    ) -> Result<V, JErr> {
         let (items, reduce): (Vec<Option<V>>, bool) = match input {
             Some(V::Arr(a, f)) => (a.iter().cloned().map(Some).collect(), f & TUPLE != 0),
             Some(v) => (vec![Some(v.clone())], false),
@@ -507,7 +576,10 @@ impl<'h> Evaluator<'h> {
                     Some(other) => {
                         return Err(JErr::at(
                             "T1003",
-                            format!("Key in object structure must evaluate to a string; got: {}", super::functions::show(&other)),
+                            format!(
+                                "Key in object structure must evaluate to a string; got: {}",
+                                super::functions::show(&other)
+                            ),
                             key_node.pos,
                         ));
                     }
@@ -515,7 +587,11 @@ impl<'h> Evaluator<'h> {
                 match groups.get_mut(&key) {
                     Some((data, i)) => {
                         if *i != index {
-                            return Err(JErr::at("D1009", format!("Multiple key definitions evaluate to same key: {key}"), key_node.pos));
+                            return Err(JErr::at(
+                                "D1009",
+                                format!("Multiple key definitions evaluate to same key: {key}"),
+                                key_node.pos,
+                            ));
                         }
                         *data = functions::append(data.take(), item.clone());
                     }
@@ -577,11 +653,17 @@ impl<'h> Evaluator<'h> {
                     (None, None) => std::cmp::Ordering::Equal,
                     (None, _) => std::cmp::Ordering::Greater,
                     (_, None) => std::cmp::Ordering::Less,
-                    (Some(V::Num(p)), Some(V::Num(q))) => p.partial_cmp(q).unwrap_or(std::cmp::Ordering::Equal),
+                    (Some(V::Num(p)), Some(V::Num(q))) => {
+                        p.partial_cmp(q).unwrap_or(std::cmp::Ordering::Equal)
+                    }
                     (Some(V::Str(p)), Some(V::Str(q))) => cmp_utf16(p, q),
                     (Some(p @ (V::Num(_) | V::Str(_))), Some(q @ (V::Num(_) | V::Str(_)))) => {
                         let _ = (p, q);
-                        error.get_or_insert(JErr::at("T2007", "Type mismatch when comparing values in order-by clause", node.pos));
+                        error.get_or_insert(JErr::at(
+                            "T2007",
+                            "Type mismatch when comparing values in order-by clause",
+                            node.pos,
+                        ));
                         std::cmp::Ordering::Equal
                     }
                     _ => {
@@ -601,16 +683,30 @@ impl<'h> Evaluator<'h> {
         if let Some(e) = error {
             return Err(e);
         }
-        Ok(V::Arr(Rc::new(sorted.into_iter().map(|(_, v)| v).collect()), SEQ | (flags & TUPLE)))
+        Ok(V::Arr(
+            Rc::new(sorted.into_iter().map(|(_, v)| v).collect()),
+            SEQ | (flags & TUPLE),
+        ))
     }
 
-    fn binary(&mut self, op: &str, lhs: &Node, rhs: &Node, input: Option<&V>, env: &Rc<Frame>) -> Res {
+    fn binary(
+        &mut self,
+        op: &str,
+        lhs: &Node,
+        rhs: &Node,
+        input: Option<&V>,
+        env: &Rc<Frame>,
+    ) -> Res {
         let l = self.eval(lhs, input, env)?;
         if op == "and" {
-            return Ok(Some(V::Bool(truthy(l.as_ref()) && truthy(self.eval(rhs, input, env)?.as_ref()))));
+            return Ok(Some(V::Bool(
+                truthy(l.as_ref()) && truthy(self.eval(rhs, input, env)?.as_ref()),
+            )));
         }
         if op == "or" {
-            return Ok(Some(V::Bool(truthy(l.as_ref()) || truthy(self.eval(rhs, input, env)?.as_ref()))));
+            return Ok(Some(V::Bool(
+                truthy(l.as_ref()) || truthy(self.eval(rhs, input, env)?.as_ref()),
+            )));
         }
         let r = self.eval(rhs, input, env)?;
         Ok(match op {
@@ -619,14 +715,24 @@ impl<'h> Evaluator<'h> {
                     None => None,
                     Some(V::Num(n)) => Some(*n),
                     Some(_) => {
-                        return Err(JErr::at("T2001", format!("The left side of the {op} operator must evaluate to a number"), lhs.pos));
+                        return Err(JErr::at(
+                            "T2001",
+                            format!("The left side of the {op} operator must evaluate to a number"),
+                            lhs.pos,
+                        ));
                     }
                 };
                 let rn = match &r {
                     None => None,
                     Some(V::Num(n)) => Some(*n),
                     Some(_) => {
-                        return Err(JErr::at("T2002", format!("The right side of the {op} operator must evaluate to a number"), rhs.pos));
+                        return Err(JErr::at(
+                            "T2002",
+                            format!(
+                                "The right side of the {op} operator must evaluate to a number"
+                            ),
+                            rhs.pos,
+                        ));
                     }
                 };
                 match (ln, rn) {
@@ -652,7 +758,9 @@ impl<'h> Evaluator<'h> {
                 if !comparable(&l) || !comparable(&r) {
                     return Err(JErr::at(
                         "T2010",
-                        format!("The expressions either side of operator \"{op}\" must evaluate to numeric or string values"),
+                        format!(
+                            "The expressions either side of operator \"{op}\" must evaluate to numeric or string values"
+                        ),
                         lhs.pos,
                     ));
                 }
@@ -663,7 +771,9 @@ impl<'h> Evaluator<'h> {
                     _ => {
                         return Err(JErr::at(
                             "T2009",
-                            format!("The values either side of operator \"{op}\" must be of the same data type"),
+                            format!(
+                                "The values either side of operator \"{op}\" must be of the same data type"
+                            ),
                             lhs.pos,
                         ));
                     }
@@ -693,7 +803,13 @@ impl<'h> Evaluator<'h> {
                 let check = |v: &Option<V>, code: &'static str, side: &str, pos: usize| match v {
                     None => Ok(None),
                     Some(V::Num(n)) if n.fract() == 0.0 => Ok(Some(*n)),
-                    Some(_) => Err(JErr::at(code, format!("The {side} side of the range operator (..) must evaluate to an integer"), pos)),
+                    Some(_) => Err(JErr::at(
+                        code,
+                        format!(
+                            "The {side} side of the range operator (..) must evaluate to an integer"
+                        ),
+                        pos,
+                    )),
                 };
                 let a = check(&l, "T2003", "left", lhs.pos)?;
                 let b = check(&r, "T2004", "right", rhs.pos)?;
@@ -703,7 +819,9 @@ impl<'h> Evaluator<'h> {
                         if size > 10_000_000.0 {
                             return Err(JErr::at(
                                 "D2014",
-                                format!("The size of the sequence allocated by the range operator (..) must not exceed 1e7.  Attempted to allocate {size}."),
+                                format!(
+                                    "The size of the sequence allocated by the range operator (..) must not exceed 1e7.  Attempted to allocate {size}."
+                                ),
                                 lhs.pos,
                             ));
                         }
@@ -746,10 +864,18 @@ impl<'h> Evaluator<'h> {
     ) -> Res {
         let proc = self.eval(procedure, input, env)?;
         let Some(proc) = proc else {
-            return Err(JErr::at("T1006", "Attempted to invoke a non-function", node.pos));
+            return Err(JErr::at(
+                "T1006",
+                "Attempted to invoke a non-function",
+                node.pos,
+            ));
         };
         if !proc.is_func() {
-            return Err(JErr::at("T1006", "Attempted to invoke a non-function", node.pos));
+            return Err(JErr::at(
+                "T1006",
+                "Attempted to invoke a non-function",
+                node.pos,
+            ));
         }
         if partial {
             let mut fixed = Vec::new();
@@ -765,7 +891,13 @@ impl<'h> Evaluator<'h> {
             }
             return Ok(Some(V::Func(Rc::new(Func::Partial {
                 func: proc,
-                args: fixed.into_iter().map(|a| a.map(Some).unwrap_or(None)).collect::<Vec<_>>().into_iter().map(|a: Option<V>| a).collect(),
+                args: fixed
+                    .into_iter()
+                    .map(|a| a.map(Some).unwrap_or(None))
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .map(|a: Option<V>| a)
+                    .collect(),
             }))));
         }
         let mut values = Vec::with_capacity(args.len() + 1);
@@ -785,7 +917,11 @@ impl<'h> Evaluator<'h> {
         };
         self.depth += 1;
         let result = if self.depth > MAX_DEPTH {
-            Err(JErr::at("U1001", "Stack overflow error: the expression nests or recurses too deeply", pos))
+            Err(JErr::at(
+                "U1001",
+                "Stack overflow error: the expression nests or recurses too deeply",
+                pos,
+            ))
         } else {
             self.apply_inner(func, args, input, pos)
         };
@@ -793,9 +929,19 @@ impl<'h> Evaluator<'h> {
         result
     }
 
-    fn apply_inner(&mut self, func: &Rc<Func>, args: Vec<Option<V>>, input: Option<&V>, pos: usize) -> Res {
+    fn apply_inner(
+        &mut self,
+        func: &Rc<Func>,
+        args: Vec<Option<V>>,
+        input: Option<&V>,
+        pos: usize,
+    ) -> Res {
         match func.as_ref() {
-            Func::Lambda { def, input: captured, frame } => {
+            Func::Lambda {
+                def,
+                input: captured,
+                frame,
+            } => {
                 let frame = self.frame(Some(frame));
                 for (i, p) in def.params.iter().enumerate() {
                     if let Some(Some(v)) = args.get(i) {
@@ -820,9 +966,17 @@ impl<'h> Evaluator<'h> {
                 let text = match args.into_iter().next().flatten() {
                     Some(V::Str(s)) => s,
                     None => return Ok(None),
-                    Some(_) => return Err(JErr::at("T0410", "Argument 1 of function regex does not match function signature", pos)),
+                    Some(_) => {
+                        return Err(JErr::at(
+                            "T0410",
+                            "Argument 1 of function regex does not match function signature",
+                            pos,
+                        ));
+                    }
                 };
-                Ok(functions::regex_matches(self, def, &text, Some(1))?.into_iter().next())
+                Ok(functions::regex_matches(self, def, &text, Some(1))?
+                    .into_iter()
+                    .next())
             }
             Func::Transform { def, frame } => {
                 let target = args.into_iter().next().flatten();
@@ -837,23 +991,44 @@ impl<'h> Evaluator<'h> {
 
     fn apply_chain(&mut self, lhs: &Node, rhs: &Node, input: Option<&V>, env: &Rc<Frame>) -> Res {
         let l = self.eval(lhs, input, env)?;
-        if let Kind::Call { procedure, args, partial } = &rhs.kind {
+        if let Kind::Call {
+            procedure,
+            args,
+            partial,
+        } = &rhs.kind
+        {
             return self.call(rhs, procedure, args, *partial, input, env, Some(l));
         }
         let r = self.eval(rhs, input, env)?;
         match (r, l) {
-            (Some(r @ V::Func(_)), Some(l @ V::Func(_))) => Ok(Some(V::Func(Rc::new(Func::Chain(l, r))))),
+            (Some(r @ V::Func(_)), Some(l @ V::Func(_))) => {
+                Ok(Some(V::Func(Rc::new(Func::Chain(l, r)))))
+            }
             (Some(r @ V::Func(_)), l) => self.apply(&r, vec![l], input, rhs.pos),
-            _ => Err(JErr::at("T2006", "The right side of the function application operator ~> must be a function", rhs.pos)),
+            _ => Err(JErr::at(
+                "T2006",
+                "The right side of the function application operator ~> must be a function",
+                rhs.pos,
+            )),
         }
     }
 
-    fn transform(&mut self, def: &super::parser::TransformDef, target: Option<V>, env: &Rc<Frame>, pos: usize) -> Res {
+    fn transform(
+        &mut self,
+        def: &super::parser::TransformDef,
+        target: Option<V>,
+        env: &Rc<Frame>,
+        pos: usize,
+    ) -> Res {
         let Some(target) = target else {
             return Ok(None);
         };
         if target.is_func() {
-            return Err(JErr::at("T0410", "Argument 1 of function transform does not match function signature", pos));
+            return Err(JErr::at(
+                "T0410",
+                "Argument 1 of function transform does not match function signature",
+                pos,
+            ));
         }
         // Work on a deep, mutable copy; matches are addressed by their path
         // from the root, found by identity within the copy.
@@ -870,19 +1045,27 @@ impl<'h> Evaluator<'h> {
             if let V::Obj(o) = m {
                 find_paths(&snapshot, o, &mut Vec::new(), &mut paths);
             } else {
-                return Err(JErr::at("T2011", "The insert/update clause of the transform expression must evaluate to an object", pos));
+                return Err(JErr::at(
+                    "T2011",
+                    "The insert/update clause of the transform expression must evaluate to an object",
+                    pos,
+                ));
             }
         }
         paths.dedup();
         for path in paths {
-            let Some(current) = get_path(&root, &path) else { continue };
+            let Some(current) = get_path(&root, &path) else {
+                continue;
+            };
             let current_v = from_mutable(current);
             let update = self.eval(&def.update, Some(&current_v), env)?;
             let deletions = match &def.delete {
                 Some(d) => self.eval(d, Some(&current_v), env)?,
                 None => None,
             };
-            let Some(Mutable::Obj(target_obj)) = get_path_mut(&mut root, &path) else { continue };
+            let Some(Mutable::Obj(target_obj)) = get_path_mut(&mut root, &path) else {
+                continue;
+            };
             match update {
                 None => {}
                 Some(V::Obj(u)) => {
@@ -891,7 +1074,11 @@ impl<'h> Evaluator<'h> {
                     }
                 }
                 Some(_) => {
-                    return Err(JErr::at("T2011", "The insert/update clause of the transform expression must evaluate to an object", def.update.pos));
+                    return Err(JErr::at(
+                        "T2011",
+                        "The insert/update clause of the transform expression must evaluate to an object",
+                        def.update.pos,
+                    ));
                 }
             }
             match deletions {
@@ -906,13 +1093,21 @@ impl<'h> Evaluator<'h> {
                                 target_obj.shift_remove(s.as_ref());
                             }
                             _ => {
-                                return Err(JErr::at("T2012", "The delete clause of the transform expression must evaluate to a string or array of strings", pos));
+                                return Err(JErr::at(
+                                    "T2012",
+                                    "The delete clause of the transform expression must evaluate to a string or array of strings",
+                                    pos,
+                                ));
                             }
                         }
                     }
                 }
                 Some(_) => {
-                    return Err(JErr::at("T2012", "The delete clause of the transform expression must evaluate to a string or array of strings", pos));
+                    return Err(JErr::at(
+                        "T2012",
+                        "The delete clause of the transform expression must evaluate to a string or array of strings",
+                        pos,
+                    ));
                 }
             }
         }
@@ -940,7 +1135,11 @@ fn from_mutable(m: &Mutable) -> V {
     match m {
         Mutable::Leaf(v) => v.clone(),
         Mutable::Arr(a) => V::arr(a.iter().map(from_mutable).collect()),
-        Mutable::Obj(o) => V::Obj(Rc::new(o.iter().map(|(k, v)| (k.clone(), from_mutable(v))).collect())),
+        Mutable::Obj(o) => V::Obj(Rc::new(
+            o.iter()
+                .map(|(k, v)| (k.clone(), from_mutable(v)))
+                .collect(),
+        )),
     }
 }
 
@@ -951,7 +1150,12 @@ enum PathPart {
 }
 
 /// Where in `root` the object `target` (by identity) sits.
-fn find_paths(root: &V, target: &Rc<Obj>, current: &mut Vec<PathPart>, out: &mut Vec<Vec<PathPart>>) {
+fn find_paths(
+    root: &V,
+    target: &Rc<Obj>,
+    current: &mut Vec<PathPart>,
+    out: &mut Vec<Vec<PathPart>>,
+) {
     match root {
         V::Obj(o) => {
             if Rc::ptr_eq(o, target) {
@@ -1039,7 +1243,10 @@ fn reduce_tuples(data: Option<V>) -> Obj {
 
 /// The reference implementation's stable merge sort: `greater(a, b)` true
 /// puts b first. Never panics, whatever the comparator says.
-pub(super) fn merge_sort<T: Clone>(items: Vec<T>, greater: &mut dyn FnMut(&T, &T) -> bool) -> Vec<T> {
+pub(super) fn merge_sort<T: Clone>(
+    items: Vec<T>,
+    greater: &mut dyn FnMut(&T, &T) -> bool,
+) -> Vec<T> {
     if items.len() <= 1 {
         return items;
     }
@@ -1129,7 +1336,11 @@ fn descendants(input: Option<&V>) -> Option<V> {
     let input = input?;
     let mut out = Vec::new();
     walk(input, &mut out);
-    if out.len() == 1 { out.pop() } else { Some(V::seq(out)) }
+    if out.len() == 1 {
+        out.pop()
+    } else {
+        Some(V::seq(out))
+    }
 }
 
 /// `$append`-style: arrays are spliced in, other values pushed.

@@ -33,15 +33,22 @@ pub(super) fn format_number(value: f64, picture: &str) -> Result<String, JErr> {
     };
     let (pic, explicit_negative) = sub;
     let is_active = |c: char| c.is_ascii_digit() || "#.,%‰e".contains(c);
-    let first = pic.find(|c: char| c.is_ascii_digit() || c == '#' || c == '.').unwrap_or(pic.len());
-    let last = pic.rfind(|c: char| c.is_ascii_digit() || c == '#' || c == '.').map_or(first, |i| i + 1);
+    let first = pic
+        .find(|c: char| c.is_ascii_digit() || c == '#' || c == '.')
+        .unwrap_or(pic.len());
+    let last = pic
+        .rfind(|c: char| c.is_ascii_digit() || c == '#' || c == '.')
+        .map_or(first, |i| i + 1);
     let prefix = &pic[..first];
     let mut suffix = &pic[last.max(first)..];
     let mut mantissa = &pic[first..last.max(first)];
     let _ = is_active;
     let mut exponent_digits = 0usize;
     if let Some(e) = mantissa.find('e') {
-        exponent_digits = mantissa[e + 1..].chars().filter(char::is_ascii_digit).count();
+        exponent_digits = mantissa[e + 1..]
+            .chars()
+            .filter(char::is_ascii_digit)
+            .count();
         mantissa = &mantissa[..e];
     }
     let percent = prefix.contains('%') || suffix.contains('%');
@@ -55,7 +62,10 @@ pub(super) fn format_number(value: f64, picture: &str) -> Result<String, JErr> {
     };
     let min_int = int_pic.chars().filter(char::is_ascii_digit).count();
     let min_frac = frac_pic.chars().filter(char::is_ascii_digit).count();
-    let max_frac = frac_pic.chars().filter(|c| c.is_ascii_digit() || *c == '#').count();
+    let max_frac = frac_pic
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '#')
+        .count();
     // Grouping: positions of ',' counted from the right of the integer part.
     let digits_only: Vec<char> = int_pic.chars().collect();
     let mut group_positions = Vec::new();
@@ -67,7 +77,13 @@ pub(super) fn format_number(value: f64, picture: &str) -> Result<String, JErr> {
             count += 1;
         }
     }
-    let regular = group_positions.first().copied().filter(|&g| g > 0 && group_positions.iter().enumerate().all(|(i, p)| *p == g * (i + 1)));
+    let regular = group_positions.first().copied().filter(|&g| {
+        g > 0
+            && group_positions
+                .iter()
+                .enumerate()
+                .all(|(i, p)| *p == g * (i + 1))
+    });
     let mut x = value.abs();
     if percent {
         x *= 100.0;
@@ -137,10 +153,30 @@ pub(super) fn format_number(value: f64, picture: &str) -> Result<String, JErr> {
 }
 
 const ONES: [&str; 20] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen",
-    "sixteen", "seventeen", "eighteen", "nineteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
 ];
-const TENS: [&str; 10] = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+const TENS: [&str; 10] = [
+    "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+];
 
 fn words(n: u64) -> String {
     if n < 20 {
@@ -148,13 +184,28 @@ fn words(n: u64) -> String {
     }
     if n < 100 {
         let t = TENS[(n / 10) as usize];
-        return if n % 10 == 0 { t.into() } else { format!("{t}-{}", ONES[(n % 10) as usize]) };
+        return if n % 10 == 0 {
+            t.into()
+        } else {
+            format!("{t}-{}", ONES[(n % 10) as usize])
+        };
     }
     if n < 1000 {
         let h = format!("{} hundred", ONES[(n / 100) as usize]);
-        return if n % 100 == 0 { h } else { format!("{h} and {}", words(n % 100)) };
+        return if n % 100 == 0 {
+            h
+        } else {
+            format!("{h} and {}", words(n % 100))
+        };
     }
-    let scales = [(1_000_000_000_000_000_000u64, "quintillion"), (1_000_000_000_000_000, "quadrillion"), (1_000_000_000_000, "trillion"), (1_000_000_000, "billion"), (1_000_000, "million"), (1000, "thousand")];
+    let scales = [
+        (1_000_000_000_000_000_000u64, "quintillion"),
+        (1_000_000_000_000_000, "quadrillion"),
+        (1_000_000_000_000, "trillion"),
+        (1_000_000_000, "billion"),
+        (1_000_000, "million"),
+        (1000, "thousand"),
+    ];
     for (size, name) in scales {
         if n >= size {
             let head = format!("{} {name}", words(n / size));
@@ -172,7 +223,21 @@ fn words(n: u64) -> String {
 }
 
 fn roman(mut n: u64) -> String {
-    let table = [(1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"), (50, "l"), (40, "xl"), (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i")];
+    let table = [
+        (1000, "m"),
+        (900, "cm"),
+        (500, "d"),
+        (400, "cd"),
+        (100, "c"),
+        (90, "xc"),
+        (50, "l"),
+        (40, "xl"),
+        (10, "x"),
+        (9, "ix"),
+        (5, "v"),
+        (4, "iv"),
+        (1, "i"),
+    ];
     let mut out = String::new();
     for (v, s) in table {
         while n >= v {
@@ -224,12 +289,15 @@ fn ordinal_words(n: u64) -> String {
 
 fn case(s: String, picture: &str) -> String {
     let upper = picture.chars().next().is_some_and(char::is_uppercase);
-    let title = picture.len() > 1 && picture.chars().nth(1).is_some_and(char::is_lowercase) && upper;
+    let title =
+        picture.len() > 1 && picture.chars().nth(1).is_some_and(char::is_lowercase) && upper;
     if title {
         s.split(' ')
             .map(|w| {
                 let mut c = w.chars();
-                c.next().map_or_else(String::new, |f| f.to_uppercase().collect::<String>() + c.as_str())
+                c.next().map_or_else(String::new, |f| {
+                    f.to_uppercase().collect::<String>() + c.as_str()
+                })
             })
             .collect::<Vec<_>>()
             .join(" ")
@@ -260,7 +328,12 @@ pub(super) fn format_integer(value: f64, picture: &str) -> Result<String, JErr> 
         "a" => letters(n),
         _ => {
             if !pic.chars().any(|c| c.is_ascii_digit()) {
-                return Err(JErr::new("D3130", format!("Formatting or parsing an integer as a sequence starting with {pic} is not supported by this implementation")));
+                return Err(JErr::new(
+                    "D3130",
+                    format!(
+                        "Formatting or parsing an integer as a sequence starting with {pic} is not supported by this implementation"
+                    ),
+                ));
             }
             let min_digits = pic.chars().filter(char::is_ascii_digit).count();
             let mut digits = n.to_string();
@@ -277,7 +350,13 @@ pub(super) fn format_integer(value: f64, picture: &str) -> Result<String, JErr> 
                     seps.push((count, c));
                 }
             }
-            let regular = seps.first().map(|s| s.0).filter(|&g| g > 0 && seps.iter().enumerate().all(|(i, s)| s.0 == g * (i + 1) && s.1 == seps[0].1));
+            let regular = seps.first().map(|s| s.0).filter(|&g| {
+                g > 0
+                    && seps
+                        .iter()
+                        .enumerate()
+                        .all(|(i, s)| s.0 == g * (i + 1) && s.1 == seps[0].1)
+            });
             let chars: Vec<char> = digits.chars().collect();
             let mut out = String::new();
             for (i, c) in chars.iter().enumerate() {
@@ -305,7 +384,10 @@ pub(super) fn format_integer(value: f64, picture: &str) -> Result<String, JErr> 
 /// `$parseInteger(text, picture)` for decimal pictures.
 pub(super) fn parse_integer(text: &str, picture: &str) -> Option<f64> {
     if picture.chars().any(|c| c.is_ascii_digit() || c == '#') {
-        let digits: String = text.chars().filter(|c| c.is_ascii_digit() || *c == '-').collect();
+        let digits: String = text
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == '-')
+            .collect();
         return digits.parse::<f64>().ok();
     }
     None
@@ -322,17 +404,46 @@ fn parse_tz(tz: &str) -> Option<FixedOffset> {
     FixedOffset::east_opt(sign * (h * 3600 + m * 60))
 }
 
-const MONTHS: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 
 /// `$fromMillis(ms, picture?, timezone?)`; without a picture, ISO 8601
 /// with milliseconds (as JavaScript's toISOString).
-pub(super) fn from_millis(ms: f64, picture: Option<&str>, tz: Option<&str>) -> Result<String, JErr> {
+pub(super) fn from_millis(
+    ms: f64,
+    picture: Option<&str>,
+    tz: Option<&str>,
+) -> Result<String, JErr> {
     let Some(utc) = Utc.timestamp_millis_opt(ms as i64).single() else {
-        return Err(JErr::new("D3137", format!("The millisecond value {} is out of range", js_number(ms))));
+        return Err(JErr::new(
+            "D3137",
+            format!("The millisecond value {} is out of range", js_number(ms)),
+        ));
     };
     let offset = match tz {
-        Some(t) => parse_tz(t).ok_or_else(|| JErr::new("D3134", format!("The timezone {t} is not valid")))?,
+        Some(t) => parse_tz(t)
+            .ok_or_else(|| JErr::new("D3134", format!("The timezone {t} is not valid")))?,
         None => FixedOffset::east_opt(0).ok_or_else(|| JErr::new("D3134", "timezone"))?,
     };
     let t = utc.with_timezone(&offset);
@@ -352,7 +463,12 @@ pub(super) fn from_millis(ms: f64, picture: Option<&str>, tz: Option<&str>) -> R
             out.push(']');
             rest = r;
         } else if let Some(r) = rest.strip_prefix('[') {
-            let end = r.find(']').ok_or_else(|| JErr::new("D3135", "No matching closing bracket ']' in date/time picture string"))?;
+            let end = r.find(']').ok_or_else(|| {
+                JErr::new(
+                    "D3135",
+                    "No matching closing bracket ']' in date/time picture string",
+                )
+            })?;
             let marker: String = r[..end].chars().filter(|c| !c.is_whitespace()).collect();
             out.push_str(&component(&t, &marker)?);
             rest = &r[end + 1..];
@@ -367,7 +483,9 @@ pub(super) fn from_millis(ms: f64, picture: Option<&str>, tz: Option<&str>) -> R
 
 fn component(t: &DateTime<FixedOffset>, marker: &str) -> Result<String, JErr> {
     let mut chars = marker.chars();
-    let Some(kind) = chars.next() else { return Ok(String::new()) };
+    let Some(kind) = chars.next() else {
+        return Ok(String::new());
+    };
     let spec: String = chars.collect();
     let (presentation, width) = match spec.split_once(',') {
         Some((p, w)) => (p.to_owned(), Some(w.to_owned())),
@@ -383,12 +501,27 @@ fn component(t: &DateTime<FixedOffset>, marker: &str) -> Result<String, JErr> {
     let ordinal = presentation.ends_with('o');
     let presentation = presentation.trim_end_matches(['o', 'c', 't']).to_owned();
     let number = |v: i64, default: &str| -> String {
-        let pic = if presentation.is_empty() { default.to_owned() } else { presentation.clone() };
+        let pic = if presentation.is_empty() {
+            default.to_owned()
+        } else {
+            presentation.clone()
+        };
         if pic.starts_with(['N', 'n']) {
             return v.to_string();
         }
-        if pic == "w" || pic == "W" || pic == "Ww" || pic == "I" || pic == "i" || pic == "a" || pic == "A" {
-            let p = if ordinal { format!("{pic};o") } else { pic.clone() };
+        if pic == "w"
+            || pic == "W"
+            || pic == "Ww"
+            || pic == "I"
+            || pic == "i"
+            || pic == "a"
+            || pic == "A"
+        {
+            let p = if ordinal {
+                format!("{pic};o")
+            } else {
+                pic.clone()
+            };
             return format_integer(v as f64, &p).unwrap_or_default();
         }
         let mut digits = pic.chars().filter(|c| c.is_ascii_digit()).count().max(1);
@@ -426,7 +559,9 @@ fn component(t: &DateTime<FixedOffset>, marker: &str) -> Result<String, JErr> {
         'M' => number(i64::from(t.month()), "1"),
         'D' => number(i64::from(t.day()), "1"),
         'd' => number(i64::from(t.ordinal()), "1"),
-        'F' if presentation.starts_with(['N', 'n']) || presentation.is_empty() => name(DAYS[t.weekday().num_days_from_monday() as usize]),
+        'F' if presentation.starts_with(['N', 'n']) || presentation.is_empty() => {
+            name(DAYS[t.weekday().num_days_from_monday() as usize])
+        }
         'F' => number(i64::from(t.weekday().number_from_monday()), "1"),
         'W' => number(i64::from(t.iso_week().week()), "1"),
         'H' => number(i64::from(t.hour()), "1"),
@@ -436,12 +571,20 @@ fn component(t: &DateTime<FixedOffset>, marker: &str) -> Result<String, JErr> {
         }
         'P' => {
             let s = if t.hour() < 12 { "am" } else { "pm" };
-            if presentation == "N" { s.to_uppercase() } else { s.to_owned() }
+            if presentation == "N" {
+                s.to_uppercase()
+            } else {
+                s.to_owned()
+            }
         }
         'm' => number(i64::from(t.minute()), "01"),
         's' => number(i64::from(t.second()), "01"),
         'f' => {
-            let digits = presentation.chars().filter(|c| c.is_ascii_digit()).count().max(1);
+            let digits = presentation
+                .chars()
+                .filter(|c| c.is_ascii_digit())
+                .count()
+                .max(1);
             let ms = format!("{:03}", t.timestamp_subsec_millis());
             let mut s: String = ms.chars().take(digits).collect();
             while s.len() < digits {
@@ -457,7 +600,10 @@ fn component(t: &DateTime<FixedOffset>, marker: &str) -> Result<String, JErr> {
                 format!("GMT{sign}{h:02}:{m:02}")
             } else if presentation == "Z" && secs == 0 {
                 "Z".into()
-            } else if presentation.len() <= 2 && !presentation.contains(':') && !presentation.is_empty() {
+            } else if presentation.len() <= 2
+                && !presentation.contains(':')
+                && !presentation.is_empty()
+            {
                 format!("{sign}{h:02}{m:02}")
             } else {
                 format!("{sign}{h:02}:{m:02}")
@@ -465,7 +611,12 @@ fn component(t: &DateTime<FixedOffset>, marker: &str) -> Result<String, JErr> {
         }
         'E' => "ISO".into(),
         'C' => "ISO".into(),
-        _ => return Err(JErr::new("D3132", format!("Unknown component specifier {kind} in date/time picture string"))),
+        _ => {
+            return Err(JErr::new(
+                "D3132",
+                format!("Unknown component specifier {kind} in date/time picture string"),
+            ));
+        }
     })
 }
 
@@ -476,31 +627,54 @@ pub(super) fn to_millis(text: &str, picture: Option<&str>) -> Result<Option<f64>
         if let Ok(t) = DateTime::parse_from_rfc3339(text) {
             return Ok(Some(t.timestamp_millis() as f64));
         }
-        for fmt in ["%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%:z"] {
+        for fmt in [
+            "%Y-%m-%dT%H:%M:%S%.f%:z",
+            "%Y-%m-%dT%H:%M:%S%.f%z",
+            "%Y-%m-%dT%H:%M%:z",
+        ] {
             if let Ok(t) = DateTime::parse_from_str(text, fmt) {
                 return Ok(Some(t.timestamp_millis() as f64));
             }
         }
-        for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        for fmt in [
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%dT%H:%M",
+        ] {
             if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, fmt) {
                 return Ok(Some(t.and_utc().timestamp_millis() as f64));
             }
         }
         if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-            return Ok(d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis() as f64));
+            return Ok(d
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc().timestamp_millis() as f64));
         }
-        return Err(JErr::new("D3110", format!("The timestamp string {text} does not match the ISO 8601 format")));
+        return Err(JErr::new(
+            "D3110",
+            format!("The timestamp string {text} does not match the ISO 8601 format"),
+        ));
     };
     // Numeric pictures: [Y], [M], [D], [H], [m], [s], [f] and literals.
-    let (mut y, mut mo, mut d, mut h, mut mi, mut s, mut ms) = (1970i32, 1u32, 1u32, 0u32, 0u32, 0u32, 0u32);
+    let (mut y, mut mo, mut d, mut h, mut mi, mut s, mut ms) =
+        (1970i32, 1u32, 1u32, 0u32, 0u32, 0u32, 0u32);
     let mut rest = text;
     let mut pic = picture;
     while !pic.is_empty() {
         if let Some(r) = pic.strip_prefix('[') {
-            let Some(end) = r.find(']') else { return Ok(None) };
+            let Some(end) = r.find(']') else {
+                return Ok(None);
+            };
             let kind = r.chars().next().unwrap_or(' ');
-            let len = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-            let value: u32 = rest[..len].parse().map_err(|_| JErr::new("D3110", format!("The string {text} does not match the picture {picture}")))?;
+            let len = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            let value: u32 = rest[..len].parse().map_err(|_| {
+                JErr::new(
+                    "D3110",
+                    format!("The string {text} does not match the picture {picture}"),
+                )
+            })?;
             rest = &rest[len..];
             match kind {
                 'Y' => y = value as i32,
@@ -510,7 +684,12 @@ pub(super) fn to_millis(text: &str, picture: Option<&str>) -> Result<Option<f64>
                 'm' => mi = value,
                 's' => s = value,
                 'f' => ms = value,
-                _ => return Err(JErr::new("D3132", format!("Unsupported component {kind} in date/time picture string"))),
+                _ => {
+                    return Err(JErr::new(
+                        "D3132",
+                        format!("Unsupported component {kind} in date/time picture string"),
+                    ));
+                }
             }
             pic = &r[end + 1..];
         } else {

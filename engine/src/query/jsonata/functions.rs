@@ -119,33 +119,63 @@ fn matches_type(v: Option<&V>, t: char) -> bool {
 }
 
 fn sig_err(name: &str, i: usize, pos: usize) -> JErr {
-    JErr::at("T0410", format!("Argument {} of function \"{name}\" does not match function signature", i + 1), pos)
+    JErr::at(
+        "T0410",
+        format!(
+            "Argument {} of function \"{name}\" does not match function signature",
+            i + 1
+        ),
+        pos,
+    )
 }
 
 pub(super) fn show(v: &V) -> String {
     stringify(v, false).unwrap_or_default()
 }
 
-pub(super) fn call(ev: &mut Evaluator<'_>, name: &'static str, mut args: Vec<Option<V>>, input: Option<&V>, pos: usize) -> Res {
+pub(super) fn call(
+    ev: &mut Evaluator<'_>,
+    name: &'static str,
+    mut args: Vec<Option<V>>,
+    input: Option<&V>,
+    pos: usize,
+) -> Res {
     let Some(&(_, min, max, ctx)) = entry(name) else {
         return Err(JErr::at("T1006", "Attempted to invoke a non-function", pos));
     };
     if ctx != ' ' {
         let short = args.len() < min;
-        let mismatched = args.len() < max && ctx != 'x' && !args.is_empty() && !matches_type(args[0].as_ref(), ctx) && args[0].is_some();
+        let mismatched = args.len() < max
+            && ctx != 'x'
+            && !args.is_empty()
+            && !matches_type(args[0].as_ref(), ctx)
+            && args[0].is_some();
         if short || mismatched {
             let context = match input {
                 Some(V::Arr(a, f)) if f & super::value::WRAP != 0 => a.first().cloned(),
                 other => other.cloned(),
             };
             if context.is_some() && !matches_type(context.as_ref(), ctx) {
-                return Err(JErr::at("T0411", format!("Context value is not a compatible type with argument 1 of function \"{name}\""), pos));
+                return Err(JErr::at(
+                    "T0411",
+                    format!(
+                        "Context value is not a compatible type with argument 1 of function \"{name}\""
+                    ),
+                    pos,
+                ));
             }
             args.insert(0, context);
         }
     }
     if args.len() > max {
-        return Err(JErr::at("T0410", format!("Argument {} of function \"{name}\" does not match function signature", max + 1), pos));
+        return Err(JErr::at(
+            "T0410",
+            format!(
+                "Argument {} of function \"{name}\" does not match function signature",
+                max + 1
+            ),
+            pos,
+        ));
     }
     while args.len() < min {
         args.push(None);
@@ -203,12 +233,22 @@ impl Args {
         }
     }
     fn numbers(&self, i: usize) -> Result<Option<Vec<f64>>, JErr> {
-        let Some(items) = self.array(i) else { return Ok(None) };
+        let Some(items) = self.array(i) else {
+            return Ok(None);
+        };
         items
             .iter()
             .map(|v| match v {
                 V::Num(n) => Ok(*n),
-                _ => Err(JErr::at("T0412", format!("Argument {} of function \"{}\" must be an array of numbers", i + 1, self.name), self.pos)),
+                _ => Err(JErr::at(
+                    "T0412",
+                    format!(
+                        "Argument {} of function \"{}\" must be an array of numbers",
+                        i + 1,
+                        self.name
+                    ),
+                    self.pos,
+                )),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some)
@@ -301,7 +341,9 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             if start >= count || end <= start {
                 return s("");
             }
-            s(chars[start as usize..end as usize].iter().collect::<String>())
+            s(chars[start as usize..end as usize]
+                .iter()
+                .collect::<String>())
         }
         "substringBefore" => {
             let Some(t) = a.str(0)? else { return Ok(None) };
@@ -311,15 +353,21 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
         "substringAfter" => {
             let Some(t) = a.str(0)? else { return Ok(None) };
             let chars = a.str(1)?.ok_or_else(|| a.err(1))?;
-            s(t.find(chars.as_ref()).map_or(t.as_ref(), |i| &t[i + chars.len()..]))
+            s(t.find(chars.as_ref())
+                .map_or(t.as_ref(), |i| &t[i + chars.len()..]))
         }
         "uppercase" => Ok(a.str(0)?.map(|t| V::str(&t.to_uppercase()))),
         "lowercase" => Ok(a.str(0)?.map(|t| V::str(&t.to_lowercase()))),
-        "trim" => Ok(a.str(0)?.map(|t| V::str(&t.split_whitespace().collect::<Vec<_>>().join(" ")))),
+        "trim" => Ok(a
+            .str(0)?
+            .map(|t| V::str(&t.split_whitespace().collect::<Vec<_>>().join(" ")))),
         "pad" => {
             let Some(t) = a.str(0)? else { return Ok(None) };
             let width = a.num(1)?.ok_or_else(|| a.err(1))?;
-            let fill = a.str(2)?.filter(|f| !f.is_empty()).unwrap_or_else(|| Rc::from(" "));
+            let fill = a
+                .str(2)?
+                .filter(|f| !f.is_empty())
+                .unwrap_or_else(|| Rc::from(" "));
             let len = t.chars().count() as f64;
             let missing = width.abs().trunc() - len;
             if missing <= 0.0 {
@@ -330,7 +378,11 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
                 return Err(JErr::at("U1002", "The padding is too large", pos));
             }
             let padding: String = fill.chars().cycle().take(missing as usize).collect();
-            s(if width > 0.0 { format!("{t}{padding}") } else { format!("{padding}{t}") })
+            s(if width > 0.0 {
+                format!("{t}{padding}")
+            } else {
+                format!("{padding}{t}")
+            })
         }
         "contains" => {
             let Some(t) = a.str(0)? else { return Ok(None) };
@@ -343,10 +395,16 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             let Some(t) = a.str(0)? else { return Ok(None) };
             let limit = a.num(2)?;
             if limit.is_some_and(|l| l < 0.0) {
-                return Err(JErr::at("D3020", "Third argument of split function must evaluate to a positive number", pos));
+                return Err(JErr::at(
+                    "D3020",
+                    "Third argument of split function must evaluate to a positive number",
+                    pos,
+                ));
             }
             let mut parts: Vec<V> = match a.pattern(1)?.ok_or_else(|| a.err(1))? {
-                Pattern::Text(p) if p.is_empty() => t.chars().map(|c| V::str(&c.to_string())).collect(),
+                Pattern::Text(p) if p.is_empty() => {
+                    t.chars().map(|c| V::str(&c.to_string())).collect()
+                }
                 Pattern::Text(p) => t.split(p.as_ref()).map(V::str).collect(),
                 Pattern::Regex(r) => {
                     let mut out = Vec::new();
@@ -365,7 +423,9 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             Ok(Some(V::arr(parts)))
         }
         "join" => {
-            let Some(items) = a.array(0) else { return Ok(None) };
+            let Some(items) = a.array(0) else {
+                return Ok(None);
+            };
             let sep = a.str(1)?.unwrap_or_else(|| Rc::from(""));
             let mut parts = Vec::new();
             for item in &items {
@@ -394,14 +454,19 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             }
             let limit = a.num(3)?;
             if limit.is_some_and(|l| l < 0.0) {
-                return Err(JErr::at("D3011", "Fourth argument of replace function must evaluate to a positive number", pos));
+                return Err(JErr::at(
+                    "D3011",
+                    "Fourth argument of replace function must evaluate to a positive number",
+                    pos,
+                ));
             }
             let limit = limit.map(|l| l as usize);
             replace(ev, &t, pattern, &replacement, limit, pos)
         }
         "base64encode" => {
             use base64::Engine;
-            Ok(a.str(0)?.map(|t| V::str(&base64::engine::general_purpose::STANDARD.encode(t.as_bytes()))))
+            Ok(a.str(0)?
+                .map(|t| V::str(&base64::engine::general_purpose::STANDARD.encode(t.as_bytes()))))
         }
         "base64decode" => {
             use base64::Engine;
@@ -412,12 +477,18 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             s(String::from_utf8_lossy(&bytes))
         }
         "encodeUrlComponent" => Ok(a.str(0)?.map(|t| V::str(&percent_encode(&t, "-_.!~*'()")))),
-        "encodeUrl" => Ok(a.str(0)?.map(|t| V::str(&percent_encode(&t, "-_.!~*'();/?:@&=+$,#")))),
+        "encodeUrl" => Ok(a
+            .str(0)?
+            .map(|t| V::str(&percent_encode(&t, "-_.!~*'();/?:@&=+$,#")))),
         "decodeUrlComponent" | "decodeUrl" => {
             let Some(t) = a.str(0)? else { return Ok(None) };
             match percent_decode(&t, a.name == "decodeUrl") {
                 Some(d) => s(d),
-                None => Err(JErr::at("D3140", format!("Malformed URL passed to ${}(): \"{t}\"", a.name), pos)),
+                None => Err(JErr::at(
+                    "D3140",
+                    format!("Malformed URL passed to ${}(): \"{t}\"", a.name),
+                    pos,
+                )),
             }
         }
         "number" => match a.get(0) {
@@ -426,9 +497,17 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             Some(V::Bool(x)) => n(if *x { 1.0 } else { 0.0 }),
             Some(V::Str(t)) => match parse_number(t) {
                 Some(x) => n(x),
-                None => Err(JErr::at("D3030", format!("Unable to cast value to a number: \"{t}\""), pos)),
+                None => Err(JErr::at(
+                    "D3030",
+                    format!("Unable to cast value to a number: \"{t}\""),
+                    pos,
+                )),
             },
-            Some(other) => Err(JErr::at("D3030", format!("Unable to cast value to a number: {}", show(other)), pos)),
+            Some(other) => Err(JErr::at(
+                "D3030",
+                format!("Unable to cast value to a number: {}", show(other)),
+                pos,
+            )),
         },
         "abs" => Ok(a.num(0)?.map(|x| V::Num(x.abs()))),
         "floor" => Ok(a.num(0)?.map(|x| V::Num(x.floor()))),
@@ -443,14 +522,27 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             let y = a.num(1)?.ok_or_else(|| a.err(1))?;
             let r = x.powf(y);
             if !r.is_finite() {
-                return Err(JErr::at("D3061", format!("The power function has resulted in a value that cannot be represented as a JSON number: base={x}, exponent={y}"), pos));
+                return Err(JErr::at(
+                    "D3061",
+                    format!(
+                        "The power function has resulted in a value that cannot be represented as a JSON number: base={x}, exponent={y}"
+                    ),
+                    pos,
+                ));
             }
             n(r)
         }
         "sqrt" => {
             let Some(x) = a.num(0)? else { return Ok(None) };
             if x < 0.0 {
-                return Err(JErr::at("D3060", format!("The sqrt function cannot be applied to a negative number: {}", js_number(x)), pos));
+                return Err(JErr::at(
+                    "D3060",
+                    format!(
+                        "The sqrt function cannot be applied to a negative number: {}",
+                        js_number(x)
+                    ),
+                    pos,
+                ));
             }
             n(x.sqrt())
         }
@@ -463,7 +555,13 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             let Some(x) = a.num(0)? else { return Ok(None) };
             let radix = a.num(1)?.unwrap_or(10.0);
             if !(2.0..=36.0).contains(&radix) {
-                return Err(JErr::at("D3100", format!("The radix of the formatBase function must be between 2 and 36.  It was given {radix}"), pos));
+                return Err(JErr::at(
+                    "D3100",
+                    format!(
+                        "The radix of the formatBase function must be between 2 and 36.  It was given {radix}"
+                    ),
+                    pos,
+                ));
             }
             let v = round_half_even(x, 0);
             s(format::to_radix(v, radix as u32))
@@ -471,7 +569,10 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
         "formatInteger" => {
             let Some(x) = a.num(0)? else { return Ok(None) };
             let picture = a.str(1)?.ok_or_else(|| a.err(1))?;
-            s(format::format_integer(round_half_even(x, 0), &picture).map_err(|e| e.or_at(pos))?)
+            s(
+                format::format_integer(round_half_even(x, 0), &picture)
+                    .map_err(|e| e.or_at(pos))?,
+            )
         }
         "parseInteger" => {
             let Some(t) = a.str(0)? else { return Ok(None) };
@@ -479,8 +580,14 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             Ok(format::parse_integer(&t, &picture).map(V::Num))
         }
         "sum" => Ok(a.numbers(0)?.map(|xs| V::Num(xs.iter().sum()))),
-        "max" => Ok(a.numbers(0)?.and_then(|xs| xs.into_iter().reduce(f64::max)).map(V::Num)),
-        "min" => Ok(a.numbers(0)?.and_then(|xs| xs.into_iter().reduce(f64::min)).map(V::Num)),
+        "max" => Ok(a
+            .numbers(0)?
+            .and_then(|xs| xs.into_iter().reduce(f64::max))
+            .map(V::Num)),
+        "min" => Ok(a
+            .numbers(0)?
+            .and_then(|xs| xs.into_iter().reduce(f64::min))
+            .map(V::Num)),
         "average" => Ok(a
             .numbers(0)?
             .filter(|xs| !xs.is_empty())
@@ -496,13 +603,18 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
         },
         "exists" => b(a.get(0).is_some()),
         "type" => Ok(a.get(0).map(|v| V::str(v.type_name()))),
-        "append" => Ok(append(a.args.first().cloned().flatten(), a.args.get(1).cloned().flatten())),
+        "append" => Ok(append(
+            a.args.first().cloned().flatten(),
+            a.args.get(1).cloned().flatten(),
+        )),
         "reverse" => Ok(a.array(0).map(|mut x| {
             x.reverse();
             V::arr(x)
         })),
         "sort" => {
-            let Some(items) = a.array(0) else { return Ok(None) };
+            let Some(items) = a.array(0) else {
+                return Ok(None);
+            };
             if items.len() <= 1 {
                 return Ok(Some(V::arr(items)));
             }
@@ -512,7 +624,11 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
                     let all_num = items.iter().all(|v| matches!(v, V::Num(_)));
                     let all_str = items.iter().all(|v| matches!(v, V::Str(_)));
                     if !all_num && !all_str {
-                        return Err(JErr::at("D3070", "The single argument form of the sort function can only be applied to an array of strings or an array of numbers.  Use the second argument to specify a comparison function", pos));
+                        return Err(JErr::at(
+                            "D3070",
+                            "The single argument form of the sort function can only be applied to an array of strings or an array of numbers.  Use the second argument to specify a comparison function",
+                            pos,
+                        ));
                     }
                     merge_sort(items, &mut |x, y| match (x, y) {
                         (V::Num(p), V::Num(q)) => p > q,
@@ -543,7 +659,9 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             Ok(Some(V::arr(sorted)))
         }
         "shuffle" => {
-            let Some(mut items) = a.array(0) else { return Ok(None) };
+            let Some(mut items) = a.array(0) else {
+                return Ok(None);
+            };
             for i in (1..items.len()).rev() {
                 let j = (ev.host.random() * (i + 1) as f64) as usize;
                 items.swap(i, j.min(i));
@@ -552,7 +670,9 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
         }
         "distinct" => {
             let Some(v) = a.get(0) else { return Ok(None) };
-            let V::Arr(items, _) = v else { return Ok(Some(v.clone())) };
+            let V::Arr(items, _) = v else {
+                return Ok(Some(v.clone()));
+            };
             let mut out: Vec<V> = Vec::new();
             for item in items.iter() {
                 if !out.iter().any(|o| deep_equal(o, item)) {
@@ -562,9 +682,15 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             Ok(Some(V::arr(out)))
         }
         "zip" => {
-            let arrays: Vec<Vec<V>> = (0..a.args.len()).map(|i| a.array(i).unwrap_or_default()).collect();
+            let arrays: Vec<Vec<V>> = (0..a.args.len())
+                .map(|i| a.array(i).unwrap_or_default())
+                .collect();
             let len = arrays.iter().map(Vec::len).min().unwrap_or(0);
-            Ok(Some(V::arr((0..len).map(|i| V::arr(arrays.iter().map(|x| x[i].clone()).collect())).collect())))
+            Ok(Some(V::arr(
+                (0..len)
+                    .map(|i| V::arr(arrays.iter().map(|x| x[i].clone()).collect()))
+                    .collect(),
+            )))
         }
         "keys" => {
             let Some(v) = a.get(0) else { return Ok(None) };
@@ -611,7 +737,9 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             Ok(Some(V::seq(out)))
         }
         "merge" => {
-            let Some(items) = a.array(0) else { return Ok(None) };
+            let Some(items) = a.array(0) else {
+                return Ok(None);
+            };
             let mut out = Obj::new();
             for item in &items {
                 match item {
@@ -659,10 +787,17 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
                     out.insert(key.clone(), value.clone());
                 }
             }
-            Ok(if out.is_empty() { None } else { Some(V::Obj(Rc::new(out))) })
+            Ok(if out.is_empty() {
+                None
+            } else {
+                Some(V::Obj(Rc::new(out)))
+            })
         }
         "error" => {
-            let message = a.str(0)?.map_or_else(|| "$error() function evaluated".to_owned(), |m| m.to_string());
+            let message = a.str(0)?.map_or_else(
+                || "$error() function evaluated".to_owned(),
+                |m| m.to_string(),
+            );
             Err(JErr::at("D3137", message, pos))
         }
         "assert" => {
@@ -671,13 +806,18 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
                 _ => return Err(a.err(0)),
             };
             if !cond {
-                let message = a.str(1)?.map_or_else(|| "$assert() statement failed".to_owned(), |m| m.to_string());
+                let message = a.str(1)?.map_or_else(
+                    || "$assert() statement failed".to_owned(),
+                    |m| m.to_string(),
+                );
                 return Err(JErr::at("D3141", message, pos));
             }
             Ok(None)
         }
         "map" | "filter" => {
-            let Some(items) = a.array(0) else { return Ok(None) };
+            let Some(items) = a.array(0) else {
+                return Ok(None);
+            };
             let f = a.func(1)?.ok_or_else(|| a.err(1))?;
             let k = arity(&f);
             let whole = V::arr(items.clone());
@@ -702,7 +842,9 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             Ok(Some(V::seq(out)))
         }
         "single" => {
-            let Some(items) = a.array(0) else { return Ok(None) };
+            let Some(items) = a.array(0) else {
+                return Ok(None);
+            };
             let f = a.func(1)?;
             let whole = V::arr(items.clone());
             let mut found = None;
@@ -723,22 +865,36 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
                 };
                 if keep {
                     if found.is_some() {
-                        return Err(JErr::at("D3138", "The $single() function expected exactly 1 matching result.  Instead it matched more.", pos));
+                        return Err(JErr::at(
+                            "D3138",
+                            "The $single() function expected exactly 1 matching result.  Instead it matched more.",
+                            pos,
+                        ));
                     }
                     found = Some(item.clone());
                 }
             }
             match found {
                 Some(v) => Ok(Some(v)),
-                None => Err(JErr::at("D3139", "The $single() function expected exactly 1 matching result.  Instead it matched 0.", pos)),
+                None => Err(JErr::at(
+                    "D3139",
+                    "The $single() function expected exactly 1 matching result.  Instead it matched 0.",
+                    pos,
+                )),
             }
         }
         "reduce" => {
-            let Some(items) = a.array(0) else { return Ok(None) };
+            let Some(items) = a.array(0) else {
+                return Ok(None);
+            };
             let f = a.func(1)?.ok_or_else(|| a.err(1))?;
             let k = arity(&f);
             if k < 2 {
-                return Err(JErr::at("D3050", "The second argument of reduce function must be a function with at least two arguments", pos));
+                return Err(JErr::at(
+                    "D3050",
+                    "The second argument of reduce function must be a function with at least two arguments",
+                    pos,
+                ));
             }
             let mut iter = items.iter().enumerate();
             let mut acc = match a.args.get(2).cloned().flatten() {
@@ -762,38 +918,63 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             let millis = ev.host.now_millis();
             let picture = a.str(0)?;
             let tz = a.str(1)?;
-            s(format::from_millis(millis as f64, picture.as_deref(), tz.as_deref()).map_err(|e| e.or_at(pos))?)
+            s(
+                format::from_millis(millis as f64, picture.as_deref(), tz.as_deref())
+                    .map_err(|e| e.or_at(pos))?,
+            )
         }
         "millis" => n(ev.host.now_millis() as f64),
         "fromMillis" => {
             let Some(ms) = a.num(0)? else { return Ok(None) };
             let picture = a.str(1)?;
             let tz = a.str(2)?;
-            s(format::from_millis(ms, picture.as_deref(), tz.as_deref()).map_err(|e| e.or_at(pos))?)
+            s(format::from_millis(ms, picture.as_deref(), tz.as_deref())
+                .map_err(|e| e.or_at(pos))?)
         }
         "toMillis" => {
             let Some(t) = a.str(0)? else { return Ok(None) };
             let picture = a.str(1)?;
-            format::to_millis(&t, picture.as_deref()).map(|o| o.map(V::Num)).map_err(|e| e.or_at(pos))
+            format::to_millis(&t, picture.as_deref())
+                .map(|o| o.map(V::Num))
+                .map_err(|e| e.or_at(pos))
         }
         "partition" => {
-            let Some(items) = a.array(0) else { return Ok(None) };
+            let Some(items) = a.array(0) else {
+                return Ok(None);
+            };
             let size = a.num(1)?.ok_or_else(|| a.err(1))?;
             if size < 1.0 || size.fract() != 0.0 {
-                return Err(JErr::at("D3137", "The chunk size of $partition must be a positive integer", pos));
+                return Err(JErr::at(
+                    "D3137",
+                    "The chunk size of $partition must be a positive integer",
+                    pos,
+                ));
             }
-            Ok(Some(V::arr(items.chunks(size.min(1e9) as usize).map(|c| V::arr(c.to_vec())).collect())))
+            Ok(Some(V::arr(
+                items
+                    .chunks(size.min(1e9) as usize)
+                    .map(|c| V::arr(c.to_vec()))
+                    .collect(),
+            )))
         }
         "range" => {
             let start = a.num(0)?.ok_or_else(|| a.err(0))?;
             let end = a.num(1)?.ok_or_else(|| a.err(1))?;
             let step = a.num(2)?.ok_or_else(|| a.err(2))?;
             if step == 0.0 || !step.is_finite() {
-                return Err(JErr::at("D3137", "The step of $range must not be zero", pos));
+                return Err(JErr::at(
+                    "D3137",
+                    "The step of $range must not be zero",
+                    pos,
+                ));
             }
             let count = ((end - start) / step).floor() + 1.0;
             if count > 1000.0 {
-                return Err(JErr::at("D3137", "The $range function can produce at most 1000 items", pos));
+                return Err(JErr::at(
+                    "D3137",
+                    "The $range function can produce at most 1000 items",
+                    pos,
+                ));
             }
             let mut out = Vec::new();
             let mut i = 0.0;
@@ -801,7 +982,8 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
                 out.push(V::Num(start + i * step));
                 i += 1.0;
             }
-            Ok(Some(V::arr(out)))
+            // A sequence, as AWS returns it: one item is the item itself.
+            Ok(Some(V::seq(out)))
         }
         "hash" => {
             let data = match a.get(0) {
@@ -814,7 +996,9 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
                 Some(h) => s(h),
                 None => Err(JErr::at(
                     "D3137",
-                    format!("The hash algorithm '{algorithm}' is not supported: use one of MD5, SHA-1, SHA-256, SHA-384, SHA-512"),
+                    format!(
+                        "The hash algorithm '{algorithm}' is not supported: use one of MD5, SHA-1, SHA-256, SHA-384, SHA-512"
+                    ),
                     pos,
                 )),
             }
@@ -833,7 +1017,11 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             let Some(t) = a.str(0)? else { return Ok(None) };
             match serde_json::from_str::<Value>(&t) {
                 Ok(v) => Ok(Some(V::from_json(&v))),
-                Err(_) => Err(JErr::at("D3137", format!("The $parse function could not parse the string as JSON: {t}"), pos)),
+                Err(_) => Err(JErr::at(
+                    "D3137",
+                    format!("The $parse function could not parse the string as JSON: {t}"),
+                    pos,
+                )),
             }
         }
         _ => Err(JErr::at("T1006", "Attempted to invoke a non-function", pos)),
@@ -862,10 +1050,16 @@ fn parse_number(t: &str) -> Option<f64> {
 pub(super) fn round_half_even(x: f64, precision: i32) -> f64 {
     let shift = |v: f64, p: i32| -> f64 {
         let text = js_number(v);
-        let (m, e) = text.split_once('e').map_or((text.as_str(), 0), |(m, e)| (m, e.parse().unwrap_or(0)));
+        let (m, e) = text
+            .split_once('e')
+            .map_or((text.as_str(), 0), |(m, e)| (m, e.parse().unwrap_or(0)));
         format!("{m}e{}", e + p).parse().unwrap_or(v)
     };
-    let scaled = if precision != 0 { shift(x, precision) } else { x };
+    let scaled = if precision != 0 {
+        shift(x, precision)
+    } else {
+        x
+    };
     let mut result = (scaled + 0.5).floor();
     let diff = result - scaled;
     if diff.abs() == 0.5 && (result % 2.0).abs() == 1.0 {
@@ -915,7 +1109,12 @@ fn percent_decode(t: &str, keep_reserved: bool) -> Option<String> {
 }
 
 /// Byte spans of every match (at most `limit`), with capture groups.
-fn regex_spans(ev: &mut Evaluator<'_>, r: &RegexDef, t: &str, limit: Option<usize>) -> Result<Vec<(usize, usize, Vec<Option<String>>)>, JErr> {
+fn regex_spans(
+    ev: &mut Evaluator<'_>,
+    r: &RegexDef,
+    t: &str,
+    limit: Option<usize>,
+) -> Result<Vec<(usize, usize, Vec<Option<String>>)>, JErr> {
     let mut out = Vec::new();
     let mut at = 0;
     while at <= t.len() {
@@ -926,13 +1125,23 @@ fn regex_spans(ev: &mut Evaluator<'_>, r: &RegexDef, t: &str, limit: Option<usiz
         let caps = match r.regex.captures_from_pos(t, at) {
             Ok(Some(c)) => c,
             Ok(None) => break,
-            Err(e) => return Err(JErr::new("D1004", format!("Regular expression failed: {e}"))),
+            Err(e) => {
+                return Err(JErr::new(
+                    "D1004",
+                    format!("Regular expression failed: {e}"),
+                ));
+            }
         };
         let Some(m) = caps.get(0) else { break };
         if m.end() == m.start() {
-            return Err(JErr::new("D1004", "Regular expression matches zero length string"));
+            return Err(JErr::new(
+                "D1004",
+                "Regular expression matches zero length string",
+            ));
         }
-        let groups = (1..caps.len()).map(|i| caps.get(i).map(|g| g.as_str().to_owned())).collect();
+        let groups = (1..caps.len())
+            .map(|i| caps.get(i).map(|g| g.as_str().to_owned()))
+            .collect();
         out.push((m.start(), m.end(), groups));
         at = m.end();
     }
@@ -940,28 +1149,52 @@ fn regex_spans(ev: &mut Evaluator<'_>, r: &RegexDef, t: &str, limit: Option<usiz
 }
 
 /// `$match` results: `{match, index, groups}` with character indexes.
-pub(super) fn regex_matches(ev: &mut Evaluator<'_>, r: &RegexDef, t: &str, limit: Option<usize>) -> Result<Vec<V>, JErr> {
+pub(super) fn regex_matches(
+    ev: &mut Evaluator<'_>,
+    r: &RegexDef,
+    t: &str,
+    limit: Option<usize>,
+) -> Result<Vec<V>, JErr> {
     let spans = regex_spans(ev, r, t, limit)?;
     Ok(spans
         .into_iter()
         .map(|(start, end, groups)| {
             let mut o = Obj::new();
             o.insert("match".into(), V::str(&t[start..end]));
-            o.insert("index".into(), V::Num(t[..start].encode_utf16().count() as f64));
+            o.insert(
+                "index".into(),
+                V::Num(t[..start].encode_utf16().count() as f64),
+            );
             o.insert(
                 "groups".into(),
-                V::arr(groups.into_iter().map(|g| V::str(g.as_deref().unwrap_or(""))).collect()),
+                V::arr(
+                    groups
+                        .into_iter()
+                        .map(|g| V::str(g.as_deref().unwrap_or("")))
+                        .collect(),
+                ),
             );
             V::Obj(Rc::new(o))
         })
         .collect())
 }
 
-fn replace(ev: &mut Evaluator<'_>, t: &str, pattern: Pattern, replacement: &V, limit: Option<usize>, pos: usize) -> Res {
+fn replace(
+    ev: &mut Evaluator<'_>,
+    t: &str,
+    pattern: Pattern,
+    replacement: &V,
+    limit: Option<usize>,
+    pos: usize,
+) -> Res {
     let spans: Vec<(usize, usize, Vec<Option<String>>)> = match &pattern {
         Pattern::Text(p) => {
             if p.is_empty() {
-                return Err(JErr::at("D3010", "Second argument of replace function cannot be an empty string", pos));
+                return Err(JErr::at(
+                    "D3010",
+                    "Second argument of replace function cannot be an empty string",
+                    pos,
+                ));
             }
             t.match_indices(p.as_ref())
                 .take(limit.unwrap_or(usize::MAX))
@@ -981,12 +1214,27 @@ fn replace(ev: &mut Evaluator<'_>, t: &str, pattern: Pattern, replacement: &V, l
             f => {
                 let mut o = Obj::new();
                 o.insert("match".into(), V::str(matched));
-                o.insert("index".into(), V::Num(t[..start].encode_utf16().count() as f64));
-                o.insert("groups".into(), V::arr(groups.iter().map(|g| V::str(g.as_deref().unwrap_or(""))).collect()));
+                o.insert(
+                    "index".into(),
+                    V::Num(t[..start].encode_utf16().count() as f64),
+                );
+                o.insert(
+                    "groups".into(),
+                    V::arr(
+                        groups
+                            .iter()
+                            .map(|g| V::str(g.as_deref().unwrap_or("")))
+                            .collect(),
+                    ),
+                );
                 match ev.apply(f, vec![Some(V::Obj(Rc::new(o)))], None, pos)? {
                     Some(V::Str(r)) => out.push_str(&r),
                     _ => {
-                        return Err(JErr::at("D3012", "Attempted to replace a matched string with a non-string value", pos));
+                        return Err(JErr::at(
+                            "D3012",
+                            "Attempted to replace a matched string with a non-string value",
+                            pos,
+                        ));
                     }
                 }
             }

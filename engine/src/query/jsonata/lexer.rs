@@ -15,7 +15,10 @@ pub(super) enum Tok {
     Name(String),
     /// `$name` (the text after `$`; empty for `$`, `$` for `$$`).
     Var(String),
-    Regex { pattern: String, flags: String },
+    Regex {
+        pattern: String,
+        flags: String,
+    },
     End,
 }
 
@@ -88,7 +91,11 @@ impl<'s> Lexer<'s> {
                     self.pos += end + 2;
                     Ok((Tok::Name(body[..end].to_owned()), start))
                 }
-                None => Err(JErr::at("S0105", "Quoted property name must be terminated with a backquote (`)", start)),
+                None => Err(JErr::at(
+                    "S0105",
+                    "Quoted property name must be terminated with a backquote (`)",
+                    start,
+                )),
             };
         }
         for op in OPERATORS {
@@ -113,7 +120,11 @@ impl<'s> Lexer<'s> {
         }
         let len = name_length(rest);
         if len == 0 {
-            return Err(JErr::at("S0204", format!("Unknown operator: \"{c}\""), start));
+            return Err(JErr::at(
+                "S0204",
+                format!("Unknown operator: \"{c}\""),
+                start,
+            ));
         }
         let word = &rest[..len];
         self.pos += len;
@@ -151,11 +162,19 @@ impl<'s> Lexer<'s> {
             }
         }
         let Some(end) = end else {
-            return Err(JErr::at("S0302", "No terminating / in regular expression", start));
+            return Err(JErr::at(
+                "S0302",
+                "No terminating / in regular expression",
+                start,
+            ));
         };
         let pattern = body[..end].to_owned();
         if pattern.is_empty() {
-            return Err(JErr::at("S0301", "Empty regular expressions are not allowed", start));
+            return Err(JErr::at(
+                "S0301",
+                "Empty regular expressions are not allowed",
+                start,
+            ));
         }
         let after = &body[end + 1..];
         let flags_len = after
@@ -188,15 +207,25 @@ impl<'s> Lexer<'s> {
                 'r' => out.push('\r'),
                 't' => out.push('\t'),
                 'u' => {
-                    let hex: String = (0..4).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
+                    let hex: String = (0..4)
+                        .filter_map(|_| chars.next().map(|(_, c)| c))
+                        .collect();
                     let Ok(unit) = u16::from_str_radix(&hex, 16) else {
-                        return Err(JErr::at("S0104", "The escape sequence \\u must be followed by 4 hex digits", start + 1 + i));
+                        return Err(JErr::at(
+                            "S0104",
+                            "The escape sequence \\u must be followed by 4 hex digits",
+                            start + 1 + i,
+                        ));
                     };
                     // A surrogate pair is two escapes.
                     if (0xD800..0xDC00).contains(&unit) {
                         let save = chars.clone();
-                        let low = if let (Some((_, '\\')), Some((_, 'u'))) = (chars.next(), chars.next()) {
-                            let hex: String = (0..4).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
+                        let low = if let (Some((_, '\\')), Some((_, 'u'))) =
+                            (chars.next(), chars.next())
+                        {
+                            let hex: String = (0..4)
+                                .filter_map(|_| chars.next().map(|(_, c)| c))
+                                .collect();
                             u16::from_str_radix(&hex, 16).ok()
                         } else {
                             None
@@ -213,11 +242,19 @@ impl<'s> Lexer<'s> {
                     }
                 }
                 other => {
-                    return Err(JErr::at("S0103", format!("Unsupported escape sequence: \\{other}"), start + 1 + i));
+                    return Err(JErr::at(
+                        "S0103",
+                        format!("Unsupported escape sequence: \\{other}"),
+                        start + 1 + i,
+                    ));
                 }
             }
         }
-        Err(JErr::at("S0101", "String literal must be terminated by a matching quote", start))
+        Err(JErr::at(
+            "S0101",
+            "String literal must be terminated by a matching quote",
+            start,
+        ))
     }
 
     fn number(&mut self, start: usize) -> Result<(Tok, usize), JErr> {
@@ -251,7 +288,11 @@ impl<'s> Lexer<'s> {
         let text = &self.rest()[..i];
         let n: f64 = text.parse().unwrap_or(f64::NAN);
         if !n.is_finite() {
-            return Err(JErr::at("S0102", format!("Number out of range: {text}"), start));
+            return Err(JErr::at(
+                "S0102",
+                format!("Number out of range: {text}"),
+                start,
+            ));
         }
         self.pos += i;
         Ok((Tok::Num(n), start))

@@ -98,7 +98,9 @@ impl JsonataExpr {
         if body.is_empty() {
             return Err(JsonataError::Empty);
         }
-        let lead = 2 + inner[..inner.len() - inner.trim_start().len()].chars().count();
+        let lead = 2 + inner[..inner.len() - inner.trim_start().len()]
+            .chars()
+            .count();
         let ast = parser::parse(body).map_err(|e| JsonataError::Syntax {
             code: e.code,
             message: e.message,
@@ -131,27 +133,45 @@ impl JsonataExpr {
     }
 
     /// Evaluates with `input` as the context value (`$` and `$$`).
-    pub fn evaluate_with_input(&self, input: Option<&Value>, scope: &dyn Scope, host: &mut dyn Host) -> Result<Option<Value>, JErr> {
+    pub fn evaluate_with_input(
+        &self,
+        input: Option<&Value>,
+        scope: &dyn Scope,
+        host: &mut dyn Host,
+    ) -> Result<Option<Value>, JErr> {
         let run = std::panic::AssertUnwindSafe(|| self.run(input, scope, host));
         match std::panic::catch_unwind(run) {
             Ok(result) => result,
-            Err(_) => Err(JErr::new("U1000", "Internal error in the JSONata engine; the evaluation was abandoned")),
+            Err(_) => Err(JErr::new(
+                "U1000",
+                "Internal error in the JSONata engine; the evaluation was abandoned",
+            )),
         }
     }
 
-    fn run(&self, input: Option<&Value>, scope: &dyn Scope, host: &mut dyn Host) -> Result<Option<Value>, JErr> {
+    fn run(
+        &self,
+        input: Option<&Value>,
+        scope: &dyn Scope,
+        host: &mut dyn Host,
+    ) -> Result<Option<Value>, JErr> {
         let mut ev = eval::Evaluator::new(host);
         let root = ev.frame(None);
         let input = input.map(|v| {
             let converted = value::V::from_json(v);
             // A top-level array is one value: `$` is the whole array.
             match converted {
-                value::V::Arr(items, f) => value::V::Arr(std::rc::Rc::new(vec![value::V::Arr(items, f)]), value::SEQ | value::WRAP),
+                value::V::Arr(items, f) => value::V::Arr(
+                    std::rc::Rc::new(vec![value::V::Arr(items, f)]),
+                    value::SEQ | value::WRAP,
+                ),
                 other => other,
             }
         });
         if let Some(v) = input.as_ref().map(|v| match v {
-            value::V::Arr(items, f) if f & value::WRAP != 0 => items.first().cloned().unwrap_or(value::V::Null),
+            value::V::Arr(items, f) if f & value::WRAP != 0 => {
+                items.first().cloned().unwrap_or(value::V::Null)
+            }
             other => other.clone(),
         }) {
             root.bind("$", v);
@@ -167,7 +187,10 @@ impl JsonataExpr {
         let result = eval::finish_sequence(result, false);
         match result {
             None => Ok(None),
-            Some(value::V::Func(_)) => Err(JErr::new("T0001", "The expression evaluated to a function, which has no JSON value")),
+            Some(value::V::Func(_)) => Err(JErr::new(
+                "T0001",
+                "The expression evaluated to a function, which has no JSON value",
+            )),
             Some(v) => v.to_json().map(Some),
         }
     }
@@ -188,7 +211,11 @@ fn collect_variables(node: &parser::Node, out: &mut BTreeSet<String>) {
             visit(k);
             visit(v);
         }),
-        Kind::Condition { cond, then, otherwise } => {
+        Kind::Condition {
+            cond,
+            then,
+            otherwise,
+        } => {
             visit(cond);
             visit(then);
             if let Some(o) = otherwise {
@@ -197,7 +224,9 @@ fn collect_variables(node: &parser::Node, out: &mut BTreeSet<String>) {
         }
         Kind::Bind { value, .. } => visit(value),
         Kind::Lambda(def) => visit(&def.body),
-        Kind::Call { procedure, args, .. } => {
+        Kind::Call {
+            procedure, args, ..
+        } => {
             visit(procedure);
             args.iter().for_each(&mut visit);
         }

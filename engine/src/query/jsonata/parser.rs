@@ -128,7 +128,11 @@ pub(super) fn parse(src: &str) -> Result<Node, JErr> {
     p.advance(true)?;
     let raw = p.expression(0)?;
     if p.tok != Tok::End {
-        return Err(JErr::at("S0201", format!("Syntax error: {}", p.show()), p.char_pos()));
+        return Err(JErr::at(
+            "S0201",
+            format!("Syntax error: {}", p.show()),
+            p.char_pos(),
+        ));
     }
     process(raw, src)
 }
@@ -198,7 +202,10 @@ impl Parser<'_> {
         let (tok, pos) = self.lexer.next(prefix).map_err(|e| {
             let p = e.position.unwrap_or(0);
             let chars = self.src[..p.min(self.src.len())].chars().count();
-            JErr { position: Some(chars), ..e }
+            JErr {
+                position: Some(chars),
+                ..e
+            }
         })?;
         self.tok = tok;
         self.pos = pos;
@@ -211,7 +218,13 @@ impl Parser<'_> {
         let tok = std::mem::replace(&mut self.tok, Tok::End);
         let operand_end = matches!(
             tok,
-            Tok::Name(_) | Tok::Var(_) | Tok::Str(_) | Tok::Num(_) | Tok::Value(_) | Tok::Regex { .. } | Tok::Op(")" | "]" | "}")
+            Tok::Name(_)
+                | Tok::Var(_)
+                | Tok::Str(_)
+                | Tok::Num(_)
+                | Tok::Value(_)
+                | Tok::Regex { .. }
+                | Tok::Op(")" | "]" | "}")
         );
         self.advance(!operand_end)?;
         Ok(tok)
@@ -222,16 +235,28 @@ impl Parser<'_> {
             self.bump()?;
             Ok(())
         } else if self.tok == Tok::End {
-            Err(JErr::at("S0203", format!("Expected \"{op}\" before end of expression"), self.char_pos()))
+            Err(JErr::at(
+                "S0203",
+                format!("Expected \"{op}\" before end of expression"),
+                self.char_pos(),
+            ))
         } else {
-            Err(JErr::at("S0202", format!("Expected \"{op}\", got {}", self.show()), self.char_pos()))
+            Err(JErr::at(
+                "S0202",
+                format!("Expected \"{op}\", got {}", self.show()),
+                self.char_pos(),
+            ))
         }
     }
 
     fn expression(&mut self, rbp: u8) -> Result<Raw, JErr> {
         self.depth += 1;
         if self.depth > MAX_PARSE_DEPTH {
-            return Err(JErr::at("U1001", "The expression is nested too deeply", self.char_pos()));
+            return Err(JErr::at(
+                "U1001",
+                "The expression is nested too deeply",
+                self.char_pos(),
+            ));
         }
         let mut left = self.nud()?;
         loop {
@@ -256,8 +281,13 @@ impl Parser<'_> {
             Tok::Str(s) => Raw::Leaf(Kind::Str(s.into()), pos),
             Tok::Value(v) => Raw::Leaf(Kind::Value(v), pos),
             Tok::Var(v) => Raw::Leaf(Kind::Var(v), pos),
-            Tok::Regex { pattern, flags } => Raw::Leaf(Kind::Regex(Arc::new(compile_regex(&pattern, &flags, pos)?)), pos),
-            Tok::Name(n) if (n == "function" || n == "λ") && self.tok == Tok::Op("(") => self.lambda(pos)?,
+            Tok::Regex { pattern, flags } => Raw::Leaf(
+                Kind::Regex(Arc::new(compile_regex(&pattern, &flags, pos)?)),
+                pos,
+            ),
+            Tok::Name(n) if (n == "function" || n == "λ") && self.tok == Tok::Op("(") => {
+                self.lambda(pos)?
+            }
             Tok::Name(n) => Raw::Leaf(Kind::Name(n), pos),
             Tok::Op(op @ ("and" | "or" | "in")) => Raw::Leaf(Kind::Name(op.into()), pos),
             Tok::Op("-") => Raw::Neg(Box::new(self.expression(70)?), pos),
@@ -320,7 +350,11 @@ impl Parser<'_> {
                     Tok::Op(o) => o.to_string(),
                     _ => String::new(),
                 };
-                return Err(JErr::at("S0211", format!("The symbol {shown} cannot be used as a unary operator"), pos));
+                return Err(JErr::at(
+                    "S0211",
+                    format!("The symbol {shown} cannot be used as a unary operator"),
+                    pos,
+                ));
             }
         })
     }
@@ -350,7 +384,13 @@ impl Parser<'_> {
         while self.tok != Tok::Op(")") {
             match self.bump()? {
                 Tok::Var(v) => params.push(v),
-                _ => return Err(JErr::at("S0208", "Parameter of function definition must be a variable name (start with $)", self.char_pos())),
+                _ => {
+                    return Err(JErr::at(
+                        "S0208",
+                        "Parameter of function definition must be a variable name (start with $)",
+                        self.char_pos(),
+                    ));
+                }
             }
             if self.tok == Tok::Op(",") {
                 self.bump()?;
@@ -366,7 +406,13 @@ impl Parser<'_> {
                 match &self.tok {
                     Tok::Op("<") => depth += 1,
                     Tok::Op(">") => depth -= 1,
-                    Tok::End => return Err(JErr::at("S0401", "Unterminated function signature", self.char_pos())),
+                    Tok::End => {
+                        return Err(JErr::at(
+                            "S0401",
+                            "Unterminated function signature",
+                            self.char_pos(),
+                        ));
+                    }
                     _ => {}
                 }
                 self.bump()?;
@@ -468,10 +514,20 @@ fn compile_regex(pattern: &str, flags: &str, pos: usize) -> Result<RegexDef, JEr
             'm' => prefix.push('m'),
             // JavaScript's `g` is implied by the functions that use a regex.
             'g' => {}
-            _ => return Err(JErr::at("S0302", format!("Unsupported regular expression flag: {f}"), pos)),
+            _ => {
+                return Err(JErr::at(
+                    "S0302",
+                    format!("Unsupported regular expression flag: {f}"),
+                    pos,
+                ));
+            }
         }
     }
-    let full = if prefix.is_empty() { pattern.to_owned() } else { format!("(?{prefix}){pattern}") };
+    let full = if prefix.is_empty() {
+        pattern.to_owned()
+    } else {
+        format!("(?{prefix}){pattern}")
+    };
     let regex = fancy_regex::RegexBuilder::new(&full)
         .backtrack_limit(100_000)
         .build()
@@ -498,7 +554,10 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
             let mut steps = Vec::new();
             let mut keep = false;
             match lhs.kind {
-                Kind::Path { steps: s, keep_singleton } if lhs.ann.predicate.is_empty() && lhs.ann.group.is_none() => {
+                Kind::Path {
+                    steps: s,
+                    keep_singleton,
+                } if lhs.ann.predicate.is_empty() && lhs.ann.group.is_none() => {
                     steps.extend(s);
                     keep |= keep_singleton;
                 }
@@ -506,7 +565,10 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
             }
             let rhs = process(*rhs, src)?;
             match rhs.kind {
-                Kind::Path { steps: s, keep_singleton } if rhs.ann.predicate.is_empty() && rhs.ann.group.is_none() => {
+                Kind::Path {
+                    steps: s,
+                    keep_singleton,
+                } if rhs.ann.predicate.is_empty() && rhs.ann.group.is_none() => {
                     steps.extend(s);
                     keep |= keep_singleton;
                 }
@@ -516,7 +578,11 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
             for (i, step) in steps.iter_mut().enumerate() {
                 match &step.kind {
                     Kind::Num(_) | Kind::Value(_) => {
-                        return Err(JErr::at("S0213", "The literal value cannot be used as a step within a path expression", step.pos));
+                        return Err(JErr::at(
+                            "S0213",
+                            "The literal value cannot be used as a step within a path expression",
+                            step.pos,
+                        ));
                     }
                     Kind::Str(s) => {
                         let name = s.to_string();
@@ -527,12 +593,21 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
                 }
                 keep |= step.ann.keep_array;
             }
-            Node::new(Kind::Path { steps, keep_singleton: keep }, pos)
+            Node::new(
+                Kind::Path {
+                    steps,
+                    keep_singleton: keep,
+                },
+                pos,
+            )
         }
         Raw::Predicate(lhs, None, _) => {
             let mut node = process(*lhs, src)?;
             match &mut node.kind {
-                Kind::Path { steps, keep_singleton } => {
+                Kind::Path {
+                    steps,
+                    keep_singleton,
+                } => {
                     *keep_singleton = true;
                     if let Some(last) = steps.last_mut() {
                         last.ann.keep_array = true;
@@ -545,19 +620,31 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
         Raw::Predicate(lhs, Some(rhs), pos) => {
             let mut node = process(*lhs, src)?;
             let filter = process(*rhs, src)?;
-            let is_path = matches!(node.kind, Kind::Path { .. }) && node.ann.predicate.is_empty() && node.ann.group.is_none();
+            let is_path = matches!(node.kind, Kind::Path { .. })
+                && node.ann.predicate.is_empty()
+                && node.ann.group.is_none();
             if is_path {
                 let Kind::Path { steps, .. } = &mut node.kind else {
                     return Err(JErr::at("S0201", "Syntax error", pos));
                 };
-                let Some(step) = steps.last_mut() else { return Err(JErr::at("S0201", "Syntax error", pos)) };
+                let Some(step) = steps.last_mut() else {
+                    return Err(JErr::at("S0201", "Syntax error", pos));
+                };
                 if step.ann.group.is_some() {
-                    return Err(JErr::at("S0209", "A predicate cannot follow a grouping expression in a step", pos));
+                    return Err(JErr::at(
+                        "S0209",
+                        "A predicate cannot follow a grouping expression in a step",
+                        pos,
+                    ));
                 }
                 step.ann.stages.push(Stage::Filter(filter));
             } else {
                 if node.ann.group.is_some() {
-                    return Err(JErr::at("S0209", "A predicate cannot follow a grouping expression in a step", pos));
+                    return Err(JErr::at(
+                        "S0209",
+                        "A predicate cannot follow a grouping expression in a step",
+                        pos,
+                    ));
                 }
                 node.ann.predicate.push(Stage::Filter(filter));
             }
@@ -566,7 +653,11 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
         Raw::Group(lhs, pairs, pos) => {
             let mut node = process(*lhs, src)?;
             if node.ann.group.is_some() {
-                return Err(JErr::at("S0210", "Each step can only have one grouping expression", pos));
+                return Err(JErr::at(
+                    "S0210",
+                    "Each step can only have one grouping expression",
+                    pos,
+                ));
             }
             let pairs = pairs
                 .into_iter()
@@ -583,46 +674,88 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
                 .map(|(d, t)| Ok((d, process(t, src)?)))
                 .collect::<Result<Vec<_>, JErr>>()?;
             steps.push(Node::new(Kind::Sort(terms), pos));
-            Node::new(Kind::Path { steps, keep_singleton: keep }, pos)
+            Node::new(
+                Kind::Path {
+                    steps,
+                    keep_singleton: keep,
+                },
+                pos,
+            )
         }
         Raw::Binary("@", lhs, rhs, pos) => {
             let node = process(*lhs, src)?;
             let Raw::Leaf(Kind::Var(name), _) = *rhs else {
-                return Err(JErr::at("S0214", "The right side of @ must be a variable name (start with $)", pos));
+                return Err(JErr::at(
+                    "S0214",
+                    "The right side of @ must be a variable name (start with $)",
+                    pos,
+                ));
             };
             let (mut steps, keep) = into_steps(node);
-            let Some(step) = steps.last_mut() else { return Err(JErr::at("S0201", "Syntax error", pos)) };
+            let Some(step) = steps.last_mut() else {
+                return Err(JErr::at("S0201", "Syntax error", pos));
+            };
             if !step.ann.stages.is_empty() || !step.ann.predicate.is_empty() {
-                return Err(JErr::at("S0215", "A context variable binding must precede any predicates on a step", pos));
+                return Err(JErr::at(
+                    "S0215",
+                    "A context variable binding must precede any predicates on a step",
+                    pos,
+                ));
             }
             if matches!(step.kind, Kind::Sort(_)) {
-                return Err(JErr::at("S0216", "A context variable binding must precede the 'order-by' clause on a step", pos));
+                return Err(JErr::at(
+                    "S0216",
+                    "A context variable binding must precede the 'order-by' clause on a step",
+                    pos,
+                ));
             }
             step.ann.focus = Some(name);
             step.ann.tuple = true;
-            Node::new(Kind::Path { steps, keep_singleton: keep }, pos)
+            Node::new(
+                Kind::Path {
+                    steps,
+                    keep_singleton: keep,
+                },
+                pos,
+            )
         }
         Raw::Binary("#", lhs, rhs, pos) => {
             let mut node = process(*lhs, src)?;
             let Raw::Leaf(Kind::Var(name), _) = *rhs else {
-                return Err(JErr::at("S0214", "The right side of # must be a variable name (start with $)", pos));
+                return Err(JErr::at(
+                    "S0214",
+                    "The right side of # must be a variable name (start with $)",
+                    pos,
+                ));
             };
             if !matches!(node.kind, Kind::Path { .. }) {
                 node.ann.stages = std::mem::take(&mut node.ann.predicate);
             }
             let (mut steps, keep) = into_steps(node);
-            let Some(step) = steps.last_mut() else { return Err(JErr::at("S0201", "Syntax error", pos)) };
+            let Some(step) = steps.last_mut() else {
+                return Err(JErr::at("S0201", "Syntax error", pos));
+            };
             if step.ann.stages.is_empty() {
                 step.ann.index = Some(name);
             } else {
                 step.ann.stages.push(Stage::Index(name));
             }
             step.ann.tuple = true;
-            Node::new(Kind::Path { steps, keep_singleton: keep }, pos)
+            Node::new(
+                Kind::Path {
+                    steps,
+                    keep_singleton: keep,
+                },
+                pos,
+            )
         }
         Raw::Binary(":=", lhs, rhs, pos) => {
             let Raw::Leaf(Kind::Var(name), _) = *lhs else {
-                return Err(JErr::at("S0212", "The left side of := must be a variable name (start with $)", pos));
+                return Err(JErr::at(
+                    "S0212",
+                    "The left side of := must be a variable name (start with $)",
+                    pos,
+                ));
             };
             Node::new(
                 Kind::Bind {
@@ -655,7 +788,12 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
             }
         }
         Raw::Array(items, pos) => Node::new(
-            Kind::Array(items.into_iter().map(|i| process(i, src)).collect::<Result<_, _>>()?),
+            Kind::Array(
+                items
+                    .into_iter()
+                    .map(|i| process(i, src))
+                    .collect::<Result<_, _>>()?,
+            ),
             pos,
         ),
         Raw::Object(pairs, pos) => Node::new(
@@ -679,7 +817,12 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
             pos,
         ),
         Raw::Block(items, pos) => Node::new(
-            Kind::Block(items.into_iter().map(|i| process(i, src)).collect::<Result<_, _>>()?),
+            Kind::Block(
+                items
+                    .into_iter()
+                    .map(|i| process(i, src))
+                    .collect::<Result<_, _>>()?,
+            ),
             pos,
         ),
         Raw::Lambda(params, body, pos) => Node::new(
@@ -690,7 +833,10 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
             pos,
         ),
         Raw::Call(procedure, args, pos) => {
-            let args: Vec<Node> = args.into_iter().map(|a| process(a, src)).collect::<Result<_, _>>()?;
+            let args: Vec<Node> = args
+                .into_iter()
+                .map(|a| process(a, src))
+                .collect::<Result<_, _>>()?;
             let partial = args.iter().any(|a| matches!(a.kind, Kind::Placeholder));
             Node::new(
                 Kind::Call {
@@ -718,7 +864,10 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
 /// A node as path steps: a path's own, or the node as the only step.
 fn into_steps(node: Node) -> (Vec<Node>, bool) {
     match node.kind {
-        Kind::Path { steps, keep_singleton } if node.ann.predicate.is_empty() && node.ann.group.is_none() => (steps, keep_singleton),
+        Kind::Path {
+            steps,
+            keep_singleton,
+        } if node.ann.predicate.is_empty() && node.ann.group.is_none() => (steps, keep_singleton),
         _ => {
             let keep = node.ann.keep_array;
             (vec![node], keep)

@@ -104,7 +104,11 @@ impl V {
             Value::Number(n) => V::Num(n.as_f64().unwrap_or(f64::NAN)),
             Value::String(s) => V::str(s),
             Value::Array(a) => V::arr(a.iter().map(V::from_json).collect()),
-            Value::Object(o) => V::Obj(Rc::new(o.iter().map(|(k, v)| (k.clone(), V::from_json(v))).collect())),
+            Value::Object(o) => V::Obj(Rc::new(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), V::from_json(v)))
+                    .collect(),
+            )),
         }
     }
 
@@ -136,7 +140,10 @@ impl V {
 /// A finite number as JSON: integers as integers.
 pub(super) fn number_json(n: f64) -> Result<Value, JErr> {
     if !n.is_finite() {
-        return Err(JErr::new("D1001", format!("Number out of range: {}", js_number(n))));
+        return Err(JErr::new(
+            "D1001",
+            format!("Number out of range: {}", js_number(n)),
+        ));
     }
     if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
         return Ok(Value::from(n as i64));
@@ -167,8 +174,14 @@ pub(super) fn deep_equal(a: &V, b: &V) -> bool {
         (V::Bool(x), V::Bool(y)) => x == y,
         (V::Num(x), V::Num(y)) => x == y,
         (V::Str(x), V::Str(y)) => x == y,
-        (V::Arr(x, _), V::Arr(y, _)) => x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| deep_equal(p, q)),
-        (V::Obj(x), V::Obj(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| deep_equal(v, w))),
+        (V::Arr(x, _), V::Arr(y, _)) => {
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| deep_equal(p, q))
+        }
+        (V::Obj(x), V::Obj(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| deep_equal(v, w)))
+        }
         (V::Func(x), V::Func(y)) => Rc::ptr_eq(x, y),
         _ => false,
     }
@@ -180,7 +193,11 @@ pub(super) fn js_number(n: f64) -> String {
         return "NaN".into();
     }
     if n.is_infinite() {
-        return if n > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if n > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     if n == 0.0 {
         return "0".into();
@@ -199,7 +216,11 @@ pub(super) fn js_number(n: f64) -> String {
         } else if point >= k {
             format!("{}{}", digits, "0".repeat((point - k) as usize))
         } else {
-            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+            format!(
+                "{}.{}",
+                &digits[..point as usize],
+                &digits[point as usize..]
+            )
         }
     } else {
         let sign = if exp < 0 { '-' } else { '+' };
@@ -227,7 +248,10 @@ pub(super) fn stringify(v: &V, pretty: bool) -> Result<String, JErr> {
         V::Func(_) => Ok(String::new()),
         V::Num(n) => {
             if !n.is_finite() {
-                return Err(JErr::new("D3001", "Attempting to invoke string function on Infinity or NaN"));
+                return Err(JErr::new(
+                    "D3001",
+                    "Attempting to invoke string function on Infinity or NaN",
+                ));
             }
             Ok(js_number(precision15(*n)))
         }
@@ -248,7 +272,10 @@ fn json_for_string(v: &V) -> Result<Value, JErr> {
     Ok(match v {
         V::Num(n) => {
             if !n.is_finite() {
-                return Err(JErr::new("D3001", "Attempting to invoke string function on Infinity or NaN"));
+                return Err(JErr::new(
+                    "D3001",
+                    "Attempting to invoke string function on Infinity or NaN",
+                ));
             }
             number_json(precision15(*n))?
         }
