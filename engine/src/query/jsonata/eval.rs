@@ -22,7 +22,11 @@ pub(super) type Res = Result<Option<V>, JErr>;
 pub(super) const MAX_DEPTH: usize = 400;
 /// Work units one evaluation may spend: one per node evaluated, plus the
 /// size of every array and string it builds in bulk.
-pub(super) const MAX_FUEL: u64 = 20_000_000;
+pub(super) const MAX_FUEL: u64 = 5_000_000;
+/// Stack one evaluation may use, measured from where it started: deep
+/// recursion fails with U1001 well before a 2 MiB thread (a tokio
+/// worker's) would overflow, in debug builds too.
+pub(super) const STACK_BUDGET: usize = 1024 * 1024;
 
 #[derive(Debug, Default)]
 pub(super) struct Frame {
@@ -47,6 +51,9 @@ pub(super) struct Evaluator<'h> {
     pub host: &'h mut dyn Host,
     depth: usize,
     fuel: u64,
+    /// The address of a local in the caller's frame: stack use is the
+    /// distance from it (no unsafe: the address is only compared).
+    stack_base: usize,
     /// Every frame made, so the cycles closures make (a frame holding a
     /// lambda that holds the frame) are broken when evaluation ends.
     frames: Vec<Rc<Frame>>,
@@ -66,6 +73,7 @@ impl<'h> Evaluator<'h> {
             host,
             depth: 0,
             fuel: MAX_FUEL,
+            stack_base: stack_address(),
             frames: Vec::new(),
         }
     }
@@ -94,22 +102,81 @@ impl<'h> Evaluator<'h> {
 
     pub fn eval(&mut self, node: &Node, input: Option<&V>, env: &Rc<Frame>) -> Res {
         self.depth += 1;
-        let result = if self.depth > MAX_DEPTH {
-            Err(JErr::at(
-                "U1001",
-                "Stack overflow error: the expression nests or recurses too deeply",
-                node.pos,
-            ))
-        } else {
-            self.spend(1)
-                .and_then(|()| self.eval_inner(node, input, env))
-        };
+        let result =
+            if self.depth > MAX_DEPTH || self.stack_base.abs_diff(stack_address()) > STACK_BUDGET {
+                Err(JErr::at(
+                    "U1001",
+                    "Stack overflow error: the expression nests or recurses too deeply",
+                    node.pos,
+                ))
+            } else {
+                self.spend(1)
+                    .and_then(|()| self.eval_inner(node, input, env))
+            };
         self.depth -= 1;
         result.map_err(|e| e.or_at(node.pos))
     }
 
+    /// The hot kinds here, the rest in `eval_other`: this frame is on the
+    /// stack once per nesting level, so it stays small (debug builds too).
     fn eval_inner(&mut self, node: &Node, input: Option<&V>, env: &Rc<Frame>) -> Res {
-        let mut result = match &node.kind {
+        let result = match &node.kind {
+            Kind::Path { .. } => self.path(node, input, env)?,
+            Kind::Binary { op, lhs, rhs } => self.binary(op, lhs, rhs, input, env)?,
+            Kind::Call {
+                procedure,
+                args,
+                partial,
+            } => self.call(node, procedure, args, *partial, input, env, None)?,
+            Kind::Condition {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = self.eval(cond, input, env)?;
+                if truthy(c.as_ref()) {
+                    self.eval(then, input, env)?
+                } else if let Some(e) = otherwise {
+                    self.eval(e, input, env)?
+                } else {
+                    None
+                }
+            }
+            Kind::Block(items) => {
+                let frame = self.frame(Some(env));
+                let mut last = None;
+                for item in items {
+                    last = self.eval(item, input, &frame)?;
+                }
+                last
+            }
+            _ => self.eval_other(node, input, env)?,
+        };
+        if node.ann.predicate.is_empty() && node.ann.group.is_none() {
+            return Ok(finish_sequence(result, node.ann.keep_array));
+        }
+        self.post(node, result, env)
+    }
+
+    /// Predicates and grouping on a non-path expression.
+    #[inline(never)]
+    fn post(&mut self, node: &Node, mut result: Option<V>, env: &Rc<Frame>) -> Res {
+        for stage in &node.ann.predicate {
+            if let Stage::Filter(f) = stage {
+                result = self.filter(f, result, env)?;
+            }
+        }
+        if !matches!(node.kind, Kind::Path { .. }) {
+            if let Some(pairs) = &node.ann.group {
+                result = Some(self.group(pairs, result.as_ref(), env)?);
+            }
+        }
+        Ok(finish_sequence(result, node.ann.keep_array))
+    }
+
+    #[inline(never)]
+    fn eval_other(&mut self, node: &Node, input: Option<&V>, env: &Rc<Frame>) -> Res {
+        Ok(match &node.kind {
             Kind::Path { .. } => self.path(node, input, env)?,
             Kind::Name(name) => lookup(input, name),
             Kind::Str(s) => Some(V::Str(s.as_ref().into())),
@@ -224,18 +291,7 @@ impl<'h> Evaluator<'h> {
                     None => None,
                 }
             }
-        };
-        for stage in &node.ann.predicate {
-            if let Stage::Filter(f) = stage {
-                result = self.filter(f, result, env)?;
-            }
-        }
-        if !matches!(node.kind, Kind::Path { .. }) {
-            if let Some(pairs) = &node.ann.group {
-                result = Some(self.group(pairs, result.as_ref(), env)?);
-            }
-        }
-        Ok(finish_sequence(result, node.ann.keep_array))
+        })
     }
 
     fn path(&mut self, node: &Node, input: Option<&V>, env: &Rc<Frame>) -> Res {
@@ -709,6 +765,18 @@ impl<'h> Evaluator<'h> {
             )));
         }
         let r = self.eval(rhs, input, env)?;
+        self.binary_values(op, l, r, lhs, rhs)
+    }
+
+    #[inline(never)]
+    fn binary_values(
+        &mut self,
+        op: &str,
+        l: Option<V>,
+        r: Option<V>,
+        lhs: &Node,
+        rhs: &Node,
+    ) -> Res {
         Ok(match op {
             "+" | "-" | "*" | "/" | "%" => {
                 let ln = match &l {
@@ -796,7 +864,7 @@ impl<'h> Evaluator<'h> {
                     None => String::new(),
                     Some(v) => super::value::stringify(v, false)?,
                 };
-                self.spend((a.len() + b.len()) as u64 / 64)?;
+                self.spend((a.len() + b.len()) as u64 / 8)?;
                 Some(V::Str(format!("{a}{b}").into()))
             }
             ".." => {
@@ -842,7 +910,10 @@ impl<'h> Evaluator<'h> {
                     return Ok(Some(V::Bool(false)));
                 };
                 let found = match r {
-                    V::Arr(a, _) => a.iter().any(|x| deep_equal(x, l)),
+                    V::Arr(a, _) => {
+                        self.spend(a.len() as u64 / 8)?;
+                        a.iter().any(|x| deep_equal(x, l))
+                    }
                     other => deep_equal(other, l),
                 };
                 Some(V::Bool(found))
@@ -916,15 +987,16 @@ impl<'h> Evaluator<'h> {
             return Err(JErr::at("T1006", "Attempted to invoke a non-function", pos));
         };
         self.depth += 1;
-        let result = if self.depth > MAX_DEPTH {
-            Err(JErr::at(
-                "U1001",
-                "Stack overflow error: the expression nests or recurses too deeply",
-                pos,
-            ))
-        } else {
-            self.apply_inner(func, args, input, pos)
-        };
+        let result =
+            if self.depth > MAX_DEPTH || self.stack_base.abs_diff(stack_address()) > STACK_BUDGET {
+                Err(JErr::at(
+                    "U1001",
+                    "Stack overflow error: the expression nests or recurses too deeply",
+                    pos,
+                ))
+            } else {
+                self.apply_inner(func, args, input, pos)
+            };
         self.depth -= 1;
         result
     }
@@ -950,6 +1022,20 @@ impl<'h> Evaluator<'h> {
                 }
                 self.eval(&def.body, captured.as_ref(), &frame)
             }
+            _ => self.apply_other(func, args, input, pos),
+        }
+    }
+
+    #[inline(never)]
+    fn apply_other(
+        &mut self,
+        func: &Rc<Func>,
+        args: Vec<Option<V>>,
+        input: Option<&V>,
+        pos: usize,
+    ) -> Res {
+        match func.as_ref() {
+            Func::Lambda { .. } => Ok(None),
             Func::Builtin(name) => functions::call(self, name, args, input, pos),
             Func::Partial { func, args: fixed } => {
                 let mut supplied = args.into_iter();
@@ -1113,6 +1199,13 @@ impl<'h> Evaluator<'h> {
         }
         Ok(Some(from_mutable(&root)))
     }
+}
+
+/// Where the stack is now (an address in the current frame).
+#[inline(never)]
+pub(super) fn stack_address() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
 }
 
 /// A plain tree for the transform operator to edit in place.

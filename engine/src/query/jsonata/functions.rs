@@ -111,11 +111,10 @@ pub(super) fn arity(f: &V) -> usize {
 }
 
 fn matches_type(v: Option<&V>, t: char) -> bool {
-    match (v, t) {
-        (_, 'x') => true,
-        (Some(V::Str(_)), 's') | (Some(V::Num(_)), 'n') | (Some(V::Obj(_)), 'o') => true,
-        _ => false,
-    }
+    matches!(
+        (v, t),
+        (_, 'x') | (Some(V::Str(_)), 's') | (Some(V::Num(_)), 'n') | (Some(V::Obj(_)), 'o')
+    )
 }
 
 fn sig_err(name: &str, i: usize, pos: usize) -> JErr {
@@ -373,7 +372,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             if missing <= 0.0 {
                 return s(t);
             }
-            ev.spend(missing as u64 / 16)?;
+            ev.spend(missing as u64 / 8)?;
             if missing > 10_000_000.0 {
                 return Err(JErr::at("U1002", "The padding is too large", pos));
             }
@@ -603,10 +602,17 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
         },
         "exists" => b(a.get(0).is_some()),
         "type" => Ok(a.get(0).map(|v| V::str(v.type_name()))),
-        "append" => Ok(append(
-            a.args.first().cloned().flatten(),
-            a.args.get(1).cloned().flatten(),
-        )),
+        "append" => {
+            let joined = append(
+                a.args.first().cloned().flatten(),
+                a.args.get(1).cloned().flatten(),
+            );
+            if let Some(V::Arr(items, _)) = &joined {
+                // Each item is copied: charge it (doubling runs out of fuel).
+                ev.spend(4 * items.len() as u64)?;
+            }
+            Ok(joined)
+        }
         "reverse" => Ok(a.array(0).map(|mut x| {
             x.reverse();
             V::arr(x)
@@ -675,6 +681,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             };
             let mut out: Vec<V> = Vec::new();
             for item in items.iter() {
+                ev.spend(out.len() as u64 / 4 + 1)?;
                 if !out.iter().any(|o| deep_equal(o, item)) {
                     out.push(item.clone());
                 }
@@ -1108,13 +1115,16 @@ fn percent_decode(t: &str, keep_reserved: bool) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// A match: byte start and end, and the capture groups.
+type Span = (usize, usize, Vec<Option<String>>);
+
 /// Byte spans of every match (at most `limit`), with capture groups.
 fn regex_spans(
     ev: &mut Evaluator<'_>,
     r: &RegexDef,
     t: &str,
     limit: Option<usize>,
-) -> Result<Vec<(usize, usize, Vec<Option<String>>)>, JErr> {
+) -> Result<Vec<Span>, JErr> {
     let mut out = Vec::new();
     let mut at = 0;
     while at <= t.len() {
@@ -1187,7 +1197,7 @@ fn replace(
     limit: Option<usize>,
     pos: usize,
 ) -> Res {
-    let spans: Vec<(usize, usize, Vec<Option<String>>)> = match &pattern {
+    let spans: Vec<Span> = match &pattern {
         Pattern::Text(p) => {
             if p.is_empty() {
                 return Err(JErr::at(
@@ -1242,7 +1252,7 @@ fn replace(
         last = end;
     }
     out.push_str(&t[last..]);
-    ev.spend(out.len() as u64 / 64)?;
+    ev.spend(out.len() as u64 / 8)?;
     s(out)
 }
 

@@ -53,8 +53,8 @@ impl<'s> Lexer<'s> {
             let rest = self.rest();
             let trimmed = rest.trim_start();
             self.pos += rest.len() - trimmed.len();
-            if trimmed.starts_with("/*") {
-                match trimmed[2..].find("*/") {
+            if let Some(comment) = trimmed.strip_prefix("/*") {
+                match comment.find("*/") {
                     Some(end) => self.pos += end + 4,
                     None => return Err(JErr::at("S0106", "Comment has no closing tag", self.pos)),
                 }

@@ -341,3 +341,6 @@ fn compile_at(
         other => JsonataTemplate::Static(other.clone()),
     }
 }
+
+#[cfg(test)]
+mod tests;

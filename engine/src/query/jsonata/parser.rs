@@ -10,6 +10,8 @@ use super::lexer::{Lexer, Lit, Tok};
 
 /// Nesting bound while parsing: deeper input is refused, not overflowed.
 const MAX_PARSE_DEPTH: usize = 200;
+/// Stack the parser may use (measured as in `eval`), whatever the build.
+const PARSE_STACK: usize = 384 * 1024;
 
 #[derive(Debug)]
 pub(super) struct Node {
@@ -124,6 +126,7 @@ pub(super) fn parse(src: &str) -> Result<Node, JErr> {
         pos: 0,
         depth: 0,
         src,
+        stack_base: super::eval::stack_address(),
     };
     p.advance(true)?;
     let raw = p.expression(0)?;
@@ -134,7 +137,7 @@ pub(super) fn parse(src: &str) -> Result<Node, JErr> {
             p.char_pos(),
         ));
     }
-    process(raw, src)
+    process(raw)
 }
 
 struct Parser<'s> {
@@ -144,6 +147,7 @@ struct Parser<'s> {
     pos: usize,
     depth: usize,
     src: &'s str,
+    stack_base: usize,
 }
 
 /// The parser's first form, before the rewrite.
@@ -251,7 +255,9 @@ impl Parser<'_> {
 
     fn expression(&mut self, rbp: u8) -> Result<Raw, JErr> {
         self.depth += 1;
-        if self.depth > MAX_PARSE_DEPTH {
+        if self.depth > MAX_PARSE_DEPTH
+            || self.stack_base.abs_diff(super::eval::stack_address()) > PARSE_STACK
+        {
             return Err(JErr::at(
                 "U1001",
                 "The expression is nested too deeply",
@@ -536,7 +542,7 @@ fn compile_regex(pattern: &str, flags: &str, pos: usize) -> Result<RegexDef, JEr
 }
 
 /// The reference implementation's `processAST`.
-fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
+fn process(raw: Raw) -> Result<Node, JErr> {
     Ok(match raw {
         Raw::Leaf(Kind::Name(n), pos) => {
             let step = Node::new(Kind::Name(n), pos);
@@ -550,7 +556,7 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
         }
         Raw::Leaf(kind, pos) => Node::new(kind, pos),
         Raw::Binary(".", lhs, rhs, pos) => {
-            let lhs = process(*lhs, src)?;
+            let lhs = process(*lhs)?;
             let mut steps = Vec::new();
             let mut keep = false;
             match lhs.kind {
@@ -563,7 +569,7 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
                 }
                 _ => steps.push(lhs),
             }
-            let rhs = process(*rhs, src)?;
+            let rhs = process(*rhs)?;
             match rhs.kind {
                 Kind::Path {
                     steps: s,
@@ -602,7 +608,7 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
             )
         }
         Raw::Predicate(lhs, None, _) => {
-            let mut node = process(*lhs, src)?;
+            let mut node = process(*lhs)?;
             match &mut node.kind {
                 Kind::Path {
                     steps,
@@ -618,8 +624,8 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
             node
         }
         Raw::Predicate(lhs, Some(rhs), pos) => {
-            let mut node = process(*lhs, src)?;
-            let filter = process(*rhs, src)?;
+            let mut node = process(*lhs)?;
+            let filter = process(*rhs)?;
             let is_path = matches!(node.kind, Kind::Path { .. })
                 && node.ann.predicate.is_empty()
                 && node.ann.group.is_none();
@@ -651,7 +657,7 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
             node
         }
         Raw::Group(lhs, pairs, pos) => {
-            let mut node = process(*lhs, src)?;
+            let mut node = process(*lhs)?;
             if node.ann.group.is_some() {
                 return Err(JErr::at(
                     "S0210",
@@ -661,17 +667,17 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
             }
             let pairs = pairs
                 .into_iter()
-                .map(|(k, v)| Ok((process(k, src)?, process(v, src)?)))
+                .map(|(k, v)| Ok((process(k)?, process(v)?)))
                 .collect::<Result<Vec<_>, JErr>>()?;
             node.ann.group = Some(pairs);
             node
         }
         Raw::Sort(lhs, terms, pos) => {
-            let node = process(*lhs, src)?;
+            let node = process(*lhs)?;
             let (mut steps, keep) = into_steps(node);
             let terms = terms
                 .into_iter()
-                .map(|(d, t)| Ok((d, process(t, src)?)))
+                .map(|(d, t)| Ok((d, process(t)?)))
                 .collect::<Result<Vec<_>, JErr>>()?;
             steps.push(Node::new(Kind::Sort(terms), pos));
             Node::new(
@@ -683,7 +689,7 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
             )
         }
         Raw::Binary("@", lhs, rhs, pos) => {
-            let node = process(*lhs, src)?;
+            let node = process(*lhs)?;
             let Raw::Leaf(Kind::Var(name), _) = *rhs else {
                 return Err(JErr::at(
                     "S0214",
@@ -720,7 +726,7 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
             )
         }
         Raw::Binary("#", lhs, rhs, pos) => {
-            let mut node = process(*lhs, src)?;
+            let mut node = process(*lhs)?;
             let Raw::Leaf(Kind::Var(name), _) = *rhs else {
                 return Err(JErr::at(
                     "S0214",
@@ -760,87 +766,74 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
             Node::new(
                 Kind::Bind {
                     name,
-                    value: Box::new(process(*rhs, src)?),
+                    value: Box::new(process(*rhs)?),
                 },
                 pos,
             )
         }
         Raw::Binary("~>", lhs, rhs, pos) => Node::new(
             Kind::Apply {
-                lhs: Box::new(process(*lhs, src)?),
-                rhs: Box::new(process(*rhs, src)?),
+                lhs: Box::new(process(*lhs)?),
+                rhs: Box::new(process(*rhs)?),
             },
             pos,
         ),
         Raw::Binary(op, lhs, rhs, pos) => Node::new(
             Kind::Binary {
                 op,
-                lhs: Box::new(process(*lhs, src)?),
-                rhs: Box::new(process(*rhs, src)?),
+                lhs: Box::new(process(*lhs)?),
+                rhs: Box::new(process(*rhs)?),
             },
             pos,
         ),
         Raw::Neg(inner, pos) => {
-            let inner = process(*inner, src)?;
+            let inner = process(*inner)?;
             match inner.kind {
                 Kind::Num(n) if inner.ann.predicate.is_empty() => Node::new(Kind::Num(-n), pos),
                 _ => Node::new(Kind::Neg(Box::new(inner)), pos),
             }
         }
         Raw::Array(items, pos) => Node::new(
-            Kind::Array(
-                items
-                    .into_iter()
-                    .map(|i| process(i, src))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Kind::Array(items.into_iter().map(process).collect::<Result<_, _>>()?),
             pos,
         ),
         Raw::Object(pairs, pos) => Node::new(
             Kind::Object(
                 pairs
                     .into_iter()
-                    .map(|(k, v)| Ok((process(k, src)?, process(v, src)?)))
+                    .map(|(k, v)| Ok((process(k)?, process(v)?)))
                     .collect::<Result<_, JErr>>()?,
             ),
             pos,
         ),
         Raw::Condition(c, t, e, pos) => Node::new(
             Kind::Condition {
-                cond: Box::new(process(*c, src)?),
-                then: Box::new(process(*t, src)?),
+                cond: Box::new(process(*c)?),
+                then: Box::new(process(*t)?),
                 otherwise: match e {
-                    Some(e) => Some(Box::new(process(*e, src)?)),
+                    Some(e) => Some(Box::new(process(*e)?)),
                     None => None,
                 },
             },
             pos,
         ),
         Raw::Block(items, pos) => Node::new(
-            Kind::Block(
-                items
-                    .into_iter()
-                    .map(|i| process(i, src))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Kind::Block(items.into_iter().map(process).collect::<Result<_, _>>()?),
             pos,
         ),
         Raw::Lambda(params, body, pos) => Node::new(
             Kind::Lambda(Arc::new(LambdaDef {
                 params,
-                body: process(*body, src)?,
+                body: process(*body)?,
             })),
             pos,
         ),
         Raw::Call(procedure, args, pos) => {
-            let args: Vec<Node> = args
-                .into_iter()
-                .map(|a| process(a, src))
-                .collect::<Result<_, _>>()?;
+            let args: Vec<Node> = args.into_iter().map(process).collect::<Result<_, _>>()?;
             let partial = args.iter().any(|a| matches!(a.kind, Kind::Placeholder));
             Node::new(
                 Kind::Call {
-                    procedure: Box::new(process(*procedure, src)?),
+                    procedure: Box::new(process(*procedure)?),
                     args,
                     partial,
                 },
@@ -849,10 +842,10 @@ fn process(raw: Raw, src: &str) -> Result<Node, JErr> {
         }
         Raw::Transform(pattern, update, delete, pos) => Node::new(
             Kind::Transform(Arc::new(TransformDef {
-                pattern: process(*pattern, src)?,
-                update: process(*update, src)?,
+                pattern: process(*pattern)?,
+                update: process(*update)?,
                 delete: match delete {
-                    Some(d) => Some(process(*d, src)?),
+                    Some(d) => Some(process(*d)?),
                     None => None,
                 },
             })),
