@@ -1109,7 +1109,7 @@ impl<'h> Evaluator<'h> {
         let Some(target) = target else {
             return Ok(None);
         };
-        if target.is_func() {
+        if !matches!(target, V::Obj(_) | V::Arr(..)) {
             return Err(JErr::at(
                 "T0410",
                 "Argument 1 of function transform does not match function signature",

@@ -59,6 +59,8 @@ pub struct JsonataExpr {
     ast: Arc<parser::Node>,
     /// The `$name` variables it mentions (builtins and `states` included).
     variables: Arc<BTreeSet<String>>,
+    /// The fields it reads as `$states.NAME`.
+    states_fields: Arc<BTreeSet<String>>,
 }
 
 impl PartialEq for JsonataExpr {
@@ -107,11 +109,13 @@ impl JsonataExpr {
             offset: lead + e.position.unwrap_or(0),
         })?;
         let mut variables = BTreeSet::new();
-        collect_variables(&ast, &mut variables);
+        let mut states_fields = BTreeSet::new();
+        collect_variables(&ast, &mut variables, &mut states_fields);
         Ok(Self {
             body: body.to_owned(),
             ast: Arc::new(ast),
             variables: Arc::new(variables),
+            states_fields: Arc::new(states_fields),
         })
     }
 
@@ -123,6 +127,12 @@ impl JsonataExpr {
     /// The variables (`$name`, without `$`) the expression mentions.
     pub fn variables(&self) -> impl Iterator<Item = &str> {
         self.variables.iter().map(String::as_str)
+    }
+
+    /// The fields of `$states` it reads by name (`$states.result` gives
+    /// `result`), for the definition-time check of where each is legal.
+    pub fn states_fields(&self) -> impl Iterator<Item = &str> {
+        self.states_fields.iter().map(String::as_str)
     }
 
     /// Evaluates against no context value (AWS gives expressions none: data
@@ -196,9 +206,22 @@ impl JsonataExpr {
     }
 }
 
-fn collect_variables(node: &parser::Node, out: &mut BTreeSet<String>) {
+fn collect_variables(
+    node: &parser::Node,
+    out: &mut BTreeSet<String>,
+    states: &mut BTreeSet<String>,
+) {
     use parser::{Kind, Stage};
-    let mut visit = |n: &parser::Node| collect_variables(n, out);
+    if let Kind::Path { steps, .. } = &node.kind {
+        if let [first, second, ..] = steps.as_slice() {
+            if let (Kind::Var(v), Kind::Name(n)) = (&first.kind, &second.kind) {
+                if v == "states" {
+                    states.insert(n.clone());
+                }
+            }
+        }
+    }
+    let mut visit = |n: &parser::Node| collect_variables(n, out, states);
     match &node.kind {
         Kind::Path { steps, .. } => steps.iter().for_each(&mut visit),
         Kind::Binary { lhs, rhs, .. } | Kind::Apply { lhs, rhs } => {
@@ -245,13 +268,13 @@ fn collect_variables(node: &parser::Node, out: &mut BTreeSet<String>) {
     }
     for stage in node.ann.predicate.iter().chain(&node.ann.stages) {
         if let Stage::Filter(f) = stage {
-            collect_variables(f, out);
+            collect_variables(f, out, states);
         }
     }
     if let Some(group) = &node.ann.group {
         for (k, v) in group {
-            collect_variables(k, out);
-            collect_variables(v, out);
+            collect_variables(k, out, states);
+            collect_variables(v, out, states);
         }
     }
 }
@@ -291,6 +314,30 @@ impl JsonataTemplate {
         } else {
             Err(errors)
         }
+    }
+
+    /// Every expression in the template, with its pointer relative to the
+    /// template's root.
+    pub fn expressions(&self) -> Vec<(String, &JsonataExpr)> {
+        fn walk<'t>(t: &'t JsonataTemplate, at: String, out: &mut Vec<(String, &'t JsonataExpr)>) {
+            match t {
+                JsonataTemplate::Static(_) => {}
+                JsonataTemplate::Expr(e) => out.push((at, e)),
+                JsonataTemplate::Object(fields) => {
+                    for (k, v) in fields {
+                        walk(v, crate::asl::source::pointer_push(&at, k), out);
+                    }
+                }
+                JsonataTemplate::Array(items) => {
+                    for (i, v) in items.iter().enumerate() {
+                        walk(v, format!("{at}/{i}"), out);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, String::new(), &mut out);
+        out
     }
 
     fn is_static(&self) -> bool {
