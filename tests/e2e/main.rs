@@ -8,6 +8,7 @@ mod crash;
 mod examples_tasks;
 mod malformed;
 mod rest;
+mod jsonata_diff;
 mod run;
 mod support;
 mod tasks;

@@ -34,7 +34,7 @@ pub use failure::Failure;
 use crate::asl::model::{
     Payload, ProcessorMode, Resource, ScopeId, StateId, StateKind, StateMachine, Transition,
 };
-use crate::history::{Event, HistoryEvent, StateType};
+use crate::history::{EvaluationFailed, Event, HistoryEvent, StateType};
 use crate::query::eval::SplitMix64;
 use context::{Context, VarScope};
 use flow::Evaluator;
@@ -1057,7 +1057,13 @@ impl Core {
             (StateKind::Choice(c), Some((_, Some(rule)))) => c.choices[rule].assign.as_ref(),
             _ => state.assign.as_ref(),
         };
-        let finished = self.evaluator(m, tid, &run).finish(result, assign);
+        let rule_output = match (&state.kind, choice) {
+            (StateKind::Choice(c), Some((_, Some(rule)))) => c.choices[rule].output.as_ref(),
+            _ => None,
+        };
+        let finished = self
+            .evaluator(m, tid, &run)
+            .finish_with(result, assign, rule_output);
         let (output, assigned) = match finished {
             Ok(v) => v,
             Err(f) => return self.fail_state(m, tid, run, f),
@@ -1110,6 +1116,50 @@ impl Core {
         self.fail_state_closing(m, tid, run, failure, None);
     }
 
+    /// AWS records a failed JSONata evaluation (and, for a Map, the Map's
+    /// failure) before the state fails: EvaluationFailed follows the
+    /// event the state was entered after (a Wait's follows its entry).
+    fn evaluation_failed(&mut self, m: &StateMachine, tid: ThreadId, run: &Run, failure: &Failure) {
+        let state = m.state(run.state);
+        let entered = run.entered_event;
+        let previous = if matches!(state.kind, StateKind::Wait(_)) {
+            entered
+        } else {
+            self.history
+                .iter()
+                .rev()
+                .find(|e| e.id == entered)
+                .map_or(entered, |e| e.previous_event_id)
+        };
+        let cause = failure.cause.clone().unwrap_or_default();
+        let location = cause
+            .split("specified for the field '")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .or_else(|| {
+                cause
+                    .split(". The ")
+                    .nth(1)
+                    .and_then(|rest| rest.split(" field cannot").next())
+                    .filter(|f| !f.contains(' '))
+            })
+            .map(str::to_owned);
+        let id = self.emit(
+            previous,
+            Event::EvaluationFailed(Box::new(EvaluationFailed {
+                state: state.name.to_string(),
+                location,
+                error: "States.QueryEvaluationError".into(),
+                cause,
+            })),
+        );
+        self.threads[tid].last_event = id;
+        if matches!(state.kind, StateKind::Map(_)) {
+            let id = self.emit(id, Event::MapStateFailed);
+            self.threads[tid].last_event = id;
+        }
+    }
+
     /// Like `fail_state`, for a Map or Parallel whose children failed:
     /// `closing` (MapStateFailed / ParallelStateFailed, with the event it
     /// follows) is recorded unless the state is retried, as AWS does.
@@ -1124,6 +1174,9 @@ impl Core {
         let state = m.state(run.state);
         if tid == 0 {
             self.redrive_from = Some((run.state, Arc::clone(&run.input)));
+        }
+        if closing.is_none() && failure.error.as_deref() == Some("States.QueryEvaluationError") {
+            self.evaluation_failed(m, tid, &run, &failure);
         }
         if failure.is_terminal() {
             if let Some((previous, event)) = closing {
@@ -1598,16 +1651,6 @@ fn resource_name(resource: &Resource) -> String {
         P::WaitForTaskToken => ".waitForTaskToken",
     };
     format!("{base}{suffix}")
-}
-
-/// The failure for a JSONata expression while the JSONata engine is absent.
-pub(crate) fn jsonata_unsupported(field: &str) -> Failure {
-    Failure::new(
-        "States.QueryEvaluationError",
-        format!(
-            "The JSONata expression in the field '{field}' cannot be evaluated: this build of stepline has no JSONata engine yet."
-        ),
-    )
 }
 
 #[cfg(test)]
