@@ -9,4 +9,5 @@ pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod load;
 pub mod rest;

@@ -27,6 +27,10 @@ pub struct Args {
     /// destinations, connections, Lambda mappings, region and account.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// A folder of definitions (NAME.asl.json, NAME.express.asl.json):
+    /// each becomes a state machine, created or updated as the files change.
+    #[arg(long)]
+    load: Option<PathBuf>,
 }
 
 pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
@@ -109,6 +113,9 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             engine_config,
         )
         .map_err(|e| e.to_string())?;
+        if let Some(dir) = &args.load {
+            crate::load::watch(engine.clone(), dir.clone());
+        }
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
