@@ -759,3 +759,131 @@ fn test_state_runs_one_state_with_mocks_catch_retry_and_choice() {
         "{invalid}"
     );
 }
+
+#[test]
+fn versions_and_aliases_route_executions_to_fixed_revisions() {
+    let server = Server::start();
+    let pass = |v: &str| {
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": v, "End": true}}})
+            .to_string()
+    };
+    let body = json!({"name": "routed", "definition": pass("one"), "publish": true,
+                      "versionDescription": "first", "roleArn": "arn:aws:iam::111111111111:role/r"});
+    let (status, created) = server.call("CreateStateMachine", &body.to_string());
+    assert_eq!(status, 200, "{created}");
+    let machine = created["stateMachineArn"].as_str().expect("arn").to_owned();
+    assert_eq!(created["stateMachineVersionArn"], format!("{machine}:1"));
+    let (_, updated) = server.call(
+        "UpdateStateMachine",
+        &json!({"stateMachineArn": machine, "definition": pass("two"), "publish": true})
+            .to_string(),
+    );
+    assert_eq!(
+        updated["stateMachineVersionArn"],
+        format!("{machine}:2"),
+        "{updated}"
+    );
+    let (_, again) = server.call(
+        "PublishStateMachineVersion",
+        &json!({"stateMachineArn": machine}).to_string(),
+    );
+    assert_eq!(
+        again["stateMachineVersionArn"],
+        format!("{machine}:2"),
+        "same revision, same version"
+    );
+    let (_, listed) = server.call(
+        "ListStateMachineVersions",
+        &json!({"stateMachineArn": machine}).to_string(),
+    );
+    let versions: Vec<&str> = listed["stateMachineVersions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["stateMachineVersionArn"].as_str().expect("arn"))
+        .collect();
+    assert_eq!(versions, [format!("{machine}:2"), format!("{machine}:1")]);
+    let (_, v1) = server.call(
+        "DescribeStateMachine",
+        &json!({"stateMachineArn": format!("{machine}:1")}).to_string(),
+    );
+    assert_eq!(
+        (v1["definition"].as_str(), v1["description"].as_str()),
+        (Some(pass("one").as_str()), Some("first"))
+    );
+
+    let routing =
+        |v: u64| json!([{"stateMachineVersionArn": format!("{machine}:{v}"), "weight": 100}]);
+    let (status, alias) = server.call(
+        "CreateStateMachineAlias",
+        &json!({"name": "prod", "routingConfiguration": routing(1)}).to_string(),
+    );
+    assert_eq!(status, 200, "{alias}");
+    let prod = alias["stateMachineAliasArn"]
+        .as_str()
+        .expect("arn")
+        .to_owned();
+    assert_eq!(prod, format!("{machine}:prod"));
+    let run = |target: &str| -> Value {
+        let (status, started) = server.call(
+            "StartExecution",
+            &json!({"stateMachineArn": target}).to_string(),
+        );
+        assert_eq!(status, 200, "{started}");
+        let done = wait_until_done(&server, started["executionArn"].as_str().expect("arn"));
+        serde_json::from_str(done["output"].as_str().expect("output")).expect("json")
+    };
+    assert_eq!(run(&prod), json!("one"));
+    assert_eq!(run(&format!("{machine}:2")), json!("two"));
+    assert_eq!(run(&machine), json!("two"));
+    let (_, conflict) = server.call(
+        "DeleteStateMachineVersion",
+        &json!({"stateMachineVersionArn": format!("{machine}:1")}).to_string(),
+    );
+    assert_eq!(conflict["__type"], "ConflictException", "{conflict}");
+    let (status, _) = server.call(
+        "UpdateStateMachineAlias",
+        &json!({"stateMachineAliasArn": prod, "routingConfiguration": routing(2)}).to_string(),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(run(&prod), json!("two"));
+    let (_, described) = server.call(
+        "DescribeStateMachineAlias",
+        &json!({"stateMachineAliasArn": prod}).to_string(),
+    );
+    assert_eq!(described["routingConfiguration"], routing(2));
+    let (status, _) = server.call(
+        "DeleteStateMachineVersion",
+        &json!({"stateMachineVersionArn": format!("{machine}:1")}).to_string(),
+    );
+    assert_eq!(status, 200);
+    let (_, bad) = server.call(
+        "CreateStateMachineAlias",
+        &json!({"name": "half", "routingConfiguration": [
+            {"stateMachineVersionArn": format!("{machine}:2"), "weight": 50}]})
+        .to_string(),
+    );
+    assert_eq!(bad["__type"], "ValidationException", "{bad}");
+    let (_, missing) = server.call(
+        "StartExecution",
+        &json!({"stateMachineArn": format!("{machine}:staging")}).to_string(),
+    );
+    assert_eq!(missing["__type"], "ResourceNotFound", "{missing}");
+    let (_, aliases) = server.call(
+        "ListStateMachineAliases",
+        &json!({"stateMachineArn": machine}).to_string(),
+    );
+    assert_eq!(
+        aliases["stateMachineAliases"][0]["stateMachineAliasArn"],
+        json!(prod)
+    );
+    assert_eq!(
+        server
+            .call(
+                "DeleteStateMachineAlias",
+                &json!({"stateMachineAliasArn": prod}).to_string()
+            )
+            .0,
+        200
+    );
+}

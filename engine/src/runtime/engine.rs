@@ -102,6 +102,9 @@ pub enum EngineError {
     ResourceNotFound(String),
     #[error("{0}")]
     TooManyTags(String),
+    /// AWS's ConflictException (a version in use, an alias that differs).
+    #[error("{0}")]
+    Conflict(String),
     #[error("Activity Does Not Exist: '{0}'")]
     ActivityDoesNotExist(String),
     #[error("Invalid Token: '{0}'")]
@@ -132,6 +135,8 @@ struct Inner {
     /// Who waits for which execution to end.
     waiters: Mutex<HashMap<String, Vec<oneshot::Sender<()>>>>,
     activities: ActivityQueues,
+    /// Serialises read-modify-write of state machine records.
+    machines: Mutex<()>,
 }
 
 /// The engine. Cheap to clone: clones share everything.
@@ -190,6 +195,7 @@ impl Engine {
                 random: Mutex::new(SplitMix64(seed)),
                 waiters: Mutex::new(HashMap::new()),
                 activities: ActivityQueues::default(),
+                machines: Mutex::new(()),
             }),
         };
         engine.recover()?;
@@ -244,6 +250,9 @@ impl Engine {
             created: self.inner.clock.now(),
             revision: 1,
             tags: BTreeMap::new(),
+            versions: BTreeMap::new(),
+            last_version: 0,
+            aliases: BTreeMap::new(),
         };
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::PutStateMachine(record.clone()));
@@ -363,7 +372,10 @@ impl Engine {
             Some((arn, case)) => (arn, Some(case)),
             None => (machine_arn, None),
         };
-        let machine_record = self.describe_state_machine(machine_arn)?;
+        // A version or an alias runs its own revision.
+        let resolved = self.resolve_machine(machine_arn)?;
+        let machine_record = resolved.machine;
+        let machine_arn = machine_record.arn.as_str();
         if let Some(case) = test_case {
             let known = self
                 .inner
@@ -400,7 +412,7 @@ impl Engine {
         let record = ExecutionRecord {
             arn: self.execution_arn(&machine_record.name, &name),
             state_machine_arn: machine_arn.to_owned(),
-            revision: machine_record.revision,
+            revision: resolved.revision,
             name,
             input: input_text.to_owned(),
             status: ExecutionStatus::Running,
@@ -414,7 +426,7 @@ impl Engine {
             token_secret: crate::tasks::token::new_secret().map_err(StoreError::Io)?,
             test_case: test_case.map(str::to_owned),
         };
-        let machine = self.compiled(machine_arn, machine_record.revision)?;
+        let machine = self.compiled(machine_arn, resolved.revision)?;
         let info = self.info(&machine_record, &record);
         let express = machine_record.workflow_type == WorkflowType::Express;
         let begin = if express {
@@ -616,6 +628,15 @@ impl Engine {
             &request.state_name,
             request.invocation,
         )
+    }
+
+    pub(crate) fn machines_lock(&self) -> &Mutex<()> {
+        &self.inner.machines
+    }
+
+    /// A random number below `n` from the engine's generator.
+    pub(crate) fn random_below(&self, n: u64) -> u64 {
+        lock(&self.inner.random).next_u64() % n.max(1)
     }
 
     pub(crate) fn activities(&self) -> &ActivityQueues {

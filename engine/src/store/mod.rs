@@ -23,8 +23,8 @@ mod suite;
 
 pub use memory::MemoryStore;
 pub use records::{
-    ActivityRecord, ExecutionRecord, ExecutionStatus, JournalEntry, StateMachineRecord,
-    TaskTokenRecord, TimerRecord, WorkflowType,
+    ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, JournalEntry,
+    StateMachineRecord, TaskTokenRecord, TimerRecord, VersionRecord, WorkflowType,
 };
 pub use sled_store::SledStore;
 

@@ -30,6 +30,32 @@ pub struct StateMachineRecord {
     pub revision: u64,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    /// Published versions (PublishStateMachineVersion), by number.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<u64, VersionRecord>,
+    /// The last version number given (numbers are never reused).
+    #[serde(default)]
+    pub last_version: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, AliasRecord>,
+}
+
+/// A published version: a revision that no longer changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    pub revision: u64,
+    pub created: DateTime<Utc>,
+    pub description: Option<String>,
+}
+
+/// An alias: a name routing executions to one or two versions by weight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliasRecord {
+    pub description: Option<String>,
+    /// (version, weight in percent); the weights add up to 100.
+    pub routing: Vec<(u64, u32)>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
 }
 
 /// An activity: a named queue of tasks that remote workers poll.

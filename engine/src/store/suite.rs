@@ -68,6 +68,9 @@ fn machine(name: &str, revision: u64) -> StateMachineRecord {
         created: t0(),
         revision,
         tags: [("env".to_owned(), format!("rev-{revision}"))].into(),
+        versions: Default::default(),
+        last_version: 0,
+        aliases: Default::default(),
     }
 }
 
