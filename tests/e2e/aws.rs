@@ -887,3 +887,30 @@ fn versions_and_aliases_route_executions_to_fixed_revisions() {
         200
     );
 }
+
+#[test]
+fn metrics_count_executions_transitions_tasks_and_flushes() {
+    let server = Server::start();
+    let (_, created) = create(&server, "counted", FLOW);
+    let machine = created["stateMachineArn"].as_str().expect("arn").to_owned();
+    for name in ["m1", "m2"] {
+        let (_, started) = server.call(
+            "StartExecution",
+            &json!({"stateMachineArn": machine, "name": name}).to_string(),
+        );
+        wait_until_done(&server, started["executionArn"].as_str().expect("arn"));
+    }
+    let reply = crate::rest::get(&server, "/metrics");
+    assert_eq!(reply.status, 200);
+    let text = reply.body;
+    for line in [
+        "stepline_executions_started_total{state_machine=\"counted\"} 2",
+        "stepline_executions_finished_total{state_machine=\"counted\",status=\"SUCCEEDED\"} 2",
+        "stepline_state_transitions_total 4",
+        "stepline_task_duration_seconds_count{resource_type=\"stepline\"} 2",
+        "stepline_open_executions 0",
+    ] {
+        assert!(text.contains(line), "{line} not in:\n{text}");
+    }
+    assert!(text.contains("# TYPE stepline_store_flush_seconds histogram"));
+}

@@ -1621,7 +1621,7 @@ fn is_activity(resource: &Resource) -> bool {
 }
 
 /// AWS's `resourceType` in task events: the service part of the ARN.
-fn resource_type(resource: &Resource) -> String {
+pub(crate) fn resource_type(resource: &Resource) -> String {
     use crate::asl::model::ResourceKind as K;
     match &resource.kind {
         K::HttpInvoke => "http".into(),

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::Clock;
 use super::durable::DurableExecution;
 use super::executor::{self, Inbox, Message, Pending};
+use super::metrics::Metrics;
 use crate::asl::{self, Diagnostic, StateMachine};
 use crate::interp::{Command, ExecutionInfo, Failure, TaskId, TaskRequest};
 use crate::query::eval::{RandomSource, SplitMix64};
@@ -137,6 +138,7 @@ struct Inner {
     activities: ActivityQueues,
     /// Serialises read-modify-write of state machine records.
     machines: Mutex<()>,
+    metrics: Arc<Metrics>,
 }
 
 /// The engine. Cheap to clone: clones share everything.
@@ -181,7 +183,12 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<Self, EngineError> {
         let (flusher, requests) = mpsc::unbounded_channel();
-        tokio::spawn(executor::flush_loop(Arc::clone(&store), requests));
+        let metrics = Arc::new(Metrics::default());
+        tokio::spawn(executor::flush_loop(
+            Arc::clone(&store),
+            requests,
+            Arc::clone(&metrics),
+        ));
         let seed = clock.now().timestamp_nanos_opt().unwrap_or(0) as u64;
         let engine = Self {
             inner: Arc::new(Inner {
@@ -196,6 +203,7 @@ impl Engine {
                 waiters: Mutex::new(HashMap::new()),
                 activities: ActivityQueues::default(),
                 machines: Mutex::new(()),
+                metrics,
             }),
         };
         engine.recover()?;
@@ -446,6 +454,8 @@ impl Engine {
         if !express {
             self.flush().await?;
         }
+        self.inner.metrics.execution_started(&machine_record.name);
+        executor::count_transitions(self, &execution, 0);
         self.spawn(execution, Pending::from_effects(effects));
         Ok(record)
     }
@@ -628,6 +638,16 @@ impl Engine {
             &request.state_name,
             request.invocation,
         )
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// `/metrics`: the engine's counters in Prometheus's text format.
+    pub fn metrics_text(&self) -> String {
+        let open = lock(&self.inner.live).len();
+        self.inner.metrics.render(open)
     }
 
     pub(crate) fn machines_lock(&self) -> &Mutex<()> {
