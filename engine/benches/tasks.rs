@@ -232,8 +232,7 @@ where
         worker.await.expect("worker");
     }
     let ops = done.load(Ordering::Relaxed).max(1) as f64;
-    let own_cpu =
-        (cpu_after.process - cpu_after.echo) - (cpu_before.process - cpu_before.echo);
+    let own_cpu = (cpu_after.process - cpu_after.echo) - (cpu_before.process - cpu_before.echo);
     let children = cpu_after.children - cpu_before.children;
     let mut line = format!(
         "{label:<15} concurrency {concurrency:>3}: {:>8.0} tasks/s, mean latency {:>8.1} µs, stepline CPU {:>6.1} µs/task",
@@ -242,7 +241,10 @@ where
         own_cpu * 1e6 / ops,
     );
     if children > 0.0 {
-        line.push_str(&format!(", children CPU {:.1} µs/task", children * 1e6 / ops));
+        line.push_str(&format!(
+            ", children CPU {:.1} µs/task",
+            children * 1e6 / ops
+        ));
     }
     println!("{line}");
 }
@@ -273,8 +275,8 @@ async fn engine_cases(
     definition: &str,
     ticks: f64,
 ) {
-    let engine = Engine::open(store, runner, Arc::new(WallClock), EngineConfig::default())
-        .expect("engine");
+    let engine =
+        Engine::open(store, runner, Arc::new(WallClock), EngineConfig::default()).expect("engine");
     let machine = engine
         .create_state_machine(label, definition, None, WorkflowType::Standard)
         .expect("create");
@@ -303,7 +305,10 @@ async fn engine_cases(
 }
 
 fn sled_dir(label: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("stepline-bench-tasks-{label}-{}", std::process::id()))
+    std::env::temp_dir().join(format!(
+        "stepline-bench-tasks-{label}-{}",
+        std::process::id()
+    ))
 }
 
 fn open_sled(label: &str) -> Arc<dyn Store> {
@@ -326,7 +331,9 @@ fn task_call(resource: &str, input: Value, n: u64) -> TaskCall {
             token: None,
         },
         execution_arn: "arn:aws:states:us-east-1:111111111111:execution:bench:direct".into(),
-        idempotency_key: format!("arn:aws:states:us-east-1:111111111111:execution:bench:direct#{n}"),
+        idempotency_key: format!(
+            "arn:aws:states:us-east-1:111111111111:execution:bench:direct#{n}"
+        ),
     }
 }
 
