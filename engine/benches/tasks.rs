@@ -1,7 +1,8 @@
 //! Task throughput: HTTP and process tasks run by the durable engine on a
 //! real sled store, against the same calls made without the engine.
-//! `cargo bench -p stepline-engine --bench tasks`. Prints one line per
-//! case; figures go to docs/performance.md.
+//! `cargo bench -p stepline-engine --bench tasks [-- WORD...]` (only the
+//! cases whose label contains a WORD). Prints one line per case; figures
+//! go to docs/performance.md.
 //!
 //! Every case keeps C operations in flight (C workers, each starting the
 //! next operation when its last one ends) for a fixed time, at C = 1, 16
@@ -192,6 +193,9 @@ where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send,
 {
+    if !selected(label) {
+        return;
+    }
     let op = Arc::new(op);
     let counting = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -249,6 +253,16 @@ where
     println!("{line}");
 }
 
+/// Whether a case runs: every case, or those whose label contains one of
+/// the words given after `--` (`cargo bench --bench tasks -- sled`).
+fn selected(label: &str) -> bool {
+    let words: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    words.is_empty() || words.iter().any(|w| label.contains(w.as_str()))
+}
+
 // --- The engine cases ---------------------------------------------------
 
 /// Answers every task at once with its input: the engine without a call.
@@ -275,6 +289,14 @@ async fn engine_cases(
     definition: &str,
     ticks: f64,
 ) {
+    if !selected(label) {
+        return;
+    }
+    // Kept to drop the store here, outside the measurements: a memory
+    // store holding a hundred thousand histories takes seconds to free,
+    // and the engine's last holder (its flusher task) would do it on a
+    // runtime worker while the next case runs.
+    let keep = Arc::clone(&store);
     let engine =
         Engine::open(store, runner, Arc::new(WallClock), EngineConfig::default()).expect("engine");
     let machine = engine
@@ -302,6 +324,11 @@ async fn engine_cases(
         })
         .await;
     }
+    drop(engine);
+    while Arc::strong_count(&keep) > 1 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(keep);
 }
 
 fn sled_dir(label: &str) -> PathBuf {
