@@ -325,7 +325,8 @@ async fn engine_cases(
         .await;
     }
     drop(engine);
-    while Arc::strong_count(&keep) > 1 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Arc::strong_count(&keep) > 1 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     drop(keep);
