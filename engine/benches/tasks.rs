@@ -19,6 +19,8 @@
 //! - `noop-memory`, `noop-sled`: a one-Task execution whose task answers at
 //!   once (no I/O), on a `MemoryStore` (flush is a no-op) and on sled
 //!   (flush is an fsync, shared by concurrent executions): the engine alone.
+//! - `http-memory`: the HTTP task below on a `MemoryStore`: the engine and
+//!   the call without durable storage.
 //! - `http-engine`: a one-Task execution (`arn:aws:states:::http:invoke`)
 //!   on sled with `Invokers`: start, TaskScheduled, the call, the result,
 //!   the end, each step flushed before its effects.
@@ -464,6 +466,14 @@ fn main() {
             "arn:aws:states:::http:invoke",
             json!({"ApiEndpoint": url, "Method": "POST", "RequestBody.$": "$"}),
         );
+        engine_cases(
+            "http-memory",
+            Arc::new(MemoryStore::new()),
+            Arc::new(invokers.clone()),
+            &http,
+            ticks,
+        )
+        .await;
         engine_cases(
             "http-engine",
             open_sled("http"),
