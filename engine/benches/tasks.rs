@@ -359,6 +359,7 @@ fn task_call(resource: &str, input: Value, n: u64) -> TaskCall {
             attempt: 0,
             credentials: None,
             token: None,
+            invocation: 0,
         },
         execution_arn: "arn:aws:states:us-east-1:111111111111:execution:bench:direct".into(),
         idempotency_key: format!(
