@@ -293,6 +293,14 @@ impl Execution {
         self.core.can_redrive()
     }
 
+    /// Whether `task` is open and its start recorded.
+    pub fn is_task_started(&self, task: TaskId) -> bool {
+        self.core
+            .tasks
+            .get(&task)
+            .is_some_and(|&tid| matches!(self.core.threads[tid].at, At::Task { started: true, .. }))
+    }
+
     /// Whether `task` is still waiting for its answer.
     pub fn is_task_open(&self, task: TaskId) -> bool {
         self.core.tasks.contains_key(&task)

@@ -117,6 +117,7 @@ impl DurableExecution {
         batch.push(WriteOp::CreateExecution(this.record.clone()));
         let now = this.record.start;
         let effects = this.step(&mut batch, now, Command::Start { input });
+        this.start_tasks(&mut batch, now, &effects);
         store.apply(&batch)?;
         Ok((this, effects))
     }
@@ -211,8 +212,29 @@ impl DurableExecution {
     ) -> Result<Vec<Effect>, StoreError> {
         let mut batch = WriteBatch::new();
         let effects = self.step(&mut batch, now, command);
+        self.start_tasks(&mut batch, now, &effects);
         store.apply(&batch)?;
         Ok(effects)
+    }
+
+    /// Records TaskStarted for the tasks a step schedules, in the step's
+    /// own batch (one write instead of two per task). Activity tasks start
+    /// when a worker takes them, not here.
+    fn start_tasks(&mut self, batch: &mut WriteBatch, now: DateTime<Utc>, effects: &[Effect]) {
+        for effect in effects {
+            if let Effect::InvokeTask(request) = effect {
+                if !matches!(
+                    request.resource.kind,
+                    crate::asl::model::ResourceKind::Activity { .. }
+                ) {
+                    let started = Command::TaskStarted {
+                        task: request.task,
+                        worker_name: None,
+                    };
+                    self.step(batch, now, started);
+                }
+            }
+        }
     }
 
     /// Applies a Redrive with `record` (RUNNING again) written in the same
@@ -579,7 +601,16 @@ mod tests {
             let mut world = World::default();
             let mut now = t0();
             let arn = info().execution_arn;
-            let before = store.journal(&arn).expect("journal").len();
+            // Commands the driver applies (TaskStarted rides in their batches).
+            let applied = |store: &SledStore| {
+                store
+                    .journal(&arn)
+                    .expect("journal")
+                    .iter()
+                    .filter(|e| !matches!(e.command, Command::TaskStarted { .. }))
+                    .count()
+            };
+            let before = applied(&store);
             drive(
                 &store,
                 &mut execution,
@@ -594,7 +625,7 @@ mod tests {
                 .expect("read")
                 .expect("record");
             assert_eq!(stored.status, ExecutionStatus::Succeeded);
-            let steps = store.journal(&arn).expect("journal").len() - before;
+            let steps = applied(&store) - before;
             (types(&store), stored.output, world.calls.len(), steps)
         };
         let _ = std::fs::remove_dir_all(&dir);

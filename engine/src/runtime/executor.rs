@@ -137,15 +137,19 @@ pub(crate) async fn run(
                 running.insert(task, Running::Activity { activity_arn });
                 continue;
             }
-            // TaskStarted is journaled but needs no flush of its own: after
-            // a crash the task is invoked again and starts again.
-            let started = Command::TaskStarted {
-                task,
-                worker_name: None,
-            };
-            if let Err(e) = execution.apply(engine.store(), engine.now(), started) {
-                pause(&arn, &e);
-                break 'life;
+            // Usually recorded with the step that scheduled the task; a
+            // task resumed after a restart (or a mocked activity) is
+            // started here. No flush of its own: after a crash the task is
+            // invoked again and starts again.
+            if !execution.execution().is_task_started(task) {
+                let started = Command::TaskStarted {
+                    task,
+                    worker_name: None,
+                };
+                if let Err(e) = execution.apply(engine.store(), engine.now(), started) {
+                    pause(&arn, &e);
+                    break 'life;
+                }
             }
             let handle = match mocked {
                 Some(answer) => answer_with(answer, task, inbox.clone()),
