@@ -10,4 +10,5 @@ mod rest;
 mod run;
 mod support;
 mod tasks;
+mod triggers;
 mod validate;

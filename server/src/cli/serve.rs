@@ -104,6 +104,8 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             engine_config,
         )
         .map_err(|e| e.to_string())?;
+        let triggers = crate::triggers::Triggers::new(engine.clone(), &config.triggers.file_roots)?;
+        triggers.install_config(&config.triggers.define).await?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -114,7 +116,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             data_dir.display()
         );
         let _ = stdout.flush();
-        crate::http::serve(listener, engine, shutdown_signal())
+        crate::http::serve_with_triggers(listener, engine, triggers, shutdown_signal())
             .await
             .map_err(|e| e.to_string())
     });
