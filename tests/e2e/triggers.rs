@@ -832,3 +832,124 @@ fn benchmark_file_triggers() {
         count as f64 / took.as_secs_f64()
     );
 }
+
+/// `kill -9` of the real `stepline serve` while a burst of files is being
+/// started and their executions run, then a restart on the same data
+/// directory: every file ends up processed, each by exactly one execution.
+#[test]
+fn kill_9_during_a_burst_starts_each_file_once() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let root = TempDir::new("triggers-kill");
+    let data = TempDir::new("triggers-kill-data");
+    let inbox = root.path().join("inbox");
+    std::fs::create_dir_all(&inbox).expect("inbox");
+    let config = root.path().join("stepline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[triggers]\nfile_roots = [{:?}]\n",
+            root.path().display().to_string()
+        ),
+    )
+    .expect("config");
+    let serve = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stepline-under-test"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(data.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the first line");
+        let addr: SocketAddr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        (child, addr)
+    };
+    let (mut child, addr) = serve();
+    let nap =
+        r#"{"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 1, "End": true}}}"#;
+    assert_eq!(
+        http(
+            addr,
+            "POST",
+            "/v1/state-machines?name=nap",
+            &[],
+            nap.as_bytes()
+        )
+        .status,
+        201
+    );
+    let spec = file_trigger(
+        "inbox",
+        "nap",
+        &inbox,
+        json!({"stableMs": 0, "pollMs": 10, "maxInFlight": 8}),
+    );
+    assert_eq!(
+        http(
+            addr,
+            "POST",
+            "/v1/triggers",
+            &[],
+            spec.to_string().as_bytes()
+        )
+        .status,
+        201
+    );
+    let count = 40;
+    for i in 0..count {
+        std::fs::write(inbox.join(format!("k{i:03}.csv")), format!("{i}\n")).expect("write");
+    }
+    // Some started, some running, most waiting: then SIGKILL.
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = child.kill();
+    let _ = child.wait();
+    let done_before = names_in(&inbox.join("processed")).len();
+    assert!(
+        done_before < count,
+        "the kill came too late to test anything"
+    );
+
+    let (mut child, addr) = serve();
+    eventually("every file processed after the restart", 60, || {
+        names_in(&inbox.join("processed")).len() == count
+    });
+    let listed = http(
+        addr,
+        "GET",
+        "/v1/executions?machine=nap&limit=1000",
+        &[],
+        b"",
+    );
+    let executions = listed.json()["executions"]
+        .as_array()
+        .cloned()
+        .expect("list");
+    let mut names: Vec<&str> = executions
+        .iter()
+        .map(|e| e["name"].as_str().expect("name"))
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(
+        names.len(),
+        count,
+        "one execution per file: {}",
+        listed.body
+    );
+    assert_eq!(executions.len(), count);
+    assert!(executions.iter().all(|e| e["status"] == "SUCCEEDED"));
+    let _ = child.kill();
+    let _ = child.wait();
+}

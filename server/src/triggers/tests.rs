@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use stepline_engine::runtime::{
     Engine, EngineConfig, ManualClock, TaskCall, TaskFuture, TaskRunner,
