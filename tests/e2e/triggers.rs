@@ -833,9 +833,10 @@ fn benchmark_file_triggers() {
     );
 }
 
-/// `kill -9` of the real `stepline serve` while a burst of files is being
-/// started and their executions run, then a restart on the same data
-/// directory: every file ends up processed, each by exactly one execution.
+/// `kill -9` of the real `stepline serve` (its file trigger defined in
+/// stepline.toml) while a burst of files is being started and their
+/// executions run, then a restart on the same data directory: every file
+/// ends up processed, each by exactly one execution.
 #[test]
 fn kill_9_during_a_burst_starts_each_file_once() {
     use std::io::{BufRead, BufReader};
@@ -849,8 +850,9 @@ fn kill_9_during_a_burst_starts_each_file_once() {
     std::fs::write(
         &config,
         format!(
-            "[triggers]\nfile_roots = [{:?}]\n",
-            root.path().display().to_string()
+            "[triggers]\nfile_roots = [{root:?}]\n\n[[triggers.define]]\nname = \"inbox\"\nkind = \"file\"\nstate_machine = \"nap\"\ndirectory = {inbox:?}\nglob = \"*.csv\"\nstable_ms = 0\npoll_ms = 10\nmax_in_flight = 8\nmove_when_done = true\n",
+            root = root.path().display().to_string(),
+            inbox = inbox.display().to_string(),
         ),
     )
     .expect("config");
@@ -890,23 +892,9 @@ fn kill_9_during_a_burst_starts_each_file_once() {
         .status,
         201
     );
-    let spec = file_trigger(
-        "inbox",
-        "nap",
-        &inbox,
-        json!({"stableMs": 0, "pollMs": 10, "maxInFlight": 8}),
-    );
-    assert_eq!(
-        http(
-            addr,
-            "POST",
-            "/v1/triggers",
-            &[],
-            spec.to_string().as_bytes()
-        )
-        .status,
-        201
-    );
+    // The trigger comes from the config file.
+    let trigger = http(addr, "GET", "/v1/triggers/inbox", &[], b"");
+    assert_eq!(trigger.json()["origin"], "config", "{}", trigger.body);
     let count = 40;
     for i in 0..count {
         std::fs::write(inbox.join(format!("k{i:03}.csv")), format!("{i}\n")).expect("write");
