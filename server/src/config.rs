@@ -20,6 +20,19 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub tasks: TaskConfig,
+    #[serde(default)]
+    pub triggers: TriggersConfig,
+}
+
+/// `[triggers]`: the directories file triggers may watch, and the
+/// triggers defined here (`[[triggers.define]]`, see docs/triggers.md).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggersConfig {
+    #[serde(default)]
+    pub file_roots: Vec<PathBuf>,
+    #[serde(default)]
+    pub define: Vec<crate::triggers::TriggerSpec>,
 }
 
 /// `[server]`.
@@ -90,6 +103,21 @@ fn check(config: &Config) -> Result<(), String> {
             ));
         }
     }
+    let mut names = std::collections::HashSet::new();
+    for spec in &config.triggers.define {
+        if !names.insert(spec.name.as_str()) {
+            return Err(format!("triggers.define: '{}' is defined twice", spec.name));
+        }
+        // Everything but the directory, which is checked at start against
+        // the roots as they are then.
+        let mut check = spec.clone();
+        check.directory = None;
+        if let Err(e) = check.compile(&[]) {
+            if !(spec.directory.is_some() && e.starts_with("directory:")) {
+                return Err(format!("triggers.define '{}': {e}", spec.name));
+            }
+        }
+    }
     for (function, mapping) in &config.tasks.lambda {
         if let stepline_engine::tasks::config::LambdaConfig::Process(name) = mapping {
             if !config.tasks.processes.contains_key(name) {
@@ -128,6 +156,28 @@ mod tests {
         let config = parse(text).expect("the example parses");
         assert!(config.tasks.processes.contains_key("word-count"));
         assert_eq!(config.server.region.as_deref(), Some("us-east-1"));
+        assert_eq!(config.triggers.define.len(), 2);
+    }
+
+    #[test]
+    fn triggers_are_checked() {
+        for (text, words) in [
+            (
+                "[[triggers.define]]\nname = \"a\"\nkind = \"schedule\"\nstate_machine = \"m\"\nschedule = \"rate(2 hour)\"\n",
+                "triggers.define 'a': schedule:",
+            ),
+            (
+                "[[triggers.define]]\nname = \"a\"\nkind = \"webhook\"\nstate_machine = \"m\"\n[[triggers.define]]\nname = \"a\"\nkind = \"webhook\"\nstate_machine = \"m\"\n",
+                "defined twice",
+            ),
+            ("[triggers]\nroots = []\n", "unknown field `roots`"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(words), "{text:?} gave {e}");
+        }
+        // A file trigger's directory is checked at start, against the roots.
+        let text = "[[triggers.define]]\nname = \"f\"\nkind = \"file\"\nstate_machine = \"m\"\ndirectory = \"/nowhere\"\nglob = \"*.csv\"\n";
+        assert!(parse(text).is_ok());
     }
 
     #[test]
@@ -231,7 +281,7 @@ mod tests {
                 "[server]\naccount = 111111111111\n",
                 "[server]\nregion = \"US East\"\n",
                 "[server]\nregion = \"\"\n",
-                "[triggers]\n",
+                "[triggers]\nfile_root = []\n",
                 "[tasks]\nprocess = {}\n",
                 "[tasks.processes.x]\nargs = []\n",
                 "[tasks.processes.x]\ncommand = \"sh\"\n",

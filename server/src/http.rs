@@ -16,6 +16,7 @@ use stepline_engine::runtime::Engine;
 use crate::aws::actions::{AwsError, dispatch};
 use crate::aws::constraints;
 use crate::aws::pagination::Tokens;
+use crate::triggers::Triggers;
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -25,6 +26,8 @@ pub(crate) struct App {
     /// Turns true when the server begins to shut down, so that long polls
     /// and event streams end instead of holding graceful shutdown open.
     pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
+    /// Triggers: definitions (REST), webhooks, backfills.
+    pub(crate) triggers: Triggers,
 }
 
 /// The largest request body: a 1 MiB definition, escaped, with room.
@@ -32,17 +35,32 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 const AWS_JSON: &str = "application/x-amz-json-1.0";
 
-/// Serves `engine` on `listener` until `shutdown` completes.
+/// Serves `engine` on `listener` until `shutdown` completes, with the
+/// triggers stored in it (no file roots: file triggers are refused).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     engine: Engine,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let triggers = Triggers::new(engine.clone(), &[]).map_err(std::io::Error::other)?;
+    serve_with_triggers(listener, engine, triggers, shutdown).await
+}
+
+/// Serves `engine` on `listener` and runs `triggers` until `shutdown`
+/// completes.
+pub async fn serve_with_triggers(
+    listener: tokio::net::TcpListener,
+    engine: Engine,
+    triggers: Triggers,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
+    let driver = tokio::spawn(triggers.clone().run(stopping.clone()));
     let app = App {
         engine,
         tokens: Tokens::new(secret()),
         stopping,
+        triggers,
     };
     let app = Router::new()
         .route("/", post(aws).fallback(aws_method_not_allowed))
@@ -51,12 +69,14 @@ pub async fn serve(
         .merge(crate::rest::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app);
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             let _ = stop.send(true);
         })
-        .await
+        .await;
+    driver.abort();
+    served
 }
 
 /// The pagination tokens' secret: unpredictable per process (the clock's

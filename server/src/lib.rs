@@ -11,3 +11,4 @@ pub mod config;
 pub mod http;
 pub mod load;
 pub mod rest;
+pub mod triggers;

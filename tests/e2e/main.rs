@@ -13,4 +13,5 @@ mod rest;
 mod run;
 mod support;
 mod tasks;
+mod triggers;
 mod validate;

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use super::{
     Activities, ActivityRecord, ExecutionRecord, ExecutionStatus, Executions, Histories,
     JournalEntry, Journals, StateMachineRecord, StateMachines, Store, StoreError, TaskTokenRecord,
-    TaskTokens, TimerRecord, Timers, WriteBatch, WriteOp,
+    TaskTokens, TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers, WriteBatch,
+    WriteOp,
 };
 use crate::history::HistoryEvent;
 
@@ -24,6 +25,8 @@ struct Inner {
     tokens: HashMap<String, TaskTokenRecord>,
     activities: BTreeMap<String, ActivityRecord>,
     revisions: HashMap<(String, u64), StateMachineRecord>,
+    triggers: BTreeMap<String, TriggerRecord>,
+    trigger_states: HashMap<String, TriggerStateRecord>,
 }
 
 /// Everything in one mutex-protected map set.
@@ -189,6 +192,20 @@ impl Activities for MemoryStore {
     }
 }
 
+impl Triggers for MemoryStore {
+    fn trigger(&self, name: &str) -> Result<Option<TriggerRecord>, StoreError> {
+        Ok(self.lock().triggers.get(name).cloned())
+    }
+
+    fn triggers(&self) -> Result<Vec<TriggerRecord>, StoreError> {
+        Ok(self.lock().triggers.values().cloned().collect())
+    }
+
+    fn trigger_state(&self, name: &str) -> Result<Option<TriggerStateRecord>, StoreError> {
+        Ok(self.lock().trigger_states.get(name).cloned())
+    }
+}
+
 impl Store for MemoryStore {
     fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let mut inner = self.lock();
@@ -250,6 +267,16 @@ impl Store for MemoryStore {
                     inner.histories.remove(&arn);
                     inner.timers.retain(|t| t.execution != arn);
                     inner.tokens.retain(|_, t| t.execution != arn);
+                }
+                WriteOp::PutTrigger(t) => {
+                    inner.triggers.insert(t.name.clone(), t);
+                }
+                WriteOp::DeleteTrigger(name) => {
+                    inner.triggers.remove(&name);
+                    inner.trigger_states.remove(&name);
+                }
+                WriteOp::PutTriggerState(s) => {
+                    inner.trigger_states.insert(s.name.clone(), s);
                 }
             }
         }

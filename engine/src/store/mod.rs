@@ -12,6 +12,9 @@
 //! - its pending timers (due time first, so due ones are found by a scan)
 //!   and the task tokens that can still answer.
 //!
+//! Beside executions: activities, and triggers (definitions, and apart from
+//! them what each has done: the schedule cursor, last firing, last error).
+//!
 //! Architecture invariant: the store knows nothing of the interpreter's
 //! inner state; it keeps records, journals, events, timers and tokens.
 
@@ -24,7 +27,8 @@ mod suite;
 pub use memory::MemoryStore;
 pub use records::{
     ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, JournalEntry,
-    StateMachineRecord, TaskTokenRecord, TimerRecord, VersionRecord, WorkflowType,
+    StateMachineRecord, TaskTokenRecord, TimerRecord, TriggerRecord, TriggerStateRecord,
+    VersionRecord, WorkflowType,
 };
 pub use sled_store::SledStore;
 
@@ -127,6 +131,14 @@ pub trait TaskTokens {
     fn task_token(&self, token: &str) -> Result<Option<TaskTokenRecord>, StoreError>;
 }
 
+/// Trigger definitions and what each has done.
+pub trait Triggers {
+    fn trigger(&self, name: &str) -> Result<Option<TriggerRecord>, StoreError>;
+    /// All triggers, ordered by name.
+    fn triggers(&self) -> Result<Vec<TriggerRecord>, StoreError>;
+    fn trigger_state(&self, name: &str) -> Result<Option<TriggerStateRecord>, StoreError>;
+}
+
 /// One write, applied atomically: either every operation is stored or none.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
@@ -161,6 +173,10 @@ pub enum WriteOp {
     /// Removes an execution and everything kept for it (record, name,
     /// journal, history, timers, tokens): retention's purge.
     DeleteExecution(String),
+    PutTrigger(TriggerRecord),
+    /// Deletes a trigger's definition and its state.
+    DeleteTrigger(String),
+    PutTriggerState(TriggerStateRecord),
 }
 
 impl WriteBatch {
@@ -180,7 +196,16 @@ impl WriteBatch {
 
 /// A whole store: the read traits, the atomic write, and durability.
 pub trait Store:
-    StateMachines + Executions + Journals + Histories + Timers + TaskTokens + Activities + Send + Sync
+    StateMachines
+    + Executions
+    + Journals
+    + Histories
+    + Timers
+    + TaskTokens
+    + Activities
+    + Triggers
+    + Send
+    + Sync
 {
     /// Applies `batch` atomically. Visible to reads at once; durable after
     /// the next [`Store::flush`].

@@ -147,3 +147,41 @@ pub struct TaskTokenRecord {
     pub execution: String,
     pub task: u64,
 }
+
+/// A trigger's definition: what starts executions by itself (a schedule,
+/// a webhook, files arriving). The store keeps the definition as JSON and
+/// does not interpret it; the server owns its shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggerRecord {
+    pub name: String,
+    /// The definition as the server reads it (kind, state machine, ...).
+    pub spec: serde_json::Value,
+    pub enabled: bool,
+    /// Where it was defined: `config` (the operator's file, replaced at
+    /// every start) or `api` (REST, kept until deleted).
+    pub origin: String,
+    pub created: DateTime<Utc>,
+}
+
+/// What a trigger has done: written by the trigger's driver only, kept
+/// apart from [`TriggerRecord`] so that enabling a trigger and recording a
+/// firing never overwrite each other.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TriggerStateRecord {
+    pub name: String,
+    /// The last schedule slot handled (fired or skipped by the catch-up
+    /// policy): the cursor a restart resumes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_slot: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_fired: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_fire: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_execution: Option<String>,
+    /// Executions started (an event already started counts once).
+    #[serde(default)]
+    pub fired: u64,
+}

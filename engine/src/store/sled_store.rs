@@ -25,6 +25,8 @@
 //! | `k` | task tokens | token | `TaskTokenRecord` |
 //! | `a` | activities | ARN | `ActivityRecord` |
 //! | `v` | state machine revisions | machine ARN, 0, revision u64 | `StateMachineRecord` (kept after a delete) |
+//! | `g` | triggers | name | `TriggerRecord` |
+//! | `s` | trigger state | name | `TriggerStateRecord` |
 //!
 //! sled keeps what was applied across a process crash once `flush`
 //! returned; on power loss it depends on sled (see docs/ARCHITECTURE.md).
@@ -40,7 +42,8 @@ use serde::de::DeserializeOwned;
 use super::{
     Activities, ActivityRecord, ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION,
     Histories, JournalEntry, Journals, StateMachineRecord, StateMachines, Store, StoreError,
-    TaskTokenRecord, TaskTokens, TimerRecord, Timers, WriteBatch, WriteOp,
+    TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers,
+    WriteBatch, WriteOp,
 };
 use crate::history::HistoryEvent;
 
@@ -57,6 +60,8 @@ const TIMERS_BY_EXECUTION: u8 = b'x';
 const TOKENS: u8 = b'k';
 const ACTIVITIES: u8 = b'a';
 const REVISIONS: u8 = b'v';
+const TRIGGERS: u8 = b'g';
+const TRIGGER_STATES: u8 = b's';
 
 /// A store in a sled database directory.
 #[derive(Debug)]
@@ -262,6 +267,20 @@ impl Activities for SledStore {
 
     fn activities(&self) -> Result<Vec<ActivityRecord>, StoreError> {
         self.scan(&[ACTIVITIES])
+    }
+}
+
+impl Triggers for SledStore {
+    fn trigger(&self, name: &str) -> Result<Option<TriggerRecord>, StoreError> {
+        self.get(&key(TRIGGERS, &[name.as_bytes()]))
+    }
+
+    fn triggers(&self) -> Result<Vec<TriggerRecord>, StoreError> {
+        self.scan(&[TRIGGERS])
+    }
+
+    fn trigger_state(&self, name: &str) -> Result<Option<TriggerStateRecord>, StoreError> {
+        self.get(&key(TRIGGER_STATES, &[name.as_bytes()]))
     }
 }
 
@@ -484,6 +503,14 @@ impl Plan<'_> {
             WriteOp::PutActivity(a) => self.put(key(ACTIVITIES, &[a.arn.as_bytes()]), a)?,
             WriteOp::DeleteActivity(arn) => self.remove(key(ACTIVITIES, &[arn.as_bytes()])),
             WriteOp::DeleteExecution(arn) => self.delete_execution(arn)?,
+            WriteOp::PutTrigger(t) => self.put(key(TRIGGERS, &[t.name.as_bytes()]), t)?,
+            WriteOp::DeleteTrigger(name) => {
+                self.remove(key(TRIGGERS, &[name.as_bytes()]));
+                self.remove(key(TRIGGER_STATES, &[name.as_bytes()]));
+            }
+            WriteOp::PutTriggerState(s) => {
+                self.put(key(TRIGGER_STATES, &[s.name.as_bytes()]), s)?;
+            }
         }
         Ok(())
     }

@@ -21,8 +21,8 @@ use serde_json::json;
 use super::{
     ActivityRecord, ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION, Histories,
     JournalEntry, Journals, MemoryStore, SledStore, StateMachineRecord, StateMachines, Store,
-    StoreError, TaskTokenRecord, TaskTokens, TimerRecord, Timers, WorkflowType, WriteBatch,
-    WriteOp,
+    StoreError, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
+    TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
 };
 use crate::history::{Event, HistoryEvent, StateType, TaskScheduled};
 use crate::interp::Command;
@@ -1099,6 +1099,103 @@ fn check_task_tokens(store: &dyn Store) {
 }
 
 // ---------------------------------------------------------------------------
+// Triggers
+
+fn trigger(name: &str, enabled: bool) -> TriggerRecord {
+    TriggerRecord {
+        name: name.to_owned(),
+        spec: json!({"kind": "schedule", "state_machine": "M", "schedule": "rate(5 minutes)"}),
+        enabled,
+        origin: "api".to_owned(),
+        created: t0(),
+    }
+}
+
+fn trigger_state(name: &str, fired: u64) -> TriggerStateRecord {
+    TriggerStateRecord {
+        name: name.to_owned(),
+        last_slot: Some(t0() + ms(300_000)),
+        last_fired: Some(t0() + ms(300_010)),
+        next_fire: Some(t0() + ms(600_000)),
+        last_error: (fired % 2 == 1).then(|| "State Machine Does Not Exist".to_owned()),
+        last_execution: Some(execution_arn("M", &format!("nightly-{fired}"))),
+        fired,
+    }
+}
+
+fn check_triggers(store: &dyn Store) {
+    assert_eq!(store.triggers().unwrap(), vec![]);
+    assert_eq!(store.trigger("b").unwrap(), None);
+    assert_eq!(store.trigger_state("b").unwrap(), None);
+    ok(
+        store,
+        vec![
+            WriteOp::PutTrigger(trigger("b", true)),
+            WriteOp::PutTrigger(trigger("a", false)),
+            // A name that is a prefix of another is its own trigger.
+            WriteOp::PutTrigger(trigger("ab", true)),
+        ],
+    );
+    assert_eq!(
+        store.triggers().unwrap(),
+        vec![trigger("a", false), trigger("ab", true), trigger("b", true)]
+    );
+    assert_eq!(store.trigger("a").unwrap(), Some(trigger("a", false)));
+
+    // State is kept apart: writing it leaves the definition as it was, and
+    // replacing the definition (enable) leaves the state.
+    ok(store, vec![WriteOp::PutTriggerState(trigger_state("a", 1))]);
+    assert_eq!(store.trigger("a").unwrap(), Some(trigger("a", false)));
+    ok(store, vec![WriteOp::PutTrigger(trigger("a", true))]);
+    assert_eq!(
+        store.trigger_state("a").unwrap(),
+        Some(trigger_state("a", 1))
+    );
+    assert_eq!(store.trigger("a").unwrap(), Some(trigger("a", true)));
+    ok(store, vec![WriteOp::PutTriggerState(trigger_state("a", 2))]);
+    assert_eq!(
+        store.trigger_state("a").unwrap(),
+        Some(trigger_state("a", 2))
+    );
+    // A state with nothing recorded yet survives the round trip too.
+    let empty = TriggerStateRecord {
+        name: "b".to_owned(),
+        ..TriggerStateRecord::default()
+    };
+    ok(store, vec![WriteOp::PutTriggerState(empty.clone())]);
+    assert_eq!(store.trigger_state("b").unwrap(), Some(empty));
+
+    // Deleting a trigger deletes its state, and nothing of the others.
+    ok(store, vec![WriteOp::DeleteTrigger("a".to_owned())]);
+    assert_eq!(store.trigger("a").unwrap(), None);
+    assert_eq!(store.trigger_state("a").unwrap(), None);
+    assert_eq!(
+        store.triggers().unwrap(),
+        vec![trigger("ab", true), trigger("b", true)]
+    );
+    assert!(store.trigger_state("b").unwrap().is_some());
+    // Deleting an unknown trigger is harmless.
+    ok(store, vec![WriteOp::DeleteTrigger("zz".to_owned())]);
+    assert_eq!(store.triggers().unwrap().len(), 2);
+}
+
+/// A trigger's state and the execution it started are one batch: a
+/// failing creation (the name is taken) records no state either.
+fn check_trigger_state_with_a_taken_name(store: &dyn Store) {
+    let record = execution("M", "nightly-1");
+    ok(store, vec![WriteOp::CreateExecution(record.clone())]);
+    let result = apply(
+        store,
+        vec![
+            WriteOp::PutTriggerState(trigger_state("nightly", 1)),
+            WriteOp::CreateExecution(record),
+        ],
+    );
+    assert_exists_error(result, "M", "nightly-1");
+    assert_eq!(store.trigger_state("nightly").unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------
 // A whole start in one batch, and concurrent writers
 
 /// What the runtime writes when an execution starts and then waits.
@@ -1275,6 +1372,8 @@ backends!(
     check_activities,
     check_revisions_outlive_updates_and_deletes,
     check_delete_execution,
+    check_triggers,
+    check_trigger_state_with_a_taken_name,
     check_start_in_one_batch,
     check_concurrent_creations,
     check_concurrent_history_appends,

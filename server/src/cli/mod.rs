@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch. Each subcommand lives in its own
 //! module with its own arguments struct and `run`.
 
+mod backfill;
 pub mod run;
 mod serve;
 mod validate;
@@ -32,6 +33,8 @@ enum Command {
     Run(run::Args),
     /// Start the HTTP server (AWS Step Functions API and REST API) on the embedded store.
     Serve(serve::Args),
+    /// Start one execution per slot of a schedule trigger between two times, through a running server.
+    Backfill(backfill::Args),
 }
 
 /// Runs the command line `args` (program name first), writing to the given
@@ -58,5 +61,6 @@ pub fn run(
         Command::Validate(args) => validate::run(&args, stdout, stderr),
         Command::Run(args) => run::run(&args, stdout, stderr),
         Command::Serve(args) => serve::run(&args, stdout, stderr),
+        Command::Backfill(args) => backfill::run(&args, stdout, stderr),
     }
 }

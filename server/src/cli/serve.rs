@@ -116,6 +116,8 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         if let Some(dir) = &args.load {
             crate::load::watch(engine.clone(), dir.clone());
         }
+        let triggers = crate::triggers::Triggers::new(engine.clone(), &config.triggers.file_roots)?;
+        triggers.install_config(&config.triggers.define).await?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -126,9 +128,10 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             data_dir.display()
         );
         let _ = stdout.flush();
-        let served = crate::http::serve(listener, engine.clone(), shutdown_signal())
-            .await
-            .map_err(|e| e.to_string());
+        let served =
+            crate::http::serve_with_triggers(listener, engine.clone(), triggers, shutdown_signal())
+                .await
+                .map_err(|e| e.to_string());
         // Everything applied so far reaches the disk before the process ends.
         engine.flush_now().await.map_err(|e| e.to_string())?;
         served

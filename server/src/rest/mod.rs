@@ -1,6 +1,7 @@
 //! The native REST API under `/v1/`: state machines, executions, their
 //! histories (paged, long-polled, or streamed as server-sent events), and
-//! definition validation, for people with curl and for scripts.
+//! definition validation, triggers and webhooks, for people with curl and
+//! for scripts.
 //!
 //! Like the AWS dialect it is a thin face: each handler reads its request
 //! strictly (`request`), makes engine calls, and writes REST shapes
@@ -17,6 +18,7 @@ mod follow;
 mod machines;
 mod request;
 mod shapes;
+mod triggers;
 
 use axum::Router;
 use axum::http::{StatusCode, Uri, header};
@@ -75,6 +77,22 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
             "/v1/executions/{machine}/{name}/events",
             get(follow::events),
         ),
+        ("get", "/v1/triggers", get(triggers::list)),
+        ("post", "/v1/triggers", post(triggers::create)),
+        ("get", "/v1/triggers/{name}", get(triggers::describe)),
+        ("delete", "/v1/triggers/{name}", delete(triggers::remove)),
+        ("post", "/v1/triggers/{name}/enable", post(triggers::enable)),
+        (
+            "post",
+            "/v1/triggers/{name}/disable",
+            post(triggers::disable),
+        ),
+        (
+            "post",
+            "/v1/triggers/{name}/backfill",
+            post(triggers::backfill),
+        ),
+        ("post", "/v1/hooks/{name}", post(triggers::hook)),
     ]
 }
 

@@ -1,0 +1,646 @@
+//! Triggers: executions that start by themselves, when a schedule's slot
+//! comes (`schedule`), when a webhook is called (`rest::hooks`), or when a
+//! file arrives in a watched directory (`files`).
+//!
+//! Exactly once: every event has a deterministic id (the slot's time, the
+//! idempotency key, the file's path, size and modification time) and the
+//! execution is named `TRIGGER-ID`. The engine refuses a second execution
+//! of a name, so a duplicated event, a retry, or a crash between noticing
+//! an event and starting its execution never starts a second one; "already
+//! exists" is counted as started. What must not be skipped is found again
+//! after a restart: a schedule resumes from its stored cursor (the last
+//! slot handled, written after the start), files are still in the
+//! directory until they are moved.
+//!
+//! Definitions are stored by the engine (config-file triggers are written
+//! again at every start); this module reads them, runs them, and records
+//! what each did (last fired, next fire, last error). It never reads the
+//! system clock: time is the engine's, so tests drive schedules with a
+//! manual clock and [`Triggers::tick`].
+
+pub mod files;
+pub mod glob;
+pub mod hmac;
+pub mod schedule;
+pub mod spec;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde_json::{Value, json};
+use stepline_engine::query::eval::{Env, SplitMix64};
+use stepline_engine::runtime::{Engine, EngineError};
+use stepline_engine::store::{TriggerRecord, TriggerStateRecord};
+
+pub use spec::{CatchUp, Compiled, Kind, Trigger, TriggerSpec};
+
+/// Where a trigger was defined.
+pub const ORIGIN_CONFIG: &str = "config";
+pub const ORIGIN_API: &str = "api";
+
+/// A slot is "missed" (and `catch_up = "none"` skips it) once it is this
+/// late.
+pub const ON_TIME: Duration = Duration::seconds(60);
+/// At most this many slots fire in one tick; more are caught up next tick.
+pub const MAX_SLOTS_PER_TICK: usize = 1000;
+/// The most slots one backfill request starts.
+pub const MAX_BACKFILL_SLOTS: usize = 10_000;
+/// After a failed start, a schedule waits this long before trying again.
+pub const RETRY_AFTER: Duration = Duration::seconds(10);
+/// The longest the driver sleeps: definitions changed elsewhere are also
+/// woken for, this is a backstop.
+const MAX_SLEEP: Duration = Duration::seconds(1);
+/// The largest execution input, as AWS.
+pub const MAX_INPUT_BYTES: usize = 256 * 1024;
+
+/// Why a trigger operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    #[error("Trigger Does Not Exist: '{0}'")]
+    NotFound(String),
+    #[error("Trigger Already Exists: '{0}'")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// A started (or already started) execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fired {
+    pub execution_arn: String,
+    pub name: String,
+    /// False when the event had started it before.
+    pub new: bool,
+}
+
+/// The triggers of one server. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Triggers {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    engine: Engine,
+    /// Canonical directories file triggers may watch.
+    roots: Vec<PathBuf>,
+    /// Wakes the driver when a definition changes.
+    changed: tokio::sync::Notify,
+    /// Schedules whose last start failed, and when to try again.
+    retry_at: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Serialises read-modify-write of trigger state records.
+    state_lock: tokio::sync::Mutex<()>,
+    /// Each file trigger's watcher.
+    watchers: Mutex<HashMap<String, Arc<files::Watcher>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// RFC 3339 in UTC with milliseconds only when there are some.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+impl Triggers {
+    /// `roots` are the directories file triggers may watch; they are
+    /// canonicalised here (a missing root is an error).
+    pub fn new(engine: Engine, roots: &[PathBuf]) -> Result<Self, String> {
+        let roots = roots
+            .iter()
+            .map(|r| {
+                r.canonicalize()
+                    .map_err(|e| format!("triggers.file_roots: '{}': {e}", r.display()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                roots,
+                changed: tokio::sync::Notify::new(),
+                retry_at: Mutex::new(HashMap::new()),
+                state_lock: tokio::sync::Mutex::new(()),
+                watchers: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Checks a definition as `create` would, without storing it.
+    pub fn compile(&self, spec: &TriggerSpec) -> Result<Trigger, String> {
+        spec.compile(&self.inner.roots)
+    }
+
+    /// Stores the config file's triggers (replacing those of an earlier
+    /// start) and deletes config triggers no longer in the file. Every
+    /// definition is checked first: one bad trigger refuses them all.
+    pub async fn install_config(&self, specs: &[TriggerSpec]) -> Result<(), String> {
+        let mut names = std::collections::HashSet::new();
+        for spec in specs {
+            self.compile(spec)
+                .map_err(|e| format!("triggers '{}': {e}", spec.name))?;
+            if !names.insert(spec.name.as_str()) {
+                return Err(format!("triggers '{}': defined twice", spec.name));
+            }
+        }
+        let engine = self.engine();
+        for old in engine.triggers().map_err(|e| e.to_string())? {
+            if old.origin == ORIGIN_CONFIG && !names.contains(old.name.as_str()) {
+                engine
+                    .delete_trigger(&old.name)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        for spec in specs {
+            let created = engine
+                .trigger(&spec.name)
+                .map_err(|e| e.to_string())?
+                .map_or_else(|| engine.now(), |t| t.created);
+            let record = record(spec, ORIGIN_CONFIG, created)?;
+            engine
+                .put_trigger(record)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        self.inner.changed.notify_one();
+        Ok(())
+    }
+
+    /// Creates a trigger (REST). Refused when the name is taken.
+    pub async fn create(&self, spec: TriggerSpec) -> Result<TriggerRecord, TriggerError> {
+        self.compile(&spec).map_err(TriggerError::Invalid)?;
+        let engine = self.engine();
+        if engine.trigger(&spec.name)?.is_some() {
+            return Err(TriggerError::AlreadyExists(spec.name));
+        }
+        let record = record(&spec, ORIGIN_API, engine.now()).map_err(TriggerError::Invalid)?;
+        engine.put_trigger(record.clone()).await?;
+        self.inner.changed.notify_one();
+        Ok(record)
+    }
+
+    /// A trigger and what it has done.
+    pub fn get(&self, name: &str) -> Result<(TriggerRecord, TriggerStateRecord), TriggerError> {
+        let engine = self.engine();
+        let record = engine
+            .trigger(name)?
+            .ok_or_else(|| TriggerError::NotFound(name.to_owned()))?;
+        let state = engine
+            .trigger_state(name)?
+            .unwrap_or_else(|| TriggerStateRecord {
+                name: name.to_owned(),
+                ..TriggerStateRecord::default()
+            });
+        Ok((record, state))
+    }
+
+    /// Every trigger with what it has done, by name.
+    pub fn list(&self) -> Result<Vec<(TriggerRecord, TriggerStateRecord)>, TriggerError> {
+        let mut out = Vec::new();
+        for record in self.engine().triggers()? {
+            let state = self
+                .engine()
+                .trigger_state(&record.name)?
+                .unwrap_or_else(|| TriggerStateRecord {
+                    name: record.name.clone(),
+                    ..TriggerStateRecord::default()
+                });
+            out.push((record, state));
+        }
+        Ok(out)
+    }
+
+    /// Enables or disables a trigger. A schedule enabled again starts from
+    /// now: slots while it was disabled are not caught up.
+    pub async fn set_enabled(
+        &self,
+        name: &str,
+        enabled: bool,
+    ) -> Result<TriggerRecord, TriggerError> {
+        let (mut record, state) = self.get(name)?;
+        if record.enabled != enabled {
+            record.enabled = enabled;
+            if let Value::Object(map) = &mut record.spec {
+                map.insert("enabled".into(), Value::Bool(enabled));
+            }
+            if enabled {
+                let _guard = self.inner.state_lock.lock().await;
+                let now = self.engine().now();
+                self.engine().put_trigger_state(TriggerStateRecord {
+                    last_slot: Some(now),
+                    next_fire: None,
+                    ..state
+                })?;
+            }
+            self.engine().put_trigger(record.clone()).await?;
+            self.inner.changed.notify_one();
+        }
+        Ok(record)
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<(), TriggerError> {
+        self.get(name)?;
+        self.engine().delete_trigger(name).await?;
+        lock(&self.inner.watchers).remove(name);
+        self.inner.changed.notify_one();
+        Ok(())
+    }
+
+    /// The compiled, enabled trigger `name` of `kind` (webhooks, backfill).
+    pub fn compiled(&self, name: &str, kind: Kind) -> Result<Trigger, TriggerError> {
+        let record = self
+            .engine()
+            .trigger(name)?
+            .ok_or_else(|| TriggerError::NotFound(name.to_owned()))?;
+        let trigger = self.compile_record(&record)?;
+        if trigger.kind_name() != kind {
+            return Err(TriggerError::Invalid(format!(
+                "the trigger '{name}' is a {} trigger, not a {} trigger",
+                trigger.kind_name().as_str(),
+                kind.as_str()
+            )));
+        }
+        Ok(trigger)
+    }
+
+    fn compile_record(&self, record: &TriggerRecord) -> Result<Trigger, TriggerError> {
+        let spec: TriggerSpec = serde_json::from_value(record.spec.clone())
+            .map_err(|e| TriggerError::Invalid(format!("the stored definition: {e}")))?;
+        let mut trigger = self.compile(&spec).map_err(TriggerError::Invalid)?;
+        trigger.enabled = record.enabled;
+        Ok(trigger)
+    }
+
+    /// Starts the execution of event `id` (exactly once: the name is
+    /// `TRIGGER-ID`; an execution of that name already there counts as this
+    /// one) and records the outcome in the trigger's state.
+    pub async fn fire(&self, trigger: &Trigger, id: &str, event: Value) -> Result<Fired, String> {
+        let result = self.start(trigger, id, &event).await;
+        let _guard = self.inner.state_lock.lock().await;
+        let engine = self.engine();
+        let mut state = engine
+            .trigger_state(&trigger.name)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| TriggerStateRecord {
+                name: trigger.name.clone(),
+                ..TriggerStateRecord::default()
+            });
+        match &result {
+            Ok(fired) => {
+                state.fired += 1;
+                state.last_fired = Some(engine.now());
+                state.last_execution = Some(fired.execution_arn.clone());
+                state.last_error = None;
+            }
+            Err(e) => state.last_error = Some(e.clone()),
+        }
+        if let Err(e) = engine.put_trigger_state(state) {
+            return Err(format!("cannot record the trigger's state: {e}"));
+        }
+        result
+    }
+
+    async fn start(&self, trigger: &Trigger, id: &str, event: &Value) -> Result<Fired, String> {
+        let name = format!("{}-{id}", trigger.name);
+        let input = trigger.input(event)?;
+        let engine = self.engine();
+        let machine = machine_arn(engine, &trigger.state_machine);
+        let existed = engine
+            .describe_execution(&format!(
+                "{}:{name}",
+                machine.replacen(":stateMachine:", ":execution:", 1)
+            ))
+            .is_ok();
+        match engine
+            .start_execution(&machine, Some(&name), Some(&input))
+            .await
+        {
+            Ok(record) => Ok(Fired {
+                new: !existed,
+                execution_arn: record.arn,
+                name,
+            }),
+            Err(EngineError::ExecutionAlreadyExists(arn)) => Ok(Fired {
+                execution_arn: arn,
+                name,
+                new: false,
+            }),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// One pass of the driver: fires every schedule slot due, polls every
+    /// file trigger due, and says when to come back.
+    pub async fn tick(&self) -> DateTime<Utc> {
+        let now = self.engine().now();
+        let mut next = now + MAX_SLEEP;
+        let records = match self.engine().triggers() {
+            Ok(records) => records,
+            Err(_) => return next,
+        };
+        let mut file_triggers = Vec::new();
+        for record in records {
+            if !record.enabled {
+                continue;
+            }
+            let trigger = match self.compile_record(&record) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.record_error(&record.name, &e.to_string()).await;
+                    continue;
+                }
+            };
+            match &trigger.kind {
+                Compiled::Schedule { .. } => {
+                    if let Some(at) = self.run_schedule(&trigger, now).await {
+                        next = next.min(at);
+                    }
+                }
+                Compiled::File(_) => file_triggers.push(trigger),
+                Compiled::Webhook { .. } => {}
+            }
+        }
+        // Watchers of triggers gone or disabled are dropped.
+        {
+            let names: std::collections::HashSet<&str> =
+                file_triggers.iter().map(|t| t.name.as_str()).collect();
+            lock(&self.inner.watchers).retain(|name, _| names.contains(name.as_str()));
+        }
+        for trigger in file_triggers {
+            let at = files::poll(self, trigger, now).await;
+            next = next.min(at);
+        }
+        next
+    }
+
+    /// Fires the due slots of one schedule; the next slot, if any.
+    async fn run_schedule(&self, trigger: &Trigger, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let Compiled::Schedule {
+            schedule,
+            offset,
+            catch_up,
+        } = &trigger.kind
+        else {
+            return None;
+        };
+        if let Some(at) = lock(&self.inner.retry_at).get(&trigger.name) {
+            if *at > now {
+                return Some(*at);
+            }
+        }
+        let engine = self.engine();
+        let state = engine.trigger_state(&trigger.name).ok().flatten();
+        // A new schedule starts from now: nothing before it was missed.
+        let cursor = state.as_ref().and_then(|s| s.last_slot).unwrap_or(now);
+        let due = schedule.slots(cursor, now, *offset, MAX_SLOTS_PER_TICK);
+        let picked: Vec<DateTime<Utc>> = match catch_up {
+            CatchUp::All => due.clone(),
+            CatchUp::Latest => due.last().copied().into_iter().collect(),
+            CatchUp::None => due
+                .iter()
+                .copied()
+                .filter(|s| now - *s <= ON_TIME)
+                .collect(),
+        };
+        // The cursor moves past every due slot, except from the first one
+        // whose start failed: it stays just before it, to try again.
+        let mut handled = due.last().copied().unwrap_or(cursor);
+        for slot in picked {
+            let event = json!({
+                "trigger": trigger.name,
+                "kind": "schedule",
+                "scheduledTime": rfc3339(slot),
+            });
+            if let Err(e) = self.fire(trigger, &slot_id(slot), event).await {
+                let _ = e;
+                handled = slot - Duration::seconds(1);
+                lock(&self.inner.retry_at).insert(trigger.name.clone(), now + RETRY_AFTER);
+                break;
+            }
+            lock(&self.inner.retry_at).remove(&trigger.name);
+        }
+        let next = schedule.next_after(handled.max(cursor), *offset);
+        let _guard = self.inner.state_lock.lock().await;
+        let mut state = engine
+            .trigger_state(&trigger.name)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| TriggerStateRecord {
+                name: trigger.name.clone(),
+                ..TriggerStateRecord::default()
+            });
+        state.last_slot = Some(handled.max(cursor));
+        state.next_fire = next;
+        let _ = engine.put_trigger_state(state);
+        next
+    }
+
+    pub(crate) async fn record_error(&self, name: &str, error: &str) {
+        let _guard = self.inner.state_lock.lock().await;
+        let engine = self.engine();
+        let mut state = engine
+            .trigger_state(name)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| TriggerStateRecord {
+                name: name.to_owned(),
+                ..TriggerStateRecord::default()
+            });
+        if state.last_error.as_deref() != Some(error) {
+            state.last_error = Some(error.to_owned());
+            let _ = engine.put_trigger_state(state);
+        }
+    }
+
+    /// Starts one execution per slot of schedule `name` in `[from, to]`,
+    /// with the names live firings use (so a slot already fired is counted
+    /// as existing, not started again). Slots are started with bounded
+    /// concurrency.
+    pub async fn backfill(
+        &self,
+        name: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Backfill, TriggerError> {
+        let trigger = self.compiled(name, Kind::Schedule)?;
+        let Compiled::Schedule {
+            schedule, offset, ..
+        } = &trigger.kind
+        else {
+            return Err(TriggerError::Invalid(format!("'{name}' is not a schedule")));
+        };
+        if from > to {
+            return Err(TriggerError::Invalid(
+                "from is after to: nothing to backfill".into(),
+            ));
+        }
+        let slots = schedule.slots(
+            from - Duration::milliseconds(1),
+            to,
+            *offset,
+            MAX_BACKFILL_SLOTS + 1,
+        );
+        if slots.len() > MAX_BACKFILL_SLOTS {
+            return Err(TriggerError::Invalid(format!(
+                "more than {MAX_BACKFILL_SLOTS} slots between {} and {}: backfill a shorter range at a time",
+                rfc3339(from),
+                rfc3339(to)
+            )));
+        }
+        let trigger = Arc::new(trigger);
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(16));
+        let mut tasks = tokio::task::JoinSet::new();
+        for slot in slots.iter().copied() {
+            let (this, trigger, semaphore) =
+                (self.clone(), Arc::clone(&trigger), Arc::clone(&semaphore));
+            tasks.spawn(async move {
+                let _permit = semaphore.acquire_owned().await;
+                let event = json!({
+                    "trigger": trigger.name,
+                    "kind": "schedule",
+                    "scheduledTime": rfc3339(slot),
+                    "backfill": true,
+                });
+                (slot, this.fire(&trigger, &slot_id(slot), event).await)
+            });
+        }
+        let mut report = Backfill::default();
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok((_, Ok(fired))) if fired.new => report.started += 1,
+                Ok((_, Ok(_))) => report.existing += 1,
+                Ok((slot, Err(e))) => report.errors.push(format!("{}: {e}", rfc3339(slot))),
+                Err(e) => report.errors.push(e.to_string()),
+            }
+        }
+        report.slots = slots.len();
+        report.errors.sort();
+        report.errors.truncate(20);
+        Ok(report)
+    }
+
+    /// Runs the driver until `stop` turns true (or its sender is gone).
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let next = self.tick().await;
+            let wait = (next - self.engine().now())
+                .clamp(Duration::zero(), MAX_SLEEP)
+                .to_std()
+                .unwrap_or_default();
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.inner.changed.notified() => {}
+                changed = stop.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+
+    pub(crate) fn watcher(&self, name: &str, watch: &spec::FileWatch) -> Arc<files::Watcher> {
+        let mut watchers = lock(&self.inner.watchers);
+        match watchers.get(name) {
+            Some(w) if w.watch() == watch => Arc::clone(w),
+            _ => {
+                let w = Arc::new(files::Watcher::new(watch.clone()));
+                watchers.insert(name.to_owned(), Arc::clone(&w));
+                w
+            }
+        }
+    }
+}
+
+/// What a backfill did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Backfill {
+    pub slots: usize,
+    pub started: usize,
+    pub existing: usize,
+    /// The first errors (at most 20), each with its slot.
+    pub errors: Vec<String>,
+}
+
+/// A schedule slot's part of an execution name: `20260101T020000Z`.
+pub fn slot_id(slot: DateTime<Utc>) -> String {
+    slot.format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+/// The ARN of state machine `name` (an ARN is taken as it is).
+pub fn machine_arn(engine: &Engine, name: &str) -> String {
+    if name.starts_with("arn:") {
+        return name.to_owned();
+    }
+    let c = engine.config();
+    format!(
+        "arn:aws:states:{}:{}:stateMachine:{name}",
+        c.region, c.account
+    )
+}
+
+/// A stored record of `spec`.
+fn record(
+    spec: &TriggerSpec,
+    origin: &str,
+    created: DateTime<Utc>,
+) -> Result<TriggerRecord, String> {
+    Ok(TriggerRecord {
+        name: spec.name.clone(),
+        spec: serde_json::to_value(spec).map_err(|e| e.to_string())?,
+        enabled: spec.enabled,
+        origin: origin.to_owned(),
+        created,
+    })
+}
+
+impl Trigger {
+    pub fn kind_name(&self) -> Kind {
+        match self.kind {
+            Compiled::Schedule { .. } => Kind::Schedule,
+            Compiled::Webhook { .. } => Kind::Webhook,
+            Compiled::File(_) => Kind::File,
+        }
+    }
+
+    /// The execution input for `event`: the event itself, or the trigger's
+    /// template applied to it.
+    pub fn input(&self, event: &Value) -> Result<String, String> {
+        let value = match &self.template {
+            None => event.clone(),
+            Some(template) => {
+                let variables = serde_json::Map::new();
+                let mut random = SplitMix64(0);
+                let mut env = Env {
+                    input: event,
+                    context: &Value::Null,
+                    variables: &variables,
+                    random: &mut random,
+                };
+                template
+                    .evaluate(&mut env)
+                    .map_err(|e| format!("the input template failed: {e}"))?
+            }
+        };
+        let text = value.to_string();
+        if text.len() > MAX_INPUT_BYTES {
+            return Err(format!(
+                "the input is {} bytes; the limit is {MAX_INPUT_BYTES} bytes (256 KiB)",
+                text.len()
+            ));
+        }
+        Ok(text)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,373 @@
+//! A trigger definition: the raw form (as written in stepline.toml, posted
+//! to `/v1/triggers`, and stored), and the checked form the driver runs,
+//! with its schedule parsed, directory resolved and template compiled.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::FixedOffset;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use stepline_engine::query::Template;
+
+use super::glob;
+use super::schedule::{self, Schedule};
+
+/// The longest trigger name: execution names are the trigger's name, `-`,
+/// and an event id of up to 24 characters, within AWS's 80.
+pub const MAX_NAME_LEN: usize = 48;
+
+/// What starts executions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Schedule,
+    Webhook,
+    File,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Schedule => "schedule",
+            Kind::Webhook => "webhook",
+            Kind::File => "file",
+        }
+    }
+}
+
+/// What a schedule does about slots missed while the server was down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CatchUp {
+    /// Missed slots are skipped; only slots due now fire.
+    None,
+    /// Only the most recent missed slot fires.
+    #[default]
+    Latest,
+    /// Every missed slot fires, oldest first.
+    All,
+}
+
+/// The raw definition. Field names are the config file's (snake_case);
+/// the REST API writes them in camelCase and converts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerSpec {
+    pub name: String,
+    pub kind: Kind,
+    /// The state machine's name (or ARN) whose executions it starts.
+    pub state_machine: String,
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub enabled: bool,
+    /// A payload template (`"key.$": "$.path"`) that shapes the event into
+    /// the execution input; without one, the event is the input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+
+    // schedule
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// `UTC` or a fixed offset like `+02:00`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<CatchUp>,
+
+    // webhook
+    /// HMAC-SHA256 key; requests must carry the signature of their body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_header: Option<String>,
+
+    // file
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glob: Option<String>,
+    /// How long size and modification time must stay unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_ms: Option<u64>,
+    /// Executions of this trigger running at once; more files wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<usize>,
+    /// Move a file to `processed/` or `failed/` (beside it) when its
+    /// execution ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub move_when_done: Option<bool>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+/// The default signature header (GitHub's).
+pub const DEFAULT_SIGNATURE_HEADER: &str = "x-hub-signature-256";
+
+/// A checked trigger.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    pub name: String,
+    pub state_machine: String,
+    pub enabled: bool,
+    pub template: Option<Template>,
+    pub kind: Compiled,
+}
+
+/// What each kind needs to run, checked.
+#[derive(Debug, Clone)]
+pub enum Compiled {
+    Schedule {
+        schedule: Schedule,
+        offset: FixedOffset,
+        catch_up: CatchUp,
+    },
+    Webhook {
+        secret: Option<Vec<u8>>,
+        signature_header: String,
+    },
+    File(FileWatch),
+}
+
+/// A file trigger's directory and rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileWatch {
+    /// Canonical, and inside one of the operator's roots.
+    pub directory: PathBuf,
+    pub glob: String,
+    pub stable: Duration,
+    pub poll: Duration,
+    pub max_in_flight: usize,
+    pub move_when_done: bool,
+}
+
+/// Bounds on file triggers.
+pub const DEFAULT_STABLE_MS: u64 = 1000;
+pub const DEFAULT_POLL_MS: u64 = 500;
+pub const MIN_POLL_MS: u64 = 10;
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+pub const MAX_IN_FLIGHT: usize = 1024;
+
+/// Trigger names: letters, digits, `-` and `_`, 1 to 48 characters.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{name}' is not a trigger name: 1 to {MAX_NAME_LEN} letters, digits, '-' or '_'"
+        ))
+    }
+}
+
+impl TriggerSpec {
+    /// Checks the definition; `roots` are the directories file triggers may
+    /// watch (canonical). Every error names the field.
+    pub fn compile(&self, roots: &[PathBuf]) -> Result<Trigger, String> {
+        check_name(&self.name)?;
+        if self.state_machine.is_empty() {
+            return Err("state_machine: a state machine name is required".into());
+        }
+        let template = match &self.input {
+            None => None,
+            Some(value) => Some(Template::compile(value).map_err(|errors| {
+                let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
+                format!("input: the template is invalid: {first}")
+            })?),
+        };
+        let misplaced = |field: &str, set: bool, kinds: &str| {
+            if set {
+                Err(format!(
+                    "{field}: only {kinds} triggers take it, not {} triggers",
+                    self.kind.as_str()
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        if self.kind != Kind::Schedule {
+            misplaced("schedule", self.schedule.is_some(), "schedule")?;
+            misplaced("timezone", self.timezone.is_some(), "schedule")?;
+            misplaced("catch_up", self.catch_up.is_some(), "schedule")?;
+        }
+        if self.kind != Kind::Webhook {
+            misplaced("secret", self.secret.is_some(), "webhook")?;
+            misplaced(
+                "signature_header",
+                self.signature_header.is_some(),
+                "webhook",
+            )?;
+        }
+        if self.kind != Kind::File {
+            misplaced("directory", self.directory.is_some(), "file")?;
+            misplaced("glob", self.glob.is_some(), "file")?;
+            misplaced("stable_ms", self.stable_ms.is_some(), "file")?;
+            misplaced("poll_ms", self.poll_ms.is_some(), "file")?;
+            misplaced("max_in_flight", self.max_in_flight.is_some(), "file")?;
+            misplaced("move_when_done", self.move_when_done.is_some(), "file")?;
+        }
+        let kind = match self.kind {
+            Kind::Schedule => {
+                let text = self
+                    .schedule
+                    .as_deref()
+                    .ok_or("schedule: a schedule trigger needs rate(...) or cron(...)")?;
+                Compiled::Schedule {
+                    schedule: Schedule::parse(text).map_err(|e| format!("schedule: {e}"))?,
+                    offset: schedule::parse_offset(self.timezone.as_deref().unwrap_or("UTC"))
+                        .map_err(|e| format!("timezone: {e}"))?,
+                    catch_up: self.catch_up.unwrap_or_default(),
+                }
+            }
+            Kind::Webhook => {
+                if self.secret.as_deref().is_some_and(str::is_empty) {
+                    return Err("secret: an empty secret signs nothing; omit it instead".into());
+                }
+                let header = self
+                    .signature_header
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_SIGNATURE_HEADER.to_owned())
+                    .to_ascii_lowercase();
+                if axum::http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                    return Err(format!("signature_header: '{header}' is not a header name"));
+                }
+                Compiled::Webhook {
+                    secret: self.secret.as_ref().map(|s| s.as_bytes().to_vec()),
+                    signature_header: header,
+                }
+            }
+            Kind::File => {
+                let directory = self
+                    .directory
+                    .as_deref()
+                    .ok_or("directory: a file trigger needs a directory")?;
+                let directory = inside_roots(directory, roots)?;
+                let glob = self.glob.clone().unwrap_or_else(|| "*".to_owned());
+                glob::check(&glob).map_err(|e| format!("glob: {e}"))?;
+                let poll = self.poll_ms.unwrap_or(DEFAULT_POLL_MS);
+                if poll < MIN_POLL_MS {
+                    return Err(format!("poll_ms: at least {MIN_POLL_MS}"));
+                }
+                let max_in_flight = self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+                if !(1..=MAX_IN_FLIGHT).contains(&max_in_flight) {
+                    return Err(format!("max_in_flight: from 1 to {MAX_IN_FLIGHT}"));
+                }
+                Compiled::File(FileWatch {
+                    directory,
+                    glob,
+                    stable: Duration::from_millis(self.stable_ms.unwrap_or(DEFAULT_STABLE_MS)),
+                    poll: Duration::from_millis(poll),
+                    max_in_flight,
+                    move_when_done: self.move_when_done.unwrap_or(false),
+                })
+            }
+        };
+        Ok(Trigger {
+            name: self.name.clone(),
+            state_machine: self.state_machine.clone(),
+            enabled: self.enabled,
+            template,
+            kind,
+        })
+    }
+}
+
+/// `directory` canonicalised, when it is inside one of `roots`; symbolic
+/// links are resolved first, so a link cannot lead outside.
+pub fn inside_roots(directory: &Path, roots: &[PathBuf]) -> Result<PathBuf, String> {
+    if roots.is_empty() {
+        return Err(
+            "directory: no file roots are configured ([triggers] file_roots in stepline.toml), so no directory may be watched"
+                .into(),
+        );
+    }
+    let canonical = directory
+        .canonicalize()
+        .map_err(|e| format!("directory: '{}' cannot be opened: {e}", directory.display()))?;
+    if !canonical.is_dir() {
+        return Err(format!(
+            "directory: '{}' is not a directory",
+            directory.display()
+        ));
+    }
+    if roots.iter().any(|root| canonical.starts_with(root)) {
+        Ok(canonical)
+    } else {
+        Err(format!(
+            "directory: '{}' (really '{}') is outside the configured file roots",
+            directory.display(),
+            canonical.display()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: Value) -> Result<Trigger, String> {
+        let spec: TriggerSpec = serde_json::from_value(json).map_err(|e| e.to_string())?;
+        spec.compile(&[])
+    }
+
+    #[test]
+    fn kinds_take_their_own_fields_only() {
+        let ok = spec(serde_json::json!({
+            "name": "nightly", "kind": "schedule", "state_machine": "etl",
+            "schedule": "cron(0 2 * * ? *)", "timezone": "+01:00", "catch_up": "all"
+        }));
+        assert!(ok.is_ok(), "{ok:?}");
+        for (json, words) in [
+            (
+                serde_json::json!({"name": "a b", "kind": "webhook", "state_machine": "m"}),
+                "not a trigger name",
+            ),
+            (
+                serde_json::json!({"name": "h", "kind": "webhook", "state_machine": "m", "schedule": "rate(1 day)"}),
+                "schedule: only schedule triggers",
+            ),
+            (
+                serde_json::json!({"name": "s", "kind": "schedule", "state_machine": "m"}),
+                "needs rate(...)",
+            ),
+            (
+                serde_json::json!({"name": "s", "kind": "schedule", "state_machine": "m", "schedule": "rate(2 hour)"}),
+                "schedule: 'rate(2 hour)'",
+            ),
+            (
+                serde_json::json!({"name": "s", "kind": "schedule", "state_machine": "m", "schedule": "rate(1 hour)", "timezone": "Europe/Paris"}),
+                "timezone:",
+            ),
+            (
+                serde_json::json!({"name": "f", "kind": "file", "state_machine": "m", "directory": "/tmp"}),
+                "no file roots",
+            ),
+            (
+                serde_json::json!({"name": "h", "kind": "webhook", "state_machine": "m", "input": {"a.$": "not a path"}}),
+                "input: the template is invalid",
+            ),
+            (
+                serde_json::json!({"name": "h", "kind": "webhook", "state_machine": "m", "secret": ""}),
+                "empty secret",
+            ),
+            (
+                serde_json::json!({"name": "h", "kind": "webhook", "state_machine": "m", "colour": "red"}),
+                "unknown field `colour`",
+            ),
+        ] {
+            let e = spec(json.clone()).expect_err(&json.to_string());
+            assert!(e.contains(words), "{json}: {e}");
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! The trigger driver against a real engine on a memory store, with a
+//! manual clock: schedules fire by calling `tick` at chosen instants, never
+//! by waiting.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use stepline_engine::runtime::{
+    Engine, EngineConfig, ManualClock, TaskCall, TaskFuture, TaskRunner,
+};
+use stepline_engine::store::{MemoryStore, WorkflowType};
+
+use super::{Kind, TriggerSpec, Triggers, slot_id};
+
+#[derive(Debug)]
+struct NoTasks;
+
+impl TaskRunner for NoTasks {
+    fn run(&self, _call: TaskCall) -> TaskFuture {
+        Box::pin(async {
+            Err(stepline_engine::interp::Failure::new(
+                "States.TaskFailed",
+                "no tasks here",
+            ))
+        })
+    }
+}
+
+const PASS: &str = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#;
+
+fn t(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("time")
+        .with_timezone(&Utc)
+}
+
+struct Setup {
+    clock: Arc<ManualClock>,
+    engine: Engine,
+    triggers: Triggers,
+}
+
+fn setup(start: &str) -> Setup {
+    let clock = Arc::new(ManualClock::new(t(start)));
+    let engine = Engine::open(
+        Arc::new(MemoryStore::new()),
+        Arc::new(NoTasks),
+        clock.clone(),
+        EngineConfig::default(),
+    )
+    .expect("engine");
+    engine
+        .create_state_machine("etl", PASS, None, WorkflowType::Standard)
+        .expect("machine");
+    let triggers = Triggers::new(engine.clone(), &[]).expect("triggers");
+    Setup {
+        clock,
+        engine,
+        triggers,
+    }
+}
+
+fn schedule(name: &str, expr: &str, catch_up: &str) -> TriggerSpec {
+    serde_json::from_value(json!({
+        "name": name, "kind": "schedule", "state_machine": "etl",
+        "schedule": expr, "catch_up": catch_up,
+    }))
+    .expect("spec")
+}
+
+impl Setup {
+    fn at(&self, time: &str) {
+        let now = self.clock.now_for_tests();
+        self.clock.advance(t(time) - now);
+    }
+
+    /// Execution names, sorted.
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .engine
+            .list_executions(None)
+            .expect("list")
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+trait Now {
+    fn now_for_tests(&self) -> DateTime<Utc>;
+}
+
+impl Now for ManualClock {
+    fn now_for_tests(&self) -> DateTime<Utc> {
+        stepline_engine::runtime::Clock::now(self)
+    }
+}
+
+#[tokio::test]
+async fn a_schedule_fires_each_slot_once_with_its_time() {
+    let s = setup("2026-03-01T09:58:30Z");
+    s.triggers
+        .create(schedule("hourly", "cron(0 * * * ? *)", "latest"))
+        .await
+        .expect("create");
+    // Created at 09:58:30: the next slot is 10:00, nothing before it.
+    let next = s.triggers.tick().await;
+    assert_eq!(next, t("2026-03-01T09:58:31Z"), "sleeps at most a second");
+    assert_eq!(s.names(), Vec::<String>::new());
+    let (_, state) = s.triggers.get("hourly").expect("get");
+    assert_eq!(state.next_fire, Some(t("2026-03-01T10:00:00Z")));
+
+    s.at("2026-03-01T10:00:00Z");
+    s.triggers.tick().await;
+    s.triggers.tick().await; // again at the same instant: nothing new
+    s.at("2026-03-01T10:00:40Z");
+    s.triggers.tick().await;
+    assert_eq!(s.names(), vec!["hourly-20260301T100000Z"]);
+    let execution = s
+        .engine
+        .list_executions(None)
+        .expect("list")
+        .pop()
+        .expect("one");
+    let input: Value = serde_json::from_str(&execution.input).expect("json");
+    assert_eq!(
+        input,
+        json!({"trigger": "hourly", "kind": "schedule", "scheduledTime": "2026-03-01T10:00:00Z"})
+    );
+    let (_, state) = s.triggers.get("hourly").expect("get");
+    assert_eq!(state.fired, 1);
+    assert_eq!(state.last_slot, Some(t("2026-03-01T10:00:00Z")));
+    assert_eq!(state.next_fire, Some(t("2026-03-01T11:00:00Z")));
+    assert_eq!(state.last_fired, Some(t("2026-03-01T10:00:00Z")));
+    assert_eq!(state.last_error, None);
+    assert_eq!(
+        state.last_execution.as_deref(),
+        Some(execution.arn.as_str())
+    );
+
+    s.at("2026-03-01T11:00:00Z");
+    s.triggers.tick().await;
+    assert_eq!(
+        s.names(),
+        vec!["hourly-20260301T100000Z", "hourly-20260301T110000Z"]
+    );
+}
+
+/// Five slots missed while "down" (no tick between 10:00 and 15:00:30).
+async fn after_downtime(policy: &str) -> Vec<String> {
+    let s = setup("2026-03-01T09:59:00Z");
+    s.triggers
+        .create(schedule("s", "rate(1 hour)", policy))
+        .await
+        .expect("create");
+    s.triggers.tick().await;
+    s.at("2026-03-01T15:00:30Z");
+    s.triggers.tick().await;
+    s.triggers.tick().await;
+    let (_, state) = s.triggers.get("s").expect("get");
+    assert_eq!(state.last_slot, Some(t("2026-03-01T15:00:00Z")), "{policy}");
+    assert_eq!(state.next_fire, Some(t("2026-03-01T16:00:00Z")), "{policy}");
+    s.names()
+}
+
+#[tokio::test]
+async fn catch_up_policies() {
+    let all: Vec<String> = (10..=15).map(|h| format!("s-20260301T{h}0000Z")).collect();
+    assert_eq!(after_downtime("all").await, all);
+    assert_eq!(after_downtime("latest").await, vec!["s-20260301T150000Z"]);
+    // 15:00 is 30 s late: still on time, so "none" fires it, not the rest.
+    assert_eq!(after_downtime("none").await, vec!["s-20260301T150000Z"]);
+}
+
+#[tokio::test]
+async fn none_skips_a_slot_that_is_long_past() {
+    let s = setup("2026-03-01T09:59:00Z");
+    s.triggers
+        .create(schedule("s", "rate(1 hour)", "none"))
+        .await
+        .expect("create");
+    s.triggers.tick().await;
+    s.at("2026-03-01T10:05:00Z");
+    s.triggers.tick().await;
+    assert_eq!(s.names(), Vec::<String>::new());
+    let (_, state) = s.triggers.get("s").expect("get");
+    assert_eq!(state.last_slot, Some(t("2026-03-01T10:00:00Z")));
+}
+
+/// A crash after the execution started but before the cursor moved: the
+/// slot is found again, its execution exists, nothing is started twice
+/// and the cursor moves on.
+#[tokio::test]
+async fn a_crash_between_start_and_cursor_starts_nothing_twice() {
+    let s = setup("2026-03-01T09:59:00Z");
+    s.triggers
+        .create(schedule("s", "rate(1 hour)", "all"))
+        .await
+        .expect("create");
+    s.triggers.tick().await;
+    s.at("2026-03-01T10:00:00Z");
+    let machine = super::machine_arn(&s.engine, "etl");
+    let input =
+        json!({"trigger": "s", "kind": "schedule", "scheduledTime": "2026-03-01T10:00:00Z"});
+    s.engine
+        .start_execution(
+            &machine,
+            Some("s-20260301T100000Z"),
+            Some(&input.to_string()),
+        )
+        .await
+        .expect("started before the crash");
+    s.triggers.tick().await;
+    assert_eq!(s.names(), vec!["s-20260301T100000Z"]);
+    let (_, state) = s.triggers.get("s").expect("get");
+    assert_eq!(state.last_error, None);
+    assert_eq!(state.last_slot, Some(t("2026-03-01T10:00:00Z")));
+}
+
+#[tokio::test]
+async fn a_failed_start_is_recorded_and_tried_again() {
+    let s = setup("2026-03-01T09:59:00Z");
+    let mut spec = schedule("s", "rate(1 hour)", "all");
+    spec.state_machine = "missing".into();
+    s.triggers.create(spec).await.expect("create");
+    s.triggers.tick().await;
+    s.at("2026-03-01T10:00:00Z");
+    s.triggers.tick().await;
+    let (_, state) = s.triggers.get("s").expect("get");
+    assert!(
+        state
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("State Machine Does Not Exist")),
+        "{state:?}"
+    );
+    assert!(state.last_slot < Some(t("2026-03-01T10:00:00Z")));
+    s.engine
+        .create_state_machine("missing", PASS, None, WorkflowType::Standard)
+        .expect("machine");
+    // Within the retry delay nothing is tried; after it, the slot fires.
+    s.at("2026-03-01T10:00:05Z");
+    s.triggers.tick().await;
+    assert_eq!(s.names(), Vec::<String>::new());
+    s.at("2026-03-01T10:00:11Z");
+    s.triggers.tick().await;
+    assert_eq!(s.names(), vec!["s-20260301T100000Z"]);
+    let (_, state) = s.triggers.get("s").expect("get");
+    assert_eq!(state.last_error, None);
+}
+
+#[tokio::test]
+async fn disabled_schedules_fire_nothing_and_resume_from_now() {
+    let s = setup("2026-03-01T09:59:00Z");
+    s.triggers
+        .create(schedule("s", "rate(1 hour)", "all"))
+        .await
+        .expect("create");
+    s.triggers.tick().await;
+    s.triggers.set_enabled("s", false).await.expect("disable");
+    s.at("2026-03-01T12:30:00Z");
+    s.triggers.tick().await;
+    assert_eq!(s.names(), Vec::<String>::new());
+    s.triggers.set_enabled("s", true).await.expect("enable");
+    s.triggers.tick().await;
+    assert_eq!(
+        s.names(),
+        Vec::<String>::new(),
+        "no catch-up of disabled time"
+    );
+    s.at("2026-03-01T13:00:00Z");
+    s.triggers.tick().await;
+    assert_eq!(s.names(), vec!["s-20260301T130000Z"]);
+}
+
+#[tokio::test]
+async fn backfill_starts_each_slot_once() {
+    let s = setup("2026-03-01T09:59:00Z");
+    s.triggers
+        .create(schedule("s", "rate(1 hour)", "all"))
+        .await
+        .expect("create");
+    s.triggers.tick().await;
+    s.at("2026-03-01T10:00:00Z");
+    s.triggers.tick().await;
+    // 06:00 to 10:00 inclusive: five slots, 10:00 fired already.
+    let report = s
+        .triggers
+        .backfill("s", t("2026-03-01T06:00:00Z"), t("2026-03-01T10:00:00Z"))
+        .await
+        .expect("backfill");
+    assert_eq!(
+        (report.slots, report.started, report.existing),
+        (5, 4, 1),
+        "{report:?}"
+    );
+    assert!(report.errors.is_empty());
+    let again = s
+        .triggers
+        .backfill("s", t("2026-03-01T06:00:00Z"), t("2026-03-01T10:00:00Z"))
+        .await
+        .expect("backfill");
+    assert_eq!((again.started, again.existing), (0, 5));
+    assert_eq!(s.names().len(), 5);
+    assert_eq!(
+        s.names()[0],
+        format!("s-{}", slot_id(t("2026-03-01T06:00:00Z")))
+    );
+    // Bounded, and only for schedules.
+    let e = s
+        .triggers
+        .backfill("s", t("2020-01-01T00:00:00Z"), t("2026-01-01T00:00:00Z"))
+        .await
+        .expect_err("too many");
+    assert!(e.to_string().contains("more than 10000 slots"), "{e}");
+    let e = s
+        .triggers
+        .backfill("nope", t("2026-03-01T06:00:00Z"), t("2026-03-01T10:00:00Z"))
+        .await
+        .expect_err("unknown");
+    assert!(e.to_string().contains("Trigger Does Not Exist"), "{e}");
+}
+
+#[tokio::test]
+async fn input_templates_shape_the_event() {
+    let s = setup("2026-03-01T09:59:00Z");
+    let mut spec = schedule("s", "rate(1 hour)", "all");
+    spec.input = Some(json!({"day.$": "$.scheduledTime", "source": "schedule"}));
+    s.triggers.create(spec).await.expect("create");
+    s.triggers.tick().await;
+    s.at("2026-03-01T10:00:00Z");
+    s.triggers.tick().await;
+    let execution = s
+        .engine
+        .list_executions(None)
+        .expect("list")
+        .pop()
+        .expect("one");
+    let input: Value = serde_json::from_str(&execution.input).expect("json");
+    assert_eq!(
+        input,
+        json!({"day": "2026-03-01T10:00:00Z", "source": "schedule"})
+    );
+}
+
+#[tokio::test]
+async fn config_triggers_are_replaced_at_each_start() {
+    let s = setup("2026-03-01T09:59:00Z");
+    s.triggers
+        .create(schedule("from-api", "rate(1 hour)", "all"))
+        .await
+        .expect("create");
+    s.triggers
+        .install_config(&[
+            schedule("a", "rate(1 hour)", "all"),
+            schedule("b", "rate(1 hour)", "all"),
+        ])
+        .await
+        .expect("install");
+    s.triggers
+        .install_config(&[schedule("b", "rate(2 hours)", "all")])
+        .await
+        .expect("install");
+    let names: Vec<(String, String)> = s
+        .triggers
+        .list()
+        .expect("list")
+        .into_iter()
+        .map(|(r, _)| (r.name, r.origin))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("b".to_owned(), "config".to_owned()),
+            ("from-api".to_owned(), "api".to_owned())
+        ]
+    );
+    let e = s
+        .triggers
+        .install_config(&[schedule("c", "rate(2 hour)", "all")])
+        .await
+        .expect_err("bad");
+    assert!(e.contains("triggers 'c': schedule:"), "{e}");
+    let e = s
+        .triggers
+        .create(schedule("b", "rate(1 hour)", "all"))
+        .await
+        .expect_err("taken");
+    assert!(e.to_string().contains("Trigger Already Exists"), "{e}");
+    assert!(matches!(
+        s.triggers.compiled("b", Kind::Webhook),
+        Err(super::TriggerError::Invalid(_))
+    ));
+}
