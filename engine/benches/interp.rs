@@ -169,6 +169,58 @@ fn intrinsic_heavy(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same 50-state transformation written with JSONPath (Parameters,
+/// intrinsics, Assign) and with JSONata (Output, Assign).
+fn jsonata_vs_jsonpath(c: &mut Criterion) {
+    let chain = |state: Value, jsonata: bool| {
+        let mut states = serde_json::Map::new();
+        for i in 0..50 {
+            let mut s = state.clone();
+            if i == 49 {
+                s["End"] = json!(true);
+            } else {
+                s["Next"] = json!(format!("S{}", i + 1));
+            }
+            states.insert(format!("S{i}"), s);
+        }
+        let mut definition = json!({"StartAt": "S0", "States": states});
+        if jsonata {
+            definition["QueryLanguage"] = json!("JSONata");
+        }
+        compile(&definition)
+    };
+    let jsonpath = chain(
+        json!({"Type": "Pass", "Parameters": {
+            "greeting.$": "States.Format('Hello {} #{}', $.name, $.n)",
+            "n.$": "States.MathAdd($.n, 1)",
+            "name.$": "$.name",
+            "items.$": "$.items",
+            "count.$": "States.ArrayLength($.items)"
+        }, "Assign": {"last.$": "$.n"}}),
+        false,
+    );
+    let jsonata = chain(
+        json!({"Type": "Pass", "Output": {
+            "greeting": "{% 'Hello ' & $states.input.name & ' #' & $states.input.n %}",
+            "n": "{% $states.input.n + 1 %}",
+            "name": "{% $states.input.name %}",
+            "items": "{% $states.input.items %}",
+            "count": "{% $count($states.input.items) %}"
+        }, "Assign": {"last": "{% $states.input.n %}"}}),
+        true,
+    );
+    let input = json!({"name": "stepline", "n": 0, "items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 2}]});
+    let mut group = c.benchmark_group("query_language");
+    group.throughput(Throughput::Elements(50));
+    group.bench_function("jsonpath/50-states", |b| {
+        b.iter(|| black_box(run(&jsonpath, &input)))
+    });
+    group.bench_function("jsonata/50-states", |b| {
+        b.iter(|| black_box(run(&jsonata, &input)))
+    });
+    group.finish();
+}
+
 #[cfg(feature = "bench-asl")]
 mod asl_crate {
     //! The `asl` crate (0.2) running the same definitions, for comparison.
@@ -206,6 +258,7 @@ criterion_group!(
     pass_chains,
     map_of_10k,
     choice_heavy,
-    intrinsic_heavy
+    intrinsic_heavy,
+    jsonata_vs_jsonpath
 );
 criterion_main!(benches);

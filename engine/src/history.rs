@@ -57,6 +57,10 @@ pub enum Event {
         error: Option<String>,
         cause: Option<String>,
     },
+    /// RedriveExecution restarted the execution.
+    ExecutionRedriven {
+        redrive_count: u32,
+    },
     ExecutionTimedOut {
         error: Option<String>,
         cause: Option<String>,
@@ -194,6 +198,7 @@ impl Event {
             Event::ExecutionFailed { .. } => "ExecutionFailed",
             Event::ExecutionAborted { .. } => "ExecutionAborted",
             Event::ExecutionTimedOut { .. } => "ExecutionTimedOut",
+            Event::ExecutionRedriven { .. } => "ExecutionRedriven",
             Event::StateEntered { state_type, .. } => match state_type {
                 T::Pass => "PassStateEntered",
                 T::Task => "TaskStateEntered",

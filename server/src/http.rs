@@ -65,6 +65,7 @@ pub async fn serve_with_triggers(
     let app = Router::new()
         .route("/", post(aws).fallback(aws_method_not_allowed))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .merge(crate::rest::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app);
@@ -104,6 +105,18 @@ async fn aws_method_not_allowed(method: axum::http::Method) -> Response {
 
 async fn health() -> &'static str {
     "ok\n"
+}
+
+/// Prometheus's text exposition format.
+async fn metrics(State(app): State<App>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.engine.metrics_text(),
+    )
+        .into_response()
 }
 
 fn aws_response(status: StatusCode, body: &Value) -> Response {

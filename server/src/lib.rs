@@ -9,5 +9,6 @@ pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod load;
 pub mod rest;
 pub mod triggers;

@@ -606,3 +606,311 @@ fn start_sync_execution_runs_express_machines_to_their_end() {
         (400, Some("StateMachineTypeNotSupported"))
     );
 }
+
+#[test]
+fn tags_and_the_state_machine_of_an_execution() {
+    let server = Server::start();
+    let body = json!({"name": "tagged", "definition": FLOW, "roleArn": "arn:aws:iam::111111111111:role/r",
+                      "tags": [{"key": "team", "value": "data"}]});
+    let (status, created) = server.call("CreateStateMachine", &body.to_string());
+    assert_eq!(status, 200, "{created}");
+    let machine = created["stateMachineArn"].as_str().expect("arn").to_owned();
+    let list = |arn: &str| {
+        server.call(
+            "ListTagsForResource",
+            &json!({"resourceArn": arn}).to_string(),
+        )
+    };
+    assert_eq!(
+        list(&machine).1,
+        json!({"tags": [{"key": "team", "value": "data"}]})
+    );
+    let tags = json!({"resourceArn": machine, "tags": [{"key": "env", "value": "prod"}, {"key": "team", "value": "ml"}]});
+    assert_eq!(server.call("TagResource", &tags.to_string()).0, 200);
+    assert_eq!(
+        list(&machine).1,
+        json!({"tags": [{"key": "env", "value": "prod"}, {"key": "team", "value": "ml"}]})
+    );
+    let untag = json!({"resourceArn": machine, "tagKeys": ["team"]});
+    assert_eq!(server.call("UntagResource", &untag.to_string()).0, 200);
+    assert_eq!(
+        list(&machine).1,
+        json!({"tags": [{"key": "env", "value": "prod"}]})
+    );
+    let missing = "arn:aws:states:us-east-1:111111111111:stateMachine:nope";
+    assert_eq!(list(missing).1["__type"], "ResourceNotFound");
+    let too_many: Vec<Value> = (0..51)
+        .map(|i| json!({"key": format!("k{i}"), "value": "v"}))
+        .collect();
+    let (status, refused) = server.call(
+        "TagResource",
+        &json!({"resourceArn": machine, "tags": too_many}).to_string(),
+    );
+    assert_eq!(
+        (status, refused["__type"].as_str()),
+        (400, Some("TooManyTags"))
+    );
+
+    // The definition an execution runs, even after the machine changed.
+    let (_, started) = server.call(
+        "StartExecution",
+        &json!({"stateMachineArn": machine, "input": "{}"}).to_string(),
+    );
+    let execution = started["executionArn"].as_str().expect("arn").to_owned();
+    wait_until_done(&server, &execution);
+    let changed = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#;
+    let (status, _) = server.call(
+        "UpdateStateMachine",
+        &json!({"stateMachineArn": machine, "definition": changed}).to_string(),
+    );
+    assert_eq!(status, 200);
+    let (status, described) = server.call(
+        "DescribeStateMachineForExecution",
+        &json!({"executionArn": execution}).to_string(),
+    );
+    assert_eq!(status, 200, "{described}");
+    assert_eq!(described["definition"], FLOW);
+    assert_eq!(described["name"], "tagged");
+}
+
+#[test]
+fn test_state_runs_one_state_with_mocks_catch_retry_and_choice() {
+    let server = Server::start();
+    let test = |definition: Value, input: Value, mock: Option<Value>| -> (u16, Value) {
+        let mut body = json!({"definition": definition.to_string(), "input": input.to_string(),
+                              "roleArn": "arn:aws:iam::111111111111:role/r"});
+        if let Some(mock) = mock {
+            body["mock"] = mock;
+        }
+        server.call("TestState", &body.to_string())
+    };
+    let (status, pass) = test(
+        json!({"Type": "Pass", "Parameters": {"doubled.$": "States.MathAdd($.n, $.n)"}, "Next": "Later"}),
+        json!({"n": 4}),
+        None,
+    );
+    assert_eq!(status, 200, "{pass}");
+    assert_eq!(
+        (
+            pass["status"].as_str(),
+            pass["nextState"].as_str(),
+            pass["output"].as_str()
+        ),
+        (Some("SUCCEEDED"), Some("Later"), Some(r#"{"doubled":8}"#))
+    );
+    let task = json!({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+        "ResultSelector": {"v.$": "$.Payload.v"}, "ResultPath": "$.res", "Next": "Ship",
+        "Retry": [{"ErrorEquals": ["Flaky"], "MaxAttempts": 2}],
+        "Catch": [{"ErrorEquals": ["Broken"], "ResultPath": "$.err", "Next": "Repair"}]});
+    let (_, ok) = test(
+        task.clone(),
+        json!({"id": 1}),
+        Some(json!({"result": "{\"Payload\": {\"v\": 5}}"})),
+    );
+    assert_eq!(ok["status"], "SUCCEEDED", "{ok}");
+    assert_eq!(ok["nextState"], "Ship");
+    assert_eq!(ok["output"], r#"{"id":1,"res":{"v":5}}"#);
+    assert_eq!(ok["inspectionData"]["input"], r#"{"id":1}"#);
+    let (_, retriable) = test(
+        task.clone(),
+        json!({}),
+        Some(json!({"errorOutput": {"error": "Flaky", "cause": "try again"}})),
+    );
+    assert_eq!(
+        (retriable["status"].as_str(), retriable["error"].as_str()),
+        (Some("RETRIABLE"), Some("Flaky")),
+        "{retriable}"
+    );
+    let (_, caught) = test(
+        task,
+        json!({}),
+        Some(json!({"errorOutput": {"error": "Broken", "cause": "gears"}})),
+    );
+    assert_eq!(caught["status"], "CAUGHT_ERROR", "{caught}");
+    assert_eq!(caught["nextState"], "Repair");
+    assert_eq!(caught["error"], "Broken");
+    assert_eq!(
+        caught["output"],
+        r#"{"err":{"Error":"Broken","Cause":"gears"}}"#
+    );
+    let (_, chosen) = test(
+        json!({"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericGreaterThan": 3, "Next": "Big"}], "Default": "Small"}),
+        json!({"n": 4}),
+        None,
+    );
+    assert_eq!(chosen["nextState"], "Big", "{chosen}");
+    let (_, failed) = test(
+        json!({"Type": "Fail", "Error": "E", "Cause": "C"}),
+        json!({}),
+        None,
+    );
+    assert_eq!(
+        (
+            failed["status"].as_str(),
+            failed["error"].as_str(),
+            failed["cause"].as_str()
+        ),
+        (Some("FAILED"), Some("E"), Some("C"))
+    );
+    let (status, invalid) = test(json!({"Type": "Pass", "Next": 5}), json!({}), None);
+    assert_eq!(
+        (status, invalid["__type"].as_str()),
+        (400, Some("InvalidDefinition")),
+        "{invalid}"
+    );
+}
+
+#[test]
+fn versions_and_aliases_route_executions_to_fixed_revisions() {
+    let server = Server::start();
+    let pass = |v: &str| {
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": v, "End": true}}})
+            .to_string()
+    };
+    let body = json!({"name": "routed", "definition": pass("one"), "publish": true,
+                      "versionDescription": "first", "roleArn": "arn:aws:iam::111111111111:role/r"});
+    let (status, created) = server.call("CreateStateMachine", &body.to_string());
+    assert_eq!(status, 200, "{created}");
+    let machine = created["stateMachineArn"].as_str().expect("arn").to_owned();
+    assert_eq!(created["stateMachineVersionArn"], format!("{machine}:1"));
+    let (_, updated) = server.call(
+        "UpdateStateMachine",
+        &json!({"stateMachineArn": machine, "definition": pass("two"), "publish": true})
+            .to_string(),
+    );
+    assert_eq!(
+        updated["stateMachineVersionArn"],
+        format!("{machine}:2"),
+        "{updated}"
+    );
+    let (_, again) = server.call(
+        "PublishStateMachineVersion",
+        &json!({"stateMachineArn": machine}).to_string(),
+    );
+    assert_eq!(
+        again["stateMachineVersionArn"],
+        format!("{machine}:2"),
+        "same revision, same version"
+    );
+    let (_, listed) = server.call(
+        "ListStateMachineVersions",
+        &json!({"stateMachineArn": machine}).to_string(),
+    );
+    let versions: Vec<&str> = listed["stateMachineVersions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["stateMachineVersionArn"].as_str().expect("arn"))
+        .collect();
+    assert_eq!(versions, [format!("{machine}:2"), format!("{machine}:1")]);
+    let (_, v1) = server.call(
+        "DescribeStateMachine",
+        &json!({"stateMachineArn": format!("{machine}:1")}).to_string(),
+    );
+    assert_eq!(
+        (v1["definition"].as_str(), v1["description"].as_str()),
+        (Some(pass("one").as_str()), Some("first"))
+    );
+
+    let routing =
+        |v: u64| json!([{"stateMachineVersionArn": format!("{machine}:{v}"), "weight": 100}]);
+    let (status, alias) = server.call(
+        "CreateStateMachineAlias",
+        &json!({"name": "prod", "routingConfiguration": routing(1)}).to_string(),
+    );
+    assert_eq!(status, 200, "{alias}");
+    let prod = alias["stateMachineAliasArn"]
+        .as_str()
+        .expect("arn")
+        .to_owned();
+    assert_eq!(prod, format!("{machine}:prod"));
+    let run = |target: &str| -> Value {
+        let (status, started) = server.call(
+            "StartExecution",
+            &json!({"stateMachineArn": target}).to_string(),
+        );
+        assert_eq!(status, 200, "{started}");
+        let done = wait_until_done(&server, started["executionArn"].as_str().expect("arn"));
+        serde_json::from_str(done["output"].as_str().expect("output")).expect("json")
+    };
+    assert_eq!(run(&prod), json!("one"));
+    assert_eq!(run(&format!("{machine}:2")), json!("two"));
+    assert_eq!(run(&machine), json!("two"));
+    let (_, conflict) = server.call(
+        "DeleteStateMachineVersion",
+        &json!({"stateMachineVersionArn": format!("{machine}:1")}).to_string(),
+    );
+    assert_eq!(conflict["__type"], "ConflictException", "{conflict}");
+    let (status, _) = server.call(
+        "UpdateStateMachineAlias",
+        &json!({"stateMachineAliasArn": prod, "routingConfiguration": routing(2)}).to_string(),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(run(&prod), json!("two"));
+    let (_, described) = server.call(
+        "DescribeStateMachineAlias",
+        &json!({"stateMachineAliasArn": prod}).to_string(),
+    );
+    assert_eq!(described["routingConfiguration"], routing(2));
+    let (status, _) = server.call(
+        "DeleteStateMachineVersion",
+        &json!({"stateMachineVersionArn": format!("{machine}:1")}).to_string(),
+    );
+    assert_eq!(status, 200);
+    let (_, bad) = server.call(
+        "CreateStateMachineAlias",
+        &json!({"name": "half", "routingConfiguration": [
+            {"stateMachineVersionArn": format!("{machine}:2"), "weight": 50}]})
+        .to_string(),
+    );
+    assert_eq!(bad["__type"], "ValidationException", "{bad}");
+    let (_, missing) = server.call(
+        "StartExecution",
+        &json!({"stateMachineArn": format!("{machine}:staging")}).to_string(),
+    );
+    assert_eq!(missing["__type"], "ResourceNotFound", "{missing}");
+    let (_, aliases) = server.call(
+        "ListStateMachineAliases",
+        &json!({"stateMachineArn": machine}).to_string(),
+    );
+    assert_eq!(
+        aliases["stateMachineAliases"][0]["stateMachineAliasArn"],
+        json!(prod)
+    );
+    assert_eq!(
+        server
+            .call(
+                "DeleteStateMachineAlias",
+                &json!({"stateMachineAliasArn": prod}).to_string()
+            )
+            .0,
+        200
+    );
+}
+
+#[test]
+fn metrics_count_executions_transitions_tasks_and_flushes() {
+    let server = Server::start();
+    let (_, created) = create(&server, "counted", FLOW);
+    let machine = created["stateMachineArn"].as_str().expect("arn").to_owned();
+    for name in ["m1", "m2"] {
+        let (_, started) = server.call(
+            "StartExecution",
+            &json!({"stateMachineArn": machine, "name": name}).to_string(),
+        );
+        wait_until_done(&server, started["executionArn"].as_str().expect("arn"));
+    }
+    let reply = crate::rest::get(&server, "/metrics");
+    assert_eq!(reply.status, 200);
+    let text = reply.body;
+    for line in [
+        "stepline_executions_started_total{state_machine=\"counted\"} 2",
+        "stepline_executions_finished_total{state_machine=\"counted\",status=\"SUCCEEDED\"} 2",
+        "stepline_state_transitions_total 4",
+        "stepline_task_duration_seconds_count{resource_type=\"stepline\"} 2",
+        "stepline_open_executions 0",
+    ] {
+        assert!(text.contains(line), "{line} not in:\n{text}");
+    }
+    assert!(text.contains("# TYPE stepline_store_flush_seconds histogram"));
+}

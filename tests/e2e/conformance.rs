@@ -3,9 +3,10 @@
 //! in three tiers: the outcome (status, output or error), the cause text,
 //! and the sequence of history event types.
 //!
-//! Every JSONPath case must pass the outcome tier, except those listed in
-//! `KNOWN_OUTCOME_GAPS` with the reason. A listed case that starts passing
-//! fails the test too, so the list stays true.
+//! Every case, JSONPath and JSONata, must pass the outcome tier and match
+//! AWS's full history, except those listed in `KNOWN_OUTCOME_GAPS` /
+//! `KNOWN_HISTORY_GAPS` with the reason. A listed case that starts passing
+//! fails the test too, so the lists stay true.
 
 use std::sync::Arc;
 
@@ -19,14 +20,14 @@ use stepline_engine::runtime::{ManualClock, UnavailableInvoker, run_to_completio
 
 use crate::support::conformance_cases;
 
-/// JSONPath cases whose outcome does not match AWS yet: (file name prefix, why).
+/// Cases whose outcome does not match AWS yet: (file name prefix, why).
 const KNOWN_OUTCOME_GAPS: &[(&str, &str)] = &[(
     "express_test_express_sync__TestExpressSync__test_query_runtime_memory",
     "an EXPRESS execution's context object (express ARN, no RetryCount or RedriveCount); execution types arrive with durable execution (issue 5)",
 )];
 
-/// JSONPath cases whose full history differs from AWS's record: (file name
-/// prefix, why). Every other JSONPath case with a recorded history must
+/// Cases whose full history differs from AWS's record: (file name
+/// prefix, why). Every other case with a recorded history must
 /// match it event by event (ids, previousEventId, type, details).
 const KNOWN_HISTORY_GAPS: &[(&str, &str)] = &[
     (
@@ -160,7 +161,7 @@ fn conformance_cases_match_aws() {
     }
 
     let mut problems = Vec::new();
-    for v in verdicts.iter().filter(|v| !v.jsonata) {
+    for v in &verdicts {
         let known = KNOWN_OUTCOME_GAPS
             .iter()
             .find(|(prefix, _)| v.name.starts_with(prefix));
@@ -173,7 +174,7 @@ fn conformance_cases_match_aws() {
             _ => {}
         }
     }
-    for v in verdicts.iter().filter(|v| !v.jsonata && v.outcome.is_ok()) {
+    for v in verdicts.iter().filter(|v| v.outcome.is_ok()) {
         let known = KNOWN_HISTORY_GAPS
             .iter()
             .find(|(prefix, _)| v.name.starts_with(prefix));
@@ -188,7 +189,7 @@ fn conformance_cases_match_aws() {
     }
     assert!(
         problems.is_empty(),
-        "{} JSONPath cases differ from AWS (outcome or history):\n{}",
+        "{} cases differ from AWS (outcome or history):\n{}",
         problems.len(),
         problems.join("\n")
     );

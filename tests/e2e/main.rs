@@ -5,6 +5,9 @@
 mod aws;
 mod conformance;
 mod crash;
+mod examples_tasks;
+mod jsonata_diff;
+mod load;
 mod malformed;
 mod rest;
 mod run;

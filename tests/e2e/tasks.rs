@@ -224,8 +224,16 @@ fn a_process_that_never_ends_is_killed_with_its_whole_group() {
 fn floods_unregistered_commands_and_missing_programs_are_clear_errors() {
     let dir = TempDir::new("proc-flood");
     let flood = dir.write("flood.sh", "yes '{\"a\": 1}'\n");
+    // Ignores the closed pipe and would write (and fail) forever.
+    let stubborn = dir.write(
+        "stubborn.sh",
+        "trap '' PIPE\nwhile true; do echo '{\"a\": 1}' 2>/dev/null; done\n",
+    );
     let mut config = TaskConfig::default();
     config.processes.insert("flood".into(), process(&flood));
+    config
+        .processes
+        .insert("stubborn".into(), process(&stubborn));
     let mut missing = process(&flood);
     missing.command = PathBuf::from("/nonexistent/program");
     config.processes.insert("missing".into(), missing);
@@ -234,6 +242,12 @@ fn floods_unregistered_commands_and_missing_programs_are_clear_errors() {
         (
             "flood",
             "stepline:process:flood",
+            "States.DataLimitExceeded",
+            "more than 65536 bytes",
+        ),
+        (
+            "stubborn",
+            "stepline:process:stubborn",
             "States.DataLimitExceeded",
             "more than 65536 bytes",
         ),
@@ -1024,4 +1038,83 @@ fn http_connections_authenticate_as_configured() {
         token_request["body"],
         "grant_type=client_credentials&client_id=id&client_secret=secret&scope=read"
     );
+}
+
+#[test]
+fn redrive_restarts_a_failed_execution_from_the_state_that_failed() {
+    let dir = TempDir::new("redrive");
+    let ready = dir.path().join("ready");
+    let runs = dir.path().join("runs");
+    let script = dir.write(
+        "flaky.sh",
+        format!(
+            "cat > /dev/null\necho run >> {runs}\nif [ -e {ready} ]; then echo '{{\"fixed\": true}}'; else echo '{{\"error\": \"Not.Ready\"}}' >&2; exit 1; fi\n",
+            runs = runs.display(),
+            ready = ready.display()
+        ),
+    );
+    let mut config = TaskConfig::default();
+    config.processes.insert("flaky".into(), process(&script));
+    let server = server(config);
+    let definition = json!({"StartAt": "Prepare", "States": {
+        "Prepare": {"Type": "Pass", "Result": {"prepared": true}, "ResultPath": "$.prep", "Next": "Work"},
+        "Work": {"Type": "Task", "Resource": "stepline:process:flaky", "ResultPath": "$.work", "Next": "Count"},
+        "Count": {"Type": "Pass", "Parameters": {"redrives.$": "$$.Execution.RedriveCount", "work.$": "$.work"}, "End": true}
+    }});
+    let arn = start(&server, "redriven", &definition, json!({"id": 7}));
+    let failed = finish(&server, &arn, Duration::from_secs(10));
+    assert_eq!(failed["error"], "Not.Ready", "{failed}");
+    let (_, refused) = server.call(
+        "RedriveExecution",
+        &json!({"executionArn": arn.replace("redriven:", "redriven:x")}).to_string(),
+    );
+    assert_eq!(refused["__type"], "ExecutionDoesNotExist", "{refused}");
+
+    std::fs::write(&ready, "").unwrap();
+    let (status, body) = server.call(
+        "RedriveExecution",
+        &json!({"executionArn": arn}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let done = finish(&server, &arn, Duration::from_secs(10));
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(done["redriveCount"], 1);
+    assert_eq!(
+        output(&done),
+        json!({"redrives": 1, "work": {"fixed": true}})
+    );
+    let types = history_types(&server, &arn);
+    let count = |t: &str| types.iter().filter(|x| *x == t).count();
+    assert_eq!(count("ExecutionRedriven"), 1, "{types:?}");
+    assert_eq!(
+        count("PassStateEntered"),
+        2,
+        "Prepare ran once, Count once: {types:?}"
+    );
+    assert_eq!(count("TaskStateEntered"), 2, "Work ran again: {types:?}");
+    assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 2);
+    let (_, again) = server.call(
+        "RedriveExecution",
+        &json!({"executionArn": arn}).to_string(),
+    );
+    assert_eq!(again["__type"], "ExecutionNotRedrivable", "{again}");
+
+    // An aborted execution resumes at the state it was stopped in.
+    let waiting = json!({"StartAt": "Hold", "States": {
+        "Hold": {"Type": "Wait", "Seconds": 1, "Next": "Done"}, "Done": {"Type": "Succeed"}}});
+    let arn = start(&server, "stopped", &waiting, json!({"k": 1}));
+    let (status, _) = server.call("StopExecution", &json!({"executionArn": arn}).to_string());
+    assert_eq!(status, 200);
+    assert_eq!(
+        finish(&server, &arn, Duration::from_secs(5))["status"],
+        "ABORTED"
+    );
+    let (status, body) = server.call(
+        "RedriveExecution",
+        &json!({"executionArn": arn}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let done = finish(&server, &arn, Duration::from_secs(10));
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(output(&done), json!({"k": 1}));
 }

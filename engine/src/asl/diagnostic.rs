@@ -98,6 +98,10 @@ codes! {
     InvalidVariableName = "INVALID_VARIABLE_NAME",
     /// HeartbeatSeconds is not smaller than TimeoutSeconds.
     InvalidTimeout = "INVALID_TIMEOUT",
+    /// A JSONata expression reads a `$states` field that does not exist
+    /// where it is evaluated (`result` outside Output/Assign of a Task, Map
+    /// or Parallel, `errorOutput` outside a Catch).
+    InvalidStatesAccess = "INVALID_STATES_ACCESS",
 }
 
 impl fmt::Display for Code {

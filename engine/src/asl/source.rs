@@ -151,6 +151,38 @@ impl Document {
         self.position(node.offset)
     }
 
+    /// Where the `chars`-th character of the string value at `pointer`
+    /// sits in the text (escapes in the text are read, so the position is
+    /// the real one). The value's own position when it is not a string.
+    pub fn string_char_position(&self, pointer: &str, chars: usize) -> Position {
+        let node = self.deepest(pointer);
+        let raw = &self.text[node.offset..];
+        if !raw.starts_with('"') {
+            return self.position(node.offset);
+        }
+        let mut seen = 0;
+        let mut iter = raw.char_indices().skip(1);
+        while let Some((i, c)) = iter.next() {
+            if c == '"' {
+                return self.position(node.offset + i);
+            }
+            if seen == chars {
+                return self.position(node.offset + i);
+            }
+            if c == '\\' {
+                // \uXXXX is one character (a surrogate pair two, counted
+                // as the JavaScript-like engine counts them: close enough).
+                if let Some((_, 'u')) = iter.next() {
+                    for _ in 0..4 {
+                        iter.next();
+                    }
+                }
+            }
+            seen += 1;
+        }
+        self.position(node.offset)
+    }
+
     /// Where the key of the member `pointer` designates starts; the value's
     /// position when the pointer ends in an array index or at the root.
     pub fn key_position(&self, pointer: &str) -> Position {

@@ -64,10 +64,10 @@ pub fn holds(condition: &Condition, env: &mut Env<'_>) -> Result<bool, Failure> 
             };
             Ok(compare(*operator, &value, &operand))
         }
-        // JSONata conditions are evaluated by the JSONata engine; a literal
-        // boolean needs none.
+        // JSONata expressions are evaluated by the caller (flow.rs, which
+        // has `$states`); a literal boolean needs nothing.
         Condition::Jsonata(Source::Literal(b)) => Ok(*b),
-        Condition::Jsonata(_) => Err(super::jsonata_unsupported("Condition")),
+        Condition::Jsonata(_) => Ok(false),
     }
 }
 

@@ -13,14 +13,13 @@ use super::Data;
 use super::choice;
 use super::context::VarScope;
 use super::failure::Failure;
-use super::jsonata_unsupported;
 use crate::asl::model::{
     Catcher, Choice, DataFlow, Fail, Map as MapState, Payload, Source, State, StateId, Task, Wait,
     WaitUntil,
 };
 use crate::asl::timestamp;
-use crate::query::eval::{Env, EvalError, SplitMix64};
-use crate::query::jsonata::JsonataTemplate;
+use crate::query::eval::{Env, EvalError, RandomSource, SplitMix64, Variables};
+use crate::query::jsonata::{Host, JErr, JsonataExpr, JsonataTemplate, Scope};
 use crate::query::path::{Path, PathRoot, Segment};
 use crate::query::resolve_path;
 use crate::query::template::Template;
@@ -87,7 +86,11 @@ impl<'a> Evaluator<'a> {
                 }
             }
             DataFlow::Jsonata(flow) => match &flow.arguments {
-                Some(arguments) => jsonata_value(arguments, "Arguments").map(Arc::new),
+                Some(arguments) => {
+                    let input = Arc::clone(self.run_input);
+                    self.jsonata_template(arguments, "Arguments", &States::input(&input))
+                        .map(Arc::new)
+                }
                 None => Ok(Arc::clone(self.run_input)),
             },
         }
@@ -132,19 +135,136 @@ impl<'a> Evaluator<'a> {
             .map_err(|e| self.eval_failure(e))
     }
 
-    fn payload(&mut self, payload: &Payload, input: &Value, field: &str) -> Result<Value, Failure> {
+    /// A payload template: JSONPath against `input`, or JSONata with
+    /// `$states` as given.
+    fn payload(
+        &mut self,
+        payload: &Payload,
+        input: &Value,
+        field: &str,
+        states: &States<'_>,
+    ) -> Result<Value, Failure> {
         match payload {
             Payload::JsonPath(template) => self.template(template, input),
-            Payload::Jsonata(template) => jsonata_value(template, field),
+            Payload::Jsonata(template) => self.jsonata_template(template, field, states),
         }
+    }
+
+    /// The cause prefix AWS puts before a JSONata failure.
+    fn in_state(&self, detail: impl std::fmt::Display) -> String {
+        format!(
+            "An error occurred while executing the state '{}' (entered at the event id #{}). {detail}",
+            self.state.name, self.entered_event
+        )
+    }
+
+    fn query_error(&self, detail: impl std::fmt::Display) -> Failure {
+        Failure::new("States.QueryEvaluationError", self.in_state(detail))
+    }
+
+    /// One JSONata expression; undefined is `None`.
+    fn jsonata(
+        &mut self,
+        expr: &JsonataExpr,
+        field: &str,
+        states: &States<'_>,
+    ) -> Result<Option<Value>, Failure> {
+        let scope = JsonataScope {
+            states,
+            context: self.context,
+            vars: self.vars,
+        };
+        let mut host = JsonataHost {
+            now: entered_millis(self.context),
+            random: self.random,
+        };
+        expr.evaluate(&scope, &mut host).map_err(|e: JErr| {
+            self.query_error(format!(
+                "The JSONata expression '{}' specified for the field '{field}' threw an error during evaluation. {} ({})",
+                expr.body(),
+                e.message,
+                e.code
+            ))
+        })
+    }
+
+    /// One JSONata expression that must give a value.
+    fn jsonata_defined(
+        &mut self,
+        expr: &JsonataExpr,
+        field: &str,
+        states: &States<'_>,
+    ) -> Result<Value, Failure> {
+        match self.jsonata(expr, field, states)? {
+            Some(v) => Ok(v),
+            None => Err(self.query_error(format!(
+                "The JSONata expression '{}' specified for the field '{field}' returned nothing (undefined).",
+                expr.body()
+            ))),
+        }
+    }
+
+    /// A JSONata template: every expression in it evaluated.
+    fn jsonata_template(
+        &mut self,
+        template: &JsonataTemplate,
+        field: &str,
+        states: &States<'_>,
+    ) -> Result<Value, Failure> {
+        Ok(match template {
+            JsonataTemplate::Static(v) => v.clone(),
+            JsonataTemplate::Expr(e) => self.jsonata_defined(e, field, states)?,
+            JsonataTemplate::Object(fields) => {
+                let mut out = Map::new();
+                for (k, t) in fields {
+                    out.insert(k.clone(), self.jsonata_template(t, field, states)?);
+                }
+                Value::Object(out)
+            }
+            JsonataTemplate::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|t| self.jsonata_template(t, field, states))
+                    .collect::<Result<_, _>>()?,
+            ),
+        })
+    }
+
+    /// A JSONata value of an expected JSON type, or AWS's type error.
+    fn jsonata_typed(
+        &mut self,
+        expr: &JsonataExpr,
+        field: &str,
+        expected: &str,
+        states: &States<'_>,
+    ) -> Result<Value, Failure> {
+        let value = self.jsonata_defined(expr, field, states)?;
+        let ok = match expected {
+            "array" => value.is_array(),
+            "boolean" => value.is_boolean(),
+            "string" => value.is_string(),
+            "number" | "integer" => value.is_number(),
+            _ => true,
+        };
+        if ok {
+            return Ok(value);
+        }
+        Err(self.query_error(format!(
+            "The JSONata expression '{}' specified for the field '{field}' returned an unexpected result type. Expected '{expected}', but was '{}' for value: {value}",
+            expr.body(),
+            json_type(&value)
+        )))
     }
 
     /// ResultSelector, Assign, ResultPath and OutputPath applied to a
     /// state's result. Returns the output and the variables assigned.
-    pub fn finish(
+    /// `rule_output` is a matching Choice rule's own JSONata Output, which
+    /// replaces the state's.
+    pub fn finish_with(
         &mut self,
         result: Data,
         assign: Option<&Payload>,
+        rule_output: Option<&JsonataTemplate>,
     ) -> Result<(Data, Option<Map<String, Value>>), Failure> {
         let state = self.state;
         match &state.data {
@@ -155,7 +275,7 @@ impl<'a> Evaluator<'a> {
                 };
                 let mut assigned = None;
                 if let Some(assign) = assign {
-                    let values = self.payload(assign, &result, "Assign")?;
+                    let values = self.payload(assign, &result, "Assign", &States::none())?;
                     merge_assigned(&mut assigned, values);
                 }
                 let combined = match &flow.result_path {
@@ -177,14 +297,22 @@ impl<'a> Evaluator<'a> {
                 Ok((output, assigned))
             }
             DataFlow::Jsonata(flow) => {
+                // Assign and Output see the same state: Output does not see
+                // this state's assignments.
+                let input = Arc::clone(self.run_input);
+                let states = States {
+                    input: &input,
+                    result: Some(&result),
+                    error_output: None,
+                };
                 let mut assigned = None;
                 if let Some(assign) = assign {
-                    let values = self.payload(assign, &result, "Assign")?;
+                    let values = self.payload(assign, &result, "Assign", &states)?;
                     merge_assigned(&mut assigned, values);
                 }
-                let output = match &flow.output {
-                    Some(output) => Arc::new(jsonata_value(output, "Output")?),
-                    None => result,
+                let output = match rule_output.or(flow.output.as_ref()) {
+                    Some(output) => Arc::new(self.jsonata_template(output, "Output", &states)?),
+                    None => Arc::clone(&result),
                 };
                 Ok((output, assigned))
             }
@@ -213,7 +341,15 @@ impl<'a> Evaluator<'a> {
                 let mut env = self.env(input);
                 call.evaluate(&mut env).map_err(|e| self.eval_failure(e))?
             }
-            Some(Source::Jsonata(_)) => return Err(jsonata_unsupported(field)),
+            Some(Source::Jsonata(expr)) => {
+                let name = if field == "ErrorPath" {
+                    "Error"
+                } else {
+                    "Cause"
+                };
+                let value = self.jsonata_typed(expr, name, "string", &States::input(input))?;
+                return Ok(value.as_str().map(str::to_owned));
+            }
         };
         match value {
             Value::String(s) => Ok(Some(s)),
@@ -232,6 +368,14 @@ impl<'a> Evaluator<'a> {
     ) -> Result<(Data, Option<StateId>, Option<usize>), Failure> {
         let effective = self.input_only()?;
         for (index, rule) in choice.choices.iter().enumerate() {
+            if let crate::asl::model::Condition::Jsonata(Source::Jsonata(expr)) = &rule.condition {
+                let holds =
+                    self.jsonata_typed(expr, "Condition", "boolean", &States::input(&effective))?;
+                if holds == Value::Bool(true) {
+                    return Ok((effective, Some(rule.next), Some(index)));
+                }
+                continue;
+            }
             let mut env = Env {
                 input: &effective,
                 context: self.context,
@@ -274,9 +418,21 @@ impl<'a> Evaluator<'a> {
                             }
                         }
                     }
-                    Source::Call(_) | Source::Jsonata(_) => {
-                        return Err(jsonata_unsupported("Seconds"));
+                    Source::Jsonata(expr) => {
+                        let value =
+                            self.jsonata_defined(expr, "Seconds", &States::input(&effective))?;
+                        match value.as_u64() {
+                            Some(s) => s,
+                            None => {
+                                return Err(self.query_error(format!(
+                                    "The JSONata expression '{}' specified for the field 'Seconds' returned an unexpected result type. Expected 'integer', but was '{}' for value: {value}",
+                                    expr.body(),
+                                    json_type(&value)
+                                )));
+                            }
+                        }
                     }
+                    Source::Call(_) => return Err(unsupported_call("Seconds")),
                 };
                 let seconds = i64::try_from(seconds).unwrap_or(i64::MAX / 1000);
                 Ok(entered + Duration::seconds(seconds.min(99_999_999)))
@@ -298,7 +454,22 @@ impl<'a> Evaluator<'a> {
                         }
                     }
                 }
-                Source::Call(_) | Source::Jsonata(_) => Err(jsonata_unsupported("Timestamp")),
+                Source::Jsonata(expr) => {
+                    let value = self.jsonata_typed(
+                        expr,
+                        "Timestamp",
+                        "string",
+                        &States::input(&effective),
+                    )?;
+                    let text = value.as_str().unwrap_or_default();
+                    match timestamp::parse(text) {
+                        Some(t) => Ok(t.with_timezone(&Utc)),
+                        None => Err(self.query_error(format!(
+                            "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {text}"
+                        ))),
+                    }
+                }
+                Source::Call(_) => Err(unsupported_call("Timestamp")),
             },
         }
     }
@@ -313,7 +484,10 @@ impl<'a> Evaluator<'a> {
         let timeout = self.seconds(task.timeout_seconds.as_ref(), "TimeoutSecondsPath")?;
         let heartbeat = self.seconds(task.heartbeat_seconds.as_ref(), "HeartbeatSecondsPath")?;
         let credentials = match &task.credentials {
-            Some(c) => Some(self.payload(c, &input, "Credentials")?),
+            Some(c) => {
+                let raw = Arc::clone(self.run_input);
+                Some(self.payload(c, &input, "Credentials", &States::input(&raw))?)
+            }
             None => None,
         };
         Ok((input, timeout, heartbeat, credentials))
@@ -337,7 +511,20 @@ impl<'a> Evaluator<'a> {
                     ))),
                 }
             }
-            Some(Source::Call(_) | Source::Jsonata(_)) => Err(jsonata_unsupported(field)),
+            Some(Source::Jsonata(expr)) => {
+                let name = field.trim_end_matches("Path");
+                let input = Arc::clone(self.run_input);
+                let value = self.jsonata_defined(expr, name, &States::input(&input))?;
+                match value.as_u64().filter(|&s| s > 0) {
+                    Some(s) => Ok(Some(s)),
+                    None => Err(self.query_error(format!(
+                        "The JSONata expression '{}' specified for the field '{name}' returned an unexpected result type. Expected 'integer', but was '{}' for value: {value}",
+                        expr.body(),
+                        json_type(&value)
+                    ))),
+                }
+            }
+            Some(Source::Call(_)) => Err(unsupported_call(field)),
         }
     }
 
@@ -359,14 +546,24 @@ impl<'a> Evaluator<'a> {
             None => Arc::clone(&effective),
             Some(Source::Path(path)) => self.select(path, &effective).map_err(|f| (f, None))?,
             Some(Source::Literal(value)) => Arc::new(value.clone()),
-            Some(Source::Call(_) | Source::Jsonata(_)) => {
-                return Err((jsonata_unsupported("Items"), None));
+            Some(Source::Jsonata(expr)) => {
+                let value = self
+                    .jsonata_typed(expr, "Items", "array", &States::input(&effective))
+                    .map_err(|f| (f, None))?;
+                Arc::new(value)
             }
+            Some(Source::Call(_)) => return Err((unsupported_call("Items"), None)),
         };
+        let jsonata = matches!(self.state.data, DataFlow::Jsonata(_));
         let items = match Arc::unwrap_or_clone(items) {
             Value::Array(items) => items,
             other => {
-                let f = self.runtime(format!("Map state input must be an array but was: {other}"));
+                let detail = format!("Map state input must be an array but was: {other}");
+                let f = if jsonata {
+                    self.query_error(detail)
+                } else {
+                    self.runtime(detail)
+                };
                 return Err((f, None));
             }
         };
@@ -422,9 +619,11 @@ impl<'a> Evaluator<'a> {
         item: Data,
     ) -> Result<Data, Failure> {
         match selector {
-            Some(selector) => self
-                .payload(selector, effective, "ItemSelector")
-                .map(Arc::new),
+            Some(selector) => {
+                let raw = Arc::clone(self.run_input);
+                self.payload(selector, effective, "ItemSelector", &States::input(&raw))
+                    .map(Arc::new)
+            }
             None => Ok(item),
         }
     }
@@ -448,7 +647,19 @@ impl<'a> Evaluator<'a> {
                 ))
                 })
             }
-            Source::Call(_) | Source::Jsonata(_) => Err(jsonata_unsupported(field)),
+            Source::Jsonata(expr) => {
+                let name = field.trim_end_matches("Path");
+                let value = self.jsonata_defined(expr, name, &States::input(input))?;
+                match value.as_i64() {
+                    Some(n) => Ok(n),
+                    None => Err(self.query_error(format!(
+                        "The JSONata expression '{}' specified for the field '{name}' returned an unexpected result type. Expected 'integer', but was '{}' for value: {value}",
+                        expr.body(),
+                        json_type(&value)
+                    ))),
+                }
+            }
+            Source::Call(_) => Err(unsupported_call(field)),
         }
     }
 
@@ -467,9 +678,16 @@ impl<'a> Evaluator<'a> {
                     display_plain(&value)
                 )))
             }
-            Source::Call(_) | Source::Jsonata(_) => {
-                Err(jsonata_unsupported("ToleratedFailurePercentage"))
+            Source::Jsonata(expr) => {
+                let value = self.jsonata_typed(
+                    expr,
+                    "ToleratedFailurePercentage",
+                    "number",
+                    &States::input(input),
+                )?;
+                Ok(value.as_f64().unwrap_or_default())
             }
+            Source::Call(_) => Err(unsupported_call("ToleratedFailurePercentage")),
         }
     }
 
@@ -480,9 +698,15 @@ impl<'a> Evaluator<'a> {
         failure: &Failure,
     ) -> Result<(Data, Option<Map<String, Value>>), Failure> {
         let error_output = failure.to_output();
+        let input = Arc::clone(self.run_input);
+        let states = States {
+            input: &input,
+            result: None,
+            error_output: Some(&error_output),
+        };
         let mut assigned = None;
         if let Some(assign) = &catcher.assign {
-            let values = self.payload(assign, &error_output, "Assign")?;
+            let values = self.payload(assign, &error_output, "Assign", &states)?;
             merge_assigned(&mut assigned, values);
         }
         let output = match &self.state.data {
@@ -497,8 +721,8 @@ impl<'a> Evaluator<'a> {
                 }
             },
             DataFlow::Jsonata(_) => Arc::new(match &catcher.output {
-                Some(output) => jsonata_value(output, "Output")?,
-                None => error_output,
+                Some(output) => self.jsonata_template(output, "Output", &states)?,
+                None => error_output.clone(),
             }),
         };
         Ok((output, assigned))
@@ -510,13 +734,114 @@ fn is_identity(path: &Path) -> bool {
     matches!(path.root(), PathRoot::Input) && path.segments().is_some_and(<[Segment]>::is_empty)
 }
 
-/// A JSONata template's value when it holds no expression; expressions wait
-/// for the JSONata engine.
-fn jsonata_value(template: &JsonataTemplate, field: &str) -> Result<Value, Failure> {
-    match template {
-        JsonataTemplate::Static(v) => Ok(v.clone()),
-        _ => Err(jsonata_unsupported(field)),
+/// What `$states` holds for one evaluation (`context` is always there).
+pub(super) struct States<'v> {
+    input: &'v Value,
+    result: Option<&'v Value>,
+    error_output: Option<&'v Value>,
+}
+
+static NULL: Value = Value::Null;
+
+impl<'v> States<'v> {
+    fn input(input: &'v Value) -> Self {
+        Self {
+            input,
+            result: None,
+            error_output: None,
+        }
     }
+
+    fn none() -> Self {
+        Self::input(&NULL)
+    }
+}
+
+/// Variables for a JSONata expression: `$states`, then the branch's own.
+struct JsonataScope<'a> {
+    states: &'a States<'a>,
+    context: &'a Value,
+    vars: &'a VarScope,
+}
+
+impl Scope for JsonataScope<'_> {
+    fn variable(&self, name: &str) -> Option<std::borrow::Cow<'_, Value>> {
+        if name == "states" {
+            let mut states = Map::new();
+            states.insert("input".into(), self.states.input.clone());
+            if let Some(r) = self.states.result {
+                states.insert("result".into(), r.clone());
+            }
+            if let Some(e) = self.states.error_output {
+                states.insert("errorOutput".into(), e.clone());
+            }
+            states.insert("context".into(), self.context.clone());
+            return Some(std::borrow::Cow::Owned(Value::Object(states)));
+        }
+        Variables::get(self.vars, name).map(std::borrow::Cow::Borrowed)
+    }
+}
+
+/// Time and randomness for JSONata: the state's entered time (recorded in
+/// the context object) and the execution's seeded generator.
+struct JsonataHost<'a> {
+    now: i64,
+    random: &'a mut SplitMix64,
+}
+
+impl Host for JsonataHost<'_> {
+    fn now_millis(&mut self) -> i64 {
+        self.now
+    }
+
+    fn random(&mut self) -> f64 {
+        (self.random.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn uuid(&mut self) -> String {
+        let (a, b) = (self.random.next_u64(), self.random.next_u64());
+        let a = (a & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
+        let b = (b & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
+        format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xFFFF,
+            a & 0xFFFF,
+            b >> 48,
+            b & 0xFFFF_FFFF_FFFF
+        )
+    }
+}
+
+/// `$$.State.EnteredTime` in milliseconds: what `$now()` and `$millis()`
+/// return, so replay gives the same value.
+fn entered_millis(context: &Value) -> i64 {
+    context
+        .pointer("/State/EnteredTime")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map_or(0, |t| t.timestamp_millis())
+}
+
+/// A JSON value's type as AWS names it in messages.
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// An intrinsic call where the definition model allows none (the builder
+/// never produces one there).
+fn unsupported_call(field: &str) -> Failure {
+    Failure::new(
+        "States.Runtime",
+        format!("An intrinsic function is not allowed in the field '{field}'."),
+    )
 }
 
 fn merge_assigned(assigned: &mut Option<Map<String, Value>>, values: Value) {

@@ -34,10 +34,15 @@ pub use failure::Failure;
 use crate::asl::model::{
     Payload, ProcessorMode, Resource, ScopeId, StateId, StateKind, StateMachine, Transition,
 };
-use crate::history::{Event, HistoryEvent, StateType};
+use crate::history::{EvaluationFailed, Event, HistoryEvent, StateType};
 use crate::query::eval::SplitMix64;
 use context::{Context, VarScope};
 use flow::Evaluator;
+
+/// The most events an execution's history holds, as AWS. The check runs
+/// between two steps of a branch, so a history can pass it by the few
+/// events of one step before the execution fails.
+pub const MAX_HISTORY_EVENTS: usize = 25_000;
 
 /// Largest payload (state input or output) in bytes, as AWS: 256 KiB.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
@@ -90,6 +95,10 @@ pub enum Command {
         error: Option<String>,
         cause: Option<String>,
     },
+    /// RedriveExecution: a FAILED, TIMED_OUT or ABORTED execution runs
+    /// again from the top-level state that did not succeed, with the input
+    /// that state had.
+    Redrive,
 }
 
 /// What the runtime must do for the execution to go on.
@@ -278,6 +287,12 @@ impl Execution {
         self
     }
 
+    /// Whether RedriveExecution can restart this execution (it ended
+    /// unsuccessfully after its first state began).
+    pub fn can_redrive(&self) -> bool {
+        self.core.can_redrive()
+    }
+
     /// Whether `task` is still waiting for its answer.
     pub fn is_task_open(&self, task: TaskId) -> bool {
         self.core.tasks.contains_key(&task)
@@ -323,9 +338,15 @@ struct Core {
     timers: HashMap<TimerId, ThreadId>,
     /// The last timer id given out (ids are never reused).
     next_timer: u64,
+    /// The last task id given out (never reused either).
+    next_task: u64,
     token_secret: Option<Arc<str>>,
     /// Task invocations so far, per Task state.
     invocations: HashMap<StateId, u32>,
+    /// Where a redrive starts: the top-level state that was running when
+    /// the execution ended unsuccessfully, and its input.
+    redrive_from: Option<(StateId, Data)>,
+    redrive_count: u32,
 }
 
 impl Core {
@@ -344,8 +365,11 @@ impl Core {
             tasks: HashMap::new(),
             timers: HashMap::new(),
             next_timer: 0,
+            next_task: 0,
             token_secret: None,
             invocations: HashMap::new(),
+            redrive_from: None,
+            redrive_count: 0,
         }
     }
 
@@ -355,6 +379,11 @@ impl Core {
 
     fn apply(&mut self, m: &StateMachine, now: DateTime<Utc>, command: Command) -> Vec<Effect> {
         self.now = now.max(self.now);
+        if let Command::Redrive = command {
+            self.redrive();
+            self.run_ready(m);
+            return std::mem::take(&mut self.effects);
+        }
         if self.is_finished() {
             return Vec::new();
         }
@@ -369,6 +398,7 @@ impl Core {
             }
             Command::TimerFired { timer } => self.timer_fired(m, timer),
             Command::Stop { error, cause } => self.stop(error, cause),
+            Command::Redrive => {}
         }
         self.run_ready(m);
         std::mem::take(&mut self.effects)
@@ -430,6 +460,17 @@ impl Core {
             if self.is_finished() {
                 self.ready.clear();
                 return;
+            }
+            if self.history.len() >= MAX_HISTORY_EVENTS - 1 {
+                self.ready.clear();
+                let previous = self.history.last().map_or(0, |e| e.id);
+                let failure = Failure::new(
+                    "States.Runtime",
+                    format!(
+                        "The execution reached the limit of {MAX_HISTORY_EVENTS} events in its history."
+                    ),
+                );
+                return self.fail_execution(previous, failure);
             }
             let at = std::mem::replace(&mut self.threads[tid].at, At::Done);
             match at {
@@ -567,7 +608,10 @@ impl Core {
                 }
             }
             StateKind::Task(task) => {
-                let task_id = TaskId(self.tasks.len() as u64 + self.history.len() as u64);
+                // Never reused: a cancelled task's late answer, token and
+                // idempotency key must not reach a later task.
+                self.next_task += 1;
+                let task_id = TaskId(self.next_task);
                 let token = self.task_token(&task.resource, task_id);
                 self.ctx.task_token = token.clone();
                 let prepared = self.evaluator(m, tid, &run).task_input(task);
@@ -1013,7 +1057,13 @@ impl Core {
             (StateKind::Choice(c), Some((_, Some(rule)))) => c.choices[rule].assign.as_ref(),
             _ => state.assign.as_ref(),
         };
-        let finished = self.evaluator(m, tid, &run).finish(result, assign);
+        let rule_output = match (&state.kind, choice) {
+            (StateKind::Choice(c), Some((_, Some(rule)))) => c.choices[rule].output.as_ref(),
+            _ => None,
+        };
+        let finished = self
+            .evaluator(m, tid, &run)
+            .finish_with(result, assign, rule_output);
         let (output, assigned) = match finished {
             Ok(v) => v,
             Err(f) => return self.fail_state(m, tid, run, f),
@@ -1066,6 +1116,50 @@ impl Core {
         self.fail_state_closing(m, tid, run, failure, None);
     }
 
+    /// AWS records a failed JSONata evaluation (and, for a Map, the Map's
+    /// failure) before the state fails: EvaluationFailed follows the
+    /// event the state was entered after (a Wait's follows its entry).
+    fn evaluation_failed(&mut self, m: &StateMachine, tid: ThreadId, run: &Run, failure: &Failure) {
+        let state = m.state(run.state);
+        let entered = run.entered_event;
+        let previous = if matches!(state.kind, StateKind::Wait(_)) {
+            entered
+        } else {
+            self.history
+                .iter()
+                .rev()
+                .find(|e| e.id == entered)
+                .map_or(entered, |e| e.previous_event_id)
+        };
+        let cause = failure.cause.clone().unwrap_or_default();
+        let location = cause
+            .split("specified for the field '")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .or_else(|| {
+                cause
+                    .split(". The ")
+                    .nth(1)
+                    .and_then(|rest| rest.split(" field cannot").next())
+                    .filter(|f| !f.contains(' '))
+            })
+            .map(str::to_owned);
+        let id = self.emit(
+            previous,
+            Event::EvaluationFailed(Box::new(EvaluationFailed {
+                state: state.name.to_string(),
+                location,
+                error: "States.QueryEvaluationError".into(),
+                cause,
+            })),
+        );
+        self.threads[tid].last_event = id;
+        if matches!(state.kind, StateKind::Map(_)) {
+            let id = self.emit(id, Event::MapStateFailed);
+            self.threads[tid].last_event = id;
+        }
+    }
+
     /// Like `fail_state`, for a Map or Parallel whose children failed:
     /// `closing` (MapStateFailed / ParallelStateFailed, with the event it
     /// follows) is recorded unless the state is retried, as AWS does.
@@ -1078,6 +1172,12 @@ impl Core {
         closing: Option<(u64, Event)>,
     ) {
         let state = m.state(run.state);
+        if tid == 0 {
+            self.redrive_from = Some((run.state, Arc::clone(&run.input)));
+        }
+        if closing.is_none() && failure.error.as_deref() == Some("States.QueryEvaluationError") {
+            self.evaluation_failed(m, tid, &run, &failure);
+        }
         if failure.is_terminal() {
             if let Some((previous, event)) = closing {
                 let id = self.emit(previous, event);
@@ -1125,6 +1225,9 @@ impl Core {
             .iter()
             .find(|c| failure::matches(&c.error_equals, &failure))
         {
+            if tid == 0 {
+                self.redrive_from = None;
+            }
             let caught = self.evaluator(m, tid, &run).catch_output(catcher, &failure);
             let (output, assigned) = match caught {
                 Ok(v) => v,
@@ -1344,7 +1447,62 @@ impl Core {
         }
     }
 
+    /// Remembers the top-level state in progress (a stop or a timeout ends
+    /// the execution while it runs).
+    fn note_redrive_point(&mut self) {
+        let run = match self.threads.first().map(|t| &t.at) {
+            Some(At::Task { run, .. } | At::Timer { run, .. } | At::Children { run, .. }) => run,
+            Some(At::Enter { state, input }) => {
+                self.redrive_from = Some((*state, Arc::clone(input)));
+                return;
+            }
+            _ => return,
+        };
+        self.redrive_from = Some((run.state, Arc::clone(&run.input)));
+    }
+
+    /// Whether RedriveExecution can restart this execution.
+    fn can_redrive(&self) -> bool {
+        matches!(
+            self.status,
+            Status::Failed(_) | Status::Aborted(_) | Status::TimedOut(_)
+        ) && self.redrive_from.is_some()
+    }
+
+    fn redrive(&mut self) {
+        if !self.can_redrive() {
+            return;
+        }
+        let Some((state, input)) = self.redrive_from.take() else {
+            return;
+        };
+        self.redrive_count += 1;
+        self.ctx.info.redrive_count = self.redrive_count;
+        self.ctx.set_input(Arc::clone(&self.ctx_input()));
+        let previous = self.history.last().map_or(0, |e| e.id);
+        let id = self.emit(
+            previous,
+            Event::ExecutionRedriven {
+                redrive_count: self.redrive_count,
+            },
+        );
+        self.status = Status::Running;
+        let root = &mut self.threads[0];
+        root.last_event = id;
+        root.at = At::Enter { state, input };
+        self.ready.push(0);
+    }
+
+    /// The execution's input (ExecutionStarted's), for the context object.
+    fn ctx_input(&self) -> Data {
+        match self.history.first().map(|e| &e.event) {
+            Some(Event::ExecutionStarted { input, .. }) => Arc::clone(input),
+            _ => Data::default(),
+        }
+    }
+
     fn time_out_execution(&mut self) {
+        self.note_redrive_point();
         let previous = self.history.last().map_or(0, |e| e.id);
         let failure = Failure {
             error: Some("States.Timeout".into()),
@@ -1365,6 +1523,7 @@ impl Core {
         if self.history.is_empty() {
             return;
         }
+        self.note_redrive_point();
         let previous = self.history.last().map_or(0, |e| e.id);
         self.emit(
             previous,
@@ -1462,7 +1621,7 @@ fn is_activity(resource: &Resource) -> bool {
 }
 
 /// AWS's `resourceType` in task events: the service part of the ARN.
-fn resource_type(resource: &Resource) -> String {
+pub(crate) fn resource_type(resource: &Resource) -> String {
     use crate::asl::model::ResourceKind as K;
     match &resource.kind {
         K::HttpInvoke => "http".into(),
@@ -1492,16 +1651,6 @@ fn resource_name(resource: &Resource) -> String {
         P::WaitForTaskToken => ".waitForTaskToken",
     };
     format!("{base}{suffix}")
-}
-
-/// The failure for a JSONata expression while the JSONata engine is absent.
-pub(crate) fn jsonata_unsupported(field: &str) -> Failure {
-    Failure::new(
-        "States.QueryEvaluationError",
-        format!(
-            "The JSONata expression in the field '{field}' cannot be evaluated: this build of stepline has no JSONata engine yet."
-        ),
-    )
 }
 
 #[cfg(test)]

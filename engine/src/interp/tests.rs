@@ -20,7 +20,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
 
-use super::{Command, Effect, Execution, ExecutionInfo, Failure, Status, TaskRequest, TimerId};
+use super::{
+    Command, Effect, Execution, ExecutionInfo, Failure, Status, TaskId, TaskRequest, TimerId,
+};
 use crate::asl;
 use crate::asl::model::StateMachine;
 use crate::history::{Event, HistoryEvent};
@@ -2535,4 +2537,188 @@ fn the_context_object_describes_the_execution() {
         }),
     );
     assert_eq!(ran.times_of("ExecutionSucceeded"), [2_000]);
+}
+
+#[test]
+fn the_history_limit_fails_an_endless_loop() {
+    let m = compile(
+        r#"{"StartAt": "Again", "States": {
+          "Again": {"Type": "Choice", "Choices": [{"Variable": "$.stop", "IsPresent": true, "Next": "Done"}],
+                    "Default": "Again"},
+          "Done": {"Type": "Succeed"}}}"#,
+    );
+    let mut execution = Execution::new(m, info(), 1);
+    execution.apply(t0(), Command::Start { input: json!({}) });
+    let Status::Failed(f) = execution.status() else {
+        panic!("{:?}", execution.status());
+    };
+    assert_eq!(f.error.as_deref(), Some("States.Runtime"));
+    assert!(f.cause.as_deref().unwrap().contains("25000"));
+    let history = execution.history();
+    assert!(
+        history.len() <= super::MAX_HISTORY_EVENTS + 2,
+        "{}",
+        history.len()
+    );
+    assert_eq!(history.last().unwrap().event.type_name(), "ExecutionFailed");
+}
+
+#[test]
+fn task_ids_are_never_reused_after_cancelled_tasks() {
+    let definition = r#"{"StartAt": "Both", "States": {
+      "Both": {"Type": "Parallel", "Branches": [
+        {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "End": true}}},
+        {"StartAt": "B", "States": {"B": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "End": true}}},
+        {"StartAt": "C", "States": {"C": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "End": true}}}],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Recover"}], "End": true},
+      "Recover": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "End": true}}}"#;
+    let mut execution = Execution::new(compile(definition), info(), 7);
+    let effects = execution.apply(t0(), Command::Start { input: json!({}) });
+    let first: Vec<TaskId> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::InvokeTask(r) => Some(r.task),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(first.len(), 3);
+    let effects = execution.apply(
+        t0(),
+        Command::TaskFailed {
+            task: first[0],
+            error: Some("Boom".into()),
+            cause: None,
+        },
+    );
+    let recover = task_of(&effects);
+    assert_eq!(recover.state_name, "Recover");
+    assert!(
+        !first.contains(&recover.task),
+        "{:?} reused one of {first:?}",
+        recover.task
+    );
+}
+
+// JSONata states (issue 4).
+
+#[test]
+fn jsonata_output_does_not_see_the_same_states_assignments() {
+    let definition = r#"{"QueryLanguage": "JSONata", "StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Assign": {"x": 1}, "Next": "B"},
+        "B": {"Type": "Pass",
+              "Assign": {"x": "{% $x + 10 %}", "seen": "{% $x %}"},
+              "Output": {"x": "{% $x %}", "input": "{% $states.input.v %}"},
+              "Next": "C"},
+        "C": {"Type": "Pass", "Output": {"x": "{% $x %}", "seen": "{% $seen %}"}, "End": true}}}"#;
+    let ran = ok(definition, json!({"v": "in"}), json!({"x": 11, "seen": 1}));
+    assert_eq!(ran.assigned_by("B"), vec!["seen", "x"]);
+}
+
+#[test]
+fn jsonata_task_arguments_result_and_catch_error_output() {
+    let definition = r#"{"QueryLanguage": "JSONata", "StartAt": "Work", "States": {
+        "Work": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:111111111111:function:Work",
+                 "Arguments": {"n": "{% $states.input.n * 2 %}", "who": "{% $states.context.State.Name %}"},
+                 "Output": "{% $states.result.sum + $states.input.n %}",
+                 "Catch": [{"ErrorEquals": ["States.ALL"],
+                            "Assign": {"why": "{% $states.errorOutput.Error %}"},
+                            "Output": {"error": "{% $states.errorOutput.Error %}", "in": "{% $states.input.n %}"},
+                            "Next": "Caught"}],
+                 "End": true},
+        "Caught": {"Type": "Pass", "Output": {"why": "{% $why %}", "was": "{% $states.input %}"}, "End": true}}}"#;
+    let ran = check(
+        definition,
+        json!({"n": 3}),
+        Script::new().answer("Work", vec![Ok(json!({"sum": 39}))]),
+        Expect::Output(json!(42)),
+    );
+    assert_eq!(ran.requests[0].input, json!({"n": 6, "who": "Work"}));
+    check(
+        definition,
+        json!({"n": 3}),
+        Script::new().answer("Work", vec![fail("Boom", "bad")]),
+        Expect::Output(json!({"why": "Boom", "was": {"error": "Boom", "in": 3}})),
+    );
+}
+
+#[test]
+fn a_jsonata_choice_rule_output_replaces_the_state_output() {
+    let definition = r#"{"QueryLanguage": "JSONata", "StartAt": "Pick", "States": {
+        "Pick": {"Type": "Choice", "Output": "state",
+                 "Choices": [{"Condition": "{% $states.input.n > 5 %}", "Output": "{% 'big ' & $states.input.n %}", "Next": "Done"}],
+                 "Default": "Done"},
+        "Done": {"Type": "Succeed"}}}"#;
+    ok(definition, json!({"n": 9}), json!("big 9"));
+    ok(definition, json!({"n": 1}), json!("state"));
+    check(
+        &definition.replace("$states.input.n > 5", "$states.input.n"),
+        json!({"n": 1}),
+        Script::new(),
+        Expect::ErrorCauseContains(
+            "States.QueryEvaluationError",
+            "Expected 'boolean', but was 'number' for value: 1",
+        ),
+    );
+}
+
+#[test]
+fn jsonata_failures_are_query_evaluation_errors_with_awss_texts() {
+    let pass = |output: &str| {
+        format!(
+            r#"{{"QueryLanguage": "JSONata", "StartAt": "P", "States": {{"P": {{"Type": "Pass", "Output": "{output}", "End": true}}}}}}"#
+        )
+    };
+    check(
+        &pass("{% $nothing %}"),
+        json!({}),
+        Script::new(),
+        Expect::ErrorCause(
+            "States.QueryEvaluationError",
+            "An error occurred while executing the state 'P' (entered at the event id #2). The JSONata expression '$nothing' specified for the field 'Output' returned nothing (undefined).",
+        ),
+    );
+    let ran = check(
+        &pass("{% $undefinedFunction(1) %}"),
+        json!({}),
+        Script::new(),
+        Expect::ErrorCauseContains(
+            "States.QueryEvaluationError",
+            "threw an error during evaluation",
+        ),
+    );
+    assert!(
+        ran.types().contains(&"EvaluationFailed"),
+        "{:?}",
+        ran.types()
+    );
+    // A runaway expression fails the execution, not the process.
+    check(
+        &pass("{% ($f := function($n) { $f($n + 1) }; $f(0)) %}"),
+        json!({}),
+        Script::new(),
+        Expect::ErrorCauseContains("States.QueryEvaluationError", "U1001"),
+    );
+    check(
+        &pass("{% $count([1..100000000]) %}"),
+        json!({}),
+        Script::new(),
+        Expect::ErrorCauseContains("States.QueryEvaluationError", "D2014"),
+    );
+}
+
+#[test]
+fn jsonata_map_items_wait_and_fail_fields() {
+    let definition = r#"{"QueryLanguage": "JSONata", "StartAt": "Wait", "States": {
+        "Wait": {"Type": "Wait", "Seconds": "{% $states.input.delay %}", "Next": "Map"},
+        "Map": {"Type": "Map", "Items": "{% $states.input.items[$ > 1] %}", "MaxConcurrency": "{% 1 + 1 %}",
+                "ItemProcessor": {"StartAt": "Double", "States": {
+                    "Double": {"Type": "Pass", "Output": "{% $states.input * 2 %}", "End": true}}},
+                "Next": "Fail"},
+        "Fail": {"Type": "Fail", "Error": "{% 'Got' & $count($states.input) %}", "Cause": "{% $string($states.input) %}"}}}"#;
+    check(
+        definition,
+        json!({"delay": 5, "items": [1, 2, 3]}),
+        Script::new(),
+        Expect::ErrorCause("Got2", "[4,6]"),
+    );
 }

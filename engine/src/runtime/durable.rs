@@ -44,6 +44,10 @@ pub struct DurableExecution {
     /// Tokens of tasks still waiting for an answer (kept in the store so a
     /// callback finds its execution).
     tokens: BTreeMap<TaskId, String>,
+    /// An EXPRESS execution: only its record (at the start and the end)
+    /// and its task tokens are written; no journal, history or timers, so
+    /// it is not resumed after a restart (at-most-once, as AWS).
+    volatile: bool,
 }
 
 /// What a recovered execution still has to do.
@@ -56,6 +60,9 @@ pub struct Outstanding {
     /// Outstanding tasks whose start was recorded (an activity task a
     /// worker took holds its token: it is not offered again).
     pub started: Vec<TaskId>,
+    /// Outstanding `.waitForTaskToken` tasks whose request was accepted
+    /// (TaskSubmitted): they wait for their callback, not invoked again.
+    pub submitted: Vec<TaskId>,
 }
 
 /// The key a task invocation keeps across retries of the same attempt and
@@ -74,6 +81,28 @@ impl DurableExecution {
         record: ExecutionRecord,
         input: Value,
     ) -> Result<(Self, Vec<Effect>), StoreError> {
+        Self::begin(store, machine, info, record, input, false)
+    }
+
+    /// Starts an EXPRESS execution: kept in memory, its record stored.
+    pub fn start_volatile(
+        store: &dyn Store,
+        machine: Arc<StateMachine>,
+        info: ExecutionInfo,
+        record: ExecutionRecord,
+        input: Value,
+    ) -> Result<(Self, Vec<Effect>), StoreError> {
+        Self::begin(store, machine, info, record, input, true)
+    }
+
+    fn begin(
+        store: &dyn Store,
+        machine: Arc<StateMachine>,
+        info: ExecutionInfo,
+        record: ExecutionRecord,
+        input: Value,
+        volatile: bool,
+    ) -> Result<(Self, Vec<Effect>), StoreError> {
         let mut this = Self {
             execution: Execution::new(machine, info, record.seed)
                 .with_token_secret(&record.token_secret),
@@ -82,6 +111,7 @@ impl DurableExecution {
             history_written: 0,
             timers: BTreeMap::new(),
             tokens: BTreeMap::new(),
+            volatile,
         };
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::CreateExecution(this.record.clone()));
@@ -105,11 +135,13 @@ impl DurableExecution {
         let mut tasks: BTreeMap<TaskId, TaskRequest> = BTreeMap::new();
         let mut timers: BTreeMap<TimerId, DateTime<Utc>> = BTreeMap::new();
         let mut started = Vec::new();
+        let mut submitted = Vec::new();
         let mut journal_seq = 0;
         for entry in journal {
             journal_seq = entry.seq;
             match &entry.command {
                 Command::TaskStarted { task, .. } => started.push(*task),
+                Command::TaskSubmitted { task, .. } => submitted.push(*task),
                 Command::TaskSucceeded { task, .. } | Command::TaskFailed { task, .. } => {
                     tasks.remove(task);
                 }
@@ -148,10 +180,12 @@ impl DurableExecution {
             .filter_map(|t| Some((t.task, t.token.clone()?)))
             .collect();
         started.retain(|t| tasks.contains_key(t));
+        submitted.retain(|t| tasks.contains_key(t));
         let outstanding = Outstanding {
             tasks: tasks.into_values().collect(),
             timers: timers.iter().map(|(t, due)| (*t, *due)).collect(),
             started,
+            submitted,
         };
         Ok((
             Self {
@@ -161,6 +195,7 @@ impl DurableExecution {
                 history_written: replayed as usize,
                 timers,
                 tokens,
+                volatile: false,
             },
             outstanding,
         ))
@@ -180,6 +215,27 @@ impl DurableExecution {
         Ok(effects)
     }
 
+    /// Applies a Redrive with `record` (RUNNING again) written in the same
+    /// batch. Flush before carrying out the effects.
+    pub fn redrive(
+        &mut self,
+        store: &dyn Store,
+        now: DateTime<Utc>,
+        record: ExecutionRecord,
+    ) -> Result<Vec<Effect>, StoreError> {
+        let mut batch = WriteBatch::new();
+        self.record = record;
+        batch.push(WriteOp::UpdateExecution(self.record.clone()));
+        let effects = self.step(&mut batch, now, Command::Redrive);
+        store.apply(&batch)?;
+        Ok(effects)
+    }
+
+    /// Whether this is an EXPRESS execution (its steps need no flush).
+    pub fn is_volatile(&self) -> bool {
+        self.volatile
+    }
+
     pub fn record(&self) -> &ExecutionRecord {
         &self.record
     }
@@ -196,15 +252,20 @@ impl DurableExecution {
         command: Command,
     ) -> Vec<Effect> {
         let arn = self.record.arn.clone();
-        self.journal_seq += 1;
-        batch.push(WriteOp::AppendJournal {
-            execution: arn.clone(),
-            entries: vec![JournalEntry {
-                seq: self.journal_seq,
-                at: now,
-                command: command.clone(),
-            }],
-        });
+        // What an EXPRESS execution leaves out: the journal, the history
+        // and the timers (it is never replayed).
+        let durable = !self.volatile;
+        if durable {
+            self.journal_seq += 1;
+            batch.push(WriteOp::AppendJournal {
+                execution: arn.clone(),
+                entries: vec![JournalEntry {
+                    seq: self.journal_seq,
+                    at: now,
+                    command: command.clone(),
+                }],
+            });
+        }
         if let Command::TimerFired { timer } = &command {
             if let Some(due) = self.timers.remove(timer) {
                 batch.push(WriteOp::RemoveTimer(TimerRecord {
@@ -221,16 +282,16 @@ impl DurableExecution {
         }
         let effects = self.execution.apply(now, command);
         let history = self.execution.history();
-        if history.len() > self.history_written {
+        if durable && history.len() > self.history_written {
             batch.push(WriteOp::AppendHistory {
                 execution: arn.clone(),
                 events: history[self.history_written..].to_vec(),
             });
-            self.history_written = history.len();
         }
+        self.history_written = history.len();
         for effect in &effects {
             match effect {
-                Effect::StartTimer { timer, due } => {
+                Effect::StartTimer { timer, due } if durable => {
                     batch.push(WriteOp::PutTimer(TimerRecord {
                         due: *due,
                         execution: arn.clone(),
@@ -238,6 +299,7 @@ impl DurableExecution {
                     }));
                     self.timers.insert(*timer, *due);
                 }
+                Effect::StartTimer { .. } => {}
                 Effect::CancelTimer { timer } => {
                     if let Some(due) = self.timers.remove(timer) {
                         batch.push(WriteOp::RemoveTimer(TimerRecord {

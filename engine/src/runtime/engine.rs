@@ -9,7 +9,7 @@
 //! commit). At start, every open execution is recovered from its journal
 //! and resumed: outstanding tasks are invoked again, timers re-armed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::Clock;
 use super::durable::DurableExecution;
 use super::executor::{self, Inbox, Message, Pending};
+use super::metrics::Metrics;
 use crate::asl::{self, Diagnostic, StateMachine};
 use crate::interp::{Command, ExecutionInfo, Failure, TaskId, TaskRequest};
 use crate::query::eval::{RandomSource, SplitMix64};
@@ -62,6 +63,9 @@ pub struct EngineConfig {
     /// Mocked task responses for executions started as
     /// `stateMachineArn#TestCase`.
     pub mocks: Option<Arc<MockConfig>>,
+    /// How long closed executions are kept (AWS keeps them 90 days);
+    /// `None` keeps them forever.
+    pub retention: Option<chrono::Duration>,
 }
 
 impl Default for EngineConfig {
@@ -71,6 +75,7 @@ impl Default for EngineConfig {
             account: "111111111111".into(),
             default_role_arn: "arn:aws:iam::111111111111:role/stepline".into(),
             mocks: None,
+            retention: Some(chrono::Duration::days(90)),
         }
     }
 }
@@ -92,6 +97,15 @@ pub enum EngineError {
     ExecutionDoesNotExist(String),
     #[error("Execution Already Exists: '{0}'")]
     ExecutionAlreadyExists(String),
+    #[error("{0}")]
+    ExecutionNotRedrivable(String),
+    #[error("Resource not found: '{0}'")]
+    ResourceNotFound(String),
+    #[error("{0}")]
+    TooManyTags(String),
+    /// AWS's ConflictException (a version in use, an alias that differs).
+    #[error("{0}")]
+    Conflict(String),
     #[error("Activity Does Not Exist: '{0}'")]
     ActivityDoesNotExist(String),
     #[error("Invalid Token: '{0}'")]
@@ -122,6 +136,9 @@ struct Inner {
     /// Who waits for which execution to end.
     waiters: Mutex<HashMap<String, Vec<oneshot::Sender<()>>>>,
     activities: ActivityQueues,
+    /// Serialises read-modify-write of state machine records.
+    machines: Mutex<()>,
+    metrics: Arc<Metrics>,
 }
 
 /// The engine. Cheap to clone: clones share everything.
@@ -166,7 +183,12 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<Self, EngineError> {
         let (flusher, requests) = mpsc::unbounded_channel();
-        tokio::spawn(executor::flush_loop(Arc::clone(&store), requests));
+        let metrics = Arc::new(Metrics::default());
+        tokio::spawn(executor::flush_loop(
+            Arc::clone(&store),
+            requests,
+            Arc::clone(&metrics),
+        ));
         let seed = clock.now().timestamp_nanos_opt().unwrap_or(0) as u64;
         let engine = Self {
             inner: Arc::new(Inner {
@@ -180,9 +202,14 @@ impl Engine {
                 random: Mutex::new(SplitMix64(seed)),
                 waiters: Mutex::new(HashMap::new()),
                 activities: ActivityQueues::default(),
+                machines: Mutex::new(()),
+                metrics,
             }),
         };
         engine.recover()?;
+        if engine.inner.config.retention.is_some() {
+            tokio::spawn(purge_loop(Arc::downgrade(&engine.inner)));
+        }
         Ok(engine)
     }
 
@@ -230,6 +257,10 @@ impl Engine {
             workflow_type,
             created: self.inner.clock.now(),
             revision: 1,
+            tags: BTreeMap::new(),
+            versions: BTreeMap::new(),
+            last_version: 0,
+            aliases: BTreeMap::new(),
         };
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::PutStateMachine(record.clone()));
@@ -284,14 +315,41 @@ impl Engine {
         Ok(())
     }
 
+    /// The state machine an execution runs, as it was when it started.
+    pub fn describe_state_machine_revision(
+        &self,
+        arn: &str,
+        revision: u64,
+    ) -> Result<StateMachineRecord, EngineError> {
+        self.machine_revision(arn, revision)
+    }
+
+    /// A state machine as it was at `revision` (what its executions run).
+    fn machine_revision(
+        &self,
+        arn: &str,
+        revision: u64,
+    ) -> Result<StateMachineRecord, EngineError> {
+        if let Some(record) = self.inner.store.state_machine_revision(arn, revision)? {
+            return Ok(record);
+        }
+        // Stored before revisions were kept: only the current one exists.
+        match self.inner.store.state_machine(arn)? {
+            Some(record) if record.revision == revision => Ok(record),
+            _ => Err(EngineError::StateMachineDoesNotExist(format!(
+                "{arn} (revision {revision})"
+            ))),
+        }
+    }
+
     /// The compiled definition of a state machine revision.
     fn compiled(&self, arn: &str, revision: u64) -> Result<Arc<StateMachine>, EngineError> {
         if let Some(machine) = lock(&self.inner.compiled).get(&(arn.to_owned(), revision)) {
             return Ok(Arc::clone(machine));
         }
-        let record = self.describe_state_machine(arn)?;
+        let record = self.machine_revision(arn, revision)?;
         let machine = Arc::new(compile(&record.definition)?);
-        lock(&self.inner.compiled).insert((arn.to_owned(), record.revision), Arc::clone(&machine));
+        lock(&self.inner.compiled).insert((arn.to_owned(), revision), Arc::clone(&machine));
         Ok(machine)
     }
 
@@ -304,7 +362,8 @@ impl Engine {
             state_machine_name: machine.name.clone(),
             start_time: record.start,
             region: self.inner.config.region.clone(),
-            redrive_count: record.redrive_count,
+            // Counted by the interpreter as it replays Redrive commands.
+            redrive_count: 0,
         }
     }
 
@@ -321,7 +380,10 @@ impl Engine {
             Some((arn, case)) => (arn, Some(case)),
             None => (machine_arn, None),
         };
-        let machine_record = self.describe_state_machine(machine_arn)?;
+        // A version or an alias runs its own revision.
+        let resolved = self.resolve_machine(machine_arn)?;
+        let machine_record = resolved.machine;
+        let machine_arn = machine_record.arn.as_str();
         if let Some(case) = test_case {
             let known = self
                 .inner
@@ -358,7 +420,7 @@ impl Engine {
         let record = ExecutionRecord {
             arn: self.execution_arn(&machine_record.name, &name),
             state_machine_arn: machine_arn.to_owned(),
-            revision: machine_record.revision,
+            revision: resolved.revision,
             name,
             input: input_text.to_owned(),
             status: ExecutionStatus::Running,
@@ -372,18 +434,28 @@ impl Engine {
             token_secret: crate::tasks::token::new_secret().map_err(StoreError::Io)?,
             test_case: test_case.map(str::to_owned),
         };
-        let machine = self.compiled(machine_arn, machine_record.revision)?;
+        let machine = self.compiled(machine_arn, resolved.revision)?;
         let info = self.info(&machine_record, &record);
+        let express = machine_record.workflow_type == WorkflowType::Express;
+        let begin = if express {
+            DurableExecution::start_volatile
+        } else {
+            DurableExecution::start
+        };
         let (execution, effects) =
-            match DurableExecution::start(&*self.inner.store, machine, info, record.clone(), input)
-            {
+            match begin(&*self.inner.store, machine, info, record.clone(), input) {
                 Ok(started) => started,
                 Err(StoreError::ExecutionExists { .. }) => {
                     return Err(EngineError::ExecutionAlreadyExists(record.arn));
                 }
                 Err(e) => return Err(e.into()),
             };
-        self.flush().await?;
+        // An EXPRESS execution promises nothing across a crash: no flush.
+        if !express {
+            self.flush().await?;
+        }
+        self.inner.metrics.execution_started(&machine_record.name);
+        executor::count_transitions(self, &execution, 0);
         self.spawn(execution, Pending::from_effects(effects));
         Ok(record)
     }
@@ -427,6 +499,77 @@ impl Engine {
         self.describe_execution(arn)?;
         executor::deliver(self, arn, Message::Command(Command::Stop { error, cause }));
         Ok(())
+    }
+
+    /// RedriveExecution: restarts a FAILED, TIMED_OUT or ABORTED execution
+    /// from the top-level state that did not succeed. Returns the record,
+    /// RUNNING again with its redrive count raised, once that is durable.
+    pub async fn redrive_execution(&self, arn: &str) -> Result<ExecutionRecord, EngineError> {
+        let mut record = self.describe_execution(arn)?;
+        let not_redrivable = |why: &str| {
+            EngineError::ExecutionNotRedrivable(format!(
+                "Execution '{arn}' cannot be redriven: {why}"
+            ))
+        };
+        match record.status {
+            ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted => {}
+            ExecutionStatus::Running => return Err(not_redrivable("it is still running")),
+            ExecutionStatus::Succeeded => return Err(not_redrivable("it succeeded")),
+        }
+        if lock(&self.inner.live).contains_key(arn) {
+            return Err(not_redrivable("it is still closing"));
+        }
+        let machine_record = self.machine_revision(&record.state_machine_arn, record.revision)?;
+        if machine_record.workflow_type == WorkflowType::Express {
+            return Err(not_redrivable("EXPRESS executions are not redriven"));
+        }
+        let machine = self.compiled(&record.state_machine_arn, record.revision)?;
+        let info = self.info(&machine_record, &record);
+        let (mut execution, _) =
+            DurableExecution::recover(&*self.inner.store, machine, info, record.clone())?;
+        if !execution.execution().can_redrive() {
+            return Err(not_redrivable("it failed before running any state"));
+        }
+        record.status = ExecutionStatus::Running;
+        record.stop = None;
+        record.output = None;
+        record.error = None;
+        record.cause = None;
+        record.redrive_count += 1;
+        let effects =
+            execution.redrive(&*self.inner.store, self.inner.clock.now(), record.clone())?;
+        self.flush().await?;
+        self.spawn(execution, Pending::from_effects(effects));
+        Ok(record)
+    }
+
+    /// Deletes the executions that closed before the retention period;
+    /// returns how many. Runs hourly by itself.
+    pub async fn purge_expired(&self) -> Result<usize, EngineError> {
+        let Some(retention) = self.inner.config.retention else {
+            return Ok(0);
+        };
+        let cutoff = self.inner.clock.now() - retention;
+        let expired: Vec<String> = self
+            .inner
+            .store
+            .executions(None)?
+            .into_iter()
+            .filter(|e| e.status != ExecutionStatus::Running && e.stop.is_some_and(|t| t < cutoff))
+            .map(|e| e.arn)
+            .collect();
+        // Bounded batches: one huge batch would hold the writer too long.
+        for chunk in expired.chunks(256) {
+            let mut batch = WriteBatch::new();
+            for arn in chunk {
+                batch.push(WriteOp::DeleteExecution(arn.clone()));
+            }
+            self.inner.store.apply(&batch)?;
+        }
+        if !expired.is_empty() {
+            self.flush().await?;
+        }
+        Ok(expired.len())
     }
 
     /// Waits until an execution has ended (tests, StartSyncExecution).
@@ -542,6 +685,25 @@ impl Engine {
         )
     }
 
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// `/metrics`: the engine's counters in Prometheus's text format.
+    pub fn metrics_text(&self) -> String {
+        let open = lock(&self.inner.live).len();
+        self.inner.metrics.render(open)
+    }
+
+    pub(crate) fn machines_lock(&self) -> &Mutex<()> {
+        &self.inner.machines
+    }
+
+    /// A random number below `n` from the engine's generator.
+    pub(crate) fn random_below(&self, n: u64) -> u64 {
+        lock(&self.inner.random).next_u64() % n.max(1)
+    }
+
     pub(crate) fn activities(&self) -> &ActivityQueues {
         &self.inner.activities
     }
@@ -556,6 +718,11 @@ impl Engine {
         for done in lock(&self.inner.waiters).remove(arn).unwrap_or_default() {
             let _ = done.send(());
         }
+    }
+
+    /// Makes every write so far durable (a graceful shutdown's last step).
+    pub async fn flush_now(&self) -> Result<(), EngineError> {
+        self.flush().await
     }
 
     /// Waits for a flush that covers every write made before the call.
@@ -574,13 +741,37 @@ impl Engine {
     /// Resumes every execution the store says is open.
     fn recover(&self) -> Result<(), EngineError> {
         for record in self.inner.store.open_executions()? {
-            let machine_record = self.describe_state_machine(&record.state_machine_arn)?;
-            let machine = self.compiled(&record.state_machine_arn, record.revision)?;
-            let info = self.info(&machine_record, &record);
-            let (execution, outstanding) =
-                DurableExecution::recover(&*self.inner.store, machine, info, record)?;
-            self.spawn(execution, Pending::from_outstanding(outstanding));
+            let arn = record.arn.clone();
+            // One execution that cannot resume must not keep the others
+            // (or the server) from starting: it stays open and is reported.
+            if let Err(e) = self.resume(record) {
+                eprintln!("stepline: execution {arn} cannot resume: {e}");
+            }
         }
+        Ok(())
+    }
+
+    fn resume(&self, mut record: ExecutionRecord) -> Result<(), EngineError> {
+        let machine_record = self.machine_revision(&record.state_machine_arn, record.revision)?;
+        if machine_record.workflow_type == WorkflowType::Express {
+            // Nothing of it was kept to resume from: it ends here, as an
+            // EXPRESS execution on AWS runs at most once.
+            record.status = ExecutionStatus::Failed;
+            record.stop = Some(self.inner.clock.now());
+            record.error = Some("States.Runtime".into());
+            record.cause = Some(
+                "stepline stopped while this EXPRESS execution ran; EXPRESS executions are not resumed".into(),
+            );
+            let mut batch = WriteBatch::new();
+            batch.push(WriteOp::UpdateExecution(record));
+            self.inner.store.apply(&batch)?;
+            return Ok(());
+        }
+        let machine = self.compiled(&record.state_machine_arn, record.revision)?;
+        let info = self.info(&machine_record, &record);
+        let (execution, outstanding) =
+            DurableExecution::recover(&*self.inner.store, machine, info, record)?;
+        self.spawn(execution, Pending::from_outstanding(outstanding));
         Ok(())
     }
 
@@ -672,6 +863,7 @@ impl Engine {
             arn,
             name: name.to_owned(),
             created: self.inner.clock.now(),
+            tags: BTreeMap::new(),
         };
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::PutActivity(record.clone()));
@@ -699,6 +891,74 @@ impl Engine {
         Ok(())
     }
 
+    // --- Tags ---
+
+    /// The most tags a resource carries, as AWS.
+    pub const MAX_TAGS: usize = 50;
+
+    /// Adds (or replaces) tags on a state machine or an activity.
+    pub fn tag_resource(
+        &self,
+        arn: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), EngineError> {
+        self.retag(arn, |current| {
+            current.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        })
+    }
+
+    /// Removes tags by key.
+    pub fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<(), EngineError> {
+        self.retag(arn, |current| {
+            for key in keys {
+                current.remove(key);
+            }
+        })
+    }
+
+    /// A resource's tags.
+    pub fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>, EngineError> {
+        if let Some(machine) = self.inner.store.state_machine(arn)? {
+            return Ok(machine.tags);
+        }
+        if let Some(activity) = self.inner.store.activity(arn)? {
+            return Ok(activity.tags);
+        }
+        Err(EngineError::ResourceNotFound(arn.to_owned()))
+    }
+
+    fn retag(
+        &self,
+        arn: &str,
+        change: impl FnOnce(&mut BTreeMap<String, String>),
+    ) -> Result<(), EngineError> {
+        let too_many = |n: usize| {
+            EngineError::TooManyTags(format!(
+                "Too many tags: {n}; a resource carries at most {}",
+                Self::MAX_TAGS
+            ))
+        };
+        let mut batch = WriteBatch::new();
+        if let Some(mut machine) = self.inner.store.state_machine(arn)? {
+            change(&mut machine.tags);
+            if machine.tags.len() > Self::MAX_TAGS {
+                return Err(too_many(machine.tags.len()));
+            }
+            batch.push(WriteOp::PutStateMachine(machine));
+        } else if let Some(mut activity) = self.inner.store.activity(arn)? {
+            change(&mut activity.tags);
+            if activity.tags.len() > Self::MAX_TAGS {
+                return Err(too_many(activity.tags.len()));
+            }
+            batch.push(WriteOp::PutActivity(activity));
+        } else {
+            return Err(EngineError::ResourceNotFound(arn.to_owned()));
+        }
+        self.inner.store.apply(&batch)?;
+        self.inner.store.flush()?;
+        Ok(())
+    }
+
     /// A worker asks for a task of an activity, waiting up to `wait`.
     /// `None` when none came (AWS answers with an empty token). The task's
     /// ActivityStarted records the worker's name.
@@ -721,6 +981,21 @@ impl Engine {
             if executor::deliver(self, &task.execution_arn, Message::Command(started)) {
                 return Ok(Some(task));
             }
+        }
+    }
+}
+
+/// Purges expired executions every hour while the engine lives.
+async fn purge_loop(inner: std::sync::Weak<Inner>) {
+    let period = std::time::Duration::from_secs(3600);
+    loop {
+        tokio::time::sleep(period).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let engine = Engine { inner };
+        if let Err(e) = engine.purge_expired().await {
+            eprintln!("stepline: purging expired executions failed: {e}");
         }
     }
 }
@@ -1024,5 +1299,202 @@ mod tests {
     fn a_restart_runs_again_the_tasks_that_were_in_flight() {
         // The crash comes while every task is running: each runs once more.
         assert_eq!(crash_and_restart(120_000, 60), 10);
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_tests {
+    use std::sync::Arc;
+
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::{Engine, EngineConfig, EngineError, TaskCall, TaskFuture, TaskRunner};
+    use crate::interp::Failure;
+    use crate::runtime::Clock;
+    use crate::store::{MemoryStore, WorkflowType};
+
+    struct NoTasks;
+
+    impl TaskRunner for NoTasks {
+        fn run(&self, _: TaskCall) -> TaskFuture {
+            Box::pin(async { Err(Failure::new("States.TaskFailed", "none")) })
+        }
+    }
+
+    struct PausedClock(DateTime<Utc>, tokio::time::Instant);
+
+    impl Clock for PausedClock {
+        fn now(&self) -> DateTime<Utc> {
+            self.0 + (tokio::time::Instant::now() - self.1)
+        }
+
+        fn sleep_until(&self, _due: DateTime<Utc>) {}
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closed_executions_are_purged_after_the_retention_period() {
+        let clock = Arc::new(PausedClock(
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+                .single()
+                .expect("date"),
+            tokio::time::Instant::now(),
+        ));
+        let config = EngineConfig {
+            retention: Some(chrono::Duration::days(2)),
+            ..EngineConfig::default()
+        };
+        let engine = Engine::open(
+            Arc::new(MemoryStore::new()),
+            Arc::new(NoTasks),
+            clock,
+            config,
+        )
+        .expect("open");
+        let machine = engine
+            .create_state_machine(
+                "m",
+                r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 172800, "End": true}}}"#,
+                None,
+                WorkflowType::Standard,
+            )
+            .expect("create");
+        let quick = engine
+            .start_execution(&machine.arn, Some("quick"), None)
+            .await
+            .expect("start");
+        engine.stop_execution(&quick.arn, None, None).expect("stop");
+        engine.wait_for(&quick.arn).await.expect("stopped");
+        let slow = engine
+            .start_execution(&machine.arn, Some("slow"), None)
+            .await
+            .expect("start");
+        // Day 2 and a bit: `quick` closed more than 2 days ago is not yet
+        // true; `slow` is still running. Nothing goes.
+        tokio::time::sleep(std::time::Duration::from_secs(36 * 3600)).await;
+        assert_eq!(engine.purge_expired().await.expect("purge"), 0);
+        // Past day 3: `quick` is gone (by the hourly purge), `slow` closed at
+        // day 2 and stays.
+        tokio::time::sleep(std::time::Duration::from_secs(26 * 3600)).await;
+        assert!(matches!(
+            engine.describe_execution(&quick.arn),
+            Err(EngineError::ExecutionDoesNotExist(_))
+        ));
+        let slow = engine.describe_execution(&slow.arn).expect("kept");
+        assert_eq!(slow.status, crate::store::ExecutionStatus::Succeeded);
+        assert_eq!(engine.history_len(&slow.arn).expect("len"), 4);
+    }
+
+    /// A restart resumes executions of an older revision with that
+    /// revision, and executions of a deleted state machine at all; an
+    /// EXPRESS execution (never journaled) ends FAILED instead.
+    #[tokio::test(start_paused = true)]
+    async fn restarts_resume_old_revisions_and_deleted_machines() {
+        let clock = Arc::new(PausedClock(
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+                .single()
+                .expect("date"),
+            tokio::time::Instant::now(),
+        ));
+        let store: Arc<MemoryStore> = Arc::new(MemoryStore::new());
+        let wait_then = |result: &str| -> String {
+            format!(
+                r#"{{"StartAt": "W", "States": {{"W": {{"Type": "Wait", "Seconds": 60, "Next": "R"}},
+                    "R": {{"Type": "Pass", "Result": "{result}", "End": true}}}}}}"#
+            )
+        };
+        let open = || {
+            Engine::open(
+                Arc::clone(&store) as Arc<dyn crate::store::Store>,
+                Arc::new(NoTasks),
+                Arc::clone(&clock) as Arc<dyn Clock>,
+                EngineConfig::default(),
+            )
+            .expect("open")
+        };
+        // The first life runs on a runtime of its own, dropped at the end
+        // with every task on it: what a crash leaves is the store alone.
+        let (kept_arn, old_arn, orphan_arn, express_arn) = {
+            let store = Arc::clone(&store);
+            let base = clock.0;
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .start_paused(true)
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(async move {
+                    let engine = Engine::open(
+                        store,
+                        Arc::new(NoTasks),
+                        Arc::new(PausedClock(base, tokio::time::Instant::now())),
+                        EngineConfig::default(),
+                    )
+                    .expect("open");
+                    let kept = engine
+                        .create_state_machine(
+                            "kept",
+                            &wait_then("first"),
+                            None,
+                            WorkflowType::Standard,
+                        )
+                        .expect("create");
+                    let gone = engine
+                        .create_state_machine(
+                            "gone",
+                            &wait_then("orphan"),
+                            None,
+                            WorkflowType::Standard,
+                        )
+                        .expect("create");
+                    let old = engine
+                        .start_execution(&kept.arn, Some("old"), None)
+                        .await
+                        .expect("start");
+                    let orphan = engine
+                        .start_execution(&gone.arn, Some("orphan"), None)
+                        .await
+                        .expect("start");
+                    engine
+                        .update_state_machine(&kept.arn, Some(&wait_then("second")), None)
+                        .expect("update");
+                    engine.delete_state_machine(&gone.arn).expect("delete");
+                    let fast = engine
+                        .create_state_machine(
+                            "fast",
+                            &wait_then("never"),
+                            None,
+                            WorkflowType::Express,
+                        )
+                        .expect("create");
+                    let express = engine
+                        .start_execution(&fast.arn, Some("express"), None)
+                        .await
+                        .expect("start");
+                    assert_eq!(
+                        engine.history_len(&express.arn).expect("len"),
+                        0,
+                        "EXPRESS keeps no history"
+                    );
+                    (kept.arn, old.arn, orphan.arn, express.arn)
+                })
+            })
+            .join()
+            .expect("the first life")
+        };
+        // A fresh engine on the same store: what a restart sees.
+        let engine = open();
+        let old = engine.wait_for(&old_arn).await.expect("old ends");
+        assert_eq!(old.output.as_deref(), Some("\"first\""));
+        let orphan = engine.wait_for(&orphan_arn).await.expect("orphan ends");
+        let express = engine.describe_execution(&express_arn).expect("express");
+        assert_eq!(express.status, crate::store::ExecutionStatus::Failed);
+        assert_eq!(express.error.as_deref(), Some("States.Runtime"));
+        assert_eq!(orphan.output.as_deref(), Some("\"orphan\""));
+        let new = engine
+            .start_execution(&kept_arn, Some("new"), None)
+            .await
+            .expect("start");
+        let new = engine.wait_for(&new.arn).await.expect("new ends");
+        assert_eq!(new.output.as_deref(), Some("\"second\""));
     }
 }

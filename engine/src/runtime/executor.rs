@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use super::durable::{DurableExecution, Outstanding, idempotency_key};
 use super::engine::{Engine, EngineError, TaskCall, lock};
+use super::metrics::Metrics;
 use crate::asl::model::{IntegrationPattern, ResourceKind};
 use crate::interp::{Command, Effect, Failure, TaskId, TaskRequest, TimerId};
 use crate::tasks::activity::ActivityTask;
@@ -47,6 +48,9 @@ pub(crate) struct Pending {
     /// Activity tasks a worker already took before a restart: not offered
     /// again (the worker holds the token).
     taken: Vec<TaskId>,
+    /// Callback tasks whose request was accepted before a restart: they
+    /// wait for their answer without being invoked again.
+    submitted: Vec<TaskId>,
     timers: Vec<(TimerId, DateTime<Utc>)>,
     cancelled_timers: Vec<TimerId>,
     cancelled_tasks: Vec<TaskId>,
@@ -74,6 +78,7 @@ impl Pending {
         Self {
             tasks: outstanding.tasks,
             taken: outstanding.started,
+            submitted: outstanding.submitted,
             timers: outstanding.timers,
             ..Self::default()
         }
@@ -120,6 +125,9 @@ pub(crate) async fn run(
         }
         for request in std::mem::take(&mut pending.tasks) {
             let task = request.task;
+            if pending.submitted.contains(&task) {
+                continue;
+            }
             let mocked = engine.mocked(execution.record(), &request);
             if mocked.is_none() && matches!(request.resource.kind, ResourceKind::Activity { .. }) {
                 let activity_arn = request.resource.arn.clone();
@@ -146,6 +154,7 @@ pub(crate) async fn run(
             running.insert(task, Running::Invocation(handle));
         }
         pending.taken.clear();
+        pending.submitted.clear();
         if execution.execution().is_finished() {
             break;
         }
@@ -175,6 +184,7 @@ pub(crate) async fn run(
             }
             _ => {}
         }
+        let before = execution.execution().history().len();
         let effects = match execution.apply(engine.store(), engine.now(), command) {
             Ok(effects) => effects,
             Err(e) => {
@@ -182,9 +192,12 @@ pub(crate) async fn run(
                 break;
             }
         };
-        if let Err(e) = engine.flush().await {
-            pause(&arn, &e);
-            break;
+        count_transitions(&engine, &execution, before);
+        if !execution.is_volatile() {
+            if let Err(e) = engine.flush().await {
+                pause(&arn, &e);
+                break;
+            }
         }
         if let Some(reply) = reply {
             let _ = reply.send(Ok(()));
@@ -198,7 +211,28 @@ pub(crate) async fn run(
     for task in tasks {
         cancel(&engine, &arn, &mut running, task);
     }
+    let record = execution.record();
+    if record.status != crate::store::ExecutionStatus::Running {
+        let machine = record
+            .state_machine_arn
+            .rsplit(':')
+            .next()
+            .unwrap_or_default();
+        engine
+            .metrics()
+            .execution_finished(machine, record.status.as_str());
+    }
     engine.execution_ended(&arn);
+}
+
+/// Counts the states entered by the last step.
+pub(crate) fn count_transitions(engine: &Engine, execution: &DurableExecution, before: usize) {
+    let entered = execution.execution().history()
+        [before.min(execution.execution().history().len())..]
+        .iter()
+        .filter(|e| matches!(e.event, crate::history::Event::StateEntered { .. }))
+        .count();
+    engine.metrics().transitions(entered as u64);
 }
 
 /// Stops carrying out a task: its invocation is dropped (a process is
@@ -240,12 +274,17 @@ fn invoke(engine: &Engine, arn: &str, request: TaskRequest, inbox: Inbox) -> Joi
         execution_arn: arn.to_owned(),
         request,
     };
+    let resource_type = crate::interp::resource_type(&call.request.resource);
     let invocation = match call.request.resource.kind {
         ResourceKind::StartExecution => nested::run(engine.clone(), call),
         _ => engine.runner().run(call),
     };
+    let engine = engine.clone();
     tokio::spawn(async move {
-        let command = match invocation.await {
+        let began = std::time::Instant::now();
+        let answer = invocation.await;
+        engine.metrics().task_done(&resource_type, began.elapsed());
+        let command = match answer {
             // The request was accepted; the answer comes by callback.
             Ok(output) if callback => Command::TaskSubmitted { task, output },
             Ok(output) => Command::TaskSucceeded { task, output },
@@ -277,6 +316,7 @@ fn pause(arn: &str, e: &dyn std::fmt::Display) {
 pub(crate) async fn flush_loop(
     store: Arc<dyn crate::store::Store>,
     mut requests: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), String>>>,
+    metrics: Arc<Metrics>,
 ) {
     while let Some(first) = requests.recv().await {
         let mut waiting = vec![first];
@@ -284,10 +324,12 @@ pub(crate) async fn flush_loop(
             waiting.push(more);
         }
         let store = Arc::clone(&store);
+        let began = std::time::Instant::now();
         let result = tokio::task::spawn_blocking(move || store.flush())
             .await
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| e.to_string()));
+        metrics.flushed(began.elapsed());
         for done in waiting {
             let _ = done.send(result.clone());
         }

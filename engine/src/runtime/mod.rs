@@ -14,8 +14,14 @@ pub mod durable;
 mod engine;
 mod executor;
 mod local;
+mod metrics;
+mod test_state;
+mod versions;
 
 pub use clock::{Clock, ManualClock, WallClock};
 pub use durable::{DurableExecution, Outstanding, idempotency_key};
 pub use engine::{Engine, EngineConfig, EngineError, TaskCall, TaskFuture, TaskRunner};
 pub use local::{Invoker, Outcome, UnavailableInvoker, run_to_completion};
+pub use metrics::Metrics;
+pub use test_state::{TestStateMock, TestStateResult};
+pub use versions::Resolved;

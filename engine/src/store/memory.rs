@@ -26,6 +26,7 @@ struct Inner {
     activities: BTreeMap<String, ActivityRecord>,
     triggers: BTreeMap<String, TriggerRecord>,
     trigger_states: HashMap<String, TriggerStateRecord>,
+    revisions: HashMap<(String, u64), StateMachineRecord>,
 }
 
 /// Everything in one mutex-protected map set.
@@ -51,6 +52,23 @@ impl StateMachines for MemoryStore {
 
     fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError> {
         Ok(self.lock().machines.values().cloned().collect())
+    }
+
+    fn state_machine_revision(
+        &self,
+        arn: &str,
+        revision: u64,
+    ) -> Result<Option<StateMachineRecord>, StoreError> {
+        Ok(self.revision(arn, revision))
+    }
+}
+
+impl MemoryStore {
+    fn revision(&self, arn: &str, revision: u64) -> Option<StateMachineRecord> {
+        self.lock()
+            .revisions
+            .get(&(arn.to_owned(), revision))
+            .cloned()
     }
 }
 
@@ -195,6 +213,9 @@ impl Store for MemoryStore {
         for op in &batch.ops {
             match op.clone() {
                 WriteOp::PutStateMachine(r) => {
+                    inner
+                        .revisions
+                        .insert((r.arn.clone(), r.revision), r.clone());
                     inner.machines.insert(r.arn.clone(), r);
                 }
                 WriteOp::DeleteStateMachine(arn) => {
@@ -247,6 +268,15 @@ impl Store for MemoryStore {
                 }
                 WriteOp::PutTriggerState(s) => {
                     inner.trigger_states.insert(s.name.clone(), s);
+                }
+                WriteOp::DeleteExecution(arn) => {
+                    if let Some(r) = inner.executions.remove(&arn) {
+                        inner.names.remove(&(r.state_machine_arn, r.name));
+                    }
+                    inner.journals.remove(&arn);
+                    inner.histories.remove(&arn);
+                    inner.timers.retain(|t| t.execution != arn);
+                    inner.tokens.retain(|_, t| t.execution != arn);
                 }
             }
         }

@@ -26,8 +26,9 @@ mod suite;
 
 pub use memory::MemoryStore;
 pub use records::{
-    ActivityRecord, ExecutionRecord, ExecutionStatus, JournalEntry, StateMachineRecord,
-    TaskTokenRecord, TimerRecord, TriggerRecord, TriggerStateRecord, WorkflowType,
+    ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, JournalEntry,
+    StateMachineRecord, TaskTokenRecord, TimerRecord, TriggerRecord, TriggerStateRecord,
+    VersionRecord, WorkflowType,
 };
 pub use sled_store::SledStore;
 
@@ -67,6 +68,14 @@ pub trait StateMachines {
     fn state_machine(&self, arn: &str) -> Result<Option<StateMachineRecord>, StoreError>;
     /// All state machines, ordered by ARN.
     fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError>;
+    /// The state machine as it was at `revision`: every revision put is
+    /// kept, even after the machine is deleted, so that executions of an
+    /// older revision (or of a deleted machine) resume after a restart.
+    fn state_machine_revision(
+        &self,
+        arn: &str,
+        revision: u64,
+    ) -> Result<Option<StateMachineRecord>, StoreError>;
 }
 
 /// Execution records.
@@ -139,6 +148,7 @@ pub struct WriteBatch {
 /// One operation of a [`WriteBatch`].
 #[derive(Debug, Clone)]
 pub enum WriteOp {
+    /// Puts the current state machine and keeps its revision.
     PutStateMachine(StateMachineRecord),
     DeleteStateMachine(String),
     /// Creates an execution; fails the batch with `ExecutionExists` when its
@@ -164,6 +174,9 @@ pub enum WriteOp {
     /// Deletes a trigger's definition and its state.
     DeleteTrigger(String),
     PutTriggerState(TriggerStateRecord),
+    /// Removes an execution and everything kept for it (record, name,
+    /// journal, history, timers, tokens): retention's purge.
+    DeleteExecution(String),
 }
 
 impl WriteBatch {

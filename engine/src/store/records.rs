@@ -1,5 +1,7 @@
 //! What the store keeps, as plain serialisable records.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +28,34 @@ pub struct StateMachineRecord {
     pub created: DateTime<Utc>,
     /// Bumped by every update.
     pub revision: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Published versions (PublishStateMachineVersion), by number.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<u64, VersionRecord>,
+    /// The last version number given (numbers are never reused).
+    #[serde(default)]
+    pub last_version: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, AliasRecord>,
+}
+
+/// A published version: a revision that no longer changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    pub revision: u64,
+    pub created: DateTime<Utc>,
+    pub description: Option<String>,
+}
+
+/// An alias: a name routing executions to one or two versions by weight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliasRecord {
+    pub description: Option<String>,
+    /// (version, weight in percent); the weights add up to 100.
+    pub routing: Vec<(u64, u32)>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
 }
 
 /// An activity: a named queue of tasks that remote workers poll.
@@ -34,6 +64,8 @@ pub struct ActivityRecord {
     pub arn: String,
     pub name: String,
     pub created: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// An execution's status, as AWS names them.

@@ -26,6 +26,7 @@
 //! | `a` | activities | ARN | `ActivityRecord` |
 //! | `g` | triggers | name | `TriggerRecord` |
 //! | `s` | trigger state | name | `TriggerStateRecord` |
+//! | `v` | state machine revisions | machine ARN, 0, revision u64 | `StateMachineRecord` (kept after a delete) |
 //!
 //! sled keeps what was applied across a process crash once `flush`
 //! returned; on power loss it depends on sled (see docs/ARCHITECTURE.md).
@@ -60,6 +61,7 @@ const TOKENS: u8 = b'k';
 const ACTIVITIES: u8 = b'a';
 const TRIGGERS: u8 = b'g';
 const TRIGGER_STATES: u8 = b's';
+const REVISIONS: u8 = b'v';
 
 /// A store in a sled database directory.
 #[derive(Debug)]
@@ -248,6 +250,14 @@ impl StateMachines for SledStore {
     fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError> {
         self.scan(&[MACHINES])
     }
+
+    fn state_machine_revision(
+        &self,
+        arn: &str,
+        revision: u64,
+    ) -> Result<Option<StateMachineRecord>, StoreError> {
+        self.get(&key(REVISIONS, &[arn.as_bytes(), &revision.to_be_bytes()]))
+    }
 }
 
 impl Activities for SledStore {
@@ -425,7 +435,11 @@ impl Plan<'_> {
 
     fn op(&mut self, op: &WriteOp) -> Result<(), StoreError> {
         match op {
-            WriteOp::PutStateMachine(r) => self.put(key(MACHINES, &[r.arn.as_bytes()]), r)?,
+            WriteOp::PutStateMachine(r) => {
+                self.put(key(MACHINES, &[r.arn.as_bytes()]), r)?;
+                let revision = key(REVISIONS, &[r.arn.as_bytes(), &r.revision.to_be_bytes()]);
+                self.put(revision, r)?;
+            }
             WriteOp::DeleteStateMachine(arn) => self.remove(key(MACHINES, &[arn.as_bytes()])),
             WriteOp::CreateExecution(r) => {
                 let name_key = key(NAMES, &[r.state_machine_arn.as_bytes(), r.name.as_bytes()]);
@@ -496,7 +510,39 @@ impl Plan<'_> {
             WriteOp::PutTriggerState(s) => {
                 self.put(key(TRIGGER_STATES, &[s.name.as_bytes()]), s)?;
             }
+            WriteOp::DeleteExecution(arn) => self.delete_execution(arn)?,
         }
+        Ok(())
+    }
+
+    fn delete_execution(&mut self, arn: &str) -> Result<(), StoreError> {
+        let record_key = key(EXECUTIONS, &[arn.as_bytes()]);
+        if let Some(bytes) = self.read(&record_key)? {
+            let r: ExecutionRecord = decode(&bytes)?;
+            self.remove(key(
+                NAMES,
+                &[r.state_machine_arn.as_bytes(), r.name.as_bytes()],
+            ));
+        }
+        self.remove(record_key);
+        self.remove(key(OPEN, &[arn.as_bytes()]));
+        for tag in [JOURNAL, HISTORY, COUNTERS] {
+            for item in self.store.data.scan_prefix(prefix(tag, arn)) {
+                let (k, _) = item.map_err(io)?;
+                self.remove(k.to_vec());
+            }
+        }
+        for item in self
+            .store
+            .data
+            .scan_prefix(prefix(TIMERS_BY_EXECUTION, arn))
+        {
+            let (k, timer_key) = item.map_err(io)?;
+            self.remove(timer_key.to_vec());
+            self.remove(k.to_vec());
+        }
+        // Tokens are removed when their execution ends; a closed execution
+        // has none left.
         Ok(())
     }
 

@@ -67,6 +67,10 @@ fn machine(name: &str, revision: u64) -> StateMachineRecord {
         workflow_type: WorkflowType::Standard,
         created: t0(),
         revision,
+        tags: [("env".to_owned(), format!("rev-{revision}"))].into(),
+        versions: Default::default(),
+        last_version: 0,
+        aliases: Default::default(),
     }
 }
 
@@ -972,11 +976,81 @@ fn check_timer_views_agree(store: &dyn Store) {
     assert_eq!(views_agree(store, "removing both"), vec![]);
 }
 
+fn check_delete_execution(store: &dyn Store) {
+    let gone = execution("m", "gone");
+    let kept = execution("m", "kept");
+    for record in [&gone, &kept] {
+        ok(store, start_batch(record));
+        ok(
+            store,
+            vec![
+                append_journal(&record.arn, vec![entry(2)]),
+                append_history(&record.arn, events(5, 6)),
+                WriteOp::PutTimer(timer(&record.arn, 2, t0())),
+                WriteOp::UpdateExecution(finished(record, ExecutionStatus::Failed)),
+                WriteOp::RemoveTaskToken(format!("token-{}", record.name)),
+            ],
+        );
+    }
+    ok(store, vec![WriteOp::DeleteExecution(gone.arn.clone())]);
+    assert_eq!(store.execution(&gone.arn).unwrap(), None);
+    assert_eq!(
+        store
+            .execution_by_name(&gone.state_machine_arn, "gone")
+            .unwrap(),
+        None
+    );
+    assert!(store.journal(&gone.arn).unwrap().is_empty());
+    assert_eq!(store.history_len(&gone.arn).unwrap(), 0);
+    assert!(store.timers_of(&gone.arn).unwrap().is_empty());
+    assert!(
+        store
+            .due_timers(t0() + ms(60_000), 100)
+            .unwrap()
+            .iter()
+            .all(|t| t.execution != gone.arn)
+    );
+    // The other execution is untouched, and the name can be used again.
+    assert_eq!(store.journal(&kept.arn).unwrap().len(), 2);
+    assert_eq!(store.history_len(&kept.arn).unwrap(), 6);
+    assert_eq!(store.timers_of(&kept.arn).unwrap().len(), 2);
+    ok(store, start_batch(&gone));
+    assert_started(store, &gone);
+}
+
+fn check_revisions_outlive_updates_and_deletes(store: &dyn Store) {
+    let first = machine("kept", 1);
+    let mut second = machine("kept", 2);
+    second.definition = "{\"second\": true}".into();
+    ok(store, vec![WriteOp::PutStateMachine(first.clone())]);
+    ok(store, vec![WriteOp::PutStateMachine(second.clone())]);
+    assert_eq!(
+        store.state_machine(&first.arn).unwrap(),
+        Some(second.clone())
+    );
+    assert_eq!(
+        store.state_machine_revision(&first.arn, 1).unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.state_machine_revision(&first.arn, 2).unwrap(),
+        Some(second.clone())
+    );
+    assert_eq!(store.state_machine_revision(&first.arn, 3).unwrap(), None);
+    ok(store, vec![WriteOp::DeleteStateMachine(first.arn.clone())]);
+    assert_eq!(store.state_machine(&first.arn).unwrap(), None);
+    assert_eq!(
+        store.state_machine_revision(&first.arn, 1).unwrap(),
+        Some(first)
+    );
+}
+
 fn check_activities(store: &dyn Store) {
     let activity = |name: &str| ActivityRecord {
         arn: format!("arn:aws:states:us-east-1:123456789012:activity:{name}"),
         name: name.to_owned(),
         created: t0(),
+        tags: [("team".to_owned(), "data".to_owned())].into(),
     };
     assert_eq!(store.activities().unwrap(), vec![]);
     ok(
@@ -1298,6 +1372,8 @@ backends!(
     check_activities,
     check_triggers,
     check_trigger_state_with_a_taken_name,
+    check_revisions_outlive_updates_and_deletes,
+    check_delete_execution,
     check_start_in_one_batch,
     check_concurrent_creations,
     check_concurrent_history_appends,

@@ -52,10 +52,26 @@ pub fn run(engine: Engine, call: TaskCall) -> TaskFuture {
             }
             None => derived_name(&call.idempotency_key),
         };
-        let child = engine
+        let child = match engine
             .start_execution(machine, Some(&name), Some(&input))
             .await
-            .map_err(service_failure)?;
+        {
+            Ok(child) => child,
+            // Started before a crash and already ended: the repeated start
+            // finds it (same machine, same input) and takes its result.
+            Err(EngineError::ExecutionAlreadyExists(arn)) => {
+                match engine.describe_execution(&arn) {
+                    Ok(existing)
+                        if existing.input == input
+                            && machine.starts_with(&existing.state_machine_arn) =>
+                    {
+                        existing
+                    }
+                    _ => return Err(service_failure(EngineError::ExecutionAlreadyExists(arn))),
+                }
+            }
+            Err(e) => return Err(service_failure(e)),
+        };
         if !matches!(
             pattern,
             IntegrationPattern::Sync | IntegrationPattern::Sync2

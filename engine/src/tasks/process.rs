@@ -90,7 +90,16 @@ pub async fn run(name: &str, config: &ProcessConfig, call: &TaskCall) -> Result<
         drop(stdin);
     };
     let limit = config.max_stdout_bytes;
-    let read_stdout = read_bounded(stdout, limit);
+    let pid = child.id();
+    let read_stdout = async move {
+        let out = read_bounded(stdout, limit).await;
+        if out.is_none() {
+            // Too much: the whole group goes now, not when it notices the
+            // closed pipe (it may never).
+            kill_group(pid);
+        }
+        out
+    };
     let read_stderr = read_tail(stderr, config.stderr_tail_bytes);
     let work = async {
         let ((), out, err) = tokio::join!(feed, read_stdout, read_stderr);
@@ -244,14 +253,22 @@ struct GroupGuard(Option<u32>);
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
-        #[cfg(unix)]
-        if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
-            use nix::sys::signal::{Signal, killpg};
-            use nix::unistd::Pid;
-            // The group may be gone already: nothing to report.
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-        }
+        kill_group(self.0);
     }
+}
+
+/// SIGKILL to the group led by `pid` (while the leader is not reaped, so
+/// the id is still its own).
+fn kill_group(pid: Option<u32>) {
+    #[cfg(unix)]
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+        use nix::sys::signal::{Signal, killpg};
+        use nix::unistd::Pid;
+        // The group may be gone already: nothing to report.
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 
 use serde_json::{Map, Value, json};
 use stepline_engine::asl::{self, Severity};
-use stepline_engine::runtime::{Engine, EngineError};
+use stepline_engine::interp::Failure;
+use stepline_engine::runtime::{Engine, EngineError, TestStateMock};
 use stepline_engine::store::{ExecutionRecord, ExecutionStatus, StateMachineRecord, WorkflowType};
 
 use super::history::event_json;
@@ -82,6 +83,12 @@ impl From<EngineError> for AwsError {
             EngineError::TaskTimedOut => AwsError::new("TaskTimedOut", message),
             EngineError::InvalidOutput(_) => AwsError::new("InvalidOutput", message),
             EngineError::Validation(_) => AwsError::new("ValidationException", message),
+            EngineError::ResourceNotFound(_) => AwsError::new("ResourceNotFound", message),
+            EngineError::TooManyTags(_) => AwsError::new("TooManyTags", message),
+            EngineError::Conflict(_) => AwsError::new("ConflictException", message),
+            EngineError::ExecutionNotRedrivable(_) => {
+                AwsError::new("ExecutionNotRedrivable", message)
+            }
             EngineError::Store(_) => AwsError {
                 kind: "ServiceUnavailable",
                 message,
@@ -248,11 +255,33 @@ pub async fn dispatch(
                 Some("EXPRESS") => WorkflowType::Express,
                 _ => WorkflowType::Standard,
             };
+            let tags = tag_list(request, "tags")?;
             let record = engine.create_state_machine(name, definition, role, kind)?;
-            Ok(json!({"stateMachineArn": record.arn, "creationDate": epoch(record.created)}))
+            if !tags.is_empty() {
+                engine.tag_resource(&record.arn, &tags)?;
+            }
+            let out = json!({"stateMachineArn": record.arn, "creationDate": epoch(record.created)});
+            publish_if_asked(engine, request, &record.arn, out)
         }
         "DescribeStateMachine" => {
             let arn = arn(request, "stateMachineArn", "stateMachine")?;
+            if arn.split(':').count() == 8 {
+                let (m, v) = engine.describe_version(arn)?;
+                let mut out = json!({
+                    "stateMachineArn": arn,
+                    "name": m.name,
+                    "status": "ACTIVE",
+                    "definition": m.definition,
+                    "roleArn": m.role_arn,
+                    "type": type_name(m.workflow_type),
+                    "creationDate": epoch(v.created),
+                    "revisionId": m.revision.to_string(),
+                });
+                if let (Some(d), Value::Object(map)) = (&v.description, &mut out) {
+                    map.insert("description".into(), json!(d));
+                }
+                return Ok(out);
+            }
             let m = engine.describe_state_machine(arn)?;
             Ok(json!({
                 "stateMachineArn": m.arn,
@@ -282,8 +311,9 @@ pub async fn dispatch(
                     "Either the definition, the roleArn or the loggingConfiguration must be specified",
                 ));
             }
-            engine.update_state_machine(arn, definition, role)?;
-            Ok(json!({"updateDate": epoch(chrono::Utc::now())}))
+            let record = engine.update_state_machine(arn, definition, role)?;
+            let out = json!({"updateDate": epoch(chrono::Utc::now()), "revisionId": record.revision.to_string()});
+            publish_if_asked(engine, request, arn, out)
         }
         "DeleteStateMachine" => {
             let arn = arn(request, "stateMachineArn", "stateMachine")?;
@@ -361,6 +391,191 @@ pub async fn dispatch(
             }
             Ok(out)
         }
+        "RedriveExecution" => {
+            let arn = arn(request, "executionArn", "execution")?;
+            let record = engine.redrive_execution(arn).await?;
+            Ok(json!({"redriveDate": epoch(record.start.max(chrono::Utc::now()))}))
+        }
+        "TestState" => {
+            let definition = required(request, "definition")?;
+            let input_text = optional(request, "input")?.unwrap_or("{}");
+            let input: Value = serde_json::from_str(input_text).map_err(|e| {
+                AwsError::new("InvalidExecutionInput", format!("Invalid input: '{e}'"))
+            })?;
+            let mock = match request.get("mock") {
+                None | Some(Value::Null) => None,
+                Some(mock) => Some(test_state_mock(mock)?),
+            };
+            let r = engine
+                .test_state(definition.to_owned(), input, mock)
+                .await?;
+            let mut out = json!({"status": r.status, "inspectionData": r.inspection});
+            if let Value::Object(map) = &mut out {
+                if let Some(output) = r.output {
+                    map.insert("output".into(), json!(output.to_string()));
+                }
+                if let Some(error) = r.error {
+                    map.insert("error".into(), json!(error));
+                }
+                if let Some(cause) = r.cause {
+                    map.insert("cause".into(), json!(cause));
+                }
+                if let Some(next) = r.next_state {
+                    map.insert("nextState".into(), json!(next));
+                }
+            }
+            Ok(out)
+        }
+        "PublishStateMachineVersion" => {
+            let arn = arn(request, "stateMachineArn", "stateMachine")?;
+            let description = optional(request, "description")?;
+            let revision = optional(request, "revisionId")?
+                .map(|r| {
+                    r.parse::<u64>().map_err(|_| {
+                        AwsError::new("ValidationException", format!("'{r}' is not a revisionId"))
+                    })
+                })
+                .transpose()?;
+            let (number, created) = engine.publish_version(arn, description, revision)?;
+            Ok(
+                json!({"stateMachineVersionArn": format!("{arn}:{number}"), "creationDate": epoch(created)}),
+            )
+        }
+        "ListStateMachineVersions" => {
+            let arn = arn(request, "stateMachineArn", "stateMachine")?;
+            let machine = engine.describe_state_machine(arn)?;
+            // Newest first, as AWS lists them.
+            let versions: Vec<Value> = machine
+                .versions
+                .iter()
+                .rev()
+                .map(|(n, v)| json!({"stateMachineVersionArn": format!("{arn}:{n}"), "creationDate": epoch(v.created)}))
+                .collect();
+            let (versions, next) = page(
+                tokens,
+                request,
+                &format!("ListStateMachineVersions:{arn}"),
+                versions,
+            )?;
+            Ok(with_token(json!({"stateMachineVersions": versions}), next))
+        }
+        "DeleteStateMachineVersion" => {
+            let arn = arn(request, "stateMachineVersionArn", "stateMachine")?;
+            engine.delete_version(arn)?;
+            Ok(json!({}))
+        }
+        "CreateStateMachineAlias" | "UpdateStateMachineAlias" => {
+            let create = action == "CreateStateMachineAlias";
+            let (machine, name) = if create {
+                let name = required(request, "name")?;
+                let routing = routing(request)?;
+                let first = routing_version_arn(request)?;
+                let machine = first.rsplit_once(':').map_or(first, |(m, _)| m).to_owned();
+                (machine, (name.to_owned(), routing))
+            } else {
+                let alias = arn(request, "stateMachineAliasArn", "stateMachine")?;
+                let (machine, name) = alias.rsplit_once(':').unwrap_or((alias, ""));
+                let routing = match request.get("routingConfiguration") {
+                    Some(_) => routing(request)?,
+                    None => engine.describe_alias(alias)?.1.routing,
+                };
+                (machine.to_owned(), (name.to_owned(), routing))
+            };
+            let description = optional(request, "description")?;
+            let (arn, at) = engine.put_alias(&machine, &name.0, name.1, description, create)?;
+            Ok(if create {
+                json!({"stateMachineAliasArn": arn, "creationDate": epoch(at)})
+            } else {
+                json!({"updateDate": epoch(at)})
+            })
+        }
+        "DescribeStateMachineAlias" => {
+            let alias = arn(request, "stateMachineAliasArn", "stateMachine")?;
+            let (name, a) = engine.describe_alias(alias)?;
+            let machine = alias.rsplit_once(':').map_or(alias, |(m, _)| m);
+            let mut out = json!({
+                "stateMachineAliasArn": alias,
+                "name": name,
+                "routingConfiguration": a.routing.iter()
+                    .map(|(v, w)| json!({"stateMachineVersionArn": format!("{machine}:{v}"), "weight": w}))
+                    .collect::<Vec<_>>(),
+                "creationDate": epoch(a.created),
+                "updateDate": epoch(a.updated),
+            });
+            if let (Some(d), Value::Object(map)) = (&a.description, &mut out) {
+                map.insert("description".into(), json!(d));
+            }
+            Ok(out)
+        }
+        "DeleteStateMachineAlias" => {
+            let alias = arn(request, "stateMachineAliasArn", "stateMachine")?;
+            engine.delete_alias(alias)?;
+            Ok(json!({}))
+        }
+        "ListStateMachineAliases" => {
+            let arn = arn(request, "stateMachineArn", "stateMachine")?;
+            let machine = engine.describe_state_machine(arn)?;
+            let aliases: Vec<Value> = machine
+                .aliases
+                .iter()
+                .map(|(name, a)| json!({"stateMachineAliasArn": format!("{arn}:{name}"), "creationDate": epoch(a.created)}))
+                .collect();
+            let (aliases, next) = page(
+                tokens,
+                request,
+                &format!("ListStateMachineAliases:{arn}"),
+                aliases,
+            )?;
+            Ok(with_token(json!({"stateMachineAliases": aliases}), next))
+        }
+        "DescribeStateMachineForExecution" => {
+            let arn = arn(request, "executionArn", "execution")?;
+            let e = engine.describe_execution(arn)?;
+            let m = engine.describe_state_machine_revision(&e.state_machine_arn, e.revision)?;
+            Ok(json!({
+                "stateMachineArn": m.arn,
+                "name": m.name,
+                "definition": m.definition,
+                "roleArn": m.role_arn,
+                "updateDate": epoch(m.created),
+                "revisionId": m.revision.to_string(),
+            }))
+        }
+        "TagResource" => {
+            let resource = required(request, "resourceArn")?;
+            let tags = tag_list(request, "tags")?;
+            engine.tag_resource(resource, &tags)?;
+            Ok(json!({}))
+        }
+        "UntagResource" => {
+            let resource = required(request, "resourceArn")?;
+            let keys: Vec<String> = match request.get("tagKeys") {
+                Some(Value::Array(keys)) => keys
+                    .iter()
+                    .map(|k| k.as_str().map(str::to_owned))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| {
+                        AwsError::new("ValidationException", "tagKeys must be a list of strings")
+                    })?,
+                _ => {
+                    return Err(AwsError::new(
+                        "ValidationException",
+                        "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null",
+                    ));
+                }
+            };
+            engine.untag_resource(resource, &keys)?;
+            Ok(json!({}))
+        }
+        "ListTagsForResource" => {
+            let resource = required(request, "resourceArn")?;
+            let tags: Vec<Value> = engine
+                .tags(resource)?
+                .iter()
+                .map(|(k, v)| json!({"key": k, "value": v}))
+                .collect();
+            Ok(json!({"tags": tags}))
+        }
         "DescribeExecution" => {
             let arn = arn(request, "executionArn", "execution")?;
             let e = engine.describe_execution(arn)?;
@@ -432,7 +647,11 @@ pub async fn dispatch(
         }
         "CreateActivity" => {
             let name = required(request, "name")?;
+            let tags = tag_list(request, "tags")?;
             let a = engine.create_activity(name)?;
+            if !tags.is_empty() {
+                engine.tag_resource(&a.arn, &tags)?;
+            }
             Ok(json!({"activityArn": a.arn, "creationDate": epoch(a.created)}))
         }
         "DescribeActivity" => {
@@ -486,6 +705,133 @@ pub async fn dispatch(
             format!("stepline does not implement the action '{other}' yet"),
         )),
     }
+}
+
+/// TestState's `mock`: `{"result": "<JSON text>"}` or
+/// `{"errorOutput": {"error", "cause"}}`.
+fn test_state_mock(mock: &Value) -> Result<TestStateMock, AwsError> {
+    if let Some(result) = mock.get("result").and_then(Value::as_str) {
+        let value = serde_json::from_str(result).map_err(|e| {
+            AwsError::new(
+                "ValidationException",
+                format!("mock.result is not JSON: {e}"),
+            )
+        })?;
+        return Ok(TestStateMock::Result(value));
+    }
+    if let Some(Value::Object(e)) = mock.get("errorOutput") {
+        let field = |name: &str| e.get(name).and_then(Value::as_str).map(str::to_owned);
+        return Ok(TestStateMock::Error(Failure {
+            error: field("error"),
+            cause: field("cause"),
+        }));
+    }
+    Err(AwsError::new(
+        "ValidationException",
+        "mock needs a result (JSON text) or an errorOutput {error, cause}",
+    ))
+}
+
+/// `publish: true` on Create/UpdateStateMachine: the new revision becomes
+/// a version, named in the answer.
+fn publish_if_asked(
+    engine: &Engine,
+    request: &Value,
+    machine_arn: &str,
+    mut out: Value,
+) -> Result<Value, AwsError> {
+    if request.get("publish") != Some(&Value::Bool(true)) {
+        return Ok(out);
+    }
+    let description = optional(request, "versionDescription")?;
+    let (number, _) = engine.publish_version(machine_arn, description, None)?;
+    if let Value::Object(map) = &mut out {
+        map.insert(
+            "stateMachineVersionArn".into(),
+            json!(format!("{machine_arn}:{number}")),
+        );
+    }
+    Ok(out)
+}
+
+/// An alias's `routingConfiguration` as (version, weight) pairs.
+fn routing(request: &Value) -> Result<Vec<(u64, u32)>, AwsError> {
+    let bad = || {
+        AwsError::new(
+            "ValidationException",
+            "routingConfiguration must list one or two {stateMachineVersionArn, weight} entries",
+        )
+    };
+    let items = request
+        .get("routingConfiguration")
+        .and_then(Value::as_array)
+        .ok_or_else(bad)?;
+    items
+        .iter()
+        .map(|item| {
+            let version = item
+                .get("stateMachineVersionArn")
+                .and_then(Value::as_str)
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(bad)?;
+            let weight = item
+                .get("weight")
+                .and_then(Value::as_u64)
+                .filter(|w| *w <= 100)
+                .ok_or_else(bad)?;
+            Ok((version, weight as u32))
+        })
+        .collect()
+}
+
+/// The state machine of the first version an alias routes to.
+fn routing_version_arn(request: &Value) -> Result<&str, AwsError> {
+    request
+        .pointer("/routingConfiguration/0/stateMachineVersionArn")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            AwsError::new(
+                "ValidationException",
+                "routingConfiguration needs a stateMachineVersionArn",
+            )
+        })
+}
+
+/// AWS's tag list, `[{"key": ..., "value": ...}]`, as a map.
+fn tag_list(
+    request: &Value,
+    field: &str,
+) -> Result<std::collections::BTreeMap<String, String>, AwsError> {
+    let mut tags = std::collections::BTreeMap::new();
+    let items = match request.get(field) {
+        None | Some(Value::Null) => return Ok(tags),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(AwsError::new(
+                "ValidationException",
+                format!("{field} must be a list of {{\"key\", \"value\"}} objects"),
+            ));
+        }
+    };
+    for item in items {
+        let key = item.get("key").and_then(Value::as_str);
+        let value = item.get("value").and_then(Value::as_str).unwrap_or("");
+        match key {
+            Some(key) if !key.is_empty() && key.len() <= 128 && value.len() <= 256 => {
+                tags.insert(key.to_owned(), value.to_owned());
+            }
+            _ => {
+                return Err(AwsError::new(
+                    "ValidationException",
+                    format!(
+                        "every tag in {field} needs a key of 1 to 128 characters and a value of at most 256"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(tags)
 }
 
 /// includeExecutionData=false: payloads are left out of every event.

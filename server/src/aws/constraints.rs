@@ -174,7 +174,17 @@ fn members(action: &str) -> Option<Vec<Member>> {
             payload("input", INPUT),
             string("traceHeader", 0, 256),
         ],
-        "DescribeExecution" => vec![arn("executionArn", "execution")],
+        "DescribeExecution" | "RedriveExecution" | "DescribeStateMachineForExecution" => {
+            vec![arn("executionArn", "execution")]
+        }
+        "TestState" => vec![
+            definition,
+            payload("input", INPUT),
+            string("roleArn", 1, ARN),
+        ],
+        "TagResource" | "UntagResource" | "ListTagsForResource" => {
+            vec![string("resourceArn", 1, ARN)]
+        }
         "ListExecutions" => {
             let mut m = vec![
                 arn("stateMachineArn", "stateMachine"),

@@ -67,6 +67,10 @@ fn details(event: &Event) -> Option<(&'static str, Value)> {
         Event::ExecutionTimedOut { error, cause } => {
             ("executionTimedOutEventDetails", error_cause(error, cause))
         }
+        Event::ExecutionRedriven { redrive_count } => (
+            "executionRedrivenEventDetails",
+            json!({"redriveCount": redrive_count}),
+        ),
         Event::StateEntered { name, input, .. } => (
             "stateEnteredEventDetails",
             json!({"name": &**name, "input": text(input), "inputDetails": not_truncated()}),

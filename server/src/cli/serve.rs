@@ -27,6 +27,10 @@ pub struct Args {
     /// destinations, connections, Lambda mappings, region and account.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// A folder of definitions (NAME.asl.json, NAME.express.asl.json):
+    /// each becomes a state machine, created or updated as the files change.
+    #[arg(long)]
+    load: Option<PathBuf>,
 }
 
 pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
@@ -56,6 +60,11 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
     if let Some(account) = &config.server.account {
         engine_config.account = account.clone();
         engine_config.default_role_arn = format!("arn:aws:iam::{account}:role/stepline");
+    }
+    match config.server.retention_days {
+        Some(0) => engine_config.retention = None,
+        Some(days) => engine_config.retention = Some(chrono::Duration::days(i64::from(days))),
+        None => {}
     }
     let mock_file = config
         .tasks
@@ -106,6 +115,9 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         .map_err(|e| e.to_string())?;
         let triggers = crate::triggers::Triggers::new(engine.clone(), &config.triggers.file_roots)?;
         triggers.install_config(&config.triggers.define).await?;
+        if let Some(dir) = &args.load {
+            crate::load::watch(engine.clone(), dir.clone());
+        }
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -116,9 +128,13 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             data_dir.display()
         );
         let _ = stdout.flush();
-        crate::http::serve_with_triggers(listener, engine, triggers, shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())
+        let served =
+            crate::http::serve_with_triggers(listener, engine.clone(), triggers, shutdown_signal())
+                .await
+                .map_err(|e| e.to_string());
+        // Everything applied so far reaches the disk before the process ends.
+        engine.flush_now().await.map_err(|e| e.to_string())?;
+        served
     });
     match result {
         Ok(()) => 0,

@@ -9,7 +9,7 @@ use crate::asl::diagnostic::Code;
 use crate::asl::model::{Payload, QueryLanguage, Source};
 use crate::asl::source::{Member, Node, NodeValue, pointer_push};
 use crate::query::intrinsic::{self, IntrinsicCall};
-use crate::query::jsonata::{JsonataExpr, JsonataTemplate};
+use crate::query::jsonata::{JsonataError, JsonataExpr, JsonataTemplate};
 use crate::query::path::Path;
 use crate::query::reference::ReferencePath;
 use crate::query::template::{Template, TemplateErrorKind};
@@ -212,11 +212,16 @@ impl Builder<'_> {
         pointer: &str,
     ) -> Option<JsonataTemplate> {
         match JsonataTemplate::compile(&node.to_value()) {
-            Ok(template) => Some(template),
+            Ok(template) => {
+                for (at, expr) in template.expressions() {
+                    self.check_states_access(&format!("{pointer}{at}"), expr);
+                }
+                Some(template)
+            }
             Err(errors) => {
                 for e in errors {
                     let at = format!("{pointer}{}", e.pointer);
-                    self.error(Code::InvalidJsonataExpression, &at, e.error.to_string());
+                    self.jsonata_error(&at, &e.error);
                 }
                 None
             }
@@ -226,11 +231,73 @@ impl Builder<'_> {
     /// One JSONata expression held in a string field.
     pub(super) fn jsonata_expr(&mut self, text: &str, pointer: &str) -> Option<JsonataExpr> {
         match JsonataExpr::parse(text) {
-            Ok(expr) => Some(expr),
+            Ok(expr) => {
+                self.check_states_access(pointer, &expr);
+                Some(expr)
+            }
             Err(e) => {
-                self.error(Code::InvalidJsonataExpression, pointer, e.to_string());
+                self.jsonata_error(pointer, &e);
                 None
             }
+        }
+    }
+
+    /// `$states.result` only in Output and Assign of a Task, Map or
+    /// Parallel state; `$states.errorOutput` only in a Catch; `input` and
+    /// `context` everywhere; nothing else exists.
+    fn check_states_access(&mut self, pointer: &str, expr: &JsonataExpr) {
+        let fields: Vec<String> = expr.states_fields().map(str::to_owned).collect();
+        if fields.is_empty() {
+            return;
+        }
+        let tokens: Vec<String> = crate::asl::source::pointer_tokens(pointer).collect();
+        // The innermost state: the token after the last "States".
+        let Some(i) = tokens.iter().rposition(|t| t == "States") else {
+            return;
+        };
+        let state_pointer: String = tokens[..i + 2].iter().fold(String::new(), |p, t| {
+            crate::asl::source::pointer_push(&p, t)
+        });
+        let state_type = self
+            .doc
+            .node(&state_pointer)
+            .and_then(|n| n.member("Type"))
+            .and_then(|m| m.value.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let field = tokens.get(i + 2).cloned().unwrap_or_default();
+        let in_catch = field == "Catch";
+        let result_here = matches!(field.as_str(), "Output" | "Assign")
+            && matches!(state_type.as_str(), "Task" | "Map" | "Parallel");
+        for name in fields {
+            let problem = match name.as_str() {
+                "input" | "context" => None,
+                "result" if result_here => None,
+                "result" => Some(format!(
+                    "$states.result is not available here (field '{field}' of a {state_type} state): it holds a Task, Map or Parallel state's result in its Output and Assign only"
+                )),
+                "errorOutput" if in_catch => None,
+                "errorOutput" => Some(format!(
+                    "$states.errorOutput is not available here (field '{field}' of a {state_type} state): it holds the error in a Catch's Output and Assign only"
+                )),
+                other => Some(format!(
+                    "$states.{other} does not exist: $states has input, context, result (Task, Map and Parallel Output and Assign) and errorOutput (Catch)"
+                )),
+            };
+            if let Some(message) = problem {
+                self.error(Code::InvalidStatesAccess, pointer, message);
+            }
+        }
+    }
+
+    /// INVALID_JSONATA_EXPRESSION, at the character where parsing failed.
+    fn jsonata_error(&mut self, pointer: &str, e: &JsonataError) {
+        let message = format!("Invalid JSONata expression: {e}");
+        match e {
+            JsonataError::Syntax { offset, .. } => {
+                self.error_in_string(Code::InvalidJsonataExpression, pointer, *offset, message);
+            }
+            JsonataError::Empty => self.error(Code::InvalidJsonataExpression, pointer, message),
         }
     }
 

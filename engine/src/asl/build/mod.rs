@@ -124,6 +124,20 @@ impl<'d> Builder<'d> {
         self.report(Severity::Error, code, pointer, true, message.into());
     }
 
+    /// Reports a problem at a character inside the string value `pointer`
+    /// designates (a JSONata syntax error's own place).
+    fn error_in_string(&mut self, code: Code, pointer: &str, chars: usize, message: String) {
+        let position = self.doc.string_char_position(pointer, chars);
+        self.diagnostics.push(Diagnostic {
+            severity: Severity::Error,
+            code,
+            message,
+            pointer: pointer.to_owned(),
+            line: position.line,
+            column: position.column,
+        });
+    }
+
     fn warning(&mut self, code: Code, pointer: &str, at_key: bool, message: impl Into<String>) {
         self.report(Severity::Warning, code, pointer, at_key, message.into());
     }

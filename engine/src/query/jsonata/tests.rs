@@ -1,0 +1,290 @@
+//! The engine's own tests: AWS's functions, the bounds on runaway
+//! expressions, and hostile input into the parser. Language coverage is the
+//! differential test's job (tests/e2e/jsonata_diff.rs).
+
+use std::borrow::Cow;
+
+use serde_json::{Value, json};
+
+use super::{Host, JsonataError, JsonataExpr, Scope};
+
+struct Fixed(u64);
+
+impl Host for Fixed {
+    fn now_millis(&mut self) -> i64 {
+        1_700_000_000_000
+    }
+    fn random(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn uuid(&mut self) -> String {
+        "00000000-0000-4000-8000-000000000000".into()
+    }
+}
+
+struct Vars(Value);
+
+impl Scope for Vars {
+    fn variable(&self, name: &str) -> Option<Cow<'_, Value>> {
+        self.0.get(name).map(Cow::Borrowed)
+    }
+}
+
+fn eval_with(expr: &str, vars: Value) -> Result<Option<Value>, String> {
+    let e = JsonataExpr::parse(&format!("{{% {expr} %}}")).map_err(|e| e.to_string())?;
+    e.evaluate(&Vars(vars), &mut Fixed(1))
+        .map_err(|e| format!("{}: {}", e.code, e.message))
+}
+
+fn eval(expr: &str) -> Result<Option<Value>, String> {
+    eval_with(expr, json!({}))
+}
+
+fn check(expr: &str, expected: Value) {
+    assert_eq!(eval(expr), Ok(Some(expected)), "{expr}");
+}
+
+fn fails(expr: &str, code: &str) {
+    match eval(expr) {
+        Err(e) => assert!(e.starts_with(code), "{expr}: {e}"),
+        other => panic!("{expr}: expected {code}, got {other:?}"),
+    }
+}
+
+#[test]
+fn aws_functions() {
+    check(
+        "$partition([1,2,3,4,5,6,7,8,9], 3)",
+        json!([[1, 2, 3], [4, 5, 6], [7, 8, 9]]),
+    );
+    check("$partition([1,2,3,4], 3)", json!([[1, 2, 3], [4]]));
+    check("$range(0, 10, 2)", json!([0, 2, 4, 6, 8, 10]));
+    check("$range(10, 0, -5)", json!([10, 5, 0]));
+    check("$range(1, 9, 9)", json!(1));
+    check(
+        "$hash('input', 'SHA-1')",
+        json!("140f86aae51ab9e1cda9b4254fe98a74eb54c1a1"),
+    );
+    check(
+        "$hash('input', 'MD5')",
+        json!("a43c1b0aa53a0c908810c06ab1ff3967"),
+    );
+    check("$parse('{\"a\": [1, 2]}').a[1]", json!(2));
+    check("$uuid()", json!("00000000-0000-4000-8000-000000000000"));
+    check("$random(42) = $random(42)", json!(true));
+    check("$random(42) != $random(43)", json!(true));
+    check("$random() < 1 and $random() >= 0", json!(true));
+    check("$millis()", json!(1_700_000_000_000_i64));
+    check("$now()", json!("2023-11-14T22:13:20.000Z"));
+    fails("$eval('1 + 1')", "T1006");
+    fails("$hash('x', 'SHA-3')", "D3137");
+    fails("$parse('{')", "D3137");
+    fails("$range(1, 5000, 1)", "D3137");
+    fails("$partition([1], 0)", "D3137");
+}
+
+#[test]
+fn variables_and_states_come_from_the_scope() {
+    let vars = json!({"states": {"input": {"a": [1, 2, 3]}}, "x": 10});
+    assert_eq!(
+        eval_with("$sum($states.input.a) + $x", vars.clone()),
+        Ok(Some(json!(16)))
+    );
+    assert_eq!(eval_with("$nope", vars.clone()), Ok(None));
+    // A variable named like a function wins over the function.
+    assert_eq!(eval_with("$sum", json!({"sum": 3})), Ok(Some(json!(3))));
+    // `$` has no context value at the top (AWS gives expressions none).
+    assert_eq!(eval_with("$", vars), Ok(None));
+}
+
+#[test]
+fn runaway_expressions_fail_one_evaluation() {
+    // Unbounded recursion: a clear error, not a stack overflow. Run on a
+    // 2 MiB stack (a tokio worker's) to prove the bound fits in it.
+    let handle = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let infinite = eval("($f := function($n) { $f($n + 1) }; $f(0))");
+            let deep_data =
+                eval("($f := function($n) { $n = 0 ? 0 : 1 + $f($n - 1) }; $f(100000))");
+            let nested = eval(&format!("{}1{}", "[".repeat(150), "]".repeat(150)));
+            (infinite, deep_data, nested)
+        })
+        .expect("spawn");
+    let (infinite, deep_data, nested) = handle.join().expect("no stack overflow");
+    assert!(
+        infinite.as_ref().is_err_and(|e| e.starts_with("U1001")),
+        "{infinite:?}"
+    );
+    assert!(
+        deep_data.as_ref().is_err_and(|e| e.starts_with("U1001")),
+        "{deep_data:?}"
+    );
+    // Deep nesting is refused (in a debug build) or evaluated, never a crash.
+    assert!(
+        nested
+            .as_ref()
+            .map_or_else(|e| e.contains("U1001"), |_| true),
+        "{nested:?}"
+    );
+    check(
+        &format!("{}1{}", "[".repeat(20), "]".repeat(20)),
+        serde_json::from_str(&format!("{}1{}", "[".repeat(20), "]".repeat(20))).expect("json"),
+    );
+    // Shallow recursion is fine.
+    check(
+        "($f := function($n) { $n = 0 ? 0 : 1 + $f($n - 1) }; $f(40))",
+        json!(40),
+    );
+    // Huge ranges and bulk data: the reference's limit, then our fuel.
+    fails("[1..10000000000]", "D2014");
+    fails("$count([1..9000000])", "U1002");
+    fails(
+        "$reduce([1..40], function($a, $b) { $a & $a }, 'xxxxxxxx')",
+        "U1002",
+    );
+    fails(
+        "$reduce([1..30], function($a, $b) { $append($a, $a) }, [1])",
+        "U1002",
+    );
+    fails("$distinct([1..100000])", "U1002");
+    fails("$pad('x', 100000000)", "U1002");
+    // Endless work without allocation runs out of fuel too.
+    fails(
+        "($loop := function($n) { $n > 0 ? $loop($n - 1) : 0 }; [1..200000].$loop(20))",
+        "U1002",
+    );
+}
+
+#[test]
+fn parse_errors_say_where() {
+    let err = JsonataExpr::parse("{% $foo( %}").expect_err("unclosed call");
+    match err {
+        JsonataError::Syntax { code, offset, .. } => {
+            assert!(code.starts_with('S'), "{code}");
+            assert_eq!(offset, 8);
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = JsonataExpr::parse("{%   1 + + %}").expect_err("bad operand");
+    assert!(
+        matches!(err, JsonataError::Syntax { offset: 9, .. }),
+        "{err:?}"
+    );
+    assert!(JsonataExpr::parse("{% 'unterminated %}").is_err());
+    assert!(JsonataExpr::parse("{% /[/ %}").is_err());
+    assert!(JsonataExpr::parse(&format!("{{% {} %}}", "(".repeat(5000))).is_err());
+}
+
+/// Random bytes and random token soup into the parser and evaluator:
+/// errors are fine, panics and hangs are not.
+#[test]
+fn hostile_input_never_panics() {
+    const TOKENS: &[&str] = &[
+        "$",
+        "$$",
+        "$x",
+        "a",
+        "b.c",
+        "*",
+        "**",
+        "%",
+        ".",
+        "[",
+        "]",
+        "{",
+        "}",
+        "(",
+        ")",
+        ",",
+        ";",
+        ":",
+        "?",
+        "+",
+        "-",
+        "*",
+        "/",
+        "&",
+        "=",
+        "!=",
+        "<",
+        ">=",
+        "~>",
+        ":=",
+        "..",
+        "@$v",
+        "#$i",
+        "^(",
+        ">",
+        "|",
+        "1",
+        "0",
+        "-1",
+        "1e308",
+        "'s'",
+        "\"t\"",
+        "true",
+        "null",
+        "function($a){",
+        "λ($b)",
+        "$map",
+        "$sort",
+        "$string",
+        "$match",
+        "/a+/",
+        "/(/",
+        "`x y`",
+        " and ",
+        " or ",
+        " in ",
+        "$sum",
+        "$reduce",
+        "$substring",
+        "$formatNumber",
+        "'#,##0.0'",
+        "$fromMillis",
+        "$pad",
+        "$replace",
+        "$split",
+        "$partition",
+        "$range",
+        "$hash",
+        "$parse",
+        "$zip",
+        "$keys",
+        "$lookup",
+        "$each",
+        "$sift",
+        "$spread",
+        "$merge",
+    ];
+    let mut seed: u64 = 0x1234_5678_9abc_def0;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let input = json!({"a": [1, {"b": "x"}], "b": {"c": [true, null, 2.5]}, "x": "str"});
+    for round in 0..6000 {
+        let text: String = if round % 3 == 0 {
+            (0..(next() % 24))
+                .map(|_| (next() % 128) as u8 as char)
+                .collect()
+        } else {
+            (0..(1 + next() % 12))
+                .map(|_| TOKENS[(next() % TOKENS.len() as u64) as usize])
+                .collect::<Vec<_>>()
+                .join("")
+        };
+        let wrapped = format!("{{% {text} %}}");
+        if let Ok(expr) = JsonataExpr::parse(&wrapped) {
+            let result =
+                expr.evaluate_with_input(Some(&input), &Vars(json!({"x": [1, 2]})), &mut Fixed(3));
+            if let Err(e) = &result {
+                assert_ne!(e.code, "U1000", "{text}: {e}");
+            }
+        }
+    }
+}

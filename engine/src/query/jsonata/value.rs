@@ -1,0 +1,314 @@
+//! JSONata values: JSON plus functions and regular expressions, with the
+//! sequence flags the reference implementation keeps on its arrays.
+//! "Undefined" (no value) is `Option::None` throughout.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use super::error::JErr;
+use super::eval::Frame;
+use super::parser::{LambdaDef, RegexDef, TransformDef};
+
+pub(super) type Obj = IndexMap<String, V>;
+
+/// Array flags: how the reference implementation marks its arrays.
+pub(super) const SEQ: u8 = 1;
+pub(super) const KEEP: u8 = 2;
+pub(super) const CONS: u8 = 4;
+pub(super) const WRAP: u8 = 8;
+pub(super) const TUPLE: u8 = 16;
+
+#[derive(Clone, Debug)]
+pub(super) enum V {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(Rc<str>),
+    Arr(Rc<Vec<V>>, u8),
+    Obj(Rc<Obj>),
+    Func(Rc<Func>),
+}
+
+#[derive(Debug)]
+pub(super) enum Func {
+    Lambda {
+        def: Arc<LambdaDef>,
+        input: Option<V>,
+        frame: Rc<Frame>,
+    },
+    Builtin(&'static str),
+    /// A builtin or lambda with some arguments fixed (`$f(?, 2)`).
+    Partial {
+        func: V,
+        args: Vec<Option<V>>,
+    },
+    Regex(Arc<RegexDef>),
+    Transform {
+        def: Arc<TransformDef>,
+        frame: Rc<Frame>,
+    },
+    /// `$f ~> $g`: apply f, then g.
+    Chain(V, V),
+}
+
+impl V {
+    pub fn str(s: &str) -> V {
+        V::Str(Rc::from(s))
+    }
+
+    pub fn seq(items: Vec<V>) -> V {
+        V::Arr(Rc::new(items), SEQ)
+    }
+
+    pub fn arr(items: Vec<V>) -> V {
+        V::Arr(Rc::new(items), 0)
+    }
+
+    pub fn as_array(&self) -> Option<&Rc<Vec<V>>> {
+        match self {
+            V::Arr(a, _) => Some(a),
+            _ => None,
+        }
+    }
+
+    pub fn is_func(&self) -> bool {
+        matches!(self, V::Func(_))
+    }
+
+    pub fn num(&self) -> Option<f64> {
+        match self {
+            V::Num(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            V::Null => "null",
+            V::Bool(_) => "boolean",
+            V::Num(_) => "number",
+            V::Str(_) => "string",
+            V::Arr(..) => "array",
+            V::Obj(_) => "object",
+            V::Func(_) => "function",
+        }
+    }
+
+    pub fn from_json(v: &Value) -> V {
+        match v {
+            Value::Null => V::Null,
+            Value::Bool(b) => V::Bool(*b),
+            Value::Number(n) => V::Num(n.as_f64().unwrap_or(f64::NAN)),
+            Value::String(s) => V::str(s),
+            Value::Array(a) => V::arr(a.iter().map(V::from_json).collect()),
+            Value::Object(o) => V::Obj(Rc::new(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), V::from_json(v)))
+                    .collect(),
+            )),
+        }
+    }
+
+    /// JSON for the outside world. Functions become `{}` inside structures
+    /// (as JSON.stringify drops them) and are an error at the top.
+    pub fn to_json(&self) -> Result<Value, JErr> {
+        Ok(match self {
+            V::Null => Value::Null,
+            V::Bool(b) => Value::Bool(*b),
+            V::Num(n) => number_json(*n)?,
+            V::Str(s) => Value::String(s.to_string()),
+            V::Arr(a, _) => Value::Array(
+                a.iter()
+                    .filter(|v| !v.is_func())
+                    .map(V::to_json)
+                    .collect::<Result<_, _>>()?,
+            ),
+            V::Obj(o) => Value::Object(
+                o.iter()
+                    .filter(|(_, v)| !v.is_func())
+                    .map(|(k, v)| Ok((k.clone(), v.to_json()?)))
+                    .collect::<Result<_, JErr>>()?,
+            ),
+            V::Func(_) => Value::Object(serde_json::Map::new()),
+        })
+    }
+}
+
+/// A finite number as JSON: integers as integers.
+pub(super) fn number_json(n: f64) -> Result<Value, JErr> {
+    if !n.is_finite() {
+        return Err(JErr::new(
+            "D1001",
+            format!("Number out of range: {}", js_number(n)),
+        ));
+    }
+    if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+        return Ok(Value::from(n as i64));
+    }
+    Ok(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number))
+}
+
+/// JavaScript's `Boolean`-like cast, as `$boolean` defines it.
+pub(super) fn truthy(v: Option<&V>) -> bool {
+    match v {
+        None | Some(V::Null) => false,
+        Some(V::Bool(b)) => *b,
+        Some(V::Num(n)) => *n != 0.0,
+        Some(V::Str(s)) => !s.is_empty(),
+        Some(V::Arr(a, _)) => match a.len() {
+            0 => false,
+            1 => truthy(a.first()),
+            _ => a.iter().any(|v| truthy(Some(v))),
+        },
+        Some(V::Obj(o)) => !o.is_empty(),
+        Some(V::Func(_)) => false,
+    }
+}
+
+pub(super) fn deep_equal(a: &V, b: &V) -> bool {
+    match (a, b) {
+        (V::Null, V::Null) => true,
+        (V::Bool(x), V::Bool(y)) => x == y,
+        (V::Num(x), V::Num(y)) => x == y,
+        (V::Str(x), V::Str(y)) => x == y,
+        (V::Arr(x, _), V::Arr(y, _)) => {
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| deep_equal(p, q))
+        }
+        (V::Obj(x), V::Obj(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| deep_equal(v, w)))
+        }
+        (V::Func(x), V::Func(y)) => Rc::ptr_eq(x, y),
+        _ => false,
+    }
+}
+
+/// A number as JavaScript prints it (`String(n)`).
+pub(super) fn js_number(n: f64) -> String {
+    if n.is_nan() {
+        return "NaN".into();
+    }
+    if n.is_infinite() {
+        return if n > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
+    }
+    if n == 0.0 {
+        return "0".into();
+    }
+    // Shortest round-trip digits and exponent, then JavaScript's layout.
+    let e = format!("{n:e}");
+    let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let negative = mantissa.starts_with('-');
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let k = digits.len() as i32;
+    let point = exp + 1; // position of the decimal point after the first digit
+    let body = if (-6 < point && point <= 21) || (k == 0) {
+        if point <= 0 {
+            format!("0.{}{}", "0".repeat((-point) as usize), digits)
+        } else if point >= k {
+            format!("{}{}", digits, "0".repeat((point - k) as usize))
+        } else {
+            format!(
+                "{}.{}",
+                &digits[..point as usize],
+                &digits[point as usize..]
+            )
+        }
+    } else {
+        let sign = if exp < 0 { '-' } else { '+' };
+        if k == 1 {
+            format!("{digits}e{sign}{}", exp.abs())
+        } else {
+            format!("{}.{}e{sign}{}", &digits[..1], &digits[1..], exp.abs())
+        }
+    };
+    if negative { format!("-{body}") } else { body }
+}
+
+/// `Number(n.toPrecision(15))`: how `$string` rounds non-integers.
+pub(super) fn precision15(n: f64) -> f64 {
+    if !n.is_finite() || n == 0.0 {
+        return n;
+    }
+    format!("{n:.14e}").parse().unwrap_or(n)
+}
+
+/// `$string` of a value (undefined stays undefined at the caller).
+pub(super) fn stringify(v: &V, pretty: bool) -> Result<String, JErr> {
+    match v {
+        V::Str(s) => Ok(s.to_string()),
+        V::Func(_) => Ok(String::new()),
+        V::Num(n) => {
+            if !n.is_finite() {
+                return Err(JErr::new(
+                    "D3001",
+                    "Attempting to invoke string function on Infinity or NaN",
+                ));
+            }
+            Ok(js_number(precision15(*n)))
+        }
+        other => {
+            let json = json_for_string(other)?;
+            Ok(if pretty {
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            } else {
+                json.to_string()
+            })
+        }
+    }
+}
+
+/// JSON as `$string` writes it: numbers to 15 significant digits, functions
+/// as empty strings.
+fn json_for_string(v: &V) -> Result<Value, JErr> {
+    Ok(match v {
+        V::Num(n) => {
+            if !n.is_finite() {
+                return Err(JErr::new(
+                    "D3001",
+                    "Attempting to invoke string function on Infinity or NaN",
+                ));
+            }
+            number_json(precision15(*n))?
+        }
+        V::Func(_) => Value::String(String::new()),
+        V::Arr(a, _) => Value::Array(a.iter().map(json_for_string).collect::<Result<_, _>>()?),
+        V::Obj(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| Ok((k.clone(), json_for_string(v)?)))
+                .collect::<Result<_, JErr>>()?,
+        ),
+        other => other.to_json()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::js_number;
+
+    #[test]
+    fn numbers_print_as_javascript_prints_them() {
+        for (n, s) in [
+            (1.0, "1"),
+            (-1.5, "-1.5"),
+            (1e21, "1e+21"),
+            (1e20, "100000000000000000000"),
+            (0.000001, "0.000001"),
+            (1e-7, "1e-7"),
+            (1.5e-7, "1.5e-7"),
+            (123.456, "123.456"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (-0.0, "0"),
+        ] {
+            assert_eq!(js_number(n), s, "{n}");
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! What the engine counts, rendered in Prometheus's text format by the
+//! server's `/metrics`: executions by state machine and outcome, state
+//! transitions, task durations by resource type, store flush latency, and
+//! the executions open now.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Histogram buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0,
+];
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (bound, count) in BUCKETS.iter().zip(self.counts) {
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {count}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
+    }
+}
+
+/// The engine's counters. Cheap to update from any task.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    started: Mutex<BTreeMap<String, u64>>,
+    finished: Mutex<BTreeMap<(String, &'static str), u64>>,
+    transitions: AtomicU64,
+    tasks: Mutex<BTreeMap<String, Histogram>>,
+    flushes: Mutex<Histogram>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Metrics {
+    pub fn execution_started(&self, machine: &str) {
+        *lock(&self.started).entry(machine.to_owned()).or_default() += 1;
+    }
+
+    pub fn execution_finished(&self, machine: &str, status: &'static str) {
+        *lock(&self.finished)
+            .entry((machine.to_owned(), status))
+            .or_default() += 1;
+    }
+
+    pub fn transitions(&self, n: u64) {
+        self.transitions.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn task_done(&self, resource_type: &str, took: Duration) {
+        lock(&self.tasks)
+            .entry(resource_type.to_owned())
+            .or_default()
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn flushed(&self, took: Duration) {
+        lock(&self.flushes).observe(took.as_secs_f64());
+    }
+
+    /// Everything, in Prometheus's text exposition format.
+    pub fn render(&self, open_executions: usize) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP stepline_executions_started_total Executions started, by state machine.\n",
+        );
+        out.push_str("# TYPE stepline_executions_started_total counter\n");
+        for (machine, n) in lock(&self.started).iter() {
+            let _ = writeln!(
+                out,
+                "stepline_executions_started_total{{state_machine=\"{}\"}} {n}",
+                label(machine)
+            );
+        }
+        out.push_str("# HELP stepline_executions_finished_total Executions ended, by state machine and status.\n");
+        out.push_str("# TYPE stepline_executions_finished_total counter\n");
+        for ((machine, status), n) in lock(&self.finished).iter() {
+            let _ = writeln!(
+                out,
+                "stepline_executions_finished_total{{state_machine=\"{}\",status=\"{status}\"}} {n}",
+                label(machine)
+            );
+        }
+        out.push_str("# HELP stepline_open_executions Executions running in this process.\n");
+        out.push_str("# TYPE stepline_open_executions gauge\n");
+        let _ = writeln!(out, "stepline_open_executions {open_executions}");
+        out.push_str("# HELP stepline_state_transitions_total States entered.\n");
+        out.push_str("# TYPE stepline_state_transitions_total counter\n");
+        let _ = writeln!(
+            out,
+            "stepline_state_transitions_total {}",
+            self.transitions.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP stepline_task_duration_seconds Task invocations, by resource type.\n");
+        out.push_str("# TYPE stepline_task_duration_seconds histogram\n");
+        for (resource, h) in lock(&self.tasks).iter() {
+            h.render(
+                &mut out,
+                "stepline_task_duration_seconds",
+                &format!("resource_type=\"{}\"", label(resource)),
+            );
+        }
+        out.push_str(
+            "# HELP stepline_store_flush_seconds Store flushes (one serves many executions).\n",
+        );
+        out.push_str("# TYPE stepline_store_flush_seconds histogram\n");
+        lock(&self.flushes).render(&mut out, "stepline_store_flush_seconds", "");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::default();
+        m.execution_started("orders");
+        m.execution_finished("orders", "SUCCEEDED");
+        m.transitions(3);
+        m.task_done("http", Duration::from_millis(3));
+        m.flushed(Duration::from_micros(700));
+        let text = m.render(2);
+        assert!(text.contains("stepline_executions_started_total{state_machine=\"orders\"} 1"));
+        assert!(text.contains(
+            "stepline_executions_finished_total{state_machine=\"orders\",status=\"SUCCEEDED\"} 1"
+        ));
+        assert!(text.contains("stepline_open_executions 2"));
+        assert!(text.contains("stepline_state_transitions_total 3"));
+        assert!(text.contains(
+            "stepline_task_duration_seconds_bucket{resource_type=\"http\",le=\"0.005\"} 1"
+        ));
+        assert!(text.contains(
+            "stepline_task_duration_seconds_bucket{resource_type=\"http\",le=\"0.0025\"} 0"
+        ));
+        assert!(text.contains("stepline_store_flush_seconds_count 1"));
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
