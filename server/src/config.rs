@@ -255,6 +255,8 @@ mod tests {
                 "[tasks.http]\nallow = [\"http://10.0.0.5:8080/v1/\", \"https://api.example.com\"]\n",
                 "[tasks.connections]\nk = { api_key = { name = \"x-api-key\", value = \"v\" } }\nb = { basic = { username = \"u\", password = \"p\" } }\nt = { bearer = { token = \"t\" } }\no = { oauth = { token_url = \"https://auth.example.com/token\", client_id = \"i\", client_secret = \"s\", scope = \"read\" } }\n",
                 "[tasks.lambda]\nf = { url = \"http://127.0.0.1:9000/f\" }\n",
+                "[triggers]\n",
+                "[triggers]\nfile_roots = []\n\n[[triggers.define]]\nname = \"h\"\nkind = \"webhook\"\nstate_machine = \"m\"\nsecret = \"s\"\ninput = { \"body.$\" = \"$\" }\n",
             ];
             for text in cases {
                 assert_eq!(
@@ -281,7 +283,14 @@ mod tests {
                 "[server]\naccount = 111111111111\n",
                 "[server]\nregion = \"US East\"\n",
                 "[server]\nregion = \"\"\n",
-                "[triggers]\nfile_root = []\n",
+                "[trigger]\n",
+                "[triggers]\nroots = []\n",
+                "[triggers]\nfile_roots = \"/srv\"\n",
+                "[[triggers.define]]\nname = \"a\"\nkind = \"mail\"\nstate_machine = \"m\"\n",
+                "[[triggers.define]]\nname = \"a b\"\nkind = \"webhook\"\nstate_machine = \"m\"\n",
+                "[[triggers.define]]\nname = \"a\"\nkind = \"webhook\"\n",
+                "[[triggers.define]]\nname = \"a\"\nkind = \"schedule\"\nstate_machine = \"m\"\nschedule = \"every day\"\n",
+                "[[triggers.define]]\nname = \"a\"\nkind = \"webhook\"\nstate_machine = \"m\"\nmax_in_flight = 0\n",
                 "[tasks]\nprocess = {}\n",
                 "[tasks.processes.x]\nargs = []\n",
                 "[tasks.processes.x]\ncommand = \"sh\"\n",
@@ -395,6 +404,8 @@ mod tests {
                 ("[tasks.connections.c]\nbearer = { token = \"t\", zzz = 1 }\n", "/$defs/connection/properties/bearer/properties"),
                 ("[tasks.connections.c]\noauth = { token_url = \"u\", client_id = \"i\", client_secret = \"s\", zzz = 1 }\n", "/$defs/connection/properties/oauth/properties"),
                 ("[tasks.lambda]\nf = { zzz = \"x\" }\n", "/$defs/lambda/properties"),
+                ("[triggers]\nzzz = 1\n", "/properties/triggers/properties"),
+                ("[[triggers.define]]\nname = \"a\"\nkind = \"webhook\"\nstate_machine = \"m\"\nzzz = 1\n", "/$defs/trigger/properties"),
             ];
             for (text, pointer) in sections {
                 assert_eq!(
