@@ -764,21 +764,42 @@ struct JsonataScope<'a> {
     vars: &'a VarScope,
 }
 
+impl JsonataScope<'_> {
+    /// `$states` with the fields `wanted` says (all when None).
+    fn build_states(&self, wanted: Option<&std::collections::BTreeSet<String>>) -> Value {
+        let want = |f: &str| wanted.is_none_or(|w| w.contains(f));
+        let mut states = Map::new();
+        if want("input") {
+            states.insert("input".into(), self.states.input.clone());
+        }
+        if let Some(r) = self.states.result.filter(|_| want("result")) {
+            states.insert("result".into(), r.clone());
+        }
+        if let Some(e) = self.states.error_output.filter(|_| want("errorOutput")) {
+            states.insert("errorOutput".into(), e.clone());
+        }
+        if want("context") {
+            states.insert("context".into(), self.context.clone());
+        }
+        Value::Object(states)
+    }
+}
+
 impl Scope for JsonataScope<'_> {
     fn variable(&self, name: &str) -> Option<std::borrow::Cow<'_, Value>> {
         if name == "states" {
-            let mut states = Map::new();
-            states.insert("input".into(), self.states.input.clone());
-            if let Some(r) = self.states.result {
-                states.insert("result".into(), r.clone());
-            }
-            if let Some(e) = self.states.error_output {
-                states.insert("errorOutput".into(), e.clone());
-            }
-            states.insert("context".into(), self.context.clone());
-            return Some(std::borrow::Cow::Owned(Value::Object(states)));
+            return Some(std::borrow::Cow::Owned(self.build_states(None)));
         }
         Variables::get(self.vars, name).map(std::borrow::Cow::Borrowed)
+    }
+
+    /// Only the fields the expression reads: the context object (with the
+    /// execution's input in it) is copied only when it is read.
+    fn states(
+        &self,
+        fields: &std::collections::BTreeSet<String>,
+    ) -> Option<std::borrow::Cow<'_, Value>> {
+        Some(std::borrow::Cow::Owned(self.build_states(Some(fields))))
     }
 }
 
