@@ -14,8 +14,8 @@ use super::choice;
 use super::context::VarScope;
 use super::failure::Failure;
 use crate::asl::model::{
-    Catcher, Choice, DataFlow, Fail, Map as MapState, Payload, Source, State, StateId, Task, Wait,
-    WaitUntil,
+    Catcher, Choice, DataFlow, Fail, Map as MapState, Payload, Source, State, StateId, StateKind,
+    Task, Wait, WaitUntil,
 };
 use crate::asl::timestamp;
 use crate::query::eval::{Env, EvalError, RandomSource, SplitMix64, Variables};
@@ -302,7 +302,12 @@ impl<'a> Evaluator<'a> {
                 let input = Arc::clone(self.run_input);
                 let states = States {
                     input: &input,
-                    result: Some(&result),
+                    // Only these states have a result of their own.
+                    result: matches!(
+                        self.state.kind,
+                        StateKind::Task(_) | StateKind::Map(_) | StateKind::Parallel(_)
+                    )
+                    .then_some(&*result),
                     error_output: None,
                 };
                 let mut assigned = None;

@@ -2654,5 +2654,9 @@ fn jsonata_states_is_whole_when_read_whole_and_trimmed_when_read_by_field() {
     let definition = r#"{"QueryLanguage": "JSONata", "StartAt": "P", "States": {
         "P": {"Type": "Pass", "Output": {"keys": "{% $keys($states) %}", "a": "{% $states.input.a %}",
               "name": "{% $states.context.State.Name %}"}, "End": true}}}"#;
-    ok(definition, json!({"a": 1}), json!({"keys": ["input", "context"], "a": 1, "name": "P"}));
+    ok(
+        definition,
+        json!({"a": 1}),
+        json!({"keys": ["input", "context"], "a": 1, "name": "P"}),
+    );
 }
