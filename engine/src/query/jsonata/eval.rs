@@ -949,26 +949,22 @@ impl<'h> Evaluator<'h> {
             ));
         }
         if partial {
+            // `None` is a hole (`?`); `Some(value)` a fixed argument,
+            // which may itself be undefined.
             let mut fixed = Vec::new();
             if let Some(a) = applyto {
-                fixed.push(a);
+                fixed.push(Some(a));
             }
             for a in args {
                 if matches!(a.kind, Kind::Placeholder) {
                     fixed.push(None);
                 } else {
-                    fixed.push(Some(self.eval(a, input, env)?.unwrap_or(V::Null)));
+                    fixed.push(Some(self.eval(a, input, env)?));
                 }
             }
             return Ok(Some(V::Func(Rc::new(Func::Partial {
                 func: proc,
-                args: fixed
-                    .into_iter()
-                    .map(|a| a.map(Some).unwrap_or(None))
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .map(|a: Option<V>| a)
-                    .collect(),
+                args: fixed,
             }))));
         }
         let mut values = Vec::with_capacity(args.len() + 1);
@@ -1042,7 +1038,7 @@ impl<'h> Evaluator<'h> {
                 let full: Vec<Option<V>> = fixed
                     .iter()
                     .map(|a| match a {
-                        Some(v) => Some(v.clone()),
+                        Some(v) => v.clone(),
                         None => supplied.next().flatten(),
                     })
                     .collect();
@@ -1077,13 +1073,15 @@ impl<'h> Evaluator<'h> {
 
     fn apply_chain(&mut self, lhs: &Node, rhs: &Node, input: Option<&V>, env: &Rc<Frame>) -> Res {
         let l = self.eval(lhs, input, env)?;
+        // `x ~> $f(a)` is `$f(x, a)`; a partial `x ~> $f(?, a)` is a
+        // function, applied to x below.
         if let Kind::Call {
             procedure,
             args,
-            partial,
+            partial: false,
         } = &rhs.kind
         {
-            return self.call(rhs, procedure, args, *partial, input, env, Some(l));
+            return self.call(rhs, procedure, args, false, input, env, Some(l));
         }
         let r = self.eval(rhs, input, env)?;
         match (r, l) {

@@ -43,7 +43,9 @@ pub(super) enum Func {
     /// A builtin or lambda with some arguments fixed (`$f(?, 2)`).
     Partial {
         func: V,
-        args: Vec<Option<V>>,
+        /// `None` is a hole to fill; `Some(argument)` is fixed (and may be
+        /// undefined).
+        args: Vec<Option<Option<V>>>,
     },
     Regex(Arc<RegexDef>),
     Transform {
