@@ -770,41 +770,37 @@ struct JsonataScope<'a> {
 }
 
 impl JsonataScope<'_> {
-    /// `$states` with the fields `wanted` says (all when None).
-    fn build_states(&self, wanted: Option<&std::collections::BTreeSet<String>>) -> Value {
-        let want = |f: &str| wanted.is_none_or(|w| w.contains(f));
-        let mut states = Map::new();
-        if want("input") {
-            states.insert("input".into(), self.states.input.clone());
+    fn parts(&self) -> Vec<(&'static str, &Value)> {
+        let mut parts = vec![("input", self.states.input)];
+        if let Some(r) = self.states.result {
+            parts.push(("result", r));
         }
-        if let Some(r) = self.states.result.filter(|_| want("result")) {
-            states.insert("result".into(), r.clone());
+        if let Some(e) = self.states.error_output {
+            parts.push(("errorOutput", e));
         }
-        if let Some(e) = self.states.error_output.filter(|_| want("errorOutput")) {
-            states.insert("errorOutput".into(), e.clone());
-        }
-        if want("context") {
-            states.insert("context".into(), self.context.clone());
-        }
-        Value::Object(states)
+        parts.push(("context", self.context));
+        parts
     }
 }
 
 impl Scope for JsonataScope<'_> {
     fn variable(&self, name: &str) -> Option<std::borrow::Cow<'_, Value>> {
         if name == "states" {
-            return Some(std::borrow::Cow::Owned(self.build_states(None)));
+            let states: Map<String, Value> = self
+                .parts()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.clone()))
+                .collect();
+            return Some(std::borrow::Cow::Owned(Value::Object(states)));
         }
         Variables::get(self.vars, name).map(std::borrow::Cow::Borrowed)
     }
 
-    /// Only the fields the expression reads: the context object (with the
-    /// execution's input in it) is copied only when it is read.
-    fn states(
-        &self,
-        fields: &std::collections::BTreeSet<String>,
-    ) -> Option<std::borrow::Cow<'_, Value>> {
-        Some(std::borrow::Cow::Owned(self.build_states(Some(fields))))
+    /// The fields apart: the engine converts only those an expression
+    /// reads (the context object, holding the execution input, only when
+    /// `$states.context` is read).
+    fn states_parts(&self) -> Option<Vec<(&'static str, &Value)>> {
+        Some(self.parts())
     }
 }
 

@@ -453,7 +453,7 @@ impl<'h> Evaluator<'h> {
                         .into_iter()
                         .enumerate()
                         .map(|(i, v)| {
-                            let mut o = Obj::new();
+                            let mut o = Obj::default();
                             o.insert("@".into(), v);
                             if let Some(index) = &step.ann.index {
                                 o.insert(index.clone(), V::Num(i as f64));
@@ -469,7 +469,7 @@ impl<'h> Evaluator<'h> {
             input
                 .iter()
                 .map(|v| {
-                    let mut o = Obj::new();
+                    let mut o = Obj::default();
                     if let Some(v) = v {
                         o.insert("@".into(), v.clone());
                     }
@@ -615,7 +615,8 @@ impl<'h> Evaluator<'h> {
             None => (vec![], false),
         };
         let items = if items.is_empty() { vec![None] } else { items };
-        let mut groups: indexmap::IndexMap<String, (Option<V>, usize)> = indexmap::IndexMap::new();
+        let mut groups: indexmap::IndexMap<String, (Option<V>, usize), super::value::FastHash> =
+            indexmap::IndexMap::default();
         for item in &items {
             let (context, frame) = match (reduce, item) {
                 (true, Some(V::Obj(o))) => {
@@ -657,7 +658,7 @@ impl<'h> Evaluator<'h> {
                 }
             }
         }
-        let mut result = Obj::new();
+        let mut result = Obj::default();
         for (key, (data, index)) in groups {
             let (context, frame) = if reduce {
                 let tuple = reduce_tuples(data);
@@ -1211,7 +1212,7 @@ pub(super) fn stack_address() -> usize {
 enum Mutable {
     Leaf(V),
     Arr(Vec<Mutable>),
-    Obj(indexmap::IndexMap<String, Mutable>),
+    Obj(indexmap::IndexMap<String, Mutable, super::value::FastHash>),
 }
 
 fn to_mutable(v: &V) -> Mutable {
@@ -1313,7 +1314,7 @@ fn reduce_tuples(data: Option<V>) -> Obj {
         Some(v) => vec![v],
         None => vec![],
     };
-    let mut result = Obj::new();
+    let mut result = Obj::default();
     let mut first = true;
     for item in items {
         let V::Obj(o) = item else { continue };

@@ -782,7 +782,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             let mut one = |v: &V| match v {
                 V::Obj(o) => {
                     for (k, x) in o.iter() {
-                        let mut single = Obj::new();
+                        let mut single = Obj::default();
                         single.insert(k.clone(), x.clone());
                         out.push(V::Obj(Rc::new(single)));
                     }
@@ -799,7 +799,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             let Some(items) = a.array(0) else {
                 return Ok(None);
             };
-            let mut out = Obj::new();
+            let mut out = Obj::default();
             for item in &items {
                 match item {
                     V::Obj(o) => out.extend(o.iter().map(|(k, v)| (k.clone(), v.clone()))),
@@ -833,7 +833,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             let V::Obj(o) = v else { return Err(a.err(0)) };
             let f = a.func(1)?.ok_or_else(|| a.err(1))?;
             let k = arity(&f);
-            let mut out = Obj::new();
+            let mut out = Obj::default();
             for (key, value) in o.iter() {
                 let mut args = vec![Some(value.clone())];
                 if k >= 2 {
@@ -1221,7 +1221,7 @@ pub(super) fn regex_matches(
     Ok(spans
         .into_iter()
         .map(|(start, end, groups)| {
-            let mut o = Obj::new();
+            let mut o = Obj::default();
             o.insert("match".into(), V::str(&t[start..end]));
             o.insert(
                 "index".into(),
@@ -1274,7 +1274,7 @@ fn replace(
             V::Str(rep) if matches!(pattern, Pattern::Text(_)) => out.push_str(rep),
             V::Str(rep) => out.push_str(&substitute(rep, matched, &groups)),
             f => {
-                let mut o = Obj::new();
+                let mut o = Obj::default();
                 o.insert("match".into(), V::str(matched));
                 o.insert(
                     "index".into(),

@@ -34,17 +34,11 @@ pub use error::JErr;
 pub trait Scope {
     fn variable(&self, name: &str) -> Option<Cow<'_, Value>>;
 
-    /// `$states` when the expression reads only these of its fields (as
-    /// `$states.NAME`): a scope may build just those. The whole of it
-    /// otherwise.
-    fn states(&self, _fields: &BTreeSet<String>) -> Option<Cow<'_, Value>> {
-        self.variable("states")
-    }
-}
-
-impl Scope for serde_json::Map<String, Value> {
-    fn variable(&self, name: &str) -> Option<Cow<'_, Value>> {
-        self.get(name).map(Cow::Borrowed)
+    /// `$states` as its fields, borrowed, when the scope keeps them apart:
+    /// evaluation then converts only the fields an expression reads, with
+    /// no intermediate copy. `variable("states")` is used otherwise.
+    fn states_parts(&self) -> Option<Vec<(&'static str, &Value)>> {
+        None
     }
 }
 
@@ -198,12 +192,18 @@ impl JsonataExpr {
             root.bind("$", v);
         }
         for name in self.variables.iter() {
-            let found = if name == "states" && !self.states_whole {
-                scope.states(&self.states_fields)
-            } else {
-                scope.variable(name)
-            };
-            if let Some(v) = found {
+            if name == "states" {
+                if let Some(parts) = scope.states_parts() {
+                    let fields: value::Obj = parts
+                        .into_iter()
+                        .filter(|(k, _)| self.states_whole || self.states_fields.contains(*k))
+                        .map(|(k, v)| (k.to_owned(), value::V::from_json(v)))
+                        .collect();
+                    root.bind(name, value::V::Obj(std::rc::Rc::new(fields)));
+                    continue;
+                }
+            }
+            if let Some(v) = scope.variable(name) {
                 root.bind(name, value::V::from_json(&v));
             } else if let Some(f) = functions::builtin(name) {
                 root.bind(name, f);
