@@ -14,8 +14,8 @@ use super::choice;
 use super::context::VarScope;
 use super::failure::Failure;
 use crate::asl::model::{
-    Catcher, Choice, DataFlow, Fail, Map as MapState, Payload, Source, State, StateId, Task, Wait,
-    WaitUntil,
+    Catcher, Choice, DataFlow, Fail, Map as MapState, Payload, Source, State, StateId, StateKind,
+    Task, Wait, WaitUntil,
 };
 use crate::asl::timestamp;
 use crate::query::eval::{Env, EvalError, RandomSource, SplitMix64, Variables};
@@ -302,7 +302,12 @@ impl<'a> Evaluator<'a> {
                 let input = Arc::clone(self.run_input);
                 let states = States {
                     input: &input,
-                    result: Some(&result),
+                    // Only these states have a result of their own.
+                    result: matches!(
+                        self.state.kind,
+                        StateKind::Task(_) | StateKind::Map(_) | StateKind::Parallel(_)
+                    )
+                    .then_some(&*result),
                     error_output: None,
                 };
                 let mut assigned = None;
@@ -764,21 +769,38 @@ struct JsonataScope<'a> {
     vars: &'a VarScope,
 }
 
+impl JsonataScope<'_> {
+    fn parts(&self) -> Vec<(&'static str, &Value)> {
+        let mut parts = vec![("input", self.states.input)];
+        if let Some(r) = self.states.result {
+            parts.push(("result", r));
+        }
+        if let Some(e) = self.states.error_output {
+            parts.push(("errorOutput", e));
+        }
+        parts.push(("context", self.context));
+        parts
+    }
+}
+
 impl Scope for JsonataScope<'_> {
     fn variable(&self, name: &str) -> Option<std::borrow::Cow<'_, Value>> {
         if name == "states" {
-            let mut states = Map::new();
-            states.insert("input".into(), self.states.input.clone());
-            if let Some(r) = self.states.result {
-                states.insert("result".into(), r.clone());
-            }
-            if let Some(e) = self.states.error_output {
-                states.insert("errorOutput".into(), e.clone());
-            }
-            states.insert("context".into(), self.context.clone());
+            let states: Map<String, Value> = self
+                .parts()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.clone()))
+                .collect();
             return Some(std::borrow::Cow::Owned(Value::Object(states)));
         }
         Variables::get(self.vars, name).map(std::borrow::Cow::Borrowed)
+    }
+
+    /// The fields apart: the engine converts only those an expression
+    /// reads (the context object, holding the execution input, only when
+    /// `$states.context` is read).
+    fn states_parts(&self) -> Option<Vec<(&'static str, &Value)>> {
+        Some(self.parts())
     }
 }
 

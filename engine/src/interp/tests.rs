@@ -2722,3 +2722,15 @@ fn jsonata_map_items_wait_and_fail_fields() {
         Expect::ErrorCause("Got2", "[4,6]"),
     );
 }
+
+#[test]
+fn jsonata_states_is_whole_when_read_whole_and_trimmed_when_read_by_field() {
+    let definition = r#"{"QueryLanguage": "JSONata", "StartAt": "P", "States": {
+        "P": {"Type": "Pass", "Output": {"keys": "{% $keys($states) %}", "a": "{% $states.input.a %}",
+              "name": "{% $states.context.State.Name %}"}, "End": true}}}"#;
+    ok(
+        definition,
+        json!({"a": 1}),
+        json!({"keys": ["input", "context"], "a": 1, "name": "P"}),
+    );
+}

@@ -453,7 +453,7 @@ impl<'h> Evaluator<'h> {
                         .into_iter()
                         .enumerate()
                         .map(|(i, v)| {
-                            let mut o = Obj::new();
+                            let mut o = Obj::default();
                             o.insert("@".into(), v);
                             if let Some(index) = &step.ann.index {
                                 o.insert(index.clone(), V::Num(i as f64));
@@ -469,7 +469,7 @@ impl<'h> Evaluator<'h> {
             input
                 .iter()
                 .map(|v| {
-                    let mut o = Obj::new();
+                    let mut o = Obj::default();
                     if let Some(v) = v {
                         o.insert("@".into(), v.clone());
                     }
@@ -615,7 +615,8 @@ impl<'h> Evaluator<'h> {
             None => (vec![], false),
         };
         let items = if items.is_empty() { vec![None] } else { items };
-        let mut groups: indexmap::IndexMap<String, (Option<V>, usize)> = indexmap::IndexMap::new();
+        let mut groups: indexmap::IndexMap<String, (Option<V>, usize), super::value::FastHash> =
+            indexmap::IndexMap::default();
         for item in &items {
             let (context, frame) = match (reduce, item) {
                 (true, Some(V::Obj(o))) => {
@@ -657,7 +658,7 @@ impl<'h> Evaluator<'h> {
                 }
             }
         }
-        let mut result = Obj::new();
+        let mut result = Obj::default();
         for (key, (data, index)) in groups {
             let (context, frame) = if reduce {
                 let tuple = reduce_tuples(data);
@@ -949,26 +950,22 @@ impl<'h> Evaluator<'h> {
             ));
         }
         if partial {
+            // `None` is a hole (`?`); `Some(value)` a fixed argument,
+            // which may itself be undefined.
             let mut fixed = Vec::new();
             if let Some(a) = applyto {
-                fixed.push(a);
+                fixed.push(Some(a));
             }
             for a in args {
                 if matches!(a.kind, Kind::Placeholder) {
                     fixed.push(None);
                 } else {
-                    fixed.push(Some(self.eval(a, input, env)?.unwrap_or(V::Null)));
+                    fixed.push(Some(self.eval(a, input, env)?));
                 }
             }
             return Ok(Some(V::Func(Rc::new(Func::Partial {
                 func: proc,
-                args: fixed
-                    .into_iter()
-                    .map(|a| a.map(Some).unwrap_or(None))
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .map(|a: Option<V>| a)
-                    .collect(),
+                args: fixed,
             }))));
         }
         let mut values = Vec::with_capacity(args.len() + 1);
@@ -1042,7 +1039,7 @@ impl<'h> Evaluator<'h> {
                 let full: Vec<Option<V>> = fixed
                     .iter()
                     .map(|a| match a {
-                        Some(v) => Some(v.clone()),
+                        Some(v) => v.clone(),
                         None => supplied.next().flatten(),
                     })
                     .collect();
@@ -1077,13 +1074,15 @@ impl<'h> Evaluator<'h> {
 
     fn apply_chain(&mut self, lhs: &Node, rhs: &Node, input: Option<&V>, env: &Rc<Frame>) -> Res {
         let l = self.eval(lhs, input, env)?;
+        // `x ~> $f(a)` is `$f(x, a)`; a partial `x ~> $f(?, a)` is a
+        // function, applied to x below.
         if let Kind::Call {
             procedure,
             args,
-            partial,
+            partial: false,
         } = &rhs.kind
         {
-            return self.call(rhs, procedure, args, *partial, input, env, Some(l));
+            return self.call(rhs, procedure, args, false, input, env, Some(l));
         }
         let r = self.eval(rhs, input, env)?;
         match (r, l) {
@@ -1213,7 +1212,7 @@ pub(super) fn stack_address() -> usize {
 enum Mutable {
     Leaf(V),
     Arr(Vec<Mutable>),
-    Obj(indexmap::IndexMap<String, Mutable>),
+    Obj(indexmap::IndexMap<String, Mutable, super::value::FastHash>),
 }
 
 fn to_mutable(v: &V) -> Mutable {
@@ -1315,7 +1314,7 @@ fn reduce_tuples(data: Option<V>) -> Obj {
         Some(v) => vec![v],
         None => vec![],
     };
-    let mut result = Obj::new();
+    let mut result = Obj::default();
     let mut first = true;
     for item in items {
         let V::Obj(o) = item else { continue };

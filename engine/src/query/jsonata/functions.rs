@@ -87,6 +87,38 @@ const TABLE: &[(&str, usize, usize, char)] = &[
     ("parse", 1, 1, ' '),
 ];
 
+/// Each parameter's type, as the reference signatures have them: `n`
+/// number, `s` string, `f` function, `S` string or function, `o` object,
+/// `b` boolean, `x` anything (arrays and the rest).
+fn param_types(name: &str) -> &'static str {
+    match name {
+        "string" => "xb",
+        "substring" => "snn",
+        "substringBefore" | "substringAfter" => "ss",
+        "pad" => "sns",
+        "contains" => "sS",
+        "split" => "sSn",
+        "join" => "xs",
+        "match" => "sfn",
+        "replace" => "sSSn",
+        "round" | "power" | "formatBase" => "nn",
+        "formatNumber" => "nso",
+        "formatInteger" => "ns",
+        "parseInteger" => "ss",
+        "lookup" => "xs",
+        "each" | "sift" => "of",
+        "map" | "filter" | "single" | "sort" => "xf",
+        "reduce" => "xfx",
+        "fromMillis" => "nss",
+        "toMillis" => "ss",
+        "now" => "ss",
+        "partition" => "xn",
+        "range" => "nnn",
+        "hash" => "xs",
+        _ => "",
+    }
+}
+
 fn entry(name: &str) -> Option<&'static (&'static str, usize, usize, char)> {
     TABLE.iter().find(|e| e.0 == name)
 }
@@ -175,6 +207,24 @@ pub(super) fn call(
             ),
             pos,
         ));
+    }
+    // The reference checks every supplied argument against the signature
+    // before the function runs, even when an earlier one is undefined.
+    for (i, (arg, t)) in args.iter().zip(param_types(name).chars()).enumerate() {
+        if let Some(v) = arg {
+            let fits = match t {
+                'n' => matches!(v, V::Num(_)),
+                's' => matches!(v, V::Str(_)),
+                'f' => v.is_func(),
+                'S' => matches!(v, V::Str(_)) || v.is_func(),
+                'o' => matches!(v, V::Obj(_)),
+                'b' => matches!(v, V::Bool(_)),
+                _ => true,
+            };
+            if !fits {
+                return Err(sig_err(name, i, pos));
+            }
+        }
     }
     while args.len() < min {
         args.push(None);
@@ -721,7 +771,9 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             Ok(Some(V::seq(keys.iter().map(|k| V::str(k)).collect())))
         }
         "lookup" => {
-            let key = a.str(1)?.ok_or_else(|| a.err(1))?;
+            let Some(key) = a.str(1)? else {
+                return Ok(None);
+            };
             Ok(super::eval::lookup(a.get(0), &key))
         }
         "spread" => {
@@ -730,7 +782,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             let mut one = |v: &V| match v {
                 V::Obj(o) => {
                     for (k, x) in o.iter() {
-                        let mut single = Obj::new();
+                        let mut single = Obj::default();
                         single.insert(k.clone(), x.clone());
                         out.push(V::Obj(Rc::new(single)));
                     }
@@ -747,7 +799,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             let Some(items) = a.array(0) else {
                 return Ok(None);
             };
-            let mut out = Obj::new();
+            let mut out = Obj::default();
             for item in &items {
                 match item {
                     V::Obj(o) => out.extend(o.iter().map(|(k, v)| (k.clone(), v.clone()))),
@@ -781,7 +833,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             let V::Obj(o) = v else { return Err(a.err(0)) };
             let f = a.func(1)?.ok_or_else(|| a.err(1))?;
             let k = arity(&f);
-            let mut out = Obj::new();
+            let mut out = Obj::default();
             for (key, value) in o.iter() {
                 let mut args = vec![Some(value.clone())];
                 if k >= 2 {
@@ -1169,7 +1221,7 @@ pub(super) fn regex_matches(
     Ok(spans
         .into_iter()
         .map(|(start, end, groups)| {
-            let mut o = Obj::new();
+            let mut o = Obj::default();
             o.insert("match".into(), V::str(&t[start..end]));
             o.insert(
                 "index".into(),
@@ -1222,7 +1274,7 @@ fn replace(
             V::Str(rep) if matches!(pattern, Pattern::Text(_)) => out.push_str(rep),
             V::Str(rep) => out.push_str(&substitute(rep, matched, &groups)),
             f => {
-                let mut o = Obj::new();
+                let mut o = Obj::default();
                 o.insert("match".into(), V::str(matched));
                 o.insert(
                     "index".into(),

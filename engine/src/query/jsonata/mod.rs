@@ -33,11 +33,12 @@ pub use error::JErr;
 /// Variables an expression can read, looked up by name (without `$`).
 pub trait Scope {
     fn variable(&self, name: &str) -> Option<Cow<'_, Value>>;
-}
 
-impl Scope for serde_json::Map<String, Value> {
-    fn variable(&self, name: &str) -> Option<Cow<'_, Value>> {
-        self.get(name).map(Cow::Borrowed)
+    /// `$states` as its fields, borrowed, when the scope keeps them apart:
+    /// evaluation then converts only the fields an expression reads, with
+    /// no intermediate copy. `variable("states")` is used otherwise.
+    fn states_parts(&self) -> Option<Vec<(&'static str, &Value)>> {
+        None
     }
 }
 
@@ -61,6 +62,8 @@ pub struct JsonataExpr {
     variables: Arc<BTreeSet<String>>,
     /// The fields it reads as `$states.NAME`.
     states_fields: Arc<BTreeSet<String>>,
+    /// Whether it uses `$states` other than as `$states.NAME`.
+    states_whole: bool,
 }
 
 impl PartialEq for JsonataExpr {
@@ -110,12 +113,14 @@ impl JsonataExpr {
         })?;
         let mut variables = BTreeSet::new();
         let mut states_fields = BTreeSet::new();
-        collect_variables(&ast, &mut variables, &mut states_fields);
+        let mut states_whole = false;
+        collect_variables(&ast, &mut variables, &mut states_fields, &mut states_whole);
         Ok(Self {
             body: body.to_owned(),
             ast: Arc::new(ast),
             variables: Arc::new(variables),
             states_fields: Arc::new(states_fields),
+            states_whole,
         })
     }
 
@@ -187,6 +192,17 @@ impl JsonataExpr {
             root.bind("$", v);
         }
         for name in self.variables.iter() {
+            if name == "states" {
+                if let Some(parts) = scope.states_parts() {
+                    let fields: value::Obj = parts
+                        .into_iter()
+                        .filter(|(k, _)| self.states_whole || self.states_fields.contains(*k))
+                        .map(|(k, v)| (k.to_owned(), value::V::from_json(v)))
+                        .collect();
+                    root.bind(name, value::V::Obj(std::rc::Rc::new(fields)));
+                    continue;
+                }
+            }
             if let Some(v) = scope.variable(name) {
                 root.bind(name, value::V::from_json(&v));
             } else if let Some(f) = functions::builtin(name) {
@@ -210,20 +226,31 @@ fn collect_variables(
     node: &parser::Node,
     out: &mut BTreeSet<String>,
     states: &mut BTreeSet<String>,
+    whole: &mut bool,
 ) {
     use parser::{Kind, Stage};
+    let mut skip_first = false;
     if let Kind::Path { steps, .. } = &node.kind {
         if let [first, second, ..] = steps.as_slice() {
             if let (Kind::Var(v), Kind::Name(n)) = (&first.kind, &second.kind) {
-                if v == "states" {
+                let plain = first.ann.stages.is_empty()
+                    && first.ann.predicate.is_empty()
+                    && first.ann.focus.is_none()
+                    && first.ann.index.is_none();
+                if v == "states" && plain {
                     states.insert(n.clone());
+                    out.insert(v.clone());
+                    skip_first = true;
                 }
             }
         }
     }
-    let mut visit = |n: &parser::Node| collect_variables(n, out, states);
+    let mut visit = |n: &parser::Node| collect_variables(n, out, states, whole);
     match &node.kind {
-        Kind::Path { steps, .. } => steps.iter().for_each(&mut visit),
+        Kind::Path { steps, .. } => steps
+            .iter()
+            .skip(usize::from(skip_first))
+            .for_each(&mut visit),
         Kind::Binary { lhs, rhs, .. } | Kind::Apply { lhs, rhs } => {
             visit(lhs);
             visit(rhs);
@@ -262,19 +289,22 @@ fn collect_variables(
         }
         Kind::Sort(terms) => terms.iter().for_each(|(_, t)| visit(t)),
         Kind::Var(name) if !name.is_empty() && name != "$" => {
+            if name == "states" {
+                *whole = true;
+            }
             out.insert(name.clone());
         }
         _ => {}
     }
     for stage in node.ann.predicate.iter().chain(&node.ann.stages) {
         if let Stage::Filter(f) = stage {
-            collect_variables(f, out, states);
+            collect_variables(f, out, states, whole);
         }
     }
     if let Some(group) = &node.ann.group {
         for (k, v) in group {
-            collect_variables(k, out, states);
-            collect_variables(v, out, states);
+            collect_variables(k, out, states, whole);
+            collect_variables(v, out, states, whole);
         }
     }
 }

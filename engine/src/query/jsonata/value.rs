@@ -12,7 +12,32 @@ use super::error::JErr;
 use super::eval::Frame;
 use super::parser::{LambdaDef, RegexDef, TransformDef};
 
-pub(super) type Obj = IndexMap<String, V>;
+pub(super) type Obj = IndexMap<String, V, FastHash>;
+
+/// FNV-1a: objects are small and keys are not attacker-chosen hash-flooding
+/// material worth SipHash's cost (the fuel bounds the work anyway).
+pub(super) type FastHash = std::hash::BuildHasherDefault<Fnv>;
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
 
 /// Array flags: how the reference implementation marks its arrays.
 pub(super) const SEQ: u8 = 1;
@@ -43,7 +68,9 @@ pub(super) enum Func {
     /// A builtin or lambda with some arguments fixed (`$f(?, 2)`).
     Partial {
         func: V,
-        args: Vec<Option<V>>,
+        /// `None` is a hole to fill; `Some(argument)` is fixed (and may be
+        /// undefined).
+        args: Vec<Option<Option<V>>>,
     },
     Regex(Arc<RegexDef>),
     Transform {
