@@ -312,16 +312,7 @@ fn errors_have_aws_names_and_the_server_keeps_serving() {
 /// installing it.
 #[test]
 fn boto3_works_unchanged() {
-    let has_boto3 = std::process::Command::new("python3")
-        .args(["-c", "import boto3"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_boto3 {
-        assert!(
-            std::env::var_os("STEPLINE_REQUIRE_AWS_CLIENTS").is_none(),
-            "boto3 is required (pip install boto3)"
-        );
-        eprintln!("SKIPPED: boto3 is not installed (pip install boto3); .ci/run installs it");
+    if !crate::support::boto3_available() {
         return;
     }
     let server = Server::start();

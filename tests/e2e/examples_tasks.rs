@@ -40,21 +40,7 @@ fn start(server: &Server, machine: &str, input: Value) -> String {
 }
 
 fn finish(server: &Server, arn: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, described) = server.call(
-            "DescribeExecution",
-            &json!({"executionArn": arn}).to_string(),
-        );
-        if described["status"] != "RUNNING" {
-            return described;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{arn} still running: {described}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::tasks::finish(server, arn, Duration::from_secs(20))
 }
 
 /// Runs one execution to its end and returns its output (it must succeed).

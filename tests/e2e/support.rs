@@ -74,3 +74,21 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Whether boto3 can be imported. Where it cannot, the test is skipped
+/// loudly, unless STEPLINE_REQUIRE_AWS_CLIENTS is set (as .ci/run does after
+/// installing it), which makes its absence a failure.
+pub fn boto3_available() -> bool {
+    let has_boto3 = std::process::Command::new("python3")
+        .args(["-c", "import boto3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_boto3 {
+        assert!(
+            std::env::var_os("STEPLINE_REQUIRE_AWS_CLIENTS").is_none(),
+            "boto3 is required (pip install boto3)"
+        );
+        eprintln!("SKIPPED: boto3 is not installed (pip install boto3); .ci/run installs it");
+    }
+    has_boto3
+}

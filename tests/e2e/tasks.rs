@@ -46,7 +46,7 @@ fn start(server: &Server, name: &str, definition: &Value, input: Value) -> Strin
     started["executionArn"].as_str().expect("arn").to_owned()
 }
 
-fn finish(server: &Server, arn: &str, within: Duration) -> Value {
+pub fn finish(server: &Server, arn: &str, within: Duration) -> Value {
     let deadline = Instant::now() + within;
     loop {
         let (_, described) = server.call(
@@ -893,16 +893,7 @@ fn mocked_test_cases_answer_tasks_as_step_functions_local_does() {
 /// it polls with get_activity_task, heartbeats, and answers.
 #[test]
 fn a_boto3_activity_worker_serves_an_activity() {
-    let has_boto3 = std::process::Command::new("python3")
-        .args(["-c", "import boto3"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_boto3 {
-        assert!(
-            std::env::var_os("STEPLINE_REQUIRE_AWS_CLIENTS").is_none(),
-            "boto3 is required (pip install boto3)"
-        );
-        eprintln!("SKIPPED: boto3 is not installed (pip install boto3); .ci/run installs it");
+    if !crate::support::boto3_available() {
         return;
     }
     let server = server(TaskConfig::default());
