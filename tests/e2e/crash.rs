@@ -15,14 +15,14 @@ use crate::support::TempDir;
 
 /// The `stepline` program as a real process: the tests crate's own copy
 /// of the binary (same entry point), which cargo builds with the tests.
-fn stepline_binary() -> PathBuf {
+pub(crate) fn stepline_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_stepline-under-test"))
 }
 
 /// A running `stepline serve` and the port it chose.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
-    addr: std::net::SocketAddr,
+    pub(crate) addr: std::net::SocketAddr,
 }
 
 impl Serve {
@@ -31,7 +31,7 @@ impl Serve {
     }
 
     /// `stepline serve`, with `--config FILE` when one is given.
-    fn start_with(binary: &PathBuf, data: &Path, config: Option<&Path>) -> Self {
+    pub(crate) fn start_with(binary: &PathBuf, data: &Path, config: Option<&Path>) -> Self {
         let mut command = Command::new(binary);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -58,17 +58,17 @@ impl Serve {
         Self { child, addr }
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         // SIGKILL: no shutdown code runs.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
-    fn call(&self, action: &str, body: &Value) -> (u16, Value) {
+    pub(crate) fn call(&self, action: &str, body: &Value) -> (u16, Value) {
         crate::aws::call_raw(self.addr, action, &body.to_string())
     }
 }
@@ -260,7 +260,7 @@ fn settle(log: &Path) {
     }
 }
 
-fn wait_until_ended(serve: &Serve, arn: &str, deadline: Instant) -> Value {
+pub(crate) fn wait_until_ended(serve: &Serve, arn: &str, deadline: Instant) -> Value {
     loop {
         let (status, described) = serve.call("DescribeExecution", &json!({"executionArn": arn}));
         assert_eq!(status, 200, "{described}");
@@ -272,7 +272,7 @@ fn wait_until_ended(serve: &Serve, arn: &str, deadline: Instant) -> Value {
     }
 }
 
-fn history(serve: &Serve, arn: &str) -> Vec<Value> {
+pub(crate) fn history(serve: &Serve, arn: &str) -> Vec<Value> {
     let (status, history) = serve.call(
         "GetExecutionHistory",
         &json!({"executionArn": arn, "maxResults": 1000}),

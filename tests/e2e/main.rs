@@ -11,6 +11,7 @@ mod load;
 mod malformed;
 mod rest;
 mod run;
+mod soak;
 mod support;
 mod tasks;
 mod triggers;
