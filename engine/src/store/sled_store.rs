@@ -12,13 +12,13 @@
 //!
 //! | tag | table | key after the tag | value |
 //! |---|---|---|---|
-//! | `F` | format | (none) | format version, u32 (a newer one is refused at open) |
+//! | `F` | format | (none) | format version, u32 (a newer one is refused at open, an older one upgraded) |
 //! | `m` | state machines | ARN | `StateMachineRecord` |
 //! | `e` | executions | ARN | `ExecutionRecord` |
 //! | `n` | names | machine ARN, 0, execution name | execution ARN |
 //! | `o` | open executions | ARN | empty: what recovery resumes |
 //! | `j` | journal | execution ARN, 0, seq u64 | `JournalEntry` |
-//! | `h` | history | execution ARN, 0, event id u64 | `HistoryEvent` |
+//! | `h` | history | execution ARN, 0, first event id u64 | the events one step appended, a JSON array (format 1 kept one `HistoryEvent` per key; both are read) |
 //! | `c` | counters | execution ARN, 0, `h` or `j` | last event id / journal seq, u64 |
 //! | `t` | timers | due (ms, i64 shifted to u64), execution ARN, 0, timer u64 | `TimerRecord` |
 //! | `x` | timers by execution | execution ARN, 0, timer u64 | the `t` key |
@@ -181,6 +181,13 @@ impl SledStore {
                         supported: FORMAT_VERSION,
                     });
                 }
+                if found < FORMAT_VERSION {
+                    // Format 2 reads format 1 as it is; the new number keeps
+                    // an older stepline from reading what 2 writes.
+                    data.insert([FORMAT], &FORMAT_VERSION.to_be_bytes())
+                        .map_err(io)?;
+                    db.flush().map_err(io)?;
+                }
             }
             None => {
                 data.insert([FORMAT], &FORMAT_VERSION.to_be_bytes())
@@ -203,6 +210,10 @@ impl SledStore {
                     found,
                     supported: FORMAT_VERSION,
                 });
+            }
+            if found < FORMAT_VERSION {
+                meta.insert("format", &FORMAT_VERSION.to_be_bytes())
+                    .map_err(io)?;
             }
         } else {
             meta.insert("format", &FORMAT_VERSION.to_be_bytes())
@@ -337,12 +348,26 @@ impl Histories for SledStore {
         if from > to {
             return Ok(Vec::new());
         }
-        let start = key(HISTORY, &[execution.as_bytes(), &from.to_be_bytes()]);
+        // A step's events share one key, named by the first of them: the
+        // run holding `from` starts at the last key at or before it.
+        let first = key(HISTORY, &[execution.as_bytes(), &0u64.to_be_bytes()]);
+        let at_from = key(HISTORY, &[execution.as_bytes(), &from.to_be_bytes()]);
+        let start = match self.data.range(first..=at_from.clone()).next_back() {
+            Some(item) => item.map_err(io)?.0.to_vec(),
+            None => at_from,
+        };
         let end = key(HISTORY, &[execution.as_bytes(), &to.to_be_bytes()]);
-        self.data
-            .range(start..=end)
-            .map(|item| item.map_err(io).and_then(|(_, v)| decode(&v)))
-            .collect()
+        let mut events = Vec::new();
+        for item in self.data.range(start..=end) {
+            let (_, value) = item.map_err(io)?;
+            let run: Vec<HistoryEvent> = if value.first() == Some(&b'[') {
+                decode(&value)?
+            } else {
+                vec![decode(&value)?]
+            };
+            events.extend(run.into_iter().filter(|e| (from..=to).contains(&e.id)));
+        }
+        Ok(events)
     }
 
     fn history_len(&self, execution: &str) -> Result<u64, StoreError> {
@@ -463,6 +488,9 @@ impl Plan<'_> {
                 self.insert(counter_key, last.to_be_bytes().to_vec());
             }
             WriteOp::AppendHistory { execution, events } => {
+                let Some(first) = events.first() else {
+                    return Ok(());
+                };
                 let (counter_key, mut last) = self.counter(execution, b"h")?;
                 for event in events {
                     if event.id != last + 1 {
@@ -473,9 +501,10 @@ impl Plan<'_> {
                         });
                     }
                     last = event.id;
-                    let k = key(HISTORY, &[execution.as_bytes(), &event.id.to_be_bytes()]);
-                    self.put(k, event)?;
                 }
+                // One key for the whole run: sled's cost is mostly per key.
+                let k = key(HISTORY, &[execution.as_bytes(), &first.id.to_be_bytes()]);
+                self.put(k, events)?;
                 self.insert(counter_key, last.to_be_bytes().to_vec());
             }
             // A timer is identified by (execution, id): putting it again
