@@ -54,8 +54,20 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// sled's page cache, bounded so that the figures show the engine's own
+/// memory (`STEPLINE_BENCH_CACHE_MIB`, default 32).
+fn cache_bytes() -> u64 {
+    std::env::var("STEPLINE_BENCH_CACHE_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32)
+        * 1024
+        * 1024
+}
+
 fn open(dir: &std::path::Path) -> (Arc<dyn Store>, Engine) {
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir).expect("open"));
+    let store: Arc<dyn Store> =
+        Arc::new(SledStore::open_with_cache(dir, cache_bytes()).expect("open"));
     let engine = Engine::open(
         Arc::clone(&store),
         Arc::new(NoTasks),

@@ -139,12 +139,19 @@ fn utf8(bytes: &[u8]) -> Result<String, StoreError> {
 /// How long `open` waits for another holder of the directory's lock to let
 /// go: a process that just exited (or a store just dropped, whose sled
 /// threads release the lock a moment later).
+/// sled's own default: 1 GiB of page cache.
+pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
+
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-fn open_waiting_for_lock(path: &Path) -> Result<sled::Db, sled::Error> {
+fn open_waiting_for_lock(path: &Path, cache_bytes: u64) -> Result<sled::Db, sled::Error> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
-        match sled::open(path) {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()
+        {
             // sled reports a held lock as ErrorKind::Other with this text.
             Err(sled::Error::Io(e))
                 if e.to_string().contains("could not acquire lock")
@@ -162,12 +169,18 @@ impl SledStore {
     /// directory another process holds is waited for a few seconds, then
     /// refused with `StoreError::Open`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// `open` with sled's page cache bounded at `cache_bytes` (sled keeps
+    /// recently used pages, written or read, up to that size).
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
         let open_error = |reason: String| StoreError::Open {
             path: path.display().to_string(),
             reason,
         };
         std::fs::create_dir_all(path).map_err(|e| open_error(e.to_string()))?;
-        let db = open_waiting_for_lock(path).map_err(|e| open_error(e.to_string()))?;
+        let db = open_waiting_for_lock(path, cache_bytes).map_err(|e| open_error(e.to_string()))?;
         let data = db.open_tree("data").map_err(io)?;
         match data.get([FORMAT]).map_err(io)? {
             Some(bytes) => {
