@@ -116,6 +116,7 @@ enum Running {
 /// An `async move` block rather than an `async fn`: an async fn's future
 /// keeps its arguments and the locals they move into apart, and this one
 /// lives as long as its execution waits.
+#[allow(clippy::manual_async_fn)]
 pub(crate) fn run(
     engine: Engine,
     mut execution: DurableExecution,
