@@ -40,23 +40,70 @@ pub(crate) enum Message {
     },
 }
 
-/// Where an execution's messages arrive. Messages travel boxed: a
-/// channel allocates its first block of 32 slots up front, and a waiting
-/// execution should hold 32 pointers, not 32 messages.
+/// Where an execution's messages arrive: a queue and a wake-up, shared
+/// by the senders and the execution's loop. Lighter than a tokio channel
+/// (which allocates a cache-padded channel and a first block of 32 slots
+/// up front) because a waiting execution holds one for as long as it
+/// waits; the queue allocates only when messages arrive.
 #[derive(Clone)]
-pub(crate) struct Inbox(mpsc::UnboundedSender<Box<Message>>);
+pub(crate) struct Inbox(Arc<Mailbox>);
 
-pub(crate) type Messages = mpsc::UnboundedReceiver<Box<Message>>;
+struct Mailbox {
+    queue: std::sync::Mutex<std::collections::VecDeque<Message>>,
+    arrived: tokio::sync::Notify,
+    /// Set when the execution's loop ends: sends fail from then on.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+/// The receiving side: only the execution's loop holds it.
+pub(crate) struct Messages(Arc<Mailbox>);
 
 impl Inbox {
     pub fn channel() -> (Self, Messages) {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        (Self(sender), receiver)
+        let mailbox = Arc::new(Mailbox {
+            queue: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            arrived: tokio::sync::Notify::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        });
+        (Self(Arc::clone(&mailbox)), Messages(mailbox))
     }
 
-    /// Sends `message`; an error when the execution has ended.
+    /// Sends `message`; it comes back when the execution has ended.
     pub fn send(&self, message: Message) -> Result<(), Message> {
-        self.0.send(Box::new(message)).map_err(|e| *e.0)
+        {
+            let mut queue = lock(&self.0.queue);
+            // Checked under the queue's lock, which `close` takes too: a
+            // message is either refused or seen by the loop, never lost.
+            if self.0.closed.load(std::sync::atomic::Ordering::Acquire) {
+                return Err(message);
+            }
+            queue.push_back(message);
+        }
+        self.0.arrived.notify_one();
+        Ok(())
+    }
+}
+
+impl Messages {
+    /// The next message, waiting for one if there is none.
+    async fn recv(&mut self) -> Message {
+        loop {
+            if let Some(message) = lock(&self.0.queue).pop_front() {
+                return message;
+            }
+            // notify_one leaves a permit when nobody waits, so a message
+            // pushed between the check and this wait is not missed.
+            self.0.arrived.notified().await;
+        }
+    }
+
+    /// Refuses every later message; returns those not yet received.
+    fn close(&mut self) -> Vec<Message> {
+        let mut queue = lock(&self.0.queue);
+        self.0
+            .closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        queue.drain(..).collect()
     }
 }
 
@@ -183,10 +230,8 @@ pub(crate) fn run(
             if execution.execution().is_finished() {
                 break;
             }
-            let Some(message) = messages.recv().await else {
-                break;
-            };
-            let (command, reply) = match *message {
+            let message = messages.recv().await;
+            let (command, reply) = match message {
                 Message::Command(command) => (command, None),
                 Message::Answer {
                     task,
@@ -246,6 +291,9 @@ pub(crate) fn run(
                 .metrics()
                 .execution_finished(machine, record.status.as_str());
         }
+        // Answers still queued get no reply: their callers hear the task
+        // is closed (TaskTimedOut), as they would once it had ended.
+        drop(messages.close());
         engine.execution_ended(&arn);
     }
 }
