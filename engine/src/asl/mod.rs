@@ -8,6 +8,7 @@
 //! report into one list; a model comes out only when no error was found.
 
 mod build;
+pub mod diagram;
 pub mod diagnostic;
 pub mod model;
 pub mod resource;
