@@ -26,6 +26,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post, put};
 
 pub use error::RestError;
+/// Percent-encoding of a path segment, shared with the CLI client that
+/// builds these paths.
+pub use follow::encode_segment;
 
 use crate::http::App;
 
