@@ -340,8 +340,14 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec!["States.ALL".to_owned()]
         );
-        assert_eq!(edge(&d, &m, "start:0", "Pick").map(|e| e.0), Some(EdgeKind::Start));
-        assert_eq!(edge(&d, &m, "Each", "end:0").map(|e| e.0), Some(EdgeKind::End));
+        assert_eq!(
+            edge(&d, &m, "start:0", "Pick").map(|e| e.0),
+            Some(EdgeKind::Start)
+        );
+        assert_eq!(
+            edge(&d, &m, "Each", "end:0").map(|e| e.0),
+            Some(EdgeKind::End)
+        );
         let fan = m.find(ScopeId::ROOT, "Fan").expect("Fan");
         let branches = &d.nodes[fan.index()].children;
         assert_eq!(branches.len(), 2);

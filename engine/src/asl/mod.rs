@@ -8,8 +8,8 @@
 //! report into one list; a model comes out only when no error was found.
 
 mod build;
-pub mod diagram;
 pub mod diagnostic;
+pub mod diagram;
 pub mod model;
 pub mod resource;
 pub mod schema;

@@ -71,6 +71,10 @@ pub enum ClientError {
     /// an execution id that is not one.
     #[error("{0}")]
     Usage(String),
+    /// A definition checked here (by `graph`) that is not valid: like
+    /// `stepline validate`, exit status 1.
+    #[error("{0}")]
+    Invalid(String),
     #[error(
         "cannot reach the server at {endpoint}: {reason} (is `stepline serve` running? Set --endpoint or STEPLINE_ENDPOINT)"
     )]
@@ -211,13 +215,10 @@ impl Api {
                 .body(text.to_owned());
         }
         self.runtime.block_on(async {
-            let response = request
-                .send()
-                .await
-                .map_err(|e| ClientError::Unreachable {
-                    endpoint: self.endpoint.clone(),
-                    reason: root_cause(&e),
-                })?;
+            let response = request.send().await.map_err(|e| ClientError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                reason: root_cause(&e),
+            })?;
             let status = response.status();
             let text = response.text().await.map_err(|e| ClientError::BadAnswer {
                 what: what.clone(),

@@ -245,10 +245,7 @@ impl Progress {
         if count > room {
             trail = format!(
                 "…{}",
-                trail
-                    .chars()
-                    .skip(count + 1 - room)
-                    .collect::<String>()
+                trail.chars().skip(count + 1 - room).collect::<String>()
             );
         }
         let _ = write!(
@@ -360,10 +357,7 @@ fn describe(out: &mut dyn Write, style: Style, e: &Value) {
         ("arn", text("arn")),
         ("machine", text("stateMachine")),
         ("revision", e["revision"].to_string()),
-        (
-            "status",
-            style.paint(render::status_tone(&status), &status),
-        ),
+        ("status", style.paint(render::status_tone(&status), &status)),
         ("started", render::date_time(&e["startDate"])),
     ];
     if e.get("stopDate").is_some() {

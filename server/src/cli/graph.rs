@@ -58,7 +58,10 @@ fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
     } else {
         let api = Api::new(&args.remote)?;
         let machine = api.get(&machine_path(&args.target))?;
-        let text = machine["definition"].as_str().unwrap_or_default().to_owned();
+        let text = machine["definition"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         (text, format!("the state machine {}", args.target))
     };
     let validation = asl::validate(definition.as_bytes());
@@ -78,7 +81,7 @@ fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
                 d.message
             );
         }
-        return Err(ClientError::usage(format!(
+        return Err(ClientError::Invalid(format!(
             "{origin} is not a valid definition (the errors are above; `stepline validate` explains them)"
         )));
     };
@@ -86,9 +89,7 @@ fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
     let text = match args.format {
         Format::Mermaid => mermaid(&d),
         Format::Dot => dot(&d),
-        Format::Json => {
-            serde_json::to_string_pretty(&to_json(&d)).unwrap_or_default() + "\n"
-        }
+        Format::Json => serde_json::to_string_pretty(&to_json(&d)).unwrap_or_default() + "\n",
     };
     let _ = out.write_all(text.as_bytes());
     Ok(())
@@ -178,9 +179,7 @@ pub fn mermaid(d: &Diagram) -> String {
             _ => "-->",
         };
         let text = match (e.kind, &e.label) {
-            (EdgeKind::Catch, Some(l)) => {
-                Some(format!("Catch: {l}"))
-            }
+            (EdgeKind::Catch, Some(l)) => Some(format!("Catch: {l}")),
             (_, l) => l.clone(),
         };
         match text {

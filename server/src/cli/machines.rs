@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::client::{Api, Body, ClientError, Output, Remote, machine_path, print_json, read_bounded};
+use super::client::{
+    Api, Body, ClientError, Output, Remote, machine_path, print_json, read_bounded,
+};
 use super::render::{self, Cell, Style, Tone};
 use crate::rest::encode_segment;
 
@@ -125,7 +127,12 @@ pub fn list(api: &Api) -> Result<Vec<Value>, ClientError> {
             ),
         };
         let page = api.get(&path)?;
-        machines.extend(page["stateMachines"].as_array().cloned().unwrap_or_default());
+        machines.extend(
+            page["stateMachines"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        );
         match page["next"].as_str() {
             Some(token) => next = Some(token.to_owned()),
             None => return Ok(machines),

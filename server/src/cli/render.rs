@@ -232,7 +232,12 @@ mod tests {
             vec![Cell::plain("été"), Cell::plain("x")],
             vec![Cell::plain("a"), Cell::toned("SUCCEEDED", Tone::Good)],
         ];
-        table(&mut out, Style { colour: false }, &["NAME", "STATUS"], &rows);
+        table(
+            &mut out,
+            Style { colour: false },
+            &["NAME", "STATUS"],
+            &rows,
+        );
         assert_eq!(
             String::from_utf8(out).expect("utf-8"),
             "NAME  STATUS\nété   x\na     SUCCEEDED\n"
