@@ -498,52 +498,92 @@ fn a_server_that_is_not_there_is_one_clear_line() {
         .failed(2, "must start with http:// or https://");
 }
 
-/// Edges `(from, to, label)` of a Mermaid flowchart and the name of each
-/// node id (nodes and subgraphs).
-fn parse_mermaid(text: &str) -> (Vec<(String, String, String)>, HashMap<String, String>) {
-    let mut edges = Vec::new();
-    let mut names = HashMap::new();
-    for line in text.lines().map(str::trim) {
-        if let Some(rest) = line.strip_prefix("subgraph ") {
-            let (id, label) = rest.split_once(' ').expect("subgraph id and label");
-            names.insert(
-                id.to_owned(),
-                label.trim_matches(['[', ']', '"']).to_owned(),
-            );
-            continue;
-        }
-        let arrow = [" -.->", " -->"].into_iter().find(|a| line.contains(a));
-        if let Some(arrow) = arrow {
-            let (from, rest) = line.split_once(arrow).expect("arrow");
-            let rest = rest.trim();
-            let (label, to) = match rest.strip_prefix('|') {
-                Some(labelled) => {
-                    let (label, to) = labelled.split_once('|').expect("closing |");
-                    (label.trim_matches('"').to_owned(), to.trim())
+/// What the tests read back from a Mermaid flowchart.
+#[derive(Debug, Default)]
+struct Flowchart {
+    /// `(from, to, label)`, the label prefixed with `dashed ` for `-.->`.
+    edges: Vec<(String, String, String)>,
+    /// The label of each node and subgraph id.
+    names: HashMap<String, String>,
+    /// `(group name, member name)` for every node and subgraph in a subgraph.
+    nesting: Vec<(String, String)>,
+}
+
+impl Flowchart {
+    fn parse(text: &str) -> Self {
+        let mut chart = Flowchart::default();
+        let mut open: Vec<String> = Vec::new();
+        for line in text.lines().map(str::trim) {
+            if line == "end" {
+                open.pop();
+                continue;
+            }
+            let arrow = [" -.->", " -->"].into_iter().find(|a| line.contains(a));
+            if let Some(arrow) = arrow {
+                let (from, rest) = line.split_once(arrow).expect("arrow");
+                let rest = rest.trim();
+                let (label, to) = match rest.strip_prefix('|') {
+                    Some(labelled) => {
+                        let (label, to) = labelled.split_once('|').expect("closing |");
+                        (label.trim_matches('"').to_owned(), to.trim())
+                    }
+                    None => (String::new(), rest),
+                };
+                let label = if arrow == " -.->" {
+                    format!("dashed {label}")
+                } else {
+                    label
+                };
+                chart.edges.push((from.to_owned(), to.to_owned(), label));
+                continue;
+            }
+            let (id, name, opens) = match line.strip_prefix("subgraph ") {
+                Some(rest) => {
+                    let (id, label) = rest.split_once(' ').expect("subgraph id and label");
+                    (id.to_owned(), label.trim_matches(['[', ']', '"']), true)
                 }
-                None => (String::new(), rest),
+                None => {
+                    let Some(quote) = line.find('"') else {
+                        continue;
+                    };
+                    let id = line
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    let name = line[quote + 1..].split('"').next().unwrap_or("");
+                    (id, name, false)
+                }
             };
-            let label = if arrow == " -.->" {
-                format!("dashed {label}")
-            } else {
-                label
-            };
-            edges.push((from.to_owned(), to.to_owned(), label));
-            continue;
+            chart.names.insert(id.clone(), name.to_owned());
+            if let Some(parent) = open.last() {
+                chart
+                    .nesting
+                    .push((chart.names[parent].clone(), name.to_owned()));
+            }
+            if opens {
+                open.push(id);
+            }
         }
-        if let Some(quote) = line.find('"') {
-            let id: String = line
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            let name: String = line[quote + 1..]
-                .chars()
-                .take_while(|c| *c != '"')
-                .collect();
-            names.insert(id, name);
-        }
+        chart
     }
-    (edges, names)
+
+    fn id(&self, name: &str) -> String {
+        self.names
+            .iter()
+            .find(|(_, n)| n.as_str() == name)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| panic!("no node {name}: {:?}", self.names))
+    }
+
+    /// The labels of the edges from one named node to another.
+    fn edge(&self, from: &str, to: &str) -> Vec<String> {
+        let (from, to) = (self.id(from), self.id(to));
+        self.edges
+            .iter()
+            .filter(|(f, t, _)| *f == from && *t == to)
+            .map(|(_, _, l)| l.clone())
+            .collect()
+    }
 }
 
 const DIAGRAM: &str = r#"{"StartAt": "Route", "States": {
@@ -572,21 +612,8 @@ fn graph_draws_choices_catches_parallel_and_map_offline_and_from_the_server() {
     let out = run_at("http://127.0.0.1:1", &["graph", path]);
     assert_eq!(out.status, 0, "{out:?}");
     assert!(out.stdout.starts_with("flowchart TD\n"), "{out:?}");
-    let (edges, names) = parse_mermaid(&out.stdout);
-    let id = |name: &str| -> String {
-        names
-            .iter()
-            .find(|(_, n)| n.as_str() == name)
-            .map(|(id, _)| id.clone())
-            .unwrap_or_else(|| panic!("no node {name}: {names:?}"))
-    };
-    let edge = |from: &str, to: &str| -> Vec<String> {
-        edges
-            .iter()
-            .filter(|(f, t, _)| *f == id(from) && *t == id(to))
-            .map(|(_, _, l)| l.clone())
-            .collect()
-    };
+    let chart = Flowchart::parse(&out.stdout);
+    let edge = |from: &str, to: &str| chart.edge(from, to);
     assert_eq!(
         edge("Route", "Fan (Parallel)"),
         [r#"$.kind StringEquals #quot;fan#quot;"#]
@@ -603,30 +630,7 @@ fn graph_draws_choices_catches_parallel_and_map_offline_and_from_the_server() {
     assert_eq!(edge("Fan (Parallel)", "Done"), [""]);
     assert_eq!(edge("Each (Map)", "Done"), [""]);
     // The branches and the processor are groups inside their state's group.
-    let nesting: Vec<(String, String)> = {
-        let mut stack: Vec<String> = Vec::new();
-        let mut pairs = Vec::new();
-        for line in out.stdout.lines().map(str::trim) {
-            if let Some(rest) = line.strip_prefix("subgraph ") {
-                let id = rest.split(' ').next().expect("id").to_owned();
-                if let Some(parent) = stack.last() {
-                    pairs.push((names[parent].clone(), names[&id].clone()));
-                }
-                stack.push(id);
-            } else if line == "end" {
-                stack.pop();
-            } else if let Some(parent) = stack.last() {
-                if let Some(node) = names.iter().find(|(i, _)| {
-                    line.starts_with(&format!("{i}["))
-                        || line.starts_with(&format!("{i}("))
-                        || line.starts_with(&format!("{i}{{"))
-                }) {
-                    pairs.push((names[parent].clone(), node.1.clone()));
-                }
-            }
-        }
-        pairs
-    };
+    let nesting = &chart.nesting;
     for (group, member) in [
         ("Fan (Parallel)", "Branch 1"),
         ("Fan (Parallel)", "Branch 2"),
@@ -646,7 +650,7 @@ fn graph_draws_choices_catches_parallel_and_map_offline_and_from_the_server() {
     assert_eq!(out.status, 0, "{out:?}");
     let dot = &out.stdout;
     assert!(dot.starts_with("digraph stepline {") && dot.trim_end().ends_with('}'));
-    let route = id("Route");
+    let route = chart.id("Route");
     let dot_edges: Vec<&str> = dot
         .lines()
         .map(str::trim)
