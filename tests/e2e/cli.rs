@@ -686,6 +686,7 @@ fn graph_draws_choices_catches_parallel_and_map_offline_and_from_the_server() {
         );
     }
     assert_eq!(dot.matches("subgraph cluster_").count(), 5);
+    graphviz_accepts(dot);
 
     // JSON, and the same picture from a server by name.
     let model = run_at("http://127.0.0.1:1", &["graph", path, "-f", "json"]);
@@ -711,6 +712,34 @@ fn graph_draws_choices_catches_parallel_and_map_offline_and_from_the_server() {
         &["graph", bad.to_str().expect("utf-8")],
     );
     out.failed(1, "is not a valid definition");
+}
+
+/// Graphviz itself reads the digraph, where it is installed (Debian's
+/// `graphviz`); elsewhere the structural checks above stand.
+fn graphviz_accepts(dot: &str) {
+    use std::io::Write;
+    let Ok(mut child) = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("graphviz is not installed: the digraph was checked by structure only");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(dot.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("dot");
+    assert!(
+        out.status.success() && out.stdout.starts_with(b"<?xml"),
+        "dot refused it: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// On a terminal (a pty from `script`), `start --wait` keeps one progress

@@ -253,7 +253,7 @@ fn dot_text(text: &str) -> String {
 
 pub fn dot(d: &Diagram) -> String {
     let mut out = String::from(
-        "digraph stepline {\n  compound=true;\n  rankdir=TB;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n",
+        "digraph stepline {\n  compound=true;\n  rankdir=TB;\n  graph [fontname=\"Helvetica\"];\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n",
     );
     dot_scope(d, ScopeId::ROOT, 1, &mut out);
     for e in &d.edges {
