@@ -77,7 +77,7 @@ const FAILS: &str = r#"{"StartAt": "Check", "States": {
 const WAITS: &str = r#"{"StartAt": "Prepare", "States": {
   "Prepare": {"Type": "Pass", "Result": {"ready": true}, "Next": "Pause"},
   "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Finish"},
-  "Finish": {"Type": "Pass", "End": true}
+  "Finish": {"Type": "Task", "Resource": "stepline:process:echo", "End": true}
 }}"#;
 
 const LONG: &str =
@@ -386,8 +386,11 @@ fn history_is_a_timeline_and_follow_tails_a_running_execution() {
             "PassStateExited",
             "WaitStateEntered",
             "WaitStateExited",
-            "PassStateEntered",
-            "PassStateExited",
+            "TaskStateEntered",
+            "TaskScheduled",
+            "TaskStarted",
+            "TaskSucceeded",
+            "TaskStateExited",
             "ExecutionSucceeded",
         ],
         "{seen:?}"
@@ -401,6 +404,16 @@ fn history_is_a_timeline_and_follow_tails_a_running_execution() {
         "{entered}"
     );
     assert!(seen[2].contains(r#"output {"ready":true}"#), "{seen:?}");
+    // Task events name no state; the timeline takes it from the event
+    // they follow.
+    let scheduled = seen
+        .iter()
+        .find(|l| l.contains("TaskScheduled"))
+        .expect("TaskScheduled");
+    assert!(
+        scheduled.contains("Finish") && scheduled.contains("resource stepline:process:echo"),
+        "{scheduled}"
+    );
 
     // A failure's error and cause are on its line.
     run(&server, &["start", "fails", "--name", "f1", "--wait"]);
@@ -418,7 +431,7 @@ fn history_is_a_timeline_and_follow_tails_a_running_execution() {
     let doc = run(&server, &["history", "waits/w1", "-o", "json"]).json();
     assert_eq!(doc["execution"], "waits/w1");
     assert_eq!(doc["status"], "SUCCEEDED");
-    assert_eq!(types(&doc["events"]).len(), 8);
+    assert_eq!(types(&doc["events"]).len(), 11);
     let out = run(&server, &["history", "waits/w1", "-f", "-o", "json"]);
     let streamed: Vec<Value> = out
         .stdout

@@ -204,7 +204,11 @@ fn detail(details: &Value) -> String {
         }
     }
     if let Some(resource) = details["resource"].as_str() {
-        return format!("resource {resource}");
+        // Task events split a resource as AWS does (`lambda` + `invoke`).
+        return match details["resourceType"].as_str() {
+            Some(kind) => format!("resource {kind}:{resource}"),
+            None => format!("resource {resource}"),
+        };
     }
     if let Some(index) = details["index"].as_u64() {
         return format!("item {index}");
