@@ -126,6 +126,12 @@ impl ClientError {
     }
 }
 
+/// The exit status of a client command: its own on success, else the
+/// error's, told on stderr.
+pub fn finish(command: &str, result: Result<u8, ClientError>, stderr: &mut dyn Write) -> u8 {
+    result.unwrap_or_else(|e| e.report(command, stderr))
+}
+
 /// The innermost cause of an error ("Connection refused (os error 111)"),
 /// which says more than reqwest's outer "error sending request".
 fn root_cause(error: &dyn std::error::Error) -> String {
@@ -195,6 +201,17 @@ impl Api {
         body: Body<'_>,
     ) -> Result<Value, ClientError> {
         self.call(method, path, body, REQUEST_TIMEOUT)
+    }
+
+    /// A request whose answer may take up to `timeout` (a backfill).
+    pub fn send_waiting(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Body<'_>,
+        timeout: Duration,
+    ) -> Result<Value, ClientError> {
+        self.call(method, path, body, timeout)
     }
 
     /// One request; the answer's JSON (`null` for an empty answer, as a

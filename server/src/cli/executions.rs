@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use stepline_engine::interp::MAX_PAYLOAD_BYTES;
 
 use super::client::{
-    Api, Body, ClientError, EXIT_EXECUTION_FAILED, ExecutionId, Output, Remote, machine_path,
-    print_json, read_bounded,
+    Api, Body, ClientError, EXIT_EXECUTION_FAILED, ExecutionId, Output, Remote, finish,
+    machine_path, print_json, read_bounded,
 };
 use super::history::{Timeline, follow};
 use super::render::{self, Cell, Style, Tone};
@@ -83,24 +83,18 @@ pub struct StopArgs {
 }
 
 pub fn start(args: &StartArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
-    match execute_start(args, stdout, stderr) {
-        Ok(status) => status,
-        Err(e) => e.report("start", stderr),
-    }
+    let result = execute_start(args, stdout, stderr);
+    finish("start", result, stderr)
 }
 
 pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
-    match execute(args, stdout) {
-        Ok(()) => 0,
-        Err(e) => e.report("executions", stderr),
-    }
+    let result = execute(args, stdout).map(|()| 0);
+    finish("executions", result, stderr)
 }
 
 pub fn stop(args: &StopArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
-    match execute_stop(args, stdout) {
-        Ok(()) => 0,
-        Err(e) => e.report("stop", stderr),
-    }
+    let result = execute_stop(args, stdout).map(|()| 0);
+    finish("stop", result, stderr)
 }
 
 /// The input text: `--input JSON` or `--input @FILE`, checked to be JSON

@@ -17,11 +17,11 @@ use std::io::Write;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use stepline_engine::asl::diagram::{Diagram, EdgeKind, Endpoint, GroupKind, diagram};
+use stepline_engine::asl::diagram::{Diagram, Edge, EdgeKind, Endpoint, GroupKind, diagram};
 use stepline_engine::asl::model::{ScopeId, StateId};
 use stepline_engine::asl::{self, Severity};
 
-use super::client::{Api, ClientError, Remote, machine_path};
+use super::client::{Api, ClientError, Remote, finish, machine_path};
 use super::machines::definition_file;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -45,10 +45,8 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
-    match execute(args, stdout, stderr) {
-        Ok(()) => 0,
-        Err(e) => e.report("graph", stderr),
-    }
+    let result = execute(args, stdout, stderr).map(|()| 0);
+    finish("graph", result, stderr)
 }
 
 fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), ClientError> {
@@ -145,6 +143,79 @@ pub fn to_json(d: &Diagram) -> Value {
     })
 }
 
+/// How long a label may be before it is cut: a Choice condition can be a
+/// page of JSONata.
+const LABEL_MAX: usize = 60;
+
+/// What differs between the text formats; [`write`] walks the diagram the
+/// same way for each (scopes depth first, then every edge).
+trait Syntax {
+    fn header(&self, out: &mut String);
+    fn footer(&self, out: &mut String);
+    /// A scope's Start or End marker.
+    fn marker(&self, out: &mut String, pad: &str, id: &str, end: bool);
+    /// A state without nested scopes; `kind` is its ASL type.
+    fn node(&self, out: &mut String, pad: &str, id: &str, name: &str, kind: &str);
+    /// Opens a group: a Parallel or Map state (`outer`), or one of its
+    /// branches or its processor.
+    fn open(&self, out: &mut String, pad: &str, id: &str, label: &str, outer: bool);
+    fn close(&self, out: &mut String, pad: &str);
+    fn edge(&self, out: &mut String, d: &Diagram, edge: &Edge, label: Option<&str>);
+}
+
+fn write(d: &Diagram, syntax: &dyn Syntax) -> String {
+    let mut out = String::new();
+    syntax.header(&mut out);
+    write_scope(d, syntax, ScopeId::ROOT, 1, &mut out);
+    for e in &d.edges {
+        let label = match (e.kind, &e.label) {
+            (EdgeKind::Catch, Some(l)) => Some(format!("Catch: {l}")),
+            (_, l) => l.clone(),
+        };
+        let label = label.map(|l| super::render::shorten(&l, LABEL_MAX));
+        syntax.edge(&mut out, d, e, label.as_deref());
+    }
+    syntax.footer(&mut out);
+    out
+}
+
+fn write_scope(d: &Diagram, syntax: &dyn Syntax, scope: ScopeId, depth: usize, out: &mut String) {
+    let pad = "  ".repeat(depth);
+    let s = scope_id(scope);
+    syntax.marker(out, &pad, &format!("{s}_start"), false);
+    for &state in &d.groups[scope.index()].states {
+        let node = &d.nodes[state.index()];
+        let id = node_id(state);
+        if node.children.is_empty() {
+            syntax.node(out, &pad, &id, &node.name, node.kind);
+            continue;
+        }
+        let label = format!("{} ({})", node.name, node.kind);
+        syntax.open(out, &pad, &id, &label, true);
+        let inner = format!("{pad}  ");
+        for &child in &node.children {
+            let kind = d.groups[child.index()].kind;
+            syntax.open(out, &inner, &scope_id(child), &group_label(kind), false);
+            write_scope(d, syntax, child, depth + 2, out);
+            syntax.close(out, &inner);
+        }
+        syntax.close(out, &pad);
+    }
+    syntax.marker(out, &pad, &format!("{s}_end"), true);
+}
+
+pub fn mermaid(d: &Diagram) -> String {
+    write(d, &Mermaid)
+}
+
+pub fn dot(d: &Diagram) -> String {
+    write(d, &Dot)
+}
+
+/// A Mermaid flowchart: groups are subgraphs, which edges can join
+/// directly.
+struct Mermaid;
+
 /// Text inside a Mermaid `"..."` label: quotes and angle brackets as
 /// entities, so a condition like `$.a > 1` cannot end the label or be HTML.
 fn mermaid_text(text: &str) -> String {
@@ -162,77 +233,25 @@ fn mermaid_text(text: &str) -> String {
     out
 }
 
-/// How long a label may be before it is cut: a Choice condition can be a
-/// page of JSONata.
-const LABEL_MAX: usize = 60;
-
-fn label(text: &str) -> String {
-    super::render::shorten(text, LABEL_MAX)
-}
-
-pub fn mermaid(d: &Diagram) -> String {
-    let mut out = String::from("flowchart TD\n");
-    mermaid_scope(d, ScopeId::ROOT, 1, &mut out);
-    for e in &d.edges {
-        let arrow = match e.kind {
-            EdgeKind::Catch => "-.->",
-            _ => "-->",
-        };
-        let text = match (e.kind, &e.label) {
-            (EdgeKind::Catch, Some(l)) => Some(format!("Catch: {l}")),
-            (_, l) => l.clone(),
-        };
-        match text {
-            Some(t) => {
-                let _ = writeln!(
-                    out,
-                    "  {} {arrow}|\"{}\"| {}",
-                    endpoint_id(e.from),
-                    mermaid_text(&label(&t)),
-                    endpoint_id(e.to)
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "  {} {arrow} {}",
-                    endpoint_id(e.from),
-                    endpoint_id(e.to)
-                );
-            }
-        }
+impl Syntax for Mermaid {
+    fn header(&self, out: &mut String) {
+        out.push_str("flowchart TD\n");
     }
-    out.push_str("  classDef fail fill:#fde2e1,stroke:#c0392b\n");
-    out.push_str("  classDef succeed fill:#e3f6e5,stroke:#2e7d32\n");
-    out.push_str("  classDef marker fill:#eeeeee,stroke:#888888\n");
-    out
-}
 
-fn mermaid_scope(d: &Diagram, scope: ScopeId, depth: usize, out: &mut String) {
-    let pad = "  ".repeat(depth);
-    let s = scope_id(scope);
-    let _ = writeln!(out, "{pad}{s}_start((\"Start\")):::marker");
-    for &state in &d.groups[scope.index()].states {
-        let node = &d.nodes[state.index()];
-        let id = node_id(state);
-        let name = mermaid_text(&node.name);
-        if !node.children.is_empty() {
-            let _ = writeln!(out, "{pad}subgraph {id} [\"{name} ({})\"]", node.kind);
-            for &child in &node.children {
-                let group = &d.groups[child.index()];
-                let _ = writeln!(
-                    out,
-                    "{pad}  subgraph {} [\"{}\"]",
-                    scope_id(child),
-                    group_label(group.kind)
-                );
-                mermaid_scope(d, child, depth + 2, out);
-                let _ = writeln!(out, "{pad}  end");
-            }
-            let _ = writeln!(out, "{pad}end");
-            continue;
-        }
-        let line = match node.kind {
+    fn footer(&self, out: &mut String) {
+        out.push_str("  classDef fail fill:#fde2e1,stroke:#c0392b\n");
+        out.push_str("  classDef succeed fill:#e3f6e5,stroke:#2e7d32\n");
+        out.push_str("  classDef marker fill:#eeeeee,stroke:#888888\n");
+    }
+
+    fn marker(&self, out: &mut String, pad: &str, id: &str, end: bool) {
+        let text = if end { "End" } else { "Start" };
+        let _ = writeln!(out, "{pad}{id}((\"{text}\")):::marker");
+    }
+
+    fn node(&self, out: &mut String, pad: &str, id: &str, name: &str, kind: &str) {
+        let name = mermaid_text(name);
+        let line = match kind {
             "Choice" => format!("{id}{{\"{name}\"}}"),
             "Succeed" => format!("{id}([\"{name}\"]):::succeed"),
             "Fail" => format!("{id}([\"{name}\"]):::fail"),
@@ -241,8 +260,34 @@ fn mermaid_scope(d: &Diagram, scope: ScopeId, depth: usize, out: &mut String) {
         };
         let _ = writeln!(out, "{pad}{line}");
     }
-    let _ = writeln!(out, "{pad}{s}_end((\"End\")):::marker");
+
+    fn open(&self, out: &mut String, pad: &str, id: &str, label: &str, _outer: bool) {
+        let _ = writeln!(out, "{pad}subgraph {id} [\"{}\"]", mermaid_text(label));
+    }
+
+    fn close(&self, out: &mut String, pad: &str) {
+        let _ = writeln!(out, "{pad}end");
+    }
+
+    fn edge(&self, out: &mut String, _d: &Diagram, e: &Edge, label: Option<&str>) {
+        let arrow = if e.kind == EdgeKind::Catch {
+            "-.->"
+        } else {
+            "-->"
+        };
+        let (from, to) = (endpoint_id(e.from), endpoint_id(e.to));
+        let _ = match label {
+            Some(l) => writeln!(out, "  {from} {arrow}|\"{}\"| {to}", mermaid_text(l)),
+            None => writeln!(out, "  {from} {arrow} {to}"),
+        };
+    }
 }
+
+/// A Graphviz digraph: groups are clusters, which edges cannot join, so
+/// an edge into a Parallel or Map goes to its first group's start and is
+/// clipped at the cluster (`lhead`); one out of it leaves from that
+/// group's end (`ltail`).
+struct Dot;
 
 /// Text inside a Graphviz `"..."` string.
 fn dot_text(text: &str) -> String {
@@ -251,45 +296,77 @@ fn dot_text(text: &str) -> String {
         .replace(['\n', '\r'], " ")
 }
 
-pub fn dot(d: &Diagram) -> String {
-    let mut out = String::from(
-        "digraph stepline {\n  compound=true;\n  rankdir=TB;\n  graph [fontname=\"Helvetica\"];\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n",
-    );
-    dot_scope(d, ScopeId::ROOT, 1, &mut out);
-    for e in &d.edges {
-        // Graphviz edges join nodes, not clusters: an edge into a Parallel
-        // or Map goes to its first group's start and is clipped at the
-        // cluster (lhead); one out of it leaves from that group's end.
+impl Syntax for Dot {
+    fn header(&self, out: &mut String) {
+        out.push_str(
+            "digraph stepline {\n  compound=true;\n  rankdir=TB;\n  graph [fontname=\"Helvetica\"];\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n",
+        );
+    }
+
+    fn footer(&self, out: &mut String) {
+        out.push_str("}\n");
+    }
+
+    fn marker(&self, out: &mut String, pad: &str, id: &str, end: bool) {
+        let (text, shape) = if end {
+            ("End", "doublecircle")
+        } else {
+            ("Start", "circle")
+        };
+        let _ = writeln!(
+            out,
+            "{pad}{id} [label=\"{text}\", shape={shape}, style=filled, fillcolor=\"#eeeeee\"];"
+        );
+    }
+
+    fn node(&self, out: &mut String, pad: &str, id: &str, name: &str, kind: &str) {
+        let attrs = match kind {
+            "Choice" => ", shape=diamond, style=\"\"",
+            "Succeed" => ", style=\"rounded,filled\", fillcolor=\"#e3f6e5\"",
+            "Fail" => ", style=\"rounded,filled\", fillcolor=\"#fde2e1\"",
+            "Wait" => ", shape=hexagon, style=\"\"",
+            _ => "",
+        };
+        let _ = writeln!(out, "{pad}{id} [label=\"{}\"{attrs}];", dot_text(name));
+    }
+
+    fn open(&self, out: &mut String, pad: &str, id: &str, label: &str, outer: bool) {
+        let _ = writeln!(out, "{pad}subgraph cluster_{id} {{");
+        let _ = writeln!(out, "{pad}  label=\"{}\";", dot_text(label));
+        if !outer {
+            let _ = writeln!(out, "{pad}  style=dashed;");
+        }
+    }
+
+    fn close(&self, out: &mut String, pad: &str) {
+        let _ = writeln!(out, "{pad}}}");
+    }
+
+    fn edge(&self, out: &mut String, d: &Diagram, e: &Edge, label: Option<&str>) {
         let mut attrs = Vec::new();
-        let from = match e.from {
-            Endpoint::State(id) => match d.nodes[id.index()].children.first() {
-                Some(&first) => {
-                    attrs.push(format!("ltail=cluster_{}", node_id(id)));
-                    endpoint_id(Endpoint::End(first))
-                }
-                None => node_id(id),
-            },
-            other => endpoint_id(other),
+        let group = |end: Endpoint| match end {
+            Endpoint::State(id) => d.nodes[id.index()].children.first().map(|&g| (id, g)),
+            _ => None,
         };
-        let to = match e.to {
-            Endpoint::State(id) => match d.nodes[id.index()].children.first() {
-                Some(&first) => {
-                    attrs.push(format!("lhead=cluster_{}", node_id(id)));
-                    endpoint_id(Endpoint::Start(first))
-                }
-                None => node_id(id),
-            },
-            other => endpoint_id(other),
-        };
-        let text = match (e.kind, &e.label) {
-            (EdgeKind::Catch, Some(l)) => {
-                attrs.push("style=dashed".into());
-                Some(format!("Catch: {l}"))
+        let from = match group(e.from) {
+            Some((id, first)) => {
+                attrs.push(format!("ltail=cluster_{}", node_id(id)));
+                endpoint_id(Endpoint::End(first))
             }
-            (_, l) => l.clone(),
+            None => endpoint_id(e.from),
         };
-        if let Some(t) = text {
-            attrs.push(format!("label=\"{}\"", dot_text(&label(&t))));
+        let to = match group(e.to) {
+            Some((id, first)) => {
+                attrs.push(format!("lhead=cluster_{}", node_id(id)));
+                endpoint_id(Endpoint::Start(first))
+            }
+            None => endpoint_id(e.to),
+        };
+        if e.kind == EdgeKind::Catch {
+            attrs.push("style=dashed".into());
+        }
+        if let Some(l) = label {
+            attrs.push(format!("label=\"{}\"", dot_text(l)));
         }
         let attrs = if attrs.is_empty() {
             String::new()
@@ -298,49 +375,4 @@ pub fn dot(d: &Diagram) -> String {
         };
         let _ = writeln!(out, "  {from} -> {to}{attrs};");
     }
-    out.push_str("}\n");
-    out
-}
-
-fn dot_scope(d: &Diagram, scope: ScopeId, depth: usize, out: &mut String) {
-    let pad = "  ".repeat(depth);
-    let s = scope_id(scope);
-    let _ = writeln!(
-        out,
-        "{pad}{s}_start [label=\"Start\", shape=circle, style=filled, fillcolor=\"#eeeeee\"];"
-    );
-    for &state in &d.groups[scope.index()].states {
-        let node = &d.nodes[state.index()];
-        let id = node_id(state);
-        let name = dot_text(&node.name);
-        if !node.children.is_empty() {
-            let _ = writeln!(out, "{pad}subgraph cluster_{id} {{");
-            let _ = writeln!(out, "{pad}  label=\"{name} ({})\";", node.kind);
-            for &child in &node.children {
-                let group = &d.groups[child.index()];
-                let _ = writeln!(out, "{pad}  subgraph cluster_{} {{", scope_id(child));
-                let _ = writeln!(
-                    out,
-                    "{pad}    label=\"{}\";\n{pad}    style=dashed;",
-                    group_label(group.kind)
-                );
-                dot_scope(d, child, depth + 2, out);
-                let _ = writeln!(out, "{pad}  }}");
-            }
-            let _ = writeln!(out, "{pad}}}");
-            continue;
-        }
-        let attrs = match node.kind {
-            "Choice" => ", shape=diamond, style=\"\"",
-            "Succeed" => ", style=\"rounded,filled\", fillcolor=\"#e3f6e5\"",
-            "Fail" => ", style=\"rounded,filled\", fillcolor=\"#fde2e1\"",
-            "Wait" => ", shape=hexagon, style=\"\"",
-            _ => "",
-        };
-        let _ = writeln!(out, "{pad}{id} [label=\"{name}\"{attrs}];");
-    }
-    let _ = writeln!(
-        out,
-        "{pad}{s}_end [label=\"End\", shape=doublecircle, style=filled, fillcolor=\"#eeeeee\"];"
-    );
 }

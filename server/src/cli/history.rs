@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::client::{Api, ClientError, ExecutionId, Output, Remote, print_json};
+use super::client::{Api, ClientError, ExecutionId, Output, Remote, finish, print_json};
 use super::render::{self, Style, Tone};
 
 /// How long one long poll may be held by the server (its maximum is 60 s).
@@ -34,10 +34,8 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
-    match execute(args, stdout) {
-        Ok(()) => 0,
-        Err(e) => e.report("history", stderr),
-    }
+    let result = execute(args, stdout).map(|()| 0);
+    finish("history", result, stderr)
 }
 
 fn execute(args: &Args, out: &mut dyn Write) -> Result<(), ClientError> {

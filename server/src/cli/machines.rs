@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::client::{
-    Api, Body, ClientError, Output, Remote, machine_path, print_json, read_bounded,
+    Api, Body, ClientError, Output, Remote, finish, machine_path, print_json, read_bounded,
 };
 use super::render::{self, Cell, Style, Tone};
 use crate::rest::encode_segment;
@@ -43,10 +43,8 @@ enum Command {
 }
 
 pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
-    match execute(args, stdout) {
-        Ok(()) => 0,
-        Err(e) => e.report("machines", stderr),
-    }
+    let result = execute(args, stdout).map(|()| 0);
+    finish("machines", result, stderr)
 }
 
 fn execute(args: &Args, out: &mut dyn Write) -> Result<(), ClientError> {
