@@ -719,6 +719,7 @@ fn graph_draws_choices_catches_parallel_and_map_offline_and_from_the_server() {
     let offline = run_at("http://127.0.0.1:1", &["graph", path]);
     assert_eq!(from_server.stdout, offline.stdout);
     run(&server, &["graph", "missing"]).failed(1, "StateMachineDoesNotExist");
+    run(&server, &["graph", "missing.asl.json"]).failed(2, "cannot read missing.asl.json");
     let bad = dir.write("bad.asl.json", r#"{"StartAt": "X", "States": {}}"#);
     let out = run_at(
         "http://127.0.0.1:1",

@@ -51,7 +51,10 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
 
 fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), ClientError> {
     let path = Path::new(&args.target);
-    let (definition, origin) = if path.is_file() {
+    // A state machine's name holds no `/`, and one ending in `.json` is
+    // far more likely a mistyped file: say so rather than ask the server.
+    let looks_like_file = args.target.contains('/') || args.target.ends_with(".json");
+    let (definition, origin) = if path.is_file() || looks_like_file {
         (definition_file(path)?, path.display().to_string())
     } else {
         let api = Api::new(&args.remote)?;
