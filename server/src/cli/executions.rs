@@ -8,6 +8,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -17,7 +18,7 @@ use super::client::{
     Api, Body, ClientError, EXIT_EXECUTION_FAILED, ExecutionId, Output, Remote, finish,
     machine_path, print_json, read_bounded,
 };
-use super::history::{Timeline, follow};
+use super::history::{LONG_POLL, Seen, Timeline, follow};
 use super::render::{self, Cell, Style, Tone};
 use crate::rest::encode_segment;
 
@@ -157,7 +158,17 @@ fn execute_start(
         return Ok(0);
     }
     let mut progress = Progress::new(!json);
-    follow(&api, &id, true, |event| progress.event(event, err))?;
+    // With a progress line, poll every second so its clock moves while
+    // nothing happens; without, the long poll can be long.
+    let wait = if progress.shown {
+        Duration::from_secs(1)
+    } else {
+        LONG_POLL
+    };
+    follow(&api, &id, Some(wait), |seen| match seen {
+        Seen::Event(event) => progress.event(event),
+        Seen::Page => progress.draw(err),
+    })?;
     progress.finish(err);
     let ended = api.get(&id.path())?;
     if json {
@@ -218,14 +229,17 @@ impl Progress {
         }
     }
 
-    fn event(&mut self, event: &Value, err: &mut dyn Write) {
+    fn event(&mut self, event: &Value) {
         let state = self.timeline.state_of(event);
-        if !self.shown {
-            return;
-        }
         let kind = event["type"].as_str().unwrap_or("");
         if kind.ends_with("StateEntered") && self.trail.last() != Some(&state) {
             self.trail.push(state);
+        }
+    }
+
+    fn draw(&self, err: &mut dyn Write) {
+        if !self.shown {
+            return;
         }
         let width = std::env::var("COLUMNS")
             .ok()

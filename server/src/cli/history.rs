@@ -18,7 +18,7 @@ use super::client::{Api, ClientError, ExecutionId, Output, Remote, finish, print
 use super::render::{self, Style, Tone};
 
 /// How long one long poll may be held by the server (its maximum is 60 s).
-const LONG_POLL: Duration = Duration::from_secs(20);
+pub const LONG_POLL: Duration = Duration::from_secs(20);
 /// How much of a payload or error a timeline line shows.
 const PREVIEW: usize = 80;
 
@@ -43,16 +43,24 @@ fn execute(args: &Args, out: &mut dyn Write) -> Result<(), ClientError> {
     let api = Api::new(&args.remote)?;
     let json = args.remote.output == Output::Json;
     let mut timeline = Timeline::new(Style::for_stdout());
+    let wait = args.follow.then_some(LONG_POLL);
     if json && !args.follow {
         let mut events = Vec::new();
-        let status = follow(&api, &id, false, |e| events.push(e.clone()))?;
+        let status = follow(&api, &id, None, |seen| {
+            if let Seen::Event(e) = seen {
+                events.push(e.clone());
+            }
+        })?;
         print_json(
             out,
             &json!({"execution": id.to_string(), "status": status, "events": events}),
         );
         return Ok(());
     }
-    let status = follow(&api, &id, args.follow, |event| {
+    let status = follow(&api, &id, wait, |seen| {
+        let Seen::Event(event) = seen else {
+            return;
+        };
         if json {
             // JSON Lines: one event per line, written as it arrives.
             let _ = writeln!(out, "{event}");
@@ -73,24 +81,34 @@ fn execute(args: &Args, out: &mut dyn Write) -> Result<(), ClientError> {
     Ok(())
 }
 
-/// Reads an execution's history from the start, calling `on_event` for each
-/// event in order; with `wait`, keeps long-polling until the execution has
-/// ended and its last event was read. Returns the execution's status as of
-/// the last page.
+/// What [`follow`] reports.
+pub enum Seen<'a> {
+    /// The next event, in order.
+    Event(&'a Value),
+    /// A page was read (after its events): at least every long poll, so a
+    /// progress line can update its clock while nothing happens.
+    Page,
+}
+
+/// Reads an execution's history from the start, reporting each event in
+/// order; with `wait` (the longest long poll), keeps polling until the
+/// execution has ended and its last event was read. Returns the
+/// execution's status as of the last page.
 pub fn follow(
     api: &Api,
     id: &ExecutionId,
-    wait: bool,
-    mut on_event: impl FnMut(&Value),
+    wait: Option<Duration>,
+    mut on: impl FnMut(Seen<'_>),
 ) -> Result<String, ClientError> {
     let mut after: u64 = 0;
     loop {
         let mut path = format!("{}/history?after={after}&limit=1000", id.path());
-        let page = if wait {
-            path.push_str(&format!("&wait={}", LONG_POLL.as_secs()));
-            api.long_poll(&path, LONG_POLL)?
-        } else {
-            api.get(&path)?
+        let page = match wait {
+            Some(wait) => {
+                path.push_str(&format!("&wait={}", wait.as_secs().max(1)));
+                api.long_poll(&path, wait)?
+            }
+            None => api.get(&path)?,
         };
         let bad = |reason: &str| ClientError::BadAnswer {
             what: format!("GET {path}"),
@@ -107,15 +125,16 @@ pub fn follow(
             .as_u64()
             .ok_or_else(|| bad("no 'lastEventId'"))?;
         for event in events {
-            on_event(event);
+            on(Seen::Event(event));
         }
+        on(Seen::Page);
         let more = page["more"].as_bool().unwrap_or(false);
         // Guard against a server that says "more" without moving on.
         if more && last <= after && events.is_empty() {
             return Err(bad("'more' events, but none were sent"));
         }
         after = last;
-        if !more && (!wait || status != "RUNNING") {
+        if !more && (wait.is_none() || status != "RUNNING") {
             return Ok(status);
         }
     }
