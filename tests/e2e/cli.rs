@@ -718,6 +718,18 @@ fn graph_draws_choices_catches_parallel_and_map_offline_and_from_the_server() {
     assert_eq!(from_server.status, 0, "{from_server:?}");
     let offline = run_at("http://127.0.0.1:1", &["graph", path]);
     assert_eq!(from_server.stdout, offline.stdout);
+    // The REST API serves the same model, for the web page.
+    let served = get(&server, "/v1/state-machines/drawn/graph");
+    assert_eq!(served.status, 200, "{}", served.body);
+    let served = served.json();
+    assert_eq!(served["graph"], model);
+    assert_eq!(
+        (served["name"].as_str(), served["revision"].as_u64()),
+        (Some("drawn"), Some(1))
+    );
+    let first = get(&server, "/v1/state-machines/drawn/graph?revision=1").json();
+    assert_eq!(first["graph"], model);
+    assert_eq!(get(&server, "/v1/state-machines/missing/graph").status, 404);
     run(&server, &["graph", "missing"]).failed(1, "StateMachineDoesNotExist");
     run(&server, &["graph", "missing.asl.json"]).failed(2, "cannot read missing.asl.json");
     let bad = dir.write("bad.asl.json", r#"{"StartAt": "X", "States": {}}"#);

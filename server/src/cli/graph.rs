@@ -16,13 +16,13 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
-use serde_json::{Value, json};
-use stepline_engine::asl::diagram::{Diagram, Edge, EdgeKind, Endpoint, GroupKind, diagram};
-use stepline_engine::asl::model::{ScopeId, StateId};
+use stepline_engine::asl::diagram::{Diagram, Edge, EdgeKind, Endpoint, diagram};
+use stepline_engine::asl::model::ScopeId;
 use stepline_engine::asl::{self, Severity};
 
 use super::client::{Api, ClientError, Remote, finish, machine_path};
 use super::machines::definition_file;
+use crate::rest::graph::{diagram_json, endpoint_id, group_label, node_id, scope_id};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -90,60 +90,14 @@ fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
     let text = match args.format {
         Format::Mermaid => mermaid(&d),
         Format::Dot => dot(&d),
-        Format::Json => serde_json::to_string_pretty(&to_json(&d)).unwrap_or_default() + "\n",
+        Format::Json =>
+        // The REST API's shape (`rest::graph`), so both faces agree.
+        {
+            serde_json::to_string_pretty(&diagram_json(&d)).unwrap_or_default() + "\n"
+        }
     };
     let _ = out.write_all(text.as_bytes());
     Ok(())
-}
-
-fn node_id(id: StateId) -> String {
-    format!("n{}", id.0)
-}
-
-fn scope_id(scope: ScopeId) -> String {
-    format!("scope{}", scope.0)
-}
-
-fn endpoint_id(e: Endpoint) -> String {
-    match e {
-        Endpoint::Start(s) => format!("{}_start", scope_id(s)),
-        Endpoint::End(s) => format!("{}_end", scope_id(s)),
-        Endpoint::State(id) => node_id(id),
-    }
-}
-
-fn group_label(kind: GroupKind) -> String {
-    match kind {
-        GroupKind::Root => String::new(),
-        GroupKind::Branch(n) => format!("Branch {n}"),
-        GroupKind::Processor => "Item processor".to_owned(),
-    }
-}
-
-/// The diagram as JSON, with the ids every format uses.
-pub fn to_json(d: &Diagram) -> Value {
-    json!({
-        "groups": d.groups.iter().map(|g| json!({
-            "id": scope_id(g.scope),
-            "kind": g.kind.as_str(),
-            "label": group_label(g.kind),
-            "owner": g.owner.map(node_id),
-            "states": g.states.iter().map(|s| node_id(*s)).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "nodes": d.nodes.iter().map(|n| json!({
-            "id": node_id(n.state),
-            "name": n.name,
-            "type": n.kind,
-            "group": scope_id(n.scope),
-            "children": n.children.iter().map(|s| scope_id(*s)).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "edges": d.edges.iter().map(|e| json!({
-            "from": endpoint_id(e.from),
-            "to": endpoint_id(e.to),
-            "kind": e.kind.as_str(),
-            "label": e.label,
-        })).collect::<Vec<_>>(),
-    })
 }
 
 /// How long a label may be before it is cut: a Choice condition can be a

@@ -15,6 +15,7 @@
 mod error;
 mod executions;
 mod follow;
+pub mod graph;
 mod machines;
 mod request;
 mod shapes;
@@ -49,6 +50,11 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
             get(machines::describe),
         ),
         ("put", "/v1/state-machines/{machine}", put(machines::update)),
+        (
+            "get",
+            "/v1/state-machines/{machine}/graph",
+            get(graph::machine_graph),
+        ),
         (
             "delete",
             "/v1/state-machines/{machine}",
