@@ -290,9 +290,9 @@ impl Syntax for Dot {
     fn open(&self, out: &mut String, pad: &str, id: &str, label: &str, outer: bool) {
         let _ = writeln!(out, "{pad}subgraph cluster_{id} {{");
         let _ = writeln!(out, "{pad}  label=\"{}\";", dot_text(label));
-        if !outer {
-            let _ = writeln!(out, "{pad}  style=dashed;");
-        }
+        // Set on each cluster: a nested one inherits its parent's style.
+        let style = if outer { "solid" } else { "dashed" };
+        let _ = writeln!(out, "{pad}  style={style};");
     }
 
     fn close(&self, out: &mut String, pad: &str) {
