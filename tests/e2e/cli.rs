@@ -479,6 +479,8 @@ fn stop_aborts_a_running_execution_with_its_error_and_cause() {
     let stopped = run(&server, &["stop", "long/l2", "-o", "json"]).json();
     assert_eq!(stopped["status"], "ABORTED");
     run(&server, &["stop", "long/none"]).failed(1, "ExecutionDoesNotExist");
+    let out = run(&server, &["stop", "long/l1"]);
+    assert_eq!(out.stdout, "already ended: long/l1: ABORTED\n", "{out:?}");
 }
 
 #[test]

@@ -398,6 +398,10 @@ fn execute_stop(args: &StopArgs, out: &mut dyn Write) -> Result<(), ClientError>
         body.insert("cause".into(), json!(cause));
     }
     let body = Value::Object(body).to_string();
+    // The server answers a stop of an ended execution with its record as
+    // it is; look first, so "stopped" is only said of what was stopped.
+    let before = api.get(&id.path())?;
+    let already_ended = before["status"] != "RUNNING";
     let execution = api.send(
         Method::POST,
         &format!("{}/stop", id.path()),
@@ -408,7 +412,9 @@ fn execute_stop(args: &StopArgs, out: &mut dyn Write) -> Result<(), ClientError>
     } else {
         let style = Style::for_stdout();
         let status = execution["status"].as_str().unwrap_or("");
-        let verb = if status == "RUNNING" {
+        let verb = if already_ended {
+            "already ended:"
+        } else if status == "RUNNING" {
             "stop requested for"
         } else {
             "stopped"
