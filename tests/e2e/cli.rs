@@ -704,7 +704,7 @@ fn graph_draws_choices_catches_parallel_and_map_offline_and_from_the_server() {
     graphviz_accepts(dot);
 
     // JSON, and the same picture from a server by name.
-    let model = run_at("http://127.0.0.1:1", &["graph", path, "-f", "json"]);
+    let model = run_at("http://127.0.0.1:1", &["graph", path, "--format", "json"]);
     let model: Value = serde_json::from_str(&model.stdout).expect("json");
     assert_eq!(model["groups"].as_array().expect("groups").len(), 4);
     assert!(

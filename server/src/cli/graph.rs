@@ -38,7 +38,8 @@ pub enum Format {
 pub struct Args {
     /// A definition file, or the name of a state machine on the server.
     target: String,
-    #[arg(long, short = 'f', value_enum, default_value_t = Format::Mermaid)]
+    /// What to write (`-f` is left to `history --follow`).
+    #[arg(long, value_enum, default_value_t = Format::Mermaid)]
     format: Format,
     #[command(flatten)]
     remote: Remote,
