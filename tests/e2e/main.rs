@@ -3,6 +3,7 @@
 //! they arrive. One test binary, one module per area.
 
 mod aws;
+mod cli;
 mod conformance;
 mod crash;
 mod examples_tasks;

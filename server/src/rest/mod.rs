@@ -15,6 +15,7 @@
 mod error;
 mod executions;
 mod follow;
+pub mod graph;
 mod machines;
 mod request;
 mod shapes;
@@ -26,6 +27,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post, put};
 
 pub use error::RestError;
+/// Percent-encoding of a path segment, shared with the CLI client that
+/// builds these paths.
+pub use follow::encode_segment;
 
 use crate::http::App;
 
@@ -46,6 +50,11 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
             get(machines::describe),
         ),
         ("put", "/v1/state-machines/{machine}", put(machines::update)),
+        (
+            "get",
+            "/v1/state-machines/{machine}/graph",
+            get(graph::machine_graph),
+        ),
         (
             "delete",
             "/v1/state-machines/{machine}",
