@@ -67,6 +67,7 @@ pub async fn serve_with_triggers(
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .merge(crate::rest::router())
+        .merge(crate::web::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app);
     let served = axum::serve(listener, app)

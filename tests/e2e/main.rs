@@ -15,3 +15,4 @@ mod support;
 mod tasks;
 mod triggers;
 mod validate;
+mod web;
