@@ -464,7 +464,7 @@ fn an_execution_started_from_the_form_turns_green_live() {
         "return document.querySelector('#exec-status').innerText.trim() === 'SUCCEEDED'",
         json!([]),
     );
-    assert!(browser.text("#exec-summary").contains("\"who\": \"web\""));
+    assert!(browser.text("#state-panel").contains("\"who\": \"web\""));
 
     // A state's input and output, from the graph.
     browser.click("g.node[data-state='Work']");
@@ -473,12 +473,17 @@ fn an_execution_started_from_the_form_turns_green_live() {
         "return document.querySelector('#state-panel').innerText.includes('\"echo\"')",
         json!([]),
     );
-    let panel = browser.text("#state-panel");
+    browser.screenshot("execution-succeeded");
+    browser.script(
+        "document.querySelector('#graph').scrollTop = 1e6",
+        json!([]),
+    );
+    browser.screenshot("execution-caught");
+    let panel = browser.text("#state-panel").to_lowercase();
     assert!(
-        panel.contains("Input") && panel.contains("Output"),
+        panel.contains("input") && panel.contains("output"),
         "{panel}"
     );
-    browser.screenshot("execution-succeeded");
 
     // The executions page lists it, filtered by machine and status.
     browser.click("#nav-executions");

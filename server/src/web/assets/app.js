@@ -460,9 +460,16 @@
     }
   }
 
+  function compact(value) {
+    const text = typeof value === "string" ? value : JSON.stringify(value);
+    return text.length > 200 ? text.slice(0, 199) + "…" : text;
+  }
+
   function eventSummary(ev) {
     const d = ev.details || {};
     if (d.error !== undefined || d.cause !== undefined) return [d.error || "", d.cause ? " — " + d.cause : ""].join("");
+    if (d.output !== undefined) return "output " + compact(d.output);
+    if (d.input !== undefined && !d.resource) return "input " + compact(d.input);
     if (d.resource) return d.resource;
     if (d.index !== undefined) return "item " + d.index;
     if (d.length !== undefined) return d.length + " items";
@@ -492,7 +499,7 @@
     const metaSlot = h("span.meta");
     const stopButton = h("button.danger#stop-button", { type: "button" }, "Stop");
     const summary = h("div.summary#exec-summary");
-    const statePanel = h("div.state-panel#state-panel", {}, h("p.muted", {}, "Select a state in the graph to see its input and output."));
+    const statePanel = h("div.state-panel#state-panel");
     const timeline = h("tbody");
     const graphWrap = h("div.graph-wrap#graph");
     const graph = def ? window.StepGraph.render(def, (n) => selectState(n)) : null;
@@ -529,8 +536,8 @@
       if (exec.error !== undefined || exec.cause !== undefined) {
         parts.push(h("div.error-box#exec-error", { role: "alert" }, h("strong", {}, exec.error || "Error"), exec.cause ? h("div.cause", {}, exec.cause) : null));
       }
-      parts.push(h("div.io", {}, jsonBlock("Input", exec.input), exec.output !== undefined ? jsonBlock("Output", exec.output) : null));
       summary.replaceChildren(...parts);
+      if (!selected) renderState();
       setLive(exec.status === "RUNNING");
     }
 
@@ -546,8 +553,17 @@
     }
 
     function renderState() {
+      if (!selected) {
+        statePanel.replaceChildren(
+          h("h3", {}, "Execution"),
+          jsonBlock("Input", exec.input),
+          exec.output !== undefined ? jsonBlock("Output", exec.output) : null,
+          h("p.muted.small", {}, "Select a state in the graph to see its input and output."),
+        );
+        return;
+      }
       const s = tracker.states.get(selected);
-      const parts = [h("h3", {}, selected)];
+      const parts = [h("h3", {}, selected, " ", h("button.link.small#show-execution", { type: "button", onclick: () => selectState(null) }, "back to the execution"))];
       if (!s) {
         parts.push(h("p.muted", {}, "Not entered (yet)."));
       } else {

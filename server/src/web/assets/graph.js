@@ -12,10 +12,11 @@
   const NODE_H = 38;
   const MIN_W = 96;
   const GAP_X = 26;
-  const GAP_Y = 46;
+  const GAP_Y = 52;
   const PAD = 14;
   const HEADER = 24;
   const LABEL_MAX = 38;
+  const LABEL_FONT = "11px system-ui, sans-serif";
   const MAX_STATES = 2000;
 
   let measureCtx = null;
@@ -204,9 +205,18 @@
     const nLayers = Math.max(0, ...layer.values()) + 1;
     const layers = Array.from({ length: nLayers }, () => []);
     const items = new Map(); // id -> {id, w, h, layer, preds, succs}
+    // A node reached by a labelled edge takes at least its label's width,
+    // so that sibling labels (a Choice's branches) do not overlap.
+    const labelW = new Map();
+    scope.edges.forEach((e, ei) => {
+      if (!e.label || back.has(ei)) return;
+      const w = textWidth(clip(e.label, LABEL_MAX), LABEL_FONT) + 18;
+      labelW.set(e.to, Math.max(labelW.get(e.to) || 0, w));
+    });
     for (const id of order) {
       const n = scope.nodes.get(id);
-      const item = { id, w: n.w, h: n.h, layer: layer.get(id), preds: [], succs: [] };
+      const w = Math.max(n.w, labelW.get(id) || 0);
+      const item = { id, w, pad: (w - n.w) / 2, h: n.h, layer: layer.get(id), preds: [], succs: [] };
       items.set(id, item);
       layers[item.layer].push(item);
     }
@@ -318,7 +328,7 @@
   function drawLabel(g, text, x, y, kind) {
     if (!text) return;
     const shown = clip(text, LABEL_MAX);
-    const w = textWidth(shown, "11px system-ui, sans-serif") + 10;
+    const w = textWidth(shown, LABEL_FONT) + 10;
     const label = el("g", { class: "edge-label " + kind, transform: `translate(${x - w / 2},${y - 8})` });
     label.appendChild(el("title", {}, text));
     label.appendChild(el("rect", { width: w, height: 16, rx: 3 }));
@@ -331,15 +341,16 @@
     const labelsG = el("g", { class: "labels" });
     const nodesG = el("g", { class: "nodes" });
     g.append(edgesG, nodesG, labelsG);
+    const labelsAt = new Map();
     for (const e of layout.edges) {
       let d;
       let lx;
       let ly;
       if (e.back) {
         const right = layout.w - 14;
-        const sx = e.a.x + e.a.w;
+        const sx = e.a.x + e.a.w - (e.a.pad || 0);
         const sy = e.a.y + e.a.h / 2;
-        const tx = e.b.x + e.b.w;
+        const tx = e.b.x + e.b.w - (e.b.pad || 0);
         const ty = e.b.y + e.b.h / 2;
         d = `M${sx},${sy} C${right + 10},${sy} ${right + 10},${ty} ${tx + 2},${ty}`;
         lx = right - 10;
@@ -348,12 +359,16 @@
         const pts = e.pts.map((p, i) => {
           if (i === 0) return [p.x + p.w / 2, p.y + p.h];
           if (i === e.pts.length - 1) return [p.x + p.w / 2, p.y - 2];
-          return [p.x + p.w / 2, p.y + (e.pts[i - 1].h ? 0 : 0)];
+          return [p.x + p.w / 2, p.y];
         });
         d = curve(pts);
-        // The label near the source, where the branches fan out.
-        lx = pts[0][0] + (pts[1][0] - pts[0][0]) * 0.45;
-        ly = pts[0][1] + (pts[1][1] - pts[0][1]) * 0.45;
+        // The label just above the target, which is spaced to fit it.
+        // Several labels into one state stack upwards.
+        const n = pts.length;
+        const stacked = (labelsAt.get(e.to) || 0) + (e.label ? 1 : 0);
+        labelsAt.set(e.to, stacked);
+        lx = pts[n - 1][0];
+        ly = pts[n - 1][1] - 13 - 17 * Math.max(0, stacked - 1);
       }
       const path = el("path", { d, class: "edge " + e.kind + (e.back ? " back" : ""), "marker-end": "url(#arrow)" });
       path.dataset.from = e.from;
@@ -364,7 +379,7 @@
     for (const [id, item] of layout.items) {
       if (item.dummy) continue;
       const node = layout.scope.nodes.get(id);
-      const ng = el("g", { class: `node ${node.kind} type-${node.type || node.kind}`, transform: `translate(${item.x},${item.y})` });
+      const ng = el("g", { class: `node ${node.kind} type-${node.type || node.kind}`, transform: `translate(${item.x + (item.pad || 0)},${item.y})` });
       if (node.kind !== "state") {
         ng.appendChild(el("rect", { width: node.w, height: node.h, rx: node.h / 2 }));
         ng.appendChild(el("text", { x: node.w / 2, y: node.h / 2 + 4, "text-anchor": "middle" }, node.label));
