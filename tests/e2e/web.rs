@@ -540,6 +540,13 @@ fn a_failed_execution_shows_its_error() {
         json!([]),
     );
     assert_eq!(failures, json!(["ExecutionFailed"]));
+    // A row opens the event's full details.
+    browser.click("#timeline tr.failure");
+    browser.wait_for(
+        "the event's details",
+        "const d = document.querySelector('#timeline tr.detail pre'); return d && d.textContent.includes('\"error\": \"PaymentDeclined\"')",
+        json!([]),
+    );
     browser.screenshot("execution-failed");
     assert!(
         browser.severe_logs().is_empty(),
@@ -691,4 +698,46 @@ fn the_pages_are_served_with_a_strict_content_security_policy() {
     );
     assert_eq!(aws.status, 200, "{}", aws.body);
     assert_eq!(aws.json(), json!({"stateMachines": []}));
+}
+
+/// An execution's page draws the definition the execution runs: its
+/// revision survives an update and a delete of the state machine.
+#[test]
+fn an_execution_keeps_the_definition_it_started_with() {
+    let server = Server::start();
+    create_machine(&server, "evolving", &crate::rest::waiting(3600));
+    start(&server, "evolving", "old-one", "{}");
+    let updated = r#"{"StartAt": "Renamed", "States": {"Renamed": {"Type": "Pass", "End": true}}}"#;
+    let reply = http(
+        server.addr,
+        "PUT",
+        "/v1/state-machines/evolving",
+        &[],
+        json!({"definition": updated}).to_string().as_bytes(),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let path = "/v1/executions/evolving/old-one/state-machine";
+    let ran = get(&server, path);
+    assert_eq!(ran.status, 200, "{}", ran.body);
+    let ran = ran.json();
+    assert_eq!(ran["revision"], 1);
+    assert_eq!(ran["name"], "evolving");
+    assert!(
+        ran["definition"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Nap")
+    );
+    let deleted = http(
+        server.addr,
+        "DELETE",
+        "/v1/state-machines/evolving",
+        &[],
+        b"",
+    );
+    assert!(deleted.status < 300, "{}", deleted.body);
+    assert_eq!(get(&server, path).json()["revision"], 1);
+    let missing = get(&server, "/v1/executions/evolving/nope/state-machine");
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    assert_eq!(missing.json()["code"], "ExecutionDoesNotExist");
 }

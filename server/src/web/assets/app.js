@@ -337,7 +337,13 @@
       })
       .catch(() => {});
     const tokens = [null];
+    let current = 0;
+    // The first page refreshes itself, so new and finishing executions
+    // show up without a reload; older pages stay still to be read.
+    const timer = setInterval(() => current === 0 && !document.hidden && load(0), 5000);
+    leave = () => clearInterval(timer);
     const load = async (index) => {
+      current = index;
       let path = "/v1/executions?limit=" + PAGE;
       if (machine) path += "&machine=" + seg(machine);
       if (status) path += "&status=" + seg(status);
@@ -379,6 +385,9 @@
     constructor() {
       this.byId = new Map(); // event id -> event
       this.owner = new Map(); // event id -> state name
+      // event id -> the visit it belongs to, along previousEventId: Map
+      // iterations run side by side, so "the last open visit" is not it.
+      this.visitOf = new Map();
       this.states = new Map(); // name -> {visits, open, failed, caught}
       this.open = []; // names of Parallel/Map states entered and not yet left
     }
@@ -394,7 +403,9 @@
       if (t.endsWith("StateEntered")) {
         owner = d.name;
         const s = this.state(owner);
-        s.visits.push({ entered: ev, exited: null, failure: null });
+        const visit = { entered: ev, exited: null, failure: null };
+        s.visits.push(visit);
+        this.visitOf.set(ev.id, visit);
         s.open++;
         if (t === "FailStateEntered") s.failed = true;
         if (t === "ParallelStateEntered" || t === "MapStateEntered") this.open.push(owner);
@@ -410,7 +421,11 @@
       } else if (t.endsWith("StateExited")) {
         owner = d.name;
         const s = this.state(owner);
-        const visit = [...s.visits].reverse().find((v) => !v.exited);
+        let visit = this.visitOf.get(ev.previousEventId);
+        if (!visit || visit.entered.details.name !== owner || visit.exited) {
+          visit = [...s.visits].reverse().find((v) => !v.exited);
+        }
+        if (visit) this.visitOf.set(ev.id, visit);
         if (visit) visit.exited = ev;
         // Left after a failure: a Catch took it (stepline, like AWS for
         // Parallel and Map, records the exit of a caught state).
@@ -432,14 +447,17 @@
         owner = d.name;
       } else if (!t.startsWith("Execution")) {
         const prev = this.byId.get(ev.previousEventId);
-        if (prev && !prev.type.endsWith("StateExited")) owner = this.owner.get(prev.id) || null;
+        if (prev && !prev.type.endsWith("StateExited")) {
+          owner = this.owner.get(prev.id) || null;
+          if (this.visitOf.has(prev.id)) this.visitOf.set(ev.id, this.visitOf.get(prev.id));
+        }
       }
       if (owner) {
         this.owner.set(ev.id, owner);
         if (FAILURE.test(t) && !t.startsWith("MapIteration")) {
           const s = this.state(owner);
           s.failed = true;
-          const visit = s.visits[s.visits.length - 1];
+          const visit = this.visitOf.get(ev.id) || s.visits[s.visits.length - 1];
           if (visit && !visit.failure) visit.failure = ev;
         }
       }
@@ -486,7 +504,8 @@
     let def = null;
     try {
       exec = await api("GET", base, undefined, ctl.signal);
-      const m = await api("GET", "/v1/state-machines/" + seg(machine), undefined, ctl.signal).catch(() => null);
+      // The definition as the execution started it, not as it is now.
+      const m = await api("GET", base + "/state-machine", undefined, ctl.signal).catch(() => null);
       if (m) def = JSON.parse(m.definition);
     } catch (err) {
       if (ctl.signal.aborted) return;
@@ -594,7 +613,9 @@
         tracker.add(ev);
         if (firstTime.t === null) firstTime.t = new Date(ev.timestamp);
         const failure = FAILURE.test(ev.type);
-        const detail = h("tr.detail", { hidden: true }, h("td", { colspan: 5 }, h("pre", {}, JSON.stringify(ev.details, null, 2))));
+        // The full details row is built on the first click: a long
+        // history would otherwise double its rows for nothing.
+        let detail = null;
         const row = h(
           "tr.event",
           { class: "event" + (failure ? " failure" : "") + (ev.type.startsWith("Execution") ? " exec" : ""), dataset: { type: ev.type }, tabindex: 0 },
@@ -604,10 +625,17 @@
           h("td", {}, tracker.owner.get(ev.id) || ""),
           h("td.summary-cell", {}, eventSummary(ev)),
         );
-        const toggle = () => (detail.hidden = !detail.hidden);
+        const toggle = () => {
+          if (!detail) {
+            detail = h("tr.detail", {}, h("td", { colspan: 5 }, h("pre", {}, JSON.stringify(ev.details, null, 2))));
+            row.after(detail);
+          } else {
+            detail.hidden = !detail.hidden;
+          }
+        };
         row.addEventListener("click", toggle);
         row.addEventListener("keydown", (k) => k.key === "Enter" && toggle());
-        timeline.append(row, detail);
+        timeline.append(row);
       }
     }
 
