@@ -1,5 +1,6 @@
 //! The HTTP server: one port, the AWS Step Functions JSON 1.0 protocol on
-//! `POST /`, the native REST API under `/v1/` (see `rest`), and `/health`.
+//! `POST /`, the native REST API under `/v1/` (see `rest`), the web pages
+//! on `GET /` (see `web`), and `/health`.
 //! Thin: every request is one engine call.
 
 use std::future::Future;

@@ -366,7 +366,7 @@ const PIPELINE: &str = r#"{
   "StartAt": "Prepare",
   "States": {
     "Prepare": {"Type": "Pass", "Result": {"items": [1, 2, 3]}, "ResultPath": "$.batch", "Next": "Settle"},
-    "Settle": {"Type": "Wait", "Seconds": 2, "Next": "Route"},
+    "Settle": {"Type": "Wait", "Seconds": 3, "Next": "Route"},
     "Route": {"Type": "Choice",
       "Choices": [{"Variable": "$.who", "IsPresent": true, "Next": "Work"}],
       "Default": "Nobody"},

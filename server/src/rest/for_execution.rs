@@ -9,9 +9,8 @@ use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 
 use super::error::RestError;
-use super::executions::execution_arn;
+use super::executions::addressed;
 use super::machines::json_response;
-use super::request::Query;
 use super::shapes::machine_detail;
 use crate::http::App;
 
@@ -21,11 +20,7 @@ pub async fn describe(
     path: Result<Path<(String, String)>, PathRejection>,
     uri: Uri,
 ) -> Result<Response, RestError> {
-    let (machine, name) = super::path_param(path)?;
-    Query::parse(&uri, &[])?;
-    let execution = app
-        .engine
-        .describe_execution(&execution_arn(&app.engine, &machine, &name))?;
+    let execution = addressed(&app, path, &uri)?;
     let record = app
         .engine
         .describe_state_machine_revision(&execution.state_machine_arn, execution.revision)?;

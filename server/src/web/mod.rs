@@ -31,32 +31,27 @@ struct Asset {
     body: &'static [u8],
 }
 
+/// An embedded file under `assets/`, served at `path`.
+macro_rules! asset {
+    ($path:literal, $file:literal, $content_type:literal) => {
+        Asset {
+            path: $path,
+            content_type: $content_type,
+            body: include_bytes!(concat!("assets/", $file)),
+        }
+    };
+}
+
 const ASSETS: &[Asset] = &[
-    Asset {
-        path: "/",
-        content_type: "text/html; charset=utf-8",
-        body: include_bytes!("assets/index.html"),
-    },
-    Asset {
-        path: "/assets/app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("assets/app.js"),
-    },
-    Asset {
-        path: "/assets/graph.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("assets/graph.js"),
-    },
-    Asset {
-        path: "/assets/app.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_bytes!("assets/app.css"),
-    },
-    Asset {
-        path: "/assets/favicon.svg",
-        content_type: "image/svg+xml",
-        body: include_bytes!("assets/favicon.svg"),
-    },
+    asset!("/", "index.html", "text/html; charset=utf-8"),
+    asset!("/assets/app.js", "app.js", "text/javascript; charset=utf-8"),
+    asset!(
+        "/assets/graph.js",
+        "graph.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!("/assets/app.css", "app.css", "text/css; charset=utf-8"),
+    asset!("/assets/favicon.svg", "favicon.svg", "image/svg+xml"),
 ];
 
 /// The pages' routes, merged into the server's router by `http.rs`. `/`

@@ -308,8 +308,13 @@
       const pts = r.chain.map((id) => items.get(id));
       return { ...e, back: false, pts };
     });
-    if (anyBack) width += 40;
-    return { scope, items, edges, w: Math.max(width, 60), h: height };
+    // Loops go round the right-hand side, with room for their labels.
+    const loopX = width + 22;
+    if (anyBack) {
+      const widest = Math.max(0, ...edges.filter((e) => e.back && e.label).map((e) => textWidth(clip(e.label, LABEL_MAX), LABEL_FONT) + 10));
+      width = loopX + Math.max(12, widest / 2 + 4);
+    }
+    return { scope, items, edges, loopX, w: Math.max(width, 60), h: height };
   }
 
   // ---- drawing -------------------------------------------------------------
@@ -347,13 +352,14 @@
       let lx;
       let ly;
       if (e.back) {
-        const right = layout.w - 14;
+        const right = layout.loopX;
         const sx = e.a.x + e.a.w - (e.a.pad || 0);
         const sy = e.a.y + e.a.h / 2;
         const tx = e.b.x + e.b.w - (e.b.pad || 0);
         const ty = e.b.y + e.b.h / 2;
-        d = `M${sx},${sy} C${right + 10},${sy} ${right + 10},${ty} ${tx + 2},${ty}`;
-        lx = right - 10;
+        d = `M${sx},${sy} C${right},${sy} ${right},${ty} ${tx + 2},${ty}`;
+        // The curve's rightmost point (t = 1/2 of this Bézier).
+        lx = (sx + tx) / 8 + (3 * right) / 4;
         ly = (sy + ty) / 2;
       } else {
         const pts = e.pts.map((p, i) => {
