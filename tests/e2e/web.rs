@@ -586,6 +586,8 @@ fn a_running_execution_is_stopped_from_its_page() {
         "return document.querySelector('#stop-button').hidden",
         json!([]),
     );
+    let panel = browser.text("#state-panel");
+    assert!(!panel.contains("null"), "{panel}");
     let described = get(&server, "/v1/executions/sleepy/long-nap").json();
     assert_eq!(described["status"], "ABORTED");
     browser.screenshot("execution-stopped");

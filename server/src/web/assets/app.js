@@ -37,7 +37,7 @@
   }
 
   function show(...nodes) {
-    main.replaceChildren(...nodes);
+    main.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined));
   }
 
   function toast(text) {
@@ -573,11 +573,17 @@
 
     function renderState() {
       if (!selected) {
+        // Through h(), which skips absent children (replaceChildren would
+        // show a null as the text "null").
         statePanel.replaceChildren(
-          h("h3", {}, "Execution"),
-          jsonBlock("Input", exec.input),
-          exec.output !== undefined ? jsonBlock("Output", exec.output) : null,
-          h("p.muted.small", {}, "Select a state in the graph to see its input and output."),
+          h(
+            "div",
+            {},
+            h("h3", {}, "Execution"),
+            jsonBlock("Input", exec.input),
+            exec.output !== undefined ? jsonBlock("Output", exec.output) : null,
+            h("p.muted.small", {}, "Select a state in the graph to see its input and output."),
+          ),
         );
         return;
       }
