@@ -387,6 +387,25 @@ const PIPELINE: &str = r#"{
   }
 }"#;
 
+/// A job polled until it is done: a loop, rules with And and Not, a Catch.
+const POLLING: &str = r#"{
+  "StartAt": "Submit",
+  "States": {
+    "Submit": {"Type": "Task", "Resource": "stepline:process:submit", "Next": "Poll",
+      "Catch": [{"ErrorEquals": ["States.Timeout", "States.TaskFailed"], "Next": "Alert"}]},
+    "Poll": {"Type": "Wait", "Seconds": 5, "Next": "Status"},
+    "Status": {"Type": "Choice",
+      "Choices": [
+        {"Variable": "$.status", "StringEquals": "RUNNING", "Next": "Poll"},
+        {"And": [{"Variable": "$.status", "StringEquals": "DONE"}, {"Variable": "$.count", "NumericGreaterThan": 10}], "Next": "Publish"},
+        {"Not": {"Variable": "$.status", "IsPresent": true}, "Next": "Alert"}
+      ],
+      "Default": "Alert"},
+    "Publish": {"Type": "Pass", "End": true},
+    "Alert": {"Type": "Fail", "Error": "JobFailed"}
+  }
+}"#;
+
 #[test]
 fn an_execution_started_from_the_form_turns_green_live() {
     let Some(browser) = Browser::start() else {
@@ -485,14 +504,58 @@ fn an_execution_started_from_the_form_turns_green_live() {
         "{panel}"
     );
 
-    // The executions page lists it, filtered by machine and status.
+    // The executions page lists it.
     browser.click("#nav-executions");
     browser.find("#executions a[href='#/executions/pipeline/from-the-form']");
-    assert!(
-        browser.severe_logs().is_empty(),
-        "{:?}",
-        browser.severe_logs()
+
+    // What the server refuses is shown under the form with its code: the
+    // name is taken (by an execution with another input).
+    browser.open(&format!("{base}/#/machines/pipeline"));
+    browser.type_into("#start-name", "from-the-form");
+    browser.type_into("#start-input", "{\"who\": \"someone else\"}");
+    browser.click("#start-button");
+    browser.wait_for(
+        "the server's refusal",
+        "return document.querySelector('#start-error').textContent.startsWith('ExecutionAlreadyExists: ')",
+        json!([]),
     );
+
+    // A loop goes round the side; compound rules read as expressions.
+    create_machine(&server, "polling", POLLING);
+    browser.open(&format!("{base}/#/machines/polling"));
+    browser.find("#graph path.edge.back");
+    let loops = browser.script(
+        "return [...document.querySelectorAll('#graph path.edge.back')].map((p) => p.dataset.from + '>' + p.dataset.to)",
+        json!([]),
+    );
+    assert_eq!(loops, json!(["Status>Poll"]));
+    let labels = browser.script(
+        "return [...document.querySelectorAll('.edge-label title')].map((t) => t.textContent)",
+        json!([]),
+    );
+    for expected in [
+        "$.status == \"RUNNING\"",
+        "$.status == \"DONE\" and $.count > 10",
+        "not ($.status is present)",
+        "Default",
+        "catch States.Timeout, States.TaskFailed",
+    ] {
+        assert!(
+            labels
+                .as_array()
+                .is_some_and(|l| l.contains(&json!(expected))),
+            "{expected} in {labels}"
+        );
+    }
+    browser.click("#graph-fit");
+    browser.screenshot("machine-loop");
+    // Nothing failed in the page but the refused start (a 409).
+    let severe: Vec<String> = browser
+        .severe_logs()
+        .into_iter()
+        .filter(|m| !m.contains("status of 409"))
+        .collect();
+    assert!(severe.is_empty(), "{severe:?}");
 }
 
 /// A failure as the person at 3 a.m. sees it: the error on top, the failed
@@ -548,11 +611,8 @@ fn a_failed_execution_shows_its_error() {
         json!([]),
     );
     browser.screenshot("execution-failed");
-    assert!(
-        browser.severe_logs().is_empty(),
-        "{:?}",
-        browser.severe_logs()
-    );
+    let severe = browser.severe_logs();
+    assert!(severe.is_empty(), "{severe:?}");
 }
 
 #[test]

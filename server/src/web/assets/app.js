@@ -166,6 +166,18 @@
     );
   }
 
+  // The graph in its scrolling frame, with a button that fits a large one
+  // to the frame instead.
+  function graphFrame(content) {
+    const frame = h("div.graph-wrap#graph", {}, content);
+    const fit = h("button.fit#graph-fit", { type: "button", title: "Fit the graph to the frame, or show it at full size" }, "Fit");
+    fit.addEventListener("click", () => {
+      const on = frame.classList.toggle("fit");
+      fit.textContent = on ? "Full size" : "Fit";
+    });
+    return h("div.graph-frame", {}, fit, frame);
+  }
+
   // ---- state machines ------------------------------------------------------
 
   async function machinesPage() {
@@ -266,9 +278,7 @@
       parseError = e.message;
     }
     const recent = h("tbody");
-    const graph = h("div.graph-wrap#graph");
-    if (def) graph.append(window.StepGraph.render(def).svg);
-    else graph.append(errorBox({ message: "the definition is not JSON: " + parseError }));
+    const graph = graphFrame(def ? window.StepGraph.render(def).svg : errorBox({ message: "the definition is not JSON: " + parseError }));
     const defText = h("details.definition", {}, h("summary", {}, "Definition"), h("pre", {}, m.definition));
     show(
       h(
@@ -520,10 +530,8 @@
     const summary = h("div.summary#exec-summary");
     const statePanel = h("div.state-panel#state-panel");
     const timeline = h("tbody");
-    const graphWrap = h("div.graph-wrap#graph");
     const graph = def ? window.StepGraph.render(def, (n) => selectState(n)) : null;
-    if (graph) graphWrap.append(graph.svg);
-    else graphWrap.append(h("p.muted", {}, "The state machine's definition is not available."));
+    const graphWrap = graphFrame(graph ? graph.svg : h("p.muted", {}, "The state machine's definition is not available."));
 
     let confirmTimer = null;
     stopButton.addEventListener("click", async () => {
