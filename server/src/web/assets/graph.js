@@ -152,6 +152,33 @@
     node.h = HEADER + PAD + Math.max(40, ...node.layouts.map((c) => c.layout.h + 2 * PAD + 14)) + PAD;
   }
 
+  // Positions a layer's items as near their wanted x as the order and the
+  // gaps allow, by least squares: with y = x - (the widths and gaps to the
+  // left), the gap rule says y never decreases, so the best y is the
+  // isotonic regression of the wanted y (pool adjacent violators). Greedy
+  // pushing instead drifts right, layer after layer, in long graphs.
+  function placeRow(l) {
+    let off = 0;
+    const blocks = [];
+    for (const item of l) {
+      item.off = off;
+      off += item.w + GAP_X;
+      blocks.push({ sum: item.want - item.off, n: 1 });
+      while (blocks.length > 1) {
+        const b = blocks[blocks.length - 1];
+        const a = blocks[blocks.length - 2];
+        if (a.sum / a.n <= b.sum / b.n) break;
+        a.sum += b.sum;
+        a.n += b.n;
+        blocks.pop();
+      }
+    }
+    let i = 0;
+    for (const b of blocks) {
+      for (let k = 0; k < b.n; k++, i++) l[i].x = b.sum / b.n + l[i].off;
+    }
+  }
+
   function layoutScope(scope) {
     const ids = [...scope.nodes.keys()];
     for (const node of scope.nodes.values()) sizeNode(node);
@@ -277,19 +304,7 @@
         const nb = item[key];
         item.want = nb.length ? nb.reduce((s, p) => s + p.x + p.w / 2, 0) / nb.length - item.w / 2 : item.x;
       }
-      // Push right, then pull left, keeping order and gaps.
-      let min = -Infinity;
-      for (const item of l) {
-        item.x = Math.max(item.want, min);
-        min = item.x + item.w + GAP_X;
-      }
-      let max = Infinity;
-      for (let i = l.length - 1; i >= 0; i--) {
-        const item = l[i];
-        item.x = Math.min(item.x, max - item.w);
-        item.x = Math.max(item.x, i === 0 ? -Infinity : l[i - 1].x + l[i - 1].w + GAP_X);
-        max = item.x - GAP_X;
-      }
+      placeRow(l);
     };
     for (let pass = 0; pass < 3; pass++) {
       layers.slice(1).forEach((l) => place(l, "preds"));
