@@ -129,7 +129,12 @@
   function parseHash() {
     const raw = location.hash.replace(/^#/, "") || "/";
     const [path, q] = raw.split("?");
-    const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+    let parts;
+    try {
+      parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+    } catch (e) {
+      parts = ["\u0000malformed"]; // a stray % in a typed address: not found
+    }
     const params = new URLSearchParams(q || "");
     return { parts, params };
   }
