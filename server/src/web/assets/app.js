@@ -527,6 +527,7 @@
       return show(h("div.head", {}, h("h1", {}, name)), errorBox(err));
     }
 
+    if (ctl.signal.aborted) return; // left while loading
     const tracker = new Tracker();
     let selected = null;
     const statusSlot = h("span#exec-status");
@@ -560,9 +561,13 @@
       }
     });
 
+    function renderMeta() {
+      metaSlot.textContent = `${exec.stateMachine} · revision ${exec.revision} · started ${when(exec.startDate)} · ${duration(exec.startDate, exec.stopDate)}`;
+    }
+
     function renderHeader() {
       statusSlot.replaceChildren(badge(exec.status));
-      metaSlot.textContent = `${exec.stateMachine} · revision ${exec.revision} · started ${when(exec.startDate)} · ${duration(exec.startDate, exec.stopDate)}`;
+      renderMeta();
       stopButton.hidden = exec.status !== "RUNNING";
       const parts = [];
       if (exec.error !== undefined || exec.cause !== undefined) {
@@ -666,6 +671,12 @@
       h("table.list.timeline#timeline", {}, h("thead", {}, h("tr", {}, h("th.num", {}, "#"), h("th.num", {}, "Time"), h("th", {}, "Type"), h("th", {}, "State"), h("th", {}, "Details"))), timeline),
     );
     renderHeader();
+    // The header's running time ticks while the page is open.
+    const ticker = setInterval(() => exec.status === "RUNNING" && renderMeta(), 1000);
+    leave = () => {
+      ctl.abort();
+      clearInterval(ticker);
+    };
 
     // Follow the history: pages of events, long-polling while it runs.
     let after = 0;
