@@ -12,10 +12,12 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use stepline_engine::interp::Failure;
+use stepline_engine::runtime::{TaskCall, TaskFuture, TaskRunner};
 
 use crate::aws::Server;
 use crate::rest::{get, http, post};
@@ -558,15 +560,50 @@ fn an_execution_started_from_the_form_turns_green_live() {
     assert!(severe.is_empty(), "{severe:?}");
 }
 
+/// Tasks fail on their first attempt and succeed on a retry.
+struct FirstAttemptFails;
+
+impl TaskRunner for FirstAttemptFails {
+    fn run(&self, call: TaskCall) -> TaskFuture {
+        Box::pin(async move {
+            if call.request.attempt == 0 {
+                Err(Failure::new("Flaky.Again", "the first attempt fails"))
+            } else {
+                Ok(json!({"attempt": call.request.attempt}))
+            }
+        })
+    }
+}
+
+/// A retried Task, then a Parallel whose failing branch cancels the other
+/// one (still waiting) and is caught.
+const RETRIED: &str = r#"{
+  "StartAt": "Try",
+  "States": {
+    "Try": {"Type": "Task", "Resource": "stepline:process:flaky", "Next": "Split",
+      "Retry": [{"ErrorEquals": ["Flaky.Again"], "IntervalSeconds": 1, "MaxAttempts": 2}]},
+    "Split": {"Type": "Parallel",
+      "Branches": [
+        {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 3600, "End": true}}},
+        {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Boom.Went", "Cause": "on purpose"}}}
+      ],
+      "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "After"}],
+      "End": true},
+    "After": {"Type": "Succeed"}
+  }
+}"#;
+
 /// A failure as the person at 3 a.m. sees it: the error on top, the failed
 /// state red, the failed events highlighted. The error's text holds markup,
-/// which must show as text.
+/// which must show as text. Then the colours of a retry (green: it
+/// succeeded in the end) and of a branch cancelled by its sibling's
+/// failure (grey, not running for ever).
 #[test]
 fn a_failed_execution_shows_its_error() {
     let Some(browser) = Browser::start() else {
         return;
     };
-    let server = Server::start();
+    let server = Server::start_with(Arc::new(FirstAttemptFails));
     let definition = json!({
         "StartAt": "Charge <card>",
         "States": {
@@ -611,6 +648,27 @@ fn a_failed_execution_shows_its_error() {
         json!([]),
     );
     browser.screenshot("execution-failed");
+
+    create_machine(&server, "retried", RETRIED);
+    start(&server, "retried", "second-time-lucky", "{}");
+    browser.open(&format!("{base}/#/executions/retried/second-time-lucky"));
+    browser.wait_for_state("After", "succeeded");
+    assert_eq!(browser.state_status("Try"), "succeeded");
+    assert_eq!(browser.state_status("Split"), "caught");
+    assert_eq!(browser.state_status("Boom"), "failed");
+    assert_eq!(browser.state_status("Hold"), "aborted");
+    let failures = browser.script(
+        "return [...document.querySelectorAll('#timeline tr.failure td.type')].map((t) => t.textContent)",
+        json!([]),
+    );
+    assert_eq!(failures, json!(["TaskFailed", "ParallelStateFailed"]));
+    browser.click("g.node[data-state='Boom']");
+    browser.wait_for(
+        "Boom's error in the panel",
+        "return document.querySelector('#state-panel .error-box')?.innerText.includes('Boom.Went')",
+        json!([]),
+    );
+    browser.screenshot("execution-retried");
     let severe = browser.severe_logs();
     assert!(severe.is_empty(), "{severe:?}");
 }

@@ -393,104 +393,144 @@
 
   const FAILURE = /(Failed|TimedOut|Aborted)$/;
 
-  // What the history says about each state: its visits (entered, exited,
-  // failure events) and a status for the graph. Built incrementally as
-  // events arrive.
+  // What the history says about each state: its visits, each with the
+  // events that entered and left it and the failure that ended it, and from
+  // them a status for the graph. Built incrementally as events arrive.
+  //
+  // Events are tied to visits along previousEventId (each event follows the
+  // last one of its branch or iteration, so concurrent Map iterations do
+  // not mix); Parallel and Map events to the innermost such state still
+  // open. A visit is the child of the Parallel or Map visit whose branch
+  // or iteration it runs in, so that closing that visit (its end, its
+  // failure, the execution's end) cancels what was still running inside.
+  const ABORT = /Aborted$/;
+  const RANK = ["running", "failed", "caught", "aborted", "succeeded"];
+
   class Tracker {
     constructor() {
       this.byId = new Map(); // event id -> event
       this.owner = new Map(); // event id -> state name
-      // event id -> the visit it belongs to, along previousEventId: Map
-      // iterations run side by side, so "the last open visit" is not it.
-      this.visitOf = new Map();
-      this.states = new Map(); // name -> {visits, open, failed, caught}
-      this.open = []; // names of Parallel/Map states entered and not yet left
+      this.visitOf = new Map(); // event id -> visit
+      this.states = new Map(); // name -> visits
+      this.live = new Set(); // visits neither left, failed nor cancelled
+      this.compound = []; // Parallel and Map visits still open, innermost last
     }
-    state(name) {
-      if (!this.states.has(name)) this.states.set(name, { visits: [], open: 0, failed: false, caught: false });
+    visits(name) {
+      if (!this.states.has(name)) this.states.set(name, []);
       return this.states.get(name);
+    }
+    // Cancels what still runs inside `parent` (or everything, for null).
+    cancelInside(parent) {
+      for (const v of this.live) {
+        let p = v.parent;
+        while (p && p !== parent) p = p.parent;
+        if (parent === null || p === parent) {
+          v.cancelled = true;
+          this.live.delete(v);
+        }
+      }
+    }
+    fail(visit, ev) {
+      if (!visit || visit.exited) return;
+      // A Fail state's own event has no error; the failure that follows
+      // it (the execution's or the branch's) says which.
+      const said = (e) => e && e.details && e.details.error !== undefined;
+      if (!visit.failure || (!said(visit.failure) && said(ev))) visit.failure = ev;
+      this.live.delete(visit);
     }
     add(ev) {
       this.byId.set(ev.id, ev);
       const d = ev.details || {};
       const t = ev.type;
-      let owner = null;
+      const prev = this.byId.get(ev.previousEventId);
+      const prevVisit = this.visitOf.get(ev.previousEventId);
+      let visit = null;
       if (t.endsWith("StateEntered")) {
-        owner = d.name;
-        const s = this.state(owner);
-        const visit = { entered: ev, exited: null, failure: null };
-        s.visits.push(visit);
-        this.visitOf.set(ev.id, visit);
-        s.open++;
-        if (t === "FailStateEntered") s.failed = true;
-        if (t === "ParallelStateEntered" || t === "MapStateEntered") this.open.push(owner);
-        // A state entered right after another's failure: that failure was
-        // caught.
-        const prev = this.byId.get(ev.previousEventId);
-        const prevOwner = this.owner.get(ev.previousEventId);
-        if (prev && prevOwner && FAILURE.test(prev.type)) {
-          const p = this.state(prevOwner);
-          p.caught = true;
-          p.open = Math.max(0, p.open - 1);
-        }
+        const startsInside = prev && (prev.type === "ParallelStateStarted" || prev.type === "MapIterationStarted");
+        visit = { name: d.name, entered: ev, exited: null, failure: null, caught: false, cancelled: false };
+        visit.parent = startsInside ? prevVisit || null : prevVisit ? prevVisit.parent : null;
+        this.visits(d.name).push(visit);
+        this.live.add(visit);
+        if (t === "ParallelStateEntered" || t === "MapStateEntered") this.compound.push(visit);
+        if (t === "FailStateEntered") this.fail(visit, ev);
+        // Entered right after another state's failure: a Catch took it.
+        if (prev && prevVisit && FAILURE.test(prev.type) && prevVisit.failure) prevVisit.caught = true;
       } else if (t.endsWith("StateExited")) {
-        owner = d.name;
-        const s = this.state(owner);
-        let visit = this.visitOf.get(ev.previousEventId);
-        if (!visit || visit.entered.details.name !== owner || visit.exited) {
-          visit = [...s.visits].reverse().find((v) => !v.exited);
+        visit = prevVisit && prevVisit.name === d.name && !prevVisit.exited ? prevVisit : this.visits(d.name).find((v) => !v.exited && !v.failure) || null;
+        if (visit) {
+          visit.exited = ev;
+          // Left after a failure: a Catch took it (stepline records the
+          // exit of a caught state).
+          if (visit.failure) visit.caught = true;
+          this.live.delete(visit);
         }
-        if (visit) this.visitOf.set(ev.id, visit);
-        if (visit) visit.exited = ev;
-        // Left after a failure: a Catch took it (stepline, like AWS for
-        // Parallel and Map, records the exit of a caught state).
-        if (visit && visit.failure) s.caught = true;
-        s.open = Math.max(0, s.open - 1);
-        const i = this.open.lastIndexOf(owner);
-        if (i >= 0) this.open.splice(i, 1);
       } else if (/^(Parallel|Map)State/.test(t)) {
-        const kind = t.startsWith("Parallel") ? "Parallel" : "Map";
-        owner = [...this.open].reverse().find((n) => {
-          const s = this.states.get(n);
-          return s && s.visits.length && s.visits[s.visits.length - 1].entered.type === kind + "StateEntered";
-        });
-        if (owner && FAILURE.test(t)) {
-          const i = this.open.lastIndexOf(owner);
-          if (i >= 0) this.open.splice(i, 1);
-        }
+        const kind = t.startsWith("Parallel") ? "ParallelStateEntered" : "MapStateEntered";
+        visit = [...this.compound].reverse().find((v) => v.entered.type === kind) || null;
       } else if (t.startsWith("MapIteration")) {
-        owner = d.name;
-      } else if (!t.startsWith("Execution")) {
-        const prev = this.byId.get(ev.previousEventId);
-        if (prev && !prev.type.endsWith("StateExited")) {
-          owner = this.owner.get(prev.id) || null;
-          if (this.visitOf.has(prev.id)) this.visitOf.set(ev.id, this.visitOf.get(prev.id));
-        }
+        visit = [...this.compound].reverse().find((v) => v.name === d.name) || null;
+      } else if (!t.startsWith("Execution") && prev && !prev.type.endsWith("StateExited")) {
+        visit = prevVisit || null;
       }
-      if (owner) {
-        this.owner.set(ev.id, owner);
-        if (FAILURE.test(t) && !t.startsWith("MapIteration")) {
-          const s = this.state(owner);
-          s.failed = true;
-          const visit = this.visitOf.get(ev.id) || s.visits[s.visits.length - 1];
-          if (visit && !visit.failure) visit.failure = ev;
-        }
+      if (visit) {
+        this.visitOf.set(ev.id, visit);
+        this.owner.set(ev.id, visit.name);
       }
+      // A failure belongs to its own state's visit and, when it ends a
+      // branch or the execution, to the visit it follows (a state whose
+      // error had no event of its own, such as a path that matched
+      // nothing).
+      if (FAILURE.test(t) && !ABORT.test(t) && !t.startsWith("MapIteration")) {
+        if (visit) this.fail(visit, ev);
+        if (prevVisit && prevVisit !== visit) this.fail(prevVisit, ev);
+      } else if (visit && visit.failure && visit.entered !== ev && !visit.exited && !t.endsWith("StateExited") && !FAILURE.test(t)) {
+        // The state went on after its failure: a Retry.
+        visit.failure = null;
+        visit.caught = false;
+        this.live.add(visit);
+      }
+      // A Parallel or Map that ends, fails or aborts cancels its inside.
+      if (visit && /^(Parallel|Map)State(Exited|Failed|Aborted)$/.test(t)) {
+        this.cancelInside(visit);
+        const i = this.compound.indexOf(visit);
+        if (i >= 0) this.compound.splice(i, 1);
+      }
+      if (/^Execution(Failed|TimedOut|Aborted|Succeeded)$/.test(t)) this.cancelInside(null);
     }
-    // name -> running | succeeded | failed | caught | aborted
+    // name -> running | failed | caught | aborted | succeeded: the most
+    // telling of its visits (a Map's inner states have one per item).
     statuses(executionStatus) {
       const out = new Map();
-      for (const [name, s] of this.states) {
-        let st;
-        if (s.open > 0 && !s.failed) {
-          st = executionStatus === "RUNNING" ? "running" : executionStatus === "ABORTED" ? "aborted" : "failed";
-        } else if (s.caught) st = "caught";
-        else if (s.failed) st = "failed";
-        else st = "succeeded";
-        out.set(name, st);
+      for (const [name, visits] of this.states) {
+        let best = RANK.length;
+        for (const v of visits) {
+          let st;
+          if (v.caught) st = "caught";
+          else if (v.failure) st = "failed";
+          else if (v.exited) st = "succeeded";
+          else if (v.cancelled || executionStatus !== "RUNNING") st = "aborted";
+          else st = "running";
+          best = Math.min(best, RANK.indexOf(st));
+        }
+        if (best < RANK.length) out.set(name, RANK[best]);
       }
       return out;
     }
+  }
+
+  // The definition of state `name`, wherever it is nested.
+  function findState(def, name, depth = 0) {
+    if (!def || typeof def !== "object" || depth > 50) return null;
+    const states = def.States && typeof def.States === "object" ? def.States : {};
+    if (Object.prototype.hasOwnProperty.call(states, name)) return states[name];
+    for (const s of Object.values(states)) {
+      const inner = [...(Array.isArray(s && s.Branches) ? s.Branches : []), s && (s.ItemProcessor || s.Iterator)];
+      for (const scope of inner) {
+        const found = findState(scope, name, depth + 1);
+        if (found) return found;
+      }
+    }
+    return null;
   }
 
   function compact(value) {
@@ -605,17 +645,21 @@
         );
         return;
       }
-      const s = tracker.states.get(selected);
+      const visits = tracker.states.get(selected);
       const parts = [h("h3", {}, selected, " ", h("button.link.small#show-execution", { type: "button", onclick: () => selectState(null) }, "back to the execution"))];
-      if (!s) {
+      if (!visits) {
         parts.push(h("p.muted", {}, "Not entered (yet)."));
       } else {
         const st = tracker.statuses(exec.status).get(selected);
-        parts.push(h("p", {}, badge(st.toUpperCase()), ` ${s.visits.length} visit${s.visits.length === 1 ? "" : "s"}`));
-        const shown = s.visits.slice(-10);
-        if (s.visits.length > shown.length) parts.push(h("p.muted", {}, `showing the last ${shown.length}`));
+        parts.push(h("p", {}, badge(st.toUpperCase()), ` ${visits.length} visit${visits.length === 1 ? "" : "s"}`));
+        const shown = visits.slice(-10);
+        if (visits.length > shown.length) parts.push(h("p.muted", {}, `showing the last ${shown.length}`));
         for (const v of shown) {
-          const d = v.failure && v.failure.details;
+          let d = v.failure && v.failure.details;
+          // A Fail state in a branch has no event that carries its error:
+          // the definition says it.
+          const spec = findState(def, selected);
+          if (d && d.error === undefined && spec && spec.Type === "Fail") d = { error: spec.Error, cause: spec.Cause };
           parts.push(
             h(
               "div.visit",
