@@ -83,8 +83,8 @@ async fn serve(asset: &'static Asset) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    // The assets change only with the binary; a short cache keeps a
-    // reloaded page fast without serving stale code after an upgrade.
+    // The assets change with the binary: revalidate every time, so an
+    // upgraded server never runs yesterday's script (they are small).
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }

@@ -446,7 +446,7 @@
     const margin = 16;
     const w = layout.w + 2 * margin;
     const h = layout.h + 2 * margin;
-    const svg = el("svg", { class: "graph", viewBox: `0 0 ${w} ${h}`, width: w, height: h, role: "img" });
+    const svg = el("svg", { class: "graph", viewBox: `0 0 ${w} ${h}`, width: w, height: h, role: "group", "aria-label": "State machine graph" });
     const defs = el("defs");
     const marker = el("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" });
     marker.appendChild(el("path", { d: "M0,0 L10,5 L0,10 z", class: "arrow" }));
