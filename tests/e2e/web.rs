@@ -732,6 +732,20 @@ fn the_executions_list_filters_and_pages() {
     start(&server, "sleepy", "still-going", "{}");
     let base = format!("http://{}", server.addr);
 
+    // The state machines, each with its latest execution.
+    browser.open(&format!("{base}/"));
+    let latest = browser.wait_for(
+        "the latest executions",
+        "const rows = [...document.querySelectorAll('#machines tbody tr')];
+         return rows.length === 2 && rows.map((r) => r.cells[0].innerText + ' ' + r.cells[4].innerText.split(' · ')[0])",
+        json!([]),
+    );
+    assert_eq!(
+        latest,
+        json!(["quick SUCCEEDED q-29", "sleepy RUNNING still-going"])
+    );
+    browser.screenshot("machines-latest");
+
     browser.open(&format!("{base}/#/executions"));
     browser.wait_for(
         "a full first page",

@@ -188,7 +188,7 @@
   async function machinesPage() {
     document.title = "State machines · stepline";
     const body = h("tbody");
-    show(h("div.head", {}, h("h1", {}, "State machines")), h("table.list#machines", {}, h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Type"), h("th.num", {}, "Revision"), h("th", {}, "Created"), h("th", {}, ""))), body));
+    show(h("div.head", {}, h("h1", {}, "State machines")), h("table.list#machines", {}, h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Type"), h("th.num", {}, "Revision"), h("th", {}, "Created"), h("th", {}, "Latest execution"), h("th", {}, ""))), body));
     try {
       let next = null;
       const all = [];
@@ -197,8 +197,13 @@
         all.push(...page.stateMachines);
         next = page.next;
       } while (next && all.length < 10000);
+      // The latest execution of each, from the newest 200 of all (one
+      // request, not one per state machine).
+      const latest = new Map();
+      const recent = await api("GET", "/v1/executions?limit=200").catch(() => ({ executions: [] }));
+      for (const e of recent.executions) if (!latest.has(e.stateMachine)) latest.set(e.stateMachine, e);
       if (all.length === 0) {
-        body.append(h("tr", {}, h("td.empty", { colspan: 5 }, "No state machines yet. Create one with `stepline` or POST /v1/state-machines.")));
+        body.append(h("tr", {}, h("td.empty", { colspan: 6 }, "No state machines yet. Create one with `stepline` or POST /v1/state-machines.")));
       }
       all.sort((a, b) => a.name.localeCompare(b.name));
       for (const m of all) {
@@ -210,6 +215,7 @@
             h("td", {}, m.type),
             h("td.num", {}, m.revision),
             h("td", {}, when(m.creationDate)),
+            h("td", {}, latest.has(m.name) ? [badge(latest.get(m.name).status), " ", h("a", { href: execLink(latest.get(m.name)) }, latest.get(m.name).name), h("span.muted", {}, " · " + when(latest.get(m.name).startDate))] : h("span.muted", {}, "—")),
             h("td", {}, h("a.muted", { href: "#/executions?machine=" + seg(m.name) }, "executions")),
           ),
         );
