@@ -1,5 +1,6 @@
 //! The HTTP server: one port, the AWS Step Functions JSON 1.0 protocol on
-//! `POST /`, the native REST API under `/v1/` (see `rest`), and `/health`.
+//! `POST /`, the native REST API under `/v1/` (see `rest`), the web pages
+//! on `GET /` (see `web`), and `/health`.
 //! Thin: every request is one engine call.
 
 use std::future::Future;
@@ -67,6 +68,7 @@ pub async fn serve_with_triggers(
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .merge(crate::rest::router())
+        .merge(crate::web::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app);
     let served = axum::serve(listener, app)

@@ -12,3 +12,4 @@ pub mod http;
 pub mod load;
 pub mod rest;
 pub mod triggers;
+pub mod web;

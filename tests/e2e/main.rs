@@ -17,3 +17,4 @@ mod support;
 mod tasks;
 mod triggers;
 mod validate;
+mod web;

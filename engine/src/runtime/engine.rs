@@ -54,6 +54,10 @@ pub trait TaskRunner: Send + Sync + 'static {
     fn run(&self, call: TaskCall) -> TaskFuture;
 }
 
+/// How long a redrive waits for a just-closed execution's executor to
+/// finish closing.
+const CLOSING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Where ARNs point and who executions run as.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -519,8 +523,16 @@ impl Engine {
             ExecutionStatus::Running => return Err(not_redrivable("it is still running")),
             ExecutionStatus::Succeeded => return Err(not_redrivable("it succeeded")),
         }
-        if lock(&self.inner.live).contains_key(arn) {
-            return Err(not_redrivable("it is still closing"));
+        // The record reads closed a moment before its executor lets go of
+        // the execution; a client that saw ABORTED and redrives at once
+        // is right to, so wait that moment out (bounded) rather than
+        // refuse.
+        let deadline = tokio::time::Instant::now() + CLOSING_WAIT;
+        while lock(&self.inner.live).contains_key(arn) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(not_redrivable("it is still closing"));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         let machine_record = self.machine_revision(&record.state_machine_arn, record.revision)?;
         if machine_record.workflow_type == WorkflowType::Express {

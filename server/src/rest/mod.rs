@@ -15,6 +15,7 @@
 mod error;
 mod executions;
 mod follow;
+mod for_execution;
 pub mod graph;
 mod machines;
 mod request;
@@ -85,6 +86,11 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
             "get",
             "/v1/executions/{machine}/{name}/events",
             get(follow::events),
+        ),
+        (
+            "get",
+            "/v1/executions/{machine}/{name}/state-machine",
+            get(for_execution::describe),
         ),
         ("get", "/v1/triggers", get(triggers::list)),
         ("post", "/v1/triggers", post(triggers::create)),
