@@ -426,10 +426,19 @@ fn kill_9_with_process_tasks_in_flight_runs_them_again_with_the_same_key() {
     // The processes' own log: at least once, and again only after a kill.
     let log = invocations(&log);
     let mut by_key: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    let mut orphans = 0;
     for (key, pid) in &log {
+        // A process forked just before its server was killed can read its
+        // parent as init (1): it ran, but which server ran it is unknown.
+        if *pid == 1 {
+            orphans += 1;
+            by_key.entry(key).or_default();
+            continue;
+        }
         assert!(servers.contains(pid), "{key} run by {pid}, not a server");
         by_key.entry(key).or_default().push(*pid);
     }
+    assert!(orphans <= kills, "{orphans} runs without a server");
     let logged: BTreeSet<&str> = by_key.keys().copied().collect();
     let results: BTreeSet<&str> = recorded.keys().map(String::as_str).collect();
     let never_run: Vec<&&str> = results.difference(&logged).take(5).collect();
