@@ -71,6 +71,10 @@ pub struct EngineConfig {
     /// How long closed executions are kept (AWS keeps them 90 days);
     /// `None` keeps them forever.
     pub retention: Option<chrono::Duration>,
+    /// An execution that waits only on timers due at least this far away
+    /// sleeps: it leaves memory and is resumed from the store when its
+    /// timer is due or a message (a stop) arrives. `None`: never.
+    pub sleep_after: Option<std::time::Duration>,
 }
 
 impl Default for EngineConfig {
@@ -81,6 +85,7 @@ impl Default for EngineConfig {
             default_role_arn: "arn:aws:iam::111111111111:role/stepline".into(),
             mocks: None,
             retention: Some(chrono::Duration::days(90)),
+            sleep_after: Some(std::time::Duration::from_secs(10)),
         }
     }
 }
@@ -145,6 +150,9 @@ struct Inner {
     machines: Mutex<()>,
     metrics: Arc<Metrics>,
     timers: TimerService,
+    /// Wakes sleeping executions: their ARNs go to `wake_loop`.
+    waker: mpsc::UnboundedSender<String>,
+    asleep: std::sync::atomic::AtomicUsize,
 }
 
 /// The engine. Cheap to clone: clones share everything.
@@ -189,6 +197,7 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<Self, EngineError> {
         let (flusher, requests) = mpsc::unbounded_channel();
+        let (waker, wakes) = mpsc::unbounded_channel();
         let metrics = Arc::new(Metrics::default());
         tokio::spawn(executor::flush_loop(
             Arc::clone(&store),
@@ -211,8 +220,11 @@ impl Engine {
                 machines: Mutex::new(()),
                 metrics,
                 timers: TimerService::start(),
+                waker,
+                asleep: std::sync::atomic::AtomicUsize::new(0),
             }),
         };
+        tokio::spawn(wake_loop(Arc::downgrade(&engine.inner), wakes));
         engine.recover()?;
         if engine.inner.config.retention.is_some() {
             tokio::spawn(purge_loop(Arc::downgrade(&engine.inner)));
@@ -716,6 +728,14 @@ impl Engine {
             "stepline_timers_armed {}\n",
             self.inner.timers.armed()
         ));
+        text.push_str(
+            "# HELP stepline_executions_asleep Open executions waiting on a distant timer, held in the store only.\n\
+             # TYPE stepline_executions_asleep gauge\n",
+        );
+        text.push_str(&format!(
+            "stepline_executions_asleep {}\n",
+            self.inner.asleep.load(std::sync::atomic::Ordering::Relaxed)
+        ));
         text
     }
 
@@ -734,6 +754,42 @@ impl Engine {
 
     pub(crate) fn timers(&self) -> &TimerService {
         &self.inner.timers
+    }
+
+    pub(crate) fn waker(&self) -> mpsc::UnboundedSender<String> {
+        self.inner.waker.clone()
+    }
+
+    /// Counts executions going to sleep (1) or waking (-1).
+    pub(crate) fn asleep_count(&self, change: isize) {
+        let asleep = &self.inner.asleep;
+        if change > 0 {
+            asleep.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            asleep.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Resumes a sleeping execution from the store, with the inbox its
+    /// messages wait in.
+    fn wake(&self, arn: &str) {
+        let Some(inbox) = lock(&self.inner.live).get(arn).cloned() else {
+            return;
+        };
+        self.asleep_count(-1);
+        let resumed = self
+            .inner
+            .store
+            .execution(arn)
+            .map_err(EngineError::from)
+            .and_then(|record| {
+                let record =
+                    record.ok_or_else(|| EngineError::ExecutionDoesNotExist(arn.to_owned()))?;
+                self.resume_with(record, Some(inbox))
+            });
+        if let Err(e) = resumed {
+            eprintln!("stepline: execution {arn} cannot wake: {e}");
+        }
     }
 
     pub(crate) fn live(&self) -> &Mutex<HashMap<String, Inbox>> {
@@ -779,7 +835,17 @@ impl Engine {
         Ok(())
     }
 
-    fn resume(&self, mut record: ExecutionRecord) -> Result<(), EngineError> {
+    fn resume(&self, record: ExecutionRecord) -> Result<(), EngineError> {
+        self.resume_with(record, None)
+    }
+
+    /// Resumes an open execution from the store; `inbox` is the one of an
+    /// execution that slept (its queued messages are kept).
+    fn resume_with(
+        &self,
+        mut record: ExecutionRecord,
+        inbox: Option<Inbox>,
+    ) -> Result<(), EngineError> {
         let machine_record = self.machine_revision(&record.state_machine_arn, record.revision)?;
         if machine_record.workflow_type == WorkflowType::Express {
             // Nothing of it was kept to resume from: it ends here, as an
@@ -799,15 +865,28 @@ impl Engine {
         let info = self.info(&machine_record, &record);
         let (execution, outstanding) =
             DurableExecution::recover(&*self.inner.store, machine, info, record)?;
-        self.spawn(execution, Pending::from_outstanding(outstanding));
+        self.spawn_with(execution, Pending::from_outstanding(outstanding), inbox);
         Ok(())
     }
 
     /// Runs an execution as its own task.
     fn spawn(&self, execution: DurableExecution, pending: Pending) {
-        let (inbox, messages) = Inbox::channel();
-        let arn = execution.record().arn.clone();
-        lock(&self.inner.live).insert(arn, inbox.clone());
+        self.spawn_with(execution, pending, None);
+    }
+
+    fn spawn_with(&self, execution: DurableExecution, pending: Pending, inbox: Option<Inbox>) {
+        let (inbox, messages) = match inbox {
+            Some(inbox) => {
+                let messages = inbox.reopen();
+                (inbox, messages)
+            }
+            None => {
+                let (inbox, messages) = Inbox::channel();
+                let arn = execution.record().arn.clone();
+                lock(&self.inner.live).insert(arn, inbox.clone());
+                (inbox, messages)
+            }
+        };
         tokio::spawn(executor::run(
             self.clone(),
             execution,
@@ -1013,6 +1092,17 @@ impl Engine {
     }
 }
 
+/// Wakes sleeping executions as their wake-ups arrive, while the engine
+/// lives.
+async fn wake_loop(inner: std::sync::Weak<Inner>, mut wakes: mpsc::UnboundedReceiver<String>) {
+    while let Some(arn) = wakes.recv().await {
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        Engine { inner }.wake(&arn);
+    }
+}
+
 /// Purges expired executions every hour while the engine lives.
 async fn purge_loop(inner: std::sync::Weak<Inner>) {
     let period = std::time::Duration::from_secs(3600);
@@ -1158,6 +1248,67 @@ mod tests {
         assert_eq!(types.last(), Some(&"ExecutionSucceeded"));
         assert!(types.contains(&"TaskSucceeded"));
         assert_eq!(runner.total.load(Ordering::SeqCst), 1);
+    }
+
+    fn asleep(engine: &Engine) -> String {
+        engine
+            .metrics_text()
+            .lines()
+            .find(|l| l.starts_with("stepline_executions_asleep "))
+            .expect("gauge")
+            .to_owned()
+    }
+
+    /// An execution waiting on a distant timer leaves memory (its loop
+    /// ends) and comes back from the store when the timer is due, or at
+    /// once for a message: its history reads as if it had never slept.
+    #[tokio::test(start_paused = true)]
+    async fn a_distant_wait_sleeps_and_wakes_for_its_timer_or_a_stop() {
+        let runner = Arc::new(Echo::default());
+        let engine = engine(
+            Arc::new(MemoryStore::new()),
+            Arc::clone(&runner),
+            TokioClock::new(),
+        );
+        let machine = engine
+            .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+            .expect("create");
+        let sleeper = engine
+            .start_execution(&machine.arn, Some("sleeper"), Some(r#"{"n": 1}"#))
+            .await
+            .expect("start");
+        let stopped = engine
+            .start_execution(&machine.arn, Some("stopped"), Some(r#"{"n": 2}"#))
+            .await
+            .expect("start");
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        assert_eq!(asleep(&engine), "stepline_executions_asleep 2");
+        assert!(engine.metrics_text().contains("stepline_open_executions 2"));
+
+        engine
+            .stop_execution(&stopped.arn, Some("Enough".into()), None)
+            .expect("stop");
+        let aborted = engine.wait_for(&stopped.arn).await.expect("wait");
+        assert_eq!(aborted.status, ExecutionStatus::Aborted);
+        assert_eq!(asleep(&engine), "stepline_executions_asleep 1");
+
+        let done = engine.wait_for(&sleeper.arn).await.expect("wait");
+        assert_eq!(done.status, ExecutionStatus::Succeeded);
+        let took = done.stop.expect("stop") - done.start;
+        assert!(took >= chrono::Duration::seconds(3600), "{took}");
+        assert_eq!(asleep(&engine), "stepline_executions_asleep 0");
+        for arn in [&sleeper.arn, &stopped.arn] {
+            let len = engine.history_len(arn).expect("len");
+            let events = engine.history(arn, 1, len).expect("history");
+            let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
+            assert_eq!(ids, (1..=len).collect::<Vec<_>>(), "{arn}");
+            let count = |t: &str| events.iter().filter(|e| e.event.type_name() == t).count();
+            assert_eq!(count("WaitStateEntered"), 1, "{arn}");
+            assert_eq!(count("TaskSucceeded"), 1, "{arn}");
+        }
+        // The task ran once per execution: waking replays, it does not
+        // invoke again.
+        assert_eq!(runner.total.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -38,7 +38,13 @@ pub(crate) enum Message {
         command: Command,
         reply: oneshot::Sender<Result<(), EngineError>>,
     },
+    /// The wake-up of an execution that went to sleep (see `try_sleep`);
+    /// nothing to apply.
+    Wake,
 }
+
+/// Called once by the first message that reaches a sleeping execution.
+type Waker = Box<dyn FnOnce() + Send>;
 
 /// Where an execution's messages arrive: a queue and a wake-up, shared
 /// by the senders and the execution's loop. Lighter than a tokio channel
@@ -49,10 +55,17 @@ pub(crate) enum Message {
 pub(crate) struct Inbox(Arc<Mailbox>);
 
 struct Mailbox {
-    queue: std::sync::Mutex<std::collections::VecDeque<Message>>,
+    queue: std::sync::Mutex<Queue>,
     arrived: tokio::sync::Notify,
     /// Set when the execution's loop ends: sends fail from then on.
     closed: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Default)]
+struct Queue {
+    messages: std::collections::VecDeque<Message>,
+    /// Set while the execution sleeps: the next message wakes it.
+    sleeper: Option<Waker>,
 }
 
 /// The receiving side: only the execution's loop holds it.
@@ -61,7 +74,7 @@ pub(crate) struct Messages(Arc<Mailbox>);
 impl Inbox {
     pub fn channel() -> (Self, Messages) {
         let mailbox = Arc::new(Mailbox {
-            queue: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            queue: std::sync::Mutex::new(Queue::default()),
             arrived: tokio::sync::Notify::new(),
             closed: std::sync::atomic::AtomicBool::new(false),
         });
@@ -70,17 +83,27 @@ impl Inbox {
 
     /// Sends `message`; it comes back when the execution has ended.
     pub fn send(&self, message: Message) -> Result<(), Message> {
-        {
+        let sleeper = {
             let mut queue = lock(&self.0.queue);
             // Checked under the queue's lock, which `close` takes too: a
             // message is either refused or seen by the loop, never lost.
             if self.0.closed.load(std::sync::atomic::Ordering::Acquire) {
                 return Err(message);
             }
-            queue.push_back(message);
-        }
+            queue.messages.push_back(message);
+            queue.sleeper.take()
+        };
         self.0.arrived.notify_one();
+        if let Some(wake) = sleeper {
+            wake();
+        }
         Ok(())
+    }
+
+    /// The receiving side again, for the loop that wakes a sleeping
+    /// execution (the loop that slept has ended).
+    pub fn reopen(&self) -> Messages {
+        Messages(Arc::clone(&self.0))
     }
 }
 
@@ -88,7 +111,7 @@ impl Messages {
     /// The next message, waiting for one if there is none.
     async fn recv(&mut self) -> Message {
         loop {
-            if let Some(message) = lock(&self.0.queue).pop_front() {
+            if let Some(message) = lock(&self.0.queue).messages.pop_front() {
                 return message;
             }
             // notify_one leaves a permit when nobody waits, so a message
@@ -103,7 +126,18 @@ impl Messages {
         self.0
             .closed
             .store(true, std::sync::atomic::Ordering::Release);
-        queue.drain(..).collect()
+        queue.messages.drain(..).collect()
+    }
+
+    /// Goes to sleep unless a message is waiting: from then on the next
+    /// message calls `wake` (once).
+    fn try_sleep(&self, wake: Waker) -> bool {
+        let mut queue = lock(&self.0.queue);
+        if !queue.messages.is_empty() {
+            return false;
+        }
+        queue.sleeper = Some(wake);
+        true
     }
 }
 
@@ -230,8 +264,16 @@ pub(crate) fn run(
             if execution.execution().is_finished() {
                 break;
             }
+            if running.is_empty() && !execution.is_volatile() {
+                if let Some(wait) = sleep_until_due(&engine, &timers) {
+                    if sleep(&engine, &arn, &inbox, &messages, &timers, wait) {
+                        return;
+                    }
+                }
+            }
             let message = messages.recv().await;
             let (command, reply) = match message {
+                Message::Wake => continue,
                 Message::Command(command) => (command, None),
                 Message::Answer {
                     task,
@@ -296,6 +338,51 @@ pub(crate) fn run(
         drop(messages.close());
         engine.execution_ended(&arn);
     }
+}
+
+/// How long an execution that waits only on timers would sleep: until its
+/// earliest timer, if that is at least the engine's `sleep_after` away.
+fn sleep_until_due(
+    engine: &Engine,
+    timers: &HashMap<TimerId, TimerKey>,
+) -> Option<std::time::Duration> {
+    let threshold = engine.config().sleep_after?;
+    let earliest = timers.values().map(|k| k.due()).min()?;
+    let wait = earliest.saturating_duration_since(tokio::time::Instant::now());
+    (wait >= threshold).then_some(wait)
+}
+
+/// Puts an execution that waits only on timers to sleep: its loop ends and
+/// its memory is freed; everything it needs is in the store, as after a
+/// restart. Its inbox stays registered: a wake timer (at its earliest
+/// timer) or any message (a stop) wakes it, and the engine resumes it from
+/// the store as recovery does. `false` when a message is already waiting.
+fn sleep(
+    engine: &Engine,
+    arn: &str,
+    inbox: &Inbox,
+    messages: &Messages,
+    timers: &HashMap<TimerId, TimerKey>,
+    wait: std::time::Duration,
+) -> bool {
+    let waker = engine.waker();
+    let name = arn.to_owned();
+    // Counted first: a message may wake it (and uncount it) at once.
+    engine.asleep_count(1);
+    if !messages.try_sleep(Box::new(move || {
+        let _ = waker.send(name);
+    })) {
+        engine.asleep_count(-1);
+        return false;
+    }
+    // Recovery arms them again when it wakes.
+    for key in timers.values() {
+        engine.timers().cancel(*key);
+    }
+    engine
+        .timers()
+        .arm_message(wait, inbox.clone(), Message::Wake);
+    true
 }
 
 /// Counts the states entered by the last step.

@@ -25,11 +25,17 @@ pub(crate) struct TimerKey {
     seq: u64,
 }
 
+impl TimerKey {
+    pub fn due(&self) -> Instant {
+        self.due
+    }
+}
+
 enum Request {
     Arm {
         key: TimerKey,
         inbox: Inbox,
-        timer: TimerId,
+        message: Message,
     },
     Cancel(TimerKey),
 }
@@ -56,13 +62,22 @@ impl TimerService {
 
     /// Sends `TimerFired { timer }` to `inbox` after `wait`.
     pub fn arm(&self, wait: Duration, inbox: Inbox, timer: TimerId) -> TimerKey {
+        self.arm_message(wait, inbox, Message::Command(Command::TimerFired { timer }))
+    }
+
+    /// Sends `message` to `inbox` after `wait`.
+    pub fn arm_message(&self, wait: Duration, inbox: Inbox, message: Message) -> TimerKey {
         let key = TimerKey {
             due: Instant::now() + wait,
             seq: self.next.fetch_add(1, Ordering::Relaxed),
         };
         // The task ends only with the runtime; a send that fails then
         // concerns a timer nobody will wait for.
-        let _ = self.requests.send(Request::Arm { key, inbox, timer });
+        let _ = self.requests.send(Request::Arm {
+            key,
+            inbox,
+            message,
+        });
         key
     }
 
@@ -78,7 +93,7 @@ impl TimerService {
 }
 
 async fn serve(mut requests: mpsc::UnboundedReceiver<Request>, armed: Arc<AtomicUsize>) {
-    let mut timers: BTreeMap<TimerKey, (Inbox, TimerId)> = BTreeMap::new();
+    let mut timers: BTreeMap<TimerKey, (Inbox, Message)> = BTreeMap::new();
     // One sleep, moved to the earliest due time whenever that changes.
     let sleep = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(sleep);
@@ -92,8 +107,8 @@ async fn serve(mut requests: mpsc::UnboundedReceiver<Request>, armed: Arc<Atomic
         tokio::select! {
             request = requests.recv() => match request {
                 None => return,
-                Some(Request::Arm { key, inbox, timer }) => {
-                    timers.insert(key, (inbox, timer));
+                Some(Request::Arm { key, inbox, message }) => {
+                    timers.insert(key, (inbox, message));
                 }
                 Some(Request::Cancel(key)) => {
                     timers.remove(&key);
@@ -105,8 +120,8 @@ async fn serve(mut requests: mpsc::UnboundedReceiver<Request>, armed: Arc<Atomic
                     if entry.key().due > now {
                         break;
                     }
-                    let (inbox, timer) = entry.remove();
-                    let _ = inbox.send(Message::Command(Command::TimerFired { timer }));
+                    let (inbox, message) = entry.remove();
+                    let _ = inbox.send(message);
                 }
             }
         }
