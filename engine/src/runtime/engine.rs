@@ -22,12 +22,13 @@ use super::Clock;
 use super::durable::DurableExecution;
 use super::executor::{self, Inbox, Message, Pending};
 use super::metrics::Metrics;
+use super::task_logs::{self, TaskLogSink, TaskOutput};
 use crate::asl::{self, Diagnostic, StateMachine};
 use crate::interp::{Command, ExecutionInfo, Failure, TaskId, TaskRequest};
 use crate::query::eval::{RandomSource, SplitMix64};
 use crate::store::{
     ActivityRecord, ExecutionRecord, ExecutionStatus, StateMachineRecord, Store, StoreError,
-    TriggerRecord, TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
+    TaskLogRecord, TriggerRecord, TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
 };
 use crate::tasks::activity::{ActivityQueues, ActivityTask};
 use crate::tasks::mock::MockConfig;
@@ -41,6 +42,8 @@ pub struct TaskCall {
     /// Stable across retries of the same attempt and across crashes: an
     /// invocation repeated after a restart carries the same key.
     pub idempotency_key: String,
+    /// Where the runner leaves what the attempt wrote (process tasks).
+    pub logs: super::TaskLogSink,
 }
 
 /// The future of a task's result or its ASL error.
@@ -455,7 +458,10 @@ impl Engine {
             self.flush().await?;
         }
         self.inner.metrics.execution_started(&machine_record.name);
-        executor::count_transitions(self, &execution, 0);
+        executor::span(&record.arn).in_scope(|| {
+            tracing::info!(state_machine = %machine_record.name, "execution started");
+            executor::count_transitions(self, &execution, 0);
+        });
         self.spawn(execution, Pending::from_effects(effects));
         Ok(record)
     }
@@ -685,7 +691,49 @@ impl Engine {
         )
     }
 
-    pub(crate) fn metrics(&self) -> &Metrics {
+    /// The sink a task's runner leaves its attempt's output in: stored as
+    /// a task log of the execution (bounded; see `task_logs`).
+    pub(crate) fn task_log_sink(&self, arn: &str, request: &TaskRequest) -> TaskLogSink {
+        let engine = self.clone();
+        let execution = arn.to_owned();
+        let state_name = request.state_name.clone();
+        let (task, attempt) = (request.task.0, request.attempt + 1);
+        TaskLogSink::new(move |output: TaskOutput| {
+            let (stderr, cut_err) = task_logs::tail_text(&output.stderr);
+            let stdout = output.stdout.as_deref().map(task_logs::tail_text);
+            let cut_out = stdout.as_ref().is_some_and(|(_, cut)| *cut);
+            let record = TaskLogRecord {
+                execution: execution.clone(),
+                seq: 0,
+                state_name: state_name.clone(),
+                task,
+                attempt,
+                time: engine.now(),
+                error: output.error,
+                stderr,
+                stdout: stdout.map(|(text, _)| text),
+                truncated: output.truncated || cut_err || cut_out,
+            };
+            let mut batch = WriteBatch::new();
+            batch.push(WriteOp::PutTaskLog {
+                record,
+                keep: task_logs::TASK_LOG_ATTEMPTS,
+            });
+            // Losing a log is not worth failing the task over.
+            if let Err(e) = engine.inner.store.apply(&batch) {
+                tracing::warn!(execution = %execution, error = %e, "cannot keep a task log");
+            }
+        })
+    }
+
+    /// The task logs an execution keeps, oldest first.
+    pub fn task_logs(&self, arn: &str) -> Result<Vec<TaskLogRecord>, EngineError> {
+        self.describe_execution(arn)?;
+        Ok(self.inner.store.task_logs(arn)?)
+    }
+
+    /// The engine's counters (the server's triggers count theirs here).
+    pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
 
@@ -745,7 +793,7 @@ impl Engine {
             // One execution that cannot resume must not keep the others
             // (or the server) from starting: it stays open and is reported.
             if let Err(e) = self.resume(record) {
-                eprintln!("stepline: execution {arn} cannot resume: {e}");
+                tracing::error!(execution = %arn, error = %e, "execution cannot resume; it stays open");
             }
         }
         Ok(())
@@ -995,7 +1043,7 @@ async fn purge_loop(inner: std::sync::Weak<Inner>) {
         };
         let engine = Engine { inner };
         if let Err(e) = engine.purge_expired().await {
-            eprintln!("stepline: purging expired executions failed: {e}");
+            tracing::error!(error = %e, "purging expired executions failed");
         }
     }
 }

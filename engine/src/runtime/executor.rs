@@ -7,6 +7,11 @@
 //! TaskSubmitted when its request is accepted and then waits for a
 //! callback; a task the interpreter cancels (timeout, stop, a failed
 //! sibling branch) has its invocation dropped, which kills what it runs.
+//!
+//! Logs: the loop runs inside an `execution` span carrying the ARN, and
+//! each state entered, task invoked and task answered is logged with the
+//! state's name (a task's own lines run inside a `task` span with the
+//! state and attempt), so every line about an execution says where it was.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +20,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 use super::durable::{DurableExecution, Outstanding, idempotency_key};
 use super::engine::{Engine, EngineError, TaskCall, lock};
@@ -92,8 +98,27 @@ enum Running {
     Activity { activity_arn: String },
 }
 
-/// Runs one execution until it ends (or its storage fails).
+/// The span every line about one execution is logged in.
+pub(crate) fn span(arn: &str) -> tracing::Span {
+    tracing::info_span!("execution", execution = %arn)
+}
+
+/// Runs one execution until it ends (or its storage fails), inside a span
+/// that names it.
 pub(crate) async fn run(
+    engine: Engine,
+    execution: DurableExecution,
+    pending: Pending,
+    inbox: Inbox,
+    messages: mpsc::UnboundedReceiver<Message>,
+) {
+    let span = span(&execution.record().arn);
+    run_loop(engine, execution, pending, inbox, messages)
+        .instrument(span)
+        .await;
+}
+
+async fn run_loop(
     engine: Engine,
     mut execution: DurableExecution,
     mut pending: Pending,
@@ -110,18 +135,24 @@ pub(crate) async fn run(
         for timer in pending.cancelled_timers.drain(..) {
             if let Some(handle) = timers.remove(&timer) {
                 handle.abort();
+                engine.metrics().timers_disarmed(1);
             }
         }
         for (timer, due) in pending.timers.drain(..) {
             let wait = (due - engine.now()).to_std().unwrap_or_default();
             let inbox = inbox.clone();
-            timers.insert(
+            engine.metrics().timer_armed();
+            let replaced = timers.insert(
                 timer,
                 tokio::spawn(async move {
                     tokio::time::sleep(wait).await;
                     let _ = inbox.send(Message::Command(Command::TimerFired { timer }));
                 }),
             );
+            if let Some(old) = replaced {
+                old.abort();
+                engine.metrics().timers_disarmed(1);
+            }
         }
         for request in std::mem::take(&mut pending.tasks) {
             let task = request.task;
@@ -181,7 +212,9 @@ pub(crate) async fn run(
         };
         match &command {
             Command::TimerFired { timer } => {
-                timers.remove(timer);
+                if timers.remove(timer).is_some() {
+                    engine.metrics().timers_disarmed(1);
+                }
             }
             Command::TaskSucceeded { task, .. } | Command::TaskFailed { task, .. } => {
                 running.remove(task);
@@ -208,6 +241,7 @@ pub(crate) async fn run(
         }
         pending = Pending::from_effects(effects);
     }
+    engine.metrics().timers_disarmed(timers.len());
     for (_, handle) in timers {
         handle.abort();
     }
@@ -217,6 +251,7 @@ pub(crate) async fn run(
     }
     let record = execution.record();
     if record.status != crate::store::ExecutionStatus::Running {
+        tracing::info!(status = record.status.as_str(), "execution ended");
         let machine = record
             .state_machine_arn
             .rsplit(':')
@@ -229,14 +264,17 @@ pub(crate) async fn run(
     engine.execution_ended(&arn);
 }
 
-/// Counts the states entered by the last step.
+/// Counts (and logs) the states entered by the last step.
 pub(crate) fn count_transitions(engine: &Engine, execution: &DurableExecution, before: usize) {
-    let entered = execution.execution().history()
-        [before.min(execution.execution().history().len())..]
-        .iter()
-        .filter(|e| matches!(e.event, crate::history::Event::StateEntered { .. }))
-        .count();
-    engine.metrics().transitions(entered as u64);
+    let history = execution.execution().history();
+    let mut entered = 0u64;
+    for event in &history[before.min(history.len())..] {
+        if let crate::history::Event::StateEntered { name, .. } = &event.event {
+            entered += 1;
+            tracing::debug!(state = %name, "state entered");
+        }
+    }
+    engine.metrics().transitions(entered);
 }
 
 /// Stops carrying out a task: its invocation is dropped (a process is
@@ -273,12 +311,20 @@ fn offer_activity(engine: &Engine, arn: &str, request: TaskRequest) {
 fn invoke(engine: &Engine, arn: &str, request: TaskRequest, inbox: Inbox) -> JoinHandle<()> {
     let task = request.task;
     let callback = request.resource.pattern == IntegrationPattern::WaitForTaskToken;
+    let logs = engine.task_log_sink(arn, &request);
     let call = TaskCall {
         idempotency_key: idempotency_key(arn, task),
         execution_arn: arn.to_owned(),
         request,
+        logs,
     };
     let resource_type = crate::interp::resource_type(&call.request.resource);
+    let span = tracing::info_span!(
+        "task",
+        state = %call.request.state_name,
+        attempt = call.request.attempt + 1
+    );
+    span.in_scope(|| tracing::info!(resource = %call.request.resource.arn, "task invoked"));
     let invocation = match call.request.resource.kind {
         ResourceKind::StartExecution => nested::run(engine.clone(), call),
         _ => engine.runner().run(call),
@@ -287,7 +333,17 @@ fn invoke(engine: &Engine, arn: &str, request: TaskRequest, inbox: Inbox) -> Joi
     tokio::spawn(async move {
         let began = std::time::Instant::now();
         let answer = invocation.await;
-        engine.metrics().task_done(&resource_type, began.elapsed());
+        let took = began.elapsed();
+        engine.metrics().task_done(&resource_type, took);
+        let millis = took.as_millis() as u64;
+        match &answer {
+            Ok(_) => tracing::info!(duration_ms = millis, "task succeeded"),
+            Err(f) => tracing::warn!(
+                duration_ms = millis,
+                error = f.error.as_deref().unwrap_or_default(),
+                "task failed"
+            ),
+        }
         let command = match answer {
             // The request was accepted; the answer comes by callback.
             Ok(output) if callback => Command::TaskSubmitted { task, output },
@@ -295,7 +351,7 @@ fn invoke(engine: &Engine, arn: &str, request: TaskRequest, inbox: Inbox) -> Joi
             Err(Failure { error, cause }) => Command::TaskFailed { task, error, cause },
         };
         let _ = inbox.send(Message::Command(command));
-    })
+    }.instrument(span))
 }
 
 /// Answers a mocked task (as if its invocation had returned at once).
@@ -312,7 +368,7 @@ fn answer_with(answer: Result<Value, Failure>, task: TaskId, inbox: Inbox) -> Jo
 /// A storage failure stops the execution's loop; it stays open in the
 /// store and resumes at the next start.
 fn pause(arn: &str, e: &dyn std::fmt::Display) {
-    eprintln!("stepline: execution {arn} paused: {e}");
+    tracing::error!(execution = %arn, error = %e, "execution paused on a storage error; it resumes at the next start");
 }
 
 /// Serves flush requests: one store flush answers every request that

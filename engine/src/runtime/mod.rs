@@ -6,6 +6,7 @@
 //!   inside it (effects after the flush, task dispatch, cancellation).
 //! - durable.rs: an execution bound to the store (journal, history,
 //!   timers, tokens) and its recovery by replay.
+//! - task_logs.rs: what process tasks wrote, per attempt, bounded.
 //! - local.rs: the in-process driver behind `stepline run`: one execution,
 //!   tasks one at a time through an [`Invoker`], time from a [`Clock`].
 
@@ -15,6 +16,7 @@ mod engine;
 mod executor;
 mod local;
 mod metrics;
+pub mod task_logs;
 mod test_state;
 mod versions;
 
@@ -23,5 +25,6 @@ pub use durable::{DurableExecution, Outstanding, idempotency_key};
 pub use engine::{Engine, EngineConfig, EngineError, TaskCall, TaskFuture, TaskRunner};
 pub use local::{Invoker, Outcome, UnavailableInvoker, run_to_completion};
 pub use metrics::Metrics;
+pub use task_logs::{TaskLogSink, TaskOutput};
 pub use test_state::{TestStateMock, TestStateResult};
 pub use versions::Resolved;

@@ -27,8 +27,8 @@ mod suite;
 pub use memory::MemoryStore;
 pub use records::{
     ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, JournalEntry,
-    StateMachineRecord, TaskTokenRecord, TimerRecord, TriggerRecord, TriggerStateRecord,
-    VersionRecord, WorkflowType,
+    StateMachineRecord, TaskLogRecord, TaskTokenRecord, TimerRecord, TriggerRecord,
+    TriggerStateRecord, VersionRecord, WorkflowType,
 };
 pub use sled_store::SledStore;
 
@@ -139,6 +139,13 @@ pub trait Triggers {
     fn trigger_state(&self, name: &str) -> Result<Option<TriggerStateRecord>, StoreError>;
 }
 
+/// What process tasks wrote, per attempt (bounded: see
+/// [`WriteOp::PutTaskLog`]).
+pub trait TaskLogs {
+    /// The execution's task logs still kept, oldest first.
+    fn task_logs(&self, execution: &str) -> Result<Vec<TaskLogRecord>, StoreError>;
+}
+
 /// One write, applied atomically: either every operation is stored or none.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
@@ -177,6 +184,11 @@ pub enum WriteOp {
     /// Deletes a trigger's definition and its state.
     DeleteTrigger(String),
     PutTriggerState(TriggerStateRecord),
+    /// Keeps one attempt's task log under the execution's next sequence
+    /// number (the record's `seq` is ignored) and drops the execution's
+    /// logs older than the last `keep`, so an execution that retries
+    /// forever holds a bounded number of them. Deleted with the execution.
+    PutTaskLog { record: TaskLogRecord, keep: u64 },
 }
 
 impl WriteBatch {
@@ -204,6 +216,7 @@ pub trait Store:
     + TaskTokens
     + Activities
     + Triggers
+    + TaskLogs
     + Send
     + Sync
 {

@@ -27,6 +27,7 @@
 //! | `v` | state machine revisions | machine ARN, 0, revision u64 | `StateMachineRecord` (kept after a delete) |
 //! | `g` | triggers | name | `TriggerRecord` |
 //! | `s` | trigger state | name | `TriggerStateRecord` |
+//! | `l` | task logs | execution ARN, 0, seq u64 | `TaskLogRecord` (its counter is `c` ... `l`) |
 //!
 //! sled keeps what was applied across a process crash once `flush`
 //! returned; on power loss it depends on sled (see docs/ARCHITECTURE.md).
@@ -42,7 +43,7 @@ use serde::de::DeserializeOwned;
 use super::{
     Activities, ActivityRecord, ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION,
     Histories, JournalEntry, Journals, StateMachineRecord, StateMachines, Store, StoreError,
-    TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers,
+    TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers,
     WriteBatch, WriteOp,
 };
 use crate::history::HistoryEvent;
@@ -62,6 +63,7 @@ const ACTIVITIES: u8 = b'a';
 const REVISIONS: u8 = b'v';
 const TRIGGERS: u8 = b'g';
 const TRIGGER_STATES: u8 = b's';
+const TASK_LOGS: u8 = b'l';
 
 /// A store in a sled database directory.
 #[derive(Debug)]
@@ -385,6 +387,12 @@ impl Timers for SledStore {
     }
 }
 
+impl TaskLogs for SledStore {
+    fn task_logs(&self, execution: &str) -> Result<Vec<TaskLogRecord>, StoreError> {
+        self.scan(&prefix(TASK_LOGS, execution))
+    }
+}
+
 impl TaskTokens for SledStore {
     fn task_token(&self, token: &str) -> Result<Option<TaskTokenRecord>, StoreError> {
         self.get(&key(TOKENS, &[token.as_bytes()]))
@@ -511,6 +519,19 @@ impl Plan<'_> {
             WriteOp::PutTriggerState(s) => {
                 self.put(key(TRIGGER_STATES, &[s.name.as_bytes()]), s)?;
             }
+            WriteOp::PutTaskLog { record, keep } => {
+                let execution = record.execution.as_bytes();
+                let (counter_key, last) = self.counter(&record.execution, b"l")?;
+                let seq = last + 1;
+                let mut record = record.clone();
+                record.seq = seq;
+                self.put(key(TASK_LOGS, &[execution, &seq.to_be_bytes()]), &record)?;
+                self.insert(counter_key, seq.to_be_bytes().to_vec());
+                // One in, at most one out: the oldest kept is `seq - keep`.
+                if let Some(old) = seq.checked_sub((*keep).max(1)).filter(|s| *s > 0) {
+                    self.remove(key(TASK_LOGS, &[execution, &old.to_be_bytes()]));
+                }
+            }
         }
         Ok(())
     }
@@ -526,7 +547,7 @@ impl Plan<'_> {
         }
         self.remove(record_key);
         self.remove(key(OPEN, &[arn.as_bytes()]));
-        for tag in [JOURNAL, HISTORY, COUNTERS] {
+        for tag in [JOURNAL, HISTORY, COUNTERS, TASK_LOGS] {
             for item in self.store.data.scan_prefix(prefix(tag, arn)) {
                 let (k, _) = item.map_err(io)?;
                 self.remove(k.to_vec());
