@@ -142,6 +142,9 @@ struct Inner {
     /// Serialises read-modify-write of state machine records.
     machines: Mutex<()>,
     metrics: Arc<Metrics>,
+    /// Who is told of every execution that ends here (the server's
+    /// alerts); a send never waits, so no observer slows an execution.
+    ended: Mutex<Vec<mpsc::UnboundedSender<ExecutionRecord>>>,
 }
 
 /// The engine. Cheap to clone: clones share everything.
@@ -207,6 +210,7 @@ impl Engine {
                 activities: ActivityQueues::default(),
                 machines: Mutex::new(()),
                 metrics,
+                ended: Mutex::new(Vec::new()),
             }),
         };
         engine.recover()?;
@@ -758,6 +762,18 @@ impl Engine {
 
     pub(crate) fn live(&self) -> &Mutex<HashMap<String, Inbox>> {
         &self.inner.live
+    }
+
+    /// The record of every execution that ends in this process from now
+    /// on (SUCCEEDED, FAILED, TIMED_OUT or ABORTED), once it is durable.
+    pub fn subscribe_ended(&self) -> mpsc::UnboundedReceiver<ExecutionRecord> {
+        let (send, receive) = mpsc::unbounded_channel();
+        lock(&self.inner.ended).push(send);
+        receive
+    }
+
+    pub(crate) fn notify_ended(&self, record: &ExecutionRecord) {
+        lock(&self.inner.ended).retain(|observer| observer.send(record.clone()).is_ok());
     }
 
     /// An execution's loop has ended: wake whoever waits for it.

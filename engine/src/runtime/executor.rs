@@ -260,6 +260,7 @@ async fn run_loop(
         engine
             .metrics()
             .execution_finished(machine, record.status.as_str());
+        engine.notify_ended(record);
     }
     engine.execution_ended(&arn);
 }

@@ -69,6 +69,9 @@ pub struct Metrics {
     timers: AtomicI64,
     trigger_fires: Mutex<BTreeMap<String, u64>>,
     trigger_errors: Mutex<BTreeMap<String, u64>>,
+    /// Alert notifications by outcome (`delivered`, `failed` after every
+    /// retry, `dropped` when too many were pending).
+    alerts: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// The resource types a task is counted under: a closed set, so a
@@ -124,6 +127,12 @@ impl Metrics {
 
     pub fn timers_disarmed(&self, n: usize) {
         self.timers.fetch_sub(n as i64, Ordering::Relaxed);
+    }
+
+    /// An alert notification reached its end: `delivered`, `failed` or
+    /// `dropped`.
+    pub fn alert(&self, outcome: &'static str) {
+        *lock(&self.alerts).entry(outcome).or_default() += 1;
     }
 
     /// A trigger started an execution (a duplicate event does not count).
@@ -212,6 +221,11 @@ impl Metrics {
             for (trigger, n) in lock(map).iter() {
                 let _ = writeln!(out, "{name}{{trigger=\"{}\"}} {n}", label(trigger));
             }
+        }
+        out.push_str("# HELP stepline_alerts_total Alert notifications, by outcome (delivered, failed after its retries, dropped).\n");
+        out.push_str("# TYPE stepline_alerts_total counter\n");
+        for (outcome, n) in lock(&self.alerts).iter() {
+            let _ = writeln!(out, "stepline_alerts_total{{outcome=\"{outcome}\"}} {n}");
         }
         out
     }

@@ -15,6 +15,7 @@
 mod error;
 mod executions;
 mod follow;
+mod logs;
 mod machines;
 mod request;
 mod shapes;
@@ -76,6 +77,11 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
             "get",
             "/v1/executions/{machine}/{name}/events",
             get(follow::events),
+        ),
+        (
+            "get",
+            "/v1/executions/{machine}/{name}/logs",
+            get(logs::logs),
         ),
         ("get", "/v1/triggers", get(triggers::list)),
         ("post", "/v1/triggers", post(triggers::create)),
