@@ -2,6 +2,7 @@
 //! module with its own arguments struct and `run`.
 
 mod backfill;
+mod logs;
 pub mod run;
 mod serve;
 mod validate;
@@ -35,6 +36,8 @@ enum Command {
     Serve(serve::Args),
     /// Start one execution per slot of a schedule trigger between two times, through a running server.
     Backfill(backfill::Args),
+    /// Show what an execution's process tasks wrote (stderr, stdout of failed attempts), per attempt.
+    Logs(logs::Args),
 }
 
 /// Runs the command line `args` (program name first), writing to the given
@@ -62,5 +65,6 @@ pub fn run(
         Command::Run(args) => run::run(&args, stdout, stderr),
         Command::Serve(args) => serve::run(&args, stdout, stderr),
         Command::Backfill(args) => backfill::run(&args, stdout, stderr),
+        Command::Logs(args) => logs::run(&args, stdout, stderr),
     }
 }
