@@ -298,14 +298,21 @@ pub fn start(engine: Engine, alerts: &AlertsConfig) {
 
 /// POSTs `body` until a 2xx answer or `max_attempts`, waiting twice as
 /// long after each failure.
-async fn deliver(client: &reqwest::Client, hook: &WebhookConfig, body: String) -> Result<(), String> {
+async fn deliver(
+    client: &reqwest::Client,
+    hook: &WebhookConfig,
+    body: String,
+) -> Result<(), String> {
     let mut wait = FIRST_BACKOFF;
     let mut last = String::new();
     for attempt in 1..=hook.max_attempts {
         let mut request = client
             .post(&hook.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("User-Agent", concat!("stepline/", env!("CARGO_PKG_VERSION")));
+            .header(
+                "User-Agent",
+                concat!("stepline/", env!("CARGO_PKG_VERSION")),
+            );
         for (name, value) in &hook.headers {
             request = request.header(name, value);
         }
@@ -356,17 +363,29 @@ mod tests {
 
     #[test]
     fn the_event_is_eventbridges_shape() {
-        let e = event(&record(ExecutionStatus::Failed), "us-east-1", "111111111111");
+        let e = event(
+            &record(ExecutionStatus::Failed),
+            "us-east-1",
+            "111111111111",
+        );
         assert_eq!(e["detail-type"], "Step Functions Execution Status Change");
         assert_eq!(e["source"], "aws.states");
         assert_eq!(e["detail"]["status"], "FAILED");
         assert_eq!(e["detail"]["error"], "States.TaskFailed");
         assert_eq!(e["detail"]["input"], "{\"a\":1}");
         assert_eq!(e["detail"]["output"], Value::Null);
-        assert_eq!(e["detail"]["stopDate"].as_i64().unwrap() - e["detail"]["startDate"].as_i64().unwrap(), 2000);
+        assert_eq!(
+            e["detail"]["stopDate"].as_i64().unwrap() - e["detail"]["startDate"].as_i64().unwrap(),
+            2000
+        );
         let s = slack(&record(ExecutionStatus::TimedOut));
         let text = s["text"].as_str().unwrap();
-        assert!(text.starts_with("stepline: execution n1 of orders TIMED_OUT: States.TaskFailed (boom)"), "{text}");
+        assert!(
+            text.starts_with(
+                "stepline: execution n1 of orders TIMED_OUT: States.TaskFailed (boom)"
+            ),
+            "{text}"
+        );
     }
 
     fn hook(url: &str) -> AlertsConfig {

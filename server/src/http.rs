@@ -117,7 +117,8 @@ async fn ready(State(app): State<App>) -> Response {
     if *app.stopping.borrow() {
         return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response();
     }
-    let flushed = tokio::time::timeout(std::time::Duration::from_secs(5), app.engine.flush_now()).await;
+    let flushed =
+        tokio::time::timeout(std::time::Duration::from_secs(5), app.engine.flush_now()).await;
     match flushed {
         Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
         Ok(Err(e)) => (

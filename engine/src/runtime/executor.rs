@@ -331,28 +331,31 @@ fn invoke(engine: &Engine, arn: &str, request: TaskRequest, inbox: Inbox) -> Joi
         _ => engine.runner().run(call),
     };
     let engine = engine.clone();
-    tokio::spawn(async move {
-        let began = std::time::Instant::now();
-        let answer = invocation.await;
-        let took = began.elapsed();
-        engine.metrics().task_done(&resource_type, took);
-        let millis = took.as_millis() as u64;
-        match &answer {
-            Ok(_) => tracing::info!(duration_ms = millis, "task succeeded"),
-            Err(f) => tracing::warn!(
-                duration_ms = millis,
-                error = f.error.as_deref().unwrap_or_default(),
-                "task failed"
-            ),
+    tokio::spawn(
+        async move {
+            let began = std::time::Instant::now();
+            let answer = invocation.await;
+            let took = began.elapsed();
+            engine.metrics().task_done(&resource_type, took);
+            let millis = took.as_millis() as u64;
+            match &answer {
+                Ok(_) => tracing::info!(duration_ms = millis, "task succeeded"),
+                Err(f) => tracing::warn!(
+                    duration_ms = millis,
+                    error = f.error.as_deref().unwrap_or_default(),
+                    "task failed"
+                ),
+            }
+            let command = match answer {
+                // The request was accepted; the answer comes by callback.
+                Ok(output) if callback => Command::TaskSubmitted { task, output },
+                Ok(output) => Command::TaskSucceeded { task, output },
+                Err(Failure { error, cause }) => Command::TaskFailed { task, error, cause },
+            };
+            let _ = inbox.send(Message::Command(command));
         }
-        let command = match answer {
-            // The request was accepted; the answer comes by callback.
-            Ok(output) if callback => Command::TaskSubmitted { task, output },
-            Ok(output) => Command::TaskSucceeded { task, output },
-            Err(Failure { error, cause }) => Command::TaskFailed { task, error, cause },
-        };
-        let _ = inbox.send(Message::Command(command));
-    }.instrument(span))
+        .instrument(span),
+    )
 }
 
 /// Answers a mocked task (as if its invocation had returned at once).

@@ -197,7 +197,9 @@ impl Metrics {
         );
         out.push_str("# TYPE stepline_store_flush_seconds histogram\n");
         lock(&self.flushes).render(&mut out, "stepline_store_flush_seconds", "");
-        out.push_str("# HELP stepline_timers_pending Timers armed (Wait states, retry delays, timeouts).\n");
+        out.push_str(
+            "# HELP stepline_timers_pending Timers armed (Wait states, retry delays, timeouts).\n",
+        );
         out.push_str("# TYPE stepline_timers_pending gauge\n");
         let _ = writeln!(
             out,

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use super::{
     Activities, ActivityRecord, ExecutionRecord, ExecutionStatus, Executions, Histories,
     JournalEntry, Journals, StateMachineRecord, StateMachines, Store, StoreError, TaskLogRecord,
-    TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers, WriteBatch,
-    WriteOp,
+    TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord, TriggerStateRecord,
+    Triggers, WriteBatch, WriteOp,
 };
 use crate::history::HistoryEvent;
 

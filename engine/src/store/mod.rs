@@ -188,7 +188,10 @@ pub enum WriteOp {
     /// number (the record's `seq` is ignored) and drops the execution's
     /// logs older than the last `keep`, so an execution that retries
     /// forever holds a bounded number of them. Deleted with the execution.
-    PutTaskLog { record: TaskLogRecord, keep: u64 },
+    PutTaskLog {
+        record: TaskLogRecord,
+        keep: u64,
+    },
 }
 
 impl WriteBatch {

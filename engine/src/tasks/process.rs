@@ -35,8 +35,8 @@ use tokio::process::Command;
 
 use super::config::ProcessConfig;
 use crate::interp::Failure;
-use crate::runtime::task_logs::{TASK_LOG_BYTES, TaskOutput};
 use crate::runtime::TaskCall;
+use crate::runtime::task_logs::{TASK_LOG_BYTES, TaskOutput};
 
 /// Runs `config`'s program for `call`, and leaves what it wrote with the
 /// call's log sink.
