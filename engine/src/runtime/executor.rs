@@ -212,9 +212,8 @@ async fn run_loop(
         };
         match &command {
             Command::TimerFired { timer } => {
-                if timers.remove(timer).is_some() {
-                    engine.metrics().timers_disarmed(1);
-                }
+                let fired = timers.remove(timer).is_some();
+                engine.metrics().timers_disarmed(usize::from(fired));
             }
             Command::TaskSucceeded { task, .. } | Command::TaskFailed { task, .. } => {
                 running.remove(task);

@@ -21,8 +21,8 @@ use serde_json::json;
 use super::{
     ActivityRecord, ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION, Histories,
     JournalEntry, Journals, MemoryStore, SledStore, StateMachineRecord, StateMachines, Store,
-    StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
-    TriggerRecord, TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
+    StoreError, TaskLogRecord, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
+    TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
 };
 use crate::history::{Event, HistoryEvent, StateType, TaskScheduled};
 use crate::interp::Command;
