@@ -10,7 +10,8 @@
 //! accept.
 //!
 //! Delivery never blocks an execution: the engine hands the ended record
-//! to a channel, a task here sends each notification with retries and
+//! to a channel (registered before the engine opens, so executions that
+//! resume and end at start are announced too), a task here sends each notification with retries and
 //! exponential backoff, and at most `MAX_PENDING` notifications wait at
 //! once (more are dropped and counted). Alerts live in memory: one not yet
 //! delivered when the process dies is lost (docs/operations.md says so).
@@ -27,10 +28,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use stepline_engine::runtime::Engine;
+use stepline_engine::runtime::{Engine, EngineConfig};
 use stepline_engine::store::{ExecutionRecord, ExecutionStatus};
 use stepline_engine::tasks::config::TaskConfig;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::triggers::hmac;
 
@@ -237,14 +238,29 @@ pub fn slack(record: &ExecutionRecord) -> Value {
     json!({ "text": text })
 }
 
-/// Sends the notifications of every execution that ends from now on,
-/// until the engine goes.
-pub fn start(engine: Engine, alerts: &AlertsConfig) {
+/// Registers alerts as an observer of ended executions, before the engine
+/// opens (so executions resumed at open are observed too); `None` when no
+/// webhook is configured.
+pub fn observe(
+    alerts: &AlertsConfig,
+    engine: &mut EngineConfig,
+) -> Option<mpsc::UnboundedReceiver<ExecutionRecord>> {
     if alerts.webhooks.is_empty() {
-        return;
+        return None;
     }
+    let (send, ended) = mpsc::unbounded_channel();
+    engine.ended.push(send);
+    Some(ended)
+}
+
+/// Sends the notifications of the executions `ended` reports, until the
+/// engine goes.
+pub fn start(
+    engine: Engine,
+    alerts: &AlertsConfig,
+    mut ended: mpsc::UnboundedReceiver<ExecutionRecord>,
+) {
     let hooks: Arc<[WebhookConfig]> = alerts.webhooks.clone().into();
-    let mut ended = engine.subscribe_ended();
     let client = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())

@@ -69,6 +69,11 @@ pub struct EngineConfig {
     /// How long closed executions are kept (AWS keeps them 90 days);
     /// `None` keeps them forever.
     pub retention: Option<chrono::Duration>,
+    /// Told the record of every execution that ends in this process
+    /// (SUCCEEDED, FAILED, TIMED_OUT or ABORTED) once its end is durable,
+    /// executions resumed at open included: given here, before `open`
+    /// recovers anything, so no end is missed. A send never waits.
+    pub ended: Vec<mpsc::UnboundedSender<ExecutionRecord>>,
 }
 
 impl Default for EngineConfig {
@@ -79,6 +84,7 @@ impl Default for EngineConfig {
             default_role_arn: "arn:aws:iam::111111111111:role/stepline".into(),
             mocks: None,
             retention: Some(chrono::Duration::days(90)),
+            ended: Vec::new(),
         }
     }
 }
@@ -142,8 +148,8 @@ struct Inner {
     /// Serialises read-modify-write of state machine records.
     machines: Mutex<()>,
     metrics: Arc<Metrics>,
-    /// Who is told of every execution that ends here (the server's
-    /// alerts); a send never waits, so no observer slows an execution.
+    /// Who is told of every execution that ends here (`EngineConfig::ended`,
+    /// the server's alerts); observers that went away are forgotten.
     ended: Mutex<Vec<mpsc::UnboundedSender<ExecutionRecord>>>,
 }
 
@@ -196,6 +202,7 @@ impl Engine {
             Arc::clone(&metrics),
         ));
         let seed = clock.now().timestamp_nanos_opt().unwrap_or(0) as u64;
+        let observers = config.ended.clone();
         let engine = Self {
             inner: Arc::new(Inner {
                 store,
@@ -210,7 +217,7 @@ impl Engine {
                 activities: ActivityQueues::default(),
                 machines: Mutex::new(()),
                 metrics,
-                ended: Mutex::new(Vec::new()),
+                ended: Mutex::new(observers),
             }),
         };
         engine.recover()?;
@@ -762,14 +769,6 @@ impl Engine {
 
     pub(crate) fn live(&self) -> &Mutex<HashMap<String, Inbox>> {
         &self.inner.live
-    }
-
-    /// The record of every execution that ends in this process from now
-    /// on (SUCCEEDED, FAILED, TIMED_OUT or ABORTED), once it is durable.
-    pub fn subscribe_ended(&self) -> mpsc::UnboundedReceiver<ExecutionRecord> {
-        let (send, receive) = mpsc::unbounded_channel();
-        lock(&self.inner.ended).push(send);
-        receive
     }
 
     pub(crate) fn notify_ended(&self, record: &ExecutionRecord) {

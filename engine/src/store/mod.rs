@@ -12,6 +12,8 @@
 //! - its pending timers (due time first, so due ones are found by a scan)
 //!   and the task tokens that can still answer.
 //!
+//! - the output its process tasks wrote, per attempt (task logs, bounded).
+//!
 //! Beside executions: activities, and triggers (definitions, and apart from
 //! them what each has done: the schedule cursor, last firing, last error).
 //!

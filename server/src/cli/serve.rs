@@ -109,6 +109,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         Some(days) => engine_config.retention = Some(chrono::Duration::days(i64::from(days))),
         None => {}
     }
+    let ended = crate::alerts::observe(&config.alerts, &mut engine_config);
     let mock_file = config
         .tasks
         .mock_config
@@ -161,7 +162,9 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         }
         let triggers = crate::triggers::Triggers::new(engine.clone(), &config.triggers.file_roots)?;
         triggers.install_config(&config.triggers.define).await?;
-        crate::alerts::start(engine.clone(), &config.alerts);
+        if let Some(ended) = ended {
+            crate::alerts::start(engine.clone(), &config.alerts, ended);
+        }
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
