@@ -13,8 +13,14 @@
 //! to a channel (registered before the engine opens, so executions that
 //! resume and end at start are announced too), a task here sends each notification with retries and
 //! exponential backoff, and at most `MAX_PENDING` notifications wait at
-//! once (more are dropped and counted). Alerts live in memory: one not yet
-//! delivered when the process dies is lost (docs/operations.md says so).
+//! once (more are dropped and counted).
+//!
+//! At least once: the engine writes an "ended notice" in the same batch as
+//! a STANDARD execution's end and hands notices left by a previous run to
+//! the observers at open; a notice is removed only when every matching
+//! webhook's notification was delivered or gave up, so a crash or a
+//! restart in between sends them again (a receiver may see a duplicate:
+//! the event `id` is stable, so it can tell).
 //!
 //! Destinations are the operator's, checked when the file is loaded: a URL
 //! must be one HTTP tasks may call (`[tasks.http]`: loopback, `allow`
@@ -275,18 +281,36 @@ pub fn start(
                 .next()
                 .unwrap_or_default()
                 .to_owned();
-            for hook in hooks.iter() {
-                let wanted = hook.statuses.iter().any(|s| s.matches(record.status))
-                    && hook
-                        .state_machines
-                        .as_ref()
-                        .is_none_or(|names| names.contains(&machine));
-                if !wanted {
-                    continue;
+            let wanted: Vec<&WebhookConfig> = hooks
+                .iter()
+                .filter(|hook| {
+                    hook.statuses.iter().any(|s| s.matches(record.status))
+                        && hook
+                            .state_machines
+                            .as_ref()
+                            .is_none_or(|names| names.contains(&machine))
+                })
+                .collect();
+            // The execution's end notice goes when its last notification
+            // is delivered or given up; never on shutdown, so an alert
+            // still being retried is sent again at the next start.
+            let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(wanted.len()));
+            let done = {
+                let (engine, arn) = (engine.clone(), record.arn.clone());
+                move |remaining: &std::sync::atomic::AtomicUsize| {
+                    if remaining.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+                        engine.ended_handled(&arn);
+                    }
                 }
+            };
+            if wanted.is_empty() {
+                engine.ended_handled(&record.arn);
+            }
+            for hook in wanted {
                 let Ok(permit) = Arc::clone(&pending).try_acquire_owned() else {
                     engine.metrics().alert("dropped");
                     tracing::warn!(execution = %record.arn, "alert dropped: {MAX_PENDING} are already pending");
+                    done(&remaining);
                     continue;
                 };
                 let config = engine.config();
@@ -296,6 +320,7 @@ pub fn start(
                 };
                 let (engine, client, hook) = (engine.clone(), client.clone(), hook.clone());
                 let arn = record.arn.clone();
+                let (done, remaining) = (done.clone(), Arc::clone(&remaining));
                 tokio::spawn(async move {
                     let delivered = deliver(&client, &hook, body.to_string()).await;
                     match &delivered {
@@ -306,6 +331,7 @@ pub fn start(
                         }
                     }
                     drop(permit);
+                    done(&remaining);
                 });
             }
         }

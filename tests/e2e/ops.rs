@@ -508,3 +508,55 @@ fn an_alert_destination_outside_the_allowlists_is_refused_at_load() {
     );
     assert!(stepline::config::load(&allowed).is_ok());
 }
+
+/// An alert still being retried when the server is killed is sent after
+/// the restart (the end notice was stored with the end); once delivered,
+/// a later restart does not send it again.
+#[test]
+fn an_alert_not_yet_delivered_survives_kill_9() {
+    let dir = TempDir::new("ops-restart");
+    let down = Receiver::start(usize::MAX);
+    let up = Receiver::start(0);
+    let config = |url: String| format!("[[alerts.webhooks]]\nurl = \"{url}\"\nmax_attempts = 20\n");
+    let first = dir.write("first.toml", config(format!("http://{}/flaky", down.addr)));
+    let second = dir.write("second.toml", config(format!("http://{}/hook", up.addr)));
+    let data = dir.path().join("data");
+
+    let serve = Serve::start(&data, &first, dir.path().join("first.log"));
+    let (status, body) = serve.post(
+        "/v1/state-machines",
+        &json!({"name": "fails", "definition": serde_json::from_str::<Value>(FAILS).unwrap()}),
+    );
+    assert_eq!(status, 201, "{body}");
+    serve.post("/v1/state-machines/fails/executions?name=bad1", &json!({}));
+    eventually("a first (refused) attempt", 20, || {
+        !down.on("/flaky").is_empty()
+    });
+    drop(serve); // SIGKILL
+
+    let serve = Serve::start(&data, &second, dir.path().join("second.log"));
+    eventually("the alert after the restart", 20, || {
+        !up.on("/hook").is_empty()
+    });
+    let event: Value = serde_json::from_str(&up.on("/hook")[0].body).expect("JSON");
+    assert_eq!(event["detail"]["name"], "bad1");
+    assert_eq!(event["detail"]["status"], "FAILED");
+    eventually("the delivery counted", 10, || {
+        metric(
+            &serve.get("/metrics").1,
+            "stepline_alerts_total{outcome=\"delivered\"}",
+        ) == Some(1.0)
+    });
+    // A graceful stop flushes the notice's removal: nothing is sent again.
+    let stopped = Command::new("kill")
+        .args(["-TERM", &serve.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(stopped.success());
+    let mut serve = serve;
+    let _ = serve.child.wait();
+    let serve = Serve::start(&data, &second, dir.path().join("third.log"));
+    assert_eq!(serve.get("/ready").0, 200);
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(up.on("/hook").len(), 1, "delivered once, not again");
+}

@@ -350,6 +350,11 @@ impl DurableExecution {
         }
         if let Some(done) = self.finished_record(now) {
             batch.push(WriteOp::UpdateExecution(done));
+            // The end is announced (alerts) from this notice, written with
+            // it, so a crash before the announcement does not lose it.
+            if durable {
+                batch.push(WriteOp::PutEndedNotice(arn.clone()));
+            }
             for (_, token) in std::mem::take(&mut self.tokens) {
                 batch.push(WriteOp::RemoveTaskToken(token));
             }

@@ -220,6 +220,7 @@ impl Engine {
                 ended: Mutex::new(observers),
             }),
         };
+        engine.announce_pending()?;
         engine.recover()?;
         if engine.inner.config.retention.is_some() {
             tokio::spawn(purge_loop(Arc::downgrade(&engine.inner)));
@@ -771,8 +772,40 @@ impl Engine {
         &self.inner.live
     }
 
+    /// Hands an ended execution to the observers; with none, its notice
+    /// has nobody to wait for and goes at once.
     pub(crate) fn notify_ended(&self, record: &ExecutionRecord) {
-        lock(&self.inner.ended).retain(|observer| observer.send(record.clone()).is_ok());
+        let mut observers = lock(&self.inner.ended);
+        observers.retain(|observer| observer.send(record.clone()).is_ok());
+        if observers.is_empty() {
+            drop(observers);
+            self.ended_handled(&record.arn);
+        }
+    }
+
+    /// The observers are done with an ended execution (its alerts were
+    /// delivered or given up): its notice goes. Not flushed by itself: if a
+    /// crash loses the removal, the end is announced again (at least once).
+    pub fn ended_handled(&self, arn: &str) {
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::RemoveEndedNotice(arn.to_owned()));
+        if let Err(e) = self.inner.store.apply(&batch) {
+            tracing::warn!(execution = %arn, error = %e, "cannot remove an ended notice");
+        }
+    }
+
+    /// At open: executions that ended without their end being handled (the
+    /// process stopped first) are handed to the observers again.
+    fn announce_pending(&self) -> Result<(), EngineError> {
+        for arn in self.inner.store.ended_notices()? {
+            match self.inner.store.execution(&arn)? {
+                Some(record) if record.status != ExecutionStatus::Running => {
+                    self.notify_ended(&record);
+                }
+                _ => self.ended_handled(&arn),
+            }
+        }
+        Ok(())
     }
 
     /// An execution's loop has ended: wake whoever waits for it.

@@ -7,10 +7,10 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Activities, ActivityRecord, ExecutionRecord, ExecutionStatus, Executions, Histories,
-    JournalEntry, Journals, StateMachineRecord, StateMachines, Store, StoreError, TaskLogRecord,
-    TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord, TriggerStateRecord,
-    Triggers, WriteBatch, WriteOp,
+    Activities, ActivityRecord, EndedNotices, ExecutionRecord, ExecutionStatus, Executions,
+    Histories, JournalEntry, Journals, StateMachineRecord, StateMachines, Store, StoreError,
+    TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
+    TriggerStateRecord, Triggers, WriteBatch, WriteOp,
 };
 use crate::history::HistoryEvent;
 
@@ -29,6 +29,7 @@ struct Inner {
     trigger_states: HashMap<String, TriggerStateRecord>,
     /// Task logs by execution, with the last sequence number given.
     task_logs: HashMap<String, (u64, BTreeMap<u64, TaskLogRecord>)>,
+    notices: BTreeSet<String>,
 }
 
 /// Everything in one mutex-protected map set.
@@ -208,6 +209,12 @@ impl Triggers for MemoryStore {
     }
 }
 
+impl EndedNotices for MemoryStore {
+    fn ended_notices(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock().notices.iter().cloned().collect())
+    }
+}
+
 impl TaskLogs for MemoryStore {
     fn task_logs(&self, execution: &str) -> Result<Vec<TaskLogRecord>, StoreError> {
         Ok(self
@@ -281,6 +288,13 @@ impl Store for MemoryStore {
                     inner.timers.retain(|t| t.execution != arn);
                     inner.tokens.retain(|_, t| t.execution != arn);
                     inner.task_logs.remove(&arn);
+                    inner.notices.remove(&arn);
+                }
+                WriteOp::PutEndedNotice(arn) => {
+                    inner.notices.insert(arn);
+                }
+                WriteOp::RemoveEndedNotice(arn) => {
+                    inner.notices.remove(&arn);
                 }
                 WriteOp::PutTrigger(t) => {
                     inner.triggers.insert(t.name.clone(), t);

@@ -12,7 +12,8 @@
 //! - its pending timers (due time first, so due ones are found by a scan)
 //!   and the task tokens that can still answer.
 //!
-//! - the output its process tasks wrote, per attempt (task logs, bounded).
+//! - the output its process tasks wrote, per attempt (task logs, bounded);
+//! - once it has ended, a notice until its end has been announced.
 //!
 //! Beside executions: activities, and triggers (definitions, and apart from
 //! them what each has done: the schedule cursor, last firing, last error).
@@ -148,6 +149,15 @@ pub trait TaskLogs {
     fn task_logs(&self, execution: &str) -> Result<Vec<TaskLogRecord>, StoreError>;
 }
 
+/// Executions whose end is still to be announced (alerts): a notice is
+/// written in the same batch as a STANDARD execution's end and removed
+/// once its observers are done with it, so an end survives a crash until
+/// then.
+pub trait EndedNotices {
+    /// The ARNs of the executions with a notice, ordered.
+    fn ended_notices(&self) -> Result<Vec<String>, StoreError>;
+}
+
 /// One write, applied atomically: either every operation is stored or none.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
@@ -194,6 +204,9 @@ pub enum WriteOp {
         record: TaskLogRecord,
         keep: u64,
     },
+    /// Records that an execution's end is still to be announced.
+    PutEndedNotice(String),
+    RemoveEndedNotice(String),
 }
 
 impl WriteBatch {
@@ -222,6 +235,7 @@ pub trait Store:
     + Activities
     + Triggers
     + TaskLogs
+    + EndedNotices
     + Send
     + Sync
 {

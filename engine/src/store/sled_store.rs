@@ -27,6 +27,7 @@
 //! | `v` | state machine revisions | machine ARN, 0, revision u64 | `StateMachineRecord` (kept after a delete) |
 //! | `g` | triggers | name | `TriggerRecord` |
 //! | `s` | trigger state | name | `TriggerStateRecord` |
+//! | `w` | ended notices | execution ARN | empty: an end still to be announced |
 //! | `l` | task logs | execution ARN, 0, seq u64 | `TaskLogRecord` (its counter is `c` ... `l`) |
 //!
 //! sled keeps what was applied across a process crash once `flush`
@@ -41,10 +42,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    Activities, ActivityRecord, ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION,
-    Histories, JournalEntry, Journals, StateMachineRecord, StateMachines, Store, StoreError,
-    TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
-    TriggerStateRecord, Triggers, WriteBatch, WriteOp,
+    Activities, ActivityRecord, EndedNotices, ExecutionRecord, ExecutionStatus, Executions,
+    FORMAT_VERSION, Histories, JournalEntry, Journals, StateMachineRecord, StateMachines, Store,
+    StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
+    TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
 };
 use crate::history::HistoryEvent;
 
@@ -64,6 +65,7 @@ const REVISIONS: u8 = b'v';
 const TRIGGERS: u8 = b'g';
 const TRIGGER_STATES: u8 = b's';
 const TASK_LOGS: u8 = b'l';
+const NOTICES: u8 = b'w';
 
 /// A store in a sled database directory.
 #[derive(Debug)]
@@ -387,6 +389,15 @@ impl Timers for SledStore {
     }
 }
 
+impl EndedNotices for SledStore {
+    fn ended_notices(&self) -> Result<Vec<String>, StoreError> {
+        self.data
+            .scan_prefix([NOTICES])
+            .map(|item| item.map_err(io).and_then(|(k, _)| utf8(&k[1..])))
+            .collect()
+    }
+}
+
 impl TaskLogs for SledStore {
     fn task_logs(&self, execution: &str) -> Result<Vec<TaskLogRecord>, StoreError> {
         self.scan(&prefix(TASK_LOGS, execution))
@@ -519,6 +530,10 @@ impl Plan<'_> {
             WriteOp::PutTriggerState(s) => {
                 self.put(key(TRIGGER_STATES, &[s.name.as_bytes()]), s)?;
             }
+            WriteOp::PutEndedNotice(arn) => {
+                self.insert(key(NOTICES, &[arn.as_bytes()]), Vec::new());
+            }
+            WriteOp::RemoveEndedNotice(arn) => self.remove(key(NOTICES, &[arn.as_bytes()])),
             WriteOp::PutTaskLog { record, keep } => {
                 let execution = record.execution.as_bytes();
                 let (counter_key, last) = self.counter(&record.execution, b"l")?;
@@ -547,6 +562,7 @@ impl Plan<'_> {
         }
         self.remove(record_key);
         self.remove(key(OPEN, &[arn.as_bytes()]));
+        self.remove(key(NOTICES, &[arn.as_bytes()]));
         for tag in [JOURNAL, HISTORY, COUNTERS, TASK_LOGS] {
             for item in self.store.data.scan_prefix(prefix(tag, arn)) {
                 let (k, _) = item.map_err(io)?;

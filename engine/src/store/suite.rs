@@ -1080,6 +1080,32 @@ fn check_task_logs(store: &dyn Store) {
     assert_eq!(store.task_logs(&a.arn).unwrap()[0].seq, 1);
 }
 
+/// Ended notices are kept until removed, and go with their execution.
+fn check_ended_notices(store: &dyn Store) {
+    let a = execution("m", "notice-a");
+    let b = execution("m", "notice-b");
+    ok(store, start_batch(&a));
+    ok(store, start_batch(&b));
+    assert!(store.ended_notices().unwrap().is_empty());
+    ok(
+        store,
+        vec![
+            WriteOp::UpdateExecution(finished(&a, ExecutionStatus::Failed)),
+            WriteOp::PutEndedNotice(a.arn.clone()),
+        ],
+    );
+    ok(store, vec![WriteOp::PutEndedNotice(b.arn.clone())]);
+    assert_eq!(
+        store.ended_notices().unwrap(),
+        sorted(vec![a.arn.clone(), b.arn.clone()])
+    );
+    ok(store, vec![WriteOp::RemoveEndedNotice(b.arn.clone())]);
+    ok(store, vec![WriteOp::RemoveEndedNotice(b.arn.clone())]);
+    assert_eq!(store.ended_notices().unwrap(), vec![a.arn.clone()]);
+    ok(store, vec![WriteOp::DeleteExecution(a.arn.clone())]);
+    assert!(store.ended_notices().unwrap().is_empty());
+}
+
 fn check_revisions_outlive_updates_and_deletes(store: &dyn Store) {
     let first = machine("kept", 1);
     let mut second = machine("kept", 2);
@@ -1435,6 +1461,7 @@ backends!(
     check_revisions_outlive_updates_and_deletes,
     check_delete_execution,
     check_task_logs,
+    check_ended_notices,
     check_triggers,
     check_trigger_state_with_a_taken_name,
     check_start_in_one_batch,
