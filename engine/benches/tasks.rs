@@ -365,6 +365,7 @@ fn task_call(resource: &str, input: Value, n: u64) -> TaskCall {
         idempotency_key: format!(
             "arn:aws:states:us-east-1:111111111111:execution:bench:direct#{n}"
         ),
+        logs: Default::default(),
     }
 }
 

@@ -22,6 +22,8 @@ pub struct Config {
     pub tasks: TaskConfig,
     #[serde(default)]
     pub triggers: TriggersConfig,
+    #[serde(default)]
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 /// `[triggers]`: the directories file triggers may watch, and the
@@ -118,6 +120,7 @@ fn check(config: &Config) -> Result<(), String> {
             }
         }
     }
+    crate::alerts::check(&config.alerts, &config.tasks)?;
     for (function, mapping) in &config.tasks.lambda {
         if let stepline_engine::tasks::config::LambdaConfig::Process(name) = mapping {
             if !config.tasks.processes.contains_key(name) {
@@ -256,6 +259,7 @@ mod tests {
                 "[tasks.connections]\nk = { api_key = { name = \"x-api-key\", value = \"v\" } }\nb = { basic = { username = \"u\", password = \"p\" } }\nt = { bearer = { token = \"t\" } }\no = { oauth = { token_url = \"https://auth.example.com/token\", client_id = \"i\", client_secret = \"s\", scope = \"read\" } }\n",
                 "[tasks.lambda]\nf = { url = \"http://127.0.0.1:9000/f\" }\n",
                 "[triggers]\n",
+                "[alerts]\nallow = [\"https://hooks.slack.com/services/\"]\n\n[[alerts.webhooks]]\nurl = \"https://hooks.slack.com/services/T/B/x\"\nformat = \"slack\"\n\n[[alerts.webhooks]]\nurl = \"http://127.0.0.1:9000/alerts\"\nstatuses = [\"FAILED\", \"SUCCEEDED\"]\nstate_machines = [\"orders\"]\nheaders = { Authorization = \"Bearer t\" }\nsecret = \"s\"\nmax_attempts = 3\n",
                 "[triggers]\nfile_roots = []\n\n[[triggers.define]]\nname = \"h\"\nkind = \"webhook\"\nstate_machine = \"m\"\nsecret = \"s\"\ninput = { \"body.$\" = \"$\" }\n",
             ];
             for text in cases {
@@ -324,6 +328,15 @@ mod tests {
                 "[tasks.lambda]\nf = { url = \"http://127.0.0.1/\", process = \"p\" }\n",
                 "[tasks.lambda]\nf = { arn = \"arn:aws:lambda:us-east-1:1:function:f\" }\n",
                 "[tasks.lambda]\nf = { url = 8080 }\n",
+                "[alerts]\nwebhook = []\n",
+                "[alerts]\nallow = \"*\"\n",
+                "[[alerts.webhooks]]\nstatuses = [\"FAILED\"]\n",
+                "[[alerts.webhooks]]\nurl = \"http://127.0.0.1/\"\nstatuses = [\"RUNNING\"]\n",
+                "[[alerts.webhooks]]\nurl = \"http://127.0.0.1/\"\nstatuses = []\n",
+                "[[alerts.webhooks]]\nurl = \"http://127.0.0.1/\"\nformat = \"xml\"\n",
+                "[[alerts.webhooks]]\nurl = \"http://127.0.0.1/\"\nmax_attempts = 0\n",
+                "[[alerts.webhooks]]\nurl = \"http://127.0.0.1/\"\nstate_machines = \"orders\"\n",
+                "[[alerts.webhooks]]\nurl = \"ftp://127.0.0.1/\"\n",
             ];
             for text in cases {
                 let refused = schema_errors(&validator, text);
@@ -406,6 +419,8 @@ mod tests {
                 ("[tasks.lambda]\nf = { zzz = \"x\" }\n", "/$defs/lambda/properties"),
                 ("[triggers]\nzzz = 1\n", "/properties/triggers/properties"),
                 ("[[triggers.define]]\nname = \"a\"\nkind = \"webhook\"\nstate_machine = \"m\"\nzzz = 1\n", "/$defs/trigger/properties"),
+                ("[alerts]\nzzz = 1\n", "/properties/alerts/properties"),
+                ("[[alerts.webhooks]]\nurl = \"http://127.0.0.1/\"\nzzz = 1\n", "/$defs/alert_webhook/properties"),
             ];
             for (text, pointer) in sections {
                 assert_eq!(

@@ -66,6 +66,7 @@ pub async fn serve_with_triggers(
     let app = Router::new()
         .route("/", post(aws).fallback(aws_method_not_allowed))
         .route("/health", get(health))
+        .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .merge(crate::rest::router())
         .merge(crate::web::router())
@@ -105,8 +106,34 @@ async fn aws_method_not_allowed(method: axum::http::Method) -> Response {
     })
 }
 
+/// Alive: the process answers.
 async fn health() -> &'static str {
     "ok\n"
+}
+
+/// Ready to take work: the store is open and recovery has finished (the
+/// listener is bound only after both), the store still flushes, and the
+/// server is not shutting down. 503 otherwise, so a load balancer or an
+/// orchestrator stops sending requests.
+async fn ready(State(app): State<App>) -> Response {
+    if *app.stopping.borrow() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response();
+    }
+    let flushed =
+        tokio::time::timeout(std::time::Duration::from_secs(5), app.engine.flush_now()).await;
+    match flushed {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the store cannot flush: {e}\n"),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store did not flush within 5 s\n",
+        )
+            .into_response(),
+    }
 }
 
 /// Prometheus's text exposition format.

@@ -5,6 +5,7 @@
 //! JSON protocol and the REST API. It holds no business logic of its own:
 //! every command is a thin call into `stepline-engine`.
 
+pub mod alerts;
 pub mod aws;
 pub mod cli;
 pub mod config;

@@ -10,6 +10,7 @@ mod examples_tasks;
 mod jsonata_diff;
 mod load;
 mod malformed;
+mod ops;
 mod rest;
 mod run;
 mod soak;

@@ -312,10 +312,12 @@ impl DurableExecution {
         }
         let effects = self.execution.apply(now, command);
         let events = self.execution.take_history();
-        self.entered_last_step += events
-            .iter()
-            .filter(|e| matches!(e.event, crate::history::Event::StateEntered { .. }))
-            .count();
+        for event in &events {
+            if let crate::history::Event::StateEntered { name, .. } = &event.event {
+                self.entered_last_step += 1;
+                tracing::debug!(state = %name, "state entered");
+            }
+        }
         if durable && !events.is_empty() {
             batch.push(WriteOp::AppendHistory {
                 execution: arn.clone(),
@@ -361,6 +363,11 @@ impl DurableExecution {
         }
         if let Some(done) = self.finished_record(now) {
             batch.push(WriteOp::UpdateExecution(done));
+            // The end is announced (alerts) from this notice, written with
+            // it, so a crash before the announcement does not lose it.
+            if durable {
+                batch.push(WriteOp::PutEndedNotice(arn.clone()));
+            }
             for (_, token) in std::mem::take(&mut self.tokens) {
                 batch.push(WriteOp::RemoveTaskToken(token));
             }

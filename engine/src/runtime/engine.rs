@@ -22,13 +22,14 @@ use super::Clock;
 use super::durable::DurableExecution;
 use super::executor::{self, Inbox, Message, Pending};
 use super::metrics::Metrics;
+use super::task_logs::{self, TaskLogSink, TaskOutput};
 use super::timers::TimerService;
 use crate::asl::{self, Diagnostic, StateMachine};
 use crate::interp::{Command, ExecutionInfo, Failure, TaskId, TaskRequest};
 use crate::query::eval::{RandomSource, SplitMix64};
 use crate::store::{
     ActivityRecord, ExecutionRecord, ExecutionStatus, StateMachineRecord, Store, StoreError,
-    TriggerRecord, TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
+    TaskLogRecord, TriggerRecord, TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
 };
 use crate::tasks::activity::{ActivityQueues, ActivityTask};
 use crate::tasks::mock::MockConfig;
@@ -42,6 +43,8 @@ pub struct TaskCall {
     /// Stable across retries of the same attempt and across crashes: an
     /// invocation repeated after a restart carries the same key.
     pub idempotency_key: String,
+    /// Where the runner leaves what the attempt wrote (process tasks).
+    pub logs: super::TaskLogSink,
 }
 
 /// The future of a task's result or its ASL error.
@@ -75,6 +78,11 @@ pub struct EngineConfig {
     /// sleeps: it leaves memory and is resumed from the store when its
     /// timer is due or a message (a stop) arrives. `None`: never.
     pub sleep_after: Option<std::time::Duration>,
+    /// Told the record of every execution that ends in this process
+    /// (SUCCEEDED, FAILED, TIMED_OUT or ABORTED) once its end is durable,
+    /// executions resumed at open included: given here, before `open`
+    /// recovers anything, so no end is missed. A send never waits.
+    pub ended: Vec<mpsc::UnboundedSender<ExecutionRecord>>,
 }
 
 impl Default for EngineConfig {
@@ -86,6 +94,7 @@ impl Default for EngineConfig {
             mocks: None,
             retention: Some(chrono::Duration::days(90)),
             sleep_after: Some(std::time::Duration::from_secs(10)),
+            ended: Vec::new(),
         }
     }
 }
@@ -153,6 +162,9 @@ struct Inner {
     /// Wakes sleeping executions: their ARNs go to `wake_loop`.
     waker: mpsc::UnboundedSender<String>,
     asleep: std::sync::atomic::AtomicUsize,
+    /// Who is told of every execution that ends here (`EngineConfig::ended`,
+    /// the server's alerts); observers that went away are forgotten.
+    ended: Mutex<Vec<mpsc::UnboundedSender<ExecutionRecord>>>,
 }
 
 /// The engine. Cheap to clone: clones share everything.
@@ -205,6 +217,7 @@ impl Engine {
             Arc::clone(&metrics),
         ));
         let seed = clock.now().timestamp_nanos_opt().unwrap_or(0) as u64;
+        let observers = config.ended.clone();
         let engine = Self {
             inner: Arc::new(Inner {
                 store,
@@ -218,13 +231,15 @@ impl Engine {
                 waiters: Mutex::new(HashMap::new()),
                 activities: ActivityQueues::default(),
                 machines: Mutex::new(()),
+                timers: TimerService::start(Arc::clone(&metrics)),
                 metrics,
-                timers: TimerService::start(),
                 waker,
                 asleep: std::sync::atomic::AtomicUsize::new(0),
+                ended: Mutex::new(observers),
             }),
         };
         tokio::spawn(wake_loop(Arc::downgrade(&engine.inner), wakes));
+        engine.announce_pending()?;
         engine.recover()?;
         if engine.inner.config.retention.is_some() {
             tokio::spawn(purge_loop(Arc::downgrade(&engine.inner)));
@@ -461,20 +476,25 @@ impl Engine {
         } else {
             DurableExecution::start
         };
-        let (execution, effects) =
-            match begin(&*self.inner.store, machine, info, record.clone(), input) {
-                Ok(started) => started,
-                Err(StoreError::ExecutionExists { .. }) => {
-                    return Err(EngineError::ExecutionAlreadyExists(record.arn));
-                }
-                Err(e) => return Err(e.into()),
-            };
+        // The first step's lines (states entered) belong to the execution.
+        let first_step = executor::span(&record.arn)
+            .in_scope(|| begin(&*self.inner.store, machine, info, record.clone(), input));
+        let (execution, effects) = match first_step {
+            Ok(started) => started,
+            Err(StoreError::ExecutionExists { .. }) => {
+                return Err(EngineError::ExecutionAlreadyExists(record.arn));
+            }
+            Err(e) => return Err(e.into()),
+        };
         // An EXPRESS execution promises nothing across a crash: no flush.
         if !express {
             self.flush().await?;
         }
         self.inner.metrics.execution_started(&machine_record.name);
-        executor::count_transitions(self, &execution);
+        executor::span(&record.arn).in_scope(|| {
+            tracing::info!(state_machine = %machine_record.name, "execution started");
+            executor::count_transitions(self, &execution);
+        });
         self.spawn(execution, Pending::from_effects(effects));
         Ok(record)
     }
@@ -712,7 +732,49 @@ impl Engine {
         )
     }
 
-    pub(crate) fn metrics(&self) -> &Metrics {
+    /// The sink a task's runner leaves its attempt's output in: stored as
+    /// a task log of the execution (bounded; see `task_logs`).
+    pub(crate) fn task_log_sink(&self, arn: &str, request: &TaskRequest) -> TaskLogSink {
+        let engine = self.clone();
+        let execution = arn.to_owned();
+        let state_name = request.state_name.clone();
+        let (task, attempt) = (request.task.0, request.attempt + 1);
+        TaskLogSink::new(move |output: TaskOutput| {
+            let (stderr, cut_err) = task_logs::tail_text(&output.stderr);
+            let stdout = output.stdout.as_deref().map(task_logs::tail_text);
+            let cut_out = stdout.as_ref().is_some_and(|(_, cut)| *cut);
+            let record = TaskLogRecord {
+                execution: execution.clone(),
+                seq: 0,
+                state_name: state_name.clone(),
+                task,
+                attempt,
+                time: engine.now(),
+                error: output.error,
+                stderr,
+                stdout: stdout.map(|(text, _)| text),
+                truncated: output.truncated || cut_err || cut_out,
+            };
+            let mut batch = WriteBatch::new();
+            batch.push(WriteOp::PutTaskLog {
+                record,
+                keep: task_logs::TASK_LOG_ATTEMPTS,
+            });
+            // Losing a log is not worth failing the task over.
+            if let Err(e) = engine.inner.store.apply(&batch) {
+                tracing::warn!(execution = %execution, error = %e, "cannot keep a task log");
+            }
+        })
+    }
+
+    /// The task logs an execution keeps, oldest first.
+    pub fn task_logs(&self, arn: &str) -> Result<Vec<TaskLogRecord>, EngineError> {
+        self.describe_execution(arn)?;
+        Ok(self.inner.store.task_logs(arn)?)
+    }
+
+    /// The engine's counters (the server's triggers count theirs here).
+    pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
 
@@ -720,14 +782,6 @@ impl Engine {
     pub fn metrics_text(&self) -> String {
         let open = lock(&self.inner.live).len();
         let mut text = self.inner.metrics.render(open);
-        text.push_str(
-            "# HELP stepline_timers_armed Timers waiting to fire (Waits, retry intervals, timeouts).\n\
-             # TYPE stepline_timers_armed gauge\n",
-        );
-        text.push_str(&format!(
-            "stepline_timers_armed {}\n",
-            self.inner.timers.armed()
-        ));
         text.push_str(
             "# HELP stepline_executions_asleep Open executions waiting on a distant timer, held in the store only.\n\
              # TYPE stepline_executions_asleep gauge\n",
@@ -788,12 +842,48 @@ impl Engine {
                 self.resume_with(record, Some(inbox))
             });
         if let Err(e) = resumed {
-            eprintln!("stepline: execution {arn} cannot wake: {e}");
+            tracing::error!(execution = %arn, error = %e, "execution cannot wake; it resumes at the next start");
         }
     }
 
     pub(crate) fn live(&self) -> &Mutex<HashMap<String, Inbox>> {
         &self.inner.live
+    }
+
+    /// Hands an ended execution to the observers; with none, its notice
+    /// has nobody to wait for and goes at once.
+    pub(crate) fn notify_ended(&self, record: &ExecutionRecord) {
+        let mut observers = lock(&self.inner.ended);
+        observers.retain(|observer| observer.send(record.clone()).is_ok());
+        if observers.is_empty() {
+            drop(observers);
+            self.ended_handled(&record.arn);
+        }
+    }
+
+    /// The observers are done with an ended execution (its alerts were
+    /// delivered or given up): its notice goes. Not flushed by itself: if a
+    /// crash loses the removal, the end is announced again (at least once).
+    pub fn ended_handled(&self, arn: &str) {
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::RemoveEndedNotice(arn.to_owned()));
+        if let Err(e) = self.inner.store.apply(&batch) {
+            tracing::warn!(execution = %arn, error = %e, "cannot remove an ended notice");
+        }
+    }
+
+    /// At open: executions that ended without their end being handled (the
+    /// process stopped first) are handed to the observers again.
+    fn announce_pending(&self) -> Result<(), EngineError> {
+        for arn in self.inner.store.ended_notices()? {
+            match self.inner.store.execution(&arn)? {
+                Some(record) if record.status != ExecutionStatus::Running => {
+                    self.notify_ended(&record);
+                }
+                _ => self.ended_handled(&arn),
+            }
+        }
+        Ok(())
     }
 
     /// An execution's loop has ended: wake whoever waits for it.
@@ -829,7 +919,7 @@ impl Engine {
             // One execution that cannot resume must not keep the others
             // (or the server) from starting: it stays open and is reported.
             if let Err(e) = self.resume(record) {
-                eprintln!("stepline: execution {arn} cannot resume: {e}");
+                tracing::error!(execution = %arn, error = %e, "execution cannot resume; it stays open");
             }
         }
         Ok(())
@@ -1113,7 +1203,7 @@ async fn purge_loop(inner: std::sync::Weak<Inner>) {
         };
         let engine = Engine { inner };
         if let Err(e) = engine.purge_expired().await {
-            eprintln!("stepline: purging expired executions failed: {e}");
+            tracing::error!(error = %e, "purging expired executions failed");
         }
     }
 }

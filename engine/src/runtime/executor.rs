@@ -7,6 +7,11 @@
 //! TaskSubmitted when its request is accepted and then waits for a
 //! callback; a task the interpreter cancels (timeout, stop, a failed
 //! sibling branch) has its invocation dropped, which kills what it runs.
+//!
+//! Logs: the loop runs inside an `execution` span carrying the ARN, and
+//! each state entered, task invoked and task answered is logged with the
+//! state's name (a task's own lines run inside a `task` span with the
+//! state and attempt), so every line about an execution says where it was.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +20,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 use super::durable::{DurableExecution, Outstanding, idempotency_key};
 use super::engine::{Engine, EngineError, TaskCall, lock};
@@ -192,7 +198,13 @@ enum Running {
     Activity { activity_arn: String },
 }
 
-/// Runs one execution until it ends (or its storage fails).
+/// The span every line about one execution is logged in.
+pub(crate) fn span(arn: &str) -> tracing::Span {
+    tracing::info_span!("execution", execution = %arn)
+}
+
+/// Runs one execution until it ends (or its storage fails), inside a span
+/// that names it.
 ///
 /// An `async move` block rather than an `async fn`: an async fn's future
 /// keeps its arguments and the locals they move into apart, and this one
@@ -205,6 +217,7 @@ pub(crate) fn run(
     inbox: Inbox,
     mut messages: Messages,
 ) -> impl std::future::Future<Output = ()> + Send {
+    let span = span(&execution.record().arn);
     async move {
         let arn = execution.record().arn.clone();
         let mut timers: HashMap<TimerId, TimerKey> = HashMap::new();
@@ -329,15 +342,18 @@ pub(crate) fn run(
                 .rsplit(':')
                 .next()
                 .unwrap_or_default();
+            tracing::info!(status = record.status.as_str(), "execution ended");
             engine
                 .metrics()
                 .execution_finished(machine, record.status.as_str());
+            engine.notify_ended(record);
         }
         // Answers still queued get no reply: their callers hear the task
         // is closed (TaskTimedOut), as they would once it had ended.
         drop(messages.close());
         engine.execution_ended(&arn);
     }
+    .instrument(span)
 }
 
 /// How long an execution that waits only on timers would sleep: until its
@@ -426,29 +442,50 @@ fn offer_activity(engine: &Engine, arn: &str, request: TaskRequest) {
 fn invoke(engine: &Engine, arn: &str, request: TaskRequest, inbox: Inbox) -> JoinHandle<()> {
     let task = request.task;
     let callback = request.resource.pattern == IntegrationPattern::WaitForTaskToken;
+    let logs = engine.task_log_sink(arn, &request);
     let call = TaskCall {
         idempotency_key: idempotency_key(arn, task),
         execution_arn: arn.to_owned(),
         request,
+        logs,
     };
     let resource_type = crate::interp::resource_type(&call.request.resource);
+    let span = tracing::info_span!(
+        "task",
+        state = %call.request.state_name,
+        attempt = call.request.attempt + 1
+    );
+    span.in_scope(|| tracing::info!(resource = %call.request.resource.arn, "task invoked"));
     let invocation = match call.request.resource.kind {
         ResourceKind::StartExecution => nested::run(engine.clone(), call),
         _ => engine.runner().run(call),
     };
     let engine = engine.clone();
-    tokio::spawn(async move {
-        let began = std::time::Instant::now();
-        let answer = invocation.await;
-        engine.metrics().task_done(&resource_type, began.elapsed());
-        let command = match answer {
-            // The request was accepted; the answer comes by callback.
-            Ok(output) if callback => Command::TaskSubmitted { task, output },
-            Ok(output) => Command::TaskSucceeded { task, output },
-            Err(Failure { error, cause }) => Command::TaskFailed { task, error, cause },
-        };
-        let _ = inbox.send(Message::Command(command));
-    })
+    tokio::spawn(
+        async move {
+            let began = std::time::Instant::now();
+            let answer = invocation.await;
+            let took = began.elapsed();
+            engine.metrics().task_done(&resource_type, took);
+            let millis = took.as_millis() as u64;
+            match &answer {
+                Ok(_) => tracing::info!(duration_ms = millis, "task succeeded"),
+                Err(f) => tracing::warn!(
+                    duration_ms = millis,
+                    error = f.error.as_deref().unwrap_or_default(),
+                    "task failed"
+                ),
+            }
+            let command = match answer {
+                // The request was accepted; the answer comes by callback.
+                Ok(output) if callback => Command::TaskSubmitted { task, output },
+                Ok(output) => Command::TaskSucceeded { task, output },
+                Err(Failure { error, cause }) => Command::TaskFailed { task, error, cause },
+            };
+            let _ = inbox.send(Message::Command(command));
+        }
+        .instrument(span),
+    )
 }
 
 /// Answers a mocked task (as if its invocation had returned at once).
@@ -465,7 +502,7 @@ fn answer_with(answer: Result<Value, Failure>, task: TaskId, inbox: Inbox) -> Jo
 /// A storage failure stops the execution's loop; it stays open in the
 /// store and resumes at the next start.
 fn pause(arn: &str, e: &dyn std::fmt::Display) {
-    eprintln!("stepline: execution {arn} paused: {e}");
+    tracing::error!(execution = %arn, error = %e, "execution paused on a storage error; it resumes at the next start");
 }
 
 /// Serves flush requests: one store flush answers every request that

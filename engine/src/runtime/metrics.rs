@@ -1,12 +1,16 @@
 //! What the engine counts, rendered in Prometheus's text format by the
 //! server's `/metrics`: executions by state machine and outcome, state
-//! transitions, task durations by resource type, store flush latency, and
-//! the executions open now.
+//! transitions, task durations by resource type, store flush latency, the
+//! executions open now, the timers armed, and trigger firings and errors.
+//!
+//! Label cardinality is bounded by what the operator creates: state
+//! machine and trigger names, and a closed set of resource types. No
+//! execution ARN, input or error text ever becomes a label.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Histogram buckets, in seconds.
@@ -60,7 +64,19 @@ pub struct Metrics {
     transitions: AtomicU64,
     tasks: Mutex<BTreeMap<String, Histogram>>,
     flushes: Mutex<Histogram>,
+    /// Timers armed in this process (Wait states, retry delays, timeouts,
+    /// heartbeats): the timer queue's depth.
+    timers: AtomicI64,
+    trigger_fires: Mutex<BTreeMap<String, u64>>,
+    trigger_errors: Mutex<BTreeMap<String, u64>>,
+    /// Alert notifications by outcome (`delivered`, `failed` after every
+    /// retry, `dropped` when too many were pending).
+    alerts: Mutex<BTreeMap<&'static str, u64>>,
 }
+
+/// The resource types a task is counted under: a closed set, so a
+/// definition naming `arn:aws:states:::anything:x` adds no label value.
+const RESOURCE_TYPES: [&str; 5] = ["http", "activity", "lambda", "states", "stepline"];
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -90,6 +106,11 @@ impl Metrics {
     }
 
     pub fn task_done(&self, resource_type: &str, took: Duration) {
+        let resource_type = if RESOURCE_TYPES.contains(&resource_type) {
+            resource_type
+        } else {
+            "other"
+        };
         lock(&self.tasks)
             .entry(resource_type.to_owned())
             .or_default()
@@ -98,6 +119,32 @@ impl Metrics {
 
     pub fn flushed(&self, took: Duration) {
         lock(&self.flushes).observe(took.as_secs_f64());
+    }
+
+    /// The timer task's queue depth, set by the timer task itself.
+    pub fn set_timers_pending(&self, n: usize) {
+        self.timers.store(n as i64, Ordering::Relaxed);
+    }
+
+    /// An alert notification reached its end: `delivered`, `failed` or
+    /// `dropped`.
+    pub fn alert(&self, outcome: &'static str) {
+        *lock(&self.alerts).entry(outcome).or_default() += 1;
+    }
+
+    /// A trigger started an execution (a duplicate event does not count).
+    pub fn trigger_fired(&self, trigger: &str) {
+        *lock(&self.trigger_fires)
+            .entry(trigger.to_owned())
+            .or_default() += 1;
+    }
+
+    /// A trigger's event could not start its execution, or its source
+    /// (a directory, a schedule) failed.
+    pub fn trigger_failed(&self, trigger: &str) {
+        *lock(&self.trigger_errors)
+            .entry(trigger.to_owned())
+            .or_default() += 1;
     }
 
     /// Everything, in Prometheus's text exposition format.
@@ -147,6 +194,38 @@ impl Metrics {
         );
         out.push_str("# TYPE stepline_store_flush_seconds histogram\n");
         lock(&self.flushes).render(&mut out, "stepline_store_flush_seconds", "");
+        out.push_str(
+            "# HELP stepline_timers_pending Timers armed (Wait states, retry delays, timeouts).\n",
+        );
+        out.push_str("# TYPE stepline_timers_pending gauge\n");
+        let _ = writeln!(
+            out,
+            "stepline_timers_pending {}",
+            self.timers.load(Ordering::Relaxed).max(0)
+        );
+        for (name, help, map) in [
+            (
+                "stepline_trigger_fires_total",
+                "Executions started by a trigger, by trigger.",
+                &self.trigger_fires,
+            ),
+            (
+                "stepline_trigger_errors_total",
+                "Trigger events that failed to start an execution, and trigger source errors, by trigger.",
+                &self.trigger_errors,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            for (trigger, n) in lock(map).iter() {
+                let _ = writeln!(out, "{name}{{trigger=\"{}\"}} {n}", label(trigger));
+            }
+        }
+        out.push_str("# HELP stepline_alerts_total Alert notifications, by outcome (delivered, failed after its retries, dropped).\n");
+        out.push_str("# TYPE stepline_alerts_total counter\n");
+        for (outcome, n) in lock(&self.alerts).iter() {
+            let _ = writeln!(out, "stepline_alerts_total{{outcome=\"{outcome}\"}} {n}");
+        }
         out
     }
 }
@@ -163,7 +242,16 @@ mod tests {
         m.transitions(3);
         m.task_done("http", Duration::from_millis(3));
         m.flushed(Duration::from_micros(700));
+        m.task_done("made-up-service", Duration::from_millis(1));
+        m.set_timers_pending(1);
+        m.trigger_fired("nightly");
+        m.trigger_failed("inbox");
         let text = m.render(2);
+        assert!(text.contains("stepline_task_duration_seconds_count{resource_type=\"other\"} 1"));
+        assert!(!text.contains("made-up-service"));
+        assert!(text.contains("stepline_timers_pending 1"));
+        assert!(text.contains("stepline_trigger_fires_total{trigger=\"nightly\"} 1"));
+        assert!(text.contains("stepline_trigger_errors_total{trigger=\"inbox\"} 1"));
         assert!(text.contains("stepline_executions_started_total{state_machine=\"orders\"} 1"));
         assert!(text.contains(
             "stepline_executions_finished_total{state_machine=\"orders\",status=\"SUCCEEDED\"} 1"

@@ -7,6 +7,7 @@
 //! - durable.rs: an execution bound to the store (journal, history,
 //!   timers, tokens) and its recovery by replay.
 //! - timers.rs: every execution's timers in one task.
+//! - task_logs.rs: what process tasks wrote, per attempt, bounded.
 //! - local.rs: the in-process driver behind `stepline run`: one execution,
 //!   tasks one at a time through an [`Invoker`], time from a [`Clock`].
 
@@ -16,6 +17,7 @@ mod engine;
 mod executor;
 mod local;
 mod metrics;
+pub mod task_logs;
 mod test_state;
 mod timers;
 mod versions;
@@ -25,5 +27,6 @@ pub use durable::{DurableExecution, Outstanding, idempotency_key};
 pub use engine::{Engine, EngineConfig, EngineError, TaskCall, TaskFuture, TaskRunner};
 pub use local::{Invoker, Outcome, UnavailableInvoker, run_to_completion};
 pub use metrics::Metrics;
+pub use task_logs::{TaskLogSink, TaskOutput};
 pub use test_state::{TestStateMock, TestStateResult};
 pub use versions::Resolved;

@@ -265,6 +265,7 @@ impl Invoker for TestInvoker<'_> {
                         request: request.clone(),
                         execution_arn: "arn:aws:states:::execution:TestState:test".into(),
                         idempotency_key: format!("test-state-{}", request.task.0),
+                        logs: Default::default(),
                     };
                     let running = self.engine.runner().run(call);
                     // On the blocking thread `test_state` runs on.

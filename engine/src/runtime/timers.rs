@@ -8,13 +8,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::executor::{Inbox, Message};
+use super::metrics::Metrics;
 use crate::interp::{Command, TimerId};
 
 /// An armed timer, to cancel it: its due instant and a number that makes
@@ -44,19 +45,17 @@ enum Request {
 pub(crate) struct TimerService {
     requests: mpsc::UnboundedSender<Request>,
     next: AtomicU64,
-    armed: Arc<AtomicUsize>,
 }
 
 impl TimerService {
-    /// Starts the timer task. Must be called inside a tokio runtime.
-    pub fn start() -> Self {
+    /// Starts the timer task, which keeps `metrics`' timer queue depth.
+    /// Must be called inside a tokio runtime.
+    pub fn start(metrics: Arc<Metrics>) -> Self {
         let (requests, receiver) = mpsc::unbounded_channel();
-        let armed = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(serve(receiver, Arc::clone(&armed)));
+        tokio::spawn(serve(receiver, metrics));
         Self {
             requests,
             next: AtomicU64::new(0),
-            armed,
         }
     }
 
@@ -85,14 +84,9 @@ impl TimerService {
     pub fn cancel(&self, key: TimerKey) {
         let _ = self.requests.send(Request::Cancel(key));
     }
-
-    /// Timers armed and not yet fired or cancelled (the timer queue depth).
-    pub fn armed(&self) -> usize {
-        self.armed.load(Ordering::Relaxed)
-    }
 }
 
-async fn serve(mut requests: mpsc::UnboundedReceiver<Request>, armed: Arc<AtomicUsize>) {
+async fn serve(mut requests: mpsc::UnboundedReceiver<Request>, metrics: Arc<Metrics>) {
     let mut timers: BTreeMap<TimerKey, (Inbox, Message)> = BTreeMap::new();
     // One sleep, moved to the earliest due time whenever that changes.
     let sleep = tokio::time::sleep(Duration::from_secs(3600));
@@ -125,6 +119,6 @@ async fn serve(mut requests: mpsc::UnboundedReceiver<Request>, armed: Arc<Atomic
                 }
             }
         }
-        armed.store(timers.len(), Ordering::Relaxed);
+        metrics.set_timers_pending(timers.len());
     }
 }

@@ -7,10 +7,10 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Activities, ActivityRecord, ExecutionRecord, ExecutionStatus, Executions, Histories,
-    JournalEntry, Journals, StateMachineRecord, StateMachines, Store, StoreError, TaskTokenRecord,
-    TaskTokens, TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers, WriteBatch,
-    WriteOp,
+    Activities, ActivityRecord, EndedNotices, ExecutionRecord, ExecutionStatus, Executions,
+    Histories, JournalEntry, Journals, StateMachineRecord, StateMachines, Store, StoreError,
+    TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
+    TriggerStateRecord, Triggers, WriteBatch, WriteOp,
 };
 use crate::history::HistoryEvent;
 
@@ -27,6 +27,9 @@ struct Inner {
     revisions: HashMap<(String, u64), StateMachineRecord>,
     triggers: BTreeMap<String, TriggerRecord>,
     trigger_states: HashMap<String, TriggerStateRecord>,
+    /// Task logs by execution, with the last sequence number given.
+    task_logs: HashMap<String, (u64, BTreeMap<u64, TaskLogRecord>)>,
+    notices: BTreeSet<String>,
 }
 
 /// Everything in one mutex-protected map set.
@@ -206,6 +209,23 @@ impl Triggers for MemoryStore {
     }
 }
 
+impl EndedNotices for MemoryStore {
+    fn ended_notices(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock().notices.iter().cloned().collect())
+    }
+}
+
+impl TaskLogs for MemoryStore {
+    fn task_logs(&self, execution: &str) -> Result<Vec<TaskLogRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .task_logs
+            .get(execution)
+            .map(|(_, logs)| logs.values().cloned().collect())
+            .unwrap_or_default())
+    }
+}
+
 impl Store for MemoryStore {
     fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let mut inner = self.lock();
@@ -267,6 +287,14 @@ impl Store for MemoryStore {
                     inner.histories.remove(&arn);
                     inner.timers.retain(|t| t.execution != arn);
                     inner.tokens.retain(|_, t| t.execution != arn);
+                    inner.task_logs.remove(&arn);
+                    inner.notices.remove(&arn);
+                }
+                WriteOp::PutEndedNotice(arn) => {
+                    inner.notices.insert(arn);
+                }
+                WriteOp::RemoveEndedNotice(arn) => {
+                    inner.notices.remove(&arn);
                 }
                 WriteOp::PutTrigger(t) => {
                     inner.triggers.insert(t.name.clone(), t);
@@ -277,6 +305,15 @@ impl Store for MemoryStore {
                 }
                 WriteOp::PutTriggerState(s) => {
                     inner.trigger_states.insert(s.name.clone(), s);
+                }
+                WriteOp::PutTaskLog { mut record, keep } => {
+                    let (last, logs) = inner.task_logs.entry(record.execution.clone()).or_default();
+                    *last += 1;
+                    record.seq = *last;
+                    logs.insert(*last, record);
+                    while logs.len() as u64 > keep.max(1) {
+                        logs.pop_first();
+                    }
                 }
             }
         }

@@ -12,6 +12,9 @@
 //! - its pending timers (due time first, so due ones are found by a scan)
 //!   and the task tokens that can still answer.
 //!
+//! - the output its process tasks wrote, per attempt (task logs, bounded);
+//! - once it has ended, a notice until its end has been announced.
+//!
 //! Beside executions: activities, and triggers (definitions, and apart from
 //! them what each has done: the schedule cursor, last firing, last error).
 //!
@@ -27,8 +30,8 @@ mod suite;
 pub use memory::MemoryStore;
 pub use records::{
     ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, JournalEntry,
-    StateMachineRecord, TaskTokenRecord, TimerRecord, TriggerRecord, TriggerStateRecord,
-    VersionRecord, WorkflowType,
+    StateMachineRecord, TaskLogRecord, TaskTokenRecord, TimerRecord, TriggerRecord,
+    TriggerStateRecord, VersionRecord, WorkflowType,
 };
 pub use sled_store::SledStore;
 
@@ -139,6 +142,22 @@ pub trait Triggers {
     fn trigger_state(&self, name: &str) -> Result<Option<TriggerStateRecord>, StoreError>;
 }
 
+/// What process tasks wrote, per attempt (bounded: see
+/// [`WriteOp::PutTaskLog`]).
+pub trait TaskLogs {
+    /// The execution's task logs still kept, oldest first.
+    fn task_logs(&self, execution: &str) -> Result<Vec<TaskLogRecord>, StoreError>;
+}
+
+/// Executions whose end is still to be announced (alerts): a notice is
+/// written in the same batch as a STANDARD execution's end and removed
+/// once its observers are done with it, so an end survives a crash until
+/// then.
+pub trait EndedNotices {
+    /// The ARNs of the executions with a notice, ordered.
+    fn ended_notices(&self) -> Result<Vec<String>, StoreError>;
+}
+
 /// One write, applied atomically: either every operation is stored or none.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
@@ -177,6 +196,17 @@ pub enum WriteOp {
     /// Deletes a trigger's definition and its state.
     DeleteTrigger(String),
     PutTriggerState(TriggerStateRecord),
+    /// Keeps one attempt's task log under the execution's next sequence
+    /// number (the record's `seq` is ignored) and drops the execution's
+    /// logs older than the last `keep`, so an execution that retries
+    /// forever holds a bounded number of them. Deleted with the execution.
+    PutTaskLog {
+        record: TaskLogRecord,
+        keep: u64,
+    },
+    /// Records that an execution's end is still to be announced.
+    PutEndedNotice(String),
+    RemoveEndedNotice(String),
 }
 
 impl WriteBatch {
@@ -204,6 +234,8 @@ pub trait Store:
     + TaskTokens
     + Activities
     + Triggers
+    + TaskLogs
+    + EndedNotices
     + Send
     + Sync
 {

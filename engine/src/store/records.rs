@@ -185,3 +185,31 @@ pub struct TriggerStateRecord {
     #[serde(default)]
     pub fired: u64,
 }
+
+/// What one attempt of a process task wrote: its stderr, and its stdout
+/// when it failed (a successful attempt's stdout is its output, already in
+/// the history). Each text is the attempt's last bytes, bounded by the
+/// engine (`runtime::TASK_LOG_BYTES`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskLogRecord {
+    pub execution: String,
+    /// Given by the store when the record is put: 1, 2... per execution.
+    #[serde(default)]
+    pub seq: u64,
+    pub state_name: String,
+    /// The interpreter's task id (a Map iteration's tasks differ by it).
+    pub task: u64,
+    /// 1 for the first attempt, 2 for the first retry...
+    pub attempt: u32,
+    pub time: DateTime<Utc>,
+    /// The ASL error of a failed attempt; `None` when it succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub stderr: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    /// Whether earlier bytes were dropped to keep within the bound.
+    #[serde(default)]
+    pub truncated: bool,
+}

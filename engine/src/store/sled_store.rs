@@ -27,6 +27,8 @@
 //! | `v` | state machine revisions | machine ARN, 0, revision u64 | `StateMachineRecord` (kept after a delete) |
 //! | `g` | triggers | name | `TriggerRecord` |
 //! | `s` | trigger state | name | `TriggerStateRecord` |
+//! | `w` | ended notices | execution ARN | empty: an end still to be announced |
+//! | `l` | task logs | execution ARN, 0, seq u64 | `TaskLogRecord` (its counter is `c` ... `l`) |
 //!
 //! sled keeps what was applied across a process crash once `flush`
 //! returned; on power loss it depends on sled (see docs/ARCHITECTURE.md).
@@ -40,10 +42,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    Activities, ActivityRecord, ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION,
-    Histories, JournalEntry, Journals, StateMachineRecord, StateMachines, Store, StoreError,
-    TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers,
-    WriteBatch, WriteOp,
+    Activities, ActivityRecord, EndedNotices, ExecutionRecord, ExecutionStatus, Executions,
+    FORMAT_VERSION, Histories, JournalEntry, Journals, StateMachineRecord, StateMachines, Store,
+    StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
+    TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
 };
 use crate::history::HistoryEvent;
 
@@ -62,6 +64,8 @@ const ACTIVITIES: u8 = b'a';
 const REVISIONS: u8 = b'v';
 const TRIGGERS: u8 = b'g';
 const TRIGGER_STATES: u8 = b's';
+const TASK_LOGS: u8 = b'l';
+const NOTICES: u8 = b'w';
 
 /// A store in a sled database directory.
 #[derive(Debug)]
@@ -423,6 +427,21 @@ impl Timers for SledStore {
     }
 }
 
+impl EndedNotices for SledStore {
+    fn ended_notices(&self) -> Result<Vec<String>, StoreError> {
+        self.data
+            .scan_prefix([NOTICES])
+            .map(|item| item.map_err(io).and_then(|(k, _)| utf8(&k[1..])))
+            .collect()
+    }
+}
+
+impl TaskLogs for SledStore {
+    fn task_logs(&self, execution: &str) -> Result<Vec<TaskLogRecord>, StoreError> {
+        self.scan(&prefix(TASK_LOGS, execution))
+    }
+}
+
 impl TaskTokens for SledStore {
     fn task_token(&self, token: &str) -> Result<Option<TaskTokenRecord>, StoreError> {
         self.get(&key(TOKENS, &[token.as_bytes()]))
@@ -553,6 +572,23 @@ impl Plan<'_> {
             WriteOp::PutTriggerState(s) => {
                 self.put(key(TRIGGER_STATES, &[s.name.as_bytes()]), s)?;
             }
+            WriteOp::PutEndedNotice(arn) => {
+                self.insert(key(NOTICES, &[arn.as_bytes()]), Vec::new());
+            }
+            WriteOp::RemoveEndedNotice(arn) => self.remove(key(NOTICES, &[arn.as_bytes()])),
+            WriteOp::PutTaskLog { record, keep } => {
+                let execution = record.execution.as_bytes();
+                let (counter_key, last) = self.counter(&record.execution, b"l")?;
+                let seq = last + 1;
+                let mut record = record.clone();
+                record.seq = seq;
+                self.put(key(TASK_LOGS, &[execution, &seq.to_be_bytes()]), &record)?;
+                self.insert(counter_key, seq.to_be_bytes().to_vec());
+                // One in, at most one out: the oldest kept is `seq - keep`.
+                if let Some(old) = seq.checked_sub((*keep).max(1)).filter(|s| *s > 0) {
+                    self.remove(key(TASK_LOGS, &[execution, &old.to_be_bytes()]));
+                }
+            }
         }
         Ok(())
     }
@@ -568,7 +604,8 @@ impl Plan<'_> {
         }
         self.remove(record_key);
         self.remove(key(OPEN, &[arn.as_bytes()]));
-        for tag in [JOURNAL, HISTORY, COUNTERS] {
+        self.remove(key(NOTICES, &[arn.as_bytes()]));
+        for tag in [JOURNAL, HISTORY, COUNTERS, TASK_LOGS] {
             for item in self.store.data.scan_prefix(prefix(tag, arn)) {
                 let (k, _) = item.map_err(io)?;
                 self.remove(k.to_vec());

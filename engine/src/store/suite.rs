@@ -21,7 +21,7 @@ use serde_json::json;
 use super::{
     ActivityRecord, ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION, Histories,
     JournalEntry, Journals, MemoryStore, SledStore, StateMachineRecord, StateMachines, Store,
-    StoreError, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
+    StoreError, TaskLogRecord, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
     TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
 };
 use crate::history::{Event, HistoryEvent, StateType, TaskScheduled};
@@ -1033,6 +1033,94 @@ fn check_delete_execution(store: &dyn Store) {
     assert_started(store, &gone);
 }
 
+fn task_log(execution: &str, attempt: u32) -> TaskLogRecord {
+    TaskLogRecord {
+        execution: execution.to_owned(),
+        seq: 0,
+        state_name: "Work".into(),
+        task: 3,
+        attempt,
+        time: t0() + ms(i64::from(attempt)),
+        error: (attempt % 2 == 1).then(|| "States.TaskFailed".to_owned()),
+        stderr: format!("attempt {attempt}\n"),
+        stdout: Some("partial".into()),
+        truncated: attempt == 2,
+    }
+}
+
+/// Task logs get sequence numbers per execution, keep only the last
+/// `keep`, and go with their execution.
+fn check_task_logs(store: &dyn Store) {
+    let a = execution("m", "logs-a");
+    let b = execution("m", "logs-b");
+    ok(store, start_batch(&a));
+    ok(store, start_batch(&b));
+    assert!(store.task_logs(&a.arn).unwrap().is_empty());
+    for attempt in 1..=5 {
+        ok(
+            store,
+            vec![WriteOp::PutTaskLog {
+                record: task_log(&a.arn, attempt),
+                keep: 3,
+            }],
+        );
+    }
+    ok(
+        store,
+        vec![WriteOp::PutTaskLog {
+            record: task_log(&b.arn, 1),
+            keep: 3,
+        }],
+    );
+    let logs = store.task_logs(&a.arn).unwrap();
+    let seqs: Vec<u64> = logs.iter().map(|l| l.seq).collect();
+    assert_eq!(seqs, [3, 4, 5]);
+    let mut expected = task_log(&a.arn, 4);
+    expected.seq = 4;
+    assert_eq!(logs[1], expected);
+    assert_eq!(store.task_logs(&b.arn).unwrap().len(), 1);
+    assert_eq!(store.task_logs(&b.arn).unwrap()[0].seq, 1);
+    ok(store, vec![WriteOp::DeleteExecution(a.arn.clone())]);
+    assert!(store.task_logs(&a.arn).unwrap().is_empty());
+    assert_eq!(store.task_logs(&b.arn).unwrap().len(), 1);
+    // A new execution of the same name starts its numbers again.
+    ok(store, start_batch(&a));
+    ok(
+        store,
+        vec![WriteOp::PutTaskLog {
+            record: task_log(&a.arn, 1),
+            keep: 3,
+        }],
+    );
+    assert_eq!(store.task_logs(&a.arn).unwrap()[0].seq, 1);
+}
+
+/// Ended notices are kept until removed, and go with their execution.
+fn check_ended_notices(store: &dyn Store) {
+    let a = execution("m", "notice-a");
+    let b = execution("m", "notice-b");
+    ok(store, start_batch(&a));
+    ok(store, start_batch(&b));
+    assert!(store.ended_notices().unwrap().is_empty());
+    ok(
+        store,
+        vec![
+            WriteOp::UpdateExecution(finished(&a, ExecutionStatus::Failed)),
+            WriteOp::PutEndedNotice(a.arn.clone()),
+        ],
+    );
+    ok(store, vec![WriteOp::PutEndedNotice(b.arn.clone())]);
+    assert_eq!(
+        store.ended_notices().unwrap(),
+        sorted(vec![a.arn.clone(), b.arn.clone()])
+    );
+    ok(store, vec![WriteOp::RemoveEndedNotice(b.arn.clone())]);
+    ok(store, vec![WriteOp::RemoveEndedNotice(b.arn.clone())]);
+    assert_eq!(store.ended_notices().unwrap(), vec![a.arn.clone()]);
+    ok(store, vec![WriteOp::DeleteExecution(a.arn.clone())]);
+    assert!(store.ended_notices().unwrap().is_empty());
+}
+
 fn check_revisions_outlive_updates_and_deletes(store: &dyn Store) {
     let first = machine("kept", 1);
     let mut second = machine("kept", 2);
@@ -1387,6 +1475,8 @@ backends!(
     check_activities,
     check_revisions_outlive_updates_and_deletes,
     check_delete_execution,
+    check_task_logs,
+    check_ended_notices,
     check_triggers,
     check_trigger_state_with_a_taken_name,
     check_start_in_one_batch,

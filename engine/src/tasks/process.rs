@@ -20,6 +20,9 @@
 //! end of stderr as the cause. No shell ever sees the input: the program
 //! and its arguments are fixed by the operator.
 //!
+//! Each attempt's stderr, and its stdout when it failed, go to the call's
+//! log sink (the last `TASK_LOG_BYTES` of each), kept with the execution.
+//!
 //! The process leads its own process group; cancelling the task (its
 //! TimeoutSeconds, a stopped execution) kills the whole group.
 
@@ -33,9 +36,45 @@ use tokio::process::Command;
 use super::config::ProcessConfig;
 use crate::interp::Failure;
 use crate::runtime::TaskCall;
+use crate::runtime::task_logs::{TASK_LOG_BYTES, TaskOutput};
 
-/// Runs `config`'s program for `call`.
+/// Runs `config`'s program for `call`, and leaves what it wrote with the
+/// call's log sink.
 pub async fn run(name: &str, config: &ProcessConfig, call: &TaskCall) -> Result<Value, Failure> {
+    let (result, output) = run_capturing(name, config, call).await;
+    let failed = result.as_ref().err();
+    call.logs.keep(TaskOutput {
+        stderr: output.stderr.bytes,
+        stdout: failed.and(output.stdout),
+        error: failed.map(|f| f.error.clone().unwrap_or_default()),
+        truncated: output.stderr.dropped,
+    });
+    result
+}
+
+/// What a run wrote, as far as it got.
+#[derive(Default)]
+struct Written {
+    stderr: Tail,
+    stdout: Option<Vec<u8>>,
+}
+
+async fn run_capturing(
+    name: &str,
+    config: &ProcessConfig,
+    call: &TaskCall,
+) -> (Result<Value, Failure>, Written) {
+    let mut written = Written::default();
+    let result = run_inner(name, config, call, &mut written).await;
+    (result, written)
+}
+
+async fn run_inner(
+    name: &str,
+    config: &ProcessConfig,
+    call: &TaskCall,
+    written: &mut Written,
+) -> Result<Value, Failure> {
     let mut command = Command::new(&config.command);
     command
         .args(&config.args)
@@ -100,7 +139,8 @@ pub async fn run(name: &str, config: &ProcessConfig, call: &TaskCall) -> Result<
         }
         out
     };
-    let read_stderr = read_tail(stderr, config.stderr_tail_bytes);
+    // The log keeps more of stderr than a failure's cause quotes.
+    let read_stderr = read_tail(stderr, config.stderr_tail_bytes.max(TASK_LOG_BYTES));
     let work = async {
         let ((), out, err) = tokio::join!(feed, read_stdout, read_stderr);
         let status = child.wait().await;
@@ -123,6 +163,11 @@ pub async fn run(name: &str, config: &ProcessConfig, call: &TaskCall) -> Result<
     };
     // Reaped: the id may belong to someone else from now on.
     group.0 = None;
+    let cause_tail = err.last(config.stderr_tail_bytes).to_vec();
+    // Bounded by max_stdout_bytes; the engine keeps its end.
+    written.stdout.clone_from(&out);
+    written.stderr = err;
+    let err = cause_tail;
     let status = status.map_err(|e| {
         Failure::new(
             "States.TaskFailed",
@@ -224,11 +269,26 @@ async fn read_bounded(stream: Option<impl AsyncRead + Unpin>, limit: usize) -> O
     (out.len() <= limit).then_some(out)
 }
 
+/// The end of a stream, and whether bytes before it were dropped.
+#[derive(Debug, Default)]
+struct Tail {
+    bytes: Vec<u8>,
+    dropped: bool,
+}
+
+impl Tail {
+    /// The last `n` bytes.
+    fn last(&self, n: usize) -> &[u8] {
+        &self.bytes[self.bytes.len().saturating_sub(n)..]
+    }
+}
+
 /// Reads all of `stream`, keeping only its last `keep` bytes.
-async fn read_tail(stream: Option<impl AsyncRead + Unpin>, keep: usize) -> Vec<u8> {
+async fn read_tail(stream: Option<impl AsyncRead + Unpin>, keep: usize) -> Tail {
     let Some(mut stream) = stream else {
-        return Vec::new();
+        return Tail::default();
     };
+    let mut dropped = false;
     let mut tail = Vec::new();
     let mut buf = [0u8; 8192];
     loop {
@@ -238,14 +298,19 @@ async fn read_tail(stream: Option<impl AsyncRead + Unpin>, keep: usize) -> Vec<u
                 tail.extend_from_slice(&buf[..n]);
                 if tail.len() > 2 * keep.max(1) {
                     tail.drain(..tail.len() - keep);
+                    dropped = true;
                 }
             }
         }
     }
     if tail.len() > keep {
         tail.drain(..tail.len() - keep);
+        dropped = true;
     }
-    tail
+    Tail {
+        bytes: tail,
+        dropped,
+    }
 }
 
 /// Kills a process group when dropped (the leader's pid is the group id).
@@ -307,7 +372,10 @@ mod tests {
     async fn tails_and_bounds() {
         let data = vec![b'x'; 100_000];
         let tail = read_tail(Some(&data[..]), 10).await;
-        assert_eq!(tail.len(), 10);
+        assert_eq!(tail.bytes.len(), 10);
+        assert!(tail.dropped);
+        assert_eq!(tail.last(4).len(), 4);
+        assert!(!read_tail(Some(&b"short"[..]), 10).await.dropped);
         assert!(read_bounded(Some(&data[..]), 1000).await.is_none());
         assert_eq!(
             read_bounded(Some(&data[..]), 100_000).await.unwrap().len(),

@@ -12,6 +12,7 @@ mod client;
 mod executions;
 mod graph;
 mod history;
+mod logs;
 mod machines;
 mod render;
 pub mod run;
@@ -59,6 +60,8 @@ enum Command {
     Stop(executions::StopArgs),
     /// Draw a state machine (a file, offline, or one on the server) as Mermaid, Graphviz or JSON.
     Graph(graph::Args),
+    /// Show what an execution's process tasks wrote (stderr, stdout of failed attempts), per attempt.
+    Logs(logs::Args),
 }
 
 /// Runs the command line `args` (program name first), writing to the given
@@ -92,5 +95,6 @@ pub fn run(
         Command::History(args) => history::run(&args, stdout, stderr),
         Command::Stop(args) => executions::stop(&args, stdout, stderr),
         Command::Graph(args) => graph::run(&args, stdout, stderr),
+        Command::Logs(args) => logs::run(&args, stdout, stderr),
     }
 }

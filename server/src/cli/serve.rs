@@ -31,9 +31,52 @@ pub struct Args {
     /// each becomes a state machine, created or updated as the files change.
     #[arg(long)]
     load: Option<PathBuf>,
+    /// Log lines on stderr: `human` (one readable line each) or `json`
+    /// (one JSON object per line, with the execution ARN and state name
+    /// of every line about an execution).
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    /// What to log: a level (error, warn, info, debug, trace) or a
+    /// tracing filter like `info,stepline_engine=debug`. Default: RUST_LOG
+    /// when set, else info.
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Installs the process's log subscriber (once per process: a second
+/// `serve` in the same process, as in tests, keeps the first).
+fn init_logs(args: &Args) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match &args.log_level {
+        Some(level) => EnvFilter::try_new(level)
+            .map_err(|e| format!("--log-level '{level}' is not a level or a filter: {e}"))?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match args.log_format {
+        LogFormat::Human => builder.with_ansi(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
+    };
+    Ok(())
 }
 
 pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
+    if let Err(e) = init_logs(args) {
+        let _ = writeln!(stderr, "stepline serve: {e}");
+        return EXIT_USAGE;
+    }
     let config = match &args.config {
         Some(path) => match config::load(path) {
             Ok(config) => config,
@@ -66,6 +109,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         Some(days) => engine_config.retention = Some(chrono::Duration::days(i64::from(days))),
         None => {}
     }
+    let ended = crate::alerts::observe(&config.alerts, &mut engine_config);
     let mock_file = config
         .tasks
         .mock_config
@@ -118,6 +162,9 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         }
         let triggers = crate::triggers::Triggers::new(engine.clone(), &config.triggers.file_roots)?;
         triggers.install_config(&config.triggers.define).await?;
+        if let Some(ended) = ended {
+            crate::alerts::start(engine.clone(), &config.alerts, ended);
+        }
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -128,6 +175,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             data_dir.display()
         );
         let _ = stdout.flush();
+        tracing::info!(%address, data_dir = %data_dir.display(), "stepline listening");
         let served =
             crate::http::serve_with_triggers(listener, engine.clone(), triggers, shutdown_signal())
                 .await

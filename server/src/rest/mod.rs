@@ -17,6 +17,7 @@ mod executions;
 mod follow;
 mod for_execution;
 pub mod graph;
+mod logs;
 mod machines;
 mod request;
 mod shapes;
@@ -91,6 +92,11 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
             "get",
             "/v1/executions/{machine}/{name}/state-machine",
             get(for_execution::describe),
+        ),
+        (
+            "get",
+            "/v1/executions/{machine}/{name}/logs",
+            get(logs::logs),
         ),
         ("get", "/v1/triggers", get(triggers::list)),
         ("post", "/v1/triggers", post(triggers::create)),

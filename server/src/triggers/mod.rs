@@ -296,6 +296,11 @@ impl Triggers {
                 ..TriggerStateRecord::default()
             });
         match &result {
+            Ok(fired) if fired.new => engine.metrics().trigger_fired(&trigger.name),
+            Ok(_) => {}
+            Err(_) => engine.metrics().trigger_failed(&trigger.name),
+        }
+        match &result {
             Ok(fired) => {
                 state.fired += 1;
                 state.last_fired = Some(engine.now());
@@ -448,6 +453,7 @@ impl Triggers {
     pub(crate) async fn record_error(&self, name: &str, error: &str) {
         let _guard = self.inner.state_lock.lock().await;
         let engine = self.engine();
+        engine.metrics().trigger_failed(name);
         let mut state = engine
             .trigger_state(name)
             .ok()
