@@ -46,6 +46,41 @@ pub struct ServerConfig {
     /// Days closed executions are kept (default 90, as AWS); 0 keeps them
     /// forever.
     pub retention_days: Option<u32>,
+    /// AWS access keys (`[[server.access_keys]]`): when any credential is
+    /// configured, AWS-dialect requests must be signed (SigV4) with one.
+    #[serde(default)]
+    pub access_keys: Vec<AccessKeyConfig>,
+    /// Bearer tokens (`[[server.tokens]]`) for the REST API.
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: Option<u32>,
+    /// The most bytes a request's head (request line and headers) may take.
+    pub max_header_bytes: Option<u32>,
+    /// Seconds a connection may take to send a request's headers, and may
+    /// stay idle between requests (against slowloris).
+    pub header_timeout_seconds: Option<u32>,
+    /// Seconds a request may take to send its body.
+    pub body_timeout_seconds: Option<u32>,
+}
+
+/// One AWS access key: its id and its secret, given in the file or named
+/// by an environment variable read at start.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeyConfig {
+    pub id: String,
+    pub secret: Option<String>,
+    pub secret_env: Option<String>,
+}
+
+/// One REST bearer token, given in the file or named by an environment
+/// variable read at start.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub token: Option<String>,
+    pub token_env: Option<String>,
 }
 
 /// Reads and checks `path`. The error is ready to print: file, line,
@@ -88,6 +123,8 @@ fn check(config: &Config) -> Result<(), String> {
             ));
         }
     }
+    crate::access::check_config(&config.server)?;
+    crate::limits::check_config(&config.server)?;
     for (name, process) in &config.tasks.processes {
         if !process.command.is_absolute() {
             return Err(format!(
