@@ -549,12 +549,22 @@ pub(crate) async fn require_sigv4(
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        return aws_error(&AwsError {
-            kind: "RequestEntityTooLarge",
-            message: format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
-            status: 413,
-        });
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(e) if crate::limits::is_body_timeout(&e) => {
+            return aws_error(&AwsError {
+                kind: "RequestTimeoutException",
+                message: e.to_string(),
+                status: 408,
+            });
+        }
+        Err(_) => {
+            return aws_error(&AwsError {
+                kind: "RequestEntityTooLarge",
+                message: format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+                status: 413,
+            });
+        }
     };
     let signed = SignedRequest {
         method: parts.method.as_str(),
