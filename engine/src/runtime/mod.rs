@@ -23,5 +23,5 @@ pub use durable::{DurableExecution, Outstanding, idempotency_key};
 pub use engine::{Engine, EngineConfig, EngineError, TaskCall, TaskFuture, TaskRunner};
 pub use local::{Invoker, Outcome, UnavailableInvoker, run_to_completion};
 pub use metrics::Metrics;
-pub use test_state::{TestStateMock, TestStateResult};
+pub use test_state::{InspectionLevel, TestStateMock, TestStateOptions, TestStateResult};
 pub use versions::Resolved;
