@@ -170,6 +170,9 @@ fn the_aws_cli_with_right_and_wrong_keys() {
     );
 }
 
+/// Headers to send, the `__type` expected and words of its message.
+type Refusal = (Vec<(&'static str, String)>, &'static str, &'static str);
+
 /// Each refusal, made by hand: the type, the status and AWS's message.
 #[test]
 fn unsigned_and_malformed_aws_requests_are_refused_as_aws_does() {
@@ -192,7 +195,7 @@ fn unsigned_and_malformed_aws_requests_are_refused_as_aws_does() {
     let future = (now + chrono::Duration::minutes(16))
         .format("%Y%m%dT%H%M%SZ")
         .to_string();
-    let cases: Vec<(Vec<(&str, String)>, &str, &str)> = vec![
+    let cases: Vec<Refusal> = vec![
         (
             vec![],
             "MissingAuthenticationTokenException",
