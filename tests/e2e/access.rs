@@ -47,7 +47,8 @@ fn aws_raw(addr: SocketAddr, headers: &[(&str, &str)]) -> (u16, Value) {
 }
 
 /// boto3 signs for real: the right key works end to end; a wrong secret,
-/// an unknown key and the wrong region are refused with AWS's types.
+/// an unknown key and the wrong region are refused with AWS's types; a
+/// body changed after botocore signed it is refused.
 #[test]
 fn boto3_with_right_and_wrong_keys() {
     if !boto3_available() {
@@ -73,7 +74,25 @@ good = client(sys.argv[2], sys.argv[3])
 created = good.create_state_machine(name="signed", roleArn="arn:aws:iam::111111111111:role/r",
     definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}), type="EXPRESS")
 run = good.start_sync_execution(stateMachineArn=created["stateMachineArn"], input='{"a": 1}')
+# botocore's own signer, then the body changed after signing.
+import urllib.request, urllib.error
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+signed = AWSRequest(method="POST", url=endpoint + "/", data="{}", headers={
+    "Content-Type": "application/x-amz-json-1.0",
+    "X-Amz-Target": "AWSStepFunctions.ListStateMachines"})
+SigV4Auth(Credentials(sys.argv[2], sys.argv[3]), "states", "eu-west-3").add_auth(signed)
+def send(body):
+    request = urllib.request.Request(endpoint + "/", data=body.encode(),
+        headers=dict(signed.headers), method="POST")
+    try:
+        return [urllib.request.urlopen(request).status, "ok"]
+    except urllib.error.HTTPError as e:
+        return [e.code, json.loads(e.read())["__type"]]
 print(json.dumps({
+    "as_signed": send("{}"),
+    "tampered": send('{"maxResults": 1}'),
     "status": run["status"],
     "output": json.loads(run["output"]),
     "listed": [m["name"] for m in good.list_state_machines()["stateMachines"]],
@@ -100,6 +119,11 @@ print(json.dumps({
     let result: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(result["status"], "SUCCEEDED");
     assert_eq!(result["output"], json!({"a": 1}));
+    assert_eq!(result["as_signed"], json!([200, "ok"]));
+    assert_eq!(
+        result["tampered"],
+        json!([400, "InvalidSignatureException"])
+    );
     assert_eq!(result["listed"], json!(["signed"]));
     assert_eq!(
         result["wrong_secret"],
