@@ -708,6 +708,27 @@ mod tests {
     }
 
     #[test]
+    fn the_date_comes_from_x_amz_date_or_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::DATE,
+            "Sun, 22 Nov 2026 06:30:00 GMT".parse().unwrap(),
+        );
+        let (time, stamp) = request_time(&headers, "a").ok().unwrap();
+        assert_eq!(stamp, "20261122T063000Z");
+        assert_eq!(time.to_rfc3339(), "2026-11-22T06:30:00+00:00");
+        // X-Amz-Date wins when both are sent, as AWS reads them.
+        headers.insert("x-amz-date", "20261122T070000Z".parse().unwrap());
+        assert_eq!(
+            request_time(&headers, "a").ok().unwrap().1,
+            "20261122T070000Z"
+        );
+        headers.insert("x-amz-date", "2026-11-22T07:00:00Z".parse().unwrap());
+        let e = request_time(&headers, "a").err().unwrap();
+        assert_eq!(e.kind(), "IncompleteSignatureException");
+    }
+
+    #[test]
     fn tokens_are_compared_by_digest() {
         let credentials =
             Credentials::single("AKIDEXAMPLE12345", "s", "a-long-enough-token", "us-east-1");
