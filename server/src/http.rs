@@ -1,5 +1,6 @@
 //! The HTTP server: one port, the AWS Step Functions JSON 1.0 protocol on
-//! `POST /`, the native REST API under `/v1/` (see `rest`), and `/health`.
+//! `POST /`, the native REST API under `/v1/` (see `rest`), the web pages
+//! on `GET /` (see `web`), and `/health`.
 //! Thin: every request is one engine call.
 
 use std::future::Future;
@@ -110,6 +111,8 @@ pub async fn serve_with_options(
         .route("/metrics", get(metrics).layer(bearer.clone()))
         .merge(crate::rest::router().route_layer(bearer))
         .route("/health", get(health))
+        // The pages are static files; the data they show comes from /v1/.
+        .merge(crate::web::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app);
     let served = crate::limits::serve(listener, router, options.limits, shutdown, move || {

@@ -14,3 +14,4 @@ pub mod limits;
 pub mod load;
 pub mod rest;
 pub mod triggers;
+pub mod web;

@@ -191,7 +191,7 @@ fn settle(log: &Path) {
     }
 }
 
-fn wait_until_ended(serve: &Serve, arn: &str, deadline: Instant) -> Value {
+pub(crate) fn wait_until_ended(serve: &Serve, arn: &str, deadline: Instant) -> Value {
     loop {
         let (status, described) = serve.call("DescribeExecution", &json!({"executionArn": arn}));
         assert_eq!(status, 200, "{described}");
@@ -203,7 +203,7 @@ fn wait_until_ended(serve: &Serve, arn: &str, deadline: Instant) -> Value {
     }
 }
 
-fn history(serve: &Serve, arn: &str) -> Vec<Value> {
+pub(crate) fn history(serve: &Serve, arn: &str) -> Vec<Value> {
     let (status, history) = serve.call(
         "GetExecutionHistory",
         &json!({"executionArn": arn, "maxResults": 1000}),

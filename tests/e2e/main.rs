@@ -4,6 +4,7 @@
 
 mod access;
 mod aws;
+mod cli;
 mod conformance;
 mod crash;
 mod examples_tasks;
@@ -12,7 +13,9 @@ mod load;
 mod malformed;
 mod rest;
 mod run;
+mod soak;
 mod support;
 mod tasks;
 mod triggers;
 mod validate;
+mod web;

@@ -9,6 +9,7 @@
 
 mod build;
 pub mod diagnostic;
+pub mod diagram;
 pub mod model;
 pub mod resource;
 pub mod schema;

@@ -203,6 +203,8 @@ struct Run {
     /// The raw state input (before InputPath).
     input: Data,
     entered_event: u64,
+    /// The event the state was entered after (the entry's previousEventId).
+    entered_after: u64,
     entered_time: DateTime<Utc>,
     /// Attempts used per retrier.
     retries: Vec<u32>,
@@ -310,8 +312,21 @@ impl Execution {
         &self.core.status
     }
 
+    /// The events not yet taken by [`Execution::take_history`] (all of
+    /// them for an execution run in process).
     pub fn history(&self) -> &[HistoryEvent] {
         &self.core.history
+    }
+
+    /// Takes the events recorded since the last call: a durable execution
+    /// writes them to its store and keeps none in memory.
+    pub fn take_history(&mut self) -> Vec<HistoryEvent> {
+        std::mem::take(&mut self.core.history)
+    }
+
+    /// How many events the history has, taken or not.
+    pub fn event_count(&self) -> u64 {
+        self.core.last_id()
     }
 
     /// The status and the history, taken out without a copy.
@@ -334,7 +349,11 @@ impl Execution {
 struct Core {
     ctx: Context,
     status: Status,
+    /// Events recorded and not yet taken (see `take_history`); nothing
+    /// below reads them back, so that they need not stay in memory.
     history: Vec<HistoryEvent>,
+    /// ExecutionStarted's input (the context object's, again at a redrive).
+    input: Data,
     threads: Vec<Thread>,
     /// Threads with work to do; the last one runs first (depth first).
     ready: Vec<ThreadId>,
@@ -363,7 +382,8 @@ impl Core {
         Self {
             ctx: Context::new(info),
             status: Status::Running,
-            history: Vec::with_capacity(16),
+            history: Vec::new(),
+            input: Data::default(),
             threads: Vec::new(),
             ready: Vec::new(),
             random: SplitMix64(seed),
@@ -412,6 +432,11 @@ impl Core {
         std::mem::take(&mut self.effects)
     }
 
+    /// The id of the last event recorded (0 before the first).
+    fn last_id(&self) -> u64 {
+        self.next_id - 1
+    }
+
     fn emit(&mut self, previous: u64, event: Event) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
@@ -432,10 +457,11 @@ impl Core {
     }
 
     fn start(&mut self, m: &StateMachine, input: Value) {
-        if !self.history.is_empty() {
+        if self.last_id() > 0 {
             return;
         }
         let input = Data::new(input);
+        self.input = Arc::clone(&input);
         self.ctx.set_input(Arc::clone(&input));
         self.emit(
             0,
@@ -445,6 +471,9 @@ impl Core {
             },
         );
         let start = m.scope(ScopeId::ROOT).start_at;
+        // Most executions never branch: room for the top level only (a
+        // waiting execution is held in memory for as long as it waits).
+        self.threads.reserve_exact(1);
         self.threads.push(Thread {
             parent: None,
             vars: Arc::new(VarScope::default()),
@@ -469,9 +498,9 @@ impl Core {
                 self.ready.clear();
                 return;
             }
-            if self.history.len() >= MAX_HISTORY_EVENTS - 1 {
+            if self.last_id() as usize >= MAX_HISTORY_EVENTS - 1 {
                 self.ready.clear();
-                let previous = self.history.last().map_or(0, |e| e.id);
+                let previous = self.last_id();
                 let failure = Failure::new(
                     "States.Runtime",
                     format!(
@@ -524,6 +553,7 @@ impl Core {
 
     fn enter(&mut self, m: &StateMachine, tid: ThreadId, state_id: StateId, input: Data) {
         let state = m.state(state_id);
+        let entered_after = self.threads[tid].last_event;
         let entered_event = self.emit_on(
             tid,
             Event::StateEntered {
@@ -542,6 +572,7 @@ impl Core {
             state: state_id,
             input,
             entered_event,
+            entered_after,
             entered_time: self.now,
             retries,
             retry_count: 0,
@@ -1129,15 +1160,10 @@ impl Core {
     /// event the state was entered after (a Wait's follows its entry).
     fn evaluation_failed(&mut self, m: &StateMachine, tid: ThreadId, run: &Run, failure: &Failure) {
         let state = m.state(run.state);
-        let entered = run.entered_event;
         let previous = if matches!(state.kind, StateKind::Wait(_)) {
-            entered
+            run.entered_event
         } else {
-            self.history
-                .iter()
-                .rev()
-                .find(|e| e.id == entered)
-                .map_or(entered, |e| e.previous_event_id)
+            run.entered_after
         };
         let cause = failure.cause.clone().unwrap_or_default();
         let location = cause
@@ -1487,7 +1513,7 @@ impl Core {
         self.redrive_count += 1;
         self.ctx.info.redrive_count = self.redrive_count;
         self.ctx.set_input(Arc::clone(&self.ctx_input()));
-        let previous = self.history.last().map_or(0, |e| e.id);
+        let previous = self.last_id();
         let id = self.emit(
             previous,
             Event::ExecutionRedriven {
@@ -1503,15 +1529,12 @@ impl Core {
 
     /// The execution's input (ExecutionStarted's), for the context object.
     fn ctx_input(&self) -> Data {
-        match self.history.first().map(|e| &e.event) {
-            Some(Event::ExecutionStarted { input, .. }) => Arc::clone(input),
-            _ => Data::default(),
-        }
+        Arc::clone(&self.input)
     }
 
     fn time_out_execution(&mut self) {
         self.note_redrive_point();
-        let previous = self.history.last().map_or(0, |e| e.id);
+        let previous = self.last_id();
         let failure = Failure {
             error: Some("States.Timeout".into()),
             cause: Some("The execution ran longer than the state machine's TimeoutSeconds.".into()),
@@ -1528,11 +1551,11 @@ impl Core {
     }
 
     fn stop(&mut self, error: Option<String>, cause: Option<String>) {
-        if self.history.is_empty() {
+        if self.last_id() == 0 {
             return;
         }
         self.note_redrive_point();
-        let previous = self.history.last().map_or(0, |e| e.id);
+        let previous = self.last_id();
         self.emit(
             previous,
             Event::ExecutionAborted {

@@ -36,8 +36,8 @@ pub struct DurableExecution {
     record: ExecutionRecord,
     /// The last journal entry written.
     journal_seq: u64,
-    /// How many history events are already in the store.
-    history_written: usize,
+    /// States entered by the last `apply` (the transitions metric).
+    entered_last_step: usize,
     /// Timers started and not yet fired or cancelled, with their due time
     /// (the store's timer keys need it).
     timers: BTreeMap<TimerId, DateTime<Utc>>,
@@ -108,7 +108,7 @@ impl DurableExecution {
                 .with_token_secret(&record.token_secret),
             record,
             journal_seq: 0,
-            history_written: 0,
+            entered_last_step: 0,
             timers: BTreeMap::new(),
             tokens: BTreeMap::new(),
             volatile,
@@ -169,7 +169,9 @@ impl DurableExecution {
             }
         }
         let stored = store.history_len(&record.arn)?;
-        let replayed = execution.history().len() as u64;
+        let replayed = execution.event_count();
+        // Replayed events are in the store already.
+        drop(execution.take_history());
         if stored != replayed {
             return Err(StoreError::Corrupt(format!(
                 "replaying the journal of {} gives {replayed} history events, but {stored} are stored",
@@ -193,7 +195,7 @@ impl DurableExecution {
                 execution,
                 record,
                 journal_seq,
-                history_written: replayed as usize,
+                entered_last_step: 0,
                 timers,
                 tokens,
                 volatile: false,
@@ -211,6 +213,7 @@ impl DurableExecution {
         command: Command,
     ) -> Result<Vec<Effect>, StoreError> {
         let mut batch = WriteBatch::new();
+        self.entered_last_step = 0;
         let effects = self.step(&mut batch, now, command);
         self.start_tasks(&mut batch, now, &effects);
         store.apply(&batch)?;
@@ -266,6 +269,11 @@ impl DurableExecution {
         &self.execution
     }
 
+    /// How many states the last step entered.
+    pub fn entered_last_step(&self) -> usize {
+        self.entered_last_step
+    }
+
     /// Applies a command and describes its consequences in `batch`.
     fn step(
         &mut self,
@@ -303,14 +311,17 @@ impl DurableExecution {
             }
         }
         let effects = self.execution.apply(now, command);
-        let history = self.execution.history();
-        if durable && history.len() > self.history_written {
+        let events = self.execution.take_history();
+        self.entered_last_step += events
+            .iter()
+            .filter(|e| matches!(e.event, crate::history::Event::StateEntered { .. }))
+            .count();
+        if durable && !events.is_empty() {
             batch.push(WriteOp::AppendHistory {
                 execution: arn.clone(),
-                events: history[self.history_written..].to_vec(),
+                events,
             });
         }
-        self.history_written = history.len();
         for effect in &effects {
             match effect {
                 Effect::StartTimer { timer, due } if durable => {

@@ -22,6 +22,7 @@ use super::Clock;
 use super::durable::DurableExecution;
 use super::executor::{self, Inbox, Message, Pending};
 use super::metrics::Metrics;
+use super::timers::TimerService;
 use crate::asl::{self, Diagnostic, StateMachine};
 use crate::interp::{Command, ExecutionInfo, Failure, TaskId, TaskRequest};
 use crate::query::eval::{RandomSource, SplitMix64};
@@ -52,6 +53,10 @@ pub type TaskFuture = Pin<Box<dyn Future<Output = Result<Value, Failure>> + Send
 pub trait TaskRunner: Send + Sync + 'static {
     fn run(&self, call: TaskCall) -> TaskFuture;
 }
+
+/// How long a redrive waits for a just-closed execution's executor to
+/// finish closing.
+const CLOSING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Where ARNs point and who executions run as.
 #[derive(Debug, Clone)]
@@ -139,6 +144,7 @@ struct Inner {
     /// Serialises read-modify-write of state machine records.
     machines: Mutex<()>,
     metrics: Arc<Metrics>,
+    timers: TimerService,
 }
 
 /// The engine. Cheap to clone: clones share everything.
@@ -204,6 +210,7 @@ impl Engine {
                 activities: ActivityQueues::default(),
                 machines: Mutex::new(()),
                 metrics,
+                timers: TimerService::start(),
             }),
         };
         engine.recover()?;
@@ -455,7 +462,7 @@ impl Engine {
             self.flush().await?;
         }
         self.inner.metrics.execution_started(&machine_record.name);
-        executor::count_transitions(self, &execution, 0);
+        executor::count_transitions(self, &execution);
         self.spawn(execution, Pending::from_effects(effects));
         Ok(record)
     }
@@ -516,8 +523,16 @@ impl Engine {
             ExecutionStatus::Running => return Err(not_redrivable("it is still running")),
             ExecutionStatus::Succeeded => return Err(not_redrivable("it succeeded")),
         }
-        if lock(&self.inner.live).contains_key(arn) {
-            return Err(not_redrivable("it is still closing"));
+        // The record reads closed a moment before its executor lets go of
+        // the execution; a client that saw ABORTED and redrives at once
+        // is right to, so wait that moment out (bounded) rather than
+        // refuse.
+        let deadline = tokio::time::Instant::now() + CLOSING_WAIT;
+        while lock(&self.inner.live).contains_key(arn) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(not_redrivable("it is still closing"));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         let machine_record = self.machine_revision(&record.state_machine_arn, record.revision)?;
         if machine_record.workflow_type == WorkflowType::Express {
@@ -692,7 +707,16 @@ impl Engine {
     /// `/metrics`: the engine's counters in Prometheus's text format.
     pub fn metrics_text(&self) -> String {
         let open = lock(&self.inner.live).len();
-        self.inner.metrics.render(open)
+        let mut text = self.inner.metrics.render(open);
+        text.push_str(
+            "# HELP stepline_timers_armed Timers waiting to fire (Waits, retry intervals, timeouts).\n\
+             # TYPE stepline_timers_armed gauge\n",
+        );
+        text.push_str(&format!(
+            "stepline_timers_armed {}\n",
+            self.inner.timers.armed()
+        ));
+        text
     }
 
     pub(crate) fn machines_lock(&self) -> &Mutex<()> {
@@ -706,6 +730,10 @@ impl Engine {
 
     pub(crate) fn activities(&self) -> &ActivityQueues {
         &self.inner.activities
+    }
+
+    pub(crate) fn timers(&self) -> &TimerService {
+        &self.inner.timers
     }
 
     pub(crate) fn live(&self) -> &Mutex<HashMap<String, Inbox>> {
@@ -777,7 +805,7 @@ impl Engine {
 
     /// Runs an execution as its own task.
     fn spawn(&self, execution: DurableExecution, pending: Pending) {
-        let (inbox, messages) = mpsc::unbounded_channel();
+        let (inbox, messages) = Inbox::channel();
         let arn = execution.record().arn.clone();
         lock(&self.inner.live).insert(arn, inbox.clone());
         tokio::spawn(executor::run(

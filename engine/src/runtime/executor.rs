@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use super::durable::{DurableExecution, Outstanding, idempotency_key};
 use super::engine::{Engine, EngineError, TaskCall, lock};
 use super::metrics::Metrics;
+use super::timers::TimerKey;
 use crate::asl::model::{IntegrationPattern, ResourceKind};
 use crate::interp::{Command, Effect, Failure, TaskId, TaskRequest, TimerId};
 use crate::tasks::activity::ActivityTask;
@@ -39,7 +40,72 @@ pub(crate) enum Message {
     },
 }
 
-pub(crate) type Inbox = mpsc::UnboundedSender<Message>;
+/// Where an execution's messages arrive: a queue and a wake-up, shared
+/// by the senders and the execution's loop. Lighter than a tokio channel
+/// (which allocates a cache-padded channel and a first block of 32 slots
+/// up front) because a waiting execution holds one for as long as it
+/// waits; the queue allocates only when messages arrive.
+#[derive(Clone)]
+pub(crate) struct Inbox(Arc<Mailbox>);
+
+struct Mailbox {
+    queue: std::sync::Mutex<std::collections::VecDeque<Message>>,
+    arrived: tokio::sync::Notify,
+    /// Set when the execution's loop ends: sends fail from then on.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+/// The receiving side: only the execution's loop holds it.
+pub(crate) struct Messages(Arc<Mailbox>);
+
+impl Inbox {
+    pub fn channel() -> (Self, Messages) {
+        let mailbox = Arc::new(Mailbox {
+            queue: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            arrived: tokio::sync::Notify::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        });
+        (Self(Arc::clone(&mailbox)), Messages(mailbox))
+    }
+
+    /// Sends `message`; it comes back when the execution has ended.
+    pub fn send(&self, message: Message) -> Result<(), Message> {
+        {
+            let mut queue = lock(&self.0.queue);
+            // Checked under the queue's lock, which `close` takes too: a
+            // message is either refused or seen by the loop, never lost.
+            if self.0.closed.load(std::sync::atomic::Ordering::Acquire) {
+                return Err(message);
+            }
+            queue.push_back(message);
+        }
+        self.0.arrived.notify_one();
+        Ok(())
+    }
+}
+
+impl Messages {
+    /// The next message, waiting for one if there is none.
+    async fn recv(&mut self) -> Message {
+        loop {
+            if let Some(message) = lock(&self.0.queue).pop_front() {
+                return message;
+            }
+            // notify_one leaves a permit when nobody waits, so a message
+            // pushed between the check and this wait is not missed.
+            self.0.arrived.notified().await;
+        }
+    }
+
+    /// Refuses every later message; returns those not yet received.
+    fn close(&mut self) -> Vec<Message> {
+        let mut queue = lock(&self.0.queue);
+        self.0
+            .closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        queue.drain(..).collect()
+    }
+}
 
 /// Effects waiting to be carried out (after a flush).
 #[derive(Debug, Default)]
@@ -93,150 +159,150 @@ enum Running {
 }
 
 /// Runs one execution until it ends (or its storage fails).
-pub(crate) async fn run(
+///
+/// An `async move` block rather than an `async fn`: an async fn's future
+/// keeps its arguments and the locals they move into apart, and this one
+/// lives as long as its execution waits.
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn run(
     engine: Engine,
     mut execution: DurableExecution,
     mut pending: Pending,
     inbox: Inbox,
-    mut messages: mpsc::UnboundedReceiver<Message>,
-) {
-    let arn = execution.record().arn.clone();
-    let mut timers: HashMap<TimerId, JoinHandle<()>> = HashMap::new();
-    let mut running: HashMap<TaskId, Running> = HashMap::new();
-    'life: loop {
-        for task in pending.cancelled_tasks.drain(..) {
-            cancel(&engine, &arn, &mut running, task);
-        }
-        for timer in pending.cancelled_timers.drain(..) {
-            if let Some(handle) = timers.remove(&timer) {
-                handle.abort();
+    mut messages: Messages,
+) -> impl std::future::Future<Output = ()> + Send {
+    async move {
+        let arn = execution.record().arn.clone();
+        let mut timers: HashMap<TimerId, TimerKey> = HashMap::new();
+        let mut running: HashMap<TaskId, Running> = HashMap::new();
+        'life: loop {
+            for task in pending.cancelled_tasks.drain(..) {
+                cancel(&engine, &arn, &mut running, task);
             }
-        }
-        for (timer, due) in pending.timers.drain(..) {
-            let wait = (due - engine.now()).to_std().unwrap_or_default();
-            let inbox = inbox.clone();
-            timers.insert(
-                timer,
-                tokio::spawn(async move {
-                    tokio::time::sleep(wait).await;
-                    let _ = inbox.send(Message::Command(Command::TimerFired { timer }));
-                }),
-            );
-        }
-        for request in std::mem::take(&mut pending.tasks) {
-            let task = request.task;
-            if pending.submitted.contains(&task) {
-                continue;
-            }
-            let mocked = engine.mocked(execution.record(), &request);
-            if mocked.is_none() && matches!(request.resource.kind, ResourceKind::Activity { .. }) {
-                let activity_arn = request.resource.arn.clone();
-                if !pending.taken.contains(&task) {
-                    offer_activity(&engine, &arn, request);
-                }
-                running.insert(task, Running::Activity { activity_arn });
-                continue;
-            }
-            // Usually recorded with the step that scheduled the task; a
-            // task resumed after a restart (or a mocked activity) is
-            // started here. No flush of its own: after a crash the task is
-            // invoked again and starts again.
-            if !execution.execution().is_task_started(task) {
-                let started = Command::TaskStarted {
-                    task,
-                    worker_name: None,
-                };
-                if let Err(e) = execution.apply(engine.store(), engine.now(), started) {
-                    pause(&arn, &e);
-                    break 'life;
+            for timer in pending.cancelled_timers.drain(..) {
+                if let Some(key) = timers.remove(&timer) {
+                    engine.timers().cancel(key);
                 }
             }
-            let handle = match mocked {
-                Some(answer) => answer_with(answer, task, inbox.clone()),
-                None => invoke(&engine, &arn, request, inbox.clone()),
-            };
-            running.insert(task, Running::Invocation(handle));
-        }
-        pending.taken.clear();
-        pending.submitted.clear();
-        if execution.execution().is_finished() {
-            break;
-        }
-        let Some(message) = messages.recv().await else {
-            break;
-        };
-        let (command, reply) = match message {
-            Message::Command(command) => (command, None),
-            Message::Answer {
-                task,
-                command,
-                reply,
-            } => {
-                if !execution.execution().is_task_open(task) {
-                    let _ = reply.send(Err(EngineError::TaskTimedOut));
+            for (timer, due) in pending.timers.drain(..) {
+                let wait = (due - engine.now()).to_std().unwrap_or_default();
+                let key = engine.timers().arm(wait, inbox.clone(), timer);
+                timers.insert(timer, key);
+            }
+            for request in std::mem::take(&mut pending.tasks) {
+                let task = request.task;
+                if pending.submitted.contains(&task) {
                     continue;
                 }
-                (command, Some(reply))
+                let mocked = engine.mocked(execution.record(), &request);
+                if mocked.is_none()
+                    && matches!(request.resource.kind, ResourceKind::Activity { .. })
+                {
+                    let activity_arn = request.resource.arn.clone();
+                    if !pending.taken.contains(&task) {
+                        offer_activity(&engine, &arn, request);
+                    }
+                    running.insert(task, Running::Activity { activity_arn });
+                    continue;
+                }
+                // Usually recorded with the step that scheduled the task; a
+                // task resumed after a restart (or a mocked activity) is
+                // started here. No flush of its own: after a crash the task is
+                // invoked again and starts again.
+                if !execution.execution().is_task_started(task) {
+                    let started = Command::TaskStarted {
+                        task,
+                        worker_name: None,
+                    };
+                    if let Err(e) = execution.apply(engine.store(), engine.now(), started) {
+                        pause(&arn, &e);
+                        break 'life;
+                    }
+                }
+                let handle = match mocked {
+                    Some(answer) => answer_with(answer, task, inbox.clone()),
+                    None => invoke(&engine, &arn, request, inbox.clone()),
+                };
+                running.insert(task, Running::Invocation(handle));
             }
-        };
-        match &command {
-            Command::TimerFired { timer } => {
-                timers.remove(timer);
-            }
-            Command::TaskSucceeded { task, .. } | Command::TaskFailed { task, .. } => {
-                running.remove(task);
-            }
-            _ => {}
-        }
-        let before = execution.execution().history().len();
-        let effects = match execution.apply(engine.store(), engine.now(), command) {
-            Ok(effects) => effects,
-            Err(e) => {
-                pause(&arn, &e);
+            pending.taken.clear();
+            pending.submitted.clear();
+            if execution.execution().is_finished() {
                 break;
             }
-        };
-        count_transitions(&engine, &execution, before);
-        if !execution.is_volatile() {
-            if let Err(e) = engine.flush().await {
-                pause(&arn, &e);
-                break;
+            let message = messages.recv().await;
+            let (command, reply) = match message {
+                Message::Command(command) => (command, None),
+                Message::Answer {
+                    task,
+                    command,
+                    reply,
+                } => {
+                    if !execution.execution().is_task_open(task) {
+                        let _ = reply.send(Err(EngineError::TaskTimedOut));
+                        continue;
+                    }
+                    (command, Some(reply))
+                }
+            };
+            match &command {
+                Command::TimerFired { timer } => {
+                    timers.remove(timer);
+                }
+                Command::TaskSucceeded { task, .. } | Command::TaskFailed { task, .. } => {
+                    running.remove(task);
+                }
+                _ => {}
             }
+            let effects = match execution.apply(engine.store(), engine.now(), command) {
+                Ok(effects) => effects,
+                Err(e) => {
+                    pause(&arn, &e);
+                    break;
+                }
+            };
+            count_transitions(&engine, &execution);
+            if !execution.is_volatile() {
+                if let Err(e) = engine.flush().await {
+                    pause(&arn, &e);
+                    break;
+                }
+            }
+            if let Some(reply) = reply {
+                let _ = reply.send(Ok(()));
+            }
+            pending = Pending::from_effects(effects);
         }
-        if let Some(reply) = reply {
-            let _ = reply.send(Ok(()));
+        for (_, key) in timers {
+            engine.timers().cancel(key);
         }
-        pending = Pending::from_effects(effects);
+        let tasks: Vec<TaskId> = running.keys().copied().collect();
+        for task in tasks {
+            cancel(&engine, &arn, &mut running, task);
+        }
+        let record = execution.record();
+        if record.status != crate::store::ExecutionStatus::Running {
+            let machine = record
+                .state_machine_arn
+                .rsplit(':')
+                .next()
+                .unwrap_or_default();
+            engine
+                .metrics()
+                .execution_finished(machine, record.status.as_str());
+        }
+        // Answers still queued get no reply: their callers hear the task
+        // is closed (TaskTimedOut), as they would once it had ended.
+        drop(messages.close());
+        engine.execution_ended(&arn);
     }
-    for (_, handle) in timers {
-        handle.abort();
-    }
-    let tasks: Vec<TaskId> = running.keys().copied().collect();
-    for task in tasks {
-        cancel(&engine, &arn, &mut running, task);
-    }
-    let record = execution.record();
-    if record.status != crate::store::ExecutionStatus::Running {
-        let machine = record
-            .state_machine_arn
-            .rsplit(':')
-            .next()
-            .unwrap_or_default();
-        engine
-            .metrics()
-            .execution_finished(machine, record.status.as_str());
-    }
-    engine.execution_ended(&arn);
 }
 
 /// Counts the states entered by the last step.
-pub(crate) fn count_transitions(engine: &Engine, execution: &DurableExecution, before: usize) {
-    let entered = execution.execution().history()
-        [before.min(execution.execution().history().len())..]
-        .iter()
-        .filter(|e| matches!(e.event, crate::history::Event::StateEntered { .. }))
-        .count();
-    engine.metrics().transitions(entered as u64);
+pub(crate) fn count_transitions(engine: &Engine, execution: &DurableExecution) {
+    engine
+        .metrics()
+        .transitions(execution.entered_last_step() as u64);
 }
 
 /// Stops carrying out a task: its invocation is dropped (a process is

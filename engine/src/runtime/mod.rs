@@ -6,6 +6,7 @@
 //!   inside it (effects after the flush, task dispatch, cancellation).
 //! - durable.rs: an execution bound to the store (journal, history,
 //!   timers, tokens) and its recovery by replay.
+//! - timers.rs: every execution's timers in one task.
 //! - local.rs: the in-process driver behind `stepline run`: one execution,
 //!   tasks one at a time through an [`Invoker`], time from a [`Clock`].
 
@@ -16,6 +17,7 @@ mod executor;
 mod local;
 mod metrics;
 mod test_state;
+mod timers;
 mod versions;
 
 pub use clock::{Clock, ManualClock, WallClock};

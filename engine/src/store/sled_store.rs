@@ -12,13 +12,13 @@
 //!
 //! | tag | table | key after the tag | value |
 //! |---|---|---|---|
-//! | `F` | format | (none) | format version, u32 (a newer one is refused at open) |
+//! | `F` | format | (none) | format version, u32 (a newer one is refused at open, an older one upgraded) |
 //! | `m` | state machines | ARN | `StateMachineRecord` |
 //! | `e` | executions | ARN | `ExecutionRecord` |
 //! | `n` | names | machine ARN, 0, execution name | execution ARN |
 //! | `o` | open executions | ARN | empty: what recovery resumes |
 //! | `j` | journal | execution ARN, 0, seq u64 | `JournalEntry` |
-//! | `h` | history | execution ARN, 0, event id u64 | `HistoryEvent` |
+//! | `h` | history | execution ARN, 0, first event id u64 | the events one step appended, a JSON array (format 1 kept one `HistoryEvent` per key; both are read) |
 //! | `c` | counters | execution ARN, 0, `h` or `j` | last event id / journal seq, u64 |
 //! | `t` | timers | due (ms, i64 shifted to u64), execution ARN, 0, timer u64 | `TimerRecord` |
 //! | `x` | timers by execution | execution ARN, 0, timer u64 | the `t` key |
@@ -139,12 +139,19 @@ fn utf8(bytes: &[u8]) -> Result<String, StoreError> {
 /// How long `open` waits for another holder of the directory's lock to let
 /// go: a process that just exited (or a store just dropped, whose sled
 /// threads release the lock a moment later).
+/// sled's own default: 1 GiB of page cache.
+pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
+
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-fn open_waiting_for_lock(path: &Path) -> Result<sled::Db, sled::Error> {
+fn open_waiting_for_lock(path: &Path, cache_bytes: u64) -> Result<sled::Db, sled::Error> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
-        match sled::open(path) {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()
+        {
             // sled reports a held lock as ErrorKind::Other with this text.
             Err(sled::Error::Io(e))
                 if e.to_string().contains("could not acquire lock")
@@ -162,12 +169,18 @@ impl SledStore {
     /// directory another process holds is waited for a few seconds, then
     /// refused with `StoreError::Open`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// `open` with sled's page cache bounded at `cache_bytes` (sled keeps
+    /// recently used pages, written or read, up to that size).
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
         let open_error = |reason: String| StoreError::Open {
             path: path.display().to_string(),
             reason,
         };
         std::fs::create_dir_all(path).map_err(|e| open_error(e.to_string()))?;
-        let db = open_waiting_for_lock(path).map_err(|e| open_error(e.to_string()))?;
+        let db = open_waiting_for_lock(path, cache_bytes).map_err(|e| open_error(e.to_string()))?;
         let data = db.open_tree("data").map_err(io)?;
         match data.get([FORMAT]).map_err(io)? {
             Some(bytes) => {
@@ -180,6 +193,13 @@ impl SledStore {
                         found,
                         supported: FORMAT_VERSION,
                     });
+                }
+                if found < FORMAT_VERSION {
+                    // Format 2 reads format 1 as it is; the new number keeps
+                    // an older stepline from reading what 2 writes.
+                    data.insert([FORMAT], &FORMAT_VERSION.to_be_bytes())
+                        .map_err(io)?;
+                    db.flush().map_err(io)?;
                 }
             }
             None => {
@@ -203,6 +223,10 @@ impl SledStore {
                     found,
                     supported: FORMAT_VERSION,
                 });
+            }
+            if found < FORMAT_VERSION {
+                meta.insert("format", &FORMAT_VERSION.to_be_bytes())
+                    .map_err(io)?;
             }
         } else {
             meta.insert("format", &FORMAT_VERSION.to_be_bytes())
@@ -337,12 +361,26 @@ impl Histories for SledStore {
         if from > to {
             return Ok(Vec::new());
         }
-        let start = key(HISTORY, &[execution.as_bytes(), &from.to_be_bytes()]);
+        // A step's events share one key, named by the first of them: the
+        // run holding `from` starts at the last key at or before it.
+        let first = key(HISTORY, &[execution.as_bytes(), &0u64.to_be_bytes()]);
+        let at_from = key(HISTORY, &[execution.as_bytes(), &from.to_be_bytes()]);
+        let start = match self.data.range(first..=at_from.clone()).next_back() {
+            Some(item) => item.map_err(io)?.0.to_vec(),
+            None => at_from,
+        };
         let end = key(HISTORY, &[execution.as_bytes(), &to.to_be_bytes()]);
-        self.data
-            .range(start..=end)
-            .map(|item| item.map_err(io).and_then(|(_, v)| decode(&v)))
-            .collect()
+        let mut events = Vec::new();
+        for item in self.data.range(start..=end) {
+            let (_, value) = item.map_err(io)?;
+            let run: Vec<HistoryEvent> = if value.first() == Some(&b'[') {
+                decode(&value)?
+            } else {
+                vec![decode(&value)?]
+            };
+            events.extend(run.into_iter().filter(|e| (from..=to).contains(&e.id)));
+        }
+        Ok(events)
     }
 
     fn history_len(&self, execution: &str) -> Result<u64, StoreError> {
@@ -463,6 +501,9 @@ impl Plan<'_> {
                 self.insert(counter_key, last.to_be_bytes().to_vec());
             }
             WriteOp::AppendHistory { execution, events } => {
+                let Some(first) = events.first() else {
+                    return Ok(());
+                };
                 let (counter_key, mut last) = self.counter(execution, b"h")?;
                 for event in events {
                     if event.id != last + 1 {
@@ -473,9 +514,10 @@ impl Plan<'_> {
                         });
                     }
                     last = event.id;
-                    let k = key(HISTORY, &[execution.as_bytes(), &event.id.to_be_bytes()]);
-                    self.put(k, event)?;
                 }
+                // One key for the whole run: sled's cost is mostly per key.
+                let k = key(HISTORY, &[execution.as_bytes(), &first.id.to_be_bytes()]);
+                self.put(k, events)?;
                 self.insert(counter_key, last.to_be_bytes().to_vec());
             }
             // A timer is identified by (execution, id): putting it again

@@ -619,6 +619,21 @@ fn check_history_append(store: &dyn Store) {
 
     assert_eq!(store.history_len(&e).unwrap(), 7);
     assert_eq!(store.history(&e, 1, 7).unwrap(), events(1, 7));
+    // Any window, starting and ending inside or between appends.
+    for from in 1..=8 {
+        for to in from..=8 {
+            let expected = if from > 7 {
+                vec![]
+            } else {
+                events(from, to.min(7))
+            };
+            assert_eq!(
+                store.history(&e, from, to).unwrap(),
+                expected,
+                "{from}..={to}"
+            );
+        }
+    }
 
     // Histories are per execution, even when one ARN extends the other.
     let other = execution_arn("M", "run2");
@@ -1456,6 +1471,47 @@ fn sled_writes_its_format_version() {
     drop(db);
     // And reads it back.
     SledStore::open(dir.path()).unwrap();
+}
+
+/// Format 1 kept one event per key; format 2 keeps a step's events under
+/// one key. A format-1 directory opens, reads as it was, takes new
+/// appends and is marked format 2 (so an older build refuses it).
+#[test]
+fn sled_reads_and_upgrades_format_1() {
+    let dir = TempDir::new("format1");
+    let e = execution_arn("M", "run");
+    {
+        let db = ::sled::open(dir.path()).unwrap();
+        let data = db.open_tree("data").unwrap();
+        data.insert([b'F'], &1u32.to_be_bytes()).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("format", &1u32.to_be_bytes())
+            .unwrap();
+        for event in events(1, 4) {
+            let mut k = vec![b'h'];
+            k.extend_from_slice(e.as_bytes());
+            k.push(0);
+            k.extend_from_slice(&event.id.to_be_bytes());
+            data.insert(k, serde_json::to_vec(&event).unwrap()).unwrap();
+        }
+        let mut counter = vec![b'c'];
+        counter.extend_from_slice(e.as_bytes());
+        counter.extend_from_slice(&[0, b'h']);
+        data.insert(counter, &4u64.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.history(&e, 2, 3).unwrap(), events(2, 3));
+    ok(&store, vec![append_history(&e, events(5, 7))]);
+    assert_eq!(store.history(&e, 1, 100).unwrap(), events(1, 7));
+    assert_eq!(store.history(&e, 4, 6).unwrap(), events(4, 6));
+    drop(store);
+    let db = ::sled::open(dir.path()).unwrap();
+    let format = db.open_tree("data").unwrap().get([b'F']).unwrap();
+    assert_eq!(format.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
+    let meta = db.open_tree("meta").unwrap().get("format").unwrap();
+    assert_eq!(meta.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
 }
 
 #[test]

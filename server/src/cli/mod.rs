@@ -1,7 +1,19 @@
 //! Command-line parsing and dispatch. Each subcommand lives in its own
 //! module with its own arguments struct and `run`.
+//!
+//! Two kinds of command: those that work on files and the data directory
+//! (`validate`, `run`, `serve`), and clients of a running server's REST
+//! API (`machines`, `start`, `executions`, `history`, `stop`, `backfill`,
+//! and `graph NAME`), which share `client` (endpoint, output format,
+//! errors) and `render` (tables, colours).
 
 mod backfill;
+mod client;
+mod executions;
+mod graph;
+mod history;
+mod machines;
+mod render;
 pub mod run;
 mod serve;
 mod validate;
@@ -35,6 +47,18 @@ enum Command {
     Serve(serve::Args),
     /// Start one execution per slot of a schedule trigger between two times, through a running server.
     Backfill(backfill::Args),
+    /// State machines on a running server: list, show, create, update, delete.
+    Machines(machines::Args),
+    /// Start an execution on a running server; --wait follows it to its end.
+    Start(executions::StartArgs),
+    /// Executions on a running server: list (by status, by machine), describe.
+    Executions(executions::Args),
+    /// An execution's events as a timeline; --follow tails a running one.
+    History(history::Args),
+    /// Stop a running execution (it ends ABORTED).
+    Stop(executions::StopArgs),
+    /// Draw a state machine (a file, offline, or one on the server) as Mermaid, Graphviz or JSON.
+    Graph(graph::Args),
 }
 
 /// Runs the command line `args` (program name first), writing to the given
@@ -62,5 +86,11 @@ pub fn run(
         Command::Run(args) => run::run(&args, stdout, stderr),
         Command::Serve(args) => serve::run(&args, stdout, stderr),
         Command::Backfill(args) => backfill::run(&args, stdout, stderr),
+        Command::Machines(args) => machines::run(&args, stdout, stderr),
+        Command::Start(args) => executions::start(&args, stdout, stderr),
+        Command::Executions(args) => executions::run(&args, stdout, stderr),
+        Command::History(args) => history::run(&args, stdout, stderr),
+        Command::Stop(args) => executions::stop(&args, stdout, stderr),
+        Command::Graph(args) => graph::run(&args, stdout, stderr),
     }
 }

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 use stepline_engine::runtime::Engine;
-use stepline_engine::store::ExecutionStatus;
+use stepline_engine::store::{ExecutionRecord, ExecutionStatus};
 
 use super::error::RestError;
 use super::follow::encode_segment;
@@ -163,12 +163,22 @@ pub async fn describe(
     path: Result<Path<(String, String)>, PathRejection>,
     uri: Uri,
 ) -> Result<Response, RestError> {
-    let (machine, name) = super::path_param(path)?;
-    Query::parse(&uri, &[])?;
-    let record = app
-        .engine
-        .describe_execution(&execution_arn(&app.engine, &machine, &name))?;
+    let record = addressed(&app, path, &uri)?;
     Ok(json_response(StatusCode::OK, &execution_detail(&record)))
+}
+
+/// The execution a `/v1/executions/{machine}/{name}...` path names (a
+/// request with no query parameters), or why not.
+pub fn addressed(
+    app: &App,
+    path: Result<Path<(String, String)>, PathRejection>,
+    uri: &Uri,
+) -> Result<ExecutionRecord, RestError> {
+    let (machine, name) = super::path_param(path)?;
+    Query::parse(uri, &[])?;
+    Ok(app
+        .engine
+        .describe_execution(&execution_arn(&app.engine, &machine, &name))?)
 }
 
 /// `POST /v1/executions/{machine}/{name}/stop` with an optional body

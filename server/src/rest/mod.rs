@@ -15,6 +15,8 @@
 pub(crate) mod error;
 mod executions;
 mod follow;
+mod for_execution;
+pub mod graph;
 mod machines;
 mod request;
 mod shapes;
@@ -26,6 +28,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post, put};
 
 pub use error::RestError;
+/// Percent-encoding of a path segment, shared with the CLI client that
+/// builds these paths.
+pub use follow::encode_segment;
 
 use crate::http::App;
 
@@ -46,6 +51,11 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
             get(machines::describe),
         ),
         ("put", "/v1/state-machines/{machine}", put(machines::update)),
+        (
+            "get",
+            "/v1/state-machines/{machine}/graph",
+            get(graph::machine_graph),
+        ),
         (
             "delete",
             "/v1/state-machines/{machine}",
@@ -76,6 +86,11 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
             "get",
             "/v1/executions/{machine}/{name}/events",
             get(follow::events),
+        ),
+        (
+            "get",
+            "/v1/executions/{machine}/{name}/state-machine",
+            get(for_execution::describe),
         ),
         ("get", "/v1/triggers", get(triggers::list)),
         ("post", "/v1/triggers", post(triggers::create)),

@@ -1,0 +1,371 @@
+//! What every client command shares: the `--endpoint` and `--output`
+//! options, the blocking REST client over a running server's `/v1` API,
+//! execution ids, and the one way a failure is told (a single line on
+//! stderr, and an exit status).
+//!
+//! The client commands hold no logic of their own beyond presentation:
+//! each is a REST call (or a few) and a rendering of the answer.
+
+use std::io::Write;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::EXIT_USAGE;
+use crate::rest::encode_segment;
+
+/// Where a client command goes when neither `--endpoint` nor
+/// `STEPLINE_ENDPOINT` says.
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:8083";
+
+/// Exit status when the command reached the server and the server said no
+/// (unknown name, invalid definition), or the server could not be reached.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status of `start --wait` when the execution ended other than
+/// SUCCEEDED (FAILED, TIMED_OUT, ABORTED).
+pub const EXIT_EXECUTION_FAILED: u8 = 3;
+
+/// How long an ordinary request may take. Long polls add their own wait.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// Tables and timelines for people (colours on a terminal, unless NO_COLOR).
+    Text,
+    /// JSON documents with stable shapes, for scripts (docs/cli.md).
+    Json,
+}
+
+/// The options of every command that talks to a server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Remote {
+    /// The server's address [default: $STEPLINE_ENDPOINT, else http://127.0.0.1:8083].
+    #[arg(long, global = true, value_name = "URL")]
+    endpoint: Option<String>,
+    /// text for people, json for scripts.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+impl Remote {
+    /// The endpoint without a trailing slash: the option, the environment,
+    /// or the default.
+    pub fn endpoint(&self) -> String {
+        let chosen = self
+            .endpoint
+            .clone()
+            .or_else(|| {
+                std::env::var("STEPLINE_ENDPOINT")
+                    .ok()
+                    .filter(|v| !v.is_empty())
+            })
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
+        chosen.trim_end_matches('/').to_owned()
+    }
+}
+
+/// Why a client command did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Something on this side: an unreadable file, input that is not JSON,
+    /// an execution id that is not one.
+    #[error("{0}")]
+    Usage(String),
+    /// A definition checked here (by `graph`) that is not valid: like
+    /// `stepline validate`, exit status 1.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "cannot reach the server at {endpoint}: {reason} (is `stepline serve` running? Set --endpoint or STEPLINE_ENDPOINT)"
+    )]
+    Unreachable { endpoint: String, reason: String },
+    /// The server answered with an error; `diagnostics` come with an
+    /// invalid definition.
+    #[error("{code}: {message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        diagnostics: Vec<Value>,
+    },
+    #[error("the server's answer to {what} is not what stepline expects: {reason}")]
+    BadAnswer { what: String, reason: String },
+}
+
+impl ClientError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        ClientError::Usage(message.into())
+    }
+
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            ClientError::Usage(_) => EXIT_USAGE,
+            _ => EXIT_FAILED,
+        }
+    }
+
+    /// Writes the error as `stepline COMMAND: ...` (plus one line per
+    /// diagnostic of an invalid definition) and returns the exit status.
+    pub fn report(&self, command: &str, stderr: &mut dyn Write) -> u8 {
+        let _ = writeln!(stderr, "stepline {command}: {self}");
+        if let ClientError::Api { diagnostics, .. } = self {
+            for d in diagnostics {
+                let _ = writeln!(
+                    stderr,
+                    "  {}:{} {} {} {}: {}",
+                    d["line"],
+                    d["column"],
+                    d["severity"].as_str().unwrap_or("error"),
+                    d["code"].as_str().unwrap_or(""),
+                    d["pointer"].as_str().unwrap_or(""),
+                    d["message"].as_str().unwrap_or("")
+                );
+            }
+        }
+        self.exit_status()
+    }
+}
+
+/// The exit status of a client command: its own on success, else the
+/// error's, told on stderr.
+pub fn finish(command: &str, result: Result<u8, ClientError>, stderr: &mut dyn Write) -> u8 {
+    result.unwrap_or_else(|e| e.report(command, stderr))
+}
+
+/// The innermost cause of an error ("Connection refused (os error 111)"),
+/// which says more than reqwest's outer "error sending request".
+fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut current = error;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+/// A blocking client of one server's REST API. Each command makes a few
+/// calls, so a current-thread runtime is all it needs.
+pub struct Api {
+    endpoint: String,
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+/// What a request sends.
+pub enum Body<'a> {
+    None,
+    Json(&'a str),
+}
+
+impl Api {
+    pub fn new(remote: &Remote) -> Result<Self, ClientError> {
+        let endpoint = remote.endpoint();
+        let parsed = reqwest::Url::parse(&endpoint).map_err(|e| {
+            ClientError::usage(format!(
+                "the endpoint '{endpoint}' is not a URL like http://127.0.0.1:8083: {e}"
+            ))
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(ClientError::usage(format!(
+                "the endpoint '{endpoint}' must start with http:// or https://"
+            )));
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ClientError::usage(format!("cannot start the runtime: {e}")))?;
+        Ok(Self {
+            endpoint,
+            runtime,
+            client: reqwest::Client::new(),
+        })
+    }
+
+    pub fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.call(reqwest::Method::GET, path, Body::None, REQUEST_TIMEOUT)
+    }
+
+    /// A GET that may be held open by the server for up to `wait`.
+    pub fn long_poll(&self, path: &str, wait: Duration) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::GET,
+            path,
+            Body::None,
+            REQUEST_TIMEOUT + wait,
+        )
+    }
+
+    pub fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Body<'_>,
+    ) -> Result<Value, ClientError> {
+        self.call(method, path, body, REQUEST_TIMEOUT)
+    }
+
+    /// A request whose answer may take up to `timeout` (a backfill).
+    pub fn send_waiting(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Body<'_>,
+        timeout: Duration,
+    ) -> Result<Value, ClientError> {
+        self.call(method, path, body, timeout)
+    }
+
+    /// One request; the answer's JSON (`null` for an empty answer, as a
+    /// DELETE's 204), or the error the server sent.
+    fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Body<'_>,
+        timeout: Duration,
+    ) -> Result<Value, ClientError> {
+        let what = format!("{method} {path}");
+        let url = format!("{}{path}", self.endpoint);
+        let mut request = self.client.request(method, &url).timeout(timeout);
+        if let Body::Json(text) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(text.to_owned());
+        }
+        self.runtime.block_on(async {
+            let response = request.send().await.map_err(|e| ClientError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                reason: root_cause(&e),
+            })?;
+            let status = response.status();
+            let text = response.text().await.map_err(|e| ClientError::BadAnswer {
+                what: what.clone(),
+                reason: root_cause(&e),
+            })?;
+            let value = if text.trim().is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).map_err(|e| ClientError::BadAnswer {
+                    what: what.clone(),
+                    reason: format!("HTTP {status}, not JSON ({e})"),
+                })?
+            };
+            if status.is_success() {
+                return Ok(value);
+            }
+            let text_of = |key: &str| value[key].as_str().map(str::to_owned);
+            match (text_of("code"), text_of("message")) {
+                (Some(code), Some(message)) => Err(ClientError::Api {
+                    status: status.as_u16(),
+                    code,
+                    message,
+                    diagnostics: value["diagnostics"].as_array().cloned().unwrap_or_default(),
+                }),
+                _ => Err(ClientError::BadAnswer {
+                    what,
+                    reason: format!("HTTP {status} without a {{code, message}} error"),
+                }),
+            }
+        })
+    }
+}
+
+/// An execution as the commands name it: `MACHINE/NAME`, or its ARN
+/// (`arn:aws:states:REGION:ACCOUNT:execution:MACHINE:NAME`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionId {
+    pub machine: String,
+    pub name: String,
+}
+
+impl ExecutionId {
+    pub fn parse(text: &str) -> Result<Self, ClientError> {
+        let parts = if text.starts_with("arn:") {
+            let fields: Vec<&str> = text.split(':').collect();
+            match fields.as_slice() {
+                [_, _, _, _, _, kind, machine, name]
+                    if matches!(*kind, "execution" | "express") =>
+                {
+                    Some((*machine, *name))
+                }
+                _ => None,
+            }
+        } else {
+            text.split_once('/')
+        };
+        match parts {
+            Some((machine, name))
+                if !machine.is_empty() && !name.is_empty() && !name.contains('/') =>
+            {
+                Ok(Self {
+                    machine: machine.to_owned(),
+                    name: name.to_owned(),
+                })
+            }
+            _ => Err(ClientError::usage(format!(
+                "'{text}' is not an execution: write MACHINE/NAME (as `stepline executions list` shows) or the execution's ARN"
+            ))),
+        }
+    }
+
+    /// `/v1/executions/MACHINE/NAME`, each part percent-encoded.
+    pub fn path(&self) -> String {
+        format!(
+            "/v1/executions/{}/{}",
+            encode_segment(&self.machine),
+            encode_segment(&self.name)
+        )
+    }
+}
+
+impl std::fmt::Display for ExecutionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.machine, self.name)
+    }
+}
+
+/// `/v1/state-machines/NAME`, percent-encoded.
+pub fn machine_path(name: &str) -> String {
+    format!("/v1/state-machines/{}", encode_segment(name))
+}
+
+/// Reads a file a command was given, bounded by `limit` bytes, so a wrong
+/// path to a huge file fails at once rather than filling memory.
+pub fn read_bounded(path: &std::path::Path, limit: u64, what: &str) -> Result<String, ClientError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)
+        .map_err(|e| ClientError::usage(format!("cannot read {}: {e}", path.display())))?;
+    let mut text = String::new();
+    file.take(limit + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| ClientError::usage(format!("cannot read {}: {e}", path.display())))?;
+    if text.len() as u64 > limit {
+        return Err(ClientError::usage(format!(
+            "{} is larger than {limit} bytes, the limit for {what}",
+            path.display()
+        )));
+    }
+    Ok(text)
+}
+
+/// Writes a JSON document for scripts: pretty, one trailing newline.
+pub fn print_json(stdout: &mut dyn Write, value: &Value) {
+    let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
+    let _ = writeln!(stdout, "{text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn execution_ids_come_as_paths_or_arns() {
+        let id = ExecutionId::parse("flow/run-1").expect("id");
+        assert_eq!((id.machine.as_str(), id.name.as_str()), ("flow", "run-1"));
+        let id = ExecutionId::parse("arn:aws:states:us-east-1:123456789012:execution:flow:run 2")
+            .expect("arn");
+        assert_eq!(id.path(), "/v1/executions/flow/run%202");
+        for bad in ["flow", "/x", "flow/", "a/b/c", "arn:aws:states:x"] {
+            assert!(ExecutionId::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The web pages: a small single-page application served at `GET /`,
+//! every asset embedded in the binary (no CDN, no build step).
+//!
+//! The pages are a face like the CLI: the browser reads and writes only
+//! through the REST API under `/v1/`, so this module holds no logic beyond
+//! serving fixed bytes. The JavaScript builds the DOM with `textContent`
+//! (state names, inputs and errors are untrusted), and every answer here
+//! carries a Content-Security-Policy that allows scripts, styles and
+//! requests only from this origin and no inline script at all, so even a
+//! mistake in the page's code cannot run injected script.
+//!
+//! `POST /` stays the AWS dialect (`http.rs`); only `GET /` is the page.
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::http::App;
+
+/// What the pages may load: their own scripts, styles, images and API
+/// calls; nothing inline, nothing from another origin, no frames.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
+
+/// One embedded file: the path it is served at, its content type, bytes.
+struct Asset {
+    path: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+/// An embedded file under `assets/`, served at `path`.
+macro_rules! asset {
+    ($path:literal, $file:literal, $content_type:literal) => {
+        Asset {
+            path: $path,
+            content_type: $content_type,
+            body: include_bytes!(concat!("assets/", $file)),
+        }
+    };
+}
+
+const ASSETS: &[Asset] = &[
+    asset!("/", "index.html", "text/html; charset=utf-8"),
+    asset!("/assets/app.js", "app.js", "text/javascript; charset=utf-8"),
+    asset!(
+        "/assets/graph.js",
+        "graph.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!("/assets/app.css", "app.css", "text/css; charset=utf-8"),
+    asset!("/assets/favicon.svg", "favicon.svg", "image/svg+xml"),
+];
+
+/// The pages' routes, merged into the server's router by `http.rs`. `/`
+/// has only GET here; axum merges it with the AWS dialect's POST.
+pub(crate) fn router() -> Router<App> {
+    let mut router = Router::new();
+    for asset in ASSETS {
+        router = router.route(asset.path, get(move || serve(asset)));
+    }
+    router
+}
+
+async fn serve(asset: &'static Asset) -> Response {
+    let mut response = asset.body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    // The assets change with the binary: revalidate every time, so an
+    // upgraded server never runs yesterday's script (they are small).
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The page must not need anything the policy forbids: no inline
+    /// script or style, no remote origin.
+    #[test]
+    fn the_page_needs_nothing_the_policy_forbids() {
+        let html = std::str::from_utf8(ASSETS[0].body).expect("utf-8");
+        for forbidden in ["<script>", "style=", "http://", "https://", "<style"] {
+            assert!(
+                !html.contains(forbidden),
+                "index.html contains '{forbidden}', which the policy forbids or which loads from elsewhere"
+            );
+        }
+        // Inline event handlers (`onclick=`...) are inline script too.
+        let inline_handler = html.split(" on").skip(1).any(|rest| {
+            let name: String = rest.chars().take_while(char::is_ascii_alphabetic).collect();
+            !name.is_empty() && rest[name.len()..].starts_with('=')
+        });
+        assert!(!inline_handler, "index.html has an inline event handler");
+        for asset in ASSETS.iter().filter(|a| a.path.ends_with(".js")) {
+            let js = std::str::from_utf8(asset.body).expect("utf-8");
+            assert!(
+                !js.contains("innerHTML")
+                    && !js.contains("eval(")
+                    && !js.contains("insertAdjacentHTML"),
+                "{} builds markup from strings; use textContent",
+                asset.path
+            );
+        }
+    }
+}

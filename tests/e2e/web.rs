@@ -1,0 +1,878 @@
+//! The web pages in a real browser: headless Chromium driven over
+//! WebDriver (chromedriver's HTTP JSON protocol) by a small client of our
+//! own, against a real server on a loopback port. The pages are opened the
+//! way a person would: links, the start form, the stop button.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
+//! them). Without them the tests are skipped with a printed reason, unless
+//! STEPLINE_REQUIRE_BROWSER is set, which makes their absence a failure.
+//! Screenshots go to target/web-screenshots/ (look at them after a run).
+//! STEPLINE_CHROMIUM and STEPLINE_CHROMEDRIVER override the programs.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use stepline_engine::interp::Failure;
+use stepline_engine::runtime::{TaskCall, TaskFuture, TaskRunner};
+
+use crate::aws::Server;
+use crate::rest::{get, http, post};
+use crate::support::{TempDir, repo_root};
+
+/// One browser at a time: each Chromium wants a core of its own, and CI
+/// has two.
+static ONE_BROWSER: Mutex<()> = Mutex::new(());
+
+/// WebDriver's key for an element reference in JSON.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// How long a page may take to show what a test waits for.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn program(env: &str, name: &str) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env) {
+        let path = PathBuf::from(path);
+        return path.is_file().then_some(path);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Chromium and chromedriver, or a printed reason to skip (a failure when
+/// STEPLINE_REQUIRE_BROWSER is set, as .ci/run does).
+fn browser_programs() -> Option<(PathBuf, PathBuf)> {
+    let chromium = program("STEPLINE_CHROMIUM", "chromium");
+    let driver = program("STEPLINE_CHROMEDRIVER", "chromedriver");
+    match (chromium, driver) {
+        (Some(c), Some(d)) => Some((c, d)),
+        _ => {
+            assert!(
+                std::env::var_os("STEPLINE_REQUIRE_BROWSER").is_none(),
+                "chromium and chromedriver are required (apt-get install chromium chromium-driver)"
+            );
+            eprintln!(
+                "SKIPPED: chromium or chromedriver is not installed (apt-get install chromium chromium-driver); .ci/run installs them"
+            );
+            None
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A WebDriver session in a headless Chromium, ended (and chromedriver
+/// killed) on drop.
+struct Browser {
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+    /// `http://127.0.0.1:PORT/session/ID`
+    session: String,
+    driver: Child,
+    _profile: TempDir,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+/// A reference to an element of the current page.
+#[derive(Clone)]
+struct Element(String);
+
+impl Browser {
+    fn start() -> Option<Self> {
+        let (chromium, chromedriver) = browser_programs()?;
+        let serial = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+        let port = free_port();
+        let mut driver = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let ready = runtime.block_on(async {
+                let reply = client.get(format!("{base}/status")).send().await.ok()?;
+                let body: Value = serde_json::from_str(&reply.text().await.ok()?).ok()?;
+                body["value"]["ready"].as_bool()
+            });
+            if ready == Some(true) {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = driver.kill();
+                panic!("chromedriver did not become ready on port {port}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let profile = TempDir::new("chromium-profile");
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1440,900",
+            &format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": chromium, "args": args},
+            "goog:loggingPrefs": {"browser": "ALL"},
+        }}});
+        let mut browser = Self {
+            runtime,
+            client,
+            session: String::new(),
+            driver,
+            _profile: profile,
+            _serial: serial,
+        };
+        let created = browser.command("POST", &format!("{base}/session"), Some(capabilities));
+        let id = created["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {created}"))
+            .to_owned();
+        browser.session = format!("{base}/session/{id}");
+        Some(browser)
+    }
+
+    /// One WebDriver command; its `value`, or a panic with the driver's
+    /// error.
+    fn command(&self, method: &str, url: &str, body: Option<Value>) -> Value {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let request = self.client.request(method, url);
+        let request = match body {
+            Some(body) => request
+                .header("Content-Type", "application/json")
+                .body(body.to_string()),
+            None => request,
+        };
+        let (status, text) = self.runtime.block_on(async {
+            let reply = request.send().await.expect("reach chromedriver");
+            let status = reply.status().as_u16();
+            (status, reply.text().await.expect("chromedriver's answer"))
+        });
+        let answer: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+            panic!("chromedriver answered {status} with non-JSON ({e}): {text}")
+        });
+        assert!(
+            status < 300,
+            "WebDriver {url} failed with {status}: {}",
+            answer["value"]
+        );
+        answer["value"].clone()
+    }
+
+    fn session_command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.command(method, &format!("{}{path}", self.session), body)
+    }
+
+    fn open(&self, url: &str) {
+        self.session_command("POST", "/url", Some(json!({"url": url})));
+    }
+
+    /// Runs `script` (a function body; `arguments` are `args`) in the page.
+    fn script(&self, script: &str, args: Value) -> Value {
+        self.session_command(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+    }
+
+    /// Waits until `script` returns something truthy; returns it.
+    fn wait_for(&self, what: &str, script: &str, args: Value) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let value = self.script(script, args.clone());
+            let truthy = !matches!(&value, Value::Null | Value::Bool(false))
+                && value != json!("")
+                && value != json!(0);
+            if truthy {
+                return value;
+            }
+            if Instant::now() > deadline {
+                self.screenshot(&format!("timeout-{}", what.replace(' ', "-")));
+                panic!(
+                    "timed out waiting for {what}; the page says: {}",
+                    self.text("body")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The first element matching a CSS selector, waiting for it to appear.
+    fn find(&self, css: &str) -> Element {
+        self.wait_for(
+            &format!("'{css}'"),
+            "return document.querySelector(arguments[0]) !== null",
+            json!([css]),
+        );
+        let found = self.session_command(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        let id = found[ELEMENT].as_str();
+        Element(
+            id.unwrap_or_else(|| panic!("no element for {css}: {found}"))
+                .to_owned(),
+        )
+    }
+
+    fn click(&self, css: &str) {
+        let element = self.find(css);
+        self.session_command(
+            "POST",
+            &format!("/element/{}/click", element.0),
+            Some(json!({})),
+        );
+    }
+
+    /// Replaces the text of an input or textarea, as typing would.
+    fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css);
+        self.session_command(
+            "POST",
+            &format!("/element/{}/clear", element.0),
+            Some(json!({})),
+        );
+        self.session_command(
+            "POST",
+            &format!("/element/{}/value", element.0),
+            Some(json!({"text": text})),
+        );
+    }
+
+    /// The visible text of the first element matching `css`.
+    fn text(&self, css: &str) -> String {
+        self.script(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : null",
+            json!([css]),
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// The status class (`st-...`) of the graph node of state `name`.
+    fn state_status(&self, name: &str) -> String {
+        self.script(
+            "const g = [...document.querySelectorAll('g.node[data-state]')].find((n) => n.dataset.state === arguments[0]);
+             if (!g) return 'missing';
+             const c = [...g.classList].find((c) => c.startsWith('st-') && c !== 'st-selected');
+             return c ? c.slice(3) : 'none';",
+            json!([name]),
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    fn wait_for_state(&self, name: &str, status: &str) {
+        self.wait_for(
+            &format!("state {name} to be {status}"),
+            "const g = [...document.querySelectorAll('g.node[data-state]')].find((n) => n.dataset.state === arguments[0]);
+             return g !== undefined && g.classList.contains('st-' + arguments[1]);",
+            json!([name, status]),
+        );
+    }
+
+    /// Saves a PNG of the window to target/web-screenshots/NAME.png.
+    fn screenshot(&self, name: &str) -> PathBuf {
+        use base64::Engine as _;
+        let data = self.session_command("GET", "/screenshot", None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(data.as_str().expect("base64"))
+            .expect("a PNG");
+        let dir = repo_root().join("target/web-screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+
+    /// Messages the page logged at SEVERE (script errors, refused loads,
+    /// Content-Security-Policy violations) since the last call.
+    fn severe_logs(&self) -> Vec<String> {
+        let logs = self.session_command("POST", "/se/log", Some(json!({"type": "browser"})));
+        logs.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|l| l["level"] == "SEVERE")
+            .map(|l| l["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let url = self.session.clone();
+            let client = self.client.clone();
+            let _ = self
+                .runtime
+                .block_on(async move { client.delete(url).send().await });
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn create_machine(server: &Server, name: &str, definition: &str) {
+    let reply = post(
+        server,
+        &format!("/v1/state-machines?name={name}"),
+        definition,
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+}
+
+fn start(server: &Server, machine: &str, name: &str, input: &str) {
+    let reply = post(
+        server,
+        &format!("/v1/state-machines/{machine}/executions?name={name}"),
+        input,
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+}
+
+/// A Pass, a short Wait (long enough to see it running), a Choice, a Task
+/// (the test server's tasks echo), a Map over the items, a Parallel whose
+/// failing branch is caught, and a Succeed.
+const PIPELINE: &str = r#"{
+  "StartAt": "Prepare",
+  "States": {
+    "Prepare": {"Type": "Pass", "Result": {"items": [1, 2, 3]}, "ResultPath": "$.batch", "Next": "Settle"},
+    "Settle": {"Type": "Wait", "Seconds": 3, "Next": "Route"},
+    "Route": {"Type": "Choice",
+      "Choices": [{"Variable": "$.who", "IsPresent": true, "Next": "Work"}],
+      "Default": "Nobody"},
+    "Nobody": {"Type": "Fail", "Error": "NoOne", "Cause": "no who"},
+    "Work": {"Type": "Task", "Resource": "stepline:process:echo", "ResultPath": "$.work", "Next": "EachItem"},
+    "EachItem": {"Type": "Map", "ItemsPath": "$.batch.items", "ResultPath": "$.each",
+      "ItemProcessor": {"StartAt": "Double", "States": {
+        "Double": {"Type": "Pass", "End": true}}},
+      "Next": "Both"},
+    "Both": {"Type": "Parallel", "ResultPath": "$.both",
+      "Branches": [
+        {"StartAt": "Left", "States": {"Left": {"Type": "Pass", "End": true}}},
+        {"StartAt": "Right", "States": {"Right": {"Type": "Fail", "Error": "Flaky", "Cause": "right branch"}}}
+      ],
+      "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": "Done"}],
+      "Next": "Done"},
+    "Done": {"Type": "Succeed"}
+  }
+}"#;
+
+/// A job polled until it is done: a loop, rules with And and Not, a Catch.
+const POLLING: &str = r#"{
+  "StartAt": "Submit",
+  "States": {
+    "Submit": {"Type": "Task", "Resource": "stepline:process:submit", "Next": "Poll",
+      "Catch": [{"ErrorEquals": ["States.Timeout", "States.TaskFailed"], "Next": "Alert"}]},
+    "Poll": {"Type": "Wait", "Seconds": 5, "Next": "Status"},
+    "Status": {"Type": "Choice",
+      "Choices": [
+        {"Variable": "$.status", "StringEquals": "RUNNING", "Next": "Poll"},
+        {"And": [{"Variable": "$.status", "StringEquals": "DONE"}, {"Variable": "$.count", "NumericGreaterThan": 10}], "Next": "Publish"},
+        {"Not": {"Variable": "$.status", "IsPresent": true}, "Next": "Alert"}
+      ],
+      "Default": "Alert"},
+    "Publish": {"Type": "Pass", "End": true},
+    "Alert": {"Type": "Fail", "Error": "JobFailed"}
+  }
+}"#;
+
+#[test]
+fn an_execution_started_from_the_form_turns_green_live() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    create_machine(&server, "pipeline", PIPELINE);
+    let base = format!("http://{}", server.addr);
+
+    // The home page lists the state machine; its link opens the graph.
+    browser.open(&format!("{base}/"));
+    browser.find("#machines a[href='#/machines/pipeline']");
+    browser.screenshot("machines");
+    browser.click("#machines a[href='#/machines/pipeline']");
+    browser.find("#graph svg g.node[data-state='Both']");
+    // Choice conditions, Default and Catch are edge labels; Map and
+    // Parallel hold their states as nested groups.
+    let labels = browser.script(
+        "return [...document.querySelectorAll('.edge-label text')].map((t) => t.textContent)",
+        json!([]),
+    );
+    let labels: Vec<&str> = labels
+        .as_array()
+        .expect("labels")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(labels.contains(&"$.who is present"), "{labels:?}");
+    assert!(labels.contains(&"Default"), "{labels:?}");
+    assert!(labels.contains(&"catch States.ALL"), "{labels:?}");
+    let nested = browser.script(
+        "const inside = (outer, inner) => document.querySelector(`g.node[data-state='${outer}'] g.node[data-state='${inner}']`) !== null;
+         return [inside('EachItem', 'Double'), inside('Both', 'Left'), inside('Both', 'Right'), inside('Both', 'Done')];",
+        json!([]),
+    );
+    assert_eq!(nested, json!([true, true, true, false]));
+    browser.screenshot("machine-graph");
+
+    // A bad input is refused in the form, with the reason.
+    browser.type_into("#start-input", "{\"who\": ");
+    browser.click("#start-button");
+    browser.wait_for(
+        "the input error",
+        "return document.querySelector('#start-error').textContent.includes('not valid JSON')",
+        json!([]),
+    );
+
+    // A good one starts the execution and opens its page.
+    browser.type_into("#start-name", "from-the-form");
+    browser.type_into("#start-input", "{\"who\": \"web\"}");
+    browser.click("#start-button");
+    browser.wait_for(
+        "the execution page",
+        "return location.hash === '#/executions/pipeline/from-the-form'",
+        json!([]),
+    );
+    // While it waits, the Wait state is running and the Pass before it
+    // has succeeded.
+    browser.wait_for_state("Settle", "running");
+    assert_eq!(browser.state_status("Prepare"), "succeeded");
+    assert_eq!(browser.state_status("Work"), "none");
+    browser.screenshot("execution-running");
+
+    // Without reloading, the rest turns green as it happens.
+    for state in [
+        "Settle", "Route", "Work", "EachItem", "Double", "Left", "Done",
+    ] {
+        browser.wait_for_state(state, "succeeded");
+    }
+    browser.wait_for_state("Both", "caught");
+    assert_eq!(browser.state_status("Right"), "failed");
+    assert_eq!(browser.state_status("Nobody"), "none");
+    browser.wait_for(
+        "the SUCCEEDED badge",
+        "return document.querySelector('#exec-status').innerText.trim() === 'SUCCEEDED'",
+        json!([]),
+    );
+    assert!(browser.text("#state-panel").contains("\"who\": \"web\""));
+
+    // A state's input and output, from the graph.
+    browser.click("g.node[data-state='Work']");
+    browser.wait_for(
+        "the state's output",
+        "return document.querySelector('#state-panel').innerText.includes('\"echo\"')",
+        json!([]),
+    );
+    browser.screenshot("execution-succeeded");
+    browser.script(
+        "document.querySelector('#graph').scrollTop = 1e6",
+        json!([]),
+    );
+    browser.screenshot("execution-caught");
+    let panel = browser.text("#state-panel").to_lowercase();
+    assert!(
+        panel.contains("input") && panel.contains("output"),
+        "{panel}"
+    );
+
+    // The executions page lists it.
+    browser.click("#nav-executions");
+    browser.find("#executions a[href='#/executions/pipeline/from-the-form']");
+
+    // What the server refuses is shown under the form with its code: the
+    // name is taken (by an execution with another input).
+    browser.open(&format!("{base}/#/machines/pipeline"));
+    browser.type_into("#start-name", "from-the-form");
+    browser.type_into("#start-input", "{\"who\": \"someone else\"}");
+    browser.click("#start-button");
+    browser.wait_for(
+        "the server's refusal",
+        "return document.querySelector('#start-error').textContent.startsWith('ExecutionAlreadyExists: ')",
+        json!([]),
+    );
+
+    // A loop goes round the side; compound rules read as expressions.
+    create_machine(&server, "polling", POLLING);
+    browser.open(&format!("{base}/#/machines/polling"));
+    browser.find("#graph path.edge.back");
+    let loops = browser.script(
+        "return [...document.querySelectorAll('#graph path.edge.back')].map((p) => p.dataset.from + '>' + p.dataset.to)",
+        json!([]),
+    );
+    assert_eq!(loops, json!(["Status>Poll"]));
+    let labels = browser.script(
+        "return [...document.querySelectorAll('.edge-label title')].map((t) => t.textContent)",
+        json!([]),
+    );
+    for expected in [
+        "$.status == \"RUNNING\"",
+        "$.status == \"DONE\" and $.count > 10",
+        "not ($.status is present)",
+        "Default",
+        "catch States.Timeout, States.TaskFailed",
+    ] {
+        assert!(
+            labels
+                .as_array()
+                .is_some_and(|l| l.contains(&json!(expected))),
+            "{expected} in {labels}"
+        );
+    }
+    browser.click("#graph-fit");
+    browser.screenshot("machine-loop");
+    // Nothing failed in the page but the refused start (a 409).
+    let severe: Vec<String> = browser
+        .severe_logs()
+        .into_iter()
+        .filter(|m| !m.contains("status of 409"))
+        .collect();
+    assert!(severe.is_empty(), "{severe:?}");
+}
+
+/// Tasks fail on their first attempt and succeed on a retry.
+struct FirstAttemptFails;
+
+impl TaskRunner for FirstAttemptFails {
+    fn run(&self, call: TaskCall) -> TaskFuture {
+        Box::pin(async move {
+            if call.request.attempt == 0 {
+                Err(Failure::new("Flaky.Again", "the first attempt fails"))
+            } else {
+                Ok(json!({"attempt": call.request.attempt}))
+            }
+        })
+    }
+}
+
+/// A retried Task, then a Parallel whose failing branch cancels the other
+/// one (still waiting) and is caught.
+const RETRIED: &str = r#"{
+  "StartAt": "Try",
+  "States": {
+    "Try": {"Type": "Task", "Resource": "stepline:process:flaky", "Next": "Split",
+      "Retry": [{"ErrorEquals": ["Flaky.Again"], "IntervalSeconds": 1, "MaxAttempts": 2}]},
+    "Split": {"Type": "Parallel",
+      "Branches": [
+        {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 3600, "End": true}}},
+        {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Boom.Went", "Cause": "on purpose"}}}
+      ],
+      "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "After"}],
+      "End": true},
+    "After": {"Type": "Succeed"}
+  }
+}"#;
+
+/// A failure as the person at 3 a.m. sees it: the error on top, the failed
+/// state red, the failed events highlighted. The error's text holds markup,
+/// which must show as text. Then the colours of a retry (green: it
+/// succeeded in the end) and of a branch cancelled by its sibling's
+/// failure (grey, not running for ever).
+#[test]
+fn a_failed_execution_shows_its_error() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start_with(Arc::new(FirstAttemptFails));
+    let definition = json!({
+        "StartAt": "Charge <card>",
+        "States": {
+            "Charge <card>": {"Type": "Pass", "Next": "Declined"},
+            "Declined": {"Type": "Fail", "Error": "PaymentDeclined", "Cause": "card <img src=x id=injected> expired"}
+        }
+    });
+    create_machine(&server, "payments", &definition.to_string());
+    start(&server, "payments", "charge-1", "{\"amount\": 12}");
+    let base = format!("http://{}", server.addr);
+
+    browser.open(&format!("{base}/#/executions?status=FAILED"));
+    browser.click("#executions a[href='#/executions/payments/charge-1']");
+    let error = browser.wait_for(
+        "the execution's error",
+        "const e = document.querySelector('#exec-error'); return e && e.innerText",
+        json!([]),
+    );
+    let error = error.as_str().unwrap_or_default();
+    assert!(error.contains("PaymentDeclined"), "{error}");
+    assert!(
+        error.contains("card <img src=x id=injected> expired"),
+        "{error}"
+    );
+    assert_eq!(
+        browser.script("return document.getElementById('injected')", json!([])),
+        Value::Null,
+        "the cause was parsed as markup"
+    );
+    browser.wait_for_state("Declined", "failed");
+    assert_eq!(browser.state_status("Charge <card>"), "succeeded");
+    let failures = browser.script(
+        "return [...document.querySelectorAll('#timeline tr.failure td.type')].map((t) => t.textContent)",
+        json!([]),
+    );
+    assert_eq!(failures, json!(["ExecutionFailed"]));
+    // A row opens the event's full details.
+    browser.click("#timeline tr.failure");
+    browser.wait_for(
+        "the event's details",
+        "const d = document.querySelector('#timeline tr.detail pre'); return d && d.textContent.includes('\"error\": \"PaymentDeclined\"')",
+        json!([]),
+    );
+    browser.screenshot("execution-failed");
+
+    create_machine(&server, "retried", RETRIED);
+    start(&server, "retried", "second-time-lucky", "{}");
+    browser.open(&format!("{base}/#/executions/retried/second-time-lucky"));
+    browser.wait_for_state("After", "succeeded");
+    assert_eq!(browser.state_status("Try"), "succeeded");
+    assert_eq!(browser.state_status("Split"), "caught");
+    assert_eq!(browser.state_status("Boom"), "failed");
+    assert_eq!(browser.state_status("Hold"), "aborted");
+    let failures = browser.script(
+        "return [...document.querySelectorAll('#timeline tr.failure td.type')].map((t) => t.textContent)",
+        json!([]),
+    );
+    assert_eq!(failures, json!(["TaskFailed", "ParallelStateFailed"]));
+    browser.click("g.node[data-state='Boom']");
+    browser.wait_for(
+        "Boom's error in the panel",
+        "return document.querySelector('#state-panel .error-box')?.innerText.includes('Boom.Went')",
+        json!([]),
+    );
+    browser.screenshot("execution-retried");
+    let severe = browser.severe_logs();
+    assert!(severe.is_empty(), "{severe:?}");
+}
+
+#[test]
+fn a_running_execution_is_stopped_from_its_page() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    create_machine(&server, "sleepy", &crate::rest::waiting(3600));
+    start(&server, "sleepy", "long-nap", "{}");
+    let base = format!("http://{}", server.addr);
+
+    browser.open(&format!("{base}/#/executions/sleepy/long-nap"));
+    browser.wait_for_state("Nap", "running");
+    // The first click arms the button, the second stops.
+    browser.click("#stop-button");
+    browser.wait_for(
+        "the confirmation",
+        "return document.querySelector('#stop-button').textContent === 'Confirm stop'",
+        json!([]),
+    );
+    browser.click("#stop-button");
+    browser.wait_for(
+        "the ABORTED badge",
+        "return document.querySelector('#exec-status').innerText.trim() === 'ABORTED'",
+        json!([]),
+    );
+    browser.wait_for_state("Nap", "aborted");
+    browser.wait_for(
+        "the stop button to go",
+        "return document.querySelector('#stop-button').hidden",
+        json!([]),
+    );
+    let panel = browser.text("#state-panel");
+    assert!(!panel.contains("null"), "{panel}");
+    let described = get(&server, "/v1/executions/sleepy/long-nap").json();
+    assert_eq!(described["status"], "ABORTED");
+    browser.screenshot("execution-stopped");
+}
+
+/// The executions list pages through its results and filters by status
+/// and machine; filters live in the URL, so a filtered list can be shared.
+#[test]
+fn the_executions_list_filters_and_pages() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    create_machine(
+        &server,
+        "quick",
+        r#"{"StartAt": "Go", "States": {"Go": {"Type": "Pass", "End": true}}}"#,
+    );
+    create_machine(&server, "sleepy", &crate::rest::waiting(3600));
+    for i in 0..30 {
+        start(&server, "quick", &format!("q-{i:02}"), "{}");
+    }
+    start(&server, "sleepy", "still-going", "{}");
+    let base = format!("http://{}", server.addr);
+
+    // The state machines, each with its latest execution.
+    browser.open(&format!("{base}/"));
+    let latest = browser.wait_for(
+        "the latest executions",
+        "const rows = [...document.querySelectorAll('#machines tbody tr')];
+         return rows.length === 2 && rows.map((r) => r.cells[0].innerText + ' ' + r.cells[4].innerText.split(' · ')[0])",
+        json!([]),
+    );
+    assert_eq!(
+        latest,
+        json!(["quick SUCCEEDED q-29", "sleepy RUNNING still-going"])
+    );
+    browser.screenshot("machines-latest");
+
+    browser.open(&format!("{base}/#/executions"));
+    browser.wait_for(
+        "a full first page",
+        "return document.querySelectorAll('#executions tbody tr').length === 25",
+        json!([]),
+    );
+    browser.click(".pager button:last-child");
+    browser.wait_for(
+        "the second page",
+        "return document.querySelectorAll('#executions tbody tr').length === 6 && document.querySelector('.page-no').textContent === 'page 2'",
+        json!([]),
+    );
+    browser.click(".pager button:first-child");
+    browser.wait_for(
+        "the first page again",
+        "return document.querySelectorAll('#executions tbody tr').length === 25",
+        json!([]),
+    );
+
+    // Status filter: only the running one.
+    browser.script(
+        "const s = document.querySelector('#filter-status'); s.value = 'RUNNING'; s.dispatchEvent(new Event('change'));",
+        json!([]),
+    );
+    browser.wait_for(
+        "the running execution alone",
+        "const rows = document.querySelectorAll('#executions tbody tr'); return rows.length === 1 && rows[0].dataset.status === 'RUNNING' && location.hash.includes('status=RUNNING')",
+        json!([]),
+    );
+    // Machine filter, from a URL.
+    browser.open(&format!(
+        "{base}/#/executions?machine=quick&status=SUCCEEDED"
+    ));
+    browser.wait_for(
+        "quick's executions",
+        "const rows = [...document.querySelectorAll('#executions tbody tr')]; return rows.length === 25 && rows.every((r) => r.dataset.status === 'SUCCEEDED')",
+        json!([]),
+    );
+    browser.screenshot("executions");
+    // A filter naming a machine that does not exist says so.
+    browser.open(&format!("{base}/#/executions?machine=nope"));
+    browser.wait_for(
+        "the error",
+        "const e = document.querySelector('.error-box'); return e && e.innerText.includes('nope')",
+        json!([]),
+    );
+}
+
+/// The pages are served with a policy that forbids inline script and other
+/// origins, and the AWS dialect still answers POST /.
+#[test]
+fn the_pages_are_served_with_a_strict_content_security_policy() {
+    let server = Server::start();
+    let page = get(&server, "/");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/html")
+    );
+    let policy = page.header("content-security-policy").unwrap_or_default();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(policy.contains("default-src 'none'"), "{policy}");
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    for asset in [
+        "/assets/app.js",
+        "/assets/graph.js",
+        "/assets/app.css",
+        "/assets/favicon.svg",
+    ] {
+        let reply = get(&server, asset);
+        assert_eq!(reply.status, 200, "{asset}");
+        assert!(reply.header("content-security-policy").is_some(), "{asset}");
+        assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+    }
+    let aws = http(
+        server.addr,
+        "POST",
+        "/",
+        &[
+            ("Content-Type", "application/x-amz-json-1.0"),
+            ("X-Amz-Target", "AWSStepFunctions.ListStateMachines"),
+        ],
+        b"{}",
+    );
+    assert_eq!(aws.status, 200, "{}", aws.body);
+    assert_eq!(aws.json(), json!({"stateMachines": []}));
+}
+
+/// An execution's page draws the definition the execution runs: its
+/// revision survives an update and a delete of the state machine.
+#[test]
+fn an_execution_keeps_the_definition_it_started_with() {
+    let server = Server::start();
+    create_machine(&server, "evolving", &crate::rest::waiting(3600));
+    start(&server, "evolving", "old-one", "{}");
+    let updated = r#"{"StartAt": "Renamed", "States": {"Renamed": {"Type": "Pass", "End": true}}}"#;
+    let reply = http(
+        server.addr,
+        "PUT",
+        "/v1/state-machines/evolving",
+        &[],
+        json!({"definition": updated}).to_string().as_bytes(),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let path = "/v1/executions/evolving/old-one/state-machine";
+    let ran = get(&server, path);
+    assert_eq!(ran.status, 200, "{}", ran.body);
+    let ran = ran.json();
+    assert_eq!(ran["revision"], 1);
+    assert_eq!(ran["name"], "evolving");
+    assert!(
+        ran["definition"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Nap")
+    );
+    let deleted = http(
+        server.addr,
+        "DELETE",
+        "/v1/state-machines/evolving",
+        &[],
+        b"",
+    );
+    assert!(deleted.status < 300, "{}", deleted.body);
+    assert_eq!(get(&server, path).json()["revision"], 1);
+    let missing = get(&server, "/v1/executions/evolving/nope/state-machine");
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    assert_eq!(missing.json()["code"], "ExecutionDoesNotExist");
+}
