@@ -48,6 +48,41 @@ pub struct ServerConfig {
     /// Days closed executions are kept (default 90, as AWS); 0 keeps them
     /// forever.
     pub retention_days: Option<u32>,
+    /// AWS access keys (`[[server.access_keys]]`): when any credential is
+    /// configured, AWS-dialect requests must be signed (SigV4) with one.
+    #[serde(default)]
+    pub access_keys: Vec<AccessKeyConfig>,
+    /// Bearer tokens (`[[server.tokens]]`) for the REST API.
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: Option<u32>,
+    /// The most bytes a request's head (request line and headers) may take.
+    pub max_header_bytes: Option<u32>,
+    /// Seconds a connection may take to send a request's headers, and may
+    /// stay idle between requests (against slowloris).
+    pub header_timeout_seconds: Option<u32>,
+    /// Seconds a request may take to send its body.
+    pub body_timeout_seconds: Option<u32>,
+}
+
+/// One AWS access key: its id and its secret, given in the file or named
+/// by an environment variable read at start.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeyConfig {
+    pub id: String,
+    pub secret: Option<String>,
+    pub secret_env: Option<String>,
+}
+
+/// One REST bearer token, given in the file or named by an environment
+/// variable read at start.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub token: Option<String>,
+    pub token_env: Option<String>,
 }
 
 /// Reads and checks `path`. The error is ready to print: file, line,
@@ -90,6 +125,8 @@ fn check(config: &Config) -> Result<(), String> {
             ));
         }
     }
+    crate::access::check_config(&config.server)?;
+    crate::limits::check_config(&config.server)?;
     for (name, process) in &config.tasks.processes {
         if !process.command.is_absolute() {
             return Err(format!(
@@ -260,6 +297,8 @@ mod tests {
                 "[tasks.lambda]\nf = { url = \"http://127.0.0.1:9000/f\" }\n",
                 "[triggers]\n",
                 "[alerts]\nallow = [\"https://hooks.slack.com/services/\"]\n\n[[alerts.webhooks]]\nurl = \"https://hooks.slack.com/services/T/B/x\"\nformat = \"slack\"\n\n[[alerts.webhooks]]\nurl = \"http://127.0.0.1:9000/alerts\"\nstatuses = [\"FAILED\", \"SUCCEEDED\"]\nstate_machines = [\"orders\"]\nheaders = { Authorization = \"Bearer t\" }\nsecret = \"s\"\nmax_attempts = 3\n",
+                "[server]\nmax_connections = 10\nmax_header_bytes = 8192\nheader_timeout_seconds = 5\nbody_timeout_seconds = 5\n",
+                "[[server.access_keys]]\nid = \"AKIAIOSFODNN7EXAMPLE\"\nsecret = \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"\n[[server.access_keys]]\nid = \"AKIAOTHERKEY00000000\"\nsecret_env = \"STEPLINE_SECRET\"\n[[server.tokens]]\ntoken = \"0123456789abcdef\"\n[[server.tokens]]\ntoken_env = \"STEPLINE_TOKEN\"\n",
                 "[triggers]\nfile_roots = []\n\n[[triggers.define]]\nname = \"h\"\nkind = \"webhook\"\nstate_machine = \"m\"\nsecret = \"s\"\ninput = { \"body.$\" = \"$\" }\n",
             ];
             for text in cases {
@@ -287,6 +326,20 @@ mod tests {
                 "[server]\naccount = 111111111111\n",
                 "[server]\nregion = \"US East\"\n",
                 "[server]\nregion = \"\"\n",
+                "[server]\nmax_connections = 0\n",
+                "[server]\nmax_header_bytes = 100\n",
+                "[server]\nheader_timeout_seconds = 0\n",
+                "[server]\nbody_timeout_seconds = -1\n",
+                "[server]\naccess_keys = { id = \"AKIAIOSFODNN7EXAMPLE\", secret = \"s\" }\n",
+                "[[server.access_keys]]\nid = \"AKIAIOSFODNN7EXAMPLE\"\n",
+                "[[server.access_keys]]\nid = \"AKIAIOSFODNN7EXAMPLE\"\nsecret = \"s\"\nsecret_env = \"S\"\n",
+                "[[server.access_keys]]\nid = \"short\"\nsecret = \"s\"\n",
+                "[[server.access_keys]]\nid = \"AKIAIOSFODNN7EXAMPLE\"\nsecret = \"\"\n",
+                "[[server.access_keys]]\nid = \"AKIAIOSFODNN7EXAMPLE\"\nsecret = \"s\"\nkey = 1\n",
+                "[[server.tokens]]\ntoken = \"short\"\n",
+                "[[server.tokens]]\ntoken = \"has a space in it, long\"\n",
+                "[[server.tokens]]\n",
+                "[[server.tokens]]\ntoken = \"0123456789abcdef\"\ntoken_env = \"T\"\n",
                 "[trigger]\n",
                 "[triggers]\nroots = []\n",
                 "[triggers]\nfile_roots = \"/srv\"\n",
@@ -408,6 +461,8 @@ mod tests {
             let sections = [
                 ("zzz = 1\n", "/properties"),
                 ("[server]\nzzz = 1\n", "/properties/server/properties"),
+                ("[[server.access_keys]]\nid = \"AKIAIOSFODNN7EXAMPLE\"\nsecret = \"s\"\nzzz = 1\n", "/$defs/access_key/properties"),
+                ("[[server.tokens]]\ntoken = \"0123456789abcdef\"\nzzz = 1\n", "/$defs/token/properties"),
                 ("[tasks]\nzzz = 1\n", "/properties/tasks/properties"),
                 ("[tasks.processes.x]\ncommand = \"/bin/true\"\nzzz = 1\n", "/$defs/process/properties"),
                 ("[tasks.http]\nzzz = 1\n", "/$defs/http/properties"),

@@ -4,19 +4,23 @@
 //! Thin: every request is one engine call.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 use stepline_engine::runtime::Engine;
 
+use crate::access::{self, Credentials};
 use crate::aws::actions::{AwsError, dispatch};
 use crate::aws::constraints;
 use crate::aws::pagination::Tokens;
+use crate::limits::Limits;
 use crate::triggers::Triggers;
 
 /// What every request handler shares.
@@ -29,6 +33,16 @@ pub(crate) struct App {
     pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
     /// Triggers: definitions (REST), webhooks, backfills.
     pub(crate) triggers: Triggers,
+    /// Who may call (see `access`): checked by layers, not by handlers.
+    pub(crate) credentials: Arc<Credentials>,
+}
+
+/// How the server is reached: who may call it and the bounds on its
+/// connections.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    pub credentials: Credentials,
+    pub limits: Limits,
 }
 
 /// The largest request body: a 1 MiB definition, escaped, with room.
@@ -48,11 +62,30 @@ pub async fn serve(
 }
 
 /// Serves `engine` on `listener` and runs `triggers` until `shutdown`
-/// completes.
+/// completes, with no credentials and the default limits.
 pub async fn serve_with_triggers(
     listener: tokio::net::TcpListener,
     engine: Engine,
     triggers: Triggers,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with_options(
+        listener,
+        engine,
+        triggers,
+        ServeOptions::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// Serves `engine` on `listener` and runs `triggers` until `shutdown`
+/// completes, checking `options.credentials` and within `options.limits`.
+pub async fn serve_with_options(
+    listener: tokio::net::TcpListener,
+    engine: Engine,
+    triggers: Triggers,
+    options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
@@ -62,22 +95,31 @@ pub async fn serve_with_triggers(
         tokens: Tokens::new(secret()),
         stopping,
         triggers,
+        credentials: Arc::new(options.credentials),
     };
-    let app = Router::new()
-        .route("/", post(aws).fallback(aws_method_not_allowed))
+    let bearer = middleware::from_fn_with_state(app.clone(), access::require_bearer);
+    let router = Router::new()
+        .route(
+            "/",
+            post(aws)
+                .fallback(aws_method_not_allowed)
+                .layer(middleware::from_fn_with_state(
+                    app.clone(),
+                    access::require_sigv4,
+                )),
+        )
+        .route("/metrics", get(metrics).layer(bearer.clone()))
+        .merge(crate::rest::router().route_layer(bearer))
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .merge(crate::rest::router())
+        // The pages are static files; the data they show comes from /v1/.
         .merge(crate::web::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop.send(true);
-        })
-        .await;
+    let served = crate::limits::serve(listener, router, options.limits, shutdown, move || {
+        let _ = stop.send(true);
+    })
+    .await;
     driver.abort();
     served
 }
@@ -152,7 +194,7 @@ fn aws_response(status: StatusCode, body: &Value) -> Response {
     (status, [(header::CONTENT_TYPE, AWS_JSON)], body.to_string()).into_response()
 }
 
-fn aws_error(error: &AwsError) -> Response {
+pub(crate) fn aws_error(error: &AwsError) -> Response {
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
     aws_response(status, &error.body())
 }
@@ -204,6 +246,13 @@ async fn aws(State(app): State<App>, headers: HeaderMap, body: Body) -> Response
     // body is answered in AWS's error shape, not as plain text.
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
+        Err(e) if crate::limits::is_body_timeout(&e) => {
+            return aws_error(&AwsError {
+                kind: "RequestTimeoutException",
+                message: e.to_string(),
+                status: 408,
+            });
+        }
         Err(_) => {
             return aws_error(&AwsError {
                 kind: "RequestEntityTooLarge",

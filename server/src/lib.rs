@@ -5,11 +5,13 @@
 //! JSON protocol and the REST API. It holds no business logic of its own:
 //! every command is a thin call into `stepline-engine`.
 
+pub mod access;
 pub mod alerts;
 pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod limits;
 pub mod load;
 pub mod rest;
 pub mod triggers;

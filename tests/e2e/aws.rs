@@ -714,7 +714,8 @@ fn test_state_runs_one_state_with_mocks_catch_retry_and_choice() {
     assert_eq!(ok["status"], "SUCCEEDED", "{ok}");
     assert_eq!(ok["nextState"], "Ship");
     assert_eq!(ok["output"], r#"{"id":1,"res":{"v":5}}"#);
-    assert_eq!(ok["inspectionData"]["input"], r#"{"id":1}"#);
+    // INFO (the default) shows no inspection data, as AWS.
+    assert!(ok.get("inspectionData").is_none(), "{ok}");
     let (_, retriable) = test(
         task.clone(),
         json!({}),
@@ -917,4 +918,80 @@ fn metrics_count_executions_transitions_tasks_and_flushes() {
         assert!(text.contains(line), "{line} not in:\n{text}");
     }
     assert!(text.contains("# TYPE stepline_store_flush_seconds histogram"));
+}
+
+/// TestState's `inspectionLevel` (DEBUG: every data-flow stage as JSON
+/// text), `variables` (in scope before the state; the state's Assign on
+/// top) and `stateName` (one state of a whole state machine).
+#[test]
+fn test_state_inspects_variables_and_named_states() {
+    let server = Server::start();
+    let call = |body: Value| server.call("TestState", &body.to_string());
+    let task = json!({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+        "InputPath": "$.order", "Parameters": {"id.$": "$.id", "limit.$": "$limit"},
+        "ResultSelector": {"v.$": "$.Payload.v"}, "ResultPath": "$.res",
+        "Assign": {"seen.$": "$.v"}, "OutputPath": "$.res", "End": true});
+    let (status, debug) = call(json!({
+        "definition": task.to_string(),
+        "input": r#"{"order": {"id": 7}}"#,
+        "inspectionLevel": "DEBUG",
+        "variables": r#"{"limit": 3}"#,
+        "mock": {"result": r#"{"Payload": {"v": 5}}"#},
+    }));
+    assert_eq!(status, 200, "{debug}");
+    assert_eq!(debug["status"], "SUCCEEDED");
+    assert_eq!(debug["output"], r#"{"v":5}"#);
+    let data = &debug["inspectionData"];
+    assert_eq!(data["input"], r#"{"order":{"id":7}}"#);
+    assert_eq!(data["afterInputPath"], r#"{"id":7}"#);
+    assert_eq!(data["afterParameters"], r#"{"id":7,"limit":3}"#);
+    assert_eq!(data["result"], r#"{"Payload":{"v":5}}"#);
+    assert_eq!(data["afterResultSelector"], r#"{"v":5}"#);
+    assert_eq!(
+        data["afterResultPath"],
+        r#"{"order":{"id":7},"res":{"v":5}}"#
+    );
+    assert_eq!(data["variables"], r#"{"limit":3,"seen":5}"#);
+
+    // A whole machine and the name of one of its states (JSONata at the top).
+    let machine = json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Next": "B"},
+        "B": {"Type": "Pass", "Output": "{% $states.input.n * $k %}", "Next": "C"},
+        "C": {"Type": "Succeed"}}});
+    let (status, named) = call(json!({
+        "definition": machine.to_string(),
+        "stateName": "B",
+        "input": r#"{"n": 4}"#,
+        "variables": r#"{"k": 10}"#,
+        "inspectionLevel": "TRACE",
+    }));
+    assert_eq!(status, 200, "{named}");
+    assert_eq!(
+        (
+            named["status"].as_str(),
+            named["output"].as_str(),
+            named["nextState"].as_str()
+        ),
+        (Some("SUCCEEDED"), Some("40"), Some("C")),
+        "{named}"
+    );
+    assert_eq!(named["inspectionData"]["input"], r#"{"n":4}"#);
+    let (status, missing) = call(json!({"definition": machine.to_string(), "stateName": "Z"}));
+    assert_eq!(
+        (status, missing["__type"].as_str()),
+        (400, Some("ValidationException")),
+        "{missing}"
+    );
+    let (status, bad) = call(json!({"definition": task.to_string(), "variables": "[1]"}));
+    assert_eq!(
+        (status, bad["__type"].as_str()),
+        (400, Some("ValidationException")),
+        "{bad}"
+    );
+    let (status, level) = call(json!({"definition": task.to_string(), "inspectionLevel": "ALL"}));
+    assert_eq!(
+        (status, level["__type"].as_str()),
+        (400, Some("ValidationException")),
+        "{level}"
+    );
 }

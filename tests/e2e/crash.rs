@@ -4,81 +4,12 @@
 //! should be done once.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::TempDir;
-
-/// The `stepline` program as a real process: the tests crate's own copy
-/// of the binary (same entry point), which cargo builds with the tests.
-pub(crate) fn stepline_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_stepline-under-test"))
-}
-
-/// A running `stepline serve` and the port it chose.
-pub(crate) struct Serve {
-    child: Child,
-    pub(crate) addr: std::net::SocketAddr,
-}
-
-impl Serve {
-    fn start(binary: &PathBuf, data: &Path) -> Self {
-        Self::start_with(binary, data, None)
-    }
-
-    /// `stepline serve`, with `--config FILE` when one is given.
-    pub(crate) fn start_with(binary: &PathBuf, data: &Path, config: Option<&Path>) -> Self {
-        let mut command = Command::new(binary);
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data);
-        if let Some(config) = config {
-            command.arg("--config").arg(config);
-        }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("serve starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the first line");
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
-        Self { child, addr }
-    }
-
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub(crate) fn kill(mut self) {
-        // SIGKILL: no shutdown code runs.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    pub(crate) fn call(&self, action: &str, body: &Value) -> (u16, Value) {
-        crate::aws::call_raw(self.addr, action, &body.to_string())
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::support::{Serve, TempDir, stepline_binary};
 
 const MIXED: &str = r#"{
   "StartAt": "Split",

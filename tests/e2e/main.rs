@@ -2,6 +2,7 @@
 //! `stepline` command line today, the HTTP server and real AWS clients as
 //! they arrive. One test binary, one module per area.
 
+mod access;
 mod aws;
 mod cli;
 mod conformance;

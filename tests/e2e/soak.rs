@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::crash::{Serve, history, stepline_binary, wait_until_ended};
-use crate::support::TempDir;
+use crate::crash::{history, wait_until_ended};
+use crate::support::{Serve, TempDir, stepline_binary};
 
 const PREFIX: &str = "arn:aws:states:us-east-1:111111111111";
 

@@ -1,7 +1,11 @@
 //! Helpers shared by the end-to-end tests.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::Value;
 
 /// What one `stepline` command line printed and returned.
 #[derive(Debug)]
@@ -91,4 +95,82 @@ pub fn boto3_available() -> bool {
         eprintln!("SKIPPED: boto3 is not installed (pip install boto3); .ci/run installs it");
     }
     has_boto3
+}
+
+/// The `stepline` program as a real process: the tests crate's own copy
+/// of the binary (same entry point), which cargo builds with the tests.
+pub fn stepline_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_stepline-under-test"))
+}
+
+/// A running `stepline serve` and the port it chose.
+pub struct Serve {
+    pub child: Child,
+    pub addr: std::net::SocketAddr,
+}
+
+impl Serve {
+    pub fn start(binary: &PathBuf, data: &Path) -> Self {
+        Self::start_with(binary, data, None)
+    }
+
+    /// `stepline serve`, with `--config FILE` when one is given.
+    pub fn start_with(binary: &PathBuf, data: &Path, config: Option<&Path>) -> Self {
+        Self::start_with_env(binary, data, config, &[])
+    }
+
+    /// `stepline serve` with `env` added to its environment.
+    pub fn start_with_env(
+        binary: &PathBuf,
+        data: &Path,
+        config: Option<&Path>,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut command = Command::new(binary);
+        command.envs(env.iter().copied());
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the first line");
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        Self { child, addr }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn kill(mut self) {
+        // SIGKILL: no shutdown code runs.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn call(&self, action: &str, body: &Value) -> (u16, Value) {
+        crate::aws::call_raw(self.addr, action, &body.to_string())
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

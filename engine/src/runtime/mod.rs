@@ -28,5 +28,5 @@ pub use engine::{Engine, EngineConfig, EngineError, TaskCall, TaskFuture, TaskRu
 pub use local::{Invoker, Outcome, UnavailableInvoker, run_to_completion};
 pub use metrics::Metrics;
 pub use task_logs::{TaskLogSink, TaskOutput};
-pub use test_state::{TestStateMock, TestStateResult};
+pub use test_state::{InspectionLevel, TestStateMock, TestStateOptions, TestStateResult};
 pub use versions::Resolved;

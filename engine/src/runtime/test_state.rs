@@ -23,6 +23,31 @@ use crate::interp::{ExecutionInfo, Failure, Status, TaskRequest, failure};
 /// The name the tested state runs under.
 const STATE: &str = "TestState";
 
+/// How much TestState shows, as AWS's `inspectionLevel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InspectionLevel {
+    /// The output, status and next state only.
+    #[default]
+    Info,
+    /// Also each data-flow stage (`inspectionData`).
+    Debug,
+    /// As DEBUG; AWS adds an HTTP Task's raw request and response, which
+    /// stepline does not record (see docs/api.md).
+    Trace,
+}
+
+/// What TestState is asked, beyond the definition and the input.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TestStateOptions {
+    pub mock: Option<TestStateMock>,
+    /// The variables in scope when the state starts (`variables`).
+    pub variables: Option<Map<String, Value>>,
+    /// With a whole state machine as the definition, the state to test
+    /// (`stateName`).
+    pub state_name: Option<String>,
+    pub inspection_level: InspectionLevel,
+}
+
 /// What TestState answers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TestStateResult {
@@ -32,8 +57,8 @@ pub struct TestStateResult {
     pub error: Option<String>,
     pub cause: Option<String>,
     pub next_state: Option<String>,
-    /// The state's input and its task's result, when it had one.
-    pub inspection: Value,
+    /// AWS's `inspectionData` (values as JSON text), at DEBUG and TRACE.
+    pub inspection: Option<Value>,
 }
 
 /// A mocked task answer (TestState's `mock`).
@@ -43,6 +68,71 @@ pub enum TestStateMock {
     Error(Failure),
 }
 
+/// The state that sets the requested variables before the tested one.
+const SETUP: &str = "TestState.Variables";
+
+/// The tested state, the machine-level fields it needs, and its variables.
+struct Subject {
+    state: Map<String, Value>,
+    /// The definition's top-level QueryLanguage (with `stateName`).
+    query_language: Option<Value>,
+    variables: Map<String, Value>,
+}
+
+impl Subject {
+    fn jsonata(&self) -> bool {
+        let own = self
+            .state
+            .get("QueryLanguage")
+            .or(self.query_language.as_ref());
+        own.and_then(Value::as_str) == Some("JSONata")
+    }
+
+    /// A machine running `state` (named TestState) plus `extra` states on
+    /// `input`, the requested variables set first.
+    fn machine(
+        &self,
+        state: Map<String, Value>,
+        extra: Map<String, Value>,
+        input: &Value,
+    ) -> (String, Value) {
+        let mut states = Map::new();
+        let mut start = STATE;
+        let mut input = input.clone();
+        if !self.variables.is_empty() {
+            // A Pass state assigns them from its own input, then hands on
+            // the real input, so no variable value is read as a template.
+            let top_jsonata =
+                self.query_language.as_ref().and_then(Value::as_str) == Some("JSONata");
+            let setup = if top_jsonata {
+                let assign: Map<String, Value> = self
+                    .variables
+                    .keys()
+                    .map(|k| (k.clone(), json!(format!("{{% $states.input.v.`{k}` %}}"))))
+                    .collect();
+                json!({"Type": "Pass", "Assign": assign, "Output": "{% $states.input.i %}", "Next": STATE})
+            } else {
+                let assign: Map<String, Value> = self
+                    .variables
+                    .keys()
+                    .map(|k| (format!("{k}.$"), json!(format!("$.v['{k}']"))))
+                    .collect();
+                json!({"Type": "Pass", "Assign": assign, "OutputPath": "$.i", "Next": STATE})
+            };
+            states.insert(SETUP.into(), setup);
+            start = SETUP;
+            input = json!({"v": self.variables, "i": input});
+        }
+        states.insert(STATE.into(), Value::Object(state));
+        states.extend(extra);
+        let mut machine = json!({"StartAt": start, "States": states});
+        if let (Some(ql), Value::Object(map)) = (&self.query_language, &mut machine) {
+            map.insert("QueryLanguage".into(), ql.clone());
+        }
+        (machine.to_string(), input)
+    }
+}
+
 impl Engine {
     /// Runs one state definition on `input` (on a blocking thread: the
     /// interpreter's local driver waits for the task synchronously).
@@ -50,39 +140,64 @@ impl Engine {
         &self,
         definition: String,
         input: Value,
-        mock: Option<TestStateMock>,
+        options: TestStateOptions,
     ) -> Result<TestStateResult, EngineError> {
         let engine = self.clone();
-        tokio::task::spawn_blocking(move || engine.test_state_blocking(&definition, input, mock))
+        tokio::task::spawn_blocking(move || engine.test_state_blocking(&definition, input, options))
             .await
             .map_err(|e| EngineError::Validation(format!("TestState stopped: {e}")))?
     }
 
-    fn test_state_blocking(
-        &self,
-        definition: &str,
-        input: Value,
-        mock: Option<TestStateMock>,
-    ) -> Result<TestStateResult, EngineError> {
-        let state: Value = serde_json::from_str(definition).map_err(|e| {
+    /// The state to test: the definition itself, or with `stateName` the
+    /// state of that name in a whole state machine.
+    fn test_subject(definition: &str, options: &TestStateOptions) -> Result<Subject, EngineError> {
+        let value: Value = serde_json::from_str(definition).map_err(|e| {
             EngineError::Validation(format!("The definition of TestState is not JSON: {e}"))
         })?;
-        let Value::Object(mut state) = state else {
+        let Value::Object(mut value) = value else {
             return Err(EngineError::Validation(
                 "The definition of TestState must be one state: a JSON object with a Type".into(),
             ));
         };
-        let retriers = state.remove("Retry");
-        let mut stubs = BTreeMap::new();
-        let mut caught = Vec::new();
-        retarget(&mut state, &mut stubs, &mut caught);
-        let mut states = Map::new();
-        states.insert(STATE.into(), Value::Object(state));
-        for stub in stubs.values() {
-            states.insert(stub.clone(), json!({"Type": "Succeed"}));
-        }
-        let machine_text = json!({"StartAt": STATE, "States": states}).to_string();
-        let validation = asl::validate(machine_text.as_bytes());
+        let variables = options.variables.clone().unwrap_or_default();
+        let Some(name) = &options.state_name else {
+            return Ok(Subject {
+                state: value,
+                query_language: None,
+                variables,
+            });
+        };
+        let query_language = value.remove("QueryLanguage");
+        let state = match value.get_mut("States").and_then(|s| s.as_object_mut()) {
+            Some(states) => match states.remove(name) {
+                Some(Value::Object(state)) => state,
+                _ => {
+                    return Err(EngineError::Validation(format!(
+                        "The state '{name}' is not a top-level state of the definition"
+                    )));
+                }
+            },
+            None => {
+                return Err(EngineError::Validation(
+                    "With stateName, the definition must be a state machine (with States)".into(),
+                ));
+            }
+        };
+        Ok(Subject {
+            state,
+            query_language,
+            variables,
+        })
+    }
+
+    /// Runs `text` (a wrapper machine) on `input`.
+    fn run_wrapper(
+        &self,
+        text: &str,
+        input: Value,
+        invoker: &mut TestInvoker<'_>,
+    ) -> Result<super::local::Outcome, EngineError> {
+        let validation = asl::validate(text.as_bytes());
         let machine = validation
             .machine
             .ok_or(EngineError::InvalidDefinition(validation.diagnostics))?;
@@ -105,25 +220,172 @@ impl Engine {
             region: self.config().region.clone(),
             redrive_count: 0,
         };
-        let mut invoker = TestInvoker {
-            engine: self,
-            mock,
-            result: None,
-        };
-        let outcome = run_to_completion(
+        Ok(run_to_completion(
             Arc::new(machine),
             info,
-            input.clone(),
+            input,
             0,
             &clock,
-            &mut invoker,
-        );
-        let mut inspection = json!({"input": input.to_string()});
-        if let (Some(result), Value::Object(map)) = (&invoker.result, &mut inspection) {
-            map.insert("result".into(), json!(result.to_string()));
+            invoker,
+        ))
+    }
+
+    /// The output of a Pass state made of `fields` (a probe of one stage
+    /// of the tested state's data flow, run by the same interpreter), or
+    /// None when it fails.
+    fn probe(&self, subject: &Subject, fields: Value, input: &Value) -> Option<Value> {
+        let Value::Object(mut state) = fields else {
+            return None;
+        };
+        state.insert("Type".into(), json!("Pass"));
+        state.insert("End".into(), json!(true));
+        if let Some(ql) = subject.state.get("QueryLanguage") {
+            state.insert("QueryLanguage".into(), ql.clone());
         }
+        let (text, input) = subject.machine(state, Map::new(), input);
+        let mut invoker = TestInvoker {
+            engine: self,
+            mock: None,
+            result: None,
+        };
+        match self.run_wrapper(&text, input, &mut invoker).ok()?.status {
+            Status::Succeeded { output } => Some(Value::clone(&output)),
+            _ => None,
+        }
+    }
+
+    /// AWS's `inspectionData`: every stage of the data flow that ran, as
+    /// JSON text.
+    fn inspection(
+        &self,
+        subject: &Subject,
+        input: &Value,
+        result: Option<&Value>,
+        assigned: Option<&Map<String, Value>>,
+    ) -> Value {
+        let field = |name: &str| subject.state.get(name).cloned();
+        let mut data = Map::new();
+        data.insert("input".into(), json!(input.to_string()));
+        let mut put = |name: &str, value: Option<Value>| {
+            if let Some(value) = value {
+                data.insert(name.into(), json!(value.to_string()));
+            }
+        };
+        if subject.jsonata() {
+            if let Some(arguments) = field("Arguments") {
+                put(
+                    "afterArguments",
+                    self.probe(subject, json!({"Output": arguments}), input),
+                );
+            }
+            put("result", result.cloned());
+        } else {
+            let input_path = field("InputPath").unwrap_or(json!("$"));
+            put(
+                "afterInputPath",
+                self.probe(subject, json!({"InputPath": input_path}), input),
+            );
+            let mut parameters = json!({"InputPath": input_path});
+            if let Some(p) = field("Parameters") {
+                parameters["Parameters"] = p;
+            }
+            let after_parameters = self.probe(subject, parameters, input);
+            put("afterParameters", after_parameters.clone());
+            let is_pass = subject.state.get("Type").and_then(Value::as_str) == Some("Pass");
+            // A Pass state without Result passes its effective input on.
+            let result = result
+                .cloned()
+                .or(if is_pass { after_parameters } else { None });
+            if let Some(result) = &result {
+                put("result", Some(result.clone()));
+                let selected = match field("ResultSelector") {
+                    Some(selector) => self.probe(subject, json!({"Parameters": selector}), result),
+                    None => Some(result.clone()),
+                };
+                if let Some(selected) = &selected {
+                    let mut combine = json!({"Result": selected});
+                    if let Some(path) = field("ResultPath") {
+                        combine["ResultPath"] = path;
+                    }
+                    put("afterResultPath", self.probe(subject, combine, input));
+                }
+                put("afterResultSelector", selected);
+            }
+        }
+        let mut variables = subject.variables.clone();
+        if let Some(assigned) = assigned {
+            // The history keeps each assigned value as JSON text, as AWS.
+            variables.extend(assigned.iter().map(|(k, v)| {
+                let value = v
+                    .as_str()
+                    .and_then(|text| serde_json::from_str(text).ok())
+                    .unwrap_or_else(|| v.clone());
+                (k.clone(), value)
+            }));
+        }
+        if !variables.is_empty() {
+            put("variables", Some(Value::Object(variables)));
+        }
+        Value::Object(data)
+    }
+
+    fn test_state_blocking(
+        &self,
+        definition: &str,
+        input: Value,
+        options: TestStateOptions,
+    ) -> Result<TestStateResult, EngineError> {
+        let subject = Self::test_subject(definition, &options)?;
+        let mut state = subject.state.clone();
+        let retriers = state.remove("Retry");
+        let mut stubs = BTreeMap::new();
+        let mut caught = Vec::new();
+        retarget(&mut state, &mut stubs, &mut caught);
+        let extra: Map<String, Value> = stubs
+            .values()
+            .map(|stub| (stub.clone(), json!({"Type": "Succeed"})))
+            .collect();
+        let (text, wrapped_input) = subject.machine(state, extra, &input);
+        let mut invoker = TestInvoker {
+            engine: self,
+            mock: options.mock.clone(),
+            result: None,
+        };
+        let outcome = self.run_wrapper(&text, wrapped_input, &mut invoker)?;
+        // The tested state's own result: its task's answer, or (for a state
+        // without a task) its effective input or Result, as the interpreter
+        // recorded it on leaving.
+        let exited = outcome.history.iter().find_map(|e| match &e.event {
+            Event::StateExited {
+                name,
+                output,
+                assigned_variables,
+                ..
+            } if &**name == STATE => Some((output, assigned_variables)),
+            _ => None,
+        });
+        let inspection = match options.inspection_level {
+            InspectionLevel::Info => None,
+            InspectionLevel::Debug | InspectionLevel::Trace => {
+                let result = invoker.result.clone().or_else(|| {
+                    // A Pass state's result is its Result, else its
+                    // effective input.
+                    (subject.state.get("Type").and_then(Value::as_str) == Some("Pass"))
+                        .then(|| subject.state.get("Result").cloned())
+                        .flatten()
+                });
+                Some(self.inspection(
+                    &subject,
+                    &input,
+                    result.as_ref(),
+                    exited.and_then(|(_, a)| a.as_deref()),
+                ))
+            }
+        };
         let entered_stub = outcome.history.iter().rev().find_map(|e| match &e.event {
-            Event::StateEntered { name, .. } if &**name != STATE => Some(name.to_string()),
+            Event::StateEntered { name, .. } if &**name != STATE && &**name != SETUP => {
+                Some(name.to_string())
+            }
             _ => None,
         });
         let next_state = entered_stub

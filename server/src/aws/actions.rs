@@ -6,7 +6,9 @@
 use serde_json::{Map, Value, json};
 use stepline_engine::asl::{self, Severity};
 use stepline_engine::interp::Failure;
-use stepline_engine::runtime::{Engine, EngineError, TestStateMock};
+use stepline_engine::runtime::{
+    Engine, EngineError, InspectionLevel, TestStateMock, TestStateOptions,
+};
 use stepline_engine::store::{ExecutionRecord, ExecutionStatus, StateMachineRecord, WorkflowType};
 
 use super::history::event_json;
@@ -406,11 +408,37 @@ pub async fn dispatch(
                 None | Some(Value::Null) => None,
                 Some(mock) => Some(test_state_mock(mock)?),
             };
+            let variables = match optional(request, "variables")? {
+                None => None,
+                Some(text) => match serde_json::from_str(text) {
+                    Ok(Value::Object(map)) => Some(map),
+                    _ => {
+                        return Err(AwsError::new(
+                            "ValidationException",
+                            "variables must be a JSON object of variable names to values",
+                        ));
+                    }
+                },
+            };
+            let inspection_level = match optional(request, "inspectionLevel")? {
+                Some("DEBUG") => InspectionLevel::Debug,
+                Some("TRACE") => InspectionLevel::Trace,
+                _ => InspectionLevel::Info,
+            };
+            let options = TestStateOptions {
+                mock,
+                variables,
+                state_name: optional(request, "stateName")?.map(str::to_owned),
+                inspection_level,
+            };
             let r = engine
-                .test_state(definition.to_owned(), input, mock)
+                .test_state(definition.to_owned(), input, options)
                 .await?;
-            let mut out = json!({"status": r.status, "inspectionData": r.inspection});
+            let mut out = json!({"status": r.status});
             if let Value::Object(map) = &mut out {
+                if let Some(inspection) = r.inspection {
+                    map.insert("inspectionData".into(), inspection);
+                }
                 if let Some(output) = r.output {
                     map.insert("output".into(), json!(output.to_string()));
                 }

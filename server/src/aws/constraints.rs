@@ -181,6 +181,10 @@ fn members(action: &str) -> Option<Vec<Member>> {
             definition,
             payload("input", INPUT),
             string("roleArn", 1, ARN),
+            one_of("inspectionLevel", &["INFO", "DEBUG", "TRACE"]),
+            boolean("revealSecrets"),
+            payload("variables", INPUT),
+            string("stateName", 1, NAME),
         ],
         "TagResource" | "UntagResource" | "ListTagsForResource" => {
             vec![string("resourceArn", 1, ARN)]

@@ -131,12 +131,27 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             }
         }
     }
-    if !listen.ip().is_loopback() {
+    let credentials = match crate::access::Credentials::from_config(
+        &config.server,
+        &engine_config.region,
+        |name| std::env::var(name).ok(),
+    ) {
+        Ok(credentials) => credentials,
+        Err(e) => {
+            let _ = writeln!(stderr, "stepline serve: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if !listen.ip().is_loopback() && !credentials.enabled() {
         let _ = writeln!(
             stderr,
-            "stepline serve: warning: listening on {listen}, which is not loopback, without credentials: anyone who can reach it can run your state machines"
+            "stepline serve: warning: listening on {listen}, which is not loopback, without credentials: anyone who can reach it can run your state machines (configure [[server.access_keys]] and [[server.tokens]] in stepline.toml)"
         );
     }
+    let options = crate::http::ServeOptions {
+        credentials,
+        limits: crate::limits::Limits::from_config(&config.server),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -176,10 +191,15 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         );
         let _ = stdout.flush();
         tracing::info!(%address, data_dir = %data_dir.display(), "stepline listening");
-        let served =
-            crate::http::serve_with_triggers(listener, engine.clone(), triggers, shutdown_signal())
-                .await
-                .map_err(|e| e.to_string());
+        let served = crate::http::serve_with_options(
+            listener,
+            engine.clone(),
+            triggers,
+            options,
+            shutdown_signal(),
+        )
+        .await
+        .map_err(|e| e.to_string());
         // Everything applied so far reaches the disk before the process ends.
         engine.flush_now().await.map_err(|e| e.to_string())?;
         served

@@ -12,7 +12,7 @@
 //! list and a test checks it against the OpenAPI document served at
 //! `/v1/openapi.json` (embedded from `openapi.json`).
 
-mod error;
+pub(crate) mod error;
 mod executions;
 mod follow;
 mod for_execution;

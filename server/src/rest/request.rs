@@ -141,7 +141,14 @@ pub fn json_content_type(headers: &HeaderMap) -> Result<(), RestError> {
 pub async fn read_body(body: Body) -> Result<Bytes, RestError> {
     axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| {
+        .map_err(|e| {
+            if crate::limits::is_body_timeout(&e) {
+                return RestError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "RequestTimeout",
+                    e.to_string(),
+                );
+            }
             RestError::too_large(
                 "PayloadTooLarge",
                 format!("the request body is larger than {MAX_BODY_BYTES} bytes"),

@@ -33,15 +33,14 @@ pub fn verify(secret: &[u8], body: &[u8], signature: &str) -> bool {
     let given = signature.trim();
     let given = given.strip_prefix("sha256=").unwrap_or(given);
     let expected = hex(&hmac_sha256(secret, body));
-    if given.len() != expected.len() {
-        return false;
-    }
-    // Constant time: every byte is compared whatever the first mismatch.
-    given
-        .bytes()
-        .zip(expected.bytes())
-        .fold(0u8, |acc, (a, b)| acc | (a.to_ascii_lowercase() ^ b))
-        == 0
+    constant_time_eq(given.to_ascii_lowercase().as_bytes(), expected.as_bytes())
+}
+
+/// Whether `a` and `b` are equal, in a time that depends only on their
+/// lengths: every byte is compared whatever the first mismatch, so
+/// secrets and signatures cannot be guessed byte by byte from timings.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -1,0 +1,264 @@
+//! `stepline-load`: a load generator for the AWS dialect of a running
+//! `stepline serve`, for the figures in docs/performance.md.
+//!
+//! It creates one state machine (`--type`, `--states` Pass states in a
+//! chain), then keeps `--connections` keep-alive connections busy for
+//! `--seconds`, each sending `--action` (StartExecution or
+//! StartSyncExecution) back to back, and prints requests per second and
+//! latency percentiles. Raw HTTP/1.1 over tokio TCP: a real client's
+//! parsing would take CPU from the server on a 2-core machine.
+//!
+//! ```sh
+//! cargo build --release -p stepline -p stepline-tests --bin stepline --bin stepline-load
+//! target/release/stepline serve --data-dir /tmp/bench-data &
+//! target/release/stepline-load --type EXPRESS --action StartExecution --connections 64 --seconds 10
+//! ```
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Options {
+    addr: SocketAddr,
+    machine_type: String,
+    states: usize,
+    action: String,
+    connections: usize,
+    seconds: u64,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut options = Options {
+        addr: SocketAddr::from(([127, 0, 0, 1], 8083)),
+        machine_type: "EXPRESS".into(),
+        states: 1,
+        action: "StartExecution".into(),
+        connections: 64,
+        seconds: 10,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--addr" => options.addr = value()?.parse().map_err(|e| format!("--addr: {e}"))?,
+            "--type" => options.machine_type = value()?,
+            "--states" => {
+                options.states = value()?.parse().map_err(|e| format!("--states: {e}"))?
+            }
+            "--action" => options.action = value()?,
+            "--connections" => {
+                options.connections = value()?
+                    .parse()
+                    .map_err(|e| format!("--connections: {e}"))?;
+            }
+            "--seconds" => {
+                options.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?
+            }
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if options.states == 0 || options.connections == 0 {
+        return Err("--states and --connections must be at least 1".into());
+    }
+    Ok(options)
+}
+
+/// One keep-alive connection: sends a request and reads one response.
+struct Connection {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl Connection {
+    async fn open(addr: SocketAddr) -> std::io::Result<Self> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            buffer: Vec::with_capacity(8192),
+        })
+    }
+
+    /// The status and body of one AWS-dialect call.
+    async fn call(&mut self, request: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+        self.stream.write_all(request).await?;
+        self.buffer.clear();
+        loop {
+            if let Some(end) = self.buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buffer[..end]).to_ascii_lowercase();
+                let status = head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while self.buffer.len() < end + 4 + length {
+                    self.read_more().await?;
+                }
+                return Ok((status, self.buffer[end + 4..end + 4 + length].to_vec()));
+            }
+            self.read_more().await?;
+        }
+    }
+
+    async fn read_more(&mut self) -> std::io::Result<()> {
+        let mut chunk = [0u8; 8192];
+        let n = self.stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        self.buffer.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+}
+
+fn request(addr: SocketAddr, action: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: AWSStepFunctions.{action}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// A chain of `n` Pass states.
+fn definition(n: usize) -> String {
+    let mut states = serde_json::Map::new();
+    for i in 0..n {
+        let mut state = json!({"Type": "Pass"});
+        if i + 1 == n {
+            state["End"] = json!(true);
+        } else {
+            state["Next"] = json!(format!("S{}", i + 1));
+        }
+        states.insert(format!("S{i}"), state);
+    }
+    json!({"StartAt": "S0", "States": states}).to_string()
+}
+
+async fn setup(options: &Options) -> Result<String, String> {
+    let mut connection = Connection::open(options.addr)
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", options.addr))?;
+    let name = format!(
+        "load-{}-{}-{}",
+        options.machine_type.to_lowercase(),
+        options.states,
+        std::process::id()
+    );
+    let body = json!({"name": name, "definition": definition(options.states),
+        "roleArn": "arn:aws:iam::111111111111:role/load", "type": options.machine_type});
+    let (status, reply) = connection
+        .call(&request(
+            options.addr,
+            "CreateStateMachine",
+            &body.to_string(),
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    let reply: Value = serde_json::from_slice(&reply).map_err(|e| e.to_string())?;
+    if status != 200 {
+        return Err(format!("CreateStateMachine: {status} {reply}"));
+    }
+    reply["stateMachineArn"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no ARN in {reply}"))
+}
+
+/// Per-connection results: latencies in microseconds and error count.
+async fn worker(addr: SocketAddr, request: Vec<u8>, deadline: Instant) -> (Vec<u32>, u64) {
+    let mut latencies = Vec::with_capacity(1 << 16);
+    let mut errors = 0;
+    let Ok(mut connection) = Connection::open(addr).await else {
+        return (latencies, 1);
+    };
+    while Instant::now() < deadline {
+        let start = Instant::now();
+        match connection.call(&request).await {
+            Ok((200, _)) => {
+                latencies.push(u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX));
+            }
+            Ok(_) => errors += 1,
+            Err(_) => {
+                errors += 1;
+                match Connection::open(addr).await {
+                    Ok(c) => connection = c,
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    (latencies, errors)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[i]) / 1000.0
+}
+
+fn main() -> std::process::ExitCode {
+    let options = match parse_args() {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("stepline-load: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async {
+        let arn = match setup(&options).await {
+            Ok(arn) => arn,
+            Err(e) => {
+                eprintln!("stepline-load: {e}");
+                return std::process::ExitCode::from(1);
+            }
+        };
+        let body = json!({"stateMachineArn": arn, "input": "{\"order\":{\"id\":1}}"}).to_string();
+        let request = request(options.addr, &options.action, &body);
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(options.seconds);
+        let workers: Vec<_> = (0..options.connections)
+            .map(|_| tokio::spawn(worker(options.addr, request.clone(), deadline)))
+            .collect();
+        let mut latencies = Vec::new();
+        let mut errors = 0;
+        for w in workers {
+            if let Ok((l, e)) = w.await {
+                latencies.extend(l);
+                errors += e;
+            }
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        latencies.sort_unstable();
+        println!(
+            "{} {} states={} connections={} seconds={:.1}: {} ok, {} errors, {:.0} req/s; latency ms p50 {:.3} p90 {:.3} p99 {:.3} p99.9 {:.3} max {:.3}",
+            options.action,
+            options.machine_type,
+            options.states,
+            options.connections,
+            elapsed,
+            latencies.len(),
+            errors,
+            latencies.len() as f64 / elapsed,
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.9),
+            percentile(&latencies, 0.99),
+            percentile(&latencies, 0.999),
+            percentile(&latencies, 1.0),
+        );
+        std::process::ExitCode::SUCCESS
+    })
+}

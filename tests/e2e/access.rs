@@ -1,0 +1,569 @@
+//! Access control and connection limits on the real `stepline serve`
+//! configured by a stepline.toml: SigV4 checked against boto3 and the AWS
+//! CLI signing for real with right and wrong keys, each AWS refusal made
+//! by hand, bearer tokens on the REST API, the start-up warning, and the
+//! limits that keep slow or greedy clients from starving the server.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::rest::http;
+use crate::support::{Serve, TempDir, boto3_available, stepline_binary};
+
+const KEY_ID: &str = "AKIASTEPLINETEST0001";
+const SECRET: &str = "c2VjcmV0LWZvci1zdGVwbGluZS10ZXN0cw";
+const TOKEN: &str = "rest-token-0123456789";
+
+/// A server whose access key secret and token come from the environment,
+/// as an operator would keep them out of the file.
+fn secured(dir: &TempDir, extra: &str) -> Serve {
+    let config = dir.write(
+        "stepline.toml",
+        format!(
+            "[server]\nregion = \"eu-west-3\"\n{extra}\n[[server.access_keys]]\nid = \"{KEY_ID}\"\nsecret_env = \"TEST_SFN_SECRET\"\n\n[[server.tokens]]\ntoken_env = \"TEST_SFN_TOKEN\"\n"
+        ),
+    );
+    Serve::start_with_env(
+        &stepline_binary(),
+        &dir.path().join("data"),
+        Some(&config),
+        &[("TEST_SFN_SECRET", SECRET), ("TEST_SFN_TOKEN", TOKEN)],
+    )
+}
+
+fn aws_raw(addr: SocketAddr, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut all = vec![
+        ("X-Amz-Target", "AWSStepFunctions.ListStateMachines"),
+        ("Content-Type", "application/x-amz-json-1.0"),
+    ];
+    all.extend_from_slice(headers);
+    let reply = http(addr, "POST", "/", &all, b"{}");
+    let body = serde_json::from_str(&reply.body).unwrap_or(Value::String(reply.body));
+    (reply.status, body)
+}
+
+/// boto3 signs for real: the right key works end to end; a wrong secret,
+/// an unknown key and the wrong region are refused with AWS's types; a
+/// body changed after botocore signed it is refused.
+#[test]
+fn boto3_with_right_and_wrong_keys() {
+    if !boto3_available() {
+        return;
+    }
+    let dir = TempDir::new("access-boto3");
+    let server = secured(&dir, "");
+    let script = r#"
+import json, sys, boto3
+from botocore.config import Config
+endpoint = sys.argv[1]
+def client(key, secret, region="eu-west-3"):
+    return boto3.client("stepfunctions", endpoint_url=endpoint, region_name=region,
+        aws_access_key_id=key, aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 1}, inject_host_prefix=False))
+def error(call):
+    try:
+        call()
+        return "no error"
+    except Exception as e:
+        return [e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]]
+good = client(sys.argv[2], sys.argv[3])
+created = good.create_state_machine(name="signed", roleArn="arn:aws:iam::111111111111:role/r",
+    definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}), type="EXPRESS")
+run = good.start_sync_execution(stateMachineArn=created["stateMachineArn"], input='{"a": 1}')
+# botocore's own signer, then the body changed after signing.
+import urllib.request, urllib.error
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+signed = AWSRequest(method="POST", url=endpoint + "/", data="{}", headers={
+    "Content-Type": "application/x-amz-json-1.0",
+    "X-Amz-Target": "AWSStepFunctions.ListStateMachines"})
+SigV4Auth(Credentials(sys.argv[2], sys.argv[3]), "states", "eu-west-3").add_auth(signed)
+def send(body):
+    request = urllib.request.Request(endpoint + "/", data=body.encode(),
+        headers=dict(signed.headers), method="POST")
+    try:
+        return [urllib.request.urlopen(request).status, "ok"]
+    except urllib.error.HTTPError as e:
+        return [e.code, json.loads(e.read())["__type"]]
+print(json.dumps({
+    "as_signed": send("{}"),
+    "tampered": send('{"maxResults": 1}'),
+    "status": run["status"],
+    "output": json.loads(run["output"]),
+    "listed": [m["name"] for m in good.list_state_machines()["stateMachines"]],
+    "wrong_secret": error(lambda: client(sys.argv[2], "not-the-secret").list_state_machines()),
+    "unknown_key": error(lambda: client("AKIANOTCONFIGURED000", sys.argv[3]).list_state_machines()),
+    "wrong_region": error(lambda: client(sys.argv[2], sys.argv[3], "us-east-1").list_state_machines()),
+}))
+"#;
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            &format!("http://{}", server.addr),
+            KEY_ID,
+            SECRET,
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "boto3 script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(result["status"], "SUCCEEDED");
+    assert_eq!(result["output"], json!({"a": 1}));
+    assert_eq!(result["as_signed"], json!([200, "ok"]));
+    assert_eq!(
+        result["tampered"],
+        json!([400, "InvalidSignatureException"])
+    );
+    assert_eq!(result["listed"], json!(["signed"]));
+    assert_eq!(
+        result["wrong_secret"],
+        json!(["InvalidSignatureException", 400])
+    );
+    assert_eq!(
+        result["unknown_key"],
+        json!(["UnrecognizedClientException", 400])
+    );
+    assert_eq!(
+        result["wrong_region"],
+        json!(["InvalidSignatureException", 400])
+    );
+}
+
+/// The AWS CLI signs for real too.
+#[test]
+fn the_aws_cli_with_right_and_wrong_keys() {
+    let has_cli = Command::new("aws")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_cli {
+        assert!(
+            std::env::var_os("STEPLINE_REQUIRE_AWS_CLIENTS").is_none(),
+            "the AWS CLI is required (pip install awscli)"
+        );
+        eprintln!("SKIPPED: the AWS CLI is not installed (pip install awscli)");
+        return;
+    }
+    let dir = TempDir::new("access-cli");
+    let server = secured(&dir, "");
+    let endpoint = format!("http://{}", server.addr);
+    let aws = |secret: &str| {
+        Command::new("aws")
+            .args([
+                "stepfunctions",
+                "list-activities",
+                "--endpoint-url",
+                &endpoint,
+            ])
+            .args(["--output", "json"])
+            .env("AWS_ACCESS_KEY_ID", KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_DEFAULT_REGION", "eu-west-3")
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .env("AWS_PAGER", "")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .output()
+            .expect("aws runs")
+    };
+    let ok = aws(SECRET);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&ok.stdout).expect("JSON");
+    assert_eq!(listed["activities"], json!([]));
+    let refused = aws("wrong");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("(InvalidSignatureException)")
+            && stderr.contains("The request signature we calculated does not match"),
+        "{stderr}"
+    );
+}
+
+/// Headers to send, the `__type` expected and words of its message.
+type Refusal = (Vec<(&'static str, String)>, &'static str, &'static str);
+
+/// Each refusal, made by hand: the type, the status and AWS's message.
+#[test]
+fn unsigned_and_malformed_aws_requests_are_refused_as_aws_does() {
+    let dir = TempDir::new("access-raw");
+    let server = secured(&dir, "");
+    let addr = server.addr;
+    let now = chrono::Utc::now();
+    let date = now.format("%Y%m%dT%H%M%SZ").to_string();
+    let day = &date[..8];
+    let auth = |key: &str, day: &str, region: &str, service: &str| {
+        format!(
+            "AWS4-HMAC-SHA256 Credential={key}/{day}/{region}/{service}/aws4_request, SignedHeaders=host;x-amz-date, Signature={}",
+            "0".repeat(64)
+        )
+    };
+    let good_scope = auth(KEY_ID, day, "eu-west-3", "states");
+    let old = (now - chrono::Duration::minutes(16))
+        .format("%Y%m%dT%H%M%SZ")
+        .to_string();
+    let future = (now + chrono::Duration::minutes(16))
+        .format("%Y%m%dT%H%M%SZ")
+        .to_string();
+    let cases: Vec<Refusal> = vec![
+        (
+            vec![],
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+        ),
+        (
+            vec![("Authorization", "Bearer abc".into())],
+            "IncompleteSignatureException",
+            "missing equal-sign",
+        ),
+        (
+            vec![
+                (
+                    "Authorization",
+                    format!(
+                        "AWS4-HMAC-SHA256 Credential={KEY_ID}/{day}/eu-west-3/states/aws4_request"
+                    ),
+                ),
+                ("X-Amz-Date", date.clone()),
+            ],
+            "IncompleteSignatureException",
+            "Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter.",
+        ),
+        (
+            vec![("Authorization", good_scope.clone())],
+            "IncompleteSignatureException",
+            "requires existence of either a 'X-Amz-Date' or a 'Date' header",
+        ),
+        (
+            vec![
+                ("Authorization", good_scope.clone()),
+                ("X-Amz-Date", "2026-11-22".into()),
+            ],
+            "IncompleteSignatureException",
+            "Date must be in ISO-8601 'basic format'",
+        ),
+        (
+            vec![
+                (
+                    "Authorization",
+                    good_scope.replace("host;x-amz-date", "x-amz-date"),
+                ),
+                ("X-Amz-Date", date.clone()),
+            ],
+            "IncompleteSignatureException",
+            "'Host' or ':authority' must be a 'SignedHeader'",
+        ),
+        (
+            vec![
+                (
+                    "Authorization",
+                    auth("AKIANOTCONFIGURED000", day, "eu-west-3", "states"),
+                ),
+                ("X-Amz-Date", date.clone()),
+            ],
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ),
+        (
+            vec![
+                ("Authorization", auth(KEY_ID, day, "us-east-1", "states")),
+                ("X-Amz-Date", date.clone()),
+            ],
+            "InvalidSignatureException",
+            "Credential should be scoped to a valid region, not 'us-east-1'.",
+        ),
+        (
+            vec![
+                ("Authorization", auth(KEY_ID, day, "eu-west-3", "lambda")),
+                ("X-Amz-Date", date.clone()),
+            ],
+            "InvalidSignatureException",
+            "Credential should be scoped to correct service: 'states'.",
+        ),
+        (
+            vec![
+                (
+                    "Authorization",
+                    auth(KEY_ID, "20200101", "eu-west-3", "states"),
+                ),
+                ("X-Amz-Date", date.clone()),
+            ],
+            "InvalidSignatureException",
+            "Date in Credential scope does not match YYYYMMDD",
+        ),
+        (
+            vec![
+                (
+                    "Authorization",
+                    auth(KEY_ID, &old[..8], "eu-west-3", "states"),
+                ),
+                ("X-Amz-Date", old.clone()),
+            ],
+            "InvalidSignatureException",
+            "Signature expired:",
+        ),
+        (
+            vec![
+                (
+                    "Authorization",
+                    auth(KEY_ID, &future[..8], "eu-west-3", "states"),
+                ),
+                ("X-Amz-Date", future.clone()),
+            ],
+            "InvalidSignatureException",
+            "Signature not yet current:",
+        ),
+        (
+            vec![
+                ("Authorization", good_scope.clone()),
+                ("X-Amz-Date", date.clone()),
+            ],
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided.",
+        ),
+    ];
+    for (headers, kind, words) in cases {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let (status, body) = aws_raw(addr, &headers);
+        assert_eq!(status, 400, "{headers:?}: {body}");
+        assert_eq!(body["__type"], kind, "{headers:?}: {body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{headers:?}: {message}");
+    }
+    // The server still answers, and nothing was created by the refusals.
+    let health = http(addr, "GET", "/health", &[], b"");
+    assert_eq!(health.status, 200);
+}
+
+/// REST requests need a configured bearer token; /health and webhooks do
+/// not (webhooks carry their own HMAC).
+#[test]
+fn rest_requests_need_a_bearer_token() {
+    let dir = TempDir::new("access-rest");
+    let server = secured(&dir, "");
+    let addr = server.addr;
+    let bearer = format!("Bearer {TOKEN}");
+    let none = http(addr, "GET", "/v1/state-machines", &[], b"");
+    assert_eq!(none.status, 401, "{}", none.body);
+    let body: Value = serde_json::from_str(&none.body).expect("JSON");
+    assert_eq!(body["code"], "Unauthorized");
+    assert!(
+        none.headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("www-authenticate") && v.starts_with("Bearer"))
+    );
+    let wrong = http(
+        addr,
+        "GET",
+        "/v1/state-machines",
+        &[("Authorization", "Bearer rest-token-0123456788")],
+        b"",
+    );
+    assert_eq!(wrong.status, 401);
+    let ok = http(
+        addr,
+        "GET",
+        "/v1/state-machines",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(http(addr, "GET", "/metrics", &[], b"").status, 401);
+    assert_eq!(
+        http(addr, "GET", "/metrics", &[("Authorization", &bearer)], b"").status,
+        200
+    );
+    assert_eq!(http(addr, "GET", "/health", &[], b"").status, 200);
+    // Not 401: the hook's own checks answer (there is no such trigger).
+    let hook = http(addr, "POST", "/v1/hooks/none", &[], b"{}");
+    assert_eq!(hook.status, 404, "{}", hook.body);
+    // A token is not an AWS signature.
+    let (status, body) = aws_raw(addr, &[("Authorization", &bearer)]);
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("IncompleteSignatureException"))
+    );
+}
+
+/// `stepline serve` on a non-loopback address without credentials warns;
+/// with credentials it does not; a secret_env that is not set stops it.
+#[test]
+fn the_start_warns_about_open_non_loopback_servers() {
+    let dir = TempDir::new("access-warn");
+    let start = |config: Option<&std::path::Path>, env: &[(&str, &str)]| {
+        let mut command = Command::new(stepline_binary());
+        command
+            .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env_remove("TEST_SFN_SECRET")
+            .env_remove("TEST_SFN_TOKEN");
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve starts");
+        let mut first = [0u8; 1];
+        // Wait for the first byte of "stepline listening ..." (or the end).
+        let _ = child.stdout.take().expect("stdout").read(&mut first);
+        let _ = child.kill();
+        let out = child.wait_with_output().expect("output");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (_, open) = start(None, &[]);
+    assert!(
+        open.contains("warning: listening on 0.0.0.0:") && open.contains("without credentials"),
+        "{open}"
+    );
+    let config = dir.write(
+        "stepline.toml",
+        format!(
+            "[[server.access_keys]]\nid = \"{KEY_ID}\"\nsecret_env = \"TEST_SFN_SECRET\"\n\n[[server.tokens]]\ntoken = \"{TOKEN}\"\n"
+        ),
+    );
+    let (_, closed) = start(Some(&config), &[("TEST_SFN_SECRET", SECRET)]);
+    assert!(!closed.contains("warning"), "{closed}");
+    let (code, unset) = start(Some(&config), &[]);
+    assert_eq!(code, Some(2), "{unset}");
+    assert!(
+        unset.contains("the environment variable TEST_SFN_SECRET is not set"),
+        "{unset}"
+    );
+}
+
+/// Reads until the peer closes or `limit` passes; whether it closed and
+/// what it sent.
+fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (bool, String) {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while start.elapsed() < limit {
+        match stream.read(&mut buffer) {
+            Ok(0) => return (true, String::from_utf8_lossy(&got).into_owned()),
+            Ok(n) => got.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return (true, String::from_utf8_lossy(&got).into_owned());
+            }
+            Err(_) => {}
+        }
+    }
+    (false, String::from_utf8_lossy(&got).into_owned())
+}
+
+/// Slow headers, idle connections, slow bodies and oversized heads are cut
+/// off within the configured limits, and the server serves on.
+#[test]
+fn slow_and_oversized_requests_are_cut_off() {
+    let dir = TempDir::new("limits-slow");
+    let server = secured(
+        &dir,
+        "header_timeout_seconds = 1\nbody_timeout_seconds = 1\nmax_header_bytes = 8192\n",
+    );
+    let addr = server.addr;
+    // Slowloris: a header line a little at a time, never finished.
+    let mut slow = TcpStream::connect(addr).expect("connect");
+    let start = Instant::now();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    let mut closed = false;
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_millis(100));
+        if slow.write_all(b"X-Slow: a\r\n").is_err() {
+            closed = true;
+            break;
+        }
+        let (gone, _) = read_until_closed(&mut slow, Duration::from_millis(1));
+        if gone {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "a slow head is cut off");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+
+    // An idle kept-alive connection is closed too.
+    let mut idle = TcpStream::connect(addr).expect("connect");
+    let (gone, _) = read_until_closed(&mut idle, Duration::from_secs(3));
+    assert!(gone, "an idle connection is closed");
+
+    // A body that stops coming: 408 in each dialect's shape.
+    let mut slow_body = TcpStream::connect(addr).expect("connect");
+    slow_body
+        .write_all(
+            format!(
+                "POST /v1/validate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"a\":"
+            )
+            .as_bytes(),
+        )
+        .expect("write");
+    let (_, answer) = read_until_closed(&mut slow_body, Duration::from_secs(4));
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"RequestTimeout\""), "{answer}");
+    let mut slow_aws = TcpStream::connect(addr).expect("connect");
+    slow_aws
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AWSStepFunctions.ListActivities\r\nContent-Length: 100\r\n\r\n{")
+        .expect("write");
+    let (_, answer) = read_until_closed(&mut slow_aws, Duration::from_secs(4));
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("RequestTimeoutException"), "{answer}");
+
+    // A head over max_header_bytes: 431.
+    let big = "a".repeat(9000);
+    let reply = http(addr, "GET", "/health", &[("X-Big", &big)], b"");
+    assert_eq!(reply.status, 431);
+
+    assert_eq!(http(addr, "GET", "/health", &[], b"").status, 200);
+}
+
+/// Past max_connections, a new connection waits (in the listen backlog)
+/// and is served as soon as another closes.
+#[test]
+fn connections_past_the_limit_wait_their_turn() {
+    let dir = TempDir::new("limits-conns");
+    let server = secured(&dir, "max_connections = 2\nheader_timeout_seconds = 20\n");
+    let addr = server.addr;
+    let first = TcpStream::connect(addr).expect("connect");
+    let second = TcpStream::connect(addr).expect("connect");
+    // Both idle connections hold the two places; give the server a moment
+    // to accept them.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = TcpStream::connect(addr).expect("the kernel queues it");
+    third
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let (_, before) = read_until_closed(&mut third, Duration::from_millis(700));
+    assert_eq!(before, "", "served past the limit");
+    drop(first);
+    let (closed, after) = read_until_closed(&mut third, Duration::from_secs(3));
+    assert!(closed && after.starts_with("HTTP/1.1 200"), "{after}");
+    drop(second);
+}
