@@ -700,9 +700,8 @@ impl Core {
                 self.start_children(m, tid);
             }
             StateKind::Map(map) => {
-                if let ProcessorMode::Distributed { .. } = map.mode {
-                    // The distributed Map runs its items like an inline one
-                    // until the distributed Map work lands (Map Run records).
+                if let ProcessorMode::Distributed { execution_type } = map.mode {
+                    return self.start_map_run(m, tid, run, map, execution_type);
                 }
                 let prepared = self.evaluator(m, tid, &run).map_setup(map);
                 let setup = match prepared {
@@ -735,6 +734,82 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// A distributed Map: its fields are evaluated here, then its Map Run
+    /// (reading items, child executions, results) is a task the runtime
+    /// carries out; its answer is the Map's result.
+    fn start_map_run(
+        &mut self,
+        m: &StateMachine,
+        tid: ThreadId,
+        run: Run,
+        map: &crate::asl::model::Map,
+        execution_type: crate::asl::model::ExecutionType,
+    ) {
+        let state = m.state(run.state);
+        let prepared = {
+            let mut ev = self.item_evaluator(m, tid, &run, None);
+            ev.distributed_setup(map).map(|spec| (spec, ev.new_uuid()))
+        };
+        let (mut spec, id) = match prepared {
+            Ok(p) => p,
+            Err(f) => return self.fail_state(m, tid, run, f),
+        };
+        let info = &self.ctx.info;
+        // AWS: the label is the Label field, else the state's name.
+        let label = map.label.clone().unwrap_or_else(|| state.name.to_string());
+        let account = info.execution_arn.split(':').nth(4).unwrap_or_default();
+        spec.map_run_arn = format!(
+            "arn:aws:states:{}:{account}:mapRun:{}/{label}:{id}",
+            info.region, info.state_machine_name
+        );
+        spec.label = label;
+        spec.state = run.state.0;
+        spec.express = execution_type == crate::asl::model::ExecutionType::Express;
+        self.ctx
+            .enter_state(&state.name, run.entered_time, run.retry_count, None);
+        spec.context = self.ctx.value().clone();
+        let input = match serde_json::to_value(&spec) {
+            Ok(v) => v,
+            Err(e) => {
+                let f = Failure::new("States.Runtime", e.to_string());
+                return self.fail_state(m, tid, run, f);
+            }
+        };
+        self.emit_on(
+            tid,
+            Event::MapRunStarted {
+                map_run_arn: spec.map_run_arn.clone(),
+            },
+        );
+        self.next_task += 1;
+        let task_id = TaskId(self.next_task);
+        self.tasks.insert(task_id, tid);
+        self.effects.push(Effect::InvokeTask(Box::new(TaskRequest {
+            task: task_id,
+            state_name: state.name.to_string(),
+            resource: Resource {
+                arn: spec.map_run_arn,
+                kind: crate::asl::model::ResourceKind::MapRun,
+                pattern: crate::asl::model::IntegrationPattern::RequestResponse,
+            },
+            input,
+            timeout_seconds: None,
+            heartbeat_seconds: None,
+            attempt: run.retry_count,
+            credentials: None,
+            token: None,
+            invocation: 0,
+        })));
+        self.threads[tid].at = At::Task {
+            run,
+            task: task_id,
+            started: false,
+            timeout: None,
+            heartbeat: None,
+            heartbeat_seconds: None,
+        };
     }
 
     /// Starts as many children as the frame's limit allows, in order.
@@ -1357,6 +1432,7 @@ impl Core {
         }
         let resource = match &m.state(run.state).kind {
             StateKind::Task(t) => t.resource.clone(),
+            StateKind::Map(_) => return self.map_run_finished(m, tid, run, result),
             _ => return,
         };
         match result {
@@ -1389,6 +1465,38 @@ impl Core {
                     Event::TaskFailed(task_failure(&resource, &failure))
                 };
                 self.emit_on(tid, event);
+                self.fail_state(m, tid, run, failure);
+            }
+        }
+    }
+
+    /// A Map Run answered: its result (the children's outputs, or the
+    /// ResultWriter's details) goes through ResultSelector and ResultPath
+    /// as a Map's result does; a failure meets Retry and Catch.
+    fn map_run_finished(
+        &mut self,
+        m: &StateMachine,
+        tid: ThreadId,
+        run: Run,
+        result: Result<Value, Failure>,
+    ) {
+        match result {
+            Ok(output) => {
+                self.emit_on(tid, Event::MapRunSucceeded);
+                let output = Data::new(output);
+                match check_size(&output, "the Map Run result") {
+                    Ok(()) => self.complete(m, tid, run, output, None),
+                    Err(f) => self.fail_state(m, tid, run, f),
+                }
+            }
+            Err(failure) => {
+                self.emit_on(
+                    tid,
+                    Event::MapRunFailed {
+                        error: failure.error.clone(),
+                        cause: failure.cause.clone(),
+                    },
+                );
                 self.fail_state(m, tid, run, failure);
             }
         }
@@ -1545,6 +1653,62 @@ impl Core {
     }
 }
 
+/// How a distributed Map's children get their input: the Map state's
+/// ItemSelector evaluated with `$$.Map.Item` set, or the item itself.
+/// Built once per Map Run; pure like the rest of the interpreter.
+#[derive(Debug)]
+pub struct ItemSelection {
+    machine: Arc<StateMachine>,
+    state: StateId,
+    raw_input: Data,
+    effective: Data,
+    context: Value,
+}
+
+impl ItemSelection {
+    pub fn new(machine: Arc<StateMachine>, spec: &crate::maprun::spec::MapRunSpec) -> Self {
+        Self {
+            machine,
+            state: StateId(spec.state),
+            raw_input: Data::new(spec.raw_input.clone()),
+            effective: Data::new(spec.effective.clone()),
+            context: spec.context.clone(),
+        }
+    }
+
+    /// The input of the child for `item` at `index`.
+    pub fn select(&self, index: usize, item: Value) -> Result<Value, Failure> {
+        let state = self.machine.state(self.state);
+        let StateKind::Map(map) = &state.kind else {
+            return Ok(item);
+        };
+        let Some(selector) = map.item_selector.as_ref() else {
+            return Ok(item);
+        };
+        let mut context = self.context.clone();
+        if let Value::Object(root) = &mut context {
+            root.insert(
+                "Map".into(),
+                serde_json::json!({"Item": {"Index": index, "Value": item}}),
+            );
+        }
+        let vars = VarScope::default();
+        // ItemSelector has no use for randomness but States.UUID: seeded
+        // by the index, so a child started again gets the same input.
+        let mut random = SplitMix64(index as u64);
+        let mut ev = Evaluator {
+            state,
+            run_input: &self.raw_input,
+            entered_event: 0,
+            context: &context,
+            vars: &vars,
+            random: &mut random,
+        };
+        ev.map_item(Some(selector), &self.effective, Data::new(Value::Null))
+            .map(Arc::unwrap_or_clone)
+    }
+}
+
 fn frame_has_tolerance(at: &At) -> bool {
     matches!(at, At::Children { frame, .. } if frame.tolerated_count.is_some() || frame.tolerated_percentage.is_some())
 }
@@ -1635,7 +1799,7 @@ pub(crate) fn resource_type(resource: &Resource) -> String {
         K::HttpInvoke => "http".into(),
         K::Activity { .. } => "activity".into(),
         K::LambdaFunction { .. } | K::LambdaInvoke => "lambda".into(),
-        K::StartExecution => "states".into(),
+        K::StartExecution | K::MapRun => "states".into(),
         K::Process { .. } => "stepline".into(),
         K::Service { service, .. } => service.clone(),
     }
@@ -1649,6 +1813,7 @@ fn resource_name(resource: &Resource) -> String {
         K::Activity { .. } | K::LambdaFunction { .. } => resource.arn.clone(),
         K::LambdaInvoke => "invoke".to_owned(),
         K::StartExecution => "startExecution".to_owned(),
+        K::MapRun => "mapRun".to_owned(),
         K::Process { name } => format!("process:{name}"),
         K::Service { action, .. } => action.clone(),
     };

@@ -281,6 +281,7 @@ fn invoke(engine: &Engine, arn: &str, request: TaskRequest, inbox: Inbox) -> Joi
     let resource_type = crate::interp::resource_type(&call.request.resource);
     let invocation = match call.request.resource.kind {
         ResourceKind::StartExecution => nested::run(engine.clone(), call),
+        ResourceKind::MapRun => crate::maprun::runner::run(engine.clone(), call),
         _ => engine.runner().run(call),
     };
     let engine = engine.clone();

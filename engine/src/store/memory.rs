@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Activities, ActivityRecord, ExecutionRecord, ExecutionStatus, Executions, Histories,
-    JournalEntry, Journals, StateMachineRecord, StateMachines, Store, StoreError, TaskTokenRecord,
-    TaskTokens, TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers, WriteBatch,
-    WriteOp,
+    JournalEntry, Journals, MapRunRecord, MapRuns, StateMachineRecord, StateMachines, Store,
+    StoreError, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
+    TriggerStateRecord, Triggers, WriteBatch, WriteOp,
 };
 use crate::history::HistoryEvent;
 
@@ -27,6 +27,7 @@ struct Inner {
     revisions: HashMap<(String, u64), StateMachineRecord>,
     triggers: BTreeMap<String, TriggerRecord>,
     trigger_states: HashMap<String, TriggerStateRecord>,
+    map_runs: BTreeMap<String, MapRunRecord>,
 }
 
 /// Everything in one mutex-protected map set.
@@ -192,6 +193,22 @@ impl Activities for MemoryStore {
     }
 }
 
+impl MapRuns for MemoryStore {
+    fn map_run(&self, arn: &str) -> Result<Option<MapRunRecord>, StoreError> {
+        Ok(self.lock().map_runs.get(arn).cloned())
+    }
+
+    fn map_runs(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .map_runs
+            .values()
+            .filter(|r| r.execution_arn == execution)
+            .cloned()
+            .collect())
+    }
+}
+
 impl Triggers for MemoryStore {
     fn trigger(&self, name: &str) -> Result<Option<TriggerRecord>, StoreError> {
         Ok(self.lock().triggers.get(name).cloned())
@@ -277,6 +294,9 @@ impl Store for MemoryStore {
                 }
                 WriteOp::PutTriggerState(s) => {
                     inner.trigger_states.insert(s.name.clone(), s);
+                }
+                WriteOp::PutMapRun(r) => {
+                    inner.map_runs.insert(r.map_run_arn.clone(), r);
                 }
             }
         }

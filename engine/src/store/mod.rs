@@ -26,9 +26,9 @@ mod suite;
 
 pub use memory::MemoryStore;
 pub use records::{
-    ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, JournalEntry,
-    StateMachineRecord, TaskTokenRecord, TimerRecord, TriggerRecord, TriggerStateRecord,
-    VersionRecord, WorkflowType,
+    ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, JournalEntry, MapRunChild,
+    MapRunCounts, MapRunRecord, StateMachineRecord, TaskTokenRecord, TimerRecord, TriggerRecord,
+    TriggerStateRecord, VersionRecord, WorkflowType,
 };
 pub use sled_store::SledStore;
 
@@ -139,6 +139,13 @@ pub trait Triggers {
     fn trigger_state(&self, name: &str) -> Result<Option<TriggerStateRecord>, StoreError>;
 }
 
+/// Map Runs of distributed Maps.
+pub trait MapRuns {
+    fn map_run(&self, arn: &str) -> Result<Option<MapRunRecord>, StoreError>;
+    /// The Map Runs an execution started, ordered by ARN.
+    fn map_runs(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError>;
+}
+
 /// One write, applied atomically: either every operation is stored or none.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
@@ -177,6 +184,7 @@ pub enum WriteOp {
     /// Deletes a trigger's definition and its state.
     DeleteTrigger(String),
     PutTriggerState(TriggerStateRecord),
+    PutMapRun(MapRunRecord),
 }
 
 impl WriteBatch {
@@ -204,6 +212,7 @@ pub trait Store:
     + TaskTokens
     + Activities
     + Triggers
+    + MapRuns
     + Send
     + Sync
 {

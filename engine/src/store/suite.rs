@@ -92,6 +92,7 @@ fn execution(machine: &str, name: &str) -> ExecutionRecord {
         redrive_count: 0,
         token_secret: String::new(),
         test_case: None,
+        map_run: None,
     }
 }
 

@@ -195,7 +195,16 @@ fn details(event: &Event) -> Option<(&'static str, Value)> {
             }
             ("evaluationFailedEventDetails", d)
         }
+        Event::MapRunStarted { map_run_arn } => (
+            "mapRunStartedEventDetails",
+            json!({"mapRunArn": map_run_arn}),
+        ),
+        Event::MapRunFailed { error, cause } => {
+            ("mapRunFailedEventDetails", error_cause(error, cause))
+        }
         Event::ParallelStateStarted
+        | Event::MapRunSucceeded
+        | Event::MapRunAborted
         | Event::ParallelStateSucceeded
         | Event::ParallelStateFailed
         | Event::ParallelStateAborted
