@@ -20,7 +20,7 @@ fn stepline_binary() -> PathBuf {
 }
 
 /// A running `stepline serve` and the port it chose.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
     addr: std::net::SocketAddr,
 }
@@ -31,7 +31,7 @@ impl Serve {
     }
 
     /// `stepline serve`, with `--config FILE` when one is given.
-    fn start_with(binary: &PathBuf, data: &Path, config: Option<&Path>) -> Self {
+    pub(crate) fn start_with(binary: &PathBuf, data: &Path, config: Option<&Path>) -> Self {
         let mut command = Command::new(binary);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -62,13 +62,13 @@ impl Serve {
         self.child.id()
     }
 
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         // SIGKILL: no shutdown code runs.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
-    fn call(&self, action: &str, body: &Value) -> (u16, Value) {
+    pub(crate) fn call(&self, action: &str, body: &Value) -> (u16, Value) {
         crate::aws::call_raw(self.addr, action, &body.to_string())
     }
 }

@@ -5,6 +5,7 @@
 mod aws;
 mod conformance;
 mod crash;
+mod distributed_map;
 mod examples_tasks;
 mod jsonata_diff;
 mod load;
