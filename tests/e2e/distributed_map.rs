@@ -594,6 +594,74 @@ fn tolerated_failures_decide_the_map_run() {
     assert_eq!(run["toleratedFailurePercentage"], 20.0);
 }
 
+#[test]
+fn update_map_run_widens_a_running_map_and_stop_aborts_it() {
+    let dir = TempDir::new("dmap-update");
+    let server = server(&dir);
+    let items: Vec<Value> = (0..40).map(|n| json!(n)).collect();
+    let processor = json!({"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 30, "End": true}}});
+    let fields = json!({"ItemsPath": "$.items", "MaxConcurrency": 1});
+    let (status, created) = create(&server, "widen", &machine(fields, Some(processor)));
+    assert_eq!(status, 200, "{created}");
+    let started = call(
+        &server,
+        "StartExecution",
+        json!({"stateMachineArn": created["stateMachineArn"], "input": json!({"items": items}).to_string()}),
+    );
+    let parent = started["executionArn"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let running = |server: &Server| -> Option<(String, Value)> {
+        let runs = call(server, "ListMapRuns", json!({"executionArn": parent}));
+        let arn = runs["mapRuns"][0]["mapRunArn"].as_str()?.to_owned();
+        let described = call(server, "DescribeMapRun", json!({"mapRunArn": arn}));
+        Some((arn, described))
+    };
+    let map_run_arn = loop {
+        if let Some((arn, d)) = running(&server) {
+            if d["executionCounts"]["running"] == 1 {
+                break arn;
+            }
+        }
+        assert!(Instant::now() < deadline, "the Map Run never started a child");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let d = call(&server, "DescribeMapRun", json!({"mapRunArn": map_run_arn}));
+    assert_eq!(d["executionCounts"]["running"], 1, "MaxConcurrency 1 holds: {d}");
+    call(&server, "UpdateMapRun", json!({"mapRunArn": map_run_arn, "maxConcurrency": 10}));
+    loop {
+        let d = call(&server, "DescribeMapRun", json!({"mapRunArn": map_run_arn}));
+        if d["executionCounts"]["running"] == 10 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the update never widened the Map Run: {d}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    call(&server, "StopExecution", json!({"executionArn": parent}));
+    let out = wait(&server, &parent, Duration::from_secs(10));
+    assert_eq!(out["status"], "ABORTED");
+    let types: Vec<Value> = event_types(&server, &parent)
+        .iter()
+        .map(|e| e["type"].clone())
+        .collect();
+    assert_eq!(
+        types[types.len() - 2..],
+        [json!("MapRunAborted"), json!("ExecutionAborted")]
+    );
+    // The children stop with it; the record says ABORTED.
+    loop {
+        let children = call(&server, "ListExecutions", json!({"mapRunArn": map_run_arn}));
+        let children = children["executions"].as_array().unwrap().clone();
+        let d = call(&server, "DescribeMapRun", json!({"mapRunArn": map_run_arn}));
+        if d["status"] == "ABORTED" && children.iter().all(|c| c["status"] == "ABORTED") {
+            assert!(children.len() >= 10, "{children:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "children still run: {children:?} {d}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Rows per second through CSV -> Pass children; the row count is
 /// STEPLINE_DMAP_ROWS (default 2,000 in CI; the figures in
 /// docs/performance.md use more, see there).

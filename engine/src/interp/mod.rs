@@ -405,7 +405,7 @@ impl Core {
                 self.task_finished(m, task, Err(Failure { error, cause }))
             }
             Command::TimerFired { timer } => self.timer_fired(m, timer),
-            Command::Stop { error, cause } => self.stop(error, cause),
+            Command::Stop { error, cause } => self.stop(m, error, cause),
             Command::Redrive => {}
         }
         self.run_ready(m);
@@ -1635,11 +1635,21 @@ impl Core {
         self.cancel_everything();
     }
 
-    fn stop(&mut self, error: Option<String>, cause: Option<String>) {
+    fn stop(&mut self, m: &StateMachine, error: Option<String>, cause: Option<String>) {
         if self.history.is_empty() {
             return;
         }
         self.note_redrive_point();
+        // A distributed Map's Map Run stops with its execution.
+        let map_runs: Vec<ThreadId> = (0..self.threads.len())
+            .filter(|&tid| match &self.threads[tid].at {
+                At::Task { run, .. } => matches!(m.state(run.state).kind, StateKind::Map(_)),
+                _ => false,
+            })
+            .collect();
+        for tid in map_runs {
+            self.emit_on(tid, Event::MapRunAborted);
+        }
         let previous = self.history.last().map_or(0, |e| e.id);
         self.emit(
             previous,
