@@ -599,7 +599,8 @@ fn update_map_run_widens_a_running_map_and_stop_aborts_it() {
     let dir = TempDir::new("dmap-update");
     let server = server(&dir);
     let items: Vec<Value> = (0..40).map(|n| json!(n)).collect();
-    let processor = json!({"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 30, "End": true}}});
+    let processor =
+        json!({"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 30, "End": true}}});
     let fields = json!({"ItemsPath": "$.items", "MaxConcurrency": 1});
     let (status, created) = create(&server, "widen", &machine(fields, Some(processor)));
     assert_eq!(status, 200, "{created}");
@@ -622,19 +623,32 @@ fn update_map_run_widens_a_running_map_and_stop_aborts_it() {
                 break arn;
             }
         }
-        assert!(Instant::now() < deadline, "the Map Run never started a child");
+        assert!(
+            Instant::now() < deadline,
+            "the Map Run never started a child"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     std::thread::sleep(Duration::from_millis(300));
     let d = call(&server, "DescribeMapRun", json!({"mapRunArn": map_run_arn}));
-    assert_eq!(d["executionCounts"]["running"], 1, "MaxConcurrency 1 holds: {d}");
-    call(&server, "UpdateMapRun", json!({"mapRunArn": map_run_arn, "maxConcurrency": 10}));
+    assert_eq!(
+        d["executionCounts"]["running"], 1,
+        "MaxConcurrency 1 holds: {d}"
+    );
+    call(
+        &server,
+        "UpdateMapRun",
+        json!({"mapRunArn": map_run_arn, "maxConcurrency": 10}),
+    );
     loop {
         let d = call(&server, "DescribeMapRun", json!({"mapRunArn": map_run_arn}));
         if d["executionCounts"]["running"] == 10 {
             break;
         }
-        assert!(Instant::now() < deadline, "the update never widened the Map Run: {d}");
+        assert!(
+            Instant::now() < deadline,
+            "the update never widened the Map Run: {d}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     call(&server, "StopExecution", json!({"executionArn": parent}));
@@ -657,7 +671,10 @@ fn update_map_run_widens_a_running_map_and_stop_aborts_it() {
             assert!(children.len() >= 10, "{children:?}");
             break;
         }
-        assert!(Instant::now() < deadline, "children still run: {children:?} {d}");
+        assert!(
+            Instant::now() < deadline,
+            "children still run: {children:?} {d}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

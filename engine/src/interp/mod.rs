@@ -287,6 +287,15 @@ impl Execution {
         self
     }
 
+    /// Runs a distributed Map's items as iterations of this execution
+    /// instead of handing a Map Run to the runtime: for `stepline run`
+    /// (one execution in process, where no child execution can exist).
+    /// An ItemReader then fails: reading buckets needs `stepline serve`.
+    pub fn with_inline_distributed_maps(mut self) -> Self {
+        self.core.inline_distributed = true;
+        self
+    }
+
     /// Whether RedriveExecution can restart this execution (it ended
     /// unsuccessfully after its first state began).
     pub fn can_redrive(&self) -> bool {
@@ -355,6 +364,8 @@ struct Core {
     /// the execution ended unsuccessfully, and its input.
     redrive_from: Option<(StateId, Data)>,
     redrive_count: u32,
+    /// See [`Execution::with_inline_distributed_maps`].
+    inline_distributed: bool,
 }
 
 impl Core {
@@ -378,6 +389,7 @@ impl Core {
             invocations: HashMap::new(),
             redrive_from: None,
             redrive_count: 0,
+            inline_distributed: false,
         }
     }
 
@@ -701,7 +713,16 @@ impl Core {
             }
             StateKind::Map(map) => {
                 if let ProcessorMode::Distributed { execution_type } = map.mode {
-                    return self.start_map_run(m, tid, run, map, execution_type);
+                    if !self.inline_distributed {
+                        return self.start_map_run(m, tid, run, map, execution_type);
+                    }
+                    if map.item_reader.is_some() {
+                        let f = Failure::new(
+                            "States.ItemReaderFailed",
+                            "An ItemReader reads buckets mapped in stepline.toml: run this definition with `stepline serve`",
+                        );
+                        return self.fail_state(m, tid, run, f);
+                    }
                 }
                 let prepared = self.evaluator(m, tid, &run).map_setup(map);
                 let setup = match prepared {
