@@ -155,13 +155,15 @@ fn csv_rows_run_as_child_executions_with_a_map_run_record() {
         [
             "ExecutionStarted",
             "MapStateEntered",
+            "MapStateStarted",
             "MapRunStarted",
             "MapRunSucceeded",
+            "MapStateSucceeded",
             "MapStateExited",
             "ExecutionSucceeded"
         ]
     );
-    let map_run_arn = events[2]["mapRunStartedEventDetails"]["mapRunArn"]
+    let map_run_arn = events[3]["mapRunStartedEventDetails"]["mapRunArn"]
         .as_str()
         .unwrap()
         .to_owned();

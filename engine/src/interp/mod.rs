@@ -791,6 +791,10 @@ impl Core {
         self.ctx
             .enter_state(&state.name, run.entered_time, run.retry_count, None);
         spec.context = self.ctx.value().clone();
+        // AWS records MapStateStarted (with the inline item count; an
+        // ItemReader's count is not known yet) before MapRunStarted.
+        let length = spec.items.as_ref().map_or(0, Vec::len);
+        self.emit_on(tid, Event::MapStateStarted { length });
         let input = match serde_json::to_value(&spec) {
             Ok(v) => v,
             Err(e) => {
@@ -1503,7 +1507,11 @@ impl Core {
     ) {
         match result {
             Ok(output) => {
-                self.emit_on(tid, Event::MapRunSucceeded);
+                // As AWS links them: MapStateSucceeded and MapStateExited
+                // both follow MapRunSucceeded.
+                let succeeded = self.emit_on(tid, Event::MapRunSucceeded);
+                self.emit_on(tid, Event::MapStateSucceeded);
+                self.threads[tid].last_event = succeeded;
                 let output = Data::new(output);
                 match check_size(&output, "the Map Run result") {
                     Ok(()) => self.complete(m, tid, run, output, None),
@@ -1518,6 +1526,7 @@ impl Core {
                         cause: failure.cause.clone(),
                     },
                 );
+                self.emit_on(tid, Event::MapStateFailed);
                 self.fail_state(m, tid, run, failure);
             }
         }

@@ -2277,7 +2277,12 @@ fn a_distributed_map_hands_its_map_run_to_the_runtime() {
         .collect();
     assert_eq!(
         types,
-        ["ExecutionStarted", "MapStateEntered", "MapRunStarted"]
+        [
+            "ExecutionStarted",
+            "MapStateEntered",
+            "MapStateStarted",
+            "MapRunStarted"
+        ]
     );
     execution.apply(
         t0(),
@@ -2298,8 +2303,13 @@ fn a_distributed_map_hands_its_map_run_to_the_runtime() {
         .map(|e| e.event.type_name())
         .collect();
     assert_eq!(
-        types[3..],
-        ["MapRunSucceeded", "MapStateExited", "ExecutionSucceeded"]
+        types[4..],
+        [
+            "MapRunSucceeded",
+            "MapStateSucceeded",
+            "MapStateExited",
+            "ExecutionSucceeded"
+        ]
     );
 
     // A failed Map Run is caught like any state's error.
@@ -2318,7 +2328,10 @@ fn a_distributed_map_hands_its_map_run_to_the_runtime() {
         .iter()
         .map(|e| e.event.type_name())
         .collect();
-    assert_eq!(types[3..5], ["MapRunFailed", "MapStateExited"]);
+    assert_eq!(
+        types[4..7],
+        ["MapRunFailed", "MapStateFailed", "MapStateExited"]
+    );
     match execution.status() {
         Status::Succeeded { output } => assert_eq!(output["err"]["Cause"], "CSV row 3"),
         other => panic!("{other:?}"),
