@@ -618,7 +618,45 @@ impl<'a> Evaluator<'a> {
 
     /// A distributed Map's fields, evaluated against its input: what the
     /// Map Run runner needs (the ARN, label and context are the caller's).
-    pub fn distributed_setup(&mut self, map: &MapState) -> Result<MapRunSpec, Failure> {
+    pub fn distributed_setup(
+        &mut self,
+        map: &MapState,
+    ) -> Result<MapRunSpec, (Failure, Option<usize>)> {
+        // Inline items are read (and the tolerance fields checked) in
+        // the order and with the errors of an inline Map.
+        let items = match &map.item_reader {
+            Some(_) => None,
+            None => Some(self.map_setup(map)?.items),
+        };
+        let mut spec = self.distributed_fields(map, items).map_err(|f| (f, None))?;
+        // AWS records MapStateStarted (the caller's) before it checks the
+        // tolerated failure fields, as for an inline Map.
+        let length = spec.items.as_ref().map_or(0, Vec::len);
+        let effective = Arc::new(spec.effective.clone());
+        if let Some(source) = &map.tolerated_failure_count {
+            let count = self
+                .non_negative(source, &effective, "ToleratedFailureCountPath")
+                .map_err(|f| (f, Some(length)))?;
+            spec.tolerated_count = Some(count);
+        }
+        if let Some(source) = &map.tolerated_failure_percentage {
+            let pct = self
+                .percentage(source, &effective)
+                .map_err(|f| (f, Some(length)))?;
+            if !(0.0..=100.0).contains(&pct) {
+                let f = self.runtime("ToleratedFailurePercentage must be between 0 and 100.");
+                return Err((f, Some(length)));
+            }
+            spec.tolerated_percentage = Some(pct);
+        }
+        Ok(spec)
+    }
+
+    fn distributed_fields(
+        &mut self,
+        map: &MapState,
+        items: Option<Vec<Value>>,
+    ) -> Result<MapRunSpec, Failure> {
         let effective = self.input_only()?;
         let raw = Arc::clone(self.run_input);
         let states = States::input(&raw);
@@ -632,10 +670,6 @@ impl<'a> Evaluator<'a> {
                     "MaxConcurrency must be an integer from 0 to {MAX_CONCURRENCY}, not {max_concurrency}."
                 ))
             })?;
-        let items = match (&map.item_reader, &map.items) {
-            (Some(_), _) => None,
-            _ => Some(self.map_setup(map).map_err(|(f, _)| f)?.items),
-        };
         let reader = match &map.item_reader {
             None => None,
             Some(reader) => {
@@ -700,24 +734,6 @@ impl<'a> Evaluator<'a> {
             }
             _ => None,
         };
-        let tolerated_count = match &map.tolerated_failure_count {
-            Some(source) => {
-                Some(self.non_negative(source, &effective, "ToleratedFailureCountPath")?)
-            }
-            None => None,
-        };
-        let tolerated_percentage = match &map.tolerated_failure_percentage {
-            None => None,
-            Some(source) => {
-                let pct = self.percentage(source, &effective)?;
-                if !(0.0..=100.0).contains(&pct) {
-                    return Err(
-                        self.runtime("ToleratedFailurePercentage must be between 0 and 100.")
-                    );
-                }
-                Some(pct)
-            }
-        };
         Ok(MapRunSpec {
             map_run_arn: String::new(),
             state: 0,
@@ -732,8 +748,8 @@ impl<'a> Evaluator<'a> {
             batcher,
             writer,
             max_concurrency,
-            tolerated_count,
-            tolerated_percentage,
+            tolerated_count: None,
+            tolerated_percentage: None,
         })
     }
 

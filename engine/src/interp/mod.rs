@@ -775,7 +775,12 @@ impl Core {
         };
         let (mut spec, id) = match prepared {
             Ok(p) => p,
-            Err(f) => return self.fail_state(m, tid, run, f),
+            Err((f, started)) => {
+                if let Some(length) = started {
+                    self.emit_on(tid, Event::MapStateStarted { length });
+                }
+                return self.fail_state(m, tid, run, f);
+            }
         };
         let info = &self.ctx.info;
         // AWS: the label is the Label field, else the state's name.
