@@ -114,6 +114,11 @@ pub enum Event {
     },
     /// The Map Run was stopped with its parent execution.
     MapRunAborted,
+    /// RedriveExecution of the parent runs the Map Run's failed items again.
+    MapRunRedriven {
+        map_run_arn: String,
+        redrive_count: u32,
+    },
     // Task events are rare next to state events: boxed, they keep every
     // event small.
     TaskScheduled(Box<TaskScheduled>),
@@ -246,6 +251,7 @@ impl Event {
             Event::MapRunSucceeded => "MapRunSucceeded",
             Event::MapRunFailed { .. } => "MapRunFailed",
             Event::MapRunAborted => "MapRunAborted",
+            Event::MapRunRedriven { .. } => "MapRunRedriven",
             Event::TaskScheduled(_) => "TaskScheduled",
             Event::TaskStarted(_) => "TaskStarted",
             Event::TaskSucceeded(_) => "TaskSucceeded",

@@ -681,6 +681,111 @@ fn update_map_run_widens_a_running_map_and_stop_aborts_it() {
     }
 }
 
+/// Fails odd items until healed.
+struct Flaky(Arc<std::sync::atomic::AtomicBool>);
+
+impl TaskRunner for Flaky {
+    fn run(&self, call: TaskCall) -> TaskFuture {
+        let healed = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            let n = call.request.input["n"].as_u64().unwrap_or(0);
+            if n % 2 == 1 && !healed {
+                return Err(stepline_engine::interp::Failure::new(
+                    "Flaky",
+                    format!("item {n}"),
+                ));
+            }
+            Ok(json!({"done": n}))
+        })
+    }
+}
+
+#[test]
+fn redriving_the_parent_reruns_only_the_failed_items() {
+    let dir = TempDir::new("dmap-redrive");
+    let healed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let config = EngineConfig {
+        buckets: Buckets::new(BTreeMap::from([(
+            "data".to_owned(),
+            dir.path().to_path_buf(),
+        )])),
+        ..EngineConfig::default()
+    };
+    let server = Server::start_configured(Arc::new(Flaky(Arc::clone(&healed))), config);
+    let processor = json!({"StartAt": "Work", "States": {
+        "Work": {"Type": "Task", "Resource": "stepline:process:flaky", "End": true}}});
+    let fields = json!({"ItemsPath": "$.items", "MaxConcurrency": 3, "ToleratedFailureCount": 1});
+    let items: Vec<Value> = (0..6).map(|n| json!({"n": n})).collect();
+    let out = run(
+        &server,
+        "redrive",
+        &machine(fields, Some(processor)),
+        json!({"items": items}),
+    );
+    assert_eq!(out["status"], "FAILED", "{out}");
+    assert_eq!(out["error"], "States.ExceedToleratedFailureThreshold");
+    let parent = out["executionArn"].as_str().unwrap().to_owned();
+    let runs = call(&server, "ListMapRuns", json!({"executionArn": parent}));
+    let map_run_arn = runs["mapRuns"][0]["mapRunArn"].as_str().unwrap().to_owned();
+    // Whatever the tolerance let run before the Map Run failed.
+    let first: BTreeMap<String, Value> =
+        call(&server, "ListExecutions", json!({"mapRunArn": map_run_arn}))["executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["executionArn"].as_str().unwrap().to_owned(),
+                    c["status"].clone(),
+                )
+            })
+            .collect();
+    assert!(first.values().any(|s| s == "FAILED"), "{first:?}");
+
+    healed.store(true, std::sync::atomic::Ordering::SeqCst);
+    call(&server, "RedriveExecution", json!({"executionArn": parent}));
+    let out = wait(&server, &parent, Duration::from_secs(30));
+    let result = output(&out);
+    let done: Vec<Value> = (0..6).map(|n| json!({"done": n})).collect();
+    assert_eq!(result, Value::Array(done));
+    let events = event_types(&server, &parent);
+    let redriven = events
+        .iter()
+        .find(|e| e["type"] == "MapRunRedriven")
+        .expect("MapRunRedriven");
+    assert_eq!(
+        redriven["mapRunRedrivenEventDetails"],
+        json!({"mapRunArn": map_run_arn, "redriveCount": 1})
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["type"] == "MapRunStarted")
+            .count(),
+        1,
+        "the same Map Run, not a new one"
+    );
+    let children = call(&server, "ListExecutions", json!({"mapRunArn": map_run_arn}));
+    let children = children["executions"].as_array().unwrap();
+    assert_eq!(children.len(), 6, "one child per item, across both runs");
+    for child in children {
+        let arn = child["executionArn"].as_str().unwrap();
+        let redrives =
+            call(&server, "DescribeExecution", json!({"executionArn": arn}))["redriveCount"]
+                .clone();
+        let expected = match first.get(arn).and_then(Value::as_str) {
+            Some("SUCCEEDED") => 0,
+            Some(_) => 1,
+            None => 0, // not started before the Map Run failed
+        };
+        assert_eq!(redrives, expected, "{arn} was {:?}", first.get(arn));
+        assert_eq!(child["status"], "SUCCEEDED");
+    }
+    let d = call(&server, "DescribeMapRun", json!({"mapRunArn": map_run_arn}));
+    assert_eq!(d["status"], "SUCCEEDED");
+    assert_eq!(d["itemCounts"]["succeeded"], 6);
+}
+
 /// Rows per second through CSV -> Pass children; the row count is
 /// STEPLINE_DMAP_ROWS (default 2,000 in CI; the figures in
 /// docs/performance.md use more, see there).

@@ -750,6 +750,7 @@ impl<'a> Evaluator<'a> {
             max_concurrency,
             tolerated_count: None,
             tolerated_percentage: None,
+            redrive: false,
         })
     }
 

@@ -366,6 +366,13 @@ struct Core {
     redrive_count: u32,
     /// See [`Execution::with_inline_distributed_maps`].
     inline_distributed: bool,
+    /// The Map Run of each distributed Map state whose last Map Run
+    /// failed: a redrive runs it again (its failed items only).
+    failed_map_runs: HashMap<StateId, String>,
+    /// Taken from `failed_map_runs` by a redrive; used by the next entry.
+    redriven_map_runs: HashMap<StateId, String>,
+    /// The Map Run ARN of each Map Run task in flight.
+    map_run_tasks: HashMap<TaskId, String>,
 }
 
 impl Core {
@@ -390,6 +397,9 @@ impl Core {
             redrive_from: None,
             redrive_count: 0,
             inline_distributed: false,
+            failed_map_runs: HashMap::new(),
+            redriven_map_runs: HashMap::new(),
+            map_run_tasks: HashMap::new(),
         }
     }
 
@@ -786,10 +796,14 @@ impl Core {
         // AWS: the label is the Label field, else the state's name.
         let label = map.label.clone().unwrap_or_else(|| state.name.to_string());
         let account = info.execution_arn.split(':').nth(4).unwrap_or_default();
-        spec.map_run_arn = format!(
-            "arn:aws:states:{}:{account}:mapRun:{}/{label}:{id}",
-            info.region, info.state_machine_name
-        );
+        let redriven = self.redriven_map_runs.remove(&run.state);
+        spec.redrive = redriven.is_some();
+        spec.map_run_arn = redriven.unwrap_or_else(|| {
+            format!(
+                "arn:aws:states:{}:{account}:mapRun:{}/{label}:{id}",
+                info.region, info.state_machine_name
+            )
+        });
         spec.label = label;
         spec.state = run.state.0;
         spec.express = execution_type == crate::asl::model::ExecutionType::Express;
@@ -807,15 +821,22 @@ impl Core {
                 return self.fail_state(m, tid, run, f);
             }
         };
-        self.emit_on(
-            tid,
+        let event = if spec.redrive {
+            Event::MapRunRedriven {
+                map_run_arn: spec.map_run_arn.clone(),
+                redrive_count: self.redrive_count,
+            }
+        } else {
             Event::MapRunStarted {
                 map_run_arn: spec.map_run_arn.clone(),
-            },
-        );
+            }
+        };
+        self.emit_on(tid, event);
+        self.failed_map_runs.remove(&run.state);
         self.next_task += 1;
         let task_id = TaskId(self.next_task);
         self.tasks.insert(task_id, tid);
+        self.map_run_tasks.insert(task_id, spec.map_run_arn.clone());
         self.effects.push(Effect::InvokeTask(Box::new(TaskRequest {
             task: task_id,
             state_name: state.name.to_string(),
@@ -1462,7 +1483,13 @@ impl Core {
         }
         let resource = match &m.state(run.state).kind {
             StateKind::Task(t) => t.resource.clone(),
-            StateKind::Map(_) => return self.map_run_finished(m, tid, run, result),
+            StateKind::Map(_) => {
+                let arn = self.map_run_tasks.remove(&task);
+                if let (Err(_), Some(arn)) = (&result, arn) {
+                    self.failed_map_runs.insert(run.state, arn);
+                }
+                return self.map_run_finished(m, tid, run, result);
+            }
             _ => return,
         };
         match result {
@@ -1629,6 +1656,7 @@ impl Core {
         };
         self.redrive_count += 1;
         self.ctx.info.redrive_count = self.redrive_count;
+        self.redriven_map_runs = std::mem::take(&mut self.failed_map_runs);
         self.ctx.set_input(Arc::clone(&self.ctx_input()));
         let previous = self.history.last().map_or(0, |e| e.id);
         let id = self.emit(
@@ -1683,6 +1711,11 @@ impl Core {
             })
             .collect();
         for tid in map_runs {
+            if let At::Task { run, task, .. } = &self.threads[tid].at {
+                if let Some(arn) = self.map_run_tasks.remove(task) {
+                    self.failed_map_runs.insert(run.state, arn);
+                }
+            }
             self.emit_on(tid, Event::MapRunAborted);
         }
         let previous = self.history.last().map_or(0, |e| e.id);

@@ -176,9 +176,11 @@ impl MapRun {
                         let label = self.spec.label.clone();
                         let name = derived_name(&format!("{}#{}", self.spec.map_run_arn, unit.index));
                         let running = Arc::clone(&self.running);
+                        let redrive = self.spec.redrive;
                         children.spawn(async move {
                             let (index, items) = (unit.index, unit.items);
-                            let result = run_child(engine, child, label, name, unit.input, running, index).await;
+                            let start = ChildStart { engine, child, label, name, input: unit.input, redrive };
+                            let result = start.run(running, index).await;
                             (index, items, result)
                         });
                     }
@@ -415,30 +417,53 @@ impl Drop for MapRun {
     }
 }
 
-/// Starts (or finds) one child and waits for it to end.
-async fn run_child(
+/// One child of the Map Run: what starting it takes.
+struct ChildStart {
     engine: Engine,
     child: MapRunChild,
     label: String,
     name: String,
     input: Value,
-    running: Arc<Mutex<HashMap<usize, String>>>,
-    index: usize,
-) -> Result<ExecutionRecord, EngineError> {
-    let record = engine
-        .start_map_child(&child, &label, &name, &input)
-        .await?;
-    if record.status != ExecutionStatus::Running {
-        return Ok(record);
+    /// The Map Run is redriven: a child that did not succeed is redriven.
+    redrive: bool,
+}
+
+impl ChildStart {
+    /// Starts (or finds, or redrives) the child and waits for it to end.
+    async fn run(
+        self,
+        running: Arc<Mutex<HashMap<usize, String>>>,
+        index: usize,
+    ) -> Result<ExecutionRecord, EngineError> {
+        let engine = &self.engine;
+        let mut record = engine
+            .start_map_child(&self.child, &self.label, &self.name, &self.input)
+            .await?;
+        let failed = matches!(
+            record.status,
+            ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted
+        );
+        if self.redrive && failed {
+            match engine.redrive_execution(&record.arn).await {
+                Ok(redriven) => record = redriven,
+                // Not redrivable (it failed before its first state): it
+                // stays a failed item.
+                Err(EngineError::ExecutionNotRedrivable(_)) => return Ok(record),
+                Err(e) => return Err(e),
+            }
+        }
+        if record.status != ExecutionStatus::Running {
+            return Ok(record);
+        }
+        if let Ok(mut r) = running.lock() {
+            r.insert(index, record.arn.clone());
+        }
+        let ended = engine.wait_for(&record.arn).await;
+        if let Ok(mut r) = running.lock() {
+            r.remove(&index);
+        }
+        ended
     }
-    if let Ok(mut r) = running.lock() {
-        r.insert(index, record.arn.clone());
-    }
-    let ended = engine.wait_for(&record.arn).await;
-    if let Ok(mut r) = running.lock() {
-        r.remove(&index);
-    }
-    ended
 }
 
 /// Where items come from.

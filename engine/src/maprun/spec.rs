@@ -45,6 +45,10 @@ pub struct MapRunSpec {
     pub tolerated_count: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerated_percentage: Option<f64>,
+    /// A redrive of a failed Map Run (same ARN): children that succeeded
+    /// are kept, the others are redriven.
+    #[serde(default)]
+    pub redrive: bool,
 }
 
 /// ItemReader, its Parameters evaluated.

@@ -529,12 +529,11 @@ impl Engine {
         if lock(&self.inner.live).contains_key(arn) {
             return Err(not_redrivable("it is still closing"));
         }
-        let machine_record = self.machine_revision(&record.state_machine_arn, record.revision)?;
-        if machine_record.workflow_type == WorkflowType::Express {
+        let (machine_record, machine, info) = self.definition_of(&record)?;
+        let express_child = record.map_run.as_ref().is_some_and(|c| c.express);
+        if machine_record.workflow_type == WorkflowType::Express || express_child {
             return Err(not_redrivable("EXPRESS executions are not redriven"));
         }
-        let machine = self.compiled(&record.state_machine_arn, record.revision)?;
-        let info = self.info(&machine_record, &record);
         let (mut execution, _) =
             DurableExecution::recover(&*self.inner.store, machine, info, record.clone())?;
         if !execution.execution().can_redrive() {
@@ -895,6 +894,30 @@ impl Engine {
         Ok(record)
     }
 
+    /// What an execution runs: its state machine revision, or for a Map
+    /// Run's child the ItemProcessor of its parent's revision.
+    fn definition_of(
+        &self,
+        record: &ExecutionRecord,
+    ) -> Result<(StateMachineRecord, Arc<StateMachine>, ExecutionInfo), EngineError> {
+        match &record.map_run {
+            Some(child) => {
+                let parent = self.machine_revision(&child.machine_arn, child.revision)?;
+                let machine =
+                    self.compiled_processor(&child.machine_arn, child.revision, child.scope)?;
+                let info = self.child_info(&parent, record);
+                Ok((parent, machine, info))
+            }
+            None => {
+                let machine_record =
+                    self.machine_revision(&record.state_machine_arn, record.revision)?;
+                let machine = self.compiled(&record.state_machine_arn, record.revision)?;
+                let info = self.info(&machine_record, record);
+                Ok((machine_record, machine, info))
+            }
+        }
+    }
+
     fn child_info(&self, parent: &StateMachineRecord, record: &ExecutionRecord) -> ExecutionInfo {
         let mut info = self.info(parent, record);
         info.state_machine_arn = record.state_machine_arn.clone();
@@ -924,9 +947,7 @@ impl Engine {
             self.inner.store.apply(&batch)?;
             return Ok(());
         }
-        let parent = self.machine_revision(&child.machine_arn, child.revision)?;
-        let machine = self.compiled_processor(&child.machine_arn, child.revision, child.scope)?;
-        let info = self.child_info(&parent, &record);
+        let (_, machine, info) = self.definition_of(&record)?;
         let (execution, outstanding) =
             DurableExecution::recover(&*self.inner.store, machine, info, record)?;
         self.spawn(execution, Pending::from_outstanding(outstanding));

@@ -199,6 +199,13 @@ fn details(event: &Event) -> Option<(&'static str, Value)> {
             "mapRunStartedEventDetails",
             json!({"mapRunArn": map_run_arn}),
         ),
+        Event::MapRunRedriven {
+            map_run_arn,
+            redrive_count,
+        } => (
+            "mapRunRedrivenEventDetails",
+            json!({"mapRunArn": map_run_arn, "redriveCount": redrive_count}),
+        ),
         Event::MapRunFailed { error, cause } => {
             ("mapRunFailedEventDetails", error_cause(error, cause))
         }
