@@ -125,9 +125,10 @@ pub fn open(spec: &ReaderSpec, buckets: &Buckets) -> Result<Items, ReaderError> 
                 "CSV" => Box::new(CsvItems::new(input, spec)?),
                 "JSON" => Box::new(JsonArrayItems::new(input)),
                 "JSONL" => Box::new(JsonLines::new(input)),
+                "MANIFEST" => Box::new(inventory(input, buckets, &bucket)?),
                 other => {
                     return Err(ReaderError(format!(
-                        "The InputType '{other}' is not supported here (CSV, JSON and JSONL are)"
+                        "The InputType '{other}' is not one of CSV, JSON, JSONL, MANIFEST"
                     )));
                 }
             }
@@ -150,6 +151,99 @@ pub fn open(spec: &ReaderSpec, buckets: &Buckets) -> Result<Items, ReaderError> 
         Some(n) if n > 0 => Box::new(items.take(usize::try_from(n).unwrap_or(usize::MAX))),
         _ => items,
     })
+}
+
+// --- MANIFEST (S3 Inventory) ---
+
+/// The largest inventory manifest.json read (it lists files, not items).
+const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The rows of every CSV file an S3 Inventory `manifest.json` lists, in
+/// order, keyed by its `fileSchema`. The files are looked up in the
+/// manifest's `destinationBucket` (`arn:aws:s3:::NAME`, mapped like any
+/// bucket), or the manifest's own bucket when it names none.
+fn inventory<R: Read>(
+    input: R,
+    buckets: &Buckets,
+    own_bucket: &str,
+) -> Result<impl Iterator<Item = Result<Value, ReaderError>> + Send + use<R>, ReaderError> {
+    let mut text = String::new();
+    input
+        .take(MAX_MANIFEST_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| ReaderError(format!("The manifest cannot be read: {e}")))?;
+    if text.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(ReaderError(format!(
+            "The manifest is larger than {MAX_MANIFEST_BYTES} bytes"
+        )));
+    }
+    let manifest: Value = serde_json::from_str(&text)
+        .map_err(|e| ReaderError(format!("The manifest is not JSON: {e}")))?;
+    match manifest.get("fileFormat").and_then(Value::as_str) {
+        Some("CSV") => {}
+        other => {
+            return Err(ReaderError(format!(
+                "The manifest's fileFormat is {other:?}: only CSV inventories are read"
+            )));
+        }
+    }
+    let headers: Vec<String> = manifest
+        .get("fileSchema")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ReaderError("The manifest has no fileSchema".to_owned()))?
+        .split(',')
+        .map(|h| h.trim().to_owned())
+        .collect();
+    let bucket = manifest
+        .get("destinationBucket")
+        .and_then(Value::as_str)
+        .map_or(own_bucket, |b| b.trim_start_matches("arn:aws:s3:::"))
+        .to_owned();
+    let mut paths = Vec::new();
+    for file in manifest
+        .get("files")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let key = file
+            .get("key")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ReaderError("A file of the manifest has no key".to_owned()))?;
+        if key.ends_with(".gz") {
+            return Err(ReaderError(format!(
+                "The inventory file '{key}' is gzip-compressed: stepline reads uncompressed CSV inventories"
+            )));
+        }
+        paths.push((key.to_owned(), buckets.resolve(&bucket, key, true)?));
+    }
+    let spec = ReaderSpec {
+        resource: String::new(),
+        parameters: Value::Null,
+        input_type: Some("CSV".into()),
+        csv_header_location: Some("GIVEN".into()),
+        csv_headers: Some(headers),
+        csv_delimiter: None,
+        max_items: None,
+    };
+    let items = paths.into_iter().flat_map(move |(key, path)| {
+        let rows: Items = match File::open(&path) {
+            Ok(file) => match CsvItems::new(BufReader::new(file), &spec) {
+                Ok(rows) => {
+                    let key = key.clone();
+                    Box::new(rows.map(move |r| {
+                        r.map_err(|e| ReaderError(format!("Inventory file '{key}': {}", e.0)))
+                    }))
+                }
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            },
+            Err(e) => Box::new(std::iter::once(Err(ReaderError(format!(
+                "Cannot read the inventory file '{key}': {e}"
+            ))))),
+        };
+        rows
+    });
+    Ok(items)
 }
 
 // --- CSV ---
@@ -736,6 +830,41 @@ mod tests {
         let err = it.next().unwrap().unwrap_err();
         assert!(err.0.starts_with("JSONL line 4 is not JSON"), "{err}");
         assert!(it.next().is_none());
+    }
+
+    #[test]
+    fn an_inventory_manifest_lists_its_csv_files_rows() {
+        let dir = std::env::temp_dir().join(format!("stepline-inventory-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("inv")).unwrap();
+        std::fs::write(dir.join("inv/a.csv"), "src,k1.txt,10\nsrc,k2.txt,20\n").unwrap();
+        std::fs::write(dir.join("inv/b.csv"), "src,\"k,3.txt\",30\n").unwrap();
+        std::fs::write(
+            dir.join("manifest.json"),
+            r#"{"sourceBucket": "src", "destinationBucket": "arn:aws:s3:::b", "fileFormat": "CSV",
+                "fileSchema": "Bucket, Key, Size", "files": [{"key": "inv/a.csv"}, {"key": "inv/b.csv"}]}"#,
+        )
+        .unwrap();
+        let buckets = Buckets::new(BTreeMap::from([("b".to_owned(), dir.clone())]));
+        let mut s = spec("MANIFEST");
+        s.parameters = json!({"Bucket": "b", "Key": "manifest.json"});
+        let items = all(open(&s, &buckets).unwrap()).unwrap();
+        assert_eq!(
+            items,
+            vec![
+                json!({"Bucket": "src", "Key": "k1.txt", "Size": "10"}),
+                json!({"Bucket": "src", "Key": "k2.txt", "Size": "20"}),
+                json!({"Bucket": "src", "Key": "k,3.txt", "Size": "30"}),
+            ]
+        );
+        std::fs::write(
+            dir.join("gz.json"),
+            r#"{"fileFormat": "CSV", "fileSchema": "Key", "files": [{"key": "x.csv.gz"}]}"#,
+        )
+        .unwrap();
+        s.parameters = json!({"Bucket": "b", "Key": "gz.json"});
+        let err = open(&s, &buckets).err().unwrap();
+        assert!(err.0.contains("gzip"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
