@@ -54,10 +54,16 @@ pub(crate) fn write(
         .map_err(|e| e.0)?;
     let dir = manifest_path.parent().ok_or("no directory")?.to_owned();
     std::fs::create_dir_all(&dir).map_err(|e| format!("Cannot create {base}: {e}"))?;
-    // Created, the directory is checked again (a symlink planted on the way).
+    // Created, every path is checked again: a symbolic link planted on the
+    // way (or in place of a file) must not lead out of the bucket.
     buckets
         .resolve(bucket, &manifest_key, false)
         .map_err(|e| e.0)?;
+    for status in ["SUCCEEDED", "FAILED", "PENDING"] {
+        buckets
+            .resolve(bucket, &format!("{base}/{status}_0.json"), false)
+            .map_err(|e| e.0)?;
+    }
 
     let mut files = [
         ResultFile::new("SUCCEEDED"),
