@@ -30,6 +30,17 @@ use stepline_engine::tasks::config::{ProcessConfig, TaskConfig};
 
 struct NoTasks;
 
+/// A throughput case: label, items, batch size, the child state, on sled,
+/// the task runner.
+type Case = (
+    &'static str,
+    usize,
+    Option<u64>,
+    serde_json::Value,
+    bool,
+    Arc<dyn TaskRunner>,
+);
+
 impl TaskRunner for NoTasks {
     fn run(&self, _call: TaskCall) -> TaskFuture {
         Box::pin(async { Err(stepline_engine::interp::Failure::new("NoTasks", "none")) })
@@ -215,14 +226,7 @@ fn main() {
     tasks.processes.insert("cat".into(), cat);
     let invokers: Arc<dyn TaskRunner> = Arc::new(Invokers::new(tasks).expect("invokers"));
     let process = json!({"Type": "Task", "Resource": "stepline:process:cat", "End": true});
-    let cases: Vec<(
-        &str,
-        usize,
-        Option<u64>,
-        serde_json::Value,
-        bool,
-        Arc<dyn TaskRunner>,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         (
             "pass-memory",
             20_000,
