@@ -199,6 +199,17 @@ fn csv_rows_run_as_child_executions_with_a_map_run_record() {
         );
         assert_eq!(child["mapRunArn"], map_run_arn);
         assert_eq!(child["status"], "SUCCEEDED");
+        let runs = call(
+            &server,
+            "DescribeStateMachineForExecution",
+            json!({"executionArn": arn}),
+        );
+        assert_eq!(runs["mapRunArn"], map_run_arn);
+        assert_eq!(runs["label"], "orders");
+        assert_eq!(
+            runs["stateMachineArn"],
+            "arn:aws:states:us-east-1:111111111111:stateMachine:csv/orders"
+        );
         let types: Vec<Value> = event_types(&server, arn)
             .iter()
             .map(|e| e["type"].clone())

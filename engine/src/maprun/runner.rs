@@ -186,7 +186,10 @@ impl MapRun {
                     }
                 },
                 Some(joined) = children.join_next(), if !children.is_empty() => {
-                    let Ok((index, items, result)) = joined else { continue };
+                    let (index, items, result) = match joined {
+                        Ok(done) => done,
+                        Err(e) => break Err(fail("States.Runtime", format!("A child of the Map Run was lost: {e}"))),
+                    };
                     unit_items.remove(&index);
                     let record = match result {
                         Ok(r) => r,

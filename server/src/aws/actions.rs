@@ -540,15 +540,27 @@ pub async fn dispatch(
         "DescribeStateMachineForExecution" => {
             let arn = arn(request, "executionArn", "execution")?;
             let e = engine.describe_execution(arn)?;
-            let m = engine.describe_state_machine_revision(&e.state_machine_arn, e.revision)?;
-            Ok(json!({
-                "stateMachineArn": m.arn,
+            // A Map Run's child runs its parent's revision (the Map state's
+            // ItemProcessor): that definition, with the Map Run and label.
+            let (machine_arn, revision) = match &e.map_run {
+                Some(child) => (child.machine_arn.as_str(), child.revision),
+                None => (e.state_machine_arn.as_str(), e.revision),
+            };
+            let m = engine.describe_state_machine_revision(machine_arn, revision)?;
+            let mut out = json!({
+                "stateMachineArn": e.state_machine_arn,
                 "name": m.name,
                 "definition": m.definition,
                 "roleArn": m.role_arn,
                 "updateDate": epoch(m.created),
                 "revisionId": m.revision.to_string(),
-            }))
+            });
+            if let (Some(child), Value::Object(map)) = (&e.map_run, &mut out) {
+                let label = e.state_machine_arn.rsplit('/').next().unwrap_or_default();
+                map.insert("mapRunArn".into(), json!(child.map_run_arn));
+                map.insert("label".into(), json!(label));
+            }
+            Ok(out)
         }
         "TagResource" => {
             let resource = required(request, "resourceArn")?;
