@@ -692,6 +692,72 @@ fn update_map_run_widens_a_running_map_and_stop_aborts_it() {
     }
 }
 
+/// boto3 reads the Map Run actions' answers (dates, counts) unchanged.
+#[test]
+fn boto3_reads_map_runs() {
+    if !crate::support::boto3_available() {
+        return;
+    }
+    let dir = TempDir::new("dmap-boto3");
+    let server = server(&dir);
+    std::fs::write(
+        dir.path().join("data/rows.jsonl"),
+        "{\"a\": 1}\n{\"a\": 2}\n",
+    )
+    .unwrap();
+    let definition = machine(csv_reader(json!({"InputType": "JSONL"})), None);
+    let script = r#"
+import json, sys, time, boto3
+from botocore.config import Config
+sfn = boto3.client("stepfunctions", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="test", aws_secret_access_key="test",
+                   config=Config(retries={"max_attempts": 1}))
+arn = sfn.create_state_machine(name="boto-map", definition=sys.argv[2],
+                               roleArn="arn:aws:iam::111111111111:role/r")["stateMachineArn"]
+execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"key": "rows.jsonl"}))["executionArn"]
+for _ in range(500):
+    described = sfn.describe_execution(executionArn=execution)
+    if described["status"] != "RUNNING":
+        break
+    time.sleep(0.01)
+runs = sfn.list_map_runs(executionArn=execution)["mapRuns"]
+run = sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"])
+sfn.update_map_run(mapRunArn=run["mapRunArn"], maxConcurrency=5, toleratedFailurePercentage=10.0)
+updated = sfn.describe_map_run(mapRunArn=run["mapRunArn"])
+children = sfn.list_executions(mapRunArn=run["mapRunArn"])["executions"]
+print(json.dumps({
+    "status": described["status"],
+    "runs": len(runs),
+    "run_status": run["status"],
+    "start_is_datetime": hasattr(run["startDate"], "year"),
+    "items": run["itemCounts"]["succeeded"],
+    "concurrency": updated["maxConcurrency"],
+    "percentage": updated["toleratedFailurePercentage"],
+    "children": sorted(c["status"] for c in children),
+}))
+"#;
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            script,
+            &format!("http://{}", server.addr),
+            &definition,
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "boto3 script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+    assert_eq!(
+        result,
+        json!({"status": "SUCCEEDED", "runs": 1, "run_status": "SUCCEEDED", "start_is_datetime": true,
+               "items": 2, "concurrency": 5, "percentage": 10.0, "children": ["SUCCEEDED", "SUCCEEDED"]})
+    );
+}
+
 /// Fails odd items until healed.
 struct Flaky(Arc<std::sync::atomic::AtomicBool>);
 
