@@ -284,6 +284,7 @@ impl Store for MemoryStore {
                     inner.histories.remove(&arn);
                     inner.timers.retain(|t| t.execution != arn);
                     inner.tokens.retain(|_, t| t.execution != arn);
+                    inner.map_runs.retain(|_, r| r.execution_arn != arn);
                 }
                 WriteOp::PutTrigger(t) => {
                     inner.triggers.insert(t.name.clone(), t);

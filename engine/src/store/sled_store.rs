@@ -574,6 +574,14 @@ impl Plan<'_> {
             self.remove(timer_key.to_vec());
             self.remove(k.to_vec());
         }
+        // The Map Runs it started (their children are executions of their
+        // own, purged by their own age).
+        let runs = prefix(MAP_RUNS_BY_EXECUTION, arn);
+        for item in self.store.data.scan_prefix(&runs) {
+            let (k, _) = item.map_err(io)?;
+            self.remove(key(MAP_RUNS, &[&k[runs.len()..]]));
+            self.remove(k.to_vec());
+        }
         // Tokens are removed when their execution ends; a closed execution
         // has none left.
         Ok(())
