@@ -692,6 +692,50 @@ fn update_map_run_widens_a_running_map_and_stop_aborts_it() {
     }
 }
 
+#[test]
+fn writer_config_formats_results_and_files() {
+    let dir = TempDir::new("dmap-writerconfig");
+    let server = server(&dir);
+    let processor = json!({"StartAt": "Pair", "States": {"Pair": {"Type": "Pass",
+        "Parameters": {"pair.$": "States.Array($.n, $.n)"}, "OutputPath": "$.pair", "End": true}}});
+    let input = json!({"items": [{"n": 1}, {"n": 2}]});
+    // WriterConfig alone: the state's result, formatted, no file.
+    let fields = json!({"ItemsPath": "$.items", "ResultWriter": {"WriterConfig": {"Transformation": "FLATTEN"}}});
+    let out = run(
+        &server,
+        "flatten",
+        &machine(fields, Some(processor.clone())),
+        input.clone(),
+    );
+    assert_eq!(output(&out), json!([1, 1, 2, 2]));
+    let fields = json!({"ItemsPath": "$.items", "ResultWriter": {"WriterConfig": {"Transformation": "NONE"}}});
+    let out = run(
+        &server,
+        "none",
+        &machine(fields, Some(processor.clone())),
+        input.clone(),
+    );
+    let entries = output(&out);
+    assert_eq!(entries[1]["Status"], "SUCCEEDED");
+    assert_eq!(entries[1]["Output"], "[2,2]");
+    // Files as JSON Lines of the outputs.
+    let fields = json!({"ItemsPath": "$.items", "ResultWriter": {
+        "Resource": "arn:aws:states:::s3:putObject",
+        "Parameters": {"Bucket": "out", "Prefix": "lines"},
+        "WriterConfig": {"OutputType": "JSONL", "Transformation": "COMPACT"}}});
+    let out = run(&server, "jsonl", &machine(fields, Some(processor)), input);
+    let key = output(&out)["ResultWriterDetails"]["Key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let base = dir
+        .path()
+        .join("out")
+        .join(key.trim_end_matches("manifest.json"));
+    let text = std::fs::read_to_string(base.join("SUCCEEDED_0.json")).unwrap();
+    assert_eq!(text, "[1,1]\n[2,2]\n");
+}
+
 /// boto3 reads the Map Run actions' answers (dates, counts) unchanged.
 #[test]
 fn boto3_reads_map_runs() {

@@ -719,9 +719,10 @@ impl<'a> Evaluator<'a> {
         };
         let writer = match &map.result_writer {
             Some(ResultWriter {
-                resource: Some(resource),
+                resource,
                 parameters,
-                ..
+                output_type,
+                transformation,
             }) => {
                 let parameters = match parameters {
                     Some(p) => self.payload(p, &effective, "Arguments", &states)?,
@@ -730,9 +731,11 @@ impl<'a> Evaluator<'a> {
                 Some(WriterSpec {
                     resource: resource.clone(),
                     parameters,
+                    output_type: output_type.clone(),
+                    transformation: transformation.clone(),
                 })
             }
-            _ => None,
+            None => None,
         };
         Ok(MapRunSpec {
             map_run_arn: String::new(),

@@ -342,6 +342,24 @@ impl MapRun {
                     .map(|o| o.unwrap_or(Value::Null))
                     .collect(),
             )),
+            Some(spec) if spec.resource.is_none() => {
+                let engine = self.engine.clone();
+                let child_machine = self.child_machine_arn();
+                let (map_run_arn, units) = (self.spec.map_run_arn.clone(), self.units);
+                let entries = tokio::task::spawn_blocking(move || {
+                    let names = (0..units).map(|i| derived_name(&format!("{map_run_arn}#{i}")));
+                    writer::preview(&engine, &spec, &child_machine, names)
+                })
+                .await
+                .map_err(|e| fail("States.ResultWriterFailed", e))?
+                .map_err(|e| fail("States.ResultWriterFailed", e))?;
+                entries.map(Value::Array).ok_or_else(|| {
+                    fail(
+                        "States.DataLimitExceeded",
+                        format!("The Map Run's results exceed the maximum payload size of {MAX_PAYLOAD_BYTES} bytes; write them with a ResultWriter Resource"),
+                    )
+                })
+            }
             Some(spec) => {
                 let engine = self.engine.clone();
                 let (record, child_machine) = (self.record.clone(), self.child_machine_arn());

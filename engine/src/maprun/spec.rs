@@ -85,6 +85,15 @@ pub struct BatcherSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WriterSpec {
-    pub resource: String,
+    /// `None`: WriterConfig alone, which formats the state's result
+    /// without writing files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
     pub parameters: Value,
+    /// WriterConfig.OutputType: JSON (default) or JSONL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_type: Option<String>,
+    /// WriterConfig.Transformation: NONE, COMPACT or FLATTEN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transformation: Option<String>,
 }

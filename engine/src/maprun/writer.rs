@@ -27,12 +27,14 @@ pub(crate) fn write(
     child_machine_arn: &str,
     names: impl Iterator<Item = String>,
 ) -> Result<Value, String> {
-    if spec.resource != "arn:aws:states:::s3:putObject" {
+    let resource = spec.resource.as_deref().unwrap_or_default();
+    if resource != "arn:aws:states:::s3:putObject" {
         return Err(format!(
-            "The ResultWriter resource '{}' is not supported (arn:aws:states:::s3:putObject is)",
-            spec.resource
+            "The ResultWriter resource '{resource}' is not supported (arn:aws:states:::s3:putObject is)"
         ));
     }
+    let transformation = Transformation::of(spec)?;
+    let lines = output_lines(spec)?;
     let param = |name: &str| spec.parameters.get(name).and_then(Value::as_str);
     let bucket = param("Bucket").ok_or("The ResultWriter's parameters need a Bucket string")?;
     let prefix = param("Prefix").unwrap_or("").trim_end_matches('/');
@@ -66,24 +68,24 @@ pub(crate) fn write(
     }
 
     let mut files = [
-        ResultFile::new("SUCCEEDED"),
-        ResultFile::new("FAILED"),
-        ResultFile::new("PENDING"),
+        ResultFile::new("SUCCEEDED", lines),
+        ResultFile::new("FAILED", lines),
+        ResultFile::new("PENDING", lines),
     ];
     for name in names {
         let child = engine
             .store()
             .execution_by_name(child_machine_arn, &name)
             .map_err(|e| e.to_string())?;
-        let (slot, entry) = match child {
-            Some(c) => match c.status {
-                ExecutionStatus::Succeeded => (0, describe(&c)),
-                ExecutionStatus::Running => (2, describe(&c)),
-                _ => (1, describe(&c)),
-            },
-            None => continue,
+        let Some(c) = child else { continue };
+        let slot = match c.status {
+            ExecutionStatus::Succeeded => 0,
+            ExecutionStatus::Running => 2,
+            _ => 1,
         };
-        files[slot].push(&dir, &entry)?;
+        for entry in transformation.entries(&c) {
+            files[slot].push(&dir, &entry)?;
+        }
     }
     let mut listed = Map::new();
     for file in &mut files {
@@ -108,17 +110,99 @@ pub(crate) fn write(
     }))
 }
 
-/// One `STATUS_0.json`, a JSON array written entry by entry.
+/// WriterConfig only: the entries the state's result is made of (no
+/// file), in order; `None` when they pass the payload limit.
+pub(crate) fn preview(
+    engine: &Engine,
+    spec: &WriterSpec,
+    child_machine_arn: &str,
+    names: impl Iterator<Item = String>,
+) -> Result<Option<Vec<Value>>, String> {
+    let transformation = Transformation::of(spec)?;
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    for name in names {
+        let child = engine
+            .store()
+            .execution_by_name(child_machine_arn, &name)
+            .map_err(|e| e.to_string())?;
+        for entry in child.iter().flat_map(|c| transformation.entries(c)) {
+            bytes += entry.to_string().len() + 1;
+            if bytes > crate::interp::MAX_PAYLOAD_BYTES {
+                return Ok(None);
+            }
+            out.push(entry);
+        }
+    }
+    Ok(Some(out))
+}
+
+/// WriterConfig.Transformation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transformation {
+    /// Each child as DescribeExecution shows it (the default with files).
+    None,
+    /// Each child's output (the default without files).
+    Compact,
+    /// Each child's output, an array output spread into its elements.
+    Flatten,
+}
+
+impl Transformation {
+    fn of(spec: &WriterSpec) -> Result<Self, String> {
+        match spec.transformation.as_deref() {
+            None if spec.resource.is_some() => Ok(Self::None),
+            None | Some("COMPACT") => Ok(Self::Compact),
+            Some("NONE") => Ok(Self::None),
+            Some("FLATTEN") => Ok(Self::Flatten),
+            Some(other) => Err(format!(
+                "The WriterConfig Transformation '{other}' is not one of NONE, COMPACT, FLATTEN"
+            )),
+        }
+    }
+
+    /// A child's entries. A child that did not succeed is always described
+    /// whole (AWS: its result stays as with NONE).
+    fn entries(self, c: &ExecutionRecord) -> Vec<Value> {
+        if self == Self::None || c.status != ExecutionStatus::Succeeded {
+            return vec![describe(c)];
+        }
+        let output = c
+            .output
+            .as_deref()
+            .and_then(|o| serde_json::from_str(o).ok())
+            .unwrap_or(Value::Null);
+        match (self, output) {
+            (Self::Flatten, Value::Array(items)) => items,
+            (_, output) => vec![output],
+        }
+    }
+}
+
+/// WriterConfig.OutputType: JSONL writes one entry per line.
+fn output_lines(spec: &WriterSpec) -> Result<bool, String> {
+    match spec.output_type.as_deref() {
+        None | Some("JSON") => Ok(false),
+        Some("JSONL") => Ok(true),
+        Some(other) => Err(format!(
+            "The WriterConfig OutputType '{other}' is not one of JSON, JSONL"
+        )),
+    }
+}
+
+/// One `STATUS_0.json`: a JSON array (or JSON Lines) written entry by entry.
 struct ResultFile {
     status: &'static str,
+    lines: bool,
     out: Option<BufWriter<File>>,
     size: u64,
 }
 
 impl ResultFile {
-    fn new(status: &'static str) -> Self {
+    fn new(status: &'static str, lines: bool) -> Self {
         Self {
             status,
+            lines,
             out: None,
             size: 0,
         }
@@ -126,13 +210,17 @@ impl ResultFile {
 
     fn push(&mut self, dir: &Path, entry: &Value) -> Result<(), String> {
         let text = entry.to_string();
-        let sep = if self.out.is_none() {
+        let first = self.out.is_none();
+        if first {
             let path = dir.join(format!("{}_0.json", self.status));
             let file = File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             self.out = Some(BufWriter::new(file));
-            "["
-        } else {
-            ","
+        }
+        let sep = match (self.lines, first) {
+            (true, true) => "",
+            (true, false) => "\n",
+            (false, true) => "[",
+            (false, false) => ",",
         };
         let out = self.out.as_mut().ok_or("closed")?;
         out.write_all(sep.as_bytes())
@@ -147,7 +235,8 @@ impl ResultFile {
         let Some(mut out) = self.out.take() else {
             return Ok(None);
         };
-        out.write_all(b"]")
+        let end: &[u8] = if self.lines { b"\n" } else { b"]" };
+        out.write_all(end)
             .and_then(|_| out.flush())
             .map_err(|e| e.to_string())?;
         out.get_ref().sync_all().map_err(|e| e.to_string())?;
