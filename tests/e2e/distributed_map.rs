@@ -736,6 +736,46 @@ fn writer_config_formats_results_and_files() {
     assert_eq!(text, "[1,1]\n[2,2]\n");
 }
 
+/// A distributed Map inside a distributed Map's children: each child
+/// starts a Map Run of its own.
+#[test]
+fn distributed_maps_nest() {
+    let dir = TempDir::new("dmap-nested");
+    let server = server(&dir);
+    let inner = json!({"Type": "Map", "Label": "inner",
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "Double", "States": {"Double": {"Type": "Pass",
+                "Parameters": {"v.$": "States.MathAdd($, $)"}, "OutputPath": "$.v", "End": true}}},
+        "End": true});
+    let processor = json!({"StartAt": "Inner", "States": {"Inner": inner}});
+    let fields = json!({"ItemsPath": "$.groups", "Label": "outer"});
+    let out = run(
+        &server,
+        "nested",
+        &machine(fields, Some(processor)),
+        json!({"groups": [[1, 2], [3]]}),
+    );
+    assert_eq!(output(&out), json!([[2, 4], [6]]));
+    let runs = call(
+        &server,
+        "ListMapRuns",
+        json!({"executionArn": out["executionArn"]}),
+    );
+    let outer = runs["mapRuns"][0]["mapRunArn"].as_str().unwrap().to_owned();
+    let children = call(&server, "ListExecutions", json!({"mapRunArn": outer}));
+    for child in children["executions"].as_array().unwrap() {
+        let runs = call(
+            &server,
+            "ListMapRuns",
+            json!({"executionArn": child["executionArn"]}),
+        );
+        let inner = runs["mapRuns"][0]["mapRunArn"].as_str().unwrap();
+        assert!(inner.contains(":mapRun:nested/outer/inner:"), "{inner}");
+        let d = call(&server, "DescribeMapRun", json!({"mapRunArn": inner}));
+        assert_eq!(d["status"], "SUCCEEDED");
+    }
+}
+
 /// boto3 reads the Map Run actions' answers (dates, counts) unchanged.
 #[test]
 fn boto3_reads_map_runs() {
@@ -908,14 +948,14 @@ fn redriving_the_parent_reruns_only_the_failed_items() {
 }
 
 /// Rows per second through CSV -> Pass children; the row count is
-/// STEPLINE_DMAP_ROWS (default 2,000 in CI; the figures in
+/// STEPLINE_DMAP_ROWS (default 20,000 in CI, under a second; the figures in
 /// docs/performance.md use more, see there).
 #[test]
 fn a_large_csv_file_runs_every_row_once() {
     let rows: usize = std::env::var("STEPLINE_DMAP_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000);
+        .unwrap_or(20_000);
     let dir = TempDir::new("dmap-large");
     let server = server(&dir);
     let mut text = String::from("id,amount\n");
