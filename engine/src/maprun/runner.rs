@@ -149,7 +149,6 @@ impl MapRun {
         std::thread::spawn(move || produce(source, selection, batcher, tx));
         let mut children: JoinSet<(usize, u64, Result<ExecutionRecord, EngineError>)> =
             JoinSet::new();
-        let mut unit_items: HashMap<usize, u64> = HashMap::new();
         let mut refresh = tokio::time::interval(REFRESH);
         let outcome: Result<(), Failure> = loop {
             if self.read_all && children.is_empty() {
@@ -171,7 +170,6 @@ impl MapRun {
                         self.record.items.running += unit.items;
                         self.record.executions.total += 1;
                         self.record.executions.running += 1;
-                        unit_items.insert(unit.index, unit.items);
                         let (engine, child) = (self.engine.clone(), self.child.clone());
                         let label = self.spec.label.clone();
                         let name = derived_name(&format!("{}#{}", self.spec.map_run_arn, unit.index));
@@ -190,7 +188,6 @@ impl MapRun {
                         Ok(done) => done,
                         Err(e) => break Err(fail("States.Runtime", format!("A child of the Map Run was lost: {e}"))),
                     };
-                    unit_items.remove(&index);
                     let record = match result {
                         Ok(r) => r,
                         Err(e) => break Err(runtime(e)),
