@@ -9,7 +9,8 @@
 //!
 //! Throughput cases run one execution whose distributed Map reads a JSONL
 //! file from a bucket and starts one child per item (or per batch), and
-//! print items per second from StartExecution to the end. Memory cases
+//! print items per second from StartExecution to the end (results written
+//! by a ResultWriter, so the Map's own result stays small). Memory cases
 //! each run in a fresh process (this binary started again with the case's
 //! label), so the peak resident size (`VmHWM`) is that case's alone: a CSV
 //! of N rows in batches of 1,000 with a ResultWriter, N from 100,000 to
@@ -193,6 +194,39 @@ fn memory_case(rows: usize) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The ItemReader alone over a CSV of `rows` rows, in this (fresh)
+/// process: every row parsed into an item, nothing kept.
+fn reader_case(rows: usize) {
+    let dir = scratch(&format!("reader-{rows}"));
+    write_csv(&dir.join("bucket/items"), rows);
+    let size = std::fs::metadata(dir.join("bucket/items")).map_or(0, |m| m.len());
+    let buckets = Buckets::new(BTreeMap::from([("data".to_owned(), dir.join("bucket"))]));
+    let spec = stepline_engine::maprun::spec::ReaderSpec {
+        resource: "arn:aws:states:::s3:getObject".into(),
+        parameters: json!({"Bucket": "data", "Key": "items"}),
+        input_type: Some("CSV".into()),
+        csv_header_location: None,
+        csv_headers: None,
+        csv_delimiter: None,
+        max_items: None,
+    };
+    let began = Instant::now();
+    let mut count = 0usize;
+    for item in stepline_engine::maprun::reader::open(&spec, &buckets).expect("open") {
+        item.expect("item");
+        count += 1;
+    }
+    let seconds = began.elapsed().as_secs_f64();
+    assert_eq!(count, rows);
+    println!(
+        "reader-memory-{rows}: {:.0} MB of CSV read in {seconds:.2} s ({:.0} rows/s); peak RSS {} MiB",
+        size as f64 / 1e6,
+        rows as f64 / seconds,
+        peak_rss_kib() / 1024
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -200,6 +234,10 @@ fn main() {
         .collect();
     if let Some(rows) = args.first().and_then(|a| a.strip_prefix("memory-case-")) {
         memory_case(rows.parse().expect("rows"));
+        return;
+    }
+    if let Some(rows) = args.first().and_then(|a| a.strip_prefix("reader-case-")) {
+        reader_case(rows.parse().expect("rows"));
         return;
     }
     let wanted = |label: &str| args.is_empty() || args.iter().any(|a| label.contains(a.as_str()));
@@ -284,7 +322,7 @@ fn main() {
             &dir,
             store,
             runner,
-            &definition("JSONL", batch, batch.is_some(), child),
+            &definition("JSONL", batch, true, child),
         );
         let children = batch.map_or(items, |b| items.div_ceil(b as usize));
         println!(
@@ -294,14 +332,25 @@ fn main() {
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
-    // Memory: each size in a process of its own.
-    for rows in [100_000usize, 1_000_000, 10_000_000] {
-        let label = format!("memory-{rows}");
+    // Memory: each size in a process of its own, the reader alone and the
+    // whole Map Run.
+    for (kind, rows) in [
+        ("reader", 100_000usize),
+        ("reader", 1_000_000),
+        ("reader", 10_000_000),
+        ("memory", 100_000),
+        ("memory", 1_000_000),
+        ("memory", 10_000_000),
+    ] {
+        let label = match kind {
+            "reader" => format!("reader-memory-{rows}"),
+            _ => format!("memory-{rows}"),
+        };
         if !wanted(&label) {
             continue;
         }
         let status = std::process::Command::new(std::env::current_exe().expect("exe"))
-            .arg(format!("memory-case-{rows}"))
+            .arg(format!("{kind}-case-{rows}"))
             .status()
             .expect("memory case");
         assert!(status.success(), "{label}");
