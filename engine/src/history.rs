@@ -103,6 +103,22 @@ pub enum Event {
         name: Arc<str>,
         index: usize,
     },
+    /// A distributed Map started its Map Run (child executions).
+    MapRunStarted {
+        map_run_arn: String,
+    },
+    MapRunSucceeded,
+    MapRunFailed {
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    /// The Map Run was stopped with its parent execution.
+    MapRunAborted,
+    /// RedriveExecution of the parent runs the Map Run's failed items again.
+    MapRunRedriven {
+        map_run_arn: String,
+        redrive_count: u32,
+    },
     // Task events are rare next to state events: boxed, they keep every
     // event small.
     TaskScheduled(Box<TaskScheduled>),
@@ -231,6 +247,11 @@ impl Event {
             Event::MapIterationSucceeded { .. } => "MapIterationSucceeded",
             Event::MapIterationFailed { .. } => "MapIterationFailed",
             Event::MapIterationAborted { .. } => "MapIterationAborted",
+            Event::MapRunStarted { .. } => "MapRunStarted",
+            Event::MapRunSucceeded => "MapRunSucceeded",
+            Event::MapRunFailed { .. } => "MapRunFailed",
+            Event::MapRunAborted => "MapRunAborted",
+            Event::MapRunRedriven { .. } => "MapRunRedriven",
             Event::TaskScheduled(_) => "TaskScheduled",
             Event::TaskStarted(_) => "TaskStarted",
             Event::TaskSucceeded(_) => "TaskSucceeded",

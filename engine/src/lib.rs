@@ -25,6 +25,7 @@
 pub mod asl;
 pub mod history;
 pub mod interp;
+pub mod maprun;
 pub mod query;
 pub mod runtime;
 pub mod store;

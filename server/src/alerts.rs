@@ -400,6 +400,7 @@ mod tests {
             redrive_count: 0,
             token_secret: String::new(),
             test_case: None,
+            map_run: None,
         }
     }
 

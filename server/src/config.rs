@@ -24,6 +24,10 @@ pub struct Config {
     pub triggers: TriggersConfig,
     #[serde(default)]
     pub alerts: crate::alerts::AlertsConfig,
+    /// `[buckets]`: bucket names (as a definition's ItemReader and
+    /// ResultWriter give them) mapped to local directories.
+    #[serde(default)]
+    pub buckets: std::collections::BTreeMap<String, PathBuf>,
 }
 
 /// `[triggers]`: the directories file triggers may watch, and the
@@ -139,6 +143,23 @@ fn check(config: &Config) -> Result<(), String> {
         if prefix != "*" && reqwest_like_url(prefix).is_none() {
             return Err(format!(
                 "tasks.http.allow: '{prefix}' is not a URL prefix like https://api.example.com/ (or * for anywhere)"
+            ));
+        }
+    }
+    for (name, dir) in &config.buckets {
+        let valid = (3..=63).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+        if !valid {
+            return Err(format!(
+                "buckets.{name}: not an S3 bucket name (3 to 63 lowercase letters, digits, dots and hyphens)"
+            ));
+        }
+        if !dir.is_absolute() {
+            return Err(format!(
+                "buckets.{name}: '{}' must be an absolute directory",
+                dir.display()
             ));
         }
     }

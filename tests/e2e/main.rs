@@ -7,6 +7,7 @@ mod aws;
 mod cli;
 mod conformance;
 mod crash;
+mod distributed_map;
 mod examples_tasks;
 mod jsonata_diff;
 mod load;

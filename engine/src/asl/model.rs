@@ -248,6 +248,9 @@ pub enum ResourceKind {
     StartExecution,
     /// `stepline:process:NAME`: a command the operator registered.
     Process { name: String },
+    /// Never written in a definition: the Map Run of a distributed Map,
+    /// which the interpreter hands to the runtime as a task.
+    MapRun,
     /// Any other `arn:aws:states:::SERVICE:ACTION` integration; runs only
     /// when mocked or mapped by the operator.
     Service { service: String, action: String },

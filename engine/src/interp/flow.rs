@@ -13,11 +13,13 @@ use super::Data;
 use super::choice;
 use super::context::VarScope;
 use super::failure::Failure;
+use crate::asl::model::ResultWriter;
 use crate::asl::model::{
     Catcher, Choice, DataFlow, Fail, Map as MapState, Payload, Source, State, StateId, StateKind,
     Task, Wait, WaitUntil,
 };
 use crate::asl::timestamp;
+use crate::maprun::spec::{BatcherSpec, MAX_CONCURRENCY, MapRunSpec, ReaderSpec, WriterSpec};
 use crate::query::eval::{Env, EvalError, RandomSource, SplitMix64, Variables};
 use crate::query::jsonata::{Host, JErr, JsonataExpr, JsonataTemplate, Scope};
 use crate::query::path::{Path, PathRoot, Segment};
@@ -612,6 +614,172 @@ impl<'a> Evaluator<'a> {
             tolerated_count,
             tolerated_percentage,
         })
+    }
+
+    /// A distributed Map's fields, evaluated against its input: what the
+    /// Map Run runner needs (the ARN, label and context are the caller's).
+    pub fn distributed_setup(
+        &mut self,
+        map: &MapState,
+    ) -> Result<MapRunSpec, (Failure, Option<usize>)> {
+        // Inline items are read (and the tolerance fields checked) in
+        // the order and with the errors of an inline Map.
+        let items = match &map.item_reader {
+            Some(_) => None,
+            None => Some(self.map_setup(map)?.items),
+        };
+        let mut spec = self.distributed_fields(map, items).map_err(|f| (f, None))?;
+        // AWS records MapStateStarted (the caller's) before it checks the
+        // tolerated failure fields, as for an inline Map.
+        let length = spec.items.as_ref().map_or(0, Vec::len);
+        let effective = Arc::new(spec.effective.clone());
+        if let Some(source) = &map.tolerated_failure_count {
+            let count = self
+                .non_negative(source, &effective, "ToleratedFailureCountPath")
+                .map_err(|f| (f, Some(length)))?;
+            spec.tolerated_count = Some(count);
+        }
+        if let Some(source) = &map.tolerated_failure_percentage {
+            let pct = self
+                .percentage(source, &effective)
+                .map_err(|f| (f, Some(length)))?;
+            if !(0.0..=100.0).contains(&pct) {
+                let f = self.runtime("ToleratedFailurePercentage must be between 0 and 100.");
+                return Err((f, Some(length)));
+            }
+            spec.tolerated_percentage = Some(pct);
+        }
+        Ok(spec)
+    }
+
+    fn distributed_fields(
+        &mut self,
+        map: &MapState,
+        items: Option<Vec<Value>>,
+    ) -> Result<MapRunSpec, Failure> {
+        let effective = self.input_only()?;
+        let raw = Arc::clone(self.run_input);
+        let states = States::input(&raw);
+        let max_concurrency =
+            self.integer(&map.max_concurrency, &effective, "MaxConcurrencyPath")?;
+        let max_concurrency = u64::try_from(max_concurrency)
+            .ok()
+            .filter(|n| *n <= MAX_CONCURRENCY)
+            .ok_or_else(|| {
+                self.runtime(format!(
+                    "MaxConcurrency must be an integer from 0 to {MAX_CONCURRENCY}, not {max_concurrency}."
+                ))
+            })?;
+        let reader = match &map.item_reader {
+            None => None,
+            Some(reader) => {
+                let parameters = match &reader.parameters {
+                    Some(p) => self.payload(p, &effective, "Arguments", &states)?,
+                    None => Value::Object(Map::new()),
+                };
+                let c = &reader.reader_config;
+                let max_items = match &c.max_items {
+                    Some(source) => Some(self.non_negative(source, &effective, "MaxItemsPath")?),
+                    None => None,
+                };
+                Some(ReaderSpec {
+                    resource: reader.resource.clone(),
+                    parameters,
+                    input_type: c.input_type.clone(),
+                    csv_header_location: c.csv_header_location.clone(),
+                    csv_headers: c.csv_headers.clone(),
+                    csv_delimiter: c.csv_delimiter.clone(),
+                    max_items,
+                })
+            }
+        };
+        let batcher = match &map.item_batcher {
+            None => None,
+            Some(b) => {
+                let max_items_per_batch = match &b.max_items_per_batch {
+                    Some(s) => Some(self.non_negative(s, &effective, "MaxItemsPerBatchPath")?),
+                    None => None,
+                };
+                let max_input_bytes_per_batch = match &b.max_input_bytes_per_batch {
+                    Some(s) => {
+                        Some(self.non_negative(s, &effective, "MaxInputBytesPerBatchPath")?)
+                    }
+                    None => None,
+                };
+                let batch_input = match &b.batch_input {
+                    Some(p) => Some(self.payload(p, &effective, "BatchInput", &states)?),
+                    None => None,
+                };
+                Some(BatcherSpec {
+                    max_items_per_batch,
+                    max_input_bytes_per_batch,
+                    batch_input,
+                })
+            }
+        };
+        let writer = match &map.result_writer {
+            Some(ResultWriter {
+                resource,
+                parameters,
+                output_type,
+                transformation,
+            }) => {
+                let parameters = match parameters {
+                    Some(p) => self.payload(p, &effective, "Arguments", &states)?,
+                    None => Value::Object(Map::new()),
+                };
+                Some(WriterSpec {
+                    resource: resource.clone(),
+                    parameters,
+                    output_type: output_type.clone(),
+                    transformation: transformation.clone(),
+                })
+            }
+            None => None,
+        };
+        Ok(MapRunSpec {
+            map_run_arn: String::new(),
+            state: 0,
+            processor: map.processor.0,
+            label: String::new(),
+            express: false,
+            raw_input: Value::clone(&raw),
+            effective: Value::clone(&effective),
+            context: Value::Null,
+            items,
+            reader,
+            batcher,
+            writer,
+            max_concurrency,
+            tolerated_count: None,
+            tolerated_percentage: None,
+            redrive: false,
+        })
+    }
+
+    fn non_negative(
+        &mut self,
+        source: &Source<u64>,
+        input: &Data,
+        field: &str,
+    ) -> Result<u64, Failure> {
+        let n = self.integer(source, input, field)?;
+        u64::try_from(n).map_err(|_| {
+            self.runtime(format!(
+                "{} must be a non-negative integer, not {n}.",
+                field.trim_end_matches("Path")
+            ))
+        })
+    }
+
+    /// A fresh UUID from the execution's seeded random source (a Map
+    /// Run's id): replay draws the same one.
+    pub fn new_uuid(&mut self) -> String {
+        JsonataHost {
+            now: 0,
+            random: self.random,
+        }
+        .uuid()
     }
 
     /// The item an iteration receives: ItemSelector (or legacy Parameters)

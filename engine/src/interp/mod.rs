@@ -289,6 +289,15 @@ impl Execution {
         self
     }
 
+    /// Runs a distributed Map's items as iterations of this execution
+    /// instead of handing a Map Run to the runtime: for `stepline run`
+    /// (one execution in process, where no child execution can exist).
+    /// An ItemReader then fails: reading buckets needs `stepline serve`.
+    pub fn with_inline_distributed_maps(mut self) -> Self {
+        self.core.inline_distributed = true;
+        self
+    }
+
     /// Whether RedriveExecution can restart this execution (it ended
     /// unsuccessfully after its first state began).
     pub fn can_redrive(&self) -> bool {
@@ -374,6 +383,15 @@ struct Core {
     /// the execution ended unsuccessfully, and its input.
     redrive_from: Option<(StateId, Data)>,
     redrive_count: u32,
+    /// See [`Execution::with_inline_distributed_maps`].
+    inline_distributed: bool,
+    /// The Map Run of each distributed Map state whose last Map Run
+    /// failed: a redrive runs it again (its failed items only).
+    failed_map_runs: HashMap<StateId, String>,
+    /// Taken from `failed_map_runs` by a redrive; used by the next entry.
+    redriven_map_runs: HashMap<StateId, String>,
+    /// The Map Run ARN of each Map Run task in flight.
+    map_run_tasks: HashMap<TaskId, String>,
 }
 
 impl Core {
@@ -398,6 +416,10 @@ impl Core {
             invocations: HashMap::new(),
             redrive_from: None,
             redrive_count: 0,
+            inline_distributed: false,
+            failed_map_runs: HashMap::new(),
+            redriven_map_runs: HashMap::new(),
+            map_run_tasks: HashMap::new(),
         }
     }
 
@@ -425,7 +447,7 @@ impl Core {
                 self.task_finished(m, task, Err(Failure { error, cause }))
             }
             Command::TimerFired { timer } => self.timer_fired(m, timer),
-            Command::Stop { error, cause } => self.stop(error, cause),
+            Command::Stop { error, cause } => self.stop(m, error, cause),
             Command::Redrive => {}
         }
         self.run_ready(m);
@@ -731,9 +753,17 @@ impl Core {
                 self.start_children(m, tid);
             }
             StateKind::Map(map) => {
-                if let ProcessorMode::Distributed { .. } = map.mode {
-                    // The distributed Map runs its items like an inline one
-                    // until the distributed Map work lands (Map Run records).
+                if let ProcessorMode::Distributed { execution_type } = map.mode {
+                    if !self.inline_distributed {
+                        return self.start_map_run(m, tid, run, map, execution_type);
+                    }
+                    if map.item_reader.is_some() {
+                        let f = Failure::new(
+                            "States.ItemReaderFailed",
+                            "An ItemReader reads buckets mapped in stepline.toml: run this definition with `stepline serve`",
+                        );
+                        return self.fail_state(m, tid, run, f);
+                    }
                 }
                 let prepared = self.evaluator(m, tid, &run).map_setup(map);
                 let setup = match prepared {
@@ -766,6 +796,102 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// A distributed Map: its fields are evaluated here, then its Map Run
+    /// (reading items, child executions, results) is a task the runtime
+    /// carries out; its answer is the Map's result.
+    fn start_map_run(
+        &mut self,
+        m: &StateMachine,
+        tid: ThreadId,
+        run: Run,
+        map: &crate::asl::model::Map,
+        execution_type: crate::asl::model::ExecutionType,
+    ) {
+        let state = m.state(run.state);
+        let prepared = {
+            let mut ev = self.item_evaluator(m, tid, &run, None);
+            ev.distributed_setup(map).map(|spec| (spec, ev.new_uuid()))
+        };
+        let (mut spec, id) = match prepared {
+            Ok(p) => p,
+            Err((f, started)) => {
+                if let Some(length) = started {
+                    self.emit_on(tid, Event::MapStateStarted { length });
+                }
+                return self.fail_state(m, tid, run, f);
+            }
+        };
+        let info = &self.ctx.info;
+        // AWS: the label is the Label field, else the state's name.
+        let label = map.label.clone().unwrap_or_else(|| state.name.to_string());
+        let account = info.execution_arn.split(':').nth(4).unwrap_or_default();
+        let redriven = self.redriven_map_runs.remove(&run.state);
+        spec.redrive = redriven.is_some();
+        spec.map_run_arn = redriven.unwrap_or_else(|| {
+            format!(
+                "arn:aws:states:{}:{account}:mapRun:{}/{label}:{id}",
+                info.region, info.state_machine_name
+            )
+        });
+        spec.label = label;
+        spec.state = run.state.0;
+        spec.express = execution_type == crate::asl::model::ExecutionType::Express;
+        self.ctx
+            .enter_state(&state.name, run.entered_time, run.retry_count, None);
+        spec.context = self.ctx.value().clone();
+        // AWS records MapStateStarted (with the inline item count; an
+        // ItemReader's count is not known yet) before MapRunStarted.
+        let length = spec.items.as_ref().map_or(0, Vec::len);
+        self.emit_on(tid, Event::MapStateStarted { length });
+        let input = match serde_json::to_value(&spec) {
+            Ok(v) => v,
+            Err(e) => {
+                let f = Failure::new("States.Runtime", e.to_string());
+                return self.fail_state(m, tid, run, f);
+            }
+        };
+        let event = if spec.redrive {
+            Event::MapRunRedriven {
+                map_run_arn: spec.map_run_arn.clone(),
+                redrive_count: self.redrive_count,
+            }
+        } else {
+            Event::MapRunStarted {
+                map_run_arn: spec.map_run_arn.clone(),
+            }
+        };
+        self.emit_on(tid, event);
+        self.failed_map_runs.remove(&run.state);
+        self.next_task += 1;
+        let task_id = TaskId(self.next_task);
+        self.tasks.insert(task_id, tid);
+        self.map_run_tasks.insert(task_id, spec.map_run_arn.clone());
+        self.effects.push(Effect::InvokeTask(Box::new(TaskRequest {
+            task: task_id,
+            state_name: state.name.to_string(),
+            resource: Resource {
+                arn: spec.map_run_arn,
+                kind: crate::asl::model::ResourceKind::MapRun,
+                pattern: crate::asl::model::IntegrationPattern::RequestResponse,
+            },
+            input,
+            timeout_seconds: None,
+            heartbeat_seconds: None,
+            attempt: run.retry_count,
+            credentials: None,
+            token: None,
+            invocation: 0,
+        })));
+        self.threads[tid].at = At::Task {
+            run,
+            task: task_id,
+            started: false,
+            timeout: None,
+            heartbeat: None,
+            heartbeat_seconds: None,
+        };
     }
 
     /// Starts as many children as the frame's limit allows, in order.
@@ -1383,6 +1509,13 @@ impl Core {
         }
         let resource = match &m.state(run.state).kind {
             StateKind::Task(t) => t.resource.clone(),
+            StateKind::Map(_) => {
+                let arn = self.map_run_tasks.remove(&task);
+                if let (Err(_), Some(arn)) = (&result, arn) {
+                    self.failed_map_runs.insert(run.state, arn);
+                }
+                return self.map_run_finished(m, tid, run, result);
+            }
             _ => return,
         };
         match result {
@@ -1415,6 +1548,43 @@ impl Core {
                     Event::TaskFailed(task_failure(&resource, &failure))
                 };
                 self.emit_on(tid, event);
+                self.fail_state(m, tid, run, failure);
+            }
+        }
+    }
+
+    /// A Map Run answered: its result (the children's outputs, or the
+    /// ResultWriter's details) goes through ResultSelector and ResultPath
+    /// as a Map's result does; a failure meets Retry and Catch.
+    fn map_run_finished(
+        &mut self,
+        m: &StateMachine,
+        tid: ThreadId,
+        run: Run,
+        result: Result<Value, Failure>,
+    ) {
+        match result {
+            Ok(output) => {
+                // As AWS links them: MapStateSucceeded and MapStateExited
+                // both follow MapRunSucceeded.
+                let succeeded = self.emit_on(tid, Event::MapRunSucceeded);
+                self.emit_on(tid, Event::MapStateSucceeded);
+                self.threads[tid].last_event = succeeded;
+                let output = Data::new(output);
+                match check_size(&output, "the Map Run result") {
+                    Ok(()) => self.complete(m, tid, run, output, None),
+                    Err(f) => self.fail_state(m, tid, run, f),
+                }
+            }
+            Err(failure) => {
+                self.emit_on(
+                    tid,
+                    Event::MapRunFailed {
+                        error: failure.error.clone(),
+                        cause: failure.cause.clone(),
+                    },
+                );
+                self.emit_on(tid, Event::MapStateFailed);
                 self.fail_state(m, tid, run, failure);
             }
         }
@@ -1512,6 +1682,7 @@ impl Core {
         };
         self.redrive_count += 1;
         self.ctx.info.redrive_count = self.redrive_count;
+        self.redriven_map_runs = std::mem::take(&mut self.failed_map_runs);
         self.ctx.set_input(Arc::clone(&self.ctx_input()));
         let previous = self.last_id();
         let id = self.emit(
@@ -1550,11 +1721,26 @@ impl Core {
         self.cancel_everything();
     }
 
-    fn stop(&mut self, error: Option<String>, cause: Option<String>) {
+    fn stop(&mut self, m: &StateMachine, error: Option<String>, cause: Option<String>) {
         if self.last_id() == 0 {
             return;
         }
         self.note_redrive_point();
+        // A distributed Map's Map Run stops with its execution.
+        let map_runs: Vec<ThreadId> = (0..self.threads.len())
+            .filter(|&tid| match &self.threads[tid].at {
+                At::Task { run, .. } => matches!(m.state(run.state).kind, StateKind::Map(_)),
+                _ => false,
+            })
+            .collect();
+        for tid in map_runs {
+            if let At::Task { run, task, .. } = &self.threads[tid].at {
+                if let Some(arn) = self.map_run_tasks.remove(task) {
+                    self.failed_map_runs.insert(run.state, arn);
+                }
+            }
+            self.emit_on(tid, Event::MapRunAborted);
+        }
         let previous = self.last_id();
         self.emit(
             previous,
@@ -1565,6 +1751,62 @@ impl Core {
         );
         self.status = Status::Aborted(Failure { error, cause });
         self.cancel_everything();
+    }
+}
+
+/// How a distributed Map's children get their input: the Map state's
+/// ItemSelector evaluated with `$$.Map.Item` set, or the item itself.
+/// Built once per Map Run; pure like the rest of the interpreter.
+#[derive(Debug)]
+pub struct ItemSelection {
+    machine: Arc<StateMachine>,
+    state: StateId,
+    raw_input: Data,
+    effective: Data,
+    context: Value,
+}
+
+impl ItemSelection {
+    pub fn new(machine: Arc<StateMachine>, spec: &crate::maprun::spec::MapRunSpec) -> Self {
+        Self {
+            machine,
+            state: StateId(spec.state),
+            raw_input: Data::new(spec.raw_input.clone()),
+            effective: Data::new(spec.effective.clone()),
+            context: spec.context.clone(),
+        }
+    }
+
+    /// The input of the child for `item` at `index`.
+    pub fn select(&self, index: usize, item: Value) -> Result<Value, Failure> {
+        let state = self.machine.state(self.state);
+        let StateKind::Map(map) = &state.kind else {
+            return Ok(item);
+        };
+        let Some(selector) = map.item_selector.as_ref() else {
+            return Ok(item);
+        };
+        let mut context = self.context.clone();
+        if let Value::Object(root) = &mut context {
+            root.insert(
+                "Map".into(),
+                serde_json::json!({"Item": {"Index": index, "Value": item}}),
+            );
+        }
+        let vars = VarScope::default();
+        // ItemSelector has no use for randomness but States.UUID: seeded
+        // by the index, so a child started again gets the same input.
+        let mut random = SplitMix64(index as u64);
+        let mut ev = Evaluator {
+            state,
+            run_input: &self.raw_input,
+            entered_event: 0,
+            context: &context,
+            vars: &vars,
+            random: &mut random,
+        };
+        ev.map_item(Some(selector), &self.effective, Data::new(Value::Null))
+            .map(Arc::unwrap_or_clone)
     }
 }
 
@@ -1658,7 +1900,7 @@ pub(crate) fn resource_type(resource: &Resource) -> String {
         K::HttpInvoke => "http".into(),
         K::Activity { .. } => "activity".into(),
         K::LambdaFunction { .. } | K::LambdaInvoke => "lambda".into(),
-        K::StartExecution => "states".into(),
+        K::StartExecution | K::MapRun => "states".into(),
         K::Process { .. } => "stepline".into(),
         K::Service { service, .. } => service.clone(),
     }
@@ -1672,6 +1914,7 @@ fn resource_name(resource: &Resource) -> String {
         K::Activity { .. } | K::LambdaFunction { .. } => resource.arn.clone(),
         K::LambdaInvoke => "invoke".to_owned(),
         K::StartExecution => "startExecution".to_owned(),
+        K::MapRun => "mapRun".to_owned(),
         K::Process { name } => format!("process:{name}"),
         K::Service { action, .. } => action.clone(),
     };

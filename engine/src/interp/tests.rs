@@ -2226,6 +2226,118 @@ fn map_fails_when_either_tolerance_is_breached() {
     }
 }
 
+/// Outside `stepline run`, a distributed Map is a Map Run the runtime
+/// carries out: the interpreter evaluates the fields, records
+/// MapRunStarted and hands over a task; the answer goes through
+/// ResultSelector and ResultPath, a failure through Catch.
+#[test]
+fn a_distributed_map_hands_its_map_run_to_the_runtime() {
+    let definition = r#"{"StartAt": "M", "States": {"M": {"Type": "Map", "Label": "rows",
+        "ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+            "ReaderConfig": {"InputType": "CSV", "MaxItemsPath": "$.max"},
+            "Parameters": {"Bucket": "b", "Key.$": "$.key"}},
+        "ItemBatcher": {"MaxItemsPerBatch": 5, "BatchInput": {"k.$": "$.key"}},
+        "MaxConcurrencyPath": "$.n", "ToleratedFailureCount": 3,
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+            "StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+        "ResultSelector": {"count.$": "States.ArrayLength($)"}, "ResultPath": "$.out",
+        "Catch": [{"ErrorEquals": ["States.ItemReaderFailed"], "ResultPath": "$.err", "Next": "Caught"}],
+        "End": true},
+        "Caught": {"Type": "Pass", "End": true}}}"#;
+    let input = json!({"key": "in.csv", "max": 10, "n": 4});
+    let (mut execution, effects) = start(definition, input.clone());
+    let request = task_of(&effects);
+    assert_eq!(
+        request.resource.kind,
+        crate::asl::model::ResourceKind::MapRun
+    );
+    let spec: crate::maprun::spec::MapRunSpec = serde_json::from_value(request.input).unwrap();
+    assert!(
+        spec.map_run_arn
+            .starts_with("arn:aws:states:us-east-1:111111111111:mapRun:Machine/rows:"),
+        "{}",
+        spec.map_run_arn
+    );
+    assert!(spec.map_run_arn.contains("/rows:"), "{}", spec.map_run_arn);
+    assert_eq!(spec.label, "rows");
+    assert!(spec.express);
+    assert_eq!(spec.max_concurrency, 4);
+    assert_eq!(spec.tolerated_count, Some(3));
+    let reader = spec.reader.unwrap();
+    assert_eq!(reader.parameters, json!({"Bucket": "b", "Key": "in.csv"}));
+    assert_eq!(reader.max_items, Some(10));
+    assert_eq!(
+        spec.batcher.unwrap().batch_input,
+        Some(json!({"k": "in.csv"}))
+    );
+    let types: Vec<&str> = execution
+        .history()
+        .iter()
+        .map(|e| e.event.type_name())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "ExecutionStarted",
+            "MapStateEntered",
+            "MapStateStarted",
+            "MapRunStarted"
+        ]
+    );
+    execution.apply(
+        t0(),
+        Command::TaskSucceeded {
+            task: request.task,
+            output: json!([1, 2, 3]),
+        },
+    );
+    match execution.status() {
+        Status::Succeeded { output } => {
+            assert_eq!(output["out"], json!({"count": 3}));
+        }
+        other => panic!("{other:?}"),
+    }
+    let types: Vec<&str> = execution
+        .history()
+        .iter()
+        .map(|e| e.event.type_name())
+        .collect();
+    assert_eq!(
+        types[4..],
+        [
+            "MapRunSucceeded",
+            "MapStateSucceeded",
+            "MapStateExited",
+            "ExecutionSucceeded"
+        ]
+    );
+
+    // A failed Map Run is caught like any state's error.
+    let (mut execution, effects) = start(definition, input);
+    let request = task_of(&effects);
+    execution.apply(
+        t0(),
+        Command::TaskFailed {
+            task: request.task,
+            error: Some("States.ItemReaderFailed".into()),
+            cause: Some("CSV row 3".into()),
+        },
+    );
+    let types: Vec<&str> = execution
+        .history()
+        .iter()
+        .map(|e| e.event.type_name())
+        .collect();
+    assert_eq!(
+        types[4..7],
+        ["MapRunFailed", "MapStateFailed", "MapStateExited"]
+    );
+    match execution.status() {
+        Status::Succeeded { output } => assert_eq!(output["err"]["Cause"], "CSV row 3"),
+        other => panic!("{other:?}"),
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Variables
 // ---------------------------------------------------------------------------

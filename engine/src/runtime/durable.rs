@@ -476,6 +476,7 @@ mod tests {
             redrive_count: 0,
             token_secret: "durable-test-secret".into(),
             test_case: None,
+            map_run: None,
         }
     }
 

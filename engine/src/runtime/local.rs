@@ -52,7 +52,8 @@ pub fn run_to_completion(
     clock: &dyn Clock,
     invoker: &mut dyn Invoker,
 ) -> Outcome {
-    let mut execution = Execution::new(machine, info, seed);
+    // No child executions here: a distributed Map runs its items inline.
+    let mut execution = Execution::new(machine, info, seed).with_inline_distributed_maps();
     let mut tasks: Vec<TaskRequest> = Vec::new();
     let mut timers: BTreeMap<(DateTime<Utc>, TimerId), ()> = BTreeMap::new();
     let mut effects = execution.apply(clock.now(), Command::Start { input });

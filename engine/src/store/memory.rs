@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Activities, ActivityRecord, EndedNotices, ExecutionRecord, ExecutionStatus, Executions,
-    Histories, JournalEntry, Journals, StateMachineRecord, StateMachines, Store, StoreError,
-    TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
-    TriggerStateRecord, Triggers, WriteBatch, WriteOp,
+    Histories, JournalEntry, Journals, MapRunRecord, MapRuns, StateMachineRecord, StateMachines,
+    Store, StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
+    TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
 };
 use crate::history::HistoryEvent;
 
@@ -30,6 +30,7 @@ struct Inner {
     /// Task logs by execution, with the last sequence number given.
     task_logs: HashMap<String, (u64, BTreeMap<u64, TaskLogRecord>)>,
     notices: BTreeSet<String>,
+    map_runs: BTreeMap<String, MapRunRecord>,
 }
 
 /// Everything in one mutex-protected map set.
@@ -195,6 +196,22 @@ impl Activities for MemoryStore {
     }
 }
 
+impl MapRuns for MemoryStore {
+    fn map_run(&self, arn: &str) -> Result<Option<MapRunRecord>, StoreError> {
+        Ok(self.lock().map_runs.get(arn).cloned())
+    }
+
+    fn map_runs(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .map_runs
+            .values()
+            .filter(|r| r.execution_arn == execution)
+            .cloned()
+            .collect())
+    }
+}
+
 impl Triggers for MemoryStore {
     fn trigger(&self, name: &str) -> Result<Option<TriggerRecord>, StoreError> {
         Ok(self.lock().triggers.get(name).cloned())
@@ -289,6 +306,7 @@ impl Store for MemoryStore {
                     inner.tokens.retain(|_, t| t.execution != arn);
                     inner.task_logs.remove(&arn);
                     inner.notices.remove(&arn);
+                    inner.map_runs.retain(|_, r| r.execution_arn != arn);
                 }
                 WriteOp::PutEndedNotice(arn) => {
                     inner.notices.insert(arn);
@@ -314,6 +332,9 @@ impl Store for MemoryStore {
                     while logs.len() as u64 > keep.max(1) {
                         logs.pop_first();
                     }
+                }
+                WriteOp::PutMapRun(r) => {
+                    inner.map_runs.insert(r.map_run_arn.clone(), r);
                 }
             }
         }

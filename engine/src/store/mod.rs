@@ -29,9 +29,9 @@ mod suite;
 
 pub use memory::MemoryStore;
 pub use records::{
-    ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, JournalEntry,
-    StateMachineRecord, TaskLogRecord, TaskTokenRecord, TimerRecord, TriggerRecord,
-    TriggerStateRecord, VersionRecord, WorkflowType,
+    ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, JournalEntry, MapRunChild,
+    MapRunCounts, MapRunRecord, StateMachineRecord, TaskLogRecord, TaskTokenRecord, TimerRecord,
+    TriggerRecord, TriggerStateRecord, VersionRecord, WorkflowType,
 };
 pub use sled_store::SledStore;
 
@@ -158,6 +158,13 @@ pub trait EndedNotices {
     fn ended_notices(&self) -> Result<Vec<String>, StoreError>;
 }
 
+/// Map Runs of distributed Maps.
+pub trait MapRuns {
+    fn map_run(&self, arn: &str) -> Result<Option<MapRunRecord>, StoreError>;
+    /// The Map Runs an execution started, ordered by ARN.
+    fn map_runs(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError>;
+}
+
 /// One write, applied atomically: either every operation is stored or none.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
@@ -207,6 +214,7 @@ pub enum WriteOp {
     /// Records that an execution's end is still to be announced.
     PutEndedNotice(String),
     RemoveEndedNotice(String),
+    PutMapRun(MapRunRecord),
 }
 
 impl WriteBatch {
@@ -236,6 +244,7 @@ pub trait Store:
     + Triggers
     + TaskLogs
     + EndedNotices
+    + MapRuns
     + Send
     + Sync
 {

@@ -122,6 +122,57 @@ pub struct ExecutionRecord {
     /// The mock test case it runs (started as `stateMachineArn#TestCase`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_case: Option<String>,
+    /// A child of a distributed Map: what it runs (recovery needs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map_run: Option<MapRunChild>,
+}
+
+/// Where a distributed Map's child execution comes from: it runs the
+/// ItemProcessor scope of its parent's state machine revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapRunChild {
+    pub map_run_arn: String,
+    /// The parent's state machine (its record holds the definition).
+    pub machine_arn: String,
+    pub revision: u64,
+    /// The ItemProcessor's scope in the compiled definition.
+    pub scope: u32,
+    /// ExecutionType EXPRESS: not resumed after a restart.
+    #[serde(default)]
+    pub express: bool,
+}
+
+/// A Map Run (DescribeMapRun): its settings and its counts, kept up to
+/// date by the Map Run runner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapRunRecord {
+    pub map_run_arn: String,
+    pub execution_arn: String,
+    /// RUNNING, SUCCEEDED, FAILED or ABORTED.
+    pub status: String,
+    pub start: DateTime<Utc>,
+    pub stop: Option<DateTime<Utc>>,
+    pub max_concurrency: u64,
+    /// `None`: not set (with neither set, no failure is tolerated).
+    pub tolerated_failure_percentage: Option<f64>,
+    pub tolerated_failure_count: Option<u64>,
+    /// Item counts (each item of a batch counts).
+    pub items: MapRunCounts,
+    /// Child execution counts.
+    pub executions: MapRunCounts,
+}
+
+/// DescribeMapRun's itemCounts / executionCounts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapRunCounts {
+    pub pending: u64,
+    pub running: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub timed_out: u64,
+    pub aborted: u64,
+    pub total: u64,
+    pub results_written: u64,
 }
 
 /// One command of an execution's journal, numbered from 1.

@@ -29,6 +29,8 @@
 //! | `s` | trigger state | name | `TriggerStateRecord` |
 //! | `w` | ended notices | execution ARN | empty: an end still to be announced |
 //! | `l` | task logs | execution ARN, 0, seq u64 | `TaskLogRecord` (its counter is `c` ... `l`) |
+//! | `r` | map runs | map run ARN | `MapRunRecord` |
+//! | `R` | map runs by execution | execution ARN, 0, map run ARN | empty |
 //!
 //! sled keeps what was applied across a process crash once `flush`
 //! returned; on power loss it depends on sled (see docs/ARCHITECTURE.md).
@@ -43,9 +45,9 @@ use serde::de::DeserializeOwned;
 
 use super::{
     Activities, ActivityRecord, EndedNotices, ExecutionRecord, ExecutionStatus, Executions,
-    FORMAT_VERSION, Histories, JournalEntry, Journals, StateMachineRecord, StateMachines, Store,
-    StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
-    TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
+    FORMAT_VERSION, Histories, JournalEntry, Journals, MapRunRecord, MapRuns, StateMachineRecord,
+    StateMachines, Store, StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens,
+    TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
 };
 use crate::history::HistoryEvent;
 
@@ -60,6 +62,8 @@ const COUNTERS: u8 = b'c';
 const TIMERS: u8 = b't';
 const TIMERS_BY_EXECUTION: u8 = b'x';
 const TOKENS: u8 = b'k';
+const MAP_RUNS: u8 = b'r';
+const MAP_RUNS_BY_EXECUTION: u8 = b'R';
 const ACTIVITIES: u8 = b'a';
 const REVISIONS: u8 = b'v';
 const TRIGGERS: u8 = b'g';
@@ -295,6 +299,25 @@ impl Activities for SledStore {
 
     fn activities(&self) -> Result<Vec<ActivityRecord>, StoreError> {
         self.scan(&[ACTIVITIES])
+    }
+}
+
+impl MapRuns for SledStore {
+    fn map_run(&self, arn: &str) -> Result<Option<MapRunRecord>, StoreError> {
+        self.get(&key(MAP_RUNS, &[arn.as_bytes()]))
+    }
+
+    fn map_runs(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError> {
+        let prefix = key(MAP_RUNS_BY_EXECUTION, &[execution.as_bytes(), b""]);
+        let mut out = Vec::new();
+        for item in self.data.scan_prefix(&prefix) {
+            let (k, _) = item.map_err(io)?;
+            let arn = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            if let Some(record) = self.map_run(&arn)? {
+                out.push(record);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -565,6 +588,16 @@ impl Plan<'_> {
             WriteOp::DeleteActivity(arn) => self.remove(key(ACTIVITIES, &[arn.as_bytes()])),
             WriteOp::DeleteExecution(arn) => self.delete_execution(arn)?,
             WriteOp::PutTrigger(t) => self.put(key(TRIGGERS, &[t.name.as_bytes()]), t)?,
+            WriteOp::PutMapRun(r) => {
+                self.put(key(MAP_RUNS, &[r.map_run_arn.as_bytes()]), r)?;
+                self.insert(
+                    key(
+                        MAP_RUNS_BY_EXECUTION,
+                        &[r.execution_arn.as_bytes(), r.map_run_arn.as_bytes()],
+                    ),
+                    Vec::new(),
+                );
+            }
             WriteOp::DeleteTrigger(name) => {
                 self.remove(key(TRIGGERS, &[name.as_bytes()]));
                 self.remove(key(TRIGGER_STATES, &[name.as_bytes()]));
@@ -618,6 +651,14 @@ impl Plan<'_> {
         {
             let (k, timer_key) = item.map_err(io)?;
             self.remove(timer_key.to_vec());
+            self.remove(k.to_vec());
+        }
+        // The Map Runs it started (their children are executions of their
+        // own, purged by their own age).
+        let runs = prefix(MAP_RUNS_BY_EXECUTION, arn);
+        for item in self.store.data.scan_prefix(&runs) {
+            let (k, _) = item.map_err(io)?;
+            self.remove(key(MAP_RUNS, &[&k[runs.len()..]]));
             self.remove(k.to_vec());
         }
         // Tokens are removed when their execution ends; a closed execution

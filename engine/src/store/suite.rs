@@ -92,6 +92,7 @@ fn execution(machine: &str, name: &str) -> ExecutionRecord {
         redrive_count: 0,
         token_secret: String::new(),
         test_case: None,
+        map_run: None,
     }
 }
 
@@ -1121,6 +1122,59 @@ fn check_ended_notices(store: &dyn Store) {
     assert!(store.ended_notices().unwrap().is_empty());
 }
 
+fn check_map_runs(store: &dyn Store) {
+    let parent = execution("m", "parent");
+    let other = execution("m", "other");
+    let run = |execution: &str, id: &str| crate::store::MapRunRecord {
+        map_run_arn: format!("arn:aws:states:us-east-1:111111111111:mapRun:m/Map:{id}"),
+        execution_arn: execution.to_owned(),
+        status: "RUNNING".into(),
+        start: t0(),
+        stop: None,
+        max_concurrency: 10,
+        tolerated_failure_percentage: None,
+        tolerated_failure_count: Some(2),
+        items: Default::default(),
+        executions: Default::default(),
+    };
+    let (a, b, c) = (
+        run(&parent.arn, "a"),
+        run(&parent.arn, "b"),
+        run(&other.arn, "c"),
+    );
+    for record in [&parent, &other] {
+        ok(store, start_batch(record));
+    }
+    ok(
+        store,
+        vec![
+            WriteOp::PutMapRun(b.clone()),
+            WriteOp::PutMapRun(a.clone()),
+            WriteOp::PutMapRun(c.clone()),
+        ],
+    );
+    let mut done = a.clone();
+    done.status = "SUCCEEDED".into();
+    done.items.succeeded = 7;
+    ok(store, vec![WriteOp::PutMapRun(done.clone())]);
+    assert_eq!(store.map_run(&a.map_run_arn).unwrap(), Some(done.clone()));
+    assert_eq!(store.map_runs(&parent.arn).unwrap(), vec![done, b.clone()]);
+    assert_eq!(store.map_runs(&other.arn).unwrap(), vec![c.clone()]);
+    assert_eq!(store.map_run("arn:nope").unwrap(), None);
+    // Deleting an execution deletes its Map Runs, not another's.
+    ok(
+        store,
+        vec![WriteOp::UpdateExecution(finished(
+            &parent,
+            ExecutionStatus::Succeeded,
+        ))],
+    );
+    ok(store, vec![WriteOp::DeleteExecution(parent.arn.clone())]);
+    assert!(store.map_runs(&parent.arn).unwrap().is_empty());
+    assert_eq!(store.map_run(&b.map_run_arn).unwrap(), None);
+    assert_eq!(store.map_run(&c.map_run_arn).unwrap(), Some(c));
+}
+
 fn check_revisions_outlive_updates_and_deletes(store: &dyn Store) {
     let first = machine("kept", 1);
     let mut second = machine("kept", 2);
@@ -1477,6 +1531,7 @@ backends!(
     check_delete_execution,
     check_task_logs,
     check_ended_notices,
+    check_map_runs,
     check_triggers,
     check_trigger_state_with_a_taken_name,
     check_start_in_one_batch,

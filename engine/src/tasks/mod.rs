@@ -85,7 +85,9 @@ impl TaskRunner for Invokers {
                     ),
                 )),
                 // The engine runs these itself; never sent here.
-                ResourceKind::Activity { .. } | ResourceKind::StartExecution => Err(Failure::new(
+                ResourceKind::Activity { .. }
+                | ResourceKind::StartExecution
+                | ResourceKind::MapRun => Err(Failure::new(
                     "States.Runtime",
                     format!("'{}' cannot be invoked here", resource.arn),
                 )),

@@ -97,7 +97,7 @@ pub fn run(engine: Engine, call: TaskCall) -> TaskFuture {
 }
 
 /// A UUID-shaped name that is the same for every invocation of one task.
-fn derived_name(idempotency_key: &str) -> String {
+pub(crate) fn derived_name(idempotency_key: &str) -> String {
     let h = Sha256::digest(idempotency_key.as_bytes());
     let hex: String = h.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!(

@@ -150,6 +150,15 @@ fn arn<'a>(request: &'a Value, field: &str, kind: &str) -> Result<&'a str, AwsEr
     Ok(value)
 }
 
+/// The state machine a Map Run's children run, as AWS names it:
+/// `arn:...:stateMachine:MACHINE/LABEL`, from `arn:...:mapRun:MACHINE/LABEL:ID`.
+fn map_run_machine_arn(map_run_arn: &str) -> String {
+    let without_id = map_run_arn
+        .rsplit_once(':')
+        .map_or(map_run_arn, |(head, _)| head);
+    without_id.replacen(":mapRun:", ":stateMachine:", 1)
+}
+
 fn workflow_type(name: &str) -> &'static str {
     match name {
         "EXPRESS" => "EXPRESS",
@@ -559,15 +568,27 @@ pub async fn dispatch(
         "DescribeStateMachineForExecution" => {
             let arn = arn(request, "executionArn", "execution")?;
             let e = engine.describe_execution(arn)?;
-            let m = engine.describe_state_machine_revision(&e.state_machine_arn, e.revision)?;
-            Ok(json!({
-                "stateMachineArn": m.arn,
+            // A Map Run's child runs its parent's revision (the Map state's
+            // ItemProcessor): that definition, with the Map Run and label.
+            let (machine_arn, revision) = match &e.map_run {
+                Some(child) => (child.machine_arn.as_str(), child.revision),
+                None => (e.state_machine_arn.as_str(), e.revision),
+            };
+            let m = engine.describe_state_machine_revision(machine_arn, revision)?;
+            let mut out = json!({
+                "stateMachineArn": e.state_machine_arn,
                 "name": m.name,
                 "definition": m.definition,
                 "roleArn": m.role_arn,
                 "updateDate": epoch(m.created),
                 "revisionId": m.revision.to_string(),
-            }))
+            });
+            if let (Some(child), Value::Object(map)) = (&e.map_run, &mut out) {
+                let label = e.state_machine_arn.rsplit('/').next().unwrap_or_default();
+                map.insert("mapRunArn".into(), json!(child.map_run_arn));
+                map.insert("label".into(), json!(label));
+            }
+            Ok(out)
         }
         "TagResource" => {
             let resource = required(request, "resourceArn")?;
@@ -624,6 +645,125 @@ pub async fn dispatch(
                 map.insert("redriveCount".into(), json!(e.redrive_count));
             }
             Ok(out)
+        }
+        "ListExecutions" if request.get("mapRunArn").is_some() => {
+            if request.get("stateMachineArn").is_some() {
+                return Err(AwsError::new(
+                    "ValidationException",
+                    "Specify either a mapRunArn or a stateMachineArn, not both",
+                ));
+            }
+            let map_run = arn(request, "mapRunArn", "mapRun")?;
+            let filter = optional(request, "statusFilter")?;
+            let mut executions = engine.list_map_run_executions(map_run)?;
+            executions.sort_by_key(|e| std::cmp::Reverse(e.start));
+            let listed: Vec<Value> = executions
+                .iter()
+                .filter(|e| filter.is_none_or(|f| status_name(e.status) == f))
+                .map(|e| {
+                    let mut item = execution_summary(e);
+                    if let Value::Object(map) = &mut item {
+                        map.insert("mapRunArn".into(), json!(map_run));
+                    }
+                    item
+                })
+                .collect();
+            let scope = format!("ListExecutions:{map_run}:{}", filter.unwrap_or(""));
+            let (listed, next) = page(tokens, request, &scope, listed)?;
+            Ok(with_token(json!({"executions": listed}), next))
+        }
+        "DescribeMapRun" => {
+            let arn = arn(request, "mapRunArn", "mapRun")?;
+            let r = engine.describe_map_run(arn)?;
+            let counts = |c: &stepline_engine::store::MapRunCounts| {
+                json!({
+                    "pending": c.pending,
+                    "running": c.running,
+                    "succeeded": c.succeeded,
+                    "failed": c.failed,
+                    "timedOut": c.timed_out,
+                    "aborted": c.aborted,
+                    "total": c.total,
+                    "resultsWritten": c.results_written,
+                    "failuresNotRedrivable": 0,
+                    "pendingRedrive": 0,
+                })
+            };
+            let mut out = json!({
+                "mapRunArn": r.map_run_arn,
+                "executionArn": r.execution_arn,
+                "status": r.status,
+                "startDate": epoch(r.start),
+                "maxConcurrency": r.max_concurrency,
+                "toleratedFailurePercentage": r.tolerated_failure_percentage.unwrap_or(0.0),
+                "toleratedFailureCount": r.tolerated_failure_count.unwrap_or(0),
+                "itemCounts": counts(&r.items),
+                "executionCounts": counts(&r.executions),
+                "redriveCount": 0,
+            });
+            if let (Some(stop), Value::Object(map)) = (r.stop, &mut out) {
+                map.insert("stopDate".into(), epoch(stop));
+            }
+            Ok(out)
+        }
+        "ListMapRuns" => {
+            let execution = arn(request, "executionArn", "execution")?;
+            let runs: Vec<Value> = engine
+                .list_map_runs(execution)?
+                .iter()
+                .map(|r| {
+                    let mut item = json!({
+                        "executionArn": r.execution_arn,
+                        "mapRunArn": r.map_run_arn,
+                        "stateMachineArn": map_run_machine_arn(&r.map_run_arn),
+                        "startDate": epoch(r.start),
+                    });
+                    if let (Some(stop), Value::Object(map)) = (r.stop, &mut item) {
+                        map.insert("stopDate".into(), epoch(stop));
+                    }
+                    item
+                })
+                .collect();
+            let scope = format!("ListMapRuns:{execution}");
+            let (runs, next) = page(tokens, request, &scope, runs)?;
+            Ok(with_token(json!({"mapRuns": runs}), next))
+        }
+        "UpdateMapRun" => {
+            let arn = arn(request, "mapRunArn", "mapRun")?;
+            let number = |field: &str| -> Result<Option<f64>, AwsError> {
+                match request.get(field) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(Value::Number(n)) => Ok(n.as_f64()),
+                    Some(_) => Err(AwsError::new(
+                        "ValidationException",
+                        format!(
+                            "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must be a number"
+                        ),
+                    )),
+                }
+            };
+            let concurrency = number("maxConcurrency")?;
+            let percentage = number("toleratedFailurePercentage")?;
+            let count = number("toleratedFailureCount")?;
+            let out_of_range = concurrency
+                .is_some_and(|n| !(0.0..=10_000.0).contains(&n) || n.fract() != 0.0)
+                || percentage.is_some_and(|p| !(0.0..=100.0).contains(&p))
+                || count.is_some_and(|n| n < 0.0 || n.fract() != 0.0);
+            if out_of_range {
+                return Err(AwsError::new(
+                    "ValidationException",
+                    "maxConcurrency must be an integer from 0 to 10000, toleratedFailurePercentage from 0 to 100, toleratedFailureCount a non-negative integer",
+                ));
+            }
+            // AWS: a maxConcurrency of 0 means no limit (10,000).
+            let concurrency = concurrency.map(|n| match n as u64 {
+                0 => 10_000,
+                n => n,
+            });
+            engine
+                .update_map_run(arn, concurrency, percentage, count.map(|n| n as u64))
+                .await?;
+            Ok(json!({}))
         }
         "ListExecutions" => {
             let machine = arn(request, "stateMachineArn", "stateMachine")?;

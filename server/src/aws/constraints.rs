@@ -177,6 +177,12 @@ fn members(action: &str) -> Option<Vec<Member>> {
         "DescribeExecution" | "RedriveExecution" | "DescribeStateMachineForExecution" => {
             vec![arn("executionArn", "execution")]
         }
+        "DescribeMapRun" | "UpdateMapRun" => vec![arn("mapRunArn", "mapRun")],
+        "ListMapRuns" => {
+            let mut m = vec![arn("executionArn", "execution")];
+            m.extend(page);
+            m
+        }
         "TestState" => vec![
             definition,
             payload("input", INPUT),
@@ -192,6 +198,7 @@ fn members(action: &str) -> Option<Vec<Member>> {
         "ListExecutions" => {
             let mut m = vec![
                 arn("stateMachineArn", "stateMachine"),
+                arn("mapRunArn", "mapRun"),
                 one_of("statusFilter", STATUSES),
             ];
             m.extend(page);

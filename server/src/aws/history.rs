@@ -195,7 +195,23 @@ fn details(event: &Event) -> Option<(&'static str, Value)> {
             }
             ("evaluationFailedEventDetails", d)
         }
+        Event::MapRunStarted { map_run_arn } => (
+            "mapRunStartedEventDetails",
+            json!({"mapRunArn": map_run_arn}),
+        ),
+        Event::MapRunRedriven {
+            map_run_arn,
+            redrive_count,
+        } => (
+            "mapRunRedrivenEventDetails",
+            json!({"mapRunArn": map_run_arn, "redriveCount": redrive_count}),
+        ),
+        Event::MapRunFailed { error, cause } => {
+            ("mapRunFailedEventDetails", error_cause(error, cause))
+        }
         Event::ParallelStateStarted
+        | Event::MapRunSucceeded
+        | Event::MapRunAborted
         | Event::ParallelStateSucceeded
         | Event::ParallelStateFailed
         | Event::ParallelStateAborted

@@ -104,6 +104,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         engine_config.account = account.clone();
         engine_config.default_role_arn = format!("arn:aws:iam::{account}:role/stepline");
     }
+    engine_config.buckets = stepline_engine::maprun::Buckets::new(config.buckets.clone());
     match config.server.retention_days {
         Some(0) => engine_config.retention = None,
         Some(days) => engine_config.retention = Some(chrono::Duration::days(i64::from(days))),
