@@ -391,6 +391,29 @@ fn rest_requests_need_a_bearer_token() {
     // Not 401: the hook's own checks answer (there is no such trigger).
     let hook = http(addr, "POST", "/v1/hooks/none", &[], b"{}");
     assert_eq!(hook.status, 404, "{}", hook.body);
+    // The CLI client sends $STEPLINE_TOKEN; without it, one clear line.
+    let endpoint = format!("http://{addr}");
+    let listed = std::process::Command::new(crate::support::stepline_binary())
+        .args(["machines", "list", "-o", "json", "--endpoint", &endpoint])
+        .env("STEPLINE_TOKEN", TOKEN)
+        .output()
+        .expect("stepline runs");
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let refused = std::process::Command::new(crate::support::stepline_binary())
+        .args(["machines", "list", "--endpoint", &endpoint])
+        .env_remove("STEPLINE_TOKEN")
+        .output()
+        .expect("stepline runs");
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("Unauthorized") || said.contains("401"),
+        "{said}"
+    );
     // A token is not an AWS signature.
     let (status, body) = aws_raw(addr, &[("Authorization", &bearer)]);
     assert_eq!(

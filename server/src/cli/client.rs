@@ -148,6 +148,10 @@ pub struct Api {
     endpoint: String,
     runtime: tokio::runtime::Runtime,
     client: reqwest::Client,
+    /// `$STEPLINE_TOKEN`: the bearer token a server with `[[server.tokens]]`
+    /// asks for. Read from the environment only, so that it stays out of
+    /// command lines (process lists, shell history).
+    token: Option<String>,
 }
 
 /// What a request sends.
@@ -177,6 +181,9 @@ impl Api {
             endpoint,
             runtime,
             client: reqwest::Client::new(),
+            token: std::env::var("STEPLINE_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
         })
     }
 
@@ -226,6 +233,9 @@ impl Api {
         let what = format!("{method} {path}");
         let url = format!("{}{path}", self.endpoint);
         let mut request = self.client.request(method, &url).timeout(timeout);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
         if let Body::Json(text) = body {
             request = request
                 .header("content-type", "application/json")
