@@ -876,3 +876,68 @@ fn an_execution_keeps_the_definition_it_started_with() {
     assert_eq!(missing.status, 404, "{}", missing.body);
     assert_eq!(missing.json()["code"], "ExecutionDoesNotExist");
 }
+
+/// What a process task wrote (issue 9's per-attempt task output) shows in
+/// its state's panel, as text: the real binary runs a registered process
+/// that writes to stderr and fails.
+#[test]
+fn a_task_states_process_output_shows_in_its_panel() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let dir = crate::support::TempDir::new("web-task-output");
+    let script = dir.write(
+        "noisy.sh",
+        "cat > /dev/null\necho 'warming up <b id=bold>cache</b>' >&2\necho 'card expired' >&2\nexit 1\n",
+    );
+    let config = dir.write(
+        "stepline.toml",
+        format!(
+            "[tasks.processes.noisy]\ncommand = \"/bin/sh\"\nargs = [\"{}\"]\n",
+            script.display()
+        ),
+    );
+    let serve = crate::support::Serve::start_with(
+        &crate::support::stepline_binary(),
+        &dir.path().join("data"),
+        Some(&config),
+    );
+    let definition = json!({"StartAt": "Bill", "States": {
+        "Bill": {"Type": "Task", "Resource": "stepline:process:noisy", "End": true}}});
+    let (status, answer) = serve.call(
+        "CreateStateMachine",
+        &json!({"name": "noisy", "definition": definition.to_string(), "roleArn": "arn:aws:iam::111111111111:role/r"}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = serve.call(
+        "StartExecution",
+        &json!({"stateMachineArn": "arn:aws:states:us-east-1:111111111111:stateMachine:noisy", "name": "run-1"}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let ended = crate::crash::wait_until_ended(
+        &serve,
+        answer["executionArn"].as_str().expect("arn"),
+        Instant::now() + Duration::from_secs(20),
+    );
+    assert_eq!(ended["status"], "FAILED", "{ended}");
+
+    browser.open(&format!("http://{}/#/executions/noisy/run-1", serve.addr));
+    browser.wait_for_state("Bill", "failed");
+    browser.click("g.node[data-state='Bill']");
+    let output = browser.wait_for(
+        "the task's output in the panel",
+        "const l = document.querySelector('#state-panel .task-log'); return l && l.innerText.includes('card expired') && l.innerText",
+        json!([]),
+    );
+    let output = output.as_str().unwrap_or_default();
+    assert!(output.contains("warming up <b id=bold>cache</b>"), "{output}");
+    assert!(output.contains("attempt 1 · FAILED"), "{output}");
+    assert_eq!(
+        browser.script("return document.getElementById('bold')", json!([])),
+        Value::Null,
+        "the output was parsed as markup"
+    );
+    browser.screenshot("execution-task-output");
+    let severe = browser.severe_logs();
+    assert!(severe.is_empty(), "{severe:?}");
+}

@@ -633,6 +633,40 @@
       selected = n;
       if (graph) graph.select(n);
       renderState();
+      if (n) loadTaskLogs();
+    }
+
+    // What process tasks wrote, per attempt (GET .../logs), fetched when a
+    // state is selected: a panel shows its own state's attempts.
+    let taskLogs = [];
+    async function loadTaskLogs() {
+      try {
+        const answer = await api("GET", base + "/logs", undefined, ctl.signal);
+        taskLogs = answer.attempts || [];
+      } catch (err) {
+        if (ctl.signal.aborted) return;
+        taskLogs = [];
+      }
+      if (selected) renderState();
+    }
+
+    function taskOutput(name) {
+      const attempts = taskLogs.filter((a) => a.stateName === name).slice(-5);
+      if (!attempts.length) return [];
+      return [
+        h("h4", {}, "Task output"),
+        ...attempts.map((a) =>
+          h(
+            "div.visit.task-log",
+            {},
+            h("div.muted.small", {}, `attempt ${a.attempt} · ${a.outcome}${a.error ? " · " + a.error : ""} · ${when(a.time)}${a.truncated ? " · truncated to the last 64 KiB" : ""}`),
+            a.stderr ? h("div.small", {}, "stderr") : null,
+            a.stderr ? h("pre.log", {}, a.stderr) : null,
+            a.stdout ? h("div.small", {}, "stdout") : null,
+            a.stdout ? h("pre.log", {}, a.stdout) : null,
+          ),
+        ),
+      ];
     }
 
     function renderState() {
@@ -678,6 +712,7 @@
           );
         }
       }
+      parts.push(...taskOutput(selected));
       statePanel.replaceChildren(...parts);
     }
 
