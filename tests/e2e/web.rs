@@ -930,7 +930,10 @@ fn a_task_states_process_output_shows_in_its_panel() {
         json!([]),
     );
     let output = output.as_str().unwrap_or_default();
-    assert!(output.contains("warming up <b id=bold>cache</b>"), "{output}");
+    assert!(
+        output.contains("warming up <b id=bold>cache</b>"),
+        "{output}"
+    );
     assert!(output.contains("attempt 1 · FAILED"), "{output}");
     assert_eq!(
         browser.script("return document.getElementById('bold')", json!([])),
