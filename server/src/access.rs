@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::aws::actions::AwsError;
 use crate::config::ServerConfig;
-use crate::http::{App, MAX_BODY_BYTES, aws_error};
+use crate::http::{App, aws_error};
 use crate::rest::error::RestError;
 use crate::triggers::hmac::{constant_time_eq, hex, hmac_sha256};
 
@@ -549,22 +549,9 @@ pub(crate) async fn require_sigv4(
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+    let body = match crate::http::read_aws_body(body).await {
         Ok(body) => body,
-        Err(e) if crate::limits::is_body_timeout(&e) => {
-            return aws_error(&AwsError {
-                kind: "RequestTimeoutException",
-                message: e.to_string(),
-                status: 408,
-            });
-        }
-        Err(_) => {
-            return aws_error(&AwsError {
-                kind: "RequestEntityTooLarge",
-                message: format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
-                status: 413,
-            });
-        }
+        Err(refused) => return refused,
     };
     let signed = SignedRequest {
         method: parts.method.as_str(),

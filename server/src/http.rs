@@ -194,6 +194,24 @@ fn aws_response(status: StatusCode, body: &Value) -> Response {
     (status, [(header::CONTENT_TYPE, AWS_JSON)], body.to_string()).into_response()
 }
 
+/// An AWS-dialect request's body, bounded; a body too slow or too large
+/// is answered in AWS's error shape (408 / 413), not as plain text.
+pub(crate) async fn read_aws_body(body: axum::body::Body) -> Result<axum::body::Bytes, Response> {
+    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => Ok(body),
+        Err(e) if crate::limits::is_body_timeout(&e) => Err(aws_error(&AwsError {
+            kind: "RequestTimeoutException",
+            message: e.to_string(),
+            status: 408,
+        })),
+        Err(_) => Err(aws_error(&AwsError {
+            kind: "RequestEntityTooLarge",
+            message: format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+            status: 413,
+        })),
+    }
+}
+
 pub(crate) fn aws_error(error: &AwsError) -> Response {
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
     aws_response(status, &error.body())
@@ -244,22 +262,9 @@ async fn aws(State(app): State<App>, headers: HeaderMap, body: Body) -> Response
     }
     // Read here rather than by the `Bytes` extractor so that an oversized
     // body is answered in AWS's error shape, not as plain text.
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+    let body = match read_aws_body(body).await {
         Ok(body) => body,
-        Err(e) if crate::limits::is_body_timeout(&e) => {
-            return aws_error(&AwsError {
-                kind: "RequestTimeoutException",
-                message: e.to_string(),
-                status: 408,
-            });
-        }
-        Err(_) => {
-            return aws_error(&AwsError {
-                kind: "RequestEntityTooLarge",
-                message: format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
-                status: 413,
-            });
-        }
+        Err(refused) => return refused,
     };
     let request: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Object(serde_json::Map::new())
