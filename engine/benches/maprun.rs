@@ -65,9 +65,13 @@ fn definition(
     writer: bool,
     child: serde_json::Value,
 ) -> String {
+    let concurrency: u64 = std::env::var("STEPLINE_BENCH_MAX_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     let mut map = json!({
         "Type": "Map",
-        "MaxConcurrency": 1000,
+        "MaxConcurrency": concurrency,
         "ItemReader": {
             "Resource": "arn:aws:states:::s3:getObject",
             "ReaderConfig": {"InputType": input_type},
@@ -173,7 +177,18 @@ fn memory_case(rows: usize) {
     write_csv(&dir.join("bucket/items"), rows);
     let size = std::fs::metadata(dir.join("bucket/items")).map_or(0, |m| m.len());
     let before = peak_rss_kib();
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.join("store")).expect("sled"));
+    // `STEPLINE_BENCH_CACHE_MIB` bounds sled's page cache (default: sled's
+    // own, 1 GiB), to tell the engine's memory from sled's cache.
+    let store: Arc<dyn Store> = Arc::new(
+        match std::env::var("STEPLINE_BENCH_CACHE_MIB")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            Some(mib) => SledStore::open_with_cache(&dir.join("store"), mib * 1024 * 1024),
+            None => SledStore::open(&dir.join("store")),
+        }
+        .expect("sled"),
+    );
     let child =
         json!({"Type": "Pass", "Parameters": {"n.$": "States.ArrayLength($.Items)"}, "End": true});
     let seconds = run_once(
