@@ -1109,3 +1109,56 @@ fn redrive_restarts_a_failed_execution_from_the_state_that_failed() {
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     assert_eq!(output(&done), json!({"k": 1}));
 }
+
+/// RedriveExecution over an inline Map: "reschedules and redrives only the
+/// iterations and branches that failed or aborted". Item "b" fails until
+/// the fix lands; the redrive runs "b" and the never-started "c", not "a".
+#[test]
+fn redrive_of_an_inline_map_reruns_only_the_iterations_that_did_not_succeed() {
+    let dir = TempDir::new("redrive-map");
+    let ready = dir.path().join("ready");
+    let runs = dir.path().join("runs");
+    let script = dir.write(
+        "item.sh",
+        format!(
+            "item=$(cat)\necho \"$item\" >> {runs}\nif [ \"$item\" = '\"b\"' ] && [ ! -e {ready} ]; then echo '{{\"error\": \"Not.Ready\"}}' >&2; exit 1; fi\necho \"{{\\\"done\\\": $item}}\"\n",
+            runs = runs.display(),
+            ready = ready.display()
+        ),
+    );
+    let mut config = TaskConfig::default();
+    config.processes.insert("item".into(), process(&script));
+    let server = server(config);
+    let definition = json!({"StartAt": "Each", "States": {
+        "Each": {"Type": "Map", "MaxConcurrency": 1, "End": true,
+            "ItemProcessor": {"StartAt": "Work", "States": {
+                "Work": {"Type": "Task", "Resource": "stepline:process:item", "End": true}}}}
+    }});
+    let arn = start(&server, "redriven-map", &definition, json!(["a", "b", "c"]));
+    let failed = finish(&server, &arn, Duration::from_secs(10));
+    assert_eq!(failed["status"], "FAILED", "{failed}");
+    std::fs::write(&ready, "").unwrap();
+    let (status, body) = server.call(
+        "RedriveExecution",
+        &json!({"executionArn": arn}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let done = finish(&server, &arn, Duration::from_secs(10));
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(
+        output(&done),
+        json!([{"done": "a"}, {"done": "b"}, {"done": "c"}])
+    );
+    let ran = std::fs::read_to_string(&runs).unwrap();
+    assert_eq!(
+        ran.lines().collect::<Vec<_>>(),
+        ["\"a\"", "\"b\"", "\"b\"", "\"c\""]
+    );
+    let types = history_types(&server, &arn);
+    let redriven = types.iter().position(|t| t == "ExecutionRedriven").unwrap();
+    let started_after = types[redriven..]
+        .iter()
+        .filter(|t| *t == "MapIterationStarted")
+        .count();
+    assert_eq!(started_after, 2, "{types:?}");
+}

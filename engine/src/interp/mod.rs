@@ -227,6 +227,8 @@ struct Frame {
     failures: u64,
     children: Vec<Option<ThreadId>>,
     results: Vec<Data>,
+    /// Children that succeeded (this run, or before a redrive).
+    succeeded: Vec<bool>,
     running: usize,
     finished: usize,
     /// previousEventId for the next child start: the last event of the
@@ -251,10 +253,34 @@ impl Frame {
             failures: 0,
             children: vec![None; count],
             results: vec![Data::default(); count],
+            succeeded: vec![false; count],
             running: 0,
             finished: 0,
             last_event: started,
             closing_event: started,
+        }
+    }
+}
+
+/// What a redrive keeps of an inline Map or Parallel: the result of each
+/// child that succeeded (AWS reruns only failed and aborted iterations and
+/// branches).
+#[derive(Debug)]
+struct KeptChildren {
+    state: StateId,
+    results: Vec<Option<Data>>,
+}
+
+impl KeptChildren {
+    fn of(run: &Run, frame: &Frame) -> Self {
+        Self {
+            state: run.state,
+            results: frame
+                .succeeded
+                .iter()
+                .zip(&frame.results)
+                .map(|(&ok, result)| ok.then(|| Arc::clone(result)))
+                .collect(),
         }
     }
 }
@@ -390,6 +416,12 @@ struct Core {
     failed_map_runs: HashMap<StateId, String>,
     /// Taken from `failed_map_runs` by a redrive; used by the next entry.
     redriven_map_runs: HashMap<StateId, String>,
+    /// The children of the top-level inline Map or Parallel that succeeded
+    /// before the execution ended in it: a redrive runs only the others.
+    kept_children: Option<KeptChildren>,
+    /// Taken from `kept_children` by a redrive; used when that state's
+    /// children start again.
+    redriven_children: Option<KeptChildren>,
     /// The Map Run ARN of each Map Run task in flight.
     map_run_tasks: HashMap<TaskId, String>,
 }
@@ -419,6 +451,8 @@ impl Core {
             inline_distributed: false,
             failed_map_runs: HashMap::new(),
             redriven_map_runs: HashMap::new(),
+            kept_children: None,
+            redriven_children: None,
             map_run_tasks: HashMap::new(),
         }
     }
@@ -604,6 +638,19 @@ impl Core {
 
     /// Does a state's work (again, for a retry).
     fn execute(&mut self, m: &StateMachine, tid: ThreadId, run: Run) {
+        if tid == 0 {
+            // What a redrive keeps belongs to the run of the state that
+            // ended the execution; a new run (a retry, the next state) has
+            // its own.
+            self.kept_children = None;
+            if self
+                .redriven_children
+                .as_ref()
+                .is_some_and(|k| k.state != run.state)
+            {
+                self.redriven_children = None;
+            }
+        }
         let state = m.state(run.state);
         match &state.kind {
             StateKind::Pass(pass) => {
@@ -739,18 +786,19 @@ impl Core {
                 };
                 let started = self.emit_on(tid, Event::ParallelStateStarted);
                 let count = parallel.branches.len();
-                let frame = Frame::new(
+                let mut frame = Frame::new(
                     false,
                     Data::default(),
                     vec![effective; count],
                     count,
                     started,
                 );
+                self.keep_redriven_children(tid, &run, &mut frame);
                 self.threads[tid].at = At::Children {
                     run,
                     frame: Box::new(frame),
                 };
-                self.start_children(m, tid);
+                self.continue_children(m, tid);
             }
             StateKind::Map(map) => {
                 if let ProcessorMode::Distributed { execution_type } = map.mode {
@@ -785,15 +833,12 @@ impl Core {
                 let mut frame = Frame::new(true, setup.effective, items, limit, started);
                 frame.tolerated_count = setup.tolerated_count;
                 frame.tolerated_percentage = setup.tolerated_percentage;
+                self.keep_redriven_children(tid, &run, &mut frame);
                 self.threads[tid].at = At::Children {
                     run,
                     frame: Box::new(frame),
                 };
-                if count == 0 {
-                    self.children_finished(m, tid);
-                } else {
-                    self.start_children(m, tid);
-                }
+                self.continue_children(m, tid);
             }
         }
     }
@@ -894,6 +939,40 @@ impl Core {
         };
     }
 
+    /// After a redrive, the children of this state that succeeded before
+    /// are done already: their results stand and they do not run again.
+    fn keep_redriven_children(&mut self, tid: ThreadId, run: &Run, frame: &mut Frame) {
+        if tid != 0 {
+            return;
+        }
+        let Some(kept) = self
+            .redriven_children
+            .take_if(|k| k.state == run.state && k.results.len() == frame.items.len())
+        else {
+            return;
+        };
+        for (index, result) in kept.results.into_iter().enumerate() {
+            if let Some(result) = result {
+                frame.results[index] = result;
+                frame.succeeded[index] = true;
+                frame.finished += 1;
+            }
+        }
+    }
+
+    /// Starts children, or finishes the state when none is left to run.
+    fn continue_children(&mut self, m: &StateMachine, tid: ThreadId) {
+        let all_done = match &self.threads[tid].at {
+            At::Children { frame, .. } => frame.finished == frame.items.len(),
+            _ => false,
+        };
+        if all_done {
+            self.children_finished(m, tid);
+        } else {
+            self.start_children(m, tid);
+        }
+    }
+
     /// Starts as many children as the frame's limit allows, in order.
     fn start_children(&mut self, m: &StateMachine, tid: ThreadId) {
         let At::Children { run, mut frame } =
@@ -907,6 +986,9 @@ impl Core {
         while frame.running < frame.limit && frame.next_to_start < frame.items.len() {
             let index = frame.next_to_start;
             frame.next_to_start += 1;
+            if frame.succeeded[index] {
+                continue;
+            }
             frame.running += 1;
             let item = std::mem::take(&mut frame.items[index]);
             let (scope, input) = match &state.kind {
@@ -1027,6 +1109,7 @@ impl Core {
         match result {
             Ok(output) => {
                 frame.results[index] = output;
+                frame.succeeded[index] = true;
                 let closing = if is_map {
                     self.emit(
                         child_last,
@@ -1086,15 +1169,7 @@ impl Core {
                 }
             }
         }
-        let all_done = match &self.threads[parent].at {
-            At::Children { frame, .. } => frame.finished == frame.items.len(),
-            _ => false,
-        };
-        if all_done {
-            self.children_finished(m, parent);
-        } else {
-            self.start_children(m, parent);
-        }
+        self.continue_children(m, parent);
     }
 
     /// Every child succeeded (or failed within tolerance).
@@ -1134,6 +1209,9 @@ impl Core {
         else {
             return;
         };
+        if tid == 0 {
+            self.kept_children = Some(KeptChildren::of(&run, &frame));
+        }
         let name = Arc::clone(&m.state(run.state).name);
         for (index, child) in frame.children.iter().enumerate() {
             if let Some(child) = *child {
@@ -1655,7 +1733,11 @@ impl Core {
     /// the execution while it runs).
     fn note_redrive_point(&mut self) {
         let run = match self.threads.first().map(|t| &t.at) {
-            Some(At::Task { run, .. } | At::Timer { run, .. } | At::Children { run, .. }) => run,
+            Some(At::Children { run, frame }) => {
+                self.kept_children = Some(KeptChildren::of(run, frame));
+                run
+            }
+            Some(At::Task { run, .. } | At::Timer { run, .. }) => run,
             Some(At::Enter { state, input }) => {
                 self.redrive_from = Some((*state, Arc::clone(input)));
                 return;
@@ -1683,6 +1765,7 @@ impl Core {
         self.redrive_count += 1;
         self.ctx.info.redrive_count = self.redrive_count;
         self.redriven_map_runs = std::mem::take(&mut self.failed_map_runs);
+        self.redriven_children = self.kept_children.take().filter(|k| k.state == state);
         self.ctx.set_input(Arc::clone(&self.ctx_input()));
         let previous = self.last_id();
         let id = self.emit(

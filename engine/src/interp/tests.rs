@@ -2846,3 +2846,162 @@ fn jsonata_states_is_whole_when_read_whole_and_trimmed_when_read_by_field() {
         json!({"keys": ["input", "context"], "a": 1, "name": "P"}),
     );
 }
+
+// --- Redrive --------------------------------------------------------------------
+
+fn tasks_of(effects: &[Effect]) -> Vec<TaskRequest> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::InvokeTask(r) => Some((**r).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn answer(execution: &mut Execution, task: TaskId, result: Answer) -> Vec<Effect> {
+    execution.apply(
+        t0(),
+        Command::TaskStarted {
+            task,
+            worker_name: None,
+        },
+    );
+    let command = match result {
+        Ok(output) => Command::TaskSucceeded { task, output },
+        Err(f) => Command::TaskFailed {
+            task,
+            error: f.error,
+            cause: f.cause,
+        },
+    };
+    execution.apply(t0(), command)
+}
+
+/// The Map iterations started since the last ExecutionRedriven.
+fn iterations_after_redrive(execution: &Execution) -> Vec<usize> {
+    let history = execution.history();
+    let from = history
+        .iter()
+        .rposition(|e| e.event.type_name() == "ExecutionRedriven")
+        .expect("a redrive");
+    history[from..]
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::MapIterationStarted { index, .. } => Some(*index),
+            _ => None,
+        })
+        .collect()
+}
+
+/// RedriveExecution: "For workflows that include an Inline Map or Parallel
+/// state, RedriveExecution API action reschedules and redrives only the
+/// iterations and branches that failed or aborted." Item 1 fails, item 2
+/// is aborted with it; the redrive runs those two, item 0's result stands.
+#[test]
+fn redrive_reruns_only_the_failed_and_aborted_map_iterations() {
+    let definition = format!(
+        r#"{{"StartAt": "Map", "States": {{
+            "Map": {{"Type": "Map", "ItemProcessor": {{"StartAt": "Work", "States": {{
+                "Work": {{"Type": "Task", "Resource": "{LAMBDA}", "End": true}}}}}},
+                "End": true}}}}}}"#
+    );
+    let (mut execution, effects) = start(&definition, json!([10, 20, 30]));
+    let first = tasks_of(&effects);
+    assert_eq!(first.len(), 3);
+    answer(&mut execution, first[0].task, Ok(json!("ten")));
+    answer(&mut execution, first[1].task, fail("Broken", "twenty"));
+    assert!(matches!(execution.status(), Status::Failed(_)));
+    assert!(execution.can_redrive());
+
+    let effects = execution.apply(t0(), Command::Redrive);
+    let again = tasks_of(&effects);
+    let inputs: Vec<&Value> = again.iter().map(|r| &r.input).collect();
+    assert_eq!(inputs, [&json!(20), &json!(30)]);
+    assert_eq!(iterations_after_redrive(&execution), [1, 2]);
+    answer(&mut execution, again[0].task, Ok(json!("twenty")));
+    answer(&mut execution, again[1].task, Ok(json!("thirty")));
+    match execution.status() {
+        Status::Succeeded { output } => {
+            assert_eq!(**output, json!(["ten", "twenty", "thirty"]));
+        }
+        other => panic!("expected success, got {other:?}"),
+    }
+}
+
+/// The same for a Parallel stopped while one branch waits: the branch that
+/// finished keeps its result and its states do not run again.
+#[test]
+fn redrive_of_a_stopped_parallel_reruns_only_the_unfinished_branch() {
+    let definition = format!(
+        r#"{{"StartAt": "Both", "States": {{
+            "Both": {{"Type": "Parallel", "End": true, "Branches": [
+                {{"StartAt": "Quick", "States": {{"Quick": {{"Type": "Pass", "Result": "quick", "End": true}}}}}},
+                {{"StartAt": "Slow", "States": {{"Slow": {{"Type": "Task", "Resource": "{LAMBDA}", "End": true}}}}}}]}}}}}}"#
+    );
+    let (mut execution, effects) = start(&definition, json!({"n": 1}));
+    let slow = task_of(&effects);
+    execution.apply(
+        t0(),
+        Command::Stop {
+            error: Some("Stopped".into()),
+            cause: None,
+        },
+    );
+    assert!(matches!(execution.status(), Status::Aborted(_)));
+    let before = history_types(&execution)
+        .iter()
+        .filter(|t| **t == "PassStateEntered")
+        .count();
+
+    let effects = execution.apply(t0(), Command::Redrive);
+    let again = tasks_of(&effects);
+    assert_eq!(again.len(), 1, "{effects:?}");
+    assert_ne!(again[0].task, slow.task);
+    assert_eq!(again[0].input, json!({"n": 1}));
+    answer(&mut execution, again[0].task, Ok(json!("slow")));
+    match execution.status() {
+        Status::Succeeded { output } => assert_eq!(**output, json!(["quick", "slow"])),
+        other => panic!("expected success, got {other:?}"),
+    }
+    let after = history_types(&execution)
+        .iter()
+        .filter(|t| **t == "PassStateEntered")
+        .count();
+    assert_eq!(before, after, "the Quick branch ran once");
+}
+
+/// A Map that fails, is retried and fails again keeps nothing from the
+/// first attempt: a retry reruns every iteration; only the last attempt's
+/// successes survive into the redrive.
+#[test]
+fn redrive_keeps_only_the_last_attempts_successes() {
+    let definition = format!(
+        r#"{{"StartAt": "Map", "States": {{
+            "Map": {{"Type": "Map", "MaxConcurrency": 1,
+                "Retry": [{{"ErrorEquals": ["Broken"], "MaxAttempts": 1, "IntervalSeconds": 1}}],
+                "ItemProcessor": {{"StartAt": "Work", "States": {{
+                "Work": {{"Type": "Task", "Resource": "{LAMBDA}", "End": true}}}}}},
+                "End": true}}}}}}"#
+    );
+    let (mut execution, effects) = start(&definition, json!([1, 2]));
+    // Attempt 1: item 0 succeeds, item 1 fails; the retry waits a second.
+    let effects = answer(&mut execution, task_of(&effects).task, Ok(json!("a")));
+    let effects = answer(&mut execution, task_of(&effects).task, fail("Broken", "1"));
+    let (timer, due) = timers_of(&effects)[0];
+    // Attempt 2: item 0 fails at once (item 1 never starts).
+    let effects = execution.apply(due, Command::TimerFired { timer });
+    let retried = task_of(&effects);
+    assert_eq!(retried.input, json!(1));
+    answer(&mut execution, retried.task, fail("Broken", "0"));
+    assert!(matches!(execution.status(), Status::Failed(_)));
+
+    let effects = execution.apply(t0(), Command::Redrive);
+    assert_eq!(iterations_after_redrive(&execution), [0]);
+    let effects = answer(&mut execution, task_of(&effects).task, Ok(json!("A")));
+    answer(&mut execution, task_of(&effects).task, Ok(json!("B")));
+    match execution.status() {
+        Status::Succeeded { output } => assert_eq!(**output, json!(["A", "B"])),
+        other => panic!("expected success, got {other:?}"),
+    }
+}
