@@ -113,7 +113,7 @@ impl DurableExecution {
             tokens: BTreeMap::new(),
             volatile,
         };
-        let mut batch = WriteBatch::new();
+        let mut batch = this.new_batch();
         batch.push(WriteOp::CreateExecution(this.record.clone()));
         let now = this.record.start;
         let effects = this.step(&mut batch, now, Command::Start { input });
@@ -212,7 +212,7 @@ impl DurableExecution {
         now: DateTime<Utc>,
         command: Command,
     ) -> Result<Vec<Effect>, StoreError> {
-        let mut batch = WriteBatch::new();
+        let mut batch = self.new_batch();
         self.entered_last_step = 0;
         let effects = self.step(&mut batch, now, command);
         self.start_tasks(&mut batch, now, &effects);
@@ -254,6 +254,16 @@ impl DurableExecution {
         let effects = self.step(&mut batch, now, Command::Redrive);
         store.apply(&batch)?;
         Ok(effects)
+    }
+
+    /// An EXPRESS execution promises nothing across a crash: its writes
+    /// need not be atomic either.
+    fn new_batch(&self) -> WriteBatch {
+        if self.volatile {
+            WriteBatch::relaxed()
+        } else {
+            WriteBatch::new()
+        }
     }
 
     /// Whether this is an EXPRESS execution (its steps need no flush).

@@ -945,6 +945,14 @@ impl Engine {
         mut record: ExecutionRecord,
         inbox: Option<Inbox>,
     ) -> Result<(), EngineError> {
+        if record.status != ExecutionStatus::Running {
+            // An EXPRESS execution's relaxed end was cut short by a crash
+            // after its closed record was written: only the mark goes.
+            let mut batch = WriteBatch::new();
+            batch.push(WriteOp::UpdateExecution(record));
+            self.inner.store.apply(&batch)?;
+            return Ok(());
+        }
         if let Some(child) = record.map_run.clone() {
             return self.resume_map_child(record, &child, inbox);
         }

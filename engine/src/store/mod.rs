@@ -165,10 +165,12 @@ pub trait MapRuns {
     fn map_runs(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError>;
 }
 
-/// One write, applied atomically: either every operation is stored or none.
+/// One write, applied atomically: either every operation is stored or none
+/// (unless it is [`WriteBatch::relaxed`]).
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
     pub ops: Vec<WriteOp>,
+    relaxed: bool,
 }
 
 /// One operation of a [`WriteBatch`].
@@ -220,6 +222,21 @@ pub enum WriteOp {
 impl WriteBatch {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A batch whose writes may be stored one by one: after a crash, any
+    /// prefix of them may be there. For what no crash promise covers (an
+    /// EXPRESS execution's record). Cheaper on sled, where every atomic
+    /// batch writes out the log buffer.
+    pub fn relaxed() -> Self {
+        Self {
+            ops: Vec::new(),
+            relaxed: true,
+        }
+    }
+
+    pub fn is_relaxed(&self) -> bool {
+        self.relaxed
     }
 
     pub fn push(&mut self, op: WriteOp) -> &mut Self {

@@ -475,7 +475,8 @@ impl TaskTokens for SledStore {
 /// batch's own earlier writes through `pending`.
 struct Plan<'s> {
     store: &'s SledStore,
-    batch: sled::Batch,
+    /// Every write in order: put (Some) or remove (None).
+    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// Keys written (Some) or removed (None) by this batch so far.
     pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
 }
@@ -489,12 +490,12 @@ impl Plan<'_> {
     }
 
     fn insert(&mut self, k: Vec<u8>, v: Vec<u8>) {
-        self.batch.insert(k.clone(), v.clone());
+        self.writes.push((k.clone(), Some(v.clone())));
         self.pending.insert(k, Some(v));
     }
 
     fn remove(&mut self, k: Vec<u8>) {
-        self.batch.remove(k.clone());
+        self.writes.push((k.clone(), None));
         self.pending.insert(k, None);
     }
 
@@ -529,8 +530,8 @@ impl Plan<'_> {
                         name: r.name.clone(),
                     });
                 }
-                self.insert(name_key, r.arn.as_bytes().to_vec());
                 self.execution(r)?;
+                self.insert(name_key, r.arn.as_bytes().to_vec());
             }
             WriteOp::UpdateExecution(r) => self.execution(r)?,
             WriteOp::AppendJournal { execution, entries } => {
@@ -666,12 +667,17 @@ impl Plan<'_> {
         Ok(())
     }
 
+    /// The open mark goes in before a running record and out after a
+    /// closed one: a relaxed batch cut short by a crash leaves no record
+    /// that recovery cannot find (recovery closes the mark of a closed one).
     fn execution(&mut self, r: &ExecutionRecord) -> Result<(), StoreError> {
-        self.put(key(EXECUTIONS, &[r.arn.as_bytes()]), r)?;
+        let record_key = key(EXECUTIONS, &[r.arn.as_bytes()]);
         let open_key = key(OPEN, &[r.arn.as_bytes()]);
         if r.status == ExecutionStatus::Running {
             self.insert(open_key, Vec::new());
+            self.put(record_key, r)?;
         } else {
+            self.put(record_key, r)?;
             self.remove(open_key);
         }
         Ok(())
@@ -683,13 +689,32 @@ impl Store for SledStore {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut plan = Plan {
             store: self,
-            batch: sled::Batch::default(),
+            writes: Vec::new(),
             pending: HashMap::new(),
         };
         for op in &batch.ops {
             plan.op(op)?;
         }
-        self.data.apply_batch(plan.batch).map_err(io)
+        // sled writes out its log buffer for every atomic batch (two
+        // buffer rolls, a pwrite and a sync_file_range each): one key, or a
+        // relaxed batch, is written key by key instead.
+        if batch.is_relaxed() || plan.writes.len() <= 1 {
+            for (k, v) in plan.writes {
+                match v {
+                    Some(v) => self.data.insert(k, v).map_err(io)?,
+                    None => self.data.remove(k).map_err(io)?,
+                };
+            }
+            return Ok(());
+        }
+        let mut atomic = sled::Batch::default();
+        for (k, v) in plan.writes {
+            match v {
+                Some(v) => atomic.insert(k, v),
+                None => atomic.remove(k),
+            }
+        }
+        self.data.apply_batch(atomic).map_err(io)
     }
 
     fn flush(&self) -> Result<(), StoreError> {

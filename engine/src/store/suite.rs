@@ -191,7 +191,10 @@ fn append_journal(execution: &str, entries: Vec<JournalEntry>) -> WriteOp {
 }
 
 fn apply(store: &dyn Store, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-    store.apply(&WriteBatch { ops })
+    store.apply(&WriteBatch {
+        ops,
+        ..WriteBatch::default()
+    })
 }
 
 /// Applies a batch that must succeed.
