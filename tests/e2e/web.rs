@@ -944,3 +944,54 @@ fn a_task_states_process_output_shows_in_its_panel() {
     let severe = browser.severe_logs();
     assert!(severe.is_empty(), "{severe:?}");
 }
+
+/// A server with `[[server.tokens]]`: the pages ask for the token, send it
+/// as `Authorization: Bearer`, and say so when it is refused.
+#[test]
+fn the_pages_ask_for_the_api_token_of_a_secured_server() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    const TOKEN: &str = "web-pages-token-0123456789";
+    let dir = TempDir::new("web-token");
+    let config = dir.write(
+        "stepline.toml",
+        format!("[[server.tokens]]\ntoken = \"{TOKEN}\"\n"),
+    );
+    let serve = crate::support::Serve::start_with(
+        &crate::support::stepline_binary(),
+        &dir.path().join("data"),
+        Some(&config),
+    );
+    let bearer = format!("Bearer {TOKEN}");
+    let created = http(
+        serve.addr,
+        "POST",
+        "/v1/state-machines?name=guarded",
+        &[("Authorization", &bearer)],
+        br#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#,
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+
+    browser.open(&format!("http://{}/#/", serve.addr));
+    browser.wait_for(
+        "the token form",
+        "return document.querySelector('form.token-form') !== null",
+        json!([]),
+    );
+    browser.type_into("#token-input", "not-the-token-at-all");
+    browser.click("form.token-form button");
+    browser.wait_for(
+        "the refusal",
+        "const f = document.querySelector('form.token-form'); return f !== null && f.innerText.includes('refused')",
+        json!([]),
+    );
+    browser.type_into("#token-input", TOKEN);
+    browser.click("form.token-form button");
+    browser.wait_for(
+        "the state machine listed",
+        "const t = document.querySelector('#machines'); return t !== null && t.innerText.includes('guarded') && document.querySelector('form.token-form') === null",
+        json!([]),
+    );
+    browser.screenshot("token-accepted");
+}

@@ -62,8 +62,22 @@
     }
   }
 
+  // A server with [[server.tokens]] asks for `Authorization: Bearer`: the
+  // token is asked for once and kept for this tab only (sessionStorage).
+  const TOKEN_KEY = "stepline-token";
+
+  function token() {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY) || "";
+    } catch (e) {
+      return "";
+    }
+  }
+
   async function api(method, path, body, signal) {
     const init = { method, headers: { Accept: "application/json" }, signal };
+    const bearer = token();
+    if (bearer) init.headers.Authorization = "Bearer " + bearer;
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = body;
@@ -82,7 +96,32 @@
     return data;
   }
 
+  function tokenForm() {
+    const input = h("input#token-input", { type: "password", autocomplete: "off", required: true, "aria-label": "API token" });
+    const refused = token() !== "";
+    return h(
+      "form.token-form",
+      {
+        onsubmit: (e) => {
+          e.preventDefault();
+          try {
+            sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+          } catch (err) {
+            toast("this browser keeps no session storage: the token cannot be kept");
+          }
+          route();
+        },
+      },
+      h("p", {}, refused
+        ? "The server refused the token. Enter another one."
+        : "This server asks for an API token (one of the [[server.tokens]] of its stepline.toml). It is kept for this tab only."),
+      input,
+      h("button", { type: "submit" }, "Use token"),
+    );
+  }
+
   function errorBox(err) {
+    if (err && err.status === 401) return tokenForm();
     const code = err && err.code ? err.code + ": " : "";
     return h("div.error-box", { role: "alert" }, code + (err && err.message ? err.message : String(err)));
   }
