@@ -1031,29 +1031,60 @@ fn http_connections_authenticate_as_configured() {
     );
 }
 
+/// A server with one process task, `name`, that fails until a fix lands:
+/// `script` gets the paths of the file each run appends to and of the file
+/// whose presence is the fix.
+struct UntilFixed {
+    server: Server,
+    runs: std::path::PathBuf,
+    ready: std::path::PathBuf,
+    _dir: TempDir,
+}
+
+impl UntilFixed {
+    fn new(name: &str, script: impl Fn(&str, &str) -> String) -> Self {
+        let dir = TempDir::new(name);
+        let ready = dir.path().join("ready");
+        let runs = dir.path().join("runs");
+        let body = script(&runs.display().to_string(), &ready.display().to_string());
+        let script = dir.write(&format!("{name}.sh"), body);
+        let mut config = TaskConfig::default();
+        config.processes.insert(name.into(), process(&script));
+        Self {
+            server: server(config),
+            runs,
+            ready,
+            _dir: dir,
+        }
+    }
+
+    /// Lands the fix, redrives `arn` and waits for its end.
+    fn fix_and_redrive(&self, arn: &str) -> Value {
+        std::fs::write(&self.ready, "").unwrap();
+        let (status, body) = self.server.call(
+            "RedriveExecution",
+            &json!({"executionArn": arn}).to_string(),
+        );
+        assert_eq!(status, 200, "{body}");
+        finish(&self.server, arn, Duration::from_secs(10))
+    }
+}
+
 #[test]
 fn redrive_restarts_a_failed_execution_from_the_state_that_failed() {
-    let dir = TempDir::new("redrive");
-    let ready = dir.path().join("ready");
-    let runs = dir.path().join("runs");
-    let script = dir.write(
-        "flaky.sh",
+    let flaky = UntilFixed::new("flaky", |runs, ready| {
         format!(
-            "cat > /dev/null\necho run >> {runs}\nif [ -e {ready} ]; then echo '{{\"fixed\": true}}'; else echo '{{\"error\": \"Not.Ready\"}}' >&2; exit 1; fi\n",
-            runs = runs.display(),
-            ready = ready.display()
-        ),
-    );
-    let mut config = TaskConfig::default();
-    config.processes.insert("flaky".into(), process(&script));
-    let server = server(config);
+            "cat > /dev/null\necho run >> {runs}\nif [ -e {ready} ]; then echo '{{\"fixed\": true}}'; else echo '{{\"error\": \"Not.Ready\"}}' >&2; exit 1; fi\n"
+        )
+    });
+    let server = &flaky.server;
     let definition = json!({"StartAt": "Prepare", "States": {
         "Prepare": {"Type": "Pass", "Result": {"prepared": true}, "ResultPath": "$.prep", "Next": "Work"},
         "Work": {"Type": "Task", "Resource": "stepline:process:flaky", "ResultPath": "$.work", "Next": "Count"},
         "Count": {"Type": "Pass", "Parameters": {"redrives.$": "$$.Execution.RedriveCount", "work.$": "$.work"}, "End": true}
     }});
-    let arn = start(&server, "redriven", &definition, json!({"id": 7}));
-    let failed = finish(&server, &arn, Duration::from_secs(10));
+    let arn = start(server, "redriven", &definition, json!({"id": 7}));
+    let failed = finish(server, &arn, Duration::from_secs(10));
     assert_eq!(failed["error"], "Not.Ready", "{failed}");
     let (_, refused) = server.call(
         "RedriveExecution",
@@ -1061,20 +1092,14 @@ fn redrive_restarts_a_failed_execution_from_the_state_that_failed() {
     );
     assert_eq!(refused["__type"], "ExecutionDoesNotExist", "{refused}");
 
-    std::fs::write(&ready, "").unwrap();
-    let (status, body) = server.call(
-        "RedriveExecution",
-        &json!({"executionArn": arn}).to_string(),
-    );
-    assert_eq!(status, 200, "{body}");
-    let done = finish(&server, &arn, Duration::from_secs(10));
+    let done = flaky.fix_and_redrive(&arn);
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     assert_eq!(done["redriveCount"], 1);
     assert_eq!(
         output(&done),
         json!({"redrives": 1, "work": {"fixed": true}})
     );
-    let types = history_types(&server, &arn);
+    let types = history_types(server, &arn);
     let count = |t: &str| types.iter().filter(|x| *x == t).count();
     assert_eq!(count("ExecutionRedriven"), 1, "{types:?}");
     assert_eq!(
@@ -1083,7 +1108,13 @@ fn redrive_restarts_a_failed_execution_from_the_state_that_failed() {
         "Prepare ran once, Count once: {types:?}"
     );
     assert_eq!(count("TaskStateEntered"), 2, "Work ran again: {types:?}");
-    assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 2);
+    assert_eq!(
+        std::fs::read_to_string(&flaky.runs)
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
     let (_, again) = server.call(
         "RedriveExecution",
         &json!({"executionArn": arn}).to_string(),
@@ -1093,11 +1124,11 @@ fn redrive_restarts_a_failed_execution_from_the_state_that_failed() {
     // An aborted execution resumes at the state it was stopped in.
     let waiting = json!({"StartAt": "Hold", "States": {
         "Hold": {"Type": "Wait", "Seconds": 1, "Next": "Done"}, "Done": {"Type": "Succeed"}}});
-    let arn = start(&server, "stopped", &waiting, json!({"k": 1}));
+    let arn = start(server, "stopped", &waiting, json!({"k": 1}));
     let (status, _) = server.call("StopExecution", &json!({"executionArn": arn}).to_string());
     assert_eq!(status, 200);
     assert_eq!(
-        finish(&server, &arn, Duration::from_secs(5))["status"],
+        finish(server, &arn, Duration::from_secs(5))["status"],
         "ABORTED"
     );
     let (status, body) = server.call(
@@ -1105,7 +1136,7 @@ fn redrive_restarts_a_failed_execution_from_the_state_that_failed() {
         &json!({"executionArn": arn}).to_string(),
     );
     assert_eq!(status, 200, "{body}");
-    let done = finish(&server, &arn, Duration::from_secs(10));
+    let done = finish(server, &arn, Duration::from_secs(10));
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     assert_eq!(output(&done), json!({"k": 1}));
 }
@@ -1115,46 +1146,32 @@ fn redrive_restarts_a_failed_execution_from_the_state_that_failed() {
 /// the fix lands; the redrive runs "b" and the never-started "c", not "a".
 #[test]
 fn redrive_of_an_inline_map_reruns_only_the_iterations_that_did_not_succeed() {
-    let dir = TempDir::new("redrive-map");
-    let ready = dir.path().join("ready");
-    let runs = dir.path().join("runs");
-    let script = dir.write(
-        "item.sh",
+    let item = UntilFixed::new("item", |runs, ready| {
         format!(
-            "item=$(cat)\necho \"$item\" >> {runs}\nif [ \"$item\" = '\"b\"' ] && [ ! -e {ready} ]; then echo '{{\"error\": \"Not.Ready\"}}' >&2; exit 1; fi\necho \"{{\\\"done\\\": $item}}\"\n",
-            runs = runs.display(),
-            ready = ready.display()
-        ),
-    );
-    let mut config = TaskConfig::default();
-    config.processes.insert("item".into(), process(&script));
-    let server = server(config);
+            "item=$(cat)\necho \"$item\" >> {runs}\nif [ \"$item\" = '\"b\"' ] && [ ! -e {ready} ]; then echo '{{\"error\": \"Not.Ready\"}}' >&2; exit 1; fi\necho \"{{\\\"done\\\": $item}}\"\n"
+        )
+    });
+    let server = &item.server;
     let definition = json!({"StartAt": "Each", "States": {
         "Each": {"Type": "Map", "MaxConcurrency": 1, "End": true,
             "ItemProcessor": {"StartAt": "Work", "States": {
                 "Work": {"Type": "Task", "Resource": "stepline:process:item", "End": true}}}}
     }});
-    let arn = start(&server, "redriven-map", &definition, json!(["a", "b", "c"]));
-    let failed = finish(&server, &arn, Duration::from_secs(10));
+    let arn = start(server, "redriven-map", &definition, json!(["a", "b", "c"]));
+    let failed = finish(server, &arn, Duration::from_secs(10));
     assert_eq!(failed["status"], "FAILED", "{failed}");
-    std::fs::write(&ready, "").unwrap();
-    let (status, body) = server.call(
-        "RedriveExecution",
-        &json!({"executionArn": arn}).to_string(),
-    );
-    assert_eq!(status, 200, "{body}");
-    let done = finish(&server, &arn, Duration::from_secs(10));
+    let done = item.fix_and_redrive(&arn);
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     assert_eq!(
         output(&done),
         json!([{"done": "a"}, {"done": "b"}, {"done": "c"}])
     );
-    let ran = std::fs::read_to_string(&runs).unwrap();
+    let ran = std::fs::read_to_string(&item.runs).unwrap();
     assert_eq!(
         ran.lines().collect::<Vec<_>>(),
         ["\"a\"", "\"b\"", "\"b\"", "\"c\""]
     );
-    let types = history_types(&server, &arn);
+    let types = history_types(server, &arn);
     let redriven = types.iter().position(|t| t == "ExecutionRedriven").unwrap();
     let started_after = types[redriven..]
         .iter()
