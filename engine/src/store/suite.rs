@@ -19,10 +19,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::{
-    ActivityRecord, ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION, Histories,
-    JournalEntry, Journals, MemoryStore, SledStore, StateMachineRecord, StateMachines, Store,
-    StoreError, TaskLogRecord, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
-    TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
+    ActivityRecord, EndedNotices, ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION,
+    Histories, JournalEntry, Journals, MemoryStore, SledStore, StateMachineRecord, StateMachines,
+    Store, StoreError, TaskLogRecord, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
+    TriggerRecord, TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
 };
 use crate::history::{Event, HistoryEvent, StateType, TaskScheduled};
 use crate::interp::Command;
@@ -498,6 +498,44 @@ fn check_name_taken_rejects_whole_batch(store: &dyn Store) {
     // And the batch without the duplicate goes through.
     ok(store, vec![WriteOp::CreateExecution(fresh.clone())]);
     assert_eq!(store.execution(&fresh.arn).unwrap(), Some(fresh));
+}
+
+/// A relaxed batch (an EXPRESS execution's writes) reads and writes like
+/// any other, and one refused by a check writes nothing either.
+fn check_relaxed_batch(store: &dyn Store) {
+    let relaxed = |ops: Vec<WriteOp>| {
+        let mut batch = WriteBatch::relaxed();
+        for op in ops {
+            batch.push(op);
+        }
+        store.apply(&batch)
+    };
+    let first = execution("E", "fast");
+    relaxed(vec![WriteOp::CreateExecution(first.clone())]).unwrap();
+    assert_eq!(store.execution(&first.arn).unwrap(), Some(first.clone()));
+    assert_eq!(
+        store.execution_by_name(&machine_arn("E"), "fast").unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.open_executions().unwrap(), vec![first.clone()]);
+
+    let other = execution("E", "other");
+    let result = relaxed(vec![
+        WriteOp::CreateExecution(other.clone()),
+        WriteOp::CreateExecution(execution("E", "fast")),
+    ]);
+    assert_exists_error(result, "E", "fast");
+    assert_eq!(store.execution(&other.arn).unwrap(), None);
+
+    let done = finished(&first, ExecutionStatus::Succeeded);
+    relaxed(vec![
+        WriteOp::UpdateExecution(done.clone()),
+        WriteOp::PutEndedNotice(first.arn.clone()),
+    ])
+    .unwrap();
+    assert_eq!(store.execution(&first.arn).unwrap(), Some(done));
+    assert_eq!(store.open_executions().unwrap(), vec![]);
+    assert_eq!(store.ended_notices().unwrap(), vec![first.arn.clone()]);
 }
 
 fn check_name_twice_in_one_batch(store: &dyn Store) {
@@ -1517,6 +1555,7 @@ backends!(
     check_executions,
     check_open_executions,
     check_name_taken_rejects_whole_batch,
+    check_relaxed_batch,
     check_name_twice_in_one_batch,
     check_same_name_other_machine,
     check_journal,
