@@ -19,10 +19,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::{
-    ActivityRecord, EndedNotices, ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION,
-    Histories, JournalEntry, Journals, MemoryStore, SledStore, StateMachineRecord, StateMachines,
-    Store, StoreError, TaskLogRecord, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
-    TriggerRecord, TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
+    ActivityRecord, ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION, Histories,
+    JournalEntry, Journals, MemoryStore, SledStore, StateMachineRecord, StateMachines, Store,
+    StoreError, TaskLogRecord, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
+    TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
 };
 use crate::history::{Event, HistoryEvent, StateType, TaskScheduled};
 use crate::interp::Command;
