@@ -38,7 +38,7 @@ pub use sled_store::SledStore;
 use crate::history::HistoryEvent;
 
 /// The on-disk format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Why a store operation failed. Storage problems are errors a person can
 /// act on, never panics.

@@ -31,6 +31,20 @@
 //! | `l` | task logs | execution ARN, 0, seq u64 | `TaskLogRecord` (its counter is `c` ... `l`) |
 //! | `r` | map runs | map run ARN | `MapRunRecord` |
 //! | `R` | map runs by execution | execution ARN, 0, map run ARN | empty |
+//! | `p` | pieces of a large value | the value's whole key, piece u32 | up to [`PIECE`] bytes of it |
+//!
+//! Large values are kept in pieces. A JSON value longer than [`PIECE`]
+//! bytes is stored as pieces under `p` + its key + the piece's number, and
+//! its own key holds a pointer: [`SPILLED`] (never the first byte of JSON),
+//! the number of pieces (u32) and the length (u64). Reads put the pieces
+//! back together; rewrites and removals drop pieces no longer used. Why:
+//! sled 0.34 writes a page whose serialised size passes a quarter of a
+//! segment (128 KiB) as a blob file, and its page cache charges such a
+//! page the size of the blob's pointer, not of the page; so pages holding
+//! large values were never evicted and stayed in memory for as long as the
+//! process ran (a Map Run of large batches kept every child's input: issue
+//! 10). Pieces keep every leaf (at most 17 keys) far below that size, so
+//! the cache's bound holds.
 //!
 //! sled keeps what was applied across a process crash once `flush`
 //! returned; on power loss it depends on sled (see docs/ARCHITECTURE.md).
@@ -70,6 +84,71 @@ const TRIGGERS: u8 = b'g';
 const TRIGGER_STATES: u8 = b's';
 const TASK_LOGS: u8 = b'l';
 const NOTICES: u8 = b'w';
+const PIECES: u8 = b'p';
+
+/// The longest value stored under one key; longer ones are kept in pieces
+/// of this size. sled splits a leaf past 16 keys, so a leaf of pieces (17
+/// of them, with keys of a few hundred bytes) stays well below the 128 KiB
+/// at which sled 0.34 writes a page as a blob its cache does not count.
+pub(crate) const PIECE: usize = 4096;
+
+/// First byte of a value kept in pieces (0xFF never starts JSON or UTF-8).
+const SPILLED: u8 = 0xFF;
+
+/// The pointer left under a large value's key: [`SPILLED`], the number of
+/// pieces (u32), the value's length (u64).
+fn spilled_pointer(pieces: u32, len: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(13);
+    v.push(SPILLED);
+    v.extend_from_slice(&pieces.to_be_bytes());
+    v.extend_from_slice(&len.to_be_bytes());
+    v
+}
+
+/// The pieces and length a pointer names; `None` for a value kept whole.
+fn read_pointer(value: &[u8]) -> Result<Option<(u32, u64)>, StoreError> {
+    if value.first() != Some(&SPILLED) {
+        return Ok(None);
+    }
+    if value.len() != 13 {
+        return Err(StoreError::Corrupt(
+            "a large value's pointer is not 13 bytes".into(),
+        ));
+    }
+    let pieces = u32::from_be_bytes(value[1..5].try_into().unwrap_or_default());
+    let len = u64::from_be_bytes(value[5..13].try_into().unwrap_or_default());
+    Ok(Some((pieces, len)))
+}
+
+fn piece_key(k: &[u8], piece: u32) -> Vec<u8> {
+    let mut p = Vec::with_capacity(k.len() + 5);
+    p.push(PIECES);
+    p.extend_from_slice(k);
+    p.extend_from_slice(&piece.to_be_bytes());
+    p
+}
+
+/// Tables whose values are JSON written by `Plan::put`: the only ones a
+/// large value (and so pieces) can be in.
+fn may_spill(k: &[u8]) -> bool {
+    matches!(
+        k.first(),
+        Some(
+            &(MACHINES
+                | EXECUTIONS
+                | JOURNAL
+                | HISTORY
+                | TIMERS
+                | TOKENS
+                | ACTIVITIES
+                | REVISIONS
+                | TRIGGERS
+                | TRIGGER_STATES
+                | TASK_LOGS
+                | MAP_RUNS)
+        )
+    )
+}
 
 /// A store in a sled database directory.
 #[derive(Debug)]
@@ -248,18 +327,51 @@ impl SledStore {
     }
 
     fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
-        self.data
-            .get(key)
-            .map_err(io)?
-            .map(|v| decode(&v))
-            .transpose()
+        match self.data.get(key).map_err(io)? {
+            Some(v) => Ok(Some(decode(&self.whole(key, v)?)?)),
+            None => Ok(None),
+        }
     }
 
     fn scan<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
         self.data
             .scan_prefix(prefix)
-            .map(|item| item.map_err(io).and_then(|(_, v)| decode(&v)))
+            .map(|item| {
+                item.map_err(io)
+                    .and_then(|(k, v)| decode(&self.whole(&k, v)?))
+            })
             .collect()
+    }
+
+    /// The value stored under `k`: `value` itself, or the pieces its
+    /// pointer names put back together.
+    fn whole(&self, k: &[u8], value: sled::IVec) -> Result<sled::IVec, StoreError> {
+        let Some((pieces, len)) = read_pointer(&value)? else {
+            return Ok(value);
+        };
+        let mut whole = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        for piece in 0..pieces {
+            match self.data.get(piece_key(k, piece)).map_err(io)? {
+                Some(bytes) => whole.extend_from_slice(&bytes),
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "piece {piece} of a large value is missing"
+                    )));
+                }
+            }
+        }
+        if whole.len() as u64 != len {
+            return Err(StoreError::Corrupt(
+                "a large value's pieces do not add up to its length".into(),
+            ));
+        }
+        Ok(whole.into())
+    }
+
+    /// Pieces stored (tests: none is left behind).
+    #[cfg(test)]
+    pub(crate) fn pieces_count(&self) -> usize {
+        self.data.scan_prefix([PIECES]).count()
     }
 
     fn counter(&self, execution: &str, which: &[u8]) -> Result<u64, StoreError> {
@@ -399,7 +511,8 @@ impl Histories for SledStore {
         let end = key(HISTORY, &[execution.as_bytes(), &to.to_be_bytes()]);
         let mut events = Vec::new();
         for item in self.data.range(start..=end) {
-            let (_, value) = item.map_err(io)?;
+            let (k, value) = item.map_err(io)?;
+            let value = self.whole(&k, value)?;
             let run: Vec<HistoryEvent> = if value.first() == Some(&b'[') {
                 decode(&value)?
             } else {
@@ -430,7 +543,10 @@ impl Timers for SledStore {
         self.data
             .range(vec![TIMERS]..end)
             .take(limit)
-            .map(|item| item.map_err(io).and_then(|(_, v)| decode(&v)))
+            .map(|item| {
+                item.map_err(io)
+                    .and_then(|(k, v)| decode(&self.whole(&k, v)?))
+            })
             .collect()
     }
 
@@ -477,32 +593,89 @@ struct Plan<'s> {
     store: &'s SledStore,
     /// Every write in order: put (Some) or remove (None).
     writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    /// Keys written (Some) or removed (None) by this batch so far.
+    /// Pieces were written or removed: the batch must be atomic (a piece
+    /// rewritten without its pointer would corrupt the value).
+    touched_pieces: bool,
+    /// Keys written (Some, the whole value) or removed (None) by this
+    /// batch so far.
     pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Pieces under each key this batch wrote (0: kept whole).
+    pieces: HashMap<Vec<u8>, u32>,
 }
 
 impl Plan<'_> {
     fn read(&self, k: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self.pending.get(k) {
             Some(v) => Ok(v.clone()),
-            None => Ok(self.store.data.get(k).map_err(io)?.map(|v| v.to_vec())),
+            None => match self.store.data.get(k).map_err(io)? {
+                Some(v) => Ok(Some(self.store.whole(k, v)?.to_vec())),
+                None => Ok(None),
+            },
         }
     }
 
-    fn insert(&mut self, k: Vec<u8>, v: Vec<u8>) {
-        self.writes.push((k.clone(), Some(v.clone())));
-        self.pending.insert(k, Some(v));
+    fn write(&mut self, k: Vec<u8>, v: Option<Vec<u8>>) {
+        self.writes.push((k, v));
     }
 
-    fn remove(&mut self, k: Vec<u8>) {
-        self.writes.push((k.clone(), None));
+    /// How many pieces `k` holds now (this batch's writes included).
+    fn pieces_of(&self, k: &[u8]) -> Result<u32, StoreError> {
+        if !may_spill(k) {
+            return Ok(0);
+        }
+        if let Some(n) = self.pieces.get(k) {
+            return Ok(*n);
+        }
+        match self.store.data.get(k).map_err(io)? {
+            Some(v) => Ok(read_pointer(&v)?.map_or(0, |(n, _)| n)),
+            None => Ok(0),
+        }
+    }
+
+    /// Writes `v` under `k`: whole, or in pieces when it is large; the
+    /// pieces of what `k` held before and no longer needs go.
+    fn insert(&mut self, k: Vec<u8>, v: Vec<u8>) -> Result<(), StoreError> {
+        let old = self.pieces_of(&k)?;
+        let new = if v.len() > PIECE && may_spill(&k) {
+            let mut n = 0u32;
+            for chunk in v.chunks(PIECE) {
+                self.write(piece_key(&k, n), Some(chunk.to_vec()));
+                n += 1;
+            }
+            self.write(k.clone(), Some(spilled_pointer(n, v.len() as u64)));
+            n
+        } else {
+            self.write(k.clone(), Some(v.clone()));
+            0
+        };
+        for piece in new..old {
+            self.write(piece_key(&k, piece), None);
+        }
+        if old > 0 || new > 0 {
+            self.touched_pieces = true;
+            self.pieces.insert(k.clone(), new);
+        }
+        self.pending.insert(k, Some(v));
+        Ok(())
+    }
+
+    fn remove(&mut self, k: Vec<u8>) -> Result<(), StoreError> {
+        let old = self.pieces_of(&k)?;
+        for piece in 0..old {
+            self.write(piece_key(&k, piece), None);
+        }
+        if old > 0 {
+            self.touched_pieces = true;
+            self.pieces.insert(k.clone(), 0);
+        }
+        self.write(k.clone(), None);
         self.pending.insert(k, None);
+        Ok(())
     }
 
     fn put<T: Serialize>(&mut self, k: Vec<u8>, value: &T) -> Result<(), StoreError> {
         let bytes = encode(value)?;
-        self.insert(k, bytes);
-        Ok(())
+        self.insert(k, bytes)
     }
 
     fn counter(&self, execution: &str, which: &[u8]) -> Result<(Vec<u8>, u64), StoreError> {
@@ -521,7 +694,7 @@ impl Plan<'_> {
                 let revision = key(REVISIONS, &[r.arn.as_bytes(), &r.revision.to_be_bytes()]);
                 self.put(revision, r)?;
             }
-            WriteOp::DeleteStateMachine(arn) => self.remove(key(MACHINES, &[arn.as_bytes()])),
+            WriteOp::DeleteStateMachine(arn) => self.remove(key(MACHINES, &[arn.as_bytes()]))?,
             WriteOp::CreateExecution(r) => {
                 let name_key = key(NAMES, &[r.state_machine_arn.as_bytes(), r.name.as_bytes()]);
                 if self.read(&name_key)?.is_some() {
@@ -531,7 +704,7 @@ impl Plan<'_> {
                     });
                 }
                 self.execution(r)?;
-                self.insert(name_key, r.arn.as_bytes().to_vec());
+                self.insert(name_key, r.arn.as_bytes().to_vec())?;
             }
             WriteOp::UpdateExecution(r) => self.execution(r)?,
             WriteOp::AppendJournal { execution, entries } => {
@@ -541,7 +714,7 @@ impl Plan<'_> {
                     let k = key(JOURNAL, &[execution.as_bytes(), &entry.seq.to_be_bytes()]);
                     self.put(k, entry)?;
                 }
-                self.insert(counter_key, last.to_be_bytes().to_vec());
+                self.insert(counter_key, last.to_be_bytes().to_vec())?;
             }
             WriteOp::AppendHistory { execution, events } => {
                 let Some(first) = events.first() else {
@@ -561,32 +734,32 @@ impl Plan<'_> {
                 // One key for the whole run: sled's cost is mostly per key.
                 let k = key(HISTORY, &[execution.as_bytes(), &first.id.to_be_bytes()]);
                 self.put(k, events)?;
-                self.insert(counter_key, last.to_be_bytes().to_vec());
+                self.insert(counter_key, last.to_be_bytes().to_vec())?;
             }
             // A timer is identified by (execution, id): putting it again
             // moves it, removing it needs no due time.
             WriteOp::PutTimer(timer) => {
                 let index = timer_index_key(&timer.execution, timer.timer);
                 if let Some(old) = self.read(&index)? {
-                    self.remove(old);
+                    self.remove(old)?;
                 }
                 let k = timer_key(timer);
                 self.put(k.clone(), timer)?;
-                self.insert(index, k);
+                self.insert(index, k)?;
             }
             WriteOp::RemoveTimer(timer) => {
                 let index = timer_index_key(&timer.execution, timer.timer);
                 if let Some(old) = self.read(&index)? {
-                    self.remove(old);
-                    self.remove(index);
+                    self.remove(old)?;
+                    self.remove(index)?;
                 }
             }
             WriteOp::PutTaskToken(token) => {
                 self.put(key(TOKENS, &[token.token.as_bytes()]), token)?;
             }
-            WriteOp::RemoveTaskToken(token) => self.remove(key(TOKENS, &[token.as_bytes()])),
+            WriteOp::RemoveTaskToken(token) => self.remove(key(TOKENS, &[token.as_bytes()]))?,
             WriteOp::PutActivity(a) => self.put(key(ACTIVITIES, &[a.arn.as_bytes()]), a)?,
-            WriteOp::DeleteActivity(arn) => self.remove(key(ACTIVITIES, &[arn.as_bytes()])),
+            WriteOp::DeleteActivity(arn) => self.remove(key(ACTIVITIES, &[arn.as_bytes()]))?,
             WriteOp::DeleteExecution(arn) => self.delete_execution(arn)?,
             WriteOp::PutTrigger(t) => self.put(key(TRIGGERS, &[t.name.as_bytes()]), t)?,
             WriteOp::PutMapRun(r) => {
@@ -597,19 +770,19 @@ impl Plan<'_> {
                         &[r.execution_arn.as_bytes(), r.map_run_arn.as_bytes()],
                     ),
                     Vec::new(),
-                );
+                )?;
             }
             WriteOp::DeleteTrigger(name) => {
-                self.remove(key(TRIGGERS, &[name.as_bytes()]));
-                self.remove(key(TRIGGER_STATES, &[name.as_bytes()]));
+                self.remove(key(TRIGGERS, &[name.as_bytes()]))?;
+                self.remove(key(TRIGGER_STATES, &[name.as_bytes()]))?;
             }
             WriteOp::PutTriggerState(s) => {
                 self.put(key(TRIGGER_STATES, &[s.name.as_bytes()]), s)?;
             }
             WriteOp::PutEndedNotice(arn) => {
-                self.insert(key(NOTICES, &[arn.as_bytes()]), Vec::new());
+                self.insert(key(NOTICES, &[arn.as_bytes()]), Vec::new())?;
             }
-            WriteOp::RemoveEndedNotice(arn) => self.remove(key(NOTICES, &[arn.as_bytes()])),
+            WriteOp::RemoveEndedNotice(arn) => self.remove(key(NOTICES, &[arn.as_bytes()]))?,
             WriteOp::PutTaskLog { record, keep } => {
                 let execution = record.execution.as_bytes();
                 let (counter_key, last) = self.counter(&record.execution, b"l")?;
@@ -617,10 +790,10 @@ impl Plan<'_> {
                 let mut record = record.clone();
                 record.seq = seq;
                 self.put(key(TASK_LOGS, &[execution, &seq.to_be_bytes()]), &record)?;
-                self.insert(counter_key, seq.to_be_bytes().to_vec());
+                self.insert(counter_key, seq.to_be_bytes().to_vec())?;
                 // One in, at most one out: the oldest kept is `seq - keep`.
                 if let Some(old) = seq.checked_sub((*keep).max(1)).filter(|s| *s > 0) {
-                    self.remove(key(TASK_LOGS, &[execution, &old.to_be_bytes()]));
+                    self.remove(key(TASK_LOGS, &[execution, &old.to_be_bytes()]))?;
                 }
             }
         }
@@ -634,15 +807,15 @@ impl Plan<'_> {
             self.remove(key(
                 NAMES,
                 &[r.state_machine_arn.as_bytes(), r.name.as_bytes()],
-            ));
+            ))?;
         }
-        self.remove(record_key);
-        self.remove(key(OPEN, &[arn.as_bytes()]));
-        self.remove(key(NOTICES, &[arn.as_bytes()]));
+        self.remove(record_key)?;
+        self.remove(key(OPEN, &[arn.as_bytes()]))?;
+        self.remove(key(NOTICES, &[arn.as_bytes()]))?;
         for tag in [JOURNAL, HISTORY, COUNTERS, TASK_LOGS] {
             for item in self.store.data.scan_prefix(prefix(tag, arn)) {
                 let (k, _) = item.map_err(io)?;
-                self.remove(k.to_vec());
+                self.remove(k.to_vec())?;
             }
         }
         for item in self
@@ -651,16 +824,16 @@ impl Plan<'_> {
             .scan_prefix(prefix(TIMERS_BY_EXECUTION, arn))
         {
             let (k, timer_key) = item.map_err(io)?;
-            self.remove(timer_key.to_vec());
-            self.remove(k.to_vec());
+            self.remove(timer_key.to_vec())?;
+            self.remove(k.to_vec())?;
         }
         // The Map Runs it started (their children are executions of their
         // own, purged by their own age).
         let runs = prefix(MAP_RUNS_BY_EXECUTION, arn);
         for item in self.store.data.scan_prefix(&runs) {
             let (k, _) = item.map_err(io)?;
-            self.remove(key(MAP_RUNS, &[&k[runs.len()..]]));
-            self.remove(k.to_vec());
+            self.remove(key(MAP_RUNS, &[&k[runs.len()..]]))?;
+            self.remove(k.to_vec())?;
         }
         // Tokens are removed when their execution ends; a closed execution
         // has none left.
@@ -674,11 +847,11 @@ impl Plan<'_> {
         let record_key = key(EXECUTIONS, &[r.arn.as_bytes()]);
         let open_key = key(OPEN, &[r.arn.as_bytes()]);
         if r.status == ExecutionStatus::Running {
-            self.insert(open_key, Vec::new());
+            self.insert(open_key, Vec::new())?;
             self.put(record_key, r)?;
         } else {
             self.put(record_key, r)?;
-            self.remove(open_key);
+            self.remove(open_key)?;
         }
         Ok(())
     }
@@ -690,7 +863,9 @@ impl Store for SledStore {
         let mut plan = Plan {
             store: self,
             writes: Vec::new(),
+            touched_pieces: false,
             pending: HashMap::new(),
+            pieces: HashMap::new(),
         };
         for op in &batch.ops {
             plan.op(op)?;
@@ -698,7 +873,7 @@ impl Store for SledStore {
         // sled writes out its log buffer for every atomic batch (two
         // buffer rolls, a pwrite and a sync_file_range each): one key, or a
         // relaxed batch, is written key by key instead.
-        if batch.is_relaxed() || plan.writes.len() <= 1 {
+        if (batch.is_relaxed() && !plan.touched_pieces) || plan.writes.len() <= 1 {
             for (k, v) in plan.writes {
                 match v {
                     Some(v) => self.data.insert(k, v).map_err(io)?,
