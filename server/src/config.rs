@@ -12,6 +12,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use stepline_engine::tasks::config::TaskConfig;
 
+/// sled's page cache when the config sets none: sled's own default (1 GiB)
+/// is more than a small server should hold, and since values are kept in
+/// pieces the bound is real (docs/performance.md, distributed Map).
+pub const DEFAULT_STORE_CACHE_MIB: u32 = 256;
+const MIN_STORE_CACHE_MIB: u32 = 8;
+
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +58,8 @@ pub struct ServerConfig {
     /// Days closed executions are kept (default 90, as AWS); 0 keeps them
     /// forever.
     pub retention_days: Option<u32>,
+    /// MiB of sled's page cache (default [`DEFAULT_STORE_CACHE_MIB`]).
+    pub store_cache_mib: Option<u32>,
     /// AWS access keys (`[[server.access_keys]]`): when any credential is
     /// configured, AWS-dialect requests must be signed (SigV4) with one.
     #[serde(default)]
@@ -131,6 +139,13 @@ fn check(config: &Config) -> Result<(), String> {
     }
     crate::access::check_config(&config.server)?;
     crate::limits::check_config(&config.server)?;
+    if let Some(mib) = config.server.store_cache_mib {
+        if mib < MIN_STORE_CACHE_MIB {
+            return Err(format!(
+                "server.store_cache_mib: {mib} is below the minimum, {MIN_STORE_CACHE_MIB}"
+            ));
+        }
+    }
     for (name, process) in &config.tasks.processes {
         if !process.command.is_absolute() {
             return Err(format!(
@@ -349,6 +364,7 @@ mod tests {
                 "[server]\nregion = \"\"\n",
                 "[server]\nmax_connections = 0\n",
                 "[server]\nmax_header_bytes = 100\n",
+                "[server]\nstore_cache_mib = 2\n",
                 "[server]\nheader_timeout_seconds = 0\n",
                 "[server]\nbody_timeout_seconds = -1\n",
                 "[server]\naccess_keys = { id = \"AKIAIOSFODNN7EXAMPLE\", secret = \"s\" }\n",

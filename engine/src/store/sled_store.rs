@@ -223,12 +223,12 @@ fn utf8(bytes: &[u8]) -> Result<String, StoreError> {
     String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Corrupt("an ARN is not UTF-8".into()))
 }
 
-/// How long `open` waits for another holder of the directory's lock to let
-/// go: a process that just exited (or a store just dropped, whose sled
-/// threads release the lock a moment later).
 /// sled's own default: 1 GiB of page cache.
 pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
 
+/// How long `open` waits for another holder of the directory's lock to let
+/// go: a process that just exited (or a store just dropped, whose sled
+/// threads release the lock a moment later).
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn open_waiting_for_lock(path: &Path, cache_bytes: u64) -> Result<sled::Db, sled::Error> {

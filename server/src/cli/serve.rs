@@ -165,7 +165,12 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
     };
     let result = runtime.block_on(async {
         let invokers = Invokers::new(config.tasks.clone())?;
-        let store = SledStore::open(&data_dir).map_err(|e| e.to_string())?;
+        let cache_mib = config
+            .server
+            .store_cache_mib
+            .unwrap_or(crate::config::DEFAULT_STORE_CACHE_MIB);
+        let store = SledStore::open_with_cache(&data_dir, u64::from(cache_mib) * 1024 * 1024)
+            .map_err(|e| e.to_string())?;
         let engine = Engine::open(
             Arc::new(store),
             Arc::new(invokers),
