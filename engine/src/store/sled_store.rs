@@ -51,7 +51,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -157,6 +157,10 @@ pub struct SledStore {
     data: sled::Tree,
     /// Serialises writers: checks and batch form one atomic step.
     writer: Mutex<()>,
+    /// Held (write) while a batch goes into sled, and (read) while a value
+    /// kept in pieces is put back together: a pointer and its pieces are
+    /// separate keys, and a reader must not see half of a rewrite.
+    applying: RwLock<()>,
 }
 
 fn io(e: sled::Error) -> StoreError {
@@ -323,6 +327,7 @@ impl SledStore {
             db,
             data,
             writer: Mutex::new(()),
+            applying: RwLock::new(()),
         })
     }
 
@@ -346,6 +351,21 @@ impl SledStore {
     /// The value stored under `k`: `value` itself, or the pieces its
     /// pointer names put back together.
     fn whole(&self, k: &[u8], value: sled::IVec) -> Result<sled::IVec, StoreError> {
+        if read_pointer(&value)?.is_none() {
+            return Ok(value);
+        }
+        // Read again with no batch going in: the pointer read before may
+        // be older than the pieces now stored.
+        let _applying = self.applying.read().unwrap_or_else(|e| e.into_inner());
+        match self.data.get(k).map_err(io)? {
+            Some(value) => self.assemble(k, value),
+            None => Err(StoreError::Corrupt("a large value went while read".into())),
+        }
+    }
+
+    /// `value` itself, or the pieces its pointer names put back together;
+    /// the caller keeps batches out (the writer, or `whole`'s read lock).
+    fn assemble(&self, k: &[u8], value: sled::IVec) -> Result<sled::IVec, StoreError> {
         let Some((pieces, len)) = read_pointer(&value)? else {
             return Ok(value);
         };
@@ -608,7 +628,7 @@ impl Plan<'_> {
         match self.pending.get(k) {
             Some(v) => Ok(v.clone()),
             None => match self.store.data.get(k).map_err(io)? {
-                Some(v) => Ok(Some(self.store.whole(k, v)?.to_vec())),
+                Some(v) => Ok(Some(self.store.assemble(k, v)?.to_vec())),
                 None => Ok(None),
             },
         }
@@ -889,6 +909,10 @@ impl Store for SledStore {
                 None => atomic.remove(k),
             }
         }
+        // Only a batch that changes pieces can change what `whole` reads.
+        let _applying = plan
+            .touched_pieces
+            .then(|| self.applying.write().unwrap_or_else(|e| e.into_inner()));
         self.data.apply_batch(atomic).map_err(io)
     }
 

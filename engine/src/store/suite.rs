@@ -1788,3 +1788,31 @@ fn sled_keeps_large_values_in_pieces_and_leaves_none_behind() {
     assert_eq!(store.execution(&record.arn).unwrap(), None);
     assert_eq!(pieces(&store), 0);
 }
+
+/// A large value read while it is rewritten is the old or the new one,
+/// never pieces of both.
+#[test]
+fn sled_reads_a_large_value_whole_while_it_is_rewritten() {
+    let dir = TempDir::new("pieces-race");
+    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    let big = |c: char| format!("\"{}\"", c.to_string().repeat(4 * super::sled_store::PIECE));
+    let mut record = execution("M", "race");
+    record.input = big('a');
+    ok(&*store, vec![WriteOp::CreateExecution(record.clone())]);
+    let writer = {
+        let store = Arc::clone(&store);
+        let mut record = record.clone();
+        std::thread::spawn(move || {
+            for i in 0..300 {
+                record.input = big(if i % 2 == 0 { 'b' } else { 'a' });
+                ok(&*store, vec![WriteOp::UpdateExecution(record.clone())]);
+            }
+        })
+    };
+    let (a, b) = (big('a'), big('b'));
+    while !writer.is_finished() {
+        let read = store.execution(&record.arn).unwrap().expect("the record");
+        assert!(read.input == a || read.input == b, "a torn read");
+    }
+    writer.join().unwrap();
+}
