@@ -411,3 +411,46 @@ fn kill_9_with_process_tasks_in_flight_runs_them_again_with_the_same_key() {
         "no kill caught a task in flight: the test did not test"
     );
 }
+
+/// `[server] store_cache_mib`: below the minimum, `serve` stops at once
+/// with the key named; a small bound serves and runs executions.
+#[test]
+fn the_store_cache_bound_is_checked_and_served_with() {
+    let dir = TempDir::new("store-cache");
+    let tiny = dir.write("tiny.toml", "[server]\nstore_cache_mib = 2\n");
+    let data = dir.path().join("data");
+    let refused = crate::support::stepline(&[
+        "serve".as_ref(),
+        "--config".as_ref(),
+        tiny.as_os_str(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+    ]);
+    assert_ne!(refused.status, 0, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("server.store_cache_mib: 2 is below the minimum, 8"),
+        "{}",
+        refused.stderr
+    );
+    let small = dir.write("small.toml", "[server]\nstore_cache_mib = 8\n");
+    let serve = Serve::start_with(&stepline_binary(), &data, Some(&small));
+    let definition = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}});
+    let (status, answer) = serve.call(
+        "CreateStateMachine",
+        &json!({"name": "cached", "definition": definition.to_string(), "roleArn": "arn:aws:iam::111111111111:role/r"}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = serve.call(
+        "StartExecution",
+        &json!({"stateMachineArn": "arn:aws:states:us-east-1:111111111111:stateMachine:cached", "input": "{\"k\": 1}"}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let ended = wait_until_ended(
+        &serve,
+        answer["executionArn"].as_str().expect("arn"),
+        Instant::now() + Duration::from_secs(20),
+    );
+    assert_eq!(ended["status"], "SUCCEEDED", "{ended}");
+}
