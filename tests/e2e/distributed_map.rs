@@ -692,6 +692,69 @@ fn update_map_run_widens_a_running_map_and_stop_aborts_it() {
     }
 }
 
+/// A definition is untrusted: large items at a high MaxConcurrency must
+/// not put a whole file in flight. The runner holds at most 16 MiB of
+/// input (as JSON text) read ahead or running per Map Run
+/// (docs/asl-support.md), so 120 items of ~200 KB run at most 83 at once
+/// although MaxConcurrency allows all of them.
+#[test]
+fn large_items_are_run_fewer_at_once_than_max_concurrency() {
+    let dir = TempDir::new("dmap-inflight");
+    let server = server(&dir);
+    let filler = "x".repeat(200_000);
+    let lines: String = (0..120)
+        .map(|n| format!("{}\n", json!({"n": n, "filler": filler})))
+        .collect();
+    std::fs::write(dir.path().join("data/big.jsonl"), lines).unwrap();
+    let processor =
+        json!({"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 60, "End": true}}});
+    let mut fields = csv_reader(json!({"InputType": "JSONL"}));
+    fields["MaxConcurrency"] = json!(1000);
+    let (status, created) = create(&server, "inflight", &machine(fields, Some(processor)));
+    assert_eq!(status, 200, "{created}");
+    let started = call(
+        &server,
+        "StartExecution",
+        json!({"stateMachineArn": created["stateMachineArn"], "input": json!({"key": "big.jsonl"}).to_string()}),
+    );
+    let parent = started["executionArn"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let map_run_arn = loop {
+        let runs = call(&server, "ListMapRuns", json!({"executionArn": parent}));
+        if let Some(arn) = runs["mapRuns"][0]["mapRunArn"].as_str() {
+            break arn.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no Map Run started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Watch the children start until their number holds still.
+    let (mut most, mut last, mut still) = (0, 0, Instant::now());
+    while still.elapsed() < Duration::from_secs(2) {
+        let d = call(&server, "DescribeMapRun", json!({"mapRunArn": map_run_arn}));
+        let running = d["executionCounts"]["running"].as_u64().unwrap();
+        most = most.max(running);
+        if running != last {
+            (last, still) = (running, Instant::now());
+        }
+        assert!(Instant::now() < deadline, "the children never settled: {d}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let bound = 16 * 1024 * 1024 / (200_000 + 20);
+    assert!(
+        most <= bound as u64,
+        "{most} children ran at once; at most {bound} fit in 16 MiB"
+    );
+    assert!(
+        most >= 50,
+        "only {most} children ran at once with room for {bound}"
+    );
+    call(&server, "StopExecution", json!({"executionArn": parent}));
+    assert_eq!(
+        wait(&server, &parent, Duration::from_secs(20))["status"],
+        "ABORTED"
+    );
+}
+
 #[test]
 fn writer_config_formats_results_and_files() {
     let dir = TempDir::new("dmap-writerconfig");

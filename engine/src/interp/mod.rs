@@ -30,6 +30,7 @@ use serde_json::{Map, Value};
 
 pub use context::ExecutionInfo;
 pub use failure::Failure;
+pub(crate) use flow::json_size;
 
 use crate::asl::model::{
     Payload, ProcessorMode, Resource, ScopeId, StateId, StateKind, StateMachine, Transition,

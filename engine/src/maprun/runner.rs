@@ -3,7 +3,8 @@
 //! A reader thread pulls items (ItemReader or the inline array), applies
 //! ItemSelector and ItemBatcher and hands units of work through a bounded
 //! channel (so memory stays flat however long the input). The runner
-//! starts one child execution per unit, at most MaxConcurrency at once,
+//! starts one child execution per unit, at most MaxConcurrency at once
+//! and with no more than `IN_FLIGHT_BYTES` of input at once,
 //! counts outcomes against the tolerated failures, keeps the Map Run
 //! record up to date, writes results (ResultWriter) and answers the parent.
 //!
@@ -18,19 +19,33 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use super::reader::{self, Buckets, ReaderError};
 use super::spec::{BatcherSpec, MAX_CONCURRENCY, MapRunSpec};
 use super::writer;
-use crate::interp::{Failure, ItemSelection, MAX_PAYLOAD_BYTES};
+use crate::interp::{Failure, ItemSelection, MAX_PAYLOAD_BYTES, json_size};
 use crate::runtime::{Engine, EngineError, TaskCall, TaskFuture};
 use crate::store::{ExecutionRecord, ExecutionStatus, MapRunChild, MapRunCounts, MapRunRecord};
 use crate::tasks::nested::derived_name;
 
-/// Units read ahead of the children that run them.
+/// Units read ahead of the children that run them, at most...
 const READ_AHEAD: usize = 256;
+
+/// ...and their input as JSON text, at most (an item parsed into a
+/// `Value` takes several times its text). Reading is much faster than
+/// running children: a few MiB ahead keep them busy.
+const READ_AHEAD_BYTES: usize = 4 * 1024 * 1024;
+
+/// The input (as JSON text) of the units read ahead and of the children
+/// running, at most, per Map Run. A child holds its input several times
+/// over (its record, its history, its state), and a definition is
+/// untrusted: large batches at a high MaxConcurrency would otherwise hold
+/// a whole file. With them fewer children run at once than MaxConcurrency
+/// allows (AWS's MaxConcurrency is an upper bound too). A unit larger
+/// than this runs alone.
+const IN_FLIGHT_BYTES: usize = 16 * 1024 * 1024;
 
 /// How often the Map Run record is written and its settings read back
 /// (UpdateMapRun).
@@ -145,8 +160,18 @@ impl MapRun {
         let (tx, mut rx) = mpsc::channel(READ_AHEAD);
         let source = open_source(&self.spec, &self.engine.config().buckets);
         let batcher = self.spec.batcher.clone();
-        // Reading is blocking file I/O: its own thread, paced by the channel.
-        std::thread::spawn(move || produce(source, selection, batcher, tx));
+        let budget = Budget {
+            read_ahead: Arc::new(Semaphore::new(READ_AHEAD_BYTES)),
+            in_flight: Arc::new(Semaphore::new(IN_FLIGHT_BYTES)),
+        };
+        let producer = Producer {
+            tx,
+            budget: budget.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        // Reading is blocking file I/O: its own thread, paced by the
+        // channel and the byte budget.
+        std::thread::spawn(move || producer.run(source, selection, batcher));
         let mut children: JoinSet<(usize, u64, Result<ExecutionRecord, EngineError>)> =
             JoinSet::new();
         let mut refresh = tokio::time::interval(REFRESH);
@@ -164,7 +189,8 @@ impl MapRun {
                         }
                     }
                     Some(Err(f)) => break Err(f),
-                    Some(Ok(unit)) => {
+                    Some(Ok(Read { unit, read_ahead, in_flight })) => {
+                        drop(read_ahead);
                         self.units = self.units.max(unit.index + 1);
                         self.record.items.total += unit.items;
                         self.record.items.running += unit.items;
@@ -179,6 +205,7 @@ impl MapRun {
                             let (index, items) = (unit.index, unit.items);
                             let start = ChildStart { engine, child, label, name, input: unit.input, redrive };
                             let result = start.run(running, index).await;
+                            drop(in_flight);
                             (index, items, result)
                         });
                     }
@@ -200,6 +227,9 @@ impl MapRun {
             }
         };
         drop(rx);
+        // A reader waiting for bytes that will never be freed stops.
+        budget.read_ahead.close();
+        budget.in_flight.close();
         let result = match outcome {
             Ok(()) => self.answer().await,
             Err(f) => Err(f),
@@ -457,6 +487,8 @@ impl ChildStart {
         let mut record = engine
             .start_map_child(&self.child, &self.label, &self.name, &self.input)
             .await?;
+        // Stored with the child: not held again while it runs.
+        drop(self.input);
         let failed = matches!(
             record.status,
             ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted
@@ -502,69 +534,106 @@ fn open_source(spec: &MapRunSpec, buckets: &Buckets) -> Source {
     }
 }
 
-/// The reader thread: items -> ItemSelector -> batches -> the channel.
-/// Ends when the items do, at the first error, or when the runner is gone.
-fn produce(
-    source: Source,
-    selection: ItemSelection,
-    batcher: Option<BatcherSpec>,
-    tx: mpsc::Sender<Result<Unit, Failure>>,
-) {
-    let reader_failed = |e: ReaderError| fail("States.ItemReaderFailed", e);
-    let mut items: Box<dyn Iterator<Item = Result<Value, Failure>>> = match source {
-        Source::Inline(v) => Box::new(v.map(Ok)),
-        Source::Reader(r) => Box::new(r.map(move |i| i.map_err(reader_failed))),
-        Source::Broken(e) => {
-            let _ = tx.blocking_send(Err(reader_failed(e)));
-            return;
-        }
-    };
-    let mut batch = Batch::new(batcher);
-    let mut units = 0usize;
-    let mut index = 0usize;
-    let send = |unit: Result<Unit, Failure>| tx.blocking_send(unit).is_ok();
-    loop {
-        let item = match items.next() {
-            None => break,
-            Some(Err(f)) => {
-                send(Err(f));
+/// The bytes of input a Map Run holds, read ahead and in flight.
+#[derive(Clone)]
+struct Budget {
+    read_ahead: Arc<Semaphore>,
+    in_flight: Arc<Semaphore>,
+}
+
+/// A unit on its way to a child, with its shares of the budget: the
+/// read-ahead share is returned when the runner takes the unit, the
+/// in-flight share when its child ends.
+struct Read {
+    unit: Unit,
+    read_ahead: OwnedSemaphorePermit,
+    in_flight: OwnedSemaphorePermit,
+}
+
+/// The reader thread's ends: the channel to the runner and the byte
+/// budget it takes from before sending a unit.
+struct Producer {
+    tx: mpsc::Sender<Result<Read, Failure>>,
+    budget: Budget,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Producer {
+    /// Items -> ItemSelector -> batches -> the channel. Ends when the
+    /// items do, at the first error, or when the runner is gone.
+    fn run(self, source: Source, selection: ItemSelection, batcher: Option<BatcherSpec>) {
+        let reader_failed = |e: ReaderError| fail("States.ItemReaderFailed", e);
+        let mut items: Box<dyn Iterator<Item = Result<Value, Failure>>> = match source {
+            Source::Inline(v) => Box::new(v.map(Ok)),
+            Source::Reader(r) => Box::new(r.map(move |i| i.map_err(reader_failed))),
+            Source::Broken(e) => {
+                self.fail(reader_failed(e));
                 return;
             }
-            Some(Ok(item)) => item,
         };
-        let selected = match selection.select(index, item) {
-            Ok(v) => v,
-            Err(f) => {
-                send(Err(f));
-                return;
-            }
-        };
-        index += 1;
-        match &mut batch {
-            None => {
-                if !send(Ok(Unit {
+        let mut batch = Batch::new(batcher);
+        let mut units = 0usize;
+        let mut index = 0usize;
+        loop {
+            let item = match items.next() {
+                None => break,
+                Some(Err(f)) => return self.fail(f),
+                Some(Ok(item)) => item,
+            };
+            let selected = match selection.select(index, item) {
+                Ok(v) => v,
+                Err(f) => return self.fail(f),
+            };
+            index += 1;
+            let unit = match &mut batch {
+                None => Unit {
                     index: units,
                     input: selected,
                     items: 1,
-                })) {
-                    return;
-                }
-                units += 1;
+                },
+                Some(b) => match b.push(selected) {
+                    Some(full) => full.into_unit(units, &b.spec),
+                    None => continue,
+                },
+            };
+            if !self.send(unit) {
+                return;
             }
-            Some(b) => {
-                if let Some(full) = b.push(selected) {
-                    if !send(Ok(full.into_unit(units, &b.spec))) {
-                        return;
-                    }
-                    units += 1;
-                }
+            units += 1;
+        }
+        if let Some(b) = &mut batch {
+            if let Some(last) = b.take() {
+                self.send(last.into_unit(units, &b.spec));
             }
         }
     }
-    if let Some(b) = &mut batch {
-        if let Some(last) = b.take() {
-            send(Ok(last.into_unit(units, &b.spec)));
-        }
+
+    /// Waits for the unit's bytes in the budget, then sends it; false
+    /// once the runner is gone.
+    fn send(&self, unit: Unit) -> bool {
+        let bytes = json_size(&unit.input, IN_FLIGHT_BYTES);
+        let share = |semaphore: &Arc<Semaphore>, most: usize| {
+            let bytes = bytes.clamp(1, most) as u32;
+            self.runtime
+                .block_on(Arc::clone(semaphore).acquire_many_owned(bytes))
+                .ok()
+        };
+        let Some(in_flight) = share(&self.budget.in_flight, IN_FLIGHT_BYTES) else {
+            return false;
+        };
+        let Some(read_ahead) = share(&self.budget.read_ahead, READ_AHEAD_BYTES) else {
+            return false;
+        };
+        let read = Read {
+            unit,
+            read_ahead,
+            in_flight,
+        };
+        self.tx.blocking_send(Ok(read)).is_ok()
+    }
+
+    fn fail(&self, failure: Failure) {
+        let _ = self.tx.blocking_send(Err(failure));
     }
 }
 
@@ -606,7 +675,7 @@ impl Batch {
 
     /// Adds an item; answers the batch that it closed, if any.
     fn push(&mut self, item: Value) -> Option<Full> {
-        let size = item.to_string().len() + 1;
+        let size = json_size(&item, MAX_PAYLOAD_BYTES) + 1;
         let max_bytes = self
             .spec
             .max_input_bytes_per_batch
