@@ -6,6 +6,18 @@
 //! directory), so the checks a batch needs (a free execution name, a
 //! contiguous history) are plain reads before the batch is applied.
 //!
+//! Group apply: sled 0.34 writes out its log buffer for every atomic batch
+//! (two buffer rolls, a pwrite and a sync_file_range, through its IO
+//! threads), which made one batch per execution step the main cost of a
+//! STANDARD execution. An atomic batch is therefore *staged*: kept in
+//! memory, and applied together with every other staged batch, as one
+//! sled batch, at the next `flush` (group commit) or as soon as a read
+//! touches a staged key. Reads and the checks of later batches see staged
+//! writes, so nothing changes for a caller but the cost; what was not
+//! flushed may be lost in a crash, as before. A relaxed batch is written
+//! key by key after whatever is staged, so sled's log keeps the order in
+//! which batches were applied.
+//!
 //! Key layout: a one-byte table tag, then the key. Records are JSON;
 //! integers in keys are big-endian so keys sort by them; 0 separates the
 //! parts of a composite key.
@@ -49,7 +61,8 @@
 //! sled keeps what was applied across a process crash once `flush`
 //! returned; on power loss it depends on sled (see docs/ARCHITECTURE.md).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::RangeBounds;
 use std::path::Path;
 use std::sync::{Mutex, RwLock};
 
@@ -150,13 +163,50 @@ fn may_spill(k: &[u8]) -> bool {
     )
 }
 
+/// Staged bytes past which a batch is applied at once rather than kept
+/// for the next flush.
+const STAGED_BYTES: usize = 8 * 1024 * 1024;
+
+/// Atomic batches applied but not in sled yet (see the module's comment).
+#[derive(Debug, Default)]
+struct Staged {
+    /// The last write of each key, as sled will hold it (a pointer and
+    /// pieces for a large value); `None`: removed.
+    view: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Pieces were written or removed: readers must be kept out while
+    /// they go in.
+    touched_pieces: bool,
+    bytes: usize,
+}
+
+impl Staged {
+    fn has_key(&self, k: &[u8]) -> bool {
+        self.view.contains_key(k)
+    }
+
+    fn has_prefix(&self, prefix: &[u8]) -> bool {
+        self.view
+            .range(prefix.to_vec()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(prefix))
+    }
+
+    fn has_range(&self, range: &impl RangeBounds<Vec<u8>>) -> bool {
+        self.view
+            .range((range.start_bound().cloned(), range.end_bound().cloned()))
+            .next()
+            .is_some()
+    }
+}
+
 /// A store in a sled database directory.
 #[derive(Debug)]
 pub struct SledStore {
     db: sled::Db,
     data: sled::Tree,
-    /// Serialises writers: checks and batch form one atomic step.
-    writer: Mutex<()>,
+    /// Serialises writers (checks and batch form one atomic step) and
+    /// holds the staged batches.
+    writer: Mutex<Staged>,
     /// Held (write) while a batch goes into sled, and (read) while a value
     /// kept in pieces is put back together: a pointer and its pieces are
     /// separate keys, and a reader must not see half of a rewrite.
@@ -326,21 +376,74 @@ impl SledStore {
         Ok(Self {
             db,
             data,
-            writer: Mutex::new(()),
+            writer: Mutex::new(Staged::default()),
             applying: RwLock::new(()),
         })
     }
 
+    fn staged(&self) -> std::sync::MutexGuard<'_, Staged> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies every staged batch as one sled batch; the caller holds the
+    /// writer, so no read finds a key neither staged nor in sled.
+    fn settle(&self, staged: &mut Staged) -> Result<(), StoreError> {
+        if staged.view.is_empty() {
+            return Ok(());
+        }
+        let mut atomic = sled::Batch::default();
+        for (k, v) in std::mem::take(&mut staged.view) {
+            match v {
+                Some(v) => atomic.insert(k, v),
+                None => atomic.remove(k),
+            }
+        }
+        staged.bytes = 0;
+        // Only a batch that changes pieces can change what `whole` reads.
+        let _applying = std::mem::take(&mut staged.touched_pieces)
+            .then(|| self.applying.write().unwrap_or_else(|e| e.into_inner()));
+        self.data.apply_batch(atomic).map_err(io)
+    }
+
+    /// Settles the staged batches first when `touches` says a read needs them.
+    fn settled_for(&self, touches: impl FnOnce(&Staged) -> bool) -> Result<(), StoreError> {
+        let mut staged = self.staged();
+        if !staged.view.is_empty() && touches(&staged) {
+            self.settle(&mut staged)?;
+        }
+        Ok(())
+    }
+
+    /// sled's value under `k`, staged writes included.
+    fn raw_get(&self, k: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        self.settled_for(|s| s.has_key(k))?;
+        self.data.get(k).map_err(io)
+    }
+
+    /// sled's keys under `prefix`, staged writes included.
+    fn raw_scan(&self, prefix: &[u8]) -> Result<sled::Iter, StoreError> {
+        self.settled_for(|s| s.has_prefix(prefix))?;
+        Ok(self.data.scan_prefix(prefix))
+    }
+
+    /// sled's keys in `range`, staged writes included.
+    fn raw_range(
+        &self,
+        range: impl RangeBounds<Vec<u8>> + Clone,
+    ) -> Result<sled::Iter, StoreError> {
+        self.settled_for(|s| s.has_range(&range))?;
+        Ok(self.data.range(range))
+    }
+
     fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
-        match self.data.get(key).map_err(io)? {
+        match self.raw_get(key)? {
             Some(v) => Ok(Some(decode(&self.whole(key, v)?)?)),
             None => Ok(None),
         }
     }
 
     fn scan<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
-        self.data
-            .scan_prefix(prefix)
+        self.raw_scan(prefix)?
             .map(|item| {
                 item.map_err(io)
                     .and_then(|(k, v)| decode(&self.whole(&k, v)?))
@@ -366,44 +469,59 @@ impl SledStore {
     /// `value` itself, or the pieces its pointer names put back together;
     /// the caller keeps batches out (the writer, or `whole`'s read lock).
     fn assemble(&self, k: &[u8], value: sled::IVec) -> Result<sled::IVec, StoreError> {
-        let Some((pieces, len)) = read_pointer(&value)? else {
-            return Ok(value);
-        };
-        let mut whole = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        for piece in 0..pieces {
-            match self.data.get(piece_key(k, piece)).map_err(io)? {
-                Some(bytes) => whole.extend_from_slice(&bytes),
-                None => {
-                    return Err(StoreError::Corrupt(format!(
-                        "piece {piece} of a large value is missing"
-                    )));
-                }
-            }
-        }
-        if whole.len() as u64 != len {
-            return Err(StoreError::Corrupt(
-                "a large value's pieces do not add up to its length".into(),
-            ));
-        }
-        Ok(whole.into())
+        assemble(k, value, |piece| {
+            Ok(self.data.get(piece).map_err(io)?.map(|v| v.to_vec()))
+        })
+    }
+
+    /// Keys staged and not in sled yet (tests).
+    #[cfg(test)]
+    pub(crate) fn staged_keys(&self) -> usize {
+        self.staged().view.len()
     }
 
     /// Pieces stored (tests: none is left behind).
     #[cfg(test)]
     pub(crate) fn pieces_count(&self) -> usize {
+        self.settle(&mut self.staged()).expect("settle");
         self.data.scan_prefix([PIECES]).count()
     }
 
     fn counter(&self, execution: &str, which: &[u8]) -> Result<u64, StoreError> {
-        match self
-            .data
-            .get(key(COUNTERS, &[execution.as_bytes(), which]))
-            .map_err(io)?
-        {
+        match self.raw_get(&key(COUNTERS, &[execution.as_bytes(), which]))? {
             Some(bytes) => read_u64(&bytes),
             None => Ok(0),
         }
     }
+}
+
+/// `value` itself, or the pieces its pointer names (read with `piece_of`) put
+/// back together.
+fn assemble(
+    k: &[u8],
+    value: sled::IVec,
+    piece_of: impl Fn(&[u8]) -> Result<Option<Vec<u8>>, StoreError>,
+) -> Result<sled::IVec, StoreError> {
+    let Some((pieces, len)) = read_pointer(&value)? else {
+        return Ok(value);
+    };
+    let mut whole = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    for piece in 0..pieces {
+        match piece_of(&piece_key(k, piece))? {
+            Some(bytes) => whole.extend_from_slice(&bytes),
+            None => {
+                return Err(StoreError::Corrupt(format!(
+                    "piece {piece} of a large value is missing"
+                )));
+            }
+        }
+    }
+    if whole.len() as u64 != len {
+        return Err(StoreError::Corrupt(
+            "a large value's pieces do not add up to its length".into(),
+        ));
+    }
+    Ok(whole.into())
 }
 
 impl StateMachines for SledStore {
@@ -442,7 +560,7 @@ impl MapRuns for SledStore {
     fn map_runs(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError> {
         let prefix = key(MAP_RUNS_BY_EXECUTION, &[execution.as_bytes(), b""]);
         let mut out = Vec::new();
-        for item in self.data.scan_prefix(&prefix) {
+        for item in self.raw_scan(&prefix)? {
             let (k, _) = item.map_err(io)?;
             let arn = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
             if let Some(record) = self.map_run(&arn)? {
@@ -478,7 +596,7 @@ impl Executions for SledStore {
         name: &str,
     ) -> Result<Option<ExecutionRecord>, StoreError> {
         let name_key = key(NAMES, &[state_machine.as_bytes(), name.as_bytes()]);
-        match self.data.get(name_key).map_err(io)? {
+        match self.raw_get(&name_key)? {
             Some(arn) => self.execution(&utf8(&arn)?),
             None => Ok(None),
         }
@@ -494,7 +612,7 @@ impl Executions for SledStore {
 
     fn open_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
         let mut out = Vec::new();
-        for item in self.data.scan_prefix([OPEN]) {
+        for item in self.raw_scan(&[OPEN])? {
             let (k, _) = item.map_err(io)?;
             if let Some(record) = self.execution(&utf8(&k[1..])?)? {
                 out.push(record);
@@ -524,11 +642,12 @@ impl Histories for SledStore {
         // run holding `from` starts at the last key at or before it.
         let first = key(HISTORY, &[execution.as_bytes(), &0u64.to_be_bytes()]);
         let at_from = key(HISTORY, &[execution.as_bytes(), &from.to_be_bytes()]);
+        let end = key(HISTORY, &[execution.as_bytes(), &to.to_be_bytes()]);
+        self.settled_for(|s| s.has_range(&(first.clone()..=end.clone())))?;
         let start = match self.data.range(first..=at_from.clone()).next_back() {
             Some(item) => item.map_err(io)?.0.to_vec(),
             None => at_from,
         };
-        let end = key(HISTORY, &[execution.as_bytes(), &to.to_be_bytes()]);
         let mut events = Vec::new();
         for item in self.data.range(start..=end) {
             let (k, value) = item.map_err(io)?;
@@ -560,8 +679,7 @@ impl Timers for SledStore {
             }
             None => vec![TIMERS + 1],
         };
-        self.data
-            .range(vec![TIMERS]..end)
+        self.raw_range(vec![TIMERS]..end)?
             .take(limit)
             .map(|item| {
                 item.map_err(io)
@@ -572,10 +690,7 @@ impl Timers for SledStore {
 
     fn timers_of(&self, execution: &str) -> Result<Vec<TimerRecord>, StoreError> {
         let mut out = Vec::new();
-        for item in self
-            .data
-            .scan_prefix(prefix(TIMERS_BY_EXECUTION, execution))
-        {
+        for item in self.raw_scan(&prefix(TIMERS_BY_EXECUTION, execution))? {
             let (_, timer_key) = item.map_err(io)?;
             if let Some(record) = self.get(&timer_key)? {
                 out.push(record);
@@ -588,8 +703,7 @@ impl Timers for SledStore {
 
 impl EndedNotices for SledStore {
     fn ended_notices(&self) -> Result<Vec<String>, StoreError> {
-        self.data
-            .scan_prefix([NOTICES])
+        self.raw_scan(&[NOTICES])?
             .map(|item| item.map_err(io).and_then(|(k, _)| utf8(&k[1..])))
             .collect()
     }
@@ -611,6 +725,8 @@ impl TaskTokens for SledStore {
 /// batch's own earlier writes through `pending`.
 struct Plan<'s> {
     store: &'s SledStore,
+    /// Batches staged before this one (their writes are not in sled yet).
+    staged: &'s Staged,
     /// Every write in order: put (Some) or remove (None).
     writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// Pieces were written or removed: the batch must be atomic (a piece
@@ -625,13 +741,26 @@ struct Plan<'s> {
 
 impl Plan<'_> {
     fn read(&self, k: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.pending.get(k) {
-            Some(v) => Ok(v.clone()),
-            None => match self.store.data.get(k).map_err(io)? {
-                Some(v) => Ok(Some(self.store.assemble(k, v)?.to_vec())),
-                None => Ok(None),
-            },
+        if let Some(v) = self.pending.get(k) {
+            return Ok(v.clone());
         }
+        let raw = match self.staged.view.get(k) {
+            Some(v) => v.clone().map(sled::IVec::from),
+            None => self.store.data.get(k).map_err(io)?,
+        };
+        match raw {
+            Some(v) => Ok(Some(self.assemble(k, v)?.to_vec())),
+            None => Ok(None),
+        }
+    }
+
+    /// A large value's pieces, staged ones first: a pointer and its pieces
+    /// are always written (and so staged) together.
+    fn assemble(&self, k: &[u8], value: sled::IVec) -> Result<sled::IVec, StoreError> {
+        assemble(k, value, |piece| match self.staged.view.get(piece) {
+            Some(v) => Ok(v.clone()),
+            None => Ok(self.store.data.get(piece).map_err(io)?.map(|v| v.to_vec())),
+        })
     }
 
     fn write(&mut self, k: Vec<u8>, v: Option<Vec<u8>>) {
@@ -646,7 +775,11 @@ impl Plan<'_> {
         if let Some(n) = self.pieces.get(k) {
             return Ok(*n);
         }
-        match self.store.data.get(k).map_err(io)? {
+        let raw = match self.staged.view.get(k) {
+            Some(v) => v.clone().map(sled::IVec::from),
+            None => self.store.data.get(k).map_err(io)?,
+        };
+        match raw {
             Some(v) => Ok(read_pointer(&v)?.map_or(0, |(n, _)| n)),
             None => Ok(0),
         }
@@ -879,9 +1012,18 @@ impl Plan<'_> {
 
 impl Store for SledStore {
     fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut staged = self.staged();
+        // Deleting an execution scans sled for its keys.
+        if batch
+            .ops
+            .iter()
+            .any(|op| matches!(op, WriteOp::DeleteExecution(_)))
+        {
+            self.settle(&mut staged)?;
+        }
         let mut plan = Plan {
             store: self,
+            staged: &staged,
             writes: Vec::new(),
             touched_pieces: false,
             pending: HashMap::new(),
@@ -890,11 +1032,11 @@ impl Store for SledStore {
         for op in &batch.ops {
             plan.op(op)?;
         }
-        // sled writes out its log buffer for every atomic batch (two
-        // buffer rolls, a pwrite and a sync_file_range each): one key, or a
-        // relaxed batch, is written key by key instead.
-        if (batch.is_relaxed() && !plan.touched_pieces) || plan.writes.len() <= 1 {
-            for (k, v) in plan.writes {
+        let (writes, touched_pieces) = (plan.writes, plan.touched_pieces);
+        if batch.is_relaxed() && !touched_pieces {
+            // After what is staged, so that sled's log keeps the order.
+            self.settle(&mut staged)?;
+            for (k, v) in writes {
                 match v {
                     Some(v) => self.data.insert(k, v).map_err(io)?,
                     None => self.data.remove(k).map_err(io)?,
@@ -902,22 +1044,29 @@ impl Store for SledStore {
             }
             return Ok(());
         }
-        let mut atomic = sled::Batch::default();
-        for (k, v) in plan.writes {
-            match v {
-                Some(v) => atomic.insert(k, v),
-                None => atomic.remove(k),
-            }
+        for (k, v) in writes {
+            staged.bytes += k.len() + v.as_ref().map_or(0, Vec::len);
+            staged.view.insert(k, v);
         }
-        // Only a batch that changes pieces can change what `whole` reads.
-        let _applying = plan
-            .touched_pieces
-            .then(|| self.applying.write().unwrap_or_else(|e| e.into_inner()));
-        self.data.apply_batch(atomic).map_err(io)
+        staged.touched_pieces |= touched_pieces;
+        if staged.bytes > STAGED_BYTES {
+            self.settle(&mut staged)?;
+        }
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
+        self.settle(&mut self.staged())?;
         self.db.flush().map(|_| ()).map_err(io)
+    }
+}
+
+/// What is staged goes into sled before sled's own drop writes it out.
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        let staged = self.writer.get_mut().unwrap_or_else(|e| e.into_inner());
+        let mut staged = std::mem::take(staged);
+        let _ = self.settle(&mut staged);
     }
 }
 

@@ -19,10 +19,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::{
-    ActivityRecord, ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION, Histories,
-    JournalEntry, Journals, MemoryStore, SledStore, StateMachineRecord, StateMachines, Store,
-    StoreError, TaskLogRecord, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
-    TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
+    ActivityRecord, EndedNotices, ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION,
+    Histories, JournalEntry, Journals, MemoryStore, SledStore, StateMachineRecord, StateMachines,
+    Store, StoreError, TaskLogRecord, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
+    TriggerRecord, TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
 };
 use crate::history::{Event, HistoryEvent, StateType, TaskScheduled};
 use crate::interp::Command;
@@ -1645,6 +1645,51 @@ fn sled_keeps_everything_across_a_reopen() {
         ),
         "M",
         "run",
+    );
+}
+
+/// Atomic batches are staged and go into sled together: at a flush, when
+/// a read touches one of their keys, before a relaxed batch (sled's log
+/// keeps the order of batches), and when the store is dropped.
+#[test]
+fn sled_stages_atomic_batches_until_a_flush_or_a_read_needs_them() {
+    let dir = TempDir::new("staged");
+    let first = execution("M", "first");
+    let second = execution("M", "second");
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        ok(&store, start_batch(&first));
+        assert!(store.staged_keys() > 0, "the start is staged");
+        // Checks of later batches see it: the name is taken.
+        assert_exists_error(
+            apply(&store, vec![WriteOp::CreateExecution(first.clone())]),
+            "M",
+            "first",
+        );
+        // A read of other keys leaves it staged; a read of its keys brings it in.
+        assert_eq!(store.execution(&second.arn).unwrap(), None);
+        assert!(store.staged_keys() > 0);
+        assert_eq!(store.execution(&first.arn).unwrap(), Some(first.clone()));
+        assert_eq!(store.staged_keys(), 0);
+        ok(&store, start_batch(&second));
+        store.flush().unwrap();
+        assert_eq!(store.staged_keys(), 0, "a flush applies what is staged");
+        ok(&store, vec![append_history(&second.arn, events(5, 6))]);
+        assert!(store.staged_keys() > 0);
+        let mut relaxed = WriteBatch::relaxed();
+        relaxed.push(WriteOp::PutEndedNotice(second.arn.clone()));
+        store.apply(&relaxed).unwrap();
+        assert_eq!(store.staged_keys(), 0, "a relaxed batch goes in after it");
+        ok(&store, vec![append_journal(&second.arn, vec![entry(2)])]);
+        assert!(store.staged_keys() > 0);
+        // Dropped with a batch staged and no flush.
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.history_len(&second.arn).unwrap(), 6);
+    assert_eq!(store.ended_notices().unwrap(), vec![second.arn.clone()]);
+    assert_eq!(
+        store.journal(&second.arn).unwrap(),
+        vec![entry(1), entry(2)]
     );
 }
 
