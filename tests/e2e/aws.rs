@@ -905,18 +905,28 @@ fn metrics_count_executions_transitions_tasks_and_flushes() {
         );
         wait_until_done(&server, started["executionArn"].as_str().expect("arn"));
     }
-    let reply = crate::rest::get(&server, "/metrics");
-    assert_eq!(reply.status, 200);
-    let text = reply.body;
-    for line in [
+    let lines = [
         "stepline_executions_started_total{state_machine=\"counted\"} 2",
         "stepline_executions_finished_total{state_machine=\"counted\",status=\"SUCCEEDED\"} 2",
         "stepline_state_transitions_total 4",
         "stepline_task_duration_seconds_count{resource_type=\"stepline\"} 2",
         "stepline_open_executions 0",
-    ] {
-        assert!(text.contains(line), "{line} not in:\n{text}");
-    }
+    ];
+    // An execution's end is counted once its last step is flushed, a
+    // moment after DescribeExecution can show it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let reply = crate::rest::get(&server, "/metrics");
+        assert_eq!(reply.status, 200);
+        let missing = lines.iter().find(|line| !reply.body.contains(*line));
+        match missing {
+            None => break reply.body,
+            Some(line) if std::time::Instant::now() > deadline => {
+                panic!("{line} not in:\n{}", reply.body)
+            }
+            Some(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    };
     assert!(text.contains("# TYPE stepline_store_flush_seconds histogram"));
 }
 

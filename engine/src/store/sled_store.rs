@@ -14,9 +14,10 @@
 //! sled batch, at the next `flush` (group commit) or as soon as a read
 //! touches a staged key. Reads and the checks of later batches see staged
 //! writes, so nothing changes for a caller but the cost; what was not
-//! flushed may be lost in a crash, as before. A relaxed batch is written
-//! key by key after whatever is staged, so sled's log keeps the order in
-//! which batches were applied.
+//! flushed may be lost in a crash, as before. A relaxed batch, and a
+//! batch of one key, is written key by key at once (sled's own atomicity
+//! is enough for one key), unless it writes a key that is staged: then it
+//! is staged too, so a key's writes keep their order.
 //!
 //! Key layout: a one-byte table tag, then the key. Records are JSON;
 //! integers in keys are big-endian so keys sort by them; 0 separates the
@@ -789,6 +790,17 @@ impl Plan<'_> {
     /// pieces of what `k` held before and no longer needs go.
     fn insert(&mut self, k: Vec<u8>, v: Vec<u8>) -> Result<(), StoreError> {
         let old = self.pieces_of(&k)?;
+        self.insert_over(k, v, old)
+    }
+
+    /// `insert` of a key known to be new (a journal entry or history run
+    /// past the counter, the record of a new execution): no read of what
+    /// it held, which is most of what a sled read costs a batch.
+    fn insert_new(&mut self, k: Vec<u8>, v: Vec<u8>) -> Result<(), StoreError> {
+        self.insert_over(k, v, 0)
+    }
+
+    fn insert_over(&mut self, k: Vec<u8>, v: Vec<u8>, old: u32) -> Result<(), StoreError> {
         let new = if v.len() > PIECE && may_spill(&k) {
             let mut n = 0u32;
             for chunk in v.chunks(PIECE) {
@@ -831,6 +843,11 @@ impl Plan<'_> {
         self.insert(k, bytes)
     }
 
+    fn put_new<T: Serialize>(&mut self, k: Vec<u8>, value: &T) -> Result<(), StoreError> {
+        let bytes = encode(value)?;
+        self.insert_new(k, bytes)
+    }
+
     fn counter(&self, execution: &str, which: &[u8]) -> Result<(Vec<u8>, u64), StoreError> {
         let k = key(COUNTERS, &[execution.as_bytes(), which]);
         let value = match self.read(&k)? {
@@ -856,16 +873,21 @@ impl Plan<'_> {
                         name: r.name.clone(),
                     });
                 }
-                self.execution(r)?;
+                // A free name: its ARN holds nothing either.
+                self.execution(r, true)?;
                 self.insert(name_key, r.arn.as_bytes().to_vec())?;
             }
-            WriteOp::UpdateExecution(r) => self.execution(r)?,
+            WriteOp::UpdateExecution(r) => self.execution(r, false)?,
             WriteOp::AppendJournal { execution, entries } => {
                 let (counter_key, mut last) = self.counter(execution, b"j")?;
                 for entry in entries {
-                    last = last.max(entry.seq);
                     let k = key(JOURNAL, &[execution.as_bytes(), &entry.seq.to_be_bytes()]);
-                    self.put(k, entry)?;
+                    if entry.seq > last {
+                        self.put_new(k, entry)?;
+                    } else {
+                        self.put(k, entry)?;
+                    }
+                    last = last.max(entry.seq);
                 }
                 self.insert(counter_key, last.to_be_bytes().to_vec())?;
             }
@@ -886,7 +908,8 @@ impl Plan<'_> {
                 }
                 // One key for the whole run: sled's cost is mostly per key.
                 let k = key(HISTORY, &[execution.as_bytes(), &first.id.to_be_bytes()]);
-                self.put(k, events)?;
+                // Past the counter (checked above): a new key.
+                self.put_new(k, events)?;
                 self.insert(counter_key, last.to_be_bytes().to_vec())?;
             }
             // A timer is identified by (execution, id): putting it again
@@ -996,12 +1019,16 @@ impl Plan<'_> {
     /// The open mark goes in before a running record and out after a
     /// closed one: a relaxed batch cut short by a crash leaves no record
     /// that recovery cannot find (recovery closes the mark of a closed one).
-    fn execution(&mut self, r: &ExecutionRecord) -> Result<(), StoreError> {
+    fn execution(&mut self, r: &ExecutionRecord, new: bool) -> Result<(), StoreError> {
         let record_key = key(EXECUTIONS, &[r.arn.as_bytes()]);
         let open_key = key(OPEN, &[r.arn.as_bytes()]);
         if r.status == ExecutionStatus::Running {
             self.insert(open_key, Vec::new())?;
-            self.put(record_key, r)?;
+            if new {
+                self.put_new(record_key, r)?;
+            } else {
+                self.put(record_key, r)?;
+            }
         } else {
             self.put(record_key, r)?;
             self.remove(open_key)?;
@@ -1033,9 +1060,8 @@ impl Store for SledStore {
             plan.op(op)?;
         }
         let (writes, touched_pieces) = (plan.writes, plan.touched_pieces);
-        if batch.is_relaxed() && !touched_pieces {
-            // After what is staged, so that sled's log keeps the order.
-            self.settle(&mut staged)?;
+        let direct = (batch.is_relaxed() || writes.len() <= 1) && !touched_pieces;
+        if direct && !writes.iter().any(|(k, _)| staged.has_key(k)) {
             for (k, v) in writes {
                 match v {
                     Some(v) => self.data.insert(k, v).map_err(io)?,
