@@ -65,6 +65,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeBounds;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -208,6 +209,9 @@ pub struct SledStore {
     /// Serialises writers (checks and batch form one atomic step) and
     /// holds the staged batches.
     writer: Mutex<Staged>,
+    /// Something is staged: reads take the writer's lock only then (an
+    /// EXPRESS-only load never stages, and its reads never wait).
+    any_staged: AtomicBool,
     /// Held (write) while a batch goes into sled, and (read) while a value
     /// kept in pieces is put back together: a pointer and its pieces are
     /// separate keys, and a reader must not see half of a rewrite.
@@ -378,6 +382,7 @@ impl SledStore {
             db,
             data,
             writer: Mutex::new(Staged::default()),
+            any_staged: AtomicBool::new(false),
             applying: RwLock::new(()),
         })
     }
@@ -403,11 +408,16 @@ impl SledStore {
         // Only a batch that changes pieces can change what `whole` reads.
         let _applying = std::mem::take(&mut staged.touched_pieces)
             .then(|| self.applying.write().unwrap_or_else(|e| e.into_inner()));
-        self.data.apply_batch(atomic).map_err(io)
+        let applied = self.data.apply_batch(atomic).map_err(io);
+        self.any_staged.store(false, Ordering::SeqCst);
+        applied
     }
 
     /// Settles the staged batches first when `touches` says a read needs them.
     fn settled_for(&self, touches: impl FnOnce(&Staged) -> bool) -> Result<(), StoreError> {
+        if !self.any_staged.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         let mut staged = self.staged();
         if !staged.view.is_empty() && touches(&staged) {
             self.settle(&mut staged)?;
@@ -1074,6 +1084,7 @@ impl Store for SledStore {
             staged.bytes += k.len() + v.as_ref().map_or(0, Vec::len);
             staged.view.insert(k, v);
         }
+        self.any_staged.store(true, Ordering::SeqCst);
         staged.touched_pieces |= touched_pieces;
         if staged.bytes > STAGED_BYTES {
             self.settle(&mut staged)?;
