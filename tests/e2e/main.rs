@@ -15,6 +15,7 @@ mod malformed;
 mod ops;
 mod rest;
 mod run;
+mod sdk;
 mod soak;
 mod support;
 mod tasks;
