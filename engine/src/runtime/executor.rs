@@ -514,6 +514,9 @@ pub(crate) async fn flush_loop(
     metrics: Arc<Metrics>,
 ) {
     while let Some(first) = requests.recv().await {
+        // Let the tasks already runnable (other starts and steps) ask too:
+        // under load a flush then carries many of them.
+        tokio::task::yield_now().await;
         let mut waiting = vec![first];
         while let Ok(more) = requests.try_recv() {
             waiting.push(more);
