@@ -860,11 +860,12 @@ impl Engine {
     }
 
     /// Hands an ended execution to the observers; with none, its notice
-    /// has nobody to wait for and goes at once.
-    pub(crate) fn notify_ended(&self, record: &ExecutionRecord) {
+    /// (`noticed`: a durable execution's end writes one) has nobody to
+    /// wait for and goes at once.
+    pub(crate) fn notify_ended(&self, record: &ExecutionRecord, noticed: bool) {
         let mut observers = lock(&self.inner.ended);
         observers.retain(|observer| observer.send(record.clone()).is_ok());
-        if observers.is_empty() {
+        if observers.is_empty() && noticed {
             drop(observers);
             self.ended_handled(&record.arn);
         }
@@ -887,7 +888,7 @@ impl Engine {
         for arn in self.inner.store.ended_notices()? {
             match self.inner.store.execution(&arn)? {
                 Some(record) if record.status != ExecutionStatus::Running => {
-                    self.notify_ended(&record);
+                    self.notify_ended(&record, true);
                 }
                 _ => self.ended_handled(&arn),
             }
