@@ -27,7 +27,9 @@ use super::spec::{BatcherSpec, MAX_CONCURRENCY, MapRunSpec};
 use super::writer;
 use crate::interp::{Failure, ItemSelection, MAX_PAYLOAD_BYTES, json_size};
 use crate::runtime::{Engine, EngineError, TaskCall, TaskFuture};
-use crate::store::{ExecutionRecord, ExecutionStatus, MapRunChild, MapRunCounts, MapRunRecord};
+use crate::store::{
+    ExecutionRecord, ExecutionStatus, MapRunChild, MapRunCounts, MapRunRecord, StoreError,
+};
 use crate::tasks::nested::derived_name;
 
 /// Units read ahead of the children that run them, at most...
@@ -78,7 +80,7 @@ struct MapRun {
     record: MapRunRecord,
     /// Children started and not yet ended, by unit: stopped if the Map Run
     /// is dropped (its parent stopped, its state timed out).
-    running: Arc<Mutex<HashMap<usize, String>>>,
+    running: Arc<Mutex<Running>>,
     /// Outputs by unit while no ResultWriter is set and they fit in a payload.
     outputs: Vec<Option<Value>>,
     outputs_bytes: usize,
@@ -417,15 +419,14 @@ impl MapRun {
     /// Stops the children still running (a failed Map Run) and records
     /// how the Map Run ended.
     async fn close(&mut self, result: &Result<Value, Failure>) {
-        let stopped: Vec<String> = self
+        let cause = "The Map Run failed.";
+        let stopped = self
             .running
             .lock()
-            .map(|r| r.values().cloned().collect())
+            .map(|mut r| r.close(cause))
             .unwrap_or_default();
         for arn in stopped {
-            let _ = self
-                .engine
-                .stop_execution(&arn, None, Some("The Map Run failed.".into()));
+            let _ = self.engine.stop_execution(&arn, None, Some(cause.into()));
         }
         self.record.status = if result.is_ok() {
             "SUCCEEDED"
@@ -437,10 +438,6 @@ impl MapRun {
         self.update_pending();
         let _ = self.engine.put_map_run(&self.record);
         let _ = self.engine.flush_now().await;
-        // Nothing left to stop when dropped.
-        if let Ok(mut running) = self.running.lock() {
-            running.clear();
-        }
     }
 }
 
@@ -448,20 +445,37 @@ impl MapRun {
 /// timed out): the children stop with it and the record says ABORTED.
 impl Drop for MapRun {
     fn drop(&mut self) {
-        let running: Vec<String> = match self.running.lock() {
-            Ok(mut r) => r.drain().map(|(_, arn)| arn).collect(),
-            Err(_) => return,
-        };
-        if running.is_empty() && self.record.status != "RUNNING" {
+        if self.record.status != "RUNNING" {
             return;
         }
+        let cause = "The parent execution's Map Run was stopped.";
+        let running = match self.running.lock() {
+            Ok(mut r) => r.close(cause),
+            Err(_) => return,
+        };
         for arn in running {
-            let cause = "The parent execution's Map Run was stopped.".to_owned();
-            let _ = self.engine.stop_execution(&arn, None, Some(cause));
+            let _ = self.engine.stop_execution(&arn, None, Some(cause.into()));
         }
         self.record.status = "ABORTED".into();
         self.record.stop = Some(self.engine.now());
         let _ = self.engine.put_map_run(&self.record);
+    }
+}
+
+/// The children started and not ended yet, by unit. Once the Map Run
+/// has closed (`closed`: why), a child that finishes starting is stopped
+/// at once with that cause.
+#[derive(Debug, Default)]
+struct Running {
+    by_unit: HashMap<usize, String>,
+    closed: Option<String>,
+}
+
+impl Running {
+    /// Closes with `cause`; answers the children to stop.
+    fn close(&mut self, cause: &str) -> Vec<String> {
+        self.closed = Some(cause.to_owned());
+        self.by_unit.drain().map(|(_, arn)| arn).collect()
     }
 }
 
@@ -480,7 +494,30 @@ impl ChildStart {
     /// Starts (or finds, or redrives) the child and waits for it to end.
     async fn run(
         self,
-        running: Arc<Mutex<HashMap<usize, String>>>,
+        running: Arc<Mutex<Running>>,
+        index: usize,
+    ) -> Result<ExecutionRecord, EngineError> {
+        let engine = self.engine.clone();
+        // In a task of its own: the Map Run dropping this future while a
+        // start is under way must not leave a child that nobody stops.
+        let record = tokio::spawn(self.start(Arc::clone(&running), index))
+            .await
+            .map_err(|e| StoreError::Io(format!("starting a Map Run child failed: {e}")))??;
+        if record.status != ExecutionStatus::Running {
+            return Ok(record);
+        }
+        let ended = engine.wait_for(&record.arn).await;
+        if let Ok(mut r) = running.lock() {
+            r.by_unit.remove(&index);
+        }
+        ended
+    }
+
+    /// Starts, finds or redrives the child; a running one is registered,
+    /// or stopped if the Map Run closed meanwhile.
+    async fn start(
+        self,
+        running: Arc<Mutex<Running>>,
         index: usize,
     ) -> Result<ExecutionRecord, EngineError> {
         let engine = &self.engine;
@@ -505,14 +542,19 @@ impl ChildStart {
         if record.status != ExecutionStatus::Running {
             return Ok(record);
         }
-        if let Ok(mut r) = running.lock() {
-            r.insert(index, record.arn.clone());
+        let closed = match running.lock() {
+            Ok(mut r) => {
+                if r.closed.is_none() {
+                    r.by_unit.insert(index, record.arn.clone());
+                }
+                r.closed.clone()
+            }
+            Err(_) => None,
+        };
+        if let Some(cause) = closed {
+            let _ = engine.stop_execution(&record.arn, None, Some(cause));
         }
-        let ended = engine.wait_for(&record.arn).await;
-        if let Ok(mut r) = running.lock() {
-            r.remove(&index);
-        }
-        ended
+        Ok(record)
     }
 }
 

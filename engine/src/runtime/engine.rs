@@ -497,15 +497,15 @@ impl Engine {
             Err(e) => return Err(e.into()),
         };
         // An EXPRESS execution promises nothing across a crash: no flush.
-        if !express {
-            self.flush().await?;
-        }
-        self.inner.metrics.execution_started(&machine_record.name);
-        executor::span(&record.arn).in_scope(|| {
-            tracing::info!(state_machine = %machine_record.name, "execution started");
-            executor::count_transitions(self, &execution);
-        });
-        self.spawn(execution, Pending::from_effects(effects));
+        let name = machine_record.name;
+        self.launch(execution, effects, !express, move |engine, execution| {
+            engine.inner.metrics.execution_started(&name);
+            executor::span(&execution.record().arn).in_scope(|| {
+                tracing::info!(state_machine = %name, "execution started");
+                executor::count_transitions(engine, execution);
+            });
+        })
+        .await?;
         Ok(record)
     }
 
@@ -594,8 +594,7 @@ impl Engine {
         record.redrive_count += 1;
         let effects =
             execution.redrive(&*self.inner.store, self.inner.clock.now(), record.clone())?;
-        self.flush().await?;
-        self.spawn(execution, Pending::from_effects(effects));
+        self.launch(execution, effects, true, |_, _| {}).await?;
         Ok(record)
     }
 
@@ -1079,11 +1078,10 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         };
-        if !child.express {
-            self.flush().await?;
-        }
-        executor::count_transitions(self, &execution);
-        self.spawn(execution, Pending::from_effects(effects));
+        self.launch(execution, effects, !child.express, |engine, execution| {
+            executor::count_transitions(engine, execution);
+        })
+        .await?;
         Ok(record)
     }
 
@@ -1217,6 +1215,32 @@ impl Engine {
     /// Runs an execution as its own task.
     fn spawn(&self, execution: DurableExecution, pending: Pending) {
         self.spawn_with(execution, pending, None);
+    }
+
+    /// Makes a started (or redriven) execution's first step durable
+    /// (`durable`), then runs it, `before` just before. In a task of its
+    /// own: a caller dropped while the flush is awaited (a client that
+    /// hangs up, a failing Map Run dropping its children's starts) must not
+    /// leave a RUNNING record that nothing runs.
+    async fn launch(
+        &self,
+        execution: DurableExecution,
+        effects: Vec<crate::interp::Effect>,
+        durable: bool,
+        before: impl FnOnce(&Engine, &DurableExecution) + Send + 'static,
+    ) -> Result<(), EngineError> {
+        let engine = self.clone();
+        let launched = tokio::spawn(async move {
+            if durable {
+                engine.flush().await?;
+            }
+            before(&engine, &execution);
+            engine.spawn(execution, Pending::from_effects(effects));
+            Ok::<(), EngineError>(())
+        });
+        launched
+            .await
+            .map_err(|e| StoreError::Io(format!("starting an execution failed: {e}")))?
     }
 
     fn spawn_with(&self, execution: DurableExecution, pending: Pending, inbox: Option<Inbox>) {
