@@ -1619,6 +1619,37 @@ mod tests {
         assert_eq!(runner.total.load(Ordering::SeqCst), 1);
     }
 
+    /// A caller that goes away while its start is being flushed (a client
+    /// hanging up) leaves an execution that runs, not a RUNNING record
+    /// that nothing runs.
+    #[tokio::test(start_paused = true)]
+    async fn a_start_dropped_during_its_flush_still_runs() {
+        let runner = Arc::new(Echo::default());
+        let engine = engine(
+            Arc::new(MemoryStore::new()),
+            Arc::clone(&runner),
+            TokioClock::new(),
+        );
+        let machine = engine
+            .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+            .expect("create");
+        // Polled once (the first step is written, the flush awaited),
+        // then dropped.
+        let start = engine.start_execution(&machine.arn, Some("dropped"), Some(r#"{"n": 1}"#));
+        tokio::select! {
+            biased;
+            _ = start => panic!("the start did not wait for its flush"),
+            _ = std::future::ready(()) => {}
+        }
+        let arn = "arn:aws:states:us-east-1:111111111111:execution:flow:dropped";
+        let done = tokio::time::timeout(std::time::Duration::from_secs(7200), engine.wait_for(arn))
+            .await
+            .expect("the execution never ended")
+            .expect("wait");
+        assert_eq!(done.status, ExecutionStatus::Succeeded);
+        assert_eq!(runner.total.load(Ordering::SeqCst), 1);
+    }
+
     fn asleep(engine: &Engine) -> String {
         engine
             .metrics_text()
