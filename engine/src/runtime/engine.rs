@@ -1572,6 +1572,19 @@ mod tests {
         Engine::open(store, runner, clock, EngineConfig::default()).expect("open")
     }
 
+    /// An engine on a memory store and the paused clock, with FLOW created.
+    fn with_flow(runner: &Arc<Echo>) -> (Engine, crate::store::StateMachineRecord) {
+        let engine = engine(
+            Arc::new(MemoryStore::new()),
+            Arc::clone(runner),
+            TokioClock::new(),
+        );
+        let machine = engine
+            .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+            .expect("create");
+        (engine, machine)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_execution_runs_to_its_end() {
         let runner = Arc::new(Echo {
@@ -1625,14 +1638,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_start_dropped_during_its_flush_still_runs() {
         let runner = Arc::new(Echo::default());
-        let engine = engine(
-            Arc::new(MemoryStore::new()),
-            Arc::clone(&runner),
-            TokioClock::new(),
-        );
-        let machine = engine
-            .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
-            .expect("create");
+        let (engine, machine) = with_flow(&runner);
         // Polled once (the first step is written, the flush awaited),
         // then dropped.
         let start = engine.start_execution(&machine.arn, Some("dropped"), Some(r#"{"n": 1}"#));
@@ -1665,14 +1671,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_distant_wait_sleeps_and_wakes_for_its_timer_or_a_stop() {
         let runner = Arc::new(Echo::default());
-        let engine = engine(
-            Arc::new(MemoryStore::new()),
-            Arc::clone(&runner),
-            TokioClock::new(),
-        );
-        let machine = engine
-            .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
-            .expect("create");
+        let (engine, machine) = with_flow(&runner);
         let sleeper = engine
             .start_execution(&machine.arn, Some("sleeper"), Some(r#"{"n": 1}"#))
             .await
