@@ -412,16 +412,12 @@ fn the_rust_sdk_runs_the_full_flow() {
             .send()
             .await
             .expect("DeleteStateMachine");
-        let gone = sfn
-            .describe_state_machine()
-            .state_machine_arn(&machine)
-            .send()
-            .await
-            .expect_err("deleted");
-        assert!(
-            gone.as_service_error()
-                .is_some_and(|e| e.is_state_machine_does_not_exist()),
-            "{gone:?}"
+        typed(
+            sfn.describe_state_machine()
+                .state_machine_arn(&machine)
+                .send()
+                .await,
+            DescribeStateMachineError::is_state_machine_does_not_exist,
         );
     });
 }
@@ -497,17 +493,13 @@ fn the_rust_sdk_drives_an_activity_worker_and_redrives_a_failed_execution() {
                             .expect("SendTaskSuccess");
                     }
                     // An answered token is closed.
-                    let late = sfn
-                        .send_task_success()
-                        .task_token(&token)
-                        .output("{}")
-                        .send()
-                        .await
-                        .expect_err("the task is closed");
-                    assert!(
-                        late.as_service_error()
-                            .is_some_and(|e| e.is_task_timed_out()),
-                        "{late:?}"
+                    typed(
+                        sfn.send_task_success()
+                            .task_token(&token)
+                            .output("{}")
+                            .send()
+                            .await,
+                        SendTaskSuccessError::is_task_timed_out,
                     );
                 }
                 inputs
@@ -581,16 +573,9 @@ fn the_rust_sdk_drives_an_activity_worker_and_redrives_a_failed_execution() {
             .send()
             .await
             .expect("DeleteActivity");
-        let gone = sfn
-            .describe_activity()
-            .activity_arn(&activity)
-            .send()
-            .await
-            .expect_err("deleted");
-        assert!(
-            gone.as_service_error()
-                .is_some_and(|e| e.is_activity_does_not_exist()),
-            "{gone:?}"
+        typed(
+            sfn.describe_activity().activity_arn(&activity).send().await,
+            DescribeActivityError::is_activity_does_not_exist,
         );
     });
 }
