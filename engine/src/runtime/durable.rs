@@ -44,10 +44,22 @@ pub struct DurableExecution {
     /// Tokens of tasks still waiting for an answer (kept in the store so a
     /// callback finds its execution).
     tokens: BTreeMap<TaskId, String>,
-    /// An EXPRESS execution: only its record (at the start and the end)
-    /// and its task tokens are written; no journal, history or timers, so
-    /// it is not resumed after a restart (at-most-once, as AWS).
-    volatile: bool,
+    keeping: Keeping,
+}
+
+/// How an execution is kept in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keeping {
+    /// STANDARD: every step's journal entry, history and timers, so a
+    /// restart resumes it. `end_notice`: its end writes a notice, removed
+    /// once the ended observers (alerts) are done with it, so a crash
+    /// between the end and its announcement does not lose the announcement;
+    /// with no observers there is nothing to announce and no notice.
+    Durable { end_notice: bool },
+    /// EXPRESS: only its record (at the start and the end) and its task
+    /// tokens are written; no journal, history or timers, so it is not
+    /// resumed after a restart (at-most-once, as AWS).
+    Volatile,
 }
 
 /// What a recovered execution still has to do.
@@ -80,28 +92,7 @@ impl DurableExecution {
         info: ExecutionInfo,
         record: ExecutionRecord,
         input: Value,
-    ) -> Result<(Self, Vec<Effect>), StoreError> {
-        Self::begin(store, machine, info, record, input, false)
-    }
-
-    /// Starts an EXPRESS execution: kept in memory, its record stored.
-    pub fn start_volatile(
-        store: &dyn Store,
-        machine: Arc<StateMachine>,
-        info: ExecutionInfo,
-        record: ExecutionRecord,
-        input: Value,
-    ) -> Result<(Self, Vec<Effect>), StoreError> {
-        Self::begin(store, machine, info, record, input, true)
-    }
-
-    fn begin(
-        store: &dyn Store,
-        machine: Arc<StateMachine>,
-        info: ExecutionInfo,
-        record: ExecutionRecord,
-        input: Value,
-        volatile: bool,
+        keeping: Keeping,
     ) -> Result<(Self, Vec<Effect>), StoreError> {
         let mut this = Self {
             execution: Execution::new(machine, info, record.seed)
@@ -111,7 +102,7 @@ impl DurableExecution {
             entered_last_step: 0,
             timers: BTreeMap::new(),
             tokens: BTreeMap::new(),
-            volatile,
+            keeping,
         };
         let mut batch = this.new_batch();
         batch.push(WriteOp::CreateExecution(this.record.clone()));
@@ -123,12 +114,13 @@ impl DurableExecution {
     }
 
     /// Rebuilds a stored execution by folding its journal, and says what it
-    /// still has to do.
+    /// still has to do. `end_notice` as in [`Keeping::Durable`].
     pub fn recover(
         store: &dyn Store,
         machine: Arc<StateMachine>,
         info: ExecutionInfo,
         record: ExecutionRecord,
+        end_notice: bool,
     ) -> Result<(Self, Outstanding), StoreError> {
         let journal = store.journal(&record.arn)?;
         let mut execution =
@@ -198,7 +190,7 @@ impl DurableExecution {
                 entered_last_step: 0,
                 timers,
                 tokens,
-                volatile: false,
+                keeping: Keeping::Durable { end_notice },
             },
             outstanding,
         ))
@@ -259,7 +251,7 @@ impl DurableExecution {
     /// An EXPRESS execution promises nothing across a crash: its writes
     /// need not be atomic either.
     fn new_batch(&self) -> WriteBatch {
-        if self.volatile {
+        if self.is_volatile() {
             WriteBatch::relaxed()
         } else {
             WriteBatch::new()
@@ -268,7 +260,12 @@ impl DurableExecution {
 
     /// Whether this is an EXPRESS execution (its steps need no flush).
     pub fn is_volatile(&self) -> bool {
-        self.volatile
+        self.keeping == Keeping::Volatile
+    }
+
+    /// Whether its end writes an ended notice (see [`Keeping::Durable`]).
+    pub fn writes_end_notice(&self) -> bool {
+        self.keeping == Keeping::Durable { end_notice: true }
     }
 
     pub fn record(&self) -> &ExecutionRecord {
@@ -294,7 +291,7 @@ impl DurableExecution {
         let arn = self.record.arn.clone();
         // What an EXPRESS execution leaves out: the journal, the history
         // and the timers (it is never replayed).
-        let durable = !self.volatile;
+        let durable = !self.is_volatile();
         if durable {
             self.journal_seq += 1;
             batch.push(WriteOp::AppendJournal {
@@ -375,7 +372,7 @@ impl DurableExecution {
             batch.push(WriteOp::UpdateExecution(done));
             // The end is announced (alerts) from this notice, written with
             // it, so a crash before the announcement does not lose it.
-            if durable {
+            if self.writes_end_notice() {
                 batch.push(WriteOp::PutEndedNotice(arn.clone()));
             }
             for (_, token) in std::mem::take(&mut self.tokens) {
@@ -422,7 +419,7 @@ mod tests {
     use chrono::{DateTime, Duration, TimeZone, Utc};
     use serde_json::{Value, json};
 
-    use super::{DurableExecution, Outstanding, idempotency_key};
+    use super::{DurableExecution, Keeping, Outstanding, idempotency_key};
     use crate::asl::{self, StateMachine};
     use crate::interp::{Command, Effect, ExecutionInfo, Status, TaskRequest, TimerId};
     use crate::store::{
@@ -450,6 +447,8 @@ mod tests {
             .single()
             .expect("date")
     }
+
+    const DURABLE: Keeping = Keeping::Durable { end_notice: true };
 
     fn machine() -> Arc<StateMachine> {
         Arc::new(asl::validate(DEFINITION.as_bytes()).machine.expect("valid"))
@@ -613,7 +612,8 @@ mod tests {
     fn start(store: &SledStore) -> (DurableExecution, Pending) {
         let input: Value = serde_json::from_str(&record().input).expect("input");
         let (execution, effects) =
-            DurableExecution::start(store, machine(), info(), record(), input).expect("start");
+            DurableExecution::start(store, machine(), info(), record(), input, DURABLE)
+                .expect("start");
         store.flush().expect("flush");
         let mut pending = Pending::default();
         pending.absorb(effects);
@@ -689,7 +689,7 @@ mod tests {
                 "crash after {crash_after}: the execution is still open"
             );
             let (mut execution, outstanding) =
-                DurableExecution::recover(&store, machine(), info(), open[0].clone())
+                DurableExecution::recover(&store, machine(), info(), open[0].clone(), true)
                     .expect("recover");
             // Stored timers agree with what the replay says is pending.
             let stored_timers = store.timers_of(&info().execution_arn).expect("timers");
@@ -766,7 +766,7 @@ mod tests {
         let store = SledStore::open(&dir).expect("open");
         let _first = start(&store);
         let input = json!({"items": []});
-        let second = DurableExecution::start(&store, machine(), info(), record(), input);
+        let second = DurableExecution::start(&store, machine(), info(), record(), input, DURABLE);
         assert!(matches!(
             second,
             Err(crate::store::StoreError::ExecutionExists { .. })

@@ -19,7 +19,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Clock;
-use super::durable::DurableExecution;
+use super::durable::{DurableExecution, Keeping};
 use super::executor::{self, Inbox, Message, Pending};
 use super::metrics::Metrics;
 use super::task_logs::{self, TaskLogSink, TaskOutput};
@@ -481,14 +481,18 @@ impl Engine {
         let machine = self.compiled(machine_arn, resolved.revision)?;
         let info = self.info(&machine_record, &record);
         let express = machine_record.workflow_type == WorkflowType::Express;
-        let begin = if express {
-            DurableExecution::start_volatile
-        } else {
-            DurableExecution::start
-        };
+        let keeping = self.keeping(express);
         // The first step's lines (states entered) belong to the execution.
-        let first_step = executor::span(&record.arn)
-            .in_scope(|| begin(&*self.inner.store, machine, info, record.clone(), input));
+        let first_step = executor::span(&record.arn).in_scope(|| {
+            DurableExecution::start(
+                &*self.inner.store,
+                machine,
+                info,
+                record.clone(),
+                input,
+                keeping,
+            )
+        });
         let (execution, effects) = match first_step {
             Ok(started) => started,
             Err(StoreError::ExecutionExists { .. }) => {
@@ -582,7 +586,13 @@ impl Engine {
             return Err(not_redrivable("EXPRESS executions are not redriven"));
         }
         let (mut execution, _) =
-            DurableExecution::recover(&*self.inner.store, machine, info, record.clone())?;
+            DurableExecution::recover(
+                &*self.inner.store,
+                machine,
+                info,
+                record.clone(),
+                self.end_notices(),
+            )?;
         if !execution.execution().can_redrive() {
             return Err(not_redrivable("it failed before running any state"));
         }
@@ -858,6 +868,23 @@ impl Engine {
         &self.inner.live
     }
 
+    /// Whether a durable execution's end writes a notice: only when some
+    /// observer is there to announce it (observers are given at open and
+    /// only ever leave).
+    fn end_notices(&self) -> bool {
+        !lock(&self.inner.ended).is_empty()
+    }
+
+    fn keeping(&self, express: bool) -> Keeping {
+        if express {
+            Keeping::Volatile
+        } else {
+            Keeping::Durable {
+                end_notice: self.end_notices(),
+            }
+        }
+    }
+
     /// Hands an ended execution to the observers; with none, its notice
     /// (`noticed`: a durable execution's end writes one) has nobody to
     /// wait for and goes at once.
@@ -974,7 +1001,7 @@ impl Engine {
         let machine = self.compiled(&record.state_machine_arn, record.revision)?;
         let info = self.info(&machine_record, &record);
         let (execution, outstanding) =
-            DurableExecution::recover(&*self.inner.store, machine, info, record)?;
+            DurableExecution::recover(&*self.inner.store, machine, info, record, self.end_notices())?;
         self.spawn_with(execution, Pending::from_outstanding(outstanding), inbox);
         Ok(())
     }
@@ -1060,17 +1087,13 @@ impl Engine {
         };
         let machine = self.compiled_processor(&child.machine_arn, child.revision, child.scope)?;
         let info = self.child_info(&parent, &record);
-        let begin = if child.express {
-            DurableExecution::start_volatile
-        } else {
-            DurableExecution::start
-        };
-        let (execution, effects) = match begin(
+        let (execution, effects) = match DurableExecution::start(
             &*self.inner.store,
             machine,
             info,
             record.clone(),
             input.clone(),
+            self.keeping(child.express),
         ) {
             Ok(started) => started,
             Err(StoreError::ExecutionExists { .. }) => {
@@ -1141,7 +1164,7 @@ impl Engine {
         }
         let (_, machine, info) = self.definition_of(&record)?;
         let (execution, outstanding) =
-            DurableExecution::recover(&*self.inner.store, machine, info, record)?;
+            DurableExecution::recover(&*self.inner.store, machine, info, record, self.end_notices())?;
         self.spawn_with(execution, Pending::from_outstanding(outstanding), inbox);
         Ok(())
     }

@@ -346,7 +346,7 @@ pub(crate) fn run(
             engine
                 .metrics()
                 .execution_finished(machine, record.status.as_str());
-            engine.notify_ended(record, !execution.is_volatile());
+            engine.notify_ended(record, execution.writes_end_notice());
         }
         // Answers still queued get no reply: their callers hear the task
         // is closed (TaskTimedOut), as they would once it had ended.

@@ -23,7 +23,7 @@ mod timers;
 mod versions;
 
 pub use clock::{Clock, ManualClock, WallClock};
-pub use durable::{DurableExecution, Outstanding, idempotency_key};
+pub use durable::{DurableExecution, Keeping, Outstanding, idempotency_key};
 pub use engine::{Engine, EngineConfig, EngineError, TaskCall, TaskFuture, TaskRunner};
 pub use local::{Invoker, Outcome, UnavailableInvoker, run_to_completion};
 pub use metrics::Metrics;

@@ -62,7 +62,7 @@
 //! sled keeps what was applied across a process crash once `flush`
 //! returned; on power loss it depends on sled (see docs/ARCHITECTURE.md).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::RangeBounds;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -748,12 +748,19 @@ struct Plan<'s> {
     pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
     /// Pieces under each key this batch wrote (0: kept whole).
     pieces: HashMap<Vec<u8>, u32>,
+    /// Keys known to hold nothing before this batch (read as absent, or
+    /// belonging to a new execution): no read for their old pieces, and
+    /// a write that ends up removing one is no write at all.
+    absent: HashSet<Vec<u8>>,
 }
 
 impl Plan<'_> {
-    fn read(&self, k: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    fn read(&mut self, k: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(v) = self.pending.get(k) {
             return Ok(v.clone());
+        }
+        if self.absent.contains(k) {
+            return Ok(None);
         }
         let raw = match self.staged.view.get(k) {
             Some(v) => v.clone().map(sled::IVec::from),
@@ -761,7 +768,10 @@ impl Plan<'_> {
         };
         match raw {
             Some(v) => Ok(Some(self.assemble(k, v)?.to_vec())),
-            None => Ok(None),
+            None => {
+                self.absent.insert(k.to_vec());
+                Ok(None)
+            }
         }
     }
 
@@ -778,6 +788,27 @@ impl Plan<'_> {
         self.writes.push((k, v));
     }
 
+    /// What the batch leaves in the store: the last write of each key, and
+    /// no removal of a key that held nothing before (an execution that
+    /// ends in its first step never writes its open mark). sled's cost is
+    /// per key written.
+    fn into_writes(self) -> (Vec<(Vec<u8>, Option<Vec<u8>>)>, bool) {
+        let mut seen = HashSet::with_capacity(self.writes.len());
+        let keep: Vec<bool> = self
+            .writes
+            .iter()
+            .rev()
+            .map(|(k, v)| seen.insert(k.as_slice()) && (v.is_some() || !self.absent.contains(k)))
+            .collect();
+        let writes = self
+            .writes
+            .into_iter()
+            .zip(keep.into_iter().rev())
+            .filter_map(|(write, keep)| keep.then_some(write))
+            .collect();
+        (writes, self.touched_pieces)
+    }
+
     /// How many pieces `k` holds now (this batch's writes included).
     fn pieces_of(&self, k: &[u8]) -> Result<u32, StoreError> {
         if !may_spill(k) {
@@ -785,6 +816,10 @@ impl Plan<'_> {
         }
         if let Some(n) = self.pieces.get(k) {
             return Ok(*n);
+        }
+        // Written by this batch without pieces, or known to be new.
+        if self.pending.contains_key(k) || self.absent.contains(k) {
+            return Ok(0);
         }
         let raw = match self.staged.view.get(k) {
             Some(v) => v.clone().map(sled::IVec::from),
@@ -858,7 +893,7 @@ impl Plan<'_> {
         self.insert_new(k, bytes)
     }
 
-    fn counter(&self, execution: &str, which: &[u8]) -> Result<(Vec<u8>, u64), StoreError> {
+    fn counter(&mut self, execution: &str, which: &[u8]) -> Result<(Vec<u8>, u64), StoreError> {
         let k = key(COUNTERS, &[execution.as_bytes(), which]);
         let value = match self.read(&k)? {
             Some(bytes) => read_u64(&bytes)?,
@@ -884,6 +919,15 @@ impl Plan<'_> {
                     });
                 }
                 // A free name: its ARN holds nothing either.
+                let arn = r.arn.as_bytes();
+                self.absent.extend([
+                    key(EXECUTIONS, &[arn]),
+                    key(OPEN, &[arn]),
+                    key(NOTICES, &[arn]),
+                    key(COUNTERS, &[arn, b"j"]),
+                    key(COUNTERS, &[arn, b"h"]),
+                    key(COUNTERS, &[arn, b"l"]),
+                ]);
                 self.execution(r, true)?;
                 self.insert(name_key, r.arn.as_bytes().to_vec())?;
             }
@@ -1065,11 +1109,12 @@ impl Store for SledStore {
             touched_pieces: false,
             pending: HashMap::new(),
             pieces: HashMap::new(),
+            absent: HashSet::new(),
         };
         for op in &batch.ops {
             plan.op(op)?;
         }
-        let (writes, touched_pieces) = (plan.writes, plan.touched_pieces);
+        let (writes, touched_pieces) = plan.into_writes();
         let direct = (batch.is_relaxed() || writes.len() <= 1) && !touched_pieces;
         if direct && !writes.iter().any(|(k, _)| staged.has_key(k)) {
             for (k, v) in writes {
