@@ -454,12 +454,6 @@ impl Engine {
             }
             None => self.random_name(),
         };
-        if let Some(existing) = self.inner.store.execution_by_name(machine_arn, &name)? {
-            if existing.status == ExecutionStatus::Running && existing.input == input_text {
-                return Ok(existing);
-            }
-            return Err(EngineError::ExecutionAlreadyExists(existing.arn));
-        }
         let record = ExecutionRecord {
             arn: self.execution_arn(&machine_record.name, &name),
             state_machine_arn: machine_arn.to_owned(),
@@ -495,8 +489,25 @@ impl Engine {
         });
         let (execution, effects) = match first_step {
             Ok(started) => started,
+            // The name is taken (found by the store's check, under its
+            // writer lock: one read instead of two for every start). AWS
+            // answers a start repeated with the same input while the first
+            // runs with the first one.
             Err(StoreError::ExecutionExists { .. }) => {
-                return Err(EngineError::ExecutionAlreadyExists(record.arn));
+                return match self
+                    .inner
+                    .store
+                    .execution_by_name(machine_arn, &record.name)?
+                {
+                    Some(existing)
+                        if existing.status == ExecutionStatus::Running
+                            && existing.input == input_text =>
+                    {
+                        Ok(existing)
+                    }
+                    Some(existing) => Err(EngineError::ExecutionAlreadyExists(existing.arn)),
+                    None => Err(EngineError::ExecutionAlreadyExists(record.arn)),
+                };
             }
             Err(e) => return Err(e.into()),
         };
@@ -585,14 +596,13 @@ impl Engine {
         if machine_record.workflow_type == WorkflowType::Express || express_child {
             return Err(not_redrivable("EXPRESS executions are not redriven"));
         }
-        let (mut execution, _) =
-            DurableExecution::recover(
-                &*self.inner.store,
-                machine,
-                info,
-                record.clone(),
-                self.end_notices(),
-            )?;
+        let (mut execution, _) = DurableExecution::recover(
+            &*self.inner.store,
+            machine,
+            info,
+            record.clone(),
+            self.end_notices(),
+        )?;
         if !execution.execution().can_redrive() {
             return Err(not_redrivable("it failed before running any state"));
         }
@@ -1000,8 +1010,13 @@ impl Engine {
         }
         let machine = self.compiled(&record.state_machine_arn, record.revision)?;
         let info = self.info(&machine_record, &record);
-        let (execution, outstanding) =
-            DurableExecution::recover(&*self.inner.store, machine, info, record, self.end_notices())?;
+        let (execution, outstanding) = DurableExecution::recover(
+            &*self.inner.store,
+            machine,
+            info,
+            record,
+            self.end_notices(),
+        )?;
         self.spawn_with(execution, Pending::from_outstanding(outstanding), inbox);
         Ok(())
     }
@@ -1163,8 +1178,13 @@ impl Engine {
             return Ok(());
         }
         let (_, machine, info) = self.definition_of(&record)?;
-        let (execution, outstanding) =
-            DurableExecution::recover(&*self.inner.store, machine, info, record, self.end_notices())?;
+        let (execution, outstanding) = DurableExecution::recover(
+            &*self.inner.store,
+            machine,
+            info,
+            record,
+            self.end_notices(),
+        )?;
         self.spawn_with(execution, Pending::from_outstanding(outstanding), inbox);
         Ok(())
     }
@@ -1653,6 +1673,44 @@ mod tests {
         assert_eq!(types.last(), Some(&"ExecutionSucceeded"));
         assert!(types.contains(&"TaskSucceeded"));
         assert_eq!(runner.total.load(Ordering::SeqCst), 1);
+    }
+
+    /// A durable end leaves a notice until its observers announced it; with
+    /// no observer (nobody to announce it) none is left behind.
+    #[tokio::test(start_paused = true)]
+    async fn an_end_leaves_a_notice_only_for_an_observer() {
+        const ONE_PASS: &str =
+            r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}"#;
+        let (observer, mut ended) = tokio::sync::mpsc::unbounded_channel();
+        for observers in [vec![], vec![observer]] {
+            let store = Arc::new(MemoryStore::new());
+            let config = EngineConfig {
+                ended: observers.clone(),
+                ..EngineConfig::default()
+            };
+            let engine = Engine::open(
+                Arc::clone(&store) as Arc<dyn Store>,
+                Arc::new(Echo::default()),
+                TokioClock::new(),
+                config,
+            )
+            .expect("open");
+            let machine = engine
+                .create_state_machine("one", ONE_PASS, None, WorkflowType::Standard)
+                .expect("create");
+            let run = engine
+                .start_execution(&machine.arn, Some("run"), None)
+                .await
+                .expect("start");
+            engine.wait_for(&run.arn).await.expect("wait");
+            let notices = crate::store::EndedNotices::ended_notices(&*store).expect("notices");
+            if observers.is_empty() {
+                assert!(notices.is_empty(), "{notices:?}");
+            } else {
+                assert_eq!(notices, vec![run.arn.clone()]);
+                assert_eq!(ended.recv().await.expect("told").arn, run.arn);
+            }
+        }
     }
 
     /// A caller that goes away while its start is being flushed (a client

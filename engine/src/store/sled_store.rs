@@ -216,6 +216,22 @@ pub struct SledStore {
     /// kept in pieces is put back together: a pointer and its pieces are
     /// separate keys, and a reader must not see half of a rewrite.
     applying: RwLock<()>,
+    /// State machine records as read: every start reads its machine's.
+    machines: Mutex<MachineCache>,
+}
+
+/// The bytes of definitions [`MachineCache`] keeps at most.
+const MACHINE_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+/// State machine records, dropped whenever a batch writes one. A reader
+/// that missed takes the generation before reading sled and fills the
+/// cache only if no write came since, so a record read before a write
+/// cannot be kept after it.
+#[derive(Debug, Default)]
+struct MachineCache {
+    records: HashMap<String, StateMachineRecord>,
+    generation: u64,
+    bytes: usize,
 }
 
 fn io(e: sled::Error) -> StoreError {
@@ -384,7 +400,12 @@ impl SledStore {
             writer: Mutex::new(Staged::default()),
             any_staged: AtomicBool::new(false),
             applying: RwLock::new(()),
+            machines: Mutex::new(MachineCache::default()),
         })
+    }
+
+    fn machine_cache(&self) -> std::sync::MutexGuard<'_, MachineCache> {
+        self.machines.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn staged(&self) -> std::sync::MutexGuard<'_, Staged> {
@@ -537,7 +558,26 @@ fn assemble(
 
 impl StateMachines for SledStore {
     fn state_machine(&self, arn: &str) -> Result<Option<StateMachineRecord>, StoreError> {
-        self.get(&key(MACHINES, &[arn.as_bytes()]))
+        let generation = {
+            let cache = self.machine_cache();
+            if let Some(record) = cache.records.get(arn) {
+                return Ok(Some(record.clone()));
+            }
+            cache.generation
+        };
+        let record: Option<StateMachineRecord> = self.get(&key(MACHINES, &[arn.as_bytes()]))?;
+        if let Some(record) = &record {
+            let mut cache = self.machine_cache();
+            if cache.generation == generation {
+                cache.bytes += record.definition.len();
+                if cache.bytes > MACHINE_CACHE_BYTES {
+                    cache.records.clear();
+                    cache.bytes = record.definition.len();
+                }
+                cache.records.insert(arn.to_owned(), record.clone());
+            }
+        }
+        Ok(record)
     }
 
     fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError> {
@@ -734,12 +774,15 @@ impl TaskTokens for SledStore {
 
 /// What a batch changes, gathered before anything is written; reads see the
 /// batch's own earlier writes through `pending`.
+/// A key and what it is to hold: a value (Some) or nothing (None).
+type Write = (Vec<u8>, Option<Vec<u8>>);
+
 struct Plan<'s> {
     store: &'s SledStore,
     /// Batches staged before this one (their writes are not in sled yet).
     staged: &'s Staged,
-    /// Every write in order: put (Some) or remove (None).
-    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Every write in order.
+    writes: Vec<Write>,
     /// Pieces were written or removed: the batch must be atomic (a piece
     /// rewritten without its pointer would corrupt the value).
     touched_pieces: bool,
@@ -792,7 +835,7 @@ impl Plan<'_> {
     /// no removal of a key that held nothing before (an execution that
     /// ends in its first step never writes its open mark). sled's cost is
     /// per key written.
-    fn into_writes(self) -> (Vec<(Vec<u8>, Option<Vec<u8>>)>, bool) {
+    fn into_writes(self) -> (Vec<Write>, bool) {
         let mut seen = HashSet::with_capacity(self.writes.len());
         let keep: Vec<bool> = self
             .writes
@@ -1093,6 +1136,32 @@ impl Plan<'_> {
 
 impl Store for SledStore {
     fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let applied = self.apply_batch(batch);
+        // After the write, whether it went in whole or not: a reader that
+        // filled the cache meanwhile read the old record.
+        let writes_machines = batch.ops.iter().any(|op| {
+            matches!(
+                op,
+                WriteOp::PutStateMachine(_) | WriteOp::DeleteStateMachine(_)
+            )
+        });
+        if writes_machines {
+            let mut cache = self.machine_cache();
+            cache.generation += 1;
+            cache.records.clear();
+            cache.bytes = 0;
+        }
+        applied
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.settle(&mut self.staged())?;
+        self.db.flush().map(|_| ()).map_err(io)
+    }
+}
+
+impl SledStore {
+    fn apply_batch(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let mut staged = self.staged();
         // Deleting an execution scans sled for its keys.
         if batch
@@ -1135,11 +1204,6 @@ impl Store for SledStore {
             self.settle(&mut staged)?;
         }
         Ok(())
-    }
-
-    fn flush(&self) -> Result<(), StoreError> {
-        self.settle(&mut self.staged())?;
-        self.db.flush().map(|_| ()).map_err(io)
     }
 }
 

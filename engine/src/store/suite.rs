@@ -1700,6 +1700,52 @@ fn sled_stages_atomic_batches_until_a_flush_or_a_read_needs_them() {
     );
 }
 
+/// An execution that starts and ends in one batch (one step) writes each
+/// key once and never its open mark: sled's cost is per key written.
+#[test]
+fn sled_writes_each_key_of_a_batch_once() {
+    let dir = TempDir::new("once");
+    let store = SledStore::open(dir.path()).unwrap();
+    let run = execution("M", "run");
+    ok(
+        &store,
+        vec![
+            WriteOp::CreateExecution(run.clone()),
+            append_journal(&run.arn, vec![entry(1)]),
+            append_history(&run.arn, events(1, 3)),
+            WriteOp::UpdateExecution(finished(&run, ExecutionStatus::Succeeded)),
+        ],
+    );
+    // Record, name, journal entry and counter, history run and counter.
+    assert_eq!(store.staged_keys(), 6);
+    store.flush().unwrap();
+    assert!(store.open_executions().unwrap().is_empty());
+    assert_eq!(
+        store.execution(&run.arn).unwrap(),
+        Some(finished(&run, ExecutionStatus::Succeeded))
+    );
+    assert_eq!(store.history_len(&run.arn).unwrap(), 3);
+}
+
+/// State machine records are cached; every write of one is seen by the
+/// next read.
+#[test]
+fn sled_reads_a_state_machine_as_last_written() {
+    let dir = TempDir::new("machines");
+    let store = SledStore::open(dir.path()).unwrap();
+    let first = machine("M", 1);
+    ok(&store, vec![WriteOp::PutStateMachine(first.clone())]);
+    assert_eq!(
+        store.state_machine(&first.arn).unwrap(),
+        Some(first.clone())
+    );
+    let second = machine("M", 2);
+    ok(&store, vec![WriteOp::PutStateMachine(second.clone())]);
+    assert_eq!(store.state_machine(&first.arn).unwrap(), Some(second));
+    ok(&store, vec![WriteOp::DeleteStateMachine(first.arn.clone())]);
+    assert_eq!(store.state_machine(&first.arn).unwrap(), None);
+}
+
 #[test]
 fn sled_writes_its_format_version() {
     let dir = TempDir::new("format");
