@@ -581,6 +581,38 @@ fn start_sync_execution_runs_express_machines_to_their_end() {
     assert_eq!(output, json!({"n": 3, "work": {"echo": {"n": 3}}}));
     assert!(done["stopDate"].as_f64() >= done["startDate"].as_f64());
     assert!(done["billingDetails"]["billedDurationInMilliseconds"].is_number());
+    // AWS's EXPRESS ARN: `express:MACHINE:NAME:ID`; a name may be used
+    // again (AWS runs both), each execution with an id of its own.
+    let express_arn = |arn: &Value| {
+        let arn = arn.as_str().expect("arn");
+        let parts: Vec<&str> = arn.split(':').collect();
+        assert_eq!(parts.len(), 9, "{arn}");
+        assert_eq!(parts[5..8], ["express", "quick", "s1"], "{arn}");
+        assert_eq!(parts[8].len(), 36, "a UUID: {arn}");
+        arn.to_owned()
+    };
+    let first = express_arn(&done["executionArn"]);
+    let (status, again) = server.call(
+        "StartExecution",
+        &json!({"stateMachineArn": ok, "name": "s1", "input": "{\"n\": 4}"}).to_string(),
+    );
+    assert_eq!(status, 200, "{again}");
+    let second = express_arn(&again["executionArn"]);
+    assert_ne!(first, second);
+    let described = wait_until_done(&server, &second);
+    assert_eq!(
+        (described["name"].as_str(), described["input"].as_str()),
+        (Some("s1"), Some("{\"n\": 4}"))
+    );
+    let (status, described) = server.call(
+        "DescribeExecution",
+        &json!({"executionArn": first}).to_string(),
+    );
+    assert_eq!(
+        (status, described["input"].as_str()),
+        (200, Some("{\"n\": 3}")),
+        "{described}"
+    );
 
     let failing = express(
         "failing",

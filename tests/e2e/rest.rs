@@ -196,6 +196,41 @@ fn a_state_machine_runs_through_the_rest_api() {
         .collect();
     assert_eq!(names, ["express", "flow"]);
 
+    // EXPRESS executions may share a name; each id adds the ARN's own id.
+    let ids: Vec<String> = (0..2)
+        .map(|_| {
+            let started = http(
+                server.addr,
+                "POST",
+                "/v1/state-machines/express/executions?name=twice",
+                &[],
+                br#"{"who": "express"}"#,
+            );
+            assert_eq!(started.status, 201, "{}", started.body);
+            let id = started.json()["id"].as_str().expect("id").to_owned();
+            let arn = started.json()["arn"].as_str().expect("arn").to_owned();
+            assert_eq!(
+                started.header("location").map(str::to_owned),
+                Some(format!("/v1/executions/{}", id.replace(':', "%3A")))
+            );
+            assert_eq!(
+                arn.split_once(":express:")
+                    .map(|(_, key)| key.replacen(':', "/", 1)),
+                Some(id.clone())
+            );
+            id
+        })
+        .collect();
+    assert_ne!(ids[0], ids[1]);
+    for id in &ids {
+        assert!(id.starts_with("express/twice:"), "{id}");
+        let done = wait_until_done(&server, id);
+        assert_eq!(
+            (done["name"].as_str(), done["status"].as_str()),
+            (Some("twice"), Some("SUCCEEDED"))
+        );
+    }
+
     // Started with the input as the body and the name in a header.
     let started = http(
         server.addr,

@@ -104,6 +104,19 @@ impl Default for EngineConfig {
     }
 }
 
+/// 128 random bits written as a version 4 UUID.
+fn uuid_v4(bits: u128) -> String {
+    let (a, b) = ((bits >> 64) as u64, bits as u64);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0x0fff,
+        ((b >> 48) & 0x3fff) | 0x8000,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 /// What can go wrong when the faces call the engine, named as AWS names it.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -270,6 +283,23 @@ impl Engine {
             "arn:aws:states:{}:{}:execution:{machine_name}:{name}",
             c.region, c.account
         )
+    }
+
+    /// An EXPRESS execution's ARN, as AWS writes it: its name need not be
+    /// unique, so an id of its own follows (random from the system, not
+    /// from the engine's generator, whose seed a restart may repeat).
+    fn express_arn(&self, machine_name: &str, name: &str) -> Result<String, EngineError> {
+        let c = &self.inner.config;
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| StoreError::Io(format!("no randomness from the system: {e}")))?;
+        let id = u128::from_be_bytes(bytes);
+        Ok(format!(
+            "arn:aws:states:{}:{}:express:{machine_name}:{name}:{}",
+            c.region,
+            c.account,
+            uuid_v4(id)
+        ))
     }
 
     /// Validates and stores a new state machine.
@@ -454,8 +484,14 @@ impl Engine {
             }
             None => self.random_name(),
         };
+        let express = machine_record.workflow_type == WorkflowType::Express;
+        let arn = if express {
+            self.express_arn(&machine_record.name, &name)?
+        } else {
+            self.execution_arn(&machine_record.name, &name)
+        };
         let record = ExecutionRecord {
-            arn: self.execution_arn(&machine_record.name, &name),
+            arn,
             state_machine_arn: machine_arn.to_owned(),
             revision: resolved.revision,
             name,
@@ -474,7 +510,6 @@ impl Engine {
         };
         let machine = self.compiled(machine_arn, resolved.revision)?;
         let info = self.info(&machine_record, &record);
-        let express = machine_record.workflow_type == WorkflowType::Express;
         let keeping = self.keeping(express);
         // The first step's lines (states entered) belong to the execution.
         let first_step = executor::span(&record.arn).in_scope(|| {
@@ -676,14 +711,7 @@ impl Engine {
     fn random_name(&self) -> String {
         let mut random = lock(&self.inner.random);
         let (a, b) = (random.next_u64(), random.next_u64());
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0x0fff,
-            ((b >> 48) & 0x3fff) | 0x8000,
-            b & 0xffff_ffff_ffff
-        )
+        uuid_v4(u128::from(a) << 64 | u128::from(b))
     }
 
     pub(crate) fn store(&self) -> &dyn Store {

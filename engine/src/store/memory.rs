@@ -259,8 +259,10 @@ impl Store for MemoryStore {
                     inner.machines.remove(&arn);
                 }
                 WriteOp::CreateExecution(r) => {
-                    let key = (r.state_machine_arn.clone(), r.name.clone());
-                    inner.names.insert(key, r.arn.clone());
+                    if r.has_unique_name() {
+                        let key = (r.state_machine_arn.clone(), r.name.clone());
+                        inner.names.insert(key, r.arn.clone());
+                    }
                     inner.executions.insert(r.arn.clone(), r);
                 }
                 WriteOp::UpdateExecution(r) => {
@@ -298,7 +300,10 @@ impl Store for MemoryStore {
                 }
                 WriteOp::DeleteExecution(arn) => {
                     if let Some(r) = inner.executions.remove(&arn) {
-                        inner.names.remove(&(r.state_machine_arn, r.name));
+                        let name = (r.state_machine_arn, r.name);
+                        if inner.names.get(&name) == Some(&arn) {
+                            inner.names.remove(&name);
+                        }
                     }
                     inner.journals.remove(&arn);
                     inner.histories.remove(&arn);
@@ -353,7 +358,7 @@ fn check(inner: &Inner, batch: &WriteBatch) -> Result<(), StoreError> {
     let mut lengths: HashMap<&str, u64> = HashMap::new();
     for op in &batch.ops {
         match op {
-            WriteOp::CreateExecution(r) => {
+            WriteOp::CreateExecution(r) if r.has_unique_name() => {
                 let key = (r.state_machine_arn.clone(), r.name.clone());
                 let here = (r.state_machine_arn.as_str(), r.name.as_str());
                 if inner.names.contains_key(&key) || names.contains(&here) {

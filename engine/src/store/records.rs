@@ -127,6 +127,18 @@ pub struct ExecutionRecord {
     pub map_run: Option<MapRunChild>,
 }
 
+impl ExecutionRecord {
+    /// Whether no other execution of its state machine may have its name.
+    /// Not so for an EXPRESS execution started on its own: AWS runs
+    /// EXPRESS executions of one name side by side, each with an id of its
+    /// own in its ARN (`...:express:MACHINE:NAME:ID`). A distributed Map's
+    /// EXPRESS children (`...:express:MACHINE/LABEL:NAME`) keep unique
+    /// names: their Map Run finds them by name.
+    pub fn has_unique_name(&self) -> bool {
+        !(self.map_run.is_none() && self.arn.split(':').nth(5) == Some("express"))
+    }
+}
+
 /// Where a distributed Map's child execution comes from: it runs the
 /// ItemProcessor scope of its parent's state machine revision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -28,7 +28,7 @@
 //! | `F` | format | (none) | format version, u32 (a newer one is refused at open, an older one upgraded) |
 //! | `m` | state machines | ARN | `StateMachineRecord` |
 //! | `e` | executions | ARN | `ExecutionRecord` |
-//! | `n` | names | machine ARN, 0, execution name | execution ARN |
+//! | `n` | names | machine ARN, 0, execution name | execution ARN (none for an EXPRESS execution started on its own: `ExecutionRecord::has_unique_name`) |
 //! | `o` | open executions | ARN | empty: what recovery resumes |
 //! | `j` | journal | execution ARN, 0, seq u64 | `JournalEntry` |
 //! | `h` | history | execution ARN, 0, first event id u64 | the events one step appended, a JSON array (format 1 kept one `HistoryEvent` per key; both are read) |
@@ -955,13 +955,15 @@ impl Plan<'_> {
             WriteOp::DeleteStateMachine(arn) => self.remove(key(MACHINES, &[arn.as_bytes()]))?,
             WriteOp::CreateExecution(r) => {
                 let name_key = key(NAMES, &[r.state_machine_arn.as_bytes(), r.name.as_bytes()]);
-                if self.read(&name_key)?.is_some() {
+                let unique = r.has_unique_name();
+                if unique && self.read(&name_key)?.is_some() {
                     return Err(StoreError::ExecutionExists {
                         state_machine: r.state_machine_arn.clone(),
                         name: r.name.clone(),
                     });
                 }
-                // A free name: its ARN holds nothing either.
+                // A free name (or an ARN with an id of its own): its ARN
+                // holds nothing either.
                 let arn = r.arn.as_bytes();
                 self.absent.extend([
                     key(EXECUTIONS, &[arn]),
@@ -972,7 +974,9 @@ impl Plan<'_> {
                     key(COUNTERS, &[arn, b"l"]),
                 ]);
                 self.execution(r, true)?;
-                self.insert(name_key, r.arn.as_bytes().to_vec())?;
+                if unique {
+                    self.insert(name_key, r.arn.as_bytes().to_vec())?;
+                }
             }
             WriteOp::UpdateExecution(r) => self.execution(r, false)?,
             WriteOp::AppendJournal { execution, entries } => {
@@ -1077,10 +1081,12 @@ impl Plan<'_> {
         let record_key = key(EXECUTIONS, &[arn.as_bytes()]);
         if let Some(bytes) = self.read(&record_key)? {
             let r: ExecutionRecord = decode(&bytes)?;
-            self.remove(key(
-                NAMES,
-                &[r.state_machine_arn.as_bytes(), r.name.as_bytes()],
-            ))?;
+            // The name, if it is this execution's (an EXPRESS execution's
+            // name is not indexed, and may be another's).
+            let name_key = key(NAMES, &[r.state_machine_arn.as_bytes(), r.name.as_bytes()]);
+            if self.read(&name_key)?.as_deref() == Some(arn.as_bytes()) {
+                self.remove(name_key)?;
+            }
         }
         self.remove(record_key)?;
         self.remove(key(OPEN, &[arn.as_bytes()]))?;

@@ -500,6 +500,36 @@ fn check_name_taken_rejects_whole_batch(store: &dyn Store) {
     assert_eq!(store.execution(&fresh.arn).unwrap(), Some(fresh));
 }
 
+/// EXPRESS executions started on their own may share a name (AWS runs
+/// them side by side); the id in their ARN tells them apart. Their names
+/// are not indexed, and deleting one leaves another's name alone.
+fn check_express_names_are_not_unique(store: &dyn Store) {
+    let express = |name: &str, id: &str| ExecutionRecord {
+        arn: format!("arn:aws:states:us-east-1:123456789012:express:M:{name}:{id}"),
+        ..execution("M", name)
+    };
+    let (first, second) = (express("run", "id-1"), express("run", "id-2"));
+    ok(store, vec![WriteOp::CreateExecution(first.clone())]);
+    ok(store, vec![WriteOp::CreateExecution(second.clone())]);
+    assert_eq!(store.execution(&first.arn).unwrap(), Some(first.clone()));
+    assert_eq!(store.execution(&second.arn).unwrap(), Some(second.clone()));
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "run").unwrap(),
+        None
+    );
+    // A STANDARD execution of the same name (a machine deleted and made
+    // again) keeps its name when the EXPRESS ones go.
+    let standard = execution("M", "run");
+    ok(store, vec![WriteOp::CreateExecution(standard.clone())]);
+    ok(store, vec![WriteOp::DeleteExecution(first.arn.clone())]);
+    ok(store, vec![WriteOp::DeleteExecution(second.arn.clone())]);
+    assert_eq!(store.execution(&first.arn).unwrap(), None);
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "run").unwrap(),
+        Some(standard)
+    );
+}
+
 /// A relaxed batch (an EXPRESS execution's writes) reads and writes like
 /// any other, and one refused by a check writes nothing either.
 fn check_relaxed_batch(store: &dyn Store) {
@@ -1556,6 +1586,7 @@ backends!(
     check_open_executions,
     check_name_taken_rejects_whole_batch,
     check_relaxed_batch,
+    check_express_names_are_not_unique,
     check_name_twice_in_one_batch,
     check_same_name_other_machine,
     check_journal,

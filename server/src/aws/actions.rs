@@ -141,7 +141,11 @@ fn optional<'a>(request: &'a Value, field: &str) -> Result<Option<&'a str>, AwsE
 fn arn<'a>(request: &'a Value, field: &str, kind: &str) -> Result<&'a str, AwsError> {
     let value = required(request, field)?;
     let parts: Vec<&str> = value.split(':').collect();
-    if parts.len() < 7 || parts[0] != "arn" || parts[2] != "states" || parts[5] != kind {
+    // An EXPRESS execution's ARN says `express` where others say `execution`.
+    let kind_ok = parts
+        .get(5)
+        .is_some_and(|k| *k == kind || (kind == "execution" && *k == "express"));
+    if parts.len() < 7 || parts[0] != "arn" || parts[2] != "states" || !kind_ok {
         return Err(AwsError::new(
             "InvalidArn",
             format!("Invalid Arn: '{value}'"),

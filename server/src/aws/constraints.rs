@@ -97,19 +97,23 @@ const fn arn(name: &'static str, resource: &'static str) -> Member {
 }
 
 /// `arn:PARTITION:states:REGION:ACCOUNT:stateMachine:NAME[:VERSION]`,
-/// `arn:PARTITION:states:REGION:ACCOUNT:activity:NAME` or
-/// `arn:PARTITION:states:REGION:ACCOUNT:execution:MACHINE:NAME`.
+/// `arn:PARTITION:states:REGION:ACCOUNT:activity:NAME`,
+/// `arn:PARTITION:states:REGION:ACCOUNT:execution:MACHINE:NAME` or, for an
+/// EXPRESS execution, `...:express:MACHINE:NAME:ID` (a distributed Map's
+/// EXPRESS children: `...:express:MACHINE/LABEL:NAME`).
 fn arn_shape_ok(value: &str, resource: &str) -> bool {
     let parts: Vec<&str> = value.split(':').collect();
+    let express = resource == "execution" && parts.get(5) == Some(&"express");
     let sizes = match resource {
         "stateMachine" => 7..=8,
         "activity" => 7..=7,
+        _ if express => 8..=9,
         _ => 8..=8,
     };
     sizes.contains(&parts.len())
         && parts[0] == "arn"
         && parts[2] == "states"
-        && parts[5] == resource
+        && (parts[5] == resource || express)
         && parts.iter().all(|p| !p.is_empty())
 }
 
@@ -402,11 +406,19 @@ mod tests {
             "arn:aws:states:::execution::",
             "arn:aws:states:us-east-1:1:stateMachine:m",
             "arn:aws:states:us-east-1:1:execution:m",
+            "arn:aws:states:us-east-1:1:execution:m:e:id",
+            "arn:aws:states:us-east-1:1:express:m",
         ] {
             let e = check("DescribeExecution", &json!({"executionArn": bad})).unwrap_err();
             assert_eq!(e.kind, "InvalidArn", "{bad}");
         }
-        let good = json!({"executionArn": "arn:aws:states:us-east-1:1:execution:m:e"});
-        assert!(check("DescribeExecution", &good).is_ok());
+        for good in [
+            "arn:aws:states:us-east-1:1:execution:m:e",
+            "arn:aws:states:us-east-1:1:express:m:e:0b6a34e2-5c1d-4b0e-9f57-3f2a1c7d9e10",
+            "arn:aws:states:us-east-1:1:express:m/Each:e",
+        ] {
+            let good = json!({"executionArn": good});
+            assert!(check("DescribeExecution", &good).is_ok(), "{good}");
+        }
     }
 }

@@ -280,7 +280,8 @@ impl Api {
 }
 
 /// An execution as the commands name it: `MACHINE/NAME`, or its ARN
-/// (`arn:aws:states:REGION:ACCOUNT:execution:MACHINE:NAME`).
+/// (`arn:aws:states:REGION:ACCOUNT:execution:MACHINE:NAME`); an EXPRESS
+/// execution's NAME is `NAME:ID` (`...:express:MACHINE:NAME:ID`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionId {
     pub machine: String,
@@ -296,6 +297,10 @@ impl ExecutionId {
                     if matches!(*kind, "execution" | "express") =>
                 {
                     Some((*machine, *name))
+                }
+                // An EXPRESS execution: its key is NAME:ID.
+                [_, _, _, _, _, "express", machine, name, id] => {
+                    Some((*machine, &text[text.len() - name.len() - 1 - id.len()..]))
                 }
                 _ => None,
             }
@@ -374,7 +379,23 @@ mod tests {
         let id = ExecutionId::parse("arn:aws:states:us-east-1:123456789012:execution:flow:run 2")
             .expect("arn");
         assert_eq!(id.path(), "/v1/executions/flow/run%202");
-        for bad in ["flow", "/x", "flow/", "a/b/c", "arn:aws:states:x"] {
+        let id = ExecutionId::parse(
+            "arn:aws:states:us-east-1:123456789012:express:quick:run:0b6a34e2-5c1d-4b0e-9f57-3f2a1c7d9e10",
+        )
+        .expect("express arn");
+        assert_eq!(
+            id.to_string(),
+            "quick/run:0b6a34e2-5c1d-4b0e-9f57-3f2a1c7d9e10"
+        );
+        let bad = [
+            "flow",
+            "/x",
+            "flow/",
+            "a/b/c",
+            "arn:aws:states:x",
+            "arn:aws:states:us-east-1:1:stateMachine:flow",
+        ];
+        for bad in bad {
             assert!(ExecutionId::parse(bad).is_err(), "{bad}");
         }
     }

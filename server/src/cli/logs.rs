@@ -9,6 +9,7 @@ use std::io::Write;
 use serde_json::Value;
 
 use super::EXIT_USAGE;
+use super::client::ExecutionId;
 
 /// The server when neither `--endpoint` nor STEPLINE_ENDPOINT says.
 const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:8083";
@@ -31,43 +32,8 @@ enum Output {
     Json,
 }
 
-/// `MACHINE/NAME` from either spelling of an execution.
-fn execution_id(text: &str) -> Result<(String, String), String> {
-    let parts: Vec<&str> = match text.strip_prefix("arn:") {
-        // arn:aws:states:REGION:ACCOUNT:execution:MACHINE:NAME
-        Some(_) => {
-            let fields: Vec<&str> = text.split(':').collect();
-            if fields.len() != 8 || fields[5] != "execution" {
-                return Err(format!("'{text}' is not an execution ARN"));
-            }
-            vec![fields[6], fields[7]]
-        }
-        None => text.split('/').collect(),
-    };
-    match parts.as_slice() {
-        [machine, name] if !machine.is_empty() && !name.is_empty() => {
-            Ok(((*machine).to_owned(), (*name).to_owned()))
-        }
-        _ => Err(format!(
-            "'{text}' is not an execution: give MACHINE/NAME or its ARN"
-        )),
-    }
-}
-
-/// A path segment with everything but unreserved characters escaped.
-fn segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
-    let (machine, name) = match execution_id(&args.execution) {
+    let id = match ExecutionId::parse(&args.execution) {
         Ok(id) => id,
         Err(e) => {
             let _ = writeln!(stderr, "stepline logs: {e}");
@@ -79,12 +45,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         .clone()
         .or_else(|| std::env::var("STEPLINE_ENDPOINT").ok())
         .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
-    let url = format!(
-        "{}/v1/executions/{}/{}/logs",
-        endpoint.trim_end_matches('/'),
-        segment(&machine),
-        segment(&name)
-    );
+    let url = format!("{}{}/logs", endpoint.trim_end_matches('/'), id.path());
     let answer = match fetch(&url, &endpoint) {
         Ok(answer) => answer,
         Err(e) => {
@@ -163,25 +124,5 @@ fn human(answer: &Value, out: &mut dyn Write) {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn executions_are_named_either_way() {
-        assert_eq!(
-            execution_id("flow/run-1").unwrap(),
-            ("flow".into(), "run-1".into())
-        );
-        assert_eq!(
-            execution_id("arn:aws:states:us-east-1:111111111111:execution:flow:run-1").unwrap(),
-            ("flow".into(), "run-1".into())
-        );
-        assert!(execution_id("flow").is_err());
-        assert!(execution_id("arn:aws:states:us-east-1:1:stateMachine:flow").is_err());
-        assert_eq!(segment("a b/c"), "a%20b%2Fc");
     }
 }

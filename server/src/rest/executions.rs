@@ -1,8 +1,9 @@
 //! Executions: start, list, describe, stop.
 //!
 //! An execution's id in paths is `MACHINE/NAME` (two path segments):
-//! `/v1/executions/flow/run-1`. Names cannot contain `/`, so the id is
-//! unambiguous; clients percent-encode other reserved characters.
+//! `/v1/executions/flow/run-1`; an EXPRESS execution's is `MACHINE/NAME:ID`
+//! (its name need not be unique). Names cannot contain `/` or `:`, so the
+//! id is unambiguous; clients percent-encode other reserved characters.
 
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use super::error::RestError;
 use super::follow::encode_segment;
 use super::machines::{json_response, machine_arn, page};
 use super::request::{Fields, MAX_INPUT_BYTES, Query, json_content_type, parse_json, read_body};
-use super::shapes::{STATUSES, execution_detail, execution_summary, status_name};
+use super::shapes::{STATUSES, execution_detail, execution_key, execution_summary, status_name};
 use crate::http::App;
 
 /// The header that may name a new execution (or `?name=`).
@@ -28,10 +29,17 @@ pub const NAME_HEADER: &str = "execution-name";
 /// How long `stop` waits for the execution to record its end.
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
-pub fn execution_arn(engine: &Engine, machine: &str, name: &str) -> String {
+/// The ARN of the execution `MACHINE/KEY` names: KEY is a name, or
+/// `NAME:ID` for an EXPRESS execution (see `shapes::execution_id`).
+pub fn execution_arn(engine: &Engine, machine: &str, key: &str) -> String {
     let c = engine.config();
+    let kind = if key.contains(':') {
+        "express"
+    } else {
+        "execution"
+    };
     format!(
-        "arn:aws:states:{}:{}:execution:{machine}:{name}",
+        "arn:aws:states:{}:{}:{kind}:{machine}:{key}",
         c.region, c.account
     )
 }
@@ -111,7 +119,7 @@ pub async fn start(
     let location = format!(
         "/v1/executions/{}/{}",
         encode_segment(&machine),
-        encode_segment(&record.name)
+        encode_segment(&execution_key(&record))
     );
     if let Ok(location) = header::HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);

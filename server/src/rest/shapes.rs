@@ -63,10 +63,25 @@ pub fn machine_name(arn: &str) -> &str {
     arn.rsplit(':').next().unwrap_or(arn)
 }
 
-/// An execution's id in REST paths: `MACHINE/NAME`. Neither part can hold
-/// a `/` (AWS's name rule), so the id is unambiguous.
+/// An execution's id in REST paths: `MACHINE/NAME`, or `MACHINE/NAME:ID`
+/// for an EXPRESS execution (whose name need not be unique; its ARN ends
+/// with `NAME:ID`). No part can hold a `/` or a `:` (AWS's name rule), so
+/// the id is unambiguous.
 pub fn execution_id(e: &ExecutionRecord) -> String {
-    format!("{}/{}", machine_name(&e.state_machine_arn), e.name)
+    format!(
+        "{}/{}",
+        machine_name(&e.state_machine_arn),
+        execution_key(e)
+    )
+}
+
+/// The part of [`execution_id`] after the machine.
+pub fn execution_key(e: &ExecutionRecord) -> String {
+    if e.has_unique_name() {
+        return e.name.clone();
+    }
+    let id = e.arn.rsplit(':').next().unwrap_or_default();
+    format!("{}:{id}", e.name)
 }
 
 pub fn execution_summary(e: &ExecutionRecord) -> Value {

@@ -160,7 +160,8 @@
   }
 
   function execLink(e) {
-    return "#/executions/" + seg(e.stateMachine) + "/" + seg(e.name);
+    // e.id is MACHINE/NAME, or MACHINE/NAME:ID for an EXPRESS execution.
+    return "#/executions/" + seg(e.stateMachine) + "/" + seg(e.id.slice(e.stateMachine.length + 1));
   }
 
   // ---- router --------------------------------------------------------------
