@@ -12,6 +12,7 @@ mod client;
 mod executions;
 mod graph;
 mod history;
+mod log_lines;
 mod logs;
 mod machines;
 mod render;

@@ -13,6 +13,7 @@ use stepline_engine::tasks::Invokers;
 use stepline_engine::tasks::mock::MockConfig;
 
 use super::EXIT_USAGE;
+use super::log_lines::LogLines;
 use crate::config::{self, Config};
 
 #[derive(Debug, clap::Args)]
@@ -49,6 +50,9 @@ enum LogFormat {
     Json,
 }
 
+/// The log lines' writer (see `log_lines`), flushed at shutdown.
+static LOG_LINES: std::sync::OnceLock<LogLines> = std::sync::OnceLock::new();
+
 /// Installs the process's log subscriber (once per process: a second
 /// `serve` in the same process, as in tests, keeps the first).
 fn init_logs(args: &Args) -> Result<(), String> {
@@ -58,9 +62,17 @@ fn init_logs(args: &Args) -> Result<(), String> {
             .map_err(|e| format!("--log-level '{level}' is not a level or a filter: {e}"))?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
+    let lines = match LOG_LINES.get() {
+        Some(lines) => lines.clone(),
+        None => {
+            let lines = LogLines::spawn(std::io::stderr())
+                .map_err(|e| format!("cannot start the log writer: {e}"))?;
+            LOG_LINES.get_or_init(|| lines).clone()
+        }
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(lines);
     let _ = match args.log_format {
         LogFormat::Human => builder.with_ansi(false).try_init(),
         LogFormat::Json => builder
@@ -210,6 +222,9 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         engine.flush_now().await.map_err(|e| e.to_string())?;
         served
     });
+    if let Some(lines) = LOG_LINES.get() {
+        lines.flush();
+    }
     match result {
         Ok(()) => 0,
         Err(message) => {
