@@ -28,7 +28,7 @@
 //! | `F` | format | (none) | format version, u32 (a newer one is refused at open, an older one upgraded) |
 //! | `m` | state machines | ARN | `StateMachineRecord` |
 //! | `e` | executions | ARN | `ExecutionRecord` |
-//! | `n` | names | machine ARN, 0, execution name | execution ARN (none for an EXPRESS execution started on its own: `ExecutionRecord::has_unique_name`) |
+//! | `n` | names | machine ARN, 0, execution name | execution ARN; no longer written (a unique name is in the ARN, see `named_arns`), removed with its execution |
 //! | `o` | open executions | ARN | empty: what recovery resumes |
 //! | `j` | journal | execution ARN, 0, seq u64 | `JournalEntry` |
 //! | `h` | history | execution ARN, 0, first event id u64 | the events one step appended, a JSON array (format 1 kept one `HistoryEvent` per key; both are read) |
@@ -285,6 +285,21 @@ fn timer_index_key(execution: &str, timer: u64) -> Vec<u8> {
         TIMERS_BY_EXECUTION,
         &[execution.as_bytes(), &timer.to_be_bytes()],
     )
+}
+
+/// The ARNs an execution of `state_machine` called `name` has when its
+/// name is unique: AWS's `...:execution:MACHINE:NAME`, or a distributed
+/// Map's EXPRESS child's `...:express:MACHINE/LABEL:NAME`. The ARN is the
+/// execution's key, so it is what makes the name unique: no index of
+/// names is written (format 3 wrote one under `n`; it is still removed
+/// with its execution).
+fn named_arns(state_machine: &str, name: &str) -> [String; 2] {
+    ["execution", "express"].map(|kind| {
+        format!(
+            "{}:{name}",
+            state_machine.replacen(":stateMachine:", &format!(":{kind}:"), 1)
+        )
+    })
 }
 
 fn read_u64(bytes: &[u8]) -> Result<u64, StoreError> {
@@ -646,11 +661,14 @@ impl Executions for SledStore {
         state_machine: &str,
         name: &str,
     ) -> Result<Option<ExecutionRecord>, StoreError> {
-        let name_key = key(NAMES, &[state_machine.as_bytes(), name.as_bytes()]);
-        match self.raw_get(&name_key)? {
-            Some(arn) => self.execution(&utf8(&arn)?),
-            None => Ok(None),
+        for arn in named_arns(state_machine, name) {
+            if let Some(record) = self.execution(&arn)? {
+                if record.state_machine_arn == state_machine && record.name == name {
+                    return Ok(Some(record));
+                }
+            }
         }
+        Ok(None)
     }
 
     fn executions(&self, state_machine: Option<&str>) -> Result<Vec<ExecutionRecord>, StoreError> {
@@ -954,9 +972,11 @@ impl Plan<'_> {
             }
             WriteOp::DeleteStateMachine(arn) => self.remove(key(MACHINES, &[arn.as_bytes()]))?,
             WriteOp::CreateExecution(r) => {
-                let name_key = key(NAMES, &[r.state_machine_arn.as_bytes(), r.name.as_bytes()]);
-                let unique = r.has_unique_name();
-                if unique && self.read(&name_key)?.is_some() {
+                // A unique name is in the ARN (see `named_arns`): the
+                // record's key is taken exactly when the name is.
+                if r.has_unique_name()
+                    && self.read(&key(EXECUTIONS, &[r.arn.as_bytes()]))?.is_some()
+                {
                     return Err(StoreError::ExecutionExists {
                         state_machine: r.state_machine_arn.clone(),
                         name: r.name.clone(),
@@ -974,9 +994,6 @@ impl Plan<'_> {
                     key(COUNTERS, &[arn, b"l"]),
                 ]);
                 self.execution(r, true)?;
-                if unique {
-                    self.insert(name_key, r.arn.as_bytes().to_vec())?;
-                }
             }
             WriteOp::UpdateExecution(r) => self.execution(r, false)?,
             WriteOp::AppendJournal { execution, entries } => {
