@@ -32,7 +32,7 @@
 //! | `o` | open executions | ARN | empty: what recovery resumes |
 //! | `j` | journal | execution ARN, 0, seq u64 | `JournalEntry` |
 //! | `h` | history | execution ARN, 0, first event id u64 | the events one step appended, a JSON array (format 1 kept one `HistoryEvent` per key; both are read) |
-//! | `c` | counters | execution ARN, 0, `h` or `j` | last event id / journal seq, u64 |
+//! | `c` | counters | execution ARN, 0, `l` | last task log seq, u64 (format 3 also kept `h` and `j` here, the last history id and journal seq: no longer read or written, see `Lasts`) |
 //! | `t` | timers | due (ms, i64 shifted to u64), execution ARN, 0, timer u64 | `TimerRecord` |
 //! | `x` | timers by execution | execution ARN, 0, timer u64 | the `t` key |
 //! | `k` | task tokens | token | `TaskTokenRecord` |
@@ -179,7 +179,21 @@ struct Staged {
     /// they go in.
     touched_pieces: bool,
     bytes: usize,
+    /// The last journal seq and history id of open executions, by
+    /// (execution, JOURNAL or HISTORY): what `Plan::last` would find in
+    /// the store, kept so a step reads nothing to append (see `Lasts`).
+    lasts: Lasts,
 }
+
+/// Stored counters cost a sled key each per step, so the last journal seq
+/// and history id are found from the last key (`Plan::last`) and kept here
+/// while an execution is open; an execution's entries go when it closes
+/// or is deleted, and all of them past [`LASTS_KEPT`] (found again as
+/// needed). Format 3 kept them under `c`; those keys are no longer read
+/// or written (task logs still keep their counter there).
+type Lasts = HashMap<(String, u8), u64>;
+
+const LASTS_KEPT: usize = 100_000;
 
 impl Staged {
     fn has_key(&self, k: &[u8]) -> bool {
@@ -300,6 +314,16 @@ fn named_arns(state_machine: &str, name: &str) -> [String; 2] {
             state_machine.replacen(":stateMachine:", &format!(":{kind}:"), 1)
         )
     })
+}
+
+/// How many events a history key holds: a JSON array of a step's events,
+/// or (format 1) one event.
+fn events_in_run(value: &[u8]) -> Result<u64, StoreError> {
+    if value.first() != Some(&b'[') {
+        return Ok(1);
+    }
+    let run: Vec<serde::de::IgnoredAny> = decode(value)?;
+    Ok(run.len() as u64)
 }
 
 fn read_u64(bytes: &[u8]) -> Result<u64, StoreError> {
@@ -533,13 +557,6 @@ impl SledStore {
         self.settle(&mut self.staged()).expect("settle");
         self.data.scan_prefix([PIECES]).count()
     }
-
-    fn counter(&self, execution: &str, which: &[u8]) -> Result<u64, StoreError> {
-        match self.raw_get(&key(COUNTERS, &[execution.as_bytes(), which]))? {
-            Some(bytes) => read_u64(&bytes),
-            None => Ok(0),
-        }
-    }
 }
 
 /// `value` itself, or the pieces its pointer names (read with `piece_of`) put
@@ -732,7 +749,19 @@ impl Histories for SledStore {
     }
 
     fn history_len(&self, execution: &str) -> Result<u64, StoreError> {
-        self.counter(execution, b"h")
+        let known = (execution.to_owned(), HISTORY);
+        if let Some(last) = self.staged().lasts.get(&known) {
+            return Ok(*last);
+        }
+        let p = prefix(HISTORY, execution);
+        match self.raw_scan(&p)?.next_back() {
+            None => Ok(0),
+            Some(item) => {
+                let (k, value) = item.map_err(io)?;
+                let run = self.whole(&k, value)?;
+                Ok((read_u64(&k[k.len() - 8..])? + events_in_run(&run)?).saturating_sub(1))
+            }
+        }
     }
 }
 
@@ -813,6 +842,10 @@ struct Plan<'s> {
     /// belonging to a new execution): no read for their old pieces, and
     /// a write that ends up removing one is no write at all.
     absent: HashSet<Vec<u8>>,
+    /// Lasts (see [`Lasts`]) this batch found or moved.
+    lasts: Lasts,
+    /// Executions this batch closed or deleted: their lasts are dropped.
+    closed: Vec<String>,
 }
 
 impl Plan<'_> {
@@ -954,6 +987,53 @@ impl Plan<'_> {
         self.insert_new(k, bytes)
     }
 
+    /// The last journal seq (`tag` JOURNAL) or history id (HISTORY) stored
+    /// for `execution`, 0 for none: known (this batch, the cache), or read
+    /// off its last key (a history run's key is its first id; its events
+    /// give the last).
+    fn last(&mut self, execution: &str, tag: u8) -> Result<u64, StoreError> {
+        let known = (execution.to_owned(), tag);
+        if let Some(last) = self
+            .lasts
+            .get(&known)
+            .or_else(|| self.staged.lasts.get(&known))
+        {
+            return Ok(*last);
+        }
+        let p = prefix(tag, execution);
+        let staged = self
+            .staged
+            .view
+            .range(p.clone()..)
+            .take_while(|(k, _)| k.starts_with(&p))
+            .filter(|(_, v)| v.is_some())
+            .map(|(k, _)| k.clone())
+            .last();
+        let mut stored = None;
+        for item in self.store.data.scan_prefix(&p).rev() {
+            let (k, _) = item.map_err(io)?;
+            // Removed by a staged batch: not there any more.
+            if !matches!(self.staged.view.get(k.as_ref()), Some(None)) {
+                stored = Some(k.to_vec());
+                break;
+            }
+        }
+        let last = match staged.max(stored) {
+            None => 0,
+            Some(k) => {
+                let number = read_u64(&k[k.len() - 8..])?;
+                if tag == HISTORY {
+                    let run = self.read(&k)?.unwrap_or_default();
+                    (number + events_in_run(&run)?).saturating_sub(1)
+                } else {
+                    number
+                }
+            }
+        };
+        self.lasts.insert(known, last);
+        Ok(last)
+    }
+
     fn counter(&mut self, execution: &str, which: &[u8]) -> Result<(Vec<u8>, u64), StoreError> {
         let k = key(COUNTERS, &[execution.as_bytes(), which]);
         let value = match self.read(&k)? {
@@ -989,15 +1069,16 @@ impl Plan<'_> {
                     key(EXECUTIONS, &[arn]),
                     key(OPEN, &[arn]),
                     key(NOTICES, &[arn]),
-                    key(COUNTERS, &[arn, b"j"]),
-                    key(COUNTERS, &[arn, b"h"]),
                     key(COUNTERS, &[arn, b"l"]),
                 ]);
+                for tag in [JOURNAL, HISTORY] {
+                    self.lasts.insert((r.arn.clone(), tag), 0);
+                }
                 self.execution(r, true)?;
             }
             WriteOp::UpdateExecution(r) => self.execution(r, false)?,
             WriteOp::AppendJournal { execution, entries } => {
-                let (counter_key, mut last) = self.counter(execution, b"j")?;
+                let mut last = self.last(execution, JOURNAL)?;
                 for entry in entries {
                     let k = key(JOURNAL, &[execution.as_bytes(), &entry.seq.to_be_bytes()]);
                     if entry.seq > last {
@@ -1007,13 +1088,13 @@ impl Plan<'_> {
                     }
                     last = last.max(entry.seq);
                 }
-                self.insert(counter_key, last.to_be_bytes().to_vec())?;
+                self.lasts.insert((execution.clone(), JOURNAL), last);
             }
             WriteOp::AppendHistory { execution, events } => {
                 let Some(first) = events.first() else {
                     return Ok(());
                 };
-                let (counter_key, mut last) = self.counter(execution, b"h")?;
+                let mut last = self.last(execution, HISTORY)?;
                 for event in events {
                     if event.id != last + 1 {
                         return Err(StoreError::HistoryGap {
@@ -1026,9 +1107,9 @@ impl Plan<'_> {
                 }
                 // One key for the whole run: sled's cost is mostly per key.
                 let k = key(HISTORY, &[execution.as_bytes(), &first.id.to_be_bytes()]);
-                // Past the counter (checked above): a new key.
+                // Past the last (checked above): a new key.
                 self.put_new(k, events)?;
-                self.insert(counter_key, last.to_be_bytes().to_vec())?;
+                self.lasts.insert((execution.clone(), HISTORY), last);
             }
             // A timer is identified by (execution, id): putting it again
             // moves it, removing it needs no due time.
@@ -1095,6 +1176,7 @@ impl Plan<'_> {
     }
 
     fn delete_execution(&mut self, arn: &str) -> Result<(), StoreError> {
+        self.closed.push(arn.to_owned());
         let record_key = key(EXECUTIONS, &[arn.as_bytes()]);
         if let Some(bytes) = self.read(&record_key)? {
             let r: ExecutionRecord = decode(&bytes)?;
@@ -1152,6 +1234,7 @@ impl Plan<'_> {
         } else {
             self.put(record_key, r)?;
             self.remove(open_key)?;
+            self.closed.push(r.arn.clone());
         }
         Ok(())
     }
@@ -1202,11 +1285,43 @@ impl SledStore {
             pending: HashMap::new(),
             pieces: HashMap::new(),
             absent: HashSet::new(),
+            lasts: Lasts::new(),
+            closed: Vec::new(),
         };
         for op in &batch.ops {
             plan.op(op)?;
         }
+        let (lasts, closed) = (
+            std::mem::take(&mut plan.lasts),
+            std::mem::take(&mut plan.closed),
+        );
         let (writes, touched_pieces) = plan.into_writes();
+        // The batch is accepted: what it found and moved is known now.
+        if staged.lasts.len() > LASTS_KEPT {
+            staged.lasts.clear();
+        }
+        staged.lasts.extend(lasts);
+        for arn in closed {
+            for tag in [JOURNAL, HISTORY] {
+                staged.lasts.remove(&(arn.clone(), tag));
+            }
+        }
+        let written = self.write(&mut staged, batch, writes, touched_pieces);
+        if written.is_err() {
+            // Perhaps half written: what the lasts say is found again.
+            staged.lasts.clear();
+        }
+        written
+    }
+
+    /// Writes a planned batch: at once, or staged (see the module's comment).
+    fn write(
+        &self,
+        staged: &mut Staged,
+        batch: &WriteBatch,
+        writes: Vec<Write>,
+        touched_pieces: bool,
+    ) -> Result<(), StoreError> {
         let direct = (batch.is_relaxed() || writes.len() <= 1) && !touched_pieces;
         if direct && !writes.iter().any(|(k, _)| staged.has_key(k)) {
             for (k, v) in writes {
@@ -1224,7 +1339,7 @@ impl SledStore {
         self.any_staged.store(true, Ordering::SeqCst);
         staged.touched_pieces |= touched_pieces;
         if staged.bytes > STAGED_BYTES {
-            self.settle(&mut staged)?;
+            self.settle(staged)?;
         }
         Ok(())
     }

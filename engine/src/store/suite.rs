@@ -1706,29 +1706,53 @@ fn sled_stages_atomic_batches_until_a_flush_or_a_read_needs_them() {
         ok(&store, start_batch(&second));
         store.flush().unwrap();
         assert_eq!(store.staged_keys(), 0, "a flush applies what is staged");
-        ok(&store, vec![append_history(&second.arn, events(5, 6))]);
+        ok(
+            &store,
+            vec![
+                append_history(&second.arn, events(5, 6)),
+                append_journal(&second.arn, vec![entry(2)]),
+            ],
+        );
         assert!(store.staged_keys() > 0);
         let mut relaxed = WriteBatch::relaxed();
         relaxed.push(WriteOp::PutEndedNotice(second.arn.clone()));
         store.apply(&relaxed).unwrap();
         let staged = store.staged_keys();
         assert!(staged > 0, "other keys: written at once");
+        // Journal entry 2 is staged: the whole batch is staged too.
         let mut relaxed = WriteBatch::relaxed();
+        relaxed.push(append_journal(&second.arn, vec![entry(2)]));
         relaxed.push(append_history(&second.arn, events(7, 7)));
         store.apply(&relaxed).unwrap();
         assert!(store.staged_keys() > staged, "a staged key: staged too");
         assert_eq!(store.history_len(&second.arn).unwrap(), 7);
-        ok(&store, vec![append_journal(&second.arn, vec![entry(2)])]);
+        ok(
+            &store,
+            vec![
+                append_journal(&second.arn, vec![entry(3)]),
+                append_history(&second.arn, events(8, 8)),
+            ],
+        );
         assert!(store.staged_keys() > 0);
         // Dropped with a batch staged and no flush.
     }
     let store = SledStore::open(dir.path()).unwrap();
-    assert_eq!(store.history_len(&second.arn).unwrap(), 7);
+    assert_eq!(store.history_len(&second.arn).unwrap(), 8);
     assert_eq!(store.ended_notices().unwrap(), vec![second.arn.clone()]);
     assert_eq!(
         store.journal(&second.arn).unwrap(),
-        vec![entry(1), entry(2)]
+        vec![entry(1), entry(2), entry(3)]
     );
+    // The last history id and journal seq are found again after a reopen:
+    // the next append must follow them.
+    assert_gap_error(
+        apply(&store, vec![append_history(&second.arn, events(10, 10))]),
+        &second.arn,
+        9,
+        10,
+    );
+    ok(&store, vec![append_history(&second.arn, events(9, 9))]);
+    assert_eq!(store.history_len(&second.arn).unwrap(), 9);
 }
 
 /// An execution that starts and ends in one batch (one step) writes each
@@ -1747,9 +1771,9 @@ fn sled_writes_each_key_of_a_batch_once() {
             WriteOp::UpdateExecution(finished(&run, ExecutionStatus::Succeeded)),
         ],
     );
-    // Record, journal entry and counter, history run and counter (the name
-    // is in the record's key, the ARN).
-    assert_eq!(store.staged_keys(), 5);
+    // Record, journal entry, history run: the name is in the record's key
+    // (the ARN), the last journal seq and history id in the keys.
+    assert_eq!(store.staged_keys(), 3);
     store.flush().unwrap();
     assert!(store.open_executions().unwrap().is_empty());
     assert_eq!(
