@@ -8,21 +8,13 @@
 //! chain of 1,000 Pass states (one step). Flushes
 //! of concurrent executions are shared (group commit).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
-use stepline_engine::interp::Failure;
-use stepline_engine::runtime::{Engine, EngineConfig, TaskCall, TaskFuture, TaskRunner, WallClock};
-use stepline_engine::store::{SledStore, Store, WorkflowType};
+use stepline_engine::runtime::Engine;
+use stepline_engine::store::WorkflowType;
 
-struct NoTasks;
-
-impl TaskRunner for NoTasks {
-    fn run(&self, _: TaskCall) -> TaskFuture {
-        Box::pin(async { Err(Failure::new("States.TaskFailed", "no tasks in benchmarks")) })
-    }
-}
+mod common;
 
 fn chain(kind: &str, n: usize) -> String {
     let mut states = serde_json::Map::new();
@@ -91,17 +83,9 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let dir = std::env::temp_dir().join(format!("stepline-bench-durable-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::temp_dir("durable");
     runtime.block_on(async {
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir).expect("open"));
-        let engine = Engine::open(
-            store,
-            Arc::new(NoTasks),
-            Arc::new(WallClock),
-            EngineConfig::default(),
-        )
-        .expect("engine");
+        let engine = common::sled_engine(&dir);
         let pass = engine
             .create_state_machine("pass20", &chain("Pass", 20), None, WorkflowType::Standard)
             .expect("create");

@@ -4,20 +4,12 @@
 //! --bench starts [express|standard]`. CPU time (the process's, from /proc) is steadier than
 //! a rate on a shared machine; figures go to docs/performance.md.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use stepline_engine::interp::Failure;
-use stepline_engine::runtime::{Engine, EngineConfig, TaskCall, TaskFuture, TaskRunner, WallClock};
-use stepline_engine::store::{SledStore, Store, WorkflowType};
+use stepline_engine::runtime::Engine;
+use stepline_engine::store::WorkflowType;
 
-struct NoTasks;
-
-impl TaskRunner for NoTasks {
-    fn run(&self, _: TaskCall) -> TaskFuture {
-        Box::pin(async { Err(Failure::new("States.TaskFailed", "no tasks in benchmarks")) })
-    }
-}
+mod common;
 
 const ONE_PASS: &str = r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}"#;
 
@@ -74,17 +66,9 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let dir = std::env::temp_dir().join(format!("stepline-bench-starts-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::temp_dir("starts");
     runtime.block_on(async {
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir).expect("open"));
-        let engine = Engine::open(
-            store,
-            Arc::new(NoTasks),
-            Arc::new(WallClock),
-            EngineConfig::default(),
-        )
-        .expect("engine");
+        let engine = common::sled_engine(&dir);
         // `starts express` or `starts standard` runs one case.
         let only: Vec<String> = std::env::args()
             .skip(1)

@@ -1038,6 +1038,17 @@ impl Engine {
         }
         let machine = self.compiled(&record.state_machine_arn, record.revision)?;
         let info = self.info(&machine_record, &record);
+        self.run_recovered(machine, info, record, inbox)
+    }
+
+    /// Rebuilds an open execution from its journal and runs it on.
+    fn run_recovered(
+        &self,
+        machine: Arc<StateMachine>,
+        info: ExecutionInfo,
+        record: ExecutionRecord,
+        inbox: Option<Inbox>,
+    ) -> Result<(), EngineError> {
         let (execution, outstanding) = DurableExecution::recover(
             &*self.inner.store,
             machine,
@@ -1206,15 +1217,7 @@ impl Engine {
             return Ok(());
         }
         let (_, machine, info) = self.definition_of(&record)?;
-        let (execution, outstanding) = DurableExecution::recover(
-            &*self.inner.store,
-            machine,
-            info,
-            record,
-            self.end_notices(),
-        )?;
-        self.spawn_with(execution, Pending::from_outstanding(outstanding), inbox);
-        Ok(())
+        self.run_recovered(machine, info, record, inbox)
     }
 
     /// DescribeMapRun.
