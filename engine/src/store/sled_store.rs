@@ -819,11 +819,11 @@ impl TaskTokens for SledStore {
     }
 }
 
-/// What a batch changes, gathered before anything is written; reads see the
-/// batch's own earlier writes through `pending`.
 /// A key and what it is to hold: a value (Some) or nothing (None).
 type Write = (Vec<u8>, Option<Vec<u8>>);
 
+/// What a batch changes, gathered before anything is written; reads see the
+/// batch's own earlier writes through `pending`.
 struct Plan<'s> {
     store: &'s SledStore,
     /// Batches staged before this one (their writes are not in sled yet).
@@ -1180,8 +1180,8 @@ impl Plan<'_> {
         let record_key = key(EXECUTIONS, &[arn.as_bytes()]);
         if let Some(bytes) = self.read(&record_key)? {
             let r: ExecutionRecord = decode(&bytes)?;
-            // The name, if it is this execution's (an EXPRESS execution's
-            // name is not indexed, and may be another's).
+            // A name key of an earlier build (format 3 indexed names), if
+            // it is this execution's.
             let name_key = key(NAMES, &[r.state_machine_arn.as_bytes(), r.name.as_bytes()]);
             if self.read(&name_key)?.as_deref() == Some(arn.as_bytes()) {
                 self.remove(name_key)?;
