@@ -9,10 +9,7 @@ use std::io::Write;
 use serde_json::Value;
 
 use super::EXIT_USAGE;
-use super::client::ExecutionId;
-
-/// The server when neither `--endpoint` nor STEPLINE_ENDPOINT says.
-const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:8083";
+use super::client::{DEFAULT_ENDPOINT, ExecutionId};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
