@@ -161,6 +161,13 @@ async fn ready(State(app): State<App>) -> Response {
     if *app.stopping.borrow() {
         return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response();
     }
+    if let Some(damage) = app.engine.store_damage() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the store is damaged: {damage}; see `stepline store check`\n"),
+        )
+            .into_response();
+    }
     let flushed =
         tokio::time::timeout(std::time::Duration::from_secs(5), app.engine.flush_now()).await;
     match flushed {

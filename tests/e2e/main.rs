@@ -17,6 +17,7 @@ mod rest;
 mod run;
 mod sdk;
 mod soak;
+mod store;
 mod support;
 mod tasks;
 mod triggers;

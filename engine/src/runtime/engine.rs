@@ -202,19 +202,47 @@ impl std::fmt::Debug for Engine {
 /// The longest state machine or execution name AWS accepts.
 const MAX_NAME_LEN: usize = 80;
 
-/// AWS's rule for state machine and execution names.
+/// AWS's rule for state machine, execution and activity names: none of
+/// white space, brackets `< > { } [ ]`, wildcards `? *`, the specials
+/// `" # % \ ^ | ~ ` $ & , ; : /`, control characters (U+0000-001F,
+/// U+007F-009F, U+FFFE-FFFF), surrogates (never in a Rust string) and
+/// U+10FFFF. Beyond AWS's list: characters that change how a name reads
+/// without being seen ([`is_invisible_format`]), so two names that look
+/// the same in a table, a log or a page are the same name.
 fn check_name(name: &str, what: &str) -> Result<(), EngineError> {
-    let bad = name.is_empty()
-        || name.chars().count() > MAX_NAME_LEN
-        || name
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c));
+    let refused = |c: char| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(c, '\u{FFFE}' | '\u{FFFF}' | '\u{10FFFF}')
+            || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c)
+            || is_invisible_format(c)
+    };
+    let bad = name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(refused);
     if bad {
         return Err(EngineError::InvalidName(format!(
-            "Invalid Name: '{name}' is not a valid {what} name: 1 to {MAX_NAME_LEN} characters, no spaces, brackets, wildcards or any of \" # % \\ ^ | ~ ` $ & , ; : /"
+            "Invalid Name: '{}' is not a valid {what} name: 1 to {MAX_NAME_LEN} characters, no spaces, brackets, wildcards, control or invisible characters, or any of \" # % \\ ^ | ~ ` $ & , ; : /",
+            name.escape_debug()
         )));
     }
     Ok(())
+}
+
+/// Unicode format characters that are invisible or reorder text: the soft
+/// hyphen, the bidirectional marks, embeddings, overrides and isolates, the
+/// zero-width characters, the invisible operators and the byte order mark.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
 }
 
 impl Engine {
@@ -971,6 +999,20 @@ impl Engine {
     /// Makes every write so far durable (a graceful shutdown's last step).
     pub async fn flush_now(&self) -> Result<(), EngineError> {
         self.flush().await
+    }
+
+    /// The damage the store found since it was opened, if any.
+    pub fn store_damage(&self) -> Option<String> {
+        self.inner.store.damage()
+    }
+
+    /// Writes a consistent backup of the whole store to `out`; writers
+    /// wait meanwhile. Blocking: call it off the async workers.
+    pub fn backup(
+        &self,
+        out: &mut dyn std::io::Write,
+    ) -> Result<crate::store::backup::BackupSummary, EngineError> {
+        Ok(self.inner.store.backup(out)?)
     }
 
     /// Waits for a flush that covers every write made before the call.

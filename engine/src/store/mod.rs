@@ -21,8 +21,10 @@
 //! Architecture invariant: the store knows nothing of the interpreter's
 //! inner state; it keeps records, journals, events, timers and tokens.
 
+pub mod backup;
 mod memory;
 mod records;
+mod sled_integrity;
 mod sled_store;
 #[cfg(test)]
 mod suite;
@@ -33,7 +35,8 @@ pub use records::{
     MapRunCounts, MapRunRecord, StateMachineRecord, TaskLogRecord, TaskTokenRecord, TimerRecord,
     TriggerRecord, TriggerStateRecord, VersionRecord, WorkflowType,
 };
-pub use sled_store::SledStore;
+pub use sled_integrity::WATERMARK_FILE;
+pub use sled_store::{CHECK_PROBLEMS_KEPT, CheckReport, SledStore};
 
 use crate::history::HistoryEvent;
 
@@ -52,8 +55,18 @@ pub enum StoreError {
     NewerFormat { found: u32, supported: u32 },
     #[error("the stored data is damaged: {0}")]
     Corrupt(String),
+    /// The data directory as a whole cannot be trusted (found at open, or
+    /// by a check): what is wrong and what to do.
+    #[error("the data directory {path} is damaged: {reason}. {remedy}")]
+    Damaged {
+        path: String,
+        reason: String,
+        remedy: String,
+    },
     #[error("storage failed: {0}")]
     Io(String),
+    #[error("{0}")]
+    Unsupported(&'static str),
     #[error("an execution named '{name}' already exists for {state_machine}")]
     ExecutionExists { state_machine: String, name: String },
     #[error(
@@ -271,4 +284,15 @@ pub trait Store:
     /// Makes every applied batch durable (one flush for many batches: group
     /// commit is the caller calling this once for many writers).
     fn flush(&self) -> Result<(), StoreError>;
+    /// Writes a consistent copy of everything stored to `out`, in the
+    /// format of [`backup`]. Writers wait while it is taken.
+    /// The damage a read has found since the store was opened, if any: a
+    /// damaged store answers what it can, and says so (`/ready`).
+    fn damage(&self) -> Option<String> {
+        None
+    }
+    fn backup(&self, out: &mut dyn std::io::Write) -> Result<backup::BackupSummary, StoreError> {
+        let _ = out;
+        Err(StoreError::Unsupported("this store cannot be backed up"))
+    }
 }

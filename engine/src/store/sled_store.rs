@@ -66,12 +66,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::RangeBounds;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::backup::{BackupReader, BackupSummary, BackupWriter, Frame};
+use super::sled_integrity::{self, Damage, NoticingIter, NoticingTree, WatermarkClock};
 use super::{
     Activities, ActivityRecord, EndedNotices, ExecutionRecord, ExecutionStatus, Executions,
     FORMAT_VERSION, Histories, JournalEntry, Journals, MapRunRecord, MapRuns, StateMachineRecord,
@@ -219,7 +221,17 @@ impl Staged {
 #[derive(Debug)]
 pub struct SledStore {
     db: sled::Db,
-    data: sled::Tree,
+    /// The `data` tree, through which every read notes damage in `damage`.
+    data: NoticingTree,
+    damage: Arc<Damage>,
+    /// sled's `meta` tree: the format version and the count of durable
+    /// flushes (see `sled_integrity`).
+    meta: sled::Tree,
+    /// Flushes made so far; bumped under the writer's lock so the count in
+    /// `meta` only grows.
+    generation: Mutex<u64>,
+    /// The watermark file and when it was last written.
+    watermark: Mutex<WatermarkClock>,
     /// Serialises writers (checks and batch form one atomic step) and
     /// holds the staged batches.
     writer: Mutex<Staged>,
@@ -381,7 +393,19 @@ impl SledStore {
             reason,
         };
         std::fs::create_dir_all(path).map_err(|e| open_error(e.to_string()))?;
-        let db = open_waiting_for_lock(path, cache_bytes).map_err(|e| open_error(e.to_string()))?;
+        let db =
+            sled_integrity::catching_panics(path, || open_waiting_for_lock(path, cache_bytes))?
+                .map_err(|e| match e {
+                    sled::Error::Corruption { .. } => sled_integrity::damaged(path, e),
+                    e => open_error(e.to_string()),
+                })?;
+        let meta = db.open_tree("meta").map_err(io)?;
+        let generation = match meta.get(sled_integrity::GENERATION_KEY).map_err(io)? {
+            Some(bytes) => read_u64(&bytes)?,
+            None => 0,
+        };
+        sled_integrity::check_watermark(path, generation)?;
+        sled_integrity::read_everything(&db, path)?;
         let data = db.open_tree("data").map_err(io)?;
         match data.get([FORMAT]).map_err(io)? {
             Some(bytes) => {
@@ -411,7 +435,6 @@ impl SledStore {
         }
         // The format version is also written to the `meta` tree, where
         // earlier builds of this format kept it, so either reader agrees.
-        let meta = db.open_tree("meta").map_err(io)?;
         if let Some(bytes) = meta.get("format").map_err(io)? {
             let found = u32::from_be_bytes(
                 bytes
@@ -433,9 +456,26 @@ impl SledStore {
             meta.insert("format", &FORMAT_VERSION.to_be_bytes())
                 .map_err(io)?;
         }
+        let mut watermark = WatermarkClock {
+            dir: path.to_path_buf(),
+            last_written: None,
+            generation,
+        };
+        // A store without a watermark (new, or from an earlier build) gets
+        // one at once, so damage is caught from the next open on.
+        if sled_integrity::Watermark::read(path)?.is_none() {
+            watermark
+                .write(generation)
+                .map_err(|e| open_error(e.to_string()))?;
+        }
+        let damage = Arc::new(Damage::default());
         Ok(Self {
             db,
-            data,
+            data: NoticingTree::new(data, Arc::clone(&damage)),
+            damage,
+            meta,
+            generation: Mutex::new(generation),
+            watermark: Mutex::new(watermark),
             writer: Mutex::new(Staged::default()),
             any_staged: AtomicBool::new(false),
             applying: RwLock::new(()),
@@ -492,7 +532,7 @@ impl SledStore {
     }
 
     /// sled's keys under `prefix`, staged writes included.
-    fn raw_scan(&self, prefix: &[u8]) -> Result<sled::Iter, StoreError> {
+    fn raw_scan(&self, prefix: &[u8]) -> Result<NoticingIter, StoreError> {
         self.settled_for(|s| s.has_prefix(prefix))?;
         Ok(self.data.scan_prefix(prefix))
     }
@@ -501,7 +541,7 @@ impl SledStore {
     fn raw_range(
         &self,
         range: impl RangeBounds<Vec<u8>> + Clone,
-    ) -> Result<sled::Iter, StoreError> {
+    ) -> Result<NoticingIter, StoreError> {
         self.settled_for(|s| s.has_range(&range))?;
         Ok(self.data.range(range))
     }
@@ -1260,9 +1300,23 @@ impl Store for SledStore {
         applied
     }
 
+    fn backup(&self, out: &mut dyn std::io::Write) -> Result<BackupSummary, StoreError> {
+        self.write_backup(out)
+    }
+
+    fn damage(&self) -> Option<String> {
+        self.damage.found()
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
-        self.settle(&mut self.staged())?;
-        self.db.flush().map(|_| ()).map_err(io)
+        let generation = {
+            let mut staged = self.staged();
+            self.settle(&mut staged)?;
+            self.count_flush()?
+        };
+        self.db.flush().map_err(io)?;
+        self.flushed(generation);
+        Ok(())
     }
 }
 
@@ -1346,11 +1400,174 @@ impl SledStore {
 }
 
 /// What is staged goes into sled before sled's own drop writes it out.
+impl SledStore {
+    /// Counts one more flush in `meta`; the caller holds the writer's lock,
+    /// so counts go in in order.
+    fn count_flush(&self) -> Result<u64, StoreError> {
+        let mut generation = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        *generation += 1;
+        self.meta
+            .insert(sled_integrity::GENERATION_KEY, &generation.to_be_bytes())
+            .map_err(io)?;
+        Ok(*generation)
+    }
+
+    /// `generation` is on disk: the watermark may say so, every few seconds.
+    fn flushed(&self, generation: u64) {
+        let mut watermark = self.watermark.lock().unwrap_or_else(|e| e.into_inner());
+        if watermark.due() && generation > watermark.generation {
+            if let Err(e) = watermark.write(generation) {
+                tracing::warn!(error = %e, "the store's watermark could not be written");
+            }
+        }
+    }
+}
+
+impl SledStore {
+    /// Writes every tree to `out` as a backup (see `backup`). Writers wait
+    /// while it is taken, so it is one consistent moment of the store;
+    /// reads go on. `out` should be fast (a local file): the pause lasts
+    /// as long as the writing.
+    fn write_backup(&self, out: &mut dyn std::io::Write) -> Result<BackupSummary, StoreError> {
+        let mut staged = self.staged();
+        self.settle(&mut staged)?;
+        let mut writer = BackupWriter::new(out)?;
+        let mut names = self.db.tree_names();
+        names.sort();
+        for name in names {
+            let tree = self.db.open_tree(&name).map_err(io)?;
+            writer.tree(&name)?;
+            for entry in tree.iter() {
+                let (k, v) = entry.map_err(io)?;
+                writer.entry(&k, &v)?;
+            }
+        }
+        writer.finish()
+    }
+
+    /// Restores the backup read from `input` into `dir`, which must not
+    /// exist or be empty. The backup is read twice: once to check it whole,
+    /// then to write it; a damaged backup writes nothing.
+    pub fn restore(
+        mut input: impl FnMut() -> std::io::Result<Box<dyn std::io::Read>>,
+        dir: &Path,
+    ) -> Result<BackupSummary, StoreError> {
+        let opened = |e: std::io::Error| StoreError::Io(format!("cannot read the backup: {e}"));
+        let summary = super::backup::verify(input().map_err(opened)?)?;
+        if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
+            return Err(StoreError::Open {
+                path: dir.display().to_string(),
+                reason: "a backup is restored into a new or empty directory only".into(),
+            });
+        }
+        let store = Self::open(dir)?;
+        let mut reader = BackupReader::new(input().map_err(opened)?)?;
+        let mut tree: Option<sled::Tree> = None;
+        while let Some(frame) = reader.next_frame()? {
+            match frame {
+                Frame::Tree(name) => tree = Some(store.db.open_tree(name).map_err(io)?),
+                Frame::Entry(k, v) => {
+                    let tree = tree
+                        .as_ref()
+                        .ok_or_else(|| StoreError::Corrupt("an entry before any tree".into()))?;
+                    tree.insert(k, v).map_err(io)?;
+                }
+            }
+        }
+        // A tree keeps the database open: let go of it before reopening.
+        drop(tree);
+        // The backup's count of flushes is the old store's; this one starts
+        // its own, and its watermark with it.
+        *store.generation.lock().unwrap_or_else(|e| e.into_inner()) = 0;
+        store.flush()?;
+        drop(store);
+        // Opening reads every entry back: the restored store is whole.
+        Self::open(dir)?;
+        Ok(summary)
+    }
+}
+
+/// What `SledStore::check` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Entries read, by table (its tag as a character).
+    pub entries: BTreeMap<char, u64>,
+    /// Problems found, at most [`CHECK_PROBLEMS_KEPT`] of them.
+    pub problems: Vec<String>,
+    /// Problems found in all.
+    pub problem_count: u64,
+}
+
+/// The problems `check` keeps to show (it counts them all).
+pub const CHECK_PROBLEMS_KEPT: usize = 50;
+
+impl CheckReport {
+    fn problem(&mut self, what: String) {
+        self.problem_count += 1;
+        if self.problems.len() < CHECK_PROBLEMS_KEPT {
+            self.problems.push(what);
+        }
+    }
+}
+
+impl SledStore {
+    /// Reads every entry and decodes every record (opening already read
+    /// every page and checked the watermark), and checks that each open
+    /// execution has a running record and a journal.
+    pub fn check(&self) -> Result<CheckReport, StoreError> {
+        self.settle(&mut self.staged())?;
+        let mut report = CheckReport::default();
+        let shown = |k: &[u8]| String::from_utf8_lossy(k).replace('\0', "/");
+        for entry in self.data.iter() {
+            let (k, v) = entry.map_err(io)?;
+            let Some(&tag) = k.first() else {
+                report.problem("an empty key".into());
+                continue;
+            };
+            *report.entries.entry(tag as char).or_default() += 1;
+            if may_spill(&k) {
+                let decoded = self
+                    .assemble(&k, v)
+                    .and_then(|whole| decode::<serde_json::Value>(&whole));
+                if let Err(e) = decoded {
+                    report.problem(format!("{}: {e}", shown(&k)));
+                }
+            }
+        }
+        for entry in self.data.scan_prefix([OPEN]) {
+            let (k, _) = entry.map_err(io)?;
+            let arn = utf8(&k[1..])?;
+            match self.get::<ExecutionRecord>(&key(EXECUTIONS, &[arn.as_bytes()])) {
+                Ok(Some(record)) if record.status == ExecutionStatus::Running => {}
+                Ok(Some(record)) => report.problem(format!(
+                    "{arn} is marked open but its record says {:?}",
+                    record.status
+                )),
+                Ok(None) => report.problem(format!("{arn} is marked open but has no record")),
+                Err(e) => report.problem(format!("{arn}: {e}")),
+            }
+            if let Err(e) = self.journal(&arn) {
+                report.problem(format!("the journal of {arn}: {e}"));
+            }
+        }
+        Ok(report)
+    }
+}
+
 impl Drop for SledStore {
     fn drop(&mut self) {
         let staged = self.writer.get_mut().unwrap_or_else(|e| e.into_inner());
         let mut staged = std::mem::take(staged);
-        let _ = self.settle(&mut staged);
+        if self.settle(&mut staged).is_err() {
+            return;
+        }
+        let Ok(generation) = self.count_flush() else {
+            return;
+        };
+        if self.db.flush().is_ok() {
+            let watermark = self.watermark.get_mut().unwrap_or_else(|e| e.into_inner());
+            let _ = watermark.write(generation);
+        }
     }
 }
 

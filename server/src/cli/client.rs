@@ -221,16 +221,13 @@ impl Api {
         self.call(method, path, body, timeout)
     }
 
-    /// One request; the answer's JSON (`null` for an empty answer, as a
-    /// DELETE's 204), or the error the server sent.
-    fn call(
+    fn request(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Body<'_>,
         timeout: Duration,
-    ) -> Result<Value, ClientError> {
-        let what = format!("{method} {path}");
+    ) -> reqwest::RequestBuilder {
         let url = format!("{}{path}", self.endpoint);
         let mut request = self.client.request(method, &url).timeout(timeout);
         if let Some(token) = &self.token {
@@ -241,6 +238,63 @@ impl Api {
                 .header("content-type", "application/json")
                 .body(text.to_owned());
         }
+        request
+    }
+
+    /// A POST whose successful answer is bytes, written to `out` as they
+    /// arrive (a backup); returns how many. An error answer is read as the
+    /// other calls read it.
+    pub fn download(
+        &self,
+        path: &str,
+        out: &mut dyn Write,
+        timeout: Duration,
+    ) -> Result<u64, ClientError> {
+        let what = format!("POST {path}");
+        let request = self.request(reqwest::Method::POST, path, Body::Json("{}"), timeout);
+        let bad = |e: &dyn std::error::Error| ClientError::BadAnswer {
+            what: what.clone(),
+            reason: root_cause(e),
+        };
+        let mut response = self.runtime.block_on(async {
+            request.send().await.map_err(|e| ClientError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                reason: root_cause(&e),
+            })
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = self
+                .runtime
+                .block_on(response.text())
+                .map_err(|e| bad(&e))?;
+            return answer(what.clone(), status, &text).map(|_| 0);
+        }
+        let mut written = 0u64;
+        while let Some(chunk) = self
+            .runtime
+            .block_on(response.chunk())
+            .map_err(|e| bad(&e))?
+        {
+            out.write_all(&chunk).map_err(|e| {
+                ClientError::usage(format!("cannot write what the server sent: {e}"))
+            })?;
+            written += chunk.len() as u64;
+        }
+        Ok(written)
+    }
+
+    /// One request; the answer's JSON (`null` for an empty answer, as a
+    /// DELETE's 204), or the error the server sent.
+    fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Body<'_>,
+        timeout: Duration,
+    ) -> Result<Value, ClientError> {
+        let what = format!("{method} {path}");
+        let request = self.request(method, path, body, timeout);
         self.runtime.block_on(async {
             let response = request.send().await.map_err(|e| ClientError::Unreachable {
                 endpoint: self.endpoint.clone(),
@@ -251,31 +305,37 @@ impl Api {
                 what: what.clone(),
                 reason: root_cause(&e),
             })?;
-            let value = if text.trim().is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).map_err(|e| ClientError::BadAnswer {
-                    what: what.clone(),
-                    reason: format!("HTTP {status}, not JSON ({e})"),
-                })?
-            };
-            if status.is_success() {
-                return Ok(value);
-            }
-            let text_of = |key: &str| value[key].as_str().map(str::to_owned);
-            match (text_of("code"), text_of("message")) {
-                (Some(code), Some(message)) => Err(ClientError::Api {
-                    status: status.as_u16(),
-                    code,
-                    message,
-                    diagnostics: value["diagnostics"].as_array().cloned().unwrap_or_default(),
-                }),
-                _ => Err(ClientError::BadAnswer {
-                    what,
-                    reason: format!("HTTP {status} without a {{code, message}} error"),
-                }),
-            }
+            answer(what, status, &text)
         })
+    }
+}
+
+/// An answer's JSON (`null` when empty), or the `{code, message}` error
+/// the server sent.
+fn answer(what: String, status: reqwest::StatusCode, text: &str) -> Result<Value, ClientError> {
+    let value = if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(text).map_err(|e| ClientError::BadAnswer {
+            what: what.clone(),
+            reason: format!("HTTP {status}, not JSON ({e})"),
+        })?
+    };
+    if status.is_success() {
+        return Ok(value);
+    }
+    let text_of = |key: &str| value[key].as_str().map(str::to_owned);
+    match (text_of("code"), text_of("message")) {
+        (Some(code), Some(message)) => Err(ClientError::Api {
+            status: status.as_u16(),
+            code,
+            message,
+            diagnostics: value["diagnostics"].as_array().cloned().unwrap_or_default(),
+        }),
+        _ => Err(ClientError::BadAnswer {
+            what,
+            reason: format!("HTTP {status} without a {{code, message}} error"),
+        }),
     }
 }
 

@@ -2,7 +2,7 @@
 //! module with its own arguments struct and `run`.
 //!
 //! Two kinds of command: those that work on files and the data directory
-//! (`validate`, `run`, `serve`), and clients of a running server's REST
+//! (`validate`, `run`, `serve`, `store check` and `store restore`), and clients of a running server's REST
 //! API (`machines`, `start`, `executions`, `history`, `stop`, `backfill`,
 //! and `graph NAME`), which share `client` (endpoint, output format,
 //! errors) and `render` (tables, colours).
@@ -18,6 +18,7 @@ mod machines;
 mod render;
 pub mod run;
 mod serve;
+mod store;
 mod validate;
 
 use std::ffi::OsString;
@@ -63,6 +64,8 @@ enum Command {
     Graph(graph::Args),
     /// Show what an execution's process tasks wrote (stderr, stdout of failed attempts), per attempt.
     Logs(logs::Args),
+    /// The data directory: check it, back it up from a running server, restore a backup.
+    Store(store::Args),
 }
 
 /// Runs the command line `args` (program name first), writing to the given
@@ -97,5 +100,6 @@ pub fn run(
         Command::Stop(args) => executions::stop(&args, stdout, stderr),
         Command::Graph(args) => graph::run(&args, stdout, stderr),
         Command::Logs(args) => logs::run(&args, stdout, stderr),
+        Command::Store(args) => store::run(&args, stdout, stderr),
     }
 }

@@ -21,6 +21,7 @@ mod logs;
 mod machines;
 mod request;
 mod shapes;
+mod store;
 mod triggers;
 
 use axum::Router;
@@ -114,6 +115,7 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
             post(triggers::backfill),
         ),
         ("post", "/v1/hooks/{name}", post(triggers::hook)),
+        ("post", "/v1/store/backup", post(store::backup)),
     ]
 }
 

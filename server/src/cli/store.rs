@@ -1,0 +1,168 @@
+//! `stepline store`: the data directory's health and its backups.
+//!
+//! - `check --data-dir DIR`: offline (the server stopped). Opens the store
+//!   as the server would (the watermark, every page read), then decodes
+//!   every record and checks that each open execution can resume.
+//! - `backup FILE`: online, through a running server
+//!   (`POST /v1/store/backup`): one consistent moment of the store, saved
+//!   to FILE once it arrived whole and its checksum is right.
+//! - `restore FILE --data-dir DIR`: offline, into a new directory; the
+//!   backup is checked whole before anything is written.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use stepline_engine::store::{CHECK_PROBLEMS_KEPT, SledStore, backup};
+
+use super::client::{Api, ClientError, Remote, finish};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Check a data directory (the server must be stopped): every page, record and open execution.
+    Check {
+        /// The data directory.
+        #[arg(long, default_value = "./stepline-data")]
+        data_dir: PathBuf,
+    },
+    /// Save a consistent backup of a running server's store to FILE.
+    Backup {
+        /// Where to write the backup (replaced only once the new one is whole).
+        file: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Restore a backup into a new, empty data directory (the server stopped).
+    Restore {
+        /// The backup written by `stepline store backup`.
+        file: PathBuf,
+        /// The data directory to create.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+/// How long a backup may take to arrive.
+const BACKUP_TIMEOUT: Duration = Duration::from_secs(3600);
+
+pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
+    match &args.command {
+        Command::Check { data_dir } => check(data_dir, stdout, stderr),
+        Command::Backup { file, remote } => {
+            finish("store backup", save_backup(file, remote, stdout), stderr)
+        }
+        Command::Restore { file, data_dir } => restore(file, data_dir, stdout, stderr),
+    }
+}
+
+fn check(data_dir: &std::path::Path, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
+    if !data_dir.join("db").exists() {
+        let _ = writeln!(
+            stderr,
+            "stepline store check: {} holds no store",
+            data_dir.display()
+        );
+        return super::EXIT_USAGE;
+    }
+    let report = SledStore::open(data_dir).and_then(|store| store.check());
+    match report {
+        Ok(report) => {
+            let entries: u64 = report.entries.values().sum();
+            let _ = writeln!(stdout, "{}: {entries} entries read", data_dir.display());
+            for problem in &report.problems {
+                let _ = writeln!(stdout, "  problem: {problem}");
+            }
+            if report.problem_count as usize > CHECK_PROBLEMS_KEPT {
+                let _ = writeln!(
+                    stdout,
+                    "  ... and {} more",
+                    report.problem_count as usize - CHECK_PROBLEMS_KEPT
+                );
+            }
+            if report.problem_count == 0 {
+                let _ = writeln!(stdout, "no problems found");
+                0
+            } else {
+                let _ = writeln!(stdout, "{} problems found", report.problem_count);
+                1
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(stderr, "stepline store check: {e}");
+            1
+        }
+    }
+}
+
+fn save_backup(
+    file: &std::path::Path,
+    remote: &Remote,
+    stdout: &mut dyn Write,
+) -> Result<u8, ClientError> {
+    let api = Api::new(remote)?;
+    let partial = file.with_extension("partial");
+    let cannot =
+        |e: std::io::Error| ClientError::usage(format!("cannot write {}: {e}", partial.display()));
+    let mut out = std::fs::File::create(&partial).map_err(cannot)?;
+    let received = api.download("/v1/store/backup", &mut out, BACKUP_TIMEOUT);
+    let checked = received.and_then(|_| {
+        out.sync_all().map_err(cannot)?;
+        let reread = std::fs::File::open(&partial).map_err(cannot)?;
+        backup::verify(std::io::BufReader::new(reread)).map_err(|e| ClientError::BadAnswer {
+            what: "POST /v1/store/backup".into(),
+            reason: e.to_string(),
+        })
+    });
+    let summary = match checked {
+        Ok(summary) => summary,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&partial, file).map_err(cannot)?;
+    let _ = writeln!(
+        stdout,
+        "{}: {} entries, {} bytes, checksum verified",
+        file.display(),
+        summary.entries,
+        summary.bytes
+    );
+    Ok(0)
+}
+
+fn restore(
+    file: &std::path::Path,
+    data_dir: &std::path::Path,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> u8 {
+    let source = file.to_path_buf();
+    let open = move || -> std::io::Result<Box<dyn std::io::Read>> {
+        Ok(Box::new(std::io::BufReader::new(std::fs::File::open(
+            &source,
+        )?)))
+    };
+    match SledStore::restore(open, data_dir) {
+        Ok(summary) => {
+            let _ = writeln!(
+                stdout,
+                "restored {} entries into {}; start the server with --data-dir {}",
+                summary.entries,
+                data_dir.display(),
+                data_dir.display()
+            );
+            0
+        }
+        Err(e) => {
+            let _ = writeln!(stderr, "stepline store restore: {e}");
+            1
+        }
+    }
+}
