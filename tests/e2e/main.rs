@@ -13,6 +13,7 @@ mod jsonata_diff;
 mod load;
 mod malformed;
 mod ops;
+mod poison;
 mod rest;
 mod run;
 mod sdk;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 
-use super::Data;
+use super::{Data, MAX_PAYLOAD_BYTES};
 use super::choice;
 use super::context::VarScope;
 use super::failure::Failure;
@@ -213,20 +213,47 @@ impl<'a> Evaluator<'a> {
         field: &str,
         states: &States<'_>,
     ) -> Result<Value, Failure> {
+        let mut given = 0;
+        self.jsonata_template_counted(template, field, states, &mut given)
+    }
+
+    /// A JSONata template; `given` counts the bytes (as compact JSON) its
+    /// expressions gave so far. Each result is within the payload limit,
+    /// but a template may hold thousands of expressions: together they
+    /// must be within it too.
+    fn jsonata_template_counted(
+        &mut self,
+        template: &JsonataTemplate,
+        field: &str,
+        states: &States<'_>,
+        given: &mut usize,
+    ) -> Result<Value, Failure> {
         Ok(match template {
             JsonataTemplate::Static(v) => v.clone(),
-            JsonataTemplate::Expr(e) => self.jsonata_defined(e, field, states)?,
+            JsonataTemplate::Expr(e) => {
+                let value = self.jsonata_defined(e, field, states)?;
+                *given += json_size(&value, MAX_PAYLOAD_BYTES + 1);
+                if *given > MAX_PAYLOAD_BYTES {
+                    return Err(self.query_error(format!(
+                        "The JSONata expressions specified for the field '{field}' give a value larger than the payload limit of {MAX_PAYLOAD_BYTES} bytes."
+                    )));
+                }
+                value
+            }
             JsonataTemplate::Object(fields) => {
                 let mut out = Map::new();
                 for (k, t) in fields {
-                    out.insert(k.clone(), self.jsonata_template(t, field, states)?);
+                    out.insert(
+                        k.clone(),
+                        self.jsonata_template_counted(t, field, states, given)?,
+                    );
                 }
                 Value::Object(out)
             }
             JsonataTemplate::Array(items) => Value::Array(
                 items
                     .iter()
-                    .map(|t| self.jsonata_template(t, field, states))
+                    .map(|t| self.jsonata_template_counted(t, field, states, given))
                     .collect::<Result<_, _>>()?,
             ),
         })

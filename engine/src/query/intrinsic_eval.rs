@@ -26,6 +26,13 @@
 //!   delimiter's characters, dropping empty parts;
 //! - lengths are counted in UTF-16 units, as Java's `String.length()`.
 //!
+//! Every value they build is bounded before it is built: no function's
+//! result may be larger than the payload limit (`States.IntrinsicFailure`),
+//! the values one field's calls build may not add up to more than
+//! [`MAX_BUILT_BYTES`] (`States.IntrinsicFailure`), and a payload template
+//! may not copy more than the payload limit (`States.DataLimitExceeded`),
+//! however many paths and calls it has.
+//!
 //! Nothing here does I/O; randomness comes from the [`Env`].
 
 use std::borrow::Cow;
@@ -47,6 +54,21 @@ const MAX_STRING_CHARS: usize = 10_000;
 /// The most items `States.ArrayRange` may create, as AWS documents.
 const MAX_RANGE_ITEMS: i128 = 1000;
 
+/// The largest value an intrinsic function or a payload template may
+/// build, as compact JSON: the payload limit, which the state's result
+/// may not pass anyway.
+const MAX_VALUE_BYTES: usize = crate::interp::MAX_PAYLOAD_BYTES;
+
+/// What the calls of one field may build in all (nested calls' results
+/// are alive together until the outer call ends): 16 payloads.
+pub const MAX_BUILT_BYTES: usize = 16 * MAX_VALUE_BYTES;
+
+/// The size of `value` as compact JSON, counted no further than just past
+/// `limit`.
+fn size_upto(value: &Value, limit: usize) -> usize {
+    crate::interp::json_size(value, limit.saturating_add(1))
+}
+
 /// Resolves `path` against the root it names: `$` the input, `$$` the context
 /// object, `$name` the variable `name`. `None` when nothing matches (an
 /// indefinite path always matches, possibly an empty list).
@@ -65,7 +87,12 @@ pub fn compact_json(value: &Value) -> String {
 impl IntrinsicCall {
     /// Evaluates the call against `env`.
     pub fn evaluate(&self, env: &mut Env<'_>) -> Result<Value, EvalError> {
-        Evaluator { env, field: None }.call(self)
+        Evaluator {
+            env,
+            field: None,
+            built: 0,
+        }
+        .call(self)
     }
 
     /// Evaluates the call written in the field `field` (such as `"name.$"` or
@@ -74,6 +101,7 @@ impl IntrinsicCall {
         Evaluator {
             env,
             field: Some(field),
+            built: 0,
         }
         .call(self)
     }
@@ -84,12 +112,31 @@ pub(super) fn evaluate_template(
     template: &Template,
     env: &mut Env<'_>,
 ) -> Result<Value, EvalError> {
-    node(template, env, None)
+    let mut copied = 0;
+    node(template, env, None, &mut copied)
+}
+
+/// A payload template that copies more than the payload limit: each path
+/// may select the whole input, and a template may have thousands of them.
+fn template_too_large() -> EvalError {
+    EvalError::new(
+        "States.DataLimitExceeded",
+        format!(
+            "The payload template builds a value larger than the payload limit of \
+             {MAX_VALUE_BYTES} bytes"
+        ),
+    )
 }
 
 /// Evaluates one node; `field` is the name of the `"name.$"` member whose value
-/// it is, when it is one.
-fn node(template: &Template, env: &mut Env<'_>, field: Option<&str>) -> Result<Value, EvalError> {
+/// it is, when it is one. `copied`: the bytes (as compact JSON) the
+/// template's paths and calls have given so far.
+fn node(
+    template: &Template,
+    env: &mut Env<'_>,
+    field: Option<&str>,
+    copied: &mut usize,
+) -> Result<Value, EvalError> {
     match template {
         Template::Static(value) => Ok(value.clone()),
         Template::Object(members) => {
@@ -97,9 +144,9 @@ fn node(template: &Template, env: &mut Env<'_>, field: Option<&str>) -> Result<V
             for (name, member) in members {
                 let value = match member {
                     Template::Path(_) | Template::Call(_) => {
-                        node(member, env, Some(&format!("{name}.$")))?
+                        node(member, env, Some(&format!("{name}.$")), copied)?
                     }
-                    other => node(other, env, None)?,
+                    other => node(other, env, None, copied)?,
                 };
                 out.insert(name.clone(), value);
             }
@@ -107,17 +154,36 @@ fn node(template: &Template, env: &mut Env<'_>, field: Option<&str>) -> Result<V
         }
         Template::Array(items) => items
             .iter()
-            .map(|item| node(item, env, None))
+            .map(|item| node(item, env, None, copied))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         Template::Path(path) => {
             let roots = Roots::of(env);
             match roots.select(path) {
-                Some(value) => Ok(value.into_owned()),
+                Some(value) => {
+                    // Measured before it is copied.
+                    *copied += size_upto(&value, MAX_VALUE_BYTES);
+                    if *copied > MAX_VALUE_BYTES {
+                        return Err(template_too_large());
+                    }
+                    Ok(value.into_owned())
+                }
                 None => Err(roots.not_found(path, field)),
             }
         }
-        Template::Call(call) => Evaluator { env, field }.call(call),
+        Template::Call(call) => {
+            let value = Evaluator {
+                env,
+                field,
+                built: 0,
+            }
+            .call(call)?;
+            *copied += size_upto(&value, MAX_VALUE_BYTES);
+            if *copied > MAX_VALUE_BYTES {
+                return Err(template_too_large());
+            }
+            Ok(value)
+        }
     }
 }
 
@@ -167,6 +233,8 @@ impl<'a> Roots<'a> {
 struct Evaluator<'e, 'a> {
     env: &'e mut Env<'a>,
     field: Option<&'e str>,
+    /// Bytes (as compact JSON) of every value the calls built so far.
+    built: usize,
 }
 
 /// Why a function could not compute its result: a sentence completing
@@ -180,9 +248,10 @@ impl<'a> Evaluator<'_, 'a> {
             Intrinsic::Format => self.format(&call.args)?,
             _ => {
                 let values = self.args(&call.args)?;
-                apply(function, &values, self.env)
+                check_inputs(function, &values).and_then(|()| apply(function, &values, self.env))
             }
         };
+        let result = result.and_then(|value| self.count_built(value));
         result.map_err(|failure| {
             let name = function.name();
             EvalError::intrinsic(match self.field {
@@ -194,6 +263,23 @@ impl<'a> Evaluator<'_, 'a> {
                 None => format!("The intrinsic function {name} failed: {failure}"),
             })
         })
+    }
+
+    /// Counts a result against the payload limit and what the field's
+    /// calls may build in all.
+    fn count_built(&mut self, value: Value) -> Result<Value, Failure> {
+        let size = size_upto(&value, MAX_VALUE_BYTES);
+        if size > MAX_VALUE_BYTES {
+            return Err(too_large());
+        }
+        self.built += size;
+        if self.built > MAX_BUILT_BYTES {
+            return Err(format!(
+                "the intrinsic functions of this field build more than {MAX_BUILT_BYTES} bytes \
+                 in all"
+            ));
+        }
+        Ok(value)
     }
 
     /// The values of `args`, in order; nested calls are evaluated first. A
@@ -254,6 +340,15 @@ impl<'a> Evaluator<'_, 'a> {
                 if given == 1 { "follows" } else { "follow" },
             )));
         }
+        // Measured before it is written: Java's text is the compact JSON
+        // with `, ` and `=` for `,` and `:`, so at most twice as long.
+        let mut size: usize = template.pieces().iter().map(String::len).sum();
+        for value in &values {
+            size = size.saturating_add(2 * size_upto(value, MAX_VALUE_BYTES));
+            if size > 2 * MAX_VALUE_BYTES {
+                return Ok(Err(too_large()));
+            }
+        }
         let mut out = String::new();
         for (i, piece) in template.pieces().iter().enumerate() {
             out.push_str(piece);
@@ -263,6 +358,43 @@ impl<'a> Evaluator<'_, 'a> {
         }
         Ok(Ok(Value::String(out)))
     }
+}
+
+/// The failure of a function whose result would pass the payload limit.
+fn too_large() -> Failure {
+    format!("its result would be larger than the payload limit of {MAX_VALUE_BYTES} bytes")
+}
+
+/// Refuses, before anything is built, the calls whose result can be
+/// many times the size of their arguments: `States.Array` copies every
+/// argument (a path may select the whole input, and there may be
+/// hundreds), `States.StringSplit` makes a string of every part.
+fn check_inputs(function: Intrinsic, values: &[Cow<'_, Value>]) -> Result<(), Failure> {
+    let size = match function {
+        Intrinsic::Array => {
+            let mut size = 2usize;
+            for value in values {
+                size = size.saturating_add(size_upto(value, MAX_VALUE_BYTES) + 1);
+                if size > MAX_VALUE_BYTES {
+                    break;
+                }
+            }
+            size
+        }
+        Intrinsic::StringSplit => match (values.first().map(|v| v.as_ref()), values.get(1).map(|v| v.as_ref())) {
+            // Each part as a JSON string: its text and `"",` around it.
+            (Some(Value::String(text)), Some(Value::String(delimiters))) => text
+                .split(|c: char| delimiters.contains(c))
+                .filter(|part| !part.is_empty())
+                .fold(2usize, |size, part| size.saturating_add(part.len() + 3)),
+            _ => 0,
+        },
+        _ => 0,
+    };
+    if size > MAX_VALUE_BYTES {
+        return Err(too_large());
+    }
+    Ok(())
 }
 
 /// Applies every function but `States.Format` to its evaluated arguments.
@@ -2189,5 +2321,63 @@ mod tests {
         assert_eq!(compact_json(&json!("\u{1f}\u{7f}")), "\"\\u001F\u{7f}\"");
         assert_eq!(compact_json(&json!(u64::MAX)), u64::MAX.to_string());
         assert_eq!(canonical_json(&json!({"b": 1, "a": 2})), r#"{"a":2,"b":1}"#);
+    }
+
+    // --- Bounds on what the functions build ------------------------------
+
+    /// An input with a string of 200 KB: within the payload limit alone,
+    /// not when copied twice.
+    fn big() -> Data {
+        Data::input(json!({"big": "x".repeat(200_000), "small": "y"}))
+    }
+
+    #[test]
+    fn array_of_many_large_arguments_is_refused_before_it_is_built() {
+        let data = big();
+        let many = vec!["$.big"; 1000].join(", ");
+        let cause = data.failure(&format!("States.Array({many})"));
+        assert!(cause.contains("payload limit of 262144 bytes"), "{cause}");
+        assert!(cause.starts_with("The intrinsic function States.Array failed"), "{cause}");
+        data.check("States.ArrayLength(States.Array($.big))", json!(1));
+    }
+
+    #[test]
+    fn format_of_many_large_values_is_refused_before_it_is_written() {
+        let data = big();
+        let template = vec!["{}"; 500].concat();
+        let many = vec!["$.big"; 500].join(", ");
+        let cause = data.failure(&format!("States.Format('{template}', {many})"));
+        assert!(cause.contains("payload limit"), "{cause}");
+        data.check("States.Format('{}', $.small)", json!("y"));
+    }
+
+    #[test]
+    fn nested_results_past_the_payload_limit_fail() {
+        let data = big();
+        let cause = data.failure("States.JsonToString(States.Array($.big, $.big))");
+        assert!(cause.contains("payload limit"), "{cause}");
+        let cause = data.failure(
+            "States.ArrayPartition(States.StringSplit(States.Format('{}{}', $.big, $.big), 'q'), 1)",
+        );
+        assert!(cause.contains("payload limit"), "{cause}");
+    }
+
+    #[test]
+    fn string_split_into_many_parts_is_refused_before_it_is_built() {
+        let data = Data::input(json!({"text": "a,".repeat(100_000)}));
+        let cause = data.failure("States.StringSplit($.text, ',')");
+        assert!(cause.contains("payload limit"), "{cause}");
+        let data = Data::input(json!({"text": "a,".repeat(1000)}));
+        data.check("States.ArrayLength(States.StringSplit($.text, ','))", json!(1000));
+    }
+
+    #[test]
+    fn the_calls_of_one_field_build_a_bounded_amount_in_all() {
+        // Each JsonToString is 200 KB, within the limit; twenty of them,
+        // alive together as arguments, are not.
+        let data = big();
+        let many = vec!["States.JsonToString($.big)"; 100].join(", ");
+        let cause = data.failure(&format!("States.ArrayContains(States.Array({many}), 1)"));
+        assert!(cause.contains("in all"), "{cause}");
     }
 }

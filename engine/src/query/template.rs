@@ -526,6 +526,27 @@ mod tests {
         }
 
         #[test]
+        fn a_template_that_copies_more_than_the_payload_limit_fails() {
+            let input = json!({"big": "x".repeat(100_000)});
+            let mut fields = Map::new();
+            for i in 0..1000 {
+                fields.insert(format!("f{i}.$"), json!("$.big"));
+            }
+            let e = evaluate(Value::Object(fields), input.clone()).unwrap_err();
+            assert_eq!(e.error, "States.DataLimitExceeded", "{e}");
+            assert!(e.cause.contains("262144"), "{e}");
+            let mut calls = Map::new();
+            for i in 0..1000 {
+                calls.insert(format!("f{i}.$"), json!("States.Format('{}', $.big)"));
+            }
+            let e = evaluate(Value::Object(calls), input.clone()).unwrap_err();
+            assert_eq!(e.error, "States.DataLimitExceeded", "{e}");
+            // Two copies fit.
+            let two = evaluate(json!({"a.$": "$.big", "b.$": "$.big"}), input);
+            assert!(two.is_ok());
+        }
+
+        #[test]
         fn the_aws_parameters_example() {
             // From the AWS guide, "InputPath and Parameters".
             let input = json!({

@@ -1028,16 +1028,73 @@ impl Engine {
         }
     }
 
-    /// Resumes every execution the store says is open.
+    /// Resumes every execution the store says is open. One that cannot be
+    /// replayed (its journal is damaged, its definition is gone, the replay
+    /// fails or panics) must not keep the others, or the server, from
+    /// starting: it is marked FAILED with the reason and reported. Only a
+    /// store that cannot be read leaves it open, for the next start.
     fn recover(&self) -> Result<(), EngineError> {
         for record in self.inner.store.open_executions()? {
             let arn = record.arn.clone();
-            // One execution that cannot resume must not keep the others
-            // (or the server) from starting: it stays open and is reported.
-            if let Err(e) = self.resume(record) {
-                tracing::error!(execution = %arn, error = %e, "execution cannot resume; it stays open");
+            let kept = record.clone();
+            let resumed =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.resume(record)));
+            let why = match resumed {
+                Ok(Ok(())) => continue,
+                Ok(Err(e @ EngineError::Store(StoreError::Io(_)))) => {
+                    tracing::error!(execution = %arn, error = %e, "execution cannot resume now; it stays open");
+                    continue;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(panic) => format!("resuming it panicked: {}", panic_text(panic.as_ref())),
+            };
+            tracing::error!(execution = %arn, error = %why, "execution cannot be resumed; it is marked FAILED");
+            if let Err(e) = self.fail_unresumable(kept, &why) {
+                tracing::error!(execution = %arn, error = %e, "execution cannot be resumed, nor marked FAILED; it stays open");
             }
         }
+        Ok(())
+    }
+
+    /// Ends an execution that recovery cannot replay: FAILED with
+    /// `States.Runtime` and the reason, and an ExecutionFailed event after
+    /// its stored history when that history takes one.
+    fn fail_unresumable(&self, mut record: ExecutionRecord, why: &str) -> Result<(), EngineError> {
+        let now = self.inner.clock.now();
+        let arn = record.arn.clone();
+        let error = "States.Runtime".to_owned();
+        let cause = format!(
+            "stepline could not resume this execution after a restart, so it failed: {why}"
+        );
+        record.status = ExecutionStatus::Failed;
+        record.stop = Some(now);
+        record.error = Some(error.clone());
+        record.cause = Some(cause.clone());
+        let mut closed = WriteBatch::new();
+        closed.push(WriteOp::UpdateExecution(record.clone()));
+        if let Ok(last) = self.inner.store.history_len(&record.arn) {
+            let mut with_event = WriteBatch::new();
+            with_event.push(WriteOp::AppendHistory {
+                execution: record.arn.clone(),
+                events: vec![crate::history::HistoryEvent {
+                    id: last + 1,
+                    previous_event_id: last,
+                    timestamp: now,
+                    event: crate::history::Event::ExecutionFailed {
+                        error: Some(error),
+                        cause: Some(cause),
+                    },
+                }],
+            });
+            with_event.push(WriteOp::UpdateExecution(record));
+            match self.inner.store.apply(&with_event) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!(execution = %arn, error = %e, "the history of an execution that cannot be resumed takes no ExecutionFailed event");
+                }
+            }
+        }
+        self.inner.store.apply(&closed)?;
         Ok(())
     }
 
@@ -1083,7 +1140,9 @@ impl Engine {
         self.run_recovered(machine, info, record, inbox)
     }
 
-    /// Rebuilds an open execution from its journal and runs it on.
+    /// Rebuilds an open execution from its journal and runs it on. A
+    /// replay that panics is an error of this execution alone (a panic
+    /// fails one execution, never the node).
     fn run_recovered(
         &self,
         machine: Arc<StateMachine>,
@@ -1091,13 +1150,26 @@ impl Engine {
         record: ExecutionRecord,
         inbox: Option<Inbox>,
     ) -> Result<(), EngineError> {
-        let (execution, outstanding) = DurableExecution::recover(
-            &*self.inner.store,
-            machine,
-            info,
-            record,
-            self.end_notices(),
-        )?;
+        let arn = record.arn.clone();
+        let replayed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            DurableExecution::recover(
+                &*self.inner.store,
+                machine,
+                info,
+                record,
+                self.end_notices(),
+            )
+        }));
+        let (execution, outstanding) = match replayed {
+            Ok(replayed) => replayed?,
+            Err(panic) => {
+                return Err(StoreError::Corrupt(format!(
+                    "replaying the journal of {arn} panicked: {}",
+                    panic_text(panic.as_ref())
+                ))
+                .into());
+            }
+        };
         self.spawn_with(execution, Pending::from_outstanding(outstanding), inbox);
         Ok(())
     }
@@ -1600,6 +1672,17 @@ async fn purge_loop(inner: std::sync::Weak<Inner>) {
         if let Err(e) = engine.purge_expired().await {
             tracing::error!(error = %e, "purging expired executions failed");
         }
+    }
+}
+
+/// The message of a caught panic.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic without a message".to_owned()
     }
 }
 

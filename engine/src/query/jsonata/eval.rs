@@ -1,8 +1,10 @@
 //! The evaluator: the reference implementation's `evaluate` over our
 //! values, with sequences flattened and singletons unwrapped as it does.
 //! Every call costs fuel and nests one level deeper, so a runaway
-//! expression fails with U1001/U1002 instead of exhausting the stack, the
-//! time or the memory.
+//! expression fails with U1001/U1002 instead of exhausting the stack or
+//! the time; every string, array, object and frame it builds is charged
+//! to a memory budget before it is made, so it fails with U1003 instead
+//! of exhausting the memory.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -27,6 +29,22 @@ pub(super) const MAX_FUEL: u64 = 5_000_000;
 /// recursion fails with U1001 well before a 2 MiB thread (a tokio
 /// worker's) would overflow, in debug builds too.
 pub(super) const STACK_BUDGET: usize = 1024 * 1024;
+/// Bytes one evaluation may allocate, in all: every string, array slot,
+/// object entry and frame it makes, counted when made and never given
+/// back. 128 payloads (32 MiB): an expression may build many values as
+/// large as its result (one per item of a `$map`, one per step of a
+/// `$reduce` that grows a string) while a handful of evaluations at once,
+/// one per worker thread, stay far below a small server's memory.
+pub(super) const MEMORY_BUDGET: usize = 128 * crate::interp::MAX_PAYLOAD_BYTES;
+/// What an array slot costs.
+pub(super) const ITEM_BYTES: usize = std::mem::size_of::<V>();
+/// What an object entry or a variable binding costs besides its key's
+/// text: the value, the key's `String` and the index's slot.
+pub(super) const ENTRY_BYTES: usize = std::mem::size_of::<V>() + std::mem::size_of::<String>() + 16;
+/// What a string costs besides its text: the `Rc`'s counts.
+pub(super) const STR_BYTES: usize = 16;
+/// What a frame (a block's or a lambda call's scope) costs.
+const FRAME_BYTES: usize = std::mem::size_of::<Frame>() + 32;
 
 #[derive(Debug, Default)]
 pub(super) struct Frame {
@@ -51,6 +69,8 @@ pub(super) struct Evaluator<'h> {
     pub host: &'h mut dyn Host,
     depth: usize,
     fuel: u64,
+    /// Bytes left to allocate (see [`MEMORY_BUDGET`]).
+    memory: usize,
     /// The address of a local in the caller's frame: stack use is the
     /// distance from it (no unsafe: the address is only compared).
     stack_base: usize,
@@ -68,23 +88,79 @@ impl Drop for Evaluator<'_> {
 }
 
 impl<'h> Evaluator<'h> {
-    pub fn new(host: &'h mut dyn Host) -> Self {
+    /// An evaluator that may allocate `memory` bytes: [`MEMORY_BUDGET`],
+    /// or a small budget in tests that see each construct charged.
+    pub fn with_memory(host: &'h mut dyn Host, memory: usize) -> Self {
         Self {
             host,
             depth: 0,
             fuel: MAX_FUEL,
+            memory,
             stack_base: stack_address(),
             frames: Vec::new(),
         }
     }
 
-    pub fn frame(&mut self, parent: Option<&Rc<Frame>>) -> Rc<Frame> {
+    /// A new scope under `parent`. Every frame is kept until evaluation
+    /// ends (see `frames`), so each one is charged.
+    pub fn frame(&mut self, parent: Option<&Rc<Frame>>) -> Result<Rc<Frame>, JErr> {
+        self.charge(FRAME_BYTES)?;
         let f = Rc::new(Frame {
             vars: RefCell::default(),
             parent: parent.cloned(),
         });
         self.frames.push(Rc::clone(&f));
-        f
+        Ok(f)
+    }
+
+    /// Binds `name` in `frame`, charging the binding.
+    pub fn bind(&mut self, frame: &Frame, name: &str, v: V) -> Result<(), JErr> {
+        self.charge(ENTRY_BYTES + name.len())?;
+        frame.bind(name, v);
+        Ok(())
+    }
+
+    /// Charges `bytes` about to be allocated against the memory budget.
+    #[inline]
+    pub fn charge(&mut self, bytes: usize) -> Result<(), JErr> {
+        if bytes > self.memory {
+            self.memory = 0;
+            return Err(budget_exceeded());
+        }
+        self.memory -= bytes;
+        Ok(())
+    }
+
+    /// Charges `n` array slots.
+    #[inline]
+    pub fn charge_items(&mut self, n: usize) -> Result<(), JErr> {
+        self.charge(n.saturating_mul(ITEM_BYTES))
+    }
+
+    /// Charges a string of `len` bytes.
+    #[inline]
+    pub fn charge_str(&mut self, len: usize) -> Result<(), JErr> {
+        self.charge(len.saturating_add(STR_BYTES))
+    }
+
+    /// Bytes left to allocate: what a function that writes text (a
+    /// picture string) may write at most.
+    pub fn memory_left(&self) -> usize {
+        self.memory
+    }
+
+    /// `$string` of `v`, charged before it is written.
+    pub fn stringify(&mut self, v: &V, pretty: bool) -> Result<String, JErr> {
+        match v {
+            V::Str(s) => self.charge_str(s.len())?,
+            V::Num(_) | V::Null | V::Bool(_) | V::Func(_) => self.charge_str(32)?,
+            _ => {
+                // The text, and the JSON tree it is written from.
+                let size = super::value::text_size(v, pretty, self.memory.saturating_add(1));
+                self.charge(size.saturating_mul(2))?;
+            }
+        }
+        super::value::stringify(v, pretty)
     }
 
     /// Spends `units` of fuel.
@@ -143,7 +219,7 @@ impl<'h> Evaluator<'h> {
                 }
             }
             Kind::Block(items) => {
-                let frame = self.frame(Some(env));
+                let frame = self.frame(Some(env))?;
                 let mut last = None;
                 for item in items {
                     last = self.eval(item, input, &frame)?;
@@ -178,14 +254,26 @@ impl<'h> Evaluator<'h> {
     fn eval_other(&mut self, node: &Node, input: Option<&V>, env: &Rc<Frame>) -> Res {
         Ok(match &node.kind {
             Kind::Path { .. } => self.path(node, input, env)?,
-            Kind::Name(name) => lookup(input, name),
-            Kind::Str(s) => Some(V::Str(s.as_ref().into())),
+            Kind::Name(name) => {
+                let found = lookup(input, name);
+                if let Some(V::Arr(a, _)) = &found {
+                    // Gathered from every item of an array input.
+                    if !matches!(input, Some(V::Obj(_))) {
+                        self.charge_items(a.len())?;
+                    }
+                }
+                found
+            }
+            Kind::Str(s) => {
+                self.charge_str(s.len())?;
+                Some(V::Str(s.as_ref().into()))
+            }
             Kind::Num(n) => Some(V::Num(*n)),
             Kind::Value(Lit::True) => Some(V::Bool(true)),
             Kind::Value(Lit::False) => Some(V::Bool(false)),
             Kind::Value(Lit::Null) => Some(V::Null),
-            Kind::Wildcard => wildcard(input),
-            Kind::Descendant => descendants(input),
+            Kind::Wildcard => self.charged_seq(wildcard(input))?,
+            Kind::Descendant => self.charged_seq(descendants(input))?,
             Kind::Parent => {
                 return Err(JErr::at(
                     "S0217",
@@ -221,8 +309,13 @@ impl<'h> Evaluator<'h> {
                 for item in items {
                     if let Some(v) = self.eval(item, input, env)? {
                         if matches!(item.kind, Kind::Array(_)) {
+                            self.charge_items(1)?;
                             out.push(v);
                         } else {
+                            self.charge_items(match &v {
+                                V::Arr(a, _) => a.len(),
+                                _ => 1,
+                            })?;
                             append_into(&mut out, v);
                         }
                     }
@@ -247,7 +340,7 @@ impl<'h> Evaluator<'h> {
                 }
             }
             Kind::Block(items) => {
-                let frame = self.frame(Some(env));
+                let frame = self.frame(Some(env))?;
                 let mut last = None;
                 for item in items {
                     last = self.eval(item, input, &frame)?;
@@ -257,18 +350,21 @@ impl<'h> Evaluator<'h> {
             Kind::Bind { name, value } => {
                 let v = self.eval(value, input, env)?;
                 match &v {
-                    Some(v) => env.bind(name, v.clone()),
+                    Some(v) => self.bind(env, name, v.clone())?,
                     None => {
                         env.vars.borrow_mut().remove(name);
                     }
                 }
                 v
             }
-            Kind::Lambda(def) => Some(V::Func(Rc::new(Func::Lambda {
-                def: def.clone(),
-                input: input.cloned(),
-                frame: Rc::clone(env),
-            }))),
+            Kind::Lambda(def) => {
+                self.charge(FRAME_BYTES)?;
+                Some(V::Func(Rc::new(Func::Lambda {
+                    def: def.clone(),
+                    input: input.cloned(),
+                    frame: Rc::clone(env),
+                })))
+            }
             Kind::Call {
                 procedure,
                 args,
@@ -276,14 +372,20 @@ impl<'h> Evaluator<'h> {
             } => self.call(node, procedure, args, *partial, input, env, None)?,
             Kind::Placeholder => return Err(JErr::at("S0201", "Syntax error: ?", node.pos)),
             Kind::Apply { lhs, rhs } => self.apply_chain(lhs, rhs, input, env)?,
-            Kind::Transform(def) => Some(V::Func(Rc::new(Func::Transform {
-                def: def.clone(),
-                frame: Rc::clone(env),
-            }))),
+            Kind::Transform(def) => {
+                self.charge(FRAME_BYTES)?;
+                Some(V::Func(Rc::new(Func::Transform {
+                    def: def.clone(),
+                    frame: Rc::clone(env),
+                })))
+            }
             Kind::Sort(_) => {
                 let seq = match input {
                     Some(V::Arr(..)) => input.cloned(),
-                    Some(v) => Some(V::seq(vec![v.clone()])),
+                    Some(v) => {
+                        self.charge_items(1)?;
+                        Some(V::seq(vec![v.clone()]))
+                    }
                     None => None,
                 };
                 match seq {
@@ -308,7 +410,10 @@ impl<'h> Evaluator<'h> {
         // An undefined input is still one item (the reference's
         // `createSequence(undefined)`): variables and literals evaluate.
         let mut input_seq: Vec<Option<V>> = match input {
-            Some(V::Arr(a, _)) if !first_is_var => a.iter().cloned().map(Some).collect(),
+            Some(V::Arr(a, _)) if !first_is_var => {
+                self.charge_items(a.len())?;
+                a.iter().cloned().map(Some).collect()
+            }
             other => vec![other.cloned()],
         };
         let mut result: Option<V> = None;
@@ -338,7 +443,10 @@ impl<'h> Evaluator<'h> {
             }
             if step.ann.focus.is_none() {
                 input_seq = match &result {
-                    Some(V::Arr(a, _)) => a.iter().cloned().map(Some).collect(),
+                    Some(V::Arr(a, _)) => {
+                        self.charge_items(a.len())?;
+                        a.iter().cloned().map(Some).collect()
+                    }
                     Some(v) => vec![Some(v.clone())],
                     None => vec![],
                 };
@@ -346,6 +454,7 @@ impl<'h> Evaluator<'h> {
         }
         if is_tuple {
             let t = tuples.unwrap_or_default();
+            self.charge_items(t.len())?;
             if node.ann.group.is_some() {
                 let items: Vec<V> = t.into_iter().map(|o| V::Obj(Rc::new(o))).collect();
                 let seq = V::Arr(Rc::new(items), SEQ | TUPLE);
@@ -359,6 +468,7 @@ impl<'h> Evaluator<'h> {
             ));
         }
         if *keep_singleton {
+            self.charge_items(1)?;
             result = result.map(|r| match r {
                 V::Arr(a, f) if f & CONS != 0 && f & SEQ == 0 => {
                     V::Arr(Rc::new(vec![V::Arr(a, f)]), SEQ | KEEP)
@@ -375,6 +485,7 @@ impl<'h> Evaluator<'h> {
 
     fn step(&mut self, step: &Node, input: &[Option<V>], env: &Rc<Frame>, last: bool) -> Res {
         if let Kind::Sort(_) = step.kind {
+            self.charge_items(input.len())?;
             let seq = V::seq(input.iter().flatten().cloned().collect());
             let mut result = Some(self.sort(step, &seq, env)?);
             for stage in &step.ann.stages {
@@ -393,6 +504,7 @@ impl<'h> Evaluator<'h> {
                 }
             }
             if let Some(r) = r {
+                self.charge_items(1)?;
                 results.push(r);
             }
         }
@@ -406,20 +518,49 @@ impl<'h> Evaluator<'h> {
         let mut out = Vec::new();
         for r in results {
             match r {
-                V::Arr(a, f) if f & CONS == 0 => out.extend(a.iter().cloned()),
-                other => out.push(other),
+                V::Arr(a, f) if f & CONS == 0 => {
+                    self.charge_items(a.len())?;
+                    out.extend(a.iter().cloned());
+                }
+                other => {
+                    self.charge_items(1)?;
+                    out.push(other);
+                }
             }
         }
         self.spend(out.len() as u64 / 8)?;
         Ok(Some(V::seq(out)))
     }
 
-    fn tuple_env(&mut self, env: &Rc<Frame>, tuple: &Obj) -> Rc<Frame> {
-        let frame = self.frame(Some(env));
+    fn tuple_env(&mut self, env: &Rc<Frame>, tuple: &Obj) -> Result<Rc<Frame>, JErr> {
+        let frame = self.frame(Some(env))?;
         for (k, v) in tuple {
-            frame.bind(k, v.clone());
+            self.bind(&frame, k, v.clone())?;
         }
-        frame
+        Ok(frame)
+    }
+
+    /// A sequence gathered from existing values, charged once made (it
+    /// is no larger than what it was gathered from).
+    pub(super) fn charged_seq(&mut self, v: Option<V>) -> Res {
+        if let Some(V::Arr(a, _)) = &v {
+            self.charge_items(a.len())?;
+        }
+        Ok(v)
+    }
+
+    /// Charges a copy of the object `o`.
+    fn charge_obj(&mut self, o: &Obj) -> Result<(), JErr> {
+        let keys: usize = o.keys().map(String::len).sum();
+        self.charge(o.len().saturating_mul(ENTRY_BYTES).saturating_add(keys))
+    }
+
+    /// One side of `&` as text (undefined is empty), charged.
+    fn concat_part(&mut self, v: Option<&V>) -> Result<std::borrow::Cow<'static, str>, JErr> {
+        Ok(match v {
+            None => std::borrow::Cow::Borrowed(""),
+            Some(v) => std::borrow::Cow::Owned(self.stringify(v, false)?),
+        })
     }
 
     fn tuple_step(
@@ -432,6 +573,7 @@ impl<'h> Evaluator<'h> {
         if let Kind::Sort(_) = step.kind {
             let result = match tuples {
                 Some(t) => {
+                    self.charge_items(t.len())?;
                     let seq = V::Arr(
                         Rc::new(t.into_iter().map(|o| V::Obj(Rc::new(o))).collect()),
                         SEQ | TUPLE,
@@ -440,6 +582,7 @@ impl<'h> Evaluator<'h> {
                     objs(sorted)
                 }
                 None => {
+                    self.charge_items(input.len())?;
                     let sorted = self.sort(
                         step,
                         &V::seq(input.iter().flatten().cloned().collect()),
@@ -449,6 +592,7 @@ impl<'h> Evaluator<'h> {
                         .as_array()
                         .map(|a| a.as_ref().clone())
                         .unwrap_or_default();
+                    self.charge(items.len().saturating_mul(2 * ENTRY_BYTES + ITEM_BYTES))?;
                     items
                         .into_iter()
                         .enumerate()
@@ -465,33 +609,44 @@ impl<'h> Evaluator<'h> {
             };
             return self.tuple_stages(step, result, env);
         }
-        let tuples = tuples.unwrap_or_else(|| {
-            input
+        let tuples = match tuples {
+            Some(t) => t,
+            None => {
+                self.charge(input.len().saturating_mul(ENTRY_BYTES + 1))?;
+                input
                 .iter()
                 .map(|v| {
                     let mut o = Obj::default();
                     if let Some(v) = v {
                         o.insert("@".into(), v.clone());
                     }
-                    o
-                })
-                .collect()
-        });
+                        o
+                    })
+                    .collect()
+            }
+        };
         let mut result = Vec::new();
         for tuple in &tuples {
-            let frame = self.tuple_env(env, tuple);
+            let frame = self.tuple_env(env, tuple)?;
             let context = tuple.get("@").cloned();
             let Some(res) = self.eval(step, context.as_ref(), &frame)? else {
                 continue;
             };
             let (items, is_tuple_stream) = match res {
-                V::Arr(a, f) => (a.as_ref().clone(), f & TUPLE != 0),
+                V::Arr(a, f) => {
+                    self.charge_items(a.len())?;
+                    (a.as_ref().clone(), f & TUPLE != 0)
+                }
                 other => (vec![other], false),
             };
             for (bb, item) in items.into_iter().enumerate() {
+                // The tuple, one more binding, and its slot in the stream.
+                self.charge_obj(tuple)?;
+                self.charge(2 * ENTRY_BYTES + ITEM_BYTES)?;
                 let mut t = tuple.clone();
                 if is_tuple_stream {
                     if let V::Obj(o) = item {
+                        self.charge_obj(&o)?;
                         t.extend(o.as_ref().clone());
                     }
                 } else {
@@ -520,6 +675,7 @@ impl<'h> Evaluator<'h> {
         for stage in &step.ann.stages {
             match stage {
                 Stage::Filter(f) => {
+                    self.charge_items(tuples.len())?;
                     let seq = V::Arr(
                         Rc::new(tuples.into_iter().map(|o| V::Obj(Rc::new(o))).collect()),
                         SEQ | TUPLE,
@@ -568,7 +724,7 @@ impl<'h> Evaluator<'h> {
         for (index, item) in items.iter().enumerate() {
             let (context, frame) = match (tuple, item) {
                 (true, V::Obj(o)) => {
-                    let f = self.tuple_env(env, o);
+                    let f = self.tuple_env(env, o)?;
                     (o.get("@").cloned(), f)
                 }
                 _ => (Some(item.clone()), Rc::clone(env)),
@@ -589,12 +745,14 @@ impl<'h> Evaluator<'h> {
                             i += len;
                         }
                         if i == index as f64 {
+                            self.charge_items(1)?;
                             out.push(item.clone());
                         }
                     }
                 }
                 None => {
                     if truthy(res.as_ref()) {
+                        self.charge_items(1)?;
                         out.push(item.clone());
                     }
                 }
@@ -610,7 +768,10 @@ impl<'h> Evaluator<'h> {
         env: &Rc<Frame>,
     ) -> Result<V, JErr> {
         let (items, reduce): (Vec<Option<V>>, bool) = match input {
-            Some(V::Arr(a, f)) => (a.iter().cloned().map(Some).collect(), f & TUPLE != 0),
+            Some(V::Arr(a, f)) => {
+                self.charge_items(a.len())?;
+                (a.iter().cloned().map(Some).collect(), f & TUPLE != 0)
+            }
             Some(v) => (vec![Some(v.clone())], false),
             None => (vec![], false),
         };
@@ -620,7 +781,7 @@ impl<'h> Evaluator<'h> {
         for item in &items {
             let (context, frame) = match (reduce, item) {
                 (true, Some(V::Obj(o))) => {
-                    let f = self.tuple_env(env, o);
+                    let f = self.tuple_env(env, o)?;
                     (o.get("@").cloned(), f)
                 }
                 _ => (item.clone(), Rc::clone(env)),
@@ -643,6 +804,11 @@ impl<'h> Evaluator<'h> {
                 };
                 match groups.get_mut(&key) {
                     Some((data, i)) => {
+                        // Appending copies what the group holds so far.
+                        self.charge_items(match data {
+                            Some(V::Arr(a, _)) => a.len() + 1,
+                            _ => 2,
+                        })?;
                         if *i != index {
                             return Err(JErr::at(
                                 "D1009",
@@ -653,6 +819,7 @@ impl<'h> Evaluator<'h> {
                         *data = functions::append(data.take(), item.clone());
                     }
                     None => {
+                        self.charge(ENTRY_BYTES + key.len())?;
                         groups.insert(key, (item.clone(), index));
                     }
                 }
@@ -661,15 +828,24 @@ impl<'h> Evaluator<'h> {
         let mut result = Obj::default();
         for (key, (data, index)) in groups {
             let (context, frame) = if reduce {
+                if let Some(V::Arr(a, _)) = &data {
+                    // Each tuple's bindings are merged into one object.
+                    for item in a.iter() {
+                        if let V::Obj(o) = item {
+                            self.charge_obj(o)?;
+                        }
+                    }
+                }
                 let tuple = reduce_tuples(data);
                 let mut t = tuple;
                 let context = t.shift_remove("@");
-                let f = self.tuple_env(env, &t);
+                let f = self.tuple_env(env, &t)?;
                 (context, f)
             } else {
                 (data, Rc::clone(env))
             };
             if let Some(v) = self.eval(&pairs[index].1, context.as_ref(), &frame)? {
+                self.charge(ENTRY_BYTES + key.len())?;
                 result.insert(key, v);
             }
         }
@@ -681,7 +857,11 @@ impl<'h> Evaluator<'h> {
             return Ok(input.clone());
         };
         let (items, flags) = match input {
-            V::Arr(a, f) => (a.as_ref().clone(), *f),
+            V::Arr(a, f) => {
+                // The copy, the keyed pairs and the merge sort's halves.
+                self.charge(a.len().saturating_mul(4 * ITEM_BYTES + 32))?;
+                (a.as_ref().clone(), *f)
+            }
             other => (vec![other.clone()], SEQ),
         };
         let tuple = flags & TUPLE != 0;
@@ -690,11 +870,12 @@ impl<'h> Evaluator<'h> {
         for item in items {
             let (context, frame) = match (tuple, &item) {
                 (true, V::Obj(o)) => {
-                    let f = self.tuple_env(env, o);
+                    let f = self.tuple_env(env, o)?;
                     (o.get("@").cloned(), f)
                 }
                 _ => (Some(item.clone()), Rc::clone(env)),
             };
+            self.charge_items(terms.len())?;
             let mut keys = Vec::with_capacity(terms.len());
             for (_, term) in terms {
                 keys.push(self.eval(term, context.as_ref(), &frame)?);
@@ -857,16 +1038,14 @@ impl<'h> Evaluator<'h> {
                 }))
             }
             "&" => {
-                let a = match &l {
-                    None => String::new(),
-                    Some(v) => super::value::stringify(v, false)?,
-                };
-                let b = match &r {
-                    None => String::new(),
-                    Some(v) => super::value::stringify(v, false)?,
-                };
+                let a = self.concat_part(l.as_ref())?;
+                let b = self.concat_part(r.as_ref())?;
                 self.spend((a.len() + b.len()) as u64 / 8)?;
-                Some(V::Str(format!("{a}{b}").into()))
+                self.charge_str(a.len() + b.len())?;
+                let mut joined = String::with_capacity(a.len() + b.len());
+                joined.push_str(&a);
+                joined.push_str(&b);
+                Some(V::Str(joined.into()))
             }
             ".." => {
                 let check = |v: &Option<V>, code: &'static str, side: &str, pos: usize| match v {
@@ -895,6 +1074,7 @@ impl<'h> Evaluator<'h> {
                             ));
                         }
                         self.spend(size as u64)?;
+                        self.charge_items(size as usize)?;
                         let mut out = Vec::with_capacity(size as usize);
                         let mut x = a;
                         while x <= b {
@@ -956,6 +1136,7 @@ impl<'h> Evaluator<'h> {
             if let Some(a) = applyto {
                 fixed.push(Some(a));
             }
+            self.charge(FRAME_BYTES + args.len().saturating_mul(ITEM_BYTES))?;
             for a in args {
                 if matches!(a.kind, Kind::Placeholder) {
                     fixed.push(None);
@@ -1011,10 +1192,10 @@ impl<'h> Evaluator<'h> {
                 input: captured,
                 frame,
             } => {
-                let frame = self.frame(Some(frame));
+                let frame = self.frame(Some(frame))?;
                 for (i, p) in def.params.iter().enumerate() {
                     if let Some(Some(v)) = args.get(i) {
-                        frame.bind(p, v.clone());
+                        self.bind(&frame, p, v.clone())?;
                     }
                 }
                 self.eval(&def.body, captured.as_ref(), &frame)
@@ -1087,6 +1268,7 @@ impl<'h> Evaluator<'h> {
         let r = self.eval(rhs, input, env)?;
         match (r, l) {
             (Some(r @ V::Func(_)), Some(l @ V::Func(_))) => {
+                self.charge(FRAME_BYTES)?;
                 Ok(Some(V::Func(Rc::new(Func::Chain(l, r)))))
             }
             (Some(r @ V::Func(_)), l) => self.apply(&r, vec![l], input, rhs.pos),
@@ -1116,7 +1298,10 @@ impl<'h> Evaluator<'h> {
             ));
         }
         // Work on a deep, mutable copy; matches are addressed by their path
-        // from the root, found by identity within the copy.
+        // from the root, found by identity within the copy. The copy, its
+        // snapshot and the result are three trees of the target's size.
+        let size = super::value::text_size(&target, false, self.memory.saturating_add(1));
+        self.charge(size.saturating_mul(3))?;
         let mut root = to_mutable(&target);
         let snapshot = from_mutable(&root);
         let matches = self.eval(&def.pattern, Some(&snapshot), env)?;
@@ -1125,6 +1310,7 @@ impl<'h> Evaluator<'h> {
             Some(V::Arr(a, _)) => a.as_ref().clone(),
             Some(v) => vec![v],
         };
+        self.charge_items(matched.len())?;
         let mut paths = Vec::new();
         for m in &matched {
             if let V::Obj(o) = m {
@@ -1143,11 +1329,21 @@ impl<'h> Evaluator<'h> {
                 continue;
             };
             let current_v = from_mutable(current);
+            self.charge(super::value::text_size(
+                &current_v,
+                false,
+                self.memory.saturating_add(1),
+            ))?;
             let update = self.eval(&def.update, Some(&current_v), env)?;
             let deletions = match &def.delete {
                 Some(d) => self.eval(d, Some(&current_v), env)?,
                 None => None,
             };
+            if let Some(u @ V::Obj(_)) = &update {
+                // Its fields are copied into the tree.
+                let size = super::value::text_size(u, false, self.memory.saturating_add(1));
+                self.charge(size)?;
+            }
             let Some(Mutable::Obj(target_obj)) = get_path_mut(&mut root, &path) else {
                 continue;
             };
@@ -1198,6 +1394,17 @@ impl<'h> Evaluator<'h> {
         }
         Ok(Some(from_mutable(&root)))
     }
+}
+
+/// The error of an evaluation that would pass its memory budget.
+pub(super) fn budget_exceeded() -> JErr {
+    JErr::new(
+        "U1003",
+        format!(
+            "The expression builds more data than one evaluation may ({} MiB in all): evaluation stopped",
+            MEMORY_BUDGET >> 20
+        ),
+    )
 }
 
 /// Where the stack is now (an address in the current frame).

@@ -308,8 +308,9 @@ fn case(s: String, picture: &str) -> String {
     }
 }
 
-/// `$formatInteger(n, picture)`.
-pub(super) fn format_integer(value: f64, picture: &str) -> Result<String, JErr> {
+/// `$formatInteger(n, picture)`. `max_len`: the most bytes it may write;
+/// a Roman numeral (a thousand takes one `m`) is checked against it first.
+pub(super) fn format_integer(value: f64, picture: &str, max_len: usize) -> Result<String, JErr> {
     let (pic, modifier) = match picture.rsplit_once(';') {
         Some((p, m)) => (p, m),
         None => (picture, ""),
@@ -322,6 +323,7 @@ pub(super) fn format_integer(value: f64, picture: &str) -> Result<String, JErr> 
             let w = if ordinal { ordinal_words(n) } else { words(n) };
             case(w, pic)
         }
+        "I" | "i" if (n / 1000) as usize > max_len => return Err(super::eval::budget_exceeded()),
         "I" => roman(n).to_uppercase(),
         "i" => roman(n),
         "A" => letters(n).to_uppercase(),
@@ -430,10 +432,14 @@ const DAYS: [&str; 7] = [
 
 /// `$fromMillis(ms, picture?, timezone?)`; without a picture, ISO 8601
 /// with milliseconds (as JavaScript's toISOString).
+/// `max_len`: the most bytes it may write (the evaluation's memory left):
+/// a picture's width modifiers (`[Y,1000000]`) are checked against it
+/// before any padding is made.
 pub(super) fn from_millis(
     ms: f64,
     picture: Option<&str>,
     tz: Option<&str>,
+    max_len: usize,
 ) -> Result<String, JErr> {
     let Some(utc) = Utc.timestamp_millis_opt(ms as i64).single() else {
         return Err(JErr::new(
@@ -470,7 +476,7 @@ pub(super) fn from_millis(
                 )
             })?;
             let marker: String = r[..end].chars().filter(|c| !c.is_whitespace()).collect();
-            out.push_str(&component(&t, &marker)?);
+            out.push_str(&component(&t, &marker, max_len.saturating_sub(out.len()))?);
             rest = &r[end + 1..];
         } else {
             let c = rest.chars().next().unwrap_or_default();
@@ -481,7 +487,7 @@ pub(super) fn from_millis(
     Ok(out)
 }
 
-fn component(t: &DateTime<FixedOffset>, marker: &str) -> Result<String, JErr> {
+fn component(t: &DateTime<FixedOffset>, marker: &str, max_len: usize) -> Result<String, JErr> {
     let mut chars = marker.chars();
     let Some(kind) = chars.next() else {
         return Ok(String::new());
@@ -498,6 +504,9 @@ fn component(t: &DateTime<FixedOffset>, marker: &str) -> Result<String, JErr> {
         }
         None => (None, None),
     };
+    if min_w.is_some_and(|w| w > max_len) {
+        return Err(super::eval::budget_exceeded());
+    }
     let ordinal = presentation.ends_with('o');
     let presentation = presentation.trim_end_matches(['o', 'c', 't']).to_owned();
     let number = |v: i64, default: &str| -> String {
@@ -522,7 +531,7 @@ fn component(t: &DateTime<FixedOffset>, marker: &str) -> Result<String, JErr> {
             } else {
                 pic.clone()
             };
-            return format_integer(v as f64, &p).unwrap_or_default();
+            return format_integer(v as f64, &p, max_len).unwrap_or_default();
         }
         let mut digits = pic.chars().filter(|c| c.is_ascii_digit()).count().max(1);
         if let Some(m) = min_w {

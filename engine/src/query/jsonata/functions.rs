@@ -7,7 +7,7 @@ use std::rc::Rc;
 use serde_json::Value;
 
 use super::error::JErr;
-use super::eval::{Evaluator, Res, cmp_utf16, merge_sort};
+use super::eval::{ENTRY_BYTES, Evaluator, ITEM_BYTES, Res, cmp_utf16, merge_sort};
 use super::format;
 use super::parser::RegexDef;
 use super::value::{Func, Obj, V, deep_equal, js_number, stringify, truthy};
@@ -160,7 +160,13 @@ fn sig_err(name: &str, i: usize, pos: usize) -> JErr {
     )
 }
 
+/// A value as an error message quotes it: short values whole, long ones
+/// only named (a message must not be where memory goes).
 pub(super) fn show(v: &V) -> String {
+    const LONGEST: usize = 4096;
+    if super::value::text_size(v, false, LONGEST + 1) > LONGEST {
+        return format!("(a {} too long to show)", v.type_name());
+    }
     stringify(v, false).unwrap_or_default()
 }
 
@@ -274,15 +280,23 @@ impl Args {
             Some(_) => Err(self.err(i)),
         }
     }
-    /// An array argument: a single value is a one-item array.
-    fn array(&self, i: usize) -> Option<Vec<V>> {
-        match self.get(i)? {
-            V::Arr(a, _) => Some(a.as_ref().clone()),
-            other => Some(vec![other.clone()]),
-        }
+    /// An array argument, copied (and charged): a single value is a
+    /// one-item array.
+    fn array(&self, ev: &mut Evaluator<'_>, i: usize) -> Result<Option<Vec<V>>, JErr> {
+        Ok(match self.get(i) {
+            None => None,
+            Some(V::Arr(a, _)) => {
+                ev.charge_items(a.len())?;
+                Some(a.as_ref().clone())
+            }
+            Some(other) => {
+                ev.charge_items(1)?;
+                Some(vec![other.clone()])
+            }
+        })
     }
-    fn numbers(&self, i: usize) -> Result<Option<Vec<f64>>, JErr> {
-        let Some(items) = self.array(i) else {
+    fn numbers(&self, ev: &mut Evaluator<'_>, i: usize) -> Result<Option<Vec<f64>>, JErr> {
+        let Some(items) = self.array(ev, i)? else {
             return Ok(None);
         };
         items
@@ -366,7 +380,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             if v.is_func() {
                 return s("");
             }
-            s(stringify(v, pretty)?)
+            s(ev.stringify(v, pretty)?)
         }
         "length" => match a.str(0)? {
             Some(t) => n(t.chars().count() as f64),
@@ -376,6 +390,8 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             let Some(t) = a.str(0)? else { return Ok(None) };
             let start = a.num(1)?.ok_or_else(|| a.err(1))?;
             let len = a.num(2)?;
+            // The characters, then the part taken.
+            ev.charge(t.len().saturating_mul(5))?;
             let chars = chars_of(&t);
             let count = chars.len() as f64;
             let mut start = start.trunc();
@@ -397,19 +413,27 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
         "substringBefore" => {
             let Some(t) = a.str(0)? else { return Ok(None) };
             let chars = a.str(1)?.ok_or_else(|| a.err(1))?;
+            ev.charge_str(t.len())?;
             s(t.find(chars.as_ref()).map_or(t.as_ref(), |i| &t[..i]))
         }
         "substringAfter" => {
             let Some(t) = a.str(0)? else { return Ok(None) };
             let chars = a.str(1)?.ok_or_else(|| a.err(1))?;
+            ev.charge_str(t.len())?;
             s(t.find(chars.as_ref())
                 .map_or(t.as_ref(), |i| &t[i + chars.len()..]))
         }
-        "uppercase" => Ok(a.str(0)?.map(|t| V::str(&t.to_uppercase()))),
-        "lowercase" => Ok(a.str(0)?.map(|t| V::str(&t.to_lowercase()))),
-        "trim" => Ok(a
-            .str(0)?
-            .map(|t| V::str(&t.split_whitespace().collect::<Vec<_>>().join(" ")))),
+        "uppercase" | "lowercase" | "trim" => {
+            let Some(t) = a.str(0)? else { return Ok(None) };
+            // The new text and its copy into a value (a case change can
+            // lengthen a character: `ß` is `SS`).
+            ev.charge_str(t.len().saturating_mul(4))?;
+            s(match a.name {
+                "uppercase" => t.to_uppercase(),
+                "lowercase" => t.to_lowercase(),
+                _ => t.split_whitespace().collect::<Vec<_>>().join(" "),
+            })
+        }
         "pad" => {
             let Some(t) = a.str(0)? else { return Ok(None) };
             let width = a.num(1)?.ok_or_else(|| a.err(1))?;
@@ -426,6 +450,10 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             if missing > 10_000_000.0 {
                 return Err(JErr::at("U1002", "The padding is too large", pos));
             }
+            let widest = fill.chars().map(char::len_utf8).max().unwrap_or(1);
+            // The padding, the padded text, and its copy into a value.
+            let padding_bytes = (missing as usize).saturating_mul(widest);
+            ev.charge_str(padding_bytes.saturating_add(t.len()).saturating_mul(3))?;
             let padding: String = fill.chars().cycle().take(missing as usize).collect();
             s(if width > 0.0 {
                 format!("{t}{padding}")
@@ -450,15 +478,24 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
                     pos,
                 ));
             }
+            // Each part is a string of its own, in a slot of the array.
+            let part_bytes = ITEM_BYTES + super::eval::STR_BYTES;
             let mut parts: Vec<V> = match a.pattern(1)?.ok_or_else(|| a.err(1))? {
                 Pattern::Text(p) if p.is_empty() => {
+                    ev.charge(t.len().saturating_mul(part_bytes + 4))?;
                     t.chars().map(|c| V::str(&c.to_string())).collect()
                 }
-                Pattern::Text(p) => t.split(p.as_ref()).map(V::str).collect(),
+                Pattern::Text(p) => {
+                    let count = t.matches(p.as_ref()).count() + 1;
+                    ev.charge(count.saturating_mul(part_bytes).saturating_add(t.len()))?;
+                    t.split(p.as_ref()).map(V::str).collect()
+                }
                 Pattern::Regex(r) => {
+                    let spans = regex_spans(ev, &r, &t, None)?;
+                    ev.charge((spans.len() + 1).saturating_mul(part_bytes).saturating_add(t.len()))?;
                     let mut out = Vec::new();
                     let mut last = 0;
-                    for m in regex_spans(ev, &r, &t, None)? {
+                    for m in spans {
                         out.push(V::str(&t[last..m.0]));
                         last = m.1;
                     }
@@ -472,18 +509,29 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             Ok(Some(V::arr(parts)))
         }
         "join" => {
-            let Some(items) = a.array(0) else {
+            let Some(items) = a.array(ev, 0)? else {
                 return Ok(None);
             };
             let sep = a.str(1)?.unwrap_or_else(|| Rc::from(""));
-            let mut parts = Vec::new();
+            let mut total = sep.len().saturating_mul(items.len().saturating_sub(1));
             for item in &items {
                 match item {
-                    V::Str(x) => parts.push(x.to_string()),
+                    V::Str(x) => total = total.saturating_add(x.len()),
                     _ => return Err(a.err(0)),
                 }
             }
-            s(parts.join(&sep))
+            // The joined text and its copy into a value.
+            ev.charge_str(total.saturating_mul(2))?;
+            let mut joined = String::with_capacity(total);
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    joined.push_str(&sep);
+                }
+                if let V::Str(x) = item {
+                    joined.push_str(x);
+                }
+            }
+            s(joined)
         }
         "match" => {
             let Some(t) = a.str(0)? else { return Ok(None) };
@@ -492,6 +540,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             };
             let limit = a.num(2)?.map(|l| l.max(0.0) as usize);
             let found = regex_matches(ev, &r, &t, limit)?;
+            ev.charge_items(found.len())?;
             Ok(Some(V::seq(found)))
         }
         "replace" => {
@@ -514,23 +563,34 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
         }
         "base64encode" => {
             use base64::Engine;
-            Ok(a.str(0)?
-                .map(|t| V::str(&base64::engine::general_purpose::STANDARD.encode(t.as_bytes()))))
+            let Some(t) = a.str(0)? else { return Ok(None) };
+            ev.charge_str((t.len() / 3 + 1).saturating_mul(8))?;
+            s(base64::engine::general_purpose::STANDARD.encode(t.as_bytes()))
         }
         "base64decode" => {
             use base64::Engine;
             let Some(t) = a.str(0)? else { return Ok(None) };
+            // The bytes, the text (an invalid byte becomes three), its copy.
+            ev.charge_str(t.len().saturating_mul(7))?;
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(t.as_bytes())
                 .map_err(|_| JErr::at("D3137", "Invalid base64 string", pos))?;
             s(String::from_utf8_lossy(&bytes))
         }
-        "encodeUrlComponent" => Ok(a.str(0)?.map(|t| V::str(&percent_encode(&t, "-_.!~*'()")))),
-        "encodeUrl" => Ok(a
-            .str(0)?
-            .map(|t| V::str(&percent_encode(&t, "-_.!~*'();/?:@&=+$,#")))),
+        "encodeUrlComponent" | "encodeUrl" => {
+            let Some(t) = a.str(0)? else { return Ok(None) };
+            // Each byte may become `%XX`; the text and its copy.
+            ev.charge_str(t.len().saturating_mul(6))?;
+            let keep = if a.name == "encodeUrl" {
+                "-_.!~*'();/?:@&=+$,#"
+            } else {
+                "-_.!~*'()"
+            };
+            s(percent_encode(&t, keep))
+        }
         "decodeUrlComponent" | "decodeUrl" => {
             let Some(t) = a.str(0)? else { return Ok(None) };
+            ev.charge_str(t.len().saturating_mul(2))?;
             match percent_decode(&t, a.name == "decodeUrl") {
                 Some(d) => s(d),
                 None => Err(JErr::at(
@@ -598,6 +658,9 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
         "formatNumber" => {
             let Some(x) = a.num(0)? else { return Ok(None) };
             let picture = a.str(1)?.ok_or_else(|| a.err(1))?;
+            // The picture's own text and padding, and up to 309 digits
+            // (and as many separators) of the number.
+            ev.charge_str(picture.len().saturating_mul(4).saturating_add(1024))?;
             s(format::format_number(x, &picture).map_err(|e| e.or_at(pos))?)
         }
         "formatBase" => {
@@ -613,35 +676,44 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
                 ));
             }
             let v = round_half_even(x, 0);
+            // Base 2 of the largest number: 1024 digits, held as chars too.
+            ev.charge_str(6 * 1030)?;
             s(format::to_radix(v, radix as u32))
         }
         "formatInteger" => {
             let Some(x) = a.num(0)? else { return Ok(None) };
             let picture = a.str(1)?.ok_or_else(|| a.err(1))?;
-            s(
-                format::format_integer(round_half_even(x, 0), &picture)
-                    .map_err(|e| e.or_at(pos))?,
-            )
+            // Digits and separators as the picture has them, words, or a
+            // Roman numeral (checked against what is left by itself).
+            ev.charge_str(picture.len().saturating_mul(8).saturating_add(1024))?;
+            let text = format::format_integer(round_half_even(x, 0), &picture, ev.memory_left() / 2)
+                .map_err(|e| e.or_at(pos))?;
+            ev.charge_str(text.len().saturating_mul(2))?;
+            s(text)
         }
         "parseInteger" => {
             let Some(t) = a.str(0)? else { return Ok(None) };
             let picture = a.str(1)?.ok_or_else(|| a.err(1))?;
             Ok(format::parse_integer(&t, &picture).map(V::Num))
         }
-        "sum" => Ok(a.numbers(0)?.map(|xs| V::Num(xs.iter().sum()))),
+        "sum" => Ok(a.numbers(ev, 0)?.map(|xs| V::Num(xs.iter().sum()))),
         "max" => Ok(a
-            .numbers(0)?
+            .numbers(ev, 0)?
             .and_then(|xs| xs.into_iter().reduce(f64::max))
             .map(V::Num)),
         "min" => Ok(a
-            .numbers(0)?
+            .numbers(ev, 0)?
             .and_then(|xs| xs.into_iter().reduce(f64::min))
             .map(V::Num)),
         "average" => Ok(a
-            .numbers(0)?
+            .numbers(ev, 0)?
             .filter(|xs| !xs.is_empty())
             .map(|xs| V::Num(xs.iter().sum::<f64>() / xs.len() as f64))),
-        "count" => n(a.array(0).map_or(0, |x| x.len()) as f64),
+        "count" => n(match a.get(0) {
+            None => 0.0,
+            Some(V::Arr(items, _)) => items.len() as f64,
+            Some(_) => 1.0,
+        }),
         "boolean" => match a.get(0) {
             None => Ok(None),
             Some(v) => b(truthy(Some(v))),
@@ -653,6 +725,12 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
         "exists" => b(a.get(0).is_some()),
         "type" => Ok(a.get(0).map(|v| V::str(v.type_name()))),
         "append" => {
+            let len = |v: Option<&V>| match v {
+                Some(V::Arr(items, _)) => items.len(),
+                Some(_) => 1,
+                None => 0,
+            };
+            ev.charge_items(len(a.get(0)) + len(a.get(1)))?;
             let joined = append(
                 a.args.first().cloned().flatten(),
                 a.args.get(1).cloned().flatten(),
@@ -663,17 +741,19 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             }
             Ok(joined)
         }
-        "reverse" => Ok(a.array(0).map(|mut x| {
+        "reverse" => Ok(a.array(ev, 0)?.map(|mut x| {
             x.reverse();
             V::arr(x)
         })),
         "sort" => {
-            let Some(items) = a.array(0) else {
+            let Some(items) = a.array(ev, 0)? else {
                 return Ok(None);
             };
             if items.len() <= 1 {
                 return Ok(Some(V::arr(items)));
             }
+            // The merge sort's halves and merged runs.
+            ev.charge_items(items.len().saturating_mul(2))?;
             let f = a.func(1)?;
             let sorted = match f {
                 None => {
@@ -715,7 +795,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             Ok(Some(V::arr(sorted)))
         }
         "shuffle" => {
-            let Some(mut items) = a.array(0) else {
+            let Some(mut items) = a.array(ev, 0)? else {
                 return Ok(None);
             };
             for i in (1..items.len()).rev() {
@@ -732,6 +812,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             let mut out: Vec<V> = Vec::new();
             for item in items.iter() {
                 ev.spend(out.len() as u64 / 4 + 1)?;
+                ev.charge_items(1)?;
                 if !out.iter().any(|o| deep_equal(o, item)) {
                     out.push(item.clone());
                 }
@@ -739,10 +820,12 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             Ok(Some(V::arr(out)))
         }
         "zip" => {
-            let arrays: Vec<Vec<V>> = (0..a.args.len())
-                .map(|i| a.array(i).unwrap_or_default())
-                .collect();
+            let mut arrays: Vec<Vec<V>> = Vec::with_capacity(a.args.len());
+            for i in 0..a.args.len() {
+                arrays.push(a.array(ev, i)?.unwrap_or_default());
+            }
             let len = arrays.iter().map(Vec::len).min().unwrap_or(0);
+            ev.charge_items(len.saturating_mul(arrays.len() + 1))?;
             Ok(Some(V::arr(
                 (0..len)
                     .map(|i| V::arr(arrays.iter().map(|x| x[i].clone()).collect()))
@@ -752,20 +835,25 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
         "keys" => {
             let Some(v) = a.get(0) else { return Ok(None) };
             let mut keys: Vec<String> = Vec::new();
-            let mut add = |o: &Obj| {
+            let mut add = |ev: &mut Evaluator<'_>, o: &Obj| -> Result<(), JErr> {
                 for k in o.keys() {
                     if !keys.contains(k) {
+                        // The key, its copy into a value, and a slot.
+                        ev.charge(k.len().saturating_mul(2).saturating_add(ENTRY_BYTES))?;
                         keys.push(k.clone());
                     }
                 }
+                Ok(())
             };
             match v {
-                V::Obj(o) => add(o),
-                V::Arr(items, _) => items.iter().for_each(|i| {
-                    if let V::Obj(o) = i {
-                        add(o);
+                V::Obj(o) => add(ev, o)?,
+                V::Arr(items, _) => {
+                    for i in items.iter() {
+                        if let V::Obj(o) = i {
+                            add(ev, o)?;
+                        }
                     }
-                }),
+                }
                 _ => {}
             }
             Ok(Some(V::seq(keys.iter().map(|k| V::str(k)).collect())))
@@ -774,35 +862,51 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             let Some(key) = a.str(1)? else {
                 return Ok(None);
             };
-            Ok(super::eval::lookup(a.get(0), &key))
+            ev.charged_seq(super::eval::lookup(a.get(0), &key))
         }
         "spread" => {
             let Some(v) = a.get(0) else { return Ok(None) };
             let mut out = Vec::new();
-            let mut one = |v: &V| match v {
-                V::Obj(o) => {
-                    for (k, x) in o.iter() {
-                        let mut single = Obj::default();
-                        single.insert(k.clone(), x.clone());
-                        out.push(V::Obj(Rc::new(single)));
+            let mut one = |ev: &mut Evaluator<'_>, v: &V| -> Result<(), JErr> {
+                match v {
+                    V::Obj(o) => {
+                        for (k, x) in o.iter() {
+                            // A one-entry object of its own, in a slot.
+                            ev.charge(k.len() + ENTRY_BYTES + ITEM_BYTES + 64)?;
+                            let mut single = Obj::default();
+                            single.insert(k.clone(), x.clone());
+                            out.push(V::Obj(Rc::new(single)));
+                        }
+                    }
+                    other => {
+                        ev.charge_items(1)?;
+                        out.push(other.clone());
                     }
                 }
-                other => out.push(other.clone()),
+                Ok(())
             };
             match v {
-                V::Arr(items, _) => items.iter().for_each(&mut one),
-                other => one(other),
+                V::Arr(items, _) => {
+                    for item in items.iter() {
+                        one(ev, item)?;
+                    }
+                }
+                other => one(ev, other)?,
             }
             Ok(Some(V::seq(out)))
         }
         "merge" => {
-            let Some(items) = a.array(0) else {
+            let Some(items) = a.array(ev, 0)? else {
                 return Ok(None);
             };
             let mut out = Obj::default();
             for item in &items {
                 match item {
-                    V::Obj(o) => out.extend(o.iter().map(|(k, v)| (k.clone(), v.clone()))),
+                    V::Obj(o) => {
+                        let keys: usize = o.keys().map(String::len).sum();
+                        ev.charge(o.len().saturating_mul(ENTRY_BYTES).saturating_add(keys))?;
+                        out.extend(o.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    }
                     _ => return Err(a.err(0)),
                 }
             }
@@ -823,6 +927,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
                     args.push(Some(v.clone()));
                 }
                 if let Some(r) = ev.apply(&f, args, input, pos)? {
+                    ev.charge_items(1)?;
                     out.push(r);
                 }
             }
@@ -843,6 +948,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
                     args.push(Some(v.clone()));
                 }
                 if truthy(ev.apply(&f, args, input, pos)?.as_ref()) {
+                    ev.charge(ENTRY_BYTES + key.len())?;
                     out.insert(key.clone(), value.clone());
                 }
             }
@@ -874,12 +980,12 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             Ok(None)
         }
         "map" | "filter" => {
-            let Some(items) = a.array(0) else {
+            let Some(items) = a.array(ev, 0)? else {
                 return Ok(None);
             };
             let f = a.func(1)?.ok_or_else(|| a.err(1))?;
             let k = arity(&f);
-            let whole = V::arr(items.clone());
+            let whole = whole_array(ev, &items, k >= 3)?;
             let mut out = Vec::new();
             for (i, item) in items.iter().enumerate() {
                 let mut args = vec![Some(item.clone())];
@@ -892,20 +998,22 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
                 let r = ev.apply(&f, args, input, pos)?;
                 if a.name == "map" {
                     if let Some(r) = r {
+                        ev.charge_items(1)?;
                         out.push(r);
                     }
                 } else if truthy(r.as_ref()) {
+                    ev.charge_items(1)?;
                     out.push(item.clone());
                 }
             }
             Ok(Some(V::seq(out)))
         }
         "single" => {
-            let Some(items) = a.array(0) else {
+            let Some(items) = a.array(ev, 0)? else {
                 return Ok(None);
             };
             let f = a.func(1)?;
-            let whole = V::arr(items.clone());
+            let whole = whole_array(ev, &items, f.as_ref().is_some_and(|f| arity(f) >= 3))?;
             let mut found = None;
             for (i, item) in items.iter().enumerate() {
                 let keep = match &f {
@@ -943,7 +1051,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             }
         }
         "reduce" => {
-            let Some(items) = a.array(0) else {
+            let Some(items) = a.array(ev, 0)? else {
                 return Ok(None);
             };
             let f = a.func(1)?.ok_or_else(|| a.err(1))?;
@@ -960,7 +1068,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
                 Some(init) => Some(init),
                 None => iter.next().map(|(_, v)| v.clone()),
             };
-            let whole = V::arr(items.clone());
+            let whole = whole_array(ev, &items, k >= 4)?;
             for (i, item) in iter {
                 let mut args = vec![acc, Some(item.clone())];
                 if k >= 3 {
@@ -977,18 +1085,14 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             let millis = ev.host.now_millis();
             let picture = a.str(0)?;
             let tz = a.str(1)?;
-            s(
-                format::from_millis(millis as f64, picture.as_deref(), tz.as_deref())
-                    .map_err(|e| e.or_at(pos))?,
-            )
+            date_text(ev, millis as f64, picture.as_deref(), tz.as_deref(), pos)
         }
         "millis" => n(ev.host.now_millis() as f64),
         "fromMillis" => {
             let Some(ms) = a.num(0)? else { return Ok(None) };
             let picture = a.str(1)?;
             let tz = a.str(2)?;
-            s(format::from_millis(ms, picture.as_deref(), tz.as_deref())
-                .map_err(|e| e.or_at(pos))?)
+            date_text(ev, ms, picture.as_deref(), tz.as_deref(), pos)
         }
         "toMillis" => {
             let Some(t) = a.str(0)? else { return Ok(None) };
@@ -998,7 +1102,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
                 .map_err(|e| e.or_at(pos))
         }
         "partition" => {
-            let Some(items) = a.array(0) else {
+            let Some(items) = a.array(ev, 0)? else {
                 return Ok(None);
             };
             let size = a.num(1)?.ok_or_else(|| a.err(1))?;
@@ -1009,6 +1113,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
                     pos,
                 ));
             }
+            ev.charge_items(items.len().saturating_mul(2))?;
             Ok(Some(V::arr(
                 items
                     .chunks(size.min(1e9) as usize)
@@ -1035,6 +1140,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
                     pos,
                 ));
             }
+            ev.charge_items(count.max(0.0) as usize)?;
             let mut out = Vec::new();
             let mut i = 0.0;
             while i < count {
@@ -1048,7 +1154,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             let data = match a.get(0) {
                 None => return Ok(None),
                 Some(V::Str(t)) => t.to_string(),
-                Some(other) => show(other),
+                Some(other) => ev.stringify(other, false)?,
             };
             let algorithm = a.str(1)?.ok_or_else(|| a.err(1))?;
             match hash_hex(&data, &algorithm) {
@@ -1074,6 +1180,17 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
         "uuid" => s(ev.host.uuid()),
         "parse" => {
             let Some(t) = a.str(0)? else { return Ok(None) };
+            // At most one value per structural character: each is a JSON
+            // node, then a value of ours in a slot or an entry.
+            let nodes = 1 + t
+                .bytes()
+                .filter(|b| matches!(b, b',' | b'[' | b'{' | b':'))
+                .count();
+            ev.charge(
+                nodes
+                    .saturating_mul(32 + ENTRY_BYTES)
+                    .saturating_add(t.len().saturating_mul(2)),
+            )?;
             match serde_json::from_str::<Value>(&t) {
                 Ok(v) => Ok(Some(V::from_json(&v))),
                 Err(_) => Err(JErr::at(
@@ -1085,6 +1202,31 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
         }
         _ => Err(JErr::at("T1006", "Attempted to invoke a non-function", pos)),
     }
+}
+
+/// The array a higher-order function passes as its callback's last
+/// argument: copied (and charged) only when the callback takes it.
+fn whole_array(ev: &mut Evaluator<'_>, items: &[V], taken: bool) -> Result<V, JErr> {
+    if !taken {
+        return Ok(V::Null);
+    }
+    ev.charge_items(items.len())?;
+    Ok(V::arr(items.to_vec()))
+}
+
+/// `$now` and `$fromMillis`: a date-time as text, its widths checked
+/// against the memory left and the text charged.
+fn date_text(
+    ev: &mut Evaluator<'_>,
+    ms: f64,
+    picture: Option<&str>,
+    tz: Option<&str>,
+    pos: usize,
+) -> Res {
+    ev.charge_str(picture.map_or(0, str::len).saturating_mul(4).saturating_add(64))?;
+    let text = format::from_millis(ms, picture, tz, ev.memory_left() / 2).map_err(|e| e.or_at(pos))?;
+    ev.charge_str(text.len().saturating_mul(2))?;
+    s(text)
 }
 
 /// JSON number syntax, plus the reference's hex, octal and binary forms.
@@ -1201,6 +1343,14 @@ fn regex_spans(
                 "Regular expression matches zero length string",
             ));
         }
+        let group_bytes: usize = (1..caps.len())
+            .filter_map(|i| caps.get(i).map(|g| g.as_str().len()))
+            .sum();
+        ev.charge(
+            group_bytes
+                .saturating_add(caps.len().saturating_mul(ITEM_BYTES + 16))
+                .saturating_add(32),
+        )?;
         let groups = (1..caps.len())
             .map(|i| caps.get(i).map(|g| g.as_str().to_owned()))
             .collect();
@@ -1218,6 +1368,16 @@ pub(super) fn regex_matches(
     limit: Option<usize>,
 ) -> Result<Vec<V>, JErr> {
     let spans = regex_spans(ev, r, t, limit)?;
+    for (start, end, groups) in &spans {
+        // `{match, index, groups}`: three entries, the text, the groups.
+        let group_bytes: usize = groups.iter().flatten().map(String::len).sum();
+        ev.charge(
+            (end - start)
+                .saturating_add(group_bytes)
+                .saturating_add(groups.len().saturating_mul(ITEM_BYTES + 16))
+                .saturating_add(3 * ENTRY_BYTES + 64),
+        )?;
+    }
     Ok(spans
         .into_iter()
         .map(|(start, end, groups)| {
@@ -1268,11 +1428,11 @@ fn replace(
     let mut out = String::new();
     let mut last = 0;
     for (start, end, groups) in spans {
-        out.push_str(&t[last..start]);
+        push_charged(ev, &mut out, &t[last..start])?;
         let matched = &t[start..end];
         match replacement {
-            V::Str(rep) if matches!(pattern, Pattern::Text(_)) => out.push_str(rep),
-            V::Str(rep) => out.push_str(&substitute(rep, matched, &groups)),
+            V::Str(rep) if matches!(pattern, Pattern::Text(_)) => push_charged(ev, &mut out, rep)?,
+            V::Str(rep) => substitute(ev, &mut out, rep, matched, &groups)?,
             f => {
                 let mut o = Obj::default();
                 o.insert("match".into(), V::str(matched));
@@ -1290,7 +1450,7 @@ fn replace(
                     ),
                 );
                 match ev.apply(f, vec![Some(V::Obj(Rc::new(o)))], None, pos)? {
-                    Some(V::Str(r)) => out.push_str(&r),
+                    Some(V::Str(r)) => push_charged(ev, &mut out, &r)?,
                     _ => {
                         return Err(JErr::at(
                             "D3012",
@@ -1303,15 +1463,32 @@ fn replace(
         }
         last = end;
     }
-    out.push_str(&t[last..]);
+    push_charged(ev, &mut out, &t[last..])?;
     ev.spend(out.len() as u64 / 8)?;
+    // Its copy into a value.
+    ev.charge_str(out.len())?;
     s(out)
 }
 
-/// `$0`, `$1`... and `$$` in a replacement string, as the reference reads them.
-fn substitute(rep: &str, matched: &str, groups: &[Option<String>]) -> String {
+/// Appends `piece` to `out`, charged first.
+fn push_charged(ev: &mut Evaluator<'_>, out: &mut String, piece: &str) -> Result<(), JErr> {
+    ev.charge(piece.len())?;
+    out.push_str(piece);
+    Ok(())
+}
+
+/// `$0`, `$1`... and `$$` in a replacement string, as the reference reads
+/// them, appended to `out`. Every reference copies a match or a group, so
+/// each copy is charged: a replacement of many `$0` multiplies the text.
+fn substitute(
+    ev: &mut Evaluator<'_>,
+    out: &mut String,
+    rep: &str,
+    matched: &str,
+    groups: &[Option<String>],
+) -> Result<(), JErr> {
+    ev.charge(rep.len().saturating_mul(5))?;
     let chars: Vec<char> = rep.chars().collect();
-    let mut out = String::new();
     let mut i = 0;
     while i < chars.len() {
         if chars[i] == '$' && i + 1 < chars.len() {
@@ -1331,11 +1508,11 @@ fn substitute(rep: &str, matched: &str, groups: &[Option<String>]) -> String {
                 loop {
                     let index: usize = digits[..len].parse().unwrap_or(0);
                     if index == 0 {
-                        out.push_str(matched);
+                        push_charged(ev, out, matched)?;
                         break;
                     }
                     if index <= groups.len() {
-                        out.push_str(groups[index - 1].as_deref().unwrap_or(""));
+                        push_charged(ev, out, groups[index - 1].as_deref().unwrap_or(""))?;
                         break;
                     }
                     len -= 1;
@@ -1354,7 +1531,7 @@ fn substitute(rep: &str, matched: &str, groups: &[Option<String>]) -> String {
         out.push(chars[i]);
         i += 1;
     }
-    out
+    Ok(())
 }
 
 /// The lowercase hex digest of `data`'s UTF-8 bytes, as States.Hash.

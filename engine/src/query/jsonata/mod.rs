@@ -10,8 +10,10 @@
 //! [`JsonataTemplate`], [`Scope`] and [`Host`], so another engine could
 //! stand behind the same types.
 //!
-//! Evaluation is bounded: nesting depth, a fuel budget for steps and bulk
-//! allocation, and a panic inside the engine fails the one evaluation.
+//! Evaluation is bounded: nesting depth, a fuel budget for steps, a memory
+//! budget that every string, array, object and frame is charged to before
+//! it is made, a result no larger than the payload limit, and a panic
+//! inside the engine fails the one evaluation.
 
 mod error;
 mod eval;
@@ -154,7 +156,8 @@ impl JsonataExpr {
         scope: &dyn Scope,
         host: &mut dyn Host,
     ) -> Result<Option<Value>, JErr> {
-        let run = std::panic::AssertUnwindSafe(|| self.run(input, scope, host));
+        let run =
+            std::panic::AssertUnwindSafe(|| self.run(input, scope, host, eval::MEMORY_BUDGET));
         match std::panic::catch_unwind(run) {
             Ok(result) => result,
             Err(_) => Err(JErr::new(
@@ -164,14 +167,27 @@ impl JsonataExpr {
         }
     }
 
+    /// Evaluates with a memory budget of `memory` bytes instead of the
+    /// usual one.
+    #[cfg(test)]
+    fn evaluate_within(
+        &self,
+        scope: &dyn Scope,
+        host: &mut dyn Host,
+        memory: usize,
+    ) -> Result<Option<Value>, JErr> {
+        self.run(None, scope, host, memory)
+    }
+
     fn run(
         &self,
         input: Option<&Value>,
         scope: &dyn Scope,
         host: &mut dyn Host,
+        memory: usize,
     ) -> Result<Option<Value>, JErr> {
-        let mut ev = eval::Evaluator::new(host);
-        let root = ev.frame(None);
+        let mut ev = eval::Evaluator::with_memory(host, memory);
+        let root = ev.frame(None)?;
         let input = input.map(|v| {
             let converted = value::V::from_json(v);
             // A top-level array is one value: `$` is the whole array.
@@ -217,9 +233,34 @@ impl JsonataExpr {
                 "T0001",
                 "The expression evaluated to a function, which has no JSON value",
             )),
-            Some(v) => v.to_json().map(Some),
+            Some(v) => {
+                // A result made of one large part shared many times is
+                // small here and huge as JSON: measure before writing it.
+                let estimate = value::json_text_size(&v, 2 * MAX_RESULT_BYTES);
+                if estimate > 2 * MAX_RESULT_BYTES {
+                    return Err(result_too_large());
+                }
+                let json = v.to_json()?;
+                if crate::interp::json_size(&json, MAX_RESULT_BYTES + 1) > MAX_RESULT_BYTES {
+                    return Err(result_too_large());
+                }
+                Ok(Some(json))
+            }
         }
     }
+}
+
+/// The largest result an evaluation may give, as compact JSON: the
+/// payload limit, which no state's input, output or variable may pass.
+pub const MAX_RESULT_BYTES: usize = crate::interp::MAX_PAYLOAD_BYTES;
+
+fn result_too_large() -> JErr {
+    JErr::new(
+        "U1004",
+        format!(
+            "The result is larger than the payload limit of {MAX_RESULT_BYTES} bytes (as compact JSON)"
+        ),
+    )
 }
 
 fn collect_variables(

@@ -140,9 +140,10 @@ fn runaway_expressions_fail_one_evaluation() {
     // Huge ranges and bulk data: the reference's limit, then our fuel.
     fails("[1..10000000000]", "D2014");
     fails("$count([1..9000000])", "U1002");
+    // Doubling a string: the memory budget stops it before the fuel.
     fails(
         "$reduce([1..40], function($a, $b) { $a & $a }, 'xxxxxxxx')",
-        "U1002",
+        "U1003",
     );
     fails(
         "$reduce([1..30], function($a, $b) { $append($a, $a) }, [1])",
@@ -287,4 +288,181 @@ fn hostile_input_never_panics() {
             }
         }
     }
+}
+
+/// Evaluates `expr` with a memory budget of `memory` bytes.
+fn eval_within(expr: &str, memory: usize) -> Result<Option<Value>, String> {
+    let e = JsonataExpr::parse(&format!("{{% {expr} %}}")).map_err(|e| e.to_string())?;
+    e.evaluate_within(&Vars(json!({})), &mut Fixed(1), memory)
+        .map_err(|e| format!("{}: {}", e.code, e.message))
+}
+
+/// A budget of 4 MiB: each attack below builds four times that or more,
+/// with little fuel, and its smaller twin passes within it.
+const SMALL_BUDGET: usize = 4 << 20;
+
+fn over_budget(expr: &str) {
+    match eval_within(expr, SMALL_BUDGET) {
+        Err(e) => assert!(e.starts_with("U1003"), "{expr}: {e}"),
+        other => panic!("{expr}: expected U1003, got {other:?}"),
+    }
+}
+
+fn within_budget(expr: &str) {
+    let result = eval_within(expr, SMALL_BUDGET);
+    assert!(result.is_ok(), "{expr}: {result:?}");
+}
+
+/// Every construct that builds strings, arrays or objects charges the
+/// memory budget: one sequence per construct, the same shape smaller
+/// passes.
+#[test]
+fn every_construct_charges_the_memory_budget() {
+    let cases = [
+        // (what builds, the attack, its small twin)
+        (
+            "&",
+            "($s := $pad('', 65536); $count([1..100].($s & 'y')))",
+            "($s := $pad('', 65536); $count([1..10].($s & 'y')))",
+        ),
+        (
+            "$join",
+            "($s := $pad('', 65536); $length($join([1..100].($s))))",
+            "($s := $pad('', 65536); $length($join([1..10].($s))))",
+        ),
+        (
+            "$pad",
+            "$count([1..100].$pad('', 65536))",
+            "$count([1..5].$pad('', 65536))",
+        ),
+        ("range", "$count([1..400000])", "$count([1..20000])"),
+        (
+            "$string",
+            "($s := $pad('', 65536); $count([1..100].$string([$s])))",
+            "($s := $pad('', 65536); $count([1..10].$string([$s])))",
+        ),
+        (
+            "$split",
+            "$count($split($pad('', 400000), ''))",
+            "$count($split($pad('', 20000), ''))",
+        ),
+        (
+            "$map",
+            "$count($map([1..150000], function($v){ $v }))",
+            "$count($map([1..1000], function($v){ $v }))",
+        ),
+        (
+            "object constructor",
+            "$count([1..100000].{'k' & $string($): $})",
+            "$count([1..1000].{'k' & $string($): $})",
+        ),
+        (
+            "$sort",
+            "($a := [1..60000]; $count([1..5].$sort($a)))",
+            "($a := [1..6000]; $count([1..5].$sort($a)))",
+        ),
+        (
+            "$merge",
+            "($o := $merge([1..1000].{'k' & $string($): 1}); $count([1..100].$keys($merge([$o, $o]))))",
+            "($o := $merge([1..100].{'k' & $string($): 1}); $count([1..10].$keys($merge([$o, $o]))))",
+        ),
+        (
+            "$spread",
+            "($o := $merge([1..1000].{'k' & $string($): 1}); $count([1..100].$spread($o)))",
+            "($o := $merge([1..100].{'k' & $string($): 1}); $count([1..10].$spread($o)))",
+        ),
+        (
+            "$zip",
+            "($a := [1..20000]; $count([1..20].$zip($a, $a, $a)))",
+            "($a := [1..2000]; $count([1..5].$zip($a, $a, $a)))",
+        ),
+        (
+            "$replace",
+            "$length($replace($pad('', 65536, 'x'), /x/, $join([1..128].('$0'))))",
+            "$length($replace($pad('', 1024, 'x'), /x/, $join([1..128].('$0'))))",
+        ),
+        (
+            "$formatInteger (Roman)",
+            "$length($formatInteger(1e11, 'I'))",
+            "$length($formatInteger(1e6, 'I'))",
+        ),
+        (
+            "$fromMillis (width)",
+            "$length($fromMillis(0, '[Y,100000000]'))",
+            "$length($fromMillis(0, '[Y,1000]'))",
+        ),
+        (
+            "$formatNumber",
+            "($p := $join([1..100000].('0')); $count([1..100].$formatNumber(1, $p)))",
+            "($p := $join([1..100].('0')); $count([1..10].$formatNumber(1, $p)))",
+        ),
+        (
+            "$uppercase",
+            "($s := $pad('', 65536); $count([1..100].$uppercase($s)))",
+            "($s := $pad('', 65536); $count([1..5].$uppercase($s)))",
+        ),
+        (
+            "$base64encode",
+            "($s := $pad('', 65536); $count([1..100].$base64encode($s)))",
+            "($s := $pad('', 65536); $count([1..5].$base64encode($s)))",
+        ),
+        (
+            "$parse",
+            "($t := '[' & $join([1..10000].('1'), ',') & ']'; $count([1..20].$parse($t)))",
+            "($t := '[' & $join([1..1000].('1'), ',') & ']'; $count([1..5].$parse($t)))",
+        ),
+        (
+            "transform",
+            "($o := {'a': [1..20000]}; $count([1..30].($o ~> |$|{'b': 1}|)))",
+            "($o := {'a': [1..200]}; $count([1..3].($o ~> |$|{'b': 1}|)))",
+        ),
+        (
+            "group by",
+            "($a := [1..40000]; $count($keys($a{$string($): $})))",
+            "($a := [1..2000]; $count($keys($a{$string($): $})))",
+        ),
+        (
+            "filter",
+            "($a := [1..20000]; $count([1..100].($a[$ > 0])))",
+            "($a := [1..2000]; $count([1..10].($a[$ > 0])))",
+        ),
+    ];
+    for (what, attack, twin) in cases {
+        eprintln!("{what}");
+        within_budget(twin);
+        over_budget(attack);
+    }
+}
+
+/// The attack as it was reported: `$join` of many copies of one large
+/// string. It stops at the real budget, long before a gigabyte.
+#[test]
+fn join_of_a_gigabyte_stops_at_the_budget() {
+    let started = std::time::Instant::now();
+    let result = eval("($s := $pad('', 1000000, 'x'); $length($join([1..1000].($s))))");
+    assert!(
+        result.as_ref().is_err_and(|e| e.starts_with("U1003")),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// A result larger than the payload limit fails the evaluation, whether it
+/// is one string or a small value that is huge as JSON.
+#[test]
+fn a_result_past_the_payload_limit_fails() {
+    let limit = super::MAX_RESULT_BYTES;
+    fails(&format!("$pad('', {})", limit + 1), "U1004");
+    fails("($s := $pad('', 100000); [$s, $s, $s])", "U1004");
+    // Just under the limit is fine (the quotes count).
+    let fits = eval(&format!("$pad('', {})", limit - 2));
+    assert!(fits.is_ok_and(|v| v.is_some()));
+}
+
+/// An error message quotes a value only when it is short.
+#[test]
+fn error_messages_do_not_quote_huge_values() {
+    let e = eval("$number([$pad('', 100000)])").unwrap_err();
+    assert!(e.len() < 200, "{e}");
+    assert!(e.starts_with("D3030"), "{e}");
 }

@@ -293,6 +293,106 @@ pub(super) fn stringify(v: &V, pretty: bool) -> Result<String, JErr> {
     }
 }
 
+/// What a JSON tree node (`serde_json::Value`, with its share of a map
+/// entry) takes while a value is written as text from it.
+const TREE_NODE_BYTES: usize = 48;
+
+/// An upper bound of the length of `v` as JSON text, compact or pretty
+/// (as `$string(v, true)` writes it), and of the tree it is written
+/// from. Stops counting once past `limit`, so measuring a value made of
+/// one large part shared many times costs no more than `limit` allows.
+pub(super) fn text_size(v: &V, pretty: bool, limit: usize) -> usize {
+    let (text, nodes) = measure(v, pretty, TREE_NODE_BYTES, limit);
+    text.saturating_add(nodes.saturating_mul(TREE_NODE_BYTES))
+}
+
+/// The length of `v` as compact JSON, an upper bound (numbers count as
+/// their longest form), counted no further than `limit`.
+pub(super) fn json_text_size(v: &V, limit: usize) -> usize {
+    measure(v, false, 0, limit).0
+}
+
+/// How long `n` prints as JSON, or a little more: integers exactly,
+/// other numbers by their shortest exponent form (no longer than
+/// the JSON writer's, give or take the two bytes added), all without
+/// writing them anywhere.
+fn number_len(n: f64) -> usize {
+    struct Count(usize);
+    impl std::fmt::Write for Count {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0 += s.len();
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    if n.fract() == 0.0 && n.abs() < 1e21 {
+        let _ = std::fmt::Write::write_fmt(&mut count, format_args!("{n}"));
+    } else {
+        let _ = std::fmt::Write::write_fmt(&mut count, format_args!("{n:e}"));
+        count.0 += 2;
+    }
+    count.0
+}
+
+/// (text bytes, tree nodes) of `v`, counting no further than
+/// `text + node_bytes * nodes` passes `limit`.
+fn measure(v: &V, pretty: bool, node_bytes: usize, limit: usize) -> (usize, usize) {
+    fn string_len(s: &str) -> usize {
+        2 + s
+            .bytes()
+            .map(|b| match b {
+                b'"' | b'\\' => 2,
+                0..=0x1f => 6,
+                _ => 1,
+            })
+            .sum::<usize>()
+    }
+    struct Walk {
+        pretty: bool,
+        node_bytes: usize,
+        limit: usize,
+        text: usize,
+        nodes: usize,
+    }
+    fn walk(w: &mut Walk, v: &V, depth: usize) {
+        if w.text.saturating_add(w.nodes.saturating_mul(w.node_bytes)) > w.limit {
+            return;
+        }
+        w.nodes += 1;
+        if w.pretty {
+            // A line of its own, indented.
+            w.text += 2 * depth + 1;
+        }
+        match v {
+            V::Null | V::Bool(_) | V::Func(_) => w.text += 5,
+            V::Num(n) => w.text += number_len(*n),
+            V::Str(s) => w.text += string_len(s),
+            V::Arr(items, _) => {
+                w.text += 2 + items.len();
+                for item in items.iter() {
+                    walk(w, item, depth + 1);
+                }
+            }
+            V::Obj(o) => {
+                w.text += 2 + o.len();
+                for (k, item) in o.iter() {
+                    w.text += string_len(k) + 2;
+                    walk(w, item, depth + 1);
+                }
+            }
+        }
+    }
+    let mut w = Walk {
+        pretty,
+        node_bytes,
+        limit,
+        text: 0,
+        nodes: 0,
+    };
+    walk(&mut w, v, 0);
+    (w.text, w.nodes)
+}
+
 /// JSON as `$string` writes it: numbers to 15 significant digits, functions
 /// as empty strings.
 fn json_for_string(v: &V) -> Result<Value, JErr> {
