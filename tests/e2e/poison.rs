@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use stepline_engine::history::{Event, HistoryEvent};
-use stepline_engine::store::{SledStore, Store, WriteBatch, WriteOp};
+use stepline_engine::store::{Histories, SledStore, Store, WriteBatch, WriteOp};
 
 use crate::aws::try_call_raw;
 use crate::rest::http;
