@@ -10,7 +10,7 @@
 //! which is the backpressure. A scan reads at most [`MAX_SCAN`] entries.
 //! Symbolic links are never followed: the directory is canonical and inside
 //! an operator's root, entries are read with `symlink_metadata`, and links
-//! are skipped; finished files are moved through [`confined`], which
+//! are skipped; finished files are moved through `stepline_engine::confined`, which
 //! refuses a `processed/` or `failed/` that is a link.
 
 use std::collections::{HashMap, HashSet};
@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use stepline_engine::confined::{self, ConfinedError, Root};
+use stepline_engine::confined::{ConfinedError, Root};
 use stepline_engine::store::ExecutionStatus;
 
 use super::spec::FileWatch;
@@ -291,7 +291,7 @@ async fn process(
 }
 
 /// Moves `from` into `folder` of the watched `directory` as `name` (or
-/// `EXECUTION-name` when that is taken), through [`confined`]: a
+/// `EXECUTION-name` when that is taken), through [`Root`]: a
 /// `processed/` or `failed/` that is a symbolic link (or a link at the
 /// target name) is refused and the file stays where it is.
 fn move_file(
