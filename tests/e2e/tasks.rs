@@ -493,6 +493,7 @@ fn http_tasks_cannot_pick_another_virtual_host_or_climb_out_of_the_prefix() {
     config.http.allow_loopback = false;
     config.http.allow = vec![format!("http://{}/api/", upstream.addr)];
     let server = server(config);
+    let mut not_refused = Vec::new();
     for (name, parameters, error, words) in [
         (
             "vhost",
@@ -545,13 +546,15 @@ fn http_tasks_cannot_pick_another_virtual_host_or_climb_out_of_the_prefix() {
             json!({"Parameters": parameters}),
         );
         let done = run_to_end(&server, name, &definition);
-        assert_eq!(done["status"], "FAILED", "{name}: {done}");
-        assert_eq!(done["error"], error, "{name}: {done}");
-        assert!(
-            done["cause"].as_str().unwrap().contains(words),
-            "{name}: {done}"
-        );
+        // Every attack is tried before judging, so a failure lists them all.
+        let refused = done["status"] == "FAILED"
+            && done["error"] == error
+            && done["cause"].as_str().is_some_and(|c| c.contains(words));
+        if !refused {
+            not_refused.push(format!("{name}: {done}"));
+        }
     }
+    assert_eq!(not_refused, Vec::<String>::new(), "attacks not refused");
     assert_eq!(targets(&upstream), Vec::<String>::new(), "nothing was sent");
     // Inside the prefix, with ordinary headers, the call goes out.
     let definition = one_task(
