@@ -138,6 +138,12 @@ impl TryFrom<Map<String, Value>> for ConnectionConfig {
     type Error = String;
 
     fn try_from(mut raw: Map<String, Value>) -> Result<Self, String> {
+        const FIELDS: [&str; 5] = ["allow", "api_key", "basic", "bearer", "oauth"];
+        if let Some(unknown) = raw.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(format!(
+                "unknown field `{unknown}`, expected one of `allow`, `api_key`, `basic`, `bearer`, `oauth`"
+            ));
+        }
         let allow = match raw.remove("allow") {
             None => Vec::new(),
             Some(value) => serde_json::from_value(value).map_err(|e| {
