@@ -23,6 +23,7 @@
 //! arguments: those belong to the `stepline` binary in `server/`.
 
 pub mod asl;
+pub mod confined;
 pub mod history;
 pub mod interp;
 pub mod maprun;

@@ -529,6 +529,124 @@ fn batches_and_result_files_as_aws_writes_them() {
     assert_eq!(out["error"], "States.ResultWriterFailed");
 }
 
+/// Holds every task until the test opens the gate.
+struct Gate(Arc<std::sync::atomic::AtomicBool>);
+
+impl TaskRunner for Gate {
+    fn run(&self, call: TaskCall) -> TaskFuture {
+        let open = Arc::clone(&self.0);
+        Box::pin(async move {
+            while !open.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Ok(call.request.input.clone())
+        })
+    }
+}
+
+/// Links planted in the bucket while the Map Run runs, at the names its
+/// result files and manifest will have, pointing outside the bucket: the
+/// writer refuses them rather than writing through them.
+#[cfg(unix)]
+#[test]
+fn links_planted_in_a_result_bucket_do_not_lead_writes_outside() {
+    let dir = TempDir::new("dmap-links");
+    let outside = TempDir::new("dmap-links-outside");
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let gate = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let config = EngineConfig {
+        buckets: Buckets::new(BTreeMap::from([("out".to_owned(), out.clone())])),
+        ..EngineConfig::default()
+    };
+    let server = Server::start_configured(Arc::new(Gate(Arc::clone(&gate))), config);
+    let processor = json!({"StartAt": "Work", "States": {
+        "Work": {"Type": "Task", "Resource": "stepline:process:gate", "End": true}}});
+    let fields = json!({"ItemsPath": "$.items", "ResultWriter": {
+        "Resource": "arn:aws:states:::s3:putObject",
+        "Parameters": {"Bucket": "out", "Prefix": "runs"}}});
+    let (status, created) = create(&server, "planted", &machine(fields, Some(processor)));
+    assert_eq!(status, 200, "{created}");
+    let started = call(
+        &server,
+        "StartExecution",
+        json!({"stateMachineArn": created["stateMachineArn"],
+               "input": json!({"items": [{"n": 1}, {"n": 2}]}).to_string()}),
+    );
+    let arn = started["executionArn"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let map_run_arn = loop {
+        let runs = call(&server, "ListMapRuns", json!({"executionArn": arn}));
+        if let Some(a) = runs["mapRuns"][0]["mapRunArn"].as_str() {
+            break a.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no Map Run");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let id = map_run_arn.rsplit(':').next().unwrap();
+    let base = out.join("runs").join(id);
+    std::fs::create_dir_all(&base).unwrap();
+    for (name, target) in [
+        ("manifest.json", "manifest.json"),
+        ("SUCCEEDED_0.json", "succeeded.json"),
+    ] {
+        std::os::unix::fs::symlink(outside.path().join(target), base.join(name)).unwrap();
+    }
+    gate.store(true, std::sync::atomic::Ordering::SeqCst);
+    let done = wait(&server, &arn, Duration::from_secs(30));
+    assert_eq!(done["status"], "FAILED", "{done}");
+    assert_eq!(done["error"], "States.ResultWriterFailed", "{done}");
+    let cause = done["cause"].as_str().unwrap();
+    assert!(cause.contains("symbolic link"), "{cause}");
+    let leaked: Vec<_> = std::fs::read_dir(outside.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(leaked.is_empty(), "written outside the bucket: {leaked:?}");
+    // Only the planted links are left: no temporary file.
+    let mut left: Vec<String> = std::fs::read_dir(&base)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["SUCCEEDED_0.json", "manifest.json"]);
+
+    // The manifest's link alone (no result file in the way) is refused too.
+    gate.store(false, std::sync::atomic::Ordering::SeqCst);
+    let fields = json!({"ItemsPath": "$.items", "ResultWriter": {
+        "Resource": "arn:aws:states:::s3:putObject",
+        "Parameters": {"Bucket": "out", "Prefix": "again"}}});
+    let processor = json!({"StartAt": "Work", "States": {
+        "Work": {"Type": "Task", "Resource": "stepline:process:gate", "End": true}}});
+    let (status, created) = create(&server, "manifest", &machine(fields, Some(processor)));
+    assert_eq!(status, 200, "{created}");
+    let started = call(
+        &server,
+        "StartExecution",
+        json!({"stateMachineArn": created["stateMachineArn"],
+               "input": json!({"items": [{"n": 1}]}).to_string()}),
+    );
+    let arn = started["executionArn"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let map_run_arn = loop {
+        let runs = call(&server, "ListMapRuns", json!({"executionArn": arn}));
+        if let Some(a) = runs["mapRuns"][0]["mapRunArn"].as_str() {
+            break a.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no Map Run");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let base = out
+        .join("again")
+        .join(map_run_arn.rsplit(':').next().unwrap());
+    std::fs::create_dir_all(&base).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("m.json"), base.join("manifest.json")).unwrap();
+    gate.store(true, std::sync::atomic::Ordering::SeqCst);
+    let done = wait(&server, &arn, Duration::from_secs(30));
+    assert_eq!(done["error"], "States.ResultWriterFailed", "{done}");
+    assert!(!outside.path().join("m.json").exists());
+}
+
 #[test]
 fn tolerated_failures_decide_the_map_run() {
     let dir = TempDir::new("dmap-tolerance");

@@ -469,6 +469,240 @@ fn http_tasks_cannot_leave_the_allowlist_and_socket_errors_are_named() {
     assert_eq!(done["error"], "States.Http.Socket", "{done}");
 }
 
+/// What the upstream recorder received, as request targets.
+fn targets(upstream: &Upstream) -> Vec<String> {
+    upstream
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s["target"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Runs `definition` on `server` to its end.
+fn run_to_end(server: &Server, name: &str, definition: &Value) -> Value {
+    let arn = start(server, name, definition, json!({}));
+    finish(server, &arn, Duration::from_secs(10))
+}
+
+#[test]
+fn http_tasks_cannot_pick_another_virtual_host_or_climb_out_of_the_prefix() {
+    let upstream = Upstream::start();
+    let mut config = TaskConfig::default();
+    config.http.allow_loopback = false;
+    config.http.allow = vec![format!("http://{}/api/", upstream.addr)];
+    let server = server(config);
+    let mut not_refused = Vec::new();
+    for (name, parameters, error, words) in [
+        (
+            "vhost",
+            json!({"ApiEndpoint": upstream.url("/api/x"), "Method": "GET",
+                   "Headers": {"Host": "admin.internal"}}),
+            "States.Runtime",
+            "'Host' cannot be set",
+        ),
+        (
+            "chunked",
+            json!({"ApiEndpoint": upstream.url("/api/x"), "Method": "POST",
+                   "Headers": {"Transfer-Encoding": "chunked"}, "RequestBody": "0\r\n\r\nGET /secret HTTP/1.1"}),
+            "States.Runtime",
+            "'Transfer-Encoding' cannot be set",
+        ),
+        (
+            "proxy",
+            json!({"ApiEndpoint": upstream.url("/api/x"), "Method": "GET",
+                   "Headers": {"Proxy-Authorization": "Basic x"}}),
+            "States.Runtime",
+            "cannot be set",
+        ),
+        (
+            "slash",
+            json!({"ApiEndpoint": upstream.url("/api/..%2fsecret"), "Method": "GET"}),
+            "States.TaskFailed",
+            "encoded '/'",
+        ),
+        (
+            "backslash",
+            json!({"ApiEndpoint": upstream.url("/api/..%5Csecret"), "Method": "GET"}),
+            "States.TaskFailed",
+            "encoded '/' or '\\'",
+        ),
+        (
+            "double",
+            json!({"ApiEndpoint": upstream.url("/api/%252e%252e/secret"), "Method": "GET"}),
+            "States.TaskFailed",
+            "'..' segment",
+        ),
+        (
+            "semicolon",
+            json!({"ApiEndpoint": upstream.url("/api/..;/secret"), "Method": "GET"}),
+            "States.TaskFailed",
+            "'..' segment",
+        ),
+    ] {
+        let definition = one_task(
+            "arn:aws:states:::http:invoke",
+            json!({"Parameters": parameters}),
+        );
+        let done = run_to_end(&server, name, &definition);
+        // Every attack is tried before judging, so a failure lists them all.
+        let refused = done["status"] == "FAILED"
+            && done["error"] == error
+            && done["cause"].as_str().is_some_and(|c| c.contains(words));
+        if !refused {
+            not_refused.push(format!("{name}: {done}"));
+        }
+    }
+    assert_eq!(not_refused, Vec::<String>::new(), "attacks not refused");
+    assert_eq!(targets(&upstream), Vec::<String>::new(), "nothing was sent");
+    // Inside the prefix, with ordinary headers, the call goes out.
+    let definition = one_task(
+        "arn:aws:states:::http:invoke",
+        json!({"Parameters": {"ApiEndpoint": upstream.url("/api/%41b"), "Method": "GET",
+                              "Headers": {"X-Host": "fine"}}}),
+    );
+    let done = run_to_end(&server, "inside", &definition);
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(targets(&upstream), ["/api/%41b"]);
+}
+
+#[test]
+fn a_connection_is_sent_only_to_the_urls_it_is_bound_to() {
+    use stepline_engine::tasks::config::{ConnectionAuth, ConnectionConfig};
+    let upstream = Upstream::start();
+    let mut config = TaskConfig::default();
+    config.http.allow_loopback = false;
+    config.http.allow = vec![
+        format!("http://{}/crm/", upstream.addr),
+        format!("http://{}/public/", upstream.addr),
+    ];
+    config.connections.insert(
+        "crm".into(),
+        ConnectionConfig {
+            allow: vec![format!("http://{}/crm/", upstream.addr)],
+            auth: ConnectionAuth::Bearer {
+                token: "crm-secret".into(),
+            },
+        },
+    );
+    config.connections.insert(
+        "legacy".into(),
+        ConnectionConfig {
+            allow: Vec::new(),
+            auth: ConnectionAuth::Bearer {
+                token: "legacy-secret".into(),
+            },
+        },
+    );
+    let server = server(config);
+    let task = |connection: &str, path: &str| {
+        json!({"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+               "Parameters": {"ApiEndpoint": upstream.url(path), "Method": "GET",
+                              "Authentication": {"ConnectionArn": format!("arn:aws:events:us-east-1:111111111111:connection/{connection}/0b1c")}},
+               "End": true})
+    };
+    for (name, connection, path, words) in [
+        (
+            "elsewhere",
+            "crm",
+            "/public/collect",
+            "the connection 'crm' may not be sent",
+        ),
+        ("climb", "crm", "/crm/..%2fpublic/collect", "does not allow"),
+        (
+            "unbound",
+            "legacy",
+            "/crm/x",
+            "[tasks.connections.legacy] allow",
+        ),
+    ] {
+        let definition = json!({"StartAt": "Work", "States": {"Work": task(connection, path)}});
+        let done = run_to_end(&server, name, &definition);
+        assert_eq!(done["status"], "FAILED", "{name}: {done}");
+        assert_eq!(done["error"], "States.TaskFailed", "{name}: {done}");
+        assert!(
+            done["cause"].as_str().unwrap().contains(words),
+            "{name}: {done}"
+        );
+        // TestState runs the task through the same door.
+        let body = json!({"definition": task(connection, path).to_string(), "input": "{}",
+                          "roleArn": "arn:aws:iam::111111111111:role/r"});
+        let (status, tested) = server.call("TestState", &body.to_string());
+        assert_eq!(status, 200, "{tested}");
+        assert_eq!(tested["status"], "FAILED", "{name}: {tested}");
+        assert!(
+            tested["cause"].as_str().unwrap().contains(words),
+            "{name}: {tested}"
+        );
+    }
+    assert_eq!(targets(&upstream), Vec::<String>::new(), "nothing was sent");
+    // Where it is bound, the credentials go.
+    let definition = json!({"StartAt": "Work", "States": {"Work": task("crm", "/crm/x")}});
+    let done = run_to_end(&server, "bound", &definition);
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    let seen = upstream.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["headers"]["authorization"], "Bearer crm-secret");
+}
+
+#[test]
+fn a_definition_cannot_call_stepline_own_api_by_default() {
+    let data = TempDir::new("own-api");
+    let serve = crate::support::Serve::start_with(
+        &crate::support::stepline_binary(),
+        &data.path().join("data"),
+        None,
+    );
+    let port = serve.addr.port();
+    let definition = |url: String| {
+        one_task(
+            "arn:aws:states:::http:invoke",
+            json!({"Parameters": {"ApiEndpoint": url, "Method": "GET"}}),
+        )
+        .to_string()
+    };
+    for (name, host) in [
+        ("literal", "127.0.0.1".to_owned()),
+        ("named", "localhost".to_owned()),
+        ("unspecified", "0.0.0.0".to_owned()),
+        ("v6", "[::1]".to_owned()),
+        ("other-loopback", "127.0.0.2".to_owned()),
+    ] {
+        let url = format!("http://{host}:{port}/v1/state-machines");
+        let (status, created) = serve.call(
+            "CreateStateMachine",
+            &json!({"name": name, "definition": definition(url),
+                    "roleArn": "arn:aws:iam::111111111111:role/r"}),
+        );
+        assert_eq!(status, 200, "{created}");
+        let (status, started) = serve.call(
+            "StartExecution",
+            &json!({"stateMachineArn": created["stateMachineArn"], "input": "{}"}),
+        );
+        assert_eq!(status, 200, "{started}");
+        let arn = started["executionArn"].as_str().unwrap().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let done = loop {
+            let (_, d) = serve.call("DescribeExecution", &json!({"executionArn": arn}));
+            if d["status"] != "RUNNING" {
+                break d;
+            }
+            assert!(Instant::now() < deadline, "{d}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(done["status"], "FAILED", "{name}: {done}");
+        assert_eq!(done["error"], "States.TaskFailed", "{name}: {done}");
+        assert!(
+            done["cause"]
+                .as_str()
+                .unwrap()
+                .contains("stepline's own address"),
+            "{name}: {done}"
+        );
+    }
+}
+
 /// A process that hands its task token to the test through a file.
 fn token_writer(dir: &TempDir) -> (TaskConfig, PathBuf) {
     let file = dir.path().join("token");
@@ -948,29 +1182,33 @@ print(json.dumps({"status": described["status"], "output": json.loads(described[
 fn http_connections_authenticate_as_configured() {
     let upstream = Upstream::start();
     let mut config = TaskConfig::default();
-    use stepline_engine::tasks::config::ConnectionConfig;
+    use stepline_engine::tasks::config::{ConnectionAuth, ConnectionConfig};
+    let bound = |auth| ConnectionConfig {
+        allow: vec![upstream.url("/json")],
+        auth,
+    };
     config.connections.insert(
         "keyed".into(),
-        ConnectionConfig::ApiKey {
+        bound(ConnectionAuth::ApiKey {
             name: "x-api-key".into(),
             value: "k-123".into(),
-        },
+        }),
     );
     config.connections.insert(
         "basic".into(),
-        ConnectionConfig::Basic {
+        bound(ConnectionAuth::Basic {
             username: "ann".into(),
             password: "pw".into(),
-        },
+        }),
     );
     config.connections.insert(
         "oauth".into(),
-        ConnectionConfig::Oauth {
+        bound(ConnectionAuth::Oauth {
             token_url: upstream.url("/token"),
             client_id: "id".into(),
             client_secret: "secret".into(),
             scope: Some("read".into()),
-        },
+        }),
     );
     let server = server(config);
     let call = |name: &str| {

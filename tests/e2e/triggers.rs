@@ -613,6 +613,56 @@ fn symbolic_links_never_lead_outside_the_roots() {
     assert!(std::fs::symlink_metadata(inbox.join("linked.csv")).is_ok());
 }
 
+/// A `processed/` (or `failed/`) replaced by a link to a directory outside
+/// the roots: the finished file is not moved through it; it stays where it
+/// is and the trigger's last error says why.
+#[cfg(unix)]
+#[test]
+fn a_linked_processed_directory_does_not_move_files_out_of_the_roots() {
+    let root = TempDir::new("triggers-moved-root");
+    let outside = TempDir::new("triggers-moved-outside");
+    let inbox = root.path().join("inbox");
+    std::fs::create_dir_all(&inbox).expect("inbox");
+    std::os::unix::fs::symlink(outside.path(), inbox.join("processed")).expect("link");
+    std::os::unix::fs::symlink(outside.path().join("gone"), inbox.join("failed"))
+        .expect("dangling link");
+    let server = Server::start(&[root.path().to_path_buf()], None);
+    server.machine("etl", PASS);
+    server.machine("broken", FAIL);
+    let reply = server.trigger(file_trigger("linked", "etl", &inbox, json!({})));
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    std::fs::write(inbox.join("order.csv"), "a\n").expect("write");
+    eventually("the move refused", 20, || {
+        server.get("/v1/triggers/linked").json()["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("symbolic link"))
+    });
+    let error = server.get("/v1/triggers/linked").json()["lastError"].clone();
+    assert!(
+        error.as_str().expect("error").contains("order.csv"),
+        "{error}"
+    );
+    assert_eq!(server.executions().len(), 1);
+    assert_eq!(names_in(&inbox), ["order.csv"], "the file stays");
+    assert_eq!(names_in(outside.path()), Vec::<String>::new());
+
+    // A failing machine: `failed/` is a dangling link, not followed either.
+    let outbox = root.path().join("outbox");
+    std::fs::create_dir_all(&outbox).expect("outbox");
+    std::os::unix::fs::symlink(outside.path().join("gone"), outbox.join("failed"))
+        .expect("dangling link");
+    let reply = server.trigger(file_trigger("dangling", "broken", &outbox, json!({})));
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    std::fs::write(outbox.join("bad.csv"), "x\n").expect("write");
+    eventually("the move refused", 20, || {
+        server.get("/v1/triggers/dangling").json()["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("symbolic link"))
+    });
+    assert_eq!(names_in(&outbox), ["bad.csv"], "the file stays");
+    assert!(!outside.path().join("gone").exists());
+}
+
 #[test]
 fn a_burst_of_files_starts_each_once_with_bounded_concurrency() {
     let root = TempDir::new("triggers-burst");

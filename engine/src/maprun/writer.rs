@@ -4,17 +4,22 @@
 //! only when it has entries), every entry a child execution as
 //! DescribeExecution shows it (Input and Output as JSON text).
 //!
+//! Files are written only through [`crate::confined`]: a symbolic link
+//! anywhere below the bucket's directory fails the write (and the Map Run,
+//! with `States.ResultWriterFailed`) instead of being followed.
+//!
 //! The children are read back one at a time from the store and each file
 //! is written as a stream, so the results of a large Map Run are never
 //! held in memory.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
 use super::spec::WriterSpec;
+use crate::confined::{ConfinedError, Root};
 use crate::runtime::Engine;
 use crate::store::{ExecutionRecord, ExecutionStatus, MapRunRecord};
 
@@ -49,29 +54,22 @@ pub(crate) fn write(
     } else {
         format!("{prefix}/{id}")
     };
-    let buckets = &engine.config().buckets;
+    // Every file goes through `confined`: no symbolic link below the
+    // bucket's directory is followed, and files are created new.
+    let root = engine
+        .config()
+        .buckets
+        .root(bucket)
+        .map_err(|e| e.0)
+        .and_then(|dir| Root::new(&dir).map_err(|e| e.to_string()))?;
+    let cannot_write =
+        |key: &str, e: ConfinedError| format!("Cannot write '{key}' in bucket '{bucket}': {e}");
     let manifest_key = format!("{base}/manifest.json");
-    let manifest_path = buckets
-        .resolve(bucket, &manifest_key, false)
-        .map_err(|e| e.0)?;
-    let dir = manifest_path.parent().ok_or("no directory")?.to_owned();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("Cannot create {base}: {e}"))?;
-    // Created, every path is checked again: a symbolic link planted on the
-    // way (or in place of a file) must not lead out of the bucket.
-    buckets
-        .resolve(bucket, &manifest_key, false)
-        .map_err(|e| e.0)?;
-    for status in ["SUCCEEDED", "FAILED", "PENDING"] {
-        buckets
-            .resolve(bucket, &format!("{base}/{status}_0.json"), false)
-            .map_err(|e| e.0)?;
-    }
+    root.create_dirs(Path::new(&base))
+        .map_err(|e| cannot_write(&base, e))?;
 
-    let mut files = [
-        ResultFile::new("SUCCEEDED", lines),
-        ResultFile::new("FAILED", lines),
-        ResultFile::new("PENDING", lines),
-    ];
+    let mut files = ["SUCCEEDED", "FAILED", "PENDING"]
+        .map(|status| ResultFile::new(status, format!("{base}/{status}_0.json"), lines));
     for name in names {
         let child = engine
             .store()
@@ -84,16 +82,16 @@ pub(crate) fn write(
             _ => 1,
         };
         for entry in transformation.entries(&c) {
-            files[slot].push(&dir, &entry)?;
+            files[slot]
+                .push(&root, &entry)
+                .map_err(|e| cannot_write(&files[slot].key, e))?;
         }
     }
     let mut listed = Map::new();
     for file in &mut files {
-        let entries = file.finish()?;
+        let entries = file.finish(&root).map_err(|e| cannot_write(&file.key, e))?;
         let list: Vec<Value> = entries
-            .map(|size| {
-                vec![json!({"Key": format!("{base}/{}_0.json", file.status), "Size": size})]
-            })
+            .map(|size| vec![json!({"Key": file.key, "Size": size})])
             .unwrap_or_default();
         listed.insert(file.status.to_owned(), Value::Array(list));
     }
@@ -102,8 +100,8 @@ pub(crate) fn write(
         "MapRunArn": record.map_run_arn,
         "ResultFiles": listed,
     });
-    std::fs::write(&manifest_path, manifest.to_string())
-        .map_err(|e| format!("Cannot write {manifest_key}: {e}"))?;
+    root.write(Path::new(&manifest_key), manifest.to_string().as_bytes())
+        .map_err(|e| cannot_write(&manifest_key, e))?;
     Ok(json!({
         "MapRunArn": record.map_run_arn,
         "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key},
@@ -190,58 +188,88 @@ fn output_lines(spec: &WriterSpec) -> Result<bool, String> {
     }
 }
 
-/// One `STATUS_0.json`: a JSON array (or JSON Lines) written entry by entry.
+/// One `STATUS_0.json`: a JSON array (or JSON Lines) written entry by
+/// entry to a new temporary file, renamed to its key when complete (a
+/// redriven Map Run replaces the files of its first run).
 struct ResultFile {
     status: &'static str,
+    /// The key in the bucket, relative to its directory.
+    key: String,
     lines: bool,
-    out: Option<BufWriter<File>>,
+    out: Option<(BufWriter<File>, PathBuf)>,
     size: u64,
 }
 
 impl ResultFile {
-    fn new(status: &'static str, lines: bool) -> Self {
+    fn new(status: &'static str, key: String, lines: bool) -> Self {
         Self {
             status,
+            key,
             lines,
             out: None,
             size: 0,
         }
     }
 
-    fn push(&mut self, dir: &Path, entry: &Value) -> Result<(), String> {
+    fn push(&mut self, root: &Root, entry: &Value) -> Result<(), ConfinedError> {
         let text = entry.to_string();
         let first = self.out.is_none();
-        if first {
-            let path = dir.join(format!("{}_0.json", self.status));
-            let file = File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            self.out = Some(BufWriter::new(file));
-        }
+        let (out, temporary) = match &mut self.out {
+            Some(open) => open,
+            None => {
+                let (file, temporary) = root.create_temporary(Path::new(&self.key))?;
+                self.out.insert((BufWriter::new(file), temporary))
+            }
+        };
         let sep = match (self.lines, first) {
             (true, true) => "",
             (true, false) => "\n",
             (false, true) => "[",
             (false, false) => ",",
         };
-        let out = self.out.as_mut().ok_or("closed")?;
         out.write_all(sep.as_bytes())
             .and_then(|_| out.write_all(text.as_bytes()))
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| ConfinedError::Io {
+                action: "write",
+                path: temporary.clone(),
+                source,
+            })?;
         self.size += (sep.len() + text.len()) as u64;
         Ok(())
     }
 
-    /// Closes the array; the file's size, or `None` when it was not written.
-    fn finish(&mut self) -> Result<Option<u64>, String> {
-        let Some(mut out) = self.out.take() else {
+    /// Closes the array and puts the file at its key; its size, or `None`
+    /// when it was not written.
+    fn finish(&mut self, root: &Root) -> Result<Option<u64>, ConfinedError> {
+        let Some((mut out, temporary)) = self.out.take() else {
             return Ok(None);
         };
         let end: &[u8] = if self.lines { b"\n" } else { b"]" };
-        out.write_all(end)
+        let written = out
+            .write_all(end)
             .and_then(|_| out.flush())
-            .map_err(|e| e.to_string())?;
-        out.get_ref().sync_all().map_err(|e| e.to_string())?;
+            .and_then(|_| out.get_ref().sync_all())
+            .map_err(|source| ConfinedError::Io {
+                action: "write",
+                path: temporary.clone(),
+                source,
+            })
+            .and_then(|()| root.replace_with(&temporary, Path::new(&self.key)));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temporary);
+        }
+        written?;
         self.size += 1;
         Ok(Some(self.size))
+    }
+}
+
+impl Drop for ResultFile {
+    /// A Map Run whose writing failed half way leaves no temporary file.
+    fn drop(&mut self) {
+        if let Some((_, temporary)) = self.out.take() {
+            let _ = std::fs::remove_file(temporary);
+        }
     }
 }
 

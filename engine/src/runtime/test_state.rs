@@ -523,6 +523,20 @@ impl Invoker for TestInvoker<'_> {
                     "TestState runs activity and nested-execution tasks only with a mock",
                 )),
                 _ => {
+                    // TestState reaches outside like a running execution
+                    // does, but leaves no execution behind: the log is the
+                    // operator's only record of where it went.
+                    let target = request
+                        .input
+                        .get("ApiEndpoint")
+                        .or_else(|| request.input.get("FunctionName"))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    tracing::info!(
+                        resource = %request.resource.arn,
+                        target,
+                        "TestState calls a task outside stepline"
+                    );
                     let call = TaskCall {
                         request: request.clone(),
                         execution_arn: "arn:aws:states:::execution:TestState:test".into(),

@@ -3,9 +3,11 @@
 //! and call only the HTTP destinations allowed here.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
 /// Everything tasks may use.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -27,6 +29,12 @@ pub struct TaskConfig {
     /// (see `tasks::mock`); `SFN_MOCK_CONFIG` in the environment is used
     /// when this is not set.
     pub mock_config: Option<PathBuf>,
+    /// The addresses stepline's own server listens on, set by `stepline
+    /// serve` once it is bound (never read from the file): HTTP tasks may
+    /// not call them unless `[tasks.http] allow_own_address` says so, or a
+    /// definition could drive the API with the server's own reach.
+    #[serde(skip)]
+    pub listen: Vec<SocketAddr>,
 }
 
 /// A registered command. Run without a shell: `command` is the program,
@@ -78,6 +86,10 @@ pub struct HttpConfig {
     /// listed (default true: a local service is the common case).
     #[serde(default = "yes")]
     pub allow_loopback: bool,
+    /// Whether tasks may call stepline's own listen address (default
+    /// false, whatever `allow_loopback` and `allow` say).
+    #[serde(default)]
+    pub allow_own_address: bool,
     #[serde(default = "default_http_timeout")]
     pub timeout_seconds: u64,
     #[serde(default = "default_max_response")]
@@ -89,6 +101,7 @@ impl Default for HttpConfig {
         Self {
             allow: Vec::new(),
             allow_loopback: true,
+            allow_own_address: false,
             timeout_seconds: default_http_timeout(),
             max_response_bytes: default_max_response(),
         }
@@ -107,10 +120,47 @@ fn default_max_response() -> usize {
     1024 * 1024
 }
 
+/// A connection: credentials for HTTP tasks and the URLs they may be
+/// sent to. In stepline.toml, one of `api_key`, `basic`, `bearer`,
+/// `oauth` beside `allow`:
+/// `{ allow = ["https://api.example.com/v1/"], bearer = { token = "..." } }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "Map<String, Value>")]
+pub struct ConnectionConfig {
+    /// URL prefixes (matched as `[tasks.http] allow` is) the credentials
+    /// may be sent to. Empty, they go nowhere: a definition chooses the
+    /// URL, so without this binding it could send them anywhere allowed.
+    pub allow: Vec<String>,
+    pub auth: ConnectionAuth,
+}
+
+impl TryFrom<Map<String, Value>> for ConnectionConfig {
+    type Error = String;
+
+    fn try_from(mut raw: Map<String, Value>) -> Result<Self, String> {
+        const FIELDS: [&str; 5] = ["allow", "api_key", "basic", "bearer", "oauth"];
+        if let Some(unknown) = raw.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(format!(
+                "unknown field `{unknown}`, expected one of `allow`, `api_key`, `basic`, `bearer`, `oauth`"
+            ));
+        }
+        let allow = match raw.remove("allow") {
+            None => Vec::new(),
+            Some(value) => serde_json::from_value(value).map_err(|e| {
+                format!("allow: the URL prefixes the connection may be sent to, as strings: {e}")
+            })?,
+        };
+        let auth = serde_json::from_value(Value::Object(raw)).map_err(|e| {
+            format!("a connection is `allow` and exactly one of api_key, basic, bearer, oauth: {e}")
+        })?;
+        Ok(Self { allow, auth })
+    }
+}
+
 /// How an HTTP task authenticates, as an EventBridge connection does.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub enum ConnectionConfig {
+pub enum ConnectionAuth {
     /// A header with a key: `{ api_key = { name = "x-api-key", value = "..." } }`.
     ApiKey {
         name: String,
@@ -153,5 +203,29 @@ mod tests {
         assert!(c.processes.is_empty());
         assert!(c.http.allow.is_empty());
         assert!(c.http.allow_loopback);
+        assert!(!c.http.allow_own_address);
+    }
+
+    #[test]
+    fn a_connection_is_its_binding_and_one_kind_of_credentials() {
+        let parse = |v: Value| serde_json::from_value::<ConnectionConfig>(v);
+        let c = parse(
+            serde_json::json!({"allow": ["https://a.example/v1/"], "bearer": {"token": "t"}}),
+        )
+        .unwrap();
+        assert_eq!(c.allow, ["https://a.example/v1/"]);
+        assert_eq!(c.auth, ConnectionAuth::Bearer { token: "t".into() });
+        // Without a binding the connection goes nowhere.
+        let c = parse(serde_json::json!({"bearer": {"token": "t"}})).unwrap();
+        assert!(c.allow.is_empty());
+        for bad in [
+            serde_json::json!({}),
+            serde_json::json!({"allow": []}),
+            serde_json::json!({"allow": "https://a/", "bearer": {"token": "t"}}),
+            serde_json::json!({"bearer": {"token": "t"}, "basic": {"username": "u", "password": "p"}}),
+            serde_json::json!({"alow": [], "bearer": {"token": "t"}}),
+        ] {
+            assert!(parse(bad.clone()).is_err(), "{bad}");
+        }
     }
 }

@@ -12,17 +12,24 @@
 //!
 //! Safety: loopback is allowed unless the operator says otherwise; any
 //! other destination must match an allowed URL prefix (scheme, host and
-//! port equal, path under the prefix). Redirects are not followed (they
-//! could leave the allowed set). Responses are read up to a bound.
+//! port equal, path under the prefix in whole segments). A path is matched
+//! decoded, and one a server could resolve out of its prefix (an encoded
+//! `/` or `\`, a `.` or `..` segment in any encoding) is refused. stepline's
+//! own listen addresses are refused unless the operator opts in, whatever
+//! else is allowed. Hop-by-hop headers and `Host` cannot be set. A
+//! connection's credentials go only to the URL prefixes its configuration
+//! binds it to. Redirects are not followed (they could leave the allowed
+//! set). Responses are read up to a bound.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use reqwest::Url;
 use serde_json::{Map, Value, json};
 
-use super::config::{ConnectionConfig, TaskConfig};
+use super::config::{ConnectionAuth, ConnectionConfig, TaskConfig};
 use crate::interp::Failure;
 use crate::runtime::TaskCall;
 
@@ -70,6 +77,21 @@ impl HttpInvoker {
     pub async fn invoke(&self, config: &TaskConfig, call: &TaskCall) -> Result<Value, Failure> {
         let request = parse_request(&call.request.input)?;
         check_allowed(config, &request.url)?;
+        // Resolved before anything is sent: credentials never leave for a
+        // URL their connection is not bound to.
+        let connection = match connection_name(&call.request.input)? {
+            None => None,
+            Some(name) => {
+                let connection = config.connections.get(&name).ok_or_else(|| {
+                    bad_parameters(format!(
+                        "the connection '{name}' is not configured: add it under [tasks.connections.{name}] in stepline.toml"
+                    ))
+                })?;
+                check_connection_allowed(&name, connection, &request.url)?;
+                Some((name, connection))
+            }
+        };
+        check_resolved_host(config, &request.url).await?;
         let mut builder = self
             .client
             .request(request.method.clone(), request.url.clone());
@@ -91,13 +113,8 @@ impl HttpInvoker {
             }
             builder = builder.body(body);
         }
-        if let Some(name) = connection_name(&call.request.input)? {
-            let connection = config.connections.get(&name).ok_or_else(|| {
-                bad_parameters(format!(
-                    "the connection '{name}' is not configured: add it under [tasks.connections.{name}] in stepline.toml"
-                ))
-            })?;
-            builder = self.authenticate(builder, &name, connection).await?;
+        if let Some((name, connection)) = connection {
+            builder = self.authenticate(builder, &name, &connection.auth).await?;
         }
         let response = builder.send().await.map_err(|e| {
             socket(format!(
@@ -122,15 +139,15 @@ impl HttpInvoker {
         &self,
         builder: reqwest::RequestBuilder,
         name: &str,
-        connection: &ConnectionConfig,
+        connection: &ConnectionAuth,
     ) -> Result<reqwest::RequestBuilder, Failure> {
         Ok(match connection {
-            ConnectionConfig::ApiKey { name, value } => builder.header(name, value),
-            ConnectionConfig::Basic { username, password } => {
+            ConnectionAuth::ApiKey { name, value } => builder.header(name, value),
+            ConnectionAuth::Basic { username, password } => {
                 builder.basic_auth(username, Some(password))
             }
-            ConnectionConfig::Bearer { token } => builder.bearer_auth(token),
-            ConnectionConfig::Oauth {
+            ConnectionAuth::Bearer { token } => builder.bearer_auth(token),
+            ConnectionAuth::Oauth {
                 token_url,
                 client_id,
                 client_secret,
@@ -273,6 +290,11 @@ pub fn parse_request(params: &Value) -> Result<HttpRequest, Failure> {
         None | Some(Value::Null) => {}
         Some(Value::Object(map)) => {
             for (name, value) in map {
+                if is_refused_header(name) {
+                    return Err(bad_parameters(format!(
+                        "the header '{name}' cannot be set by an HTTP task: hop-by-hop headers (Connection, Keep-Alive, Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade), Host and Content-Length are stepline's to send"
+                    )));
+                }
                 headers.push((name.clone(), scalar_text(value)));
             }
         }
@@ -393,43 +415,246 @@ fn url_encode(text: &str) -> String {
     out
 }
 
+/// Header names a definition may not set: the hop-by-hop headers, which
+/// steer the connection rather than the request, and those that choose
+/// where or how the request lands (`Host` would reach another virtual host
+/// on an allowed address; `Content-Length` could split one request in two).
+fn is_refused_header(name: &str) -> bool {
+    const REFUSED: [&str; 8] = [
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    ];
+    let name = name.trim().to_ascii_lowercase();
+    REFUSED.contains(&name.as_str()) || name.starts_with("proxy-")
+}
+
 /// Whether the operator lets tasks call `url`.
 pub fn check_allowed(config: &TaskConfig, url: &Url) -> Result<(), Failure> {
     let http = &config.http;
-    if http.allow_loopback && is_loopback(url) {
-        return Ok(());
-    }
-    let allowed = http.allow.iter().any(|prefix| {
-        if prefix == "*" {
-            return true;
-        }
-        let Ok(p) = Url::parse(prefix) else {
-            return false;
-        };
-        p.scheme() == url.scheme()
-            && p.host_str() == url.host_str()
-            && p.port_or_known_default() == url.port_or_known_default()
-            && path_under(url.path(), p.path())
-    });
-    if allowed {
-        Ok(())
-    } else {
+    let refused = |why: String| {
         Err(Failure::new(
             "States.TaskFailed",
             format!(
-                "stepline does not allow HTTP tasks to call {}: the operator must list it under [tasks.http] allow in stepline.toml",
+                "stepline does not allow HTTP tasks to call {}: {why}",
                 url_without_query(url)
             ),
+        ))
+    };
+    let segments = match path_segments(url.path()) {
+        Ok(segments) => segments,
+        Err(why) => return refused(why),
+    };
+    if !http.allow_own_address && targets_own_address(url, &config.listen) {
+        return refused(
+            "it is stepline's own address (the operator allows it with [tasks.http] allow_own_address = true in stepline.toml)"
+                .to_owned(),
+        );
+    }
+    if http.allow_loopback && is_loopback(url) {
+        return Ok(());
+    }
+    if http
+        .allow
+        .iter()
+        .any(|prefix| prefix_matches(prefix, url, &segments))
+    {
+        Ok(())
+    } else {
+        refused("the operator must list it under [tasks.http] allow in stepline.toml".to_owned())
+    }
+}
+
+/// Whether `connection`'s credentials may be sent to `url`.
+fn check_connection_allowed(
+    name: &str,
+    connection: &ConnectionConfig,
+    url: &Url,
+) -> Result<(), Failure> {
+    let shown = url_without_query(url);
+    let refused = |why: String| {
+        Err(Failure::new(
+            "States.TaskFailed",
+            format!("the connection '{name}' may not be sent to {shown}: {why}"),
+        ))
+    };
+    if connection.allow.is_empty() {
+        return refused(format!(
+            "it is bound to no URL; the operator lists the URL prefixes its credentials may go to under [tasks.connections.{name}] allow in stepline.toml"
+        ));
+    }
+    let segments = match path_segments(url.path()) {
+        Ok(segments) => segments,
+        Err(why) => return refused(why),
+    };
+    if connection
+        .allow
+        .iter()
+        .any(|prefix| prefix_matches(prefix, url, &segments))
+    {
+        Ok(())
+    } else {
+        refused(format!(
+            "it is bound to {} ([tasks.connections.{name}] allow in stepline.toml)",
+            connection.allow.join(", ")
         ))
     }
 }
 
-fn path_under(path: &str, prefix: &str) -> bool {
-    if prefix.is_empty() || prefix == "/" {
+/// Whether the allowlist entry `prefix` covers `url`, whose path is
+/// `segments`: scheme, host and port equal, and the prefix's path segments
+/// the first of the URL's.
+fn prefix_matches(prefix: &str, url: &Url, segments: &[String]) -> bool {
+    if prefix == "*" {
         return true;
     }
-    let prefix = prefix.trim_end_matches('/');
-    path == prefix || path.starts_with(&format!("{prefix}/"))
+    let Ok(p) = Url::parse(prefix) else {
+        return false;
+    };
+    let Ok(mut wanted) = path_segments(p.path()) else {
+        return false;
+    };
+    // A prefix ending in `/` names the directory, not an empty segment.
+    if wanted.last().is_some_and(String::is_empty) {
+        wanted.pop();
+    }
+    p.scheme() == url.scheme()
+        && p.host() == url.host()
+        && p.port_or_known_default() == url.port_or_known_default()
+        && segments.starts_with(&wanted)
+}
+
+/// The segments of a URL path, percent-decoded. Refused: a segment that
+/// decodes (once or twice) to something holding `/` or `\`, or to `.` or
+/// `..` (also with `;` parameters), which a server may resolve to climb out
+/// of the prefix the path was allowed under. (The URL parser has already
+/// removed plain and `%2e` dot segments.)
+fn path_segments(path: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for raw in path.strip_prefix('/').unwrap_or(path).split('/') {
+        let once = percent_decode(raw.as_bytes());
+        let twice = percent_decode(&once);
+        for decoded in [&once, &twice] {
+            if decoded.iter().any(|b| matches!(b, b'/' | b'\\')) {
+                return Err(format!(
+                    "its path segment '{raw}' holds an encoded '/' or '\\'"
+                ));
+            }
+            let bare = decoded.split(|b| *b == b';').next().unwrap_or_default();
+            if bare == b"." || bare == b".." {
+                return Err(format!("its path segment '{raw}' is a '.' or '..' segment"));
+            }
+        }
+        out.push(String::from_utf8_lossy(&once).into_owned());
+    }
+    Ok(out)
+}
+
+/// `%XX` sequences decoded; anything else (a stray `%`) kept as it is.
+fn percent_decode(text: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] == b'%' && i + 2 < text.len() {
+            if let (Some(h), Some(l)) = (hex(text[i + 1]), hex(text[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(text[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Whether `url` names, by an address literal or `localhost`, one of the
+/// addresses the server listens on (`listen`).
+fn targets_own_address(url: &Url, listen: &[SocketAddr]) -> bool {
+    let Some(port) = url.port_or_known_default() else {
+        return false;
+    };
+    let candidates: Vec<IpAddr> = match url.host() {
+        Some(url::Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
+        Some(url::Host::Ipv6(ip)) => vec![IpAddr::V6(ip)],
+        Some(url::Host::Domain(d)) if is_localhost_name(d) => {
+            vec![
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ]
+        }
+        _ => Vec::new(),
+    };
+    candidates
+        .into_iter()
+        .any(|ip| reaches_listener(SocketAddr::new(ip, port), listen))
+}
+
+/// Whether a connection to `target` would reach one of the `listen`
+/// addresses: the same port, and an address that lands on this host's
+/// listener (any loopback or unspecified address, the listener's own, or,
+/// for a listener on every interface, any address of this host).
+fn reaches_listener(target: SocketAddr, listen: &[SocketAddr]) -> bool {
+    let ip = target.ip().to_canonical();
+    listen.iter().any(|own| {
+        let own_ip = own.ip().to_canonical();
+        own.port() == target.port()
+            && (ip.is_loopback()
+                || ip.is_unspecified()
+                || ip == own_ip
+                || (own_ip.is_unspecified() && is_address_of_this_host(ip)))
+    })
+}
+
+/// An address can be bound to only when an interface of this host has it.
+fn is_address_of_this_host(ip: IpAddr) -> bool {
+    std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
+}
+
+fn is_localhost_name(domain: &str) -> bool {
+    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    d == "localhost" || d.ends_with(".localhost")
+}
+
+/// For a URL naming a host by a DNS name: refused when the name resolves
+/// to one of stepline's own listen addresses. (A name that resolves
+/// differently when the request connects is the DNS-rebinding gap
+/// docs/security.md describes.)
+async fn check_resolved_host(config: &TaskConfig, url: &Url) -> Result<(), Failure> {
+    if config.http.allow_own_address || config.listen.is_empty() {
+        return Ok(());
+    }
+    let (Some(url::Host::Domain(domain)), Some(port)) = (url.host(), url.port_or_known_default())
+    else {
+        return Ok(());
+    };
+    // Only a URL on a port stepline listens on can reach it: others need
+    // no lookup.
+    if !config.listen.iter().any(|own| own.port() == port) {
+        return Ok(());
+    }
+    // A name that does not resolve fails when the request is sent, as a
+    // socket error.
+    let Ok(addresses) = tokio::net::lookup_host((domain, port)).await else {
+        return Ok(());
+    };
+    let mut addresses = addresses;
+    if addresses.any(|a| reaches_listener(a, &config.listen)) {
+        return Err(Failure::new(
+            "States.TaskFailed",
+            format!(
+                "stepline does not allow HTTP tasks to call {}: '{domain}' resolves to stepline's own address (the operator allows it with [tasks.http] allow_own_address = true in stepline.toml)",
+                url_without_query(url)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn url_without_query(url: &Url) -> String {
@@ -531,6 +756,124 @@ mod tests {
         let closed = config(&[], false);
         assert!(check_allowed(&closed, &url("http://127.0.0.1/")).is_err());
         assert!(check_allowed(&config(&["*"], false), &url("http://10.0.0.1/")).is_ok());
+    }
+
+    #[test]
+    fn paths_that_could_climb_out_of_a_prefix_are_refused() {
+        let c = config(&["http://10.0.0.5:8080/api/"], false);
+        for allowed in [
+            "http://10.0.0.5:8080/api/items",
+            "http://10.0.0.5:8080/api/%41bc",
+            "http://10.0.0.5:8080/api/a%20b",
+            "http://10.0.0.5:8080/%61pi/x",
+        ] {
+            assert!(check_allowed(&c, &url(allowed)).is_ok(), "{allowed}");
+        }
+        for denied in [
+            "http://10.0.0.5:8080/api/..%2fsecret",
+            "http://10.0.0.5:8080/api/..%2Fsecret",
+            "http://10.0.0.5:8080/api/%2e%2e%2fsecret",
+            "http://10.0.0.5:8080/api/..%5csecret",
+            "http://10.0.0.5:8080/api/%252e%252e/secret",
+            "http://10.0.0.5:8080/api/..%252fsecret",
+            "http://10.0.0.5:8080/api/..;/secret",
+            "http://10.0.0.5:8080/api/%2e%2e;x/secret",
+            "http://10.0.0.5:8080/api/../secret",
+            "http://10.0.0.5:8080/api/%2e%2e/secret",
+            "http://10.0.0.5:8080/apix",
+        ] {
+            assert!(check_allowed(&c, &url(denied)).is_err(), "{denied}");
+        }
+        // The same holds on loopback.
+        let local = config(&[], true);
+        assert!(check_allowed(&local, &url("http://127.0.0.1/a/..%2f")).is_err());
+    }
+
+    #[test]
+    fn stepline_own_address_is_refused_unless_allowed() {
+        let mut c = config(&["*"], true);
+        c.listen = vec!["127.0.0.1:8083".parse().unwrap()];
+        for own in [
+            "http://127.0.0.1:8083/v1/state-machines",
+            "http://localhost:8083/",
+            "http://LOCALHOST.:8083/",
+            "http://api.localhost:8083/",
+            "http://127.0.0.2:8083/",
+            "http://0.0.0.0:8083/",
+            "http://0:8083/",
+            "http://2130706433:8083/",
+            "http://[::1]:8083/",
+            "http://[::ffff:127.0.0.1]:8083/",
+        ] {
+            let f = check_allowed(&c, &url(own)).unwrap_err();
+            assert!(f.cause.unwrap().contains("own address"), "{own}");
+        }
+        assert!(check_allowed(&c, &url("http://127.0.0.1:8084/")).is_ok());
+        c.http.allow_own_address = true;
+        assert!(check_allowed(&c, &url("http://127.0.0.1:8083/")).is_ok());
+        // A server on every interface: this host's addresses are its own.
+        let every: Vec<SocketAddr> = vec!["0.0.0.0:80".parse().unwrap()];
+        assert!(reaches_listener("127.0.0.1:80".parse().unwrap(), &every));
+        assert!(!reaches_listener("192.0.2.1:80".parse().unwrap(), &every));
+        assert!(!reaches_listener("127.0.0.1:81".parse().unwrap(), &every));
+    }
+
+    #[test]
+    fn connections_go_only_where_they_are_bound() {
+        let bound = ConnectionConfig {
+            allow: vec!["https://crm.example.com/api/".into()],
+            auth: ConnectionAuth::Bearer { token: "t".into() },
+        };
+        assert!(
+            check_connection_allowed("crm", &bound, &url("https://crm.example.com/api/x")).is_ok()
+        );
+        for elsewhere in [
+            "https://crm.example.com/other",
+            "https://crm.example.com/api/..%2fother",
+            "http://crm.example.com/api/x",
+            "https://evil.example.com/api/x",
+        ] {
+            let f = check_connection_allowed("crm", &bound, &url(elsewhere)).unwrap_err();
+            assert_eq!(f.error.as_deref(), Some("States.TaskFailed"));
+            assert!(
+                f.cause.unwrap().contains("'crm' may not be sent"),
+                "{elsewhere}"
+            );
+        }
+        let unbound = ConnectionConfig {
+            allow: Vec::new(),
+            auth: ConnectionAuth::Bearer { token: "t".into() },
+        };
+        let f = check_connection_allowed("old", &unbound, &url("https://crm.example.com/"))
+            .unwrap_err();
+        assert!(f.cause.unwrap().contains("[tasks.connections.old] allow"));
+    }
+
+    #[test]
+    fn hop_by_hop_and_host_headers_are_refused() {
+        for name in [
+            "Host",
+            "host",
+            "Connection",
+            "Keep-Alive",
+            "Proxy-Authorization",
+            "proxy-connection",
+            "TE",
+            "Trailer",
+            "Transfer-Encoding",
+            "Upgrade",
+            "Content-Length",
+        ] {
+            let f = parse_request(&json!({"ApiEndpoint": "http://127.0.0.1/", "Method": "GET",
+                                          "Headers": {name: "x"}}))
+            .unwrap_err();
+            assert!(f.cause.unwrap().contains("cannot be set"), "{name}");
+        }
+        assert!(
+            parse_request(&json!({"ApiEndpoint": "http://127.0.0.1/", "Method": "GET",
+                                  "Headers": {"X-Host": "x", "Authorization": "y"}}))
+            .is_ok()
+        );
     }
 
     #[test]

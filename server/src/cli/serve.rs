@@ -176,7 +176,16 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         }
     };
     let result = runtime.block_on(async {
-        let invokers = Invokers::new(config.tasks.clone())?;
+        // Bound first: tasks must know the address to refuse it (a
+        // definition calling stepline's own API), and recovered executions
+        // run tasks as soon as the engine opens.
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        let mut tasks = config.tasks.clone();
+        tasks.listen = vec![address];
+        let invokers = Invokers::new(tasks)?;
         let cache_mib = config
             .server
             .store_cache_mib
@@ -198,10 +207,6 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         if let Some(ended) = ended {
             crate::alerts::start(engine.clone(), &config.alerts, ended);
         }
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        let address = listener.local_addr().map_err(|e| e.to_string())?;
         let _ = writeln!(
             stdout,
             "stepline listening on http://{address} (data in {})",

@@ -10,7 +10,8 @@
 //! which is the backpressure. A scan reads at most [`MAX_SCAN`] entries.
 //! Symbolic links are never followed: the directory is canonical and inside
 //! an operator's root, entries are read with `symlink_metadata`, and links
-//! are skipped.
+//! are skipped; finished files are moved through `stepline_engine::confined`, which
+//! refuses a `processed/` or `failed/` that is a link.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use stepline_engine::confined::{ConfinedError, Root};
 use stepline_engine::store::ExecutionStatus;
 
 use super::spec::FileWatch;
@@ -267,15 +269,16 @@ async fn process(
     };
     let (from, directory, name, execution) = (
         file.path.clone(),
-        watcher.watch.directory.join(folder),
+        watcher.watch.directory.clone(),
         file.name.clone(),
         fired.name.clone(),
     );
-    let moved =
-        tokio::task::spawn_blocking(move || move_file(&from, &directory, &name, &execution))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r);
+    let moved = tokio::task::spawn_blocking(move || {
+        move_file(&from, &directory, folder, &name, &execution)
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
     if let Err(e) = moved {
         triggers
             .record_error(&trigger.name, &format!("cannot move '{}': {e}", file.name))
@@ -287,13 +290,30 @@ async fn process(
     lock(&watcher.state).done.insert(id.to_owned());
 }
 
-/// Moves `from` into `directory` as `name` (or `EXECUTION-name` when that
-/// is taken).
-fn move_file(from: &Path, directory: &Path, name: &str, execution: &str) -> Result<(), String> {
-    std::fs::create_dir_all(directory).map_err(|e| e.to_string())?;
-    let mut to = directory.join(name);
-    if to.exists() {
-        to = directory.join(format!("{execution}-{name}"));
+/// Moves `from` into `folder` of the watched `directory` as `name` (or
+/// `EXECUTION-name` when that is taken), through [`Root`]: a
+/// `processed/` or `failed/` that is a symbolic link (or a link at the
+/// target name) is refused and the file stays where it is.
+fn move_file(
+    from: &Path,
+    directory: &Path,
+    folder: &str,
+    name: &str,
+    execution: &str,
+) -> Result<(), String> {
+    let root = Root::new(directory).map_err(|e| e.to_string())?;
+    if root.path() != directory {
+        return Err(format!(
+            "the directory '{}' is now a link",
+            directory.display()
+        ));
     }
-    std::fs::rename(from, &to).map_err(|e| e.to_string())
+    let folder = Path::new(folder);
+    match root.move_into(from, &folder.join(name)) {
+        Err(ConfinedError::Exists { .. }) => root
+            .move_into(from, &folder.join(format!("{execution}-{name}")))
+            .map(drop),
+        moved => moved.map(drop),
+    }
+    .map_err(|e| e.to_string())
 }
