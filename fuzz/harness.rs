@@ -154,8 +154,11 @@ fn collect_pointers(node: &Node, at: String, out: &mut Vec<String>) {
             }
         }
         NodeValue::Object(members) => {
-            for m in members {
-                collect_pointers(&m.value, asl::source::pointer_push(&at, &m.key), out);
+            // A pointer reaches the last of duplicated keys only.
+            for (i, m) in members.iter().enumerate() {
+                if members[i + 1..].iter().all(|later| later.key != m.key) {
+                    collect_pointers(&m.value, asl::source::pointer_push(&at, &m.key), out);
+                }
             }
         }
         _ => {}
