@@ -9,6 +9,7 @@ mod conformance;
 mod crash;
 mod distributed_map;
 mod examples_tasks;
+mod fuzz_corpus;
 mod jsonata_diff;
 mod load;
 mod malformed;

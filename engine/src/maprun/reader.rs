@@ -121,16 +121,9 @@ pub fn open(spec: &ReaderSpec, buckets: &Buckets) -> Result<Items, ReaderError> 
                 ReaderError(format!("Cannot read '{key}' in bucket '{bucket}': {e}"))
             })?;
             let input = BufReader::with_capacity(64 * 1024, file);
-            match spec.input_type.as_deref().unwrap_or("JSON") {
-                "CSV" => Box::new(CsvItems::new(input, spec)?),
-                "JSON" => Box::new(JsonArrayItems::new(input)),
-                "JSONL" => Box::new(JsonLines::new(input)),
-                "MANIFEST" => Box::new(inventory(input, buckets, &bucket)?),
-                other => {
-                    return Err(ReaderError(format!(
-                        "The InputType '{other}' is not one of CSV, JSON, JSONL, MANIFEST"
-                    )));
-                }
+            match spec.input_type.as_deref() {
+                Some("MANIFEST") => Box::new(inventory(input, buckets, &bucket)?),
+                _ => read_items(input, spec)?,
             }
         }
         "arn:aws:states:::s3:listObjectsV2" => {
@@ -150,6 +143,25 @@ pub fn open(spec: &ReaderSpec, buckets: &Buckets) -> Result<Items, ReaderError> 
     Ok(match spec.max_items {
         Some(n) if n > 0 => Box::new(items.take(usize::try_from(n).unwrap_or(usize::MAX))),
         _ => items,
+    })
+}
+
+/// The items of one object's content, read as the ItemReader's InputType
+/// says: CSV, JSON (an array) or JSONL (MANIFEST names other objects, so it
+/// goes through [`open`]). Public so the fuzzer can feed it bytes.
+pub fn read_items<R: BufRead + Send + 'static>(
+    input: R,
+    spec: &ReaderSpec,
+) -> Result<Items, ReaderError> {
+    Ok(match spec.input_type.as_deref().unwrap_or("JSON") {
+        "CSV" => Box::new(CsvItems::new(input, spec)?),
+        "JSON" => Box::new(JsonArrayItems::new(input)),
+        "JSONL" => Box::new(JsonLines::new(input)),
+        other => {
+            return Err(ReaderError(format!(
+                "The InputType '{other}' is not one of CSV, JSON, JSONL, MANIFEST"
+            )));
+        }
     })
 }
 
