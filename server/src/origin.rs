@@ -93,6 +93,11 @@ impl OriginPolicy {
             return false;
         };
         let name = name.strip_suffix('.').unwrap_or(name);
+        // AWS's SDKs and CLI put `sync-` before the host for
+        // StartSyncExecution and TestState; the prefixed name of a name the
+        // server answers to is the operator's as much as the name itself.
+        let name = name.strip_prefix("sync-").unwrap_or(name);
+        let host = host.strip_prefix("sync-").unwrap_or(&host);
         let local_port = local.map(|l| l.port());
         let port_ok = match (port, local_port) {
             (Some(p), Some(l)) => p == l,
@@ -441,6 +446,10 @@ mod tests {
         assert!(p.host_ok("other.example:8443", local()));
         assert!(!p.host_ok("other.example:8444", local()));
         assert!(policy(&["*"], &[]).host_ok("anything.example", local()));
+        // The SDKs' prefix for StartSyncExecution and TestState.
+        assert!(p.host_ok("sync-stepline.example.com", local()));
+        assert!(policy(&[], &[]).host_ok("sync-127.0.0.1:8083", local()));
+        assert!(!policy(&[], &[]).host_ok("sync-attacker.example:8083", local()));
     }
 
     #[test]

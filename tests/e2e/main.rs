@@ -16,6 +16,7 @@ mod ops;
 mod rest;
 mod run;
 mod sdk;
+mod slowloris;
 mod soak;
 mod support;
 mod tasks;
