@@ -465,6 +465,14 @@ impl Credentials {
                 "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization. Authorization={value}"
             )));
         }
+        // The target names the action: unsigned, a captured request could
+        // be replayed as another action with the same body. AWS's SDKs and
+        // CLI always sign it; the message follows AWS's for `host`.
+        if !auth.signed_headers.contains(&"x-amz-target") {
+            return Err(SigV4Error::Incomplete(format!(
+                "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization. Authorization={value}"
+            )));
+        }
         if !auth.signed_headers.is_sorted()
             || auth
                 .signed_headers
@@ -713,6 +721,70 @@ mod tests {
         headers.insert("x-amz-date", "2026-11-22T07:00:00Z".parse().unwrap());
         let e = request_time(&headers, "a").err().unwrap();
         assert_eq!(e.kind(), "IncompleteSignatureException");
+    }
+
+    /// A request signed with the right key, over `signed_headers`.
+    fn signed_request(signed_headers: &[&str]) -> (HeaderMap, DateTime<Utc>) {
+        let now = Utc::now();
+        let stamp = now.format("%Y%m%dT%H%M%SZ").to_string();
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "127.0.0.1:8083".parse().unwrap());
+        headers.insert("x-amz-date", stamp.parse().unwrap());
+        headers.insert(
+            "x-amz-target",
+            "AWSStepFunctions.DeleteStateMachine".parse().unwrap(),
+        );
+        let request = SignedRequest {
+            method: "POST",
+            path: "/",
+            query: None,
+            headers: &headers,
+            body: b"{}",
+        };
+        let canonical = canonical_request(&request, signed_headers);
+        let scope = format!("{}/us-east-1/states/aws4_request", &stamp[..8]);
+        let string_to_sign = format!(
+            "{ALGORITHM}\n{stamp}\n{scope}\n{}",
+            hex(&Sha256::digest(canonical.as_bytes()))
+        );
+        let key = hmac_sha256(b"AWS4secret", stamp[..8].as_bytes());
+        let key = hmac_sha256(&key, b"us-east-1");
+        let key = hmac_sha256(&key, b"states");
+        let key = hmac_sha256(&key, b"aws4_request");
+        let signature = hex(&hmac_sha256(&key, string_to_sign.as_bytes()));
+        let authorization = format!(
+            "{ALGORITHM} Credential=AKIDEXAMPLE12345/{scope}, SignedHeaders={}, Signature={signature}",
+            signed_headers.join(";")
+        );
+        headers.insert(header::AUTHORIZATION, authorization.parse().unwrap());
+        (headers, now)
+    }
+
+    /// A signature that leaves the target out would let its request be
+    /// replayed as any other action: refused even when it is right.
+    #[test]
+    fn the_target_must_be_signed() {
+        let credentials = Credentials::single("AKIDEXAMPLE12345", "secret", "t", "us-east-1");
+        let verify = |signed: &[&str]| {
+            let (headers, now) = signed_request(signed);
+            let request = SignedRequest {
+                method: "POST",
+                path: "/",
+                query: None,
+                headers: &headers,
+                body: b"{}",
+            };
+            credentials.verify_sigv4(&request, now)
+        };
+        assert_eq!(verify(&["host", "x-amz-date", "x-amz-target"]), Ok(()));
+        let refused = verify(&["host", "x-amz-date"]).unwrap_err();
+        assert_eq!(refused.kind(), "IncompleteSignatureException");
+        assert!(
+            refused
+                .to_string()
+                .starts_with("'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -76,6 +76,22 @@ pub struct ServerConfig {
     pub header_timeout_seconds: Option<u32>,
     /// Seconds a request may take to send its body.
     pub body_timeout_seconds: Option<u32>,
+    /// Connections one client (one IP address) may hold at once; past it,
+    /// its oldest connection that is between requests is closed.
+    pub max_connections_per_client: Option<u32>,
+    /// Names the server answers to besides the loopback names and the
+    /// address a client connected to (`name` or `name:port`, or `*` for
+    /// any): a request with another `Host` is refused (DNS rebinding).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Origins whose pages may send requests that change something, besides
+    /// the server's own (`scheme://host[:port]`).
+    #[serde(default)]
+    pub origins: Vec<String>,
+    /// Lets webhook triggers without a secret run on a server that has
+    /// credentials (otherwise refused: anyone could start them).
+    #[serde(default)]
+    pub allow_unsigned_webhooks: bool,
 }
 
 /// One AWS access key: its id and its secret, given in the file or named
@@ -139,6 +155,7 @@ fn check(config: &Config) -> Result<(), String> {
     }
     crate::access::check_config(&config.server)?;
     crate::limits::check_config(&config.server)?;
+    crate::origin::check_config(&config.server)?;
     if let Some(mib) = config.server.store_cache_mib {
         if mib < MIN_STORE_CACHE_MIB {
             return Err(format!(
@@ -334,6 +351,8 @@ mod tests {
                 "[triggers]\n",
                 "[alerts]\nallow = [\"https://hooks.slack.com/services/\"]\n\n[[alerts.webhooks]]\nurl = \"https://hooks.slack.com/services/T/B/x\"\nformat = \"slack\"\n\n[[alerts.webhooks]]\nurl = \"http://127.0.0.1:9000/alerts\"\nstatuses = [\"FAILED\", \"SUCCEEDED\"]\nstate_machines = [\"orders\"]\nheaders = { Authorization = \"Bearer t\" }\nsecret = \"s\"\nmax_attempts = 3\n",
                 "[server]\nmax_connections = 10\nmax_header_bytes = 8192\nheader_timeout_seconds = 5\nbody_timeout_seconds = 5\n",
+                "[server]\nmax_connections_per_client = 8\nhosts = [\"stepline.example.com\", \"other.example:8443\", \"10.0.0.5\", \"[fd00::1]:8083\"]\norigins = [\"https://tools.example.com\", \"http://[::1]:9000/\"]\nallow_unsigned_webhooks = true\n",
+                "[server]\nhosts = [\"*\"]\n",
                 "[[server.access_keys]]\nid = \"AKIAIOSFODNN7EXAMPLE\"\nsecret = \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"\n[[server.access_keys]]\nid = \"AKIAOTHERKEY00000000\"\nsecret_env = \"STEPLINE_SECRET\"\n[[server.tokens]]\ntoken = \"0123456789abcdef\"\n[[server.tokens]]\ntoken_env = \"STEPLINE_TOKEN\"\n",
                 "[triggers]\nfile_roots = []\n\n[[triggers.define]]\nname = \"h\"\nkind = \"webhook\"\nstate_machine = \"m\"\nsecret = \"s\"\ninput = { \"body.$\" = \"$\" }\n",
             ];
@@ -366,6 +385,14 @@ mod tests {
                 "[server]\nmax_header_bytes = 100\n",
                 "[server]\nstore_cache_mib = 2\n",
                 "[server]\nheader_timeout_seconds = 0\n",
+                "[server]\nmax_connections_per_client = 0\n",
+                "[server]\nhosts = \"stepline.example.com\"\n",
+                "[server]\nhosts = [\"a b\"]\n",
+                "[server]\nhosts = [\"example.com/x\"]\n",
+                "[server]\norigins = [\"tools.example.com\"]\n",
+                "[server]\norigins = [\"https://tools.example.com/path\"]\n",
+                "[server]\norigins = [\"null\"]\n",
+                "[server]\nallow_unsigned_webhooks = \"yes\"\n",
                 "[server]\nbody_timeout_seconds = -1\n",
                 "[server]\naccess_keys = { id = \"AKIAIOSFODNN7EXAMPLE\", secret = \"s\" }\n",
                 "[[server.access_keys]]\nid = \"AKIAIOSFODNN7EXAMPLE\"\n",

@@ -21,6 +21,7 @@ use crate::aws::actions::{AwsError, dispatch};
 use crate::aws::constraints;
 use crate::aws::pagination::Tokens;
 use crate::limits::Limits;
+use crate::origin::OriginPolicy;
 use crate::triggers::Triggers;
 
 /// What every request handler shares.
@@ -43,6 +44,11 @@ pub(crate) struct App {
 pub struct ServeOptions {
     pub credentials: Credentials,
     pub limits: Limits,
+    /// The names and origins accepted beyond the server's own.
+    pub origins: OriginPolicy,
+    /// Whether webhook triggers without a secret may be created on a
+    /// server with credentials (`[server] allow_unsigned_webhooks`).
+    pub allow_unsigned_webhooks: bool,
 }
 
 /// The largest request body: a 1 MiB definition, escaped, with room.
@@ -88,6 +94,9 @@ pub async fn serve_with_options(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    triggers.refuse_unsigned_webhooks(
+        options.credentials.enabled() && !options.allow_unsigned_webhooks,
+    );
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let driver = tokio::spawn(triggers.clone().run(stopping.clone()));
     let app = App {
@@ -115,6 +124,11 @@ pub async fn serve_with_options(
         // The pages are static files; the data they show comes from /v1/.
         .merge(crate::web::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Outermost: a request a foreign page made reaches nothing else.
+        .layer(middleware::from_fn_with_state(
+            Arc::new(options.origins),
+            crate::origin::require_same_origin,
+        ))
         .with_state(app);
     let served = crate::limits::serve(listener, router, options.limits, shutdown, move || {
         let _ = stop.send(true);

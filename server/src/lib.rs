@@ -13,6 +13,7 @@ pub mod config;
 pub mod http;
 pub mod limits;
 pub mod load;
+pub mod origin;
 pub mod rest;
 pub mod triggers;
 pub mod web;

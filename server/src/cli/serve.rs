@@ -161,9 +161,12 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             "stepline serve: warning: listening on {listen}, which is not loopback, without credentials: anyone who can reach it can run your state machines (configure [[server.access_keys]] and [[server.tokens]] in stepline.toml)"
         );
     }
+    let refuse_unsigned_webhooks = credentials.enabled() && !config.server.allow_unsigned_webhooks;
     let options = crate::http::ServeOptions {
         credentials,
         limits: crate::limits::Limits::from_config(&config.server),
+        origins: crate::origin::OriginPolicy::from_config(&config.server),
+        allow_unsigned_webhooks: config.server.allow_unsigned_webhooks,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -204,6 +207,20 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         }
         let triggers = crate::triggers::Triggers::new(engine.clone(), &config.triggers.file_roots)?;
         triggers.install_config(&config.triggers.define).await?;
+        if refuse_unsigned_webhooks {
+            // Those of the file and those created earlier through the API.
+            let unsigned = triggers.unsigned_webhooks().map_err(|e| e.to_string())?;
+            if !unsigned.is_empty() {
+                return Err(format!(
+                    "the webhook trigger(s) {} have no secret, and this server requires credentials: anyone who reaches it could start their executions. Give each a secret, or set allow_unsigned_webhooks = true in [server] of stepline.toml",
+                    unsigned
+                        .iter()
+                        .map(|n| format!("'{n}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
         if let Some(ended) = ended {
             crate::alerts::start(engine.clone(), &config.alerts, ended);
         }

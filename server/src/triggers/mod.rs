@@ -55,6 +55,9 @@ const MAX_SLEEP: Duration = Duration::seconds(1);
 /// The largest execution input, as AWS.
 pub const MAX_INPUT_BYTES: usize = 256 * 1024;
 
+/// Why a webhook without a secret is refused on a server with credentials.
+pub const UNSIGNED_WEBHOOK_REFUSED: &str = "secret: this server requires credentials, and a webhook without a secret would let anyone who reaches it start executions; give the webhook a secret, or set allow_unsigned_webhooks = true in [server] of stepline.toml";
+
 /// Why a trigger operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
@@ -96,6 +99,9 @@ struct Inner {
     state_lock: tokio::sync::Mutex<()>,
     /// Each file trigger's watcher.
     watchers: Mutex<HashMap<String, Arc<files::Watcher>>>,
+    /// Whether `create` refuses webhooks without a secret: on a server
+    /// with credentials, such a hook would be the one door anyone can use.
+    refuse_unsigned_webhooks: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -126,6 +132,7 @@ impl Triggers {
                 retry_at: Mutex::new(HashMap::new()),
                 state_lock: tokio::sync::Mutex::new(()),
                 watchers: Mutex::new(HashMap::new()),
+                refuse_unsigned_webhooks: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -175,9 +182,37 @@ impl Triggers {
         Ok(())
     }
 
+    /// Makes `create` refuse webhooks without a secret (a server with
+    /// credentials, unless `[server] allow_unsigned_webhooks`).
+    pub fn refuse_unsigned_webhooks(&self, refuse: bool) {
+        self.inner
+            .refuse_unsigned_webhooks
+            .store(refuse, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The names of the stored webhook triggers that have no secret.
+    pub fn unsigned_webhooks(&self) -> Result<Vec<String>, TriggerError> {
+        let mut names = Vec::new();
+        for record in self.engine().triggers()? {
+            let spec: TriggerSpec = serde_json::from_value(record.spec.clone())
+                .map_err(|e| TriggerError::Invalid(format!("the stored definition: {e}")))?;
+            if spec.kind == Kind::Webhook && spec.secret.is_none() {
+                names.push(record.name);
+            }
+        }
+        Ok(names)
+    }
+
     /// Creates a trigger (REST). Refused when the name is taken.
     pub async fn create(&self, spec: TriggerSpec) -> Result<TriggerRecord, TriggerError> {
         self.compile(&spec).map_err(TriggerError::Invalid)?;
+        let refuse_unsigned = self
+            .inner
+            .refuse_unsigned_webhooks
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if refuse_unsigned && spec.kind == Kind::Webhook && spec.secret.is_none() {
+            return Err(TriggerError::Invalid(UNSIGNED_WEBHOOK_REFUSED.into()));
+        }
         let engine = self.engine();
         if engine.trigger(&spec.name)?.is_some() {
             return Err(TriggerError::AlreadyExists(spec.name));
