@@ -45,6 +45,19 @@
 //! | `r` | map runs | map run ARN | `MapRunRecord` |
 //! | `R` | map runs by execution | execution ARN, 0, map run ARN | empty |
 //! | `p` | pieces of a large value | the value's whole key, piece u32 | up to [`PIECE`] bytes of it |
+//! | `i` | listing by machine | machine ARN, 0, status u8, start newest first (u64), execution ARN | `ExecutionSummary` |
+//! | `I` | a Map Run's children | map run ARN, 0, status u8, start newest first (u64), execution ARN | `ExecutionSummary` |
+//!
+//! The listing index: one key per execution (and one more for a Map Run's
+//! child), written in the batch that creates the record and moved in the
+//! batch that changes its status, so that a page of a listing is a range
+//! scan of small keys that never reads a record. A machine's key range
+//! holds one run per status, each newest first: a status filter reads
+//! one run, no filter merges five, and every execution merges the runs
+//! of every machine (found by skipping from one machine's keys to the
+//! next). The status is in the key, so a change of status removes the
+//! old key: found by probing the other statuses' keys (no read of the
+//! record), and none for a new execution.
 //!
 //! Large values are kept in pieces. A JSON value longer than [`PIECE`]
 //! bytes is stored as pieces under `p` + its key + the piece's number, and
@@ -62,8 +75,9 @@
 //! sled keeps what was applied across a process crash once `flush`
 //! returned; on power loss it depends on sled (see docs/ARCHITECTURE.md).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::ops::RangeBounds;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -73,8 +87,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    Activities, ActivityRecord, EndedNotices, ExecutionRecord, ExecutionStatus, Executions,
-    FORMAT_VERSION, Histories, JournalEntry, Journals, MapRunRecord, MapRuns, StateMachineRecord,
+    Activities, ActivityRecord, EndedNotices, ExecutionPage, ExecutionQuery, ExecutionRecord,
+    ExecutionStatus, ExecutionSummary, Executions, ExecutionsOf, FORMAT_VERSION, ListCursor, Histories, JournalEntry, Journals, MapRunRecord, MapRuns, StateMachineRecord,
     StateMachines, Store, StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens,
     TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
 };
@@ -100,6 +114,70 @@ const TRIGGER_STATES: u8 = b's';
 const TASK_LOGS: u8 = b'l';
 const NOTICES: u8 = b'w';
 const PIECES: u8 = b'p';
+const LISTING: u8 = b'i';
+const MAP_RUN_LISTING: u8 = b'I';
+
+const STATUSES: [ExecutionStatus; 5] = [
+    ExecutionStatus::Running,
+    ExecutionStatus::Succeeded,
+    ExecutionStatus::Failed,
+    ExecutionStatus::TimedOut,
+    ExecutionStatus::Aborted,
+];
+
+/// A status's byte in listing keys (never 0, the separator).
+fn status_byte(status: ExecutionStatus) -> u8 {
+    match status {
+        ExecutionStatus::Running => 1,
+        ExecutionStatus::Succeeded => 2,
+        ExecutionStatus::Failed => 3,
+        ExecutionStatus::TimedOut => 4,
+        ExecutionStatus::Aborted => 5,
+    }
+}
+
+/// A start time whose byte order is newest first (nanoseconds; times past
+/// what 64 bits of nanoseconds hold, years before 1677 or after 2262,
+/// sort at the ends).
+fn newest_first(t: DateTime<Utc>) -> [u8; 8] {
+    let nanos = t
+        .timestamp_nanos_opt()
+        .unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX });
+    (!((nanos as u64) ^ (1 << 63))).to_be_bytes()
+}
+
+/// Where an execution sorts inside one run of a listing: newest start
+/// first, then by ARN.
+fn listing_position(start: DateTime<Utc>, arn: &str) -> Vec<u8> {
+    let mut p = Vec::with_capacity(8 + arn.len());
+    p.extend_from_slice(&newest_first(start));
+    p.extend_from_slice(arn.as_bytes());
+    p
+}
+
+/// The keys of one status's run in a listing group (a machine under
+/// `LISTING`, a Map Run under `MAP_RUN_LISTING`).
+fn listing_run(tag: u8, group: &str, status: ExecutionStatus) -> Vec<u8> {
+    let mut k = prefix(tag, group);
+    k.push(status_byte(status));
+    k
+}
+
+/// The listing keys of an execution as if it had `status`: its machine's,
+/// and its Map Run's for a distributed Map's child.
+fn listing_keys(s: &ExecutionSummary, status: ExecutionStatus) -> Vec<Vec<u8>> {
+    let position = listing_position(s.start, &s.arn);
+    let mut keys = Vec::with_capacity(2);
+    let mut machine = listing_run(LISTING, &s.state_machine_arn, status);
+    machine.extend_from_slice(&position);
+    keys.push(machine);
+    if let Some(map_run) = &s.map_run_arn {
+        let mut child = listing_run(MAP_RUN_LISTING, map_run, status);
+        child.extend_from_slice(&position);
+        keys.push(child);
+    }
+    keys
+}
 
 /// The longest value stored under one key; longer ones are kept in pieces
 /// of this size. sled splits a leaf past 16 keys, so a leaf of pieces (17
@@ -365,6 +443,73 @@ fn open_waiting_for_lock(path: &Path, cache_bytes: u64) -> Result<sled::Db, sled
     }
 }
 
+/// What a directory of an earlier format needs before this build uses it.
+/// Run again from the start if it was cut short: the format number is
+/// written only after it.
+fn upgrade(data: &sled::Tree, found: u32) -> Result<(), StoreError> {
+    if found < 4 {
+        build_listing_index(data)?;
+    }
+    Ok(())
+}
+
+/// The fields of a stored record a summary needs: serde skips the input
+/// and output without keeping them.
+#[derive(serde::Deserialize)]
+struct ListedRecord {
+    arn: String,
+    state_machine_arn: String,
+    name: String,
+    status: ExecutionStatus,
+    start: DateTime<Utc>,
+    stop: Option<DateTime<Utc>>,
+    #[serde(default)]
+    redrive_count: u32,
+    #[serde(default)]
+    map_run: Option<ListedMapRun>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedMapRun {
+    map_run_arn: String,
+}
+
+/// Format 4's listing index for the records of an earlier format: each
+/// record read one at a time (its pieces put together), its keys written
+/// in batches of a thousand.
+fn build_listing_index(data: &sled::Tree) -> Result<(), StoreError> {
+    const KEYS_PER_BATCH: usize = 1000;
+    let mut batch = sled::Batch::default();
+    let mut in_batch = 0;
+    for item in data.scan_prefix([EXECUTIONS]) {
+        let (k, value) = item.map_err(io)?;
+        let value = assemble(&k, value, |piece| {
+            Ok(data.get(piece).map_err(io)?.map(|v| v.to_vec()))
+        })?;
+        let r: ListedRecord = decode(&value)?;
+        let summary = ExecutionSummary {
+            arn: r.arn,
+            state_machine_arn: r.state_machine_arn,
+            name: r.name,
+            status: r.status,
+            start: r.start,
+            stop: r.stop,
+            redrive_count: r.redrive_count,
+            map_run_arn: r.map_run.map(|m| m.map_run_arn),
+        };
+        let bytes = encode(&summary)?;
+        for k in listing_keys(&summary, summary.status) {
+            batch.insert(k, bytes.clone());
+            in_batch += 1;
+        }
+        if in_batch >= KEYS_PER_BATCH {
+            data.apply_batch(std::mem::take(&mut batch)).map_err(io)?;
+            in_batch = 0;
+        }
+    }
+    data.apply_batch(batch).map_err(io)
+}
+
 impl SledStore {
     /// Opens (or creates) the database in `path`, checking its format. A
     /// directory another process holds is waited for a few seconds, then
@@ -396,8 +541,10 @@ impl SledStore {
                     });
                 }
                 if found < FORMAT_VERSION {
-                    // Format 2 reads format 1 as it is; the new number keeps
-                    // an older stepline from reading what 2 writes.
+                    // Later formats read format 1's keys as they are and
+                    // add what they need; the new number keeps an older
+                    // stepline from reading what this one writes.
+                    upgrade(&data, found)?;
                     data.insert([FORMAT], &FORMAT_VERSION.to_be_bytes())
                         .map_err(io)?;
                     db.flush().map_err(io)?;
@@ -545,6 +692,25 @@ impl SledStore {
         })
     }
 
+    /// Every machine with a key in the listing index, as the group
+    /// prefix of its keys: one seek per machine, skipping its keys.
+    fn listing_groups(&self) -> Result<Vec<String>, StoreError> {
+        let mut groups = Vec::new();
+        let mut from = vec![LISTING];
+        while let Some(item) = self.data.range(from..vec![LISTING + 1]).next() {
+            let (k, _) = item.map_err(io)?;
+            let Some(end) = k.iter().skip(1).position(|b| *b == 0) else {
+                return Err(StoreError::Corrupt("a listing key has no machine".into()));
+            };
+            let machine = &k[1..1 + end];
+            // Past every key of this machine: its prefix ends with 0.
+            from = key(LISTING, &[machine]);
+            from.push(1);
+            groups.push(utf8(machine)?);
+        }
+        Ok(groups)
+    }
+
     /// Keys staged and not in sled yet (tests).
     #[cfg(test)]
     pub(crate) fn staged_keys(&self) -> usize {
@@ -688,12 +854,88 @@ impl Executions for SledStore {
         Ok(None)
     }
 
-    fn executions(&self, state_machine: Option<&str>) -> Result<Vec<ExecutionRecord>, StoreError> {
-        let all: Vec<ExecutionRecord> = self.scan(&[EXECUTIONS])?;
-        Ok(all
-            .into_iter()
-            .filter(|e| state_machine.is_none_or(|m| e.state_machine_arn == m))
-            .collect())
+    fn list_executions(&self, query: &ExecutionQuery) -> Result<ExecutionPage, StoreError> {
+        let (tag, groups) = match &query.of {
+            ExecutionsOf::Machine(m) => (LISTING, vec![m.clone()]),
+            ExecutionsOf::MapRun(r) => (MAP_RUN_LISTING, vec![r.clone()]),
+            ExecutionsOf::All => (LISTING, Vec::new()),
+        };
+        self.settled_for(|s| s.has_prefix(&[tag]))?;
+        let groups = match query.of {
+            ExecutionsOf::All => self.listing_groups()?,
+            _ => groups,
+        };
+        let statuses = match query.status {
+            Some(status) => vec![status],
+            None => STATUSES.to_vec(),
+        };
+        let after = query
+            .after
+            .as_ref()
+            .map(|c| listing_position(c.start, &c.arn));
+        // One iterator per (group, status) run, each in listing order;
+        // the heap holds the head of each, so the page comes out merged.
+        let mut runs = Vec::with_capacity(groups.len() * statuses.len());
+        for group in &groups {
+            for status in &statuses {
+                let run = listing_run(tag, group, *status);
+                let mut end = run.clone();
+                // The status byte is at most 5: no overflow.
+                if let Some(status) = end.last_mut() {
+                    *status += 1;
+                }
+                let start = match &after {
+                    Some(position) => {
+                        let mut k = run.clone();
+                        k.extend_from_slice(position);
+                        Bound::Excluded(k)
+                    }
+                    None => Bound::Included(run.clone()),
+                };
+                runs.push((run.len(), self.data.range((start, Bound::Excluded(end)))));
+            }
+        }
+        let mut heads = BinaryHeap::with_capacity(runs.len());
+        for (i, (skip, run)) in runs.iter_mut().enumerate() {
+            if let Some(item) = run.next() {
+                let (k, v) = item.map_err(io)?;
+                heads.push(Reverse((k.subslice(*skip, k.len() - *skip), i, v)));
+            }
+        }
+        let limit = query.limit.max(1);
+        let mut executions: Vec<ExecutionSummary> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut more = false;
+        while let Some(Reverse((_, i, value))) = heads.pop() {
+            let (skip, run) = &mut runs[i];
+            if let Some(item) = run.next() {
+                let (k, v) = item.map_err(io)?;
+                heads.push(Reverse((k.subslice(*skip, k.len() - *skip), i, v)));
+            }
+            let summary: ExecutionSummary = decode(&value)?;
+            if query
+                .redriven
+                .is_some_and(|r| (summary.redrive_count > 0) != r)
+            {
+                continue;
+            }
+            // A status changed while the runs were read: the execution
+            // may be met in its old run and its new one.
+            if !seen.insert(summary.arn.clone()) {
+                continue;
+            }
+            if executions.len() == limit {
+                more = true;
+                break;
+            }
+            executions.push(summary);
+        }
+        let next = if more {
+            executions.last().map(ListCursor::of)
+        } else {
+            None
+        };
+        Ok(ExecutionPage { executions, next })
     }
 
     fn open_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
@@ -1186,6 +1428,7 @@ impl Plan<'_> {
             if self.read(&name_key)?.as_deref() == Some(arn.as_bytes()) {
                 self.remove(name_key)?;
             }
+            self.unlist(&r)?;
         }
         self.remove(record_key)?;
         self.remove(key(OPEN, &[arn.as_bytes()]))?;
@@ -1231,10 +1474,56 @@ impl Plan<'_> {
             } else {
                 self.put(record_key, r)?;
             }
+            self.list(r, new)?;
         } else {
             self.put(record_key, r)?;
+            self.list(r, new)?;
             self.remove(open_key)?;
             self.closed.push(r.arn.clone());
+        }
+        Ok(())
+    }
+
+    /// Puts the execution's summary under its status in the listing index
+    /// and removes it from any other status. After the record and before
+    /// the open mark goes, so a relaxed batch cut short leaves an open
+    /// mark, and recovery's rewrite of the record mends the index.
+    fn list(&mut self, r: &ExecutionRecord, new: bool) -> Result<(), StoreError> {
+        let summary = r.summary();
+        for status in STATUSES {
+            if status == r.status {
+                continue;
+            }
+            let keys = listing_keys(&summary, status);
+            if new {
+                self.absent.extend(keys);
+            } else if self.read(&keys[0])?.is_some() {
+                for k in keys {
+                    self.remove(k)?;
+                }
+            }
+        }
+        let keys = listing_keys(&summary, r.status);
+        if new {
+            self.absent.extend(keys.iter().cloned());
+        }
+        let value = encode(&summary)?;
+        for k in keys {
+            self.insert_new(k, value.clone())?;
+        }
+        Ok(())
+    }
+
+    /// Removes the execution from the listing index, under any status.
+    fn unlist(&mut self, r: &ExecutionRecord) -> Result<(), StoreError> {
+        let summary = r.summary();
+        for status in STATUSES {
+            let keys = listing_keys(&summary, status);
+            if status == r.status || self.read(&keys[0])?.is_some() {
+                for k in keys {
+                    self.remove(k)?;
+                }
+            }
         }
         Ok(())
     }
