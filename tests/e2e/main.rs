@@ -10,6 +10,7 @@ mod crash;
 mod distributed_map;
 mod examples_tasks;
 mod jsonata_diff;
+mod listing;
 mod load;
 mod malformed;
 mod ops;

@@ -28,9 +28,9 @@ use crate::asl::{self, Diagnostic, StateMachine};
 use crate::interp::{Command, ExecutionInfo, Failure, TaskId, TaskRequest};
 use crate::query::eval::{RandomSource, SplitMix64};
 use crate::store::{
-    ActivityRecord, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus,
-    ExecutionsOf, ListCursor, MapRunChild, MapRunRecord, StateMachineRecord, Store, StoreError, TaskLogRecord, TriggerRecord, TriggerStateRecord,
-    WorkflowType, WriteBatch, WriteOp,
+    ActivityRecord, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus, ExecutionsOf,
+    ListCursor, MapRunChild, MapRunRecord, StateMachineRecord, Store, StoreError, TaskLogRecord,
+    TriggerRecord, TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
 };
 use crate::tasks::activity::{ActivityQueues, ActivityTask};
 use crate::tasks::mock::MockConfig;

@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Activities, ActivityRecord, EndedNotices, ExecutionPage, ExecutionQuery, ExecutionRecord,
-    ExecutionStatus, ExecutionSummary, Executions, ExecutionsOf, Histories, ListCursor, JournalEntry, Journals, MapRunRecord, MapRuns, StateMachineRecord, StateMachines,
-    Store, StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
-    TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
+    ExecutionStatus, ExecutionSummary, Executions, ExecutionsOf, Histories, JournalEntry, Journals,
+    ListCursor, MapRunRecord, MapRuns, StateMachineRecord, StateMachines, Store, StoreError,
+    TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
+    TriggerStateRecord, Triggers, WriteBatch, WriteOp,
 };
 use crate::history::HistoryEvent;
 

@@ -30,9 +30,8 @@ mod suite;
 pub use memory::MemoryStore;
 pub use records::{
     ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, ExecutionSummary, JournalEntry,
-    MapRunChild,
-    MapRunCounts, MapRunRecord, StateMachineRecord, TaskLogRecord, TaskTokenRecord, TimerRecord,
-    TriggerRecord, TriggerStateRecord, VersionRecord, WorkflowType,
+    MapRunChild, MapRunCounts, MapRunRecord, StateMachineRecord, TaskLogRecord, TaskTokenRecord,
+    TimerRecord, TriggerRecord, TriggerStateRecord, VersionRecord, WorkflowType,
 };
 pub use sled_store::SledStore;
 

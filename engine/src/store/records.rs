@@ -84,6 +84,21 @@ pub enum ExecutionStatus {
 }
 
 impl ExecutionStatus {
+    /// Every status, in the order AWS lists them.
+    pub const ALL: [ExecutionStatus; 5] = [
+        ExecutionStatus::Running,
+        ExecutionStatus::Succeeded,
+        ExecutionStatus::Failed,
+        ExecutionStatus::TimedOut,
+        ExecutionStatus::Aborted,
+    ];
+
+    /// The status AWS's name names, if any (AWS's PENDING_REDRIVE is none
+    /// of ours: a redrive takes an execution straight back to RUNNING).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     /// AWS's name of the status.
     pub fn as_str(self) -> &'static str {
         match self {

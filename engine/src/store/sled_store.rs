@@ -45,19 +45,21 @@
 //! | `r` | map runs | map run ARN | `MapRunRecord` |
 //! | `R` | map runs by execution | execution ARN, 0, map run ARN | empty |
 //! | `p` | pieces of a large value | the value's whole key, piece u32 | up to [`PIECE`] bytes of it |
-//! | `i` | listing by machine | machine ARN, 0, status u8, start newest first (u64), execution ARN | `ExecutionSummary` |
-//! | `I` | a Map Run's children | map run ARN, 0, status u8, start newest first (u64), execution ARN | `ExecutionSummary` |
+//! | `i` | listing by machine | machine ARN, 0, run u8 (status, +16 once redriven), start newest first (u64), execution ARN | `ExecutionSummary` |
+//! | `I` | a Map Run's children | map run ARN, 0, run u8, start newest first (u64), execution ARN | `ExecutionSummary` |
 //!
 //! The listing index: one key per execution (and one more for a Map Run's
 //! child), written in the batch that creates the record and moved in the
-//! batch that changes its status, so that a page of a listing is a range
-//! scan of small keys that never reads a record. A machine's key range
-//! holds one run per status, each newest first: a status filter reads
-//! one run, no filter merges five, and every execution merges the runs
+//! batch that changes its status or redrive count, so that a page of a
+//! listing is a range scan of small keys that never reads a record. A
+//! machine's key range holds one run per (status, redriven or not), each
+//! newest first: a status and a redrive filter read one run, a status
+//! filter two, no filter merges ten, and every execution merges the runs
 //! of every machine (found by skipping from one machine's keys to the
-//! next). The status is in the key, so a change of status removes the
-//! old key: found by probing the other statuses' keys (no read of the
-//! record), and none for a new execution.
+//! next). No filter ever skips an execution it does not show. The run is
+//! in the key, so a change of run removes the old key: found by probing
+//! the other runs' keys (no read of the record), and none for a new
+//! execution.
 //!
 //! Large values are kept in pieces. A JSON value longer than [`PIECE`]
 //! bytes is stored as pieces under `p` + its key + the piece's number, and
@@ -88,9 +90,10 @@ use serde::de::DeserializeOwned;
 
 use super::{
     Activities, ActivityRecord, EndedNotices, ExecutionPage, ExecutionQuery, ExecutionRecord,
-    ExecutionStatus, ExecutionSummary, Executions, ExecutionsOf, FORMAT_VERSION, ListCursor, Histories, JournalEntry, Journals, MapRunRecord, MapRuns, StateMachineRecord,
-    StateMachines, Store, StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens,
-    TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
+    ExecutionStatus, ExecutionSummary, Executions, ExecutionsOf, FORMAT_VERSION, Histories,
+    JournalEntry, Journals, ListCursor, MapRunRecord, MapRuns, StateMachineRecord, StateMachines,
+    Store, StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
+    TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
 };
 use crate::history::HistoryEvent;
 
@@ -117,22 +120,60 @@ const PIECES: u8 = b'p';
 const LISTING: u8 = b'i';
 const MAP_RUN_LISTING: u8 = b'I';
 
-const STATUSES: [ExecutionStatus; 5] = [
-    ExecutionStatus::Running,
-    ExecutionStatus::Succeeded,
-    ExecutionStatus::Failed,
-    ExecutionStatus::TimedOut,
-    ExecutionStatus::Aborted,
-];
+/// One run of a listing group: the executions of one status, redriven
+/// or not. A group's keys are one run after the other, each newest first,
+/// so that a status filter, a redrive filter or both read only their own
+/// runs and never skip past executions they do not show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    status: ExecutionStatus,
+    redriven: bool,
+}
 
-/// A status's byte in listing keys (never 0, the separator).
-fn status_byte(status: ExecutionStatus) -> u8 {
-    match status {
-        ExecutionStatus::Running => 1,
-        ExecutionStatus::Succeeded => 2,
-        ExecutionStatus::Failed => 3,
-        ExecutionStatus::TimedOut => 4,
-        ExecutionStatus::Aborted => 5,
+impl Run {
+    fn of(s: &ExecutionSummary) -> Self {
+        Self {
+            status: s.status,
+            redriven: s.redrive_count > 0,
+        }
+    }
+
+    /// The runs a filter selects (`None`: any).
+    fn selected(
+        status: Option<ExecutionStatus>,
+        redriven: Option<bool>,
+    ) -> impl Iterator<Item = Run> {
+        ExecutionStatus::ALL
+            .into_iter()
+            .filter(move |s| status.is_none_or(|f| f == *s))
+            .flat_map(move |status| {
+                [false, true]
+                    .into_iter()
+                    .filter(move |r| redriven.is_none_or(|f| f == *r))
+                    .map(move |redriven| Run { status, redriven })
+            })
+    }
+
+    /// The run's byte in listing keys: the status (1 RUNNING to 5
+    /// ABORTED), plus 16 once redriven. Never 0 (the separator) and never
+    /// 255, so the next byte up bounds the run.
+    fn byte(self) -> u8 {
+        let status = match self.status {
+            ExecutionStatus::Running => 1,
+            ExecutionStatus::Succeeded => 2,
+            ExecutionStatus::Failed => 3,
+            ExecutionStatus::TimedOut => 4,
+            ExecutionStatus::Aborted => 5,
+        };
+        if self.redriven { status | 16 } else { status }
+    }
+
+    /// The other runs an execution's keys may be under, before this
+    /// change of its summary: a redrive count only grows, so one never
+    /// redriven was never in a redriven run.
+    fn before(s: &ExecutionSummary) -> impl Iterator<Item = Run> {
+        let now = Run::of(s);
+        Run::selected(None, (!now.redriven).then_some(false)).filter(move |r| *r != now)
     }
 }
 
@@ -140,9 +181,11 @@ fn status_byte(status: ExecutionStatus) -> u8 {
 /// what 64 bits of nanoseconds hold, years before 1677 or after 2262,
 /// sort at the ends).
 fn newest_first(t: DateTime<Utc>) -> [u8; 8] {
-    let nanos = t
-        .timestamp_nanos_opt()
-        .unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX });
+    let nanos = t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    });
     (!((nanos as u64) ^ (1 << 63))).to_be_bytes()
 }
 
@@ -155,24 +198,24 @@ fn listing_position(start: DateTime<Utc>, arn: &str) -> Vec<u8> {
     p
 }
 
-/// The keys of one status's run in a listing group (a machine under
-/// `LISTING`, a Map Run under `MAP_RUN_LISTING`).
-fn listing_run(tag: u8, group: &str, status: ExecutionStatus) -> Vec<u8> {
+/// The keys of one run in a listing group (a machine under `LISTING`, a
+/// Map Run under `MAP_RUN_LISTING`).
+fn listing_run(tag: u8, group: &str, run: Run) -> Vec<u8> {
     let mut k = prefix(tag, group);
-    k.push(status_byte(status));
+    k.push(run.byte());
     k
 }
 
-/// The listing keys of an execution as if it had `status`: its machine's,
-/// and its Map Run's for a distributed Map's child.
-fn listing_keys(s: &ExecutionSummary, status: ExecutionStatus) -> Vec<Vec<u8>> {
+/// The listing keys of an execution as if it were in `run`: its
+/// machine's, and its Map Run's for a distributed Map's child.
+fn listing_keys(s: &ExecutionSummary, run: Run) -> Vec<Vec<u8>> {
     let position = listing_position(s.start, &s.arn);
     let mut keys = Vec::with_capacity(2);
-    let mut machine = listing_run(LISTING, &s.state_machine_arn, status);
+    let mut machine = listing_run(LISTING, &s.state_machine_arn, run);
     machine.extend_from_slice(&position);
     keys.push(machine);
     if let Some(map_run) = &s.map_run_arn {
-        let mut child = listing_run(MAP_RUN_LISTING, map_run, status);
+        let mut child = listing_run(MAP_RUN_LISTING, map_run, run);
         child.extend_from_slice(&position);
         keys.push(child);
     }
@@ -498,7 +541,7 @@ fn build_listing_index(data: &sled::Tree) -> Result<(), StoreError> {
             map_run_arn: r.map_run.map(|m| m.map_run_arn),
         };
         let bytes = encode(&summary)?;
-        for k in listing_keys(&summary, summary.status) {
+        for k in listing_keys(&summary, Run::of(&summary)) {
             batch.insert(k, bytes.clone());
             in_batch += 1;
         }
@@ -865,24 +908,21 @@ impl Executions for SledStore {
             ExecutionsOf::All => self.listing_groups()?,
             _ => groups,
         };
-        let statuses = match query.status {
-            Some(status) => vec![status],
-            None => STATUSES.to_vec(),
-        };
+        let selected: Vec<Run> = Run::selected(query.status, query.redriven).collect();
         let after = query
             .after
             .as_ref()
             .map(|c| listing_position(c.start, &c.arn));
-        // One iterator per (group, status) run, each in listing order;
-        // the heap holds the head of each, so the page comes out merged.
-        let mut runs = Vec::with_capacity(groups.len() * statuses.len());
+        // One iterator per (group, run), each in listing order; the heap
+        // holds the head of each, so the page comes out merged.
+        let mut runs = Vec::with_capacity(groups.len() * selected.len());
         for group in &groups {
-            for status in &statuses {
-                let run = listing_run(tag, group, *status);
+            for selected in &selected {
+                let run = listing_run(tag, group, *selected);
                 let mut end = run.clone();
-                // The status byte is at most 5: no overflow.
-                if let Some(status) = end.last_mut() {
-                    *status += 1;
+                // A run's byte is below 255: no overflow.
+                if let Some(byte) = end.last_mut() {
+                    *byte += 1;
                 }
                 let start = match &after {
                     Some(position) => {
@@ -913,12 +953,6 @@ impl Executions for SledStore {
                 heads.push(Reverse((k.subslice(*skip, k.len() - *skip), i, v)));
             }
             let summary: ExecutionSummary = decode(&value)?;
-            if query
-                .redriven
-                .is_some_and(|r| (summary.redrive_count > 0) != r)
-            {
-                continue;
-            }
             // A status changed while the runs were read: the execution
             // may be met in its old run and its new one.
             if !seen.insert(summary.arn.clone()) {
@@ -1484,17 +1518,15 @@ impl Plan<'_> {
         Ok(())
     }
 
-    /// Puts the execution's summary under its status in the listing index
-    /// and removes it from any other status. After the record and before
-    /// the open mark goes, so a relaxed batch cut short leaves an open
-    /// mark, and recovery's rewrite of the record mends the index.
+    /// Puts the execution's summary in its run (status, redriven or not)
+    /// of the listing index and removes it from any other. After the
+    /// record and before the open mark goes, so a relaxed batch cut short
+    /// leaves an open mark, and recovery's rewrite of the record mends the
+    /// index.
     fn list(&mut self, r: &ExecutionRecord, new: bool) -> Result<(), StoreError> {
         let summary = r.summary();
-        for status in STATUSES {
-            if status == r.status {
-                continue;
-            }
-            let keys = listing_keys(&summary, status);
+        for run in Run::before(&summary) {
+            let keys = listing_keys(&summary, run);
             if new {
                 self.absent.extend(keys);
             } else if self.read(&keys[0])?.is_some() {
@@ -1503,7 +1535,7 @@ impl Plan<'_> {
                 }
             }
         }
-        let keys = listing_keys(&summary, r.status);
+        let keys = listing_keys(&summary, Run::of(&summary));
         if new {
             self.absent.extend(keys.iter().cloned());
         }
@@ -1514,12 +1546,15 @@ impl Plan<'_> {
         Ok(())
     }
 
-    /// Removes the execution from the listing index, under any status.
+    /// Removes the execution from the listing index, in whatever run.
     fn unlist(&mut self, r: &ExecutionRecord) -> Result<(), StoreError> {
         let summary = r.summary();
-        for status in STATUSES {
-            let keys = listing_keys(&summary, status);
-            if status == r.status || self.read(&keys[0])?.is_some() {
+        for k in listing_keys(&summary, Run::of(&summary)) {
+            self.remove(k)?;
+        }
+        for run in Run::before(&summary) {
+            let keys = listing_keys(&summary, run);
+            if self.read(&keys[0])?.is_some() {
                 for k in keys {
                     self.remove(k)?;
                 }

@@ -20,9 +20,10 @@ use serde_json::json;
 
 use super::{
     ActivityRecord, EndedNotices, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus,
-    ExecutionSummary, Executions, ExecutionsOf, FORMAT_VERSION, Histories, ListCursor, MapRunChild, JournalEntry, Journals, MemoryStore, SledStore, StateMachineRecord, StateMachines,
-    Store, StoreError, TaskLogRecord, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
-    TriggerRecord, TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
+    ExecutionSummary, Executions, ExecutionsOf, FORMAT_VERSION, Histories, JournalEntry, Journals,
+    ListCursor, MapRunChild, MemoryStore, SledStore, StateMachineRecord, StateMachines, Store,
+    StoreError, TaskLogRecord, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
+    TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
 };
 use crate::history::{Event, HistoryEvent, StateType, TaskScheduled};
 use crate::interp::Command;
@@ -218,7 +219,11 @@ fn executions(store: &dyn Store, machine: Option<&str>) -> Vec<ExecutionRecord> 
         .iter()
         .map(|s| {
             let record = store.execution(&s.arn).unwrap().expect("a listed record");
-            assert_eq!(&record.summary(), s, "the listing's summary is the record's");
+            assert_eq!(
+                &record.summary(),
+                s,
+                "the listing's summary is the record's"
+            );
             record
         })
         .collect();
@@ -232,7 +237,10 @@ fn listed(store: &dyn Store, mut query: ExecutionQuery) -> Vec<ExecutionSummary>
     let mut all = Vec::new();
     loop {
         let ExecutionPage { executions, next } = store.list_executions(&query).unwrap();
-        assert!(executions.len() <= query.limit.max(1), "a page past its limit");
+        assert!(
+            executions.len() <= query.limit.max(1),
+            "a page past its limit"
+        );
         all.extend(executions);
         match next {
             Some(cursor) => query.after = Some(cursor),
@@ -387,10 +395,7 @@ fn check_executions(store: &dyn Store) {
         executions(store, Some(&machine_arn("M"))),
         vec![a2.clone(), a1.clone()]
     );
-    assert_eq!(
-        executions(store, Some(&machine_arn("N"))),
-        vec![b1.clone()]
-    );
+    assert_eq!(executions(store, Some(&machine_arn("N"))), vec![b1.clone()]);
     assert_eq!(executions(store, Some(&machine_arn("Z"))), vec![]);
 
     // An update replaces the record; lookups by name see it too.
@@ -401,10 +406,7 @@ fn check_executions(store: &dyn Store) {
         store.execution_by_name(&machine_arn("M"), "b-run").unwrap(),
         Some(done.clone())
     );
-    assert_eq!(
-        executions(store, Some(&machine_arn("M"))),
-        vec![a2, done]
-    );
+    assert_eq!(executions(store, Some(&machine_arn("M"))), vec![a2, done]);
     store.flush().unwrap();
 }
 
@@ -421,11 +423,7 @@ fn started_at(machine: &str, name: &str, offset: i64, status: ExecutionStatus) -
 }
 
 /// `query` with the filters set.
-fn query(
-    of: ExecutionsOf,
-    status: Option<ExecutionStatus>,
-    limit: usize,
-) -> ExecutionQuery {
+fn query(of: ExecutionsOf, status: Option<ExecutionStatus>, limit: usize) -> ExecutionQuery {
     ExecutionQuery {
         status,
         ..ExecutionQuery::new(of, limit)
@@ -437,63 +435,66 @@ fn of_machine(m: &str) -> ExecutionsOf {
 }
 
 /// A listing is newest start first, then by ARN, across machines and
-/// statuses; filters by machine (`M` is not a prefix of `MM`) and status
-/// read only what they select; pages follow each other whatever their
-/// size, and the last one has no cursor.
+/// statuses; filters by machine (`M` is not a prefix of `MM`), status and
+/// redrive read only what they select, alone or together; pages follow
+/// each other whatever their size, and the last one has no cursor.
 fn check_listing_order_filters_and_pages(store: &dyn Store) {
     use ExecutionStatus::*;
+    let redriven = |mut r: ExecutionRecord| {
+        r.redrive_count = 2;
+        r
+    };
     let records = [
         started_at("M", "a", 5, Succeeded),
-        started_at("M", "b", 5, Running),
+        redriven(started_at("M", "b", 5, Running)),
         started_at("MM", "c", 7, Failed),
         started_at("M", "d", 1, Failed),
         started_at("N", "e", 9, Running),
-        started_at("M", "f", 3, Succeeded),
-        started_at("MM", "g", 5, Aborted),
+        redriven(started_at("M", "f", 3, Succeeded)),
+        redriven(started_at("MM", "g", 5, Aborted)),
         started_at("M", "h", -2, TimedOut),
+        started_at("M", "i", 4, Running),
     ];
     for r in &records {
         ok(store, vec![WriteOp::CreateExecution(r.clone())]);
     }
-    let newest_first = |machine: Option<&str>, status: Option<ExecutionStatus>| {
-        let mut expected: Vec<&ExecutionRecord> = records
-            .iter()
-            .filter(|r| machine.is_none_or(|m| r.state_machine_arn == machine_arn(m)))
-            .filter(|r| status.is_none_or(|s| r.status == s))
-            .collect();
-        expected.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| a.arn.cmp(&b.arn)));
-        expected.iter().map(|r| r.arn.clone()).collect::<Vec<_>>()
-    };
+    let newest_first =
+        |machine: Option<&str>, status: Option<ExecutionStatus>, again: Option<bool>| {
+            let mut expected: Vec<&ExecutionRecord> = records
+                .iter()
+                .filter(|r| machine.is_none_or(|m| r.state_machine_arn == machine_arn(m)))
+                .filter(|r| status.is_none_or(|s| r.status == s))
+                .filter(|r| again.is_none_or(|a| (r.redrive_count > 0) == a))
+                .collect();
+            expected.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| a.arn.cmp(&b.arn)));
+            expected.iter().map(|r| r.arn.clone()).collect::<Vec<_>>()
+        };
     assert_eq!(
         summary_arns(&listed(store, query(ExecutionsOf::All, None, 100))),
-        newest_first(None, None)
+        newest_first(None, None, None)
     );
-    for limit in [1, 2, 3, 7, 8, 9] {
-        let all = listed(store, query(ExecutionsOf::All, None, limit));
-        assert_eq!(summary_arns(&all), newest_first(None, None), "pages of {limit}");
-        for m in ["M", "MM", "N", "Z"] {
-            let of = listed(store, query(of_machine(m), None, limit));
-            assert_eq!(summary_arns(&of), newest_first(Some(m), None), "{m}, pages of {limit}");
-            for status in [Running, Succeeded, Failed, TimedOut, Aborted] {
-                let page = listed(store, query(of_machine(m), Some(status), limit));
-                assert_eq!(
-                    summary_arns(&page),
-                    newest_first(Some(m), Some(status)),
-                    "{m} {status:?}, pages of {limit}"
-                );
+    for limit in [1, 2, 3, 8, 9, 10] {
+        for of in [None, Some("M"), Some("MM"), Some("N"), Some("Z")] {
+            let statuses = ExecutionStatus::ALL.into_iter().map(Some);
+            for status in std::iter::once(None).chain(statuses) {
+                for again in [None, Some(true), Some(false)] {
+                    let mut q = query(of.map_or(ExecutionsOf::All, of_machine), status, limit);
+                    q.redriven = again;
+                    assert_eq!(
+                        summary_arns(&listed(store, q)),
+                        newest_first(of, status, again),
+                        "{of:?} {status:?} redriven {again:?}, pages of {limit}"
+                    );
+                }
             }
-        }
-        for status in [Running, Failed] {
-            let page = listed(store, query(ExecutionsOf::All, Some(status), limit));
-            assert_eq!(summary_arns(&page), newest_first(None, Some(status)));
         }
     }
     // A full page says whether more follow: exactly as many as there are
     // gives no cursor.
     let first = store
-        .list_executions(&query(of_machine("M"), None, 5))
+        .list_executions(&query(of_machine("M"), None, 6))
         .unwrap();
-    assert_eq!(first.executions.len(), 5);
+    assert_eq!(first.executions.len(), 6);
     assert_eq!(first.next, None);
     let first = store
         .list_executions(&query(of_machine("M"), None, 4))
@@ -506,6 +507,8 @@ fn check_listing_order_filters_and_pages(store: &dyn Store) {
     // The summary is the record's, without input or output.
     let one = listed(store, query(of_machine("N"), None, 1));
     assert_eq!(one, vec![records[4].summary()]);
+    let again = listed(store, query(of_machine("MM"), Some(Aborted), 1));
+    assert_eq!(again, vec![records[6].summary()], "with its redrive count");
     // A limit of 0 is read as 1.
     let zero = store
         .list_executions(&query(ExecutionsOf::All, None, 0))
@@ -513,7 +516,8 @@ fn check_listing_order_filters_and_pages(store: &dyn Store) {
     assert_eq!(zero.executions.len(), 1);
     // Nothing for a machine or Map Run with no executions.
     assert!(listed(store, query(of_machine("Z"), None, 10)).is_empty());
-    let map_run = ExecutionsOf::MapRun("arn:aws:states:us-east-1:123456789012:mapRun:M/Map:x".into());
+    let map_run =
+        ExecutionsOf::MapRun("arn:aws:states:us-east-1:123456789012:mapRun:M/Map:x".into());
     assert!(listed(store, query(map_run, None, 10)).is_empty());
 }
 
@@ -544,7 +548,11 @@ fn check_listing_follows_status_changes_and_deletes(store: &dyn Store) {
     assert!(arns_in(Some(Running)).is_empty());
     assert_eq!(arns_in(Some(Failed)), vec![slow.arn.clone()]);
     let listed_failed = listed(store, query(of_machine("M"), Some(Failed), 10));
-    assert_eq!(listed_failed, vec![failed.summary()], "the stop date and status");
+    assert_eq!(
+        listed_failed,
+        vec![failed.summary()],
+        "the stop date and status"
+    );
 
     // Redriven: RUNNING again, counted; the redrive filter sees it.
     let mut redriven = failed.clone();
@@ -558,7 +566,10 @@ fn check_listing_follows_status_changes_and_deletes(store: &dyn Store) {
     assert_eq!(arns_in(Some(Running)), vec![slow.arn.clone()]);
     let mut q = query(of_machine("M"), None, 10);
     q.redriven = Some(true);
-    assert_eq!(summary_arns(&listed(store, q.clone())), vec![slow.arn.clone()]);
+    assert_eq!(
+        summary_arns(&listed(store, q.clone())),
+        vec![slow.arn.clone()]
+    );
     q.redriven = Some(false);
     assert_eq!(summary_arns(&listed(store, q)), vec![quick.arn.clone()]);
     let aborted = finished(&redriven, Aborted);
@@ -616,13 +627,21 @@ fn check_listing_map_run_children(store: &dyn Store) {
         });
         r
     };
-    let (a1, a2, b1) = (child("a1", "a", 1), child("a2", "a", 2), child("b1", "b", 3));
+    let (a1, a2, b1) = (
+        child("a1", "a", 1),
+        child("a2", "a", 2),
+        child("b1", "b", 3),
+    );
     let parent = started_at("M", "parent", 0, ExecutionStatus::Running);
     for r in [&parent, &a1, &a2, &b1] {
         ok(store, vec![WriteOp::CreateExecution(r.clone())]);
     }
-    let of_run = |id: &str, status| listed(store, query(ExecutionsOf::MapRun(run_arn(id)), status, 1));
-    assert_eq!(summary_arns(&of_run("a", None)), vec![a2.arn.clone(), a1.arn.clone()]);
+    let of_run =
+        |id: &str, status| listed(store, query(ExecutionsOf::MapRun(run_arn(id)), status, 1));
+    assert_eq!(
+        summary_arns(&of_run("a", None)),
+        vec![a2.arn.clone(), a1.arn.clone()]
+    );
     assert_eq!(of_run("a", None)[0].map_run_arn, Some(run_arn("a")));
     assert_eq!(summary_arns(&of_run("b", None)), vec![b1.arn.clone()]);
     // The parent's machine lists the parent only.
@@ -636,7 +655,10 @@ fn check_listing_map_run_children(store: &dyn Store) {
     );
     ok(
         store,
-        vec![WriteOp::UpdateExecution(finished(&a1, ExecutionStatus::Failed))],
+        vec![WriteOp::UpdateExecution(finished(
+            &a1,
+            ExecutionStatus::Failed,
+        ))],
     );
     assert_eq!(
         summary_arns(&of_run("a", Some(ExecutionStatus::Failed))),
@@ -913,10 +935,7 @@ fn check_same_name_other_machine(store: &dyn Store) {
         Some(mm.clone())
     );
     assert_eq!(executions(store, Some(&machine_arn("M"))), vec![m]);
-    assert_eq!(
-        executions(store, Some(&machine_arn("MM"))),
-        vec![mm]
-    );
+    assert_eq!(executions(store, Some(&machine_arn("MM"))), vec![mm]);
     assert_eq!(executions(store, None).len(), 3);
 }
 
@@ -2190,7 +2209,10 @@ fn sled_builds_the_listing_index_of_an_earlier_format() {
         vec![child.summary(), big.summary(), small.summary()]
     );
     assert_eq!(
-        listed(&store, query(of_machine("M"), Some(ExecutionStatus::Running), 10)),
+        listed(
+            &store,
+            query(of_machine("M"), Some(ExecutionStatus::Running), 10)
+        ),
         vec![small.summary()]
     );
     assert_eq!(
@@ -2200,9 +2222,18 @@ fn sled_builds_the_listing_index_of_an_earlier_format() {
     // And keeps it from then on.
     ok(
         &store,
-        vec![WriteOp::UpdateExecution(finished(&small, ExecutionStatus::Aborted))],
+        vec![WriteOp::UpdateExecution(finished(
+            &small,
+            ExecutionStatus::Aborted,
+        ))],
     );
-    assert!(listed(&store, query(of_machine("M"), Some(ExecutionStatus::Running), 10)).is_empty());
+    assert!(
+        listed(
+            &store,
+            query(of_machine("M"), Some(ExecutionStatus::Running), 10)
+        )
+        .is_empty()
+    );
     drop(store);
     let db = ::sled::open(dir.path()).unwrap();
     let format = db.open_tree("data").unwrap().get([b'F']).unwrap();
