@@ -22,16 +22,17 @@ use crate::support::{Serve, TempDir, stepline_binary};
 const EXECUTIONS: usize = 120;
 const INPUT_BYTES: usize = 200 * 1024;
 
-/// Ends by the input: FAILED with `fail`, waiting an hour (RUNNING) with
-/// `wait`, SUCCEEDED otherwise.
+/// Ends by the input: FAILED with `fail` (a state's runtime error, so a
+/// redrive runs it again and fails again; a Fail state is not redriven),
+/// waiting an hour (RUNNING) with `wait`, SUCCEEDED otherwise.
 const DEFINITION: &str = r#"{
   "StartAt": "Route",
   "States": {
     "Route": {"Type": "Choice", "Choices": [
-      {"Variable": "$.fail", "BooleanEquals": true, "Next": "Fail"},
+      {"Variable": "$.fail", "BooleanEquals": true, "Next": "Refuse"},
       {"Variable": "$.wait", "BooleanEquals": true, "Next": "Hold"}
     ], "Default": "Done"},
-    "Fail": {"Type": "Fail", "Error": "Order.Refused", "Cause": "refused"},
+    "Refuse": {"Type": "Pass", "Parameters": {"reason.$": "$.no_such_field"}, "End": true},
     "Hold": {"Type": "Wait", "Seconds": 3600, "Next": "Done"},
     "Done": {"Type": "Pass", "Result": "ok", "End": true}
   }
