@@ -3,11 +3,12 @@
 //! rare status), first pages and pages deep in the order by cursor.
 //!
 //! `cargo bench -p stepline-engine --bench listing` stores 100,000
-//! executions; `STEPLINE_BENCH_EXECUTIONS=1000000` the full size the
-//! listing is held to (writing them takes a while, once). The store is
-//! written once into `listing-bench-N/` in the target directory (or
-//! `STEPLINE_BENCH_DIR`) and reused by later runs; delete it to write it
-//! again. Besides criterion's figures, each case prints the p50 and p99 of
+//! executions over 10 state machines; `STEPLINE_BENCH_EXECUTIONS=1000000`
+//! the full size the listing is held to (writing them takes about a
+//! minute, once), `STEPLINE_BENCH_MACHINES=N` another spread. The store is
+//! written once into `listing-bench-N[-MACHINES]/` in the target directory
+//! (or `STEPLINE_BENCH_DIR`) and reused by later runs; delete it to write
+//! it again. Besides criterion's figures, each case prints the p50 and p99 of
 //! every page it timed (warm-up included). Figures go to
 //! docs/performance.md ("Listing executions").
 
@@ -23,27 +24,37 @@ use stepline_engine::store::{
     SledStore, Store, WriteBatch, WriteOp,
 };
 
-const MACHINES: u64 = 10;
 const PAGE: usize = 100;
 
-fn executions() -> u64 {
-    std::env::var("STEPLINE_BENCH_EXECUTIONS")
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(100_000)
+        .unwrap_or(default)
+}
+
+fn executions() -> u64 {
+    env_or("STEPLINE_BENCH_EXECUTIONS", 100_000)
+}
+
+/// How many state machines the executions are spread over: a page of
+/// every execution merges each machine's runs.
+fn machines() -> u64 {
+    env_or("STEPLINE_BENCH_MACHINES", 10)
 }
 
 fn machine_arn(m: u64) -> String {
     format!("arn:aws:states:us-east-1:123456789012:stateMachine:machine-{m}")
 }
 
-/// Execution `i`: machine `i % 10`, started `i` ms after a fixed time.
+/// Execution `i`: machine `i % machines()`, started `i` ms after a fixed
+/// time.
 /// Of each machine's, mostly SUCCEEDED, 1 in 50 FAILED, 1 in 1,000 still
 /// RUNNING, and 1 in 500 redriven once (then SUCCEEDED).
 fn record(i: u64) -> ExecutionRecord {
     let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().expect("time");
     let start = t0 + chrono::Duration::milliseconds(i as i64);
-    let nth = i / MACHINES;
+    let nth = i / machines();
     let status = if nth % 1000 == 7 {
         ExecutionStatus::Running
     } else if nth % 50 == 3 {
@@ -51,7 +62,7 @@ fn record(i: u64) -> ExecutionRecord {
     } else {
         ExecutionStatus::Succeeded
     };
-    let machine = i % MACHINES;
+    let machine = i % machines();
     ExecutionRecord {
         arn: format!(
             "arn:aws:states:us-east-1:123456789012:execution:machine-{machine}:run-{i:07}"
@@ -80,7 +91,7 @@ fn record(i: u64) -> ExecutionRecord {
 
 /// `STEPLINE_BENCH_DIR`, or the target directory this bench was built in
 /// (it runs from `target/release/deps/`).
-fn data_dir(n: u64) -> PathBuf {
+fn data_dir(n: u64, machines: u64) -> PathBuf {
     let base = std::env::var_os("STEPLINE_BENCH_DIR")
         .map(PathBuf::from)
         .or_else(|| {
@@ -88,7 +99,11 @@ fn data_dir(n: u64) -> PathBuf {
             Some(exe.parent()?.parent()?.parent()?.to_path_buf())
         })
         .unwrap_or_else(std::env::temp_dir);
-    base.join(format!("listing-bench-{n}"))
+    if machines == 10 {
+        base.join(format!("listing-bench-{n}"))
+    } else {
+        base.join(format!("listing-bench-{n}-{machines}"))
+    }
 }
 
 /// The store with every execution in it: written now, or by an earlier run.
@@ -96,7 +111,7 @@ fn store() -> &'static SledStore {
     static STORE: OnceLock<SledStore> = OnceLock::new();
     STORE.get_or_init(|| {
         let n = executions();
-        let dir = data_dir(n);
+        let dir = data_dir(n, machines());
         let complete = dir.join("complete");
         if !complete.exists() {
             let _ = std::fs::remove_dir_all(&dir);
@@ -142,7 +157,7 @@ fn listing(c: &mut Criterion) {
     let all = || ExecutionsOf::All;
     let machine = || ExecutionsOf::Machine(machine_arn(3));
     // A cursor halfway through the order, on machine 3's execution.
-    let halfway = Some(n / 2 / MACHINES * MACHINES + 3);
+    let halfway = Some(n / 2 / machines() * machines() + 3);
     use ExecutionStatus::*;
     let cases = [
         ("all", query(all(), None, None, None)),
@@ -172,7 +187,7 @@ fn listing(c: &mut Criterion) {
             query(machine(), Some(Failed), None, halfway),
         ),
     ];
-    let mut group = c.benchmark_group(format!("listing/{n}"));
+    let mut group = c.benchmark_group(format!("listing/{n}/{}", machines()));
     group
         .sample_size(30)
         .warm_up_time(Duration::from_secs(1))
@@ -209,7 +224,10 @@ fn listing(c: &mut Criterion) {
         ));
     }
     group.finish();
-    println!("\n{n} executions, {MACHINES} machines, pages of {PAGE}:");
+    println!(
+        "\n{n} executions, {} machines, pages of {PAGE}:",
+        machines()
+    );
     for line in summary {
         println!("{line}");
     }

@@ -47,19 +47,21 @@
 //! | `p` | pieces of a large value | the value's whole key, piece u32 | up to [`PIECE`] bytes of it |
 //! | `i` | listing by machine | machine ARN, 0, run u8 (status, +16 once redriven), start newest first (u64), execution ARN | `ExecutionSummary` |
 //! | `I` | a Map Run's children | map run ARN, 0, run u8, start newest first (u64), execution ARN | `ExecutionSummary` |
+//! | `A` | every execution | (empty), 0, run u8, start newest first (u64), execution ARN | `ExecutionSummary` |
 //!
-//! The listing index: one key per execution (and one more for a Map Run's
-//! child), written in the batch that creates the record and moved in the
-//! batch that changes its status or redrive count, so that a page of a
-//! listing is a range scan of small keys that never reads a record. A
-//! machine's key range holds one run per (status, redriven or not), each
-//! newest first: a status and a redrive filter read one run, a status
-//! filter two, no filter merges ten, and every execution merges the runs
-//! of every machine (found by skipping from one machine's keys to the
-//! next). No filter ever skips an execution it does not show. The run is
-//! in the key, so a change of run removes the old key: found by probing
-//! the other runs' keys (no read of the record), and none for a new
-//! execution.
+//! The listing index: two keys per execution, its machine's and every
+//! execution's (and a third for a Map Run's child), written in the batch
+//! that creates the record and moved in the batch that changes its status
+//! or redrive count, so that a page of a listing is a range scan of small
+//! keys that never reads a record. A group's key range (a machine, a Map
+//! Run, every execution) holds one run per (status, redriven or not),
+//! each newest first: a status and a redrive filter read one run, a
+//! status filter two, a redrive filter five, no filter merges ten. No
+//! filter ever skips an execution it does not show, and no page reads
+//! more than its group's runs, however many machines there are. The run
+//! is in the key, so a change of run removes the old keys: found by
+//! probing the machine's key in the other runs (no read of the record),
+//! and none for a new execution.
 //!
 //! Large values are kept in pieces. A JSON value longer than [`PIECE`]
 //! bytes is stored as pieces under `p` + its key + the piece's number, and
@@ -119,6 +121,7 @@ const NOTICES: u8 = b'w';
 const PIECES: u8 = b'p';
 const LISTING: u8 = b'i';
 const MAP_RUN_LISTING: u8 = b'I';
+const ALL_LISTING: u8 = b'A';
 
 /// One run of a listing group: the executions of one status, redriven
 /// or not. A group's keys are one run after the other, each newest first,
@@ -199,7 +202,8 @@ fn listing_position(start: DateTime<Utc>, arn: &str) -> Vec<u8> {
 }
 
 /// The keys of one run in a listing group (a machine under `LISTING`, a
-/// Map Run under `MAP_RUN_LISTING`).
+/// Map Run under `MAP_RUN_LISTING`, every execution under `ALL_LISTING`
+/// with an empty group).
 fn listing_run(tag: u8, group: &str, run: Run) -> Vec<u8> {
     let mut k = prefix(tag, group);
     k.push(run.byte());
@@ -207,19 +211,24 @@ fn listing_run(tag: u8, group: &str, run: Run) -> Vec<u8> {
 }
 
 /// The listing keys of an execution as if it were in `run`: its
-/// machine's, and its Map Run's for a distributed Map's child.
+/// machine's (first: the one probed for the run), every execution's, and
+/// its Map Run's for a distributed Map's child.
 fn listing_keys(s: &ExecutionSummary, run: Run) -> Vec<Vec<u8>> {
     let position = listing_position(s.start, &s.arn);
-    let mut keys = Vec::with_capacity(2);
-    let mut machine = listing_run(LISTING, &s.state_machine_arn, run);
-    machine.extend_from_slice(&position);
-    keys.push(machine);
-    if let Some(map_run) = &s.map_run_arn {
-        let mut child = listing_run(MAP_RUN_LISTING, map_run, run);
-        child.extend_from_slice(&position);
-        keys.push(child);
-    }
-    keys
+    let groups = [
+        Some((LISTING, s.state_machine_arn.as_str())),
+        Some((ALL_LISTING, "")),
+        s.map_run_arn.as_deref().map(|r| (MAP_RUN_LISTING, r)),
+    ];
+    groups
+        .into_iter()
+        .flatten()
+        .map(|(tag, group)| {
+            let mut k = listing_run(tag, group, run);
+            k.extend_from_slice(&position);
+            k
+        })
+        .collect()
 }
 
 /// The longest value stored under one key; longer ones are kept in pieces
@@ -735,25 +744,6 @@ impl SledStore {
         })
     }
 
-    /// Every machine with a key in the listing index, as the group
-    /// prefix of its keys: one seek per machine, skipping its keys.
-    fn listing_groups(&self) -> Result<Vec<String>, StoreError> {
-        let mut groups = Vec::new();
-        let mut from = vec![LISTING];
-        while let Some(item) = self.data.range(from..vec![LISTING + 1]).next() {
-            let (k, _) = item.map_err(io)?;
-            let Some(end) = k.iter().skip(1).position(|b| *b == 0) else {
-                return Err(StoreError::Corrupt("a listing key has no machine".into()));
-            };
-            let machine = &k[1..1 + end];
-            // Past every key of this machine: its prefix ends with 0.
-            from = key(LISTING, &[machine]);
-            from.push(1);
-            groups.push(utf8(machine)?);
-        }
-        Ok(groups)
-    }
-
     /// Keys staged and not in sled yet (tests).
     #[cfg(test)]
     pub(crate) fn staged_keys(&self) -> usize {
@@ -898,42 +888,36 @@ impl Executions for SledStore {
     }
 
     fn list_executions(&self, query: &ExecutionQuery) -> Result<ExecutionPage, StoreError> {
-        let (tag, groups) = match &query.of {
-            ExecutionsOf::Machine(m) => (LISTING, vec![m.clone()]),
-            ExecutionsOf::MapRun(r) => (MAP_RUN_LISTING, vec![r.clone()]),
-            ExecutionsOf::All => (LISTING, Vec::new()),
+        let (tag, group) = match &query.of {
+            ExecutionsOf::Machine(m) => (LISTING, m.as_str()),
+            ExecutionsOf::MapRun(r) => (MAP_RUN_LISTING, r.as_str()),
+            ExecutionsOf::All => (ALL_LISTING, ""),
         };
         self.settled_for(|s| s.has_prefix(&[tag]))?;
-        let groups = match query.of {
-            ExecutionsOf::All => self.listing_groups()?,
-            _ => groups,
-        };
         let selected: Vec<Run> = Run::selected(query.status, query.redriven).collect();
         let after = query
             .after
             .as_ref()
             .map(|c| listing_position(c.start, &c.arn));
-        // One iterator per (group, run), each in listing order; the heap
-        // holds the head of each, so the page comes out merged.
-        let mut runs = Vec::with_capacity(groups.len() * selected.len());
-        for group in &groups {
-            for selected in &selected {
-                let run = listing_run(tag, group, *selected);
-                let mut end = run.clone();
-                // A run's byte is below 255: no overflow.
-                if let Some(byte) = end.last_mut() {
-                    *byte += 1;
-                }
-                let start = match &after {
-                    Some(position) => {
-                        let mut k = run.clone();
-                        k.extend_from_slice(position);
-                        Bound::Excluded(k)
-                    }
-                    None => Bound::Included(run.clone()),
-                };
-                runs.push((run.len(), self.data.range((start, Bound::Excluded(end)))));
+        // One iterator per run, each in listing order; the heap holds the
+        // head of each, so the page comes out merged.
+        let mut runs = Vec::with_capacity(selected.len());
+        for selected in &selected {
+            let run = listing_run(tag, group, *selected);
+            let mut end = run.clone();
+            // A run's byte is below 255: no overflow.
+            if let Some(byte) = end.last_mut() {
+                *byte += 1;
             }
+            let start = match &after {
+                Some(position) => {
+                    let mut k = run.clone();
+                    k.extend_from_slice(position);
+                    Bound::Excluded(k)
+                }
+                None => Bound::Included(run.clone()),
+            };
+            runs.push((run.len(), self.data.range((start, Bound::Excluded(end)))));
         }
         let mut heads = BinaryHeap::with_capacity(runs.len());
         for (i, (skip, run)) in runs.iter_mut().enumerate() {

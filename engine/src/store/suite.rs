@@ -2076,11 +2076,11 @@ fn sled_writes_each_key_of_a_batch_once() {
             WriteOp::UpdateExecution(finished(&run, ExecutionStatus::Succeeded)),
         ],
     );
-    // Record, journal entry, history run, listing key (under SUCCEEDED
-    // only: the RUNNING one came and went inside the batch): the name is
-    // in the record's key (the ARN), the last journal seq and history id
-    // in the keys.
-    assert_eq!(store.staged_keys(), 4);
+    // Record, journal entry, history run, the machine's and every
+    // execution's listing keys (under SUCCEEDED only: the RUNNING ones
+    // came and went inside the batch): the name is in the record's key
+    // (the ARN), the last journal seq and history id in the keys.
+    assert_eq!(store.staged_keys(), 5);
     store.flush().unwrap();
     assert!(store.open_executions().unwrap().is_empty());
     assert_eq!(
@@ -2190,7 +2190,7 @@ fn sled_builds_the_listing_index_of_an_earlier_format() {
         // As format 3 left it: the records, no listing keys.
         let db = ::sled::open(dir.path()).unwrap();
         let data = db.open_tree("data").unwrap();
-        for tag in [b'i', b'I'] {
+        for tag in [b'i', b'I', b'A'] {
             for item in data.scan_prefix([tag]) {
                 data.remove(item.unwrap().0).unwrap();
             }
