@@ -1096,6 +1096,9 @@ struct Plan<'s> {
     /// Keys written (Some, the whole value) or removed (None) by this
     /// batch so far.
     pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The listing run this batch put each execution in: a later change
+    /// in the same batch moves it from there without probing.
+    listed: HashMap<String, Run>,
     /// Pieces under each key this batch wrote (0: kept whole).
     pieces: HashMap<Vec<u8>, u32>,
     /// Keys known to hold nothing before this batch (read as absent, or
@@ -1507,20 +1510,35 @@ impl Plan<'_> {
     /// record and before the open mark goes, so a relaxed batch cut short
     /// leaves an open mark, and recovery's rewrite of the record mends the
     /// index.
+    ///
+    /// Where its keys were is known without a read when this batch created
+    /// the execution (nowhere) or listed it already (one run); otherwise
+    /// the other runs are probed.
     fn list(&mut self, r: &ExecutionRecord, new: bool) -> Result<(), StoreError> {
         let summary = r.summary();
-        for run in Run::before(&summary) {
-            let keys = listing_keys(&summary, run);
-            if new {
-                self.absent.extend(keys);
-            } else if self.read(&keys[0])?.is_some() {
-                for k in keys {
+        let now = Run::of(&summary);
+        match self.listed.insert(r.arn.clone(), now) {
+            Some(before) if before != now => {
+                for k in listing_keys(&summary, before) {
                     self.remove(k)?;
                 }
             }
+            Some(_) => {}
+            None if new => {}
+            None => {
+                for run in Run::before(&summary) {
+                    let keys = listing_keys(&summary, run);
+                    if self.read(&keys[0])?.is_some() {
+                        for k in keys {
+                            self.remove(k)?;
+                        }
+                    }
+                }
+            }
         }
-        let keys = listing_keys(&summary, Run::of(&summary));
+        let keys = listing_keys(&summary, now);
         if new {
+            // Nothing was there: a later removal in this batch is no write.
             self.absent.extend(keys.iter().cloned());
         }
         let value = encode(&summary)?;
@@ -1532,6 +1550,7 @@ impl Plan<'_> {
 
     /// Removes the execution from the listing index, in whatever run.
     fn unlist(&mut self, r: &ExecutionRecord) -> Result<(), StoreError> {
+        self.listed.remove(&r.arn);
         let summary = r.summary();
         for k in listing_keys(&summary, Run::of(&summary)) {
             self.remove(k)?;
@@ -1591,6 +1610,7 @@ impl SledStore {
             writes: Vec::new(),
             touched_pieces: false,
             pending: HashMap::new(),
+            listed: HashMap::new(),
             pieces: HashMap::new(),
             absent: HashSet::new(),
             lasts: Lasts::new(),
