@@ -323,13 +323,13 @@ fn list_executions(engine: &Engine, tokens: &Tokens, request: &Value) -> Result<
                 .ok_or_else(|| invalid_token(token))?,
         ),
     };
-    let status = match status_filter.map(|name| (name, ExecutionStatus::from_name(name))) {
+    let status = match status_filter.map(ExecutionStatus::from_name) {
         None => None,
-        Some((_, Some(status))) => Some(status),
+        Some(Some(status)) => Some(status),
         // PENDING_REDRIVE (the service model admits no other name): a
         // redrive here takes an execution straight back to RUNNING, so
         // none is ever pending. The Map Run must exist all the same.
-        Some((_, None)) => {
+        Some(None) => {
             if let ExecutionsOf::MapRun(run) = &of {
                 engine.describe_map_run(run)?;
             }
