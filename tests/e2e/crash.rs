@@ -102,6 +102,29 @@ fn kill_9_at_any_moment_loses_nothing() {
         assert_eq!(count("TaskFailed"), 2, "{arn}");
         assert_eq!(count("WaitStateExited"), 4, "{arn}");
     }
+    // The listing index went through the same kills: every execution
+    // once, under its last status.
+    let list = |filter: Value| {
+        let mut request = json!({"stateMachineArn": machine, "maxResults": 1000});
+        if let Some(status) = filter.as_str() {
+            request["statusFilter"] = json!(status);
+        }
+        let (status, page) = serve.call("ListExecutions", &request);
+        assert_eq!(status, 200, "{page}");
+        let mut names: Vec<String> = page["executions"]
+            .as_array()
+            .expect("executions")
+            .iter()
+            .map(|e| e["name"].as_str().expect("name").to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let mut all: Vec<String> = (0..executions).map(|i| format!("e{i}")).collect();
+    all.sort();
+    assert_eq!(list(Value::Null), all);
+    assert_eq!(list(json!("SUCCEEDED")), all);
+    assert!(list(json!("RUNNING")).is_empty());
 }
 
 /// Two registered process tasks in a row; each result is the idempotency

@@ -11,6 +11,7 @@ mod distributed_map;
 mod examples_tasks;
 mod fuzz_corpus;
 mod jsonata_diff;
+mod listing;
 mod load;
 mod malformed;
 mod ops;

@@ -15,7 +15,9 @@ use stepline::triggers::Triggers;
 use stepline::triggers::files::{self, Found};
 use stepline::triggers::hmac::{hex, hmac_sha256};
 use stepline_engine::runtime::{Engine, EngineConfig, TaskCall, TaskFuture, TaskRunner, WallClock};
-use stepline_engine::store::{ExecutionRecord, ExecutionStatus, MemoryStore, SledStore, Store};
+use stepline_engine::store::{
+    ExecutionQuery, ExecutionRecord, ExecutionStatus, ExecutionsOf, MemoryStore, SledStore, Store,
+};
 
 use crate::rest::{Reply, http};
 use crate::support::{TempDir, repo_root, stepline};
@@ -103,7 +105,15 @@ impl Server {
     }
 
     fn executions(&self) -> Vec<ExecutionRecord> {
-        let mut all = self.engine.list_executions(None).expect("list");
+        let listed = self
+            .engine
+            .list_executions(&ExecutionQuery::new(ExecutionsOf::All, 1000))
+            .expect("list");
+        let mut all: Vec<ExecutionRecord> = listed
+            .executions
+            .iter()
+            .map(|e| self.engine.describe_execution(&e.arn).expect("describe"))
+            .collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }

@@ -28,9 +28,9 @@ use crate::asl::{self, Diagnostic, StateMachine};
 use crate::interp::{Command, ExecutionInfo, Failure, TaskId, TaskRequest};
 use crate::query::eval::{RandomSource, SplitMix64};
 use crate::store::{
-    ActivityRecord, ExecutionRecord, ExecutionStatus, MapRunChild, MapRunRecord,
-    StateMachineRecord, Store, StoreError, TaskLogRecord, TriggerRecord, TriggerStateRecord,
-    WorkflowType, WriteBatch, WriteOp,
+    ActivityRecord, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus, ExecutionsOf,
+    ListCursor, MapRunChild, MapRunRecord, StateMachineRecord, Store, StoreError, TaskLogRecord,
+    TriggerRecord, TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
 };
 use crate::tasks::activity::{ActivityQueues, ActivityTask};
 use crate::tasks::mock::MockConfig;
@@ -588,17 +588,17 @@ impl Engine {
     }
 
     pub fn describe_execution(&self, arn: &str) -> Result<ExecutionRecord, EngineError> {
-        self.inner
-            .store
-            .execution(arn)?
+        off_worker(|| self.inner.store.execution(arn))?
             .ok_or_else(|| EngineError::ExecutionDoesNotExist(arn.to_owned()))
     }
 
-    pub fn list_executions(
-        &self,
-        machine_arn: Option<&str>,
-    ) -> Result<Vec<ExecutionRecord>, EngineError> {
-        Ok(self.inner.store.executions(machine_arn)?)
+    /// One page of executions (ListExecutions, the REST list): summaries
+    /// from the store's listing index, newest first. A Map Run must exist.
+    pub fn list_executions(&self, query: &ExecutionQuery) -> Result<ExecutionPage, EngineError> {
+        if let ExecutionsOf::MapRun(arn) = &query.of {
+            self.describe_map_run(arn)?;
+        }
+        Ok(off_worker(|| self.inner.store.list_executions(query))?)
     }
 
     /// Events `from..=to` of an execution's history.
@@ -609,7 +609,7 @@ impl Engine {
         to: u64,
     ) -> Result<Vec<crate::history::HistoryEvent>, EngineError> {
         self.describe_execution(arn)?;
-        Ok(self.inner.store.history(arn, from, to)?)
+        Ok(off_worker(|| self.inner.store.history(arn, from, to))?)
     }
 
     pub fn history_len(&self, arn: &str) -> Result<u64, EngineError> {
@@ -688,26 +688,37 @@ impl Engine {
             return Ok(0);
         };
         let cutoff = self.inner.clock.now() - retention;
-        let expired: Vec<String> = self
-            .inner
-            .store
-            .executions(None)?
-            .into_iter()
-            .filter(|e| e.status != ExecutionStatus::Running && e.stop.is_some_and(|t| t < cutoff))
-            .map(|e| e.arn)
-            .collect();
-        // Bounded batches: one huge batch would hold the writer too long.
-        for chunk in expired.chunks(256) {
+        // An execution stops after it starts: only those started before
+        // the cutoff can have stopped before it, and the listing index
+        // goes from there, a page of summaries at a time (bounded batches:
+        // one huge batch would hold the writer too long).
+        let mut query = ExecutionQuery::new(ExecutionsOf::All, 256);
+        query.after = Some(ListCursor {
+            start: cutoff,
+            arn: String::new(),
+        });
+        let mut purged = 0;
+        loop {
+            let page = off_worker(|| self.inner.store.list_executions(&query))?;
             let mut batch = WriteBatch::new();
-            for arn in chunk {
-                batch.push(WriteOp::DeleteExecution(arn.clone()));
+            for e in &page.executions {
+                if e.status != ExecutionStatus::Running && e.stop.is_some_and(|t| t < cutoff) {
+                    batch.push(WriteOp::DeleteExecution(e.arn.clone()));
+                }
             }
-            self.inner.store.apply(&batch)?;
+            purged += batch.ops.len();
+            if !batch.is_empty() {
+                self.inner.store.apply(&batch)?;
+            }
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => break,
+            }
         }
-        if !expired.is_empty() {
+        if purged > 0 {
             self.flush().await?;
         }
-        Ok(expired.len())
+        Ok(purged)
     }
 
     /// Waits until an execution has ended (tests, StartSyncExecution).
@@ -1348,25 +1359,6 @@ impl Engine {
         Ok(self.inner.store.map_runs(execution_arn)?)
     }
 
-    /// ListExecutions with mapRunArn: a Map Run's children.
-    pub fn list_map_run_executions(
-        &self,
-        map_run_arn: &str,
-    ) -> Result<Vec<ExecutionRecord>, EngineError> {
-        self.describe_map_run(map_run_arn)?;
-        Ok(self
-            .inner
-            .store
-            .executions(None)?
-            .into_iter()
-            .filter(|r| {
-                r.map_run
-                    .as_ref()
-                    .is_some_and(|m| m.map_run_arn == map_run_arn)
-            })
-            .collect())
-    }
-
     /// UpdateMapRun: changes a running Map Run's concurrency and tolerated
     /// failures; the runner reads them as it goes.
     pub async fn update_map_run(
@@ -1683,6 +1675,21 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         text.clone()
     } else {
         "a panic without a message".to_owned()
+    }
+}
+
+/// Runs a store read that may take long (a listing, a history, a large
+/// record) without holding up the async worker it was called on: on a
+/// multi-threaded runtime the worker's other tasks move to another thread
+/// meanwhile (`block_in_place`); elsewhere (a current-thread runtime, no
+/// runtime) it runs as it is. See docs/ARCHITECTURE.md, "Store reads and
+/// the async workers".
+pub(crate) fn off_worker<T>(read: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(read)
+        }
+        _ => read(),
     }
 }
 

@@ -1,23 +1,36 @@
 //! An in-memory store: for tests, for EXPRESS executions (which AWS does not
 //! persist step by step), and as the second backend of the shared suite.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
 use super::{
-    Activities, ActivityRecord, EndedNotices, ExecutionRecord, ExecutionStatus, Executions,
-    Histories, JournalEntry, Journals, MapRunRecord, MapRuns, StateMachineRecord, StateMachines,
-    Store, StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
-    TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
+    Activities, ActivityRecord, EndedNotices, ExecutionPage, ExecutionQuery, ExecutionRecord,
+    ExecutionStatus, ExecutionSummary, Executions, ExecutionsOf, Histories, JournalEntry, Journals,
+    ListCursor, MapRunRecord, MapRuns, StateMachineRecord, StateMachines, Store, StoreError,
+    TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
+    TriggerStateRecord, Triggers, WriteBatch, WriteOp,
 };
 use crate::history::HistoryEvent;
+
+/// A summary's place in a listing.
+type ListingKey = (Reverse<DateTime<Utc>>, String);
+
+fn listing_key(start: DateTime<Utc>, arn: &str) -> ListingKey {
+    (Reverse(start), arn.to_owned())
+}
 
 #[derive(Debug, Default)]
 struct Inner {
     machines: BTreeMap<String, StateMachineRecord>,
     executions: BTreeMap<String, ExecutionRecord>,
+    /// Summaries in listing order (newest start first, then ARN), as the
+    /// sled index keeps them.
+    listing: BTreeMap<ListingKey, ExecutionSummary>,
     names: HashMap<(String, String), String>,
     journals: HashMap<String, Vec<JournalEntry>>,
     histories: HashMap<String, Vec<HistoryEvent>>,
@@ -95,14 +108,33 @@ impl Executions for MemoryStore {
             .cloned())
     }
 
-    fn executions(&self, state_machine: Option<&str>) -> Result<Vec<ExecutionRecord>, StoreError> {
-        Ok(self
-            .lock()
-            .executions
-            .values()
-            .filter(|e| state_machine.is_none_or(|m| e.state_machine_arn == m))
-            .cloned()
-            .collect())
+    fn list_executions(&self, query: &ExecutionQuery) -> Result<ExecutionPage, StoreError> {
+        let inner = self.lock();
+        let from = match &query.after {
+            Some(c) => Bound::Excluded(listing_key(c.start, &c.arn)),
+            None => Bound::Unbounded,
+        };
+        let selected = |s: &&ExecutionSummary| {
+            let of = match &query.of {
+                ExecutionsOf::All => true,
+                ExecutionsOf::Machine(m) => s.state_machine_arn == *m,
+                ExecutionsOf::MapRun(r) => s.map_run_arn.as_ref() == Some(r),
+            };
+            of && query.status.is_none_or(|status| s.status == status)
+                && query.redriven.is_none_or(|r| (s.redrive_count > 0) == r)
+        };
+        let limit = query.limit.max(1);
+        let mut matching = inner
+            .listing
+            .range((from, Bound::Unbounded))
+            .map(|(_, s)| s)
+            .filter(selected);
+        let executions: Vec<ExecutionSummary> = matching.by_ref().take(limit).cloned().collect();
+        let next = match (executions.last(), matching.next()) {
+            (Some(last), Some(_)) => Some(ListCursor::of(last)),
+            _ => None,
+        };
+        Ok(ExecutionPage { executions, next })
     }
 
     fn open_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
@@ -243,6 +275,19 @@ impl TaskLogs for MemoryStore {
     }
 }
 
+impl Inner {
+    /// Keeps a record and its summary.
+    fn put_execution(&mut self, r: ExecutionRecord) {
+        if let Some(old) = self.executions.get(&r.arn) {
+            let old = listing_key(old.start, &old.arn);
+            self.listing.remove(&old);
+        }
+        self.listing
+            .insert(listing_key(r.start, &r.arn), r.summary());
+        self.executions.insert(r.arn.clone(), r);
+    }
+}
+
 impl Store for MemoryStore {
     fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let mut inner = self.lock();
@@ -263,11 +308,9 @@ impl Store for MemoryStore {
                         let key = (r.state_machine_arn.clone(), r.name.clone());
                         inner.names.insert(key, r.arn.clone());
                     }
-                    inner.executions.insert(r.arn.clone(), r);
+                    inner.put_execution(r);
                 }
-                WriteOp::UpdateExecution(r) => {
-                    inner.executions.insert(r.arn.clone(), r);
-                }
+                WriteOp::UpdateExecution(r) => inner.put_execution(r),
                 WriteOp::AppendJournal { execution, entries } => {
                     inner.journals.entry(execution).or_default().extend(entries);
                 }
@@ -300,6 +343,7 @@ impl Store for MemoryStore {
                 }
                 WriteOp::DeleteExecution(arn) => {
                     if let Some(r) = inner.executions.remove(&arn) {
+                        inner.listing.remove(&listing_key(r.start, &r.arn));
                         let name = (r.state_machine_arn, r.name);
                         if inner.names.get(&name) == Some(&arn) {
                             inner.names.remove(&name);

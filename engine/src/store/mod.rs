@@ -31,17 +31,18 @@ mod suite;
 
 pub use memory::MemoryStore;
 pub use records::{
-    ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, JournalEntry, MapRunChild,
-    MapRunCounts, MapRunRecord, StateMachineRecord, TaskLogRecord, TaskTokenRecord, TimerRecord,
-    TriggerRecord, TriggerStateRecord, VersionRecord, WorkflowType,
+    ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, ExecutionSummary, JournalEntry,
+    MapRunChild, MapRunCounts, MapRunRecord, StateMachineRecord, TaskLogRecord, TaskTokenRecord,
+    TimerRecord, TriggerRecord, TriggerStateRecord, VersionRecord, WorkflowType,
 };
 pub use sled_integrity::WATERMARK_FILE;
 pub use sled_store::{CHECK_PROBLEMS_KEPT, CheckReport, SledStore};
 
 use crate::history::HistoryEvent;
 
-/// The on-disk format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 3;
+/// The on-disk format this build writes and reads (4: the listing index;
+/// a format 3 directory gets it built once, at open).
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Why a store operation failed. Storage problems are errors a person can
 /// act on, never panics.
@@ -103,10 +104,95 @@ pub trait Executions {
         state_machine: &str,
         name: &str,
     ) -> Result<Option<ExecutionRecord>, StoreError>;
-    /// Executions of one state machine (or all), ordered by ARN.
-    fn executions(&self, state_machine: Option<&str>) -> Result<Vec<ExecutionRecord>, StoreError>;
+    /// One page of a listing: the summaries `query` selects, newest start
+    /// first (then by ARN), after its cursor, at most its limit; read from
+    /// an index of summaries, never from the records themselves.
+    fn list_executions(&self, query: &ExecutionQuery) -> Result<ExecutionPage, StoreError>;
     /// Executions still running: what recovery resumes.
     fn open_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError>;
+}
+
+/// Which executions a listing goes through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutionsOf {
+    /// Every execution (the REST list without a machine).
+    All,
+    /// The executions of one state machine, by its ARN (a distributed
+    /// Map's children have a machine of their own, `PARENT/LABEL`).
+    Machine(String),
+    /// The children a Map Run started (ListExecutions with `mapRunArn`).
+    MapRun(String),
+}
+
+/// A listing of executions, as a SQL backend would run it: `WHERE` the
+/// machine or Map Run, the status, the redrive filter, and `(start, arn)`
+/// past the cursor; `ORDER BY start DESC, arn`; `LIMIT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionQuery {
+    pub of: ExecutionsOf,
+    pub status: Option<ExecutionStatus>,
+    /// ListExecutions' `redriveFilter`: `Some(true)` only executions
+    /// redriven at least once, `Some(false)` only those never redriven.
+    pub redriven: Option<bool>,
+    /// Where the previous page ended: this page starts after it.
+    pub after: Option<ListCursor>,
+    /// At most this many (a limit of 0 is read as 1).
+    pub limit: usize,
+}
+
+impl ExecutionQuery {
+    /// The first `limit` executions of `of`, with no filter.
+    pub fn new(of: ExecutionsOf, limit: usize) -> Self {
+        Self {
+            of,
+            status: None,
+            redriven: None,
+            after: None,
+            limit,
+        }
+    }
+}
+
+/// A position in a listing's order (start time newest first, then ARN):
+/// the last summary of a page. Stable under writes: a page after it never
+/// repeats what came before, however many executions start meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    pub start: chrono::DateTime<chrono::Utc>,
+    pub arn: String,
+}
+
+impl ListCursor {
+    pub fn of(summary: &ExecutionSummary) -> Self {
+        Self {
+            start: summary.start,
+            arn: summary.arn.clone(),
+        }
+    }
+
+    /// The cursor as text (the start in nanoseconds, a space, the ARN):
+    /// what the faces sign into their page tokens.
+    pub fn to_text(&self) -> String {
+        let nanos = self.start.timestamp_nanos_opt().unwrap_or_default();
+        format!("{nanos} {}", self.arn)
+    }
+
+    /// The cursor `to_text` wrote; `None` for anything else.
+    pub fn from_text(text: &str) -> Option<Self> {
+        let (nanos, arn) = text.split_once(' ')?;
+        Some(Self {
+            start: chrono::DateTime::from_timestamp_nanos(nanos.parse().ok()?),
+            arn: arn.to_owned(),
+        })
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionPage {
+    pub executions: Vec<ExecutionSummary>,
+    /// Where the next page starts; `None` when nothing more matched.
+    pub next: Option<ListCursor>,
 }
 
 /// The journal of commands of each execution.

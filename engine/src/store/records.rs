@@ -84,6 +84,21 @@ pub enum ExecutionStatus {
 }
 
 impl ExecutionStatus {
+    /// Every status, in the order AWS lists them.
+    pub const ALL: [ExecutionStatus; 5] = [
+        ExecutionStatus::Running,
+        ExecutionStatus::Succeeded,
+        ExecutionStatus::Failed,
+        ExecutionStatus::TimedOut,
+        ExecutionStatus::Aborted,
+    ];
+
+    /// The status AWS's name names, if any (AWS's PENDING_REDRIVE is none
+    /// of ours: a redrive takes an execution straight back to RUNNING).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     /// AWS's name of the status.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -135,7 +150,58 @@ impl ExecutionRecord {
     /// EXPRESS children (`...:express:MACHINE/LABEL:NAME`) keep unique
     /// names: their Map Run finds them by name.
     pub fn has_unique_name(&self) -> bool {
-        !(self.map_run.is_none() && self.arn.split(':').nth(5) == Some("express"))
+        unique_name(&self.arn, self.map_run.is_some())
+    }
+
+    /// What a listing shows of it (see [`ExecutionSummary`]).
+    pub fn summary(&self) -> ExecutionSummary {
+        ExecutionSummary {
+            arn: self.arn.clone(),
+            state_machine_arn: self.state_machine_arn.clone(),
+            name: self.name.clone(),
+            status: self.status,
+            start: self.start,
+            stop: self.stop,
+            redrive_count: self.redrive_count,
+            map_run_arn: self.map_run.as_ref().map(|m| m.map_run_arn.clone()),
+        }
+    }
+}
+
+/// See [`ExecutionRecord::has_unique_name`].
+fn unique_name(arn: &str, map_run_child: bool) -> bool {
+    map_run_child || arn.split(':').nth(5) != Some("express")
+}
+
+/// An execution as a listing shows it (ListExecutions, the REST list, the
+/// CLI and the web list): never its input, output or error, so that a
+/// page reads a few hundred bytes per execution however large those are.
+/// The store keeps it in its listing index, rewritten at every change of
+/// status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionSummary {
+    pub arn: String,
+    pub state_machine_arn: String,
+    pub name: String,
+    pub status: ExecutionStatus,
+    pub start: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redrive_count: u32,
+    /// The Map Run that started it, for a distributed Map's child.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map_run_arn: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl ExecutionSummary {
+    /// As [`ExecutionRecord::has_unique_name`].
+    pub fn has_unique_name(&self) -> bool {
+        unique_name(&self.arn, self.map_run_arn.is_some())
     }
 }
 

@@ -45,6 +45,23 @@
 //! | `r` | map runs | map run ARN | `MapRunRecord` |
 //! | `R` | map runs by execution | execution ARN, 0, map run ARN | empty |
 //! | `p` | pieces of a large value | the value's whole key, piece u32 | up to [`PIECE`] bytes of it |
+//! | `i` | listing by machine | machine ARN, 0, run u8 (status, +16 once redriven), start newest first (u64), execution ARN | `ExecutionSummary` |
+//! | `I` | a Map Run's children | map run ARN, 0, run u8, start newest first (u64), execution ARN | `ExecutionSummary` |
+//! | `A` | every execution | (empty), 0, run u8, start newest first (u64), execution ARN | `ExecutionSummary` |
+//!
+//! The listing index: two keys per execution, its machine's and every
+//! execution's (and a third for a Map Run's child), written in the batch
+//! that creates the record and moved in the batch that changes its status
+//! or redrive count, so that a page of a listing is a range scan of small
+//! keys that never reads a record. A group's key range (a machine, a Map
+//! Run, every execution) holds one run per (status, redriven or not),
+//! each newest first: a status and a redrive filter read one run, a
+//! status filter two, a redrive filter five, no filter merges ten. No
+//! filter ever skips an execution it does not show, and no page reads
+//! more than its group's runs, however many machines there are. The run
+//! is in the key, so a change of run removes the old keys: found by
+//! probing the machine's key in the other runs (no read of the record),
+//! and none for a new execution.
 //!
 //! Large values are kept in pieces. A JSON value longer than [`PIECE`]
 //! bytes is stored as pieces under `p` + its key + the piece's number, and
@@ -62,8 +79,9 @@
 //! sled keeps what was applied across a process crash once `flush`
 //! returned; on power loss it depends on sled (see docs/ARCHITECTURE.md).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::ops::RangeBounds;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -75,10 +93,11 @@ use serde::de::DeserializeOwned;
 use super::backup::{BackupReader, BackupSummary, BackupWriter, Frame};
 use super::sled_integrity::{self, Damage, NoticingIter, NoticingTree, WatermarkClock};
 use super::{
-    Activities, ActivityRecord, EndedNotices, ExecutionRecord, ExecutionStatus, Executions,
-    FORMAT_VERSION, Histories, JournalEntry, Journals, MapRunRecord, MapRuns, StateMachineRecord,
-    StateMachines, Store, StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens,
-    TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
+    Activities, ActivityRecord, EndedNotices, ExecutionPage, ExecutionQuery, ExecutionRecord,
+    ExecutionStatus, ExecutionSummary, Executions, ExecutionsOf, FORMAT_VERSION, Histories,
+    JournalEntry, Journals, ListCursor, MapRunRecord, MapRuns, StateMachineRecord, StateMachines,
+    Store, StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
+    TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
 };
 use crate::history::HistoryEvent;
 
@@ -102,6 +121,117 @@ const TRIGGER_STATES: u8 = b's';
 const TASK_LOGS: u8 = b'l';
 const NOTICES: u8 = b'w';
 const PIECES: u8 = b'p';
+const LISTING: u8 = b'i';
+const MAP_RUN_LISTING: u8 = b'I';
+const ALL_LISTING: u8 = b'A';
+
+/// One run of a listing group: the executions of one status, redriven
+/// or not. A group's keys are one run after the other, each newest first,
+/// so that a status filter, a redrive filter or both read only their own
+/// runs and never skip past executions they do not show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    status: ExecutionStatus,
+    redriven: bool,
+}
+
+impl Run {
+    fn of(s: &ExecutionSummary) -> Self {
+        Self {
+            status: s.status,
+            redriven: s.redrive_count > 0,
+        }
+    }
+
+    /// The runs a filter selects (`None`: any).
+    fn selected(
+        status: Option<ExecutionStatus>,
+        redriven: Option<bool>,
+    ) -> impl Iterator<Item = Run> {
+        ExecutionStatus::ALL
+            .into_iter()
+            .filter(move |s| status.is_none_or(|f| f == *s))
+            .flat_map(move |status| {
+                [false, true]
+                    .into_iter()
+                    .filter(move |r| redriven.is_none_or(|f| f == *r))
+                    .map(move |redriven| Run { status, redriven })
+            })
+    }
+
+    /// The run's byte in listing keys: the status (1 RUNNING to 5
+    /// ABORTED), plus 16 once redriven. Never 0 (the separator) and never
+    /// 255, so the next byte up bounds the run.
+    fn byte(self) -> u8 {
+        let status = match self.status {
+            ExecutionStatus::Running => 1,
+            ExecutionStatus::Succeeded => 2,
+            ExecutionStatus::Failed => 3,
+            ExecutionStatus::TimedOut => 4,
+            ExecutionStatus::Aborted => 5,
+        };
+        if self.redriven { status | 16 } else { status }
+    }
+
+    /// The other runs an execution's keys may be under, before this
+    /// change of its summary: a redrive count only grows, so one never
+    /// redriven was never in a redriven run.
+    fn before(s: &ExecutionSummary) -> impl Iterator<Item = Run> {
+        let now = Run::of(s);
+        Run::selected(None, (!now.redriven).then_some(false)).filter(move |r| *r != now)
+    }
+}
+
+/// A start time whose byte order is newest first (nanoseconds; times past
+/// what 64 bits of nanoseconds hold, years before 1677 or after 2262,
+/// sort at the ends).
+fn newest_first(t: DateTime<Utc>) -> [u8; 8] {
+    let nanos = t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    });
+    (!((nanos as u64) ^ (1 << 63))).to_be_bytes()
+}
+
+/// Where an execution sorts inside one run of a listing: newest start
+/// first, then by ARN.
+fn listing_position(start: DateTime<Utc>, arn: &str) -> Vec<u8> {
+    let mut p = Vec::with_capacity(8 + arn.len());
+    p.extend_from_slice(&newest_first(start));
+    p.extend_from_slice(arn.as_bytes());
+    p
+}
+
+/// The keys of one run in a listing group (a machine under `LISTING`, a
+/// Map Run under `MAP_RUN_LISTING`, every execution under `ALL_LISTING`
+/// with an empty group).
+fn listing_run(tag: u8, group: &str, run: Run) -> Vec<u8> {
+    let mut k = prefix(tag, group);
+    k.push(run.byte());
+    k
+}
+
+/// The listing keys of an execution as if it were in `run`: its
+/// machine's (first: the one probed for the run), every execution's, and
+/// its Map Run's for a distributed Map's child.
+fn listing_keys(s: &ExecutionSummary, run: Run) -> Vec<Vec<u8>> {
+    let position = listing_position(s.start, &s.arn);
+    let groups = [
+        Some((LISTING, s.state_machine_arn.as_str())),
+        Some((ALL_LISTING, "")),
+        s.map_run_arn.as_deref().map(|r| (MAP_RUN_LISTING, r)),
+    ];
+    groups
+        .into_iter()
+        .flatten()
+        .map(|(tag, group)| {
+            let mut k = listing_run(tag, group, run);
+            k.extend_from_slice(&position);
+            k
+        })
+        .collect()
+}
 
 /// The longest value stored under one key; longer ones are kept in pieces
 /// of this size. sled splits a leaf past 16 keys, so a leaf of pieces (17
@@ -377,6 +507,73 @@ fn open_waiting_for_lock(path: &Path, cache_bytes: u64) -> Result<sled::Db, sled
     }
 }
 
+/// What a directory of an earlier format needs before this build uses it.
+/// Run again from the start if it was cut short: the format number is
+/// written only after it.
+fn upgrade(data: &sled::Tree, found: u32) -> Result<(), StoreError> {
+    if found < 4 {
+        build_listing_index(data)?;
+    }
+    Ok(())
+}
+
+/// The fields of a stored record a summary needs: serde skips the input
+/// and output without keeping them.
+#[derive(serde::Deserialize)]
+struct ListedRecord {
+    arn: String,
+    state_machine_arn: String,
+    name: String,
+    status: ExecutionStatus,
+    start: DateTime<Utc>,
+    stop: Option<DateTime<Utc>>,
+    #[serde(default)]
+    redrive_count: u32,
+    #[serde(default)]
+    map_run: Option<ListedMapRun>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedMapRun {
+    map_run_arn: String,
+}
+
+/// Format 4's listing index for the records of an earlier format: each
+/// record read one at a time (its pieces put together), its keys written
+/// in batches of a thousand.
+fn build_listing_index(data: &sled::Tree) -> Result<(), StoreError> {
+    const KEYS_PER_BATCH: usize = 1000;
+    let mut batch = sled::Batch::default();
+    let mut in_batch = 0;
+    for item in data.scan_prefix([EXECUTIONS]) {
+        let (k, value) = item.map_err(io)?;
+        let value = assemble(&k, value, |piece| {
+            Ok(data.get(piece).map_err(io)?.map(|v| v.to_vec()))
+        })?;
+        let r: ListedRecord = decode(&value)?;
+        let summary = ExecutionSummary {
+            arn: r.arn,
+            state_machine_arn: r.state_machine_arn,
+            name: r.name,
+            status: r.status,
+            start: r.start,
+            stop: r.stop,
+            redrive_count: r.redrive_count,
+            map_run_arn: r.map_run.map(|m| m.map_run_arn),
+        };
+        let bytes = encode(&summary)?;
+        for k in listing_keys(&summary, Run::of(&summary)) {
+            batch.insert(k, bytes.clone());
+            in_batch += 1;
+        }
+        if in_batch >= KEYS_PER_BATCH {
+            data.apply_batch(std::mem::take(&mut batch)).map_err(io)?;
+            in_batch = 0;
+        }
+    }
+    data.apply_batch(batch).map_err(io)
+}
+
 impl SledStore {
     /// Opens (or creates) the database in `path`, checking its format. A
     /// directory another process holds is waited for a few seconds, then
@@ -420,8 +617,10 @@ impl SledStore {
                     });
                 }
                 if found < FORMAT_VERSION {
-                    // Format 2 reads format 1 as it is; the new number keeps
-                    // an older stepline from reading what 2 writes.
+                    // Later formats read format 1's keys as they are and
+                    // add what they need; the new number keeps an older
+                    // stepline from reading what this one writes.
+                    upgrade(&data, found)?;
                     data.insert([FORMAT], &FORMAT_VERSION.to_be_bytes())
                         .map_err(io)?;
                     db.flush().map_err(io)?;
@@ -728,12 +927,73 @@ impl Executions for SledStore {
         Ok(None)
     }
 
-    fn executions(&self, state_machine: Option<&str>) -> Result<Vec<ExecutionRecord>, StoreError> {
-        let all: Vec<ExecutionRecord> = self.scan(&[EXECUTIONS])?;
-        Ok(all
-            .into_iter()
-            .filter(|e| state_machine.is_none_or(|m| e.state_machine_arn == m))
-            .collect())
+    fn list_executions(&self, query: &ExecutionQuery) -> Result<ExecutionPage, StoreError> {
+        let (tag, group) = match &query.of {
+            ExecutionsOf::Machine(m) => (LISTING, m.as_str()),
+            ExecutionsOf::MapRun(r) => (MAP_RUN_LISTING, r.as_str()),
+            ExecutionsOf::All => (ALL_LISTING, ""),
+        };
+        self.settled_for(|s| s.has_prefix(&[tag]))?;
+        let selected: Vec<Run> = Run::selected(query.status, query.redriven).collect();
+        let after = query
+            .after
+            .as_ref()
+            .map(|c| listing_position(c.start, &c.arn));
+        // One iterator per run, each in listing order; the heap holds the
+        // head of each, so the page comes out merged.
+        let mut runs = Vec::with_capacity(selected.len());
+        for selected in &selected {
+            let run = listing_run(tag, group, *selected);
+            let mut end = run.clone();
+            // A run's byte is below 255: no overflow.
+            if let Some(byte) = end.last_mut() {
+                *byte += 1;
+            }
+            let start = match &after {
+                Some(position) => {
+                    let mut k = run.clone();
+                    k.extend_from_slice(position);
+                    Bound::Excluded(k)
+                }
+                None => Bound::Included(run.clone()),
+            };
+            runs.push((run.len(), self.data.range((start, Bound::Excluded(end)))));
+        }
+        let mut heads = BinaryHeap::with_capacity(runs.len());
+        for (i, (skip, run)) in runs.iter_mut().enumerate() {
+            if let Some(item) = run.next() {
+                let (k, v) = item.map_err(io)?;
+                heads.push(Reverse((k.subslice(*skip, k.len() - *skip), i, v)));
+            }
+        }
+        let limit = query.limit.max(1);
+        let mut executions: Vec<ExecutionSummary> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut more = false;
+        while let Some(Reverse((_, i, value))) = heads.pop() {
+            let (skip, run) = &mut runs[i];
+            if let Some(item) = run.next() {
+                let (k, v) = item.map_err(io)?;
+                heads.push(Reverse((k.subslice(*skip, k.len() - *skip), i, v)));
+            }
+            let summary: ExecutionSummary = decode(&value)?;
+            // A status changed while the runs were read: the execution
+            // may be met in its old run and its new one.
+            if !seen.insert(summary.arn.clone()) {
+                continue;
+            }
+            if executions.len() == limit {
+                more = true;
+                break;
+            }
+            executions.push(summary);
+        }
+        let next = if more {
+            executions.last().map(ListCursor::of)
+        } else {
+            None
+        };
+        Ok(ExecutionPage { executions, next })
     }
 
     fn open_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
@@ -876,6 +1136,9 @@ struct Plan<'s> {
     /// Keys written (Some, the whole value) or removed (None) by this
     /// batch so far.
     pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The listing run this batch put each execution in: a later change
+    /// in the same batch moves it from there without probing.
+    listed: HashMap<String, Run>,
     /// Pieces under each key this batch wrote (0: kept whole).
     pieces: HashMap<Vec<u8>, u32>,
     /// Keys known to hold nothing before this batch (read as absent, or
@@ -1226,6 +1489,7 @@ impl Plan<'_> {
             if self.read(&name_key)?.as_deref() == Some(arn.as_bytes()) {
                 self.remove(name_key)?;
             }
+            self.unlist(&r)?;
         }
         self.remove(record_key)?;
         self.remove(key(OPEN, &[arn.as_bytes()]))?;
@@ -1271,10 +1535,73 @@ impl Plan<'_> {
             } else {
                 self.put(record_key, r)?;
             }
+            self.list(r, new)?;
         } else {
             self.put(record_key, r)?;
+            self.list(r, new)?;
             self.remove(open_key)?;
             self.closed.push(r.arn.clone());
+        }
+        Ok(())
+    }
+
+    /// Puts the execution's summary in its run (status, redriven or not)
+    /// of the listing index and removes it from any other. After the
+    /// record and before the open mark goes, so a relaxed batch cut short
+    /// leaves an open mark, and recovery's rewrite of the record mends the
+    /// index.
+    ///
+    /// Where its keys were is known without a read when this batch created
+    /// the execution (nowhere) or listed it already (one run); otherwise
+    /// the other runs are probed.
+    fn list(&mut self, r: &ExecutionRecord, new: bool) -> Result<(), StoreError> {
+        let summary = r.summary();
+        let now = Run::of(&summary);
+        match self.listed.insert(r.arn.clone(), now) {
+            Some(before) if before != now => {
+                for k in listing_keys(&summary, before) {
+                    self.remove(k)?;
+                }
+            }
+            Some(_) => {}
+            None if new => {}
+            None => {
+                for run in Run::before(&summary) {
+                    let keys = listing_keys(&summary, run);
+                    if self.read(&keys[0])?.is_some() {
+                        for k in keys {
+                            self.remove(k)?;
+                        }
+                    }
+                }
+            }
+        }
+        let keys = listing_keys(&summary, now);
+        if new {
+            // Nothing was there: a later removal in this batch is no write.
+            self.absent.extend(keys.iter().cloned());
+        }
+        let value = encode(&summary)?;
+        for k in keys {
+            self.insert_new(k, value.clone())?;
+        }
+        Ok(())
+    }
+
+    /// Removes the execution from the listing index, in whatever run.
+    fn unlist(&mut self, r: &ExecutionRecord) -> Result<(), StoreError> {
+        self.listed.remove(&r.arn);
+        let summary = r.summary();
+        for k in listing_keys(&summary, Run::of(&summary)) {
+            self.remove(k)?;
+        }
+        for run in Run::before(&summary) {
+            let keys = listing_keys(&summary, run);
+            if self.read(&keys[0])?.is_some() {
+                for k in keys {
+                    self.remove(k)?;
+                }
+            }
         }
         Ok(())
     }
@@ -1337,6 +1664,7 @@ impl SledStore {
             writes: Vec::new(),
             touched_pieces: false,
             pending: HashMap::new(),
+            listed: HashMap::new(),
             pieces: HashMap::new(),
             absent: HashSet::new(),
             lasts: Lasts::new(),

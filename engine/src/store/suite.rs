@@ -19,10 +19,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::{
-    ActivityRecord, EndedNotices, ExecutionRecord, ExecutionStatus, Executions, FORMAT_VERSION,
-    Histories, JournalEntry, Journals, MemoryStore, SledStore, StateMachineRecord, StateMachines,
-    Store, StoreError, TaskLogRecord, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
-    TriggerRecord, TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
+    ActivityRecord, EndedNotices, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus,
+    ExecutionSummary, Executions, ExecutionsOf, FORMAT_VERSION, Histories, JournalEntry, Journals,
+    ListCursor, MapRunChild, MemoryStore, SledStore, StateMachineRecord, StateMachines, Store,
+    StoreError, TaskLogRecord, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
+    TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
 };
 use crate::history::{Event, HistoryEvent, StateType, TaskScheduled};
 use crate::interp::Command;
@@ -205,6 +206,53 @@ fn ok(store: &dyn Store, ops: Vec<WriteOp>) {
     }
 }
 
+/// Every execution of one state machine (or all), ordered by ARN: the
+/// listing read two at a time (so every check of records also crosses
+/// pages), then each record.
+#[track_caller]
+fn executions(store: &dyn Store, machine: Option<&str>) -> Vec<ExecutionRecord> {
+    let of = match machine {
+        Some(m) => ExecutionsOf::Machine(m.to_owned()),
+        None => ExecutionsOf::All,
+    };
+    let mut records: Vec<ExecutionRecord> = listed(store, ExecutionQuery::new(of, 2))
+        .iter()
+        .map(|s| {
+            let record = store.execution(&s.arn).unwrap().expect("a listed record");
+            assert_eq!(
+                &record.summary(),
+                s,
+                "the listing's summary is the record's"
+            );
+            record
+        })
+        .collect();
+    records.sort_by(|a, b| a.arn.cmp(&b.arn));
+    records
+}
+
+/// Every summary `query` selects, following its pages to the end.
+#[track_caller]
+fn listed(store: &dyn Store, mut query: ExecutionQuery) -> Vec<ExecutionSummary> {
+    let mut all = Vec::new();
+    loop {
+        let ExecutionPage { executions, next } = store.list_executions(&query).unwrap();
+        assert!(
+            executions.len() <= query.limit.max(1),
+            "a page past its limit"
+        );
+        all.extend(executions);
+        match next {
+            Some(cursor) => query.after = Some(cursor),
+            None => return all,
+        }
+    }
+}
+
+fn summary_arns(summaries: &[ExecutionSummary]) -> Vec<String> {
+    summaries.iter().map(|s| s.arn.clone()).collect()
+}
+
 fn arns(records: &[ExecutionRecord]) -> Vec<String> {
     records.iter().map(|r| r.arn.clone()).collect()
 }
@@ -296,7 +344,7 @@ fn check_executions(store: &dyn Store) {
     let a1 = execution("M", "b-run");
     let a2 = execution("M", "a-run");
     let b1 = execution("N", "a-run");
-    assert_eq!(store.executions(None).unwrap(), vec![]);
+    assert_eq!(executions(store, None), vec![]);
     assert_eq!(store.execution(&a1.arn).unwrap(), None);
     assert_eq!(
         store.execution_by_name(&machine_arn("M"), "b-run").unwrap(),
@@ -340,18 +388,15 @@ fn check_executions(store: &dyn Store) {
 
     // Listed by ARN, whatever the order of creation.
     assert_eq!(
-        store.executions(None).unwrap(),
+        executions(store, None),
         vec![a2.clone(), a1.clone(), b1.clone()]
     );
     assert_eq!(
-        store.executions(Some(&machine_arn("M"))).unwrap(),
+        executions(store, Some(&machine_arn("M"))),
         vec![a2.clone(), a1.clone()]
     );
-    assert_eq!(
-        store.executions(Some(&machine_arn("N"))).unwrap(),
-        vec![b1.clone()]
-    );
-    assert_eq!(store.executions(Some(&machine_arn("Z"))).unwrap(), vec![]);
+    assert_eq!(executions(store, Some(&machine_arn("N"))), vec![b1.clone()]);
+    assert_eq!(executions(store, Some(&machine_arn("Z"))), vec![]);
 
     // An update replaces the record; lookups by name see it too.
     let done = finished(&a1, ExecutionStatus::Succeeded);
@@ -361,11 +406,270 @@ fn check_executions(store: &dyn Store) {
         store.execution_by_name(&machine_arn("M"), "b-run").unwrap(),
         Some(done.clone())
     );
-    assert_eq!(
-        store.executions(Some(&machine_arn("M"))).unwrap(),
-        vec![a2, done]
-    );
+    assert_eq!(executions(store, Some(&machine_arn("M"))), vec![a2, done]);
     store.flush().unwrap();
+}
+
+/// An execution of `machine` called `name` that started `offset` ms after
+/// t0, in `status`.
+fn started_at(machine: &str, name: &str, offset: i64, status: ExecutionStatus) -> ExecutionRecord {
+    let mut record = execution(machine, name);
+    record.start = t0() + ms(offset);
+    if status != ExecutionStatus::Running {
+        record = finished(&record, status);
+        record.stop = Some(record.start + ms(10));
+    }
+    record
+}
+
+/// `query` with the filters set.
+fn query(of: ExecutionsOf, status: Option<ExecutionStatus>, limit: usize) -> ExecutionQuery {
+    ExecutionQuery {
+        status,
+        ..ExecutionQuery::new(of, limit)
+    }
+}
+
+fn of_machine(m: &str) -> ExecutionsOf {
+    ExecutionsOf::Machine(machine_arn(m))
+}
+
+/// A listing is newest start first, then by ARN, across machines and
+/// statuses; filters by machine (`M` is not a prefix of `MM`), status and
+/// redrive read only what they select, alone or together; pages follow
+/// each other whatever their size, and the last one has no cursor.
+fn check_listing_order_filters_and_pages(store: &dyn Store) {
+    use ExecutionStatus::*;
+    let redriven = |mut r: ExecutionRecord| {
+        r.redrive_count = 2;
+        r
+    };
+    let records = [
+        started_at("M", "a", 5, Succeeded),
+        redriven(started_at("M", "b", 5, Running)),
+        started_at("MM", "c", 7, Failed),
+        started_at("M", "d", 1, Failed),
+        started_at("N", "e", 9, Running),
+        redriven(started_at("M", "f", 3, Succeeded)),
+        redriven(started_at("MM", "g", 5, Aborted)),
+        started_at("M", "h", -2, TimedOut),
+        started_at("M", "i", 4, Running),
+    ];
+    for r in &records {
+        ok(store, vec![WriteOp::CreateExecution(r.clone())]);
+    }
+    let newest_first =
+        |machine: Option<&str>, status: Option<ExecutionStatus>, again: Option<bool>| {
+            let mut expected: Vec<&ExecutionRecord> = records
+                .iter()
+                .filter(|r| machine.is_none_or(|m| r.state_machine_arn == machine_arn(m)))
+                .filter(|r| status.is_none_or(|s| r.status == s))
+                .filter(|r| again.is_none_or(|a| (r.redrive_count > 0) == a))
+                .collect();
+            expected.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| a.arn.cmp(&b.arn)));
+            expected.iter().map(|r| r.arn.clone()).collect::<Vec<_>>()
+        };
+    assert_eq!(
+        summary_arns(&listed(store, query(ExecutionsOf::All, None, 100))),
+        newest_first(None, None, None)
+    );
+    for limit in [1, 2, 3, 8, 9, 10] {
+        for of in [None, Some("M"), Some("MM"), Some("N"), Some("Z")] {
+            let statuses = ExecutionStatus::ALL.into_iter().map(Some);
+            for status in std::iter::once(None).chain(statuses) {
+                for again in [None, Some(true), Some(false)] {
+                    let mut q = query(of.map_or(ExecutionsOf::All, of_machine), status, limit);
+                    q.redriven = again;
+                    assert_eq!(
+                        summary_arns(&listed(store, q)),
+                        newest_first(of, status, again),
+                        "{of:?} {status:?} redriven {again:?}, pages of {limit}"
+                    );
+                }
+            }
+        }
+    }
+    // A full page says whether more follow: exactly as many as there are
+    // gives no cursor.
+    let first = store
+        .list_executions(&query(of_machine("M"), None, 6))
+        .unwrap();
+    assert_eq!(first.executions.len(), 6);
+    assert_eq!(first.next, None);
+    let first = store
+        .list_executions(&query(of_machine("M"), None, 4))
+        .unwrap();
+    assert_eq!(
+        first.next,
+        first.executions.last().map(ListCursor::of),
+        "the cursor is the last summary"
+    );
+    // The summary is the record's, without input or output.
+    let one = listed(store, query(of_machine("N"), None, 1));
+    assert_eq!(one, vec![records[4].summary()]);
+    let again = listed(store, query(of_machine("MM"), Some(Aborted), 1));
+    assert_eq!(again, vec![records[6].summary()], "with its redrive count");
+    // A limit of 0 is read as 1.
+    let zero = store
+        .list_executions(&query(ExecutionsOf::All, None, 0))
+        .unwrap();
+    assert_eq!(zero.executions.len(), 1);
+    // Nothing for a machine or Map Run with no executions.
+    assert!(listed(store, query(of_machine("Z"), None, 10)).is_empty());
+    let map_run =
+        ExecutionsOf::MapRun("arn:aws:states:us-east-1:123456789012:mapRun:M/Map:x".into());
+    assert!(listed(store, query(map_run, None, 10)).is_empty());
+}
+
+/// A change of status moves the summary (in the same batch as the start,
+/// or later); a redrive moves it back, counted; a delete removes it.
+fn check_listing_follows_status_changes_and_deletes(store: &dyn Store) {
+    use ExecutionStatus::*;
+    let slow = started_at("M", "slow", 1, Running);
+    let quick = started_at("M", "quick", 2, Running);
+    ok(store, start_batch(&slow));
+    // Started and ended in one batch (one step).
+    ok(
+        store,
+        vec![
+            WriteOp::CreateExecution(quick.clone()),
+            WriteOp::UpdateExecution(finished(&quick, Succeeded)),
+        ],
+    );
+    let arns_in = |status: Option<ExecutionStatus>| {
+        summary_arns(&listed(store, query(of_machine("M"), status, 10)))
+    };
+    assert_eq!(arns_in(Some(Running)), vec![slow.arn.clone()]);
+    assert_eq!(arns_in(Some(Succeeded)), vec![quick.arn.clone()]);
+    assert_eq!(arns_in(None), vec![quick.arn.clone(), slow.arn.clone()]);
+
+    let failed = finished(&slow, Failed);
+    ok(store, vec![WriteOp::UpdateExecution(failed.clone())]);
+    assert!(arns_in(Some(Running)).is_empty());
+    assert_eq!(arns_in(Some(Failed)), vec![slow.arn.clone()]);
+    let listed_failed = listed(store, query(of_machine("M"), Some(Failed), 10));
+    assert_eq!(
+        listed_failed,
+        vec![failed.summary()],
+        "the stop date and status"
+    );
+
+    // Redriven: RUNNING again, counted; the redrive filter sees it.
+    let mut redriven = failed.clone();
+    redriven.status = Running;
+    redriven.stop = None;
+    redriven.error = None;
+    redriven.cause = None;
+    redriven.redrive_count = 1;
+    ok(store, vec![WriteOp::UpdateExecution(redriven.clone())]);
+    assert!(arns_in(Some(Failed)).is_empty());
+    assert_eq!(arns_in(Some(Running)), vec![slow.arn.clone()]);
+    let mut q = query(of_machine("M"), None, 10);
+    q.redriven = Some(true);
+    assert_eq!(
+        summary_arns(&listed(store, q.clone())),
+        vec![slow.arn.clone()]
+    );
+    q.redriven = Some(false);
+    assert_eq!(summary_arns(&listed(store, q)), vec![quick.arn.clone()]);
+    let aborted = finished(&redriven, Aborted);
+    ok(store, vec![WriteOp::UpdateExecution(aborted.clone())]);
+    assert_eq!(arns_in(Some(Aborted)), vec![slow.arn.clone()]);
+    assert!(arns_in(Some(Running)).is_empty());
+
+    // Rewritten as it is (recovery closing an open mark): listed once.
+    ok(store, vec![WriteOp::UpdateExecution(aborted.clone())]);
+    assert_eq!(arns_in(None), vec![quick.arn.clone(), slow.arn.clone()]);
+
+    ok(store, vec![WriteOp::DeleteExecution(slow.arn.clone())]);
+    assert_eq!(arns_in(None), vec![quick.arn.clone()]);
+    assert!(listed(store, query(ExecutionsOf::All, Some(Aborted), 10)).is_empty());
+    ok(store, vec![WriteOp::DeleteExecution(quick.arn.clone())]);
+    assert!(listed(store, query(ExecutionsOf::All, None, 10)).is_empty());
+    store.flush().unwrap();
+}
+
+/// A cursor is a place in the order, not an offset: executions started
+/// after the first page was read do not shift the second.
+fn check_listing_cursor_is_stable_under_new_starts(store: &dyn Store) {
+    for i in 0..6 {
+        let r = started_at("M", &format!("old-{i}"), i, ExecutionStatus::Running);
+        ok(store, vec![WriteOp::CreateExecution(r)]);
+    }
+    let first = store
+        .list_executions(&query(of_machine("M"), None, 3))
+        .unwrap();
+    let names: Vec<&str> = first.executions.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["old-5", "old-4", "old-3"]);
+    for i in 0..4 {
+        let r = started_at("M", &format!("new-{i}"), 100 + i, ExecutionStatus::Running);
+        ok(store, vec![WriteOp::CreateExecution(r)]);
+    }
+    let mut second = query(of_machine("M"), None, 3);
+    second.after = first.next;
+    let second = listed(store, second);
+    let names: Vec<&str> = second.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["old-2", "old-1", "old-0"]);
+}
+
+/// A distributed Map's children are listed by their Map Run (and by their
+/// own machine, `PARENT/LABEL`), with the Map Run in the summary.
+fn check_listing_map_run_children(store: &dyn Store) {
+    let run_arn = |id: &str| format!("arn:aws:states:us-east-1:123456789012:mapRun:M/Map:{id}");
+    let child = |name: &str, run: &str, offset: i64| {
+        let mut r = started_at("M/Map", name, offset, ExecutionStatus::Running);
+        r.map_run = Some(MapRunChild {
+            map_run_arn: run_arn(run),
+            machine_arn: machine_arn("M"),
+            revision: 1,
+            scope: 1,
+            express: false,
+        });
+        r
+    };
+    let (a1, a2, b1) = (
+        child("a1", "a", 1),
+        child("a2", "a", 2),
+        child("b1", "b", 3),
+    );
+    let parent = started_at("M", "parent", 0, ExecutionStatus::Running);
+    for r in [&parent, &a1, &a2, &b1] {
+        ok(store, vec![WriteOp::CreateExecution(r.clone())]);
+    }
+    let of_run =
+        |id: &str, status| listed(store, query(ExecutionsOf::MapRun(run_arn(id)), status, 1));
+    assert_eq!(
+        summary_arns(&of_run("a", None)),
+        vec![a2.arn.clone(), a1.arn.clone()]
+    );
+    assert_eq!(of_run("a", None)[0].map_run_arn, Some(run_arn("a")));
+    assert_eq!(summary_arns(&of_run("b", None)), vec![b1.arn.clone()]);
+    // The parent's machine lists the parent only.
+    assert_eq!(
+        summary_arns(&listed(store, query(of_machine("M"), None, 10))),
+        vec![parent.arn.clone()]
+    );
+    assert_eq!(
+        summary_arns(&listed(store, query(of_machine("M/Map"), None, 10))),
+        vec![b1.arn.clone(), a2.arn.clone(), a1.arn.clone()]
+    );
+    ok(
+        store,
+        vec![WriteOp::UpdateExecution(finished(
+            &a1,
+            ExecutionStatus::Failed,
+        ))],
+    );
+    assert_eq!(
+        summary_arns(&of_run("a", Some(ExecutionStatus::Failed))),
+        vec![a1.arn.clone()]
+    );
+    assert_eq!(
+        summary_arns(&of_run("a", Some(ExecutionStatus::Running))),
+        vec![a2.arn.clone()]
+    );
+    ok(store, vec![WriteOp::DeleteExecution(a1.arn.clone())]);
+    assert_eq!(summary_arns(&of_run("a", None)), vec![a2.arn.clone()]);
 }
 
 fn check_open_executions(store: &dyn Store) {
@@ -390,7 +694,7 @@ fn check_open_executions(store: &dyn Store) {
         open(store),
         sorted(vec![e1.arn.clone(), e2.arn.clone(), e3.arn.clone()])
     );
-    assert_eq!(store.executions(None).unwrap().len(), 4);
+    assert_eq!(executions(store, None).len(), 4);
 
     ok(
         store,
@@ -478,7 +782,7 @@ fn check_name_taken_rejects_whole_batch(store: &dyn Store) {
         store.execution_by_name(&machine_arn("M"), "n").unwrap(),
         Some(first.clone())
     );
-    assert_eq!(store.executions(None).unwrap(), vec![first.clone()]);
+    assert_eq!(executions(store, None), vec![first.clone()]);
     assert_eq!(store.open_executions().unwrap(), vec![first.clone()]);
 
     // The name stays taken once the execution has finished.
@@ -588,7 +892,7 @@ fn check_name_twice_in_one_batch(store: &dyn Store) {
         store.execution_by_name(&machine_arn("M"), "dup").unwrap(),
         None
     );
-    assert_eq!(store.executions(None).unwrap(), vec![]);
+    assert_eq!(executions(store, None), vec![]);
     assert_eq!(store.open_executions().unwrap(), vec![]);
 
     // Nothing was reserved by the failed batch.
@@ -630,12 +934,9 @@ fn check_same_name_other_machine(store: &dyn Store) {
             .unwrap(),
         Some(mm.clone())
     );
-    assert_eq!(store.executions(Some(&machine_arn("M"))).unwrap(), vec![m]);
-    assert_eq!(
-        store.executions(Some(&machine_arn("MM"))).unwrap(),
-        vec![mm]
-    );
-    assert_eq!(store.executions(None).unwrap().len(), 3);
+    assert_eq!(executions(store, Some(&machine_arn("M"))), vec![m]);
+    assert_eq!(executions(store, Some(&machine_arn("MM"))), vec![mm]);
+    assert_eq!(executions(store, None).len(), 3);
 }
 
 // ---------------------------------------------------------------------------
@@ -1492,7 +1793,7 @@ fn check_concurrent_creations(store: &dyn Store) {
     for result in results.into_iter().filter(|r| r.is_err()) {
         assert_exists_error(result, "M", "race");
     }
-    assert_eq!(store.executions(None).unwrap().len(), 1);
+    assert_eq!(executions(store, None).len(), 1);
 }
 
 /// Writers racing on one history: each reads the length and appends the
@@ -1583,6 +1884,10 @@ macro_rules! backends {
 backends!(
     check_state_machines,
     check_executions,
+    check_listing_order_filters_and_pages,
+    check_listing_follows_status_changes_and_deletes,
+    check_listing_cursor_is_stable_under_new_starts,
+    check_listing_map_run_children,
     check_open_executions,
     check_name_taken_rejects_whole_batch,
     check_relaxed_batch,
@@ -1641,7 +1946,7 @@ fn sled_keeps_everything_across_a_reopen() {
     );
     assert_eq!(store.execution(&done.arn).unwrap(), Some(done.clone()));
     assert_eq!(
-        store.executions(Some(&machine_arn("M"))).unwrap(),
+        executions(&store, Some(&machine_arn("M"))),
         vec![done, record.clone()]
     );
     assert_eq!(store.open_executions().unwrap(), vec![record.clone()]);
@@ -1771,9 +2076,11 @@ fn sled_writes_each_key_of_a_batch_once() {
             WriteOp::UpdateExecution(finished(&run, ExecutionStatus::Succeeded)),
         ],
     );
-    // Record, journal entry, history run: the name is in the record's key
+    // Record, journal entry, history run, the machine's and every
+    // execution's listing keys (under SUCCEEDED only: the RUNNING ones
+    // came and went inside the batch): the name is in the record's key
     // (the ARN), the last journal seq and history id in the keys.
-    assert_eq!(store.staged_keys(), 3);
+    assert_eq!(store.staged_keys(), 5);
     store.flush().unwrap();
     assert!(store.open_executions().unwrap().is_empty());
     assert_eq!(
@@ -1855,6 +2162,84 @@ fn sled_reads_and_upgrades_format_1() {
     assert_eq!(meta.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
 }
 
+/// A format 3 directory has no listing index: it is built at open, once,
+/// from the records (a large one kept in pieces, a Map Run's child), and
+/// the directory is marked with this build's format.
+#[test]
+fn sled_builds_the_listing_index_of_an_earlier_format() {
+    let dir = TempDir::new("format3");
+    let mut big = started_at("M", "big", 2, ExecutionStatus::Succeeded);
+    big.input = format!("\"{}\"", "x".repeat(5 * super::sled_store::PIECE));
+    let small = started_at("M", "small", 1, ExecutionStatus::Running);
+    let mut child = started_at("M/Map", "child", 3, ExecutionStatus::Failed);
+    let run = "arn:aws:states:us-east-1:123456789012:mapRun:M/Map:r".to_owned();
+    child.map_run = Some(MapRunChild {
+        map_run_arn: run.clone(),
+        machine_arn: machine_arn("M"),
+        revision: 1,
+        scope: 1,
+        express: false,
+    });
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        let creates = [&big, &small, &child].map(|r| WriteOp::CreateExecution(r.clone()));
+        ok(&store, creates.to_vec());
+        store.flush().unwrap();
+    }
+    {
+        // As format 3 left it: the records, no listing keys.
+        let db = ::sled::open(dir.path()).unwrap();
+        let data = db.open_tree("data").unwrap();
+        for tag in [b'i', b'I', b'A'] {
+            for item in data.scan_prefix([tag]) {
+                data.remove(item.unwrap().0).unwrap();
+            }
+        }
+        data.insert([b'F'], &3u32.to_be_bytes()).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("format", &3u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert!(listed(&store, query(ExecutionsOf::All, None, 10)).len() == 3);
+    assert_eq!(
+        listed(&store, query(ExecutionsOf::All, None, 1)),
+        vec![child.summary(), big.summary(), small.summary()]
+    );
+    assert_eq!(
+        listed(
+            &store,
+            query(of_machine("M"), Some(ExecutionStatus::Running), 10)
+        ),
+        vec![small.summary()]
+    );
+    assert_eq!(
+        listed(&store, query(ExecutionsOf::MapRun(run), None, 10)),
+        vec![child.summary()]
+    );
+    // And keeps it from then on.
+    ok(
+        &store,
+        vec![WriteOp::UpdateExecution(finished(
+            &small,
+            ExecutionStatus::Aborted,
+        ))],
+    );
+    assert!(
+        listed(
+            &store,
+            query(of_machine("M"), Some(ExecutionStatus::Running), 10)
+        )
+        .is_empty()
+    );
+    drop(store);
+    let db = ::sled::open(dir.path()).unwrap();
+    let format = db.open_tree("data").unwrap().get([b'F']).unwrap();
+    assert_eq!(format.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
+}
+
 #[test]
 fn sled_refuses_a_newer_format() {
     let dir = TempDir::new("newer");
@@ -1934,7 +2319,7 @@ fn sled_keeps_large_values_in_pieces_and_leaves_none_behind() {
     assert_eq!(pieces(&store), 0);
     record.input = format!("\"{}\"", "z".repeat(3 * super::sled_store::PIECE));
     ok(&store, vec![WriteOp::UpdateExecution(record.clone())]);
-    assert!(store.executions(None).unwrap().contains(&record));
+    assert!(executions(&store, None).contains(&record));
     drop(store);
     let store = SledStore::open(dir.path()).unwrap();
     assert_eq!(store.execution(&record.arn).unwrap(), Some(record.clone()));

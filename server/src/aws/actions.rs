@@ -9,7 +9,10 @@ use stepline_engine::interp::Failure;
 use stepline_engine::runtime::{
     Engine, EngineError, InspectionLevel, TestStateMock, TestStateOptions,
 };
-use stepline_engine::store::{ExecutionRecord, ExecutionStatus, StateMachineRecord, WorkflowType};
+use stepline_engine::store::{
+    ExecutionQuery, ExecutionStatus, ExecutionSummary, ExecutionsOf, ListCursor,
+    StateMachineRecord, WorkflowType,
+};
 
 use super::history::event_json;
 use super::pagination::{DEFAULT_PAGE, MAX_PAGE, Tokens};
@@ -193,30 +196,31 @@ fn machine_summary(m: &StateMachineRecord) -> Value {
     })
 }
 
-fn execution_summary(e: &ExecutionRecord) -> Value {
+/// What ListExecutions shows of an execution and DescribeExecution
+/// starts from (AWS's ExecutionListItem).
+fn execution_summary(e: &ExecutionSummary) -> Value {
     let mut out = json!({
         "executionArn": e.arn,
         "stateMachineArn": e.state_machine_arn,
         "name": e.name,
         "status": status_name(e.status),
         "startDate": epoch(e.start),
+        "redriveCount": e.redrive_count,
     });
-    if let (Some(stop), Value::Object(map)) = (e.stop, &mut out) {
-        map.insert("stopDate".into(), epoch(stop));
+    if let Value::Object(map) = &mut out {
+        if let Some(stop) = e.stop {
+            map.insert("stopDate".into(), epoch(stop));
+        }
+        if let Some(run) = &e.map_run_arn {
+            map.insert("mapRunArn".into(), json!(run));
+        }
     }
     out
 }
 
-/// Runs one action. `action` is the part after `AWSStepFunctions.`.
-/// One page of `items`, by maxResults and nextToken, with the token of the
-/// next page when there is one.
-fn page<T>(
-    tokens: &Tokens,
-    request: &Value,
-    scope: &str,
-    items: Vec<T>,
-) -> Result<(Vec<T>, Option<String>), AwsError> {
-    let size = match request.get("maxResults") {
+/// A page's size: maxResults, or the default.
+fn page_size(request: &Value) -> Result<usize, AwsError> {
+    Ok(match request.get("maxResults") {
         None | Some(Value::Null) => DEFAULT_PAGE,
         Some(v) => match v.as_u64() {
             Some(0) => DEFAULT_PAGE,
@@ -230,12 +234,30 @@ fn page<T>(
                 ));
             }
         },
-    };
+    })
+}
+
+/// AWS's answer to a nextToken that is not one of ours, or not for this
+/// list (or from before a restart: tokens are signed with a secret drawn
+/// at start).
+fn invalid_token(token: &str) -> AwsError {
+    AwsError::new("InvalidToken", format!("Invalid Token: '{token}'"))
+}
+
+/// One page of `items`, by maxResults and nextToken, with the token of the
+/// next page when there is one.
+fn page<T>(
+    tokens: &Tokens,
+    request: &Value,
+    scope: &str,
+    items: Vec<T>,
+) -> Result<(Vec<T>, Option<String>), AwsError> {
+    let size = page_size(request)?;
     let start = match optional(request, "nextToken")? {
         None => 0,
         Some(token) => tokens
             .check(scope, token)
-            .ok_or_else(|| AwsError::new("InvalidToken", format!("Invalid Token: '{token}'")))?,
+            .ok_or_else(|| invalid_token(token))?,
     };
     let total = items.len();
     let end = start.saturating_add(size).min(total);
@@ -248,6 +270,84 @@ fn page<T>(
     Ok((page, next))
 }
 
+/// ListExecutions: one page read from the store's listing index (never an
+/// input or output), its nextToken the signed position of its last
+/// execution in the order, bound to the list and its filters.
+fn list_executions(engine: &Engine, tokens: &Tokens, request: &Value) -> Result<Value, AwsError> {
+    let of = match (request.get("stateMachineArn"), request.get("mapRunArn")) {
+        (Some(_), Some(_)) => {
+            return Err(AwsError::new(
+                "ValidationException",
+                "Specify either a mapRunArn or a stateMachineArn, not both",
+            ));
+        }
+        (None, Some(_)) => ExecutionsOf::MapRun(arn(request, "mapRunArn", "mapRun")?.to_owned()),
+        _ => {
+            let machine = arn(request, "stateMachineArn", "stateMachine")?;
+            engine.describe_state_machine(machine)?;
+            ExecutionsOf::Machine(machine.to_owned())
+        }
+    };
+    let size = page_size(request)?;
+    let status_filter = optional(request, "statusFilter")?;
+    let redrive_filter = optional(request, "redriveFilter")?;
+    let redriven = match redrive_filter {
+        None => None,
+        Some("REDRIVEN") => Some(true),
+        Some("NOT_REDRIVEN") => Some(false),
+        Some(other) => {
+            return Err(AwsError::new(
+                "ValidationException",
+                format!(
+                    "1 validation error detected: Value '{other}' at 'redriveFilter' failed to satisfy constraint: Member must satisfy enum value set: [REDRIVEN, NOT_REDRIVEN]"
+                ),
+            ));
+        }
+    };
+    let listed = match &of {
+        ExecutionsOf::Machine(arn) | ExecutionsOf::MapRun(arn) => arn.as_str(),
+        ExecutionsOf::All => "",
+    };
+    let scope = format!(
+        "ListExecutions:{listed}:{}:{}",
+        status_filter.unwrap_or(""),
+        redrive_filter.unwrap_or("")
+    );
+    let after = match optional(request, "nextToken")? {
+        None => None,
+        Some(token) => Some(
+            tokens
+                .check_cursor(&scope, token)
+                .as_deref()
+                .and_then(ListCursor::from_text)
+                .ok_or_else(|| invalid_token(token))?,
+        ),
+    };
+    let status = match status_filter.map(ExecutionStatus::from_name) {
+        None => None,
+        Some(Some(status)) => Some(status),
+        // PENDING_REDRIVE (the service model admits no other name): a
+        // redrive here takes an execution straight back to RUNNING, so
+        // none is ever pending. The Map Run must exist all the same.
+        Some(None) => {
+            if let ExecutionsOf::MapRun(run) = &of {
+                engine.describe_map_run(run)?;
+            }
+            return Ok(json!({"executions": []}));
+        }
+    };
+    let page = engine.list_executions(&ExecutionQuery {
+        of,
+        status,
+        redriven,
+        after,
+        limit: size,
+    })?;
+    let listed: Vec<Value> = page.executions.iter().map(execution_summary).collect();
+    let next = page.next.map(|c| tokens.issue_cursor(&scope, &c.to_text()));
+    Ok(with_token(json!({"executions": listed}), next))
+}
+
 fn with_token(mut body: Value, next: Option<String>) -> Value {
     if let (Some(next), Value::Object(map)) = (next, &mut body) {
         map.insert("nextToken".into(), json!(next));
@@ -255,6 +355,7 @@ fn with_token(mut body: Value, next: Option<String>) -> Value {
     body
 }
 
+/// Runs one action. `action` is the part after `AWSStepFunctions.`.
 pub async fn dispatch(
     engine: &Engine,
     tokens: &Tokens,
@@ -632,7 +733,7 @@ pub async fn dispatch(
         "DescribeExecution" => {
             let arn = arn(request, "executionArn", "execution")?;
             let e = engine.describe_execution(arn)?;
-            let mut out = execution_summary(&e);
+            let mut out = execution_summary(&e.summary());
             if let Value::Object(map) = &mut out {
                 map.insert("input".into(), json!(e.input));
                 map.insert("inputDetails".into(), json!({"included": true}));
@@ -646,35 +747,8 @@ pub async fn dispatch(
                 if let Some(cause) = &e.cause {
                     map.insert("cause".into(), json!(cause));
                 }
-                map.insert("redriveCount".into(), json!(e.redrive_count));
             }
             Ok(out)
-        }
-        "ListExecutions" if request.get("mapRunArn").is_some() => {
-            if request.get("stateMachineArn").is_some() {
-                return Err(AwsError::new(
-                    "ValidationException",
-                    "Specify either a mapRunArn or a stateMachineArn, not both",
-                ));
-            }
-            let map_run = arn(request, "mapRunArn", "mapRun")?;
-            let filter = optional(request, "statusFilter")?;
-            let mut executions = engine.list_map_run_executions(map_run)?;
-            executions.sort_by_key(|e| std::cmp::Reverse(e.start));
-            let listed: Vec<Value> = executions
-                .iter()
-                .filter(|e| filter.is_none_or(|f| status_name(e.status) == f))
-                .map(|e| {
-                    let mut item = execution_summary(e);
-                    if let Value::Object(map) = &mut item {
-                        map.insert("mapRunArn".into(), json!(map_run));
-                    }
-                    item
-                })
-                .collect();
-            let scope = format!("ListExecutions:{map_run}:{}", filter.unwrap_or(""));
-            let (listed, next) = page(tokens, request, &scope, listed)?;
-            Ok(with_token(json!({"executions": listed}), next))
         }
         "DescribeMapRun" => {
             let arn = arn(request, "mapRunArn", "mapRun")?;
@@ -769,22 +843,7 @@ pub async fn dispatch(
                 .await?;
             Ok(json!({}))
         }
-        "ListExecutions" => {
-            let machine = arn(request, "stateMachineArn", "stateMachine")?;
-            engine.describe_state_machine(machine)?;
-            let filter = optional(request, "statusFilter")?;
-            let mut executions = engine.list_executions(Some(machine))?;
-            // AWS lists the newest first.
-            executions.sort_by_key(|e| std::cmp::Reverse(e.start));
-            let listed: Vec<Value> = executions
-                .iter()
-                .filter(|e| filter.is_none_or(|f| status_name(e.status) == f))
-                .map(execution_summary)
-                .collect();
-            let scope = format!("ListExecutions:{machine}:{}", filter.unwrap_or(""));
-            let (listed, next) = page(tokens, request, &scope, listed)?;
-            Ok(with_token(json!({"executions": listed}), next))
-        }
+        "ListExecutions" => list_executions(engine, tokens, request),
         "GetExecutionHistory" => {
             let arn = arn(request, "executionArn", "execution")?;
             let len = engine.history_len(arn)?;

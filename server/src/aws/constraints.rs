@@ -204,6 +204,7 @@ fn members(action: &str) -> Option<Vec<Member>> {
                 arn("stateMachineArn", "stateMachine"),
                 arn("mapRunArn", "mapRun"),
                 one_of("statusFilter", STATUSES),
+                one_of("redriveFilter", &["REDRIVEN", "NOT_REDRIVEN"]),
             ];
             m.extend(page);
             m

@@ -42,6 +42,26 @@ impl Tokens {
         )
     }
 
+    /// A token for the page after `cursor` (a store's listing cursor as
+    /// text) of `scope`: the cursor and a signature over the scope and
+    /// the cursor, so the token stays short (AWS bounds nextToken at 1024
+    /// characters) and names its list without carrying it.
+    pub fn issue_cursor(&self, scope: &str, cursor: &str) -> String {
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(cursor.as_bytes()),
+            self.signature(&cursor_payload(scope, cursor))
+        )
+    }
+
+    /// The cursor a token of [`Tokens::issue_cursor`] names, if it is
+    /// ours and for `scope`.
+    pub fn check_cursor(&self, scope: &str, token: &str) -> Option<String> {
+        let (cursor, signature) = token.split_once('.')?;
+        let cursor = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+        (self.signature(&cursor_payload(scope, &cursor)) == signature).then_some(cursor)
+    }
+
     /// The offset a token names, if it is ours and for `scope`.
     pub fn check(&self, scope: &str, token: &str) -> Option<usize> {
         let (payload, signature) = token.split_once('.')?;
@@ -52,6 +72,12 @@ impl Tokens {
         let (offset, token_scope) = payload.split_once(':')?;
         (token_scope == scope).then_some(offset.parse().ok()?)
     }
+}
+
+/// What a cursor token signs; the `cursor` prefix keeps it apart from an
+/// offset token's payload (`OFFSET:SCOPE`).
+fn cursor_payload(scope: &str, cursor: &str) -> String {
+    format!("cursor\0{scope}\0{cursor}")
 }
 
 #[cfg(test)]
@@ -71,5 +97,28 @@ mod tests {
         assert_eq!(tokens.check("history:arn", &altered), None);
         assert_eq!(tokens.check("history:arn", "garbage"), None);
         assert_eq!(tokens.check("history:arn", ""), None);
+    }
+
+    #[test]
+    fn cursor_tokens_round_trip_and_refuse_tampering() {
+        let tokens = Tokens::new([7; 32]);
+        let cursor = "1767225600000000000 arn:aws:states:us-east-1:1:execution:m:e";
+        let token = tokens.issue_cursor("list:m", cursor);
+        assert_eq!(
+            tokens.check_cursor("list:m", &token).as_deref(),
+            Some(cursor)
+        );
+        assert_eq!(tokens.check_cursor("list:n", &token), None);
+        let forged = Tokens::new([8; 32]).issue_cursor("list:m", cursor);
+        assert_eq!(tokens.check_cursor("list:m", &forged), None);
+        let other = tokens.issue_cursor("list:m", "1 arn:other");
+        let (_, signature) = other.split_once('.').unwrap();
+        let (cursor_part, _) = token.split_once('.').unwrap();
+        let spliced = format!("{cursor_part}.{signature}");
+        assert_eq!(tokens.check_cursor("list:m", &spliced), None);
+        // Neither kind of token passes for the other.
+        assert_eq!(tokens.check("list:m", &token), None);
+        let offset = tokens.issue("list:m", 5);
+        assert_eq!(tokens.check_cursor("list:m", &offset), None);
     }
 }

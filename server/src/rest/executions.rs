@@ -14,13 +14,15 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 use stepline_engine::runtime::Engine;
-use stepline_engine::store::{ExecutionRecord, ExecutionStatus};
+use stepline_engine::store::{
+    ExecutionQuery, ExecutionRecord, ExecutionStatus, ExecutionsOf, ListCursor,
+};
 
 use super::error::RestError;
 use super::follow::encode_segment;
-use super::machines::{json_response, machine_arn, page};
+use super::machines::{invalid_token, json_response, machine_arn, page_limit};
 use super::request::{Fields, MAX_INPUT_BYTES, Query, json_content_type, parse_json, read_body};
-use super::shapes::{STATUSES, execution_detail, execution_key, execution_summary, status_name};
+use super::shapes::{execution_detail, execution_key, execution_summary};
 use crate::http::App;
 
 /// The header that may name a new execution (or `?name=`).
@@ -119,7 +121,7 @@ pub async fn start(
     let location = format!(
         "/v1/executions/{}/{}",
         encode_segment(&machine),
-        encode_segment(&execution_key(&record))
+        encode_segment(&execution_key(&record.summary()))
     );
     if let Ok(location) = header::HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -128,39 +130,61 @@ pub async fn start(
 }
 
 /// `GET /v1/executions[?machine=M&status=S&limit=N&next=TOKEN]`, newest
-/// first.
+/// first (then by ARN). A page is read from the store's listing index:
+/// its cost is the page's, however many executions are stored and however
+/// large their inputs; `next` is a signed cursor, so a page never repeats
+/// what an earlier one showed even while executions start.
 pub async fn list(State(app): State<App>, uri: Uri) -> Result<Response, RestError> {
     let query = Query::parse(&uri, &["machine", "status", "limit", "next"])?;
-    let machine = match query.get("machine") {
-        None => None,
+    let of = match query.get("machine") {
+        None => ExecutionsOf::All,
         Some(name) => {
             let arn = machine_arn(&app.engine, name);
             app.engine.describe_state_machine(&arn)?;
-            Some(arn)
+            ExecutionsOf::Machine(arn)
         }
     };
-    let status = query.get("status");
-    if let Some(s) = status {
-        if !STATUSES.contains(&s) {
-            return Err(RestError::invalid(format!(
-                "the status must be one of {}, not '{s}'",
-                STATUSES.join(", ")
-            )));
-        }
-    }
-    let mut executions = app.engine.list_executions(machine.as_deref())?;
-    executions.retain(|e| status.is_none_or(|s| status_name(e.status) == s));
-    executions.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| a.arn.cmp(&b.arn)));
+    let status_filter = query.get("status");
+    let status = match status_filter {
+        None => None,
+        Some(name) => Some(ExecutionStatus::from_name(name).ok_or_else(|| {
+            RestError::invalid(format!(
+                "the status must be one of {}, not '{name}'",
+                ExecutionStatus::ALL.map(ExecutionStatus::as_str).join(", ")
+            ))
+        })?),
+    };
+    let limit = page_limit(&query)?;
     let scope = format!(
         "rest:executions:{}:{}",
         query.get("machine").unwrap_or(""),
-        status.unwrap_or("")
+        status_filter.unwrap_or("")
     );
-    let (executions, next) = page(&app, &query, &scope, executions)?;
-    let mut body =
-        json!({"executions": executions.iter().map(execution_summary).collect::<Vec<_>>()});
-    if let (Some(next), Value::Object(map)) = (next, &mut body) {
-        map.insert("next".into(), json!(next));
+    let after = match query.get("next") {
+        None => None,
+        Some(token) => Some(
+            app.tokens
+                .check_cursor(&scope, token)
+                .as_deref()
+                .and_then(ListCursor::from_text)
+                .ok_or_else(invalid_token)?,
+        ),
+    };
+    let page = app.engine.list_executions(&ExecutionQuery {
+        of,
+        status,
+        redriven: None,
+        after,
+        limit,
+    })?;
+    let mut body = json!({
+        "executions": page.executions.iter().map(execution_summary).collect::<Vec<_>>()
+    });
+    if let (Some(next), Value::Object(map)) = (page.next, &mut body) {
+        map.insert(
+            "next".into(),
+            json!(app.tokens.issue_cursor(&scope, &next.to_text())),
+        );
     }
     Ok(json_response(StatusCode::OK, &body))
 }

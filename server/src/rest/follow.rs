@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 
 use super::error::RestError;
 use super::executions::execution_arn;
-use super::machines::{DEFAULT_LIMIT, MAX_LIMIT, json_response};
+use super::machines::{json_response, page_limit};
 use super::request::Query;
 use super::shapes::{event_json, execution_detail, status_name};
 use crate::http::App;
@@ -85,15 +85,7 @@ pub async fn history(
     }
     let query = Query::parse(&uri, &["after", "limit", "wait"])?;
     let after = query.number("after", u64::MAX)?.unwrap_or(0);
-    let limit = match query.number("limit", MAX_LIMIT)? {
-        None => DEFAULT_LIMIT,
-        Some(0) => {
-            return Err(RestError::invalid(
-                "the query parameter 'limit' must be at least 1",
-            ));
-        }
-        Some(n) => n,
-    };
+    let limit = page_limit(&query)? as u64;
     let wait = query.number("wait", MAX_WAIT)?.unwrap_or(0);
     let arn = execution_arn(&app.engine, &machine, &name);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);

@@ -27,8 +27,8 @@ use crate::http::App;
 
 /// Pages of lists: `limit` (default 100, at most 1000) and the signed
 /// `next` token of the previous page.
-pub const DEFAULT_LIMIT: u64 = 100;
-pub const MAX_LIMIT: u64 = 1000;
+const DEFAULT_LIMIT: u64 = 100;
+const MAX_LIMIT: u64 = 1000;
 
 pub fn machine_arn(engine: &Engine, name: &str) -> String {
     let c = engine.config();
@@ -48,14 +48,9 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
         .into_response()
 }
 
-/// One page of `items` by `limit` and `next`; the token of the next page.
-pub fn page<T>(
-    app: &App,
-    query: &Query,
-    scope: &str,
-    items: Vec<T>,
-) -> Result<(Vec<T>, Option<String>), RestError> {
-    let limit = match query.number("limit", MAX_LIMIT)? {
+/// A list's page size: `limit` (1..1000), or 100.
+pub fn page_limit(query: &Query) -> Result<usize, RestError> {
+    Ok(match query.number("limit", MAX_LIMIT)? {
         None => DEFAULT_LIMIT,
         Some(0) => {
             return Err(RestError::invalid(
@@ -63,16 +58,29 @@ pub fn page<T>(
             ));
         }
         Some(n) => n,
-    } as usize;
+    } as usize)
+}
+
+/// A `next` token that is not one of ours, or not for this list.
+pub fn invalid_token() -> RestError {
+    RestError::new(
+        StatusCode::BAD_REQUEST,
+        "InvalidToken",
+        "the 'next' token is not one this server issued for this list (tokens end when the server restarts)",
+    )
+}
+
+/// One page of `items` by `limit` and `next`; the token of the next page.
+pub fn page<T>(
+    app: &App,
+    query: &Query,
+    scope: &str,
+    items: Vec<T>,
+) -> Result<(Vec<T>, Option<String>), RestError> {
+    let limit = page_limit(query)?;
     let start = match query.get("next") {
         None => 0,
-        Some(token) => app.tokens.check(scope, token).ok_or_else(|| {
-            RestError::new(
-                StatusCode::BAD_REQUEST,
-                "InvalidToken",
-                "the 'next' token is not one this server issued for this list (tokens end when the server restarts)",
-            )
-        })?,
+        Some(token) => app.tokens.check(scope, token).ok_or_else(invalid_token)?,
     };
     let total = items.len();
     let end = start.saturating_add(limit).min(total);

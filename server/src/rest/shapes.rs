@@ -7,7 +7,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 use stepline_engine::asl::Diagnostic;
 use stepline_engine::history::HistoryEvent;
-use stepline_engine::store::{ExecutionRecord, ExecutionStatus, StateMachineRecord, WorkflowType};
+use stepline_engine::store::{
+    ExecutionRecord, ExecutionStatus, ExecutionSummary, StateMachineRecord, WorkflowType,
+};
 
 pub fn time(t: DateTime<Utc>) -> Value {
     Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true))
@@ -29,8 +31,6 @@ pub fn status_name(s: ExecutionStatus) -> &'static str {
         ExecutionStatus::Aborted => "ABORTED",
     }
 }
-
-pub const STATUSES: &[&str] = &["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"];
 
 /// JSON text stored by the engine, as a value (text that somehow is not
 /// JSON stays a string rather than failing the request).
@@ -67,7 +67,7 @@ pub fn machine_name(arn: &str) -> &str {
 /// for an EXPRESS execution (whose name need not be unique; its ARN ends
 /// with `NAME:ID`). No part can hold a `/` or a `:` (AWS's name rule), so
 /// the id is unambiguous.
-pub fn execution_id(e: &ExecutionRecord) -> String {
+pub fn execution_id(e: &ExecutionSummary) -> String {
     format!(
         "{}/{}",
         machine_name(&e.state_machine_arn),
@@ -76,7 +76,7 @@ pub fn execution_id(e: &ExecutionRecord) -> String {
 }
 
 /// The part of [`execution_id`] after the machine.
-pub fn execution_key(e: &ExecutionRecord) -> String {
+pub fn execution_key(e: &ExecutionSummary) -> String {
     if e.has_unique_name() {
         return e.name.clone();
     }
@@ -84,7 +84,7 @@ pub fn execution_key(e: &ExecutionRecord) -> String {
     format!("{}:{id}", e.name)
 }
 
-pub fn execution_summary(e: &ExecutionRecord) -> Value {
+pub fn execution_summary(e: &ExecutionSummary) -> Value {
     let mut out = json!({
         "id": execution_id(e),
         "name": e.name,
@@ -101,7 +101,7 @@ pub fn execution_summary(e: &ExecutionRecord) -> Value {
 }
 
 pub fn execution_detail(e: &ExecutionRecord) -> Value {
-    let mut out = execution_summary(e);
+    let mut out = execution_summary(&e.summary());
     if let Value::Object(map) = &mut out {
         map.insert("revision".into(), json!(e.revision));
         map.insert("input".into(), payload(&e.input));

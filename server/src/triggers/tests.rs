@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use stepline_engine::runtime::{
     Engine, EngineConfig, ManualClock, TaskCall, TaskFuture, TaskRunner,
 };
-use stepline_engine::store::{MemoryStore, WorkflowType};
+use stepline_engine::store::{ExecutionQuery, ExecutionsOf, MemoryStore, WorkflowType};
 
 use super::{Kind, TriggerSpec, Triggers, slot_id};
 
@@ -79,8 +79,9 @@ impl Setup {
     fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .engine
-            .list_executions(None)
+            .list_executions(&ExecutionQuery::new(ExecutionsOf::All, 1000))
             .expect("list")
+            .executions
             .into_iter()
             .map(|e| e.name)
             .collect();
@@ -119,12 +120,14 @@ async fn a_schedule_fires_each_slot_once_with_its_time() {
     s.at("2026-03-01T10:00:40Z");
     s.triggers.tick().await;
     assert_eq!(s.names(), vec!["hourly-20260301T100000Z"]);
-    let execution = s
+    let listed = s
         .engine
-        .list_executions(None)
+        .list_executions(&ExecutionQuery::new(ExecutionsOf::All, 1))
         .expect("list")
+        .executions
         .pop()
         .expect("one");
+    let execution = s.engine.describe_execution(&listed.arn).expect("describe");
     let input: Value = serde_json::from_str(&execution.input).expect("json");
     assert_eq!(
         input,
@@ -333,12 +336,14 @@ async fn input_templates_shape_the_event() {
     s.triggers.tick().await;
     s.at("2026-03-01T10:00:00Z");
     s.triggers.tick().await;
-    let execution = s
+    let listed = s
         .engine
-        .list_executions(None)
+        .list_executions(&ExecutionQuery::new(ExecutionsOf::All, 1))
         .expect("list")
+        .executions
         .pop()
         .expect("one");
+    let execution = s.engine.describe_execution(&listed.arn).expect("describe");
     let input: Value = serde_json::from_str(&execution.input).expect("json");
     assert_eq!(
         input,
