@@ -251,21 +251,15 @@ impl Builder<'_> {
             return;
         }
         let tokens: Vec<String> = crate::asl::source::pointer_tokens(pointer).collect();
-        // The innermost state: the token after the last "States".
-        let Some(i) = tokens.iter().rposition(|t| t == "States") else {
+        let Some((state, field)) = enclosing_state(&self.doc.root, &tokens) else {
             return;
         };
-        let state_pointer: String = tokens[..i + 2].iter().fold(String::new(), |p, t| {
-            crate::asl::source::pointer_push(&p, t)
-        });
-        let state_type = self
-            .doc
-            .node(&state_pointer)
-            .and_then(|n| n.member("Type"))
+        let state_type = state
+            .member("Type")
             .and_then(|m| m.value.as_str())
             .unwrap_or_default()
             .to_owned();
-        let field = tokens.get(i + 2).cloned().unwrap_or_default();
+        let field = field.to_owned();
         let in_catch = field == "Catch";
         let result_here = matches!(field.as_str(), "Output" | "Assign")
             && matches!(state_type.as_str(), "Task" | "Map" | "Parallel");
@@ -439,4 +433,128 @@ fn root_path() -> Path {
 
 fn root_reference() -> ReferencePath {
     ReferencePath::parse("$").expect("'$' is a reference path")
+}
+
+/// The innermost state that the pointer `tokens` lies in, and the field of
+/// that state it lies in ("" for the state itself). States are found the
+/// way `collect_scope` finds them (`States/NAME` in a scope, whose nested
+/// scopes are a Parallel's `Branches/I` and a Map's `ItemProcessor` or
+/// `Iterator`), never by a token's name alone: a variable in Assign, a key
+/// in a template or a state may be called "States" too.
+fn enclosing_state<'n, 't>(root: &'n Node, tokens: &'t [String]) -> Option<(&'n Node, &'t str)> {
+    let mut scope = root;
+    let mut rest = tokens;
+    let mut found = None;
+    while let [states, name, after @ ..] = rest {
+        let Some(state) = scope
+            .member("States")
+            .filter(|_| states == "States")
+            .and_then(|m| m.value.member(name))
+        else {
+            break;
+        };
+        let state = &state.value;
+        found = Some((state, after.first().map_or("", String::as_str)));
+        let kind = state.member("Type").and_then(|m| m.value.as_str());
+        (scope, rest) = match (kind, after) {
+            (Some("Parallel"), [branches, index, more @ ..]) if branches == "Branches" => {
+                let Some(branch) = index
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| state.member("Branches")?.value.items().get(i))
+                else {
+                    break;
+                };
+                (branch, more)
+            }
+            (Some("Map"), [key, more @ ..]) if key == "ItemProcessor" || key == "Iterator" => {
+                let Some(processor) = state.member(key) else {
+                    break;
+                };
+                (&processor.value, more)
+            }
+            _ => break,
+        };
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::asl::diagnostic::Code;
+    use serde_json::json;
+
+    /// The messages of the INVALID_STATES_ACCESS errors validating `definition` gives.
+    fn states_access_errors(definition: serde_json::Value) -> Vec<String> {
+        crate::asl::validate(definition.to_string().as_bytes())
+            .diagnostics
+            .into_iter()
+            .filter(|d| d.code == Code::InvalidStatesAccess)
+            .map(|d| format!("{}: {}", d.pointer, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn a_key_called_states_is_not_taken_for_a_scope() {
+        // An Assign variable called "States" once made the builder look for
+        // a state below it, past the end of the pointer, and panic.
+        let errors = states_access_errors(json!({
+            "QueryLanguage": "JSONata",
+            "StartAt": "Call",
+            "States": {"Call": {
+                "Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+                "Arguments": {"ApiEndpoint": "https://example.com", "Method": "GET",
+                              "States": {"Next": "{% $states.input %}"}},
+                "Assign": {"States": "{% $states.result.StatusCode %}"},
+                "End": true
+            }}
+        }));
+        assert_eq!(errors, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_state_called_states_is_judged_by_its_own_type() {
+        let errors = states_access_errors(json!({
+            "QueryLanguage": "JSONata",
+            "StartAt": "States",
+            "States": {
+                "States": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+                           "Arguments": {"ApiEndpoint": "https://example.com", "Method": "GET"},
+                           "Output": "{% $states.result %}", "Next": "Pass"},
+                "Pass": {"Type": "Pass", "Output": "{% $states.result %}", "End": true}
+            }
+        }));
+        assert_eq!(
+            errors,
+            [
+                "/States/Pass/Output: $states.result is not available here (field 'Output' of a Pass state): it holds a Task, Map or Parallel state's result in its Output and Assign only"
+            ]
+        );
+    }
+
+    #[test]
+    fn states_in_branches_and_processors_are_the_innermost() {
+        let task = json!({"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+                          "Arguments": {"ApiEndpoint": "https://example.com", "Method": "GET"},
+                          "Output": "{% $states.result %}", "End": true});
+        let pass = json!({"Type": "Pass", "Output": "{% $states.errorOutput %}", "End": true});
+        let errors = states_access_errors(json!({
+            "QueryLanguage": "JSONata",
+            "StartAt": "Fork",
+            "States": {
+                "Fork": {"Type": "Parallel", "Next": "Each",
+                         "Branches": [{"StartAt": "T1", "States": {"T1": task}},
+                                      {"StartAt": "P1", "States": {"P1": pass}}]},
+                "Each": {"Type": "Map", "End": true,
+                         "Output": "{% $states.result %}",
+                         "ItemProcessor": {"StartAt": "T2", "States": {"T2": task}}}
+            }
+        }));
+        assert_eq!(
+            errors,
+            [
+                "/States/Fork/Branches/1/States/P1/Output: $states.errorOutput is not available here (field 'Output' of a Pass state): it holds the error in a Catch's Output and Assign only"
+            ]
+        );
+    }
 }
