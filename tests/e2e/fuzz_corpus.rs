@@ -27,8 +27,9 @@ fn replay(dir: &str) -> usize {
                 failures.push(format!("{} panicked", file.display()));
             }
             let elapsed = started.elapsed();
-            // The fuzzers' own limit is 5 s in release builds; a debug build
-            // is slower, but an input near that limit is a hang to look at.
+            // The fuzzers run with a limit of 10 s per input in a release
+            // build (docs/security.md, "Fuzzing"); a debug build is slower,
+            // but an input that takes that long even here is a hang to look at.
             if elapsed.as_secs() >= 10 {
                 failures.push(format!("{} took {elapsed:?}", file.display()));
             }
