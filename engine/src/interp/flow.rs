@@ -305,6 +305,7 @@ impl<'a> Evaluator<'a> {
                 let mut assigned = None;
                 if let Some(assign) = assign {
                     let values = self.payload(assign, &result, "Assign", &States::none())?;
+                    super::check_depth(&values, "the variables assigned")?;
                     merge_assigned(&mut assigned, values);
                 }
                 let combined = match &flow.result_path {
@@ -342,6 +343,7 @@ impl<'a> Evaluator<'a> {
                 let mut assigned = None;
                 if let Some(assign) = assign {
                     let values = self.payload(assign, &result, "Assign", &states)?;
+                    super::check_depth(&values, "the variables assigned")?;
                     merge_assigned(&mut assigned, values);
                 }
                 let output = match rule_output.or(flow.output.as_ref()) {
@@ -907,6 +909,7 @@ impl<'a> Evaluator<'a> {
         let mut assigned = None;
         if let Some(assign) = &catcher.assign {
             let values = self.payload(assign, &error_output, "Assign", &states)?;
+            super::check_depth(&values, "the variables assigned")?;
             merge_assigned(&mut assigned, values);
         }
         let output = match &self.state.data {
@@ -1116,6 +1119,17 @@ fn string_len(s: &str) -> usize {
             _ => 1,
         })
         .sum::<usize>()
+}
+
+/// Whether `value` nests arrays and objects more than `limit` levels
+/// deep, looking no deeper than that (so the walk's own recursion is
+/// bounded).
+pub(crate) fn nests_deeper_than(value: &Value, limit: usize) -> bool {
+    match value {
+        Value::Array(items) => limit == 0 || items.iter().any(|v| nests_deeper_than(v, limit - 1)),
+        Value::Object(map) => limit == 0 || map.values().any(|v| nests_deeper_than(v, limit - 1)),
+        _ => false,
+    }
 }
 
 /// The size of `value` as compact JSON, counting no further than `limit`.

@@ -287,7 +287,7 @@ impl Args {
             None => None,
             Some(V::Arr(a, _)) => {
                 ev.charge_items(a.len())?;
-                Some(a.as_ref().clone())
+                Some(a.to_vec())
             }
             Some(other) => {
                 ev.charge_items(1)?;
@@ -353,7 +353,7 @@ pub(super) fn append(a: Option<V>, b: Option<V>) -> Option<V> {
         (a, None) => a,
         (Some(a), Some(b)) => {
             let mut out = match a {
-                V::Arr(x, _) => x.as_ref().clone(),
+                V::Arr(x, _) => x.to_vec(),
                 other => vec![other],
             };
             match b {
