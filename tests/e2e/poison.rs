@@ -124,9 +124,15 @@ fn a_gigabyte_join_fails_its_state_and_the_server_keeps_serving() {
     let arn = start(&serve, "join", "attack");
     let described = ended(&serve, &arn, Duration::from_secs(60));
     assert_eq!(described["status"], "FAILED", "{described}");
-    assert_eq!(described["error"], "States.QueryEvaluationError", "{described}");
+    assert_eq!(
+        described["error"], "States.QueryEvaluationError",
+        "{described}"
+    );
     let cause = described["cause"].as_str().unwrap_or_default();
-    assert!(cause.contains("more data than one evaluation may"), "{cause}");
+    assert!(
+        cause.contains("more data than one evaluation may"),
+        "{cause}"
+    );
     // The server is still the same process, and serves.
     assert!(healthy(&serve));
     let peak = peak_memory(serve.pid());
@@ -162,10 +168,7 @@ fn an_execution_that_cannot_be_replayed_fails_and_the_others_resume() {
         for arn in [&damaged, &other] {
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
-                let (_, history) = serve.call(
-                    "GetExecutionHistory",
-                    &json!({"executionArn": arn}),
-                );
+                let (_, history) = serve.call("GetExecutionHistory", &json!({"executionArn": arn}));
                 let entered = history["events"]
                     .as_array()
                     .is_some_and(|e| e.iter().any(|e| e["type"] == "WaitStateEntered"));
@@ -254,8 +257,16 @@ fn values_nested_without_end_fail_their_execution_and_the_server_keeps_serving()
     create(&serve, "fold", &fold);
     create(&serve, "wrap", &wrap);
     let expected = [
-        ("fold", "States.QueryEvaluationError", "nested more than 500 levels"),
-        ("wrap", "States.DataLimitExceeded", "more than 100 levels deep"),
+        (
+            "fold",
+            "States.QueryEvaluationError",
+            "nested more than 500 levels",
+        ),
+        (
+            "wrap",
+            "States.DataLimitExceeded",
+            "more than 100 levels deep",
+        ),
     ];
     for (machine, error, cause) in expected {
         let arn = start(&serve, machine, "deep");

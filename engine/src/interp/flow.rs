@@ -9,10 +9,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 
-use super::{Data, MAX_PAYLOAD_BYTES};
 use super::choice;
 use super::context::VarScope;
 use super::failure::Failure;
+use super::{Data, MAX_PAYLOAD_BYTES};
 use crate::asl::model::ResultWriter;
 use crate::asl::model::{
     Catcher, Choice, DataFlow, Fail, Map as MapState, Payload, Source, State, StateId, StateKind,

@@ -591,10 +591,7 @@ impl<'h> Evaluator<'h> {
                         &V::seq(input.iter().flatten().cloned().collect()),
                         env,
                     )?;
-                    let items = sorted
-                        .as_array()
-                        .map(|a| a.to_vec())
-                        .unwrap_or_default();
+                    let items = sorted.as_array().map(|a| a.to_vec()).unwrap_or_default();
                     self.charge(items.len().saturating_mul(2 * ENTRY_BYTES + ITEM_BYTES))?;
                     items
                         .into_iter()
@@ -617,12 +614,12 @@ impl<'h> Evaluator<'h> {
             None => {
                 self.charge(input.len().saturating_mul(ENTRY_BYTES + 1))?;
                 input
-                .iter()
-                .map(|v| {
-                    let mut o = Obj::default();
-                    if let Some(v) = v {
-                        o.insert("@".into(), v.clone());
-                    }
+                    .iter()
+                    .map(|v| {
+                        let mut o = Obj::default();
+                        if let Some(v) = v {
+                            o.insert("@".into(), v.clone());
+                        }
                         o
                     })
                     .collect()
@@ -720,7 +717,10 @@ impl<'h> Evaluator<'h> {
                         }
                     }
                 }
-                return Ok(Some(V::Arr(Rc::new(Items::from(out)), SEQ | (flags & TUPLE))));
+                return Ok(Some(V::Arr(
+                    Rc::new(Items::from(out)),
+                    SEQ | (flags & TUPLE),
+                )));
             }
         }
         let len = items.len() as f64;
@@ -761,7 +761,10 @@ impl<'h> Evaluator<'h> {
                 }
             }
         }
-        Ok(Some(V::Arr(Rc::new(Items::from(out)), SEQ | (flags & TUPLE))))
+        Ok(Some(V::Arr(
+            Rc::new(Items::from(out)),
+            SEQ | (flags & TUPLE),
+        )))
     }
 
     pub fn group(

@@ -36,7 +36,12 @@ impl Items {
 
 impl From<Vec<V>> for Items {
     fn from(items: Vec<V>) -> Self {
-        let depth = items.iter().map(V::depth).max().unwrap_or(0).saturating_add(1);
+        let depth = items
+            .iter()
+            .map(V::depth)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
         Self { items, depth }
     }
 }
@@ -213,7 +218,11 @@ pub(super) enum Func {
 impl Func {
     pub fn partial(func: V, args: Vec<Option<Option<V>>>) -> Func {
         let fixed = args.iter().flatten().flatten().map(V::depth);
-        let depth = fixed.chain([func.depth()]).max().unwrap_or(0).saturating_add(1);
+        let depth = fixed
+            .chain([func.depth()])
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
         Func::Partial { func, args, depth }
     }
 
