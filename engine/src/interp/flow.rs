@@ -823,8 +823,12 @@ impl<'a> Evaluator<'a> {
         match selector {
             Some(selector) => {
                 let raw = Arc::clone(self.run_input);
-                self.payload(selector, effective, "ItemSelector", &States::input(&raw))
-                    .map(Arc::new)
+                let selected =
+                    self.payload(selector, effective, "ItemSelector", &States::input(&raw))?;
+                // A template nests the input within itself: the child's
+                // input must be storable like any other.
+                super::check_depth(&selected, "the input the ItemSelector gives an iteration")?;
+                Ok(Arc::new(selected))
             }
             None => Ok(item),
         }
