@@ -251,8 +251,7 @@ impl Builder<'_> {
             return;
         }
         let tokens: Vec<String> = crate::asl::source::pointer_tokens(pointer).collect();
-        // The innermost state: the token after the last "States".
-        let Some(i) = tokens.iter().rposition(|t| t == "States") else {
+        let Some(i) = innermost_state(&tokens) else {
             return;
         };
         let state_pointer: String = tokens[..i + 2].iter().fold(String::new(), |p, t| {
@@ -439,4 +438,64 @@ fn root_path() -> Path {
 
 fn root_reference() -> ReferencePath {
     ReferencePath::parse("$").expect("'$' is a reference path")
+}
+
+/// Where the innermost state on a pointer's path is named: the index of
+/// the `States` token before its name. Followed through the structure
+/// (`States/NAME`, then `Iterator` or `ItemProcessor` or `Branches/N`,
+/// then `States` again), never by the last token spelled `States`: a
+/// variable or a parameter may be called that too.
+fn innermost_state(tokens: &[String]) -> Option<usize> {
+    let token = |i: usize| tokens.get(i).map(String::as_str);
+    if token(0) != Some("States") || tokens.len() < 2 {
+        return None;
+    }
+    let mut at = 0;
+    loop {
+        let next = match token(at + 2) {
+            Some("Iterator" | "ItemProcessor") => at + 3,
+            Some("Branches") => at + 4,
+            _ => return Some(at),
+        };
+        if token(next) != Some("States") || tokens.len() < next + 2 {
+            return Some(at);
+        }
+        at = next;
+    }
+}
+
+#[cfg(test)]
+mod innermost_state_tests {
+    use super::innermost_state;
+
+    fn at(pointer: &str) -> Option<usize> {
+        let tokens: Vec<String> = pointer.split('/').skip(1).map(str::to_owned).collect();
+        innermost_state(&tokens)
+    }
+
+    #[test]
+    fn follows_the_structure_not_the_spelling() {
+        assert_eq!(at("/States/Call/Output"), Some(0));
+        assert_eq!(at("/States/Call/Assign/States"), Some(0));
+        assert_eq!(at("/States/Map/ItemProcessor/States/Inner/Output"), Some(3));
+        assert_eq!(at("/States/Par/Branches/1/States/B/Assign/States"), Some(4));
+        assert_eq!(
+            at("/States/Old/Iterator/States/I/Parameters/States"),
+            Some(3)
+        );
+        assert_eq!(at("/States"), None);
+        assert_eq!(at("/Comment"), None);
+    }
+
+    /// Found by the fuzzer: a variable named `States` in a Task's Assign,
+    /// with `$states.result` in the expressions, panicked the validator.
+    #[test]
+    fn a_variable_named_states_is_validated_without_a_panic() {
+        let definition = br#"{"QueryLanguage": "JSONata", "StartAt": "Call", "States": {
+            "Call": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+                "Arguments": {"ApiEndpoint": "https://example.com", "Method": "GET"},
+                "Assign": {"States": "{% $states.result.StatusCode %}"}, "End": true}}}"#;
+        let validation = crate::asl::validate(definition);
+        assert!(validation.is_ok(), "{:?}", validation.diagnostics);
+    }
 }
