@@ -29,9 +29,12 @@ use stepline_engine::query::eval::{Env, SplitMix64};
 use stepline_engine::query::jsonata::{Host, JsonataExpr, JsonataTemplate, Scope};
 use stepline_engine::query::{Path, ReferencePath, Template, intrinsic};
 
+/// A target: what one fuzzer runs on each input.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, as `fuzz/corpus/NAME` and `fuzz/fuzz_targets/NAME.rs`
 /// are named.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("json_source", json_source),
     ("definition", definition),
     ("jsonpath", jsonpath),

@@ -747,7 +747,7 @@ mod tests {
             "{ALGORITHM}\n{stamp}\n{scope}\n{}",
             hex(&Sha256::digest(canonical.as_bytes()))
         );
-        let key = hmac_sha256(b"AWS4secret", stamp[..8].as_bytes());
+        let key = hmac_sha256(b"AWS4secret", &stamp.as_bytes()[..8]);
         let key = hmac_sha256(&key, b"us-east-1");
         let key = hmac_sha256(&key, b"states");
         let key = hmac_sha256(&key, b"aws4_request");

@@ -726,10 +726,8 @@ fn a_foreign_host_is_refused() {
     ] {
         assert_eq!(get(&host).0, 200, "{host}");
     }
-    let aws = format!(
-        "POST / HTTP/1.1\r\nHost: attacker.example\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: AWSStepFunctions.ListStateMachines\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
-    );
-    let (status, body) = raw_request(addr, &aws);
+    let aws = "POST / HTTP/1.1\r\nHost: attacker.example\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: AWSStepFunctions.ListStateMachines\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+    let (status, body) = raw_request(addr, aws);
     assert_eq!(status, 421, "{body}");
     assert!(body.contains("MisdirectedRequestException"), "{body}");
 }

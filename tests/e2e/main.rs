@@ -8,6 +8,7 @@ mod cli;
 mod conformance;
 mod crash;
 mod distributed_map;
+mod docs;
 mod examples_tasks;
 mod fuzz_corpus;
 mod jsonata_diff;

@@ -124,9 +124,15 @@ fn a_gigabyte_join_fails_its_state_and_the_server_keeps_serving() {
     let arn = start(&serve, "join", "attack");
     let described = ended(&serve, &arn, Duration::from_secs(60));
     assert_eq!(described["status"], "FAILED", "{described}");
-    assert_eq!(described["error"], "States.QueryEvaluationError", "{described}");
+    assert_eq!(
+        described["error"], "States.QueryEvaluationError",
+        "{described}"
+    );
     let cause = described["cause"].as_str().unwrap_or_default();
-    assert!(cause.contains("more data than one evaluation may"), "{cause}");
+    assert!(
+        cause.contains("more data than one evaluation may"),
+        "{cause}"
+    );
     // The server is still the same process, and serves.
     assert!(healthy(&serve));
     let peak = peak_memory(serve.pid());
@@ -162,10 +168,7 @@ fn an_execution_that_cannot_be_replayed_fails_and_the_others_resume() {
         for arn in [&damaged, &other] {
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
-                let (_, history) = serve.call(
-                    "GetExecutionHistory",
-                    &json!({"executionArn": arn}),
-                );
+                let (_, history) = serve.call("GetExecutionHistory", &json!({"executionArn": arn}));
                 let entered = history["events"]
                     .as_array()
                     .is_some_and(|e| e.iter().any(|e| e["type"] == "WaitStateEntered"));
@@ -219,4 +222,83 @@ fn an_execution_that_cannot_be_replayed_fails_and_the_others_resume() {
     let finished = ended(&serve, &healthy_one, Duration::from_secs(20));
     assert_eq!(finished["status"], "SUCCEEDED", "{finished}");
     assert_eq!(finished["output"], json!({"woke": true}).to_string());
+}
+
+/// Values nested without end: JSONata folding a value into itself, a
+/// JSONPath loop wrapping its input a level per pass, an input nested
+/// past the bound. Each fails its own execution (or is refused) with a
+/// cause that says so, its history stays readable, and the server, its
+/// worker threads' stacks included, keeps serving.
+#[test]
+fn values_nested_without_end_fail_their_execution_and_the_server_keeps_serving() {
+    let data = TempDir::new("poison-depth");
+    let serve = Serve::start(&stepline_binary(), data.path());
+    let fold = json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "Fold",
+        "States": {"Fold": {
+            "Type": "Pass",
+            "Output": "{% $reduce([1..100000], function($a, $b) { {'a': $a} }, {}) %}",
+            "End": true
+        }}
+    });
+    let wrap = json!({
+        "StartAt": "Wrap",
+        "States": {
+            "Wrap": {"Type": "Pass", "Parameters": {"a.$": "$"}, "Next": "Again"},
+            "Again": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.stop", "IsPresent": true, "Next": "Done"}],
+                "Default": "Wrap"
+            },
+            "Done": {"Type": "Succeed"}
+        }
+    });
+    create(&serve, "fold", &fold);
+    create(&serve, "wrap", &wrap);
+    let expected = [
+        (
+            "fold",
+            "States.QueryEvaluationError",
+            "nested more than 500 levels",
+        ),
+        (
+            "wrap",
+            "States.DataLimitExceeded",
+            "more than 100 levels deep",
+        ),
+    ];
+    for (machine, error, cause) in expected {
+        let arn = start(&serve, machine, "deep");
+        let described = ended(&serve, &arn, Duration::from_secs(60));
+        assert_eq!(described["status"], "FAILED", "{described}");
+        assert_eq!(described["error"], error, "{described}");
+        let text = described["cause"].as_str().unwrap_or_default();
+        assert!(text.contains(cause), "{machine}: {text}");
+        let (status, history) = serve.call(
+            "GetExecutionHistory",
+            &json!({"executionArn": arn, "maxResults": 1000}),
+        );
+        assert_eq!(status, 200, "{machine}: the history reads back: {history}");
+        let last = history["events"].as_array().and_then(|e| e.last()).cloned();
+        assert_eq!(
+            last.as_ref().map(|e| &e["type"]),
+            Some(&json!("ExecutionFailed")),
+            "{machine}: {last:?}"
+        );
+    }
+    // An input nested past the bound (but within what the JSON reader
+    // takes) is refused before anything is stored.
+    let deep_input = format!("{}1{}", "[".repeat(110), "]".repeat(110));
+    let (status, body) = serve.call(
+        "StartExecution",
+        &json!({"stateMachineArn": format!("{MACHINES}:wrap"), "input": deep_input}),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["__type"], "InvalidExecutionInput", "{body}");
+    assert!(healthy(&serve));
+    // A restart replays nothing that could take the server down.
+    serve.kill();
+    let serve = Serve::start(&stepline_binary(), data.path());
+    assert!(healthy(&serve));
 }

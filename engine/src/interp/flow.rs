@@ -9,10 +9,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 
-use super::{Data, MAX_PAYLOAD_BYTES};
 use super::choice;
 use super::context::VarScope;
 use super::failure::Failure;
+use super::{Data, MAX_PAYLOAD_BYTES};
 use crate::asl::model::ResultWriter;
 use crate::asl::model::{
     Catcher, Choice, DataFlow, Fail, Map as MapState, Payload, Source, State, StateId, StateKind,
@@ -305,6 +305,7 @@ impl<'a> Evaluator<'a> {
                 let mut assigned = None;
                 if let Some(assign) = assign {
                     let values = self.payload(assign, &result, "Assign", &States::none())?;
+                    super::check_depth(&values, "the variables assigned")?;
                     merge_assigned(&mut assigned, values);
                 }
                 let combined = match &flow.result_path {
@@ -342,6 +343,7 @@ impl<'a> Evaluator<'a> {
                 let mut assigned = None;
                 if let Some(assign) = assign {
                     let values = self.payload(assign, &result, "Assign", &states)?;
+                    super::check_depth(&values, "the variables assigned")?;
                     merge_assigned(&mut assigned, values);
                 }
                 let output = match rule_output.or(flow.output.as_ref()) {
@@ -821,8 +823,12 @@ impl<'a> Evaluator<'a> {
         match selector {
             Some(selector) => {
                 let raw = Arc::clone(self.run_input);
-                self.payload(selector, effective, "ItemSelector", &States::input(&raw))
-                    .map(Arc::new)
+                let selected =
+                    self.payload(selector, effective, "ItemSelector", &States::input(&raw))?;
+                // A template nests the input within itself: the child's
+                // input must be storable like any other.
+                super::check_depth(&selected, "the input the ItemSelector gives an iteration")?;
+                Ok(Arc::new(selected))
             }
             None => Ok(item),
         }
@@ -907,6 +913,7 @@ impl<'a> Evaluator<'a> {
         let mut assigned = None;
         if let Some(assign) = &catcher.assign {
             let values = self.payload(assign, &error_output, "Assign", &states)?;
+            super::check_depth(&values, "the variables assigned")?;
             merge_assigned(&mut assigned, values);
         }
         let output = match &self.state.data {
@@ -1116,6 +1123,17 @@ fn string_len(s: &str) -> usize {
             _ => 1,
         })
         .sum::<usize>()
+}
+
+/// Whether `value` nests arrays and objects more than `limit` levels
+/// deep, looking no deeper than that (so the walk's own recursion is
+/// bounded).
+pub(crate) fn nests_deeper_than(value: &Value, limit: usize) -> bool {
+    match value {
+        Value::Array(items) => limit == 0 || items.iter().any(|v| nests_deeper_than(v, limit - 1)),
+        Value::Object(map) => limit == 0 || map.values().any(|v| nests_deeper_than(v, limit - 1)),
+        _ => false,
+    }
 }
 
 /// The size of `value` as compact JSON, counting no further than `limit`.

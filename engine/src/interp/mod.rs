@@ -30,7 +30,7 @@ use serde_json::{Map, Value};
 
 pub use context::ExecutionInfo;
 pub use failure::Failure;
-pub(crate) use flow::json_size;
+pub(crate) use flow::{json_size, nests_deeper_than};
 
 use crate::asl::model::{
     Payload, ProcessorMode, Resource, ScopeId, StateId, StateKind, StateMachine, Transition,
@@ -47,6 +47,14 @@ pub const MAX_HISTORY_EVENTS: usize = 25_000;
 
 /// Largest payload (state input or output) in bytes, as AWS: 256 KiB.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// How many arrays and objects deep a payload (an execution's input, a
+/// state's input, output or result, assigned variables) may nest. AWS
+/// documents no bound; stepline keeps one so that every payload it stores
+/// can be read back (its JSON reader refuses more than 128 levels, and a
+/// stored record wraps a payload in a few) and every walk over one stays
+/// within the stack.
+pub const MAX_PAYLOAD_DEPTH: usize = 100;
 
 /// Identifies a task invocation of this execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -1923,7 +1931,7 @@ fn render_assigned(assigned: Map<String, Value>) -> Map<String, Value> {
 }
 
 /// States.DataLimitExceeded when `value` is larger than 256 KiB as
-/// compact JSON. `what` names it, and is only formatted on failure.
+/// compact JSON, or nests too deep (see [`check_depth`]). `what` names it, and is only formatted on failure.
 fn check_size(value: &Value, what: impl std::fmt::Display) -> Result<(), Failure> {
     let size = flow::json_size(value, MAX_PAYLOAD_BYTES + 1);
     if size > MAX_PAYLOAD_BYTES {
@@ -1931,6 +1939,20 @@ fn check_size(value: &Value, what: impl std::fmt::Display) -> Result<(), Failure
             "States.DataLimitExceeded",
             format!(
                 "The state/task returned a result with a size exceeding the maximum number of bytes service limit: {what} is larger than {MAX_PAYLOAD_BYTES} bytes."
+            ),
+        ));
+    }
+    check_depth(value, what)
+}
+
+/// States.DataLimitExceeded when `value` nests deeper than
+/// [`MAX_PAYLOAD_DEPTH`].
+fn check_depth(value: &Value, what: impl std::fmt::Display) -> Result<(), Failure> {
+    if flow::nests_deeper_than(value, MAX_PAYLOAD_DEPTH) {
+        return Err(Failure::new(
+            "States.DataLimitExceeded",
+            format!(
+                "The state/task returned a result nested deeper than the service limit: {what} nests arrays and objects more than {MAX_PAYLOAD_DEPTH} levels deep."
             ),
         ));
     }

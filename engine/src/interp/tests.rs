@@ -2497,6 +2497,51 @@ fn an_oversized_state_output_is_data_limit_exceeded() {
     assert!(matches!(ran.status, Status::Succeeded { .. }));
 }
 
+/// A value nested `levels` arrays deep.
+fn nested(levels: usize) -> Value {
+    (0..levels).fold(json!(1), |inner, _| json!([inner]))
+}
+
+/// Payloads nest at most 100 levels: a state output, an iteration's input
+/// made by an ItemSelector and assigned variables past it fail with
+/// States.DataLimitExceeded; exactly 100 levels pass.
+#[test]
+fn payloads_nested_past_the_bound_are_data_limit_exceeded() {
+    let wrap = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass",
+        "Parameters": {"a.$": "$.v"}, "End": true}}}"#;
+    // {"a": v}: one level over v.
+    let ran = run_seeded(wrap, json!({"v": nested(99)}), Script::new(), 7);
+    assert!(
+        matches!(ran.status, Status::Succeeded { .. }),
+        "{:?}",
+        ran.status
+    );
+    check(
+        wrap,
+        json!({"v": nested(100)}),
+        Script::new(),
+        Expect::Error("States.DataLimitExceeded"),
+    );
+    let selector = r#"{"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items",
+        "ItemSelector": {"a": {"b": {"c.$": "$$.Map.Item.Value"}}},
+        "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": true}}},
+        "End": true}}}"#;
+    check(
+        selector,
+        json!({"items": [nested(98)]}),
+        Script::new(),
+        Expect::Error("States.DataLimitExceeded"),
+    );
+    let assign = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass",
+        "Assign": {"x": {"y.$": "$.v"}}, "End": true}}}"#;
+    check(
+        assign,
+        json!({"v": nested(99)}),
+        Script::new(),
+        Expect::Error("States.DataLimitExceeded"),
+    );
+}
+
 /// Error names, States.DataLimitExceeded: also reported "when, after
 /// Parameters processing, the input of a state is larger than the payload
 /// size quota" — the task is not invoked with it.

@@ -381,7 +381,10 @@ fn check_inputs(function: Intrinsic, values: &[Cow<'_, Value>]) -> Result<(), Fa
             }
             size
         }
-        Intrinsic::StringSplit => match (values.first().map(|v| v.as_ref()), values.get(1).map(|v| v.as_ref())) {
+        Intrinsic::StringSplit => match (
+            values.first().map(|v| v.as_ref()),
+            values.get(1).map(|v| v.as_ref()),
+        ) {
             // Each part as a JSON string: its text and `"",` around it.
             (Some(Value::String(text)), Some(Value::String(delimiters))) => text
                 .split(|c: char| delimiters.contains(c))
@@ -2337,7 +2340,10 @@ mod tests {
         let many = vec!["$.big"; 1000].join(", ");
         let cause = data.failure(&format!("States.Array({many})"));
         assert!(cause.contains("payload limit of 262144 bytes"), "{cause}");
-        assert!(cause.starts_with("The intrinsic function States.Array failed"), "{cause}");
+        assert!(
+            cause.starts_with("The intrinsic function States.Array failed"),
+            "{cause}"
+        );
         data.check("States.ArrayLength(States.Array($.big))", json!(1));
     }
 
@@ -2368,7 +2374,10 @@ mod tests {
         let cause = data.failure("States.StringSplit($.text, ',')");
         assert!(cause.contains("payload limit"), "{cause}");
         let data = Data::input(json!({"text": "a,".repeat(1000)}));
-        data.check("States.ArrayLength(States.StringSplit($.text, ','))", json!(1000));
+        data.check(
+            "States.ArrayLength(States.StringSplit($.text, ','))",
+            json!(1000),
+        );
     }
 
     #[test]

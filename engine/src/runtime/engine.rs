@@ -25,7 +25,7 @@ use super::metrics::Metrics;
 use super::task_logs::{self, TaskLogSink, TaskOutput};
 use super::timers::TimerService;
 use crate::asl::{self, Diagnostic, StateMachine};
-use crate::interp::{Command, ExecutionInfo, Failure, TaskId, TaskRequest};
+use crate::interp::{Command, ExecutionInfo, Failure, MAX_PAYLOAD_DEPTH, TaskId, TaskRequest};
 use crate::query::eval::{RandomSource, SplitMix64};
 use crate::store::{
     ActivityRecord, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus, ExecutionsOf,
@@ -505,6 +505,11 @@ impl Engine {
                 "Invalid State Machine Execution Input: '{e}'"
             ))
         })?;
+        if crate::interp::nests_deeper_than(&input, MAX_PAYLOAD_DEPTH) {
+            return Err(EngineError::InvalidExecutionInput(format!(
+                "Invalid State Machine Execution Input: 'arrays and objects nested more than {MAX_PAYLOAD_DEPTH} levels deep'"
+            )));
+        }
         let name = match name {
             Some(n) => {
                 check_name(n, "execution")?;

@@ -16,6 +16,16 @@ pub enum WorkflowType {
     Express,
 }
 
+impl WorkflowType {
+    /// AWS's name of the type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkflowType::Standard => "STANDARD",
+            WorkflowType::Express => "EXPRESS",
+        }
+    }
+}
+
 /// A state machine: its definition as written, and what AWS keeps with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateMachineRecord {

@@ -172,18 +172,6 @@ fn workflow_type(name: &str) -> &'static str {
         _ => "STANDARD",
     }
 }
-
-fn type_name(t: WorkflowType) -> &'static str {
-    match t {
-        WorkflowType::Standard => "STANDARD",
-        WorkflowType::Express => "EXPRESS",
-    }
-}
-
-fn status_name(s: ExecutionStatus) -> &'static str {
-    s.as_str()
-}
-
 /// How long GetActivityTask waits for a task, as AWS (about a minute).
 const ACTIVITY_POLL: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -191,7 +179,7 @@ fn machine_summary(m: &StateMachineRecord) -> Value {
     json!({
         "stateMachineArn": m.arn,
         "name": m.name,
-        "type": type_name(m.workflow_type),
+        "type": m.workflow_type.as_str(),
         "creationDate": epoch(m.created),
     })
 }
@@ -203,7 +191,7 @@ fn execution_summary(e: &ExecutionSummary) -> Value {
         "executionArn": e.arn,
         "stateMachineArn": e.state_machine_arn,
         "name": e.name,
-        "status": status_name(e.status),
+        "status": e.status.as_str(),
         "startDate": epoch(e.start),
         "redriveCount": e.redrive_count,
     });
@@ -389,7 +377,7 @@ pub async fn dispatch(
                     "status": "ACTIVE",
                     "definition": m.definition,
                     "roleArn": m.role_arn,
-                    "type": type_name(m.workflow_type),
+                    "type": m.workflow_type.as_str(),
                     "creationDate": epoch(v.created),
                     "revisionId": m.revision.to_string(),
                 });
@@ -405,7 +393,7 @@ pub async fn dispatch(
                 "status": "ACTIVE",
                 "definition": m.definition,
                 "roleArn": m.role_arn,
-                "type": type_name(m.workflow_type),
+                "type": m.workflow_type.as_str(),
                 "creationDate": epoch(m.created),
                 "revisionId": m.revision.to_string(),
             }))
@@ -485,7 +473,7 @@ pub async fn dispatch(
                 "name": e.name,
                 "startDate": epoch(e.start),
                 "stopDate": epoch(e.stop.unwrap_or(e.start)),
-                "status": status_name(e.status),
+                "status": e.status.as_str(),
                 "input": e.input,
                 "inputDetails": {"included": true},
                 "billingDetails": {

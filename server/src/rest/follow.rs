@@ -25,7 +25,7 @@ use super::error::RestError;
 use super::executions::execution_arn;
 use super::machines::{json_response, page_limit};
 use super::request::Query;
-use super::shapes::{event_json, execution_detail, status_name};
+use super::shapes::{event_json, execution_detail};
 use crate::http::App;
 
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
@@ -113,7 +113,7 @@ pub async fn history(
         StatusCode::OK,
         &json!({
             "events": events.iter().map(event_json).collect::<Vec<_>>(),
-            "status": status_name(record.status),
+            "status": record.status.as_str(),
             "lastEventId": last,
             "more": to < len,
         }),

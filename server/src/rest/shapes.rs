@@ -7,31 +7,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 use stepline_engine::asl::Diagnostic;
 use stepline_engine::history::HistoryEvent;
-use stepline_engine::store::{
-    ExecutionRecord, ExecutionStatus, ExecutionSummary, StateMachineRecord, WorkflowType,
-};
+use stepline_engine::store::{ExecutionRecord, ExecutionSummary, StateMachineRecord};
 
 pub fn time(t: DateTime<Utc>) -> Value {
     Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
-
-pub fn type_name(t: WorkflowType) -> &'static str {
-    match t {
-        WorkflowType::Standard => "STANDARD",
-        WorkflowType::Express => "EXPRESS",
-    }
-}
-
-pub fn status_name(s: ExecutionStatus) -> &'static str {
-    match s {
-        ExecutionStatus::Running => "RUNNING",
-        ExecutionStatus::Succeeded => "SUCCEEDED",
-        ExecutionStatus::Failed => "FAILED",
-        ExecutionStatus::TimedOut => "TIMED_OUT",
-        ExecutionStatus::Aborted => "ABORTED",
-    }
-}
-
 /// JSON text stored by the engine, as a value (text that somehow is not
 /// JSON stays a string rather than failing the request).
 fn payload(text: &str) -> Value {
@@ -42,7 +22,7 @@ pub fn machine_summary(m: &StateMachineRecord) -> Value {
     json!({
         "name": m.name,
         "arn": m.arn,
-        "type": type_name(m.workflow_type),
+        "type": m.workflow_type.as_str(),
         "creationDate": time(m.created),
         "revision": m.revision,
     })
@@ -91,7 +71,7 @@ pub fn execution_summary(e: &ExecutionSummary) -> Value {
         "stateMachine": machine_name(&e.state_machine_arn),
         "arn": e.arn,
         "stateMachineArn": e.state_machine_arn,
-        "status": status_name(e.status),
+        "status": e.status.as_str(),
         "startDate": time(e.start),
     });
     if let (Some(stop), Value::Object(map)) = (e.stop, &mut out) {

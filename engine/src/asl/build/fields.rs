@@ -251,15 +251,20 @@ impl Builder<'_> {
             return;
         }
         let tokens: Vec<String> = crate::asl::source::pointer_tokens(pointer).collect();
-        let Some((state, field)) = enclosing_state(&self.doc.root, &tokens) else {
+        let Some(i) = innermost_state(&tokens) else {
             return;
         };
-        let state_type = state
-            .member("Type")
+        let state_pointer: String = tokens[..i + 2].iter().fold(String::new(), |p, t| {
+            crate::asl::source::pointer_push(&p, t)
+        });
+        let state_type = self
+            .doc
+            .node(&state_pointer)
+            .and_then(|n| n.member("Type"))
             .and_then(|m| m.value.as_str())
             .unwrap_or_default()
             .to_owned();
-        let field = field.to_owned();
+        let field = tokens.get(i + 2).cloned().unwrap_or_default();
         let in_catch = field == "Catch";
         let result_here = matches!(field.as_str(), "Output" | "Assign")
             && matches!(state_type.as_str(), "Task" | "Map" | "Parallel");
@@ -435,86 +440,78 @@ fn root_reference() -> ReferencePath {
     ReferencePath::parse("$").expect("'$' is a reference path")
 }
 
-/// The innermost state that the pointer `tokens` lies in, and the field of
-/// that state it lies in ("" for the state itself). States are found the
-/// way `collect_scope` finds them (`States/NAME` in a scope, whose nested
-/// scopes are a Parallel's `Branches/I` and a Map's `ItemProcessor` or
-/// `Iterator`), never by a token's name alone: a variable in Assign, a key
-/// in a template or a state may be called "States" too.
-fn enclosing_state<'n, 't>(root: &'n Node, tokens: &'t [String]) -> Option<(&'n Node, &'t str)> {
-    let mut scope = root;
-    let mut rest = tokens;
-    let mut found = None;
-    while let [states, name, after @ ..] = rest {
-        let Some(state) = scope
-            .member("States")
-            .filter(|_| states == "States")
-            .and_then(|m| m.value.member(name))
-        else {
-            break;
-        };
-        let state = &state.value;
-        found = Some((state, after.first().map_or("", String::as_str)));
-        let kind = state.member("Type").and_then(|m| m.value.as_str());
-        (scope, rest) = match (kind, after) {
-            (Some("Parallel"), [branches, index, more @ ..]) if branches == "Branches" => {
-                let Some(branch) = index
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| state.member("Branches")?.value.items().get(i))
-                else {
-                    break;
-                };
-                (branch, more)
-            }
-            (Some("Map"), [key, more @ ..]) if key == "ItemProcessor" || key == "Iterator" => {
-                let Some(processor) = state.member(key) else {
-                    break;
-                };
-                (&processor.value, more)
-            }
-            _ => break,
-        };
+/// Where the innermost state on a pointer's path is named: the index of
+/// the `States` token before its name. Followed through the structure
+/// (`States/NAME`, then `Iterator` or `ItemProcessor` or `Branches/N`,
+/// then `States` again), never by the last token spelled `States`: a
+/// variable or a parameter may be called that too.
+fn innermost_state(tokens: &[String]) -> Option<usize> {
+    let token = |i: usize| tokens.get(i).map(String::as_str);
+    if token(0) != Some("States") || tokens.len() < 2 {
+        return None;
     }
-    found
+    let mut at = 0;
+    loop {
+        let next = match token(at + 2) {
+            Some("Iterator" | "ItemProcessor") => at + 3,
+            Some("Branches") => at + 4,
+            _ => return Some(at),
+        };
+        if token(next) != Some("States") || tokens.len() < next + 2 {
+            return Some(at);
+        }
+        at = next;
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use crate::asl::diagnostic::Code;
-    use serde_json::json;
+mod innermost_state_tests {
+    use super::innermost_state;
 
-    /// The messages of the INVALID_STATES_ACCESS errors validating `definition` gives.
+    fn at(pointer: &str) -> Option<usize> {
+        let tokens: Vec<String> = pointer.split('/').skip(1).map(str::to_owned).collect();
+        innermost_state(&tokens)
+    }
+
+    #[test]
+    fn follows_the_structure_not_the_spelling() {
+        assert_eq!(at("/States/Call/Output"), Some(0));
+        assert_eq!(at("/States/Call/Assign/States"), Some(0));
+        assert_eq!(at("/States/Map/ItemProcessor/States/Inner/Output"), Some(3));
+        assert_eq!(at("/States/Par/Branches/1/States/B/Assign/States"), Some(4));
+        assert_eq!(
+            at("/States/Old/Iterator/States/I/Parameters/States"),
+            Some(3)
+        );
+        assert_eq!(at("/States"), None);
+        assert_eq!(at("/Comment"), None);
+    }
+
+    /// Found by the fuzzer: a variable named `States` in a Task's Assign,
+    /// with `$states.result` in the expressions, panicked the validator.
+    #[test]
+    fn a_variable_named_states_is_validated_without_a_panic() {
+        let definition = br#"{"QueryLanguage": "JSONata", "StartAt": "Call", "States": {
+            "Call": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+                "Arguments": {"ApiEndpoint": "https://example.com", "Method": "GET"},
+                "Assign": {"States": "{% $states.result.StatusCode %}"}, "End": true}}}"#;
+        let validation = crate::asl::validate(definition);
+        assert!(validation.is_ok(), "{:?}", validation.diagnostics);
+    }
+
+    /// The messages of the INVALID_STATES_ACCESS errors of a definition.
     fn states_access_errors(definition: serde_json::Value) -> Vec<String> {
         crate::asl::validate(definition.to_string().as_bytes())
             .diagnostics
             .into_iter()
-            .filter(|d| d.code == Code::InvalidStatesAccess)
+            .filter(|d| d.code == crate::asl::diagnostic::Code::InvalidStatesAccess)
             .map(|d| format!("{}: {}", d.pointer, d.message))
             .collect()
     }
 
     #[test]
-    fn a_key_called_states_is_not_taken_for_a_scope() {
-        // An Assign variable called "States" once made the builder look for
-        // a state below it, past the end of the pointer, and panic.
-        let errors = states_access_errors(json!({
-            "QueryLanguage": "JSONata",
-            "StartAt": "Call",
-            "States": {"Call": {
-                "Type": "Task", "Resource": "arn:aws:states:::http:invoke",
-                "Arguments": {"ApiEndpoint": "https://example.com", "Method": "GET",
-                              "States": {"Next": "{% $states.input %}"}},
-                "Assign": {"States": "{% $states.result.StatusCode %}"},
-                "End": true
-            }}
-        }));
-        assert_eq!(errors, Vec::<String>::new());
-    }
-
-    #[test]
     fn a_state_called_states_is_judged_by_its_own_type() {
-        let errors = states_access_errors(json!({
+        let errors = states_access_errors(serde_json::json!({
             "QueryLanguage": "JSONata",
             "StartAt": "States",
             "States": {
@@ -534,11 +531,12 @@ mod tests {
 
     #[test]
     fn states_in_branches_and_processors_are_the_innermost() {
-        let task = json!({"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+        let task = serde_json::json!({"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
                           "Arguments": {"ApiEndpoint": "https://example.com", "Method": "GET"},
                           "Output": "{% $states.result %}", "End": true});
-        let pass = json!({"Type": "Pass", "Output": "{% $states.errorOutput %}", "End": true});
-        let errors = states_access_errors(json!({
+        let pass =
+            serde_json::json!({"Type": "Pass", "Output": "{% $states.errorOutput %}", "End": true});
+        let errors = states_access_errors(serde_json::json!({
             "QueryLanguage": "JSONata",
             "StartAt": "Fork",
             "States": {

@@ -15,7 +15,9 @@ use super::error::JErr;
 use super::functions;
 use super::lexer::Lit;
 use super::parser::{Kind, Node, Stage};
-use super::value::{CONS, Func, KEEP, Obj, SEQ, TUPLE, V, WRAP, deep_equal, truthy};
+use super::value::{
+    CONS, Func, Items, KEEP, MAX_VALUE_DEPTH, Obj, SEQ, TUPLE, V, WRAP, deep_equal, truthy,
+};
 
 pub(super) type Res = Result<Option<V>, JErr>;
 
@@ -188,6 +190,7 @@ impl<'h> Evaluator<'h> {
             } else {
                 self.spend(1)
                     .and_then(|()| self.eval_inner(node, input, env))
+                    .and_then(nested_no_deeper)
             };
         self.depth -= 1;
         result.map_err(|e| e.or_at(node.pos))
@@ -322,7 +325,7 @@ impl<'h> Evaluator<'h> {
                 }
                 self.spend(out.len() as u64)?;
                 let flags = if node.ann.consarray { CONS } else { 0 };
-                Some(V::Arr(Rc::new(out), flags))
+                Some(V::Arr(Rc::new(Items::from(out)), flags))
             }
             Kind::Object(pairs) => Some(self.group(pairs, input, env)?),
             Kind::Condition {
@@ -457,7 +460,7 @@ impl<'h> Evaluator<'h> {
             self.charge_items(t.len())?;
             if node.ann.group.is_some() {
                 let items: Vec<V> = t.into_iter().map(|o| V::Obj(Rc::new(o))).collect();
-                let seq = V::Arr(Rc::new(items), SEQ | TUPLE);
+                let seq = V::Arr(Rc::new(Items::from(items)), SEQ | TUPLE);
                 let pairs = node.ann.group.as_ref().map_or(&[][..], |g| g.as_slice());
                 return Ok(Some(self.group(pairs, Some(&seq), env)?));
             }
@@ -471,10 +474,10 @@ impl<'h> Evaluator<'h> {
             self.charge_items(1)?;
             result = result.map(|r| match r {
                 V::Arr(a, f) if f & CONS != 0 && f & SEQ == 0 => {
-                    V::Arr(Rc::new(vec![V::Arr(a, f)]), SEQ | KEEP)
+                    V::Arr(Rc::new(Items::from(vec![V::Arr(a, f)])), SEQ | KEEP)
                 }
                 V::Arr(a, f) => V::Arr(a, f | KEEP),
-                other => V::Arr(Rc::new(vec![other]), SEQ | KEEP),
+                other => V::Arr(Rc::new(Items::from(vec![other])), SEQ | KEEP),
             });
         }
         if let Some(pairs) = &node.ann.group {
@@ -588,10 +591,7 @@ impl<'h> Evaluator<'h> {
                         &V::seq(input.iter().flatten().cloned().collect()),
                         env,
                     )?;
-                    let items = sorted
-                        .as_array()
-                        .map(|a| a.as_ref().clone())
-                        .unwrap_or_default();
+                    let items = sorted.as_array().map(|a| a.to_vec()).unwrap_or_default();
                     self.charge(items.len().saturating_mul(2 * ENTRY_BYTES + ITEM_BYTES))?;
                     items
                         .into_iter()
@@ -614,12 +614,12 @@ impl<'h> Evaluator<'h> {
             None => {
                 self.charge(input.len().saturating_mul(ENTRY_BYTES + 1))?;
                 input
-                .iter()
-                .map(|v| {
-                    let mut o = Obj::default();
-                    if let Some(v) = v {
-                        o.insert("@".into(), v.clone());
-                    }
+                    .iter()
+                    .map(|v| {
+                        let mut o = Obj::default();
+                        if let Some(v) = v {
+                            o.insert("@".into(), v.clone());
+                        }
                         o
                     })
                     .collect()
@@ -635,7 +635,7 @@ impl<'h> Evaluator<'h> {
             let (items, is_tuple_stream) = match res {
                 V::Arr(a, f) => {
                     self.charge_items(a.len())?;
-                    (a.as_ref().clone(), f & TUPLE != 0)
+                    (a.to_vec(), f & TUPLE != 0)
                 }
                 other => (vec![other], false),
             };
@@ -697,9 +697,9 @@ impl<'h> Evaluator<'h> {
 
     pub fn filter(&mut self, predicate: &Node, input: Option<V>, env: &Rc<Frame>) -> Res {
         let (items, flags) = match input {
-            None => (Rc::new(vec![]), 0),
+            None => (Rc::new(Items::default()), 0),
             Some(V::Arr(a, f)) => (a, f),
-            Some(other) => (Rc::new(vec![other]), 0),
+            Some(other) => (Rc::new(Items::from(vec![other])), 0),
         };
         let tuple = flags & TUPLE != 0;
         let mut out = Vec::new();
@@ -717,7 +717,10 @@ impl<'h> Evaluator<'h> {
                         }
                     }
                 }
-                return Ok(Some(V::Arr(Rc::new(out), SEQ | (flags & TUPLE))));
+                return Ok(Some(V::Arr(
+                    Rc::new(Items::from(out)),
+                    SEQ | (flags & TUPLE),
+                )));
             }
         }
         let len = items.len() as f64;
@@ -758,7 +761,10 @@ impl<'h> Evaluator<'h> {
                 }
             }
         }
-        Ok(Some(V::Arr(Rc::new(out), SEQ | (flags & TUPLE))))
+        Ok(Some(V::Arr(
+            Rc::new(Items::from(out)),
+            SEQ | (flags & TUPLE),
+        )))
     }
 
     pub fn group(
@@ -860,7 +866,7 @@ impl<'h> Evaluator<'h> {
             V::Arr(a, f) => {
                 // The copy, the keyed pairs and the merge sort's halves.
                 self.charge(a.len().saturating_mul(4 * ITEM_BYTES + 32))?;
-                (a.as_ref().clone(), *f)
+                (a.to_vec(), *f)
             }
             other => (vec![other.clone()], SEQ),
         };
@@ -1144,10 +1150,7 @@ impl<'h> Evaluator<'h> {
                     fixed.push(Some(self.eval(a, input, env)?));
                 }
             }
-            return Ok(Some(V::Func(Rc::new(Func::Partial {
-                func: proc,
-                args: fixed,
-            }))));
+            return Ok(Some(V::Func(Rc::new(Func::partial(proc, fixed)))));
         }
         let mut values = Vec::with_capacity(args.len() + 1);
         if let Some(a) = applyto {
@@ -1215,7 +1218,9 @@ impl<'h> Evaluator<'h> {
         match func.as_ref() {
             Func::Lambda { .. } => Ok(None),
             Func::Builtin(name) => functions::call(self, name, args, input, pos),
-            Func::Partial { func, args: fixed } => {
+            Func::Partial {
+                func, args: fixed, ..
+            } => {
                 let mut supplied = args.into_iter();
                 let full: Vec<Option<V>> = fixed
                     .iter()
@@ -1246,7 +1251,7 @@ impl<'h> Evaluator<'h> {
                 let target = args.into_iter().next().flatten();
                 self.transform(def, target, frame, pos)
             }
-            Func::Chain(first, second) => {
+            Func::Chain(first, second, _) => {
                 let mid = self.apply(first, args, input, pos)?;
                 self.apply(second, vec![mid], input, pos)
             }
@@ -1269,7 +1274,7 @@ impl<'h> Evaluator<'h> {
         match (r, l) {
             (Some(r @ V::Func(_)), Some(l @ V::Func(_))) => {
                 self.charge(FRAME_BYTES)?;
-                Ok(Some(V::Func(Rc::new(Func::Chain(l, r)))))
+                Ok(Some(V::Func(Rc::new(Func::chain(l, r)))))
             }
             (Some(r @ V::Func(_)), l) => self.apply(&r, vec![l], input, rhs.pos),
             _ => Err(JErr::at(
@@ -1307,7 +1312,7 @@ impl<'h> Evaluator<'h> {
         let matches = self.eval(&def.pattern, Some(&snapshot), env)?;
         let matched: Vec<V> = match matches {
             None => vec![],
-            Some(V::Arr(a, _)) => a.as_ref().clone(),
+            Some(V::Arr(a, _)) => a.to_vec(),
             Some(v) => vec![v],
         };
         self.charge_items(matched.len())?;
@@ -1422,6 +1427,21 @@ enum Mutable {
     Obj(indexmap::IndexMap<String, Mutable, super::value::FastHash>),
 }
 
+/// Every node's value is checked as it is made: a value grows by a level
+/// or two per node at most, so none ever nests much deeper than
+/// [`MAX_VALUE_DEPTH`], and every walk over one stays within the stack.
+fn nested_no_deeper(value: Option<V>) -> Res {
+    match &value {
+        Some(v) if v.depth() > MAX_VALUE_DEPTH => Err(JErr::new(
+            "U1005",
+            format!(
+                "The expression builds a value nested more than {MAX_VALUE_DEPTH} levels deep: evaluation stopped"
+            ),
+        )),
+        _ => Ok(value),
+    }
+}
+
 fn to_mutable(v: &V) -> Mutable {
     match v {
         V::Arr(a, _) => Mutable::Arr(a.iter().map(to_mutable).collect()),
@@ -1517,7 +1537,7 @@ fn objs(v: V) -> Vec<Obj> {
 /// Merges a group's tuples: each binding's values appended.
 fn reduce_tuples(data: Option<V>) -> Obj {
     let items: Vec<V> = match data {
-        Some(V::Arr(a, _)) => a.as_ref().clone(),
+        Some(V::Arr(a, _)) => a.to_vec(),
         Some(v) => vec![v],
         None => vec![],
     };

@@ -287,7 +287,7 @@ impl Args {
             None => None,
             Some(V::Arr(a, _)) => {
                 ev.charge_items(a.len())?;
-                Some(a.as_ref().clone())
+                Some(a.to_vec())
             }
             Some(other) => {
                 ev.charge_items(1)?;
@@ -353,7 +353,7 @@ pub(super) fn append(a: Option<V>, b: Option<V>) -> Option<V> {
         (a, None) => a,
         (Some(a), Some(b)) => {
             let mut out = match a {
-                V::Arr(x, _) => x.as_ref().clone(),
+                V::Arr(x, _) => x.to_vec(),
                 other => vec![other],
             };
             match b {
@@ -492,7 +492,11 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
                 }
                 Pattern::Regex(r) => {
                     let spans = regex_spans(ev, &r, &t, None)?;
-                    ev.charge((spans.len() + 1).saturating_mul(part_bytes).saturating_add(t.len()))?;
+                    ev.charge(
+                        (spans.len() + 1)
+                            .saturating_mul(part_bytes)
+                            .saturating_add(t.len()),
+                    )?;
                     let mut out = Vec::new();
                     let mut last = 0;
                     for m in spans {
@@ -686,8 +690,9 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
             // Digits and separators as the picture has them, words, or a
             // Roman numeral (checked against what is left by itself).
             ev.charge_str(picture.len().saturating_mul(8).saturating_add(1024))?;
-            let text = format::format_integer(round_half_even(x, 0), &picture, ev.memory_left() / 2)
-                .map_err(|e| e.or_at(pos))?;
+            let text =
+                format::format_integer(round_half_even(x, 0), &picture, ev.memory_left() / 2)
+                    .map_err(|e| e.or_at(pos))?;
             ev.charge_str(text.len().saturating_mul(2))?;
             s(text)
         }
@@ -1223,8 +1228,14 @@ fn date_text(
     tz: Option<&str>,
     pos: usize,
 ) -> Res {
-    ev.charge_str(picture.map_or(0, str::len).saturating_mul(4).saturating_add(64))?;
-    let text = format::from_millis(ms, picture, tz, ev.memory_left() / 2).map_err(|e| e.or_at(pos))?;
+    ev.charge_str(
+        picture
+            .map_or(0, str::len)
+            .saturating_mul(4)
+            .saturating_add(64),
+    )?;
+    let text =
+        format::from_millis(ms, picture, tz, ev.memory_left() / 2).map_err(|e| e.or_at(pos))?;
     ev.charge_str(text.len().saturating_mul(2))?;
     s(text)
 }

@@ -193,7 +193,7 @@ impl JsonataExpr {
             // A top-level array is one value: `$` is the whole array.
             match converted {
                 value::V::Arr(items, f) => value::V::Arr(
-                    std::rc::Rc::new(vec![value::V::Arr(items, f)]),
+                    std::rc::Rc::new(value::Items::from(vec![value::V::Arr(items, f)])),
                     value::SEQ | value::WRAP,
                 ),
                 other => other,

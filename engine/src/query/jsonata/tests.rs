@@ -468,3 +468,36 @@ fn error_messages_do_not_quote_huge_values() {
     assert!(e.len() < 200, "{e}");
     assert!(e.starts_with("D3030"), "{e}");
 }
+
+/// A value built a level at a time, by a fold, a recursive function, a
+/// partial application or a chain, stops at the depth bound instead of
+/// outgrowing the stack when it is converted, compared or dropped.
+#[test]
+fn values_nested_without_end_fail_one_evaluation() {
+    for expr in [
+        "$reduce([1..100000], function($a, $b) { {'a': $a} }, {})",
+        "$reduce([1..100000], function($a, $b) { [[$a]] }, [])",
+        "$reduce([1..100000], function($a, $b) { $map([1, 2], function($x) { $a }) }, [])",
+        "($f := function($n, $v) { $n = 0 ? $v : $f($n - 1, {'a': $v}) }; $f(100000, 1))",
+        "$reduce([1..100000], function($a, $b) { $a ~> $uppercase }, $lowercase)",
+        "$reduce([1..100000], function($a, $b) { $append(?, $a) }, $string)",
+    ] {
+        match eval(expr) {
+            Err(e) => assert!(
+                e.starts_with("U1005") || e.starts_with("U1001") || e.starts_with("U1003"),
+                "{expr}: {e}"
+            ),
+            Ok(v) => panic!("{expr}: expected a bound, got {}", v.is_some()),
+        }
+    }
+    // The deepest value a payload may hold is far inside the bound.
+    let hundred = "$reduce([1..99], function($a, $b) { {'a': $a} }, {})";
+    let value = eval(hundred).unwrap().unwrap();
+    let mut depth = 0;
+    let mut at = &value;
+    while let Some(inner) = at.get("a") {
+        depth += 1;
+        at = inner;
+    }
+    assert_eq!(depth, 99);
+}

@@ -12,7 +12,139 @@ use super::error::JErr;
 use super::eval::Frame;
 use super::parser::{LambdaDef, RegexDef, TransformDef};
 
-pub(super) type Obj = IndexMap<String, V, FastHash>;
+/// How deeply a value built during one evaluation may nest. Every
+/// walk over a value (converting it to JSON, comparing, dropping it)
+/// recurses once per level, so a value built a level at a time by a
+/// `$reduce` or a recursive function could otherwise outgrow the stack;
+/// the evaluator refuses a deeper value as soon as it is made (U1005).
+/// Far above what a payload may nest (`interp::MAX_PAYLOAD_DEPTH`).
+pub(super) const MAX_VALUE_DEPTH: u32 = 500;
+
+/// An array's items, with how deeply they nest (kept so that checking a
+/// new value's depth costs nothing).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Items {
+    items: Vec<V>,
+    depth: u32,
+}
+
+impl Items {
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+}
+
+impl From<Vec<V>> for Items {
+    fn from(items: Vec<V>) -> Self {
+        let depth = items
+            .iter()
+            .map(V::depth)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
+        Self { items, depth }
+    }
+}
+
+impl FromIterator<V> for Items {
+    fn from_iter<I: IntoIterator<Item = V>>(iter: I) -> Self {
+        Self::from(iter.into_iter().collect::<Vec<V>>())
+    }
+}
+
+impl<'a> IntoIterator for &'a Items {
+    type Item = &'a V;
+    type IntoIter = std::slice::Iter<'a, V>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}
+
+impl std::ops::Deref for Items {
+    type Target = Vec<V>;
+
+    fn deref(&self) -> &Vec<V> {
+        &self.items
+    }
+}
+
+/// An object's entries in insertion order, with how deeply they nest.
+/// Entries change only through `insert`, which keeps the depth (never
+/// less than the truth: a replaced or removed deeper entry leaves it).
+#[derive(Debug, Clone)]
+pub(super) struct Obj {
+    entries: IndexMap<String, V, FastHash>,
+    depth: u32,
+}
+
+impl Default for Obj {
+    fn default() -> Self {
+        Self {
+            entries: IndexMap::default(),
+            depth: 1,
+        }
+    }
+}
+
+impl Obj {
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    pub fn insert(&mut self, key: String, value: V) -> Option<V> {
+        self.depth = self.depth.max(value.depth().saturating_add(1));
+        self.entries.insert(key, value)
+    }
+
+    pub fn shift_remove(&mut self, key: &str) -> Option<V> {
+        self.entries.shift_remove(key)
+    }
+}
+
+impl FromIterator<(String, V)> for Obj {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> Self {
+        let mut obj = Obj::default();
+        for (key, value) in iter {
+            obj.insert(key, value);
+        }
+        obj
+    }
+}
+
+impl Extend<(String, V)> for Obj {
+    fn extend<I: IntoIterator<Item = (String, V)>>(&mut self, iter: I) {
+        for (key, value) in iter {
+            self.insert(key, value);
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Obj {
+    type Item = (&'a String, &'a V);
+    type IntoIter = indexmap::map::Iter<'a, String, V>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter()
+    }
+}
+
+impl IntoIterator for Obj {
+    type Item = (String, V);
+    type IntoIter = indexmap::map::IntoIter<String, V>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl std::ops::Deref for Obj {
+    type Target = IndexMap<String, V, FastHash>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.entries
+    }
+}
 
 /// FNV-1a: objects are small and keys are not attacker-chosen hash-flooding
 /// material worth SipHash's cost (the fuel bounds the work anyway).
@@ -52,7 +184,7 @@ pub(super) enum V {
     Bool(bool),
     Num(f64),
     Str(Rc<str>),
-    Arr(Rc<Vec<V>>, u8),
+    Arr(Rc<Items>, u8),
     Obj(Rc<Obj>),
     Func(Rc<Func>),
 }
@@ -71,6 +203,8 @@ pub(super) enum Func {
         /// `None` is a hole to fill; `Some(argument)` is fixed (and may be
         /// undefined).
         args: Vec<Option<Option<V>>>,
+        /// See [`V::depth`]: partials of partials nest too.
+        depth: u32,
     },
     Regex(Arc<RegexDef>),
     Transform {
@@ -78,7 +212,33 @@ pub(super) enum Func {
         frame: Rc<Frame>,
     },
     /// `$f ~> $g`: apply f, then g.
-    Chain(V, V),
+    Chain(V, V, u32),
+}
+
+impl Func {
+    pub fn partial(func: V, args: Vec<Option<Option<V>>>) -> Func {
+        let fixed = args.iter().flatten().flatten().map(V::depth);
+        let depth = fixed
+            .chain([func.depth()])
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
+        Func::Partial { func, args, depth }
+    }
+
+    pub fn chain(first: V, second: V) -> Func {
+        let depth = first.depth().max(second.depth()).saturating_add(1);
+        Func::Chain(first, second, depth)
+    }
+
+    /// How deeply the values it holds nest (see [`V::depth`]).
+    fn depth(&self) -> u32 {
+        match self {
+            Func::Lambda { input, .. } => input.as_ref().map_or(0, V::depth).saturating_add(1),
+            Func::Partial { depth, .. } | Func::Chain(_, _, depth) => *depth,
+            Func::Builtin(_) | Func::Regex(_) | Func::Transform { .. } => 0,
+        }
+    }
 }
 
 impl V {
@@ -87,14 +247,24 @@ impl V {
     }
 
     pub fn seq(items: Vec<V>) -> V {
-        V::Arr(Rc::new(items), SEQ)
+        V::Arr(Rc::new(items.into()), SEQ)
     }
 
     pub fn arr(items: Vec<V>) -> V {
-        V::Arr(Rc::new(items), 0)
+        V::Arr(Rc::new(items.into()), 0)
     }
 
-    pub fn as_array(&self) -> Option<&Rc<Vec<V>>> {
+    /// How many arrays and objects deep `self` nests: 0 for a scalar.
+    pub fn depth(&self) -> u32 {
+        match self {
+            V::Arr(a, _) => a.depth(),
+            V::Obj(o) => o.depth(),
+            V::Func(f) => f.depth(),
+            V::Null | V::Bool(_) | V::Num(_) | V::Str(_) => 0,
+        }
+    }
+
+    pub fn as_array(&self) -> Option<&Rc<Items>> {
         match self {
             V::Arr(a, _) => Some(a),
             _ => None,
