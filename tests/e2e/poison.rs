@@ -4,9 +4,8 @@
 //! execution whose stored journal cannot be replayed is failed at start
 //! while the server binds its port and the others resume.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -29,28 +28,14 @@ const ADDRESS_SPACE: u64 = 1536 << 20;
 /// `stepline serve` under `prlimit --as`: an allocation past the limit
 /// fails, and the Rust allocator then aborts the whole process.
 fn serve_limited(data: &Path) -> Serve {
-    let mut child = Command::new("prlimit")
+    let mut command = Command::new("prlimit");
+    command
         .arg(format!("--as={ADDRESS_SPACE}"))
         .arg("--")
         .arg(stepline_binary())
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("prlimit starts the server");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the first line");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}: the server did not start"));
-    Serve { child, addr }
+        .arg(data);
+    Serve::spawn(command)
 }
 
 /// The peak resident memory of a process, in bytes (VmHWM).

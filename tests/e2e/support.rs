@@ -134,6 +134,12 @@ impl Serve {
         if let Some(config) = config {
             command.arg("--config").arg(config);
         }
+        Self::spawn(command)
+    }
+
+    /// Runs `command`, a `stepline serve` (perhaps under a wrapper such as
+    /// `prlimit`), and waits for the address it prints first.
+    pub fn spawn(mut command: Command) -> Self {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
