@@ -21,13 +21,13 @@ use serde_json::{Map, Value, json};
 use stepline::access::{Credentials, SignedRequest};
 use stepline::aws::{constraints, pagination::Tokens};
 use stepline::triggers::schedule::{Schedule, parse_offset};
-use stepline_engine::asl;
-use stepline_engine::asl::source::{Document, MAX_DEPTH, Node, NodeValue};
-use stepline_engine::maprun::reader::read_items;
-use stepline_engine::maprun::spec::ReaderSpec;
-use stepline_engine::query::eval::{Env, SplitMix64};
-use stepline_engine::query::jsonata::{Host, JsonataExpr, JsonataTemplate, Scope};
-use stepline_engine::query::{Path, ReferencePath, Template, intrinsic};
+use stepline_language::asl;
+use stepline_language::asl::source::{Document, MAX_DEPTH, Node, NodeValue};
+use stepline_language::map_run::ReaderSpec;
+use stepline_language::query::eval::{Env, SplitMix64};
+use stepline_language::query::jsonata::{Host, JsonataExpr, JsonataTemplate, Scope};
+use stepline_language::query::{Path, ReferencePath, Template, intrinsic};
+use stepline_runtime::maprun::reader::read_items;
 
 /// A target: what one fuzzer runs on each input.
 pub type Target = fn(&[u8]);
@@ -226,8 +226,8 @@ pub fn jsonpath(data: &[u8]) {
         assert_eq!(path.as_str(), text);
         let selected = path.select(doc);
         if let (true, Some(segments)) = (path.is_definite(), path.segments()) {
-            if matches!(path.root(), stepline_engine::query::PathRoot::Input) {
-                let looked_up = stepline_engine::query::path::lookup(segments, doc);
+            if matches!(path.root(), stepline_language::query::PathRoot::Input) {
+                let looked_up = stepline_language::query::path::lookup(segments, doc);
                 assert_eq!(looked_up, selected.as_deref(), "lookup and select differ");
             }
         }
@@ -240,7 +240,7 @@ pub fn jsonpath(data: &[u8]) {
             variables: &vars,
             random: &mut random,
         };
-        let _ = stepline_engine::query::resolve_path(&path, &env);
+        let _ = stepline_language::query::resolve_path(&path, &env);
     }
     if let Ok(reference) = ReferencePath::parse(text) {
         let _ = reference.get(doc);
@@ -277,7 +277,7 @@ pub fn intrinsic_call(data: &[u8]) {
     };
     if let Ok(call) = intrinsic::parse(text) {
         if let Ok(value) = call.evaluate(&mut env) {
-            let _ = stepline_engine::query::compact_json(&value);
+            let _ = stepline_language::query::compact_json(&value);
         }
     }
     if let Ok(template) = Template::compile(&json!({ "r.$": text })) {
@@ -295,7 +295,7 @@ impl Host for FixedHost {
         1_767_225_600_000
     }
     fn random(&mut self) -> f64 {
-        use stepline_engine::query::eval::RandomSource;
+        use stepline_language::query::eval::RandomSource;
         (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
     fn uuid(&mut self) -> String {

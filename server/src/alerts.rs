@@ -34,9 +34,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use stepline_engine::runtime::{Engine, EngineConfig};
-use stepline_engine::store::{ExecutionRecord, ExecutionStatus};
-use stepline_engine::tasks::config::TaskConfig;
+use stepline_runtime::tasks::config::TaskConfig;
+use stepline_runtime::{Engine, EngineConfig};
+use stepline_store::{ExecutionRecord, ExecutionStatus};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::triggers::hmac;
@@ -184,13 +184,13 @@ pub fn check(alerts: &AlertsConfig, tasks: &TaskConfig) -> Result<(), String> {
 /// Whether alerts may reach `url`: as an HTTP task could, or by
 /// `[alerts] allow`.
 fn allowed(alerts: &AlertsConfig, tasks: &TaskConfig, url: &reqwest::Url) -> bool {
-    if stepline_engine::tasks::http::check_allowed(tasks, url).is_ok() {
+    if stepline_runtime::tasks::http::check_allowed(tasks, url).is_ok() {
         return true;
     }
     let mut own = TaskConfig::default();
     own.http.allow.clone_from(&alerts.allow);
     own.http.allow_loopback = tasks.http.allow_loopback;
-    stepline_engine::tasks::http::check_allowed(&own, url).is_ok()
+    stepline_runtime::tasks::http::check_allowed(&own, url).is_ok()
 }
 
 /// The notification of `record`'s end as AWS's EventBridge event.

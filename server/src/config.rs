@@ -1,6 +1,6 @@
 //! The operator's configuration file, stepline.toml: where the server
 //! listens and keeps its data, the region and account in its ARNs, and what
-//! tasks may reach (`[tasks]`, see `stepline_engine::tasks::config`).
+//! tasks may reach (`[tasks]`, see `stepline_runtime::tasks::config`).
 //!
 //! Unknown keys and wrong types are errors with the file's line and column;
 //! command-line flags override the file. The same shape is described for
@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use stepline_engine::tasks::config::TaskConfig;
+use stepline_runtime::tasks::config::TaskConfig;
 
 /// sled's page cache when the config sets none: sled's own default (1 GiB)
 /// is more than a small server should hold, and since values are kept in
@@ -212,7 +212,7 @@ fn check(config: &Config) -> Result<(), String> {
     }
     crate::alerts::check(&config.alerts, &config.tasks)?;
     for (function, mapping) in &config.tasks.lambda {
-        if let stepline_engine::tasks::config::LambdaConfig::Process(name) = mapping {
+        if let stepline_runtime::tasks::config::LambdaConfig::Process(name) = mapping {
             if !config.tasks.processes.contains_key(name) {
                 return Err(format!(
                     "tasks.lambda.{function}: the process '{name}' is not registered under [tasks.processes]"

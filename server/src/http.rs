@@ -14,7 +14,7 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
-use stepline_engine::runtime::Engine;
+use stepline_runtime::Engine;
 
 use crate::access::{self, Credentials};
 use crate::aws::actions::{AwsError, dispatch};

@@ -3,7 +3,7 @@
 //! Only this crate knows wire and terminal formats: command-line arguments,
 //! text and JSON renderings of diagnostics, and (with the HTTP work) the AWS
 //! JSON protocol and the REST API. It holds no business logic of its own:
-//! every command is a thin call into `stepline-engine`.
+//! every command is a thin call into the engine crates (`stepline-runtime` and the layers below it).
 
 pub mod access;
 pub mod alerts;

@@ -15,8 +15,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use stepline_engine::runtime::{Engine, EngineError};
-use stepline_engine::store::WorkflowType;
+use stepline_runtime::{Engine, EngineError};
+use stepline_store::WorkflowType;
 
 /// How often the folder is looked at again.
 const POLL: Duration = Duration::from_millis(500);
@@ -168,7 +168,7 @@ pub fn watch(engine: Engine, dir: PathBuf) {
 mod tests {
     use super::machine_of;
     use std::path::Path;
-    use stepline_engine::store::WorkflowType;
+    use stepline_store::WorkflowType;
 
     #[test]
     fn names_come_from_file_names() {

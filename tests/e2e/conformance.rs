@@ -14,13 +14,13 @@ use chrono::{TimeZone, Utc};
 use serde_json::Value;
 use stepline::aws::history::event_json;
 use stepline::cli::run::local_execution;
-use stepline_engine::asl;
-use stepline_engine::interp::{Failure, Status};
-use stepline_engine::runtime::{
+use stepline_language::asl;
+use stepline_language::interp::{Failure, Status};
+use stepline_runtime::{
     Engine, EngineConfig, ManualClock, Outcome, TaskCall, TaskFuture, TaskRunner,
     UnavailableInvoker, WallClock, run_to_completion,
 };
-use stepline_engine::store::{ExecutionStatus, MemoryStore, WorkflowType};
+use stepline_store::{ExecutionStatus, MemoryStore, WorkflowType};
 
 use crate::support::conformance_cases;
 

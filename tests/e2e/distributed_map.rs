@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use stepline_engine::maprun::Buckets;
-use stepline_engine::runtime::{EngineConfig, TaskCall, TaskFuture, TaskRunner};
+use stepline_runtime::maprun::Buckets;
+use stepline_runtime::{EngineConfig, TaskCall, TaskFuture, TaskRunner};
 
 use crate::aws::{Server, create};
 use crate::support::TempDir;
@@ -21,7 +21,7 @@ struct NoTasks;
 
 impl TaskRunner for NoTasks {
     fn run(&self, _call: TaskCall) -> TaskFuture {
-        Box::pin(async { Err(stepline_engine::interp::Failure::new("NoTasks", "none")) })
+        Box::pin(async { Err(stepline_language::interp::Failure::new("NoTasks", "none")) })
     }
 }
 
@@ -1032,7 +1032,7 @@ impl TaskRunner for Flaky {
         Box::pin(async move {
             let n = call.request.input["n"].as_u64().unwrap_or(0);
             if n % 2 == 1 && !healed {
-                return Err(stepline_engine::interp::Failure::new(
+                return Err(stepline_language::interp::Failure::new(
                     "Flaky",
                     format!("item {n}"),
                 ));

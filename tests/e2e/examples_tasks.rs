@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use stepline_engine::tasks::Invokers;
+use stepline_runtime::tasks::Invokers;
 
 use crate::aws::{Server, create};
 use crate::support::{TempDir, repo_root};

@@ -18,7 +18,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use stepline_engine::query::jsonata::{Host, JsonataExpr, Scope};
+use stepline_language::query::jsonata::{Host, JsonataExpr, Scope};
 
 use crate::support::repo_root;
 

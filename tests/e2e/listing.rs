@@ -4,7 +4,7 @@
 //! opaque tokens, filter by machine, status and redrive as AWS does, never
 //! show inputs or outputs, and leave `/health` answering while pages are
 //! read. Results are checked, not timings (the benchmark is
-//! `engine/benches/listing.rs`).
+//! `engine/runtime/benches/listing.rs`).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

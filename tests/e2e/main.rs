@@ -12,6 +12,7 @@ mod docs;
 mod examples_tasks;
 mod fuzz_corpus;
 mod jsonata_diff;
+mod layers;
 mod listing;
 mod load;
 mod malformed;

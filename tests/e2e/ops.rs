@@ -35,7 +35,7 @@ impl Serve {
     fn start(data: &Path, config: &Path, log: PathBuf) -> Self {
         let mut child = Command::new(binary())
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-            .args(["--log-level", "info,stepline_engine=debug"])
+            .args(["--log-level", "info,stepline_runtime=debug"])
             .arg("--data-dir")
             .arg(data)
             .arg("--config")

@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use stepline_engine::history::{Event, HistoryEvent};
-use stepline_engine::store::{Histories, SledStore, Store, WriteBatch, WriteOp};
+use stepline_language::history::{Event, HistoryEvent};
+use stepline_store::{Histories, SledStore, Store, WriteBatch, WriteOp};
 
 use crate::aws::try_call_raw;
 use crate::rest::http;

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use stepline_engine::tasks::Invokers;
-use stepline_engine::tasks::config::{LambdaConfig, ProcessConfig, TaskConfig};
+use stepline_runtime::tasks::Invokers;
+use stepline_runtime::tasks::config::{LambdaConfig, ProcessConfig, TaskConfig};
 
 use crate::aws::{Server, create};
 use crate::support::TempDir;
@@ -569,7 +569,7 @@ fn http_tasks_cannot_pick_another_virtual_host_or_climb_out_of_the_prefix() {
 
 #[test]
 fn a_connection_is_sent_only_to_the_urls_it_is_bound_to() {
-    use stepline_engine::tasks::config::{ConnectionAuth, ConnectionConfig};
+    use stepline_runtime::tasks::config::{ConnectionAuth, ConnectionConfig};
     let upstream = Upstream::start();
     let mut config = TaskConfig::default();
     config.http.allow_loopback = false;
@@ -1057,7 +1057,7 @@ fn lambda_functions_map_to_processes_with_aws_output_shapes() {
 
 #[test]
 fn mocked_test_cases_answer_tasks_as_step_functions_local_does() {
-    let mocks = stepline_engine::tasks::mock::MockConfig::parse(
+    let mocks = stepline_runtime::tasks::mock::MockConfig::parse(
         r#"{
           "StateMachines": {"orders": {"TestCases": {
             "Flaky": {"Charge": "FailTwice"},
@@ -1069,7 +1069,7 @@ fn mocked_test_cases_answer_tasks_as_step_functions_local_does() {
         }"#,
     )
     .expect("mocks");
-    let config = stepline_engine::runtime::EngineConfig {
+    let config = stepline_runtime::EngineConfig {
         mocks: Some(Arc::new(mocks)),
         ..Default::default()
     };
@@ -1182,7 +1182,7 @@ print(json.dumps({"status": described["status"], "output": json.loads(described[
 fn http_connections_authenticate_as_configured() {
     let upstream = Upstream::start();
     let mut config = TaskConfig::default();
-    use stepline_engine::tasks::config::{ConnectionAuth, ConnectionConfig};
+    use stepline_runtime::tasks::config::{ConnectionAuth, ConnectionConfig};
     let bound = |auth| ConnectionConfig {
         allow: vec![upstream.url("/json")],
         auth,

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use stepline::triggers::Triggers;
 use stepline::triggers::files::{self, Found};
 use stepline::triggers::hmac::{hex, hmac_sha256};
-use stepline_engine::runtime::{Engine, EngineConfig, TaskCall, TaskFuture, TaskRunner, WallClock};
-use stepline_engine::store::{
+use stepline_runtime::{Engine, EngineConfig, TaskCall, TaskFuture, TaskRunner, WallClock};
+use stepline_store::{
     ExecutionQuery, ExecutionRecord, ExecutionStatus, ExecutionsOf, MemoryStore, SledStore, Store,
 };
 
@@ -772,7 +772,7 @@ fn the_worked_example_runs() {
         script.display().to_string()
     ))
     .expect("config");
-    let runner = stepline_engine::tasks::Invokers::new(config.tasks).expect("invokers");
+    let runner = stepline_runtime::tasks::Invokers::new(config.tasks).expect("invokers");
     let server = Server::start_with(&[root.path().to_path_buf()], None, Arc::new(runner));
     let definition = std::fs::read_to_string(repo_root().join("state-machines/csv-etl.asl.json"))
         .expect("the example");

@@ -395,7 +395,7 @@ fn one_bad_file_does_not_hide_the_others() {
 fn every_code_is_documented() {
     let doc = std::fs::read_to_string(repo_root().join("docs/validation.md"))
         .expect("docs/validation.md");
-    let missing: Vec<&str> = stepline_engine::asl::Code::ALL
+    let missing: Vec<&str> = stepline_language::asl::Code::ALL
         .iter()
         .map(|c| c.as_str())
         .filter(|code| !doc.contains(&format!("### {code} (")))

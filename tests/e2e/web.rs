@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use stepline_engine::interp::Failure;
-use stepline_engine::runtime::{TaskCall, TaskFuture, TaskRunner};
+use stepline_language::interp::Failure;
+use stepline_runtime::{TaskCall, TaskFuture, TaskRunner};
 
 use crate::aws::Server;
 use crate::rest::{get, http, post};

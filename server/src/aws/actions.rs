@@ -4,12 +4,10 @@
 //! request shape, calls the engine, and writes AWS's response shape.
 
 use serde_json::{Map, Value, json};
-use stepline_engine::asl::{self, Severity};
-use stepline_engine::interp::Failure;
-use stepline_engine::runtime::{
-    Engine, EngineError, InspectionLevel, TestStateMock, TestStateOptions,
-};
-use stepline_engine::store::{
+use stepline_language::asl::{self, Severity};
+use stepline_language::interp::Failure;
+use stepline_runtime::{Engine, EngineError, InspectionLevel, TestStateMock, TestStateOptions};
+use stepline_store::{
     ExecutionQuery, ExecutionStatus, ExecutionSummary, ExecutionsOf, ListCursor,
     StateMachineRecord, WorkflowType,
 };
@@ -94,7 +92,7 @@ impl From<EngineError> for AwsError {
             EngineError::ExecutionNotRedrivable(_) => {
                 AwsError::new("ExecutionNotRedrivable", message)
             }
-            EngineError::Store(_) => AwsError {
+            EngineError::Store(_) | EngineError::NoEntropy(_) => AwsError {
                 kind: "ServiceUnavailable",
                 message,
                 status: 500,
@@ -741,7 +739,7 @@ pub async fn dispatch(
         "DescribeMapRun" => {
             let arn = arn(request, "mapRunArn", "mapRun")?;
             let r = engine.describe_map_run(arn)?;
-            let counts = |c: &stepline_engine::store::MapRunCounts| {
+            let counts = |c: &stepline_store::MapRunCounts| {
                 json!({
                     "pending": c.pending,
                     "running": c.running,

@@ -1,7 +1,7 @@
 //! History events in the shape of AWS's GetExecutionHistory `events`.
 
 use serde_json::{Map, Value, json};
-use stepline_engine::history::{Event, HistoryEvent};
+use stepline_language::history::{Event, HistoryEvent};
 
 /// One event as AWS renders it: `{"timestamp", "type", "id",
 /// "previousEventId", "<kind>EventDetails": {...}}`. Payloads are JSON text,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use stepline_engine::interp::MAX_PAYLOAD_BYTES;
+use stepline_language::payload::MAX_PAYLOAD_BYTES;
 
 use super::client::{
     Api, Body, ClientError, EXIT_EXECUTION_FAILED, ExecutionId, Output, Remote, finish,

@@ -16,9 +16,9 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
-use stepline_engine::asl::diagram::{Diagram, Edge, EdgeKind, Endpoint, diagram};
-use stepline_engine::asl::model::ScopeId;
-use stepline_engine::asl::{self, Severity};
+use stepline_language::asl::diagram::{Diagram, Edge, EdgeKind, Endpoint, diagram};
+use stepline_language::asl::model::ScopeId;
+use stepline_language::asl::{self, Severity};
 
 use super::client::{Api, ClientError, Remote, finish, machine_path};
 use super::machines::definition_file;

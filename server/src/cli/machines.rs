@@ -142,7 +142,7 @@ pub fn list(api: &Api) -> Result<Vec<Value>, ClientError> {
 pub fn definition_file(file: &std::path::Path) -> Result<String, ClientError> {
     read_bounded(
         file,
-        stepline_engine::asl::MAX_DEFINITION_BYTES as u64,
+        stepline_language::asl::MAX_DEFINITION_BYTES as u64,
         "a definition (1 MiB)",
     )
 }

@@ -9,9 +9,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use stepline_engine::asl;
-use stepline_engine::interp::{ExecutionInfo, Status};
-use stepline_engine::runtime::{self, Clock, UnavailableInvoker, WallClock};
+use stepline_language::asl;
+use stepline_language::interp::{ExecutionInfo, Status};
+use stepline_runtime::{Clock, UnavailableInvoker, WallClock, run_to_completion};
 
 use super::EXIT_USAGE;
 use crate::aws::history::event_json;
@@ -89,7 +89,7 @@ fn run_inner(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Res
         .clone()
         .unwrap_or_else(|| format!("run-{seed:016x}"));
     let info = local_execution(&machine_name, &name, clock.now());
-    let outcome = runtime::run_to_completion(
+    let outcome = run_to_completion(
         Arc::new(machine),
         info,
         input,
@@ -154,7 +154,7 @@ fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
 
 fn write_history(
     path: &Path,
-    history: &[stepline_engine::history::HistoryEvent],
+    history: &[stepline_language::history::HistoryEvent],
     stderr: &mut dyn Write,
 ) -> Result<(), String> {
     let mut lines = String::new();

@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use stepline_engine::runtime::{Engine, EngineConfig, WallClock};
-use stepline_engine::store::SledStore;
-use stepline_engine::tasks::Invokers;
-use stepline_engine::tasks::mock::MockConfig;
+use stepline_runtime::tasks::Invokers;
+use stepline_runtime::tasks::mock::MockConfig;
+use stepline_runtime::{Engine, EngineConfig, WallClock};
+use stepline_store::SledStore;
 
 use super::EXIT_USAGE;
 use super::log_lines::LogLines;
@@ -38,7 +38,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
     /// What to log: a level (error, warn, info, debug, trace) or a
-    /// tracing filter like `info,stepline_engine=debug`. Default: RUST_LOG
+    /// tracing filter like `info,stepline_runtime=debug`. Default: RUST_LOG
     /// when set, else info.
     #[arg(long)]
     log_level: Option<String>,
@@ -116,7 +116,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         engine_config.account = account.clone();
         engine_config.default_role_arn = format!("arn:aws:iam::{account}:role/stepline");
     }
-    engine_config.buckets = stepline_engine::maprun::Buckets::new(config.buckets.clone());
+    engine_config.buckets = stepline_runtime::maprun::Buckets::new(config.buckets.clone());
     match config.server.retention_days {
         Some(0) => engine_config.retention = None,
         Some(days) => engine_config.retention = Some(chrono::Duration::days(i64::from(days))),

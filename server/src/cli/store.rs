@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use stepline_engine::store::{CHECK_PROBLEMS_KEPT, SledStore, backup};
+use stepline_store::{CHECK_PROBLEMS_KEPT, SledStore, backup};
 
 use super::client::{Api, ClientError, Remote, finish};
 

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use serde_json::json;
-use stepline_engine::asl::{self, Diagnostic, Severity, Validation};
+use stepline_language::asl::{self, Diagnostic, Severity, Validation};
 
 use super::EXIT_USAGE;
 

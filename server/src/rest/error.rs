@@ -6,7 +6,7 @@
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use stepline_engine::runtime::EngineError;
+use stepline_runtime::EngineError;
 
 use super::shapes::diagnostic_json;
 
@@ -70,11 +70,11 @@ impl From<EngineError> for RestError {
             EngineError::InvalidDefinition(diagnostics) => {
                 let errors = diagnostics
                     .iter()
-                    .filter(|d| d.severity == stepline_engine::asl::Severity::Error)
+                    .filter(|d| d.severity == stepline_language::asl::Severity::Error)
                     .count();
                 let first = diagnostics
                     .iter()
-                    .find(|d| d.severity == stepline_engine::asl::Severity::Error)
+                    .find(|d| d.severity == stepline_language::asl::Severity::Error)
                     .map(|d| format!(": {}:{}: {}", d.line, d.column, d.message))
                     .unwrap_or_default();
                 Self {
@@ -105,7 +105,7 @@ impl From<EngineError> for RestError {
             EngineError::ExecutionAlreadyExists(_) => {
                 Self::new(StatusCode::CONFLICT, "ExecutionAlreadyExists", message)
             }
-            EngineError::Store(_) => Self::new(
+            EngineError::Store(_) | EngineError::NoEntropy(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ServiceUnavailable",
                 message,

@@ -13,10 +13,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use serde_json::{Value, json};
-use stepline_engine::runtime::Engine;
-use stepline_engine::store::{
-    ExecutionQuery, ExecutionRecord, ExecutionStatus, ExecutionsOf, ListCursor,
-};
+use stepline_runtime::Engine;
+use stepline_store::{ExecutionQuery, ExecutionRecord, ExecutionStatus, ExecutionsOf, ListCursor};
 
 use super::error::RestError;
 use super::follow::encode_segment;

@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use stepline_engine::store::ExecutionStatus;
+use stepline_store::ExecutionStatus;
 use tokio::sync::mpsc;
 
 use super::error::RestError;

@@ -8,9 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
-use stepline_engine::asl;
-use stepline_engine::asl::diagram::{Diagram, Endpoint, GroupKind, diagram};
-use stepline_engine::asl::model::{ScopeId, StateId};
+use stepline_language::asl;
+use stepline_language::asl::diagram::{Diagram, Endpoint, GroupKind, diagram};
+use stepline_language::asl::model::{ScopeId, StateId};
 
 use super::error::RestError;
 use super::machines::{json_response, machine_arn};

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
-use stepline_engine::store::TaskLogRecord;
+use stepline_store::TaskLogRecord;
 
 use super::error::RestError;
 use super::executions::execution_arn;

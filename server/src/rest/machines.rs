@@ -14,9 +14,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
-use stepline_engine::asl;
-use stepline_engine::runtime::Engine;
-use stepline_engine::store::WorkflowType;
+use stepline_language::asl;
+use stepline_runtime::Engine;
+use stepline_store::WorkflowType;
 
 use super::error::RestError;
 use super::request::{

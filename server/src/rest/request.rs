@@ -15,7 +15,7 @@ use super::error::RestError;
 /// string, fits with room), the same as the AWS dialect's.
 pub const MAX_BODY_BYTES: usize = crate::http::MAX_BODY_BYTES;
 /// The largest definition and execution input, as AWS.
-pub const MAX_DEFINITION_BYTES: usize = stepline_engine::asl::MAX_DEFINITION_BYTES;
+pub const MAX_DEFINITION_BYTES: usize = stepline_language::asl::MAX_DEFINITION_BYTES;
 pub const MAX_INPUT_BYTES: usize = 256 * 1024;
 
 /// Query parameters, decoded.

@@ -5,9 +5,9 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
-use stepline_engine::asl::Diagnostic;
-use stepline_engine::history::HistoryEvent;
-use stepline_engine::store::{ExecutionRecord, ExecutionSummary, StateMachineRecord};
+use stepline_language::asl::Diagnostic;
+use stepline_language::history::HistoryEvent;
+use stepline_store::{ExecutionRecord, ExecutionSummary, StateMachineRecord};
 
 pub fn time(t: DateTime<Utc>) -> Value {
     Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true))

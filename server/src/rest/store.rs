@@ -1,5 +1,5 @@
 //! `POST /v1/store/backup`: a consistent backup of the whole store, as one
-//! file (the format of `stepline_engine::store::backup`), for `stepline
+//! file (the format of `stepline_store::backup`), for `stepline
 //! store backup` to save and `stepline store restore` to bring back.
 //!
 //! The store is written to a temporary file first, with writers paused

@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
-use stepline_engine::store::{TriggerRecord, TriggerStateRecord};
+use stepline_store::{TriggerRecord, TriggerStateRecord};
 
 use super::error::RestError;
 use super::machines::json_response;

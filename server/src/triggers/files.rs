@@ -10,7 +10,7 @@
 //! which is the backpressure. A scan reads at most [`MAX_SCAN`] entries.
 //! Symbolic links are never followed: the directory is canonical and inside
 //! an operator's root, entries are read with `symlink_metadata`, and links
-//! are skipped; finished files are moved through `stepline_engine::confined`, which
+//! are skipped; finished files are moved through `stepline_runtime::confined`, which
 //! refuses a `processed/` or `failed/` that is a link.
 
 use std::collections::{HashMap, HashSet};
@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use stepline_engine::confined::{ConfinedError, Root};
-use stepline_engine::store::ExecutionStatus;
+use stepline_runtime::confined::{ConfinedError, Root};
+use stepline_store::ExecutionStatus;
 
 use super::spec::FileWatch;
 use super::{RETRY_AFTER, Trigger, Triggers, glob, hmac::hex, rfc3339};

@@ -30,9 +30,9 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::{Value, json};
-use stepline_engine::query::eval::{Env, SplitMix64};
-use stepline_engine::runtime::{Engine, EngineError};
-use stepline_engine::store::{TriggerRecord, TriggerStateRecord};
+use stepline_language::query::eval::{Env, SplitMix64};
+use stepline_runtime::{Engine, EngineError};
+use stepline_store::{TriggerRecord, TriggerStateRecord};
 
 pub use spec::{CatchUp, Compiled, Kind, Trigger, TriggerSpec};
 

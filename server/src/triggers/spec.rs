@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::FixedOffset;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use stepline_engine::query::Template;
+use stepline_language::query::Template;
 
 use super::glob;
 use super::schedule::{self, Schedule};

@@ -6,10 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use stepline_engine::runtime::{
-    Engine, EngineConfig, ManualClock, TaskCall, TaskFuture, TaskRunner,
-};
-use stepline_engine::store::{ExecutionQuery, ExecutionsOf, MemoryStore, WorkflowType};
+use stepline_runtime::{Engine, EngineConfig, ManualClock, TaskCall, TaskFuture, TaskRunner};
+use stepline_store::{ExecutionQuery, ExecutionsOf, MemoryStore, WorkflowType};
 
 use super::{Kind, TriggerSpec, Triggers, slot_id};
 
@@ -19,7 +17,7 @@ struct NoTasks;
 impl TaskRunner for NoTasks {
     fn run(&self, _call: TaskCall) -> TaskFuture {
         Box::pin(async {
-            Err(stepline_engine::interp::Failure::new(
+            Err(stepline_language::interp::Failure::new(
                 "States.TaskFailed",
                 "no tasks here",
             ))
@@ -96,7 +94,7 @@ trait Now {
 
 impl Now for ManualClock {
     fn now_for_tests(&self) -> DateTime<Utc> {
-        stepline_engine::runtime::Clock::now(self)
+        stepline_runtime::Clock::now(self)
     }
 }
 

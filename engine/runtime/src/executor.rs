@@ -1,0 +1,543 @@
+//! One execution's loop: carry out the effects of the last step (after its
+//! flush), wait for the next message, apply it, flush, repeat.
+//!
+//! Tasks are dispatched here by kind: activity tasks are offered to
+//! workers; nested executions are run by the engine itself; every other
+//! resource goes to the [`TaskRunner`]. A `.waitForTaskToken` task records
+//! TaskSubmitted when its request is accepted and then waits for a
+//! callback; a task the interpreter cancels (timeout, stop, a failed
+//! sibling branch) has its invocation dropped, which kills what it runs.
+//!
+//! Logs: the loop runs inside an `execution` span carrying the ARN, and
+//! each state entered, task invoked and task answered is logged with the
+//! state's name (a task's own lines run inside a `task` span with the
+//! state and attempt), so every line about an execution says where it was.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::Instrument as _;
+
+use super::durable::{DurableExecution, Outstanding, idempotency_key};
+use super::engine::{Engine, EngineError, TaskCall, lock};
+use super::metrics::Metrics;
+use super::timers::TimerKey;
+use crate::tasks::activity::ActivityTask;
+use crate::tasks::nested;
+use stepline_language::asl::model::{IntegrationPattern, ResourceKind};
+use stepline_language::interp::{Command, Effect, Failure, TaskId, TaskRequest, TimerId};
+
+/// What reaches a running execution.
+#[derive(Debug)]
+pub(crate) enum Message {
+    /// Applied as it is (task results of our own invocations, timers, stop).
+    Command(Command),
+    /// An answer from outside (a callback, an activity worker): applied
+    /// only while its task is still open; `reply` is sent once the answer
+    /// is durable, or with the reason it was refused.
+    Answer {
+        task: TaskId,
+        command: Command,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
+    /// The wake-up of an execution that went to sleep (see `try_sleep`);
+    /// nothing to apply.
+    Wake,
+}
+
+/// Called once by the first message that reaches a sleeping execution.
+type Waker = Box<dyn FnOnce() + Send>;
+
+/// Where an execution's messages arrive: a queue and a wake-up, shared
+/// by the senders and the execution's loop. Lighter than a tokio channel
+/// (which allocates a cache-padded channel and a first block of 32 slots
+/// up front) because a waiting execution holds one for as long as it
+/// waits; the queue allocates only when messages arrive.
+#[derive(Clone)]
+pub(crate) struct Inbox(Arc<Mailbox>);
+
+struct Mailbox {
+    queue: std::sync::Mutex<Queue>,
+    arrived: tokio::sync::Notify,
+    /// Set when the execution's loop ends: sends fail from then on.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Default)]
+struct Queue {
+    messages: std::collections::VecDeque<Message>,
+    /// Set while the execution sleeps: the next message wakes it.
+    sleeper: Option<Waker>,
+}
+
+/// The receiving side: only the execution's loop holds it.
+pub(crate) struct Messages(Arc<Mailbox>);
+
+impl Inbox {
+    pub fn channel() -> (Self, Messages) {
+        let mailbox = Arc::new(Mailbox {
+            queue: std::sync::Mutex::new(Queue::default()),
+            arrived: tokio::sync::Notify::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        });
+        (Self(Arc::clone(&mailbox)), Messages(mailbox))
+    }
+
+    /// Sends `message`; it comes back when the execution has ended.
+    pub fn send(&self, message: Message) -> Result<(), Message> {
+        let sleeper = {
+            let mut queue = lock(&self.0.queue);
+            // Checked under the queue's lock, which `close` takes too: a
+            // message is either refused or seen by the loop, never lost.
+            if self.0.closed.load(std::sync::atomic::Ordering::Acquire) {
+                return Err(message);
+            }
+            queue.messages.push_back(message);
+            queue.sleeper.take()
+        };
+        self.0.arrived.notify_one();
+        if let Some(wake) = sleeper {
+            wake();
+        }
+        Ok(())
+    }
+
+    /// The receiving side again, for the loop that wakes a sleeping
+    /// execution (the loop that slept has ended).
+    pub fn reopen(&self) -> Messages {
+        Messages(Arc::clone(&self.0))
+    }
+}
+
+impl Messages {
+    /// The next message, waiting for one if there is none.
+    async fn recv(&mut self) -> Message {
+        loop {
+            if let Some(message) = lock(&self.0.queue).messages.pop_front() {
+                return message;
+            }
+            // notify_one leaves a permit when nobody waits, so a message
+            // pushed between the check and this wait is not missed.
+            self.0.arrived.notified().await;
+        }
+    }
+
+    /// Refuses every later message; returns those not yet received.
+    fn close(&mut self) -> Vec<Message> {
+        let mut queue = lock(&self.0.queue);
+        self.0
+            .closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        queue.messages.drain(..).collect()
+    }
+
+    /// Goes to sleep unless a message is waiting: from then on the next
+    /// message calls `wake` (once).
+    fn try_sleep(&self, wake: Waker) -> bool {
+        let mut queue = lock(&self.0.queue);
+        if !queue.messages.is_empty() {
+            return false;
+        }
+        queue.sleeper = Some(wake);
+        true
+    }
+}
+
+/// Effects waiting to be carried out (after a flush).
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    tasks: Vec<TaskRequest>,
+    /// Activity tasks a worker already took before a restart: not offered
+    /// again (the worker holds the token).
+    taken: Vec<TaskId>,
+    /// Callback tasks whose request was accepted before a restart: they
+    /// wait for their answer without being invoked again.
+    submitted: Vec<TaskId>,
+    timers: Vec<(TimerId, DateTime<Utc>)>,
+    cancelled_timers: Vec<TimerId>,
+    cancelled_tasks: Vec<TaskId>,
+}
+
+impl Pending {
+    pub fn from_effects(effects: Vec<Effect>) -> Self {
+        let mut pending = Self::default();
+        pending.absorb(effects);
+        pending
+    }
+
+    fn absorb(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::InvokeTask(request) => self.tasks.push(*request),
+                Effect::StartTimer { timer, due } => self.timers.push((timer, due)),
+                Effect::CancelTimer { timer } => self.cancelled_timers.push(timer),
+                Effect::CancelTask { task } => self.cancelled_tasks.push(task),
+            }
+        }
+    }
+
+    pub fn from_outstanding(outstanding: Outstanding) -> Self {
+        Self {
+            tasks: outstanding.tasks,
+            taken: outstanding.started,
+            submitted: outstanding.submitted,
+            timers: outstanding.timers,
+            ..Self::default()
+        }
+    }
+}
+
+/// A task being carried out: its invocation (dropped to cancel it) or its
+/// place in an activity's queue.
+enum Running {
+    Invocation(JoinHandle<()>),
+    Activity { activity_arn: String },
+}
+
+/// The span every line about one execution is logged in.
+pub(crate) fn span(arn: &str) -> tracing::Span {
+    tracing::info_span!("execution", execution = %arn)
+}
+
+/// Runs one execution until it ends (or its storage fails), inside a span
+/// that names it.
+///
+/// An `async move` block rather than an `async fn`: an async fn's future
+/// keeps its arguments and the locals they move into apart, and this one
+/// lives as long as its execution waits.
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn run(
+    engine: Engine,
+    mut execution: DurableExecution,
+    mut pending: Pending,
+    inbox: Inbox,
+    mut messages: Messages,
+) -> impl std::future::Future<Output = ()> + Send {
+    let span = span(&execution.record().arn);
+    async move {
+        let arn = execution.record().arn.clone();
+        let mut timers: HashMap<TimerId, TimerKey> = HashMap::new();
+        let mut running: HashMap<TaskId, Running> = HashMap::new();
+        'life: loop {
+            for task in pending.cancelled_tasks.drain(..) {
+                cancel(&engine, &arn, &mut running, task);
+            }
+            for timer in pending.cancelled_timers.drain(..) {
+                if let Some(key) = timers.remove(&timer) {
+                    engine.timers().cancel(key);
+                }
+            }
+            for (timer, due) in pending.timers.drain(..) {
+                let wait = (due - engine.now()).to_std().unwrap_or_default();
+                let key = engine.timers().arm(wait, inbox.clone(), timer);
+                timers.insert(timer, key);
+            }
+            for request in std::mem::take(&mut pending.tasks) {
+                let task = request.task;
+                if pending.submitted.contains(&task) {
+                    continue;
+                }
+                let mocked = engine.mocked(execution.record(), &request);
+                if mocked.is_none()
+                    && matches!(request.resource.kind, ResourceKind::Activity { .. })
+                {
+                    let activity_arn = request.resource.arn.clone();
+                    if !pending.taken.contains(&task) {
+                        offer_activity(&engine, &arn, request);
+                    }
+                    running.insert(task, Running::Activity { activity_arn });
+                    continue;
+                }
+                // Usually recorded with the step that scheduled the task; a
+                // task resumed after a restart (or a mocked activity) is
+                // started here. No flush of its own: after a crash the task is
+                // invoked again and starts again.
+                if !execution.execution().is_task_started(task) {
+                    let started = Command::TaskStarted {
+                        task,
+                        worker_name: None,
+                    };
+                    if let Err(e) = execution.apply(engine.store(), engine.now(), started) {
+                        pause(&arn, &e);
+                        break 'life;
+                    }
+                }
+                let handle = match mocked {
+                    Some(answer) => answer_with(answer, task, inbox.clone()),
+                    None => invoke(&engine, &arn, request, inbox.clone()),
+                };
+                running.insert(task, Running::Invocation(handle));
+            }
+            pending.taken.clear();
+            pending.submitted.clear();
+            if execution.execution().is_finished() {
+                break;
+            }
+            if running.is_empty() && !execution.is_volatile() {
+                if let Some(wait) = sleep_until_due(&engine, &timers) {
+                    if sleep(&engine, &arn, &inbox, &messages, &timers, wait) {
+                        return;
+                    }
+                }
+            }
+            let message = messages.recv().await;
+            let (command, reply) = match message {
+                Message::Wake => continue,
+                Message::Command(command) => (command, None),
+                Message::Answer {
+                    task,
+                    command,
+                    reply,
+                } => {
+                    if !execution.execution().is_task_open(task) {
+                        let _ = reply.send(Err(EngineError::TaskTimedOut));
+                        continue;
+                    }
+                    (command, Some(reply))
+                }
+            };
+            match &command {
+                Command::TimerFired { timer } => {
+                    timers.remove(timer);
+                }
+                Command::TaskSucceeded { task, .. } | Command::TaskFailed { task, .. } => {
+                    running.remove(task);
+                }
+                _ => {}
+            }
+            let effects = match execution.apply(engine.store(), engine.now(), command) {
+                Ok(effects) => effects,
+                Err(e) => {
+                    pause(&arn, &e);
+                    break;
+                }
+            };
+            count_transitions(&engine, &execution);
+            if !execution.is_volatile() {
+                if let Err(e) = engine.flush().await {
+                    pause(&arn, &e);
+                    break;
+                }
+            }
+            if let Some(reply) = reply {
+                let _ = reply.send(Ok(()));
+            }
+            pending = Pending::from_effects(effects);
+        }
+        for (_, key) in timers {
+            engine.timers().cancel(key);
+        }
+        let tasks: Vec<TaskId> = running.keys().copied().collect();
+        for task in tasks {
+            cancel(&engine, &arn, &mut running, task);
+        }
+        let record = execution.record();
+        if record.status != stepline_store::ExecutionStatus::Running {
+            let machine = record
+                .state_machine_arn
+                .rsplit(':')
+                .next()
+                .unwrap_or_default();
+            tracing::info!(status = record.status.as_str(), "execution ended");
+            engine
+                .metrics()
+                .execution_finished(machine, record.status.as_str());
+            engine.notify_ended(record, execution.writes_end_notice());
+        }
+        // Answers still queued get no reply: their callers hear the task
+        // is closed (TaskTimedOut), as they would once it had ended.
+        drop(messages.close());
+        engine.execution_ended(&arn);
+    }
+    .instrument(span)
+}
+
+/// How long an execution that waits only on timers would sleep: until its
+/// earliest timer, if that is at least the engine's `sleep_after` away.
+fn sleep_until_due(
+    engine: &Engine,
+    timers: &HashMap<TimerId, TimerKey>,
+) -> Option<std::time::Duration> {
+    let threshold = engine.config().sleep_after?;
+    let earliest = timers.values().map(|k| k.due()).min()?;
+    let wait = earliest.saturating_duration_since(tokio::time::Instant::now());
+    (wait >= threshold).then_some(wait)
+}
+
+/// Puts an execution that waits only on timers to sleep: its loop ends and
+/// its memory is freed; everything it needs is in the store, as after a
+/// restart. Its inbox stays registered: a wake timer (at its earliest
+/// timer) or any message (a stop) wakes it, and the engine resumes it from
+/// the store as recovery does. `false` when a message is already waiting.
+fn sleep(
+    engine: &Engine,
+    arn: &str,
+    inbox: &Inbox,
+    messages: &Messages,
+    timers: &HashMap<TimerId, TimerKey>,
+    wait: std::time::Duration,
+) -> bool {
+    let waker = engine.waker();
+    let name = arn.to_owned();
+    // Counted first: a message may wake it (and uncount it) at once.
+    engine.asleep_count(1);
+    if !messages.try_sleep(Box::new(move || {
+        let _ = waker.send(name);
+    })) {
+        engine.asleep_count(-1);
+        return false;
+    }
+    // Recovery arms them again when it wakes.
+    for key in timers.values() {
+        engine.timers().cancel(*key);
+    }
+    engine
+        .timers()
+        .arm_message(wait, inbox.clone(), Message::Wake);
+    true
+}
+
+/// Counts the states entered by the last step.
+pub(crate) fn count_transitions(engine: &Engine, execution: &DurableExecution) {
+    engine
+        .metrics()
+        .transitions(execution.entered_last_step() as u64);
+}
+
+/// Stops carrying out a task: its invocation is dropped (a process is
+/// killed, an HTTP request abandoned, a nested `.sync` execution stopped)
+/// or its activity task withdrawn.
+fn cancel(engine: &Engine, arn: &str, running: &mut HashMap<TaskId, Running>, task: TaskId) {
+    match running.remove(&task) {
+        Some(Running::Invocation(handle)) => handle.abort(),
+        Some(Running::Activity { activity_arn }) => {
+            engine.activities().withdraw(&activity_arn, arn, task);
+        }
+        None => {}
+    }
+}
+
+fn offer_activity(engine: &Engine, arn: &str, request: TaskRequest) {
+    let Some(token) = request.token else {
+        // Every activity task gets a token from the interpreter; an
+        // execution stored before tokens existed has none to offer.
+        return;
+    };
+    engine.activities().offer(
+        &request.resource.arn,
+        ActivityTask {
+            token,
+            input: request.input.to_string(),
+            execution_arn: arn.to_owned(),
+            task: request.task,
+        },
+    );
+}
+
+/// Invokes a task and sends its answer to the execution.
+fn invoke(engine: &Engine, arn: &str, request: TaskRequest, inbox: Inbox) -> JoinHandle<()> {
+    let task = request.task;
+    let callback = request.resource.pattern == IntegrationPattern::WaitForTaskToken;
+    let logs = engine.task_log_sink(arn, &request);
+    let call = TaskCall {
+        idempotency_key: idempotency_key(arn, task),
+        execution_arn: arn.to_owned(),
+        request,
+        logs,
+    };
+    let resource_type = stepline_language::interp::resource_type(&call.request.resource);
+    let span = tracing::info_span!(
+        "task",
+        state = %call.request.state_name,
+        attempt = call.request.attempt + 1
+    );
+    span.in_scope(|| tracing::info!(resource = %call.request.resource.arn, "task invoked"));
+    let invocation = match call.request.resource.kind {
+        ResourceKind::StartExecution => nested::run(engine.clone(), call),
+        ResourceKind::MapRun => crate::maprun::runner::run(engine.clone(), call),
+        _ => engine.runner().run(call),
+    };
+    let engine = engine.clone();
+    tokio::spawn(
+        async move {
+            let began = std::time::Instant::now();
+            let answer = invocation.await;
+            let took = began.elapsed();
+            engine.metrics().task_done(&resource_type, took);
+            let millis = took.as_millis() as u64;
+            match &answer {
+                Ok(_) => tracing::info!(duration_ms = millis, "task succeeded"),
+                Err(f) => tracing::warn!(
+                    duration_ms = millis,
+                    error = f.error.as_deref().unwrap_or_default(),
+                    "task failed"
+                ),
+            }
+            let command = match answer {
+                // The request was accepted; the answer comes by callback.
+                Ok(output) if callback => Command::TaskSubmitted { task, output },
+                Ok(output) => Command::TaskSucceeded { task, output },
+                Err(Failure { error, cause }) => Command::TaskFailed { task, error, cause },
+            };
+            let _ = inbox.send(Message::Command(command));
+        }
+        .instrument(span),
+    )
+}
+
+/// Answers a mocked task (as if its invocation had returned at once).
+fn answer_with(answer: Result<Value, Failure>, task: TaskId, inbox: Inbox) -> JoinHandle<()> {
+    let command = match answer {
+        Ok(output) => Command::TaskSucceeded { task, output },
+        Err(Failure { error, cause }) => Command::TaskFailed { task, error, cause },
+    };
+    tokio::spawn(async move {
+        let _ = inbox.send(Message::Command(command));
+    })
+}
+
+/// A storage failure stops the execution's loop; it stays open in the
+/// store and resumes at the next start.
+fn pause(arn: &str, e: &dyn std::fmt::Display) {
+    tracing::error!(execution = %arn, error = %e, "execution paused on a storage error; it resumes at the next start");
+}
+
+/// Serves flush requests: one store flush answers every request that
+/// arrived before it started (group commit).
+pub(crate) async fn flush_loop(
+    store: Arc<dyn stepline_store::Store>,
+    mut requests: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), String>>>,
+    metrics: Arc<Metrics>,
+) {
+    while let Some(first) = requests.recv().await {
+        // Let the tasks already runnable (other starts and steps) ask too:
+        // under load a flush then carries many of them.
+        tokio::task::yield_now().await;
+        let mut waiting = vec![first];
+        while let Ok(more) = requests.try_recv() {
+            waiting.push(more);
+        }
+        let store = Arc::clone(&store);
+        let began = std::time::Instant::now();
+        let result = tokio::task::spawn_blocking(move || store.flush())
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        metrics.flushed(began.elapsed());
+        for done in waiting {
+            let _ = done.send(result.clone());
+        }
+    }
+}
+
+/// Sends a message to a live execution; `false` when it is not running here.
+pub(crate) fn deliver(engine: &Engine, arn: &str, message: Message) -> bool {
+    match lock(engine.live()).get(arn) {
+        Some(inbox) => inbox.send(message).is_ok(),
+        None => false,
+    }
+}

@@ -1,0 +1,38 @@
+//! The stepline engine: drives executions over a store, performs the
+//! interpreter's effects (tasks, timers, Map Runs) and feeds their results
+//! back.
+//!
+//! - [`Engine`] (engine.rs): the durable, concurrent runtime on tokio over a
+//!   store; the API the faces call. executor.rs is one execution's loop
+//!   inside it (effects after the flush, task dispatch, cancellation).
+//! - durable.rs: an execution bound to the store (journal, history,
+//!   timers, tokens) and its recovery by replay.
+//! - timers.rs: every execution's timers in one task.
+//! - task_logs.rs: what process tasks wrote, per attempt, bounded.
+//! - [`tasks`]: the task runners (HTTP, processes, Lambda mappings,
+//!   activities, nested executions, mocks).
+//! - [`maprun`]: the distributed Map's runner, readers and writers.
+//! - [`confined`]: file access confined to the directories an operator
+//!   allowed.
+
+pub mod confined;
+pub mod durable;
+mod engine;
+mod entropy;
+mod executor;
+pub mod maprun;
+mod metrics;
+pub mod task_logs;
+pub mod tasks;
+mod test_state;
+mod timers;
+mod versions;
+
+pub use durable::{DurableExecution, Keeping, Outstanding, idempotency_key};
+pub use engine::{Engine, EngineConfig, EngineError, TaskCall, TaskFuture, TaskRunner};
+pub use metrics::Metrics;
+pub use stepline_language::clock::{Clock, ManualClock, WallClock};
+pub use stepline_language::local::{Invoker, Outcome, UnavailableInvoker, run_to_completion};
+pub use task_logs::{TaskLogSink, TaskOutput};
+pub use test_state::{InspectionLevel, TestStateMock, TestStateOptions, TestStateResult};
+pub use versions::Resolved;

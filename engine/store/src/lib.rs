@@ -1,0 +1,384 @@
+//! Where executions are kept: narrow read traits, one per concern, and one
+//! transactional write path ([`WriteBatch`]), with a sled backend and an
+//! in-memory one that pass the same test suite (`suite`).
+//!
+//! What is stored for an execution:
+//! - its record (status, input, output, seed...), for listing and lookup;
+//! - its **journal**: every command the interpreter received, with its
+//!   time. The interpreter is deterministic, so folding the journal through
+//!   it rebuilds the execution exactly: that fold is recovery;
+//! - its **history**: the AWS-shaped events the fold produced, kept so that
+//!   reading a history never needs the definition or a replay;
+//! - its pending timers (due time first, so due ones are found by a scan)
+//!   and the task tokens that can still answer.
+//!
+//! - the output its process tasks wrote, per attempt (task logs, bounded);
+//! - once it has ended, a notice until its end has been announced.
+//!
+//! Beside executions: activities, and triggers (definitions, and apart from
+//! them what each has done: the schedule cursor, last firing, last error).
+//!
+//! Architecture invariant: the store knows nothing of the interpreter's
+//! inner state; it keeps records, journals, events, timers and tokens.
+
+pub mod backup;
+mod memory;
+mod records;
+mod sled_integrity;
+mod sled_store;
+#[cfg(test)]
+mod suite;
+
+pub use memory::MemoryStore;
+pub use records::{
+    ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, ExecutionSummary, JournalEntry,
+    MapRunChild, MapRunCounts, MapRunRecord, StateMachineRecord, TaskLogRecord, TaskTokenRecord,
+    TimerRecord, TriggerRecord, TriggerStateRecord, VersionRecord, WorkflowType,
+};
+pub use sled_integrity::WATERMARK_FILE;
+pub use sled_store::{CHECK_PROBLEMS_KEPT, CheckReport, SledStore};
+
+use stepline_language::history::HistoryEvent;
+
+/// The on-disk format this build writes and reads (4: the listing index;
+/// a format 3 directory gets it built once, at open).
+pub const FORMAT_VERSION: u32 = 4;
+
+/// Why a store operation failed. Storage problems are errors a person can
+/// act on, never panics.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the data directory {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error(
+        "the data directory was written by a newer stepline (format {found}; this build reads up to {supported}); upgrade stepline or use another directory"
+    )]
+    NewerFormat { found: u32, supported: u32 },
+    #[error("the stored data is damaged: {0}")]
+    Corrupt(String),
+    /// The data directory as a whole cannot be trusted (found at open, or
+    /// by a check): what is wrong and what to do.
+    #[error("the data directory {path} is damaged: {reason}. {remedy}")]
+    Damaged {
+        path: String,
+        reason: String,
+        remedy: String,
+    },
+    #[error("storage failed: {0}")]
+    Io(String),
+    #[error("{0}")]
+    Unsupported(&'static str),
+    #[error("an execution named '{name}' already exists for {state_machine}")]
+    ExecutionExists { state_machine: String, name: String },
+    #[error(
+        "the history of {execution} would not be contiguous: next event is {expected}, got {got}"
+    )]
+    HistoryGap {
+        execution: String,
+        expected: u64,
+        got: u64,
+    },
+}
+
+/// State machine definitions.
+pub trait StateMachines {
+    fn state_machine(&self, arn: &str) -> Result<Option<StateMachineRecord>, StoreError>;
+    /// All state machines, ordered by ARN.
+    fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError>;
+    /// The state machine as it was at `revision`: every revision put is
+    /// kept, even after the machine is deleted, so that executions of an
+    /// older revision (or of a deleted machine) resume after a restart.
+    fn state_machine_revision(
+        &self,
+        arn: &str,
+        revision: u64,
+    ) -> Result<Option<StateMachineRecord>, StoreError>;
+}
+
+/// Execution records.
+pub trait Executions {
+    fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError>;
+    /// The execution of `state_machine` called `name`, if any.
+    fn execution_by_name(
+        &self,
+        state_machine: &str,
+        name: &str,
+    ) -> Result<Option<ExecutionRecord>, StoreError>;
+    /// One page of a listing: the summaries `query` selects, newest start
+    /// first (then by ARN), after its cursor, at most its limit; read from
+    /// an index of summaries, never from the records themselves.
+    fn list_executions(&self, query: &ExecutionQuery) -> Result<ExecutionPage, StoreError>;
+    /// Executions still running: what recovery resumes.
+    fn open_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError>;
+}
+
+/// Which executions a listing goes through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutionsOf {
+    /// Every execution (the REST list without a machine).
+    All,
+    /// The executions of one state machine, by its ARN (a distributed
+    /// Map's children have a machine of their own, `PARENT/LABEL`).
+    Machine(String),
+    /// The children a Map Run started (ListExecutions with `mapRunArn`).
+    MapRun(String),
+}
+
+/// A listing of executions, as a SQL backend would run it: `WHERE` the
+/// machine or Map Run, the status, the redrive filter, and `(start, arn)`
+/// past the cursor; `ORDER BY start DESC, arn`; `LIMIT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionQuery {
+    pub of: ExecutionsOf,
+    pub status: Option<ExecutionStatus>,
+    /// ListExecutions' `redriveFilter`: `Some(true)` only executions
+    /// redriven at least once, `Some(false)` only those never redriven.
+    pub redriven: Option<bool>,
+    /// Where the previous page ended: this page starts after it.
+    pub after: Option<ListCursor>,
+    /// At most this many (a limit of 0 is read as 1).
+    pub limit: usize,
+}
+
+impl ExecutionQuery {
+    /// The first `limit` executions of `of`, with no filter.
+    pub fn new(of: ExecutionsOf, limit: usize) -> Self {
+        Self {
+            of,
+            status: None,
+            redriven: None,
+            after: None,
+            limit,
+        }
+    }
+}
+
+/// A position in a listing's order (start time newest first, then ARN):
+/// the last summary of a page. Stable under writes: a page after it never
+/// repeats what came before, however many executions start meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    pub start: chrono::DateTime<chrono::Utc>,
+    pub arn: String,
+}
+
+impl ListCursor {
+    pub fn of(summary: &ExecutionSummary) -> Self {
+        Self {
+            start: summary.start,
+            arn: summary.arn.clone(),
+        }
+    }
+
+    /// The cursor as text (the start in nanoseconds, a space, the ARN):
+    /// what the faces sign into their page tokens.
+    pub fn to_text(&self) -> String {
+        let nanos = self.start.timestamp_nanos_opt().unwrap_or_default();
+        format!("{nanos} {}", self.arn)
+    }
+
+    /// The cursor `to_text` wrote; `None` for anything else.
+    pub fn from_text(text: &str) -> Option<Self> {
+        let (nanos, arn) = text.split_once(' ')?;
+        Some(Self {
+            start: chrono::DateTime::from_timestamp_nanos(nanos.parse().ok()?),
+            arn: arn.to_owned(),
+        })
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionPage {
+    pub executions: Vec<ExecutionSummary>,
+    /// Where the next page starts; `None` when nothing more matched.
+    pub next: Option<ListCursor>,
+}
+
+/// The journal of commands of each execution.
+pub trait Journals {
+    fn journal(&self, execution: &str) -> Result<Vec<JournalEntry>, StoreError>;
+}
+
+/// The history events of each execution.
+pub trait Histories {
+    /// Events with ids in `from..=to` (1-based), in order.
+    fn history(&self, execution: &str, from: u64, to: u64)
+    -> Result<Vec<HistoryEvent>, StoreError>;
+    /// How many events the execution has (its last event id).
+    fn history_len(&self, execution: &str) -> Result<u64, StoreError>;
+}
+
+/// Pending timers of every execution.
+pub trait Timers {
+    /// Timers due at or before `now`, earliest first, at most `limit`.
+    fn due_timers(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<TimerRecord>, StoreError>;
+    /// Every pending timer of one execution.
+    fn timers_of(&self, execution: &str) -> Result<Vec<TimerRecord>, StoreError>;
+}
+
+/// Activities (CreateActivity).
+pub trait Activities {
+    fn activity(&self, arn: &str) -> Result<Option<ActivityRecord>, StoreError>;
+    /// All activities, ordered by ARN.
+    fn activities(&self) -> Result<Vec<ActivityRecord>, StoreError>;
+}
+
+/// Task tokens that may still answer.
+pub trait TaskTokens {
+    fn task_token(&self, token: &str) -> Result<Option<TaskTokenRecord>, StoreError>;
+}
+
+/// Trigger definitions and what each has done.
+pub trait Triggers {
+    fn trigger(&self, name: &str) -> Result<Option<TriggerRecord>, StoreError>;
+    /// All triggers, ordered by name.
+    fn triggers(&self) -> Result<Vec<TriggerRecord>, StoreError>;
+    fn trigger_state(&self, name: &str) -> Result<Option<TriggerStateRecord>, StoreError>;
+}
+
+/// What process tasks wrote, per attempt (bounded: see
+/// [`WriteOp::PutTaskLog`]).
+pub trait TaskLogs {
+    /// The execution's task logs still kept, oldest first.
+    fn task_logs(&self, execution: &str) -> Result<Vec<TaskLogRecord>, StoreError>;
+}
+
+/// Executions whose end is still to be announced (alerts): a notice is
+/// written in the same batch as a STANDARD execution's end and removed
+/// once its observers are done with it, so an end survives a crash until
+/// then.
+pub trait EndedNotices {
+    /// The ARNs of the executions with a notice, ordered.
+    fn ended_notices(&self) -> Result<Vec<String>, StoreError>;
+}
+
+/// Map Runs of distributed Maps.
+pub trait MapRuns {
+    fn map_run(&self, arn: &str) -> Result<Option<MapRunRecord>, StoreError>;
+    /// The Map Runs an execution started, ordered by ARN.
+    fn map_runs(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError>;
+}
+
+/// One write, applied atomically: either every operation is stored or none
+/// (unless it is [`WriteBatch::relaxed`]).
+#[derive(Debug, Clone, Default)]
+pub struct WriteBatch {
+    pub ops: Vec<WriteOp>,
+    relaxed: bool,
+}
+
+/// One operation of a [`WriteBatch`].
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    /// Puts the current state machine and keeps its revision.
+    PutStateMachine(StateMachineRecord),
+    DeleteStateMachine(String),
+    /// Creates an execution; fails the batch with `ExecutionExists` when its
+    /// state machine already has an execution of that name.
+    CreateExecution(ExecutionRecord),
+    UpdateExecution(ExecutionRecord),
+    AppendJournal {
+        execution: String,
+        entries: Vec<JournalEntry>,
+    },
+    /// Appends events; they must continue the stored history without a gap.
+    AppendHistory {
+        execution: String,
+        events: Vec<HistoryEvent>,
+    },
+    PutTimer(TimerRecord),
+    RemoveTimer(TimerRecord),
+    PutTaskToken(TaskTokenRecord),
+    RemoveTaskToken(String),
+    PutActivity(ActivityRecord),
+    DeleteActivity(String),
+    /// Removes an execution and everything kept for it (record, name,
+    /// journal, history, timers, tokens): retention's purge.
+    DeleteExecution(String),
+    PutTrigger(TriggerRecord),
+    /// Deletes a trigger's definition and its state.
+    DeleteTrigger(String),
+    PutTriggerState(TriggerStateRecord),
+    /// Keeps one attempt's task log under the execution's next sequence
+    /// number (the record's `seq` is ignored) and drops the execution's
+    /// logs older than the last `keep`, so an execution that retries
+    /// forever holds a bounded number of them. Deleted with the execution.
+    PutTaskLog {
+        record: TaskLogRecord,
+        keep: u64,
+    },
+    /// Records that an execution's end is still to be announced.
+    PutEndedNotice(String),
+    RemoveEndedNotice(String),
+    PutMapRun(MapRunRecord),
+}
+
+impl WriteBatch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A batch whose writes may be stored one by one: after a crash, any
+    /// prefix of them may be there. For what no crash promise covers (an
+    /// EXPRESS execution's record). Cheaper on sled, where every atomic
+    /// batch writes out the log buffer.
+    pub fn relaxed() -> Self {
+        Self {
+            ops: Vec::new(),
+            relaxed: true,
+        }
+    }
+
+    pub fn is_relaxed(&self) -> bool {
+        self.relaxed
+    }
+
+    pub fn push(&mut self, op: WriteOp) -> &mut Self {
+        self.ops.push(op);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// A whole store: the read traits, the atomic write, and durability.
+pub trait Store:
+    StateMachines
+    + Executions
+    + Journals
+    + Histories
+    + Timers
+    + TaskTokens
+    + Activities
+    + Triggers
+    + TaskLogs
+    + EndedNotices
+    + MapRuns
+    + Send
+    + Sync
+{
+    /// Applies `batch` atomically. Visible to reads at once; durable after
+    /// the next [`Store::flush`].
+    fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError>;
+    /// Makes every applied batch durable (one flush for many batches: group
+    /// commit is the caller calling this once for many writers).
+    fn flush(&self) -> Result<(), StoreError>;
+    /// Writes a consistent copy of everything stored to `out`, in the
+    /// format of [`backup`]. Writers wait while it is taken.
+    /// The damage a read has found since the store was opened, if any: a
+    /// damaged store answers what it can, and says so (`/ready`).
+    fn damage(&self) -> Option<String> {
+        None
+    }
+    fn backup(&self, out: &mut dyn std::io::Write) -> Result<backup::BackupSummary, StoreError> {
+        let _ = out;
+        Err(StoreError::Unsupported("this store cannot be backed up"))
+    }
+}

@@ -1,0 +1,2357 @@
+//! The shared suite every backend passes.
+//!
+//! Each `check_*` function takes any [`Store`] and states one part of the
+//! contract of the store traits; the `backends!` macro at the end runs every
+//! check against a fresh [`MemoryStore`] and a fresh [`SledStore`] in its
+//! own temporary directory. A new backend adds one module there. Checks that
+//! only make sense on disk (reopening, the format version) are sled-only and
+//! live after the macro.
+//!
+//! Records are built by small helpers with realistic ARNs, and history
+//! events of several kinds, so a backend that serialises proves that every
+//! shape survives the round trip.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use super::{
+    ActivityRecord, EndedNotices, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus,
+    ExecutionSummary, Executions, ExecutionsOf, FORMAT_VERSION, Histories, JournalEntry, Journals,
+    ListCursor, MapRunChild, MemoryStore, SledStore, StateMachineRecord, StateMachines, Store,
+    StoreError, TaskLogRecord, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
+    TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
+};
+use stepline_language::history::{Event, HistoryEvent, StateType, TaskScheduled};
+use stepline_language::interp::Command;
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/stepline";
+
+/// A time from RFC 3339 text.
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// The time every helper record is anchored on.
+fn t0() -> DateTime<Utc> {
+    at("2026-01-01T00:00:00.000Z")
+}
+
+fn ms(n: i64) -> Duration {
+    Duration::milliseconds(n)
+}
+
+fn machine_arn(machine: &str) -> String {
+    format!("arn:aws:states:us-east-1:123456789012:stateMachine:{machine}")
+}
+
+fn execution_arn(machine: &str, name: &str) -> String {
+    format!("arn:aws:states:us-east-1:123456789012:execution:{machine}:{name}")
+}
+
+fn machine(name: &str, revision: u64) -> StateMachineRecord {
+    StateMachineRecord {
+        arn: machine_arn(name),
+        name: name.to_owned(),
+        definition: format!(
+            r#"{{"Comment": "revision {revision}", "StartAt": "P", "States": {{"P": {{"Type": "Pass", "End": true}}}}}}"#
+        ),
+        role_arn: ROLE.to_owned(),
+        workflow_type: WorkflowType::Standard,
+        created: t0(),
+        revision,
+        tags: [("env".to_owned(), format!("rev-{revision}"))].into(),
+        versions: Default::default(),
+        last_version: 0,
+        aliases: Default::default(),
+    }
+}
+
+/// A RUNNING execution of state machine `machine` called `name`.
+fn execution(machine: &str, name: &str) -> ExecutionRecord {
+    ExecutionRecord {
+        arn: execution_arn(machine, name),
+        state_machine_arn: machine_arn(machine),
+        revision: 1,
+        name: name.to_owned(),
+        input: r#"{"order": 7}"#.to_owned(),
+        status: ExecutionStatus::Running,
+        start: t0(),
+        stop: None,
+        output: None,
+        error: None,
+        cause: None,
+        seed: 0xDEAD_BEEF,
+        redrive_count: 0,
+        token_secret: String::new(),
+        test_case: None,
+        map_run: None,
+    }
+}
+
+/// `record`, finished with `status`.
+fn finished(record: &ExecutionRecord, status: ExecutionStatus) -> ExecutionRecord {
+    let mut record = record.clone();
+    record.status = status;
+    record.stop = Some(t0() + ms(1500));
+    match status {
+        ExecutionStatus::Succeeded => record.output = Some(r#"{"done": true}"#.to_owned()),
+        _ => {
+            record.error = Some("States.TaskFailed".to_owned());
+            record.cause = Some("it broke".to_owned());
+        }
+    }
+    record
+}
+
+/// Event `id` of an execution, of a kind that varies with the id.
+fn event(id: u64) -> HistoryEvent {
+    let event = match id {
+        1 => Event::ExecutionStarted {
+            input: Arc::new(json!({"order": 7, "items": ["a", "b"]})),
+            role_arn: ROLE.to_owned(),
+        },
+        id if id % 5 == 0 => Event::TaskScheduled(Box::new(TaskScheduled {
+            resource_type: "http".to_owned(),
+            resource: "invoke".to_owned(),
+            region: "us-east-1".to_owned(),
+            parameters: Arc::new(json!({"ApiEndpoint": "http://127.0.0.1/", "n": id})),
+            timeout_in_seconds: Some(30),
+            heartbeat_in_seconds: None,
+        })),
+        id if id % 2 == 0 => Event::StateEntered {
+            state_type: StateType::Pass,
+            name: Arc::from(format!("State{id}")),
+            input: Arc::new(json!({"n": id})),
+        },
+        _ => Event::ParallelStateStarted,
+    };
+    HistoryEvent {
+        id,
+        previous_event_id: id - 1,
+        timestamp: t0() + ms(id as i64),
+        event,
+    }
+}
+
+/// Events with ids `from..=to`.
+fn events(from: u64, to: u64) -> Vec<HistoryEvent> {
+    (from..=to).map(event).collect()
+}
+
+fn ids(events: &[HistoryEvent]) -> Vec<u64> {
+    events.iter().map(|e| e.id).collect()
+}
+
+fn entry(seq: u64) -> JournalEntry {
+    JournalEntry {
+        seq,
+        at: t0() + ms(seq as i64),
+        command: Command::Start {
+            input: json!({"seq": seq}),
+        },
+    }
+}
+
+fn timer(execution: &str, timer: u64, due: DateTime<Utc>) -> TimerRecord {
+    TimerRecord {
+        due,
+        execution: execution.to_owned(),
+        timer,
+    }
+}
+
+fn token(token: &str, execution: &str, task: u64) -> TaskTokenRecord {
+    TaskTokenRecord {
+        token: token.to_owned(),
+        execution: execution.to_owned(),
+        task,
+    }
+}
+
+fn append_history(execution: &str, events: Vec<HistoryEvent>) -> WriteOp {
+    WriteOp::AppendHistory {
+        execution: execution.to_owned(),
+        events,
+    }
+}
+
+fn append_journal(execution: &str, entries: Vec<JournalEntry>) -> WriteOp {
+    WriteOp::AppendJournal {
+        execution: execution.to_owned(),
+        entries,
+    }
+}
+
+fn apply(store: &dyn Store, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+    store.apply(&WriteBatch {
+        ops,
+        ..WriteBatch::default()
+    })
+}
+
+/// Applies a batch that must succeed.
+#[track_caller]
+fn ok(store: &dyn Store, ops: Vec<WriteOp>) {
+    if let Err(e) = apply(store, ops) {
+        panic!("the batch should apply: {e}");
+    }
+}
+
+/// Every execution of one state machine (or all), ordered by ARN: the
+/// listing read two at a time (so every check of records also crosses
+/// pages), then each record.
+#[track_caller]
+fn executions(store: &dyn Store, machine: Option<&str>) -> Vec<ExecutionRecord> {
+    let of = match machine {
+        Some(m) => ExecutionsOf::Machine(m.to_owned()),
+        None => ExecutionsOf::All,
+    };
+    let mut records: Vec<ExecutionRecord> = listed(store, ExecutionQuery::new(of, 2))
+        .iter()
+        .map(|s| {
+            let record = store.execution(&s.arn).unwrap().expect("a listed record");
+            assert_eq!(
+                &record.summary(),
+                s,
+                "the listing's summary is the record's"
+            );
+            record
+        })
+        .collect();
+    records.sort_by(|a, b| a.arn.cmp(&b.arn));
+    records
+}
+
+/// Every summary `query` selects, following its pages to the end.
+#[track_caller]
+fn listed(store: &dyn Store, mut query: ExecutionQuery) -> Vec<ExecutionSummary> {
+    let mut all = Vec::new();
+    loop {
+        let ExecutionPage { executions, next } = store.list_executions(&query).unwrap();
+        assert!(
+            executions.len() <= query.limit.max(1),
+            "a page past its limit"
+        );
+        all.extend(executions);
+        match next {
+            Some(cursor) => query.after = Some(cursor),
+            None => return all,
+        }
+    }
+}
+
+fn summary_arns(summaries: &[ExecutionSummary]) -> Vec<String> {
+    summaries.iter().map(|s| s.arn.clone()).collect()
+}
+
+fn arns(records: &[ExecutionRecord]) -> Vec<String> {
+    records.iter().map(|r| r.arn.clone()).collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[track_caller]
+fn assert_exists_error(result: Result<(), StoreError>, machine: &str, name: &str) {
+    match result {
+        Err(StoreError::ExecutionExists {
+            state_machine,
+            name: got,
+        }) => {
+            assert_eq!(state_machine, machine_arn(machine));
+            assert_eq!(got, name);
+        }
+        other => panic!("expected ExecutionExists for {machine}/{name}, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn assert_gap_error(result: Result<(), StoreError>, execution: &str, expected: u64, got: u64) {
+    match result {
+        Err(StoreError::HistoryGap {
+            execution: e,
+            expected: x,
+            got: g,
+        }) => assert_eq!((e.as_str(), x, g), (execution, expected, got)),
+        other => {
+            panic!("expected HistoryGap (expected {expected}, got {got}), got {other:?}")
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// State machines
+
+fn check_state_machines(store: &dyn Store) {
+    assert_eq!(store.state_machines().unwrap(), vec![]);
+    assert_eq!(store.state_machine(&machine_arn("A")).unwrap(), None);
+
+    // Put out of order: the listing is ordered by ARN all the same.
+    ok(
+        store,
+        vec![
+            WriteOp::PutStateMachine(machine("B", 1)),
+            WriteOp::PutStateMachine(machine("C", 1)),
+        ],
+    );
+    ok(store, vec![WriteOp::PutStateMachine(machine("A", 1))]);
+    assert_eq!(
+        store.state_machine(&machine_arn("A")).unwrap(),
+        Some(machine("A", 1))
+    );
+    assert_eq!(
+        store.state_machines().unwrap(),
+        vec![machine("A", 1), machine("B", 1), machine("C", 1)]
+    );
+
+    // An update overwrites the record in place (new revision, new text).
+    let mut b2 = machine("B", 2);
+    b2.workflow_type = WorkflowType::Express;
+    ok(store, vec![WriteOp::PutStateMachine(b2.clone())]);
+    assert_eq!(
+        store.state_machine(&machine_arn("B")).unwrap(),
+        Some(b2.clone())
+    );
+    assert_eq!(
+        store.state_machines().unwrap(),
+        vec![machine("A", 1), b2.clone(), machine("C", 1)]
+    );
+
+    ok(store, vec![WriteOp::DeleteStateMachine(machine_arn("A"))]);
+    assert_eq!(store.state_machine(&machine_arn("A")).unwrap(), None);
+    assert_eq!(store.state_machines().unwrap(), vec![b2, machine("C", 1)]);
+
+    // Deleting what is not there is not an error and changes nothing.
+    ok(store, vec![WriteOp::DeleteStateMachine(machine_arn("A"))]);
+    assert_eq!(store.state_machines().unwrap().len(), 2);
+}
+
+// ---------------------------------------------------------------------------
+// Executions
+
+fn check_executions(store: &dyn Store) {
+    let a1 = execution("M", "b-run");
+    let a2 = execution("M", "a-run");
+    let b1 = execution("N", "a-run");
+    assert_eq!(executions(store, None), vec![]);
+    assert_eq!(store.execution(&a1.arn).unwrap(), None);
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "b-run").unwrap(),
+        None
+    );
+
+    ok(
+        store,
+        vec![
+            WriteOp::PutStateMachine(machine("M", 1)),
+            WriteOp::PutStateMachine(machine("N", 1)),
+            WriteOp::CreateExecution(a1.clone()),
+        ],
+    );
+    ok(
+        store,
+        vec![
+            WriteOp::CreateExecution(b1.clone()),
+            WriteOp::CreateExecution(a2.clone()),
+        ],
+    );
+
+    assert_eq!(store.execution(&a1.arn).unwrap(), Some(a1.clone()));
+    assert_eq!(store.execution(&b1.arn).unwrap(), Some(b1.clone()));
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "b-run").unwrap(),
+        Some(a1.clone())
+    );
+    assert_eq!(
+        store.execution_by_name(&machine_arn("N"), "a-run").unwrap(),
+        Some(b1.clone())
+    );
+    assert_eq!(
+        store.execution_by_name(&machine_arn("N"), "b-run").unwrap(),
+        None
+    );
+    assert_eq!(
+        store.execution_by_name(&machine_arn("Z"), "a-run").unwrap(),
+        None
+    );
+
+    // Listed by ARN, whatever the order of creation.
+    assert_eq!(
+        executions(store, None),
+        vec![a2.clone(), a1.clone(), b1.clone()]
+    );
+    assert_eq!(
+        executions(store, Some(&machine_arn("M"))),
+        vec![a2.clone(), a1.clone()]
+    );
+    assert_eq!(executions(store, Some(&machine_arn("N"))), vec![b1.clone()]);
+    assert_eq!(executions(store, Some(&machine_arn("Z"))), vec![]);
+
+    // An update replaces the record; lookups by name see it too.
+    let done = finished(&a1, ExecutionStatus::Succeeded);
+    ok(store, vec![WriteOp::UpdateExecution(done.clone())]);
+    assert_eq!(store.execution(&a1.arn).unwrap(), Some(done.clone()));
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "b-run").unwrap(),
+        Some(done.clone())
+    );
+    assert_eq!(executions(store, Some(&machine_arn("M"))), vec![a2, done]);
+    store.flush().unwrap();
+}
+
+/// An execution of `machine` called `name` that started `offset` ms after
+/// t0, in `status`.
+fn started_at(machine: &str, name: &str, offset: i64, status: ExecutionStatus) -> ExecutionRecord {
+    let mut record = execution(machine, name);
+    record.start = t0() + ms(offset);
+    if status != ExecutionStatus::Running {
+        record = finished(&record, status);
+        record.stop = Some(record.start + ms(10));
+    }
+    record
+}
+
+/// `query` with the filters set.
+fn query(of: ExecutionsOf, status: Option<ExecutionStatus>, limit: usize) -> ExecutionQuery {
+    ExecutionQuery {
+        status,
+        ..ExecutionQuery::new(of, limit)
+    }
+}
+
+fn of_machine(m: &str) -> ExecutionsOf {
+    ExecutionsOf::Machine(machine_arn(m))
+}
+
+/// A listing is newest start first, then by ARN, across machines and
+/// statuses; filters by machine (`M` is not a prefix of `MM`), status and
+/// redrive read only what they select, alone or together; pages follow
+/// each other whatever their size, and the last one has no cursor.
+fn check_listing_order_filters_and_pages(store: &dyn Store) {
+    use ExecutionStatus::*;
+    let redriven = |mut r: ExecutionRecord| {
+        r.redrive_count = 2;
+        r
+    };
+    let records = [
+        started_at("M", "a", 5, Succeeded),
+        redriven(started_at("M", "b", 5, Running)),
+        started_at("MM", "c", 7, Failed),
+        started_at("M", "d", 1, Failed),
+        started_at("N", "e", 9, Running),
+        redriven(started_at("M", "f", 3, Succeeded)),
+        redriven(started_at("MM", "g", 5, Aborted)),
+        started_at("M", "h", -2, TimedOut),
+        started_at("M", "i", 4, Running),
+    ];
+    for r in &records {
+        ok(store, vec![WriteOp::CreateExecution(r.clone())]);
+    }
+    let newest_first =
+        |machine: Option<&str>, status: Option<ExecutionStatus>, again: Option<bool>| {
+            let mut expected: Vec<&ExecutionRecord> = records
+                .iter()
+                .filter(|r| machine.is_none_or(|m| r.state_machine_arn == machine_arn(m)))
+                .filter(|r| status.is_none_or(|s| r.status == s))
+                .filter(|r| again.is_none_or(|a| (r.redrive_count > 0) == a))
+                .collect();
+            expected.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| a.arn.cmp(&b.arn)));
+            expected.iter().map(|r| r.arn.clone()).collect::<Vec<_>>()
+        };
+    assert_eq!(
+        summary_arns(&listed(store, query(ExecutionsOf::All, None, 100))),
+        newest_first(None, None, None)
+    );
+    for limit in [1, 2, 3, 8, 9, 10] {
+        for of in [None, Some("M"), Some("MM"), Some("N"), Some("Z")] {
+            let statuses = ExecutionStatus::ALL.into_iter().map(Some);
+            for status in std::iter::once(None).chain(statuses) {
+                for again in [None, Some(true), Some(false)] {
+                    let mut q = query(of.map_or(ExecutionsOf::All, of_machine), status, limit);
+                    q.redriven = again;
+                    assert_eq!(
+                        summary_arns(&listed(store, q)),
+                        newest_first(of, status, again),
+                        "{of:?} {status:?} redriven {again:?}, pages of {limit}"
+                    );
+                }
+            }
+        }
+    }
+    // A full page says whether more follow: exactly as many as there are
+    // gives no cursor.
+    let first = store
+        .list_executions(&query(of_machine("M"), None, 6))
+        .unwrap();
+    assert_eq!(first.executions.len(), 6);
+    assert_eq!(first.next, None);
+    let first = store
+        .list_executions(&query(of_machine("M"), None, 4))
+        .unwrap();
+    assert_eq!(
+        first.next,
+        first.executions.last().map(ListCursor::of),
+        "the cursor is the last summary"
+    );
+    // The summary is the record's, without input or output.
+    let one = listed(store, query(of_machine("N"), None, 1));
+    assert_eq!(one, vec![records[4].summary()]);
+    let again = listed(store, query(of_machine("MM"), Some(Aborted), 1));
+    assert_eq!(again, vec![records[6].summary()], "with its redrive count");
+    // A limit of 0 is read as 1.
+    let zero = store
+        .list_executions(&query(ExecutionsOf::All, None, 0))
+        .unwrap();
+    assert_eq!(zero.executions.len(), 1);
+    // Nothing for a machine or Map Run with no executions.
+    assert!(listed(store, query(of_machine("Z"), None, 10)).is_empty());
+    let map_run =
+        ExecutionsOf::MapRun("arn:aws:states:us-east-1:123456789012:mapRun:M/Map:x".into());
+    assert!(listed(store, query(map_run, None, 10)).is_empty());
+}
+
+/// A change of status moves the summary (in the same batch as the start,
+/// or later); a redrive moves it back, counted; a delete removes it.
+fn check_listing_follows_status_changes_and_deletes(store: &dyn Store) {
+    use ExecutionStatus::*;
+    let slow = started_at("M", "slow", 1, Running);
+    let quick = started_at("M", "quick", 2, Running);
+    ok(store, start_batch(&slow));
+    // Started and ended in one batch (one step).
+    ok(
+        store,
+        vec![
+            WriteOp::CreateExecution(quick.clone()),
+            WriteOp::UpdateExecution(finished(&quick, Succeeded)),
+        ],
+    );
+    let arns_in = |status: Option<ExecutionStatus>| {
+        summary_arns(&listed(store, query(of_machine("M"), status, 10)))
+    };
+    assert_eq!(arns_in(Some(Running)), vec![slow.arn.clone()]);
+    assert_eq!(arns_in(Some(Succeeded)), vec![quick.arn.clone()]);
+    assert_eq!(arns_in(None), vec![quick.arn.clone(), slow.arn.clone()]);
+
+    let failed = finished(&slow, Failed);
+    ok(store, vec![WriteOp::UpdateExecution(failed.clone())]);
+    assert!(arns_in(Some(Running)).is_empty());
+    assert_eq!(arns_in(Some(Failed)), vec![slow.arn.clone()]);
+    let listed_failed = listed(store, query(of_machine("M"), Some(Failed), 10));
+    assert_eq!(
+        listed_failed,
+        vec![failed.summary()],
+        "the stop date and status"
+    );
+
+    // Redriven: RUNNING again, counted; the redrive filter sees it.
+    let mut redriven = failed.clone();
+    redriven.status = Running;
+    redriven.stop = None;
+    redriven.error = None;
+    redriven.cause = None;
+    redriven.redrive_count = 1;
+    ok(store, vec![WriteOp::UpdateExecution(redriven.clone())]);
+    assert!(arns_in(Some(Failed)).is_empty());
+    assert_eq!(arns_in(Some(Running)), vec![slow.arn.clone()]);
+    let mut q = query(of_machine("M"), None, 10);
+    q.redriven = Some(true);
+    assert_eq!(
+        summary_arns(&listed(store, q.clone())),
+        vec![slow.arn.clone()]
+    );
+    q.redriven = Some(false);
+    assert_eq!(summary_arns(&listed(store, q)), vec![quick.arn.clone()]);
+    let aborted = finished(&redriven, Aborted);
+    ok(store, vec![WriteOp::UpdateExecution(aborted.clone())]);
+    assert_eq!(arns_in(Some(Aborted)), vec![slow.arn.clone()]);
+    assert!(arns_in(Some(Running)).is_empty());
+
+    // Rewritten as it is (recovery closing an open mark): listed once.
+    ok(store, vec![WriteOp::UpdateExecution(aborted.clone())]);
+    assert_eq!(arns_in(None), vec![quick.arn.clone(), slow.arn.clone()]);
+
+    ok(store, vec![WriteOp::DeleteExecution(slow.arn.clone())]);
+    assert_eq!(arns_in(None), vec![quick.arn.clone()]);
+    assert!(listed(store, query(ExecutionsOf::All, Some(Aborted), 10)).is_empty());
+    ok(store, vec![WriteOp::DeleteExecution(quick.arn.clone())]);
+    assert!(listed(store, query(ExecutionsOf::All, None, 10)).is_empty());
+    store.flush().unwrap();
+}
+
+/// A cursor is a place in the order, not an offset: executions started
+/// after the first page was read do not shift the second.
+fn check_listing_cursor_is_stable_under_new_starts(store: &dyn Store) {
+    for i in 0..6 {
+        let r = started_at("M", &format!("old-{i}"), i, ExecutionStatus::Running);
+        ok(store, vec![WriteOp::CreateExecution(r)]);
+    }
+    let first = store
+        .list_executions(&query(of_machine("M"), None, 3))
+        .unwrap();
+    let names: Vec<&str> = first.executions.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["old-5", "old-4", "old-3"]);
+    for i in 0..4 {
+        let r = started_at("M", &format!("new-{i}"), 100 + i, ExecutionStatus::Running);
+        ok(store, vec![WriteOp::CreateExecution(r)]);
+    }
+    let mut second = query(of_machine("M"), None, 3);
+    second.after = first.next;
+    let second = listed(store, second);
+    let names: Vec<&str> = second.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["old-2", "old-1", "old-0"]);
+}
+
+/// A distributed Map's children are listed by their Map Run (and by their
+/// own machine, `PARENT/LABEL`), with the Map Run in the summary.
+fn check_listing_map_run_children(store: &dyn Store) {
+    let run_arn = |id: &str| format!("arn:aws:states:us-east-1:123456789012:mapRun:M/Map:{id}");
+    let child = |name: &str, run: &str, offset: i64| {
+        let mut r = started_at("M/Map", name, offset, ExecutionStatus::Running);
+        r.map_run = Some(MapRunChild {
+            map_run_arn: run_arn(run),
+            machine_arn: machine_arn("M"),
+            revision: 1,
+            scope: 1,
+            express: false,
+        });
+        r
+    };
+    let (a1, a2, b1) = (
+        child("a1", "a", 1),
+        child("a2", "a", 2),
+        child("b1", "b", 3),
+    );
+    let parent = started_at("M", "parent", 0, ExecutionStatus::Running);
+    for r in [&parent, &a1, &a2, &b1] {
+        ok(store, vec![WriteOp::CreateExecution(r.clone())]);
+    }
+    let of_run =
+        |id: &str, status| listed(store, query(ExecutionsOf::MapRun(run_arn(id)), status, 1));
+    assert_eq!(
+        summary_arns(&of_run("a", None)),
+        vec![a2.arn.clone(), a1.arn.clone()]
+    );
+    assert_eq!(of_run("a", None)[0].map_run_arn, Some(run_arn("a")));
+    assert_eq!(summary_arns(&of_run("b", None)), vec![b1.arn.clone()]);
+    // The parent's machine lists the parent only.
+    assert_eq!(
+        summary_arns(&listed(store, query(of_machine("M"), None, 10))),
+        vec![parent.arn.clone()]
+    );
+    assert_eq!(
+        summary_arns(&listed(store, query(of_machine("M/Map"), None, 10))),
+        vec![b1.arn.clone(), a2.arn.clone(), a1.arn.clone()]
+    );
+    ok(
+        store,
+        vec![WriteOp::UpdateExecution(finished(
+            &a1,
+            ExecutionStatus::Failed,
+        ))],
+    );
+    assert_eq!(
+        summary_arns(&of_run("a", Some(ExecutionStatus::Failed))),
+        vec![a1.arn.clone()]
+    );
+    assert_eq!(
+        summary_arns(&of_run("a", Some(ExecutionStatus::Running))),
+        vec![a2.arn.clone()]
+    );
+    ok(store, vec![WriteOp::DeleteExecution(a1.arn.clone())]);
+    assert_eq!(summary_arns(&of_run("a", None)), vec![a2.arn.clone()]);
+}
+
+fn check_open_executions(store: &dyn Store) {
+    let e1 = execution("M", "one");
+    let e2 = execution("M", "two");
+    let e3 = execution("N", "three");
+    // Created already finished (an EXPRESS run recorded at its end, say).
+    let e4 = finished(&execution("N", "four"), ExecutionStatus::Succeeded);
+    assert_eq!(store.open_executions().unwrap(), vec![]);
+
+    ok(
+        store,
+        vec![
+            WriteOp::CreateExecution(e1.clone()),
+            WriteOp::CreateExecution(e2.clone()),
+            WriteOp::CreateExecution(e3.clone()),
+            WriteOp::CreateExecution(e4.clone()),
+        ],
+    );
+    let open = |store: &dyn Store| sorted(arns(&store.open_executions().unwrap()));
+    assert_eq!(
+        open(store),
+        sorted(vec![e1.arn.clone(), e2.arn.clone(), e3.arn.clone()])
+    );
+    assert_eq!(executions(store, None).len(), 4);
+
+    ok(
+        store,
+        vec![WriteOp::UpdateExecution(finished(
+            &e1,
+            ExecutionStatus::Succeeded,
+        ))],
+    );
+    assert_eq!(open(store), sorted(vec![e2.arn.clone(), e3.arn.clone()]));
+
+    // A still-running update (new redrive count, say) keeps it open.
+    let mut e2b = e2.clone();
+    e2b.redrive_count = 1;
+    ok(store, vec![WriteOp::UpdateExecution(e2b.clone())]);
+    assert_eq!(open(store), sorted(vec![e2.arn.clone(), e3.arn.clone()]));
+    assert!(store.open_executions().unwrap().contains(&e2b));
+
+    ok(
+        store,
+        vec![
+            WriteOp::UpdateExecution(finished(&e2, ExecutionStatus::Failed)),
+            WriteOp::UpdateExecution(finished(&e3, ExecutionStatus::Aborted)),
+        ],
+    );
+    assert_eq!(open(store), Vec::<String>::new());
+
+    // Redriven: RUNNING again, so open again; and the open record is the
+    // current one.
+    let mut again = e1.clone();
+    again.redrive_count = 1;
+    ok(store, vec![WriteOp::UpdateExecution(again.clone())]);
+    assert_eq!(store.open_executions().unwrap(), vec![again]);
+
+    ok(
+        store,
+        vec![WriteOp::UpdateExecution(finished(
+            &e1,
+            ExecutionStatus::TimedOut,
+        ))],
+    );
+    assert_eq!(store.open_executions().unwrap(), vec![]);
+}
+
+// ---------------------------------------------------------------------------
+// Name uniqueness
+
+fn check_name_taken_rejects_whole_batch(store: &dyn Store) {
+    let first = execution("M", "n");
+    ok(store, vec![WriteOp::CreateExecution(first.clone())]);
+
+    // Same state machine, same name (and so the same ARN), other input.
+    let mut second = execution("M", "n");
+    second.input = r#"{"other": true}"#.to_owned();
+    let fresh = execution("M", "fresh");
+    let result = apply(
+        store,
+        vec![
+            WriteOp::PutStateMachine(machine("X", 1)),
+            WriteOp::CreateExecution(fresh.clone()),
+            append_history(&fresh.arn, events(1, 2)),
+            append_journal(&fresh.arn, vec![entry(1)]),
+            WriteOp::PutTimer(timer(&fresh.arn, 1, t0())),
+            WriteOp::PutTaskToken(token("tok", &fresh.arn, 1)),
+            WriteOp::UpdateExecution(finished(&first, ExecutionStatus::Aborted)),
+            WriteOp::CreateExecution(second),
+        ],
+    );
+    assert_exists_error(result, "M", "n");
+
+    // Nothing of that batch is visible.
+    assert_eq!(store.state_machine(&machine_arn("X")).unwrap(), None);
+    assert_eq!(store.execution(&fresh.arn).unwrap(), None);
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "fresh").unwrap(),
+        None
+    );
+    assert_eq!(store.history_len(&fresh.arn).unwrap(), 0);
+    assert_eq!(store.history(&fresh.arn, 1, 10).unwrap(), vec![]);
+    assert_eq!(store.journal(&fresh.arn).unwrap(), vec![]);
+    assert_eq!(store.timers_of(&fresh.arn).unwrap(), vec![]);
+    assert_eq!(store.due_timers(t0(), 10).unwrap(), vec![]);
+    assert_eq!(store.task_token("tok").unwrap(), None);
+    assert_eq!(store.execution(&first.arn).unwrap(), Some(first.clone()));
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "n").unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(executions(store, None), vec![first.clone()]);
+    assert_eq!(store.open_executions().unwrap(), vec![first.clone()]);
+
+    // The name stays taken once the execution has finished.
+    ok(
+        store,
+        vec![WriteOp::UpdateExecution(finished(
+            &first,
+            ExecutionStatus::Succeeded,
+        ))],
+    );
+    assert_exists_error(
+        apply(store, vec![WriteOp::CreateExecution(execution("M", "n"))]),
+        "M",
+        "n",
+    );
+
+    // And the batch without the duplicate goes through.
+    ok(store, vec![WriteOp::CreateExecution(fresh.clone())]);
+    assert_eq!(store.execution(&fresh.arn).unwrap(), Some(fresh));
+}
+
+/// EXPRESS executions started on their own may share a name (AWS runs
+/// them side by side); the id in their ARN tells them apart. Their names
+/// are not indexed, and deleting one leaves another's name alone.
+fn check_express_names_are_not_unique(store: &dyn Store) {
+    let express = |name: &str, id: &str| ExecutionRecord {
+        arn: format!("arn:aws:states:us-east-1:123456789012:express:M:{name}:{id}"),
+        ..execution("M", name)
+    };
+    let (first, second) = (express("run", "id-1"), express("run", "id-2"));
+    ok(store, vec![WriteOp::CreateExecution(first.clone())]);
+    ok(store, vec![WriteOp::CreateExecution(second.clone())]);
+    assert_eq!(store.execution(&first.arn).unwrap(), Some(first.clone()));
+    assert_eq!(store.execution(&second.arn).unwrap(), Some(second.clone()));
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "run").unwrap(),
+        None
+    );
+    // A STANDARD execution of the same name (a machine deleted and made
+    // again) keeps its name when the EXPRESS ones go.
+    let standard = execution("M", "run");
+    ok(store, vec![WriteOp::CreateExecution(standard.clone())]);
+    ok(store, vec![WriteOp::DeleteExecution(first.arn.clone())]);
+    ok(store, vec![WriteOp::DeleteExecution(second.arn.clone())]);
+    assert_eq!(store.execution(&first.arn).unwrap(), None);
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "run").unwrap(),
+        Some(standard)
+    );
+}
+
+/// A relaxed batch (an EXPRESS execution's writes) reads and writes like
+/// any other, and one refused by a check writes nothing either.
+fn check_relaxed_batch(store: &dyn Store) {
+    let relaxed = |ops: Vec<WriteOp>| {
+        let mut batch = WriteBatch::relaxed();
+        for op in ops {
+            batch.push(op);
+        }
+        store.apply(&batch)
+    };
+    let first = execution("E", "fast");
+    relaxed(vec![WriteOp::CreateExecution(first.clone())]).unwrap();
+    assert_eq!(store.execution(&first.arn).unwrap(), Some(first.clone()));
+    assert_eq!(
+        store.execution_by_name(&machine_arn("E"), "fast").unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.open_executions().unwrap(), vec![first.clone()]);
+
+    let other = execution("E", "other");
+    let result = relaxed(vec![
+        WriteOp::CreateExecution(other.clone()),
+        WriteOp::CreateExecution(execution("E", "fast")),
+    ]);
+    assert_exists_error(result, "E", "fast");
+    assert_eq!(store.execution(&other.arn).unwrap(), None);
+
+    let done = finished(&first, ExecutionStatus::Succeeded);
+    relaxed(vec![
+        WriteOp::UpdateExecution(done.clone()),
+        WriteOp::PutEndedNotice(first.arn.clone()),
+    ])
+    .unwrap();
+    assert_eq!(store.execution(&first.arn).unwrap(), Some(done));
+    assert_eq!(store.open_executions().unwrap(), vec![]);
+    assert_eq!(store.ended_notices().unwrap(), vec![first.arn.clone()]);
+}
+
+fn check_name_twice_in_one_batch(store: &dyn Store) {
+    let dup = execution("M", "dup");
+    let mut dup_again = dup.clone();
+    dup_again.seed = 7;
+    let other = execution("M", "other");
+    let result = apply(
+        store,
+        vec![
+            WriteOp::CreateExecution(dup.clone()),
+            WriteOp::CreateExecution(other.clone()),
+            WriteOp::CreateExecution(dup_again),
+        ],
+    );
+    assert_exists_error(result, "M", "dup");
+    assert_eq!(store.execution(&dup.arn).unwrap(), None);
+    assert_eq!(store.execution(&other.arn).unwrap(), None);
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "dup").unwrap(),
+        None
+    );
+    assert_eq!(executions(store, None), vec![]);
+    assert_eq!(store.open_executions().unwrap(), vec![]);
+
+    // Nothing was reserved by the failed batch.
+    ok(store, vec![WriteOp::CreateExecution(dup.clone())]);
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "dup").unwrap(),
+        Some(dup)
+    );
+}
+
+fn check_same_name_other_machine(store: &dyn Store) {
+    let m = execution("M", "nightly");
+    let n = execution("N", "nightly");
+    // A machine whose ARN extends M's must not share M's names either.
+    let mm = execution("MM", "nightly");
+    ok(store, vec![WriteOp::CreateExecution(m.clone())]);
+    ok(
+        store,
+        vec![
+            WriteOp::CreateExecution(n.clone()),
+            WriteOp::CreateExecution(mm.clone()),
+        ],
+    );
+    assert_eq!(
+        store
+            .execution_by_name(&machine_arn("M"), "nightly")
+            .unwrap(),
+        Some(m.clone())
+    );
+    assert_eq!(
+        store
+            .execution_by_name(&machine_arn("N"), "nightly")
+            .unwrap(),
+        Some(n.clone())
+    );
+    assert_eq!(
+        store
+            .execution_by_name(&machine_arn("MM"), "nightly")
+            .unwrap(),
+        Some(mm.clone())
+    );
+    assert_eq!(executions(store, Some(&machine_arn("M"))), vec![m]);
+    assert_eq!(executions(store, Some(&machine_arn("MM"))), vec![mm]);
+    assert_eq!(executions(store, None).len(), 3);
+}
+
+// ---------------------------------------------------------------------------
+// Journal
+
+fn check_journal(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    let other = execution_arn("M", "run2");
+    assert_eq!(store.journal(&e).unwrap(), vec![]);
+
+    ok(store, vec![append_journal(&e, vec![entry(1), entry(2)])]);
+    ok(
+        store,
+        vec![
+            append_journal(&other, vec![entry(1)]),
+            append_journal(&e, vec![entry(3)]),
+        ],
+    );
+    // Past 255, so that a byte-wise key order is checked too.
+    ok(
+        store,
+        vec![append_journal(&e, (4..=300).map(entry).collect())],
+    );
+
+    let journal = store.journal(&e).unwrap();
+    assert_eq!(journal.len(), 300);
+    assert_eq!(journal, (1..=300).map(entry).collect::<Vec<_>>());
+    assert_eq!(store.journal(&other).unwrap(), vec![entry(1)]);
+    assert_eq!(store.journal(&execution_arn("M", "none")).unwrap(), vec![]);
+}
+
+// ---------------------------------------------------------------------------
+// History
+
+fn check_history_append(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    assert_eq!(store.history_len(&e).unwrap(), 0);
+    assert_eq!(store.history(&e, 1, 100).unwrap(), vec![]);
+
+    ok(store, vec![append_history(&e, events(1, 3))]);
+    assert_eq!(store.history_len(&e).unwrap(), 3);
+    ok(store, vec![append_history(&e, events(4, 4))]);
+    // Two appends to one history in one batch continue each other.
+    ok(
+        store,
+        vec![
+            append_history(&e, events(5, 6)),
+            append_history(&e, events(7, 7)),
+        ],
+    );
+    // An empty append is harmless.
+    ok(store, vec![append_history(&e, vec![])]);
+
+    assert_eq!(store.history_len(&e).unwrap(), 7);
+    assert_eq!(store.history(&e, 1, 7).unwrap(), events(1, 7));
+    // Any window, starting and ending inside or between appends.
+    for from in 1..=8 {
+        for to in from..=8 {
+            let expected = if from > 7 {
+                vec![]
+            } else {
+                events(from, to.min(7))
+            };
+            assert_eq!(
+                store.history(&e, from, to).unwrap(),
+                expected,
+                "{from}..={to}"
+            );
+        }
+    }
+
+    // Histories are per execution, even when one ARN extends the other.
+    let other = execution_arn("M", "run2");
+    assert_eq!(store.history_len(&other).unwrap(), 0);
+    ok(store, vec![append_history(&other, events(1, 2))]);
+    assert_eq!(store.history_len(&other).unwrap(), 2);
+    assert_eq!(store.history(&other, 1, 100).unwrap(), events(1, 2));
+    assert_eq!(store.history(&e, 1, 100).unwrap(), events(1, 7));
+}
+
+fn check_history_gap(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    let fresh = execution("M", "fresh");
+    ok(store, vec![append_history(&e, events(1, 3))]);
+
+    // Skips id 4; the operations before it must not be applied.
+    let result = apply(
+        store,
+        vec![
+            WriteOp::PutTaskToken(token("tok", &e, 1)),
+            WriteOp::PutTimer(timer(&e, 1, t0())),
+            WriteOp::CreateExecution(fresh.clone()),
+            append_journal(&e, vec![entry(1)]),
+            append_history(&execution_arn("M", "other"), events(1, 1)),
+            append_history(&e, events(5, 5)),
+        ],
+    );
+    assert_gap_error(result, &e, 4, 5);
+    assert_eq!(store.task_token("tok").unwrap(), None);
+    assert_eq!(store.timers_of(&e).unwrap(), vec![]);
+    assert_eq!(store.execution(&fresh.arn).unwrap(), None);
+    assert_eq!(
+        store.execution_by_name(&machine_arn("M"), "fresh").unwrap(),
+        None
+    );
+    assert_eq!(store.journal(&e).unwrap(), vec![]);
+    assert_eq!(store.history_len(&execution_arn("M", "other")).unwrap(), 0);
+    assert_eq!(store.history_len(&e).unwrap(), 3);
+    assert_eq!(store.history(&e, 1, 100).unwrap(), events(1, 3));
+
+    // Repeats id 3.
+    assert_gap_error(
+        apply(store, vec![append_history(&e, events(3, 4))]),
+        &e,
+        4,
+        3,
+    );
+    // A gap inside the batch: 4 is fine, 6 is not, and 4 is not kept.
+    assert_gap_error(
+        apply(store, vec![append_history(&e, vec![event(4), event(6)])]),
+        &e,
+        5,
+        6,
+    );
+    // The second of two appends in one batch repeats the first.
+    assert_gap_error(
+        apply(
+            store,
+            vec![
+                append_history(&e, events(4, 4)),
+                append_history(&e, events(4, 4)),
+            ],
+        ),
+        &e,
+        5,
+        4,
+    );
+    // A new history starts at 1.
+    let new = execution_arn("M", "new");
+    assert_gap_error(
+        apply(store, vec![append_history(&new, events(2, 3))]),
+        &new,
+        1,
+        2,
+    );
+    assert_eq!(store.history_len(&new).unwrap(), 0);
+
+    assert_eq!(store.history_len(&e).unwrap(), 3);
+    assert_eq!(store.history(&e, 1, 100).unwrap(), events(1, 3));
+
+    // After all those failures the right next event still goes in.
+    ok(store, vec![append_history(&e, events(4, 5))]);
+    assert_eq!(store.history(&e, 1, 100).unwrap(), events(1, 5));
+}
+
+fn check_history_range(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    ok(store, vec![append_history(&e, events(1, 10))]);
+    assert_eq!(store.history_len(&e).unwrap(), 10);
+
+    assert_eq!(ids(&store.history(&e, 3, 5).unwrap()), vec![3, 4, 5]);
+    assert_eq!(store.history(&e, 3, 5).unwrap(), events(3, 5));
+    assert_eq!(ids(&store.history(&e, 1, 1).unwrap()), vec![1]);
+    assert_eq!(ids(&store.history(&e, 10, 10).unwrap()), vec![10]);
+    assert_eq!(store.history(&e, 1, 10).unwrap(), events(1, 10));
+    // Past the end: what there is.
+    assert_eq!(ids(&store.history(&e, 8, 20).unwrap()), vec![8, 9, 10]);
+    assert_eq!(store.history(&e, 1, u64::MAX).unwrap(), events(1, 10));
+    // Ids start at 1: from 0 is the same as from 1.
+    assert_eq!(ids(&store.history(&e, 0, 2).unwrap()), vec![1, 2]);
+    // Empty ranges.
+    assert_eq!(store.history(&e, 11, 20).unwrap(), vec![]);
+    assert_eq!(store.history(&e, 5, 4).unwrap(), vec![]);
+    assert_eq!(store.history(&e, u64::MAX, u64::MAX).unwrap(), vec![]);
+    assert_eq!(
+        store.history(&execution_arn("M", "none"), 1, 10).unwrap(),
+        vec![]
+    );
+
+    // Past 255 events: ranges across a byte boundary of the id.
+    ok(store, vec![append_history(&e, events(11, 300))]);
+    assert_eq!(store.history_len(&e).unwrap(), 300);
+    assert_eq!(store.history(&e, 250, 260).unwrap(), events(250, 260));
+    assert_eq!(
+        ids(&store.history(&e, 255, 257).unwrap()),
+        vec![255, 256, 257]
+    );
+    assert_eq!(store.history(&e, 1, 300).unwrap(), events(1, 300));
+}
+
+// ---------------------------------------------------------------------------
+// Timers
+
+fn check_due_timers(store: &dyn Store) {
+    let e1 = execution_arn("M", "one");
+    let e2 = execution_arn("M", "two");
+    let now = t0() + ms(123);
+    let long_ago = timer(&e1, 1, now - ms(60_000));
+    let just_before = timer(&e2, 1, now - ms(1));
+    let exactly = timer(&e1, 2, now);
+    let just_after = timer(&e2, 2, now + ms(1));
+    let later = timer(&e1, 3, now + ms(3_600_000));
+    // Put out of order, over two batches.
+    ok(
+        store,
+        vec![
+            WriteOp::PutTimer(later.clone()),
+            WriteOp::PutTimer(exactly.clone()),
+        ],
+    );
+    ok(
+        store,
+        vec![
+            WriteOp::PutTimer(just_after.clone()),
+            WriteOp::PutTimer(long_ago.clone()),
+            WriteOp::PutTimer(just_before.clone()),
+        ],
+    );
+
+    assert_eq!(
+        store.due_timers(now, 10).unwrap(),
+        vec![long_ago.clone(), just_before.clone(), exactly.clone()]
+    );
+    assert_eq!(
+        store.due_timers(now, 2).unwrap(),
+        vec![long_ago.clone(), just_before.clone()]
+    );
+    assert_eq!(store.due_timers(now, 1).unwrap(), vec![long_ago.clone()]);
+    assert_eq!(store.due_timers(now, 0).unwrap(), vec![]);
+    assert_eq!(
+        store.due_timers(now - ms(1), 10).unwrap(),
+        vec![long_ago.clone(), just_before.clone()]
+    );
+    assert_eq!(store.due_timers(now - ms(60_001), 10).unwrap(), vec![]);
+    assert_eq!(
+        store.due_timers(now + ms(1), 10).unwrap(),
+        vec![
+            long_ago.clone(),
+            just_before.clone(),
+            exactly.clone(),
+            just_after.clone()
+        ]
+    );
+
+    // A due timer stays due until removed; removing it is what firing does.
+    ok(
+        store,
+        vec![
+            WriteOp::RemoveTimer(long_ago.clone()),
+            WriteOp::RemoveTimer(exactly.clone()),
+        ],
+    );
+    assert_eq!(
+        store.due_timers(now, 10).unwrap(),
+        vec![just_before.clone()]
+    );
+    assert_eq!(
+        store.due_timers(now + ms(3_600_000), 10).unwrap(),
+        vec![just_before, just_after, later]
+    );
+}
+
+fn check_timers_far_past_and_future(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    let times = [
+        "1900-01-01T00:00:00.000Z",
+        "1969-12-31T23:59:59.000Z",
+        "1969-12-31T23:59:59.999Z",
+        "1970-01-01T00:00:00.000Z",
+        "1970-01-01T00:00:00.001Z",
+        "2026-01-01T00:00:00.000Z",
+        "2500-06-30T12:00:00.000Z",
+        "9999-12-31T23:59:59.999Z",
+    ];
+    let timers: Vec<TimerRecord> = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| timer(&e, i as u64 + 1, at(t)))
+        .collect();
+    // Put in reverse order.
+    ok(
+        store,
+        timers
+            .iter()
+            .rev()
+            .cloned()
+            .map(WriteOp::PutTimer)
+            .collect(),
+    );
+
+    assert_eq!(
+        store
+            .due_timers(at("9999-12-31T23:59:59.999Z"), 100)
+            .unwrap(),
+        timers
+    );
+    assert_eq!(
+        store
+            .due_timers(at("1970-01-01T00:00:00.000Z"), 100)
+            .unwrap(),
+        timers[..4].to_vec()
+    );
+    assert_eq!(
+        store
+            .due_timers(at("1969-12-31T23:59:59.998Z"), 100)
+            .unwrap(),
+        timers[..2].to_vec()
+    );
+    assert_eq!(
+        store
+            .due_timers(at("1899-12-31T23:59:59.999Z"), 100)
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(store.due_timers(t0(), 100).unwrap(), timers[..6].to_vec());
+    assert_eq!(store.timers_of(&e).unwrap().len(), times.len());
+}
+
+/// "Is anything due at all, ever?" must be answerable: the latest instant
+/// the clock type holds is a valid `now`.
+fn check_due_timers_at_the_end_of_time(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    let first = timer(&e, 1, t0());
+    let second = timer(&e, 2, at("9999-12-31T23:59:59.999Z"));
+    ok(
+        store,
+        vec![
+            WriteOp::PutTimer(second.clone()),
+            WriteOp::PutTimer(first.clone()),
+        ],
+    );
+    assert_eq!(
+        store.due_timers(DateTime::<Utc>::MAX_UTC, 1).unwrap(),
+        vec![first.clone()]
+    );
+    assert_eq!(
+        store.due_timers(DateTime::<Utc>::MAX_UTC, 10).unwrap(),
+        vec![first, second]
+    );
+    assert_eq!(
+        store.due_timers(DateTime::<Utc>::MIN_UTC, 10).unwrap(),
+        vec![]
+    );
+}
+
+fn check_timers_of(store: &dyn Store) {
+    let e1 = execution_arn("M", "run");
+    // Its ARN extends e1's: its timers are not e1's.
+    let e2 = execution_arn("M", "run2");
+    let a = timer(&e1, 1, t0() + ms(5_000));
+    let b = timer(&e1, 2, t0() + ms(1_000));
+    let c = timer(&e1, 300, t0() + ms(2_000));
+    let d = timer(&e2, 1, t0() + ms(1_000));
+    ok(
+        store,
+        vec![
+            WriteOp::PutTimer(a.clone()),
+            WriteOp::PutTimer(d.clone()),
+            WriteOp::PutTimer(b.clone()),
+        ],
+    );
+    ok(store, vec![WriteOp::PutTimer(c.clone())]);
+
+    let of = |store: &dyn Store, e: &str| {
+        let mut timers = store.timers_of(e).unwrap();
+        timers.sort();
+        timers
+    };
+    assert_eq!(of(store, &e1), vec![b.clone(), c.clone(), a.clone()]);
+    assert_eq!(of(store, &e2), vec![d.clone()]);
+    assert_eq!(of(store, &execution_arn("M", "none")), vec![]);
+
+    // Removing one leaves the others, in both views.
+    ok(store, vec![WriteOp::RemoveTimer(c.clone())]);
+    assert_eq!(of(store, &e1), vec![b.clone(), a.clone()]);
+    assert_eq!(
+        store.due_timers(t0() + ms(10_000), 10).unwrap(),
+        vec![b.clone(), d.clone(), a.clone()]
+    );
+    // Removing a timer that is not there is harmless.
+    ok(store, vec![WriteOp::RemoveTimer(c)]);
+    ok(store, vec![WriteOp::RemoveTimer(timer(&e1, 9, t0()))]);
+    assert_eq!(of(store, &e1), vec![b.clone(), a.clone()]);
+
+    ok(
+        store,
+        vec![WriteOp::RemoveTimer(a), WriteOp::RemoveTimer(b)],
+    );
+    assert_eq!(of(store, &e1), vec![]);
+    assert_eq!(of(store, &e2), vec![d.clone()]);
+    assert_eq!(store.due_timers(t0() + ms(10_000), 10).unwrap(), vec![d]);
+}
+
+// ---------------------------------------------------------------------------
+// Task tokens
+
+/// The two views of the pending timers, by due time and by execution,
+/// always agree, whatever the sequence of puts and removes; here one timer
+/// id is put again with another due time (a restarted heartbeat, say).
+fn check_timer_views_agree(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    let first = timer(&e, 1, t0() + ms(1_000));
+    let moved = timer(&e, 1, t0() + ms(2_000));
+    let far = t0() + ms(86_400_000);
+    let views_agree = |store: &dyn Store, step: &str| {
+        let mut of = store.timers_of(&e).unwrap();
+        of.sort();
+        let due: Vec<TimerRecord> = store
+            .due_timers(far, 100)
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.execution == e)
+            .collect();
+        assert_eq!(of, due, "timers_of and due_timers disagree after {step}");
+        of
+    };
+
+    ok(store, vec![WriteOp::PutTimer(first.clone())]);
+    assert_eq!(views_agree(store, "the first put"), vec![first.clone()]);
+    ok(store, vec![WriteOp::PutTimer(moved.clone())]);
+    views_agree(store, "the same timer id put with a new due time");
+    ok(store, vec![WriteOp::RemoveTimer(first)]);
+    views_agree(store, "removing the first record");
+    ok(store, vec![WriteOp::RemoveTimer(moved)]);
+    assert_eq!(views_agree(store, "removing both"), vec![]);
+}
+
+fn check_delete_execution(store: &dyn Store) {
+    let gone = execution("m", "gone");
+    let kept = execution("m", "kept");
+    for record in [&gone, &kept] {
+        ok(store, start_batch(record));
+        ok(
+            store,
+            vec![
+                append_journal(&record.arn, vec![entry(2)]),
+                append_history(&record.arn, events(5, 6)),
+                WriteOp::PutTimer(timer(&record.arn, 2, t0())),
+                WriteOp::UpdateExecution(finished(record, ExecutionStatus::Failed)),
+                WriteOp::RemoveTaskToken(format!("token-{}", record.name)),
+            ],
+        );
+    }
+    ok(store, vec![WriteOp::DeleteExecution(gone.arn.clone())]);
+    assert_eq!(store.execution(&gone.arn).unwrap(), None);
+    assert_eq!(
+        store
+            .execution_by_name(&gone.state_machine_arn, "gone")
+            .unwrap(),
+        None
+    );
+    assert!(store.journal(&gone.arn).unwrap().is_empty());
+    assert_eq!(store.history_len(&gone.arn).unwrap(), 0);
+    assert!(store.timers_of(&gone.arn).unwrap().is_empty());
+    assert!(
+        store
+            .due_timers(t0() + ms(60_000), 100)
+            .unwrap()
+            .iter()
+            .all(|t| t.execution != gone.arn)
+    );
+    // The other execution is untouched, and the name can be used again.
+    assert_eq!(store.journal(&kept.arn).unwrap().len(), 2);
+    assert_eq!(store.history_len(&kept.arn).unwrap(), 6);
+    assert_eq!(store.timers_of(&kept.arn).unwrap().len(), 2);
+    ok(store, start_batch(&gone));
+    assert_started(store, &gone);
+}
+
+fn task_log(execution: &str, attempt: u32) -> TaskLogRecord {
+    TaskLogRecord {
+        execution: execution.to_owned(),
+        seq: 0,
+        state_name: "Work".into(),
+        task: 3,
+        attempt,
+        time: t0() + ms(i64::from(attempt)),
+        error: (attempt % 2 == 1).then(|| "States.TaskFailed".to_owned()),
+        stderr: format!("attempt {attempt}\n"),
+        stdout: Some("partial".into()),
+        truncated: attempt == 2,
+    }
+}
+
+/// Task logs get sequence numbers per execution, keep only the last
+/// `keep`, and go with their execution.
+fn check_task_logs(store: &dyn Store) {
+    let a = execution("m", "logs-a");
+    let b = execution("m", "logs-b");
+    ok(store, start_batch(&a));
+    ok(store, start_batch(&b));
+    assert!(store.task_logs(&a.arn).unwrap().is_empty());
+    for attempt in 1..=5 {
+        ok(
+            store,
+            vec![WriteOp::PutTaskLog {
+                record: task_log(&a.arn, attempt),
+                keep: 3,
+            }],
+        );
+    }
+    ok(
+        store,
+        vec![WriteOp::PutTaskLog {
+            record: task_log(&b.arn, 1),
+            keep: 3,
+        }],
+    );
+    let logs = store.task_logs(&a.arn).unwrap();
+    let seqs: Vec<u64> = logs.iter().map(|l| l.seq).collect();
+    assert_eq!(seqs, [3, 4, 5]);
+    let mut expected = task_log(&a.arn, 4);
+    expected.seq = 4;
+    assert_eq!(logs[1], expected);
+    assert_eq!(store.task_logs(&b.arn).unwrap().len(), 1);
+    assert_eq!(store.task_logs(&b.arn).unwrap()[0].seq, 1);
+    ok(store, vec![WriteOp::DeleteExecution(a.arn.clone())]);
+    assert!(store.task_logs(&a.arn).unwrap().is_empty());
+    assert_eq!(store.task_logs(&b.arn).unwrap().len(), 1);
+    // A new execution of the same name starts its numbers again.
+    ok(store, start_batch(&a));
+    ok(
+        store,
+        vec![WriteOp::PutTaskLog {
+            record: task_log(&a.arn, 1),
+            keep: 3,
+        }],
+    );
+    assert_eq!(store.task_logs(&a.arn).unwrap()[0].seq, 1);
+}
+
+/// Ended notices are kept until removed, and go with their execution.
+fn check_ended_notices(store: &dyn Store) {
+    let a = execution("m", "notice-a");
+    let b = execution("m", "notice-b");
+    ok(store, start_batch(&a));
+    ok(store, start_batch(&b));
+    assert!(store.ended_notices().unwrap().is_empty());
+    ok(
+        store,
+        vec![
+            WriteOp::UpdateExecution(finished(&a, ExecutionStatus::Failed)),
+            WriteOp::PutEndedNotice(a.arn.clone()),
+        ],
+    );
+    ok(store, vec![WriteOp::PutEndedNotice(b.arn.clone())]);
+    assert_eq!(
+        store.ended_notices().unwrap(),
+        sorted(vec![a.arn.clone(), b.arn.clone()])
+    );
+    ok(store, vec![WriteOp::RemoveEndedNotice(b.arn.clone())]);
+    ok(store, vec![WriteOp::RemoveEndedNotice(b.arn.clone())]);
+    assert_eq!(store.ended_notices().unwrap(), vec![a.arn.clone()]);
+    ok(store, vec![WriteOp::DeleteExecution(a.arn.clone())]);
+    assert!(store.ended_notices().unwrap().is_empty());
+}
+
+fn check_map_runs(store: &dyn Store) {
+    let parent = execution("m", "parent");
+    let other = execution("m", "other");
+    let run = |execution: &str, id: &str| crate::MapRunRecord {
+        map_run_arn: format!("arn:aws:states:us-east-1:111111111111:mapRun:m/Map:{id}"),
+        execution_arn: execution.to_owned(),
+        status: "RUNNING".into(),
+        start: t0(),
+        stop: None,
+        max_concurrency: 10,
+        tolerated_failure_percentage: None,
+        tolerated_failure_count: Some(2),
+        items: Default::default(),
+        executions: Default::default(),
+    };
+    let (a, b, c) = (
+        run(&parent.arn, "a"),
+        run(&parent.arn, "b"),
+        run(&other.arn, "c"),
+    );
+    for record in [&parent, &other] {
+        ok(store, start_batch(record));
+    }
+    ok(
+        store,
+        vec![
+            WriteOp::PutMapRun(b.clone()),
+            WriteOp::PutMapRun(a.clone()),
+            WriteOp::PutMapRun(c.clone()),
+        ],
+    );
+    let mut done = a.clone();
+    done.status = "SUCCEEDED".into();
+    done.items.succeeded = 7;
+    ok(store, vec![WriteOp::PutMapRun(done.clone())]);
+    assert_eq!(store.map_run(&a.map_run_arn).unwrap(), Some(done.clone()));
+    assert_eq!(store.map_runs(&parent.arn).unwrap(), vec![done, b.clone()]);
+    assert_eq!(store.map_runs(&other.arn).unwrap(), vec![c.clone()]);
+    assert_eq!(store.map_run("arn:nope").unwrap(), None);
+    // Deleting an execution deletes its Map Runs, not another's.
+    ok(
+        store,
+        vec![WriteOp::UpdateExecution(finished(
+            &parent,
+            ExecutionStatus::Succeeded,
+        ))],
+    );
+    ok(store, vec![WriteOp::DeleteExecution(parent.arn.clone())]);
+    assert!(store.map_runs(&parent.arn).unwrap().is_empty());
+    assert_eq!(store.map_run(&b.map_run_arn).unwrap(), None);
+    assert_eq!(store.map_run(&c.map_run_arn).unwrap(), Some(c));
+}
+
+fn check_revisions_outlive_updates_and_deletes(store: &dyn Store) {
+    let first = machine("kept", 1);
+    let mut second = machine("kept", 2);
+    second.definition = "{\"second\": true}".into();
+    ok(store, vec![WriteOp::PutStateMachine(first.clone())]);
+    ok(store, vec![WriteOp::PutStateMachine(second.clone())]);
+    assert_eq!(
+        store.state_machine(&first.arn).unwrap(),
+        Some(second.clone())
+    );
+    assert_eq!(
+        store.state_machine_revision(&first.arn, 1).unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.state_machine_revision(&first.arn, 2).unwrap(),
+        Some(second.clone())
+    );
+    assert_eq!(store.state_machine_revision(&first.arn, 3).unwrap(), None);
+    ok(store, vec![WriteOp::DeleteStateMachine(first.arn.clone())]);
+    assert_eq!(store.state_machine(&first.arn).unwrap(), None);
+    assert_eq!(
+        store.state_machine_revision(&first.arn, 1).unwrap(),
+        Some(first)
+    );
+}
+
+fn check_activities(store: &dyn Store) {
+    let activity = |name: &str| ActivityRecord {
+        arn: format!("arn:aws:states:us-east-1:123456789012:activity:{name}"),
+        name: name.to_owned(),
+        created: t0(),
+        tags: [("team".to_owned(), "data".to_owned())].into(),
+    };
+    assert_eq!(store.activities().unwrap(), vec![]);
+    ok(
+        store,
+        vec![
+            WriteOp::PutActivity(activity("b")),
+            WriteOp::PutActivity(activity("a")),
+        ],
+    );
+    assert_eq!(
+        store.activities().unwrap(),
+        vec![activity("a"), activity("b")]
+    );
+    assert_eq!(
+        store.activity(&activity("b").arn).unwrap(),
+        Some(activity("b"))
+    );
+    ok(store, vec![WriteOp::DeleteActivity(activity("a").arn)]);
+    assert_eq!(store.activities().unwrap(), vec![activity("b")]);
+    assert_eq!(store.activity(&activity("a").arn).unwrap(), None);
+}
+
+fn check_task_tokens(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    assert_eq!(store.task_token("t1").unwrap(), None);
+    ok(
+        store,
+        vec![
+            WriteOp::PutTaskToken(token("t1", &e, 1)),
+            WriteOp::PutTaskToken(token("t2", &e, 2)),
+        ],
+    );
+    assert_eq!(store.task_token("t1").unwrap(), Some(token("t1", &e, 1)));
+    assert_eq!(store.task_token("t2").unwrap(), Some(token("t2", &e, 2)));
+    assert_eq!(store.task_token("t").unwrap(), None);
+
+    ok(store, vec![WriteOp::PutTaskToken(token("t1", &e, 3))]);
+    assert_eq!(store.task_token("t1").unwrap(), Some(token("t1", &e, 3)));
+
+    ok(store, vec![WriteOp::RemoveTaskToken("t1".to_owned())]);
+    assert_eq!(store.task_token("t1").unwrap(), None);
+    assert_eq!(store.task_token("t2").unwrap(), Some(token("t2", &e, 2)));
+    // Removing an unknown token is harmless.
+    ok(store, vec![WriteOp::RemoveTaskToken("t1".to_owned())]);
+    assert_eq!(store.task_token("t2").unwrap(), Some(token("t2", &e, 2)));
+}
+
+// ---------------------------------------------------------------------------
+// Triggers
+
+fn trigger(name: &str, enabled: bool) -> TriggerRecord {
+    TriggerRecord {
+        name: name.to_owned(),
+        spec: json!({"kind": "schedule", "state_machine": "M", "schedule": "rate(5 minutes)"}),
+        enabled,
+        origin: "api".to_owned(),
+        created: t0(),
+    }
+}
+
+fn trigger_state(name: &str, fired: u64) -> TriggerStateRecord {
+    TriggerStateRecord {
+        name: name.to_owned(),
+        last_slot: Some(t0() + ms(300_000)),
+        last_fired: Some(t0() + ms(300_010)),
+        next_fire: Some(t0() + ms(600_000)),
+        last_error: (fired % 2 == 1).then(|| "State Machine Does Not Exist".to_owned()),
+        last_execution: Some(execution_arn("M", &format!("nightly-{fired}"))),
+        fired,
+    }
+}
+
+fn check_triggers(store: &dyn Store) {
+    assert_eq!(store.triggers().unwrap(), vec![]);
+    assert_eq!(store.trigger("b").unwrap(), None);
+    assert_eq!(store.trigger_state("b").unwrap(), None);
+    ok(
+        store,
+        vec![
+            WriteOp::PutTrigger(trigger("b", true)),
+            WriteOp::PutTrigger(trigger("a", false)),
+            // A name that is a prefix of another is its own trigger.
+            WriteOp::PutTrigger(trigger("ab", true)),
+        ],
+    );
+    assert_eq!(
+        store.triggers().unwrap(),
+        vec![trigger("a", false), trigger("ab", true), trigger("b", true)]
+    );
+    assert_eq!(store.trigger("a").unwrap(), Some(trigger("a", false)));
+
+    // State is kept apart: writing it leaves the definition as it was, and
+    // replacing the definition (enable) leaves the state.
+    ok(store, vec![WriteOp::PutTriggerState(trigger_state("a", 1))]);
+    assert_eq!(store.trigger("a").unwrap(), Some(trigger("a", false)));
+    ok(store, vec![WriteOp::PutTrigger(trigger("a", true))]);
+    assert_eq!(
+        store.trigger_state("a").unwrap(),
+        Some(trigger_state("a", 1))
+    );
+    assert_eq!(store.trigger("a").unwrap(), Some(trigger("a", true)));
+    ok(store, vec![WriteOp::PutTriggerState(trigger_state("a", 2))]);
+    assert_eq!(
+        store.trigger_state("a").unwrap(),
+        Some(trigger_state("a", 2))
+    );
+    // A state with nothing recorded yet survives the round trip too.
+    let empty = TriggerStateRecord {
+        name: "b".to_owned(),
+        ..TriggerStateRecord::default()
+    };
+    ok(store, vec![WriteOp::PutTriggerState(empty.clone())]);
+    assert_eq!(store.trigger_state("b").unwrap(), Some(empty));
+
+    // Deleting a trigger deletes its state, and nothing of the others.
+    ok(store, vec![WriteOp::DeleteTrigger("a".to_owned())]);
+    assert_eq!(store.trigger("a").unwrap(), None);
+    assert_eq!(store.trigger_state("a").unwrap(), None);
+    assert_eq!(
+        store.triggers().unwrap(),
+        vec![trigger("ab", true), trigger("b", true)]
+    );
+    assert!(store.trigger_state("b").unwrap().is_some());
+    // Deleting an unknown trigger is harmless.
+    ok(store, vec![WriteOp::DeleteTrigger("zz".to_owned())]);
+    assert_eq!(store.triggers().unwrap().len(), 2);
+}
+
+/// A trigger's state and the execution it started are one batch: a
+/// failing creation (the name is taken) records no state either.
+fn check_trigger_state_with_a_taken_name(store: &dyn Store) {
+    let record = execution("M", "nightly-1");
+    ok(store, vec![WriteOp::CreateExecution(record.clone())]);
+    let result = apply(
+        store,
+        vec![
+            WriteOp::PutTriggerState(trigger_state("nightly", 1)),
+            WriteOp::CreateExecution(record),
+        ],
+    );
+    assert_exists_error(result, "M", "nightly-1");
+    assert_eq!(store.trigger_state("nightly").unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------
+// A whole start in one batch, and concurrent writers
+
+/// What the runtime writes when an execution starts and then waits.
+fn start_batch(record: &ExecutionRecord) -> Vec<WriteOp> {
+    vec![
+        WriteOp::CreateExecution(record.clone()),
+        append_journal(&record.arn, vec![entry(1)]),
+        append_history(&record.arn, events(1, 4)),
+        WriteOp::PutTimer(timer(&record.arn, 1, t0() + ms(30_000))),
+        WriteOp::PutTaskToken(token(&format!("token-{}", record.name), &record.arn, 1)),
+    ]
+}
+
+/// Checks what [`start_batch`] wrote.
+#[track_caller]
+fn assert_started(store: &dyn Store, record: &ExecutionRecord) {
+    assert_eq!(store.execution(&record.arn).unwrap(), Some(record.clone()));
+    assert_eq!(
+        store
+            .execution_by_name(&record.state_machine_arn, &record.name)
+            .unwrap(),
+        Some(record.clone())
+    );
+    assert_eq!(store.journal(&record.arn).unwrap(), vec![entry(1)]);
+    assert_eq!(store.history_len(&record.arn).unwrap(), 4);
+    assert_eq!(store.history(&record.arn, 1, 4).unwrap(), events(1, 4));
+    assert_eq!(
+        store.timers_of(&record.arn).unwrap(),
+        vec![timer(&record.arn, 1, t0() + ms(30_000))]
+    );
+    assert_eq!(
+        store.task_token(&format!("token-{}", record.name)).unwrap(),
+        Some(token(&format!("token-{}", record.name), &record.arn, 1))
+    );
+}
+
+fn check_start_in_one_batch(store: &dyn Store) {
+    let record = execution("M", "run");
+    let mut ops = vec![WriteOp::PutStateMachine(machine("M", 1))];
+    ops.extend(start_batch(&record));
+    ok(store, ops);
+    store.flush().unwrap();
+    assert_started(store, &record);
+    assert_eq!(store.open_executions().unwrap(), vec![record]);
+}
+
+/// Racing creations of one name: exactly one wins.
+fn check_concurrent_creations(store: &dyn Store) {
+    let results: Vec<Result<(), StoreError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                scope.spawn(move || {
+                    let mut record = execution("M", "race");
+                    record.seed = i;
+                    apply(store, vec![WriteOp::CreateExecution(record)])
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    for result in results.into_iter().filter(|r| r.is_err()) {
+        assert_exists_error(result, "M", "race");
+    }
+    assert_eq!(executions(store, None).len(), 1);
+}
+
+/// Writers racing on one history: each reads the length and appends the
+/// next event, retrying on a gap. No event is lost or written twice.
+fn check_concurrent_history_appends(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    let (threads, each) = (4, 25);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let e = e.as_str();
+            scope.spawn(move || {
+                let mut written = 0;
+                while written < each {
+                    let next = store.history_len(e).unwrap() + 1;
+                    match apply(store, vec![append_history(e, vec![event(next)])]) {
+                        Ok(()) => written += 1,
+                        Err(StoreError::HistoryGap { .. }) => {}
+                        Err(other) => panic!("unexpected error: {other}"),
+                    }
+                }
+            });
+        }
+    });
+    let total = threads * each;
+    assert_eq!(store.history_len(&e).unwrap(), total);
+    assert_eq!(store.history(&e, 1, u64::MAX).unwrap(), events(1, total));
+}
+
+// ---------------------------------------------------------------------------
+// Running the suite on every backend
+
+/// A directory under the system's temporary directory, unique to this
+/// process and test, removed when dropped.
+#[derive(Debug)]
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "stepline-store-suite-{}-{}-{}",
+            std::process::id(),
+            test,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        Self(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One `#[test]` per check and backend, named after the check.
+macro_rules! backends {
+    ($($check:ident),* $(,)?) => {
+        mod memory_store {
+            $(
+                #[test]
+                fn $check() {
+                    super::$check(&super::MemoryStore::new());
+                }
+            )*
+        }
+
+        mod sled_store {
+            $(
+                #[test]
+                fn $check() {
+                    // Declared first, dropped last: the store closes before
+                    // its directory goes.
+                    let dir = super::TempDir::new(stringify!($check));
+                    let store = super::SledStore::open(dir.path()).unwrap();
+                    super::$check(&store);
+                }
+            )*
+        }
+    };
+}
+
+backends!(
+    check_state_machines,
+    check_executions,
+    check_listing_order_filters_and_pages,
+    check_listing_follows_status_changes_and_deletes,
+    check_listing_cursor_is_stable_under_new_starts,
+    check_listing_map_run_children,
+    check_open_executions,
+    check_name_taken_rejects_whole_batch,
+    check_relaxed_batch,
+    check_express_names_are_not_unique,
+    check_name_twice_in_one_batch,
+    check_same_name_other_machine,
+    check_journal,
+    check_history_append,
+    check_history_gap,
+    check_history_range,
+    check_due_timers,
+    check_timers_far_past_and_future,
+    check_due_timers_at_the_end_of_time,
+    check_timers_of,
+    check_timer_views_agree,
+    check_task_tokens,
+    check_activities,
+    check_revisions_outlive_updates_and_deletes,
+    check_delete_execution,
+    check_task_logs,
+    check_ended_notices,
+    check_map_runs,
+    check_triggers,
+    check_trigger_state_with_a_taken_name,
+    check_start_in_one_batch,
+    check_concurrent_creations,
+    check_concurrent_history_appends,
+);
+
+// ---------------------------------------------------------------------------
+// Sled only: what lives on disk
+
+#[test]
+fn sled_keeps_everything_across_a_reopen() {
+    let dir = TempDir::new("reopen");
+    let record = execution("M", "run");
+    let done = finished(&execution("M", "done"), ExecutionStatus::Succeeded);
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        let mut ops = vec![
+            WriteOp::PutStateMachine(machine("M", 3)),
+            WriteOp::PutStateMachine(machine("N", 1)),
+            WriteOp::CreateExecution(done.clone()),
+        ];
+        ops.extend(start_batch(&record));
+        ok(&store, ops);
+        ok(&store, vec![append_journal(&record.arn, vec![entry(2)])]);
+        ok(&store, vec![append_history(&record.arn, events(5, 6))]);
+        store.flush().unwrap();
+    }
+
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.state_machines().unwrap(),
+        vec![machine("M", 3), machine("N", 1)]
+    );
+    assert_eq!(store.execution(&done.arn).unwrap(), Some(done.clone()));
+    assert_eq!(
+        executions(&store, Some(&machine_arn("M"))),
+        vec![done, record.clone()]
+    );
+    assert_eq!(store.open_executions().unwrap(), vec![record.clone()]);
+    assert_eq!(
+        store.journal(&record.arn).unwrap(),
+        vec![entry(1), entry(2)]
+    );
+    assert_eq!(store.history_len(&record.arn).unwrap(), 6);
+    assert_eq!(store.history(&record.arn, 1, 100).unwrap(), events(1, 6));
+    let due = timer(&record.arn, 1, t0() + ms(30_000));
+    assert_eq!(store.timers_of(&record.arn).unwrap(), vec![due.clone()]);
+    assert_eq!(store.due_timers(t0() + ms(30_000), 10).unwrap(), vec![due]);
+    assert_eq!(
+        store.task_token("token-run").unwrap(),
+        Some(token("token-run", &record.arn, 1))
+    );
+
+    // The counters and the name index came back too: the history goes on
+    // from 7, and the name is still taken.
+    assert_gap_error(
+        apply(&store, vec![append_history(&record.arn, events(1, 1))]),
+        &record.arn,
+        7,
+        1,
+    );
+    ok(&store, vec![append_history(&record.arn, events(7, 7))]);
+    assert_eq!(store.history_len(&record.arn).unwrap(), 7);
+    assert_exists_error(
+        apply(
+            &store,
+            vec![WriteOp::CreateExecution(execution("M", "run"))],
+        ),
+        "M",
+        "run",
+    );
+}
+
+/// Atomic batches are staged and go into sled together: at a flush, when
+/// a read touches one of their keys, and when the store is dropped. A
+/// relaxed batch is written at once, unless it writes a staged key (a
+/// key's writes keep their order).
+#[test]
+fn sled_stages_atomic_batches_until_a_flush_or_a_read_needs_them() {
+    let dir = TempDir::new("staged");
+    let first = execution("M", "first");
+    let second = execution("M", "second");
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        ok(&store, start_batch(&first));
+        assert!(store.staged_keys() > 0, "the start is staged");
+        // Checks of later batches see it: the name is taken.
+        assert_exists_error(
+            apply(&store, vec![WriteOp::CreateExecution(first.clone())]),
+            "M",
+            "first",
+        );
+        // A read of other keys leaves it staged; a read of its keys brings it in.
+        assert_eq!(store.execution(&second.arn).unwrap(), None);
+        assert!(store.staged_keys() > 0);
+        assert_eq!(store.execution(&first.arn).unwrap(), Some(first.clone()));
+        assert_eq!(store.staged_keys(), 0);
+        ok(&store, start_batch(&second));
+        store.flush().unwrap();
+        assert_eq!(store.staged_keys(), 0, "a flush applies what is staged");
+        ok(
+            &store,
+            vec![
+                append_history(&second.arn, events(5, 6)),
+                append_journal(&second.arn, vec![entry(2)]),
+            ],
+        );
+        assert!(store.staged_keys() > 0);
+        let mut relaxed = WriteBatch::relaxed();
+        relaxed.push(WriteOp::PutEndedNotice(second.arn.clone()));
+        store.apply(&relaxed).unwrap();
+        let staged = store.staged_keys();
+        assert!(staged > 0, "other keys: written at once");
+        // Journal entry 2 is staged: the whole batch is staged too.
+        let mut relaxed = WriteBatch::relaxed();
+        relaxed.push(append_journal(&second.arn, vec![entry(2)]));
+        relaxed.push(append_history(&second.arn, events(7, 7)));
+        store.apply(&relaxed).unwrap();
+        assert!(store.staged_keys() > staged, "a staged key: staged too");
+        assert_eq!(store.history_len(&second.arn).unwrap(), 7);
+        ok(
+            &store,
+            vec![
+                append_journal(&second.arn, vec![entry(3)]),
+                append_history(&second.arn, events(8, 8)),
+            ],
+        );
+        assert!(store.staged_keys() > 0);
+        // Dropped with a batch staged and no flush.
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.history_len(&second.arn).unwrap(), 8);
+    assert_eq!(store.ended_notices().unwrap(), vec![second.arn.clone()]);
+    assert_eq!(
+        store.journal(&second.arn).unwrap(),
+        vec![entry(1), entry(2), entry(3)]
+    );
+    // The last history id and journal seq are found again after a reopen:
+    // the next append must follow them.
+    assert_gap_error(
+        apply(&store, vec![append_history(&second.arn, events(10, 10))]),
+        &second.arn,
+        9,
+        10,
+    );
+    ok(&store, vec![append_history(&second.arn, events(9, 9))]);
+    assert_eq!(store.history_len(&second.arn).unwrap(), 9);
+}
+
+/// An execution that starts and ends in one batch (one step) writes each
+/// key once and never its open mark: sled's cost is per key written.
+#[test]
+fn sled_writes_each_key_of_a_batch_once() {
+    let dir = TempDir::new("once");
+    let store = SledStore::open(dir.path()).unwrap();
+    let run = execution("M", "run");
+    ok(
+        &store,
+        vec![
+            WriteOp::CreateExecution(run.clone()),
+            append_journal(&run.arn, vec![entry(1)]),
+            append_history(&run.arn, events(1, 3)),
+            WriteOp::UpdateExecution(finished(&run, ExecutionStatus::Succeeded)),
+        ],
+    );
+    // Record, journal entry, history run, the machine's and every
+    // execution's listing keys (under SUCCEEDED only: the RUNNING ones
+    // came and went inside the batch): the name is in the record's key
+    // (the ARN), the last journal seq and history id in the keys.
+    assert_eq!(store.staged_keys(), 5);
+    store.flush().unwrap();
+    assert!(store.open_executions().unwrap().is_empty());
+    assert_eq!(
+        store.execution(&run.arn).unwrap(),
+        Some(finished(&run, ExecutionStatus::Succeeded))
+    );
+    assert_eq!(store.history_len(&run.arn).unwrap(), 3);
+}
+
+/// State machine records are cached; every write of one is seen by the
+/// next read.
+#[test]
+fn sled_reads_a_state_machine_as_last_written() {
+    let dir = TempDir::new("machines");
+    let store = SledStore::open(dir.path()).unwrap();
+    let first = machine("M", 1);
+    ok(&store, vec![WriteOp::PutStateMachine(first.clone())]);
+    assert_eq!(
+        store.state_machine(&first.arn).unwrap(),
+        Some(first.clone())
+    );
+    let second = machine("M", 2);
+    ok(&store, vec![WriteOp::PutStateMachine(second.clone())]);
+    assert_eq!(store.state_machine(&first.arn).unwrap(), Some(second));
+    ok(&store, vec![WriteOp::DeleteStateMachine(first.arn.clone())]);
+    assert_eq!(store.state_machine(&first.arn).unwrap(), None);
+}
+
+#[test]
+fn sled_writes_its_format_version() {
+    let dir = TempDir::new("format");
+    drop(SledStore::open(dir.path()).unwrap());
+    let db = ::sled::open(dir.path()).unwrap();
+    let format = db.open_tree("meta").unwrap().get("format").unwrap();
+    assert_eq!(format.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
+    drop(db);
+    // And reads it back.
+    SledStore::open(dir.path()).unwrap();
+}
+
+/// Format 1 kept one event per key; format 2 keeps a step's events under
+/// one key. A format-1 directory opens, reads as it was, takes new
+/// appends and is marked format 2 (so an older build refuses it).
+#[test]
+fn sled_reads_and_upgrades_format_1() {
+    let dir = TempDir::new("format1");
+    let e = execution_arn("M", "run");
+    {
+        let db = ::sled::open(dir.path()).unwrap();
+        let data = db.open_tree("data").unwrap();
+        data.insert([b'F'], &1u32.to_be_bytes()).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("format", &1u32.to_be_bytes())
+            .unwrap();
+        for event in events(1, 4) {
+            let mut k = vec![b'h'];
+            k.extend_from_slice(e.as_bytes());
+            k.push(0);
+            k.extend_from_slice(&event.id.to_be_bytes());
+            data.insert(k, serde_json::to_vec(&event).unwrap()).unwrap();
+        }
+        let mut counter = vec![b'c'];
+        counter.extend_from_slice(e.as_bytes());
+        counter.extend_from_slice(&[0, b'h']);
+        data.insert(counter, &4u64.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.history(&e, 2, 3).unwrap(), events(2, 3));
+    ok(&store, vec![append_history(&e, events(5, 7))]);
+    assert_eq!(store.history(&e, 1, 100).unwrap(), events(1, 7));
+    assert_eq!(store.history(&e, 4, 6).unwrap(), events(4, 6));
+    drop(store);
+    let db = ::sled::open(dir.path()).unwrap();
+    let format = db.open_tree("data").unwrap().get([b'F']).unwrap();
+    assert_eq!(format.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
+    let meta = db.open_tree("meta").unwrap().get("format").unwrap();
+    assert_eq!(meta.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
+}
+
+/// A format 3 directory has no listing index: it is built at open, once,
+/// from the records (a large one kept in pieces, a Map Run's child), and
+/// the directory is marked with this build's format.
+#[test]
+fn sled_builds_the_listing_index_of_an_earlier_format() {
+    let dir = TempDir::new("format3");
+    let mut big = started_at("M", "big", 2, ExecutionStatus::Succeeded);
+    big.input = format!("\"{}\"", "x".repeat(5 * super::sled_store::PIECE));
+    let small = started_at("M", "small", 1, ExecutionStatus::Running);
+    let mut child = started_at("M/Map", "child", 3, ExecutionStatus::Failed);
+    let run = "arn:aws:states:us-east-1:123456789012:mapRun:M/Map:r".to_owned();
+    child.map_run = Some(MapRunChild {
+        map_run_arn: run.clone(),
+        machine_arn: machine_arn("M"),
+        revision: 1,
+        scope: 1,
+        express: false,
+    });
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        let creates = [&big, &small, &child].map(|r| WriteOp::CreateExecution(r.clone()));
+        ok(&store, creates.to_vec());
+        store.flush().unwrap();
+    }
+    {
+        // As format 3 left it: the records, no listing keys.
+        let db = ::sled::open(dir.path()).unwrap();
+        let data = db.open_tree("data").unwrap();
+        for tag in [b'i', b'I', b'A'] {
+            for item in data.scan_prefix([tag]) {
+                data.remove(item.unwrap().0).unwrap();
+            }
+        }
+        data.insert([b'F'], &3u32.to_be_bytes()).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("format", &3u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert!(listed(&store, query(ExecutionsOf::All, None, 10)).len() == 3);
+    assert_eq!(
+        listed(&store, query(ExecutionsOf::All, None, 1)),
+        vec![child.summary(), big.summary(), small.summary()]
+    );
+    assert_eq!(
+        listed(
+            &store,
+            query(of_machine("M"), Some(ExecutionStatus::Running), 10)
+        ),
+        vec![small.summary()]
+    );
+    assert_eq!(
+        listed(&store, query(ExecutionsOf::MapRun(run), None, 10)),
+        vec![child.summary()]
+    );
+    // And keeps it from then on.
+    ok(
+        &store,
+        vec![WriteOp::UpdateExecution(finished(
+            &small,
+            ExecutionStatus::Aborted,
+        ))],
+    );
+    assert!(
+        listed(
+            &store,
+            query(of_machine("M"), Some(ExecutionStatus::Running), 10)
+        )
+        .is_empty()
+    );
+    drop(store);
+    let db = ::sled::open(dir.path()).unwrap();
+    let format = db.open_tree("data").unwrap().get([b'F']).unwrap();
+    assert_eq!(format.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
+}
+
+#[test]
+fn sled_refuses_a_newer_format() {
+    let dir = TempDir::new("newer");
+    {
+        let db = ::sled::open(dir.path()).unwrap();
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert("format", &(FORMAT_VERSION + 1).to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    match SledStore::open(dir.path()) {
+        Err(StoreError::NewerFormat { found, supported }) => {
+            assert_eq!((found, supported), (FORMAT_VERSION + 1, FORMAT_VERSION));
+        }
+        other => panic!("expected NewerFormat, got {other:?}"),
+    }
+}
+
+#[test]
+fn sled_refuses_an_unreadable_format() {
+    let dir = TempDir::new("unreadable");
+    {
+        let db = ::sled::open(dir.path()).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("format", b"v1")
+            .unwrap();
+        db.flush().unwrap();
+    }
+    match SledStore::open(dir.path()) {
+        Err(StoreError::Corrupt(_)) => {}
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[test]
+fn sled_open_on_a_regular_file_is_an_error() {
+    let dir = TempDir::new("file");
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, b"hello").unwrap();
+
+    match SledStore::open(&file) {
+        Err(StoreError::Open { path, .. }) => assert_eq!(path, file.display().to_string()),
+        other => panic!("expected Open, got {other:?}"),
+    }
+    // Nor can it be a directory inside a file.
+    match SledStore::open(&file.join("data")) {
+        Err(StoreError::Open { .. }) => {}
+        other => panic!("expected Open, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"hello");
+}
+
+/// Values longer than a piece are kept in pieces (issue 10: sled 0.34
+/// never evicts pages written as blobs); they read back whole, a rewrite
+/// with fewer pieces and a delete leave no piece behind.
+#[test]
+fn sled_keeps_large_values_in_pieces_and_leaves_none_behind() {
+    let dir = TempDir::new("pieces");
+    let store = SledStore::open(dir.path()).unwrap();
+    let mut record = execution("M", "big");
+    record.input = format!("\"{}\"", "x".repeat(5 * super::sled_store::PIECE + 17));
+    ok(&store, vec![WriteOp::CreateExecution(record.clone())]);
+    assert_eq!(store.execution(&record.arn).unwrap(), Some(record.clone()));
+    let pieces = |store: &SledStore| store.pieces_count();
+    assert!(pieces(&store) >= 5, "{}", pieces(&store));
+    // Rewritten shorter: fewer pieces, none stale.
+    record.input = format!("\"{}\"", "y".repeat(super::sled_store::PIECE + 1));
+    ok(&store, vec![WriteOp::UpdateExecution(record.clone())]);
+    assert_eq!(store.execution(&record.arn).unwrap(), Some(record.clone()));
+    assert_eq!(pieces(&store), 2);
+    // Rewritten small: kept whole.
+    record.input = "{}".into();
+    ok(&store, vec![WriteOp::UpdateExecution(record.clone())]);
+    assert_eq!(store.execution(&record.arn).unwrap(), Some(record.clone()));
+    assert_eq!(pieces(&store), 0);
+    record.input = format!("\"{}\"", "z".repeat(3 * super::sled_store::PIECE));
+    ok(&store, vec![WriteOp::UpdateExecution(record.clone())]);
+    assert!(executions(&store, None).contains(&record));
+    drop(store);
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.execution(&record.arn).unwrap(), Some(record.clone()));
+    ok(&store, vec![WriteOp::DeleteExecution(record.arn.clone())]);
+    assert_eq!(store.execution(&record.arn).unwrap(), None);
+    assert_eq!(pieces(&store), 0);
+}
+
+/// A large value read while it is rewritten is the old or the new one,
+/// never pieces of both.
+#[test]
+fn sled_reads_a_large_value_whole_while_it_is_rewritten() {
+    let dir = TempDir::new("pieces-race");
+    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    let big = |c: char| format!("\"{}\"", c.to_string().repeat(4 * super::sled_store::PIECE));
+    let mut record = execution("M", "race");
+    record.input = big('a');
+    ok(&*store, vec![WriteOp::CreateExecution(record.clone())]);
+    let writer = {
+        let store = Arc::clone(&store);
+        let mut record = record.clone();
+        std::thread::spawn(move || {
+            for i in 0..300 {
+                record.input = big(if i % 2 == 0 { 'b' } else { 'a' });
+                ok(&*store, vec![WriteOp::UpdateExecution(record.clone())]);
+            }
+        })
+    };
+    let (a, b) = (big('a'), big('b'));
+    while !writer.is_finished() {
+        let read = store.execution(&record.arn).unwrap().expect("the record");
+        assert!(read.input == a || read.input == b, "a torn read");
+    }
+    writer.join().unwrap();
+}
