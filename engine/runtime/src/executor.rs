@@ -23,9 +23,10 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use super::durable::{DurableExecution, Outstanding, idempotency_key};
-use super::engine::{Engine, EngineError, TaskCall, lock};
+use super::engine::{Engine, EngineError, lock};
 use super::metrics::Metrics;
 use super::timers::TimerKey;
+use crate::TaskCall;
 use crate::tasks::activity::ActivityTask;
 use crate::tasks::nested;
 use stepline_language::asl::model::{IntegrationPattern, ResourceKind};

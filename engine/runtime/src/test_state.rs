@@ -13,8 +13,9 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::engine::{Engine, EngineError, TaskCall};
+use super::engine::{Engine, EngineError};
 use super::{Clock, Invoker, ManualClock, run_to_completion};
+use crate::TaskCall;
 use stepline_language::asl;
 use stepline_language::asl::model::ResourceKind;
 use stepline_language::history::Event;

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::engine::{Engine, EngineError, lock};
+use super::{Engine, EngineError, lock};
 use stepline_store::{AliasRecord, StateMachineRecord, VersionRecord, WriteBatch, WriteOp};
 
 /// A state machine ARN with its version number or alias name, if any.

@@ -1,0 +1,60 @@
+//! Ended executions announced to observers (the server's alerts), at
+//! least once: a notice is stored with the end and removed once handled.
+
+use stepline_store::{ExecutionRecord, ExecutionStatus, WriteBatch, WriteOp};
+
+use super::{Engine, EngineError, lock};
+
+impl Engine {
+    /// Whether a durable execution's end writes a notice: only when some
+    /// observer is there to announce it (observers are given at open and
+    /// only ever leave).
+    pub(super) fn end_notices(&self) -> bool {
+        !lock(&self.inner.ended).is_empty()
+    }
+
+    /// Hands an ended execution to the observers; with none, its notice
+    /// (`noticed`: a durable execution's end writes one) has nobody to
+    /// wait for and goes at once.
+    pub(crate) fn notify_ended(&self, record: &ExecutionRecord, noticed: bool) {
+        let mut observers = lock(&self.inner.ended);
+        observers.retain(|observer| observer.send(record.clone()).is_ok());
+        if observers.is_empty() && noticed {
+            drop(observers);
+            self.ended_handled(&record.arn);
+        }
+    }
+
+    /// The observers are done with an ended execution (its alerts were
+    /// delivered or given up): its notice goes. Not flushed by itself: if a
+    /// crash loses the removal, the end is announced again (at least once).
+    pub fn ended_handled(&self, arn: &str) {
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::RemoveEndedNotice(arn.to_owned()));
+        if let Err(e) = self.inner.store.apply(&batch) {
+            tracing::warn!(execution = %arn, error = %e, "cannot remove an ended notice");
+        }
+    }
+
+    /// At open: executions that ended without their end being handled (the
+    /// process stopped first) are handed to the observers again.
+    pub(super) fn announce_pending(&self) -> Result<(), EngineError> {
+        for arn in self.inner.store.ended_notices()? {
+            match self.inner.store.execution(&arn)? {
+                Some(record) if record.status != ExecutionStatus::Running => {
+                    self.notify_ended(&record, true);
+                }
+                _ => self.ended_handled(&arn),
+            }
+        }
+        Ok(())
+    }
+
+    /// An execution's loop has ended: wake whoever waits for it.
+    pub(crate) fn execution_ended(&self, arn: &str) {
+        lock(&self.inner.live).remove(arn);
+        for done in lock(&self.inner.waiters).remove(arn).unwrap_or_default() {
+            let _ = done.send(());
+        }
+    }
+}

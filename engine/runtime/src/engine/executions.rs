@@ -1,0 +1,274 @@
+//! Executions: start, describe, list, history, stop, redrive, and
+//! waiting for one to end.
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::durable::DurableExecution;
+use crate::entropy::{self};
+use crate::executor::{self, Message};
+use stepline_language::interp::Command;
+use stepline_language::payload::MAX_PAYLOAD_DEPTH;
+use stepline_language::query::eval::RandomSource;
+use stepline_store::{
+    ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus, ExecutionsOf, StoreError,
+    TaskLogRecord, WorkflowType,
+};
+
+use super::{Engine, EngineError, check_name, lock, off_worker};
+
+/// How long a redrive waits for a just-closed execution's executor to
+/// finish closing.
+const CLOSING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Engine {
+    /// Starts an execution. With a name already used, AWS's rule: the same
+    /// input while the first is open returns it; anything else is
+    /// ExecutionAlreadyExists.
+    pub async fn start_execution(
+        &self,
+        machine_arn: &str,
+        name: Option<&str>,
+        input: Option<&str>,
+    ) -> Result<ExecutionRecord, EngineError> {
+        let (machine_arn, test_case) = match machine_arn.split_once('#') {
+            Some((arn, case)) => (arn, Some(case)),
+            None => (machine_arn, None),
+        };
+        // A version or an alias runs its own revision.
+        let resolved = self.resolve_machine(machine_arn)?;
+        let machine_record = resolved.machine;
+        let machine_arn = machine_record.arn.as_str();
+        if let Some(case) = test_case {
+            let known = self
+                .inner
+                .config
+                .mocks
+                .as_ref()
+                .is_some_and(|m| m.has_test_case(&machine_record.name, case));
+            if !known {
+                return Err(EngineError::Validation(format!(
+                    "The test case '{case}' of the state machine '{}' is not in the mock configuration",
+                    machine_record.name
+                )));
+            }
+        }
+        let input_text = input.unwrap_or("{}");
+        let input: Value = serde_json::from_str(input_text).map_err(|e| {
+            EngineError::InvalidExecutionInput(format!(
+                "Invalid State Machine Execution Input: '{e}'"
+            ))
+        })?;
+        if stepline_language::payload::nests_deeper_than(&input, MAX_PAYLOAD_DEPTH) {
+            return Err(EngineError::InvalidExecutionInput(format!(
+                "Invalid State Machine Execution Input: 'arrays and objects nested more than {MAX_PAYLOAD_DEPTH} levels deep'"
+            )));
+        }
+        let name = match name {
+            Some(n) => {
+                check_name(n, "execution")?;
+                n.to_owned()
+            }
+            None => self.random_name(),
+        };
+        let express = machine_record.workflow_type == WorkflowType::Express;
+        let arn = if express {
+            self.express_arn(&machine_record.name, &name)?
+        } else {
+            self.execution_arn(&machine_record.name, &name)
+        };
+        let record = ExecutionRecord {
+            arn,
+            state_machine_arn: machine_arn.to_owned(),
+            revision: resolved.revision,
+            name,
+            input: input_text.to_owned(),
+            status: ExecutionStatus::Running,
+            start: self.inner.clock.now(),
+            stop: None,
+            output: None,
+            error: None,
+            cause: None,
+            seed: lock(&self.inner.random).next_u64(),
+            redrive_count: 0,
+            token_secret: entropy::token_secret()?,
+            test_case: test_case.map(str::to_owned),
+            map_run: None,
+        };
+        let machine = self.compiled(machine_arn, resolved.revision)?;
+        let info = self.info(&machine_record, &record);
+        let keeping = self.keeping(express);
+        // The first step's lines (states entered) belong to the execution.
+        let first_step = executor::span(&record.arn).in_scope(|| {
+            DurableExecution::start(
+                &*self.inner.store,
+                machine,
+                info,
+                record.clone(),
+                input,
+                keeping,
+            )
+        });
+        let (execution, effects) = match first_step {
+            Ok(started) => started,
+            // The name is taken (found by the store's check, under its
+            // writer lock: one read instead of two for every start). AWS
+            // answers a start repeated with the same input while the first
+            // runs with the first one.
+            Err(StoreError::ExecutionExists { .. }) => {
+                return match self
+                    .inner
+                    .store
+                    .execution_by_name(machine_arn, &record.name)?
+                {
+                    Some(existing)
+                        if existing.status == ExecutionStatus::Running
+                            && existing.input == input_text =>
+                    {
+                        Ok(existing)
+                    }
+                    Some(existing) => Err(EngineError::ExecutionAlreadyExists(existing.arn)),
+                    None => Err(EngineError::ExecutionAlreadyExists(record.arn)),
+                };
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // An EXPRESS execution promises nothing across a crash: no flush.
+        let name = machine_record.name;
+        self.launch(execution, effects, !express, move |engine, execution| {
+            engine.inner.metrics.execution_started(&name);
+            executor::span(&execution.record().arn).in_scope(|| {
+                tracing::info!(state_machine = %name, "execution started");
+                executor::count_transitions(engine, execution);
+            });
+        })
+        .await?;
+        Ok(record)
+    }
+
+    pub fn describe_execution(&self, arn: &str) -> Result<ExecutionRecord, EngineError> {
+        off_worker(|| self.inner.store.execution(arn))?
+            .ok_or_else(|| EngineError::ExecutionDoesNotExist(arn.to_owned()))
+    }
+
+    /// One page of executions (ListExecutions, the REST list): summaries
+    /// from the store's listing index, newest first. A Map Run must exist.
+    pub fn list_executions(&self, query: &ExecutionQuery) -> Result<ExecutionPage, EngineError> {
+        if let ExecutionsOf::MapRun(arn) = &query.of {
+            self.describe_map_run(arn)?;
+        }
+        Ok(off_worker(|| self.inner.store.list_executions(query))?)
+    }
+
+    /// Events `from..=to` of an execution's history.
+    pub fn history(
+        &self,
+        arn: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<stepline_language::history::HistoryEvent>, EngineError> {
+        self.describe_execution(arn)?;
+        Ok(off_worker(|| self.inner.store.history(arn, from, to))?)
+    }
+
+    pub fn history_len(&self, arn: &str) -> Result<u64, EngineError> {
+        Ok(self.inner.store.history_len(arn)?)
+    }
+
+    /// Stops a running execution (ABORTED); a closed one is left as it is.
+    pub fn stop_execution(
+        &self,
+        arn: &str,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<(), EngineError> {
+        self.describe_execution(arn)?;
+        executor::deliver(self, arn, Message::Command(Command::Stop { error, cause }));
+        Ok(())
+    }
+
+    /// RedriveExecution: restarts a FAILED, TIMED_OUT or ABORTED execution
+    /// from the top-level state that did not succeed. Returns the record,
+    /// RUNNING again with its redrive count raised, once that is durable.
+    pub async fn redrive_execution(&self, arn: &str) -> Result<ExecutionRecord, EngineError> {
+        let mut record = self.describe_execution(arn)?;
+        let not_redrivable = |why: &str| {
+            EngineError::ExecutionNotRedrivable(format!(
+                "Execution '{arn}' cannot be redriven: {why}"
+            ))
+        };
+        match record.status {
+            ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted => {}
+            ExecutionStatus::Running => return Err(not_redrivable("it is still running")),
+            ExecutionStatus::Succeeded => return Err(not_redrivable("it succeeded")),
+        }
+        // The record reads closed a moment before its executor lets go of
+        // the execution; a client that saw ABORTED and redrives at once
+        // is right to, so wait that moment out (bounded) rather than
+        // refuse.
+        let deadline = tokio::time::Instant::now() + CLOSING_WAIT;
+        while lock(&self.inner.live).contains_key(arn) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(not_redrivable("it is still closing"));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let (machine_record, machine, info) = self.definition_of(&record)?;
+        let express_child = record.map_run.as_ref().is_some_and(|c| c.express);
+        if machine_record.workflow_type == WorkflowType::Express || express_child {
+            return Err(not_redrivable("EXPRESS executions are not redriven"));
+        }
+        let (mut execution, _) = DurableExecution::recover(
+            &*self.inner.store,
+            machine,
+            info,
+            record.clone(),
+            self.end_notices(),
+        )?;
+        if !execution.execution().can_redrive() {
+            return Err(not_redrivable("it failed before running any state"));
+        }
+        record.status = ExecutionStatus::Running;
+        record.stop = None;
+        record.output = None;
+        record.error = None;
+        record.cause = None;
+        record.redrive_count += 1;
+        let effects =
+            execution.redrive(&*self.inner.store, self.inner.clock.now(), record.clone())?;
+        self.launch(execution, effects, true, |_, _| {}).await?;
+        Ok(record)
+    }
+
+    /// Waits until an execution has ended (tests, StartSyncExecution).
+    pub async fn wait_for(&self, arn: &str) -> Result<ExecutionRecord, EngineError> {
+        loop {
+            // Registered before the check, so an end in between is not missed.
+            let (done, ended) = oneshot::channel();
+            lock(&self.inner.waiters)
+                .entry(arn.to_owned())
+                .or_default()
+                .push(done);
+            let record = self.describe_execution(arn)?;
+            if record.status != ExecutionStatus::Running {
+                // Other waiters of an ended execution see the error and
+                // look again; nothing is left registered.
+                lock(&self.inner.waiters).remove(arn);
+                return Ok(record);
+            }
+            // An execution that is not live (it paused on a storage error)
+            // would never signal; poll it slowly instead.
+            if !lock(&self.inner.live).contains_key(arn) {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+            let _ = ended.await;
+        }
+    }
+
+    /// The task logs an execution keeps, oldest first.
+    pub fn task_logs(&self, arn: &str) -> Result<Vec<TaskLogRecord>, EngineError> {
+        self.describe_execution(arn)?;
+        Ok(self.inner.store.task_logs(arn)?)
+    }
+}

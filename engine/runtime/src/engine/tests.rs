@@ -1,0 +1,416 @@
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{Value, json};
+
+use super::{Engine, EngineConfig, EngineError};
+use crate::Clock;
+use crate::{TaskCall, TaskFuture, TaskRunner};
+use stepline_store::{ExecutionStatus, MemoryStore, SledStore, Store, WorkflowType};
+
+/// Time from tokio's clock, so that paused tests move both together.
+struct TokioClock {
+    base: DateTime<Utc>,
+    start: tokio::time::Instant,
+}
+
+impl TokioClock {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            base: Utc
+                .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+                .single()
+                .expect("date"),
+            start: tokio::time::Instant::now(),
+        })
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.base + (tokio::time::Instant::now() - self.start)
+    }
+
+    fn sleep_until(&self, _due: DateTime<Utc>) {}
+}
+
+/// Answers every task with its input under "echo", after `delay_ms`,
+/// and counts calls per idempotency key.
+#[derive(Default)]
+struct Echo {
+    delay_ms: u64,
+    calls: Mutex<Vec<String>>,
+    total: AtomicU32,
+}
+
+impl TaskRunner for Echo {
+    fn run(&self, call: TaskCall) -> TaskFuture {
+        let request = call.request;
+        self.calls.lock().expect("lock").push(call.idempotency_key);
+        self.total.fetch_add(1, Ordering::SeqCst);
+        let delay = self.delay_ms;
+        Box::pin(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            Ok(json!({"echo": request.input}))
+        })
+    }
+}
+
+const FLOW: &str = r#"{
+  "StartAt": "Prepare",
+  "States": {
+    "Prepare": {"Type": "Pass", "Parameters": {"n.$": "$.n"}, "Next": "Work"},
+    "Work": {"Type": "Task", "Resource": "stepline:process:echo", "ResultPath": "$.work", "Next": "Rest"},
+    "Rest": {"Type": "Wait", "Seconds": 3600, "Next": "Done"},
+    "Done": {"Type": "Succeed"}
+  }
+}"#;
+
+fn engine(store: Arc<dyn Store>, runner: Arc<Echo>, clock: Arc<TokioClock>) -> Engine {
+    Engine::open(store, runner, clock, EngineConfig::default()).expect("open")
+}
+
+/// An engine on a memory store and the paused clock, with FLOW created.
+fn with_flow(runner: &Arc<Echo>) -> (Engine, stepline_store::StateMachineRecord) {
+    let engine = engine(
+        Arc::new(MemoryStore::new()),
+        Arc::clone(runner),
+        TokioClock::new(),
+    );
+    let machine = engine
+        .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+        .expect("create");
+    (engine, machine)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_execution_runs_to_its_end() {
+    let runner = Arc::new(Echo {
+        delay_ms: 50,
+        ..Echo::default()
+    });
+    let engine = engine(
+        Arc::new(MemoryStore::new()),
+        Arc::clone(&runner),
+        TokioClock::new(),
+    );
+    let machine = engine
+        .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+        .expect("create");
+    assert_eq!(
+        machine.arn,
+        "arn:aws:states:us-east-1:111111111111:stateMachine:flow"
+    );
+    let started = engine
+        .start_execution(&machine.arn, Some("first"), Some(r#"{"n": 7}"#))
+        .await
+        .expect("start");
+    assert_eq!(
+        started.arn,
+        "arn:aws:states:us-east-1:111111111111:execution:flow:first"
+    );
+    let done = engine.wait_for(&started.arn).await.expect("wait");
+    assert_eq!(done.status, ExecutionStatus::Succeeded);
+    let output: Value =
+        serde_json::from_str(done.output.as_deref().expect("output")).expect("json");
+    assert_eq!(output, json!({"n": 7, "work": {"echo": {"n": 7}}}));
+    // The Wait took an hour of (paused) time.
+    let took = done.stop.expect("stop") - done.start;
+    assert!(took >= chrono::Duration::seconds(3600), "{took}");
+    let len = engine.history_len(&started.arn).expect("len");
+    let types: Vec<&str> = engine
+        .history(&started.arn, 1, len)
+        .expect("history")
+        .iter()
+        .map(|e| e.event.type_name())
+        .collect();
+    assert_eq!(types.first(), Some(&"ExecutionStarted"));
+    assert_eq!(types.last(), Some(&"ExecutionSucceeded"));
+    assert!(types.contains(&"TaskSucceeded"));
+    assert_eq!(runner.total.load(Ordering::SeqCst), 1);
+}
+
+/// A durable end leaves a notice until its observers announced it; with
+/// no observer (nobody to announce it) none is left behind.
+#[tokio::test(start_paused = true)]
+async fn an_end_leaves_a_notice_only_for_an_observer() {
+    const ONE_PASS: &str = r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}"#;
+    let (observer, mut ended) = tokio::sync::mpsc::unbounded_channel();
+    for observers in [vec![], vec![observer]] {
+        let store = Arc::new(MemoryStore::new());
+        let config = EngineConfig {
+            ended: observers.clone(),
+            ..EngineConfig::default()
+        };
+        let engine = Engine::open(
+            Arc::clone(&store) as Arc<dyn Store>,
+            Arc::new(Echo::default()),
+            TokioClock::new(),
+            config,
+        )
+        .expect("open");
+        let machine = engine
+            .create_state_machine("one", ONE_PASS, None, WorkflowType::Standard)
+            .expect("create");
+        let run = engine
+            .start_execution(&machine.arn, Some("run"), None)
+            .await
+            .expect("start");
+        engine.wait_for(&run.arn).await.expect("wait");
+        let notices = stepline_store::EndedNotices::ended_notices(&*store).expect("notices");
+        if observers.is_empty() {
+            assert!(notices.is_empty(), "{notices:?}");
+        } else {
+            assert_eq!(notices, vec![run.arn.clone()]);
+            assert_eq!(ended.recv().await.expect("told").arn, run.arn);
+        }
+    }
+}
+
+/// A caller that goes away while its start is being flushed (a client
+/// hanging up) leaves an execution that runs, not a RUNNING record
+/// that nothing runs.
+#[tokio::test(start_paused = true)]
+async fn a_start_dropped_during_its_flush_still_runs() {
+    let runner = Arc::new(Echo::default());
+    let (engine, machine) = with_flow(&runner);
+    // Polled once (the first step is written, the flush awaited),
+    // then dropped.
+    let start = engine.start_execution(&machine.arn, Some("dropped"), Some(r#"{"n": 1}"#));
+    tokio::select! {
+        biased;
+        _ = start => panic!("the start did not wait for its flush"),
+        _ = std::future::ready(()) => {}
+    }
+    let arn = "arn:aws:states:us-east-1:111111111111:execution:flow:dropped";
+    let done = tokio::time::timeout(std::time::Duration::from_secs(7200), engine.wait_for(arn))
+        .await
+        .expect("the execution never ended")
+        .expect("wait");
+    assert_eq!(done.status, ExecutionStatus::Succeeded);
+    assert_eq!(runner.total.load(Ordering::SeqCst), 1);
+}
+
+fn asleep(engine: &Engine) -> String {
+    engine
+        .metrics_text()
+        .lines()
+        .find(|l| l.starts_with("stepline_executions_asleep "))
+        .expect("gauge")
+        .to_owned()
+}
+
+/// An execution waiting on a distant timer leaves memory (its loop
+/// ends) and comes back from the store when the timer is due, or at
+/// once for a message: its history reads as if it had never slept.
+#[tokio::test(start_paused = true)]
+async fn a_distant_wait_sleeps_and_wakes_for_its_timer_or_a_stop() {
+    let runner = Arc::new(Echo::default());
+    let (engine, machine) = with_flow(&runner);
+    let sleeper = engine
+        .start_execution(&machine.arn, Some("sleeper"), Some(r#"{"n": 1}"#))
+        .await
+        .expect("start");
+    let stopped = engine
+        .start_execution(&machine.arn, Some("stopped"), Some(r#"{"n": 2}"#))
+        .await
+        .expect("start");
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    assert_eq!(asleep(&engine), "stepline_executions_asleep 2");
+    assert!(engine.metrics_text().contains("stepline_open_executions 2"));
+
+    engine
+        .stop_execution(&stopped.arn, Some("Enough".into()), None)
+        .expect("stop");
+    let aborted = engine.wait_for(&stopped.arn).await.expect("wait");
+    assert_eq!(aborted.status, ExecutionStatus::Aborted);
+    assert_eq!(asleep(&engine), "stepline_executions_asleep 1");
+
+    let done = engine.wait_for(&sleeper.arn).await.expect("wait");
+    assert_eq!(done.status, ExecutionStatus::Succeeded);
+    let took = done.stop.expect("stop") - done.start;
+    assert!(took >= chrono::Duration::seconds(3600), "{took}");
+    assert_eq!(asleep(&engine), "stepline_executions_asleep 0");
+    for arn in [&sleeper.arn, &stopped.arn] {
+        let len = engine.history_len(arn).expect("len");
+        let events = engine.history(arn, 1, len).expect("history");
+        let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
+        assert_eq!(ids, (1..=len).collect::<Vec<_>>(), "{arn}");
+        let count = |t: &str| events.iter().filter(|e| e.event.type_name() == t).count();
+        assert_eq!(count("WaitStateEntered"), 1, "{arn}");
+        assert_eq!(count("TaskSucceeded"), 1, "{arn}");
+    }
+    // The task ran once per execution: waking replays, it does not
+    // invoke again.
+    assert_eq!(runner.total.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn names_follow_the_aws_rules() {
+    let engine = engine(
+        Arc::new(MemoryStore::new()),
+        Arc::default(),
+        TokioClock::new(),
+    );
+    let bad = engine.create_state_machine("has space", FLOW, None, WorkflowType::Standard);
+    assert!(matches!(bad, Err(EngineError::InvalidName(_))));
+    let invalid = engine.create_state_machine(
+        "broken",
+        r#"{"StartAt": "X", "States": {}}"#,
+        None,
+        WorkflowType::Standard,
+    );
+    assert!(matches!(invalid, Err(EngineError::InvalidDefinition(d)) if !d.is_empty()));
+    let machine = engine
+        .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+        .expect("create");
+    let again = engine.create_state_machine("flow", FLOW, None, WorkflowType::Standard);
+    assert!(matches!(
+        again,
+        Err(EngineError::StateMachineAlreadyExists(_))
+    ));
+    let first = engine
+        .start_execution(&machine.arn, Some("n1"), Some(r#"{"n": 1}"#))
+        .await
+        .expect("start");
+    // Same name and input while running: the same execution.
+    let same = engine
+        .start_execution(&machine.arn, Some("n1"), Some(r#"{"n": 1}"#))
+        .await
+        .expect("idempotent start");
+    assert_eq!(same.arn, first.arn);
+    // Another input: refused.
+    let other = engine
+        .start_execution(&machine.arn, Some("n1"), Some(r#"{"n": 2}"#))
+        .await;
+    assert!(matches!(other, Err(EngineError::ExecutionAlreadyExists(_))));
+    let bad_input = engine
+        .start_execution(&machine.arn, None, Some("{nope"))
+        .await;
+    assert!(matches!(
+        bad_input,
+        Err(EngineError::InvalidExecutionInput(_))
+    ));
+    let missing = engine
+        .start_execution(
+            "arn:aws:states:us-east-1:111111111111:stateMachine:nope",
+            None,
+            None,
+        )
+        .await;
+    assert!(matches!(
+        missing,
+        Err(EngineError::StateMachineDoesNotExist(_))
+    ));
+    // A generated name is a UUID.
+    let unnamed = engine
+        .start_execution(&machine.arn, None, None)
+        .await
+        .expect("start");
+    assert_eq!(unnamed.name.len(), 36, "{}", unnamed.name);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_aborts_a_running_execution() {
+    let engine = engine(
+        Arc::new(MemoryStore::new()),
+        Arc::default(),
+        TokioClock::new(),
+    );
+    let machine = engine
+        .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+        .expect("create");
+    let run = engine
+        .start_execution(&machine.arn, Some("s"), Some(r#"{"n": 1}"#))
+        .await
+        .expect("start");
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    engine
+        .stop_execution(&run.arn, Some("Cancelled".into()), Some("by a test".into()))
+        .expect("stop");
+    let done = engine.wait_for(&run.arn).await.expect("wait");
+    assert_eq!(done.status, ExecutionStatus::Aborted);
+    assert_eq!(done.error.as_deref(), Some("Cancelled"));
+}
+
+/// A paused current-thread runtime: dropping it ends every task, as a
+/// crash ends the process.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("runtime")
+}
+
+/// Starts 5 executions, "crashes" after `crash_after_secs` (the first
+/// runtime is dropped with every task in it), restarts on the same
+/// sled directory, and checks every execution ends as it should.
+fn crash_and_restart(task_delay_ms: u64, crash_after_secs: u64) -> u32 {
+    let dir = std::env::temp_dir().join(format!(
+        "stepline-engine-restart-{}-{task_delay_ms}-{crash_after_secs}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let runner = Arc::new(Echo {
+        delay_ms: task_delay_ms,
+        ..Echo::default()
+    });
+    let arns = runtime().block_on(async {
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir).expect("open"));
+        let engine = engine(store, Arc::clone(&runner), TokioClock::new());
+        let machine = engine
+            .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+            .expect("create");
+        let mut arns = Vec::new();
+        for i in 0..5 {
+            let input = format!(r#"{{"n": {i}}}"#);
+            let run = engine
+                .start_execution(&machine.arn, Some(&format!("r{i}")), Some(&input))
+                .await
+                .expect("start");
+            arns.push(run.arn);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(crash_after_secs)).await;
+        for arn in &arns {
+            let status = engine.describe_execution(arn).expect("describe").status;
+            assert_eq!(status, ExecutionStatus::Running, "open at the crash");
+        }
+        arns
+    });
+    // The first runtime is gone with its tasks; the store is closed.
+    runtime().block_on(async {
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir).expect("reopen"));
+        let engine = engine(store, Arc::clone(&runner), TokioClock::new());
+        for (i, arn) in arns.iter().enumerate() {
+            let done = engine.wait_for(arn).await.expect("wait");
+            assert_eq!(done.status, ExecutionStatus::Succeeded, "{arn}");
+            let output: Value =
+                serde_json::from_str(done.output.as_deref().expect("output")).expect("json");
+            assert_eq!(output["work"]["echo"]["n"], json!(i));
+            let len = engine.history_len(arn).expect("len");
+            let ids: Vec<u64> = engine
+                .history(arn, 1, len)
+                .expect("history")
+                .iter()
+                .map(|e| e.id)
+                .collect();
+            assert_eq!(ids, (1..=len).collect::<Vec<_>>(), "contiguous ids");
+        }
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    runner.total.load(Ordering::SeqCst)
+}
+
+#[test]
+fn a_restart_resumes_executions_waiting_on_a_timer() {
+    // Tasks answered before the crash are not run again.
+    assert_eq!(crash_and_restart(0, 60), 5);
+}
+
+#[test]
+fn a_restart_runs_again_the_tasks_that_were_in_flight() {
+    // The crash comes while every task is running: each runs once more.
+    assert_eq!(crash_and_restart(120_000, 60), 10);
+}
