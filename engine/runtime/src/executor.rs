@@ -458,8 +458,12 @@ fn invoke(engine: &Engine, arn: &str, request: TaskRequest, inbox: Inbox) -> Joi
     );
     span.in_scope(|| tracing::info!(resource = %call.request.resource.arn, "task invoked"));
     let invocation = match call.request.resource.kind {
-        ResourceKind::StartExecution => nested::run(engine.clone(), call),
-        ResourceKind::MapRun => crate::maprun::runner::run(engine.clone(), call),
+        ResourceKind::StartExecution => nested::run(Arc::new(engine.clone()), call),
+        ResourceKind::MapRun => crate::maprun::runner::run(
+            Arc::new(engine.clone()),
+            engine.config().buckets.clone(),
+            call,
+        ),
         _ => engine.runner().run(call),
     };
     let engine = engine.clone();

@@ -15,10 +15,12 @@
 //! - [`confined`]: file access confined to the directories an operator
 //!   allowed.
 
+mod children;
 pub mod confined;
 pub mod durable;
 mod engine;
 mod entropy;
+mod error;
 mod executor;
 pub mod maprun;
 mod metrics;

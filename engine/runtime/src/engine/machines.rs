@@ -121,7 +121,7 @@ impl Engine {
     }
 
     /// The compiled definition of a state machine revision.
-    pub(crate) fn compiled(
+    pub(super) fn compiled(
         &self,
         arn: &str,
         revision: u64,

@@ -23,7 +23,7 @@ impl Engine {
     /// The compiled definition of a Map Run's children: the parent's
     /// revision with the ItemProcessor scope as its top level (the states
     /// are shared by id, so nothing is parsed again).
-    pub(crate) fn compiled_processor(
+    pub(super) fn compiled_processor(
         &self,
         arn: &str,
         revision: u64,
@@ -54,7 +54,7 @@ impl Engine {
 
     /// Starts a Map Run's child execution named `name`, or returns the one
     /// of that name (started before a restart): a name is never run twice.
-    pub(crate) async fn start_map_child(
+    pub(super) async fn start_map_child(
         &self,
         child: &MapRunChild,
         label: &str,
@@ -223,7 +223,7 @@ impl Engine {
         Ok(())
     }
 
-    pub(crate) fn put_map_run(&self, record: &MapRunRecord) -> Result<(), EngineError> {
+    pub(super) fn put_map_run(&self, record: &MapRunRecord) -> Result<(), EngineError> {
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::PutMapRun(record.clone()));
         Ok(self.inner.store.apply(&batch)?)

@@ -11,6 +11,7 @@
 
 mod activities;
 mod callbacks;
+mod children;
 mod durability;
 mod ended;
 mod executions;
@@ -22,6 +23,7 @@ mod tags;
 mod triggers;
 mod versions;
 
+pub use crate::error::EngineError;
 use crate::task_runner::TaskRunner;
 pub use versions::Resolved;
 
@@ -34,14 +36,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Clock;
 use super::durable::{DurableExecution, Keeping};
-use super::entropy::{self, NoEntropy};
+use super::entropy;
 use super::executor::{self, Inbox, Pending};
 use super::metrics::Metrics;
 use super::task_logs::{self, TaskLogSink, TaskOutput};
 use super::timers::TimerService;
 use crate::tasks::activity::ActivityQueues;
 use crate::tasks::mock::MockConfig;
-use stepline_language::asl::{self, Diagnostic, StateMachine};
+use stepline_language::asl::{self, StateMachine};
 use stepline_language::interp::{ExecutionInfo, Failure, TaskRequest};
 use stepline_language::query::eval::{RandomSource, SplitMix64, uuid_v4};
 use stepline_store::{
@@ -88,49 +90,6 @@ impl Default for EngineConfig {
             buckets: crate::maprun::Buckets::default(),
         }
     }
-}
-
-/// What can go wrong when the faces call the engine, named as AWS names it.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("the definition has {} error(s)", .0.iter().filter(|d| d.severity == asl::Severity::Error).count())]
-    InvalidDefinition(Vec<Diagnostic>),
-    #[error("{0}")]
-    InvalidName(String),
-    #[error("{0}")]
-    InvalidExecutionInput(String),
-    #[error("State Machine Already Exists: '{0}'")]
-    StateMachineAlreadyExists(String),
-    #[error("State Machine Does Not Exist: '{0}'")]
-    StateMachineDoesNotExist(String),
-    #[error("Execution Does Not Exist: '{0}'")]
-    ExecutionDoesNotExist(String),
-    #[error("Execution Already Exists: '{0}'")]
-    ExecutionAlreadyExists(String),
-    #[error("{0}")]
-    ExecutionNotRedrivable(String),
-    #[error("Resource not found: '{0}'")]
-    ResourceNotFound(String),
-    #[error("{0}")]
-    TooManyTags(String),
-    /// AWS's ConflictException (a version in use, an alias that differs).
-    #[error("{0}")]
-    Conflict(String),
-    #[error("Activity Does Not Exist: '{0}'")]
-    ActivityDoesNotExist(String),
-    #[error("Invalid Token: '{0}'")]
-    InvalidToken(String),
-    #[error("Task Timed Out: 'Provided task does not exist anymore'")]
-    TaskTimedOut,
-    #[error("{0}")]
-    InvalidOutput(String),
-    /// A request AWS would refuse with ValidationException.
-    #[error("{0}")]
-    Validation(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    NoEntropy(#[from] NoEntropy),
 }
 
 struct Inner {
@@ -408,12 +367,12 @@ impl Engine {
         text
     }
 
-    pub(crate) fn machines_lock(&self) -> &Mutex<()> {
+    fn machines_lock(&self) -> &Mutex<()> {
         &self.inner.machines
     }
 
     /// A random number below `n` from the engine's generator.
-    pub(crate) fn random_below(&self, n: u64) -> u64 {
+    fn random_below(&self, n: u64) -> u64 {
         lock(&self.inner.random).next_u64() % n.max(1)
     }
 

@@ -24,8 +24,9 @@ use tokio::task::JoinSet;
 
 use super::reader::{self, Buckets, ReaderError};
 use super::writer;
+use crate::children::Children;
 use crate::tasks::nested::derived_name;
-use crate::{Engine, EngineError, TaskCall, TaskFuture};
+use crate::{EngineError, TaskCall, TaskFuture};
 use stepline_language::interp::{Failure, ItemSelection};
 use stepline_language::map_run::{BatcherSpec, MAX_CONCURRENCY, MapRunSpec};
 use stepline_language::payload::{MAX_PAYLOAD_BYTES, json_size};
@@ -64,18 +65,20 @@ pub(crate) struct Unit {
 }
 
 /// Runs the Map Run described by the task's input.
-pub fn run(engine: Engine, call: TaskCall) -> TaskFuture {
+pub fn run(engine: Arc<dyn Children>, buckets: Buckets, call: TaskCall) -> TaskFuture {
     Box::pin(async move {
         let spec: MapRunSpec = serde_json::from_value(call.request.input.clone())
             .map_err(|e| Failure::new("States.Runtime", format!("Malformed Map Run: {e}")))?;
-        MapRun::start(engine, &call.execution_arn, spec)?
+        MapRun::start(engine, buckets, &call.execution_arn, spec)?
             .run()
             .await
     })
 }
 
 struct MapRun {
-    engine: Engine,
+    engine: Arc<dyn Children>,
+    /// Where ItemReader reads and ResultWriter writes.
+    buckets: Arc<Buckets>,
     spec: MapRunSpec,
     child: MapRunChild,
     record: MapRunRecord,
@@ -99,7 +102,12 @@ fn runtime(e: EngineError) -> Failure {
 }
 
 impl MapRun {
-    fn start(engine: Engine, execution_arn: &str, spec: MapRunSpec) -> Result<Self, Failure> {
+    fn start(
+        engine: Arc<dyn Children>,
+        buckets: Buckets,
+        execution_arn: &str,
+        spec: MapRunSpec,
+    ) -> Result<Self, Failure> {
         let parent = engine.describe_execution(execution_arn).map_err(runtime)?;
         // A Map Run inside a child runs a scope of the same compiled
         // definition: scope ids are global to it.
@@ -143,6 +151,7 @@ impl MapRun {
         engine.put_map_run(&record).map_err(runtime)?;
         Ok(Self {
             engine,
+            buckets: Arc::new(buckets),
             spec,
             child,
             record,
@@ -161,7 +170,7 @@ impl MapRun {
             .map_err(runtime)?;
         let selection = ItemSelection::new(machine, &self.spec);
         let (tx, mut rx) = mpsc::channel(READ_AHEAD);
-        let source = open_source(&self.spec, &self.engine.config().buckets);
+        let source = open_source(&self.spec, &self.buckets);
         let batcher = self.spec.batcher.clone();
         let budget = Budget {
             read_ahead: Arc::new(Semaphore::new(READ_AHEAD_BYTES)),
@@ -199,7 +208,7 @@ impl MapRun {
                         self.record.items.running += unit.items;
                         self.record.executions.total += 1;
                         self.record.executions.running += 1;
-                        let (engine, child) = (self.engine.clone(), self.child.clone());
+                        let (engine, child) = (Arc::clone(&self.engine), self.child.clone());
                         let label = self.spec.label.clone();
                         let name = derived_name(&format!("{}#{}", self.spec.map_run_arn, unit.index));
                         let running = Arc::clone(&self.running);
@@ -373,12 +382,12 @@ impl MapRun {
                     .collect(),
             )),
             Some(spec) if spec.resource.is_none() => {
-                let engine = self.engine.clone();
+                let engine = Arc::clone(&self.engine);
                 let child_machine = self.child_machine_arn();
                 let (map_run_arn, units) = (self.spec.map_run_arn.clone(), self.units);
                 let entries = tokio::task::spawn_blocking(move || {
                     let names = (0..units).map(|i| derived_name(&format!("{map_run_arn}#{i}")));
-                    writer::preview(&engine, &spec, &child_machine, names)
+                    writer::preview(&*engine, &spec, &child_machine, names)
                 })
                 .await
                 .map_err(|e| fail("States.ResultWriterFailed", e))?
@@ -391,12 +400,12 @@ impl MapRun {
                 })
             }
             Some(spec) => {
-                let engine = self.engine.clone();
+                let (engine, buckets) = (Arc::clone(&self.engine), Arc::clone(&self.buckets));
                 let (record, child_machine) = (self.record.clone(), self.child_machine_arn());
                 let (map_run_arn, units) = (self.spec.map_run_arn.clone(), self.units);
                 let written = tokio::task::spawn_blocking(move || {
                     let names = (0..units).map(|i| derived_name(&format!("{map_run_arn}#{i}")));
-                    writer::write(&engine, &spec, &record, &child_machine, names)
+                    writer::write(&*engine, &buckets, &spec, &record, &child_machine, names)
                 })
                 .await
                 .map_err(|e| fail("States.ResultWriterFailed", e))?
@@ -427,7 +436,7 @@ impl MapRun {
             .map(|mut r| r.close(cause))
             .unwrap_or_default();
         for arn in stopped {
-            let _ = self.engine.stop_execution(&arn, None, Some(cause.into()));
+            let _ = self.engine.stop_execution(&arn, cause.into());
         }
         self.record.status = if result.is_ok() {
             "SUCCEEDED"
@@ -455,7 +464,7 @@ impl Drop for MapRun {
             Err(_) => return,
         };
         for arn in running {
-            let _ = self.engine.stop_execution(&arn, None, Some(cause.into()));
+            let _ = self.engine.stop_execution(&arn, cause.into());
         }
         self.record.status = "ABORTED".into();
         self.record.stop = Some(self.engine.now());
@@ -482,7 +491,7 @@ impl Running {
 
 /// One child of the Map Run: what starting it takes.
 struct ChildStart {
-    engine: Engine,
+    engine: Arc<dyn Children>,
     child: MapRunChild,
     label: String,
     name: String,
@@ -498,7 +507,7 @@ impl ChildStart {
         running: Arc<Mutex<Running>>,
         index: usize,
     ) -> Result<ExecutionRecord, EngineError> {
-        let engine = self.engine.clone();
+        let engine = Arc::clone(&self.engine);
         // In a task of its own: the Map Run dropping this future while a
         // start is under way must not leave a child that nobody stops.
         let record = tokio::spawn(self.start(Arc::clone(&running), index))
@@ -553,7 +562,7 @@ impl ChildStart {
             Err(_) => None,
         };
         if let Some(cause) = closed {
-            let _ = engine.stop_execution(&record.arn, None, Some(cause));
+            let _ = engine.stop_execution(&record.arn, cause);
         }
         Ok(record)
     }

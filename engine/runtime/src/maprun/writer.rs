@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
-use crate::Engine;
+use super::Buckets;
+use crate::children::Children;
 use crate::confined::{ConfinedError, Root};
 use stepline_language::map_run::WriterSpec;
 use stepline_store::{ExecutionRecord, ExecutionStatus, MapRunRecord};
@@ -26,7 +27,8 @@ use stepline_store::{ExecutionRecord, ExecutionStatus, MapRunRecord};
 /// Writes the results and answers the Map state's result:
 /// `{"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}`.
 pub(crate) fn write(
-    engine: &Engine,
+    engine: &dyn Children,
+    buckets: &Buckets,
     spec: &WriterSpec,
     record: &MapRunRecord,
     child_machine_arn: &str,
@@ -56,9 +58,7 @@ pub(crate) fn write(
     };
     // Every file goes through `confined`: no symbolic link below the
     // bucket's directory is followed, and files are created new.
-    let root = engine
-        .config()
-        .buckets
+    let root = buckets
         .root(bucket)
         .map_err(|e| e.0)
         .and_then(|dir| Root::new(&dir).map_err(|e| e.to_string()))?;
@@ -72,7 +72,6 @@ pub(crate) fn write(
         .map(|status| ResultFile::new(status, format!("{base}/{status}_0.json"), lines));
     for name in names {
         let child = engine
-            .store()
             .execution_by_name(child_machine_arn, &name)
             .map_err(|e| e.to_string())?;
         let Some(c) = child else { continue };
@@ -111,7 +110,7 @@ pub(crate) fn write(
 /// WriterConfig only: the entries the state's result is made of (no
 /// file), in order; `None` when they pass the payload limit.
 pub(crate) fn preview(
-    engine: &Engine,
+    engine: &dyn Children,
     spec: &WriterSpec,
     child_machine_arn: &str,
     names: impl Iterator<Item = String>,
@@ -121,7 +120,6 @@ pub(crate) fn preview(
     let mut bytes = 0;
     for name in names {
         let child = engine
-            .store()
             .execution_by_name(child_machine_arn, &name)
             .map_err(|e| e.to_string())?;
         for entry in child.iter().flat_map(|c| transformation.entries(c)) {

@@ -18,13 +18,16 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::{Engine, EngineError, TaskCall, TaskFuture};
+use std::sync::Arc;
+
+use crate::children::Children;
+use crate::{EngineError, TaskCall, TaskFuture};
 use stepline_language::asl::model::IntegrationPattern;
 use stepline_language::interp::Failure;
 use stepline_store::{ExecutionRecord, ExecutionStatus};
 
 /// Starts (and for `.sync`, follows) the child execution of `call`.
-pub fn run(engine: Engine, call: TaskCall) -> TaskFuture {
+pub fn run(engine: Arc<dyn Children>, call: TaskCall) -> TaskFuture {
     Box::pin(async move {
         let pattern = call.request.resource.pattern;
         let params = &call.request.input;
@@ -52,10 +55,7 @@ pub fn run(engine: Engine, call: TaskCall) -> TaskFuture {
             }
             None => derived_name(&call.idempotency_key),
         };
-        let child = match engine
-            .start_execution(machine, Some(&name), Some(&input))
-            .await
-        {
+        let child = match engine.start_execution(machine, &name, &input).await {
             Ok(child) => child,
             // Started before a crash and already ended: the repeated start
             // finds it (same machine, same input) and takes its result.
@@ -83,7 +83,7 @@ pub fn run(engine: Engine, call: TaskCall) -> TaskFuture {
         }
         // Dropped with the task (a stopped parent, a timeout): stops the child.
         let guard = StopChild {
-            engine: engine.clone(),
+            engine: Arc::clone(&engine),
             arn: Some(child.arn.clone()),
         };
         let ended = engine.wait_for(&child.arn).await.map_err(service_failure)?;
@@ -158,7 +158,7 @@ fn service_failure(e: EngineError) -> Failure {
 }
 
 struct StopChild {
-    engine: Engine,
+    engine: Arc<dyn Children>,
     arn: Option<String>,
 }
 
@@ -172,7 +172,7 @@ impl Drop for StopChild {
     fn drop(&mut self) {
         if let Some(arn) = self.arn.take() {
             let cause = "The parent execution's task was stopped.".to_owned();
-            let _ = self.engine.stop_execution(&arn, None, Some(cause));
+            let _ = self.engine.stop_execution(&arn, cause);
         }
     }
 }
