@@ -160,7 +160,11 @@ fn collect_pointers(node: &Node, at: String, out: &mut Vec<String>) {
             // A pointer reaches the last of duplicated keys only.
             for (i, m) in members.iter().enumerate() {
                 if members[i + 1..].iter().all(|later| later.key != m.key) {
-                    collect_pointers(&m.value, asl::source::pointer_push(&at, &m.key), out);
+                    collect_pointers(
+                        &m.value,
+                        stepline_language::pointer::pointer_push(&at, &m.key),
+                        out,
+                    );
                 }
             }
         }

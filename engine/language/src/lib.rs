@@ -11,7 +11,8 @@
 //! - [`query`]: JSONPath paths, reference paths, payload templates,
 //!   intrinsic functions and JSONata expressions, compiled once and
 //!   evaluated many times.
-//! - [`payload`]: the size and depth limits every payload obeys.
+//! - [`payload`]: the size and depth limits every payload obeys;
+//!   [`pointer`]: JSON pointers, as every diagnostic names its place.
 //! - [`interp`]: the pure interpreter; an execution advances by applying
 //!   commands (start, task results, timers) and answers with effects.
 //! - [`map_run`]: what a distributed Map asks its runner to do.
@@ -30,4 +31,5 @@ pub mod interp;
 pub mod local;
 pub mod map_run;
 pub mod payload;
+pub mod pointer;
 pub mod query;

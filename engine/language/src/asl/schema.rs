@@ -11,7 +11,8 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
 
 use super::diagnostic::{Code, Diagnostic, Severity};
-use super::source::{Document, pointer_push};
+use super::source::Document;
+use crate::pointer::pointer_push;
 
 /// The ASL schema text, as shipped in `schemas/` for editors too.
 pub const ASL_SCHEMA: &str = include_str!("../../../../schemas/asl.schema.json");

@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use crate::pointer::{pointer_push, pointer_tokens};
+
 /// Deepest nesting of arrays and objects accepted. ASL needs far less; the
 /// bound keeps recursion (here and in every later pass) off the stack limit.
 pub const MAX_DEPTH: usize = 512;
@@ -230,29 +232,6 @@ fn child<'a>(node: &'a Node, token: &str) -> Option<(&'a Node, Option<usize>)> {
         }
         _ => None,
     }
-}
-
-/// Splits an RFC 6901 pointer into unescaped tokens.
-pub fn pointer_tokens(pointer: &str) -> impl Iterator<Item = String> + '_ {
-    pointer
-        .split('/')
-        .skip(1)
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-}
-
-/// Appends one escaped token to a JSON pointer.
-pub fn pointer_push(pointer: &str, token: &str) -> String {
-    let mut out = String::with_capacity(pointer.len() + token.len() + 1);
-    out.push_str(pointer);
-    out.push('/');
-    for c in token.chars() {
-        match c {
-            '~' => out.push_str("~0"),
-            '/' => out.push_str("~1"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 impl Node {

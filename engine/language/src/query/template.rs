@@ -113,14 +113,7 @@ impl Compiler {
     /// Runs `f` with the pointer extended by `token`.
     fn at<T>(&mut self, token: &str, f: impl FnOnce(&mut Self) -> T) -> T {
         let len = self.pointer.len();
-        self.pointer.push('/');
-        for c in token.chars() {
-            match c {
-                '~' => self.pointer.push_str("~0"),
-                '/' => self.pointer.push_str("~1"),
-                c => self.pointer.push(c),
-            }
-        }
+        crate::pointer::push_token(&mut self.pointer, token);
         let result = f(self);
         self.pointer.truncate(len);
         result

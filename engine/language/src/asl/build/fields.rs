@@ -7,7 +7,8 @@ use serde_json::Value;
 use super::Builder;
 use crate::asl::diagnostic::Code;
 use crate::asl::model::{Payload, QueryLanguage, Source};
-use crate::asl::source::{Member, Node, NodeValue, pointer_push};
+use crate::asl::source::{Member, Node, NodeValue};
+use crate::pointer::pointer_push;
 use crate::query::intrinsic::{self, IntrinsicCall};
 use crate::query::jsonata::{JsonataError, JsonataExpr, JsonataTemplate};
 use crate::query::path::Path;
@@ -250,13 +251,13 @@ impl Builder<'_> {
         if fields.is_empty() {
             return;
         }
-        let tokens: Vec<String> = crate::asl::source::pointer_tokens(pointer).collect();
+        let tokens: Vec<String> = crate::pointer::pointer_tokens(pointer).collect();
         let Some(i) = innermost_state(&tokens) else {
             return;
         };
-        let state_pointer: String = tokens[..i + 2].iter().fold(String::new(), |p, t| {
-            crate::asl::source::pointer_push(&p, t)
-        });
+        let state_pointer: String = tokens[..i + 2]
+            .iter()
+            .fold(String::new(), |p, t| crate::pointer::pointer_push(&p, t));
         let state_type = self
             .doc
             .node(&state_pointer)

@@ -34,7 +34,7 @@ pub(super) fn check(builder: &mut Builder<'_>, machine: &StateMachine) {
         }
         let graph_known = !builder.unresolved.contains(&ScopeId(scope_index as u32));
         if !can_finish && graph_known {
-            missing_end.push(crate::asl::source::pointer_push(&scope.pointer, "StartAt"));
+            missing_end.push(crate::pointer::pointer_push(&scope.pointer, "StartAt"));
         }
         unreachable_states.extend(unreachable);
     }

@@ -19,7 +19,8 @@ use std::collections::HashMap;
 
 use super::diagnostic::{Code, Diagnostic, Severity};
 use super::model::{QueryLanguage, Scope, ScopeId, StateId, StateMachine};
-use super::source::{Document, Node, NodeValue, pointer_push};
+use super::source::{Document, Node, NodeValue};
+use crate::pointer::pointer_push;
 
 /// The longest state name AWS accepts.
 pub const MAX_STATE_NAME_LEN: usize = 80;

@@ -227,7 +227,7 @@ impl Builder<'_> {
                 let message = format!(
                     "Result is static: '{key}' is kept as it is, not evaluated; to compute values, use Parameters instead of Result"
                 );
-                let at = crate::asl::source::pointer_push(&cx.ptr("Result"), key);
+                let at = crate::pointer::pointer_push(&cx.ptr("Result"), key);
                 self.warning(Code::PassResultIsStatic, &at, true, message);
             }
         }

@@ -396,7 +396,7 @@ impl JsonataTemplate {
                 JsonataTemplate::Expr(e) => out.push((at, e)),
                 JsonataTemplate::Object(fields) => {
                     for (k, v) in fields {
-                        walk(v, crate::asl::source::pointer_push(&at, k), out);
+                        walk(v, crate::pointer::pointer_push(&at, k), out);
                     }
                 }
                 JsonataTemplate::Array(items) => {
@@ -434,7 +434,7 @@ fn compile_at(
             let fields: Vec<_> = map
                 .iter()
                 .map(|(k, v)| {
-                    let child = crate::asl::source::pointer_push(&pointer, k);
+                    let child = crate::pointer::pointer_push(&pointer, k);
                     (k.clone(), compile_at(v, child, errors))
                 })
                 .collect();
