@@ -100,3 +100,27 @@ pub fn uuid_v4(high: u64, low: u64) -> String {
         low & 0xffff_ffff_ffff
     )
 }
+
+/// The lowercase hex digest of `data`'s UTF-8 bytes with `algorithm`
+/// (`MD5`, `SHA-1`, `SHA-256`, `SHA-384` or `SHA-512`): States.Hash and
+/// JSONata's `$hash`. `None` for another algorithm.
+pub fn hex_digest(data: &str, algorithm: &str) -> Option<String> {
+    use sha2::Digest as _;
+    let bytes = data.as_bytes();
+    let digest: Vec<u8> = match algorithm {
+        "MD5" => md5::Md5::digest(bytes).to_vec(),
+        "SHA-1" => sha1::Sha1::digest(bytes).to_vec(),
+        "SHA-256" => sha2::Sha256::digest(bytes).to_vec(),
+        "SHA-384" => sha2::Sha384::digest(bytes).to_vec(),
+        "SHA-512" => sha2::Sha512::digest(bytes).to_vec(),
+        _ => return None,
+    };
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    Some(
+        digest
+            .iter()
+            .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]])
+            .map(char::from)
+            .collect(),
+    )
+}

@@ -42,7 +42,7 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 use serde_json::{Map, Number, Value};
 
-use super::eval::{Env, EvalError, Variables, uuid_v4};
+use super::eval::{Env, EvalError, Variables, hex_digest, uuid_v4};
 use super::intrinsic::{Arg, FormatString, Intrinsic, IntrinsicCall};
 use super::path::{Path, PathRoot};
 use super::template::Template;
@@ -656,27 +656,13 @@ fn base64_decode(text: &str) -> Result<Value, Failure> {
 
 /// `States.Hash`: the lowercase hex digest of the UTF-8 bytes of `data`.
 fn hash(data: &str, algorithm: &str) -> Result<String, Failure> {
-    use sha2::Digest as _;
-    let bytes = data.as_bytes();
-    let digest: Vec<u8> = match algorithm {
-        "MD5" => md5::Md5::digest(bytes).to_vec(),
-        "SHA-1" => sha1::Sha1::digest(bytes).to_vec(),
-        "SHA-256" => sha2::Sha256::digest(bytes).to_vec(),
-        "SHA-384" => sha2::Sha384::digest(bytes).to_vec(),
-        "SHA-512" => sha2::Sha512::digest(bytes).to_vec(),
-        other => {
-            return Err(format!(
-                "the algorithm (second argument) must be one of MD5, SHA-1, SHA-256, SHA-384, \
-                 SHA-512, but it is {}",
-                describe(&Value::String(other.to_owned()))
-            ));
-        }
-    };
-    let mut hex = String::with_capacity(digest.len() * 2);
-    for byte in digest {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    Ok(hex)
+    hex_digest(data, algorithm).ok_or_else(|| {
+        format!(
+            "the algorithm (second argument) must be one of MD5, SHA-1, SHA-256, SHA-384, \
+             SHA-512, but it is {}",
+            describe(&Value::String(algorithm.to_owned()))
+        )
+    })
 }
 
 /// `States.MathRandom(start, end[, seed])`: an integer from `start` (included)

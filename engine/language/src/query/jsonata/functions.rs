@@ -1162,7 +1162,7 @@ fn dispatch(ev: &mut Evaluator<'_>, a: Args, input: Option<&V>) -> Res {
                 Some(other) => ev.stringify(other, false)?,
             };
             let algorithm = a.str(1)?.ok_or_else(|| a.err(1))?;
-            match hash_hex(&data, &algorithm) {
+            match crate::query::eval::hex_digest(&data, &algorithm) {
                 Some(h) => s(h),
                 None => Err(JErr::at(
                     "D3137",
@@ -1543,19 +1543,4 @@ fn substitute(
         i += 1;
     }
     Ok(())
-}
-
-/// The lowercase hex digest of `data`'s UTF-8 bytes, as States.Hash.
-fn hash_hex(data: &str, algorithm: &str) -> Option<String> {
-    use sha2::Digest as _;
-    let bytes = data.as_bytes();
-    let digest: Vec<u8> = match algorithm {
-        "MD5" => md5::Md5::digest(bytes).to_vec(),
-        "SHA-1" => sha1::Sha1::digest(bytes).to_vec(),
-        "SHA-256" => sha2::Sha256::digest(bytes).to_vec(),
-        "SHA-384" => sha2::Sha384::digest(bytes).to_vec(),
-        "SHA-512" => sha2::Sha512::digest(bytes).to_vec(),
-        _ => return None,
-    };
-    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
