@@ -3,6 +3,7 @@
 //! they arrive. One test binary, one module per area.
 
 mod access;
+mod architecture;
 mod aws;
 mod cli;
 mod conformance;
