@@ -6,3 +6,6 @@ pub mod actions;
 pub mod constraints;
 pub mod history;
 pub mod pagination;
+
+#[cfg(test)]
+mod golden;
