@@ -5,8 +5,8 @@
 //! see it. `STEPLINE_GOLDEN=write` records the file anew.
 //!
 //! Masked: pagination and task tokens and UUIDs (drawn from sources that
-//! differ per process), and the three dates that came from the system
-//! clock when the file was recorded.
+//! differ per process). Every date is the manual clock's: the face reads
+//! the engine's clock, never the system's.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -184,19 +184,6 @@ fn mask(text: &str) -> String {
     mask_uuids(&mask_string(&mask_string(text, "nextToken"), "taskToken"))
 }
 
-/// `"KEY":NUMBER` with the number replaced.
-fn mask_number(body: &str, key: &str) -> String {
-    let key = format!("\"{key}\":");
-    let Some(at) = body.find(&key) else {
-        return body.to_owned();
-    };
-    let start = at + key.len();
-    let end = body[start..]
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map_or(body.len(), |n| start + n);
-    format!("{}<now>{}", &body[..start], &body[end..])
-}
-
 /// The recorded calls, one `ACTION REQUEST\n-> STATUS BODY` block each.
 struct Record<'a> {
     server: &'a Server,
@@ -207,14 +194,6 @@ impl Record<'_> {
     fn call(&mut self, action: &str, request: Value) -> Value {
         let request = request.to_string();
         let (status, body) = self.server.call(action, &request);
-        // Dates these three actions took from the system clock before
-        // they took the engine's.
-        let body = match action {
-            "UpdateStateMachine" => mask_number(&body, "updateDate"),
-            "StopExecution" => mask_number(&body, "stopDate"),
-            "RedriveExecution" => mask_number(&body, "redriveDate"),
-            _ => body,
-        };
         self.text
             .push_str(&mask(&format!("{action} {request}\n-> {status} {body}\n")));
         serde_json::from_str(&body).unwrap_or(Value::Null)
