@@ -133,11 +133,15 @@ pub struct RoutingConfigurationListItem {
     weight: u32,
 }
 
-/// An alias's `routingConfiguration`: the routes as sent, and as
-/// (version, weight) pairs.
-fn routing(
-    member: &Member<Vec<RoutingConfigurationListItem>>,
-) -> Result<(Vec<RoutingConfigurationListItem>, Vec<(u64, u32)>), AwsError> {
+/// An alias's `routingConfiguration`, read.
+struct Routing {
+    /// As sent: the first names the state machine.
+    items: Vec<RoutingConfigurationListItem>,
+    /// (version, weight) pairs, as the engine takes them.
+    pairs: Vec<(u64, u32)>,
+}
+
+fn routing(member: &Member<Vec<RoutingConfigurationListItem>>) -> Result<Routing, AwsError> {
     let bad = || {
         AwsError::new(
             "ValidationException",
@@ -148,7 +152,7 @@ fn routing(
         .json()
         .and_then(|v| Vec::<RoutingConfigurationListItem>::deserialize(v).ok())
         .ok_or_else(bad)?;
-    let routes = items
+    let pairs = items
         .iter()
         .map(|item| {
             let version = item
@@ -163,7 +167,7 @@ fn routing(
             }
         })
         .collect::<Result<_, _>>()?;
-    Ok((items, routes))
+    Ok(Routing { items, pairs })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -186,9 +190,10 @@ pub fn create_alias(
     input: CreateStateMachineAliasInput,
 ) -> Result<CreateStateMachineAliasOutput, AwsError> {
     let name = input.name.required("name")?;
-    let (items, routes) = routing(&input.routing_configuration)?;
+    let routing = routing(&input.routing_configuration)?;
     // The state machine of the first version the alias routes to.
-    let first = items
+    let first = routing
+        .items
         .first()
         .map(|item| item.state_machine_version_arn.as_str())
         .ok_or_else(|| {
@@ -199,7 +204,7 @@ pub fn create_alias(
         })?;
     let machine = first.rsplit_once(':').map_or(first, |(m, _)| m);
     let description = input.description.optional("description")?;
-    let (arn, at) = engine.put_alias(machine, name, routes, description, true)?;
+    let (arn, at) = engine.put_alias(machine, name, routing.pairs, description, true)?;
     Ok(CreateStateMachineAliasOutput {
         state_machine_alias_arn: arn,
         creation_date: Epoch(at),
@@ -230,7 +235,7 @@ pub fn update_alias(
     let (machine, name) = alias.rsplit_once(':').unwrap_or((alias, ""));
     // Routes not given stay as they are.
     let routes = if input.routing_configuration.given() {
-        routing(&input.routing_configuration)?.1
+        routing(&input.routing_configuration)?.pairs
     } else {
         engine.describe_alias(alias)?.1.routing
     };
