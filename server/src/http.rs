@@ -307,6 +307,8 @@ async fn aws(State(app): State<App>, headers: HeaderMap, body: Body) -> Response
             }
         }
     };
+    // Named after the body is read: a body that is not JSON is refused
+    // first, whatever the action.
     let Some(action) = Action::from_name(action) else {
         return aws_error(&crate::aws::dispatch::unknown(action));
     };

@@ -18,8 +18,8 @@ pub struct Tag {
 }
 
 /// AWS's tag list, `[{"key": ..., "value": ...}]`, as a map. Read from the
-/// JSON by hand: a value that is not a string counts as empty, as it
-/// always has.
+/// JSON by hand, as one refusal covers every malformed tag, and a value
+/// that is not a string counts as empty.
 pub fn tag_list(member: &Member<Value>, field: &str) -> Result<BTreeMap<String, String>, AwsError> {
     let mut tags = BTreeMap::new();
     let items = match member.json() {

@@ -5,8 +5,9 @@
 //! input struct, `rename_all = "camelCase"`), and never fails: a member is
 //! kept as the JSON it was. The action then reads each member where it
 //! needs it, so that a member of the wrong type is refused with AWS's
-//! message and at the point where it always was (some after an engine
-//! call: a missing state machine is reported before a bad page size).
+//! message at the point the action reaches it (some after an engine call:
+//! ListStateMachineVersions reports a missing state machine before a bad
+//! page size).
 
 use std::marker::PhantomData;
 
@@ -39,8 +40,10 @@ pub fn encode<T: Serialize>(output: &T) -> Result<Value, AwsError> {
     })
 }
 
-/// One member of a request as sent: absent, or a JSON value (`null`
-/// included: a few actions tell `null` from absent, as they always did).
+/// One member of a request as sent: absent, or a JSON value, `null`
+/// included (a few actions tell `null` from absent: a required string
+/// that is `null` is "not a string", and ListExecutions refuses a
+/// stateMachineArn and a mapRunArn together even when one is `null`).
 /// `T` is the shape AWS gives the member; the readers below are defined
 /// per shape.
 #[derive(Debug)]
