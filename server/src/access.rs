@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::aws::actions::AwsError;
+use crate::aws::AwsError;
 use crate::config::ServerConfig;
 use crate::http::{App, aws_error};
 use crate::rest::error::RestError;

@@ -17,9 +17,8 @@ use serde_json::Value;
 use stepline_runtime::Engine;
 
 use crate::access::{self, Credentials};
-use crate::aws::actions::{AwsError, dispatch};
-use crate::aws::constraints;
 use crate::aws::pagination::Tokens;
+use crate::aws::{Action, AwsError, constraints, dispatch};
 use crate::limits::Limits;
 use crate::origin::OriginPolicy;
 use crate::triggers::Triggers;
@@ -307,6 +306,11 @@ async fn aws(State(app): State<App>, headers: HeaderMap, body: Body) -> Response
                 });
             }
         }
+    };
+    // Named after the body is read: a body that is not JSON is refused
+    // first, whatever the action.
+    let Some(action) = Action::from_name(action) else {
+        return aws_error(&crate::aws::dispatch::unknown(action));
     };
     if let Err(error) = constraints::check(action, &request) {
         return aws_error(&error);

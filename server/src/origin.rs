@@ -38,7 +38,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Version, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::aws::actions::AwsError;
+use crate::aws::AwsError;
 use crate::config::ServerConfig;
 use crate::rest::error::RestError;
 

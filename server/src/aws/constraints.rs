@@ -2,14 +2,16 @@
 //! member's JSON type (a mismatch is `SerializationException`, as AWS's
 //! deserializer reports it) and its length, range and enum constraints (a
 //! violation is `ValidationException`, "N validation error(s) detected:
-//! ...", every violation listed). Actions not listed here are not checked,
-//! so a new action works before its constraints are written down.
+//! ...", every violation listed). [`members`] gives each [`Action`]'s
+//! members in one exhaustive match: a new action must say here what it
+//! checks, an empty list if nothing.
 //!
 //! Unknown members are ignored, as AWS's JSON services ignore them.
 
 use serde_json::Value;
 
-use super::actions::AwsError;
+use super::dispatch::Action;
+use super::error::AwsError;
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -42,14 +44,14 @@ enum Shown {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Member {
+struct Constraint {
     name: &'static str,
     kind: Kind,
     shown: Shown,
 }
 
-const fn string(name: &'static str, min: usize, max: usize) -> Member {
-    Member {
+const fn string(name: &'static str, min: usize, max: usize) -> Constraint {
+    Constraint {
         name,
         kind: Kind::Str {
             min,
@@ -60,8 +62,8 @@ const fn string(name: &'static str, min: usize, max: usize) -> Member {
     }
 }
 
-const fn payload(name: &'static str, max: usize) -> Member {
-    Member {
+const fn payload(name: &'static str, max: usize) -> Constraint {
+    Constraint {
         name,
         kind: Kind::Str {
             min: 0,
@@ -72,24 +74,24 @@ const fn payload(name: &'static str, max: usize) -> Member {
     }
 }
 
-const fn one_of(name: &'static str, values: &'static [&'static str]) -> Member {
-    Member {
+const fn one_of(name: &'static str, values: &'static [&'static str]) -> Constraint {
+    Constraint {
         name,
         kind: Kind::Enum(values),
         shown: Shown::Yes,
     }
 }
 
-const fn int(name: &'static str, min: i64, max: i64) -> Member {
-    Member {
+const fn int(name: &'static str, min: i64, max: i64) -> Constraint {
+    Constraint {
         name,
         kind: Kind::Int { min, max },
         shown: Shown::Yes,
     }
 }
 
-const fn arn(name: &'static str, resource: &'static str) -> Member {
-    Member {
+const fn arn(name: &'static str, resource: &'static str) -> Constraint {
+    Constraint {
         name,
         kind: Kind::Arn(resource),
         shown: Shown::Yes,
@@ -117,8 +119,8 @@ fn arn_shape_ok(value: &str, resource: &str) -> bool {
         && parts.iter().all(|p| !p.is_empty())
 }
 
-const fn boolean(name: &'static str) -> Member {
-    Member {
+const fn boolean(name: &'static str) -> Constraint {
+    Constraint {
         name,
         kind: Kind::Bool,
         shown: Shown::Yes,
@@ -142,53 +144,65 @@ const STATUSES: &[&str] = &[
     "PENDING_REDRIVE",
 ];
 
-fn members(action: &str) -> Option<Vec<Member>> {
-    let definition = Member {
-        name: "definition",
-        kind: Kind::Str {
-            min: 1,
-            max: DEFINITION,
-            bytes: true,
-        },
-        shown: Shown::No,
-    };
-    let page = [int("maxResults", 0, 1000), string("nextToken", 1, TOKEN)];
-    Some(match action {
-        "CreateStateMachine" => vec![
+/// A definition: 1 byte to 1 MiB, never shown.
+const DEFINITION_MEMBER: Constraint = Constraint {
+    name: "definition",
+    kind: Kind::Str {
+        min: 1,
+        max: DEFINITION,
+        bytes: true,
+    },
+    shown: Shown::No,
+};
+const MAX_RESULTS: Constraint = int("maxResults", 0, 1000);
+const NEXT_TOKEN: Constraint = string("nextToken", 1, TOKEN);
+const TASK_TOKEN: Constraint = string("taskToken", 1, 2048);
+
+/// A `'static` list of constraints (`const` items, as function calls in
+/// a plain `&[...]` are not promoted to `'static`).
+macro_rules! rules {
+    ($($member:expr),* $(,)?) => {{
+        const MEMBERS: &[Constraint] = &[$($member),*];
+        MEMBERS
+    }};
+}
+
+/// The members of `action` that AWS's service model constrains, in the
+/// order they are checked.
+fn members(action: Action) -> &'static [Constraint] {
+    use Action as A;
+    match action {
+        A::CreateStateMachine => rules![
             string("name", 1, NAME),
-            definition,
+            DEFINITION_MEMBER,
             string("roleArn", 1, ARN),
             one_of("type", TYPES),
             boolean("publish"),
         ],
-        "DescribeStateMachine" | "DeleteStateMachine" => {
-            vec![arn("stateMachineArn", "stateMachine")]
+        A::DescribeStateMachine | A::DeleteStateMachine => {
+            rules![arn("stateMachineArn", "stateMachine")]
         }
-        "UpdateStateMachine" => vec![
+        A::UpdateStateMachine => rules![
             arn("stateMachineArn", "stateMachine"),
-            definition,
+            DEFINITION_MEMBER,
             string("roleArn", 1, ARN),
             boolean("publish"),
         ],
-        "ListStateMachines" => page.to_vec(),
-        "ValidateStateMachineDefinition" => vec![definition, one_of("type", TYPES)],
-        "StartExecution" | "StartSyncExecution" => vec![
+        A::ListStateMachines | A::ListActivities => rules![MAX_RESULTS, NEXT_TOKEN],
+        A::ValidateStateMachineDefinition => rules![DEFINITION_MEMBER, one_of("type", TYPES)],
+        A::StartExecution | A::StartSyncExecution => rules![
             arn("stateMachineArn", "stateMachine"),
             string("name", 1, NAME),
             payload("input", INPUT),
             string("traceHeader", 0, 256),
         ],
-        "DescribeExecution" | "RedriveExecution" | "DescribeStateMachineForExecution" => {
-            vec![arn("executionArn", "execution")]
+        A::DescribeExecution | A::RedriveExecution | A::DescribeStateMachineForExecution => {
+            rules![arn("executionArn", "execution")]
         }
-        "DescribeMapRun" | "UpdateMapRun" => vec![arn("mapRunArn", "mapRun")],
-        "ListMapRuns" => {
-            let mut m = vec![arn("executionArn", "execution")];
-            m.extend(page);
-            m
-        }
-        "TestState" => vec![
-            definition,
+        A::DescribeMapRun | A::UpdateMapRun => rules![arn("mapRunArn", "mapRun")],
+        A::ListMapRuns => rules![arn("executionArn", "execution"), MAX_RESULTS, NEXT_TOKEN],
+        A::TestState => rules![
+            DEFINITION_MEMBER,
             payload("input", INPUT),
             string("roleArn", 1, ARN),
             one_of("inspectionLevel", &["INFO", "DEBUG", "TRACE"]),
@@ -196,49 +210,48 @@ fn members(action: &str) -> Option<Vec<Member>> {
             payload("variables", INPUT),
             string("stateName", 1, NAME),
         ],
-        "TagResource" | "UntagResource" | "ListTagsForResource" => {
-            vec![string("resourceArn", 1, ARN)]
+        A::TagResource | A::UntagResource | A::ListTagsForResource => {
+            rules![string("resourceArn", 1, ARN)]
         }
-        "ListExecutions" => {
-            let mut m = vec![
-                arn("stateMachineArn", "stateMachine"),
-                arn("mapRunArn", "mapRun"),
-                one_of("statusFilter", STATUSES),
-                one_of("redriveFilter", &["REDRIVEN", "NOT_REDRIVEN"]),
-            ];
-            m.extend(page);
-            m
-        }
-        "GetExecutionHistory" => {
-            let mut m = vec![
-                arn("executionArn", "execution"),
-                boolean("reverseOrder"),
-                boolean("includeExecutionData"),
-            ];
-            m.extend(page);
-            m
-        }
-        "StopExecution" => vec![
+        A::ListExecutions => rules![
+            arn("stateMachineArn", "stateMachine"),
+            arn("mapRunArn", "mapRun"),
+            one_of("statusFilter", STATUSES),
+            one_of("redriveFilter", &["REDRIVEN", "NOT_REDRIVEN"]),
+            MAX_RESULTS,
+            NEXT_TOKEN,
+        ],
+        A::GetExecutionHistory => rules![
+            arn("executionArn", "execution"),
+            boolean("reverseOrder"),
+            boolean("includeExecutionData"),
+            MAX_RESULTS,
+            NEXT_TOKEN,
+        ],
+        A::StopExecution => rules![
             arn("executionArn", "execution"),
             payload("error", 256),
             payload("cause", 32768),
         ],
-        "CreateActivity" => vec![string("name", 1, NAME)],
-        "DescribeActivity" | "DeleteActivity" => vec![arn("activityArn", "activity")],
-        "ListActivities" => page.to_vec(),
-        "GetActivityTask" => vec![
+        A::CreateActivity => rules![string("name", 1, NAME)],
+        A::DescribeActivity | A::DeleteActivity => rules![arn("activityArn", "activity")],
+        A::GetActivityTask => rules![
             arn("activityArn", "activity"),
             string("workerName", 1, NAME),
         ],
-        "SendTaskSuccess" => vec![string("taskToken", 1, 2048), payload("output", INPUT)],
-        "SendTaskFailure" => vec![
-            string("taskToken", 1, 2048),
-            payload("error", 256),
-            payload("cause", 32768),
-        ],
-        "SendTaskHeartbeat" => vec![string("taskToken", 1, 2048)],
-        _ => return None,
-    })
+        A::SendTaskSuccess => rules![TASK_TOKEN, payload("output", INPUT)],
+        A::SendTaskFailure => rules![TASK_TOKEN, payload("error", 256), payload("cause", 32768),],
+        A::SendTaskHeartbeat => rules![TASK_TOKEN],
+        // Versions and aliases: each action reads its members itself.
+        A::PublishStateMachineVersion
+        | A::ListStateMachineVersions
+        | A::DeleteStateMachineVersion
+        | A::CreateStateMachineAlias
+        | A::UpdateStateMachineAlias
+        | A::DescribeStateMachineAlias
+        | A::DeleteStateMachineAlias
+        | A::ListStateMachineAliases => &[],
+    }
 }
 
 /// The JSON type's name as AWS's deserializer writes it.
@@ -265,13 +278,10 @@ fn serialization(member: &str, value: &Value, expected: &str) -> AwsError {
 }
 
 /// Checks `request` (a JSON object) against the model of `action`.
-pub fn check(action: &str, request: &Value) -> Result<(), AwsError> {
-    let Some(members) = members(action) else {
-        return Ok(());
-    };
+pub fn check(action: Action, request: &Value) -> Result<(), AwsError> {
     let mut violations = Vec::new();
     let mut bad_arn = None;
-    for member in members {
+    for member in members(action) {
         let value = match request.get(member.name) {
             None | Some(Value::Null) => continue,
             Some(v) => v,
@@ -379,16 +389,17 @@ mod tests {
     use serde_json::json;
 
     use super::check;
+    use crate::aws::dispatch::Action;
 
     #[test]
     fn types_lengths_and_enums_are_checked_before_the_action() {
         let ok = json!({"name": "a", "definition": "{}", "type": "EXPRESS", "unknown": 1});
-        assert!(check("CreateStateMachine", &ok).is_ok());
-        let e = check("CreateStateMachine", &json!({"name": 5})).unwrap_err();
+        assert!(check(Action::CreateStateMachine, &ok).is_ok());
+        let e = check(Action::CreateStateMachine, &json!({"name": 5})).unwrap_err();
         assert_eq!(e.kind, "SerializationException");
         let long = "n".repeat(81);
         let e = check(
-            "StartExecution",
+            Action::StartExecution,
             &json!({"name": long, "input": "x".repeat(262_145)}),
         )
         .unwrap_err();
@@ -398,11 +409,12 @@ mod tests {
             "{}",
             e.message
         );
-        let e = check("ListExecutions", &json!({"statusFilter": "DONE"})).unwrap_err();
+        let e = check(Action::ListExecutions, &json!({"statusFilter": "DONE"})).unwrap_err();
         assert!(e.message.contains("enum value set"), "{}", e.message);
-        let e = check("GetExecutionHistory", &json!({"reverseOrder": "yes"})).unwrap_err();
+        let e = check(Action::GetExecutionHistory, &json!({"reverseOrder": "yes"})).unwrap_err();
         assert_eq!(e.kind, "SerializationException");
-        assert!(check("SomeFutureAction", &json!({"name": 5})).is_ok());
+        // Aliases read their members themselves: nothing is checked here.
+        assert!(check(Action::DescribeStateMachineAlias, &json!({"name": 5})).is_ok());
         for bad in [
             "arn:aws:states:::execution::",
             "arn:aws:states:us-east-1:1:stateMachine:m",
@@ -410,7 +422,7 @@ mod tests {
             "arn:aws:states:us-east-1:1:execution:m:e:id",
             "arn:aws:states:us-east-1:1:express:m",
         ] {
-            let e = check("DescribeExecution", &json!({"executionArn": bad})).unwrap_err();
+            let e = check(Action::DescribeExecution, &json!({"executionArn": bad})).unwrap_err();
             assert_eq!(e.kind, "InvalidArn", "{bad}");
         }
         for good in [
@@ -419,7 +431,7 @@ mod tests {
             "arn:aws:states:us-east-1:1:express:m/Each:e",
         ] {
             let good = json!({"executionArn": good});
-            assert!(check("DescribeExecution", &good).is_ok(), "{good}");
+            assert!(check(Action::DescribeExecution, &good).is_ok(), "{good}");
         }
     }
 }

@@ -3,14 +3,14 @@
 use serde_json::{Map, Value, json};
 use stepline_language::history::{Event, HistoryEvent};
 
+use super::wire::Epoch;
+
 /// One event as AWS renders it: `{"timestamp", "type", "id",
 /// "previousEventId", "<kind>EventDetails": {...}}`. Payloads are JSON text,
 /// as in AWS; timestamps are epoch seconds, as on AWS's wire.
 pub fn event_json(event: &HistoryEvent) -> Value {
     let mut out = Map::new();
-    let seconds = event.timestamp.timestamp() as f64
-        + f64::from(event.timestamp.timestamp_subsec_millis()) / 1000.0;
-    out.insert("timestamp".into(), json!(seconds));
+    out.insert("timestamp".into(), json!(Epoch(event.timestamp).seconds()));
     out.insert("type".into(), json!(event.event.type_name()));
     out.insert("id".into(), json!(event.id));
     out.insert("previousEventId".into(), json!(event.previous_event_id));
