@@ -52,7 +52,7 @@ impl Loader {
     }
 
     /// Loads what changed since the last call; reports on `log`.
-    pub fn sync(&mut self, engine: &Engine, log: &mut dyn Write) {
+    pub async fn sync(&mut self, engine: &Engine, log: &mut (dyn Write + Send)) {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(e) => {
@@ -95,12 +95,12 @@ impl Loader {
                 self.seen.insert(path, (modified, text));
                 continue;
             }
-            self.load(engine, &path, &text, log);
+            self.load(engine, &path, &text, log).await;
             self.seen.insert(path, (modified, text));
         }
     }
 
-    fn load(&self, engine: &Engine, path: &Path, text: &str, log: &mut dyn Write) {
+    async fn load(&self, engine: &Engine, path: &Path, text: &str, log: &mut (dyn Write + Send)) {
         let Some((name, kind)) = machine_of(path) else {
             return;
         };
@@ -113,9 +113,11 @@ impl Loader {
             Ok(existing) if existing.definition == text => return,
             Ok(_) => engine
                 .update_state_machine(&arn, Some(text), None)
+                .await
                 .map(|r| ("updated", r.revision)),
             Err(_) => engine
                 .create_state_machine(&name, text, None, kind)
+                .await
                 .map(|r| ("created", r.revision)),
         };
         match result {
@@ -153,13 +155,13 @@ impl Loader {
 }
 
 /// Loads `dir` now, then keeps polling it until the process ends.
-pub fn watch(engine: Engine, dir: PathBuf) {
+pub async fn watch(engine: Engine, dir: PathBuf) {
     let mut loader = Loader::new(dir);
-    loader.sync(&engine, &mut std::io::stderr());
+    loader.sync(&engine, &mut std::io::stderr()).await;
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(POLL).await;
-            loader.sync(&engine, &mut std::io::stderr());
+            loader.sync(&engine, &mut std::io::stderr()).await;
         }
     });
 }

@@ -325,6 +325,7 @@ fn run_in_engine(definition: &[u8], input: &Value) -> Outcome {
                 Some("snf_role_arn"),
                 WorkflowType::Standard,
             )
+            .await
             .expect("create");
         let started = engine
             .start_execution(

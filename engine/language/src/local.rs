@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::asl::StateMachine;
-use crate::clock::Clock;
+use crate::clock::{Clock, block_until};
 use crate::history::HistoryEvent;
 use crate::interp::{
     Command, Effect, Execution, ExecutionInfo, Failure, Status, TaskRequest, TimerId,
@@ -110,7 +110,7 @@ pub fn run_to_completion(
             // consistent interpreter; stop rather than spin.
             break;
         };
-        clock.sleep_until(due);
+        block_until(clock, due);
         effects = execution.apply(clock.now(), Command::TimerFired { timer });
     }
     let (status, history) = execution.into_outcome();

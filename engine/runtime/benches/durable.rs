@@ -88,9 +88,11 @@ fn main() {
         let engine = common::sled_engine(&dir);
         let pass = engine
             .create_state_machine("pass20", &chain("Pass", 20), None, WorkflowType::Standard)
+            .await
             .expect("create");
         let wait = engine
             .create_state_machine("wait10", &chain("Wait", 10), None, WorkflowType::Standard)
+            .await
             .expect("create");
         for concurrency in [1, 16, 256] {
             case(&engine, &pass.arn, "pass-chain", concurrency, 20).await;
@@ -106,6 +108,7 @@ fn main() {
                 None,
                 WorkflowType::Standard,
             )
+            .await
             .expect("create");
         for concurrency in [1, 16] {
             case(&engine, &long.arn, "pass-chain-1000", concurrency, 1000).await;

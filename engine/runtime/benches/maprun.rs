@@ -114,6 +114,7 @@ fn run_once(
         let engine = Engine::open(store, runner, Arc::new(WallClock), config).expect("engine");
         let machine = engine
             .create_state_machine("bench", definition, None, WorkflowType::Standard)
+            .await
             .expect("create");
         let began = Instant::now();
         let started = engine

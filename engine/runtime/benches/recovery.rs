@@ -94,7 +94,7 @@ fn start_phase(dir: &std::path::Path, n: usize) {
     runtime.block_on(async {
         let (store, engine) = open(dir);
         let machine = engine
-            .create_state_machine("hold", MACHINE, None, WorkflowType::Standard)
+            .create_state_machine("hold", MACHINE, None, WorkflowType::Standard).await
             .expect("create");
         let before = resident_bytes();
         let started = Instant::now();

@@ -83,6 +83,7 @@ fn main() {
             }
             let machine = engine
                 .create_state_machine(name, ONE_PASS, None, kind)
+                .await
                 .expect("create");
             case(&engine, &machine.arn, name).await;
         }

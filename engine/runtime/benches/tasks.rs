@@ -303,6 +303,7 @@ async fn engine_cases(
         Engine::open(store, runner, Arc::new(WallClock), EngineConfig::default()).expect("engine");
     let machine = engine
         .create_state_machine(label, definition, None, WorkflowType::Standard)
+        .await
         .expect("create");
     let input = payload().to_string();
     for concurrency in CONCURRENCIES {

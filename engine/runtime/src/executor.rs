@@ -233,8 +233,7 @@ pub(crate) fn run(
                 }
             }
             for (timer, due) in pending.timers.drain(..) {
-                let wait = (due - engine.now()).to_std().unwrap_or_default();
-                let key = engine.timers().arm(wait, inbox.clone(), timer);
+                let key = engine.timers().arm(due, inbox.clone(), timer);
                 timers.insert(timer, key);
             }
             for request in std::mem::take(&mut pending.tasks) {
@@ -279,8 +278,8 @@ pub(crate) fn run(
                 break;
             }
             if running.is_empty() && !execution.is_volatile() {
-                if let Some(wait) = sleep_until_due(&engine, &timers) {
-                    if sleep(&engine, &arn, &inbox, &messages, &timers, wait) {
+                if let Some(due) = sleep_until_due(&engine, &timers) {
+                    if sleep(&engine, &arn, &inbox, &messages, &timers, due) {
                         return;
                     }
                 }
@@ -359,14 +358,11 @@ pub(crate) fn run(
 
 /// How long an execution that waits only on timers would sleep: until its
 /// earliest timer, if that is at least the engine's `sleep_after` away.
-fn sleep_until_due(
-    engine: &Engine,
-    timers: &HashMap<TimerId, TimerKey>,
-) -> Option<std::time::Duration> {
+fn sleep_until_due(engine: &Engine, timers: &HashMap<TimerId, TimerKey>) -> Option<DateTime<Utc>> {
     let threshold = engine.config().sleep_after?;
     let earliest = timers.values().map(|k| k.due()).min()?;
-    let wait = earliest.saturating_duration_since(tokio::time::Instant::now());
-    (wait >= threshold).then_some(wait)
+    let wait = (earliest - engine.now()).to_std().unwrap_or_default();
+    (wait >= threshold).then_some(earliest)
 }
 
 /// Puts an execution that waits only on timers to sleep: its loop ends and
@@ -380,7 +376,7 @@ fn sleep(
     inbox: &Inbox,
     messages: &Messages,
     timers: &HashMap<TimerId, TimerKey>,
-    wait: std::time::Duration,
+    due: DateTime<Utc>,
 ) -> bool {
     let waker = engine.waker();
     let name = arn.to_owned();
@@ -398,7 +394,7 @@ fn sleep(
     }
     engine
         .timers()
-        .arm_message(wait, inbox.clone(), Message::Wake);
+        .arm_message(due, inbox.clone(), Message::Wake);
     true
 }
 

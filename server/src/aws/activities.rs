@@ -28,15 +28,15 @@ pub struct CreateActivityOutput {
     creation_date: Epoch,
 }
 
-pub fn create(
+pub async fn create(
     engine: &Engine,
     input: CreateActivityInput,
 ) -> Result<CreateActivityOutput, AwsError> {
     let name = input.name.required("name")?;
     let tags = tag_list(&input.tags, "tags")?;
-    let a = engine.create_activity(name)?;
+    let a = engine.create_activity(name).await?;
     if !tags.is_empty() {
-        engine.tag_resource(&a.arn, &tags)?;
+        engine.tag_resource(&a.arn, &tags).await?;
     }
     Ok(CreateActivityOutput {
         activity_arn: a.arn,
@@ -74,9 +74,9 @@ pub fn describe(engine: &Engine, input: ActivityArnInput) -> Result<ActivityList
     Ok(engine.describe_activity(arn)?.into())
 }
 
-pub fn delete(engine: &Engine, input: ActivityArnInput) -> Result<Empty, AwsError> {
+pub async fn delete(engine: &Engine, input: ActivityArnInput) -> Result<Empty, AwsError> {
     let arn = input.activity_arn.arn("activityArn", "activity")?;
-    engine.delete_activity(arn)?;
+    engine.delete_activity(arn).await?;
     Ok(Empty {})
 }
 

@@ -110,11 +110,11 @@ pub async fn dispatch(
     use Action as A;
     let r = request;
     match action {
-        A::CreateStateMachine => encode(&machines::create(engine, decode(r)?)?),
+        A::CreateStateMachine => encode(&machines::create(engine, decode(r)?).await?),
         A::DescribeStateMachine => encode(&machines::describe(engine, decode(r)?)?),
         A::ListStateMachines => encode(&machines::list(engine, tokens, decode(r)?)?),
-        A::UpdateStateMachine => encode(&machines::update(engine, decode(r)?)?),
-        A::DeleteStateMachine => encode(&machines::delete(engine, decode(r)?)?),
+        A::UpdateStateMachine => encode(&machines::update(engine, decode(r)?).await?),
+        A::DeleteStateMachine => encode(&machines::delete(engine, decode(r)?).await?),
         A::ValidateStateMachineDefinition => encode(&machines::validate(decode(r)?)?),
         A::DescribeStateMachineForExecution => {
             encode(&machines::for_execution(engine, decode(r)?)?)
@@ -126,9 +126,9 @@ pub async fn dispatch(
         A::DescribeExecution => encode(&executions::describe(engine, decode(r)?)?),
         A::ListExecutions => encode(&executions::list(engine, tokens, decode(r)?)?),
         A::GetExecutionHistory => encode(&executions::history(engine, tokens, decode(r)?)?),
-        A::CreateActivity => encode(&activities::create(engine, decode(r)?)?),
+        A::CreateActivity => encode(&activities::create(engine, decode(r)?).await?),
         A::DescribeActivity => encode(&activities::describe(engine, decode(r)?)?),
-        A::DeleteActivity => encode(&activities::delete(engine, decode(r)?)?),
+        A::DeleteActivity => encode(&activities::delete(engine, decode(r)?).await?),
         A::ListActivities => encode(&activities::list(engine, tokens, decode(r)?)?),
         A::GetActivityTask => encode(&activities::get_task(engine, decode(r)?).await?),
         A::SendTaskSuccess => encode(&activities::send_success(engine, decode(r)?).await?),
@@ -137,18 +137,20 @@ pub async fn dispatch(
         A::DescribeMapRun => encode(&map_runs::describe(engine, decode(r)?)?),
         A::ListMapRuns => encode(&map_runs::list(engine, tokens, decode(r)?)?),
         A::UpdateMapRun => encode(&map_runs::update(engine, decode(r)?).await?),
-        A::PublishStateMachineVersion => encode(&versions::publish(engine, decode(r)?)?),
+        A::PublishStateMachineVersion => encode(&versions::publish(engine, decode(r)?).await?),
         A::ListStateMachineVersions => {
             encode(&versions::list_versions(engine, tokens, decode(r)?)?)
         }
-        A::DeleteStateMachineVersion => encode(&versions::delete_version(engine, decode(r)?)?),
-        A::CreateStateMachineAlias => encode(&versions::create_alias(engine, decode(r)?)?),
-        A::UpdateStateMachineAlias => encode(&versions::update_alias(engine, decode(r)?)?),
+        A::DeleteStateMachineVersion => {
+            encode(&versions::delete_version(engine, decode(r)?).await?)
+        }
+        A::CreateStateMachineAlias => encode(&versions::create_alias(engine, decode(r)?).await?),
+        A::UpdateStateMachineAlias => encode(&versions::update_alias(engine, decode(r)?).await?),
         A::DescribeStateMachineAlias => encode(&versions::describe_alias(engine, decode(r)?)?),
-        A::DeleteStateMachineAlias => encode(&versions::delete_alias(engine, decode(r)?)?),
+        A::DeleteStateMachineAlias => encode(&versions::delete_alias(engine, decode(r)?).await?),
         A::ListStateMachineAliases => encode(&versions::list_aliases(engine, tokens, decode(r)?)?),
-        A::TagResource => encode(&tags::tag(engine, decode(r)?)?),
-        A::UntagResource => encode(&tags::untag(engine, decode(r)?)?),
+        A::TagResource => encode(&tags::tag(engine, decode(r)?).await?),
+        A::UntagResource => encode(&tags::untag(engine, decode(r)?).await?),
         A::ListTagsForResource => encode(&tags::list(engine, decode(r)?)?),
         A::TestState => encode(&test_state::run(engine, decode(r)?).await?),
     }

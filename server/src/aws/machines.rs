@@ -34,7 +34,7 @@ pub struct CreateStateMachineOutput {
     state_machine_version_arn: Option<String>,
 }
 
-pub fn create(
+pub async fn create(
     engine: &Engine,
     input: CreateStateMachineInput,
 ) -> Result<CreateStateMachineOutput, AwsError> {
@@ -46,16 +46,19 @@ pub fn create(
         _ => WorkflowType::Standard,
     };
     let tags = tag_list(&input.tags, "tags")?;
-    let record = engine.create_state_machine(name, definition, role, kind)?;
+    let record = engine
+        .create_state_machine(name, definition, role, kind)
+        .await?;
     if !tags.is_empty() {
-        engine.tag_resource(&record.arn, &tags)?;
+        engine.tag_resource(&record.arn, &tags).await?;
     }
     let version = publish_if_asked(
         engine,
         &input.publish,
         &input.version_description,
         &record.arn,
-    )?;
+    )
+    .await?;
     Ok(CreateStateMachineOutput {
         state_machine_arn: record.arn,
         creation_date: Epoch(record.created),
@@ -183,7 +186,7 @@ pub struct UpdateStateMachineOutput {
     state_machine_version_arn: Option<String>,
 }
 
-pub fn update(
+pub async fn update(
     engine: &Engine,
     input: UpdateStateMachineInput,
 ) -> Result<UpdateStateMachineOutput, AwsError> {
@@ -198,9 +201,9 @@ pub fn update(
             "Either the definition, the roleArn or the loggingConfiguration must be specified",
         ));
     }
-    let record = engine.update_state_machine(arn, definition, role)?;
+    let record = engine.update_state_machine(arn, definition, role).await?;
     let update_date = Epoch(engine.now());
-    let version = publish_if_asked(engine, &input.publish, &input.version_description, arn)?;
+    let version = publish_if_asked(engine, &input.publish, &input.version_description, arn).await?;
     Ok(UpdateStateMachineOutput {
         update_date,
         revision_id: record.revision.to_string(),
@@ -208,9 +211,9 @@ pub fn update(
     })
 }
 
-pub fn delete(engine: &Engine, input: StateMachineArnInput) -> Result<Empty, AwsError> {
+pub async fn delete(engine: &Engine, input: StateMachineArnInput) -> Result<Empty, AwsError> {
     let arn = input.arn()?;
-    engine.delete_state_machine(arn)?;
+    engine.delete_state_machine(arn).await?;
     Ok(Empty {})
 }
 

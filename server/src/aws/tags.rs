@@ -59,10 +59,10 @@ pub struct TagResourceInput {
     tags: Member<Value>,
 }
 
-pub fn tag(engine: &Engine, input: TagResourceInput) -> Result<Empty, AwsError> {
+pub async fn tag(engine: &Engine, input: TagResourceInput) -> Result<Empty, AwsError> {
     let resource = input.resource_arn.required("resourceArn")?;
     let tags = tag_list(&input.tags, "tags")?;
-    engine.tag_resource(resource, &tags)?;
+    engine.tag_resource(resource, &tags).await?;
     Ok(Empty {})
 }
 
@@ -73,7 +73,7 @@ pub struct UntagResourceInput {
     tag_keys: Member<Vec<String>>,
 }
 
-pub fn untag(engine: &Engine, input: UntagResourceInput) -> Result<Empty, AwsError> {
+pub async fn untag(engine: &Engine, input: UntagResourceInput) -> Result<Empty, AwsError> {
     let resource = input.resource_arn.required("resourceArn")?;
     let keys: Vec<String> = match input.tag_keys.json() {
         Some(Value::Array(keys)) => keys
@@ -91,7 +91,7 @@ pub fn untag(engine: &Engine, input: UntagResourceInput) -> Result<Empty, AwsErr
             ));
         }
     };
-    engine.untag_resource(resource, &keys)?;
+    engine.untag_resource(resource, &keys).await?;
     Ok(Empty {})
 }
 

@@ -11,7 +11,7 @@ use super::wire::{Empty, Epoch, Member, Paging};
 
 /// `publish: true` on Create/UpdateStateMachine: the new revision becomes
 /// a version, whose ARN the answer gives.
-pub fn publish_if_asked(
+pub async fn publish_if_asked(
     engine: &Engine,
     publish: &Member<bool>,
     description: &Member<String>,
@@ -21,7 +21,9 @@ pub fn publish_if_asked(
         return Ok(None);
     }
     let description = description.optional("versionDescription")?;
-    let (number, _) = engine.publish_version(machine_arn, description, None)?;
+    let (number, _) = engine
+        .publish_version(machine_arn, description, None)
+        .await?;
     Ok(Some(format!("{machine_arn}:{number}")))
 }
 
@@ -42,7 +44,7 @@ pub struct StateMachineVersionListItem {
     creation_date: Epoch,
 }
 
-pub fn publish(
+pub async fn publish(
     engine: &Engine,
     input: PublishStateMachineVersionInput,
 ) -> Result<StateMachineVersionListItem, AwsError> {
@@ -59,7 +61,7 @@ pub fn publish(
             })
         })
         .transpose()?;
-    let (number, created) = engine.publish_version(arn, description, revision)?;
+    let (number, created) = engine.publish_version(arn, description, revision).await?;
     Ok(StateMachineVersionListItem {
         state_machine_version_arn: format!("{arn}:{number}"),
         creation_date: Epoch(created),
@@ -114,14 +116,14 @@ pub struct DeleteStateMachineVersionInput {
     state_machine_version_arn: Member<String>,
 }
 
-pub fn delete_version(
+pub async fn delete_version(
     engine: &Engine,
     input: DeleteStateMachineVersionInput,
 ) -> Result<Empty, AwsError> {
     let arn = input
         .state_machine_version_arn
         .arn("stateMachineVersionArn", "stateMachine")?;
-    engine.delete_version(arn)?;
+    engine.delete_version(arn).await?;
     Ok(Empty {})
 }
 
@@ -185,7 +187,7 @@ pub struct CreateStateMachineAliasOutput {
     creation_date: Epoch,
 }
 
-pub fn create_alias(
+pub async fn create_alias(
     engine: &Engine,
     input: CreateStateMachineAliasInput,
 ) -> Result<CreateStateMachineAliasOutput, AwsError> {
@@ -204,7 +206,9 @@ pub fn create_alias(
         })?;
     let machine = first.rsplit_once(':').map_or(first, |(m, _)| m);
     let description = input.description.optional("description")?;
-    let (arn, at) = engine.put_alias(machine, name, routing.pairs, description, true)?;
+    let (arn, at) = engine
+        .put_alias(machine, name, routing.pairs, description, true)
+        .await?;
     Ok(CreateStateMachineAliasOutput {
         state_machine_alias_arn: arn,
         creation_date: Epoch(at),
@@ -225,7 +229,7 @@ pub struct UpdateStateMachineAliasOutput {
     update_date: Epoch,
 }
 
-pub fn update_alias(
+pub async fn update_alias(
     engine: &Engine,
     input: UpdateStateMachineAliasInput,
 ) -> Result<UpdateStateMachineAliasOutput, AwsError> {
@@ -240,7 +244,9 @@ pub fn update_alias(
         engine.describe_alias(alias)?.1.routing
     };
     let description = input.description.optional("description")?;
-    let (_, at) = engine.put_alias(machine, name, routes, description, false)?;
+    let (_, at) = engine
+        .put_alias(machine, name, routes, description, false)
+        .await?;
     Ok(UpdateStateMachineAliasOutput {
         update_date: Epoch(at),
     })
@@ -290,11 +296,14 @@ pub fn describe_alias(
     })
 }
 
-pub fn delete_alias(engine: &Engine, input: StateMachineAliasArnInput) -> Result<Empty, AwsError> {
+pub async fn delete_alias(
+    engine: &Engine,
+    input: StateMachineAliasArnInput,
+) -> Result<Empty, AwsError> {
     let alias = input
         .state_machine_alias_arn
         .arn("stateMachineAliasArn", "stateMachine")?;
-    engine.delete_alias(alias)?;
+    engine.delete_alias(alias).await?;
     Ok(Empty {})
 }
 

@@ -203,7 +203,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         )
         .map_err(|e| e.to_string())?;
         if let Some(dir) = &args.load {
-            crate::load::watch(engine.clone(), dir.clone());
+            crate::load::watch(engine.clone(), dir.clone()).await;
         }
         let triggers = crate::triggers::Triggers::new(engine.clone(), &config.triggers.file_roots)?;
         triggers.install_config(&config.triggers.define).await?;

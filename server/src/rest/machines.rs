@@ -215,12 +215,15 @@ pub async fn create(
     };
     check_definition_size(&definition)?;
     check_role(spec.role_arn.as_deref())?;
-    let record = app.engine.create_state_machine(
-        &name,
-        &definition,
-        spec.role_arn.as_deref(),
-        spec.workflow_type.unwrap_or(WorkflowType::Standard),
-    )?;
+    let record = app
+        .engine
+        .create_state_machine(
+            &name,
+            &definition,
+            spec.role_arn.as_deref(),
+            spec.workflow_type.unwrap_or(WorkflowType::Standard),
+        )
+        .await?;
     let mut response = json_response(StatusCode::CREATED, &machine_detail(&record));
     if let Ok(location) = header::HeaderValue::from_str(&format!(
         "/v1/state-machines/{}",
@@ -282,11 +285,14 @@ pub async fn update(
         check_definition_size(definition)?;
     }
     check_role(spec.role_arn.as_deref())?;
-    let record = app.engine.update_state_machine(
-        &machine_arn(&app.engine, &machine),
-        spec.definition.as_deref(),
-        spec.role_arn.as_deref(),
-    )?;
+    let record = app
+        .engine
+        .update_state_machine(
+            &machine_arn(&app.engine, &machine),
+            spec.definition.as_deref(),
+            spec.role_arn.as_deref(),
+        )
+        .await?;
     Ok(json_response(StatusCode::OK, &machine_detail(&record)))
 }
 
@@ -301,7 +307,7 @@ pub async fn remove(
     Query::parse(&uri, &[])?;
     let arn = machine_arn(&app.engine, &machine);
     app.engine.describe_state_machine(&arn)?;
-    app.engine.delete_state_machine(&arn)?;
+    app.engine.delete_state_machine(&arn).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

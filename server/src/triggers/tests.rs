@@ -39,7 +39,7 @@ struct Setup {
     triggers: Triggers,
 }
 
-fn setup(start: &str) -> Setup {
+async fn setup(start: &str) -> Setup {
     let clock = Arc::new(ManualClock::new(t(start)));
     let engine = Engine::open(
         Arc::new(MemoryStore::new()),
@@ -50,6 +50,7 @@ fn setup(start: &str) -> Setup {
     .expect("engine");
     engine
         .create_state_machine("etl", PASS, None, WorkflowType::Standard)
+        .await
         .expect("machine");
     let triggers = Triggers::new(engine.clone(), &[]).expect("triggers");
     Setup {
@@ -100,7 +101,7 @@ impl Now for ManualClock {
 
 #[tokio::test]
 async fn a_schedule_fires_each_slot_once_with_its_time() {
-    let s = setup("2026-03-01T09:58:30Z");
+    let s = setup("2026-03-01T09:58:30Z").await;
     s.triggers
         .create(schedule("hourly", "cron(0 * * * ? *)", "latest"))
         .await
@@ -152,7 +153,7 @@ async fn a_schedule_fires_each_slot_once_with_its_time() {
 
 /// Five slots missed while "down" (no tick between 10:00 and 15:00:30).
 async fn after_downtime(policy: &str) -> Vec<String> {
-    let s = setup("2026-03-01T09:59:00Z");
+    let s = setup("2026-03-01T09:59:00Z").await;
     s.triggers
         .create(schedule("s", "rate(1 hour)", policy))
         .await
@@ -178,7 +179,7 @@ async fn catch_up_policies() {
 
 #[tokio::test]
 async fn none_skips_a_slot_that_is_long_past() {
-    let s = setup("2026-03-01T09:59:00Z");
+    let s = setup("2026-03-01T09:59:00Z").await;
     s.triggers
         .create(schedule("s", "rate(1 hour)", "none"))
         .await
@@ -196,7 +197,7 @@ async fn none_skips_a_slot_that_is_long_past() {
 /// and the cursor moves on.
 #[tokio::test]
 async fn a_crash_between_start_and_cursor_starts_nothing_twice() {
-    let s = setup("2026-03-01T09:59:00Z");
+    let s = setup("2026-03-01T09:59:00Z").await;
     s.triggers
         .create(schedule("s", "rate(1 hour)", "all"))
         .await
@@ -223,7 +224,7 @@ async fn a_crash_between_start_and_cursor_starts_nothing_twice() {
 
 #[tokio::test]
 async fn a_failed_start_is_recorded_and_tried_again() {
-    let s = setup("2026-03-01T09:59:00Z");
+    let s = setup("2026-03-01T09:59:00Z").await;
     let mut spec = schedule("s", "rate(1 hour)", "all");
     spec.state_machine = "missing".into();
     s.triggers.create(spec).await.expect("create");
@@ -241,6 +242,7 @@ async fn a_failed_start_is_recorded_and_tried_again() {
     assert!(state.last_slot < Some(t("2026-03-01T10:00:00Z")));
     s.engine
         .create_state_machine("missing", PASS, None, WorkflowType::Standard)
+        .await
         .expect("machine");
     // Within the retry delay nothing is tried; after it, the slot fires.
     s.at("2026-03-01T10:00:05Z");
@@ -255,7 +257,7 @@ async fn a_failed_start_is_recorded_and_tried_again() {
 
 #[tokio::test]
 async fn disabled_schedules_fire_nothing_and_resume_from_now() {
-    let s = setup("2026-03-01T09:59:00Z");
+    let s = setup("2026-03-01T09:59:00Z").await;
     s.triggers
         .create(schedule("s", "rate(1 hour)", "all"))
         .await
@@ -279,7 +281,7 @@ async fn disabled_schedules_fire_nothing_and_resume_from_now() {
 
 #[tokio::test]
 async fn backfill_starts_each_slot_once() {
-    let s = setup("2026-03-01T09:59:00Z");
+    let s = setup("2026-03-01T09:59:00Z").await;
     s.triggers
         .create(schedule("s", "rate(1 hour)", "all"))
         .await
@@ -327,7 +329,7 @@ async fn backfill_starts_each_slot_once() {
 
 #[tokio::test]
 async fn input_templates_shape_the_event() {
-    let s = setup("2026-03-01T09:59:00Z");
+    let s = setup("2026-03-01T09:59:00Z").await;
     let mut spec = schedule("s", "rate(1 hour)", "all");
     spec.input = Some(json!({"day.$": "$.scheduledTime", "source": "schedule"}));
     s.triggers.create(spec).await.expect("create");
@@ -351,7 +353,7 @@ async fn input_templates_shape_the_event() {
 
 #[tokio::test]
 async fn config_triggers_are_replaced_at_each_start() {
-    let s = setup("2026-03-01T09:59:00Z");
+    let s = setup("2026-03-01T09:59:00Z").await;
     s.triggers
         .create(schedule("from-api", "rate(1 hour)", "all"))
         .await

@@ -18,7 +18,7 @@ impl Engine {
 
     /// Creates an activity; creating one that exists returns it (AWS's
     /// CreateActivity is idempotent).
-    pub fn create_activity(&self, name: &str) -> Result<ActivityRecord, EngineError> {
+    pub async fn create_activity(&self, name: &str) -> Result<ActivityRecord, EngineError> {
         check_name(name, "activity")?;
         let arn = self.activity_arn(name);
         if let Some(existing) = self.inner.store.activity(&arn)? {
@@ -33,7 +33,7 @@ impl Engine {
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::PutActivity(record.clone()));
         self.inner.store.apply(&batch)?;
-        self.inner.store.flush()?;
+        self.flush().await?;
         Ok(record)
     }
 
@@ -48,11 +48,11 @@ impl Engine {
         Ok(self.inner.store.activities()?)
     }
 
-    pub fn delete_activity(&self, arn: &str) -> Result<(), EngineError> {
+    pub async fn delete_activity(&self, arn: &str) -> Result<(), EngineError> {
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::DeleteActivity(arn.to_owned()));
         self.inner.store.apply(&batch)?;
-        self.inner.store.flush()?;
+        self.flush().await?;
         Ok(())
     }
 

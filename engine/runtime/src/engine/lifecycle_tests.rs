@@ -1,7 +1,8 @@
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 
+use super::tests::TokioClock;
 use super::{Engine, EngineConfig, EngineError};
 use crate::Clock;
 use crate::{TaskCall, TaskFuture, TaskRunner};
@@ -16,24 +17,13 @@ impl TaskRunner for NoTasks {
     }
 }
 
-struct PausedClock(DateTime<Utc>, tokio::time::Instant);
-
-impl Clock for PausedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0 + (tokio::time::Instant::now() - self.1)
-    }
-
-    fn sleep_until(&self, _due: DateTime<Utc>) {}
-}
-
 #[tokio::test(start_paused = true)]
 async fn closed_executions_are_purged_after_the_retention_period() {
-    let clock = Arc::new(PausedClock(
+    let clock = TokioClock::starting_at(
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
             .single()
             .expect("date"),
-        tokio::time::Instant::now(),
-    ));
+    );
     let config = EngineConfig {
         retention: Some(chrono::Duration::days(2)),
         ..EngineConfig::default()
@@ -51,7 +41,7 @@ async fn closed_executions_are_purged_after_the_retention_period() {
             r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 172800, "End": true}}}"#,
             None,
             WorkflowType::Standard,
-        )
+        ).await
         .expect("create");
     let quick = engine
         .start_execution(&machine.arn, Some("quick"), None)
@@ -84,12 +74,11 @@ async fn closed_executions_are_purged_after_the_retention_period() {
 /// EXPRESS execution (never journaled) ends FAILED instead.
 #[tokio::test(start_paused = true)]
 async fn restarts_resume_old_revisions_and_deleted_machines() {
-    let clock = Arc::new(PausedClock(
+    let clock = TokioClock::starting_at(
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
             .single()
             .expect("date"),
-        tokio::time::Instant::now(),
-    ));
+    );
     let store: Arc<MemoryStore> = Arc::new(MemoryStore::new());
     let wait_then = |result: &str| -> String {
         format!(
@@ -110,7 +99,7 @@ async fn restarts_resume_old_revisions_and_deleted_machines() {
     // with every task on it: what a crash leaves is the store alone.
     let (kept_arn, old_arn, orphan_arn, express_arn) = {
         let store = Arc::clone(&store);
-        let base = clock.0;
+        let base = clock.now();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -121,12 +110,13 @@ async fn restarts_resume_old_revisions_and_deleted_machines() {
                 let engine = Engine::open(
                     store,
                     Arc::new(NoTasks),
-                    Arc::new(PausedClock(base, tokio::time::Instant::now())),
+                    TokioClock::starting_at(base),
                     EngineConfig::default(),
                 )
                 .expect("open");
                 let kept = engine
                     .create_state_machine("kept", &wait_then("first"), None, WorkflowType::Standard)
+                    .await
                     .expect("create");
                 let gone = engine
                     .create_state_machine(
@@ -135,6 +125,7 @@ async fn restarts_resume_old_revisions_and_deleted_machines() {
                         None,
                         WorkflowType::Standard,
                     )
+                    .await
                     .expect("create");
                 let old = engine
                     .start_execution(&kept.arn, Some("old"), None)
@@ -146,10 +137,15 @@ async fn restarts_resume_old_revisions_and_deleted_machines() {
                     .expect("start");
                 engine
                     .update_state_machine(&kept.arn, Some(&wait_then("second")), None)
+                    .await
                     .expect("update");
-                engine.delete_state_machine(&gone.arn).expect("delete");
+                engine
+                    .delete_state_machine(&gone.arn)
+                    .await
+                    .expect("delete");
                 let fast = engine
                     .create_state_machine("fast", &wait_then("never"), None, WorkflowType::Express)
+                    .await
                     .expect("create");
                 let express = engine
                     .start_execution(&fast.arn, Some("express"), None)

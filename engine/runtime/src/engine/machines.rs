@@ -12,7 +12,7 @@ use super::{Engine, EngineError, check_name, compile, lock};
 
 impl Engine {
     /// Validates and stores a new state machine.
-    pub fn create_state_machine(
+    pub async fn create_state_machine(
         &self,
         name: &str,
         definition: &str,
@@ -43,14 +43,14 @@ impl Engine {
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::PutStateMachine(record.clone()));
         self.inner.store.apply(&batch)?;
-        self.inner.store.flush()?;
+        self.flush().await?;
         lock(&self.inner.compiled).insert((arn, 1), Arc::new(machine));
         Ok(record)
     }
 
     /// Replaces a state machine's definition; running executions keep the
     /// revision they started with.
-    pub fn update_state_machine(
+    pub async fn update_state_machine(
         &self,
         arn: &str,
         definition: Option<&str>,
@@ -69,7 +69,7 @@ impl Engine {
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::PutStateMachine(record.clone()));
         self.inner.store.apply(&batch)?;
-        self.inner.store.flush()?;
+        self.flush().await?;
         Ok(record)
     }
 
@@ -85,11 +85,11 @@ impl Engine {
     }
 
     /// Deletes a state machine (AWS lets running executions finish).
-    pub fn delete_state_machine(&self, arn: &str) -> Result<(), EngineError> {
+    pub async fn delete_state_machine(&self, arn: &str) -> Result<(), EngineError> {
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::DeleteStateMachine(arn.to_owned()));
         self.inner.store.apply(&batch)?;
-        self.inner.store.flush()?;
+        self.flush().await?;
         Ok(())
     }
 

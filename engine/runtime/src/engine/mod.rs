@@ -198,6 +198,7 @@ impl Engine {
         ));
         let seed = clock.now().timestamp_nanos_opt().unwrap_or(0) as u64;
         let observers = config.ended.clone();
+        let timers = TimerService::start(Arc::clone(&clock), Arc::clone(&metrics));
         let engine = Self {
             inner: Arc::new(Inner {
                 store,
@@ -211,7 +212,7 @@ impl Engine {
                 waiters: Mutex::new(HashMap::new()),
                 activities: ActivityQueues::default(),
                 machines: Mutex::new(()),
-                timers: TimerService::start(Arc::clone(&metrics)),
+                timers,
                 metrics,
                 waker,
                 asleep: std::sync::atomic::AtomicUsize::new(0),

@@ -12,7 +12,7 @@ impl Engine {
     pub const MAX_TAGS: usize = 50;
 
     /// Adds (or replaces) tags on a state machine or an activity.
-    pub fn tag_resource(
+    pub async fn tag_resource(
         &self,
         arn: &str,
         tags: &BTreeMap<String, String>,
@@ -20,15 +20,17 @@ impl Engine {
         self.retag(arn, |current| {
             current.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
         })
+        .await
     }
 
     /// Removes tags by key.
-    pub fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<(), EngineError> {
+    pub async fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<(), EngineError> {
         self.retag(arn, |current| {
             for key in keys {
                 current.remove(key);
             }
         })
+        .await
     }
 
     /// A resource's tags.
@@ -42,7 +44,7 @@ impl Engine {
         Err(EngineError::ResourceNotFound(arn.to_owned()))
     }
 
-    pub(super) fn retag(
+    pub(super) async fn retag(
         &self,
         arn: &str,
         change: impl FnOnce(&mut BTreeMap<String, String>),
@@ -70,7 +72,7 @@ impl Engine {
             return Err(EngineError::ResourceNotFound(arn.to_owned()));
         }
         self.inner.store.apply(&batch)?;
-        self.inner.store.flush()?;
+        self.flush().await?;
         Ok(())
     }
 }

@@ -10,18 +10,24 @@ use crate::{TaskCall, TaskFuture, TaskRunner};
 use stepline_store::{ExecutionStatus, MemoryStore, SledStore, Store, WorkflowType};
 
 /// Time from tokio's clock, so that paused tests move both together.
-struct TokioClock {
+pub(super) struct TokioClock {
     base: DateTime<Utc>,
     start: tokio::time::Instant,
 }
 
 impl TokioClock {
-    fn new() -> Arc<Self> {
-        Arc::new(Self {
-            base: Utc
-                .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+    pub(super) fn new() -> Arc<Self> {
+        Self::starting_at(
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
                 .single()
                 .expect("date"),
+        )
+    }
+
+    /// Showing `base` now, and moving with tokio's time from here.
+    pub(super) fn starting_at(base: DateTime<Utc>) -> Arc<Self> {
+        Arc::new(Self {
+            base,
             start: tokio::time::Instant::now(),
         })
     }
@@ -31,8 +37,6 @@ impl Clock for TokioClock {
     fn now(&self) -> DateTime<Utc> {
         self.base + (tokio::time::Instant::now() - self.start)
     }
-
-    fn sleep_until(&self, _due: DateTime<Utc>) {}
 }
 
 /// Answers every task with its input under "echo", after `delay_ms`,
@@ -72,7 +76,7 @@ fn engine(store: Arc<dyn Store>, runner: Arc<Echo>, clock: Arc<TokioClock>) -> E
 }
 
 /// An engine on a memory store and the paused clock, with FLOW created.
-fn with_flow(runner: &Arc<Echo>) -> (Engine, stepline_store::StateMachineRecord) {
+async fn with_flow(runner: &Arc<Echo>) -> (Engine, stepline_store::StateMachineRecord) {
     let engine = engine(
         Arc::new(MemoryStore::new()),
         Arc::clone(runner),
@@ -80,6 +84,7 @@ fn with_flow(runner: &Arc<Echo>) -> (Engine, stepline_store::StateMachineRecord)
     );
     let machine = engine
         .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+        .await
         .expect("create");
     (engine, machine)
 }
@@ -97,6 +102,7 @@ async fn an_execution_runs_to_its_end() {
     );
     let machine = engine
         .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+        .await
         .expect("create");
     assert_eq!(
         machine.arn,
@@ -152,6 +158,7 @@ async fn an_end_leaves_a_notice_only_for_an_observer() {
         .expect("open");
         let machine = engine
             .create_state_machine("one", ONE_PASS, None, WorkflowType::Standard)
+            .await
             .expect("create");
         let run = engine
             .start_execution(&machine.arn, Some("run"), None)
@@ -174,7 +181,7 @@ async fn an_end_leaves_a_notice_only_for_an_observer() {
 #[tokio::test(start_paused = true)]
 async fn a_start_dropped_during_its_flush_still_runs() {
     let runner = Arc::new(Echo::default());
-    let (engine, machine) = with_flow(&runner);
+    let (engine, machine) = with_flow(&runner).await;
     // Polled once (the first step is written, the flush awaited),
     // then dropped.
     let start = engine.start_execution(&machine.arn, Some("dropped"), Some(r#"{"n": 1}"#));
@@ -192,6 +199,55 @@ async fn a_start_dropped_during_its_flush_still_runs() {
     assert_eq!(runner.total.load(Ordering::SeqCst), 1);
 }
 
+/// The engine's timers follow its clock: on a manual clock, an execution
+/// in a Wait of an hour (asleep, out of memory, after `sleep_after`) ends
+/// when the clock is moved an hour on, with no real time spent and no
+/// tokio time stubbed.
+#[tokio::test]
+async fn a_manual_clock_drives_the_whole_engine() {
+    let start = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("date");
+    let clock = Arc::new(stepline_language::clock::ManualClock::new(start));
+    let runner = Arc::new(Echo::default());
+    let engine = Engine::open(
+        Arc::new(MemoryStore::new()),
+        runner,
+        Arc::clone(&clock) as Arc<dyn Clock>,
+        EngineConfig::default(),
+    )
+    .expect("open");
+    let machine = engine
+        .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+        .await
+        .expect("create");
+    let record = engine
+        .start_execution(&machine.arn, Some("hour"), Some(r#"{"n": 1}"#))
+        .await
+        .expect("start");
+    let real = std::time::Duration::from_secs(10);
+    // The task answers at once; the execution then waits an hour, asleep.
+    tokio::time::timeout(real, async {
+        while asleep(&engine) != "stepline_executions_asleep 1" {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the execution falls asleep in its Wait");
+    clock.advance(chrono::Duration::minutes(59));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let waiting = engine.describe_execution(&record.arn).expect("describe");
+    assert_eq!(waiting.status, ExecutionStatus::Running, "not yet an hour");
+    clock.advance(chrono::Duration::minutes(1));
+    let ended = tokio::time::timeout(real, engine.wait_for(&record.arn))
+        .await
+        .expect("the Wait ends when the clock says so")
+        .expect("wait");
+    assert_eq!(ended.status, ExecutionStatus::Succeeded);
+    assert_eq!(ended.stop, Some(start + chrono::Duration::hours(1)));
+}
+
 fn asleep(engine: &Engine) -> String {
     engine
         .metrics_text()
@@ -207,7 +263,7 @@ fn asleep(engine: &Engine) -> String {
 #[tokio::test(start_paused = true)]
 async fn a_distant_wait_sleeps_and_wakes_for_its_timer_or_a_stop() {
     let runner = Arc::new(Echo::default());
-    let (engine, machine) = with_flow(&runner);
+    let (engine, machine) = with_flow(&runner).await;
     let sleeper = engine
         .start_execution(&machine.arn, Some("sleeper"), Some(r#"{"n": 1}"#))
         .await
@@ -253,19 +309,26 @@ async fn names_follow_the_aws_rules() {
         Arc::default(),
         TokioClock::new(),
     );
-    let bad = engine.create_state_machine("has space", FLOW, None, WorkflowType::Standard);
+    let bad = engine
+        .create_state_machine("has space", FLOW, None, WorkflowType::Standard)
+        .await;
     assert!(matches!(bad, Err(EngineError::InvalidName(_))));
-    let invalid = engine.create_state_machine(
-        "broken",
-        r#"{"StartAt": "X", "States": {}}"#,
-        None,
-        WorkflowType::Standard,
-    );
+    let invalid = engine
+        .create_state_machine(
+            "broken",
+            r#"{"StartAt": "X", "States": {}}"#,
+            None,
+            WorkflowType::Standard,
+        )
+        .await;
     assert!(matches!(invalid, Err(EngineError::InvalidDefinition(d)) if !d.is_empty()));
     let machine = engine
         .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+        .await
         .expect("create");
-    let again = engine.create_state_machine("flow", FLOW, None, WorkflowType::Standard);
+    let again = engine
+        .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+        .await;
     assert!(matches!(
         again,
         Err(EngineError::StateMachineAlreadyExists(_))
@@ -320,6 +383,7 @@ async fn stop_aborts_a_running_execution() {
     );
     let machine = engine
         .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+        .await
         .expect("create");
     let run = engine
         .start_execution(&machine.arn, Some("s"), Some(r#"{"n": 1}"#))
@@ -362,6 +426,7 @@ fn crash_and_restart(task_delay_ms: u64, crash_after_secs: u64) -> u32 {
         let engine = engine(store, Arc::clone(&runner), TokioClock::new());
         let machine = engine
             .create_state_machine("flow", FLOW, None, WorkflowType::Standard)
+            .await
             .expect("create");
         let mut arns = Vec::new();
         for i in 0..5 {

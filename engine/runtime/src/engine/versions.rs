@@ -79,7 +79,7 @@ impl Engine {
 
     /// PublishStateMachineVersion: the current revision as a version
     /// (again the same version if that revision is already published).
-    pub fn publish_version(
+    pub async fn publish_version(
         &self,
         arn: &str,
         description: Option<&str>,
@@ -110,7 +110,7 @@ impl Engine {
                 description: description.map(str::to_owned),
             },
         );
-        self.put_machine(machine)?;
+        self.put_machine(machine).await?;
         Ok((number, created))
     }
 
@@ -130,7 +130,7 @@ impl Engine {
     }
 
     /// DeleteStateMachineVersion: refused while an alias routes to it.
-    pub fn delete_version(&self, version_arn: &str) -> Result<(), EngineError> {
+    pub async fn delete_version(&self, version_arn: &str) -> Result<(), EngineError> {
         let (base, qualifier) = split_qualifier(version_arn);
         let mut machine = self.describe_state_machine(base)?;
         let Some(number) = qualifier.and_then(|q| q.parse::<u64>().ok()) else {
@@ -149,14 +149,14 @@ impl Engine {
         }
         // Deleting a version that is not there is not an error, as AWS.
         if machine.versions.remove(&number).is_some() {
-            self.put_machine(machine)?;
+            self.put_machine(machine).await?;
         }
         Ok(())
     }
 
     /// Creates (`create`) or updates an alias. Routing: one or two
     /// versions of this state machine, weights adding up to 100.
-    pub fn put_alias(
+    pub async fn put_alias(
         &self,
         machine_arn: &str,
         name: &str,
@@ -227,7 +227,7 @@ impl Engine {
             }
             (None, false) => return Err(EngineError::ResourceNotFound(arn)),
         }
-        self.put_machine(machine)?;
+        self.put_machine(machine).await?;
         Ok((arn, now))
     }
 
@@ -242,7 +242,7 @@ impl Engine {
             .ok_or_else(|| EngineError::ResourceNotFound(alias_arn.to_owned()))
     }
 
-    pub fn delete_alias(&self, alias_arn: &str) -> Result<(), EngineError> {
+    pub async fn delete_alias(&self, alias_arn: &str) -> Result<(), EngineError> {
         let (base, qualifier) = split_qualifier(alias_arn);
         let mut machine = self.describe_state_machine(base)?;
         if machine
@@ -250,17 +250,19 @@ impl Engine {
             .remove(qualifier.unwrap_or_default())
             .is_some()
         {
-            self.put_machine(machine)?;
+            self.put_machine(machine).await?;
         }
         Ok(())
     }
 
-    fn put_machine(&self, machine: StateMachineRecord) -> Result<(), EngineError> {
-        let _one_writer = lock(self.machines_lock());
+    async fn put_machine(&self, machine: StateMachineRecord) -> Result<(), EngineError> {
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::PutStateMachine(machine));
-        self.store().apply(&batch)?;
-        self.store().flush()?;
+        {
+            let _one_writer = lock(self.machines_lock());
+            self.store().apply(&batch)?;
+        }
+        self.flush().await?;
         Ok(())
     }
 }
