@@ -5,11 +5,9 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::durable::DurableExecution;
-use crate::entropy::{self};
 use crate::executor::{self, Message};
 use stepline_language::interp::Command;
 use stepline_language::payload::MAX_PAYLOAD_DEPTH;
-use stepline_language::query::eval::RandomSource;
 use stepline_store::{
     ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus, ExecutionsOf, StoreError,
     TaskLogRecord, WorkflowType,
@@ -77,24 +75,14 @@ impl Engine {
         } else {
             self.execution_arn(&machine_record.name, &name)
         };
-        let record = ExecutionRecord {
+        let mut record = self.new_execution(
             arn,
-            state_machine_arn: machine_arn.to_owned(),
-            revision: resolved.revision,
+            machine_arn.to_owned(),
+            resolved.revision,
             name,
-            input: input_text.to_owned(),
-            status: ExecutionStatus::Running,
-            start: self.inner.clock.now(),
-            stop: None,
-            output: None,
-            error: None,
-            cause: None,
-            seed: lock(&self.inner.random).next_u64(),
-            redrive_count: 0,
-            token_secret: entropy::token_secret()?,
-            test_case: test_case.map(str::to_owned),
-            map_run: None,
-        };
+            input_text.to_owned(),
+        )?;
+        record.test_case = test_case.map(str::to_owned);
         let machine = self.compiled(machine_arn, resolved.revision)?;
         let info = self.info(&machine_record, &record);
         let keeping = self.keeping(express);

@@ -7,11 +7,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::durable::DurableExecution;
-use crate::entropy::{self};
 use crate::executor::{self, Inbox};
 use stepline_language::asl::StateMachine;
 use stepline_language::interp::ExecutionInfo;
-use stepline_language::query::eval::RandomSource;
 use stepline_store::{
     ExecutionRecord, ExecutionStatus, MapRunChild, MapRunRecord, StateMachineRecord, StoreError,
     WriteBatch, WriteOp,
@@ -76,27 +74,17 @@ impl Engine {
         } else {
             "execution"
         };
-        let record = ExecutionRecord {
-            arn: format!(
+        let mut record = self.new_execution(
+            format!(
                 "arn:aws:states:{}:{}:{kind}:{}/{label}:{name}",
                 c.region, c.account, parent.name
             ),
-            state_machine_arn: child_machine_arn,
-            revision: child.revision,
-            name: name.to_owned(),
-            input: input.to_string(),
-            status: ExecutionStatus::Running,
-            start: self.inner.clock.now(),
-            stop: None,
-            output: None,
-            error: None,
-            cause: None,
-            seed: lock(&self.inner.random).next_u64(),
-            redrive_count: 0,
-            token_secret: entropy::token_secret()?,
-            test_case: None,
-            map_run: Some(child.clone()),
-        };
+            child_machine_arn,
+            child.revision,
+            name.to_owned(),
+            input.to_string(),
+        )?;
+        record.map_run = Some(child.clone());
         let machine = self.compiled_processor(&child.machine_arn, child.revision, child.scope)?;
         let info = self.child_info(&parent, &record);
         let (execution, effects) = match DurableExecution::start(

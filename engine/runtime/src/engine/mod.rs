@@ -47,7 +47,8 @@ use stepline_language::asl::{self, StateMachine};
 use stepline_language::interp::{ExecutionInfo, Failure, TaskRequest};
 use stepline_language::query::eval::{RandomSource, SplitMix64, uuid_v4};
 use stepline_store::{
-    ExecutionRecord, StateMachineRecord, Store, StoreError, TaskLogRecord, WriteBatch, WriteOp,
+    ExecutionRecord, ExecutionStatus, StateMachineRecord, Store, StoreError, TaskLogRecord,
+    WriteBatch, WriteOp,
 };
 
 /// Where ARNs point and who executions run as.
@@ -246,6 +247,36 @@ impl Engine {
             "arn:aws:states:{}:{}:execution:{machine_name}:{name}",
             c.region, c.account
         )
+    }
+
+    /// The record of an execution that starts now: running, with a seed
+    /// from the engine's generator and a fresh task-token secret.
+    fn new_execution(
+        &self,
+        arn: String,
+        state_machine_arn: String,
+        revision: u64,
+        name: String,
+        input: String,
+    ) -> Result<ExecutionRecord, EngineError> {
+        Ok(ExecutionRecord {
+            arn,
+            state_machine_arn,
+            revision,
+            name,
+            input,
+            status: ExecutionStatus::Running,
+            start: self.inner.clock.now(),
+            stop: None,
+            output: None,
+            error: None,
+            cause: None,
+            seed: lock(&self.inner.random).next_u64(),
+            redrive_count: 0,
+            token_secret: entropy::token_secret()?,
+            test_case: None,
+            map_run: None,
+        })
     }
 
     /// An EXPRESS execution's ARN, as AWS writes it: its name need not be
