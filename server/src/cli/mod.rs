@@ -103,3 +103,15 @@ pub fn run(
         Command::Store(args) => store::run(&args, stdout, stderr),
     }
 }
+
+/// An error and every error under it, as one line: "outer: inner: root".
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(next) = source {
+        line.push_str(": ");
+        line.push_str(&next.to_string());
+        source = next.source();
+    }
+    line
+}

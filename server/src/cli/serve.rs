@@ -131,7 +131,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
     if let Some(path) = mock_file {
         let mocks = std::fs::read_to_string(&path)
             .map_err(|e| e.to_string())
-            .and_then(|text| MockConfig::parse(&text));
+            .and_then(|text| MockConfig::parse(&text).map_err(|e| super::error_chain(&e)));
         match mocks {
             Ok(mocks) => engine_config.mocks = Some(Arc::new(mocks)),
             Err(e) => {
@@ -188,7 +188,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         let mut tasks = config.tasks.clone();
         tasks.listen = vec![address];
-        let invokers = Invokers::new(tasks)?;
+        let invokers = Invokers::new(tasks).map_err(|e| super::error_chain(&e))?;
         let cache_mib = config
             .server
             .store_cache_mib

@@ -58,15 +58,20 @@ fn socket(message: impl Into<String>) -> Failure {
     Failure::new("States.Http.Socket", message)
 }
 
+/// The HTTP client could not be built (no TLS roots, say).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client")]
+pub struct HttpClientError(#[source] reqwest::Error);
+
 impl HttpInvoker {
-    pub fn new(config: &TaskConfig) -> Result<Self, String> {
+    pub fn new(config: &TaskConfig) -> Result<Self, HttpClientError> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(config.http.timeout_seconds))
             .connect_timeout(Duration::from_secs(config.http.timeout_seconds.min(10)))
             .pool_max_idle_per_host(64)
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(HttpClientError)?;
         Ok(Self {
             client,
             oauth_tokens: Mutex::new(HashMap::new()),

@@ -54,19 +54,41 @@ pub struct MockedError {
     pub cause: Option<String>,
 }
 
+/// Why a mock file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MockConfigError {
+    #[error("line {line}, column {column}")]
+    Json {
+        line: usize,
+        column: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{at} names the mocked response '{response}', which MockedResponses does not define")]
+    UnknownResponse { at: String, response: String },
+    #[error(
+        "MockedResponses.{response}: '{key}' is not an invocation number or range (like \"0\" or \"1-3\")"
+    )]
+    BadInvocation { response: String, key: String },
+}
+
 impl MockConfig {
     /// Parses a mock file and checks that every test case points at a
     /// response that exists and that every invocation key is `n` or `a-b`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let config: Self = serde_json::from_str(text)
-            .map_err(|e| format!("line {}, column {}: {e}", e.line(), e.column()))?;
+    pub fn parse(text: &str) -> Result<Self, MockConfigError> {
+        let config: Self = serde_json::from_str(text).map_err(|source| MockConfigError::Json {
+            line: source.line(),
+            column: source.column(),
+            source,
+        })?;
         for (machine, cases) in &config.state_machines {
             for (case, states) in &cases.test_cases {
                 for (state, response) in states {
                     if !config.mocked_responses.contains_key(response) {
-                        return Err(format!(
-                            "StateMachines.{machine}.TestCases.{case}.{state} names the mocked response '{response}', which MockedResponses does not define"
-                        ));
+                        return Err(MockConfigError::UnknownResponse {
+                            at: format!("StateMachines.{machine}.TestCases.{case}.{state}"),
+                            response: response.clone(),
+                        });
                     }
                 }
             }
@@ -74,9 +96,10 @@ impl MockConfig {
         for (name, invocations) in &config.mocked_responses {
             for key in invocations.keys() {
                 if invocation_range(key).is_none() {
-                    return Err(format!(
-                        "MockedResponses.{name}: '{key}' is not an invocation number or range (like \"0\" or \"1-3\")"
-                    ));
+                    return Err(MockConfigError::BadInvocation {
+                        response: name.clone(),
+                        key: key.clone(),
+                    });
                 }
             }
         }
@@ -181,13 +204,16 @@ mod tests {
     #[test]
     fn broken_files_are_explained() {
         let e = MockConfig::parse("{\"StateMachines\": 1}").unwrap_err();
+        assert!(matches!(e, MockConfigError::Json { line: 1, .. }), "{e:?}");
+        let e = e.to_string();
         assert!(e.starts_with("line 1"), "{e}");
         let e =
             MockConfig::parse(r#"{"StateMachines": {"M": {"TestCases": {"T": {"S": "Nope"}}}}}"#)
-                .unwrap_err();
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("'Nope'"), "{e}");
         let e =
             MockConfig::parse(r#"{"MockedResponses": {"R": {"x": {"Return": 1}}}}"#).unwrap_err();
-        assert!(e.contains("'x'"), "{e}");
+        assert!(e.to_string().contains("'x'"), "{e}");
     }
 }

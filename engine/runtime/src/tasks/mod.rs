@@ -35,7 +35,7 @@ struct Inner {
 }
 
 impl Invokers {
-    pub fn new(config: TaskConfig) -> Result<Self, String> {
+    pub fn new(config: TaskConfig) -> Result<Self, http::HttpClientError> {
         let http = HttpInvoker::new(&config)?;
         Ok(Self {
             inner: Arc::new(Inner { config, http }),
