@@ -68,6 +68,7 @@ impl Redrive {
     /// A top-level state runs (again, for a retry). What a redrive keeps
     /// belongs to the run of the state that ended the execution; a new
     /// run (a retry, the next state) has its own.
+    #[inline]
     pub fn state_runs(&mut self, state: StateId) {
         self.kept_children = None;
         if self

@@ -238,7 +238,9 @@ impl Core {
                 return self.fail_state(m, tid, run, f);
             }
         }
-        self.set_variables(tid, assigned.as_ref());
+        if let Some(assigned) = &assigned {
+            self.set_variables(tid, assigned);
+        }
         if matches!(state.kind, StateKind::Fail(_)) {
             return;
         }
@@ -271,12 +273,10 @@ impl Core {
     }
 
     /// Gives the thread's scope the variables a state assigned.
-    fn set_variables(&mut self, tid: ThreadId, assigned: Option<&Map<String, Value>>) {
-        if let Some(assigned) = assigned {
-            let vars = Arc::make_mut(&mut self.threads[tid].vars);
-            for (name, value) in assigned {
-                vars.set(name.clone(), value.clone());
-            }
+    fn set_variables(&mut self, tid: ThreadId, assigned: &Map<String, Value>) {
+        let vars = Arc::make_mut(&mut self.threads[tid].vars);
+        for (name, value) in assigned {
+            vars.set(name.clone(), value.clone());
         }
     }
 
@@ -403,7 +403,9 @@ impl Core {
                 Ok(v) => v,
                 Err(f) => return self.fail_execution(self.threads[tid].last_event, f),
             };
-            self.set_variables(tid, assigned.as_ref());
+            if let Some(assigned) = &assigned {
+                self.set_variables(tid, assigned);
+            }
             self.emit_on(
                 tid,
                 Event::StateExited {

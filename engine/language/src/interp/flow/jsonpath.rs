@@ -30,6 +30,7 @@ impl Evaluator<'_> {
         }
     }
 
+    #[inline]
     pub(super) fn select_input(&mut self, input_path: Option<&Path>) -> Result<Data, Failure> {
         let input = self.run_input;
         match input_path {
