@@ -64,7 +64,7 @@ pub fn holds(condition: &Condition, env: &mut Env<'_>) -> Result<bool, Failure> 
             };
             Ok(compare(*operator, &value, &operand))
         }
-        // JSONata expressions are evaluated by the caller (flow.rs, which
+        // JSONata expressions are evaluated by the caller (flow/jsonata.rs, which
         // has `$states`); a literal boolean needs nothing.
         Condition::Jsonata(Source::Literal(b)) => Ok(*b),
         Condition::Jsonata(_) => Ok(false),
