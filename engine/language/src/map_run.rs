@@ -1,7 +1,7 @@
 //! What the interpreter hands the runtime when a distributed Map starts:
 //! every field of the Map state already evaluated against the state's
 //! input, so the Map Run runner never evaluates a definition field except
-//! the per-item ItemSelector (through [`crate::interp::distributed_item`]).
+//! the per-item ItemSelector (through [`crate::interp::ItemSelection`]).
 //!
 //! Pure data: it travels as the input of the Map Run's task request.
 
