@@ -73,7 +73,7 @@ pub struct WebhookConfig {
     pub url: String,
     /// The end statuses that notify (default FAILED, TIMED_OUT, ABORTED).
     #[serde(default = "default_statuses")]
-    pub statuses: Vec<AlertStatus>,
+    pub statuses: Vec<ExecutionStatus>,
     /// State machine names this webhook is for; every one when absent.
     pub state_machines: Option<Vec<String>>,
     /// Extra request headers (an Authorization, a routing key...).
@@ -88,30 +88,6 @@ pub struct WebhookConfig {
     pub max_attempts: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum AlertStatus {
-    #[serde(rename = "SUCCEEDED")]
-    Succeeded,
-    #[serde(rename = "FAILED")]
-    Failed,
-    #[serde(rename = "TIMED_OUT")]
-    TimedOut,
-    #[serde(rename = "ABORTED")]
-    Aborted,
-}
-
-impl AlertStatus {
-    fn matches(self, status: ExecutionStatus) -> bool {
-        matches!(
-            (self, status),
-            (Self::Succeeded, ExecutionStatus::Succeeded)
-                | (Self::Failed, ExecutionStatus::Failed)
-                | (Self::TimedOut, ExecutionStatus::TimedOut)
-                | (Self::Aborted, ExecutionStatus::Aborted)
-        )
-    }
-}
-
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertFormat {
@@ -120,11 +96,11 @@ pub enum AlertFormat {
     Slack,
 }
 
-fn default_statuses() -> Vec<AlertStatus> {
+fn default_statuses() -> Vec<ExecutionStatus> {
     vec![
-        AlertStatus::Failed,
-        AlertStatus::TimedOut,
-        AlertStatus::Aborted,
+        ExecutionStatus::Failed,
+        ExecutionStatus::TimedOut,
+        ExecutionStatus::Aborted,
     ]
 }
 
@@ -156,9 +132,9 @@ pub fn check(alerts: &AlertsConfig, tasks: &TaskConfig) -> Result<(), String> {
                 hook.url
             ));
         }
-        if hook.statuses.is_empty() {
+        if hook.statuses.is_empty() || hook.statuses.contains(&ExecutionStatus::Running) {
             return Err(format!(
-                "{at}.statuses: name at least one of SUCCEEDED, FAILED, TIMED_OUT, ABORTED"
+                "{at}.statuses: name at least one of SUCCEEDED, FAILED, TIMED_OUT, ABORTED, and only those"
             ));
         }
         if !(1..=MAX_ATTEMPTS).contains(&hook.max_attempts) {
@@ -284,7 +260,7 @@ pub fn start(
             let wanted: Vec<&WebhookConfig> = hooks
                 .iter()
                 .filter(|hook| {
-                    hook.statuses.iter().any(|s| s.matches(record.status))
+                    hook.statuses.contains(&record.status)
                         && hook
                             .state_machines
                             .as_ref()
@@ -465,5 +441,9 @@ mod tests {
         let mut bad = hook("http://127.0.0.1/");
         bad.webhooks[0].statuses.clear();
         assert!(check(&bad, &tasks).is_err());
+        // RUNNING is no end: an alert on it would never be sent.
+        let mut bad = hook("http://127.0.0.1/");
+        bad.webhooks[0].statuses = vec![ExecutionStatus::Running];
+        assert!(check(&bad, &tasks).unwrap_err().contains("statuses"));
     }
 }
