@@ -760,6 +760,63 @@ mod tests {
         }
     }
 
+    /// What sled writes for a STANDARD execution, step by step: a one-Task
+    /// execution (start with the task scheduled and started, then its
+    /// answer and the end) and one Wait state (start with the timer, then
+    /// the timer firing and the end). The figures are pinned so a change
+    /// in the keys per step is seen, and printed (`--nocapture`).
+    #[test]
+    fn keys_written_per_step_of_a_standard_execution() {
+        let cases = [
+            (
+                "one task",
+                r#"{"StartAt": "T", "States": {"T": {"Type": "Task",
+                    "Resource": "arn:aws:states:::http:invoke", "End": true}}}"#,
+                [8, 8],
+            ),
+            (
+                "one wait",
+                r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 5,
+                    "End": true}}}"#,
+                [8, 10],
+            ),
+        ];
+        let mut found = Vec::new();
+        for (label, definition, expected) in cases {
+            let dir = temp_dir(&format!("keys-{}", label.replace(' ', "-")));
+            let store = SledStore::open(&dir).expect("open");
+            let machine = Arc::new(asl::validate(definition.as_bytes()).machine.expect("valid"));
+            let before = store.keys_written();
+            // As the engine keeps it with no ended observer (no alerts).
+            let keeping = Keeping::Durable { end_notice: false };
+            let (mut execution, effects) =
+                DurableExecution::start(&store, machine, info(), record(), json!({}), keeping)
+                    .expect("start");
+            let start = store.keys_written() - before;
+            let command = match &effects[..] {
+                [Effect::InvokeTask(request)] => Command::TaskSucceeded {
+                    task: request.task,
+                    output: json!({"ok": true}),
+                },
+                [Effect::StartTimer { timer, .. }] => Command::TimerFired { timer: *timer },
+                other => panic!("{label}: unexpected effects {other:?}"),
+            };
+            let before = store.keys_written();
+            execution
+                .apply(&store, t0() + Duration::seconds(5), command)
+                .expect("apply");
+            let end = store.keys_written() - before;
+            assert!(execution.execution().is_finished(), "{label}");
+            eprintln!("{label}: {start} keys at the start, {end} at the end");
+            found.push((label, [start, end], expected));
+            drop(store);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        for (label, found, expected) in found {
+            assert_eq!(found, expected, "{label}: keys at the start, at the end");
+        }
+    }
+
     #[test]
     fn a_second_start_with_the_same_name_is_refused() {
         let dir = temp_dir("twice");

@@ -83,7 +83,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -374,6 +374,8 @@ pub struct SledStore {
     applying: RwLock<()>,
     /// State machine records as read: every start reads its machine's.
     machines: Mutex<MachineCache>,
+    /// Keys written by batches since open (see [`SledStore::keys_written`]).
+    keys_written: AtomicU64,
 }
 
 /// The bytes of definitions [`MachineCache`] keeps at most.
@@ -679,7 +681,17 @@ impl SledStore {
             any_staged: AtomicBool::new(false),
             applying: RwLock::new(()),
             machines: Mutex::new(MachineCache::default()),
+            keys_written: AtomicU64::new(0),
         })
+    }
+
+    /// Keys the batches applied since open have written or removed, each
+    /// batch counting each key once (its last write); pieces of large
+    /// values count as keys. sled's cost is per key written, so this is
+    /// what a step costs it (staging may merge one key's writes of several
+    /// batches further before they reach sled).
+    pub fn keys_written(&self) -> u64 {
+        self.keys_written.load(Ordering::Relaxed)
     }
 
     fn machine_cache(&self) -> std::sync::MutexGuard<'_, MachineCache> {
@@ -1704,6 +1716,8 @@ impl SledStore {
         writes: Vec<Write>,
         touched_pieces: bool,
     ) -> Result<(), StoreError> {
+        self.keys_written
+            .fetch_add(writes.len() as u64, Ordering::Relaxed);
         let direct = (batch.is_relaxed() || writes.len() <= 1) && !touched_pieces;
         if direct && !writes.iter().any(|(k, _)| staged.has_key(k)) {
             for (k, v) in writes {
