@@ -6,7 +6,9 @@
 //! - its record (status, input, output, seed...), for listing and lookup;
 //! - its **journal**: every command the interpreter received, with its
 //!   time. The interpreter is deterministic, so folding the journal through
-//!   it rebuilds the execution exactly: that fold is recovery;
+//!   it rebuilds the execution exactly: that fold is recovery. The
+//!   journal's types are the store's own ([`JournalCommand`], part of the
+//!   format), converted from the interpreter's commands by the runtime;
 //! - its **history**: the AWS-shaped events the fold produced, kept so that
 //!   reading a history never needs the definition or a replay;
 //! - its pending timers (due time first, so due ones are found by a scan)
@@ -22,6 +24,7 @@
 //! inner state; it keeps records, journals, events, timers and tokens.
 
 pub mod backup;
+mod journal;
 mod memory;
 mod records;
 mod sled_integrity;
@@ -29,11 +32,12 @@ mod sled_store;
 #[cfg(test)]
 mod suite;
 
+pub use journal::{JournalCommand, JournalEntry};
 pub use memory::MemoryStore;
 pub use records::{
-    ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, ExecutionSummary, JournalEntry,
-    MapRunChild, MapRunCounts, MapRunRecord, StateMachineRecord, TaskLogRecord, TaskTokenRecord,
-    TimerRecord, TriggerRecord, TriggerStateRecord, VersionRecord, WorkflowType,
+    ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, ExecutionSummary, MapRunChild,
+    MapRunCounts, MapRunRecord, StateMachineRecord, TaskLogRecord, TaskTokenRecord, TimerRecord,
+    TriggerRecord, TriggerStateRecord, VersionRecord, WorkflowType,
 };
 pub use sled_integrity::WATERMARK_FILE;
 pub use sled_store::{CHECK_PROBLEMS_KEPT, CheckReport, SledStore};

@@ -20,13 +20,12 @@ use serde_json::json;
 
 use super::{
     ActivityRecord, EndedNotices, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus,
-    ExecutionSummary, Executions, ExecutionsOf, FORMAT_VERSION, Histories, JournalEntry, Journals,
-    ListCursor, MapRunChild, MemoryStore, SledStore, StateMachineRecord, StateMachines, Store,
-    StoreError, TaskLogRecord, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
-    TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
+    ExecutionSummary, Executions, ExecutionsOf, FORMAT_VERSION, Histories, JournalCommand,
+    JournalEntry, Journals, ListCursor, MapRunChild, MemoryStore, SledStore, StateMachineRecord,
+    StateMachines, Store, StoreError, TaskLogRecord, TaskTokenRecord, TaskTokens, TimerRecord,
+    Timers, TriggerRecord, TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
 };
 use stepline_language::history::{Event, HistoryEvent, StateType, TaskScheduled};
-use stepline_language::interp::Command;
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -155,7 +154,7 @@ fn entry(seq: u64) -> JournalEntry {
     JournalEntry {
         seq,
         at: t0() + ms(seq as i64),
-        command: Command::Start {
+        command: JournalCommand::Start {
             input: json!({"seq": seq}),
         },
     }
@@ -2354,4 +2353,64 @@ fn sled_reads_a_large_value_whole_while_it_is_rewritten() {
         assert!(read.input == a || read.input == b, "a torn read");
     }
     writer.join().unwrap();
+}
+
+/// Journal entries as earlier builds wrote them (the interpreter's own
+/// commands through serde; bytes taken from such a directory) read back
+/// through the store's journal types.
+#[test]
+fn sled_reads_journal_entries_written_by_earlier_builds() {
+    let dir = TempDir::new("old-journal");
+    let e = execution_arn("M", "run");
+    let written = [
+        r#"{"seq":1,"at":"2026-01-01T00:00:00Z","command":{"Start":{"input":{"items":[1,2,3]}}}}"#,
+        r#"{"seq":2,"at":"2026-01-01T00:00:00Z","command":{"TaskStarted":{"task":1}}}"#,
+        r#"{"seq":3,"at":"2026-01-01T00:00:00.010Z","command":{"TaskFailed":{"task":1,"error":"Flaky","cause":null}}}"#,
+        r#"{"seq":4,"at":"2026-01-01T00:00:02.015Z","command":{"TimerFired":{"timer":1}}}"#,
+        r#"{"seq":5,"at":"2026-01-01T00:00:03Z","command":"Redrive"}"#,
+    ];
+    {
+        let db = ::sled::open(dir.path()).unwrap();
+        let data = db.open_tree("data").unwrap();
+        for (seq, text) in written.iter().enumerate() {
+            let mut k = vec![b'j'];
+            k.extend_from_slice(e.as_bytes());
+            k.push(0);
+            k.extend_from_slice(&(seq as u64 + 1).to_be_bytes());
+            data.insert(k, text.as_bytes()).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    let journal = store.journal(&e).unwrap();
+    assert_eq!(
+        journal
+            .iter()
+            .map(|j| j.command.clone())
+            .collect::<Vec<_>>(),
+        vec![
+            JournalCommand::Start {
+                input: json!({"items": [1, 2, 3]})
+            },
+            JournalCommand::TaskStarted {
+                task: 1,
+                worker_name: None
+            },
+            JournalCommand::TaskFailed {
+                task: 1,
+                error: Some("Flaky".into()),
+                cause: None
+            },
+            JournalCommand::TimerFired { timer: 1 },
+            JournalCommand::Redrive,
+        ]
+    );
+    let rewritten: Vec<String> = journal
+        .iter()
+        .map(|j| serde_json::to_string(j).unwrap())
+        .collect();
+    assert_eq!(rewritten, written);
+    // The next entry continues the old ones.
+    ok(&store, vec![append_journal(&e, vec![entry(6)])]);
+    assert_eq!(store.journal(&e).unwrap().len(), 6);
 }
