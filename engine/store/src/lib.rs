@@ -11,8 +11,7 @@
 //!   format), converted from the interpreter's commands by the runtime;
 //! - its **history**: the AWS-shaped events the fold produced, kept so that
 //!   reading a history never needs the definition or a replay;
-//! - its pending timers (due time first, so due ones are found by a scan)
-//!   and the task tokens that can still answer.
+//! - its pending timers and the task tokens that can still answer.
 //!
 //! - the output its process tasks wrote, per attempt (task logs, bounded);
 //! - once it has ended, a notice until its end has been announced.
@@ -44,9 +43,10 @@ pub use sled_store::{CHECK_PROBLEMS_KEPT, CheckReport, SledStore};
 
 use stepline_language::history::HistoryEvent;
 
-/// The on-disk format this build writes and reads (4: the listing index;
-/// a format 3 directory gets it built once, at open).
-pub const FORMAT_VERSION: u32 = 4;
+/// The on-disk format this build writes and reads (5: timers kept once,
+/// by execution; a format 4 directory's timers by due time are dropped
+/// once, at open).
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Why a store operation failed. Storage problems are errors a person can
 /// act on, never panics.
@@ -213,15 +213,11 @@ pub trait Histories {
     fn history_len(&self, execution: &str) -> Result<u64, StoreError>;
 }
 
-/// Pending timers of every execution.
+/// Pending timers of every execution. Nothing reads them by due time:
+/// recovery arms an execution's timers from the fold of its journal, and
+/// the runtime keeps armed timers in memory.
 pub trait Timers {
-    /// Timers due at or before `now`, earliest first, at most `limit`.
-    fn due_timers(
-        &self,
-        now: chrono::DateTime<chrono::Utc>,
-        limit: usize,
-    ) -> Result<Vec<TimerRecord>, StoreError>;
-    /// Every pending timer of one execution.
+    /// Every pending timer of one execution, by timer id.
     fn timers_of(&self, execution: &str) -> Result<Vec<TimerRecord>, StoreError>;
 }
 

@@ -34,7 +34,8 @@ struct Inner {
     names: HashMap<(String, String), String>,
     journals: HashMap<String, Vec<JournalEntry>>,
     histories: HashMap<String, Vec<HistoryEvent>>,
-    timers: BTreeSet<TimerRecord>,
+    /// Pending timers by (execution, timer id), as sled keys them.
+    timers: BTreeMap<(String, u64), TimerRecord>,
     tokens: HashMap<String, TaskTokenRecord>,
     activities: BTreeMap<String, ActivityRecord>,
     revisions: HashMap<(String, u64), StateMachineRecord>,
@@ -190,24 +191,14 @@ impl Histories for MemoryStore {
 }
 
 impl Timers for MemoryStore {
-    fn due_timers(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<TimerRecord>, StoreError> {
-        Ok(self
-            .lock()
-            .timers
-            .iter()
-            .take_while(|t| t.due <= now)
-            .take(limit)
-            .cloned()
-            .collect())
-    }
-
     fn timers_of(&self, execution: &str) -> Result<Vec<TimerRecord>, StoreError> {
+        let from = (execution.to_owned(), 0);
         Ok(self
             .lock()
             .timers
-            .iter()
-            .filter(|t| t.execution == execution)
-            .cloned()
+            .range(from..)
+            .take_while(|((e, _), _)| e == execution)
+            .map(|(_, t)| t.clone())
             .collect())
     }
 }
@@ -319,15 +310,10 @@ impl Store for MemoryStore {
                 }
                 // A timer is identified by (execution, id), as in sled.
                 WriteOp::PutTimer(t) => {
-                    inner
-                        .timers
-                        .retain(|old| !(old.execution == t.execution && old.timer == t.timer));
-                    inner.timers.insert(t);
+                    inner.timers.insert((t.execution.clone(), t.timer), t);
                 }
                 WriteOp::RemoveTimer(t) => {
-                    inner
-                        .timers
-                        .retain(|old| !(old.execution == t.execution && old.timer == t.timer));
+                    inner.timers.remove(&(t.execution, t.timer));
                 }
                 WriteOp::PutTaskToken(t) => {
                     inner.tokens.insert(t.token.clone(), t);
@@ -351,7 +337,7 @@ impl Store for MemoryStore {
                     }
                     inner.journals.remove(&arn);
                     inner.histories.remove(&arn);
-                    inner.timers.retain(|t| t.execution != arn);
+                    inner.timers.retain(|(e, _), _| *e != arn);
                     inner.tokens.retain(|_, t| t.execution != arn);
                     inner.task_logs.remove(&arn);
                     inner.notices.remove(&arn);

@@ -33,8 +33,7 @@
 //! | `j` | journal | execution ARN, 0, seq u64 | `JournalEntry` |
 //! | `h` | history | execution ARN, 0, first event id u64 | the events one step appended, a JSON array (format 1 kept one `HistoryEvent` per key; both are read) |
 //! | `c` | counters | execution ARN, 0, `l` | last task log seq, u64 (format 3 also kept `h` and `j` here, the last history id and journal seq: no longer read or written, see `Lasts`) |
-//! | `t` | timers | due (ms, i64 shifted to u64), execution ARN, 0, timer u64 | `TimerRecord` |
-//! | `x` | timers by execution | execution ARN, 0, timer u64 | the `t` key |
+//! | `x` | timers | execution ARN, 0, timer u64 | `TimerRecord` (format 4 kept the record under `t`, by due time, and the `t` key here: upgraded at open, see `drop_due_time_index`) |
 //! | `k` | task tokens | token | `TaskTokenRecord` |
 //! | `a` | activities | ARN | `ActivityRecord` |
 //! | `v` | state machine revisions | machine ARN, 0, revision u64 | `StateMachineRecord` (kept after a delete) |
@@ -109,8 +108,9 @@ const OPEN: u8 = b'o';
 const JOURNAL: u8 = b'j';
 const HISTORY: u8 = b'h';
 const COUNTERS: u8 = b'c';
-const TIMERS: u8 = b't';
-const TIMERS_BY_EXECUTION: u8 = b'x';
+/// Format 4's timers by due time: read only by the upgrade that removes them.
+const DUE_TIMERS: u8 = b't';
+const TIMERS: u8 = b'x';
 const TOKENS: u8 = b'k';
 const MAP_RUNS: u8 = b'r';
 const MAP_RUNS_BY_EXECUTION: u8 = b'R';
@@ -285,7 +285,6 @@ fn may_spill(k: &[u8]) -> bool {
                 | EXECUTIONS
                 | JOURNAL
                 | HISTORY
-                | TIMERS
                 | TOKENS
                 | ACTIVITIES
                 | REVISIONS
@@ -424,25 +423,8 @@ fn prefix(tag: u8, first: &str) -> Vec<u8> {
     p
 }
 
-fn millis(t: DateTime<Utc>) -> [u8; 8] {
-    // Shift the signed range so that byte order is time order.
-    (t.timestamp_millis() as u64 ^ (1 << 63)).to_be_bytes()
-}
-
-fn timer_key(t: &TimerRecord) -> Vec<u8> {
-    let mut k = vec![TIMERS];
-    k.extend_from_slice(&millis(t.due));
-    k.extend_from_slice(t.execution.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&t.timer.to_be_bytes());
-    k
-}
-
-fn timer_index_key(execution: &str, timer: u64) -> Vec<u8> {
-    key(
-        TIMERS_BY_EXECUTION,
-        &[execution.as_bytes(), &timer.to_be_bytes()],
-    )
+fn timer_key(execution: &str, timer: u64) -> Vec<u8> {
+    key(TIMERS, &[execution.as_bytes(), &timer.to_be_bytes()])
 }
 
 /// The ARNs an execution of `state_machine` called `name` has when its
@@ -516,7 +498,48 @@ fn upgrade(data: &sled::Tree, found: u32) -> Result<(), StoreError> {
     if found < 4 {
         build_listing_index(data)?;
     }
+    if found < 5 {
+        drop_due_time_index(data)?;
+    }
     Ok(())
+}
+
+/// Format 4 kept each timer twice: its record under `t`, keyed by due
+/// time, and under `x` the `t` key. Nothing read timers by due time
+/// (recovery arms them from the journal's fold), so format 5 keeps the
+/// record under `x` alone: each `x` key gets the record its `t` key held,
+/// then every `t` key goes. Run again from the start after a crash, it
+/// skips the `x` keys that hold a record already.
+fn drop_due_time_index(data: &sled::Tree) -> Result<(), StoreError> {
+    const KEYS_PER_BATCH: usize = 1000;
+    let mut batch = sled::Batch::default();
+    let mut in_batch = 0;
+    let timers = data.scan_prefix([TIMERS]).map(|item| {
+        let (k, value) = item.map_err(io)?;
+        if value.first() != Some(&DUE_TIMERS) {
+            return Ok(None);
+        }
+        // The record the `t` key holds, or nothing: a dangling `x` key goes.
+        Ok(Some((k, data.get(&value).map_err(io)?)))
+    });
+    let due = data
+        .scan_prefix([DUE_TIMERS])
+        .map(|item| Ok(Some((item.map_err(io)?.0, None))));
+    for write in timers.chain(due) {
+        let Some((k, value)) = write? else {
+            continue;
+        };
+        match value {
+            Some(record) => batch.insert(k, record),
+            None => batch.remove(k),
+        }
+        in_batch += 1;
+        if in_batch >= KEYS_PER_BATCH {
+            data.apply_batch(std::mem::take(&mut batch)).map_err(io)?;
+            in_batch = 0;
+        }
+    }
+    data.apply_batch(batch).map_err(io)
 }
 
 /// The fields of a stored record a summary needs: serde skips the input
@@ -746,15 +769,6 @@ impl SledStore {
     fn raw_scan(&self, prefix: &[u8]) -> Result<NoticingIter, StoreError> {
         self.settled_for(|s| s.has_prefix(prefix))?;
         Ok(self.data.scan_prefix(prefix))
-    }
-
-    /// sled's keys in `range`, staged writes included.
-    fn raw_range(
-        &self,
-        range: impl RangeBounds<Vec<u8>> + Clone,
-    ) -> Result<NoticingIter, StoreError> {
-        self.settled_for(|s| s.has_range(&range))?;
-        Ok(self.data.range(range))
     }
 
     fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
@@ -1078,36 +1092,8 @@ impl Histories for SledStore {
 }
 
 impl Timers for SledStore {
-    fn due_timers(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<TimerRecord>, StoreError> {
-        // Every key of a timer due at `now` starts with `now`'s 8 bytes and
-        // is longer, so the bound is the next millisecond.
-        let end = match now.checked_add_signed(chrono::Duration::milliseconds(1)) {
-            Some(next) => {
-                let mut end = vec![TIMERS];
-                end.extend_from_slice(&millis(next));
-                end
-            }
-            None => vec![TIMERS + 1],
-        };
-        self.raw_range(vec![TIMERS]..end)?
-            .take(limit)
-            .map(|item| {
-                item.map_err(io)
-                    .and_then(|(k, v)| decode(&self.whole(&k, v)?))
-            })
-            .collect()
-    }
-
     fn timers_of(&self, execution: &str) -> Result<Vec<TimerRecord>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.raw_scan(&prefix(TIMERS_BY_EXECUTION, execution))? {
-            let (_, timer_key) = item.map_err(io)?;
-            if let Some(record) = self.get(&timer_key)? {
-                out.push(record);
-            }
-        }
-        out.sort();
-        Ok(out)
+        self.scan(&prefix(TIMERS, execution))
     }
 }
 
@@ -1427,22 +1413,13 @@ impl Plan<'_> {
                 self.lasts.insert((execution.clone(), HISTORY), last);
             }
             // A timer is identified by (execution, id): putting it again
-            // moves it, removing it needs no due time.
+            // replaces it, removing it needs no due time. Neither reads:
+            // a timer's record is small, never in pieces.
             WriteOp::PutTimer(timer) => {
-                let index = timer_index_key(&timer.execution, timer.timer);
-                if let Some(old) = self.read(&index)? {
-                    self.remove(old)?;
-                }
-                let k = timer_key(timer);
-                self.put(k.clone(), timer)?;
-                self.insert(index, k)?;
+                self.put(timer_key(&timer.execution, timer.timer), timer)?;
             }
             WriteOp::RemoveTimer(timer) => {
-                let index = timer_index_key(&timer.execution, timer.timer);
-                if let Some(old) = self.read(&index)? {
-                    self.remove(old)?;
-                    self.remove(index)?;
-                }
+                self.remove(timer_key(&timer.execution, timer.timer))?;
             }
             WriteOp::PutTaskToken(token) => {
                 self.put(key(TOKENS, &[token.token.as_bytes()]), token)?;
@@ -1506,20 +1483,11 @@ impl Plan<'_> {
         self.remove(record_key)?;
         self.remove(key(OPEN, &[arn.as_bytes()]))?;
         self.remove(key(NOTICES, &[arn.as_bytes()]))?;
-        for tag in [JOURNAL, HISTORY, COUNTERS, TASK_LOGS] {
+        for tag in [JOURNAL, HISTORY, COUNTERS, TASK_LOGS, TIMERS] {
             for item in self.store.data.scan_prefix(prefix(tag, arn)) {
                 let (k, _) = item.map_err(io)?;
                 self.remove(k.to_vec())?;
             }
-        }
-        for item in self
-            .store
-            .data
-            .scan_prefix(prefix(TIMERS_BY_EXECUTION, arn))
-        {
-            let (k, timer_key) = item.map_err(io)?;
-            self.remove(timer_key.to_vec())?;
-            self.remove(k.to_vec())?;
         }
         // The Map Runs it started (their children are executions of their
         // own, purged by their own age).

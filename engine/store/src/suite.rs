@@ -774,7 +774,6 @@ fn check_name_taken_rejects_whole_batch(store: &dyn Store) {
     assert_eq!(store.history(&fresh.arn, 1, 10).unwrap(), vec![]);
     assert_eq!(store.journal(&fresh.arn).unwrap(), vec![]);
     assert_eq!(store.timers_of(&fresh.arn).unwrap(), vec![]);
-    assert_eq!(store.due_timers(t0(), 10).unwrap(), vec![]);
     assert_eq!(store.task_token("tok").unwrap(), None);
     assert_eq!(store.execution(&first.arn).unwrap(), Some(first.clone()));
     assert_eq!(
@@ -1129,75 +1128,6 @@ fn check_history_range(store: &dyn Store) {
 // ---------------------------------------------------------------------------
 // Timers
 
-fn check_due_timers(store: &dyn Store) {
-    let e1 = execution_arn("M", "one");
-    let e2 = execution_arn("M", "two");
-    let now = t0() + ms(123);
-    let long_ago = timer(&e1, 1, now - ms(60_000));
-    let just_before = timer(&e2, 1, now - ms(1));
-    let exactly = timer(&e1, 2, now);
-    let just_after = timer(&e2, 2, now + ms(1));
-    let later = timer(&e1, 3, now + ms(3_600_000));
-    // Put out of order, over two batches.
-    ok(
-        store,
-        vec![
-            WriteOp::PutTimer(later.clone()),
-            WriteOp::PutTimer(exactly.clone()),
-        ],
-    );
-    ok(
-        store,
-        vec![
-            WriteOp::PutTimer(just_after.clone()),
-            WriteOp::PutTimer(long_ago.clone()),
-            WriteOp::PutTimer(just_before.clone()),
-        ],
-    );
-
-    assert_eq!(
-        store.due_timers(now, 10).unwrap(),
-        vec![long_ago.clone(), just_before.clone(), exactly.clone()]
-    );
-    assert_eq!(
-        store.due_timers(now, 2).unwrap(),
-        vec![long_ago.clone(), just_before.clone()]
-    );
-    assert_eq!(store.due_timers(now, 1).unwrap(), vec![long_ago.clone()]);
-    assert_eq!(store.due_timers(now, 0).unwrap(), vec![]);
-    assert_eq!(
-        store.due_timers(now - ms(1), 10).unwrap(),
-        vec![long_ago.clone(), just_before.clone()]
-    );
-    assert_eq!(store.due_timers(now - ms(60_001), 10).unwrap(), vec![]);
-    assert_eq!(
-        store.due_timers(now + ms(1), 10).unwrap(),
-        vec![
-            long_ago.clone(),
-            just_before.clone(),
-            exactly.clone(),
-            just_after.clone()
-        ]
-    );
-
-    // A due timer stays due until removed; removing it is what firing does.
-    ok(
-        store,
-        vec![
-            WriteOp::RemoveTimer(long_ago.clone()),
-            WriteOp::RemoveTimer(exactly.clone()),
-        ],
-    );
-    assert_eq!(
-        store.due_timers(now, 10).unwrap(),
-        vec![just_before.clone()]
-    );
-    assert_eq!(
-        store.due_timers(now + ms(3_600_000), 10).unwrap(),
-        vec![just_before, just_after, later]
-    );
-}
-
 fn check_timers_far_past_and_future(store: &dyn Store) {
     let e = execution_arn("M", "run");
     let times = [
@@ -1215,7 +1145,7 @@ fn check_timers_far_past_and_future(store: &dyn Store) {
         .enumerate()
         .map(|(i, t)| timer(&e, i as u64 + 1, at(t)))
         .collect();
-    // Put in reverse order.
+    // Put in reverse order; read by timer id, each due time as put.
     ok(
         store,
         timers
@@ -1225,60 +1155,7 @@ fn check_timers_far_past_and_future(store: &dyn Store) {
             .map(WriteOp::PutTimer)
             .collect(),
     );
-
-    assert_eq!(
-        store
-            .due_timers(at("9999-12-31T23:59:59.999Z"), 100)
-            .unwrap(),
-        timers
-    );
-    assert_eq!(
-        store
-            .due_timers(at("1970-01-01T00:00:00.000Z"), 100)
-            .unwrap(),
-        timers[..4].to_vec()
-    );
-    assert_eq!(
-        store
-            .due_timers(at("1969-12-31T23:59:59.998Z"), 100)
-            .unwrap(),
-        timers[..2].to_vec()
-    );
-    assert_eq!(
-        store
-            .due_timers(at("1899-12-31T23:59:59.999Z"), 100)
-            .unwrap(),
-        vec![]
-    );
-    assert_eq!(store.due_timers(t0(), 100).unwrap(), timers[..6].to_vec());
-    assert_eq!(store.timers_of(&e).unwrap().len(), times.len());
-}
-
-/// "Is anything due at all, ever?" must be answerable: the latest instant
-/// the clock type holds is a valid `now`.
-fn check_due_timers_at_the_end_of_time(store: &dyn Store) {
-    let e = execution_arn("M", "run");
-    let first = timer(&e, 1, t0());
-    let second = timer(&e, 2, at("9999-12-31T23:59:59.999Z"));
-    ok(
-        store,
-        vec![
-            WriteOp::PutTimer(second.clone()),
-            WriteOp::PutTimer(first.clone()),
-        ],
-    );
-    assert_eq!(
-        store.due_timers(DateTime::<Utc>::MAX_UTC, 1).unwrap(),
-        vec![first.clone()]
-    );
-    assert_eq!(
-        store.due_timers(DateTime::<Utc>::MAX_UTC, 10).unwrap(),
-        vec![first, second]
-    );
-    assert_eq!(
-        store.due_timers(DateTime::<Utc>::MIN_UTC, 10).unwrap(),
-        vec![]
-    );
+    assert_eq!(store.timers_of(&e).unwrap(), timers);
 }
 
 fn check_timers_of(store: &dyn Store) {
@@ -1287,81 +1164,63 @@ fn check_timers_of(store: &dyn Store) {
     let e2 = execution_arn("M", "run2");
     let a = timer(&e1, 1, t0() + ms(5_000));
     let b = timer(&e1, 2, t0() + ms(1_000));
+    // Past 255: the order by id is checked byte-wise too.
     let c = timer(&e1, 300, t0() + ms(2_000));
     let d = timer(&e2, 1, t0() + ms(1_000));
     ok(
         store,
         vec![
-            WriteOp::PutTimer(a.clone()),
+            WriteOp::PutTimer(c.clone()),
             WriteOp::PutTimer(d.clone()),
             WriteOp::PutTimer(b.clone()),
         ],
     );
-    ok(store, vec![WriteOp::PutTimer(c.clone())]);
+    ok(store, vec![WriteOp::PutTimer(a.clone())]);
 
-    let of = |store: &dyn Store, e: &str| {
-        let mut timers = store.timers_of(e).unwrap();
-        timers.sort();
-        timers
-    };
-    assert_eq!(of(store, &e1), vec![b.clone(), c.clone(), a.clone()]);
-    assert_eq!(of(store, &e2), vec![d.clone()]);
-    assert_eq!(of(store, &execution_arn("M", "none")), vec![]);
-
-    // Removing one leaves the others, in both views.
-    ok(store, vec![WriteOp::RemoveTimer(c.clone())]);
-    assert_eq!(of(store, &e1), vec![b.clone(), a.clone()]);
+    // By timer id, whatever the due times.
     assert_eq!(
-        store.due_timers(t0() + ms(10_000), 10).unwrap(),
-        vec![b.clone(), d.clone(), a.clone()]
+        store.timers_of(&e1).unwrap(),
+        vec![a.clone(), b.clone(), c.clone()]
     );
+    assert_eq!(store.timers_of(&e2).unwrap(), vec![d.clone()]);
+    assert_eq!(
+        store.timers_of(&execution_arn("M", "none")).unwrap(),
+        vec![]
+    );
+
+    // Removing one leaves the others.
+    ok(store, vec![WriteOp::RemoveTimer(c.clone())]);
+    assert_eq!(store.timers_of(&e1).unwrap(), vec![a.clone(), b.clone()]);
     // Removing a timer that is not there is harmless.
     ok(store, vec![WriteOp::RemoveTimer(c)]);
     ok(store, vec![WriteOp::RemoveTimer(timer(&e1, 9, t0()))]);
-    assert_eq!(of(store, &e1), vec![b.clone(), a.clone()]);
+    assert_eq!(store.timers_of(&e1).unwrap(), vec![a.clone(), b.clone()]);
 
     ok(
         store,
         vec![WriteOp::RemoveTimer(a), WriteOp::RemoveTimer(b)],
     );
-    assert_eq!(of(store, &e1), vec![]);
-    assert_eq!(of(store, &e2), vec![d.clone()]);
-    assert_eq!(store.due_timers(t0() + ms(10_000), 10).unwrap(), vec![d]);
+    assert_eq!(store.timers_of(&e1).unwrap(), vec![]);
+    assert_eq!(store.timers_of(&e2).unwrap(), vec![d]);
+}
+
+/// A timer is its execution and id: put again with another due time (a
+/// restarted heartbeat, say) it replaces the first, and a removal by id
+/// removes it whatever due time it names.
+fn check_timer_put_again_replaces_it(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    let first = timer(&e, 1, t0() + ms(1_000));
+    let moved = timer(&e, 1, t0() + ms(2_000));
+    ok(store, vec![WriteOp::PutTimer(first.clone())]);
+    assert_eq!(store.timers_of(&e).unwrap(), vec![first.clone()]);
+    ok(store, vec![WriteOp::PutTimer(moved.clone())]);
+    assert_eq!(store.timers_of(&e).unwrap(), vec![moved]);
+    ok(store, vec![WriteOp::RemoveTimer(first)]);
+    assert_eq!(store.timers_of(&e).unwrap(), vec![]);
 }
 
 // ---------------------------------------------------------------------------
 // Task tokens
-
-/// The two views of the pending timers, by due time and by execution,
-/// always agree, whatever the sequence of puts and removes; here one timer
-/// id is put again with another due time (a restarted heartbeat, say).
-fn check_timer_views_agree(store: &dyn Store) {
-    let e = execution_arn("M", "run");
-    let first = timer(&e, 1, t0() + ms(1_000));
-    let moved = timer(&e, 1, t0() + ms(2_000));
-    let far = t0() + ms(86_400_000);
-    let views_agree = |store: &dyn Store, step: &str| {
-        let mut of = store.timers_of(&e).unwrap();
-        of.sort();
-        let due: Vec<TimerRecord> = store
-            .due_timers(far, 100)
-            .unwrap()
-            .into_iter()
-            .filter(|t| t.execution == e)
-            .collect();
-        assert_eq!(of, due, "timers_of and due_timers disagree after {step}");
-        of
-    };
-
-    ok(store, vec![WriteOp::PutTimer(first.clone())]);
-    assert_eq!(views_agree(store, "the first put"), vec![first.clone()]);
-    ok(store, vec![WriteOp::PutTimer(moved.clone())]);
-    views_agree(store, "the same timer id put with a new due time");
-    ok(store, vec![WriteOp::RemoveTimer(first)]);
-    views_agree(store, "removing the first record");
-    ok(store, vec![WriteOp::RemoveTimer(moved)]);
-    assert_eq!(views_agree(store, "removing both"), vec![]);
-}
 
 fn check_delete_execution(store: &dyn Store) {
     let gone = execution("m", "gone");
@@ -1390,13 +1249,6 @@ fn check_delete_execution(store: &dyn Store) {
     assert!(store.journal(&gone.arn).unwrap().is_empty());
     assert_eq!(store.history_len(&gone.arn).unwrap(), 0);
     assert!(store.timers_of(&gone.arn).unwrap().is_empty());
-    assert!(
-        store
-            .due_timers(t0() + ms(60_000), 100)
-            .unwrap()
-            .iter()
-            .all(|t| t.execution != gone.arn)
-    );
     // The other execution is untouched, and the name can be used again.
     assert_eq!(store.journal(&kept.arn).unwrap().len(), 2);
     assert_eq!(store.history_len(&kept.arn).unwrap(), 6);
@@ -1897,11 +1749,9 @@ backends!(
     check_history_append,
     check_history_gap,
     check_history_range,
-    check_due_timers,
     check_timers_far_past_and_future,
-    check_due_timers_at_the_end_of_time,
     check_timers_of,
-    check_timer_views_agree,
+    check_timer_put_again_replaces_it,
     check_task_tokens,
     check_activities,
     check_revisions_outlive_updates_and_deletes,
@@ -1956,8 +1806,7 @@ fn sled_keeps_everything_across_a_reopen() {
     assert_eq!(store.history_len(&record.arn).unwrap(), 6);
     assert_eq!(store.history(&record.arn, 1, 100).unwrap(), events(1, 6));
     let due = timer(&record.arn, 1, t0() + ms(30_000));
-    assert_eq!(store.timers_of(&record.arn).unwrap(), vec![due.clone()]);
-    assert_eq!(store.due_timers(t0() + ms(30_000), 10).unwrap(), vec![due]);
+    assert_eq!(store.timers_of(&record.arn).unwrap(), vec![due]);
     assert_eq!(
         store.task_token("token-run").unwrap(),
         Some(token("token-run", &record.arn, 1))
@@ -2413,4 +2262,57 @@ fn sled_reads_journal_entries_written_by_earlier_builds() {
     // The next entry continues the old ones.
     ok(&store, vec![append_journal(&e, vec![entry(6)])]);
     assert_eq!(store.journal(&e).unwrap().len(), 6);
+}
+
+/// Format 4 kept each timer under `t` (by due time) and its `t` key under
+/// `x`. A format 4 directory opens: its timers read back from `x`, a
+/// dangling `x` key goes, no `t` key is left, and the directory is marked
+/// with this build's format.
+#[test]
+fn sled_drops_the_due_time_timers_of_format_4() {
+    let dir = TempDir::new("format4");
+    let e = execution_arn("M", "run");
+    let kept = timer(&e, 1, t0() + ms(30_000));
+    let later = timer(&e, 300, at("9999-12-31T23:59:59.999Z"));
+    {
+        let db = ::sled::open(dir.path()).unwrap();
+        let data = db.open_tree("data").unwrap();
+        let x_key = |timer: u64| {
+            let mut k = vec![b'x'];
+            k.extend_from_slice(e.as_bytes());
+            k.push(0);
+            k.extend_from_slice(&timer.to_be_bytes());
+            k
+        };
+        for t in [&kept, &later] {
+            // Format 4's `t` key: due ms shifted, the ARN, 0, the timer.
+            let mut t_key = vec![b't'];
+            t_key.extend_from_slice(&(t.due.timestamp_millis() as u64 ^ (1 << 63)).to_be_bytes());
+            t_key.extend_from_slice(e.as_bytes());
+            t_key.push(0);
+            t_key.extend_from_slice(&t.timer.to_be_bytes());
+            data.insert(&t_key, serde_json::to_vec(t).unwrap()).unwrap();
+            data.insert(x_key(t.timer), t_key).unwrap();
+        }
+        // An `x` key whose `t` key is gone, and a `t` key no `x` names.
+        data.insert(x_key(7), b"t-gone".to_vec()).unwrap();
+        data.insert(b"t-orphan".to_vec(), b"{}".to_vec()).unwrap();
+        data.insert([b'F'], &4u32.to_be_bytes()).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("format", &4u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.timers_of(&e).unwrap(), vec![kept.clone(), later]);
+    ok(&store, vec![WriteOp::RemoveTimer(kept)]);
+    assert_eq!(store.timers_of(&e).unwrap().len(), 1);
+    drop(store);
+    let db = ::sled::open(dir.path()).unwrap();
+    let data = db.open_tree("data").unwrap();
+    assert_eq!(data.scan_prefix([b't']).count(), 0, "no t key is left");
+    assert_eq!(data.scan_prefix([b'x']).count(), 1);
+    let format = data.get([b'F']).unwrap();
+    assert_eq!(format.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
 }
