@@ -1023,12 +1023,12 @@ impl Engine {
     pub(crate) async fn flush(&self) -> Result<(), EngineError> {
         let (done, wait) = oneshot::channel();
         if self.inner.flusher.send(done).is_err() {
-            return Err(StoreError::Io("the store's flusher has stopped".into()).into());
+            return Err(StoreError::Unavailable("the store's flusher has stopped".into()).into());
         }
         match wait.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(StoreError::Io(e).into()),
-            Err(_) => Err(StoreError::Io("the store's flusher has stopped".into()).into()),
+            Ok(Err(e)) => Err(StoreError::Unavailable(e).into()),
+            Err(_) => Err(StoreError::Unavailable("the store's flusher has stopped".into()).into()),
         }
     }
 
@@ -1045,7 +1045,7 @@ impl Engine {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.resume(record)));
             let why = match resumed {
                 Ok(Ok(())) => continue,
-                Ok(Err(e @ EngineError::Store(StoreError::Io(_)))) => {
+                Ok(Err(e)) if matches!(&e, EngineError::Store(s) if s.is_io()) => {
                     tracing::error!(execution = %arn, error = %e, "execution cannot resume now; it stays open");
                     continue;
                 }
@@ -1413,7 +1413,7 @@ impl Engine {
         });
         launched
             .await
-            .map_err(|e| StoreError::Io(format!("starting an execution failed: {e}")))?
+            .map_err(|e| StoreError::Unavailable(format!("starting an execution failed: {e}")))?
     }
 
     fn spawn_with(&self, execution: DurableExecution, pending: Pending, inbox: Option<Inbox>) {

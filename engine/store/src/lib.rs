@@ -49,17 +49,29 @@ use stepline_language::history::HistoryEvent;
 pub const FORMAT_VERSION: u32 = 5;
 
 /// Why a store operation failed. Storage problems are errors a person can
-/// act on, never panics.
+/// act on, never panics. The failure underneath (sled's, a file's, JSON's)
+/// is kept as the source; the message already says it, as the faces show
+/// it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the data directory {path}: {reason}")]
-    Open { path: String, reason: String },
+    #[error("cannot open the data directory {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: OpenError,
+    },
     #[error(
         "the data directory was written by a newer stepline (format {found}; this build reads up to {supported}); upgrade stepline or use another directory"
     )]
     NewerFormat { found: u32, supported: u32 },
     #[error("the stored data is damaged: {0}")]
     Corrupt(String),
+    /// A stored value that does not read as what its table holds.
+    #[error("the stored data is damaged: {0}")]
+    Decode(#[source] serde_json::Error),
+    /// A record that cannot be written as JSON.
+    #[error("a record cannot be encoded: {0}")]
+    Encode(#[source] serde_json::Error),
     /// The data directory as a whole cannot be trusted (found at open, or
     /// by a check): what is wrong and what to do.
     #[error("the data directory {path} is damaged: {reason}. {remedy}")]
@@ -68,8 +80,25 @@ pub enum StoreError {
         reason: String,
         remedy: String,
     },
+    /// sled could not read or write.
     #[error("storage failed: {0}")]
-    Io(String),
+    Sled(#[source] sled::Error),
+    /// A file beside the database (a backup, the watermark) could not be
+    /// read or written; `what` says which and how.
+    #[error("storage failed: {what}: {source}")]
+    File {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another backend could not read or write (its own error inside).
+    #[error("storage failed: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store cannot be used now, for a reason its caller reports as
+    /// text: a failed flush shared by every writer that waited for it, a
+    /// writer's task that stopped.
+    #[error("storage failed: {0}")]
+    Unavailable(String),
     #[error("{0}")]
     Unsupported(&'static str),
     #[error("an execution named '{name}' already exists for {state_machine}")]
@@ -82,6 +111,34 @@ pub enum StoreError {
         expected: u64,
         got: u64,
     },
+}
+
+impl StoreError {
+    /// Whether the store failed to read or write (sled, a file, another
+    /// backend, or a failure its caller reported), rather than found what
+    /// it holds wrong or refused a write: the data may be whole, and a
+    /// later try may succeed.
+    pub fn is_io(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sled(_)
+                | StoreError::File { .. }
+                | StoreError::Backend(_)
+                | StoreError::Unavailable(_)
+        )
+    }
+}
+
+/// Why a data directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Sled(#[from] sled::Error),
+    /// A restore writes into a new or empty directory only.
+    #[error("a backup is restored into a new or empty directory only")]
+    NotEmpty,
 }
 
 /// State machine definitions.

@@ -94,9 +94,9 @@ use super::sled_integrity::{self, Damage, NoticingIter, NoticingTree, WatermarkC
 use super::{
     Activities, ActivityRecord, EndedNotices, ExecutionPage, ExecutionQuery, ExecutionRecord,
     ExecutionStatus, ExecutionSummary, Executions, ExecutionsOf, FORMAT_VERSION, Histories,
-    JournalEntry, Journals, ListCursor, MapRunRecord, MapRuns, StateMachineRecord, StateMachines,
-    Store, StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
-    TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
+    JournalEntry, Journals, ListCursor, MapRunRecord, MapRuns, OpenError, StateMachineRecord,
+    StateMachines, Store, StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens,
+    TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
 };
 use stepline_language::history::HistoryEvent;
 
@@ -392,15 +392,15 @@ struct MachineCache {
 }
 
 fn io(e: sled::Error) -> StoreError {
-    StoreError::Io(e.to_string())
+    StoreError::Sled(e)
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+    serde_json::to_vec(value).map_err(StoreError::Encode)
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+    serde_json::from_slice(bytes).map_err(StoreError::Decode)
 }
 
 /// `tag`, then `parts` separated by 0.
@@ -610,16 +610,16 @@ impl SledStore {
     /// `open` with sled's page cache bounded at `cache_bytes` (sled keeps
     /// recently used pages, written or read, up to that size).
     pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
-        let open_error = |reason: String| StoreError::Open {
+        let open_error = |source: OpenError| StoreError::Open {
             path: path.display().to_string(),
-            reason,
+            source,
         };
-        std::fs::create_dir_all(path).map_err(|e| open_error(e.to_string()))?;
+        std::fs::create_dir_all(path).map_err(|e| open_error(e.into()))?;
         let db =
             sled_integrity::catching_panics(path, || open_waiting_for_lock(path, cache_bytes))?
                 .map_err(|e| match e {
                     sled::Error::Corruption { .. } => sled_integrity::damaged(path, e),
-                    e => open_error(e.to_string()),
+                    e => open_error(e.into()),
                 })?;
         let meta = db.open_tree("meta").map_err(io)?;
         let generation = match meta.get(sled_integrity::GENERATION_KEY).map_err(io)? {
@@ -690,7 +690,7 @@ impl SledStore {
         if sled_integrity::Watermark::read(path)?.is_none() {
             watermark
                 .write(generation)
-                .map_err(|e| open_error(e.to_string()))?;
+                .map_err(|e| open_error(e.into()))?;
         }
         let damage = Arc::new(Damage::default());
         Ok(Self {
@@ -1762,12 +1762,15 @@ impl SledStore {
         mut input: impl FnMut() -> std::io::Result<Box<dyn std::io::Read>>,
         dir: &Path,
     ) -> Result<BackupSummary, StoreError> {
-        let opened = |e: std::io::Error| StoreError::Io(format!("cannot read the backup: {e}"));
+        let opened = |source| StoreError::File {
+            what: "cannot read the backup".into(),
+            source,
+        };
         let summary = super::backup::verify(input().map_err(opened)?)?;
         if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
             return Err(StoreError::Open {
                 path: dir.display().to_string(),
-                reason: "a backup is restored into a new or empty directory only".into(),
+                source: OpenError::NotEmpty,
             });
         }
         let store = Self::open(dir)?;

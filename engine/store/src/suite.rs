@@ -2131,7 +2131,19 @@ fn sled_open_on_a_regular_file_is_an_error() {
     std::fs::write(&file, b"hello").unwrap();
 
     match SledStore::open(&file) {
-        Err(StoreError::Open { path, .. }) => assert_eq!(path, file.display().to_string()),
+        Err(e @ StoreError::Open { .. }) => {
+            let StoreError::Open { path, source } = &e else {
+                unreachable!()
+            };
+            assert_eq!(*path, file.display().to_string());
+            // The io error is kept as the source, and said in the message.
+            assert!(matches!(source, super::OpenError::Io(_)), "{source:?}");
+            let shown = std::error::Error::source(&e).map(ToString::to_string);
+            assert_eq!(
+                e.to_string(),
+                format!("cannot open the data directory {path}: {}", shown.unwrap())
+            );
+        }
         other => panic!("expected Open, got {other:?}"),
     }
     // Nor can it be a directory inside a file.
@@ -2315,4 +2327,34 @@ fn sled_drops_the_due_time_timers_of_format_4() {
     assert_eq!(data.scan_prefix([b'x']).count(), 1);
     let format = data.get([b'F']).unwrap();
     assert_eq!(format.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
+}
+
+/// A stored value that does not decode is damage, with serde's error as
+/// its source; what the faces show reads as before.
+#[test]
+fn sled_reports_an_undecodable_value_with_its_source() {
+    let dir = TempDir::new("undecodable");
+    let record = execution("M", "run");
+    {
+        let db = ::sled::open(dir.path()).unwrap();
+        let mut k = vec![b'e'];
+        k.extend_from_slice(record.arn.as_bytes());
+        db.open_tree("data")
+            .unwrap()
+            .insert(k, b"{not json".to_vec())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    let e = store.execution(&record.arn).unwrap_err();
+    let source = std::error::Error::source(&e).expect("a source");
+    assert!(
+        source.downcast_ref::<serde_json::Error>().is_some(),
+        "{source:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        format!("the stored data is damaged: {source}")
+    );
+    assert!(!e.is_io());
 }
