@@ -256,26 +256,110 @@ pub struct ExecutionPage {
     pub next: Option<ListCursor>,
 }
 
-/// The journal of commands of each execution.
-pub trait Journals {
-    fn journal(&self, execution: &str) -> Result<Vec<JournalEntry>, StoreError>;
+/// How many items the whole-read helpers ([`Journals::journal`],
+/// [`Histories::history`], [`TaskLogs::task_logs`], [`Timers::timers_of`])
+/// ask a backend for at a time.
+pub const READ_PAGE: usize = 1000;
+
+/// Reads everything a paged read gives: pages of [`READ_PAGE`], each after
+/// the `cursor` of the last item of the one before, until a short page.
+fn read_all<T>(
+    mut page: impl FnMut(u64, usize) -> Result<Vec<T>, StoreError>,
+    cursor: impl Fn(&T) -> u64,
+) -> Result<Vec<T>, StoreError> {
+    let mut all: Vec<T> = Vec::new();
+    loop {
+        let after = all.last().map_or(0, &cursor);
+        let items = page(after, READ_PAGE)?;
+        let done = items.len() < READ_PAGE;
+        all.extend(items);
+        if done {
+            return Ok(all);
+        }
+    }
 }
 
-/// The history events of each execution.
+/// The journal of commands of each execution. Reads are pages: a cursor
+/// (the last seq read, 0 at the start) and a limit, as a SQL backend
+/// answers `WHERE seq > $after ORDER BY seq LIMIT $limit`.
+pub trait Journals {
+    /// The entries with a seq past `after`, in order, at most `limit` (a
+    /// limit of 0 is read as 1). Fewer than `limit`: there are no more.
+    fn journal_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<JournalEntry>, StoreError>;
+
+    /// The whole journal (recovery folds it), read page by page.
+    fn journal(&self, execution: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        read_all(
+            |after, limit| self.journal_page(execution, after, limit),
+            |e| e.seq,
+        )
+    }
+}
+
+/// The history events of each execution, paged as the journal is (by
+/// event id).
 pub trait Histories {
-    /// Events with ids in `from..=to` (1-based), in order.
-    fn history(&self, execution: &str, from: u64, to: u64)
-    -> Result<Vec<HistoryEvent>, StoreError>;
+    /// The events with an id past `after`, in order, at most `limit` (a
+    /// limit of 0 is read as 1). Fewer than `limit`: there are no more.
+    fn history_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<HistoryEvent>, StoreError>;
+
     /// How many events the execution has (its last event id).
     fn history_len(&self, execution: &str) -> Result<u64, StoreError>;
+
+    /// The events with ids in `from..=to` (1-based), in order, read page
+    /// by page: `history(arn, 1, u64::MAX)` is the whole history.
+    fn history(
+        &self,
+        execution: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<HistoryEvent>, StoreError> {
+        let mut events: Vec<HistoryEvent> = Vec::new();
+        let mut after = from.saturating_sub(1);
+        while after < to {
+            let wanted = usize::try_from(to - after).unwrap_or(usize::MAX);
+            let page = self.history_page(execution, after, wanted.min(READ_PAGE))?;
+            let short = page.len() < wanted.min(READ_PAGE);
+            events.extend(page.into_iter().take_while(|e| e.id <= to));
+            match events.last() {
+                Some(last) if !short && last.id > after => after = last.id,
+                _ => break,
+            }
+        }
+        Ok(events)
+    }
 }
 
 /// Pending timers of every execution. Nothing reads them by due time:
 /// recovery arms an execution's timers from the fold of its journal, and
 /// the runtime keeps armed timers in memory.
 pub trait Timers {
+    /// The execution's pending timers with an id past `after`, by id, at
+    /// most `limit` (a limit of 0 is read as 1).
+    fn timers_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<TimerRecord>, StoreError>;
+
     /// Every pending timer of one execution, by timer id.
-    fn timers_of(&self, execution: &str) -> Result<Vec<TimerRecord>, StoreError>;
+    fn timers_of(&self, execution: &str) -> Result<Vec<TimerRecord>, StoreError> {
+        read_all(
+            |after, limit| self.timers_page(execution, after, limit),
+            |t| t.timer,
+        )
+    }
 }
 
 /// Activities (CreateActivity).
@@ -301,8 +385,22 @@ pub trait Triggers {
 /// What process tasks wrote, per attempt (bounded: see
 /// [`WriteOp::PutTaskLog`]).
 pub trait TaskLogs {
+    /// The execution's task logs still kept with a seq past `after`,
+    /// oldest first, at most `limit` (a limit of 0 is read as 1).
+    fn task_logs_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<TaskLogRecord>, StoreError>;
+
     /// The execution's task logs still kept, oldest first.
-    fn task_logs(&self, execution: &str) -> Result<Vec<TaskLogRecord>, StoreError>;
+    fn task_logs(&self, execution: &str) -> Result<Vec<TaskLogRecord>, StoreError> {
+        read_all(
+            |after, limit| self.task_logs_page(execution, after, limit),
+            |l| l.seq,
+        )
+    }
 }
 
 /// Executions whose end is still to be announced (alerts): a notice is

@@ -149,36 +149,52 @@ impl Executions for MemoryStore {
     }
 }
 
+/// The items of `items` (ordered by `number`) numbered past `after`, at
+/// most `limit` (0 is read as 1).
+fn page_of<T: Clone>(
+    items: Option<&Vec<T>>,
+    number: impl Fn(&T) -> u64,
+    after: u64,
+    limit: usize,
+) -> Vec<T> {
+    let Some(items) = items else {
+        return Vec::new();
+    };
+    let start = items.partition_point(|item| number(item) <= after);
+    items[start..].iter().take(limit.max(1)).cloned().collect()
+}
+
 impl Journals for MemoryStore {
-    fn journal(&self, execution: &str) -> Result<Vec<JournalEntry>, StoreError> {
-        Ok(self
-            .lock()
-            .journals
-            .get(execution)
-            .cloned()
-            .unwrap_or_default())
+    fn journal_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
+        let inner = self.lock();
+        Ok(page_of(
+            inner.journals.get(execution),
+            |e| e.seq,
+            after,
+            limit,
+        ))
     }
 }
 
 impl Histories for MemoryStore {
-    fn history(
+    fn history_page(
         &self,
         execution: &str,
-        from: u64,
-        to: u64,
+        after: u64,
+        limit: usize,
     ) -> Result<Vec<HistoryEvent>, StoreError> {
         let inner = self.lock();
-        Ok(inner
-            .histories
-            .get(execution)
-            .map(|events| {
-                events
-                    .iter()
-                    .filter(|e| e.id >= from && e.id <= to)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(page_of(
+            inner.histories.get(execution),
+            |e| e.id,
+            after,
+            limit,
+        ))
     }
 
     fn history_len(&self, execution: &str) -> Result<u64, StoreError> {
@@ -191,13 +207,21 @@ impl Histories for MemoryStore {
 }
 
 impl Timers for MemoryStore {
-    fn timers_of(&self, execution: &str) -> Result<Vec<TimerRecord>, StoreError> {
-        let from = (execution.to_owned(), 0);
+    fn timers_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<TimerRecord>, StoreError> {
+        let Some(first) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
         Ok(self
             .lock()
             .timers
-            .range(from..)
+            .range((execution.to_owned(), first)..)
             .take_while(|((e, _), _)| e == execution)
+            .take(limit.max(1))
             .map(|(_, t)| t.clone())
             .collect())
     }
@@ -256,12 +280,25 @@ impl EndedNotices for MemoryStore {
 }
 
 impl TaskLogs for MemoryStore {
-    fn task_logs(&self, execution: &str) -> Result<Vec<TaskLogRecord>, StoreError> {
+    fn task_logs_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<TaskLogRecord>, StoreError> {
+        let Some(first) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
         Ok(self
             .lock()
             .task_logs
             .get(execution)
-            .map(|(_, logs)| logs.values().cloned().collect())
+            .map(|(_, logs)| {
+                logs.range(first..)
+                    .take(limit.max(1))
+                    .map(|(_, l)| l.clone())
+                    .collect()
+            })
             .unwrap_or_default())
     }
 }

@@ -1034,27 +1034,62 @@ impl Executions for SledStore {
     }
 }
 
+impl SledStore {
+    /// A page of a table whose keys are an execution, 0, a number (u64):
+    /// the values numbered past `after`, in order, at most `limit` (0 is
+    /// read as 1).
+    fn numbered_page<T: DeserializeOwned>(
+        &self,
+        tag: u8,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<T>, StoreError> {
+        let Some(first) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let start = key(tag, &[execution.as_bytes(), &first.to_be_bytes()]);
+        let end = key(tag, &[execution.as_bytes(), &u64::MAX.to_be_bytes()]);
+        let range = start..=end;
+        self.settled_for(|s| s.has_range(&range))?;
+        self.data
+            .range(range)
+            .take(limit.max(1))
+            .map(|item| {
+                item.map_err(io)
+                    .and_then(|(k, v)| decode(&self.whole(&k, v)?))
+            })
+            .collect()
+    }
+}
+
 impl Journals for SledStore {
-    fn journal(&self, execution: &str) -> Result<Vec<JournalEntry>, StoreError> {
-        self.scan(&prefix(JOURNAL, execution))
+    fn journal_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
+        self.numbered_page(JOURNAL, execution, after, limit)
     }
 }
 
 impl Histories for SledStore {
-    fn history(
+    fn history_page(
         &self,
         execution: &str,
-        from: u64,
-        to: u64,
+        after: u64,
+        limit: usize,
     ) -> Result<Vec<HistoryEvent>, StoreError> {
-        if from > to {
+        let Some(from) = after.checked_add(1) else {
             return Ok(Vec::new());
-        }
+        };
+        let limit = limit.max(1);
         // A step's events share one key, named by the first of them: the
         // run holding `from` starts at the last key at or before it.
         let first = key(HISTORY, &[execution.as_bytes(), &0u64.to_be_bytes()]);
         let at_from = key(HISTORY, &[execution.as_bytes(), &from.to_be_bytes()]);
-        let end = key(HISTORY, &[execution.as_bytes(), &to.to_be_bytes()]);
+        let end = key(HISTORY, &[execution.as_bytes(), &u64::MAX.to_be_bytes()]);
         self.settled_for(|s| s.has_range(&(first.clone()..=end.clone())))?;
         let start = match self.data.range(first..=at_from.clone()).next_back() {
             Some(item) => item.map_err(io)?.0.to_vec(),
@@ -1069,7 +1104,11 @@ impl Histories for SledStore {
             } else {
                 vec![decode(&value)?]
             };
-            events.extend(run.into_iter().filter(|e| (from..=to).contains(&e.id)));
+            let wanted = limit - events.len();
+            events.extend(run.into_iter().filter(|e| e.id >= from).take(wanted));
+            if events.len() == limit {
+                break;
+            }
         }
         Ok(events)
     }
@@ -1092,8 +1131,13 @@ impl Histories for SledStore {
 }
 
 impl Timers for SledStore {
-    fn timers_of(&self, execution: &str) -> Result<Vec<TimerRecord>, StoreError> {
-        self.scan(&prefix(TIMERS, execution))
+    fn timers_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<TimerRecord>, StoreError> {
+        self.numbered_page(TIMERS, execution, after, limit)
     }
 }
 
@@ -1106,8 +1150,13 @@ impl EndedNotices for SledStore {
 }
 
 impl TaskLogs for SledStore {
-    fn task_logs(&self, execution: &str) -> Result<Vec<TaskLogRecord>, StoreError> {
-        self.scan(&prefix(TASK_LOGS, execution))
+    fn task_logs_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<TaskLogRecord>, StoreError> {
+        self.numbered_page(TASK_LOGS, execution, after, limit)
     }
 }
 

@@ -966,6 +966,75 @@ fn check_journal(store: &dyn Store) {
     assert_eq!(store.journal(&execution_arn("M", "none")).unwrap(), vec![]);
 }
 
+/// Journal pages: after a seq, at most a limit; walking them gives the
+/// whole journal, and the whole read crosses pages of `READ_PAGE`.
+fn check_journal_pages(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    let other = execution_arn("M", "run2");
+    ok(
+        store,
+        vec![append_journal(&e, (1..=3).map(entry).collect())],
+    );
+    ok(
+        store,
+        vec![
+            append_journal(&other, vec![entry(1)]),
+            append_journal(&e, (4..=300).map(entry).collect()),
+        ],
+    );
+    let seqs = |page: Vec<JournalEntry>| page.iter().map(|e| e.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(store.journal_page(&e, 0, 1).unwrap()), [1]);
+    // A limit of 0 is read as 1.
+    assert_eq!(seqs(store.journal_page(&e, 0, 0).unwrap()), [1]);
+    assert_eq!(
+        store.journal_page(&e, 2, 3).unwrap(),
+        (3..=5).map(entry).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        seqs(store.journal_page(&e, 254, 4).unwrap()),
+        [255, 256, 257, 258]
+    );
+    assert_eq!(seqs(store.journal_page(&e, 298, 10).unwrap()), [299, 300]);
+    assert_eq!(store.journal_page(&e, 300, 10).unwrap(), vec![]);
+    assert_eq!(store.journal_page(&e, u64::MAX, 10).unwrap(), vec![]);
+    assert_eq!(store.journal_page(&other, 0, 10).unwrap(), vec![entry(1)]);
+    assert_eq!(
+        store
+            .journal_page(&execution_arn("M", "none"), 0, 10)
+            .unwrap(),
+        vec![]
+    );
+    for size in [1, 7, 100, 299, 300, 1000] {
+        let mut walked = Vec::new();
+        loop {
+            let after = walked.last().map_or(0, |e: &JournalEntry| e.seq);
+            let page = store.journal_page(&e, after, size).unwrap();
+            assert!(page.len() <= size);
+            let done = page.len() < size;
+            walked.extend(page);
+            if done {
+                break;
+            }
+        }
+        assert_eq!(
+            walked,
+            (1..=300).map(entry).collect::<Vec<_>>(),
+            "pages of {size}"
+        );
+    }
+    // Exactly two whole-read pages: the second is full, the third empty.
+    let long = execution_arn("M", "long");
+    let count = 2 * super::READ_PAGE as u64;
+    ok(
+        store,
+        vec![append_journal(&long, (1..=count).map(entry).collect())],
+    );
+    assert_eq!(
+        store.journal(&long).unwrap(),
+        (1..=count).map(entry).collect::<Vec<_>>()
+    );
+}
+
 // ---------------------------------------------------------------------------
 // History
 
@@ -1125,6 +1194,49 @@ fn check_history_range(store: &dyn Store) {
     assert_eq!(store.history(&e, 1, 300).unwrap(), events(1, 300));
 }
 
+/// History pages cut through the runs of events appended together, and
+/// walking them in pages of any size gives the whole history.
+fn check_history_pages(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    for (from, to) in [(1, 3), (4, 4), (5, 9), (10, 300)] {
+        ok(store, vec![append_history(&e, events(from, to))]);
+    }
+    assert_eq!(ids(&store.history_page(&e, 0, 1).unwrap()), [1]);
+    assert_eq!(ids(&store.history_page(&e, 0, 0).unwrap()), [1]);
+    // Across the runs 1..=3, 4 and 5..=9.
+    assert_eq!(store.history_page(&e, 2, 4).unwrap(), events(3, 6));
+    assert_eq!(ids(&store.history_page(&e, 8, 3).unwrap()), [9, 10, 11]);
+    assert_eq!(ids(&store.history_page(&e, 298, 10).unwrap()), [299, 300]);
+    assert_eq!(store.history_page(&e, 300, 10).unwrap(), vec![]);
+    assert_eq!(store.history_page(&e, u64::MAX, 10).unwrap(), vec![]);
+    assert_eq!(
+        store
+            .history_page(&execution_arn("M", "none"), 0, 10)
+            .unwrap(),
+        vec![]
+    );
+    for size in [1, 2, 3, 5, 64, 300, 1000] {
+        let mut walked: Vec<HistoryEvent> = Vec::new();
+        loop {
+            let after = walked.last().map_or(0, |e| e.id);
+            let page = store.history_page(&e, after, size).unwrap();
+            assert!(page.len() <= size);
+            let done = page.len() < size;
+            walked.extend(page);
+            if done {
+                break;
+            }
+        }
+        assert_eq!(walked, events(1, 300), "pages of {size}");
+    }
+    // The whole-read helper, past one page of `READ_PAGE`.
+    let long = execution_arn("M", "long");
+    let count = super::READ_PAGE as u64 + 1;
+    ok(store, vec![append_history(&long, events(1, count))]);
+    assert_eq!(store.history(&long, 1, u64::MAX).unwrap(), events(1, count));
+    assert_eq!(store.history(&long, 999, 1001).unwrap(), events(999, 1001));
+}
+
 // ---------------------------------------------------------------------------
 // Timers
 
@@ -1187,6 +1299,12 @@ fn check_timers_of(store: &dyn Store) {
         store.timers_of(&execution_arn("M", "none")).unwrap(),
         vec![]
     );
+    // Pages by timer id.
+    assert_eq!(store.timers_page(&e1, 0, 1).unwrap(), vec![a.clone()]);
+    assert_eq!(store.timers_page(&e1, 1, 0).unwrap(), vec![b.clone()]);
+    assert_eq!(store.timers_page(&e1, 2, 10).unwrap(), vec![c.clone()]);
+    assert_eq!(store.timers_page(&e1, 300, 10).unwrap(), vec![]);
+    assert_eq!(store.timers_page(&e1, u64::MAX, 10).unwrap(), vec![]);
 
     // Removing one leaves the others.
     ok(store, vec![WriteOp::RemoveTimer(c.clone())]);
@@ -1304,6 +1422,16 @@ fn check_task_logs(store: &dyn Store) {
     assert_eq!(logs[1], expected);
     assert_eq!(store.task_logs(&b.arn).unwrap().len(), 1);
     assert_eq!(store.task_logs(&b.arn).unwrap()[0].seq, 1);
+    // Pages by seq.
+    let page_seqs = |after, limit| {
+        let page = store.task_logs_page(&a.arn, after, limit).unwrap();
+        page.iter().map(|l| l.seq).collect::<Vec<u64>>()
+    };
+    assert_eq!(page_seqs(0, 1), [3]);
+    assert_eq!(page_seqs(3, 0), [4]);
+    assert_eq!(page_seqs(3, 10), [4, 5]);
+    assert_eq!(page_seqs(5, 10), Vec::<u64>::new());
+    assert_eq!(page_seqs(u64::MAX, 10), Vec::<u64>::new());
     ok(store, vec![WriteOp::DeleteExecution(a.arn.clone())]);
     assert!(store.task_logs(&a.arn).unwrap().is_empty());
     assert_eq!(store.task_logs(&b.arn).unwrap().len(), 1);
@@ -1746,6 +1874,8 @@ backends!(
     check_name_twice_in_one_batch,
     check_same_name_other_machine,
     check_journal,
+    check_journal_pages,
+    check_history_pages,
     check_history_append,
     check_history_gap,
     check_history_range,
