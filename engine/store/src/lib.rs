@@ -1,6 +1,7 @@
 //! Where executions are kept: narrow read traits, one per concern, and one
 //! transactional write path ([`WriteBatch`]), with a sled backend and an
-//! in-memory one that pass the same test suite (`suite`).
+//! in-memory one that pass the same test suite (`suite`, public with the
+//! `test-suite` feature, for a backend in another crate).
 //!
 //! What is stored for an execution:
 //! - its record (status, input, output, seed...), for listing and lookup;
@@ -28,8 +29,8 @@ mod memory;
 mod records;
 mod sled_integrity;
 mod sled_store;
-#[cfg(test)]
-mod suite;
+#[cfg(any(test, feature = "test-suite"))]
+pub mod suite;
 
 pub use journal::{JournalCommand, JournalEntry};
 pub use memory::MemoryStore;
