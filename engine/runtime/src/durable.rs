@@ -327,10 +327,22 @@ impl DurableExecution {
             }
         }
         if durable && !events.is_empty() {
-            batch.push(WriteOp::AppendHistory {
-                execution: arn.clone(),
-                events,
+            // One history run per batch: the events of the steps a batch
+            // carries (a step and the TaskStarted of its tasks) continue
+            // each other, and sled's cost is per key written.
+            let run = batch.ops.iter_mut().find_map(|op| match op {
+                WriteOp::AppendHistory { execution, events } if *execution == arn => Some(events),
+                _ => None,
             });
+            match run {
+                Some(run) => run.extend(events),
+                None => {
+                    batch.push(WriteOp::AppendHistory {
+                        execution: arn.clone(),
+                        events,
+                    });
+                }
+            }
         }
         for effect in &effects {
             match effect {
@@ -957,7 +969,7 @@ mod tests {
                 "one task",
                 r#"{"StartAt": "T", "States": {"T": {"Type": "Task",
                     "Resource": "arn:aws:states:::http:invoke", "End": true}}}"#,
-                [8, 8],
+                [7, 8],
             ),
             (
                 "one wait",
