@@ -771,6 +771,15 @@ impl SledStore {
         Ok(self.data.scan_prefix(prefix))
     }
 
+    /// sled's keys in `range`, staged writes included.
+    fn raw_range(
+        &self,
+        range: impl RangeBounds<Vec<u8>> + Clone,
+    ) -> Result<NoticingIter, StoreError> {
+        self.settled_for(|s| s.has_range(&range))?;
+        Ok(self.data.range(range))
+    }
+
     fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
         match self.raw_get(key)? {
             Some(v) => Ok(Some(decode(&self.whole(key, v)?)?)),
@@ -1050,10 +1059,7 @@ impl SledStore {
         };
         let start = key(tag, &[execution.as_bytes(), &first.to_be_bytes()]);
         let end = key(tag, &[execution.as_bytes(), &u64::MAX.to_be_bytes()]);
-        let range = start..=end;
-        self.settled_for(|s| s.has_range(&range))?;
-        self.data
-            .range(range)
+        self.raw_range(start..=end)?
             .take(limit.max(1))
             .map(|item| {
                 item.map_err(io)
