@@ -31,7 +31,7 @@
 //! | `n` | names | machine ARN, 0, execution name | execution ARN; no longer written (a unique name is in the ARN, see `named_arns`), removed with its execution |
 //! | `o` | open executions | ARN | empty: what recovery resumes |
 //! | `j` | journal | execution ARN, 0, seq u64 | `JournalEntry` |
-//! | `h` | history | execution ARN, 0, first event id u64 | the events one step appended, a JSON array (format 1 kept one `HistoryEvent` per key; both are read) |
+//! | `h` | history | execution ARN, 0, first event id u64 | the events one batch appended, a JSON array (format 1 kept one `HistoryEvent` per key; both are read) |
 //! | `c` | counters | execution ARN, 0, `l` | last task log seq, u64 (format 3 also kept `h` and `j` here, the last history id and journal seq: no longer read or written, see `Lasts`) |
 //! | `x` | timers | execution ARN, 0, timer u64 | `TimerRecord` (format 4 kept the record under `t`, by due time, and the `t` key here: upgraded at open, see `drop_due_time_index`) |
 //! | `k` | task tokens | token | `TaskTokenRecord` |
