@@ -2490,7 +2490,7 @@ mod sled_only {
             }
             // An `x` key whose `t` key is gone, and a `t` key no `x` names.
             data.insert(x_key(7), b"t-gone".to_vec()).unwrap();
-            data.insert(b"t-orphan".to_vec(), b"{}".to_vec()).unwrap();
+            data.insert(b"t-orphan", b"{}".to_vec()).unwrap();
             data.insert([b'F'], &4u32.to_be_bytes()).unwrap();
             db.open_tree("meta")
                 .unwrap()
