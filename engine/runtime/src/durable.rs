@@ -25,8 +25,8 @@ use stepline_language::interp::{
     Command, Effect, Execution, ExecutionInfo, Status, TaskId, TaskRequest, TimerId,
 };
 use stepline_store::{
-    ExecutionRecord, ExecutionStatus, JournalEntry, Store, StoreError, TaskTokenRecord,
-    TimerRecord, WriteBatch, WriteOp,
+    ExecutionRecord, ExecutionStatus, JournalCommand, JournalEntry, Store, StoreError,
+    TaskTokenRecord, TimerRecord, WriteBatch, WriteOp,
 };
 
 /// An execution bound to the store that keeps it.
@@ -132,7 +132,8 @@ impl DurableExecution {
         let mut journal_seq = 0;
         for entry in journal {
             journal_seq = entry.seq;
-            match &entry.command {
+            let command = interp_command(entry.command);
+            match &command {
                 Command::TaskStarted { task, .. } => started.push(*task),
                 Command::TaskSubmitted { task, .. } => submitted.push(*task),
                 Command::TaskSucceeded { task, .. } | Command::TaskFailed { task, .. } => {
@@ -143,7 +144,7 @@ impl DurableExecution {
                 }
                 _ => {}
             }
-            for effect in execution.apply(entry.at, entry.command) {
+            for effect in execution.apply(entry.at, command) {
                 match effect {
                     Effect::InvokeTask(request) => {
                         tasks.insert(request.task, *request);
@@ -299,7 +300,7 @@ impl DurableExecution {
                 entries: vec![JournalEntry {
                     seq: self.journal_seq,
                     at: now,
-                    command: command.clone(),
+                    command: journal_command(&command),
                 }],
             });
         }
@@ -326,10 +327,22 @@ impl DurableExecution {
             }
         }
         if durable && !events.is_empty() {
-            batch.push(WriteOp::AppendHistory {
-                execution: arn.clone(),
-                events,
+            // One history run per batch: the events of the steps a batch
+            // carries (a step and the TaskStarted of its tasks) continue
+            // each other, and sled's cost is per key written.
+            let run = batch.ops.iter_mut().find_map(|op| match op {
+                WriteOp::AppendHistory { execution, events } if *execution == arn => Some(events),
+                _ => None,
             });
+            match run {
+                Some(run) => run.extend(events),
+                None => {
+                    batch.push(WriteOp::AppendHistory {
+                        execution: arn.clone(),
+                        events,
+                    });
+                }
+            }
         }
         for effect in &effects {
             match effect {
@@ -407,6 +420,65 @@ impl DurableExecution {
     }
 }
 
+/// The journal's form of a command: the store owns the journal's format,
+/// so the interpreter's types never reach the disk.
+fn journal_command(command: &Command) -> JournalCommand {
+    match command.clone() {
+        Command::Start { input } => JournalCommand::Start { input },
+        Command::TaskStarted { task, worker_name } => JournalCommand::TaskStarted {
+            task: task.0,
+            worker_name,
+        },
+        Command::TaskSubmitted { task, output } => JournalCommand::TaskSubmitted {
+            task: task.0,
+            output,
+        },
+        Command::TaskHeartbeat { task } => JournalCommand::TaskHeartbeat { task: task.0 },
+        Command::TaskSucceeded { task, output } => JournalCommand::TaskSucceeded {
+            task: task.0,
+            output,
+        },
+        Command::TaskFailed { task, error, cause } => JournalCommand::TaskFailed {
+            task: task.0,
+            error,
+            cause,
+        },
+        Command::TimerFired { timer } => JournalCommand::TimerFired { timer: timer.0 },
+        Command::Stop { error, cause } => JournalCommand::Stop { error, cause },
+        Command::Redrive => JournalCommand::Redrive,
+    }
+}
+
+/// The interpreter's command a journal entry records.
+fn interp_command(command: JournalCommand) -> Command {
+    match command {
+        JournalCommand::Start { input } => Command::Start { input },
+        JournalCommand::TaskStarted { task, worker_name } => Command::TaskStarted {
+            task: TaskId(task),
+            worker_name,
+        },
+        JournalCommand::TaskSubmitted { task, output } => Command::TaskSubmitted {
+            task: TaskId(task),
+            output,
+        },
+        JournalCommand::TaskHeartbeat { task } => Command::TaskHeartbeat { task: TaskId(task) },
+        JournalCommand::TaskSucceeded { task, output } => Command::TaskSucceeded {
+            task: TaskId(task),
+            output,
+        },
+        JournalCommand::TaskFailed { task, error, cause } => Command::TaskFailed {
+            task: TaskId(task),
+            error,
+            cause,
+        },
+        JournalCommand::TimerFired { timer } => Command::TimerFired {
+            timer: TimerId(timer),
+        },
+        JournalCommand::Stop { error, cause } => Command::Stop { error, cause },
+        JournalCommand::Redrive => Command::Redrive,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Crash and recovery: an execution stopped after any number of steps
@@ -419,11 +491,16 @@ mod tests {
     use chrono::{DateTime, Duration, TimeZone, Utc};
     use serde_json::{Value, json};
 
-    use super::{DurableExecution, Keeping, Outstanding, idempotency_key};
+    use super::{
+        DurableExecution, Keeping, Outstanding, idempotency_key, interp_command, journal_command,
+    };
     use stepline_language::asl::{self, StateMachine};
-    use stepline_language::interp::{Command, Effect, ExecutionInfo, Status, TaskRequest, TimerId};
+    use stepline_language::interp::{
+        Command, Effect, ExecutionInfo, Status, TaskId, TaskRequest, TimerId,
+    };
     use stepline_store::{
-        ExecutionRecord, ExecutionStatus, Executions, Histories, Journals, SledStore, Store, Timers,
+        ExecutionRecord, ExecutionStatus, Executions, Histories, JournalCommand, JournalEntry,
+        Journals, SledStore, Store, Timers,
     };
 
     const DEFINITION: &str = r#"{
@@ -636,7 +713,7 @@ mod tests {
                     .journal(&arn)
                     .expect("journal")
                     .iter()
-                    .filter(|e| !matches!(e.command, Command::TaskStarted { .. }))
+                    .filter(|e| !matches!(e.command, JournalCommand::TaskStarted { .. }))
                     .count()
             };
             let before = applied(&store);
@@ -749,14 +826,191 @@ mod tests {
                     .expect("timers")
                     .is_empty()
             );
-            assert!(
-                store
-                    .due_timers(now + Duration::days(400), 10)
-                    .expect("due")
-                    .is_empty()
-            );
             drop(store);
             let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
+    /// Every command, with the fields that may be absent both present and
+    /// absent.
+    fn every_command() -> Vec<Command> {
+        vec![
+            Command::Start {
+                input: json!({"b": 1, "a": [true, null, 2.5, "x"]}),
+            },
+            Command::TaskStarted {
+                task: TaskId(1),
+                worker_name: None,
+            },
+            Command::TaskStarted {
+                task: TaskId(2),
+                worker_name: Some("worker-7".into()),
+            },
+            Command::TaskSubmitted {
+                task: TaskId(3),
+                output: json!({"ExecutionArn": "arn:x"}),
+            },
+            Command::TaskHeartbeat { task: TaskId(4) },
+            Command::TaskSucceeded {
+                task: TaskId(u64::MAX),
+                output: json!("done"),
+            },
+            Command::TaskFailed {
+                task: TaskId(5),
+                error: None,
+                cause: None,
+            },
+            Command::TaskFailed {
+                task: TaskId(6),
+                error: Some("Flaky".into()),
+                cause: Some("try \"again\"".into()),
+            },
+            Command::TimerFired { timer: TimerId(7) },
+            Command::Stop {
+                error: None,
+                cause: None,
+            },
+            Command::Stop {
+                error: Some("Halt".into()),
+                cause: Some("by hand".into()),
+            },
+            Command::Redrive,
+        ]
+    }
+
+    /// The journal entry as builds before the store's own journal types
+    /// wrote it: the interpreter's `Command` through its own serde.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct EntryAsBefore {
+        seq: u64,
+        at: DateTime<Utc>,
+        command: Command,
+    }
+
+    /// The store's journal types write the very bytes the interpreter's
+    /// `Command` wrote when the journal stored it, for every command, and
+    /// convert back to the same command.
+    #[test]
+    fn the_journal_writes_the_bytes_it_wrote_before() {
+        for (seq, command) in every_command().into_iter().enumerate() {
+            let seq = seq as u64 + 1;
+            let at = t0() + Duration::milliseconds(seq as i64);
+            let before = serde_json::to_string(&EntryAsBefore {
+                seq,
+                at,
+                command: command.clone(),
+            })
+            .expect("old path");
+            let now = serde_json::to_string(&JournalEntry {
+                seq,
+                at,
+                command: journal_command(&command),
+            })
+            .expect("new path");
+            assert_eq!(now, before, "{command:?}");
+            // And what was written before reads back as the same command.
+            let read: JournalEntry = serde_json::from_str(&before).expect("read back");
+            assert_eq!((read.seq, read.at), (seq, at));
+            assert_eq!(interp_command(read.command), command);
+        }
+    }
+
+    /// An entry as a data directory of an earlier build holds it (bytes
+    /// taken from one) reads back through the store and the conversion.
+    #[test]
+    fn an_entry_written_by_an_earlier_build_reads_back() {
+        let stored = [
+            (
+                r#"{"seq":1,"at":"2026-01-01T00:00:00Z","command":{"Start":{"input":{"items":[1,2,3]}}}}"#,
+                Command::Start {
+                    input: json!({"items": [1, 2, 3]}),
+                },
+            ),
+            (
+                r#"{"seq":2,"at":"2026-01-01T00:00:00Z","command":{"TaskStarted":{"task":1}}}"#,
+                Command::TaskStarted {
+                    task: TaskId(1),
+                    worker_name: None,
+                },
+            ),
+            (
+                r#"{"seq":3,"at":"2026-01-01T00:00:00.010Z","command":{"TaskFailed":{"task":1,"error":"Flaky","cause":"try again"}}}"#,
+                Command::TaskFailed {
+                    task: TaskId(1),
+                    error: Some("Flaky".into()),
+                    cause: Some("try again".into()),
+                },
+            ),
+            (
+                r#"{"seq":4,"at":"2026-01-01T00:00:02.015Z","command":{"TimerFired":{"timer":1}}}"#,
+                Command::TimerFired { timer: TimerId(1) },
+            ),
+            (
+                r#"{"seq":5,"at":"2026-01-01T00:00:03Z","command":"Redrive"}"#,
+                Command::Redrive,
+            ),
+        ];
+        for (text, command) in stored {
+            let entry: JournalEntry = serde_json::from_str(text).expect(text);
+            assert_eq!(serde_json::to_string(&entry).expect("write"), text);
+            assert_eq!(interp_command(entry.command), command, "{text}");
+        }
+    }
+
+    /// What sled writes for a STANDARD execution, step by step: a one-Task
+    /// execution (start with the task scheduled and started, then its
+    /// answer and the end) and one Wait state (start with the timer, then
+    /// the timer firing and the end). The figures are pinned so a change
+    /// in the keys per step is seen, and printed (`--nocapture`).
+    #[test]
+    fn keys_written_per_step_of_a_standard_execution() {
+        let cases = [
+            (
+                "one task",
+                r#"{"StartAt": "T", "States": {"T": {"Type": "Task",
+                    "Resource": "arn:aws:states:::http:invoke", "End": true}}}"#,
+                [7, 8],
+            ),
+            (
+                "one wait",
+                r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 5,
+                    "End": true}}}"#,
+                [7, 9],
+            ),
+        ];
+        let mut found = Vec::new();
+        for (label, definition, expected) in cases {
+            let dir = temp_dir(&format!("keys-{}", label.replace(' ', "-")));
+            let store = SledStore::open(&dir).expect("open");
+            let machine = Arc::new(asl::validate(definition.as_bytes()).machine.expect("valid"));
+            let before = store.keys_written();
+            // As the engine keeps it with no ended observer (no alerts).
+            let keeping = Keeping::Durable { end_notice: false };
+            let (mut execution, effects) =
+                DurableExecution::start(&store, machine, info(), record(), json!({}), keeping)
+                    .expect("start");
+            let start = store.keys_written() - before;
+            let command = match &effects[..] {
+                [Effect::InvokeTask(request)] => Command::TaskSucceeded {
+                    task: request.task,
+                    output: json!({"ok": true}),
+                },
+                [Effect::StartTimer { timer, .. }] => Command::TimerFired { timer: *timer },
+                other => panic!("{label}: unexpected effects {other:?}"),
+            };
+            let before = store.keys_written();
+            execution
+                .apply(&store, t0() + Duration::seconds(5), command)
+                .expect("apply");
+            let end = store.keys_written() - before;
+            assert!(execution.execution().is_finished(), "{label}");
+            eprintln!("{label}: {start} keys at the start, {end} at the end");
+            found.push((label, [start, end], expected));
+            drop(store);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        for (label, found, expected) in found {
+            assert_eq!(found, expected, "{label}: keys at the start, at the end");
         }
     }
 

@@ -100,7 +100,10 @@ impl<W: Write> BackupWriter<W> {
 }
 
 fn write_failed(e: std::io::Error) -> StoreError {
-    StoreError::Io(format!("writing the backup failed: {e}"))
+    StoreError::File {
+        what: "writing the backup failed".into(),
+        source: e,
+    }
 }
 
 /// One frame of a backup, as read.
@@ -161,7 +164,10 @@ impl<R: Read> BackupReader<R> {
     fn take(&mut self, buf: &mut [u8]) -> Result<(), StoreError> {
         self.input.read_exact(buf).map_err(|e| match e.kind() {
             std::io::ErrorKind::UnexpectedEof => bad("it ends too soon"),
-            _ => StoreError::Io(format!("reading the backup failed: {e}")),
+            _ => StoreError::File {
+                what: "reading the backup failed".into(),
+                source: e,
+            },
         })?;
         self.hash.update(&*buf);
         self.bytes += buf.len() as u64;

@@ -1,16 +1,18 @@
 //! Where executions are kept: narrow read traits, one per concern, and one
 //! transactional write path ([`WriteBatch`]), with a sled backend and an
-//! in-memory one that pass the same test suite (`suite`).
+//! in-memory one that pass the same test suite (`suite`, public with the
+//! `test-suite` feature, for a backend in another crate).
 //!
 //! What is stored for an execution:
 //! - its record (status, input, output, seed...), for listing and lookup;
 //! - its **journal**: every command the interpreter received, with its
 //!   time. The interpreter is deterministic, so folding the journal through
-//!   it rebuilds the execution exactly: that fold is recovery;
+//!   it rebuilds the execution exactly: that fold is recovery. The
+//!   journal's types are the store's own ([`JournalCommand`], part of the
+//!   format), converted from the interpreter's commands by the runtime;
 //! - its **history**: the AWS-shaped events the fold produced, kept so that
 //!   reading a history never needs the definition or a replay;
-//! - its pending timers (due time first, so due ones are found by a scan)
-//!   and the task tokens that can still answer.
+//! - its pending timers and the task tokens that can still answer.
 //!
 //! - the output its process tasks wrote, per attempt (task logs, bounded);
 //! - once it has ended, a notice until its end has been announced.
@@ -22,40 +24,55 @@
 //! inner state; it keeps records, journals, events, timers and tokens.
 
 pub mod backup;
+mod journal;
 mod memory;
 mod records;
 mod sled_integrity;
 mod sled_store;
-#[cfg(test)]
-mod suite;
+#[cfg(any(test, feature = "test-suite"))]
+pub mod suite;
 
+pub use journal::{JournalCommand, JournalEntry};
 pub use memory::MemoryStore;
 pub use records::{
-    ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, ExecutionSummary, JournalEntry,
-    MapRunChild, MapRunCounts, MapRunRecord, StateMachineRecord, TaskLogRecord, TaskTokenRecord,
-    TimerRecord, TriggerRecord, TriggerStateRecord, VersionRecord, WorkflowType,
+    ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, ExecutionSummary, MapRunChild,
+    MapRunCounts, MapRunRecord, StateMachineRecord, TaskLogRecord, TaskTokenRecord, TimerRecord,
+    TriggerRecord, TriggerStateRecord, VersionRecord, WorkflowType,
 };
 pub use sled_integrity::WATERMARK_FILE;
 pub use sled_store::{CHECK_PROBLEMS_KEPT, CheckReport, SledStore};
 
 use stepline_language::history::HistoryEvent;
 
-/// The on-disk format this build writes and reads (4: the listing index;
-/// a format 3 directory gets it built once, at open).
-pub const FORMAT_VERSION: u32 = 4;
+/// The on-disk format this build writes and reads (5: timers kept once,
+/// by execution; a format 4 directory's timers by due time are dropped
+/// once, at open).
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Why a store operation failed. Storage problems are errors a person can
-/// act on, never panics.
+/// act on, never panics. The failure underneath (sled's, a file's, JSON's)
+/// is kept as the source; the message already says it, as the faces show
+/// it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the data directory {path}: {reason}")]
-    Open { path: String, reason: String },
+    #[error("cannot open the data directory {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: OpenError,
+    },
     #[error(
         "the data directory was written by a newer stepline (format {found}; this build reads up to {supported}); upgrade stepline or use another directory"
     )]
     NewerFormat { found: u32, supported: u32 },
     #[error("the stored data is damaged: {0}")]
     Corrupt(String),
+    /// A stored value that does not read as what its table holds.
+    #[error("the stored data is damaged: {0}")]
+    Decode(#[source] serde_json::Error),
+    /// A record that cannot be written as JSON.
+    #[error("a record cannot be encoded: {0}")]
+    Encode(#[source] serde_json::Error),
     /// The data directory as a whole cannot be trusted (found at open, or
     /// by a check): what is wrong and what to do.
     #[error("the data directory {path} is damaged: {reason}. {remedy}")]
@@ -64,8 +81,25 @@ pub enum StoreError {
         reason: String,
         remedy: String,
     },
+    /// sled could not read or write.
     #[error("storage failed: {0}")]
-    Io(String),
+    Sled(#[source] sled::Error),
+    /// A file beside the database (a backup, the watermark) could not be
+    /// read or written; `what` says which and how.
+    #[error("storage failed: {what}: {source}")]
+    File {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another backend could not read or write (its own error inside).
+    #[error("storage failed: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store cannot be used now, for a reason its caller reports as
+    /// text: a failed flush shared by every writer that waited for it, a
+    /// writer's task that stopped.
+    #[error("storage failed: {0}")]
+    Unavailable(String),
     #[error("{0}")]
     Unsupported(&'static str),
     #[error("an execution named '{name}' already exists for {state_machine}")]
@@ -78,6 +112,34 @@ pub enum StoreError {
         expected: u64,
         got: u64,
     },
+}
+
+impl StoreError {
+    /// Whether the store failed to read or write (sled, a file, another
+    /// backend, or a failure its caller reported), rather than found what
+    /// it holds wrong or refused a write: the data may be whole, and a
+    /// later try may succeed.
+    pub fn is_io(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sled(_)
+                | StoreError::File { .. }
+                | StoreError::Backend(_)
+                | StoreError::Unavailable(_)
+        )
+    }
+}
+
+/// Why a data directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Sled(#[from] sled::Error),
+    /// A restore writes into a new or empty directory only.
+    #[error("a backup is restored into a new or empty directory only")]
+    NotEmpty,
 }
 
 /// State machine definitions.
@@ -195,30 +257,110 @@ pub struct ExecutionPage {
     pub next: Option<ListCursor>,
 }
 
-/// The journal of commands of each execution.
-pub trait Journals {
-    fn journal(&self, execution: &str) -> Result<Vec<JournalEntry>, StoreError>;
+/// How many items the whole-read helpers ([`Journals::journal`],
+/// [`Histories::history`], [`TaskLogs::task_logs`], [`Timers::timers_of`])
+/// ask a backend for at a time.
+pub const READ_PAGE: usize = 1000;
+
+/// Reads everything a paged read gives: pages of [`READ_PAGE`], each after
+/// the `cursor` of the last item of the one before, until a short page.
+fn read_all<T>(
+    mut page: impl FnMut(u64, usize) -> Result<Vec<T>, StoreError>,
+    cursor: impl Fn(&T) -> u64,
+) -> Result<Vec<T>, StoreError> {
+    let mut all: Vec<T> = Vec::new();
+    loop {
+        let after = all.last().map_or(0, &cursor);
+        let items = page(after, READ_PAGE)?;
+        let done = items.len() < READ_PAGE;
+        all.extend(items);
+        if done {
+            return Ok(all);
+        }
+    }
 }
 
-/// The history events of each execution.
+/// The journal of commands of each execution. Reads are pages: a cursor
+/// (the last seq read, 0 at the start) and a limit, as a SQL backend
+/// answers `WHERE seq > $after ORDER BY seq LIMIT $limit`.
+pub trait Journals {
+    /// The entries with a seq past `after`, in order, at most `limit` (a
+    /// limit of 0 is read as 1). Fewer than `limit`: there are no more.
+    fn journal_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<JournalEntry>, StoreError>;
+
+    /// The whole journal (recovery folds it), read page by page.
+    fn journal(&self, execution: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        read_all(
+            |after, limit| self.journal_page(execution, after, limit),
+            |e| e.seq,
+        )
+    }
+}
+
+/// The history events of each execution, paged as the journal is (by
+/// event id).
 pub trait Histories {
-    /// Events with ids in `from..=to` (1-based), in order.
-    fn history(&self, execution: &str, from: u64, to: u64)
-    -> Result<Vec<HistoryEvent>, StoreError>;
+    /// The events with an id past `after`, in order, at most `limit` (a
+    /// limit of 0 is read as 1). Fewer than `limit`: there are no more.
+    fn history_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<HistoryEvent>, StoreError>;
+
     /// How many events the execution has (its last event id).
     fn history_len(&self, execution: &str) -> Result<u64, StoreError>;
+
+    /// The events with ids in `from..=to` (1-based), in order, read page
+    /// by page: `history(arn, 1, u64::MAX)` is the whole history.
+    fn history(
+        &self,
+        execution: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<HistoryEvent>, StoreError> {
+        let mut events: Vec<HistoryEvent> = Vec::new();
+        let mut after = from.saturating_sub(1);
+        while after < to {
+            let wanted = usize::try_from(to - after).unwrap_or(usize::MAX);
+            let page = self.history_page(execution, after, wanted.min(READ_PAGE))?;
+            let short = page.len() < wanted.min(READ_PAGE);
+            events.extend(page.into_iter().take_while(|e| e.id <= to));
+            match events.last() {
+                Some(last) if !short && last.id > after => after = last.id,
+                _ => break,
+            }
+        }
+        Ok(events)
+    }
 }
 
-/// Pending timers of every execution.
+/// Pending timers of every execution. Nothing reads them by due time:
+/// recovery arms an execution's timers from the fold of its journal, and
+/// the runtime keeps armed timers in memory.
 pub trait Timers {
-    /// Timers due at or before `now`, earliest first, at most `limit`.
-    fn due_timers(
+    /// The execution's pending timers with an id past `after`, by id, at
+    /// most `limit` (a limit of 0 is read as 1).
+    fn timers_page(
         &self,
-        now: chrono::DateTime<chrono::Utc>,
+        execution: &str,
+        after: u64,
         limit: usize,
     ) -> Result<Vec<TimerRecord>, StoreError>;
-    /// Every pending timer of one execution.
-    fn timers_of(&self, execution: &str) -> Result<Vec<TimerRecord>, StoreError>;
+
+    /// Every pending timer of one execution, by timer id.
+    fn timers_of(&self, execution: &str) -> Result<Vec<TimerRecord>, StoreError> {
+        read_all(
+            |after, limit| self.timers_page(execution, after, limit),
+            |t| t.timer,
+        )
+    }
 }
 
 /// Activities (CreateActivity).
@@ -244,8 +386,22 @@ pub trait Triggers {
 /// What process tasks wrote, per attempt (bounded: see
 /// [`WriteOp::PutTaskLog`]).
 pub trait TaskLogs {
+    /// The execution's task logs still kept with a seq past `after`,
+    /// oldest first, at most `limit` (a limit of 0 is read as 1).
+    fn task_logs_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<TaskLogRecord>, StoreError>;
+
     /// The execution's task logs still kept, oldest first.
-    fn task_logs(&self, execution: &str) -> Result<Vec<TaskLogRecord>, StoreError>;
+    fn task_logs(&self, execution: &str) -> Result<Vec<TaskLogRecord>, StoreError> {
+        read_all(
+            |after, limit| self.task_logs_page(execution, after, limit),
+            |l| l.seq,
+        )
+    }
 }
 
 /// Executions whose end is still to be announced (alerts): a notice is

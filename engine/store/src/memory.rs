@@ -34,7 +34,8 @@ struct Inner {
     names: HashMap<(String, String), String>,
     journals: HashMap<String, Vec<JournalEntry>>,
     histories: HashMap<String, Vec<HistoryEvent>>,
-    timers: BTreeSet<TimerRecord>,
+    /// Pending timers by (execution, timer id), as sled keys them.
+    timers: BTreeMap<(String, u64), TimerRecord>,
     tokens: HashMap<String, TaskTokenRecord>,
     activities: BTreeMap<String, ActivityRecord>,
     revisions: HashMap<(String, u64), StateMachineRecord>,
@@ -148,36 +149,52 @@ impl Executions for MemoryStore {
     }
 }
 
+/// The items of `items` (ordered by `number`) numbered past `after`, at
+/// most `limit` (0 is read as 1).
+fn page_of<T: Clone>(
+    items: Option<&Vec<T>>,
+    number: impl Fn(&T) -> u64,
+    after: u64,
+    limit: usize,
+) -> Vec<T> {
+    let Some(items) = items else {
+        return Vec::new();
+    };
+    let start = items.partition_point(|item| number(item) <= after);
+    items[start..].iter().take(limit.max(1)).cloned().collect()
+}
+
 impl Journals for MemoryStore {
-    fn journal(&self, execution: &str) -> Result<Vec<JournalEntry>, StoreError> {
-        Ok(self
-            .lock()
-            .journals
-            .get(execution)
-            .cloned()
-            .unwrap_or_default())
+    fn journal_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
+        let inner = self.lock();
+        Ok(page_of(
+            inner.journals.get(execution),
+            |e| e.seq,
+            after,
+            limit,
+        ))
     }
 }
 
 impl Histories for MemoryStore {
-    fn history(
+    fn history_page(
         &self,
         execution: &str,
-        from: u64,
-        to: u64,
+        after: u64,
+        limit: usize,
     ) -> Result<Vec<HistoryEvent>, StoreError> {
         let inner = self.lock();
-        Ok(inner
-            .histories
-            .get(execution)
-            .map(|events| {
-                events
-                    .iter()
-                    .filter(|e| e.id >= from && e.id <= to)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(page_of(
+            inner.histories.get(execution),
+            |e| e.id,
+            after,
+            limit,
+        ))
     }
 
     fn history_len(&self, execution: &str) -> Result<u64, StoreError> {
@@ -190,24 +207,22 @@ impl Histories for MemoryStore {
 }
 
 impl Timers for MemoryStore {
-    fn due_timers(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<TimerRecord>, StoreError> {
+    fn timers_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<TimerRecord>, StoreError> {
+        let Some(first) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
         Ok(self
             .lock()
             .timers
-            .iter()
-            .take_while(|t| t.due <= now)
-            .take(limit)
-            .cloned()
-            .collect())
-    }
-
-    fn timers_of(&self, execution: &str) -> Result<Vec<TimerRecord>, StoreError> {
-        Ok(self
-            .lock()
-            .timers
-            .iter()
-            .filter(|t| t.execution == execution)
-            .cloned()
+            .range((execution.to_owned(), first)..)
+            .take_while(|((e, _), _)| e == execution)
+            .take(limit.max(1))
+            .map(|(_, t)| t.clone())
             .collect())
     }
 }
@@ -265,12 +280,25 @@ impl EndedNotices for MemoryStore {
 }
 
 impl TaskLogs for MemoryStore {
-    fn task_logs(&self, execution: &str) -> Result<Vec<TaskLogRecord>, StoreError> {
+    fn task_logs_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<TaskLogRecord>, StoreError> {
+        let Some(first) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
         Ok(self
             .lock()
             .task_logs
             .get(execution)
-            .map(|(_, logs)| logs.values().cloned().collect())
+            .map(|(_, logs)| {
+                logs.range(first..)
+                    .take(limit.max(1))
+                    .map(|(_, l)| l.clone())
+                    .collect()
+            })
             .unwrap_or_default())
     }
 }
@@ -319,15 +347,10 @@ impl Store for MemoryStore {
                 }
                 // A timer is identified by (execution, id), as in sled.
                 WriteOp::PutTimer(t) => {
-                    inner
-                        .timers
-                        .retain(|old| !(old.execution == t.execution && old.timer == t.timer));
-                    inner.timers.insert(t);
+                    inner.timers.insert((t.execution.clone(), t.timer), t);
                 }
                 WriteOp::RemoveTimer(t) => {
-                    inner
-                        .timers
-                        .retain(|old| !(old.execution == t.execution && old.timer == t.timer));
+                    inner.timers.remove(&(t.execution, t.timer));
                 }
                 WriteOp::PutTaskToken(t) => {
                     inner.tokens.insert(t.token.clone(), t);
@@ -351,7 +374,7 @@ impl Store for MemoryStore {
                     }
                     inner.journals.remove(&arn);
                     inner.histories.remove(&arn);
-                    inner.timers.retain(|t| t.execution != arn);
+                    inner.timers.retain(|(e, _), _| *e != arn);
                     inner.tokens.retain(|_, t| t.execution != arn);
                     inner.task_logs.remove(&arn);
                     inner.notices.remove(&arn);

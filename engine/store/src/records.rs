@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use stepline_language::interp::Command;
-
 /// STANDARD or EXPRESS, as AWS names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WorkflowType {
@@ -261,14 +259,6 @@ pub struct MapRunCounts {
     pub aborted: u64,
     pub total: u64,
     pub results_written: u64,
-}
-
-/// One command of an execution's journal, numbered from 1.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JournalEntry {
-    pub seq: u64,
-    pub at: DateTime<Utc>,
-    pub command: Command,
 }
 
 /// A pending timer: which execution, which of its timers, when.

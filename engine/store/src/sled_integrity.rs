@@ -80,10 +80,10 @@ impl Watermark {
                 )
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::Io(format!(
-                "cannot read {}: {e}",
-                path.display()
-            ))),
+            Err(e) => Err(StoreError::File {
+                what: format!("cannot read {}", path.display()),
+                source: e,
+            }),
         }
     }
 

@@ -31,10 +31,9 @@
 //! | `n` | names | machine ARN, 0, execution name | execution ARN; no longer written (a unique name is in the ARN, see `named_arns`), removed with its execution |
 //! | `o` | open executions | ARN | empty: what recovery resumes |
 //! | `j` | journal | execution ARN, 0, seq u64 | `JournalEntry` |
-//! | `h` | history | execution ARN, 0, first event id u64 | the events one step appended, a JSON array (format 1 kept one `HistoryEvent` per key; both are read) |
+//! | `h` | history | execution ARN, 0, first event id u64 | the events one batch appended, a JSON array (format 1 kept one `HistoryEvent` per key; both are read) |
 //! | `c` | counters | execution ARN, 0, `l` | last task log seq, u64 (format 3 also kept `h` and `j` here, the last history id and journal seq: no longer read or written, see `Lasts`) |
-//! | `t` | timers | due (ms, i64 shifted to u64), execution ARN, 0, timer u64 | `TimerRecord` |
-//! | `x` | timers by execution | execution ARN, 0, timer u64 | the `t` key |
+//! | `x` | timers | execution ARN, 0, timer u64 | `TimerRecord` (format 4 kept the record under `t`, by due time, and the `t` key here: upgraded at open, see `drop_due_time_index`) |
 //! | `k` | task tokens | token | `TaskTokenRecord` |
 //! | `a` | activities | ARN | `ActivityRecord` |
 //! | `v` | state machine revisions | machine ARN, 0, revision u64 | `StateMachineRecord` (kept after a delete) |
@@ -83,7 +82,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -95,9 +94,9 @@ use super::sled_integrity::{self, Damage, NoticingIter, NoticingTree, WatermarkC
 use super::{
     Activities, ActivityRecord, EndedNotices, ExecutionPage, ExecutionQuery, ExecutionRecord,
     ExecutionStatus, ExecutionSummary, Executions, ExecutionsOf, FORMAT_VERSION, Histories,
-    JournalEntry, Journals, ListCursor, MapRunRecord, MapRuns, StateMachineRecord, StateMachines,
-    Store, StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
-    TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
+    JournalEntry, Journals, ListCursor, MapRunRecord, MapRuns, OpenError, StateMachineRecord,
+    StateMachines, Store, StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens,
+    TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
 };
 use stepline_language::history::HistoryEvent;
 
@@ -109,8 +108,9 @@ const OPEN: u8 = b'o';
 const JOURNAL: u8 = b'j';
 const HISTORY: u8 = b'h';
 const COUNTERS: u8 = b'c';
-const TIMERS: u8 = b't';
-const TIMERS_BY_EXECUTION: u8 = b'x';
+/// Format 4's timers by due time: read only by the upgrade that removes them.
+const DUE_TIMERS: u8 = b't';
+const TIMERS: u8 = b'x';
 const TOKENS: u8 = b'k';
 const MAP_RUNS: u8 = b'r';
 const MAP_RUNS_BY_EXECUTION: u8 = b'R';
@@ -285,7 +285,6 @@ fn may_spill(k: &[u8]) -> bool {
                 | EXECUTIONS
                 | JOURNAL
                 | HISTORY
-                | TIMERS
                 | TOKENS
                 | ACTIVITIES
                 | REVISIONS
@@ -374,6 +373,8 @@ pub struct SledStore {
     applying: RwLock<()>,
     /// State machine records as read: every start reads its machine's.
     machines: Mutex<MachineCache>,
+    /// Keys written by batches since open (see [`SledStore::keys_written`]).
+    keys_written: AtomicU64,
 }
 
 /// The bytes of definitions [`MachineCache`] keeps at most.
@@ -391,15 +392,15 @@ struct MachineCache {
 }
 
 fn io(e: sled::Error) -> StoreError {
-    StoreError::Io(e.to_string())
+    StoreError::Sled(e)
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+    serde_json::to_vec(value).map_err(StoreError::Encode)
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+    serde_json::from_slice(bytes).map_err(StoreError::Decode)
 }
 
 /// `tag`, then `parts` separated by 0.
@@ -422,25 +423,8 @@ fn prefix(tag: u8, first: &str) -> Vec<u8> {
     p
 }
 
-fn millis(t: DateTime<Utc>) -> [u8; 8] {
-    // Shift the signed range so that byte order is time order.
-    (t.timestamp_millis() as u64 ^ (1 << 63)).to_be_bytes()
-}
-
-fn timer_key(t: &TimerRecord) -> Vec<u8> {
-    let mut k = vec![TIMERS];
-    k.extend_from_slice(&millis(t.due));
-    k.extend_from_slice(t.execution.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&t.timer.to_be_bytes());
-    k
-}
-
-fn timer_index_key(execution: &str, timer: u64) -> Vec<u8> {
-    key(
-        TIMERS_BY_EXECUTION,
-        &[execution.as_bytes(), &timer.to_be_bytes()],
-    )
+fn timer_key(execution: &str, timer: u64) -> Vec<u8> {
+    key(TIMERS, &[execution.as_bytes(), &timer.to_be_bytes()])
 }
 
 /// The ARNs an execution of `state_machine` called `name` has when its
@@ -514,7 +498,48 @@ fn upgrade(data: &sled::Tree, found: u32) -> Result<(), StoreError> {
     if found < 4 {
         build_listing_index(data)?;
     }
+    if found < 5 {
+        drop_due_time_index(data)?;
+    }
     Ok(())
+}
+
+/// Format 4 kept each timer twice: its record under `t`, keyed by due
+/// time, and under `x` the `t` key. Nothing read timers by due time
+/// (recovery arms them from the journal's fold), so format 5 keeps the
+/// record under `x` alone: each `x` key gets the record its `t` key held,
+/// then every `t` key goes. Run again from the start after a crash, it
+/// skips the `x` keys that hold a record already.
+fn drop_due_time_index(data: &sled::Tree) -> Result<(), StoreError> {
+    const KEYS_PER_BATCH: usize = 1000;
+    let mut batch = sled::Batch::default();
+    let mut in_batch = 0;
+    let timers = data.scan_prefix([TIMERS]).map(|item| {
+        let (k, value) = item.map_err(io)?;
+        if value.first() != Some(&DUE_TIMERS) {
+            return Ok(None);
+        }
+        // The record the `t` key holds, or nothing: a dangling `x` key goes.
+        Ok(Some((k, data.get(&value).map_err(io)?)))
+    });
+    let due = data
+        .scan_prefix([DUE_TIMERS])
+        .map(|item| Ok(Some((item.map_err(io)?.0, None))));
+    for write in timers.chain(due) {
+        let Some((k, value)) = write? else {
+            continue;
+        };
+        match value {
+            Some(record) => batch.insert(k, record),
+            None => batch.remove(k),
+        }
+        in_batch += 1;
+        if in_batch >= KEYS_PER_BATCH {
+            data.apply_batch(std::mem::take(&mut batch)).map_err(io)?;
+            in_batch = 0;
+        }
+    }
+    data.apply_batch(batch).map_err(io)
 }
 
 /// The fields of a stored record a summary needs: serde skips the input
@@ -585,16 +610,16 @@ impl SledStore {
     /// `open` with sled's page cache bounded at `cache_bytes` (sled keeps
     /// recently used pages, written or read, up to that size).
     pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
-        let open_error = |reason: String| StoreError::Open {
+        let open_error = |source: OpenError| StoreError::Open {
             path: path.display().to_string(),
-            reason,
+            source,
         };
-        std::fs::create_dir_all(path).map_err(|e| open_error(e.to_string()))?;
+        std::fs::create_dir_all(path).map_err(|e| open_error(e.into()))?;
         let db =
             sled_integrity::catching_panics(path, || open_waiting_for_lock(path, cache_bytes))?
                 .map_err(|e| match e {
                     sled::Error::Corruption { .. } => sled_integrity::damaged(path, e),
-                    e => open_error(e.to_string()),
+                    e => open_error(e.into()),
                 })?;
         let meta = db.open_tree("meta").map_err(io)?;
         let generation = match meta.get(sled_integrity::GENERATION_KEY).map_err(io)? {
@@ -665,7 +690,7 @@ impl SledStore {
         if sled_integrity::Watermark::read(path)?.is_none() {
             watermark
                 .write(generation)
-                .map_err(|e| open_error(e.to_string()))?;
+                .map_err(|e| open_error(e.into()))?;
         }
         let damage = Arc::new(Damage::default());
         Ok(Self {
@@ -679,7 +704,17 @@ impl SledStore {
             any_staged: AtomicBool::new(false),
             applying: RwLock::new(()),
             machines: Mutex::new(MachineCache::default()),
+            keys_written: AtomicU64::new(0),
         })
+    }
+
+    /// Keys the batches applied since open have written or removed, each
+    /// batch counting each key once (its last write); pieces of large
+    /// values count as keys. sled's cost is per key written, so this is
+    /// what a step costs it (staging may merge one key's writes of several
+    /// batches further before they reach sled).
+    pub fn keys_written(&self) -> u64 {
+        self.keys_written.load(Ordering::Relaxed)
     }
 
     fn machine_cache(&self) -> std::sync::MutexGuard<'_, MachineCache> {
@@ -1008,27 +1043,59 @@ impl Executions for SledStore {
     }
 }
 
+impl SledStore {
+    /// A page of a table whose keys are an execution, 0, a number (u64):
+    /// the values numbered past `after`, in order, at most `limit` (0 is
+    /// read as 1).
+    fn numbered_page<T: DeserializeOwned>(
+        &self,
+        tag: u8,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<T>, StoreError> {
+        let Some(first) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let start = key(tag, &[execution.as_bytes(), &first.to_be_bytes()]);
+        let end = key(tag, &[execution.as_bytes(), &u64::MAX.to_be_bytes()]);
+        self.raw_range(start..=end)?
+            .take(limit.max(1))
+            .map(|item| {
+                item.map_err(io)
+                    .and_then(|(k, v)| decode(&self.whole(&k, v)?))
+            })
+            .collect()
+    }
+}
+
 impl Journals for SledStore {
-    fn journal(&self, execution: &str) -> Result<Vec<JournalEntry>, StoreError> {
-        self.scan(&prefix(JOURNAL, execution))
+    fn journal_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
+        self.numbered_page(JOURNAL, execution, after, limit)
     }
 }
 
 impl Histories for SledStore {
-    fn history(
+    fn history_page(
         &self,
         execution: &str,
-        from: u64,
-        to: u64,
+        after: u64,
+        limit: usize,
     ) -> Result<Vec<HistoryEvent>, StoreError> {
-        if from > to {
+        let Some(from) = after.checked_add(1) else {
             return Ok(Vec::new());
-        }
+        };
+        let limit = limit.max(1);
         // A step's events share one key, named by the first of them: the
         // run holding `from` starts at the last key at or before it.
         let first = key(HISTORY, &[execution.as_bytes(), &0u64.to_be_bytes()]);
         let at_from = key(HISTORY, &[execution.as_bytes(), &from.to_be_bytes()]);
-        let end = key(HISTORY, &[execution.as_bytes(), &to.to_be_bytes()]);
+        let end = key(HISTORY, &[execution.as_bytes(), &u64::MAX.to_be_bytes()]);
         self.settled_for(|s| s.has_range(&(first.clone()..=end.clone())))?;
         let start = match self.data.range(first..=at_from.clone()).next_back() {
             Some(item) => item.map_err(io)?.0.to_vec(),
@@ -1043,7 +1110,11 @@ impl Histories for SledStore {
             } else {
                 vec![decode(&value)?]
             };
-            events.extend(run.into_iter().filter(|e| (from..=to).contains(&e.id)));
+            let wanted = limit - events.len();
+            events.extend(run.into_iter().filter(|e| e.id >= from).take(wanted));
+            if events.len() == limit {
+                break;
+            }
         }
         Ok(events)
     }
@@ -1066,36 +1137,13 @@ impl Histories for SledStore {
 }
 
 impl Timers for SledStore {
-    fn due_timers(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<TimerRecord>, StoreError> {
-        // Every key of a timer due at `now` starts with `now`'s 8 bytes and
-        // is longer, so the bound is the next millisecond.
-        let end = match now.checked_add_signed(chrono::Duration::milliseconds(1)) {
-            Some(next) => {
-                let mut end = vec![TIMERS];
-                end.extend_from_slice(&millis(next));
-                end
-            }
-            None => vec![TIMERS + 1],
-        };
-        self.raw_range(vec![TIMERS]..end)?
-            .take(limit)
-            .map(|item| {
-                item.map_err(io)
-                    .and_then(|(k, v)| decode(&self.whole(&k, v)?))
-            })
-            .collect()
-    }
-
-    fn timers_of(&self, execution: &str) -> Result<Vec<TimerRecord>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.raw_scan(&prefix(TIMERS_BY_EXECUTION, execution))? {
-            let (_, timer_key) = item.map_err(io)?;
-            if let Some(record) = self.get(&timer_key)? {
-                out.push(record);
-            }
-        }
-        out.sort();
-        Ok(out)
+    fn timers_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<TimerRecord>, StoreError> {
+        self.numbered_page(TIMERS, execution, after, limit)
     }
 }
 
@@ -1108,8 +1156,13 @@ impl EndedNotices for SledStore {
 }
 
 impl TaskLogs for SledStore {
-    fn task_logs(&self, execution: &str) -> Result<Vec<TaskLogRecord>, StoreError> {
-        self.scan(&prefix(TASK_LOGS, execution))
+    fn task_logs_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<TaskLogRecord>, StoreError> {
+        self.numbered_page(TASK_LOGS, execution, after, limit)
     }
 }
 
@@ -1415,22 +1468,13 @@ impl Plan<'_> {
                 self.lasts.insert((execution.clone(), HISTORY), last);
             }
             // A timer is identified by (execution, id): putting it again
-            // moves it, removing it needs no due time.
+            // replaces it, removing it needs no due time. Neither reads:
+            // a timer's record is small, never in pieces.
             WriteOp::PutTimer(timer) => {
-                let index = timer_index_key(&timer.execution, timer.timer);
-                if let Some(old) = self.read(&index)? {
-                    self.remove(old)?;
-                }
-                let k = timer_key(timer);
-                self.put(k.clone(), timer)?;
-                self.insert(index, k)?;
+                self.put(timer_key(&timer.execution, timer.timer), timer)?;
             }
             WriteOp::RemoveTimer(timer) => {
-                let index = timer_index_key(&timer.execution, timer.timer);
-                if let Some(old) = self.read(&index)? {
-                    self.remove(old)?;
-                    self.remove(index)?;
-                }
+                self.remove(timer_key(&timer.execution, timer.timer))?;
             }
             WriteOp::PutTaskToken(token) => {
                 self.put(key(TOKENS, &[token.token.as_bytes()]), token)?;
@@ -1494,20 +1538,11 @@ impl Plan<'_> {
         self.remove(record_key)?;
         self.remove(key(OPEN, &[arn.as_bytes()]))?;
         self.remove(key(NOTICES, &[arn.as_bytes()]))?;
-        for tag in [JOURNAL, HISTORY, COUNTERS, TASK_LOGS] {
+        for tag in [JOURNAL, HISTORY, COUNTERS, TASK_LOGS, TIMERS] {
             for item in self.store.data.scan_prefix(prefix(tag, arn)) {
                 let (k, _) = item.map_err(io)?;
                 self.remove(k.to_vec())?;
             }
-        }
-        for item in self
-            .store
-            .data
-            .scan_prefix(prefix(TIMERS_BY_EXECUTION, arn))
-        {
-            let (k, timer_key) = item.map_err(io)?;
-            self.remove(timer_key.to_vec())?;
-            self.remove(k.to_vec())?;
         }
         // The Map Runs it started (their children are executions of their
         // own, purged by their own age).
@@ -1704,6 +1739,8 @@ impl SledStore {
         writes: Vec<Write>,
         touched_pieces: bool,
     ) -> Result<(), StoreError> {
+        self.keys_written
+            .fetch_add(writes.len() as u64, Ordering::Relaxed);
         let direct = (batch.is_relaxed() || writes.len() <= 1) && !touched_pieces;
         if direct && !writes.iter().any(|(k, _)| staged.has_key(k)) {
             for (k, v) in writes {
@@ -1780,12 +1817,15 @@ impl SledStore {
         mut input: impl FnMut() -> std::io::Result<Box<dyn std::io::Read>>,
         dir: &Path,
     ) -> Result<BackupSummary, StoreError> {
-        let opened = |e: std::io::Error| StoreError::Io(format!("cannot read the backup: {e}"));
+        let opened = |source| StoreError::File {
+            what: "cannot read the backup".into(),
+            source,
+        };
         let summary = super::backup::verify(input().map_err(opened)?)?;
         if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
             return Err(StoreError::Open {
                 path: dir.display().to_string(),
-                reason: "a backup is restored into a new or empty directory only".into(),
+                source: OpenError::NotEmpty,
             });
         }
         let store = Self::open(dir)?;

@@ -1,32 +1,40 @@
 //! The shared suite every backend passes.
 //!
-//! Each `check_*` function takes any [`Store`] and states one part of the
-//! contract of the store traits; the `backends!` macro at the end runs every
-//! check against a fresh [`MemoryStore`] and a fresh [`SledStore`] in its
-//! own temporary directory. A new backend adds one module there. Checks that
-//! only make sense on disk (reopening, the format version) are sled-only and
-//! live after the macro.
+//! Each `check_*` function takes any [`Store`], empty, and states one part
+//! of the contract of the store traits; [`CHECKS`] lists them all and
+//! [`run_all`] runs each on a fresh store. A backend in another crate
+//! turns on this crate's `test-suite` feature in its dev-dependencies and
+//! passes the suite with one test:
+//!
+//! ```ignore
+//! #[test]
+//! fn the_store_suite() {
+//!     stepline_store::suite::run_all(|check| MyStore::fresh_for(check));
+//! }
+//! ```
+//!
+//! In this crate, the `checks!` list at the end also makes one `#[test]`
+//! per check for [`MemoryStore`](crate::MemoryStore) and for
+//! [`SledStore`](crate::SledStore) (each in its own temporary directory).
+//! Checks that only make sense on disk (reopening, formats, pieces) are
+//! sled's own and live after it.
 //!
 //! Records are built by small helpers with realistic ARNs, and history
 //! events of several kinds, so a backend that serialises proves that every
 //! shape survives the round trip.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::{
-    ActivityRecord, EndedNotices, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus,
-    ExecutionSummary, Executions, ExecutionsOf, FORMAT_VERSION, Histories, JournalEntry, Journals,
-    ListCursor, MapRunChild, MemoryStore, SledStore, StateMachineRecord, StateMachines, Store,
-    StoreError, TaskLogRecord, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
-    TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
+    ActivityRecord, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus,
+    ExecutionSummary, ExecutionsOf, JournalCommand, JournalEntry, ListCursor, MapRunChild,
+    StateMachineRecord, Store, StoreError, TaskLogRecord, TaskTokenRecord, TimerRecord,
+    TriggerRecord, TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
 };
 use stepline_language::history::{Event, HistoryEvent, StateType, TaskScheduled};
-use stepline_language::interp::Command;
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -155,7 +163,7 @@ fn entry(seq: u64) -> JournalEntry {
     JournalEntry {
         seq,
         at: t0() + ms(seq as i64),
-        command: Command::Start {
+        command: JournalCommand::Start {
             input: json!({"seq": seq}),
         },
     }
@@ -293,7 +301,7 @@ fn assert_gap_error(result: Result<(), StoreError>, execution: &str, expected: u
 // ---------------------------------------------------------------------------
 // State machines
 
-fn check_state_machines(store: &dyn Store) {
+pub fn check_state_machines(store: &dyn Store) {
     assert_eq!(store.state_machines().unwrap(), vec![]);
     assert_eq!(store.state_machine(&machine_arn("A")).unwrap(), None);
 
@@ -340,7 +348,7 @@ fn check_state_machines(store: &dyn Store) {
 // ---------------------------------------------------------------------------
 // Executions
 
-fn check_executions(store: &dyn Store) {
+pub fn check_executions(store: &dyn Store) {
     let a1 = execution("M", "b-run");
     let a2 = execution("M", "a-run");
     let b1 = execution("N", "a-run");
@@ -438,7 +446,7 @@ fn of_machine(m: &str) -> ExecutionsOf {
 /// statuses; filters by machine (`M` is not a prefix of `MM`), status and
 /// redrive read only what they select, alone or together; pages follow
 /// each other whatever their size, and the last one has no cursor.
-fn check_listing_order_filters_and_pages(store: &dyn Store) {
+pub fn check_listing_order_filters_and_pages(store: &dyn Store) {
     use ExecutionStatus::*;
     let redriven = |mut r: ExecutionRecord| {
         r.redrive_count = 2;
@@ -523,7 +531,7 @@ fn check_listing_order_filters_and_pages(store: &dyn Store) {
 
 /// A change of status moves the summary (in the same batch as the start,
 /// or later); a redrive moves it back, counted; a delete removes it.
-fn check_listing_follows_status_changes_and_deletes(store: &dyn Store) {
+pub fn check_listing_follows_status_changes_and_deletes(store: &dyn Store) {
     use ExecutionStatus::*;
     let slow = started_at("M", "slow", 1, Running);
     let quick = started_at("M", "quick", 2, Running);
@@ -591,7 +599,7 @@ fn check_listing_follows_status_changes_and_deletes(store: &dyn Store) {
 
 /// A cursor is a place in the order, not an offset: executions started
 /// after the first page was read do not shift the second.
-fn check_listing_cursor_is_stable_under_new_starts(store: &dyn Store) {
+pub fn check_listing_cursor_is_stable_under_new_starts(store: &dyn Store) {
     for i in 0..6 {
         let r = started_at("M", &format!("old-{i}"), i, ExecutionStatus::Running);
         ok(store, vec![WriteOp::CreateExecution(r)]);
@@ -614,7 +622,7 @@ fn check_listing_cursor_is_stable_under_new_starts(store: &dyn Store) {
 
 /// A distributed Map's children are listed by their Map Run (and by their
 /// own machine, `PARENT/LABEL`), with the Map Run in the summary.
-fn check_listing_map_run_children(store: &dyn Store) {
+pub fn check_listing_map_run_children(store: &dyn Store) {
     let run_arn = |id: &str| format!("arn:aws:states:us-east-1:123456789012:mapRun:M/Map:{id}");
     let child = |name: &str, run: &str, offset: i64| {
         let mut r = started_at("M/Map", name, offset, ExecutionStatus::Running);
@@ -672,7 +680,7 @@ fn check_listing_map_run_children(store: &dyn Store) {
     assert_eq!(summary_arns(&of_run("a", None)), vec![a2.arn.clone()]);
 }
 
-fn check_open_executions(store: &dyn Store) {
+pub fn check_open_executions(store: &dyn Store) {
     let e1 = execution("M", "one");
     let e2 = execution("M", "two");
     let e3 = execution("N", "three");
@@ -741,7 +749,7 @@ fn check_open_executions(store: &dyn Store) {
 // ---------------------------------------------------------------------------
 // Name uniqueness
 
-fn check_name_taken_rejects_whole_batch(store: &dyn Store) {
+pub fn check_name_taken_rejects_whole_batch(store: &dyn Store) {
     let first = execution("M", "n");
     ok(store, vec![WriteOp::CreateExecution(first.clone())]);
 
@@ -775,7 +783,6 @@ fn check_name_taken_rejects_whole_batch(store: &dyn Store) {
     assert_eq!(store.history(&fresh.arn, 1, 10).unwrap(), vec![]);
     assert_eq!(store.journal(&fresh.arn).unwrap(), vec![]);
     assert_eq!(store.timers_of(&fresh.arn).unwrap(), vec![]);
-    assert_eq!(store.due_timers(t0(), 10).unwrap(), vec![]);
     assert_eq!(store.task_token("tok").unwrap(), None);
     assert_eq!(store.execution(&first.arn).unwrap(), Some(first.clone()));
     assert_eq!(
@@ -807,7 +814,7 @@ fn check_name_taken_rejects_whole_batch(store: &dyn Store) {
 /// EXPRESS executions started on their own may share a name (AWS runs
 /// them side by side); the id in their ARN tells them apart. Their names
 /// are not indexed, and deleting one leaves another's name alone.
-fn check_express_names_are_not_unique(store: &dyn Store) {
+pub fn check_express_names_are_not_unique(store: &dyn Store) {
     let express = |name: &str, id: &str| ExecutionRecord {
         arn: format!("arn:aws:states:us-east-1:123456789012:express:M:{name}:{id}"),
         ..execution("M", name)
@@ -836,7 +843,7 @@ fn check_express_names_are_not_unique(store: &dyn Store) {
 
 /// A relaxed batch (an EXPRESS execution's writes) reads and writes like
 /// any other, and one refused by a check writes nothing either.
-fn check_relaxed_batch(store: &dyn Store) {
+pub fn check_relaxed_batch(store: &dyn Store) {
     let relaxed = |ops: Vec<WriteOp>| {
         let mut batch = WriteBatch::relaxed();
         for op in ops {
@@ -872,7 +879,7 @@ fn check_relaxed_batch(store: &dyn Store) {
     assert_eq!(store.ended_notices().unwrap(), vec![first.arn.clone()]);
 }
 
-fn check_name_twice_in_one_batch(store: &dyn Store) {
+pub fn check_name_twice_in_one_batch(store: &dyn Store) {
     let dup = execution("M", "dup");
     let mut dup_again = dup.clone();
     dup_again.seed = 7;
@@ -903,7 +910,7 @@ fn check_name_twice_in_one_batch(store: &dyn Store) {
     );
 }
 
-fn check_same_name_other_machine(store: &dyn Store) {
+pub fn check_same_name_other_machine(store: &dyn Store) {
     let m = execution("M", "nightly");
     let n = execution("N", "nightly");
     // A machine whose ARN extends M's must not share M's names either.
@@ -942,7 +949,7 @@ fn check_same_name_other_machine(store: &dyn Store) {
 // ---------------------------------------------------------------------------
 // Journal
 
-fn check_journal(store: &dyn Store) {
+pub fn check_journal(store: &dyn Store) {
     let e = execution_arn("M", "run");
     let other = execution_arn("M", "run2");
     assert_eq!(store.journal(&e).unwrap(), vec![]);
@@ -968,10 +975,79 @@ fn check_journal(store: &dyn Store) {
     assert_eq!(store.journal(&execution_arn("M", "none")).unwrap(), vec![]);
 }
 
+/// Journal pages: after a seq, at most a limit; walking them gives the
+/// whole journal, and the whole read crosses pages of `READ_PAGE`.
+pub fn check_journal_pages(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    let other = execution_arn("M", "run2");
+    ok(
+        store,
+        vec![append_journal(&e, (1..=3).map(entry).collect())],
+    );
+    ok(
+        store,
+        vec![
+            append_journal(&other, vec![entry(1)]),
+            append_journal(&e, (4..=300).map(entry).collect()),
+        ],
+    );
+    let seqs = |page: Vec<JournalEntry>| page.iter().map(|e| e.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(store.journal_page(&e, 0, 1).unwrap()), [1]);
+    // A limit of 0 is read as 1.
+    assert_eq!(seqs(store.journal_page(&e, 0, 0).unwrap()), [1]);
+    assert_eq!(
+        store.journal_page(&e, 2, 3).unwrap(),
+        (3..=5).map(entry).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        seqs(store.journal_page(&e, 254, 4).unwrap()),
+        [255, 256, 257, 258]
+    );
+    assert_eq!(seqs(store.journal_page(&e, 298, 10).unwrap()), [299, 300]);
+    assert_eq!(store.journal_page(&e, 300, 10).unwrap(), vec![]);
+    assert_eq!(store.journal_page(&e, u64::MAX, 10).unwrap(), vec![]);
+    assert_eq!(store.journal_page(&other, 0, 10).unwrap(), vec![entry(1)]);
+    assert_eq!(
+        store
+            .journal_page(&execution_arn("M", "none"), 0, 10)
+            .unwrap(),
+        vec![]
+    );
+    for size in [1, 7, 100, 299, 300, 1000] {
+        let mut walked = Vec::new();
+        loop {
+            let after = walked.last().map_or(0, |e: &JournalEntry| e.seq);
+            let page = store.journal_page(&e, after, size).unwrap();
+            assert!(page.len() <= size);
+            let done = page.len() < size;
+            walked.extend(page);
+            if done {
+                break;
+            }
+        }
+        assert_eq!(
+            walked,
+            (1..=300).map(entry).collect::<Vec<_>>(),
+            "pages of {size}"
+        );
+    }
+    // Exactly two whole-read pages: the second is full, the third empty.
+    let long = execution_arn("M", "long");
+    let count = 2 * super::READ_PAGE as u64;
+    ok(
+        store,
+        vec![append_journal(&long, (1..=count).map(entry).collect())],
+    );
+    assert_eq!(
+        store.journal(&long).unwrap(),
+        (1..=count).map(entry).collect::<Vec<_>>()
+    );
+}
+
 // ---------------------------------------------------------------------------
 // History
 
-fn check_history_append(store: &dyn Store) {
+pub fn check_history_append(store: &dyn Store) {
     let e = execution_arn("M", "run");
     assert_eq!(store.history_len(&e).unwrap(), 0);
     assert_eq!(store.history(&e, 1, 100).unwrap(), vec![]);
@@ -1017,7 +1093,7 @@ fn check_history_append(store: &dyn Store) {
     assert_eq!(store.history(&e, 1, 100).unwrap(), events(1, 7));
 }
 
-fn check_history_gap(store: &dyn Store) {
+pub fn check_history_gap(store: &dyn Store) {
     let e = execution_arn("M", "run");
     let fresh = execution("M", "fresh");
     ok(store, vec![append_history(&e, events(1, 3))]);
@@ -1092,7 +1168,7 @@ fn check_history_gap(store: &dyn Store) {
     assert_eq!(store.history(&e, 1, 100).unwrap(), events(1, 5));
 }
 
-fn check_history_range(store: &dyn Store) {
+pub fn check_history_range(store: &dyn Store) {
     let e = execution_arn("M", "run");
     ok(store, vec![append_history(&e, events(1, 10))]);
     assert_eq!(store.history_len(&e).unwrap(), 10);
@@ -1127,79 +1203,53 @@ fn check_history_range(store: &dyn Store) {
     assert_eq!(store.history(&e, 1, 300).unwrap(), events(1, 300));
 }
 
+/// History pages cut through the runs of events appended together, and
+/// walking them in pages of any size gives the whole history.
+pub fn check_history_pages(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    for (from, to) in [(1, 3), (4, 4), (5, 9), (10, 300)] {
+        ok(store, vec![append_history(&e, events(from, to))]);
+    }
+    assert_eq!(ids(&store.history_page(&e, 0, 1).unwrap()), [1]);
+    assert_eq!(ids(&store.history_page(&e, 0, 0).unwrap()), [1]);
+    // Across the runs 1..=3, 4 and 5..=9.
+    assert_eq!(store.history_page(&e, 2, 4).unwrap(), events(3, 6));
+    assert_eq!(ids(&store.history_page(&e, 8, 3).unwrap()), [9, 10, 11]);
+    assert_eq!(ids(&store.history_page(&e, 298, 10).unwrap()), [299, 300]);
+    assert_eq!(store.history_page(&e, 300, 10).unwrap(), vec![]);
+    assert_eq!(store.history_page(&e, u64::MAX, 10).unwrap(), vec![]);
+    assert_eq!(
+        store
+            .history_page(&execution_arn("M", "none"), 0, 10)
+            .unwrap(),
+        vec![]
+    );
+    for size in [1, 2, 3, 5, 64, 300, 1000] {
+        let mut walked: Vec<HistoryEvent> = Vec::new();
+        loop {
+            let after = walked.last().map_or(0, |e| e.id);
+            let page = store.history_page(&e, after, size).unwrap();
+            assert!(page.len() <= size);
+            let done = page.len() < size;
+            walked.extend(page);
+            if done {
+                break;
+            }
+        }
+        assert_eq!(walked, events(1, 300), "pages of {size}");
+    }
+    // The whole-read helper, past one page of `READ_PAGE`.
+    let long = execution_arn("M", "long");
+    let count = super::READ_PAGE as u64 + 1;
+    ok(store, vec![append_history(&long, events(1, count))]);
+    assert_eq!(store.history(&long, 1, u64::MAX).unwrap(), events(1, count));
+    assert_eq!(store.history(&long, 999, 1001).unwrap(), events(999, 1001));
+}
+
 // ---------------------------------------------------------------------------
 // Timers
 
-fn check_due_timers(store: &dyn Store) {
-    let e1 = execution_arn("M", "one");
-    let e2 = execution_arn("M", "two");
-    let now = t0() + ms(123);
-    let long_ago = timer(&e1, 1, now - ms(60_000));
-    let just_before = timer(&e2, 1, now - ms(1));
-    let exactly = timer(&e1, 2, now);
-    let just_after = timer(&e2, 2, now + ms(1));
-    let later = timer(&e1, 3, now + ms(3_600_000));
-    // Put out of order, over two batches.
-    ok(
-        store,
-        vec![
-            WriteOp::PutTimer(later.clone()),
-            WriteOp::PutTimer(exactly.clone()),
-        ],
-    );
-    ok(
-        store,
-        vec![
-            WriteOp::PutTimer(just_after.clone()),
-            WriteOp::PutTimer(long_ago.clone()),
-            WriteOp::PutTimer(just_before.clone()),
-        ],
-    );
-
-    assert_eq!(
-        store.due_timers(now, 10).unwrap(),
-        vec![long_ago.clone(), just_before.clone(), exactly.clone()]
-    );
-    assert_eq!(
-        store.due_timers(now, 2).unwrap(),
-        vec![long_ago.clone(), just_before.clone()]
-    );
-    assert_eq!(store.due_timers(now, 1).unwrap(), vec![long_ago.clone()]);
-    assert_eq!(store.due_timers(now, 0).unwrap(), vec![]);
-    assert_eq!(
-        store.due_timers(now - ms(1), 10).unwrap(),
-        vec![long_ago.clone(), just_before.clone()]
-    );
-    assert_eq!(store.due_timers(now - ms(60_001), 10).unwrap(), vec![]);
-    assert_eq!(
-        store.due_timers(now + ms(1), 10).unwrap(),
-        vec![
-            long_ago.clone(),
-            just_before.clone(),
-            exactly.clone(),
-            just_after.clone()
-        ]
-    );
-
-    // A due timer stays due until removed; removing it is what firing does.
-    ok(
-        store,
-        vec![
-            WriteOp::RemoveTimer(long_ago.clone()),
-            WriteOp::RemoveTimer(exactly.clone()),
-        ],
-    );
-    assert_eq!(
-        store.due_timers(now, 10).unwrap(),
-        vec![just_before.clone()]
-    );
-    assert_eq!(
-        store.due_timers(now + ms(3_600_000), 10).unwrap(),
-        vec![just_before, just_after, later]
-    );
-}
-
-fn check_timers_far_past_and_future(store: &dyn Store) {
+pub fn check_timers_far_past_and_future(store: &dyn Store) {
     let e = execution_arn("M", "run");
     let times = [
         "1900-01-01T00:00:00.000Z",
@@ -1216,7 +1266,7 @@ fn check_timers_far_past_and_future(store: &dyn Store) {
         .enumerate()
         .map(|(i, t)| timer(&e, i as u64 + 1, at(t)))
         .collect();
-    // Put in reverse order.
+    // Put in reverse order; read by timer id, each due time as put.
     ok(
         store,
         timers
@@ -1226,145 +1276,80 @@ fn check_timers_far_past_and_future(store: &dyn Store) {
             .map(WriteOp::PutTimer)
             .collect(),
     );
-
-    assert_eq!(
-        store
-            .due_timers(at("9999-12-31T23:59:59.999Z"), 100)
-            .unwrap(),
-        timers
-    );
-    assert_eq!(
-        store
-            .due_timers(at("1970-01-01T00:00:00.000Z"), 100)
-            .unwrap(),
-        timers[..4].to_vec()
-    );
-    assert_eq!(
-        store
-            .due_timers(at("1969-12-31T23:59:59.998Z"), 100)
-            .unwrap(),
-        timers[..2].to_vec()
-    );
-    assert_eq!(
-        store
-            .due_timers(at("1899-12-31T23:59:59.999Z"), 100)
-            .unwrap(),
-        vec![]
-    );
-    assert_eq!(store.due_timers(t0(), 100).unwrap(), timers[..6].to_vec());
-    assert_eq!(store.timers_of(&e).unwrap().len(), times.len());
+    assert_eq!(store.timers_of(&e).unwrap(), timers);
 }
 
-/// "Is anything due at all, ever?" must be answerable: the latest instant
-/// the clock type holds is a valid `now`.
-fn check_due_timers_at_the_end_of_time(store: &dyn Store) {
-    let e = execution_arn("M", "run");
-    let first = timer(&e, 1, t0());
-    let second = timer(&e, 2, at("9999-12-31T23:59:59.999Z"));
-    ok(
-        store,
-        vec![
-            WriteOp::PutTimer(second.clone()),
-            WriteOp::PutTimer(first.clone()),
-        ],
-    );
-    assert_eq!(
-        store.due_timers(DateTime::<Utc>::MAX_UTC, 1).unwrap(),
-        vec![first.clone()]
-    );
-    assert_eq!(
-        store.due_timers(DateTime::<Utc>::MAX_UTC, 10).unwrap(),
-        vec![first, second]
-    );
-    assert_eq!(
-        store.due_timers(DateTime::<Utc>::MIN_UTC, 10).unwrap(),
-        vec![]
-    );
-}
-
-fn check_timers_of(store: &dyn Store) {
+pub fn check_timers_of(store: &dyn Store) {
     let e1 = execution_arn("M", "run");
     // Its ARN extends e1's: its timers are not e1's.
     let e2 = execution_arn("M", "run2");
     let a = timer(&e1, 1, t0() + ms(5_000));
     let b = timer(&e1, 2, t0() + ms(1_000));
+    // Past 255: the order by id is checked byte-wise too.
     let c = timer(&e1, 300, t0() + ms(2_000));
     let d = timer(&e2, 1, t0() + ms(1_000));
     ok(
         store,
         vec![
-            WriteOp::PutTimer(a.clone()),
+            WriteOp::PutTimer(c.clone()),
             WriteOp::PutTimer(d.clone()),
             WriteOp::PutTimer(b.clone()),
         ],
     );
-    ok(store, vec![WriteOp::PutTimer(c.clone())]);
+    ok(store, vec![WriteOp::PutTimer(a.clone())]);
 
-    let of = |store: &dyn Store, e: &str| {
-        let mut timers = store.timers_of(e).unwrap();
-        timers.sort();
-        timers
-    };
-    assert_eq!(of(store, &e1), vec![b.clone(), c.clone(), a.clone()]);
-    assert_eq!(of(store, &e2), vec![d.clone()]);
-    assert_eq!(of(store, &execution_arn("M", "none")), vec![]);
-
-    // Removing one leaves the others, in both views.
-    ok(store, vec![WriteOp::RemoveTimer(c.clone())]);
-    assert_eq!(of(store, &e1), vec![b.clone(), a.clone()]);
+    // By timer id, whatever the due times.
     assert_eq!(
-        store.due_timers(t0() + ms(10_000), 10).unwrap(),
-        vec![b.clone(), d.clone(), a.clone()]
+        store.timers_of(&e1).unwrap(),
+        vec![a.clone(), b.clone(), c.clone()]
     );
+    assert_eq!(store.timers_of(&e2).unwrap(), vec![d.clone()]);
+    assert_eq!(
+        store.timers_of(&execution_arn("M", "none")).unwrap(),
+        vec![]
+    );
+    // Pages by timer id.
+    assert_eq!(store.timers_page(&e1, 0, 1).unwrap(), vec![a.clone()]);
+    assert_eq!(store.timers_page(&e1, 1, 0).unwrap(), vec![b.clone()]);
+    assert_eq!(store.timers_page(&e1, 2, 10).unwrap(), vec![c.clone()]);
+    assert_eq!(store.timers_page(&e1, 300, 10).unwrap(), vec![]);
+    assert_eq!(store.timers_page(&e1, u64::MAX, 10).unwrap(), vec![]);
+
+    // Removing one leaves the others.
+    ok(store, vec![WriteOp::RemoveTimer(c.clone())]);
+    assert_eq!(store.timers_of(&e1).unwrap(), vec![a.clone(), b.clone()]);
     // Removing a timer that is not there is harmless.
     ok(store, vec![WriteOp::RemoveTimer(c)]);
     ok(store, vec![WriteOp::RemoveTimer(timer(&e1, 9, t0()))]);
-    assert_eq!(of(store, &e1), vec![b.clone(), a.clone()]);
+    assert_eq!(store.timers_of(&e1).unwrap(), vec![a.clone(), b.clone()]);
 
     ok(
         store,
         vec![WriteOp::RemoveTimer(a), WriteOp::RemoveTimer(b)],
     );
-    assert_eq!(of(store, &e1), vec![]);
-    assert_eq!(of(store, &e2), vec![d.clone()]);
-    assert_eq!(store.due_timers(t0() + ms(10_000), 10).unwrap(), vec![d]);
+    assert_eq!(store.timers_of(&e1).unwrap(), vec![]);
+    assert_eq!(store.timers_of(&e2).unwrap(), vec![d]);
+}
+
+/// A timer is its execution and id: put again with another due time (a
+/// restarted heartbeat, say) it replaces the first, and a removal by id
+/// removes it whatever due time it names.
+pub fn check_timer_put_again_replaces_it(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    let first = timer(&e, 1, t0() + ms(1_000));
+    let moved = timer(&e, 1, t0() + ms(2_000));
+    ok(store, vec![WriteOp::PutTimer(first.clone())]);
+    assert_eq!(store.timers_of(&e).unwrap(), vec![first.clone()]);
+    ok(store, vec![WriteOp::PutTimer(moved.clone())]);
+    assert_eq!(store.timers_of(&e).unwrap(), vec![moved]);
+    ok(store, vec![WriteOp::RemoveTimer(first)]);
+    assert_eq!(store.timers_of(&e).unwrap(), vec![]);
 }
 
 // ---------------------------------------------------------------------------
 // Task tokens
 
-/// The two views of the pending timers, by due time and by execution,
-/// always agree, whatever the sequence of puts and removes; here one timer
-/// id is put again with another due time (a restarted heartbeat, say).
-fn check_timer_views_agree(store: &dyn Store) {
-    let e = execution_arn("M", "run");
-    let first = timer(&e, 1, t0() + ms(1_000));
-    let moved = timer(&e, 1, t0() + ms(2_000));
-    let far = t0() + ms(86_400_000);
-    let views_agree = |store: &dyn Store, step: &str| {
-        let mut of = store.timers_of(&e).unwrap();
-        of.sort();
-        let due: Vec<TimerRecord> = store
-            .due_timers(far, 100)
-            .unwrap()
-            .into_iter()
-            .filter(|t| t.execution == e)
-            .collect();
-        assert_eq!(of, due, "timers_of and due_timers disagree after {step}");
-        of
-    };
-
-    ok(store, vec![WriteOp::PutTimer(first.clone())]);
-    assert_eq!(views_agree(store, "the first put"), vec![first.clone()]);
-    ok(store, vec![WriteOp::PutTimer(moved.clone())]);
-    views_agree(store, "the same timer id put with a new due time");
-    ok(store, vec![WriteOp::RemoveTimer(first)]);
-    views_agree(store, "removing the first record");
-    ok(store, vec![WriteOp::RemoveTimer(moved)]);
-    assert_eq!(views_agree(store, "removing both"), vec![]);
-}
-
-fn check_delete_execution(store: &dyn Store) {
+pub fn check_delete_execution(store: &dyn Store) {
     let gone = execution("m", "gone");
     let kept = execution("m", "kept");
     for record in [&gone, &kept] {
@@ -1391,13 +1376,6 @@ fn check_delete_execution(store: &dyn Store) {
     assert!(store.journal(&gone.arn).unwrap().is_empty());
     assert_eq!(store.history_len(&gone.arn).unwrap(), 0);
     assert!(store.timers_of(&gone.arn).unwrap().is_empty());
-    assert!(
-        store
-            .due_timers(t0() + ms(60_000), 100)
-            .unwrap()
-            .iter()
-            .all(|t| t.execution != gone.arn)
-    );
     // The other execution is untouched, and the name can be used again.
     assert_eq!(store.journal(&kept.arn).unwrap().len(), 2);
     assert_eq!(store.history_len(&kept.arn).unwrap(), 6);
@@ -1423,7 +1401,7 @@ fn task_log(execution: &str, attempt: u32) -> TaskLogRecord {
 
 /// Task logs get sequence numbers per execution, keep only the last
 /// `keep`, and go with their execution.
-fn check_task_logs(store: &dyn Store) {
+pub fn check_task_logs(store: &dyn Store) {
     let a = execution("m", "logs-a");
     let b = execution("m", "logs-b");
     ok(store, start_batch(&a));
@@ -1453,6 +1431,16 @@ fn check_task_logs(store: &dyn Store) {
     assert_eq!(logs[1], expected);
     assert_eq!(store.task_logs(&b.arn).unwrap().len(), 1);
     assert_eq!(store.task_logs(&b.arn).unwrap()[0].seq, 1);
+    // Pages by seq.
+    let page_seqs = |after, limit| {
+        let page = store.task_logs_page(&a.arn, after, limit).unwrap();
+        page.iter().map(|l| l.seq).collect::<Vec<u64>>()
+    };
+    assert_eq!(page_seqs(0, 1), [3]);
+    assert_eq!(page_seqs(3, 0), [4]);
+    assert_eq!(page_seqs(3, 10), [4, 5]);
+    assert_eq!(page_seqs(5, 10), Vec::<u64>::new());
+    assert_eq!(page_seqs(u64::MAX, 10), Vec::<u64>::new());
     ok(store, vec![WriteOp::DeleteExecution(a.arn.clone())]);
     assert!(store.task_logs(&a.arn).unwrap().is_empty());
     assert_eq!(store.task_logs(&b.arn).unwrap().len(), 1);
@@ -1469,7 +1457,7 @@ fn check_task_logs(store: &dyn Store) {
 }
 
 /// Ended notices are kept until removed, and go with their execution.
-fn check_ended_notices(store: &dyn Store) {
+pub fn check_ended_notices(store: &dyn Store) {
     let a = execution("m", "notice-a");
     let b = execution("m", "notice-b");
     ok(store, start_batch(&a));
@@ -1494,7 +1482,7 @@ fn check_ended_notices(store: &dyn Store) {
     assert!(store.ended_notices().unwrap().is_empty());
 }
 
-fn check_map_runs(store: &dyn Store) {
+pub fn check_map_runs(store: &dyn Store) {
     let parent = execution("m", "parent");
     let other = execution("m", "other");
     let run = |execution: &str, id: &str| crate::MapRunRecord {
@@ -1547,7 +1535,7 @@ fn check_map_runs(store: &dyn Store) {
     assert_eq!(store.map_run(&c.map_run_arn).unwrap(), Some(c));
 }
 
-fn check_revisions_outlive_updates_and_deletes(store: &dyn Store) {
+pub fn check_revisions_outlive_updates_and_deletes(store: &dyn Store) {
     let first = machine("kept", 1);
     let mut second = machine("kept", 2);
     second.definition = "{\"second\": true}".into();
@@ -1574,7 +1562,7 @@ fn check_revisions_outlive_updates_and_deletes(store: &dyn Store) {
     );
 }
 
-fn check_activities(store: &dyn Store) {
+pub fn check_activities(store: &dyn Store) {
     let activity = |name: &str| ActivityRecord {
         arn: format!("arn:aws:states:us-east-1:123456789012:activity:{name}"),
         name: name.to_owned(),
@@ -1602,7 +1590,7 @@ fn check_activities(store: &dyn Store) {
     assert_eq!(store.activity(&activity("a").arn).unwrap(), None);
 }
 
-fn check_task_tokens(store: &dyn Store) {
+pub fn check_task_tokens(store: &dyn Store) {
     let e = execution_arn("M", "run");
     assert_eq!(store.task_token("t1").unwrap(), None);
     ok(
@@ -1652,7 +1640,7 @@ fn trigger_state(name: &str, fired: u64) -> TriggerStateRecord {
     }
 }
 
-fn check_triggers(store: &dyn Store) {
+pub fn check_triggers(store: &dyn Store) {
     assert_eq!(store.triggers().unwrap(), vec![]);
     assert_eq!(store.trigger("b").unwrap(), None);
     assert_eq!(store.trigger_state("b").unwrap(), None);
@@ -1710,7 +1698,7 @@ fn check_triggers(store: &dyn Store) {
 
 /// A trigger's state and the execution it started are one batch: a
 /// failing creation (the name is taken) records no state either.
-fn check_trigger_state_with_a_taken_name(store: &dyn Store) {
+pub fn check_trigger_state_with_a_taken_name(store: &dyn Store) {
     let record = execution("M", "nightly-1");
     ok(store, vec![WriteOp::CreateExecution(record.clone())]);
     let result = apply(
@@ -1761,7 +1749,7 @@ fn assert_started(store: &dyn Store, record: &ExecutionRecord) {
     );
 }
 
-fn check_start_in_one_batch(store: &dyn Store) {
+pub fn check_start_in_one_batch(store: &dyn Store) {
     let record = execution("M", "run");
     let mut ops = vec![WriteOp::PutStateMachine(machine("M", 1))];
     ops.extend(start_batch(&record));
@@ -1772,7 +1760,7 @@ fn check_start_in_one_batch(store: &dyn Store) {
 }
 
 /// Racing creations of one name: exactly one wins.
-fn check_concurrent_creations(store: &dyn Store) {
+pub fn check_concurrent_creations(store: &dyn Store) {
     let results: Vec<Result<(), StoreError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..8)
             .map(|i| {
@@ -1798,7 +1786,7 @@ fn check_concurrent_creations(store: &dyn Store) {
 
 /// Writers racing on one history: each reads the length and appends the
 /// next event, retrying on a gap. No event is lost or written twice.
-fn check_concurrent_history_appends(store: &dyn Store) {
+pub fn check_concurrent_history_appends(store: &dyn Store) {
     let e = execution_arn("M", "run");
     let (threads, each) = (4, 25);
     std::thread::scope(|scope| {
@@ -1823,57 +1811,34 @@ fn check_concurrent_history_appends(store: &dyn Store) {
 }
 
 // ---------------------------------------------------------------------------
-// Running the suite on every backend
+// Running the suite
 
-/// A directory under the system's temporary directory, unique to this
-/// process and test, removed when dropped.
-#[derive(Debug)]
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> Self {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "stepline-store-suite-{}-{}-{}",
-            std::process::id(),
-            test,
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        Self(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// One `#[test]` per check and backend, named after the check.
-macro_rules! backends {
+/// Every check, by name; and, in this crate's tests, one `#[test]` per
+/// check and backend, named after the check.
+macro_rules! checks {
     ($($check:ident),* $(,)?) => {
+        /// Every check of the suite, with its name.
+        pub const CHECKS: &[(&str, fn(&dyn Store))] = &[$((stringify!($check), $check)),*];
+
+        #[cfg(test)]
         mod memory_store {
             $(
                 #[test]
                 fn $check() {
-                    super::$check(&super::MemoryStore::new());
+                    super::$check(&crate::MemoryStore::new());
                 }
             )*
         }
 
+        #[cfg(test)]
         mod sled_store {
             $(
                 #[test]
                 fn $check() {
                     // Declared first, dropped last: the store closes before
                     // its directory goes.
-                    let dir = super::TempDir::new(stringify!($check));
-                    let store = super::SledStore::open(dir.path()).unwrap();
+                    let dir = super::sled_only::TempDir::new(stringify!($check));
+                    let store = crate::SledStore::open(dir.path()).unwrap();
                     super::$check(&store);
                 }
             )*
@@ -1881,7 +1846,7 @@ macro_rules! backends {
     };
 }
 
-backends!(
+checks!(
     check_state_machines,
     check_executions,
     check_listing_order_filters_and_pages,
@@ -1895,14 +1860,14 @@ backends!(
     check_name_twice_in_one_batch,
     check_same_name_other_machine,
     check_journal,
+    check_journal_pages,
+    check_history_pages,
     check_history_append,
     check_history_gap,
     check_history_range,
-    check_due_timers,
     check_timers_far_past_and_future,
-    check_due_timers_at_the_end_of_time,
     check_timers_of,
-    check_timer_views_agree,
+    check_timer_put_again_replaces_it,
     check_task_tokens,
     check_activities,
     check_revisions_outlive_updates_and_deletes,
@@ -1917,441 +1882,662 @@ backends!(
     check_concurrent_history_appends,
 );
 
+/// Runs every check of the suite, each on a fresh store from `fresh`
+/// (given the check's name, say for a database or directory of its own).
+/// Panics at the first check that fails; the name of each check is
+/// printed before it runs, so the failing one is the last printed.
+pub fn run_all<S: Store>(mut fresh: impl FnMut(&str) -> S) {
+    for (name, check) in CHECKS {
+        eprintln!("store suite: {name}");
+        let store = fresh(name);
+        check(&store);
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn run_all_runs_every_check_on_a_fresh_store() {
+    let mut made = Vec::new();
+    run_all(|name| {
+        made.push(name.to_owned());
+        crate::MemoryStore::new()
+    });
+    let names: Vec<&str> = CHECKS.iter().map(|(name, _)| *name).collect();
+    assert_eq!(made, names);
+}
+
 // ---------------------------------------------------------------------------
 // Sled only: what lives on disk
 
-#[test]
-fn sled_keeps_everything_across_a_reopen() {
-    let dir = TempDir::new("reopen");
-    let record = execution("M", "run");
-    let done = finished(&execution("M", "done"), ExecutionStatus::Succeeded);
-    {
-        let store = SledStore::open(dir.path()).unwrap();
-        let mut ops = vec![
-            WriteOp::PutStateMachine(machine("M", 3)),
-            WriteOp::PutStateMachine(machine("N", 1)),
-            WriteOp::CreateExecution(done.clone()),
-        ];
-        ops.extend(start_batch(&record));
-        ok(&store, ops);
-        ok(&store, vec![append_journal(&record.arn, vec![entry(2)])]);
-        ok(&store, vec![append_history(&record.arn, events(5, 6))]);
-        store.flush().unwrap();
-    }
+#[cfg(test)]
+mod sled_only {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicU64, Ordering};
 
-    let store = SledStore::open(dir.path()).unwrap();
-    assert_eq!(
-        store.state_machines().unwrap(),
-        vec![machine("M", 3), machine("N", 1)]
-    );
-    assert_eq!(store.execution(&done.arn).unwrap(), Some(done.clone()));
-    assert_eq!(
-        executions(&store, Some(&machine_arn("M"))),
-        vec![done, record.clone()]
-    );
-    assert_eq!(store.open_executions().unwrap(), vec![record.clone()]);
-    assert_eq!(
-        store.journal(&record.arn).unwrap(),
-        vec![entry(1), entry(2)]
-    );
-    assert_eq!(store.history_len(&record.arn).unwrap(), 6);
-    assert_eq!(store.history(&record.arn, 1, 100).unwrap(), events(1, 6));
-    let due = timer(&record.arn, 1, t0() + ms(30_000));
-    assert_eq!(store.timers_of(&record.arn).unwrap(), vec![due.clone()]);
-    assert_eq!(store.due_timers(t0() + ms(30_000), 10).unwrap(), vec![due]);
-    assert_eq!(
-        store.task_token("token-run").unwrap(),
-        Some(token("token-run", &record.arn, 1))
-    );
-
-    // The counters and the name index came back too: the history goes on
-    // from 7, and the name is still taken.
-    assert_gap_error(
-        apply(&store, vec![append_history(&record.arn, events(1, 1))]),
-        &record.arn,
-        7,
-        1,
-    );
-    ok(&store, vec![append_history(&record.arn, events(7, 7))]);
-    assert_eq!(store.history_len(&record.arn).unwrap(), 7);
-    assert_exists_error(
-        apply(
-            &store,
-            vec![WriteOp::CreateExecution(execution("M", "run"))],
-        ),
-        "M",
-        "run",
-    );
-}
-
-/// Atomic batches are staged and go into sled together: at a flush, when
-/// a read touches one of their keys, and when the store is dropped. A
-/// relaxed batch is written at once, unless it writes a staged key (a
-/// key's writes keep their order).
-#[test]
-fn sled_stages_atomic_batches_until_a_flush_or_a_read_needs_them() {
-    let dir = TempDir::new("staged");
-    let first = execution("M", "first");
-    let second = execution("M", "second");
-    {
-        let store = SledStore::open(dir.path()).unwrap();
-        ok(&store, start_batch(&first));
-        assert!(store.staged_keys() > 0, "the start is staged");
-        // Checks of later batches see it: the name is taken.
-        assert_exists_error(
-            apply(&store, vec![WriteOp::CreateExecution(first.clone())]),
-            "M",
-            "first",
-        );
-        // A read of other keys leaves it staged; a read of its keys brings it in.
-        assert_eq!(store.execution(&second.arn).unwrap(), None);
-        assert!(store.staged_keys() > 0);
-        assert_eq!(store.execution(&first.arn).unwrap(), Some(first.clone()));
-        assert_eq!(store.staged_keys(), 0);
-        ok(&store, start_batch(&second));
-        store.flush().unwrap();
-        assert_eq!(store.staged_keys(), 0, "a flush applies what is staged");
-        ok(
-            &store,
-            vec![
-                append_history(&second.arn, events(5, 6)),
-                append_journal(&second.arn, vec![entry(2)]),
-            ],
-        );
-        assert!(store.staged_keys() > 0);
-        let mut relaxed = WriteBatch::relaxed();
-        relaxed.push(WriteOp::PutEndedNotice(second.arn.clone()));
-        store.apply(&relaxed).unwrap();
-        let staged = store.staged_keys();
-        assert!(staged > 0, "other keys: written at once");
-        // Journal entry 2 is staged: the whole batch is staged too.
-        let mut relaxed = WriteBatch::relaxed();
-        relaxed.push(append_journal(&second.arn, vec![entry(2)]));
-        relaxed.push(append_history(&second.arn, events(7, 7)));
-        store.apply(&relaxed).unwrap();
-        assert!(store.staged_keys() > staged, "a staged key: staged too");
-        assert_eq!(store.history_len(&second.arn).unwrap(), 7);
-        ok(
-            &store,
-            vec![
-                append_journal(&second.arn, vec![entry(3)]),
-                append_history(&second.arn, events(8, 8)),
-            ],
-        );
-        assert!(store.staged_keys() > 0);
-        // Dropped with a batch staged and no flush.
-    }
-    let store = SledStore::open(dir.path()).unwrap();
-    assert_eq!(store.history_len(&second.arn).unwrap(), 8);
-    assert_eq!(store.ended_notices().unwrap(), vec![second.arn.clone()]);
-    assert_eq!(
-        store.journal(&second.arn).unwrap(),
-        vec![entry(1), entry(2), entry(3)]
-    );
-    // The last history id and journal seq are found again after a reopen:
-    // the next append must follow them.
-    assert_gap_error(
-        apply(&store, vec![append_history(&second.arn, events(10, 10))]),
-        &second.arn,
-        9,
-        10,
-    );
-    ok(&store, vec![append_history(&second.arn, events(9, 9))]);
-    assert_eq!(store.history_len(&second.arn).unwrap(), 9);
-}
-
-/// An execution that starts and ends in one batch (one step) writes each
-/// key once and never its open mark: sled's cost is per key written.
-#[test]
-fn sled_writes_each_key_of_a_batch_once() {
-    let dir = TempDir::new("once");
-    let store = SledStore::open(dir.path()).unwrap();
-    let run = execution("M", "run");
-    ok(
-        &store,
-        vec![
-            WriteOp::CreateExecution(run.clone()),
-            append_journal(&run.arn, vec![entry(1)]),
-            append_history(&run.arn, events(1, 3)),
-            WriteOp::UpdateExecution(finished(&run, ExecutionStatus::Succeeded)),
-        ],
-    );
-    // Record, journal entry, history run, the machine's and every
-    // execution's listing keys (under SUCCEEDED only: the RUNNING ones
-    // came and went inside the batch): the name is in the record's key
-    // (the ARN), the last journal seq and history id in the keys.
-    assert_eq!(store.staged_keys(), 5);
-    store.flush().unwrap();
-    assert!(store.open_executions().unwrap().is_empty());
-    assert_eq!(
-        store.execution(&run.arn).unwrap(),
-        Some(finished(&run, ExecutionStatus::Succeeded))
-    );
-    assert_eq!(store.history_len(&run.arn).unwrap(), 3);
-}
-
-/// State machine records are cached; every write of one is seen by the
-/// next read.
-#[test]
-fn sled_reads_a_state_machine_as_last_written() {
-    let dir = TempDir::new("machines");
-    let store = SledStore::open(dir.path()).unwrap();
-    let first = machine("M", 1);
-    ok(&store, vec![WriteOp::PutStateMachine(first.clone())]);
-    assert_eq!(
-        store.state_machine(&first.arn).unwrap(),
-        Some(first.clone())
-    );
-    let second = machine("M", 2);
-    ok(&store, vec![WriteOp::PutStateMachine(second.clone())]);
-    assert_eq!(store.state_machine(&first.arn).unwrap(), Some(second));
-    ok(&store, vec![WriteOp::DeleteStateMachine(first.arn.clone())]);
-    assert_eq!(store.state_machine(&first.arn).unwrap(), None);
-}
-
-#[test]
-fn sled_writes_its_format_version() {
-    let dir = TempDir::new("format");
-    drop(SledStore::open(dir.path()).unwrap());
-    let db = ::sled::open(dir.path()).unwrap();
-    let format = db.open_tree("meta").unwrap().get("format").unwrap();
-    assert_eq!(format.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
-    drop(db);
-    // And reads it back.
-    SledStore::open(dir.path()).unwrap();
-}
-
-/// Format 1 kept one event per key; format 2 keeps a step's events under
-/// one key. A format-1 directory opens, reads as it was, takes new
-/// appends and is marked format 2 (so an older build refuses it).
-#[test]
-fn sled_reads_and_upgrades_format_1() {
-    let dir = TempDir::new("format1");
-    let e = execution_arn("M", "run");
-    {
-        let db = ::sled::open(dir.path()).unwrap();
-        let data = db.open_tree("data").unwrap();
-        data.insert([b'F'], &1u32.to_be_bytes()).unwrap();
-        db.open_tree("meta")
-            .unwrap()
-            .insert("format", &1u32.to_be_bytes())
-            .unwrap();
-        for event in events(1, 4) {
-            let mut k = vec![b'h'];
-            k.extend_from_slice(e.as_bytes());
-            k.push(0);
-            k.extend_from_slice(&event.id.to_be_bytes());
-            data.insert(k, serde_json::to_vec(&event).unwrap()).unwrap();
-        }
-        let mut counter = vec![b'c'];
-        counter.extend_from_slice(e.as_bytes());
-        counter.extend_from_slice(&[0, b'h']);
-        data.insert(counter, &4u64.to_be_bytes()).unwrap();
-        db.flush().unwrap();
-    }
-    let store = SledStore::open(dir.path()).unwrap();
-    assert_eq!(store.history(&e, 2, 3).unwrap(), events(2, 3));
-    ok(&store, vec![append_history(&e, events(5, 7))]);
-    assert_eq!(store.history(&e, 1, 100).unwrap(), events(1, 7));
-    assert_eq!(store.history(&e, 4, 6).unwrap(), events(4, 6));
-    drop(store);
-    let db = ::sled::open(dir.path()).unwrap();
-    let format = db.open_tree("data").unwrap().get([b'F']).unwrap();
-    assert_eq!(format.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
-    let meta = db.open_tree("meta").unwrap().get("format").unwrap();
-    assert_eq!(meta.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
-}
-
-/// A format 3 directory has no listing index: it is built at open, once,
-/// from the records (a large one kept in pieces, a Map Run's child), and
-/// the directory is marked with this build's format.
-#[test]
-fn sled_builds_the_listing_index_of_an_earlier_format() {
-    let dir = TempDir::new("format3");
-    let mut big = started_at("M", "big", 2, ExecutionStatus::Succeeded);
-    big.input = format!("\"{}\"", "x".repeat(5 * super::sled_store::PIECE));
-    let small = started_at("M", "small", 1, ExecutionStatus::Running);
-    let mut child = started_at("M/Map", "child", 3, ExecutionStatus::Failed);
-    let run = "arn:aws:states:us-east-1:123456789012:mapRun:M/Map:r".to_owned();
-    child.map_run = Some(MapRunChild {
-        map_run_arn: run.clone(),
-        machine_arn: machine_arn("M"),
-        revision: 1,
-        scope: 1,
-        express: false,
-    });
-    {
-        let store = SledStore::open(dir.path()).unwrap();
-        let creates = [&big, &small, &child].map(|r| WriteOp::CreateExecution(r.clone()));
-        ok(&store, creates.to_vec());
-        store.flush().unwrap();
-    }
-    {
-        // As format 3 left it: the records, no listing keys.
-        let db = ::sled::open(dir.path()).unwrap();
-        let data = db.open_tree("data").unwrap();
-        for tag in [b'i', b'I', b'A'] {
-            for item in data.scan_prefix([tag]) {
-                data.remove(item.unwrap().0).unwrap();
-            }
-        }
-        data.insert([b'F'], &3u32.to_be_bytes()).unwrap();
-        db.open_tree("meta")
-            .unwrap()
-            .insert("format", &3u32.to_be_bytes())
-            .unwrap();
-        db.flush().unwrap();
-    }
-    let store = SledStore::open(dir.path()).unwrap();
-    assert!(listed(&store, query(ExecutionsOf::All, None, 10)).len() == 3);
-    assert_eq!(
-        listed(&store, query(ExecutionsOf::All, None, 1)),
-        vec![child.summary(), big.summary(), small.summary()]
-    );
-    assert_eq!(
-        listed(
-            &store,
-            query(of_machine("M"), Some(ExecutionStatus::Running), 10)
-        ),
-        vec![small.summary()]
-    );
-    assert_eq!(
-        listed(&store, query(ExecutionsOf::MapRun(run), None, 10)),
-        vec![child.summary()]
-    );
-    // And keeps it from then on.
-    ok(
-        &store,
-        vec![WriteOp::UpdateExecution(finished(
-            &small,
-            ExecutionStatus::Aborted,
-        ))],
-    );
-    assert!(
-        listed(
-            &store,
-            query(of_machine("M"), Some(ExecutionStatus::Running), 10)
-        )
-        .is_empty()
-    );
-    drop(store);
-    let db = ::sled::open(dir.path()).unwrap();
-    let format = db.open_tree("data").unwrap().get([b'F']).unwrap();
-    assert_eq!(format.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
-}
-
-#[test]
-fn sled_refuses_a_newer_format() {
-    let dir = TempDir::new("newer");
-    {
-        let db = ::sled::open(dir.path()).unwrap();
-        let meta = db.open_tree("meta").unwrap();
-        meta.insert("format", &(FORMAT_VERSION + 1).to_be_bytes())
-            .unwrap();
-        db.flush().unwrap();
-    }
-    match SledStore::open(dir.path()) {
-        Err(StoreError::NewerFormat { found, supported }) => {
-            assert_eq!((found, supported), (FORMAT_VERSION + 1, FORMAT_VERSION));
-        }
-        other => panic!("expected NewerFormat, got {other:?}"),
-    }
-}
-
-#[test]
-fn sled_refuses_an_unreadable_format() {
-    let dir = TempDir::new("unreadable");
-    {
-        let db = ::sled::open(dir.path()).unwrap();
-        db.open_tree("meta")
-            .unwrap()
-            .insert("format", b"v1")
-            .unwrap();
-        db.flush().unwrap();
-    }
-    match SledStore::open(dir.path()) {
-        Err(StoreError::Corrupt(_)) => {}
-        other => panic!("expected Corrupt, got {other:?}"),
-    }
-}
-
-#[test]
-fn sled_open_on_a_regular_file_is_an_error() {
-    let dir = TempDir::new("file");
-    std::fs::create_dir_all(dir.path()).unwrap();
-    let file = dir.path().join("not-a-directory");
-    std::fs::write(&file, b"hello").unwrap();
-
-    match SledStore::open(&file) {
-        Err(StoreError::Open { path, .. }) => assert_eq!(path, file.display().to_string()),
-        other => panic!("expected Open, got {other:?}"),
-    }
-    // Nor can it be a directory inside a file.
-    match SledStore::open(&file.join("data")) {
-        Err(StoreError::Open { .. }) => {}
-        other => panic!("expected Open, got {other:?}"),
-    }
-    assert_eq!(std::fs::read(&file).unwrap(), b"hello");
-}
-
-/// Values longer than a piece are kept in pieces (issue 10: sled 0.34
-/// never evicts pages written as blobs); they read back whole, a rewrite
-/// with fewer pieces and a delete leave no piece behind.
-#[test]
-fn sled_keeps_large_values_in_pieces_and_leaves_none_behind() {
-    let dir = TempDir::new("pieces");
-    let store = SledStore::open(dir.path()).unwrap();
-    let mut record = execution("M", "big");
-    record.input = format!("\"{}\"", "x".repeat(5 * super::sled_store::PIECE + 17));
-    ok(&store, vec![WriteOp::CreateExecution(record.clone())]);
-    assert_eq!(store.execution(&record.arn).unwrap(), Some(record.clone()));
-    let pieces = |store: &SledStore| store.pieces_count();
-    assert!(pieces(&store) >= 5, "{}", pieces(&store));
-    // Rewritten shorter: fewer pieces, none stale.
-    record.input = format!("\"{}\"", "y".repeat(super::sled_store::PIECE + 1));
-    ok(&store, vec![WriteOp::UpdateExecution(record.clone())]);
-    assert_eq!(store.execution(&record.arn).unwrap(), Some(record.clone()));
-    assert_eq!(pieces(&store), 2);
-    // Rewritten small: kept whole.
-    record.input = "{}".into();
-    ok(&store, vec![WriteOp::UpdateExecution(record.clone())]);
-    assert_eq!(store.execution(&record.arn).unwrap(), Some(record.clone()));
-    assert_eq!(pieces(&store), 0);
-    record.input = format!("\"{}\"", "z".repeat(3 * super::sled_store::PIECE));
-    ok(&store, vec![WriteOp::UpdateExecution(record.clone())]);
-    assert!(executions(&store, None).contains(&record));
-    drop(store);
-    let store = SledStore::open(dir.path()).unwrap();
-    assert_eq!(store.execution(&record.arn).unwrap(), Some(record.clone()));
-    ok(&store, vec![WriteOp::DeleteExecution(record.arn.clone())]);
-    assert_eq!(store.execution(&record.arn).unwrap(), None);
-    assert_eq!(pieces(&store), 0);
-}
-
-/// A large value read while it is rewritten is the old or the new one,
-/// never pieces of both.
-#[test]
-fn sled_reads_a_large_value_whole_while_it_is_rewritten() {
-    let dir = TempDir::new("pieces-race");
-    let store = Arc::new(SledStore::open(dir.path()).unwrap());
-    let big = |c: char| format!("\"{}\"", c.to_string().repeat(4 * super::sled_store::PIECE));
-    let mut record = execution("M", "race");
-    record.input = big('a');
-    ok(&*store, vec![WriteOp::CreateExecution(record.clone())]);
-    let writer = {
-        let store = Arc::clone(&store);
-        let mut record = record.clone();
-        std::thread::spawn(move || {
-            for i in 0..300 {
-                record.input = big(if i % 2 == 0 { 'b' } else { 'a' });
-                ok(&*store, vec![WriteOp::UpdateExecution(record.clone())]);
-            }
-        })
+    use super::*;
+    use crate::{
+        EndedNotices, Executions, FORMAT_VERSION, Histories, Journals, SledStore, StateMachines,
+        TaskTokens, Timers,
     };
-    let (a, b) = (big('a'), big('b'));
-    while !writer.is_finished() {
-        let read = store.execution(&record.arn).unwrap().expect("the record");
-        assert!(read.input == a || read.input == b, "a torn read");
+
+    /// A directory under the system's temporary directory, unique to this
+    /// process and test, removed when dropped.
+    #[derive(Debug)]
+    pub(super) struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub(super) fn new(test: &str) -> Self {
+            static COUNTER: AtomicU64 = AtomicU64::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "stepline-store-suite-{}-{}-{}",
+                std::process::id(),
+                test,
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&path);
+            Self(path)
+        }
+
+        pub(super) fn path(&self) -> &Path {
+            &self.0
+        }
     }
-    writer.join().unwrap();
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn sled_keeps_everything_across_a_reopen() {
+        let dir = TempDir::new("reopen");
+        let record = execution("M", "run");
+        let done = finished(&execution("M", "done"), ExecutionStatus::Succeeded);
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            let mut ops = vec![
+                WriteOp::PutStateMachine(machine("M", 3)),
+                WriteOp::PutStateMachine(machine("N", 1)),
+                WriteOp::CreateExecution(done.clone()),
+            ];
+            ops.extend(start_batch(&record));
+            ok(&store, ops);
+            ok(&store, vec![append_journal(&record.arn, vec![entry(2)])]);
+            ok(&store, vec![append_history(&record.arn, events(5, 6))]);
+            store.flush().unwrap();
+        }
+
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.state_machines().unwrap(),
+            vec![machine("M", 3), machine("N", 1)]
+        );
+        assert_eq!(store.execution(&done.arn).unwrap(), Some(done.clone()));
+        assert_eq!(
+            executions(&store, Some(&machine_arn("M"))),
+            vec![done, record.clone()]
+        );
+        assert_eq!(store.open_executions().unwrap(), vec![record.clone()]);
+        assert_eq!(
+            store.journal(&record.arn).unwrap(),
+            vec![entry(1), entry(2)]
+        );
+        assert_eq!(store.history_len(&record.arn).unwrap(), 6);
+        assert_eq!(store.history(&record.arn, 1, 100).unwrap(), events(1, 6));
+        let due = timer(&record.arn, 1, t0() + ms(30_000));
+        assert_eq!(store.timers_of(&record.arn).unwrap(), vec![due]);
+        assert_eq!(
+            store.task_token("token-run").unwrap(),
+            Some(token("token-run", &record.arn, 1))
+        );
+
+        // The counters and the name index came back too: the history goes on
+        // from 7, and the name is still taken.
+        assert_gap_error(
+            apply(&store, vec![append_history(&record.arn, events(1, 1))]),
+            &record.arn,
+            7,
+            1,
+        );
+        ok(&store, vec![append_history(&record.arn, events(7, 7))]);
+        assert_eq!(store.history_len(&record.arn).unwrap(), 7);
+        assert_exists_error(
+            apply(
+                &store,
+                vec![WriteOp::CreateExecution(execution("M", "run"))],
+            ),
+            "M",
+            "run",
+        );
+    }
+
+    /// Atomic batches are staged and go into sled together: at a flush, when
+    /// a read touches one of their keys, and when the store is dropped. A
+    /// relaxed batch is written at once, unless it writes a staged key (a
+    /// key's writes keep their order).
+    #[test]
+    fn sled_stages_atomic_batches_until_a_flush_or_a_read_needs_them() {
+        let dir = TempDir::new("staged");
+        let first = execution("M", "first");
+        let second = execution("M", "second");
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            ok(&store, start_batch(&first));
+            assert!(store.staged_keys() > 0, "the start is staged");
+            // Checks of later batches see it: the name is taken.
+            assert_exists_error(
+                apply(&store, vec![WriteOp::CreateExecution(first.clone())]),
+                "M",
+                "first",
+            );
+            // A read of other keys leaves it staged; a read of its keys brings it in.
+            assert_eq!(store.execution(&second.arn).unwrap(), None);
+            assert!(store.staged_keys() > 0);
+            assert_eq!(store.execution(&first.arn).unwrap(), Some(first.clone()));
+            assert_eq!(store.staged_keys(), 0);
+            ok(&store, start_batch(&second));
+            store.flush().unwrap();
+            assert_eq!(store.staged_keys(), 0, "a flush applies what is staged");
+            ok(
+                &store,
+                vec![
+                    append_history(&second.arn, events(5, 6)),
+                    append_journal(&second.arn, vec![entry(2)]),
+                ],
+            );
+            assert!(store.staged_keys() > 0);
+            let mut relaxed = WriteBatch::relaxed();
+            relaxed.push(WriteOp::PutEndedNotice(second.arn.clone()));
+            store.apply(&relaxed).unwrap();
+            let staged = store.staged_keys();
+            assert!(staged > 0, "other keys: written at once");
+            // Journal entry 2 is staged: the whole batch is staged too.
+            let mut relaxed = WriteBatch::relaxed();
+            relaxed.push(append_journal(&second.arn, vec![entry(2)]));
+            relaxed.push(append_history(&second.arn, events(7, 7)));
+            store.apply(&relaxed).unwrap();
+            assert!(store.staged_keys() > staged, "a staged key: staged too");
+            assert_eq!(store.history_len(&second.arn).unwrap(), 7);
+            ok(
+                &store,
+                vec![
+                    append_journal(&second.arn, vec![entry(3)]),
+                    append_history(&second.arn, events(8, 8)),
+                ],
+            );
+            assert!(store.staged_keys() > 0);
+            // Dropped with a batch staged and no flush.
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.history_len(&second.arn).unwrap(), 8);
+        assert_eq!(store.ended_notices().unwrap(), vec![second.arn.clone()]);
+        assert_eq!(
+            store.journal(&second.arn).unwrap(),
+            vec![entry(1), entry(2), entry(3)]
+        );
+        // The last history id and journal seq are found again after a reopen:
+        // the next append must follow them.
+        assert_gap_error(
+            apply(&store, vec![append_history(&second.arn, events(10, 10))]),
+            &second.arn,
+            9,
+            10,
+        );
+        ok(&store, vec![append_history(&second.arn, events(9, 9))]);
+        assert_eq!(store.history_len(&second.arn).unwrap(), 9);
+    }
+
+    /// An execution that starts and ends in one batch (one step) writes each
+    /// key once and never its open mark: sled's cost is per key written.
+    #[test]
+    fn sled_writes_each_key_of_a_batch_once() {
+        let dir = TempDir::new("once");
+        let store = SledStore::open(dir.path()).unwrap();
+        let run = execution("M", "run");
+        ok(
+            &store,
+            vec![
+                WriteOp::CreateExecution(run.clone()),
+                append_journal(&run.arn, vec![entry(1)]),
+                append_history(&run.arn, events(1, 3)),
+                WriteOp::UpdateExecution(finished(&run, ExecutionStatus::Succeeded)),
+            ],
+        );
+        // Record, journal entry, history run, the machine's and every
+        // execution's listing keys (under SUCCEEDED only: the RUNNING ones
+        // came and went inside the batch): the name is in the record's key
+        // (the ARN), the last journal seq and history id in the keys.
+        assert_eq!(store.staged_keys(), 5);
+        store.flush().unwrap();
+        assert!(store.open_executions().unwrap().is_empty());
+        assert_eq!(
+            store.execution(&run.arn).unwrap(),
+            Some(finished(&run, ExecutionStatus::Succeeded))
+        );
+        assert_eq!(store.history_len(&run.arn).unwrap(), 3);
+    }
+
+    /// State machine records are cached; every write of one is seen by the
+    /// next read.
+    #[test]
+    fn sled_reads_a_state_machine_as_last_written() {
+        let dir = TempDir::new("machines");
+        let store = SledStore::open(dir.path()).unwrap();
+        let first = machine("M", 1);
+        ok(&store, vec![WriteOp::PutStateMachine(first.clone())]);
+        assert_eq!(
+            store.state_machine(&first.arn).unwrap(),
+            Some(first.clone())
+        );
+        let second = machine("M", 2);
+        ok(&store, vec![WriteOp::PutStateMachine(second.clone())]);
+        assert_eq!(store.state_machine(&first.arn).unwrap(), Some(second));
+        ok(&store, vec![WriteOp::DeleteStateMachine(first.arn.clone())]);
+        assert_eq!(store.state_machine(&first.arn).unwrap(), None);
+    }
+
+    #[test]
+    fn sled_writes_its_format_version() {
+        let dir = TempDir::new("format");
+        drop(SledStore::open(dir.path()).unwrap());
+        let db = ::sled::open(dir.path()).unwrap();
+        let format = db.open_tree("meta").unwrap().get("format").unwrap();
+        assert_eq!(format.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
+        drop(db);
+        // And reads it back.
+        SledStore::open(dir.path()).unwrap();
+    }
+
+    /// Format 1 kept one event per key; format 2 keeps a step's events under
+    /// one key. A format-1 directory opens, reads as it was, takes new
+    /// appends and is marked format 2 (so an older build refuses it).
+    #[test]
+    fn sled_reads_and_upgrades_format_1() {
+        let dir = TempDir::new("format1");
+        let e = execution_arn("M", "run");
+        {
+            let db = ::sled::open(dir.path()).unwrap();
+            let data = db.open_tree("data").unwrap();
+            data.insert([b'F'], &1u32.to_be_bytes()).unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert("format", &1u32.to_be_bytes())
+                .unwrap();
+            for event in events(1, 4) {
+                let mut k = vec![b'h'];
+                k.extend_from_slice(e.as_bytes());
+                k.push(0);
+                k.extend_from_slice(&event.id.to_be_bytes());
+                data.insert(k, serde_json::to_vec(&event).unwrap()).unwrap();
+            }
+            let mut counter = vec![b'c'];
+            counter.extend_from_slice(e.as_bytes());
+            counter.extend_from_slice(&[0, b'h']);
+            data.insert(counter, &4u64.to_be_bytes()).unwrap();
+            db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.history(&e, 2, 3).unwrap(), events(2, 3));
+        ok(&store, vec![append_history(&e, events(5, 7))]);
+        assert_eq!(store.history(&e, 1, 100).unwrap(), events(1, 7));
+        assert_eq!(store.history(&e, 4, 6).unwrap(), events(4, 6));
+        drop(store);
+        let db = ::sled::open(dir.path()).unwrap();
+        let format = db.open_tree("data").unwrap().get([b'F']).unwrap();
+        assert_eq!(format.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
+        let meta = db.open_tree("meta").unwrap().get("format").unwrap();
+        assert_eq!(meta.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
+    }
+
+    /// A format 3 directory has no listing index: it is built at open, once,
+    /// from the records (a large one kept in pieces, a Map Run's child), and
+    /// the directory is marked with this build's format.
+    #[test]
+    fn sled_builds_the_listing_index_of_an_earlier_format() {
+        let dir = TempDir::new("format3");
+        let mut big = started_at("M", "big", 2, ExecutionStatus::Succeeded);
+        big.input = format!("\"{}\"", "x".repeat(5 * crate::sled_store::PIECE));
+        let small = started_at("M", "small", 1, ExecutionStatus::Running);
+        let mut child = started_at("M/Map", "child", 3, ExecutionStatus::Failed);
+        let run = "arn:aws:states:us-east-1:123456789012:mapRun:M/Map:r".to_owned();
+        child.map_run = Some(MapRunChild {
+            map_run_arn: run.clone(),
+            machine_arn: machine_arn("M"),
+            revision: 1,
+            scope: 1,
+            express: false,
+        });
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            let creates = [&big, &small, &child].map(|r| WriteOp::CreateExecution(r.clone()));
+            ok(&store, creates.to_vec());
+            store.flush().unwrap();
+        }
+        {
+            // As format 3 left it: the records, no listing keys.
+            let db = ::sled::open(dir.path()).unwrap();
+            let data = db.open_tree("data").unwrap();
+            for tag in [b'i', b'I', b'A'] {
+                for item in data.scan_prefix([tag]) {
+                    data.remove(item.unwrap().0).unwrap();
+                }
+            }
+            data.insert([b'F'], &3u32.to_be_bytes()).unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert("format", &3u32.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        assert!(listed(&store, query(ExecutionsOf::All, None, 10)).len() == 3);
+        assert_eq!(
+            listed(&store, query(ExecutionsOf::All, None, 1)),
+            vec![child.summary(), big.summary(), small.summary()]
+        );
+        assert_eq!(
+            listed(
+                &store,
+                query(of_machine("M"), Some(ExecutionStatus::Running), 10)
+            ),
+            vec![small.summary()]
+        );
+        assert_eq!(
+            listed(&store, query(ExecutionsOf::MapRun(run), None, 10)),
+            vec![child.summary()]
+        );
+        // And keeps it from then on.
+        ok(
+            &store,
+            vec![WriteOp::UpdateExecution(finished(
+                &small,
+                ExecutionStatus::Aborted,
+            ))],
+        );
+        assert!(
+            listed(
+                &store,
+                query(of_machine("M"), Some(ExecutionStatus::Running), 10)
+            )
+            .is_empty()
+        );
+        drop(store);
+        let db = ::sled::open(dir.path()).unwrap();
+        let format = db.open_tree("data").unwrap().get([b'F']).unwrap();
+        assert_eq!(format.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
+    }
+
+    #[test]
+    fn sled_refuses_a_newer_format() {
+        let dir = TempDir::new("newer");
+        {
+            let db = ::sled::open(dir.path()).unwrap();
+            let meta = db.open_tree("meta").unwrap();
+            meta.insert("format", &(FORMAT_VERSION + 1).to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        match SledStore::open(dir.path()) {
+            Err(StoreError::NewerFormat { found, supported }) => {
+                assert_eq!((found, supported), (FORMAT_VERSION + 1, FORMAT_VERSION));
+            }
+            other => panic!("expected NewerFormat, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sled_refuses_an_unreadable_format() {
+        let dir = TempDir::new("unreadable");
+        {
+            let db = ::sled::open(dir.path()).unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert("format", b"v1")
+                .unwrap();
+            db.flush().unwrap();
+        }
+        match SledStore::open(dir.path()) {
+            Err(StoreError::Corrupt(_)) => {}
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sled_open_on_a_regular_file_is_an_error() {
+        let dir = TempDir::new("file");
+        std::fs::create_dir_all(dir.path()).unwrap();
+        let file = dir.path().join("not-a-directory");
+        std::fs::write(&file, b"hello").unwrap();
+
+        match SledStore::open(&file) {
+            Err(e @ StoreError::Open { .. }) => {
+                let StoreError::Open { path, source } = &e else {
+                    unreachable!()
+                };
+                assert_eq!(*path, file.display().to_string());
+                // The io error is kept as the source, and said in the message.
+                assert!(matches!(source, crate::OpenError::Io(_)), "{source:?}");
+                let shown = std::error::Error::source(&e).map(ToString::to_string);
+                assert_eq!(
+                    e.to_string(),
+                    format!("cannot open the data directory {path}: {}", shown.unwrap())
+                );
+            }
+            other => panic!("expected Open, got {other:?}"),
+        }
+        // Nor can it be a directory inside a file.
+        match SledStore::open(&file.join("data")) {
+            Err(StoreError::Open { .. }) => {}
+            other => panic!("expected Open, got {other:?}"),
+        }
+        assert_eq!(std::fs::read(&file).unwrap(), b"hello");
+    }
+
+    /// Values longer than a piece are kept in pieces (issue 10: sled 0.34
+    /// never evicts pages written as blobs); they read back whole, a rewrite
+    /// with fewer pieces and a delete leave no piece behind.
+    #[test]
+    fn sled_keeps_large_values_in_pieces_and_leaves_none_behind() {
+        let dir = TempDir::new("pieces");
+        let store = SledStore::open(dir.path()).unwrap();
+        let mut record = execution("M", "big");
+        record.input = format!("\"{}\"", "x".repeat(5 * crate::sled_store::PIECE + 17));
+        ok(&store, vec![WriteOp::CreateExecution(record.clone())]);
+        assert_eq!(store.execution(&record.arn).unwrap(), Some(record.clone()));
+        let pieces = |store: &SledStore| store.pieces_count();
+        assert!(pieces(&store) >= 5, "{}", pieces(&store));
+        // Rewritten shorter: fewer pieces, none stale.
+        record.input = format!("\"{}\"", "y".repeat(crate::sled_store::PIECE + 1));
+        ok(&store, vec![WriteOp::UpdateExecution(record.clone())]);
+        assert_eq!(store.execution(&record.arn).unwrap(), Some(record.clone()));
+        assert_eq!(pieces(&store), 2);
+        // Rewritten small: kept whole.
+        record.input = "{}".into();
+        ok(&store, vec![WriteOp::UpdateExecution(record.clone())]);
+        assert_eq!(store.execution(&record.arn).unwrap(), Some(record.clone()));
+        assert_eq!(pieces(&store), 0);
+        record.input = format!("\"{}\"", "z".repeat(3 * crate::sled_store::PIECE));
+        ok(&store, vec![WriteOp::UpdateExecution(record.clone())]);
+        assert!(executions(&store, None).contains(&record));
+        drop(store);
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.execution(&record.arn).unwrap(), Some(record.clone()));
+        ok(&store, vec![WriteOp::DeleteExecution(record.arn.clone())]);
+        assert_eq!(store.execution(&record.arn).unwrap(), None);
+        assert_eq!(pieces(&store), 0);
+    }
+
+    /// A large value read while it is rewritten is the old or the new one,
+    /// never pieces of both.
+    #[test]
+    fn sled_reads_a_large_value_whole_while_it_is_rewritten() {
+        let dir = TempDir::new("pieces-race");
+        let store = Arc::new(SledStore::open(dir.path()).unwrap());
+        let big = |c: char| format!("\"{}\"", c.to_string().repeat(4 * crate::sled_store::PIECE));
+        let mut record = execution("M", "race");
+        record.input = big('a');
+        ok(&*store, vec![WriteOp::CreateExecution(record.clone())]);
+        let writer = {
+            let store = Arc::clone(&store);
+            let mut record = record.clone();
+            std::thread::spawn(move || {
+                for i in 0..300 {
+                    record.input = big(if i % 2 == 0 { 'b' } else { 'a' });
+                    ok(&*store, vec![WriteOp::UpdateExecution(record.clone())]);
+                }
+            })
+        };
+        let (a, b) = (big('a'), big('b'));
+        while !writer.is_finished() {
+            let read = store.execution(&record.arn).unwrap().expect("the record");
+            assert!(read.input == a || read.input == b, "a torn read");
+        }
+        writer.join().unwrap();
+    }
+
+    /// Journal entries as earlier builds wrote them (the interpreter's own
+    /// commands through serde; bytes taken from such a directory) read back
+    /// through the store's journal types.
+    #[test]
+    fn sled_reads_journal_entries_written_by_earlier_builds() {
+        let dir = TempDir::new("old-journal");
+        let e = execution_arn("M", "run");
+        let written = [
+            r#"{"seq":1,"at":"2026-01-01T00:00:00Z","command":{"Start":{"input":{"items":[1,2,3]}}}}"#,
+            r#"{"seq":2,"at":"2026-01-01T00:00:00Z","command":{"TaskStarted":{"task":1}}}"#,
+            r#"{"seq":3,"at":"2026-01-01T00:00:00.010Z","command":{"TaskFailed":{"task":1,"error":"Flaky","cause":null}}}"#,
+            r#"{"seq":4,"at":"2026-01-01T00:00:02.015Z","command":{"TimerFired":{"timer":1}}}"#,
+            r#"{"seq":5,"at":"2026-01-01T00:00:03Z","command":"Redrive"}"#,
+        ];
+        {
+            let db = ::sled::open(dir.path()).unwrap();
+            let data = db.open_tree("data").unwrap();
+            for (seq, text) in written.iter().enumerate() {
+                let mut k = vec![b'j'];
+                k.extend_from_slice(e.as_bytes());
+                k.push(0);
+                k.extend_from_slice(&(seq as u64 + 1).to_be_bytes());
+                data.insert(k, text.as_bytes()).unwrap();
+            }
+            db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        let journal = store.journal(&e).unwrap();
+        assert_eq!(
+            journal
+                .iter()
+                .map(|j| j.command.clone())
+                .collect::<Vec<_>>(),
+            vec![
+                JournalCommand::Start {
+                    input: json!({"items": [1, 2, 3]})
+                },
+                JournalCommand::TaskStarted {
+                    task: 1,
+                    worker_name: None
+                },
+                JournalCommand::TaskFailed {
+                    task: 1,
+                    error: Some("Flaky".into()),
+                    cause: None
+                },
+                JournalCommand::TimerFired { timer: 1 },
+                JournalCommand::Redrive,
+            ]
+        );
+        let rewritten: Vec<String> = journal
+            .iter()
+            .map(|j| serde_json::to_string(j).unwrap())
+            .collect();
+        assert_eq!(rewritten, written);
+        // The next entry continues the old ones.
+        ok(&store, vec![append_journal(&e, vec![entry(6)])]);
+        assert_eq!(store.journal(&e).unwrap().len(), 6);
+    }
+
+    /// Format 4 kept each timer under `t` (by due time) and its `t` key under
+    /// `x`. A format 4 directory opens: its timers read back from `x`, a
+    /// dangling `x` key goes, no `t` key is left, and the directory is marked
+    /// with this build's format.
+    #[test]
+    fn sled_drops_the_due_time_timers_of_format_4() {
+        let dir = TempDir::new("format4");
+        let e = execution_arn("M", "run");
+        let kept = timer(&e, 1, t0() + ms(30_000));
+        let later = timer(&e, 300, at("9999-12-31T23:59:59.999Z"));
+        {
+            let db = ::sled::open(dir.path()).unwrap();
+            let data = db.open_tree("data").unwrap();
+            let x_key = |timer: u64| {
+                let mut k = vec![b'x'];
+                k.extend_from_slice(e.as_bytes());
+                k.push(0);
+                k.extend_from_slice(&timer.to_be_bytes());
+                k
+            };
+            for t in [&kept, &later] {
+                // Format 4's `t` key: due ms shifted, the ARN, 0, the timer.
+                let mut t_key = vec![b't'];
+                t_key.extend_from_slice(
+                    &(t.due.timestamp_millis() as u64 ^ (1 << 63)).to_be_bytes(),
+                );
+                t_key.extend_from_slice(e.as_bytes());
+                t_key.push(0);
+                t_key.extend_from_slice(&t.timer.to_be_bytes());
+                data.insert(&t_key, serde_json::to_vec(t).unwrap()).unwrap();
+                data.insert(x_key(t.timer), t_key).unwrap();
+            }
+            // An `x` key whose `t` key is gone, and a `t` key no `x` names.
+            data.insert(x_key(7), b"t-gone".to_vec()).unwrap();
+            data.insert(b"t-orphan", b"{}".to_vec()).unwrap();
+            data.insert([b'F'], &4u32.to_be_bytes()).unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert("format", &4u32.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.timers_of(&e).unwrap(), vec![kept.clone(), later]);
+        ok(&store, vec![WriteOp::RemoveTimer(kept)]);
+        assert_eq!(store.timers_of(&e).unwrap().len(), 1);
+        drop(store);
+        let db = ::sled::open(dir.path()).unwrap();
+        let data = db.open_tree("data").unwrap();
+        assert_eq!(data.scan_prefix([b't']).count(), 0, "no t key is left");
+        assert_eq!(data.scan_prefix([b'x']).count(), 1);
+        let format = data.get([b'F']).unwrap();
+        assert_eq!(format.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
+    }
+
+    /// A stored value that does not decode is damage, with serde's error as
+    /// its source; what the faces show reads as before.
+    #[test]
+    fn sled_reports_an_undecodable_value_with_its_source() {
+        let dir = TempDir::new("undecodable");
+        let record = execution("M", "run");
+        {
+            let db = ::sled::open(dir.path()).unwrap();
+            let mut k = vec![b'e'];
+            k.extend_from_slice(record.arn.as_bytes());
+            db.open_tree("data")
+                .unwrap()
+                .insert(k, b"{not json".to_vec())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        let e = store.execution(&record.arn).unwrap_err();
+        let source = std::error::Error::source(&e).expect("a source");
+        assert!(
+            source.downcast_ref::<serde_json::Error>().is_some(),
+            "{source:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("the stored data is damaged: {source}")
+        );
+        assert!(!e.is_io());
+    }
 }

@@ -31,12 +31,12 @@ impl Engine {
     pub(crate) async fn flush(&self) -> Result<(), EngineError> {
         let (done, wait) = oneshot::channel();
         if self.inner.flusher.send(done).is_err() {
-            return Err(StoreError::Io("the store's flusher has stopped".into()).into());
+            return Err(StoreError::Unavailable("the store's flusher has stopped".into()).into());
         }
         match wait.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(StoreError::Io(e).into()),
-            Err(_) => Err(StoreError::Io("the store's flusher has stopped".into()).into()),
+            Ok(Err(e)) => Err(StoreError::Unavailable(e).into()),
+            Err(_) => Err(StoreError::Unavailable("the store's flusher has stopped".into()).into()),
         }
     }
 }

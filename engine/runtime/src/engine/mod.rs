@@ -458,7 +458,7 @@ impl Engine {
         });
         launched
             .await
-            .map_err(|e| StoreError::Io(format!("starting an execution failed: {e}")))?
+            .map_err(|e| StoreError::Unavailable(format!("starting an execution failed: {e}")))?
     }
 
     fn spawn_with(&self, execution: DurableExecution, pending: Pending, inbox: Option<Inbox>) {

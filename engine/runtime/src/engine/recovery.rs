@@ -65,7 +65,7 @@ impl Engine {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.resume(record)));
             let why = match resumed {
                 Ok(Ok(())) => continue,
-                Ok(Err(e @ EngineError::Store(StoreError::Io(_)))) => {
+                Ok(Err(e)) if matches!(&e, EngineError::Store(s) if s.is_io()) => {
                     tracing::error!(execution = %arn, error = %e, "execution cannot resume now; it stays open");
                     continue;
                 }

@@ -512,7 +512,9 @@ impl ChildStart {
         // start is under way must not leave a child that nobody stops.
         let record = tokio::spawn(self.start(Arc::clone(&running), index))
             .await
-            .map_err(|e| StoreError::Io(format!("starting a Map Run child failed: {e}")))??;
+            .map_err(|e| {
+                StoreError::Unavailable(format!("starting a Map Run child failed: {e}"))
+            })??;
         if record.status != ExecutionStatus::Running {
             return Ok(record);
         }
