@@ -152,6 +152,41 @@ fn a_task_without_a_runner_fails_honestly_and_can_be_caught() {
     );
 }
 
+/// With `--config`, a Task runs through the `[tasks]` of stepline.toml, as
+/// under `stepline serve`; without it, the cause says how to configure one.
+#[test]
+fn a_task_runs_through_the_configured_processes() {
+    let definition = r#"{"StartAt": "Shout", "States": {"Shout": {
+        "Type": "Task", "Resource": "stepline:process:shout", "End": true}}}"#;
+    let tmp = TempDir::new("run-config");
+    let file = tmp.write("machine.asl.json", definition);
+    let config = tmp.write(
+        "stepline.toml",
+        "[tasks.processes.shout]\ncommand = \"/usr/bin/tr\"\nargs = [\"[:lower:]\", \"[:upper:]\"]\n",
+    );
+    let args = |config: Option<&std::path::Path>| {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "run".into(),
+            file.clone().into_os_string(),
+            "--input".into(),
+            r#"{"word": "hello"}"#.into(),
+        ];
+        if let Some(config) = config {
+            args.push("--config".into());
+            args.push(config.into());
+        }
+        args
+    };
+    let run = stepline(&args(Some(&config)));
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let output: Value = serde_json::from_str(run.stdout.trim()).expect("output JSON");
+    assert_eq!(output, json!({"WORD": "HELLO"}));
+
+    let run = stepline(&args(None));
+    assert_eq!(run.status, 1);
+    assert!(run.stderr.contains("--config"), "{}", run.stderr);
+}
+
 /// Every example in state-machines/ that needs no task runner runs to
 /// success; the others fail only at their first Task.
 #[test]

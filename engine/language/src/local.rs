@@ -28,7 +28,7 @@ impl Invoker for UnavailableInvoker {
         Err(Failure::new(
             "States.TaskFailed",
             format!(
-                "stepline cannot run the resource '{}' of the state '{}' here: no task runner is configured for it",
+                "stepline cannot run the resource '{}' of the state '{}' here: no task runner is configured for it (give `stepline run` a --config whose [tasks] section configures it, as for `stepline serve`)",
                 request.resource.arn, request.state_name
             ),
         ))

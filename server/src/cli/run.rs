@@ -9,9 +9,14 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use serde_json::Value;
 use stepline_language::asl;
-use stepline_language::interp::{ExecutionInfo, Status};
-use stepline_runtime::{Clock, UnavailableInvoker, WallClock, run_to_completion};
+use stepline_language::interp::{ExecutionInfo, Failure, Status, TaskRequest};
+use stepline_runtime::tasks::Invokers;
+use stepline_runtime::{
+    Clock, Invoker, TaskCall, TaskLogSink, TaskRunner, UnavailableInvoker, WallClock,
+    idempotency_key, run_to_completion,
+};
 
 use super::EXIT_USAGE;
 use crate::aws::history::event_json;
@@ -39,6 +44,9 @@ pub struct Args {
     /// Seed for every random choice (retry jitter, States.UUID, States.MathRandom), to reproduce a run.
     #[arg(long)]
     seed: Option<u64>,
+    /// A stepline.toml whose [tasks] the Tasks run through (registered processes, HTTP, Lambda mappings), as under `stepline serve`. Without it, every Task fails.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
@@ -89,14 +97,23 @@ fn run_inner(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Res
         .clone()
         .unwrap_or_else(|| format!("run-{seed:016x}"));
     let info = local_execution(&machine_name, &name, clock.now());
-    let outcome = run_to_completion(
-        Arc::new(machine),
-        info,
-        input,
-        seed,
-        &clock,
-        &mut UnavailableInvoker,
-    );
+    let mut invoker: Box<dyn Invoker> = match &args.config {
+        Some(path) => {
+            let config = crate::config::load(path)?;
+            let invokers = Invokers::new(config.tasks).map_err(|e| super::error_chain(&e))?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the task runtime: {e}"))?;
+            Box::new(Runners {
+                runtime,
+                invokers,
+                execution_arn: info.execution_arn.clone(),
+            })
+        }
+        None => Box::new(UnavailableInvoker),
+    };
+    let outcome = run_to_completion(Arc::new(machine), info, input, seed, &clock, &mut *invoker);
     if let Some(path) = &args.history {
         write_history(path, &outcome.history, stderr)?;
     }
@@ -119,6 +136,27 @@ fn run_inner(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Res
             1
         }
     })
+}
+
+/// The Tasks of `stepline run --config`, one at a time, through the task
+/// runners `stepline serve` uses (activities, callbacks and nested
+/// executions need a server, and fail here with their runner's message).
+struct Runners {
+    runtime: tokio::runtime::Runtime,
+    invokers: Invokers,
+    execution_arn: String,
+}
+
+impl Invoker for Runners {
+    fn invoke(&mut self, request: &TaskRequest) -> Result<Value, Failure> {
+        let call = TaskCall {
+            request: request.clone(),
+            execution_arn: self.execution_arn.clone(),
+            idempotency_key: idempotency_key(&self.execution_arn, request.task),
+            logs: TaskLogSink::default(),
+        };
+        self.runtime.block_on(self.invokers.run(call))
+    }
 }
 
 /// Facts of a local execution, with AWS-shaped ARNs.
