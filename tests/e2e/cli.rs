@@ -297,7 +297,7 @@ fn executions_are_listed_by_status_and_machine_and_described() {
     assert_eq!(ids(&["--machine", "hello", "--limit", "1"]).len(), 1);
     run(&server, &["executions", "list", "--machine", "nope"])
         .failed(1, "StateMachineDoesNotExist");
-    run(&server, &["executions", "list", "--status", "LOST"]).failed(1, "InvalidRequest");
+    run(&server, &["executions", "list", "--status", "LOST"]).failed(2, "possible values");
 
     let out = run(&server, &["executions", "describe", "fails/bad-1"]);
     assert_eq!(out.status, 0, "{out:?}");
@@ -481,6 +481,23 @@ fn stop_aborts_a_running_execution_with_its_error_and_cause() {
     run(&server, &["stop", "long/none"]).failed(1, "ExecutionDoesNotExist");
     let out = run(&server, &["stop", "long/l1"]);
     assert_eq!(out.stdout, "already ended: long/l1: ABORTED\n", "{out:?}");
+}
+
+/// A mistake in the command line is a usage error (exit status 2) caught
+/// before any request, and a mistyped word gets a suggestion.
+#[test]
+fn usage_errors_exit_two_and_suggest_what_was_meant() {
+    let endpoint = "http://127.0.0.1:1";
+    let out = run_at(endpoint, &["executions", "list", "--status", "BOGUS"]);
+    out.failed(2, "RUNNING");
+    assert!(!out.stderr.contains("cannot reach"), "{out:?}");
+    let out = run_at(endpoint, &["valdate", "x.json"]);
+    out.failed(2, "validate");
+    let out = run_at(endpoint, &["executions", "lst"]);
+    out.failed(2, "list");
+    // Lower case names a status too, as before.
+    let out = run_at(endpoint, &["executions", "list", "--status", "failed"]);
+    out.failed(1, "cannot reach the server");
 }
 
 #[test]

@@ -53,7 +53,7 @@ enum Command {
     /// Executions, newest first.
     List {
         /// Only executions with this status: RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED.
-        #[arg(long)]
+        #[arg(long, ignore_case = true, value_parser = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"])]
         status: Option<String>,
         /// Only executions of this state machine.
         #[arg(long)]
