@@ -72,6 +72,31 @@ impl Tokens {
         let (offset, token_scope) = payload.split_once(':')?;
         (token_scope == scope).then_some(offset.parse().ok()?)
     }
+
+    /// The page of `items` that starts where `token` (if any) says, at
+    /// most `size` long, and the token of the next page when there is
+    /// one. `None` when the token is not one of ours for `scope`.
+    pub fn page<T>(
+        &self,
+        scope: &str,
+        token: Option<&str>,
+        size: usize,
+        items: Vec<T>,
+    ) -> Option<(Vec<T>, Option<String>)> {
+        let start = match token {
+            None => 0,
+            Some(token) => self.check(scope, token)?,
+        };
+        let total = items.len();
+        let end = start.saturating_add(size).min(total);
+        let next = (end < total).then(|| self.issue(scope, end));
+        let page = items
+            .into_iter()
+            .skip(start)
+            .take(end.saturating_sub(start))
+            .collect();
+        Some((page, next))
+    }
 }
 
 /// What a cursor token signs; the `cursor` prefix keeps it apart from an

@@ -223,21 +223,10 @@ impl Paging {
         items: Vec<T>,
     ) -> Result<(Vec<T>, Option<String>), AwsError> {
         let size = self.size()?;
-        let start = match self.next_token.optional("nextToken")? {
-            None => 0,
-            Some(token) => tokens
-                .check(scope, token)
-                .ok_or_else(|| invalid_token(token))?,
-        };
-        let total = items.len();
-        let end = start.saturating_add(size).min(total);
-        let next = (end < total).then(|| tokens.issue(scope, end));
-        let page = items
-            .into_iter()
-            .skip(start)
-            .take(end.saturating_sub(start))
-            .collect();
-        Ok((page, next))
+        let token = self.next_token.optional("nextToken")?;
+        tokens
+            .page(scope, token, size, items)
+            .ok_or_else(|| invalid_token(token.unwrap_or_default()))
     }
 }
 

@@ -78,19 +78,9 @@ pub fn page<T>(
     items: Vec<T>,
 ) -> Result<(Vec<T>, Option<String>), RestError> {
     let limit = page_limit(query)?;
-    let start = match query.get("next") {
-        None => 0,
-        Some(token) => app.tokens.check(scope, token).ok_or_else(invalid_token)?,
-    };
-    let total = items.len();
-    let end = start.saturating_add(limit).min(total);
-    let next = (end < total).then(|| app.tokens.issue(scope, end));
-    let page = items
-        .into_iter()
-        .skip(start)
-        .take(end.saturating_sub(start))
-        .collect();
-    Ok((page, next))
+    app.tokens
+        .page(scope, query.get("next"), limit, items)
+        .ok_or_else(invalid_token)
 }
 
 /// What a create or update body carries.
