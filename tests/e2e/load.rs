@@ -99,9 +99,11 @@ fn a_folder_of_definitions_is_loaded_and_followed() {
     });
     assert_eq!(describe(&serve, "orders")["revisionId"], "2");
     dir.write("orders.asl.json", "{\"StartAt\": 5}");
-    dir.write("added.asl.json", definition("new"));
+    // Named to sort after orders.asl.json: files load in name order, so
+    // once it is loaded, the broken orders file has been reported.
+    dir.write("zz-added.asl.json", definition("new"));
     eventually("the new file is loaded", || {
-        describe(&serve, "added")["definition"] == definition("new")
+        describe(&serve, "zz-added")["definition"] == definition("new")
     });
     assert_eq!(describe(&serve, "orders")["definition"], definition("v2"));
 
