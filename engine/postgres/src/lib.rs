@@ -1,0 +1,225 @@
+//! The store traits on PostgreSQL: the backend several stepline nodes
+//! share.
+//!
+//! The store traits are synchronous (sled answers in microseconds from
+//! memory); this backend answers them on a small runtime of its own, where
+//! its connections live, and the calling thread waits for the answer.
+//! Calling from an async worker is allowed: the wait is a plain channel
+//! receive, never a nested runtime.
+//!
+//! Durability follows the trait's contract with group commit: every
+//! [`Store::apply`] is one transaction committed without waiting for the
+//! disk (`synchronous_commit = off`), visible to every reader at once; one
+//! [`Store::flush`] then commits a small transaction that does wait, and
+//! PostgreSQL writes its log in order, so that wait covers every commit
+//! before it.
+//!
+//! Tables live in one schema (`stepline` unless configured), created and
+//! migrated at open ([`schema`]).
+
+mod pool;
+mod reads;
+pub mod schema;
+mod writes;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stepline_store::{Store, StoreError, WriteBatch};
+
+use crate::pool::Pool;
+pub use crate::schema::{Migrated, SCHEMA_VERSION};
+
+/// The schema the tables live in unless the operator names another.
+pub const DEFAULT_SCHEMA: &str = "stepline";
+
+/// Why the PostgreSQL backend failed; reaches the store's callers as
+/// [`StoreError::Backend`] (or a more precise store error).
+#[derive(Debug, thiserror::Error)]
+pub enum PostgresError {
+    #[error("PostgreSQL: {0}")]
+    Database(#[from] tokio_postgres::Error),
+    #[error("the store URL is not a PostgreSQL connection string: {0}")]
+    Url(#[source] tokio_postgres::Error),
+    #[error(
+        "the schema name '{0}' is not a plain lowercase identifier (letters, digits and underscores)"
+    )]
+    SchemaName(String),
+    #[error(
+        "the database was migrated by a newer stepline (schema version {found}; this build knows up to {supported}); upgrade stepline or use another schema"
+    )]
+    NewerSchema { found: i64, supported: i64 },
+    #[error("the PostgreSQL store's runtime cannot start: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("the PostgreSQL store is closed")]
+    Closed,
+    #[error("a stored value does not read as what its table holds: {0}")]
+    Decode(#[source] serde_json::Error),
+}
+
+impl From<PostgresError> for StoreError {
+    fn from(e: PostgresError) -> Self {
+        match e {
+            PostgresError::Decode(e) => StoreError::Decode(e),
+            e => StoreError::Backend(Box::new(e)),
+        }
+    }
+}
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// A libpq-style URL or key=value string (`postgres://user@host/db`).
+    pub url: String,
+    /// The password, when it is not in the URL (from a file or the
+    /// environment: the command line is no place for it).
+    pub password: Option<String>,
+    /// The schema the tables live in.
+    pub schema: String,
+    /// At most this many connections.
+    pub connections: usize,
+}
+
+impl PostgresOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            password: None,
+            schema: DEFAULT_SCHEMA.to_owned(),
+            connections: 8,
+        }
+    }
+}
+
+/// The store on PostgreSQL.
+#[derive(Debug)]
+pub struct PostgresStore {
+    /// Taken only when dropped (a runtime cannot be dropped inside another).
+    runtime: Option<tokio::runtime::Runtime>,
+    pool: Arc<Pool>,
+    /// This process's row of the flush table.
+    node: String,
+}
+
+impl PostgresStore {
+    /// Connects, creates or migrates the schema, and checks that this
+    /// build can read it.
+    pub fn open(options: &PostgresOptions) -> Result<Self, StoreError> {
+        Ok(Self::open_inner(options)?.0)
+    }
+
+    /// Connects and brings the schema to this build's version: what
+    /// `stepline store migrate` does, and what [`PostgresStore::open`]
+    /// does first.
+    pub fn migrate(options: &PostgresOptions) -> Result<Migrated, StoreError> {
+        Ok(Self::open_inner(options)?.1)
+    }
+
+    fn open_inner(options: &PostgresOptions) -> Result<(Self, Migrated), PostgresError> {
+        if !schema::is_plain_identifier(&options.schema) {
+            return Err(PostgresError::SchemaName(options.schema.clone()));
+        }
+        let mut config: tokio_postgres::Config = options.url.parse().map_err(PostgresError::Url)?;
+        if let Some(password) = &options.password {
+            config.password(password);
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        config.application_name("stepline");
+        config.keepalives_idle(Duration::from_secs(10));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("stepline-postgres")
+            .enable_all()
+            .build()
+            .map_err(PostgresError::Runtime)?;
+        let pool = Arc::new(Pool::new(
+            config,
+            options.schema.clone(),
+            options.connections,
+        ));
+        let node = format!(
+            "{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        );
+        let store = Self {
+            runtime: Some(runtime),
+            pool,
+            node,
+        };
+        let schema = options.schema.clone();
+        let migrated = store.run(|pool| async move {
+            let mut conn = pool.connect().await?;
+            schema::migrate(&mut conn.client, &schema).await
+        })?;
+        Ok((store, migrated))
+    }
+
+    /// Runs `call` on the store's runtime and waits for its answer.
+    fn run<T, F, Fut>(&self, call: F) -> Result<T, PostgresError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Pool>) -> Fut,
+        Fut: Future<Output = Result<T, PostgresError>> + Send + 'static,
+    {
+        let runtime = self.runtime.as_ref().ok_or(PostgresError::Closed)?;
+        let future = call(Arc::clone(&self.pool));
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            let _ = answer.send(future.await);
+        });
+        answered.recv().map_err(|_| PostgresError::Closed)?
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Store for PostgresStore {
+    fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let batch = batch.clone();
+        self.run(|pool| async move { Ok(writes::apply(&pool, &batch).await) })?
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        let node = self.node.clone();
+        Ok(self.run(|pool| async move {
+            let mut conn = pool.get().await?;
+            let statement = conn
+                .statement(
+                    "INSERT INTO flushes (node, count) VALUES ($1, 1)
+                     ON CONFLICT (node) DO UPDATE SET count = flushes.count + 1, at = now()",
+                )
+                .await?;
+            // This one commit waits for the disk, and with it every commit
+            // before it.
+            conn.client
+                .batch_execute("BEGIN; SET LOCAL synchronous_commit TO on")
+                .await?;
+            let written = conn.client.execute(&statement, &[&node]).await;
+            let committed = match written {
+                Ok(_) => conn.client.batch_execute("COMMIT").await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = committed {
+                conn.discard();
+                return Err(e.into());
+            }
+            Ok(())
+        })?)
+    }
+}
+
+#[cfg(test)]
+mod tests;

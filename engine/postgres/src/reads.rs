@@ -1,0 +1,357 @@
+//! The read traits: one prepared statement each, the record decoded from
+//! its JSON text.
+
+use serde::de::DeserializeOwned;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use stepline_language::history::HistoryEvent;
+use stepline_store::{
+    Activities, ActivityRecord, EndedNotices, ExecutionPage, ExecutionQuery, ExecutionRecord,
+    ExecutionSummary, Executions, ExecutionsOf, Histories, JournalEntry, Journals, ListCursor,
+    MapRunRecord, MapRuns, StateMachineRecord, StateMachines, StoreError, TaskLogRecord, TaskLogs,
+    TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers,
+};
+
+use crate::{PostgresError, PostgresStore};
+
+/// A statement's parameter, owned so that it can cross to the store's
+/// runtime.
+pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
+
+/// A count or id as PostgreSQL's `bigint` (ids past `i64::MAX` never
+/// exist, so clamping loses nothing a query could find).
+pub(crate) fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A time in nanoseconds since the epoch, clamped to what an `i64` holds
+/// (years 1677 to 2262; a listing never orders anything outside them).
+pub(crate) fn nanos(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(text: &str) -> Result<T, PostgresError> {
+    serde_json::from_str(text).map_err(PostgresError::Decode)
+}
+
+/// Column 0 of each row, decoded.
+fn decode_all<T: DeserializeOwned>(rows: &[Row]) -> Result<Vec<T>, StoreError> {
+    rows.iter()
+        .map(|row| Ok(decode(row.get::<_, &str>(0))?))
+        .collect()
+}
+
+fn decode_first<T: DeserializeOwned>(rows: &[Row]) -> Result<Option<T>, StoreError> {
+    rows.first()
+        .map(|row| Ok(decode(row.get::<_, &str>(0))?))
+        .transpose()
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n.max(1)).unwrap_or(i64::MAX)
+}
+
+impl PostgresStore {
+    /// The rows `sql` selects with `params`.
+    pub(crate) fn rows(
+        &self,
+        sql: impl Into<String>,
+        params: Vec<Param>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let sql = sql.into();
+        Ok(self.run(|pool| async move {
+            let mut conn = pool.get().await?;
+            let statement = conn.statement(&sql).await?;
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            Ok(conn.client.query(&statement, &refs).await?)
+        })?)
+    }
+}
+
+fn text(s: &str) -> Param {
+    Box::new(s.to_owned())
+}
+
+impl StateMachines for PostgresStore {
+    fn state_machine(&self, arn: &str) -> Result<Option<StateMachineRecord>, StoreError> {
+        decode_first(&self.rows(
+            "SELECT record FROM state_machines WHERE arn = $1",
+            vec![text(arn)],
+        )?)
+    }
+
+    fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError> {
+        decode_all(&self.rows("SELECT record FROM state_machines ORDER BY arn", vec![])?)
+    }
+
+    fn state_machine_revision(
+        &self,
+        arn: &str,
+        revision: u64,
+    ) -> Result<Option<StateMachineRecord>, StoreError> {
+        decode_first(&self.rows(
+            "SELECT record FROM state_machine_revisions WHERE arn = $1 AND revision = $2",
+            vec![text(arn), Box::new(int(revision))],
+        )?)
+    }
+}
+
+impl Executions for PostgresStore {
+    fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+        decode_first(&self.rows(
+            "SELECT record FROM executions WHERE arn = $1",
+            vec![text(arn)],
+        )?)
+    }
+
+    fn execution_by_name(
+        &self,
+        state_machine: &str,
+        name: &str,
+    ) -> Result<Option<ExecutionRecord>, StoreError> {
+        decode_first(&self.rows(
+            "SELECT record FROM executions
+             WHERE state_machine_arn = $1 AND name = $2 AND unique_name",
+            vec![text(state_machine), text(name)],
+        )?)
+    }
+
+    fn list_executions(&self, query: &ExecutionQuery) -> Result<ExecutionPage, StoreError> {
+        let (sql, params) = listing(query);
+        let wanted = query.limit.max(1);
+        let mut executions: Vec<ExecutionSummary> = decode_all(&self.rows(sql, params)?)?;
+        // One more than the page was read: whether a next page exists.
+        let more = executions.len() > wanted;
+        executions.truncate(wanted);
+        let next = match executions.last() {
+            Some(last) if more => Some(ListCursor::of(last)),
+            _ => None,
+        };
+        Ok(ExecutionPage { executions, next })
+    }
+
+    fn open_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
+        decode_all(&self.rows(
+            "SELECT record FROM executions WHERE status = 'RUNNING' ORDER BY arn",
+            vec![],
+        )?)
+    }
+}
+
+/// The SQL of a listing: only the conditions the query has, so that each
+/// shape is its own prepared statement and its plan uses the index that
+/// matches it.
+fn listing(query: &ExecutionQuery) -> (String, Vec<Param>) {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut params: Vec<Param> = Vec::new();
+    let mut param = |value: Param| {
+        params.push(value);
+        format!("${}", params.len())
+    };
+    match &query.of {
+        ExecutionsOf::All => {}
+        ExecutionsOf::Machine(machine) => {
+            conditions.push(format!("state_machine_arn = {}", param(text(machine))));
+        }
+        ExecutionsOf::MapRun(run) => {
+            conditions.push(format!("map_run_arn = {}", param(text(run))));
+        }
+    }
+    if let Some(status) = query.status {
+        conditions.push(format!("status = {}", param(text(status.as_str()))));
+    }
+    if let Some(redriven) = query.redriven {
+        conditions.push(format!("redriven = {}", param(Box::new(redriven))));
+    }
+    if let Some(after) = &query.after {
+        let start = param(Box::new(nanos(after.start)));
+        let arn = param(text(&after.arn));
+        conditions.push(format!(
+            "(start_ns < {start} OR (start_ns = {start} AND arn > {arn}))"
+        ));
+    }
+    let limit = param(Box::new(limit(query.limit).saturating_add(1)));
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    (
+        format!(
+            "SELECT summary FROM executions {filter} ORDER BY start_ns DESC, arn LIMIT {limit}"
+        ),
+        params,
+    )
+}
+
+impl Journals for PostgresStore {
+    fn journal_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit_: usize,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
+        decode_all(&self.rows(
+            "SELECT entry FROM journal WHERE execution = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            vec![
+                text(execution),
+                Box::new(int(after)),
+                Box::new(limit(limit_)),
+            ],
+        )?)
+    }
+}
+
+impl Histories for PostgresStore {
+    fn history_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit_: usize,
+    ) -> Result<Vec<HistoryEvent>, StoreError> {
+        decode_all(&self.rows(
+            "SELECT event FROM history WHERE execution = $1 AND id > $2 ORDER BY id LIMIT $3",
+            vec![
+                text(execution),
+                Box::new(int(after)),
+                Box::new(limit(limit_)),
+            ],
+        )?)
+    }
+
+    fn history_len(&self, execution: &str) -> Result<u64, StoreError> {
+        let rows = self.rows(
+            "SELECT coalesce(max(id), 0) FROM history WHERE execution = $1",
+            vec![text(execution)],
+        )?;
+        Ok(rows
+            .first()
+            .map_or(0, |row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)))
+    }
+}
+
+impl Timers for PostgresStore {
+    fn timers_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit_: usize,
+    ) -> Result<Vec<TimerRecord>, StoreError> {
+        decode_all(&self.rows(
+            "SELECT record FROM timers WHERE execution = $1 AND timer > $2 ORDER BY timer LIMIT $3",
+            vec![
+                text(execution),
+                Box::new(int(after)),
+                Box::new(limit(limit_)),
+            ],
+        )?)
+    }
+}
+
+impl TaskTokens for PostgresStore {
+    fn task_token(&self, token: &str) -> Result<Option<TaskTokenRecord>, StoreError> {
+        let rows = self.rows(
+            "SELECT execution, task FROM task_tokens WHERE token = $1",
+            vec![text(token)],
+        )?;
+        Ok(rows.first().map(|row| TaskTokenRecord {
+            token: token.to_owned(),
+            execution: row.get(0),
+            task: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
+        }))
+    }
+}
+
+impl Activities for PostgresStore {
+    fn activity(&self, arn: &str) -> Result<Option<ActivityRecord>, StoreError> {
+        decode_first(&self.rows(
+            "SELECT record FROM activities WHERE arn = $1",
+            vec![text(arn)],
+        )?)
+    }
+
+    fn activities(&self) -> Result<Vec<ActivityRecord>, StoreError> {
+        decode_all(&self.rows("SELECT record FROM activities ORDER BY arn", vec![])?)
+    }
+}
+
+impl Triggers for PostgresStore {
+    fn trigger(&self, name: &str) -> Result<Option<TriggerRecord>, StoreError> {
+        decode_first(&self.rows(
+            "SELECT record FROM triggers WHERE name = $1",
+            vec![text(name)],
+        )?)
+    }
+
+    fn triggers(&self) -> Result<Vec<TriggerRecord>, StoreError> {
+        decode_all(&self.rows("SELECT record FROM triggers ORDER BY name", vec![])?)
+    }
+
+    fn trigger_state(&self, name: &str) -> Result<Option<TriggerStateRecord>, StoreError> {
+        decode_first(&self.rows(
+            "SELECT record FROM trigger_states WHERE name = $1",
+            vec![text(name)],
+        )?)
+    }
+}
+
+impl TaskLogs for PostgresStore {
+    fn task_logs_page(
+        &self,
+        execution: &str,
+        after: u64,
+        limit_: usize,
+    ) -> Result<Vec<TaskLogRecord>, StoreError> {
+        let rows = self.rows(
+            "SELECT record, seq FROM task_logs
+             WHERE execution = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            vec![
+                text(execution),
+                Box::new(int(after)),
+                Box::new(limit(limit_)),
+            ],
+        )?;
+        rows.iter()
+            .map(|row| {
+                let mut record: TaskLogRecord = decode(row.get::<_, &str>(0))?;
+                // The store numbers a log when it is put (see `writes`).
+                record.seq = u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
+                Ok(record)
+            })
+            .collect()
+    }
+}
+
+impl EndedNotices for PostgresStore {
+    fn ended_notices(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .rows("SELECT arn FROM ended_notices ORDER BY arn", vec![])?
+            .iter()
+            .map(|row| row.get(0))
+            .collect())
+    }
+}
+
+impl MapRuns for PostgresStore {
+    fn map_run(&self, arn: &str) -> Result<Option<MapRunRecord>, StoreError> {
+        decode_first(&self.rows(
+            "SELECT record FROM map_runs WHERE arn = $1",
+            vec![text(arn)],
+        )?)
+    }
+
+    fn map_runs(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError> {
+        decode_all(&self.rows(
+            "SELECT record FROM map_runs WHERE execution = $1 ORDER BY arn",
+            vec![text(execution)],
+        )?)
+    }
+}

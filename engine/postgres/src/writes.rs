@@ -1,0 +1,373 @@
+//! A [`WriteBatch`] as one transaction: every operation becomes one
+//! prepared statement, and the statements are pipelined after `BEGIN`
+//! (sent together, answered together), so that a step costs two round
+//! trips however many operations it has: the statements, then `COMMIT`.
+
+use std::sync::Arc;
+
+use futures_util::future::{join, join_all};
+use serde::Serialize;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+
+use stepline_store::{StoreError, WriteBatch, WriteOp};
+
+use crate::PostgresError;
+use crate::pool::Pool;
+use crate::reads::{Param, int, nanos};
+
+/// What a statement's failure means for the batch.
+enum Meaning {
+    Plain,
+    /// Creating an execution: a taken name is `ExecutionExists`.
+    Create {
+        state_machine: String,
+        name: String,
+    },
+    /// Appending events whose first id is `first`: the statement answers
+    /// the stored length and how many rows it added (none: a gap).
+    History {
+        execution: String,
+        first: u64,
+    },
+}
+
+struct Statement {
+    sql: &'static str,
+    params: Vec<Param>,
+    meaning: Meaning,
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(StoreError::Encode)
+}
+
+fn text(s: &str) -> Param {
+    Box::new(s.to_owned())
+}
+
+fn plain(sql: &'static str, params: Vec<Param>) -> Statement {
+    Statement {
+        sql,
+        params,
+        meaning: Meaning::Plain,
+    }
+}
+
+/// Applies `batch` in one transaction.
+pub(crate) async fn apply(pool: &Arc<Pool>, batch: &WriteBatch) -> Result<(), StoreError> {
+    let mut statements = Vec::with_capacity(batch.ops.len());
+    for op in &batch.ops {
+        if let Some(s) = statement(op)? {
+            statements.push(s);
+        }
+    }
+    if statements.is_empty() {
+        return Ok(());
+    }
+    let mut conn = pool.get().await.map_err(StoreError::from)?;
+    let mut prepared = Vec::with_capacity(statements.len());
+    for s in &statements {
+        prepared.push(conn.statement(s.sql).await.map_err(StoreError::from)?);
+    }
+    let params: Vec<Vec<&(dyn ToSql + Sync)>> = statements
+        .iter()
+        .map(|s| {
+            s.params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect()
+        })
+        .collect();
+    let (begun, answers) = join(
+        conn.client.batch_execute("BEGIN"),
+        join_all(
+            prepared
+                .iter()
+                .zip(&params)
+                .map(|(statement, params)| conn.client.query(statement, params)),
+        ),
+    )
+    .await;
+    if let Err(e) = begun {
+        conn.discard();
+        return Err(PostgresError::from(e).into());
+    }
+    let mut failure: Option<StoreError> = None;
+    for (s, answer) in statements.iter().zip(answers) {
+        if let Some(e) = refusal(s, answer) {
+            failure = Some(e);
+            break;
+        }
+    }
+    let end = if failure.is_some() {
+        "ROLLBACK"
+    } else {
+        "COMMIT"
+    };
+    if let Err(e) = conn.client.batch_execute(end).await {
+        conn.discard();
+        return Err(failure.unwrap_or_else(|| PostgresError::from(e).into()));
+    }
+    let Some(failure) = failure else {
+        return Ok(());
+    };
+    // A concurrent writer took the ids: say where the history stands now.
+    if let StoreError::HistoryGap {
+        execution,
+        expected: 0,
+        got,
+    } = failure
+    {
+        let row = conn
+            .client
+            .query_one(
+                "SELECT coalesce(max(id), 0) FROM history WHERE execution = $1",
+                &[&execution],
+            )
+            .await
+            .map_err(|e| StoreError::from(PostgresError::from(e)))?;
+        let stored = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+        return Err(StoreError::HistoryGap {
+            execution,
+            expected: stored + 1,
+            got,
+        });
+    }
+    Err(failure)
+}
+
+/// Why the batch must roll back after `s` answered `answer`, if it must.
+fn refusal(
+    s: &Statement,
+    answer: Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>,
+) -> Option<StoreError> {
+    let taken = |e: &tokio_postgres::Error| e.code() == Some(&SqlState::UNIQUE_VIOLATION);
+    match (&s.meaning, answer) {
+        (
+            Meaning::Create {
+                state_machine,
+                name,
+            },
+            Err(e),
+        ) if taken(&e) => Some(StoreError::ExecutionExists {
+            state_machine: state_machine.clone(),
+            name: name.clone(),
+        }),
+        // Another writer appended the same ids first (`expected` is read
+        // once the transaction is over).
+        (Meaning::History { execution, first }, Err(e)) if taken(&e) => {
+            Some(StoreError::HistoryGap {
+                execution: execution.clone(),
+                expected: 0,
+                got: *first,
+            })
+        }
+        (Meaning::History { execution, first }, Ok(rows)) => {
+            let row = rows.first()?;
+            let (stored, added): (i64, i64) = (row.get(0), row.get(1));
+            (added == 0).then(|| StoreError::HistoryGap {
+                execution: execution.clone(),
+                expected: u64::try_from(stored).unwrap_or(0) + 1,
+                got: *first,
+            })
+        }
+        (_, Err(e)) => Some(PostgresError::from(e).into()),
+        (_, Ok(_)) => None,
+    }
+}
+
+/// The statement of one operation (none for an append of nothing).
+fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
+    Ok(Some(match op {
+        WriteOp::PutStateMachine(r) => plain(
+            "WITH revision AS (
+                 INSERT INTO state_machine_revisions (arn, revision, record) VALUES ($1, $2, $3)
+                 ON CONFLICT (arn, revision) DO UPDATE SET record = EXCLUDED.record
+             )
+             INSERT INTO state_machines (arn, record) VALUES ($1, $3)
+             ON CONFLICT (arn) DO UPDATE SET record = EXCLUDED.record",
+            vec![text(&r.arn), Box::new(int(r.revision)), Box::new(encode(r)?)],
+        ),
+        WriteOp::DeleteStateMachine(arn) => {
+            plain("DELETE FROM state_machines WHERE arn = $1", vec![text(arn)])
+        }
+        WriteOp::CreateExecution(r) => Statement {
+            sql: "INSERT INTO executions (arn, state_machine_arn, name, unique_name, status,
+                     start_ns, redriven, map_run_arn, summary, record)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            params: execution_params(r)?,
+            meaning: Meaning::Create {
+                state_machine: r.state_machine_arn.clone(),
+                name: r.name.clone(),
+            },
+        },
+        WriteOp::UpdateExecution(r) => plain(
+            "INSERT INTO executions (arn, state_machine_arn, name, unique_name, status,
+                 start_ns, redriven, map_run_arn, summary, record)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (arn) DO UPDATE SET status = EXCLUDED.status,
+                 start_ns = EXCLUDED.start_ns, redriven = EXCLUDED.redriven,
+                 map_run_arn = EXCLUDED.map_run_arn, summary = EXCLUDED.summary,
+                 record = EXCLUDED.record",
+            execution_params(r)?,
+        ),
+        WriteOp::AppendJournal { entries, .. } if entries.is_empty() => return Ok(None),
+        WriteOp::AppendHistory { events, .. } if events.is_empty() => return Ok(None),
+        WriteOp::AppendJournal { execution, entries } => {
+            let seqs: Vec<i64> = entries.iter().map(|e| int(e.seq)).collect();
+            let texts = entries.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+            plain(
+                "INSERT INTO journal (execution, seq, entry)
+                 SELECT $1, e.seq, e.entry FROM unnest($2::bigint[], $3::text[]) AS e(seq, entry)",
+                vec![text(execution), Box::new(seqs), Box::new(texts)],
+            )
+        }
+        WriteOp::AppendHistory { execution, events } => {
+            let first = events.first().map_or(0, |e| e.id);
+            // The events must follow each other; the statement checks that
+            // the first follows what is stored.
+            if let Some((i, e)) = (0..)
+                .zip(events)
+                .find(|(i, e)| e.id != first.saturating_add(*i))
+            {
+                return Err(StoreError::HistoryGap {
+                    execution: execution.clone(),
+                    expected: first + i,
+                    got: e.id,
+                });
+            }
+            let ids: Vec<i64> = events.iter().map(|e| int(e.id)).collect();
+            let texts = events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+            Statement {
+                sql: "WITH stored AS (
+                          SELECT coalesce(max(id), 0) AS n FROM history WHERE execution = $1
+                      ),
+                      added AS (
+                          INSERT INTO history (execution, id, event)
+                          SELECT $1, e.id, e.event
+                          FROM stored, unnest($2::bigint[], $3::text[]) AS e(id, event)
+                          WHERE stored.n = $4
+                          RETURNING 1
+                      )
+                      SELECT stored.n, (SELECT count(*) FROM added) FROM stored",
+                params: vec![
+                    text(execution),
+                    Box::new(ids),
+                    Box::new(texts),
+                    Box::new(int(first.saturating_sub(1))),
+                ],
+                meaning: Meaning::History {
+                    execution: execution.clone(),
+                    first,
+                },
+            }
+        }
+        WriteOp::PutTimer(t) => plain(
+            "INSERT INTO timers (execution, timer, record) VALUES ($1, $2, $3)
+             ON CONFLICT (execution, timer) DO UPDATE SET record = EXCLUDED.record",
+            vec![text(&t.execution), Box::new(int(t.timer)), Box::new(encode(t)?)],
+        ),
+        WriteOp::RemoveTimer(t) => plain(
+            "DELETE FROM timers WHERE execution = $1 AND timer = $2",
+            vec![text(&t.execution), Box::new(int(t.timer))],
+        ),
+        WriteOp::PutTaskToken(t) => plain(
+            "INSERT INTO task_tokens (token, execution, task) VALUES ($1, $2, $3)
+             ON CONFLICT (token) DO UPDATE SET execution = EXCLUDED.execution, task = EXCLUDED.task",
+            vec![text(&t.token), text(&t.execution), Box::new(int(t.task))],
+        ),
+        WriteOp::RemoveTaskToken(token) => {
+            plain("DELETE FROM task_tokens WHERE token = $1", vec![text(token)])
+        }
+        WriteOp::PutActivity(a) => plain(
+            "INSERT INTO activities (arn, record) VALUES ($1, $2)
+             ON CONFLICT (arn) DO UPDATE SET record = EXCLUDED.record",
+            vec![text(&a.arn), Box::new(encode(a)?)],
+        ),
+        WriteOp::DeleteActivity(arn) => {
+            plain("DELETE FROM activities WHERE arn = $1", vec![text(arn)])
+        }
+        WriteOp::DeleteExecution(arn) => plain(
+            "WITH journal AS (DELETE FROM journal WHERE execution = $1),
+                  history AS (DELETE FROM history WHERE execution = $1),
+                  timers AS (DELETE FROM timers WHERE execution = $1),
+                  tokens AS (DELETE FROM task_tokens WHERE execution = $1),
+                  logs AS (DELETE FROM task_logs WHERE execution = $1),
+                  counters AS (DELETE FROM task_log_counters WHERE execution = $1),
+                  notices AS (DELETE FROM ended_notices WHERE arn = $1),
+                  runs AS (DELETE FROM map_runs WHERE execution = $1)
+             DELETE FROM executions WHERE arn = $1",
+            vec![text(arn)],
+        ),
+        WriteOp::PutTrigger(t) => plain(
+            "INSERT INTO triggers (name, record) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record",
+            vec![text(&t.name), Box::new(encode(t)?)],
+        ),
+        WriteOp::DeleteTrigger(name) => plain(
+            "WITH state AS (DELETE FROM trigger_states WHERE name = $1)
+             DELETE FROM triggers WHERE name = $1",
+            vec![text(name)],
+        ),
+        WriteOp::PutTriggerState(s) => plain(
+            "INSERT INTO trigger_states (name, record) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record",
+            vec![text(&s.name), Box::new(encode(s)?)],
+        ),
+        // The new log takes the execution's next number; the ones more
+        // than `keep` behind it go. (Both see the snapshot before the
+        // insert, so the new log is never among those deleted.)
+        WriteOp::PutTaskLog { record, keep } => plain(
+            "WITH counter AS (
+                 INSERT INTO task_log_counters (execution, last) VALUES ($1, 1)
+                 ON CONFLICT (execution) DO UPDATE SET last = task_log_counters.last + 1
+                 RETURNING last
+             ),
+             put AS (
+                 INSERT INTO task_logs (execution, seq, record)
+                 SELECT $1, counter.last, $2 FROM counter
+             )
+             DELETE FROM task_logs
+             WHERE execution = $1 AND seq <= (SELECT last FROM counter) - $3",
+            vec![
+                text(&record.execution),
+                Box::new(encode(record)?),
+                Box::new(int((*keep).max(1))),
+            ],
+        ),
+        WriteOp::PutEndedNotice(arn) => plain(
+            "INSERT INTO ended_notices (arn) VALUES ($1) ON CONFLICT DO NOTHING",
+            vec![text(arn)],
+        ),
+        WriteOp::RemoveEndedNotice(arn) => {
+            plain("DELETE FROM ended_notices WHERE arn = $1", vec![text(arn)])
+        }
+        WriteOp::PutMapRun(r) => plain(
+            "INSERT INTO map_runs (arn, execution, record) VALUES ($1, $2, $3)
+             ON CONFLICT (arn) DO UPDATE SET execution = EXCLUDED.execution,
+                 record = EXCLUDED.record",
+            vec![
+                text(&r.map_run_arn),
+                text(&r.execution_arn),
+                Box::new(encode(r)?),
+            ],
+        ),
+    }))
+}
+
+fn execution_params(r: &stepline_store::ExecutionRecord) -> Result<Vec<Param>, StoreError> {
+    let summary = r.summary();
+    Ok(vec![
+        text(&r.arn),
+        text(&r.state_machine_arn),
+        text(&r.name),
+        Box::new(r.has_unique_name()),
+        text(r.status.as_str()),
+        Box::new(nanos(r.start)),
+        Box::new(r.redrive_count > 0),
+        Box::new(summary.map_run_arn.clone()),
+        Box::new(encode(&summary)?),
+        Box::new(encode(r)?),
+    ])
+}
