@@ -25,6 +25,8 @@ pub struct Config {
     #[serde(default)]
     pub server: ServerConfig,
     #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
     pub tasks: TaskConfig,
     #[serde(default)]
     pub triggers: TriggersConfig,
@@ -94,6 +96,23 @@ pub struct ServerConfig {
     pub allow_unsigned_webhooks: bool,
 }
 
+/// `[store]`: the database several nodes share. Without a `url`, the
+/// embedded store in `server.data_dir`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// A PostgreSQL URL (`postgres://user@host:5432/db`).
+    pub url: Option<String>,
+    /// A file whose first line is the password.
+    pub password_file: Option<PathBuf>,
+    /// An environment variable holding the password.
+    pub password_env: Option<String>,
+    /// The schema the tables live in (default `stepline`).
+    pub schema: Option<String>,
+    /// At most this many connections from this node (default 8).
+    pub connections: Option<u32>,
+}
+
 /// One AWS access key: its id and its secret, given in the file or named
 /// by an environment variable read at start.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -153,6 +172,7 @@ fn check(config: &Config) -> Result<(), String> {
             ));
         }
     }
+    crate::store::check_config(&config.store)?;
     crate::access::check_config(&config.server)?;
     crate::limits::check_config(&config.server)?;
     crate::origin::check_config(&config.server)?;
@@ -353,6 +373,8 @@ mod tests {
                 "[server]\nmax_connections = 10\nmax_header_bytes = 8192\nheader_timeout_seconds = 5\nbody_timeout_seconds = 5\n",
                 "[server]\nmax_connections_per_client = 8\nhosts = [\"stepline.example.com\", \"other.example:8443\", \"10.0.0.5\", \"[fd00::1]:8083\"]\norigins = [\"https://tools.example.com\", \"http://[::1]:9000/\"]\nallow_unsigned_webhooks = true\n",
                 "[server]\nhosts = [\"*\"]\n",
+                "[store]\nurl = \"postgres://stepline@db.example.com:5432/stepline\"\npassword_file = \"/etc/stepline/db-password\"\nschema = \"pipelines\"\nconnections = 16\n",
+                "[store]\nurl = \"postgresql://stepline@10.0.0.7/stepline\"\npassword_env = \"STEPLINE_DB_PASSWORD\"\n",
                 "[[server.access_keys]]\nid = \"AKIAIOSFODNN7EXAMPLE\"\nsecret = \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"\n[[server.access_keys]]\nid = \"AKIAOTHERKEY00000000\"\nsecret_env = \"STEPLINE_SECRET\"\n[[server.tokens]]\ntoken = \"0123456789abcdef\"\n[[server.tokens]]\ntoken_env = \"STEPLINE_TOKEN\"\n",
                 "[triggers]\nfile_roots = []\n\n[[triggers.define]]\nname = \"h\"\nkind = \"webhook\"\nstate_machine = \"m\"\nsecret = \"s\"\ninput = { \"body.$\" = \"$\" }\n",
             ];
@@ -405,6 +427,11 @@ mod tests {
                 "[[server.tokens]]\n",
                 "[[server.tokens]]\ntoken = \"0123456789abcdef\"\ntoken_env = \"T\"\n",
                 "[trigger]\n",
+                "[store]\nurl = \"mysql://db/stepline\"\n",
+                "[store]\nurl = \"postgres://db/stepline\"\npassword_file = \"/p\"\npassword_env = \"P\"\n",
+                "[store]\nurl = \"postgres://db/stepline\"\nschema = \"Bad Name\"\n",
+                "[store]\nurl = \"postgres://db/stepline\"\nconnections = 0\n",
+                "[store]\nhost = \"db\"\n",
                 "[triggers]\nroots = []\n",
                 "[triggers]\nfile_roots = \"/srv\"\n",
                 "[[triggers.define]]\nname = \"a\"\nkind = \"mail\"\nstate_machine = \"m\"\n",
@@ -527,6 +554,7 @@ mod tests {
                 ("[server]\nzzz = 1\n", "/properties/server/properties"),
                 ("[[server.access_keys]]\nid = \"AKIAIOSFODNN7EXAMPLE\"\nsecret = \"s\"\nzzz = 1\n", "/$defs/access_key/properties"),
                 ("[[server.tokens]]\ntoken = \"0123456789abcdef\"\nzzz = 1\n", "/$defs/token/properties"),
+                ("[store]\nzzz = 1\n", "/properties/store/properties"),
                 ("[tasks]\nzzz = 1\n", "/properties/tasks/properties"),
                 ("[tasks.processes.x]\ncommand = \"/bin/true\"\nzzz = 1\n", "/$defs/process/properties"),
                 ("[tasks.http]\nzzz = 1\n", "/$defs/http/properties"),

@@ -15,5 +15,6 @@ pub mod limits;
 pub mod load;
 pub mod origin;
 pub mod rest;
+pub mod store;
 pub mod triggers;
 pub mod web;

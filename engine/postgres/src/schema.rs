@@ -174,7 +174,7 @@ pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<Migrate
 /// and underscores, not starting with a digit, at most 63 bytes. It is
 /// written into SQL text (a schema cannot be a parameter), so nothing else
 /// is accepted.
-pub(crate) fn is_plain_identifier(name: &str) -> bool {
+pub fn is_plain_identifier(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
         && !name.starts_with(|c: char| c.is_ascii_digit())

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use stepline_runtime::tasks::Invokers;
 use stepline_runtime::tasks::mock::MockConfig;
 use stepline_runtime::{Engine, EngineConfig, WallClock};
-use stepline_store::SledStore;
 
 use super::EXIT_USAGE;
 use super::log_lines::LogLines;
 use crate::config::{self, Config};
+use crate::store::StoreChoice;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,6 +24,11 @@ pub struct Args {
     /// Directory of the embedded database [default: ./stepline-data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// A PostgreSQL database instead of the embedded one
+    /// (postgres://user@host:5432/db), shared by every node that names it;
+    /// the password comes from [store] in stepline.toml or PGPASSWORD.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     /// Operator configuration file (stepline.toml): processes, HTTP
     /// destinations, connections, Lambda mappings, region and account.
     #[arg(long)]
@@ -108,6 +113,22 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         .clone()
         .or_else(|| config.server.data_dir.clone())
         .unwrap_or_else(|| PathBuf::from("./stepline-data"));
+    let cache_mib = config
+        .server
+        .store_cache_mib
+        .unwrap_or(crate::config::DEFAULT_STORE_CACHE_MIB);
+    let store = match StoreChoice::from_config(
+        &config.store,
+        args.store.as_deref(),
+        &data_dir,
+        u64::from(cache_mib) * 1024 * 1024,
+    ) {
+        Ok(store) => store,
+        Err(e) => {
+            let _ = writeln!(stderr, "stepline serve: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let mut engine_config = EngineConfig::default();
     if let Some(region) = &config.server.region {
         engine_config.region = region.clone();
@@ -189,14 +210,8 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         let mut tasks = config.tasks.clone();
         tasks.listen = vec![address];
         let invokers = Invokers::new(tasks).map_err(|e| super::error_chain(&e))?;
-        let cache_mib = config
-            .server
-            .store_cache_mib
-            .unwrap_or(crate::config::DEFAULT_STORE_CACHE_MIB);
-        let store = SledStore::open_with_cache(&data_dir, u64::from(cache_mib) * 1024 * 1024)
-            .map_err(|e| e.to_string())?;
         let engine = Engine::open(
-            Arc::new(store),
+            store.open()?,
             Arc::new(invokers),
             Arc::new(WallClock),
             engine_config,
@@ -226,11 +241,11 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         }
         let _ = writeln!(
             stdout,
-            "stepline listening on http://{address} (data in {})",
-            data_dir.display()
+            "stepline listening on http://{address} ({})",
+            store.describe()
         );
         let _ = stdout.flush();
-        tracing::info!(%address, data_dir = %data_dir.display(), "stepline listening");
+        tracing::info!(%address, store = %store.describe(), "stepline listening");
         let served = crate::http::serve_with_options(
             listener,
             engine.clone(),

@@ -1,0 +1,152 @@
+//! Which store a server opens: the embedded sled directory by default, or
+//! the PostgreSQL database of `--store` / `[store] url`, with its password
+//! from a file or the environment (never from the command line alone).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use stepline_postgres::{PostgresOptions, PostgresStore};
+use stepline_store::{SledStore, Store};
+
+use crate::config::StoreConfig;
+
+/// The store a command will open.
+#[derive(Debug, Clone)]
+pub enum StoreChoice {
+    Sled { dir: PathBuf, cache_bytes: u64 },
+    Postgres(PostgresOptions),
+}
+
+/// The environment variable libpq reads for a password: honoured when the
+/// configuration names no other source.
+const PGPASSWORD: &str = "PGPASSWORD";
+
+impl StoreChoice {
+    /// PostgreSQL when `url` (the `--store` flag) or `[store] url` is
+    /// given, else sled in `data_dir`.
+    pub fn from_config(
+        config: &StoreConfig,
+        url: Option<&str>,
+        data_dir: &Path,
+        cache_bytes: u64,
+    ) -> Result<Self, String> {
+        let Some(url) = url.or(config.url.as_deref()) else {
+            return Ok(StoreChoice::Sled {
+                dir: data_dir.to_path_buf(),
+                cache_bytes,
+            });
+        };
+        check_url(url)?;
+        let mut options = PostgresOptions::new(url);
+        options.password = password(config)?;
+        if let Some(schema) = &config.schema {
+            options.schema.clone_from(schema);
+        }
+        if let Some(n) = config.connections {
+            options.connections = n as usize;
+        }
+        Ok(StoreChoice::Postgres(options))
+    }
+
+    pub fn open(&self) -> Result<Arc<dyn Store>, String> {
+        match self {
+            StoreChoice::Sled { dir, cache_bytes } => SledStore::open_with_cache(dir, *cache_bytes)
+                .map(|s| Arc::new(s) as Arc<dyn Store>)
+                .map_err(|e| e.to_string()),
+            StoreChoice::Postgres(options) => PostgresStore::open(options)
+                .map(|s| Arc::new(s) as Arc<dyn Store>)
+                .map_err(|e| format!("cannot open the store at {}: {e}", redacted(&options.url))),
+        }
+    }
+
+    /// Where the data is, for a person: the directory, or the database's
+    /// URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreChoice::Sled { dir, .. } => format!("data in {}", dir.display()),
+            StoreChoice::Postgres(options) => format!(
+                "store {} (schema {})",
+                redacted(&options.url),
+                options.schema
+            ),
+        }
+    }
+}
+
+/// The password from `password_file`, `password_env`, or else PGPASSWORD.
+fn password(config: &StoreConfig) -> Result<Option<String>, String> {
+    if let Some(file) = &config.password_file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("store.password_file: cannot read {}: {e}", file.display()))?;
+        return Ok(Some(text.lines().next().unwrap_or_default().to_owned()));
+    }
+    if let Some(name) = &config.password_env {
+        return std::env::var(name).map(Some).map_err(|_| {
+            format!("store.password_env: the environment variable {name} is not set")
+        });
+    }
+    Ok(std::env::var(PGPASSWORD).ok())
+}
+
+fn check_url(url: &str) -> Result<(), String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(())
+    } else {
+        Err(format!(
+            "the store '{}' is not a PostgreSQL URL (postgres://user@host:5432/database)",
+            redacted(url)
+        ))
+    }
+}
+
+/// `url` with any password replaced by `***`, fit for logs and errors.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "(an unreadable URL)".to_owned(),
+    }
+}
+
+/// The rules of `[store]` serde cannot say.
+pub fn check_config(config: &StoreConfig) -> Result<(), String> {
+    if let Some(url) = &config.url {
+        check_url(url).map_err(|e| format!("store.url: {e}"))?;
+    }
+    if config.password_file.is_some() && config.password_env.is_some() {
+        return Err("store: give password_file or password_env, not both".to_owned());
+    }
+    if let Some(schema) = &config.schema {
+        if !stepline_postgres::schema::is_plain_identifier(schema) {
+            return Err(format!(
+                "store.schema: '{schema}' is not a plain lowercase name (letters, digits and underscores)"
+            ));
+        }
+    }
+    if config.connections == Some(0) {
+        return Err("store.connections: at least 1".to_owned());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_never_reaches_a_message() {
+        assert_eq!(
+            redacted("postgres://stepline:hunter2@db:5432/x"),
+            "postgres://stepline:***@db:5432/x"
+        );
+        assert_eq!(
+            redacted("postgres://stepline@db/x"),
+            "postgres://stepline@db/x"
+        );
+        let e = check_url("mysql://u:hunter2@db/x").unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+}
