@@ -48,14 +48,21 @@ impl StoreChoice {
         Ok(StoreChoice::Postgres(options))
     }
 
-    pub fn open(&self) -> Result<Arc<dyn Store>, String> {
+    /// Opens the store for a serving node (on PostgreSQL, the only node of
+    /// its database and schema).
+    pub fn open_to_serve(&self) -> Result<Arc<dyn Store>, String> {
         match self {
             StoreChoice::Sled { dir, cache_bytes } => SledStore::open_with_cache(dir, *cache_bytes)
                 .map(|s| Arc::new(s) as Arc<dyn Store>)
                 .map_err(|e| e.to_string()),
-            StoreChoice::Postgres(options) => PostgresStore::open(options)
-                .map(|s| Arc::new(s) as Arc<dyn Store>)
-                .map_err(|e| format!("cannot open the store at {}: {e}", redacted(&options.url))),
+            StoreChoice::Postgres(options) => {
+                let failed = |e: stepline_store::StoreError| {
+                    format!("cannot open the store at {}: {e}", redacted(&options.url))
+                };
+                let store = PostgresStore::open(options).map_err(failed)?;
+                store.hold_sole_node().map_err(failed)?;
+                Ok(Arc::new(store))
+            }
         }
     }
 

@@ -36,10 +36,16 @@ const MIXED: &str = r#"{
 fn kill_9_at_any_moment_loses_nothing() {
     let binary = stepline_binary();
     let data = TempDir::new("crash");
+    kills_lose_nothing(|| Serve::start(&binary, data.path()));
+}
+
+/// Twelve executions of [`MIXED`] through four `kill -9`s of the servers
+/// `start` starts, one after the other, on one store.
+pub(crate) fn kills_lose_nothing(start: impl Fn() -> Serve) {
     let executions = 12;
     let machine = "arn:aws:states:us-east-1:111111111111:stateMachine:mixed";
     {
-        let serve = Serve::start(&binary, data.path());
+        let serve = start();
         let created = serve.call(
             "CreateStateMachine",
             &json!({"name": "mixed", "definition": MIXED, "roleArn": "arn:aws:iam::111111111111:role/r"}),
@@ -58,11 +64,11 @@ fn kill_9_at_any_moment_loses_nothing() {
     }
     // Kill again at other moments while the executions are under way.
     for pause_ms in [700, 1100, 400] {
-        let serve = Serve::start(&binary, data.path());
+        let serve = start();
         std::thread::sleep(Duration::from_millis(pause_ms));
         serve.kill();
     }
-    let serve = Serve::start(&binary, data.path());
+    let serve = start();
     let deadline = Instant::now() + Duration::from_secs(60);
     for i in 0..executions {
         let arn = format!("arn:aws:states:us-east-1:111111111111:execution:mixed:e{i}");

@@ -19,6 +19,7 @@ mod load;
 mod malformed;
 mod ops;
 mod poison;
+mod postgres;
 mod rest;
 mod run;
 mod sdk;

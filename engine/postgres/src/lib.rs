@@ -17,6 +17,7 @@
 //! Tables live in one schema (`stepline` unless configured), created and
 //! migrated at open ([`schema`]).
 
+mod node;
 mod pool;
 mod reads;
 pub mod schema;
@@ -52,6 +53,10 @@ pub enum PostgresError {
     NewerSchema { found: i64, supported: i64 },
     #[error("the PostgreSQL store's runtime cannot start: {0}")]
     Runtime(#[source] std::io::Error),
+    #[error(
+        "another stepline node serves this database (schema {0}); one node per database and schema, until nodes share executions through leases"
+    )]
+    AnotherNode(String),
     #[error("the PostgreSQL store is closed")]
     Closed,
     #[error("a stored value does not read as what its table holds: {0}")]
@@ -98,6 +103,7 @@ pub struct PostgresStore {
     /// Taken only when dropped (a runtime cannot be dropped inside another).
     runtime: Option<tokio::runtime::Runtime>,
     pool: Arc<Pool>,
+    schema: String,
     /// This process's row of the flush table.
     node: String,
 }
@@ -148,6 +154,7 @@ impl PostgresStore {
         let store = Self {
             runtime: Some(runtime),
             pool,
+            schema: options.schema.clone(),
             node,
         };
         let schema = options.schema.clone();

@@ -119,3 +119,25 @@ fn a_store_used_from_an_async_worker_answers() {
     runtime.block_on(async move { drop(store) });
     let _: Option<StoreError> = None;
 }
+
+#[test]
+fn a_second_node_on_one_schema_is_refused() {
+    let Some(options) = fresh_options("second node") else {
+        return;
+    };
+    let first = PostgresStore::open(&options).unwrap();
+    first.hold_sole_node().unwrap();
+    let second = PostgresStore::open(&options).unwrap();
+    let e = second.hold_sole_node().unwrap_err();
+    assert!(e.to_string().contains("another stepline node"), "{e}");
+    drop(first);
+    // The lock goes with the first node's session.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while second.hold_sole_node().is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lock was never released"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

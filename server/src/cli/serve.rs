@@ -211,7 +211,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         tasks.listen = vec![address];
         let invokers = Invokers::new(tasks).map_err(|e| super::error_chain(&e))?;
         let engine = Engine::open(
-            store.open()?,
+            store.open_to_serve()?,
             Arc::new(invokers),
             Arc::new(WallClock),
             engine_config,
