@@ -96,3 +96,33 @@ fn an_unreachable_database_stops_the_start_with_a_clear_error() {
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+#[test]
+fn store_migrate_creates_the_schema_once() {
+    let dir = TempDir::new("pg-migrate");
+    let Some(config) = postgres_config(&dir, "store migrate") else {
+        return;
+    };
+    let config = config.to_str().expect("utf-8 path");
+    let first = crate::support::stepline(&["store", "migrate", "--config", config]);
+    assert_eq!(first.status, 0, "{}", first.stderr);
+    assert!(
+        first.stdout.contains("migrated from version 0 to 1"),
+        "{}",
+        first.stdout
+    );
+    let again = crate::support::stepline(&["store", "migrate", "--config", config]);
+    assert_eq!(again.status, 0, "{}", again.stderr);
+    assert!(
+        again.stdout.contains("is at version 1: nothing to do"),
+        "{}",
+        again.stdout
+    );
+    let none = crate::support::stepline(&["store", "migrate"]);
+    assert_eq!(none.status, 2, "{}", none.stderr);
+    assert!(
+        none.stderr.contains("no PostgreSQL database given"),
+        "{}",
+        none.stderr
+    );
+}

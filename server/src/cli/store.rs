@@ -8,12 +8,17 @@
 //!   to FILE once it arrived whole and its checksum is right.
 //! - `restore FILE --data-dir DIR`: offline, into a new directory; the
 //!   backup is checked whole before anything is written.
+//! - `migrate --store URL`: creates or upgrades a PostgreSQL schema (a
+//!   server does it at start too; this is for doing it ahead of a rollout).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use stepline_postgres::{Migrated, PostgresOptions, PostgresStore};
 use stepline_store::{CHECK_PROBLEMS_KEPT, SledStore, backup};
+
+use crate::store::{StoreChoice, redacted};
 
 use super::client::{Api, ClientError, Remote, finish};
 
@@ -46,6 +51,38 @@ enum Command {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Create or upgrade the tables of a PostgreSQL store (servers also do it at start).
+    Migrate {
+        #[command(flatten)]
+        database: Database,
+    },
+}
+
+/// Which PostgreSQL database and schema: `--store URL`, or `[store]` of a
+/// stepline.toml (with its password settings).
+#[derive(Debug, clap::Args)]
+struct Database {
+    /// The database (postgres://user@host:5432/db); default: the url of [store] in --config.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// A stepline.toml whose [store] names the database, schema and password.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl Database {
+    fn options(&self) -> Result<PostgresOptions, String> {
+        let config = match &self.config {
+            Some(path) => crate::config::load(path)?,
+            None => crate::config::Config::default(),
+        };
+        match StoreChoice::from_config(&config.store, self.store.as_deref(), Path::new(""), 0)? {
+            StoreChoice::Postgres(options) => Ok(options),
+            StoreChoice::Sled { .. } => Err(
+                "no PostgreSQL database given: use --store postgres://... or --config with a [store] url (the embedded store upgrades itself when a server opens it)".to_owned(),
+            ),
+        }
+    }
 }
 
 /// How long a backup may take to arrive.
@@ -58,6 +95,43 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             finish("store backup", save_backup(file, remote, stdout), stderr)
         }
         Command::Restore { file, data_dir } => restore(file, data_dir, stdout, stderr),
+        Command::Migrate { database } => migrate(database, stdout, stderr),
+    }
+}
+
+fn migrate(database: &Database, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
+    let options = match database.options() {
+        Ok(options) => options,
+        Err(e) => {
+            let _ = writeln!(stderr, "stepline store migrate: {e}");
+            return super::EXIT_USAGE;
+        }
+    };
+    match PostgresStore::migrate(&options) {
+        Ok(Migrated { from, to }) if from == to => {
+            let _ = writeln!(
+                stdout,
+                "schema {} is at version {to}: nothing to do",
+                options.schema
+            );
+            0
+        }
+        Ok(Migrated { from, to }) => {
+            let _ = writeln!(
+                stdout,
+                "schema {}: migrated from version {from} to {to}",
+                options.schema
+            );
+            0
+        }
+        Err(e) => {
+            let _ = writeln!(
+                stderr,
+                "stepline store migrate: {}: {e}",
+                redacted(&options.url)
+            );
+            1
+        }
     }
 }
 
