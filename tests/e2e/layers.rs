@@ -2,6 +2,10 @@
 //!
 //! `stepline-language` < `stepline-store` < `stepline-runtime` < `stepline`
 //!
+//! A second store backend (`stepline-postgres`) sits beside the store: it
+//! uses the store's crate, and only the binary, which chooses a backend,
+//! uses it; the runtime works on any backend.
+//!
 //! The language is pure: it may gain a dependency only by adding it to
 //! [`PURE_DEPENDENCIES`] here, where a reviewer sees it, and its code
 //! touches no file, socket, process or environment. The dependency graph
@@ -19,9 +23,13 @@ use crate::support::repo_root;
 const LAYERS: &[&str] = &[
     "stepline-language",
     "stepline-store",
+    "stepline-postgres",
     "stepline-runtime",
     "stepline",
 ];
+
+/// Store backends in crates of their own: only the binary may use them.
+const BACKENDS: &[&str] = &["stepline-postgres"];
 
 /// Everything the language crate may depend on: none of them does I/O.
 const PURE_DEPENDENCIES: &[&str] = &[
@@ -103,6 +111,11 @@ fn layering_problems(graph: &[(String, Vec<String>)]) -> Vec<String> {
                 )),
                 _ => {}
             }
+            if BACKENDS.contains(&dep.as_str()) && name != "stepline" {
+                problems.push(format!(
+                    "{name} depends on {dep}, a store backend: only the binary chooses a backend"
+                ));
+            }
             if own == 0 && layer(dep).is_none() && !PURE_DEPENDENCIES.contains(&dep.as_str()) {
                 problems.push(format!(
                     "{name} depends on {dep}: the language crate stays pure; if {dep} does no I/O, add it to PURE_DEPENDENCIES"
@@ -160,6 +173,19 @@ fn a_reversed_dependency_is_caught() {
     assert_eq!(problems.len(), 2, "{problems:#?}");
     assert!(problems[0].contains("stepline-language depends on stepline-runtime"));
     assert!(problems[1].contains("stepline-store depends on stepline"));
+}
+
+#[test]
+fn a_backend_used_by_the_runtime_is_caught() {
+    let mut graph = workspace_graph();
+    let (_, runtime_deps) = graph
+        .iter_mut()
+        .find(|(name, _)| name == "stepline-runtime")
+        .expect("the runtime crate");
+    runtime_deps.push("stepline-postgres".into());
+    let problems = layering_problems(&graph);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(problems[0].contains("only the binary chooses a backend"));
 }
 
 #[test]

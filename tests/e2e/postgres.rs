@@ -126,3 +126,132 @@ fn store_migrate_creates_the_schema_once() {
         none.stderr
     );
 }
+
+/// A PostgreSQL of this test's own (it is stopped and started again),
+/// stopped when dropped.
+struct OwnDatabase {
+    dir: TempDir,
+    url: String,
+    port: u16,
+}
+
+impl OwnDatabase {
+    fn start() -> Self {
+        let dir = TempDir::new("pg-own");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut database = Self {
+            dir,
+            url: String::new(),
+            port,
+        };
+        database.url = database.up();
+        database
+    }
+
+    fn script(name: &str) -> std::path::PathBuf {
+        crate::support::repo_root()
+            .join("tests/postgres")
+            .join(name)
+    }
+
+    fn up(&self) -> String {
+        let out = Command::new(Self::script("start"))
+            .arg(self.dir.path())
+            .arg(self.port.to_string())
+            .output()
+            .expect("tests/postgres/start runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn down(&self) {
+        let out = Command::new(Self::script("stop"))
+            .arg(self.dir.path())
+            .output()
+            .expect("tests/postgres/stop runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for OwnDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new(Self::script("stop"))
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+#[test]
+fn while_the_database_is_down_calls_answer_503_and_serving_resumes_after() {
+    let dir = TempDir::new("pg-outage");
+    if postgres_config(&dir, "database outage").is_none() {
+        return;
+    }
+    let database = OwnDatabase::start();
+    let binary = stepline_binary();
+    let mut command = Command::new(&binary);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("unused"))
+        .args(["--store", &database.url]);
+    let serve = Serve::spawn(command);
+    let created = serve.call(
+        "CreateStateMachine",
+        &json!({"name": "m", "roleArn": "arn:aws:iam::111111111111:role/r",
+                "definition": r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#}),
+    );
+    assert_eq!(created.0, 200, "{}", created.1);
+    let machine = created.1["stateMachineArn"]
+        .as_str()
+        .expect("arn")
+        .to_owned();
+
+    database.down();
+    let (status, answer) = serve.call("DescribeStateMachine", &json!({"stateMachineArn": machine}));
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["__type"], "ServiceUnavailable", "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("PostgreSQL"),
+        "{answer}"
+    );
+    let ready = crate::rest::http(serve.addr, "GET", "/ready", &[], b"");
+    assert_eq!(ready.status, 503, "{}", ready.body);
+
+    database.up();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let started = loop {
+        let (status, answer) = serve.call("StartExecution", &json!({"stateMachineArn": machine}));
+        if status == 200 {
+            break answer;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never served again: {answer}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let arn = started["executionArn"].as_str().expect("arn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, described) = serve.call("DescribeExecution", &json!({"executionArn": arn}));
+        if described["status"] == "SUCCEEDED" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{described}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -507,11 +507,14 @@ fn pause(arn: &str, e: &dyn std::fmt::Display) {
     tracing::error!(execution = %arn, error = %e, "execution paused on a storage error; it resumes at the next start");
 }
 
+/// A flush's outcome, shared by every writer that waited for it.
+pub(crate) type Flushed = Result<(), Arc<stepline_store::StoreError>>;
+
 /// Serves flush requests: one store flush answers every request that
 /// arrived before it started (group commit).
 pub(crate) async fn flush_loop(
     store: Arc<dyn stepline_store::Store>,
-    mut requests: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), String>>>,
+    mut requests: mpsc::UnboundedReceiver<oneshot::Sender<Flushed>>,
     metrics: Arc<Metrics>,
 ) {
     while let Some(first) = requests.recv().await {
@@ -524,10 +527,12 @@ pub(crate) async fn flush_loop(
         }
         let store = Arc::clone(&store);
         let began = std::time::Instant::now();
-        let result = tokio::task::spawn_blocking(move || store.flush())
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+        let result: Flushed = match tokio::task::spawn_blocking(move || store.flush()).await {
+            Ok(flushed) => flushed.map_err(Arc::new),
+            Err(e) => Err(Arc::new(stepline_store::StoreError::Unavailable(format!(
+                "the flush stopped: {e}"
+            )))),
+        };
         metrics.flushed(began.elapsed());
         for done in waiting {
             let _ = done.send(result.clone());

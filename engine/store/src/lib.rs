@@ -100,6 +100,10 @@ pub enum StoreError {
     /// writer's task that stopped.
     #[error("storage failed: {0}")]
     Unavailable(String),
+    /// One failure reported to many callers: a flush that every writer
+    /// waiting for it shares.
+    #[error(transparent)]
+    Shared(std::sync::Arc<StoreError>),
     #[error("{0}")]
     Unsupported(&'static str),
     #[error("an execution named '{name}' already exists for {state_machine}")]
@@ -126,7 +130,7 @@ impl StoreError {
                 | StoreError::File { .. }
                 | StoreError::Backend(_)
                 | StoreError::Unavailable(_)
-        )
+        ) || matches!(self, StoreError::Shared(e) if e.is_io())
     }
 }
 

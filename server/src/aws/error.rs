@@ -82,10 +82,11 @@ impl From<EngineError> for AwsError {
             EngineError::ExecutionNotRedrivable(_) => {
                 AwsError::new("ExecutionNotRedrivable", message)
             }
+            // AWS's common error for a temporary failure of the service.
             EngineError::Store(_) | EngineError::NoEntropy(_) => AwsError {
                 kind: "ServiceUnavailable",
                 message,
-                status: 500,
+                status: 503,
             },
         }
     }

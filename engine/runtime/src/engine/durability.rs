@@ -35,7 +35,7 @@ impl Engine {
         }
         match wait.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(StoreError::Unavailable(e).into()),
+            Ok(Err(e)) => Err(StoreError::Shared(e).into()),
             Err(_) => Err(StoreError::Unavailable("the store's flusher has stopped".into()).into()),
         }
     }

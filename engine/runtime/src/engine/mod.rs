@@ -102,7 +102,7 @@ struct Inner {
     compiled: Mutex<HashMap<(String, u64), Arc<StateMachine>>>,
     /// Running executions by ARN.
     live: Mutex<HashMap<String, Inbox>>,
-    flusher: mpsc::UnboundedSender<oneshot::Sender<Result<(), String>>>,
+    flusher: mpsc::UnboundedSender<oneshot::Sender<executor::Flushed>>,
     /// Execution names and seeds when none is given.
     random: Mutex<SplitMix64>,
     /// Who waits for which execution to end.
