@@ -255,3 +255,101 @@ fn while_the_database_is_down_calls_answer_503_and_serving_resumes_after() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn store_copy_moves_a_data_directory_to_postgresql_and_back() {
+    let binary = stepline_binary();
+    let dir = TempDir::new("pg-copy");
+    let Some(config) = postgres_config(&dir, "store copy") else {
+        return;
+    };
+    let text = std::fs::read_to_string(&config).expect("config");
+    let schema = text
+        .lines()
+        .find_map(|l| l.strip_prefix("schema = \""))
+        .and_then(|s| s.strip_suffix('"'))
+        .expect("schema")
+        .to_owned();
+    let url = std::env::var("STEPLINE_TEST_POSTGRES").expect("url");
+    let sled = dir.path().join("sled");
+    let arn = {
+        let serve = Serve::start(&binary, &sled);
+        let created = serve.call(
+            "CreateStateMachine",
+            &json!({"name": "m", "roleArn": "arn:aws:iam::111111111111:role/r",
+                    "definition": r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"copied": true}, "End": true}}}"#}),
+        );
+        assert_eq!(created.0, 200, "{}", created.1);
+        let machine = created.1["stateMachineArn"]
+            .as_str()
+            .expect("arn")
+            .to_owned();
+        let started = serve.call(
+            "StartExecution",
+            &json!({"stateMachineArn": machine, "name": "before-the-move"}),
+        );
+        assert_eq!(started.0, 200, "{}", started.1);
+        let arn = started.1["executionArn"].as_str().expect("arn").to_owned();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while serve
+            .call("DescribeExecution", &json!({"executionArn": arn}))
+            .1["status"]
+            != "SUCCEEDED"
+        {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        arn
+    };
+    let config_arg = config.to_str().expect("utf-8");
+    let sled_arg = sled.to_str().expect("utf-8");
+    let moved = crate::support::stepline(&[
+        "store", "copy", "--from", sled_arg, "--to", &url, "--config", config_arg,
+    ]);
+    assert_eq!(moved.status, 0, "{}", moved.stderr);
+    assert!(
+        moved.stdout.contains("1 executions (4 history events)"),
+        "{}",
+        moved.stdout
+    );
+    // Into a store that is not empty: refused.
+    let again = crate::support::stepline(&[
+        "store", "copy", "--from", sled_arg, "--to", &url, "--config", config_arg,
+    ]);
+    assert_eq!(again.status, 1);
+    assert!(
+        again.stderr.contains("copy into an empty store only"),
+        "{}",
+        again.stderr
+    );
+
+    let described = |serve: &Serve| {
+        let (status, described) = serve.call("DescribeExecution", &json!({"executionArn": arn}));
+        assert_eq!(status, 200, "{described}");
+        assert_eq!(described["output"], r#"{"copied":true}"#);
+        let (_, history) = serve.call("GetExecutionHistory", &json!({"executionArn": arn}));
+        assert_eq!(
+            history["events"].as_array().map(Vec::len),
+            Some(4),
+            "{history}"
+        );
+    };
+    {
+        let serve = Serve::start_with(&binary, &dir.path().join("unused"), Some(&config));
+        described(&serve);
+    }
+    let back = dir.path().join("back");
+    let returned = crate::support::stepline(&[
+        "store",
+        "copy",
+        "--from",
+        &url,
+        "--to",
+        back.to_str().expect("utf-8"),
+        "--config",
+        config_arg,
+    ]);
+    assert_eq!(returned.status, 0, "{}", returned.stderr);
+    described(&Serve::start(&binary, &back));
+    assert!(!schema.is_empty());
+}

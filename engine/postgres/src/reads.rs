@@ -268,6 +268,25 @@ impl TaskTokens for PostgresStore {
             task: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
         }))
     }
+
+    fn task_tokens_page(
+        &self,
+        after: &str,
+        limit_: usize,
+    ) -> Result<Vec<TaskTokenRecord>, StoreError> {
+        let rows = self.rows(
+            "SELECT token, execution, task FROM task_tokens WHERE token > $1 ORDER BY token LIMIT $2",
+            vec![text(after), Box::new(limit(limit_))],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| TaskTokenRecord {
+                token: row.get(0),
+                execution: row.get(1),
+                task: u64::try_from(row.get::<_, i64>(2)).unwrap_or(0),
+            })
+            .collect())
+    }
 }
 
 impl Activities for PostgresStore {

@@ -76,7 +76,7 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (execution, timer)
     );
     CREATE TABLE task_tokens (
-        token text PRIMARY KEY,
+        token text COLLATE "C" PRIMARY KEY,
         execution text NOT NULL,
         task bigint NOT NULL
     );

@@ -141,3 +141,18 @@ fn a_second_node_on_one_schema_is_refused() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_copy_into_postgresql_and_back_keeps_everything() {
+    let Some(options) = fresh_options("copy") else {
+        return;
+    };
+    let store = PostgresStore::open(&options).unwrap();
+    stepline_store::suite::check_copy_between(&stepline_store::MemoryStore::new(), &store);
+    let back = stepline_store::MemoryStore::new();
+    stepline_store::copy::copy(&store, &back, &mut |_| {}).unwrap();
+    assert_eq!(
+        stepline_store::StateMachines::state_machines(&back).unwrap(),
+        stepline_store::StateMachines::state_machines(&store).unwrap()
+    );
+}

@@ -24,6 +24,7 @@
 //! inner state; it keeps records, journals, events, timers and tokens.
 
 pub mod backup;
+pub mod copy;
 mod journal;
 mod memory;
 mod records;
@@ -377,6 +378,14 @@ pub trait Activities {
 /// Task tokens that may still answer.
 pub trait TaskTokens {
     fn task_token(&self, token: &str) -> Result<Option<TaskTokenRecord>, StoreError>;
+    /// The tokens after `after` in byte order ("" for the first), at most
+    /// `limit` (a limit of 0 is read as 1): how a copy of the store finds
+    /// them all.
+    fn task_tokens_page(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<TaskTokenRecord>, StoreError>;
 }
 
 /// Trigger definitions and what each has done.

@@ -36,7 +36,7 @@ struct Inner {
     histories: HashMap<String, Vec<HistoryEvent>>,
     /// Pending timers by (execution, timer id), as sled keys them.
     timers: BTreeMap<(String, u64), TimerRecord>,
-    tokens: HashMap<String, TaskTokenRecord>,
+    tokens: BTreeMap<String, TaskTokenRecord>,
     activities: BTreeMap<String, ActivityRecord>,
     revisions: HashMap<(String, u64), StateMachineRecord>,
     triggers: BTreeMap<String, TriggerRecord>,
@@ -230,6 +230,20 @@ impl Timers for MemoryStore {
 impl TaskTokens for MemoryStore {
     fn task_token(&self, token: &str) -> Result<Option<TaskTokenRecord>, StoreError> {
         Ok(self.lock().tokens.get(token).cloned())
+    }
+
+    fn task_tokens_page(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<TaskTokenRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .tokens
+            .range::<str, _>((Bound::Excluded(after), Bound::Unbounded))
+            .take(limit.max(1))
+            .map(|(_, t)| t.clone())
+            .collect())
     }
 }
 

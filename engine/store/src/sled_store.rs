@@ -1170,6 +1170,25 @@ impl TaskTokens for SledStore {
     fn task_token(&self, token: &str) -> Result<Option<TaskTokenRecord>, StoreError> {
         self.get(&key(TOKENS, &[token.as_bytes()]))
     }
+
+    fn task_tokens_page(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<TaskTokenRecord>, StoreError> {
+        use std::ops::Bound;
+        let range = (
+            Bound::Excluded(key(TOKENS, &[after.as_bytes()])),
+            Bound::Excluded(vec![TOKENS + 1]),
+        );
+        self.raw_range(range)?
+            .take(limit.max(1))
+            .map(|item| {
+                item.map_err(io)
+                    .and_then(|(k, v)| decode(&self.whole(&k, v)?))
+            })
+            .collect()
+    }
 }
 
 /// A key and what it is to hold: a value (Some) or nothing (None).

@@ -1615,6 +1615,33 @@ pub fn check_task_tokens(store: &dyn Store) {
     assert_eq!(store.task_token("t2").unwrap(), Some(token("t2", &e, 2)));
 }
 
+/// Tokens page in byte order, past the token given.
+pub fn check_task_tokens_pages(store: &dyn Store) {
+    let e = execution_arn("M", "run");
+    let names = ["b", "a", "t2", "t10", "T", "t1"];
+    ok(
+        store,
+        (1..)
+            .zip(names)
+            .map(|(task, name)| WriteOp::PutTaskToken(token(name, &e, task)))
+            .collect(),
+    );
+    let page = |after: &str, limit: usize| -> Vec<String> {
+        store
+            .task_tokens_page(after, limit)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.token)
+            .collect()
+    };
+    assert_eq!(page("", 2), ["T", "a"]);
+    assert_eq!(page("a", 3), ["b", "t1", "t10"]);
+    assert_eq!(page("t10", 10), ["t2"]);
+    assert_eq!(page("t2", 10), Vec::<String>::new());
+    assert_eq!(page("", 0), ["T"]);
+    assert_eq!(store.task_tokens_page("a", 1).unwrap(), [token("b", &e, 1)]);
+}
+
 // ---------------------------------------------------------------------------
 // Triggers
 
@@ -1811,6 +1838,143 @@ pub fn check_concurrent_history_appends(store: &dyn Store) {
 }
 
 // ---------------------------------------------------------------------------
+// Copying between backends
+
+/// Fills `from` with one of everything (a machine with three revisions and
+/// one deleted since, running and finished executions with journals,
+/// histories longer than a copy's chunk, timers, tokens, task logs, a Map
+/// Run, notices, activities, triggers), copies it into the empty `to`, and
+/// reads everything back from `to`. Then a second copy is refused.
+pub fn check_copy_between(from: &dyn Store, to: &dyn Store) {
+    let mut m = machine("M", 1);
+    let gone = machine("Gone", 1);
+    ok(from, vec![WriteOp::PutStateMachine(gone.clone())]);
+    for revision in 1..=3 {
+        m.revision = revision;
+        ok(from, vec![WriteOp::PutStateMachine(m.clone())]);
+    }
+    let mut old = execution("Gone", "old");
+    old.revision = 1;
+    let running = execution("M", "running");
+    let done = finished(&execution("M", "done"), ExecutionStatus::Succeeded);
+    for record in [&old, &running, &done] {
+        ok(from, start_batch(record));
+    }
+    ok(
+        from,
+        vec![
+            WriteOp::DeleteStateMachine(gone.arn.clone()),
+            append_history(&running.arn, events(5, 2500)),
+            WriteOp::PutTaskLog {
+                record: task_log(&running.arn, 1),
+                keep: 2,
+            },
+            WriteOp::PutTaskLog {
+                record: task_log(&running.arn, 2),
+                keep: 2,
+            },
+            WriteOp::PutTaskLog {
+                record: task_log(&running.arn, 3),
+                keep: 2,
+            },
+            WriteOp::PutEndedNotice(done.arn.clone()),
+            WriteOp::PutMapRun(crate::MapRunRecord {
+                map_run_arn: "arn:aws:states:us-east-1:111111111111:mapRun:M/Map:r".into(),
+                execution_arn: running.arn.clone(),
+                status: "RUNNING".into(),
+                start: t0(),
+                stop: None,
+                max_concurrency: 10,
+                tolerated_failure_percentage: Some(5.0),
+                tolerated_failure_count: None,
+                items: Default::default(),
+                executions: Default::default(),
+            }),
+            WriteOp::PutActivity(ActivityRecord {
+                arn: "arn:aws:states:us-east-1:123456789012:activity:work".into(),
+                name: "work".into(),
+                created: t0(),
+                tags: Default::default(),
+            }),
+            WriteOp::PutTrigger(trigger("nightly", true)),
+            WriteOp::PutTriggerState(trigger_state("nightly", 3)),
+        ],
+    );
+
+    let mut heard = Vec::new();
+    let summary = crate::copy::copy(from, to, &mut |n| heard.push(n)).unwrap();
+    assert_eq!(heard, [1, 2, 3]);
+    assert_eq!(summary.executions, 3);
+    assert_eq!(summary.history_events, 2500 + 4 + 4);
+
+    assert_eq!(to.state_machines().unwrap(), from.state_machines().unwrap());
+    assert_eq!(to.state_machine(&gone.arn).unwrap(), None);
+    for (arn, revision) in [(&m.arn, 1), (&m.arn, 2), (&m.arn, 3), (&gone.arn, 1)] {
+        assert_eq!(
+            to.state_machine_revision(arn, revision).unwrap(),
+            from.state_machine_revision(arn, revision).unwrap(),
+            "{arn} revision {revision}"
+        );
+    }
+    for record in [&old, &running, &done] {
+        let arn = &record.arn;
+        assert_eq!(to.execution(arn).unwrap(), Some(record.clone()));
+        assert_eq!(to.journal(arn).unwrap(), from.journal(arn).unwrap());
+        assert_eq!(
+            to.history(arn, 1, u64::MAX).unwrap(),
+            from.history(arn, 1, u64::MAX).unwrap()
+        );
+        assert_eq!(to.timers_of(arn).unwrap(), from.timers_of(arn).unwrap());
+        assert_eq!(to.map_runs(arn).unwrap(), from.map_runs(arn).unwrap());
+        // Logs are numbered again from 1 in the copy.
+        let unnumbered = |store: &dyn Store| {
+            let mut logs = store.task_logs(arn).unwrap();
+            logs.iter_mut().for_each(|l| l.seq = 0);
+            logs
+        };
+        assert_eq!(unnumbered(to), unnumbered(from));
+        let token = format!("token-{}", record.name);
+        assert_eq!(
+            to.task_token(&token).unwrap(),
+            from.task_token(&token).unwrap()
+        );
+    }
+    assert_eq!(to.task_logs(&running.arn).unwrap().len(), 2);
+    assert_eq!(to.ended_notices().unwrap(), [done.arn.clone()]);
+    assert_eq!(to.activities().unwrap(), from.activities().unwrap());
+    assert_eq!(to.triggers().unwrap(), from.triggers().unwrap());
+    assert_eq!(
+        to.trigger_state("nightly").unwrap(),
+        Some(trigger_state("nightly", 3))
+    );
+    assert_eq!(
+        listed(to, ExecutionQuery::new(ExecutionsOf::All, 10)),
+        listed(from, ExecutionQuery::new(ExecutionsOf::All, 10))
+    );
+
+    let again = crate::copy::copy(from, to, &mut |_| {}).unwrap_err();
+    assert!(
+        again.to_string().contains("copy into an empty store only"),
+        "{again}"
+    );
+}
+
+#[cfg(test)]
+#[test]
+fn a_copy_from_memory_into_sled_and_back_keeps_everything() {
+    use crate::StateMachines;
+    let dir = sled_only::TempDir::new("copy");
+    let sled = crate::SledStore::open(dir.path()).unwrap();
+    check_copy_between(&crate::MemoryStore::new(), &sled);
+    let back = crate::MemoryStore::new();
+    crate::copy::copy(&sled, &back, &mut |_| {}).unwrap();
+    assert_eq!(
+        back.state_machines().unwrap(),
+        sled.state_machines().unwrap()
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Running the suite
 
 /// Every check, by name; and, in this crate's tests, one `#[test]` per
@@ -1869,6 +2033,7 @@ checks!(
     check_timers_of,
     check_timer_put_again_replaces_it,
     check_task_tokens,
+    check_task_tokens_pages,
     check_activities,
     check_revisions_outlive_updates_and_deletes,
     check_delete_execution,

@@ -10,6 +10,8 @@
 //!   backup is checked whole before anything is written.
 //! - `migrate --store URL`: creates or upgrades a PostgreSQL schema (a
 //!   server does it at start too; this is for doing it ahead of a rollout).
+//! - `copy --from A --to B`: everything one store holds into another, empty
+//!   one (a data directory or a PostgreSQL URL each), both out of service.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -56,6 +58,18 @@ enum Command {
         #[command(flatten)]
         database: Database,
     },
+    /// Copy everything a store holds into another, empty one (no server may use either).
+    Copy {
+        /// The store to read: a data directory or a postgres:// URL.
+        #[arg(long)]
+        from: String,
+        /// The empty store to fill: a data directory or a postgres:// URL.
+        #[arg(long)]
+        to: String,
+        /// A stepline.toml whose [store] gives the PostgreSQL password and schema.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 /// Which PostgreSQL database and schema: `--store URL`, or `[store]` of a
@@ -96,6 +110,94 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         }
         Command::Restore { file, data_dir } => restore(file, data_dir, stdout, stderr),
         Command::Migrate { database } => migrate(database, stdout, stderr),
+        Command::Copy { from, to, config } => copy(from, to, config.as_deref(), stdout, stderr),
+    }
+}
+
+/// Opens one side of a copy, as the only user of it: a data directory
+/// (sled's lock) or a PostgreSQL schema (the node lock no server holds).
+fn open_for_copy(
+    place: &str,
+    config: &crate::config::Config,
+) -> Result<Box<dyn stepline_store::Store>, String> {
+    if place.starts_with("postgres://") || place.starts_with("postgresql://") {
+        let choice = StoreChoice::from_config(&config.store, Some(place), Path::new(""), 0)?;
+        let StoreChoice::Postgres(options) = choice else {
+            return Err(format!("{} is not a PostgreSQL URL", redacted(place)));
+        };
+        let failed = |e: stepline_store::StoreError| format!("{}: {e}", redacted(place));
+        let store = PostgresStore::open(&options).map_err(failed)?;
+        store.hold_sole_node().map_err(failed)?;
+        Ok(Box::new(store))
+    } else {
+        SledStore::open(Path::new(place))
+            .map(|s| Box::new(s) as Box<dyn stepline_store::Store>)
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn copy(
+    from: &str,
+    to: &str,
+    config: Option<&Path>,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> u8 {
+    let config = match config.map(crate::config::load).transpose() {
+        Ok(config) => config.unwrap_or_default(),
+        Err(e) => {
+            let _ = writeln!(stderr, "stepline store copy: {e}");
+            return super::EXIT_USAGE;
+        }
+    };
+    if !from.contains("://") && !Path::new(from).join("db").exists() {
+        let _ = writeln!(stderr, "stepline store copy: {from} holds no store");
+        return super::EXIT_USAGE;
+    }
+    let opened =
+        open_for_copy(from, &config).and_then(|source| Ok((source, open_for_copy(to, &config)?)));
+    let (source, target) = match opened {
+        Ok(stores) => stores,
+        Err(e) => {
+            let _ = writeln!(stderr, "stepline store copy: {e}");
+            return 1;
+        }
+    };
+    let mut progress = |n: u64| {
+        if n % 1000 == 0 {
+            let _ = writeln!(stderr, "{n} executions copied");
+        }
+    };
+    match stepline_store::copy::copy(source.as_ref(), target.as_ref(), &mut progress) {
+        Ok(summary) => {
+            let _ = writeln!(
+                stdout,
+                "copied {} state machines ({} revisions), {} executions ({} history events), {} task tokens, {} activities, {} triggers from {} to {}",
+                summary.state_machines,
+                summary.revisions,
+                summary.executions,
+                summary.history_events,
+                summary.task_tokens,
+                summary.activities,
+                summary.triggers,
+                redacted_place(from),
+                redacted_place(to),
+            );
+            0
+        }
+        Err(e) => {
+            let _ = writeln!(stderr, "stepline store copy: {e}");
+            1
+        }
+    }
+}
+
+/// A place as given, a URL without its password.
+fn redacted_place(place: &str) -> String {
+    if place.contains("://") {
+        redacted(place)
+    } else {
+        place.to_owned()
     }
 }
 
