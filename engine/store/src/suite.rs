@@ -1940,7 +1940,7 @@ pub fn check_copy_between(from: &dyn Store, to: &dyn Store) {
         );
     }
     assert_eq!(to.task_logs(&running.arn).unwrap().len(), 2);
-    assert_eq!(to.ended_notices().unwrap(), [done.arn.clone()]);
+    assert_eq!(to.ended_notices().unwrap(), vec![done.arn.clone()]);
     assert_eq!(to.activities().unwrap(), from.activities().unwrap());
     assert_eq!(to.triggers().unwrap(), from.triggers().unwrap());
     assert_eq!(
