@@ -33,7 +33,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
     /// Tables and timelines for people (colours on a terminal, unless NO_COLOR).
-    /// `human` is accepted too (the old spelling of `logs --output`).
+    // `human` is the old spelling of `logs --output text`, kept for scripts.
     #[value(alias = "human")]
     Text,
     /// JSON documents with stable shapes, for scripts (docs/cli.md).

@@ -129,7 +129,11 @@ pub fn run(
         Command::MapRuns(args) => map_runs::run(&args, stdout, stderr),
         Command::Activities(args) => activities::run(&args, stdout, stderr),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "stepline", stdout);
+            // Into a buffer first: clap_complete panics when its writer
+            // fails (a closed pipe, as `| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "stepline", &mut script);
+            let _ = stdout.write_all(&script);
             0
         }
         Command::Machines(args) => machines::run(&args, stdout, stderr),
