@@ -200,7 +200,7 @@ mod tests {
                 if option == "--help" || option == "--version" {
                     continue;
                 }
-                if !docs.contains(&format!("{option}")) {
+                if !docs.contains(option.as_str()) {
                     missing.push(format!("stepline {path} {option}"));
                 }
             }
