@@ -223,9 +223,10 @@ fn scope_event(kind: &str) -> ScopeEvent {
     }
 }
 
-/// The width of the columns before the detail: clock, since, event type,
-/// state (padded as [`Timeline::line`] pads them).
-const CLOCK_WIDTH: usize = 12;
+/// The width of the columns before the detail: clock (wide enough for its
+/// heading, `TIME (+05:30)`), since, event type, state (padded as
+/// [`Timeline::line`] pads them).
+const CLOCK_WIDTH: usize = 13;
 const SINCE_WIDTH: usize = 9;
 const KIND_WIDTH: usize = 28;
 const STATE_WIDTH: usize = 20;
@@ -466,7 +467,7 @@ mod tests {
         );
         assert_eq!(
             line(Fit::Chars(80)).chars().count(),
-            75 + 80,
+            76 + 80,
             "{}",
             line(Fit::Chars(80))
         );
