@@ -19,30 +19,30 @@ use crate::aws::Server;
 use crate::rest::get;
 use crate::support::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_stepline-under-test");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_stepline-under-test");
 
 /// What one run of the binary printed and returned.
 #[derive(Debug)]
-struct Out {
-    status: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Out {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Out {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
     }
 
     /// Exit status and a single line on stderr, as every failure is told.
-    fn failed(&self, status: i32, needle: &str) {
+    pub fn failed(&self, status: i32, needle: &str) {
         assert_eq!(self.status, status, "{self:?}");
         assert!(self.stderr.contains(needle), "{needle} not in {self:?}");
         assert!(!self.stderr.contains("panicked"), "{self:?}");
     }
 }
 
-fn command(endpoint: &str, args: &[&str]) -> Command {
+pub(crate) fn command(endpoint: &str, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.args(args)
         .env("STEPLINE_ENDPOINT", endpoint)
@@ -51,8 +51,13 @@ fn command(endpoint: &str, args: &[&str]) -> Command {
     c
 }
 
-fn run_at(endpoint: &str, args: &[&str]) -> Out {
-    let out = command(endpoint, args).output().expect("run stepline");
+pub(crate) fn run_at(endpoint: &str, args: &[&str]) -> Out {
+    output(command(endpoint, args))
+}
+
+/// What a prepared command printed and returned.
+pub(crate) fn output(mut command: Command) -> Out {
+    let out = command.output().expect("run stepline");
     Out {
         status: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -60,15 +65,15 @@ fn run_at(endpoint: &str, args: &[&str]) -> Out {
     }
 }
 
-fn run(server: &Server, args: &[&str]) -> Out {
+pub(crate) fn run(server: &Server, args: &[&str]) -> Out {
     run_at(&format!("http://{}", server.addr), args)
 }
 
-const HELLO: &str = r#"{"StartAt": "Hello", "States": {
+pub(crate) const HELLO: &str = r#"{"StartAt": "Hello", "States": {
   "Hello": {"Type": "Pass", "Parameters": {"greeting.$": "States.Format('Hello, {}!', $.name)"}, "End": true}
 }}"#;
 
-const FAILS: &str = r#"{"StartAt": "Check", "States": {
+pub(crate) const FAILS: &str = r#"{"StartAt": "Check", "States": {
   "Check": {"Type": "Pass", "Next": "Broken"},
   "Broken": {"Type": "Fail", "Error": "Broken.Pipe", "Cause": "the pipe broke"}
 }}"#;
@@ -80,10 +85,10 @@ const WAITS: &str = r#"{"StartAt": "Prepare", "States": {
   "Finish": {"Type": "Task", "Resource": "stepline:process:echo", "End": true}
 }}"#;
 
-const LONG: &str =
+pub(crate) const LONG: &str =
     r#"{"StartAt": "Pause", "States": {"Pause": {"Type": "Wait", "Seconds": 60, "End": true}}}"#;
 
-fn create(server: &Server, dir: &TempDir, name: &str, definition: &str) {
+pub(crate) fn create(server: &Server, dir: &TempDir, name: &str, definition: &str) {
     let file = dir.write(&format!("{name}.asl.json"), definition);
     let out = run(
         server,
@@ -357,6 +362,12 @@ fn history_is_a_timeline_and_follow_tails_a_running_execution() {
     .spawn()
     .expect("spawn");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    // The column headings come first; the clock's names its zone.
+    let header = lines.next().expect("a heading").expect("read");
+    assert!(
+        header.starts_with("TIME (UTC)") && header.ends_with("DETAIL"),
+        "{header}"
+    );
     let mut seen = Vec::new();
     let started = Instant::now();
     // The Wait state's entry arrives while the execution still runs.

@@ -6,6 +6,7 @@ mod access;
 mod architecture;
 mod aws;
 mod cli;
+mod cli_ops;
 mod conformance;
 mod crash;
 mod distributed_map;

@@ -446,7 +446,11 @@ statuses = ["FAILED", "SUCCEEDED"]
     assert_eq!(parsed, logs);
     let missing = stepline(&["logs", "works/nope", "--endpoint", &endpoint]);
     assert_eq!(missing.status, 1);
-    assert!(missing.stderr.contains("404"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("ExecutionDoesNotExist"),
+        "{}",
+        missing.stderr
+    );
 
     // JSON logs: every line parses; lines about the execution name it and
     // its state.

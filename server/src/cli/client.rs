@@ -1,5 +1,5 @@
-//! What every client command shares: the `--endpoint` and `--output`
-//! options, the blocking REST client over a running server's `/v1` API,
+//! What every client command shares: the `--endpoint`, `-o/--output`,
+//! `--utc` and `--local` options, the blocking REST client over a running server's `/v1` API,
 //! execution ids, and the one way a failure is told (a single line on
 //! stderr, and an exit status).
 //!
@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::EXIT_USAGE;
+use super::render::Zone;
 use crate::rest::encode_segment;
 
 /// Where a client command goes when neither `--endpoint` nor
@@ -28,12 +29,57 @@ pub const EXIT_EXECUTION_FAILED: u8 = 3;
 /// How long an ordinary request may take. Long polls add their own wait.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// `-o/--output`: how a command prints its results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
     /// Tables and timelines for people (colours on a terminal, unless NO_COLOR).
+    // `human` is the old spelling of `logs --output text`, kept for scripts.
+    #[value(alias = "human")]
     Text,
     /// JSON documents with stable shapes, for scripts (docs/cli.md).
     Json,
+}
+
+/// `-o/--output text|json`: every command that prints results takes it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OutputArg {
+    /// text for people, json for scripts.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+impl OutputArg {
+    pub fn json(&self) -> bool {
+        self.output == Output::Json
+    }
+}
+
+/// `-o` and the zone of the times shown: the options of every command
+/// whose results hold times.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Present {
+    #[command(flatten)]
+    pub output: OutputArg,
+    /// Show times in UTC, labelled `UTC` (the default).
+    #[arg(long, global = true, overrides_with = "local")]
+    utc: bool,
+    /// Show times in this machine's time zone, labelled with its offset (`+01:00`).
+    #[arg(long, global = true, overrides_with = "utc")]
+    local: bool,
+}
+
+impl Present {
+    pub fn json(&self) -> bool {
+        self.output.json()
+    }
+
+    pub fn zone(&self) -> Zone {
+        if self.local && !self.utc {
+            Zone::Local
+        } else {
+            Zone::Utc
+        }
+    }
 }
 
 /// The options of every command that talks to a server.
@@ -42,9 +88,8 @@ pub struct Remote {
     /// The server's address [default: $STEPLINE_ENDPOINT, else http://127.0.0.1:8083].
     #[arg(long, global = true, value_name = "URL")]
     endpoint: Option<String>,
-    /// text for people, json for scripts.
-    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Text)]
-    pub output: Output,
+    #[command(flatten)]
+    pub present: Present,
 }
 
 impl Remote {

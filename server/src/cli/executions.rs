@@ -1,5 +1,6 @@
-//! Executions on a running server: `start NAME [--input JSON|@FILE]
-//! [--name EXEC] [--wait]`, `executions list|describe`, and `stop EXEC`.
+//! Executions on a running server: `executions list|describe|start|stop|
+//! redrive`, and `start` and `stop`, the short forms of `executions start`
+//! and `executions stop`.
 //!
 //! `start --wait` follows the history (the same long poll as `history
 //! --follow`); on a terminal it keeps one progress line on stderr with the
@@ -7,27 +8,26 @@
 //! status says how the execution ended, so scripts can `&&` on it.
 
 use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use stepline_language::payload::MAX_PAYLOAD_BYTES;
 
 use super::client::{
-    Api, Body, ClientError, EXIT_EXECUTION_FAILED, ExecutionId, Output, Remote, finish,
-    machine_path, print_json, read_bounded,
+    Api, Body, ClientError, EXIT_EXECUTION_FAILED, ExecutionId, Remote, finish, machine_path,
+    print_json,
 };
 use super::history::{LONG_POLL, Seen, Timeline, follow};
-use super::render::{self, Cell, Style, Tone};
+use super::input;
+use super::render::{self, Cell, Stream, Style, Tone, Zone};
 use crate::rest::encode_segment;
 
+/// What `start` takes, as `stepline start` and as `stepline executions start`.
 #[derive(Debug, clap::Args)]
-pub struct StartArgs {
+pub struct StartOptions {
     /// The state machine's name.
     machine: String,
-    /// The input: JSON text, or @FILE to read it from a file [default: {}].
-    #[arg(long, short = 'i', value_name = "JSON|@FILE")]
+    #[arg(long, short = 'i', value_name = "JSON|@FILE|-", help = input::HELP)]
     input: Option<String>,
     /// The execution's name [default: a new UUID].
     #[arg(long)]
@@ -36,6 +36,13 @@ pub struct StartArgs {
     /// with 3 unless it SUCCEEDED.
     #[arg(long, short = 'w')]
     wait: bool,
+}
+
+/// `stepline start`.
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    #[command(flatten)]
+    options: StartOptions,
     #[command(flatten)]
     remote: Remote,
 }
@@ -59,7 +66,7 @@ enum Command {
         #[arg(long)]
         machine: Option<String>,
         /// At most this many.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
         limit: u32,
     },
     /// One execution: status, times, input, output or error.
@@ -67,70 +74,63 @@ enum Command {
         /// MACHINE/NAME, or the execution's ARN.
         execution: String,
     },
+    /// Start an execution; --wait follows it to its end (also `stepline start`).
+    Start(StartOptions),
+    /// Stop a running execution: it ends ABORTED (also `stepline stop`).
+    Stop(StopOptions),
+    /// Run a FAILED, TIMED_OUT or ABORTED execution again from where it stopped.
+    Redrive {
+        /// MACHINE/NAME, or the execution's ARN.
+        execution: String,
+    },
 }
 
+/// What `stop` takes, as `stepline stop` and as `stepline executions stop`.
 #[derive(Debug, clap::Args)]
-pub struct StopArgs {
+pub struct StopOptions {
     /// MACHINE/NAME, or the execution's ARN.
     execution: String,
-    /// The error recorded in ExecutionAborted.
+    /// The error recorded in ExecutionAborted (at most 256 bytes).
     #[arg(long)]
     error: Option<String>,
-    /// The cause recorded in ExecutionAborted.
+    /// The cause recorded in ExecutionAborted (at most 32768 bytes).
     #[arg(long)]
     cause: Option<String>,
+}
+
+/// `stepline stop`.
+#[derive(Debug, clap::Args)]
+pub struct StopArgs {
+    #[command(flatten)]
+    options: StopOptions,
     #[command(flatten)]
     remote: Remote,
 }
 
 pub fn start(args: &StartArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
-    let result = execute_start(args, stdout, stderr);
+    let result = execute_start(&args.options, &args.remote, stdout, stderr);
     finish("start", result, stderr)
 }
 
 pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
-    let result = execute(args, stdout).map(|()| 0);
+    let result = execute(args, stdout, stderr);
     finish("executions", result, stderr)
 }
 
 pub fn stop(args: &StopArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
-    let result = execute_stop(args, stdout).map(|()| 0);
+    let result = execute_stop(&args.options, &args.remote, stdout).map(|()| 0);
     finish("stop", result, stderr)
 }
 
-/// The input text: `--input JSON` or `--input @FILE`, checked to be JSON
-/// here so that a typo is reported with its position before any request.
-fn input_text(input: Option<&str>) -> Result<Option<String>, ClientError> {
-    let Some(input) = input else {
-        return Ok(None);
-    };
-    let (text, origin) = match input.strip_prefix('@') {
-        Some(file) => (
-            read_bounded(
-                Path::new(file),
-                MAX_PAYLOAD_BYTES as u64,
-                "an input (256 KiB)",
-            )?,
-            file.to_owned(),
-        ),
-        None => (input.to_owned(), "--input".to_owned()),
-    };
-    if let Err(e) = serde_json::from_str::<Value>(&text) {
-        return Err(ClientError::usage(format!(
-            "the input ({origin}) is not JSON: {e}"
-        )));
-    }
-    Ok(Some(text))
-}
-
 fn execute_start(
-    args: &StartArgs,
+    args: &StartOptions,
+    remote: &Remote,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8, ClientError> {
-    let input = input_text(args.input.as_deref())?;
-    let api = Api::new(&args.remote)?;
-    let json = args.remote.output == Output::Json;
+    let input = args.input.as_deref().map(input::read).transpose()?;
+    let api = Api::new(remote)?;
+    let json = remote.present.json();
     let style = Style::for_stdout();
     let mut path = format!("{}/executions", machine_path(&args.machine));
     if let Some(name) = &args.name {
@@ -241,12 +241,8 @@ impl Progress {
         if !self.shown {
             return;
         }
-        let width = std::env::var("COLUMNS")
-            .ok()
-            .and_then(|c| c.parse::<usize>().ok())
-            .unwrap_or(80)
-            .max(20);
-        let head = format!("RUNNING {:.1}s  ", self.began.elapsed().as_secs_f64());
+        let width = render::width(Stream::Stderr).unwrap_or(80).max(20);
+        let head = format!("RUNNING {}  ", render::elapsed(self.began.elapsed()));
         let mut trail = self.trail.join(" → ");
         let room = width.saturating_sub(head.chars().count() + 1);
         let count = trail.chars().count();
@@ -272,16 +268,20 @@ impl Progress {
     }
 }
 
-fn execute(args: &Args, out: &mut dyn Write) -> Result<(), ClientError> {
-    let api = Api::new(&args.remote)?;
-    let json = args.remote.output == Output::Json;
+fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, ClientError> {
+    let remote = &args.remote;
+    let json = remote.present.json();
+    let zone = remote.present.zone();
     let style = Style::for_stdout();
     match &args.command {
+        Command::Start(options) => return execute_start(options, remote, out, err),
+        Command::Stop(options) => execute_stop(options, remote, out)?,
         Command::List {
             status,
             machine,
             limit,
         } => {
+            let api = Api::new(remote)?;
             let executions = list(&api, status.as_deref(), machine.as_deref(), *limit)?;
             if json {
                 print_json(out, &json!({"executions": executions}));
@@ -296,7 +296,7 @@ fn execute(args: &Args, out: &mut dyn Write) -> Result<(), ClientError> {
                         vec![
                             Cell::plain(e["id"].as_str().unwrap_or("")),
                             Cell::toned(status, render::status_tone(status)),
-                            Cell::plain(render::date_time(&e["startDate"])),
+                            Cell::plain(zone.date_time_of(&e["startDate"])),
                             Cell::plain(render::execution_duration(e, now)),
                         ]
                     })
@@ -311,15 +311,32 @@ fn execute(args: &Args, out: &mut dyn Write) -> Result<(), ClientError> {
         }
         Command::Describe { execution } => {
             let id = ExecutionId::parse(execution)?;
+            let api = Api::new(remote)?;
             let execution = api.get(&id.path())?;
             if json {
                 print_json(out, &execution);
             } else {
-                describe(out, style, &execution);
+                describe(out, style, zone, &execution);
+            }
+        }
+        Command::Redrive { execution } => {
+            let id = ExecutionId::parse(execution)?;
+            let api = Api::new(remote)?;
+            let path = format!("{}/redrive", id.path());
+            let execution = api.send(Method::POST, &path, Body::None)?;
+            if json {
+                print_json(out, &execution);
+            } else {
+                let status = execution["status"].as_str().unwrap_or("");
+                let _ = writeln!(
+                    out,
+                    "redriven {id}: {}",
+                    style.paint(render::status_tone(status), status)
+                );
             }
         }
     }
-    Ok(())
+    Ok(0)
 }
 
 /// Up to `limit` executions, newest first, following the pages.
@@ -357,7 +374,7 @@ fn list(
     Ok(executions)
 }
 
-fn describe(out: &mut dyn Write, style: Style, e: &Value) {
+fn describe(out: &mut dyn Write, style: Style, zone: Zone, e: &Value) {
     let text = |key: &str| e[key].as_str().unwrap_or("").to_owned();
     let status = text("status");
     let mut rows = vec![
@@ -366,10 +383,10 @@ fn describe(out: &mut dyn Write, style: Style, e: &Value) {
         ("machine", text("stateMachine")),
         ("revision", e["revision"].to_string()),
         ("status", style.paint(render::status_tone(&status), &status)),
-        ("started", render::date_time(&e["startDate"])),
+        ("started", zone.date_time_of(&e["startDate"])),
     ];
     if e.get("stopDate").is_some() {
-        rows.push(("stopped", render::date_time(&e["stopDate"])));
+        rows.push(("stopped", zone.date_time_of(&e["stopDate"])));
     }
     rows.push((
         "duration",
@@ -387,9 +404,27 @@ fn describe(out: &mut dyn Write, style: Style, e: &Value) {
     }
 }
 
-fn execute_stop(args: &StopArgs, out: &mut dyn Write) -> Result<(), ClientError> {
+/// AWS's bounds on StopExecution's error and cause, checked here so that a
+/// long one is a usage error rather than the server's 400.
+const MAX_ERROR_BYTES: usize = 256;
+const MAX_CAUSE_BYTES: usize = 32768;
+
+fn execute_stop(
+    args: &StopOptions,
+    remote: &Remote,
+    out: &mut dyn Write,
+) -> Result<(), ClientError> {
     let id = ExecutionId::parse(&args.execution)?;
-    let api = Api::new(&args.remote)?;
+    let too_long = |what: &str, text: &Option<String>, max: usize| match text {
+        Some(t) if t.len() > max => Err(ClientError::usage(format!(
+            "--{what} is {} bytes; at most {max}",
+            t.len()
+        ))),
+        _ => Ok(()),
+    };
+    too_long("error", &args.error, MAX_ERROR_BYTES)?;
+    too_long("cause", &args.cause, MAX_CAUSE_BYTES)?;
+    let api = Api::new(remote)?;
     let mut body = serde_json::Map::new();
     if let Some(error) = &args.error {
         body.insert("error".into(), json!(error));
@@ -407,7 +442,7 @@ fn execute_stop(args: &StopArgs, out: &mut dyn Write) -> Result<(), ClientError>
         &format!("{}/stop", id.path()),
         Body::Json(&body),
     )?;
-    if args.remote.output == Output::Json {
+    if remote.present.json() {
         print_json(out, &execution);
     } else {
         let style = Style::for_stdout();

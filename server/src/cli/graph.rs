@@ -1,6 +1,6 @@
-//! `stepline graph FILE|NAME [--format mermaid|dot|json]`: a state
-//! machine's diagram (`asl::diagram`) written as a Mermaid flowchart, a
-//! Graphviz digraph, or JSON.
+//! `stepline graph FILE|NAME [--format mermaid|dot] [-o text|json]`: a
+//! state machine's diagram (`asl::diagram`) written as a Mermaid flowchart
+//! or a Graphviz digraph (`-o text`, the default), or as JSON (`-o json`).
 //!
 //! A FILE that exists is read and drawn offline; anything else is the
 //! name of a state machine on the server, whose definition is fetched and
@@ -30,7 +30,8 @@ pub enum Format {
     Mermaid,
     /// A Graphviz digraph (`dot -Tsvg`).
     Dot,
-    /// The diagram's nodes, edges and groups as JSON.
+    /// The old spelling of `-o json`.
+    #[value(hide = true)]
     Json,
 }
 
@@ -38,11 +39,30 @@ pub enum Format {
 pub struct Args {
     /// A definition file, or the name of a state machine on the server.
     target: String,
-    /// What to write (`-f` is left to `history --follow`).
-    #[arg(long, value_enum, default_value_t = Format::Mermaid)]
-    format: Format,
+    /// The syntax of the text drawing [default: mermaid] (`-f` is left to
+    /// `history --follow`). `-o json` writes the diagram as JSON instead.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
     #[command(flatten)]
     remote: Remote,
+}
+
+/// What to write: `-o json`, or the text drawing `--format` chooses. A
+/// drawing's syntax asked for with `-o json` is a contradiction, told
+/// rather than one of them silently ignored.
+fn chosen(args: &Args) -> Result<Format, ClientError> {
+    match (args.remote.present.json(), args.format) {
+        (true, Some(syntax @ (Format::Mermaid | Format::Dot))) => Err(ClientError::usage(format!(
+            "-o json writes the diagram as JSON; --format {} is a text drawing (use -o text, or leave out --format)",
+            if syntax == Format::Dot {
+                "dot"
+            } else {
+                "mermaid"
+            }
+        ))),
+        (true, _) | (false, Some(Format::Json)) => Ok(Format::Json),
+        (false, format) => Ok(format.unwrap_or(Format::Mermaid)),
+    }
 }
 
 pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
@@ -51,6 +71,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
 }
 
 fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), ClientError> {
+    let format = chosen(args)?;
     let path = Path::new(&args.target);
     // A state machine's name holds no `/`, and one ending in `.json` is
     // far more likely a mistyped file: say so rather than ask the server.
@@ -88,7 +109,7 @@ fn execute(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
         )));
     };
     let d = diagram(&machine);
-    let text = match args.format {
+    let text = match format {
         Format::Mermaid => mermaid(&d),
         Format::Dot => dot(&d),
         Format::Json =>

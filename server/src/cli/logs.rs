@@ -1,93 +1,45 @@
 //! `stepline logs EXEC`: what an execution's process tasks wrote, per
-//! attempt, from a running server (`GET /v1/executions/{machine}/{name}/logs`).
+//! attempt, from a running server (`GET /v1/executions/{machine}/{name}/logs`),
+//! through the shared client (so it sends `$STEPLINE_TOKEN` and fails as
+//! every client command fails).
 //!
-//! EXEC is `MACHINE/NAME` (the REST id) or an execution ARN. Human output
-//! is one block per attempt; `--output json` prints the server's answer.
+//! EXEC is `MACHINE/NAME` (the REST id) or an execution ARN. Text output
+//! is one block per attempt; `-o json` prints the server's answer.
 
 use std::io::Write;
 
 use serde_json::Value;
 
-use super::EXIT_USAGE;
-use super::client::{DEFAULT_ENDPOINT, ExecutionId};
+use super::client::{Api, ClientError, ExecutionId, Remote, finish, print_json};
+use super::render::Zone;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The execution: MACHINE/NAME or its ARN.
     execution: String,
-    /// The server's address [default: $STEPLINE_ENDPOINT, else http://127.0.0.1:8083].
-    #[arg(long)]
-    endpoint: Option<String>,
-    /// `human` (a block per attempt) or `json` (the API's answer).
-    #[arg(long, value_enum, default_value_t = Output::Human)]
-    output: Output,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Output {
-    Human,
-    Json,
+    #[command(flatten)]
+    remote: Remote,
 }
 
 pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
-    let id = match ExecutionId::parse(&args.execution) {
-        Ok(id) => id,
-        Err(e) => {
-            let _ = writeln!(stderr, "stepline logs: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let endpoint = args
-        .endpoint
-        .clone()
-        .or_else(|| std::env::var("STEPLINE_ENDPOINT").ok())
-        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
-    let url = format!("{}{}/logs", endpoint.trim_end_matches('/'), id.path());
-    let answer = match fetch(&url, &endpoint) {
-        Ok(answer) => answer,
-        Err(e) => {
-            let _ = writeln!(stderr, "stepline logs: {e}");
-            return 1;
-        }
-    };
-    match args.output {
-        Output::Json => {
-            let _ = writeln!(stdout, "{answer:#}");
-        }
-        Output::Human => human(&answer, stdout),
-    }
-    0
+    let result = execute(args, stdout).map(|()| 0);
+    finish("logs", result, stderr)
 }
 
-fn fetch(url: &str, endpoint: &str) -> Result<Value, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(async {
-        let response = reqwest::Client::new()
-            .get(url)
-            .timeout(std::time::Duration::from_secs(60))
-            .send()
-            .await
-            .map_err(|e| format!("cannot reach {endpoint}: {e}"))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| format!("cannot read the server's answer: {e}"))?;
-        let body: Value = serde_json::from_str(&text)
-            .map_err(|_| format!("the server answered {status}: {}", text.trim()))?;
-        if !status.is_success() {
-            let message = body["message"].as_str().unwrap_or(text.trim());
-            return Err(format!("{message} ({status})"));
-        }
-        Ok(body)
-    })
+fn execute(args: &Args, out: &mut dyn Write) -> Result<(), ClientError> {
+    let id = ExecutionId::parse(&args.execution)?;
+    let api = Api::new(&args.remote)?;
+    let answer = api.get(&format!("{}/logs", id.path()))?;
+    if args.remote.present.json() {
+        print_json(out, &answer);
+    } else {
+        text(&answer, args.remote.present.zone(), out);
+    }
+    Ok(())
 }
 
 /// One block per attempt: a header line, then stderr (and stdout).
-fn human(answer: &Value, out: &mut dyn Write) {
+fn text(answer: &Value, zone: Zone, out: &mut dyn Write) {
     let attempts = answer["attempts"].as_array().map_or(&[][..], Vec::as_slice);
     if attempts.is_empty() {
         let _ = writeln!(out, "no task output kept for this execution");
@@ -104,7 +56,7 @@ fn human(answer: &Value, out: &mut dyn Write) {
         if let Some(error) = a["error"].as_str() {
             header.push_str(&format!(" {error}"));
         }
-        header.push_str(&format!(" at {}", a["time"].as_str().unwrap_or_default()));
+        header.push_str(&format!(" at {}", zone.date_time_of(&a["time"])));
         if a["truncated"] == Value::Bool(true) {
             header.push_str(" (truncated: the last 64 KiB kept)");
         }

@@ -8,9 +8,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::client::{
-    Api, Body, ClientError, Output, Remote, finish, machine_path, print_json, read_bounded,
+    Api, Body, ClientError, Remote, finish, machine_path, print_json, read_bounded,
 };
-use super::render::{self, Cell, Style, Tone};
+use super::render::{self, Cell, Style, Tone, Zone};
 use crate::rest::encode_segment;
 
 #[derive(Debug, clap::Args)]
@@ -31,8 +31,8 @@ enum Command {
     Create {
         name: String,
         file: PathBuf,
-        /// STANDARD or EXPRESS.
-        #[arg(long = "type", value_name = "TYPE", default_value = "STANDARD")]
+        /// STANDARD or EXPRESS (any case).
+        #[arg(long = "type", value_name = "TYPE", default_value = "STANDARD", ignore_case = true, value_parser = ["STANDARD", "EXPRESS"])]
         workflow_type: String,
     },
     /// Replace a state machine's definition with a file's (running
@@ -49,7 +49,8 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
 
 fn execute(args: &Args, out: &mut dyn Write) -> Result<(), ClientError> {
     let api = Api::new(&args.remote)?;
-    let json = args.remote.output == Output::Json;
+    let json = args.remote.present.json();
+    let zone = args.remote.present.zone();
     let style = Style::for_stdout();
     match &args.command {
         Command::List => {
@@ -66,7 +67,7 @@ fn execute(args: &Args, out: &mut dyn Write) -> Result<(), ClientError> {
                             Cell::plain(m["name"].as_str().unwrap_or("")),
                             Cell::plain(m["type"].as_str().unwrap_or("")),
                             Cell::plain(m["revision"].to_string()),
-                            Cell::plain(render::date_time(&m["creationDate"])),
+                            Cell::plain(zone.date_time_of(&m["creationDate"])),
                         ]
                     })
                     .collect();
@@ -78,7 +79,7 @@ fn execute(args: &Args, out: &mut dyn Write) -> Result<(), ClientError> {
             if json {
                 print_json(out, &machine);
             } else {
-                show(out, style, &machine);
+                show(out, style, zone, &machine);
             }
         }
         Command::Create {
@@ -90,7 +91,7 @@ fn execute(args: &Args, out: &mut dyn Write) -> Result<(), ClientError> {
             let path = format!(
                 "/v1/state-machines?name={}&type={}",
                 encode_segment(name),
-                encode_segment(workflow_type)
+                encode_segment(&workflow_type.to_ascii_uppercase())
             );
             let machine = api.send(Method::POST, &path, Body::Json(&definition))?;
             written(out, style, json, "created", &machine);
@@ -160,14 +161,14 @@ fn written(out: &mut dyn Write, style: Style, json: bool, verb: &str, machine: &
     }
 }
 
-fn show(out: &mut dyn Write, style: Style, machine: &Value) {
+fn show(out: &mut dyn Write, style: Style, zone: Zone, machine: &Value) {
     let text = |key: &str| machine[key].as_str().unwrap_or("").to_owned();
     let mut rows = vec![
         ("name", text("name")),
         ("arn", text("arn")),
         ("type", text("type")),
         ("revision", machine["revision"].to_string()),
-        ("created", render::date_time(&machine["creationDate"])),
+        ("created", zone.date_time_of(&machine["creationDate"])),
     ];
     if let Some(role) = machine["roleArn"].as_str() {
         rows.push(("role", role.to_owned()));

@@ -1,15 +1,16 @@
 //! `stepline run FILE`: run a definition in process and print its output.
 //!
 //! Exit status: 0 when the execution succeeded (its output on stdout), 1
-//! when it failed, timed out or was aborted (error and cause on stderr), 2
-//! for usage errors, unreadable files and invalid definitions.
+//! when it failed, timed out or was aborted (error and cause on stderr; with
+//! `-o json`, `{"status", "error", "cause"}` on stdout), 2 for usage errors,
+//! unreadable files and invalid definitions.
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use stepline_language::asl;
 use stepline_language::interp::{ExecutionInfo, Failure, Status, TaskRequest};
 use stepline_runtime::tasks::Invokers;
@@ -19,21 +20,19 @@ use stepline_runtime::{
 };
 
 use super::EXIT_USAGE;
+use super::client::{OutputArg, print_json};
+use super::input;
 use crate::aws::history::event_json;
-
-/// The largest execution input accepted, as AWS: 256 KiB.
-const MAX_INPUT_BYTES: u64 = 256 * 1024;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The state machine definition (JSON).
     #[arg(value_name = "FILE")]
     file: PathBuf,
-    /// The execution input, as JSON text.
-    #[arg(long, conflicts_with = "input_file")]
+    #[arg(long, short = 'i', value_name = "JSON|@FILE|-", help = input::HELP)]
     input: Option<String>,
-    /// Read the execution input from a file.
-    #[arg(long, value_name = "FILE")]
+    /// The old spelling of --input @FILE.
+    #[arg(long, value_name = "FILE", hide = true, conflicts_with = "input")]
     input_file: Option<PathBuf>,
     /// Write the history as JSON lines, in AWS's GetExecutionHistory shape, to this file (`-` for stderr).
     #[arg(long, value_name = "FILE")]
@@ -47,6 +46,10 @@ pub struct Args {
     /// A stepline.toml whose [tasks] the Tasks run through (registered processes, HTTP, Lambda mappings), as under `stepline serve`. Without it, every Task fails.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    // text: the output alone (a failure on stderr); json: {"name",
+    // "status", "output"} or {"name", "status", "error", "cause"}.
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
@@ -71,18 +74,18 @@ fn run_inner(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Res
             "{name} is not a valid state machine; fix the errors above"
         ));
     };
-    let input_text = match (&args.input, &args.input_file) {
-        (Some(text), _) => {
-            if text.len() as u64 > MAX_INPUT_BYTES {
-                return Err(format!("the input is larger than {MAX_INPUT_BYTES} bytes"));
-            }
-            text.clone().into_bytes()
-        }
-        (None, Some(path)) => read_bounded(path, MAX_INPUT_BYTES)?,
-        (None, None) => b"{}".to_vec(),
+    let input_arg = match (&args.input, &args.input_file) {
+        (Some(text), _) => Some(text.clone()),
+        (None, Some(path)) => Some(format!("@{}", path.display())),
+        (None, None) => None,
     };
-    let input: serde_json::Value = serde_json::from_slice(&input_text)
-        .map_err(|e| format!("the input is not valid JSON: {e}"))?;
+    let input: Value = match input_arg {
+        Some(arg) => {
+            let text = input::read(&arg).map_err(|e| e.to_string())?;
+            serde_json::from_str(&text).map_err(|e| format!("the input is not JSON: {e}"))?
+        }
+        None => json!({}),
+    };
     let clock = WallClock;
     let seed = args
         .seed
@@ -117,6 +120,9 @@ fn run_inner(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Res
     if let Some(path) = &args.history {
         write_history(path, &outcome.history, stderr)?;
     }
+    if args.output.json() {
+        return Ok(json_result(&name, &outcome.status, stdout));
+    }
     Ok(match outcome.status {
         Status::Succeeded { output } => {
             let _ = writeln!(stdout, "{output}");
@@ -136,6 +142,31 @@ fn run_inner(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Res
             1
         }
     })
+}
+
+/// `-o json`: the end of the execution as one document on stdout; the
+/// exit status as in text.
+fn json_result(name: &str, status: &Status, stdout: &mut dyn Write) -> u8 {
+    let (document, code) = match status {
+        Status::Succeeded { output } => (
+            json!({"name": name, "status": "SUCCEEDED", "output": output}),
+            0,
+        ),
+        Status::Failed(f) | Status::Aborted(f) | Status::TimedOut(f) => {
+            let word = match status {
+                Status::Failed(_) => "FAILED",
+                Status::Aborted(_) => "ABORTED",
+                _ => "TIMED_OUT",
+            };
+            (
+                json!({"name": name, "status": word, "error": f.error, "cause": f.cause}),
+                1,
+            )
+        }
+        Status::Running => (json!({"name": name, "status": "RUNNING"}), 1),
+    };
+    print_json(stdout, &document);
+    code
 }
 
 /// The Tasks of `stepline run --config`, one at a time, through the task

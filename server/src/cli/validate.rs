@@ -9,26 +9,30 @@ use serde_json::json;
 use stepline_language::asl::{self, Diagnostic, Severity, Validation};
 
 use super::EXIT_USAGE;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
-    /// One line per diagnostic, then a summary.
-    Text,
-    /// One JSON object per file: {"file", "result", "diagnostics"}.
-    Json,
-}
+use super::client::{Output, OutputArg};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Definition files to check; `-` reads standard input.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    // text: one line per diagnostic, then a summary; json: one JSON
+    // object per file, {"file", "result", "diagnostics"}, one per line.
+    #[command(flatten)]
+    output: OutputArg,
+    /// The old spelling of -o.
+    #[arg(long, value_enum, hide = true, conflicts_with = "output")]
+    format: Option<Output>,
+}
+
+impl Args {
+    fn output(&self) -> Output {
+        self.format.unwrap_or(self.output.output)
+    }
 }
 
 pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
+    let output = args.output();
     let mut status = 0;
     let (mut errors, mut warnings, mut failed_files) = (0, 0, 0);
     for file in &args.files {
@@ -49,12 +53,12 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             failed_files += 1;
             status = status.max(1);
         }
-        let _ = match args.format {
-            Format::Text => write_text(stdout, &name, &validation),
-            Format::Json => writeln!(stdout, "{}", json_report(&name, &validation)),
+        let _ = match output {
+            Output::Text => write_text(stdout, &name, &validation),
+            Output::Json => writeln!(stdout, "{}", json_report(&name, &validation)),
         };
     }
-    if args.format == Format::Text {
+    if output == Output::Text {
         let checked = args.files.len();
         let _ = writeln!(
             stdout,

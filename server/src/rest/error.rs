@@ -105,6 +105,12 @@ impl From<EngineError> for RestError {
             EngineError::ExecutionAlreadyExists(_) => {
                 Self::new(StatusCode::CONFLICT, "ExecutionAlreadyExists", message)
             }
+            EngineError::ExecutionNotRedrivable(_) => {
+                Self::new(StatusCode::CONFLICT, "ExecutionNotRedrivable", message)
+            }
+            EngineError::ResourceNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "ResourceNotFound", message)
+            }
             EngineError::Store(_) | EngineError::NoEntropy(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ServiceUnavailable",

@@ -1,4 +1,4 @@
-//! Executions: start, list, describe, stop.
+//! Executions: start, list, describe, stop, redrive.
 //!
 //! An execution's id in paths is `MACHINE/NAME` (two path segments):
 //! `/v1/executions/flow/run-1`; an EXPRESS execution's is `MACHINE/NAME:ID`
@@ -263,4 +263,20 @@ pub async fn stop(
             Ok(json_response(status, &execution_detail(&record)))
         }
     }
+}
+
+/// `POST /v1/executions/{machine}/{name}/redrive`: RedriveExecution, a
+/// FAILED, TIMED_OUT or ABORTED execution run again from where it failed.
+/// 200 with the execution (RUNNING again); 409 ExecutionNotRedrivable.
+pub async fn redrive(
+    State(app): State<App>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    uri: Uri,
+) -> Result<Response, RestError> {
+    let (machine, name) = super::path_param(path)?;
+    Query::parse(&uri, &[])?;
+    let arn = execution_arn(&app.engine, &machine, &name);
+    let record = app.engine.redrive_execution(&arn).await?;
+    let record = app.engine.describe_execution(&record.arn).unwrap_or(record);
+    Ok(json_response(StatusCode::OK, &execution_detail(&record)))
 }

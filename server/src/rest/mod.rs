@@ -1,7 +1,7 @@
 //! The native REST API under `/v1/`: state machines, executions, their
 //! histories (paged, long-polled, or streamed as server-sent events), and
-//! definition validation, triggers and webhooks, for people with curl and
-//! for scripts.
+//! definition validation, triggers and webhooks, Map Runs and activities,
+//! for people with curl and for scripts.
 //!
 //! Like the AWS dialect it is a thin face: each handler reads its request
 //! strictly (`request`), makes engine calls, and writes REST shapes
@@ -12,6 +12,7 @@
 //! list and a test checks it against the OpenAPI document served at
 //! `/v1/openapi.json` (embedded from `openapi.json`).
 
+mod activities;
 pub(crate) mod error;
 mod executions;
 mod follow;
@@ -19,6 +20,7 @@ mod for_execution;
 pub mod graph;
 mod logs;
 mod machines;
+mod map_runs;
 mod request;
 mod shapes;
 mod store;
@@ -79,6 +81,22 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
             "/v1/executions/{machine}/{name}/stop",
             post(executions::stop),
         ),
+        (
+            "post",
+            "/v1/executions/{machine}/{name}/redrive",
+            post(executions::redrive),
+        ),
+        (
+            "get",
+            "/v1/executions/{machine}/{name}/map-runs",
+            get(map_runs::list),
+        ),
+        (
+            "get",
+            "/v1/map-runs/{machine}/{name}",
+            get(map_runs::describe),
+        ),
+        ("get", "/v1/activities", get(activities::list)),
         (
             "get",
             "/v1/executions/{machine}/{name}/history",

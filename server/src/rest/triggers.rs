@@ -21,7 +21,9 @@ use super::shapes::time;
 use crate::http::App;
 use crate::triggers::hmac;
 use crate::triggers::spec::TriggerSpec;
-use crate::triggers::{Compiled, Kind, TriggerError, rfc3339};
+use crate::triggers::{
+    Compiled, Kind, MAX_BACKFILL_SLOTS, TriggerError, machine_arn, rfc3339, slot_id,
+};
 
 /// The header whose value names a webhook's execution (one event, one
 /// execution, however often it is delivered).
@@ -252,7 +254,9 @@ fn parse_time(fields: &Fields<'_>, name: &str) -> Result<chrono::DateTime<chrono
 }
 
 /// `POST /v1/triggers/{name}/backfill` with `{"from", "to"}`: one
-/// execution per slot of the schedule in `[from, to]`.
+/// execution per slot of the schedule in `[from, to]`. With `"dryRun":
+/// true`, nothing starts: the answer lists each slot, the execution name it
+/// would have, and whether that execution already exists.
 pub async fn backfill(
     State(app): State<App>,
     name: Result<Path<String>, PathRejection>,
@@ -267,8 +271,16 @@ pub async fn backfill(
             "the body must be a JSON object: {\"from\": TIME, \"to\": TIME}",
         ));
     };
-    let fields = Fields::new(&object, &["from", "to"])?;
+    let fields = Fields::new(&object, &["from", "to", "dryRun"])?;
     let (from, to) = (parse_time(&fields, "from")?, parse_time(&fields, "to")?);
+    let dry_run = match object.get("dryRun") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(RestError::invalid("the field 'dryRun' must be a boolean")),
+    };
+    if dry_run {
+        return dry_run_plan(&app, &name, from, to);
+    }
     let report = app.triggers.backfill(&name, from, to).await?;
     Ok(json_response(
         StatusCode::OK,
@@ -280,6 +292,73 @@ pub async fn backfill(
             "started": report.started,
             "existing": report.existing,
             "errors": report.errors,
+        }),
+    ))
+}
+
+/// What a backfill of `[from, to]` would start. The slots are chosen as
+/// `Triggers::backfill` chooses them (its checks and its bound, from the
+/// compiled schedule), and named as `Triggers::fire` names them.
+fn dry_run_plan(
+    app: &App,
+    name: &str,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Result<Response, RestError> {
+    let trigger = app.triggers.compiled(name, Kind::Schedule)?;
+    let Compiled::Schedule {
+        schedule, offset, ..
+    } = &trigger.kind
+    else {
+        return Err(TriggerError::Invalid(format!("'{name}' is not a schedule")).into());
+    };
+    if from > to {
+        return Err(TriggerError::Invalid("from is after to: nothing to backfill".into()).into());
+    }
+    let slots = schedule.slots(
+        from - chrono::Duration::milliseconds(1),
+        to,
+        *offset,
+        MAX_BACKFILL_SLOTS + 1,
+    );
+    if slots.len() > MAX_BACKFILL_SLOTS {
+        return Err(TriggerError::Invalid(format!(
+            "more than {MAX_BACKFILL_SLOTS} slots between {} and {}: backfill a shorter range at a time",
+            rfc3339(from),
+            rfc3339(to)
+        ))
+        .into());
+    }
+    let executions = machine_arn(app.triggers.engine(), &trigger.state_machine).replacen(
+        ":stateMachine:",
+        ":execution:",
+        1,
+    );
+    let mut existing = 0;
+    let planned: Vec<Value> = slots
+        .iter()
+        .map(|slot| {
+            let execution = format!("{name}-{}", slot_id(*slot));
+            let exists = app
+                .engine
+                .describe_execution(&format!("{executions}:{execution}"))
+                .is_ok();
+            existing += usize::from(exists);
+            json!({"scheduledTime": rfc3339(*slot), "name": execution, "exists": exists})
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "trigger": name,
+            "from": rfc3339(from),
+            "to": rfc3339(to),
+            "dryRun": true,
+            "slots": slots.len(),
+            "started": 0,
+            "existing": existing,
+            "errors": [],
+            "executions": planned,
         }),
     ))
 }
