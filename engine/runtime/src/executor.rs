@@ -262,7 +262,7 @@ pub(crate) fn run(
                         worker_name: None,
                     };
                     if let Err(e) = execution.apply(engine.store(), engine.now(), started) {
-                        pause(&arn, &e);
+                        pause(&engine, &arn, &e);
                         break 'life;
                     }
                 }
@@ -312,14 +312,14 @@ pub(crate) fn run(
             let effects = match execution.apply(engine.store(), engine.now(), command) {
                 Ok(effects) => effects,
                 Err(e) => {
-                    pause(&arn, &e);
+                    pause(&engine, &arn, &e);
                     break;
                 }
             };
             count_transitions(&engine, &execution);
             if !execution.is_volatile() {
                 if let Err(e) = engine.flush().await {
-                    pause(&arn, &e);
+                    pause(&engine, &arn, &e);
                     break;
                 }
             }
@@ -502,9 +502,10 @@ fn answer_with(answer: Result<Value, Failure>, task: TaskId, inbox: Inbox) -> Jo
 }
 
 /// A storage failure stops the execution's loop; it stays open in the
-/// store and resumes at the next start.
-fn pause(arn: &str, e: &dyn std::fmt::Display) {
-    tracing::error!(execution = %arn, error = %e, "execution paused on a storage error; it resumes at the next start");
+/// store and resumes once the store answers again (`engine/paused.rs`).
+fn pause(engine: &Engine, arn: &str, e: &dyn std::fmt::Display) {
+    tracing::error!(execution = %arn, error = %e, "execution paused on a storage error; it resumes when the store answers again");
+    engine.paused(arn);
 }
 
 /// A flush's outcome, shared by every writer that waited for it.

@@ -17,6 +17,7 @@ mod ended;
 mod executions;
 mod machines;
 mod map_runs;
+mod paused;
 mod recovery;
 mod retention;
 mod tags;
@@ -102,6 +103,8 @@ struct Inner {
     compiled: Mutex<HashMap<(String, u64), Arc<StateMachine>>>,
     /// Running executions by ARN.
     live: Mutex<HashMap<String, Inbox>>,
+    /// Executions a storage failure stopped, to resume once it passes.
+    paused: Mutex<std::collections::BTreeSet<String>>,
     flusher: mpsc::UnboundedSender<oneshot::Sender<executor::Flushed>>,
     /// Execution names and seeds when none is given.
     random: Mutex<SplitMix64>,
@@ -208,6 +211,7 @@ impl Engine {
                 config,
                 compiled: Mutex::new(HashMap::new()),
                 live: Mutex::new(HashMap::new()),
+                paused: Mutex::new(Default::default()),
                 flusher,
                 random: Mutex::new(SplitMix64(seed)),
                 waiters: Mutex::new(HashMap::new()),
@@ -221,6 +225,7 @@ impl Engine {
             }),
         };
         tokio::spawn(wake_loop(Arc::downgrade(&engine.inner), wakes));
+        tokio::spawn(paused::retry_loop(Arc::downgrade(&engine.inner)));
         engine.announce_pending()?;
         engine.recover()?;
         if engine.inner.config.retention.is_some() {
