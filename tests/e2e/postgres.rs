@@ -216,6 +216,19 @@ fn while_the_database_is_down_calls_answer_503_and_serving_resumes_after() {
         .as_str()
         .expect("arn")
         .to_owned();
+    // An execution whose Wait ends while the database is away.
+    let waiting = serve.call(
+        "CreateStateMachine",
+        &json!({"name": "w", "roleArn": "arn:aws:iam::111111111111:role/r",
+                "definition": r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "End": true}}}"#}),
+    );
+    assert_eq!(waiting.0, 200, "{}", waiting.1);
+    let (status, paused) = serve.call(
+        "StartExecution",
+        &json!({"stateMachineArn": waiting.1["stateMachineArn"]}),
+    );
+    assert_eq!(status, 200, "{paused}");
+    let paused = paused["executionArn"].as_str().expect("arn").to_owned();
 
     database.down();
     let (status, answer) = serve.call("DescribeStateMachine", &json!({"stateMachineArn": machine}));
@@ -230,6 +243,8 @@ fn while_the_database_is_down_calls_answer_503_and_serving_resumes_after() {
     );
     let ready = crate::rest::http(serve.addr, "GET", "/ready", &[], b"");
     assert_eq!(ready.status, 503, "{}", ready.body);
+    // The Wait ends meanwhile: its step cannot be written.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
 
     database.up();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -254,6 +269,35 @@ fn while_the_database_is_down_calls_answer_503_and_serving_resumes_after() {
         assert!(std::time::Instant::now() < deadline, "{described}");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // The paused execution resumed by itself, without a restart.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, described) = serve.call("DescribeExecution", &json!({"executionArn": paused}));
+        if described["status"] == "SUCCEEDED" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never resumed: {described}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (_, history) = serve.call("GetExecutionHistory", &json!({"executionArn": paused}));
+    let types: Vec<&str> = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "ExecutionStarted",
+            "WaitStateEntered",
+            "WaitStateExited",
+            "ExecutionSucceeded"
+        ]
+    );
 }
 
 #[test]

@@ -223,6 +223,10 @@ pub(crate) fn run(
         let arn = execution.record().arn.clone();
         let mut timers: HashMap<TimerId, TimerKey> = HashMap::new();
         let mut running: HashMap<TaskId, Running> = HashMap::new();
+        // Set when a storage failure stops the loop: what the execution did
+        // in memory since its last write is not stored, so its end (if it
+        // reached one) is not announced; it resumes from the store.
+        let mut paused = false;
         'life: loop {
             for task in pending.cancelled_tasks.drain(..) {
                 cancel(&engine, &arn, &mut running, task);
@@ -263,6 +267,7 @@ pub(crate) fn run(
                     };
                     if let Err(e) = execution.apply(engine.store(), engine.now(), started) {
                         pause(&engine, &arn, &e);
+                        paused = true;
                         break 'life;
                     }
                 }
@@ -313,6 +318,7 @@ pub(crate) fn run(
                 Ok(effects) => effects,
                 Err(e) => {
                     pause(&engine, &arn, &e);
+                    paused = true;
                     break;
                 }
             };
@@ -320,6 +326,7 @@ pub(crate) fn run(
             if !execution.is_volatile() {
                 if let Err(e) = engine.flush().await {
                     pause(&engine, &arn, &e);
+                    paused = true;
                     break;
                 }
             }
@@ -336,7 +343,7 @@ pub(crate) fn run(
             cancel(&engine, &arn, &mut running, task);
         }
         let record = execution.record();
-        if record.status != stepline_store::ExecutionStatus::Running {
+        if !paused && record.status != stepline_store::ExecutionStatus::Running {
             let machine = record
                 .state_machine_arn
                 .rsplit(':')

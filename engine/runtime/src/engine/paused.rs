@@ -46,7 +46,9 @@ impl Engine {
                     _ => Ok(()),
                 });
             match resumed {
-                Ok(()) => tracing::info!(execution = %arn, "execution resumed after a storage failure"),
+                Ok(()) => {
+                    tracing::info!(execution = %arn, "execution resumed after a storage failure")
+                }
                 Err(e) => {
                     tracing::warn!(execution = %arn, error = %e, "paused execution cannot resume yet");
                     self.paused(&arn);
