@@ -15,6 +15,7 @@ use crate::asl::model::{
     ExecutionType, IntegrationPattern, Map as MapState, Resource, ResourceKind, StateKind,
     StateMachine,
 };
+use crate::cause;
 use crate::history::Event;
 
 impl Core {
@@ -63,7 +64,7 @@ impl Core {
         let input = match serde_json::to_value(&spec) {
             Ok(v) => v,
             Err(e) => {
-                let f = Failure::new("States.Runtime", e.to_string());
+                let f = cause::MAP_RUN_MALFORMED.failure(&[("reason", &e)]);
                 return self.fail_state(m, tid, run, f);
             }
         };
@@ -132,7 +133,7 @@ impl Core {
                 self.emit_on(tid, Event::MapStateSucceeded);
                 self.threads[tid].last_event = succeeded;
                 let output = Data::new(output);
-                match check_size(&output, "the Map Run result") {
+                match check_size(&output, &m.state(run.state).name) {
                     Ok(()) => self.complete(m, tid, run, output, None),
                     Err(f) => self.fail_state(m, tid, run, f),
                 }

@@ -2619,12 +2619,17 @@ fn a_failing_intrinsic_is_a_runtime_error() {
         7,
     );
     assert!(ran.requests.is_empty());
-    // FIXME(interp): the Developer Guide reports intrinsic failures as
-    // States.Runtime, which fails the execution and which States.ALL cannot
-    // catch; we raise States.IntrinsicFailure (the ASL spec's name), and the
-    // States.ALL catcher takes it. Confirm against a recording before
-    // changing: the same table also calls States.NoChoiceMatched "reserved".
-    assert_eq!(ran.output()["Error"], json!("States.IntrinsicFailure"));
+    let failure = ran.failure();
+    assert_eq!(failure.error.as_deref(), Some("States.Runtime"));
+    assert_eq!(
+        failure.cause.as_deref(),
+        Some(
+            "An error occurred while executing the state 'Work' (entered at the event id #2). \
+             The function 'States.ArrayGetItem($.items, 5)' had the following error: the index \
+             (second argument) is 5, but the array has 2 items: indexes go from 0 to the length \
+             minus 1"
+        )
+    );
 }
 
 // ---------------------------------------------------------------------------
