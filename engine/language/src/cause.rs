@@ -368,9 +368,15 @@ templates! {
         "stepline stopped while this EXPRESS execution ran; EXPRESS executions are not resumed";
     /// Replaying an execution's journal failed when stepline started.
     RECOVERY_FAILED = "recovery-failed", ["States.Runtime"],
-        "{reason}";
+        "stepline could not resume this execution after a restart, so it failed: {reason}";
 
     // --- Task runners ------------------------------------------------------------
+
+    /// A task's own error, as it reported it: a Lambda function's
+    /// `errorType` with its error payload as the cause (as AWS does), a
+    /// process's named error, a mocked error.
+    TASK_ERROR = "task-error", ["{error}"],
+        "{cause}";
 
     /// A `.sync` pattern on a resource that has none in stepline.
     SYNC_NOT_SUPPORTED = "sync-not-supported", ["States.Runtime"],
@@ -456,9 +462,9 @@ templates! {
     /// A mocked Task has no answer for this invocation.
     MOCK_MISSING = "mock-missing", ["States.Runtime"],
         "the mocked response '{response}' has no entry for invocation {invocation} of the state '{state}'";
-    /// TestState cannot run this resource.
+    /// TestState cannot run this resource without a mock.
     TEST_STATE_UNSUPPORTED = "test-state-unsupported", ["States.Runtime"],
-        "{reason}";
+        "TestState runs activity and nested-execution tasks only with a mock";
 }
 
 /// The two error names of [`ITEMS_NOT_ARRAY`]: `States.Runtime` in a

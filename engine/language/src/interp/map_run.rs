@@ -55,7 +55,7 @@ impl Core {
         spec.state = run.state.0;
         spec.express = execution_type == ExecutionType::Express;
         self.ctx
-            .enter_state(&state.name, run.entered_time, run.retry_count, None);
+            .enter_state(&state.name, run.entered_time, Some(run.retry_count), None);
         spec.context = self.ctx.value().clone();
         // AWS records MapStateStarted (with the inline item count; an
         // ItemReader's count is not known yet) before MapRunStarted.

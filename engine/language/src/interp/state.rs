@@ -57,8 +57,13 @@ impl Core {
         let thread = &self.threads[tid];
         let state = m.state(run.state);
         if state.uses_context || map_item.is_some() {
+            let retries = matches!(
+                state.kind,
+                StateKind::Task(_) | StateKind::Parallel(_) | StateKind::Map(_)
+            );
+            let retry_count = retries.then_some(run.retry_count);
             self.ctx
-                .enter_state(&state.name, run.entered_time, run.retry_count, map_item);
+                .enter_state(&state.name, run.entered_time, retry_count, map_item);
         }
         Evaluator {
             state,

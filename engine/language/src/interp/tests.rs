@@ -2679,7 +2679,9 @@ fn the_same_run_gives_the_same_history() {
 
 /// Context object: `$$.Execution` describes the execution (its input and
 /// start time), and a Clock that never moves by itself keeps every event at
-/// its logical time.
+/// its logical time. A Pass state's `$$.State` is its name and entered
+/// time only, as AWS records it (`RetryCount` belongs to the states that
+/// retry); a STANDARD execution's `$$.Execution` has `RedriveCount`.
 #[test]
 fn the_context_object_describes_the_execution() {
     let ran = ok(
@@ -2688,15 +2690,15 @@ fn the_context_object_describes_the_execution() {
             "P": {"Type": "Pass", "Parameters": {
                 "input.$": "$$.Execution.Input", "start.$": "$$.Execution.StartTime",
                 "id.$": "$$.Execution.Id", "machine.$": "$$.StateMachine.Name",
-                "entered.$": "$$.State.EnteredTime", "retries.$": "$$.State.RetryCount"}, "End": true}}}"#,
+                "redrives.$": "$$.Execution.RedriveCount", "state.$": "$$.State"}, "End": true}}}"#,
         json!({"k": "v"}),
         json!({
             "input": {"k": "v"},
             "start": T0,
             "id": "arn:aws:states:us-east-1:111111111111:execution:Machine:run-1",
             "machine": "Machine",
-            "entered": "2024-03-01T12:00:02.000Z",
-            "retries": 0
+            "redrives": 0,
+            "state": {"Name": "P", "EnteredTime": "2024-03-01T12:00:02.000Z"}
         }),
     );
     assert_eq!(ran.times_of("ExecutionSucceeded"), [2_000]);
