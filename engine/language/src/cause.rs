@@ -322,7 +322,7 @@ templates! {
         "The state/task '{name}' returned a result with a size exceeding the maximum number of bytes service limit.";
     /// A payload nests arrays and objects deeper than stepline keeps.
     DEPTH_LIMIT = "depth-limit", ["States.DataLimitExceeded"],
-        "The state/task '{name}' returned a result nested deeper than the service limit of {depth} levels of arrays and objects.";
+        "The state/task '{name}' returned a result that nests arrays and objects more than {depth} levels deep, deeper than the service limit.";
     /// A payload template copies more than 256 KiB.
     TEMPLATE_TOO_LARGE = "template-too-large", ["States.DataLimitExceeded"],
         "The payload template builds a value larger than the payload limit of {limit} bytes";
