@@ -945,6 +945,12 @@ fn bracket_paths_with_escaped_quotes_and_backslashes_find_their_field() {
             pass(json!({"Parameters": {"n.$": format!("States.ArrayLength({backslash})")}})),
             json!({"n": 1}),
         ),
+        (
+            pass(json!({"Parameters": {
+                "all.$": format!("{quote}[*]"),
+                "deep.$": r#"$..['back\\slash'][0]"#}})),
+            json!({"all": [1], "deep": [7]}),
+        ),
     ] {
         assert_eq!(
             output(&run_express(&server, &state, &input)),
