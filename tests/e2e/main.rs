@@ -11,6 +11,7 @@ mod conformance;
 mod crash;
 mod distributed_map;
 mod docs;
+mod error_words;
 mod examples_tasks;
 mod fuzz_corpus;
 mod jsonata_diff;

@@ -17,6 +17,8 @@
 //!   commands (start, task results, timers) and answers with effects.
 //! - [`map_run`]: what a distributed Map asks its runner to do.
 //! - [`history`]: the events an execution records, named as AWS names them.
+//! - [`cause`]: every error stepline raises and the words of its cause,
+//!   AWS's where AWS raises it (docs/errors.md is its table).
 //! - [`clock`] and [`local`]: time as a value, and the in-process driver
 //!   that runs one execution to its end (`stepline run`, TestState, tests).
 //!
@@ -25,6 +27,7 @@
 //! (docs/ARCHITECTURE.md).
 
 pub mod asl;
+pub mod cause;
 pub mod clock;
 pub mod history;
 pub mod interp;

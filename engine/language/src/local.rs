@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::asl::StateMachine;
+use crate::cause;
 use crate::clock::{Clock, block_until};
 use crate::history::HistoryEvent;
 use crate::interp::{
@@ -25,13 +26,10 @@ pub struct UnavailableInvoker;
 
 impl Invoker for UnavailableInvoker {
     fn invoke(&mut self, request: &TaskRequest) -> Result<Value, Failure> {
-        Err(Failure::new(
-            "States.TaskFailed",
-            format!(
-                "stepline cannot run the resource '{}' of the state '{}' here: no task runner is configured for it (give `stepline run` a --config whose [tasks] section configures it, as for `stepline serve`)",
-                request.resource.arn, request.state_name
-            ),
-        ))
+        Err(cause::NO_TASK_RUNNER.failure(&[
+            ("resource", &request.resource.arn),
+            ("state", &request.state_name),
+        ]))
     }
 }
 

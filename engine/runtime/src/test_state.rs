@@ -18,6 +18,7 @@ use super::{Clock, Invoker, ManualClock, run_to_completion};
 use crate::TaskCall;
 use stepline_language::asl;
 use stepline_language::asl::model::ResourceKind;
+use stepline_language::cause;
 use stepline_language::history::Event;
 use stepline_language::interp::{ExecutionInfo, Failure, Status, TaskRequest, failure};
 
@@ -519,10 +520,9 @@ impl Invoker for TestInvoker<'_> {
             Some(TestStateMock::Result(value)) => Ok(value.clone()),
             Some(TestStateMock::Error(f)) => Err(f.clone()),
             None => match request.resource.kind {
-                ResourceKind::Activity { .. } | ResourceKind::StartExecution => Err(Failure::new(
-                    "States.Runtime",
-                    "TestState runs activity and nested-execution tasks only with a mock",
-                )),
+                ResourceKind::Activity { .. } | ResourceKind::StartExecution => {
+                    Err(cause::TEST_STATE_UNSUPPORTED.failure(&[]))
+                }
                 _ => {
                     // TestState reaches outside like a running execution
                     // does, but leaves no execution behind: the log is the

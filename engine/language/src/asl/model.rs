@@ -496,13 +496,23 @@ pub struct Parallel {
     pub catch: Vec<Catcher>,
 }
 
+/// A Map's items.
+#[derive(Debug, Clone)]
+pub enum Items {
+    /// ItemsPath.
+    Path(Path),
+    /// Items: an expression, or an array (or any JSON) whose strings may
+    /// be expressions, each evaluated (`[1, "{% $x %}", 3]`).
+    Jsonata(JsonataTemplate),
+}
+
 #[derive(Debug, Clone)]
 pub struct Map {
     pub processor: ScopeId,
     pub mode: ProcessorMode,
     /// Where the items come from: ItemsPath (JSONPath, default `$`) or Items
     /// (JSONata); `None` with an ItemReader.
-    pub items: Option<Source<Value>>,
+    pub items: Option<Items>,
     /// ItemSelector (or the legacy Parameters of an Iterator-style Map).
     pub item_selector: Option<Payload>,
     pub item_reader: Option<ItemReader>,

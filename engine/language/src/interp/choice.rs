@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::failure::Failure;
 use crate::asl::model::{Condition, Operand, Operator, Source};
 use crate::asl::timestamp;
+use crate::cause;
 use crate::query::eval::Env;
 use crate::query::resolve_path;
 
@@ -41,23 +42,13 @@ pub fn holds(condition: &Condition, env: &mut Env<'_>) -> Result<bool, Failure> 
                 return Ok(value.is_some() == expected);
             }
             let Some(value) = value else {
-                return Err(Failure::new(
-                    "States.Runtime",
-                    format!(
-                        "Invalid path '{variable}': The choice state's condition path references an invalid value."
-                    ),
-                ));
+                return Err(cause::CHOICE_INVALID_PATH.failure(&[("path", variable)]));
             };
             let operand = match operand {
                 Operand::Path(path) => match resolve_path(path, env) {
                     Some(v) => Resolved::Value(v.into_owned()),
                     None => {
-                        return Err(Failure::new(
-                            "States.Runtime",
-                            format!(
-                                "Invalid path '{path}': The choice state's condition path references an invalid value."
-                            ),
-                        ));
+                        return Err(cause::CHOICE_INVALID_PATH.failure(&[("path", path)]));
                     }
                 },
                 other => Resolved::Literal(other),

@@ -1,5 +1,16 @@
 //! What an execution knows about itself: the context object (`$$`) and the
 //! variables visible to each branch.
+//!
+//! The context object holds what AWS's holds, field for field (the
+//! Developer Guide's "Context object" page and AWS's recorded
+//! executions): `Execution` (`Id`, `Input`, `Name`, `RoleArn`,
+//! `StartTime`, and `RedriveCount` for a STANDARD execution only: an
+//! EXPRESS execution is never redriven and AWS writes none), `State`
+//! (`EnteredTime`, `Name`, and `RetryCount` only in the states that retry:
+//! Task, Parallel and Map), `StateMachine` (`Id`, `Name`), `Task`
+//! (`Token`, while a `.waitForTaskToken` Task's fields are evaluated) and
+//! `Map` (`Item.Index`, `Item.Value`, while a Map selects an iteration's
+//! input).
 
 use std::sync::Arc;
 
@@ -21,6 +32,14 @@ pub struct ExecutionInfo {
     pub redrive_count: u32,
 }
 
+impl ExecutionInfo {
+    /// An EXPRESS execution: its ARN, as AWS writes it, is
+    /// `arn:PARTITION:states:REGION:ACCOUNT:express:MACHINE:NAME:ID`.
+    pub fn is_express(&self) -> bool {
+        self.execution_arn.split(':').nth(5) == Some("express")
+    }
+}
+
 /// The context object, kept as one JSON value and updated in place before a
 /// state's fields are evaluated (the interpreter runs one state at a time).
 /// It is built on first use: most states never read `$$`.
@@ -31,7 +50,7 @@ pub(super) struct Context {
     value: Option<Value>,
     /// What `$$.State` holds now, to skip rewriting it (a Map state
     /// prepares the context once per item, with the same state and time).
-    current: Option<(DateTime<Utc>, u32)>,
+    current: Option<(DateTime<Utc>, Option<u32>)>,
     /// `$$.Task.Token` while a `.waitForTaskToken` Task's fields are
     /// evaluated.
     pub task_token: Option<String>,
@@ -68,27 +87,32 @@ impl Context {
     }
 
     fn build(info: &ExecutionInfo, input: &Value) -> Value {
+        let mut execution = json!({
+            "Id": info.execution_arn,
+            "Input": input,
+            "Name": info.name,
+            "RoleArn": info.role_arn,
+            "StartTime": iso_millis(info.start_time),
+        });
+        if !info.is_express() {
+            execution["RedriveCount"] = json!(info.redrive_count);
+        }
         json!({
-            "Execution": {
-                "Id": info.execution_arn,
-                "Input": input,
-                "Name": info.name,
-                "RoleArn": info.role_arn,
-                "StartTime": iso_millis(info.start_time),
-                "RedriveCount": info.redrive_count,
-            },
-            "State": {"EnteredTime": "", "Name": "", "RetryCount": 0},
+            "Execution": execution,
+            "State": {"EnteredTime": "", "Name": ""},
             "StateMachine": {"Id": info.state_machine_arn, "Name": info.state_machine_name},
         })
     }
 
     /// Sets `$$.State` (and `$$.Map`, while a Map state selects an
     /// iteration's item) for the state about to be evaluated.
+    /// `retry_count` is `Some` for the states that retry (Task, Parallel,
+    /// Map): only they have `$$.State.RetryCount`.
     pub fn enter_state(
         &mut self,
         name: &str,
         entered: DateTime<Utc>,
-        retry_count: u32,
+        retry_count: Option<u32>,
         map_item: Option<(usize, &Value)>,
     ) {
         let (info, input) = (&self.info, &self.input);
@@ -103,7 +127,10 @@ impl Context {
             if !same_name || self.current != Some((entered, retry_count)) {
                 state.insert("EnteredTime".into(), Value::String(iso_millis(entered)));
                 state.insert("Name".into(), Value::String(name.to_owned()));
-                state.insert("RetryCount".into(), json!(retry_count));
+                match retry_count {
+                    Some(count) => state.insert("RetryCount".into(), json!(count)),
+                    None => state.remove("RetryCount"),
+                };
                 self.current = Some((entered, retry_count));
             }
         }

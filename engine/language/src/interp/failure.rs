@@ -47,7 +47,10 @@ impl Failure {
 
 impl From<EvalError> for Failure {
     fn from(e: EvalError) -> Self {
-        Failure::new(e.error, e.cause)
+        Failure {
+            error: Some(e.error),
+            cause: Some(e.cause),
+        }
     }
 }
 

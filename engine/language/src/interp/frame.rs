@@ -13,6 +13,7 @@ use super::scheduler::{At, Thread, ThreadId};
 use super::state::Run;
 use super::{Core, Data};
 use crate::asl::model::{Map as MapState, Parallel, StateKind, StateMachine};
+use crate::cause;
 use crate::history::Event;
 
 /// The children of a Parallel or Map state.
@@ -356,10 +357,7 @@ impl Core {
                         }
                     }
                     Verdict::Exceeded => {
-                        let failure = Failure::new(
-                            "States.ExceedToleratedFailureThreshold",
-                            "The specified tolerated failure threshold was exceeded",
-                        );
+                        let failure = cause::TOLERATED_FAILURE_EXCEEDED.failure(&[]);
                         return self.children_failed(m, parent, child_last, failure);
                     }
                     Verdict::NoTolerance => {

@@ -14,6 +14,7 @@ use super::protocol::{Effect, Status, TaskId, TimerId};
 use super::scheduler::{At, EXECUTION_TIMER, Thread, ThreadId};
 use super::{Core, Data};
 use crate::asl::model::{ScopeId, StateMachine};
+use crate::cause;
 use crate::history::Event;
 
 impl Core {
@@ -58,7 +59,7 @@ impl Core {
         let previous = self.threads[tid].last_event;
         match result {
             Ok(output) => {
-                if let Err(f) = check_size(&output, "the execution output") {
+                if let Err(f) = check_size(&output, &self.ctx.info.state_machine_name) {
                     return self.fail_execution(previous, f);
                 }
                 self.emit(
@@ -106,10 +107,7 @@ impl Core {
     pub(super) fn time_out_execution(&mut self) {
         self.note_redrive_point();
         let previous = self.last_id();
-        let failure = Failure {
-            error: Some("States.Timeout".into()),
-            cause: Some("The execution ran longer than the state machine's TimeoutSeconds.".into()),
-        };
+        let failure = cause::EXECUTION_TIMED_OUT.failure(&[]);
         self.emit(
             previous,
             Event::ExecutionTimedOut {

@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use super::failure::Failure;
+use crate::cause;
 use crate::payload::{MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, json_size, nests_deeper_than};
 
 /// The most events an execution's history holds, as AWS. The check runs
@@ -14,39 +15,21 @@ use crate::payload::{MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, json_size, nests_deep
 pub const MAX_HISTORY_EVENTS: usize = 25_000;
 
 /// States.DataLimitExceeded when `value` is larger than 256 KiB as
-/// compact JSON, or nests too deep (see [`check_depth`]). `what` names it, and is only formatted on failure.
-pub(super) fn check_size(value: &Value, what: impl std::fmt::Display) -> Result<(), Failure> {
+/// compact JSON, or nests too deep (see [`check_depth`]). `name` is what
+/// AWS names in the cause: the state, or the resource of a task's result.
+pub(super) fn check_size(value: &Value, name: &dyn std::fmt::Display) -> Result<(), Failure> {
     let size = json_size(value, MAX_PAYLOAD_BYTES + 1);
     if size > MAX_PAYLOAD_BYTES {
-        return Err(Failure::new(
-            "States.DataLimitExceeded",
-            format!(
-                "The state/task returned a result with a size exceeding the maximum number of bytes service limit: {what} is larger than {MAX_PAYLOAD_BYTES} bytes."
-            ),
-        ));
+        return Err(cause::DATA_LIMIT.failure(&[("name", name)]));
     }
-    check_depth(value, what)
+    check_depth(value, name)
 }
 
 /// States.DataLimitExceeded when `value` nests deeper than
 /// [`MAX_PAYLOAD_DEPTH`].
-pub(super) fn check_depth(value: &Value, what: impl std::fmt::Display) -> Result<(), Failure> {
+pub(super) fn check_depth(value: &Value, name: &dyn std::fmt::Display) -> Result<(), Failure> {
     if nests_deeper_than(value, MAX_PAYLOAD_DEPTH) {
-        return Err(Failure::new(
-            "States.DataLimitExceeded",
-            format!(
-                "The state/task returned a result nested deeper than the service limit: {what} nests arrays and objects more than {MAX_PAYLOAD_DEPTH} levels deep."
-            ),
-        ));
+        return Err(cause::DEPTH_LIMIT.failure(&[("name", name), ("depth", &MAX_PAYLOAD_DEPTH)]));
     }
     Ok(())
-}
-
-/// Names a state's payload in a message without formatting it up front.
-pub(super) struct PayloadOf<'a>(pub &'static str, pub &'a str);
-
-impl std::fmt::Display for PayloadOf<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the {} of the state '{}'", self.0, self.1)
-    }
 }

@@ -15,6 +15,7 @@ use crate::asl::model::{
     ExecutionType, IntegrationPattern, Map as MapState, Resource, ResourceKind, StateKind,
     StateMachine,
 };
+use crate::cause;
 use crate::history::Event;
 
 impl Core {
@@ -54,7 +55,7 @@ impl Core {
         spec.state = run.state.0;
         spec.express = execution_type == ExecutionType::Express;
         self.ctx
-            .enter_state(&state.name, run.entered_time, run.retry_count, None);
+            .enter_state(&state.name, run.entered_time, Some(run.retry_count), None);
         spec.context = self.ctx.value().clone();
         // AWS records MapStateStarted (with the inline item count; an
         // ItemReader's count is not known yet) before MapRunStarted.
@@ -63,7 +64,7 @@ impl Core {
         let input = match serde_json::to_value(&spec) {
             Ok(v) => v,
             Err(e) => {
-                let f = Failure::new("States.Runtime", e.to_string());
+                let f = cause::MAP_RUN_MALFORMED.failure(&[("reason", &e)]);
                 return self.fail_state(m, tid, run, f);
             }
         };
@@ -132,7 +133,7 @@ impl Core {
                 self.emit_on(tid, Event::MapStateSucceeded);
                 self.threads[tid].last_event = succeeded;
                 let output = Data::new(output);
-                match check_size(&output, "the Map Run result") {
+                match check_size(&output, &m.state(run.state).name) {
                     Ok(()) => self.complete(m, tid, run, output, None),
                     Err(f) => self.fail_state(m, tid, run, f),
                 }

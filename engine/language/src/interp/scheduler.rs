@@ -15,6 +15,7 @@ use super::protocol::{Effect, TaskId, TimerId};
 use super::state::Run;
 use super::{Core, Data};
 use crate::asl::model::{StateId, StateMachine};
+use crate::cause;
 
 pub(super) type ThreadId = usize;
 
@@ -82,12 +83,7 @@ impl Core {
             if self.last_id() as usize >= MAX_HISTORY_EVENTS - 1 {
                 self.ready.clear();
                 let previous = self.last_id();
-                let failure = Failure::new(
-                    "States.Runtime",
-                    format!(
-                        "The execution reached the limit of {MAX_HISTORY_EVENTS} events in its history."
-                    ),
-                );
+                let failure = cause::HISTORY_LIMIT.failure(&[("limit", &MAX_HISTORY_EVENTS)]);
                 return self.fail_execution(previous, failure);
             }
             let at = std::mem::replace(&mut self.threads[tid].at, At::Done);

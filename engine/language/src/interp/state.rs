@@ -13,9 +13,10 @@ use super::Core;
 use super::Data;
 use super::failure::{self, Failure};
 use super::flow::Evaluator;
-use super::limits::{PayloadOf, check_size};
+use super::limits::check_size;
 use super::scheduler::{AfterTimer, At, ThreadId};
 use crate::asl::model::{Payload, ProcessorMode, StateId, StateKind, StateMachine, Transition};
+use crate::cause;
 use crate::history::{EvaluationFailed, Event, StateType};
 
 /// A state in progress.
@@ -56,8 +57,13 @@ impl Core {
         let thread = &self.threads[tid];
         let state = m.state(run.state);
         if state.uses_context || map_item.is_some() {
+            let retries = matches!(
+                state.kind,
+                StateKind::Task(_) | StateKind::Parallel(_) | StateKind::Map(_)
+            );
+            let retry_count = retries.then_some(run.retry_count);
             self.ctx
-                .enter_state(&state.name, run.entered_time, run.retry_count, map_item);
+                .enter_state(&state.name, run.entered_time, retry_count, map_item);
         }
         Evaluator {
             state,
@@ -141,18 +147,7 @@ impl Core {
                 match decision {
                     Ok((effective, next, rule)) => match next {
                         Some(next) => self.complete(m, tid, run, effective, Some((next, rule))),
-                        None => self.fail_state(
-                            m,
-                            tid,
-                            run,
-                            Failure::new(
-                                "States.NoChoiceMatched",
-                                format!(
-                                    "No Matches! (state '{}' has no choice rule that matches and no Default)",
-                                    state.name
-                                ),
-                            ),
-                        ),
+                        None => self.fail_state(m, tid, run, cause::NO_CHOICE_MATCHED.failure(&[])),
                     },
                     Err(f) => self.fail_state(m, tid, run, f),
                 }
@@ -181,10 +176,7 @@ impl Core {
                         return self.start_map_run(m, tid, run, map, execution_type);
                     }
                     if map.item_reader.is_some() {
-                        let f = Failure::new(
-                            "States.ItemReaderFailed",
-                            "An ItemReader reads buckets mapped in stepline.toml: run this definition with `stepline serve`",
-                        );
+                        let f = cause::ITEM_READER_NEEDS_SERVE.failure(&[]);
                         return self.fail_state(m, tid, run, f);
                     }
                 }
@@ -221,20 +213,24 @@ impl Core {
             (StateKind::Choice(c), Some((_, Some(rule)))) => c.choices[rule].assign.as_ref(),
             _ => state.assign.as_ref(),
         };
-        let rule_output = match (&state.kind, choice) {
-            (StateKind::Choice(c), Some((_, Some(rule)))) => c.choices[rule].output.as_ref(),
+        let rule = match (&state.kind, choice) {
+            (StateKind::Choice(_), Some((_, Some(rule)))) => Some(rule),
+            _ => None,
+        };
+        let rule_output = match (&state.kind, rule) {
+            (StateKind::Choice(c), Some(rule)) => c.choices[rule].output.as_ref(),
             _ => None,
         };
         let finished = self
             .evaluator(m, tid, &run)
-            .finish_with(result, assign, rule_output);
+            .finish_with(result, assign, rule, rule_output);
         let (output, assigned) = match finished {
             Ok(v) => v,
             Err(f) => return self.fail_state(m, tid, run, f),
         };
         // An output that is the input itself was measured on the way in.
         if !Arc::ptr_eq(&output, &run.input) {
-            if let Err(f) = check_size(&output, PayloadOf("output", &state.name)) {
+            if let Err(f) = check_size(&output, &state.name) {
                 return self.fail_state(m, tid, run, f);
             }
         }
@@ -353,7 +349,13 @@ impl Core {
                 let id = self.emit(previous, event);
                 self.threads[tid].last_event = id;
             }
-            let failure = with_state_prefix(failure, &state.name, run.entered_event);
+            // AWS prefixes a runtime failure's cause with the state; a
+            // data limit's names the state in its own words.
+            let failure = if failure.name() == "States.Runtime" {
+                cause::in_state(failure, &state.name, run.entered_event)
+            } else {
+                failure
+            };
             return self.fail_execution(self.threads[tid].last_event, failure);
         }
         let (retriers, catchers) = match &state.kind {
@@ -391,14 +393,17 @@ impl Core {
             let id = self.emit(previous, event);
             self.threads[tid].last_event = id;
         }
-        if let Some(catcher) = catchers
+        if let Some((index, catcher)) = catchers
             .iter()
-            .find(|c| failure::matches(&c.error_equals, &failure))
+            .enumerate()
+            .find(|(_, c)| failure::matches(&c.error_equals, &failure))
         {
             if tid == 0 {
                 self.redrive.caught();
             }
-            let caught = self.evaluator(m, tid, &run).catch_output(catcher, &failure);
+            let caught = self
+                .evaluator(m, tid, &run)
+                .catch_output(catcher, index, &failure);
             let (output, assigned) = match caught {
                 Ok(v) => v,
                 Err(f) => return self.fail_execution(self.threads[tid].last_event, f),
@@ -423,22 +428,6 @@ impl Core {
             return;
         }
         self.thread_done(m, tid, Err(failure));
-    }
-}
-
-/// AWS prefixes runtime failures with the state and the event it entered at.
-fn with_state_prefix(failure: Failure, state: &str, entered_event: u64) -> Failure {
-    let prefix = format!(
-        "An error occurred while executing the state '{state}' (entered at the event id #{entered_event})."
-    );
-    let cause = match failure.cause {
-        Some(c) if c.starts_with("An error occurred while executing the state") => c,
-        Some(c) => format!("{prefix} {c}"),
-        None => prefix,
-    };
-    Failure {
-        error: failure.error,
-        cause: Some(cause),
     }
 }
 

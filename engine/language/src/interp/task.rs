@@ -9,12 +9,13 @@ use chrono::Duration;
 use serde_json::Value;
 
 use super::failure::Failure;
-use super::limits::{PayloadOf, check_size};
+use super::limits::check_size;
 use super::protocol::{Effect, TaskId, TaskRequest, TimerId};
 use super::scheduler::{At, ThreadId};
 use super::state::Run;
 use super::{Core, Data};
 use crate::asl::model::{Resource, StateKind, StateMachine, Task};
+use crate::cause;
 use crate::history::Event;
 
 impl Core {
@@ -34,7 +35,7 @@ impl Core {
             Ok(p) => p,
             Err(f) => return self.fail_state(m, tid, run, f),
         };
-        if let Err(f) = check_size(&input, PayloadOf("task input", &state.name)) {
+        if let Err(f) = check_size(&input, &state.name) {
             return self.fail_state(m, tid, run, f);
         }
         self.tasks.insert(task_id, tid);
@@ -204,7 +205,7 @@ impl Core {
                     }))
                 };
                 self.emit_on(tid, event);
-                match check_size(&output, "the task result") {
+                match check_size(&output, &task_label(&resource)) {
                     Ok(()) => self.complete(m, tid, run, output, None),
                     Err(f) => self.fail_state(m, tid, run, f),
                 }
@@ -237,14 +238,15 @@ impl Core {
             StateKind::Task(t) => t.resource.clone(),
             _ => return,
         };
-        let error = if heartbeat {
-            "States.HeartbeatTimeout"
+        let template = if heartbeat {
+            &cause::HEARTBEAT_TIMED_OUT
         } else {
-            "States.Timeout"
+            &cause::TASK_TIMED_OUT
         };
+        // AWS records a task's timeout with no cause.
         let failure = Failure {
-            error: Some(error.into()),
             cause: None,
+            ..template.failure(&[])
         };
         let event = if is_activity(&resource) {
             Event::ActivityTimedOut {
@@ -302,6 +304,17 @@ pub fn resource_type(resource: &Resource) -> String {
         K::StartExecution | K::MapRun => "states".into(),
         K::Process { .. } => "stepline".into(),
         K::Service { service, .. } => service.clone(),
+    }
+}
+
+/// What AWS names in the cause of a task result too large: the ARN of a
+/// Lambda function or an activity, the service of an integration
+/// (`lambda`, `aws-sdk:s3`).
+fn task_label(resource: &Resource) -> String {
+    use crate::asl::model::ResourceKind as K;
+    match &resource.kind {
+        K::Activity { .. } | K::LambdaFunction { .. } => resource.arn.clone(),
+        _ => resource_type(resource),
     }
 }
 

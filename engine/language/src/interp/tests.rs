@@ -2619,12 +2619,17 @@ fn a_failing_intrinsic_is_a_runtime_error() {
         7,
     );
     assert!(ran.requests.is_empty());
-    // FIXME(interp): the Developer Guide reports intrinsic failures as
-    // States.Runtime, which fails the execution and which States.ALL cannot
-    // catch; we raise States.IntrinsicFailure (the ASL spec's name), and the
-    // States.ALL catcher takes it. Confirm against a recording before
-    // changing: the same table also calls States.NoChoiceMatched "reserved".
-    assert_eq!(ran.output()["Error"], json!("States.IntrinsicFailure"));
+    let failure = ran.failure();
+    assert_eq!(failure.error.as_deref(), Some("States.Runtime"));
+    assert_eq!(
+        failure.cause.as_deref(),
+        Some(
+            "An error occurred while executing the state 'Work' (entered at the event id #2). \
+             The function 'States.ArrayGetItem($.items, 5)' had the following error: the index \
+             (second argument) is 5, but the array has 2 items: indexes go from 0 to the length \
+             minus 1"
+        )
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -2674,7 +2679,9 @@ fn the_same_run_gives_the_same_history() {
 
 /// Context object: `$$.Execution` describes the execution (its input and
 /// start time), and a Clock that never moves by itself keeps every event at
-/// its logical time.
+/// its logical time. A Pass state's `$$.State` is its name and entered
+/// time only, as AWS records it (`RetryCount` belongs to the states that
+/// retry); a STANDARD execution's `$$.Execution` has `RedriveCount`.
 #[test]
 fn the_context_object_describes_the_execution() {
     let ran = ok(
@@ -2683,15 +2690,15 @@ fn the_context_object_describes_the_execution() {
             "P": {"Type": "Pass", "Parameters": {
                 "input.$": "$$.Execution.Input", "start.$": "$$.Execution.StartTime",
                 "id.$": "$$.Execution.Id", "machine.$": "$$.StateMachine.Name",
-                "entered.$": "$$.State.EnteredTime", "retries.$": "$$.State.RetryCount"}, "End": true}}}"#,
+                "redrives.$": "$$.Execution.RedriveCount", "state.$": "$$.State"}, "End": true}}}"#,
         json!({"k": "v"}),
         json!({
             "input": {"k": "v"},
             "start": T0,
             "id": "arn:aws:states:us-east-1:111111111111:execution:Machine:run-1",
             "machine": "Machine",
-            "entered": "2024-03-01T12:00:02.000Z",
-            "retries": 0
+            "redrives": 0,
+            "state": {"Name": "P", "EnteredTime": "2024-03-01T12:00:02.000Z"}
         }),
     );
     assert_eq!(ran.times_of("ExecutionSucceeded"), [2_000]);

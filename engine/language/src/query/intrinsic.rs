@@ -250,6 +250,57 @@ pub struct IntrinsicCall {
     pub args: Vec<Arg>,
 }
 
+/// The call as a definition writes it, `States.Array($.a, 'b')`: how AWS
+/// names a failing call in its cause ("The function '...' had the
+/// following error"). Arguments are separated by `, `; string literals are
+/// quoted with `'`, with `\` before `'`, `\`, `{` and `}`.
+impl fmt::Display for IntrinsicCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}(", self.function.name())?;
+        for (i, arg) in self.args.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            match arg {
+                Arg::Literal(Value::String(s)) => write_quoted(f, s, false)?,
+                Arg::Literal(other) => write!(f, "{other}")?,
+                Arg::FormatTemplate(template) => {
+                    f.write_str("'")?;
+                    for (i, piece) in template.pieces().iter().enumerate() {
+                        if i > 0 {
+                            f.write_str("{}")?;
+                        }
+                        write_quoted(f, piece, true)?;
+                    }
+                    f.write_str("'")?;
+                }
+                Arg::Path(path) => write!(f, "{path}")?,
+                Arg::Call(call) => write!(f, "{call}")?,
+            }
+        }
+        f.write_str(")")
+    }
+}
+
+/// A string literal's text with its escapes; `bare`: without the quotes
+/// (a piece of a `States.Format` template).
+fn write_quoted(f: &mut fmt::Formatter<'_>, s: &str, bare: bool) -> fmt::Result {
+    use fmt::Write as _;
+    if !bare {
+        f.write_char('\'')?;
+    }
+    for c in s.chars() {
+        if matches!(c, '\'' | '\\' | '{' | '}') {
+            f.write_char('\\')?;
+        }
+        f.write_char(c)?;
+    }
+    if !bare {
+        f.write_char('\'')?;
+    }
+    Ok(())
+}
+
 /// One argument of an intrinsic call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg {

@@ -251,7 +251,8 @@ impl Template {
     /// A path that selects nothing fails with `States.Runtime`, in AWS's words:
     /// `The JSONPath '$.x' specified for the field 'name.$' could not be found
     /// in the input '{"a":1}'`; a failing intrinsic function with
-    /// `States.IntrinsicFailure`.
+    /// `States.Runtime` too, as AWS raises it: `The function 'States.X(...)'
+    /// had the following error: ...`.
     pub fn evaluate(
         &self,
         env: &mut super::eval::Env<'_>,
@@ -642,7 +643,7 @@ mod tests {
                 "The JSONPath '$$.Execution.Input.no_such_jsonpath' specified for the field \
                  'value.$' could not be found in the input '{\"int-literal\":0}'"
             );
-            // Nested fields name the innermost field; so do paths inside calls.
+            // Nested fields name the innermost field.
             let e = evaluate(
                 json!({"a": [{"b": {"FieldName.$": "$.no_such_jsonpath"}}]}),
                 json!({"a": 1}),
@@ -653,12 +654,13 @@ mod tests {
                 "The JSONPath '$.no_such_jsonpath' specified for the field 'FieldName.$' could \
                  not be found in the input '{\"a\":1}'"
             );
+            // A path inside a call fails the call, in AWS's words.
             let e = evaluate(json!({"f.$": "States.Array($.x)"}), json!({})).unwrap_err();
             assert_eq!(e.error, "States.Runtime");
             assert_eq!(
                 e.cause,
-                "The JSONPath '$.x' specified for the field 'f.$' could not be found in the \
-                 input '{}'"
+                "The function 'States.Array($.x)' had the following error: The JsonPath \
+                 argument for the field '$.x' could not be found in the input '{}'"
             );
             let e = evaluate(json!({"v.$": "$undefinedVariable"}), json!({})).unwrap_err();
             assert!(
@@ -669,16 +671,16 @@ mod tests {
         }
 
         #[test]
-        fn a_failing_intrinsic_names_its_field() {
+        fn a_failing_intrinsic_names_its_call() {
             let e = evaluate(
                 json!({"outer": {"item.$": "States.ArrayGetItem($.a, 3)"}}),
                 json!({"a": [1]}),
             )
             .unwrap_err();
-            assert_eq!(e.error, "States.IntrinsicFailure");
+            assert_eq!(e.error, "States.Runtime");
             assert!(
                 e.cause.starts_with(
-                    "The intrinsic function States.ArrayGetItem in the field 'item.$' failed: "
+                    "The function 'States.ArrayGetItem($.a, 3)' had the following error: "
                 ),
                 "{e}"
             );

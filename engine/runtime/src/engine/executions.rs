@@ -6,8 +6,9 @@ use tokio::sync::oneshot;
 
 use crate::durable::DurableExecution;
 use crate::executor::{self, Message};
+use stepline_language::cause;
 use stepline_language::interp::Command;
-use stepline_language::payload::MAX_PAYLOAD_DEPTH;
+use stepline_language::payload::{MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH};
 use stepline_store::{
     ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus, ExecutionsOf, StoreError,
     TaskLogRecord, WorkflowType,
@@ -52,6 +53,14 @@ impl Engine {
             }
         }
         let input_text = input.unwrap_or("{}");
+        // The faces refuse a larger input before it gets here; a nested
+        // execution's or a Map Run child's is built by the engine.
+        if input_text.len() > MAX_PAYLOAD_BYTES {
+            return Err(EngineError::InvalidExecutionInput(
+                cause::EXECUTION_INPUT_TOO_LARGE
+                    .render(&[("size", &input_text.len()), ("limit", &MAX_PAYLOAD_BYTES)]),
+            ));
+        }
         let input: Value = serde_json::from_str(input_text).map_err(|e| {
             EngineError::InvalidExecutionInput(format!(
                 "Invalid State Machine Execution Input: '{e}'"

@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::durable::DurableExecution;
 use crate::executor::{self, Inbox};
 use stepline_language::asl::StateMachine;
+use stepline_language::cause;
 use stepline_language::interp::ExecutionInfo;
 use stepline_store::{
     ExecutionRecord, ExecutionStatus, MapRunChild, MapRunRecord, StateMachineRecord, StoreError,
@@ -157,10 +158,9 @@ impl Engine {
         if child.express {
             record.status = ExecutionStatus::Failed;
             record.stop = Some(self.inner.clock.now());
-            record.error = Some("States.Runtime".into());
-            record.cause = Some(
-                "stepline stopped while this EXPRESS execution ran; EXPRESS executions are not resumed".into(),
-            );
+            let lost = cause::EXPRESS_NOT_RESUMED.failure(&[]);
+            record.error = lost.error;
+            record.cause = lost.cause;
             let mut batch = WriteBatch::new();
             batch.push(WriteOp::UpdateExecution(record));
             self.inner.store.apply(&batch)?;

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use crate::durable::DurableExecution;
 use crate::executor::{Inbox, Pending};
 use stepline_language::asl::StateMachine;
+use stepline_language::cause;
 use stepline_language::interp::ExecutionInfo;
 use stepline_store::{
     ExecutionRecord, ExecutionStatus, StoreError, WorkflowType, WriteBatch, WriteOp,
@@ -90,9 +91,10 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let now = self.inner.clock.now();
         let arn = record.arn.clone();
-        let error = "States.Runtime".to_owned();
-        let cause = format!(
-            "stepline could not resume this execution after a restart, so it failed: {why}"
+        let failed = cause::RECOVERY_FAILED.failure(&[("reason", &why)]);
+        let (error, cause) = (
+            failed.error.unwrap_or_default(),
+            failed.cause.unwrap_or_default(),
         );
         record.status = ExecutionStatus::Failed;
         record.stop = Some(now);
@@ -154,10 +156,9 @@ impl Engine {
             // EXPRESS execution on AWS runs at most once.
             record.status = ExecutionStatus::Failed;
             record.stop = Some(self.inner.clock.now());
-            record.error = Some("States.Runtime".into());
-            record.cause = Some(
-                "stepline stopped while this EXPRESS execution ran; EXPRESS executions are not resumed".into(),
-            );
+            let lost = cause::EXPRESS_NOT_RESUMED.failure(&[]);
+            record.error = lost.error;
+            record.cause = lost.cause;
             let mut batch = WriteBatch::new();
             batch.push(WriteOp::UpdateExecution(record));
             self.inner.store.apply(&batch)?;

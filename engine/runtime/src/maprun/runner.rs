@@ -27,6 +27,7 @@ use super::writer;
 use crate::children::Children;
 use crate::tasks::nested::derived_name;
 use crate::{EngineError, TaskCall, TaskFuture};
+use stepline_language::cause;
 use stepline_language::interp::{Failure, ItemSelection};
 use stepline_language::map_run::{BatcherSpec, MAX_CONCURRENCY, MapRunSpec};
 use stepline_language::payload::{MAX_PAYLOAD_BYTES, json_size};
@@ -68,7 +69,7 @@ pub(crate) struct Unit {
 pub fn run(engine: Arc<dyn Children>, buckets: Buckets, call: TaskCall) -> TaskFuture {
     Box::pin(async move {
         let spec: MapRunSpec = serde_json::from_value(call.request.input.clone())
-            .map_err(|e| Failure::new("States.Runtime", format!("Malformed Map Run: {e}")))?;
+            .map_err(|e| cause::MAP_RUN_MALFORMED.failure(&[("reason", &e)]))?;
         MapRun::start(engine, buckets, &call.execution_arn, spec)?
             .run()
             .await
@@ -93,12 +94,16 @@ struct MapRun {
     read_all: bool,
 }
 
-fn fail(error: &str, cause: impl std::fmt::Display) -> Failure {
-    Failure::new(error, cause.to_string())
+fn runtime(e: EngineError) -> Failure {
+    cause::MAP_RUN_ENGINE.failure(&[("reason", &e)])
 }
 
-fn runtime(e: EngineError) -> Failure {
-    fail("States.Runtime", e)
+fn writer_failed(e: impl std::fmt::Display) -> Failure {
+    cause::RESULT_WRITER_FAILED.failure(&[("reason", &e)])
+}
+
+fn results_too_large() -> Failure {
+    cause::MAP_RUN_RESULTS_TOO_LARGE.failure(&[("limit", &MAX_PAYLOAD_BYTES)])
 }
 
 impl MapRun {
@@ -225,7 +230,7 @@ impl MapRun {
                 Some(joined) = children.join_next(), if !children.is_empty() => {
                     let (index, items, result) = match joined {
                         Ok(done) => done,
-                        Err(e) => break Err(fail("States.Runtime", format!("A child of the Map Run was lost: {e}"))),
+                        Err(e) => break Err(cause::MAP_RUN_CHILD_LOST.failure(&[("reason", &e)])),
                     };
                     let record = match result {
                         Ok(r) => r,
@@ -305,12 +310,7 @@ impl MapRun {
     fn keep_output(&mut self, index: usize, output: Value) -> Result<(), Failure> {
         self.outputs_bytes += output.to_string().len() + 1;
         if self.outputs_bytes > MAX_PAYLOAD_BYTES {
-            return Err(fail(
-                "States.DataLimitExceeded",
-                format!(
-                    "The Map Run's results exceed the maximum payload size of {MAX_PAYLOAD_BYTES} bytes; write them with a ResultWriter"
-                ),
-            ));
+            return Err(results_too_large());
         }
         if self.outputs.len() <= index {
             self.outputs.resize(index + 1, None);
@@ -344,10 +344,7 @@ impl MapRun {
             _ => false,
         };
         if over_count || over_pct {
-            return Err(fail(
-                "States.ExceedToleratedFailureThreshold",
-                "The specified tolerated failure threshold was exceeded",
-            ));
+            return Err(cause::TOLERATED_FAILURE_EXCEEDED.failure(&[]));
         }
         Ok(())
     }
@@ -390,14 +387,9 @@ impl MapRun {
                     writer::preview(&*engine, &spec, &child_machine, names)
                 })
                 .await
-                .map_err(|e| fail("States.ResultWriterFailed", e))?
-                .map_err(|e| fail("States.ResultWriterFailed", e))?;
-                entries.map(Value::Array).ok_or_else(|| {
-                    fail(
-                        "States.DataLimitExceeded",
-                        format!("The Map Run's results exceed the maximum payload size of {MAX_PAYLOAD_BYTES} bytes; write them with a ResultWriter Resource"),
-                    )
-                })
+                .map_err(writer_failed)?
+                .map_err(writer_failed)?;
+                entries.map(Value::Array).ok_or_else(results_too_large)
             }
             Some(spec) => {
                 let (engine, buckets) = (Arc::clone(&self.engine), Arc::clone(&self.buckets));
@@ -408,8 +400,8 @@ impl MapRun {
                     writer::write(&*engine, &buckets, &spec, &record, &child_machine, names)
                 })
                 .await
-                .map_err(|e| fail("States.ResultWriterFailed", e))?
-                .map_err(|e| fail("States.ResultWriterFailed", e))?;
+                .map_err(writer_failed)?
+                .map_err(writer_failed)?;
                 self.record.items.results_written = self.record.items.total;
                 self.record.executions.results_written = self.record.executions.total;
                 Ok(written)
@@ -616,7 +608,7 @@ impl Producer {
     /// Items -> ItemSelector -> batches -> the channel. Ends when the
     /// items do, at the first error, or when the runner is gone.
     fn run(self, source: Source, selection: ItemSelection, batcher: Option<BatcherSpec>) {
-        let reader_failed = |e: ReaderError| fail("States.ItemReaderFailed", e);
+        let reader_failed = |e: ReaderError| cause::ITEM_READER_FAILED.failure(&[("reason", &e)]);
         let mut items: Box<dyn Iterator<Item = Result<Value, Failure>>> = match source {
             Source::Inline(v) => Box::new(v.map(Ok)),
             Source::Reader(r) => Box::new(r.map(move |i| i.map_err(reader_failed))),

@@ -31,6 +31,7 @@ use serde_json::{Map, Value, json};
 
 use super::config::{ConnectionAuth, ConnectionConfig, TaskConfig};
 use crate::TaskCall;
+use stepline_language::cause;
 use stepline_language::interp::Failure;
 
 /// Calls HTTP endpoints for tasks; one pooled client for all of them.
@@ -51,11 +52,11 @@ pub struct HttpRequest {
 }
 
 fn bad_parameters(message: impl Into<String>) -> Failure {
-    Failure::new("States.Runtime", message)
+    cause::HTTP_BAD_PARAMETERS.failure(&[("reason", &message.into())])
 }
 
 fn socket(message: impl Into<String>) -> Failure {
-    Failure::new("States.Http.Socket", message)
+    cause::HTTP_SOCKET.failure(&[("reason", &message.into())])
 }
 
 /// The HTTP client could not be built (no TLS roots, say).
@@ -133,9 +134,9 @@ impl HttpInvoker {
         if (200..300).contains(&status) {
             Ok(output)
         } else {
-            Err(Failure::new(
+            Err(cause::HTTP_STATUS.failure_as(
                 format!("States.Http.StatusCode.{status}"),
-                output.to_string(),
+                &[("response", &output)],
             ))
         }
     }
@@ -235,9 +236,9 @@ impl HttpInvoker {
             .and_then(Value::as_str)
             .filter(|_| status.is_success())
             .ok_or_else(|| {
-                Failure::new(
+                cause::HTTP_OAUTH_NO_TOKEN.failure_as(
                     format!("States.Http.StatusCode.{}", status.as_u16()),
-                    format!("the OAuth token endpoint {token_url} gave no access_token: {answer}"),
+                    &[("url", &token_url), ("answer", &answer)],
                 )
             })?;
         let lifetime = answer
@@ -443,13 +444,7 @@ fn is_refused_header(name: &str) -> bool {
 pub fn check_allowed(config: &TaskConfig, url: &Url) -> Result<(), Failure> {
     let http = &config.http;
     let refused = |why: String| {
-        Err(Failure::new(
-            "States.TaskFailed",
-            format!(
-                "stepline does not allow HTTP tasks to call {}: {why}",
-                url_without_query(url)
-            ),
-        ))
+        Err(cause::HTTP_NOT_ALLOWED.failure(&[("url", &url_without_query(url)), ("reason", &why)]))
     };
     let segments = match path_segments(url.path()) {
         Ok(segments) => segments,
@@ -483,10 +478,11 @@ fn check_connection_allowed(
 ) -> Result<(), Failure> {
     let shown = url_without_query(url);
     let refused = |why: String| {
-        Err(Failure::new(
-            "States.TaskFailed",
-            format!("the connection '{name}' may not be sent to {shown}: {why}"),
-        ))
+        Err(cause::HTTP_CONNECTION_NOT_ALLOWED.failure(&[
+            ("name", &name),
+            ("url", &shown),
+            ("reason", &why),
+        ]))
     };
     if connection.allow.is_empty() {
         return refused(format!(
@@ -651,13 +647,8 @@ async fn check_resolved_host(config: &TaskConfig, url: &Url) -> Result<(), Failu
     };
     let mut addresses = addresses;
     if addresses.any(|a| reaches_listener(a, &config.listen)) {
-        return Err(Failure::new(
-            "States.TaskFailed",
-            format!(
-                "stepline does not allow HTTP tasks to call {}: '{domain}' resolves to stepline's own address (the operator allows it with [tasks.http] allow_own_address = true in stepline.toml)",
-                url_without_query(url)
-            ),
-        ));
+        return Err(cause::HTTP_OWN_ADDRESS
+            .failure(&[("url", &url_without_query(url)), ("domain", &domain)]));
     }
     Ok(())
 }
@@ -702,10 +693,7 @@ async fn read_response(mut response: reqwest::Response, limit: usize) -> Result<
         .map_err(|e| socket(format!("reading the response failed: {}", error_chain(&e))))?
     {
         if body.len() + chunk.len() > limit {
-            return Err(Failure::new(
-                "States.DataLimitExceeded",
-                format!("the HTTP response body is larger than the {limit} bytes allowed"),
-            ));
+            return Err(cause::HTTP_BODY_TOO_LARGE.failure(&[("limit", &limit)]));
         }
         body.extend_from_slice(&chunk);
     }

@@ -19,6 +19,7 @@ use super::http::{HttpInvoker, check_allowed};
 use super::process;
 use crate::TaskCall;
 use stepline_language::asl::model::ResourceKind;
+use stepline_language::cause;
 use stepline_language::interp::Failure;
 
 /// Invokes the function `call` names.
@@ -36,12 +37,7 @@ pub async fn invoke(
                 .input
                 .get("FunctionName")
                 .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    Failure::new(
-                        "States.Runtime",
-                        "the parameters of lambda:invoke need a FunctionName string",
-                    )
-                })?;
+                .ok_or_else(|| cause::LAMBDA_NO_FUNCTION_NAME.failure(&[]))?;
             let payload = call
                 .request
                 .input
@@ -51,21 +47,15 @@ pub async fn invoke(
             (function_name(name), payload)
         }
     };
-    let mapping = config.lambda.get(&function).ok_or_else(|| {
-        Failure::new(
-            "Lambda.ResourceNotFoundException",
-            format!(
-                "Function not found: {function} (map it under [tasks.lambda] in stepline.toml to a url or a process)"
-            ),
-        )
-    })?;
+    let mapping = config
+        .lambda
+        .get(&function)
+        .ok_or_else(|| cause::LAMBDA_NOT_FOUND.failure(&[("function", &function)]))?;
     let result = match mapping {
         LambdaConfig::Process(name) => {
             let registered = config.processes.get(name).ok_or_else(|| {
-                Failure::new(
-                    "States.TaskFailed",
-                    format!("the Lambda function '{function}' maps to the process '{name}', which is not registered"),
-                )
+                cause::LAMBDA_PROCESS_NOT_REGISTERED
+                    .failure(&[("function", &function), ("name", name)])
             })?;
             let mut inner = call.clone();
             inner.request.input = payload;
@@ -73,12 +63,11 @@ pub async fn invoke(
         }
         LambdaConfig::Url(url) => {
             let parsed = reqwest::Url::parse(url).map_err(|e| {
-                Failure::new(
-                    "States.TaskFailed",
-                    format!(
-                        "the Lambda function '{function}' maps to '{url}', which is not a URL: {e}"
-                    ),
-                )
+                cause::LAMBDA_BAD_URL.failure(&[
+                    ("function", &function),
+                    ("url", url),
+                    ("reason", &e),
+                ])
             })?;
             check_allowed(config, &parsed)?;
             let mut inner = call.clone();
@@ -126,7 +115,7 @@ fn function_error(failure: Failure) -> Failure {
     };
     let body = &output["ResponseBody"];
     match body.get("errorType").and_then(Value::as_str) {
-        Some(error_type) => Failure::new(error_type, body.to_string()),
+        Some(error_type) => cause::TASK_ERROR.failure_as(error_type, &[("cause", &body)]),
         None => failure,
     }
 }

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use stepline_language::cause;
 use stepline_language::interp::Failure;
 
 /// A whole mock configuration file.
@@ -139,12 +140,11 @@ impl MockConfig {
                 error: e.error.clone(),
                 cause: e.cause.clone(),
             }),
-            None => Err(Failure::new(
-                "States.Runtime",
-                format!(
-                    "the mocked response '{response}' has no entry for invocation {invocation} of the state '{state}'"
-                ),
-            )),
+            None => Err(cause::MOCK_MISSING.failure(&[
+                ("response", response),
+                ("invocation", &invocation),
+                ("state", &state),
+            ])),
         })
     }
 }

@@ -20,7 +20,7 @@ use crate::{TaskCall, TaskFuture, TaskRunner};
 use config::TaskConfig;
 use http::HttpInvoker;
 use stepline_language::asl::model::{IntegrationPattern, ResourceKind};
-use stepline_language::interp::Failure;
+use stepline_language::cause;
 
 /// Runs HTTP, process and Lambda tasks as the configuration allows.
 #[derive(Debug, Clone)]
@@ -52,44 +52,31 @@ impl TaskRunner for Invokers {
                 resource.pattern,
                 IntegrationPattern::Sync | IntegrationPattern::Sync2
             ) {
-                return Err(Failure::new(
-                    "States.Runtime",
-                    format!(
-                        "'{}': stepline runs the .sync pattern only for arn:aws:states:::states:startExecution",
-                        resource.arn
-                    ),
-                ));
+                return Err(cause::SYNC_NOT_SUPPORTED.failure(&[("resource", &resource.arn)]));
             }
             match &resource.kind {
                 ResourceKind::Process { name } => {
-                    let registered = inner.config.processes.get(name).ok_or_else(|| {
-                        Failure::new(
-                            "States.TaskFailed",
-                            format!(
-                                "the process '{name}' is not registered: the operator registers commands under [tasks.processes.{name}] in stepline.toml"
-                            ),
-                        )
-                    })?;
+                    let registered =
+                        inner.config.processes.get(name).ok_or_else(|| {
+                            cause::PROCESS_NOT_REGISTERED.failure(&[("name", name)])
+                        })?;
                     process::run(name, registered, &call).await
                 }
                 ResourceKind::HttpInvoke => inner.http.invoke(&inner.config, &call).await,
                 ResourceKind::LambdaFunction { .. } | ResourceKind::LambdaInvoke => {
                     lambda::invoke(&inner.config, &inner.http, &call).await
                 }
-                ResourceKind::Service { service, action } => Err(Failure::new(
-                    "States.TaskFailed",
-                    format!(
-                        "stepline has no integration for {service}:{action} ('{}'); use an HTTP task, a process or a mapped Lambda function",
-                        resource.arn
-                    ),
-                )),
+                ResourceKind::Service { service, action } => Err(cause::NO_INTEGRATION.failure(&[
+                    ("service", service),
+                    ("action", action),
+                    ("resource", &resource.arn),
+                ])),
                 // The engine runs these itself; never sent here.
                 ResourceKind::Activity { .. }
                 | ResourceKind::StartExecution
-                | ResourceKind::MapRun => Err(Failure::new(
-                    "States.Runtime",
-                    format!("'{}' cannot be invoked here", resource.arn),
-                )),
+                | ResourceKind::MapRun => {
+                    Err(cause::RESOURCE_NOT_INVOCABLE.failure(&[("resource", &resource.arn)]))
+                }
             }
         })
     }

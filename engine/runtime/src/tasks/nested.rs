@@ -23,6 +23,7 @@ use std::sync::Arc;
 use crate::children::Children;
 use crate::{EngineError, TaskCall, TaskFuture};
 use stepline_language::asl::model::IntegrationPattern;
+use stepline_language::cause;
 use stepline_language::interp::Failure;
 use stepline_store::{ExecutionRecord, ExecutionStatus};
 
@@ -34,12 +35,7 @@ pub fn run(engine: Arc<dyn Children>, call: TaskCall) -> TaskFuture {
         let machine = params
             .get("StateMachineArn")
             .and_then(Value::as_str)
-            .ok_or_else(|| {
-                Failure::new(
-                    "States.Runtime",
-                    "The parameters of states:startExecution need a StateMachineArn string.",
-                )
-            })?;
+            .ok_or_else(|| cause::NESTED_NO_MACHINE.failure(&[]))?;
         let input = match params.get("Input") {
             None => "{}".to_owned(),
             Some(Value::String(text)) => text.clone(),
@@ -48,10 +44,7 @@ pub fn run(engine: Arc<dyn Children>, call: TaskCall) -> TaskFuture {
         let name = match params.get("Name") {
             Some(Value::String(name)) => name.clone(),
             Some(_) => {
-                return Err(Failure::new(
-                    "States.Runtime",
-                    "The Name parameter of states:startExecution must be a string.",
-                ));
+                return Err(cause::NESTED_BAD_NAME.failure(&[]));
             }
             None => derived_name(&call.idempotency_key),
         };
@@ -91,7 +84,7 @@ pub fn run(engine: Arc<dyn Children>, call: TaskCall) -> TaskFuture {
         let described = describe(&ended, pattern == IntegrationPattern::Sync2);
         match ended.status {
             ExecutionStatus::Succeeded => Ok(described),
-            _ => Err(Failure::new("States.TaskFailed", described.to_string())),
+            _ => Err(cause::NESTED_FAILED.failure(&[("described", &described)])),
         }
     })
 }
@@ -154,7 +147,7 @@ fn service_failure(e: EngineError) -> Failure {
         EngineError::ExecutionDoesNotExist(_) => "ExecutionDoesNotExistException",
         _ => "SdkClientException",
     };
-    Failure::new(format!("StepFunctions.{name}"), e.to_string())
+    cause::NESTED_REFUSED.failure_as(format!("StepFunctions.{name}"), &[("message", &e)])
 }
 
 struct StopChild {

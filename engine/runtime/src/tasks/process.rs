@@ -36,6 +36,7 @@ use tokio::process::Command;
 use super::config::ProcessConfig;
 use crate::TaskCall;
 use crate::task_logs::{TASK_LOG_BYTES, TaskOutput};
+use stepline_language::cause;
 use stepline_language::interp::Failure;
 
 /// Runs `config`'s program for `call`, and leaves what it wrote with the
@@ -104,13 +105,11 @@ async fn run_inner(
         command.env("STEPLINE_TASK_TOKEN", token);
     }
     let mut child = command.spawn().map_err(|e| {
-        Failure::new(
-            "States.TaskFailed",
-            format!(
-                "the process '{name}' ({}) could not start: {e}",
-                config.command.display()
-            ),
-        )
+        cause::PROCESS_NOT_STARTED.failure(&[
+            ("name", &name),
+            ("command", &config.command.display()),
+            ("reason", &e),
+        ])
     })?;
     // Whatever happens next (including this future being dropped), the
     // whole group goes when the guard does.
@@ -151,12 +150,9 @@ async fn run_inner(
             Ok(done) => done,
             Err(_) => {
                 drop(group);
-                return Err(Failure::new(
-                    "States.Timeout",
-                    format!(
-                        "the process '{name}' ran longer than its configured {seconds} s and was killed"
-                    ),
-                ));
+                return Err(
+                    cause::PROCESS_TIMED_OUT.failure(&[("name", &name), ("seconds", &seconds)])
+                );
             }
         },
         None => work.await,
@@ -168,17 +164,10 @@ async fn run_inner(
     written.stdout.clone_from(&out);
     written.stderr = err;
     let err = cause_tail;
-    let status = status.map_err(|e| {
-        Failure::new(
-            "States.TaskFailed",
-            format!("waiting for the process '{name}' failed: {e}"),
-        )
-    })?;
+    let status = status
+        .map_err(|e| cause::PROCESS_WAIT_FAILED.failure(&[("name", &name), ("reason", &e)]))?;
     let Some(out) = out else {
-        return Err(Failure::new(
-            "States.DataLimitExceeded",
-            format!("the process '{name}' wrote more than {limit} bytes on stdout; it was stopped"),
-        ));
+        return Err(cause::PROCESS_OUTPUT_TOO_LARGE.failure(&[("name", &name), ("limit", &limit)]));
     };
     if !status.success() {
         return Err(failure_from_stderr(name, &status, &err));
@@ -193,13 +182,12 @@ fn parse_result(name: &str, out: &[u8], err: &[u8]) -> Result<Value, Failure> {
     }
     serde_json::from_str(&text).map_err(|e| {
         let shown: String = text.chars().take(200).collect();
-        Failure::new(
-            "States.TaskFailed",
-            format!(
-                "the process '{name}' exited 0 but its stdout is not JSON ({e}): {shown}{}",
-                stderr_suffix(err)
-            ),
-        )
+        cause::PROCESS_OUTPUT_NOT_JSON.failure(&[
+            ("name", &name),
+            ("reason", &e),
+            ("shown", &shown),
+            ("stderr", &stderr_suffix(err)),
+        ])
     })
 }
 
@@ -225,10 +213,11 @@ fn failure_from_stderr(name: &str, status: &std::process::ExitStatus, err: &[u8]
         Some(code) => format!("exited with status {code}"),
         None => signal_text(status),
     };
-    Failure::new(
-        "States.TaskFailed",
-        format!("the process '{name}' {how}{}", stderr_suffix(err)),
-    )
+    cause::PROCESS_FAILED.failure(&[
+        ("name", &name),
+        ("how", &how),
+        ("stderr", &stderr_suffix(err)),
+    ])
 }
 
 #[cfg(unix)]

@@ -6,7 +6,7 @@ use super::Builder;
 use super::fields::Ctx;
 use crate::asl::diagnostic::Code;
 use crate::asl::model::{
-    Catcher, DataFlow, ExecutionType, Fail, IntegrationPattern, ItemBatcher, ItemReader,
+    Catcher, DataFlow, ExecutionType, Fail, IntegrationPattern, ItemBatcher, ItemReader, Items,
     JitterStrategy, JsonataFlow, Map, Parallel, Pass, PathFlow, ProcessorMode, QueryLanguage,
     ReaderConfig, Resource, ResourceKind, ResultWriter, Retrier, ScopeId, Source, State, StateId,
     StateKind, Task, Transition, Wait, WaitUntil,
@@ -384,13 +384,13 @@ impl Builder<'_> {
                 if let (Some(path), true) = (&path, cx.has("ItemsPath")) {
                     self.require_definite(path, "ItemsPath", &cx.ptr("ItemsPath"));
                 }
-                path.map(Source::Path)
+                path.map(Items::Path)
             }
-            QueryLanguage::Jsonata => cx.member("Items").and_then(|m| match m.value.as_str() {
-                Some(text) => self
-                    .jsonata_expr(text, &cx.ptr("Items"))
-                    .map(Source::Jsonata),
-                None => Some(Source::Literal(m.value.to_value())),
+            // An array (or object) written in place may hold expressions
+            // anywhere: AWS evaluates every one.
+            QueryLanguage::Jsonata => cx.member("Items").and_then(|m| {
+                self.jsonata_template(&m.value, &cx.ptr("Items"))
+                    .map(Items::Jsonata)
             }),
         };
         let distributed_only: Vec<&str> = ["ItemReader", "ItemBatcher", "ResultWriter"]

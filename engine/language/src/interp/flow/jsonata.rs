@@ -10,12 +10,42 @@ use serde_json::{Map, Value};
 
 use super::super::context::VarScope;
 use super::super::failure::Failure;
+use super::jsonpath::display_plain;
 use super::{Data, Evaluator};
 use crate::asl::model::{JsonataFlow, Payload, StateKind};
 use crate::asl::timestamp;
+use crate::cause::{self, Args, Template};
 use crate::payload::{MAX_PAYLOAD_BYTES, json_size};
+use crate::query::compact_json;
 use crate::query::eval::{RandomSource, SplitMix64, Variables, uuid_v4};
 use crate::query::jsonata::{Host, JErr, JsonataExpr, JsonataTemplate, Scope};
+
+/// Where a JSONata expression is written in its state, as AWS names it in
+/// a cause: `Output`, `Assign/total`, `Choices[1]/Condition`,
+/// `Catch[0]/Output/error`, `Items[1]`. Built on the stack as templates
+/// are walked, and written out only when a cause needs it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum FieldPath<'a> {
+    /// A field of the state: `Output`.
+    Root(&'a str),
+    /// An element of an array field of the state: `Choices[1]`.
+    Index(&'a str, usize),
+    /// A member of an object: `Assign/total`.
+    Key(&'a FieldPath<'a>, &'a str),
+    /// An element of an array inside a template: `Items[1]`.
+    Item(&'a FieldPath<'a>, usize),
+}
+
+impl std::fmt::Display for FieldPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FieldPath::Root(name) => f.write_str(name),
+            FieldPath::Index(name, i) => write!(f, "{name}[{i}]"),
+            FieldPath::Key(parent, key) => write!(f, "{parent}/{key}"),
+            FieldPath::Item(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
 
 impl Evaluator<'_> {
     /// Arguments, against `$states.input`; the raw input without them.
@@ -23,7 +53,8 @@ impl Evaluator<'_> {
         match &flow.arguments {
             Some(arguments) => {
                 let input = Arc::clone(self.run_input);
-                self.jsonata_template(arguments, "Arguments", &States::input(&input))
+                let field = FieldPath::Root("Arguments");
+                self.jsonata_template(arguments, &field, &States::input(&input))
                     .map(Arc::new)
             }
             None => Ok(Arc::clone(self.run_input)),
@@ -31,13 +62,14 @@ impl Evaluator<'_> {
     }
 
     /// Assign and Output (a matching Choice rule's Output replaces the
-    /// state's).
+    /// state's); `fields` names them (Assign's, then Output's).
     pub(super) fn jsonata_finish(
         &mut self,
         flow: &JsonataFlow,
         result: Data,
         assign: Option<&Payload>,
         rule_output: Option<&JsonataTemplate>,
+        fields: (&FieldPath<'_>, &FieldPath<'_>),
     ) -> Result<(Data, Option<Map<String, Value>>), Failure> {
         // Assign and Output see the same state: Output does not see
         // this state's assignments.
@@ -52,23 +84,25 @@ impl Evaluator<'_> {
             .then_some(&*result),
             error_output: None,
         };
-        let assigned = self.assign(assign, &result, &states)?;
+        let assigned = self.assign(assign, fields.0, &result, &states)?;
         let output = match rule_output.or(flow.output.as_ref()) {
-            Some(output) => Arc::new(self.jsonata_template(output, "Output", &states)?),
+            Some(output) => Arc::new(self.jsonata_template(output, fields.1, &states)?),
             None => Arc::clone(&result),
         };
         Ok((output, assigned))
     }
 
-    pub(super) fn query_error(&self, detail: impl std::fmt::Display) -> Failure {
-        Failure::new("States.QueryEvaluationError", self.in_state(detail))
+    /// A `States.QueryEvaluationError` worded by `template`, prefixed as
+    /// AWS does.
+    fn query_error(&self, template: &Template, args: &Args<'_>) -> Failure {
+        self.prefixed(template.failure(args))
     }
 
     /// One JSONata expression; undefined is `None`.
     fn jsonata(
         &mut self,
         expr: &JsonataExpr,
-        field: &str,
+        field: &FieldPath<'_>,
         states: &States<'_>,
     ) -> Result<Option<Value>, Failure> {
         let scope = JsonataScope {
@@ -81,12 +115,15 @@ impl Evaluator<'_> {
             random: self.random,
         };
         expr.evaluate(&scope, &mut host).map_err(|e: JErr| {
-            self.query_error(format!(
-                "The JSONata expression '{}' specified for the field '{field}' threw an error during evaluation. {} ({})",
-                expr.body(),
-                e.message,
-                e.code
-            ))
+            self.query_error(
+                &cause::JSONATA_ERROR,
+                &[
+                    ("expr", &expr.body()),
+                    ("field", field),
+                    ("message", &e.message),
+                    ("code", &e.code),
+                ],
+            )
         })
     }
 
@@ -94,23 +131,24 @@ impl Evaluator<'_> {
     fn jsonata_defined(
         &mut self,
         expr: &JsonataExpr,
-        field: &str,
+        field: &FieldPath<'_>,
         states: &States<'_>,
     ) -> Result<Value, Failure> {
         match self.jsonata(expr, field, states)? {
             Some(v) => Ok(v),
-            None => Err(self.query_error(format!(
-                "The JSONata expression '{}' specified for the field '{field}' returned nothing (undefined).",
-                expr.body()
-            ))),
+            None => Err(self.query_error(
+                &cause::JSONATA_UNDEFINED,
+                &[("expr", &expr.body()), ("field", field)],
+            )),
         }
     }
 
-    /// A JSONata template: every expression in it evaluated.
+    /// A JSONata template: every expression in it evaluated, wherever it
+    /// is (an object's member, an array's element).
     pub(super) fn jsonata_template(
         &mut self,
         template: &JsonataTemplate,
-        field: &str,
+        field: &FieldPath<'_>,
         states: &States<'_>,
     ) -> Result<Value, Failure> {
         let mut given = 0;
@@ -124,7 +162,7 @@ impl Evaluator<'_> {
     fn jsonata_template_counted(
         &mut self,
         template: &JsonataTemplate,
-        field: &str,
+        field: &FieldPath<'_>,
         states: &States<'_>,
         given: &mut usize,
     ) -> Result<Value, Failure> {
@@ -134,18 +172,20 @@ impl Evaluator<'_> {
                 let value = self.jsonata_defined(e, field, states)?;
                 *given += json_size(&value, MAX_PAYLOAD_BYTES + 1);
                 if *given > MAX_PAYLOAD_BYTES {
-                    return Err(self.query_error(format!(
-                        "The JSONata expressions specified for the field '{field}' give a value larger than the payload limit of {MAX_PAYLOAD_BYTES} bytes."
-                    )));
+                    return Err(self.query_error(
+                        &cause::JSONATA_TOO_LARGE,
+                        &[("field", field), ("limit", &MAX_PAYLOAD_BYTES)],
+                    ));
                 }
                 value
             }
             JsonataTemplate::Object(fields) => {
                 let mut out = Map::new();
                 for (k, t) in fields {
+                    let member = FieldPath::Key(field, k);
                     out.insert(
                         k.clone(),
-                        self.jsonata_template_counted(t, field, states, given)?,
+                        self.jsonata_template_counted(t, &member, states, given)?,
                     );
                 }
                 Value::Object(out)
@@ -153,7 +193,11 @@ impl Evaluator<'_> {
             JsonataTemplate::Array(items) => Value::Array(
                 items
                     .iter()
-                    .map(|t| self.jsonata_template_counted(t, field, states, given))
+                    .enumerate()
+                    .map(|(i, t)| {
+                        let item = FieldPath::Item(field, i);
+                        self.jsonata_template_counted(t, &item, states, given)
+                    })
                     .collect::<Result<_, _>>()?,
             ),
         })
@@ -163,7 +207,7 @@ impl Evaluator<'_> {
     pub(super) fn jsonata_typed(
         &mut self,
         expr: &JsonataExpr,
-        field: &str,
+        field: &FieldPath<'_>,
         expected: &str,
         states: &States<'_>,
     ) -> Result<Value, Failure> {
@@ -186,7 +230,7 @@ impl Evaluator<'_> {
     pub(super) fn jsonata_integer<T>(
         &mut self,
         expr: &JsonataExpr,
-        field: &str,
+        field: &FieldPath<'_>,
         states: &States<'_>,
         convert: impl FnOnce(&Value) -> Option<T>,
     ) -> Result<T, Failure> {
@@ -200,15 +244,20 @@ impl Evaluator<'_> {
     fn unexpected_type(
         &self,
         expr: &JsonataExpr,
-        field: &str,
+        field: &FieldPath<'_>,
         expected: &str,
         value: &Value,
     ) -> Failure {
-        self.query_error(format!(
-            "The JSONata expression '{}' specified for the field '{field}' returned an unexpected result type. Expected '{expected}', but was '{}' for value: {value}",
-            expr.body(),
-            json_type(value)
-        ))
+        self.query_error(
+            &cause::JSONATA_WRONG_TYPE,
+            &[
+                ("expr", &expr.body()),
+                ("field", field),
+                ("expected", &expected),
+                ("actual", &json_type(value)),
+                ("value", &compact_json(value)),
+            ],
+        )
     }
 
     /// A Fail state's Error or Cause (`field` is the JSONPath name,
@@ -224,7 +273,8 @@ impl Evaluator<'_> {
         } else {
             "Cause"
         };
-        let value = self.jsonata_typed(expr, name, "string", &States::input(input))?;
+        let field = FieldPath::Root(name);
+        let value = self.jsonata_typed(expr, &field, "string", &States::input(input))?;
         Ok(value.as_str().map(str::to_owned))
     }
 
@@ -232,25 +282,29 @@ impl Evaluator<'_> {
     pub(super) fn jsonata_condition(
         &mut self,
         expr: &JsonataExpr,
+        field: &FieldPath<'_>,
         effective: &Value,
     ) -> Result<bool, Failure> {
-        let holds = self.jsonata_typed(expr, "Condition", "boolean", &States::input(effective))?;
+        let holds = self.jsonata_typed(expr, field, "boolean", &States::input(effective))?;
         Ok(holds == Value::Bool(true))
     }
 
-    /// A Wait state's Timestamp.
+    /// A Wait state's Timestamp: any value that is not an ASL timestamp
+    /// (a string in another format, a number, an object) cannot be parsed
+    /// as one.
     pub(super) fn jsonata_timestamp(
         &mut self,
         expr: &JsonataExpr,
         effective: &Value,
     ) -> Result<DateTime<Utc>, Failure> {
-        let value = self.jsonata_typed(expr, "Timestamp", "string", &States::input(effective))?;
-        let text = value.as_str().unwrap_or_default();
-        match timestamp::parse(text) {
+        let field = FieldPath::Root("Timestamp");
+        let value = self.jsonata_defined(expr, &field, &States::input(effective))?;
+        match value.as_str().and_then(timestamp::parse) {
             Some(t) => Ok(t.with_timezone(&Utc)),
-            None => Err(self.query_error(format!(
-                "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {text}"
-            ))),
+            None => Err(self.query_error(
+                &cause::TIMESTAMP_FIELD_INVALID,
+                &[("value", &display_plain(&value))],
+            )),
         }
     }
 }

@@ -10,15 +10,16 @@ use serde_json::{Map, Value};
 
 use super::super::choice;
 use super::super::failure::Failure;
-use super::jsonata::States;
+use super::jsonata::{FieldPath, States};
 use super::{Data, Evaluator};
 use crate::asl::model::{Condition, PathFlow, Payload};
 use crate::asl::timestamp;
+use crate::cause;
 use crate::query::intrinsic::IntrinsicCall;
 use crate::query::path::{Path, PathRoot, Segment};
 use crate::query::reference::ReferencePath;
-use crate::query::resolve_path;
 use crate::query::template::Template;
+use crate::query::{compact_json, resolve_path};
 
 impl Evaluator<'_> {
     /// InputPath then Parameters.
@@ -48,10 +49,32 @@ impl Evaluator<'_> {
         let env = self.env(input);
         match resolve_path(path, &env) {
             Some(v) => Ok(Arc::new(v.into_owned())),
-            None => Err(self.runtime(format!(
-                "Invalid path '{path}' : No results for path: {}",
-                bracket_form(path)
-            ))),
+            None => Err(self.runtime(
+                &cause::INVALID_PATH,
+                &[("path", path), ("selector", &bracket_form(path))],
+            )),
+        }
+    }
+
+    /// A path that must match, written in the field `field` (ErrorPath,
+    /// CausePath): AWS names the field and quotes the input when it
+    /// selects nothing.
+    pub(super) fn select_field(
+        &mut self,
+        path: &Path,
+        input: &Data,
+        field: &str,
+    ) -> Result<Data, Failure> {
+        let env = self.env(input);
+        match resolve_path(path, &env) {
+            Some(v) => Ok(Arc::new(v.into_owned())),
+            None => {
+                let input = compact_json(input);
+                Err(self.runtime(
+                    &cause::JSONPATH_NOT_FOUND,
+                    &[("path", path), ("field", &field), ("input", &input)],
+                ))
+            }
         }
     }
 
@@ -78,12 +101,13 @@ impl Evaluator<'_> {
         flow: &PathFlow,
         result: Data,
         assign: Option<&Payload>,
+        assign_field: &FieldPath<'_>,
     ) -> Result<(Data, Option<Map<String, Value>>), Failure> {
         let result = match &flow.result_selector {
             Some(selector) => Arc::new(self.template(selector, &result)?),
             None => result,
         };
-        let assigned = self.assign(assign, &result, &States::none())?;
+        let assigned = self.assign(assign, assign_field, &result, &States::none())?;
         let combined = match &flow.result_path {
             None => Arc::clone(self.run_input),
             Some(path) if path.segments().is_empty() => result,
@@ -99,8 +123,13 @@ impl Evaluator<'_> {
     /// ResultPath: the state input with `value` placed at `path`.
     pub(super) fn put_result(&self, path: &ReferencePath, value: Value) -> Result<Data, Failure> {
         let mut target = Value::clone(self.run_input);
-        path.set(&mut target, value)
-            .map_err(|e| Failure::new("States.ResultPathMatchFailure", e.to_string()))?;
+        path.set(&mut target, value).map_err(|e| {
+            cause::RESULT_PATH_MATCH_FAILURE.failure(&[
+                ("path", &e.path),
+                ("input", &e.input),
+                ("reason", &e.reason),
+            ])
+        })?;
         Ok(Arc::new(target))
     }
 
@@ -108,9 +137,10 @@ impl Evaluator<'_> {
     pub(super) fn path_text(&self, value: Value, field: &str) -> Result<Option<String>, Failure> {
         match value {
             Value::String(s) => Ok(Some(s)),
-            other => Err(self.runtime(format!(
-                "The {field} field must resolve to a string, but it resolved to {other}"
-            ))),
+            other => Err(self.runtime(
+                &cause::FAIL_FIELD_NOT_STRING,
+                &[("field", &field), ("value", &compact_json(&other))],
+            )),
         }
     }
 
@@ -123,25 +153,33 @@ impl Evaluator<'_> {
         let mut env = self.env(effective);
         choice::holds(condition, &mut env).map_err(|f| {
             if f.name() == "States.Runtime" {
-                self.runtime(f.cause.unwrap_or_default())
+                self.prefixed(f)
             } else {
                 f
             }
         })
     }
 
-    /// A Wait state's SecondsPath.
+    /// A Wait state's SecondsPath: a non-negative integer (a long, for
+    /// AWS: `2.0` is not one).
     pub(super) fn path_wait_seconds(
         &mut self,
         path: &Path,
         effective: &Data,
     ) -> Result<u64, Failure> {
         let value = self.select(path, effective)?;
-        value.as_u64().ok_or_else(|| {
-            self.runtime(format!(
-                "The SecondsPath parameter does not reference a valid non-negative integer: {path} == {value}"
-            ))
-        })
+        if let Some(seconds) = value.as_u64() {
+            return Ok(seconds);
+        }
+        let template = if value.as_i64().is_some() {
+            &cause::SECONDS_PATH_NEGATIVE
+        } else {
+            &cause::SECONDS_PATH_NOT_INTEGER
+        };
+        Err(self.runtime(
+            template,
+            &[("path", path), ("value", &display_plain(&value))],
+        ))
     }
 
     /// A Wait state's TimestampPath.
@@ -154,14 +192,10 @@ impl Evaluator<'_> {
         let parsed = value.as_str().and_then(timestamp::parse);
         match parsed {
             Some(t) => Ok(t.with_timezone(&Utc)),
-            None => {
-                let shown = value
-                    .as_str()
-                    .map_or_else(|| value.to_string(), str::to_owned);
-                Err(self.runtime(format!(
-                    "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {path} == {shown}"
-                )))
-            }
+            None => Err(self.runtime(
+                &cause::TIMESTAMP_PATH_INVALID,
+                &[("path", path), ("value", &display_plain(&value))],
+            )),
         }
     }
 
@@ -170,9 +204,14 @@ impl Evaluator<'_> {
         let input = self.run_input;
         let value = self.select(path, input)?;
         value.as_u64().filter(|&s| s > 0).ok_or_else(|| {
-            self.runtime(format!(
-                "The {field} field refers to value \"{value}\" which is not a valid positive integer: {path}"
-            ))
+            self.runtime(
+                &cause::SECONDS_FIELD_PATH_INVALID,
+                &[
+                    ("field", &field),
+                    ("value", &display_plain(&value)),
+                    ("path", path),
+                ],
+            )
         })
     }
 
@@ -190,10 +229,14 @@ impl Evaluator<'_> {
             _ => None,
         };
         n.ok_or_else(|| {
-            self.runtime(format!(
-                "The {field} field refers to value \"{}\" which is not a valid integer: {path}",
-                display_plain(&value)
-            ))
+            self.runtime(
+                &cause::INTEGER_PATH_INVALID,
+                &[
+                    ("field", &field),
+                    ("value", &display_plain(&value)),
+                    ("path", path),
+                ],
+            )
         })
     }
 
@@ -205,10 +248,12 @@ impl Evaluator<'_> {
             Value::String(s) => s.parse().ok(),
             _ => None,
         };
-        n.ok_or_else(|| self.runtime(format!(
-            "The ToleratedFailurePercentagePath field refers to value \"{}\" which is not a valid number: {path}",
-            display_plain(&value)
-        )))
+        n.ok_or_else(|| {
+            self.runtime(
+                &cause::PERCENTAGE_PATH_INVALID,
+                &[("value", &display_plain(&value)), ("path", path)],
+            )
+        })
     }
 }
 
@@ -217,11 +262,12 @@ fn is_identity(path: &Path) -> bool {
     matches!(path.root(), PathRoot::Input) && path.segments().is_some_and(<[Segment]>::is_empty)
 }
 
-/// A value as AWS prints it inside a message: strings without quotes.
-fn display_plain(value: &Value) -> String {
+/// A value as AWS prints it inside a message: strings without quotes,
+/// anything else as compact JSON.
+pub(super) fn display_plain(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
-        other => other.to_string(),
+        other => compact_json(other),
     }
 }
 

@@ -23,14 +23,15 @@ use super::failure::Failure;
 use super::limits::check_depth;
 use crate::asl::model::ResultWriter;
 use crate::asl::model::{
-    Catcher, Choice, Condition, DataFlow, Fail, Map as MapState, Payload, Source, State, StateId,
-    Task, Wait, WaitUntil,
+    Catcher, Choice, Condition, DataFlow, Fail, Items, Map as MapState, Payload, Source, State,
+    StateId, Task, Wait, WaitUntil,
 };
+use crate::cause::{self, Args, Template};
 use crate::map_run::{BatcherSpec, MAX_CONCURRENCY, MapRunSpec, ReaderSpec, WriterSpec};
 use crate::query::eval::{Env, EvalError, RandomSource, SplitMix64, uuid_v4};
 use crate::query::jsonata::JsonataTemplate;
 
-use jsonata::States;
+use jsonata::{FieldPath, States};
 
 /// Evaluates one state's fields against its input, the context object and
 /// the visible variables.
@@ -63,25 +64,24 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// The cause prefix AWS puts before a runtime or JSONata failure: the
-    /// state and the event it was entered at.
-    fn in_state(&self, detail: impl std::fmt::Display) -> String {
-        format!(
-            "An error occurred while executing the state '{}' (entered at the event id #{}). {detail}",
-            self.state.name, self.entered_event
-        )
+    /// `failure` with the prefix AWS puts before a runtime or JSONata
+    /// failure's cause: the state and the event it was entered at.
+    fn prefixed(&self, failure: Failure) -> Failure {
+        cause::in_state(failure, &self.state.name, self.entered_event)
     }
 
-    /// A runtime failure, prefixed as AWS does.
-    fn runtime(&self, detail: impl std::fmt::Display) -> Failure {
-        Failure::new("States.Runtime", self.in_state(detail))
+    /// A `States.Runtime` failure worded by `template`, prefixed as AWS
+    /// does.
+    fn runtime(&self, template: &Template, args: &Args<'_>) -> Failure {
+        self.prefixed(template.failure(args))
     }
 
     fn eval_failure(&self, e: EvalError) -> Failure {
-        if e.error == "States.Runtime" {
-            self.runtime(e.cause)
+        let failure = Failure::from(e);
+        if failure.name() == "States.Runtime" {
+            self.prefixed(failure)
         } else {
-            Failure::new(e.error, e.cause)
+            failure
         }
     }
 
@@ -107,7 +107,7 @@ impl<'a> Evaluator<'a> {
         &mut self,
         payload: &Payload,
         input: &Value,
-        field: &str,
+        field: &FieldPath<'_>,
         states: &States<'_>,
     ) -> Result<Value, Failure> {
         match payload {
@@ -124,23 +124,25 @@ impl<'a> Evaluator<'a> {
     fn assign(
         &mut self,
         assign: Option<&Payload>,
+        field: &FieldPath<'_>,
         value: &Value,
         states: &States<'_>,
     ) -> Result<Option<Map<String, Value>>, Failure> {
         match assign {
             None => Ok(None),
-            Some(assign) => self.assigned(assign, value, states),
+            Some(assign) => self.assigned(assign, field, value, states),
         }
     }
 
     fn assigned(
         &mut self,
         assign: &Payload,
+        field: &FieldPath<'_>,
         value: &Value,
         states: &States<'_>,
     ) -> Result<Option<Map<String, Value>>, Failure> {
-        let values = self.payload(assign, value, "Assign", states)?;
-        check_depth(&values, "the variables assigned")?;
+        let values = self.payload(assign, value, field, states)?;
+        check_depth(&values, &self.state.name)?;
         Ok(match values {
             Value::Object(values) => Some(values),
             _ => None,
@@ -149,17 +151,31 @@ impl<'a> Evaluator<'a> {
 
     /// ResultSelector, Assign, ResultPath and OutputPath applied to a
     /// state's result. Returns the output and the variables assigned.
-    /// `rule_output` is a matching Choice rule's own JSONata Output, which
-    /// replaces the state's.
+    /// `rule` is the index of a matching Choice rule whose Assign (given)
+    /// and JSONata Output (`rule_output`, replacing the state's) apply:
+    /// AWS names their fields `Choices[i]/...`.
     pub fn finish_with(
         &mut self,
         result: Data,
         assign: Option<&Payload>,
+        rule: Option<usize>,
         rule_output: Option<&JsonataTemplate>,
     ) -> Result<(Data, Option<Map<String, Value>>), Failure> {
+        let rule = rule.map(|i| FieldPath::Index("Choices", i));
+        let assign_field = match &rule {
+            Some(rule) => FieldPath::Key(rule, "Assign"),
+            None => FieldPath::Root("Assign"),
+        };
         match &self.state.data {
-            DataFlow::JsonPath(flow) => self.path_finish(flow, result, assign),
-            DataFlow::Jsonata(flow) => self.jsonata_finish(flow, result, assign, rule_output),
+            DataFlow::JsonPath(flow) => self.path_finish(flow, result, assign, &assign_field),
+            DataFlow::Jsonata(flow) => {
+                let output_field = match (&rule, rule_output) {
+                    (Some(rule), Some(_)) => FieldPath::Key(rule, "Output"),
+                    _ => FieldPath::Root("Output"),
+                };
+                let fields = (&assign_field, &output_field);
+                self.jsonata_finish(flow, result, assign, rule_output, fields)
+            }
         }
     }
 
@@ -181,7 +197,7 @@ impl<'a> Evaluator<'a> {
             None => Ok(None),
             Some(Source::Literal(s)) => Ok(Some(s.clone())),
             Some(Source::Path(path)) => {
-                let value = Value::clone(&*self.select(path, input)?);
+                let value = Value::clone(&*self.select_field(path, input, field)?);
                 self.path_text(value, field)
             }
             Some(Source::Call(call)) => {
@@ -203,7 +219,9 @@ impl<'a> Evaluator<'a> {
         for (index, rule) in choice.choices.iter().enumerate() {
             let holds = match &rule.condition {
                 Condition::Jsonata(Source::Jsonata(expr)) => {
-                    self.jsonata_condition(expr, &effective)?
+                    let rule = FieldPath::Index("Choices", index);
+                    let field = FieldPath::Key(&rule, "Condition");
+                    self.jsonata_condition(expr, &field, &effective)?
                 }
                 condition => self.path_condition(condition, &effective)?,
             };
@@ -228,11 +246,11 @@ impl<'a> Evaluator<'a> {
                     Source::Path(path) => self.path_wait_seconds(path, &effective)?,
                     Source::Jsonata(expr) => self.jsonata_integer(
                         expr,
-                        "Seconds",
+                        &FieldPath::Root("Seconds"),
                         &States::input(&effective),
                         Value::as_u64,
                     )?,
-                    Source::Call(_) => return Err(unsupported_call("Seconds")),
+                    Source::Call(_) => return Err(self.unsupported_call("Seconds")),
                 };
                 let seconds = i64::try_from(seconds).unwrap_or(i64::MAX / 1000);
                 Ok(entered + Duration::seconds(seconds.min(99_999_999)))
@@ -241,7 +259,7 @@ impl<'a> Evaluator<'a> {
                 Source::Literal(t) => Ok(t.with_timezone(&Utc)),
                 Source::Path(path) => self.path_timestamp(path, &effective),
                 Source::Jsonata(expr) => self.jsonata_timestamp(expr, &effective),
-                Source::Call(_) => Err(unsupported_call("Timestamp")),
+                Source::Call(_) => Err(self.unsupported_call("Timestamp")),
             },
         }
     }
@@ -258,7 +276,8 @@ impl<'a> Evaluator<'a> {
         let credentials = match &task.credentials {
             Some(c) => {
                 let raw = Arc::clone(self.run_input);
-                Some(self.payload(c, &input, "Credentials", &States::input(&raw))?)
+                let field = FieldPath::Root("Credentials");
+                Some(self.payload(c, &input, &field, &States::input(&raw))?)
             }
             None => None,
         };
@@ -278,12 +297,13 @@ impl<'a> Evaluator<'a> {
             Some(Source::Jsonata(expr)) => {
                 let name = field.trim_end_matches("Path");
                 let input = Arc::clone(self.run_input);
-                self.jsonata_integer(expr, name, &States::input(&input), |v| {
+                let field = FieldPath::Root(name);
+                self.jsonata_integer(expr, &field, &States::input(&input), |v| {
                     v.as_u64().filter(|&s| s > 0)
                 })
                 .map(Some)
             }
-            Some(Source::Call(_)) => Err(unsupported_call(field)),
+            Some(Source::Call(_)) => Err(self.unsupported_call(field)),
         }
     }
 
@@ -296,36 +316,13 @@ impl<'a> Evaluator<'a> {
             .integer(&map.max_concurrency, &effective, "MaxConcurrencyPath")
             .map_err(|f| (f, None))?;
         let Ok(max_concurrency) = u64::try_from(max_concurrency) else {
-            let f = self.runtime(format!(
-                "MaxConcurrency must be a non-negative integer, not {max_concurrency}."
-            ));
+            let f = self.runtime(
+                &cause::MAX_CONCURRENCY_NEGATIVE,
+                &[("value", &max_concurrency)],
+            );
             return Err((f, None));
         };
-        let items = match &map.items {
-            None => Arc::clone(&effective),
-            Some(Source::Path(path)) => self.select(path, &effective).map_err(|f| (f, None))?,
-            Some(Source::Literal(value)) => Arc::new(value.clone()),
-            Some(Source::Jsonata(expr)) => {
-                let value = self
-                    .jsonata_typed(expr, "Items", "array", &States::input(&effective))
-                    .map_err(|f| (f, None))?;
-                Arc::new(value)
-            }
-            Some(Source::Call(_)) => return Err((unsupported_call("Items"), None)),
-        };
-        let jsonata = matches!(self.state.data, DataFlow::Jsonata(_));
-        let items = match Arc::unwrap_or_clone(items) {
-            Value::Array(items) => items,
-            other => {
-                let detail = format!("Map state input must be an array but was: {other}");
-                let f = if jsonata {
-                    self.query_error(detail)
-                } else {
-                    self.runtime(detail)
-                };
-                return Err((f, None));
-            }
-        };
+        let items = self.map_items(map, &effective).map_err(|f| (f, None))?;
         // AWS records MapStateStarted with the item count before it checks
         // the tolerated failure fields.
         let length = items.len();
@@ -337,7 +334,7 @@ impl<'a> Evaluator<'a> {
                     .map_err(|f| (f, Some(length)))?;
                 if count < 0 {
                     return Err((
-                        self.runtime("ToleratedFailureCount cannot be negative."),
+                        self.runtime(&cause::TOLERATED_COUNT_NEGATIVE, &[]),
                         Some(length),
                     ));
                 }
@@ -352,7 +349,7 @@ impl<'a> Evaluator<'a> {
                     .map_err(|f| (f, Some(length)))?;
                 if !(0.0..=100.0).contains(&pct) {
                     return Err((
-                        self.runtime("ToleratedFailurePercentage must be between 0 and 100."),
+                        self.runtime(&cause::TOLERATED_PERCENTAGE_RANGE, &[]),
                         Some(length),
                     ));
                 }
@@ -396,7 +393,7 @@ impl<'a> Evaluator<'a> {
                 .percentage(source, &effective)
                 .map_err(|f| (f, Some(length)))?;
             if !(0.0..=100.0).contains(&pct) {
-                let f = self.runtime("ToleratedFailurePercentage must be between 0 and 100.");
+                let f = self.runtime(&cause::TOLERATED_PERCENTAGE_RANGE, &[]);
                 return Err((f, Some(length)));
             }
             spec.tolerated_percentage = Some(pct);
@@ -414,19 +411,30 @@ impl<'a> Evaluator<'a> {
         let states = States::input(&raw);
         let max_concurrency =
             self.integer(&map.max_concurrency, &effective, "MaxConcurrencyPath")?;
-        let max_concurrency = u64::try_from(max_concurrency)
-            .ok()
-            .filter(|n| *n <= MAX_CONCURRENCY)
-            .ok_or_else(|| {
-                self.runtime(format!(
-                    "MaxConcurrency must be an integer from 0 to {MAX_CONCURRENCY}, not {max_concurrency}."
-                ))
-            })?;
+        let max_concurrency = match u64::try_from(max_concurrency) {
+            Ok(n) if n <= MAX_CONCURRENCY => n,
+            Ok(_) => {
+                return Err(self.runtime(
+                    &cause::MAX_CONCURRENCY_TOO_LARGE,
+                    &[("max", &MAX_CONCURRENCY), ("value", &max_concurrency)],
+                ));
+            }
+            Err(_) => {
+                return Err(self.runtime(
+                    &cause::MAX_CONCURRENCY_NEGATIVE,
+                    &[("value", &max_concurrency)],
+                ));
+            }
+        };
         let reader = match &map.item_reader {
             None => None,
             Some(reader) => {
                 let parameters = match &reader.parameters {
-                    Some(p) => self.payload(p, &effective, "Arguments", &states)?,
+                    Some(p) => {
+                        let reader = FieldPath::Root("ItemReader");
+                        let field = FieldPath::Key(&reader, "Arguments");
+                        self.payload(p, &effective, &field, &states)?
+                    }
                     None => Value::Object(Map::new()),
                 };
                 let c = &reader.reader_config;
@@ -459,7 +467,11 @@ impl<'a> Evaluator<'a> {
                     None => None,
                 };
                 let batch_input = match &b.batch_input {
-                    Some(p) => Some(self.payload(p, &effective, "BatchInput", &states)?),
+                    Some(p) => {
+                        let batcher = FieldPath::Root("ItemBatcher");
+                        let field = FieldPath::Key(&batcher, "BatchInput");
+                        Some(self.payload(p, &effective, &field, &states)?)
+                    }
                     None => None,
                 };
                 Some(BatcherSpec {
@@ -477,7 +489,11 @@ impl<'a> Evaluator<'a> {
                 transformation,
             }) => {
                 let parameters = match parameters {
-                    Some(p) => self.payload(p, &effective, "Arguments", &states)?,
+                    Some(p) => {
+                        let writer = FieldPath::Root("ResultWriter");
+                        let field = FieldPath::Key(&writer, "Arguments");
+                        self.payload(p, &effective, &field, &states)?
+                    }
                     None => Value::Object(Map::new()),
                 };
                 Some(WriterSpec {
@@ -517,10 +533,10 @@ impl<'a> Evaluator<'a> {
     ) -> Result<u64, Failure> {
         let n = self.integer(source, input, field)?;
         u64::try_from(n).map_err(|_| {
-            self.runtime(format!(
-                "{} must be a non-negative integer, not {n}.",
-                field.trim_end_matches("Path")
-            ))
+            self.runtime(
+                &cause::NON_NEGATIVE_FIELD,
+                &[("field", &field.trim_end_matches("Path")), ("value", &n)],
+            )
         })
     }
 
@@ -543,11 +559,11 @@ impl<'a> Evaluator<'a> {
         match selector {
             Some(selector) => {
                 let raw = Arc::clone(self.run_input);
-                let selected =
-                    self.payload(selector, effective, "ItemSelector", &States::input(&raw))?;
+                let field = FieldPath::Root("ItemSelector");
+                let selected = self.payload(selector, effective, &field, &States::input(&raw))?;
                 // A template nests the input within itself: the child's
                 // input must be storable like any other.
-                check_depth(&selected, "the input the ItemSelector gives an iteration")?;
+                check_depth(&selected, &self.state.name)?;
                 Ok(Arc::new(selected))
             }
             None => Ok(item),
@@ -561,10 +577,10 @@ impl<'a> Evaluator<'a> {
             Source::Literal(n) => Ok(i64::try_from(*n).unwrap_or(i64::MAX)),
             Source::Path(path) => self.path_integer(path, input, field),
             Source::Jsonata(expr) => {
-                let name = field.trim_end_matches("Path");
-                self.jsonata_integer(expr, name, &States::input(input), Value::as_i64)
+                let field = FieldPath::Root(field.trim_end_matches("Path"));
+                self.jsonata_integer(expr, &field, &States::input(input), Value::as_i64)
             }
-            Source::Call(_) => Err(unsupported_call(field)),
+            Source::Call(_) => Err(self.unsupported_call(field)),
         }
     }
 
@@ -575,45 +591,83 @@ impl<'a> Evaluator<'a> {
             Source::Jsonata(expr) => {
                 let value = self.jsonata_typed(
                     expr,
-                    "ToleratedFailurePercentage",
+                    &FieldPath::Root("ToleratedFailurePercentage"),
                     "number",
                     &States::input(input),
                 )?;
                 Ok(value.as_f64().unwrap_or_default())
             }
-            Source::Call(_) => Err(unsupported_call("ToleratedFailurePercentage")),
+            Source::Call(_) => Err(self.unsupported_call("ToleratedFailurePercentage")),
         }
     }
 
-    /// The output when `catcher` handles `failure`, and its assignments.
+    /// The output when `catcher` (the `index`-th of the Catch field)
+    /// handles `failure`, and its assignments. AWS names the catcher's
+    /// fields `Catch[i]/Output` and `Catch[i]/Assign`.
     pub fn catch_output(
         &mut self,
         catcher: &Catcher,
+        index: usize,
         failure: &Failure,
     ) -> Result<(Data, Option<Map<String, Value>>), Failure> {
         let error_output = failure.to_output();
         let input = Arc::clone(self.run_input);
         let states = States::error(&input, &error_output);
-        let assigned = self.assign(catcher.assign.as_ref(), &error_output, &states)?;
+        let at = FieldPath::Index("Catch", index);
+        let assign_field = FieldPath::Key(&at, "Assign");
+        let assigned = self.assign(
+            catcher.assign.as_ref(),
+            &assign_field,
+            &error_output,
+            &states,
+        )?;
         let output = match &self.state.data {
             DataFlow::JsonPath(_) => match &catcher.result_path {
                 None => Arc::clone(self.run_input),
                 Some(path) => self.put_result(path, error_output)?,
             },
             DataFlow::Jsonata(_) => Arc::new(match &catcher.output {
-                Some(output) => self.jsonata_template(output, "Output", &states)?,
+                Some(output) => {
+                    let field = FieldPath::Key(&at, "Output");
+                    self.jsonata_template(output, &field, &states)?
+                }
                 None => error_output.clone(),
             }),
         };
         Ok((output, assigned))
     }
-}
 
-/// An intrinsic call where the definition model allows none (the builder
-/// never produces one there).
-fn unsupported_call(field: &str) -> Failure {
-    Failure::new(
-        "States.Runtime",
-        format!("An intrinsic function is not allowed in the field '{field}'."),
-    )
+    /// An intrinsic call where the definition model allows none (the
+    /// builder never produces one there).
+    fn unsupported_call(&self, field: &str) -> Failure {
+        self.runtime(&cause::INTRINSIC_NOT_ALLOWED, &[("field", &field)])
+    }
+
+    /// A Map's items: its effective input, what ItemsPath selects, or what
+    /// Items gives (every expression in it evaluated).
+    fn map_items(&mut self, map: &MapState, effective: &Data) -> Result<Vec<Value>, Failure> {
+        let jsonata = matches!(self.state.data, DataFlow::Jsonata(_));
+        let items = match &map.items {
+            None => Arc::clone(effective),
+            Some(Items::Path(path)) => self.select(path, effective)?,
+            Some(Items::Jsonata(JsonataTemplate::Expr(expr))) => {
+                let field = FieldPath::Root("Items");
+                let states = States::input(effective);
+                Arc::new(self.jsonata_typed(expr, &field, "array", &states)?)
+            }
+            Some(Items::Jsonata(template)) => {
+                let field = FieldPath::Root("Items");
+                let states = States::input(effective);
+                Arc::new(self.jsonata_template(template, &field, &states)?)
+            }
+        };
+        match Arc::unwrap_or_clone(items) {
+            Value::Array(items) => Ok(items),
+            other => {
+                let error = cause::items_not_array_error(jsonata);
+                let f = cause::ITEMS_NOT_ARRAY.failure_as(error, &[("value", &other)]);
+                Err(self.prefixed(f))
+            }
+        }
+    }
 }
