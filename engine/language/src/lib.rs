@@ -29,6 +29,7 @@
 pub mod asl;
 pub mod cause;
 pub mod clock;
+mod hex;
 pub mod history;
 pub mod interp;
 pub mod local;

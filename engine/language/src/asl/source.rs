@@ -642,7 +642,7 @@ impl Parser<'_> {
         let digits = self.bytes.get(self.pos..self.pos + 4);
         let value = digits
             .and_then(|d| std::str::from_utf8(d).ok())
-            .and_then(|d| u32::from_str_radix(d, 16).ok());
+            .and_then(crate::hex::hex_value);
         match value {
             Some(v) => {
                 self.pos += 4;
@@ -780,6 +780,9 @@ mod tests {
         assert_eq!(error(b"{} x").1, Position { line: 1, column: 4 });
         assert!(error(b"\"\\x\"").0.starts_with("invalid escape"));
         assert!(error(b"\"\\ud800\"").0.contains("surrogate"));
+        // A sign is not a digit (found by fuzzing: `u32::from_str_radix`
+        // takes a leading `+`).
+        assert!(error(b"\"\\u+02e\"").0.contains("four hexadecimal digits"));
     }
 
     #[test]

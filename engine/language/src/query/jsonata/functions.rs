@@ -1305,7 +1305,7 @@ fn percent_decode(t: &str, keep_reserved: bool) -> Option<String> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = t.get(i + 1..i + 3)?;
-            let byte = u8::from_str_radix(hex, 16).ok()?;
+            let byte = u8::try_from(crate::hex::hex_value(hex)?).ok()?;
             if keep_reserved && byte < 0x80 && ";/?:@&=+$,#".contains(byte as char) {
                 out.extend_from_slice(&bytes[i..i + 3]);
             } else {

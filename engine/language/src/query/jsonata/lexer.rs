@@ -210,7 +210,10 @@ impl<'s> Lexer<'s> {
                     let hex: String = (0..4)
                         .filter_map(|_| chars.next().map(|(_, c)| c))
                         .collect();
-                    let Ok(unit) = u16::from_str_radix(&hex, 16) else {
+                    let Some(unit) = crate::hex::hex_value(&hex)
+                        .filter(|_| hex.len() == 4)
+                        .and_then(|u| u16::try_from(u).ok())
+                    else {
                         return Err(JErr::at(
                             "S0104",
                             "The escape sequence \\u must be followed by 4 hex digits",
@@ -226,7 +229,9 @@ impl<'s> Lexer<'s> {
                             let hex: String = (0..4)
                                 .filter_map(|_| chars.next().map(|(_, c)| c))
                                 .collect();
-                            u16::from_str_radix(&hex, 16).ok()
+                            crate::hex::hex_value(&hex)
+                                .filter(|_| hex.len() == 4)
+                                .and_then(|u| u16::try_from(u).ok())
                         } else {
                             None
                         };

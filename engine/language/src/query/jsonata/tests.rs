@@ -501,3 +501,17 @@ fn values_nested_without_end_fail_one_evaluation() {
     }
     assert_eq!(depth, 99);
 }
+
+/// A sign is not a hexadecimal digit: `"\u+041"` and `%+1` are refused, as
+/// jsonata-js and JavaScript's decodeURIComponent refuse them.
+#[test]
+fn a_sign_is_not_a_hex_digit() {
+    let refused = |expr: &str, code: &str| {
+        let e = eval(expr).expect_err(expr);
+        assert!(e.contains(code), "{expr}: {e}");
+    };
+    refused(r#""\u+041""#, "S0104");
+    check(r#""\u0041""#, json!("A"));
+    check("$decodeUrlComponent('%41')", json!("A"));
+    refused("$decodeUrlComponent('%+1')", "D3140");
+}
