@@ -427,7 +427,7 @@ impl Triggers {
     async fn run_schedule(&self, trigger: &Trigger, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let Compiled::Schedule {
             schedule,
-            offset,
+            zone,
             catch_up,
         } = &trigger.kind
         else {
@@ -442,7 +442,7 @@ impl Triggers {
         let state = engine.trigger_state(&trigger.name).ok().flatten();
         // A new schedule starts from now: nothing before it was missed.
         let cursor = state.as_ref().and_then(|s| s.last_slot).unwrap_or(now);
-        let due = schedule.slots(cursor, now, *offset, MAX_SLOTS_PER_TICK);
+        let due = schedule.slots(cursor, now, *zone, MAX_SLOTS_PER_TICK);
         let picked: Vec<DateTime<Utc>> = match catch_up {
             CatchUp::All => due.clone(),
             CatchUp::Latest => due.last().copied().into_iter().collect(),
@@ -469,7 +469,7 @@ impl Triggers {
             }
             lock(&self.inner.retry_at).remove(&trigger.name);
         }
-        let next = schedule.next_after(handled.max(cursor), *offset);
+        let next = schedule.next_after(handled.max(cursor), *zone);
         let _guard = self.inner.state_lock.lock().await;
         let mut state = engine
             .trigger_state(&trigger.name)
@@ -514,10 +514,7 @@ impl Triggers {
         to: DateTime<Utc>,
     ) -> Result<Backfill, TriggerError> {
         let trigger = self.compiled(name, Kind::Schedule)?;
-        let Compiled::Schedule {
-            schedule, offset, ..
-        } = &trigger.kind
-        else {
+        let Compiled::Schedule { schedule, zone, .. } = &trigger.kind else {
             return Err(TriggerError::Invalid(format!("'{name}' is not a schedule")));
         };
         if from > to {
@@ -528,7 +525,7 @@ impl Triggers {
         let slots = schedule.slots(
             from - Duration::milliseconds(1),
             to,
-            *offset,
+            *zone,
             MAX_BACKFILL_SLOTS + 1,
         );
         if slots.len() > MAX_BACKFILL_SLOTS {
