@@ -25,14 +25,14 @@ fn binary() -> PathBuf {
 }
 
 /// `stepline serve --log-format json` with its stderr in a file.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
+    pub(crate) addr: SocketAddr,
+    pub(crate) log: PathBuf,
 }
 
 impl Serve {
-    fn start(data: &Path, config: &Path, log: PathBuf) -> Self {
+    pub(crate) fn start(data: &Path, config: &Path, log: PathBuf) -> Self {
         let mut child = Command::new(binary())
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .args(["--log-level", "info,stepline_runtime=debug"])
@@ -57,12 +57,12 @@ impl Serve {
         Self { child, addr, log }
     }
 
-    fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
         let reply = http(self.addr, "GET", path, &[], b"");
         (reply.status, reply.body)
     }
 
-    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+    pub(crate) fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         let reply = http(self.addr, "POST", path, &[], body.to_string().as_bytes());
         (
             reply.status,

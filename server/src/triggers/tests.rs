@@ -263,10 +263,17 @@ async fn disabled_schedules_fire_nothing_and_resume_from_now() {
         .await
         .expect("create");
     s.triggers.tick().await;
+    let (_, state) = s.triggers.get("s").expect("get");
+    assert_eq!(state.next_fire, Some(t("2026-03-01T10:00:00Z")));
     s.triggers.set_enabled("s", false).await.expect("disable");
     s.at("2026-03-01T12:30:00Z");
     s.triggers.tick().await;
     assert_eq!(s.names(), Vec::<String>::new());
+    // Nothing is due while disabled: no next fire, listed or not.
+    let (_, state) = s.triggers.get("s").expect("get");
+    assert_eq!(state.next_fire, None);
+    let listed = s.triggers.list().expect("list");
+    assert_eq!(listed[0].1.next_fire, None);
     s.triggers.set_enabled("s", true).await.expect("enable");
     s.triggers.tick().await;
     assert_eq!(
@@ -534,4 +541,43 @@ async fn fall_back_through_the_driver() {
             "halfhourly-20261025T020000Z"
         ]
     );
+}
+
+/// A config trigger disabled over REST stays disabled when the same file
+/// is installed again (a restart); a change of `enabled` in the file wins.
+#[tokio::test]
+async fn a_config_trigger_disabled_over_rest_stays_disabled() {
+    let s = setup("2026-03-01T09:59:00Z").await;
+    let file = [schedule("a", "rate(1 hour)", "all")];
+    s.triggers.install_config(&file).await.expect("install");
+    s.triggers.set_enabled("a", false).await.expect("disable");
+    s.triggers.install_config(&file).await.expect("restart");
+    let (record, state) = s.triggers.get("a").expect("get");
+    assert!(!record.enabled, "the REST word stands across a restart");
+    assert_eq!(state.next_fire, None);
+    s.at("2026-03-01T10:30:00Z");
+    s.triggers.tick().await;
+    assert_eq!(s.names(), Vec::<String>::new());
+
+    // The operator writes enabled = false, then true: each change wins.
+    let mut off = schedule("a", "rate(1 hour)", "all");
+    off.enabled = false;
+    s.triggers
+        .install_config(std::slice::from_ref(&off))
+        .await
+        .expect("install");
+    assert!(!s.triggers.get("a").expect("get").0.enabled);
+    s.triggers.install_config(&file).await.expect("install");
+    assert!(s.triggers.get("a").expect("get").0.enabled);
+    // Enabled over REST while the file says false: stays enabled.
+    s.triggers
+        .install_config(std::slice::from_ref(&off))
+        .await
+        .expect("install");
+    s.triggers.set_enabled("a", true).await.expect("enable");
+    s.triggers
+        .install_config(std::slice::from_ref(&off))
+        .await
+        .expect("restart");
+    assert!(s.triggers.get("a").expect("get").0.enabled);
 }
