@@ -560,3 +560,117 @@ fn an_alert_not_yet_delivered_survives_kill_9() {
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(up.on("/hook").len(), 1, "delivered once, not again");
 }
+
+/// The log lines of `serve` once its start line is written (lines reach
+/// the file a few milliseconds after they are logged), as JSON.
+fn log_lines(serve: &Serve) -> Vec<Value> {
+    let read = || -> Vec<Value> {
+        std::fs::read_to_string(&serve.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    eventually("the start's log line", 10, || {
+        read()
+            .iter()
+            .any(|l| l["fields"]["message"] == "stepline started")
+    });
+    read()
+}
+
+/// One line at start says what the server runs with: the store, the state
+/// machines, the processes, connections, triggers and alerts configured,
+/// the executions resumed, and the address, which no other line repeats.
+#[test]
+fn the_start_is_summed_up_in_one_log_line() {
+    let dir = TempDir::new("ops-start");
+    let data = dir.path().join("data");
+    let config = dir.write(
+        "stepline.toml",
+        r#"
+[tasks.processes.echo]
+command = "/bin/cat"
+
+[tasks.processes.other]
+command = "/bin/cat"
+
+[tasks.connections.api]
+allow = ["https://api.example.com/v1/"]
+api_key = { name = "x-api-key", value = "change-me" }
+
+[[triggers.define]]
+name = "nightly"
+kind = "schedule"
+state_machine = "waits"
+schedule = "cron(0 2 * * ? *)"
+timezone = "Europe/Paris"
+
+[[triggers.define]]
+name = "paused"
+kind = "schedule"
+state_machine = "waits"
+schedule = "rate(1 hour)"
+enabled = false
+
+[[alerts.webhooks]]
+url = "http://127.0.0.1:9/alerts"
+"#,
+    );
+    let serve = Serve::start(&data, &config, dir.path().join("first.log"));
+    let waits =
+        json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": true}}});
+    let (status, body) = serve.post(
+        "/v1/state-machines",
+        &json!({"name": "waits", "definition": waits}),
+    );
+    assert_eq!(status, 201, "{body}");
+    for name in ["one", "two"] {
+        let (status, body) = serve.post(
+            &format!("/v1/state-machines/waits/executions?name={name}"),
+            &json!({}),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let first = log_lines(&serve);
+    let started: Vec<&Value> = first
+        .iter()
+        .filter(|l| l["fields"]["message"] == "stepline started")
+        .collect();
+    assert_eq!(started.len(), 1, "{first:?}");
+    assert_eq!(started[0]["fields"]["executions_resumed"], 0);
+    drop(serve); // SIGKILL: both executions stay open
+
+    let serve = Serve::start(&data, &config, dir.path().join("second.log"));
+    let lines = log_lines(&serve);
+    let started: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "stepline started")
+        .collect();
+    assert_eq!(started.len(), 1, "{lines:?}");
+    let fields = &started[0]["fields"];
+    let url = format!("http://{}", serve.addr);
+    assert_eq!(
+        fields,
+        &json!({
+            "message": "stepline started",
+            "store": "sled",
+            "data_dir": data.display().to_string(),
+            "state_machines": 1,
+            "processes": 2,
+            "connections": 1,
+            "lambda_mappings": 0,
+            "triggers": 2,
+            "triggers_enabled": 1,
+            "alert_webhooks": 1,
+            "executions_resumed": 2,
+            "listen": url,
+        })
+    );
+    assert_eq!(started[0]["level"], "INFO");
+    let naming = lines
+        .iter()
+        .filter(|l| l.to_string().contains(&serve.addr.to_string()))
+        .count();
+    assert_eq!(naming, 1, "the address is logged once: {lines:?}");
+}

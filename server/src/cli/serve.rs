@@ -202,6 +202,8 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             engine_config,
         )
         .map_err(|e| e.to_string())?;
+        // Counted before anything else starts one.
+        let resumed = engine.open_executions();
         if let Some(dir) = &args.load {
             crate::load::watch(engine.clone(), dir.clone()).await;
         }
@@ -230,7 +232,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             data_dir.display()
         );
         let _ = stdout.flush();
-        tracing::info!(%address, data_dir = %data_dir.display(), "stepline listening");
+        log_start(&engine, &triggers, &config, &data_dir, resumed, &format!("http://{address}"));
         let served = crate::http::serve_with_options(
             listener,
             engine.clone(),
@@ -254,6 +256,36 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             EXIT_USAGE
         }
     }
+}
+
+/// The one log line of a start: what the server runs with and where it
+/// listens (the only log line that names the address).
+fn log_start(
+    engine: &Engine,
+    triggers: &crate::triggers::Triggers,
+    config: &Config,
+    data_dir: &std::path::Path,
+    resumed: usize,
+    url: &str,
+) {
+    let machines = engine.list_state_machines().map_or(0, |m| m.len());
+    let (defined, enabled) = triggers.list().map_or((0, 0), |all| {
+        (all.len(), all.iter().filter(|(t, _)| t.enabled).count())
+    });
+    tracing::info!(
+        store = "sled",
+        data_dir = %data_dir.display(),
+        state_machines = machines,
+        processes = config.tasks.processes.len(),
+        connections = config.tasks.connections.len(),
+        lambda_mappings = config.tasks.lambda.len(),
+        triggers = defined,
+        triggers_enabled = enabled,
+        alert_webhooks = config.alerts.webhooks.len(),
+        executions_resumed = resumed,
+        listen = %url,
+        "stepline started"
+    );
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
