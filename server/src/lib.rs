@@ -15,5 +15,6 @@ pub mod limits;
 pub mod load;
 pub mod origin;
 pub mod rest;
+pub mod tls;
 pub mod triggers;
 pub mod web;

@@ -32,6 +32,14 @@ pub struct Args {
     /// each becomes a state machine, created or updated as the files change.
     #[arg(long)]
     load: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM, the server's
+    /// certificate first) [default: `[tls] cert_file`]; needs --tls-key.
+    /// Both files are read again on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM) [default: `[tls] key_file`].
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
     /// Log lines on stderr: `human` (one readable line each) or `json`
     /// (one JSON object per line, with the execution ARN and state name
     /// of every line about an execution).
@@ -161,12 +169,28 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             "stepline serve: warning: listening on {listen}, which is not loopback, without credentials: anyone who can reach it can run your state machines (configure [[server.access_keys]] and [[server.tokens]] in stepline.toml)"
         );
     }
+    let tls = match tls_files(args, &config) {
+        Ok(None) => None,
+        Ok(Some(files)) => match crate::tls::ServerTls::load(files) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                let _ = writeln!(stderr, "stepline serve: tls: {}", super::error_chain(&e));
+                return EXIT_USAGE;
+            }
+        },
+        Err(e) => {
+            let _ = writeln!(stderr, "stepline serve: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let refuse_unsigned_webhooks = credentials.enabled() && !config.server.allow_unsigned_webhooks;
     let options = crate::http::ServeOptions {
         credentials,
         limits: crate::limits::Limits::from_config(&config.server),
         origins: crate::origin::OriginPolicy::from_config(&config.server),
         allow_unsigned_webhooks: config.server.allow_unsigned_webhooks,
+        tls,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -226,13 +250,24 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         if let Some(ended) = ended {
             crate::alerts::start(engine.clone(), &config.alerts, ended);
         }
+        if let Some(tls) = &options.tls {
+            tls.reload_on_sighup()
+                .map_err(|e| format!("cannot watch for SIGHUP: {e}"))?;
+        }
         let _ = writeln!(
             stdout,
-            "stepline listening on http://{address} (data in {})",
+            "stepline listening on {scheme}://{address} (data in {})",
             data_dir.display()
         );
         let _ = stdout.flush();
-        log_start(&engine, &triggers, &config, &data_dir, resumed, &format!("http://{address}"));
+        log_start(
+            &engine,
+            &triggers,
+            &config,
+            &data_dir,
+            resumed,
+            &format!("{scheme}://{address}"),
+        );
         let served = crate::http::serve_with_options(
             listener,
             engine.clone(),
@@ -256,6 +291,21 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             EXIT_USAGE
         }
     }
+}
+
+/// The certificate and key: the flags, else `[tls]`; both or neither.
+fn tls_files(args: &Args, config: &Config) -> Result<Option<crate::tls::TlsFiles>, String> {
+    let tls = crate::config::TlsConfig {
+        cert_file: args
+            .tls_cert
+            .clone()
+            .or_else(|| config.tls.cert_file.clone()),
+        key_file: args.tls_key.clone().or_else(|| config.tls.key_file.clone()),
+    };
+    tls.files().map_err(|e| {
+        e.replace("cert_file", "cert_file (--tls-cert)")
+            .replace("key_file", "key_file (--tls-key)")
+    })
 }
 
 /// The one log line of a start: what the server runs with and where it
