@@ -323,7 +323,7 @@ fn log_start(
         (all.len(), all.iter().filter(|(t, _)| t.enabled).count())
     });
     tracing::info!(
-        store = "sled",
+        store = %"sled",
         data_dir = %data_dir.display(),
         state_machines = machines,
         processes = config.tasks.processes.len(),
