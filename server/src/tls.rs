@@ -140,36 +140,37 @@ impl ServerTls {
         *self.current.key.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(key);
         Ok(())
     }
+}
 
-    /// Reloads on every SIGHUP until the process ends, logging the outcome.
-    pub fn reload_on_sighup(&self) -> std::io::Result<()> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hangups = signal(SignalKind::hangup())?;
-        let tls = self.clone();
-        tokio::spawn(async move {
-            while hangups.recv().await.is_some() {
-                let files = tls.files().clone();
-                let reloaded = tokio::task::spawn_blocking({
-                    let tls = tls.clone();
-                    move || tls.reload()
-                })
-                .await;
-                match reloaded {
-                    Ok(Ok(())) => tracing::info!(
-                        cert_file = %files.cert_file.display(),
-                        key_file = %files.key_file.display(),
-                        "TLS certificate reloaded"
-                    ),
-                    Ok(Err(e)) => tracing::error!(
-                        error = %error_chain(&e),
-                        "TLS certificate not reloaded; the previous one stays in use"
-                    ),
-                    Err(e) => tracing::error!(error = %e, "TLS certificate not reloaded"),
-                }
+/// Handles SIGHUP until the process ends: reloads `tls` and logs the
+/// outcome, or (plain HTTP) logs that there is nothing to reload. Without a
+/// handler SIGHUP would end the process, and `systemctl reload` sends it.
+pub fn reload_on_sighup(tls: Option<ServerTls>) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let Some(tls) = tls.clone() else {
+                tracing::info!("SIGHUP: nothing to reload (no [tls])");
+                continue;
+            };
+            let files = tls.files().clone();
+            let reloaded = tokio::task::spawn_blocking(move || tls.reload()).await;
+            match reloaded {
+                Ok(Ok(())) => tracing::info!(
+                    cert_file = %files.cert_file.display(),
+                    key_file = %files.key_file.display(),
+                    "TLS certificate reloaded"
+                ),
+                Ok(Err(e)) => tracing::error!(
+                    error = %error_chain(&e),
+                    "TLS certificate not reloaded; the previous one stays in use"
+                ),
+                Err(e) => tracing::error!(error = %e, "TLS certificate not reloaded"),
             }
-        });
-        Ok(())
-    }
+        }
+    });
+    Ok(())
 }
 
 /// An error and its sources on one line.

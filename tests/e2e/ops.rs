@@ -673,6 +673,20 @@ url = "http://127.0.0.1:9/alerts"
         .filter(|l| l.to_string().contains(&serve.addr.to_string()))
         .count();
     assert_eq!(naming, 1, "the address is logged once: {lines:?}");
+
+    // SIGHUP (systemctl reload) reloads the TLS files; without [tls] it is
+    // logged and changes nothing: the server does not end.
+    let hung_up = Command::new("kill")
+        .args(["-HUP", &serve.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(hung_up.success());
+    eventually("the SIGHUP logged", 10, || {
+        std::fs::read_to_string(&serve.log)
+            .unwrap_or_default()
+            .contains("SIGHUP: nothing to reload")
+    });
+    assert_eq!(serve.get("/health").0, 200);
 }
 
 // ---------------------------------------------------------------------------

@@ -250,10 +250,8 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         if let Some(ended) = ended {
             crate::alerts::start(engine.clone(), &config.alerts, ended);
         }
-        if let Some(tls) = &options.tls {
-            tls.reload_on_sighup()
-                .map_err(|e| format!("cannot watch for SIGHUP: {e}"))?;
-        }
+        crate::tls::reload_on_sighup(options.tls.clone())
+            .map_err(|e| format!("cannot watch for SIGHUP: {e}"))?;
         let _ = writeln!(
             stdout,
             "stepline listening on {scheme}://{address} (data in {})",
