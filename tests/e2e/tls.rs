@@ -429,12 +429,24 @@ fn tls_mistakes_stop_the_start() {
         assert_eq!(status, Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(words), "{args:?}: {stderr}");
     }
-    let config = d.join("half.toml");
-    std::fs::write(&config, "[tls]\nkey_file = \"one.key\"\n").expect("write");
-    let (status, stderr) = serve(&["--config", config.to_str().expect("utf-8")]);
-    assert_eq!(status, Some(2), "{stderr}");
-    assert!(
-        stderr.contains("key_file is set without cert_file"),
-        "{stderr}"
-    );
+    for (text, words) in [
+        (
+            "[tls]\nkey_file = \"one.key\"\n",
+            "key_file is set without cert_file",
+        ),
+        (
+            "[tasks.http]\nca_file = \"missing.pem\"\n",
+            "tasks.http.ca_file: cannot read missing.pem",
+        ),
+        (
+            "[tasks.http]\nca_file = \"one.key\"\n",
+            "tasks.http.ca_file: one.key holds no PEM certificate",
+        ),
+    ] {
+        let config = d.join("config.toml");
+        std::fs::write(&config, text).expect("write");
+        let (status, stderr) = serve(&["--config", config.to_str().expect("utf-8")]);
+        assert_eq!(status, Some(2), "{text}: {stderr}");
+        assert!(stderr.contains(words), "{text}: {stderr}");
+    }
 }
