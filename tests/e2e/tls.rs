@@ -2,8 +2,8 @@
 //! command: `stepline serve` with `[tls]` answers over TLS only; clients
 //! that trust the CA get in (reqwest with the CA, the CLI through
 //! `SSL_CERT_FILE`), clients that do not are refused; an HTTP task reaches
-//! an HTTPS endpoint signed by the CA through `[tasks.http] ca_file`, and
-//! fails without it; SIGHUP makes the server present a renewed certificate,
+//! an HTTPS endpoint signed by the CA through `[tasks.http] ca_file` (or
+//! `system_roots` with the CA in `SSL_CERT_FILE`), and fails without it; SIGHUP makes the server present a renewed certificate,
 //! and a broken renewal keeps the one in use.
 
 use std::io::{BufRead, BufReader, Write};
@@ -119,7 +119,14 @@ struct Serve {
 
 impl Serve {
     fn start(data: &Path, config: &Path, log: PathBuf) -> Self {
+        Self::start_with_env(data, config, log, &[])
+    }
+
+    fn start_with_env(data: &Path, config: &Path, log: PathBuf, env: &[(&str, &Path)]) -> Self {
         let mut child = Command::new(stepline_binary())
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
+            .envs(env.iter().copied())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
             .arg("--config")
@@ -218,23 +225,35 @@ fn eventually(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn config(dir: &Path, ca_file: bool) -> PathBuf {
+/// What HTTP tasks trust besides Mozilla's roots.
+#[derive(Clone, Copy)]
+enum Trust {
+    Nothing,
+    CaFile,
+    SystemRoots,
+}
+
+fn config(dir: &Path, trust: Trust) -> PathBuf {
     let mut text = format!(
         "[tls]\ncert_file = {:?}\nkey_file = {:?}\n\n[tasks.http]\nallow_own_address = true\n",
         dir.join("server.pem").display().to_string(),
         dir.join("server.key").display().to_string(),
     );
-    if ca_file {
-        text.push_str(&format!(
-            "ca_file = {:?}\n",
-            dir.join("ca.pem").display().to_string()
-        ));
-    }
-    let path = dir.join(if ca_file {
-        "with-ca.toml"
-    } else {
-        "no-ca.toml"
-    });
+    let name = match trust {
+        Trust::Nothing => "nothing.toml",
+        Trust::CaFile => {
+            text.push_str(&format!(
+                "ca_file = {:?}\n",
+                dir.join("ca.pem").display().to_string()
+            ));
+            "ca-file.toml"
+        }
+        Trust::SystemRoots => {
+            text.push_str("system_roots = true\n");
+            "system-roots.toml"
+        }
+    };
+    let path = dir.join(name);
     std::fs::write(&path, text).expect("write");
     path
 }
@@ -289,7 +308,11 @@ fn https_with_a_private_ca_for_the_server_the_cli_and_http_tasks() {
     make_server_cert(d, "stepline-one");
     std::fs::copy(d.join("stepline-one.pem"), d.join("server.pem")).expect("copy");
     std::fs::copy(d.join("stepline-one.key"), d.join("server.key")).expect("copy");
-    let serve = Serve::start(&d.join("data"), &config(d, true), d.join("serve.log"));
+    let serve = Serve::start(
+        &d.join("data"),
+        &config(d, Trust::CaFile),
+        d.join("serve.log"),
+    );
     let rt = runtime();
     let trusted = client(&d.join("ca.pem"));
 
@@ -377,12 +400,27 @@ fn https_with_a_private_ca_for_the_server_the_cli_and_http_tasks() {
     drop(serve);
 
     // Without ca_file the same task fails on the certificate.
-    let serve = Serve::start(&d.join("data2"), &config(d, false), d.join("serve2.log"));
+    let serve = Serve::start(
+        &d.join("data2"),
+        &config(d, Trust::Nothing),
+        d.join("serve2.log"),
+    );
     let done = rt.block_on(call_own_health(&trusted, &serve, "without-ca"));
     assert_eq!(done["status"], "FAILED", "{done}");
     assert_eq!(done["error"], "States.Http.Socket", "{done}");
     let cause = done["cause"].as_str().unwrap_or_default().to_lowercase();
     assert!(cause.contains("certificate"), "{cause}");
+    drop(serve);
+
+    // system_roots: the system's store, here the file SSL_CERT_FILE names.
+    let serve = Serve::start_with_env(
+        &d.join("data3"),
+        &config(d, Trust::SystemRoots),
+        d.join("serve3.log"),
+        &[("SSL_CERT_FILE", &d.join("ca.pem"))],
+    );
+    let done = rt.block_on(call_own_health(&trusted, &serve, "system-roots"));
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
 }
 
 /// Mistakes in `[tls]` and the flags stop the start with the file's name.
