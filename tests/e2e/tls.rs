@@ -3,8 +3,9 @@
 //! that trust the CA get in (reqwest with the CA, the CLI through
 //! `SSL_CERT_FILE`), clients that do not are refused; an HTTP task reaches
 //! an HTTPS endpoint signed by the CA through `[tasks.http] ca_file` (or
-//! `system_roots` with the CA in `SSL_CERT_FILE`), and fails without it; SIGHUP makes the server present a renewed certificate,
-//! and a broken renewal keeps the one in use.
+//! `system_roots` with the CA in `SSL_CERT_FILE`), and fails without it;
+//! SIGHUP makes the server present a renewed certificate, and a broken
+//! renewal keeps the one in use.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
