@@ -15,12 +15,12 @@ use std::borrow::Cow;
 use std::io::Cursor;
 use std::sync::OnceLock;
 
-use chrono::{DateTime, Duration, FixedOffset, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value, json};
 
 use stepline::access::{Credentials, SignedRequest};
 use stepline::aws::{Action, constraints, pagination::Tokens};
-use stepline::triggers::schedule::{Schedule, parse_offset};
+use stepline::triggers::schedule::{Schedule, Zone};
 use stepline_language::asl;
 use stepline_language::asl::source::{Document, MAX_DEPTH, Node, NodeValue};
 use stepline_language::map_run::ReaderSpec;
@@ -386,14 +386,15 @@ pub fn template(data: &[u8]) {
 
 // --- cron and rate expressions ---
 
-/// `Schedule::parse` on the first line, `parse_offset` on the second: slots
-/// are strictly after their start and strictly increasing.
+/// `Schedule::parse` on the first line, `Zone::parse` on the second (a
+/// fixed offset or an IANA zone): slots are strictly after their start and
+/// strictly increasing, across daylight saving time changes too.
 pub fn schedule(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let (expression, zone) = text.split_once('\n').unwrap_or((text, "UTC"));
-    let offset = parse_offset(zone).unwrap_or_else(|_| FixedOffset::east_opt(0).unwrap());
+    let offset = Zone::parse(zone).unwrap_or_else(|_| Zone::utc());
     let Ok(schedule) = Schedule::parse(expression) else {
         return;
     };

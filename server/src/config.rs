@@ -36,6 +36,33 @@ pub struct Config {
     /// ResultWriter give them) mapped to local directories.
     #[serde(default)]
     pub buckets: std::collections::BTreeMap<String, PathBuf>,
+    /// `[tls]`: HTTPS for the server.
+    #[serde(default)]
+    pub tls: TlsConfig,
+}
+
+/// `[tls]`: the server's certificate chain and private key, PEM files read
+/// at start and again on SIGHUP (see `crate::tls`). Neither: plain HTTP.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// Both files, or neither; one without the other is an error.
+    pub fn files(&self) -> Result<Option<crate::tls::TlsFiles>, String> {
+        match (&self.cert_file, &self.key_file) {
+            (Some(cert_file), Some(key_file)) => Ok(Some(crate::tls::TlsFiles {
+                cert_file: cert_file.clone(),
+                key_file: key_file.clone(),
+            })),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err("tls: cert_file is set without key_file; give both".into()),
+            (None, Some(_)) => Err("tls: key_file is set without cert_file; give both".into()),
+        }
+    }
 }
 
 /// `[triggers]`: the directories file triggers may watch, and the
@@ -230,6 +257,7 @@ fn check(config: &Config) -> Result<(), String> {
             }
         }
     }
+    config.tls.files()?;
     crate::alerts::check(&config.alerts, &config.tasks)?;
     for (function, mapping) in &config.tasks.lambda {
         if let stepline_runtime::tasks::config::LambdaConfig::Process(name) = mapping {

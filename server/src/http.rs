@@ -48,6 +48,8 @@ pub struct ServeOptions {
     /// Whether webhook triggers without a secret may be created on a
     /// server with credentials (`[server] allow_unsigned_webhooks`).
     pub allow_unsigned_webhooks: bool,
+    /// HTTPS (`[tls]`): every connection is a TLS one. None: plain HTTP.
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 /// The largest request body: a 1 MiB definition, escaped, with room.
@@ -129,9 +131,16 @@ pub async fn serve_with_options(
             crate::origin::require_same_origin,
         ))
         .with_state(app);
-    let served = crate::limits::serve(listener, router, options.limits, shutdown, move || {
-        let _ = stop.send(true);
-    })
+    let served = crate::limits::serve(
+        listener,
+        router,
+        options.limits,
+        options.tls,
+        shutdown,
+        move || {
+            let _ = stop.send(true);
+        },
+    )
     .await;
     driver.abort();
     served

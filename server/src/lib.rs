@@ -16,5 +16,6 @@ pub mod load;
 pub mod origin;
 pub mod rest;
 pub mod store;
+pub mod tls;
 pub mod triggers;
 pub mod web;

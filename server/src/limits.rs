@@ -273,11 +273,14 @@ const NO_ROOM: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/
 
 /// Serves `router` on `listener` within `limits` until `shutdown`
 /// completes; then stops accepting and waits for open connections to
-/// finish (`on_stop` runs first, so long polls can end).
+/// finish (`on_stop` runs first, so long polls can end). With `tls`, every
+/// connection is a TLS one: its handshake runs in the connection's own
+/// task and must end within `header_timeout`, like a request head.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<crate::tls::ServerTls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_stop: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<()> {
@@ -306,8 +309,11 @@ pub async fn serve(
         let client = peer.ip().to_canonical();
         let Some((id, state)) = lock(&open).admit(client, &limits) else {
             // Best effort and never waiting: a fresh socket's send buffer
-            // takes these few bytes.
-            let _ = stream.try_write(NO_ROOM);
+            // takes these few bytes (a TLS client could not read them: it
+            // is only closed).
+            if tls.is_none() {
+                let _ = stream.try_write(NO_ROOM);
+            }
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -336,12 +342,33 @@ pub async fn serve(
                 )
             }
         });
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
-        let open = open.clone();
+        let (builder, watcher, open, tls) = (
+            builder.clone(),
+            graceful.watcher(),
+            open.clone(),
+            tls.clone(),
+        );
+        let handshake_timeout = limits.header_timeout;
         tokio::spawn(async move {
+            let served = async move {
+                match tls {
+                    None => {
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        let _ = watcher.watch(connection).await;
+                    }
+                    Some(tls) => {
+                        let accepted =
+                            tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream))
+                                .await;
+                        // A failed or slow handshake only closes its socket.
+                        let Ok(Ok(stream)) = accepted else { return };
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        let _ = watcher.watch(connection).await;
+                    }
+                }
+            };
             tokio::select! {
-                _ = connection => {}
+                () = served => {}
                 // Dropping the connection closes its socket.
                 () = state.evict.notified() => {}
             }

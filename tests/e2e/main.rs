@@ -30,6 +30,7 @@ mod soak;
 mod store;
 mod support;
 mod tasks;
+mod tls;
 mod triggers;
 mod validate;
 mod web;

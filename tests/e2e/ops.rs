@@ -25,14 +25,14 @@ fn binary() -> PathBuf {
 }
 
 /// `stepline serve --log-format json` with its stderr in a file.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
+    pub(crate) addr: SocketAddr,
+    pub(crate) log: PathBuf,
 }
 
 impl Serve {
-    fn start(data: &Path, config: &Path, log: PathBuf) -> Self {
+    pub(crate) fn start(data: &Path, config: &Path, log: PathBuf) -> Self {
         let mut child = Command::new(binary())
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .args(["--log-level", "info,stepline_runtime=debug"])
@@ -57,12 +57,12 @@ impl Serve {
         Self { child, addr, log }
     }
 
-    fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
         let reply = http(self.addr, "GET", path, &[], b"");
         (reply.status, reply.body)
     }
 
-    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+    pub(crate) fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         let reply = http(self.addr, "POST", path, &[], body.to_string().as_bytes());
         (
             reply.status,
@@ -563,4 +563,290 @@ fn an_alert_not_yet_delivered_survives_kill_9() {
     assert_eq!(serve.get("/ready").0, 200);
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(up.on("/hook").len(), 1, "delivered once, not again");
+}
+
+/// The log lines of `serve` once its start line is written (lines reach
+/// the file a few milliseconds after they are logged), as JSON.
+fn log_lines(serve: &Serve) -> Vec<Value> {
+    let read = || -> Vec<Value> {
+        std::fs::read_to_string(&serve.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    eventually("the start's log line", 10, || {
+        read()
+            .iter()
+            .any(|l| l["fields"]["message"] == "stepline started")
+    });
+    read()
+}
+
+/// One line at start says what the server runs with: the store, the state
+/// machines, the processes, connections, triggers and alerts configured,
+/// the executions resumed, and the address, which no other line repeats.
+#[test]
+fn the_start_is_summed_up_in_one_log_line() {
+    let dir = TempDir::new("ops-start");
+    let data = dir.path().join("data");
+    let config = dir.write(
+        "stepline.toml",
+        r#"
+[tasks.processes.echo]
+command = "/bin/cat"
+
+[tasks.processes.other]
+command = "/bin/cat"
+
+[tasks.connections.api]
+allow = ["https://api.example.com/v1/"]
+api_key = { name = "x-api-key", value = "change-me" }
+
+[[triggers.define]]
+name = "nightly"
+kind = "schedule"
+state_machine = "waits"
+schedule = "cron(0 2 * * ? *)"
+timezone = "Europe/Paris"
+
+[[triggers.define]]
+name = "paused"
+kind = "schedule"
+state_machine = "waits"
+schedule = "rate(1 hour)"
+enabled = false
+
+[[alerts.webhooks]]
+url = "http://127.0.0.1:9/alerts"
+"#,
+    );
+    let serve = Serve::start(&data, &config, dir.path().join("first.log"));
+    let waits =
+        json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": true}}});
+    let (status, body) = serve.post(
+        "/v1/state-machines",
+        &json!({"name": "waits", "definition": waits}),
+    );
+    assert_eq!(status, 201, "{body}");
+    for name in ["one", "two"] {
+        let (status, body) = serve.post(
+            &format!("/v1/state-machines/waits/executions?name={name}"),
+            &json!({}),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let first = log_lines(&serve);
+    let started: Vec<&Value> = first
+        .iter()
+        .filter(|l| l["fields"]["message"] == "stepline started")
+        .collect();
+    assert_eq!(started.len(), 1, "{first:?}");
+    assert_eq!(started[0]["fields"]["executions_resumed"], 0);
+    drop(serve); // SIGKILL: both executions stay open
+
+    let serve = Serve::start(&data, &config, dir.path().join("second.log"));
+    let lines = log_lines(&serve);
+    let started: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "stepline started")
+        .collect();
+    assert_eq!(started.len(), 1, "{lines:?}");
+    let fields = &started[0]["fields"];
+    let url = format!("http://{}", serve.addr);
+    assert_eq!(
+        fields,
+        &json!({
+            "message": "stepline started",
+            "store": "sled",
+            "data_dir": data.display().to_string(),
+            "state_machines": 1,
+            "processes": 2,
+            "connections": 1,
+            "lambda_mappings": 0,
+            "triggers": 2,
+            "triggers_enabled": 1,
+            "alert_webhooks": 1,
+            "executions_resumed": 2,
+            "listen": url,
+        })
+    );
+    assert_eq!(started[0]["level"], "INFO");
+    let naming = lines
+        .iter()
+        .filter(|l| l.to_string().contains(&serve.addr.to_string()))
+        .count();
+    assert_eq!(naming, 1, "the address is logged once: {lines:?}");
+
+    // SIGHUP (systemctl reload) reloads the TLS files; without [tls] it is
+    // logged and changes nothing: the server does not end.
+    let hung_up = Command::new("kill")
+        .args(["-HUP", &serve.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(hung_up.success());
+    eventually("the SIGHUP logged", 10, || {
+        std::fs::read_to_string(&serve.log)
+            .unwrap_or_default()
+            .contains("SIGHUP: nothing to reload")
+    });
+    assert_eq!(serve.get("/health").0, 200);
+}
+
+// ---------------------------------------------------------------------------
+// Packaging: the Dockerfile and the systemd unit
+
+/// The instruction lines of a Dockerfile, continuation lines joined.
+fn dockerfile_instructions(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || (line.is_empty() && current.is_empty()) {
+            continue;
+        }
+        match line.strip_suffix('\\') {
+            Some(part) => {
+                current.push_str(part);
+                current.push(' ');
+            }
+            None => {
+                current.push_str(line);
+                if !current.trim().is_empty() {
+                    out.push(current.trim().to_owned());
+                }
+                current.clear();
+            }
+        }
+    }
+    out
+}
+
+/// The Dockerfile as docs/operations.md describes it: two stages, the
+/// runtime one small and run by a user who is not root, the data in the
+/// /data volume, `serve --listen 0.0.0.0:8083`, and a health check on
+/// /ready. The image is not built here (no container daemon, no access to
+/// image registries); the health check's own command is run against a real
+/// server.
+#[test]
+fn the_dockerfile_builds_a_small_non_root_image_with_a_health_check() {
+    let text = std::fs::read_to_string(crate::support::repo_root().join("Dockerfile"))
+        .expect("Dockerfile");
+    let lines = dockerfile_instructions(&text);
+    let from: Vec<&String> = lines.iter().filter(|l| l.starts_with("FROM ")).collect();
+    assert_eq!(from.len(), 2, "multi-stage: {from:?}");
+    assert!(from[0].ends_with(" AS build"), "{from:?}");
+    assert!(from[1].contains("-slim"), "a small runtime base: {from:?}");
+    let runtime: Vec<&String> = lines.iter().skip_while(|l| *l != from[1]).collect();
+    let has = |prefix: &str| runtime.iter().any(|l| l.starts_with(prefix));
+    assert!(
+        runtime.iter().any(|l| l.starts_with("USER ")
+            && !l.starts_with("USER root")
+            && !l.starts_with("USER 0")),
+        "a user who is not root"
+    );
+    assert!(has("VOLUME [\"/data\"]"));
+    assert!(has("COPY --from=build "));
+    assert!(has("EXPOSE 8083"));
+    let cmd = runtime.iter().find(|l| l.starts_with("CMD ")).expect("CMD");
+    let cmd: Vec<String> = serde_json::from_str(&cmd["CMD ".len()..]).expect("CMD in exec form");
+    assert_eq!(cmd[..3], ["serve", "--listen", "0.0.0.0:8083"]);
+    let entrypoint = runtime
+        .iter()
+        .find(|l| l.starts_with("ENTRYPOINT "))
+        .expect("ENTRYPOINT");
+    assert_eq!(entrypoint.as_str(), "ENTRYPOINT [\"stepline\"]");
+
+    // The health check, run as Docker would (its exec form), against a
+    // real server whose port replaces 8083: 200 when ready.
+    let health = runtime
+        .iter()
+        .find(|l| l.starts_with("HEALTHCHECK "))
+        .expect("HEALTHCHECK");
+    let probe: Vec<String> =
+        serde_json::from_str(&health[health.find("CMD [").expect("CMD in exec form") + 4..])
+            .expect("exec form");
+    assert_eq!(probe[..2], ["bash", "-c"]);
+    assert!(probe[2].contains("GET /ready "), "{}", probe[2]);
+    let dir = TempDir::new("ops-health");
+    let config = dir.write("stepline.toml", "");
+    let serve = Serve::start(&dir.path().join("data"), &config, dir.path().join("log"));
+    let script = probe[2].replace("8083", &serve.addr.port().to_string());
+    let ready = Command::new("bash")
+        .args(["-c", &script])
+        .status()
+        .expect("bash");
+    assert!(ready.success(), "the probe sees 200 from /ready");
+    drop(serve);
+    let down = Command::new("bash")
+        .args(["-c", &script])
+        .stderr(Stdio::null())
+        .status()
+        .expect("bash");
+    assert!(!down.success(), "the probe fails when nothing answers");
+}
+
+/// packaging/stepline.service passes `systemd-analyze verify` without a
+/// warning (with ExecStart pointing at the binary under test, which must
+/// exist), and its hardening keeps `systemd-analyze security` at "OK".
+/// Skipped, saying so, where systemd-analyze is not installed.
+#[test]
+fn the_systemd_unit_verifies_and_is_hardened() {
+    let unit =
+        std::fs::read_to_string(crate::support::repo_root().join("packaging/stepline.service"))
+            .expect("packaging/stepline.service");
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("STEPLINE_REQUIRE_SYSTEMD_ANALYZE").is_none(),
+            "systemd-analyze is required (Debian package systemd)"
+        );
+        eprintln!("SKIPPED: systemd-analyze is not installed (Debian package systemd)");
+        return;
+    }
+    let dir = TempDir::new("ops-systemd");
+    let under_test = binary();
+    let path = dir.write(
+        "stepline.service",
+        unit.replace("/usr/local/bin/stepline", &under_test.display().to_string()),
+    );
+    let verified = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze verify");
+    let said = String::from_utf8_lossy(&verified.stderr).into_owned()
+        + &String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{said}");
+    assert!(said.trim().is_empty(), "no warning: {said}");
+
+    let security = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze security");
+    let text = String::from_utf8_lossy(&security.stdout).into_owned();
+    let exposure: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.split("Overall exposure level for stepline.service: ")
+                .nth(1)
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in {text}"));
+    assert!(exposure <= 2.0, "exposure {exposure}: {text}");
+    for setting in [
+        "User=stepline",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "CapabilityBoundingSet=\n",
+        "StateDirectory=stepline",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+    ] {
+        assert!(unit.contains(setting), "{setting}");
+    }
 }

@@ -1001,3 +1001,151 @@ fn kill_9_during_a_burst_starts_each_file_once() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+// ---------------------------------------------------------------------------
+// The real binary: triggers of stepline.toml across a restart
+
+/// `GET path` on the real server, as JSON.
+fn get_json(serve: &crate::ops::Serve, path: &str) -> Value {
+    let (status, body) = serve.get(path);
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).expect("json")
+}
+
+/// Through `stepline serve --config`: schedules in named zones show their
+/// next fire in UTC; a file's execution says which file started it (its
+/// input, and the log line of its start); a trigger of the file disabled
+/// over REST shows no next fire and is still disabled after a restart.
+#[test]
+fn config_triggers_on_the_real_server_across_a_restart() {
+    let root = TempDir::new("triggers-real");
+    let inbox = root.path().join("inbox");
+    std::fs::create_dir_all(&inbox).expect("inbox");
+    let data = root.path().join("data");
+    let config = root.write(
+        "stepline.toml",
+        format!(
+            r#"
+[triggers]
+file_roots = [{root:?}]
+
+[[triggers.define]]
+name = "paris"
+kind = "schedule"
+state_machine = "etl"
+schedule = "cron(0 9 * * ? *)"
+timezone = "Europe/Paris"
+
+[[triggers.define]]
+name = "tokyo"
+kind = "schedule"
+state_machine = "etl"
+schedule = "cron(0 9 * * ? *)"
+timezone = "Asia/Tokyo"
+
+[[triggers.define]]
+name = "inbox"
+kind = "file"
+state_machine = "etl"
+directory = {inbox:?}
+glob = "*.csv"
+stable_ms = 100
+poll_ms = 20
+move_when_done = true
+"#,
+            root = root.path().display().to_string(),
+            inbox = inbox.display().to_string(),
+        ),
+    );
+    let serve = crate::ops::Serve::start(&data, &config, root.path().join("first.log"));
+    let (status, _) = serve.post(
+        "/v1/state-machines?name=etl",
+        &serde_json::from_str(PASS).expect("json"),
+    );
+    assert_eq!(status, 201);
+
+    // 09:00 in Tokyo (+09:00, no daylight saving time) is 00:00 UTC; in
+    // Paris, 08:00 UTC in winter and 07:00 UTC in summer.
+    let next_fire = |name: &str| -> Option<String> {
+        get_json(&serve, &format!("/v1/triggers/{name}"))["nextFire"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    eventually("next fires", 10, || {
+        next_fire("tokyo").is_some() && next_fire("paris").is_some()
+    });
+    let tokyo = next_fire("tokyo").expect("tokyo");
+    assert!(tokyo.ends_with("T00:00:00.000Z"), "{tokyo}");
+    let paris = next_fire("paris").expect("paris");
+    assert!(
+        paris.ends_with("T07:00:00.000Z") || paris.ends_with("T08:00:00.000Z"),
+        "{paris}"
+    );
+
+    // A file: its execution's name is a hash; its input and the log name
+    // the file.
+    std::fs::write(inbox.join("orders.csv"), "id,amount\n1,12.5\n").expect("write");
+    eventually("orders.csv processed", 20, || {
+        names_in(&inbox.join("processed")) == ["orders.csv"]
+    });
+    let listed = get_json(&serve, "/v1/executions?machine=etl");
+    let executions = listed["executions"].as_array().expect("executions");
+    assert_eq!(executions.len(), 1, "{listed}");
+    let name = executions[0]["name"].as_str().expect("name").to_owned();
+    assert!(name.starts_with("inbox-"), "{name}");
+    let execution = get_json(&serve, &format!("/v1/executions/etl/{name}"));
+    assert_eq!(execution["input"]["name"], "orders.csv", "{execution}");
+    assert!(
+        execution["input"]["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("inbox/orders.csv")),
+        "{execution}"
+    );
+    let arn = execution["arn"].as_str().expect("arn").to_owned();
+    eventually("the start's log line", 10, || {
+        std::fs::read_to_string(&serve.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|l| {
+                l["fields"]["message"] == "file trigger started an execution"
+                    && l["fields"]["file"] == "orders.csv"
+                    && l["fields"]["execution"] == arn.as_str()
+            })
+    });
+
+    // Disabled over REST: no next fire, now and after a restart.
+    let (status, disabled) = serve.post("/v1/triggers/paris/disable", &json!({}));
+    assert_eq!(status, 200, "{disabled}");
+    assert_eq!(
+        (&disabled["enabled"], &disabled["nextFire"]),
+        (&json!(false), &Value::Null)
+    );
+    let listed = get_json(&serve, "/v1/triggers");
+    let paris = listed["triggers"]
+        .as_array()
+        .expect("triggers")
+        .iter()
+        .find(|t| t["name"] == "paris")
+        .expect("paris")
+        .clone();
+    assert_eq!(paris["nextFire"], Value::Null, "{paris}");
+    drop(serve);
+
+    let serve = crate::ops::Serve::start(&data, &config, root.path().join("second.log"));
+    let paris = get_json(&serve, "/v1/triggers/paris");
+    assert_eq!(
+        (&paris["enabled"], &paris["nextFire"], &paris["origin"]),
+        (&json!(false), &Value::Null, &json!("config")),
+        "{paris}"
+    );
+    eventually("tokyo's next fire after the restart", 10, || {
+        get_json(&serve, "/v1/triggers/tokyo")["nextFire"].is_string()
+    });
+    // Enabled again: it has a next fire again.
+    let (status, enabled) = serve.post("/v1/triggers/paris/enable", &json!({}));
+    assert_eq!((status, &enabled["enabled"]), (200, &json!(true)));
+    eventually("paris's next fire", 10, || {
+        get_json(&serve, "/v1/triggers/paris")["nextFire"].is_string()
+    });
+}

@@ -37,6 +37,14 @@ pub struct Args {
     /// each becomes a state machine, created or updated as the files change.
     #[arg(long)]
     load: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM, the server's
+    /// certificate first) [default: `[tls] cert_file`]; needs --tls-key.
+    /// Both files are read again on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM) [default: `[tls] key_file`].
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
     /// Log lines on stderr: `human` (one readable line each) or `json`
     /// (one JSON object per line, with the execution ARN and state name
     /// of every line about an execution).
@@ -182,12 +190,28 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             "stepline serve: warning: listening on {listen}, which is not loopback, without credentials: anyone who can reach it can run your state machines (configure [[server.access_keys]] and [[server.tokens]] in stepline.toml)"
         );
     }
+    let tls = match tls_files(args, &config) {
+        Ok(None) => None,
+        Ok(Some(files)) => match crate::tls::ServerTls::load(files) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                let _ = writeln!(stderr, "stepline serve: tls: {}", super::error_chain(&e));
+                return EXIT_USAGE;
+            }
+        },
+        Err(e) => {
+            let _ = writeln!(stderr, "stepline serve: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let refuse_unsigned_webhooks = credentials.enabled() && !config.server.allow_unsigned_webhooks;
     let options = crate::http::ServeOptions {
         credentials,
         limits: crate::limits::Limits::from_config(&config.server),
         origins: crate::origin::OriginPolicy::from_config(&config.server),
         allow_unsigned_webhooks: config.server.allow_unsigned_webhooks,
+        tls,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -217,6 +241,8 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             engine_config,
         )
         .map_err(|e| e.to_string())?;
+        // Counted before anything else starts one.
+        let resumed = engine.open_executions();
         if let Some(dir) = &args.load {
             crate::load::watch(engine.clone(), dir.clone()).await;
         }
@@ -239,13 +265,22 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         if let Some(ended) = ended {
             crate::alerts::start(engine.clone(), &config.alerts, ended);
         }
+        crate::tls::reload_on_sighup(options.tls.clone())
+            .map_err(|e| format!("cannot watch for SIGHUP: {e}"))?;
         let _ = writeln!(
             stdout,
-            "stepline listening on http://{address} ({})",
+            "stepline listening on {scheme}://{address} ({})",
             store.describe()
         );
         let _ = stdout.flush();
-        tracing::info!(%address, store = %store.describe(), "stepline listening");
+        log_start(
+            &engine,
+            &triggers,
+            &config,
+            &store,
+            resumed,
+            &format!("{scheme}://{address}"),
+        );
         let served = crate::http::serve_with_options(
             listener,
             engine.clone(),
@@ -269,6 +304,50 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             EXIT_USAGE
         }
     }
+}
+
+/// The certificate and key: the flags, else `[tls]`; both or neither.
+fn tls_files(args: &Args, config: &Config) -> Result<Option<crate::tls::TlsFiles>, String> {
+    let tls = crate::config::TlsConfig {
+        cert_file: args
+            .tls_cert
+            .clone()
+            .or_else(|| config.tls.cert_file.clone()),
+        key_file: args.tls_key.clone().or_else(|| config.tls.key_file.clone()),
+    };
+    tls.files().map_err(|e| {
+        e.replace("cert_file", "cert_file (--tls-cert)")
+            .replace("key_file", "key_file (--tls-key)")
+    })
+}
+
+/// The one log line of a start: what the server runs with and where it
+/// listens (the only log line that names the address).
+fn log_start(
+    engine: &Engine,
+    triggers: &crate::triggers::Triggers,
+    config: &Config,
+    store: &StoreChoice,
+    resumed: usize,
+    url: &str,
+) {
+    let machines = engine.list_state_machines().map_or(0, |m| m.len());
+    let (defined, enabled) = triggers.list().map_or((0, 0), |all| {
+        (all.len(), all.iter().filter(|(t, _)| t.enabled).count())
+    });
+    tracing::info!(
+        store = %store.describe(),
+        state_machines = machines,
+        processes = config.tasks.processes.len(),
+        connections = config.tasks.connections.len(),
+        lambda_mappings = config.tasks.lambda.len(),
+        triggers = defined,
+        triggers_enabled = enabled,
+        alert_webhooks = config.alerts.webhooks.len(),
+        executions_resumed = resumed,
+        listen = %url,
+        "stepline started"
+    );
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

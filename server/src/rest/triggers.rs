@@ -21,9 +21,7 @@ use super::shapes::time;
 use crate::http::App;
 use crate::triggers::hmac;
 use crate::triggers::spec::TriggerSpec;
-use crate::triggers::{
-    Compiled, Kind, MAX_BACKFILL_SLOTS, TriggerError, machine_arn, rfc3339, slot_id,
-};
+use crate::triggers::{Compiled, Kind, TriggerError, machine_arn, rfc3339, slot_id};
 
 /// The header whose value names a webhook's execution (one event, one
 /// execution, however often it is delivered).
@@ -305,30 +303,7 @@ fn dry_run_plan(
     from: chrono::DateTime<chrono::Utc>,
     to: chrono::DateTime<chrono::Utc>,
 ) -> Result<Response, RestError> {
-    let trigger = app.triggers.compiled(name, Kind::Schedule)?;
-    let Compiled::Schedule {
-        schedule, offset, ..
-    } = &trigger.kind
-    else {
-        return Err(TriggerError::Invalid(format!("'{name}' is not a schedule")).into());
-    };
-    if from > to {
-        return Err(TriggerError::Invalid("from is after to: nothing to backfill".into()).into());
-    }
-    let slots = schedule.slots(
-        from - chrono::Duration::milliseconds(1),
-        to,
-        *offset,
-        MAX_BACKFILL_SLOTS + 1,
-    );
-    if slots.len() > MAX_BACKFILL_SLOTS {
-        return Err(TriggerError::Invalid(format!(
-            "more than {MAX_BACKFILL_SLOTS} slots between {} and {}: backfill a shorter range at a time",
-            rfc3339(from),
-            rfc3339(to)
-        ))
-        .into());
-    }
+    let (trigger, slots) = app.triggers.backfill_slots(name, from, to)?;
     let executions = machine_arn(app.triggers.engine(), &trigger.state_machine).replacen(
         ":stateMachine:",
         ":execution:",

@@ -247,7 +247,18 @@ async fn process(
         "modified": rfc3339(file.modified),
     });
     let fired = match triggers.fire(trigger, id, event).await {
-        Ok(fired) => fired,
+        Ok(fired) => {
+            // The execution's name is a hash; the log says which file.
+            if fired.new {
+                tracing::info!(
+                    trigger = %trigger.name,
+                    file = %file.name,
+                    execution = %fired.execution_arn,
+                    "file trigger started an execution"
+                );
+            }
+            fired
+        }
         Err(_) => {
             let retry = triggers.engine().now() + RETRY_AFTER;
             lock(&watcher.state).failed.insert(id.to_owned(), retry);

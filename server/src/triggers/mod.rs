@@ -149,6 +149,11 @@ impl Triggers {
     /// Stores the config file's triggers (replacing those of an earlier
     /// start) and deletes config triggers no longer in the file. Every
     /// definition is checked first: one bad trigger refuses them all.
+    ///
+    /// A trigger enabled or disabled over REST stays so across restarts:
+    /// the stored `enabled` is kept while the file's `enabled` is the one
+    /// the previous start installed. When the operator changes `enabled`
+    /// in the file, the file's word wins.
     pub async fn install_config(&self, specs: &[TriggerSpec]) -> Result<(), String> {
         let mut names = std::collections::HashSet::new();
         for spec in specs {
@@ -168,11 +173,14 @@ impl Triggers {
             }
         }
         for spec in specs {
-            let created = engine
-                .trigger(&spec.name)
-                .map_err(|e| e.to_string())?
-                .map_or_else(|| engine.now(), |t| t.created);
-            let record = record(spec, ORIGIN_CONFIG, created)?;
+            let old = engine.trigger(&spec.name).map_err(|e| e.to_string())?;
+            let created = old.as_ref().map_or_else(|| engine.now(), |t| t.created);
+            let mut record = record(spec, ORIGIN_CONFIG, created)?;
+            if let Some(old) = old.filter(|old| old.origin == ORIGIN_CONFIG) {
+                if spec_enabled(&old.spec) == spec.enabled {
+                    record.enabled = old.enabled;
+                }
+            }
             engine
                 .put_trigger(record)
                 .await
@@ -225,16 +233,11 @@ impl Triggers {
 
     /// A trigger and what it has done.
     pub fn get(&self, name: &str) -> Result<(TriggerRecord, TriggerStateRecord), TriggerError> {
-        let engine = self.engine();
-        let record = engine
+        let record = self
+            .engine()
             .trigger(name)?
             .ok_or_else(|| TriggerError::NotFound(name.to_owned()))?;
-        let state = engine
-            .trigger_state(name)?
-            .unwrap_or_else(|| TriggerStateRecord {
-                name: name.to_owned(),
-                ..TriggerStateRecord::default()
-            });
+        let state = self.shown_state(&record)?;
         Ok((record, state))
     }
 
@@ -242,16 +245,26 @@ impl Triggers {
     pub fn list(&self) -> Result<Vec<(TriggerRecord, TriggerStateRecord)>, TriggerError> {
         let mut out = Vec::new();
         for record in self.engine().triggers()? {
-            let state = self
-                .engine()
-                .trigger_state(&record.name)?
-                .unwrap_or_else(|| TriggerStateRecord {
-                    name: record.name.clone(),
-                    ..TriggerStateRecord::default()
-                });
+            let state = self.shown_state(&record)?;
             out.push((record, state));
         }
         Ok(out)
+    }
+
+    /// What a trigger has done, as shown: a disabled trigger has no next
+    /// fire, whatever its state recorded while it was enabled.
+    fn shown_state(&self, record: &TriggerRecord) -> Result<TriggerStateRecord, TriggerError> {
+        let mut state = self
+            .engine()
+            .trigger_state(&record.name)?
+            .unwrap_or_else(|| TriggerStateRecord {
+                name: record.name.clone(),
+                ..TriggerStateRecord::default()
+            });
+        if !record.enabled {
+            state.next_fire = None;
+        }
+        Ok(state)
     }
 
     /// Enables or disables a trigger. A schedule enabled again starts from
@@ -261,20 +274,27 @@ impl Triggers {
         name: &str,
         enabled: bool,
     ) -> Result<TriggerRecord, TriggerError> {
-        let (mut record, state) = self.get(name)?;
+        let (mut record, _) = self.get(name)?;
         if record.enabled != enabled {
+            // The definition keeps the `enabled` it was written with: for
+            // a config trigger, that is how the next start tells the file's
+            // word from this one (`install_config`).
             record.enabled = enabled;
-            if let Value::Object(map) = &mut record.spec {
-                map.insert("enabled".into(), Value::Bool(enabled));
-            }
-            if enabled {
+            {
                 let _guard = self.inner.state_lock.lock().await;
-                let now = self.engine().now();
-                self.engine().put_trigger_state(TriggerStateRecord {
-                    last_slot: Some(now),
-                    next_fire: None,
-                    ..state
-                })?;
+                let engine = self.engine();
+                let mut state = engine
+                    .trigger_state(name)?
+                    .unwrap_or_else(|| TriggerStateRecord {
+                        name: name.to_owned(),
+                        ..TriggerStateRecord::default()
+                    });
+                // Disabled: nothing is due. Enabled again: from now.
+                state.next_fire = None;
+                if enabled {
+                    state.last_slot = Some(engine.now());
+                }
+                engine.put_trigger_state(state)?;
             }
             self.engine().put_trigger(record.clone()).await?;
             self.inner.changed.notify_one();
@@ -427,7 +447,7 @@ impl Triggers {
     async fn run_schedule(&self, trigger: &Trigger, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let Compiled::Schedule {
             schedule,
-            offset,
+            zone,
             catch_up,
         } = &trigger.kind
         else {
@@ -442,7 +462,7 @@ impl Triggers {
         let state = engine.trigger_state(&trigger.name).ok().flatten();
         // A new schedule starts from now: nothing before it was missed.
         let cursor = state.as_ref().and_then(|s| s.last_slot).unwrap_or(now);
-        let due = schedule.slots(cursor, now, *offset, MAX_SLOTS_PER_TICK);
+        let due = schedule.slots(cursor, now, *zone, MAX_SLOTS_PER_TICK);
         let picked: Vec<DateTime<Utc>> = match catch_up {
             CatchUp::All => due.clone(),
             CatchUp::Latest => due.last().copied().into_iter().collect(),
@@ -469,7 +489,7 @@ impl Triggers {
             }
             lock(&self.inner.retry_at).remove(&trigger.name);
         }
-        let next = schedule.next_after(handled.max(cursor), *offset);
+        let next = schedule.next_after(handled.max(cursor), *zone);
         let _guard = self.inner.state_lock.lock().await;
         let mut state = engine
             .trigger_state(&trigger.name)
@@ -507,17 +527,17 @@ impl Triggers {
     /// with the names live firings use (so a slot already fired is counted
     /// as existing, not started again). Slots are started with bounded
     /// concurrency.
-    pub async fn backfill(
+    /// The schedule trigger `name` and the slots a backfill of `[from,
+    /// to]` starts (at most `MAX_BACKFILL_SLOTS`): what `backfill` runs
+    /// and a dry run shows.
+    pub fn backfill_slots(
         &self,
         name: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Backfill, TriggerError> {
+    ) -> Result<(Trigger, Vec<DateTime<Utc>>), TriggerError> {
         let trigger = self.compiled(name, Kind::Schedule)?;
-        let Compiled::Schedule {
-            schedule, offset, ..
-        } = &trigger.kind
-        else {
+        let Compiled::Schedule { schedule, zone, .. } = &trigger.kind else {
             return Err(TriggerError::Invalid(format!("'{name}' is not a schedule")));
         };
         if from > to {
@@ -528,7 +548,7 @@ impl Triggers {
         let slots = schedule.slots(
             from - Duration::milliseconds(1),
             to,
-            *offset,
+            *zone,
             MAX_BACKFILL_SLOTS + 1,
         );
         if slots.len() > MAX_BACKFILL_SLOTS {
@@ -538,6 +558,16 @@ impl Triggers {
                 rfc3339(to)
             )));
         }
+        Ok((trigger, slots))
+    }
+
+    pub async fn backfill(
+        &self,
+        name: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Backfill, TriggerError> {
+        let (trigger, slots) = self.backfill_slots(name, from, to)?;
         let trigger = Arc::new(trigger);
         let semaphore = Arc::new(tokio::sync::Semaphore::new(16));
         let mut tasks = tokio::task::JoinSet::new();
@@ -627,6 +657,11 @@ pub fn machine_arn(engine: &Engine, name: &str) -> String {
         "arn:aws:states:{}:{}:stateMachine:{name}",
         c.region, c.account
     )
+}
+
+/// The `enabled` a stored definition was written with (true when absent).
+fn spec_enabled(spec: &Value) -> bool {
+    spec.get("enabled").and_then(Value::as_bool).unwrap_or(true)
 }
 
 /// A stored record of `spec`.

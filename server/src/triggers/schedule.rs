@@ -2,15 +2,102 @@
 //! `cron(minutes hours day-of-month month day-of-week year)`, and the slots
 //! they define. Pure: no clock, no I/O; the caller says "after when".
 //!
-//! Time zones are fixed UTC offsets (`UTC`, `+02:00`, `-05:30`): a cron
-//! expression is read in that offset's wall time. Named zones with daylight
-//! saving time (chrono-tz) are not supported; docs/triggers.md says so.
+//! A schedule is read in a [`Zone`]: `UTC`, a fixed offset (`+02:00`), or
+//! a named IANA zone (`Europe/Paris`) with its daylight saving time. In a
+//! named zone, as EventBridge Scheduler does it:
+//! - a cron slot whose wall time does not exist (the hour skipped when the
+//!   clocks go forward) is skipped;
+//! - a cron slot whose wall time happens twice (the hour repeated when the
+//!   clocks go back) fires once, at its first occurrence;
+//! - a rate counts elapsed time: `rate(1 day)` is every 24 hours, so its
+//!   wall time moves by an hour with daylight saving time.
 //!
-//! `rate(...)` slots are anchored on the Unix epoch in the trigger's offset
-//! (`rate(5 minutes)` fires at :00, :05, ...; `rate(1 day)` at midnight), so
-//! every slot is a deterministic instant that a restart computes again.
+//! `rate(...)` slots are anchored on the Unix epoch in the zone's standard
+//! offset (`rate(5 minutes)` fires at :00, :05, ...; `rate(1 day)` at
+//! midnight standard time), so every slot is a deterministic instant that a
+//! restart computes again.
 
-use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone,
+    Timelike, Utc,
+};
+use chrono_tz::OffsetComponents;
+
+/// The time zone a schedule is read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// `UTC` or a fixed offset: every wall time exists exactly once.
+    Fixed(FixedOffset),
+    /// An IANA zone, with its daylight saving time rules.
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    /// `UTC`, `Z`, a fixed offset `+HH:MM` / `-HH:MM`, or an IANA zone name
+    /// as the tz database spells it (`Europe/Paris`, `America/New_York`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.eq_ignore_ascii_case("utc") || text == "Z" || text.starts_with(['+', '-']) {
+            return parse_offset(text).map(Zone::Fixed);
+        }
+        text.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
+            format!(
+                "'{text}' is not a time zone: use UTC, a fixed offset like +02:00, or an IANA zone name like Europe/Paris (spelled as the tz database does, case included)"
+            )
+        })
+    }
+
+    /// The UTC zone.
+    pub fn utc() -> Self {
+        Zone::Fixed(Utc.fix())
+    }
+
+    /// The wall time at instant `t`.
+    fn local(&self, t: DateTime<Utc>) -> NaiveDateTime {
+        match self {
+            Zone::Fixed(offset) => t.with_timezone(offset).naive_local(),
+            Zone::Named(tz) => t.with_timezone(tz).naive_local(),
+        }
+    }
+
+    /// The instant of wall time `local`: `None` when the clocks skip it,
+    /// the first of the two when they repeat it.
+    fn instant(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+        match self {
+            Zone::Fixed(offset) => offset
+                .from_local_datetime(&local)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc)),
+            Zone::Named(tz) => tz
+                .from_local_datetime(&local)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc)),
+        }
+    }
+
+    /// The offset rates are anchored on at instant `t`, in seconds: the
+    /// fixed offset, or the named zone's standard offset (without daylight
+    /// saving time), so that rate slots keep their elapsed-time rhythm
+    /// across the clock changes.
+    fn rate_offset(&self, t: DateTime<Utc>) -> i64 {
+        match self {
+            Zone::Fixed(offset) => offset.local_minus_utc().into(),
+            Zone::Named(tz) => tz
+                .offset_from_utc_datetime(&t.naive_utc())
+                .base_utc_offset()
+                .num_seconds(),
+        }
+    }
+}
+
+impl std::fmt::Display for Zone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Zone::Fixed(offset) if offset.local_minus_utc() == 0 => f.write_str("UTC"),
+            Zone::Fixed(offset) => write!(f, "{offset}"),
+            Zone::Named(tz) => f.write_str(tz.name()),
+        }
+    }
+}
 
 /// A parsed schedule expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,19 +169,18 @@ impl Schedule {
         ))
     }
 
-    /// The first slot strictly after `after`, read in `offset`'s wall time;
-    /// `None` when there is none (a cron expression whose years are over).
-    pub fn next_after(&self, after: DateTime<Utc>, offset: FixedOffset) -> Option<DateTime<Utc>> {
+    /// The first slot strictly after `after`, read in `zone`; `None` when
+    /// there is none (a cron expression whose years are over).
+    pub fn next_after(&self, after: DateTime<Utc>, zone: Zone) -> Option<DateTime<Utc>> {
         match self {
             Schedule::Rate { seconds } => {
-                let local = after
-                    .timestamp()
-                    .checked_add(offset.local_minus_utc().into())?;
+                let offset = zone.rate_offset(after);
+                let local = after.timestamp().checked_add(offset)?;
                 let k = local.div_euclid(*seconds) + 1;
                 let slot_local = k.checked_mul(*seconds)?;
-                DateTime::from_timestamp(slot_local - i64::from(offset.local_minus_utc()), 0)
+                DateTime::from_timestamp(slot_local - offset, 0)
             }
-            Schedule::Cron(cron) => cron.next_after(after, offset),
+            Schedule::Cron(cron) => cron.next_after(after, zone),
         }
     }
 
@@ -103,13 +189,13 @@ impl Schedule {
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-        offset: FixedOffset,
+        zone: Zone,
         limit: usize,
     ) -> Vec<DateTime<Utc>> {
         let mut out = Vec::new();
         let mut at = from;
         while out.len() < limit {
-            match self.next_after(at, offset) {
+            match self.next_after(at, zone) {
                 Some(next) if next <= to => {
                     out.push(next);
                     at = next;
@@ -153,11 +239,11 @@ fn parse_rate(inner: &str) -> Result<Schedule, String> {
     })
 }
 
-/// A time zone: `UTC`, `Z`, or a fixed offset `+HH:MM` / `-HH:MM`.
-pub fn parse_offset(text: &str) -> Result<FixedOffset, String> {
+/// A fixed offset: `UTC`, `Z`, or `+HH:MM` / `-HH:MM`.
+fn parse_offset(text: &str) -> Result<FixedOffset, String> {
     let bad = || {
         format!(
-            "'{text}' is not a time zone: use UTC or a fixed offset like +02:00 (named zones with daylight saving time are not supported)"
+            "'{text}' is not a time zone: use UTC, a fixed offset like +02:00, or an IANA zone name like Europe/Paris"
         )
     };
     if text.eq_ignore_ascii_case("utc") || text == "Z" {
@@ -314,9 +400,12 @@ impl Cron {
         }
     }
 
-    /// The first minute strictly after `after` that the expression allows.
-    pub fn next_after(&self, after: DateTime<Utc>, offset: FixedOffset) -> Option<DateTime<Utc>> {
-        let local = after.with_timezone(&offset).naive_local();
+    /// The first minute strictly after `after` that the expression allows,
+    /// read in `zone`: a wall time the clocks skip is no slot, and one they
+    /// repeat is a slot once, at its first occurrence (EventBridge
+    /// Scheduler's rules).
+    pub fn next_after(&self, after: DateTime<Utc>, zone: Zone) -> Option<DateTime<Utc>> {
+        let local = zone.local(after);
         let start = local
             .with_second(0)?
             .with_nanosecond(0)?
@@ -338,11 +427,14 @@ impl Cron {
                 continue;
             }
             if self.day_allowed(date) {
-                if let Some((h, m)) = self.time_from(from) {
+                while let Some((h, m)) = self.time_from(from) {
                     let naive = NaiveDateTime::new(date, chrono::NaiveTime::from_hms_opt(h, m, 0)?);
-                    let utc = naive
-                        .checked_sub_signed(Duration::seconds(offset.local_minus_utc().into()))?;
-                    return Some(utc.and_utc());
+                    // Skipped (no instant), or repeated and its first
+                    // occurrence is already past: not a slot after `after`.
+                    match zone.instant(naive) {
+                        Some(at) if at > after => return Some(at),
+                        _ => from = (h, m + 1),
+                    }
                 }
             }
             date = date.succ_opt()?;
@@ -350,7 +442,8 @@ impl Cron {
         }
     }
 
-    /// The first allowed (hour, minute) at or after `from` in one day.
+    /// The first allowed (hour, minute) at or after `from` in one day (a
+    /// minute of 60 reads as the next hour).
     fn time_from(&self, from: (u32, u32)) -> Option<(u32, u32)> {
         for h in from.0..24 {
             if self.hours & (1 << h) == 0 {
@@ -465,14 +558,15 @@ mod tests {
             .with_timezone(&Utc)
     }
 
-    fn utc() -> FixedOffset {
-        FixedOffset::east_opt(0).expect("utc")
+    fn utc() -> Zone {
+        Zone::utc()
     }
 
-    /// The next `n` slots of `expr` after `from`, in UTC, as RFC 3339.
-    fn check(expr: &str, from: &str, offset: &str, expected: &[&str]) {
+    /// The next `n` slots of `expr` after `from` in `zone`, in UTC, as
+    /// RFC 3339.
+    fn check(expr: &str, from: &str, zone: &str, expected: &[&str]) {
         let schedule = Schedule::parse(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
-        let offset = parse_offset(offset).expect("offset");
+        let offset = Zone::parse(zone).expect("zone");
         let mut at = t(from);
         let mut got = Vec::new();
         for _ in 0..expected.len() {
@@ -640,6 +734,153 @@ mod tests {
         );
     }
 
+    // Europe/Paris in 2026: the clocks go forward on Sunday 29 March at
+    // 02:00 CET (01:00 UTC) to 03:00 CEST, and back on Sunday 25 October
+    // at 03:00 CEST (01:00 UTC) to 02:00 CET.
+
+    #[test]
+    fn a_named_zone_follows_daylight_saving_time() {
+        // 09:00 in Paris is 08:00 UTC in winter, 07:00 UTC in summer.
+        check(
+            "cron(0 9 * * ? *)",
+            "2026-03-28T12:00:00Z",
+            "Europe/Paris",
+            &["2026-03-29T07:00:00Z", "2026-03-30T07:00:00Z"],
+        );
+        check(
+            "cron(0 9 * * ? *)",
+            "2026-10-24T12:00:00Z",
+            "Europe/Paris",
+            &["2026-10-25T08:00:00Z", "2026-10-26T08:00:00Z"],
+        );
+        // Day-of-week is the zone's: Monday 00:30 in Paris is Sunday 22:30
+        // UTC in summer.
+        check(
+            "cron(30 0 ? * MON *)",
+            "2026-06-01T00:00:00Z",
+            "Europe/Paris",
+            &["2026-06-07T22:30:00Z"],
+        );
+    }
+
+    #[test]
+    fn spring_forward_skips_the_wall_times_that_do_not_exist() {
+        // 02:30 does not exist in Paris on 29 March 2026: no slot that day.
+        check(
+            "cron(30 2 * * ? *)",
+            "2026-03-28T00:00:00Z",
+            "Europe/Paris",
+            &[
+                "2026-03-28T01:30:00Z",
+                "2026-03-30T00:30:00Z",
+                "2026-03-31T00:30:00Z",
+            ],
+        );
+        // Every 30 minutes: 01:00 and 01:30 CET, then 03:00 CEST, one real
+        // hour later; 02:00 and 02:30 are skipped.
+        check(
+            "cron(0/30 * * * ? *)",
+            "2026-03-29T00:00:00Z",
+            "Europe/Paris",
+            &[
+                "2026-03-29T00:30:00Z",
+                "2026-03-29T01:00:00Z",
+                "2026-03-29T01:30:00Z",
+            ],
+        );
+        // A schedule of that hour only fires on other days.
+        check(
+            "cron(15 2 29 3 ? 2026-2027)",
+            "2026-01-01T00:00:00Z",
+            "Europe/Paris",
+            &["2027-03-29T00:15:00Z"],
+        );
+    }
+
+    #[test]
+    fn fall_back_runs_a_repeated_wall_time_once() {
+        // 02:30 happens twice in Paris on 25 October 2026 (CEST, then CET):
+        // one slot, at the first, 00:30 UTC.
+        check(
+            "cron(30 2 * * ? *)",
+            "2026-10-24T12:00:00Z",
+            "Europe/Paris",
+            &["2026-10-25T00:30:00Z", "2026-10-26T01:30:00Z"],
+        );
+        // Every 30 minutes: 02:00 and 02:30 CEST, then 03:00 CET; the
+        // repeated 02:00 and 02:30 CET do not fire again.
+        check(
+            "cron(0/30 * * * ? *)",
+            "2026-10-24T23:45:00Z",
+            "Europe/Paris",
+            &[
+                "2026-10-25T00:00:00Z",
+                "2026-10-25T00:30:00Z",
+                "2026-10-25T02:00:00Z",
+            ],
+        );
+        // Asked from inside the repeated hour (a server started then, or a
+        // cursor stored then): its wall times already ran; the next slot is
+        // after it.
+        check(
+            "cron(0/30 * * * ? *)",
+            "2026-10-25T01:10:00Z",
+            "Europe/Paris",
+            &["2026-10-25T02:00:00Z"],
+        );
+    }
+
+    #[test]
+    fn rates_count_elapsed_time_across_clock_changes() {
+        // rate(1 day) is every 24 hours, anchored on midnight standard
+        // time: 00:00 CET in winter, 01:00 CEST in summer.
+        check(
+            "rate(1 day)",
+            "2026-03-27T12:00:00Z",
+            "Europe/Paris",
+            &[
+                "2026-03-27T23:00:00Z",
+                "2026-03-28T23:00:00Z",
+                "2026-03-29T23:00:00Z",
+            ],
+        );
+        // rate(1 hour) fires every real hour through both changes.
+        check(
+            "rate(1 hour)",
+            "2026-10-24T23:30:00Z",
+            "Europe/Paris",
+            &[
+                "2026-10-25T00:00:00Z",
+                "2026-10-25T01:00:00Z",
+                "2026-10-25T02:00:00Z",
+            ],
+        );
+    }
+
+    #[test]
+    fn zones_are_named_as_the_tz_database_does() {
+        assert_eq!(Zone::parse("UTC").expect("utc").to_string(), "UTC");
+        assert_eq!(Zone::parse("+05:30").expect("fixed").to_string(), "+05:30");
+        assert_eq!(
+            Zone::parse("America/New_York").expect("named").to_string(),
+            "America/New_York"
+        );
+        // US rules: 2026-03-08 02:00 EST -> 03:00 EDT; 2026-11-01 02:00 EDT
+        // -> 01:00 EST (01:30 happens twice).
+        check(
+            "cron(30 2 * * ? *)",
+            "2026-03-07T00:00:00Z",
+            "America/New_York",
+            &["2026-03-07T07:30:00Z", "2026-03-09T06:30:00Z"],
+        );
+        check(
+            "cron(30 1 * * ? *)",
+            "2026-10-31T12:00:00Z",
+            "America/New_York",
+            &["2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"],
+        );
+    }
+
     #[test]
     fn slots_between_two_times() {
         let s = Schedule::parse("rate(1 hour)").expect("parse");
@@ -688,8 +929,14 @@ mod tests {
             let e = Schedule::parse(text).expect_err(text);
             assert!(e.contains(words), "{text}: {e}");
         }
-        for (text, words) in [("CET", "not a time zone"), ("+2", "not a time zone")] {
-            let e = parse_offset(text).expect_err(text);
+        for (text, words) in [
+            ("CEST", "not a time zone"),
+            ("+2", "not a time zone"),
+            ("+15:00", "not a time zone"),
+            ("europe/paris", "case included"),
+            ("Mars/Olympus_Mons", "IANA zone name"),
+        ] {
+            let e = Zone::parse(text).expect_err(text);
             assert!(e.contains(words), "{text}: {e}");
         }
     }

@@ -5,13 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::FixedOffset;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use stepline_language::query::Template;
 
 use super::glob;
-use super::schedule::{self, Schedule};
+use super::schedule::{Schedule, Zone};
 
 /// The longest trigger name: execution names are the trigger's name, `-`,
 /// and an event id of up to 24 characters, within AWS's 80.
@@ -68,7 +67,8 @@ pub struct TriggerSpec {
     // schedule
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
-    /// `UTC` or a fixed offset like `+02:00`.
+    /// `UTC` (the default), a fixed offset like `+02:00`, or an IANA zone
+    /// like `Europe/Paris` (with its daylight saving time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,7 +126,7 @@ pub struct Trigger {
 pub enum Compiled {
     Schedule {
         schedule: Schedule,
-        offset: FixedOffset,
+        zone: Zone,
         catch_up: CatchUp,
     },
     Webhook {
@@ -225,7 +225,7 @@ impl TriggerSpec {
                     .ok_or("schedule: a schedule trigger needs rate(...) or cron(...)")?;
                 Compiled::Schedule {
                     schedule: Schedule::parse(text).map_err(|e| format!("schedule: {e}"))?,
-                    offset: schedule::parse_offset(self.timezone.as_deref().unwrap_or("UTC"))
+                    zone: Zone::parse(self.timezone.as_deref().unwrap_or("UTC"))
                         .map_err(|e| format!("timezone: {e}"))?,
                     catch_up: self.catch_up.unwrap_or_default(),
                 }
@@ -328,6 +328,21 @@ mod tests {
             "schedule": "cron(0 2 * * ? *)", "timezone": "+01:00", "catch_up": "all"
         }));
         assert!(ok.is_ok(), "{ok:?}");
+        let named = spec(serde_json::json!({
+            "name": "paris", "kind": "schedule", "state_machine": "etl",
+            "schedule": "cron(0 2 * * ? *)", "timezone": "Europe/Paris"
+        }))
+        .expect("a named zone");
+        assert!(
+            matches!(
+                named.kind,
+                Compiled::Schedule {
+                    zone: Zone::Named(chrono_tz::Tz::Europe__Paris),
+                    ..
+                }
+            ),
+            "{named:?}"
+        );
         for (json, words) in [
             (
                 serde_json::json!({"name": "a b", "kind": "webhook", "state_machine": "m"}),
@@ -346,8 +361,8 @@ mod tests {
                 "schedule: 'rate(2 hour)'",
             ),
             (
-                serde_json::json!({"name": "s", "kind": "schedule", "state_machine": "m", "schedule": "rate(1 hour)", "timezone": "Europe/Paris"}),
-                "timezone:",
+                serde_json::json!({"name": "s", "kind": "schedule", "state_machine": "m", "schedule": "rate(1 hour)", "timezone": "Europe/Lutetia"}),
+                "timezone: 'Europe/Lutetia' is not a time zone",
             ),
             (
                 serde_json::json!({"name": "f", "kind": "file", "state_machine": "m", "directory": "/tmp"}),

@@ -263,10 +263,17 @@ async fn disabled_schedules_fire_nothing_and_resume_from_now() {
         .await
         .expect("create");
     s.triggers.tick().await;
+    let (_, state) = s.triggers.get("s").expect("get");
+    assert_eq!(state.next_fire, Some(t("2026-03-01T10:00:00Z")));
     s.triggers.set_enabled("s", false).await.expect("disable");
     s.at("2026-03-01T12:30:00Z");
     s.triggers.tick().await;
     assert_eq!(s.names(), Vec::<String>::new());
+    // Nothing is due while disabled: no next fire, listed or not.
+    let (_, state) = s.triggers.get("s").expect("get");
+    assert_eq!(state.next_fire, None);
+    let listed = s.triggers.list().expect("list");
+    assert_eq!(listed[0].1.next_fire, None);
     s.triggers.set_enabled("s", true).await.expect("enable");
     s.triggers.tick().await;
     assert_eq!(
@@ -399,4 +406,178 @@ async fn config_triggers_are_replaced_at_each_start() {
         s.triggers.compiled("b", Kind::Webhook),
         Err(super::TriggerError::Invalid(_))
     ));
+}
+
+fn in_zone(name: &str, expr: &str, zone: &str) -> TriggerSpec {
+    serde_json::from_value(json!({
+        "name": name, "kind": "schedule", "state_machine": "etl",
+        "schedule": expr, "timezone": zone, "catch_up": "all",
+    }))
+    .expect("spec")
+}
+
+/// Ticks every `step` from the clock's time to `until`, as the driver's
+/// loop would (it wakes at least every second; minutes suffice here).
+async fn tick_through(s: &Setup, until: &str, step: chrono::Duration) {
+    let until = t(until);
+    loop {
+        s.triggers.tick().await;
+        let now = s.clock.now_for_tests();
+        if now >= until {
+            return;
+        }
+        s.clock.advance(step.min(until - now));
+    }
+}
+
+/// Europe/Paris, spring 2026: on Sunday 29 March the clocks go from 02:00
+/// CET to 03:00 CEST. A daily 02:30 has no slot that day (EventBridge
+/// Scheduler skips it); the hour-by-hour schedule fires every real hour.
+#[tokio::test]
+async fn spring_forward_through_the_driver() {
+    let s = setup("2026-03-28T00:00:00Z").await;
+    s.triggers
+        .create(in_zone("daily", "cron(30 2 * * ? *)", "Europe/Paris"))
+        .await
+        .expect("create");
+    s.triggers
+        .create(in_zone("hourly", "cron(0 * * * ? *)", "Europe/Paris"))
+        .await
+        .expect("create");
+    tick_through(&s, "2026-03-28T00:00:30Z", chrono::Duration::minutes(1)).await;
+    let (_, state) = s.triggers.get("daily").expect("get");
+    assert_eq!(state.next_fire, Some(t("2026-03-28T01:30:00Z")));
+
+    // Saturday 02:30 CET fires; on Sunday the driver's next fire jumps
+    // over the missing 02:30 to Monday 02:30 CEST (00:30 UTC).
+    tick_through(&s, "2026-03-28T02:00:00Z", chrono::Duration::minutes(1)).await;
+    let (_, state) = s.triggers.get("daily").expect("get");
+    assert_eq!(state.next_fire, Some(t("2026-03-30T00:30:00Z")));
+    s.at("2026-03-29T00:50:00Z");
+    tick_through(&s, "2026-03-29T02:10:00Z", chrono::Duration::minutes(1)).await;
+    tick_through(&s, "2026-03-30T00:31:00Z", chrono::Duration::minutes(10)).await;
+    let daily: Vec<String> = s
+        .names()
+        .into_iter()
+        .filter(|n| n.starts_with("daily-"))
+        .collect();
+    assert_eq!(
+        daily,
+        vec!["daily-20260328T013000Z", "daily-20260330T003000Z"]
+    );
+    // 01:00 CET (00:00 UTC), then 03:00 CEST (01:00 UTC) and 04:00 CEST:
+    // the missing 02:00 leaves no gap and no double in real time.
+    let hourly: Vec<String> = s
+        .names()
+        .into_iter()
+        .filter(|n| {
+            n.as_str() >= "hourly-20260329T000000Z" && n.as_str() <= "hourly-20260329T020000Z"
+        })
+        .collect();
+    assert_eq!(
+        hourly,
+        vec![
+            "hourly-20260329T000000Z",
+            "hourly-20260329T010000Z",
+            "hourly-20260329T020000Z"
+        ]
+    );
+}
+
+/// Europe/Paris, autumn 2026: on Sunday 25 October the clocks go from 03:00
+/// CEST back to 02:00 CET, so 02:00-02:59 happens twice. A daily 02:30
+/// fires once, at the first 02:30 (CEST, 00:30 UTC); a half-hourly schedule
+/// does not fire again in the repeated hour; a catch-up after a restart in
+/// the middle of it starts nothing twice.
+#[tokio::test]
+async fn fall_back_through_the_driver() {
+    let s = setup("2026-10-24T22:00:00Z").await;
+    s.triggers
+        .create(in_zone("daily", "cron(30 2 * * ? *)", "Europe/Paris"))
+        .await
+        .expect("create");
+    s.triggers
+        .create(in_zone(
+            "halfhourly",
+            "cron(0/30 * * * ? *)",
+            "Europe/Paris",
+        ))
+        .await
+        .expect("create");
+    tick_through(&s, "2026-10-25T01:20:00Z", chrono::Duration::minutes(1)).await;
+    let (_, state) = s.triggers.get("daily").expect("get");
+    assert_eq!(state.next_fire, Some(t("2026-10-26T01:30:00Z")));
+    // A restart in the repeated hour: the stored cursors say what ran.
+    let triggers = Triggers::new(s.engine.clone(), &[]).expect("triggers");
+    s.at("2026-10-25T01:40:00Z");
+    triggers.tick().await;
+    s.at("2026-10-25T02:00:30Z");
+    triggers.tick().await;
+    s.at("2026-10-26T01:30:10Z");
+    triggers.tick().await;
+    let daily: Vec<String> = s
+        .names()
+        .into_iter()
+        .filter(|n| n.starts_with("daily-"))
+        .collect();
+    assert_eq!(
+        daily,
+        vec!["daily-20261025T003000Z", "daily-20261026T013000Z"]
+    );
+    // 00:00, 00:30 (02:00, 02:30 CEST), 02:00 (03:00 CET): not 01:00 or
+    // 01:30 UTC, the same wall times again.
+    let before_three: Vec<String> = s
+        .names()
+        .into_iter()
+        .filter(|n| {
+            n.starts_with("halfhourly-20261025T0") && n.as_str() <= "halfhourly-20261025T020000Z"
+        })
+        .collect();
+    assert_eq!(
+        before_three,
+        vec![
+            "halfhourly-20261025T000000Z",
+            "halfhourly-20261025T003000Z",
+            "halfhourly-20261025T020000Z"
+        ]
+    );
+}
+
+/// A config trigger disabled over REST stays disabled when the same file
+/// is installed again (a restart); a change of `enabled` in the file wins.
+#[tokio::test]
+async fn a_config_trigger_disabled_over_rest_stays_disabled() {
+    let s = setup("2026-03-01T09:59:00Z").await;
+    let file = [schedule("a", "rate(1 hour)", "all")];
+    s.triggers.install_config(&file).await.expect("install");
+    s.triggers.set_enabled("a", false).await.expect("disable");
+    s.triggers.install_config(&file).await.expect("restart");
+    let (record, state) = s.triggers.get("a").expect("get");
+    assert!(!record.enabled, "the REST word stands across a restart");
+    assert_eq!(state.next_fire, None);
+    s.at("2026-03-01T10:30:00Z");
+    s.triggers.tick().await;
+    assert_eq!(s.names(), Vec::<String>::new());
+
+    // The operator writes enabled = false, then true: each change wins.
+    let mut off = schedule("a", "rate(1 hour)", "all");
+    off.enabled = false;
+    s.triggers
+        .install_config(std::slice::from_ref(&off))
+        .await
+        .expect("install");
+    assert!(!s.triggers.get("a").expect("get").0.enabled);
+    s.triggers.install_config(&file).await.expect("install");
+    assert!(s.triggers.get("a").expect("get").0.enabled);
+    // Enabled over REST while the file says false: stays enabled.
+    s.triggers
+        .install_config(std::slice::from_ref(&off))
+        .await
+        .expect("install");
+    s.triggers.set_enabled("a", true).await.expect("enable");
+    s.triggers
+        .install_config(std::slice::from_ref(&off))
+        .await
+        .expect("restart");
+    assert!(s.triggers.get("a").expect("get").0.enabled);
 }

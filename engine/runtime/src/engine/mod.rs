@@ -389,10 +389,15 @@ impl Engine {
         &self.inner.metrics
     }
 
+    /// Executions open in this process: running, waiting, or asleep (right
+    /// after `open`, those it resumed).
+    pub fn open_executions(&self) -> usize {
+        lock(&self.inner.live).len()
+    }
+
     /// `/metrics`: the engine's counters in Prometheus's text format.
     pub fn metrics_text(&self) -> String {
-        let open = lock(&self.inner.live).len();
-        let mut text = self.inner.metrics.render(open);
+        let mut text = self.inner.metrics.render(self.open_executions());
         text.push_str(
             "# HELP stepline_executions_asleep Open executions waiting on a distant timer, held in the store only.\n\
              # TYPE stepline_executions_asleep gauge\n",

@@ -94,6 +94,14 @@ pub struct HttpConfig {
     pub timeout_seconds: u64,
     #[serde(default = "default_max_response")]
     pub max_response_bytes: usize,
+    /// A PEM file of CA certificates HTTPS destinations may be signed by,
+    /// besides the built-in roots (a private CA).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Whether the system's root store (or the file `SSL_CERT_FILE` names)
+    /// is trusted too, besides Mozilla's roots built into stepline.
+    #[serde(default)]
+    pub system_roots: bool,
 }
 
 impl Default for HttpConfig {
@@ -104,6 +112,8 @@ impl Default for HttpConfig {
             allow_own_address: false,
             timeout_seconds: default_http_timeout(),
             max_response_bytes: default_max_response(),
+            ca_file: None,
+            system_roots: false,
         }
     }
 }

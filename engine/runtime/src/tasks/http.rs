@@ -61,18 +61,69 @@ fn socket(message: impl Into<String>) -> Failure {
 
 /// The HTTP client could not be built (no TLS roots, say).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build the HTTP client")]
-pub struct HttpClientError(#[source] reqwest::Error);
+pub enum HttpClientError {
+    #[error("cannot build the HTTP client")]
+    Build(#[source] reqwest::Error),
+    #[error("tasks.http.ca_file: cannot read {path}")]
+    CaFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("tasks.http.ca_file: {path} holds no PEM certificate")]
+    NoCertificate { path: std::path::PathBuf },
+    #[error("tasks.http.ca_file: {path} is not a PEM certificate bundle")]
+    CaPem {
+        path: std::path::PathBuf,
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+/// The largest `ca_file` read: a bundle is a few hundred KiB at most.
+const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The certificates of `path`, a PEM bundle.
+fn ca_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, HttpClientError> {
+    use std::io::Read;
+    let read = |source| HttpClientError::CaFile {
+        path: path.to_owned(),
+        source,
+    };
+    let mut pem = Vec::new();
+    std::fs::File::open(path)
+        .map_err(read)?
+        .take(MAX_CA_FILE_BYTES)
+        .read_to_end(&mut pem)
+        .map_err(read)?;
+    let certificates =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| HttpClientError::CaPem {
+            path: path.to_owned(),
+            source,
+        })?;
+    if certificates.is_empty() {
+        return Err(HttpClientError::NoCertificate {
+            path: path.to_owned(),
+        });
+    }
+    Ok(certificates)
+}
 
 impl HttpInvoker {
     pub fn new(config: &TaskConfig) -> Result<Self, HttpClientError> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(config.http.timeout_seconds))
             .connect_timeout(Duration::from_secs(config.http.timeout_seconds.min(10)))
             .pool_max_idle_per_host(64)
-            .build()
-            .map_err(HttpClientError)?;
+            // Mozilla's roots always; the system's only when asked.
+            .tls_built_in_native_certs(config.http.system_roots);
+        if let Some(path) = &config.http.ca_file {
+            for certificate in ca_certificates(path)? {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let client = builder.build().map_err(HttpClientError::Build)?;
         Ok(Self {
             client,
             oauth_tokens: Mutex::new(HashMap::new()),
