@@ -104,7 +104,7 @@ fn bad_input_is_refused_clearly() {
     let (run, _tmp) = run_with(definition, Some("{not json"));
     assert_eq!(run.status, 2);
     assert!(
-        run.stderr.contains("the input is not valid JSON"),
+        run.stderr.contains("the input (--input) is not JSON"),
         "{}",
         run.stderr
     );
