@@ -659,7 +659,7 @@ url = "http://127.0.0.1:9/alerts"
         &json!({
             "message": "stepline started",
             "store": "sled",
-            "data_dir": data.display().to_string(),
+            "data": data.display().to_string(),
             "state_machines": 1,
             "processes": 2,
             "connections": 1,

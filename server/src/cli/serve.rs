@@ -335,8 +335,13 @@ fn log_start(
     let (defined, enabled) = triggers.list().map_or((0, 0), |all| {
         (all.len(), all.iter().filter(|(t, _)| t.enabled).count())
     });
+    let (kind, place) = match store {
+        StoreChoice::Sled { dir, .. } => ("sled", dir.display().to_string()),
+        StoreChoice::Postgres(options) => ("postgres", crate::store::redacted(&options.url)),
+    };
     tracing::info!(
-        store = %store.describe(),
+        store = kind,
+        data = %place,
         state_machines = machines,
         processes = config.tasks.processes.len(),
         connections = config.tasks.connections.len(),
