@@ -178,7 +178,16 @@ impl PostgresStore {
         runtime.spawn(async move {
             let _ = answer.send(future.await);
         });
-        answered.recv().map_err(|_| PostgresError::Closed)?
+        // On an async worker of a multi-threaded runtime, the worker's
+        // other tasks move to another thread while this one waits for the
+        // database, as they do for the engine's long reads.
+        let wait = || answered.recv().map_err(|_| PostgresError::Closed);
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(wait)?
+            }
+            _ => wait()?,
+        }
     }
 }
 
