@@ -82,7 +82,7 @@ fn state_type(node: &Node) -> Option<&str> {
         return Some(written);
     }
     match closest(written, &STATE_TYPES)[..] {
-        [meant] => Some(meant),
+        [meant] => Some(*meant),
         _ => Some(written),
     }
 }
