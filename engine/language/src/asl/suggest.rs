@@ -2,14 +2,17 @@
 //! field names (the schema check), enum values such as a state's `Type`,
 //! and state names in transitions.
 
-/// The known names nearest to `key` (case-insensitive edit distance <= 2),
-/// all of them when several are equally near, in the order of `known`.
+/// The known names nearest to `key` (case-insensitive edit distance <= 2,
+/// and no more than a third of `key`'s letters, so that "B" does not
+/// suggest "A"), all of them when several are equally near, in the order of
+/// `known`.
 pub(crate) fn closest<'a, S: AsRef<str>>(key: &str, known: &'a [S]) -> Vec<&'a S> {
     let key = key.to_lowercase();
+    let limit = 2.min(key.chars().count() / 3);
     let scored: Vec<(usize, &S)> = known
         .iter()
         .map(|k| (edit_distance(&key, &k.as_ref().to_lowercase()), k))
-        .filter(|(d, _)| *d <= 2)
+        .filter(|(d, _)| *d <= limit)
         .collect();
     let best = scored.iter().map(|(d, _)| *d).min();
     scored
@@ -63,6 +66,12 @@ mod tests {
         let known = vec!["ResultPath".to_owned(), "InputPath".to_owned()];
         assert_eq!(closest("ResutPath", &known), vec![&known[0]]);
         assert!(closest("Zebra", &known).is_empty());
+        // One letter of two or three is too much to call a typo.
+        let short = vec!["A".to_owned(), "Go".to_owned(), "Pay".to_owned()];
+        assert!(closest("B", &short).is_empty());
+        assert!(closest("Ga", &short).is_empty());
+        assert_eq!(closest("pay", &short), vec![&short[2]]);
+        assert!(closest("Pya", &short).is_empty());
         let tied = vec![
             "Result".to_owned(),
             "ResultPath".to_owned(),
