@@ -130,21 +130,7 @@ impl Loader {
             }
             Err(EngineError::InvalidDefinition(diagnostics)) => {
                 for d in diagnostics {
-                    let pointer = if d.pointer.is_empty() {
-                        "/"
-                    } else {
-                        &d.pointer
-                    };
-                    let _ = writeln!(
-                        log,
-                        "{}:{}:{}: {} {}: {} (at {pointer})",
-                        path.display(),
-                        d.line,
-                        d.column,
-                        d.severity.as_str(),
-                        d.code.as_str(),
-                        d.message
-                    );
+                    let _ = writeln!(log, "{}:{d}", path.display());
                 }
             }
             Err(e) => {

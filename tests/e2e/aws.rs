@@ -387,11 +387,9 @@ print(json.dumps({
     assert_eq!(result["missing"], "ExecutionDoesNotExist");
 }
 
-/// The AWS CLI (v1, from PyPI), pointed at the server with
-/// `--endpoint-url`, works unchanged. Skipped like the boto3 test where
-/// `aws` is not installed, unless STEPLINE_REQUIRE_AWS_CLIENTS is set.
-#[test]
-fn the_aws_cli_works_unchanged() {
+/// Whether the AWS CLI (v1, from PyPI) runs here. Without it a test is
+/// skipped, like the boto3 one, unless STEPLINE_REQUIRE_AWS_CLIENTS is set.
+fn aws_cli_available() -> bool {
     let has_cli = std::process::Command::new("aws")
         .arg("--version")
         .output()
@@ -404,32 +402,47 @@ fn the_aws_cli_works_unchanged() {
         eprintln!(
             "SKIPPED: the AWS CLI is not installed (pip install awscli); .ci/run installs it"
         );
+    }
+    has_cli
+}
+
+/// `aws stepfunctions --endpoint-url ENDPOINT --output json ARGS...` with
+/// test credentials (and `env` on top): its JSON answer, or its stderr.
+fn aws_cli(endpoint: &str, env: &[(&str, &str)], args: &[&str]) -> Result<Value, String> {
+    let out = std::process::Command::new("aws")
+        .args([
+            "stepfunctions",
+            "--endpoint-url",
+            endpoint,
+            "--output",
+            "json",
+        ])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_PAGER", "")
+        .envs(env.iter().copied())
+        .output()
+        .expect("aws runs");
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// The AWS CLI, pointed at the server with `--endpoint-url`, works
+/// unchanged.
+#[test]
+fn the_aws_cli_works_unchanged() {
+    if !aws_cli_available() {
         return;
     }
     let server = Server::start();
     let endpoint = format!("http://{}", server.addr);
     let aws = |args: &[&str]| -> Value {
-        let out = std::process::Command::new("aws")
-            .args([
-                "stepfunctions",
-                "--endpoint-url",
-                &endpoint,
-                "--output",
-                "json",
-            ])
-            .args(args)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_PAGER", "")
-            .output()
-            .expect("aws runs");
-        assert!(
-            out.status.success(),
-            "aws {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+        aws_cli(&endpoint, &[], args).unwrap_or_else(|e| panic!("aws {args:?} failed: {e}"))
     };
     let created = aws(&[
         "create-state-machine",
@@ -462,6 +475,72 @@ fn the_aws_cli_works_unchanged() {
     assert_eq!(history["events"][0]["type"], "ExecutionStarted");
     let listed = aws(&["list-executions", "--state-machine-arn", &machine]);
     assert_eq!(listed["executions"][0]["name"], "c1");
+}
+
+/// TestState and StartSyncExecution with the AWS CLI. botocore sends
+/// them to `sync-` + the endpoint's host (`sync-127.0.0.1`, which does not
+/// resolve); `AWS_DISABLE_HOST_PREFIX_INJECTION=true`, or
+/// `disable_host_prefix_injection = true` in the AWS config file, keeps the
+/// endpoint as given (docs/api.md).
+#[test]
+fn the_aws_cli_reaches_test_state_and_sync_executions_without_the_host_prefix() {
+    if !aws_cli_available() {
+        return;
+    }
+    let server = Server::start();
+    let endpoint = format!("http://{}", server.addr);
+    let pass = r#"{"Type": "Pass", "Result": {"ok": true}, "ResultPath": "$.r", "End": true}"#;
+    let test_state = ["test-state", "--definition", pass, "--input", r#"{"n": 1}"#];
+
+    // The environment variable.
+    let no_prefix = [("AWS_DISABLE_HOST_PREFIX_INJECTION", "true")];
+    let tested = aws_cli(&endpoint, &no_prefix, &test_state).expect("test-state");
+    assert_eq!(tested["status"], "SUCCEEDED", "{tested}");
+    let output: Value =
+        serde_json::from_str(tested["output"].as_str().expect("output")).expect("json");
+    assert_eq!(output, json!({"n": 1, "r": {"ok": true}}));
+
+    // The config-file key, for a profile.
+    let tmp = crate::support::TempDir::new("awsconfig");
+    let config = tmp.write(
+        "config",
+        "[default]\ndisable_host_prefix_injection = true\n",
+    );
+    let config = config.to_str().expect("a UTF-8 path");
+    let from_file = [("AWS_CONFIG_FILE", config)];
+    let created = aws_cli(
+        &endpoint,
+        &from_file,
+        &[
+            "create-state-machine",
+            "--name",
+            "quick-cli",
+            "--type",
+            "EXPRESS",
+            "--definition",
+            FLOW,
+            "--role-arn",
+            "arn:aws:iam::111111111111:role/r",
+        ],
+    )
+    .expect("create-state-machine");
+    let machine = created["stateMachineArn"].as_str().expect("arn");
+    let done = aws_cli(
+        &endpoint,
+        &from_file,
+        &[
+            "start-sync-execution",
+            "--state-machine-arn",
+            machine,
+            "--input",
+            r#"{"n": 2}"#,
+        ],
+    )
+    .expect("start-sync-execution");
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    let output: Value =
+        serde_json::from_str(done["output"].as_str().expect("output")).expect("json");
+    assert_eq!(output, json!({"n": 2, "work": {"echo": {"n": 2}}}));
 }
 
 /// maxResults and nextToken page through lists and histories; a token

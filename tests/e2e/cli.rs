@@ -159,18 +159,17 @@ fn state_machines_are_created_listed_shown_updated_and_deleted() {
     run(&server, &["machines", "show", "second"]).failed(1, "StateMachineDoesNotExist");
     run(&server, &["machines", "delete", "second"]).failed(1, "StateMachineDoesNotExist");
 
-    // An invalid definition: the server's diagnostics, one per line.
+    // An invalid definition: the server's diagnostics, one per line, as
+    // `stepline validate` writes them.
     let bad = dir.write("bad.asl.json", "{\"StartAt\": \"Nope\",\n \"States\": {}}");
     let out = run(
         &server,
         &["machines", "create", "bad", bad.to_str().expect("utf-8")],
     );
     out.failed(1, "InvalidDefinition");
+    let at = format!("{}:1:13: error[MISSING_TRANSITION_TARGET]: ", bad.display());
     assert!(
-        out.stderr
-            .lines()
-            .skip(1)
-            .any(|l| l.trim_start().starts_with("1:")),
+        out.stderr.lines().skip(1).any(|l| l.starts_with(&at)),
         "every diagnostic at its line:column: {out:?}"
     );
     run(

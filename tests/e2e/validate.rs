@@ -402,3 +402,86 @@ fn every_code_is_documented() {
         .collect();
     assert!(missing.is_empty(), "undocumented codes: {missing:?}");
 }
+
+/// A diagnostic reads the same from `stepline validate`, from `stepline
+/// serve --load` and from `stepline machines create`: `FILE:LINE:COL:
+/// error[CODE]: message (at POINTER)`, `warning[...]` for a warning.
+#[test]
+fn every_command_writes_a_diagnostic_the_same_way() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+
+    let dir = TempDir::new("same-words");
+    let data = TempDir::new("same-words-data");
+    // An error ("Zebra" is no state, and near none) and a warning (Orphan).
+    let file = dir.write(
+        "typo.asl.json",
+        "{\"StartAt\": \"A\", \"States\": {\n  \"A\": {\"Type\": \"Pass\", \"Next\": \"Zebra\"},\n  \"Orphan\": {\"Type\": \"Succeed\"}\n}}\n",
+    );
+    let name = file.display().to_string();
+    let ours = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}:")))
+            .map(str::to_owned)
+            .collect()
+    };
+
+    let validated = stepline(&["validate".as_ref(), file.as_os_str()]);
+    assert_eq!(validated.status, 1, "{validated:?}");
+    let expected = ours(&validated.stdout);
+    assert_eq!(
+        expected,
+        [
+            format!(
+                "{name}:2:33: error[MISSING_TRANSITION_TARGET]: Next names the state 'Zebra', but there is no state with that name (states here: A, Orphan) (at /States/A/Next)"
+            ),
+            format!(
+                "{name}:3:3: warning[UNREACHABLE_STATE]: the state 'Orphan' can never run: no StartAt, Next, Default or Catch leads to it (at /States/Orphan)"
+            ),
+        ],
+        "{}",
+        validated.stdout
+    );
+
+    // serve --load reports the file before it prints its address.
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_stepline-under-test"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .arg("--load")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let mut line = String::new();
+    BufReader::new(serve.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the address line");
+    let endpoint = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+
+    let created = stepline(&[
+        "machines".as_ref(),
+        "create".as_ref(),
+        "copy".as_ref(),
+        file.as_os_str(),
+        "--endpoint".as_ref(),
+        endpoint.as_ref(),
+    ]);
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let mut loaded = String::new();
+    serve
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut loaded)
+        .expect("read");
+
+    assert_eq!(created.status, 1, "{created:?}");
+    assert_eq!(ours(&created.stderr), expected, "{}", created.stderr);
+    assert_eq!(ours(&loaded), expected, "{loaded}");
+}

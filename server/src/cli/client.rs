@@ -155,20 +155,31 @@ impl ClientError {
         let _ = writeln!(stderr, "stepline {command}: {self}");
         if let ClientError::Api { diagnostics, .. } = self {
             for d in diagnostics {
-                let _ = writeln!(
-                    stderr,
-                    "  {}:{} {} {} {}: {}",
-                    d["line"],
-                    d["column"],
-                    d["severity"].as_str().unwrap_or("error"),
-                    d["code"].as_str().unwrap_or(""),
-                    d["pointer"].as_str().unwrap_or(""),
-                    d["message"].as_str().unwrap_or("")
-                );
+                let _ = writeln!(stderr, "  {}", diagnostic_line(d));
             }
         }
         self.exit_status()
     }
+}
+
+/// A diagnostic the server sent (`{"severity", "code", "message",
+/// "pointer", "line", "column"}`) in the text form `stepline validate`
+/// prints.
+pub fn diagnostic_line(d: &Value) -> String {
+    let number = |key: &str| d[key].as_u64().unwrap_or(0) as u32;
+    let text = |key: &str| d[key].as_str().unwrap_or("");
+    stepline_language::asl::diagnostic::text_line(
+        number("line"),
+        number("column"),
+        if text("severity").is_empty() {
+            "error"
+        } else {
+            text("severity")
+        },
+        text("code"),
+        text("message"),
+        text("pointer"),
+    )
 }
 
 /// The exit status of a client command: its own on success, else the

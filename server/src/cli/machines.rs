@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::client::{
-    Api, Body, ClientError, Remote, finish, machine_path, print_json, read_bounded,
+    Api, Body, ClientError, Remote, diagnostic_line, finish, machine_path, print_json, read_bounded,
 };
 use super::render::{self, Cell, Style, Tone, Zone};
 use crate::rest::encode_segment;
@@ -44,7 +44,30 @@ enum Command {
 
 pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
     let result = execute(args, stdout).map(|()| 0);
+    // An invalid definition: its diagnostics name the file, line for line
+    // as `stepline validate FILE` prints them.
+    if let (Err(error @ ClientError::Api { diagnostics, .. }), Some(file)) =
+        (&result, args.command.file())
+    {
+        if !diagnostics.is_empty() {
+            let _ = writeln!(stderr, "stepline machines: {error}");
+            for d in diagnostics {
+                let _ = writeln!(stderr, "{}:{}", file.display(), diagnostic_line(d));
+            }
+            return error.exit_status();
+        }
+    }
     finish("machines", result, stderr)
+}
+
+impl Command {
+    /// The definition file a command sends.
+    fn file(&self) -> Option<&std::path::Path> {
+        match self {
+            Command::Create { file, .. } | Command::Update { file, .. } => Some(file),
+            _ => None,
+        }
+    }
 }
 
 fn execute(args: &Args, out: &mut dyn Write) -> Result<(), ClientError> {

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use serde_json::json;
-use stepline_language::asl::{self, Diagnostic, Severity, Validation};
+use stepline_language::asl::{self, Diagnostic, Validation};
 
 use super::EXIT_USAGE;
 use super::client::{Output, OutputArg};
@@ -101,6 +101,8 @@ fn read(file: &PathBuf) -> std::io::Result<Input> {
     Ok(Input::Bytes(bytes))
 }
 
+/// One line per diagnostic in the shared text form (see
+/// `asl::diagnostic::text_line`), after the file name.
 fn write_text(out: &mut dyn Write, name: &str, validation: &Validation) -> std::io::Result<()> {
     for d in &validation.diagnostics {
         writeln!(out, "{name}:{d}")?;
@@ -124,10 +126,7 @@ fn json_report(name: &str, validation: &Validation) -> serde_json::Value {
 /// AWS's ValidateStateMachineDefinitionDiagnostic shape, plus line and column.
 fn json_diagnostic(d: &Diagnostic) -> serde_json::Value {
     json!({
-        "severity": match d.severity {
-            Severity::Error => "ERROR",
-            Severity::Warning => "WARNING",
-        },
+        "severity": d.severity.as_str(),
         "code": d.code.as_str(),
         "message": d.message,
         "location": d.pointer,

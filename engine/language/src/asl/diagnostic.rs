@@ -126,18 +126,36 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}: {}[{}]: {}",
+        f.write_str(&text_line(
             self.line,
             self.column,
-            self.severity.as_str().to_lowercase(),
-            self.code,
-            self.message
-        )?;
-        if !self.pointer.is_empty() {
-            write!(f, " (at {})", self.pointer)?;
-        }
-        Ok(())
+            self.severity.as_str(),
+            self.code.as_str(),
+            &self.message,
+            &self.pointer,
+        ))
     }
+}
+
+/// The one text form of a diagnostic, `LINE:COL: error[CODE]: message (at
+/// POINTER)`, with the severity in lower case whatever case it is given in.
+/// Every command that prints diagnostics uses it (`stepline validate`,
+/// `serve --load`, `stepline machines create|update`, the last from the
+/// server's JSON), so they read the same; callers put the file name first.
+pub fn text_line(
+    line: u32,
+    column: u32,
+    severity: &str,
+    code: &str,
+    message: &str,
+    pointer: &str,
+) -> String {
+    let mut text = format!(
+        "{line}:{column}: {}[{code}]: {message}",
+        severity.to_lowercase()
+    );
+    if !pointer.is_empty() {
+        text.push_str(&format!(" (at {pointer})"));
+    }
+    text
 }

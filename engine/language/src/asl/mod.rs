@@ -14,6 +14,7 @@ pub mod model;
 pub mod resource;
 pub mod schema;
 pub mod source;
+mod suggest;
 pub mod timestamp;
 
 pub use diagnostic::{Code, Diagnostic, Severity};

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::diagnostic::{Code, Diagnostic, Severity};
 use super::source::Document;
+use super::suggest::{closest, did_you_mean};
 use crate::pointer::pointer_push;
 
 /// The ASL schema text, as shipped in `schemas/` for editors too.
@@ -44,11 +45,8 @@ pub fn check(doc: &Document, instance: &Value) -> Vec<Diagnostic> {
                 for key in unexpected {
                     let at = pointer_push(&pointer, key);
                     let mut message = format!("'{key}' is not a field allowed here");
-                    let suggestions = closest(key, &known);
-                    if !suggestions.is_empty() {
-                        let quoted: Vec<String> =
-                            suggestions.iter().map(|s| format!("'{s}'")).collect();
-                        message.push_str(&format!("; did you mean {}?", quoted.join(" or ")));
+                    if let Some(hint) = did_you_mean(&closest(key, &known)) {
+                        message.push_str(&format!("; {hint}"));
                     } else if !known.is_empty() {
                         message.push_str(&format!(
                             " (allowed: {})",
@@ -115,18 +113,25 @@ fn describe(kind: &ValidationErrorKind, instance: &Value, pointer: &str, fallbac
             };
             format!("{field} must be {expected}, not {}", value_kind(instance))
         }
-        ValidationErrorKind::Enum { options } => format!(
-            "{field} must be one of {}, not {}",
-            options
-                .as_array()
-                .map(|o| o
+        ValidationErrorKind::Enum { options } => {
+            let options = options.as_array().map_or(&[][..], Vec::as_slice);
+            let mut message = format!(
+                "{field} must be one of {}, not {instance}",
+                options
                     .iter()
                     .map(Value::to_string)
                     .collect::<Vec<_>>()
-                    .join(", "))
-                .unwrap_or_default(),
-            instance
-        ),
+                    .join(", ")
+            );
+            // A misspelt Type ("Succed", "pass") is the common case.
+            if let Some(given) = instance.as_str() {
+                let names: Vec<&str> = options.iter().filter_map(Value::as_str).collect();
+                if let Some(hint) = did_you_mean(&closest(given, &names)) {
+                    message.push_str(&format!("; {hint}"));
+                }
+            }
+            message
+        }
         ValidationErrorKind::MinItems { limit: 1 } => format!("{field} must not be empty"),
         ValidationErrorKind::Pattern { pattern } if pattern.contains("{%") => format!(
             "{field} must be a number, not the string {instance}; a string is only allowed as a JSONata expression written \"{{% ... %}}\""
@@ -215,63 +220,5 @@ fn collect_properties(schema: &Value, node: Option<&Value>, known: &mut Vec<Stri
         .and_then(|r| r.strip_prefix('#'))
     {
         collect_properties(schema, schema.pointer(target), known, depth + 1);
-    }
-}
-
-/// The known names nearest to `key` (case-insensitive edit distance <= 2),
-/// all of them when several are equally near.
-fn closest<'a>(key: &str, known: &'a [String]) -> Vec<&'a String> {
-    let key = key.to_lowercase();
-    let scored: Vec<(usize, &String)> = known
-        .iter()
-        .map(|k| (edit_distance(&key, &k.to_lowercase()), k))
-        .filter(|(d, _)| *d <= 2)
-        .collect();
-    let best = scored.iter().map(|(d, _)| *d).min();
-    scored
-        .into_iter()
-        .filter(|(d, _)| Some(*d) == best)
-        .map(|(_, k)| k)
-        .collect()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(row[j]).min(current)
-            };
-            prev = current;
-        }
-    }
-    row[b.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn edit_distance_counts_edits() {
-        assert_eq!(edit_distance("resultpath", "resultpath"), 0);
-        assert_eq!(edit_distance("resutpath", "resultpath"), 1);
-        assert_eq!(edit_distance("abc", ""), 3);
-        let known = vec!["ResultPath".to_owned(), "InputPath".to_owned()];
-        assert_eq!(closest("ResutPath", &known), vec![&known[0]]);
-        assert!(closest("Zebra", &known).is_empty());
-        let tied = vec![
-            "Result".to_owned(),
-            "ResultPath".to_owned(),
-            "Results".to_owned(),
-        ];
-        // Equally near names are all offered.
-        assert_eq!(closest("Resultz", &tied), vec![&tied[0], &tied[2]]);
     }
 }

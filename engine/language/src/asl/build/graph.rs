@@ -1,5 +1,9 @@
 //! Whole-graph checks, per scope: every state reachable from StartAt
 //! (a warning otherwise), and some way to finish (an error otherwise).
+//!
+//! A transition to a missing state already has its error. The states its
+//! "did you mean" names count as reached too (with what follows them), so
+//! a typo does not also warn that the state it meant is unreachable.
 
 use super::Builder;
 use crate::asl::diagnostic::Code;
@@ -14,6 +18,13 @@ pub(super) fn check(builder: &mut Builder<'_>, machine: &StateMachine) {
         };
         let mut seen = vec![false; machine.states.len()];
         let mut stack = vec![start];
+        stack.extend(
+            builder
+                .meant
+                .iter()
+                .filter(|(scope, _)| scope.index() == scope_index)
+                .map(|(_, id)| *id),
+        );
         let mut can_finish = false;
         while let Some(id) = stack.pop() {
             if std::mem::replace(&mut seen[id.index()], true) {

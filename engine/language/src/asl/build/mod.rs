@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use super::diagnostic::{Code, Diagnostic, Severity};
 use super::model::{QueryLanguage, Scope, ScopeId, StateId, StateMachine};
 use super::source::{Document, Node, NodeValue};
+use super::suggest::{closest, did_you_mean};
 use crate::pointer::pointer_push;
 
 /// The longest state name AWS accepts.
@@ -67,6 +68,25 @@ pub(crate) fn build(doc: &Document, diagnostics: &mut Vec<Diagnostic>) -> Option
     Some(machine)
 }
 
+/// The state types ASL defines.
+const STATE_TYPES: [&str; 8] = [
+    "Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map",
+];
+
+/// A state's Type, read as meant: a misspelt one ("Succed", "pass") was
+/// reported by the schema with its "did you mean", and building the state
+/// as that type spares follow-on errors (a Succeed asked for a Next).
+fn state_type(node: &Node) -> Option<&str> {
+    let written = node.member("Type")?.value.as_str()?;
+    if STATE_TYPES.contains(&written) {
+        return Some(written);
+    }
+    match closest(written, &STATE_TYPES)[..] {
+        [meant] => Some(*meant),
+        _ => Some(written),
+    }
+}
+
 /// A scope found by `collect`, before its states are lowered.
 struct ScopeSlot<'d> {
     pointer: String,
@@ -97,6 +117,10 @@ pub(crate) struct Builder<'d> {
     /// Scopes with a transition to a missing state: their graph is not
     /// known, so no conclusion is drawn about how they end.
     unresolved: Vec<ScopeId>,
+    /// The states a broken transition probably meant (its "did you mean"
+    /// candidates), by scope: the graph check counts them as reached, so
+    /// one typo gives one error and no UNREACHABLE_STATE for its target.
+    meant: Vec<(ScopeId, StateId)>,
     /// Every state name seen so far, with the pointer of its first use:
     /// names are unique across the whole state machine, nested scopes too.
     all_names: HashMap<&'d str, String>,
@@ -111,6 +135,7 @@ impl<'d> Builder<'d> {
             scopes: Vec::new(),
             slots: Vec::new(),
             unresolved: Vec::new(),
+            meant: Vec::new(),
             all_names: HashMap::new(),
         }
     }
@@ -233,7 +258,7 @@ impl<'d> Builder<'d> {
     fn collect_children(&mut self, id: StateId) -> Vec<ScopeId> {
         let slot = &self.slots[id.index()];
         let (node, pointer) = (slot.node, slot.pointer.clone());
-        match node.member("Type").and_then(|m| m.value.as_str()) {
+        match state_type(node) {
             Some("Parallel") => {
                 let branches_pointer = pointer_push(&pointer, "Branches");
                 let branches = node.member("Branches").map_or(&[][..], |m| m.value.items());
@@ -294,26 +319,32 @@ impl<'d> Builder<'d> {
         }
     }
 
-    fn missing_target_message(&self, field: &str, name: &str, scope: ScopeId) -> String {
+    /// Says that `name` is not a state of `scope`, offering the nearest
+    /// names, and remembers those as what the transition meant.
+    fn missing_target_message(&mut self, field: &str, name: &str, scope: ScopeId) -> String {
         let slot = &self.scopes[scope.index()];
         let mut message = format!("{field} names the state '{name}', but ");
         if self.all_names.contains_key(name) {
             message.push_str(
                 "that state is in another scope; a transition can only go to a state of the same States object (a Parallel branch or Map processor is its own scope)",
             );
-        } else {
-            let mut known: Vec<&str> = slot.names.keys().copied().collect();
-            known.sort_unstable();
-            message.push_str("there is no state with that name");
-            if let Some(near) = known
-                .iter()
-                .find(|k| k.eq_ignore_ascii_case(name) || k.trim() == name.trim())
-            {
-                message.push_str(&format!("; did you mean '{near}'?"));
-            } else if !known.is_empty() && known.len() <= 10 {
-                message.push_str(&format!(" (states here: {})", known.join(", ")));
-            }
+            return message;
         }
+        let mut known: Vec<&str> = slot.names.keys().copied().collect();
+        known.sort_unstable();
+        message.push_str("there is no state with that name");
+        let mut near: Vec<&str> = closest(name, &known).into_iter().copied().collect();
+        if near.is_empty() {
+            // Stray spaces around a name are further than two edits away.
+            near.extend(known.iter().find(|k| k.trim() == name.trim()).copied());
+        }
+        if let Some(hint) = did_you_mean(&near) {
+            message.push_str(&format!("; {hint}"));
+        } else if !known.is_empty() && known.len() <= 10 {
+            message.push_str(&format!(" (states here: {})", known.join(", ")));
+        }
+        let meant: Vec<(ScopeId, StateId)> = near.iter().map(|n| (scope, slot.names[n])).collect();
+        self.meant.extend(meant);
         message
     }
 
@@ -377,5 +408,125 @@ impl<'d> Builder<'d> {
                     .map(str::to_owned),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::asl::{Code, Diagnostic, Severity, validate};
+
+    fn diagnostics(definition: Value) -> Vec<Diagnostic> {
+        validate(definition.to_string().as_bytes()).diagnostics
+    }
+
+    /// The one message with `code` at `pointer`.
+    fn message(found: &[Diagnostic], code: Code, pointer: &str) -> String {
+        let hits: Vec<&Diagnostic> = found
+            .iter()
+            .filter(|d| d.code == code && d.pointer == pointer)
+            .collect();
+        assert_eq!(hits.len(), 1, "{code} at {pointer} in {found:#?}");
+        hits[0].message.clone()
+    }
+
+    #[test]
+    fn a_misspelt_target_names_the_nearest_state_wherever_it_is() {
+        let found = diagnostics(json!({
+            "StartAt": "Chek",
+            "States": {
+                "Check": {"Type": "Choice",
+                          "Choices": [{"Variable": "$.x", "IsPresent": true, "Next": "Shipp"}],
+                          "Default": "pay"},
+                "Pay": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+                        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Faild"}],
+                        "Next": "Shp"},
+                "Ship": {"Type": "Succeed"},
+                "Failed": {"Type": "Fail"}
+            }
+        }));
+        for (pointer, field, written, meant) in [
+            ("/StartAt", "StartAt", "Chek", "Check"),
+            ("/States/Check/Choices/0/Next", "Next", "Shipp", "Ship"),
+            ("/States/Check/Default", "Default", "pay", "Pay"),
+            ("/States/Pay/Catch/0/Next", "Next", "Faild", "Failed"),
+            ("/States/Pay/Next", "Next", "Shp", "Ship"),
+        ] {
+            assert_eq!(
+                message(&found, Code::MissingTransitionTarget, pointer),
+                format!(
+                    "{field} names the state '{written}', but there is no state with that name; did you mean '{meant}'?"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_far_fetched_target_lists_the_states_instead() {
+        let found = diagnostics(json!({
+            "StartAt": "A",
+            "States": {"A": {"Type": "Pass", "Next": "Zebra"}, "B": {"Type": "Succeed"}}
+        }));
+        assert_eq!(
+            message(&found, Code::MissingTransitionTarget, "/States/A/Next"),
+            "Next names the state 'Zebra', but there is no state with that name (states here: A, B)"
+        );
+    }
+
+    #[test]
+    fn a_misspelt_type_gets_a_suggestion_and_no_follow_on_error() {
+        let found = diagnostics(json!({
+            "StartAt": "A",
+            "States": {"A": {"Type": "pass", "Next": "B"}, "B": {"Type": "Succed"}}
+        }));
+        assert!(
+            message(&found, Code::SchemaValidationFailed, "/States/B/Type")
+                .ends_with("not \"Succed\"; did you mean 'Succeed'?"),
+            "{found:#?}"
+        );
+        assert!(
+            message(&found, Code::SchemaValidationFailed, "/States/A/Type")
+                .ends_with("not \"pass\"; did you mean 'Pass'?"),
+            "{found:#?}"
+        );
+        // Read as the Succeed it was meant to be, B needs no Next or End.
+        assert_eq!(found.len(), 2, "{found:#?}");
+    }
+
+    #[test]
+    fn a_typo_does_not_make_the_state_it_meant_unreachable() {
+        // "Proces" meant Process: one error, and neither Process nor Done
+        // (behind it) is reported unreachable.
+        let found = diagnostics(json!({
+            "StartAt": "Validate",
+            "States": {
+                "Validate": {"Type": "Pass", "Next": "Proces"},
+                "Process": {"Type": "Pass", "Next": "Done"},
+                "Done": {"Type": "Succeed"}
+            }
+        }));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].code, Code::MissingTransitionTarget);
+        assert!(found[0].message.ends_with("did you mean 'Process'?"));
+    }
+
+    #[test]
+    fn states_no_typo_points_at_are_still_unreachable() {
+        // "Zebra" is near no state: Orphan is really cut off and says so.
+        let found = diagnostics(json!({
+            "StartAt": "A",
+            "States": {
+                "A": {"Type": "Pass", "Next": "Zebra"},
+                "Orphan": {"Type": "Succeed"}
+            }
+        }));
+        let warnings: Vec<&Diagnostic> = found
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .collect();
+        assert_eq!(warnings.len(), 1, "{found:#?}");
+        assert_eq!(warnings[0].code, Code::UnreachableState);
+        assert_eq!(warnings[0].pointer, "/States/Orphan");
     }
 }

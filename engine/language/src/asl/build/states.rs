@@ -126,7 +126,7 @@ impl Builder<'_> {
             QueryLanguage::Jsonata => self.forbid_fields(&cx, JSONPATH_ONLY),
             QueryLanguage::JsonPath => self.forbid_fields(&cx, JSONATA_ONLY),
         }
-        let type_name = cx.str("Type").unwrap_or_default();
+        let type_name = super::state_type(node).unwrap_or_default();
         let transition = match type_name {
             "Choice" | "Succeed" | "Fail" => None,
             _ => Some(self.transition(&cx, scope)),
@@ -182,7 +182,7 @@ impl Builder<'_> {
                 Transition::End
             }
             (None, false) => {
-                let type_name = cx.str("Type").unwrap_or("state");
+                let type_name = super::state_type(cx.node).unwrap_or("state");
                 let message = format!(
                     "this {type_name} state needs \"Next\": \"<state name>\" to go on, or \"End\": true to finish"
                 );
@@ -198,7 +198,7 @@ impl Builder<'_> {
                 input_path: self.path_or_null(cx, "InputPath"),
                 parameters: match cx.member("Parameters") {
                     // A Map's Parameters is its legacy ItemSelector, read in `map`.
-                    Some(m) if cx.str("Type") != Some("Map") => {
+                    Some(m) if super::state_type(cx.node) != Some("Map") => {
                         self.template(&m.value, &cx.ptr("Parameters"))
                     }
                     _ => None,
