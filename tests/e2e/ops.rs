@@ -44,16 +44,8 @@ impl Serve {
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the first line");
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        let addr = crate::support::listening_address(&mut child, "http")
+            .unwrap_or_else(|line| panic!("no address in {line:?}"));
         Self { child, addr, log }
     }
 

@@ -103,6 +103,21 @@ pub fn stepline_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_stepline-under-test"))
 }
 
+/// The address a `stepline serve` child prints on its first stdout line
+/// (`stepline listening on SCHEME://ADDR ...`), or that line when it names
+/// none.
+pub fn listening_address(child: &mut Child, scheme: &str) -> Result<std::net::SocketAddr, String> {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the first line");
+    line.split(&format!("{scheme}://"))
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .ok_or(line)
+}
+
 /// A running `stepline serve` and the port it chose.
 pub struct Serve {
     pub child: Child,
@@ -145,17 +160,8 @@ impl Serve {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("serve starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the first line");
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        let addr = listening_address(&mut child, "http")
+            .unwrap_or_else(|line| panic!("no address in {line:?}"));
         Self { child, addr }
     }
 
