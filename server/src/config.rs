@@ -138,6 +138,10 @@ pub struct StoreConfig {
     pub schema: Option<String>,
     /// At most this many connections from this node (default 8).
     pub connections: Option<u32>,
+    /// How long this node's leases outlive its last renewal (default 5).
+    pub lease_seconds: Option<u32>,
+    /// The start of this node's id (default the host's name).
+    pub node_name: Option<String>,
 }
 
 /// One AWS access key: its id and its secret, given in the file or named
@@ -401,7 +405,7 @@ mod tests {
                 "[server]\nmax_connections = 10\nmax_header_bytes = 8192\nheader_timeout_seconds = 5\nbody_timeout_seconds = 5\n",
                 "[server]\nmax_connections_per_client = 8\nhosts = [\"stepline.example.com\", \"other.example:8443\", \"10.0.0.5\", \"[fd00::1]:8083\"]\norigins = [\"https://tools.example.com\", \"http://[::1]:9000/\"]\nallow_unsigned_webhooks = true\n",
                 "[server]\nhosts = [\"*\"]\n",
-                "[store]\nurl = \"postgres://stepline@db.example.com:5432/stepline\"\npassword_file = \"/etc/stepline/db-password\"\nschema = \"pipelines\"\nconnections = 16\n",
+                "[store]\nurl = \"postgres://stepline@db.example.com:5432/stepline\"\npassword_file = \"/etc/stepline/db-password\"\nschema = \"pipelines\"\nconnections = 16\nlease_seconds = 3\nnode_name = \"worker-1\"\n",
                 "[store]\nurl = \"postgresql://stepline@10.0.0.7/stepline\"\npassword_env = \"STEPLINE_DB_PASSWORD\"\n",
                 "[[server.access_keys]]\nid = \"AKIAIOSFODNN7EXAMPLE\"\nsecret = \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"\n[[server.access_keys]]\nid = \"AKIAOTHERKEY00000000\"\nsecret_env = \"STEPLINE_SECRET\"\n[[server.tokens]]\ntoken = \"0123456789abcdef\"\n[[server.tokens]]\ntoken_env = \"STEPLINE_TOKEN\"\n",
                 "[triggers]\nfile_roots = []\n\n[[triggers.define]]\nname = \"h\"\nkind = \"webhook\"\nstate_machine = \"m\"\nsecret = \"s\"\ninput = { \"body.$\" = \"$\" }\n",

@@ -17,6 +17,25 @@ pub enum StoreChoice {
     Postgres(PostgresOptions),
 }
 
+/// How long a node's leases outlive its last renewal unless configured.
+pub const DEFAULT_LEASE_SECONDS: u32 = 5;
+
+/// The host's name, in the characters a node id keeps.
+fn host_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let kept: String = name
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .take(64)
+        .collect();
+    if kept.is_empty() {
+        "stepline".to_owned()
+    } else {
+        kept
+    }
+}
+
 /// The environment variable libpq reads for a password: honoured when the
 /// configuration names no other source.
 const PGPASSWORD: &str = "PGPASSWORD";
@@ -48,8 +67,28 @@ impl StoreChoice {
         Ok(StoreChoice::Postgres(options))
     }
 
-    /// Opens the store for a serving node (on PostgreSQL, the only node of
-    /// its database and schema).
+    /// This node's part in a cluster: on PostgreSQL, every node is one of
+    /// the cluster of its database and schema; sled serves one node.
+    pub fn cluster(
+        &self,
+        config: &StoreConfig,
+        address: &str,
+    ) -> Option<stepline_runtime::ClusterConfig> {
+        let StoreChoice::Postgres(_) = self else {
+            return None;
+        };
+        let name = config.node_name.clone().unwrap_or_else(host_name);
+        let salt = chrono::Utc::now().timestamp_subsec_nanos() & 0xffff;
+        Some(stepline_runtime::ClusterConfig {
+            node: format!("{name}-{}-{salt:04x}", std::process::id()),
+            address: address.to_owned(),
+            lease: std::time::Duration::from_secs(u64::from(
+                config.lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS).max(1),
+            )),
+        })
+    }
+
+    /// Opens the store for a serving node.
     pub fn open_to_serve(&self) -> Result<Arc<dyn Store>, String> {
         match self {
             StoreChoice::Sled { dir, cache_bytes } => SledStore::open_with_cache(dir, *cache_bytes)
@@ -60,7 +99,6 @@ impl StoreChoice {
                     format!("cannot open the store at {}: {e}", redacted(&options.url))
                 };
                 let store = PostgresStore::open(options).map_err(failed)?;
-                store.hold_sole_node().map_err(failed)?;
                 Ok(Arc::new(store))
             }
         }

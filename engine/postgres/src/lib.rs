@@ -17,7 +17,7 @@
 //! Tables live in one schema (`stepline` unless configured), created and
 //! migrated at open ([`schema`]).
 
-mod node;
+mod cluster;
 mod pool;
 mod reads;
 pub mod schema;
@@ -53,10 +53,6 @@ pub enum PostgresError {
     NewerSchema { found: i64, supported: i64 },
     #[error("the PostgreSQL store's runtime cannot start: {0}")]
     Runtime(#[source] std::io::Error),
-    #[error(
-        "another stepline node serves this database (schema {0}); one node per database and schema, until nodes share executions through leases"
-    )]
-    AnotherNode(String),
     #[error("the PostgreSQL store is closed")]
     Closed,
     #[error("a stored value does not read as what its table holds: {0}")]
@@ -106,6 +102,8 @@ pub struct PostgresStore {
     schema: String,
     /// This process's row of the flush table.
     node: String,
+    /// Wake-ups for the messages of this process's node.
+    listener: Arc<cluster::Listener>,
 }
 
 impl PostgresStore {
@@ -156,6 +154,7 @@ impl PostgresStore {
             pool,
             schema: options.schema.clone(),
             node,
+            listener: Arc::default(),
         };
         let schema = options.schema.clone();
         let migrated = store.run(|pool| async move {
@@ -234,6 +233,10 @@ impl Store for PostgresStore {
             }
             Ok(())
         })?)
+    }
+
+    fn cluster(&self) -> Option<&dyn stepline_store::Cluster> {
+        Some(self)
     }
 }
 

@@ -57,6 +57,12 @@ impl Pool {
         }
     }
 
+    /// How connections are made (the cluster's listening connection is
+    /// made the same way, outside the pool).
+    pub(crate) fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+
     /// A connection for one call: an idle one, or a new one while the pool
     /// is below its size; otherwise waits for one to come back.
     pub(crate) async fn get(self: &Arc<Self>) -> Result<Pooled, PostgresError> {

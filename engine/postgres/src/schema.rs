@@ -100,6 +100,29 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE triggers (name text COLLATE "C" PRIMARY KEY, record text NOT NULL);
     CREATE TABLE trigger_states (name text PRIMARY KEY, record text NOT NULL);
     "#,
+    // 2: several nodes: who they are, which executions each owns, and the
+    // messages left for executions by nodes that do not own them.
+    r#"
+    CREATE TABLE nodes (
+        id text COLLATE "C" PRIMARY KEY,
+        address text NOT NULL,
+        started timestamptz NOT NULL DEFAULT clock_timestamp(),
+        expires timestamptz NOT NULL
+    );
+    CREATE TABLE leases (
+        execution text COLLATE "C" PRIMARY KEY,
+        node text NOT NULL,
+        epoch bigint NOT NULL
+    );
+    CREATE INDEX leases_by_node ON leases (node);
+    CREATE TABLE messages (
+        id bigserial PRIMARY KEY,
+        execution text COLLATE "C" NOT NULL,
+        body text NOT NULL,
+        posted timestamptz NOT NULL DEFAULT clock_timestamp()
+    );
+    CREATE INDEX messages_by_execution ON messages (execution, id);
+    "#,
 ];
 
 /// The schema version this build writes and reads.
@@ -160,6 +183,11 @@ pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<Migrate
     // Rows of processes long gone.
     tx.execute(
         "DELETE FROM flushes WHERE at < now() - interval '1 day'",
+        &[],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM nodes WHERE expires < now() - interval '1 day'",
         &[],
     )
     .await?;

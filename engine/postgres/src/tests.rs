@@ -120,26 +120,206 @@ fn a_store_used_from_an_async_worker_answers() {
     let _: Option<StoreError> = None;
 }
 
+fn open_execution(name: &str) -> stepline_store::ExecutionRecord {
+    stepline_store::ExecutionRecord {
+        arn: format!("arn:aws:states:us-east-1:1:execution:m:{name}"),
+        state_machine_arn: "arn:aws:states:us-east-1:1:stateMachine:m".into(),
+        revision: 1,
+        name: name.into(),
+        input: "{}".into(),
+        status: stepline_store::ExecutionStatus::Running,
+        start: chrono::Utc::now(),
+        stop: None,
+        output: None,
+        error: None,
+        cause: None,
+        seed: 1,
+        redrive_count: 0,
+        token_secret: String::new(),
+        test_case: None,
+        map_run: None,
+    }
+}
+
+fn lease(execution: &str, node: &str, epoch: u64) -> stepline_store::Lease {
+    stepline_store::Lease {
+        execution: execution.into(),
+        node: node.into(),
+        epoch,
+    }
+}
+
+/// A step of `execution` fenced with `lease`: an ended notice, which
+/// shows whether it went in.
+fn fenced_step(store: &PostgresStore, lease: &stepline_store::Lease) -> Result<(), StoreError> {
+    let mut batch = WriteBatch::new();
+    batch.push(WriteOp::Fence(lease.clone()));
+    batch.push(WriteOp::PutEndedNotice(lease.execution.clone()));
+    store.apply(&batch)
+}
+
 #[test]
-fn a_second_node_on_one_schema_is_refused() {
-    let Some(options) = fresh_options("second node") else {
+fn a_taken_over_execution_refuses_its_old_owners_writes() {
+    use stepline_store::{Cluster, EndedNotices};
+    let Some(options) = fresh_options("fencing") else {
         return;
     };
-    let first = PostgresStore::open(&options).unwrap();
-    first.hold_sole_node().unwrap();
-    let second = PostgresStore::open(&options).unwrap();
-    let e = second.hold_sole_node().unwrap_err();
-    assert!(e.to_string().contains("another stepline node"), "{e}");
-    drop(first);
-    // The lock goes with the first node's session.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while second.hold_sole_node().is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the lock was never released"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    let store = PostgresStore::open(&options).unwrap();
+    let ttl = std::time::Duration::from_secs(30);
+    store.heartbeat("a", "http://a", ttl).unwrap();
+    store.heartbeat("b", "http://b", ttl).unwrap();
+    let record = open_execution("fenced");
+    let arn = record.arn.clone();
+    let mut create = WriteBatch::new();
+    create.push(WriteOp::CreateExecution(record));
+    create.push(WriteOp::PutLease(lease(&arn, "a", 1)));
+    store.apply(&create).unwrap();
+    // A live owner's execution is nobody else's to claim.
+    assert_eq!(store.claim("b", 10).unwrap(), vec![]);
+    fenced_step(&store, &lease(&arn, "a", 1)).unwrap();
+    // A fence with a node or epoch that is not the lease's is refused.
+    for wrong in [lease(&arn, "b", 1), lease(&arn, "a", 2)] {
+        let e = fenced_step(&store, &wrong).unwrap_err();
+        assert!(matches!(e, StoreError::Fenced { .. }), "{e}");
     }
+    // Once a's row is gone by, b takes it over at the next epoch, and a's
+    // late write is refused whole.
+    store.leave("a").unwrap();
+    store
+        .apply(WriteBatch::new().push(WriteOp::RemoveEndedNotice(arn.clone())))
+        .unwrap();
+    let e = fenced_step(&store, &lease(&arn, "a", 1)).unwrap_err();
+    assert!(matches!(e, StoreError::Fenced { .. }), "{e}");
+    assert_eq!(store.claim("b", 10).unwrap(), vec![lease(&arn, "b", 2)]);
+    assert_eq!(store.lease(&arn).unwrap(), Some(lease(&arn, "b", 2)));
+    assert_eq!(store.ended_notices().unwrap(), Vec::<String>::new());
+    // a comes back to life: its old lease stays taken.
+    store.heartbeat("a", "http://a", ttl).unwrap();
+    let e = fenced_step(&store, &lease(&arn, "a", 1)).unwrap_err();
+    assert!(matches!(e, StoreError::Fenced { .. }), "{e}");
+    fenced_step(&store, &lease(&arn, "b", 2)).unwrap();
+    // A redrive's lease must be past the last epoch.
+    let stale = store.apply(WriteBatch::new().push(WriteOp::PutLease(lease(&arn, "a", 2))));
+    assert!(matches!(stale, Err(StoreError::Fenced { .. })), "{stale:?}");
+    store
+        .apply(WriteBatch::new().push(WriteOp::PutLease(lease(&arn, "a", 3))))
+        .unwrap();
+    let nodes = store.nodes().unwrap();
+    assert_eq!(
+        nodes
+            .iter()
+            .map(|n| (n.id.as_str(), n.alive, n.executions))
+            .collect::<Vec<_>>(),
+        vec![("a", true, 1), ("b", true, 0)]
+    );
+}
+
+#[test]
+fn claiming_nodes_never_take_the_same_execution() {
+    use stepline_store::Cluster;
+    let Some(options) = fresh_options("claims") else {
+        return;
+    };
+    let store = std::sync::Arc::new(PostgresStore::open(&options).unwrap());
+    let ttl = std::time::Duration::from_secs(30);
+    for i in 0..200 {
+        let record = open_execution(&format!("orphan-{i}"));
+        let arn = record.arn.clone();
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::CreateExecution(record));
+        // Half were owned by a node that died; half never had a lease.
+        if i % 2 == 0 {
+            batch.push(WriteOp::PutLease(lease(&arn, "dead", 1)));
+        }
+        store.apply(&batch).unwrap();
+    }
+    store.heartbeat("dead", "http://dead", ttl).unwrap();
+    store.leave("dead").unwrap();
+    let claimers: Vec<_> = ["b", "c", "d"]
+        .into_iter()
+        .map(|node| {
+            let store = std::sync::Arc::clone(&store);
+            std::thread::spawn(move || {
+                store.heartbeat(node, node, ttl).unwrap();
+                let mut mine = Vec::new();
+                loop {
+                    let got = store.claim(node, 7).unwrap();
+                    if got.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(got);
+                }
+            })
+        })
+        .collect();
+    let mut all: Vec<stepline_store::Lease> = claimers
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    all.sort_by(|x, y| x.execution.cmp(&y.execution));
+    let before = all.len();
+    all.dedup_by(|x, y| x.execution == y.execution);
+    assert_eq!((before, all.len()), (200, 200));
+    for l in &all {
+        let expected = if l
+            .execution
+            .rsplit('-')
+            .next()
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+            % 2
+            == 0
+        {
+            2
+        } else {
+            1
+        };
+        assert_eq!(l.epoch, expected, "{l:?}");
+    }
+}
+
+#[test]
+fn a_message_reaches_the_owner_and_goes_with_its_step() {
+    use stepline_store::Cluster;
+    let Some(options) = fresh_options("messages") else {
+        return;
+    };
+    let store = std::sync::Arc::new(PostgresStore::open(&options).unwrap());
+    let ttl = std::time::Duration::from_secs(30);
+    store.heartbeat("owner", "http://owner", ttl).unwrap();
+    let record = open_execution("messaged");
+    let arn = record.arn.clone();
+    let mut create = WriteBatch::new();
+    create.push(WriteOp::CreateExecution(record));
+    create.push(WriteOp::PutLease(lease(&arn, "owner", 1)));
+    store.apply(&create).unwrap();
+    // The first wait starts the listening connection.
+    store.wait_for_messages("owner", std::time::Duration::from_millis(300));
+    let waiter = {
+        let store = std::sync::Arc::clone(&store);
+        std::thread::spawn(move || {
+            store.wait_for_messages("owner", std::time::Duration::from_secs(20))
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    store.post(&arn, "{\"hello\":1}").unwrap();
+    assert!(waiter.join().unwrap(), "the post did not wake the owner");
+    let messages = store.messages("owner", 10).unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].body, "{\"hello\":1}");
+    assert_eq!(store.messages("someone-else", 10).unwrap(), vec![]);
+    // Removed with a step; a fenced-out step keeps it.
+    let mut stale = WriteBatch::new();
+    stale.push(WriteOp::Fence(lease(&arn, "owner", 7)));
+    stale.push(WriteOp::RemoveMessage(messages[0].id));
+    assert!(store.apply(&stale).is_err());
+    assert_eq!(store.messages("owner", 10).unwrap().len(), 1);
+    let mut step = WriteBatch::new();
+    step.push(WriteOp::Fence(lease(&arn, "owner", 1)));
+    step.push(WriteOp::RemoveMessage(messages[0].id));
+    store.apply(&step).unwrap();
+    assert_eq!(store.messages("owner", 10).unwrap(), vec![]);
 }
 
 #[test]

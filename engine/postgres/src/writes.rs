@@ -30,6 +30,9 @@ enum Meaning {
         execution: String,
         first: u64,
     },
+    /// A fence or a new lease: no row means the lease is not (or no longer)
+    /// this node's.
+    Lease(stepline_store::Lease),
 }
 
 struct Statement {
@@ -172,6 +175,9 @@ fn refusal(
                 got: *first,
             })
         }
+        (Meaning::Lease(lease), Ok(rows)) if rows.is_empty() => {
+            Some(stepline_store::cluster::fenced(lease))
+        }
         (_, Err(e)) => Some(PostgresError::from(e).into()),
         (_, Ok(_)) => None,
     }
@@ -296,7 +302,9 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
                   logs AS (DELETE FROM task_logs WHERE execution = $1),
                   counters AS (DELETE FROM task_log_counters WHERE execution = $1),
                   notices AS (DELETE FROM ended_notices WHERE arn = $1),
-                  runs AS (DELETE FROM map_runs WHERE execution = $1)
+                  runs AS (DELETE FROM map_runs WHERE execution = $1),
+                  leases AS (DELETE FROM leases WHERE execution = $1),
+                  messages AS (DELETE FROM messages WHERE execution = $1)
              DELETE FROM executions WHERE arn = $1",
             vec![text(arn)],
         ),
@@ -353,7 +361,29 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
                 Box::new(encode(r)?),
             ],
         ),
+        WriteOp::Fence(lease) => Statement {
+            sql: crate::cluster::FENCE,
+            params: lease_params(lease),
+            meaning: Meaning::Lease(lease.clone()),
+        },
+        WriteOp::PutLease(lease) => Statement {
+            sql: crate::cluster::PUT_LEASE,
+            params: lease_params(lease),
+            meaning: Meaning::Lease(lease.clone()),
+        },
+        WriteOp::RemoveMessage(id) => plain(
+            "DELETE FROM messages WHERE id = $1",
+            vec![Box::new(int(*id))],
+        ),
     }))
+}
+
+fn lease_params(lease: &stepline_store::Lease) -> Vec<Param> {
+    vec![
+        text(&lease.execution),
+        text(&lease.node),
+        Box::new(int(lease.epoch)),
+    ]
 }
 
 fn execution_params(r: &stepline_store::ExecutionRecord) -> Result<Vec<Param>, StoreError> {

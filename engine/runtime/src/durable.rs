@@ -25,7 +25,7 @@ use stepline_language::interp::{
     Command, Effect, Execution, ExecutionInfo, Status, TaskId, TaskRequest, TimerId,
 };
 use stepline_store::{
-    ExecutionRecord, ExecutionStatus, JournalCommand, JournalEntry, Store, StoreError,
+    ExecutionRecord, ExecutionStatus, JournalCommand, JournalEntry, Lease, Store, StoreError,
     TaskTokenRecord, TimerRecord, WriteBatch, WriteOp,
 };
 
@@ -45,6 +45,10 @@ pub struct DurableExecution {
     /// callback finds its execution).
     tokens: BTreeMap<TaskId, String>,
     keeping: Keeping,
+    /// The lease this node holds on it (several nodes on one store): every
+    /// batch is fenced with it, so once another node takes the execution
+    /// over, this one's writes are refused.
+    owner: Option<Lease>,
 }
 
 /// How an execution is kept in the store.
@@ -93,6 +97,7 @@ impl DurableExecution {
         record: ExecutionRecord,
         input: Value,
         keeping: Keeping,
+        owner: Option<Lease>,
     ) -> Result<(Self, Vec<Effect>), StoreError> {
         let mut this = Self {
             execution: Execution::new(machine, info, record.seed)
@@ -103,9 +108,14 @@ impl DurableExecution {
             timers: BTreeMap::new(),
             tokens: BTreeMap::new(),
             keeping,
+            owner: None,
         };
         let mut batch = this.new_batch();
         batch.push(WriteOp::CreateExecution(this.record.clone()));
+        if let Some(lease) = owner {
+            batch.push(WriteOp::PutLease(lease.clone()));
+            this.owner = Some(lease);
+        }
         let now = this.record.start;
         let effects = this.step(&mut batch, now, Command::Start { input });
         this.start_tasks(&mut batch, now, &effects);
@@ -121,6 +131,7 @@ impl DurableExecution {
         info: ExecutionInfo,
         record: ExecutionRecord,
         end_notice: bool,
+        owner: Option<Lease>,
     ) -> Result<(Self, Outstanding), StoreError> {
         let journal = store.journal(&record.arn)?;
         let mut execution =
@@ -192,6 +203,7 @@ impl DurableExecution {
                 timers,
                 tokens,
                 keeping: Keeping::Durable { end_notice },
+                owner,
             },
             outstanding,
         ))
@@ -205,7 +217,20 @@ impl DurableExecution {
         now: DateTime<Utc>,
         command: Command,
     ) -> Result<Vec<Effect>, StoreError> {
+        self.apply_with(store, now, command, None)
+    }
+
+    /// [`DurableExecution::apply`], with `also` written in the same batch
+    /// (the removal of the message that brought the command).
+    pub fn apply_with(
+        &mut self,
+        store: &dyn Store,
+        now: DateTime<Utc>,
+        command: Command,
+        also: Option<WriteOp>,
+    ) -> Result<Vec<Effect>, StoreError> {
         let mut batch = self.new_batch();
+        batch.ops.extend(also);
         self.entered_last_step = 0;
         let effects = self.step(&mut batch, now, command);
         self.start_tasks(&mut batch, now, &effects);
@@ -234,14 +259,20 @@ impl DurableExecution {
     }
 
     /// Applies a Redrive with `record` (RUNNING again) written in the same
-    /// batch. Flush before carrying out the effects.
+    /// batch, and `owner` as its new lease. Flush before carrying out the
+    /// effects.
     pub fn redrive(
         &mut self,
         store: &dyn Store,
         now: DateTime<Utc>,
         record: ExecutionRecord,
+        owner: Option<Lease>,
     ) -> Result<Vec<Effect>, StoreError> {
         let mut batch = WriteBatch::new();
+        if let Some(lease) = owner {
+            batch.push(WriteOp::PutLease(lease.clone()));
+            self.owner = Some(lease);
+        }
         self.record = record;
         batch.push(WriteOp::UpdateExecution(self.record.clone()));
         let effects = self.step(&mut batch, now, Command::Redrive);
@@ -252,11 +283,15 @@ impl DurableExecution {
     /// An EXPRESS execution promises nothing across a crash: its writes
     /// need not be atomic either.
     fn new_batch(&self) -> WriteBatch {
-        if self.is_volatile() {
+        let mut batch = if self.is_volatile() {
             WriteBatch::relaxed()
         } else {
             WriteBatch::new()
+        };
+        if let Some(lease) = &self.owner {
+            batch.push(WriteOp::Fence(lease.clone()));
         }
+        batch
     }
 
     /// Whether this is an EXPRESS execution (its steps need no flush).
@@ -422,7 +457,7 @@ impl DurableExecution {
 
 /// The journal's form of a command: the store owns the journal's format,
 /// so the interpreter's types never reach the disk.
-fn journal_command(command: &Command) -> JournalCommand {
+pub(crate) fn journal_command(command: &Command) -> JournalCommand {
     match command.clone() {
         Command::Start { input } => JournalCommand::Start { input },
         Command::TaskStarted { task, worker_name } => JournalCommand::TaskStarted {
@@ -450,7 +485,7 @@ fn journal_command(command: &Command) -> JournalCommand {
 }
 
 /// The interpreter's command a journal entry records.
-fn interp_command(command: JournalCommand) -> Command {
+pub(crate) fn interp_command(command: JournalCommand) -> Command {
     match command {
         JournalCommand::Start { input } => Command::Start { input },
         JournalCommand::TaskStarted { task, worker_name } => Command::TaskStarted {
@@ -689,7 +724,7 @@ mod tests {
     fn start(store: &SledStore) -> (DurableExecution, Pending) {
         let input: Value = serde_json::from_str(&record().input).expect("input");
         let (execution, effects) =
-            DurableExecution::start(store, machine(), info(), record(), input, DURABLE)
+            DurableExecution::start(store, machine(), info(), record(), input, DURABLE, None)
                 .expect("start");
         store.flush().expect("flush");
         let mut pending = Pending::default();
@@ -766,7 +801,7 @@ mod tests {
                 "crash after {crash_after}: the execution is still open"
             );
             let (mut execution, outstanding) =
-                DurableExecution::recover(&store, machine(), info(), open[0].clone(), true)
+                DurableExecution::recover(&store, machine(), info(), open[0].clone(), true, None)
                     .expect("recover");
             // Stored timers agree with what the replay says is pending.
             let stored_timers = store.timers_of(&info().execution_arn).expect("timers");
@@ -986,9 +1021,16 @@ mod tests {
             let before = store.keys_written();
             // As the engine keeps it with no ended observer (no alerts).
             let keeping = Keeping::Durable { end_notice: false };
-            let (mut execution, effects) =
-                DurableExecution::start(&store, machine, info(), record(), json!({}), keeping)
-                    .expect("start");
+            let (mut execution, effects) = DurableExecution::start(
+                &store,
+                machine,
+                info(),
+                record(),
+                json!({}),
+                keeping,
+                None,
+            )
+            .expect("start");
             let start = store.keys_written() - before;
             let command = match &effects[..] {
                 [Effect::InvokeTask(request)] => Command::TaskSucceeded {
@@ -1020,7 +1062,8 @@ mod tests {
         let store = SledStore::open(&dir).expect("open");
         let _first = start(&store);
         let input = json!({"items": []});
-        let second = DurableExecution::start(&store, machine(), info(), record(), input, DURABLE);
+        let second =
+            DurableExecution::start(&store, machine(), info(), record(), input, DURABLE, None);
         assert!(matches!(
             second,
             Err(stepline_store::StoreError::ExecutionExists { .. })

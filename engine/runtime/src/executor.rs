@@ -48,6 +48,14 @@ pub(crate) enum Message {
     /// The wake-up of an execution that went to sleep (see `try_sleep`);
     /// nothing to apply.
     Wake,
+    /// A message another node left in the store (`engine/cluster.rs`):
+    /// removed with the step it causes. With a task, an answer: applied
+    /// only while that task is open, and removed unapplied otherwise.
+    Posted {
+        id: u64,
+        task: Option<TaskId>,
+        command: Command,
+    },
 }
 
 /// Called once by the first message that reaches a sleeping execution.
@@ -266,7 +274,7 @@ pub(crate) fn run(
                         worker_name: None,
                     };
                     if let Err(e) = execution.apply(engine.store(), engine.now(), started) {
-                        pause(&engine, &arn, &e);
+                        pause(&engine, &arn, e.into());
                         paused = true;
                         break 'life;
                     }
@@ -290,9 +298,9 @@ pub(crate) fn run(
                 }
             }
             let message = messages.recv().await;
-            let (command, reply) = match message {
+            let (command, reply, posted) = match message {
                 Message::Wake => continue,
-                Message::Command(command) => (command, None),
+                Message::Command(command) => (command, None, None),
                 Message::Answer {
                     task,
                     command,
@@ -302,7 +310,18 @@ pub(crate) fn run(
                         let _ = reply.send(Err(EngineError::TaskTimedOut));
                         continue;
                     }
-                    (command, Some(reply))
+                    (command, Some(reply), None)
+                }
+                Message::Posted { id, task, command } => {
+                    if task.is_some_and(|t| !execution.execution().is_task_open(t)) {
+                        engine.drop_message(id);
+                        continue;
+                    }
+                    (
+                        command,
+                        None,
+                        Some(stepline_store::WriteOp::RemoveMessage(id)),
+                    )
                 }
             };
             match &command {
@@ -314,10 +333,11 @@ pub(crate) fn run(
                 }
                 _ => {}
             }
-            let effects = match execution.apply(engine.store(), engine.now(), command) {
+            let effects = match execution.apply_with(engine.store(), engine.now(), command, posted)
+            {
                 Ok(effects) => effects,
                 Err(e) => {
-                    pause(&engine, &arn, &e);
+                    pause(&engine, &arn, e.into());
                     paused = true;
                     break;
                 }
@@ -325,7 +345,7 @@ pub(crate) fn run(
             count_transitions(&engine, &execution);
             if !execution.is_volatile() {
                 if let Err(e) = engine.flush().await {
-                    pause(&engine, &arn, &e);
+                    pause(&engine, &arn, e);
                     paused = true;
                     break;
                 }
@@ -510,7 +530,16 @@ fn answer_with(answer: Result<Value, Failure>, task: TaskId, inbox: Inbox) -> Jo
 
 /// A storage failure stops the execution's loop; it stays open in the
 /// store and resumes once the store answers again (`engine/paused.rs`).
-fn pause(engine: &Engine, arn: &str, e: &dyn std::fmt::Display) {
+/// A refused fence stops it too, for good here: another node took it over
+/// (`engine/cluster.rs`), and runs it on from what was stored.
+fn pause(engine: &Engine, arn: &str, e: EngineError) {
+    if matches!(
+        e,
+        EngineError::Store(stepline_store::StoreError::Fenced { .. })
+    ) {
+        tracing::warn!(execution = %arn, error = %e, "execution left to the node that took it over");
+        return;
+    }
     tracing::error!(execution = %arn, error = %e, "execution paused on a storage error; it resumes when the store answers again");
     engine.paused(arn);
 }
@@ -550,8 +579,15 @@ pub(crate) async fn flush_loop(
 
 /// Sends a message to a live execution; `false` when it is not running here.
 pub(crate) fn deliver(engine: &Engine, arn: &str, message: Message) -> bool {
-    match lock(engine.live()).get(arn) {
-        Some(inbox) => inbox.send(message).is_ok(),
-        None => false,
+    send(engine, arn, message).is_ok()
+}
+
+/// Sends a message to a live execution, or gives it back when the
+/// execution is not running here.
+pub(crate) fn send(engine: &Engine, arn: &str, message: Message) -> Result<(), Message> {
+    let inbox = lock(engine.live()).get(arn).cloned();
+    match inbox {
+        Some(inbox) => inbox.send(message),
+        None => Err(message),
     }
 }

@@ -24,6 +24,7 @@
 //! inner state; it keeps records, journals, events, timers and tokens.
 
 pub mod backup;
+pub mod cluster;
 pub mod copy;
 mod journal;
 mod memory;
@@ -33,6 +34,7 @@ mod sled_store;
 #[cfg(any(test, feature = "test-suite"))]
 pub mod suite;
 
+pub use cluster::{Cluster, ClusterMessage, Lease, NodeRecord};
 pub use journal::{JournalCommand, JournalEntry};
 pub use memory::MemoryStore;
 pub use records::{
@@ -109,6 +111,16 @@ pub enum StoreError {
     Unsupported(&'static str),
     #[error("an execution named '{name}' already exists for {state_machine}")]
     ExecutionExists { state_machine: String, name: String },
+    /// A batch fenced with a lease that is no longer the execution's (or
+    /// whose node is no longer alive): another node owns the execution now.
+    #[error(
+        "{execution} is no longer owned by node {node} with lease epoch {epoch}: another node took it over"
+    )]
+    Fenced {
+        execution: String,
+        node: String,
+        epoch: u64,
+    },
     #[error(
         "the history of {execution} would not be contiguous: next event is {expected}, got {got}"
     )]
@@ -485,6 +497,24 @@ pub enum WriteOp {
     PutEndedNotice(String),
     RemoveEndedNotice(String),
     PutMapRun(MapRunRecord),
+    /// Refuses the whole batch with [`StoreError::Fenced`] unless the lease
+    /// is still the execution's and its node alive (see [`cluster`]); first
+    /// in a batch, it also holds off a takeover until the batch commits.
+    Fence(Lease),
+    /// Gives a new execution its first lease.
+    PutLease(Lease),
+    /// Removes a delivered [`ClusterMessage`], with the step it caused.
+    RemoveMessage(u64),
+}
+
+impl WriteOp {
+    /// Whether only a store several nodes share can apply it.
+    pub fn is_cluster_op(&self) -> bool {
+        matches!(
+            self,
+            WriteOp::Fence(_) | WriteOp::PutLease(_) | WriteOp::RemoveMessage(_)
+        )
+    }
 }
 
 impl WriteBatch {
@@ -544,6 +574,10 @@ pub trait Store:
     /// The damage a read has found since the store was opened, if any: a
     /// damaged store answers what it can, and says so (`/ready`).
     fn damage(&self) -> Option<String> {
+        None
+    }
+    /// Leases and messages, when several nodes can share this store.
+    fn cluster(&self) -> Option<&dyn Cluster> {
         None
     }
     fn backup(&self, out: &mut dyn std::io::Write) -> Result<backup::BackupSummary, StoreError> {

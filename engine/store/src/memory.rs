@@ -422,6 +422,8 @@ impl Store for MemoryStore {
                 WriteOp::PutMapRun(r) => {
                     inner.map_runs.insert(r.map_run_arn.clone(), r);
                 }
+                // Refused by `check`.
+                WriteOp::Fence(_) | WriteOp::PutLease(_) | WriteOp::RemoveMessage(_) => {}
             }
         }
         Ok(())
@@ -437,6 +439,9 @@ impl Store for MemoryStore {
 fn check(inner: &Inner, batch: &WriteBatch) -> Result<(), StoreError> {
     let mut names: Vec<(&str, &str)> = Vec::new();
     let mut lengths: HashMap<&str, u64> = HashMap::new();
+    if batch.ops.iter().any(WriteOp::is_cluster_op) {
+        return Err(StoreError::Unsupported(crate::cluster::ONE_NODE));
+    }
     for op in &batch.ops {
         match op {
             WriteOp::CreateExecution(r) if r.has_unique_name() => {

@@ -1524,6 +1524,8 @@ impl Plan<'_> {
                 self.insert(key(NOTICES, &[arn.as_bytes()]), Vec::new())?;
             }
             WriteOp::RemoveEndedNotice(arn) => self.remove(key(NOTICES, &[arn.as_bytes()]))?,
+            // Refused by `apply_batch`.
+            WriteOp::Fence(_) | WriteOp::PutLease(_) | WriteOp::RemoveMessage(_) => {}
             WriteOp::PutTaskLog { record, keep } => {
                 let execution = record.execution.as_bytes();
                 let (counter_key, last) = self.counter(&record.execution, b"l")?;
@@ -1703,6 +1705,9 @@ impl Store for SledStore {
 
 impl SledStore {
     fn apply_batch(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        if batch.ops.iter().any(WriteOp::is_cluster_op) {
+            return Err(StoreError::Unsupported(crate::cluster::ONE_NODE));
+        }
         let mut staged = self.staged();
         // Deleting an execution scans sled for its keys.
         if batch

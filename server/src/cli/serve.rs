@@ -234,6 +234,8 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         let mut tasks = config.tasks.clone();
         tasks.listen = vec![address];
         let invokers = Invokers::new(tasks).map_err(|e| super::error_chain(&e))?;
+        let mut engine_config = engine_config;
+        engine_config.cluster = store.cluster(&config.store, &format!("{scheme}://{address}"));
         let engine = Engine::open(
             store.open_to_serve()?,
             Arc::new(invokers),
@@ -292,6 +294,10 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         .map_err(|e| e.to_string());
         // Everything applied so far reaches the disk before the process ends.
         engine.flush_now().await.map_err(|e| e.to_string())?;
+        // The other nodes take this one's executions at once.
+        if let Err(e) = engine.leave_cluster() {
+            tracing::warn!(error = %e, "this node cannot hand its executions over; the others take them when its leases run out");
+        }
         served
     });
     if let Some(lines) = LOG_LINES.get() {
@@ -350,6 +356,7 @@ fn log_start(
         triggers_enabled = enabled,
         alert_webhooks = config.alerts.webhooks.len(),
         executions_resumed = resumed,
+        node = engine.node_id().unwrap_or("-"),
         listen = %url,
         "stepline started"
     );

@@ -115,7 +115,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
 }
 
 /// Opens one side of a copy, as the only user of it: a data directory
-/// (sled's lock) or a PostgreSQL schema (the node lock no server holds).
+/// (sled's lock) or a PostgreSQL schema no live node serves.
 fn open_for_copy(
     place: &str,
     config: &crate::config::Config,
@@ -127,7 +127,19 @@ fn open_for_copy(
         };
         let failed = |e: stepline_store::StoreError| format!("{}: {e}", redacted(place));
         let store = PostgresStore::open(&options).map_err(failed)?;
-        store.hold_sole_node().map_err(failed)?;
+        let nodes = stepline_store::Cluster::nodes(&store).map_err(failed)?;
+        let live: Vec<&str> = nodes
+            .iter()
+            .filter(|n| n.alive)
+            .map(|n| n.address.as_str())
+            .collect();
+        if !live.is_empty() {
+            return Err(format!(
+                "{}: stepline nodes serve this database ({}); stop them before a copy (a node killed rather than stopped counts until its leases run out)",
+                redacted(place),
+                live.join(", ")
+            ));
+        }
         Ok(Box::new(store))
     } else {
         SledStore::open(Path::new(place))

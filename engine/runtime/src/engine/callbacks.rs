@@ -58,9 +58,16 @@ impl Engine {
             command: command(task),
             reply,
         };
-        if !executor::deliver(self, &record.execution, message) {
-            return Err(EngineError::TaskTimedOut);
+        match executor::send(self, &record.execution, message) {
+            Ok(()) => answered.await.unwrap_or(Err(EngineError::TaskTimedOut)),
+            // Another node runs the execution: the answer waits for it in
+            // the store, and is applied once, while the task is open.
+            Err(Message::Answer { command, .. }) if self.is_clustered() => {
+                self.post_command(&record.execution, Some(task), &command)?;
+                self.flush().await?;
+                Ok(())
+            }
+            Err(_) => Err(EngineError::TaskTimedOut),
         }
-        answered.await.unwrap_or(Err(EngineError::TaskTimedOut))
     }
 }

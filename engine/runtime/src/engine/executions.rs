@@ -95,6 +95,12 @@ impl Engine {
         let machine = self.compiled(machine_arn, resolved.revision)?;
         let info = self.info(&machine_record, &record);
         let keeping = self.keeping(express);
+        // EXPRESS executions are never resumed, so never taken over.
+        let owner = if express {
+            None
+        } else {
+            self.new_lease(&record.arn)
+        };
         // The first step's lines (states entered) belong to the execution.
         let first_step = executor::span(&record.arn).in_scope(|| {
             DurableExecution::start(
@@ -104,6 +110,7 @@ impl Engine {
                 record.clone(),
                 input,
                 keeping,
+                owner,
             )
         });
         let (execution, effects) = match first_step {
@@ -179,8 +186,14 @@ impl Engine {
         error: Option<String>,
         cause: Option<String>,
     ) -> Result<(), EngineError> {
-        self.describe_execution(arn)?;
-        executor::deliver(self, arn, Message::Command(Command::Stop { error, cause }));
+        let record = self.describe_execution(arn)?;
+        let stop = Command::Stop { error, cause };
+        if let Err(Message::Command(stop)) = executor::send(self, arn, Message::Command(stop))
+            && record.status == ExecutionStatus::Running
+        {
+            // Another node runs it (or will, once it resumes it).
+            self.post_command(arn, None, &stop)?;
+        }
         Ok(())
     }
 
@@ -221,6 +234,7 @@ impl Engine {
             info,
             record.clone(),
             self.end_notices(),
+            None,
         )?;
         if !execution.execution().can_redrive() {
             return Err(not_redrivable("it failed before running any state"));
@@ -231,8 +245,13 @@ impl Engine {
         record.error = None;
         record.cause = None;
         record.redrive_count += 1;
-        let effects =
-            execution.redrive(&*self.inner.store, self.inner.clock.now(), record.clone())?;
+        let owner = self.redrive_lease(arn)?;
+        let effects = execution.redrive(
+            &*self.inner.store,
+            self.inner.clock.now(),
+            record.clone(),
+            owner,
+        )?;
         self.launch(execution, effects, true, |_, _| {}).await?;
         Ok(record)
     }

@@ -95,6 +95,11 @@ impl Engine {
             record.clone(),
             input.clone(),
             self.keeping(child.express),
+            if child.express {
+                None
+            } else {
+                self.new_lease(&record.arn)
+            },
         ) {
             Ok(started) => started,
             Err(StoreError::ExecutionExists { .. }) => {

@@ -12,6 +12,7 @@
 mod activities;
 mod callbacks;
 mod children;
+mod cluster;
 mod durability;
 mod ended;
 mod executions;
@@ -26,6 +27,7 @@ mod versions;
 
 pub use crate::error::EngineError;
 use crate::task_runner::TaskRunner;
+pub use cluster::ClusterConfig;
 pub use versions::Resolved;
 
 use std::collections::HashMap;
@@ -77,6 +79,9 @@ pub struct EngineConfig {
     /// Buckets of distributed Maps' ItemReader and ResultWriter, mapped to
     /// local directories by the operator.
     pub buckets: crate::maprun::Buckets,
+    /// This node, when several share the store (see `cluster`); `None`:
+    /// the only node.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for EngineConfig {
@@ -90,6 +95,7 @@ impl Default for EngineConfig {
             sleep_after: Some(std::time::Duration::from_secs(10)),
             ended: Vec::new(),
             buckets: crate::maprun::Buckets::default(),
+            cluster: None,
         }
     }
 }
@@ -121,6 +127,7 @@ struct Inner {
     /// Who is told of every execution that ends here (`EngineConfig::ended`,
     /// the server's alerts); observers that went away are forgotten.
     ended: Mutex<Vec<mpsc::UnboundedSender<ExecutionRecord>>>,
+    cluster: Option<cluster::ClusterState>,
 }
 
 /// The engine. Cheap to clone: clones share everything.
@@ -203,6 +210,7 @@ impl Engine {
         let seed = clock.now().timestamp_nanos_opt().unwrap_or(0) as u64;
         let observers = config.ended.clone();
         let timers = TimerService::start(Arc::clone(&clock), Arc::clone(&metrics));
+        let cluster = config.cluster.clone().map(cluster::ClusterState::new);
         let engine = Self {
             inner: Arc::new(Inner {
                 store,
@@ -222,12 +230,17 @@ impl Engine {
                 waker,
                 asleep: std::sync::atomic::AtomicUsize::new(0),
                 ended: Mutex::new(observers),
+                cluster,
             }),
         };
+        if engine.is_clustered() {
+            engine.join_cluster()?;
+        }
         tokio::spawn(wake_loop(Arc::downgrade(&engine.inner), wakes));
         tokio::spawn(paused::retry_loop(Arc::downgrade(&engine.inner)));
         engine.announce_pending()?;
         engine.recover()?;
+        cluster::start(&engine);
         if engine.inner.config.retention.is_some() {
             tokio::spawn(purge_loop(Arc::downgrade(&engine.inner)));
         }

@@ -59,26 +59,38 @@ impl Engine {
     /// starting: it is marked FAILED with the reason and reported. Only a
     /// store that cannot be read leaves it open, for the next start.
     pub(super) fn recover(&self) -> Result<(), EngineError> {
+        if self.is_clustered() {
+            // The open executions of live nodes are theirs; this node
+            // takes those nobody owns.
+            self.claim_orphans()?;
+            return Ok(());
+        }
         for record in self.inner.store.open_executions()? {
-            let arn = record.arn.clone();
-            let kept = record.clone();
-            let resumed =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.resume(record)));
-            let why = match resumed {
-                Ok(Ok(())) => continue,
-                Ok(Err(e)) if matches!(&e, EngineError::Store(s) if s.is_io()) => {
-                    tracing::error!(execution = %arn, error = %e, "execution cannot resume now; it stays open");
-                    continue;
-                }
-                Ok(Err(e)) => e.to_string(),
-                Err(panic) => format!("resuming it panicked: {}", panic_text(panic.as_ref())),
-            };
-            tracing::error!(execution = %arn, error = %why, "execution cannot be resumed; it is marked FAILED");
-            if let Err(e) = self.fail_unresumable(kept, &why) {
-                tracing::error!(execution = %arn, error = %e, "execution cannot be resumed, nor marked FAILED; it stays open");
-            }
+            self.resume_or_fail(record);
         }
         Ok(())
+    }
+
+    /// Resumes one open execution; one that cannot be replayed is marked
+    /// FAILED with the reason (see [`Engine::recover`]).
+    pub(super) fn resume_or_fail(&self, record: ExecutionRecord) {
+        let arn = record.arn.clone();
+        let kept = record.clone();
+        let resumed =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.resume(record)));
+        let why = match resumed {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) if matches!(&e, EngineError::Store(s) if s.is_io()) => {
+                tracing::error!(execution = %arn, error = %e, "execution cannot resume now; it stays open");
+                return;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(panic) => format!("resuming it panicked: {}", panic_text(panic.as_ref())),
+        };
+        tracing::error!(execution = %arn, error = %why, "execution cannot be resumed; it is marked FAILED");
+        if let Err(e) = self.fail_unresumable(kept, &why) {
+            tracing::error!(execution = %arn, error = %e, "execution cannot be resumed, nor marked FAILED; it stays open");
+        }
     }
 
     /// Ends an execution that recovery cannot replay: FAILED with
@@ -180,6 +192,17 @@ impl Engine {
         inbox: Option<Inbox>,
     ) -> Result<(), EngineError> {
         let arn = record.arn.clone();
+        let owner = match self.ownership(&arn)? {
+            super::cluster::Ownership::Alone => None,
+            super::cluster::Ownership::Mine(lease) => Some(lease),
+            super::cluster::Ownership::Elsewhere => {
+                // Another node took it over (while it slept here, say).
+                if inbox.is_some() {
+                    lock(&self.inner.live).remove(&arn);
+                }
+                return Ok(());
+            }
+        };
         let replayed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             DurableExecution::recover(
                 &*self.inner.store,
@@ -187,6 +210,7 @@ impl Engine {
                 info,
                 record,
                 self.end_notices(),
+                owner,
             )
         }));
         let (execution, outstanding) = match replayed {

@@ -1,0 +1,254 @@
+//! Leases, nodes and messages (`stepline_store::cluster`) on PostgreSQL.
+//!
+//! Every time is the database's (`clock_timestamp()`), so the nodes' own
+//! clocks never decide who owns what. A fence is a `SELECT ... FOR SHARE`
+//! of the lease, first in its batch's transaction: while the batch is
+//! open, a takeover (an `UPDATE` of that row) waits for it, and after the
+//! takeover the old epoch matches nothing.
+//!
+//! A message wakes its execution's owner with `NOTIFY` on the schema's
+//! channel, the owner's id as the payload; each node keeps one connection
+//! that `LISTEN`s, and reads its messages on a wake-up or every few
+//! seconds, so a lost notification delays a message and loses nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use futures_util::future::poll_fn;
+use tokio::sync::Notify;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use stepline_store::{Cluster, ClusterMessage, Lease, NodeRecord, StoreError};
+
+use crate::reads::{Param, int};
+use crate::{PostgresError, PostgresStore};
+
+/// The statement a [`stepline_store::WriteOp::Fence`] becomes: one row
+/// while the lease holds.
+pub(crate) const FENCE: &str = "SELECT 1 FROM leases l JOIN nodes n ON n.id = l.node
+     WHERE l.execution = $1 AND l.node = $2 AND l.epoch = $3
+       AND n.expires > clock_timestamp()
+     FOR SHARE OF l";
+
+/// The statement of [`stepline_store::WriteOp::PutLease`]: a new lease,
+/// or a later epoch over an older one (a redrive); no row when a lease at
+/// that epoch or later is already there.
+pub(crate) const PUT_LEASE: &str = "INSERT INTO leases (execution, node, epoch) VALUES ($1, $2, $3)
+     ON CONFLICT (execution) DO UPDATE SET node = EXCLUDED.node, epoch = EXCLUDED.epoch
+         WHERE leases.epoch < EXCLUDED.epoch
+     RETURNING 1";
+
+/// The wake-ups of the node this process is: notified on each `NOTIFY`
+/// that names it.
+#[derive(Debug, Default)]
+pub(crate) struct Listener {
+    started: std::sync::atomic::AtomicBool,
+    woken: Arc<Notify>,
+}
+
+fn micros_to_time(micros: i64) -> DateTime<Utc> {
+    Utc.timestamp_micros(micros).single().unwrap_or_default()
+}
+
+fn text(s: &str) -> Param {
+    Box::new(s.to_owned())
+}
+
+impl PostgresStore {
+    fn channel(&self) -> String {
+        format!("stepline_{}", self.schema)
+    }
+
+    /// Starts the connection that listens for `node`'s wake-ups (once).
+    fn listen(&self, node: &str) {
+        if self
+            .listener
+            .started
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
+        if let Some(runtime) = self.runtime.as_ref() {
+            runtime.spawn(listen_loop(
+                self.pool.config().clone(),
+                self.channel(),
+                node.to_owned(),
+                Arc::clone(&self.listener.woken),
+            ));
+        }
+    }
+}
+
+/// Holds a `LISTEN` connection open, reconnecting after a failure, and
+/// wakes the node for each notification that names it (and once after
+/// each reconnection, for what was posted while it was away).
+async fn listen_loop(
+    config: tokio_postgres::Config,
+    channel: String,
+    node: String,
+    woken: Arc<Notify>,
+) {
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let (sent, mut notes) = tokio::sync::mpsc::unbounded_channel();
+                let driver = tokio::spawn(async move {
+                    while let Some(message) = poll_fn(|cx| connection.poll_message(cx)).await {
+                        match message {
+                            Ok(AsyncMessage::Notification(n)) => {
+                                let _ = sent.send(n.payload().to_owned());
+                            }
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                });
+                if client
+                    .batch_execute(&format!("LISTEN {channel}"))
+                    .await
+                    .is_ok()
+                {
+                    woken.notify_one();
+                    while let Some(payload) = notes.recv().await {
+                        if payload == node {
+                            woken.notify_one();
+                        }
+                    }
+                }
+                driver.abort();
+            }
+            Err(e) => tracing::debug!(error = %e, "the cluster's listening connection cannot open"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+impl Cluster for PostgresStore {
+    fn heartbeat(&self, node: &str, address: &str, ttl: Duration) -> Result<(), StoreError> {
+        let micros = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
+        self.rows(
+            "INSERT INTO nodes (id, address, expires)
+             VALUES ($1, $2, clock_timestamp() + $3::bigint * interval '1 microsecond')
+             ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, expires = EXCLUDED.expires",
+            vec![text(node), text(address), Box::new(micros)],
+        )?;
+        Ok(())
+    }
+
+    fn leave(&self, node: &str) -> Result<(), StoreError> {
+        self.rows(
+            "UPDATE nodes SET expires = clock_timestamp() - interval '1 second' WHERE id = $1",
+            vec![text(node)],
+        )?;
+        Ok(())
+    }
+
+    fn claim(&self, node: &str, limit: usize) -> Result<Vec<Lease>, StoreError> {
+        // Orphans: open executions without a lease, or whose owner's row
+        // expired or is gone. SKIP LOCKED keeps two claiming nodes off
+        // each other's rows; the conflict clause checks the owner again
+        // on the row it locked, so a lease renewed meanwhile stays.
+        let rows = self.rows(
+            "WITH orphans AS (
+                 SELECT e.arn FROM executions e
+                 LEFT JOIN leases l ON l.execution = e.arn
+                 LEFT JOIN nodes n ON n.id = l.node
+                 WHERE e.status = 'RUNNING'
+                   AND (n.id IS NULL OR n.expires <= clock_timestamp())
+                 ORDER BY e.start_ns
+                 LIMIT $2
+                 FOR UPDATE OF e SKIP LOCKED
+             )
+             INSERT INTO leases (execution, node, epoch)
+             SELECT arn, $1, 1 FROM orphans
+             ON CONFLICT (execution) DO UPDATE SET node = EXCLUDED.node, epoch = leases.epoch + 1
+                 WHERE NOT EXISTS (
+                     SELECT 1 FROM nodes n
+                     WHERE n.id = leases.node AND n.expires > clock_timestamp()
+                 )
+             RETURNING execution, node, epoch",
+            vec![text(node), Box::new(int(limit as u64))],
+        )?;
+        Ok(rows.iter().map(lease).collect())
+    }
+
+    fn lease(&self, execution: &str) -> Result<Option<Lease>, StoreError> {
+        let rows = self.rows(
+            "SELECT execution, node, epoch FROM leases WHERE execution = $1",
+            vec![text(execution)],
+        )?;
+        Ok(rows.first().map(lease))
+    }
+
+    fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        let rows = self.rows(
+            "SELECT n.id, n.address,
+                    (extract(epoch FROM n.started) * 1000000)::bigint,
+                    (extract(epoch FROM n.expires) * 1000000)::bigint,
+                    n.expires > clock_timestamp(),
+                    (SELECT count(*) FROM leases l JOIN executions e ON e.arn = l.execution
+                     WHERE l.node = n.id AND e.status = 'RUNNING')
+             FROM nodes n ORDER BY n.id",
+            vec![],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| NodeRecord {
+                id: row.get(0),
+                address: row.get(1),
+                started: micros_to_time(row.get(2)),
+                expires: micros_to_time(row.get(3)),
+                alive: row.get(4),
+                executions: u64::try_from(row.get::<_, i64>(5)).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    fn post(&self, execution: &str, body: &str) -> Result<(), StoreError> {
+        self.rows(
+            "WITH posted AS (INSERT INTO messages (execution, body) VALUES ($1, $2))
+             SELECT pg_notify($3, coalesce((SELECT node FROM leases WHERE execution = $1), ''))",
+            vec![text(execution), text(body), Box::new(self.channel())],
+        )?;
+        Ok(())
+    }
+
+    fn messages(&self, node: &str, limit: usize) -> Result<Vec<ClusterMessage>, StoreError> {
+        let rows = self.rows(
+            "SELECT m.id, m.execution, m.body FROM messages m
+             JOIN leases l ON l.execution = m.execution
+             WHERE l.node = $1 ORDER BY m.id LIMIT $2",
+            vec![text(node), Box::new(int(limit.max(1) as u64))],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| ClusterMessage {
+                id: u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
+                execution: row.get(1),
+                body: row.get(2),
+            })
+            .collect())
+    }
+
+    fn wait_for_messages(&self, node: &str, timeout: Duration) -> bool {
+        self.listen(node);
+        let woken = Arc::clone(&self.listener.woken);
+        self.run(|_| async move {
+            Ok::<_, PostgresError>(
+                tokio::time::timeout(timeout, woken.notified())
+                    .await
+                    .is_ok(),
+            )
+        })
+        .unwrap_or(false)
+    }
+}
+
+fn lease(row: &tokio_postgres::Row) -> Lease {
+    Lease {
+        execution: row.get(0),
+        node: row.get(1),
+        epoch: u64::try_from(row.get::<_, i64>(2)).unwrap_or(0),
+    }
+}

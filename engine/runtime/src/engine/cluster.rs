@@ -1,0 +1,369 @@
+//! Several nodes on one store (`stepline_store::cluster`): this node's
+//! leases, the executions it takes over, and the messages other nodes
+//! leave for the executions it runs.
+//!
+//! - A node renews its row every third of its lease time; a node that
+//!   stops renewing (killed, paused, cut off) loses every lease at once
+//!   when its row expires.
+//! - Every execution this node starts is leased to it in the start's own
+//!   batch, and every later batch of the execution is fenced with that
+//!   lease. A refused batch (`StoreError::Fenced`) means another node took
+//!   the execution over: its loop here stops without writing or announcing
+//!   anything (`executor`), and the other node runs it on from the journal.
+//! - Every third of the lease time, a node claims open executions whose
+//!   owner is gone and resumes them exactly as a restart resumes them: a
+//!   task in flight is invoked again with the same idempotency key.
+//! - A callback, a worker's answer or a stop that arrives at a node that
+//!   does not run the execution is stored as a message for it; its owner
+//!   is woken (`LISTEN`/`NOTIFY` on PostgreSQL) or finds it within a few
+//!   seconds, and removes it in the batch of the step it causes, so it is
+//!   applied once.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::durable::{interp_command, journal_command};
+use crate::executor::{self, Message};
+use stepline_language::interp::{Command, TaskId};
+use stepline_store::{
+    Cluster, ExecutionStatus, JournalCommand, Lease, NodeRecord, Store, WriteBatch, WriteOp,
+};
+
+use super::{Engine, EngineError, Inner, off_worker};
+
+/// This node in a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Unique among the nodes ever started on the store: a node that
+    /// restarts is a new node, and takes over the old one's executions
+    /// when its leases run out (at once after a clean shutdown).
+    pub node: String,
+    /// Where this node serves, shown to operators.
+    pub address: String,
+    /// How long a node's leases outlive its last renewal: how soon the
+    /// others take over after it dies.
+    pub lease: Duration,
+}
+
+/// The cluster side of the engine's state.
+#[derive(Debug)]
+pub(super) struct ClusterState {
+    pub(super) config: ClusterConfig,
+    /// Set once the node left: it renews nothing and claims nothing more.
+    left: AtomicBool,
+}
+
+impl ClusterState {
+    pub(super) fn new(config: ClusterConfig) -> Self {
+        Self {
+            config,
+            left: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Who runs an execution, as this node sees it.
+pub(super) enum Ownership {
+    /// One node on the store: this one.
+    Alone,
+    /// This node holds the lease.
+    Mine(Lease),
+    /// Another node holds it, or nobody yet (the claim loops will).
+    Elsewhere,
+}
+
+/// A message for an execution, as stored: the journal's form of the
+/// command (the store's own, stable format) and, for an answer, the task
+/// it answers (applied only while that task is open).
+#[derive(Debug, Serialize, Deserialize)]
+struct Posted {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    task: Option<u64>,
+    command: JournalCommand,
+}
+
+/// Executions claimed per round: a bound on one node's share of a dead
+/// node's executions per round, so that live nodes split them.
+const CLAIM_BATCH: usize = 64;
+
+/// Messages read per round.
+const MESSAGE_BATCH: usize = 256;
+
+impl Engine {
+    /// Whether this node shares its store with others.
+    pub fn is_clustered(&self) -> bool {
+        self.inner.cluster.is_some()
+    }
+
+    fn cluster(&self) -> Option<(&dyn Cluster, &ClusterState)> {
+        let state = self.inner.cluster.as_ref()?;
+        Some((self.inner.store.cluster()?, state))
+    }
+
+    /// The lease of an execution this node starts now.
+    pub(super) fn new_lease(&self, arn: &str) -> Option<Lease> {
+        let state = self.inner.cluster.as_ref()?;
+        Some(Lease {
+            execution: arn.to_owned(),
+            node: state.config.node.clone(),
+            epoch: 1,
+        })
+    }
+
+    /// The lease of an execution this node redrives: an epoch past the
+    /// last, so that a node that still ran it cannot write.
+    pub(super) fn redrive_lease(&self, arn: &str) -> Result<Option<Lease>, EngineError> {
+        let Some((cluster, state)) = self.cluster() else {
+            return Ok(None);
+        };
+        let epoch = off_worker(|| cluster.lease(arn))?.map_or(0, |l| l.epoch);
+        Ok(Some(Lease {
+            execution: arn.to_owned(),
+            node: state.config.node.clone(),
+            epoch: epoch + 1,
+        }))
+    }
+
+    /// Whether this node may run `arn`, and with which lease.
+    pub(super) fn ownership(&self, arn: &str) -> Result<Ownership, EngineError> {
+        let Some((cluster, state)) = self.cluster() else {
+            return Ok(Ownership::Alone);
+        };
+        Ok(match cluster.lease(arn)? {
+            Some(lease) if lease.node == state.config.node => Ownership::Mine(lease),
+            _ => Ownership::Elsewhere,
+        })
+    }
+
+    /// Leaves `command` for `arn`'s owner (durable after the next flush).
+    pub(super) fn post_command(
+        &self,
+        arn: &str,
+        task: Option<TaskId>,
+        command: &Command,
+    ) -> Result<(), EngineError> {
+        let Some((cluster, _)) = self.cluster() else {
+            return Err(EngineError::ExecutionDoesNotExist(arn.to_owned()));
+        };
+        let posted = Posted {
+            task: task.map(|t| t.0),
+            command: journal_command(command),
+        };
+        let body = serde_json::to_string(&posted).map_err(stepline_store::StoreError::Encode)?;
+        off_worker(|| cluster.post(arn, &body))?;
+        Ok(())
+    }
+
+    /// Registers this node, before it resumes anything.
+    pub(super) fn join_cluster(&self) -> Result<(), EngineError> {
+        let Some((cluster, state)) = self.cluster() else {
+            return Err(stepline_store::StoreError::Unsupported(
+                "this store serves one node; a cluster needs a store several nodes share",
+            )
+            .into());
+        };
+        let c = &state.config;
+        cluster.heartbeat(&c.node, &c.address, c.lease)?;
+        Ok(())
+    }
+
+    /// Takes over the executions no live node owns and resumes them;
+    /// how many it took.
+    pub(super) fn claim_orphans(&self) -> Result<usize, EngineError> {
+        let Some((cluster, state)) = self.cluster() else {
+            return Ok(0);
+        };
+        if state.left.load(Ordering::Acquire) {
+            return Ok(0);
+        }
+        let mut taken = 0;
+        loop {
+            let leases = off_worker(|| cluster.claim(&state.config.node, CLAIM_BATCH))?;
+            if leases.is_empty() {
+                return Ok(taken);
+            }
+            taken += leases.len();
+            for lease in leases {
+                let arn = lease.execution;
+                if super::lock(&self.inner.live).contains_key(&arn) {
+                    // Still winding down after a lost lease: it is resumed
+                    // from the store on the next round.
+                    continue;
+                }
+                match off_worker(|| self.inner.store.execution(&arn)) {
+                    Ok(Some(record)) => {
+                        tracing::info!(execution = %arn, epoch = lease.epoch, "execution taken over");
+                        self.resume_or_fail(record);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(execution = %arn, error = %e, "a claimed execution cannot be read")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives up every lease at once (a clean shutdown), so that the other
+    /// nodes take this node's executions without waiting for its leases to
+    /// run out. From then on its writes are refused.
+    pub fn leave_cluster(&self) -> Result<(), EngineError> {
+        let Some((cluster, state)) = self.cluster() else {
+            return Ok(());
+        };
+        state.left.store(true, Ordering::Release);
+        off_worker(|| cluster.leave(&state.config.node))?;
+        Ok(())
+    }
+
+    /// This node's id, when it is one of several.
+    pub fn node_id(&self) -> Option<&str> {
+        Some(self.inner.cluster.as_ref()?.config.node.as_str())
+    }
+
+    /// Every node the store knows, live or not.
+    pub fn cluster_nodes(&self) -> Result<Vec<NodeRecord>, EngineError> {
+        let Some((cluster, _)) = self.cluster() else {
+            return Ok(Vec::new());
+        };
+        Ok(off_worker(|| cluster.nodes())?)
+    }
+
+    /// Hands the messages waiting for this node's executions to them;
+    /// `delivered` remembers those handed over and not yet removed.
+    fn deliver_posted(&self, delivered: &mut HashSet<u64>) -> Result<(), EngineError> {
+        let Some((cluster, state)) = self.cluster() else {
+            return Ok(());
+        };
+        let messages = off_worker(|| cluster.messages(&state.config.node, MESSAGE_BATCH))?;
+        delivered.retain(|id| messages.iter().any(|m| m.id == *id));
+        for message in messages {
+            if delivered.contains(&message.id) {
+                continue;
+            }
+            let posted: Posted = match serde_json::from_str(&message.body) {
+                Ok(posted) => posted,
+                Err(e) => {
+                    tracing::error!(execution = %message.execution, error = %e, "a message for an execution does not read; it is dropped");
+                    self.drop_message(message.id);
+                    continue;
+                }
+            };
+            let sent = executor::send(
+                self,
+                &message.execution,
+                Message::Posted {
+                    id: message.id,
+                    task: posted.task.map(TaskId),
+                    command: interp_command(posted.command),
+                },
+            );
+            if sent.is_ok() {
+                delivered.insert(message.id);
+                continue;
+            }
+            // Not running here: ended (the message has nothing to do), or
+            // paused or being resumed (it waits for the next round).
+            let record = off_worker(|| self.inner.store.execution(&message.execution))?;
+            if record.is_none_or(|r| r.status != ExecutionStatus::Running) {
+                self.drop_message(message.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a message that has nothing left to do.
+    pub(crate) fn drop_message(&self, id: u64) {
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::RemoveMessage(id));
+        if let Err(e) = self.inner.store.apply(&batch) {
+            tracing::warn!(message = id, error = %e, "a spent message cannot be removed; it is read again");
+        }
+    }
+}
+
+/// Starts the node's loops: renewing its row, claiming orphans, and
+/// delivering messages, while the engine lives.
+pub(super) fn start(engine: &Engine) {
+    let Some(state) = engine.inner.cluster.as_ref() else {
+        return;
+    };
+    let every = (state.config.lease / 3).max(Duration::from_millis(100));
+    tokio::spawn(heartbeat_loop(Arc::downgrade(&engine.inner), every));
+    tokio::spawn(claim_loop(Arc::downgrade(&engine.inner), every));
+    tokio::spawn(message_loop(
+        Arc::downgrade(&engine.inner),
+        Arc::clone(&engine.inner.store),
+        state.config.node.clone(),
+    ));
+}
+
+async fn heartbeat_loop(inner: Weak<Inner>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let Some(state) = inner.cluster.as_ref() else {
+            return;
+        };
+        if state.left.load(Ordering::Acquire) {
+            return;
+        }
+        let store = Arc::clone(&inner.store);
+        let config = state.config.clone();
+        let renewed = tokio::task::spawn_blocking(move || match store.cluster() {
+            Some(cluster) => cluster.heartbeat(&config.node, &config.address, config.lease),
+            None => Ok(()),
+        })
+        .await;
+        match renewed {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "this node cannot renew its leases"),
+            Err(e) => tracing::warn!(error = %e, "this node's lease renewal stopped"),
+        }
+    }
+}
+
+async fn claim_loop(inner: Weak<Inner>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let engine = Engine { inner };
+        if let Err(e) = engine.claim_orphans() {
+            tracing::warn!(error = %e, "this node cannot claim executions now");
+        }
+    }
+}
+
+/// How long a node waits for a wake-up before it reads its messages
+/// anyway.
+const MESSAGE_POLL: Duration = Duration::from_secs(2);
+
+async fn message_loop(inner: Weak<Inner>, store: Arc<dyn Store>, node: String) {
+    let mut delivered = HashSet::new();
+    loop {
+        let waiting = Arc::clone(&store);
+        let me = node.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(cluster) = waiting.cluster() {
+                cluster.wait_for_messages(&me, MESSAGE_POLL);
+            }
+        })
+        .await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let engine = Engine { inner };
+        if let Err(e) = engine.deliver_posted(&mut delivered) {
+            tracing::warn!(error = %e, "messages for this node's executions cannot be read now");
+            tokio::time::sleep(MESSAGE_POLL).await;
+        }
+    }
+}

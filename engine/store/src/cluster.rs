@@ -1,0 +1,95 @@
+//! Several nodes on one store: who owns each open execution, and the
+//! messages other nodes leave for it.
+//!
+//! Ownership is a lease: an execution belongs to one node, with a fencing
+//! epoch that grows each time another node takes it over. A node stays
+//! alive by renewing its own row ([`Cluster::heartbeat`]); its leases are
+//! valid while that row is. Every write of an owned execution carries
+//! [`WriteOp::Fence`](crate::WriteOp::Fence) with the lease it holds, and
+//! the store refuses the whole batch ([`StoreError::Fenced`]) unless that
+//! lease is still the execution's and its node still alive, so a node that
+//! was paused, cut off or slow past its lease cannot write over the node
+//! that took its executions.
+//!
+//! Only a store several processes share implements this (PostgreSQL); the
+//! embedded stores are one node by construction.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::StoreError;
+
+/// An execution's owner, and the epoch its writes are fenced with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub execution: String,
+    pub node: String,
+    pub epoch: u64,
+}
+
+/// A node as the other nodes see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    pub id: String,
+    /// Where the node serves (its advertised address, for operators).
+    pub address: String,
+    pub started: DateTime<Utc>,
+    /// Its leases hold until then unless it renews them.
+    pub expires: DateTime<Utc>,
+    /// Whether `expires` is still ahead (by the store's clock).
+    pub alive: bool,
+    /// Open executions it owns.
+    pub executions: u64,
+}
+
+/// A message left for an execution by a node that does not own it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterMessage {
+    pub id: u64,
+    pub execution: String,
+    pub body: String,
+}
+
+/// Leases, nodes and messages, on a store several nodes share.
+pub trait Cluster: Send + Sync {
+    /// Registers or renews `node`: its leases hold for `ttl` more, by the
+    /// store's clock (one clock for every node, so no skew between them
+    /// matters).
+    fn heartbeat(&self, node: &str, address: &str, ttl: Duration) -> Result<(), StoreError>;
+    /// Ends `node`'s life at once (a clean shutdown): the others may take
+    /// its executions without waiting for its leases to run out.
+    fn leave(&self, node: &str) -> Result<(), StoreError>;
+    /// Takes over at most `limit` open executions that no live node owns
+    /// (their owner's row expired or left, or they never had one), each
+    /// with an epoch above any before. Two nodes never take the same one.
+    fn claim(&self, node: &str, limit: usize) -> Result<Vec<Lease>, StoreError>;
+    /// The execution's lease, if it has one.
+    fn lease(&self, execution: &str) -> Result<Option<Lease>, StoreError>;
+    /// Every node known, live or not, by id.
+    fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError>;
+    /// Leaves a message for an execution, durably, and wakes its owner.
+    fn post(&self, execution: &str, body: &str) -> Result<(), StoreError>;
+    /// The messages waiting for executions `node` owns, oldest first, at
+    /// most `limit`. A message goes when a batch with
+    /// [`WriteOp::RemoveMessage`](crate::WriteOp::RemoveMessage) commits.
+    fn messages(&self, node: &str, limit: usize) -> Result<Vec<ClusterMessage>, StoreError>;
+    /// Waits up to `timeout` for a message to be posted to one of `node`'s
+    /// executions; `true` when woken by one. A message may arrive without
+    /// a wake-up (the wake-up is a hint), so callers read
+    /// [`Cluster::messages`] after a timeout too.
+    fn wait_for_messages(&self, node: &str, timeout: Duration) -> bool;
+}
+
+/// What the embedded stores say to an operation only a shared store has.
+pub(crate) const ONE_NODE: &str =
+    "this store serves one node: leases and messages need a store several nodes share (PostgreSQL)";
+
+/// The refusal of a batch whose fence no longer holds.
+pub fn fenced(lease: &Lease) -> StoreError {
+    StoreError::Fenced {
+        execution: lease.execution.clone(),
+        node: lease.node.clone(),
+        epoch: lease.epoch,
+    }
+}
