@@ -7,6 +7,7 @@ mod architecture;
 mod aws;
 mod cli;
 mod cli_ops;
+mod cluster;
 mod conformance;
 mod crash;
 mod distributed_map;

@@ -110,14 +110,14 @@ fn store_migrate_creates_the_schema_once() {
 
 /// A PostgreSQL of this test's own (it is stopped and started again),
 /// stopped when dropped.
-struct OwnDatabase {
+pub(crate) struct OwnDatabase {
     dir: TempDir,
-    url: String,
+    pub(crate) url: String,
     port: u16,
 }
 
 impl OwnDatabase {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let dir = TempDir::new("pg-own");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -138,7 +138,7 @@ impl OwnDatabase {
             .join(name)
     }
 
-    fn up(&self) -> String {
+    pub(crate) fn up(&self) -> String {
         let out = Command::new(Self::script("start"))
             .arg(self.dir.path())
             .arg(self.port.to_string())
@@ -152,7 +152,7 @@ impl OwnDatabase {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
-    fn down(&self) {
+    pub(crate) fn down(&self) {
         let out = Command::new(Self::script("stop"))
             .arg(self.dir.path())
             .output()

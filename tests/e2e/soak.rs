@@ -27,7 +27,7 @@ use crate::support::{Serve, TempDir, stepline_binary};
 const PREFIX: &str = "arn:aws:states:us-east-1:111111111111";
 
 /// A Pass chain that loops through a Choice ten times.
-const CHAIN: &str = r#"{
+pub(crate) const CHAIN: &str = r#"{
   "StartAt": "Init",
   "States": {
     "Init": {"Type": "Pass", "Parameters": {"n.$": "$.n", "count": 0}, "Next": "Step"},
@@ -38,7 +38,7 @@ const CHAIN: &str = r#"{
 }"#;
 
 /// Waits (a fixed one, one from the input) around a Pass.
-const WAITS: &str = r#"{
+pub(crate) const WAITS: &str = r#"{
   "StartAt": "Nap",
   "States": {
     "Nap": {"Type": "Wait", "Seconds": 1, "Next": "Mark"},
@@ -49,7 +49,7 @@ const WAITS: &str = r#"{
 
 /// A Parallel whose first branch maps every item through an HTTP task and
 /// whose second waits; then a Choice checks the sum.
-const FANOUT: &str = r#"{
+pub(crate) const FANOUT: &str = r#"{
   "StartAt": "Split",
   "States": {
     "Split": {"Type": "Parallel", "ResultPath": "$.split", "Next": "Check", "Branches": [
@@ -70,7 +70,7 @@ const FANOUT: &str = r#"{
 
 /// An HTTP task, then one that fails with a 503 the first time it is seen
 /// (retried), then a Pass.
-const HTTP: &str = r#"{
+pub(crate) const HTTP: &str = r#"{
   "StartAt": "Double",
   "States": {
     "Double": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
@@ -88,14 +88,14 @@ const HTTP: &str = r#"{
 
 /// One execution of the soak: its machine, name, input, expected output
 /// and how many HTTP task results its history must record.
-struct Planned {
-    machine: &'static str,
-    name: String,
-    input: Value,
-    tasks: usize,
+pub(crate) struct Planned {
+    pub(crate) machine: &'static str,
+    pub(crate) name: String,
+    pub(crate) input: Value,
+    pub(crate) tasks: usize,
 }
 
-fn plan(i: usize, api: &str) -> Planned {
+pub(crate) fn plan(i: usize, api: &str) -> Planned {
     let name = format!("s{i}");
     match i % 4 {
         0 => Planned {
@@ -127,7 +127,7 @@ fn plan(i: usize, api: &str) -> Planned {
 
 /// What a finished execution's output must be, given the keys the HTTP
 /// tasks reported (checked against the counting server separately).
-fn expected_output(i: usize, planned: &Planned, output: &Value) -> Value {
+pub(crate) fn expected_output(i: usize, planned: &Planned, output: &Value) -> Value {
     match planned.machine {
         "chain" => json!({"n": i, "count": 10}),
         "waits" => json!({"n": i, "pause": i % 3, "mark": "rested"}),
@@ -141,8 +141,8 @@ fn expected_output(i: usize, planned: &Planned, output: &Value) -> Value {
 
 /// One call the counting server answered: the task's idempotency key,
 /// the path and when it arrived.
-struct Call {
-    key: String,
+pub(crate) struct Call {
+    pub(crate) key: String,
     at: Instant,
 }
 
@@ -150,13 +150,13 @@ struct Call {
 /// answers after a pause (so kills find calls in flight): `/double`
 /// answers `{"v": 2n, "key": K}`; `/flaky` answers 503 the first time it
 /// sees an `id` and `{"ok": true, "key": K}` after that.
-struct CountingServer {
-    addr: SocketAddr,
-    calls: Arc<Mutex<Vec<Call>>>,
+pub(crate) struct CountingServer {
+    pub(crate) addr: SocketAddr,
+    pub(crate) calls: Arc<Mutex<Vec<Call>>>,
 }
 
 impl CountingServer {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let calls = Arc::new(Mutex::new(Vec::new()));
@@ -258,7 +258,7 @@ impl Moments {
     }
 }
 
-fn env_number(name: &str, default: usize) -> usize {
+pub(crate) fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
