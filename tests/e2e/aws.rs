@@ -103,10 +103,22 @@ pub fn call_raw(addr: SocketAddr, action: &str, body: &str) -> (u16, Value) {
 /// `call_raw` for a server that may be gone (the crash tests kill it):
 /// an error when it cannot be reached or closes without an answer.
 pub fn try_call_raw(addr: SocketAddr, action: &str, body: &str) -> std::io::Result<(u16, Value)> {
+    try_call_waiting(addr, action, body, Duration::from_secs(10))
+}
+
+/// `try_call_raw` waiting up to `wait` for the answer (a worker's
+/// GetActivityTask polls for up to a minute).
+pub fn try_call_waiting(
+    addr: SocketAddr,
+    action: &str,
+    body: &str,
+    wait: Duration,
+) -> std::io::Result<(u16, Value)> {
     let (status, text) = try_raw(
         addr,
         &[("X-Amz-Target", &format!("AWSStepFunctions.{action}"))],
         body.as_bytes(),
+        wait,
     )?;
     let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
     Ok((status, value))
@@ -114,16 +126,17 @@ pub fn try_call_raw(addr: SocketAddr, action: &str, body: &str) -> std::io::Resu
 
 /// A raw HTTP/1.1 POST to `/`; returns the status and the body.
 fn raw(addr: SocketAddr, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-    try_raw(addr, headers, body).expect("the server answers")
+    try_raw(addr, headers, body, Duration::from_secs(10)).expect("the server answers")
 }
 
 fn try_raw(
     addr: SocketAddr,
     headers: &[(&str, &str)],
     body: &[u8],
+    wait: Duration,
 ) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_read_timeout(Some(wait))?;
     let mut request = format!(
         "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()

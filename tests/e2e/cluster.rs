@@ -3,7 +3,9 @@
 //! the database restarts. The load is the crash soak's (Pass chains,
 //! Waits, Parallel over a Map of HTTP tasks, retried HTTP tasks, against
 //! a server that counts calls by Idempotency-Key) plus callbacks whose
-//! SendTaskSuccess goes to whichever node the client picks.
+//! SendTaskSuccess goes to whichever node the client picks, activity
+//! tasks for workers that each poll their own node and answer through
+//! another, and nested executions.
 //!
 //! CI runs a small version; the full one (500 executions, 30 faults) is
 //!
@@ -13,8 +15,11 @@
 //! ```
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -35,6 +40,27 @@ const CALLBACK: &str = r#"{
   }
 }"#;
 
+/// An activity task; a task lost with a node that handed it to a worker
+/// times out and is tried again, as on AWS.
+const ACTIVITY: &str = r#"{
+  "StartAt": "Work",
+  "States": {
+    "Work": {"Type": "Task", "Resource": "arn:aws:states:us-east-1:111111111111:activity:cluster-work",
+      "TimeoutSeconds": 6, "ResultPath": "$.work", "End": true,
+      "Retry": [{"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 1, "MaxAttempts": 6, "BackoffRate": 1}]}
+  }
+}"#;
+
+/// A nested execution of the Pass chain, waited for.
+const NESTED: &str = r#"{
+  "StartAt": "Child",
+  "States": {
+    "Child": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+      "Parameters": {"StateMachineArn": "arn:aws:states:us-east-1:111111111111:stateMachine:chain", "Input": {"n.$": "$.n"}},
+      "OutputPath": "$.Output", "End": true}
+  }
+}"#;
+
 /// How long a node's leases last in this test.
 const LEASE_SECONDS: u64 = 2;
 
@@ -48,6 +74,8 @@ struct Nodes {
     paused: Vec<bool>,
     /// A xorshift state: which node a client calls.
     pick: u64,
+    /// The addresses of the nodes up and not paused, for the workers.
+    up: Arc<Mutex<Vec<Option<SocketAddr>>>>,
 }
 
 impl Nodes {
@@ -59,12 +87,22 @@ impl Nodes {
             nodes: Vec::new(),
             paused: vec![false; count],
             pick: 0x9e37_79b9_7f4a_7c15,
+            up: Arc::new(Mutex::new(vec![None; count])),
         };
         for i in 0..count {
             let serve = nodes.spawn(i);
             nodes.nodes.push(Some(serve));
         }
+        nodes.publish();
         nodes
+    }
+
+    /// Tells the workers which nodes they may poll.
+    fn publish(&self) {
+        let mut up = self.up.lock().expect("up");
+        for (i, node) in self.nodes.iter().enumerate() {
+            up[i] = node.as_ref().filter(|_| !self.paused[i]).map(|s| s.addr);
+        }
     }
 
     fn spawn(&self, i: usize) -> Serve {
@@ -111,8 +149,16 @@ impl Nodes {
         if let Some(serve) = self.nodes[i].take() {
             serve.kill();
         }
+        self.publish();
         std::thread::sleep(Duration::from_millis(300));
         self.nodes[i] = Some(self.spawn(i));
+        self.publish();
+    }
+
+    fn pause(&mut self, i: usize, paused: bool) {
+        self.signal(i, if paused { "-STOP" } else { "-CONT" });
+        self.paused[i] = paused;
+        self.publish();
     }
 
     fn signal(&self, i: usize, signal: &str) {
@@ -161,24 +207,80 @@ fn cluster_config(dir: &TempDir, url: &str, tokens: &Path) -> Option<std::path::
     ))
 }
 
-/// One execution of the test: the soak's, or a callback.
+/// One execution of the test: the soak's, a callback, an activity task
+/// or a nested execution.
 fn plan(i: usize, api: &str) -> Planned {
-    if i % 5 == 4 {
-        return Planned {
-            machine: "callback",
-            name: format!("c{i}"),
-            input: json!({"n": i}),
-            tasks: 1,
-        };
+    let machine = match i % 7 {
+        4 => "callback",
+        5 => "activity",
+        6 => "nested",
+        _ => return crate::soak::plan(i, api),
+    };
+    Planned {
+        machine,
+        name: format!("{}{i}", &machine[..1]),
+        input: json!({"n": i}),
+        tasks: 1,
     }
-    crate::soak::plan(i, api)
 }
 
 fn expected_output(i: usize, planned: &Planned, output: &Value) -> Value {
-    if planned.machine == "callback" {
-        return json!({"n": i, "approval": {"approved": true}});
+    match planned.machine {
+        "callback" => json!({"n": i, "approval": {"approved": true}}),
+        "activity" => json!({"n": i, "work": {"worked": 3 * i}}),
+        "nested" => json!({"n": i, "count": 10}),
+        _ => crate::soak::expected_output(i, planned, output),
     }
-    crate::soak::expected_output(i, planned, output)
+}
+
+/// An activity worker: polls one node (its own, by number, or the next one
+/// up), and answers through another, until `stop`.
+fn worker(id: usize, up: Arc<Mutex<Vec<Option<SocketAddr>>>>, stop: Arc<AtomicBool>) {
+    let pick = |offset: usize| {
+        let up = up.lock().expect("up");
+        (0..up.len()).find_map(|k| up[(id + offset + k) % up.len()])
+    };
+    let activity = format!("{PREFIX}:activity:cluster-work");
+    while !stop.load(Ordering::Relaxed) {
+        let Some(addr) = pick(0) else {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        };
+        let poll = json!({"activityArn": activity, "workerName": format!("worker-{id}")});
+        let task = match crate::aws::try_call_waiting(
+            addr,
+            "GetActivityTask",
+            &poll.to_string(),
+            Duration::from_secs(75),
+        ) {
+            Ok((200, task)) if task["taskToken"].as_str().is_some_and(|t| !t.is_empty()) => task,
+            Ok(_) => continue,
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        let input: Value =
+            serde_json::from_str(task["input"].as_str().expect("input")).expect("json");
+        let answer = json!({
+            "taskToken": task["taskToken"],
+            "output": json!({"worked": input["n"].as_u64().expect("n") * 3}).to_string(),
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let Some(addr) = pick(1) else {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            };
+            match crate::aws::try_call_raw(addr, "SendTaskSuccess", &answer.to_string()) {
+                Ok((200, _)) => break,
+                // The task timed out meanwhile (a lost reply); its retry
+                // goes to a worker again.
+                Ok((_, e)) if e["__type"] == "TaskTimedOut" => break,
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
 }
 
 /// Starts the planned executions before `upto` not yet acknowledged.
@@ -250,12 +352,21 @@ fn three_nodes_lose_nothing_while_nodes_die_pause_and_the_database_restarts() {
         ("fanout", FANOUT),
         ("http", HTTP),
         ("callback", CALLBACK),
+        ("activity", ACTIVITY),
+        ("nested", NESTED),
     ] {
         let (status, answer) = nodes.call(
             "CreateStateMachine",
             &json!({"name": name, "definition": definition, "roleArn": "arn:aws:iam::111111111111:role/r"}),
         );
         assert_eq!(status, 200, "{answer}");
+    }
+    let (status, answer) = nodes.call("CreateActivity", &json!({"name": "cluster-work"}));
+    assert_eq!(status, 200, "{answer}");
+    let stop_workers = Arc::new(AtomicBool::new(false));
+    for id in 0..3 {
+        let (up, stop) = (Arc::clone(&nodes.up), Arc::clone(&stop_workers));
+        std::thread::spawn(move || worker(id, up, stop));
     }
     let plans: Vec<Planned> = (0..executions).map(|i| plan(i, &api)).collect();
     let mut started = vec![false; executions];
@@ -275,12 +386,10 @@ fn three_nodes_lose_nothing_while_nodes_die_pause_and_the_database_restarts() {
             // Past its lease: the others take its executions, and what it
             // writes when it wakes must be refused.
             eprintln!("cluster: fault {fault}: SIGSTOP node {victim}");
-            nodes.signal(victim, "-STOP");
-            nodes.paused[victim] = true;
+            nodes.pause(victim, true);
             answer_callbacks(&mut nodes, &tokens, &mut answered);
             std::thread::sleep(Duration::from_secs(LEASE_SECONDS + 2));
-            nodes.signal(victim, "-CONT");
-            nodes.paused[victim] = false;
+            nodes.pause(victim, false);
         }
         if fault == restart_database_at {
             eprintln!("cluster: the database restarts");
@@ -308,14 +417,33 @@ fn three_nodes_lose_nothing_while_nodes_die_pause_and_the_database_restarts() {
                 described.insert(i, record);
             }
         }
-        assert!(
-            Instant::now() < deadline,
-            "{} executions never ended",
-            executions - described.len()
-        );
+        if Instant::now() >= deadline {
+            let stuck: Vec<String> = plans
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !described.contains_key(i))
+                .map(|(_, p)| {
+                    let arn = format!("{PREFIX}:execution:{}:{}", p.machine, p.name);
+                    let (_, history) = nodes.call(
+                        "GetExecutionHistory",
+                        &json!({"executionArn": arn, "maxResults": 1000}),
+                    );
+                    let events = history["events"].as_array().cloned().unwrap_or_default();
+                    let tail: Vec<String> = events
+                        .iter()
+                        .rev()
+                        .take(3)
+                        .map(|e| format!("{} {}", e["id"], e["type"]))
+                        .collect();
+                    format!("{arn}: last events {tail:?}")
+                })
+                .collect();
+            panic!("executions never ended:\n{}", stuck.join("\n"));
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
 
+    stop_workers.store(true, Ordering::Relaxed);
     let mut keys_recorded = 0;
     for (i, planned) in plans.iter().enumerate() {
         let arn = format!("{PREFIX}:execution:{}:{}", planned.machine, planned.name);
@@ -335,8 +463,12 @@ fn three_nodes_lose_nothing_while_nodes_die_pause_and_the_database_restarts() {
         let count = |t: &str| events.iter().filter(|e| e["type"] == t).count();
         assert_eq!(count("ExecutionStarted"), 1, "{arn}");
         assert_eq!(count("ExecutionSucceeded"), 1, "{arn}");
-        assert_eq!(count("TaskSucceeded"), planned.tasks, "{arn}: results");
-        if planned.machine != "callback" {
+        assert_eq!(
+            count("TaskSucceeded") + count("ActivitySucceeded"),
+            planned.tasks,
+            "{arn}: results"
+        );
+        if matches!(planned.machine, "fanout" | "http") {
             keys_recorded += planned.tasks;
         }
     }

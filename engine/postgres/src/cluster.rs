@@ -19,7 +19,7 @@ use futures_util::future::poll_fn;
 use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use stepline_store::{Cluster, ClusterMessage, Lease, NodeRecord, StoreError};
+use stepline_store::{Cluster, ClusterMessage, Lease, NodeRecord, SharedActivityTask, StoreError};
 
 use crate::reads::{Param, int};
 use crate::{PostgresError, PostgresStore};
@@ -45,7 +45,13 @@ pub(crate) const PUT_LEASE: &str = "INSERT INTO leases (execution, node, epoch) 
 pub(crate) struct Listener {
     started: std::sync::atomic::AtomicBool,
     woken: Arc<Notify>,
+    /// Every activity poller of this process, on each offer anywhere.
+    offered: Arc<Notify>,
 }
+
+/// The payload of an activity task's offer (node ids never take it: they
+/// end in a process id and a suffix).
+const OFFERED: &str = "activity task";
 
 fn micros_to_time(micros: i64) -> DateTime<Utc> {
     Utc.timestamp_micros(micros).single().unwrap_or_default()
@@ -74,7 +80,7 @@ impl PostgresStore {
                 self.pool.config().clone(),
                 self.channel(),
                 node.to_owned(),
-                Arc::clone(&self.listener.woken),
+                Arc::clone(&self.listener),
             ));
         }
     }
@@ -87,8 +93,9 @@ async fn listen_loop(
     config: tokio_postgres::Config,
     channel: String,
     node: String,
-    woken: Arc<Notify>,
+    listener: Arc<Listener>,
 ) {
+    let (woken, offered) = (&listener.woken, &listener.offered);
     loop {
         match config.connect(NoTls).await {
             Ok((client, mut connection)) => {
@@ -110,9 +117,12 @@ async fn listen_loop(
                     .is_ok()
                 {
                     woken.notify_one();
+                    offered.notify_waiters();
                     while let Some(payload) = notes.recv().await {
                         if payload == node {
                             woken.notify_one();
+                        } else if payload == OFFERED {
+                            offered.notify_waiters();
                         }
                     }
                 }
@@ -237,6 +247,64 @@ impl Cluster for PostgresStore {
         self.run(|_| async move {
             Ok::<_, PostgresError>(
                 tokio::time::timeout(timeout, woken.notified())
+                    .await
+                    .is_ok(),
+            )
+        })
+        .unwrap_or(false)
+    }
+
+    fn offer_activity_task(&self, task: &SharedActivityTask) -> Result<(), StoreError> {
+        self.rows(
+            "WITH offer AS (
+                 INSERT INTO activity_tasks (token, activity, execution, task, input)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token) DO NOTHING
+             )
+             SELECT pg_notify($6, $7)",
+            vec![
+                text(&task.token),
+                text(&task.activity),
+                text(&task.execution),
+                Box::new(int(task.task)),
+                text(&task.input),
+                Box::new(self.channel()),
+                text(OFFERED),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn take_activity_task(&self, activity: &str) -> Result<Option<SharedActivityTask>, StoreError> {
+        let rows = self.rows(
+            "DELETE FROM activity_tasks WHERE token = (
+                 SELECT token FROM activity_tasks WHERE activity = $1
+                 ORDER BY offered LIMIT 1 FOR UPDATE SKIP LOCKED
+             )
+             RETURNING token, activity, execution, task, input",
+            vec![text(activity)],
+        )?;
+        Ok(rows.first().map(|row| SharedActivityTask {
+            token: row.get(0),
+            activity: row.get(1),
+            execution: row.get(2),
+            task: u64::try_from(row.get::<_, i64>(3)).unwrap_or(0),
+            input: row.get(4),
+        }))
+    }
+
+    fn withdraw_activity_task(&self, token: &str) -> Result<(), StoreError> {
+        self.rows(
+            "DELETE FROM activity_tasks WHERE token = $1",
+            vec![text(token)],
+        )?;
+        Ok(())
+    }
+
+    fn wait_for_activity_tasks(&self, timeout: Duration) -> bool {
+        let offered = Arc::clone(&self.listener.offered);
+        self.run(|_| async move {
+            Ok::<_, PostgresError>(
+                tokio::time::timeout(timeout, offered.notified())
                     .await
                     .is_ok(),
             )

@@ -100,8 +100,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE triggers (name text COLLATE "C" PRIMARY KEY, record text NOT NULL);
     CREATE TABLE trigger_states (name text PRIMARY KEY, record text NOT NULL);
     "#,
-    // 2: several nodes: who they are, which executions each owns, and the
-    // messages left for executions by nodes that do not own them.
+    // 2: several nodes: who they are, which executions each owns, the
+    // messages left for executions by nodes that do not own them, and the
+    // activity tasks waiting for a worker of any node.
     r#"
     CREATE TABLE nodes (
         id text COLLATE "C" PRIMARY KEY,
@@ -122,6 +123,16 @@ const MIGRATIONS: &[&str] = &[
         posted timestamptz NOT NULL DEFAULT clock_timestamp()
     );
     CREATE INDEX messages_by_execution ON messages (execution, id);
+    CREATE TABLE activity_tasks (
+        token text COLLATE "C" PRIMARY KEY,
+        activity text NOT NULL,
+        execution text NOT NULL,
+        task bigint NOT NULL,
+        input text NOT NULL,
+        offered bigserial NOT NULL
+    );
+    CREATE INDEX activity_tasks_queue ON activity_tasks (activity, offered);
+    CREATE INDEX activity_tasks_by_execution ON activity_tasks (execution);
     "#,
 ];
 

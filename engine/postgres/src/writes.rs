@@ -304,7 +304,8 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
                   notices AS (DELETE FROM ended_notices WHERE arn = $1),
                   runs AS (DELETE FROM map_runs WHERE execution = $1),
                   leases AS (DELETE FROM leases WHERE execution = $1),
-                  messages AS (DELETE FROM messages WHERE execution = $1)
+                  messages AS (DELETE FROM messages WHERE execution = $1),
+                  offered AS (DELETE FROM activity_tasks WHERE execution = $1)
              DELETE FROM executions WHERE arn = $1",
             vec![text(arn)],
         ),

@@ -350,6 +350,7 @@ fn open_sled(label: &str) -> Arc<dyn Store> {
 
 fn task_call(resource: &str, input: Value, n: u64) -> TaskCall {
     TaskCall {
+        handed_over: Default::default(),
         request: TaskRequest {
             task: TaskId(n),
             state_name: "Work".into(),

@@ -304,6 +304,11 @@ impl DurableExecution {
         self.keeping == Keeping::Durable { end_notice: true }
     }
 
+    /// The epoch of the lease this node runs it with, if leased.
+    pub fn lease_epoch(&self) -> Option<u64> {
+        self.owner.as_ref().map(|l| l.epoch)
+    }
+
     pub fn record(&self) -> &ExecutionRecord {
         &self.record
     }

@@ -56,6 +56,10 @@ pub(crate) enum Message {
         task: Option<TaskId>,
         command: Command,
     },
+    /// This node took the execution over again with a lease of `epoch`:
+    /// a loop running on an older lease stops without writing, and the
+    /// execution resumes from the store.
+    Release { epoch: u64 },
 }
 
 /// Called once by the first message that reaches a sleeping execution.
@@ -203,8 +207,11 @@ impl Pending {
 /// A task being carried out: its invocation (dropped to cancel it) or its
 /// place in an activity's queue.
 enum Running {
-    Invocation(JoinHandle<()>),
-    Activity { activity_arn: String },
+    Invocation(JoinHandle<()>, crate::HandedOver),
+    Activity {
+        activity_arn: String,
+        token: Option<String>,
+    },
 }
 
 /// The span every line about one execution is logged in.
@@ -258,10 +265,17 @@ pub(crate) fn run(
                     && matches!(request.resource.kind, ResourceKind::Activity { .. })
                 {
                     let activity_arn = request.resource.arn.clone();
+                    let token = request.token.clone();
                     if !pending.taken.contains(&task) {
                         offer_activity(&engine, &arn, request);
                     }
-                    running.insert(task, Running::Activity { activity_arn });
+                    running.insert(
+                        task,
+                        Running::Activity {
+                            activity_arn,
+                            token,
+                        },
+                    );
                     continue;
                 }
                 // Usually recorded with the step that scheduled the task; a
@@ -279,11 +293,12 @@ pub(crate) fn run(
                         break 'life;
                     }
                 }
+                let handed_over = crate::HandedOver::default();
                 let handle = match mocked {
                     Some(answer) => answer_with(answer, task, inbox.clone()),
-                    None => invoke(&engine, &arn, request, inbox.clone()),
+                    None => invoke(&engine, &arn, request, inbox.clone(), handed_over.clone()),
                 };
-                running.insert(task, Running::Invocation(handle));
+                running.insert(task, Running::Invocation(handle, handed_over));
             }
             pending.taken.clear();
             pending.submitted.clear();
@@ -311,6 +326,13 @@ pub(crate) fn run(
                         continue;
                     }
                     (command, Some(reply), None)
+                }
+                Message::Release { epoch } => {
+                    if execution.lease_epoch().is_some_and(|held| held < epoch) {
+                        paused = true;
+                        break;
+                    }
+                    continue;
                 }
                 Message::Posted { id, task, command } => {
                     if task.is_some_and(|t| !execution.execution().is_task_open(t)) {
@@ -357,6 +379,16 @@ pub(crate) fn run(
         }
         for (_, key) in timers {
             engine.timers().cancel(key);
+        }
+        if paused {
+            // This node lets go of the execution; whoever runs it next
+            // invokes these tasks again and finds what they started.
+            for (_, task) in running.drain() {
+                if let Running::Invocation(handle, handed_over) = task {
+                    handed_over.hand_over();
+                    handle.abort();
+                }
+            }
         }
         let tasks: Vec<TaskId> = running.keys().copied().collect();
         for task in tasks {
@@ -437,9 +469,12 @@ pub(crate) fn count_transitions(engine: &Engine, execution: &DurableExecution) {
 /// or its activity task withdrawn.
 fn cancel(engine: &Engine, arn: &str, running: &mut HashMap<TaskId, Running>, task: TaskId) {
     match running.remove(&task) {
-        Some(Running::Invocation(handle)) => handle.abort(),
-        Some(Running::Activity { activity_arn }) => {
-            engine.activities().withdraw(&activity_arn, arn, task);
+        Some(Running::Invocation(handle, _)) => handle.abort(),
+        Some(Running::Activity {
+            activity_arn,
+            token,
+        }) => {
+            engine.withdraw_activity_task(&activity_arn, arn, task, token.as_deref());
         }
         None => {}
     }
@@ -451,7 +486,7 @@ fn offer_activity(engine: &Engine, arn: &str, request: TaskRequest) {
         // execution stored before tokens existed has none to offer.
         return;
     };
-    engine.activities().offer(
+    engine.offer_activity_task(
         &request.resource.arn,
         ActivityTask {
             token,
@@ -463,7 +498,13 @@ fn offer_activity(engine: &Engine, arn: &str, request: TaskRequest) {
 }
 
 /// Invokes a task and sends its answer to the execution.
-fn invoke(engine: &Engine, arn: &str, request: TaskRequest, inbox: Inbox) -> JoinHandle<()> {
+fn invoke(
+    engine: &Engine,
+    arn: &str,
+    request: TaskRequest,
+    inbox: Inbox,
+    handed_over: crate::HandedOver,
+) -> JoinHandle<()> {
     let task = request.task;
     let callback = request.resource.pattern == IntegrationPattern::WaitForTaskToken;
     let logs = engine.task_log_sink(arn, &request);
@@ -472,6 +513,7 @@ fn invoke(engine: &Engine, arn: &str, request: TaskRequest, inbox: Inbox) -> Joi
         execution_arn: arn.to_owned(),
         request,
         logs,
+        handed_over,
     };
     let resource_type = stepline_language::interp::resource_type(&call.request.resource);
     let span = tracing::info_span!(

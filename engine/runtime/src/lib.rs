@@ -36,5 +36,5 @@ pub use metrics::Metrics;
 pub use stepline_language::clock::{Clock, ManualClock, WallClock};
 pub use stepline_language::local::{Invoker, Outcome, UnavailableInvoker, run_to_completion};
 pub use task_logs::{TaskLogSink, TaskOutput};
-pub use task_runner::{TaskCall, TaskFuture, TaskRunner};
+pub use task_runner::{HandedOver, TaskCall, TaskFuture, TaskRunner};
 pub use test_state::{InspectionLevel, TestStateMock, TestStateOptions, TestStateResult};

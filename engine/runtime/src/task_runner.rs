@@ -21,6 +21,28 @@ pub struct TaskCall {
     pub idempotency_key: String,
     /// Where the runner leaves what the attempt wrote (process tasks).
     pub logs: TaskLogSink,
+    /// Set when the invocation is dropped because this node lets go of
+    /// the execution, not because the execution cancelled the task.
+    pub handed_over: HandedOver,
+}
+
+/// Whether a dropped invocation was handed over: its node stopped running
+/// the execution (another node took it over, or the store failed) and the
+/// next owner invokes the task again with the same idempotency key. What
+/// the task started and keeps by name (a nested execution, a Map Run's
+/// children) then lives on for that invocation to find, instead of being
+/// stopped as a cancelled task's are.
+#[derive(Debug, Clone, Default)]
+pub struct HandedOver(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl HandedOver {
+    pub fn hand_over(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn is_handed_over(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 /// The future of a task's result or its ASL error.

@@ -539,6 +539,7 @@ impl Invoker for TestInvoker<'_> {
                         "TestState calls a task outside stepline"
                     );
                     let call = TaskCall {
+                        handed_over: Default::default(),
                         request: request.clone(),
                         execution_arn: "arn:aws:states:::execution:TestState:test".into(),
                         idempotency_key: format!("test-state-{}", request.task.0),

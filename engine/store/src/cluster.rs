@@ -51,6 +51,17 @@ pub struct ClusterMessage {
     pub body: String,
 }
 
+/// An activity task waiting for a worker of any node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedActivityTask {
+    pub activity: String,
+    pub token: String,
+    pub execution: String,
+    pub task: u64,
+    /// The effective input, as JSON text.
+    pub input: String,
+}
+
 /// Leases, nodes and messages, on a store several nodes share.
 pub trait Cluster: Send + Sync {
     /// Registers or renews `node`: its leases hold for `ttl` more, by the
@@ -79,6 +90,17 @@ pub trait Cluster: Send + Sync {
     /// a wake-up (the wake-up is a hint), so callers read
     /// [`Cluster::messages`] after a timeout too.
     fn wait_for_messages(&self, node: &str, timeout: Duration) -> bool;
+    /// Offers an activity task to the workers of every node (once: a task
+    /// offered again is left as it is).
+    fn offer_activity_task(&self, task: &SharedActivityTask) -> Result<(), StoreError>;
+    /// Takes the oldest task of `activity`, if any; two nodes never take
+    /// the same one.
+    fn take_activity_task(&self, activity: &str) -> Result<Option<SharedActivityTask>, StoreError>;
+    /// Withdraws a task no worker took (its state timed out or stopped).
+    fn withdraw_activity_task(&self, token: &str) -> Result<(), StoreError>;
+    /// Waits up to `timeout` for an activity task to be offered anywhere;
+    /// a hint, as [`Cluster::wait_for_messages`].
+    fn wait_for_activity_tasks(&self, timeout: Duration) -> bool;
 }
 
 /// What the embedded stores say to an operation only a shared store has.

@@ -34,7 +34,7 @@ mod sled_store;
 #[cfg(any(test, feature = "test-suite"))]
 pub mod suite;
 
-pub use cluster::{Cluster, ClusterMessage, Lease, NodeRecord};
+pub use cluster::{Cluster, ClusterMessage, Lease, NodeRecord, SharedActivityTask};
 pub use journal::{JournalCommand, JournalEntry};
 pub use memory::MemoryStore;
 pub use records::{

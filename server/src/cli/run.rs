@@ -181,6 +181,7 @@ struct Runners {
 impl Invoker for Runners {
     fn invoke(&mut self, request: &TaskRequest) -> Result<Value, Failure> {
         let call = TaskCall {
+            handed_over: Default::default(),
             request: request.clone(),
             execution_arn: self.execution_arn.clone(),
             idempotency_key: idempotency_key(&self.execution_arn, request.task),

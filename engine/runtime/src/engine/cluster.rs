@@ -104,6 +104,11 @@ impl Engine {
         Some((self.inner.store.cluster()?, state))
     }
 
+    /// The store's shared side, when this node is one of several.
+    pub(super) fn shared_store(&self) -> Option<&dyn Cluster> {
+        Some(self.cluster()?.0)
+    }
+
     /// The lease of an execution this node starts now.
     pub(super) fn new_lease(&self, arn: &str) -> Option<Lease> {
         let state = self.inner.cluster.as_ref()?;
@@ -189,9 +194,19 @@ impl Engine {
             taken += leases.len();
             for lease in leases {
                 let arn = lease.execution;
-                if super::lock(&self.inner.live).contains_key(&arn) {
-                    // Still winding down after a lost lease: it is resumed
-                    // from the store on the next round.
+                // A loop of it may still run here with an older lease (this
+                // node was paused or cut off, and took it back): that loop
+                // stops, and the execution resumes from the store when it
+                // has (`execution_ended`). A sleeping one wakes with the
+                // new lease and ignores the release.
+                let older_loop = {
+                    let live = super::lock(&self.inner.live);
+                    live.get(&arn).cloned().inspect(|_| {
+                        super::lock(&self.inner.reclaimed).insert(arn.clone());
+                    })
+                };
+                if let Some(inbox) = older_loop {
+                    let _ = inbox.send(Message::Release { epoch: lease.epoch });
                     continue;
                 }
                 match off_worker(|| self.inner.store.execution(&arn)) {

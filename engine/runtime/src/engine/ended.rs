@@ -50,11 +50,28 @@ impl Engine {
         Ok(())
     }
 
-    /// An execution's loop has ended: wake whoever waits for it.
+    /// An execution's loop has ended: wake whoever waits for it, and
+    /// resume it from the store if this node took it over again meanwhile
+    /// (`cluster.rs`, `claim_orphans`).
     pub(crate) fn execution_ended(&self, arn: &str) {
-        lock(&self.inner.live).remove(arn);
+        let reclaimed = {
+            let mut live = lock(&self.inner.live);
+            live.remove(arn);
+            lock(&self.inner.reclaimed).remove(arn)
+        };
         for done in lock(&self.inner.waiters).remove(arn).unwrap_or_default() {
             let _ = done.send(());
+        }
+        if reclaimed {
+            match self.inner.store.execution(arn) {
+                Ok(Some(record)) if record.status == ExecutionStatus::Running => {
+                    self.resume_or_fail(record);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(execution = %arn, error = %e, "an execution taken over again cannot be read; it is resumed after the next restart");
+                }
+            }
         }
     }
 }

@@ -128,6 +128,9 @@ struct Inner {
     /// the server's alerts); observers that went away are forgotten.
     ended: Mutex<Vec<mpsc::UnboundedSender<ExecutionRecord>>>,
     cluster: Option<cluster::ClusterState>,
+    /// Executions this node claimed while an older loop of theirs still
+    /// ran here: resumed from the store once that loop has ended.
+    reclaimed: Mutex<std::collections::HashSet<String>>,
 }
 
 /// The engine. Cheap to clone: clones share everything.
@@ -231,6 +234,7 @@ impl Engine {
                 asleep: std::sync::atomic::AtomicUsize::new(0),
                 ended: Mutex::new(observers),
                 cluster,
+                reclaimed: Mutex::new(Default::default()),
             }),
         };
         if engine.is_clustered() {
@@ -431,10 +435,6 @@ impl Engine {
         lock(&self.inner.random).next_u64() % n.max(1)
     }
 
-    pub(crate) fn activities(&self) -> &ActivityQueues {
-        &self.inner.activities
-    }
-
     pub(crate) fn timers(&self) -> &TimerService {
         &self.inner.timers
     }
@@ -493,7 +493,14 @@ impl Engine {
             None => {
                 let (inbox, messages) = Inbox::channel();
                 let arn = execution.record().arn.clone();
-                lock(&self.inner.live).insert(arn, inbox.clone());
+                let mut live = lock(&self.inner.live);
+                if live.contains_key(&arn) {
+                    // Resumed twice at once (a takeover and the retry of a
+                    // storage failure): one loop runs it.
+                    tracing::debug!(execution = %arn, "already running here");
+                    return;
+                }
+                live.insert(arn, inbox.clone());
                 (inbox, messages)
             }
         };

@@ -194,7 +194,11 @@ impl Engine {
         let arn = record.arn.clone();
         let owner = match self.ownership(&arn)? {
             super::cluster::Ownership::Alone => None,
-            super::cluster::Ownership::Mine(lease) => Some(lease),
+            super::cluster::Ownership::Mine(lease) => {
+                // This loop is the one a takeover asked for.
+                lock(&self.inner.reclaimed).remove(&arn);
+                Some(lease)
+            }
             super::cluster::Ownership::Elsewhere => {
                 // Another node took it over (while it slept here, say).
                 if inbox.is_some() {

@@ -70,9 +70,9 @@ pub fn run(engine: Arc<dyn Children>, buckets: Buckets, call: TaskCall) -> TaskF
     Box::pin(async move {
         let spec: MapRunSpec = serde_json::from_value(call.request.input.clone())
             .map_err(|e| cause::MAP_RUN_MALFORMED.failure(&[("reason", &e)]))?;
-        MapRun::start(engine, buckets, &call.execution_arn, spec)?
-            .run()
-            .await
+        let mut map_run = MapRun::start(engine, buckets, &call.execution_arn, spec)?;
+        map_run.handed_over = call.handed_over.clone();
+        map_run.run().await
     })
 }
 
@@ -92,6 +92,9 @@ struct MapRun {
     units: usize,
     /// Every item was read: the total is known.
     read_all: bool,
+    /// Dropped because its parent's node let go of the parent: the
+    /// children run on, for the next owner's Map Run to find.
+    handed_over: crate::HandedOver,
 }
 
 fn runtime(e: EngineError) -> Failure {
@@ -165,6 +168,7 @@ impl MapRun {
             outputs_bytes: 0,
             units: 0,
             read_all: false,
+            handed_over: Default::default(),
         })
     }
 
@@ -447,7 +451,7 @@ impl MapRun {
 /// timed out): the children stop with it and the record says ABORTED.
 impl Drop for MapRun {
     fn drop(&mut self) {
-        if self.record.status != "RUNNING" {
+        if self.record.status != "RUNNING" || self.handed_over.is_handed_over() {
             return;
         }
         let cause = "The parent execution's Map Run was stopped.";

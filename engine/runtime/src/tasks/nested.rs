@@ -78,6 +78,7 @@ pub fn run(engine: Arc<dyn Children>, call: TaskCall) -> TaskFuture {
         let guard = StopChild {
             engine: Arc::clone(&engine),
             arn: Some(child.arn.clone()),
+            handed_over: call.handed_over.clone(),
         };
         let ended = engine.wait_for(&child.arn).await.map_err(service_failure)?;
         guard.disarm();
@@ -153,6 +154,8 @@ fn service_failure(e: EngineError) -> Failure {
 struct StopChild {
     engine: Arc<dyn Children>,
     arn: Option<String>,
+    /// The parent's next owner waits for the child instead.
+    handed_over: crate::HandedOver,
 }
 
 impl StopChild {
@@ -163,6 +166,9 @@ impl StopChild {
 
 impl Drop for StopChild {
     fn drop(&mut self) {
+        if self.handed_over.is_handed_over() {
+            return;
+        }
         if let Some(arn) = self.arn.take() {
             let cause = "The parent execution's task was stopped.".to_owned();
             let _ = self.engine.stop_execution(&arn, cause);
