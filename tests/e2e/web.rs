@@ -276,6 +276,66 @@ impl Browser {
         );
     }
 
+    /// Types `text` with the keyboard into whatever has the focus (the
+    /// WebDriver actions API: "send keys to an element" would first move
+    /// the caret to the end of a code editor).
+    fn keys(&self, text: &str) {
+        let actions: Vec<Value> = text
+            .chars()
+            .flat_map(|c| {
+                let c = c.to_string();
+                [
+                    json!({"type": "keyDown", "value": c}),
+                    json!({"type": "keyUp", "value": c}),
+                ]
+            })
+            .collect();
+        self.session_command(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
+        );
+    }
+
+    /// Puts the authoring page's editor caret just after the first
+    /// occurrence of `after` in its text, and focuses it.
+    fn editor_caret_after(&self, after: &str) {
+        let found = self.script(
+            "const v = StepCodeMirror.EditorView.findFromDOM(document.querySelector('#author-editor').shadowRoot.querySelector('.cm-editor'));
+             const i = v.state.doc.toString().indexOf(arguments[0]);
+             if (i < 0) return false;
+             v.focus();
+             v.dispatch({selection: {anchor: i + arguments[0].length}});
+             return true;",
+            json!([after]),
+        );
+        assert_eq!(found, json!(true), "'{after}' is not in the editor");
+    }
+
+    /// The authoring page's editor text.
+    fn editor_text(&self) -> String {
+        self.script(
+            "return StepCodeMirror.EditorView.findFromDOM(document.querySelector('#author-editor').shadowRoot.querySelector('.cm-editor')).state.doc.toString()",
+            json!([]),
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// The authoring page's diagnostics list: `LINE:COL CODE` each.
+    fn diagnostics(&self) -> Vec<String> {
+        let list = self.script(
+            "return [...document.querySelectorAll('#author-diagnostics li')].map((l) => l.dataset.line + ':' + l.dataset.column + ' ' + l.dataset.code)",
+            json!([]),
+        );
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// The visible text of the first element matching `css`.
     fn text(&self, css: &str) -> String {
         self.script(
@@ -1178,4 +1238,440 @@ fn a_rebound_name_gets_nothing() {
     // The server's own name still works in the same browser.
     browser.open(&format!("http://{}/v1/state-machines", server.addr));
     assert!(browser.text("body").contains("secret-machine"));
+}
+
+/// A definition as a person writes it, one field a line, so that the
+/// workbench's diagnostics have distinct lines: "Pass" is at 6:15.
+const GREETER: &str = r#"{
+  "Comment": "Greets",
+  "StartAt": "Hello",
+  "States": {
+    "Hello": {
+      "Type": "Pass",
+      "Result": {"hello": "world"},
+      "End": true
+    }
+  }
+}
+"#;
+
+/// Opens the workbench of `machine` from its page, and waits until the
+/// validator has answered once.
+fn open_workbench(browser: &Browser, base: &str, machine: &str) {
+    browser.open(&format!("{base}/#/machines/{machine}"));
+    browser.click("#author-link");
+    browser.wait_for(
+        "the workbench",
+        "return location.hash === '#/author/' + arguments[0] && document.querySelector('#author-editor')?.shadowRoot?.querySelector('.cm-content') != null",
+        json!([machine]),
+    );
+    wait_for_verdict(browser, "valid");
+}
+
+fn wait_for_verdict(browser: &Browser, verdict: &str) {
+    browser.wait_for(
+        &format!("the verdict '{verdict}'"),
+        "return document.querySelector('#author-status').textContent === arguments[0]",
+        json!([verdict]),
+    );
+}
+
+/// Typing a mistake shows the validator's diagnostic at its line and
+/// column, in the list and in the editor; fixing it clears it. The graph
+/// follows the text, and a click on a state jumps to its text (and the
+/// caret in a state's text selects it in the graph). Field names complete
+/// from the schema, for the kind of object the caret is in.
+#[test]
+fn the_workbench_checks_as_you_type_and_redraws_the_graph() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    create_machine(&server, "greeter", GREETER);
+    let base = format!("http://{}", server.addr);
+    open_workbench(&browser, &base, "greeter");
+    assert_eq!(browser.editor_text(), GREETER);
+    browser.find("#author-graph g.node[data-state='Hello']");
+    assert!(browser.diagnostics().is_empty());
+
+    // "Pass" loses its last letter: a Type that does not exist, at 6:15.
+    browser.editor_caret_after("\"Type\": \"Pass");
+    browser.keys("\u{E003}");
+    browser.wait_for(
+        "the diagnostic at 6:15",
+        "return [...document.querySelectorAll('#author-diagnostics li.error')].some((l) => l.dataset.line === '6' && l.dataset.column === '15')",
+        json!([]),
+    );
+    let underlined = browser.script(
+        "return [...document.querySelector('#author-editor').shadowRoot.querySelectorAll('.cm-lintRange-error')].map((e) => e.textContent).join('')",
+        json!([]),
+    );
+    assert_eq!(
+        underlined,
+        json!("\"Pas\""),
+        "the underline covers the value"
+    );
+    let marked_line = browser.script(
+        "const m = document.querySelector('#author-editor').shadowRoot.querySelector('.cm-gutter-lint .cm-lint-marker-error');
+         if (!m) return null;
+         const top = m.closest('.cm-gutterElement').getBoundingClientRect().top;
+         const line = [...document.querySelector('#author-editor').shadowRoot.querySelectorAll('.cm-line')].find((l) => Math.abs(l.getBoundingClientRect().top - top) < 3);
+         return line ? line.textContent : null;",
+        json!([]),
+    );
+    assert_eq!(marked_line, json!("      \"Type\": \"Pas\","));
+    let status = browser.text("#author-status");
+    assert!(status.starts_with("1 error"), "{status}");
+    browser.screenshot("author-diagnostic");
+
+    // Put back, the diagnostic goes.
+    browser.keys("s");
+    wait_for_verdict(&browser, "valid");
+    assert!(
+        browser.diagnostics().is_empty(),
+        "{:?}",
+        browser.diagnostics()
+    );
+    assert_eq!(
+        browser.script(
+            "return document.querySelector('#author-editor').shadowRoot.querySelectorAll('.cm-lintRange').length",
+            json!([])
+        ),
+        json!(0)
+    );
+
+    // A new state, typed after Hello, appears in the graph.
+    browser.editor_caret_after("\"End\": true\n    }");
+    browser.keys(", \"Bye\": {\"Type\": \"Succeed\"}");
+    assert!(
+        browser
+            .editor_text()
+            .contains("\"End\": true\n    }, \"Bye\": {\"Type\": \"Succeed\"}\n  }"),
+        "{}",
+        browser.editor_text()
+    );
+    browser.find("#author-graph g.node[data-state='Bye']");
+    browser.wait_for(
+        "the unreachable Bye's warning",
+        "return [...document.querySelectorAll('#author-diagnostics li.warning')].some((l) => l.dataset.line === '9')",
+        json!([]),
+    );
+
+    // A click on Hello in the graph selects its name in the text; the
+    // caret in Bye's text selects Bye in the graph.
+    browser.click("#author-graph g.node[data-state='Hello']");
+    let selected = browser.script(
+        "const v = StepCodeMirror.EditorView.findFromDOM(document.querySelector('#author-editor').shadowRoot.querySelector('.cm-editor'));
+         const s = v.state.selection.main;
+         return [v.state.sliceDoc(s.from, s.to), v.state.doc.lineAt(s.head).number];",
+        json!([]),
+    );
+    assert_eq!(selected, json!(["\"Hello\"", 5]));
+    browser.editor_caret_after("\"Bye\": {\"Ty");
+    browser.wait_for(
+        "Bye selected in the graph",
+        "return document.querySelector(\"#author-graph g.node[data-state='Bye']\").classList.contains('st-selected')",
+        json!([]),
+    );
+    assert_eq!(browser.text("#author-test-state"), "Bye (Succeed)");
+
+    // Completion: in a Pass state, the Pass fields not yet there.
+    browser.editor_caret_after("\"Type\": \"Pass\",");
+    browser.keys("\u{E007}\"Res");
+    let options = browser.wait_for(
+        "the completions",
+        "const o = [...document.querySelector('#author-editor').shadowRoot.querySelectorAll('.cm-tooltip-autocomplete li .cm-completionLabel')].map((l) => l.textContent); return o.length ? o : null",
+        json!([]),
+    );
+    let options: Vec<&str> = options
+        .as_array()
+        .expect("options")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(options.contains(&"ResultPath"), "{options:?}");
+    assert!(!options.contains(&"Result"), "already there: {options:?}");
+    assert!(
+        !options.contains(&"ResultSelector"),
+        "not a Pass field: {options:?}"
+    );
+    browser.screenshot("author-completion");
+    // CodeMirror ignores a key for a moment after the list opens, so that
+    // a key meant for the text does not pick an option.
+    std::thread::sleep(Duration::from_millis(300));
+    browser.keys("\u{E007}");
+    assert!(
+        browser.editor_text().contains("\n      \"ResultPath\"\n"),
+        "{}",
+        browser.editor_text()
+    );
+    let severe = browser.severe_logs();
+    assert!(severe.is_empty(), "{severe:?}");
+}
+
+/// "Test this state" runs the selected Task through TestState with the
+/// input and the mock result typed in the page, and shows every stage of
+/// its data flow and the next state.
+#[test]
+fn the_workbench_tests_a_state_stage_by_stage() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    let definition = r#"{
+  "StartAt": "Price",
+  "States": {
+    "Price": {
+      "Type": "Task",
+      "Resource": "stepline:process:price",
+      "InputPath": "$.order",
+      "Parameters": {"sku.$": "$.sku", "qty.$": "$.qty"},
+      "ResultSelector": {"total.$": "$.amount"},
+      "ResultPath": "$.price",
+      "Next": "Done"
+    },
+    "Done": {"Type": "Succeed"}
+  }
+}"#;
+    create_machine(&server, "orders", definition);
+    let base = format!("http://{}", server.addr);
+    open_workbench(&browser, &base, "orders");
+    browser.click("#author-graph g.node[data-state='Price']");
+    browser.wait_for(
+        "Price as the state to test",
+        "return document.querySelector('#author-test-state').textContent === 'Price (Task)' && !document.querySelector('#author-test-mock-label').hidden",
+        json!([]),
+    );
+    let input = json!({"order": {"sku": "A-1", "qty": 2, "note": "gift"}, "customer": "c-7"});
+    browser.type_into("#author-test-input", &input.to_string());
+    browser.type_into("#author-test-mock", r#"{"amount": 42, "currency": "EUR"}"#);
+    browser.click("#author-test-run");
+    browser.find("#author-test-result section.stage[data-stage='output']");
+    let stages = browser.script(
+        "const out = {};
+         for (const s of document.querySelectorAll('#author-test-result section.stage')) out[s.dataset.stage] = JSON.parse(s.querySelector('pre').textContent);
+         out.labels = [...document.querySelectorAll('#author-test-result section.stage h4')].map((h) => h.textContent);
+         return out;",
+        json!([]),
+    );
+    let mut expected_output = input.clone();
+    expected_output["price"] = json!({"total": 42});
+    assert_eq!(stages["input"], input);
+    assert_eq!(
+        stages["afterInputPath"],
+        json!({"sku": "A-1", "qty": 2, "note": "gift"})
+    );
+    assert_eq!(stages["afterParameters"], json!({"sku": "A-1", "qty": 2}));
+    assert_eq!(stages["result"], json!({"amount": 42, "currency": "EUR"}));
+    assert_eq!(stages["afterResultSelector"], json!({"total": 42}));
+    assert_eq!(stages["afterResultPath"], expected_output);
+    assert_eq!(stages["output"], expected_output);
+    assert_eq!(
+        stages["labels"],
+        json!([
+            "Input",
+            "After InputPath",
+            "After Parameters",
+            "Result",
+            "After ResultSelector",
+            "After ResultPath",
+            "Output"
+        ])
+    );
+    assert_eq!(browser.text("#author-test-next").trim(), "next: Done");
+    assert!(browser.text("#author-test-result").contains("SUCCEEDED"));
+    browser.screenshot("author-test-state");
+
+    // The same endpoint over plain HTTP, as curl would: a mocked failure
+    // that nothing catches.
+    let reply = post(
+        &server,
+        "/v1/test-state",
+        &json!({"definition": {"Type": "Task", "Resource": "stepline:process:price", "End": true},
+                "mock": {"errorOutput": {"error": "Price.Unknown", "cause": "no such sku"}}})
+        .to_string(),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let answer = reply.json();
+    assert_eq!(answer["status"], "FAILED", "{answer}");
+    assert_eq!(answer["error"], "Price.Unknown");
+    let refused = post(
+        &server,
+        "/v1/test-state",
+        r#"{"definition": {}, "mock": 3}"#,
+    );
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let severe = browser.severe_logs();
+    assert!(severe.is_empty(), "{severe:?}");
+}
+
+/// Saving from the workbench: a new revision of the state machine, the
+/// server's diagnostics when it refuses, a copy under a new name, and a
+/// new state machine from `/author`.
+#[test]
+fn saving_from_the_workbench_creates_a_revision() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    create_machine(&server, "greeter", GREETER);
+    let base = format!("http://{}", server.addr);
+    open_workbench(&browser, &base, "greeter");
+
+    browser.editor_caret_after("\"hello\": \"world");
+    browser.keys("!");
+    browser.click("#author-save-revision");
+    browser.wait_for(
+        "the saved revision",
+        "return document.querySelector('#author-save-message').textContent.startsWith('Saved revision 2 of greeter.')",
+        json!([]),
+    );
+    let stored = get(&server, "/v1/state-machines/greeter").json();
+    assert_eq!(stored["revision"], 2);
+    assert!(
+        stored["definition"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"world!\""),
+        "{stored}"
+    );
+    assert!(browser.text("#author-meta").contains("revision 2"));
+
+    // A definition with an error is refused, and the server's diagnostics
+    // are shown at their place.
+    browser.editor_caret_after("\"Type\": \"Pass");
+    browser.keys("\u{E003}");
+    browser.click("#author-save-revision");
+    browser.wait_for(
+        "the refusal",
+        "return document.querySelector('#author-save-message').textContent.startsWith('InvalidDefinition: ')",
+        json!([]),
+    );
+    browser.wait_for(
+        "the refusal's diagnostic at 6:15",
+        "return [...document.querySelectorAll('#author-diagnostics li.error')].some((l) => l.dataset.line === '6' && l.dataset.column === '15')",
+        json!([]),
+    );
+    browser.screenshot("author-save-refused");
+    assert_eq!(
+        get(&server, "/v1/state-machines/greeter").json()["revision"],
+        2
+    );
+
+    // Fixed, it is saved as a new state machine under another name.
+    browser.editor_caret_after("\"Type\": \"Pas");
+    browser.keys("s");
+    browser.type_into("#author-name", "greeter-copy");
+    browser.click("#author-save-new");
+    browser.wait_for(
+        "the new state machine",
+        "return document.querySelector('#author-save-message').textContent.startsWith('Created greeter-copy, revision 1.') && location.hash === '#/author/greeter-copy'",
+        json!([]),
+    );
+    let copy = get(&server, "/v1/state-machines/greeter-copy");
+    assert_eq!(copy.status, 200, "{}", copy.body);
+
+    // `/author` opens an empty workbench with a valid start.
+    browser.open(&format!("{base}/author"));
+    browser.wait_for(
+        "the new workbench",
+        "return location.hash === '#/author' && document.querySelector('#author-editor')?.shadowRoot?.querySelector('.cm-content') != null",
+        json!([]),
+    );
+    wait_for_verdict(&browser, "valid");
+    browser.type_into("#author-name", "fresh");
+    browser.click("#author-save-new");
+    browser.wait_for(
+        "the fresh state machine",
+        "return document.querySelector('#author-save-message').textContent.startsWith('Created fresh, revision 1.')",
+        json!([]),
+    );
+    assert_eq!(get(&server, "/v1/state-machines/fresh").status, 200);
+    let severe: Vec<String> = browser
+        .severe_logs()
+        .into_iter()
+        .filter(|m| !m.contains("status of 422"))
+        .collect();
+    assert!(severe.is_empty(), "{severe:?}");
+}
+
+/// Tasks fail twice, with a cause that is JSON, then succeed.
+struct ThirdTimeLucky;
+
+impl TaskRunner for ThirdTimeLucky {
+    fn run(&self, call: TaskCall) -> TaskFuture {
+        Box::pin(async move {
+            if call.request.attempt < 2 {
+                Err(Failure::new(
+                    "Busy.TryLater",
+                    json!({"errorMessage": "the ledger is busy", "attempt": call.request.attempt})
+                        .to_string(),
+                ))
+            } else {
+                Ok(json!({"booked": true}))
+            }
+        })
+    }
+}
+
+/// A retried state says how many attempts it took on its graph node, and
+/// its panel lists each attempt with its times, error and cause (parsed,
+/// when it is JSON).
+#[test]
+fn a_retried_state_shows_its_attempts() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start_with(Arc::new(ThirdTimeLucky));
+    create_machine(
+        &server,
+        "ledger",
+        r#"{"StartAt": "Book", "States": {
+            "Book": {"Type": "Task", "Resource": "stepline:process:book", "End": true,
+              "Retry": [{"ErrorEquals": ["Busy.TryLater"], "IntervalSeconds": 1, "BackoffRate": 1, "MaxAttempts": 3}]}}}"#,
+    );
+    start(&server, "ledger", "booking-1", "{}");
+    let base = format!("http://{}", server.addr);
+    browser.open(&format!("{base}/#/executions/ledger/booking-1"));
+    browser.wait_for_state("Book", "succeeded");
+    browser.wait_for(
+        "the attempts on the node",
+        "const t = document.querySelector(\"g.node[data-state='Book'] g.attempts text\"); return t && t.textContent === '3 attempts'",
+        json!([]),
+    );
+    browser.click("g.node[data-state='Book']");
+    let attempts = browser.wait_for(
+        "the attempts in the panel",
+        "const a = [...document.querySelectorAll('#state-panel .attempt')]; return a.length === 3 && a.map((e) => e.innerText)",
+        json!([]),
+    );
+    let attempts: Vec<&str> = attempts
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        attempts[0].contains("attempt 1 · failed · Busy.TryLater"),
+        "{attempts:?}"
+    );
+    assert!(
+        attempts[1].contains("attempt 2 · failed · Busy.TryLater"),
+        "{attempts:?}"
+    );
+    assert!(
+        attempts[2].contains("attempt 3 · succeeded"),
+        "{attempts:?}"
+    );
+    for a in &attempts {
+        assert!(a.contains("start ") && a.contains(" · end "), "{a}");
+    }
+    // The JSON cause is shown parsed, one member a line.
+    assert!(
+        attempts[1].contains("\"errorMessage\": \"the ledger is busy\",\n  \"attempt\": 1"),
+        "{attempts:?}"
+    );
+    browser.screenshot("execution-attempts");
+    let severe = browser.severe_logs();
+    assert!(severe.is_empty(), "{severe:?}");
 }

@@ -1,5 +1,8 @@
 //! The web pages: a small single-page application served at `GET /`,
-//! every asset embedded in the binary (no CDN, no build step).
+//! every asset embedded in the binary (no CDN). The pages' own scripts
+//! need no build step; the one vendored library, the authoring page's
+//! code editor (CodeMirror 6), is bundled once from `editor/` and the
+//! bundle committed (docs/decisions/code-editor.md).
 //!
 //! The pages are a face like the CLI: the browser reads and writes only
 //! through the REST API under `/v1/`, so this module holds no logic beyond
@@ -13,7 +16,7 @@
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 use crate::http::App;
@@ -50,7 +53,34 @@ const ASSETS: &[Asset] = &[
         "graph.js",
         "text/javascript; charset=utf-8"
     ),
+    asset!(
+        "/assets/author.js",
+        "author.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "/assets/vendor/codemirror.js",
+        "vendor/codemirror.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "/assets/vendor/codemirror.LICENSE.txt",
+        "vendor/codemirror.LICENSE.txt",
+        "text/plain; charset=utf-8"
+    ),
+    // The schema the validator uses: the editor completes field names
+    // from it.
+    Asset {
+        path: "/assets/asl.schema.json",
+        content_type: "application/json",
+        body: include_bytes!("../../../schemas/asl.schema.json"),
+    },
     asset!("/assets/app.css", "app.css", "text/css; charset=utf-8"),
+    asset!(
+        "/assets/editor.css",
+        "editor.css",
+        "text/css; charset=utf-8"
+    ),
     asset!("/assets/favicon.svg", "favicon.svg", "image/svg+xml"),
 ];
 
@@ -61,7 +91,9 @@ pub(crate) fn router() -> Router<App> {
     for asset in ASSETS {
         router = router.route(asset.path, get(move || serve(asset)));
     }
-    router
+    // The authoring workbench has an address of its own; the page routes
+    // by fragment, so it is a redirect to the fragment.
+    router.route("/author", get(|| async { Redirect::to("/#/author") }))
 }
 
 async fn serve(asset: &'static Asset) -> Response {

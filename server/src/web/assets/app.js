@@ -55,10 +55,11 @@
   // ---- API -----------------------------------------------------------------
 
   class ApiError extends Error {
-    constructor(status, code, message) {
+    constructor(status, code, message, data) {
       super(message);
       this.status = status;
       this.code = code;
+      this.data = data; // the whole error body (InvalidDefinition's diagnostics)
     }
   }
 
@@ -91,7 +92,7 @@
       throw new ApiError(res.status, "BadResponse", `the server answered ${res.status} with something that is not JSON`);
     }
     if (!res.ok) {
-      throw new ApiError(res.status, (data && data.code) || String(res.status), (data && data.message) || res.statusText);
+      throw new ApiError(res.status, (data && data.code) || String(res.status), (data && data.message) || res.statusText, data);
     }
     return data;
   }
@@ -180,17 +181,20 @@
   }
 
   function route() {
+    route.ticket = (route.ticket || 0) + 1;
     if (leave) leave();
     leave = null;
     setLive(false);
     const { parts, params } = parseHash();
-    document.getElementById("nav-machines").classList.toggle("on", parts[0] !== "executions");
+    document.getElementById("nav-machines").classList.toggle("on", parts[0] !== "executions" && parts[0] !== "author");
     document.getElementById("nav-executions").classList.toggle("on", parts[0] === "executions");
+    document.getElementById("nav-author").classList.toggle("on", parts[0] === "author");
     window.scrollTo(0, 0);
     if (parts.length === 0) return machinesPage();
     if (parts[0] === "machines" && parts.length === 2) return machinePage(parts[1]);
     if (parts[0] === "executions" && parts.length === 1) return executionsPage(params);
     if (parts[0] === "executions" && parts.length === 3) return executionPage(parts[1], parts[2]);
+    if (parts[0] === "author" && parts.length <= 2) return authorPage(parts[1] || null);
     show(h("h1", {}, "Not found"), h("p", {}, "There is no page here. "), h("a", { href: "#/" }, "State machines"));
   }
 
@@ -337,6 +341,8 @@
         {},
         h("h1", {}, m.name),
         h("span.meta", {}, `${m.type} · revision ${m.revision} · created ${when(m.creationDate)}`),
+        h("span.grow"),
+        h("a.button#author-link", { href: "#/author/" + seg(m.name) }, "Edit definition"),
       ),
       h(
         "div.split",
@@ -360,6 +366,42 @@
     } catch (err) {
       recent.append(h("tr", {}, h("td", {}, errorBox(err))));
     }
+  }
+
+  // ---- authoring -----------------------------------------------------------
+
+  // The workbench's scripts (the code editor is most of the pages' weight)
+  // are loaded the first time it is opened, from this origin like the rest.
+  function loadScript(src) {
+    loadScript.loaded = loadScript.loaded || new Map();
+    if (!loadScript.loaded.has(src)) {
+      loadScript.loaded.set(
+        src,
+        new Promise((resolve, reject) => {
+          const script = h("script", { src });
+          script.addEventListener("load", resolve);
+          script.addEventListener("error", () => reject(new Error("could not load " + src)));
+          document.head.append(script);
+        }),
+      );
+    }
+    return loadScript.loaded.get(src);
+  }
+
+  async function authorPage(name) {
+    document.title = (name ? name + " · " : "") + "Author · stepline";
+    const ticket = route.ticket;
+    show(h("div.head", {}, h("h1", {}, "Author")), h("p.muted", {}, "Loading the editor…"));
+    let machine = null;
+    try {
+      await loadScript("/assets/vendor/codemirror.js");
+      await loadScript("/assets/author.js");
+      if (name) machine = await api("GET", "/v1/state-machines/" + seg(name));
+    } catch (err) {
+      return show(h("div.head", {}, h("h1", {}, "Author")), errorBox(err));
+    }
+    if (ticket !== route.ticket) return; // left while loading
+    leave = window.StepAuthor.open({ main, h, api, show, errorBox, graphFrame, seg, badge, when, pretty }, machine);
   }
 
   // ---- executions ----------------------------------------------------------
@@ -450,6 +492,8 @@
   // or iteration it runs in, so that closing that visit (its end, its
   // failure, the execution's end) cancels what was still running inside.
   const ABORT = /Aborted$/;
+  const ATTEMPT_START = /^(TaskScheduled|ActivityScheduled|ParallelStateStarted|MapStateStarted)$/;
+  const ATTEMPT_END = /^(Task|Activity)(Succeeded|Failed|TimedOut)$|^(Parallel|Map)State(Succeeded|Failed|Aborted)$/;
   const RANK = ["running", "failed", "caught", "aborted", "succeeded"];
 
   class Tracker {
@@ -476,6 +520,29 @@
         }
       }
     }
+    // A task (or activity, Parallel, Map) run is an attempt: scheduled or
+    // started, then succeeded, failed or timed out. A Retry makes another.
+    attempt(visit, ev) {
+      const t = ev.type;
+      if (ATTEMPT_START.test(t)) {
+        visit.attempts.push({ start: ev, end: null, failure: null });
+      } else if (ATTEMPT_END.test(t) && visit.attempts.length) {
+        const a = visit.attempts[visit.attempts.length - 1];
+        if (a.end) return;
+        a.end = ev;
+        if (!/Succeeded$/.test(t)) a.failure = ev.details || {};
+      }
+    }
+    // name -> "N attempts" for the states that were retried (the most
+    // attempts of any one visit).
+    attemptCounts() {
+      const out = new Map();
+      for (const [name, visits] of this.states) {
+        const most = Math.max(0, ...visits.map((v) => v.attempts.length));
+        if (most > 1) out.set(name, `${most} attempts`);
+      }
+      return out;
+    }
     fail(visit, ev) {
       if (!visit || visit.exited) return;
       // A Fail state's own event has no error; the failure that follows
@@ -493,7 +560,7 @@
       let visit = null;
       if (t.endsWith("StateEntered")) {
         const startsInside = prev && (prev.type === "ParallelStateStarted" || prev.type === "MapIterationStarted");
-        visit = { name: d.name, entered: ev, exited: null, failure: null, caught: false, cancelled: false };
+        visit = { name: d.name, entered: ev, exited: null, failure: null, caught: false, cancelled: false, attempts: [] };
         visit.parent = startsInside ? prevVisit || null : prevVisit ? prevVisit.parent : null;
         this.visits(d.name).push(visit);
         this.live.add(visit);
@@ -521,6 +588,7 @@
       if (visit) {
         this.visitOf.set(ev.id, visit);
         this.owner.set(ev.id, visit.name);
+        this.attempt(visit, ev);
       }
       // A failure belongs to its own state's visit and, when it ends a
       // branch or the execution, to the visit it follows (a state whose
@@ -595,6 +663,40 @@
     return "";
   }
 
+  // A cause that is JSON (a task's error object, say) is shown parsed.
+  function causeBlock(cause) {
+    if (cause === undefined || cause === null || cause === "") return null;
+    let parsed = null;
+    try {
+      const value = JSON.parse(cause);
+      if (value && typeof value === "object") parsed = value;
+    } catch (e) {
+      parsed = null;
+    }
+    return parsed ? h("pre.cause.parsed", {}, JSON.stringify(parsed, null, 2)) : h("div.cause", {}, String(cause));
+  }
+
+  // Each attempt of a retried state: when it started and ended, and how
+  // it failed.
+  function attemptList(attempts) {
+    return h(
+      "div.attempts",
+      {},
+      h("h4", {}, `Attempts (${attempts.length})`),
+      attempts.map((a, i) => {
+        const outcome = !a.end ? "running" : a.failure ? "failed" : "succeeded";
+        const f = a.failure || {};
+        return h(
+          "div.attempt",
+          { class: "attempt " + outcome, dataset: { attempt: i + 1 } },
+          h("div", {}, h("strong", {}, `attempt ${i + 1}`), ` · ${outcome}`, f.error ? h("span.attempt-error", {}, " · " + f.error) : null),
+          h("div.muted.small", {}, `start ${when(a.start.timestamp)}`, a.end ? ` · end ${when(a.end.timestamp)} · ${duration(a.start.timestamp, a.end.timestamp)}` : ""),
+          a.failure ? causeBlock(f.cause) : null,
+        );
+      }),
+    );
+  }
+
   async function executionPage(machine, name) {
     document.title = name + " · stepline";
     const base = "/v1/executions/" + seg(machine) + "/" + seg(name);
@@ -665,7 +767,10 @@
     }
 
     function refreshGraph() {
-      if (graph) graph.setStatus(tracker.statuses(exec.status));
+      if (graph) {
+        graph.setStatus(tracker.statuses(exec.status));
+        graph.setBadges(tracker.attemptCounts());
+      }
       if (selected) renderState();
     }
 
@@ -747,6 +852,7 @@
               h("div.muted.small", {}, `event ${v.entered.id} · ${when(v.entered.timestamp)}`),
               d ? h("div.error-box", {}, h("strong", {}, d.error || v.failure.type), d.cause ? h("div.cause", {}, d.cause) : null) : null,
               jsonBlock("Input", v.entered.details.input),
+              v.attempts.length > 1 ? attemptList(v.attempts) : null,
               v.exited ? jsonBlock("Output", v.exited.details.output) : null,
             ),
           );
