@@ -72,6 +72,16 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A script run with the authoring page's editor at hand: `root`, the
+/// shadow root it lives in, and `view`, its CodeMirror view.
+fn in_editor(body: &str) -> String {
+    format!(
+        "const root = document.querySelector('#author-editor').shadowRoot;
+         const view = StepCodeMirror.EditorView.findFromDOM(root.querySelector('.cm-editor'));
+         {body}"
+    )
+}
+
 /// A WebDriver session in a headless Chromium, ended (and chromedriver
 /// killed) on drop.
 struct Browser {
@@ -301,12 +311,13 @@ impl Browser {
     /// occurrence of `after` in its text, and focuses it.
     fn editor_caret_after(&self, after: &str) {
         let found = self.script(
-            "const v = StepCodeMirror.EditorView.findFromDOM(document.querySelector('#author-editor').shadowRoot.querySelector('.cm-editor'));
-             const i = v.state.doc.toString().indexOf(arguments[0]);
-             if (i < 0) return false;
-             v.focus();
-             v.dispatch({selection: {anchor: i + arguments[0].length}});
-             return true;",
+            &in_editor(
+                "const i = view.state.doc.toString().indexOf(arguments[0]);
+                 if (i < 0) return false;
+                 view.focus();
+                 view.dispatch({selection: {anchor: i + arguments[0].length}});
+                 return true;",
+            ),
             json!([after]),
         );
         assert_eq!(found, json!(true), "'{after}' is not in the editor");
@@ -314,13 +325,10 @@ impl Browser {
 
     /// The authoring page's editor text.
     fn editor_text(&self) -> String {
-        self.script(
-            "return StepCodeMirror.EditorView.findFromDOM(document.querySelector('#author-editor').shadowRoot.querySelector('.cm-editor')).state.doc.toString()",
-            json!([]),
-        )
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+        self.script(&in_editor("return view.state.doc.toString()"), json!([]))
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The authoring page's diagnostics list: `LINE:COL CODE` each.
@@ -880,7 +888,12 @@ fn the_pages_are_served_with_a_strict_content_security_policy() {
     for asset in [
         "/assets/app.js",
         "/assets/graph.js",
+        "/assets/author.js",
+        "/assets/vendor/codemirror.js",
+        "/assets/vendor/codemirror.LICENSE.txt",
+        "/assets/asl.schema.json",
         "/assets/app.css",
+        "/assets/editor.css",
         "/assets/favicon.svg",
     ] {
         let reply = get(&server, asset);
@@ -888,6 +901,15 @@ fn the_pages_are_served_with_a_strict_content_security_policy() {
         assert!(reply.header("content-security-policy").is_some(), "{asset}");
         assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
     }
+    // The workbench's own address is its fragment's.
+    let author = get(&server, "/author");
+    assert!(
+        (300..400).contains(&author.status),
+        "{} {}",
+        author.status,
+        author.body
+    );
+    assert_eq!(author.header("location"), Some("/#/author"));
     let aws = http(
         server.addr,
         "POST",
@@ -1303,7 +1325,9 @@ fn the_workbench_checks_as_you_type_and_redraws_the_graph() {
         json!([]),
     );
     let underlined = browser.script(
-        "return [...document.querySelector('#author-editor').shadowRoot.querySelectorAll('.cm-lintRange-error')].map((e) => e.textContent).join('')",
+        &in_editor(
+            "return [...root.querySelectorAll('.cm-lintRange-error')].map((e) => e.textContent).join('')",
+        ),
         json!([]),
     );
     assert_eq!(
@@ -1312,11 +1336,13 @@ fn the_workbench_checks_as_you_type_and_redraws_the_graph() {
         "the underline covers the value"
     );
     let marked_line = browser.script(
-        "const m = document.querySelector('#author-editor').shadowRoot.querySelector('.cm-gutter-lint .cm-lint-marker-error');
+        &in_editor(
+            "const m = root.querySelector('.cm-gutter-lint .cm-lint-marker-error');
          if (!m) return null;
          const top = m.closest('.cm-gutterElement').getBoundingClientRect().top;
-         const line = [...document.querySelector('#author-editor').shadowRoot.querySelectorAll('.cm-line')].find((l) => Math.abs(l.getBoundingClientRect().top - top) < 3);
+         const line = [...root.querySelectorAll('.cm-line')].find((l) => Math.abs(l.getBoundingClientRect().top - top) < 3);
          return line ? line.textContent : null;",
+        ),
         json!([]),
     );
     assert_eq!(marked_line, json!("      \"Type\": \"Pas\","));
@@ -1334,7 +1360,7 @@ fn the_workbench_checks_as_you_type_and_redraws_the_graph() {
     );
     assert_eq!(
         browser.script(
-            "return document.querySelector('#author-editor').shadowRoot.querySelectorAll('.cm-lintRange').length",
+            &in_editor("return root.querySelectorAll('.cm-lintRange').length"),
             json!([])
         ),
         json!(0)
@@ -1361,9 +1387,10 @@ fn the_workbench_checks_as_you_type_and_redraws_the_graph() {
     // caret in Bye's text selects Bye in the graph.
     browser.click("#author-graph g.node[data-state='Hello']");
     let selected = browser.script(
-        "const v = StepCodeMirror.EditorView.findFromDOM(document.querySelector('#author-editor').shadowRoot.querySelector('.cm-editor'));
-         const s = v.state.selection.main;
-         return [v.state.sliceDoc(s.from, s.to), v.state.doc.lineAt(s.head).number];",
+        &in_editor(
+            "const s = view.state.selection.main;
+             return [view.state.sliceDoc(s.from, s.to), view.state.doc.lineAt(s.head).number];",
+        ),
         json!([]),
     );
     assert_eq!(selected, json!(["\"Hello\"", 5]));
@@ -1380,7 +1407,9 @@ fn the_workbench_checks_as_you_type_and_redraws_the_graph() {
     browser.keys("\u{E007}\"Res");
     let options = browser.wait_for(
         "the completions",
-        "const o = [...document.querySelector('#author-editor').shadowRoot.querySelectorAll('.cm-tooltip-autocomplete li .cm-completionLabel')].map((l) => l.textContent); return o.length ? o : null",
+        &in_editor(
+            "const o = [...root.querySelectorAll('.cm-tooltip-autocomplete li .cm-completionLabel')].map((l) => l.textContent); return o.length ? o : null",
+        ),
         json!([]),
     );
     let options: Vec<&str> = options

@@ -68,7 +68,7 @@ pub async fn test_state(
     let input = fields.value("input").cloned().unwrap_or_else(|| json!({}));
     if input.to_string().len() > MAX_INPUT_BYTES {
         return Err(RestError::too_large(
-            "InvalidExecutionInput",
+            "InputTooLarge",
             format!("the input is larger than {MAX_INPUT_BYTES} bytes (256 KiB)"),
         ));
     }
