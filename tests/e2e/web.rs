@@ -1704,3 +1704,63 @@ fn a_retried_state_shows_its_attempts() {
     let severe = browser.severe_logs();
     assert!(severe.is_empty(), "{severe:?}");
 }
+
+/// The start form, on a state machine's page and in the workbench, keeps
+/// the inputs executions were started with (in the browser) and offers
+/// them again, newest first.
+#[test]
+fn the_start_form_remembers_recent_inputs() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    create_machine(&server, "greeter", GREETER);
+    let base = format!("http://{}", server.addr);
+    open_workbench(&browser, &base, "greeter");
+    assert_eq!(
+        browser.text("#author-run-revision"),
+        "Runs the saved revision 1."
+    );
+    assert_eq!(
+        browser.script(
+            "return document.querySelector('#author-run #start-recent').hidden",
+            json!([])
+        ),
+        json!(true)
+    );
+    browser.type_into("#author-run #start-input", r#"{"who": "first"}"#);
+    browser.click("#author-run #start-button");
+    browser.wait_for(
+        "the first execution's page",
+        "return location.hash.startsWith('#/executions/greeter/')",
+        json!([]),
+    );
+    browser.wait_for_state("Hello", "succeeded");
+
+    browser.open(&format!("{base}/#/machines/greeter"));
+    browser.type_into("#start-input", r#"{"who": "second"}"#);
+    browser.click("#start-button");
+    browser.wait_for(
+        "the second execution's page",
+        "return location.hash.startsWith('#/executions/greeter/')",
+        json!([]),
+    );
+    browser.open(&format!("{base}/#/machines/greeter"));
+    let offered = browser.wait_for(
+        "the recent inputs",
+        "const s = document.querySelector('#start-recent'); return s && !s.hidden && [...s.options].slice(1).map((o) => o.textContent)",
+        json!([]),
+    );
+    assert_eq!(
+        offered,
+        json!([r#"{"who": "second"}"#, r#"{"who": "first"}"#])
+    );
+    browser.click("#start-recent option[value='1']");
+    browser.wait_for(
+        "the chosen input in the form",
+        "return document.querySelector('#start-input').value === '{\"who\": \"first\"}'",
+        json!([]),
+    );
+    let severe = browser.severe_logs();
+    assert!(severe.is_empty(), "{severe:?}");
+}

@@ -271,9 +271,43 @@
 
   // ---- one state machine ---------------------------------------------------
 
+  // The inputs executions were last started with, per state machine, kept
+  // in this browser (localStorage; never sent anywhere): newest first.
+  const RECENT_INPUTS = 8;
+  const RECENT_MAX_CHARS = 16384;
+  function recentInputs(machine) {
+    try {
+      const list = JSON.parse(localStorage.getItem("stepline-inputs:" + machine) || "[]");
+      return Array.isArray(list) ? list.filter((t) => typeof t === "string") : [];
+    } catch (e) {
+      return [];
+    }
+  }
+  function rememberInput(machine, text) {
+    if (text.length > RECENT_MAX_CHARS) return;
+    const list = [text, ...recentInputs(machine).filter((t) => t !== text)].slice(0, RECENT_INPUTS);
+    try {
+      localStorage.setItem("stepline-inputs:" + machine, JSON.stringify(list));
+    } catch (e) {
+      // No storage (private mode, full): the form works without it.
+    }
+  }
+
   function startForm(machine) {
     const name = h("input#start-name", { type: "text", placeholder: "generated when empty", maxlength: 80, spellcheck: "false", autocomplete: "off" });
     const input = h("textarea#start-input", { rows: 6, spellcheck: "false" }, "{}");
+    const recent = recentInputs(machine);
+    const recentSel = h(
+      "select#start-recent",
+      { hidden: recent.length === 0, "aria-label": "Recent inputs" },
+      h("option", { value: "" }, `Recent inputs (${recent.length})`),
+      recent.map((t, i) => h("option", { value: i }, compact(t.replace(/\s+/g, " ")))),
+    );
+    recentSel.addEventListener("change", () => {
+      if (recentSel.value !== "") input.value = recent[Number(recentSel.value)];
+      recentSel.value = "";
+      input.focus();
+    });
     const message = h("div.form-error#start-error", { role: "alert" });
     const button = h("button.primary#start-button", { type: "submit" }, "Start execution");
     const form = h(
@@ -282,6 +316,7 @@
       h("h3", {}, "Start an execution"),
       h("label", {}, "Name", name),
       h("label", {}, "Input (JSON)", input),
+      recentSel,
       message,
       button,
     );
@@ -306,6 +341,7 @@
       try {
         const path = "/v1/state-machines/" + seg(machine) + "/executions" + (n ? "?name=" + seg(n) : "");
         const e = await api("POST", path, text);
+        rememberInput(machine, text);
         location.hash = execLink(e);
       } catch (err) {
         message.textContent = (err.code ? err.code + ": " : "") + err.message;
@@ -401,7 +437,7 @@
       return show(h("div.head", {}, h("h1", {}, "Author")), errorBox(err));
     }
     if (ticket !== route.ticket) return; // left while loading
-    leave = window.StepAuthor.open({ main, h, api, show, errorBox, graphFrame, seg, badge, when, pretty }, machine);
+    leave = window.StepAuthor.open({ main, h, api, show, errorBox, graphFrame, seg, badge, when, pretty, startForm }, machine);
   }
 
   // ---- executions ----------------------------------------------------------

@@ -296,7 +296,16 @@
     const saveRevision = h("button.primary#author-save-revision", { type: "button" }, "Save as new revision");
     const saveMessage = h("div.save-message#author-save-message", { role: "status" });
 
+    // Starting an execution runs the stored definition, so the form is
+    // there once the state machine is, and says which revision it runs.
+    const runSection = h("section.run#author-run");
+    function renderRun() {
+      if (!current) return runSection.replaceChildren();
+      runSection.replaceChildren(h("p.muted.small#author-run-revision", {}, `Runs the saved revision ${current.revision}.`), ctx.startForm(current.name));
+    }
+
     function renderHeader() {
+      renderRun();
       title.textContent = current ? "Author · " + current.name : "Author · new state machine";
       meta.replaceChildren(current ? h("span", {}, `${current.type} · revision ${current.revision} · `, h("a", { href: "#/machines/" + ctx.seg(current.name) }, "its page")) : "not saved yet");
       saveRevision.hidden = !current;
@@ -571,6 +580,7 @@
           {},
           graphHost,
           h("section.test#author-test", {}, h("h3", {}, "Test this state"), testTarget, h("label", {}, "Input (JSON)", testInput), mockLabel, testButton, testResult),
+          runSection,
         ),
       ),
     );
