@@ -1508,7 +1508,9 @@ fn the_workbench_tests_a_state_stage_by_stage() {
         ])
     );
     assert_eq!(browser.text("#author-test-next").trim(), "next: Done");
-    assert!(browser.text("#author-test-result").contains("SUCCEEDED"));
+    let result = browser.text("#author-test-result");
+    assert!(result.contains("SUCCEEDED"), "{result}");
+    assert!(!result.contains("null"), "{result}");
     browser.screenshot("author-test-state");
 
     // The same endpoint over plain HTTP, as curl would: a mocked failure
@@ -1549,6 +1551,11 @@ fn saving_from_the_workbench_creates_a_revision() {
 
     browser.editor_caret_after("\"hello\": \"world");
     browser.keys("!");
+    browser.wait_for(
+        "the unsaved mark",
+        "return !document.querySelector('#author-dirty').hidden",
+        json!([]),
+    );
     browser.click("#author-save-revision");
     browser.wait_for(
         "the saved revision",
@@ -1565,6 +1572,13 @@ fn saving_from_the_workbench_creates_a_revision() {
         "{stored}"
     );
     assert!(browser.text("#author-meta").contains("revision 2"));
+    assert_eq!(
+        browser.script(
+            "return document.querySelector('#author-dirty').hidden",
+            json!([])
+        ),
+        json!(true)
+    );
 
     // A definition with an error is refused, and the server's diagnostics
     // are shown at their place.

@@ -282,6 +282,7 @@
     let selected = null;
     let lastDiagnostics = [];
     let closed = false;
+    let savedDoc = null; // the text as stored, to tell unsaved edits
 
     const title = h("h1#author-title");
     const meta = h("span.meta#author-meta");
@@ -304,10 +305,14 @@
       runSection.replaceChildren(h("p.muted.small#author-run-revision", {}, `Runs the saved revision ${current.revision}.`), ctx.startForm(current.name));
     }
 
+    const dirtyMark = h("span.dirty#author-dirty", { hidden: true }, " · unsaved changes");
+    function dirty() {
+      return !savedDoc || !view.state.doc.eq(savedDoc);
+    }
     function renderHeader() {
       renderRun();
       title.textContent = current ? "Author · " + current.name : "Author · new state machine";
-      meta.replaceChildren(current ? h("span", {}, `${current.type} · revision ${current.revision} · `, h("a", { href: "#/machines/" + ctx.seg(current.name) }, "its page")) : "not saved yet");
+      meta.replaceChildren(current ? h("span", {}, `${current.type} · revision ${current.revision} · `, h("a", { href: "#/machines/" + ctx.seg(current.name) }, "its page")) : "not saved yet", dirtyMark);
       saveRevision.hidden = !current;
       if (current && !nameInput.value) nameInput.value = current.name;
     }
@@ -418,6 +423,7 @@
             if (u.docChanged) {
               status.className = "check";
               status.textContent = "checking…";
+              dirtyMark.hidden = !current || !dirty();
             }
             if (u.selectionSet) {
               const name = stateAt(u.state, u.state.selection.main.head);
@@ -513,10 +519,16 @@
         const stages = STAGES.filter(([k]) => data[k] !== undefined).map(([k, label]) => stage(k, label, data[k]));
         if (r.output !== undefined) stages.push(stage("output", "Output", r.output));
         if (data.variables !== undefined) stages.push(stage("variables", "Variables", data.variables));
+        // Through h(), which skips absent children (replaceChildren would
+        // show a null as the text "null").
         testResult.replaceChildren(
-          h("p", {}, ctx.badge(r.status), r.nextState ? h("span#author-test-next", {}, " next: ", h("strong", {}, r.nextState)) : h("span#author-test-next.muted", {}, " no next state (the end)")),
+          h(
+            "div",
+            {},
+            h("p", {}, ctx.badge(r.status), r.nextState ? h("span#author-test-next", {}, " next: ", h("strong", {}, r.nextState)) : h("span#author-test-next.muted", {}, " no next state (the end)")),
           r.error || r.cause ? h("div.error-box#author-test-error", {}, h("strong", {}, r.error || "Error"), r.cause ? h("div.cause", {}, r.cause) : null) : null,
-          h("div.stages", {}, stages),
+            h("div.stages", {}, stages),
+          ),
         );
         testResult.scrollIntoView({ block: "nearest" });
       } catch (err) {
@@ -551,6 +563,8 @@
       try {
         const saved = asNew ? await api("POST", "/v1/state-machines?name=" + ctx.seg(name), text) : await api("PUT", "/v1/state-machines/" + ctx.seg(current.name), text);
         current = saved;
+        savedDoc = CM.EditorState.create({ doc: text }).doc;
+        dirtyMark.hidden = !dirty();
         // The address follows the saved state machine without reloading
         // the page (which would lose the editor's undo history).
         history.replaceState(null, "", "#/author/" + ctx.seg(saved.name));
@@ -584,12 +598,21 @@
         ),
       ),
     );
+    if (machine) savedDoc = view.state.doc;
+    // Closing the tab or reloading with unsaved edits asks first.
+    const beforeUnload = (ev) => {
+      if (!dirty()) return;
+      ev.preventDefault();
+      ev.returnValue = "";
+    };
+    window.addEventListener("beforeunload", beforeUnload);
     renderHeader();
     renderTestTarget();
     redrawGraph(view.state.doc.toString());
     loadSchema();
     return () => {
       closed = true;
+      window.removeEventListener("beforeunload", beforeUnload);
       view.destroy();
     };
   }
