@@ -1778,3 +1778,93 @@ fn the_start_form_remembers_recent_inputs() {
     let severe = browser.severe_logs();
     assert!(severe.is_empty(), "{severe:?}");
 }
+
+/// A process task that fails once and then succeeds: each attempt in the
+/// panel carries what that attempt wrote.
+#[test]
+fn a_retried_process_task_shows_each_attempts_output() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let dir = crate::support::TempDir::new("web-retried-output");
+    let marker = dir.path().join("tried");
+    let script = dir.write(
+        "flaky.sh",
+        format!(
+            "cat > /dev/null\nif [ -e '{m}' ]; then echo 'second try works' >&2; echo '{{\"ok\": true}}'; exit 0; fi\ntouch '{m}'\necho 'first try <b id=bold>fails</b>' >&2\nexit 1\n",
+            m = marker.display()
+        ),
+    );
+    let config = dir.write(
+        "stepline.toml",
+        format!(
+            "[tasks.processes.flaky]\ncommand = \"/bin/sh\"\nargs = [\"{}\"]\n",
+            script.display()
+        ),
+    );
+    let serve = crate::support::Serve::start_with(
+        &crate::support::stepline_binary(),
+        &dir.path().join("data"),
+        Some(&config),
+    );
+    let definition = json!({"StartAt": "Sync", "States": {
+        "Sync": {"Type": "Task", "Resource": "stepline:process:flaky", "End": true,
+          "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 2}]}}});
+    let (status, answer) = serve.call(
+        "CreateStateMachine",
+        &json!({"name": "flaky", "definition": definition.to_string(), "roleArn": "arn:aws:iam::111111111111:role/r"}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = serve.call(
+        "StartExecution",
+        &json!({"stateMachineArn": "arn:aws:states:us-east-1:111111111111:stateMachine:flaky", "name": "run-1"}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let ended = crate::crash::wait_until_ended(
+        &serve,
+        answer["executionArn"].as_str().expect("arn"),
+        Instant::now() + Duration::from_secs(20),
+    );
+    assert_eq!(ended["status"], "SUCCEEDED", "{ended}");
+
+    browser.open(&format!("http://{}/#/executions/flaky/run-1", serve.addr));
+    browser.wait_for_state("Sync", "succeeded");
+    browser.click("g.node[data-state='Sync']");
+    let attempts = browser.wait_for(
+        "each attempt's output",
+        "const a = [...document.querySelectorAll('#state-panel .attempt')];
+         return a.length === 2 && a.every((e) => e.querySelector('.task-log')) && a.map((e) => e.innerText)",
+        json!([]),
+    );
+    let attempts: Vec<&str> = attempts
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        attempts[0].contains("failed") && attempts[0].contains("first try <b id=bold>fails</b>"),
+        "{attempts:?}"
+    );
+    assert!(
+        attempts[1].contains("succeeded") && attempts[1].contains("second try works"),
+        "{attempts:?}"
+    );
+    assert!(!attempts[0].contains("second try"), "{attempts:?}");
+    // Shown with their attempts, the logs are not listed again below.
+    assert_eq!(
+        browser.script(
+            "return document.querySelectorAll('#state-panel .visit.task-log').length",
+            json!([])
+        ),
+        json!(0)
+    );
+    assert_eq!(
+        browser.script("return document.getElementById('bold')", json!([])),
+        Value::Null,
+        "the output was parsed as markup"
+    );
+    browser.screenshot("execution-attempt-output");
+    let severe = browser.severe_logs();
+    assert!(severe.is_empty(), "{severe:?}");
+}

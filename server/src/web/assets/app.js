@@ -712,9 +712,20 @@
     return parsed ? h("pre.cause.parsed", {}, JSON.stringify(parsed, null, 2)) : h("div.cause", {}, String(cause));
   }
 
-  // Each attempt of a retried state: when it started and ended, and how
-  // it failed.
-  function attemptList(attempts) {
+  // What a process task's attempt wrote (GET .../logs), as text.
+  function logLines(a) {
+    return [
+      a.stderr ? h("div.small", {}, "stderr") : null,
+      a.stderr ? h("pre.log", {}, a.stderr) : null,
+      a.stdout ? h("div.small", {}, "stdout") : null,
+      a.stdout ? h("pre.log", {}, a.stdout) : null,
+    ];
+  }
+
+  // Each attempt of a retried state: when it started and ended, how it
+  // failed, and what it wrote (`logOf(number, attempt)`, when it has a
+  // task log).
+  function attemptList(attempts, logOf) {
     return h(
       "div.attempts",
       {},
@@ -728,6 +739,10 @@
           h("div", {}, h("strong", {}, `attempt ${i + 1}`), ` · ${outcome}`, f.error ? h("span.attempt-error", {}, " · " + f.error) : null),
           h("div.muted.small", {}, `start ${when(a.start.timestamp)}`, a.end ? ` · end ${when(a.end.timestamp)} · ${duration(a.start.timestamp, a.end.timestamp)}` : ""),
           a.failure ? causeBlock(f.cause) : null,
+          ...(() => {
+            const log = logOf(i + 1, a);
+            return log ? [h("div.task-log", {}, ...logLines(log))] : [];
+          })(),
         );
       }),
     );
@@ -831,8 +846,21 @@
       if (selected) renderState();
     }
 
-    function taskOutput(name) {
-      const attempts = taskLogs.filter((a) => a.stateName === name).slice(-5);
+    // The task log of attempt `number` of state `name` that ran from
+    // `attempt.start` to its end: the runner writes it just before the
+    // attempt's result is recorded. `shown` collects the logs placed.
+    function attemptLog(name, shown) {
+      return (number, attempt) => {
+        const from = new Date(attempt.start.timestamp).getTime() - 1;
+        const to = attempt.end ? new Date(attempt.end.timestamp).getTime() + 1000 : Infinity;
+        const log = taskLogs.find((l) => l.stateName === name && l.attempt === number && !shown.has(l.seq) && new Date(l.time).getTime() >= from && new Date(l.time).getTime() <= to);
+        if (log) shown.add(log.seq);
+        return log || null;
+      };
+    }
+
+    function taskOutput(name, shown) {
+      const attempts = taskLogs.filter((a) => a.stateName === name && !shown.has(a.seq)).slice(-5);
       if (!attempts.length) return [];
       return [
         h("h4", {}, "Task output"),
@@ -841,10 +869,7 @@
             "div.visit.task-log",
             {},
             h("div.muted.small", {}, `attempt ${a.attempt} · ${a.outcome}${a.error ? " · " + a.error : ""} · ${when(a.time)}${a.truncated ? " · truncated to the last 64 KiB" : ""}`),
-            a.stderr ? h("div.small", {}, "stderr") : null,
-            a.stderr ? h("pre.log", {}, a.stderr) : null,
-            a.stdout ? h("div.small", {}, "stdout") : null,
-            a.stdout ? h("pre.log", {}, a.stdout) : null,
+            ...logLines(a),
           ),
         ),
       ];
@@ -867,6 +892,7 @@
         return;
       }
       const visits = tracker.states.get(selected);
+      const placedLogs = new Set(); // task logs shown with their attempt
       const parts = [h("h3", {}, selected, " ", h("button.link.small#show-execution", { type: "button", onclick: () => selectState(null) }, "back to the execution"))];
       if (!visits) {
         parts.push(h("p.muted", {}, "Not entered (yet)."));
@@ -888,13 +914,13 @@
               h("div.muted.small", {}, `event ${v.entered.id} · ${when(v.entered.timestamp)}`),
               d ? h("div.error-box", {}, h("strong", {}, d.error || v.failure.type), d.cause ? h("div.cause", {}, d.cause) : null) : null,
               jsonBlock("Input", v.entered.details.input),
-              v.attempts.length > 1 ? attemptList(v.attempts) : null,
+              v.attempts.length > 1 ? attemptList(v.attempts, attemptLog(selected, placedLogs)) : null,
               v.exited ? jsonBlock("Output", v.exited.details.output) : null,
             ),
           );
         }
       }
-      parts.push(...taskOutput(selected));
+      parts.push(...taskOutput(selected, placedLogs));
       statePanel.replaceChildren(...parts);
     }
 
