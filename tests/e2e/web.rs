@@ -1434,6 +1434,17 @@ fn the_workbench_checks_as_you_type_and_redraws_the_graph() {
         "{}",
         browser.editor_text()
     );
+    // And the values a field allows: QueryLanguage's two.
+    browser.editor_caret_after("\"Comment\": \"Greets\",");
+    browser.keys("\u{E007}\"QueryLanguage\": \"");
+    let values = browser.wait_for(
+        "the values of QueryLanguage",
+        &in_editor(
+            "const o = [...root.querySelectorAll('.cm-tooltip-autocomplete li .cm-completionLabel')].map((l) => l.textContent); return o.length ? o : null",
+        ),
+        json!([]),
+    );
+    assert_eq!(values, json!(["JSONata", "JSONPath"]));
     let severe = browser.severe_logs();
     assert!(severe.is_empty(), "{severe:?}");
 }

@@ -181,16 +181,32 @@
 
   // ---- completion ------------------------------------------------------------
 
+  // The values a field's schema allows, when it lists them (`enum`,
+  // `const`, through local `$ref`s).
+  function valuesOf(schema, spec) {
+    for (let depth = 0; spec && depth < 8; depth++) {
+      if (Array.isArray(spec.enum)) return spec.enum.filter((v) => typeof v === "string");
+      if (typeof spec.const === "string") return [spec.const];
+      const ref = typeof spec.$ref === "string" && /^#\/\$defs\/(.+)$/.exec(spec.$ref);
+      spec = ref ? (schema.$defs || {})[ref[1]] : null;
+    }
+    return [];
+  }
+
   function completeFields(context) {
     const { state, pos } = context;
     const before = state.sliceDoc(Math.max(0, pos - 200), pos);
-    const typeValue = /"Type"\s*:\s*"([A-Za-z]*)$/.exec(before);
-    if (typeValue) {
-      return {
-        from: pos - typeValue[1].length,
-        options: STATE_TYPES.map((t) => ({ label: t, type: "enum" })),
-        validFor: /^[A-Za-z]*$/,
-      };
+    // A string value being typed: the values its field allows.
+    const value = /"([A-Za-z]+)"\s*:\s*"([A-Za-z.]*)$/.exec(before);
+    if (value) {
+      return loadSchema().then((schema) => {
+        const path = schema && objectPath(state, pos);
+        const { kind, type } = path ? kindOf(state, path.steps) : { kind: null };
+        // A state's Type may be any type, whatever it says now.
+        const values = kind === "state" && value[1] === "Type" ? STATE_TYPES : kind ? valuesOf(schema, fieldsFor(schema, kind, type)[value[1]]) : [];
+        if (!values.length) return null;
+        return { from: pos - value[2].length, options: values.map((v) => ({ label: v, type: "enum" })), validFor: /^[A-Za-z.]*$/ };
+      });
     }
     const key = /[{,]\s*("?)([A-Za-z]*)$/.exec(before);
     if (!key || (!key[1] && !key[2] && !context.explicit)) return null;
