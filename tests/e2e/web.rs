@@ -392,6 +392,18 @@ impl Browser {
         path
     }
 
+    /// A screenshot that docs/web.md shows: saved as [`screenshot`] does,
+    /// and copied to docs/screenshots/ when STEPLINE_DOC_SCREENSHOTS is
+    /// set (how the pictures in the docs are brought up to date).
+    fn doc_screenshot(&self, name: &str) {
+        let path = self.screenshot(name);
+        if std::env::var_os("STEPLINE_DOC_SCREENSHOTS").is_some() {
+            let dir = repo_root().join("docs/screenshots");
+            std::fs::create_dir_all(&dir).expect("docs/screenshots");
+            std::fs::copy(&path, dir.join(format!("{name}.png"))).expect("copy the screenshot");
+        }
+    }
+
     /// Messages the page logged at SEVERE (script errors, refused loads,
     /// Content-Security-Policy violations) since the last call.
     fn severe_logs(&self) -> Vec<String> {
@@ -496,7 +508,7 @@ fn an_execution_started_from_the_form_turns_green_live() {
     // The home page lists the state machine; its link opens the graph.
     browser.open(&format!("{base}/"));
     browser.find("#machines a[href='#/machines/pipeline']");
-    browser.screenshot("machines");
+    browser.doc_screenshot("machines");
     browser.click("#machines a[href='#/machines/pipeline']");
     browser.find("#graph svg g.node[data-state='Both']");
     // Choice conditions, Default and Catch are edge labels; Map and
@@ -520,7 +532,7 @@ fn an_execution_started_from_the_form_turns_green_live() {
         json!([]),
     );
     assert_eq!(nested, json!([true, true, true, false]));
-    browser.screenshot("machine-graph");
+    browser.doc_screenshot("machine-graph");
 
     // A bad input is refused in the form, with the reason.
     browser.type_into("#start-input", "{\"who\": ");
@@ -570,7 +582,7 @@ fn an_execution_started_from_the_form_turns_green_live() {
         "return document.querySelector('#state-panel').innerText.includes('\"echo\"')",
         json!([]),
     );
-    browser.screenshot("execution-succeeded");
+    browser.doc_screenshot("execution-succeeded");
     browser.script(
         "document.querySelector('#graph').scrollTop = 1e6",
         json!([]),
@@ -1348,7 +1360,7 @@ fn the_workbench_checks_as_you_type_and_redraws_the_graph() {
     assert_eq!(marked_line, json!("      \"Type\": \"Pas\","));
     let status = browser.text("#author-status");
     assert!(status.starts_with("1 error"), "{status}");
-    browser.screenshot("author-diagnostic");
+    browser.doc_screenshot("author-diagnostic");
 
     // Put back, the diagnostic goes.
     browser.keys("s");
@@ -1424,7 +1436,7 @@ fn the_workbench_checks_as_you_type_and_redraws_the_graph() {
         !options.contains(&"ResultSelector"),
         "not a Pass field: {options:?}"
     );
-    browser.screenshot("author-completion");
+    browser.doc_screenshot("author-completion");
     // CodeMirror ignores a key for a moment after the list opens, so that
     // a key meant for the text does not pick an option.
     std::thread::sleep(Duration::from_millis(300));
@@ -1522,7 +1534,7 @@ fn the_workbench_tests_a_state_stage_by_stage() {
     let result = browser.text("#author-test-result");
     assert!(result.contains("SUCCEEDED"), "{result}");
     assert!(!result.contains("null"), "{result}");
-    browser.screenshot("author-test-state");
+    browser.doc_screenshot("author-test-state");
 
     // The same endpoint over plain HTTP, as curl would: a mocked failure
     // that nothing catches.
@@ -1725,7 +1737,7 @@ fn a_retried_state_shows_its_attempts() {
         attempts[1].contains("\"errorMessage\": \"the ledger is busy\",\n  \"attempt\": 1"),
         "{attempts:?}"
     );
-    browser.screenshot("execution-attempts");
+    browser.doc_screenshot("execution-attempts");
     let severe = browser.severe_logs();
     assert!(severe.is_empty(), "{severe:?}");
 }
