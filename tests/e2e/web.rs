@@ -1095,6 +1095,18 @@ fn the_pages_ask_for_the_api_token_of_a_secured_server() {
         json!([]),
     );
     browser.screenshot("token-accepted");
+
+    // The workbench's calls carry the token too: its check answers.
+    browser.open(&format!("http://{}/#/author/guarded", serve.addr));
+    wait_for_verdict(&browser, "valid");
+    // Without it, the new workbench asks for it.
+    browser.script("sessionStorage.clear()", json!([]));
+    browser.open(&format!("http://{}/#/author", serve.addr));
+    browser.wait_for(
+        "the token form in the workbench",
+        "return document.querySelector('form.token-form') !== null",
+        json!([]),
+    );
 }
 
 /// A page on another origin: a tiny HTTP server of the test's own that
@@ -1305,7 +1317,7 @@ fn open_workbench(browser: &Browser, base: &str, machine: &str) {
 fn wait_for_verdict(browser: &Browser, verdict: &str) {
     browser.wait_for(
         &format!("the verdict '{verdict}'"),
-        "return document.querySelector('#author-status').textContent === arguments[0]",
+        "const s = document.querySelector('#author-status'); return s !== null && s.textContent === arguments[0]",
         json!([verdict]),
     );
 }

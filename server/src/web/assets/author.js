@@ -409,6 +409,12 @@
         answer = await api("POST", "/v1/validate", text);
       } catch (err) {
         if (closed) return [];
+        if (err.status === 401) {
+          // A server with tokens and none given yet: its form instead.
+          show(h("div.head", {}, h("h1", {}, "Author")), ctx.errorBox(err));
+          cleanup();
+          return [];
+        }
         renderDiagnostics([], (err.code ? err.code + ": " : "") + err.message);
         return [];
       }
@@ -626,11 +632,13 @@
     renderTestTarget();
     redrawGraph(view.state.doc.toString());
     loadSchema();
-    return () => {
+    function cleanup() {
+      if (closed) return;
       closed = true;
       window.removeEventListener("beforeunload", beforeUnload);
       view.destroy();
-    };
+    }
+    return cleanup;
   }
 
   window.StepAuthor = { open };
