@@ -149,7 +149,7 @@
     return { kind, type };
   }
 
-  // The state whose text holds `pos`: [name, its Object node], or null.
+  // The name of the innermost state whose text holds `pos`, or null.
   function stateAt(state, pos) {
     const path = objectPath(state, pos);
     if (!path) return null;
