@@ -1591,12 +1591,39 @@ fn saving_from_the_workbench_creates_a_revision() {
         "return !document.querySelector('#author-dirty').hidden",
         json!([]),
     );
+    browser.click("#author-publish");
     browser.click("#author-save-revision");
     browser.wait_for(
-        "the saved revision",
-        "return document.querySelector('#author-save-message').textContent.startsWith('Saved revision 2 of greeter.')",
+        "the saved and published revision",
+        "return document.querySelector('#author-save-message').textContent.startsWith('Saved revision 2 of greeter. Published as version 1.')",
         json!([]),
     );
+    // Version 1 is revision 2: publishing it again answers the same.
+    let version = post(
+        &server,
+        "/v1/state-machines/greeter/versions",
+        r#"{"revision": 2}"#,
+    );
+    assert_eq!(version.status, 201, "{}", version.body);
+    assert_eq!(
+        (
+            version.json()["version"].clone(),
+            version.json()["revision"].clone()
+        ),
+        (json!(1), json!(2))
+    );
+    let stale = post(
+        &server,
+        "/v1/state-machines/greeter/versions",
+        r#"{"revision": 1}"#,
+    );
+    assert_eq!(
+        (stale.status, stale.json()["code"].clone()),
+        (409, json!("Conflict")),
+        "{}",
+        stale.body
+    );
+    browser.click("#author-publish");
     let stored = get(&server, "/v1/state-machines/greeter").json();
     assert_eq!(stored["revision"], 2);
     assert!(

@@ -26,6 +26,7 @@ mod shapes;
 mod store;
 mod test_state;
 mod triggers;
+mod versions;
 
 use axum::Router;
 use axum::http::{StatusCode, Uri, header};
@@ -57,6 +58,11 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
             get(machines::describe),
         ),
         ("put", "/v1/state-machines/{machine}", put(machines::update)),
+        (
+            "post",
+            "/v1/state-machines/{machine}/versions",
+            post(versions::publish),
+        ),
         (
             "get",
             "/v1/state-machines/{machine}/graph",

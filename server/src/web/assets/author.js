@@ -311,6 +311,8 @@
     const nameInput = h("input#author-name", { type: "text", maxlength: 80, spellcheck: "false", autocomplete: "off", placeholder: "state machine name", "aria-label": "State machine name" });
     const saveNew = h("button#author-save-new", { type: "button" }, "Save as new state machine");
     const saveRevision = h("button.primary#author-save-revision", { type: "button" }, "Save as new revision");
+    const publish = h("input#author-publish", { type: "checkbox" });
+    const publishLabel = h("label.publish", { title: "A version is a numbered, unchangeable snapshot of a revision (PublishStateMachineVersion)" }, publish, " and publish it as a version");
     const saveMessage = h("div.save-message#author-save-message", { role: "status" });
 
     // Starting an execution runs the stored definition, so the form is
@@ -592,7 +594,20 @@
         history.replaceState(null, "", "#/author/" + ctx.seg(saved.name));
         renderHeader();
         saveMessage.className = "save-message good";
-        saveMessage.append(asNew ? `Created ${saved.name}, revision ${saved.revision}. ` : `Saved revision ${saved.revision} of ${saved.name}. `, h("a", { href: "#/machines/" + ctx.seg(saved.name) }, "Open its page"));
+        saveMessage.append(asNew ? `Created ${saved.name}, revision ${saved.revision}. ` : `Saved revision ${saved.revision} of ${saved.name}. `);
+        if (publish.checked) {
+          // The revision just saved, by number: if someone updated the
+          // state machine meanwhile, the server refuses rather than
+          // publishing their text.
+          try {
+            const v = await api("POST", "/v1/state-machines/" + ctx.seg(saved.name) + "/versions", JSON.stringify({ revision: saved.revision }));
+            saveMessage.append(`Published as version ${v.version}. `);
+          } catch (err) {
+            saveMessage.className = "save-message bad";
+            saveMessage.append(`Not published: ${err.code ? err.code + ": " : ""}${err.message} `);
+          }
+        }
+        saveMessage.append(h("a", { href: "#/machines/" + ctx.seg(saved.name) }, "Open its page"));
       } catch (err) {
         saveMessage.className = "save-message bad";
         saveMessage.textContent = (err.code ? err.code + ": " : "") + err.message;
@@ -606,7 +621,7 @@
 
     show(
       h("div.head", {}, title, meta),
-      h("div.save-bar", {}, nameInput, saveNew, saveRevision, saveMessage),
+      h("div.save-bar", {}, nameInput, saveNew, saveRevision, publishLabel, saveMessage),
       h(
         "div.split.author",
         {},
