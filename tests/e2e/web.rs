@@ -392,6 +392,24 @@ impl Browser {
         path
     }
 
+    /// Waits for a dialog (`confirm`), and accepts or dismisses it.
+    fn answer_dialog(&self, accept: bool) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let url = format!("{}/alert/text", self.session);
+            let reply = self
+                .runtime
+                .block_on(async { self.client.get(url).send().await });
+            if reply.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no dialog came");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let action = if accept { "accept" } else { "dismiss" };
+        self.session_command("POST", &format!("/alert/{action}"), Some(json!({})));
+    }
+
     /// A screenshot that docs/web.md shows: saved as [`screenshot`] does,
     /// and copied to docs/screenshots/ when STEPLINE_DOC_SCREENSHOTS is
     /// set (how the pictures in the docs are brought up to date).
@@ -1692,6 +1710,20 @@ fn saving_from_the_workbench_creates_a_revision() {
         json!([]),
     );
     assert_eq!(get(&server, "/v1/state-machines/fresh").status, 200);
+
+    // Going elsewhere with unsaved edits asks first; staying keeps them.
+    browser.editor_caret_after("\"hello\": \"world");
+    browser.keys("?");
+    browser.click("#nav-machines");
+    browser.answer_dialog(false);
+    assert_eq!(
+        browser.script("return location.hash", json!([])),
+        json!("#/author/fresh")
+    );
+    assert!(browser.editor_text().contains("\"world?\""));
+    browser.click("#nav-machines");
+    browser.answer_dialog(true);
+    browser.find("#machines a[href='#/machines/fresh']");
     let severe: Vec<String> = browser
         .severe_logs()
         .into_iter()

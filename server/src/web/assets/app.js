@@ -11,6 +11,10 @@
   const HISTORY_PAGE = 1000;
   const LONG_POLL = 20;
   let leave = null; // cleanup of the current page (stops polling)
+  // A page's "may the user go elsewhere?" (the workbench asks when there
+  // are unsaved edits), and the address it was opened at.
+  let mayLeave = null;
+  let here = location.hash;
 
   // ---- DOM -----------------------------------------------------------------
 
@@ -181,6 +185,13 @@
   }
 
   function route() {
+    if (mayLeave && location.hash !== here && !mayLeave()) {
+      // Stay: put the address back without another hashchange.
+      history.replaceState(null, "", here || "#/");
+      return;
+    }
+    mayLeave = null;
+    here = location.hash;
     route.ticket = (route.ticket || 0) + 1;
     if (leave) leave();
     leave = null;
@@ -437,7 +448,7 @@
       return show(h("div.head", {}, h("h1", {}, "Author")), errorBox(err));
     }
     if (ticket !== route.ticket) return; // left while loading
-    leave = window.StepAuthor.open({ main, h, api, show, errorBox, graphFrame, seg, badge, when, pretty, startForm }, machine);
+    leave = window.StepAuthor.open({ main, h, api, show, errorBox, graphFrame, seg, badge, when, pretty, startForm, setMayLeave: (f) => (mayLeave = f), setHere: (hash) => (here = hash) }, machine);
   }
 
   // ---- executions ----------------------------------------------------------

@@ -298,7 +298,7 @@
     let selected = null;
     let lastDiagnostics = [];
     let closed = false;
-    let savedDoc = null; // the text as stored, to tell unsaved edits
+    let savedDoc = null; // the text as stored (or as first shown), to tell unsaved edits
 
     const title = h("h1#author-title");
     const meta = h("span.meta#author-meta");
@@ -325,7 +325,7 @@
 
     const dirtyMark = h("span.dirty#author-dirty", { hidden: true }, " · unsaved changes");
     function dirty() {
-      return !savedDoc || !view.state.doc.eq(savedDoc);
+      return !view.state.doc.eq(savedDoc);
     }
     function renderHeader() {
       renderRun();
@@ -592,6 +592,7 @@
         // The address follows the saved state machine without reloading
         // the page (which would lose the editor's undo history).
         history.replaceState(null, "", "#/author/" + ctx.seg(saved.name));
+        ctx.setHere(location.hash);
         renderHeader();
         saveMessage.className = "save-message good";
         saveMessage.append(asNew ? `Created ${saved.name}, revision ${saved.revision}. ` : `Saved revision ${saved.revision} of ${saved.name}. `);
@@ -635,7 +636,7 @@
         ),
       ),
     );
-    if (machine) savedDoc = view.state.doc;
+    savedDoc = view.state.doc;
     // Closing the tab or reloading with unsaved edits asks first.
     const beforeUnload = (ev) => {
       if (!dirty()) return;
@@ -643,6 +644,8 @@
       ev.returnValue = "";
     };
     window.addEventListener("beforeunload", beforeUnload);
+    // And so does going to another page of the application.
+    ctx.setMayLeave(() => !dirty() || window.confirm("Leave the workbench? The unsaved changes will be lost."));
     renderHeader();
     renderTestTarget();
     redrawGraph(view.state.doc.toString());
@@ -650,6 +653,7 @@
     function cleanup() {
       if (closed) return;
       closed = true;
+      ctx.setMayLeave(null);
       window.removeEventListener("beforeunload", beforeUnload);
       view.destroy();
     }
