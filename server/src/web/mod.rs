@@ -125,6 +125,46 @@ async fn serve(asset: &'static Asset) -> Response {
 mod tests {
     use super::*;
 
+    /// The vendored editor was built from the recipe beside it: every
+    /// package its licence file names (written by the build) is in the
+    /// lock file at that version, and every package of the lock but the
+    /// bundler is named. A bundle rebuilt without its lock, or a lock
+    /// changed without a rebuild, fails here.
+    #[test]
+    fn the_vendored_editor_matches_its_recipe() {
+        let licences = include_str!("assets/vendor/codemirror.LICENSE.txt");
+        let lock: serde_json::Value =
+            serde_json::from_str(include_str!("editor/package-lock.json")).expect("the lock");
+        let mut bundled = Vec::new();
+        for line in licences.lines() {
+            let Some(rest) = line.strip_prefix("==== ") else {
+                continue;
+            };
+            let mut words = rest.split(' ');
+            let (name, version) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            let locked = &lock["packages"][format!("node_modules/{name}")]["version"];
+            assert_eq!(locked, version, "{name} in the licences and the lock");
+            bundled.push(name.to_owned());
+        }
+        for (path, _) in lock["packages"].as_object().expect("packages") {
+            let Some(name) = path.strip_prefix("node_modules/") else {
+                continue;
+            };
+            if name == "esbuild" || name.starts_with("@esbuild/") {
+                continue;
+            }
+            assert!(
+                bundled.iter().any(|b| b == name),
+                "{name} is locked but not bundled"
+            );
+        }
+        let bundle = ASSETS
+            .iter()
+            .find(|a| a.path == "/assets/vendor/codemirror.js")
+            .expect("the bundle");
+        assert!(bundle.body.starts_with(b"/*! CodeMirror 6"));
+    }
+
     /// The page must not need anything the policy forbids: no inline
     /// script or style, no remote origin.
     #[test]
