@@ -931,6 +931,18 @@ fn the_pages_are_served_with_a_strict_content_security_policy() {
         assert!(reply.header("content-security-policy").is_some(), "{asset}");
         assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
     }
+    // Revalidation answers 304 while the asset is unchanged.
+    let bundle = get(&server, "/assets/vendor/codemirror.js");
+    let tag = bundle.header("etag").expect("an entity tag").to_owned();
+    let again = http(
+        server.addr,
+        "GET",
+        "/assets/vendor/codemirror.js",
+        &[("If-None-Match", &tag)],
+        b"",
+    );
+    assert_eq!(again.status, 304, "{}", again.body);
+    assert!(again.body.is_empty());
     // The workbench's own address is its fragment's.
     let author = get(&server, "/author");
     assert!(

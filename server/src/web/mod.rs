@@ -15,7 +15,7 @@
 //! `POST /` stays the AWS dialect (`http.rs`); only `GET /` is the page.
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
@@ -89,16 +89,42 @@ const ASSETS: &[Asset] = &[
 pub(crate) fn router() -> Router<App> {
     let mut router = Router::new();
     for asset in ASSETS {
-        router = router.route(asset.path, get(move || serve(asset)));
+        // Hashed once, when the router is built.
+        let tag = HeaderValue::from_str(&etag(asset.body)).expect("hex in quotes");
+        router = router.route(
+            asset.path,
+            get(move |headers: HeaderMap| serve(asset, tag.clone(), headers)),
+        );
     }
     // The authoring workbench has an address of its own; the page routes
     // by fragment, so it is a redirect to the fragment.
     router.route("/author", get(|| async { Redirect::to("/#/author") }))
 }
 
-async fn serve(asset: &'static Asset) -> Response {
-    let mut response = asset.body.into_response();
+/// An asset's entity tag: a hash of its bytes (FNV-1a, 64 bits), so a
+/// browser revalidating (`no-cache`) gets 304 until the binary changes.
+fn etag(body: &[u8]) -> String {
+    let hash = body.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("\"{hash:016x}\"")
+}
+
+async fn serve(asset: &'static Asset, tag: HeaderValue, request: HeaderMap) -> Response {
+    let unchanged = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().as_bytes() == tag.as_bytes() || t.trim() == "*")
+        });
+    let mut response = if unchanged {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        asset.body.into_response()
+    };
     let headers = response.headers_mut();
+    headers.insert(header::ETAG, tag);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(asset.content_type),
@@ -115,8 +141,9 @@ async fn serve(asset: &'static Asset) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    // The assets change with the binary: revalidate every time, so an
-    // upgraded server never runs yesterday's script (they are small).
+    // The assets change with the binary: revalidate every time (a 304
+    // while the entity tag matches), so an upgraded server never runs
+    // yesterday's script.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
