@@ -1821,6 +1821,32 @@ fn a_retried_state_shows_its_attempts() {
         "{attempts:?}"
     );
     browser.doc_screenshot("execution-attempts");
+
+    // A failure whose cause is JSON: the execution's error shows it parsed.
+    create_machine(
+        &server,
+        "strict-ledger",
+        r#"{"StartAt": "Book", "States": {
+            "Book": {"Type": "Task", "Resource": "stepline:process:book", "End": true}}}"#,
+    );
+    start(&server, "strict-ledger", "booking-2", "{}");
+    browser.open(&format!("{base}/#/executions/strict-ledger/booking-2"));
+    let cause = browser.wait_for(
+        "the parsed cause",
+        "const c = document.querySelector('#exec-error pre.cause.parsed'); return c && c.textContent",
+        json!([]),
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(cause.as_str().unwrap_or_default()).ok(),
+        Some(json!({"errorMessage": "the ledger is busy", "attempt": 0}))
+    );
+    assert!(
+        cause
+            .as_str()
+            .unwrap_or_default()
+            .contains("\n  \"attempt\": 0"),
+        "indented: {cause}"
+    );
     let severe = browser.severe_logs();
     assert!(severe.is_empty(), "{severe:?}");
 }

@@ -821,7 +821,7 @@
       stopButton.hidden = exec.status !== "RUNNING";
       const parts = [];
       if (exec.error !== undefined || exec.cause !== undefined) {
-        parts.push(h("div.error-box#exec-error", { role: "alert" }, h("strong", {}, exec.error || "Error"), exec.cause ? h("div.cause", {}, exec.cause) : null));
+        parts.push(h("div.error-box#exec-error", { role: "alert" }, h("strong", {}, exec.error || "Error"), causeBlock(exec.cause)));
       }
       summary.replaceChildren(...parts);
       if (!selected) renderState();
@@ -923,7 +923,7 @@
               "div.visit",
               {},
               h("div.muted.small", {}, `event ${v.entered.id} · ${when(v.entered.timestamp)}`),
-              d ? h("div.error-box", {}, h("strong", {}, d.error || v.failure.type), d.cause ? h("div.cause", {}, d.cause) : null) : null,
+              d ? h("div.error-box", {}, h("strong", {}, d.error || v.failure.type), causeBlock(d.cause)) : null,
               jsonBlock("Input", v.entered.details.input),
               v.attempts.length > 1 ? attemptList(v.attempts, attemptLog(selected, placedLogs)) : null,
               v.exited ? jsonBlock("Output", v.exited.details.output) : null,
