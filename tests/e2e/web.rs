@@ -72,6 +72,16 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A script run with the authoring page's editor at hand: `root`, the
+/// shadow root it lives in, and `view`, its CodeMirror view.
+fn in_editor(body: &str) -> String {
+    format!(
+        "const root = document.querySelector('#author-editor').shadowRoot;
+         const view = StepCodeMirror.EditorView.findFromDOM(root.querySelector('.cm-editor'));
+         {body}"
+    )
+}
+
 /// A WebDriver session in a headless Chromium, ended (and chromedriver
 /// killed) on drop.
 struct Browser {
@@ -276,6 +286,64 @@ impl Browser {
         );
     }
 
+    /// Types `text` with the keyboard into whatever has the focus (the
+    /// WebDriver actions API: "send keys to an element" would first move
+    /// the caret to the end of a code editor).
+    fn keys(&self, text: &str) {
+        let actions: Vec<Value> = text
+            .chars()
+            .flat_map(|c| {
+                let c = c.to_string();
+                [
+                    json!({"type": "keyDown", "value": c}),
+                    json!({"type": "keyUp", "value": c}),
+                ]
+            })
+            .collect();
+        self.session_command(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
+        );
+    }
+
+    /// Puts the authoring page's editor caret just after the first
+    /// occurrence of `after` in its text, and focuses it.
+    fn editor_caret_after(&self, after: &str) {
+        let found = self.script(
+            &in_editor(
+                "const i = view.state.doc.toString().indexOf(arguments[0]);
+                 if (i < 0) return false;
+                 view.focus();
+                 view.dispatch({selection: {anchor: i + arguments[0].length}});
+                 return true;",
+            ),
+            json!([after]),
+        );
+        assert_eq!(found, json!(true), "'{after}' is not in the editor");
+    }
+
+    /// The authoring page's editor text.
+    fn editor_text(&self) -> String {
+        self.script(&in_editor("return view.state.doc.toString()"), json!([]))
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The authoring page's diagnostics list: `LINE:COL CODE` each.
+    fn diagnostics(&self) -> Vec<String> {
+        let list = self.script(
+            "return [...document.querySelectorAll('#author-diagnostics li')].map((l) => l.dataset.line + ':' + l.dataset.column + ' ' + l.dataset.code)",
+            json!([]),
+        );
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// The visible text of the first element matching `css`.
     fn text(&self, css: &str) -> String {
         self.script(
@@ -322,6 +390,36 @@ impl Browser {
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, png).expect("write screenshot");
         path
+    }
+
+    /// Waits for a dialog (`confirm`), and accepts or dismisses it.
+    fn answer_dialog(&self, accept: bool) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let url = format!("{}/alert/text", self.session);
+            let reply = self
+                .runtime
+                .block_on(async { self.client.get(url).send().await });
+            if reply.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no dialog came");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let action = if accept { "accept" } else { "dismiss" };
+        self.session_command("POST", &format!("/alert/{action}"), Some(json!({})));
+    }
+
+    /// A screenshot that docs/web.md shows: saved as [`screenshot`] does,
+    /// and copied to docs/screenshots/ when STEPLINE_DOC_SCREENSHOTS is
+    /// set (how the pictures in the docs are brought up to date).
+    fn doc_screenshot(&self, name: &str) {
+        let path = self.screenshot(name);
+        if std::env::var_os("STEPLINE_DOC_SCREENSHOTS").is_some() {
+            let dir = repo_root().join("docs/screenshots");
+            std::fs::create_dir_all(&dir).expect("docs/screenshots");
+            std::fs::copy(&path, dir.join(format!("{name}.png"))).expect("copy the screenshot");
+        }
     }
 
     /// Messages the page logged at SEVERE (script errors, refused loads,
@@ -428,7 +526,7 @@ fn an_execution_started_from_the_form_turns_green_live() {
     // The home page lists the state machine; its link opens the graph.
     browser.open(&format!("{base}/"));
     browser.find("#machines a[href='#/machines/pipeline']");
-    browser.screenshot("machines");
+    browser.doc_screenshot("machines");
     browser.click("#machines a[href='#/machines/pipeline']");
     browser.find("#graph svg g.node[data-state='Both']");
     // Choice conditions, Default and Catch are edge labels; Map and
@@ -452,7 +550,7 @@ fn an_execution_started_from_the_form_turns_green_live() {
         json!([]),
     );
     assert_eq!(nested, json!([true, true, true, false]));
-    browser.screenshot("machine-graph");
+    browser.doc_screenshot("machine-graph");
 
     // A bad input is refused in the form, with the reason.
     browser.type_into("#start-input", "{\"who\": ");
@@ -502,7 +600,7 @@ fn an_execution_started_from_the_form_turns_green_live() {
         "return document.querySelector('#state-panel').innerText.includes('\"echo\"')",
         json!([]),
     );
-    browser.screenshot("execution-succeeded");
+    browser.doc_screenshot("execution-succeeded");
     browser.script(
         "document.querySelector('#graph').scrollTop = 1e6",
         json!([]),
@@ -820,7 +918,12 @@ fn the_pages_are_served_with_a_strict_content_security_policy() {
     for asset in [
         "/assets/app.js",
         "/assets/graph.js",
+        "/assets/author.js",
+        "/assets/vendor/codemirror.js",
+        "/assets/vendor/codemirror.LICENSE.txt",
+        "/assets/asl.schema.json",
         "/assets/app.css",
+        "/assets/editor.css",
         "/assets/favicon.svg",
     ] {
         let reply = get(&server, asset);
@@ -828,6 +931,27 @@ fn the_pages_are_served_with_a_strict_content_security_policy() {
         assert!(reply.header("content-security-policy").is_some(), "{asset}");
         assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
     }
+    // Revalidation answers 304 while the asset is unchanged.
+    let bundle = get(&server, "/assets/vendor/codemirror.js");
+    let tag = bundle.header("etag").expect("an entity tag").to_owned();
+    let again = http(
+        server.addr,
+        "GET",
+        "/assets/vendor/codemirror.js",
+        &[("If-None-Match", &tag)],
+        b"",
+    );
+    assert_eq!(again.status, 304, "{}", again.body);
+    assert!(again.body.is_empty());
+    // The workbench's own address is its fragment's.
+    let author = get(&server, "/author");
+    assert!(
+        (300..400).contains(&author.status),
+        "{} {}",
+        author.status,
+        author.body
+    );
+    assert_eq!(author.header("location"), Some("/#/author"));
     let aws = http(
         server.addr,
         "POST",
@@ -1001,6 +1125,18 @@ fn the_pages_ask_for_the_api_token_of_a_secured_server() {
         json!([]),
     );
     browser.screenshot("token-accepted");
+
+    // The workbench's calls carry the token too: its check answers.
+    browser.open(&format!("http://{}/#/author/guarded", serve.addr));
+    wait_for_verdict(&browser, "valid");
+    // Without it, the new workbench asks for it.
+    browser.script("sessionStorage.clear()", json!([]));
+    browser.open(&format!("http://{}/#/author", serve.addr));
+    browser.wait_for(
+        "the token form in the workbench",
+        "return document.querySelector('form.token-form') !== null",
+        json!([]),
+    );
 }
 
 /// A page on another origin: a tiny HTTP server of the test's own that
@@ -1178,4 +1314,689 @@ fn a_rebound_name_gets_nothing() {
     // The server's own name still works in the same browser.
     browser.open(&format!("http://{}/v1/state-machines", server.addr));
     assert!(browser.text("body").contains("secret-machine"));
+}
+
+/// A definition as a person writes it, one field a line, so that the
+/// workbench's diagnostics have distinct lines: "Pass" is at 6:15.
+const GREETER: &str = r#"{
+  "Comment": "Greets",
+  "StartAt": "Hello",
+  "States": {
+    "Hello": {
+      "Type": "Pass",
+      "Result": {"hello": "world"},
+      "End": true
+    }
+  }
+}
+"#;
+
+/// Opens the workbench of `machine` from its page, and waits until the
+/// validator has answered once.
+fn open_workbench(browser: &Browser, base: &str, machine: &str) {
+    browser.open(&format!("{base}/#/machines/{machine}"));
+    browser.click("#author-link");
+    browser.wait_for(
+        "the workbench",
+        "return location.hash === '#/author/' + arguments[0] && document.querySelector('#author-editor')?.shadowRoot?.querySelector('.cm-content') != null",
+        json!([machine]),
+    );
+    wait_for_verdict(browser, "valid");
+}
+
+fn wait_for_verdict(browser: &Browser, verdict: &str) {
+    browser.wait_for(
+        &format!("the verdict '{verdict}'"),
+        "const s = document.querySelector('#author-status'); return s !== null && s.textContent === arguments[0]",
+        json!([verdict]),
+    );
+}
+
+/// Typing a mistake shows the validator's diagnostic at its line and
+/// column, in the list and in the editor; fixing it clears it. The graph
+/// follows the text, and a click on a state jumps to its text (and the
+/// caret in a state's text selects it in the graph). Field names complete
+/// from the schema, for the kind of object the caret is in.
+#[test]
+fn the_workbench_checks_as_you_type_and_redraws_the_graph() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    create_machine(&server, "greeter", GREETER);
+    let base = format!("http://{}", server.addr);
+    open_workbench(&browser, &base, "greeter");
+    assert_eq!(browser.editor_text(), GREETER);
+    browser.find("#author-graph g.node[data-state='Hello']");
+    assert!(browser.diagnostics().is_empty());
+
+    // "Pass" loses its last letter: a Type that does not exist, at 6:15.
+    browser.editor_caret_after("\"Type\": \"Pass");
+    browser.keys("\u{E003}");
+    browser.wait_for(
+        "the diagnostic at 6:15",
+        "return [...document.querySelectorAll('#author-diagnostics li.error')].some((l) => l.dataset.line === '6' && l.dataset.column === '15')",
+        json!([]),
+    );
+    let underlined = browser.script(
+        &in_editor(
+            "return [...root.querySelectorAll('.cm-lintRange-error')].map((e) => e.textContent).join('')",
+        ),
+        json!([]),
+    );
+    assert_eq!(
+        underlined,
+        json!("\"Pas\""),
+        "the underline covers the value"
+    );
+    let marked_line = browser.script(
+        &in_editor(
+            "const m = root.querySelector('.cm-gutter-lint .cm-lint-marker-error');
+         if (!m) return null;
+         const top = m.closest('.cm-gutterElement').getBoundingClientRect().top;
+         const line = [...root.querySelectorAll('.cm-line')].find((l) => Math.abs(l.getBoundingClientRect().top - top) < 3);
+         return line ? line.textContent : null;",
+        ),
+        json!([]),
+    );
+    assert_eq!(marked_line, json!("      \"Type\": \"Pas\","));
+    let status = browser.text("#author-status");
+    assert!(status.starts_with("1 error"), "{status}");
+    browser.doc_screenshot("author-diagnostic");
+
+    // Put back, the diagnostic goes.
+    browser.keys("s");
+    wait_for_verdict(&browser, "valid");
+    assert!(
+        browser.diagnostics().is_empty(),
+        "{:?}",
+        browser.diagnostics()
+    );
+    assert_eq!(
+        browser.script(
+            &in_editor("return root.querySelectorAll('.cm-lintRange').length"),
+            json!([])
+        ),
+        json!(0)
+    );
+
+    // A new state, typed after Hello, appears in the graph.
+    browser.editor_caret_after("\"End\": true\n    }");
+    browser.keys(", \"Bye\": {\"Type\": \"Succeed\"}");
+    assert!(
+        browser
+            .editor_text()
+            .contains("\"End\": true\n    }, \"Bye\": {\"Type\": \"Succeed\"}\n  }"),
+        "{}",
+        browser.editor_text()
+    );
+    browser.find("#author-graph g.node[data-state='Bye']");
+    browser.wait_for(
+        "the unreachable Bye's warning",
+        "return [...document.querySelectorAll('#author-diagnostics li.warning')].some((l) => l.dataset.line === '9')",
+        json!([]),
+    );
+
+    // A click on Hello in the graph selects its name in the text; the
+    // caret in Bye's text selects Bye in the graph.
+    browser.click("#author-graph g.node[data-state='Hello']");
+    let selected = browser.script(
+        &in_editor(
+            "const s = view.state.selection.main;
+             return [view.state.sliceDoc(s.from, s.to), view.state.doc.lineAt(s.head).number];",
+        ),
+        json!([]),
+    );
+    assert_eq!(selected, json!(["\"Hello\"", 5]));
+    browser.editor_caret_after("\"Bye\": {\"Ty");
+    browser.wait_for(
+        "Bye selected in the graph",
+        "return document.querySelector(\"#author-graph g.node[data-state='Bye']\").classList.contains('st-selected')",
+        json!([]),
+    );
+    assert_eq!(browser.text("#author-test-state"), "Bye (Succeed)");
+
+    // Completion: in a Pass state, the Pass fields not yet there.
+    browser.editor_caret_after("\"Type\": \"Pass\",");
+    browser.keys("\u{E007}\"Res");
+    let options = browser.wait_for(
+        "the completions",
+        &in_editor(
+            "const o = [...root.querySelectorAll('.cm-tooltip-autocomplete li .cm-completionLabel')].map((l) => l.textContent); return o.length ? o : null",
+        ),
+        json!([]),
+    );
+    let options: Vec<&str> = options
+        .as_array()
+        .expect("options")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(options.contains(&"ResultPath"), "{options:?}");
+    assert!(!options.contains(&"Result"), "already there: {options:?}");
+    assert!(
+        !options.contains(&"ResultSelector"),
+        "not a Pass field: {options:?}"
+    );
+    browser.doc_screenshot("author-completion");
+    // CodeMirror ignores a key for a moment after the list opens, so that
+    // a key meant for the text does not pick an option.
+    std::thread::sleep(Duration::from_millis(300));
+    browser.keys("\u{E007}");
+    assert!(
+        browser.editor_text().contains("\n      \"ResultPath\"\n"),
+        "{}",
+        browser.editor_text()
+    );
+    // And the values a field allows: QueryLanguage's two.
+    browser.editor_caret_after("\"Comment\": \"Greets\",");
+    browser.keys("\u{E007}\"QueryLanguage\": \"");
+    let values = browser.wait_for(
+        "the values of QueryLanguage",
+        &in_editor(
+            "const o = [...root.querySelectorAll('.cm-tooltip-autocomplete li .cm-completionLabel')].map((l) => l.textContent); return o.length ? o : null",
+        ),
+        json!([]),
+    );
+    assert_eq!(values, json!(["JSONata", "JSONPath"]));
+    let severe = browser.severe_logs();
+    assert!(severe.is_empty(), "{severe:?}");
+}
+
+/// "Test this state" runs the selected Task through TestState with the
+/// input and the mock result typed in the page, and shows every stage of
+/// its data flow and the next state.
+#[test]
+fn the_workbench_tests_a_state_stage_by_stage() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    let definition = r#"{
+  "StartAt": "Price",
+  "States": {
+    "Price": {
+      "Type": "Task",
+      "Resource": "stepline:process:price",
+      "InputPath": "$.order",
+      "Parameters": {"sku.$": "$.sku", "qty.$": "$.qty"},
+      "ResultSelector": {"total.$": "$.amount"},
+      "ResultPath": "$.price",
+      "Next": "Done"
+    },
+    "Done": {"Type": "Succeed"}
+  }
+}"#;
+    create_machine(&server, "orders", definition);
+    let base = format!("http://{}", server.addr);
+    open_workbench(&browser, &base, "orders");
+    browser.click("#author-graph g.node[data-state='Price']");
+    browser.wait_for(
+        "Price as the state to test",
+        "return document.querySelector('#author-test-state').textContent === 'Price (Task)' && !document.querySelector('#author-test-mock-label').hidden",
+        json!([]),
+    );
+    let input = json!({"order": {"sku": "A-1", "qty": 2, "note": "gift"}, "customer": "c-7"});
+    browser.type_into("#author-test-input", &input.to_string());
+    browser.type_into("#author-test-mock", r#"{"amount": 42, "currency": "EUR"}"#);
+    browser.click("#author-test-run");
+    browser.find("#author-test-result section.stage[data-stage='output']");
+    let stages = browser.script(
+        "const out = {};
+         for (const s of document.querySelectorAll('#author-test-result section.stage')) out[s.dataset.stage] = JSON.parse(s.querySelector('pre').textContent);
+         out.labels = [...document.querySelectorAll('#author-test-result section.stage h4')].map((h) => h.textContent);
+         return out;",
+        json!([]),
+    );
+    let mut expected_output = input.clone();
+    expected_output["price"] = json!({"total": 42});
+    assert_eq!(stages["input"], input);
+    assert_eq!(
+        stages["afterInputPath"],
+        json!({"sku": "A-1", "qty": 2, "note": "gift"})
+    );
+    assert_eq!(stages["afterParameters"], json!({"sku": "A-1", "qty": 2}));
+    assert_eq!(stages["result"], json!({"amount": 42, "currency": "EUR"}));
+    assert_eq!(stages["afterResultSelector"], json!({"total": 42}));
+    assert_eq!(stages["afterResultPath"], expected_output);
+    assert_eq!(stages["output"], expected_output);
+    assert_eq!(
+        stages["labels"],
+        json!([
+            "Input",
+            "After InputPath",
+            "After Parameters",
+            "Result",
+            "After ResultSelector",
+            "After ResultPath",
+            "Output"
+        ])
+    );
+    assert_eq!(browser.text("#author-test-next").trim(), "next: Done");
+    let result = browser.text("#author-test-result");
+    assert!(result.contains("SUCCEEDED"), "{result}");
+    assert!(!result.contains("null"), "{result}");
+    browser.doc_screenshot("author-test-state");
+
+    // The same endpoint over plain HTTP, as curl would: a mocked failure
+    // that nothing catches.
+    let reply = post(
+        &server,
+        "/v1/test-state",
+        &json!({"definition": {"Type": "Task", "Resource": "stepline:process:price", "End": true},
+                "mock": {"errorOutput": {"error": "Price.Unknown", "cause": "no such sku"}}})
+        .to_string(),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let answer = reply.json();
+    assert_eq!(answer["status"], "FAILED", "{answer}");
+    assert_eq!(answer["error"], "Price.Unknown");
+    let refused = post(
+        &server,
+        "/v1/test-state",
+        r#"{"definition": {}, "mock": 3}"#,
+    );
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let severe = browser.severe_logs();
+    assert!(severe.is_empty(), "{severe:?}");
+}
+
+/// Saving from the workbench: a new revision of the state machine, the
+/// server's diagnostics when it refuses, a copy under a new name, and a
+/// new state machine from `/author`.
+#[test]
+fn saving_from_the_workbench_creates_a_revision() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    create_machine(&server, "greeter", GREETER);
+    let base = format!("http://{}", server.addr);
+    open_workbench(&browser, &base, "greeter");
+
+    browser.editor_caret_after("\"hello\": \"world");
+    browser.keys("!");
+    browser.wait_for(
+        "the unsaved mark",
+        "return !document.querySelector('#author-dirty').hidden",
+        json!([]),
+    );
+    browser.click("#author-publish");
+    browser.click("#author-save-revision");
+    browser.wait_for(
+        "the saved and published revision",
+        "return document.querySelector('#author-save-message').textContent.startsWith('Saved revision 2 of greeter. Published as version 1.')",
+        json!([]),
+    );
+    // Version 1 is revision 2: publishing it again answers the same.
+    let version = post(
+        &server,
+        "/v1/state-machines/greeter/versions",
+        r#"{"revision": 2}"#,
+    );
+    assert_eq!(version.status, 201, "{}", version.body);
+    assert_eq!(
+        (
+            version.json()["version"].clone(),
+            version.json()["revision"].clone()
+        ),
+        (json!(1), json!(2))
+    );
+    let stale = post(
+        &server,
+        "/v1/state-machines/greeter/versions",
+        r#"{"revision": 1}"#,
+    );
+    assert_eq!(
+        (stale.status, stale.json()["code"].clone()),
+        (409, json!("Conflict")),
+        "{}",
+        stale.body
+    );
+    browser.click("#author-publish");
+    let stored = get(&server, "/v1/state-machines/greeter").json();
+    assert_eq!(stored["revision"], 2);
+    assert!(
+        stored["definition"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"world!\""),
+        "{stored}"
+    );
+    assert!(browser.text("#author-meta").contains("revision 2"));
+    assert_eq!(
+        browser.script(
+            "return document.querySelector('#author-dirty').hidden",
+            json!([])
+        ),
+        json!(true)
+    );
+
+    // A definition with an error is refused, and the server's diagnostics
+    // are shown at their place.
+    browser.editor_caret_after("\"Type\": \"Pass");
+    browser.keys("\u{E003}");
+    browser.click("#author-save-revision");
+    browser.wait_for(
+        "the refusal",
+        "return document.querySelector('#author-save-message').textContent.startsWith('InvalidDefinition: ')",
+        json!([]),
+    );
+    browser.wait_for(
+        "the refusal's diagnostic at 6:15",
+        "return [...document.querySelectorAll('#author-diagnostics li.error')].some((l) => l.dataset.line === '6' && l.dataset.column === '15')",
+        json!([]),
+    );
+    browser.screenshot("author-save-refused");
+    assert_eq!(
+        get(&server, "/v1/state-machines/greeter").json()["revision"],
+        2
+    );
+
+    // Fixed, it is saved as a new state machine under another name.
+    browser.editor_caret_after("\"Type\": \"Pas");
+    browser.keys("s");
+    browser.type_into("#author-name", "greeter-copy");
+    browser.click("#author-save-new");
+    browser.wait_for(
+        "the new state machine",
+        "return document.querySelector('#author-save-message').textContent.startsWith('Created greeter-copy, revision 1.') && location.hash === '#/author/greeter-copy'",
+        json!([]),
+    );
+    let copy = get(&server, "/v1/state-machines/greeter-copy");
+    assert_eq!(copy.status, 200, "{}", copy.body);
+
+    // `/author` opens an empty workbench with a valid start.
+    browser.open(&format!("{base}/author"));
+    browser.wait_for(
+        "the new workbench",
+        "return location.hash === '#/author' && document.querySelector('#author-editor')?.shadowRoot?.querySelector('.cm-content') != null",
+        json!([]),
+    );
+    wait_for_verdict(&browser, "valid");
+    browser.type_into("#author-name", "fresh");
+    browser.click("#author-save-new");
+    browser.wait_for(
+        "the fresh state machine",
+        "return document.querySelector('#author-save-message').textContent.startsWith('Created fresh, revision 1.')",
+        json!([]),
+    );
+    assert_eq!(get(&server, "/v1/state-machines/fresh").status, 200);
+
+    // Going elsewhere with unsaved edits asks first; staying keeps them.
+    browser.editor_caret_after("\"hello\": \"world");
+    browser.keys("?");
+    browser.click("#nav-machines");
+    browser.answer_dialog(false);
+    assert_eq!(
+        browser.script("return location.hash", json!([])),
+        json!("#/author/fresh")
+    );
+    assert!(browser.editor_text().contains("\"world?\""));
+    browser.click("#nav-machines");
+    browser.answer_dialog(true);
+    browser.find("#machines a[href='#/machines/fresh']");
+    let severe: Vec<String> = browser
+        .severe_logs()
+        .into_iter()
+        .filter(|m| !m.contains("status of 422"))
+        .collect();
+    assert!(severe.is_empty(), "{severe:?}");
+}
+
+/// Tasks fail twice, with a cause that is JSON, then succeed.
+struct ThirdTimeLucky;
+
+impl TaskRunner for ThirdTimeLucky {
+    fn run(&self, call: TaskCall) -> TaskFuture {
+        Box::pin(async move {
+            if call.request.attempt < 2 {
+                Err(Failure::new(
+                    "Busy.TryLater",
+                    json!({"errorMessage": "the ledger is busy", "attempt": call.request.attempt})
+                        .to_string(),
+                ))
+            } else {
+                Ok(json!({"booked": true}))
+            }
+        })
+    }
+}
+
+/// A retried state says how many attempts it took on its graph node, and
+/// its panel lists each attempt with its times, error and cause (parsed,
+/// when it is JSON).
+#[test]
+fn a_retried_state_shows_its_attempts() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start_with(Arc::new(ThirdTimeLucky));
+    create_machine(
+        &server,
+        "ledger",
+        r#"{"StartAt": "Book", "States": {
+            "Book": {"Type": "Task", "Resource": "stepline:process:book", "End": true,
+              "Retry": [{"ErrorEquals": ["Busy.TryLater"], "IntervalSeconds": 1, "BackoffRate": 1, "MaxAttempts": 3}]}}}"#,
+    );
+    start(&server, "ledger", "booking-1", "{}");
+    let base = format!("http://{}", server.addr);
+    browser.open(&format!("{base}/#/executions/ledger/booking-1"));
+    browser.wait_for_state("Book", "succeeded");
+    browser.wait_for(
+        "the attempts on the node",
+        "const t = document.querySelector(\"g.node[data-state='Book'] g.attempts text\"); return t && t.textContent === '3 attempts'",
+        json!([]),
+    );
+    browser.click("g.node[data-state='Book']");
+    let attempts = browser.wait_for(
+        "the attempts in the panel",
+        "const a = [...document.querySelectorAll('#state-panel .attempt')]; return a.length === 3 && a.map((e) => e.innerText)",
+        json!([]),
+    );
+    let attempts: Vec<&str> = attempts
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        attempts[0].contains("attempt 1 · failed · Busy.TryLater"),
+        "{attempts:?}"
+    );
+    assert!(
+        attempts[1].contains("attempt 2 · failed · Busy.TryLater"),
+        "{attempts:?}"
+    );
+    assert!(
+        attempts[2].contains("attempt 3 · succeeded"),
+        "{attempts:?}"
+    );
+    for a in &attempts {
+        assert!(a.contains("start ") && a.contains(" · end "), "{a}");
+    }
+    // The JSON cause is shown parsed, one member a line.
+    assert!(
+        attempts[1].contains("\"errorMessage\": \"the ledger is busy\",\n  \"attempt\": 1"),
+        "{attempts:?}"
+    );
+    browser.doc_screenshot("execution-attempts");
+
+    // A failure whose cause is JSON: the execution's error shows it parsed.
+    create_machine(
+        &server,
+        "strict-ledger",
+        r#"{"StartAt": "Book", "States": {
+            "Book": {"Type": "Task", "Resource": "stepline:process:book", "End": true}}}"#,
+    );
+    start(&server, "strict-ledger", "booking-2", "{}");
+    browser.open(&format!("{base}/#/executions/strict-ledger/booking-2"));
+    let cause = browser.wait_for(
+        "the parsed cause",
+        "const c = document.querySelector('#exec-error pre.cause.parsed'); return c && c.textContent",
+        json!([]),
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(cause.as_str().unwrap_or_default()).ok(),
+        Some(json!({"errorMessage": "the ledger is busy", "attempt": 0}))
+    );
+    assert!(
+        cause
+            .as_str()
+            .unwrap_or_default()
+            .contains("\n  \"attempt\": 0"),
+        "indented: {cause}"
+    );
+    let severe = browser.severe_logs();
+    assert!(severe.is_empty(), "{severe:?}");
+}
+
+/// The start form, on a state machine's page and in the workbench, keeps
+/// the inputs executions were started with (in the browser) and offers
+/// them again, newest first.
+#[test]
+fn the_start_form_remembers_recent_inputs() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    create_machine(&server, "greeter", GREETER);
+    let base = format!("http://{}", server.addr);
+    open_workbench(&browser, &base, "greeter");
+    assert_eq!(
+        browser.text("#author-run-revision"),
+        "Runs the saved revision 1."
+    );
+    assert_eq!(
+        browser.script(
+            "return document.querySelector('#author-run #start-recent').hidden",
+            json!([])
+        ),
+        json!(true)
+    );
+    browser.type_into("#author-run #start-input", r#"{"who": "first"}"#);
+    browser.click("#author-run #start-button");
+    browser.wait_for(
+        "the first execution's page",
+        "return location.hash.startsWith('#/executions/greeter/')",
+        json!([]),
+    );
+    browser.wait_for_state("Hello", "succeeded");
+
+    browser.open(&format!("{base}/#/machines/greeter"));
+    browser.type_into("#start-input", r#"{"who": "second"}"#);
+    browser.click("#start-button");
+    browser.wait_for(
+        "the second execution's page",
+        "return location.hash.startsWith('#/executions/greeter/')",
+        json!([]),
+    );
+    browser.open(&format!("{base}/#/machines/greeter"));
+    let offered = browser.wait_for(
+        "the recent inputs",
+        "const s = document.querySelector('#start-recent'); return s && !s.hidden && [...s.options].slice(1).map((o) => o.textContent)",
+        json!([]),
+    );
+    assert_eq!(
+        offered,
+        json!([r#"{"who": "second"}"#, r#"{"who": "first"}"#])
+    );
+    browser.click("#start-recent option[value='1']");
+    browser.wait_for(
+        "the chosen input in the form",
+        "return document.querySelector('#start-input').value === '{\"who\": \"first\"}'",
+        json!([]),
+    );
+    let severe = browser.severe_logs();
+    assert!(severe.is_empty(), "{severe:?}");
+}
+
+/// A process task that fails once and then succeeds: each attempt in the
+/// panel carries what that attempt wrote.
+#[test]
+fn a_retried_process_task_shows_each_attempts_output() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let dir = crate::support::TempDir::new("web-retried-output");
+    let marker = dir.path().join("tried");
+    let script = dir.write(
+        "flaky.sh",
+        format!(
+            "cat > /dev/null\nif [ -e '{m}' ]; then echo 'second try works' >&2; echo '{{\"ok\": true}}'; exit 0; fi\ntouch '{m}'\necho 'first try <b id=bold>fails</b>' >&2\nexit 1\n",
+            m = marker.display()
+        ),
+    );
+    let config = dir.write(
+        "stepline.toml",
+        format!(
+            "[tasks.processes.flaky]\ncommand = \"/bin/sh\"\nargs = [\"{}\"]\n",
+            script.display()
+        ),
+    );
+    let serve = crate::support::Serve::start_with(
+        &crate::support::stepline_binary(),
+        &dir.path().join("data"),
+        Some(&config),
+    );
+    let definition = json!({"StartAt": "Sync", "States": {
+        "Sync": {"Type": "Task", "Resource": "stepline:process:flaky", "End": true,
+          "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 2}]}}});
+    let (status, answer) = serve.call(
+        "CreateStateMachine",
+        &json!({"name": "flaky", "definition": definition.to_string(), "roleArn": "arn:aws:iam::111111111111:role/r"}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = serve.call(
+        "StartExecution",
+        &json!({"stateMachineArn": "arn:aws:states:us-east-1:111111111111:stateMachine:flaky", "name": "run-1"}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let ended = crate::crash::wait_until_ended(
+        &serve,
+        answer["executionArn"].as_str().expect("arn"),
+        Instant::now() + Duration::from_secs(20),
+    );
+    assert_eq!(ended["status"], "SUCCEEDED", "{ended}");
+
+    browser.open(&format!("http://{}/#/executions/flaky/run-1", serve.addr));
+    browser.wait_for_state("Sync", "succeeded");
+    browser.click("g.node[data-state='Sync']");
+    let attempts = browser.wait_for(
+        "each attempt's output",
+        "const a = [...document.querySelectorAll('#state-panel .attempt')];
+         return a.length === 2 && a.every((e) => e.querySelector('.task-log')) && a.map((e) => e.innerText)",
+        json!([]),
+    );
+    let attempts: Vec<&str> = attempts
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        attempts[0].contains("failed") && attempts[0].contains("first try <b id=bold>fails</b>"),
+        "{attempts:?}"
+    );
+    assert!(
+        attempts[1].contains("succeeded") && attempts[1].contains("second try works"),
+        "{attempts:?}"
+    );
+    assert!(!attempts[0].contains("second try"), "{attempts:?}");
+    // Shown with their attempts, the logs are not listed again below.
+    assert_eq!(
+        browser.script(
+            "return document.querySelectorAll('#state-panel .visit.task-log').length",
+            json!([])
+        ),
+        json!(0)
+    );
+    assert_eq!(
+        browser.script("return document.getElementById('bold')", json!([])),
+        Value::Null,
+        "the output was parsed as markup"
+    );
+    browser.screenshot("execution-attempt-output");
+    let severe = browser.severe_logs();
+    assert!(severe.is_empty(), "{severe:?}");
 }

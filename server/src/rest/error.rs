@@ -105,6 +105,7 @@ impl From<EngineError> for RestError {
             EngineError::ExecutionAlreadyExists(_) => {
                 Self::new(StatusCode::CONFLICT, "ExecutionAlreadyExists", message)
             }
+            EngineError::Conflict(_) => Self::new(StatusCode::CONFLICT, "Conflict", message),
             EngineError::ExecutionNotRedrivable(_) => {
                 Self::new(StatusCode::CONFLICT, "ExecutionNotRedrivable", message)
             }

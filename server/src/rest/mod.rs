@@ -1,6 +1,6 @@
 //! The native REST API under `/v1/`: state machines, executions, their
 //! histories (paged, long-polled, or streamed as server-sent events), and
-//! definition validation, triggers and webhooks, Map Runs and activities,
+//! definition validation and single-state tests, triggers and webhooks, Map Runs and activities,
 //! for people with curl and for scripts.
 //!
 //! Like the AWS dialect it is a thin face: each handler reads its request
@@ -24,7 +24,9 @@ mod map_runs;
 mod request;
 mod shapes;
 mod store;
+mod test_state;
 mod triggers;
+mod versions;
 
 use axum::Router;
 use axum::http::{StatusCode, Uri, header};
@@ -47,6 +49,7 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
     vec![
         ("get", "/v1/openapi.json", get(openapi)),
         ("post", "/v1/validate", post(machines::validate)),
+        ("post", "/v1/test-state", post(test_state::test_state)),
         ("get", "/v1/state-machines", get(machines::list)),
         ("post", "/v1/state-machines", post(machines::create)),
         (
@@ -55,6 +58,11 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
             get(machines::describe),
         ),
         ("put", "/v1/state-machines/{machine}", put(machines::update)),
+        (
+            "post",
+            "/v1/state-machines/{machine}/versions",
+            post(versions::publish),
+        ),
         (
             "get",
             "/v1/state-machines/{machine}/graph",

@@ -11,6 +11,10 @@
   const HISTORY_PAGE = 1000;
   const LONG_POLL = 20;
   let leave = null; // cleanup of the current page (stops polling)
+  // A page's "may the user go elsewhere?" (the workbench asks when there
+  // are unsaved edits), and the address it was opened at.
+  let mayLeave = null;
+  let here = location.hash;
 
   // ---- DOM -----------------------------------------------------------------
 
@@ -55,10 +59,11 @@
   // ---- API -----------------------------------------------------------------
 
   class ApiError extends Error {
-    constructor(status, code, message) {
+    constructor(status, code, message, data) {
       super(message);
       this.status = status;
       this.code = code;
+      this.data = data; // the whole error body (InvalidDefinition's diagnostics)
     }
   }
 
@@ -91,7 +96,7 @@
       throw new ApiError(res.status, "BadResponse", `the server answered ${res.status} with something that is not JSON`);
     }
     if (!res.ok) {
-      throw new ApiError(res.status, (data && data.code) || String(res.status), (data && data.message) || res.statusText);
+      throw new ApiError(res.status, (data && data.code) || String(res.status), (data && data.message) || res.statusText, data);
     }
     return data;
   }
@@ -180,17 +185,27 @@
   }
 
   function route() {
+    if (mayLeave && location.hash !== here && !mayLeave()) {
+      // Stay: put the address back without another hashchange.
+      history.replaceState(null, "", here || "#/");
+      return;
+    }
+    mayLeave = null;
+    here = location.hash;
+    route.ticket = (route.ticket || 0) + 1;
     if (leave) leave();
     leave = null;
     setLive(false);
     const { parts, params } = parseHash();
-    document.getElementById("nav-machines").classList.toggle("on", parts[0] !== "executions");
+    document.getElementById("nav-machines").classList.toggle("on", parts[0] !== "executions" && parts[0] !== "author");
     document.getElementById("nav-executions").classList.toggle("on", parts[0] === "executions");
+    document.getElementById("nav-author").classList.toggle("on", parts[0] === "author");
     window.scrollTo(0, 0);
     if (parts.length === 0) return machinesPage();
     if (parts[0] === "machines" && parts.length === 2) return machinePage(parts[1]);
     if (parts[0] === "executions" && parts.length === 1) return executionsPage(params);
     if (parts[0] === "executions" && parts.length === 3) return executionPage(parts[1], parts[2]);
+    if (parts[0] === "author" && parts.length <= 2) return authorPage(parts[1] || null);
     show(h("h1", {}, "Not found"), h("p", {}, "There is no page here. "), h("a", { href: "#/" }, "State machines"));
   }
 
@@ -267,9 +282,43 @@
 
   // ---- one state machine ---------------------------------------------------
 
+  // The inputs executions were last started with, per state machine, kept
+  // in this browser (localStorage; never sent anywhere): newest first.
+  const RECENT_INPUTS = 8;
+  const RECENT_MAX_CHARS = 16384;
+  function recentInputs(machine) {
+    try {
+      const list = JSON.parse(localStorage.getItem("stepline-inputs:" + machine) || "[]");
+      return Array.isArray(list) ? list.filter((t) => typeof t === "string") : [];
+    } catch (e) {
+      return [];
+    }
+  }
+  function rememberInput(machine, text) {
+    if (text.length > RECENT_MAX_CHARS) return;
+    const list = [text, ...recentInputs(machine).filter((t) => t !== text)].slice(0, RECENT_INPUTS);
+    try {
+      localStorage.setItem("stepline-inputs:" + machine, JSON.stringify(list));
+    } catch (e) {
+      // No storage (private mode, full): the form works without it.
+    }
+  }
+
   function startForm(machine) {
     const name = h("input#start-name", { type: "text", placeholder: "generated when empty", maxlength: 80, spellcheck: "false", autocomplete: "off" });
     const input = h("textarea#start-input", { rows: 6, spellcheck: "false" }, "{}");
+    const recent = recentInputs(machine);
+    const recentSel = h(
+      "select#start-recent",
+      { hidden: recent.length === 0, "aria-label": "Recent inputs" },
+      h("option", { value: "" }, `Recent inputs (${recent.length})`),
+      recent.map((t, i) => h("option", { value: i }, compact(t.replace(/\s+/g, " ")))),
+    );
+    recentSel.addEventListener("change", () => {
+      if (recentSel.value !== "") input.value = recent[Number(recentSel.value)];
+      recentSel.value = "";
+      input.focus();
+    });
     const message = h("div.form-error#start-error", { role: "alert" });
     const button = h("button.primary#start-button", { type: "submit" }, "Start execution");
     const form = h(
@@ -278,6 +327,7 @@
       h("h3", {}, "Start an execution"),
       h("label", {}, "Name", name),
       h("label", {}, "Input (JSON)", input),
+      recentSel,
       message,
       button,
     );
@@ -302,6 +352,7 @@
       try {
         const path = "/v1/state-machines/" + seg(machine) + "/executions" + (n ? "?name=" + seg(n) : "");
         const e = await api("POST", path, text);
+        rememberInput(machine, text);
         location.hash = execLink(e);
       } catch (err) {
         message.textContent = (err.code ? err.code + ": " : "") + err.message;
@@ -337,6 +388,8 @@
         {},
         h("h1", {}, m.name),
         h("span.meta", {}, `${m.type} · revision ${m.revision} · created ${when(m.creationDate)}`),
+        h("span.grow"),
+        h("a.button#author-link", { href: "#/author/" + seg(m.name) }, "Edit definition"),
       ),
       h(
         "div.split",
@@ -360,6 +413,42 @@
     } catch (err) {
       recent.append(h("tr", {}, h("td", {}, errorBox(err))));
     }
+  }
+
+  // ---- authoring -----------------------------------------------------------
+
+  // The workbench's scripts (the code editor is most of the pages' weight)
+  // are loaded the first time it is opened, from this origin like the rest.
+  function loadScript(src) {
+    loadScript.loaded = loadScript.loaded || new Map();
+    if (!loadScript.loaded.has(src)) {
+      loadScript.loaded.set(
+        src,
+        new Promise((resolve, reject) => {
+          const script = h("script", { src });
+          script.addEventListener("load", resolve);
+          script.addEventListener("error", () => reject(new Error("could not load " + src)));
+          document.head.append(script);
+        }),
+      );
+    }
+    return loadScript.loaded.get(src);
+  }
+
+  async function authorPage(name) {
+    document.title = (name ? name + " · " : "") + "Author · stepline";
+    const ticket = route.ticket;
+    show(h("div.head", {}, h("h1", {}, "Author")), h("p.muted", {}, "Loading the editor…"));
+    let machine = null;
+    try {
+      await loadScript("/assets/vendor/codemirror.js");
+      await loadScript("/assets/author.js");
+      if (name) machine = await api("GET", "/v1/state-machines/" + seg(name));
+    } catch (err) {
+      return show(h("div.head", {}, h("h1", {}, "Author")), errorBox(err));
+    }
+    if (ticket !== route.ticket) return; // left while loading
+    leave = window.StepAuthor.open({ main, h, api, show, errorBox, graphFrame, seg, badge, when, pretty, startForm, setMayLeave: (f) => (mayLeave = f), setHere: (hash) => (here = hash) }, machine);
   }
 
   // ---- executions ----------------------------------------------------------
@@ -450,6 +539,8 @@
   // or iteration it runs in, so that closing that visit (its end, its
   // failure, the execution's end) cancels what was still running inside.
   const ABORT = /Aborted$/;
+  const ATTEMPT_START = /^(TaskScheduled|ActivityScheduled|ParallelStateStarted|MapStateStarted)$/;
+  const ATTEMPT_END = /^(Task|Activity)(Succeeded|Failed|TimedOut)$|^(Parallel|Map)State(Succeeded|Failed|Aborted)$/;
   const RANK = ["running", "failed", "caught", "aborted", "succeeded"];
 
   class Tracker {
@@ -476,6 +567,29 @@
         }
       }
     }
+    // A task (or activity, Parallel, Map) run is an attempt: scheduled or
+    // started, then succeeded, failed or timed out. A Retry makes another.
+    attempt(visit, ev) {
+      const t = ev.type;
+      if (ATTEMPT_START.test(t)) {
+        visit.attempts.push({ start: ev, end: null, failure: null });
+      } else if (ATTEMPT_END.test(t) && visit.attempts.length) {
+        const a = visit.attempts[visit.attempts.length - 1];
+        if (a.end) return;
+        a.end = ev;
+        if (!/Succeeded$/.test(t)) a.failure = ev.details || {};
+      }
+    }
+    // name -> "N attempts" for the states that were retried (the most
+    // attempts of any one visit).
+    attemptCounts() {
+      const out = new Map();
+      for (const [name, visits] of this.states) {
+        const most = Math.max(0, ...visits.map((v) => v.attempts.length));
+        if (most > 1) out.set(name, `${most} attempts`);
+      }
+      return out;
+    }
     fail(visit, ev) {
       if (!visit || visit.exited) return;
       // A Fail state's own event has no error; the failure that follows
@@ -493,7 +607,7 @@
       let visit = null;
       if (t.endsWith("StateEntered")) {
         const startsInside = prev && (prev.type === "ParallelStateStarted" || prev.type === "MapIterationStarted");
-        visit = { name: d.name, entered: ev, exited: null, failure: null, caught: false, cancelled: false };
+        visit = { name: d.name, entered: ev, exited: null, failure: null, caught: false, cancelled: false, attempts: [] };
         visit.parent = startsInside ? prevVisit || null : prevVisit ? prevVisit.parent : null;
         this.visits(d.name).push(visit);
         this.live.add(visit);
@@ -521,6 +635,7 @@
       if (visit) {
         this.visitOf.set(ev.id, visit);
         this.owner.set(ev.id, visit.name);
+        this.attempt(visit, ev);
       }
       // A failure belongs to its own state's visit and, when it ends a
       // branch or the execution, to the visit it follows (a state whose
@@ -595,6 +710,55 @@
     return "";
   }
 
+  // A cause that is JSON (a task's error object, say) is shown parsed.
+  function causeBlock(cause) {
+    if (cause === undefined || cause === null || cause === "") return null;
+    let parsed = null;
+    try {
+      const value = JSON.parse(cause);
+      if (value && typeof value === "object") parsed = value;
+    } catch (e) {
+      parsed = null;
+    }
+    return parsed ? h("pre.cause.parsed", {}, JSON.stringify(parsed, null, 2)) : h("div.cause", {}, String(cause));
+  }
+
+  // What a process task's attempt wrote (GET .../logs), as text.
+  function logLines(a) {
+    return [
+      a.stderr ? h("div.small", {}, "stderr") : null,
+      a.stderr ? h("pre.log", {}, a.stderr) : null,
+      a.stdout ? h("div.small", {}, "stdout") : null,
+      a.stdout ? h("pre.log", {}, a.stdout) : null,
+    ];
+  }
+
+  // Each attempt of a retried state: when it started and ended, how it
+  // failed, and what it wrote (`logOf(number, attempt)`, when it has a
+  // task log).
+  function attemptList(attempts, logOf) {
+    return h(
+      "div.attempts",
+      {},
+      h("h4", {}, `Attempts (${attempts.length})`),
+      attempts.map((a, i) => {
+        const outcome = !a.end ? "running" : a.failure ? "failed" : "succeeded";
+        const f = a.failure || {};
+        return h(
+          "div.attempt",
+          { class: "attempt " + outcome, dataset: { attempt: i + 1 } },
+          h("div", {}, h("strong", {}, `attempt ${i + 1}`), ` · ${outcome}`, f.error ? h("span.attempt-error", {}, " · " + f.error) : null),
+          h("div.muted.small", {}, `start ${when(a.start.timestamp)}`, a.end ? ` · end ${when(a.end.timestamp)} · ${duration(a.start.timestamp, a.end.timestamp)}` : ""),
+          a.failure ? causeBlock(f.cause) : null,
+          ...(() => {
+            const log = logOf(i + 1, a);
+            return log ? [h("div.task-log", {}, ...logLines(log))] : [];
+          })(),
+        );
+      }),
+    );
+  }
+
   async function executionPage(machine, name) {
     document.title = name + " · stepline";
     const base = "/v1/executions/" + seg(machine) + "/" + seg(name);
@@ -657,7 +821,7 @@
       stopButton.hidden = exec.status !== "RUNNING";
       const parts = [];
       if (exec.error !== undefined || exec.cause !== undefined) {
-        parts.push(h("div.error-box#exec-error", { role: "alert" }, h("strong", {}, exec.error || "Error"), exec.cause ? h("div.cause", {}, exec.cause) : null));
+        parts.push(h("div.error-box#exec-error", { role: "alert" }, h("strong", {}, exec.error || "Error"), causeBlock(exec.cause)));
       }
       summary.replaceChildren(...parts);
       if (!selected) renderState();
@@ -665,7 +829,10 @@
     }
 
     function refreshGraph() {
-      if (graph) graph.setStatus(tracker.statuses(exec.status));
+      if (graph) {
+        graph.setStatus(tracker.statuses(exec.status));
+        graph.setBadges(tracker.attemptCounts());
+      }
       if (selected) renderState();
     }
 
@@ -690,8 +857,21 @@
       if (selected) renderState();
     }
 
-    function taskOutput(name) {
-      const attempts = taskLogs.filter((a) => a.stateName === name).slice(-5);
+    // The task log of attempt `number` of state `name` that ran from
+    // `attempt.start` to its end: the runner writes it just before the
+    // attempt's result is recorded. `shown` collects the logs placed.
+    function attemptLog(name, shown) {
+      return (number, attempt) => {
+        const from = new Date(attempt.start.timestamp).getTime() - 1;
+        const to = attempt.end ? new Date(attempt.end.timestamp).getTime() + 1000 : Infinity;
+        const log = taskLogs.find((l) => l.stateName === name && l.attempt === number && !shown.has(l.seq) && new Date(l.time).getTime() >= from && new Date(l.time).getTime() <= to);
+        if (log) shown.add(log.seq);
+        return log || null;
+      };
+    }
+
+    function taskOutput(name, shown) {
+      const attempts = taskLogs.filter((a) => a.stateName === name && !shown.has(a.seq)).slice(-5);
       if (!attempts.length) return [];
       return [
         h("h4", {}, "Task output"),
@@ -700,10 +880,7 @@
             "div.visit.task-log",
             {},
             h("div.muted.small", {}, `attempt ${a.attempt} · ${a.outcome}${a.error ? " · " + a.error : ""} · ${when(a.time)}${a.truncated ? " · truncated to the last 64 KiB" : ""}`),
-            a.stderr ? h("div.small", {}, "stderr") : null,
-            a.stderr ? h("pre.log", {}, a.stderr) : null,
-            a.stdout ? h("div.small", {}, "stdout") : null,
-            a.stdout ? h("pre.log", {}, a.stdout) : null,
+            ...logLines(a),
           ),
         ),
       ];
@@ -726,6 +903,7 @@
         return;
       }
       const visits = tracker.states.get(selected);
+      const placedLogs = new Set(); // task logs shown with their attempt
       const parts = [h("h3", {}, selected, " ", h("button.link.small#show-execution", { type: "button", onclick: () => selectState(null) }, "back to the execution"))];
       if (!visits) {
         parts.push(h("p.muted", {}, "Not entered (yet)."));
@@ -745,14 +923,15 @@
               "div.visit",
               {},
               h("div.muted.small", {}, `event ${v.entered.id} · ${when(v.entered.timestamp)}`),
-              d ? h("div.error-box", {}, h("strong", {}, d.error || v.failure.type), d.cause ? h("div.cause", {}, d.cause) : null) : null,
+              d ? h("div.error-box", {}, h("strong", {}, d.error || v.failure.type), causeBlock(d.cause)) : null,
               jsonBlock("Input", v.entered.details.input),
+              v.attempts.length > 1 ? attemptList(v.attempts, attemptLog(selected, placedLogs)) : null,
               v.exited ? jsonBlock("Output", v.exited.details.output) : null,
             ),
           );
         }
       }
-      parts.push(...taskOutput(selected));
+      parts.push(...taskOutput(selected, placedLogs));
       statePanel.replaceChildren(...parts);
     }
 

@@ -481,6 +481,24 @@
           }
         }
       },
+      // A small label on a node's top right corner (a retried state's
+      // attempts): name -> text; states not in the map lose theirs.
+      setBadges(badges) {
+        for (const [name, nodes] of index) {
+          for (const g of nodes) {
+            const old = g.querySelector(":scope > g.attempts");
+            if (old) old.remove();
+            const text = badges.get(name);
+            if (!text) continue;
+            const boxW = Number(g.querySelector(":scope > rect.box").getAttribute("width"));
+            const w = textWidth(text, "600 10px system-ui, sans-serif") + 10;
+            const badge = el("g", { class: "attempts", transform: `translate(${boxW - w + 6},-8)` });
+            badge.appendChild(el("rect", { width: w, height: 15, rx: 7.5 }));
+            badge.appendChild(el("text", { x: w / 2, y: 11, "text-anchor": "middle" }, text));
+            g.appendChild(badge);
+          }
+        }
+      },
       select(name) {
         for (const [n, nodes] of index) for (const g of nodes) g.classList.toggle("st-selected", n === name);
       },
