@@ -361,6 +361,29 @@ fn three_nodes_lose_nothing_while_nodes_die_pause_and_the_database_restarts() {
         );
         assert_eq!(status, 200, "{answer}");
     }
+    // Every node sees the three, each alive.
+    let first = nodes.any().addr;
+    let reply = crate::rest::http(first, "GET", "/v1/cluster", &[], b"");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let cluster: Value = serde_json::from_str(&reply.body).expect("json");
+    assert_eq!(cluster["clustered"], true, "{cluster}");
+    let alive = cluster["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter(|n| n["alive"] == true)
+        .count();
+    assert_eq!(alive, 3, "{cluster}");
+    assert_eq!(
+        cluster["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .filter(|n| n["self"] == true)
+            .count(),
+        1,
+        "{cluster}"
+    );
     let (status, answer) = nodes.call("CreateActivity", &json!({"name": "cluster-work"}));
     assert_eq!(status, 200, "{answer}");
     let stop_workers = Arc::new(AtomicBool::new(false));

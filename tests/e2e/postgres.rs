@@ -95,7 +95,7 @@ fn store_migrate_creates_the_schema_once() {
     let again = crate::support::stepline(&["store", "migrate", "--config", config]);
     assert_eq!(again.status, 0, "{}", again.stderr);
     assert!(
-        again.stdout.contains("is at version 1: nothing to do"),
+        again.stdout.contains("is at version 2: nothing to do"),
         "{}",
         again.stdout
     );

@@ -156,7 +156,9 @@ impl Cluster for PostgresStore {
 
     fn claim(&self, node: &str, limit: usize) -> Result<Vec<Lease>, StoreError> {
         // Orphans: open executions without a lease, or whose owner's row
-        // expired or is gone. SKIP LOCKED keeps two claiming nodes off
+        // expired or is gone. Never the claimer's own: a node whose row
+        // expired while it was paused or cut off renews it and carries on
+        // with the leases nobody took meanwhile. SKIP LOCKED keeps two claiming nodes off
         // each other's rows; the conflict clause checks the owner again
         // on the row it locked, so a lease renewed meanwhile stays.
         let rows = self.rows(
@@ -166,6 +168,7 @@ impl Cluster for PostgresStore {
                  LEFT JOIN nodes n ON n.id = l.node
                  WHERE e.status = 'RUNNING'
                    AND (n.id IS NULL OR n.expires <= clock_timestamp())
+                   AND l.node IS DISTINCT FROM $1
                  ORDER BY e.start_ns
                  LIMIT $2
                  FOR UPDATE OF e SKIP LOCKED

@@ -73,7 +73,8 @@ pub trait Cluster: Send + Sync {
     fn leave(&self, node: &str) -> Result<(), StoreError>;
     /// Takes over at most `limit` open executions that no live node owns
     /// (their owner's row expired or left, or they never had one), each
-    /// with an epoch above any before. Two nodes never take the same one.
+    /// with an epoch above any before. Two nodes never take the same one,
+    /// and a node never takes its own back.
     fn claim(&self, node: &str, limit: usize) -> Result<Vec<Lease>, StoreError>;
     /// The execution's lease, if it has one.
     fn lease(&self, execution: &str) -> Result<Option<Lease>, StoreError>;

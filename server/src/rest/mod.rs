@@ -13,6 +13,7 @@
 //! `/v1/openapi.json` (embedded from `openapi.json`).
 
 mod activities;
+mod cluster;
 pub(crate) mod error;
 mod executions;
 mod follow;
@@ -142,6 +143,7 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
         ),
         ("post", "/v1/hooks/{name}", post(triggers::hook)),
         ("post", "/v1/store/backup", post(store::backup)),
+        ("get", "/v1/cluster", get(cluster::describe)),
     ]
 }
 
