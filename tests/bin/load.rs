@@ -14,6 +14,12 @@
 //! target/release/stepline-load --type EXPRESS --action StartExecution --connections 64 --seconds 10
 //! ```
 //!
+//! `--also ADDR` (repeatable) names more nodes of the same cluster: the
+//! connections are spread over them all, round robin, and the state
+//! machine is created through `--addr`. Each started execution enters
+//! `--states` states, so with STANDARD executions the figure printed as
+//! transitions/s counts durable transitions.
+//!
 //! `--mode slowloris` attacks instead: `--connections` connections each
 //! send a request head one header line every `--interval` seconds, never
 //! finishing it, and reopen at the next tick when the server closes them;
@@ -36,6 +42,8 @@ use tokio::net::TcpStream;
 
 struct Options {
     addr: SocketAddr,
+    /// More nodes of the same cluster, sharing the connections.
+    also: Vec<SocketAddr>,
     mode: Mode,
     /// Seconds between two header lines of an attack connection.
     interval: u64,
@@ -57,6 +65,7 @@ enum Mode {
 fn parse_args() -> Result<Options, String> {
     let mut options = Options {
         addr: SocketAddr::from(([127, 0, 0, 1], 8083)),
+        also: Vec::new(),
         mode: Mode::Requests,
         interval: 5,
         attack_from: None,
@@ -71,6 +80,9 @@ fn parse_args() -> Result<Options, String> {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--addr" => options.addr = value()?.parse().map_err(|e| format!("--addr: {e}"))?,
+            "--also" => options
+                .also
+                .push(value()?.parse().map_err(|e| format!("--also: {e}"))?),
             "--mode" => {
                 options.mode = match value()?.as_str() {
                     "requests" => Mode::Requests,
@@ -274,11 +286,17 @@ fn main() -> std::process::ExitCode {
             }
         };
         let body = json!({"stateMachineArn": arn, "input": "{\"order\":{\"id\":1}}"}).to_string();
-        let request = request(options.addr, &options.action, &body);
+        let nodes: Vec<SocketAddr> = std::iter::once(options.addr)
+            .chain(options.also.iter().copied())
+            .collect();
         let start = Instant::now();
         let deadline = start + Duration::from_secs(options.seconds);
         let workers: Vec<_> = (0..options.connections)
-            .map(|_| tokio::spawn(worker(options.addr, request.clone(), deadline)))
+            .map(|i| {
+                let addr = nodes[i % nodes.len()];
+                let request = request(addr, &options.action, &body);
+                tokio::spawn(worker(addr, request, deadline))
+            })
             .collect();
         let mut latencies = Vec::new();
         let mut errors = 0;
@@ -291,15 +309,17 @@ fn main() -> std::process::ExitCode {
         let elapsed = start.elapsed().as_secs_f64();
         latencies.sort_unstable();
         println!(
-            "{} {} states={} connections={} seconds={:.1}: {} ok, {} errors, {:.0} req/s; latency ms p50 {:.3} p90 {:.3} p99 {:.3} p99.9 {:.3} max {:.3}",
+            "{} {} states={} nodes={} connections={} seconds={:.1}: {} ok, {} errors, {:.0} req/s, {:.0} transitions/s; latency ms p50 {:.3} p90 {:.3} p99 {:.3} p99.9 {:.3} max {:.3}",
             options.action,
             options.machine_type,
             options.states,
+            nodes.len(),
             options.connections,
             elapsed,
             latencies.len(),
             errors,
             latencies.len() as f64 / elapsed,
+            (latencies.len() * options.states) as f64 / elapsed,
             percentile(&latencies, 0.5),
             percentile(&latencies, 0.9),
             percentile(&latencies, 0.99),
