@@ -303,6 +303,21 @@ impl Cluster for PostgresStore {
         Ok(())
     }
 
+    fn lead(&self, role: &str, node: &str) -> Result<bool, StoreError> {
+        let rows = self.rows(
+            "INSERT INTO leaders (role, node) VALUES ($1, $2)
+             ON CONFLICT (role) DO UPDATE SET node = EXCLUDED.node
+                 WHERE leaders.node = EXCLUDED.node
+                    OR NOT EXISTS (
+                        SELECT 1 FROM nodes n
+                        WHERE n.id = leaders.node AND n.expires > clock_timestamp()
+                    )
+             RETURNING node",
+            vec![text(role), text(node)],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
     fn wait_for_activity_tasks(&self, timeout: Duration) -> bool {
         let offered = Arc::clone(&self.listener.offered);
         self.run(|_| async move {

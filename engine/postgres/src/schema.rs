@@ -101,8 +101,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE trigger_states (name text PRIMARY KEY, record text NOT NULL);
     "#,
     // 2: several nodes: who they are, which executions each owns, the
-    // messages left for executions by nodes that do not own them, and the
-    // activity tasks waiting for a worker of any node.
+    // messages left for executions by nodes that do not own them, the
+    // activity tasks waiting for a worker of any node, and which node leads
+    // what only one node does (the schedules, the purge).
     r#"
     CREATE TABLE nodes (
         id text COLLATE "C" PRIMARY KEY,
@@ -133,6 +134,7 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX activity_tasks_queue ON activity_tasks (activity, offered);
     CREATE INDEX activity_tasks_by_execution ON activity_tasks (execution);
+    CREATE TABLE leaders (role text PRIMARY KEY, node text NOT NULL);
     "#,
 ];
 

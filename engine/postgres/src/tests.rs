@@ -336,3 +336,28 @@ fn a_copy_into_postgresql_and_back_keeps_everything() {
         stepline_store::StateMachines::state_machines(&store).unwrap()
     );
 }
+
+#[test]
+fn one_live_node_leads_a_role_and_the_next_takes_over() {
+    use stepline_store::Cluster;
+    let Some(options) = fresh_options("leaders") else {
+        return;
+    };
+    let store = PostgresStore::open(&options).unwrap();
+    let ttl = std::time::Duration::from_secs(30);
+    store.heartbeat("a", "http://a", ttl).unwrap();
+    store.heartbeat("b", "http://b", ttl).unwrap();
+    assert!(store.lead("triggers", "a").unwrap());
+    assert!(
+        store.lead("triggers", "a").unwrap(),
+        "a leader keeps leading"
+    );
+    assert!(!store.lead("triggers", "b").unwrap());
+    // Another role is led on its own.
+    assert!(store.lead("retention", "b").unwrap());
+    store.leave("a").unwrap();
+    assert!(store.lead("triggers", "b").unwrap());
+    // a, back to life, does not take it back from a live leader.
+    store.heartbeat("a", "http://a", ttl).unwrap();
+    assert!(!store.lead("triggers", "a").unwrap());
+}

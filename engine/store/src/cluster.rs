@@ -102,6 +102,10 @@ pub trait Cluster: Send + Sync {
     /// Waits up to `timeout` for an activity task to be offered anywhere;
     /// a hint, as [`Cluster::wait_for_messages`].
     fn wait_for_activity_tasks(&self, timeout: Duration) -> bool;
+    /// Whether `node` leads `role` (the schedules, the purge) now: it did
+    /// and is alive, or the leader's row ran out and `node` takes over.
+    /// One live leader per role.
+    fn lead(&self, role: &str, node: &str) -> Result<bool, StoreError>;
 }
 
 /// What the embedded stores say to an operation only a shared store has.

@@ -404,6 +404,12 @@ impl Triggers {
     pub async fn tick(&self) -> DateTime<Utc> {
         let now = self.engine().now();
         let mut next = now + MAX_SLEEP;
+        // In a cluster one node fires schedules and watches files; the
+        // others ask again soon, to take over when it dies. (Webhooks are
+        // served by whichever node receives them.)
+        if !self.engine().leads("triggers") {
+            return now + FOLLOWER_SLEEP;
+        }
         let records = match self.engine().triggers() {
             Ok(records) => records,
             Err(_) => return next,
@@ -631,6 +637,9 @@ impl Triggers {
         }
     }
 }
+
+/// How often a node that does not lead the triggers asks again.
+const FOLLOWER_SLEEP: Duration = Duration::seconds(1);
 
 /// What a backfill did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

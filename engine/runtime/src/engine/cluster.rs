@@ -235,6 +235,26 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether this node does what one node of a cluster does (`role`:
+    /// `"triggers"`, `"retention"`): always when it is the only node;
+    /// otherwise when it leads the role, taking it over from a leader
+    /// that died. A node that cannot ask the store does not lead.
+    pub fn leads(&self, role: &str) -> bool {
+        let Some((cluster, state)) = self.cluster() else {
+            return true;
+        };
+        if state.left.load(Ordering::Acquire) {
+            return false;
+        }
+        match off_worker(|| cluster.lead(role, &state.config.node)) {
+            Ok(leads) => leads,
+            Err(e) => {
+                tracing::warn!(role, error = %e, "this node cannot tell whether it leads");
+                false
+            }
+        }
+    }
+
     /// This node's id, when it is one of several.
     pub fn node_id(&self) -> Option<&str> {
         Some(self.inner.cluster.as_ref()?.config.node.as_str())

@@ -423,6 +423,13 @@ impl Engine {
             "stepline_executions_asleep {}\n",
             self.inner.asleep.load(std::sync::atomic::Ordering::Relaxed)
         ));
+        if let Some(node) = self.node_id() {
+            text.push_str(
+                "# HELP stepline_node The node of a cluster these figures are of (they count this node's work only).\n\
+                 # TYPE stepline_node gauge\n",
+            );
+            text.push_str(&format!("stepline_node{{node=\"{node}\"}} 1\n"));
+        }
         text
     }
 
@@ -534,6 +541,10 @@ async fn purge_loop(inner: std::sync::Weak<Inner>) {
             return;
         };
         let engine = Engine { inner };
+        // One node of a cluster purges for all.
+        if !engine.leads("retention") {
+            continue;
+        }
         if let Err(e) = engine.purge_expired().await {
             tracing::error!(error = %e, "purging expired executions failed");
         }
