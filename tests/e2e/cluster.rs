@@ -5,7 +5,7 @@
 //! a server that counts calls by Idempotency-Key) plus callbacks whose
 //! SendTaskSuccess goes to whichever node the client picks, activity
 //! tasks for workers that each poll their own node and answer through
-//! another, and nested executions.
+//! another, nested executions, and distributed Maps.
 //!
 //! CI runs a small version; the full one (500 executions, 30 faults) is
 //!
@@ -58,6 +58,23 @@ const NESTED: &str = r#"{
     "Child": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
       "Parameters": {"StateMachineArn": "arn:aws:states:us-east-1:111111111111:stateMachine:chain", "Input": {"n.$": "$.n"}},
       "OutputPath": "$.Output", "End": true}
+  }
+}"#;
+
+/// A distributed Map over a file every node reads (a shared bucket),
+/// its children waiting a second each.
+const DMAP: &str = r#"{
+  "StartAt": "Each",
+  "States": {
+    "Each": {"Type": "Map",
+      "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
+        "Parameters": {"Bucket": "data", "Key": "items.json"}},
+      "ItemSelector": {"v.$": "$$.Map.Item.Value", "n.$": "$.n"},
+      "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+        "StartAt": "Nap", "States": {
+          "Nap": {"Type": "Wait", "Seconds": 1, "Next": "Add"},
+          "Add": {"Type": "Pass", "Parameters": {"x.$": "States.MathAdd($.v, $.n)"}, "End": true}}},
+      "MaxConcurrency": 2, "ResultPath": "$.mapped", "End": true}
   }
 }"#;
 
@@ -174,6 +191,9 @@ impl Nodes {
 /// The operator's configuration: the shared store, and the `notify`
 /// process, which writes its task token to `tokens/<key>`.
 fn cluster_config(dir: &TempDir, url: &str, tokens: &Path) -> Option<std::path::PathBuf> {
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("bucket dir");
+    std::fs::write(data.join("items.json"), "[1, 2, 3]").expect("items");
     let notify = dir.write(
         "notify.sh",
         format!(
@@ -201,8 +221,9 @@ fn cluster_config(dir: &TempDir, url: &str, tokens: &Path) -> Option<std::path::
     Some(dir.write(
         "cluster.toml",
         format!(
-            "{text}\n\n[tasks.processes.notify]\ncommand = \"/bin/sh\"\nargs = [\"{}\"]\n",
-            notify.display()
+            "{text}\n\n[tasks.processes.notify]\ncommand = \"/bin/sh\"\nargs = [\"{}\"]\n\n[buckets]\ndata = \"{}\"\n",
+            notify.display(),
+            data.display()
         ),
     ))
 }
@@ -210,17 +231,19 @@ fn cluster_config(dir: &TempDir, url: &str, tokens: &Path) -> Option<std::path::
 /// One execution of the test: the soak's, a callback, an activity task
 /// or a nested execution.
 fn plan(i: usize, api: &str) -> Planned {
-    let machine = match i % 7 {
+    let machine = match i % 8 {
         4 => "callback",
         5 => "activity",
         6 => "nested",
+        7 => "dmap",
         _ => return crate::soak::plan(i, api),
     };
     Planned {
         machine,
         name: format!("{}{i}", &machine[..1]),
         input: json!({"n": i}),
-        tasks: 1,
+        // A Map Run records no task result of its own.
+        tasks: usize::from(machine != "dmap"),
     }
 }
 
@@ -229,6 +252,9 @@ fn expected_output(i: usize, planned: &Planned, output: &Value) -> Value {
         "callback" => json!({"n": i, "approval": {"approved": true}}),
         "activity" => json!({"n": i, "work": {"worked": 3 * i}}),
         "nested" => json!({"n": i, "count": 10}),
+        "dmap" => {
+            json!({"n": i, "mapped": (1..=3).map(|v| json!({"x": v + i})).collect::<Vec<_>>()})
+        }
         _ => crate::soak::expected_output(i, planned, output),
     }
 }
@@ -354,6 +380,7 @@ fn three_nodes_lose_nothing_while_nodes_die_pause_and_the_database_restarts() {
         ("callback", CALLBACK),
         ("activity", ACTIVITY),
         ("nested", NESTED),
+        ("dmap", DMAP),
     ] {
         let (status, answer) = nodes.call(
             "CreateStateMachine",
@@ -486,6 +513,9 @@ fn three_nodes_lose_nothing_while_nodes_die_pause_and_the_database_restarts() {
         let count = |t: &str| events.iter().filter(|e| e["type"] == t).count();
         assert_eq!(count("ExecutionStarted"), 1, "{arn}");
         assert_eq!(count("ExecutionSucceeded"), 1, "{arn}");
+        if planned.machine == "dmap" {
+            assert_eq!(count("MapRunSucceeded"), 1, "{arn}");
+        }
         assert_eq!(
             count("TaskSucceeded") + count("ActivitySucceeded"),
             planned.tasks,
