@@ -545,3 +545,93 @@ fn three_nodes_lose_nothing_while_nodes_die_pause_and_the_database_restarts() {
         by_key.len()
     );
 }
+
+/// Waits on a timer long enough for a rebalance to move it.
+const SLOW: &str = r#"{
+  "StartAt": "Nap",
+  "States": {"Nap": {"Type": "Wait", "Seconds": 15, "Next": "Done"}, "Done": {"Type": "Succeed"}}
+}"#;
+
+#[test]
+fn nodes_that_join_take_a_share_of_the_running_executions() {
+    let dir = TempDir::new("cluster-balance");
+    let Some(config) = postgres_config(&dir, "cluster balance") else {
+        return;
+    };
+    let binary = stepline_binary();
+    let mut nodes = Nodes::start(&binary, dir.path(), &config, 1);
+    let (status, answer) = nodes.call(
+        "CreateStateMachine",
+        &json!({"name": "slow", "definition": SLOW, "roleArn": "arn:aws:iam::111111111111:role/r"}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let executions = 30;
+    for i in 0..executions {
+        let (status, answer) = nodes.call(
+            "StartExecution",
+            &json!({"stateMachineArn": format!("{PREFIX}:stateMachine:slow"), "name": format!("slow-{i}")}),
+        );
+        assert_eq!(status, 200, "{answer}");
+    }
+    for i in 1..3 {
+        let serve = nodes.spawn(i);
+        nodes.nodes.push(Some(serve));
+        nodes.paused.push(false);
+    }
+    // Every node ends up with a share, well before the Waits end.
+    let deadline = Instant::now() + Duration::from_secs(12);
+    let owned = loop {
+        let reply = crate::rest::http(nodes.any().addr, "GET", "/v1/cluster", &[], b"");
+        let cluster: Value = serde_json::from_str(&reply.body).expect("json");
+        let owned: Vec<u64> = cluster["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .filter(|n| n["alive"] == true)
+            .map(|n| n["openExecutions"].as_u64().expect("count"))
+            .collect();
+        if owned.len() == 3 && owned.iter().all(|n| *n >= 5) {
+            break owned;
+        }
+        assert!(Instant::now() < deadline, "never balanced: {cluster}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(owned.iter().sum::<u64>(), executions);
+    // And each still ends once, where it now runs.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    for i in 0..executions {
+        let arn = format!("{PREFIX}:execution:slow:slow-{i}");
+        loop {
+            let (status, record) = nodes.call("DescribeExecution", &json!({"executionArn": arn}));
+            assert_eq!(status, 200, "{record}");
+            if record["status"] != "RUNNING" {
+                assert_eq!(record["status"], "SUCCEEDED", "{record}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{arn} never ended");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let (_, history) = nodes.call(
+            "GetExecutionHistory",
+            &json!({"executionArn": arn, "maxResults": 1000}),
+        );
+        let types: Vec<&str> = history["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["type"].as_str().expect("type"))
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "ExecutionStarted",
+                "WaitStateEntered",
+                "WaitStateExited",
+                "SucceedStateEntered",
+                "SucceedStateExited",
+                "ExecutionSucceeded"
+            ],
+            "{arn}"
+        );
+    }
+}

@@ -169,6 +169,7 @@ impl Cluster for PostgresStore {
                  WHERE e.status = 'RUNNING'
                    AND (n.id IS NULL OR n.expires <= clock_timestamp())
                    AND l.node IS DISTINCT FROM $1
+                   AND l.node IS DISTINCT FROM 'released by ' || $1
                  ORDER BY e.start_ns
                  LIMIT $2
                  FOR UPDATE OF e SKIP LOCKED
@@ -184,6 +185,21 @@ impl Cluster for PostgresStore {
             vec![text(node), Box::new(int(limit as u64))],
         )?;
         Ok(rows.iter().map(lease).collect())
+    }
+
+    fn release(&self, lease: &Lease) -> Result<bool, StoreError> {
+        // Owned by no node: any other node's next claim takes it.
+        let rows = self.rows(
+            "UPDATE leases SET node = 'released by ' || $2
+             WHERE execution = $1 AND node = $2 AND epoch = $3
+             RETURNING 1",
+            vec![
+                text(&lease.execution),
+                text(&lease.node),
+                Box::new(int(lease.epoch)),
+            ],
+        )?;
+        Ok(!rows.is_empty())
     }
 
     fn lease(&self, execution: &str) -> Result<Option<Lease>, StoreError> {

@@ -361,3 +361,30 @@ fn one_live_node_leads_a_role_and_the_next_takes_over() {
     store.heartbeat("a", "http://a", ttl).unwrap();
     assert!(!store.lead("triggers", "a").unwrap());
 }
+
+#[test]
+fn a_released_execution_goes_to_another_node() {
+    use stepline_store::Cluster;
+    let Some(options) = fresh_options("release") else {
+        return;
+    };
+    let store = PostgresStore::open(&options).unwrap();
+    let ttl = std::time::Duration::from_secs(30);
+    store.heartbeat("a", "http://a", ttl).unwrap();
+    store.heartbeat("b", "http://b", ttl).unwrap();
+    let record = open_execution("released");
+    let arn = record.arn.clone();
+    let mut create = WriteBatch::new();
+    create.push(WriteOp::CreateExecution(record));
+    create.push(WriteOp::PutLease(lease(&arn, "a", 1)));
+    store.apply(&create).unwrap();
+    // Only the holder's lease at its epoch can be released.
+    assert!(!store.release(&lease(&arn, "b", 1)).unwrap());
+    assert!(!store.release(&lease(&arn, "a", 2)).unwrap());
+    assert!(store.release(&lease(&arn, "a", 1)).unwrap());
+    // Its writes stop at once, and it does not claim it back.
+    let e = fenced_step(&store, &lease(&arn, "a", 1)).unwrap_err();
+    assert!(matches!(e, StoreError::Fenced { .. }), "{e}");
+    assert_eq!(store.claim("a", 10).unwrap(), vec![]);
+    assert_eq!(store.claim("b", 10).unwrap(), vec![lease(&arn, "b", 2)]);
+}

@@ -76,6 +76,10 @@ pub trait Cluster: Send + Sync {
     /// with an epoch above any before. Two nodes never take the same one,
     /// and a node never takes its own back.
     fn claim(&self, node: &str, limit: usize) -> Result<Vec<Lease>, StoreError>;
+    /// Gives up `lease` so that another node takes the execution over (a
+    /// node with more than its share); `false` when it was no longer
+    /// this node's. The releasing node does not claim it back.
+    fn release(&self, lease: &Lease) -> Result<bool, StoreError>;
     /// The execution's lease, if it has one.
     fn lease(&self, execution: &str) -> Result<Option<Lease>, StoreError>;
     /// Every node known, live or not, by id.

@@ -223,6 +223,56 @@ impl Engine {
         }
     }
 
+    /// Hands executions over when this node owns clearly more than its
+    /// share of the cluster's open executions (a node joined, or took
+    /// over a dead node's): their leases are released for the other
+    /// nodes to claim, and their loops here stop without writing. How
+    /// many it handed over.
+    pub(super) fn rebalance(&self) -> Result<usize, EngineError> {
+        let Some((cluster, state)) = self.cluster() else {
+            return Ok(0);
+        };
+        if state.left.load(Ordering::Acquire) {
+            return Ok(0);
+        }
+        let nodes = off_worker(|| cluster.nodes())?;
+        let live: Vec<&NodeRecord> = nodes.iter().filter(|n| n.alive).collect();
+        let Some(me) = live.iter().find(|n| n.id == state.config.node) else {
+            return Ok(0);
+        };
+        let total: u64 = live.iter().map(|n| n.executions).sum();
+        let share = total.div_ceil(live.len() as u64);
+        // Some slack, so that executions do not move back and forth.
+        if me.executions <= share + (share / 5).max(2) {
+            return Ok(0);
+        }
+        let excess = usize::try_from(me.executions - share).unwrap_or(0);
+        let candidates: Vec<String> = super::lock(&self.inner.live)
+            .keys()
+            .take(excess)
+            .cloned()
+            .collect();
+        let mut handed = 0;
+        for arn in candidates {
+            let Some(lease) = off_worker(|| cluster.lease(&arn))? else {
+                continue;
+            };
+            if lease.node != state.config.node || !off_worker(|| cluster.release(&lease))? {
+                continue;
+            }
+            // Past any epoch: the loop stops, whatever lease it holds.
+            let _ = executor::send(self, &arn, Message::Release { epoch: u64::MAX });
+            handed += 1;
+        }
+        if handed > 0 {
+            tracing::info!(
+                executions = handed,
+                "executions handed to other nodes, to balance the cluster"
+            );
+        }
+        Ok(handed)
+    }
+
     /// Gives up every lease at once (a clean shutdown), so that the other
     /// nodes take this node's executions without waiting for its leases to
     /// run out. From then on its writes are refused.
@@ -364,7 +414,11 @@ async fn heartbeat_loop(inner: Weak<Inner>, every: Duration) {
     }
 }
 
+/// Claim rounds between two looks at the balance.
+const BALANCE_EVERY: u32 = 10;
+
 async fn claim_loop(inner: Weak<Inner>, every: Duration) {
+    let mut round = 0u32;
     loop {
         tokio::time::sleep(every).await;
         let Some(inner) = inner.upgrade() else {
@@ -373,6 +427,12 @@ async fn claim_loop(inner: Weak<Inner>, every: Duration) {
         let engine = Engine { inner };
         if let Err(e) = engine.claim_orphans() {
             tracing::warn!(error = %e, "this node cannot claim executions now");
+        }
+        round = round.wrapping_add(1);
+        if round % BALANCE_EVERY == 0
+            && let Err(e) = engine.rebalance()
+        {
+            tracing::warn!(error = %e, "this node cannot balance its executions now");
         }
     }
 }
