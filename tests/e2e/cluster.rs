@@ -372,22 +372,19 @@ fn three_nodes_lose_nothing_while_nodes_die_pause_and_the_database_restarts() {
     let api = format!("http://{}", counting.addr);
     let binary = stepline_binary();
     let mut nodes = Nodes::start(&binary, dir.path(), &config, 3);
-    for (name, definition) in [
-        ("chain", CHAIN),
-        ("waits", WAITS),
-        ("fanout", FANOUT),
-        ("http", HTTP),
-        ("callback", CALLBACK),
-        ("activity", ACTIVITY),
-        ("nested", NESTED),
-        ("dmap", DMAP),
-    ] {
-        let (status, answer) = nodes.call(
-            "CreateStateMachine",
-            &json!({"name": name, "definition": definition, "roleArn": "arn:aws:iam::111111111111:role/r"}),
-        );
-        assert_eq!(status, 200, "{answer}");
-    }
+    crate::soak::create_machines(
+        |action, body| nodes.call(action, body),
+        &[
+            ("chain", CHAIN),
+            ("waits", WAITS),
+            ("fanout", FANOUT),
+            ("http", HTTP),
+            ("callback", CALLBACK),
+            ("activity", ACTIVITY),
+            ("nested", NESTED),
+            ("dmap", DMAP),
+        ],
+    );
     // Every node sees the three, each alive.
     let first = nodes.any().addr;
     let reply = crate::rest::http(first, "GET", "/v1/cluster", &[], b"");
@@ -560,11 +557,7 @@ fn nodes_that_join_take_a_share_of_the_running_executions() {
     };
     let binary = stepline_binary();
     let mut nodes = Nodes::start(&binary, dir.path(), &config, 1);
-    let (status, answer) = nodes.call(
-        "CreateStateMachine",
-        &json!({"name": "slow", "definition": SLOW, "roleArn": "arn:aws:iam::111111111111:role/r"}),
-    );
-    assert_eq!(status, 200, "{answer}");
+    crate::soak::create_machines(|action, body| nodes.call(action, body), &[("slow", SLOW)]);
     let executions = 30;
     for i in 0..executions {
         let (status, answer) = nodes.call(

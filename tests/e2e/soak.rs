@@ -258,6 +258,21 @@ impl Moments {
     }
 }
 
+/// Creates each `(name, definition)` through `call` (an AWS action on
+/// some server), expecting success.
+pub(crate) fn create_machines(
+    mut call: impl FnMut(&str, &Value) -> (u16, Value),
+    machines: &[(&str, &str)],
+) {
+    for (name, definition) in machines {
+        let (status, answer) = call(
+            "CreateStateMachine",
+            &json!({"name": name, "definition": definition, "roleArn": "arn:aws:iam::111111111111:role/r"}),
+        );
+        assert_eq!(status, 200, "{name}: {answer}");
+    }
+}
+
 pub(crate) fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -318,18 +333,15 @@ fn kill_9_again_and_again_under_a_mixed_load_loses_nothing_and_repeats_only_call
         let begun = Instant::now();
         let serve = Serve::start_with(&binary, &data, None);
         if life == 0 {
-            for (name, definition) in [
-                ("chain", CHAIN),
-                ("waits", WAITS),
-                ("fanout", FANOUT),
-                ("http", HTTP),
-            ] {
-                let (status, answer) = serve.call(
-                    "CreateStateMachine",
-                    &json!({"name": name, "definition": definition, "roleArn": "arn:aws:iam::111111111111:role/r"}),
-                );
-                assert_eq!(status, 200, "{answer}");
-            }
+            create_machines(
+                |action, body| serve.call(action, body),
+                &[
+                    ("chain", CHAIN),
+                    ("waits", WAITS),
+                    ("fanout", FANOUT),
+                    ("http", HTTP),
+                ],
+            );
         }
         if life == kills {
             start_pending(&serve, &plans, &mut started, executions);
