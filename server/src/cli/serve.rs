@@ -356,7 +356,7 @@ fn log_start(
         triggers_enabled = enabled,
         alert_webhooks = config.alerts.webhooks.len(),
         executions_resumed = resumed,
-        node = engine.node_id().unwrap_or("-"),
+        node = engine.node_id(),
         listen = %url,
         "stepline started"
     );
