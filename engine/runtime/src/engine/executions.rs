@@ -190,6 +190,7 @@ impl Engine {
         let stop = Command::Stop { error, cause };
         if let Err(Message::Command(stop)) = executor::send(self, arn, Message::Command(stop))
             && record.status == ExecutionStatus::Running
+            && self.is_clustered()
         {
             // Another node runs it (or will, once it resumes it).
             self.post_command(arn, None, &stop)?;
