@@ -628,3 +628,51 @@ fn nodes_that_join_take_a_share_of_the_running_executions() {
         );
     }
 }
+
+#[test]
+fn a_running_express_execution_is_nobody_elses_orphan() {
+    let dir = TempDir::new("cluster-express");
+    let Some(config) = postgres_config(&dir, "cluster express") else {
+        return;
+    };
+    let binary = stepline_binary();
+    let mut nodes = Nodes::start(&binary, dir.path(), &config, 1);
+    // Half a claim round apart (rounds are a third of the 2-second
+    // lease), so that each node's rounds fall between the other's.
+    std::thread::sleep(Duration::from_millis(330));
+    let serve = nodes.spawn(1);
+    nodes.nodes.push(Some(serve));
+    let (first, second) = (
+        nodes.nodes[0].as_ref().expect("up"),
+        nodes.nodes[1].as_ref().expect("up"),
+    );
+    let definition =
+        r#"{"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 4, "End": true}}}"#;
+    let (status, answer) = first.call(
+        "CreateStateMachine",
+        &json!({"name": "quick", "definition": definition, "type": "EXPRESS",
+                "roleArn": "arn:aws:iam::111111111111:role/r"}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    // Started in waves, so that claim rounds of both nodes fall between
+    // them: an open execution without a lease would be either node's to
+    // claim, and the other node would end it as one it cannot resume.
+    let mut arns = Vec::new();
+    for wave in 0..4 {
+        for i in 0..5 {
+            let (status, started) = first.call(
+                "StartExecution",
+                &json!({"stateMachineArn": format!("{PREFIX}:stateMachine:quick"), "name": format!("e{wave}-{i}")}),
+            );
+            assert_eq!(status, 200, "{started}");
+            arns.push(started["executionArn"].as_str().expect("arn").to_owned());
+        }
+        std::thread::sleep(Duration::from_millis(350));
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+    for arn in &arns {
+        let (status, record) = second.call("DescribeExecution", &json!({"executionArn": arn}));
+        assert_eq!(status, 200, "{record}");
+        assert_eq!(record["status"], "RUNNING", "{record}");
+    }
+}

@@ -114,7 +114,12 @@ impl DurableExecution {
         batch.push(WriteOp::CreateExecution(this.record.clone()));
         if let Some(lease) = owner {
             batch.push(WriteOp::PutLease(lease.clone()));
-            this.owner = Some(lease);
+            // An EXPRESS execution is leased only so that no other node
+            // takes it for an orphan while it runs; its writes promise
+            // nothing across a crash, and are not fenced.
+            if !this.is_volatile() {
+                this.owner = Some(lease);
+            }
         }
         let now = this.record.start;
         let effects = this.step(&mut batch, now, Command::Start { input });

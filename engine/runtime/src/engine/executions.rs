@@ -95,12 +95,7 @@ impl Engine {
         let machine = self.compiled(machine_arn, resolved.revision)?;
         let info = self.info(&machine_record, &record);
         let keeping = self.keeping(express);
-        // EXPRESS executions are never resumed, so never taken over.
-        let owner = if express {
-            None
-        } else {
-            self.new_lease(&record.arn)
-        };
+        let owner = self.new_lease(&record.arn);
         // The first step's lines (states entered) belong to the execution.
         let first_step = executor::span(&record.arn).in_scope(|| {
             DurableExecution::start(

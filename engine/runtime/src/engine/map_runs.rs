@@ -95,11 +95,7 @@ impl Engine {
             record.clone(),
             input.clone(),
             self.keeping(child.express),
-            if child.express {
-                None
-            } else {
-                self.new_lease(&record.arn)
-            },
+            self.new_lease(&record.arn),
         ) {
             Ok(started) => started,
             Err(StoreError::ExecutionExists { .. }) => {
