@@ -676,3 +676,57 @@ fn a_running_express_execution_is_nobody_elses_orphan() {
         assert_eq!(record["status"], "RUNNING", "{record}");
     }
 }
+
+#[test]
+fn a_node_stopped_with_sigterm_hands_its_executions_over_at_once() {
+    let dir = TempDir::new("cluster-handover");
+    let Some(shared) = postgres_config(&dir, "cluster handover") else {
+        return;
+    };
+    // Leases of 9 seconds: a takeover within them is the hand-over, not
+    // the expiry.
+    let text = std::fs::read_to_string(&shared)
+        .expect("config")
+        .replace("lease_seconds = 2", "lease_seconds = 9");
+    let config = dir.write("handover.toml", text);
+    let binary = stepline_binary();
+    let mut nodes = Nodes::start(&binary, dir.path(), &config, 2);
+    let definition =
+        r#"{"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 1, "End": true}}}"#;
+    let first = nodes.nodes[0].as_ref().expect("up");
+    let (status, answer) = first.call(
+        "CreateStateMachine",
+        &json!({"name": "nap", "definition": definition, "roleArn": "arn:aws:iam::111111111111:role/r"}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let mut arns = Vec::new();
+    for i in 0..10 {
+        let (status, started) = first.call(
+            "StartExecution",
+            &json!({"stateMachineArn": format!("{PREFIX}:stateMachine:nap"), "name": format!("n{i}")}),
+        );
+        assert_eq!(status, 200, "{started}");
+        arns.push(started["executionArn"].as_str().expect("arn").to_owned());
+    }
+    nodes.signal(0, "-TERM");
+    let stopped = Instant::now();
+    let mut first = nodes.nodes[0].take().expect("up");
+    let exit = first.child.wait().expect("the node exits");
+    assert!(exit.success(), "{exit:?}");
+    let second = nodes.nodes[1].as_ref().expect("up");
+    for arn in &arns {
+        loop {
+            let (status, record) = second.call("DescribeExecution", &json!({"executionArn": arn}));
+            assert_eq!(status, 200, "{record}");
+            if record["status"] == "SUCCEEDED" {
+                break;
+            }
+            assert_eq!(record["status"], "RUNNING", "{record}");
+            assert!(
+                stopped.elapsed() < Duration::from_secs(7),
+                "{arn} waited for the stopped node's lease"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
