@@ -35,7 +35,7 @@ impl Engine {
             None => (machine_arn, None),
         };
         // A version or an alias runs its own revision.
-        let resolved = self.resolve_machine(machine_arn)?;
+        let resolved = self.resolve_machine_from(machine_arn, true)?;
         let machine_record = resolved.machine;
         let machine_arn = machine_record.arn.as_str();
         if let Some(case) = test_case {

@@ -10,6 +10,13 @@ use stepline_store::{StateMachineRecord, WorkflowType, WriteBatch, WriteOp};
 
 use super::{Engine, EngineError, check_name, compile, lock};
 
+/// How long a start trusts a state machine record it read: another node's
+/// update reaches this node's starts within it.
+pub(super) const RECENT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// At most this many records kept for starts.
+const RECENT_MACHINES: usize = 1024;
+
 impl Engine {
     /// Validates and stores a new state machine.
     pub async fn create_state_machine(
@@ -43,6 +50,7 @@ impl Engine {
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::PutStateMachine(record.clone()));
         self.inner.store.apply(&batch)?;
+        self.machines_changed();
         self.flush().await?;
         lock(&self.inner.compiled).insert((arn, 1), Arc::new(machine));
         Ok(record)
@@ -69,6 +77,7 @@ impl Engine {
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::PutStateMachine(record.clone()));
         self.inner.store.apply(&batch)?;
+        self.machines_changed();
         self.flush().await?;
         Ok(record)
     }
@@ -80,6 +89,34 @@ impl Engine {
             .ok_or_else(|| EngineError::StateMachineDoesNotExist(arn.to_owned()))
     }
 
+    /// A state machine as a start reads it: a record this node read (or
+    /// wrote) less than [`RECENT`] ago, else from the store. Every start
+    /// would otherwise read the whole record, definition included, from a
+    /// store that may be a network away; AWS too says that executions
+    /// started just after an update may run the previous definition.
+    pub(super) fn recent_state_machine(
+        &self,
+        arn: &str,
+    ) -> Result<StateMachineRecord, EngineError> {
+        if let Some((read, record)) = lock(&self.inner.recent_machines).get(arn)
+            && read.elapsed() < RECENT
+        {
+            return Ok(record.clone());
+        }
+        let record = self.describe_state_machine(arn)?;
+        let mut recent = lock(&self.inner.recent_machines);
+        if recent.len() >= RECENT_MACHINES {
+            recent.clear();
+        }
+        recent.insert(arn.to_owned(), (std::time::Instant::now(), record.clone()));
+        Ok(record)
+    }
+
+    /// Forgets the records starts read recently: this node changed one.
+    pub(super) fn machines_changed(&self) {
+        lock(&self.inner.recent_machines).clear();
+    }
+
     pub fn list_state_machines(&self) -> Result<Vec<StateMachineRecord>, EngineError> {
         Ok(self.inner.store.state_machines()?)
     }
@@ -89,6 +126,7 @@ impl Engine {
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::DeleteStateMachine(arn.to_owned()));
         self.inner.store.apply(&batch)?;
+        self.machines_changed();
         self.flush().await?;
         Ok(())
     }

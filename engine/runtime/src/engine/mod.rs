@@ -105,6 +105,8 @@ struct Inner {
     runner: Arc<dyn TaskRunner>,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
+    /// State machine records read by starts, and when (`machines.rs`).
+    recent_machines: Mutex<HashMap<String, (std::time::Instant, StateMachineRecord)>>,
     /// Compiled definitions by state machine ARN and revision.
     compiled: Mutex<HashMap<(String, u64), Arc<StateMachine>>>,
     /// Running executions by ARN.
@@ -220,6 +222,7 @@ impl Engine {
                 runner,
                 clock,
                 config,
+                recent_machines: Mutex::new(HashMap::new()),
                 compiled: Mutex::new(HashMap::new()),
                 live: Mutex::new(HashMap::new()),
                 paused: Mutex::new(Default::default()),

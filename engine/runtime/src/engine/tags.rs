@@ -72,6 +72,7 @@ impl Engine {
             return Err(EngineError::ResourceNotFound(arn.to_owned()));
         }
         self.inner.store.apply(&batch)?;
+        self.machines_changed();
         self.flush().await?;
         Ok(())
     }

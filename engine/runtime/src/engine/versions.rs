@@ -33,8 +33,23 @@ impl Engine {
     /// A state machine, a version of it, or an alias resolved to one of its
     /// versions (by weight).
     pub fn resolve_machine(&self, arn: &str) -> Result<Resolved, EngineError> {
+        self.resolve_machine_from(arn, false)
+    }
+
+    /// [`Engine::resolve_machine`], for a start: from a record read at
+    /// most [`super::machines::RECENT`] ago when `recent` (see
+    /// `Engine::recent_state_machine`).
+    pub(super) fn resolve_machine_from(
+        &self,
+        arn: &str,
+        recent: bool,
+    ) -> Result<Resolved, EngineError> {
         let (base, qualifier) = split_qualifier(arn);
-        let machine = self.describe_state_machine(base)?;
+        let machine = if recent {
+            self.recent_state_machine(base)?
+        } else {
+            self.describe_state_machine(base)?
+        };
         let Some(qualifier) = qualifier else {
             let revision = machine.revision;
             return Ok(Resolved {
@@ -262,6 +277,7 @@ impl Engine {
             let _one_writer = lock(self.machines_lock());
             self.store().apply(&batch)?;
         }
+        self.machines_changed();
         self.flush().await?;
         Ok(())
     }
