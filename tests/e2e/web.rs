@@ -995,6 +995,20 @@ fn the_execution_page_shows_times_a_gantt_and_acts() {
         json!([]),
     );
     browser.doc_screenshot("execution-gantt");
+    // A state's panel lists what it changed from its input to its output.
+    browser.click("g.node[data-state='Prepare']");
+    let changes = browser.wait_for(
+        "Prepare's changes",
+        "const l = [...document.querySelectorAll('#state-panel section.diff li')]; return l.length > 0 && l.map((e) => e.className + ' ' + e.innerText)",
+        json!([]),
+    );
+    assert_eq!(changes, json!(["add + $.batch {\"items\":[1,2,3]}"]));
+    browser.click("g.node[data-state='Route']");
+    browser.wait_for(
+        "Route changes nothing",
+        "return document.querySelector('#state-panel section.diff')?.innerText.includes('none: the output is the input')",
+        json!([]),
+    );
     let severe = browser.severe_logs();
     assert!(severe.is_empty(), "{severe:?}");
 }

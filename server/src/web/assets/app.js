@@ -914,6 +914,49 @@
     return "";
   }
 
+  // What a state changed: the paths its output added (+), removed (-) or
+  // changed (~) from its input, at most DIFF_LINES of them.
+  const DIFF_LINES = 200;
+  function jsonDiff(a, b, path = "$", out = []) {
+    if (out.length >= DIFF_LINES) return out;
+    const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+    const key = (k) => (/^[A-Za-z_$][\w$]*$/.test(k) ? "." + k : "['" + k + "']");
+    if (isObject(a) && isObject(b)) {
+      for (const k of Object.keys(a)) {
+        if (!Object.prototype.hasOwnProperty.call(b, k)) out.push({ op: "-", path: path + key(k), value: a[k] });
+        else jsonDiff(a[k], b[k], path + key(k), out);
+      }
+      for (const k of Object.keys(b)) if (!Object.prototype.hasOwnProperty.call(a, k)) out.push({ op: "+", path: path + key(k), value: b[k] });
+    } else if (Array.isArray(a) && Array.isArray(b)) {
+      for (let i = 0; i < Math.max(a.length, b.length); i++) {
+        if (i >= a.length) out.push({ op: "+", path: `${path}[${i}]`, value: b[i] });
+        else if (i >= b.length) out.push({ op: "-", path: `${path}[${i}]`, value: a[i] });
+        else jsonDiff(a[i], b[i], `${path}[${i}]`, out);
+      }
+    } else if (JSON.stringify(a) !== JSON.stringify(b)) {
+      out.push({ op: "~", path, from: a, value: b });
+    }
+    return out.slice(0, DIFF_LINES);
+  }
+
+  function diffBlock(input, output) {
+    const changes = jsonDiff(input, output);
+    const cls = { "+": "add", "-": "del", "~": "chg" };
+    return h(
+      "section.diff",
+      {},
+      h("h4", {}, "Changes from input to output"),
+      changes.length === 0
+        ? h("p.muted.small", {}, "none: the output is the input")
+        : h(
+            "ul",
+            {},
+            changes.map((c) => h("li", { class: cls[c.op] }, h("span.op", {}, c.op), " ", h("span.path", {}, c.path), " ", h("span.val", {}, c.op === "~" ? `${compact(c.from)} → ${compact(c.value)}` : compact(c.value)))),
+          ),
+      changes.length >= DIFF_LINES ? h("p.muted.small", {}, `the first ${DIFF_LINES} changes`) : null,
+    );
+  }
+
   // A cause that is JSON (a task's error object, say) is shown parsed.
   function causeBlock(cause) {
     if (cause === undefined || cause === null || cause === "") return null;
@@ -1340,6 +1383,7 @@
               jsonBlock("Input", v.entered.details.input),
               v.attempts.length > 1 ? attemptList(v.attempts, attemptLog(selected, placedLogs)) : null,
               v.exited ? jsonBlock("Output", v.exited.details.output) : null,
+              v.exited && v.exited.details.output !== undefined ? diffBlock(v.entered.details.input, v.exited.details.output) : null,
             ),
           );
         }
