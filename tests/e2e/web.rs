@@ -2124,7 +2124,8 @@ fn the_grid_shows_a_failed_cell_for_a_failed_run() {
 }
 
 /// Comfort: the pages follow the system's dark preference, a toggle
-/// overrides it (and is remembered), and "/" focuses the search box.
+/// overrides it (and is remembered), "/" focuses the search box, and the
+/// arrow keys walk a list's rows.
 #[test]
 fn the_pages_go_dark_and_slash_focuses_search() {
     let Some(browser) = Browser::start() else {
@@ -2191,11 +2192,28 @@ fn the_pages_go_dark_and_slash_focuses_search() {
         "const shown = [...document.querySelectorAll('#machines tr[data-name]')].filter((r) => !r.hidden).map((r) => r.dataset.name); return shown.length === 1 && shown[0] === 'orders'",
         json!([]),
     );
+    // Down from the search box: the first row left.
+    browser.keys("\u{E015}");
+    browser.wait_for(
+        "the orders row focused",
+        "return document.activeElement && document.activeElement.getAttribute('href') === '#/machines/orders'",
+        json!([]),
+    );
     // The execution page in the dark, for the docs.
     browser.open(&format!("{base}/#/executions/orders/order-1"));
     browser.wait_for_state("Nap", "running");
     browser.find("#gantt .g-row[data-state='Nap']");
     browser.doc_screenshot("execution-dark");
+    // Arrow keys walk the events.
+    browser.script(
+        "document.querySelector('#timeline tr.event').focus()",
+        json!([]),
+    );
+    let focused = "return document.activeElement && document.activeElement.dataset.type === arguments[0]";
+    browser.keys("\u{E015}");
+    browser.wait_for("the second event", focused, json!(["WaitStateEntered"]));
+    browser.keys("\u{E013}");
+    browser.wait_for("the first event", focused, json!(["ExecutionStarted"]));
     let severe = browser.severe_logs();
     assert!(severe.is_empty(), "{severe:?}");
 }

@@ -1527,6 +1527,32 @@
     box.select();
   });
 
+  // Arrow keys move between the rows of a list (the state machines, the
+  // executions, the events, the Gantt): from a row, or from a search box
+  // down into its list.
+  const ROWS = "table.list > tbody > tr:not(.detail), .gantt > .g-row[data-state]";
+  function rowTarget(row) {
+    return row.matches("[tabindex]") ? row : row.querySelector("a[href], button");
+  }
+  document.addEventListener("keydown", (e) => {
+    if ((e.key !== "ArrowDown" && e.key !== "ArrowUp") || e.ctrlKey || e.metaKey || e.altKey || e.shiftKey) return;
+    const t = e.target;
+    if (!t || !t.closest) return;
+    let next = null;
+    if (t.matches("input.search")) {
+      if (e.key !== "ArrowDown") return;
+      next = [...main.querySelectorAll(ROWS)].find((r) => !r.hidden && rowTarget(r));
+    } else {
+      const row = t.closest(ROWS);
+      if (!row) return;
+      const rows = [...row.parentElement.children].filter((r) => r.matches(ROWS) && !r.hidden && rowTarget(r));
+      next = rows[rows.indexOf(row) + (e.key === "ArrowDown" ? 1 : -1)] || null;
+    }
+    if (!next) return;
+    e.preventDefault();
+    rowTarget(next).focus();
+  });
+
   window.addEventListener("hashchange", route);
   route();
 })();
