@@ -2209,7 +2209,8 @@ fn the_pages_go_dark_and_slash_focuses_search() {
         "document.querySelector('#timeline tr.event').focus()",
         json!([]),
     );
-    let focused = "return document.activeElement && document.activeElement.dataset.type === arguments[0]";
+    let focused =
+        "return document.activeElement && document.activeElement.dataset.type === arguments[0]";
     browser.keys("\u{E015}");
     browser.wait_for("the second event", focused, json!(["WaitStateEntered"]));
     browser.keys("\u{E013}");
