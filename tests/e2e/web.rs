@@ -1003,6 +1003,7 @@ fn the_execution_page_shows_times_a_gantt_and_acts() {
         json!([]),
     );
     assert_eq!(changes, json!(["add + $.batch {\"items\":[1,2,3]}"]));
+    browser.screenshot("execution-diff");
     browser.click("g.node[data-state='Route']");
     browser.wait_for(
         "Route changes nothing",
