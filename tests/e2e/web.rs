@@ -791,14 +791,29 @@ fn a_running_execution_is_stopped_from_its_page() {
 
     browser.open(&format!("{base}/#/executions/sleepy/long-nap"));
     browser.wait_for_state("Nap", "running");
-    // The first click arms the button, the second stops.
+    // The button opens a dialog; cancelling it stops nothing.
     browser.click("#stop-button");
     browser.wait_for(
-        "the confirmation",
-        "return document.querySelector('#stop-button').textContent === 'Confirm stop'",
+        "the stop dialog",
+        "return document.querySelector('#stop-dialog').open",
         json!([]),
     );
+    browser.click("#stop-cancel");
+    browser.wait_for(
+        "the dialog to close",
+        "return !document.querySelector('#stop-dialog').open",
+        json!([]),
+    );
+    assert_eq!(
+        get(&server, "/v1/executions/sleepy/long-nap").json()["status"],
+        "RUNNING"
+    );
+    // Stopped with an error and a cause, which the history keeps.
     browser.click("#stop-button");
+    browser.type_into("#stop-error", "Operator.Stopped");
+    browser.type_into("#stop-cause", "the <b>night</b> shift said so");
+    browser.screenshot("execution-stop-dialog");
+    browser.click("#stop-confirm");
     browser.wait_for(
         "the ABORTED badge",
         "return document.querySelector('#exec-status').innerText.trim() === 'ABORTED'",
@@ -814,7 +829,189 @@ fn a_running_execution_is_stopped_from_its_page() {
     assert!(!panel.contains("null"), "{panel}");
     let described = get(&server, "/v1/executions/sleepy/long-nap").json();
     assert_eq!(described["status"], "ABORTED");
+    assert_eq!(described["error"], "Operator.Stopped");
+    assert_eq!(described["cause"], "the <b>night</b> shift said so");
+    let error = browser.wait_for(
+        "the stop's error on the page",
+        "const e = document.querySelector('#exec-error'); return e && e.innerText",
+        json!([]),
+    );
+    assert!(
+        error.as_str().is_some_and(
+            |e| e.contains("Operator.Stopped") && e.contains("the <b>night</b> shift said so")
+        ),
+        "{error}"
+    );
     browser.screenshot("execution-stopped");
+}
+
+/// An execution's page as a person investigating it reads it: absolute
+/// times with the zone beside relative ones, when a running Wait ends, a
+/// Gantt of its states (Map items and Parallel branches labelled), and the
+/// buttons that act on it: Redrive, and start again with the same input.
+#[test]
+fn the_execution_page_shows_times_a_gantt_and_acts() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    create_machine(&server, "sleepy", &crate::rest::waiting(3600));
+    start(&server, "sleepy", "long-nap", r#"{"who": "Ada"}"#);
+    let base = format!("http://{}", server.addr);
+    browser.open(&format!("{base}/#/executions/sleepy/long-nap"));
+    browser.wait_for_state("Nap", "running");
+
+    // The start: absolute, with the zone, and how long ago.
+    let started = browser.text("#exec-started");
+    assert!(
+        started.contains("UTC") && (started.contains("(just now)") || started.contains(" ago)")),
+        "{started}"
+    );
+    let meta = browser.text(".head .meta");
+    assert!(
+        meta.starts_with("sleepy · revision 1 · started ") && !meta.contains("null"),
+        "{meta}"
+    );
+    let described = get(&server, "/v1/executions/sleepy/long-nap").json();
+    let shown_at = browser.script(
+        "return new Date(document.querySelector('#exec-started').dataset.at).getTime()",
+        json!([]),
+    );
+    let start_ms = browser.script(
+        "return new Date(arguments[0]).getTime()",
+        json!([described["startDate"]]),
+    );
+    assert_eq!(shown_at, start_ms);
+
+    // The Wait ends an hour after it was entered, and says so.
+    let wait = browser.wait_for(
+        "when the Wait ends",
+        "const w = document.querySelector(\"#wait-ends .wait[data-state='Nap']\"); return w && w.innerText",
+        json!([]),
+    );
+    let wait = wait.as_str().unwrap_or_default();
+    assert!(
+        wait.starts_with("Nap waits until ") && wait.contains("UTC") && wait.contains("(in "),
+        "{wait}"
+    );
+    let waits_ms = browser.script(
+        "return new Date(document.querySelector('#wait-ends .time').dataset.at) - new Date(arguments[0])",
+        json!([described["startDate"]]),
+    );
+    let waits_ms = waits_ms.as_i64().expect("milliseconds");
+    assert!((3_600_000..3_602_000).contains(&waits_ms), "{waits_ms}");
+
+    // The Gantt: Nap's bar runs, and the time still to wait is drawn.
+    browser.wait_for(
+        "Nap's running bar and its planned end",
+        "const r = document.querySelector(\"#gantt .g-row[data-state='Nap']\"); return r && r.dataset.status === 'running' && r.querySelector('.g-plan') !== null",
+        json!([]),
+    );
+    browser.doc_screenshot("execution-waiting");
+
+    // Stopped, it can be redriven: it runs again from the Wait.
+    let stopped = post(&server, "/v1/executions/sleepy/long-nap/stop", "{}");
+    assert_eq!(stopped.status, 200, "{}", stopped.body);
+    browser.wait_for(
+        "the Redrive button",
+        "const b = document.querySelector('#redrive-button'); return b && !b.hidden",
+        json!([]),
+    );
+    browser.click("#redrive-button");
+    browser.wait_for(
+        "the execution running again",
+        "return document.querySelector('#exec-status')?.innerText.trim() === 'RUNNING' && document.querySelector('#redrive-button')?.hidden",
+        json!([]),
+    );
+    let described = get(&server, "/v1/executions/sleepy/long-nap").json();
+    assert_eq!(described["status"], "RUNNING");
+    let history = get(&server, "/v1/executions/sleepy/long-nap/history").json();
+    assert!(
+        history["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["type"] == "ExecutionRedriven"),
+        "{history}"
+    );
+
+    // Start again with this input: a new execution, the same input.
+    browser.click("#rerun-button");
+    let hash = browser.wait_for(
+        "the new execution's page",
+        "return location.hash.startsWith('#/executions/sleepy/') && location.hash !== '#/executions/sleepy/long-nap' && location.hash",
+        json!([]),
+    );
+    let new_name = hash
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches("#/executions/sleepy/")
+        .to_owned();
+    let again = get(&server, &format!("/v1/executions/sleepy/{new_name}")).json();
+    assert_eq!(again["input"], json!({"who": "Ada"}));
+    browser.wait_for_state("Nap", "running");
+
+    // A finished run's Gantt: Map items and Parallel branches labelled,
+    // the failed branch red.
+    create_machine(&server, "pipeline", PIPELINE);
+    start(&server, "pipeline", "gantt-1", r#"{"who": "Grace"}"#);
+    browser.open(&format!("{base}/#/executions/pipeline/gantt-1"));
+    browser.wait_for_state("Done", "succeeded");
+    let rows = browser.wait_for(
+        "the Gantt's rows",
+        "const r = [...document.querySelectorAll('#gantt .g-row[data-state]')]; return r.length >= 12 && r.map((e) => e.dataset.status + ' ' + e.querySelector('.g-label').innerText)",
+        json!([]),
+    );
+    let rows: Vec<&str> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for expected in [
+        "succeeded Prepare",
+        "succeeded Settle",
+        "succeeded Double · item 0",
+        "succeeded Double · item 2",
+        "succeeded Left · branch 1",
+        "failed Right · branch 2",
+        "caught Both",
+        "succeeded Done",
+    ] {
+        assert!(rows.contains(&expected), "{expected} not in {rows:?}");
+    }
+    // The Wait's bar is about 3 seconds of the run: its width says so.
+    let share = browser.script(
+        "const bar = document.querySelector(\"#gantt .g-row[data-state='Settle'] .g-bar\");
+         return bar.getBoundingClientRect().width / bar.parentElement.getBoundingClientRect().width",
+        json!([]),
+    );
+    assert!(share.as_f64().is_some_and(|s| s > 0.5), "{share}");
+    // A row selects its state.
+    browser.click("#gantt .g-row[data-state='Right']");
+    browser.wait_for(
+        "Right's panel",
+        "return document.querySelector('#state-panel h3')?.innerText.startsWith('Right')",
+        json!([]),
+    );
+    browser.doc_screenshot("execution-gantt");
+    // A state's panel lists what it changed from its input to its output.
+    browser.click("g.node[data-state='Prepare']");
+    let changes = browser.wait_for(
+        "Prepare's changes",
+        "const l = [...document.querySelectorAll('#state-panel section.diff li')]; return l.length > 0 && l.map((e) => e.className + ' ' + e.innerText)",
+        json!([]),
+    );
+    assert_eq!(changes, json!(["add + $.batch {\"items\":[1,2,3]}"]));
+    browser.screenshot("execution-diff");
+    browser.click("g.node[data-state='Route']");
+    browser.wait_for(
+        "Route changes nothing",
+        "return document.querySelector('#state-panel section.diff')?.innerText.includes('none: the output is the input')",
+        json!([]),
+    );
+    let severe = browser.severe_logs();
+    assert!(severe.is_empty(), "{severe:?}");
 }
 
 /// The executions list pages through its results and filters by status
@@ -1847,6 +2044,178 @@ fn a_retried_state_shows_its_attempts() {
             .contains("\n  \"attempt\": 0"),
         "indented: {cause}"
     );
+    let severe = browser.severe_logs();
+    assert!(severe.is_empty(), "{severe:?}");
+}
+
+/// Many runs at once: the grid of a state machine's latest executions,
+/// states as rows. A failed run shows its failed state as a failed cell,
+/// and the cell opens that state in that execution.
+#[test]
+fn the_grid_shows_a_failed_cell_for_a_failed_run() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    create_machine(
+        &server,
+        "grader",
+        r#"{"StartAt": "Check", "States": {
+            "Check": {"Type": "Choice", "Choices": [{"Variable": "$.ok", "BooleanEquals": true, "Next": "Accept"}], "Default": "Reject"},
+            "Accept": {"Type": "Pass", "Next": "Done"},
+            "Reject": {"Type": "Fail", "Error": "Rejected", "Cause": "not ok"},
+            "Done": {"Type": "Succeed"}}}"#,
+    );
+    for (name, ok) in [("run-1", true), ("run-2", false), ("run-3", true)] {
+        start(&server, "grader", name, &json!({"ok": ok}).to_string());
+        // Distinct start times, so the columns' order is the start order.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let deadline = Instant::now() + PATIENCE;
+    while get(&server, "/v1/executions?machine=grader&status=RUNNING").json()["executions"]
+        != json!([])
+    {
+        assert!(Instant::now() < deadline, "the runs did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let base = format!("http://{}", server.addr);
+    browser.open(&format!("{base}/#/machines/grader"));
+    browser.click("#grid-link");
+    browser.find("#grid");
+    let columns = browser.script(
+        "return [...document.querySelectorAll('#grid th.run')].map((t) => t.dataset.execution + ' ' + t.dataset.status)",
+        json!([]),
+    );
+    assert_eq!(
+        columns,
+        json!(["run-1 SUCCEEDED", "run-2 FAILED", "run-3 SUCCEEDED"])
+    );
+    let cells = browser.script(
+        "const out = {};
+         for (const td of document.querySelectorAll('#grid td.g-cell')) out[td.dataset.state + '@' + td.dataset.execution] = td.dataset.status;
+         return out",
+        json!([]),
+    );
+    assert_eq!(cells["Reject@run-2"], "failed", "{cells}");
+    assert_eq!(cells["Check@run-2"], "succeeded", "{cells}");
+    assert_eq!(cells["Accept@run-2"], "none", "{cells}");
+    assert_eq!(cells["Reject@run-1"], "none", "{cells}");
+    assert_eq!(cells["Done@run-3"], "succeeded", "{cells}");
+    assert_eq!(
+        browser.script(
+            "return document.querySelector(\"#grid td[data-state='Reject'][data-execution='run-2'] a.cell\").classList.contains('st-failed')",
+            json!([])
+        ),
+        json!(true)
+    );
+    browser.doc_screenshot("grid");
+    // The failed cell opens the failed state in its execution.
+    browser.click("#grid td[data-state='Reject'][data-execution='run-2'] a.cell");
+    let panel = browser.wait_for(
+        "Reject's panel in run-2",
+        "const p = document.querySelector('#state-panel'); return location.hash.startsWith('#/executions/grader/run-2') && p && p.querySelector('h3')?.innerText.startsWith('Reject') && p.innerText",
+        json!([]),
+    );
+    assert!(
+        panel.as_str().is_some_and(|p| p.contains("Rejected")),
+        "{panel}"
+    );
+    let severe = browser.severe_logs();
+    assert!(severe.is_empty(), "{severe:?}");
+}
+
+/// Comfort: the pages follow the system's dark preference, a toggle
+/// overrides it (and is remembered), "/" focuses the search box, and the
+/// arrow keys walk a list's rows.
+#[test]
+fn the_pages_go_dark_and_slash_focuses_search() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    create_machine(&server, "orders", &crate::rest::waiting(3600));
+    create_machine(&server, "invoices", &crate::rest::waiting(1));
+    start(&server, "orders", "order-1", "{}");
+    let base = format!("http://{}", server.addr);
+    let theme = |browser: &Browser| {
+        browser.script(
+            "return document.documentElement.dataset.theme + ' ' + getComputedStyle(document.body).backgroundColor + ' ' + document.querySelector('#theme-toggle').textContent",
+            json!([]),
+        )
+    };
+    browser.open(&format!("{base}/"));
+    browser.find("#machines tr[data-name='orders']");
+    assert_eq!(
+        theme(&browser),
+        json!("light rgb(246, 247, 249) Theme: auto")
+    );
+    // The system turns dark: so do the pages, at once.
+    browser.session_command(
+        "POST",
+        "/goog/cdp/execute",
+        Some(json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}})),
+    );
+    browser.wait_for(
+        "the dark theme",
+        "return document.documentElement.dataset.theme === 'dark' && getComputedStyle(document.body).backgroundColor === 'rgb(13, 17, 23)'",
+        json!([]),
+    );
+    // The toggle: auto, dark, light, auto; light wins over the system and
+    // is kept across a reload.
+    browser.click("#theme-toggle");
+    assert_eq!(theme(&browser), json!("dark rgb(13, 17, 23) Theme: dark"));
+    browser.click("#theme-toggle");
+    assert_eq!(
+        theme(&browser),
+        json!("light rgb(246, 247, 249) Theme: light")
+    );
+    browser.open(&format!("{base}/#/executions"));
+    browser.find("#executions");
+    assert_eq!(
+        theme(&browser),
+        json!("light rgb(246, 247, 249) Theme: light")
+    );
+    browser.click("#theme-toggle");
+    assert_eq!(theme(&browser), json!("dark rgb(13, 17, 23) Theme: auto"));
+
+    // "/" focuses the search, which filters the state machines by name.
+    browser.open(&format!("{base}/#/"));
+    browser.find("#machines tr[data-name='invoices']");
+    browser.keys("/");
+    browser.wait_for(
+        "the search box focused",
+        "return document.activeElement && document.activeElement.id === 'machine-search'",
+        json!([]),
+    );
+    browser.keys("ord");
+    browser.wait_for(
+        "only orders listed",
+        "const shown = [...document.querySelectorAll('#machines tr[data-name]')].filter((r) => !r.hidden).map((r) => r.dataset.name); return shown.length === 1 && shown[0] === 'orders'",
+        json!([]),
+    );
+    // Down from the search box: the first row left.
+    browser.keys("\u{E015}");
+    browser.wait_for(
+        "the orders row focused",
+        "return document.activeElement && document.activeElement.getAttribute('href') === '#/machines/orders'",
+        json!([]),
+    );
+    // The execution page in the dark, for the docs.
+    browser.open(&format!("{base}/#/executions/orders/order-1"));
+    browser.wait_for_state("Nap", "running");
+    browser.find("#gantt .g-row[data-state='Nap']");
+    browser.doc_screenshot("execution-dark");
+    // Arrow keys walk the events.
+    browser.script(
+        "document.querySelector('#timeline tr.event').focus()",
+        json!([]),
+    );
+    let focused =
+        "return document.activeElement && document.activeElement.dataset.type === arguments[0]";
+    browser.keys("\u{E015}");
+    browser.wait_for("the second event", focused, json!(["WaitStateEntered"]));
+    browser.keys("\u{E013}");
+    browser.wait_for("the first event", focused, json!(["ExecutionStarted"]));
     let severe = browser.severe_logs();
     assert!(severe.is_empty(), "{severe:?}");
 }

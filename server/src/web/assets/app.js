@@ -140,6 +140,61 @@
     return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
   }
 
+  // The browser's zone as an offset ("UTC+01:00") at the moment `d`, and
+  // its name ("Europe/Paris") when the browser knows it.
+  function zoneOf(d) {
+    const off = -d.getTimezoneOffset();
+    const pad = (n) => String(Math.floor(Math.abs(n))).padStart(2, "0");
+    const offset = "UTC" + (off < 0 ? "-" : "+") + pad(off / 60) + ":" + pad(off % 60);
+    let name = "";
+    try {
+      name = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    } catch (e) {
+      name = "";
+    }
+    return name && name !== "UTC" && name !== "Etc/UTC" ? `${offset} ${name}` : offset;
+  }
+
+  // An absolute time with milliseconds and its zone: what a person copies
+  // into a ticket or compares with a log line.
+  function whenZoned(iso) {
+    if (!iso) return "";
+    const d = new Date(iso);
+    return `${when(iso)}.${String(d.getMilliseconds()).padStart(3, "0")} ${zoneOf(d)}`;
+  }
+
+  // "12 s ago", "in 3 min": how far `iso` is from now.
+  function relative(iso) {
+    if (!iso) return "";
+    const ms = new Date(iso) - new Date();
+    const s = Math.round(Math.abs(ms) / 1000);
+    let text;
+    if (s < 2) return "just now";
+    if (s < 60) text = `${s} s`;
+    else if (s < 3600) text = `${Math.floor(s / 60)} min`;
+    else if (s < 172800) text = `${Math.floor(s / 3600)} h` + (s % 3600 >= 60 ? ` ${Math.floor((s % 3600) / 60)} min` : "");
+    else text = `${Math.floor(s / 86400)} days`;
+    return ms < 0 ? text + " ago" : "in " + text;
+  }
+
+  // A time as a person reads it (absolute, with the zone) beside how long
+  // ago it was; the relative part is refreshed by the page's ticker.
+  function timeBoth(iso, id) {
+    return h("span.time", { id, dataset: { at: iso || "" } }, h("span.abs", {}, whenZoned(iso)), " ", h("span.rel.muted", {}, "(" + relative(iso) + ")"));
+  }
+
+  function refreshRelative(root) {
+    for (const t of root.querySelectorAll("span.time[data-at]")) {
+      const rel = t.querySelector(".rel");
+      if (rel && t.dataset.at) rel.textContent = "(" + relative(t.dataset.at) + ")";
+    }
+  }
+
+  // The time of day to the millisecond, in the browser's zone.
+  function clock(iso) {
+    return when(iso).slice(11) + "." + String(new Date(iso).getMilliseconds()).padStart(3, "0");
+  }
+
   function duration(fromIso, toIso) {
     if (!fromIso) return "";
     const ms = (toIso ? new Date(toIso) : new Date()) - new Date(fromIso);
@@ -203,8 +258,9 @@
     window.scrollTo(0, 0);
     if (parts.length === 0) return machinesPage();
     if (parts[0] === "machines" && parts.length === 2) return machinePage(parts[1]);
+    if (parts[0] === "machines" && parts.length === 3 && parts[2] === "grid") return gridPage(parts[1], params);
     if (parts[0] === "executions" && parts.length === 1) return executionsPage(params);
-    if (parts[0] === "executions" && parts.length === 3) return executionPage(parts[1], parts[2]);
+    if (parts[0] === "executions" && parts.length === 3) return executionPage(parts[1], parts[2], params.get("state"));
     if (parts[0] === "author" && parts.length <= 2) return authorPage(parts[1] || null);
     show(h("h1", {}, "Not found"), h("p", {}, "There is no page here. "), h("a", { href: "#/" }, "State machines"));
   }
@@ -243,7 +299,13 @@
   async function machinesPage() {
     document.title = "State machines · stepline";
     const body = h("tbody");
-    show(h("div.head", {}, h("h1", {}, "State machines")), h("table.list#machines", {}, h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Type"), h("th.num", {}, "Revision"), h("th", {}, "Created"), h("th", {}, "Latest execution"), h("th", {}, ""))), body));
+    // Filters the rows by name as the user types ("/" focuses it).
+    const search = h("input.search#machine-search", { type: "search", placeholder: "Search by name (press /)", "aria-label": "Search state machines by name", autocomplete: "off", spellcheck: "false" });
+    search.addEventListener("input", () => {
+      const needle = search.value.trim().toLowerCase();
+      for (const tr of body.querySelectorAll("tr[data-name]")) tr.hidden = needle !== "" && !tr.dataset.name.toLowerCase().includes(needle);
+    });
+    show(h("div.head", {}, h("h1", {}, "State machines"), h("div.filters", {}, search)), h("table.list#machines", {}, h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Type"), h("th.num", {}, "Revision"), h("th", {}, "Created"), h("th", {}, "Latest execution"), h("th", {}, ""))), body));
     try {
       let next = null;
       const all = [];
@@ -265,7 +327,7 @@
         body.append(
           h(
             "tr",
-            {},
+            { dataset: { name: m.name } },
             h("td", {}, h("a", { href: "#/machines/" + seg(m.name) }, m.name)),
             h("td", {}, m.type),
             h("td.num", {}, m.revision),
@@ -389,6 +451,7 @@
         h("h1", {}, m.name),
         h("span.meta", {}, `${m.type} · revision ${m.revision} · created ${when(m.creationDate)}`),
         h("span.grow"),
+        h("a.button#grid-link", { href: "#/machines/" + seg(m.name) + "/grid", title: "The latest executions side by side, state by state" }, "Grid"),
         h("a.button#author-link", { href: "#/author/" + seg(m.name) }, "Edit definition"),
       ),
       h(
@@ -413,6 +476,136 @@
     } catch (err) {
       recent.append(h("tr", {}, h("td", {}, errorBox(err))));
     }
+  }
+
+  // ---- many runs at once: the grid ------------------------------------------
+
+  // Every state of a definition, parents before what they hold, with its
+  // depth: the grid's rows.
+  function stateRows(def, depth = 0, out = []) {
+    if (!def || typeof def !== "object" || depth > 50 || !def.States || typeof def.States !== "object") return out;
+    for (const [name, s] of Object.entries(def.States)) {
+      out.push({ name, depth });
+      for (const b of Array.isArray(s && s.Branches) ? s.Branches : []) stateRows(b, depth + 1, out);
+      if (s && (s.ItemProcessor || s.Iterator)) stateRows(s.ItemProcessor || s.Iterator, depth + 1, out);
+    }
+    return out;
+  }
+
+  // Reads one execution's history into a Tracker: at most GRID_EVENTS
+  // events (a longer history is marked as read in part).
+  const GRID_EVENTS = 10000;
+  async function trackHistory(e, signal) {
+    const tracker = new Tracker();
+    const base = "/v1/executions/" + seg(e.stateMachine) + "/" + seg(e.id.slice(e.stateMachine.length + 1));
+    let after = 0;
+    let more = true;
+    while (more && after < GRID_EVENTS) {
+      const page = await api("GET", `${base}/history?after=${after}&limit=${HISTORY_PAGE}`, undefined, signal);
+      for (const ev of page.events) tracker.add(ev);
+      after = page.lastEventId;
+      more = page.more && page.events.length > 0;
+    }
+    return { tracker, partial: more };
+  }
+
+  const GRID_SIZES = [10, 25, 50, 100];
+
+  // Airflow's grid: the latest executions of one state machine as columns
+  // (oldest on the left), its states as rows, each cell coloured by what
+  // the state did in that run, and above each column a bar as tall as the
+  // run was long. A cell opens that state in that execution.
+  async function gridPage(name, params) {
+    document.title = name + " · grid · stepline";
+    const size = GRID_SIZES.includes(Number(params.get("runs"))) ? Number(params.get("runs")) : 25;
+    const ctl = new AbortController();
+    leave = () => ctl.abort();
+    const sizeSel = h("select#grid-runs", { "aria-label": "How many executions" }, GRID_SIZES.map((n) => h("option", { value: n, selected: n === size }, `last ${n}`)));
+    sizeSel.addEventListener("change", () => (location.hash = "#/machines/" + seg(name) + "/grid?runs=" + sizeSel.value));
+    const status = h("p.muted#grid-status", {}, "Loading…");
+    const holder = h("div.grid-wrap");
+    show(
+      h("div.head", {}, h("h1", {}, name), h("span.meta", {}, "grid"), h("span.grow"), sizeSel, h("button#grid-refresh", { type: "button", onclick: () => route() }, "Refresh"), h("a.button", { href: "#/machines/" + seg(name) }, "State machine")),
+      status,
+      holder,
+      h("div.legend", {}, ["running", "succeeded", "failed", "caught", "aborted"].map((s) => h("span", { class: "key st-" + s }, s)), h("span", { class: "key st-none" }, "not entered")),
+    );
+    let def = null;
+    let runs;
+    try {
+      const m = await api("GET", "/v1/state-machines/" + seg(name), undefined, ctl.signal);
+      try {
+        def = JSON.parse(m.definition);
+      } catch (e) {
+        def = null;
+      }
+      runs = (await api("GET", "/v1/executions?limit=" + size + "&machine=" + seg(name), undefined, ctl.signal)).executions.reverse();
+      // Four histories at a time: the page's requests stay few and small.
+      const results = new Array(runs.length);
+      let next = 0;
+      const worker = async () => {
+        while (next < runs.length) {
+          const i = next++;
+          results[i] = await trackHistory(runs[i], ctl.signal);
+          status.textContent = `Reading histories… ${results.filter(Boolean).length} of ${runs.length}`;
+        }
+      };
+      await Promise.all([worker(), worker(), worker(), worker()]);
+      runs = runs.map((e, i) => ({ e, ...results[i], statuses: results[i].tracker.statuses(e.status) }));
+    } catch (err) {
+      if (ctl.signal.aborted) return;
+      status.replaceChildren(errorBox(err));
+      return;
+    }
+    if (ctl.signal.aborted) return;
+    if (runs.length === 0) {
+      status.textContent = "No executions yet.";
+      return;
+    }
+    // The current definition's states, then any that only older runs had.
+    const rows = stateRows(def);
+    const known = new Set(rows.map((r) => r.name));
+    for (const r of runs) for (const n of r.tracker.states.keys()) if (!known.has(n)) (known.add(n), rows.push({ name: n, depth: 0, gone: true }));
+    const longest = Math.max(1, ...runs.map((r) => new Date(r.e.stopDate || Date.now()) - new Date(r.e.startDate)));
+    const head = h(
+      "tr",
+      {},
+      h("th.g-name", {}, ""),
+      runs.map((r) => {
+        const ms = new Date(r.e.stopDate || Date.now()) - new Date(r.e.startDate);
+        const bar = h("span.run-bar", { class: "run-bar s-" + r.e.status.toLowerCase() });
+        bar.style.height = Math.max(6, Math.round((ms / longest) * 40)) + "px";
+        return h(
+          "th.run",
+          { dataset: { execution: r.e.name, status: r.e.status } },
+          h("a", { href: execLink(r.e), title: `${r.e.name}\n${r.e.status}${r.partial ? " (history read in part)" : ""}\nstarted ${whenZoned(r.e.startDate)}\n${duration(r.e.startDate, r.e.stopDate)}` }, bar),
+        );
+      }),
+    );
+    const body = rows.map((row) =>
+      h(
+        "tr",
+        {},
+        (() => {
+          const th = h("th.g-name", { title: row.gone ? "not in the current definition" : row.name }, row.name, row.gone ? h("span.muted", {}, " (removed)") : null);
+          th.style.paddingLeft = 8 + row.depth * 14 + "px";
+          return th;
+        })(),
+        runs.map((r) => {
+          const st = r.statuses.get(row.name);
+          const visits = (r.tracker.states.get(row.name) || []).length;
+          return h(
+            "td.g-cell",
+            { dataset: { execution: r.e.name, state: row.name, status: st || "none" } },
+            st
+              ? h("a.cell", { class: "cell st-" + st, href: execLink(r.e) + "?state=" + seg(row.name), title: `${row.name} in ${r.e.name}: ${st}${visits > 1 ? `, ${visits} visits` : ""}` })
+              : h("span.cell.st-none", { title: `${row.name} in ${r.e.name}: not entered` }),
+          );
+        }),
+      ),
+    );
+    status.textContent = `The last ${runs.length} executions, oldest on the left; a cell opens that state in that execution.`;
+    holder.replaceChildren(h("table.grid#grid", {}, h("thead", {}, head), h("tbody", {}, body)));
   }
 
   // ---- authoring -----------------------------------------------------------
@@ -551,18 +744,20 @@
       this.states = new Map(); // name -> visits
       this.live = new Set(); // visits neither left, failed nor cancelled
       this.compound = []; // Parallel and Map visits still open, innermost last
+      this.order = []; // every visit, in the order it was entered
     }
     visits(name) {
       if (!this.states.has(name)) this.states.set(name, []);
       return this.states.get(name);
     }
-    // Cancels what still runs inside `parent` (or everything, for null).
-    cancelInside(parent) {
+    // Cancels what still runs inside `parent` (or everything, for null),
+    // at event `ev`.
+    cancelInside(parent, ev) {
       for (const v of this.live) {
         let p = v.parent;
         while (p && p !== parent) p = p.parent;
         if (parent === null || p === parent) {
-          v.cancelled = true;
+          v.cancelled = ev || true;
           this.live.delete(v);
         }
       }
@@ -609,6 +804,10 @@
         const startsInside = prev && (prev.type === "ParallelStateStarted" || prev.type === "MapIterationStarted");
         visit = { name: d.name, entered: ev, exited: null, failure: null, caught: false, cancelled: false, attempts: [] };
         visit.parent = startsInside ? prevVisit || null : prevVisit ? prevVisit.parent : null;
+        // Which Map iteration it runs in (for the Gantt's labels).
+        if (prev && prev.type === "MapIterationStarted") visit.iteration = prev.details && prev.details.index;
+        else if (!startsInside && prevVisit && prevVisit.parent === visit.parent) visit.iteration = prevVisit.iteration;
+        this.order.push(visit);
         this.visits(d.name).push(visit);
         this.live.add(visit);
         if (t === "ParallelStateEntered" || t === "MapStateEntered") this.compound.push(visit);
@@ -652,11 +851,24 @@
       }
       // A Parallel or Map that ends, fails or aborts cancels its inside.
       if (visit && /^(Parallel|Map)State(Exited|Failed|Aborted)$/.test(t)) {
-        this.cancelInside(visit);
+        this.cancelInside(visit, ev);
         const i = this.compound.indexOf(visit);
         if (i >= 0) this.compound.splice(i, 1);
       }
-      if (/^Execution(Failed|TimedOut|Aborted|Succeeded)$/.test(t)) this.cancelInside(null);
+      if (/^Execution(Failed|TimedOut|Aborted|Succeeded)$/.test(t)) this.cancelInside(null, ev);
+    }
+    // running | failed | caught | aborted | succeeded: what one visit did.
+    visitStatus(v, executionStatus) {
+      if (v.caught) return "caught";
+      if (v.failure) return "failed";
+      if (v.exited) return "succeeded";
+      if (v.cancelled || executionStatus !== "RUNNING") return "aborted";
+      return "running";
+    }
+    // When a visit ended: left, failed, or cancelled (null while it runs).
+    visitEnd(v) {
+      const ev = v.exited || v.failure || (v.cancelled && v.cancelled !== true ? v.cancelled : null);
+      return ev ? ev.timestamp : null;
     }
     // name -> running | failed | caught | aborted | succeeded: the most
     // telling of its visits (a Map's inner states have one per item).
@@ -664,15 +876,7 @@
       const out = new Map();
       for (const [name, visits] of this.states) {
         let best = RANK.length;
-        for (const v of visits) {
-          let st;
-          if (v.caught) st = "caught";
-          else if (v.failure) st = "failed";
-          else if (v.exited) st = "succeeded";
-          else if (v.cancelled || executionStatus !== "RUNNING") st = "aborted";
-          else st = "running";
-          best = Math.min(best, RANK.indexOf(st));
-        }
+        for (const v of visits) best = Math.min(best, RANK.indexOf(this.visitStatus(v, executionStatus)));
         if (best < RANK.length) out.set(name, RANK[best]);
       }
       return out;
@@ -708,6 +912,49 @@
     if (d.index !== undefined) return "item " + d.index;
     if (d.length !== undefined) return d.length + " items";
     return "";
+  }
+
+  // What a state changed: the paths its output added (+), removed (-) or
+  // changed (~) from its input, at most DIFF_LINES of them.
+  const DIFF_LINES = 200;
+  function jsonDiff(a, b, path = "$", out = []) {
+    if (out.length >= DIFF_LINES) return out;
+    const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+    const key = (k) => (/^[A-Za-z_$][\w$]*$/.test(k) ? "." + k : "['" + k + "']");
+    if (isObject(a) && isObject(b)) {
+      for (const k of Object.keys(a)) {
+        if (!Object.prototype.hasOwnProperty.call(b, k)) out.push({ op: "-", path: path + key(k), value: a[k] });
+        else jsonDiff(a[k], b[k], path + key(k), out);
+      }
+      for (const k of Object.keys(b)) if (!Object.prototype.hasOwnProperty.call(a, k)) out.push({ op: "+", path: path + key(k), value: b[k] });
+    } else if (Array.isArray(a) && Array.isArray(b)) {
+      for (let i = 0; i < Math.max(a.length, b.length); i++) {
+        if (i >= a.length) out.push({ op: "+", path: `${path}[${i}]`, value: b[i] });
+        else if (i >= b.length) out.push({ op: "-", path: `${path}[${i}]`, value: a[i] });
+        else jsonDiff(a[i], b[i], `${path}[${i}]`, out);
+      }
+    } else if (JSON.stringify(a) !== JSON.stringify(b)) {
+      out.push({ op: "~", path, from: a, value: b });
+    }
+    return out.slice(0, DIFF_LINES);
+  }
+
+  function diffBlock(input, output) {
+    const changes = jsonDiff(input, output);
+    const cls = { "+": "add", "-": "del", "~": "chg" };
+    return h(
+      "section.diff",
+      {},
+      h("h4", {}, "Changes from input to output"),
+      changes.length === 0
+        ? h("p.muted.small", {}, "none: the output is the input")
+        : h(
+            "ul",
+            {},
+            changes.map((c) => h("li", { class: cls[c.op] }, h("span.op", {}, c.op), " ", h("span.path", {}, c.path), " ", h("span.val", {}, c.op === "~" ? `${compact(c.from)} → ${compact(c.value)}` : compact(c.value)))),
+          ),
+      changes.length >= DIFF_LINES ? h("p.muted.small", {}, `the first ${DIFF_LINES} changes`) : null,
+    );
   }
 
   // A cause that is JSON (a task's error object, say) is shown parsed.
@@ -759,7 +1006,177 @@
     );
   }
 
-  async function executionPage(machine, name) {
+  // A definite JSONPath ($, $.a.b, $.a[0], $['a b']) looked up in `value`;
+  // undefined for anything else (the page shows no time rather than guess).
+  function simplePath(path, value) {
+    if (typeof path !== "string" || !path.startsWith("$")) return undefined;
+    const steps = [];
+    const re = /\.([A-Za-z_$][\w$-]*)|\[(\d+)\]|\['([^']*)'\]/y;
+    re.lastIndex = 1;
+    while (re.lastIndex < path.length) {
+      const m = re.exec(path);
+      if (!m) return undefined;
+      steps.push(m[1] !== undefined ? m[1] : m[2] !== undefined ? Number(m[2]) : m[3]);
+    }
+    let v = value;
+    for (const k of steps) {
+      if (v === null || typeof v !== "object" || !Object.prototype.hasOwnProperty.call(v, k)) return undefined;
+      v = v[k];
+    }
+    return v;
+  }
+
+  // When a visit of a Wait state is due to end, from its definition and
+  // the input it entered with (Seconds, Timestamp, SecondsPath,
+  // TimestampPath); null when the page cannot tell (a JSONata
+  // expression), or for another state type.
+  function waitEnds(visit, def) {
+    const spec = findState(def, visit.name);
+    if (!spec || spec.Type !== "Wait") return null;
+    const entered = new Date(visit.entered.timestamp).getTime();
+    let input = visit.entered.details && visit.entered.details.input;
+    if (typeof input === "string") {
+      try {
+        input = JSON.parse(input);
+      } catch (e) {
+        input = undefined;
+      }
+    }
+    const isTime = (t) => typeof t === "string" && !t.startsWith("{%") && !Number.isNaN(Date.parse(t));
+    let at = null;
+    if (typeof spec.Seconds === "number") at = entered + spec.Seconds * 1000;
+    else if (isTime(spec.Timestamp)) at = Date.parse(spec.Timestamp);
+    else if (spec.SecondsPath) {
+      const n = simplePath(spec.SecondsPath, input);
+      if (typeof n === "number") at = entered + n * 1000;
+    } else if (spec.TimestampPath) {
+      const t = simplePath(spec.TimestampPath, input);
+      if (isTime(t)) at = Date.parse(t);
+    }
+    return at === null ? null : new Date(at).toISOString();
+  }
+
+  // The Gantt of an execution: one row per visit, in the order states
+  // were entered, a bar from entering to leaving on a scale from the
+  // execution's start to its end (or now), nested visits indented under
+  // their Parallel or Map and labelled with their branch or item. A
+  // running Wait shows, hatched, the time still to wait. Rows past
+  // GANTT_ROWS are counted, not drawn.
+  const GANTT_ROWS = 300;
+  function ganttView(tracker, exec, def, onSelect) {
+    const t0 = new Date(exec.startDate).getTime();
+    const now = Date.now();
+    let t1 = exec.stopDate ? new Date(exec.stopDate).getTime() : now;
+    const visits = tracker.order.slice(0, GANTT_ROWS);
+    const plans = new Map();
+    for (const v of visits) {
+      if (tracker.visitStatus(v, exec.status) !== "running") continue;
+      const due = waitEnds(v, def);
+      if (due) {
+        plans.set(v, due);
+        t1 = Math.max(t1, new Date(due).getTime());
+      }
+    }
+    const span = Math.max(1, t1 - t0);
+    const pct = (t) => (Math.min(Math.max(t - t0, 0), span) / span) * 100 + "%";
+    const rows = visits.map((v) => {
+      const st = tracker.visitStatus(v, exec.status);
+      const from = new Date(v.entered.timestamp).getTime();
+      const endIso = tracker.visitEnd(v);
+      const to = endIso ? new Date(endIso).getTime() : st === "running" ? now : t1;
+      let depth = 0;
+      for (let p = v.parent; p; p = p.parent) depth++;
+      let where = "";
+      if (v.iteration !== undefined && v.iteration !== null) where = ` · item ${v.iteration}`;
+      else if (v.parent) {
+        const spec = findState(def, v.parent.name);
+        const i = spec && Array.isArray(spec.Branches) ? spec.Branches.findIndex((b) => b && b.States && Object.prototype.hasOwnProperty.call(b.States, v.name)) : -1;
+        if (i >= 0) where = ` · branch ${i + 1}`;
+      }
+      const label = h("span.g-label", { title: v.name + where }, v.name, h("span.muted", {}, where));
+      label.style.paddingLeft = 6 + depth * 14 + "px";
+      const bar = h("div.g-bar", { class: "g-bar st-" + st, title: `${v.name}${where}: ${st}, ${whenZoned(v.entered.timestamp)}, ${duration(v.entered.timestamp, endIso || undefined)}` });
+      bar.style.left = pct(from);
+      bar.style.width = `calc(${pct(to)} - ${pct(from)})`;
+      const track = h("div.g-track", {}, bar);
+      const due = plans.get(v);
+      if (due) {
+        const plan = h("div.g-plan", { title: `waits until ${whenZoned(due)}` });
+        plan.style.left = pct(now);
+        plan.style.width = `calc(${pct(new Date(due).getTime())} - ${pct(now)})`;
+        track.append(plan);
+      }
+      return h(
+        "div.g-row",
+        { class: "g-row st-" + st, dataset: { state: v.name, status: st }, tabindex: 0, onclick: () => onSelect(v.name), onkeydown: (k) => k.key === "Enter" && onSelect(v.name) },
+        label,
+        track,
+        h("span.g-dur", {}, st === "running" ? duration(v.entered.timestamp) + "…" : duration(v.entered.timestamp, endIso || exec.stopDate)),
+      );
+    });
+    const more = tracker.order.length - visits.length;
+    return h(
+      "div.gantt#gantt",
+      {},
+      h("div.g-row.g-axis", {}, h("span.g-label.muted", {}, "State"), h("div.g-track", {}, h("span.g-start.muted", {}, "0"), h("span.g-end.muted", {}, duration(new Date(t0).toISOString(), new Date(t1).toISOString()))), h("span.g-dur.muted", {}, "Duration")),
+      rows.length ? rows : h("p.muted", {}, "No state entered yet."),
+      more > 0 ? h("p.muted.small", {}, `and ${more} more visits, not drawn`) : null,
+    );
+  }
+
+  // StopExecution as a dialog: an error and a cause (both optional, at
+  // most 256 and 32768 bytes as the API says), then POST .../stop.
+  // `done` gets the execution as the server answers it.
+  function stopDialogFor(base, done) {
+    const error = h("input#stop-error", { type: "text", maxlength: 256, spellcheck: "false", autocomplete: "off", placeholder: "none" });
+    const cause = h("textarea#stop-cause", { rows: 4, maxlength: 32768, placeholder: "none" });
+    const message = h("div.form-error#stop-message", { role: "alert" });
+    const confirm = h("button.danger.confirm#stop-confirm", { type: "submit" }, "Stop execution");
+    const cancel = h("button#stop-cancel", { type: "button" }, "Cancel");
+    const node = h(
+      "dialog.stop-dialog#stop-dialog",
+      {},
+      h(
+        "form",
+        {
+          onsubmit: async (e) => {
+            e.preventDefault();
+            message.textContent = "";
+            const body = {};
+            if (error.value.trim()) body.error = error.value.trim();
+            if (cause.value) body.cause = cause.value;
+            confirm.disabled = true;
+            try {
+              const answer = await api("POST", base + "/stop", JSON.stringify(body));
+              node.close();
+              done(answer);
+            } catch (err) {
+              message.textContent = (err.code ? err.code + ": " : "") + err.message;
+            } finally {
+              confirm.disabled = false;
+            }
+          },
+        },
+        h("h3", {}, "Stop this execution?"),
+        h("p.muted.small", {}, "It ends ABORTED; what runs inside it is cancelled. The error and cause are recorded in its history."),
+        h("label", {}, "Error", error),
+        h("label", {}, "Cause", cause),
+        message,
+        h("div.buttons", {}, confirm, cancel),
+      ),
+    );
+    cancel.addEventListener("click", () => node.close());
+    return {
+      node,
+      open() {
+        message.textContent = "";
+        node.showModal();
+        error.focus();
+      },
+    };
+  }
+
+  async function executionPage(machine, name, wantState) {
     document.title = name + " · stepline";
     const base = "/v1/executions/" + seg(machine) + "/" + seg(name);
     const ctl = new AbortController();
@@ -789,36 +1206,72 @@
     const graph = def ? window.StepGraph.render(def, (n) => selectState(n)) : null;
     const graphWrap = graphFrame(graph ? graph.svg : h("p.muted", {}, "The state machine's definition is not available."));
 
-    let confirmTimer = null;
-    stopButton.addEventListener("click", async () => {
-      if (!stopButton.classList.contains("confirm")) {
-        stopButton.classList.add("confirm");
-        stopButton.textContent = "Confirm stop";
-        confirmTimer = setTimeout(() => {
-          stopButton.classList.remove("confirm");
-          stopButton.textContent = "Stop";
-        }, 4000);
-        return;
-      }
-      clearTimeout(confirmTimer);
-      stopButton.disabled = true;
+    const redriveButton = h("button#redrive-button", { type: "button", title: "Run it again from where it failed (RedriveExecution)" }, "Redrive");
+    const rerunButton = h("button#rerun-button", { type: "button", title: "Start a new execution of this state machine's current revision with this execution's input" }, "Start again with this input");
+    const waitSlot = h("div.wait-ends#wait-ends");
+    const ganttSlot = h("div.gantt-slot");
+    const stopDialog = stopDialogFor(base, (answer) => {
+      exec = answer;
+      renderHeader();
+    });
+    stopButton.addEventListener("click", () => stopDialog.open());
+
+    redriveButton.addEventListener("click", async () => {
+      redriveButton.disabled = true;
       try {
-        exec = await api("POST", base + "/stop", "{}");
-        renderHeader();
+        await api("POST", base + "/redrive", "{}");
+        route(); // the page again, following the history from the top
       } catch (err) {
         toast((err.code ? err.code + ": " : "") + err.message);
-        stopButton.disabled = false;
+        redriveButton.disabled = false;
+      }
+    });
+    rerunButton.addEventListener("click", async () => {
+      rerunButton.disabled = true;
+      try {
+        const e = await api("POST", "/v1/state-machines/" + seg(exec.stateMachine) + "/executions", JSON.stringify(exec.input === undefined ? {} : exec.input));
+        location.hash = execLink(e);
+      } catch (err) {
+        toast((err.code ? err.code + ": " : "") + err.message);
+        rerunButton.disabled = false;
       }
     });
 
     function renderMeta() {
-      metaSlot.textContent = `${exec.stateMachine} · revision ${exec.revision} · started ${when(exec.startDate)} · ${duration(exec.startDate, exec.stopDate)}`;
+      // Through h(), which skips what is absent (replaceChildren would
+      // show a null as the text "null").
+      metaSlot.replaceChildren(
+        h(
+          "span",
+          {},
+          `${exec.stateMachine} · revision ${exec.revision} · started `,
+          timeBoth(exec.startDate, "exec-started"),
+          exec.stopDate ? [" · ended ", timeBoth(exec.stopDate, "exec-ended")] : null,
+          ` · ${duration(exec.startDate, exec.stopDate)}`,
+        ),
+      );
+    }
+
+    // The Waits still running, and when each ends.
+    function renderWaits() {
+      const waits = exec.status === "RUNNING" ? [...tracker.live].filter((v) => waitEnds(v, def)).slice(0, 5) : [];
+      waitSlot.replaceChildren(
+        ...waits.map((v) => {
+          const due = waitEnds(v, def);
+          return h("div.wait", { dataset: { state: v.name } }, h("strong", {}, v.name), " waits until ", timeBoth(due));
+        }),
+      );
+    }
+
+    function renderGantt() {
+      ganttSlot.replaceChildren(ganttView(tracker, exec, def, selectState));
     }
 
     function renderHeader() {
       statusSlot.replaceChildren(badge(exec.status));
       renderMeta();
       stopButton.hidden = exec.status !== "RUNNING";
+      redriveButton.hidden = !["FAILED", "TIMED_OUT", "ABORTED"].includes(exec.status);
       const parts = [];
       if (exec.error !== undefined || exec.cause !== undefined) {
         parts.push(h("div.error-box#exec-error", { role: "alert" }, h("strong", {}, exec.error || "Error"), causeBlock(exec.cause)));
@@ -829,6 +1282,8 @@
     }
 
     function refreshGraph() {
+      renderWaits();
+      renderGantt();
       if (graph) {
         graph.setStatus(tracker.statuses(exec.status));
         graph.setBadges(tracker.attemptCounts());
@@ -922,11 +1377,13 @@
             h(
               "div.visit",
               {},
-              h("div.muted.small", {}, `event ${v.entered.id} · ${when(v.entered.timestamp)}`),
+              h("div.muted.small", {}, `event ${v.entered.id} · entered `, timeBoth(v.entered.timestamp), v.exited ? [" · left ", timeBoth(v.exited.timestamp)] : null),
+              !v.exited && !v.failure && !v.cancelled && exec.status === "RUNNING" && waitEnds(v, def) ? h("div.wait", {}, "waits until ", timeBoth(waitEnds(v, def))) : null,
               d ? h("div.error-box", {}, h("strong", {}, d.error || v.failure.type), causeBlock(d.cause)) : null,
               jsonBlock("Input", v.entered.details.input),
               v.attempts.length > 1 ? attemptList(v.attempts, attemptLog(selected, placedLogs)) : null,
               v.exited ? jsonBlock("Output", v.exited.details.output) : null,
+              v.exited && v.exited.details.output !== undefined ? diffBlock(v.entered.details.input, v.exited.details.output) : null,
             ),
           );
         }
@@ -948,14 +1405,15 @@
           "tr.event",
           { class: "event" + (failure ? " failure" : "") + (ev.type.startsWith("Execution") ? " exec" : ""), dataset: { type: ev.type }, tabindex: 0 },
           h("td.num", {}, ev.id),
-          h("td.num.muted", {}, "+" + (new Date(ev.timestamp) - firstTime.t) + " ms"),
+          h("td.num.muted", { title: whenZoned(ev.timestamp) }, "+" + (new Date(ev.timestamp) - firstTime.t) + " ms"),
+          h("td.num.at", {}, clock(ev.timestamp)),
           h("td.type", {}, ev.type),
           h("td", {}, tracker.owner.get(ev.id) || ""),
           h("td.summary-cell", {}, eventSummary(ev)),
         );
         const toggle = () => {
           if (!detail) {
-            detail = h("tr.detail", {}, h("td", { colspan: 5 }, h("pre", {}, JSON.stringify(ev.details, null, 2))));
+            detail = h("tr.detail", {}, h("td", { colspan: 6 }, h("pre", {}, JSON.stringify(ev.details, null, 2))));
             row.after(detail);
           } else {
             detail.hidden = !detail.hidden;
@@ -968,15 +1426,26 @@
     }
 
     show(
-      h("div.head", {}, h("h1", {}, name), statusSlot, metaSlot, h("span.grow"), stopButton, h("a.button", { href: "#/machines/" + seg(machine) }, "State machine")),
+      h("div.head", {}, h("h1", {}, name), statusSlot, metaSlot, h("span.grow"), stopButton, redriveButton, rerunButton, h("a.button", { href: "#/machines/" + seg(machine) }, "State machine")),
       summary,
+      waitSlot,
       h("div.split", {}, h("div.pane.wide", {}, graphWrap, h("div.legend", {}, ["running", "succeeded", "failed", "caught", "aborted"].map((s) => h("span", { class: "key st-" + s }, s)))), h("div.pane.side", {}, statePanel)),
+      h("h2", {}, "Timeline"),
+      ganttSlot,
       h("h2", {}, "Events"),
-      h("table.list.timeline#timeline", {}, h("thead", {}, h("tr", {}, h("th.num", {}, "#"), h("th.num", {}, "Time"), h("th", {}, "Type"), h("th", {}, "State"), h("th", {}, "Details"))), timeline),
+      h("table.list.timeline#timeline", {}, h("thead", {}, h("tr", {}, h("th.num", {}, "#"), h("th.num", {}, "Time"), h("th.num", {}, "At (" + zoneOf(new Date(exec.startDate)) + ")"), h("th", {}, "Type"), h("th", {}, "State"), h("th", {}, "Details"))), timeline),
+      stopDialog.node,
     );
     renderHeader();
-    // The header's running time ticks while the page is open.
-    const ticker = setInterval(() => exec.status === "RUNNING" && renderMeta(), 1000);
+    // The header's running time, the running bars and every "ago" tick
+    // while the page is open.
+    const ticker = setInterval(() => {
+      if (exec.status === "RUNNING") {
+        renderMeta();
+        renderGantt();
+      }
+      refreshRelative(main);
+    }, 1000);
     leave = () => {
       ctl.abort();
       clearInterval(ticker);
@@ -1006,9 +1475,83 @@
         renderHeader();
       }
       refreshGraph();
+      if (wantState && !page.more) {
+        selectState(wantState);
+        wantState = null;
+      }
       if (!page.more && page.status !== "RUNNING") break;
     }
   }
+
+  // ---- comfort: the theme and the keyboard ---------------------------------
+
+  // "auto" follows prefers-color-scheme (and its changes); "dark" and
+  // "light" are the user's choice, kept in this browser.
+  const THEMES = ["auto", "dark", "light"];
+  const darkQuery = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+  let theme = "auto";
+  try {
+    const kept = localStorage.getItem("stepline-theme");
+    if (THEMES.includes(kept)) theme = kept;
+  } catch (e) {
+    theme = "auto"; // no storage: the choice lasts as long as the page
+  }
+  function applyTheme() {
+    const dark = theme === "dark" || (theme === "auto" && darkQuery !== null && darkQuery.matches);
+    document.documentElement.dataset.theme = dark ? "dark" : "light";
+    document.getElementById("theme-toggle").textContent = "Theme: " + theme;
+  }
+  document.getElementById("theme-toggle").addEventListener("click", () => {
+    theme = THEMES[(THEMES.indexOf(theme) + 1) % THEMES.length];
+    try {
+      localStorage.setItem("stepline-theme", theme);
+    } catch (e) {
+      // Kept for this page only.
+    }
+    applyTheme();
+  });
+  if (darkQuery) darkQuery.addEventListener("change", applyTheme);
+  applyTheme();
+
+  // "/" focuses the page's search box, as on most sites, unless the user
+  // is typing somewhere already.
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) return;
+    // The editor lives in a shadow root: its keys arrive retargeted.
+    const t = e.composedPath ? e.composedPath()[0] : e.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName) || (t.closest && t.closest("dialog[open]")))) return;
+    const box = main.querySelector("input.search");
+    if (!box) return;
+    e.preventDefault();
+    box.focus();
+    box.select();
+  });
+
+  // Arrow keys move between the rows of a list (the state machines, the
+  // executions, the events, the Gantt): from a row, or from a search box
+  // down into its list.
+  const ROWS = "table.list > tbody > tr:not(.detail), .gantt > .g-row[data-state]";
+  function rowTarget(row) {
+    return row.matches("[tabindex]") ? row : row.querySelector("a[href], button");
+  }
+  document.addEventListener("keydown", (e) => {
+    if ((e.key !== "ArrowDown" && e.key !== "ArrowUp") || e.ctrlKey || e.metaKey || e.altKey || e.shiftKey) return;
+    const t = e.target;
+    if (!t || !t.closest) return;
+    let next = null;
+    if (t.matches("input.search")) {
+      if (e.key !== "ArrowDown") return;
+      next = [...main.querySelectorAll(ROWS)].find((r) => !r.hidden && rowTarget(r));
+    } else {
+      const row = t.closest(ROWS);
+      if (!row) return;
+      const rows = [...row.parentElement.children].filter((r) => r.matches(ROWS) && !r.hidden && rowTarget(r));
+      next = rows[rows.indexOf(row) + (e.key === "ArrowDown" ? 1 : -1)] || null;
+    }
+    if (!next) return;
+    e.preventDefault();
+    rowTarget(next).focus();
+  });
 
   window.addEventListener("hashchange", route);
   route();
