@@ -119,6 +119,12 @@ impl Inbox {
         Ok(())
     }
 
+    /// Whether the loop that received from it has ended (what it had not
+    /// applied is gone with it).
+    pub fn is_closed(&self) -> bool {
+        self.0.closed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// The receiving side again, for the loop that wakes a sleeping
     /// execution (the loop that slept has ended).
     pub fn reopen(&self) -> Messages {
@@ -335,7 +341,12 @@ pub(crate) fn run(
                     continue;
                 }
                 Message::Posted { id, task, command } => {
-                    if task.is_some_and(|t| !execution.execution().is_task_open(t)) {
+                    let spent = task.is_some_and(|t| {
+                        !execution.execution().is_task_open(t)
+                            || matches!(command, Command::TaskStarted { .. })
+                                && execution.execution().is_task_started(t)
+                    });
+                    if spent {
                         engine.drop_message(id);
                         continue;
                     }
@@ -579,7 +590,13 @@ fn pause(engine: &Engine, arn: &str, e: EngineError) {
         e,
         EngineError::Store(stepline_store::StoreError::Fenced { .. })
     ) {
-        tracing::warn!(execution = %arn, error = %e, "execution left to the node that took it over");
+        // Another node took it over, or this node's own row ran out (a
+        // pause, an outage) with nobody taking it: then the lease is still
+        // this node's once it renews, and the execution resumes here from
+        // the store like any paused one (`paused.rs`; resuming checks the
+        // lease).
+        tracing::warn!(execution = %arn, error = %e, "execution left to the node that took it over, or resumed here if none did");
+        engine.paused(arn);
         return;
     }
     tracing::error!(execution = %arn, error = %e, "execution paused on a storage error; it resumes when the store answers again");

@@ -19,7 +19,7 @@
 //!   seconds, and removes it in the batch of the step it causes, so it is
 //!   applied once.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -27,7 +27,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::durable::{interp_command, journal_command};
-use crate::executor::{self, Message};
+use crate::executor::{self, Inbox, Message};
 use stepline_language::interp::{Command, TaskId};
 use stepline_store::{
     Cluster, ExecutionStatus, JournalCommand, Lease, NodeRecord, Store, WriteBatch, WriteOp,
@@ -216,7 +216,8 @@ impl Engine {
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        tracing::warn!(execution = %arn, error = %e, "a claimed execution cannot be read")
+                        tracing::warn!(execution = %arn, error = %e, "a claimed execution cannot be read now; it is tried again when the store answers");
+                        self.paused(&arn);
                     }
                 }
             }
@@ -319,15 +320,18 @@ impl Engine {
     }
 
     /// Hands the messages waiting for this node's executions to them;
-    /// `delivered` remembers those handed over and not yet removed.
-    fn deliver_posted(&self, delivered: &mut HashSet<u64>) -> Result<(), EngineError> {
+    /// `delivered` remembers those handed over and not yet removed, with
+    /// the inbox they went to: one whose loop ended without applying them
+    /// (it stopped, lost its lease, hit a storage failure) gets them again
+    /// through the loop that runs the execution next.
+    fn deliver_posted(&self, delivered: &mut HashMap<u64, Inbox>) -> Result<(), EngineError> {
         let Some((cluster, state)) = self.cluster() else {
             return Ok(());
         };
         let messages = off_worker(|| cluster.messages(&state.config.node, MESSAGE_BATCH))?;
-        delivered.retain(|id| messages.iter().any(|m| m.id == *id));
+        delivered.retain(|id, inbox| !inbox.is_closed() && messages.iter().any(|m| m.id == *id));
         for message in messages {
-            if delivered.contains(&message.id) {
+            if delivered.contains_key(&message.id) {
                 continue;
             }
             let posted: Posted = match serde_json::from_str(&message.body) {
@@ -338,17 +342,19 @@ impl Engine {
                     continue;
                 }
             };
-            let sent = executor::send(
-                self,
-                &message.execution,
-                Message::Posted {
+            let inbox = super::lock(&self.inner.live)
+                .get(&message.execution)
+                .cloned();
+            let sent = inbox.map(|inbox| {
+                let sent = inbox.send(Message::Posted {
                     id: message.id,
                     task: posted.task.map(TaskId),
                     command: interp_command(posted.command),
-                },
-            );
-            if sent.is_ok() {
-                delivered.insert(message.id);
+                });
+                (inbox, sent)
+            });
+            if let Some((inbox, Ok(()))) = sent {
+                delivered.insert(message.id, inbox);
                 continue;
             }
             // Not running here: ended (the message has nothing to do), or
@@ -442,7 +448,7 @@ async fn claim_loop(inner: Weak<Inner>, every: Duration) {
 const MESSAGE_POLL: Duration = Duration::from_secs(2);
 
 async fn message_loop(inner: Weak<Inner>, store: Arc<dyn Store>, node: String) {
-    let mut delivered = HashSet::new();
+    let mut delivered = HashMap::new();
     loop {
         let waiting = Arc::clone(&store);
         let me = node.clone();

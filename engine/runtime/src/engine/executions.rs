@@ -130,7 +130,14 @@ impl Engine {
                     None => Err(EngineError::ExecutionAlreadyExists(record.arn)),
                 };
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // A write whose answer was lost may have been stored: the
+                // execution is then resumed from the store once it answers.
+                if e.is_io() {
+                    self.paused(&record.arn);
+                }
+                return Err(e.into());
+            }
         };
         // An EXPRESS execution promises nothing across a crash: no flush.
         let name = machine_record.name;

@@ -80,7 +80,7 @@ impl Engine {
                 "arn:aws:states:{}:{}:{kind}:{}/{label}:{name}",
                 c.region, c.account, parent.name
             ),
-            child_machine_arn,
+            child_machine_arn.clone(),
             child.revision,
             name.to_owned(),
             input.to_string(),
@@ -98,10 +98,26 @@ impl Engine {
             self.new_lease(&record.arn),
         ) {
             Ok(started) => started,
+            // Started meanwhile by another run of the same Map Run (the
+            // one a node that lost the parent still ran): that one is it.
             Err(StoreError::ExecutionExists { .. }) => {
-                return Err(EngineError::ExecutionAlreadyExists(record.arn));
+                return match self
+                    .inner
+                    .store
+                    .execution_by_name(&child_machine_arn, name)?
+                {
+                    Some(existing) => Ok(existing),
+                    None => Err(EngineError::ExecutionAlreadyExists(record.arn)),
+                };
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // A write whose answer was lost may have been stored: the
+                // execution is then resumed from the store once it answers.
+                if e.is_io() {
+                    self.paused(&record.arn);
+                }
+                return Err(e.into());
+            }
         };
         self.launch(execution, effects, !child.express, |engine, execution| {
             executor::count_transitions(engine, execution);

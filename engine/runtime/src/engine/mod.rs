@@ -482,8 +482,12 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let engine = self.clone();
         let launched = tokio::spawn(async move {
-            if durable {
-                engine.flush().await?;
+            if durable && let Err(e) = engine.flush().await {
+                // Its first step may be stored all the same: it is resumed
+                // from the store with the executions a storage failure
+                // paused, once the store answers (none if it is not there).
+                engine.paused(&execution.record().arn);
+                return Err(e);
             }
             before(&engine, &execution);
             engine.spawn(execution, Pending::from_effects(effects));

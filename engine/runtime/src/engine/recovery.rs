@@ -45,7 +45,12 @@ impl Engine {
                 self.resume_with(record, Some(inbox))
             });
         if let Err(e) = resumed {
-            tracing::error!(execution = %arn, error = %e, "execution cannot wake; it resumes at the next start");
+            // Tried again, from the store, with the executions a storage
+            // failure paused; its messages wait for that in the store
+            // (a cluster's) or are refused as for a closed task.
+            tracing::error!(execution = %arn, error = %e, "execution cannot wake now; it is tried again when the store answers");
+            lock(&self.inner.live).remove(arn);
+            self.paused(arn);
         }
     }
 
@@ -57,7 +62,8 @@ impl Engine {
     /// replayed (its journal is damaged, its definition is gone, the replay
     /// fails or panics) must not keep the others, or the server, from
     /// starting: it is marked FAILED with the reason and reported. Only a
-    /// store that cannot be read leaves it open, for the next start.
+    /// store that cannot be read leaves it open, tried again every few
+    /// seconds (`paused.rs`).
     pub(super) fn recover(&self) -> Result<(), EngineError> {
         if self.is_clustered() {
             // The open executions of live nodes are theirs; this node
@@ -81,7 +87,10 @@ impl Engine {
         let why = match resumed {
             Ok(Ok(())) => return,
             Ok(Err(e)) if matches!(&e, EngineError::Store(s) if s.is_io()) => {
-                tracing::error!(execution = %arn, error = %e, "execution cannot resume now; it stays open");
+                // Tried again with the executions a storage failure paused
+                // (a claimed one is this node's: no other node takes it).
+                tracing::error!(execution = %arn, error = %e, "execution cannot resume now; it is tried again when the store answers");
+                self.paused(&arn);
                 return;
             }
             Ok(Err(e)) => e.to_string(),
