@@ -316,11 +316,7 @@ fn start_pending(nodes: &mut Nodes, plans: &[Planned], started: &mut [bool], upt
         if started[i] {
             continue;
         }
-        let body = json!({
-            "stateMachineArn": format!("{PREFIX}:stateMachine:{}", planned.machine),
-            "name": planned.name,
-            "input": planned.input.to_string(),
-        });
+        let body = planned.start_request();
         match nodes.call("StartExecution", &body) {
             (200, _) => started[i] = true,
             (400, answer) if answer["__type"] == "ExecutionAlreadyExists" => started[i] = true,

@@ -95,6 +95,17 @@ pub(crate) struct Planned {
     pub(crate) tasks: usize,
 }
 
+impl Planned {
+    /// The StartExecution request that starts it.
+    pub(crate) fn start_request(&self) -> Value {
+        json!({
+            "stateMachineArn": format!("{PREFIX}:stateMachine:{}", self.machine),
+            "name": self.name,
+            "input": self.input.to_string(),
+        })
+    }
+}
+
 pub(crate) fn plan(i: usize, api: &str) -> Planned {
     let name = format!("s{i}");
     match i % 4 {
@@ -288,11 +299,7 @@ fn start_pending(serve: &Serve, plans: &[Planned], started: &mut [bool], upto: u
         if started[i] {
             continue;
         }
-        let body = json!({
-            "stateMachineArn": format!("{PREFIX}:stateMachine:{}", planned.machine),
-            "name": planned.name,
-            "input": planned.input.to_string(),
-        });
+        let body = planned.start_request();
         match crate::aws::try_call_raw(serve.addr, "StartExecution", &body.to_string()) {
             Ok((200, _)) => started[i] = true,
             Ok((400, answer)) if answer["__type"] == "ExecutionAlreadyExists" => started[i] = true,
