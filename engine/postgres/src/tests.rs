@@ -385,6 +385,32 @@ fn a_released_execution_goes_to_another_node() {
     // Its writes stop at once, and it does not claim it back.
     let e = fenced_step(&store, &lease(&arn, "a", 1)).unwrap_err();
     assert!(matches!(e, StoreError::Fenced { .. }), "{e}");
+    assert_eq!(store.orphans("a").unwrap(), 0);
     assert_eq!(store.claim("a", 10).unwrap(), vec![]);
+    assert_eq!(store.orphans("b").unwrap(), 1);
     assert_eq!(store.claim("b", 10).unwrap(), vec![lease(&arn, "b", 2)]);
+    assert_eq!(store.orphans("b").unwrap(), 0);
+}
+
+#[test]
+fn a_node_left_alone_takes_back_what_it_released() {
+    use stepline_store::Cluster;
+    let Some(options) = fresh_options("release-alone") else {
+        return;
+    };
+    let store = PostgresStore::open(&options).unwrap();
+    let ttl = std::time::Duration::from_secs(30);
+    store.heartbeat("a", "http://a", ttl).unwrap();
+    store.heartbeat("b", "http://b", ttl).unwrap();
+    let record = open_execution("released");
+    let arn = record.arn.clone();
+    let mut create = WriteBatch::new();
+    create.push(WriteOp::CreateExecution(record));
+    create.push(WriteOp::PutLease(lease(&arn, "a", 1)));
+    store.apply(&create).unwrap();
+    assert!(store.release(&lease(&arn, "a", 1)).unwrap());
+    // The node it was handed to dies before it claims it.
+    store.leave("b").unwrap();
+    assert_eq!(store.orphans("a").unwrap(), 1);
+    assert_eq!(store.claim("a", 10).unwrap(), vec![lease(&arn, "a", 2)]);
 }

@@ -40,7 +40,7 @@ pub use memory::MemoryStore;
 pub use records::{
     ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, ExecutionSummary, MapRunChild,
     MapRunCounts, MapRunRecord, StateMachineRecord, TaskLogRecord, TaskTokenRecord, TimerRecord,
-    TriggerRecord, TriggerStateRecord, VersionRecord, WorkflowType,
+    TriggerRecord, TriggerStateRecord, VersionRecord, WorkflowType, is_express_arn,
 };
 pub use sled_integrity::WATERMARK_FILE;
 pub use sled_store::{CHECK_PROBLEMS_KEPT, CheckReport, SledStore};
