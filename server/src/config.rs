@@ -32,6 +32,9 @@ pub struct Config {
     pub triggers: TriggersConfig,
     #[serde(default)]
     pub alerts: crate::alerts::AlertsConfig,
+    /// `[[deadlines]]`: state machines' expected durations.
+    #[serde(default)]
+    pub deadlines: Vec<crate::triggers::MachineDeadlines>,
     /// `[buckets]`: bucket names (as a definition's ItemReader and
     /// ResultWriter give them) mapped to local directories.
     #[serde(default)]
@@ -255,7 +258,14 @@ fn check(config: &Config) -> Result<(), String> {
         // the roots as they are then.
         let mut check = spec.clone();
         check.directory = None;
-        if let Err(e) = check.compile(&[]) {
+        // A dataset's paths are checked here for their form only (any
+        // root will do); inside the real roots at start.
+        let roots = if spec.kind == crate::triggers::Kind::Dataset {
+            vec![PathBuf::from("/")]
+        } else {
+            Vec::new()
+        };
+        if let Err(e) = check.compile(&roots) {
             if !(spec.directory.is_some() && e.starts_with("directory:")) {
                 return Err(format!("triggers.define '{}': {e}", spec.name));
             }
@@ -263,6 +273,7 @@ fn check(config: &Config) -> Result<(), String> {
     }
     config.tls.files()?;
     crate::alerts::check(&config.alerts, &config.tasks)?;
+    crate::triggers::deadlines::check(&config.deadlines)?;
     for (function, mapping) in &config.tasks.lambda {
         if let stepline_runtime::tasks::config::LambdaConfig::Process(name) = mapping {
             if !config.tasks.processes.contains_key(name) {

@@ -52,7 +52,7 @@ impl Zone {
     }
 
     /// The wall time at instant `t`.
-    fn local(&self, t: DateTime<Utc>) -> NaiveDateTime {
+    pub(crate) fn local(&self, t: DateTime<Utc>) -> NaiveDateTime {
         match self {
             Zone::Fixed(offset) => t.with_timezone(offset).naive_local(),
             Zone::Named(tz) => t.with_timezone(tz).naive_local(),
@@ -61,7 +61,7 @@ impl Zone {
 
     /// The instant of wall time `local`: `None` when the clocks skip it,
     /// the first of the two when they repeat it.
-    fn instant(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    pub(crate) fn instant(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
         match self {
             Zone::Fixed(offset) => offset
                 .from_local_datetime(&local)
@@ -72,6 +72,24 @@ impl Zone {
                 .earliest()
                 .map(|t| t.with_timezone(&Utc)),
         }
+    }
+
+    /// The first instant strictly after `t` whose wall time here is
+    /// `time` (a schedule slot's `finished_by`); on a day the clocks skip
+    /// that time, an hour later.
+    pub fn next_wall_time(&self, t: DateTime<Utc>, time: chrono::NaiveTime) -> DateTime<Utc> {
+        let mut date = self.local(t).date();
+        for _ in 0..4 {
+            let wall = date.and_time(time);
+            let at = self
+                .instant(wall)
+                .or_else(|| self.instant(wall + Duration::hours(1)));
+            if let Some(at) = at.filter(|at| *at > t) {
+                return at;
+            }
+            date = date.succ_opt().unwrap_or(date);
+        }
+        t + Duration::days(1)
     }
 
     /// The offset rates are anchored on at instant `t`, in seconds: the
