@@ -121,7 +121,6 @@ fn smtp_session(stream: TcpStream, mails: &Mutex<Vec<String>>) -> std::io::Resul
 /// by the text of a stepline.toml; stopped when dropped.
 struct Server {
     addr: SocketAddr,
-    engine: Engine,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -158,7 +157,7 @@ impl Server {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("bind");
-                tx.send((listener.local_addr().expect("addr"), engine.clone()))
+                tx.send(listener.local_addr().expect("addr"))
                     .expect("send");
                 stepline::http::serve_with_triggers(listener, engine, triggers, async {
                     let _ = stopped.await;
@@ -167,12 +166,11 @@ impl Server {
                 .expect("serve");
             });
         });
-        let (addr, engine) = rx
+        let addr = rx
             .recv_timeout(Duration::from_secs(10))
             .expect("the server starts");
         Self {
             addr,
-            engine,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -297,7 +295,8 @@ finished_by = "07:00"
     eventually("two chat messages", 20, || hooks.on("/chat").len() >= 2);
     eventually("two events", 20, || hooks.on("/json").len() >= 2);
     a_few_ticks();
-    let mails = smtp.mails();
+    // Headers folded over lines are read unfolded.
+    let mails: Vec<String> = smtp.mails().iter().map(|m| m.replace("\r\n ", " ")).collect();
     assert_eq!(mails.len(), 2, "{mails:#?}");
     let running = mails
         .iter()
@@ -628,9 +627,14 @@ source = "a"
     }
     // Some of A ended and started B, some are ending: then SIGKILL.
     std::thread::sleep(Duration::from_millis(1100));
+    let before = http(addr, "GET", "/v1/executions?machine=b&limit=1000", &[], b"").json()
+        ["executions"]
+        .as_array()
+        .map_or(0, Vec::len);
     let _ = child.kill();
     let _ = child.wait();
 
+    assert!(before < count, "the kill came too late to test anything");
     let (mut child, addr) = serve();
     let list = |machine: &str| -> Vec<Value> {
         let reply = http(

@@ -166,6 +166,16 @@ pub struct Mailer {
     to: Mailboxes,
 }
 
+impl std::fmt::Debug for Mailer {
+    // The config holds the password: only where the mail goes is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer")
+            .field("host", &self.config.host)
+            .field("to", &self.config.to)
+            .finish()
+    }
+}
+
 impl Mailer {
     /// Resolves the password and builds the transport; errors start with
     /// the field's name.

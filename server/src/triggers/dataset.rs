@@ -136,13 +136,20 @@ impl Triggers {
             return now + Duration::seconds(1);
         };
         let poll = Duration::from_std(dataset.poll).unwrap_or(Duration::seconds(5));
-        if let Some(at) = lock(&self.inner.dataset_polls).get(&trigger.name) {
-            if *at > now {
-                return *at;
-            }
-        }
         let next = now + poll;
-        lock(&self.inner.dataset_polls).insert(trigger.name.clone(), next);
+        // How often the files are read is pacing, not time the trigger
+        // reasons about: it follows the monotonic clock, so a manual
+        // engine clock that stands still does not stop the looking.
+        {
+            let mut polls = lock(&self.inner.dataset_polls);
+            let due = polls
+                .get(&trigger.name)
+                .is_none_or(|at| *at <= std::time::Instant::now());
+            if !due {
+                return next;
+            }
+            polls.insert(trigger.name.clone(), std::time::Instant::now() + dataset.poll);
+        }
         let engine = self.engine();
         let state = engine.trigger_state(&trigger.name).ok().flatten();
         let current = dataset.period_start(now);

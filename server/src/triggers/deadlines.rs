@@ -138,7 +138,7 @@ impl Triggers {
         let machine = machine_arn(self.engine(), &deadlines.state_machine);
         let expected = deadlines
             .expected_seconds
-            .map(|s| Duration::seconds(s as i64));
+            .map(seconds);
         let mut raised = Vec::new();
         // The executions whose deadline is in (cursor, now]: newest first,
         // until one started before `cursor - d` (older ones were looked at).
@@ -241,11 +241,11 @@ impl Triggers {
         let mut scans = lock(&self.inner.scans);
         let scan = scans.entry(arn.to_owned()).or_default();
         scan.seen = true;
-        let limit = |state: &str| {
+        let limit = |state: &Arc<str>| {
             deadlines
                 .states
-                .get(state)
-                .map(|s| Duration::seconds(*s as i64))
+                .get(&**state)
+                .map(|s| seconds(*s))
         };
         for event in events {
             scan.read = scan.read.max(event.id);
@@ -470,6 +470,11 @@ impl Triggers {
         }
         self.raise(&trigger.name, now, raised).await;
     }
+}
+
+/// `s` seconds, at most [`MAX_SECONDS`] (what `check` allows).
+fn seconds(s: u64) -> Duration {
+    Duration::seconds(i64::try_from(s.min(MAX_SECONDS)).unwrap_or(0))
 }
 
 /// `90 s`, `5 min`, `2 h`: a duration as people read it.

@@ -119,8 +119,8 @@ struct Inner {
     scans: Mutex<deadlines::Scans>,
     /// Alert ids being delivered now, so a check does not send one twice.
     delivering: Mutex<std::collections::HashSet<String>>,
-    /// Each dataset trigger's next poll.
-    dataset_polls: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Each dataset trigger's next poll (pacing: the monotonic clock).
+    dataset_polls: Mutex<HashMap<String, std::time::Instant>>,
     /// The enabled `execution` triggers, read from the store at most once
     /// a second (every ended execution looks at them), dropped when a
     /// definition changes here.
