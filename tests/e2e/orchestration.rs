@@ -90,8 +90,7 @@ fn smtp_session(stream: TcpStream, mails: &Mutex<Vec<String>>) -> std::io::Resul
         let verb = line.trim_end().to_ascii_uppercase();
         if verb.starts_with("EHLO") || verb.starts_with("HELO") {
             out.write_all(b"250-test relay\r\n250 8BITMIME\r\n")?;
-        } else if verb.starts_with("MAIL") || verb.starts_with("RCPT") || verb.starts_with("RSET")
-        {
+        } else if verb.starts_with("MAIL") || verb.starts_with("RCPT") || verb.starts_with("RSET") {
             out.write_all(b"250 OK\r\n")?;
         } else if verb.starts_with("DATA") {
             out.write_all(b"354 go ahead\r\n")?;
@@ -141,8 +140,8 @@ impl Server {
                 let store: Arc<dyn Store> = Arc::new(SledStore::open(&data).expect("sled"));
                 let mut engine_config = EngineConfig::default();
                 let ended = stepline::alerts::observe(&mut engine_config);
-                let engine = Engine::open(store, Arc::new(NoTasks), clock, engine_config)
-                    .expect("engine");
+                let engine =
+                    Engine::open(store, Arc::new(NoTasks), clock, engine_config).expect("engine");
                 let triggers =
                     Triggers::new(engine.clone(), &config.triggers.file_roots).expect("triggers");
                 triggers
@@ -157,8 +156,7 @@ impl Server {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("bind");
-                tx.send(listener.local_addr().expect("addr"))
-                    .expect("send");
+                tx.send(listener.local_addr().expect("addr")).expect("send");
                 stepline::http::serve_with_triggers(listener, engine, triggers, async {
                     let _ = stopped.await;
                 })
@@ -186,11 +184,7 @@ impl Server {
 
     fn machine(&self, name: &str, definition: &str) {
         let reply = self.post(&format!("/v1/state-machines?name={name}"), definition);
-        assert!(
-            reply.status == 201 || reply.status == 409,
-            "{}",
-            reply.body
-        );
+        assert!(reply.status == 201 || reply.status == 409, "{}", reply.body);
     }
 
     /// The executions of `machine`, by name.
@@ -296,7 +290,11 @@ finished_by = "07:00"
     eventually("two events", 20, || hooks.on("/json").len() >= 2);
     a_few_ticks();
     // Headers folded over lines are read unfolded.
-    let mails: Vec<String> = smtp.mails().iter().map(|m| m.replace("\r\n ", " ")).collect();
+    let mails: Vec<String> = smtp
+        .mails()
+        .iter()
+        .map(|m| m.replace("\r\n ", " "))
+        .collect();
     assert_eq!(mails.len(), 2, "{mails:#?}");
     let running = mails
         .iter()
@@ -315,8 +313,12 @@ finished_by = "07:00"
         .map(|r| serde_json::from_str(&r.body).expect("json"))
         .collect();
     assert_eq!(chats.len(), 2);
-    assert!(chats.iter().all(|c| c.as_object().unwrap().len() == 1
-        && c["text"].as_str().is_some_and(|t| t.starts_with("stepline: the 2026-12-07T06:00:00Z run of trigger"))));
+    assert!(chats.iter().all(|c| {
+        c.as_object().unwrap().len() == 1
+            && c["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("stepline: the 2026-12-07T06:00:00Z run of trigger"))
+    }));
     let events: Vec<Value> = hooks
         .on("/json")
         .iter()
@@ -377,7 +379,11 @@ states = {{ Work = 120 }}
     );
     a_few_ticks();
     let started = server.post("/v1/state-machines/slow/executions?name=run-1", "{}");
-    assert!(started.status == 200 || started.status == 201, "{}", started.body);
+    assert!(
+        started.status == 200 || started.status == 201,
+        "{}",
+        started.body
+    );
     let kinds = || -> Vec<String> {
         hooks
             .on("/json")
@@ -396,9 +402,9 @@ states = {{ Work = 120 }}
     let state: Value = serde_json::from_str(&hooks.on("/json")[0].body).expect("json");
     assert_eq!(state["detail"]["details"]["state"], "Work", "{state}");
     assert!(
-        state["detail"]["text"]
-            .as_str()
-            .is_some_and(|t| t.contains("state Work of execution run-1 (slow) has run longer than its expected 2 min")),
+        state["detail"]["text"].as_str().is_some_and(|t| t.contains(
+            "state Work of execution run-1 (slow) has run longer than its expected 2 min"
+        )),
         "{state}"
     );
     at(&clock, "2026-12-07T10:10:30Z");
@@ -479,12 +485,17 @@ url = "http://{hooks}/json"
         .get(&format!("/v1/executions/load/{}", "daily-20261207"))
         .json();
     assert_eq!(run["input"]["period"], "20261207", "{run}");
-    assert_eq!(run["input"]["files"][1], format!("{}/2026-12-07/customers.csv", root.display()));
+    assert_eq!(
+        run["input"]["files"][1],
+        format!("{}/2026-12-07/customers.csv", root.display())
+    );
 
     // The next day: once more when its last file comes.
     at(&clock, "2026-12-08T01:00:00Z");
     write_period(&root, "2026-12-08", &["customers.csv", "orders.csv"]);
-    eventually("the next day's run", 10, || server.executions("load").len() == 2);
+    eventually("the next day's run", 10, || {
+        server.executions("load").len() == 2
+    });
 
     // The 9th: one file only, past the timeout (10:00): one alert, and
     // the day is no longer waited for.
@@ -530,7 +541,10 @@ url = "http://{hooks}/json"
         .iter()
         .map(|e| e["name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(names, ["daily-20261205", "daily-20261207", "daily-20261208"]);
+    assert_eq!(
+        names,
+        ["daily-20261205", "daily-20261207", "daily-20261208"]
+    );
 }
 
 /// A path outside the roots, or with `..`, is refused when the trigger is
@@ -547,12 +561,18 @@ fn dataset_inputs_stay_inside_the_roots() {
     let clock = Arc::new(ManualClock::new(t("2026-12-07T05:00:00Z")));
     let server = Server::start(&config, clock, &dir.path().join("data"));
     for (inputs, words) in [
-        (json!(["/etc/{date}/passwd"]), "outside the configured file roots"),
+        (
+            json!(["/etc/{date}/passwd"]),
+            "outside the configured file roots",
+        ),
         (
             json!([format!("{}/../{{date}}/x.csv", root.display())]),
             "'..' is not allowed",
         ),
-        (json!([format!("{}/{{week}}/x.csv", root.display())]), "unknown placeholder"),
+        (
+            json!([format!("{}/{{week}}/x.csv", root.display())]),
+            "unknown placeholder",
+        ),
     ] {
         let reply = server.post(
             "/v1/triggers",
@@ -627,10 +647,10 @@ source = "a"
     }
     // Some of A ended and started B, some are ending: then SIGKILL.
     std::thread::sleep(Duration::from_millis(1100));
-    let before = http(addr, "GET", "/v1/executions?machine=b&limit=1000", &[], b"").json()
-        ["executions"]
-        .as_array()
-        .map_or(0, Vec::len);
+    let before =
+        http(addr, "GET", "/v1/executions?machine=b&limit=1000", &[], b"").json()["executions"]
+            .as_array()
+            .map_or(0, Vec::len);
     let _ = child.kill();
     let _ = child.wait();
 
@@ -644,11 +664,13 @@ source = "a"
             &[],
             b"",
         );
-        reply.json()["executions"].as_array().cloned().unwrap_or_default()
+        reply.json()["executions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     };
     eventually("one B per A", 60, || {
-        list("b").len() == count
-            && list("b").iter().all(|e| e["status"] == "SUCCEEDED")
+        list("b").len() == count && list("b").iter().all(|e| e["status"] == "SUCCEEDED")
     });
     std::thread::sleep(Duration::from_millis(500));
     let bs = list("b");

@@ -181,7 +181,11 @@ impl Mailer {
     /// the field's name.
     pub fn new(config: &EmailConfig) -> Result<Self, String> {
         check(config)?;
-        let password = match (&config.password, &config.password_env, &config.password_file) {
+        let password = match (
+            &config.password,
+            &config.password_env,
+            &config.password_file,
+        ) {
             (Some(p), _, _) => Some(p.clone()),
             (_, Some(name), _) => Some(std::env::var(name).map_err(|_| {
                 format!("password_env: the environment variable {name} is not set")
@@ -216,7 +220,10 @@ impl Mailer {
         if let (Some(user), Some(password)) = (&config.username, password) {
             builder = builder.credentials(Credentials::new(user.clone(), password));
         }
-        let from = config.from.parse::<Mailbox>().map_err(|e| format!("from: {e}"))?;
+        let from = config
+            .from
+            .parse::<Mailbox>()
+            .map_err(|e| format!("from: {e}"))?;
         let mut to = Mailboxes::new();
         for address in &config.to {
             to.push(address.parse::<Mailbox>().map_err(|e| format!("to: {e}"))?);
@@ -249,7 +256,13 @@ impl Mailer {
         let id: String = mail
             .id
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '.' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '.'
+                }
+            })
             .collect();
         builder = builder.message_id(Some(format!("<{id}@{domain}>")));
         let message = builder
@@ -277,7 +290,9 @@ mod tests {
     use super::*;
 
     fn config(extra: &str) -> Result<EmailConfig, String> {
-        let text = format!("host = \"smtp.example.com\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n{extra}");
+        let text = format!(
+            "host = \"smtp.example.com\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n{extra}"
+        );
         let c: EmailConfig = toml::from_str(&text).map_err(|e| e.to_string())?;
         check(&c).map(|()| c)
     }

@@ -53,11 +53,7 @@ impl Dataset {
             Period::Hour => Duration::minutes(61),
         };
         let next = self.period_start(start + step);
-        if next > start {
-            next
-        } else {
-            start + step
-        }
+        if next > start { next } else { start + step }
     }
 
     /// The period's part of an execution name: `20261207` or `20261207T05`.
@@ -113,7 +109,12 @@ fn present(file: &Path, roots: &[std::path::PathBuf]) -> bool {
 
 /// The event a period's execution gets (and its input, unless a template
 /// shapes it).
-pub fn event(trigger: &Trigger, dataset: &Dataset, start: DateTime<Utc>, files: &[String]) -> Value {
+pub fn event(
+    trigger: &Trigger,
+    dataset: &Dataset,
+    start: DateTime<Utc>,
+    files: &[String],
+) -> Value {
     json!({
         "trigger": trigger.name,
         "kind": "dataset",
@@ -148,7 +149,10 @@ impl Triggers {
             if !due {
                 return next;
             }
-            polls.insert(trigger.name.clone(), std::time::Instant::now() + dataset.poll);
+            polls.insert(
+                trigger.name.clone(),
+                std::time::Instant::now() + dataset.poll,
+            );
         }
         let engine = self.engine();
         let state = engine.trigger_state(&trigger.name).ok().flatten();
@@ -262,7 +266,10 @@ mod tests {
 
     fn dataset(period: Period, zone: &str) -> Dataset {
         Dataset {
-            inputs: vec!["/data/{date}/orders.csv".into(), "/data/{year}/{month}/{day}T{hour}.csv".into()],
+            inputs: vec![
+                "/data/{date}/orders.csv".into(),
+                "/data/{year}/{month}/{day}T{hour}.csv".into(),
+            ],
             period,
             zone: Zone::parse(zone).expect("zone"),
             timeout: None,
@@ -291,7 +298,11 @@ mod tests {
         assert_eq!(h.files(start)[1], "/data/2026/12/07T05.csv");
         assert_eq!(
             Triggers::dataset_periods(&h, t("2026-12-07T05:30:00Z"), t("2026-12-07T08:00:00Z"), 10),
-            vec![t("2026-12-07T06:00:00Z"), t("2026-12-07T07:00:00Z"), t("2026-12-07T08:00:00Z")]
+            vec![
+                t("2026-12-07T06:00:00Z"),
+                t("2026-12-07T07:00:00Z"),
+                t("2026-12-07T08:00:00Z")
+            ]
         );
     }
 }

@@ -74,9 +74,7 @@ pub fn check(all: &[MachineDeadlines]) -> Result<(), String> {
             ));
         }
         if d.expected_seconds.is_none() && d.states.is_empty() {
-            return Err(format!(
-                "{at}: give expected_seconds, states, or both"
-            ));
+            return Err(format!("{at}: give expected_seconds, states, or both"));
         }
         for (what, seconds) in d
             .expected_seconds
@@ -136,9 +134,7 @@ impl Triggers {
             return Ok(());
         };
         let machine = machine_arn(self.engine(), &deadlines.state_machine);
-        let expected = deadlines
-            .expected_seconds
-            .map(seconds);
+        let expected = deadlines.expected_seconds.map(seconds);
         let mut raised = Vec::new();
         // The executions whose deadline is in (cursor, now]: newest first,
         // until one started before `cursor - d` (older ones were looked at).
@@ -241,17 +237,13 @@ impl Triggers {
         let mut scans = lock(&self.inner.scans);
         let scan = scans.entry(arn.to_owned()).or_default();
         scan.seen = true;
-        let limit = |state: &Arc<str>| {
-            deadlines
-                .states
-                .get(&**state)
-                .map(|s| seconds(*s))
-        };
+        let limit = |state: &Arc<str>| deadlines.states.get(&**state).map(|s| seconds(*s));
         for event in events {
             scan.read = scan.read.max(event.id);
             match &event.event {
                 Event::StateEntered { name, .. } if limit(name).is_some() => {
-                    scan.open.push((Arc::clone(name), event.id, event.timestamp));
+                    scan.open
+                        .push((Arc::clone(name), event.id, event.timestamp));
                 }
                 Event::StateExited { name, .. } => {
                     if let Some(at) = scan.open.iter().position(|(n, ..)| n == name) {
@@ -405,7 +397,12 @@ impl Triggers {
 
     /// The `finished_by` deadlines of a schedule trigger due in `(cursor,
     /// now]`: each slot's execution must have succeeded by then.
-    pub(crate) async fn check_slots(&self, trigger: &super::Trigger, created: DateTime<Utc>, now: DateTime<Utc>) {
+    pub(crate) async fn check_slots(
+        &self,
+        trigger: &super::Trigger,
+        created: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) {
         let super::Compiled::Schedule {
             schedule,
             zone,
@@ -435,11 +432,14 @@ impl Triggers {
                 continue;
             }
             let name = format!("{}-{}", trigger.name, super::slot_id(slot));
-            let record = engine.describe_execution(&format!("{executions}:{name}")).ok();
+            let record = engine
+                .describe_execution(&format!("{executions}:{name}"))
+                .ok();
             let outcome = match &record {
                 None => "has not started".to_owned(),
-                Some(r) if r.status == ExecutionStatus::Succeeded
-                    && r.stop.is_some_and(|stop| stop <= due) =>
+                Some(r)
+                    if r.status == ExecutionStatus::Succeeded
+                        && r.stop.is_some_and(|stop| stop <= due) =>
                 {
                     continue;
                 }

@@ -738,7 +738,9 @@ impl Triggers {
             };
             let parse = |text: &Option<String>| {
                 text.as_deref()
-                    .map(|t| serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.to_owned())))
+                    .map(|t| {
+                        serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.to_owned()))
+                    })
                     .unwrap_or(Value::Null)
             };
             let event = json!({
