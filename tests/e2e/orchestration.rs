@@ -618,7 +618,7 @@ source = "a"
         (child, addr)
     };
     let (mut child, addr) = serve();
-    let a = r#"{"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 1, "Next": "Out"},
+    let a = r#"{"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "SecondsPath": "$.wait", "Next": "Out"},
         "Out": {"Type": "Pass", "Parameters": {"from.$": "$$.Execution.Name"}, "End": true}}}"#;
     let b = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#;
     for (name, definition) in [("a", a), ("b", b)] {
@@ -631,22 +631,25 @@ source = "a"
         );
         assert_eq!(reply.status, 201, "{}", reply.body);
     }
+    // The first half ends at once (and starts B), the second half waits
+    // 5 s: the kill comes with some of A ended, some running.
     let count = 30;
     for i in 0..count {
+        let input = if i < count / 2 {
+            r#"{"wait": 0}"#
+        } else {
+            r#"{"wait": 5}"#
+        };
         let reply = http(
             addr,
             "POST",
             &format!("/v1/state-machines/a/executions?name=a-{i:03}"),
             &[],
-            b"{}",
+            input.as_bytes(),
         );
         assert!(reply.status < 300, "{}", reply.body);
-        if i == count / 2 {
-            std::thread::sleep(Duration::from_millis(500));
-        }
     }
-    // Some of A ended and started B, some are ending: then SIGKILL.
-    std::thread::sleep(Duration::from_millis(1100));
+    std::thread::sleep(Duration::from_millis(1000));
     let before =
         http(addr, "GET", "/v1/executions?machine=b&limit=1000", &[], b"").json()["executions"]
             .as_array()

@@ -223,7 +223,18 @@ pub fn event(record: &ExecutionRecord, region: &str, account: &str) -> Value {
     })
 }
 
-/// The Slack-compatible text of `record`'s end.
+/// `text` with the three characters Slack and Mattermost read as control
+/// sequences (`<!channel>`, `<URL|label>`) escaped, as Slack asks: a
+/// cause or a name comes from definitions and tasks, and must not ping a
+/// channel or forge a link.
+pub fn chat_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The Slack-compatible text of `record`'s end (unescaped: `chat_escape`
+/// is applied when it is posted).
 pub fn slack(record: &ExecutionRecord) -> Value {
     let machine = record
         .state_machine_arn
@@ -424,7 +435,7 @@ impl Alerter {
             };
             let body = match hook.format {
                 AlertFormat::Json => message.event(&config.region, &config.account),
-                AlertFormat::Slack => json!({ "text": message.text() }),
+                AlertFormat::Slack => json!({ "text": chat_escape(&message.text()) }),
             };
             let (client, hook) = (sinks.client.clone(), hook.clone());
             deliveries.spawn(async move {
@@ -591,6 +602,10 @@ mod tests {
                 "stepline: execution n1 of orders TIMED_OUT: States.TaskFailed (boom)"
             ),
             "{text}"
+        );
+        assert_eq!(
+            chat_escape("<!channel> a & b <https://x|y>"),
+            "&lt;!channel&gt; a &amp; b &lt;https://x|y&gt;"
         );
     }
 

@@ -488,6 +488,7 @@ impl Triggers {
             Err(_) => return next,
         };
         let mut file_triggers = Vec::new();
+        let mut datasets = std::collections::HashSet::new();
         for record in records {
             if !record.enabled {
                 continue;
@@ -508,6 +509,7 @@ impl Triggers {
                 }
                 Compiled::File(_) => file_triggers.push(trigger),
                 Compiled::Dataset(_) => {
+                    datasets.insert(trigger.name.clone());
                     let at = self.poll_dataset(&trigger, now).await;
                     next = next.min(at);
                 }
@@ -515,11 +517,13 @@ impl Triggers {
             }
         }
         self.check_machines(now).await;
-        // Watchers of triggers gone or disabled are dropped.
+        // Watchers (and dataset polls) of triggers gone or disabled are
+        // dropped.
         {
             let names: std::collections::HashSet<&str> =
                 file_triggers.iter().map(|t| t.name.as_str()).collect();
             lock(&self.inner.watchers).retain(|name, _| names.contains(name.as_str()));
+            lock(&self.inner.dataset_polls).retain(|name, _| datasets.contains(name));
         }
         for trigger in file_triggers {
             let at = files::poll(self, trigger, now).await;

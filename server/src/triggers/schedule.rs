@@ -580,6 +580,37 @@ mod tests {
         Zone::utc()
     }
 
+    /// A slot's `finished_by`: the first such wall time after the slot,
+    /// the next day when it has passed, an hour later when the clocks skip
+    /// it.
+    #[test]
+    fn finished_by_is_the_next_such_wall_time() {
+        let hm = |text: &str| chrono::NaiveTime::parse_from_str(text, "%H:%M").expect("time");
+        let paris = Zone::parse("Europe/Paris").expect("zone");
+        assert_eq!(
+            utc().next_wall_time(t("2026-12-07T02:00:00Z"), hm("06:30")),
+            t("2026-12-07T06:30:00Z")
+        );
+        assert_eq!(
+            utc().next_wall_time(t("2026-12-07T23:00:00Z"), hm("06:30")),
+            t("2026-12-08T06:30:00Z")
+        );
+        assert_eq!(
+            utc().next_wall_time(t("2026-12-07T06:30:00Z"), hm("06:30")),
+            t("2026-12-08T06:30:00Z")
+        );
+        // 02:00 in Paris is 01:00 UTC in winter.
+        assert_eq!(
+            paris.next_wall_time(t("2026-12-07T00:00:00Z"), hm("02:00")),
+            t("2026-12-07T01:00:00Z")
+        );
+        // 02:30 does not exist on the 29th of March 2026 in Paris: 03:30.
+        assert_eq!(
+            paris.next_wall_time(t("2026-03-29T00:00:00Z"), hm("02:30")),
+            t("2026-03-29T01:30:00Z")
+        );
+    }
+
     /// The next `n` slots of `expr` after `from` in `zone`, in UTC, as
     /// RFC 3339.
     fn check(expr: &str, from: &str, zone: &str, expected: &[&str]) {
