@@ -601,6 +601,12 @@ name = "after-a"
 kind = "execution"
 state_machine = "b"
 source = "a"
+
+[[triggers.define]]
+name = "after-c"
+kind = "execution"
+state_machine = "d"
+source = "c"
 "#,
     );
     let serve = || {
@@ -621,7 +627,7 @@ source = "a"
     let a = r#"{"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "SecondsPath": "$.wait", "Next": "Out"},
         "Out": {"Type": "Pass", "Parameters": {"from.$": "$$.Execution.Name"}, "End": true}}}"#;
     let b = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#;
-    for (name, definition) in [("a", a), ("b", b)] {
+    for (name, definition) in [("a", a), ("b", b), ("c", b)] {
         let reply = http(
             addr,
             "POST",
@@ -649,6 +655,16 @@ source = "a"
         );
         assert!(reply.status < 300, "{}", reply.body);
     }
+    // c ends at once, and d does not exist: its start is being retried
+    // when the kill comes; only the end's notice can start it then.
+    let reply = http(
+        addr,
+        "POST",
+        "/v1/state-machines/c/executions?name=c-1",
+        &[],
+        br#"{"rows": 3}"#,
+    );
+    assert!(reply.status < 300, "{}", reply.body);
     std::thread::sleep(Duration::from_millis(1000));
     let before =
         http(addr, "GET", "/v1/executions?machine=b&limit=1000", &[], b"").json()["executions"]
@@ -659,6 +675,8 @@ source = "a"
 
     assert!(before < count, "the kill came too late to test anything");
     let (mut child, addr) = serve();
+    let reply = http(addr, "POST", "/v1/state-machines?name=d", &[], b.as_bytes());
+    assert_eq!(reply.status, 201, "{}", reply.body);
     let list = |machine: &str| -> Vec<Value> {
         let reply = http(
             addr,
@@ -692,6 +710,20 @@ source = "a"
     sources.sort();
     let expected: Vec<String> = (0..count).map(|i| format!("a-{i:03}")).collect();
     assert_eq!(sources, expected);
+    // c's end, handed over again after the restart, started d once.
+    eventually("d started from c's notice", 20, || list("d").len() == 1);
+    std::thread::sleep(Duration::from_millis(500));
+    let ds = list("d");
+    assert_eq!(ds.len(), 1, "{ds:?}");
+    let d = http(
+        addr,
+        "GET",
+        &format!("/v1/executions/d/{}", ds[0]["name"].as_str().unwrap()),
+        &[],
+        b"",
+    )
+    .json();
+    assert_eq!(d["input"], json!({"rows": 3}), "{d}");
     let trigger = http(addr, "GET", "/v1/triggers/after-a", &[], b"").json();
     assert_eq!(trigger["kind"], "execution", "{trigger}");
     assert_eq!(trigger["source"], "a", "{trigger}");
