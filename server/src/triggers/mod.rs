@@ -345,6 +345,7 @@ impl Triggers {
         enabled: bool,
     ) -> Result<TriggerRecord, TriggerError> {
         let (mut record, _) = self.get(name)?;
+        let compiled = self.compile_record(&record).ok();
         if record.enabled != enabled {
             // The definition keeps the `enabled` it was written with: for
             // a config trigger, that is how the next start tells the file's
@@ -361,11 +362,30 @@ impl Triggers {
                     });
                 // Disabled: nothing is due. Enabled again: from now
                 // (deadlines too: slots not run while disabled are not
-                // late).
+                // late, whenever their deadline comes).
                 state.next_fire = None;
                 if enabled {
-                    state.last_slot = Some(engine.now());
-                    state.deadlines_checked = Some(engine.now());
+                    let now = engine.now();
+                    state.last_slot = Some(now);
+                    state.deadlines_checked = Some(now);
+                    match compiled.as_ref().map(|t| &t.kind) {
+                        Some(Compiled::Dataset(dataset)) => {
+                            state.last_slot = Some(dataset.period_start(now));
+                        }
+                        Some(Compiled::Schedule {
+                            schedule,
+                            zone,
+                            finished_by: Some(finished_by),
+                            ..
+                        }) => {
+                            let last = schedule
+                                .slots(now - Duration::hours(26), now, *zone, 10_000)
+                                .last()
+                                .map(|slot| zone.next_wall_time(*slot, *finished_by));
+                            state.deadlines_checked = last.map(|due| due.max(now)).or(Some(now));
+                        }
+                        _ => {}
+                    }
                 }
                 engine.put_trigger_state(state)?;
             }
