@@ -139,7 +139,13 @@ impl Triggers {
         // The executions whose deadline is in (cursor, now]: newest first,
         // until one started before `cursor - d` (older ones were looked at).
         if let Some(d) = expected {
-            self.each_execution(&machine, None, |summary| {
+            // Listed from those started at `now - d` back: the newer ones
+            // are not due yet, and are not read at all.
+            let from = ListCursor {
+                start: now - d,
+                arn: String::new(),
+            };
+            self.each_execution(&machine, None, Some(from), |summary| {
                 let due = summary.start + d;
                 if due <= cursor {
                     return false;
@@ -174,7 +180,7 @@ impl Triggers {
         // history is followed.
         if !deadlines.states.is_empty() {
             let mut running = Vec::new();
-            self.each_execution(&machine, Some(ExecutionStatus::Running), |summary| {
+            self.each_execution(&machine, Some(ExecutionStatus::Running), None, |summary| {
                 running.push((summary.arn.clone(), summary.name.clone()));
                 true
             })?;
@@ -187,14 +193,15 @@ impl Triggers {
     }
 
     /// Calls `each` with the executions of `machine` (of `status`), newest
-    /// first, until it answers false or [`MAX_WATCHED`] were seen.
+    /// first (after `after` in that order), until it answers false or
+    /// [`MAX_WATCHED`] were seen.
     fn each_execution(
         &self,
         machine: &str,
         status: Option<ExecutionStatus>,
+        mut after: Option<ListCursor>,
         mut each: impl FnMut(&stepline_store::ExecutionSummary) -> bool,
     ) -> Result<(), String> {
-        let mut after: Option<ListCursor> = None;
         let mut seen = 0;
         loop {
             let mut query = ExecutionQuery::new(ExecutionsOf::Machine(machine.to_owned()), 500);
