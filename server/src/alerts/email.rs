@@ -148,6 +148,24 @@ fn loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The longest subject, in characters; the body has the whole text.
+const MAX_SUBJECT_CHARS: usize = 200;
+
+/// A one-line subject from an alert's text: control characters (a cause's
+/// line breaks, from definitions and tasks) become spaces, so nothing can
+/// end the header or add one.
+pub fn subject(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_SUBJECT_CHARS)
+        .collect();
+    if text.chars().count() > MAX_SUBJECT_CHARS {
+        out.push('…');
+    }
+    out.trim_end().to_owned()
+}
+
 /// One mail to send.
 #[derive(Debug, Clone)]
 pub struct Mail {
@@ -295,6 +313,15 @@ mod tests {
         );
         let c: EmailConfig = toml::from_str(&text).map_err(|e| e.to_string())?;
         check(&c).map(|()| c)
+    }
+
+    #[test]
+    fn a_subject_is_one_line() {
+        assert_eq!(
+            subject("stepline: run FAILED: X (a\r\nBcc: evil@example.com)\narn"),
+            "stepline: run FAILED: X (a  Bcc: evil@example.com) arn"
+        );
+        assert_eq!(subject(&"x".repeat(300)).chars().count(), 201);
     }
 
     #[test]

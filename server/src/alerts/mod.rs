@@ -454,7 +454,7 @@ impl Alerter {
                 continue;
             };
             let mail = email::Mail {
-                subject: message.text(),
+                subject: email::subject(&message.text()),
                 body: format!(
                     "{}\n\n{}\n",
                     message.text(),
