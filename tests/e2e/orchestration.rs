@@ -1,7 +1,8 @@
 //! Data orchestration end to end (docs/orchestration.md): deadlines and
 //! their alerts (a late schedule slot, a run and a state over their
 //! expected durations) received by a small SMTP server and a webhook
-//! receiver in this test, once, across a restart; pipelines (machine B
+//! receiver in this test, once, across a restart; mail over STARTTLS with
+//! a private CA and a login; pipelines (machine B
 //! started once per execution of A, across a `kill -9` of the real
 //! binary); dataset triggers (once per period when the last file arrives,
 //! a timeout's alert, a backfill).
@@ -114,6 +115,191 @@ fn smtp_session(stream: TcpStream, mails: &Mutex<Vec<String>>) -> std::io::Resul
             out.write_all(b"502 not here\r\n")?;
         }
     }
+}
+
+/// A relay that offers STARTTLS (with `NAME.pem` of `dir`, signed by
+/// the test CA), requires it before anything else, then takes AUTH PLAIN;
+/// keeps each message and each login.
+struct StartTlsRelay {
+    addr: SocketAddr,
+    mails: Arc<Mutex<Vec<String>>>,
+    logins: Arc<Mutex<Vec<String>>>,
+}
+
+impl StartTlsRelay {
+    fn start(dir: &Path, name: &str) -> Self {
+        use rustls_pki_types::pem::PemObject;
+        let certs: Vec<rustls_pki_types::CertificateDer<'static>> =
+            rustls_pki_types::CertificateDer::pem_file_iter(dir.join(format!("{name}.pem")))
+                .expect("cert")
+                .collect::<Result<_, _>>()
+                .expect("certs");
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_file(dir.join(format!("{name}.key")))
+            .expect("key");
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server config"),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (mails, logins) = (
+            Arc::new(Mutex::new(Vec::new())),
+            Arc::new(Mutex::new(Vec::new())),
+        );
+        let (keep, login) = (Arc::clone(&mails), Arc::clone(&logins));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (config, keep, login) =
+                    (Arc::clone(&config), Arc::clone(&keep), Arc::clone(&login));
+                std::thread::spawn(move || {
+                    let _ = starttls_session(stream, config, &keep, &login);
+                });
+            }
+        });
+        Self {
+            addr,
+            mails,
+            logins,
+        }
+    }
+}
+
+/// One line, CRLF included, read a byte at a time (nothing is buffered
+/// past it, so the TLS handshake finds the bytes that follow STARTTLS).
+fn line_of(stream: &mut impl std::io::Read) -> std::io::Result<String> {
+    let mut line = Vec::new();
+    let mut byte = [0u8];
+    while !line.ends_with(b"\n") {
+        if stream.read(&mut byte)? == 0 {
+            break;
+        }
+        line.push(byte[0]);
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+fn starttls_session(
+    mut plain: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    mails: &Mutex<Vec<String>>,
+    logins: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    plain.set_read_timeout(Some(Duration::from_secs(30)))?;
+    plain.write_all(b"220 test relay ready\r\n")?;
+    loop {
+        let verb = line_of(&mut plain)?.trim_end().to_ascii_uppercase();
+        if verb.is_empty() {
+            return Ok(());
+        } else if verb.starts_with("EHLO") {
+            plain.write_all(b"250-test relay\r\n250 STARTTLS\r\n")?;
+        } else if verb == "STARTTLS" {
+            plain.write_all(b"220 go ahead\r\n")?;
+            break;
+        } else {
+            // Nothing but STARTTLS before TLS.
+            plain.write_all(b"530 must issue STARTTLS first\r\n")?;
+        }
+    }
+    let connection = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
+    let mut tls = rustls::StreamOwned::new(connection, plain);
+    loop {
+        let line = line_of(&mut tls)?;
+        let verb = line.trim_end().to_ascii_uppercase();
+        if verb.is_empty() {
+            return Ok(());
+        } else if verb.starts_with("EHLO") {
+            tls.write_all(b"250-test relay\r\n250 AUTH PLAIN LOGIN\r\n")?;
+        } else if verb.starts_with("AUTH PLAIN ") {
+            logins
+                .lock()
+                .unwrap()
+                .push(line.trim_end()[11..].to_owned());
+            tls.write_all(b"235 welcome\r\n")?;
+        } else if verb.starts_with("MAIL") || verb.starts_with("RCPT") || verb.starts_with("RSET") {
+            tls.write_all(b"250 OK\r\n")?;
+        } else if verb.starts_with("DATA") {
+            tls.write_all(b"354 go ahead\r\n")?;
+            let mut data = String::new();
+            loop {
+                let l = line_of(&mut tls)?;
+                if l.is_empty() || l == ".\r\n" {
+                    break;
+                }
+                data.push_str(&l);
+            }
+            mails.lock().unwrap().push(data);
+            tls.write_all(b"250 queued\r\n")?;
+        } else if verb.starts_with("QUIT") {
+            tls.write_all(b"221 bye\r\n")?;
+            let _ = tls.flush();
+            return Ok(());
+        } else {
+            tls.write_all(b"502 not here\r\n")?;
+        }
+    }
+}
+
+/// A failed execution's alert mailed through a relay with STARTTLS and a
+/// private CA, after a login; a relay entry without the CA cannot deliver
+/// (the certificate is refused, nothing is sent in clear text instead).
+#[test]
+fn mail_goes_over_starttls_after_a_login() {
+    let dir = TempDir::new("orchestration-starttls");
+    crate::tls::make_ca(dir.path());
+    crate::tls::make_server_cert(dir.path(), "relay");
+    let relay = StartTlsRelay::start(dir.path(), "relay");
+    let password = dir.write("smtp-password", "s3cret\n");
+    let config = format!(
+        r#"
+[[alerts.emails]]
+host = "127.0.0.1"
+port = {port}
+ca_file = {ca:?}
+username = "stepline"
+password_file = {password:?}
+from = "stepline@example.com"
+to = ["oncall@example.com"]
+
+[[alerts.emails]]
+host = "127.0.0.1"
+port = {port}
+from = "untrusted@example.com"
+to = ["oncall@example.com"]
+max_attempts = 1
+"#,
+        port = relay.addr.port(),
+        ca = dir.path().join("ca.pem").display().to_string(),
+        password = password.display().to_string(),
+    );
+    let clock = Arc::new(ManualClock::new(t("2026-12-07T10:00:00Z")));
+    let server = Server::start(&config, clock, &dir.path().join("data"));
+    server.machine(
+        "boom",
+        r#"{"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Bad", "Cause": "it broke"}}}"#,
+    );
+    let started = server.post("/v1/state-machines/boom/executions?name=b-1", "{}");
+    assert!(started.status < 300, "{}", started.body);
+    eventually("the mail", 20, || !relay.mails.lock().unwrap().is_empty());
+    a_few_ticks();
+    let mails = relay.mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    let mail = mails[0].replace("\r\n ", " ");
+    assert!(
+        mail.contains("Subject: stepline: execution b-1 of boom FAILED: Bad (it broke)"),
+        "{mail}"
+    );
+    assert!(mail.contains("From: stepline@example.com"), "{mail}");
+    // AUTH PLAIN: base64 of NUL, the user, NUL, the password.
+    assert_eq!(
+        relay.logins.lock().unwrap().clone(),
+        ["AHN0ZXBsaW5lAHMzY3JldA=="]
+    );
 }
 
 /// A server in this process on `clock`, over sled in `data`, configured

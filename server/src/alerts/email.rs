@@ -14,7 +14,7 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Mailboxes};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Deserialize;
 use stepline_store::ExecutionStatus;
@@ -50,6 +50,9 @@ pub struct EmailConfig {
     pub port: Option<u16>,
     #[serde(default)]
     pub tls: EmailTls,
+    /// PEM certificates of CAs the relay's certificate may chain to,
+    /// besides Mozilla's roots (a relay with a private CA).
+    pub ca_file: Option<PathBuf>,
     pub username: Option<String>,
     pub password: Option<String>,
     pub password_env: Option<String>,
@@ -93,6 +96,9 @@ pub fn check(c: &EmailConfig) -> Result<(), String> {
     }
     if c.port == Some(0) {
         return Err("port: 0 is not a port".into());
+    }
+    if c.tls == EmailTls::None && c.ca_file.is_some() {
+        return Err("ca_file: a relay without TLS has no certificate to check".into());
     }
     if c.tls == EmailTls::None && !loopback(&c.host) {
         return Err(format!(
@@ -222,7 +228,17 @@ impl Mailer {
         let tls = match config.tls {
             EmailTls::None => Tls::None,
             EmailTls::Starttls | EmailTls::Tls => {
-                let parameters = TlsParameters::new(host.to_owned())
+                let mut builder = TlsParameters::builder(host.to_owned());
+                if let Some(path) = &config.ca_file {
+                    let pem = std::fs::read(path)
+                        .map_err(|e| format!("ca_file: cannot read {}: {e}", path.display()))?;
+                    let ca = Certificate::from_pem(&pem).map_err(|e| {
+                        format!("ca_file: {} is not a PEM certificate: {e}", path.display())
+                    })?;
+                    builder = builder.add_root_certificate(ca);
+                }
+                let parameters = builder
+                    .build_rustls()
                     .map_err(|e| format!("host: TLS for '{host}': {e}"))?;
                 if config.tls == EmailTls::Tls {
                     Tls::Wrapper(parameters)
