@@ -21,6 +21,7 @@ mod listing;
 mod load;
 mod malformed;
 mod ops;
+mod orchestration;
 mod poison;
 mod postgres;
 mod rest;
