@@ -338,7 +338,7 @@ impl Server {
                     .expect("alerter");
                 triggers.set_alerter(alerter.clone());
                 triggers.set_machine_deadlines(config.deadlines.clone());
-                stepline::alerts::start(alerter, triggers.clone(), ended);
+                let _handling = stepline::alerts::start(alerter, triggers.clone(), ended);
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("bind");

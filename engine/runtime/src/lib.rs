@@ -31,7 +31,7 @@ mod test_state;
 mod timers;
 
 pub use durable::{DurableExecution, Keeping, Outstanding, idempotency_key};
-pub use engine::{ClusterConfig, Engine, EngineConfig, EngineError, Resolved};
+pub use engine::{ClusterConfig, Ended, Engine, EngineConfig, EngineError, Resolved};
 pub use metrics::Metrics;
 pub use stepline_language::clock::{Clock, ManualClock, WallClock};
 pub use stepline_language::local::{Invoker, Outcome, UnavailableInvoker, run_to_completion};

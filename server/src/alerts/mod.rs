@@ -44,7 +44,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use stepline_runtime::tasks::config::TaskConfig;
-use stepline_runtime::{Engine, EngineConfig};
+use stepline_runtime::{Ended, Engine, EngineConfig};
 use stepline_store::{ExecutionRecord, ExecutionStatus};
 use tokio::sync::{Semaphore, mpsc};
 
@@ -357,9 +357,10 @@ impl Message {
 
 /// Registers the server as an observer of ended executions, before the
 /// engine opens (so executions resumed at open are observed too). Always:
-/// `execution` triggers may be created over REST at any time, and their
-/// firing rests on the end's notice.
-pub fn observe(engine: &mut EngineConfig) -> mpsc::UnboundedReceiver<ExecutionRecord> {
+/// `execution` triggers may be created over REST at any time. Whether ends
+/// also store a notice (for alerts and pipelines across a crash) follows
+/// what is configured ([`crate::triggers::Triggers`] keeps it current).
+pub fn observe(engine: &mut EngineConfig) -> mpsc::UnboundedReceiver<Ended> {
     let (send, ended) = mpsc::unbounded_channel();
     engine.ended.push(send);
     ended
@@ -391,6 +392,11 @@ struct Sinks {
 }
 
 impl Alerter {
+    /// Whether any sink is configured.
+    pub fn has_sinks(&self) -> bool {
+        !self.inner.hooks.is_empty() || !self.inner.mailers.is_empty()
+    }
+
     /// The sinks of `alerts`; mail passwords named by environment
     /// variables or files are read here, once.
     pub fn new(engine: Engine, alerts: &AlertsConfig) -> Result<Self, String> {
@@ -498,18 +504,55 @@ impl Alerter {
 pub fn start(
     alerter: Alerter,
     triggers: Triggers,
-    mut ended: mpsc::UnboundedReceiver<ExecutionRecord>,
-) {
+    mut ended: mpsc::UnboundedReceiver<Ended>,
+) -> Handling {
+    let (handling, _) = tokio::sync::watch::channel(0usize);
+    let handling = Handling(Arc::new(handling));
+    let counted = handling.clone();
     tokio::spawn(async move {
-        while let Some(record) = ended.recv().await {
+        while let Some(Ended { record, noticed }) = ended.recv().await {
             let (alerter, triggers) = (alerter.clone(), triggers.clone());
+            let busy = counted.busy();
             tokio::spawn(async move {
                 let message = Message::Ended(record.clone());
                 tokio::join!(triggers.execution_ended(&record), alerter.send(&message));
-                triggers.engine().ended_handled(&record.arn);
+                if noticed {
+                    triggers.engine().ended_handled(&record.arn);
+                }
+                drop(busy);
             });
         }
     });
+    handling
+}
+
+/// The ended executions still being handled (alerts being sent,
+/// pipelines being started).
+#[derive(Debug, Clone)]
+pub struct Handling(Arc<tokio::sync::watch::Sender<usize>>);
+
+/// One ended execution being handled, until dropped.
+struct Busy(Arc<tokio::sync::watch::Sender<usize>>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+impl Handling {
+    fn busy(&self) -> Busy {
+        self.0.send_modify(|n| *n += 1);
+        Busy(Arc::clone(&self.0))
+    }
+
+    /// Waits up to `within` for every end being handled to be done, so
+    /// that a clean stop keeps what was just delivered from being sent
+    /// again at the next start (what is still being retried then is).
+    pub async fn settle(&self, within: Duration) {
+        let mut count = self.0.subscribe();
+        let _ = tokio::time::timeout(within, count.wait_for(|n| *n == 0)).await;
+    }
 }
 
 /// POSTs `body` until a 2xx answer or `max_attempts`, waiting twice as

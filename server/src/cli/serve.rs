@@ -267,7 +267,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         let alerter = crate::alerts::Alerter::new(engine.clone(), &config.alerts)?;
         triggers.set_alerter(alerter.clone());
         triggers.set_machine_deadlines(config.deadlines.clone());
-        crate::alerts::start(alerter, triggers.clone(), ended);
+        let handling = crate::alerts::start(alerter, triggers.clone(), ended);
         crate::tls::reload_on_sighup(options.tls.clone())
             .map_err(|e| format!("cannot watch for SIGHUP: {e}"))?;
         let _ = writeln!(
@@ -293,6 +293,9 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         )
         .await
         .map_err(|e| e.to_string());
+        // Alerts just delivered have their notices removed (a second at
+        // most: one still being retried is sent again at the next start).
+        handling.settle(std::time::Duration::from_secs(1)).await;
         // Everything applied so far reaches the disk before the process ends.
         engine.flush_now().await.map_err(|e| e.to_string())?;
         // The other nodes take this one's executions at once.

@@ -193,12 +193,20 @@ impl Triggers {
         }
         let found = Arc::new(found);
         *lock(&self.inner.pipelines) = Some((std::time::Instant::now(), Arc::clone(&found)));
+        // Ends store a notice only when something must hear of them after
+        // a crash: each costs two writes per execution.
+        let alerts = lock(&self.inner.alerter)
+            .as_ref()
+            .is_some_and(crate::alerts::Alerter::has_sinks);
+        self.engine().want_end_notices(alerts || !found.is_empty());
         found
     }
 
     /// Sends missed deadlines to `alerter`'s sinks.
     pub fn set_alerter(&self, alerter: crate::alerts::Alerter) {
         *lock(&self.inner.alerter) = Some(alerter);
+        *lock(&self.inner.pipelines) = None;
+        self.pipelines();
     }
 
     /// The state machines' expected durations (`[[deadlines]]`).
@@ -495,6 +503,9 @@ impl Triggers {
     /// One pass of the driver: fires every schedule slot due, polls every
     /// file trigger due, and says when to come back.
     pub async fn tick(&self) -> DateTime<Utc> {
+        // On every node: whether ends store notices follows the pipelines,
+        // which any node may have created.
+        self.pipelines();
         let now = self.engine().now();
         let mut next = now + MAX_SLEEP;
         // In a cluster one node fires schedules and watches files; the

@@ -1,16 +1,37 @@
 //! Ended executions announced to observers (the server's alerts), at
 //! least once: a notice is stored with the end and removed once handled.
 
+use std::sync::atomic::Ordering;
+
 use stepline_store::{ExecutionRecord, ExecutionStatus, WriteBatch, WriteOp};
 
 use super::{Engine, EngineError, lock};
 
+/// An execution that ended, as its observers are told of it.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    pub record: ExecutionRecord,
+    /// Its end stored a notice: the observers call
+    /// [`Engine::ended_handled`] once they are done with it.
+    pub noticed: bool,
+}
+
 impl Engine {
     /// Whether a durable execution's end writes a notice: only when some
     /// observer is there to announce it (observers are given at open and
-    /// only ever leave).
+    /// only ever leave) and it wants to hear of ends across a crash.
     pub(super) fn end_notices(&self) -> bool {
-        !lock(&self.inner.ended).is_empty()
+        self.inner.end_notices_wanted.load(Ordering::Relaxed) && !lock(&self.inner.ended).is_empty()
+    }
+
+    /// Whether the observers need ends to survive a crash (the server:
+    /// alerts or pipelines configured). Without, an end is still told to
+    /// them, but writes no notice: a notice costs a write, and its removal
+    /// another, for every execution. On by default.
+    pub fn want_end_notices(&self, wanted: bool) {
+        self.inner
+            .end_notices_wanted
+            .store(wanted, Ordering::Relaxed);
     }
 
     /// Hands an ended execution to the observers; with none, its notice
@@ -18,7 +39,14 @@ impl Engine {
     /// wait for and goes at once.
     pub(crate) fn notify_ended(&self, record: &ExecutionRecord, noticed: bool) {
         let mut observers = lock(&self.inner.ended);
-        observers.retain(|observer| observer.send(record.clone()).is_ok());
+        observers.retain(|observer| {
+            observer
+                .send(Ended {
+                    record: record.clone(),
+                    noticed,
+                })
+                .is_ok()
+        });
         if observers.is_empty() && noticed {
             drop(observers);
             self.ended_handled(&record.arn);

@@ -28,6 +28,7 @@ mod versions;
 pub use crate::error::EngineError;
 use crate::task_runner::TaskRunner;
 pub use cluster::ClusterConfig;
+pub use ended::Ended;
 pub use versions::Resolved;
 
 use std::collections::HashMap;
@@ -75,7 +76,7 @@ pub struct EngineConfig {
     /// (SUCCEEDED, FAILED, TIMED_OUT or ABORTED) once its end is durable,
     /// executions resumed at open included: given here, before `open`
     /// recovers anything, so no end is missed. A send never waits.
-    pub ended: Vec<mpsc::UnboundedSender<ExecutionRecord>>,
+    pub ended: Vec<mpsc::UnboundedSender<Ended>>,
     /// Buckets of distributed Maps' ItemReader and ResultWriter, mapped to
     /// local directories by the operator.
     pub buckets: crate::maprun::Buckets,
@@ -128,7 +129,10 @@ struct Inner {
     asleep: std::sync::atomic::AtomicUsize,
     /// Who is told of every execution that ends here (`EngineConfig::ended`,
     /// the server's alerts); observers that went away are forgotten.
-    ended: Mutex<Vec<mpsc::UnboundedSender<ExecutionRecord>>>,
+    ended: Mutex<Vec<mpsc::UnboundedSender<Ended>>>,
+    /// Whether a durable end also writes a notice, so that the observers
+    /// hear of it after a crash ([`Engine::want_end_notices`]).
+    end_notices_wanted: std::sync::atomic::AtomicBool,
     cluster: Option<cluster::ClusterState>,
     /// Executions this node claimed while an older loop of theirs still
     /// ran here: resumed from the store once that loop has ended.
@@ -236,6 +240,7 @@ impl Engine {
                 waker,
                 asleep: std::sync::atomic::AtomicUsize::new(0),
                 ended: Mutex::new(observers),
+                end_notices_wanted: std::sync::atomic::AtomicBool::new(true),
                 cluster,
                 reclaimed: Mutex::new(Default::default()),
             }),
