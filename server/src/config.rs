@@ -262,6 +262,7 @@ fn check(config: &Config) -> Result<(), String> {
         }
     }
     config.tls.files()?;
+    stepline_runtime::cache::TaskCache::new(&config.tasks.cache).map_err(|e| e.to_string())?;
     crate::alerts::check(&config.alerts, &config.tasks)?;
     for (function, mapping) in &config.tasks.lambda {
         if let stepline_runtime::tasks::config::LambdaConfig::Process(name) = mapping {

@@ -21,12 +21,15 @@ mod map_runs;
 mod paused;
 mod recovery;
 mod retention;
+mod cache;
+mod lineage;
 mod tags;
 mod triggers;
 mod versions;
 
 pub use crate::error::EngineError;
 use crate::task_runner::TaskRunner;
+pub use cache::CachePurge;
 pub use cluster::ClusterConfig;
 pub use versions::Resolved;
 
@@ -82,6 +85,12 @@ pub struct EngineConfig {
     /// This node, when several share the store (see `cluster`); `None`:
     /// the only node.
     pub cluster: Option<ClusterConfig>,
+    /// Which task results are kept and reused (`[tasks.cache]`); the
+    /// default keeps none.
+    pub cache: Arc<crate::cache::TaskCache>,
+    /// The files an execution's input names (a file trigger's), recorded
+    /// as read with the start (lineage); `None`: none are.
+    pub input_files: Option<crate::lineage::InputFiles>,
 }
 
 impl Default for EngineConfig {
@@ -96,6 +105,8 @@ impl Default for EngineConfig {
             ended: Vec::new(),
             buckets: crate::maprun::Buckets::default(),
             cluster: None,
+            cache: Arc::default(),
+            input_files: None,
         }
     }
 }
@@ -133,6 +144,11 @@ struct Inner {
     /// Executions this node claimed while an older loop of theirs still
     /// ran here: resumed from the store once that loop has ended.
     reclaimed: Mutex<std::collections::HashSet<String>>,
+    /// Cache entries written since the last purge counted them, plus the
+    /// count it found: past `max_entries`, the purge runs at once.
+    cache_entries: std::sync::atomic::AtomicU64,
+    /// Wakes the cache's purge before its period (too many entries).
+    cache_purge: Arc<tokio::sync::Notify>,
 }
 
 /// The engine. Cheap to clone: clones share everything.
@@ -238,6 +254,8 @@ impl Engine {
                 ended: Mutex::new(observers),
                 cluster,
                 reclaimed: Mutex::new(Default::default()),
+                cache_entries: std::sync::atomic::AtomicU64::new(0),
+                cache_purge: Arc::new(tokio::sync::Notify::new()),
             }),
         };
         if engine.is_clustered() {
@@ -250,6 +268,13 @@ impl Engine {
         cluster::start(&engine);
         if engine.inner.config.retention.is_some() {
             tokio::spawn(purge_loop(Arc::downgrade(&engine.inner)));
+        }
+        if !engine.inner.config.cache.is_empty() {
+            tokio::spawn(cache::purge_loop(
+                Arc::downgrade(&engine.inner),
+                Arc::clone(&engine.inner.cache_purge),
+                engine.inner.config.cache.purge_interval,
+            ));
         }
         Ok(engine)
     }
