@@ -154,8 +154,8 @@ key = {{ "day.$" = "$.day" }}
     assert_eq!(second["status"], "SUCCEEDED", "{second}");
     assert_eq!(second["output"], first["output"]);
     assert_eq!(calls(&counter), 1, "the second run called the process");
-    let e1 = first["executionArn"].as_str().expect("arn").to_owned();
-    let e2 = second["executionArn"].as_str().expect("arn").to_owned();
+    let e1 = first["arn"].as_str().expect("arn").to_owned();
+    let e2 = second["arn"].as_str().expect("arn").to_owned();
     // The history says where the result came from; the first one's none.
     let hit = &details(addr, "daily/e2", "TaskSucceeded")[0];
     assert_eq!(hit["cache"]["executionArn"], e1.as_str(), "{hit}");
@@ -506,8 +506,8 @@ file_roots = ["{root}"]
     assert_eq!(wrote["status"], "SUCCEEDED", "{wrote}");
     let read = run(addr, "load", "l1", &json!({"file": orders}));
     assert_eq!(read["output"]["lines"], 2, "{read}");
-    let x1 = wrote["executionArn"].as_str().expect("arn").to_owned();
-    let l1 = read["executionArn"].as_str().expect("arn").to_owned();
+    let x1 = wrote["arn"].as_str().expect("arn").to_owned();
+    let l1 = read["arn"].as_str().expect("arn").to_owned();
 
     let lineage = get(addr, &format!("/v1/lineage?path={orders}")).json();
     assert_eq!(lineage["path"], orders.as_str());
