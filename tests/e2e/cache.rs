@@ -160,9 +160,11 @@ key = {{ "day.$" = "$.day" }}
     let hit = &details(addr, "daily/e2", "TaskSucceeded")[0];
     assert_eq!(hit["cache"]["executionArn"], e1.as_str(), "{hit}");
     assert_eq!(hit["cache"]["key"].as_str().map(str::len), Some(64));
-    assert!(details(addr, "daily/e1", "TaskSucceeded")[0]
-        .get("cache")
-        .is_none());
+    assert!(
+        details(addr, "daily/e1", "TaskSucceeded")[0]
+            .get("cache")
+            .is_none()
+    );
     // The TaskStarted/TaskSucceeded pair is there as for a call.
     assert_eq!(details(addr, "daily/e2", "TaskStarted").len(), 1);
     // The AWS dialect: a member AWS's clients skip.
@@ -177,7 +179,10 @@ key = {{ "day.$" = "$.day" }}
         .clone();
     let member = &succeeded["taskSucceededEventDetails"]["steplineCache"];
     assert_eq!(member["executionArn"], e1.as_str(), "{succeeded}");
-    assert!(member["stored"].is_f64() || member["stored"].is_u64(), "{member}");
+    assert!(
+        member["stored"].is_f64() || member["stored"].is_u64(),
+        "{member}"
+    );
     // Another day is called.
     let other = run(addr, "daily", "e3", &json!({"day": "d2"}));
     assert_eq!(other["output"]["calls"], 2);
@@ -222,7 +227,10 @@ key = {{ "day.$" = "$.day" }}
         .into_iter()
         .filter(|d| d.get("cache").is_some())
         .count();
-    assert!(hits >= 2, "the redriven iteration was not served from the cache");
+    assert!(
+        hits >= 2,
+        "the redriven iteration was not served from the cache"
+    );
 
     // boto3 and the AWS CLI read a history with the member unchanged.
     if crate::support::boto3_available() {
@@ -271,7 +279,10 @@ print(json.dumps({"types": [e["type"] for e in events],
     match aws {
         Ok(out) if out.status.success() => {
             let seen: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-            assert!(seen["events"].as_array().is_some_and(|e| e.len() >= 5), "{seen}");
+            assert!(
+                seen["events"].as_array().is_some_and(|e| e.len() >= 5),
+                "{seen}"
+            );
         }
         Ok(out) if std::env::var_os("STEPLINE_REQUIRE_AWS_CLIENTS").is_some() => {
             panic!("aws: {}", String::from_utf8_lossy(&out.stderr))
@@ -410,9 +421,12 @@ fn expired_results_are_called_again_and_the_purge_keeps_the_bounds() {
     // The new result replaced the old entry and answers again.
     assert_eq!(run(addr, "prices", "p5", &input)["output"]["calls"], 2);
     let hit = &details(addr, "prices/p5", "TaskSucceeded")[0];
-    assert!(hit["cache"]["executionArn"]
-        .as_str()
-        .is_some_and(|a| a.ends_with(":p4")), "{hit}");
+    assert!(
+        hit["cache"]["executionArn"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(":p4")),
+        "{hit}"
+    );
 
     // Bounds: two more days make three entries, one over max_entries;
     // the purge removes the one expiring soonest (p4's day).
@@ -511,7 +525,11 @@ file_roots = ["{root}"]
 
     let lineage = get(addr, &format!("/v1/lineage?path={orders}")).json();
     assert_eq!(lineage["path"], orders.as_str());
-    assert_eq!(lineage["writtenBy"].as_array().map(Vec::len), Some(1), "{lineage}");
+    assert_eq!(
+        lineage["writtenBy"].as_array().map(Vec::len),
+        Some(1),
+        "{lineage}"
+    );
     assert_eq!(lineage["writtenBy"][0]["executionArn"], x1.as_str());
     assert_eq!(lineage["writtenBy"][0]["via"], "task");
     assert_eq!(lineage["writtenBy"][0]["stateName"], "Extract");
@@ -519,12 +537,19 @@ file_roots = ["{root}"]
     // A path is normalised as it was recorded.
     let again = get(
         addr,
-        &format!("/v1/lineage?path={}/out/../out/./orders.csv", root.display()),
+        &format!(
+            "/v1/lineage?path={}/out/../out/./orders.csv",
+            root.display()
+        ),
     )
     .json();
     assert_eq!(again["writtenBy"], lineage["writtenBy"]);
     let by_execution = get(addr, "/v1/executions/load/l1/lineage").json();
-    assert_eq!(by_execution["read"][0]["path"], orders.as_str(), "{by_execution}");
+    assert_eq!(
+        by_execution["read"][0]["path"],
+        orders.as_str(),
+        "{by_execution}"
+    );
     assert_eq!(by_execution["wrote"], json!([]));
     assert_eq!(get(addr, "/v1/lineage?path=relative/x").status, 400);
     assert_eq!(get(addr, "/v1/lineage").status, 400);
@@ -539,9 +564,11 @@ file_roots = ["{root}"]
         readers["readBy"].as_array().is_some_and(|r| !r.is_empty())
     });
     assert_eq!(readers["readBy"][0]["via"], "trigger", "{readers}");
-    assert!(readers["readBy"][0]["executionArn"]
-        .as_str()
-        .is_some_and(|a| a.contains(":execution:ingest:inbox-")));
+    assert!(
+        readers["readBy"][0]["executionArn"]
+            .as_str()
+            .is_some_and(|a| a.contains(":execution:ingest:inbox-"))
+    );
 
     // The command line.
     let endpoint = format!("http://{addr}");
@@ -554,7 +581,11 @@ file_roots = ["{root}"]
     assert!(cli.stdout.contains("READ   load/l1"), "{}", cli.stdout);
     let cli = crate::cli::run_at(&endpoint, &["lineage", "--execution", "extract/x1"]);
     assert_eq!(cli.status, 0, "{cli:?}");
-    assert!(cli.stdout.contains(&format!("WROTE  {orders}")), "{}", cli.stdout);
+    assert!(
+        cli.stdout.contains(&format!("WROTE  {orders}")),
+        "{}",
+        cli.stdout
+    );
     let cli = crate::cli::run_at(&endpoint, &["lineage", "--execution", "extract/none"]);
     assert_ne!(cli.status, 0, "{cli:?}");
 }

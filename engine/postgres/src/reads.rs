@@ -7,10 +7,11 @@ use tokio_postgres::types::ToSql;
 
 use stepline_language::history::HistoryEvent;
 use stepline_store::{
-    Activities, ActivityRecord, CacheEntryRecord, EndedNotices, Lineage, LineageRecord, TaskCache, ExecutionPage, ExecutionQuery, ExecutionRecord,
-    ExecutionSummary, Executions, ExecutionsOf, Histories, JournalEntry, Journals, ListCursor,
-    MapRunRecord, MapRuns, StateMachineRecord, StateMachines, StoreError, TaskLogRecord, TaskLogs,
-    TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers,
+    Activities, ActivityRecord, CacheEntryRecord, EndedNotices, ExecutionPage, ExecutionQuery,
+    ExecutionRecord, ExecutionSummary, Executions, ExecutionsOf, Histories, JournalEntry, Journals,
+    Lineage, LineageRecord, ListCursor, MapRunRecord, MapRuns, StateMachineRecord, StateMachines,
+    StoreError, TaskCache, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord,
+    Timers, TriggerRecord, TriggerStateRecord, Triggers,
 };
 
 use crate::{PostgresError, PostgresStore};

@@ -143,11 +143,7 @@ impl TaskCache {
         hash.update(b"\n");
         hash.update(canonical(&material).to_string().as_bytes());
         Some(CacheKey {
-            key: hash
-                .finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            key: hash.finalize().iter().map(|b| format!("{b:02x}")).collect(),
             ttl: rule.ttl,
         })
     }
@@ -180,10 +176,7 @@ fn compile(rule: &CacheRule) -> Result<Rule, String> {
     let key = match &rule.key {
         None => None,
         Some(value) => Some(Template::compile(value).map_err(|errors| {
-            let first = errors
-                .first()
-                .map(|e| format!("{e:?}"))
-                .unwrap_or_default();
+            let first = errors.first().map(|e| format!("{e:?}")).unwrap_or_default();
             format!("key: the template is invalid: {first}")
         })?),
     };
@@ -334,7 +327,10 @@ mod tests {
                 json!({"ApiEndpoint": endpoint, "Method": "GET"}),
             )
         };
-        assert!(c.key_for(&http("http://127.0.0.1:9000/prices/eur")).is_some());
+        assert!(
+            c.key_for(&http("http://127.0.0.1:9000/prices/eur"))
+                .is_some()
+        );
         assert!(c.key_for(&http("http://127.0.0.1:9000/orders")).is_none());
         let direct = request(
             "arn:aws:lambda:us-east-1:123456789012:function:resize",
@@ -352,8 +348,10 @@ mod tests {
             )
         };
         assert!(
-            c.key_for(&invoke("arn:aws:lambda:us-east-1:1:function:resize:$LATEST"))
-                .is_some()
+            c.key_for(&invoke(
+                "arn:aws:lambda:us-east-1:1:function:resize:$LATEST"
+            ))
+            .is_some()
         );
         assert!(c.key_for(&invoke("other")).is_none());
         let activity = request(

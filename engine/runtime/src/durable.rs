@@ -25,8 +25,8 @@ use stepline_language::interp::{
     Command, Effect, Execution, ExecutionInfo, Status, TaskId, TaskRequest, TimerId,
 };
 use stepline_store::{
-    ExecutionRecord, ExecutionStatus, JournalCacheHit, JournalCommand, JournalEntry, Lease, Store, StoreError,
-    TaskTokenRecord, TimerRecord, WriteBatch, WriteOp,
+    ExecutionRecord, ExecutionStatus, JournalCacheHit, JournalCommand, JournalEntry, Lease, Store,
+    StoreError, TaskTokenRecord, TimerRecord, WriteBatch, WriteOp,
 };
 
 /// An execution bound to the store that keeps it.

@@ -40,11 +40,14 @@ pub struct InputFile {
     pub via: String,
 }
 
+/// What [`InputFiles`] calls: the files an input names.
+pub type FindInputFiles = dyn Fn(&Value) -> Vec<InputFile> + Send + Sync;
+
 /// Finds the files an execution's input names: given by the server, which
 /// knows what its triggers put in an input; the engine records them with
 /// the start.
 #[derive(Clone)]
-pub struct InputFiles(pub Arc<dyn Fn(&Value) -> Vec<InputFile> + Send + Sync>);
+pub struct InputFiles(pub Arc<FindInputFiles>);
 
 impl std::fmt::Debug for InputFiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -152,10 +155,8 @@ mod tests {
             "stepline:inputs": ["/data/in/raw.csv"],
         });
         let records = reported("arn:e", "Load", &output, t);
-        let seen: Vec<(&str, LineageKind)> = records
-            .iter()
-            .map(|r| (r.path.as_str(), r.kind))
-            .collect();
+        let seen: Vec<(&str, LineageKind)> =
+            records.iter().map(|r| (r.path.as_str(), r.kind)).collect();
         assert_eq!(
             seen,
             [

@@ -9,12 +9,12 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Activities, ActivityRecord, EndedNotices, ExecutionPage, ExecutionQuery, ExecutionRecord,
-    ExecutionStatus, ExecutionSummary, Executions, ExecutionsOf, Histories, JournalEntry, Journals,
-    CacheEntryRecord, Lineage, LineageKind, LineageRecord, ListCursor, MapRunRecord, MapRuns,
-    TaskCache, StateMachineRecord, StateMachines, Store, StoreError,
-    TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
-    TriggerStateRecord, Triggers, WriteBatch, WriteOp,
+    Activities, ActivityRecord, CacheEntryRecord, EndedNotices, ExecutionPage, ExecutionQuery,
+    ExecutionRecord, ExecutionStatus, ExecutionSummary, Executions, ExecutionsOf, Histories,
+    JournalEntry, Journals, Lineage, LineageKind, LineageRecord, ListCursor, MapRunRecord, MapRuns,
+    StateMachineRecord, StateMachines, Store, StoreError, TaskCache, TaskLogRecord, TaskLogs,
+    TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers,
+    WriteBatch, WriteOp,
 };
 use stepline_language::history::HistoryEvent;
 

@@ -95,12 +95,12 @@ use serde::de::DeserializeOwned;
 use super::backup::{BackupReader, BackupSummary, BackupWriter, Frame};
 use super::sled_integrity::{self, Damage, NoticingIter, NoticingTree, WatermarkClock};
 use super::{
-    Activities, ActivityRecord, CacheEntryRecord, EndedNotices, Lineage, LineageKind,
-    LineageRecord, TaskCache, ExecutionPage, ExecutionQuery, ExecutionRecord,
-    ExecutionStatus, ExecutionSummary, Executions, ExecutionsOf, FORMAT_VERSION, Histories,
-    JournalEntry, Journals, ListCursor, MapRunRecord, MapRuns, OpenError, StateMachineRecord,
-    StateMachines, Store, StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens,
-    TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
+    Activities, ActivityRecord, CacheEntryRecord, EndedNotices, ExecutionPage, ExecutionQuery,
+    ExecutionRecord, ExecutionStatus, ExecutionSummary, Executions, ExecutionsOf, FORMAT_VERSION,
+    Histories, JournalEntry, Journals, Lineage, LineageKind, LineageRecord, ListCursor,
+    MapRunRecord, MapRuns, OpenError, StateMachineRecord, StateMachines, Store, StoreError,
+    TaskCache, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
+    TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
 };
 use stepline_language::history::HistoryEvent;
 

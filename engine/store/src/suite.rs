@@ -29,10 +29,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::{
-    ActivityRecord, CacheEntryRecord, ExecutionPage, LineageKind, LineageRecord, ExecutionQuery, ExecutionRecord, ExecutionStatus,
-    ExecutionSummary, ExecutionsOf, JournalCommand, JournalEntry, ListCursor, MapRunChild,
-    StateMachineRecord, Store, StoreError, TaskLogRecord, TaskTokenRecord, TimerRecord,
-    TriggerRecord, TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
+    ActivityRecord, CacheEntryRecord, ExecutionPage, ExecutionQuery, ExecutionRecord,
+    ExecutionStatus, ExecutionSummary, ExecutionsOf, JournalCommand, JournalEntry, LineageKind,
+    LineageRecord, ListCursor, MapRunChild, StateMachineRecord, Store, StoreError, TaskLogRecord,
+    TaskTokenRecord, TimerRecord, TriggerRecord, TriggerStateRecord, WorkflowType, WriteBatch,
+    WriteOp,
 };
 use stepline_language::history::{Event, HistoryEvent, StateType, TaskScheduled};
 
@@ -1474,7 +1475,11 @@ pub fn check_lineage(store: &dyn Store) {
             WriteOp::PutLineage(lineage("/data/in/raw.csv", "writer", LineageKind::Read)),
             WriteOp::PutLineage(lineage(path, "reader", LineageKind::Read)),
             WriteOp::PutLineage(lineage(path, "reader", LineageKind::Read)),
-            WriteOp::PutLineage(lineage("/data/out/orders.csv.bak", "reader", LineageKind::Wrote)),
+            WriteOp::PutLineage(lineage(
+                "/data/out/orders.csv.bak",
+                "reader",
+                LineageKind::Wrote,
+            )),
         ],
     );
     let of_path = store.lineage_of_path(path, 100).unwrap();
@@ -1510,7 +1515,12 @@ pub fn check_lineage(store: &dyn Store) {
         store.lineage_of_path(path, 100).unwrap(),
         vec![lineage(path, "reader", LineageKind::Read)]
     );
-    assert!(store.lineage_of_path("/data/in/raw.csv", 100).unwrap().is_empty());
+    assert!(
+        store
+            .lineage_of_path("/data/in/raw.csv", 100)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         store
             .lineage_of_execution(&execution_arn("m", "reader"), 100)

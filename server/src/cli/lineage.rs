@@ -43,7 +43,12 @@ fn execute(args: &Args, out: &mut dyn Write) -> Result<(), ClientError> {
             print_json(out, &answer);
             return Ok(());
         }
-        let rows = rows(&answer, &[("read", "READ"), ("wrote", "WROTE")], "path", zone);
+        let rows = rows(
+            &answer,
+            &[("read", "READ"), ("wrote", "WROTE")],
+            "path",
+            zone,
+        );
         if rows.is_empty() {
             let _ = writeln!(out, "no files recorded for {id}");
         } else {
@@ -81,7 +86,12 @@ fn execute(args: &Args, out: &mut dyn Write) -> Result<(), ClientError> {
             answer["path"].as_str().unwrap_or(&text)
         );
     } else {
-        render::table(out, style, &["", "EXECUTION", "VIA", "STATE", "TIME"], &rows);
+        render::table(
+            out,
+            style,
+            &["", "EXECUTION", "VIA", "STATE", "TIME"],
+            &rows,
+        );
     }
     Ok(())
 }

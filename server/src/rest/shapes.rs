@@ -146,7 +146,9 @@ pub fn event_json(event: &HistoryEvent) -> Value {
     Value::Object(out)
 }
 
-fn cache_hit(event: &stepline_language::history::Event) -> Option<&stepline_language::history::CacheHit> {
+fn cache_hit(
+    event: &stepline_language::history::Event,
+) -> Option<&stepline_language::history::CacheHit> {
     use stepline_language::history::Event;
     match event {
         Event::TaskSucceeded(t) => t.cache.as_deref(),

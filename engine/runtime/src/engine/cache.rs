@@ -71,7 +71,9 @@ impl Engine {
         output: &Value,
     ) -> Option<WriteOp> {
         let cache = self.task_cache();
-        if stepline_language::payload::json_size(output, cache.max_entry_bytes) > cache.max_entry_bytes {
+        if stepline_language::payload::json_size(output, cache.max_entry_bytes)
+            > cache.max_entry_bytes
+        {
             tracing::debug!(state = %state_name, "the result is too large for the task cache");
             return None;
         }
@@ -105,7 +107,8 @@ impl Engine {
         let mut live: Vec<(DateTime<Utc>, String)> = Vec::new();
         let mut after = String::new();
         loop {
-            let page = super::off_worker(|| self.inner.store.cache_entries_page(&after, READ_PAGE))?;
+            let page =
+                super::off_worker(|| self.inner.store.cache_entries_page(&after, READ_PAGE))?;
             let Some(last) = page.last().map(|e| e.key.clone()) else {
                 break;
             };

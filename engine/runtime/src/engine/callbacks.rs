@@ -22,7 +22,7 @@ impl Engine {
             output,
             cached: None,
         })
-            .await
+        .await
     }
 
     /// Fails a task with an error and a cause.

@@ -10,19 +10,19 @@
 //! and resumed: outstanding tasks are invoked again, timers re-armed.
 
 mod activities;
+mod cache;
 mod callbacks;
 mod children;
 mod cluster;
 mod durability;
 mod ended;
 mod executions;
+mod lineage;
 mod machines;
 mod map_runs;
 mod paused;
 mod recovery;
 mod retention;
-mod cache;
-mod lineage;
 mod tags;
 mod triggers;
 mod versions;
