@@ -589,3 +589,53 @@ file_roots = ["{root}"]
     let cli = crate::cli::run_at(&endpoint, &["lineage", "--execution", "extract/none"]);
     assert_ne!(cli.status, 0, "{cli:?}");
 }
+
+/// Two nodes on one PostgreSQL share the cache: a result stored by a task
+/// on one node answers the same task on the other. Skipped without
+/// `STEPLINE_TEST_POSTGRES`.
+#[test]
+fn nodes_of_a_cluster_share_the_cache_through_the_database() {
+    let dir = TempDir::new("cache-cluster");
+    let counter = dir.path().join("calls");
+    let more = format!(
+        r#"
+[tasks.processes.count]
+command = "/bin/sh"
+args = ["{count}"]
+env = {{ COUNTER = "{counter}" }}
+
+[[tasks.cache.rules]]
+process = "count"
+ttl_seconds = 3600
+"#,
+        count = script(&dir, "count.sh", COUNT),
+        counter = counter.display(),
+    );
+    let Some(config) =
+        crate::postgres::postgres_config_with(&dir, "the cache across nodes", &more)
+    else {
+        return;
+    };
+    let binary = stepline_binary();
+    let first = Serve::start_with(&binary, &dir.path().join("a"), Some(&config));
+    let second = Serve::start_with(&binary, &dir.path().join("b"), Some(&config));
+    create(
+        first.addr,
+        "shared",
+        &json!({"StartAt": "Count", "States": {
+            "Count": {"Type": "Task", "Resource": "stepline:process:count", "End": true}}}),
+    );
+    let input = json!({"day": "d1"});
+    let on_first = run(first.addr, "shared", "s1", &input);
+    assert_eq!(on_first["output"]["calls"], 1, "{on_first}");
+    let on_second = run(second.addr, "shared", "s2", &input);
+    assert_eq!(on_second["output"]["calls"], 1, "{on_second}");
+    assert_eq!(calls(&counter), 1, "the second node called the process");
+    let hit = &details(second.addr, "shared/s2", "TaskSucceeded")[0];
+    assert!(
+        hit["cache"]["executionArn"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(":s1")),
+        "{hit}"
+    );
+}
