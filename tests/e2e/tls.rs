@@ -1,7 +1,7 @@
 //! HTTPS end to end, with a private CA made in the test by the `openssl`
 //! command: `stepline serve` with `[tls]` answers over TLS only; clients
 //! that trust the CA get in (reqwest with the CA, the CLI through
-//! `SSL_CERT_FILE`), clients that do not are refused; an HTTP task reaches
+//! `--ca-file`, `STEPLINE_CA_FILE` or `SSL_CERT_FILE`), clients that do not are refused; an HTTP task reaches
 //! an HTTPS endpoint signed by the CA through `[tasks.http] ca_file` (or
 //! `system_roots` with the CA in `SSL_CERT_FILE`), and fails without it;
 //! SIGHUP makes the server present a renewed certificate, and a broken
@@ -354,6 +354,38 @@ fn https_with_a_private_ca_for_the_server_the_cli_and_http_tasks() {
     assert!(!without.status.success());
     let message = String::from_utf8_lossy(&without.stderr).to_lowercase();
     assert!(message.contains("certificate"), "{message}");
+    // Or --ca-file (or STEPLINE_CA_FILE) names the CA, with no change to
+    // the process's environment.
+    let with_ca_file = |how: &str, file: &Path| {
+        let mut command = Command::new(stepline_binary());
+        command
+            .args(["machines", "list", "-o", "json", "--endpoint"])
+            .arg(format!("https://127.0.0.1:{}", serve.addr.port()))
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
+            .env_remove("STEPLINE_CA_FILE");
+        if how == "option" {
+            command.arg("--ca-file").arg(file);
+        } else {
+            command.env("STEPLINE_CA_FILE", file);
+        }
+        command.output().expect("the CLI runs")
+    };
+    for how in ["option", "environment"] {
+        let listed = with_ca_file(how, &d.join("ca.pem"));
+        assert!(
+            listed.status.success(),
+            "{how}: {}",
+            String::from_utf8_lossy(&listed.stderr)
+        );
+    }
+    let unusable = with_ca_file("option", &d.join("ca.key"));
+    assert_eq!(unusable.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&unusable.stderr);
+    assert!(
+        message.contains("--ca-file") && message.contains("holds no PEM certificate"),
+        "{message}"
+    );
 
     // An HTTP task to an HTTPS endpoint signed by the CA: [tasks.http]
     // ca_file lets it through.

@@ -956,8 +956,13 @@ fn kill_9_during_a_burst_starts_each_file_once() {
     let trigger = http(addr, "GET", "/v1/triggers/inbox", &[], b"");
     assert_eq!(trigger.json()["origin"], "config", "{}", trigger.body);
     let count = 40;
+    // Each file appears whole (written aside, then renamed in): with
+    // `stable_ms = 0` a file caught half written is another event once it
+    // grows, and would rightly start a second execution.
     for i in 0..count {
-        std::fs::write(inbox.join(format!("k{i:03}.csv")), format!("{i}\n")).expect("write");
+        let aside = inbox.join(format!("k{i:03}.part"));
+        std::fs::write(&aside, format!("{i}\n")).expect("write");
+        std::fs::rename(&aside, inbox.join(format!("k{i:03}.csv"))).expect("rename");
     }
     // Some started, some running, most waiting: then SIGKILL.
     std::thread::sleep(Duration::from_millis(1500));

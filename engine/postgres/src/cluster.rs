@@ -134,6 +134,20 @@ async fn listen_loop(
     }
 }
 
+/// The open executions node `$1` may claim: without a lease, or whose
+/// owner's row expired or is gone. Never the claimer's own: a node whose
+/// row expired while it was paused or cut off renews it and carries on
+/// with the leases nobody took meanwhile. Not what it released either
+/// (it had more than its share), unless no other node is alive to take
+/// them.
+const ORPHANS: &str = "LEFT JOIN leases l ON l.execution = e.arn
+     LEFT JOIN nodes n ON n.id = l.node
+     WHERE e.status = 'RUNNING'
+       AND (n.id IS NULL OR n.expires <= clock_timestamp())
+       AND l.node IS DISTINCT FROM $1
+       AND (l.node IS DISTINCT FROM 'released by ' || $1
+            OR NOT EXISTS (SELECT 1 FROM nodes o WHERE o.id <> $1 AND o.expires > clock_timestamp()))";
+
 impl Cluster for PostgresStore {
     fn heartbeat(&self, node: &str, address: &str, ttl: Duration) -> Result<(), StoreError> {
         let micros = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
@@ -155,36 +169,39 @@ impl Cluster for PostgresStore {
     }
 
     fn claim(&self, node: &str, limit: usize) -> Result<Vec<Lease>, StoreError> {
-        // Orphans: open executions without a lease, or whose owner's row
-        // expired or is gone. Never the claimer's own: a node whose row
-        // expired while it was paused or cut off renews it and carries on
-        // with the leases nobody took meanwhile. SKIP LOCKED keeps two claiming nodes off
-        // each other's rows; the conflict clause checks the owner again
-        // on the row it locked, so a lease renewed meanwhile stays.
+        // SKIP LOCKED keeps two claiming nodes off each other's rows; the
+        // conflict clause checks the owner again on the row it locked, so
+        // a lease renewed meanwhile stays.
         let rows = self.rows(
-            "WITH orphans AS (
-                 SELECT e.arn FROM executions e
-                 LEFT JOIN leases l ON l.execution = e.arn
-                 LEFT JOIN nodes n ON n.id = l.node
-                 WHERE e.status = 'RUNNING'
-                   AND (n.id IS NULL OR n.expires <= clock_timestamp())
-                   AND l.node IS DISTINCT FROM $1
-                   AND l.node IS DISTINCT FROM 'released by ' || $1
-                 ORDER BY e.start_ns
-                 LIMIT $2
-                 FOR UPDATE OF e SKIP LOCKED
-             )
-             INSERT INTO leases (execution, node, epoch)
-             SELECT arn, $1, 1 FROM orphans
-             ON CONFLICT (execution) DO UPDATE SET node = EXCLUDED.node, epoch = leases.epoch + 1
-                 WHERE NOT EXISTS (
-                     SELECT 1 FROM nodes n
-                     WHERE n.id = leases.node AND n.expires > clock_timestamp()
+            format!(
+                "WITH orphans AS (
+                     SELECT e.arn FROM executions e {ORPHANS}
+                     ORDER BY e.start_ns
+                     LIMIT $2
+                     FOR UPDATE OF e SKIP LOCKED
                  )
-             RETURNING execution, node, epoch",
+                 INSERT INTO leases (execution, node, epoch)
+                 SELECT arn, $1, 1 FROM orphans
+                 ON CONFLICT (execution) DO UPDATE SET node = EXCLUDED.node, epoch = leases.epoch + 1
+                     WHERE NOT EXISTS (
+                         SELECT 1 FROM nodes n
+                         WHERE n.id = leases.node AND n.expires > clock_timestamp()
+                     )
+                 RETURNING execution, node, epoch"
+            ),
             vec![text(node), Box::new(int(limit as u64))],
         )?;
         Ok(rows.iter().map(lease).collect())
+    }
+
+    fn orphans(&self, node: &str) -> Result<u64, StoreError> {
+        let rows = self.rows(
+            format!("SELECT count(*) FROM executions e {ORPHANS}"),
+            vec![text(node)],
+        )?;
+        Ok(rows
+            .first()
+            .map_or(0, |row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)))
     }
 
     fn release(&self, lease: &Lease) -> Result<bool, StoreError> {

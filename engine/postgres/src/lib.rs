@@ -203,8 +203,11 @@ impl Store for PostgresStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let batch = batch.clone();
-        self.run(|pool| async move { Ok(writes::apply(&pool, &batch).await) })?
+        let statements = writes::Statements::of(batch)?;
+        if statements.is_empty() {
+            return Ok(());
+        }
+        self.run(|pool| async move { Ok(writes::apply(&pool, statements).await) })?
     }
 
     fn flush(&self) -> Result<(), StoreError> {

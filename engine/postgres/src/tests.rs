@@ -158,22 +158,33 @@ fn fenced_step(store: &PostgresStore, lease: &stepline_store::Lease) -> Result<(
     store.apply(&batch)
 }
 
+/// A store where nodes `a` and `b` are alive and `a` owns an open
+/// execution called `name` (its ARN) at epoch 1.
+fn two_nodes_and_an_execution_of_a(
+    options: &PostgresOptions,
+    name: &str,
+) -> (PostgresStore, String) {
+    use stepline_store::Cluster;
+    let store = PostgresStore::open(options).unwrap();
+    let ttl = std::time::Duration::from_secs(30);
+    store.heartbeat("a", "http://a", ttl).unwrap();
+    store.heartbeat("b", "http://b", ttl).unwrap();
+    let record = open_execution(name);
+    let arn = record.arn.clone();
+    let mut create = WriteBatch::new();
+    create.push(WriteOp::CreateExecution(record));
+    create.push(WriteOp::PutLease(lease(&arn, "a", 1)));
+    store.apply(&create).unwrap();
+    (store, arn)
+}
+
 #[test]
 fn a_taken_over_execution_refuses_its_old_owners_writes() {
     use stepline_store::{Cluster, EndedNotices};
     let Some(options) = fresh_options("fencing") else {
         return;
     };
-    let store = PostgresStore::open(&options).unwrap();
-    let ttl = std::time::Duration::from_secs(30);
-    store.heartbeat("a", "http://a", ttl).unwrap();
-    store.heartbeat("b", "http://b", ttl).unwrap();
-    let record = open_execution("fenced");
-    let arn = record.arn.clone();
-    let mut create = WriteBatch::new();
-    create.push(WriteOp::CreateExecution(record));
-    create.push(WriteOp::PutLease(lease(&arn, "a", 1)));
-    store.apply(&create).unwrap();
+    let (store, arn) = two_nodes_and_an_execution_of_a(&options, "fenced");
     // A live owner's execution is nobody else's to claim.
     assert_eq!(store.claim("b", 10).unwrap(), vec![]);
     fenced_step(&store, &lease(&arn, "a", 1)).unwrap();
@@ -194,7 +205,9 @@ fn a_taken_over_execution_refuses_its_old_owners_writes() {
     assert_eq!(store.lease(&arn).unwrap(), Some(lease(&arn, "b", 2)));
     assert_eq!(store.ended_notices().unwrap(), Vec::<String>::new());
     // a comes back to life: its old lease stays taken.
-    store.heartbeat("a", "http://a", ttl).unwrap();
+    store
+        .heartbeat("a", "http://a", std::time::Duration::from_secs(30))
+        .unwrap();
     let e = fenced_step(&store, &lease(&arn, "a", 1)).unwrap_err();
     assert!(matches!(e, StoreError::Fenced { .. }), "{e}");
     fenced_step(&store, &lease(&arn, "b", 2)).unwrap();
@@ -257,9 +270,14 @@ fn claiming_nodes_never_take_the_same_execution() {
         .flat_map(|c| c.join().unwrap())
         .collect();
     all.sort_by(|x, y| x.execution.cmp(&y.execution));
-    let before = all.len();
-    all.dedup_by(|x, y| x.execution == y.execution);
-    assert_eq!((before, all.len()), (200, 200));
+    let twice: Vec<_> = all
+        .windows(2)
+        .filter(|w| w[0].execution == w[1].execution)
+        .map(|w| (w[0].clone(), w[1].clone()))
+        .collect();
+    assert!(twice.is_empty(), "claimed twice: {twice:?}");
+    let unclaimed = store.orphans("b").unwrap();
+    assert_eq!((all.len(), unclaimed), (200, 0), "claimed, left");
     for l in &all {
         let expected = if l
             .execution
@@ -368,16 +386,7 @@ fn a_released_execution_goes_to_another_node() {
     let Some(options) = fresh_options("release") else {
         return;
     };
-    let store = PostgresStore::open(&options).unwrap();
-    let ttl = std::time::Duration::from_secs(30);
-    store.heartbeat("a", "http://a", ttl).unwrap();
-    store.heartbeat("b", "http://b", ttl).unwrap();
-    let record = open_execution("released");
-    let arn = record.arn.clone();
-    let mut create = WriteBatch::new();
-    create.push(WriteOp::CreateExecution(record));
-    create.push(WriteOp::PutLease(lease(&arn, "a", 1)));
-    store.apply(&create).unwrap();
+    let (store, arn) = two_nodes_and_an_execution_of_a(&options, "released");
     // Only the holder's lease at its epoch can be released.
     assert!(!store.release(&lease(&arn, "b", 1)).unwrap());
     assert!(!store.release(&lease(&arn, "a", 2)).unwrap());
@@ -385,6 +394,23 @@ fn a_released_execution_goes_to_another_node() {
     // Its writes stop at once, and it does not claim it back.
     let e = fenced_step(&store, &lease(&arn, "a", 1)).unwrap_err();
     assert!(matches!(e, StoreError::Fenced { .. }), "{e}");
+    assert_eq!(store.orphans("a").unwrap(), 0);
     assert_eq!(store.claim("a", 10).unwrap(), vec![]);
+    assert_eq!(store.orphans("b").unwrap(), 1);
     assert_eq!(store.claim("b", 10).unwrap(), vec![lease(&arn, "b", 2)]);
+    assert_eq!(store.orphans("b").unwrap(), 0);
+}
+
+#[test]
+fn a_node_left_alone_takes_back_what_it_released() {
+    use stepline_store::Cluster;
+    let Some(options) = fresh_options("release-alone") else {
+        return;
+    };
+    let (store, arn) = two_nodes_and_an_execution_of_a(&options, "released");
+    assert!(store.release(&lease(&arn, "a", 1)).unwrap());
+    // The node it was handed to dies before it claims it.
+    store.leave("b").unwrap();
+    assert_eq!(store.orphans("a").unwrap(), 1);
+    assert_eq!(store.claim("a", 10).unwrap(), vec![lease(&arn, "a", 2)]);
 }

@@ -57,14 +57,30 @@ fn plain(sql: &'static str, params: Vec<Param>) -> Statement {
     }
 }
 
-/// Applies `batch` in one transaction.
-pub(crate) async fn apply(pool: &Arc<Pool>, batch: &WriteBatch) -> Result<(), StoreError> {
-    let mut statements = Vec::with_capacity(batch.ops.len());
-    for op in &batch.ops {
-        if let Some(s) = statement(op)? {
-            statements.push(s);
+/// The statements of `batch`, built on the caller's thread: they own
+/// their parameters, so the batch itself never crosses to the store's
+/// runtime.
+pub(crate) struct Statements(Vec<Statement>);
+
+impl Statements {
+    pub(crate) fn of(batch: &WriteBatch) -> Result<Self, StoreError> {
+        let mut statements = Vec::with_capacity(batch.ops.len());
+        for op in &batch.ops {
+            if let Some(s) = statement(op)? {
+                statements.push(s);
+            }
         }
+        Ok(Self(statements))
     }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Applies a batch's `statements` in one transaction.
+pub(crate) async fn apply(pool: &Arc<Pool>, statements: Statements) -> Result<(), StoreError> {
+    let statements = statements.0;
     if statements.is_empty() {
         return Ok(());
     }

@@ -76,6 +76,8 @@ pub trait Cluster: Send + Sync {
     /// with an epoch above any before. Two nodes never take the same one,
     /// and a node never takes its own back.
     fn claim(&self, node: &str, limit: usize) -> Result<Vec<Lease>, StoreError>;
+    /// How many executions [`Cluster::claim`] would offer `node` now.
+    fn orphans(&self, node: &str) -> Result<u64, StoreError>;
     /// Gives up `lease` so that another node takes the execution over (a
     /// node with more than its share); `false` when it was no longer
     /// this node's. The releasing node does not claim it back.

@@ -43,7 +43,7 @@ pub use records::{
     ActivityRecord, AliasRecord, CacheEntryRecord, ExecutionRecord, ExecutionStatus,
     ExecutionSummary, LineageKind, LineageRecord, MapRunChild, MapRunCounts, MapRunRecord,
     StateMachineRecord, TaskLogRecord, TaskTokenRecord, TimerRecord, TriggerRecord,
-    TriggerStateRecord, VersionRecord, WorkflowType,
+    TriggerStateRecord, VersionRecord, WorkflowType, is_express_arn,
 };
 pub use sled_integrity::WATERMARK_FILE;
 pub use sled_store::{CHECK_PROBLEMS_KEPT, CheckReport, SledStore};

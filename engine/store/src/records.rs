@@ -178,7 +178,13 @@ impl ExecutionRecord {
 
 /// See [`ExecutionRecord::has_unique_name`].
 fn unique_name(arn: &str, map_run_child: bool) -> bool {
-    map_run_child || arn.split(':').nth(5) != Some("express")
+    map_run_child || !is_express_arn(arn)
+}
+
+/// Whether `arn` is an EXPRESS execution's (`...:express:...`), started on
+/// its own or as a distributed Map's child: one that no journal resumes.
+pub fn is_express_arn(arn: &str) -> bool {
+    arn.split(':').nth(5) == Some("express")
 }
 
 /// An execution as a listing shows it (ListExecutions, the REST list, the

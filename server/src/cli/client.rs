@@ -88,6 +88,10 @@ pub struct Remote {
     /// The server's address [default: $STEPLINE_ENDPOINT, else http://127.0.0.1:8083].
     #[arg(long, global = true, value_name = "URL")]
     endpoint: Option<String>,
+    /// Also trust the CA certificates of this PEM file, for a server whose
+    /// certificate a private CA signed [default: $STEPLINE_CA_FILE].
+    #[arg(long, global = true, value_name = "FILE")]
+    ca_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub present: Present,
 }
@@ -106,6 +110,16 @@ impl Remote {
             })
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
         chosen.trim_end_matches('/').to_owned()
+    }
+
+    /// The CA file to trust besides the usual roots: the option, or the
+    /// environment.
+    fn ca_file(&self) -> Option<std::path::PathBuf> {
+        self.ca_file.clone().or_else(|| {
+            std::env::var_os("STEPLINE_CA_FILE")
+                .filter(|v| !v.is_empty())
+                .map(Into::into)
+        })
     }
 }
 
@@ -233,10 +247,23 @@ impl Api {
             .enable_all()
             .build()
             .map_err(|e| ClientError::usage(format!("cannot start the runtime: {e}")))?;
+        let mut client = reqwest::Client::builder();
+        if let Some(path) = remote.ca_file() {
+            let certificates =
+                stepline_runtime::tasks::http::ca_certificates(&path).map_err(|e| {
+                    ClientError::usage(format!("--ca-file: {}", super::error_chain(&e)))
+                })?;
+            for certificate in certificates {
+                client = client.add_root_certificate(certificate);
+            }
+        }
+        let client = client
+            .build()
+            .map_err(|e| ClientError::usage(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
             endpoint,
             runtime,
-            client: reqwest::Client::new(),
+            client,
             token: std::env::var("STEPLINE_TOKEN")
                 .ok()
                 .filter(|t| !t.is_empty()),

@@ -31,6 +31,7 @@ use crate::executor::{self, Inbox, Message};
 use stepline_language::interp::{Command, TaskId};
 use stepline_store::{
     Cluster, ExecutionStatus, JournalCommand, Lease, NodeRecord, Store, WriteBatch, WriteOp,
+    is_express_arn,
 };
 
 use super::{Engine, EngineError, Inner, off_worker};
@@ -86,8 +87,7 @@ struct Posted {
     command: JournalCommand,
 }
 
-/// Executions claimed per round: a bound on one node's share of a dead
-/// node's executions per round, so that live nodes split them.
+/// Executions claimed per store round trip.
 const CLAIM_BATCH: usize = 64;
 
 /// Messages read per round.
@@ -185,13 +185,15 @@ impl Engine {
         if state.left.load(Ordering::Acquire) {
             return Ok(0);
         }
+        let mut budget = self.claim_budget(cluster, state)?;
         let mut taken = 0;
-        loop {
-            let leases = off_worker(|| cluster.claim(&state.config.node, CLAIM_BATCH))?;
+        while budget > 0 {
+            let leases = off_worker(|| cluster.claim(&state.config.node, CLAIM_BATCH.min(budget)))?;
             if leases.is_empty() {
-                return Ok(taken);
+                break;
             }
             taken += leases.len();
+            budget = budget.saturating_sub(leases.len());
             for lease in leases {
                 let arn = lease.execution;
                 // A loop of it may still run here with an older lease (this
@@ -222,6 +224,37 @@ impl Engine {
                 }
             }
         }
+        Ok(taken)
+    }
+
+    /// How many executions this node claims this round: its share of all
+    /// the open executions less what it owns, so that the live nodes
+    /// split a dead node's executions (or a batch another node handed
+    /// over) instead of the quickest taking them all. At least one while
+    /// any wait, so that stale counts leave none behind.
+    fn claim_budget(
+        &self,
+        cluster: &dyn Cluster,
+        state: &ClusterState,
+    ) -> Result<usize, EngineError> {
+        let me = &state.config.node;
+        let orphans = off_worker(|| cluster.orphans(me))?;
+        if orphans == 0 {
+            return Ok(0);
+        }
+        let nodes = off_worker(|| cluster.nodes())?;
+        let live: Vec<&NodeRecord> = nodes.iter().filter(|n| n.alive).collect();
+        let mine = live
+            .iter()
+            .find(|n| &n.id == me)
+            .map_or(0, |n| n.executions);
+        let sharing = live.iter().filter(|n| &n.id != me).count() as u64 + 1;
+        let total = live.iter().map(|n| n.executions).sum::<u64>() + orphans;
+        let budget = total
+            .div_ceil(sharing)
+            .saturating_sub(mine)
+            .clamp(1, orphans);
+        Ok(usize::try_from(budget).unwrap_or(usize::MAX))
     }
 
     /// Hands executions over when this node owns clearly more than its
@@ -248,8 +281,10 @@ impl Engine {
             return Ok(0);
         }
         let excess = usize::try_from(me.executions - share).unwrap_or(0);
+        // Never an EXPRESS execution: no other node could resume it.
         let candidates: Vec<String> = super::lock(&self.inner.live)
             .keys()
+            .filter(|arn| !is_express_arn(arn))
             .take(excess)
             .cloned()
             .collect();
@@ -421,7 +456,7 @@ async fn heartbeat_loop(inner: Weak<Inner>, every: Duration) {
 }
 
 /// Claim rounds between two looks at the balance.
-const BALANCE_EVERY: u32 = 10;
+const BALANCE_EVERY: u32 = 3;
 
 async fn claim_loop(inner: Weak<Inner>, every: Duration) {
     let mut round = 0u32;

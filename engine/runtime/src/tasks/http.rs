@@ -64,29 +64,37 @@ fn socket(message: impl Into<String>) -> Failure {
 pub enum HttpClientError {
     #[error("cannot build the HTTP client")]
     Build(#[source] reqwest::Error),
-    #[error("tasks.http.ca_file: cannot read {path}")]
-    CaFile {
+    #[error("tasks.http.ca_file")]
+    CaFile(#[source] CaFileError),
+}
+
+/// A file of CA certificates to trust that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CaFileError {
+    #[error("cannot read {path}")]
+    Read {
         path: std::path::PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("tasks.http.ca_file: {path} holds no PEM certificate")]
+    #[error("{path} holds no PEM certificate")]
     NoCertificate { path: std::path::PathBuf },
-    #[error("tasks.http.ca_file: {path} is not a PEM certificate bundle")]
-    CaPem {
+    #[error("{path} is not a PEM certificate bundle")]
+    Pem {
         path: std::path::PathBuf,
         #[source]
         source: reqwest::Error,
     },
 }
 
-/// The largest `ca_file` read: a bundle is a few hundred KiB at most.
+/// The largest CA file read: a bundle is a few hundred KiB at most.
 const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// The certificates of `path`, a PEM bundle.
-fn ca_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, HttpClientError> {
+/// The certificates of `path`, a PEM bundle (`[tasks.http] ca_file`, the
+/// CLI's `--ca-file`).
+pub fn ca_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, CaFileError> {
     use std::io::Read;
-    let read = |source| HttpClientError::CaFile {
+    let read = |source| CaFileError::Read {
         path: path.to_owned(),
         source,
     };
@@ -97,12 +105,12 @@ fn ca_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, 
         .read_to_end(&mut pem)
         .map_err(read)?;
     let certificates =
-        reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| HttpClientError::CaPem {
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| CaFileError::Pem {
             path: path.to_owned(),
             source,
         })?;
     if certificates.is_empty() {
-        return Err(HttpClientError::NoCertificate {
+        return Err(CaFileError::NoCertificate {
             path: path.to_owned(),
         });
     }
@@ -119,7 +127,7 @@ impl HttpInvoker {
             // Mozilla's roots always; the system's only when asked.
             .tls_built_in_native_certs(config.http.system_roots);
         if let Some(path) = &config.http.ca_file {
-            for certificate in ca_certificates(path)? {
+            for certificate in ca_certificates(path).map_err(HttpClientError::CaFile)? {
                 builder = builder.add_root_certificate(certificate);
             }
         }
