@@ -4,8 +4,9 @@
 //! says so in a member AWS's clients skip (boto3 and the AWS CLI still
 //! read it), a redriven Map iteration is answered from the cache, and
 //! lineage answers which execution wrote a file and which read it (REST
-//! and `stepline lineage`). Expiry and the purge's bounds on a server
-//! driven by a manual clock.
+//! and `stepline lineage`). Expiry, the purge's bounds and an activity's
+//! result reused without a worker on a server driven by a manual clock;
+//! two nodes on one PostgreSQL sharing the cache.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -611,8 +612,7 @@ ttl_seconds = 3600
         count = script(&dir, "count.sh", COUNT),
         counter = counter.display(),
     );
-    let Some(config) =
-        crate::postgres::postgres_config_with(&dir, "the cache across nodes", &more)
+    let Some(config) = crate::postgres::postgres_config_with(&dir, "the cache across nodes", &more)
     else {
         return;
     };
@@ -637,5 +637,87 @@ ttl_seconds = 3600
             .as_str()
             .is_some_and(|a| a.ends_with(":s1")),
         "{hit}"
+    );
+}
+
+/// An activity a rule covers: the first task goes to a worker, whose
+/// answer is kept; the second is answered from the cache with no worker,
+/// and its ActivitySucceeded says so.
+#[test]
+fn an_activity_result_is_reused_without_a_worker() {
+    let tasks: TaskConfig = serde_json::from_value(json!({
+        "cache": {"rules": [{"activity": "render", "ttl_seconds": 60}]},
+    }))
+    .expect("config");
+    let server = Clocked::start(tasks);
+    let addr = server.addr;
+    let aws = |action: &str, body: Value| crate::aws::call_raw(addr, action, &body.to_string());
+    let (status, created) = aws("CreateActivity", json!({"name": "render"}));
+    assert_eq!(status, 200, "{created}");
+    let activity = created["activityArn"].as_str().expect("arn").to_owned();
+    create(
+        addr,
+        "report",
+        &json!({"StartAt": "Render", "States": {
+            "Render": {"Type": "Task", "Resource": activity, "End": true}}}),
+    );
+    let input = json!({"page": 1});
+    let reply = post(
+        addr,
+        "/v1/state-machines/report/executions?name=r1",
+        &input.to_string(),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let (status, work) = aws(
+        "GetActivityTask",
+        json!({"activityArn": activity, "workerName": "w1"}),
+    );
+    assert_eq!(status, 200, "{work}");
+    let (status, _) = aws(
+        "SendTaskSuccess",
+        json!({"taskToken": work["taskToken"], "output": "{\"pdf\": \"r1.pdf\"}"}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(wait(addr, "report/r1")["output"], json!({"pdf": "r1.pdf"}));
+    // No worker polls now: the cache answers.
+    let second = run(addr, "report", "r2", &input);
+    assert_eq!(second["status"], "SUCCEEDED", "{second}");
+    assert_eq!(second["output"], json!({"pdf": "r1.pdf"}));
+    let hit = &details(addr, "report/r2", "ActivitySucceeded")[0];
+    assert!(
+        hit["cache"]["executionArn"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(":r1")),
+        "{hit}"
+    );
+    let (_, history) = aws(
+        "GetExecutionHistory",
+        json!({"executionArn": second["arn"]}),
+    );
+    let types: Vec<&str> = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert!(
+        types.ends_with(&[
+            "ActivityScheduled",
+            "ActivityStarted",
+            "ActivitySucceeded",
+            "TaskStateExited",
+            "ExecutionSucceeded"
+        ]),
+        "{types:?}"
+    );
+    let succeeded = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["type"] == "ActivitySucceeded")
+        .expect("ActivitySucceeded");
+    assert!(
+        succeeded["activitySucceededEventDetails"]["steplineCache"]["key"].is_string(),
+        "{succeeded}"
     );
 }
