@@ -467,6 +467,8 @@ fn lineage_answers_which_execution_wrote_a_file_and_which_read_it() {
     let out = dir.path().join("out");
     std::fs::create_dir_all(&inbox).expect("inbox");
     std::fs::create_dir_all(&out).expect("out");
+    std::fs::create_dir_all(dir.path().join("lake")).expect("lake");
+    std::fs::write(dir.path().join("lake/items.json"), "[1, 2]").expect("items");
     let root = std::fs::canonicalize(dir.path()).expect("root");
     let config = dir.write(
         "stepline.toml",
@@ -482,6 +484,9 @@ args = ["{load}"]
 
 [triggers]
 file_roots = ["{root}"]
+
+[buckets]
+lake = "{root}/lake"
 "#,
             extract = script(&dir, "extract.sh", EXTRACT),
             load = script(&dir, "load.sh", LOAD),
@@ -569,6 +574,57 @@ file_roots = ["{root}"]
         readers["readBy"][0]["executionArn"]
             .as_str()
             .is_some_and(|a| a.contains(":execution:ingest:inbox-"))
+    );
+
+    // A distributed Map reads its ItemReader's object and writes its
+    // ResultWriter's files.
+    create(
+        addr,
+        "fanout",
+        &json!({"StartAt": "Each", "States": {"Each": {
+            "Type": "Map", "End": true,
+            "ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+                           "ReaderConfig": {"InputType": "JSON"},
+                           "Parameters": {"Bucket": "lake", "Key": "items.json"}},
+            "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject",
+                             "Parameters": {"Bucket": "lake", "Prefix": "runs"}},
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "Item", "States": {"Item": {"Type": "Pass", "End": true}}}}}}),
+    );
+    let fanned = run(addr, "fanout", "f1", &json!({}));
+    assert_eq!(fanned["status"], "SUCCEEDED", "{fanned}");
+    let manifest = fanned["output"]["ResultWriterDetails"]["Key"]
+        .as_str()
+        .expect("manifest key")
+        .to_owned();
+    let map_lineage = get(addr, "/v1/executions/fanout/f1/lineage").json();
+    let lake = root.join("lake");
+    assert_eq!(
+        map_lineage["read"],
+        json!([{"path": lake.join("items.json").display().to_string(), "via": "itemReader",
+                "time": map_lineage["read"][0]["time"]}]),
+        "{map_lineage}"
+    );
+    let written: Vec<&str> = map_lineage["wrote"]
+        .as_array()
+        .expect("wrote")
+        .iter()
+        .filter(|w| w["via"] == "resultWriter")
+        .filter_map(|w| w["path"].as_str())
+        .collect();
+    let manifest_path = lake.join(&manifest).display().to_string();
+    assert!(written.contains(&manifest_path.as_str()), "{map_lineage}");
+    assert!(
+        written.iter().any(|p| p.ends_with("/SUCCEEDED_0.json")),
+        "{map_lineage}"
+    );
+    let writer = get(addr, &format!("/v1/lineage?path={manifest_path}")).json();
+    assert!(
+        writer["writtenBy"][0]["executionArn"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(":execution:fanout:f1")),
+        "{writer}"
     );
 
     // The command line.
