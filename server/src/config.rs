@@ -32,6 +32,9 @@ pub struct Config {
     pub triggers: TriggersConfig,
     #[serde(default)]
     pub alerts: crate::alerts::AlertsConfig,
+    /// `[[deadlines]]`: state machines' expected durations.
+    #[serde(default)]
+    pub deadlines: Vec<crate::triggers::MachineDeadlines>,
     /// `[buckets]`: bucket names (as a definition's ItemReader and
     /// ResultWriter give them) mapped to local directories.
     #[serde(default)]
@@ -255,7 +258,14 @@ fn check(config: &Config) -> Result<(), String> {
         // the roots as they are then.
         let mut check = spec.clone();
         check.directory = None;
-        if let Err(e) = check.compile(&[]) {
+        // A dataset's paths are checked here for their form only (any
+        // root will do); inside the real roots at start.
+        let roots = if spec.kind == crate::triggers::Kind::Dataset {
+            vec![PathBuf::from("/")]
+        } else {
+            Vec::new()
+        };
+        if let Err(e) = check.compile(&roots) {
             if !(spec.directory.is_some() && e.starts_with("directory:")) {
                 return Err(format!("triggers.define '{}': {e}", spec.name));
             }
@@ -264,6 +274,7 @@ fn check(config: &Config) -> Result<(), String> {
     config.tls.files()?;
     stepline_runtime::cache::TaskCache::new(&config.tasks.cache).map_err(|e| e.to_string())?;
     crate::alerts::check(&config.alerts, &config.tasks)?;
+    crate::triggers::deadlines::check(&config.deadlines)?;
     for (function, mapping) in &config.tasks.lambda {
         if let stepline_runtime::tasks::config::LambdaConfig::Process(name) = mapping {
             if !config.tasks.processes.contains_key(name) {
@@ -302,7 +313,9 @@ mod tests {
         let config = parse(text).expect("the example parses");
         assert!(config.tasks.processes.contains_key("word-count"));
         assert_eq!(config.server.region.as_deref(), Some("us-east-1"));
-        assert_eq!(config.triggers.define.len(), 2);
+        assert_eq!(config.triggers.define.len(), 4);
+        assert_eq!(config.alerts.emails.len(), 1);
+        assert_eq!(config.deadlines[0].states["Load"], 900);
     }
 
     #[test]
@@ -317,6 +330,30 @@ mod tests {
                 "defined twice",
             ),
             ("[triggers]\nroots = []\n", "unknown field `roots`"),
+            (
+                "[[triggers.define]]\nname = \"d\"\nkind = \"dataset\"\nstate_machine = \"m\"\ninputs = [\"relative/{date}.csv\"]\n",
+                "triggers.define 'd': inputs: 'relative/{date}.csv': not an absolute path",
+            ),
+            (
+                "[[triggers.define]]\nname = \"s\"\nkind = \"schedule\"\nstate_machine = \"m\"\nschedule = \"rate(1 day)\"\nfinished_by = \"25:00\"\n",
+                "finished_by: '25:00' is not a time of day",
+            ),
+            (
+                "[[triggers.define]]\nname = \"e\"\nkind = \"execution\"\nstate_machine = \"m\"\n",
+                "source: an execution trigger needs",
+            ),
+            (
+                "[[deadlines]]\nstate_machine = \"m\"\n",
+                "deadlines[0]: give expected_seconds, states, or both",
+            ),
+            (
+                "[[deadlines]]\nstate_machine = \"m\"\nexpected_seconds = 0\n",
+                "deadlines[0].expected_seconds: 0 is not between 1",
+            ),
+            (
+                "[[alerts.emails]]\nhost = \"smtp.example.com\"\ntls = \"none\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n",
+                "alerts.emails[0].tls: \"none\" sends alerts",
+            ),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.contains(words), "{text:?} gave {e}");
@@ -473,6 +510,14 @@ mod tests {
                 "[[triggers.define]]\nname = \"a\"\nkind = \"webhook\"\n",
                 "[[triggers.define]]\nname = \"a\"\nkind = \"schedule\"\nstate_machine = \"m\"\nschedule = \"every day\"\n",
                 "[[triggers.define]]\nname = \"a\"\nkind = \"webhook\"\nstate_machine = \"m\"\nmax_in_flight = 0\n",
+                "[[triggers.define]]\nname = \"a\"\nkind = \"schedule\"\nstate_machine = \"m\"\nschedule = \"rate(1 day)\"\nfinished_by = \"25:00\"\n",
+                "[[triggers.define]]\nname = \"a\"\nkind = \"dataset\"\nstate_machine = \"m\"\ninputs = [\"relative/{date}.csv\"]\n",
+                "[[triggers.define]]\nname = \"a\"\nkind = \"dataset\"\nstate_machine = \"m\"\ninputs = [\"/d/{date}.csv\"]\nperiod = \"week\"\n",
+                "[[triggers.define]]\nname = \"a\"\nkind = \"execution\"\nstate_machine = \"m\"\nsource = \"n\"\nstatuses = [\"RUNNING\"]\n",
+                "[[deadlines]]\nstate_machine = \"m\"\nexpected_seconds = 0\n",
+                "[[deadlines]]\nstate_machine = \"m\"\nstates = { Load = -1 }\n",
+                "[[alerts.emails]]\nhost = \"smtp.example.com\"\nfrom = \"a@example.com\"\n",
+                "[[alerts.emails]]\nhost = \"smtp.example.com\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\ntls = \"ssl\"\n",
                 "[tasks]\nprocess = {}\n",
                 "[tasks.processes.x]\nargs = []\n",
                 "[tasks.processes.x]\ncommand = \"sh\"\n",

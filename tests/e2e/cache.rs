@@ -576,6 +576,32 @@ lake = "{root}/lake"
             .is_some_and(|a| a.contains(":execution:ingest:inbox-"))
     );
 
+    // A dataset trigger's run reads its period's files.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let day_dir = root.join("sets").join(&today);
+    std::fs::create_dir_all(&day_dir).expect("day");
+    let dataset = json!({"name": "daily", "kind": "dataset", "stateMachine": "ingest",
+                         "inputs": [format!("{}/sets/{{date}}/a.csv", root.display()),
+                                    format!("{}/sets/{{date}}/b.csv", root.display())],
+                         "pollMs": 50});
+    let reply = post(addr, "/v1/triggers", &dataset.to_string());
+    assert!(reply.status < 300, "{}", reply.body);
+    std::fs::write(day_dir.join("a.csv"), "a\n").expect("a");
+    std::fs::write(day_dir.join("b.csv"), "b\n").expect("b");
+    let second_file = day_dir.join("b.csv").display().to_string();
+    readers = Value::Null;
+    eventually("the dataset's run", || {
+        readers = get(addr, &format!("/v1/lineage?path={second_file}")).json();
+        readers["readBy"].as_array().is_some_and(|r| !r.is_empty())
+    });
+    assert_eq!(readers["readBy"][0]["via"], "dataset", "{readers}");
+    assert!(
+        readers["readBy"][0]["executionArn"]
+            .as_str()
+            .is_some_and(|a| a.contains(":execution:ingest:daily-")),
+        "{readers}"
+    );
+
     // A distributed Map reads its ItemReader's object and writes its
     // ResultWriter's files.
     create(

@@ -22,6 +22,7 @@ mod listing;
 mod load;
 mod malformed;
 mod ops;
+mod orchestration;
 mod poison;
 mod postgres;
 mod rest;

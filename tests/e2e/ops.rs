@@ -72,10 +72,10 @@ impl Drop for Serve {
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Received {
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Received {
@@ -89,13 +89,13 @@ impl Received {
 
 /// A webhook receiver: records every request; answers 500 to the first
 /// `fail_first` requests on `/flaky`, 200 to everything else.
-struct Receiver {
-    addr: SocketAddr,
+pub(crate) struct Receiver {
+    pub(crate) addr: SocketAddr,
     got: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Receiver {
-    fn start(fail_first: usize) -> Self {
+    pub(crate) fn start(fail_first: usize) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -110,7 +110,7 @@ impl Receiver {
         Self { addr, got }
     }
 
-    fn on(&self, path: &str) -> Vec<Received> {
+    pub(crate) fn on(&self, path: &str) -> Vec<Received> {
         self.got
             .lock()
             .unwrap()

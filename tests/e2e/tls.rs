@@ -32,7 +32,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A CA (`ca.pem`, `ca.key`) in `dir`.
-fn make_ca(dir: &Path) {
+pub(crate) fn make_ca(dir: &Path) {
     openssl(
         dir,
         &[
@@ -61,7 +61,7 @@ fn make_ca(dir: &Path) {
 
 /// A server certificate `NAME.pem` and key `NAME.key` for localhost and
 /// 127.0.0.1, signed by the CA in `dir`, with common name `NAME`.
-fn make_server_cert(dir: &Path, name: &str) {
+pub(crate) fn make_server_cert(dir: &Path, name: &str) {
     std::fs::write(
         dir.join("server.ext"),
         "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",

@@ -319,6 +319,16 @@ pub struct TriggerStateRecord {
     /// Executions started (an event already started counts once).
     #[serde(default)]
     pub fired: u64,
+    /// Deadlines (a schedule's `finished_by`, a dataset's timeout, a state
+    /// machine's expected durations): every one due up to this instant has
+    /// been checked and its alert raised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadlines_checked: Option<DateTime<Utc>>,
+    /// Alerts raised and not yet delivered (the server's JSON): written in
+    /// the same record as the cursor above, removed once delivered, sent
+    /// again after a restart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_alerts: Vec<serde_json::Value>,
 }
 
 /// What one attempt of a process task wrote: its stderr, and its stdout

@@ -1810,6 +1810,8 @@ fn trigger_state(name: &str, fired: u64) -> TriggerStateRecord {
         last_error: (fired % 2 == 1).then(|| "State Machine Does Not Exist".to_owned()),
         last_execution: Some(execution_arn("M", &format!("nightly-{fired}"))),
         fired,
+        deadlines_checked: Some(t0() + ms(400_000)),
+        pending_alerts: vec![serde_json::json!({"id": format!("late-{fired}")})],
     }
 }
 

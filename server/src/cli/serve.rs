@@ -160,7 +160,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         Some(days) => engine_config.retention = Some(chrono::Duration::days(i64::from(days))),
         None => {}
     }
-    let ended = crate::alerts::observe(&config.alerts, &mut engine_config);
+    let ended = crate::alerts::observe(&mut engine_config);
     let mock_file = config
         .tasks
         .mock_config
@@ -273,9 +273,10 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
                 ));
             }
         }
-        if let Some(ended) = ended {
-            crate::alerts::start(engine.clone(), &config.alerts, ended);
-        }
+        let alerter = crate::alerts::Alerter::new(engine.clone(), &config.alerts)?;
+        triggers.set_alerter(alerter.clone());
+        triggers.set_machine_deadlines(config.deadlines.clone());
+        crate::alerts::start(alerter, triggers.clone(), ended);
         crate::tls::reload_on_sighup(options.tls.clone())
             .map_err(|e| format!("cannot watch for SIGHUP: {e}"))?;
         let _ = writeln!(

@@ -207,6 +207,24 @@ fn source(t: &Value) -> String {
             text(t, "glob")
         ),
         Some("webhook") => format!("POST /v1/hooks/{}", text(t, "name")),
+        Some("execution") => {
+            let statuses: Vec<&str> = t["statuses"]
+                .as_array()
+                .map(|s| s.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_else(|| vec!["SUCCEEDED"]);
+            format!("{} ended {}", text(t, "source"), statuses.join("|"))
+        }
+        Some("dataset") => {
+            let inputs: Vec<&str> = t["inputs"]
+                .as_array()
+                .map(|s| s.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            format!(
+                "{} per {}",
+                inputs.join(" + "),
+                t["period"].as_str().unwrap_or("day")
+            )
+        }
         _ => String::new(),
     }
 }
@@ -225,6 +243,7 @@ fn show(out: &mut dyn Write, style: Style, zone: Zone, t: &Value) {
     ];
     let optional = [
         ("catch up", "catchUp"),
+        ("finished by", "finishedBy"),
         ("signature", "signatureHeader"),
         ("origin", "origin"),
     ];
@@ -232,6 +251,12 @@ fn show(out: &mut dyn Write, style: Style, zone: Zone, t: &Value) {
         if let Some(value) = t[key].as_str() {
             rows.push((label, value.to_owned()));
         }
+    }
+    if let Some(minutes) = t["timeoutMinutes"].as_u64() {
+        rows.push(("timeout", format!("{minutes} min after the period starts")));
+    }
+    if let Some(pending) = t["pendingAlerts"].as_u64().filter(|n| *n > 0) {
+        rows.push(("alerts", format!("{pending} not yet delivered")));
     }
     if t["hasSecret"] == Value::Bool(true) {
         rows.push(("secret", "set (never shown)".to_owned()));

@@ -21,7 +21,7 @@ use super::shapes::time;
 use crate::http::App;
 use crate::triggers::hmac;
 use crate::triggers::spec::TriggerSpec;
-use crate::triggers::{Compiled, Kind, TriggerError, machine_arn, rfc3339, slot_id};
+use crate::triggers::{Compiled, Kind, TriggerError, machine_arn, rfc3339};
 
 /// The header whose value names a webhook's execution (one event, one
 /// execution, however often it is delivered).
@@ -45,6 +45,12 @@ const MEMBERS: &[(&str, &str)] = &[
     ("pollMs", "poll_ms"),
     ("maxInFlight", "max_in_flight"),
     ("moveWhenDone", "move_when_done"),
+    ("finishedBy", "finished_by"),
+    ("source", "source"),
+    ("statuses", "statuses"),
+    ("inputs", "inputs"),
+    ("period", "period"),
+    ("timeoutMinutes", "timeout_minutes"),
 ];
 
 impl From<TriggerError> for RestError {
@@ -101,6 +107,8 @@ fn trigger_json(record: &TriggerRecord, state: &TriggerStateRecord) -> Value {
             .map_or(Value::Null, Value::String),
     );
     out.insert("fired".into(), json!(state.fired));
+    // Missed deadlines raised and not yet delivered.
+    out.insert("pendingAlerts".into(), json!(state.pending_alerts.len()));
     Value::Object(out)
 }
 
@@ -313,7 +321,7 @@ fn dry_run_plan(
     let planned: Vec<Value> = slots
         .iter()
         .map(|slot| {
-            let execution = format!("{name}-{}", slot_id(*slot));
+            let execution = format!("{name}-{}", trigger.event_id(*slot));
             let exists = app
                 .engine
                 .describe_execution(&format!("{executions}:{execution}"))

@@ -1,6 +1,10 @@
 //! Triggers: executions that start by themselves, when a schedule's slot
-//! comes (`schedule`), when a webhook is called (`rest::hooks`), or when a
-//! file arrives in a watched directory (`files`).
+//! comes (`schedule`), when a webhook is called (`rest::hooks`), when a
+//! file arrives in a watched directory (`files`), when an execution of
+//! another state machine ends (`execution_ended`, pipelines), or when
+//! every file of a period's set is there (`dataset`). Deadlines (a slot's
+//! `finished_by`, a dataset's timeout, `[[deadlines]]` of state machines)
+//! are checked by the same driver (`deadlines`).
 //!
 //! Exactly once: every event has a deterministic id (the slot's time, the
 //! idempotency key, the file's path, size and modification time) and the
@@ -18,6 +22,8 @@
 //! system clock: time is the engine's, so tests drive schedules with a
 //! manual clock and [`Triggers::tick`].
 
+pub mod dataset;
+pub mod deadlines;
 pub mod files;
 pub mod glob;
 pub mod hmac;
@@ -34,6 +40,7 @@ use stepline_language::query::eval::{Env, SplitMix64};
 use stepline_runtime::{Engine, EngineError};
 use stepline_store::{TriggerRecord, TriggerStateRecord};
 
+pub use deadlines::MachineDeadlines;
 pub use spec::{CatchUp, Compiled, Kind, Trigger, TriggerSpec};
 
 /// Where a trigger was defined.
@@ -102,6 +109,22 @@ struct Inner {
     /// Whether `create` refuses webhooks without a secret: on a server
     /// with credentials, such a hook would be the one door anyone can use.
     refuse_unsigned_webhooks: std::sync::atomic::AtomicBool,
+    /// Where missed deadlines are sent; none: they are only logged and
+    /// kept pending.
+    alerter: Mutex<Option<crate::alerts::Alerter>>,
+    /// `[[deadlines]]` of stepline.toml.
+    machine_deadlines: Mutex<Arc<Vec<MachineDeadlines>>>,
+    /// How far each followed execution's history was read (state
+    /// deadlines).
+    scans: Mutex<deadlines::Scans>,
+    /// Alert ids being delivered now, so a check does not send one twice.
+    delivering: Mutex<std::collections::HashSet<String>>,
+    /// Each dataset trigger's next poll (pacing: the monotonic clock).
+    dataset_polls: Mutex<HashMap<String, std::time::Instant>>,
+    /// The enabled `execution` triggers, read from the store at most once
+    /// a second (every ended execution looks at them), dropped when a
+    /// definition changes here.
+    pipelines: Mutex<Option<(std::time::Instant, Arc<Vec<Trigger>>)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -133,8 +156,55 @@ impl Triggers {
                 state_lock: tokio::sync::Mutex::new(()),
                 watchers: Mutex::new(HashMap::new()),
                 refuse_unsigned_webhooks: std::sync::atomic::AtomicBool::new(false),
+                alerter: Mutex::new(None),
+                machine_deadlines: Mutex::new(Arc::new(Vec::new())),
+                scans: Mutex::new(HashMap::new()),
+                delivering: Mutex::new(std::collections::HashSet::new()),
+                dataset_polls: Mutex::new(HashMap::new()),
+                pipelines: Mutex::new(None),
             }),
         })
+    }
+
+    /// A definition changed: the driver looks again, the pipelines are
+    /// read again.
+    fn changed(&self) {
+        *lock(&self.inner.pipelines) = None;
+        self.inner.changed.notify_one();
+    }
+
+    /// The enabled `execution` triggers (cached for a second).
+    fn pipelines(&self) -> Arc<Vec<Trigger>> {
+        if let Some((at, cached)) = lock(&self.inner.pipelines).as_ref() {
+            if at.elapsed() < std::time::Duration::from_secs(1) {
+                return Arc::clone(cached);
+            }
+        }
+        let mut found = Vec::new();
+        for stored in self.engine().triggers().unwrap_or_default() {
+            if !stored.enabled
+                || stored.spec.get("kind").and_then(Value::as_str) != Some("execution")
+            {
+                continue;
+            }
+            if let Ok(trigger) = self.compile_record(&stored) {
+                found.push(trigger);
+            }
+        }
+        let found = Arc::new(found);
+        *lock(&self.inner.pipelines) = Some((std::time::Instant::now(), Arc::clone(&found)));
+        found
+    }
+
+    /// Sends missed deadlines to `alerter`'s sinks.
+    pub fn set_alerter(&self, alerter: crate::alerts::Alerter) {
+        *lock(&self.inner.alerter) = Some(alerter);
+    }
+
+    /// The state machines' expected durations (`[[deadlines]]`).
+    pub fn set_machine_deadlines(&self, deadlines: Vec<MachineDeadlines>) {
+        *lock(&self.inner.machine_deadlines) = Arc::new(deadlines);
+        self.changed();
     }
 
     pub fn engine(&self) -> &Engine {
@@ -186,7 +256,7 @@ impl Triggers {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        self.inner.changed.notify_one();
+        self.changed();
         Ok(())
     }
 
@@ -227,7 +297,7 @@ impl Triggers {
         }
         let record = record(&spec, ORIGIN_API, engine.now()).map_err(TriggerError::Invalid)?;
         engine.put_trigger(record.clone()).await?;
-        self.inner.changed.notify_one();
+        self.changed();
         Ok(record)
     }
 
@@ -275,6 +345,7 @@ impl Triggers {
         enabled: bool,
     ) -> Result<TriggerRecord, TriggerError> {
         let (mut record, _) = self.get(name)?;
+        let compiled = self.compile_record(&record).ok();
         if record.enabled != enabled {
             // The definition keeps the `enabled` it was written with: for
             // a config trigger, that is how the next start tells the file's
@@ -289,15 +360,37 @@ impl Triggers {
                         name: name.to_owned(),
                         ..TriggerStateRecord::default()
                     });
-                // Disabled: nothing is due. Enabled again: from now.
+                // Disabled: nothing is due. Enabled again: from now
+                // (deadlines too: slots not run while disabled are not
+                // late, whenever their deadline comes).
                 state.next_fire = None;
                 if enabled {
-                    state.last_slot = Some(engine.now());
+                    let now = engine.now();
+                    state.last_slot = Some(now);
+                    state.deadlines_checked = Some(now);
+                    match compiled.as_ref().map(|t| &t.kind) {
+                        Some(Compiled::Dataset(dataset)) => {
+                            state.last_slot = Some(dataset.period_start(now));
+                        }
+                        Some(Compiled::Schedule {
+                            schedule,
+                            zone,
+                            finished_by: Some(finished_by),
+                            ..
+                        }) => {
+                            let last = schedule
+                                .slots(now - Duration::hours(26), now, *zone, 10_000)
+                                .last()
+                                .map(|slot| zone.next_wall_time(*slot, *finished_by));
+                            state.deadlines_checked = last.map(|due| due.max(now)).or(Some(now));
+                        }
+                        _ => {}
+                    }
                 }
                 engine.put_trigger_state(state)?;
             }
             self.engine().put_trigger(record.clone()).await?;
-            self.inner.changed.notify_one();
+            self.changed();
         }
         Ok(record)
     }
@@ -306,7 +399,7 @@ impl Triggers {
         self.get(name)?;
         self.engine().delete_trigger(name).await?;
         lock(&self.inner.watchers).remove(name);
-        self.inner.changed.notify_one();
+        self.changed();
         Ok(())
     }
 
@@ -415,6 +508,7 @@ impl Triggers {
             Err(_) => return next,
         };
         let mut file_triggers = Vec::new();
+        let mut datasets = std::collections::HashSet::new();
         for record in records {
             if !record.enabled {
                 continue;
@@ -431,16 +525,25 @@ impl Triggers {
                     if let Some(at) = self.run_schedule(&trigger, now).await {
                         next = next.min(at);
                     }
+                    self.check_slots(&trigger, record.created, now).await;
                 }
                 Compiled::File(_) => file_triggers.push(trigger),
-                Compiled::Webhook { .. } => {}
+                Compiled::Dataset(_) => {
+                    datasets.insert(trigger.name.clone());
+                    let at = self.poll_dataset(&trigger, now).await;
+                    next = next.min(at);
+                }
+                Compiled::Webhook { .. } | Compiled::Execution { .. } => {}
             }
         }
-        // Watchers of triggers gone or disabled are dropped.
+        self.check_machines(now).await;
+        // Watchers (and dataset polls) of triggers gone or disabled are
+        // dropped.
         {
             let names: std::collections::HashSet<&str> =
                 file_triggers.iter().map(|t| t.name.as_str()).collect();
             lock(&self.inner.watchers).retain(|name, _| names.contains(name.as_str()));
+            lock(&self.inner.dataset_polls).retain(|name, _| datasets.contains(name));
         }
         for trigger in file_triggers {
             let at = files::poll(self, trigger, now).await;
@@ -455,6 +558,7 @@ impl Triggers {
             schedule,
             zone,
             catch_up,
+            ..
         } = &trigger.kind
         else {
             return None;
@@ -529,34 +633,41 @@ impl Triggers {
         }
     }
 
-    /// Starts one execution per slot of schedule `name` in `[from, to]`,
-    /// with the names live firings use (so a slot already fired is counted
-    /// as existing, not started again). Slots are started with bounded
-    /// concurrency.
-    /// The schedule trigger `name` and the slots a backfill of `[from,
-    /// to]` starts (at most `MAX_BACKFILL_SLOTS`): what `backfill` runs
-    /// and a dry run shows.
+    /// The schedule or dataset trigger `name` and the slots (periods) a
+    /// backfill of `[from, to]` starts (at most `MAX_BACKFILL_SLOTS`):
+    /// what `backfill` runs and a dry run shows.
     pub fn backfill_slots(
         &self,
         name: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<(Trigger, Vec<DateTime<Utc>>), TriggerError> {
-        let trigger = self.compiled(name, Kind::Schedule)?;
-        let Compiled::Schedule { schedule, zone, .. } = &trigger.kind else {
-            return Err(TriggerError::Invalid(format!("'{name}' is not a schedule")));
+        let record = self
+            .engine()
+            .trigger(name)?
+            .ok_or_else(|| TriggerError::NotFound(name.to_owned()))?;
+        let kind = self.compile_record(&record)?.kind_name();
+        let trigger = match kind {
+            Kind::Dataset => self.compiled(name, Kind::Dataset)?,
+            _ => self.compiled(name, Kind::Schedule)?,
         };
         if from > to {
             return Err(TriggerError::Invalid(
                 "from is after to: nothing to backfill".into(),
             ));
         }
-        let slots = schedule.slots(
-            from - Duration::milliseconds(1),
-            to,
-            *zone,
-            MAX_BACKFILL_SLOTS + 1,
-        );
+        let slots = match &trigger.kind {
+            Compiled::Schedule { schedule, zone, .. } => schedule.slots(
+                from - Duration::milliseconds(1),
+                to,
+                *zone,
+                MAX_BACKFILL_SLOTS + 1,
+            ),
+            Compiled::Dataset(dataset) => {
+                Self::dataset_periods(dataset, from, to, MAX_BACKFILL_SLOTS + 1)
+            }
+            _ => return Err(TriggerError::Invalid(format!("'{name}' is not a schedule"))),
+        };
         if slots.len() > MAX_BACKFILL_SLOTS {
             return Err(TriggerError::Invalid(format!(
                 "more than {MAX_BACKFILL_SLOTS} slots between {} and {}: backfill a shorter range at a time",
@@ -567,6 +678,10 @@ impl Triggers {
         Ok((trigger, slots))
     }
 
+    /// Starts one execution per slot of schedule `name` in `[from, to]`
+    /// (per period of a dataset whose files are all there), with the names
+    /// live firings use (so a slot already fired is counted as existing,
+    /// not started again). Slots are started with bounded concurrency.
     pub async fn backfill(
         &self,
         name: &str,
@@ -582,13 +697,27 @@ impl Triggers {
                 (self.clone(), Arc::clone(&trigger), Arc::clone(&semaphore));
             tasks.spawn(async move {
                 let _permit = semaphore.acquire_owned().await;
-                let event = json!({
-                    "trigger": trigger.name,
-                    "kind": "schedule",
-                    "scheduledTime": rfc3339(slot),
-                    "backfill": true,
-                });
-                (slot, this.fire(&trigger, &slot_id(slot), event).await)
+                let event = match &trigger.kind {
+                    Compiled::Dataset(dataset) => {
+                        let files = dataset.files(slot);
+                        if let Some(missing) = dataset.missing(&files) {
+                            return (slot, Err(format!("{missing} is missing")));
+                        }
+                        let mut event = dataset::event(&trigger, dataset, slot, &files);
+                        event["backfill"] = Value::Bool(true);
+                        event
+                    }
+                    _ => json!({
+                        "trigger": trigger.name,
+                        "kind": "schedule",
+                        "scheduledTime": rfc3339(slot),
+                        "backfill": true,
+                    }),
+                };
+                (
+                    slot,
+                    this.fire(&trigger, &trigger.event_id(slot), event).await,
+                )
             });
         }
         let mut report = Backfill::default();
@@ -604,6 +733,73 @@ impl Triggers {
         report.errors.sort();
         report.errors.truncate(20);
         Ok(report)
+    }
+
+    /// An execution ended: starts the `execution` triggers whose source is
+    /// its state machine and whose statuses hold its status, each once (the
+    /// event id is a hash of its ARN and redrive count, so a restart that
+    /// hands the same end over again starts nothing new). A start that
+    /// fails is tried a few times; the end's notice waits for this.
+    pub async fn execution_ended(&self, record: &stepline_store::ExecutionRecord) {
+        if record.map_run.is_some() {
+            return;
+        }
+        for trigger in self.pipelines().iter() {
+            let Compiled::Execution { source, statuses } = &trigger.kind else {
+                continue;
+            };
+            if machine_arn(self.engine(), source) != record.state_machine_arn
+                || !statuses.contains(&record.status)
+            {
+                continue;
+            }
+            let id = {
+                use sha2::Digest;
+                let mut h = sha2::Sha256::new();
+                h.update(record.arn.as_bytes());
+                h.update(format!("#{}", record.redrive_count).as_bytes());
+                hmac::hex(&h.finalize())[..24].to_owned()
+            };
+            let parse = |text: &Option<String>| {
+                text.as_deref()
+                    .map(|t| {
+                        serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.to_owned()))
+                    })
+                    .unwrap_or(Value::Null)
+            };
+            let event = json!({
+                "trigger": trigger.name,
+                "kind": "execution",
+                "executionArn": record.arn,
+                "name": record.name,
+                "stateMachineArn": record.state_machine_arn,
+                "status": record.status.as_str(),
+                "input": parse(&Some(record.input.clone())),
+                "output": parse(&record.output),
+                "error": record.error,
+                "cause": record.cause,
+                "startDate": rfc3339(record.start),
+                "stopDate": record.stop.map(rfc3339),
+            });
+            let mut wait = std::time::Duration::from_millis(500);
+            for attempt in 1..=PIPELINE_ATTEMPTS {
+                match self.fire(trigger, &id, event.clone()).await {
+                    Ok(fired) => {
+                        if fired.new {
+                            tracing::info!(trigger = %trigger.name, source = %record.arn, execution = %fired.execution_arn, "execution trigger started an execution");
+                        }
+                        break;
+                    }
+                    Err(e) if attempt == PIPELINE_ATTEMPTS => {
+                        tracing::warn!(trigger = %trigger.name, source = %record.arn, error = %e, "execution trigger could not start its execution");
+                    }
+                    Err(_) => {
+                        tokio::time::sleep(wait).await;
+                        wait *= 2;
+                    }
+                }
+            }
+        }
     }
 
     /// Runs the driver until `stop` turns true (or its sender is gone).
@@ -637,6 +833,10 @@ impl Triggers {
         }
     }
 }
+
+/// Attempts to start an `execution` trigger's execution after its
+/// source ended.
+const PIPELINE_ATTEMPTS: u32 = 5;
 
 /// How often a node that does not lead the triggers asks again.
 const FOLLOWER_SLEEP: Duration = Duration::seconds(1);
@@ -694,6 +894,17 @@ impl Trigger {
             Compiled::Schedule { .. } => Kind::Schedule,
             Compiled::Webhook { .. } => Kind::Webhook,
             Compiled::File(_) => Kind::File,
+            Compiled::Execution { .. } => Kind::Execution,
+            Compiled::Dataset(_) => Kind::Dataset,
+        }
+    }
+
+    /// The event id (the execution name's part after `TRIGGER-`) of a
+    /// schedule's slot or a dataset's period starting at `at`.
+    pub fn event_id(&self, at: DateTime<Utc>) -> String {
+        match &self.kind {
+            Compiled::Dataset(dataset) => dataset.period_id(at),
+            _ => slot_id(at),
         }
     }
 
@@ -701,6 +912,12 @@ impl Trigger {
     /// template applied to it.
     pub fn input(&self, event: &Value) -> Result<String, String> {
         let value = match &self.template {
+            // A pipeline passes the ended execution's output on.
+            None if matches!(self.kind, Compiled::Execution { .. }) => event
+                .get("output")
+                .filter(|o| !o.is_null())
+                .unwrap_or(event)
+                .clone(),
             None => event.clone(),
             Some(template) => {
                 let variables = serde_json::Map::new();

@@ -52,7 +52,7 @@ impl Zone {
     }
 
     /// The wall time at instant `t`.
-    fn local(&self, t: DateTime<Utc>) -> NaiveDateTime {
+    pub(crate) fn local(&self, t: DateTime<Utc>) -> NaiveDateTime {
         match self {
             Zone::Fixed(offset) => t.with_timezone(offset).naive_local(),
             Zone::Named(tz) => t.with_timezone(tz).naive_local(),
@@ -61,7 +61,7 @@ impl Zone {
 
     /// The instant of wall time `local`: `None` when the clocks skip it,
     /// the first of the two when they repeat it.
-    fn instant(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    pub(crate) fn instant(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
         match self {
             Zone::Fixed(offset) => offset
                 .from_local_datetime(&local)
@@ -72,6 +72,24 @@ impl Zone {
                 .earliest()
                 .map(|t| t.with_timezone(&Utc)),
         }
+    }
+
+    /// The first instant strictly after `t` whose wall time here is
+    /// `time` (a schedule slot's `finished_by`); on a day the clocks skip
+    /// that time, an hour later.
+    pub fn next_wall_time(&self, t: DateTime<Utc>, time: chrono::NaiveTime) -> DateTime<Utc> {
+        let mut date = self.local(t).date();
+        for _ in 0..4 {
+            let wall = date.and_time(time);
+            let at = self
+                .instant(wall)
+                .or_else(|| self.instant(wall + Duration::hours(1)));
+            if let Some(at) = at.filter(|at| *at > t) {
+                return at;
+            }
+            date = date.succ_opt().unwrap_or(date);
+        }
+        t + Duration::days(1)
     }
 
     /// The offset rates are anchored on at instant `t`, in seconds: the
@@ -560,6 +578,37 @@ mod tests {
 
     fn utc() -> Zone {
         Zone::utc()
+    }
+
+    /// A slot's `finished_by`: the first such wall time after the slot,
+    /// the next day when it has passed, an hour later when the clocks skip
+    /// it.
+    #[test]
+    fn finished_by_is_the_next_such_wall_time() {
+        let hm = |text: &str| chrono::NaiveTime::parse_from_str(text, "%H:%M").expect("time");
+        let paris = Zone::parse("Europe/Paris").expect("zone");
+        assert_eq!(
+            utc().next_wall_time(t("2026-12-07T02:00:00Z"), hm("06:30")),
+            t("2026-12-07T06:30:00Z")
+        );
+        assert_eq!(
+            utc().next_wall_time(t("2026-12-07T23:00:00Z"), hm("06:30")),
+            t("2026-12-08T06:30:00Z")
+        );
+        assert_eq!(
+            utc().next_wall_time(t("2026-12-07T06:30:00Z"), hm("06:30")),
+            t("2026-12-08T06:30:00Z")
+        );
+        // 02:00 in Paris is 01:00 UTC in winter.
+        assert_eq!(
+            paris.next_wall_time(t("2026-12-07T00:00:00Z"), hm("02:00")),
+            t("2026-12-07T01:00:00Z")
+        );
+        // 02:30 does not exist on the 29th of March 2026 in Paris: 03:30.
+        assert_eq!(
+            paris.next_wall_time(t("2026-03-29T00:00:00Z"), hm("02:30")),
+            t("2026-03-29T01:30:00Z")
+        );
     }
 
     /// The next `n` slots of `expr` after `from` in `zone`, in UTC, as

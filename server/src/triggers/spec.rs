@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use stepline_language::query::Template;
 
+use stepline_store::ExecutionStatus;
+
 use super::glob;
 use super::schedule::{Schedule, Zone};
 
@@ -23,6 +25,10 @@ pub enum Kind {
     Schedule,
     Webhook,
     File,
+    /// An execution of another state machine ended (pipelines).
+    Execution,
+    /// Every file of a set exists for a period (data availability).
+    Dataset,
 }
 
 impl Kind {
@@ -31,8 +37,19 @@ impl Kind {
             Kind::Schedule => "schedule",
             Kind::Webhook => "webhook",
             Kind::File => "file",
+            Kind::Execution => "execution",
+            Kind::Dataset => "dataset",
         }
     }
+}
+
+/// A dataset trigger's period: which files make one set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    #[default]
+    Day,
+    Hour,
 }
 
 /// What a schedule does about slots missed while the server was down.
@@ -73,6 +90,10 @@ pub struct TriggerSpec {
     pub timezone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catch_up: Option<CatchUp>,
+    /// `HH:MM` in the trigger's time zone: each slot's execution must have
+    /// succeeded by the first such time after the slot, or an alert goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_by: Option<String>,
 
     // webhook
     /// HMAC-SHA256 key; requests must carry the signature of their body.
@@ -98,6 +119,27 @@ pub struct TriggerSpec {
     /// execution ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub move_when_done: Option<bool>,
+
+    // execution
+    /// The state machine (name or ARN) whose ended executions start this
+    /// trigger's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The end statuses that start it (default SUCCEEDED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statuses: Option<Vec<ExecutionStatus>>,
+
+    // dataset
+    /// Paths with `{date}` (YYYY-MM-DD), `{year}`, `{month}`, `{day}` and
+    /// `{hour}` placeholders, filled in for each period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<Period>,
+    /// Minutes after a period's start; a period whose files are not all
+    /// there by then raises an alert and is no longer waited for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_minutes: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -128,7 +170,15 @@ pub enum Compiled {
         schedule: Schedule,
         zone: Zone,
         catch_up: CatchUp,
+        /// Each slot's deadline, as a wall time in `zone`.
+        finished_by: Option<chrono::NaiveTime>,
     },
+    Execution {
+        /// The source state machine's ARN.
+        source: String,
+        statuses: Vec<ExecutionStatus>,
+    },
+    Dataset(Dataset),
     Webhook {
         secret: Option<Vec<u8>>,
         signature_header: String,
@@ -147,6 +197,28 @@ pub struct FileWatch {
     pub max_in_flight: usize,
     pub move_when_done: bool,
 }
+
+/// A dataset trigger's files and rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dataset {
+    /// Absolute path templates, without `..`, each under one of the
+    /// operator's roots (its fixed part checked at compile time, each
+    /// filled-in path's directory again, canonical, when it is looked at).
+    pub inputs: Vec<String>,
+    pub period: Period,
+    pub zone: Zone,
+    pub timeout: Option<chrono::Duration>,
+    pub poll: Duration,
+    /// The canonical roots the files must be under.
+    pub roots: Vec<PathBuf>,
+}
+
+/// The placeholders a dataset input may use.
+pub const PLACEHOLDERS: [&str; 5] = ["{date}", "{year}", "{month}", "{day}", "{hour}"];
+/// The most inputs one dataset trigger may list.
+pub const MAX_INPUTS: usize = 64;
+/// A dataset trigger looks at its files this often unless told otherwise.
+pub const DEFAULT_DATASET_POLL_MS: u64 = 5000;
 
 /// Bounds on file triggers.
 pub const DEFAULT_STABLE_MS: u64 = 1000;
@@ -198,8 +270,20 @@ impl TriggerSpec {
         };
         if self.kind != Kind::Schedule {
             misplaced("schedule", self.schedule.is_some(), "schedule")?;
-            misplaced("timezone", self.timezone.is_some(), "schedule")?;
             misplaced("catch_up", self.catch_up.is_some(), "schedule")?;
+            misplaced("finished_by", self.finished_by.is_some(), "schedule")?;
+        }
+        if !matches!(self.kind, Kind::Schedule | Kind::Dataset) {
+            misplaced("timezone", self.timezone.is_some(), "schedule and dataset")?;
+        }
+        if self.kind != Kind::Execution {
+            misplaced("source", self.source.is_some(), "execution")?;
+            misplaced("statuses", self.statuses.is_some(), "execution")?;
+        }
+        if self.kind != Kind::Dataset {
+            misplaced("inputs", self.inputs.is_some(), "dataset")?;
+            misplaced("period", self.period.is_some(), "dataset")?;
+            misplaced("timeout_minutes", self.timeout_minutes.is_some(), "dataset")?;
         }
         if self.kind != Kind::Webhook {
             misplaced("secret", self.secret.is_some(), "webhook")?;
@@ -213,7 +297,9 @@ impl TriggerSpec {
             misplaced("directory", self.directory.is_some(), "file")?;
             misplaced("glob", self.glob.is_some(), "file")?;
             misplaced("stable_ms", self.stable_ms.is_some(), "file")?;
-            misplaced("poll_ms", self.poll_ms.is_some(), "file")?;
+            if self.kind != Kind::Dataset {
+                misplaced("poll_ms", self.poll_ms.is_some(), "file and dataset")?;
+            }
             misplaced("max_in_flight", self.max_in_flight.is_some(), "file")?;
             misplaced("move_when_done", self.move_when_done.is_some(), "file")?;
         }
@@ -228,7 +314,65 @@ impl TriggerSpec {
                     zone: Zone::parse(self.timezone.as_deref().unwrap_or("UTC"))
                         .map_err(|e| format!("timezone: {e}"))?,
                     catch_up: self.catch_up.unwrap_or_default(),
+                    finished_by: self
+                        .finished_by
+                        .as_deref()
+                        .map(parse_hh_mm)
+                        .transpose()
+                        .map_err(|e| format!("finished_by: {e}"))?,
                 }
+            }
+            Kind::Execution => {
+                let source = self
+                    .source
+                    .clone()
+                    .filter(|s| !s.is_empty())
+                    .ok_or("source: an execution trigger needs the state machine whose executions start it")?;
+                let statuses = self
+                    .statuses
+                    .clone()
+                    .unwrap_or_else(|| vec![ExecutionStatus::Succeeded]);
+                if statuses.is_empty() || statuses.contains(&ExecutionStatus::Running) {
+                    return Err("statuses: name at least one of SUCCEEDED, FAILED, TIMED_OUT, ABORTED, and only those".into());
+                }
+                Compiled::Execution { source, statuses }
+            }
+            Kind::Dataset => {
+                let inputs = self
+                    .inputs
+                    .clone()
+                    .filter(|i| !i.is_empty())
+                    .ok_or("inputs: a dataset trigger needs the paths of its files")?;
+                if inputs.len() > MAX_INPUTS {
+                    return Err(format!("inputs: at most {MAX_INPUTS} paths"));
+                }
+                for input in &inputs {
+                    check_input(input, roots).map_err(|e| format!("inputs: '{input}': {e}"))?;
+                }
+                let poll = self.poll_ms.unwrap_or(DEFAULT_DATASET_POLL_MS);
+                if poll < MIN_POLL_MS {
+                    return Err(format!("poll_ms: at least {MIN_POLL_MS}"));
+                }
+                let timeout = match self.timeout_minutes {
+                    None => None,
+                    Some(0) => return Err("timeout_minutes: at least 1".into()),
+                    Some(m) => Some(
+                        i64::try_from(m)
+                            .ok()
+                            .filter(|m| *m <= 366 * 24 * 60)
+                            .map(chrono::Duration::minutes)
+                            .ok_or("timeout_minutes: at most a year")?,
+                    ),
+                };
+                Compiled::Dataset(Dataset {
+                    inputs,
+                    period: self.period.unwrap_or_default(),
+                    zone: Zone::parse(self.timezone.as_deref().unwrap_or("UTC"))
+                        .map_err(|e| format!("timezone: {e}"))?,
+                    timeout,
+                    poll: Duration::from_millis(poll),
+                    roots: roots.to_vec(),
+                })
             }
             Kind::Webhook => {
                 if self.secret.as_deref().is_some_and(str::is_empty) {
@@ -280,6 +424,70 @@ impl TriggerSpec {
             template,
             kind,
         })
+    }
+}
+
+/// `HH:MM` (24-hour) as a wall time.
+pub fn parse_hh_mm(text: &str) -> Result<chrono::NaiveTime, String> {
+    let ok = text.len() == 5 && text.as_bytes()[2] == b':';
+    ok.then(|| chrono::NaiveTime::parse_from_str(text, "%H:%M").ok())
+        .flatten()
+        .ok_or_else(|| format!("'{text}' is not a time of day like 06:30"))
+}
+
+/// A dataset input: absolute, no `..`, known placeholders only, in the
+/// directory part only or the file name, and its fixed leading part inside
+/// one of `roots` (the nearest existing directory, canonical).
+fn check_input(input: &str, roots: &[PathBuf]) -> Result<(), String> {
+    if roots.is_empty() {
+        return Err(
+            "no file roots are configured ([triggers] file_roots in stepline.toml), so no file may be watched"
+                .into(),
+        );
+    }
+    let path = Path::new(input);
+    if !path.is_absolute() {
+        return Err("not an absolute path".into());
+    }
+    if path
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err("'..' is not allowed".into());
+    }
+    let mut rest = input;
+    while let Some(at) = rest.find('{') {
+        let tail = &rest[at..];
+        let Some(known) = PLACEHOLDERS.iter().find(|p| tail.starts_with(**p)) else {
+            return Err(format!(
+                "unknown placeholder at '{tail}': use {}",
+                PLACEHOLDERS.join(", ")
+            ));
+        };
+        rest = &tail[known.len()..];
+    }
+    if input.contains('}') && !PLACEHOLDERS.iter().any(|p| input.contains(p)) {
+        return Err("a '}' without its placeholder".into());
+    }
+    // The part before the first placeholder, up to its last '/': the
+    // directory every filled-in path is under.
+    let fixed = &input[..input.find('{').unwrap_or(input.len())];
+    let fixed = Path::new(&fixed[..fixed.rfind('/').unwrap_or(0).max(1)]);
+    let mut existing = fixed;
+    while !existing.exists() {
+        existing = existing.parent().ok_or("no part of the path exists")?;
+    }
+    let canonical = existing
+        .canonicalize()
+        .map_err(|e| format!("'{}' cannot be opened: {e}", existing.display()))?;
+    if roots.iter().any(|root| canonical.starts_with(root)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{}' (really '{}') is outside the configured file roots",
+            existing.display(),
+            canonical.display()
+        ))
     }
 }
 

@@ -581,3 +581,66 @@ async fn a_config_trigger_disabled_over_rest_stays_disabled() {
         .expect("restart");
     assert!(s.triggers.get("a").expect("get").0.enabled);
 }
+
+/// A schedule with `finished_by`, no alert sink: the alerts raised stay
+/// pending in the trigger's state, one per late slot however often the
+/// driver looks; a slot missed while the trigger was disabled is not late.
+#[tokio::test]
+async fn finished_by_raises_one_alert_per_late_slot() {
+    let s = setup("2026-03-01T05:59:00Z").await;
+    let spec = |name: &str, machine: &str| -> TriggerSpec {
+        serde_json::from_value(json!({
+            "name": name, "kind": "schedule", "state_machine": machine,
+            "schedule": "cron(0 6 * * ? *)", "finished_by": "07:00",
+        }))
+        .expect("spec")
+    };
+    // "etl" succeeds at once; "gone" does not exist, so its slot never
+    // starts.
+    s.triggers
+        .create(spec("fine", "etl"))
+        .await
+        .expect("create");
+    s.triggers
+        .create(spec("ghost", "gone"))
+        .await
+        .expect("create");
+    s.triggers.tick().await;
+    s.at("2026-03-01T06:00:00Z");
+    s.triggers.tick().await;
+    s.at("2026-03-01T07:00:01Z");
+    s.triggers.tick().await;
+    s.at("2026-03-01T07:30:00Z");
+    s.triggers.tick().await;
+    let pending = |name: &str| {
+        s.engine
+            .trigger_state(name)
+            .expect("state")
+            .map(|state| state.pending_alerts)
+            .unwrap_or_default()
+    };
+    assert_eq!(pending("fine"), Vec::<Value>::new());
+    let ghost = pending("ghost");
+    assert_eq!(ghost.len(), 1, "{ghost:?}");
+    assert_eq!(ghost[0]["id"], "slot/ghost/20260301T060000Z");
+    assert_eq!(ghost[0]["kind"], "slot");
+    assert!(
+        ghost[0]["text"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("it has not started")),
+        "{ghost:?}"
+    );
+
+    // Disabled over the next slot, enabled again before its deadline:
+    // not late.
+    s.triggers
+        .set_enabled("ghost", false)
+        .await
+        .expect("disable");
+    s.at("2026-03-02T06:30:00Z");
+    s.triggers.tick().await;
+    s.triggers.set_enabled("ghost", true).await.expect("enable");
+    s.at("2026-03-02T07:30:00Z");
+    s.triggers.tick().await;
+    assert_eq!(pending("ghost").len(), 1);
+}

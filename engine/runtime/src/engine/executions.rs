@@ -20,6 +20,11 @@ use super::{Engine, EngineError, check_name, lock, off_worker};
 /// finish closing.
 const CLOSING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How soon [`Engine::wait_for`] first looks again at an execution that
+/// runs elsewhere, and how far apart its looks grow.
+const NOT_LIVE_POLL_FIRST: std::time::Duration = std::time::Duration::from_millis(50);
+const NOT_LIVE_POLL_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Engine {
     /// Starts an execution. With a name already used, AWS's rule: the same
     /// input while the first is open returns it; anything else is
@@ -264,8 +269,10 @@ impl Engine {
         Ok(record)
     }
 
-    /// Waits until an execution has ended (tests, StartSyncExecution).
+    /// Waits until an execution has ended (nested executions, Map Run
+    /// children, file triggers, StartSyncExecution).
     pub async fn wait_for(&self, arn: &str) -> Result<ExecutionRecord, EngineError> {
+        let mut poll = NOT_LIVE_POLL_FIRST;
         loop {
             // Registered before the check, so an end in between is not missed.
             let (done, ended) = oneshot::channel();
@@ -280,13 +287,29 @@ impl Engine {
                 lock(&self.inner.waiters).remove(arn);
                 return Ok(record);
             }
-            // An execution that is not live (it paused on a storage error)
-            // would never signal; poll it slowly instead.
+            // An execution that is not live here (it paused on a storage
+            // error, or another node of a cluster runs it) never signals
+            // here: poll it, less often the longer it runs, so that many
+            // parents waiting on long children cost the store little.
             if !lock(&self.inner.live).contains_key(arn) {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                drop(ended);
+                self.forget_closed_waiters(arn);
+                tokio::time::sleep(poll).await;
+                poll = (poll * 2).min(NOT_LIVE_POLL_MAX);
                 continue;
             }
             let _ = ended.await;
+        }
+    }
+
+    /// Drops the registrations of waiters that stopped waiting on `arn`.
+    fn forget_closed_waiters(&self, arn: &str) {
+        let mut waiters = lock(&self.inner.waiters);
+        if let Some(waiting) = waiters.get_mut(arn) {
+            waiting.retain(|done| !done.is_closed());
+            if waiting.is_empty() {
+                waiters.remove(arn);
+            }
         }
     }
 

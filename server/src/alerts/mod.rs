@@ -1,6 +1,8 @@
 //! Alerts: when an execution ends FAILED, TIMED_OUT or ABORTED (or
-//! SUCCEEDED, when asked), POST a notification to the webhooks the
-//! operator configured under `[[alerts.webhooks]]` in stepline.toml.
+//! SUCCEEDED, when asked), or misses a deadline (`triggers::deadlines`),
+//! POST a notification to the webhooks the operator configured under
+//! `[[alerts.webhooks]]` in stepline.toml, and mail it to the addresses of
+//! `[[alerts.emails]]` (`email.rs`).
 //!
 //! The JSON payload is the EventBridge event AWS Step Functions emits for
 //! the same change ("Step Functions Execution Status Change", source
@@ -11,9 +13,15 @@
 //!
 //! Delivery never blocks an execution: the engine hands the ended record
 //! to a channel (registered before the engine opens, so executions that
-//! resume and end at start are announced too), a task here sends each notification with retries and
-//! exponential backoff, and at most `MAX_PENDING` notifications wait at
-//! once (more are dropped and counted).
+//! resume and end at start are announced too), a task here sends each
+//! notification with retries and exponential backoff, and at most
+//! `MAX_PENDING` notifications wait at once (more are dropped and
+//! counted). The same channel starts the `execution` triggers of the
+//! ended execution's state machine, and the end's notice stays until both
+//! are done.
+//!
+//! A deadline's alert is kept in its trigger's state record until it is
+//! delivered (`triggers::deadlines`), so it too is sent at least once.
 //!
 //! At least once: the engine writes an "ended notice" in the same batch as
 //! a STANDARD execution's end and hands notices left by a previous run to
@@ -32,14 +40,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use stepline_runtime::tasks::config::TaskConfig;
 use stepline_runtime::{Engine, EngineConfig};
 use stepline_store::{ExecutionRecord, ExecutionStatus};
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::triggers::hmac;
+use crate::triggers::{Triggers, hmac};
+
+pub mod email;
+
+pub use email::{EmailConfig, EmailTls};
 
 /// The most notifications in flight or waiting for a retry at once.
 pub const MAX_PENDING: usize = 1024;
@@ -64,6 +77,9 @@ pub struct AlertsConfig {
     pub allow: Vec<String>,
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
+    /// `[[alerts.emails]]`: the same alerts by e-mail over SMTP.
+    #[serde(default)]
+    pub emails: Vec<EmailConfig>,
 }
 
 /// One `[[alerts.webhooks]]`.
@@ -86,6 +102,13 @@ pub struct WebhookConfig {
     /// Attempts per notification, the first included (default 5).
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
+    /// Whether missed deadlines are sent here too (default true).
+    #[serde(default = "yes")]
+    pub deadlines: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -96,7 +119,7 @@ pub enum AlertFormat {
     Slack,
 }
 
-fn default_statuses() -> Vec<ExecutionStatus> {
+pub(crate) fn default_statuses() -> Vec<ExecutionStatus> {
     vec![
         ExecutionStatus::Failed,
         ExecutionStatus::TimedOut,
@@ -104,7 +127,7 @@ fn default_statuses() -> Vec<ExecutionStatus> {
     ]
 }
 
-fn default_attempts() -> u32 {
+pub(crate) fn default_attempts() -> u32 {
     5
 }
 
@@ -154,6 +177,9 @@ pub fn check(alerts: &AlertsConfig, tasks: &TaskConfig) -> Result<(), String> {
             }
         }
     }
+    for (i, mail) in alerts.emails.iter().enumerate() {
+        email::check(mail).map_err(|e| format!("alerts.emails[{i}].{e}"))?;
+    }
     Ok(())
 }
 
@@ -197,7 +223,18 @@ pub fn event(record: &ExecutionRecord, region: &str, account: &str) -> Value {
     })
 }
 
-/// The Slack-compatible text of `record`'s end.
+/// `text` with the three characters Slack and Mattermost read as control
+/// sequences (`<!channel>`, `<URL|label>`) escaped, as Slack asks: a
+/// cause or a name comes from definitions and tasks, and must not ping a
+/// channel or forge a link.
+pub fn chat_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The Slack-compatible text of `record`'s end (unescaped: `chat_escape`
+/// is applied when it is posted).
 pub fn slack(record: &ExecutionRecord) -> Value {
     let machine = record
         .state_machine_arn
@@ -220,96 +257,257 @@ pub fn slack(record: &ExecutionRecord) -> Value {
     json!({ "text": text })
 }
 
-/// Registers alerts as an observer of ended executions, before the engine
-/// opens (so executions resumed at open are observed too); `None` when no
-/// webhook is configured.
-pub fn observe(
-    alerts: &AlertsConfig,
-    engine: &mut EngineConfig,
-) -> Option<mpsc::UnboundedReceiver<ExecutionRecord>> {
-    if alerts.webhooks.is_empty() {
-        return None;
-    }
-    let (send, ended) = mpsc::unbounded_channel();
-    engine.ended.push(send);
-    Some(ended)
+/// A missed deadline (`triggers::deadlines`): what is alerted, and what a
+/// trigger's state keeps until it is delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deadline {
+    /// The same miss always has the same id, so a receiver can tell a
+    /// duplicate (at least once).
+    pub id: String,
+    /// What missed it: `execution`, `state`, `slot` or `dataset`.
+    pub kind: String,
+    /// The state machine's name.
+    pub state_machine: String,
+    /// When it was due.
+    pub deadline: DateTime<Utc>,
+    /// One line for people (the chat text and the mail's subject).
+    pub text: String,
+    /// The rest, for programs: ARNs, the trigger, the slot, the state...
+    pub detail: Value,
 }
 
-/// Sends the notifications of the executions `ended` reports, until the
-/// engine goes.
-pub fn start(
-    engine: Engine,
-    alerts: &AlertsConfig,
-    mut ended: mpsc::UnboundedReceiver<ExecutionRecord>,
-) {
-    let hooks: Arc<[WebhookConfig]> = alerts.webhooks.clone().into();
-    let client = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default();
-    let pending = Arc::new(Semaphore::new(MAX_PENDING));
-    tokio::spawn(async move {
-        while let Some(record) = ended.recv().await {
-            let machine = record
+/// What an alert is about.
+#[derive(Debug, Clone)]
+pub enum Message {
+    Ended(ExecutionRecord),
+    Deadline(Deadline),
+}
+
+impl Message {
+    fn machine(&self) -> String {
+        match self {
+            Message::Ended(record) => record
                 .state_machine_arn
                 .rsplit(':')
                 .next()
                 .unwrap_or_default()
-                .to_owned();
-            let wanted: Vec<&WebhookConfig> = hooks
-                .iter()
-                .filter(|hook| {
-                    hook.statuses.contains(&record.status)
-                        && hook
-                            .state_machines
-                            .as_ref()
-                            .is_none_or(|names| names.contains(&machine))
-                })
-                .collect();
-            // The execution's end notice goes when its last notification
-            // is delivered or given up; never on shutdown, so an alert
-            // still being retried is sent again at the next start.
-            let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(wanted.len()));
-            let done = {
-                let (engine, arn) = (engine.clone(), record.arn.clone());
-                move |remaining: &std::sync::atomic::AtomicUsize| {
-                    if remaining.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
-                        engine.ended_handled(&arn);
-                    }
-                }
+                .to_owned(),
+            Message::Deadline(d) => d.state_machine.clone(),
+        }
+    }
+
+    fn id(&self) -> String {
+        match self {
+            Message::Ended(record) => format!("{}/{}", record.arn, record.status.as_str()),
+            Message::Deadline(d) => d.id.clone(),
+        }
+    }
+
+    /// Whether a sink with these filters wants it.
+    fn wanted(
+        &self,
+        statuses: &[ExecutionStatus],
+        machines: Option<&Vec<String>>,
+        deadlines: bool,
+    ) -> bool {
+        let kind = match self {
+            Message::Ended(record) => statuses.contains(&record.status),
+            Message::Deadline(_) => deadlines,
+        };
+        kind && machines.is_none_or(|names| names.contains(&self.machine()))
+    }
+
+    /// The one-line text (chat, mail subject).
+    pub fn text(&self) -> String {
+        match self {
+            Message::Ended(record) => slack(record)["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            Message::Deadline(d) => format!("stepline: {}", d.text),
+        }
+    }
+
+    /// The JSON body: AWS's EventBridge event for an end; for a deadline,
+    /// an event of the same envelope from source `stepline`.
+    pub fn event(&self, region: &str, account: &str) -> Value {
+        match self {
+            Message::Ended(record) => event(record, region, account),
+            Message::Deadline(d) => json!({
+                "version": "0",
+                "id": d.id,
+                "detail-type": "Stepline Deadline Missed",
+                "source": "stepline",
+                "account": account,
+                "time": d.deadline.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "region": region,
+                "resources": d.detail.get("resources").cloned().unwrap_or_else(|| json!([])),
+                "detail": {
+                    "kind": d.kind,
+                    "stateMachine": d.state_machine,
+                    "deadline": d.deadline.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    "text": d.text,
+                    "details": d.detail,
+                },
+            }),
+        }
+    }
+}
+
+/// Registers the server as an observer of ended executions, before the
+/// engine opens (so executions resumed at open are observed too). Always:
+/// `execution` triggers may be created over REST at any time, and their
+/// firing rests on the end's notice.
+pub fn observe(engine: &mut EngineConfig) -> mpsc::UnboundedReceiver<ExecutionRecord> {
+    let (send, ended) = mpsc::unbounded_channel();
+    engine.ended.push(send);
+    ended
+}
+
+/// The alert sinks of one server: the webhooks and the mail relays. Cheap
+/// to clone.
+#[derive(Clone)]
+pub struct Alerter {
+    inner: Arc<Sinks>,
+}
+
+impl std::fmt::Debug for Alerter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Alerter")
+            .field("webhooks", &self.inner.hooks.len())
+            .field("emails", &self.inner.mailers.len())
+            .finish()
+    }
+}
+
+struct Sinks {
+    engine: Engine,
+    hooks: Vec<WebhookConfig>,
+    mailers: Vec<email::Mailer>,
+    client: reqwest::Client,
+    /// Bounds the notifications in flight or waiting for a retry.
+    pending: Arc<Semaphore>,
+}
+
+impl Alerter {
+    /// The sinks of `alerts`; mail passwords named by environment
+    /// variables or files are read here, once.
+    pub fn new(engine: Engine, alerts: &AlertsConfig) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        let mailers = alerts
+            .emails
+            .iter()
+            .enumerate()
+            .map(|(i, config)| {
+                email::Mailer::new(config).map_err(|e| format!("alerts.emails[{i}].{e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            inner: Arc::new(Sinks {
+                engine,
+                hooks: alerts.webhooks.clone(),
+                mailers,
+                client,
+                pending: Arc::new(Semaphore::new(MAX_PENDING)),
+            }),
+        })
+    }
+
+    /// Sends `message` to every sink that wants it, each with its retries;
+    /// returns when each has delivered it or given up (or it was dropped:
+    /// `MAX_PENDING` are already waiting).
+    pub async fn send(&self, message: &Message) {
+        let sinks = &self.inner;
+        let config = sinks.engine.config();
+        let mut deliveries = tokio::task::JoinSet::new();
+        for hook in &sinks.hooks {
+            if !message.wanted(&hook.statuses, hook.state_machines.as_ref(), hook.deadlines) {
+                continue;
+            }
+            let Ok(permit) = Arc::clone(&sinks.pending).try_acquire_owned() else {
+                self.dropped(message);
+                continue;
             };
-            if wanted.is_empty() {
-                engine.ended_handled(&record.arn);
+            let body = match hook.format {
+                AlertFormat::Json => message.event(&config.region, &config.account),
+                AlertFormat::Slack => json!({ "text": chat_escape(&message.text()) }),
+            };
+            let (client, hook) = (sinks.client.clone(), hook.clone());
+            deliveries.spawn(async move {
+                let delivered = deliver(&client, &hook, body.to_string()).await;
+                drop(permit);
+                (hook.url.clone(), delivered)
+            });
+        }
+        for mailer in &sinks.mailers {
+            let c = mailer.config();
+            if !message.wanted(&c.statuses, c.state_machines.as_ref(), c.deadlines) {
+                continue;
             }
-            for hook in wanted {
-                let Ok(permit) = Arc::clone(&pending).try_acquire_owned() else {
-                    engine.metrics().alert("dropped");
-                    tracing::warn!(execution = %record.arn, "alert dropped: {MAX_PENDING} are already pending");
-                    done(&remaining);
-                    continue;
-                };
-                let config = engine.config();
-                let body = match hook.format {
-                    AlertFormat::Json => event(&record, &config.region, &config.account),
-                    AlertFormat::Slack => slack(&record),
-                };
-                let (engine, client, hook) = (engine.clone(), client.clone(), hook.clone());
-                let arn = record.arn.clone();
-                let (done, remaining) = (done.clone(), Arc::clone(&remaining));
-                tokio::spawn(async move {
-                    let delivered = deliver(&client, &hook, body.to_string()).await;
-                    match &delivered {
-                        Ok(()) => engine.metrics().alert("delivered"),
-                        Err(e) => {
-                            engine.metrics().alert("failed");
-                            tracing::warn!(execution = %arn, url = %hook.url, error = %e, "alert not delivered");
-                        }
-                    }
-                    drop(permit);
-                    done(&remaining);
-                });
+            let Ok(permit) = Arc::clone(&sinks.pending).try_acquire_owned() else {
+                self.dropped(message);
+                continue;
+            };
+            let mail = email::Mail {
+                subject: email::subject(&message.text()),
+                body: format!(
+                    "{}\n\n{}\n",
+                    message.text(),
+                    serde_json::to_string_pretty(&message.event(&config.region, &config.account))
+                        .unwrap_or_default()
+                ),
+                id: message.id(),
+            };
+            let mailer = mailer.clone();
+            deliveries.spawn(async move {
+                let delivered = mailer.send(&mail).await;
+                drop(permit);
+                (format!("smtp://{}", mailer.config().host), delivered)
+            });
+        }
+        while let Some(done) = deliveries.join_next().await {
+            match done {
+                Ok((_, Ok(()))) => sinks.engine.metrics().alert("delivered"),
+                Ok((to, Err(e))) => {
+                    sinks.engine.metrics().alert("failed");
+                    tracing::warn!(alert = %message.id(), to = %to, error = %e, "alert not delivered");
+                }
+                Err(e) => {
+                    sinks.engine.metrics().alert("failed");
+                    tracing::warn!(alert = %message.id(), error = %e, "alert delivery stopped");
+                }
             }
+        }
+    }
+
+    fn dropped(&self, message: &Message) {
+        self.inner.engine.metrics().alert("dropped");
+        tracing::warn!(alert = %message.id(), "alert dropped: {MAX_PENDING} are already pending");
+    }
+}
+
+/// Handles the executions `ended` reports, until the engine goes: starts
+/// the `execution` triggers of each one's state machine and sends its
+/// alerts; its end notice goes when both are done (never on shutdown, so
+/// what was still being retried is done again at the next start).
+pub fn start(
+    alerter: Alerter,
+    triggers: Triggers,
+    mut ended: mpsc::UnboundedReceiver<ExecutionRecord>,
+) {
+    tokio::spawn(async move {
+        while let Some(record) = ended.recv().await {
+            let (alerter, triggers) = (alerter.clone(), triggers.clone());
+            tokio::spawn(async move {
+                let message = Message::Ended(record.clone());
+                tokio::join!(triggers.execution_ended(&record), alerter.send(&message));
+                triggers.engine().ended_handled(&record.arn);
+            });
         }
     });
 }
@@ -405,6 +603,10 @@ mod tests {
             ),
             "{text}"
         );
+        assert_eq!(
+            chat_escape("<!channel> a & b <https://x|y>"),
+            "&lt;!channel&gt; a &amp; b &lt;https://x|y&gt;"
+        );
     }
 
     fn hook(url: &str) -> AlertsConfig {
@@ -418,7 +620,9 @@ mod tests {
                 secret: None,
                 format: AlertFormat::Json,
                 max_attempts: 5,
+                deadlines: true,
             }],
+            emails: Vec::new(),
         }
     }
 
