@@ -272,6 +272,7 @@ fn check(config: &Config) -> Result<(), String> {
         }
     }
     config.tls.files()?;
+    stepline_runtime::cache::TaskCache::new(&config.tasks.cache).map_err(|e| e.to_string())?;
     crate::alerts::check(&config.alerts, &config.tasks)?;
     crate::triggers::deadlines::check(&config.deadlines)?;
     for (function, mapping) in &config.tasks.lambda {
@@ -437,6 +438,7 @@ mod tests {
                 "[tasks.http]\nallow = [\"http://10.0.0.5:8080/v1/\", \"https://api.example.com\"]\n",
                 "[tasks.connections]\nk = { api_key = { name = \"x-api-key\", value = \"v\" } }\nb = { basic = { username = \"u\", password = \"p\" } }\nt = { bearer = { token = \"t\" } }\no = { oauth = { token_url = \"https://auth.example.com/token\", client_id = \"i\", client_secret = \"s\", scope = \"read\" } }\n",
                 "[tasks.lambda]\nf = { url = \"http://127.0.0.1:9000/f\" }\n",
+                "[tasks.cache]\nmax_entries = 100\n\n[[tasks.cache.rules]]\nprocess = \"crawl\"\nttl_seconds = 3600\nkey = { \"day.$\" = \"$.day\" }\n\n[[tasks.cache.rules]]\nhttp = \"https://api.example.com/prices/\"\nttl_seconds = 60\n",
                 "[triggers]\n",
                 "[alerts]\nallow = [\"https://hooks.slack.com/services/\"]\n\n[[alerts.webhooks]]\nurl = \"https://hooks.slack.com/services/T/B/x\"\nformat = \"slack\"\n\n[[alerts.webhooks]]\nurl = \"http://127.0.0.1:9000/alerts\"\nstatuses = [\"FAILED\", \"SUCCEEDED\"]\nstate_machines = [\"orders\"]\nheaders = { Authorization = \"Bearer t\" }\nsecret = \"s\"\nmax_attempts = 3\n",
                 "[server]\nmax_connections = 10\nmax_header_bytes = 8192\nheader_timeout_seconds = 5\nbody_timeout_seconds = 5\n",
@@ -549,6 +551,13 @@ mod tests {
                 "[tasks.lambda]\nf = { url = \"http://127.0.0.1/\", process = \"p\" }\n",
                 "[tasks.lambda]\nf = { arn = \"arn:aws:lambda:us-east-1:1:function:f\" }\n",
                 "[tasks.lambda]\nf = { url = 8080 }\n",
+                "[tasks.cache]\nmax_entries = -1\n",
+                "[tasks.cache]\nrule = []\n",
+                "[[tasks.cache.rules]]\nttl_seconds = 5\n",
+                "[[tasks.cache.rules]]\nprocess = \"a\"\n",
+                "[[tasks.cache.rules]]\nprocess = \"a\"\nttl_seconds = 0\n",
+                "[[tasks.cache.rules]]\nprocess = \"a\"\nlambda = \"b\"\nttl_seconds = 5\n",
+                "[[tasks.cache.rules]]\nprocess = \"a\"\nttl_seconds = 5\nttl = 5\n",
                 "[alerts]\nwebhook = []\n",
                 "[alerts]\nallow = \"*\"\n",
                 "[[alerts.webhooks]]\nstatuses = [\"FAILED\"]\n",
@@ -641,6 +650,8 @@ mod tests {
                 ("[tasks.connections.c]\nbearer = { token = \"t\", zzz = 1 }\n", "/$defs/connection/properties/bearer/properties"),
                 ("[tasks.connections.c]\noauth = { token_url = \"u\", client_id = \"i\", client_secret = \"s\", zzz = 1 }\n", "/$defs/connection/properties/oauth/properties"),
                 ("[tasks.lambda]\nf = { zzz = \"x\" }\n", "/$defs/lambda/properties"),
+                ("[tasks.cache]\nzzz = 1\n", "/properties/tasks/properties/cache/properties"),
+                ("[[tasks.cache.rules]]\nprocess = \"a\"\nttl_seconds = 5\nzzz = 1\n", "/$defs/cache_rule/properties"),
                 ("[triggers]\nzzz = 1\n", "/properties/triggers/properties"),
                 ("[[triggers.define]]\nname = \"a\"\nkind = \"webhook\"\nstate_machine = \"m\"\nzzz = 1\n", "/$defs/trigger/properties"),
                 ("[alerts]\nzzz = 1\n", "/properties/alerts/properties"),

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod limits;
+pub mod lineage;
 pub mod load;
 pub mod origin;
 pub mod rest;

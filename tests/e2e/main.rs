@@ -5,6 +5,7 @@
 mod access;
 mod architecture;
 mod aws;
+mod cache;
 mod cli;
 mod cli_ops;
 mod cluster;

@@ -136,6 +136,9 @@ pub enum Event {
     },
     ActivitySucceeded {
         output: Arc<Value>,
+        /// Set when the result came from the task cache, not a worker.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache: Option<Box<CacheHit>>,
     },
     ActivityFailed {
         error: Option<String>,
@@ -184,6 +187,22 @@ pub struct TaskSucceeded {
     pub resource_type: String,
     pub resource: String,
     pub output: Arc<Value>,
+    /// Set when the result came from the task cache instead of a call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<Box<CacheHit>>,
+}
+
+/// Where a task's result came from when the runtime served it from its
+/// cache of results (`[tasks.cache]`) instead of calling the task: the
+/// entry's key and the execution that stored it. A stepline addition: the
+/// faces render it in a field AWS's clients ignore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheHit {
+    pub key: String,
+    /// The execution whose task call stored the result.
+    pub execution_arn: String,
+    pub stored: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
 }
 
 /// A task failed or timed out.

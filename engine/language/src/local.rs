@@ -92,6 +92,7 @@ pub fn run_to_completion(
                 Ok(output) => Command::TaskSucceeded {
                     task: request.task,
                     output,
+                    cached: None,
                 },
                 Err(failure) => Command::TaskFailed {
                     task: request.task,

@@ -7,10 +7,11 @@ use tokio_postgres::types::ToSql;
 
 use stepline_language::history::HistoryEvent;
 use stepline_store::{
-    Activities, ActivityRecord, EndedNotices, ExecutionPage, ExecutionQuery, ExecutionRecord,
-    ExecutionSummary, Executions, ExecutionsOf, Histories, JournalEntry, Journals, ListCursor,
-    MapRunRecord, MapRuns, StateMachineRecord, StateMachines, StoreError, TaskLogRecord, TaskLogs,
-    TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers,
+    Activities, ActivityRecord, CacheEntryRecord, EndedNotices, ExecutionPage, ExecutionQuery,
+    ExecutionRecord, ExecutionSummary, Executions, ExecutionsOf, Histories, JournalEntry, Journals,
+    Lineage, LineageRecord, ListCursor, MapRunRecord, MapRuns, StateMachineRecord, StateMachines,
+    StoreError, TaskCache, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord,
+    Timers, TriggerRecord, TriggerStateRecord, Triggers,
 };
 
 use crate::{PostgresError, PostgresStore};
@@ -371,6 +372,46 @@ impl MapRuns for PostgresStore {
         decode_all(&self.rows(
             "SELECT record FROM map_runs WHERE execution = $1 ORDER BY arn",
             vec![text(execution)],
+        )?)
+    }
+}
+
+impl TaskCache for PostgresStore {
+    fn cache_entry(&self, key: &str) -> Result<Option<CacheEntryRecord>, StoreError> {
+        decode_first(&self.rows(
+            "SELECT record FROM task_cache WHERE key = $1",
+            vec![text(key)],
+        )?)
+    }
+
+    fn cache_entries_page(
+        &self,
+        after: &str,
+        limit_: usize,
+    ) -> Result<Vec<CacheEntryRecord>, StoreError> {
+        decode_all(&self.rows(
+            "SELECT record FROM task_cache WHERE key > $1 ORDER BY key LIMIT $2",
+            vec![text(after), Box::new(limit(limit_))],
+        )?)
+    }
+}
+
+impl Lineage for PostgresStore {
+    fn lineage_of_path(&self, path: &str, limit_: usize) -> Result<Vec<LineageRecord>, StoreError> {
+        decode_all(&self.rows(
+            "SELECT record FROM lineage WHERE path = $1 ORDER BY execution, kind LIMIT $2",
+            vec![text(path), Box::new(limit(limit_))],
+        )?)
+    }
+
+    fn lineage_of_execution(
+        &self,
+        execution: &str,
+        limit_: usize,
+    ) -> Result<Vec<LineageRecord>, StoreError> {
+        decode_all(&self.rows(
+            "SELECT record FROM lineage WHERE execution = $1 ORDER BY kind, path LIMIT $2",
+            vec![text(execution), Box::new(limit(limit_))],
         )?)
     }
 }

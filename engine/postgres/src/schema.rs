@@ -136,6 +136,23 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX activity_tasks_by_execution ON activity_tasks (execution);
     CREATE TABLE leaders (role text PRIMARY KEY, node text NOT NULL);
     "#,
+    // 3: task results kept for reuse, and which executions read and wrote
+    // which files (lineage).
+    r#"
+    CREATE TABLE task_cache (
+        key text COLLATE "C" PRIMARY KEY,
+        expires_ns bigint NOT NULL,
+        record text NOT NULL
+    );
+    CREATE TABLE lineage (
+        path text COLLATE "C" NOT NULL,
+        execution text COLLATE "C" NOT NULL,
+        kind text COLLATE "C" NOT NULL,
+        record text NOT NULL,
+        PRIMARY KEY (path, execution, kind)
+    );
+    CREATE INDEX lineage_by_execution ON lineage (execution, kind, path);
+    "#,
 ];
 
 /// The schema version this build writes and reads.

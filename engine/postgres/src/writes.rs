@@ -321,7 +321,8 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
                   runs AS (DELETE FROM map_runs WHERE execution = $1),
                   leases AS (DELETE FROM leases WHERE execution = $1),
                   messages AS (DELETE FROM messages WHERE execution = $1),
-                  offered AS (DELETE FROM activity_tasks WHERE execution = $1)
+                  offered AS (DELETE FROM activity_tasks WHERE execution = $1),
+                  lineage AS (DELETE FROM lineage WHERE execution = $1)
              DELETE FROM executions WHERE arn = $1",
             vec![text(arn)],
         ),
@@ -375,6 +376,25 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
             vec![
                 text(&r.map_run_arn),
                 text(&r.execution_arn),
+                Box::new(encode(r)?),
+            ],
+        ),
+        WriteOp::PutCacheEntry(e) => plain(
+            "INSERT INTO task_cache (key, expires_ns, record) VALUES ($1, $2, $3)
+             ON CONFLICT (key) DO UPDATE SET expires_ns = EXCLUDED.expires_ns,
+                 record = EXCLUDED.record",
+            vec![text(&e.key), Box::new(nanos(e.expires)), Box::new(encode(e)?)],
+        ),
+        WriteOp::RemoveCacheEntry(key) => {
+            plain("DELETE FROM task_cache WHERE key = $1", vec![text(key)])
+        }
+        WriteOp::PutLineage(r) => plain(
+            "INSERT INTO lineage (path, execution, kind, record) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (path, execution, kind) DO UPDATE SET record = EXCLUDED.record",
+            vec![
+                text(&r.path),
+                text(&r.execution_arn),
+                text(r.kind.as_str()),
                 Box::new(encode(r)?),
             ],
         ),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use stepline_language::asl::StateMachine;
-use stepline_store::{ExecutionRecord, MapRunChild, MapRunRecord};
+use stepline_store::{ExecutionRecord, LineageRecord, MapRunChild, MapRunRecord};
 
 use crate::error::EngineError;
 
@@ -68,4 +68,8 @@ pub trait Children: Send + Sync {
 
     /// Makes everything written so far durable.
     fn flush_now(&self) -> ChildFuture<'_, ()>;
+
+    /// Records files an execution read or wrote (lineage): a Map Run's
+    /// ItemReader and ResultWriter files.
+    fn record_lineage(&self, records: Vec<LineageRecord>) -> Result<(), EngineError>;
 }

@@ -25,8 +25,8 @@ use stepline_language::interp::{
     Command, Effect, Execution, ExecutionInfo, Status, TaskId, TaskRequest, TimerId,
 };
 use stepline_store::{
-    ExecutionRecord, ExecutionStatus, JournalCommand, JournalEntry, Lease, Store, StoreError,
-    TaskTokenRecord, TimerRecord, WriteBatch, WriteOp,
+    ExecutionRecord, ExecutionStatus, JournalCacheHit, JournalCommand, JournalEntry, Lease, Store,
+    StoreError, TaskTokenRecord, TimerRecord, WriteBatch, WriteOp,
 };
 
 /// An execution bound to the store that keeps it.
@@ -222,17 +222,18 @@ impl DurableExecution {
         now: DateTime<Utc>,
         command: Command,
     ) -> Result<Vec<Effect>, StoreError> {
-        self.apply_with(store, now, command, None)
+        self.apply_with(store, now, command, Vec::new())
     }
 
     /// [`DurableExecution::apply`], with `also` written in the same batch
-    /// (the removal of the message that brought the command).
+    /// (the removal of the message that brought the command, the cache
+    /// entry and the lineage a task's result makes).
     pub fn apply_with(
         &mut self,
         store: &dyn Store,
         now: DateTime<Utc>,
         command: Command,
-        also: Option<WriteOp>,
+        also: Vec<WriteOp>,
     ) -> Result<Vec<Effect>, StoreError> {
         let mut batch = self.new_batch();
         batch.ops.extend(also);
@@ -479,9 +480,19 @@ pub(crate) fn journal_command(command: &Command) -> JournalCommand {
             output,
         },
         Command::TaskHeartbeat { task } => JournalCommand::TaskHeartbeat { task: task.0 },
-        Command::TaskSucceeded { task, output } => JournalCommand::TaskSucceeded {
+        Command::TaskSucceeded {
+            task,
+            output,
+            cached,
+        } => JournalCommand::TaskSucceeded {
             task: task.0,
             output,
+            cached: cached.map(|hit| JournalCacheHit {
+                key: hit.key,
+                execution_arn: hit.execution_arn,
+                stored: hit.stored,
+                expires: hit.expires,
+            }),
         },
         Command::TaskFailed { task, error, cause } => JournalCommand::TaskFailed {
             task: task.0,
@@ -507,9 +518,21 @@ pub(crate) fn interp_command(command: JournalCommand) -> Command {
             output,
         },
         JournalCommand::TaskHeartbeat { task } => Command::TaskHeartbeat { task: TaskId(task) },
-        JournalCommand::TaskSucceeded { task, output } => Command::TaskSucceeded {
+        JournalCommand::TaskSucceeded {
+            task,
+            output,
+            cached,
+        } => Command::TaskSucceeded {
             task: TaskId(task),
             output,
+            cached: cached.map(|hit| {
+                Box::new(stepline_language::history::CacheHit {
+                    key: hit.key,
+                    execution_arn: hit.execution_arn,
+                    stored: hit.stored,
+                    expires: hit.expires,
+                })
+            }),
         },
         JournalCommand::TaskFailed { task, error, cause } => Command::TaskFailed {
             task: TaskId(task),
@@ -642,11 +665,13 @@ mod tests {
                 return Command::TaskSucceeded {
                     task: request.task,
                     output: json!({"paid": true}),
+                    cached: None,
                 };
             }
             Command::TaskSucceeded {
                 task: request.task,
                 output: json!({"shipped": request.input}),
+                cached: None,
             }
         }
     }
@@ -899,6 +924,7 @@ mod tests {
             Command::TaskSucceeded {
                 task: TaskId(u64::MAX),
                 output: json!("done"),
+                cached: None,
             },
             Command::TaskFailed {
                 task: TaskId(5),
@@ -1046,6 +1072,7 @@ mod tests {
                 [Effect::InvokeTask(request)] => Command::TaskSucceeded {
                     task: request.task,
                     output: json!({"ok": true}),
+                    cached: None,
                 },
                 [Effect::StartTimer { timer, .. }] => Command::TimerFired { timer: *timer },
                 other => panic!("{label}: unexpected effects {other:?}"),

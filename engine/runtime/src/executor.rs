@@ -210,6 +210,25 @@ impl Pending {
     }
 }
 
+/// What the loop remembers of a task it handed out, for when its answer
+/// comes: the request, and the cache key its result is to be kept under
+/// (a call a cache rule covers that missed).
+struct Handed {
+    state_name: String,
+    resource: String,
+    cache: Option<crate::cache::CacheKey>,
+}
+
+impl Handed {
+    fn of(request: &TaskRequest, cache: Option<crate::cache::CacheKey>) -> Self {
+        Self {
+            state_name: request.state_name.clone(),
+            resource: request.resource.arn.clone(),
+            cache,
+        }
+    }
+}
+
 /// A task being carried out: its invocation (dropped to cancel it) or its
 /// place in an activity's queue.
 enum Running {
@@ -244,12 +263,14 @@ pub(crate) fn run(
         let arn = execution.record().arn.clone();
         let mut timers: HashMap<TimerId, TimerKey> = HashMap::new();
         let mut running: HashMap<TaskId, Running> = HashMap::new();
+        let mut handed: HashMap<TaskId, Handed> = HashMap::new();
         // Set when a storage failure stops the loop: what the execution did
         // in memory since its last write is not stored, so its end (if it
         // reached one) is not announced; it resumes from the store.
         let mut paused = false;
         'life: loop {
             for task in pending.cancelled_tasks.drain(..) {
+                handed.remove(&task);
                 cancel(&engine, &arn, &mut running, task);
             }
             for timer in pending.cancelled_timers.drain(..) {
@@ -267,7 +288,22 @@ pub(crate) fn run(
                     continue;
                 }
                 let mocked = engine.mocked(execution.record(), &request);
+                // A call a cache rule covers is answered from the cache
+                // when a live result is there; else its result is kept.
+                let mut cached = None;
+                if mocked.is_none() {
+                    if let Some(key) = engine.task_cache().key_for(&request) {
+                        cached = engine.cache_lookup(&key);
+                        if cached.is_none() {
+                            handed.insert(task, Handed::of(&request, Some(key)));
+                        }
+                    }
+                }
+                if !handed.contains_key(&task) && cached.is_none() {
+                    handed.insert(task, Handed::of(&request, None));
+                }
                 if mocked.is_none()
+                    && cached.is_none()
                     && matches!(request.resource.kind, ResourceKind::Activity { .. })
                 {
                     let activity_arn = request.resource.arn.clone();
@@ -300,9 +336,15 @@ pub(crate) fn run(
                     }
                 }
                 let handed_over = crate::HandedOver::default();
-                let handle = match mocked {
-                    Some(answer) => answer_with(answer, task, inbox.clone()),
-                    None => invoke(&engine, &arn, request, inbox.clone(), handed_over.clone()),
+                let handle = match (mocked, cached) {
+                    (Some(answer), _) => answer_with(answer, task, inbox.clone()),
+                    (None, Some((output, hit))) => {
+                        tracing::info!(state = %request.state_name, key = %hit.key, "task answered from the cache");
+                        answer_cached(output, hit, task, inbox.clone())
+                    }
+                    (None, None) => {
+                        invoke(&engine, &arn, request, inbox.clone(), handed_over.clone())
+                    }
                 };
                 running.insert(task, Running::Invocation(handle, handed_over));
             }
@@ -357,16 +399,56 @@ pub(crate) fn run(
                     )
                 }
             };
+            let mut also: Vec<stepline_store::WriteOp> = posted.into_iter().collect();
+            let mut cache_written = false;
             match &command {
                 Command::TimerFired { timer } => {
                     timers.remove(timer);
                 }
-                Command::TaskSucceeded { task, .. } | Command::TaskFailed { task, .. } => {
+                Command::TaskSucceeded {
+                    task,
+                    output,
+                    cached,
+                } => {
                     running.remove(task);
+                    // Only a task still open gets a result recorded; the
+                    // cache entry and the lineage go with it, in its batch.
+                    let open = execution.execution().is_task_open(*task);
+                    if let (Some(handed), true) = (handed.remove(task), open) {
+                        if cached.is_none() {
+                            if let Some(key) = &handed.cache {
+                                if let Some(entry) = engine.cache_entry(
+                                    key,
+                                    &handed.resource,
+                                    &handed.state_name,
+                                    &arn,
+                                    output,
+                                ) {
+                                    also.push(entry);
+                                    cache_written = true;
+                                }
+                            }
+                            let now = engine.now();
+                            also.extend(
+                                crate::lineage::reported(
+                                    &arn,
+                                    &handed.state_name,
+                                    output,
+                                    now,
+                                )
+                                .into_iter()
+                                .map(stepline_store::WriteOp::PutLineage),
+                            );
+                        }
+                    }
+                }
+                Command::TaskFailed { task, .. } => {
+                    running.remove(task);
+                    handed.remove(task);
                 }
                 _ => {}
             }
-            let effects = match execution.apply_with(engine.store(), engine.now(), command, posted)
+            let effects = match execution.apply_with(engine.store(), engine.now(), command, also)
             {
                 Ok(effects) => effects,
                 Err(e) => {
@@ -375,6 +457,9 @@ pub(crate) fn run(
                     break;
                 }
             };
+            if cache_written {
+                engine.cache_entry_written();
+            }
             count_transitions(&engine, &execution);
             if !execution.is_volatile() {
                 if let Err(e) = engine.flush().await {
@@ -561,7 +646,11 @@ fn invoke(
             let command = match answer {
                 // The request was accepted; the answer comes by callback.
                 Ok(output) if callback => Command::TaskSubmitted { task, output },
-                Ok(output) => Command::TaskSucceeded { task, output },
+                Ok(output) => Command::TaskSucceeded {
+                    task,
+                    output,
+                    cached: None,
+                },
                 Err(Failure { error, cause }) => Command::TaskFailed { task, error, cause },
             };
             let _ = inbox.send(Message::Command(command));
@@ -570,10 +659,32 @@ fn invoke(
     )
 }
 
+/// Answers a task from the cache (as if its invocation had returned at
+/// once, with the result's origin for its TaskSucceeded event).
+fn answer_cached(
+    output: Value,
+    hit: stepline_language::history::CacheHit,
+    task: TaskId,
+    inbox: Inbox,
+) -> JoinHandle<()> {
+    let command = Command::TaskSucceeded {
+        task,
+        output,
+        cached: Some(Box::new(hit)),
+    };
+    tokio::spawn(async move {
+        let _ = inbox.send(Message::Command(command));
+    })
+}
+
 /// Answers a mocked task (as if its invocation had returned at once).
 fn answer_with(answer: Result<Value, Failure>, task: TaskId, inbox: Inbox) -> JoinHandle<()> {
     let command = match answer {
-        Ok(output) => Command::TaskSucceeded { task, output },
+        Ok(output) => Command::TaskSucceeded {
+            task,
+            output,
+            cached: None,
+        },
         Err(Failure { error, cause }) => Command::TaskFailed { task, error, cause },
     };
     tokio::spawn(async move {

@@ -12,9 +12,13 @@
 //! - [`tasks`]: the task runners (HTTP, processes, Lambda mappings,
 //!   activities, nested executions, mocks).
 //! - [`maprun`]: the distributed Map's runner, readers and writers.
+//! - [`cache`]: which task results are kept and reused, and their keys.
+//! - [`lineage`]: the files an execution read and wrote, as it reports
+//!   them.
 //! - [`confined`]: file access confined to the directories an operator
 //!   allowed.
 
+pub mod cache;
 mod children;
 pub mod confined;
 pub mod durable;
@@ -22,6 +26,7 @@ mod engine;
 mod entropy;
 mod error;
 mod executor;
+pub mod lineage;
 pub mod maprun;
 mod metrics;
 pub mod task_logs;
@@ -31,7 +36,7 @@ mod test_state;
 mod timers;
 
 pub use durable::{DurableExecution, Keeping, Outstanding, idempotency_key};
-pub use engine::{ClusterConfig, Ended, Engine, EngineConfig, EngineError, Resolved};
+pub use engine::{CachePurge, ClusterConfig, Ended, Engine, EngineConfig, EngineError, Resolved};
 pub use metrics::Metrics;
 pub use stepline_language::clock::{Clock, ManualClock, WallClock};
 pub use stepline_language::local::{Invoker, Outcome, UnavailableInvoker, run_to_completion};

@@ -72,6 +72,9 @@ pub struct Metrics {
     /// Alert notifications by outcome (`delivered`, `failed` after every
     /// retry, `dropped` when too many were pending).
     alerts: Mutex<BTreeMap<&'static str, u64>>,
+    /// Task cache lookups that found a live result, and those that did not.
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
 }
 
 /// The resource types a task is counted under: a closed set, so a
@@ -124,6 +127,16 @@ impl Metrics {
     /// The timer task's queue depth, set by the timer task itself.
     pub fn set_timers_pending(&self, n: usize) {
         self.timers.store(n as i64, Ordering::Relaxed);
+    }
+
+    /// A task call looked its result up in the cache.
+    pub fn cache_lookup(&self, hit: bool) {
+        let counter = if hit {
+            &self.cache_hits
+        } else {
+            &self.cache_misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// An alert notification reached its end: `delivered`, `failed` or
@@ -226,6 +239,15 @@ impl Metrics {
         for (outcome, n) in lock(&self.alerts).iter() {
             let _ = writeln!(out, "stepline_alerts_total{{outcome=\"{outcome}\"}} {n}");
         }
+        out.push_str("# HELP stepline_task_cache_lookups_total Task calls looked up in the task cache, by outcome (hit: answered from it; miss: called).\n");
+        out.push_str("# TYPE stepline_task_cache_lookups_total counter\n");
+        for (outcome, counter) in [("hit", &self.cache_hits), ("miss", &self.cache_misses)] {
+            let _ = writeln!(
+                out,
+                "stepline_task_cache_lookups_total{{outcome=\"{outcome}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
         out
     }
 }
@@ -246,7 +268,12 @@ mod tests {
         m.set_timers_pending(1);
         m.trigger_fired("nightly");
         m.trigger_failed("inbox");
+        m.cache_lookup(true);
+        m.cache_lookup(false);
+        m.cache_lookup(false);
         let text = m.render(2);
+        assert!(text.contains("stepline_task_cache_lookups_total{outcome=\"hit\"} 1"));
+        assert!(text.contains("stepline_task_cache_lookups_total{outcome=\"miss\"} 2"));
         assert!(text.contains("stepline_task_duration_seconds_count{resource_type=\"other\"} 1"));
         assert!(!text.contains("made-up-service"));
         assert!(text.contains("stepline_timers_pending 1"));

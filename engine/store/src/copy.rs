@@ -18,6 +18,7 @@ pub struct CopySummary {
     pub task_tokens: u64,
     pub activities: u64,
     pub triggers: u64,
+    pub cache_entries: u64,
 }
 
 /// Why a copy did not start or stopped.
@@ -137,6 +138,9 @@ pub fn copy(
         for run in from.map_runs(arn).map_err(read)? {
             rest.push(WriteOp::PutMapRun(run));
         }
+        for record in from.lineage_of_execution(arn, usize::MAX).map_err(read)? {
+            rest.push(WriteOp::PutLineage(record));
+        }
         write(&rest)?;
         summary.executions += 1;
         progress(summary.executions);
@@ -152,6 +156,20 @@ pub fn copy(
         for token in page {
             batch.push(WriteOp::PutTaskToken(token));
             summary.task_tokens += 1;
+        }
+        write(&batch)?;
+        after = last;
+    }
+    let mut after = String::new();
+    loop {
+        let page = from.cache_entries_page(&after, READ_PAGE).map_err(read)?;
+        let Some(last) = page.last().map(|e| e.key.clone()) else {
+            break;
+        };
+        let mut batch = WriteBatch::new();
+        for entry in page {
+            batch.push(WriteOp::PutCacheEntry(entry));
+            summary.cache_entries += 1;
         }
         write(&batch)?;
         after = last;

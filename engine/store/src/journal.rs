@@ -75,6 +75,10 @@ pub enum JournalCommand {
         task: u64,
         #[serde(rename = "output")]
         output: Value,
+        /// Set when the result came from the task cache (absent before
+        /// the cache existed, and for every call).
+        #[serde(rename = "cached", default, skip_serializing_if = "Option::is_none")]
+        cached: Option<JournalCacheHit>,
     },
     /// A task failed; error and cause are written even when absent (`null`).
     #[serde(rename = "TaskFailed")]
@@ -102,6 +106,19 @@ pub enum JournalCommand {
     /// RedriveExecution.
     #[serde(rename = "Redrive")]
     Redrive,
+}
+
+/// Where a cached result came from, as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalCacheHit {
+    #[serde(rename = "key")]
+    pub key: String,
+    #[serde(rename = "execution_arn")]
+    pub execution_arn: String,
+    #[serde(rename = "stored")]
+    pub stored: DateTime<Utc>,
+    #[serde(rename = "expires")]
+    pub expires: DateTime<Utc>,
 }
 
 #[cfg(test)]
@@ -150,8 +167,22 @@ mod tests {
                 JournalCommand::TaskSucceeded {
                     task: 7,
                     output: json!([1, null]),
+                    cached: None,
                 },
                 r#"{"TaskSucceeded":{"task":7,"output":[1,null]}}"#,
+            ),
+            (
+                JournalCommand::TaskSucceeded {
+                    task: 7,
+                    output: json!(1),
+                    cached: Some(super::JournalCacheHit {
+                        key: "ab12".into(),
+                        execution_arn: "arn:x".into(),
+                        stored: Utc.timestamp_millis_opt(1_767_225_600_000).unwrap(),
+                        expires: Utc.timestamp_millis_opt(1_767_229_200_000).unwrap(),
+                    }),
+                },
+                r#"{"TaskSucceeded":{"task":7,"output":1,"cached":{"key":"ab12","execution_arn":"arn:x","stored":"2026-01-01T00:00:00Z","expires":"2026-01-01T01:00:00Z"}}}"#,
             ),
             (
                 JournalCommand::TaskFailed {
@@ -195,6 +226,7 @@ mod tests {
                 seq: 2,
                 at: Utc.timestamp_millis_opt(1_767_225_600_005).unwrap(),
                 command: JournalCommand::TaskSucceeded {
+                    cached: None,
                     task: 1,
                     output: json!({"paid": true}),
                 },

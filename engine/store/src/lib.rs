@@ -15,9 +15,11 @@
 //! - its pending timers and the task tokens that can still answer.
 //!
 //! - the output its process tasks wrote, per attempt (task logs, bounded);
-//! - once it has ended, a notice until its end has been announced.
+//! - once it has ended, a notice until its end has been announced;
+//! - the files it read and wrote (lineage), deleted with it.
 //!
-//! Beside executions: activities, and triggers (definitions, and apart from
+//! Beside executions: task results kept for reuse (the cache), activities,
+//! and triggers (definitions, and apart from
 //! them what each has done: the schedule cursor, last firing, last error).
 //!
 //! Architecture invariant: the store knows nothing of the interpreter's
@@ -35,12 +37,13 @@ mod sled_store;
 pub mod suite;
 
 pub use cluster::{Cluster, ClusterMessage, Lease, NodeRecord, SharedActivityTask};
-pub use journal::{JournalCommand, JournalEntry};
+pub use journal::{JournalCacheHit, JournalCommand, JournalEntry};
 pub use memory::MemoryStore;
 pub use records::{
-    ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, ExecutionSummary, MapRunChild,
-    MapRunCounts, MapRunRecord, StateMachineRecord, TaskLogRecord, TaskTokenRecord, TimerRecord,
-    TriggerRecord, TriggerStateRecord, VersionRecord, WorkflowType, is_express_arn,
+    ActivityRecord, AliasRecord, CacheEntryRecord, ExecutionRecord, ExecutionStatus,
+    ExecutionSummary, LineageKind, LineageRecord, MapRunChild, MapRunCounts, MapRunRecord,
+    StateMachineRecord, TaskLogRecord, TaskTokenRecord, TimerRecord, TriggerRecord,
+    TriggerStateRecord, VersionRecord, WorkflowType, is_express_arn,
 };
 pub use sled_integrity::WATERMARK_FILE;
 pub use sled_store::{CHECK_PROBLEMS_KEPT, CheckReport, SledStore};
@@ -445,6 +448,34 @@ pub trait MapRuns {
     fn map_runs(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError>;
 }
 
+/// Task results kept for reuse (`[tasks.cache]`), by key. Bounded by the
+/// runtime: it writes entries no larger than its limit and purges expired
+/// ones and the excess over its count.
+pub trait TaskCache {
+    fn cache_entry(&self, key: &str) -> Result<Option<CacheEntryRecord>, StoreError>;
+    /// The entries with a key after `after` in byte order ("" for the
+    /// first), at most `limit` (a limit of 0 is read as 1): how the purge
+    /// and a copy go through them all.
+    fn cache_entries_page(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<CacheEntryRecord>, StoreError>;
+}
+
+/// Which executions read and wrote which files.
+pub trait Lineage {
+    /// The records of `path`, by execution ARN then kind, at most `limit`
+    /// (a limit of 0 is read as 1).
+    fn lineage_of_path(&self, path: &str, limit: usize) -> Result<Vec<LineageRecord>, StoreError>;
+    /// The records of one execution, by kind then path, at most `limit`.
+    fn lineage_of_execution(
+        &self,
+        execution: &str,
+        limit: usize,
+    ) -> Result<Vec<LineageRecord>, StoreError>;
+}
+
 /// One write, applied atomically: either every operation is stored or none
 /// (unless it is [`WriteBatch::relaxed`]).
 #[derive(Debug, Clone, Default)]
@@ -505,6 +536,12 @@ pub enum WriteOp {
     PutLease(Lease),
     /// Removes a delivered [`ClusterMessage`], with the step it caused.
     RemoveMessage(u64),
+    /// Keeps a task result for reuse (replacing any entry of its key).
+    PutCacheEntry(CacheEntryRecord),
+    RemoveCacheEntry(String),
+    /// Records a file an execution read or wrote (replacing the record of
+    /// the same path, execution and kind).
+    PutLineage(LineageRecord),
 }
 
 impl WriteOp {
@@ -560,6 +597,8 @@ pub trait Store:
     + TaskLogs
     + EndedNotices
     + MapRuns
+    + TaskCache
+    + Lineage
     + Send
     + Sync
 {

@@ -9,11 +9,12 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Activities, ActivityRecord, EndedNotices, ExecutionPage, ExecutionQuery, ExecutionRecord,
-    ExecutionStatus, ExecutionSummary, Executions, ExecutionsOf, Histories, JournalEntry, Journals,
-    ListCursor, MapRunRecord, MapRuns, StateMachineRecord, StateMachines, Store, StoreError,
-    TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord,
-    TriggerStateRecord, Triggers, WriteBatch, WriteOp,
+    Activities, ActivityRecord, CacheEntryRecord, EndedNotices, ExecutionPage, ExecutionQuery,
+    ExecutionRecord, ExecutionStatus, ExecutionSummary, Executions, ExecutionsOf, Histories,
+    JournalEntry, Journals, Lineage, LineageKind, LineageRecord, ListCursor, MapRunRecord, MapRuns,
+    StateMachineRecord, StateMachines, Store, StoreError, TaskCache, TaskLogRecord, TaskLogs,
+    TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers,
+    WriteBatch, WriteOp,
 };
 use stepline_language::history::HistoryEvent;
 
@@ -45,6 +46,9 @@ struct Inner {
     task_logs: HashMap<String, (u64, BTreeMap<u64, TaskLogRecord>)>,
     notices: BTreeSet<String>,
     map_runs: BTreeMap<String, MapRunRecord>,
+    cache: BTreeMap<String, CacheEntryRecord>,
+    /// By (path, execution, kind), as sled keys them.
+    lineage: BTreeMap<(String, String, LineageKind), LineageRecord>,
 }
 
 /// Everything in one mutex-protected map set.
@@ -287,6 +291,56 @@ impl Triggers for MemoryStore {
     }
 }
 
+impl TaskCache for MemoryStore {
+    fn cache_entry(&self, key: &str) -> Result<Option<CacheEntryRecord>, StoreError> {
+        Ok(self.lock().cache.get(key).cloned())
+    }
+
+    fn cache_entries_page(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<CacheEntryRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .cache
+            .range::<str, _>((Bound::Excluded(after), Bound::Unbounded))
+            .take(limit.max(1))
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+}
+
+impl Lineage for MemoryStore {
+    fn lineage_of_path(&self, path: &str, limit: usize) -> Result<Vec<LineageRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .lineage
+            .iter()
+            .filter(|((p, _, _), _)| p == path)
+            .take(limit.max(1))
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
+    fn lineage_of_execution(
+        &self,
+        execution: &str,
+        limit: usize,
+    ) -> Result<Vec<LineageRecord>, StoreError> {
+        let mut records: Vec<LineageRecord> = self
+            .lock()
+            .lineage
+            .values()
+            .filter(|r| r.execution_arn == execution)
+            .cloned()
+            .collect();
+        records.sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));
+        records.truncate(limit.max(1));
+        Ok(records)
+    }
+}
+
 impl EndedNotices for MemoryStore {
     fn ended_notices(&self) -> Result<Vec<String>, StoreError> {
         Ok(self.lock().notices.iter().cloned().collect())
@@ -393,6 +447,18 @@ impl Store for MemoryStore {
                     inner.task_logs.remove(&arn);
                     inner.notices.remove(&arn);
                     inner.map_runs.retain(|_, r| r.execution_arn != arn);
+                    inner.lineage.retain(|(_, e, _), _| *e != arn);
+                }
+                WriteOp::PutCacheEntry(e) => {
+                    inner.cache.insert(e.key.clone(), e);
+                }
+                WriteOp::RemoveCacheEntry(key) => {
+                    inner.cache.remove(&key);
+                }
+                WriteOp::PutLineage(r) => {
+                    inner
+                        .lineage
+                        .insert((r.path.clone(), r.execution_arn.clone(), r.kind), r);
                 }
                 WriteOp::PutEndedNotice(arn) => {
                     inner.notices.insert(arn);

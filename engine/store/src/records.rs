@@ -358,3 +358,60 @@ pub struct TaskLogRecord {
     #[serde(default)]
     pub truncated: bool,
 }
+
+/// A task result kept for reuse (result caching, `[tasks.cache]`): what a
+/// task of `resource` answered for the input whose hash is `key`, until
+/// `expires`. Written in the same batch as the TaskSucceeded it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CacheEntryRecord {
+    /// The hash of the resource and the task's effective input (or of the
+    /// rule's key template over it), as lowercase hex.
+    pub key: String,
+    /// The task's resource, as the definition names it.
+    pub resource: String,
+    /// The result, as the task answered it.
+    pub output: serde_json::Value,
+    /// The execution whose task stored the result.
+    pub execution_arn: String,
+    pub state_name: String,
+    pub stored: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+}
+
+/// Whether an execution read a file or wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum LineageKind {
+    #[serde(rename = "read")]
+    Read,
+    #[serde(rename = "wrote")]
+    Wrote,
+}
+
+impl LineageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineageKind::Read => "read",
+            LineageKind::Wrote => "wrote",
+        }
+    }
+}
+
+/// One file an execution read or wrote (lineage). One record per (path,
+/// execution, kind): reading a file twice is one read. Deleted with the
+/// execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineageRecord {
+    /// The file, as an absolute local path (a bucket's key resolved
+    /// through the operator's bucket mapping).
+    pub path: String,
+    pub execution_arn: String,
+    pub kind: LineageKind,
+    /// How it was seen: `trigger`, `itemReader`, `resultWriter` or `task`.
+    pub via: String,
+    /// The state that read or wrote it, when a state did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_name: Option<String>,
+    pub time: DateTime<Utc>,
+}

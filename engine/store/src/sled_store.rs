@@ -47,6 +47,9 @@
 //! | `i` | listing by machine | machine ARN, 0, run u8 (status, +16 once redriven), start newest first (u64), execution ARN | `ExecutionSummary` |
 //! | `I` | a Map Run's children | map run ARN, 0, run u8, start newest first (u64), execution ARN | `ExecutionSummary` |
 //! | `A` | every execution | (empty), 0, run u8, start newest first (u64), execution ARN | `ExecutionSummary` |
+//! | `C` | task cache | cache key | `CacheEntryRecord` |
+//! | `L` | lineage | path, 0, execution ARN, 0, kind (`r` or `w`) | `LineageRecord` |
+//! | `M` | lineage by execution | execution ARN, 0, kind, path | empty (deleted with the execution) |
 //!
 //! The listing index: two keys per execution, its machine's and every
 //! execution's (and a third for a Map Run's child), written in the batch
@@ -92,11 +95,12 @@ use serde::de::DeserializeOwned;
 use super::backup::{BackupReader, BackupSummary, BackupWriter, Frame};
 use super::sled_integrity::{self, Damage, NoticingIter, NoticingTree, WatermarkClock};
 use super::{
-    Activities, ActivityRecord, EndedNotices, ExecutionPage, ExecutionQuery, ExecutionRecord,
-    ExecutionStatus, ExecutionSummary, Executions, ExecutionsOf, FORMAT_VERSION, Histories,
-    JournalEntry, Journals, ListCursor, MapRunRecord, MapRuns, OpenError, StateMachineRecord,
-    StateMachines, Store, StoreError, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens,
-    TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
+    Activities, ActivityRecord, CacheEntryRecord, EndedNotices, ExecutionPage, ExecutionQuery,
+    ExecutionRecord, ExecutionStatus, ExecutionSummary, Executions, ExecutionsOf, FORMAT_VERSION,
+    Histories, JournalEntry, Journals, Lineage, LineageKind, LineageRecord, ListCursor,
+    MapRunRecord, MapRuns, OpenError, StateMachineRecord, StateMachines, Store, StoreError,
+    TaskCache, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
+    TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
 };
 use stepline_language::history::HistoryEvent;
 
@@ -124,6 +128,9 @@ const PIECES: u8 = b'p';
 const LISTING: u8 = b'i';
 const MAP_RUN_LISTING: u8 = b'I';
 const ALL_LISTING: u8 = b'A';
+const CACHE: u8 = b'C';
+const LINEAGE: u8 = b'L';
+const LINEAGE_BY_EXECUTION: u8 = b'M';
 
 /// One run of a listing group: the executions of one status, redriven
 /// or not. A group's keys are one run after the other, each newest first,
@@ -291,7 +298,9 @@ fn may_spill(k: &[u8]) -> bool {
                 | TRIGGERS
                 | TRIGGER_STATES
                 | TASK_LOGS
-                | MAP_RUNS)
+                | MAP_RUNS
+                | CACHE
+                | LINEAGE)
         )
     )
 }
@@ -1147,6 +1156,79 @@ impl Timers for SledStore {
     }
 }
 
+fn kind_byte(kind: LineageKind) -> u8 {
+    match kind {
+        LineageKind::Read => b'r',
+        LineageKind::Wrote => b'w',
+    }
+}
+
+fn lineage_key(path: &str, execution: &str, kind: LineageKind) -> Vec<u8> {
+    key(
+        LINEAGE,
+        &[path.as_bytes(), execution.as_bytes(), &[kind_byte(kind)]],
+    )
+}
+
+impl TaskCache for SledStore {
+    fn cache_entry(&self, k: &str) -> Result<Option<CacheEntryRecord>, StoreError> {
+        self.get(&key(CACHE, &[k.as_bytes()]))
+    }
+
+    fn cache_entries_page(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<CacheEntryRecord>, StoreError> {
+        let range = (
+            Bound::Excluded(key(CACHE, &[after.as_bytes()])),
+            Bound::Excluded(vec![CACHE + 1]),
+        );
+        self.raw_range(range)?
+            .take(limit.max(1))
+            .map(|item| {
+                item.map_err(io)
+                    .and_then(|(k, v)| decode(&self.whole(&k, v)?))
+            })
+            .collect()
+    }
+}
+
+impl Lineage for SledStore {
+    fn lineage_of_path(&self, path: &str, limit: usize) -> Result<Vec<LineageRecord>, StoreError> {
+        self.raw_scan(&prefix(LINEAGE, path))?
+            .take(limit.max(1))
+            .map(|item| {
+                item.map_err(io)
+                    .and_then(|(k, v)| decode(&self.whole(&k, v)?))
+            })
+            .collect()
+    }
+
+    fn lineage_of_execution(
+        &self,
+        execution: &str,
+        limit: usize,
+    ) -> Result<Vec<LineageRecord>, StoreError> {
+        let by = prefix(LINEAGE_BY_EXECUTION, execution);
+        let mut out = Vec::new();
+        for item in self.raw_scan(&by)?.take(limit.max(1)) {
+            let (k, _) = item.map_err(io)?;
+            let rest = &k[by.len()..];
+            let (kind, path) = match rest.split_first() {
+                Some((b'r', path)) => (LineageKind::Read, path),
+                Some((b'w', path)) => (LineageKind::Wrote, path),
+                _ => return Err(StoreError::Corrupt("a lineage key without a kind".into())),
+            };
+            let path = utf8(path)?;
+            if let Some(record) = self.get(&lineage_key(&path, execution, kind))? {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+}
+
 impl EndedNotices for SledStore {
     fn ended_notices(&self) -> Result<Vec<String>, StoreError> {
         self.raw_scan(&[NOTICES])?
@@ -1524,6 +1606,15 @@ impl Plan<'_> {
                 self.insert(key(NOTICES, &[arn.as_bytes()]), Vec::new())?;
             }
             WriteOp::RemoveEndedNotice(arn) => self.remove(key(NOTICES, &[arn.as_bytes()]))?,
+            WriteOp::PutCacheEntry(e) => self.put(key(CACHE, &[e.key.as_bytes()]), e)?,
+            WriteOp::RemoveCacheEntry(k) => self.remove(key(CACHE, &[k.as_bytes()]))?,
+            WriteOp::PutLineage(r) => {
+                self.put(lineage_key(&r.path, &r.execution_arn, r.kind), r)?;
+                let mut by = prefix(LINEAGE_BY_EXECUTION, &r.execution_arn);
+                by.push(kind_byte(r.kind));
+                by.extend_from_slice(r.path.as_bytes());
+                self.insert(by, Vec::new())?;
+            }
             // Refused by `apply_batch`.
             WriteOp::Fence(_) | WriteOp::PutLease(_) | WriteOp::RemoveMessage(_) => {}
             WriteOp::PutTaskLog { record, keep } => {
@@ -1571,6 +1662,20 @@ impl Plan<'_> {
         for item in self.store.data.scan_prefix(&runs) {
             let (k, _) = item.map_err(io)?;
             self.remove(key(MAP_RUNS, &[&k[runs.len()..]]))?;
+            self.remove(k.to_vec())?;
+        }
+        // The files it read and wrote.
+        let by = prefix(LINEAGE_BY_EXECUTION, arn);
+        for item in self.store.data.scan_prefix(&by) {
+            let (k, _) = item.map_err(io)?;
+            if let Some((kind, path)) = k[by.len()..].split_first() {
+                let kind = if *kind == b'r' {
+                    LineageKind::Read
+                } else {
+                    LineageKind::Wrote
+                };
+                self.remove(lineage_key(&utf8(path)?, arn, kind))?;
+            }
             self.remove(k.to_vec())?;
         }
         // Tokens are removed when their execution ends; a closed execution

@@ -29,10 +29,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::{
-    ActivityRecord, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus,
-    ExecutionSummary, ExecutionsOf, JournalCommand, JournalEntry, ListCursor, MapRunChild,
-    StateMachineRecord, Store, StoreError, TaskLogRecord, TaskTokenRecord, TimerRecord,
-    TriggerRecord, TriggerStateRecord, WorkflowType, WriteBatch, WriteOp,
+    ActivityRecord, CacheEntryRecord, ExecutionPage, ExecutionQuery, ExecutionRecord,
+    ExecutionStatus, ExecutionSummary, ExecutionsOf, JournalCommand, JournalEntry, LineageKind,
+    LineageRecord, ListCursor, MapRunChild, StateMachineRecord, Store, StoreError, TaskLogRecord,
+    TaskTokenRecord, TimerRecord, TriggerRecord, TriggerStateRecord, WorkflowType, WriteBatch,
+    WriteOp,
 };
 use stepline_language::history::{Event, HistoryEvent, StateType, TaskScheduled};
 
@@ -1384,6 +1385,151 @@ pub fn check_delete_execution(store: &dyn Store) {
     assert_started(store, &gone);
 }
 
+fn cache_entry(key: &str, output: serde_json::Value) -> CacheEntryRecord {
+    CacheEntryRecord {
+        key: key.to_owned(),
+        resource: "arn:aws:states:::http:invoke".into(),
+        output,
+        execution_arn: execution_arn("m", "first"),
+        state_name: "Fetch".into(),
+        stored: t0(),
+        expires: t0() + Duration::hours(1),
+    }
+}
+
+/// Cache entries: put, read by key, replaced, paged in key order,
+/// removed; a large output survives the round trip; an entry is written
+/// atomically with the step it came from (a batch refused for another
+/// reason leaves no entry).
+pub fn check_task_cache(store: &dyn Store) {
+    assert_eq!(store.cache_entry("k1").unwrap(), None);
+    let large: String = "x".repeat(200_000);
+    ok(
+        store,
+        vec![
+            WriteOp::PutCacheEntry(cache_entry("k2", json!({"n": 2}))),
+            WriteOp::PutCacheEntry(cache_entry("k1", json!({"n": 1}))),
+            WriteOp::PutCacheEntry(cache_entry("k3", json!({"big": large}))),
+        ],
+    );
+    assert_eq!(
+        store.cache_entry("k1").unwrap(),
+        Some(cache_entry("k1", json!({"n": 1})))
+    );
+    assert_eq!(
+        store.cache_entry("k3").unwrap().unwrap().output["big"]
+            .as_str()
+            .unwrap()
+            .len(),
+        200_000
+    );
+    let mut replaced = cache_entry("k1", json!({"n": 10}));
+    replaced.expires = t0() + Duration::hours(2);
+    ok(store, vec![WriteOp::PutCacheEntry(replaced.clone())]);
+    assert_eq!(store.cache_entry("k1").unwrap(), Some(replaced));
+    let keys = |after: &str, limit: usize| -> Vec<String> {
+        store
+            .cache_entries_page(after, limit)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.key)
+            .collect()
+    };
+    assert_eq!(keys("", 10), ["k1", "k2", "k3"]);
+    assert_eq!(keys("", 2), ["k1", "k2"]);
+    assert_eq!(keys("k2", 2), ["k3"]);
+    ok(store, vec![WriteOp::RemoveCacheEntry("k2".into())]);
+    assert_eq!(keys("", 10), ["k1", "k3"]);
+    // Refused with its step: a taken name fails the whole batch.
+    let taken = execution("m", "taken");
+    ok(store, start_batch(&taken));
+    let mut refused = start_batch(&taken);
+    refused.push(WriteOp::PutCacheEntry(cache_entry("k4", json!(4))));
+    assert!(apply(store, refused).is_err());
+    assert_eq!(store.cache_entry("k4").unwrap(), None);
+}
+
+fn lineage(path: &str, execution: &str, kind: LineageKind) -> LineageRecord {
+    LineageRecord {
+        path: path.to_owned(),
+        execution_arn: execution_arn("m", execution),
+        kind,
+        via: "task".into(),
+        state_name: Some("Work".into()),
+        time: t0(),
+    }
+}
+
+/// Lineage: records by path (by execution, then kind) and by execution
+/// (by kind, then path); one record per path, execution and kind; deleted
+/// with their execution, and only theirs.
+pub fn check_lineage(store: &dyn Store) {
+    let path = "/data/out/orders.csv";
+    for name in ["writer", "reader"] {
+        ok(store, start_batch(&execution("m", name)));
+    }
+    ok(
+        store,
+        vec![
+            WriteOp::PutLineage(lineage(path, "writer", LineageKind::Wrote)),
+            WriteOp::PutLineage(lineage("/data/in/raw.csv", "writer", LineageKind::Read)),
+            WriteOp::PutLineage(lineage(path, "reader", LineageKind::Read)),
+            WriteOp::PutLineage(lineage(path, "reader", LineageKind::Read)),
+            WriteOp::PutLineage(lineage(
+                "/data/out/orders.csv.bak",
+                "reader",
+                LineageKind::Wrote,
+            )),
+        ],
+    );
+    let of_path = store.lineage_of_path(path, 100).unwrap();
+    assert_eq!(
+        of_path,
+        vec![
+            lineage(path, "reader", LineageKind::Read),
+            lineage(path, "writer", LineageKind::Wrote),
+        ]
+    );
+    assert_eq!(store.lineage_of_path(path, 1).unwrap().len(), 1);
+    assert!(store.lineage_of_path("/data/out", 100).unwrap().is_empty());
+    assert_eq!(
+        store
+            .lineage_of_execution(&execution_arn("m", "writer"), 100)
+            .unwrap(),
+        vec![
+            lineage("/data/in/raw.csv", "writer", LineageKind::Read),
+            lineage(path, "writer", LineageKind::Wrote),
+        ]
+    );
+    ok(
+        store,
+        vec![WriteOp::DeleteExecution(execution_arn("m", "writer"))],
+    );
+    assert!(
+        store
+            .lineage_of_execution(&execution_arn("m", "writer"), 100)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.lineage_of_path(path, 100).unwrap(),
+        vec![lineage(path, "reader", LineageKind::Read)]
+    );
+    assert!(
+        store
+            .lineage_of_path("/data/in/raw.csv", 100)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .lineage_of_execution(&execution_arn("m", "reader"), 100)
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
 fn task_log(execution: &str, attempt: u32) -> TaskLogRecord {
     TaskLogRecord {
         execution: execution.to_owned(),
@@ -2047,6 +2193,8 @@ checks!(
     check_start_in_one_batch,
     check_concurrent_creations,
     check_concurrent_history_appends,
+    check_task_cache,
+    check_lineage,
 );
 
 /// Runs every check of the suite, each on a fresh store from `fresh`

@@ -1,7 +1,7 @@
 //! History events in the shape of AWS's GetExecutionHistory `events`.
 
 use serde_json::{Map, Value, json};
-use stepline_language::history::{Event, HistoryEvent};
+use stepline_language::history::{CacheHit, Event, HistoryEvent};
 
 use super::wire::Epoch;
 
@@ -46,6 +46,29 @@ fn with_resource(resource_type: &str, resource: &str, mut rest: Value) -> Value 
         map.insert("resource".into(), json!(resource));
     }
     rest
+}
+
+/// The name of the member that says a result came from the task cache: a
+/// stepline addition to AWS's event details, which AWS's clients (boto3,
+/// the AWS CLI, the SDKs) skip as they skip any member their model lacks.
+pub const CACHE_MEMBER: &str = "steplineCache";
+
+/// `details` with the cache's member when the result came from it:
+/// `{"key", "executionArn" (the execution that stored it), "stored",
+/// "expires"}` (epoch seconds, as every AWS timestamp).
+fn with_cache(mut details: Value, cache: Option<&CacheHit>) -> Value {
+    if let (Some(hit), Value::Object(map)) = (cache, &mut details) {
+        map.insert(
+            CACHE_MEMBER.into(),
+            json!({
+                "key": hit.key,
+                "executionArn": hit.execution_arn,
+                "stored": Epoch(hit.stored).seconds(),
+                "expires": Epoch(hit.expires).seconds(),
+            }),
+        );
+    }
+    details
 }
 
 fn details(event: &Event) -> Option<(&'static str, Value)> {
@@ -129,10 +152,13 @@ fn details(event: &Event) -> Option<(&'static str, Value)> {
         ),
         Event::TaskSucceeded(t) => (
             "taskSucceededEventDetails",
-            with_resource(
-                &t.resource_type,
-                &t.resource,
-                json!({"output": text(&t.output), "outputDetails": not_truncated()}),
+            with_cache(
+                with_resource(
+                    &t.resource_type,
+                    &t.resource,
+                    json!({"output": text(&t.output), "outputDetails": not_truncated()}),
+                ),
+                t.cache.as_deref(),
             ),
         ),
         Event::TaskFailed(t) => (
@@ -178,9 +204,12 @@ fn details(event: &Event) -> Option<(&'static str, Value)> {
             }
             ("activityStartedEventDetails", Value::Object(d))
         }
-        Event::ActivitySucceeded { output } => (
+        Event::ActivitySucceeded { output, cache } => (
             "activitySucceededEventDetails",
-            json!({"output": text(output), "outputDetails": not_truncated()}),
+            with_cache(
+                json!({"output": text(output), "outputDetails": not_truncated()}),
+                cache.as_deref(),
+            ),
         ),
         Event::ActivityFailed { error, cause } => {
             ("activityFailedEventDetails", error_cause(error, cause))

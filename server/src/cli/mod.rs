@@ -4,7 +4,7 @@
 //! Two kinds of command: those that work on files and the data directory
 //! (`validate`, `run`, `serve`, `store check` and `store restore`), and
 //! clients of a running server's REST API (`machines`, `executions`
-//! (and its short forms `start` and `stop`), `history`, `logs`,
+//! (and its short forms `start` and `stop`), `history`, `logs`, `lineage`,
 //! `triggers`, `map-runs`, `activities`, `store backup` and `graph NAME`),
 //! which share `client` (endpoint, `-o`, `--utc`/`--local`, errors),
 //! `input` (`--input JSON|@FILE|-`) and `render` (tables, colours, times
@@ -21,6 +21,7 @@ mod executions;
 mod graph;
 mod history;
 mod input;
+mod lineage;
 mod log_lines;
 mod logs;
 mod machines;
@@ -82,6 +83,8 @@ enum Command {
     Graph(graph::Args),
     /// Show what an execution's process tasks wrote (stderr, stdout of failed attempts), per attempt.
     Logs(logs::Args),
+    /// Which execution wrote a file and which read it, or what an execution read and wrote.
+    Lineage(lineage::Args),
     /// Triggers on a running server: list, show, enable, disable, backfill.
     Triggers(triggers::Args),
     /// The old spelling of `triggers backfill`.
@@ -143,6 +146,7 @@ pub fn run(
         Command::Stop(args) => executions::stop(&args, stdout, stderr),
         Command::Graph(args) => graph::run(&args, stdout, stderr),
         Command::Logs(args) => logs::run(&args, stdout, stderr),
+        Command::Lineage(args) => lineage::run(&args, stdout, stderr),
         Command::Store(args) => store::run(&args, stdout, stderr),
     }
 }

@@ -146,6 +146,15 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         engine_config.default_role_arn = format!("arn:aws:iam::{account}:role/stepline");
     }
     engine_config.buckets = stepline_runtime::maprun::Buckets::new(config.buckets.clone());
+    // Checked with the configuration: it compiles.
+    match stepline_runtime::cache::TaskCache::new(&config.tasks.cache) {
+        Ok(cache) => engine_config.cache = Arc::new(cache),
+        Err(e) => {
+            let _ = writeln!(stderr, "stepline serve: {e}");
+            return EXIT_USAGE;
+        }
+    }
+    engine_config.input_files = Some(crate::lineage::input_files());
     match config.server.retention_days {
         Some(0) => engine_config.retention = None,
         Some(days) => engine_config.retention = Some(chrono::Duration::days(i64::from(days))),

@@ -1,6 +1,7 @@
 //! The native REST API under `/v1/`: state machines, executions, their
 //! histories (paged, long-polled, or streamed as server-sent events), and
 //! definition validation and single-state tests, triggers and webhooks, Map Runs and activities,
+//! lineage (which executions wrote and read a file),
 //! for people with curl and for scripts.
 //!
 //! Like the AWS dialect it is a thin face: each handler reads its request
@@ -19,6 +20,7 @@ mod executions;
 mod follow;
 mod for_execution;
 pub mod graph;
+mod lineage;
 mod logs;
 mod machines;
 mod map_runs;
@@ -126,6 +128,12 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
             "/v1/executions/{machine}/{name}/logs",
             get(logs::logs),
         ),
+        (
+            "get",
+            "/v1/executions/{machine}/{name}/lineage",
+            get(lineage::of_execution),
+        ),
+        ("get", "/v1/lineage", get(lineage::of_path)),
         ("get", "/v1/triggers", get(triggers::list)),
         ("post", "/v1/triggers", post(triggers::create)),
         ("get", "/v1/triggers/{name}", get(triggers::describe)),

@@ -124,12 +124,37 @@ pub fn event_json(event: &HistoryEvent) -> Value {
                     d.insert(key.to_owned(), value);
                 }
             }
+            // The task cache's member, with RFC 3339 times as REST has them.
+            if d.remove(crate::aws::history::CACHE_MEMBER).is_some() {
+                if let Some(hit) = cache_hit(&event.event) {
+                    d.insert(
+                        "cache".into(),
+                        json!({
+                            "key": hit.key,
+                            "executionArn": hit.execution_arn,
+                            "stored": time(hit.stored),
+                            "expires": time(hit.expires),
+                        }),
+                    );
+                }
+            }
             Value::Object(d)
         }
         other => other,
     };
     out.insert("details".into(), details);
     Value::Object(out)
+}
+
+fn cache_hit(
+    event: &stepline_language::history::Event,
+) -> Option<&stepline_language::history::CacheHit> {
+    use stepline_language::history::Event;
+    match event {
+        Event::TaskSucceeded(t) => t.cache.as_deref(),
+        Event::ActivitySucceeded { cache, .. } => cache.as_deref(),
+        _ => None,
+    }
 }
 
 pub fn diagnostic_json(d: &Diagnostic) -> Value {

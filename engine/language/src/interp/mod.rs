@@ -250,9 +250,13 @@ impl Core {
             Command::TaskStarted { task, worker_name } => self.task_started(m, task, worker_name),
             Command::TaskSubmitted { task, output } => self.task_submitted(m, task, output),
             Command::TaskHeartbeat { task } => self.task_heartbeat(task),
-            Command::TaskSucceeded { task, output } => self.task_finished(m, task, Ok(output)),
+            Command::TaskSucceeded {
+                task,
+                output,
+                cached,
+            } => self.task_finished(m, task, Ok(output), cached),
             Command::TaskFailed { task, error, cause } => {
-                self.task_finished(m, task, Err(Failure { error, cause }))
+                self.task_finished(m, task, Err(Failure { error, cause }), None)
             }
             Command::TimerFired { timer } => self.timer_fired(m, timer),
             Command::Stop { error, cause } => self.stop(m, error, cause),

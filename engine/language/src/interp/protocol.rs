@@ -47,6 +47,10 @@ pub enum Command {
     TaskSucceeded {
         task: TaskId,
         output: Value,
+        /// Set when the runtime answered from its cache of results: the
+        /// TaskSucceeded event says so.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cached: Option<Box<crate::history::CacheHit>>,
     },
     TaskFailed {
         task: TaskId,

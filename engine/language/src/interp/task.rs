@@ -137,6 +137,7 @@ impl Core {
             _ => return,
         };
         let event = Event::TaskSubmitted(Box::new(crate::history::TaskSucceeded {
+            cache: None,
             resource_type: resource_type(t),
             resource: resource_name(t),
             output: Data::new(output),
@@ -169,6 +170,7 @@ impl Core {
         m: &StateMachine,
         task: TaskId,
         result: Result<Value, Failure>,
+        cached: Option<Box<crate::history::CacheHit>>,
     ) {
         let Some(tid) = self.tasks.remove(&task) else {
             return; // unknown, cancelled or already answered: ignore
@@ -196,12 +198,14 @@ impl Core {
                 let event = if is_activity(&resource) {
                     Event::ActivitySucceeded {
                         output: Arc::clone(&output),
+                        cache: cached,
                     }
                 } else {
                     Event::TaskSucceeded(Box::new(crate::history::TaskSucceeded {
                         resource_type: resource_type(&resource),
                         resource: resource_name(&resource),
                         output: Arc::clone(&output),
+                        cache: cached,
                     }))
                 };
                 self.emit_on(tid, event);

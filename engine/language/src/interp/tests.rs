@@ -1063,6 +1063,7 @@ fn timeout_seconds_fails_a_silent_task_with_states_timeout() {
         Command::TaskSucceeded {
             task: request.task,
             output: json!("too late"),
+            cached: None,
         },
     );
     assert!(late.is_empty());
@@ -1126,6 +1127,7 @@ fn a_timed_out_task_is_retried() {
         Command::TaskSucceeded {
             task: second.task,
             output: json!("second try"),
+            cached: None,
         },
     );
     assert_eq!(
@@ -1140,6 +1142,7 @@ fn a_timed_out_task_is_retried() {
         Command::TaskSucceeded {
             task: first.task,
             output: json!("stale"),
+            cached: None,
         },
     );
     assert!(effects.is_empty());
@@ -2290,6 +2293,7 @@ fn a_distributed_map_hands_its_map_run_to_the_runtime() {
         Command::TaskSucceeded {
             task: request.task,
             output: json!([1, 2, 3]),
+            cached: None,
         },
     );
     match execution.status() {
@@ -2921,7 +2925,11 @@ fn answer(execution: &mut Execution, task: TaskId, result: Answer) -> Vec<Effect
         },
     );
     let command = match result {
-        Ok(output) => Command::TaskSucceeded { task, output },
+        Ok(output) => Command::TaskSucceeded {
+            task,
+            output,
+            cached: None,
+        },
         Err(f) => Command::TaskFailed {
             task,
             error: f.error,

@@ -17,8 +17,12 @@ impl Engine {
     pub async fn send_task_success(&self, token: &str, output: &str) -> Result<(), EngineError> {
         let output: Value = serde_json::from_str(output)
             .map_err(|e| EngineError::InvalidOutput(format!("Invalid Output: '{e}'")))?;
-        self.answer(token, |task| Command::TaskSucceeded { task, output })
-            .await
+        self.answer(token, |task| Command::TaskSucceeded {
+            task,
+            output,
+            cached: None,
+        })
+        .await
     }
 
     /// Fails a task with an error and a cause.

@@ -80,4 +80,11 @@ impl Children for Engine {
     fn flush_now(&self) -> ChildFuture<'_, ()> {
         Box::pin(Engine::flush_now(self))
     }
+
+    fn record_lineage(
+        &self,
+        records: Vec<stepline_store::LineageRecord>,
+    ) -> Result<(), EngineError> {
+        Engine::record_lineage(self, records)
+    }
 }

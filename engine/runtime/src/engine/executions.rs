@@ -101,6 +101,7 @@ impl Engine {
         let info = self.info(&machine_record, &record);
         let keeping = self.keeping(express);
         let owner = self.new_lease(&record.arn);
+        let reads = self.input_reads(&record.arn, &input);
         // The first step's lines (states entered) belong to the execution.
         let first_step = executor::span(&record.arn).in_scope(|| {
             DurableExecution::start(
@@ -144,6 +145,10 @@ impl Engine {
                 return Err(e.into());
             }
         };
+        // Applied before the start's flush, which makes them durable with it.
+        if let Err(e) = self.record_lineage(reads) {
+            tracing::warn!(execution = %record.arn, error = %e, "the files the input names could not be recorded");
+        }
         // An EXPRESS execution promises nothing across a crash: no flush.
         let name = machine_record.name;
         self.launch(execution, effects, !express, move |engine, execution| {

@@ -10,12 +10,14 @@
 //! and resumed: outstanding tasks are invoked again, timers re-armed.
 
 mod activities;
+mod cache;
 mod callbacks;
 mod children;
 mod cluster;
 mod durability;
 mod ended;
 mod executions;
+mod lineage;
 mod machines;
 mod map_runs;
 mod paused;
@@ -27,6 +29,7 @@ mod versions;
 
 pub use crate::error::EngineError;
 use crate::task_runner::TaskRunner;
+pub use cache::CachePurge;
 pub use cluster::ClusterConfig;
 pub use ended::Ended;
 pub use versions::Resolved;
@@ -83,6 +86,12 @@ pub struct EngineConfig {
     /// This node, when several share the store (see `cluster`); `None`:
     /// the only node.
     pub cluster: Option<ClusterConfig>,
+    /// Which task results are kept and reused (`[tasks.cache]`); the
+    /// default keeps none.
+    pub cache: Arc<crate::cache::TaskCache>,
+    /// The files an execution's input names (a file trigger's), recorded
+    /// as read with the start (lineage); `None`: none are.
+    pub input_files: Option<crate::lineage::InputFiles>,
 }
 
 impl Default for EngineConfig {
@@ -97,6 +106,8 @@ impl Default for EngineConfig {
             ended: Vec::new(),
             buckets: crate::maprun::Buckets::default(),
             cluster: None,
+            cache: Arc::default(),
+            input_files: None,
         }
     }
 }
@@ -137,6 +148,11 @@ struct Inner {
     /// Executions this node claimed while an older loop of theirs still
     /// ran here: resumed from the store once that loop has ended.
     reclaimed: Mutex<std::collections::HashSet<String>>,
+    /// Cache entries written since the last purge counted them, plus the
+    /// count it found: past `max_entries`, the purge runs at once.
+    cache_entries: std::sync::atomic::AtomicU64,
+    /// Wakes the cache's purge before its period (too many entries).
+    cache_purge: Arc<tokio::sync::Notify>,
 }
 
 /// The engine. Cheap to clone: clones share everything.
@@ -243,6 +259,8 @@ impl Engine {
                 end_notices_wanted: std::sync::atomic::AtomicBool::new(true),
                 cluster,
                 reclaimed: Mutex::new(Default::default()),
+                cache_entries: std::sync::atomic::AtomicU64::new(0),
+                cache_purge: Arc::new(tokio::sync::Notify::new()),
             }),
         };
         if engine.is_clustered() {
@@ -255,6 +273,13 @@ impl Engine {
         cluster::start(&engine);
         if engine.inner.config.retention.is_some() {
             tokio::spawn(purge_loop(Arc::downgrade(&engine.inner)));
+        }
+        if !engine.inner.config.cache.is_empty() {
+            tokio::spawn(cache::purge_loop(
+                Arc::downgrade(&engine.inner),
+                Arc::clone(&engine.inner.cache_purge),
+                engine.inner.config.cache.purge_interval,
+            ));
         }
         Ok(engine)
     }

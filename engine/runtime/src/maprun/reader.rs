@@ -98,6 +98,30 @@ impl Buckets {
     }
 }
 
+/// The files or directory an ItemReader reads (lineage): the object of
+/// `s3:getObject` (an inventory's manifest included), the bucket's
+/// directory under the prefix of `s3:listObjectsV2`. Nothing for a reader
+/// that cannot be resolved (the Map Run fails on it anyway).
+pub fn read_paths(spec: &ReaderSpec, buckets: &Buckets) -> Vec<PathBuf> {
+    let param = |name: &str| spec.parameters.get(name).and_then(Value::as_str);
+    match (spec.resource.as_str(), param("Bucket")) {
+        ("arn:aws:states:::s3:getObject", Some(bucket)) => param("Key")
+            .and_then(|key| buckets.resolve(bucket, key, true).ok())
+            .into_iter()
+            .collect(),
+        ("arn:aws:states:::s3:listObjectsV2", Some(bucket)) => buckets
+            .root(bucket)
+            .ok()
+            .map(|root| match param("Prefix").filter(|p| !p.is_empty()) {
+                Some(prefix) => root.join(prefix),
+                None => root,
+            })
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Items one at a time.
 pub type Items = Box<dyn Iterator<Item = Result<Value, ReaderError>> + Send>;
 

@@ -180,6 +180,25 @@ impl MapRun {
         let selection = ItemSelection::new(machine, &self.spec);
         let (tx, mut rx) = mpsc::channel(READ_AHEAD);
         let source = open_source(&self.spec, &self.buckets);
+        if let Some(reader) = &self.spec.reader {
+            let now = self.engine.now();
+            let records: Vec<_> = reader::read_paths(reader, &self.buckets)
+                .iter()
+                .filter_map(|path| {
+                    crate::lineage::record(
+                        &path.to_string_lossy(),
+                        &self.record.execution_arn,
+                        stepline_store::LineageKind::Read,
+                        "itemReader",
+                        None,
+                        now,
+                    )
+                })
+                .collect();
+            if let Err(e) = self.engine.record_lineage(records) {
+                tracing::warn!(error = %e, "the ItemReader's files could not be recorded");
+            }
+        }
         let batcher = self.spec.batcher.clone();
         let budget = Budget {
             read_ahead: Arc::new(Semaphore::new(READ_AHEAD_BYTES)),

@@ -87,8 +87,12 @@ pub(crate) fn write(
         }
     }
     let mut listed = Map::new();
+    let mut written = Vec::new();
     for file in &mut files {
         let entries = file.finish(&root).map_err(|e| cannot_write(&file.key, e))?;
+        if entries.is_some() {
+            written.push(root.path().join(&file.key));
+        }
         let list: Vec<Value> = entries
             .map(|size| vec![json!({"Key": file.key, "Size": size})])
             .unwrap_or_default();
@@ -101,6 +105,24 @@ pub(crate) fn write(
     });
     root.write(Path::new(&manifest_key), manifest.to_string().as_bytes())
         .map_err(|e| cannot_write(&manifest_key, e))?;
+    written.push(root.path().join(&manifest_key));
+    let now = engine.now();
+    let records = written
+        .iter()
+        .filter_map(|path| {
+            crate::lineage::record(
+                &path.to_string_lossy(),
+                &record.execution_arn,
+                stepline_store::LineageKind::Wrote,
+                "resultWriter",
+                None,
+                now,
+            )
+        })
+        .collect();
+    if let Err(e) = engine.record_lineage(records) {
+        tracing::warn!(error = %e, "the ResultWriter's files could not be recorded");
+    }
     Ok(json!({
         "MapRunArn": record.map_run_arn,
         "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key},

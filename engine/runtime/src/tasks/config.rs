@@ -25,6 +25,9 @@ pub struct TaskConfig {
     /// What a Lambda function name runs here, by function name.
     #[serde(default)]
     pub lambda: BTreeMap<String, LambdaConfig>,
+    /// Which task results are kept and reused (`[tasks.cache]`).
+    #[serde(default)]
+    pub cache: CacheConfig,
     /// A mock configuration file in Step Functions Local's format
     /// (see `tasks::mock`); `SFN_MOCK_CONFIG` in the environment is used
     /// when this is not set.
@@ -201,6 +204,80 @@ pub enum ConnectionAuth {
 pub enum LambdaConfig {
     Url(String),
     Process(String),
+}
+
+/// Result caching: the rules that opt task resources in, and the bounds
+/// of what is kept (docs/tasks.md, "Caching results").
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// At most this many entries are kept (the ones expiring soonest go
+    /// first when there are more).
+    #[serde(default = "default_cache_entries")]
+    pub max_entries: u64,
+    /// A result larger than this (as compact JSON) is not kept.
+    #[serde(default = "default_cache_entry_bytes")]
+    pub max_entry_bytes: usize,
+    /// How often expired entries are purged.
+    #[serde(default = "default_cache_purge_seconds")]
+    pub purge_interval_seconds: u64,
+    /// The first rule that matches a task decides; no rule, no caching.
+    #[serde(default)]
+    pub rules: Vec<CacheRule>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_entries: default_cache_entries(),
+            max_entry_bytes: default_cache_entry_bytes(),
+            purge_interval_seconds: default_cache_purge_seconds(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+fn default_cache_entries() -> u64 {
+    10_000
+}
+
+fn default_cache_entry_bytes() -> usize {
+    // A state's payload.
+    256 * 1024
+}
+
+fn default_cache_purge_seconds() -> u64 {
+    60
+}
+
+/// One rule: which tasks (exactly one of `process`, `http`, `lambda`,
+/// `activity`, `resource`), for how long, and what the key is made of.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheRule {
+    /// A registered process, by name (`stepline:process:NAME`).
+    #[serde(default)]
+    pub process: Option<String>,
+    /// HTTP tasks whose `ApiEndpoint` starts with this prefix.
+    #[serde(default)]
+    pub http: Option<String>,
+    /// A Lambda function by name, called either way (its ARN as the
+    /// Resource, or `lambda:invoke` with its name or ARN as FunctionName).
+    #[serde(default)]
+    pub lambda: Option<String>,
+    /// An activity by name.
+    #[serde(default)]
+    pub activity: Option<String>,
+    /// Any task resource, exactly as the definition writes it.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// How long a result is reused.
+    pub ttl_seconds: u64,
+    /// A payload template (`"field.$": "$.path"`, intrinsic functions)
+    /// over the task's effective input: the key is the hash of what it
+    /// makes instead of the whole input.
+    #[serde(default)]
+    pub key: Option<Value>,
 }
 
 #[cfg(test)]
