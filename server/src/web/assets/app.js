@@ -936,7 +936,8 @@
     const setEnabled = async (t, on, button) => {
       button.disabled = true;
       try {
-        await api("POST", "/v1/triggers/" + seg(t.name) + (on ? "/enable" : "/disable"));
+        // A JSON body, however empty: the server takes no write without one.
+        await api("POST", "/v1/triggers/" + seg(t.name) + (on ? "/enable" : "/disable"), "{}");
         toast(`${t.name} ${on ? "enabled" : "disabled"}`);
       } catch (err) {
         toast((err.code ? err.code + ": " : "") + err.message);
