@@ -143,7 +143,9 @@ async fn send(client: &reqwest::Client, method: &str, url: &str, body: Option<St
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
     let mut request = client.request(method, url);
     if let Some(body) = body {
-        request = request.header("content-type", "application/json").body(body);
+        request = request
+            .header("content-type", "application/json")
+            .body(body);
     }
     let reply = request.send().await.expect("the server answers");
     let status = reply.status();
@@ -188,7 +190,13 @@ async fn fill(
         spec["stateMachine"] = json!("machine-00");
         // Disabled: their own firings would add to what is measured.
         spec["enabled"] = json!(false);
-        send(client, "POST", &format!("{base}/v1/triggers"), Some(spec.to_string())).await;
+        send(
+            client,
+            "POST",
+            &format!("{base}/v1/triggers"),
+            Some(spec.to_string()),
+        )
+        .await;
     }
     let engine = Arc::new(engine.clone());
     let arns = Arc::new(arns);
@@ -247,7 +255,13 @@ async fn fill(
 async fn measure(client: &reqwest::Client, base: &str, options: &Options) -> bool {
     // An execution of each outcome, and a time in the middle of the
     // listing, found through the API like the pages find them.
-    let newest = send(client, "GET", &format!("{base}/v1/executions?limit=1"), None).await;
+    let newest = send(
+        client,
+        "GET",
+        &format!("{base}/v1/executions?limit=1"),
+        None,
+    )
+    .await;
     let newest = &newest["executions"][0];
     let middle_name = format!("run-{:07}", options.executions / 2);
     let machine = "machine-03";
@@ -291,13 +305,12 @@ async fn measure(client: &reqwest::Client, base: &str, options: &Options) -> boo
 
     let calls: Vec<(&str, Vec<String>)> = vec![
         ("dashboard: GET /v1/dashboard", vec!["/v1/dashboard".into()]),
-        (
-            "list: first page",
-            vec!["/v1/executions?limit=25".into()],
-        ),
+        ("list: first page", vec!["/v1/executions?limit=25".into()]),
         (
             "list: machine and status FAILED",
-            vec![format!("/v1/executions?limit=25&machine={machine}&status=FAILED")],
+            vec![format!(
+                "/v1/executions?limit=25&machine={machine}&status=FAILED"
+            )],
         ),
         (
             "list: started before the middle",
@@ -333,9 +346,10 @@ async fn measure(client: &reqwest::Client, base: &str, options: &Options) -> boo
         (
             "triggers: list and each one's recent executions",
             std::iter::once("/v1/triggers".to_owned())
-                .chain(["nightly", "hourly", "deploys"].map(|t| {
-                    format!("/v1/executions?limit=5&machine=machine-00&name={t}-")
-                }))
+                .chain(
+                    ["nightly", "hourly", "deploys"]
+                        .map(|t| format!("/v1/executions?limit=5&machine=machine-00&name={t}-")),
+                )
                 .collect(),
         ),
         (

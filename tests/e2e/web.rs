@@ -2115,7 +2115,10 @@ fn the_grid_shows_a_failed_cell_for_a_failed_run() {
     };
     let server = Server::start();
     create_machine(&server, "grader", GRADER);
-    grade(&server, &[("run-1", true), ("run-2", false), ("run-3", true)]);
+    grade(
+        &server,
+        &[("run-1", true), ("run-2", false), ("run-3", true)],
+    );
     let base = base(&server);
     browser.open(&format!("{base}/#/machines/grader"));
     browser.click("#grid-link");
@@ -2431,7 +2434,12 @@ fn the_dashboard_counts_what_ran() {
     assert_eq!(grader["name"], "grader", "{api}");
     let day = &grader["windows"]["day"];
     assert_eq!(
-        (&day["started"], &day["finished"], &day["succeeded"], &day["failed"]),
+        (
+            &day["started"],
+            &day["finished"],
+            &day["succeeded"],
+            &day["failed"]
+        ),
         (&json!(5), &json!(5), &json!(3), &json!(2)),
         "{api}"
     );
@@ -2561,7 +2569,15 @@ fn the_executions_list_filters_by_time_and_name_and_shows_errors() {
         names(&browser),
         json!(["order-3 ", "refund-2 Rejected", "order-2 "])
     );
-    assert!(browser.script("return document.querySelector('#filter-from').value", json!([])).as_str().is_some_and(|v| !v.is_empty()));
+    assert!(
+        browser
+            .script(
+                "return document.querySelector('#filter-from').value",
+                json!([])
+            )
+            .as_str()
+            .is_some_and(|v| !v.is_empty())
+    );
     // Started before it: the first two; with a name: one.
     browser.open(&format!("{base}/#/executions?to={between}&name=order"));
     browser.wait_for(
@@ -2630,7 +2646,11 @@ fn a_trigger_is_disabled_and_backfilled_from_its_page() {
         "the next fire is ahead"
     );
     assert_eq!(row("deploys"), json!("true webhook true Disable"));
-    assert!(browser.text("#triggers tr[data-trigger='deploys'] .t-last").contains("1 started"));
+    assert!(
+        browser
+            .text("#triggers tr[data-trigger='deploys'] .t-last")
+            .contains("1 started")
+    );
 
     // Backfill the last three hours: a preview first, then the run.
     browser.click("#triggers tr[data-trigger='hourly'] .t-backfill");
@@ -2646,10 +2666,7 @@ fn a_trigger_is_disabled_and_backfilled_from_its_page() {
             .unwrap_or_default()
             .to_owned()
     };
-    let (from, to) = (
-        local(now - chrono::Duration::minutes(179)),
-        local(now),
-    );
+    let (from, to) = (local(now - chrono::Duration::minutes(179)), local(now));
     browser.type_into("#backfill-from", "");
     browser.script(
         "document.querySelector('#backfill-from').value = arguments[0]; document.querySelector('#backfill-to').value = arguments[1];",

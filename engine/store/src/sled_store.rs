@@ -134,7 +134,10 @@ const STATS: u8 = b'S';
 fn stats_key(machine: &str, hour: i64) -> Vec<u8> {
     key(
         STATS,
-        &[machine.as_bytes(), &((hour as u64) ^ (1 << 63)).to_be_bytes()],
+        &[
+            machine.as_bytes(),
+            &((hour as u64) ^ (1 << 63)).to_be_bytes(),
+        ],
     )
 }
 

@@ -537,7 +537,11 @@ pub fn check_listing_dates_and_names(store: &dyn Store) {
     use ExecutionStatus::*;
     let records: Vec<ExecutionRecord> = (0..12)
         .map(|i| {
-            let name = if i % 3 == 0 { format!("order-{i}") } else { format!("refund-{i}") };
+            let name = if i % 3 == 0 {
+                format!("order-{i}")
+            } else {
+                format!("refund-{i}")
+            };
             let status = if i % 4 == 0 { Failed } else { Succeeded };
             started_at(if i % 2 == 0 { "M" } else { "N" }, &name, i * 1000, status)
         })
@@ -545,20 +549,18 @@ pub fn check_listing_dates_and_names(store: &dyn Store) {
     for r in &records {
         ok(store, vec![WriteOp::CreateExecution(r.clone())]);
     }
-    let expect = |machine: Option<&str>,
-                  after: Option<i64>,
-                  before: Option<i64>,
-                  name: Option<&str>| {
-        let mut expected: Vec<&ExecutionRecord> = records
-            .iter()
-            .filter(|r| machine.is_none_or(|m| r.state_machine_arn == machine_arn(m)))
-            .filter(|r| after.is_none_or(|a| r.start >= t0() + ms(a)))
-            .filter(|r| before.is_none_or(|b| r.start < t0() + ms(b)))
-            .filter(|r| name.is_none_or(|n| r.name.contains(n)))
-            .collect();
-        expected.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| a.arn.cmp(&b.arn)));
-        expected.iter().map(|r| r.arn.clone()).collect::<Vec<_>>()
-    };
+    let expect =
+        |machine: Option<&str>, after: Option<i64>, before: Option<i64>, name: Option<&str>| {
+            let mut expected: Vec<&ExecutionRecord> = records
+                .iter()
+                .filter(|r| machine.is_none_or(|m| r.state_machine_arn == machine_arn(m)))
+                .filter(|r| after.is_none_or(|a| r.start >= t0() + ms(a)))
+                .filter(|r| before.is_none_or(|b| r.start < t0() + ms(b)))
+                .filter(|r| name.is_none_or(|n| r.name.contains(n)))
+                .collect();
+            expected.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| a.arn.cmp(&b.arn)));
+            expected.iter().map(|r| r.arn.clone()).collect::<Vec<_>>()
+        };
     for limit in [1, 2, 5, 20] {
         for of in [None, Some("M")] {
             for after in [None, Some(3000), Some(3001), Some(20_000)] {
@@ -609,12 +611,27 @@ pub fn check_stats(store: &dyn Store) {
         MachineStats::end(&r)
     };
     ok(store, vec![delta(&m, hour, MachineStats::start())]);
-    ok(store, vec![delta(&m, hour, MachineStats::start()), delta(&mm, hour, MachineStats::start())]);
+    ok(
+        store,
+        vec![
+            delta(&m, hour, MachineStats::start()),
+            delta(&mm, hour, MachineStats::start()),
+        ],
+    );
     ok(store, vec![delta(&m, hour, MachineStats::start())]);
-    ok(store, vec![delta(&m, hour + 1, ended(ExecutionStatus::Succeeded, 40))]);
-    ok(store, vec![delta(&m, hour + 1, ended(ExecutionStatus::Failed, 3000))]);
+    ok(
+        store,
+        vec![delta(&m, hour + 1, ended(ExecutionStatus::Succeeded, 40))],
+    );
+    ok(
+        store,
+        vec![delta(&m, hour + 1, ended(ExecutionStatus::Failed, 3000))],
+    );
     ok(store, vec![delta(&m, hour + 1, MachineStats::redrive())]);
-    ok(store, vec![delta(&m, hour + 5, ended(ExecutionStatus::TimedOut, 40))]);
+    ok(
+        store,
+        vec![delta(&m, hour + 5, ended(ExecutionStatus::TimedOut, 40))],
+    );
 
     let buckets = store.stats_hours(&m, hour - 10, hour + 10).unwrap();
     let hours: Vec<i64> = buckets.iter().map(|b| b.hour).collect();
@@ -622,7 +639,10 @@ pub fn check_stats(store: &dyn Store) {
     assert_eq!(buckets[0].stats.started, 3);
     assert_eq!(buckets[0].stats.ended(), 0);
     let second = &buckets[1].stats;
-    assert_eq!((second.succeeded, second.failed, second.redriven), (1, 1, 1));
+    assert_eq!(
+        (second.succeeded, second.failed, second.redriven),
+        (1, 1, 1)
+    );
     let mut expected = vec![0u64; duration_bucket(3000) + 1];
     expected[duration_bucket(40)] += 1;
     expected[duration_bucket(3000)] += 1;
@@ -631,8 +651,16 @@ pub fn check_stats(store: &dyn Store) {
 
     // Only the hours asked for.
     let later = store.stats_hours(&m, hour + 1, hour + 4).unwrap();
-    assert_eq!(later.iter().map(|b| b.hour).collect::<Vec<_>>(), vec![hour + 1]);
-    assert!(store.stats_hours(&m, hour + 6, hour + 200).unwrap().is_empty());
+    assert_eq!(
+        later.iter().map(|b| b.hour).collect::<Vec<_>>(),
+        vec![hour + 1]
+    );
+    assert!(
+        store
+            .stats_hours(&m, hour + 6, hour + 200)
+            .unwrap()
+            .is_empty()
+    );
 
     let total = store.stats_total(&m).unwrap();
     assert_eq!((total.started, total.redriven, total.ended()), (3, 1, 3));
@@ -643,8 +671,16 @@ pub fn check_stats(store: &dyn Store) {
     assert_eq!(other.len(), 1);
     assert_eq!(other[0].stats.started, 1);
     assert_eq!(store.stats_total(&mm).unwrap().started, 1);
-    assert_eq!(store.stats_total(&machine_arn("Z")).unwrap(), MachineStats::default());
-    assert!(store.stats_hours(&machine_arn("Z"), 0, i64::MAX).unwrap().is_empty());
+    assert_eq!(
+        store.stats_total(&machine_arn("Z")).unwrap(),
+        MachineStats::default()
+    );
+    assert!(
+        store
+            .stats_hours(&machine_arn("Z"), 0, i64::MAX)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A change of status moves the summary (in the same batch as the start,

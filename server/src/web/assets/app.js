@@ -1012,10 +1012,11 @@
       try {
         const plan = await api("POST", "/v1/triggers/" + seg(trigger.name) + "/backfill", JSON.stringify(Object.assign(JSON.parse(body()), { dryRun: true })));
         const fresh = plan.slots - plan.existing;
+        const more = plan.executions.length > 50 ? [h("p.muted.small", {}, `and ${plan.executions.length - 50} more`)] : [];
         preview.replaceChildren(
           h("p#backfill-summary", { dataset: { slots: plan.slots, existing: plan.existing } }, `${plan.slots} slot${plan.slots === 1 ? "" : "s"}: ${fresh} to start, ${plan.existing} already started.`),
           h("ol.slots", {}, plan.executions.slice(0, 50).map((e) => h("li", { class: e.exists ? "muted" : "" }, whenZoned(e.scheduledTime), " · ", e.name, e.exists ? " (exists)" : ""))),
-          plan.executions.length > 50 ? h("p.muted.small", {}, `and ${plan.executions.length - 50} more`) : null,
+          ...more,
         );
         runButton.disabled = fresh === 0;
       } catch (err) {
