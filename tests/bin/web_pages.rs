@@ -253,18 +253,10 @@ async fn fill(
 
 /// Times each page's calls; whether one went over the budget.
 async fn measure(client: &reqwest::Client, base: &str, options: &Options) -> bool {
-    // An execution of each outcome, and a time in the middle of the
-    // listing, found through the API like the pages find them.
-    let newest = send(
-        client,
-        "GET",
-        &format!("{base}/v1/executions?limit=1"),
-        None,
-    )
-    .await;
-    let newest = &newest["executions"][0];
-    let middle_name = format!("run-{:07}", options.executions / 2);
-    let machine = "machine-03";
+    // A failed execution (machine-07 has them: one in fifty fails, the
+    // 8th of every 50) and the start of the execution in the middle of
+    // the order, found through the API as the pages find them.
+    let machine = "machine-07";
     let found = send(
         client,
         "GET",
@@ -274,18 +266,22 @@ async fn measure(client: &reqwest::Client, base: &str, options: &Options) -> boo
     .await;
     let failed = found["executions"][0]["id"]
         .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| newest["id"].as_str().unwrap_or_default().to_owned());
-    let some_start = send(
+        .expect("a failed execution")
+        .to_owned();
+    let half = options.executions / 2;
+    let middle_name = format!("run-{half:07}");
+    let middle = send(
         client,
         "GET",
-        &format!("{base}/v1/executions?limit=1&name={middle_name}"),
+        &format!(
+            "{base}/v1/executions/machine-{:02}/{middle_name}",
+            half % options.machines
+        ),
         None,
     )
-    .await;
-    let middle = some_start["executions"][0]["startDate"]
+    .await["startDate"]
         .as_str()
-        .unwrap_or("2026-01-01T00:00:00Z")
+        .expect("the middle execution's start")
         .to_owned();
     let week_ago = (chrono::Utc::now() - chrono::Duration::days(7))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -305,6 +301,10 @@ async fn measure(client: &reqwest::Client, base: &str, options: &Options) -> boo
 
     let calls: Vec<(&str, Vec<String>)> = vec![
         ("dashboard: GET /v1/dashboard", vec!["/v1/dashboard".into()]),
+        (
+            "dashboard: one machine",
+            vec![format!("/v1/dashboard?machine={machine}")],
+        ),
         ("list: first page", vec!["/v1/executions?limit=25".into()]),
         (
             "list: machine and status FAILED",
@@ -323,8 +323,12 @@ async fn measure(client: &reqwest::Client, base: &str, options: &Options) -> boo
             )],
         ),
         (
-            "list: name search (one match)",
-            vec![format!("/v1/executions?limit=25&name={middle_name}")],
+            "list: name search, every name matches",
+            vec!["/v1/executions?limit=25&name=run-".to_owned()],
+        ),
+        (
+            "list: name search, no match (5,000 read)",
+            vec!["/v1/executions?limit=25&name=nothing".to_owned()],
         ),
         (
             "list: status counts (dashboard range)",
