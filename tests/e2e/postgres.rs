@@ -88,14 +88,14 @@ fn store_migrate_creates_the_schema_once() {
     let first = crate::support::stepline(&["store", "migrate", "--config", config]);
     assert_eq!(first.status, 0, "{}", first.stderr);
     assert!(
-        first.stdout.contains("migrated from version 0 to 2"),
+        first.stdout.contains("migrated from version 0 to 3"),
         "{}",
         first.stdout
     );
     let again = crate::support::stepline(&["store", "migrate", "--config", config]);
     assert_eq!(again.status, 0, "{}", again.stderr);
     assert!(
-        again.stdout.contains("is at version 2: nothing to do"),
+        again.stdout.contains("is at version 3: nothing to do"),
         "{}",
         again.stdout
     );
