@@ -947,6 +947,24 @@ fn the_execution_page_shows_times_a_gantt_and_acts() {
         json!([described["startDate"]]),
     );
     assert_eq!(shown_at, start_ms);
+    // The header's toggle shows every time in UTC (the command line's
+    // default), and back in this browser's zone.
+    let in_utc = described["startDate"]
+        .as_str()
+        .expect("startDate")
+        .trim_end_matches('Z')
+        .replace('T', " ")
+        + " UTC";
+    browser.click("#zone-toggle");
+    let shown = browser.wait_for(
+        "the start in UTC",
+        "const t = document.querySelector('#exec-started .abs'); return t && t.innerText.endsWith(' UTC') && t.innerText",
+        json!([]),
+    );
+    assert_eq!(shown.as_str(), Some(in_utc.as_str()));
+    assert_eq!(browser.text("#zone-toggle"), "Times: UTC");
+    browser.click("#zone-toggle");
+    assert_eq!(browser.text("#zone-toggle"), "Times: local");
 
     // The Wait ends an hour after it was entered, and says so.
     let wait = browser.wait_for(
@@ -2461,7 +2479,19 @@ fn the_dashboard_counts_what_ran() {
     let row = |i: usize| rows[i].as_str().unwrap_or_default().to_owned();
     // started | running | finished | rate | p50 | p95
     assert!(row(0).starts_with("5 | 0 | 5 | 60.0 % | "), "{rows}");
-    assert!(row(0).ends_with(" ms"), "{rows}");
+    // Durations written as the command line writes them ("0.042s").
+    let p95 = row(0).rsplit(" | ").next().unwrap_or_default().to_owned();
+    let (seconds, millis) = p95
+        .strip_suffix('s')
+        .and_then(|d| d.split_once('.'))
+        .unwrap_or_default();
+    assert!(
+        !seconds.is_empty()
+            && seconds.chars().all(|c| c.is_ascii_digit())
+            && millis.len() == 3
+            && millis.chars().all(|c| c.is_ascii_digit()),
+        "{rows}"
+    );
     assert_eq!(row(1), "1 | 1 | 0 | — | — | —", "{rows}");
     // The chart: this hour's bar, green and red, titled with its counts.
     let chart = browser.each(

@@ -152,6 +152,7 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (path, execution, kind)
     );
     CREATE INDEX lineage_by_execution ON lineage (execution, kind, path);
+    "#,
     // 4: the dashboard's counts per state machine and hour (hour -1: the
     // total). Each is kept in a few rows (`shard`), summed when read, so
     // that executions of one machine ending together on several

@@ -133,16 +133,34 @@
 
   // ---- formatting ----------------------------------------------------------
 
-  function when(iso) {
-    if (!iso) return "";
-    const d = new Date(iso);
-    const pad = (n, w = 2) => String(n).padStart(w, "0");
-    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  // Times are shown in this browser's zone or in UTC, as the user chose
+  // with the header's toggle (kept in this browser), and always say which.
+  let utc = false;
+  try {
+    utc = localStorage.getItem("stepline-zone") === "utc";
+  } catch (e) {
+    utc = false;
   }
 
-  // The browser's zone as an offset ("UTC+01:00") at the moment `d`, and
-  // its name ("Europe/Paris") when the browser knows it.
+  // Year, month, day, hours, minutes, seconds of `d` in the chosen zone.
+  function fields(d) {
+    return utc
+      ? [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()]
+      : [d.getFullYear(), d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds()];
+  }
+
+  function when(iso) {
+    if (!iso) return "";
+    const [y, mo, da, hh, mi, ss] = fields(new Date(iso));
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${y}-${pad(mo)}-${pad(da)} ${pad(hh)}:${pad(mi)}:${pad(ss)}`;
+  }
+
+  // The chosen zone: "UTC", or the browser's as an offset ("UTC+01:00")
+  // at the moment `d` and its name ("Europe/Paris") when the browser
+  // knows it.
   function zoneOf(d) {
+    if (utc) return "UTC";
     const off = -d.getTimezoneOffset();
     const pad = (n) => String(Math.floor(Math.abs(n))).padStart(2, "0");
     const offset = "UTC" + (off < 0 ? "-" : "+") + pad(off / 60) + ":" + pad(off % 60);
@@ -195,14 +213,22 @@
     return when(iso).slice(11) + "." + String(new Date(iso).getMilliseconds()).padStart(3, "0");
   }
 
+  // A duration as the command line writes it (docs/cli.md, "Times and
+  // durations"): the two largest units that matter, cut, not rounded:
+  // 0.004s, 59.999s, 3m34s, 2h05m, 3d07h.
+  function durationMs(ms) {
+    ms = Math.max(0, Math.floor(ms));
+    const pad = (n, w) => String(Math.floor(n)).padStart(w, "0");
+    const MINUTE = 60000, HOUR = 60 * MINUTE, DAY = 24 * HOUR;
+    if (ms < MINUTE) return `${Math.floor(ms / 1000)}.${pad(ms % 1000, 3)}s`;
+    if (ms < HOUR) return `${Math.floor(ms / MINUTE)}m${pad((ms % MINUTE) / 1000, 2)}s`;
+    if (ms < DAY) return `${Math.floor(ms / HOUR)}h${pad((ms % HOUR) / MINUTE, 2)}m`;
+    return `${Math.floor(ms / DAY)}d${pad((ms % DAY) / HOUR, 2)}h`;
+  }
+
   function duration(fromIso, toIso) {
     if (!fromIso) return "";
-    const ms = (toIso ? new Date(toIso) : new Date()) - new Date(fromIso);
-    if (ms < 1000) return `${ms} ms`;
-    if (ms < 60000) return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
-    const s = Math.round(ms / 1000);
-    if (s < 3600) return `${Math.floor(s / 60)} m ${s % 60} s`;
-    return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} m`;
+    return durationMs((toIso ? new Date(toIso) : new Date()) - new Date(fromIso));
   }
 
   function badge(status) {
@@ -651,19 +677,20 @@
 
   const STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"];
 
-  // A datetime-local input's value (the browser's zone) as RFC 3339, and
-  // back; "" for none.
+  // A datetime-local input's value (in the zone times are shown in) as
+  // RFC 3339, and back; "" for none.
   function fromLocalInput(value) {
     if (!value) return "";
-    const d = new Date(value);
+    const d = new Date(utc ? value + "Z" : value);
     return isNaN(d) ? "" : d.toISOString();
   }
   function toLocalInput(iso) {
     if (!iso) return "";
     const d = new Date(iso);
     if (isNaN(d)) return "";
+    const [y, mo, da, hh, mi] = fields(d);
     const pad = (n) => String(n).padStart(2, "0");
-    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    return `${y}-${pad(mo)}-${pad(da)}T${pad(hh)}:${pad(mi)}`;
   }
 
   async function executionsPage(params) {
@@ -842,10 +869,7 @@
 
   function msText(ms) {
     if (ms === null || ms === undefined) return "—";
-    if (ms < 1000) return `${Math.round(ms)} ms`;
-    if (ms < 60000) return `${(ms / 1000).toFixed(ms < 10000 ? 1 : 0)} s`;
-    if (ms < 3600000) return `${(ms / 60000).toFixed(1)} min`;
-    return `${(ms / 3600000).toFixed(1)} h`;
+    return durationMs(ms);
   }
 
   // ---- dashboard -----------------------------------------------------------
@@ -1738,7 +1762,7 @@
           "tr.event",
           { class: "event" + (failure ? " failure" : "") + (ev.type.startsWith("Execution") ? " exec" : ""), dataset: { type: ev.type }, tabindex: 0 },
           h("td.num", {}, ev.id),
-          h("td.num.muted", { title: whenZoned(ev.timestamp) }, "+" + (new Date(ev.timestamp) - firstTime.t) + " ms"),
+          h("td.num.muted", { title: whenZoned(ev.timestamp) }, "+" + durationMs(new Date(ev.timestamp) - firstTime.t)),
           h("td.num.at", {}, clock(ev.timestamp)),
           h("td.type", {}, ev.type),
           h("td", {}, tracker.owner.get(ev.id) || ""),
@@ -1845,6 +1869,23 @@
   });
   if (darkQuery) darkQuery.addEventListener("change", applyTheme);
   applyTheme();
+
+  // The zone times are shown in: this browser's, or UTC (the command
+  // line's default), kept in this browser; the page is drawn again.
+  function applyZone() {
+    document.getElementById("zone-toggle").textContent = utc ? "Times: UTC" : "Times: local";
+  }
+  document.getElementById("zone-toggle").addEventListener("click", () => {
+    utc = !utc;
+    try {
+      localStorage.setItem("stepline-zone", utc ? "utc" : "local");
+    } catch (e) {
+      // Kept for this page only.
+    }
+    applyZone();
+    route();
+  });
+  applyZone();
 
   // "/" focuses the page's search box, as on most sites, unless the user
   // is typing somewhere already.
