@@ -1245,6 +1245,29 @@ fn lineage_key(path: &str, execution: &str, kind: LineageKind) -> Vec<u8> {
     )
 }
 
+impl SledStore {
+    /// Up to `limit` records of the `tag` keyed by one string, after the
+    /// one keyed `after` ("" for the first), in key order.
+    fn page_after<T: DeserializeOwned>(
+        &self,
+        tag: u8,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<T>, StoreError> {
+        let range = (
+            Bound::Excluded(key(tag, &[after.as_bytes()])),
+            Bound::Excluded(vec![tag + 1]),
+        );
+        self.raw_range(range)?
+            .take(limit.max(1))
+            .map(|item| {
+                item.map_err(io)
+                    .and_then(|(k, v)| decode(&self.whole(&k, v)?))
+            })
+            .collect()
+    }
+}
+
 impl TaskCache for SledStore {
     fn cache_entry(&self, k: &str) -> Result<Option<CacheEntryRecord>, StoreError> {
         self.get(&key(CACHE, &[k.as_bytes()]))
@@ -1255,17 +1278,7 @@ impl TaskCache for SledStore {
         after: &str,
         limit: usize,
     ) -> Result<Vec<CacheEntryRecord>, StoreError> {
-        let range = (
-            Bound::Excluded(key(CACHE, &[after.as_bytes()])),
-            Bound::Excluded(vec![CACHE + 1]),
-        );
-        self.raw_range(range)?
-            .take(limit.max(1))
-            .map(|item| {
-                item.map_err(io)
-                    .and_then(|(k, v)| decode(&self.whole(&k, v)?))
-            })
-            .collect()
+        self.page_after(CACHE, after, limit)
     }
 }
 
@@ -1333,18 +1346,7 @@ impl TaskTokens for SledStore {
         after: &str,
         limit: usize,
     ) -> Result<Vec<TaskTokenRecord>, StoreError> {
-        use std::ops::Bound;
-        let range = (
-            Bound::Excluded(key(TOKENS, &[after.as_bytes()])),
-            Bound::Excluded(vec![TOKENS + 1]),
-        );
-        self.raw_range(range)?
-            .take(limit.max(1))
-            .map(|item| {
-                item.map_err(io)
-                    .and_then(|(k, v)| decode(&self.whole(&k, v)?))
-            })
-            .collect()
+        self.page_after(TOKENS, after, limit)
     }
 }
 
