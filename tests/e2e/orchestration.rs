@@ -916,3 +916,178 @@ source = "c"
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Waits until the execution listed first for `machine` has ended; its
+/// listing entry.
+fn ended_execution(serve: &crate::ops::Serve, machine: &str, seconds: u64) -> Value {
+    let mut last = Value::Null;
+    eventually(&format!("an ended execution of {machine}"), seconds, || {
+        let (status, body) = serve.get(&format!("/v1/executions?machine={machine}"));
+        assert_eq!(status, 200, "{body}");
+        let listed: Value = serde_json::from_str(&body).expect("json");
+        last = listed["executions"][0].clone();
+        last.is_object() && last["status"] != "RUNNING"
+    });
+    last
+}
+
+/// An execution's output, read over REST.
+fn output_of(serve: &crate::ops::Serve, entry: &Value) -> Value {
+    let id = entry["id"].as_str().expect("id");
+    let (status, body) = serve.get(&format!("/v1/executions/{id}"));
+    assert_eq!(status, 200, "{body}");
+    let described: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(described["status"], "SUCCEEDED", "{described}");
+    described["output"].clone()
+}
+
+/// The stepline.toml lines that register docs/examples/warehouse_jobs.py's
+/// job `job` as the process `name`, with its folder arguments.
+fn warehouse_job(name: &str, job: &str, folders: &[&Path]) -> String {
+    let script = crate::support::repo_root().join("docs/examples/warehouse_jobs.py");
+    let mut args = vec![script.display().to_string(), job.to_owned()];
+    args.extend(folders.iter().map(|f| f.display().to_string()));
+    format!(
+        "[tasks.processes.{name}]\ncommand = \"/usr/bin/python3\"\nargs = {args:?}\ntimeout_seconds = 60\n\n"
+    )
+}
+
+/// docs/orchestration.md's Glue Workflows chain, as an operator runs it:
+/// the real binary, its stepline.toml, state-machines/glue-chain.asl.json;
+/// a CSV file landing starts the crawl, the ETL job and the second crawl,
+/// and lineage says which execution wrote the curated file from which
+/// landed one.
+#[test]
+fn the_glue_workflow_chain_runs_when_a_file_lands() {
+    let dir = TempDir::new("orchestration-glue");
+    let landing = dir.path().join("lake/landing");
+    let curated = dir.path().join("lake/curated");
+    std::fs::create_dir_all(&landing).expect("landing");
+    let mut toml = format!(
+        "[triggers]\nfile_roots = [{:?}]\n\n[[triggers.define]]\nname = \"landed\"\nkind = \"file\"\nstate_machine = \"glue-chain\"\ndirectory = {:?}\nglob = \"*.csv\"\nstable_ms = 200\npoll_ms = 100\n\n",
+        dir.path().join("lake").display().to_string(),
+        landing.display().to_string(),
+    );
+    toml += &warehouse_job("crawl", "crawl", &[]);
+    toml += &warehouse_job("etl", "etl", &[&curated]);
+    let config = dir.write("stepline.toml", &toml);
+    let serve = crate::ops::Serve::start(
+        &dir.path().join("data"),
+        &config,
+        dir.path().join("serve.log"),
+    );
+    let definition = std::fs::read_to_string(
+        crate::support::repo_root().join("state-machines/glue-chain.asl.json"),
+    )
+    .expect("the example");
+    let (status, body) = serve.post(
+        "/v1/state-machines",
+        &json!({"name": "glue-chain", "definition": serde_json::from_str::<Value>(&definition).expect("json")}),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    // The file lands whole: written aside, renamed in.
+    std::fs::write(landing.join("orders.part"), "id,amount\n1,12.5\n2,7\n").expect("write");
+    std::fs::rename(landing.join("orders.part"), landing.join("orders.csv")).expect("rename");
+    let run = ended_execution(&serve, "glue-chain", 60);
+    let output = output_of(&serve, &run);
+    let written = curated.join("orders.json");
+    assert_eq!(
+        output,
+        json!({
+            "file": "orders.csv",
+            "landed": [{"table": "orders", "columns": ["id", "amount"], "rows": 2}],
+            "curated": {"path": written.display().to_string(), "rows": 2},
+            "catalog": [{"table": "orders", "columns": ["amount", "id"], "rows": 2}],
+        })
+    );
+    let rows: Value =
+        serde_json::from_str(&std::fs::read_to_string(&written).expect("curated")).expect("json");
+    assert_eq!(rows["rows"][0], json!({"id": "1", "amount": 12.5}));
+
+    // Lineage: this execution wrote the curated file, from the landed one.
+    let (status, body) = serve.get(&format!("/v1/lineage?path={}", written.display()));
+    assert_eq!(status, 200, "{body}");
+    let lineage: Value = serde_json::from_str(&body).expect("json");
+    let arn = run["arn"].as_str().expect("arn");
+    assert_eq!(lineage["writtenBy"][0]["executionArn"], arn, "{lineage}");
+    let (_, body) = serve.get(&format!(
+        "/v1/lineage?path={}",
+        landing.join("orders.csv").display()
+    ));
+    let lineage: Value = serde_json::from_str(&body).expect("json");
+    assert!(
+        lineage["readBy"]
+            .as_array()
+            .expect("readBy")
+            .iter()
+            .any(|r| r["executionArn"] == arn),
+        "{lineage}"
+    );
+}
+
+/// docs/orchestration.md's Airflow-style nightly DAG, as an operator runs
+/// it: the real binary, a schedule trigger with `finished_by`, and
+/// state-machines/nightly-dag.asl.json; one night run by a backfill of its
+/// slot extracts both tables side by side, transforms and loads the day's
+/// summary.
+#[test]
+fn the_nightly_dag_runs_a_night_from_a_backfill() {
+    let dir = TempDir::new("orchestration-nightly");
+    let data = dir.path().join("exports");
+    let warehouse = dir.path().join("warehouse");
+    std::fs::create_dir_all(data.join("2026-03-01")).expect("exports");
+    std::fs::write(
+        data.join("2026-03-01/orders.csv"),
+        "id,customer,amount\n1,ada,12.5\n2,bob,7\n3,ada,0.5\n",
+    )
+    .expect("orders");
+    std::fs::write(
+        data.join("2026-03-01/customers.csv"),
+        "id,name\nada,Ada\nbob,Bob\n",
+    )
+    .expect("customers");
+    let mut toml = String::from(
+        "[[triggers.define]]\nname = \"nightly\"\nkind = \"schedule\"\nstate_machine = \"nightly-dag\"\nschedule = \"cron(0 2 * * ? *)\"\ntimezone = \"UTC\"\ncatch_up = \"none\"\nfinished_by = \"06:30\"\n\n",
+    );
+    toml += &warehouse_job("extract", "extract", &[&data]);
+    toml += &warehouse_job("load", "load", &[&warehouse]);
+    let config = dir.write("stepline.toml", &toml);
+    let serve = crate::ops::Serve::start(
+        &dir.path().join("state"),
+        &config,
+        dir.path().join("serve.log"),
+    );
+    let definition = std::fs::read_to_string(
+        crate::support::repo_root().join("state-machines/nightly-dag.asl.json"),
+    )
+    .expect("the example");
+    let (status, body) = serve.post(
+        "/v1/state-machines",
+        &json!({"name": "nightly-dag", "definition": serde_json::from_str::<Value>(&definition).expect("json")}),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    // The night of 2026-03-01, run now.
+    let (status, body) = serve.post(
+        "/v1/triggers/nightly/backfill",
+        &json!({"from": "2026-03-01T00:00:00Z", "to": "2026-03-01T23:59:59Z"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["started"], 1, "{body}");
+    let run = ended_execution(&serve, "nightly-dag", 60);
+    assert_eq!(run["name"], "nightly-20260301T020000Z", "{run}");
+    let output = output_of(&serve, &run);
+    let loaded = warehouse.join("2026-03-01.json");
+    assert_eq!(
+        output,
+        json!({
+            "date": "2026-03-01",
+            "summary": {"orders": 3, "revenue": 20, "customers": 2},
+            "loaded": {"path": loaded.display().to_string()},
+        })
+    );
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&loaded).expect("loaded")).expect("json");
+    assert_eq!(summary, json!({"orders": 3, "revenue": 20, "customers": 2}));
+}
