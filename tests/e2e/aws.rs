@@ -402,7 +402,7 @@ print(json.dumps({
 
 /// Whether the AWS CLI (v1, from PyPI) runs here. Without it a test is
 /// skipped, like the boto3 one, unless STEPLINE_REQUIRE_AWS_CLIENTS is set.
-fn aws_cli_available() -> bool {
+pub(crate) fn aws_cli_available() -> bool {
     let has_cli = std::process::Command::new("aws")
         .arg("--version")
         .output()
@@ -421,7 +421,11 @@ fn aws_cli_available() -> bool {
 
 /// `aws stepfunctions --endpoint-url ENDPOINT --output json ARGS...` with
 /// test credentials (and `env` on top): its JSON answer, or its stderr.
-fn aws_cli(endpoint: &str, env: &[(&str, &str)], args: &[&str]) -> Result<Value, String> {
+pub(crate) fn aws_cli(
+    endpoint: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> Result<Value, String> {
     let out = std::process::Command::new("aws")
         .args([
             "stepfunctions",

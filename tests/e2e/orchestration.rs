@@ -1026,14 +1026,10 @@ fn the_glue_workflow_chain_runs_when_a_file_lands() {
     );
 }
 
-/// docs/orchestration.md's Airflow-style nightly DAG, as an operator runs
-/// it: the real binary, a schedule trigger with `finished_by`, and
-/// state-machines/nightly-dag.asl.json; one night run by a backfill of its
-/// slot extracts both tables side by side, transforms and loads the day's
-/// summary.
-#[test]
-fn the_nightly_dag_runs_a_night_from_a_backfill() {
-    let dir = TempDir::new("orchestration-nightly");
+/// A night's exports (2026-03-01) and a server running the nightly DAG
+/// from its stepline.toml (plus `extra` lines); the server, the warehouse
+/// folder.
+fn nightly_server(dir: &TempDir, extra: &str) -> (crate::ops::Serve, std::path::PathBuf) {
     let data = dir.path().join("exports");
     let warehouse = dir.path().join("warehouse");
     std::fs::create_dir_all(data.join("2026-03-01")).expect("exports");
@@ -1052,6 +1048,7 @@ fn the_nightly_dag_runs_a_night_from_a_backfill() {
     );
     toml += &warehouse_job("extract", "extract", &[&data]);
     toml += &warehouse_job("load", "load", &[&warehouse]);
+    toml += extra;
     let config = dir.write("stepline.toml", &toml);
     let serve = crate::ops::Serve::start(
         &dir.path().join("state"),
@@ -1067,27 +1064,170 @@ fn the_nightly_dag_runs_a_night_from_a_backfill() {
         &json!({"name": "nightly-dag", "definition": serde_json::from_str::<Value>(&definition).expect("json")}),
     );
     assert_eq!(status, 201, "{body}");
+    (serve, warehouse)
+}
 
-    // The night of 2026-03-01, run now.
+/// Runs the night of 2026-03-01 now, through a backfill of its slot.
+fn backfill_one_night(serve: &crate::ops::Serve) {
     let (status, body) = serve.post(
         "/v1/triggers/nightly/backfill",
         &json!({"from": "2026-03-01T00:00:00Z", "to": "2026-03-01T23:59:59Z"}),
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["started"], 1, "{body}");
+}
+
+/// What a night of 2026-03-01 answers, its summary loaded at `loaded`.
+fn one_night(loaded: &Path) -> Value {
+    json!({
+        "date": "2026-03-01",
+        "summary": {"orders": 3, "revenue": 20, "customers": 2},
+        "loaded": {"path": loaded.display().to_string()},
+    })
+}
+
+/// docs/orchestration.md's Airflow-style nightly DAG, as an operator runs
+/// it: the real binary, a schedule trigger with `finished_by`, and
+/// state-machines/nightly-dag.asl.json; one night run by a backfill of its
+/// slot extracts both tables side by side, transforms and loads the day's
+/// summary.
+#[test]
+fn the_nightly_dag_runs_a_night_from_a_backfill() {
+    let dir = TempDir::new("orchestration-nightly");
+    let (serve, warehouse) = nightly_server(&dir, "");
+    backfill_one_night(&serve);
     let run = ended_execution(&serve, "nightly-dag", 60);
     assert_eq!(run["name"], "nightly-20260301T020000Z", "{run}");
-    let output = output_of(&serve, &run);
     let loaded = warehouse.join("2026-03-01.json");
-    assert_eq!(
-        output,
-        json!({
-            "date": "2026-03-01",
-            "summary": {"orders": 3, "revenue": 20, "customers": 2},
-            "loaded": {"path": loaded.display().to_string()},
-        })
-    );
+    assert_eq!(output_of(&serve, &run), one_night(&loaded));
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(&loaded).expect("loaded")).expect("json");
     assert_eq!(summary, json!({"orders": 3, "revenue": 20, "customers": 2}));
+}
+
+/// boto3 and the AWS CLI work unchanged against a server using every
+/// orchestration feature at once: a schedule with its deadline, a
+/// machine's expected durations, an alert webhook, a pipeline, result
+/// caching and lineage.
+#[test]
+fn aws_clients_work_against_a_server_using_every_orchestration_feature() {
+    if !crate::support::boto3_available() || !crate::aws::aws_cli_available() {
+        return;
+    }
+    let dir = TempDir::new("orchestration-aws");
+    let receiver = Receiver::start(0);
+    let extra = format!(
+        "[[deadlines]]\nstate_machine = \"nightly-dag\"\nexpected_seconds = 3600\nstates = {{ Load = 600 }}\n\n\
+         [[alerts.webhooks]]\nurl = \"http://{}/hook\"\n\n\
+         [[triggers.define]]\nname = \"after-nightly\"\nkind = \"execution\"\nstate_machine = \"report\"\nsource = \"nightly-dag\"\n\n\
+         [tasks.cache]\n\n[[tasks.cache.rules]]\nprocess = \"extract\"\nttl_seconds = 3600\n",
+        receiver.addr
+    );
+    let (serve, warehouse) = nightly_server(&dir, &extra);
+    let (status, body) = serve.post(
+        "/v1/state-machines",
+        &json!({"name": "report", "definition": {"StartAt": "Report", "States": {"Report": {"Type": "Pass", "End": true}}}}),
+    );
+    assert_eq!(status, 201, "{body}");
+    // A first night through the schedule's backfill: it fills the cache.
+    backfill_one_night(&serve);
+    ended_execution(&serve, "nightly-dag", 60);
+
+    // boto3: the same night again, started as any AWS client starts it,
+    // its extracts answered from the cache; the pipeline's runs listed.
+    let endpoint = format!("http://{}", serve.addr);
+    let script = r#"
+import json, sys, time, boto3
+from botocore.config import Config
+sfn = boto3.client("stepfunctions", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="test", aws_secret_access_key="test",
+                   config=Config(retries={"max_attempts": 1}))
+machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+started = sfn.start_execution(stateMachineArn=machines["nightly-dag"], name="again",
+                              input=json.dumps({"scheduledTime": "2026-03-01T02:00:00Z"}))
+for _ in range(1000):
+    described = sfn.describe_execution(executionArn=started["executionArn"])
+    if described["status"] != "RUNNING":
+        break
+    time.sleep(0.02)
+events = sfn.get_execution_history(executionArn=started["executionArn"])["events"]
+for _ in range(500):
+    reports = sfn.list_executions(stateMachineArn=machines["report"])["executions"]
+    if len(reports) == 2 and all(r["status"] == "SUCCEEDED" for r in reports):
+        break
+    time.sleep(0.02)
+print(json.dumps({
+    "machines": sorted(machines),
+    "status": described["status"],
+    "output": json.loads(described["output"]),
+    "types": [e["type"] for e in events],
+    "nights": len(sfn.list_executions(stateMachineArn=machines["nightly-dag"])["executions"]),
+    "reports": [r["status"] for r in reports],
+    "arn": started["executionArn"],
+}))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &endpoint])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "boto3 script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+    assert_eq!(result["machines"], json!(["nightly-dag", "report"]));
+    assert_eq!(result["status"], "SUCCEEDED", "{result}");
+    assert_eq!(
+        result["output"],
+        one_night(&warehouse.join("2026-03-01.json"))
+    );
+    assert_eq!(result["nights"], 2);
+    assert_eq!(result["reports"], json!(["SUCCEEDED", "SUCCEEDED"]));
+    let types = result["types"].as_array().expect("types");
+    assert!(types.iter().any(|t| t == "TaskSucceeded"), "{result}");
+    assert_eq!(types.last(), Some(&json!("ExecutionSucceeded")), "{result}");
+
+    // The extracts of the boto3 run came from the cache (REST says so).
+    let arn = result["arn"].as_str().expect("arn");
+    let (status, body) = serve.get("/v1/executions/nightly-dag/again/history");
+    assert_eq!(status, 200, "{body}");
+    let history: Value = serde_json::from_str(&body).expect("json");
+    let cached = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["details"]["cache"].is_object())
+        .count();
+    assert_eq!(cached, 2, "{history}");
+
+    // The AWS CLI reads the same history and lists the executions.
+    let cli = crate::aws::aws_cli(
+        &endpoint,
+        &[],
+        &["get-execution-history", "--execution-arn", arn],
+    )
+    .expect("the AWS CLI reads the history");
+    assert_eq!(
+        cli["events"].as_array().map(Vec::len),
+        Some(types.len()),
+        "{cli}"
+    );
+    let listed = crate::aws::aws_cli(
+        &endpoint,
+        &[],
+        &[
+            "list-executions",
+            "--state-machine-arn",
+            "arn:aws:states:us-east-1:111111111111:stateMachine:report",
+        ],
+    )
+    .expect("the AWS CLI lists executions");
+    assert_eq!(
+        listed["executions"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+    // No alert: nothing failed and no deadline passed.
+    assert!(receiver.on("/hook").is_empty());
 }
