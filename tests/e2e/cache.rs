@@ -803,3 +803,90 @@ fn an_activity_result_is_reused_without_a_worker() {
         "{succeeded}"
     );
 }
+
+/// The stored results are listed over REST (without the results), and
+/// dropped one by one or by resource: the next call is made again.
+#[test]
+fn cached_results_are_listed_and_dropped_over_rest() {
+    let dir = TempDir::new("cache-rest");
+    let counter = dir.path().join("calls");
+    let config = dir.write(
+        "stepline.toml",
+        format!(
+            r#"
+[tasks.processes.count]
+command = "/bin/sh"
+args = ["{count}"]
+env = {{ COUNTER = "{counter}" }}
+
+[[tasks.cache.rules]]
+process = "count"
+ttl_seconds = 3600
+"#,
+            count = script(&dir, "count.sh", COUNT),
+            counter = counter.display(),
+        ),
+    );
+    let serve = Serve::start_with(&stepline_binary(), &dir.path().join("data"), Some(&config));
+    let addr = serve.addr;
+    create(
+        addr,
+        "daily",
+        &json!({"StartAt": "Count", "States": {
+            "Count": {"Type": "Task", "Resource": "stepline:process:count", "End": true}}}),
+    );
+    let input = json!({"day": "d1"});
+    assert_eq!(run(addr, "daily", "e1", &input)["output"]["calls"], 1);
+    assert_eq!(run(addr, "daily", "e2", &input)["output"]["calls"], 1);
+
+    let listed = get(addr, "/v1/cache").json();
+    let entries = listed["entries"].as_array().expect("entries").clone();
+    assert_eq!(entries.len(), 1, "{listed}");
+    let entry = &entries[0];
+    assert_eq!(entry["resource"], "stepline:process:count", "{entry}");
+    assert!(
+        entry["executionArn"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(":daily:e1")),
+        "{entry}"
+    );
+    assert_eq!(entry["expired"], false);
+    assert!(
+        entry["resultBytes"].as_u64().is_some_and(|n| n > 0),
+        "{entry}"
+    );
+    assert!(
+        entry.get("output").is_none(),
+        "a listing never carries results"
+    );
+    assert!(listed.get("after").is_none(), "{listed}");
+    let key = entry["key"].as_str().expect("key").to_owned();
+
+    // Dropped: the same input is called again.
+    let path = format!("/v1/cache/{key}");
+    assert_eq!(http(addr, "DELETE", &path, &[], b"").status, 204);
+    let again = http(addr, "DELETE", &path, &[], b"");
+    assert_eq!(again.status, 404, "{}", again.body);
+    assert_eq!(run(addr, "daily", "e3", &input)["output"]["calls"], 2);
+    assert_eq!(calls(&counter), 2);
+
+    // By resource: another resource's name drops nothing, its own all.
+    let none = http(
+        addr,
+        "DELETE",
+        "/v1/cache?resource=stepline:process:other",
+        &[],
+        b"",
+    );
+    assert_eq!(none.json()["dropped"], 0, "{}", none.body);
+    let all = http(
+        addr,
+        "DELETE",
+        "/v1/cache?resource=stepline:process:count",
+        &[],
+        b"",
+    );
+    assert_eq!(all.json()["dropped"], 1, "{}", all.body);
+    assert_eq!(get(addr, "/v1/cache").json()["entries"], json!([]));
+    assert_eq!(get(addr, "/v1/cache?limit=1000").status, 400);
+}

@@ -14,6 +14,7 @@
 //! `/v1/openapi.json` (embedded from `openapi.json`).
 
 mod activities;
+mod cache;
 mod cluster;
 mod dashboard;
 pub(crate) mod error;
@@ -154,6 +155,9 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
         ("post", "/v1/hooks/{name}", post(triggers::hook)),
         ("post", "/v1/store/backup", post(store::backup)),
         ("get", "/v1/cluster", get(cluster::describe)),
+        ("get", "/v1/cache", get(cache::list)),
+        ("delete", "/v1/cache", delete(cache::drop_many)),
+        ("delete", "/v1/cache/{key}", delete(cache::drop_one)),
     ]
 }
 

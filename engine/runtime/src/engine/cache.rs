@@ -97,6 +97,57 @@ impl Engine {
         }
     }
 
+    /// Up to `limit` stored results after the key `after` ("" for the
+    /// first), in key order, expired ones included until purged.
+    pub fn cache_entries(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<CacheEntryRecord>, EngineError> {
+        Ok(super::off_worker(|| {
+            self.inner
+                .store
+                .cache_entries_page(after, limit.min(READ_PAGE))
+        })?)
+    }
+
+    /// Drops the stored result under `key`; whether there was one. The
+    /// next call with that key is made again.
+    pub fn drop_cache_entry(&self, key: &str) -> Result<bool, EngineError> {
+        if super::off_worker(|| self.inner.store.cache_entry(key))?.is_none() {
+            return Ok(false);
+        }
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::RemoveCacheEntry(key.to_owned()));
+        self.inner.store.apply(&batch)?;
+        Ok(true)
+    }
+
+    /// Drops every stored result of `resource` (every one, without); how
+    /// many. For a job whose code changed: its next calls are made again.
+    pub fn drop_cache_entries(&self, resource: Option<&str>) -> Result<usize, EngineError> {
+        let mut dropped = 0;
+        let mut after = String::new();
+        loop {
+            let page =
+                super::off_worker(|| self.inner.store.cache_entries_page(&after, READ_PAGE))?;
+            let Some(last) = page.last().map(|e| e.key.clone()) else {
+                return Ok(dropped);
+            };
+            let mut batch = WriteBatch::new();
+            for entry in page {
+                if resource.is_none_or(|r| r == entry.resource) {
+                    batch.push(WriteOp::RemoveCacheEntry(entry.key));
+                    dropped += 1;
+                }
+            }
+            if !batch.is_empty() {
+                self.inner.store.apply(&batch)?;
+            }
+            after = last;
+        }
+    }
+
     /// Removes expired entries and, past `max_entries`, the entries that
     /// expire soonest. Runs by itself every `purge_interval` and as soon
     /// as more than `max_entries` may be kept.
