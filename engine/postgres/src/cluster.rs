@@ -169,21 +169,25 @@ impl Cluster for PostgresStore {
     }
 
     fn claim(&self, node: &str, limit: usize) -> Result<Vec<Lease>, StoreError> {
-        // SKIP LOCKED keeps two claiming nodes off each other's rows; the
-        // conflict clause checks the owner again on the row it locked, so
-        // a lease renewed meanwhile stays.
+        // SKIP LOCKED keeps two claiming nodes off each other's rows. The
+        // conflict clause is a compare-and-set on the epoch this statement
+        // saw: the row it then locks is the latest, but the rest of its
+        // reading (which nodes are alive) is as old as the statement, so a
+        // lease another node took meanwhile (a node whose row appeared or
+        // was renewed after this statement began) has moved on and stays.
         let rows = self.rows(
             format!(
                 "WITH orphans AS (
-                     SELECT e.arn FROM executions e {ORPHANS}
+                     SELECT e.arn, coalesce(l.epoch, 0) AS seen FROM executions e {ORPHANS}
                      ORDER BY e.start_ns
                      LIMIT $2
                      FOR UPDATE OF e SKIP LOCKED
                  )
                  INSERT INTO leases (execution, node, epoch)
-                 SELECT arn, $1, 1 FROM orphans
-                 ON CONFLICT (execution) DO UPDATE SET node = EXCLUDED.node, epoch = leases.epoch + 1
-                     WHERE NOT EXISTS (
+                 SELECT arn, $1, seen + 1 FROM orphans
+                 ON CONFLICT (execution) DO UPDATE SET node = EXCLUDED.node, epoch = EXCLUDED.epoch
+                     WHERE leases.epoch = EXCLUDED.epoch - 1
+                       AND NOT EXISTS (
                          SELECT 1 FROM nodes n
                          WHERE n.id = leases.node AND n.expires > clock_timestamp()
                      )
