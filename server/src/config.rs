@@ -35,6 +35,10 @@ pub struct Config {
     /// `[[deadlines]]`: state machines' expected durations.
     #[serde(default)]
     pub deadlines: Vec<crate::triggers::MachineDeadlines>,
+    /// `[[limits]]`: at most `max_running` executions of a state machine
+    /// run at once; the others queue (docs/orchestration.md).
+    #[serde(default)]
+    pub limits: Vec<MachineLimit>,
     /// `[buckets]`: bucket names (as a definition's ItemReader and
     /// ResultWriter give them) mapped to local directories.
     #[serde(default)]
@@ -42,6 +46,52 @@ pub struct Config {
     /// `[tls]`: HTTPS for the server.
     #[serde(default)]
     pub tls: TlsConfig,
+}
+
+/// One `[[limits]]` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineLimit {
+    /// The state machine's name.
+    pub state_machine: String,
+    /// How many of its executions may run at once.
+    pub max_running: u32,
+}
+
+impl Config {
+    /// `max_running` by state machine name, as the engine takes it.
+    pub fn max_running(&self) -> std::collections::HashMap<String, u32> {
+        self.limits
+            .iter()
+            .map(|l| (l.state_machine.clone(), l.max_running))
+            .collect()
+    }
+}
+
+/// Each state machine limited once, to at least one running execution;
+/// not with a cluster, whose nodes would each count their own.
+fn check_limits(config: &Config) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, limit) in config.limits.iter().enumerate() {
+        if limit.state_machine.is_empty() {
+            return Err(format!("limits[{i}].state_machine: give a state machine's name"));
+        }
+        if limit.max_running == 0 {
+            return Err(format!("limits[{i}].max_running: 0 is not at least 1"));
+        }
+        if !seen.insert(&limit.state_machine) {
+            return Err(format!(
+                "limits[{i}]: the state machine '{}' is limited twice",
+                limit.state_machine
+            ));
+        }
+    }
+    if !config.limits.is_empty() && config.store.url.is_some() {
+        return Err(
+            "limits: max_running is counted by one node; it cannot be used with the postgres store (several nodes)".into(),
+        );
+    }
+    Ok(())
 }
 
 /// `[tls]`: the server's certificate chain and private key, PEM files read
@@ -275,6 +325,7 @@ fn check(config: &Config) -> Result<(), String> {
     stepline_runtime::cache::TaskCache::new(&config.tasks.cache).map_err(|e| e.to_string())?;
     crate::alerts::check(&config.alerts, &config.tasks)?;
     crate::triggers::deadlines::check(&config.deadlines)?;
+    check_limits(config)?;
     for (function, mapping) in &config.tasks.lambda {
         if let stepline_runtime::tasks::config::LambdaConfig::Process(name) = mapping {
             if !config.tasks.processes.contains_key(name) {

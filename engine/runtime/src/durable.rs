@@ -99,6 +99,43 @@ impl DurableExecution {
         keeping: Keeping,
         owner: Option<Lease>,
     ) -> Result<(Self, Vec<Effect>), StoreError> {
+        let now = record.start;
+        let create = WriteOp::CreateExecution(record.clone());
+        Self::begin(store, machine, info, record, input, keeping, owner, create, now)
+    }
+
+    /// Starts an execution that waited in its state machine's queue: its
+    /// record is stored already (and loses its queued mark in the same
+    /// batch as the first events); the run begins `now`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_queued(
+        store: &dyn Store,
+        machine: Arc<StateMachine>,
+        info: ExecutionInfo,
+        mut record: ExecutionRecord,
+        input: Value,
+        owner: Option<Lease>,
+        end_notice: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(Self, Vec<Effect>), StoreError> {
+        record.queued = None;
+        let update = WriteOp::UpdateExecution(record.clone());
+        let keeping = Keeping::Durable { end_notice };
+        Self::begin(store, machine, info, record, input, keeping, owner, update, now)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn begin(
+        store: &dyn Store,
+        machine: Arc<StateMachine>,
+        info: ExecutionInfo,
+        record: ExecutionRecord,
+        input: Value,
+        keeping: Keeping,
+        owner: Option<Lease>,
+        write_record: WriteOp,
+        now: DateTime<Utc>,
+    ) -> Result<(Self, Vec<Effect>), StoreError> {
         let mut this = Self {
             execution: Execution::new(machine, info, record.seed)
                 .with_token_secret(&record.token_secret),
@@ -111,7 +148,7 @@ impl DurableExecution {
             owner: None,
         };
         let mut batch = this.new_batch();
-        batch.push(WriteOp::CreateExecution(this.record.clone()));
+        batch.push(write_record);
         if let Some(lease) = owner {
             batch.push(WriteOp::PutLease(lease.clone()));
             // An EXPRESS execution is leased only so that no other node
@@ -121,7 +158,6 @@ impl DurableExecution {
                 this.owner = Some(lease);
             }
         }
-        let now = this.record.start;
         let effects = this.step(&mut batch, now, Command::Start { input });
         this.start_tasks(&mut batch, now, &effects);
         store.apply(&batch)?;
@@ -631,6 +667,7 @@ mod tests {
             token_secret: "durable-test-secret".into(),
             test_case: None,
             map_run: None,
+            queued: None,
         }
     }
 

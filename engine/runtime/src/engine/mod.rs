@@ -17,6 +17,7 @@ mod cluster;
 mod durability;
 mod ended;
 mod executions;
+mod limits;
 mod lineage;
 mod machines;
 mod map_runs;
@@ -33,6 +34,7 @@ pub use cache::CachePurge;
 pub use cluster::ClusterConfig;
 pub use ended::Ended;
 pub use versions::Resolved;
+pub use limits::QueuePosition;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -92,6 +94,10 @@ pub struct EngineConfig {
     /// The files an execution's input names (a file trigger's), recorded
     /// as read with the start (lineage); `None`: none are.
     pub input_files: Option<crate::lineage::InputFiles>,
+    /// `max_running` by state machine name (`[[limits]]`): at most that
+    /// many of its executions run at once, the others queue. Empty: no
+    /// limit, and the start path skips it all.
+    pub max_running: HashMap<String, u32>,
 }
 
 impl Default for EngineConfig {
@@ -108,6 +114,7 @@ impl Default for EngineConfig {
             cluster: None,
             cache: Arc::default(),
             input_files: None,
+            max_running: HashMap::new(),
         }
     }
 }
@@ -153,6 +160,9 @@ struct Inner {
     cache_entries: std::sync::atomic::AtomicU64,
     /// Wakes the cache's purge before its period (too many entries).
     cache_purge: Arc<tokio::sync::Notify>,
+    /// Running counts and queues of the state machines with a
+    /// `max_running` (`limits.rs`).
+    slots: Mutex<HashMap<String, limits::MachineSlots>>,
 }
 
 /// The engine. Cheap to clone: clones share everything.
@@ -261,6 +271,7 @@ impl Engine {
                 reclaimed: Mutex::new(Default::default()),
                 cache_entries: std::sync::atomic::AtomicU64::new(0),
                 cache_purge: Arc::new(tokio::sync::Notify::new()),
+                slots: Mutex::new(HashMap::new()),
             }),
         };
         if engine.is_clustered() {
@@ -331,6 +342,7 @@ impl Engine {
             token_secret: entropy::token_secret()?,
             test_case: None,
             map_run: None,
+            queued: None,
         })
     }
 
@@ -456,6 +468,7 @@ impl Engine {
             "stepline_executions_asleep {}\n",
             self.inner.asleep.load(std::sync::atomic::Ordering::Relaxed)
         ));
+        self.limits_metrics(&mut text);
         if let Some(node) = self.node_id() {
             text.push_str(
                 "# HELP stepline_node The node of a cluster these figures are of (they count this node's work only).\n\

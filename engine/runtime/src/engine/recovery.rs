@@ -71,7 +71,9 @@ impl Engine {
             self.claim_orphans()?;
             return Ok(());
         }
-        for record in self.inner.store.open_executions()? {
+        let open = self.inner.store.open_executions()?;
+        self.count_slots(&open);
+        for record in open {
             self.resume_or_fail(record);
         }
         Ok(())
@@ -166,6 +168,11 @@ impl Engine {
             let mut batch = WriteBatch::new();
             batch.push(WriteOp::UpdateExecution(record));
             self.inner.store.apply(&batch)?;
+            return Ok(());
+        }
+        if record.queued.is_some() {
+            // Not started: it waits in its state machine's queue
+            // (`limits.rs`), which took it in at open.
             return Ok(());
         }
         if let Some(child) = record.map_run.clone() {
