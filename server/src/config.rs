@@ -367,6 +367,7 @@ mod tests {
         assert_eq!(config.triggers.define.len(), 4);
         assert_eq!(config.alerts.emails.len(), 1);
         assert_eq!(config.deadlines[0].states["Load"], 900);
+        assert_eq!(config.max_running()["etl"], 2);
     }
 
     #[test]
@@ -618,6 +619,10 @@ mod tests {
                 "[[alerts.webhooks]]\nurl = \"http://127.0.0.1/\"\nmax_attempts = 0\n",
                 "[[alerts.webhooks]]\nurl = \"http://127.0.0.1/\"\nstate_machines = \"orders\"\n",
                 "[[alerts.webhooks]]\nurl = \"ftp://127.0.0.1/\"\n",
+                "[[limits]]\nstate_machine = \"m\"\n",
+                "[[limits]]\nstate_machine = \"m\"\nmax_running = 0\n",
+                "[[limits]]\nstate_machine = \"\"\nmax_running = 1\n",
+                "[[limits]]\nmax_running = 1\n",
             ];
             for text in cases {
                 let refused = schema_errors(&validator, text);
@@ -707,6 +712,7 @@ mod tests {
                 ("[[triggers.define]]\nname = \"a\"\nkind = \"webhook\"\nstate_machine = \"m\"\nzzz = 1\n", "/$defs/trigger/properties"),
                 ("[alerts]\nzzz = 1\n", "/properties/alerts/properties"),
                 ("[[alerts.webhooks]]\nurl = \"http://127.0.0.1/\"\nzzz = 1\n", "/$defs/alert_webhook/properties"),
+                ("[[limits]]\nstate_machine = \"m\"\nmax_running = 1\nzzz = 1\n", "/properties/limits/items/properties"),
             ];
             for (text, pointer) in sections {
                 assert_eq!(
