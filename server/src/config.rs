@@ -39,6 +39,9 @@ pub struct Config {
     /// run at once; the others queue (docs/orchestration.md).
     #[serde(default)]
     pub limits: Vec<MachineLimit>,
+    /// `[pools.NAME]`: slots task resources draw from.
+    #[serde(default)]
+    pub pools: std::collections::BTreeMap<String, stepline_runtime::pools::PoolConfig>,
     /// `[buckets]`: bucket names (as a definition's ItemReader and
     /// ResultWriter give them) mapped to local directories.
     #[serde(default)]
@@ -326,6 +329,16 @@ fn check(config: &Config) -> Result<(), String> {
     crate::alerts::check(&config.alerts, &config.tasks)?;
     crate::triggers::deadlines::check(&config.deadlines)?;
     check_limits(config)?;
+    stepline_runtime::pools::Pools::new(&config.pools).map_err(|e| e.to_string())?;
+    for (name, pool) in &config.pools {
+        for process in &pool.processes {
+            if !config.tasks.processes.contains_key(process) {
+                return Err(format!(
+                    "pools.{name}.processes: the process '{process}' is not registered under [tasks.processes]"
+                ));
+            }
+        }
+    }
     for (function, mapping) in &config.tasks.lambda {
         if let stepline_runtime::tasks::config::LambdaConfig::Process(name) = mapping {
             if !config.tasks.processes.contains_key(name) {
@@ -368,6 +381,7 @@ mod tests {
         assert_eq!(config.alerts.emails.len(), 1);
         assert_eq!(config.deadlines[0].states["Load"], 900);
         assert_eq!(config.max_running()["etl"], 2);
+        assert_eq!(config.pools["warehouse"].slots, 4);
     }
 
     #[test]
@@ -623,6 +637,9 @@ mod tests {
                 "[[limits]]\nstate_machine = \"m\"\nmax_running = 0\n",
                 "[[limits]]\nstate_machine = \"\"\nmax_running = 1\n",
                 "[[limits]]\nmax_running = 1\n",
+                "[pools.w]\nprocesses = [\"a\"]\n",
+                "[pools.w]\nslots = 0\n",
+                "[pools.w]\nslots = 2\nhttp = \"http://127.0.0.1/\"\n",
             ];
             for text in cases {
                 let refused = schema_errors(&validator, text);
@@ -713,6 +730,7 @@ mod tests {
                 ("[alerts]\nzzz = 1\n", "/properties/alerts/properties"),
                 ("[[alerts.webhooks]]\nurl = \"http://127.0.0.1/\"\nzzz = 1\n", "/$defs/alert_webhook/properties"),
                 ("[[limits]]\nstate_machine = \"m\"\nmax_running = 1\nzzz = 1\n", "/properties/limits/items/properties"),
+                ("[pools.w]\nslots = 1\nzzz = 1\n", "/properties/pools/additionalProperties/properties"),
             ];
             for (text, pointer) in sections {
                 assert_eq!(

@@ -247,3 +247,163 @@ fn limits_are_checked_with_the_configuration() {
         assert!(stderr.contains(error), "{stderr}");
     }
 }
+
+/// An HTTP endpoint that holds every request until `release` is set,
+/// counting how many it holds at once and the most it ever held.
+struct Endpoint {
+    addr: SocketAddr,
+    counts: std::sync::Arc<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    total: std::sync::atomic::AtomicUsize,
+    release: std::sync::atomic::AtomicBool,
+}
+
+impl Endpoint {
+    fn start() -> Self {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::atomic::Ordering::SeqCst;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let counts = std::sync::Arc::new(Counts::default());
+        let shared = std::sync::Arc::clone(&counts);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let counts = std::sync::Arc::clone(&shared);
+                std::thread::spawn(move || {
+                    // The request: headers, then Content-Length bytes.
+                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    let _ = reader.read_exact(&mut body);
+                    let now = counts.now.fetch_add(1, SeqCst) + 1;
+                    counts.most.fetch_max(now, SeqCst);
+                    counts.total.fetch_add(1, SeqCst);
+                    while !counts.release.load(SeqCst) {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    // A moment held, so that a slot given back too early
+                    // would show as a third at once.
+                    std::thread::sleep(Duration::from_millis(20));
+                    counts.now.fetch_sub(1, SeqCst);
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+                    );
+                });
+            }
+        });
+        Self { addr, counts }
+    }
+}
+
+#[test]
+fn a_pool_runs_at_most_its_slots_with_ten_times_more_waiting() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let endpoint = Endpoint::start();
+    let dir = TempDir::new("pools");
+    let config = dir.write(
+        "stepline.toml",
+        format!(
+            r#"
+[pools.warehouse]
+slots = 2
+http = ["http://{addr}/load"]
+"#,
+            addr = endpoint.addr
+        ),
+    );
+    let serve = Serve::start_with(&stepline_binary(), &dir.path().join("data"), Some(&config));
+    let addr = serve.addr;
+    let definition = json!({
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": 0,
+                "ItemProcessor": {
+                    "StartAt": "Load",
+                    "States": {
+                        "Load": {
+                            "Type": "Task",
+                            "Resource": "arn:aws:states:::http:invoke",
+                            "Parameters": {
+                                "ApiEndpoint": format!("http://{}/load", endpoint.addr),
+                                "Method": "POST",
+                                "RequestBody.$": "$"
+                            },
+                            "End": true
+                        }
+                    }
+                },
+                "End": true
+            }
+        }
+    });
+    let reply = post(addr, "/v1/state-machines?name=loads", &definition.to_string());
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let items: Vec<Value> = (0..22).map(|i| json!({"n": i})).collect();
+    let reply = post(
+        addr,
+        "/v1/state-machines/loads/executions?name=all",
+        &json!({ "items": items }).to_string(),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+
+    // Two called, twenty waiting: visible over REST and in /metrics.
+    eventually("twenty tasks to wait", || {
+        let pools = get(addr, "/v1/pools").json();
+        pools["pools"][0]["waiting"].as_array().map(Vec::len) == Some(20)
+    });
+    eventually("two calls held", || endpoint.counts.now.load(SeqCst) == 2);
+    let pools = get(addr, "/v1/pools").json();
+    let pool = &pools["pools"][0];
+    assert_eq!(pool["name"], "warehouse");
+    assert_eq!(pool["slots"], 2);
+    assert_eq!(pool["inUse"], 2, "{pools}");
+    assert_eq!(pool["waiting"][0]["stateName"], "Load", "{pools}");
+    assert!(
+        pool["waiting"][0]["executionArn"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(":loads:all")),
+        "{pools}"
+    );
+    let metrics = get(addr, "/metrics").body;
+    for line in [
+        "stepline_pool_slots{pool=\"warehouse\"} 2",
+        "stepline_pool_slots_in_use{pool=\"warehouse\"} 2",
+        "stepline_pool_waiting{pool=\"warehouse\"} 20",
+    ] {
+        assert!(metrics.contains(line), "{line} not in {metrics}");
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(endpoint.counts.total.load(SeqCst), 2, "only two called");
+
+    endpoint.counts.release.store(true, SeqCst);
+    eventually("the execution to succeed", || {
+        get(addr, "/v1/executions/loads/all").json()["status"] == "SUCCEEDED"
+    });
+    assert_eq!(endpoint.counts.total.load(SeqCst), 22);
+    assert_eq!(endpoint.counts.most.load(SeqCst), 2, "never more than the slots");
+    let pools = get(addr, "/v1/pools").json();
+    assert_eq!(pools["pools"][0]["inUse"], 0, "{pools}");
+    assert_eq!(pools["pools"][0]["waiting"], json!([]), "{pools}");
+}

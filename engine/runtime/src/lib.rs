@@ -29,6 +29,7 @@ mod executor;
 pub mod lineage;
 pub mod maprun;
 mod metrics;
+pub mod pools;
 pub mod task_logs;
 mod task_runner;
 pub mod tasks;

@@ -24,6 +24,7 @@ mod lineage;
 mod logs;
 mod machines;
 mod map_runs;
+mod pools;
 mod request;
 mod shapes;
 mod store;
@@ -152,6 +153,7 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
         ("post", "/v1/hooks/{name}", post(triggers::hook)),
         ("post", "/v1/store/backup", post(store::backup)),
         ("get", "/v1/cluster", get(cluster::describe)),
+        ("get", "/v1/pools", get(pools::describe)),
     ]
 }
 

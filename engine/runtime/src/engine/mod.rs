@@ -98,6 +98,9 @@ pub struct EngineConfig {
     /// many of its executions run at once, the others queue. Empty: no
     /// limit, and the start path skips it all.
     pub max_running: HashMap<String, u32>,
+    /// Named pools of slots task resources draw from (`[pools.NAME]`);
+    /// empty: tasks are called without one.
+    pub pools: Arc<crate::pools::Pools>,
 }
 
 impl Default for EngineConfig {
@@ -115,6 +118,7 @@ impl Default for EngineConfig {
             cache: Arc::default(),
             input_files: None,
             max_running: HashMap::new(),
+            pools: Arc::default(),
         }
     }
 }
@@ -234,6 +238,16 @@ impl Engine {
         clock: Arc<dyn Clock>,
         config: EngineConfig,
     ) -> Result<Self, EngineError> {
+        // Tasks of pooled resources hold a slot while they are called.
+        let runner: Arc<dyn TaskRunner> = if config.pools.is_empty() {
+            runner
+        } else {
+            Arc::new(crate::pools::PooledRunner {
+                inner: runner,
+                pools: Arc::clone(&config.pools),
+                clock: Arc::clone(&clock),
+            })
+        };
         let (flusher, requests) = mpsc::unbounded_channel();
         let (waker, wakes) = mpsc::unbounded_channel();
         let metrics = Arc::new(Metrics::default());
@@ -458,6 +472,11 @@ impl Engine {
     }
 
     /// `/metrics`: the engine's counters in Prometheus's text format.
+    /// Each pool's slots, slots in use and waiting tasks.
+    pub fn pool_usage(&self) -> Vec<crate::pools::PoolUsage> {
+        self.inner.config.pools.usage()
+    }
+
     pub fn metrics_text(&self) -> String {
         let mut text = self.inner.metrics.render(self.open_executions());
         text.push_str(
@@ -469,6 +488,7 @@ impl Engine {
             self.inner.asleep.load(std::sync::atomic::Ordering::Relaxed)
         ));
         self.limits_metrics(&mut text);
+        self.inner.config.pools.render_metrics(&mut text);
         if let Some(node) = self.node_id() {
             text.push_str(
                 "# HELP stepline_node The node of a cluster these figures are of (they count this node's work only).\n\
