@@ -77,7 +77,9 @@ fn check_limits(config: &Config) -> Result<(), String> {
     let mut seen = std::collections::HashSet::new();
     for (i, limit) in config.limits.iter().enumerate() {
         if limit.state_machine.is_empty() {
-            return Err(format!("limits[{i}].state_machine: give a state machine's name"));
+            return Err(format!(
+                "limits[{i}].state_machine: give a state machine's name"
+            ));
         }
         if limit.max_running == 0 {
             return Err(format!("limits[{i}].max_running: 0 is not at least 1"));

@@ -144,16 +144,10 @@ max_running = 2
     let e9 = get(serve.addr, "/v1/executions/gated/e9").json();
     assert_eq!(e9["queued"]["position"], 1, "{e9}");
     // ... and as AWS clients see it: RUNNING, no state entered.
-    let (status, described) = serve.call(
-        "DescribeExecution",
-        &json!({"executionArn": arns[3]}),
-    );
+    let (status, described) = serve.call("DescribeExecution", &json!({"executionArn": arns[3]}));
     assert_eq!(status, 200, "{described}");
     assert_eq!(described["status"], "RUNNING");
-    let (status, history) = serve.call(
-        "GetExecutionHistory",
-        &json!({"executionArn": arns[3]}),
-    );
+    let (status, history) = serve.call("GetExecutionHistory", &json!({"executionArn": arns[3]}));
     assert_eq!(status, 200, "{history}");
     assert_eq!(history["events"], json!([]), "{history}");
     let metrics = get(serve.addr, "/metrics").body;
@@ -195,8 +189,7 @@ max_running = 2
     }
     for name in order {
         eventually(&format!("{name} to succeed"), || {
-            get(serve.addr, &format!("/v1/executions/gated/{name}")).json()["status"]
-                == "SUCCEEDED"
+            get(serve.addr, &format!("/v1/executions/gated/{name}")).json()["status"] == "SUCCEEDED"
         });
         // Run once: one start in its history, however it was resumed.
         let history = get(serve.addr, &format!("/v1/executions/gated/{name}/history")).json();
@@ -209,7 +202,10 @@ max_running = 2
         assert_eq!(starts, 1, "{name}: {history}");
     }
     let (started, most, _) = read_log(&log);
-    assert!(!started.iter().any(|n| n == "e5"), "the stopped one never ran");
+    assert!(
+        !started.iter().any(|n| n == "e5"),
+        "the stopped one never ran"
+    );
     assert!(most <= 2, "{most} ran at once");
     let e5 = get(serve.addr, "/v1/executions/gated/e5").json();
     assert_eq!(e5["status"], "ABORTED", "{e5}");
@@ -358,7 +354,11 @@ http = ["http://{addr}/load"]
             }
         }
     });
-    let reply = post(addr, "/v1/state-machines?name=loads", &definition.to_string());
+    let reply = post(
+        addr,
+        "/v1/state-machines?name=loads",
+        &definition.to_string(),
+    );
     assert_eq!(reply.status, 201, "{}", reply.body);
     let items: Vec<Value> = (0..22).map(|i| json!({"n": i})).collect();
     let reply = post(
@@ -402,7 +402,11 @@ http = ["http://{addr}/load"]
         get(addr, "/v1/executions/loads/all").json()["status"] == "SUCCEEDED"
     });
     assert_eq!(endpoint.counts.total.load(SeqCst), 22);
-    assert_eq!(endpoint.counts.most.load(SeqCst), 2, "never more than the slots");
+    assert_eq!(
+        endpoint.counts.most.load(SeqCst),
+        2,
+        "never more than the slots"
+    );
     let pools = get(addr, "/v1/pools").json();
     assert_eq!(pools["pools"][0]["inUse"], 0, "{pools}");
     assert_eq!(pools["pools"][0]["waiting"], json!([]), "{pools}");

@@ -101,7 +101,9 @@ impl DurableExecution {
     ) -> Result<(Self, Vec<Effect>), StoreError> {
         let now = record.start;
         let create = WriteOp::CreateExecution(record.clone());
-        Self::begin(store, machine, info, record, input, keeping, owner, create, now)
+        Self::begin(
+            store, machine, info, record, input, keeping, owner, create, now,
+        )
     }
 
     /// Starts an execution that waited in its state machine's queue: its
@@ -121,7 +123,9 @@ impl DurableExecution {
         record.queued = None;
         let update = WriteOp::UpdateExecution(record.clone());
         let keeping = Keeping::Durable { end_notice };
-        Self::begin(store, machine, info, record, input, keeping, owner, update, now)
+        Self::begin(
+            store, machine, info, record, input, keeping, owner, update, now,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -39,7 +39,9 @@ pub struct PoolConfig {
 pub enum PoolError {
     #[error("pools.{pool}.slots: 0 is not at least 1")]
     NoSlots { pool: String },
-    #[error("pools.{pool}: the {what} '{name}' is in pool '{other}' too; a resource draws from one pool")]
+    #[error(
+        "pools.{pool}: the {what} '{name}' is in pool '{other}' too; a resource draws from one pool"
+    )]
     TwoPools {
         pool: String,
         other: String,
@@ -127,7 +129,7 @@ impl Pools {
             }
         }
         // The longest prefix wins.
-        this.http.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        this.http.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         Ok(this)
     }
 

@@ -57,11 +57,15 @@ pub async fn start(
     let query = Query::parse(&uri, &["name", "priority"])?;
     let priority = match query.get("priority") {
         None => 0,
-        Some(text) => text.parse::<i32>().ok().filter(|p| p.abs() <= 1000).ok_or_else(|| {
-            RestError::invalid(format!(
-                "the priority must be an integer from -1000 to 1000, not '{text}'"
-            ))
-        })?,
+        Some(text) => text
+            .parse::<i32>()
+            .ok()
+            .filter(|p| p.abs() <= 1000)
+            .ok_or_else(|| {
+                RestError::invalid(format!(
+                    "the priority must be an integer from -1000 to 1000, not '{text}'"
+                ))
+            })?,
     };
     let header_name = match headers.get(NAME_HEADER) {
         None => None,

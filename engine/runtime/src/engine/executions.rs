@@ -201,7 +201,10 @@ impl Engine {
             // answers a start repeated with the same input while the first
             // runs with the first one.
             Err(StoreError::ExecutionExists { .. }) => {
-                return Ok((self.existing_start(machine_arn, &record, &input_text)?, false));
+                return Ok((
+                    self.existing_start(machine_arn, &record, &input_text)?,
+                    false,
+                ));
             }
             Err(e) => {
                 // A write whose answer was lost may have been stored: the

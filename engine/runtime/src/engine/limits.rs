@@ -46,7 +46,9 @@ pub(super) struct MachineSlots {
 fn machine_name(machine_arn: &str) -> &str {
     machine_arn
         .split_once(":stateMachine:")
-        .map_or(machine_arn, |(_, rest)| rest.split(':').next().unwrap_or(rest))
+        .map_or(machine_arn, |(_, rest)| {
+            rest.split(':').next().unwrap_or(rest)
+        })
 }
 
 fn queue_key(record: &ExecutionRecord, queued: Queued) -> (Reverse<i32>, DateTime<Utc>, String) {
@@ -68,7 +70,9 @@ impl Engine {
     /// An execution queues while others wait, so that none overtakes.
     pub(super) fn take_slot(&self, machine_arn: &str, max: u32) -> bool {
         let mut slots = lock(&self.inner.slots);
-        let machine = slots.entry(machine_name(machine_arn).to_owned()).or_default();
+        let machine = slots
+            .entry(machine_name(machine_arn).to_owned())
+            .or_default();
         if machine.running < max && machine.queue.is_empty() {
             machine.running += 1;
             true
@@ -153,9 +157,21 @@ impl Engine {
         }
         let usage = self.limit_usage();
         for (metric, help, column) in [
-            ("stepline_max_running", "Each limited state machine's max_running.", 0),
-            ("stepline_limited_running", "Executions of a limited state machine running (holding a slot).", 1),
-            ("stepline_limited_queued", "Executions of a limited state machine waiting for a slot.", 2),
+            (
+                "stepline_max_running",
+                "Each limited state machine's max_running.",
+                0,
+            ),
+            (
+                "stepline_limited_running",
+                "Executions of a limited state machine running (holding a slot).",
+                1,
+            ),
+            (
+                "stepline_limited_queued",
+                "Executions of a limited state machine waiting for a slot.",
+                2,
+            ),
         ] {
             let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} gauge");
             for (name, max, running, queued) in &usage {

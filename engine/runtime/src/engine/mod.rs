@@ -33,8 +33,8 @@ use crate::task_runner::TaskRunner;
 pub use cache::CachePurge;
 pub use cluster::ClusterConfig;
 pub use ended::Ended;
-pub use versions::Resolved;
 pub use limits::QueuePosition;
+pub use versions::Resolved;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
