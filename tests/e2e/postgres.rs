@@ -88,14 +88,14 @@ fn store_migrate_creates_the_schema_once() {
     let first = crate::support::stepline(&["store", "migrate", "--config", config]);
     assert_eq!(first.status, 0, "{}", first.stderr);
     assert!(
-        first.stdout.contains("migrated from version 0 to 3"),
+        first.stdout.contains("migrated from version 0 to 4"),
         "{}",
         first.stdout
     );
     let again = crate::support::stepline(&["store", "migrate", "--config", config]);
     assert_eq!(again.status, 0, "{}", again.stderr);
     assert!(
-        again.stdout.contains("is at version 3: nothing to do"),
+        again.stdout.contains("is at version 4: nothing to do"),
         "{}",
         again.stdout
     );
@@ -391,4 +391,67 @@ fn store_copy_moves_a_data_directory_to_postgresql_and_back() {
     assert_eq!(returned.status, 0, "{}", returned.stderr);
     described(&Serve::start(&binary, &back));
     assert!(!schema.is_empty());
+}
+
+/// Two nodes on one database: executions started and ended on either
+/// node add to the same dashboard counts, which both nodes answer alike.
+#[test]
+fn two_nodes_share_the_dashboards_counts() {
+    let dir = TempDir::new("pg-dashboard");
+    let Some(config) = postgres_config(&dir, "shared dashboard") else {
+        return;
+    };
+    let binary = stepline_binary();
+    let nodes = [0, 1].map(|i| {
+        Serve::start_with(
+            &binary,
+            &dir.path().join(format!("node-{i}")),
+            Some(&config),
+        )
+    });
+    let definition = r#"{"StartAt": "Check", "States": {
+        "Check": {"Type": "Choice", "Choices": [{"Variable": "$.ok", "BooleanEquals": true, "Next": "Done"}], "Default": "Reject"},
+        "Reject": {"Type": "Fail", "Error": "Rejected"},
+        "Done": {"Type": "Succeed"}}}"#;
+    let (status, created) = nodes[0].call(
+        "CreateStateMachine",
+        &json!({"name": "grader", "definition": definition,
+                "roleArn": "arn:aws:iam::111111111111:role/r"}),
+    );
+    assert_eq!(status, 200, "{created}");
+    let machine = created["stateMachineArn"].as_str().expect("arn").to_owned();
+    // Six on each node, one in three failing.
+    for i in 0..12 {
+        let (status, started) = nodes[i % 2].call(
+            "StartExecution",
+            &json!({"stateMachineArn": machine, "name": format!("run-{i}"),
+                    "input": json!({"ok": i % 3 != 0}).to_string()}),
+        );
+        assert_eq!(status, 200, "{started}");
+    }
+    let day = |node: &Serve| {
+        let reply = crate::rest::http(node.addr, "GET", "/v1/dashboard", &[], b"");
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let body = reply.json();
+        let m = &body["stateMachines"][0];
+        (m["running"].clone(), m["windows"]["day"].clone())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while day(&nodes[0]).1["finished"] != 12 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the counts: {:?}",
+            day(&nodes[0])
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for node in &nodes {
+        let (running, window) = day(node);
+        assert_eq!(running, 0, "{window}");
+        assert_eq!(
+            (&window["started"], &window["succeeded"], &window["failed"]),
+            (&json!(12), &json!(8), &json!(4)),
+            "{window}"
+        );
+    }
 }

@@ -433,6 +433,30 @@ impl Browser {
             .map(|l| l["message"].as_str().unwrap_or_default().to_owned())
             .collect()
     }
+
+    /// Fails if the page logged anything at SEVERE (see `severe_logs`).
+    fn assert_quiet_console(&self) {
+        let severe = self.severe_logs();
+        assert!(severe.is_empty(), "{severe:?}");
+    }
+
+    /// Sets a `<select>` or `<input>` to `value` and tells the page, as
+    /// picking it would.
+    fn choose(&self, css: &str, value: &str) {
+        self.find(css);
+        self.script(
+            "const e = document.querySelector(arguments[0]); e.value = arguments[1]; e.dispatchEvent(new Event('change'));",
+            json!([css, value]),
+        );
+    }
+
+    /// `script` run on each element matching `css` (as `e`), mapped.
+    fn each(&self, css: &str, script: &str) -> Value {
+        self.script(
+            &format!("return [...document.querySelectorAll(arguments[0])].map((e) => {script})"),
+            json!([css]),
+        )
+    }
 }
 
 impl Drop for Browser {
@@ -465,6 +489,48 @@ fn start(server: &Server, machine: &str, name: &str, input: &str) {
         input,
     );
     assert_eq!(reply.status, 201, "{}", reply.body);
+}
+
+/// The address the browser opens the server's pages at.
+fn base(server: &Server) -> String {
+    format!("http://{}", server.addr)
+}
+
+/// Waits until `machine` has no RUNNING execution left.
+fn wait_until_none_running(server: &Server, machine: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    while get(
+        server,
+        &format!("/v1/executions?machine={machine}&status=RUNNING"),
+    )
+    .json()["executions"]
+        != json!([])
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the executions of {machine} did not end"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A Choice on `$.ok`: SUCCEEDED when it is true, FAILED with the error
+/// `Rejected` otherwise.
+const GRADER: &str = r#"{"StartAt": "Check", "States": {
+    "Check": {"Type": "Choice", "Choices": [{"Variable": "$.ok", "BooleanEquals": true, "Next": "Accept"}], "Default": "Reject"},
+    "Accept": {"Type": "Pass", "Next": "Done"},
+    "Reject": {"Type": "Fail", "Error": "Rejected", "Cause": "not ok"},
+    "Done": {"Type": "Succeed"}}}"#;
+
+/// Starts `grader` executions, one per `(name, ok)`, and waits for their
+/// ends.
+fn grade(server: &Server, runs: &[(&str, bool)]) {
+    for (name, ok) in runs {
+        start(server, "grader", name, &json!({ "ok": ok }).to_string());
+        // Distinct start times, so that the start order is the list's.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    wait_until_none_running(server, "grader");
 }
 
 /// A Pass, a short Wait (long enough to see it running), a Choice, a Task
@@ -775,8 +841,7 @@ fn a_failed_execution_shows_its_error() {
         json!([]),
     );
     browser.screenshot("execution-retried");
-    let severe = browser.severe_logs();
-    assert!(severe.is_empty(), "{severe:?}");
+    browser.assert_quiet_console();
 }
 
 #[test]
@@ -882,6 +947,24 @@ fn the_execution_page_shows_times_a_gantt_and_acts() {
         json!([described["startDate"]]),
     );
     assert_eq!(shown_at, start_ms);
+    // The header's toggle shows every time in UTC (the command line's
+    // default), and back in this browser's zone.
+    let in_utc = described["startDate"]
+        .as_str()
+        .expect("startDate")
+        .trim_end_matches('Z')
+        .replace('T', " ")
+        + " UTC";
+    browser.click("#zone-toggle");
+    let shown = browser.wait_for(
+        "the start in UTC",
+        "const t = document.querySelector('#exec-started .abs'); return t && t.innerText.endsWith(' UTC') && t.innerText",
+        json!([]),
+    );
+    assert_eq!(shown.as_str(), Some(in_utc.as_str()));
+    assert_eq!(browser.text("#zone-toggle"), "Times: UTC");
+    browser.click("#zone-toggle");
+    assert_eq!(browser.text("#zone-toggle"), "Times: local");
 
     // The Wait ends an hour after it was entered, and says so.
     let wait = browser.wait_for(
@@ -1010,8 +1093,7 @@ fn the_execution_page_shows_times_a_gantt_and_acts() {
         "return document.querySelector('#state-panel section.diff')?.innerText.includes('none: the output is the input')",
         json!([]),
     );
-    let severe = browser.severe_logs();
-    assert!(severe.is_empty(), "{severe:?}");
+    browser.assert_quiet_console();
 }
 
 /// The executions list pages through its results and filters by status
@@ -1068,10 +1150,7 @@ fn the_executions_list_filters_and_pages() {
     );
 
     // Status filter: only the running one.
-    browser.script(
-        "const s = document.querySelector('#filter-status'); s.value = 'RUNNING'; s.dispatchEvent(new Event('change'));",
-        json!([]),
-    );
+    browser.choose("#filter-status", "RUNNING");
     browser.wait_for(
         "the running execution alone",
         "const rows = document.querySelectorAll('#executions tbody tr'); return rows.length === 1 && rows[0].dataset.status === 'RUNNING' && location.hash.includes('status=RUNNING')",
@@ -1269,8 +1348,7 @@ fn a_task_states_process_output_shows_in_its_panel() {
         "the output was parsed as markup"
     );
     browser.screenshot("execution-task-output");
-    let severe = browser.severe_logs();
-    assert!(severe.is_empty(), "{severe:?}");
+    browser.assert_quiet_console();
 }
 
 /// A server with `[[server.tokens]]`: the pages ask for the token, send it
@@ -1696,8 +1774,7 @@ fn the_workbench_checks_as_you_type_and_redraws_the_graph() {
         json!([]),
     );
     assert_eq!(values, json!(["JSONata", "JSONPath"]));
-    let severe = browser.severe_logs();
-    assert!(severe.is_empty(), "{severe:?}");
+    browser.assert_quiet_console();
 }
 
 /// "Test this state" runs the selected Task through TestState with the
@@ -1794,8 +1871,7 @@ fn the_workbench_tests_a_state_stage_by_stage() {
         r#"{"definition": {}, "mock": 3}"#,
     );
     assert_eq!(refused.status, 400, "{}", refused.body);
-    let severe = browser.severe_logs();
-    assert!(severe.is_empty(), "{severe:?}");
+    browser.assert_quiet_console();
 }
 
 /// Saving from the workbench: a new revision of the state machine, the
@@ -2044,8 +2120,7 @@ fn a_retried_state_shows_its_attempts() {
             .contains("\n  \"attempt\": 0"),
         "indented: {cause}"
     );
-    let severe = browser.severe_logs();
-    assert!(severe.is_empty(), "{severe:?}");
+    browser.assert_quiet_console();
 }
 
 /// Many runs at once: the grid of a state machine's latest executions,
@@ -2057,28 +2132,12 @@ fn the_grid_shows_a_failed_cell_for_a_failed_run() {
         return;
     };
     let server = Server::start();
-    create_machine(
+    create_machine(&server, "grader", GRADER);
+    grade(
         &server,
-        "grader",
-        r#"{"StartAt": "Check", "States": {
-            "Check": {"Type": "Choice", "Choices": [{"Variable": "$.ok", "BooleanEquals": true, "Next": "Accept"}], "Default": "Reject"},
-            "Accept": {"Type": "Pass", "Next": "Done"},
-            "Reject": {"Type": "Fail", "Error": "Rejected", "Cause": "not ok"},
-            "Done": {"Type": "Succeed"}}}"#,
+        &[("run-1", true), ("run-2", false), ("run-3", true)],
     );
-    for (name, ok) in [("run-1", true), ("run-2", false), ("run-3", true)] {
-        start(&server, "grader", name, &json!({"ok": ok}).to_string());
-        // Distinct start times, so the columns' order is the start order.
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let deadline = Instant::now() + PATIENCE;
-    while get(&server, "/v1/executions?machine=grader&status=RUNNING").json()["executions"]
-        != json!([])
-    {
-        assert!(Instant::now() < deadline, "the runs did not end");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let base = format!("http://{}", server.addr);
+    let base = base(&server);
     browser.open(&format!("{base}/#/machines/grader"));
     browser.click("#grid-link");
     browser.find("#grid");
@@ -2120,8 +2179,7 @@ fn the_grid_shows_a_failed_cell_for_a_failed_run() {
         panel.as_str().is_some_and(|p| p.contains("Rejected")),
         "{panel}"
     );
-    let severe = browser.severe_logs();
-    assert!(severe.is_empty(), "{severe:?}");
+    browser.assert_quiet_console();
 }
 
 /// Comfort: the pages follow the system's dark preference, a toggle
@@ -2216,8 +2274,7 @@ fn the_pages_go_dark_and_slash_focuses_search() {
     browser.wait_for("the second event", focused, json!(["WaitStateEntered"]));
     browser.keys("\u{E013}");
     browser.wait_for("the first event", focused, json!(["ExecutionStarted"]));
-    let severe = browser.severe_logs();
-    assert!(severe.is_empty(), "{severe:?}");
+    browser.assert_quiet_console();
 }
 
 /// The start form, on a state machine's page and in the workbench, keeps
@@ -2276,8 +2333,7 @@ fn the_start_form_remembers_recent_inputs() {
         "return document.querySelector('#start-input').value === '{\"who\": \"first\"}'",
         json!([]),
     );
-    let severe = browser.severe_logs();
-    assert!(severe.is_empty(), "{severe:?}");
+    browser.assert_quiet_console();
 }
 
 /// A process task that fails once and then succeeds: each attempt in the
@@ -2366,6 +2422,396 @@ fn a_retried_process_task_shows_each_attempts_output() {
         "the output was parsed as markup"
     );
     browser.screenshot("execution-attempt-output");
-    let severe = browser.severe_logs();
-    assert!(severe.is_empty(), "{severe:?}");
+    browser.assert_quiet_console();
+}
+
+/// The dashboard: per state machine, what started, runs and ended, the
+/// success rate and the durations, from the counts the server keeps; the
+/// page's figures match the executions run and the API's.
+#[test]
+fn the_dashboard_counts_what_ran() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    create_machine(&server, "grader", GRADER);
+    create_machine(&server, "sleepy", &crate::rest::waiting(3600));
+    start(&server, "sleepy", "nap-1", "{}");
+    grade(
+        &server,
+        &[
+            ("ok-1", true),
+            ("bad-1", false),
+            ("ok-2", true),
+            ("ok-3", true),
+            ("bad-2", false),
+        ],
+    );
+    let api = get(&server, "/v1/dashboard").json();
+    let grader = &api["stateMachines"][0];
+    assert_eq!(grader["name"], "grader", "{api}");
+    let day = &grader["windows"]["day"];
+    assert_eq!(
+        (
+            &day["started"],
+            &day["finished"],
+            &day["succeeded"],
+            &day["failed"]
+        ),
+        (&json!(5), &json!(5), &json!(3), &json!(2)),
+        "{api}"
+    );
+    assert_eq!(day["successRate"], json!(0.6));
+    assert!(day["durationP95Ms"].is_number(), "{api}");
+    let sleepy = &api["stateMachines"][1];
+    assert_eq!(sleepy["running"], 1, "{api}");
+    assert_eq!(sleepy["windows"]["day"]["successRate"], Value::Null);
+
+    browser.open(&format!("{}/", base(&server)));
+    browser.click("#nav-dashboard");
+    let cells = "[...e.querySelectorAll('td.num')].map((c) => c.innerText).join(' | ')";
+    browser.wait_for(
+        "the dashboard's rows",
+        "return document.querySelectorAll('#dashboard tbody tr[data-machine]').length === 2",
+        json!([]),
+    );
+    let rows = browser.each("#dashboard tbody tr[data-machine]", cells);
+    let row = |i: usize| rows[i].as_str().unwrap_or_default().to_owned();
+    // started | running | finished | rate | p50 | p95
+    assert!(row(0).starts_with("5 | 0 | 5 | 60.0 % | "), "{rows}");
+    // Durations written as the command line writes them ("0.042s").
+    let p95 = row(0).rsplit(" | ").next().unwrap_or_default().to_owned();
+    let (seconds, millis) = p95
+        .strip_suffix('s')
+        .and_then(|d| d.split_once('.'))
+        .unwrap_or_default();
+    assert!(
+        !seconds.is_empty()
+            && seconds.chars().all(|c| c.is_ascii_digit())
+            && millis.len() == 3
+            && millis.chars().all(|c| c.is_ascii_digit()),
+        "{rows}"
+    );
+    assert_eq!(row(1), "1 | 1 | 0 | — | — | —", "{rows}");
+    // The chart: this hour's bar, green and red, titled with its counts.
+    let chart = browser.each(
+        "#dashboard tr[data-machine='grader'] svg.chart g.bar",
+        "e.querySelector('title').textContent + ' ' + e.querySelectorAll('rect.ok, rect.bad').length",
+    );
+    let bars: Vec<&str> = chart
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|t| !t.ends_with(" 0"))
+        .collect();
+    assert_eq!(bars.len(), 1, "{chart}");
+    assert!(
+        bars[0].contains("5 started, 3 succeeded, 2 failed") && bars[0].ends_with(" 2"),
+        "{bars:?}"
+    );
+    browser.doc_screenshot("dashboard");
+
+    // The week holds the same; another failure shows at once on refresh.
+    browser.click("#dashboard-window a[data-window='week']");
+    browser.wait_for(
+        "the week's figures",
+        "return location.hash === '#/dashboard?window=week' && document.querySelector('#dashboard tr[data-machine=grader] .d-finished')?.innerText === '5'",
+        json!([]),
+    );
+    grade(&server, &[("bad-3", false)]);
+    browser.click("#dashboard-refresh");
+    browser.wait_for(
+        "the new failure counted",
+        "const r = document.querySelector('#dashboard tr[data-machine=grader]'); return r.querySelector('.d-finished').innerText === '6' && r.querySelector('.d-rate').innerText === '50.0 %'",
+        json!([]),
+    );
+    browser.assert_quiet_console();
+}
+
+/// The executions list filters by start time and by name on the server,
+/// shows each failure's error, and counts the period's executions by
+/// status (a count is a filter).
+#[test]
+fn the_executions_list_filters_by_time_and_name_and_shows_errors() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    create_machine(&server, "grader", GRADER);
+    grade(&server, &[("order-1", true), ("refund-1", false)]);
+    std::thread::sleep(Duration::from_millis(30));
+    let between = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    std::thread::sleep(Duration::from_millis(30));
+    grade(
+        &server,
+        &[("order-2", true), ("refund-2", false), ("order-3", true)],
+    );
+    let base = base(&server);
+    let names = |browser: &Browser| {
+        browser.each(
+            "#executions tbody tr[data-status]",
+            "e.cells[0].innerText + ' ' + e.cells[3].innerText",
+        )
+    };
+
+    // A name typed into the search box, then Enter.
+    browser.open(&format!("{base}/#/executions"));
+    browser.find("#executions tbody tr[data-status]");
+    browser.type_into("#filter-name", "refund");
+    browser.keys("\u{E007}");
+    browser.wait_for(
+        "the refunds alone",
+        "return location.hash.includes('name=refund') && document.querySelectorAll('#executions tbody tr[data-status]').length === 2",
+        json!([]),
+    );
+    assert_eq!(
+        names(&browser),
+        json!(["refund-2 Rejected", "refund-1 Rejected"])
+    );
+    // The counts of the period (the last 7 days by default), by status.
+    let counts = browser.wait_for(
+        "the counts",
+        "const c = {}; for (const b of document.querySelectorAll('#status-counts button.chip')) c[b.dataset.status || 'started'] = Number(b.dataset.count); return c.started !== undefined && c",
+        json!([]),
+    );
+    assert_eq!(
+        counts,
+        json!({"started": 5, "SUCCEEDED": 3, "FAILED": 2, "TIMED_OUT": 0, "ABORTED": 0, "RUNNING": 0})
+    );
+    browser.doc_screenshot("executions-filtered");
+    // A count filters by its status.
+    browser.click("#status-counts button[data-status='SUCCEEDED']");
+    browser.wait_for(
+        "no refund succeeded",
+        "return location.hash.includes('status=SUCCEEDED') && location.hash.includes('name=refund') && document.querySelector('#executions td.empty') !== null",
+        json!([]),
+    );
+
+    // Started from a time on: the later three, newest first.
+    browser.open(&format!("{base}/#/executions?from={between}"));
+    browser.wait_for(
+        "the later runs",
+        "return document.querySelectorAll('#executions tbody tr[data-status]').length === 3",
+        json!([]),
+    );
+    assert_eq!(
+        names(&browser),
+        json!(["order-3 ", "refund-2 Rejected", "order-2 "])
+    );
+    assert!(
+        browser
+            .script(
+                "return document.querySelector('#filter-from').value",
+                json!([])
+            )
+            .as_str()
+            .is_some_and(|v| !v.is_empty())
+    );
+    // Started before it: the first two; with a name: one.
+    browser.open(&format!("{base}/#/executions?to={between}&name=order"));
+    browser.wait_for(
+        "the first order",
+        "return document.querySelectorAll('#executions tbody tr[data-status]').length === 1",
+        json!([]),
+    );
+    assert_eq!(names(&browser), json!(["order-1 "]));
+    browser.click("#filter-clear");
+    browser.wait_for(
+        "every execution again",
+        "return location.hash === '#/executions' && document.querySelectorAll('#executions tbody tr[data-status]').length === 5",
+        json!([]),
+    );
+    browser.assert_quiet_console();
+}
+
+/// The triggers page: each trigger's kind, last and next fire and recent
+/// executions; a schedule's backfill previews its slots before it runs;
+/// a trigger is disabled (and enabled again) from the page.
+#[test]
+fn a_trigger_is_disabled_and_backfilled_from_its_page() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    create_machine(&server, "grader", GRADER);
+    for spec in [
+        json!({"name": "hourly", "kind": "schedule", "stateMachine": "grader", "schedule": "rate(1 hour)", "input": {"ok": true}}),
+        json!({"name": "deploys", "kind": "webhook", "stateMachine": "grader"}),
+    ] {
+        let reply = post(&server, "/v1/triggers", &spec.to_string());
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
+    let reply = http(
+        server.addr,
+        "POST",
+        "/v1/hooks/deploys",
+        &[
+            ("content-type", "application/json"),
+            ("idempotency-key", "delivery-1"),
+        ],
+        br#"{"ok": false}"#,
+    );
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    wait_until_none_running(&server, "grader");
+
+    browser.open(&format!("{}/#/triggers", base(&server)));
+    browser.wait_for(
+        "the webhook's execution",
+        "return document.querySelector(\"#triggers tr[data-trigger='deploys'] .t-recent a\")?.innerText === 'deploys-delivery-1'",
+        json!([]),
+    );
+    let row = |name: &str| {
+        browser.script(
+            "const r = document.querySelector(`#triggers tr[data-trigger='${arguments[0]}']`);
+             return [r.dataset.enabled, r.cells[1].innerText, r.querySelector('.t-next').innerText.length > 0, r.querySelector('.t-toggle').innerText].join(' ')",
+            json!([name]),
+        )
+    };
+    assert_eq!(row("hourly"), json!("true schedule true Disable"));
+    assert!(
+        browser
+            .text("#triggers tr[data-trigger='hourly'] .t-next")
+            .contains("in "),
+        "the next fire is ahead"
+    );
+    assert_eq!(row("deploys"), json!("true webhook true Disable"));
+    assert!(
+        browser
+            .text("#triggers tr[data-trigger='deploys'] .t-last")
+            .contains("1 started")
+    );
+
+    // Backfill the last three hours: a preview first, then the run.
+    browser.click("#triggers tr[data-trigger='hourly'] .t-backfill");
+    browser.find("#backfill-dialog[open]");
+    let now = chrono::Utc::now();
+    let local = |t: chrono::DateTime<chrono::Utc>| {
+        browser
+            .script(
+                "const d = new Date(arguments[0]); const p = (n) => String(n).padStart(2, '0'); return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`",
+                json!([t.to_rfc3339()]),
+            )
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (from, to) = (local(now - chrono::Duration::minutes(179)), local(now));
+    browser.type_into("#backfill-from", "");
+    browser.script(
+        "document.querySelector('#backfill-from').value = arguments[0]; document.querySelector('#backfill-to').value = arguments[1];",
+        json!([from, to]),
+    );
+    browser.click("#backfill-preview-button");
+    let slots = browser.wait_for(
+        "the preview",
+        "const s = document.querySelector('#backfill-summary'); return s && [Number(s.dataset.slots), document.querySelectorAll('#backfill-preview ol.slots li').length, document.querySelector('#backfill-run').disabled]",
+        json!([]),
+    );
+    // rate(1 hour) fires on the hour (anchored on the epoch): two or
+    // three slots in a range just under three hours.
+    let count = slots[0].as_u64().unwrap_or_default();
+    assert!((2..=3).contains(&count), "{slots}");
+    assert_eq!(slots[1], json!(count), "{slots}");
+    assert_eq!(slots[2], json!(false), "{slots}");
+    assert_eq!(
+        get(&server, "/v1/executions?machine=grader&name=hourly-").json()["executions"],
+        json!([]),
+        "a preview starts nothing"
+    );
+    browser.doc_screenshot("triggers-backfill");
+    browser.click("#backfill-run");
+    browser.wait_for(
+        "the dialog closed",
+        "return document.querySelector('#backfill-dialog[open]') === null",
+        json!([]),
+    );
+    wait_until_none_running(&server, "grader");
+    let started = get(&server, "/v1/executions?machine=grader&name=hourly-").json();
+    assert_eq!(
+        started["executions"].as_array().map(Vec::len),
+        Some(count as usize),
+        "{started}"
+    );
+    browser.wait_for(
+        "the backfilled executions listed",
+        "return document.querySelectorAll(\"#triggers tr[data-trigger='hourly'] .t-recent a\").length >= 2",
+        json!([]),
+    );
+
+    // Disable from the page: the API says so, and the next fire goes.
+    browser.click("#triggers tr[data-trigger='hourly'] .t-toggle");
+    browser.wait_for(
+        "hourly disabled",
+        "const r = document.querySelector(\"#triggers tr[data-trigger='hourly']\"); return r && r.dataset.enabled === 'false' && r.querySelector('.t-disabled') !== null && r.querySelector('.t-toggle').innerText === 'Enable'",
+        json!([]),
+    );
+    let hourly = get(&server, "/v1/triggers/hourly").json();
+    assert_eq!(hourly["enabled"], false, "{hourly}");
+    assert_eq!(hourly["nextFire"], Value::Null, "{hourly}");
+    browser.doc_screenshot("triggers");
+    browser.click("#triggers tr[data-trigger='hourly'] .t-toggle");
+    browser.wait_for(
+        "hourly enabled again",
+        "return document.querySelector(\"#triggers tr[data-trigger='hourly']\")?.dataset.enabled === 'true'",
+        json!([]),
+    );
+    assert_eq!(get(&server, "/v1/triggers/hourly").json()["enabled"], true);
+    browser.assert_quiet_console();
+}
+
+/// The workbench's editor follows the pages' dark mode: its background,
+/// and token colours meant for a dark background, switched both ways
+/// while it is open.
+#[test]
+fn the_workbench_editor_goes_dark_with_the_page() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    create_machine(&server, "grader", GRADER);
+    open_workbench(&browser, &base(&server), "grader");
+    // The colour of the first string ("Check", StartAt's value) and the
+    // editor's background.
+    let colours = |browser: &Browser| {
+        browser.script(
+            &in_editor(
+                "const key = [...root.querySelectorAll('.cm-line span')].find((s) => s.textContent === '\"Check\"');
+                 return document.documentElement.dataset.theme + ' ' + getComputedStyle(key).color + ' ' + getComputedStyle(root.querySelector('.cm-editor')).backgroundColor",
+            ),
+            json!([]),
+        )
+    };
+    let light = colours(&browser);
+    assert!(
+        light
+            .as_str()
+            .is_some_and(|c| c.starts_with("light ") && c.ends_with("rgb(255, 255, 255)")),
+        "{light}"
+    );
+    // auto -> dark.
+    browser.click("#theme-toggle");
+    browser.wait_for(
+        "the dark editor",
+        &in_editor(
+            "return getComputedStyle(root.querySelector('.cm-editor')).backgroundColor === 'rgb(22, 27, 34)'",
+        ),
+        json!([]),
+    );
+    assert_eq!(
+        colours(&browser),
+        json!("dark rgb(165, 214, 255) rgb(22, 27, 34)")
+    );
+    browser.doc_screenshot("author-dark");
+    // dark -> light: back to CodeMirror's own colours.
+    browser.click("#theme-toggle");
+    browser.wait_for(
+        "the light editor",
+        &in_editor(
+            "return getComputedStyle(root.querySelector('.cm-editor')).backgroundColor === 'rgb(255, 255, 255)'",
+        ),
+        json!([]),
+    );
+    assert_eq!(colours(&browser), light);
+    browser.assert_quiet_console();
 }

@@ -13,6 +13,7 @@ use stepline_store::{
     StoreError, TaskCache, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord,
     Timers, TriggerRecord, TriggerStateRecord, Triggers,
 };
+use stepline_store::{MachineStats, Stats, StatsBucket};
 
 use crate::{PostgresError, PostgresStore};
 
@@ -172,6 +173,15 @@ fn listing(query: &ExecutionQuery) -> (String, Vec<Param>) {
     if let Some(redriven) = query.redriven {
         conditions.push(format!("redriven = {}", param(Box::new(redriven))));
     }
+    if let Some(t) = query.started_after {
+        conditions.push(format!("start_ns >= {}", param(Box::new(nanos(t)))));
+    }
+    if let Some(t) = query.started_before {
+        conditions.push(format!("start_ns < {}", param(Box::new(nanos(t)))));
+    }
+    if let Some(name) = &query.name_contains {
+        conditions.push(format!("strpos(name, {}) > 0", param(text(name))));
+    }
     if let Some(after) = &query.after {
         let start = param(Box::new(nanos(after.start)));
         let arn = param(text(&after.arn));
@@ -300,6 +310,68 @@ impl Activities for PostgresStore {
 
     fn activities(&self) -> Result<Vec<ActivityRecord>, StoreError> {
         decode_all(&self.rows("SELECT record FROM activities ORDER BY arn", vec![])?)
+    }
+}
+
+impl Stats for PostgresStore {
+    fn stats_hours(
+        &self,
+        state_machine: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<StatsBucket>, StoreError> {
+        let rows = self.rows(
+            "SELECT hour, started, redriven, succeeded, failed, timed_out, aborted, durations
+             FROM machine_stats WHERE state_machine = $1 AND hour BETWEEN $2 AND $3
+             ORDER BY hour",
+            vec![
+                text(state_machine),
+                Box::new(from.max(0)),
+                Box::new(to.max(0)),
+            ],
+        )?;
+        // A bucket's shards, one after the other: summed.
+        let mut out: Vec<StatsBucket> = Vec::new();
+        for row in &rows {
+            let hour: i64 = row.get(0);
+            let stats = stats_of(row);
+            match out.last_mut() {
+                Some(last) if last.hour == hour => last.stats.add(&stats),
+                _ => out.push(StatsBucket { hour, stats }),
+            }
+        }
+        Ok(out)
+    }
+
+    fn stats_total(&self, state_machine: &str) -> Result<MachineStats, StoreError> {
+        let rows = self.rows(
+            "SELECT -1, started, redriven, succeeded, failed, timed_out, aborted, durations
+             FROM machine_stats WHERE state_machine = $1 AND hour = -1",
+            vec![text(state_machine)],
+        )?;
+        let mut total = MachineStats::default();
+        for row in &rows {
+            total.add(&stats_of(row));
+        }
+        Ok(total)
+    }
+}
+
+/// A `machine_stats` row's counts (columns 1 to 7).
+fn stats_of(row: &Row) -> MachineStats {
+    let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
+    MachineStats {
+        started: count(1),
+        redriven: count(2),
+        succeeded: count(3),
+        failed: count(4),
+        timed_out: count(5),
+        aborted: count(6),
+        durations: row
+            .get::<_, Vec<i64>>(7)
+            .into_iter()
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .collect(),
     }
 }
 

@@ -153,6 +153,25 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX lineage_by_execution ON lineage (execution, kind, path);
     "#,
+    // 4: the dashboard's counts per state machine and hour (hour -1: the
+    // total). Each is kept in a few rows (`shard`), summed when read, so
+    // that executions of one machine ending together on several
+    // connections do not all wait for one row's lock.
+    r#"
+    CREATE TABLE machine_stats (
+        state_machine text COLLATE "C" NOT NULL,
+        hour bigint NOT NULL,
+        shard smallint NOT NULL,
+        started bigint NOT NULL,
+        redriven bigint NOT NULL,
+        succeeded bigint NOT NULL,
+        failed bigint NOT NULL,
+        timed_out bigint NOT NULL,
+        aborted bigint NOT NULL,
+        durations bigint[] NOT NULL,
+        PRIMARY KEY (state_machine, hour, shard)
+    );
+    "#,
 ];
 
 /// The schema version this build writes and reads.

@@ -398,6 +398,27 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
                 Box::new(encode(r)?),
             ],
         ),
+        WriteOp::AddStats(delta) => {
+            let stats = &delta.stats;
+            let counts = [
+                stats.started,
+                stats.redriven,
+                stats.succeeded,
+                stats.failed,
+                stats.timed_out,
+                stats.aborted,
+            ];
+            let mut params: Vec<Param> = vec![
+                text(&delta.state_machine),
+                Box::new(delta.hour),
+                Box::new(next_shard()),
+            ];
+            params.extend(counts.map(|n| Box::new(int(n)) as Param));
+            params.push(Box::new(
+                stats.durations.iter().map(|n| int(*n)).collect::<Vec<i64>>(),
+            ));
+            plain(ADD_STATS, params)
+        }
         WriteOp::Fence(lease) => Statement {
             sql: crate::cluster::FENCE,
             params: lease_params(lease),
@@ -414,6 +435,46 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
         ),
     }))
 }
+
+/// How many rows each count is spread over (see the schema's migration 3).
+const STATS_SHARDS: i16 = 8;
+
+/// The row a write adds to: in turn, so that concurrent writers of one
+/// machine mostly take different rows.
+fn next_shard() -> i16 {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (n % STATS_SHARDS as u16) as i16
+}
+
+/// Adds a delta to its hour's row and (without durations) to the total's:
+/// counts added, histograms added bucket by bucket.
+const ADD_STATS: &str = "WITH bucket AS (
+         INSERT INTO machine_stats AS s (state_machine, hour, shard, started, redriven,
+             succeeded, failed, timed_out, aborted, durations)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (state_machine, hour, shard) DO UPDATE SET
+             started = s.started + EXCLUDED.started,
+             redriven = s.redriven + EXCLUDED.redriven,
+             succeeded = s.succeeded + EXCLUDED.succeeded,
+             failed = s.failed + EXCLUDED.failed,
+             timed_out = s.timed_out + EXCLUDED.timed_out,
+             aborted = s.aborted + EXCLUDED.aborted,
+             durations = ARRAY(
+                 SELECT coalesce(a, 0) + coalesce(b, 0)
+                 FROM unnest(s.durations, EXCLUDED.durations) WITH ORDINALITY AS t(a, b, i)
+                 ORDER BY i)
+     )
+     INSERT INTO machine_stats AS s (state_machine, hour, shard, started, redriven,
+         succeeded, failed, timed_out, aborted, durations)
+     VALUES ($1, -1, $3, $4, $5, $6, $7, $8, $9, '{}')
+     ON CONFLICT (state_machine, hour, shard) DO UPDATE SET
+         started = s.started + EXCLUDED.started,
+         redriven = s.redriven + EXCLUDED.redriven,
+         succeeded = s.succeeded + EXCLUDED.succeeded,
+         failed = s.failed + EXCLUDED.failed,
+         timed_out = s.timed_out + EXCLUDED.timed_out,
+         aborted = s.aborted + EXCLUDED.aborted";
 
 fn lease_params(lease: &stepline_store::Lease) -> Vec<Param> {
     vec![

@@ -25,9 +25,16 @@ use stepline_language::interp::{
     Command, Effect, Execution, ExecutionInfo, Status, TaskId, TaskRequest, TimerId,
 };
 use stepline_store::{
-    ExecutionRecord, ExecutionStatus, JournalCacheHit, JournalCommand, JournalEntry, Lease, Store,
-    StoreError, TaskTokenRecord, TimerRecord, WriteBatch, WriteOp,
+    ExecutionRecord, ExecutionStatus, JournalCacheHit, JournalCommand, JournalEntry, Lease,
+    MachineStats, StatsDelta, Store, StoreError, TaskTokenRecord, TimerRecord, WriteBatch, WriteOp,
 };
+
+/// The dashboard's count of an execution that ended outside of a step
+/// (recovery gave it up): its end, in the batch that closes it.
+pub(crate) fn ended_stats(record: &ExecutionRecord) -> Option<WriteOp> {
+    let stop = record.stop.unwrap_or(record.start);
+    StatsDelta::of(record, stop, MachineStats::end(record)).map(WriteOp::AddStats)
+}
 
 /// An execution bound to the store that keeps it.
 #[derive(Debug)]
@@ -152,7 +159,15 @@ impl DurableExecution {
             owner: None,
         };
         let mut batch = this.new_batch();
+        // A queued execution's start was counted when it was queued.
+        let created = matches!(write_record, WriteOp::CreateExecution(_));
         batch.push(write_record);
+        let started = this.record.start;
+        if created
+            && let Some(delta) = StatsDelta::of(&this.record, started, MachineStats::start())
+        {
+            batch.push(WriteOp::AddStats(delta));
+        }
         if let Some(lease) = owner {
             batch.push(WriteOp::PutLease(lease.clone()));
             // An EXPRESS execution is leased only so that no other node
@@ -321,6 +336,9 @@ impl DurableExecution {
         }
         self.record = record;
         batch.push(WriteOp::UpdateExecution(self.record.clone()));
+        if let Some(delta) = StatsDelta::of(&self.record, now, MachineStats::redrive()) {
+            batch.push(WriteOp::AddStats(delta));
+        }
         let effects = self.step(&mut batch, now, Command::Redrive);
         store.apply(&batch)?;
         Ok(effects)
@@ -468,6 +486,9 @@ impl DurableExecution {
             }
         }
         if let Some(done) = self.finished_record(now) {
+            if let Some(delta) = StatsDelta::of(&done, now, MachineStats::end(&done)) {
+                batch.push(WriteOp::AddStats(delta));
+            }
             batch.push(WriteOp::UpdateExecution(done));
             // The end is announced (alerts) from this notice, written with
             // it, so a crash before the announcement does not lose it.
@@ -1073,7 +1094,9 @@ mod tests {
     /// execution (start with the task scheduled and started, then its
     /// answer and the end) and one Wait state (start with the timer, then
     /// the timer firing and the end). The figures are pinned so a change
-    /// in the keys per step is seen, and printed (`--nocapture`).
+    /// in the keys per step is seen, and printed (`--nocapture`). The
+    /// start and the end each add two keys of the dashboard's counts (the
+    /// hour's and the machine's total).
     #[test]
     fn keys_written_per_step_of_a_standard_execution() {
         let cases = [
@@ -1081,13 +1104,13 @@ mod tests {
                 "one task",
                 r#"{"StartAt": "T", "States": {"T": {"Type": "Task",
                     "Resource": "arn:aws:states:::http:invoke", "End": true}}}"#,
-                [7, 8],
+                [9, 10],
             ),
             (
                 "one wait",
                 r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 5,
                     "End": true}}}"#,
-                [7, 9],
+                [9, 11],
             ),
         ];
         let mut found = Vec::new();

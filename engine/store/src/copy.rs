@@ -88,6 +88,11 @@ pub fn copy(
     // machine deleted since its executions started keeps its revisions
     // only.
     let current = from.state_machines().map_err(read)?;
+    let counted: BTreeSet<String> = revisions
+        .iter()
+        .map(|(arn, _)| arn.clone())
+        .chain(current.iter().map(|m| m.arn.clone()))
+        .collect();
     let mut gone: BTreeSet<&String> = revisions.iter().map(|(arn, _)| arn).collect();
     for machine in &current {
         gone.remove(&machine.arn);
@@ -144,6 +149,20 @@ pub fn copy(
         write(&rest)?;
         summary.executions += 1;
         progress(summary.executions);
+    }
+
+    // The dashboard's counts, hour by hour (a total is the sum of its
+    // hours, so adding the hours writes it too).
+    for machine in &counted {
+        let mut batch = WriteBatch::new();
+        for bucket in from.stats_hours(machine, 0, i64::MAX).map_err(read)? {
+            batch.push(WriteOp::AddStats(crate::StatsDelta {
+                state_machine: machine.clone(),
+                hour: bucket.hour,
+                stats: bucket.stats,
+            }));
+        }
+        write(&batch)?;
     }
 
     let mut after = String::new();

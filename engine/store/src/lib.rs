@@ -33,6 +33,7 @@ mod memory;
 mod records;
 mod sled_integrity;
 mod sled_store;
+pub mod stats;
 #[cfg(any(test, feature = "test-suite"))]
 pub mod suite;
 
@@ -47,6 +48,7 @@ pub use records::{
 };
 pub use sled_integrity::WATERMARK_FILE;
 pub use sled_store::{CHECK_PROBLEMS_KEPT, CheckReport, SledStore};
+pub use stats::{MachineStats, Stats, StatsBucket, StatsDelta};
 
 use stepline_language::history::HistoryEvent;
 
@@ -216,6 +218,16 @@ pub struct ExecutionQuery {
     /// ListExecutions' `redriveFilter`: `Some(true)` only executions
     /// redriven at least once, `Some(false)` only those never redriven.
     pub redriven: Option<bool>,
+    /// Only executions started at or after this time.
+    pub started_after: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only executions started before this time.
+    pub started_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only executions whose name contains this text (case-sensitive).
+    /// The one filter no index serves: a backend that reads summaries in
+    /// order stops after [`NAME_SCAN`] of them and ends the page there
+    /// with a cursor, so a rare name costs several short pages, never one
+    /// unbounded read.
+    pub name_contains: Option<String>,
     /// Where the previous page ended: this page starts after it.
     pub after: Option<ListCursor>,
     /// At most this many (a limit of 0 is read as 1).
@@ -229,11 +241,29 @@ impl ExecutionQuery {
             of,
             status: None,
             redriven: None,
+            started_after: None,
+            started_before: None,
+            name_contains: None,
             after: None,
             limit,
         }
     }
+
+    /// Whether `summary` passes the filters that are not the listing's
+    /// own order (dates, name): for backends that filter as they read.
+    pub fn admits(&self, summary: &ExecutionSummary) -> bool {
+        self.started_after.is_none_or(|t| summary.start >= t)
+            && self.started_before.is_none_or(|t| summary.start < t)
+            && self
+                .name_contains
+                .as_deref()
+                .is_none_or(|n| summary.name.contains(n))
+    }
 }
+
+/// How many summaries a listing with a name filter reads at most for one
+/// page (see [`ExecutionQuery::name_contains`]).
+pub const NAME_SCAN: usize = 5000;
 
 /// A position in a listing's order (start time newest first, then ARN):
 /// the last summary of a page. Stable under writes: a page after it never
@@ -528,6 +558,9 @@ pub enum WriteOp {
     PutEndedNotice(String),
     RemoveEndedNotice(String),
     PutMapRun(MapRunRecord),
+    /// Adds to a state machine's counts of an hour and to its total (see
+    /// [`stats`]): written with the start, redrive or end it counts.
+    AddStats(StatsDelta),
     /// Refuses the whole batch with [`StoreError::Fenced`] unless the lease
     /// is still the execution's and its node alive (see [`cluster`]); first
     /// in a batch, it also holds off a takeover until the batch commits.
@@ -599,6 +632,7 @@ pub trait Store:
     + MapRuns
     + TaskCache
     + Lineage
+    + Stats
     + Send
     + Sync
 {

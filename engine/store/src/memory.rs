@@ -16,6 +16,7 @@ use super::{
     TaskTokenRecord, TaskTokens, TimerRecord, Timers, TriggerRecord, TriggerStateRecord, Triggers,
     WriteBatch, WriteOp,
 };
+use crate::stats::{MachineStats, Stats, StatsBucket, TOTAL_HOUR};
 use stepline_language::history::HistoryEvent;
 
 /// A summary's place in a listing.
@@ -49,6 +50,8 @@ struct Inner {
     cache: BTreeMap<String, CacheEntryRecord>,
     /// By (path, execution, kind), as sled keys them.
     lineage: BTreeMap<(String, String, LineageKind), LineageRecord>,
+    /// Counts by (machine, hour); the total under `TOTAL_HOUR`.
+    stats: BTreeMap<(String, i64), MachineStats>,
 }
 
 /// Everything in one mutex-protected map set.
@@ -127,6 +130,7 @@ impl Executions for MemoryStore {
             };
             of && query.status.is_none_or(|status| s.status == status)
                 && query.redriven.is_none_or(|r| (s.redrive_count > 0) == r)
+                && query.admits(s)
         };
         let limit = query.limit.max(1);
         let mut matching = inner
@@ -384,6 +388,39 @@ impl Inner {
     }
 }
 
+impl Stats for MemoryStore {
+    fn stats_hours(
+        &self,
+        state_machine: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<StatsBucket>, StoreError> {
+        let (from, to) = (from.max(0), to.max(0));
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let machine = state_machine.to_owned();
+        Ok(self
+            .lock()
+            .stats
+            .range((machine.clone(), from)..=(machine, to))
+            .map(|((_, hour), stats)| StatsBucket {
+                hour: *hour,
+                stats: stats.clone(),
+            })
+            .collect())
+    }
+
+    fn stats_total(&self, state_machine: &str) -> Result<MachineStats, StoreError> {
+        Ok(self
+            .lock()
+            .stats
+            .get(&(state_machine.to_owned(), TOTAL_HOUR))
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
 impl Store for MemoryStore {
     fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let mut inner = self.lock();
@@ -407,6 +444,16 @@ impl Store for MemoryStore {
                     inner.put_execution(r);
                 }
                 WriteOp::UpdateExecution(r) => inner.put_execution(r),
+                WriteOp::AddStats(delta) => {
+                    let total = delta.stats.without_durations();
+                    for (hour, add) in [(delta.hour, &delta.stats), (TOTAL_HOUR, &total)] {
+                        inner
+                            .stats
+                            .entry((delta.state_machine.clone(), hour))
+                            .or_default()
+                            .add(add);
+                    }
+                }
                 WriteOp::AppendJournal { execution, entries } => {
                     inner.journals.entry(execution).or_default().extend(entries);
                 }

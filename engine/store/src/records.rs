@@ -184,8 +184,18 @@ impl ExecutionRecord {
             stop: self.stop,
             redrive_count: self.redrive_count,
             map_run_arn: self.map_run.as_ref().map(|m| m.map_run_arn.clone()),
+            error: self.error.as_ref().map(|e| summary_error(e)),
         }
     }
+}
+
+/// How much of an error name a summary keeps (AWS bounds error names at
+/// 256 characters; this keeps a listing's entries small whatever a task
+/// wrote).
+pub const SUMMARY_ERROR_CHARS: usize = 256;
+
+fn summary_error(error: &str) -> String {
+    error.chars().take(SUMMARY_ERROR_CHARS).collect()
 }
 
 /// See [`ExecutionRecord::has_unique_name`].
@@ -218,6 +228,11 @@ pub struct ExecutionSummary {
     /// The Map Run that started it, for a distributed Map's child.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map_run_arn: Option<String>,
+    /// The error it failed with (its name, never the cause), for the
+    /// list's error column; summaries written before this field read
+    /// `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

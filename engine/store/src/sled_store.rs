@@ -102,6 +102,7 @@ use super::{
     TaskCache, TaskLogRecord, TaskLogs, TaskTokenRecord, TaskTokens, TimerRecord, Timers,
     TriggerRecord, TriggerStateRecord, Triggers, WriteBatch, WriteOp,
 };
+use crate::stats::{MachineStats, Stats, StatsBucket, TOTAL_HOUR};
 use stepline_language::history::HistoryEvent;
 
 const FORMAT: u8 = b'F';
@@ -131,6 +132,21 @@ const ALL_LISTING: u8 = b'A';
 const CACHE: u8 = b'C';
 const LINEAGE: u8 = b'L';
 const LINEAGE_BY_EXECUTION: u8 = b'M';
+/// A state machine's counts per hour and its total (`stats`).
+const STATS: u8 = b'S';
+
+/// The key of a machine's counts of `hour`: the hour as a big-endian
+/// number with its sign bit flipped, so that the total (hour -1) comes
+/// first and hours in order after it.
+fn stats_key(machine: &str, hour: i64) -> Vec<u8> {
+    key(
+        STATS,
+        &[
+            machine.as_bytes(),
+            &((hour as u64) ^ (1 << 63)).to_be_bytes(),
+        ],
+    )
+}
 
 /// One run of a listing group: the executions of one status, redriven
 /// or not. A group's keys are one run after the other, each newest first,
@@ -565,6 +581,8 @@ struct ListedRecord {
     redrive_count: u32,
     #[serde(default)]
     map_run: Option<ListedMapRun>,
+    #[serde(default)]
+    error: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -594,6 +612,7 @@ fn build_listing_index(data: &sled::Tree) -> Result<(), StoreError> {
             stop: r.stop,
             redrive_count: r.redrive_count,
             map_run_arn: r.map_run.map(|m| m.map_run_arn),
+            error: r.error,
         };
         let bytes = encode(&summary)?;
         for k in listing_keys(&summary, Run::of(&summary)) {
@@ -937,6 +956,37 @@ impl MapRuns for SledStore {
     }
 }
 
+impl Stats for SledStore {
+    fn stats_hours(
+        &self,
+        state_machine: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<StatsBucket>, StoreError> {
+        if from.max(0) > to.max(0) {
+            return Ok(Vec::new());
+        }
+        let from = stats_key(state_machine, from.max(0));
+        let to = stats_key(state_machine, to.max(0));
+        let mut out = Vec::new();
+        for item in self.raw_range(from..=to)? {
+            let (k, v) = item.map_err(io)?;
+            let hour = read_u64(&k[k.len() - 8..])? ^ (1 << 63);
+            out.push(StatsBucket {
+                hour: hour as i64,
+                stats: decode(&v)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn stats_total(&self, state_machine: &str) -> Result<MachineStats, StoreError> {
+        Ok(self
+            .get(&stats_key(state_machine, TOTAL_HOUR))?
+            .unwrap_or_default())
+    }
+}
+
 impl Triggers for SledStore {
     fn trigger(&self, name: &str) -> Result<Option<TriggerRecord>, StoreError> {
         self.get(&key(TRIGGERS, &[name.as_bytes()]))
@@ -979,10 +1029,20 @@ impl Executions for SledStore {
         };
         self.settled_for(|s| s.has_prefix(&[tag]))?;
         let selected: Vec<Run> = Run::selected(query.status, query.redriven).collect();
-        let after = query
-            .after
-            .as_ref()
-            .map(|c| listing_position(c.start, &c.arn));
+        // The cursor, or the position just before the executions started
+        // before `started_before`: a nanosecond earlier, with an empty ARN
+        // (which sorts before every other at that start).
+        let before = query
+            .started_before
+            .map(|t| listing_position(t - chrono::Duration::nanoseconds(1), ""));
+        let after = match (query.after.as_ref(), before) {
+            (Some(c), Some(b)) => {
+                let cursor = listing_position(c.start, &c.arn);
+                Some(cursor.max(b))
+            }
+            (Some(c), None) => Some(listing_position(c.start, &c.arn)),
+            (None, b) => b,
+        };
         // One iterator per run, each in listing order; the heap holds the
         // head of each, so the page comes out merged.
         let mut runs = Vec::with_capacity(selected.len());
@@ -1014,6 +1074,9 @@ impl Executions for SledStore {
         let mut executions: Vec<ExecutionSummary> = Vec::new();
         let mut seen = HashSet::new();
         let mut more = false;
+        let mut scanned = 0usize;
+        // Where a name filter's bounded read stopped, if it did.
+        let mut stopped: Option<ListCursor> = None;
         while let Some(Reverse((_, i, value))) = heads.pop() {
             let (skip, run) = &mut runs[i];
             if let Some(item) = run.next() {
@@ -1026,6 +1089,18 @@ impl Executions for SledStore {
             if !seen.insert(summary.arn.clone()) {
                 continue;
             }
+            if query.started_after.is_some_and(|t| summary.start < t) {
+                // Newest first: every later one started earlier still.
+                break;
+            }
+            if !query.admits(&summary) {
+                scanned += 1;
+                if scanned >= crate::NAME_SCAN {
+                    stopped = Some(ListCursor::of(&summary));
+                    break;
+                }
+                continue;
+            }
             if executions.len() == limit {
                 more = true;
                 break;
@@ -1035,7 +1110,7 @@ impl Executions for SledStore {
         let next = if more {
             executions.last().map(ListCursor::of)
         } else {
-            None
+            stopped
         };
         Ok(ExecutionPage { executions, next })
     }
@@ -1614,6 +1689,18 @@ impl Plan<'_> {
                 by.push(kind_byte(r.kind));
                 by.extend_from_slice(r.path.as_bytes());
                 self.insert(by, Vec::new())?;
+            }
+            WriteOp::AddStats(delta) => {
+                let total = delta.stats.without_durations();
+                for (hour, add) in [(delta.hour, &delta.stats), (TOTAL_HOUR, &total)] {
+                    let k = stats_key(&delta.state_machine, hour);
+                    let mut stats: MachineStats = match self.read(&k)? {
+                        Some(bytes) => decode(&bytes)?,
+                        None => MachineStats::default(),
+                    };
+                    stats.add(add);
+                    self.put(k, &stats)?;
+                }
             }
             // Refused by `apply_batch`.
             WriteOp::Fence(_) | WriteOp::PutLease(_) | WriteOp::RemoveMessage(_) => {}

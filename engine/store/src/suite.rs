@@ -531,6 +531,160 @@ pub fn check_listing_order_filters_and_pages(store: &dyn Store) {
     assert!(listed(store, query(map_run, None, 10)).is_empty());
 }
 
+/// The listing's date range and name filters: `started_after` inclusive,
+/// `started_before` exclusive, alone, together and with a cursor; a name
+/// is a substring; pages follow each other; the summary carries the
+/// error name.
+pub fn check_listing_dates_and_names(store: &dyn Store) {
+    use ExecutionStatus::*;
+    let records: Vec<ExecutionRecord> = (0..12)
+        .map(|i| {
+            let name = if i % 3 == 0 {
+                format!("order-{i}")
+            } else {
+                format!("refund-{i}")
+            };
+            let status = if i % 4 == 0 { Failed } else { Succeeded };
+            started_at(if i % 2 == 0 { "M" } else { "N" }, &name, i * 1000, status)
+        })
+        .collect();
+    for r in &records {
+        ok(store, vec![WriteOp::CreateExecution(r.clone())]);
+    }
+    let expect =
+        |machine: Option<&str>, after: Option<i64>, before: Option<i64>, name: Option<&str>| {
+            let mut expected: Vec<&ExecutionRecord> = records
+                .iter()
+                .filter(|r| machine.is_none_or(|m| r.state_machine_arn == machine_arn(m)))
+                .filter(|r| after.is_none_or(|a| r.start >= t0() + ms(a)))
+                .filter(|r| before.is_none_or(|b| r.start < t0() + ms(b)))
+                .filter(|r| name.is_none_or(|n| r.name.contains(n)))
+                .collect();
+            expected.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| a.arn.cmp(&b.arn)));
+            expected.iter().map(|r| r.arn.clone()).collect::<Vec<_>>()
+        };
+    for limit in [1, 2, 5, 20] {
+        for of in [None, Some("M")] {
+            for after in [None, Some(3000), Some(3001), Some(20_000)] {
+                for before in [None, Some(9000), Some(8999), Some(0)] {
+                    for name in [None, Some("order"), Some("fund-1"), Some("none")] {
+                        let mut q = query(of.map_or(ExecutionsOf::All, of_machine), None, limit);
+                        q.started_after = after.map(|a| t0() + ms(a));
+                        q.started_before = before.map(|b| t0() + ms(b));
+                        q.name_contains = name.map(str::to_owned);
+                        assert_eq!(
+                            summary_arns(&listed(store, q)),
+                            expect(of, after, before, name),
+                            "{of:?} after {after:?} before {before:?} name {name:?}, pages of {limit}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let failed = listed(store, query(ExecutionsOf::All, Some(Failed), 100));
+    assert!(!failed.is_empty());
+    for s in &failed {
+        assert_eq!(s.error.as_deref(), Some("States.TaskFailed"));
+    }
+    let succeeded = listed(store, query(ExecutionsOf::All, Some(Succeeded), 100));
+    assert!(succeeded.iter().all(|s| s.error.is_none()));
+}
+
+/// The dashboard's counts: deltas add up per machine and hour, a total
+/// per machine (without durations) adds every hour's, a range read gives
+/// only the hours asked for that hold something, in order, and machines
+/// are apart (`M` is not a prefix of `MM`).
+pub fn check_stats(store: &dyn Store) {
+    use crate::stats::{MachineStats, duration_bucket};
+    let hour = crate::stats::hour_of(t0());
+    let m = machine_arn("M");
+    let mm = machine_arn("MM");
+    let delta = |machine: &str, hour: i64, stats: MachineStats| {
+        WriteOp::AddStats(crate::StatsDelta {
+            state_machine: machine.to_owned(),
+            hour,
+            stats,
+        })
+    };
+    let ended = |status: ExecutionStatus, millis: i64| {
+        let mut r = started_at("M", "x", 0, status);
+        r.stop = Some(r.start + ms(millis));
+        MachineStats::end(&r)
+    };
+    ok(store, vec![delta(&m, hour, MachineStats::start())]);
+    ok(
+        store,
+        vec![
+            delta(&m, hour, MachineStats::start()),
+            delta(&mm, hour, MachineStats::start()),
+        ],
+    );
+    ok(store, vec![delta(&m, hour, MachineStats::start())]);
+    ok(
+        store,
+        vec![delta(&m, hour + 1, ended(ExecutionStatus::Succeeded, 40))],
+    );
+    ok(
+        store,
+        vec![delta(&m, hour + 1, ended(ExecutionStatus::Failed, 3000))],
+    );
+    ok(store, vec![delta(&m, hour + 1, MachineStats::redrive())]);
+    ok(
+        store,
+        vec![delta(&m, hour + 5, ended(ExecutionStatus::TimedOut, 40))],
+    );
+
+    let buckets = store.stats_hours(&m, hour - 10, hour + 10).unwrap();
+    let hours: Vec<i64> = buckets.iter().map(|b| b.hour).collect();
+    assert_eq!(hours, vec![hour, hour + 1, hour + 5]);
+    assert_eq!(buckets[0].stats.started, 3);
+    assert_eq!(buckets[0].stats.ended(), 0);
+    let second = &buckets[1].stats;
+    assert_eq!(
+        (second.succeeded, second.failed, second.redriven),
+        (1, 1, 1)
+    );
+    let mut expected = vec![0u64; duration_bucket(3000) + 1];
+    expected[duration_bucket(40)] += 1;
+    expected[duration_bucket(3000)] += 1;
+    assert_eq!(second.durations, expected);
+    assert_eq!(buckets[2].stats.timed_out, 1);
+
+    // Only the hours asked for.
+    let later = store.stats_hours(&m, hour + 1, hour + 4).unwrap();
+    assert_eq!(
+        later.iter().map(|b| b.hour).collect::<Vec<_>>(),
+        vec![hour + 1]
+    );
+    assert!(
+        store
+            .stats_hours(&m, hour + 6, hour + 200)
+            .unwrap()
+            .is_empty()
+    );
+
+    let total = store.stats_total(&m).unwrap();
+    assert_eq!((total.started, total.redriven, total.ended()), (3, 1, 3));
+    assert_eq!(total.running(), 1);
+    assert!(total.durations.is_empty(), "a total keeps no histogram");
+
+    let other = store.stats_hours(&mm, 0, i64::MAX).unwrap();
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].stats.started, 1);
+    assert_eq!(store.stats_total(&mm).unwrap().started, 1);
+    assert_eq!(
+        store.stats_total(&machine_arn("Z")).unwrap(),
+        MachineStats::default()
+    );
+    assert!(
+        store
+            .stats_hours(&machine_arn("Z"), 0, i64::MAX)
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// A change of status moves the summary (in the same batch as the start,
 /// or later); a redrive moves it back, counted; a delete removes it.
 pub fn check_listing_follows_status_changes_and_deletes(store: &dyn Store) {
@@ -2047,6 +2201,16 @@ pub fn check_copy_between(from: &dyn Store, to: &dyn Store) {
             }),
             WriteOp::PutTrigger(trigger("nightly", true)),
             WriteOp::PutTriggerState(trigger_state("nightly", 3)),
+            WriteOp::AddStats(crate::StatsDelta {
+                state_machine: m.arn.clone(),
+                hour: 500_000,
+                stats: crate::MachineStats::end(&done),
+            }),
+            WriteOp::AddStats(crate::StatsDelta {
+                state_machine: gone.arn.clone(),
+                hour: 500_001,
+                stats: crate::MachineStats::start(),
+            }),
         ],
     );
 
@@ -2096,6 +2260,14 @@ pub fn check_copy_between(from: &dyn Store, to: &dyn Store) {
         to.trigger_state("nightly").unwrap(),
         Some(trigger_state("nightly", 3))
     );
+    for arn in [&m.arn, &gone.arn] {
+        assert_eq!(
+            to.stats_hours(arn, 0, i64::MAX).unwrap(),
+            from.stats_hours(arn, 0, i64::MAX).unwrap()
+        );
+        assert_eq!(to.stats_total(arn).unwrap(), from.stats_total(arn).unwrap());
+    }
+    assert_eq!(to.stats_total(&m.arn).unwrap().succeeded, 1);
     assert_eq!(
         listed(to, ExecutionQuery::new(ExecutionsOf::All, 10)),
         listed(from, ExecutionQuery::new(ExecutionsOf::All, 10))
@@ -2166,6 +2338,8 @@ checks!(
     check_listing_follows_status_changes_and_deletes,
     check_listing_cursor_is_stable_under_new_starts,
     check_listing_map_run_children,
+    check_listing_dates_and_names,
+    check_stats,
     check_open_executions,
     check_name_taken_rejects_whole_batch,
     check_relaxed_batch,

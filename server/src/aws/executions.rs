@@ -327,11 +327,10 @@ pub fn list(
         }
     };
     let page = engine.list_executions(&ExecutionQuery {
-        of,
         status,
         redriven,
         after,
-        limit: size,
+        ..ExecutionQuery::new(of, size)
     })?;
     Ok(ListExecutionsOutput {
         next_token: page.next.map(|c| tokens.issue_cursor(&scope, &c.to_text())),

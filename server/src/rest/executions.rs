@@ -139,13 +139,41 @@ pub async fn start(
     Ok(response)
 }
 
-/// `GET /v1/executions[?machine=M&status=S&limit=N&next=TOKEN]`, newest
-/// first (then by ARN). A page is read from the store's listing index:
+/// `GET /v1/executions[?machine=M&status=S&from=T&to=T&name=TEXT&limit=N&next=TOKEN]`,
+/// newest first (then by ARN); `from` (inclusive) and `to` (exclusive)
+/// bound the start time, `name` is a part of the name. A page is read from the store's listing index:
 /// its cost is the page's, however many executions are stored and however
 /// large their inputs; `next` is a signed cursor, so a page never repeats
 /// what an earlier one showed even while executions start.
 pub async fn list(State(app): State<App>, uri: Uri) -> Result<Response, RestError> {
-    let query = Query::parse(&uri, &["machine", "status", "limit", "next"])?;
+    let query = Query::parse(
+        &uri,
+        &["machine", "status", "from", "to", "name", "limit", "next"],
+    )?;
+    let started = |name: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>, RestError> {
+        query
+            .get(name)
+            .map(|text| {
+                chrono::DateTime::parse_from_rfc3339(text)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|_| {
+                        RestError::invalid(format!(
+                            "the query parameter '{name}' must be an RFC 3339 time, not '{text}'"
+                        ))
+                    })
+            })
+            .transpose()
+    };
+    let (started_after, started_before) = (started("from")?, started("to")?);
+    let name_contains = match query.get("name") {
+        Some(n) if n.chars().count() > 80 => {
+            return Err(RestError::invalid(
+                "the query parameter 'name' is at most 80 characters",
+            ));
+        }
+        Some("") | None => None,
+        Some(n) => Some(n.to_owned()),
+    };
     let of = match query.get("machine") {
         None => ExecutionsOf::All,
         Some(name) => {
@@ -165,10 +193,14 @@ pub async fn list(State(app): State<App>, uri: Uri) -> Result<Response, RestErro
         })?),
     };
     let limit = page_limit(&query)?;
+    // A token is good only for the filters it was issued with.
     let scope = format!(
-        "rest:executions:{}:{}",
+        "rest:executions:{}:{}:{}:{}:{}",
         query.get("machine").unwrap_or(""),
-        status_filter.unwrap_or("")
+        status_filter.unwrap_or(""),
+        query.get("from").unwrap_or(""),
+        query.get("to").unwrap_or(""),
+        query.get("name").unwrap_or("")
     );
     let after = match query.get("next") {
         None => None,
@@ -184,6 +216,9 @@ pub async fn list(State(app): State<App>, uri: Uri) -> Result<Response, RestErro
         of,
         status,
         redriven: None,
+        started_after,
+        started_before,
+        name_contains,
         after,
         limit,
     })?;

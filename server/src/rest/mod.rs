@@ -15,6 +15,7 @@
 
 mod activities;
 mod cluster;
+mod dashboard;
 pub(crate) mod error;
 mod executions;
 mod follow;
@@ -83,6 +84,7 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
             post(executions::start),
         ),
         ("get", "/v1/executions", get(executions::list)),
+        ("get", "/v1/dashboard", get(dashboard::dashboard)),
         (
             "get",
             "/v1/executions/{machine}/{name}",

@@ -74,8 +74,13 @@ pub fn execution_summary(e: &ExecutionSummary) -> Value {
         "status": e.status.as_str(),
         "startDate": time(e.start),
     });
-    if let (Some(stop), Value::Object(map)) = (e.stop, &mut out) {
-        map.insert("stopDate".into(), time(stop));
+    if let Value::Object(map) = &mut out {
+        if let Some(stop) = e.stop {
+            map.insert("stopDate".into(), time(stop));
+        }
+        if let Some(error) = &e.error {
+            map.insert("error".into(), json!(error));
+        }
     }
     out
 }

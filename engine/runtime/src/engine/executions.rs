@@ -10,8 +10,8 @@ use stepline_language::cause;
 use stepline_language::interp::Command;
 use stepline_language::payload::{MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH};
 use stepline_store::{
-    ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus, ExecutionsOf, StoreError,
-    TaskLogRecord, WorkflowType,
+    ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus, ExecutionsOf, MachineStats,
+    StatsBucket, StoreError, TaskLogRecord, WorkflowType,
 };
 
 use super::{Engine, EngineError, check_name, lock, off_worker};
@@ -244,6 +244,24 @@ impl Engine {
             self.describe_map_run(arn)?;
         }
         Ok(off_worker(|| self.inner.store.list_executions(query))?)
+    }
+
+    /// The dashboard's counts of a state machine (`stepline_store::stats`):
+    /// its buckets with an hour in `from..=to` that hold anything, and its
+    /// all-time total. Reads the counts kept, never the executions.
+    pub fn machine_stats(
+        &self,
+        machine_arn: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<(Vec<StatsBucket>, MachineStats), EngineError> {
+        let store = &self.inner.store;
+        Ok(off_worker(|| {
+            Ok::<_, StoreError>((
+                store.stats_hours(machine_arn, from, to)?,
+                store.stats_total(machine_arn)?,
+            ))
+        })?)
     }
 
     /// Events `from..=to` of an execution's history.

@@ -17,7 +17,9 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use stepline_store::{ExecutionRecord, ExecutionStatus, Queued, WriteBatch, WriteOp};
+use stepline_store::{
+    ExecutionRecord, ExecutionStatus, MachineStats, Queued, StatsDelta, WriteBatch, WriteOp,
+};
 
 use super::{Engine, EngineError, lock};
 use crate::durable::DurableExecution;
@@ -99,6 +101,10 @@ impl Engine {
         record.queued = Some(queued);
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::CreateExecution(record.clone()));
+        // The dashboard counts it started now, as AWS clients see it.
+        if let Some(delta) = StatsDelta::of(&record, record.start, MachineStats::start()) {
+            batch.push(WriteOp::AddStats(delta));
+        }
         self.inner.store.apply(&batch)?;
         self.flush().await?;
         {
@@ -360,6 +366,7 @@ impl Engine {
         stopped.cause = cause;
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::UpdateExecution(stopped.clone()));
+        batch.ops.extend(crate::durable::ended_stats(&stopped));
         // Written while the queue is held, so that it is never started
         // after it was taken out.
         self.inner.store.apply(&batch)?;

@@ -125,6 +125,8 @@ impl Engine {
         record.cause = Some(cause.clone());
         let mut closed = WriteBatch::new();
         closed.push(WriteOp::UpdateExecution(record.clone()));
+        let stats = crate::durable::ended_stats(&record);
+        closed.ops.extend(stats.clone());
         if let Ok(last) = self.inner.store.history_len(&record.arn) {
             let mut with_event = WriteBatch::new();
             with_event.push(WriteOp::AppendHistory {
@@ -140,6 +142,7 @@ impl Engine {
                 }],
             });
             with_event.push(WriteOp::UpdateExecution(record));
+            with_event.ops.extend(stats);
             match self.inner.store.apply(&with_event) {
                 Ok(()) => return Ok(()),
                 Err(e) => {
@@ -188,6 +191,7 @@ impl Engine {
             record.error = lost.error;
             record.cause = lost.cause;
             let mut batch = WriteBatch::new();
+            batch.ops.extend(crate::durable::ended_stats(&record));
             batch.push(WriteOp::UpdateExecution(record));
             self.inner.store.apply(&batch)?;
             return Ok(());

@@ -170,7 +170,7 @@ async fn an_end_leaves_a_notice_only_for_an_observer() {
             assert!(notices.is_empty(), "{notices:?}");
         } else {
             assert_eq!(notices, vec![run.arn.clone()]);
-            assert_eq!(ended.recv().await.expect("told").arn, run.arn);
+            assert_eq!(ended.recv().await.expect("told").record.arn, run.arn);
         }
     }
 }

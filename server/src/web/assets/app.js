@@ -133,16 +133,34 @@
 
   // ---- formatting ----------------------------------------------------------
 
-  function when(iso) {
-    if (!iso) return "";
-    const d = new Date(iso);
-    const pad = (n, w = 2) => String(n).padStart(w, "0");
-    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  // Times are shown in this browser's zone or in UTC, as the user chose
+  // with the header's toggle (kept in this browser), and always say which.
+  let utc = false;
+  try {
+    utc = localStorage.getItem("stepline-zone") === "utc";
+  } catch (e) {
+    utc = false;
   }
 
-  // The browser's zone as an offset ("UTC+01:00") at the moment `d`, and
-  // its name ("Europe/Paris") when the browser knows it.
+  // Year, month, day, hours, minutes, seconds of `d` in the chosen zone.
+  function fields(d) {
+    return utc
+      ? [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()]
+      : [d.getFullYear(), d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds()];
+  }
+
+  function when(iso) {
+    if (!iso) return "";
+    const [y, mo, da, hh, mi, ss] = fields(new Date(iso));
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${y}-${pad(mo)}-${pad(da)} ${pad(hh)}:${pad(mi)}:${pad(ss)}`;
+  }
+
+  // The chosen zone: "UTC", or the browser's as an offset ("UTC+01:00")
+  // at the moment `d` and its name ("Europe/Paris") when the browser
+  // knows it.
   function zoneOf(d) {
+    if (utc) return "UTC";
     const off = -d.getTimezoneOffset();
     const pad = (n) => String(Math.floor(Math.abs(n))).padStart(2, "0");
     const offset = "UTC" + (off < 0 ? "-" : "+") + pad(off / 60) + ":" + pad(off % 60);
@@ -195,14 +213,22 @@
     return when(iso).slice(11) + "." + String(new Date(iso).getMilliseconds()).padStart(3, "0");
   }
 
+  // A duration as the command line writes it (docs/cli.md, "Times and
+  // durations"): the two largest units that matter, cut, not rounded:
+  // 0.004s, 59.999s, 3m34s, 2h05m, 3d07h.
+  function durationMs(ms) {
+    ms = Math.max(0, Math.floor(ms));
+    const pad = (n, w) => String(Math.floor(n)).padStart(w, "0");
+    const MINUTE = 60000, HOUR = 60 * MINUTE, DAY = 24 * HOUR;
+    if (ms < MINUTE) return `${Math.floor(ms / 1000)}.${pad(ms % 1000, 3)}s`;
+    if (ms < HOUR) return `${Math.floor(ms / MINUTE)}m${pad((ms % MINUTE) / 1000, 2)}s`;
+    if (ms < DAY) return `${Math.floor(ms / HOUR)}h${pad((ms % HOUR) / MINUTE, 2)}m`;
+    return `${Math.floor(ms / DAY)}d${pad((ms % DAY) / HOUR, 2)}h`;
+  }
+
   function duration(fromIso, toIso) {
     if (!fromIso) return "";
-    const ms = (toIso ? new Date(toIso) : new Date()) - new Date(fromIso);
-    if (ms < 1000) return `${ms} ms`;
-    if (ms < 60000) return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
-    const s = Math.round(ms / 1000);
-    if (s < 3600) return `${Math.floor(s / 60)} m ${s % 60} s`;
-    return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} m`;
+    return durationMs((toIso ? new Date(toIso) : new Date()) - new Date(fromIso));
   }
 
   function badge(status) {
@@ -252,9 +278,10 @@
     leave = null;
     setLive(false);
     const { parts, params } = parseHash();
-    document.getElementById("nav-machines").classList.toggle("on", parts[0] !== "executions" && parts[0] !== "author");
-    document.getElementById("nav-executions").classList.toggle("on", parts[0] === "executions");
-    document.getElementById("nav-author").classList.toggle("on", parts[0] === "author");
+    const section = ["executions", "author", "dashboard", "triggers"].includes(parts[0]) ? parts[0] : "machines";
+    for (const name of ["machines", "executions", "author", "dashboard", "triggers"]) {
+      document.getElementById("nav-" + name).classList.toggle("on", section === name);
+    }
     window.scrollTo(0, 0);
     if (parts.length === 0) return machinesPage();
     if (parts[0] === "machines" && parts.length === 2) return machinePage(parts[1]);
@@ -262,6 +289,8 @@
     if (parts[0] === "executions" && parts.length === 1) return executionsPage(params);
     if (parts[0] === "executions" && parts.length === 3) return executionPage(parts[1], parts[2], params.get("state"));
     if (parts[0] === "author" && parts.length <= 2) return authorPage(parts[1] || null);
+    if (parts[0] === "dashboard" && parts.length === 1) return dashboardPage(params);
+    if (parts[0] === "triggers" && parts.length === 1) return triggersPage();
     show(h("h1", {}, "Not found"), h("p", {}, "There is no page here. "), h("a", { href: "#/" }, "State machines"));
   }
 
@@ -648,28 +677,61 @@
 
   const STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"];
 
+  // A datetime-local input's value (in the zone times are shown in) as
+  // RFC 3339, and back; "" for none.
+  function fromLocalInput(value) {
+    if (!value) return "";
+    const d = new Date(utc ? value + "Z" : value);
+    return isNaN(d) ? "" : d.toISOString();
+  }
+  function toLocalInput(iso) {
+    if (!iso) return "";
+    const d = new Date(iso);
+    if (isNaN(d)) return "";
+    const [y, mo, da, hh, mi] = fields(d);
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${y}-${pad(mo)}-${pad(da)}T${pad(hh)}:${pad(mi)}`;
+  }
+
   async function executionsPage(params) {
     document.title = "Executions · stepline";
     const machine = params.get("machine") || "";
     const status = params.get("status") || "";
-    const machineSel = h("select#filter-machine", {}, h("option", { value: "" }, "All state machines"));
-    const statusSel = h("select#filter-status", {}, h("option", { value: "" }, "Any status"), STATUSES.map((s) => h("option", { value: s, selected: s === status }, s.replace("_", " "))));
-    const apply = () => {
+    const from = params.get("from") || "";
+    const to = params.get("to") || "";
+    const name = params.get("name") || "";
+    const machineSel = h("select#filter-machine", { "aria-label": "State machine" }, h("option", { value: "" }, "All state machines"));
+    const statusSel = h("select#filter-status", { "aria-label": "Status" }, h("option", { value: "" }, "Any status"), STATUSES.map((s) => h("option", { value: s, selected: s === status }, s.replace("_", " "))));
+    const fromInput = h("input#filter-from", { type: "datetime-local", value: toLocalInput(from), "aria-label": "Started from", title: "Started at or after" });
+    const toInput = h("input#filter-to", { type: "datetime-local", value: toLocalInput(to), "aria-label": "Started before", title: "Started before" });
+    const nameInput = h("input.search#filter-name", { type: "search", value: name, placeholder: "Name contains (press /)", "aria-label": "Name contains", autocomplete: "off", spellcheck: "false" });
+    // The filters live in the address, so a filtered list can be shared
+    // and the back button undoes a filter.
+    const go = (changes) => {
       const q = new URLSearchParams();
-      if (machineSel.value) q.set("machine", machineSel.value);
-      if (statusSel.value) q.set("status", statusSel.value);
+      const want = Object.assign({ machine: machineSel.value, status: statusSel.value, from: fromLocalInput(fromInput.value), to: fromLocalInput(toInput.value), name: nameInput.value.trim() }, changes || {});
+      for (const [k, v] of Object.entries(want)) if (v) q.set(k, v);
       const s = q.toString();
       location.hash = "#/executions" + (s ? "?" + s : "");
     };
-    machineSel.addEventListener("change", apply);
-    statusSel.addEventListener("change", apply);
+    machineSel.addEventListener("change", () => go());
+    statusSel.addEventListener("change", () => go());
+    fromInput.addEventListener("change", () => go());
+    toInput.addEventListener("change", () => go());
+    nameInput.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") go();
+    });
+    nameInput.addEventListener("search", () => go());
+    const clear = h("button#filter-clear", { type: "button", hidden: !(from || to || name || status || machine), onclick: () => (location.hash = "#/executions") }, "Clear filters");
     const body = h("tbody");
     const footer = h("div");
     const problems = h("div");
+    const counts = h("div.counts#status-counts", { role: "status" });
     show(
-      h("div.head", {}, h("h1", {}, "Executions"), h("div.filters", {}, machineSel, statusSel)),
+      h("div.head", {}, h("h1", {}, "Executions"), h("div.filters", {}, machineSel, statusSel, h("label.inline", {}, "from ", fromInput), h("label.inline", {}, "before ", toInput), nameInput, clear)),
+      counts,
       problems,
-      h("table.list#executions", {}, h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "State machine"), h("th", {}, "Status"), h("th", {}, "Started"), h("th.num", {}, "Duration"))), body),
+      h("table.list#executions", {}, h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "State machine"), h("th", {}, "Status"), h("th", {}, "Error"), h("th", {}, "Started"), h("th.num", {}, "Duration"))), body),
       footer,
     );
     api("GET", "/v1/state-machines?limit=1000")
@@ -679,23 +741,59 @@
         for (const n of names) machineSel.append(h("option", { value: n, selected: n === machine }, n));
       })
       .catch(() => {});
+    // The counts by status over the period, from the dashboard's counts
+    // (kept per hour as executions start and end: never a count of rows).
+    const loadCounts = async () => {
+      let path = "/v1/dashboard?from=" + seg(from || new Date(Date.now() - 7 * 86400000).toISOString());
+      if (to) path += "&to=" + seg(to);
+      if (machine) path += "&machine=" + seg(machine);
+      try {
+        const d = await api("GET", path);
+        const sum = { started: 0, succeeded: 0, failed: 0, timedOut: 0, aborted: 0, running: 0 };
+        for (const m of d.stateMachines) {
+          for (const k of ["started", "succeeded", "failed", "timedOut", "aborted"]) sum[k] += m.windows.range[k];
+          sum.running += m.running;
+        }
+        const chip = (label, n, st) =>
+          h("button.chip", { type: "button", class: "chip" + (st ? " s-" + st.toLowerCase() : "") + (st && st === status ? " on" : ""), dataset: { status: st || "", count: n }, title: st ? "Show only " + label : "", disabled: !st, onclick: () => st && go({ status: st === status ? "" : st }) }, h("b", {}, String(n)), " " + label);
+        counts.replaceChildren(
+          h("span.muted", {}, (from ? "" : "Last 7 days") + " (whole hours): "),
+          chip("started", sum.started, ""),
+          chip("succeeded", sum.succeeded, "SUCCEEDED"),
+          chip("failed", sum.failed, "FAILED"),
+          chip("timed out", sum.timedOut, "TIMED_OUT"),
+          chip("aborted", sum.aborted, "ABORTED"),
+          chip("running now", sum.running, "RUNNING"),
+        );
+      } catch (err) {
+        counts.replaceChildren();
+      }
+    };
     const tokens = [null];
     let current = 0;
     // The first page refreshes itself, so new and finishing executions
     // show up without a reload; older pages stay still to be read.
-    const timer = setInterval(() => current === 0 && !document.hidden && load(0), 5000);
+    const timer = setInterval(() => {
+      if (current === 0 && !document.hidden) {
+        load(0);
+        loadCounts();
+      }
+    }, 5000);
     leave = () => clearInterval(timer);
     const load = async (index) => {
       current = index;
       let path = "/v1/executions?limit=" + PAGE;
       if (machine) path += "&machine=" + seg(machine);
       if (status) path += "&status=" + seg(status);
+      if (from) path += "&from=" + seg(from);
+      if (to) path += "&to=" + seg(to);
+      if (name) path += "&name=" + seg(name);
       if (tokens[index]) path += "&next=" + seg(tokens[index]);
       try {
         const page = await api("GET", path);
         tokens[index + 1] = page.next || null;
         body.replaceChildren();
-        if (page.executions.length === 0) body.append(h("tr", {}, h("td.empty", { colspan: 5 }, "No executions match.")));
+        if (page.executions.length === 0) body.append(h("tr", {}, h("td.empty", { colspan: 6 }, page.next ? "None in the executions read so far: try older ones." : "No executions match.")));
         for (const e of page.executions) {
           body.append(
             h(
@@ -704,6 +802,7 @@
               h("td", {}, h("a", { href: execLink(e) }, e.name)),
               h("td", {}, h("a.muted", { href: "#/machines/" + seg(e.stateMachine) }, e.stateMachine)),
               h("td", {}, badge(e.status)),
+              h("td.error-cell", {}, e.error || ""),
               h("td", {}, when(e.startDate)),
               h("td.num", {}, duration(e.startDate, e.stopDate)),
             ),
@@ -715,6 +814,264 @@
       }
     };
     load(0);
+    loadCounts();
+  }
+
+  // ---- SVG charts -----------------------------------------------------------
+
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  // svg("rect.cls", {x, y}, child...): as h(), in the SVG namespace; text
+  // only as text nodes.
+  function svg(tag, attrs, ...children) {
+    const [name, ...classes] = tag.split(".");
+    const node = document.createElementNS(SVG_NS, name);
+    for (const c of classes) node.classList.add(c);
+    for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined && v !== null) node.setAttribute(k, String(v));
+    for (const c of children.flat()) {
+      if (c === null || c === undefined) continue;
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return node;
+  }
+
+  // Bars of the executions that ended in each hour of the last `hours`
+  // (up to `last`, an hour's start), succeeded below, the others above;
+  // a title on each bar says its hour and counts.
+  function hourChart(buckets, last, hours) {
+    const W = 240;
+    const H = 40;
+    const byHour = new Map(buckets.map((b) => [Date.parse(b.hour), b]));
+    const end = Date.parse(last);
+    const cols = [];
+    let max = 1;
+    for (let i = hours - 1; i >= 0; i--) {
+      const at = end - i * 3600000;
+      const b = byHour.get(at) || { started: 0, succeeded: 0, failed: 0, timedOut: 0, aborted: 0 };
+      const bad = b.failed + b.timedOut + b.aborted;
+      max = Math.max(max, b.succeeded + bad);
+      cols.push({ at, ok: b.succeeded, bad, started: b.started });
+    }
+    const w = W / hours;
+    const bars = [];
+    cols.forEach((c, i) => {
+      const x = (i * w).toFixed(2);
+      const okH = (c.ok / max) * (H - 2);
+      const badH = (c.bad / max) * (H - 2);
+      const title = svg("title", {}, `${when(new Date(c.at).toISOString()).slice(0, 16)}: ${c.started} started, ${c.ok} succeeded, ${c.bad} failed, timed out or aborted`);
+      const g = svg("g.bar", {}, title);
+      if (c.ok) g.append(svg("rect.ok", { x, y: (H - okH).toFixed(2), width: Math.max(w - 0.5, 0.5).toFixed(2), height: okH.toFixed(2) }));
+      if (c.bad) g.append(svg("rect.bad", { x, y: (H - okH - badH).toFixed(2), width: Math.max(w - 0.5, 0.5).toFixed(2), height: badH.toFixed(2) }));
+      g.append(svg("rect.hit", { x, y: 0, width: w.toFixed(2), height: H }));
+      bars.push(g);
+    });
+    return svg("svg.chart", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": `executions ended per hour, last ${hours} hours` }, svg("line.base", { x1: 0, y1: H - 0.5, x2: W, y2: H - 0.5 }), bars);
+  }
+
+  function msText(ms) {
+    if (ms === null || ms === undefined) return "—";
+    return durationMs(ms);
+  }
+
+  // ---- dashboard -----------------------------------------------------------
+
+  const WINDOWS = { hour: ["This hour", 24], day: ["Last 24 hours", 24], week: ["Last 7 days", 168] };
+
+  async function dashboardPage(params) {
+    document.title = "Dashboard · stepline";
+    const chosen = WINDOWS[params.get("window")] ? params.get("window") : "day";
+    const tabs = h(
+      "div.tabs#dashboard-window",
+      { role: "tablist" },
+      Object.entries(WINDOWS).map(([key, [label]]) => h("a.tab", { href: "#/dashboard?window=" + key, class: "tab" + (key === chosen ? " on" : ""), role: "tab", "aria-selected": key === chosen ? "true" : "false", dataset: { window: key } }, label)),
+    );
+    const body = h("tbody");
+    const problems = h("div");
+    const note = h("p.muted.small#dashboard-note");
+    show(
+      h("div.head", {}, h("h1", {}, "Dashboard"), tabs, h("span.grow"), h("button#dashboard-refresh", { type: "button", onclick: () => load() }, "Refresh")),
+      problems,
+      h(
+        "table.list#dashboard",
+        {},
+        h("thead", {}, h("tr", {}, h("th", {}, "State machine"), h("th.num", {}, "Started"), h("th.num", {}, "Running now"), h("th.num", {}, "Finished"), h("th.num", {}, "Success rate"), h("th.num", {}, "p50"), h("th.num", {}, "p95"), h("th", {}, "Ended per hour (" + (chosen === "week" ? "7 days" : "24 hours") + ")"))),
+        body,
+      ),
+      note,
+    );
+    const load = async () => {
+      try {
+        const d = await api("GET", "/v1/dashboard");
+        body.replaceChildren();
+        if (d.stateMachines.length === 0) body.append(h("tr", {}, h("td.empty", { colspan: 8 }, "No state machines yet.")));
+        for (const m of d.stateMachines) {
+          const w = m.windows[chosen];
+          const rate = w.successRate === null ? "—" : (w.successRate * 100).toFixed(w.successRate === 1 ? 0 : 1) + " %";
+          body.append(
+            h(
+              "tr",
+              { dataset: { machine: m.name } },
+              h("td", {}, h("a", { href: "#/machines/" + seg(m.name) }, m.name)),
+              h("td.num.d-started", {}, h("a", { href: "#/executions?machine=" + seg(m.name) }, String(w.started))),
+              h("td.num.d-running", {}, String(m.running)),
+              h("td.num.d-finished", { title: `${w.succeeded} succeeded, ${w.failed} failed, ${w.timedOut} timed out, ${w.aborted} aborted` }, String(w.finished)),
+              h("td.num.d-rate", { class: "num d-rate" + (w.successRate !== null && w.successRate < 1 ? " warn" : "") }, rate),
+              h("td.num.d-p50", {}, msText(w.durationP50Ms)),
+              h("td.num.d-p95", {}, msText(w.durationP95Ms)),
+              h("td.d-chart", {}, hourChart(m.hours, d.hour, WINDOWS[chosen][1])),
+            ),
+          );
+        }
+        note.textContent = `Counted by clock hour as executions start and end (${WINDOWS[chosen][0].toLowerCase()}: ${chosen === "hour" ? "the hour so far" : "whole hours, this one so far"}); durations are read from a histogram, within about 20 %. Updated ${when(d.now)}.`;
+        problems.replaceChildren();
+      } catch (err) {
+        problems.replaceChildren(errorBox(err));
+      }
+    };
+    const timer = setInterval(() => !document.hidden && load(), 10000);
+    leave = () => clearInterval(timer);
+    await load();
+  }
+
+  // ---- triggers ------------------------------------------------------------
+
+  function triggerWhat(t) {
+    if (t.kind === "schedule") return [t.schedule, t.timezone ? " " + t.timezone : ""].join("");
+    if (t.kind === "file") return (t.directory || "") + (t.glob ? "/" + t.glob : "");
+    if (t.kind === "webhook") return "POST /v1/hooks/" + t.name + (t.hasSecret ? " (signed)" : "");
+    return "";
+  }
+
+  async function triggersPage() {
+    document.title = "Triggers · stepline";
+    const body = h("tbody");
+    const problems = h("div");
+    const dialog = backfillDialog(() => load());
+    show(
+      h("div.head", {}, h("h1", {}, "Triggers")),
+      problems,
+      h(
+        "table.list#triggers",
+        {},
+        h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Kind"), h("th", {}, "State machine"), h("th", {}, "Last fire"), h("th", {}, "Next fire"), h("th", {}, "Recent executions"), h("th", {}, ""))),
+        body,
+      ),
+      dialog.node,
+    );
+    const setEnabled = async (t, on, button) => {
+      button.disabled = true;
+      try {
+        // A JSON body, however empty: the server takes no write without one.
+        await api("POST", "/v1/triggers/" + seg(t.name) + (on ? "/enable" : "/disable"), "{}");
+        toast(`${t.name} ${on ? "enabled" : "disabled"}`);
+      } catch (err) {
+        toast((err.code ? err.code + ": " : "") + err.message);
+      }
+      load();
+    };
+    const load = async () => {
+      let list;
+      try {
+        list = (await api("GET", "/v1/triggers")).triggers;
+      } catch (err) {
+        return problems.replaceChildren(errorBox(err));
+      }
+      body.replaceChildren();
+      if (list.length === 0) body.append(h("tr", {}, h("td.empty", { colspan: 7 }, "No triggers. Define them in stepline.toml ([[triggers]]) or POST /v1/triggers.")));
+      for (const t of list) {
+        const recent = h("td.t-recent", {}, h("span.muted", {}, "…"));
+        const toggle = h("button.t-toggle", { type: "button", dataset: { enabled: t.enabled } }, t.enabled ? "Disable" : "Enable");
+        toggle.addEventListener("click", () => setEnabled(t, !t.enabled, toggle));
+        const backfill = t.kind === "schedule" ? h("button.t-backfill", { type: "button", onclick: () => dialog.open(t) }, "Backfill…") : null;
+        body.append(
+          h(
+            "tr",
+            { dataset: { trigger: t.name, enabled: t.enabled } },
+            h("td", {}, h("b", {}, t.name), " ", t.enabled ? null : h("span.badge.s-aborted.t-disabled", {}, "disabled"), h("div.muted.small", {}, triggerWhat(t)), t.lastError ? h("div.form-error.small", {}, t.lastError) : null),
+            h("td", {}, t.kind),
+            h("td", {}, h("a", { href: "#/machines/" + seg(t.stateMachine) }, t.stateMachine)),
+            h("td.t-last", {}, t.lastFired ? timeBoth(t.lastFired) : h("span.muted", {}, "never"), h("div.muted.small", {}, `${t.fired} started`)),
+            h("td.t-next", {}, t.nextFire ? timeBoth(t.nextFire) : h("span.muted", {}, t.enabled ? "—" : "disabled")),
+            recent,
+            h("td.actions", {}, toggle, " ", backfill),
+          ),
+        );
+        // Its executions are named TRIGGER-EVENT: the newest few, by name.
+        api("GET", "/v1/executions?limit=5&machine=" + seg(t.stateMachine) + "&name=" + seg(t.name + "-"))
+          .then((page) => {
+            recent.replaceChildren(...(page.executions.length ? page.executions.map((e) => h("div", {}, badge(e.status), " ", h("a", { href: execLink(e) }, e.name))) : [h("span.muted", {}, "none")]));
+          })
+          .catch(() => recent.replaceChildren(h("span.muted", {}, "—")));
+      }
+      problems.replaceChildren();
+    };
+    const timer = setInterval(() => !document.hidden && refreshRelative(main), 1000);
+    leave = () => clearInterval(timer);
+    await load();
+  }
+
+  // A schedule's backfill: a range, a preview of the slots it would start
+  // (the API's dry run), then the backfill itself.
+  function backfillDialog(done) {
+    const fromInput = h("input#backfill-from", { type: "datetime-local", required: true });
+    const toInput = h("input#backfill-to", { type: "datetime-local", required: true });
+    const preview = h("div.backfill-preview#backfill-preview", { role: "status" });
+    const message = h("div.form-error#backfill-error", { role: "alert" });
+    const previewButton = h("button#backfill-preview-button", { type: "button" }, "Preview");
+    const runButton = h("button.primary#backfill-run", { type: "button", disabled: true }, "Run backfill");
+    const cancel = h("button#backfill-cancel", { type: "button" }, "Cancel");
+    const title = h("h3", {}, "Backfill");
+    const node = h("dialog.backfill-dialog#backfill-dialog", {}, title, h("p.muted.small", {}, "Starts one execution per slot of the schedule in the range (both ends included); a slot that already ran is not started again."), h("label", {}, "From", fromInput), h("label", {}, "To", toInput), message, preview, h("div.actions", {}, previewButton, runButton, cancel));
+    let trigger = null;
+    const body = () => JSON.stringify({ from: fromLocalInput(fromInput.value), to: fromLocalInput(toInput.value) });
+    const invalidate = () => {
+      runButton.disabled = true;
+      preview.replaceChildren();
+    };
+    fromInput.addEventListener("input", invalidate);
+    toInput.addEventListener("input", invalidate);
+    previewButton.addEventListener("click", async () => {
+      message.textContent = "";
+      invalidate();
+      if (!fromInput.value || !toInput.value) return (message.textContent = "Choose both ends of the range.");
+      try {
+        const plan = await api("POST", "/v1/triggers/" + seg(trigger.name) + "/backfill", JSON.stringify(Object.assign(JSON.parse(body()), { dryRun: true })));
+        const fresh = plan.slots - plan.existing;
+        const more = plan.executions.length > 50 ? [h("p.muted.small", {}, `and ${plan.executions.length - 50} more`)] : [];
+        preview.replaceChildren(
+          h("p#backfill-summary", { dataset: { slots: plan.slots, existing: plan.existing } }, `${plan.slots} slot${plan.slots === 1 ? "" : "s"}: ${fresh} to start, ${plan.existing} already started.`),
+          h("ol.slots", {}, plan.executions.slice(0, 50).map((e) => h("li", { class: e.exists ? "muted" : "" }, whenZoned(e.scheduledTime), " · ", e.name, e.exists ? " (exists)" : ""))),
+          ...more,
+        );
+        runButton.disabled = fresh === 0;
+      } catch (err) {
+        message.textContent = (err.code ? err.code + ": " : "") + err.message;
+      }
+    });
+    runButton.addEventListener("click", async () => {
+      runButton.disabled = true;
+      try {
+        const report = await api("POST", "/v1/triggers/" + seg(trigger.name) + "/backfill", body());
+        toast(`${trigger.name}: ${report.started} started, ${report.existing} already there` + (report.errors.length ? `, ${report.errors.length} errors` : ""));
+        node.close();
+        done();
+      } catch (err) {
+        message.textContent = (err.code ? err.code + ": " : "") + err.message;
+      }
+    });
+    cancel.addEventListener("click", () => node.close());
+    return {
+      node,
+      open(t) {
+        trigger = t;
+        title.textContent = "Backfill " + t.name;
+        message.textContent = "";
+        invalidate();
+        const now = new Date();
+        if (!toInput.value) toInput.value = toLocalInput(now.toISOString());
+        if (!fromInput.value) fromInput.value = toLocalInput(new Date(now - 86400000).toISOString());
+        node.showModal();
+      },
+    };
   }
 
   // ---- one execution -------------------------------------------------------
@@ -1405,7 +1762,7 @@
           "tr.event",
           { class: "event" + (failure ? " failure" : "") + (ev.type.startsWith("Execution") ? " exec" : ""), dataset: { type: ev.type }, tabindex: 0 },
           h("td.num", {}, ev.id),
-          h("td.num.muted", { title: whenZoned(ev.timestamp) }, "+" + (new Date(ev.timestamp) - firstTime.t) + " ms"),
+          h("td.num.muted", { title: whenZoned(ev.timestamp) }, "+" + durationMs(new Date(ev.timestamp) - firstTime.t)),
           h("td.num.at", {}, clock(ev.timestamp)),
           h("td.type", {}, ev.type),
           h("td", {}, tracker.owner.get(ev.id) || ""),
@@ -1512,6 +1869,23 @@
   });
   if (darkQuery) darkQuery.addEventListener("change", applyTheme);
   applyTheme();
+
+  // The zone times are shown in: this browser's, or UTC (the command
+  // line's default), kept in this browser; the page is drawn again.
+  function applyZone() {
+    document.getElementById("zone-toggle").textContent = utc ? "Times: UTC" : "Times: local";
+  }
+  document.getElementById("zone-toggle").addEventListener("click", () => {
+    utc = !utc;
+    try {
+      localStorage.setItem("stepline-zone", utc ? "utc" : "local");
+    } catch (e) {
+      // Kept for this page only.
+    }
+    applyZone();
+    route();
+  });
+  applyZone();
 
   // "/" focuses the page's search box, as on most sites, unless the user
   // is typing somewhere already.

@@ -430,6 +430,28 @@
     // <style> element it puts in a document's head, which the pages'
     // policy (style-src 'self') refuses. editor.css styles it from inside.
     const shadow = editorHost.attachShadow({ mode: "open" });
+    // The editor follows the pages' dark mode: a highlight style for dark
+    // backgrounds, swapped in and out through a compartment whenever
+    // app.js changes the root's data-theme (the toggle, or the system's
+    // preference on "auto"). The light theme is CodeMirror's own.
+    const themeSlot = new CM.Compartment();
+    const T = CM.tags;
+    const darkHighlight = CM.HighlightStyle.define(
+      [
+        { tag: T.propertyName, color: "#7ee787" },
+        { tag: T.string, color: "#a5d6ff" },
+        { tag: T.number, color: "#79c0ff" },
+        { tag: [T.bool, T.null, T.keyword], color: "#ff7b72" },
+        { tag: T.punctuation, color: "#c9d1d9" },
+        { tag: T.invalid, color: "#f85149" },
+      ],
+      { themeType: "dark" },
+    );
+    const themeExtension = () => {
+      const dark = document.documentElement.dataset.theme === "dark";
+      editorHost.dataset.theme = dark ? "dark" : "light";
+      return dark ? [CM.EditorView.theme({}, { dark: true }), CM.syntaxHighlighting(darkHighlight)] : [];
+    };
     const editorRoot = h("div.host");
     shadow.append(h("link", { rel: "stylesheet", href: "/assets/editor.css" }), editorRoot);
     const view = new CM.EditorView({
@@ -455,9 +477,12 @@
             }
           }),
           CM.EditorView.contentAttributes.of({ "aria-label": "Definition" }),
+          themeSlot.of(themeExtension()),
         ],
       }),
     });
+    const themeWatch = new MutationObserver(() => view.dispatch({ effects: themeSlot.reconfigure(themeExtension()) }));
+    themeWatch.observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
 
     // ---- Test this state ----
     const testTarget = h("p.muted#author-test-state", {}, "Select a state in the graph or put the cursor in its text.");
@@ -655,6 +680,7 @@
       closed = true;
       ctx.setMayLeave(null);
       window.removeEventListener("beforeunload", beforeUnload);
+      themeWatch.disconnect();
       view.destroy();
     }
     return cleanup;

@@ -2,7 +2,7 @@
 // assets/vendor/codemirror.js as `window.StepCodeMirror`. The page's own
 // logic (diagnostics, completion, the graph) lives in assets/author.js,
 // which needs no build: only a new CodeMirror piece means rebuilding this.
-import { EditorState, EditorSelection } from "@codemirror/state";
+import { EditorState, EditorSelection, Compartment } from "@codemirror/state";
 import {
   EditorView,
   keymap,
@@ -20,8 +20,10 @@ import {
   bracketMatching,
   syntaxHighlighting,
   defaultHighlightStyle,
+  HighlightStyle,
   syntaxTree,
 } from "@codemirror/language";
+import { tags } from "@lezer/highlight";
 import { linter, lintGutter, setDiagnostics, forceLinting } from "@codemirror/lint";
 import { autocompletion, closeBrackets, closeBracketsKeymap, completionKeymap, startCompletion } from "@codemirror/autocomplete";
 import { json } from "@codemirror/lang-json";
@@ -46,7 +48,12 @@ const setup = [
 window.StepCodeMirror = {
   EditorState,
   EditorSelection,
+  Compartment,
   EditorView,
+  // For the page's dark theme (author.js defines its colours).
+  HighlightStyle,
+  syntaxHighlighting,
+  tags,
   setup,
   json,
   syntaxTree,
