@@ -163,8 +163,7 @@ impl DurableExecution {
         let created = matches!(write_record, WriteOp::CreateExecution(_));
         batch.push(write_record);
         let started = this.record.start;
-        if created
-            && let Some(delta) = StatsDelta::of(&this.record, started, MachineStats::start())
+        if created && let Some(delta) = StatsDelta::of(&this.record, started, MachineStats::start())
         {
             batch.push(WriteOp::AddStats(delta));
         }

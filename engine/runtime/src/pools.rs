@@ -129,7 +129,8 @@ impl Pools {
             }
         }
         // The longest prefix wins.
-        this.http.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+        this.http
+            .sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         Ok(this)
     }
 
