@@ -461,6 +461,18 @@ mod tests {
                 "[tasks.lambda]\nf = { process = \"nope\" }\n",
                 "not registered",
             ),
+            (
+                "[store]\nurl = \"postgres://db/stepline\"\n[[limits]]\nstate_machine = \"m\"\nmax_running = 1\n",
+                "cannot be used with the postgres store",
+            ),
+            (
+                "[pools.w]\nslots = 1\nprocesses = [\"nope\"]\n",
+                "not registered",
+            ),
+            (
+                "[tasks.processes.a]\ncommand = \"/bin/true\"\n[pools.w]\nslots = 1\nprocesses = [\"a\"]\n[pools.x]\nslots = 1\nprocesses = [\"a\"]\n",
+                "a resource draws from one pool",
+            ),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.contains(words), "{text:?} gave {e}");

@@ -141,6 +141,19 @@ max_running = 2
         json!({"position": 3, "length": 8, "priority": 0}),
         "{e3}"
     );
+    // ... and the command line.
+    let out = crate::cli::command(
+        &format!("http://{}", serve.addr),
+        &["executions", "describe", "gated/e3"],
+    )
+    .output()
+    .expect("stepline runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("queued") && text.contains("3 of 8, priority 0"),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let e9 = get(serve.addr, "/v1/executions/gated/e9").json();
     assert_eq!(e9["queued"]["position"], 1, "{e9}");
     // ... and as AWS clients see it: RUNNING, no state entered.

@@ -371,6 +371,16 @@ impl Engine {
         // after it was taken out.
         self.inner.store.apply(&batch)?;
         drop(slots);
+        // Flushed soon, without holding up the answer (a stop is
+        // answered at once, as for a running execution).
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let engine = self.clone();
+            runtime.spawn(async move {
+                if let Err(e) = engine.flush().await {
+                    tracing::warn!(error = %e, "the stop of a queued execution could not be flushed");
+                }
+            });
+        }
         tracing::info!(execution = %record.arn, "queued execution stopped before it ran");
         self.inner
             .metrics
