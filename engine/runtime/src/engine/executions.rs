@@ -176,7 +176,6 @@ impl Engine {
         express: bool,
     ) -> Result<(ExecutionRecord, bool), EngineError> {
         let machine_arn = machine_record.arn.as_str();
-        let input_text = record.input.clone();
         let machine = self.compiled(machine_arn, revision)?;
         let info = self.info(&machine_record, &record);
         let keeping = self.keeping(express);
@@ -202,7 +201,7 @@ impl Engine {
             // runs with the first one.
             Err(StoreError::ExecutionExists { .. }) => {
                 return Ok((
-                    self.existing_start(machine_arn, &record, &input_text)?,
+                    self.existing_start(machine_arn, &record, &record.input)?,
                     false,
                 ));
             }
