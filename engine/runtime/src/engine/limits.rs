@@ -313,6 +313,15 @@ impl Engine {
         let (name, (execution, effects)) = match started {
             Ok(s) => s,
             Err(e) => {
+                // It cannot run (its definition is gone, its input no
+                // longer reads): it fails rather than wait forever. A
+                // store that does not answer leaves it queued for the
+                // next start.
+                if !matches!(&e, EngineError::Store(s) if s.is_io())
+                    && let Err(failed) = self.fail_unresumable(record, &e.to_string())
+                {
+                    tracing::error!(execution = %arn, error = %failed, "a queued execution that cannot start cannot be marked FAILED either");
+                }
                 self.give_back_slot_and_go_on(arn);
                 return Err(e);
             }

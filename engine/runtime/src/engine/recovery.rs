@@ -99,8 +99,12 @@ impl Engine {
             Err(panic) => format!("resuming it panicked: {}", panic_text(panic.as_ref())),
         };
         tracing::error!(execution = %arn, error = %why, "execution cannot be resumed; it is marked FAILED");
-        if let Err(e) = self.fail_unresumable(kept, &why) {
-            tracing::error!(execution = %arn, error = %e, "execution cannot be resumed, nor marked FAILED; it stays open");
+        match self.fail_unresumable(kept.clone(), &why) {
+            // It held a slot of its state machine's max_running, if any.
+            Ok(()) => self.slot_freed(&kept),
+            Err(e) => {
+                tracing::error!(execution = %arn, error = %e, "execution cannot be resumed, nor marked FAILED; it stays open");
+            }
         }
     }
 
@@ -120,6 +124,7 @@ impl Engine {
             failed.cause.unwrap_or_default(),
         );
         record.status = ExecutionStatus::Failed;
+        record.queued = None;
         record.stop = Some(now);
         record.error = Some(error.clone());
         record.cause = Some(cause.clone());
