@@ -35,6 +35,13 @@ pub struct Config {
     /// `[[deadlines]]`: state machines' expected durations.
     #[serde(default)]
     pub deadlines: Vec<crate::triggers::MachineDeadlines>,
+    /// `[[limits]]`: at most `max_running` executions of a state machine
+    /// run at once; the others queue (docs/orchestration.md).
+    #[serde(default)]
+    pub limits: Vec<MachineLimit>,
+    /// `[pools.NAME]`: slots task resources draw from.
+    #[serde(default)]
+    pub pools: std::collections::BTreeMap<String, stepline_runtime::pools::PoolConfig>,
     /// `[buckets]`: bucket names (as a definition's ItemReader and
     /// ResultWriter give them) mapped to local directories.
     #[serde(default)]
@@ -42,6 +49,54 @@ pub struct Config {
     /// `[tls]`: HTTPS for the server.
     #[serde(default)]
     pub tls: TlsConfig,
+}
+
+/// One `[[limits]]` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineLimit {
+    /// The state machine's name.
+    pub state_machine: String,
+    /// How many of its executions may run at once.
+    pub max_running: u32,
+}
+
+impl Config {
+    /// `max_running` by state machine name, as the engine takes it.
+    pub fn max_running(&self) -> std::collections::HashMap<String, u32> {
+        self.limits
+            .iter()
+            .map(|l| (l.state_machine.clone(), l.max_running))
+            .collect()
+    }
+}
+
+/// Each state machine limited once, to at least one running execution;
+/// not with a cluster, whose nodes would each count their own.
+fn check_limits(config: &Config) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, limit) in config.limits.iter().enumerate() {
+        if limit.state_machine.is_empty() {
+            return Err(format!(
+                "limits[{i}].state_machine: give a state machine's name"
+            ));
+        }
+        if limit.max_running == 0 {
+            return Err(format!("limits[{i}].max_running: 0 is not at least 1"));
+        }
+        if !seen.insert(&limit.state_machine) {
+            return Err(format!(
+                "limits[{i}]: the state machine '{}' is limited twice",
+                limit.state_machine
+            ));
+        }
+    }
+    if !config.limits.is_empty() && config.store.url.is_some() {
+        return Err(
+            "limits: max_running is counted by one node; it cannot be used with the postgres store (several nodes)".into(),
+        );
+    }
+    Ok(())
 }
 
 /// `[tls]`: the server's certificate chain and private key, PEM files read
@@ -275,6 +330,17 @@ fn check(config: &Config) -> Result<(), String> {
     stepline_runtime::cache::TaskCache::new(&config.tasks.cache).map_err(|e| e.to_string())?;
     crate::alerts::check(&config.alerts, &config.tasks)?;
     crate::triggers::deadlines::check(&config.deadlines)?;
+    check_limits(config)?;
+    stepline_runtime::pools::Pools::new(&config.pools).map_err(|e| e.to_string())?;
+    for (name, pool) in &config.pools {
+        for process in &pool.processes {
+            if !config.tasks.processes.contains_key(process) {
+                return Err(format!(
+                    "pools.{name}.processes: the process '{process}' is not registered under [tasks.processes]"
+                ));
+            }
+        }
+    }
     for (function, mapping) in &config.tasks.lambda {
         if let stepline_runtime::tasks::config::LambdaConfig::Process(name) = mapping {
             if !config.tasks.processes.contains_key(name) {
@@ -316,6 +382,8 @@ mod tests {
         assert_eq!(config.triggers.define.len(), 4);
         assert_eq!(config.alerts.emails.len(), 1);
         assert_eq!(config.deadlines[0].states["Load"], 900);
+        assert_eq!(config.max_running()["etl"], 2);
+        assert_eq!(config.pools["warehouse"].slots, 4);
     }
 
     #[test]
@@ -392,6 +460,18 @@ mod tests {
             (
                 "[tasks.lambda]\nf = { process = \"nope\" }\n",
                 "not registered",
+            ),
+            (
+                "[store]\nurl = \"postgres://db/stepline\"\n[[limits]]\nstate_machine = \"m\"\nmax_running = 1\n",
+                "cannot be used with the postgres store",
+            ),
+            (
+                "[pools.w]\nslots = 1\nprocesses = [\"nope\"]\n",
+                "not registered",
+            ),
+            (
+                "[tasks.processes.a]\ncommand = \"/bin/true\"\n[pools.w]\nslots = 1\nprocesses = [\"a\"]\n[pools.x]\nslots = 1\nprocesses = [\"a\"]\n",
+                "a resource draws from one pool",
             ),
         ] {
             let e = parse(text).unwrap_err();
@@ -567,6 +647,13 @@ mod tests {
                 "[[alerts.webhooks]]\nurl = \"http://127.0.0.1/\"\nmax_attempts = 0\n",
                 "[[alerts.webhooks]]\nurl = \"http://127.0.0.1/\"\nstate_machines = \"orders\"\n",
                 "[[alerts.webhooks]]\nurl = \"ftp://127.0.0.1/\"\n",
+                "[[limits]]\nstate_machine = \"m\"\n",
+                "[[limits]]\nstate_machine = \"m\"\nmax_running = 0\n",
+                "[[limits]]\nstate_machine = \"\"\nmax_running = 1\n",
+                "[[limits]]\nmax_running = 1\n",
+                "[pools.w]\nprocesses = [\"a\"]\n",
+                "[pools.w]\nslots = 0\n",
+                "[pools.w]\nslots = 2\nhttp = \"http://127.0.0.1/\"\n",
             ];
             for text in cases {
                 let refused = schema_errors(&validator, text);
@@ -656,6 +743,8 @@ mod tests {
                 ("[[triggers.define]]\nname = \"a\"\nkind = \"webhook\"\nstate_machine = \"m\"\nzzz = 1\n", "/$defs/trigger/properties"),
                 ("[alerts]\nzzz = 1\n", "/properties/alerts/properties"),
                 ("[[alerts.webhooks]]\nurl = \"http://127.0.0.1/\"\nzzz = 1\n", "/$defs/alert_webhook/properties"),
+                ("[[limits]]\nstate_machine = \"m\"\nmax_running = 1\nzzz = 1\n", "/properties/limits/items/properties"),
+                ("[pools.w]\nslots = 1\nzzz = 1\n", "/properties/pools/additionalProperties/properties"),
             ];
             for (text, pointer) in sections {
                 assert_eq!(

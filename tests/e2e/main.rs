@@ -18,6 +18,7 @@ mod examples_tasks;
 mod fuzz_corpus;
 mod jsonata_diff;
 mod layers;
+mod limits;
 mod listing;
 mod load;
 mod malformed;

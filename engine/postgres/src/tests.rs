@@ -138,6 +138,7 @@ fn open_execution(name: &str) -> stepline_store::ExecutionRecord {
         token_secret: String::new(),
         test_case: None,
         map_run: None,
+        queued: None,
     }
 }
 

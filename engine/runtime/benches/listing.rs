@@ -86,6 +86,7 @@ fn record(i: u64) -> ExecutionRecord {
         token_secret: String::new(),
         test_case: None,
         map_run: None,
+        queued: None,
     }
 }
 

@@ -106,6 +106,47 @@ impl DurableExecution {
         keeping: Keeping,
         owner: Option<Lease>,
     ) -> Result<(Self, Vec<Effect>), StoreError> {
+        let now = record.start;
+        let create = WriteOp::CreateExecution(record.clone());
+        Self::begin(
+            store, machine, info, record, input, keeping, owner, create, now,
+        )
+    }
+
+    /// Starts an execution that waited in its state machine's queue: its
+    /// record is stored already (and loses its queued mark in the same
+    /// batch as the first events); the run begins `now`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_queued(
+        store: &dyn Store,
+        machine: Arc<StateMachine>,
+        info: ExecutionInfo,
+        mut record: ExecutionRecord,
+        input: Value,
+        owner: Option<Lease>,
+        end_notice: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(Self, Vec<Effect>), StoreError> {
+        record.queued = None;
+        let update = WriteOp::UpdateExecution(record.clone());
+        let keeping = Keeping::Durable { end_notice };
+        Self::begin(
+            store, machine, info, record, input, keeping, owner, update, now,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn begin(
+        store: &dyn Store,
+        machine: Arc<StateMachine>,
+        info: ExecutionInfo,
+        record: ExecutionRecord,
+        input: Value,
+        keeping: Keeping,
+        owner: Option<Lease>,
+        write_record: WriteOp,
+        now: DateTime<Utc>,
+    ) -> Result<(Self, Vec<Effect>), StoreError> {
         let mut this = Self {
             execution: Execution::new(machine, info, record.seed)
                 .with_token_secret(&record.token_secret),
@@ -118,9 +159,12 @@ impl DurableExecution {
             owner: None,
         };
         let mut batch = this.new_batch();
-        batch.push(WriteOp::CreateExecution(this.record.clone()));
+        // A queued execution's start was counted when it was queued.
+        let created = matches!(write_record, WriteOp::CreateExecution(_));
+        batch.push(write_record);
         let started = this.record.start;
-        if let Some(delta) = StatsDelta::of(&this.record, started, MachineStats::start()) {
+        if created && let Some(delta) = StatsDelta::of(&this.record, started, MachineStats::start())
+        {
             batch.push(WriteOp::AddStats(delta));
         }
         if let Some(lease) = owner {
@@ -132,7 +176,6 @@ impl DurableExecution {
                 this.owner = Some(lease);
             }
         }
-        let now = this.record.start;
         let effects = this.step(&mut batch, now, Command::Start { input });
         this.start_tasks(&mut batch, now, &effects);
         store.apply(&batch)?;
@@ -648,6 +691,7 @@ mod tests {
             token_secret: "durable-test-secret".into(),
             test_case: None,
             map_run: None,
+            queued: None,
         }
     }
 

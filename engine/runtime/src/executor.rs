@@ -502,6 +502,7 @@ pub(crate) fn run(
                 .metrics()
                 .execution_finished(machine, record.status.as_str());
             engine.notify_ended(record, execution.writes_end_notice());
+            engine.slot_freed(record);
         }
         // Answers still queued get no reply: their callers hear the task
         // is closed (TaskTimedOut), as they would once it had ended.

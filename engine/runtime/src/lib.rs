@@ -29,6 +29,7 @@ mod executor;
 pub mod lineage;
 pub mod maprun;
 mod metrics;
+pub mod pools;
 pub mod task_logs;
 mod task_runner;
 pub mod tasks;
@@ -36,7 +37,9 @@ mod test_state;
 mod timers;
 
 pub use durable::{DurableExecution, Keeping, Outstanding, idempotency_key};
-pub use engine::{CachePurge, ClusterConfig, Ended, Engine, EngineConfig, EngineError, Resolved};
+pub use engine::{
+    CachePurge, ClusterConfig, Ended, Engine, EngineConfig, EngineError, QueuePosition, Resolved,
+};
 pub use metrics::Metrics;
 pub use stepline_language::clock::{Clock, ManualClock, WallClock};
 pub use stepline_language::local::{Invoker, Outcome, UnavailableInvoker, run_to_completion};

@@ -42,7 +42,7 @@ pub use journal::{JournalCacheHit, JournalCommand, JournalEntry};
 pub use memory::MemoryStore;
 pub use records::{
     ActivityRecord, AliasRecord, CacheEntryRecord, ExecutionRecord, ExecutionStatus,
-    ExecutionSummary, LineageKind, LineageRecord, MapRunChild, MapRunCounts, MapRunRecord,
+    ExecutionSummary, LineageKind, LineageRecord, MapRunChild, MapRunCounts, MapRunRecord, Queued,
     StateMachineRecord, TaskLogRecord, TaskTokenRecord, TimerRecord, TriggerRecord,
     TriggerStateRecord, VersionRecord, WorkflowType, is_express_arn,
 };

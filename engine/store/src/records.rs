@@ -148,6 +148,18 @@ pub struct ExecutionRecord {
     /// A child of a distributed Map: what it runs (recovery needs it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map_run: Option<MapRunChild>,
+    /// Waiting for a slot of its state machine's `max_running`: stored,
+    /// RUNNING to AWS clients, but not started (no journal, no history).
+    /// Durable, so the queue survives a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued: Option<Queued>,
+}
+
+/// How a queued execution is ordered: higher `priority` first, then the
+/// earlier start (first in, first out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Queued {
+    pub priority: i32,
 }
 
 impl ExecutionRecord {

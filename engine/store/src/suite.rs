@@ -103,6 +103,7 @@ fn execution(machine: &str, name: &str) -> ExecutionRecord {
         token_secret: String::new(),
         test_case: None,
         map_run: None,
+        queued: None,
     }
 }
 

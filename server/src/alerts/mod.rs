@@ -618,6 +618,7 @@ mod tests {
             token_secret: String::new(),
             test_case: None,
             map_run: None,
+            queued: None,
         }
     }
 

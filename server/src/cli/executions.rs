@@ -385,6 +385,17 @@ fn describe(out: &mut dyn Write, style: Style, zone: Zone, e: &Value) {
         ("status", style.paint(render::status_tone(&status), &status)),
         ("started", zone.date_time_of(&e["startDate"])),
     ];
+    // Waiting for a slot of its state machine's max_running.
+    if let Some(queued) = e.get("queued") {
+        let place = match (queued["position"].as_u64(), queued["length"].as_u64()) {
+            (Some(position), Some(length)) => format!("{position} of {length}"),
+            _ => "yes".to_owned(),
+        };
+        rows.push((
+            "queued",
+            format!("{place}, priority {}", queued["priority"]),
+        ));
+    }
     if e.get("stopDate").is_some() {
         rows.push(("stopped", zone.date_time_of(&e["stopDate"])));
     }

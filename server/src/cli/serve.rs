@@ -155,6 +155,15 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         }
     }
     engine_config.input_files = Some(crate::lineage::input_files());
+    engine_config.max_running = config.max_running();
+    // Checked with the configuration: it builds.
+    match stepline_runtime::pools::Pools::new(&config.pools) {
+        Ok(pools) => engine_config.pools = Arc::new(pools),
+        Err(e) => {
+            let _ = writeln!(stderr, "stepline serve: {e}");
+            return EXIT_USAGE;
+        }
+    }
     match config.server.retention_days {
         Some(0) => engine_config.retention = None,
         Some(days) => engine_config.retention = Some(chrono::Duration::days(i64::from(days))),

@@ -54,7 +54,19 @@ pub async fn start(
     body: Body,
 ) -> Result<Response, RestError> {
     let machine = super::path_param(machine)?;
-    let query = Query::parse(&uri, &["name"])?;
+    let query = Query::parse(&uri, &["name", "priority"])?;
+    let priority = match query.get("priority") {
+        None => 0,
+        Some(text) => text
+            .parse::<i32>()
+            .ok()
+            .filter(|p| p.abs() <= 1000)
+            .ok_or_else(|| {
+                RestError::invalid(format!(
+                    "the priority must be an integer from -1000 to 1000, not '{text}'"
+                ))
+            })?,
+    };
     let header_name = match headers.get(NAME_HEADER) {
         None => None,
         Some(v) => Some(v.to_str().map_err(|_| {
@@ -106,7 +118,7 @@ pub async fn start(
     });
     let record = app
         .engine
-        .start_execution(&machine_arn(&app.engine, &machine), name, input)
+        .start_execution_with_priority(&machine_arn(&app.engine, &machine), name, input, priority)
         .await?;
     // The record as it is now: a quick execution may already have ended.
     let record = app.engine.describe_execution(&record.arn).unwrap_or(record);
@@ -115,7 +127,7 @@ pub async fn start(
     } else {
         StatusCode::CREATED
     };
-    let mut response = json_response(status, &execution_detail(&record));
+    let mut response = json_response(status, &detail(&app.engine, &record));
     let location = format!(
         "/v1/executions/{}/{}",
         encode_segment(&machine),
@@ -229,7 +241,21 @@ pub async fn describe(
     uri: Uri,
 ) -> Result<Response, RestError> {
     let record = addressed(&app, path, &uri)?;
-    Ok(json_response(StatusCode::OK, &execution_detail(&record)))
+    Ok(json_response(StatusCode::OK, &detail(&app.engine, &record)))
+}
+
+/// An execution's detail, with `queued` (`{position, length, priority}`)
+/// while it waits for a slot of its state machine's `max_running`.
+fn detail(engine: &Engine, record: &ExecutionRecord) -> Value {
+    let mut out = execution_detail(record);
+    if let (Some(queued), Value::Object(map)) = (record.queued, &mut out) {
+        let value = match engine.queue_position(record) {
+            Some(p) => json!({"position": p.position, "length": p.length, "priority": p.priority}),
+            None => json!({"priority": queued.priority}),
+        };
+        map.insert("queued".into(), value);
+    }
+    out
 }
 
 /// The execution a `/v1/executions/{machine}/{name}...` path names (a

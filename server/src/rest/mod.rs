@@ -26,6 +26,7 @@ mod lineage;
 mod logs;
 mod machines;
 mod map_runs;
+mod pools;
 mod request;
 mod shapes;
 mod store;
@@ -158,6 +159,7 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
         ("get", "/v1/cache", get(cache::list)),
         ("delete", "/v1/cache", delete(cache::drop_many)),
         ("delete", "/v1/cache/{key}", delete(cache::drop_one)),
+        ("get", "/v1/pools", get(pools::describe)),
     ]
 }
 

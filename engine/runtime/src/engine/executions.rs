@@ -35,6 +35,20 @@ impl Engine {
         name: Option<&str>,
         input: Option<&str>,
     ) -> Result<ExecutionRecord, EngineError> {
+        self.start_execution_with_priority(machine_arn, name, input, 0)
+            .await
+    }
+
+    /// [`Engine::start_execution`] with a priority in its state machine's
+    /// queue (`max_running`): higher starts first; AWS clients' starts
+    /// have 0. Without a limit, the priority does nothing.
+    pub async fn start_execution_with_priority(
+        &self,
+        machine_arn: &str,
+        name: Option<&str>,
+        input: Option<&str>,
+        priority: i32,
+    ) -> Result<ExecutionRecord, EngineError> {
         let (machine_arn, test_case) = match machine_arn.split_once('#') {
             Some((arn, case)) => (arn, Some(case)),
             None => (machine_arn, None),
@@ -97,7 +111,72 @@ impl Engine {
             input_text.to_owned(),
         )?;
         record.test_case = test_case.map(str::to_owned);
-        let machine = self.compiled(machine_arn, resolved.revision)?;
+        // One look at an empty map when nothing is limited.
+        let limited = if express {
+            None
+        } else {
+            self.max_running(machine_arn)
+        };
+        if let Some(max) = limited
+            && !self.take_slot(machine_arn, max)
+        {
+            return match self.enqueue(record.clone(), priority).await {
+                Err(EngineError::Store(StoreError::ExecutionExists { .. })) => {
+                    self.existing_start(machine_arn, &record, input_text)
+                }
+                other => other,
+            };
+        }
+        let slot_of = limited.map(|_| machine_record.arn.clone());
+        let started = self
+            .start_now(machine_record, resolved.revision, record, input, express)
+            .await;
+        // A start that did not run (an error, or the name was taken) does
+        // not hold its slot.
+        if let Some(machine_arn) = slot_of
+            && !matches!(started, Ok((_, true)))
+        {
+            self.give_back_slot(&machine_arn);
+        }
+        started.map(|(record, _)| record)
+    }
+
+    /// The answer to a start whose name is taken: AWS answers a start
+    /// repeated with the same input while the first runs with the first
+    /// one.
+    fn existing_start(
+        &self,
+        machine_arn: &str,
+        record: &ExecutionRecord,
+        input_text: &str,
+    ) -> Result<ExecutionRecord, EngineError> {
+        match self
+            .inner
+            .store
+            .execution_by_name(machine_arn, &record.name)?
+        {
+            Some(existing)
+                if existing.status == ExecutionStatus::Running && existing.input == input_text =>
+            {
+                Ok(existing)
+            }
+            Some(existing) => Err(EngineError::ExecutionAlreadyExists(existing.arn)),
+            None => Err(EngineError::ExecutionAlreadyExists(record.arn.clone())),
+        }
+    }
+
+    /// Runs a new execution's first step and launches it; `false` with
+    /// the execution that already had the name.
+    async fn start_now(
+        &self,
+        machine_record: stepline_store::StateMachineRecord,
+        revision: u64,
+        record: ExecutionRecord,
+        input: Value,
+        express: bool,
+    ) -> Result<(ExecutionRecord, bool), EngineError> {
+        let machine_arn = machine_record.arn.as_str();
+        let machine = self.compiled(machine_arn, revision)?;
         let info = self.info(&machine_record, &record);
         let keeping = self.keeping(express);
         let owner = self.new_lease(&record.arn);
@@ -121,20 +200,10 @@ impl Engine {
             // answers a start repeated with the same input while the first
             // runs with the first one.
             Err(StoreError::ExecutionExists { .. }) => {
-                return match self
-                    .inner
-                    .store
-                    .execution_by_name(machine_arn, &record.name)?
-                {
-                    Some(existing)
-                        if existing.status == ExecutionStatus::Running
-                            && existing.input == input_text =>
-                    {
-                        Ok(existing)
-                    }
-                    Some(existing) => Err(EngineError::ExecutionAlreadyExists(existing.arn)),
-                    None => Err(EngineError::ExecutionAlreadyExists(record.arn)),
-                };
+                return Ok((
+                    self.existing_start(machine_arn, &record, &record.input)?,
+                    false,
+                ));
             }
             Err(e) => {
                 // A write whose answer was lost may have been stored: the
@@ -159,7 +228,7 @@ impl Engine {
             });
         })
         .await?;
-        Ok(record)
+        Ok((record, true))
     }
 
     pub fn describe_execution(&self, arn: &str) -> Result<ExecutionRecord, EngineError> {
@@ -217,6 +286,9 @@ impl Engine {
         cause: Option<String>,
     ) -> Result<(), EngineError> {
         let record = self.describe_execution(arn)?;
+        if record.queued.is_some() && self.stop_queued(&record, error.clone(), cause.clone())? {
+            return Ok(());
+        }
         let stop = Command::Stop { error, cause };
         if let Err(Message::Command(stop)) = executor::send(self, arn, Message::Command(stop))
             && record.status == ExecutionStatus::Running
@@ -283,6 +355,7 @@ impl Engine {
             record.clone(),
             owner,
         )?;
+        self.slot_taken_by_redrive(&record);
         self.launch(execution, effects, true, |_, _| {}).await?;
         Ok(record)
     }

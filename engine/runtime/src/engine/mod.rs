@@ -17,6 +17,7 @@ mod cluster;
 mod durability;
 mod ended;
 mod executions;
+mod limits;
 mod lineage;
 mod machines;
 mod map_runs;
@@ -32,6 +33,7 @@ use crate::task_runner::TaskRunner;
 pub use cache::CachePurge;
 pub use cluster::ClusterConfig;
 pub use ended::Ended;
+pub use limits::QueuePosition;
 pub use versions::Resolved;
 
 use std::collections::HashMap;
@@ -92,6 +94,13 @@ pub struct EngineConfig {
     /// The files an execution's input names (a file trigger's), recorded
     /// as read with the start (lineage); `None`: none are.
     pub input_files: Option<crate::lineage::InputFiles>,
+    /// `max_running` by state machine name (`[[limits]]`): at most that
+    /// many of its executions run at once, the others queue. Empty: no
+    /// limit, and the start path skips it all.
+    pub max_running: HashMap<String, u32>,
+    /// Named pools of slots task resources draw from (`[pools.NAME]`);
+    /// empty: tasks are called without one.
+    pub pools: Arc<crate::pools::Pools>,
 }
 
 impl Default for EngineConfig {
@@ -108,6 +117,8 @@ impl Default for EngineConfig {
             cluster: None,
             cache: Arc::default(),
             input_files: None,
+            max_running: HashMap::new(),
+            pools: Arc::default(),
         }
     }
 }
@@ -153,6 +164,9 @@ struct Inner {
     cache_entries: std::sync::atomic::AtomicU64,
     /// Wakes the cache's purge before its period (too many entries).
     cache_purge: Arc<tokio::sync::Notify>,
+    /// Running counts and queues of the state machines with a
+    /// `max_running` (`limits.rs`).
+    slots: Mutex<HashMap<String, limits::MachineSlots>>,
 }
 
 /// The engine. Cheap to clone: clones share everything.
@@ -224,6 +238,16 @@ impl Engine {
         clock: Arc<dyn Clock>,
         config: EngineConfig,
     ) -> Result<Self, EngineError> {
+        // Tasks of pooled resources hold a slot while they are called.
+        let runner: Arc<dyn TaskRunner> = if config.pools.is_empty() {
+            runner
+        } else {
+            Arc::new(crate::pools::PooledRunner {
+                inner: runner,
+                pools: Arc::clone(&config.pools),
+                clock: Arc::clone(&clock),
+            })
+        };
         let (flusher, requests) = mpsc::unbounded_channel();
         let (waker, wakes) = mpsc::unbounded_channel();
         let metrics = Arc::new(Metrics::default());
@@ -261,6 +285,7 @@ impl Engine {
                 reclaimed: Mutex::new(Default::default()),
                 cache_entries: std::sync::atomic::AtomicU64::new(0),
                 cache_purge: Arc::new(tokio::sync::Notify::new()),
+                slots: Mutex::new(HashMap::new()),
             }),
         };
         if engine.is_clustered() {
@@ -331,6 +356,7 @@ impl Engine {
             token_secret: entropy::token_secret()?,
             test_case: None,
             map_run: None,
+            queued: None,
         })
     }
 
@@ -446,6 +472,11 @@ impl Engine {
     }
 
     /// `/metrics`: the engine's counters in Prometheus's text format.
+    /// Each pool's slots, slots in use and waiting tasks.
+    pub fn pool_usage(&self) -> Vec<crate::pools::PoolUsage> {
+        self.inner.config.pools.usage()
+    }
+
     pub fn metrics_text(&self) -> String {
         let mut text = self.inner.metrics.render(self.open_executions());
         text.push_str(
@@ -456,6 +487,8 @@ impl Engine {
             "stepline_executions_asleep {}\n",
             self.inner.asleep.load(std::sync::atomic::Ordering::Relaxed)
         ));
+        self.limits_metrics(&mut text);
+        self.inner.config.pools.render_metrics(&mut text);
         if let Some(node) = self.node_id() {
             text.push_str(
                 "# HELP stepline_node The node of a cluster these figures are of (they count this node's work only).\n\

@@ -71,7 +71,9 @@ impl Engine {
             self.claim_orphans()?;
             return Ok(());
         }
-        for record in self.inner.store.open_executions()? {
+        let open = self.inner.store.open_executions()?;
+        self.count_slots(&open);
+        for record in open {
             self.resume_or_fail(record);
         }
         Ok(())
@@ -97,8 +99,12 @@ impl Engine {
             Err(panic) => format!("resuming it panicked: {}", panic_text(panic.as_ref())),
         };
         tracing::error!(execution = %arn, error = %why, "execution cannot be resumed; it is marked FAILED");
-        if let Err(e) = self.fail_unresumable(kept, &why) {
-            tracing::error!(execution = %arn, error = %e, "execution cannot be resumed, nor marked FAILED; it stays open");
+        match self.fail_unresumable(kept.clone(), &why) {
+            // It held a slot of its state machine's max_running, if any.
+            Ok(()) => self.slot_freed(&kept),
+            Err(e) => {
+                tracing::error!(execution = %arn, error = %e, "execution cannot be resumed, nor marked FAILED; it stays open");
+            }
         }
     }
 
@@ -118,6 +124,7 @@ impl Engine {
             failed.cause.unwrap_or_default(),
         );
         record.status = ExecutionStatus::Failed;
+        record.queued = None;
         record.stop = Some(now);
         record.error = Some(error.clone());
         record.cause = Some(cause.clone());
@@ -169,6 +176,11 @@ impl Engine {
             let mut batch = WriteBatch::new();
             batch.push(WriteOp::UpdateExecution(record));
             self.inner.store.apply(&batch)?;
+            return Ok(());
+        }
+        if record.queued.is_some() {
+            // Not started: it waits in its state machine's queue
+            // (`limits.rs`), which took it in at open.
             return Ok(());
         }
         if let Some(child) = record.map_run.clone() {

@@ -1,0 +1,400 @@
+//! `max_running`: at most N executions of a state machine run at once;
+//! the starts beyond wait in a queue, highest priority first, then first
+//! in first out.
+//!
+//! A queued execution is an ordinary stored record (RUNNING, as AWS
+//! clients see it) with a `queued` mark and no journal: the mark is what
+//! makes the queue survive a restart, and the slots in use are counted
+//! from the store's open executions at open. In memory, each limited
+//! state machine has its count of running executions and its queue; an
+//! end frees a slot and starts the head of the queue. Only STANDARD
+//! executions started on their own are limited (not a distributed Map's
+//! children, not EXPRESS executions). A redriven execution runs at once
+//! and takes a slot.
+
+use std::cmp::Reverse;
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use stepline_store::{
+    ExecutionRecord, ExecutionStatus, MachineStats, Queued, StatsDelta, WriteBatch, WriteOp,
+};
+
+use super::{Engine, EngineError, lock};
+use crate::durable::DurableExecution;
+use crate::executor;
+
+/// Where a queued execution stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuePosition {
+    /// 1 for the next to start.
+    pub position: usize,
+    pub priority: i32,
+    /// How many wait in its state machine's queue.
+    pub length: usize,
+}
+
+/// One limited state machine's slots.
+#[derive(Debug, Default)]
+pub(super) struct MachineSlots {
+    /// Executions running (started and not ended), asleep ones included.
+    running: u32,
+    /// Queued executions, in the order they start.
+    queue: BTreeSet<(Reverse<i32>, DateTime<Utc>, String)>,
+}
+
+/// The state machine name in a state machine (or version) ARN.
+fn machine_name(machine_arn: &str) -> &str {
+    machine_arn
+        .split_once(":stateMachine:")
+        .map_or(machine_arn, |(_, rest)| {
+            rest.split(':').next().unwrap_or(rest)
+        })
+}
+
+fn queue_key(record: &ExecutionRecord, queued: Queued) -> (Reverse<i32>, DateTime<Utc>, String) {
+    (Reverse(queued.priority), record.start, record.arn.clone())
+}
+
+impl Engine {
+    /// The limit of a STANDARD execution's state machine, if any. Cheap
+    /// when nothing is limited: the start path asks it every time.
+    pub(super) fn max_running(&self, machine_arn: &str) -> Option<u32> {
+        let limits = &self.inner.config.max_running;
+        if limits.is_empty() {
+            return None;
+        }
+        limits.get(machine_name(machine_arn)).copied()
+    }
+
+    /// Takes a slot for a new execution, or says it must queue (`false`).
+    /// An execution queues while others wait, so that none overtakes.
+    pub(super) fn take_slot(&self, machine_arn: &str, max: u32) -> bool {
+        let mut slots = lock(&self.inner.slots);
+        let machine = slots
+            .entry(machine_name(machine_arn).to_owned())
+            .or_default();
+        if machine.running < max && machine.queue.is_empty() {
+            machine.running += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Gives back a slot a start took and did not use.
+    pub(super) fn give_back_slot(&self, machine_arn: &str) {
+        let mut slots = lock(&self.inner.slots);
+        if let Some(machine) = slots.get_mut(machine_name(machine_arn)) {
+            machine.running = machine.running.saturating_sub(1);
+        }
+    }
+
+    /// Stores a new execution as queued (durably) and puts it in line.
+    pub(super) async fn enqueue(
+        &self,
+        mut record: ExecutionRecord,
+        priority: i32,
+    ) -> Result<ExecutionRecord, EngineError> {
+        let queued = Queued { priority };
+        record.queued = Some(queued);
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::CreateExecution(record.clone()));
+        // The dashboard counts it started now, as AWS clients see it.
+        if let Some(delta) = StatsDelta::of(&record, record.start, MachineStats::start()) {
+            batch.push(WriteOp::AddStats(delta));
+        }
+        self.inner.store.apply(&batch)?;
+        self.flush().await?;
+        {
+            let mut slots = lock(&self.inner.slots);
+            let machine = slots
+                .entry(machine_name(&record.state_machine_arn).to_owned())
+                .or_default();
+            machine.queue.insert(queue_key(&record, queued));
+        }
+        tracing::info!(execution = %record.arn, priority, "execution queued: its state machine runs its max_running");
+        // A slot may have freed between the check and the queueing.
+        self.start_queued(machine_name(&record.state_machine_arn).to_owned());
+        Ok(record)
+    }
+
+    /// Where a queued execution stands; `None` when it is not queued here.
+    pub fn queue_position(&self, record: &ExecutionRecord) -> Option<QueuePosition> {
+        let queued = record.queued?;
+        let slots = lock(&self.inner.slots);
+        let machine = slots.get(machine_name(&record.state_machine_arn))?;
+        let key = queue_key(record, queued);
+        let position = machine.queue.iter().position(|k| *k == key)? + 1;
+        Some(QueuePosition {
+            position,
+            priority: queued.priority,
+            length: machine.queue.len(),
+        })
+    }
+
+    /// Executions running and queued per limited state machine, for
+    /// `/metrics`: (name, limit, running, queued).
+    pub fn limit_usage(&self) -> Vec<(String, u32, u32, usize)> {
+        let slots = lock(&self.inner.slots);
+        let mut usage: Vec<_> = self
+            .inner
+            .config
+            .max_running
+            .iter()
+            .map(|(name, max)| {
+                let (running, queued) = slots
+                    .get(name)
+                    .map_or((0, 0), |m| (m.running, m.queue.len()));
+                (name.clone(), *max, running, queued)
+            })
+            .collect();
+        usage.sort();
+        usage
+    }
+
+    /// `/metrics`: each limited state machine's limit, running count and
+    /// queue length.
+    pub(super) fn limits_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        if self.inner.config.max_running.is_empty() {
+            return;
+        }
+        let usage = self.limit_usage();
+        for (metric, help, column) in [
+            (
+                "stepline_max_running",
+                "Each limited state machine's max_running.",
+                0,
+            ),
+            (
+                "stepline_limited_running",
+                "Executions of a limited state machine running (holding a slot).",
+                1,
+            ),
+            (
+                "stepline_limited_queued",
+                "Executions of a limited state machine waiting for a slot.",
+                2,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} gauge");
+            for (name, max, running, queued) in &usage {
+                let value = match column {
+                    0 => u64::from(*max),
+                    1 => u64::from(*running),
+                    _ => *queued as u64,
+                };
+                let _ = writeln!(
+                    out,
+                    "{metric}{{state_machine=\"{}\"}} {value}",
+                    crate::metrics::label(name)
+                );
+            }
+        }
+    }
+
+    /// An execution ended (or a stopped queued one left the queue): its
+    /// slot is free for the head of the queue.
+    pub(crate) fn slot_freed(&self, record: &ExecutionRecord) {
+        if record.map_run.is_some() || self.max_running(&record.state_machine_arn).is_none() {
+            return;
+        }
+        self.give_back_slot(&record.state_machine_arn);
+        self.start_queued(machine_name(&record.state_machine_arn).to_owned());
+    }
+
+    /// A redriven execution runs again: it holds a slot.
+    pub(super) fn slot_taken_by_redrive(&self, record: &ExecutionRecord) {
+        if self.max_running(&record.state_machine_arn).is_none() {
+            return;
+        }
+        let mut slots = lock(&self.inner.slots);
+        slots
+            .entry(machine_name(&record.state_machine_arn).to_owned())
+            .or_default()
+            .running += 1;
+    }
+
+    /// At open: counts the slots the open executions hold and queues the
+    /// queued ones, from the store's records; then starts what fits.
+    pub(super) fn count_slots(&self, open: &[ExecutionRecord]) {
+        if self.inner.config.max_running.is_empty() {
+            return;
+        }
+        let mut slots = lock(&self.inner.slots);
+        for record in open {
+            if record.map_run.is_some() || record.status != ExecutionStatus::Running {
+                continue;
+            }
+            let name = machine_name(&record.state_machine_arn);
+            if !self.inner.config.max_running.contains_key(name) {
+                continue;
+            }
+            let machine = slots.entry(name.to_owned()).or_default();
+            match record.queued {
+                Some(queued) => {
+                    machine.queue.insert(queue_key(record, queued));
+                }
+                None => machine.running += 1,
+            }
+        }
+        let names: Vec<String> = slots.keys().cloned().collect();
+        drop(slots);
+        for name in names {
+            self.start_queued(name);
+        }
+    }
+
+    /// Starts queued executions of a state machine while it has free
+    /// slots, in the background (a start writes and flushes).
+    fn start_queued(&self, name: String) {
+        let Some(&max) = self.inner.config.max_running.get(&name) else {
+            return;
+        };
+        loop {
+            let next = {
+                let mut slots = lock(&self.inner.slots);
+                let Some(machine) = slots.get_mut(&name) else {
+                    return;
+                };
+                if machine.running >= max {
+                    return;
+                }
+                let Some(next) = machine.queue.pop_first() else {
+                    return;
+                };
+                machine.running += 1;
+                next.2
+            };
+            let engine = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = engine.run_queued(&next).await {
+                    tracing::error!(execution = %next, error = %e, "a queued execution could not start");
+                }
+            });
+        }
+    }
+
+    /// Starts one execution taken from the queue (it holds a slot).
+    async fn run_queued(&self, arn: &str) -> Result<(), EngineError> {
+        let record = match self.inner.store.execution(arn)? {
+            Some(r) if r.queued.is_some() && r.status == ExecutionStatus::Running => r,
+            // Stopped meanwhile: its slot goes to the next.
+            _ => {
+                self.give_back_slot_and_go_on(arn);
+                return Ok(());
+            }
+        };
+        let started = (|| {
+            let (machine_record, machine, info) = self.definition_of(&record)?;
+            let input: Value = serde_json::from_str(&record.input).map_err(|e| {
+                EngineError::InvalidExecutionInput(format!(
+                    "Invalid State Machine Execution Input: '{e}'"
+                ))
+            })?;
+            let owner = self.new_lease(&record.arn);
+            let now = self.inner.clock.now();
+            let started = executor::span(&record.arn).in_scope(|| {
+                DurableExecution::start_queued(
+                    &*self.inner.store,
+                    machine,
+                    info,
+                    record.clone(),
+                    input,
+                    owner,
+                    self.end_notices(),
+                    now,
+                )
+            })?;
+            Ok::<_, EngineError>((machine_record.name, started))
+        })();
+        let (name, (execution, effects)) = match started {
+            Ok(s) => s,
+            Err(e) => {
+                // It cannot run (its definition is gone, its input no
+                // longer reads): it fails rather than wait forever. A
+                // store that does not answer leaves it queued for the
+                // next start.
+                if !matches!(&e, EngineError::Store(s) if s.is_io())
+                    && let Err(failed) = self.fail_unresumable(record, &e.to_string())
+                {
+                    tracing::error!(execution = %arn, error = %failed, "a queued execution that cannot start cannot be marked FAILED either");
+                }
+                self.give_back_slot_and_go_on(arn);
+                return Err(e);
+            }
+        };
+        self.launch(execution, effects, true, move |engine, execution| {
+            engine.inner.metrics.execution_started(&name);
+            executor::span(&execution.record().arn).in_scope(|| {
+                tracing::info!(state_machine = %name, "queued execution started");
+                executor::count_transitions(engine, execution);
+            });
+        })
+        .await
+    }
+
+    fn give_back_slot_and_go_on(&self, arn: &str) {
+        let name = arn.rsplit_once(':').map_or(arn, |(left, _)| left);
+        let name = name.rsplit(':').next().unwrap_or(name).to_owned();
+        {
+            let mut slots = lock(&self.inner.slots);
+            if let Some(machine) = slots.get_mut(&name) {
+                machine.running = machine.running.saturating_sub(1);
+            }
+        }
+        self.start_queued(name);
+    }
+
+    /// StopExecution of a queued execution: it leaves the queue and ends
+    /// ABORTED without ever running (its history stays empty). `Ok(false)`
+    /// when it is not queued (any more): stop it as a running one.
+    pub(super) fn stop_queued(
+        &self,
+        record: &ExecutionRecord,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<bool, EngineError> {
+        let Some(queued) = record.queued else {
+            return Ok(false);
+        };
+        let mut slots = lock(&self.inner.slots);
+        let in_line = slots
+            .get_mut(machine_name(&record.state_machine_arn))
+            .is_some_and(|m| m.queue.remove(&queue_key(record, queued)));
+        if !in_line {
+            return Ok(false);
+        }
+        let mut stopped = record.clone();
+        stopped.queued = None;
+        stopped.status = ExecutionStatus::Aborted;
+        stopped.stop = Some(self.inner.clock.now());
+        stopped.error = error;
+        stopped.cause = cause;
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::UpdateExecution(stopped.clone()));
+        batch.ops.extend(crate::durable::ended_stats(&stopped));
+        // Written while the queue is held, so that it is never started
+        // after it was taken out.
+        self.inner.store.apply(&batch)?;
+        drop(slots);
+        // Flushed soon, without holding up the answer (a stop is
+        // answered at once, as for a running execution).
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let engine = self.clone();
+            runtime.spawn(async move {
+                if let Err(e) = engine.flush().await {
+                    tracing::warn!(error = %e, "the stop of a queued execution could not be flushed");
+                }
+            });
+        }
+        tracing::info!(execution = %record.arn, "queued execution stopped before it ran");
+        self.inner
+            .metrics
+            .execution_finished(machine_name(&record.state_machine_arn), "ABORTED");
+        self.notify_ended(&stopped, false);
+        Ok(true)
+    }
+}
