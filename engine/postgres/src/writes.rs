@@ -33,6 +33,9 @@ enum Meaning {
     /// A fence or a new lease: no row means the lease is not (or no longer)
     /// this node's.
     Lease(stepline_store::Lease),
+    /// A dashboard count: sent after the batch's commit, on its own (see
+    /// [`apply`]).
+    Count,
 }
 
 struct Statement {
@@ -78,10 +81,19 @@ impl Statements {
     }
 }
 
-/// Applies a batch's `statements` in one transaction.
+/// Applies a batch's `statements` in one transaction. Its dashboard
+/// counts follow the commit in the same round trip, each a statement of
+/// its own: inside the transaction, every writer of a machine would hold
+/// one of its few count rows until its commit, and two batches taking two
+/// rows each in turn could deadlock. So a count can be lost to a crash
+/// between the commit and it (the dashboard is a close count, not a
+/// record), never applied for a batch that did not commit.
 pub(crate) async fn apply(pool: &Arc<Pool>, statements: Statements) -> Result<(), StoreError> {
-    let statements = statements.0;
-    if statements.is_empty() {
+    let (counts, statements): (Vec<Statement>, Vec<Statement>) = statements
+        .0
+        .into_iter()
+        .partition(|s| matches!(s.meaning, Meaning::Count));
+    if statements.is_empty() && counts.is_empty() {
         return Ok(());
     }
     let mut conn = pool.get().await.map_err(StoreError::from)?;
@@ -89,15 +101,12 @@ pub(crate) async fn apply(pool: &Arc<Pool>, statements: Statements) -> Result<()
     for s in &statements {
         prepared.push(conn.statement(s.sql).await.map_err(StoreError::from)?);
     }
-    let params: Vec<Vec<&(dyn ToSql + Sync)>> = statements
-        .iter()
-        .map(|s| {
-            s.params
-                .iter()
-                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-                .collect()
-        })
-        .collect();
+    let mut counting = Vec::with_capacity(counts.len());
+    for s in &counts {
+        counting.push(conn.statement(s.sql).await.map_err(StoreError::from)?);
+    }
+    let params = parameters(&statements);
+    let count_params = parameters(&counts);
     let (begun, answers) = join(
         conn.client.batch_execute("BEGIN"),
         join_all(
@@ -119,18 +128,32 @@ pub(crate) async fn apply(pool: &Arc<Pool>, statements: Statements) -> Result<()
             break;
         }
     }
-    let end = if failure.is_some() {
-        "ROLLBACK"
-    } else {
-        "COMMIT"
-    };
-    if let Err(e) = conn.client.batch_execute(end).await {
-        conn.discard();
-        return Err(failure.unwrap_or_else(|| PostgresError::from(e).into()));
-    }
     let Some(failure) = failure else {
+        let (committed, counted) = join(
+            conn.client.batch_execute("COMMIT"),
+            join_all(
+                counting
+                    .iter()
+                    .zip(&count_params)
+                    .map(|(statement, params)| conn.client.query(statement, params)),
+            ),
+        )
+        .await;
+        if let Err(e) = committed {
+            conn.discard();
+            return Err(PostgresError::from(e).into());
+        }
+        for counted in counted {
+            if let Err(e) = counted {
+                tracing::warn!(error = %PostgresError::from(e), "a dashboard count was not added");
+            }
+        }
         return Ok(());
     };
+    if conn.client.batch_execute("ROLLBACK").await.is_err() {
+        conn.discard();
+        return Err(failure);
+    }
     // A concurrent writer took the ids: say where the history stands now.
     if let StoreError::HistoryGap {
         execution,
@@ -154,6 +177,19 @@ pub(crate) async fn apply(pool: &Arc<Pool>, statements: Statements) -> Result<()
         });
     }
     Err(failure)
+}
+
+/// Each statement's parameters, as the driver takes them.
+fn parameters(statements: &[Statement]) -> Vec<Vec<&(dyn ToSql + Sync)>> {
+    statements
+        .iter()
+        .map(|s| {
+            s.params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect()
+        })
+        .collect()
 }
 
 /// Why the batch must roll back after `s` answered `answer`, if it must.
@@ -417,7 +453,11 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
             params.push(Box::new(
                 stats.durations.iter().map(|n| int(*n)).collect::<Vec<i64>>(),
             ));
-            plain(ADD_STATS, params)
+            Statement {
+                sql: ADD_STATS,
+                params,
+                meaning: Meaning::Count,
+            }
         }
         WriteOp::Fence(lease) => Statement {
             sql: crate::cluster::FENCE,
