@@ -109,12 +109,7 @@ pub(crate) async fn apply(pool: &Arc<Pool>, statements: Statements) -> Result<()
     let count_params = parameters(&counts);
     let (begun, answers) = join(
         conn.client.batch_execute("BEGIN"),
-        join_all(
-            prepared
-                .iter()
-                .zip(&params)
-                .map(|(statement, params)| conn.client.query(statement, params)),
-        ),
+        pipelined(&conn.client, &prepared, &params),
     )
     .await;
     if let Err(e) = begun {
@@ -131,12 +126,7 @@ pub(crate) async fn apply(pool: &Arc<Pool>, statements: Statements) -> Result<()
     let Some(failure) = failure else {
         let (committed, counted) = join(
             conn.client.batch_execute("COMMIT"),
-            join_all(
-                counting
-                    .iter()
-                    .zip(&count_params)
-                    .map(|(statement, params)| conn.client.query(statement, params)),
-            ),
+            pipelined(&conn.client, &counting, &count_params),
         )
         .await;
         if let Err(e) = committed {
@@ -177,6 +167,22 @@ pub(crate) async fn apply(pool: &Arc<Pool>, statements: Statements) -> Result<()
         });
     }
     Err(failure)
+}
+
+/// Sends every prepared statement with its parameters at once, in order,
+/// on one connection (the driver pipelines them); their answers.
+async fn pipelined(
+    client: &tokio_postgres::Client,
+    prepared: &[tokio_postgres::Statement],
+    params: &[Vec<&(dyn ToSql + Sync)>],
+) -> Vec<Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>> {
+    join_all(
+        prepared
+            .iter()
+            .zip(params)
+            .map(|(statement, params)| client.query(statement, params)),
+    )
+    .await
 }
 
 /// Each statement's parameters, as the driver takes them.
