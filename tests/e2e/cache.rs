@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use stepline_runtime::cache::TaskCache;
@@ -21,6 +21,7 @@ use stepline_runtime::{Engine, EngineConfig, ManualClock};
 use stepline_store::{MemoryStore, Store, TaskCache as _};
 
 use crate::rest::{Reply, http};
+use crate::support::eventually;
 use crate::support::{Serve, TempDir, stepline_binary};
 
 /// A process that counts its calls (a line each in `$COUNTER`) and
@@ -46,14 +47,6 @@ fn post(addr: SocketAddr, path: &str, body: &str) -> Reply {
     http(addr, "POST", path, &[], body.as_bytes())
 }
 
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn create(addr: SocketAddr, name: &str, definition: &Value) {
     let reply = post(
         addr,
@@ -76,7 +69,7 @@ fn run(addr: SocketAddr, machine: &str, name: &str, input: &Value) -> Value {
 
 fn wait(addr: SocketAddr, id: &str) -> Value {
     let mut described = Value::Null;
-    eventually(&format!("{id} to end"), || {
+    eventually(&format!("{id} to end"), 30, || {
         described = get(addr, &format!("/v1/executions/{id}")).json();
         described["status"].as_str().is_some_and(|s| s != "RUNNING")
     });
@@ -435,10 +428,12 @@ fn expired_results_are_called_again_and_the_purge_keeps_the_bounds() {
     run(addr, "prices", "p6", &json!({"day": "d2"}));
     server.clock.advance(chrono::Duration::seconds(10));
     run(addr, "prices", "p7", &json!({"day": "d3"}));
-    eventually("the purge woken by the third entry", || server.keys() == 2);
+    eventually("the purge woken by the third entry", 30, || {
+        server.keys() == 2
+    });
     assert_eq!(calls(&counter), 4);
     assert_eq!(run(addr, "prices", "p8", &input)["output"]["calls"], 5);
-    eventually("the purge woken by p8's entry", || server.keys() == 2);
+    eventually("the purge woken by p8's entry", 30, || server.keys() == 2);
     // Expired entries are purged.
     server.clock.advance(chrono::Duration::seconds(120));
     let purged = server.purge();
@@ -565,7 +560,7 @@ lake = "{root}/lake"
     std::fs::write(&arrived, "id\n1\n").expect("arrive");
     let arrived = arrived.display().to_string();
     let mut readers = Value::Null;
-    eventually("the trigger's execution", || {
+    eventually("the trigger's execution", 30, || {
         readers = get(addr, &format!("/v1/lineage?path={arrived}")).json();
         readers["readBy"].as_array().is_some_and(|r| !r.is_empty())
     });
@@ -590,7 +585,7 @@ lake = "{root}/lake"
     std::fs::write(day_dir.join("b.csv"), "b\n").expect("b");
     let second_file = day_dir.join("b.csv").display().to_string();
     readers = Value::Null;
-    eventually("the dataset's run", || {
+    eventually("the dataset's run", 30, || {
         readers = get(addr, &format!("/v1/lineage?path={second_file}")).json();
         readers["readBy"].as_array().is_some_and(|r| !r.is_empty())
     });
@@ -680,20 +675,7 @@ lake = "{root}/lake"
 fn nodes_of_a_cluster_share_the_cache_through_the_database() {
     let dir = TempDir::new("cache-cluster");
     let counter = dir.path().join("calls");
-    let more = format!(
-        r#"
-[tasks.processes.count]
-command = "/bin/sh"
-args = ["{count}"]
-env = {{ COUNTER = "{counter}" }}
-
-[[tasks.cache.rules]]
-process = "count"
-ttl_seconds = 3600
-"#,
-        count = script(&dir, "count.sh", COUNT),
-        counter = counter.display(),
-    );
+    let more = counted_and_cached(&dir, &counter);
     let Some(config) = crate::postgres::postgres_config_with(&dir, "the cache across nodes", &more)
     else {
         return;
@@ -804,16 +786,11 @@ fn an_activity_result_is_reused_without_a_worker() {
     );
 }
 
-/// The stored results are listed over REST (without the results), and
-/// dropped one by one or by resource: the next call is made again.
-#[test]
-fn cached_results_are_listed_and_dropped_over_rest() {
-    let dir = TempDir::new("cache-rest");
-    let counter = dir.path().join("calls");
-    let config = dir.write(
-        "stepline.toml",
-        format!(
-            r#"
+/// stepline.toml lines: the process `count` (counting its calls in
+/// `counter`), its results cached for an hour.
+fn counted_and_cached(dir: &TempDir, counter: &Path) -> String {
+    format!(
+        r#"
 [tasks.processes.count]
 command = "/bin/sh"
 args = ["{count}"]
@@ -823,10 +800,18 @@ env = {{ COUNTER = "{counter}" }}
 process = "count"
 ttl_seconds = 3600
 "#,
-            count = script(&dir, "count.sh", COUNT),
-            counter = counter.display(),
-        ),
-    );
+        count = script(dir, "count.sh", COUNT),
+        counter = counter.display(),
+    )
+}
+
+/// The stored results are listed over REST (without the results), and
+/// dropped one by one or by resource: the next call is made again.
+#[test]
+fn cached_results_are_listed_and_dropped_over_rest() {
+    let dir = TempDir::new("cache-rest");
+    let counter = dir.path().join("calls");
+    let config = dir.write("stepline.toml", counted_and_cached(&dir, &counter));
     let serve = Serve::start_with(&stepline_binary(), &dir.path().join("data"), Some(&config));
     let addr = serve.addr;
     create(

@@ -9,11 +9,12 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::rest::{Reply, http};
+use crate::support::eventually;
 use crate::support::{Serve, TempDir, stepline_binary};
 
 /// Logs `start NAME`, waits until `$GO/NAME` exists, logs `end NAME`.
@@ -31,14 +32,6 @@ fn get(addr: SocketAddr, path: &str) -> Reply {
 
 fn post(addr: SocketAddr, path: &str, body: &str) -> Reply {
     http(addr, "POST", path, &[], body.as_bytes())
-}
-
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The log read as events: the names in the order they first started,
@@ -126,7 +119,7 @@ max_running = 2
         assert_eq!(body["status"], "RUNNING", "{body}");
         arns.push(body["arn"].as_str().expect("arn").to_owned());
     }
-    eventually("two to start", || read_log(&log).0.len() == 2);
+    eventually("two to start", 30, || read_log(&log).0.len() == 2);
     std::thread::sleep(Duration::from_millis(300));
     let (mut started, most, _) = read_log(&log);
     started.sort();
@@ -190,7 +183,7 @@ max_running = 2
         }
         std::fs::write(go.join(name), b"").expect("go");
         let want = (released + 3).min(order.len());
-        eventually(&format!("{want} started after {name} ended"), || {
+        eventually(&format!("{want} started after {name} ended"), 30, || {
             read_log(&log).0.len() == want
         });
         let (mut started, most, _) = read_log(&log);
@@ -201,7 +194,7 @@ max_running = 2
         assert!(most <= 2, "{most} ran at once");
     }
     for name in order {
-        eventually(&format!("{name} to succeed"), || {
+        eventually(&format!("{name} to succeed"), 30, || {
             get(serve.addr, &format!("/v1/executions/gated/{name}")).json()["status"] == "SUCCEEDED"
         });
         // Run once: one start in its history, however it was resumed.
@@ -382,11 +375,13 @@ http = ["http://{addr}/load"]
     assert_eq!(reply.status, 201, "{}", reply.body);
 
     // Two called, twenty waiting: visible over REST and in /metrics.
-    eventually("twenty tasks to wait", || {
+    eventually("twenty tasks to wait", 30, || {
         let pools = get(addr, "/v1/pools").json();
         pools["pools"][0]["waiting"].as_array().map(Vec::len) == Some(20)
     });
-    eventually("two calls held", || endpoint.counts.now.load(SeqCst) == 2);
+    eventually("two calls held", 30, || {
+        endpoint.counts.now.load(SeqCst) == 2
+    });
     let pools = get(addr, "/v1/pools").json();
     let pool = &pools["pools"][0];
     assert_eq!(pool["name"], "warehouse");
@@ -411,7 +406,7 @@ http = ["http://{addr}/load"]
     assert_eq!(endpoint.counts.total.load(SeqCst), 2, "only two called");
 
     endpoint.counts.release.store(true, SeqCst);
-    eventually("the execution to succeed", || {
+    eventually("the execution to succeed", 30, || {
         get(addr, "/v1/executions/loads/all").json()["status"] == "SUCCEEDED"
     });
     assert_eq!(endpoint.counts.total.load(SeqCst), 22);

@@ -12,12 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use stepline::triggers::hmac::{hex, hmac_sha256};
 
 use crate::rest::http;
+use crate::support::eventually;
 use crate::support::{TempDir, stepline};
 
 fn binary() -> PathBuf {
@@ -168,14 +169,6 @@ fn answer(mut stream: TcpStream, record: &Mutex<Vec<Received>>, failures: &Atomi
         stream,
         "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );
-}
-
-fn eventually(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The value of the metric line that starts with `series` (name and labels).

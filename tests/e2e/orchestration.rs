@@ -16,7 +16,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -27,6 +27,7 @@ use stepline_store::{SledStore, Store};
 use crate::ops::Receiver;
 use crate::rest::{Reply, http};
 use crate::support::TempDir;
+use crate::support::eventually;
 
 struct NoTasks;
 
@@ -41,13 +42,6 @@ fn t(text: &str) -> DateTime<Utc> {
 }
 
 /// Waits (bounded) until `done` holds.
-fn eventually(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// A mail relay that speaks just enough SMTP (no TLS: the config says
 /// `tls = "none"`, allowed to a loopback relay) and keeps each message.

@@ -186,3 +186,16 @@ impl Drop for Serve {
         let _ = self.child.wait();
     }
 }
+
+/// Waits until `done` holds, looking every 20 ms; fails the test, naming
+/// `what`, after `seconds`.
+pub fn eventually(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

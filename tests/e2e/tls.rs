@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::support::eventually;
 use crate::support::{TempDir, stepline_binary};
 
 /// Runs `openssl` with `args` in `dir`; panics with its stderr on failure.
@@ -207,14 +208,6 @@ fn presented_subject(addr: SocketAddr, dir: &Path) -> String {
         // OpenSSL versions differ on spaces around '='.
         .map(|s| s.replace(' ', ""))
         .unwrap_or_else(|| panic!("no subject in {text}"))
-}
-
-fn eventually(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// What HTTP tasks trust besides Mozilla's roots.

@@ -20,6 +20,7 @@ use stepline_store::{
 };
 
 use crate::rest::{Reply, http};
+use crate::support::eventually;
 use crate::support::{TempDir, repo_root, stepline};
 
 struct NoTasks;
@@ -135,13 +136,6 @@ const FAIL: &str =
     r#"{"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Bad", "Cause": "no"}}}"#;
 
 /// Waits (bounded) until `done` holds.
-fn eventually(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 fn sign(secret: &str, body: &str) -> String {
     format!(
