@@ -41,8 +41,6 @@ fn t(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).expect("time").to_utc()
 }
 
-/// Waits (bounded) until `done` holds.
-
 /// A mail relay that speaks just enough SMTP (no TLS: the config says
 /// `tls = "none"`, allowed to a loopback relay) and keeps each message.
 struct Smtp {

@@ -135,8 +135,6 @@ const PASS: &str = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": t
 const FAIL: &str =
     r#"{"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Bad", "Cause": "no"}}}"#;
 
-/// Waits (bounded) until `done` holds.
-
 fn sign(secret: &str, body: &str) -> String {
     format!(
         "sha256={}",
