@@ -2815,3 +2815,118 @@ fn the_workbench_editor_goes_dark_with_the_page() {
     assert_eq!(colours(&browser), light);
     browser.assert_quiet_console();
 }
+
+/// Tasks that report the files they touched: `{"out": PATH}` as written,
+/// `{"in": PATH}` as read.
+struct ReportsFiles;
+
+impl TaskRunner for ReportsFiles {
+    fn run(&self, call: TaskCall) -> TaskFuture {
+        Box::pin(async move {
+            let input = call.request.input;
+            let mut result = json!({});
+            if let Some(out) = input.get("out") {
+                result["stepline:outputs"] = json!([out]);
+            }
+            if let Some(read) = input.get("in") {
+                result["stepline:inputs"] = json!([read]);
+            }
+            Ok(result)
+        })
+    }
+}
+
+/// The triggers page draws which state machine starts which (an
+/// execution trigger is an arrow between two state machines, any other
+/// trigger a node of its own), and the lineage pages follow a file from
+/// the execution that wrote it to the one that read it, by clicking.
+#[test]
+fn the_triggers_graph_and_the_lineage_graph_lead_where_they_say() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start_with(Arc::new(ReportsFiles));
+    let task = |name: &str| {
+        format!(
+            r#"{{"StartAt": "{name}", "States": {{"{name}": {{"Type": "Task", "Resource": "stepline:process:{name}", "End": true}}}}}}"#
+        )
+    };
+    create_machine(&server, "extract", &task("Extract"));
+    create_machine(&server, "load", &task("Load"));
+    for spec in [
+        json!({"name": "nightly", "kind": "schedule", "stateMachine": "extract", "schedule": "cron(0 2 * * ? *)"}),
+        json!({"name": "after-extract", "kind": "execution", "source": "extract", "stateMachine": "load"}),
+    ] {
+        let reply = post(&server, "/v1/triggers", &spec.to_string());
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
+
+    browser.open(&format!("{}/#/triggers", base(&server)));
+    browser.wait_for(
+        "the arrow from extract to load",
+        "return document.querySelector(\"#trigger-graph path.edge[data-from='m:extract'][data-to='m:load']\") !== null",
+        json!([]),
+    );
+    let labels = browser.text("#trigger-graph");
+    assert!(labels.contains("after-extract"), "{labels}");
+    browser.find("#trigger-graph path.edge[data-from='t:nightly'][data-to='m:extract']");
+    browser.doc_screenshot("triggers-graph");
+    browser.click("#trigger-graph g.node[data-state='m:load']");
+    browser.wait_for(
+        "the state machine's page",
+        "return location.hash === '#/machines/load'",
+        json!([]),
+    );
+
+    // extract writes a file; load reads it.
+    let path = "/data/warehouse/orders/2026-03-01.csv";
+    start(
+        &server,
+        "extract",
+        "day-0301",
+        &json!({"out": path}).to_string(),
+    );
+    start(
+        &server,
+        "load",
+        "day-0301",
+        &json!({"in": path}).to_string(),
+    );
+    wait_until_none_running(&server, "extract");
+    wait_until_none_running(&server, "load");
+
+    browser.open(&format!("{}/#/executions/extract/day-0301", base(&server)));
+    browser.wait_for(
+        "the execution's files",
+        "return [...document.querySelectorAll('#lineage-graph path.edge')].some((e) => e.dataset.from.startsWith('e:') && e.dataset.to === 'f:' + arguments[0])",
+        json!([path]),
+    );
+    browser.click(&format!("#lineage-graph g.node[data-state='f:{path}']"));
+    browser.wait_for(
+        "the file's lineage",
+        "return document.querySelector('#lineage-list tbody tr:nth-child(2)') !== null",
+        json!([]),
+    );
+    let list = browser.text("#lineage-list");
+    assert!(
+        list.contains("wrote") && list.contains("extract/day-0301"),
+        "{list}"
+    );
+    assert!(
+        list.contains("read") && list.contains("load/day-0301"),
+        "{list}"
+    );
+    assert_eq!(browser.text("#nav-lineage"), "Lineage");
+    browser.doc_screenshot("lineage");
+    // From the file to the execution that read it.
+    browser.script(
+        "document.querySelector(\"#lineage-graph g.node[data-state^='e:'][data-state*=':load:']\").dispatchEvent(new MouseEvent('click', {bubbles: true}))",
+        json!([]),
+    );
+    browser.wait_for(
+        "the reader's page",
+        "return location.hash === '#/executions/load/day-0301'",
+        json!([]),
+    );
+    browser.assert_quiet_console();
+}

@@ -278,8 +278,8 @@
     leave = null;
     setLive(false);
     const { parts, params } = parseHash();
-    const section = ["executions", "author", "dashboard", "triggers"].includes(parts[0]) ? parts[0] : "machines";
-    for (const name of ["machines", "executions", "author", "dashboard", "triggers"]) {
+    const section = ["executions", "author", "dashboard", "triggers", "lineage"].includes(parts[0]) ? parts[0] : "machines";
+    for (const name of ["machines", "executions", "author", "dashboard", "triggers", "lineage"]) {
       document.getElementById("nav-" + name).classList.toggle("on", section === name);
     }
     window.scrollTo(0, 0);
@@ -291,6 +291,7 @@
     if (parts[0] === "author" && parts.length <= 2) return authorPage(parts[1] || null);
     if (parts[0] === "dashboard" && parts.length === 1) return dashboardPage(params);
     if (parts[0] === "triggers" && parts.length === 1) return triggersPage();
+    if (parts[0] === "lineage" && parts.length === 1) return lineagePage(params);
     show(h("h1", {}, "Not found"), h("p", {}, "There is no page here. "), h("a", { href: "#/" }, "State machines"));
   }
 
@@ -313,9 +314,9 @@
 
   // The graph in its scrolling frame, with a button that fits a large one
   // to the frame instead.
-  function graphFrame(content) {
-    const frame = h("div.graph-wrap#graph", {}, content);
-    const fit = h("button.fit#graph-fit", { type: "button", title: "Fit the graph to the frame, or show it at full size" }, "Fit");
+  function graphFrame(content, id = "graph") {
+    const frame = h("div.graph-wrap#" + id, {}, content);
+    const fit = h("button.fit#" + id + "-fit", { type: "button", title: "Fit the graph to the frame, or show it at full size" }, "Fit");
     fit.addEventListener("click", () => {
       const on = frame.classList.toggle("fit");
       fit.textContent = on ? "Full size" : "Fit";
@@ -938,13 +939,48 @@
     if (t.kind === "schedule") return [t.schedule, t.timezone ? " " + t.timezone : ""].join("");
     if (t.kind === "file") return (t.directory || "") + (t.glob ? "/" + t.glob : "");
     if (t.kind === "webhook") return "POST /v1/hooks/" + t.name + (t.hasSecret ? " (signed)" : "");
+    if (t.kind === "execution") return "after " + machineName(t.source || "") + " " + (t.statuses || ["SUCCEEDED"]).join(", ");
+    if (t.kind === "dataset") return (t.inputs || []).join(", ") + " " + (t.period || "daily");
     return "";
+  }
+
+  // A state machine's name from its name or its ARN.
+  function machineName(nameOrArn) {
+    const i = nameOrArn.indexOf(":stateMachine:");
+    return i < 0 ? nameOrArn : nameOrArn.slice(i + ":stateMachine:".length).split(":")[0];
+  }
+
+  // The triggers as a graph of state machines: an execution trigger is an
+  // edge from the state machine whose runs start it; any other trigger is
+  // a node of its own (a schedule, a directory, a webhook, a set of files)
+  // with an edge to the state machine it starts.
+  function triggerGraph(list) {
+    const nodes = new Map();
+    const edges = [];
+    const machine = (name) => {
+      const id = "m:" + name;
+      if (!nodes.has(id)) nodes.set(id, { id, label: name, sub: "state machine", cls: "flow machine" });
+      return id;
+    };
+    for (const t of list) {
+      const to = machine(machineName(t.stateMachine));
+      const off = t.enabled ? "" : " (disabled)";
+      if (t.kind === "execution") {
+        edges.push({ from: machine(machineName(t.source || "?")), to, label: t.name + off });
+      } else {
+        const id = "t:" + t.name;
+        nodes.set(id, { id, label: t.name + off, sub: t.kind, cls: "flow trigger" + (t.enabled ? "" : " disabled"), title: t.name + ": " + triggerWhat(t) });
+        edges.push({ from: id, to });
+      }
+    }
+    return { nodes: [...nodes.values()], edges };
   }
 
   async function triggersPage() {
     document.title = "Triggers · stepline";
     const body = h("tbody");
     const problems = h("div");
+    const dependencies = h("div#trigger-graph");
     const dialog = backfillDialog(() => load());
     show(
       h("div.head", {}, h("h1", {}, "Triggers")),
@@ -955,8 +991,19 @@
         h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Kind"), h("th", {}, "State machine"), h("th", {}, "Last fire"), h("th", {}, "Next fire"), h("th", {}, "Recent executions"), h("th", {}, ""))),
         body,
       ),
+      dependencies,
       dialog.node,
     );
+    const showDependencies = (list) => {
+      if (list.length === 0) return dependencies.replaceChildren();
+      const { nodes, edges } = triggerGraph(list);
+      const graph = window.StepGraph.renderFlow(nodes, edges, (id) => {
+        if (id.startsWith("m:")) location.hash = "#/machines/" + seg(id.slice(2));
+        const row = document.querySelector(`#triggers tr[data-trigger="${CSS.escape(id.slice(2))}"]`);
+        if (id.startsWith("t:") && row) row.scrollIntoView({ block: "center" });
+      }, "What starts what");
+      dependencies.replaceChildren(h("h2", {}, "What starts what"), h("p.muted.small", {}, "State machines and the triggers that start them; an arrow from a state machine is an execution trigger, named on the arrow."), graphFrame(graph.svg, "dependency-graph"));
+    };
     const setEnabled = async (t, on, button) => {
       button.disabled = true;
       try {
@@ -976,6 +1023,7 @@
         return problems.replaceChildren(errorBox(err));
       }
       body.replaceChildren();
+      showDependencies(list);
       if (list.length === 0) body.append(h("tr", {}, h("td.empty", { colspan: 7 }, "No triggers. Define them in stepline.toml ([[triggers]]) or POST /v1/triggers.")));
       for (const t of list) {
         const recent = h("td.t-recent", {}, h("span.muted", {}, "…"));
@@ -1567,6 +1615,7 @@
     const rerunButton = h("button#rerun-button", { type: "button", title: "Start a new execution of this state machine's current revision with this execution's input" }, "Start again with this input");
     const waitSlot = h("div.wait-ends#wait-ends");
     const ganttSlot = h("div.gantt-slot");
+    const lineageSlot = h("div#exec-lineage");
     const stopDialog = stopDialogFor(base, (answer) => {
       exec = answer;
       renderHeader();
@@ -1789,6 +1838,7 @@
       h("div.split", {}, h("div.pane.wide", {}, graphWrap, h("div.legend", {}, ["running", "succeeded", "failed", "caught", "aborted"].map((s) => h("span", { class: "key st-" + s }, s)))), h("div.pane.side", {}, statePanel)),
       h("h2", {}, "Timeline"),
       ganttSlot,
+      lineageSlot,
       h("h2", {}, "Events"),
       h("table.list.timeline#timeline", {}, h("thead", {}, h("tr", {}, h("th.num", {}, "#"), h("th.num", {}, "Time"), h("th.num", {}, "At (" + zoneOf(new Date(exec.startDate)) + ")"), h("th", {}, "Type"), h("th", {}, "State"), h("th", {}, "Details"))), timeline),
       stopDialog.node,
@@ -1836,8 +1886,118 @@
         selectState(wantState);
         wantState = null;
       }
-      if (!page.more && page.status !== "RUNNING") break;
+      if (!page.more && page.status !== "RUNNING") {
+        // What it read and wrote is complete once it has ended.
+        executionLineage(base, exec.arn, lineageSlot, ctl.signal);
+        break;
+      }
     }
+  }
+
+  // ---- lineage -------------------------------------------------------------
+
+  // An execution's page from its ARN (…:execution:MACHINE:NAME).
+  function arnLink(arn) {
+    const parts = arn.split(":");
+    if (parts.length < 8) return null;
+    return "#/executions/" + seg(parts[6]) + "/" + seg(parts.slice(7).join(":"));
+  }
+
+  function fileNode(path) {
+    const cut = path.lastIndexOf("/");
+    return { id: "f:" + path, label: path.slice(cut + 1) || path, sub: path.slice(0, cut + 1) || "/", cls: "flow file", title: path };
+  }
+
+  function executionNode(arn, here) {
+    const parts = arn.split(":");
+    const label = parts.length >= 8 ? parts[6] + "/" + parts.slice(7).join(":") : arn;
+    return { id: "e:" + arn, label, sub: here ? "this execution" : "execution", cls: "flow execution" + (here ? " here" : ""), title: arn };
+  }
+
+  // Files and executions, each node a way to the next question: a file
+  // goes to its lineage, an execution to its page.
+  function lineageGraph(nodes, edges, id) {
+    const graph = window.StepGraph.renderFlow(nodes, edges, (n) => {
+      if (n.startsWith("f:")) location.hash = "#/lineage?path=" + encodeURIComponent(n.slice(2));
+      const link = n.startsWith("e:") ? arnLink(n.slice(2)) : null;
+      if (link) location.hash = link;
+    }, "Lineage");
+    return graphFrame(graph.svg, id);
+  }
+
+  // The edge's words: how it was seen, and in which state.
+  function viaLabel(r) {
+    return r.via + (r.stateName ? " · " + r.stateName : "");
+  }
+
+  // What one execution read and wrote: files read → the execution → files
+  // written. Empty (and hidden) when nothing was recorded.
+  async function executionLineage(base, arn, slot, signal) {
+    let l;
+    try {
+      l = await api("GET", base + "/lineage", undefined, signal);
+    } catch (err) {
+      return; // the page works without it
+    }
+    if (l.read.length === 0 && l.wrote.length === 0) return slot.replaceChildren();
+    const me = executionNode(arn, true);
+    const nodes = [me];
+    const edges = [];
+    for (const r of l.read) {
+      nodes.push(fileNode(r.path));
+      edges.push({ from: "f:" + r.path, to: me.id, label: viaLabel(r) });
+    }
+    for (const r of l.wrote) {
+      if (!nodes.some((n) => n.id === "f:" + r.path)) nodes.push(fileNode(r.path));
+      edges.push({ from: me.id, to: "f:" + r.path, label: viaLabel(r) });
+    }
+    slot.replaceChildren(h("h2", {}, "Files read and written"), lineageGraph(nodes, edges, "lineage-graph"));
+  }
+
+  // Which executions wrote a file and which read it.
+  async function lineagePage(params) {
+    document.title = "Lineage · stepline";
+    const path = params.get("path") || "";
+    const input = h("input#lineage-path", { type: "text", value: path, placeholder: "/data/warehouse/orders/2026-03-01.csv", size: 60, "aria-label": "An absolute path" });
+    const form = h("form.filters#lineage-form", {}, input, h("button", { type: "submit" }, "Show"));
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      location.hash = "#/lineage?path=" + encodeURIComponent(input.value.trim());
+    });
+    const slot = h("div#lineage");
+    show(h("div.head", {}, h("h1", {}, "Lineage")), h("p.muted", {}, "Which executions wrote a file, and which read it. Choose a file or an execution in the graph to follow it."), form, slot);
+    if (!path) return;
+    let l;
+    try {
+      l = await api("GET", "/v1/lineage?path=" + encodeURIComponent(path));
+    } catch (err) {
+      return slot.replaceChildren(errorBox(err));
+    }
+    if (l.writtenBy.length === 0 && l.readBy.length === 0) {
+      return slot.replaceChildren(h("p.empty", {}, "No execution is recorded as reading or writing " + l.path + "."));
+    }
+    const file = fileNode(l.path);
+    file.cls += " here";
+    const nodes = [file];
+    const edges = [];
+    const add = (r) => {
+      if (!nodes.some((n) => n.id === "e:" + r.executionArn)) nodes.push(executionNode(r.executionArn, false));
+    };
+    for (const r of l.writtenBy) {
+      add(r);
+      edges.push({ from: "e:" + r.executionArn, to: file.id, label: viaLabel(r) });
+    }
+    for (const r of l.readBy) {
+      add(r);
+      edges.push({ from: file.id, to: "e:" + r.executionArn, label: viaLabel(r) });
+    }
+    const rows = [...l.writtenBy.map((r) => ["wrote", r]), ...l.readBy.map((r) => ["read", r])].map(([how, r]) =>
+      h("tr", {}, h("td", {}, how), h("td", {}, h("a", { href: arnLink(r.executionArn) || "#/lineage" }, executionNode(r.executionArn).label)), h("td", {}, r.via), h("td", {}, r.stateName || ""), h("td", {}, timeBoth(r.time))),
+    );
+    slot.replaceChildren(
+      lineageGraph(nodes, edges, "lineage-graph"),
+      h("table.list#lineage-list", {}, h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", {}, "Execution"), h("th", {}, "Via"), h("th", {}, "State"), h("th", {}, "Time"))), h("tbody", {}, rows)),
+    );
   }
 
   // ---- comfort: the theme and the keyboard ---------------------------------

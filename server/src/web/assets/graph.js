@@ -140,7 +140,7 @@
       node.h = 24;
       return;
     }
-    const nameW = textWidth(clip(node.label, 48), "600 " + FONT) + 28;
+    const nameW = Math.max(textWidth(clip(node.label, 48), "600 " + FONT), textWidth(clip(node.type, 48), "11px system-ui, sans-serif")) + 28;
     if (node.children.length === 0) {
       node.w = Math.max(MIN_W, nameW);
       node.h = NODE_H;
@@ -400,7 +400,7 @@
     for (const [id, item] of layout.items) {
       if (item.dummy) continue;
       const node = layout.scope.nodes.get(id);
-      const ng = el("g", { class: `node ${node.kind} type-${node.type || node.kind}`, transform: `translate(${item.x + (item.pad || 0)},${item.y})` });
+      const ng = el("g", { class: `node ${node.kind} ${node.cls || "type-" + (node.type || node.kind)}`, transform: `translate(${item.x + (item.pad || 0)},${item.y})` });
       if (node.kind !== "state") {
         ng.appendChild(el("rect", { width: node.w, height: node.h, rx: node.h / 2 }));
         ng.appendChild(el("text", { x: node.w / 2, y: node.h / 2 + 4, "text-anchor": "middle" }, node.label));
@@ -409,7 +409,7 @@
       }
       ng.dataset.state = id;
       ng.setAttribute("tabindex", "0");
-      ng.appendChild(el("title", {}, `${id} (${node.type})`));
+      ng.appendChild(el("title", {}, node.title || `${id} (${node.type})`));
       const compound = node.children.length > 0;
       ng.appendChild(el("rect", { class: "box", width: node.w, height: node.h, rx: compound ? 8 : 6 }));
       if (compound) {
@@ -430,8 +430,8 @@
           cx += boxW + GAP_X;
         }
       } else {
-        ng.appendChild(el("text", { class: "name", x: node.w / 2, y: 16, "text-anchor": "middle" }, clip(id, 48)));
-        ng.appendChild(el("text", { class: "type", x: node.w / 2, y: 30, "text-anchor": "middle" }, node.type));
+        ng.appendChild(el("text", { class: "name", x: node.w / 2, y: 16, "text-anchor": "middle" }, clip(node.label, 48)));
+        ng.appendChild(el("text", { class: "type", x: node.w / 2, y: 30, "text-anchor": "middle" }, clip(node.type, 48)));
       }
       nodesG.appendChild(ng);
       if (!index.has(id)) index.set(id, []);
@@ -442,11 +442,30 @@
   // Draws `definition` (a parsed ASL object). Returns the SVG element and
   // a way to colour states: setStatus(Map name -> status class).
   function render(definition, onSelect) {
-    const layout = layoutScope(buildScope(definition || {}, true, { count: 0 }));
+    return draw(layoutScope(buildScope(definition || {}, true, { count: 0 })), onSelect, "State machine graph");
+  }
+
+  // Draws any directed graph with the same layout and look: `nodes` are
+  // {id, label, sub, cls, title}, `edges` {from, to, label}. Used for the
+  // graphs that are not a definition (trigger dependencies, lineage).
+  // `onSelect` receives a node's id when it is clicked or chosen with
+  // the keyboard.
+  function renderFlow(nodes, edges, onSelect, ariaLabel) {
+    const scope = { nodes: new Map(), edges: [], start: null };
+    for (const n of nodes.slice(0, MAX_STATES)) {
+      scope.nodes.set(n.id, { id: n.id, kind: "state", type: n.sub || "", label: n.label, cls: n.cls || "flow", title: n.title || n.label, children: [] });
+    }
+    for (const e of edges) {
+      if (scope.nodes.has(e.from) && scope.nodes.has(e.to)) scope.edges.push({ from: e.from, to: e.to, label: e.label || "", kind: "next" });
+    }
+    return draw(layoutScope(scope), onSelect, ariaLabel);
+  }
+
+  function draw(layout, onSelect, ariaLabel) {
     const margin = 16;
     const w = layout.w + 2 * margin;
     const h = layout.h + 2 * margin;
-    const svg = el("svg", { class: "graph", viewBox: `0 0 ${w} ${h}`, width: w, height: h, role: "group", "aria-label": "State machine graph" });
+    const svg = el("svg", { class: "graph", viewBox: `0 0 ${w} ${h}`, width: w, height: h, role: "group", "aria-label": ariaLabel });
     const defs = el("defs");
     const marker = el("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" });
     marker.appendChild(el("path", { d: "M0,0 L10,5 L0,10 z", class: "arrow" }));
@@ -505,5 +524,5 @@
     };
   }
 
-  window.StepGraph = { render, describeRule };
+  window.StepGraph = { render, renderFlow, describeRule };
 })();
