@@ -730,3 +730,86 @@ fn a_node_stopped_with_sigterm_hands_its_executions_over_at_once() {
         }
     }
 }
+
+/// A distributed Map whose children take a while: they start spread over
+/// the nodes, not all on the Map Run's node.
+const SPREAD: &str = r#"{
+  "StartAt": "Each",
+  "States": {
+    "Each": {"Type": "Map", "ItemsPath": "$.items",
+      "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+        "StartAt": "Nap", "States": {
+          "Nap": {"Type": "Wait", "Seconds": 6, "Next": "Done"},
+          "Done": {"Type": "Pass", "Parameters": {"n.$": "$.n"}, "End": true}}},
+      "End": true}
+  }
+}"#;
+
+/// A counter's value in a node's `/metrics`.
+fn metric(serve: &Serve, line_start: &str) -> u64 {
+    let reply = crate::rest::http(serve.addr, "GET", "/metrics", &[], b"");
+    reply
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix(line_start))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line_start} in {}", reply.body))
+}
+
+#[test]
+fn a_map_runs_children_start_spread_over_the_nodes() {
+    let dir = TempDir::new("cluster-map-spread");
+    let Some(config) = postgres_config(&dir, "cluster map spread") else {
+        return;
+    };
+    let binary = stepline_binary();
+    let mut nodes = Nodes::start(&binary, dir.path(), &config, 3);
+    crate::soak::create_machines(
+        |action, body| nodes.call(action, body),
+        &[("spread", SPREAD)],
+    );
+    // Each node learns how many are live from its claim rounds and its
+    // balance (every third round: two seconds with this test's lease).
+    let first = nodes.nodes[0].as_ref().expect("up");
+    crate::support::eventually("three live nodes", 10, || {
+        let reply = crate::rest::http(first.addr, "GET", "/v1/cluster", &[], b"");
+        let cluster: Value = serde_json::from_str(&reply.body).expect("json");
+        cluster["nodes"]
+            .as_array()
+            .is_some_and(|n| n.iter().filter(|n| n["alive"] == true).count() == 3)
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+
+    let items: Vec<Value> = (0..30).map(|n| json!({"n": n})).collect();
+    let (status, started) = first.call(
+        "StartExecution",
+        &json!({"stateMachineArn": format!("{PREFIX}:stateMachine:spread"), "name": "wide",
+                "input": json!({"items": items}).to_string()}),
+    );
+    assert_eq!(status, 200, "{started}");
+    let handovers = "stepline_cluster_handovers_total{reason=\"map_run\"} ";
+    let claims = "stepline_cluster_claims_total ";
+    // Two children in three go to the other nodes as they start; each of
+    // them claims its share well before the children's Waits end.
+    crate::support::eventually("the children handed over", 5, || {
+        metric(first, handovers) >= 15
+    });
+    crate::support::eventually("the other nodes' claims", 5, || {
+        nodes.nodes[1..]
+            .iter()
+            .all(|n| metric(n.as_ref().expect("up"), claims) >= 5)
+    });
+    let arn = format!("{PREFIX}:execution:spread:wide");
+    crate::support::eventually("the Map's end", 30, || {
+        let (_, record) = first.call("DescribeExecution", &json!({"executionArn": arn}));
+        record["status"] != "RUNNING"
+    });
+    let (_, record) = first.call("DescribeExecution", &json!({"executionArn": arn}));
+    assert_eq!(record["status"], "SUCCEEDED", "{record}");
+    let output: Value =
+        serde_json::from_str(record["output"].as_str().expect("output")).expect("json");
+    assert_eq!(
+        output,
+        json!((0..30).map(|n| json!({"n": n})).collect::<Vec<_>>())
+    );
+}

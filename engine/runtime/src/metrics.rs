@@ -75,6 +75,12 @@ pub struct Metrics {
     /// Task cache lookups that found a live result, and those that did not.
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
+    /// Executions this node took over (from a dead node, or handed over).
+    claimed: AtomicU64,
+    /// Executions this node handed to the others: Map Run children as
+    /// they start, and the excess the balance releases.
+    handed_map_run: AtomicU64,
+    handed_balance: AtomicU64,
 }
 
 /// The resource types a task is counted under: a closed set, so a
@@ -137,6 +143,22 @@ impl Metrics {
             &self.cache_misses
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// This node took `n` executions over (a cluster's claim).
+    pub fn claimed(&self, n: usize) {
+        self.claimed.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// This node handed `n` executions to the others: a Map Run's child
+    /// as it started (`map_run: true`) or the balance's excess.
+    pub fn handed_over(&self, n: usize, map_run: bool) {
+        let counter = if map_run {
+            &self.handed_map_run
+        } else {
+            &self.handed_balance
+        };
+        counter.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// An alert notification reached its end: `delivered`, `failed` or
@@ -245,6 +267,25 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "stepline_task_cache_lookups_total{{outcome=\"{outcome}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP stepline_cluster_claims_total Executions this node took over from other nodes (a cluster).\n");
+        out.push_str("# TYPE stepline_cluster_claims_total counter\n");
+        let _ = writeln!(
+            out,
+            "stepline_cluster_claims_total {}",
+            self.claimed.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP stepline_cluster_handovers_total Executions this node handed to the other nodes, by reason (map_run: a Map Run's child as it started; balance: more than this node's share).\n");
+        out.push_str("# TYPE stepline_cluster_handovers_total counter\n");
+        for (reason, counter) in [
+            ("map_run", &self.handed_map_run),
+            ("balance", &self.handed_balance),
+        ] {
+            let _ = writeln!(
+                out,
+                "stepline_cluster_handovers_total{{reason=\"{reason}\"}} {}",
                 counter.load(Ordering::Relaxed)
             );
         }

@@ -20,13 +20,13 @@
 //!   applied once.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::durable::{interp_command, journal_command};
+use crate::durable::{DurableExecution, interp_command, journal_command};
 use crate::executor::{self, Inbox, Message};
 use stepline_language::interp::{Command, TaskId};
 use stepline_store::{
@@ -56,6 +56,11 @@ pub(super) struct ClusterState {
     pub(super) config: ClusterConfig,
     /// Set once the node left: it renews nothing and claims nothing more.
     left: AtomicBool,
+    /// The live nodes at the last look (claims and the balance read
+    /// them): how many ways a Map Run's children are spread.
+    live_nodes: AtomicUsize,
+    /// Map Run children started here, for the round robin.
+    children_started: AtomicUsize,
 }
 
 impl ClusterState {
@@ -63,6 +68,8 @@ impl ClusterState {
         Self {
             config,
             left: AtomicBool::new(false),
+            live_nodes: AtomicUsize::new(1),
+            children_started: AtomicUsize::new(0),
         }
     }
 }
@@ -193,6 +200,7 @@ impl Engine {
                 break;
             }
             taken += leases.len();
+            self.inner.metrics.claimed(leases.len());
             budget = budget.saturating_sub(leases.len());
             for lease in leases {
                 let arn = lease.execution;
@@ -244,6 +252,7 @@ impl Engine {
         }
         let nodes = off_worker(|| cluster.nodes())?;
         let live: Vec<&NodeRecord> = nodes.iter().filter(|n| n.alive).collect();
+        state.live_nodes.store(live.len().max(1), Ordering::Relaxed);
         let mine = live
             .iter()
             .find(|n| &n.id == me)
@@ -271,6 +280,7 @@ impl Engine {
         }
         let nodes = off_worker(|| cluster.nodes())?;
         let live: Vec<&NodeRecord> = nodes.iter().filter(|n| n.alive).collect();
+        state.live_nodes.store(live.len().max(1), Ordering::Relaxed);
         let Some(me) = live.iter().find(|n| n.id == state.config.node) else {
             return Ok(0);
         };
@@ -300,6 +310,7 @@ impl Engine {
             let _ = executor::send(self, &arn, Message::Release { epoch: u64::MAX });
             handed += 1;
         }
+        self.inner.metrics.handed_over(handed, false);
         if handed > 0 {
             tracing::info!(
                 executions = handed,
@@ -307,6 +318,48 @@ impl Engine {
             );
         }
         Ok(handed)
+    }
+
+    /// Hands a Map Run's child over to the other nodes just after its
+    /// first step is stored, instead of running it here: one child in
+    /// every live node's count stays, the others' leases are released for
+    /// the other nodes' next claims. So a Map Run's work spreads as its
+    /// children start, not only once the balance moves the long ones.
+    /// Never an EXPRESS child (no other node could resume it). `false`
+    /// when the child runs here.
+    pub(super) fn hand_child_over(&self, execution: &DurableExecution) -> bool {
+        let Some((cluster, state)) = self.cluster() else {
+            return false;
+        };
+        let record = execution.record();
+        if record.map_run.is_none() || execution.is_volatile() || state.left.load(Ordering::Acquire)
+        {
+            return false;
+        }
+        let live = state.live_nodes.load(Ordering::Relaxed);
+        if live < 2 || state.children_started.fetch_add(1, Ordering::Relaxed) % live == 0 {
+            return false;
+        }
+        let Some(epoch) = execution.lease_epoch() else {
+            return false;
+        };
+        let lease = Lease {
+            execution: record.arn.clone(),
+            node: state.config.node.clone(),
+            epoch,
+        };
+        match off_worker(|| cluster.release(&lease)) {
+            Ok(released) => {
+                if released {
+                    self.inner.metrics.handed_over(1, true);
+                }
+                released
+            }
+            Err(e) => {
+                tracing::warn!(execution = %record.arn, error = %e, "a Map Run child stays on this node: its lease could not be handed over");
+                false
+            }
+        }
     }
 
     /// Gives up every lease at once (a clean shutdown), so that the other

@@ -532,7 +532,8 @@ impl Engine {
     }
 
     /// Makes a started (or redriven) execution's first step durable
-    /// (`durable`), then runs it, `before` just before. In a task of its
+    /// (`durable`), then runs it, `before` just before; a Map Run's child
+    /// may go to another node instead (`hand_child_over`). In a task of its
     /// own: a caller dropped while the flush is awaited (a client that
     /// hangs up, a failing Map Run dropping its children's starts) must not
     /// leave a RUNNING record that nothing runs.
@@ -553,6 +554,9 @@ impl Engine {
                 return Err(e);
             }
             before(&engine, &execution);
+            if engine.hand_child_over(&execution) {
+                return Ok(());
+            }
             engine.spawn(execution, Pending::from_effects(effects));
             Ok::<(), EngineError>(())
         });
