@@ -172,6 +172,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (state_machine, hour, shard)
     );
     "#,
+    // 5: a refusal raised inside a write's transaction (a fence that does
+    // not hold, an append that does not follow the history), so that the
+    // batch's pipelined COMMIT rolls it back and a write is one round
+    // trip. Returns bigint to stand in any CASE branch of a count or id.
+    r#"
+    CREATE FUNCTION stepline_refuse(code text, reason text) RETURNS bigint
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = reason;
+    END
+    $$;
+    "#,
 ];
 
 /// The schema version this build writes and reads.

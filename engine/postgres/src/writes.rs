@@ -1,11 +1,17 @@
 //! A [`WriteBatch`] as one transaction: every operation becomes one
-//! prepared statement, and the statements are pipelined after `BEGIN`
-//! (sent together, answered together), so that a step costs two round
-//! trips however many operations it has: the statements, then `COMMIT`.
+//! prepared statement, and `BEGIN`, the statements and `COMMIT` are
+//! pipelined (sent together, answered together), so that a step costs one
+//! round trip however many operations it has.
+//!
+//! That holds because every refusal is an error raised inside the
+//! transaction (`stepline_refuse`, schema migration 5), never a result
+//! the client would have to look at before committing: once a statement
+//! fails, PostgreSQL skips the rest, and the `COMMIT` rolls the
+//! transaction back.
 
 use std::sync::Arc;
 
-use futures_util::future::{join, join_all};
+use futures_util::future::{join_all, join3};
 use serde::Serialize;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -30,13 +36,17 @@ enum Meaning {
         execution: String,
         first: u64,
     },
-    /// A fence or a new lease: no row means the lease is not (or no longer)
-    /// this node's.
+    /// A fence or a new lease: refused when the lease is not (or no
+    /// longer) this node's.
     Lease(stepline_store::Lease),
-    /// A dashboard count: sent after the batch's commit, on its own (see
-    /// [`apply`]).
-    Count,
 }
+
+/// The SQLSTATE `stepline_refuse` raises for an append that does not
+/// follow the stored history; its message is how many events are stored.
+const HISTORY_GAP: &str = "SL001";
+/// The SQLSTATE `stepline_refuse` raises for a fence or lease that does
+/// not hold.
+const LEASE_LOST: &str = "SL002";
 
 struct Statement {
     sql: &'static str,
@@ -81,19 +91,11 @@ impl Statements {
     }
 }
 
-/// Applies a batch's `statements` in one transaction. Its dashboard
-/// counts follow the commit in the same round trip, each a statement of
-/// its own: inside the transaction, every writer of a machine would hold
-/// one of its few count rows until its commit, and two batches taking two
-/// rows each in turn could deadlock. So a count can be lost to a crash
-/// between the commit and it (the dashboard is a close count, not a
-/// record), never applied for a batch that did not commit.
+/// Applies a batch's `statements` in one transaction, in one round trip.
+/// (The dashboard counts of the batch are not among them: see `counts`.)
 pub(crate) async fn apply(pool: &Arc<Pool>, statements: Statements) -> Result<(), StoreError> {
-    let (counts, statements): (Vec<Statement>, Vec<Statement>) = statements
-        .0
-        .into_iter()
-        .partition(|s| matches!(s.meaning, Meaning::Count));
-    if statements.is_empty() && counts.is_empty() {
+    let statements = statements.0;
+    if statements.is_empty() {
         return Ok(());
     }
     let mut conn = pool.get().await.map_err(StoreError::from)?;
@@ -101,46 +103,32 @@ pub(crate) async fn apply(pool: &Arc<Pool>, statements: Statements) -> Result<()
     for s in &statements {
         prepared.push(conn.statement(s.sql).await.map_err(StoreError::from)?);
     }
-    let mut counting = Vec::with_capacity(counts.len());
-    for s in &counts {
-        counting.push(conn.statement(s.sql).await.map_err(StoreError::from)?);
-    }
     let params = parameters(&statements);
-    let count_params = parameters(&counts);
-    let (begun, answers) = join(
+    let (begun, answers, committed) = join3(
         conn.client.batch_execute("BEGIN"),
         pipelined(&conn.client, &prepared, &params),
+        conn.client.batch_execute("COMMIT"),
     )
     .await;
     if let Err(e) = begun {
+        // The statements may have run outside a transaction, or not at
+        // all: the connection is in no known state.
         conn.discard();
         return Err(PostgresError::from(e).into());
     }
-    let mut failure: Option<StoreError> = None;
-    for (s, answer) in statements.iter().zip(answers) {
-        if let Some(e) = refusal(s, answer) {
-            failure = Some(e);
-            break;
-        }
-    }
+    let failure = statements
+        .iter()
+        .zip(answers)
+        .find_map(|(s, answer)| refusal(s, answer));
     let Some(failure) = failure else {
-        let (committed, counted) = join(
-            conn.client.batch_execute("COMMIT"),
-            pipelined(&conn.client, &counting, &count_params),
-        )
-        .await;
         if let Err(e) = committed {
             conn.discard();
             return Err(PostgresError::from(e).into());
         }
-        for counted in counted {
-            if let Err(e) = counted {
-                tracing::warn!(error = %PostgresError::from(e), "a dashboard count was not added");
-            }
-        }
         return Ok(());
     };
-    if conn.client.batch_execute("ROLLBACK").await.is_err() {
+    // A statement failed: the `COMMIT` rolled the transaction back.
+    if committed.is_err() {
         conn.discard();
         return Err(failure);
     }
@@ -224,16 +212,22 @@ fn refusal(
                 got: *first,
             })
         }
-        (Meaning::History { execution, first }, Ok(rows)) => {
-            let row = rows.first()?;
-            let (stored, added): (i64, i64) = (row.get(0), row.get(1));
-            (added == 0).then(|| StoreError::HistoryGap {
+        // The statement saw `stored` events (its refusal's message), in
+        // the transaction, after any earlier append of the batch.
+        (Meaning::History { execution, first }, Err(e))
+            if e.code().map(SqlState::code) == Some(HISTORY_GAP) =>
+        {
+            let stored = e
+                .as_db_error()
+                .and_then(|db| db.message().parse::<u64>().ok())
+                .unwrap_or(0);
+            Some(StoreError::HistoryGap {
                 execution: execution.clone(),
-                expected: u64::try_from(stored).unwrap_or(0) + 1,
+                expected: stored + 1,
                 got: *first,
             })
         }
-        (Meaning::Lease(lease), Ok(rows)) if rows.is_empty() => {
+        (Meaning::Lease(lease), Err(e)) if e.code().map(SqlState::code) == Some(LEASE_LOST) => {
             Some(stepline_store::cluster::fenced(lease))
         }
         (_, Err(e)) => Some(PostgresError::from(e).into()),
@@ -314,7 +308,9 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
                           WHERE stored.n = $4
                           RETURNING 1
                       )
-                      SELECT stored.n, (SELECT count(*) FROM added) FROM stored",
+                      SELECT CASE WHEN stored.n = $4 THEN (SELECT count(*) FROM added)
+                          ELSE stepline_refuse('SL001', stored.n::text)
+                      END FROM stored",
                 params: vec![
                     text(execution),
                     Box::new(ids),
@@ -440,31 +436,8 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
                 Box::new(encode(r)?),
             ],
         ),
-        WriteOp::AddStats(delta) => {
-            let stats = &delta.stats;
-            let counts = [
-                stats.started,
-                stats.redriven,
-                stats.succeeded,
-                stats.failed,
-                stats.timed_out,
-                stats.aborted,
-            ];
-            let mut params: Vec<Param> = vec![
-                text(&delta.state_machine),
-                Box::new(delta.hour),
-                Box::new(next_shard()),
-            ];
-            params.extend(counts.map(|n| Box::new(int(n)) as Param));
-            params.push(Box::new(
-                stats.durations.iter().map(|n| int(*n)).collect::<Vec<i64>>(),
-            ));
-            Statement {
-                sql: ADD_STATS,
-                params,
-                meaning: Meaning::Count,
-            }
-        }
+        // Gathered in memory and added once a second (see `counts`).
+        WriteOp::AddStats(_) => return Ok(None),
         WriteOp::Fence(lease) => Statement {
             sql: crate::cluster::FENCE,
             params: lease_params(lease),
@@ -481,46 +454,6 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
         ),
     }))
 }
-
-/// How many rows each count is spread over (see the schema's migration 3).
-const STATS_SHARDS: i16 = 8;
-
-/// The row a write adds to: in turn, so that concurrent writers of one
-/// machine mostly take different rows.
-fn next_shard() -> i16 {
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    (n % STATS_SHARDS as u16) as i16
-}
-
-/// Adds a delta to its hour's row and (without durations) to the total's:
-/// counts added, histograms added bucket by bucket.
-const ADD_STATS: &str = "WITH bucket AS (
-         INSERT INTO machine_stats AS s (state_machine, hour, shard, started, redriven,
-             succeeded, failed, timed_out, aborted, durations)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (state_machine, hour, shard) DO UPDATE SET
-             started = s.started + EXCLUDED.started,
-             redriven = s.redriven + EXCLUDED.redriven,
-             succeeded = s.succeeded + EXCLUDED.succeeded,
-             failed = s.failed + EXCLUDED.failed,
-             timed_out = s.timed_out + EXCLUDED.timed_out,
-             aborted = s.aborted + EXCLUDED.aborted,
-             durations = ARRAY(
-                 SELECT coalesce(a, 0) + coalesce(b, 0)
-                 FROM unnest(s.durations, EXCLUDED.durations) WITH ORDINALITY AS t(a, b, i)
-                 ORDER BY i)
-     )
-     INSERT INTO machine_stats AS s (state_machine, hour, shard, started, redriven,
-         succeeded, failed, timed_out, aborted, durations)
-     VALUES ($1, -1, $3, $4, $5, $6, $7, $8, $9, '{}')
-     ON CONFLICT (state_machine, hour, shard) DO UPDATE SET
-         started = s.started + EXCLUDED.started,
-         redriven = s.redriven + EXCLUDED.redriven,
-         succeeded = s.succeeded + EXCLUDED.succeeded,
-         failed = s.failed + EXCLUDED.failed,
-         timed_out = s.timed_out + EXCLUDED.timed_out,
-         aborted = s.aborted + EXCLUDED.aborted";
 
 fn lease_params(lease: &stepline_store::Lease) -> Vec<Param> {
     vec![
