@@ -19,7 +19,9 @@ use futures_util::future::poll_fn;
 use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use stepline_store::{Cluster, ClusterMessage, Lease, NodeRecord, SharedActivityTask, StoreError};
+use stepline_store::{
+    Cluster, ClusterMessage, Lease, NodeRecord, SharedActivityTask, SharedSlots, StoreError,
+};
 
 use crate::reads::{Param, int};
 use crate::{PostgresError, PostgresStore};
@@ -151,7 +153,7 @@ async fn listen_loop(
 /// them.
 const ORPHANS: &str = "LEFT JOIN leases l ON l.execution = e.arn
      LEFT JOIN nodes n ON n.id = l.node
-     WHERE e.status = 'RUNNING'
+     WHERE e.status = 'RUNNING' AND e.queued_priority IS NULL
        AND (n.id IS NULL OR n.expires <= clock_timestamp())
        AND l.node IS DISTINCT FROM $1
        AND (l.node IS DISTINCT FROM 'released by ' || $1
@@ -379,6 +381,26 @@ impl Cluster for PostgresStore {
             )
         })
         .unwrap_or(false)
+    }
+
+    fn slots(&self, state_machine: &str) -> Result<SharedSlots, StoreError> {
+        // The running ones count; the queued ones come in the order they
+        // start (what the in-memory queue of one node orders by).
+        let rows = self.rows(
+            "SELECT arn, queued_priority FROM executions
+             WHERE status = 'RUNNING' AND map_run_arn IS NULL
+               AND (state_machine_arn = $1 OR starts_with(state_machine_arn, $1 || ':'))
+             ORDER BY queued_priority DESC NULLS LAST, start_ns, arn",
+            vec![text(state_machine)],
+        )?;
+        let mut slots = SharedSlots::default();
+        for row in &rows {
+            match row.get::<_, Option<i32>>(1) {
+                Some(priority) => slots.queued.push((row.get(0), priority)),
+                None => slots.running += 1,
+            }
+        }
+        Ok(slots)
     }
 }
 

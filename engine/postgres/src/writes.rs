@@ -39,6 +39,11 @@ enum Meaning {
     /// A fence or a new lease: refused when the lease is not (or no
     /// longer) this node's.
     Lease(stepline_store::Lease),
+    /// A slot claim: refused when the machine has no free slot.
+    Slot(String),
+    /// A queued execution leaving its queue: refused when it no longer
+    /// waits there.
+    Queued(String),
 }
 
 /// The SQLSTATE `stepline_refuse` raises for an append that does not
@@ -47,6 +52,10 @@ const HISTORY_GAP: &str = "SL001";
 /// The SQLSTATE `stepline_refuse` raises for a fence or lease that does
 /// not hold.
 const LEASE_LOST: &str = "SL002";
+/// ... for a slot claim with no free slot.
+const NO_SLOT: &str = "SL003";
+/// ... for a queued execution that is no longer queued.
+const NOT_QUEUED: &str = "SL004";
 
 struct Statement {
     sql: &'static str,
@@ -79,6 +88,15 @@ impl Statements {
     pub(crate) fn of(batch: &WriteBatch) -> Result<Self, StoreError> {
         let mut statements = Vec::with_capacity(batch.ops.len());
         for op in &batch.ops {
+            // The claim counts in a statement of its own after the lock,
+            // so that it sees every start committed before the lock was
+            // granted (each statement reads as of its own start).
+            if let WriteOp::TakeSlot(claim) = op {
+                statements.push(plain(
+                    "SELECT pg_advisory_xact_lock(hashtext('max_running ' || $1))",
+                    vec![text(&claim.state_machine)],
+                ));
+            }
             if let Some(s) = statement(op)? {
                 statements.push(s);
             }
@@ -230,6 +248,14 @@ fn refusal(
         (Meaning::Lease(lease), Err(e)) if e.code().map(SqlState::code) == Some(LEASE_LOST) => {
             Some(stepline_store::cluster::fenced(lease))
         }
+        (Meaning::Slot(machine), Err(e)) if e.code().map(SqlState::code) == Some(NO_SLOT) => {
+            Some(StoreError::NoSlot {
+                state_machine: machine.clone(),
+            })
+        }
+        (Meaning::Queued(arn), Err(e)) if e.code().map(SqlState::code) == Some(NOT_QUEUED) => {
+            Some(StoreError::NotQueued(arn.clone()))
+        }
         (_, Err(e)) => Some(PostgresError::from(e).into()),
         (_, Ok(_)) => None,
     }
@@ -252,8 +278,8 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
         }
         WriteOp::CreateExecution(r) => Statement {
             sql: "INSERT INTO executions (arn, state_machine_arn, name, unique_name, status,
-                     start_ns, redriven, map_run_arn, summary, record)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                     start_ns, redriven, map_run_arn, summary, record, queued_priority)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             params: execution_params(r)?,
             meaning: Meaning::Create {
                 state_machine: r.state_machine_arn.clone(),
@@ -262,12 +288,12 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
         },
         WriteOp::UpdateExecution(r) => plain(
             "INSERT INTO executions (arn, state_machine_arn, name, unique_name, status,
-                 start_ns, redriven, map_run_arn, summary, record)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 start_ns, redriven, map_run_arn, summary, record, queued_priority)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (arn) DO UPDATE SET status = EXCLUDED.status,
                  start_ns = EXCLUDED.start_ns, redriven = EXCLUDED.redriven,
                  map_run_arn = EXCLUDED.map_run_arn, summary = EXCLUDED.summary,
-                 record = EXCLUDED.record",
+                 record = EXCLUDED.record, queued_priority = EXCLUDED.queued_priority",
             execution_params(r)?,
         ),
         WriteOp::AppendJournal { entries, .. } if entries.is_empty() => return Ok(None),
@@ -448,12 +474,48 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
             params: lease_params(lease),
             meaning: Meaning::Lease(lease.clone()),
         },
+        WriteOp::TakeSlot(claim) => Statement {
+            sql: TAKE_SLOT,
+            params: vec![
+                text(&claim.state_machine),
+                Box::new(i64::from(claim.max)),
+                Box::new(claim.queued.clone()),
+            ],
+            meaning: Meaning::Slot(claim.state_machine.clone()),
+        },
+        WriteOp::LeaveQueue(arn) => Statement {
+            sql: "SELECT CASE WHEN EXISTS (
+                     SELECT 1 FROM executions
+                     WHERE arn = $1 AND status = 'RUNNING' AND queued_priority IS NOT NULL
+                     FOR UPDATE
+                 ) THEN 1 ELSE stepline_refuse('SL004', 'no longer queued') END",
+            params: vec![text(arn)],
+            meaning: Meaning::Queued(arn.clone()),
+        },
         WriteOp::RemoveMessage(id) => plain(
             "DELETE FROM messages WHERE id = $1",
             vec![Box::new(int(*id))],
         ),
     }))
 }
+
+/// A slot claim, after the machine's lock: fewer running than the limit
+/// (`$2`) and, for a new execution, nobody queued; for a queued one
+/// (`$3`), that it still waits, its row locked so that a stop of it
+/// waits for this start (and then finds it started).
+const TAKE_SLOT: &str = "WITH mine AS (
+         SELECT queued_priority IS NOT NULL AS queued FROM executions
+         WHERE status = 'RUNNING' AND map_run_arn IS NULL
+           AND (state_machine_arn = $1 OR starts_with(state_machine_arn, $1 || ':'))
+     )
+     SELECT CASE WHEN (SELECT count(*) FROM mine WHERE NOT queued) < $2
+         AND CASE WHEN $3::text IS NULL THEN NOT EXISTS (SELECT 1 FROM mine WHERE queued)
+             ELSE EXISTS (
+                 SELECT 1 FROM executions
+                 WHERE arn = $3 AND status = 'RUNNING' AND queued_priority IS NOT NULL
+                 FOR UPDATE)
+             END
+         THEN 1 ELSE stepline_refuse('SL003', 'no free slot') END";
 
 fn lease_params(lease: &stepline_store::Lease) -> Vec<Param> {
     vec![
@@ -476,5 +538,6 @@ fn execution_params(r: &stepline_store::ExecutionRecord) -> Result<Vec<Param>, S
         Box::new(summary.map_run_arn.clone()),
         Box::new(encode(&summary)?),
         Box::new(encode(r)?),
+        Box::new(r.queued.map(|q| q.priority)),
     ])
 }
