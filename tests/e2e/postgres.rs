@@ -459,7 +459,9 @@ fn two_nodes_share_the_dashboards_counts() {
     assert_eq!(status, 200, "{started}");
     let arn = started["executionArn"].as_str().expect("arn").to_owned();
     eventually("one-more ends", 20, || {
-        nodes[1].call("DescribeExecution", &json!({"executionArn": arn})).1["status"]
+        nodes[1]
+            .call("DescribeExecution", &json!({"executionArn": arn}))
+            .1["status"]
             == "SUCCEEDED"
     });
     let (running, window) = day(&nodes[1]);
@@ -554,7 +556,14 @@ max_running = 2
         .collect();
     let last = waiting[waiting.len() - 1];
     for node in [&first, &second] {
-        let e = http(node.addr, "GET", &format!("/v1/executions/gated/e{last}"), &[], b"").json();
+        let e = http(
+            node.addr,
+            "GET",
+            &format!("/v1/executions/gated/e{last}"),
+            &[],
+            b"",
+        )
+        .json();
         assert_eq!(e["status"], "RUNNING", "{e}");
         assert_eq!(
             e["queued"],
@@ -575,7 +584,14 @@ max_running = 2
         &json!({"executionArn": arns[stopped], "error": "NotNeeded"}),
     );
     assert_eq!(status, 200, "{reply}");
-    let e = http(first.addr, "GET", &format!("/v1/executions/gated/e{stopped}"), &[], b"").json();
+    let e = http(
+        first.addr,
+        "GET",
+        &format!("/v1/executions/gated/e{stopped}"),
+        &[],
+        b"",
+    )
+    .json();
     assert_eq!(e["status"], "ABORTED", "{e}");
 
     // The first node dies with its share running; the second carries on.
@@ -585,8 +601,14 @@ max_running = 2
     }
     for i in (0..8).filter(|i| *i != stopped) {
         eventually(&format!("e{i} to succeed"), 60, || {
-            http(second.addr, "GET", &format!("/v1/executions/gated/e{i}"), &[], b"").json()
-                ["status"]
+            http(
+                second.addr,
+                "GET",
+                &format!("/v1/executions/gated/e{i}"),
+                &[],
+                b"",
+            )
+            .json()["status"]
                 == "SUCCEEDED"
         });
         let history = http(

@@ -212,7 +212,11 @@ fn params(machine: &str, hour: i64, stats: &MachineStats) -> Vec<Param> {
     ];
     params.extend(counts.map(|n| Box::new(int(n)) as Param));
     params.push(Box::new(
-        stats.durations.iter().map(|n| int(*n)).collect::<Vec<i64>>(),
+        stats
+            .durations
+            .iter()
+            .map(|n| int(*n))
+            .collect::<Vec<i64>>(),
     ));
     params
 }

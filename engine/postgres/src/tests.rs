@@ -475,7 +475,10 @@ fn shared_slots_are_counted_and_claimed_once() {
     let mut batch = WriteBatch::new();
     batch.push(WriteOp::UpdateExecution(ended));
     store.apply(&batch).unwrap();
-    assert!(matches!(start("e", None), Err(StoreError::NoSlot { .. })), "no overtaking");
+    assert!(
+        matches!(start("e", None), Err(StoreError::NoSlot { .. })),
+        "no overtaking"
+    );
     start("d", Some(&arn("d"))).unwrap();
     assert!(matches!(
         start("d", Some(&arn("d"))),
@@ -500,5 +503,8 @@ fn shared_slots_are_counted_and_claimed_once() {
         .heartbeat("n", "http://n", std::time::Duration::from_secs(30))
         .unwrap();
     let claimed = store.claim("n", 100).unwrap();
-    assert!(claimed.iter().all(|l| l.execution != arn("f")), "{claimed:?}");
+    assert!(
+        claimed.iter().all(|l| l.execution != arn("f")),
+        "{claimed:?}"
+    );
 }

@@ -97,7 +97,9 @@ pub fn idempotency_key(execution_arn: &str, task: TaskId) -> String {
 
 impl DurableExecution {
     /// Starts a new execution: its record (the name must be free), the Start
-    /// command and the first events, in one batch.
+    /// command and the first events, in one batch; with `slot`, the batch
+    /// claims a slot of a shared `max_running` first.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         store: &dyn Store,
         machine: Arc<StateMachine>,
@@ -827,9 +829,17 @@ mod tests {
 
     fn start(store: &SledStore) -> (DurableExecution, Pending) {
         let input: Value = serde_json::from_str(&record().input).expect("input");
-        let (execution, effects) =
-            DurableExecution::start(store, machine(), info(), record(), input, DURABLE, None, None)
-                .expect("start");
+        let (execution, effects) = DurableExecution::start(
+            store,
+            machine(),
+            info(),
+            record(),
+            input,
+            DURABLE,
+            None,
+            None,
+        )
+        .expect("start");
         store.flush().expect("flush");
         let mut pending = Pending::default();
         pending.absorb(effects);
@@ -1171,8 +1181,16 @@ mod tests {
         let store = SledStore::open(&dir).expect("open");
         let _first = start(&store);
         let input = json!({"items": []});
-        let second =
-            DurableExecution::start(&store, machine(), info(), record(), input, DURABLE, None, None);
+        let second = DurableExecution::start(
+            &store,
+            machine(),
+            info(),
+            record(),
+            input,
+            DURABLE,
+            None,
+            None,
+        );
         assert!(matches!(
             second,
             Err(stepline_store::StoreError::ExecutionExists { .. })

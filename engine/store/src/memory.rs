@@ -537,10 +537,10 @@ impl Store for MemoryStore {
                 }
                 // Refused by `check`.
                 WriteOp::Fence(_)
-            | WriteOp::PutLease(_)
-            | WriteOp::RemoveMessage(_)
-            | WriteOp::TakeSlot(_)
-            | WriteOp::LeaveQueue(_) => {}
+                | WriteOp::PutLease(_)
+                | WriteOp::RemoveMessage(_)
+                | WriteOp::TakeSlot(_)
+                | WriteOp::LeaveQueue(_) => {}
             }
         }
         Ok(())

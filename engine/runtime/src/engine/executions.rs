@@ -126,7 +126,9 @@ impl Engine {
             && claim.is_none()
             && !self.take_slot(machine_arn, max)
         {
-            return self.queue_start(machine_arn, record, priority, input_text).await;
+            return self
+                .queue_start(machine_arn, record, priority, input_text)
+                .await;
         }
         let slot_of = limited
             .filter(|_| claim.is_none())

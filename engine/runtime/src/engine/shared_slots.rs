@@ -100,15 +100,16 @@ impl Engine {
     }
 
     /// Where a queued execution stands in its machine's shared queue.
-    pub(super) fn shared_queue_position(
-        &self,
-        record: &ExecutionRecord,
-    ) -> Option<QueuePosition> {
+    pub(super) fn shared_queue_position(&self, record: &ExecutionRecord) -> Option<QueuePosition> {
         let queued = record.queued?;
         let cluster = self.shared_store()?;
         let machine_arn = unqualified(&record.state_machine_arn);
         let slots = off_worker(|| cluster.slots(machine_arn)).ok()?;
-        let position = slots.queued.iter().position(|(arn, _)| *arn == record.arn)? + 1;
+        let position = slots
+            .queued
+            .iter()
+            .position(|(arn, _)| *arn == record.arn)?
+            + 1;
         Some(QueuePosition {
             position,
             priority: queued.priority,
