@@ -91,8 +91,11 @@ impl Engine {
                 // Another node took the slot, or started this head first:
                 // look again.
                 Ok(()) | Err(EngineError::Store(StoreError::NoSlot { .. })) => {}
+                // Left to the next look (a claim round), rather than tried
+                // again at once.
                 Err(e) => {
                     tracing::error!(execution = %head, error = %e, "a queued execution could not start");
+                    return Ok(());
                 }
             }
         }
