@@ -91,11 +91,6 @@ fn check_limits(config: &Config) -> Result<(), String> {
             ));
         }
     }
-    if !config.limits.is_empty() && config.store.url.is_some() {
-        return Err(
-            "limits: max_running is counted by one node; it cannot be used with the postgres store (several nodes)".into(),
-        );
-    }
     Ok(())
 }
 
@@ -460,10 +455,6 @@ mod tests {
             (
                 "[tasks.lambda]\nf = { process = \"nope\" }\n",
                 "not registered",
-            ),
-            (
-                "[store]\nurl = \"postgres://db/stepline\"\n[[limits]]\nstate_machine = \"m\"\nmax_running = 1\n",
-                "cannot be used with the postgres store",
             ),
             (
                 "[pools.w]\nslots = 1\nprocesses = [\"nope\"]\n",

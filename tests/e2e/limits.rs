@@ -18,7 +18,7 @@ use crate::support::eventually;
 use crate::support::{Serve, TempDir, stepline_binary};
 
 /// Logs `start NAME`, waits until `$GO/NAME` exists, logs `end NAME`.
-const GATE: &str = r#"input=$(cat)
+pub(crate) const GATE: &str = r#"input=$(cat)
 name=$(printf '%s' "$input" | sed 's/.*"name": *"\([^"]*\)".*/\1/')
 echo "start $name" >> "$LOG"
 while [ ! -e "$GO/$name" ]; do sleep 0.02; done
@@ -37,7 +37,7 @@ fn post(addr: SocketAddr, path: &str, body: &str) -> Reply {
 /// The log read as events: the names in the order they first started,
 /// and the most that ever ran at once (a name started again after a
 /// crash, while its first process still waits, counts once).
-fn read_log(log: &Path) -> (Vec<String>, usize, BTreeSet<String>) {
+pub(crate) fn read_log(log: &Path) -> (Vec<String>, usize, BTreeSet<String>) {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let mut first_starts = Vec::new();
     let mut running = BTreeSet::new();

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::json;
 
-use crate::support::{Serve, TempDir, stepline_binary};
+use crate::support::{Serve, TempDir, eventually, stepline_binary};
 
 /// A config file putting the store in a new schema of the test database
 /// (nodes' leases of two seconds, so that a killed node's executions are
@@ -88,14 +88,14 @@ fn store_migrate_creates_the_schema_once() {
     let first = crate::support::stepline(&["store", "migrate", "--config", config]);
     assert_eq!(first.status, 0, "{}", first.stderr);
     assert!(
-        first.stdout.contains("migrated from version 0 to 4"),
+        first.stdout.contains("migrated from version 0 to 5"),
         "{}",
         first.stdout
     );
     let again = crate::support::stepline(&["store", "migrate", "--config", config]);
     assert_eq!(again.status, 0, "{}", again.stderr);
     assert!(
-        again.stdout.contains("is at version 4: nothing to do"),
+        again.stdout.contains("is at version 5: nothing to do"),
         "{}",
         again.stdout
     );
@@ -436,16 +436,12 @@ fn two_nodes_share_the_dashboards_counts() {
         let m = &body["stateMachines"][0];
         (m["running"].clone(), m["windows"]["day"].clone())
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while day(&nodes[0]).1["finished"] != 12 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the counts: {:?}",
-            day(&nodes[0])
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    // Each node gathers its counts in memory and adds them to the table
+    // once a second: a node sees the other's within about a second.
     for node in &nodes {
+        eventually("every execution counted on both nodes", 20, || {
+            day(node).1["finished"] == 12
+        });
         let (running, window) = day(node);
         assert_eq!(running, 0, "{window}");
         assert_eq!(
@@ -454,4 +450,193 @@ fn two_nodes_share_the_dashboards_counts() {
             "{window}"
         );
     }
+    // The node an execution ended on counts it at once, flushed or not.
+    let (status, started) = nodes[1].call(
+        "StartExecution",
+        &json!({"stateMachineArn": machine, "name": "one-more",
+                "input": json!({"ok": true}).to_string()}),
+    );
+    assert_eq!(status, 200, "{started}");
+    let arn = started["executionArn"].as_str().expect("arn").to_owned();
+    eventually("one-more ends", 20, || {
+        nodes[1]
+            .call("DescribeExecution", &json!({"executionArn": arn}))
+            .1["status"]
+            == "SUCCEEDED"
+    });
+    let (running, window) = day(&nodes[1]);
+    assert_eq!(running, 0, "{window}");
+    assert_eq!(
+        (&window["started"], &window["succeeded"]),
+        (&json!(13), &json!(9)),
+        "{window}"
+    );
+}
+
+/// `max_running` over two nodes: eight starts of a state machine limited
+/// to 2, through both nodes, never run more than two at once (counted by
+/// the gate's log); a queued one is seen queued from either node and
+/// stopped through the other before it runs; then the node that started
+/// half of them dies (SIGKILL) with executions running, and the other
+/// carries them and the rest of the queue on: every one but the stopped
+/// one succeeds, each started once in its history.
+#[test]
+fn max_running_is_counted_across_the_cluster() {
+    use crate::limits::{GATE, read_log};
+    use crate::rest::http;
+
+    let dir = TempDir::new("pg-limits");
+    let log = dir.path().join("log");
+    let go = dir.path().join("go");
+    std::fs::create_dir_all(&go).expect("go dir");
+    let gate = dir.write("gate.sh", GATE);
+    let more = format!(
+        r#"
+[tasks.processes.gate]
+command = "/bin/sh"
+args = ["{gate}"]
+env = {{ LOG = "{log}", GO = "{go}" }}
+
+[[limits]]
+state_machine = "gated"
+max_running = 2
+"#,
+        gate = gate.display(),
+        log = log.display(),
+        go = go.display(),
+    );
+    let Some(config) = crate::postgres::postgres_config_with(&dir, "cluster max_running", &more)
+    else {
+        return;
+    };
+    let binary = stepline_binary();
+    let [first, second] = [0, 1].map(|i| {
+        Serve::start_with(
+            &binary,
+            &dir.path().join(format!("node-{i}")),
+            Some(&config),
+        )
+    });
+    let definition = json!({
+        "StartAt": "Gate",
+        "States": {
+            "Gate": {"Type": "Task", "Resource": "stepline:process:gate", "TimeoutSeconds": 300, "End": true}
+        }
+    });
+    let reply = http(
+        first.addr,
+        "POST",
+        "/v1/state-machines?name=gated",
+        &[],
+        definition.to_string().as_bytes(),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let mut arns = Vec::new();
+    for i in 0..8 {
+        let node = if i % 2 == 0 { &first } else { &second };
+        let reply = http(
+            node.addr,
+            "POST",
+            &format!("/v1/state-machines/gated/executions?name=e{i}"),
+            &[],
+            json!({"name": format!("e{i}")}).to_string().as_bytes(),
+        );
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        arns.push(reply.json()["arn"].as_str().expect("arn").to_owned());
+    }
+    eventually("two to start", 30, || read_log(&log).0.len() == 2);
+    // The nodes' queue rounds come and go: still two.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (started, most, _) = read_log(&log);
+    assert_eq!((started.len(), most), (2, 2), "{started:?}");
+
+    // Queued, as either node sees it: the six not started wait.
+    let waiting: Vec<usize> = (0..8)
+        .filter(|i| !started.contains(&format!("e{i}")))
+        .collect();
+    let last = waiting[waiting.len() - 1];
+    for node in [&first, &second] {
+        let e = http(
+            node.addr,
+            "GET",
+            &format!("/v1/executions/gated/e{last}"),
+            &[],
+            b"",
+        )
+        .json();
+        assert_eq!(e["status"], "RUNNING", "{e}");
+        assert_eq!(
+            e["queued"],
+            json!({"position": 6, "length": 6, "priority": 0}),
+            "{e}"
+        );
+    }
+    let metrics = http(second.addr, "GET", "/metrics", &[], b"").body;
+    assert!(
+        metrics.contains("stepline_limited_running{state_machine=\"gated\"} 2")
+            && metrics.contains("stepline_limited_queued{state_machine=\"gated\"} 6"),
+        "{metrics}"
+    );
+    // Stopped through the node that did not start it: never runs.
+    let stopped = waiting[0];
+    let (status, reply) = second.call(
+        "StopExecution",
+        &json!({"executionArn": arns[stopped], "error": "NotNeeded"}),
+    );
+    assert_eq!(status, 200, "{reply}");
+    let e = http(
+        first.addr,
+        "GET",
+        &format!("/v1/executions/gated/e{stopped}"),
+        &[],
+        b"",
+    )
+    .json();
+    assert_eq!(e["status"], "ABORTED", "{e}");
+
+    // The first node dies with its share running; the second carries on.
+    first.kill();
+    for i in 0..8 {
+        std::fs::write(go.join(format!("e{i}")), b"").expect("go");
+    }
+    for i in (0..8).filter(|i| *i != stopped) {
+        eventually(&format!("e{i} to succeed"), 60, || {
+            http(
+                second.addr,
+                "GET",
+                &format!("/v1/executions/gated/e{i}"),
+                &[],
+                b"",
+            )
+            .json()["status"]
+                == "SUCCEEDED"
+        });
+        let history = http(
+            second.addr,
+            "GET",
+            &format!("/v1/executions/gated/e{i}/history"),
+            &[],
+            b"",
+        )
+        .json();
+        let starts = history["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter(|e| e["type"] == "ExecutionStarted")
+            .count();
+        assert_eq!(starts, 1, "e{i}: {history}");
+    }
+    let (started, most, _) = read_log(&log);
+    assert!(most <= 2, "{most} ran at once");
+    assert!(
+        !started.contains(&format!("e{stopped}")),
+        "the stopped one never ran: {started:?}"
+    );
+    assert_eq!(started.len(), 7, "{started:?}");
+    eventually("the slots and the queue to empty", 10, || {
+        let metrics = http(second.addr, "GET", "/metrics", &[], b"").body;
+        metrics.contains("stepline_limited_running{state_machine=\"gated\"} 0")
+            && metrics.contains("stepline_limited_queued{state_machine=\"gated\"} 0")
+    });
 }

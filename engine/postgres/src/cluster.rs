@@ -19,25 +19,36 @@ use futures_util::future::poll_fn;
 use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use stepline_store::{Cluster, ClusterMessage, Lease, NodeRecord, SharedActivityTask, StoreError};
+use stepline_store::{
+    Cluster, ClusterMessage, Lease, NodeRecord, SharedActivityTask, SharedSlots, StoreError,
+};
 
 use crate::reads::{Param, int};
 use crate::{PostgresError, PostgresStore};
 
-/// The statement a [`stepline_store::WriteOp::Fence`] becomes: one row
-/// while the lease holds.
-pub(crate) const FENCE: &str = "SELECT 1 FROM leases l JOIN nodes n ON n.id = l.node
-     WHERE l.execution = $1 AND l.node = $2 AND l.epoch = $3
-       AND n.expires > clock_timestamp()
-     FOR SHARE OF l";
+/// The statement a [`stepline_store::WriteOp::Fence`] becomes: raises
+/// SQLSTATE `SL002` unless the lease holds (an error, so that the batch's
+/// pipelined `COMMIT` rolls back).
+pub(crate) const FENCE: &str = "WITH fence AS (
+         SELECT 1 FROM leases l JOIN nodes n ON n.id = l.node
+         WHERE l.execution = $1 AND l.node = $2 AND l.epoch = $3
+           AND n.expires > clock_timestamp()
+         FOR SHARE OF l
+     )
+     SELECT CASE WHEN EXISTS (SELECT 1 FROM fence) THEN 1
+         ELSE stepline_refuse('SL002', 'the lease is no longer this node''s') END";
 
 /// The statement of [`stepline_store::WriteOp::PutLease`]: a new lease,
-/// or a later epoch over an older one (a redrive); no row when a lease at
-/// that epoch or later is already there.
-pub(crate) const PUT_LEASE: &str = "INSERT INTO leases (execution, node, epoch) VALUES ($1, $2, $3)
-     ON CONFLICT (execution) DO UPDATE SET node = EXCLUDED.node, epoch = EXCLUDED.epoch
-         WHERE leases.epoch < EXCLUDED.epoch
-     RETURNING 1";
+/// or a later epoch over an older one (a redrive); raises SQLSTATE
+/// `SL002` when a lease at that epoch or later is already there.
+pub(crate) const PUT_LEASE: &str = "WITH put AS (
+         INSERT INTO leases (execution, node, epoch) VALUES ($1, $2, $3)
+         ON CONFLICT (execution) DO UPDATE SET node = EXCLUDED.node, epoch = EXCLUDED.epoch
+             WHERE leases.epoch < EXCLUDED.epoch
+         RETURNING 1
+     )
+     SELECT CASE WHEN EXISTS (SELECT 1 FROM put) THEN 1
+         ELSE stepline_refuse('SL002', 'a later lease is already there') END";
 
 /// The wake-ups of the node this process is: notified on each `NOTIFY`
 /// that names it.
@@ -142,7 +153,7 @@ async fn listen_loop(
 /// them.
 const ORPHANS: &str = "LEFT JOIN leases l ON l.execution = e.arn
      LEFT JOIN nodes n ON n.id = l.node
-     WHERE e.status = 'RUNNING'
+     WHERE e.status = 'RUNNING' AND e.queued_priority IS NULL
        AND (n.id IS NULL OR n.expires <= clock_timestamp())
        AND l.node IS DISTINCT FROM $1
        AND (l.node IS DISTINCT FROM 'released by ' || $1
@@ -161,6 +172,11 @@ impl Cluster for PostgresStore {
     }
 
     fn leave(&self, node: &str) -> Result<(), StoreError> {
+        // A clean stop: the dashboard's counts of this node's last second
+        // go to the table before it goes.
+        if let Err(e) = self.flush_counts() {
+            tracing::warn!(error = %e, "the dashboard's last counts were not added");
+        }
         self.rows(
             "UPDATE nodes SET expires = clock_timestamp() - interval '1 second' WHERE id = $1",
             vec![text(node)],
@@ -365,6 +381,26 @@ impl Cluster for PostgresStore {
             )
         })
         .unwrap_or(false)
+    }
+
+    fn slots(&self, state_machine: &str) -> Result<SharedSlots, StoreError> {
+        // The running ones count; the queued ones come in the order they
+        // start (what the in-memory queue of one node orders by).
+        let rows = self.rows(
+            "SELECT arn, queued_priority FROM executions
+             WHERE status = 'RUNNING' AND map_run_arn IS NULL
+               AND (state_machine_arn = $1 OR starts_with(state_machine_arn, $1 || ':'))
+             ORDER BY queued_priority DESC NULLS LAST, start_ns, arn",
+            vec![text(state_machine)],
+        )?;
+        let mut slots = SharedSlots::default();
+        for row in &rows {
+            match row.get::<_, Option<i32>>(1) {
+                Some(priority) => slots.queued.push((row.get(0), priority)),
+                None => slots.running += 1,
+            }
+        }
+        Ok(slots)
     }
 }
 

@@ -18,6 +18,7 @@
 //! migrated at open ([`schema`]).
 
 mod cluster;
+mod counts;
 mod pool;
 mod reads;
 pub mod schema;
@@ -27,7 +28,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stepline_store::{Store, StoreError, WriteBatch};
+use stepline_store::{Store, StoreError, WriteBatch, WriteOp};
 
 use crate::pool::Pool;
 pub use crate::schema::{Migrated, SCHEMA_VERSION};
@@ -104,6 +105,8 @@ pub struct PostgresStore {
     node: String,
     /// Wake-ups for the messages of this process's node.
     listener: Arc<cluster::Listener>,
+    /// The dashboard's counts of committed batches, not yet in the table.
+    counts: Arc<counts::Counts>,
 }
 
 impl PostgresStore {
@@ -155,12 +158,19 @@ impl PostgresStore {
             schema: options.schema.clone(),
             node,
             listener: Arc::default(),
+            counts: Arc::default(),
         };
         let schema = options.schema.clone();
         let migrated = store.run(|pool| async move {
             let mut conn = pool.connect().await?;
             schema::migrate(&mut conn.client, &schema).await
         })?;
+        if let Some(runtime) = store.runtime.as_ref() {
+            runtime.spawn(counts::flush_loop(
+                Arc::clone(&store.pool),
+                Arc::clone(&store.counts),
+            ));
+        }
         Ok((store, migrated))
     }
 
@@ -190,8 +200,19 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// Adds the pending dashboard counts to the table now (a clean stop).
+    pub(crate) fn flush_counts(&self) -> Result<(), PostgresError> {
+        let counts = Arc::clone(&self.counts);
+        self.run(|pool| async move { counts.flush(&pool).await })
+    }
+}
+
 impl Drop for PostgresStore {
     fn drop(&mut self) {
+        if let Err(e) = self.flush_counts() {
+            tracing::warn!(error = %e, "the dashboard's last counts were not added");
+        }
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
@@ -204,10 +225,16 @@ impl Store for PostgresStore {
             return Ok(());
         }
         let statements = writes::Statements::of(batch)?;
-        if statements.is_empty() {
-            return Ok(());
+        let counted = batch.ops.iter().filter_map(|op| match op {
+            WriteOp::AddStats(delta) => Some(delta.clone()),
+            _ => None,
+        });
+        if !statements.is_empty() {
+            self.run(|pool| async move { Ok(writes::apply(&pool, statements).await) })??;
         }
-        self.run(|pool| async move { Ok(writes::apply(&pool, statements).await) })?
+        // Counted once committed, never for a batch that was not.
+        self.counts.add(counted);
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -1,6 +1,8 @@
 //! The read traits: one prepared statement each, the record decoded from
 //! its JSON text.
 
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -320,40 +322,61 @@ impl Stats for PostgresStore {
         from: i64,
         to: i64,
     ) -> Result<Vec<StatsBucket>, StoreError> {
-        let rows = self.rows(
-            "SELECT hour, started, redriven, succeeded, failed, timed_out, aborted, durations
-             FROM machine_stats WHERE state_machine = $1 AND hour BETWEEN $2 AND $3
-             ORDER BY hour",
-            vec![
-                text(state_machine),
-                Box::new(from.max(0)),
-                Box::new(to.max(0)),
-            ],
-        )?;
-        // A bucket's shards, one after the other: summed.
-        let mut out: Vec<StatsBucket> = Vec::new();
-        for row in &rows {
-            let hour: i64 = row.get(0);
-            let stats = stats_of(row);
-            match out.last_mut() {
-                Some(last) if last.hour == hour => last.stats.add(&stats),
-                _ => out.push(StatsBucket { hour, stats }),
+        let counts = Arc::clone(&self.counts);
+        let machine = state_machine.to_owned();
+        Ok(self.run(|pool| async move {
+            // The table and this node's pending counts, with no flush
+            // moving counts from one to the other in between.
+            let _read = counts.reading().await;
+            let mut conn = pool.get().await?;
+            let statement = conn
+                .statement(
+                    "SELECT hour, started, redriven, succeeded, failed, timed_out, aborted,
+                         durations
+                     FROM machine_stats WHERE state_machine = $1 AND hour BETWEEN $2 AND $3
+                     ORDER BY hour",
+                )
+                .await?;
+            let rows = conn
+                .client
+                .query(&statement, &[&machine, &from.max(0), &to.max(0)])
+                .await?;
+            // A bucket's shards, one after the other: summed.
+            let mut out: Vec<StatsBucket> = Vec::new();
+            for row in &rows {
+                let hour: i64 = row.get(0);
+                let stats = stats_of(row);
+                match out.last_mut() {
+                    Some(last) if last.hour == hour => last.stats.add(&stats),
+                    _ => out.push(StatsBucket { hour, stats }),
+                }
             }
-        }
-        Ok(out)
+            counts.add_pending_hours(&machine, from.max(0), to.max(0), &mut out);
+            Ok(out)
+        })?)
     }
 
     fn stats_total(&self, state_machine: &str) -> Result<MachineStats, StoreError> {
-        let rows = self.rows(
-            "SELECT -1, started, redriven, succeeded, failed, timed_out, aborted, durations
-             FROM machine_stats WHERE state_machine = $1 AND hour = -1",
-            vec![text(state_machine)],
-        )?;
-        let mut total = MachineStats::default();
-        for row in &rows {
-            total.add(&stats_of(row));
-        }
-        Ok(total)
+        let counts = Arc::clone(&self.counts);
+        let machine = state_machine.to_owned();
+        Ok(self.run(|pool| async move {
+            let _read = counts.reading().await;
+            let mut conn = pool.get().await?;
+            let statement = conn
+                .statement(
+                    "SELECT -1, started, redriven, succeeded, failed, timed_out, aborted,
+                         durations
+                     FROM machine_stats WHERE state_machine = $1 AND hour = -1",
+                )
+                .await?;
+            let rows = conn.client.query(&statement, &[&machine]).await?;
+            let mut total = MachineStats::default();
+            for row in &rows {
+                total.add(&stats_of(row));
+            }
+            counts.add_pending_total(&machine, &mut total);
+            Ok(total)
+        })?)
     }
 }
 

@@ -172,6 +172,25 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (state_machine, hour, shard)
     );
     "#,
+    // 5: a refusal raised inside a write's transaction (a fence that does
+    // not hold, an append that does not follow the history, no free slot),
+    // so that the batch's pipelined COMMIT rolls it back and a write is one
+    // round trip. Returns bigint to stand in any CASE branch of a count or
+    // id. And the queued mark as a column, for max_running in a cluster.
+    r#"
+    CREATE FUNCTION stepline_refuse(code text, reason text) RETURNS bigint
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = reason;
+    END
+    $$;
+
+    -- max_running counted by every node: a queued execution's priority
+    -- (NULL once it runs), and the running executions by state machine.
+    ALTER TABLE executions ADD COLUMN queued_priority integer;
+    CREATE INDEX executions_running_by_machine
+        ON executions (state_machine_arn) WHERE status = 'RUNNING';
+    "#,
 ];
 
 /// The schema version this build writes and reads.

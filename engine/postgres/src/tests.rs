@@ -415,3 +415,96 @@ fn a_node_left_alone_takes_back_what_it_released() {
     assert_eq!(store.orphans("a").unwrap(), 1);
     assert_eq!(store.claim("a", 10).unwrap(), vec![lease(&arn, "a", 2)]);
 }
+
+/// The slots of a shared `max_running`: starts claim them until the
+/// limit, a refused one is stored queued, a queued one takes the slot an
+/// end frees (once: a second claim of it is refused), a new start does
+/// not overtake the queue, and a stop of a queued execution is refused
+/// once it started.
+#[test]
+fn shared_slots_are_counted_and_claimed_once() {
+    use stepline_store::{Cluster, SlotClaim};
+    let Some(options) = fresh_options("shared slots") else {
+        return;
+    };
+    let store = PostgresStore::open(&options).unwrap();
+    let machine = "arn:aws:states:us-east-1:1:stateMachine:m";
+    let claim = |queued: Option<&str>| SlotClaim {
+        state_machine: machine.into(),
+        max: 2,
+        queued: queued.map(str::to_owned),
+    };
+    let start = |name: &str, queued: Option<&str>| {
+        let mut record = open_execution(name);
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::TakeSlot(claim(queued)));
+        if queued.is_some() {
+            batch.push(WriteOp::UpdateExecution(record));
+        } else {
+            // A version's executions count for its machine.
+            record.state_machine_arn = format!("{machine}:1");
+            batch.push(WriteOp::CreateExecution(record));
+        }
+        store.apply(&batch)
+    };
+    let queue = |name: &str, priority: i32| {
+        let mut record = open_execution(name);
+        record.queued = Some(stepline_store::Queued { priority });
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::CreateExecution(record));
+        store.apply(&batch).unwrap();
+    };
+    let arn = |name: &str| open_execution(name).arn;
+    start("a", None).unwrap();
+    start("b", None).unwrap();
+    assert!(matches!(start("c", None), Err(StoreError::NoSlot { .. })));
+    assert_eq!(store.execution(&arn("c")).unwrap(), None, "refused whole");
+    queue("c", 0);
+    queue("d", 5);
+    let slots = store.slots(machine).unwrap();
+    assert_eq!(slots.running, 2);
+    assert_eq!(slots.queued, [(arn("d"), 5), (arn("c"), 0)]);
+    // Full: the head waits.
+    assert!(matches!(
+        start("d", Some(&arn("d"))),
+        Err(StoreError::NoSlot { .. })
+    ));
+    // `a` ends: one slot, for the head, once.
+    let mut ended = open_execution("a");
+    ended.status = stepline_store::ExecutionStatus::Succeeded;
+    let mut batch = WriteBatch::new();
+    batch.push(WriteOp::UpdateExecution(ended));
+    store.apply(&batch).unwrap();
+    assert!(
+        matches!(start("e", None), Err(StoreError::NoSlot { .. })),
+        "no overtaking"
+    );
+    start("d", Some(&arn("d"))).unwrap();
+    assert!(matches!(
+        start("d", Some(&arn("d"))),
+        Err(StoreError::NoSlot { .. })
+    ));
+    // A stop of the started one is refused; of the queued one, not.
+    let leave = |name: &str| {
+        let mut stopped = open_execution(name);
+        stopped.status = stepline_store::ExecutionStatus::Aborted;
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::LeaveQueue(arn(name)));
+        batch.push(WriteOp::UpdateExecution(stopped));
+        store.apply(&batch)
+    };
+    assert!(matches!(leave("d"), Err(StoreError::NotQueued(_))));
+    leave("c").unwrap();
+    let slots = store.slots(machine).unwrap();
+    assert_eq!((slots.running, slots.queued.len()), (2, 0));
+    // Queued executions are nobody's orphans.
+    queue("f", 0);
+    store
+        .heartbeat("n", "http://n", std::time::Duration::from_secs(30))
+        .unwrap();
+    let claimed = store.claim("n", 100).unwrap();
+    assert!(
+        claimed.iter().all(|l| l.execution != arn("f")),
+        "{claimed:?}"
+    );
+}

@@ -1,11 +1,17 @@
 //! A [`WriteBatch`] as one transaction: every operation becomes one
-//! prepared statement, and the statements are pipelined after `BEGIN`
-//! (sent together, answered together), so that a step costs two round
-//! trips however many operations it has: the statements, then `COMMIT`.
+//! prepared statement, and `BEGIN`, the statements and `COMMIT` are
+//! pipelined (sent together, answered together), so that a step costs one
+//! round trip however many operations it has.
+//!
+//! That holds because every refusal is an error raised inside the
+//! transaction (`stepline_refuse`, schema migration 5), never a result
+//! the client would have to look at before committing: once a statement
+//! fails, PostgreSQL skips the rest, and the `COMMIT` rolls the
+//! transaction back.
 
 use std::sync::Arc;
 
-use futures_util::future::{join, join_all};
+use futures_util::future::{join_all, join3};
 use serde::Serialize;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -30,13 +36,26 @@ enum Meaning {
         execution: String,
         first: u64,
     },
-    /// A fence or a new lease: no row means the lease is not (or no longer)
-    /// this node's.
+    /// A fence or a new lease: refused when the lease is not (or no
+    /// longer) this node's.
     Lease(stepline_store::Lease),
-    /// A dashboard count: sent after the batch's commit, on its own (see
-    /// [`apply`]).
-    Count,
+    /// A slot claim: refused when the machine has no free slot.
+    Slot(String),
+    /// A queued execution leaving its queue: refused when it no longer
+    /// waits there.
+    Queued(String),
 }
+
+/// The SQLSTATE `stepline_refuse` raises for an append that does not
+/// follow the stored history; its message is how many events are stored.
+const HISTORY_GAP: &str = "SL001";
+/// The SQLSTATE `stepline_refuse` raises for a fence or lease that does
+/// not hold.
+const LEASE_LOST: &str = "SL002";
+/// ... for a slot claim with no free slot.
+const NO_SLOT: &str = "SL003";
+/// ... for a queued execution that is no longer queued.
+const NOT_QUEUED: &str = "SL004";
 
 struct Statement {
     sql: &'static str,
@@ -69,6 +88,15 @@ impl Statements {
     pub(crate) fn of(batch: &WriteBatch) -> Result<Self, StoreError> {
         let mut statements = Vec::with_capacity(batch.ops.len());
         for op in &batch.ops {
+            // The claim counts in a statement of its own after the lock,
+            // so that it sees every start committed before the lock was
+            // granted (each statement reads as of its own start).
+            if let WriteOp::TakeSlot(claim) = op {
+                statements.push(plain(
+                    "SELECT pg_advisory_xact_lock(hashtext('max_running ' || $1))",
+                    vec![text(&claim.state_machine)],
+                ));
+            }
             if let Some(s) = statement(op)? {
                 statements.push(s);
             }
@@ -81,19 +109,11 @@ impl Statements {
     }
 }
 
-/// Applies a batch's `statements` in one transaction. Its dashboard
-/// counts follow the commit in the same round trip, each a statement of
-/// its own: inside the transaction, every writer of a machine would hold
-/// one of its few count rows until its commit, and two batches taking two
-/// rows each in turn could deadlock. So a count can be lost to a crash
-/// between the commit and it (the dashboard is a close count, not a
-/// record), never applied for a batch that did not commit.
+/// Applies a batch's `statements` in one transaction, in one round trip.
+/// (The dashboard counts of the batch are not among them: see `counts`.)
 pub(crate) async fn apply(pool: &Arc<Pool>, statements: Statements) -> Result<(), StoreError> {
-    let (counts, statements): (Vec<Statement>, Vec<Statement>) = statements
-        .0
-        .into_iter()
-        .partition(|s| matches!(s.meaning, Meaning::Count));
-    if statements.is_empty() && counts.is_empty() {
+    let statements = statements.0;
+    if statements.is_empty() {
         return Ok(());
     }
     let mut conn = pool.get().await.map_err(StoreError::from)?;
@@ -101,46 +121,32 @@ pub(crate) async fn apply(pool: &Arc<Pool>, statements: Statements) -> Result<()
     for s in &statements {
         prepared.push(conn.statement(s.sql).await.map_err(StoreError::from)?);
     }
-    let mut counting = Vec::with_capacity(counts.len());
-    for s in &counts {
-        counting.push(conn.statement(s.sql).await.map_err(StoreError::from)?);
-    }
     let params = parameters(&statements);
-    let count_params = parameters(&counts);
-    let (begun, answers) = join(
+    let (begun, answers, committed) = join3(
         conn.client.batch_execute("BEGIN"),
         pipelined(&conn.client, &prepared, &params),
+        conn.client.batch_execute("COMMIT"),
     )
     .await;
     if let Err(e) = begun {
+        // The statements may have run outside a transaction, or not at
+        // all: the connection is in no known state.
         conn.discard();
         return Err(PostgresError::from(e).into());
     }
-    let mut failure: Option<StoreError> = None;
-    for (s, answer) in statements.iter().zip(answers) {
-        if let Some(e) = refusal(s, answer) {
-            failure = Some(e);
-            break;
-        }
-    }
+    let failure = statements
+        .iter()
+        .zip(answers)
+        .find_map(|(s, answer)| refusal(s, answer));
     let Some(failure) = failure else {
-        let (committed, counted) = join(
-            conn.client.batch_execute("COMMIT"),
-            pipelined(&conn.client, &counting, &count_params),
-        )
-        .await;
         if let Err(e) = committed {
             conn.discard();
             return Err(PostgresError::from(e).into());
         }
-        for counted in counted {
-            if let Err(e) = counted {
-                tracing::warn!(error = %PostgresError::from(e), "a dashboard count was not added");
-            }
-        }
         return Ok(());
     };
-    if conn.client.batch_execute("ROLLBACK").await.is_err() {
+    // A statement failed: the `COMMIT` rolled the transaction back.
+    if committed.is_err() {
         conn.discard();
         return Err(failure);
     }
@@ -224,17 +230,31 @@ fn refusal(
                 got: *first,
             })
         }
-        (Meaning::History { execution, first }, Ok(rows)) => {
-            let row = rows.first()?;
-            let (stored, added): (i64, i64) = (row.get(0), row.get(1));
-            (added == 0).then(|| StoreError::HistoryGap {
+        // The statement saw `stored` events (its refusal's message), in
+        // the transaction, after any earlier append of the batch.
+        (Meaning::History { execution, first }, Err(e))
+            if e.code().map(SqlState::code) == Some(HISTORY_GAP) =>
+        {
+            let stored = e
+                .as_db_error()
+                .and_then(|db| db.message().parse::<u64>().ok())
+                .unwrap_or(0);
+            Some(StoreError::HistoryGap {
                 execution: execution.clone(),
-                expected: u64::try_from(stored).unwrap_or(0) + 1,
+                expected: stored + 1,
                 got: *first,
             })
         }
-        (Meaning::Lease(lease), Ok(rows)) if rows.is_empty() => {
+        (Meaning::Lease(lease), Err(e)) if e.code().map(SqlState::code) == Some(LEASE_LOST) => {
             Some(stepline_store::cluster::fenced(lease))
+        }
+        (Meaning::Slot(machine), Err(e)) if e.code().map(SqlState::code) == Some(NO_SLOT) => {
+            Some(StoreError::NoSlot {
+                state_machine: machine.clone(),
+            })
+        }
+        (Meaning::Queued(arn), Err(e)) if e.code().map(SqlState::code) == Some(NOT_QUEUED) => {
+            Some(StoreError::NotQueued(arn.clone()))
         }
         (_, Err(e)) => Some(PostgresError::from(e).into()),
         (_, Ok(_)) => None,
@@ -258,8 +278,8 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
         }
         WriteOp::CreateExecution(r) => Statement {
             sql: "INSERT INTO executions (arn, state_machine_arn, name, unique_name, status,
-                     start_ns, redriven, map_run_arn, summary, record)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                     start_ns, redriven, map_run_arn, summary, record, queued_priority)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             params: execution_params(r)?,
             meaning: Meaning::Create {
                 state_machine: r.state_machine_arn.clone(),
@@ -268,12 +288,12 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
         },
         WriteOp::UpdateExecution(r) => plain(
             "INSERT INTO executions (arn, state_machine_arn, name, unique_name, status,
-                 start_ns, redriven, map_run_arn, summary, record)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 start_ns, redriven, map_run_arn, summary, record, queued_priority)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (arn) DO UPDATE SET status = EXCLUDED.status,
                  start_ns = EXCLUDED.start_ns, redriven = EXCLUDED.redriven,
                  map_run_arn = EXCLUDED.map_run_arn, summary = EXCLUDED.summary,
-                 record = EXCLUDED.record",
+                 record = EXCLUDED.record, queued_priority = EXCLUDED.queued_priority",
             execution_params(r)?,
         ),
         WriteOp::AppendJournal { entries, .. } if entries.is_empty() => return Ok(None),
@@ -314,7 +334,9 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
                           WHERE stored.n = $4
                           RETURNING 1
                       )
-                      SELECT stored.n, (SELECT count(*) FROM added) FROM stored",
+                      SELECT CASE WHEN stored.n = $4 THEN (SELECT count(*) FROM added)
+                          ELSE stepline_refuse('SL001', stored.n::text)
+                      END FROM stored",
                 params: vec![
                     text(execution),
                     Box::new(ids),
@@ -440,31 +462,8 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
                 Box::new(encode(r)?),
             ],
         ),
-        WriteOp::AddStats(delta) => {
-            let stats = &delta.stats;
-            let counts = [
-                stats.started,
-                stats.redriven,
-                stats.succeeded,
-                stats.failed,
-                stats.timed_out,
-                stats.aborted,
-            ];
-            let mut params: Vec<Param> = vec![
-                text(&delta.state_machine),
-                Box::new(delta.hour),
-                Box::new(next_shard()),
-            ];
-            params.extend(counts.map(|n| Box::new(int(n)) as Param));
-            params.push(Box::new(
-                stats.durations.iter().map(|n| int(*n)).collect::<Vec<i64>>(),
-            ));
-            Statement {
-                sql: ADD_STATS,
-                params,
-                meaning: Meaning::Count,
-            }
-        }
+        // Gathered in memory and added once a second (see `counts`).
+        WriteOp::AddStats(_) => return Ok(None),
         WriteOp::Fence(lease) => Statement {
             sql: crate::cluster::FENCE,
             params: lease_params(lease),
@@ -475,6 +474,24 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
             params: lease_params(lease),
             meaning: Meaning::Lease(lease.clone()),
         },
+        WriteOp::TakeSlot(claim) => Statement {
+            sql: TAKE_SLOT,
+            params: vec![
+                text(&claim.state_machine),
+                Box::new(i64::from(claim.max)),
+                Box::new(claim.queued.clone()),
+            ],
+            meaning: Meaning::Slot(claim.state_machine.clone()),
+        },
+        WriteOp::LeaveQueue(arn) => Statement {
+            sql: "SELECT CASE WHEN EXISTS (
+                     SELECT 1 FROM executions
+                     WHERE arn = $1 AND status = 'RUNNING' AND queued_priority IS NOT NULL
+                     FOR UPDATE
+                 ) THEN 1 ELSE stepline_refuse('SL004', 'no longer queued') END",
+            params: vec![text(arn)],
+            meaning: Meaning::Queued(arn.clone()),
+        },
         WriteOp::RemoveMessage(id) => plain(
             "DELETE FROM messages WHERE id = $1",
             vec![Box::new(int(*id))],
@@ -482,45 +499,23 @@ fn statement(op: &WriteOp) -> Result<Option<Statement>, StoreError> {
     }))
 }
 
-/// How many rows each count is spread over (see the schema's migration 3).
-const STATS_SHARDS: i16 = 8;
-
-/// The row a write adds to: in turn, so that concurrent writers of one
-/// machine mostly take different rows.
-fn next_shard() -> i16 {
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    (n % STATS_SHARDS as u16) as i16
-}
-
-/// Adds a delta to its hour's row and (without durations) to the total's:
-/// counts added, histograms added bucket by bucket.
-const ADD_STATS: &str = "WITH bucket AS (
-         INSERT INTO machine_stats AS s (state_machine, hour, shard, started, redriven,
-             succeeded, failed, timed_out, aborted, durations)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (state_machine, hour, shard) DO UPDATE SET
-             started = s.started + EXCLUDED.started,
-             redriven = s.redriven + EXCLUDED.redriven,
-             succeeded = s.succeeded + EXCLUDED.succeeded,
-             failed = s.failed + EXCLUDED.failed,
-             timed_out = s.timed_out + EXCLUDED.timed_out,
-             aborted = s.aborted + EXCLUDED.aborted,
-             durations = ARRAY(
-                 SELECT coalesce(a, 0) + coalesce(b, 0)
-                 FROM unnest(s.durations, EXCLUDED.durations) WITH ORDINALITY AS t(a, b, i)
-                 ORDER BY i)
+/// A slot claim, after the machine's lock: fewer running than the limit
+/// (`$2`) and, for a new execution, nobody queued; for a queued one
+/// (`$3`), that it still waits, its row locked so that a stop of it
+/// waits for this start (and then finds it started).
+const TAKE_SLOT: &str = "WITH mine AS (
+         SELECT queued_priority IS NOT NULL AS queued FROM executions
+         WHERE status = 'RUNNING' AND map_run_arn IS NULL
+           AND (state_machine_arn = $1 OR starts_with(state_machine_arn, $1 || ':'))
      )
-     INSERT INTO machine_stats AS s (state_machine, hour, shard, started, redriven,
-         succeeded, failed, timed_out, aborted, durations)
-     VALUES ($1, -1, $3, $4, $5, $6, $7, $8, $9, '{}')
-     ON CONFLICT (state_machine, hour, shard) DO UPDATE SET
-         started = s.started + EXCLUDED.started,
-         redriven = s.redriven + EXCLUDED.redriven,
-         succeeded = s.succeeded + EXCLUDED.succeeded,
-         failed = s.failed + EXCLUDED.failed,
-         timed_out = s.timed_out + EXCLUDED.timed_out,
-         aborted = s.aborted + EXCLUDED.aborted";
+     SELECT CASE WHEN (SELECT count(*) FROM mine WHERE NOT queued) < $2
+         AND CASE WHEN $3::text IS NULL THEN NOT EXISTS (SELECT 1 FROM mine WHERE queued)
+             ELSE EXISTS (
+                 SELECT 1 FROM executions
+                 WHERE arn = $3 AND status = 'RUNNING' AND queued_priority IS NOT NULL
+                 FOR UPDATE)
+             END
+         THEN 1 ELSE stepline_refuse('SL003', 'no free slot') END";
 
 fn lease_params(lease: &stepline_store::Lease) -> Vec<Param> {
     vec![
@@ -543,5 +538,6 @@ fn execution_params(r: &stepline_store::ExecutionRecord) -> Result<Vec<Param>, S
         Box::new(summary.map_run_arn.clone()),
         Box::new(encode(&summary)?),
         Box::new(encode(r)?),
+        Box::new(r.queued.map(|q| q.priority)),
     ])
 }

@@ -26,7 +26,8 @@ use stepline_language::interp::{
 };
 use stepline_store::{
     ExecutionRecord, ExecutionStatus, JournalCacheHit, JournalCommand, JournalEntry, Lease,
-    MachineStats, StatsDelta, Store, StoreError, TaskTokenRecord, TimerRecord, WriteBatch, WriteOp,
+    MachineStats, SlotClaim, StatsDelta, Store, StoreError, TaskTokenRecord, TimerRecord,
+    WriteBatch, WriteOp,
 };
 
 /// The dashboard's count of an execution that ended outside of a step
@@ -96,7 +97,9 @@ pub fn idempotency_key(execution_arn: &str, task: TaskId) -> String {
 
 impl DurableExecution {
     /// Starts a new execution: its record (the name must be free), the Start
-    /// command and the first events, in one batch.
+    /// command and the first events, in one batch; with `slot`, the batch
+    /// claims a slot of a shared `max_running` first.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         store: &dyn Store,
         machine: Arc<StateMachine>,
@@ -105,11 +108,12 @@ impl DurableExecution {
         input: Value,
         keeping: Keeping,
         owner: Option<Lease>,
+        slot: Option<SlotClaim>,
     ) -> Result<(Self, Vec<Effect>), StoreError> {
         let now = record.start;
         let create = WriteOp::CreateExecution(record.clone());
         Self::begin(
-            store, machine, info, record, input, keeping, owner, create, now,
+            store, machine, info, record, input, keeping, owner, create, now, slot,
         )
     }
 
@@ -126,12 +130,13 @@ impl DurableExecution {
         owner: Option<Lease>,
         end_notice: bool,
         now: DateTime<Utc>,
+        slot: Option<SlotClaim>,
     ) -> Result<(Self, Vec<Effect>), StoreError> {
         record.queued = None;
         let update = WriteOp::UpdateExecution(record.clone());
         let keeping = Keeping::Durable { end_notice };
         Self::begin(
-            store, machine, info, record, input, keeping, owner, update, now,
+            store, machine, info, record, input, keeping, owner, update, now, slot,
         )
     }
 
@@ -146,6 +151,7 @@ impl DurableExecution {
         owner: Option<Lease>,
         write_record: WriteOp,
         now: DateTime<Utc>,
+        slot: Option<SlotClaim>,
     ) -> Result<(Self, Vec<Effect>), StoreError> {
         let mut this = Self {
             execution: Execution::new(machine, info, record.seed)
@@ -159,6 +165,10 @@ impl DurableExecution {
             owner: None,
         };
         let mut batch = this.new_batch();
+        // A shared max_running's slot, claimed first (see `SlotClaim`).
+        if let Some(slot) = slot {
+            batch.push(WriteOp::TakeSlot(slot));
+        }
         // A queued execution's start was counted when it was queued.
         let created = matches!(write_record, WriteOp::CreateExecution(_));
         batch.push(write_record);
@@ -819,9 +829,17 @@ mod tests {
 
     fn start(store: &SledStore) -> (DurableExecution, Pending) {
         let input: Value = serde_json::from_str(&record().input).expect("input");
-        let (execution, effects) =
-            DurableExecution::start(store, machine(), info(), record(), input, DURABLE, None)
-                .expect("start");
+        let (execution, effects) = DurableExecution::start(
+            store,
+            machine(),
+            info(),
+            record(),
+            input,
+            DURABLE,
+            None,
+            None,
+        )
+        .expect("start");
         store.flush().expect("flush");
         let mut pending = Pending::default();
         pending.absorb(effects);
@@ -1128,6 +1146,7 @@ mod tests {
                 json!({}),
                 keeping,
                 None,
+                None,
             )
             .expect("start");
             let start = store.keys_written() - before;
@@ -1162,8 +1181,16 @@ mod tests {
         let store = SledStore::open(&dir).expect("open");
         let _first = start(&store);
         let input = json!({"items": []});
-        let second =
-            DurableExecution::start(&store, machine(), info(), record(), input, DURABLE, None);
+        let second = DurableExecution::start(
+            &store,
+            machine(),
+            info(),
+            record(),
+            input,
+            DURABLE,
+            None,
+            None,
+        );
         assert!(matches!(
             second,
             Err(stepline_store::StoreError::ExecutionExists { .. })

@@ -62,6 +62,32 @@ pub struct SharedActivityTask {
     pub input: String,
 }
 
+/// A start's claim on a slot of its state machine's `max_running`, when
+/// every node counts the same slots: the executions of the machine that
+/// run (RUNNING, not queued, not a distributed Map's children), whichever
+/// node owns them. A dead node's executions keep their slots until they
+/// end on the nodes that take them over; nothing else holds a slot, so
+/// none leaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotClaim {
+    /// The state machine's ARN (its versions' executions count too).
+    pub state_machine: String,
+    pub max: u32,
+    /// The queued execution this start takes out of the queue; `None` for
+    /// a new execution, which finds no slot while others wait.
+    pub queued: Option<String>,
+}
+
+/// A limited state machine's slots, as every node sees them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SharedSlots {
+    /// Executions running (holding a slot).
+    pub running: u64,
+    /// Queued executions, in the order they start (highest priority
+    /// first, then first in, first out): ARN and priority.
+    pub queued: Vec<(String, i32)>,
+}
+
 /// Leases, nodes and messages, on a store several nodes share.
 pub trait Cluster: Send + Sync {
     /// Registers or renews `node`: its leases hold for `ttl` more, by the
@@ -112,6 +138,9 @@ pub trait Cluster: Send + Sync {
     /// and is alive, or the leader's row ran out and `node` takes over.
     /// One live leader per role.
     fn lead(&self, role: &str, node: &str) -> Result<bool, StoreError>;
+    /// The running count and the queue of a limited state machine (see
+    /// [`SlotClaim`]).
+    fn slots(&self, state_machine: &str) -> Result<SharedSlots, StoreError>;
 }
 
 /// What the embedded stores say to an operation only a shared store has.

@@ -37,7 +37,9 @@ pub mod stats;
 #[cfg(any(test, feature = "test-suite"))]
 pub mod suite;
 
-pub use cluster::{Cluster, ClusterMessage, Lease, NodeRecord, SharedActivityTask};
+pub use cluster::{
+    Cluster, ClusterMessage, Lease, NodeRecord, SharedActivityTask, SharedSlots, SlotClaim,
+};
 pub use journal::{JournalCacheHit, JournalCommand, JournalEntry};
 pub use memory::MemoryStore;
 pub use records::{
@@ -126,6 +128,15 @@ pub enum StoreError {
         node: String,
         epoch: u64,
     },
+    /// A start that takes a slot of its state machine's shared
+    /// `max_running` ([`WriteOp::TakeSlot`]) found none free, or found
+    /// others waiting before it.
+    #[error("{state_machine} runs its max_running: no slot is free")]
+    NoSlot { state_machine: String },
+    /// A queued execution that [`WriteOp::LeaveQueue`] would take out of
+    /// its queue is no longer queued: it started (or ended) meanwhile.
+    #[error("{0} is no longer queued")]
+    NotQueued(String),
     #[error(
         "the history of {execution} would not be contiguous: next event is {expected}, got {got}"
     )]
@@ -569,6 +580,14 @@ pub enum WriteOp {
     PutLease(Lease),
     /// Removes a delivered [`ClusterMessage`], with the step it caused.
     RemoveMessage(u64),
+    /// Refuses the whole batch with [`StoreError::NoSlot`] unless the
+    /// state machine has a free slot of its `max_running`, counted over
+    /// every node (see [`cluster::SlotClaim`]); first in its batch.
+    TakeSlot(SlotClaim),
+    /// Refuses the whole batch with [`StoreError::NotQueued`] unless the
+    /// execution is still queued; holds off its start until the batch
+    /// commits (a stop of a queued execution).
+    LeaveQueue(String),
     /// Keeps a task result for reuse (replacing any entry of its key).
     PutCacheEntry(CacheEntryRecord),
     RemoveCacheEntry(String),
@@ -582,7 +601,11 @@ impl WriteOp {
     pub fn is_cluster_op(&self) -> bool {
         matches!(
             self,
-            WriteOp::Fence(_) | WriteOp::PutLease(_) | WriteOp::RemoveMessage(_)
+            WriteOp::Fence(_)
+                | WriteOp::PutLease(_)
+                | WriteOp::RemoveMessage(_)
+                | WriteOp::TakeSlot(_)
+                | WriteOp::LeaveQueue(_)
         )
     }
 }

@@ -536,7 +536,11 @@ impl Store for MemoryStore {
                     inner.map_runs.insert(r.map_run_arn.clone(), r);
                 }
                 // Refused by `check`.
-                WriteOp::Fence(_) | WriteOp::PutLease(_) | WriteOp::RemoveMessage(_) => {}
+                WriteOp::Fence(_)
+                | WriteOp::PutLease(_)
+                | WriteOp::RemoveMessage(_)
+                | WriteOp::TakeSlot(_)
+                | WriteOp::LeaveQueue(_) => {}
             }
         }
         Ok(())

@@ -1705,7 +1705,11 @@ impl Plan<'_> {
                 }
             }
             // Refused by `apply_batch`.
-            WriteOp::Fence(_) | WriteOp::PutLease(_) | WriteOp::RemoveMessage(_) => {}
+            WriteOp::Fence(_)
+            | WriteOp::PutLease(_)
+            | WriteOp::RemoveMessage(_)
+            | WriteOp::TakeSlot(_)
+            | WriteOp::LeaveQueue(_) => {}
             WriteOp::PutTaskLog { record, keep } => {
                 let execution = record.execution.as_bytes();
                 let (counter_key, last) = self.counter(&record.execution, b"l")?;

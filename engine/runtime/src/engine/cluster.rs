@@ -522,6 +522,8 @@ async fn claim_loop(inner: Weak<Inner>, every: Duration) {
         if let Err(e) = engine.claim_orphans() {
             tracing::warn!(error = %e, "this node cannot claim executions now");
         }
+        // Queued heads a dead node or a lost race left waiting.
+        engine.start_shared_queues();
         round = round.wrapping_add(1);
         if round % BALANCE_EVERY == 0
             && let Err(e) = engine.rebalance()

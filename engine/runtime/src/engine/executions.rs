@@ -11,7 +11,7 @@ use stepline_language::interp::Command;
 use stepline_language::payload::{MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH};
 use stepline_store::{
     ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus, ExecutionsOf, MachineStats,
-    StatsBucket, StoreError, TaskLogRecord, WorkflowType,
+    SlotClaim, StatsBucket, StoreError, TaskLogRecord, WorkflowType,
 };
 
 use super::{Engine, EngineError, check_name, lock, off_worker};
@@ -117,20 +117,42 @@ impl Engine {
         } else {
             self.max_running(machine_arn)
         };
+        // Shared by the nodes of a cluster, the slots are claimed by the
+        // start's own write (`shared_slots`).
+        let claim = limited
+            .filter(|_| self.shares_slots())
+            .map(|max| self.new_slot_claim(&machine_record.arn, max));
         if let Some(max) = limited
+            && claim.is_none()
             && !self.take_slot(machine_arn, max)
         {
-            return match self.enqueue(record.clone(), priority).await {
-                Err(EngineError::Store(StoreError::ExecutionExists { .. })) => {
-                    self.existing_start(machine_arn, &record, input_text)
-                }
-                other => other,
-            };
+            return self
+                .queue_start(machine_arn, record, priority, input_text)
+                .await;
         }
-        let slot_of = limited.map(|_| machine_record.arn.clone());
+        let slot_of = limited
+            .filter(|_| claim.is_none())
+            .map(|_| machine_record.arn.clone());
+        let to_queue = claim
+            .as_ref()
+            .map(|_| (record.clone(), machine_record.arn.clone()));
         let started = self
-            .start_now(machine_record, resolved.revision, record, input, express)
+            .start_now(
+                machine_record,
+                resolved.revision,
+                record,
+                input,
+                express,
+                claim,
+            )
             .await;
+        if let Some((record, machine_arn)) = to_queue
+            && matches!(started, Err(EngineError::Store(StoreError::NoSlot { .. })))
+        {
+            return self
+                .queue_start(&machine_arn, record, priority, input_text)
+                .await;
+        }
         // A start that did not run (an error, or the name was taken) does
         // not hold its slot.
         if let Some(machine_arn) = slot_of
@@ -139,6 +161,22 @@ impl Engine {
             self.give_back_slot(&machine_arn);
         }
         started.map(|(record, _)| record)
+    }
+
+    /// Stores a start that found no slot as queued.
+    async fn queue_start(
+        &self,
+        machine_arn: &str,
+        record: ExecutionRecord,
+        priority: i32,
+        input_text: &str,
+    ) -> Result<ExecutionRecord, EngineError> {
+        match self.enqueue(record.clone(), priority).await {
+            Err(EngineError::Store(StoreError::ExecutionExists { .. })) => {
+                self.existing_start(machine_arn, &record, input_text)
+            }
+            other => other,
+        }
     }
 
     /// The answer to a start whose name is taken: AWS answers a start
@@ -174,6 +212,7 @@ impl Engine {
         record: ExecutionRecord,
         input: Value,
         express: bool,
+        slot: Option<SlotClaim>,
     ) -> Result<(ExecutionRecord, bool), EngineError> {
         let machine_arn = machine_record.arn.as_str();
         let machine = self.compiled(machine_arn, revision)?;
@@ -191,6 +230,7 @@ impl Engine {
                 input,
                 keeping,
                 owner,
+                slot,
             )
         });
         let (execution, effects) = match first_step {

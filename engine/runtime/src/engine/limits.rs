@@ -18,7 +18,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use stepline_store::{
-    ExecutionRecord, ExecutionStatus, MachineStats, Queued, StatsDelta, WriteBatch, WriteOp,
+    ExecutionRecord, ExecutionStatus, MachineStats, Queued, SlotClaim, StatsDelta, StoreError,
+    WriteBatch, WriteOp,
 };
 
 use super::{Engine, EngineError, lock};
@@ -107,6 +108,12 @@ impl Engine {
         }
         self.inner.store.apply(&batch)?;
         self.flush().await?;
+        if self.shares_slots() {
+            if let Some(max) = self.max_running(&record.state_machine_arn) {
+                self.start_shared_queue(&record.state_machine_arn, max);
+            }
+            return Ok(record);
+        }
         {
             let mut slots = lock(&self.inner.slots);
             let machine = slots
@@ -122,6 +129,9 @@ impl Engine {
 
     /// Where a queued execution stands; `None` when it is not queued here.
     pub fn queue_position(&self, record: &ExecutionRecord) -> Option<QueuePosition> {
+        if self.shares_slots() {
+            return self.shared_queue_position(record);
+        }
         let queued = record.queued?;
         let slots = lock(&self.inner.slots);
         let machine = slots.get(machine_name(&record.state_machine_arn))?;
@@ -137,6 +147,9 @@ impl Engine {
     /// Executions running and queued per limited state machine, for
     /// `/metrics`: (name, limit, running, queued).
     pub fn limit_usage(&self) -> Vec<(String, u32, u32, usize)> {
+        if self.shares_slots() {
+            return self.shared_limit_usage();
+        }
         let slots = lock(&self.inner.slots);
         let mut usage: Vec<_> = self
             .inner
@@ -198,7 +211,14 @@ impl Engine {
     /// An execution ended (or a stopped queued one left the queue): its
     /// slot is free for the head of the queue.
     pub(crate) fn slot_freed(&self, record: &ExecutionRecord) {
-        if record.map_run.is_some() || self.max_running(&record.state_machine_arn).is_none() {
+        let Some(max) = self.max_running(&record.state_machine_arn) else {
+            return;
+        };
+        if record.map_run.is_some() {
+            return;
+        }
+        if self.shares_slots() {
+            self.start_shared_queue(&record.state_machine_arn, max);
             return;
         }
         self.give_back_slot(&record.state_machine_arn);
@@ -207,7 +227,8 @@ impl Engine {
 
     /// A redriven execution runs again: it holds a slot.
     pub(super) fn slot_taken_by_redrive(&self, record: &ExecutionRecord) {
-        if self.max_running(&record.state_machine_arn).is_none() {
+        // Shared slots count it as it runs again.
+        if self.max_running(&record.state_machine_arn).is_none() || self.shares_slots() {
             return;
         }
         let mut slots = lock(&self.inner.slots);
@@ -270,18 +291,25 @@ impl Engine {
             };
             let engine = self.clone();
             tokio::spawn(async move {
-                if let Err(e) = engine.run_queued(&next).await {
+                if let Err(e) = engine.run_queued_with(&next, None).await {
                     tracing::error!(execution = %next, error = %e, "a queued execution could not start");
                 }
             });
         }
     }
 
-    /// Starts one execution taken from the queue (it holds a slot).
-    async fn run_queued(&self, arn: &str) -> Result<(), EngineError> {
+    /// Starts one execution taken from the queue: it holds a slot of this
+    /// node's, or (`claim`) claims one of the shared slots as it starts.
+    pub(super) async fn run_queued_with(
+        &self,
+        arn: &str,
+        claim: Option<SlotClaim>,
+    ) -> Result<(), EngineError> {
+        let shared = claim.is_some();
         let record = match self.inner.store.execution(arn)? {
             Some(r) if r.queued.is_some() && r.status == ExecutionStatus::Running => r,
             // Stopped meanwhile: its slot goes to the next.
+            _ if shared => return Ok(()),
             _ => {
                 self.give_back_slot_and_go_on(arn);
                 return Ok(());
@@ -306,12 +334,15 @@ impl Engine {
                     owner,
                     self.end_notices(),
                     now,
+                    claim,
                 )
             })?;
             Ok::<_, EngineError>((machine_record.name, started))
         })();
         let (name, (execution, effects)) = match started {
             Ok(s) => s,
+            // No shared slot after all: it stays queued.
+            Err(e @ EngineError::Store(StoreError::NoSlot { .. })) => return Err(e),
             Err(e) => {
                 // It cannot run (its definition is gone, its input no
                 // longer reads): it fails rather than wait forever. A
@@ -322,7 +353,9 @@ impl Engine {
                 {
                     tracing::error!(execution = %arn, error = %failed, "a queued execution that cannot start cannot be marked FAILED either");
                 }
-                self.give_back_slot_and_go_on(arn);
+                if !shared {
+                    self.give_back_slot_and_go_on(arn);
+                }
                 return Err(e);
             }
         };
@@ -360,10 +393,12 @@ impl Engine {
         let Some(queued) = record.queued else {
             return Ok(false);
         };
+        let shared = self.shares_slots();
         let mut slots = lock(&self.inner.slots);
-        let in_line = slots
-            .get_mut(machine_name(&record.state_machine_arn))
-            .is_some_and(|m| m.queue.remove(&queue_key(record, queued)));
+        let in_line = shared
+            || slots
+                .get_mut(machine_name(&record.state_machine_arn))
+                .is_some_and(|m| m.queue.remove(&queue_key(record, queued)));
         if !in_line {
             return Ok(false);
         }
@@ -373,6 +408,14 @@ impl Engine {
         stopped.stop = Some(self.inner.clock.now());
         stopped.error = error;
         stopped.cause = cause;
+        // Shared: the store refuses the stop if a node started it.
+        if shared {
+            drop(slots);
+            if self.stop_shared_queued(&stopped)?.is_none() {
+                return Ok(false);
+            }
+            return self.queued_stopped(record, stopped);
+        }
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::UpdateExecution(stopped.clone()));
         batch.ops.extend(crate::durable::ended_stats(&stopped));
@@ -380,6 +423,15 @@ impl Engine {
         // after it was taken out.
         self.inner.store.apply(&batch)?;
         drop(slots);
+        self.queued_stopped(record, stopped)
+    }
+
+    /// What follows a queued execution's stop once it is written.
+    fn queued_stopped(
+        &self,
+        record: &ExecutionRecord,
+        stopped: ExecutionRecord,
+    ) -> Result<bool, EngineError> {
         // Flushed soon, without holding up the answer (a stop is
         // answered at once, as for a running execution).
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {

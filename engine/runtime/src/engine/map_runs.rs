@@ -96,6 +96,8 @@ impl Engine {
             input.clone(),
             self.keeping(child.express),
             self.new_lease(&record.arn),
+            // A distributed Map's children take no slot of max_running.
+            None,
         ) {
             Ok(started) => started,
             // Started meanwhile by another run of the same Map Run (the

@@ -24,6 +24,7 @@ mod map_runs;
 mod paused;
 mod recovery;
 mod retention;
+mod shared_slots;
 mod tags;
 mod triggers;
 mod versions;
