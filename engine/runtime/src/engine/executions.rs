@@ -14,6 +14,7 @@ use stepline_store::{
     StatsBucket, StoreError, TaskLogRecord, WorkflowType,
 };
 
+use super::windows::{StartOptions, WindowCheck};
 use super::{Engine, EngineError, check_name, lock, off_worker};
 
 /// How long a redrive waits for a just-closed execution's executor to
@@ -49,6 +50,24 @@ impl Engine {
         input: Option<&str>,
         priority: i32,
     ) -> Result<ExecutionRecord, EngineError> {
+        let options = StartOptions {
+            priority,
+            ..StartOptions::default()
+        };
+        self.start_execution_with(machine_arn, name, input, &options)
+            .await
+    }
+
+    /// [`Engine::start_execution`] with a priority and, for a trigger's
+    /// start, the trigger's execution windows.
+    pub async fn start_execution_with(
+        &self,
+        machine_arn: &str,
+        name: Option<&str>,
+        input: Option<&str>,
+        options: &StartOptions,
+    ) -> Result<ExecutionRecord, EngineError> {
+        let priority = options.priority;
         let (machine_arn, test_case) = match machine_arn.split_once('#') {
             Some((arn, case)) => (arn, Some(case)),
             None => (machine_arn, None),
@@ -111,6 +130,23 @@ impl Engine {
             input_text.to_owned(),
         )?;
         record.test_case = test_case.map(str::to_owned);
+        // Execution windows: an EXPRESS execution is never held (nothing
+        // of it is kept to hold).
+        let mut alert = None;
+        if !express {
+            match self.check_window(&record, &machine_record.name, options)? {
+                WindowCheck::Go => {}
+                WindowCheck::Alert(outside) => alert = Some(outside),
+                WindowCheck::Hold(until) => {
+                    return match self.hold(record.clone(), priority, until).await {
+                        Err(EngineError::Store(StoreError::ExecutionExists { .. })) => {
+                            self.existing_start(machine_arn, &record, input_text)
+                        }
+                        other => other,
+                    };
+                }
+            }
+        }
         // One look at an empty map when nothing is limited.
         let limited = if express {
             None
@@ -123,6 +159,12 @@ impl Engine {
             return match self.enqueue(record.clone(), priority).await {
                 Err(EngineError::Store(StoreError::ExecutionExists { .. })) => {
                     self.existing_start(machine_arn, &record, input_text)
+                }
+                Ok(queued) => {
+                    if let Some(outside) = alert {
+                        self.alert_outside(*outside);
+                    }
+                    Ok(queued)
                 }
                 other => other,
             };
@@ -137,6 +179,9 @@ impl Engine {
             && !matches!(started, Ok((_, true)))
         {
             self.give_back_slot(&machine_arn);
+        }
+        if let (Some(outside), Ok((_, true))) = (alert, &started) {
+            self.alert_outside(*outside);
         }
         started.map(|(record, _)| record)
     }

@@ -45,7 +45,7 @@ pub(super) struct MachineSlots {
 }
 
 /// The state machine name in a state machine (or version) ARN.
-fn machine_name(machine_arn: &str) -> &str {
+pub(super) fn machine_name(machine_arn: &str) -> &str {
     machine_arn
         .split_once(":stateMachine:")
         .map_or(machine_arn, |(_, rest)| {
@@ -97,27 +97,42 @@ impl Engine {
         mut record: ExecutionRecord,
         priority: i32,
     ) -> Result<ExecutionRecord, EngineError> {
-        let queued = Queued { priority };
+        let queued = Queued {
+            priority,
+            until: None,
+        };
         record.queued = Some(queued);
+        self.store_queued(&record).await?;
+        tracing::info!(execution = %record.arn, priority, "execution queued: its state machine runs its max_running");
+        self.queue_for_slot(&record, queued);
+        Ok(record)
+    }
+
+    /// Writes a new queued (or held) execution and flushes it.
+    pub(super) async fn store_queued(&self, record: &ExecutionRecord) -> Result<(), EngineError> {
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::CreateExecution(record.clone()));
         // The dashboard counts it started now, as AWS clients see it.
-        if let Some(delta) = StatsDelta::of(&record, record.start, MachineStats::start()) {
+        if let Some(delta) = StatsDelta::of(record, record.start, MachineStats::start()) {
             batch.push(WriteOp::AddStats(delta));
         }
         self.inner.store.apply(&batch)?;
         self.flush().await?;
+        Ok(())
+    }
+
+    /// Puts a stored queued execution in its state machine's line, and
+    /// starts the head if a slot is free.
+    pub(super) fn queue_for_slot(&self, record: &ExecutionRecord, queued: Queued) {
         {
             let mut slots = lock(&self.inner.slots);
             let machine = slots
                 .entry(machine_name(&record.state_machine_arn).to_owned())
                 .or_default();
-            machine.queue.insert(queue_key(&record, queued));
+            machine.queue.insert(queue_key(record, queued));
         }
-        tracing::info!(execution = %record.arn, priority, "execution queued: its state machine runs its max_running");
         // A slot may have freed between the check and the queueing.
         self.start_queued(machine_name(&record.state_machine_arn).to_owned());
-        Ok(record)
     }
 
     /// Where a queued execution stands; `None` when it is not queued here.
@@ -234,6 +249,8 @@ impl Engine {
             }
             let machine = slots.entry(name.to_owned()).or_default();
             match record.queued {
+                // Held by its windows (`windows.rs`): in line once released.
+                Some(queued) if queued.until.is_some() => {}
                 Some(queued) => {
                     machine.queue.insert(queue_key(record, queued));
                 }
@@ -278,7 +295,7 @@ impl Engine {
     }
 
     /// Starts one execution taken from the queue (it holds a slot).
-    async fn run_queued(&self, arn: &str) -> Result<(), EngineError> {
+    pub(super) async fn run_queued(&self, arn: &str) -> Result<(), EngineError> {
         let record = match self.inner.store.execution(arn)? {
             Some(r) if r.queued.is_some() && r.status == ExecutionStatus::Running => r,
             // Stopped meanwhile: its slot goes to the next.
@@ -360,10 +377,13 @@ impl Engine {
         let Some(queued) = record.queued else {
             return Ok(false);
         };
+        // Held by its windows, or in line for a slot.
+        let held = queued.until.is_some() && self.unhold(&record.arn);
         let mut slots = lock(&self.inner.slots);
-        let in_line = slots
-            .get_mut(machine_name(&record.state_machine_arn))
-            .is_some_and(|m| m.queue.remove(&queue_key(record, queued)));
+        let in_line = held
+            || slots
+                .get_mut(machine_name(&record.state_machine_arn))
+                .is_some_and(|m| m.queue.remove(&queue_key(record, queued)));
         if !in_line {
             return Ok(false);
         }
