@@ -39,6 +39,10 @@ pub struct Config {
     /// run at once; the others queue (docs/orchestration.md).
     #[serde(default)]
     pub limits: Vec<MachineLimit>,
+    /// `[[windows]]`: when a state machine's executions may start, and
+    /// what a start outside does (docs/orchestration.md).
+    #[serde(default)]
+    pub windows: Vec<crate::windows::MachineWindows>,
     /// `[pools.NAME]`: slots task resources draw from.
     #[serde(default)]
     pub pools: std::collections::BTreeMap<String, stepline_runtime::pools::PoolConfig>,
@@ -95,6 +99,26 @@ fn check_limits(config: &Config) -> Result<(), String> {
         return Err(
             "limits: max_running is counted by one node; it cannot be used with the postgres store (several nodes)".into(),
         );
+    }
+    Ok(())
+}
+
+/// `[[windows]]` and triggers' windows: their syntax, and not with a
+/// cluster, whose nodes would each hold their own starts.
+fn check_windows(config: &Config) -> Result<(), String> {
+    crate::windows::check(&config.windows)?;
+    if config.store.url.is_some() {
+        if !config.windows.is_empty() {
+            return Err(
+                "windows: held starts are kept by one node; execution windows cannot be used with the postgres store (several nodes)".into(),
+            );
+        }
+        if let Some(spec) = config.triggers.define.iter().find(|s| s.windows.is_some()) {
+            return Err(format!(
+                "triggers.define '{}': windows: held starts are kept by one node; execution windows cannot be used with the postgres store (several nodes)",
+                spec.name
+            ));
+        }
     }
     Ok(())
 }
@@ -331,6 +355,7 @@ fn check(config: &Config) -> Result<(), String> {
     crate::alerts::check(&config.alerts, &config.tasks)?;
     crate::triggers::deadlines::check(&config.deadlines)?;
     check_limits(config)?;
+    check_windows(config)?;
     stepline_runtime::pools::Pools::new(&config.pools).map_err(|e| e.to_string())?;
     for (name, pool) in &config.pools {
         for process in &pool.processes {

@@ -157,6 +157,15 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
     engine_config.input_files = Some(crate::lineage::input_files());
     engine_config.max_running = config.max_running();
     // Checked with the configuration: it builds.
+    match crate::windows::rules(&config.windows) {
+        Ok(rules) => engine_config.windows = rules,
+        Err(e) => {
+            let _ = writeln!(stderr, "stepline serve: {e}");
+            return EXIT_USAGE;
+        }
+    }
+    let outside_windows = crate::alerts::observe_windows(&mut engine_config);
+    // Checked with the configuration: it builds.
     match stepline_runtime::pools::Pools::new(&config.pools) {
         Ok(pools) => engine_config.pools = Arc::new(pools),
         Err(e) => {
@@ -285,6 +294,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         let alerter = crate::alerts::Alerter::new(engine.clone(), &config.alerts)?;
         triggers.set_alerter(alerter.clone());
         triggers.set_machine_deadlines(config.deadlines.clone());
+        crate::alerts::send_window_alerts(alerter.clone(), outside_windows);
         let handling = crate::alerts::start(alerter, triggers.clone(), ended);
         crate::tls::reload_on_sighup(options.tls.clone())
             .map_err(|e| format!("cannot watch for SIGHUP: {e}"))?;

@@ -51,6 +51,8 @@ const MEMBERS: &[(&str, &str)] = &[
     ("inputs", "inputs"),
     ("period", "period"),
     ("timeoutMinutes", "timeout_minutes"),
+    ("windows", "windows"),
+    ("outside", "outside"),
 ];
 
 impl From<TriggerError> for RestError {
@@ -445,6 +447,9 @@ pub async fn hook(
         .fire(&trigger, &id, event)
         .await
         .map_err(|e| RestError::new(StatusCode::UNPROCESSABLE_ENTITY, "StartFailed", e))?;
+    if let Some(why) = fired.skipped {
+        return Err(RestError::new(StatusCode::CONFLICT, "OutsideWindow", why));
+    }
     Ok(json_response(
         StatusCode::ACCEPTED,
         &json!({

@@ -41,6 +41,7 @@ use stepline_runtime::{Engine, EngineError};
 use stepline_store::{TriggerRecord, TriggerStateRecord};
 
 pub use deadlines::MachineDeadlines;
+pub use schedule::Zone;
 pub use spec::{CatchUp, Compiled, Kind, Trigger, TriggerSpec};
 
 /// Where a trigger was defined.
@@ -85,6 +86,9 @@ pub struct Fired {
     pub name: String,
     /// False when the event had started it before.
     pub new: bool,
+    /// Why nothing started: the fire came outside the trigger's windows
+    /// and its `outside` is `refuse` (logged and counted, not retried).
+    pub skipped: Option<String>,
 }
 
 /// The triggers of one server. Cheap to clone.
@@ -482,20 +486,42 @@ impl Triggers {
                 machine.replacen(":stateMachine:", ":execution:", 1)
             ))
             .is_ok();
+        let options = stepline_runtime::StartOptions {
+            priority: 0,
+            trigger_windows: trigger
+                .windows
+                .as_ref()
+                .map(|rule| stepline_runtime::TriggerWindows {
+                    trigger: trigger.name.clone(),
+                    rule: Arc::clone(rule),
+                }),
+        };
         match engine
-            .start_execution(&machine, Some(&name), Some(&input))
+            .start_execution_with(&machine, Some(&name), Some(&input), &options)
             .await
         {
             Ok(record) => Ok(Fired {
                 new: !existed,
                 execution_arn: record.arn,
                 name,
+                skipped: None,
             }),
             Err(EngineError::ExecutionAlreadyExists(arn)) => Ok(Fired {
                 execution_arn: arn,
                 name,
                 new: false,
+                skipped: None,
             }),
+            Err(EngineError::OutsideWindow(why)) => {
+                engine.metrics().trigger_window_skipped(&trigger.name);
+                tracing::warn!(trigger = %trigger.name, execution = %name, reason = %why, "trigger fire skipped: outside its windows");
+                Ok(Fired {
+                    execution_arn: String::new(),
+                    name,
+                    new: false,
+                    skipped: Some(why),
+                })
+            }
             Err(e) => Err(e.to_string()),
         }
     }
