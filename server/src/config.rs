@@ -444,6 +444,34 @@ mod tests {
                 "deadlines[0].expected_seconds: 0 is not between 1",
             ),
             (
+                "[[windows]]\nstate_machine = \"m\"\nwindows = [\"Mon-Fri 02:00-02:00\"]\n",
+                "windows[0].windows: \"Mon-Fri 02:00-02:00\": '02:00-02:00' is empty",
+            ),
+            (
+                "[[windows]]\nstate_machine = \"m\"\nwindows = [\"Mon-Fry 01:00-02:00\"]\n",
+                "windows[0].windows: \"Mon-Fry 01:00-02:00\": 'Fry' is not a day",
+            ),
+            (
+                "[[windows]]\nstate_machine = \"m\"\nwindows = [\"01:00-02:00\"]\ntimezone = \"Europe/Pariss\"\n",
+                "windows[0].timezone: 'Europe/Pariss' is not a time zone",
+            ),
+            (
+                "[[windows]]\nstate_machine = \"m\"\nwindows = [\"01:00-02:00\"]\n[[windows]]\nstate_machine = \"m\"\nwindows = [\"03:00-04:00\"]\n",
+                "windows[1].state_machine: 'm' is listed twice",
+            ),
+            (
+                "[store]\nurl = \"postgres://db/stepline\"\n[[windows]]\nstate_machine = \"m\"\nwindows = [\"01:00-02:00\"]\n",
+                "execution windows cannot be used with the postgres store",
+            ),
+            (
+                "[[triggers.define]]\nname = \"h\"\nkind = \"webhook\"\nstate_machine = \"m\"\noutside = \"refuse\"\n",
+                "triggers.define 'h': outside: it says what a start outside the windows does; give windows too",
+            ),
+            (
+                "[[triggers.define]]\nname = \"h\"\nkind = \"webhook\"\nstate_machine = \"m\"\nwindows = [\"25:00-26:00\"]\n",
+                "triggers.define 'h': windows: \"25:00-26:00\": '25:00' is not a time of day",
+            ),
+            (
                 "[[alerts.emails]]\nhost = \"smtp.example.com\"\ntls = \"none\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n",
                 "alerts.emails[0].tls: \"none\" sends alerts",
             ),
@@ -553,6 +581,8 @@ mod tests {
                 "[store]\nurl = \"postgresql://stepline@10.0.0.7/stepline\"\npassword_env = \"STEPLINE_DB_PASSWORD\"\n",
                 "[[server.access_keys]]\nid = \"AKIAIOSFODNN7EXAMPLE\"\nsecret = \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"\n[[server.access_keys]]\nid = \"AKIAOTHERKEY00000000\"\nsecret_env = \"STEPLINE_SECRET\"\n[[server.tokens]]\ntoken = \"0123456789abcdef\"\n[[server.tokens]]\ntoken_env = \"STEPLINE_TOKEN\"\n",
                 "[triggers]\nfile_roots = []\n\n[[triggers.define]]\nname = \"h\"\nkind = \"webhook\"\nstate_machine = \"m\"\nsecret = \"s\"\ninput = { \"body.$\" = \"$\" }\n",
+                "[[windows]]\nstate_machine = \"etl\"\nwindows = [\"Mon-Fri 01:00-05:00\", \"Sat,Sun 00:00-24:00\", \"22:00-02:00\", \"12:00:30-12:01\"]\ntimezone = \"Europe/Paris\"\noutside = \"refuse\"\ndrain = true\n",
+                "[[triggers.define]]\nname = \"h\"\nkind = \"webhook\"\nstate_machine = \"m\"\nsecret = \"s\"\nwindows = [\"Mon-Fri 01:00-05:00\"]\ntimezone = \"Europe/Paris\"\noutside = \"alert\"\n",
             ];
             for text in cases {
                 assert_eq!(
@@ -676,6 +706,11 @@ mod tests {
                 "[[limits]]\nstate_machine = \"m\"\nmax_running = 0\n",
                 "[[limits]]\nstate_machine = \"\"\nmax_running = 1\n",
                 "[[limits]]\nmax_running = 1\n",
+                "[[windows]]\nstate_machine = \"m\"\n",
+                "[[windows]]\nstate_machine = \"m\"\nwindows = []\n",
+                "[[windows]]\nstate_machine = \"m\"\nwindows = [\"1:00-05:00\"]\n",
+                "[[windows]]\nstate_machine = \"m\"\nwindows = [\"01:00-05:00\"]\noutside = \"wait\"\n",
+                "[[windows]]\nstate_machine = \"m\"\nwindows = [\"01:00-05:00\"]\ndrain = \"yes\"\n",
                 "[pools.w]\nprocesses = [\"a\"]\n",
                 "[pools.w]\nslots = 0\n",
                 "[pools.w]\nslots = 2\nhttp = \"http://127.0.0.1/\"\n",
@@ -770,6 +805,7 @@ mod tests {
                 ("[[alerts.webhooks]]\nurl = \"http://127.0.0.1/\"\nzzz = 1\n", "/$defs/alert_webhook/properties"),
                 ("[[limits]]\nstate_machine = \"m\"\nmax_running = 1\nzzz = 1\n", "/properties/limits/items/properties"),
                 ("[pools.w]\nslots = 1\nzzz = 1\n", "/properties/pools/additionalProperties/properties"),
+                ("[[windows]]\nstate_machine = \"m\"\nwindows = [\"01:00-02:00\"]\nzzz = 1\n", "/properties/windows/items/properties"),
             ];
             for (text, pointer) in sections {
                 assert_eq!(
