@@ -336,7 +336,7 @@ except sfn.exceptions.ExecutionLimitExceeded as e:
         assert!(refused.contains("ExecutionLimitExceeded"), "{refused}");
     }
     // Nothing was stored.
-    let list = get(serve.addr, "/v1/state-machines/strict/executions").json();
+    let list = get(serve.addr, "/v1/executions?machine=strict").json();
     assert_eq!(list["executions"], json!([]), "{list}");
 }
 
@@ -540,7 +540,7 @@ windows = ["{soon}"]
     let starts = starts_of(&log, "soon");
     assert_eq!(starts.len(), 1, "{starts:?}");
     assert!(starts[0] >= opens - Duration::milliseconds(1));
-    let list = get(serve.addr, "/v1/state-machines/hooked/executions").json();
+    let list = get(serve.addr, "/v1/executions?machine=hooked").json();
     assert_eq!(
         list["executions"].as_array().map(Vec::len),
         Some(1),
