@@ -107,7 +107,9 @@ fn parse_time(text: &str, end: bool) -> Result<u32, String> {
         return if end {
             Ok(86_400)
         } else {
-            Err(format!("'{text}': 24:00 ends a window; a window starts at 00:00"))
+            Err(format!(
+                "'{text}': 24:00 ends a window; a window starts at 00:00"
+            ))
         };
     }
     if h > 23 || m > 59 || s > 59 {
@@ -295,7 +297,9 @@ mod tests {
     use super::*;
 
     fn t(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn windows(list: &[&str], zone: &str) -> Windows {
@@ -354,7 +358,10 @@ mod tests {
 
     #[test]
     fn lists_whole_days_and_seconds() {
-        let w = windows(&["Sat,Sun 00:00-24:00", "Mon-Wed,Fri 12:00:30-12:00:45"], "UTC");
+        let w = windows(
+            &["Sat,Sun 00:00-24:00", "Mon-Wed,Fri 12:00:30-12:00:45"],
+            "UTC",
+        );
         check(
             &w,
             &[
@@ -428,7 +435,11 @@ mod tests {
             assert!(err.contains(expected), "{text}: {err}");
             assert!(err.contains(text), "{text}: {err}");
         }
-        assert!(Windows::parse(&[], zone).unwrap_err().contains("at least one"));
+        assert!(
+            Windows::parse(&[], zone)
+                .unwrap_err()
+                .contains("at least one")
+        );
         assert!(
             rule(&["01:00-02:00".into()], Some("Mars/Olympus"), None, false)
                 .unwrap_err()

@@ -240,7 +240,10 @@ max_running = 1
     let lines = log_lines(&log);
     let events: Vec<&str> = lines.iter().map(|(e, _, _)| e.as_str()).collect();
     assert_eq!(events, ["start", "end", "start", "end"], "{lines:?}");
-    assert!(starts_of(&log, "h3").is_empty(), "the stopped one never ran");
+    assert!(
+        starts_of(&log, "h3").is_empty(),
+        "the stopped one never ran"
+    );
     assert_eq!(
         get(serve.addr, "/v1/executions/nightly/h3").json()["status"],
         "ABORTED"
@@ -330,7 +333,13 @@ except sfn.exceptions.ExecutionLimitExceeded as e:
         let refused = crate::aws::aws_cli(
             &endpoint,
             &[],
-            &["start-execution", "--state-machine-arn", arn, "--name", "r4"],
+            &[
+                "start-execution",
+                "--state-machine-arn",
+                arn,
+                "--name",
+                "r4",
+            ],
         )
         .expect_err("refused");
         assert!(refused.contains("ExecutionLimitExceeded"), "{refused}");
@@ -428,7 +437,9 @@ drain = true
     assert_eq!(reply.status, 201, "{}", reply.body);
     // The task in flight when the window closes finishes; the next waits.
     eventually("the long task to end", 30, || {
-        log_lines(&log).iter().any(|(e, n, _)| e == "end" && n == "long")
+        log_lines(&log)
+            .iter()
+            .any(|(e, n, _)| e == "end" && n == "long")
     });
     let mut d1 = Value::Null;
     eventually("the next task to wait for the window", 10, || {

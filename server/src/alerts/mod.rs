@@ -44,8 +44,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use stepline_runtime::tasks::config::TaskConfig;
-use stepline_runtime::{Ended, Engine, EngineConfig};
 use stepline_runtime::windows::OutsideWindow;
+use stepline_runtime::{Ended, Engine, EngineConfig};
 use stepline_store::{ExecutionRecord, ExecutionStatus};
 use tokio::sync::{Semaphore, mpsc};
 

@@ -488,13 +488,12 @@ impl Triggers {
             .is_ok();
         let options = stepline_runtime::StartOptions {
             priority: 0,
-            trigger_windows: trigger
-                .windows
-                .as_ref()
-                .map(|rule| stepline_runtime::TriggerWindows {
+            trigger_windows: trigger.windows.as_ref().map(|rule| {
+                stepline_runtime::TriggerWindows {
                     trigger: trigger.name.clone(),
                     rule: Arc::clone(rule),
-                }),
+                }
+            }),
         };
         match engine
             .start_execution_with(&machine, Some(&name), Some(&input), &options)

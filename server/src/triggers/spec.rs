@@ -292,7 +292,9 @@ impl TriggerSpec {
             )?;
         }
         if self.windows.is_none() && self.outside.is_some() {
-            return Err("outside: it says what a start outside the windows does; give windows too".into());
+            return Err(
+                "outside: it says what a start outside the windows does; give windows too".into(),
+            );
         }
         let windows = match &self.windows {
             None => None,
