@@ -213,6 +213,9 @@ max_running = 1
     let h3 = get(serve.addr, "/v1/executions/nightly/h3").json();
     assert_eq!(h3["status"], "ABORTED", "{h3}");
     assert!(h3.get("queued").is_none(), "{h3}");
+    // A stop is answered before its write is flushed (as for a running
+    // execution); the flush follows within milliseconds.
+    std::thread::sleep(std::time::Duration::from_millis(500));
 
     // kill -9 before the window opens; the held starts survive it.
     serve.kill();
