@@ -696,7 +696,7 @@ impl TaskRunner for Arc<Gate> {
                 .expect("lock")
                 .push(call.request.state_name.clone());
             if call.request.state_name == "First" {
-                let _ = gate.open.acquire().await.expect("gate").forget();
+                gate.open.acquire().await.expect("gate").forget();
             }
             Ok(json!({}))
         })
