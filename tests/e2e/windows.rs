@@ -3,7 +3,7 @@
 //! written in UTC with seconds, a few seconds from now, so that they open
 //! and close while a test watches:
 //! - hold: REST starts held (queued, reason window, with the time it
-//!   opens; the CLI says so), one stopped by an AWS client, a `kill -9`
+//!   opens; the CLI and `GET /v1/windows` say so), one stopped by an AWS client, a `kill -9`
 //!   and a restart, then each started once when the window opens, one at
 //!   a time under `max_running = 1`;
 //! - refuse: REST's 409 naming the windows, AWS's ExecutionLimitExceeded
@@ -203,6 +203,18 @@ max_running = 1
             && metrics.contains("stepline_window_open{state_machine=\"nightly\"} 0"),
         "{metrics}"
     );
+    let windows = get(serve.addr, "/v1/windows").json();
+    let rule = &windows["windows"][0];
+    assert_eq!(rule["stateMachine"], "nightly", "{windows}");
+    assert_eq!(rule["outside"], "hold", "{windows}");
+    assert_eq!(rule["open"], false, "{windows}");
+    assert_eq!(rule["held"], 3, "{windows}");
+    let next: DateTime<Utc> = rule["nextOpen"]
+        .as_str()
+        .expect("nextOpen")
+        .parse()
+        .expect("a date");
+    assert_eq!(next.timestamp(), opens.timestamp(), "{windows}");
     // Cancellable: stopped by an AWS client, it ends ABORTED, never run.
     let h3 = get(serve.addr, "/v1/executions/nightly/h3").json();
     let (status, stopped) = serve.call(

@@ -461,6 +461,10 @@ impl Triggers {
             Err(_) => engine.metrics().trigger_failed(&trigger.name),
         }
         match &result {
+            // Outside the trigger's windows, which refuse: nothing started.
+            Ok(Fired {
+                skipped: Some(why), ..
+            }) => state.last_error = Some(why.clone()),
             Ok(fired) => {
                 state.fired += 1;
                 state.last_fired = Some(engine.now());
@@ -759,6 +763,12 @@ impl Triggers {
         let mut report = Backfill::default();
         while let Some(done) = tasks.join_next().await {
             match done {
+                Ok((
+                    slot,
+                    Ok(Fired {
+                        skipped: Some(why), ..
+                    }),
+                )) => report.errors.push(format!("{}: {why}", rfc3339(slot))),
                 Ok((_, Ok(fired))) if fired.new => report.started += 1,
                 Ok((_, Ok(_))) => report.existing += 1,
                 Ok((slot, Err(e))) => report.errors.push(format!("{}: {e}", rfc3339(slot))),

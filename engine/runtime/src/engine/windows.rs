@@ -235,17 +235,28 @@ impl Engine {
         }
     }
 
-    /// `/metrics`: executions held and tasks waiting for a window, and
-    /// whether each rule's window is open, per state machine with windows.
-    pub(super) fn windows_metrics(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        let rules = &self.inner.config.windows;
+    /// Executions held by their windows, by state machine name.
+    pub fn held_by_machine(&self) -> HashMap<String, u64> {
         let mut held: HashMap<String, u64> = HashMap::new();
         for arn in lock(&self.inner.held).by_arn.keys() {
             *held
                 .entry(crate::windows::machine_of_execution(arn).to_owned())
                 .or_default() += 1;
         }
+        held
+    }
+
+    /// Tasks waiting for their state machine's next window, by name.
+    pub fn draining_by_machine(&self) -> HashMap<String, usize> {
+        self.inner.drain_waits.by_machine()
+    }
+
+    /// `/metrics`: executions held and tasks waiting for a window, and
+    /// whether each rule's window is open, per state machine with windows.
+    pub(super) fn windows_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let rules = &self.inner.config.windows;
+        let held = self.held_by_machine();
         if rules.is_empty() && held.is_empty() {
             return;
         }
