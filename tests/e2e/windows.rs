@@ -192,6 +192,7 @@ max_running = 1
     .output()
     .expect("stepline runs");
     let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{text}");
     assert!(
         out.status.success() && text.contains("held by its windows until"),
         "{text} {}",
@@ -251,10 +252,23 @@ max_running = 1
             starts[0]
         );
     }
-    // max_running = 1 applies too: one ended before the other started.
+    // max_running = 1 applies too: one ended before the other started,
+    // in the order they were started.
     let lines = log_lines(&log);
-    let events: Vec<&str> = lines.iter().map(|(e, _, _)| e.as_str()).collect();
-    assert_eq!(events, ["start", "end", "start", "end"], "{lines:?}");
+    let events: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|(e, n, _)| (e.as_str(), n.as_str()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("start", "h1"),
+            ("end", "h1"),
+            ("start", "h2"),
+            ("end", "h2")
+        ],
+        "{lines:?}"
+    );
     assert!(
         starts_of(&log, "h3").is_empty(),
         "the stopped one never ran"
@@ -380,6 +394,13 @@ url = "http://{hooks}/json"
 state_machine = "loose"
 windows = ["{text}"]
 outside = "alert"
+
+[[triggers.define]]
+name = "loud"
+kind = "webhook"
+state_machine = "loose"
+windows = ["{text}"]
+outside = "alert"
 "#,
             hooks = hooks.addr,
         ),
@@ -411,6 +432,23 @@ outside = "alert"
         "{event}"
     );
     assert!(event["detail"]["nextOpen"].is_string(), "{event}");
+    assert!(event["detail"]["trigger"].is_null(), "{event}");
+
+    // A trigger's windows alert too, naming the trigger.
+    let reply = http(
+        serve.addr,
+        "POST",
+        "/v1/hooks/loud",
+        &[("idempotency-key", "k1")],
+        json!({"name": "loud"}).to_string().as_bytes(),
+    );
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let name = reply.json()["name"].as_str().expect("name").to_owned();
+    succeeded(&serve, "loose", &name, 30);
+    eventually("the trigger's alert", 30, || hooks.on("/json").len() == 2);
+    let event: Value = serde_json::from_str(&hooks.on("/json")[1].body).expect("JSON");
+    assert_eq!(event["detail"]["trigger"], "loud", "{event}");
+    assert_eq!(event["detail"]["name"], name.as_str(), "{event}");
 }
 
 #[test]
@@ -474,6 +512,19 @@ drain = true
         metrics.contains("stepline_window_draining_tasks{state_machine=\"drained\"} 1"),
         "{metrics}"
     );
+    let out = crate::cli::command(
+        &format!("http://{}", serve.addr),
+        &["executions", "describe", "drained/d1", "--utc"],
+    )
+    .output()
+    .expect("stepline runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("After wait(s) for the next window, at "),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{text}");
     // The wait survives a kill -9: the task is called again after the
     // restart, and waits again.
     serve.kill();

@@ -193,6 +193,29 @@ impl Engine {
         }
     }
 
+    /// Releases executions whose time came together, one after the other
+    /// in the order their queue would start them (higher priority, then
+    /// the earlier start), so that a `max_running` slot goes to the first.
+    async fn release_all(&self, due: Vec<String>) {
+        let mut order: Vec<(std::cmp::Reverse<i32>, DateTime<Utc>, String)> = due
+            .into_iter()
+            .map(|arn| match self.inner.store.execution(&arn) {
+                Ok(Some(r)) => (
+                    std::cmp::Reverse(r.queued.map_or(0, |q| q.priority)),
+                    r.start,
+                    arn,
+                ),
+                _ => (std::cmp::Reverse(0), DateTime::<Utc>::MIN_UTC, arn),
+            })
+            .collect();
+        order.sort();
+        for (_, _, arn) in order {
+            if let Err(e) = self.release(&arn).await {
+                tracing::error!(execution = %arn, error = %e, "a held execution could not be released; it is tried again at the next start");
+            }
+        }
+    }
+
     /// A held execution's time came: held again if its state machine's
     /// own windows hold it and are closed (a trigger's window opened, or
     /// the server was down while the window was open); otherwise into its
@@ -331,13 +354,9 @@ pub(super) async fn hold_loop(inner: Weak<Inner>) {
                 }
                 (due, held.by_time.first().map(|(t, _)| *t))
             };
-            for arn in due {
+            if !due.is_empty() {
                 let engine = engine.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = engine.release(&arn).await {
-                        tracing::error!(execution = %arn, error = %e, "a held execution could not be released; it is tried again at the next start");
-                    }
-                });
+                tokio::spawn(async move { engine.release_all(due).await });
             }
             (
                 Arc::clone(&engine.inner.clock),
