@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use serde::Deserialize;
 use stepline_runtime::windows::{Calendar, Outside, WindowRule};
 
@@ -157,12 +157,19 @@ impl Windows {
     }
 
     /// The instant wall time `seconds` past midnight of `date` is: a time
-    /// the clocks skip an hour later, a repeated one its first time.
-    fn instant(&self, date: NaiveDate, seconds: u32) -> Option<DateTime<Utc>> {
+    /// the clocks skip an hour later; a repeated one its first time for
+    /// an opening, its second for a closing, so that a window covers both
+    /// passes of an hour lived twice.
+    fn instant(&self, date: NaiveDate, seconds: u32, closing: bool) -> Option<DateTime<Utc>> {
         let wall = date.and_time(NaiveTime::MIN) + Duration::seconds(i64::from(seconds));
-        self.zone
-            .instant(wall)
-            .or_else(|| self.zone.instant(wall + Duration::hours(1)))
+        let at = |wall| match (self.zone, closing) {
+            (Zone::Named(tz), true) => tz
+                .from_local_datetime(&wall)
+                .latest()
+                .map(|t| t.with_timezone(&Utc)),
+            _ => self.zone.instant(wall),
+        };
+        at(wall).or_else(|| at(wall + Duration::hours(1)))
     }
 
     /// The windows that open on the days around `t`, as instants, in
@@ -182,9 +189,10 @@ impl Windows {
                 } else {
                     date
                 };
-                let (Some(open), Some(close)) =
-                    (self.instant(date, w.start), self.instant(end_date, w.end))
-                else {
+                let (Some(open), Some(close)) = (
+                    self.instant(date, w.start, false),
+                    self.instant(end_date, w.end, true),
+                ) else {
                     continue;
                 };
                 if close > open {
@@ -415,6 +423,17 @@ mod tests {
                 ("2026-10-25T00:30:00Z", true, "2026-10-25T00:30:00Z"),
                 ("2026-10-25T01:30:00Z", true, "2026-10-25T01:30:00Z"),
                 ("2026-10-25T02:00:00Z", false, "2026-11-01T01:00:00Z"),
+            ],
+        );
+        // Ending inside the repeated hour: at its second pass.
+        let inside = windows(&["Sun 01:00-02:30"], "Europe/Paris");
+        check(
+            &inside,
+            &[
+                ("2026-10-24T23:00:00Z", true, "2026-10-24T23:00:00Z"),
+                // 02:15 CET, the second 02:15 of the night.
+                ("2026-10-25T01:15:00Z", true, "2026-10-25T01:15:00Z"),
+                ("2026-10-25T01:30:00Z", false, "2026-11-01T00:00:00Z"),
             ],
         );
     }

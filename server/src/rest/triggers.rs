@@ -150,6 +150,14 @@ pub async fn create(
             camel_message(&e.to_string()),
         )
     })?;
+    // Held starts are kept by one node (docs/orchestration.md).
+    if spec.windows.is_some() && app.engine.is_clustered() {
+        return Err(RestError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidTrigger",
+            "windows: held starts are kept by one node; execution windows cannot be used with the postgres store (several nodes)",
+        ));
+    }
     let record = app.triggers.create(spec).await?;
     let (record, state) = app.triggers.get(&record.name).unwrap_or((
         record.clone(),
