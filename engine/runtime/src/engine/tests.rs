@@ -778,3 +778,70 @@ async fn a_draining_state_machine_calls_no_task_between_windows() {
     assert_eq!(calls(), ["First", "Second"]);
     assert!(engine.drain_waits(&record.arn).is_empty());
 }
+
+/// A held execution is held again from the store when the engine opens;
+/// one whose window opened and closed while the engine was away is held
+/// until the next window, then starts once.
+#[tokio::test]
+async fn held_executions_survive_a_restart_and_wait_for_an_open_window() {
+    let start = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("date");
+    let (first, second) = (
+        start + chrono::Duration::hours(2),
+        start + chrono::Duration::hours(10),
+    );
+    let clock = Arc::new(stepline_language::clock::ManualClock::new(start));
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let runner = Arc::new(Echo::default());
+    let open = || {
+        let mut config = EngineConfig::default();
+        config.windows.insert(
+            "windowed".into(),
+            Arc::new(crate::windows::WindowRule {
+                calendar: Arc::new(Intervals(vec![
+                    (first, first + chrono::Duration::hours(1)),
+                    (second, second + chrono::Duration::hours(1)),
+                ])),
+                outside: crate::windows::Outside::Hold,
+                drain: false,
+            }),
+        );
+        Engine::open(
+            Arc::clone(&store),
+            Arc::clone(&runner) as Arc<dyn TaskRunner>,
+            Arc::clone(&clock) as Arc<dyn Clock>,
+            config,
+        )
+        .expect("open")
+    };
+    let engine = open();
+    let machine = engine
+        .create_state_machine("windowed", TWO_TASKS, None, WorkflowType::Standard)
+        .await
+        .expect("create");
+    let held = engine
+        .start_execution(&machine.arn, Some("held"), None)
+        .await
+        .expect("start");
+    drop(engine);
+    settle().await;
+    // Away for the whole first window.
+    clock.advance(chrono::Duration::hours(4));
+    let engine = open();
+    settle().await;
+    let record = engine.describe_execution(&held.arn).expect("describe");
+    assert_eq!(engine.held_until(&record), Some(second), "held again");
+    assert_eq!(runner.total.load(Ordering::SeqCst), 0);
+    clock.advance_to(second);
+    let ended = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        engine.wait_for(&held.arn),
+    )
+    .await
+    .expect("runs in the next window")
+    .expect("wait");
+    assert_eq!(ended.status, ExecutionStatus::Succeeded);
+    assert_eq!(runner.total.load(Ordering::SeqCst), 2, "once");
+}
