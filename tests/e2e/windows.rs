@@ -204,6 +204,13 @@ max_running = 1
             && metrics.contains("stepline_window_open{state_machine=\"nightly\"} 0"),
         "{metrics}"
     );
+    // AWS clients see it RUNNING, no state entered.
+    let (status, described) = serve.call("DescribeExecution", &json!({"executionArn": h1["arn"]}));
+    assert_eq!(status, 200, "{described}");
+    assert_eq!(described["status"], "RUNNING");
+    let (status, history) = serve.call("GetExecutionHistory", &json!({"executionArn": h1["arn"]}));
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["events"], json!([]), "{history}");
     let windows = get(serve.addr, "/v1/windows").json();
     let rule = &windows["windows"][0];
     assert_eq!(rule["stateMachine"], "nightly", "{windows}");
@@ -600,6 +607,20 @@ windows = ["{soon}"]
     assert!(
         metrics.contains("stepline_trigger_window_skips_total{trigger=\"closed\"} 1"),
         "{metrics}"
+    );
+    let out = crate::cli::command(
+        &format!("http://{}", serve.addr),
+        &["triggers", "show", "closed"],
+    )
+    .output()
+    .expect("stepline runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && text.contains("(Europe/Paris), outside: refuse")
+            && text.contains("Outside execution windows"),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
     );
     // Held: accepted, stored, started when the trigger's window opens.
     let reply = http(
