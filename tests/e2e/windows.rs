@@ -145,7 +145,7 @@ fn started_events(serve: &Serve, machine: &str, name: &str) -> usize {
 
 #[test]
 fn windows_hold_starts_until_they_open_across_kill_9() {
-    let opens = second(Utc::now() + Duration::seconds(12));
+    let opens = second(Utc::now() + Duration::seconds(20));
     let (dir, config, log) = setup(
         "windows-hold",
         &format!(
@@ -461,8 +461,8 @@ outside = "alert"
 #[test]
 fn windows_drain_puts_new_tasks_off_until_the_next_window_across_kill_9() {
     let now = second(Utc::now());
-    let closes = now + Duration::seconds(5);
-    let reopens = now + Duration::seconds(16);
+    let closes = now + Duration::seconds(8);
+    let reopens = now + Duration::seconds(25);
     let (dir, config, log) = setup(
         "windows-drain",
         &format!(
@@ -483,7 +483,7 @@ drain = true
         "StartAt": "Long",
         "States": {
             "Long": {"Type": "Task", "Resource": "stepline:process:step",
-                     "Parameters": {"name": "long", "sleep": 7}, "ResultPath": null, "Next": "After"},
+                     "Parameters": {"name": "long", "sleep": 10}, "ResultPath": null, "Next": "After"},
             "After": {"Type": "Task", "Resource": "stepline:process:step",
                       "Parameters": {"name": "after"}, "End": true}
         }
@@ -566,7 +566,7 @@ drain = true
 #[test]
 fn windows_of_triggers_skip_or_hold_their_fires() {
     let later = Utc::now() + Duration::hours(3);
-    let opens = second(Utc::now() + Duration::seconds(6));
+    let opens = second(Utc::now() + Duration::seconds(15));
     let (dir, _config, log) = setup("windows-triggers", "");
     let config = dir.write(
         "triggers.toml",
