@@ -63,8 +63,9 @@ pub struct WindowRule {
 }
 
 /// A start that went ahead outside its windows under `outside = "alert"`:
-/// the server's alerts send it.
-#[derive(Debug, Clone)]
+/// the server's alerts send it. Kept in the store until delivered
+/// (`Engine::pending_window_alerts`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OutsideWindow {
     pub execution_arn: String,
     pub execution_name: String,

@@ -426,14 +426,23 @@ pub fn observe_windows(engine: &mut EngineConfig) -> mpsc::UnboundedReceiver<Out
 }
 
 /// Sends an alert for each execution started outside its windows, until
-/// the engine goes.
+/// the engine goes: first those the store kept undelivered (a crash came
+/// before their delivery), then each the engine reports. Each leaves the
+/// store once delivered or given up (at least once, as every alert).
 pub fn send_window_alerts(alerter: Alerter, mut outside: mpsc::UnboundedReceiver<OutsideWindow>) {
+    let deliver = |alerter: Alerter, started: OutsideWindow| {
+        tokio::spawn(async move {
+            let arn = started.execution_arn.clone();
+            alerter.send(&Message::Window(started)).await;
+            alerter.inner.engine.window_alert_delivered(&arn);
+        });
+    };
+    for started in alerter.inner.engine.pending_window_alerts() {
+        deliver(alerter.clone(), started);
+    }
     tokio::spawn(async move {
         while let Some(started) = outside.recv().await {
-            let alerter = alerter.clone();
-            tokio::spawn(async move {
-                alerter.send(&Message::Window(started)).await;
-            });
+            deliver(alerter.clone(), started);
         }
     });
 }

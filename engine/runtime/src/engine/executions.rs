@@ -136,7 +136,15 @@ impl Engine {
         if !express {
             match self.check_window(&record, &machine_record.name, options)? {
                 WindowCheck::Go => {}
-                WindowCheck::Alert(outside) => alert = Some(outside),
+                WindowCheck::Alert(outside) => {
+                    // Kept before the start's write, whose flush covers
+                    // both; only when someone (the server's alerts) will
+                    // deliver it.
+                    if !self.inner.config.window_alerts.is_empty() {
+                        self.keep_window_alert(&outside)?;
+                    }
+                    alert = Some(outside);
+                }
                 WindowCheck::Hold(until) => {
                     return match self.hold(record.clone(), priority, until).await {
                         Err(EngineError::Store(StoreError::ExecutionExists { .. })) => {
@@ -156,18 +164,17 @@ impl Engine {
         if let Some(max) = limited
             && !self.take_slot(machine_arn, max)
         {
-            return match self.enqueue(record.clone(), priority).await {
+            let (queued, new) = match self.enqueue(record.clone(), priority).await {
                 Err(EngineError::Store(StoreError::ExecutionExists { .. })) => {
-                    self.existing_start(machine_arn, &record, input_text)
+                    (self.existing_start(machine_arn, &record, input_text), false)
                 }
-                Ok(queued) => {
-                    if let Some(outside) = alert {
-                        self.alert_outside(*outside);
-                    }
-                    Ok(queued)
+                other => {
+                    let new = other.is_ok();
+                    (other, new)
                 }
-                other => other,
             };
+            self.window_alert_outcome(alert, new);
+            return queued;
         }
         let slot_of = limited.map(|_| machine_record.arn.clone());
         let started = self
@@ -180,9 +187,7 @@ impl Engine {
         {
             self.give_back_slot(&machine_arn);
         }
-        if let (Some(outside), Ok((_, true))) = (alert, &started) {
-            self.alert_outside(*outside);
-        }
+        self.window_alert_outcome(alert, matches!(started, Ok((_, true))));
         started.map(|(record, _)| record)
     }
 

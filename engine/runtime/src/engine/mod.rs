@@ -185,6 +185,8 @@ struct Inner {
     held_wake: Arc<tokio::sync::Notify>,
     /// Tasks of draining state machines waiting for a window.
     drain_waits: Arc<crate::windows::DrainWaits>,
+    /// Serialises the read-modify-write of the window alerts' record.
+    window_alerts: Mutex<()>,
 }
 
 /// The engine. Cheap to clone: clones share everything.
@@ -326,6 +328,7 @@ impl Engine {
                 held: Mutex::new(windows::Held::default()),
                 held_wake: Arc::new(tokio::sync::Notify::new()),
                 drain_waits,
+                window_alerts: Mutex::new(()),
             }),
         };
         if engine.is_clustered() {

@@ -678,6 +678,17 @@ async fn refused_and_alerted_starts() {
     assert_eq!(alert.execution_arn, record.arn);
     assert_eq!(alert.next_open, Some(opens));
     assert!(alerted.try_recv().is_err(), "one alert");
+    // Kept in the store until its delivery is reported.
+    assert_eq!(engine.pending_window_alerts(), std::slice::from_ref(&alert));
+    // A start of a name taken alerts nothing more.
+    engine
+        .start_execution(&machine, Some("anyway"), None)
+        .await
+        .expect_err("the name is taken");
+    assert!(alerted.try_recv().is_err(), "still one alert");
+    assert_eq!(engine.pending_window_alerts(), std::slice::from_ref(&alert));
+    engine.window_alert_delivered(&alert.execution_arn);
+    assert!(engine.pending_window_alerts().is_empty());
 }
 
 /// Answers `First` once the test adds a permit, `Second` at once; counts

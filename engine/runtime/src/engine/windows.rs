@@ -17,7 +17,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Weak};
 
 use chrono::{DateTime, Utc};
-use stepline_store::{ExecutionRecord, ExecutionStatus, Queued, WriteBatch, WriteOp};
+use stepline_store::{
+    ExecutionRecord, ExecutionStatus, Queued, TriggerStateRecord, WriteBatch, WriteOp,
+};
 
 use super::limits::machine_name;
 use super::{Engine, EngineError, Inner, lock};
@@ -117,9 +119,107 @@ impl Engine {
         }
     }
 
+    /// Keeps the alert of a start outside its windows in the store, in a
+    /// write the start's own flush makes durable (it is applied first),
+    /// so that a crash before its delivery sends it at the next start.
+    pub(super) fn keep_window_alert(&self, alert: &OutsideWindow) -> Result<(), EngineError> {
+        let _guard = lock(&self.inner.window_alerts);
+        let mut state = self
+            .inner
+            .store
+            .trigger_state(WINDOW_ALERTS)?
+            .unwrap_or_else(|| TriggerStateRecord {
+                name: WINDOW_ALERTS.to_owned(),
+                ..TriggerStateRecord::default()
+            });
+        if state.pending_alerts.len() >= MAX_PENDING_WINDOW_ALERTS {
+            self.inner.metrics.alert("dropped");
+            return Ok(());
+        }
+        state
+            .pending_alerts
+            .push(serde_json::to_value(alert).map_err(|e| {
+                EngineError::Store(stepline_store::StoreError::Unavailable(e.to_string()))
+            })?);
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::PutTriggerState(state));
+        self.inner.store.apply(&batch)?;
+        Ok(())
+    }
+
+    /// The alerts of starts outside their windows not yet delivered.
+    pub fn pending_window_alerts(&self) -> Vec<OutsideWindow> {
+        self.inner
+            .store
+            .trigger_state(WINDOW_ALERTS)
+            .ok()
+            .flatten()
+            .map(|s| s.pending_alerts)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| serde_json::from_value(v).ok())
+            .collect()
+    }
+
+    /// The alert of `execution_arn`'s start outside its windows was
+    /// delivered (or given up on): it leaves the store.
+    pub fn window_alert_delivered(&self, execution_arn: &str) {
+        let _guard = lock(&self.inner.window_alerts);
+        let Ok(Some(mut state)) = self.inner.store.trigger_state(WINDOW_ALERTS) else {
+            return;
+        };
+        let before = state.pending_alerts.len();
+        state.pending_alerts.retain(|v| {
+            v.get("execution_arn").and_then(serde_json::Value::as_str) != Some(execution_arn)
+        });
+        if state.pending_alerts.len() == before {
+            return;
+        }
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::PutTriggerState(state));
+        if let Err(e) = self.inner.store.apply(&batch) {
+            tracing::warn!(execution = %execution_arn, error = %e, "a delivered window alert could not be removed; it is sent again at the next start");
+        }
+    }
+
+    /// After a start outside its windows under `alert`: a new execution
+    /// is handed to the observers; a start that made none (an error, or
+    /// the name was taken) drops the alert kept for it.
+    pub(super) fn window_alert_outcome(&self, alert: Option<Box<OutsideWindow>>, started: bool) {
+        let Some(alert) = alert else {
+            return;
+        };
+        if started {
+            self.alert_outside(*alert);
+        } else if !self.inner.config.window_alerts.is_empty() {
+            self.drop_kept_alert(&alert);
+        }
+    }
+
+    /// Takes back one alert `keep_window_alert` kept (the last equal one:
+    /// an earlier start of the same name may have its own waiting).
+    fn drop_kept_alert(&self, alert: &OutsideWindow) {
+        let Ok(value) = serde_json::to_value(alert) else {
+            return;
+        };
+        let _guard = lock(&self.inner.window_alerts);
+        let Ok(Some(mut state)) = self.inner.store.trigger_state(WINDOW_ALERTS) else {
+            return;
+        };
+        let Some(at) = state.pending_alerts.iter().rposition(|v| *v == value) else {
+            return;
+        };
+        state.pending_alerts.remove(at);
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::PutTriggerState(state));
+        if let Err(e) = self.inner.store.apply(&batch) {
+            tracing::warn!(execution = %alert.execution_arn, error = %e, "the alert of a start that did not happen could not be removed");
+        }
+    }
+
     /// Hands an execution that started outside its windows to the alert
     /// observers.
-    pub(super) fn alert_outside(&self, alert: OutsideWindow) {
+    fn alert_outside(&self, alert: OutsideWindow) {
         tracing::warn!(execution = %alert.execution_arn, windows = %alert.windows, "execution started outside its windows");
         for observer in &self.inner.config.window_alerts {
             let _ = observer.send(alert.clone());
@@ -327,6 +427,12 @@ impl Engine {
         }
     }
 }
+
+/// The trigger-state record (a name no trigger can have) that keeps the
+/// alerts of starts outside their windows until they are delivered.
+const WINDOW_ALERTS: &str = "windows:alerts";
+/// The most such alerts kept waiting; more are dropped (and counted).
+const MAX_PENDING_WINDOW_ALERTS: usize = 256;
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
