@@ -8,7 +8,8 @@
 //!   a time under `max_running = 1`;
 //! - refuse: REST's 409 naming the windows, AWS's ExecutionLimitExceeded
 //!   through raw HTTP, boto3 and the AWS CLI (where installed);
-//! - alert: the execution runs and one alert reaches a webhook;
+//! - alert: the execution runs and one alert reaches a webhook, once,
+//!   even when a `kill -9` comes before its delivery;
 //! - drain: a task running when the window closes finishes, the next one
 //!   waits (REST shows it) across a `kill -9`, and starts when the next
 //!   window opens;
@@ -456,6 +457,58 @@ outside = "alert"
     let event: Value = serde_json::from_str(&hooks.on("/json")[1].body).expect("JSON");
     assert_eq!(event["detail"]["trigger"], "loud", "{event}");
     assert_eq!(event["detail"]["name"], name.as_str(), "{event}");
+}
+
+/// The alert of a start outside its windows outlives a `kill -9` that
+/// comes before its delivery: the receiver is down until the server was
+/// killed, and gets it once from the restarted server.
+#[test]
+fn windows_alert_undelivered_before_kill_9_is_sent_after_the_restart() {
+    // A port nobody listens on yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let from = Utc::now() + Duration::hours(3);
+    let (dir, config, _log) = setup(
+        "windows-alert-kill",
+        &format!(
+            r#"
+[[alerts.webhooks]]
+url = "http://127.0.0.1:{port}/json"
+
+[[windows]]
+state_machine = "loose"
+windows = ["{}"]
+outside = "alert"
+"#,
+            window(from, from + Duration::hours(1)),
+        ),
+    );
+    let data = dir.path().join("data");
+    let binary = stepline_binary();
+    let serve = Serve::start_with(&binary, &data, Some(&config));
+    create(&serve, "loose", &one_step());
+    let reply = post(
+        serve.addr,
+        "/v1/state-machines/loose/executions?name=k1",
+        &json!({"name": "k1"}).to_string(),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    succeeded(&serve, "loose", "k1", 30);
+    serve.kill();
+    let hooks = Receiver::start_at(&format!("127.0.0.1:{port}"), 0);
+    let serve = Serve::start_with(&binary, &data, Some(&config));
+    eventually("the alert after the restart", 30, || {
+        !hooks.on("/json").is_empty()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let got = hooks.on("/json");
+    assert_eq!(got.len(), 1, "once: {got:?}");
+    let event: Value = serde_json::from_str(&got[0].body).expect("JSON");
+    assert_eq!(event["detail"]["name"], "k1", "{event}");
+    drop(serve);
 }
 
 #[test]
