@@ -724,4 +724,22 @@ fn windows_are_checked_with_the_configuration() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(error), "{text}: {stderr}");
     }
+    // Not with PostgreSQL, named in the file or on the command line.
+    let config = dir.write(
+        "stepline.toml",
+        "[[windows]]\nstate_machine = \"m\"\nwindows = [\"01:00-02:00\"]\n",
+    );
+    let out = std::process::Command::new(stepline_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .arg("postgres://stepline@127.0.0.1:1/stepline")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("stepline runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("execution windows cannot be used with the postgres store"),
+        "{stderr}"
+    );
 }

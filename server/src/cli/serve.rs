@@ -137,6 +137,17 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             return EXIT_USAGE;
         }
     };
+    // `--store` may name PostgreSQL where the file does not: execution
+    // windows are kept by one node (config.rs checks the file's store).
+    let windowed =
+        !config.windows.is_empty() || config.triggers.define.iter().any(|t| t.windows.is_some());
+    if windowed && matches!(store, StoreChoice::Postgres(_)) {
+        let _ = writeln!(
+            stderr,
+            "stepline serve: windows: held starts are kept by one node; execution windows cannot be used with the postgres store (several nodes)"
+        );
+        return EXIT_USAGE;
+    }
     let mut engine_config = EngineConfig::default();
     if let Some(region) = &config.server.region {
         engine_config.region = region.clone();
