@@ -39,6 +39,10 @@ pub struct Config {
     /// run at once; the others queue (docs/orchestration.md).
     #[serde(default)]
     pub limits: Vec<MachineLimit>,
+    /// `[[windows]]`: when a state machine's executions may start, and
+    /// what a start outside does (docs/orchestration.md).
+    #[serde(default)]
+    pub windows: Vec<crate::windows::MachineWindows>,
     /// `[pools.NAME]`: slots task resources draw from.
     #[serde(default)]
     pub pools: std::collections::BTreeMap<String, stepline_runtime::pools::PoolConfig>,
@@ -88,6 +92,26 @@ fn check_limits(config: &Config) -> Result<(), String> {
             return Err(format!(
                 "limits[{i}]: the state machine '{}' is limited twice",
                 limit.state_machine
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[[windows]]` and triggers' windows: their syntax, and not with a
+/// cluster, whose nodes would each hold their own starts.
+fn check_windows(config: &Config) -> Result<(), String> {
+    crate::windows::check(&config.windows)?;
+    if config.store.url.is_some() {
+        if !config.windows.is_empty() {
+            return Err(
+                "windows: held starts are kept by one node; execution windows cannot be used with the postgres store (several nodes)".into(),
+            );
+        }
+        if let Some(spec) = config.triggers.define.iter().find(|s| s.windows.is_some()) {
+            return Err(format!(
+                "triggers.define '{}': windows: held starts are kept by one node; execution windows cannot be used with the postgres store (several nodes)",
+                spec.name
             ));
         }
     }
@@ -326,6 +350,7 @@ fn check(config: &Config) -> Result<(), String> {
     crate::alerts::check(&config.alerts, &config.tasks)?;
     crate::triggers::deadlines::check(&config.deadlines)?;
     check_limits(config)?;
+    check_windows(config)?;
     stepline_runtime::pools::Pools::new(&config.pools).map_err(|e| e.to_string())?;
     for (name, pool) in &config.pools {
         for process in &pool.processes {
@@ -412,6 +437,34 @@ mod tests {
             (
                 "[[deadlines]]\nstate_machine = \"m\"\nexpected_seconds = 0\n",
                 "deadlines[0].expected_seconds: 0 is not between 1",
+            ),
+            (
+                "[[windows]]\nstate_machine = \"m\"\nwindows = [\"Mon-Fri 02:00-02:00\"]\n",
+                "windows[0].windows: \"Mon-Fri 02:00-02:00\": '02:00-02:00' is empty",
+            ),
+            (
+                "[[windows]]\nstate_machine = \"m\"\nwindows = [\"Mon-Fry 01:00-02:00\"]\n",
+                "windows[0].windows: \"Mon-Fry 01:00-02:00\": 'Fry' is not a day",
+            ),
+            (
+                "[[windows]]\nstate_machine = \"m\"\nwindows = [\"01:00-02:00\"]\ntimezone = \"Europe/Pariss\"\n",
+                "windows[0].timezone: 'Europe/Pariss' is not a time zone",
+            ),
+            (
+                "[[windows]]\nstate_machine = \"m\"\nwindows = [\"01:00-02:00\"]\n[[windows]]\nstate_machine = \"m\"\nwindows = [\"03:00-04:00\"]\n",
+                "windows[1].state_machine: 'm' is listed twice",
+            ),
+            (
+                "[store]\nurl = \"postgres://db/stepline\"\n[[windows]]\nstate_machine = \"m\"\nwindows = [\"01:00-02:00\"]\n",
+                "execution windows cannot be used with the postgres store",
+            ),
+            (
+                "[[triggers.define]]\nname = \"h\"\nkind = \"webhook\"\nstate_machine = \"m\"\noutside = \"refuse\"\n",
+                "triggers.define 'h': outside: it says what a start outside the windows does; give windows too",
+            ),
+            (
+                "[[triggers.define]]\nname = \"h\"\nkind = \"webhook\"\nstate_machine = \"m\"\nwindows = [\"25:00-26:00\"]\n",
+                "triggers.define 'h': windows: \"25:00-26:00\": '25:00' is not a time of day",
             ),
             (
                 "[[alerts.emails]]\nhost = \"smtp.example.com\"\ntls = \"none\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n",
@@ -519,6 +572,8 @@ mod tests {
                 "[store]\nurl = \"postgresql://stepline@10.0.0.7/stepline\"\npassword_env = \"STEPLINE_DB_PASSWORD\"\n",
                 "[[server.access_keys]]\nid = \"AKIAIOSFODNN7EXAMPLE\"\nsecret = \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"\n[[server.access_keys]]\nid = \"AKIAOTHERKEY00000000\"\nsecret_env = \"STEPLINE_SECRET\"\n[[server.tokens]]\ntoken = \"0123456789abcdef\"\n[[server.tokens]]\ntoken_env = \"STEPLINE_TOKEN\"\n",
                 "[triggers]\nfile_roots = []\n\n[[triggers.define]]\nname = \"h\"\nkind = \"webhook\"\nstate_machine = \"m\"\nsecret = \"s\"\ninput = { \"body.$\" = \"$\" }\n",
+                "[[windows]]\nstate_machine = \"etl\"\nwindows = [\"Mon-Fri 01:00-05:00\", \"Sat,Sun 00:00-24:00\", \"22:00-02:00\", \"12:00:30-12:01\"]\ntimezone = \"Europe/Paris\"\noutside = \"refuse\"\ndrain = true\n",
+                "[[triggers.define]]\nname = \"h\"\nkind = \"webhook\"\nstate_machine = \"m\"\nsecret = \"s\"\nwindows = [\"Mon-Fri 01:00-05:00\"]\ntimezone = \"Europe/Paris\"\noutside = \"alert\"\n",
             ];
             for text in cases {
                 assert_eq!(
@@ -642,6 +697,11 @@ mod tests {
                 "[[limits]]\nstate_machine = \"m\"\nmax_running = 0\n",
                 "[[limits]]\nstate_machine = \"\"\nmax_running = 1\n",
                 "[[limits]]\nmax_running = 1\n",
+                "[[windows]]\nstate_machine = \"m\"\n",
+                "[[windows]]\nstate_machine = \"m\"\nwindows = []\n",
+                "[[windows]]\nstate_machine = \"m\"\nwindows = [\"1:00-05:00\"]\n",
+                "[[windows]]\nstate_machine = \"m\"\nwindows = [\"01:00-05:00\"]\noutside = \"wait\"\n",
+                "[[windows]]\nstate_machine = \"m\"\nwindows = [\"01:00-05:00\"]\ndrain = \"yes\"\n",
                 "[pools.w]\nprocesses = [\"a\"]\n",
                 "[pools.w]\nslots = 0\n",
                 "[pools.w]\nslots = 2\nhttp = \"http://127.0.0.1/\"\n",
@@ -736,6 +796,7 @@ mod tests {
                 ("[[alerts.webhooks]]\nurl = \"http://127.0.0.1/\"\nzzz = 1\n", "/$defs/alert_webhook/properties"),
                 ("[[limits]]\nstate_machine = \"m\"\nmax_running = 1\nzzz = 1\n", "/properties/limits/items/properties"),
                 ("[pools.w]\nslots = 1\nzzz = 1\n", "/properties/pools/additionalProperties/properties"),
+                ("[[windows]]\nstate_machine = \"m\"\nwindows = [\"01:00-02:00\"]\nzzz = 1\n", "/properties/windows/items/properties"),
             ];
             for (text, pointer) in sections {
                 assert_eq!(

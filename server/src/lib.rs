@@ -20,3 +20,4 @@ pub mod store;
 pub mod tls;
 pub mod triggers;
 pub mod web;
+pub mod windows;

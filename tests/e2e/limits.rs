@@ -131,7 +131,7 @@ max_running = 2
     assert_eq!(e3["status"], "RUNNING");
     assert_eq!(
         e3["queued"],
-        json!({"position": 3, "length": 8, "priority": 0}),
+        json!({"reason": "max_running", "position": 3, "length": 8, "priority": 0}),
         "{e3}"
     );
     // ... and the command line.

@@ -38,3 +38,4 @@ mod tls;
 mod triggers;
 mod validate;
 mod web;
+mod windows;

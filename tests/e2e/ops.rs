@@ -97,7 +97,12 @@ pub(crate) struct Receiver {
 
 impl Receiver {
     pub(crate) fn start(fail_first: usize) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        Self::start_at("127.0.0.1:0", fail_first)
+    }
+
+    /// A receiver on `addr` (a port a test chose before it listened).
+    pub(crate) fn start_at(addr: &str, fail_first: usize) -> Self {
+        let listener = TcpListener::bind(addr).expect("bind");
         let addr = listener.local_addr().expect("addr");
         let got = Arc::new(Mutex::new(Vec::new()));
         let failures = Arc::new(AtomicUsize::new(fail_first));

@@ -449,7 +449,10 @@ fn shared_slots_are_counted_and_claimed_once() {
     };
     let queue = |name: &str, priority: i32| {
         let mut record = open_execution(name);
-        record.queued = Some(stepline_store::Queued { priority });
+        record.queued = Some(stepline_store::Queued {
+            priority,
+            until: None,
+        });
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::CreateExecution(record));
         store.apply(&batch).unwrap();

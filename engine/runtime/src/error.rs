@@ -41,6 +41,10 @@ pub enum EngineError {
     TaskTimedOut,
     #[error("{0}")]
     InvalidOutput(String),
+    /// A start outside its execution windows under `outside = "refuse"`:
+    /// the message names the windows and when the next opens.
+    #[error("{0}")]
+    OutsideWindow(String),
     /// A request AWS would refuse with ValidationException.
     #[error("{0}")]
     Validation(String),

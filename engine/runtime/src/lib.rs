@@ -35,10 +35,12 @@ mod task_runner;
 pub mod tasks;
 mod test_state;
 mod timers;
+pub mod windows;
 
 pub use durable::{DurableExecution, Keeping, Outstanding, idempotency_key};
 pub use engine::{
     CachePurge, ClusterConfig, Ended, Engine, EngineConfig, EngineError, QueuePosition, Resolved,
+    StartOptions, TriggerWindows,
 };
 pub use metrics::Metrics;
 pub use stepline_language::clock::{Clock, ManualClock, WallClock};

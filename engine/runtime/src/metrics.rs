@@ -69,6 +69,8 @@ pub struct Metrics {
     timers: AtomicI64,
     trigger_fires: Mutex<BTreeMap<String, u64>>,
     trigger_errors: Mutex<BTreeMap<String, u64>>,
+    /// Trigger fires refused by the trigger's windows (`outside = "refuse"`).
+    trigger_window_skips: Mutex<BTreeMap<String, u64>>,
     /// Alert notifications by outcome (`delivered`, `failed` after every
     /// retry, `dropped` when too many were pending).
     alerts: Mutex<BTreeMap<&'static str, u64>>,
@@ -182,6 +184,13 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// A trigger's fire came outside its windows and was skipped.
+    pub fn trigger_window_skipped(&self, trigger: &str) {
+        *lock(&self.trigger_window_skips)
+            .entry(trigger.to_owned())
+            .or_default() += 1;
+    }
+
     /// Everything, in Prometheus's text exposition format.
     pub fn render(&self, open_executions: usize) -> String {
         let mut out = String::new();
@@ -248,6 +257,11 @@ impl Metrics {
                 "stepline_trigger_errors_total",
                 "Trigger events that failed to start an execution, and trigger source errors, by trigger.",
                 &self.trigger_errors,
+            ),
+            (
+                "stepline_trigger_window_skips_total",
+                "Trigger fires skipped because they came outside the trigger's windows (outside = refuse), by trigger.",
+                &self.trigger_window_skips,
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}");

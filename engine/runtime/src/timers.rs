@@ -132,7 +132,7 @@ async fn serve(
 /// Resolves when `due` may have come: on the wall clock after sleeping
 /// the difference, on a manual clock when it moves past `now`. Never
 /// without a `due`.
-async fn until(clock: &dyn Clock, now: DateTime<Utc>, due: Option<DateTime<Utc>>) {
+pub(crate) async fn until(clock: &dyn Clock, now: DateTime<Utc>, due: Option<DateTime<Utc>>) {
     let Some(due) = due else {
         return std::future::pending().await;
     };

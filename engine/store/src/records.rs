@@ -148,7 +148,8 @@ pub struct ExecutionRecord {
     /// A child of a distributed Map: what it runs (recovery needs it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map_run: Option<MapRunChild>,
-    /// Waiting for a slot of its state machine's `max_running`: stored,
+    /// Waiting for a slot of its state machine's `max_running`, or for
+    /// its window to open (`Queued::until`): stored,
     /// RUNNING to AWS clients, but not started (no journal, no history).
     /// Durable, so the queue survives a restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -156,10 +157,15 @@ pub struct ExecutionRecord {
 }
 
 /// How a queued execution is ordered: higher `priority` first, then the
-/// earlier start (first in, first out).
+/// earlier start (first in, first out); and, for one held by execution
+/// windows, when its window opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Queued {
     pub priority: i32,
+    /// Held by its windows until then (`outside = "hold"`); past that
+    /// time it waits for a slot of `max_running`, if any, or starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
 }
 
 impl ExecutionRecord {

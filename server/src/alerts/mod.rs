@@ -44,6 +44,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use stepline_runtime::tasks::config::TaskConfig;
+use stepline_runtime::windows::OutsideWindow;
 use stepline_runtime::{Ended, Engine, EngineConfig};
 use stepline_store::{ExecutionRecord, ExecutionStatus};
 use tokio::sync::{Semaphore, mpsc};
@@ -282,6 +283,31 @@ pub struct Deadline {
 pub enum Message {
     Ended(ExecutionRecord),
     Deadline(Deadline),
+    /// An execution started outside its windows (`outside = "alert"`).
+    Window(OutsideWindow),
+}
+
+/// The one-line text of a start outside its windows.
+fn window_text(w: &OutsideWindow) -> String {
+    let whose = match &w.trigger {
+        Some(t) => format!(" (trigger {t})"),
+        None => String::new(),
+    };
+    let next = match w.next_open {
+        Some(t) => format!("; the next opens at {}", rfc3339(t)),
+        None => String::new(),
+    };
+    format!(
+        "execution {} of {}{whose} started at {} outside its windows {}{next}",
+        w.execution_name,
+        w.state_machine,
+        rfc3339(w.started),
+        w.windows
+    )
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 impl Message {
@@ -294,6 +320,7 @@ impl Message {
                 .unwrap_or_default()
                 .to_owned(),
             Message::Deadline(d) => d.state_machine.clone(),
+            Message::Window(w) => w.state_machine.clone(),
         }
     }
 
@@ -301,6 +328,7 @@ impl Message {
         match self {
             Message::Ended(record) => format!("{}/{}", record.arn, record.status.as_str()),
             Message::Deadline(d) => d.id.clone(),
+            Message::Window(w) => format!("window/{}", w.execution_arn),
         }
     }
 
@@ -313,7 +341,8 @@ impl Message {
     ) -> bool {
         let kind = match self {
             Message::Ended(record) => statuses.contains(&record.status),
-            Message::Deadline(_) => deadlines,
+            // Like deadlines: the operator's alerts, not executions' ends.
+            Message::Deadline(_) | Message::Window(_) => deadlines,
         };
         kind && machines.is_none_or(|names| names.contains(&self.machine()))
     }
@@ -326,6 +355,7 @@ impl Message {
                 .unwrap_or_default()
                 .to_owned(),
             Message::Deadline(d) => format!("stepline: {}", d.text),
+            Message::Window(w) => format!("stepline: {}", window_text(w)),
         }
     }
 
@@ -351,6 +381,27 @@ impl Message {
                     "details": d.detail,
                 },
             }),
+            Message::Window(w) => json!({
+                "version": "0",
+                "id": format!("window/{}", w.execution_arn),
+                "detail-type": "Stepline Started Outside Window",
+                "source": "stepline",
+                "account": account,
+                "time": rfc3339(w.started),
+                "region": region,
+                "resources": [w.execution_arn],
+                "detail": {
+                    "kind": "window",
+                    "stateMachine": w.state_machine,
+                    "executionArn": w.execution_arn,
+                    "name": w.execution_name,
+                    "trigger": w.trigger,
+                    "windows": w.windows,
+                    "started": rfc3339(w.started),
+                    "nextOpen": w.next_open.map(rfc3339),
+                    "text": window_text(w),
+                },
+            }),
         }
     }
 }
@@ -364,6 +415,36 @@ pub fn observe(engine: &mut EngineConfig) -> mpsc::UnboundedReceiver<Ended> {
     let (send, ended) = mpsc::unbounded_channel();
     engine.ended.push(send);
     ended
+}
+
+/// Registers the server as the observer of executions started outside
+/// their windows under `outside = "alert"`, before the engine opens.
+pub fn observe_windows(engine: &mut EngineConfig) -> mpsc::UnboundedReceiver<OutsideWindow> {
+    let (send, outside) = mpsc::unbounded_channel();
+    engine.window_alerts.push(send);
+    outside
+}
+
+/// Sends an alert for each execution started outside its windows, until
+/// the engine goes: first those the store kept undelivered (a crash came
+/// before their delivery), then each the engine reports. Each leaves the
+/// store once delivered or given up (at least once, as every alert).
+pub fn send_window_alerts(alerter: Alerter, mut outside: mpsc::UnboundedReceiver<OutsideWindow>) {
+    let deliver = |alerter: Alerter, started: OutsideWindow| {
+        tokio::spawn(async move {
+            let arn = started.execution_arn.clone();
+            alerter.send(&Message::Window(started)).await;
+            alerter.inner.engine.window_alert_delivered(&arn);
+        });
+    };
+    for started in alerter.inner.engine.pending_window_alerts() {
+        deliver(alerter.clone(), started);
+    }
+    tokio::spawn(async move {
+        while let Some(started) = outside.recv().await {
+            deliver(alerter.clone(), started);
+        }
+    });
 }
 
 /// The alert sinks of one server: the webhooks and the mail relays. Cheap

@@ -82,6 +82,10 @@ impl From<EngineError> for AwsError {
             EngineError::ExecutionNotRedrivable(_) => {
                 AwsError::new("ExecutionNotRedrivable", message)
             }
+            // StartExecution's error for "no more executions may start
+            // now": the nearest AWS has to closed windows, and one that
+            // SDKs do not retry on their own (docs/orchestration.md).
+            EngineError::OutsideWindow(_) => AwsError::new("ExecutionLimitExceeded", message),
             // AWS's common error for a temporary failure of the service.
             EngineError::Store(_) | EngineError::NoEntropy(_) => AwsError {
                 kind: "ServiceUnavailable",

@@ -385,8 +385,18 @@ fn describe(out: &mut dyn Write, style: Style, zone: Zone, e: &Value) {
         ("status", style.paint(render::status_tone(&status), &status)),
         ("started", zone.date_time_of(&e["startDate"])),
     ];
-    // Waiting for a slot of its state machine's max_running.
-    if let Some(queued) = e.get("queued") {
+    // Held until its window opens, or waiting for a slot of its state
+    // machine's max_running.
+    if let Some(queued) = e.get("queued").filter(|q| q["reason"] == "window") {
+        rows.push((
+            "queued",
+            format!(
+                "held by its windows until {}, priority {}",
+                zone.date_time_of(&queued["opens"]),
+                queued["priority"]
+            ),
+        ));
+    } else if let Some(queued) = e.get("queued") {
         let place = match (queued["position"].as_u64(), queued["length"].as_u64()) {
             (Some(position), Some(length)) => format!("{position} of {length}"),
             _ => "yes".to_owned(),
@@ -394,6 +404,21 @@ fn describe(out: &mut dyn Write, style: Style, zone: Zone, e: &Value) {
         rows.push((
             "queued",
             format!("{place}, priority {}", queued["priority"]),
+        ));
+    }
+    // Tasks waiting for the state machine's next window (drain).
+    if let Some(draining) = e.get("draining") {
+        let states: Vec<&str> = draining["states"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        rows.push((
+            "draining",
+            format!(
+                "{} wait(s) for the next window, at {}",
+                states.join(", "),
+                zone.date_time_of(&draining["until"])
+            ),
         ));
     }
     if e.get("stopDate").is_some() {

@@ -137,6 +137,17 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             return EXIT_USAGE;
         }
     };
+    // `--store` may name PostgreSQL where the file does not: execution
+    // windows are kept by one node (config.rs checks the file's store).
+    let windowed =
+        !config.windows.is_empty() || config.triggers.define.iter().any(|t| t.windows.is_some());
+    if windowed && matches!(store, StoreChoice::Postgres(_)) {
+        let _ = writeln!(
+            stderr,
+            "stepline serve: windows: held starts are kept by one node; execution windows cannot be used with the postgres store (several nodes)"
+        );
+        return EXIT_USAGE;
+    }
     let mut engine_config = EngineConfig::default();
     if let Some(region) = &config.server.region {
         engine_config.region = region.clone();
@@ -156,6 +167,15 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
     }
     engine_config.input_files = Some(crate::lineage::input_files());
     engine_config.max_running = config.max_running();
+    // Checked with the configuration: it builds.
+    match crate::windows::rules(&config.windows) {
+        Ok(rules) => engine_config.windows = rules,
+        Err(e) => {
+            let _ = writeln!(stderr, "stepline serve: {e}");
+            return EXIT_USAGE;
+        }
+    }
+    let outside_windows = crate::alerts::observe_windows(&mut engine_config);
     // Checked with the configuration: it builds.
     match stepline_runtime::pools::Pools::new(&config.pools) {
         Ok(pools) => engine_config.pools = Arc::new(pools),
@@ -285,6 +305,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         let alerter = crate::alerts::Alerter::new(engine.clone(), &config.alerts)?;
         triggers.set_alerter(alerter.clone());
         triggers.set_machine_deadlines(config.deadlines.clone());
+        crate::alerts::send_window_alerts(alerter.clone(), outside_windows);
         let handling = crate::alerts::start(alerter, triggers.clone(), ended);
         crate::tls::reload_on_sighup(options.tls.clone())
             .map_err(|e| format!("cannot watch for SIGHUP: {e}"))?;

@@ -252,6 +252,19 @@ fn show(out: &mut dyn Write, style: Style, zone: Zone, t: &Value) {
             rows.push((label, value.to_owned()));
         }
     }
+    // Execution windows: when its fires may start executions.
+    if let Some(windows) = t["windows"].as_array() {
+        let list: Vec<&str> = windows.iter().filter_map(Value::as_str).collect();
+        rows.push((
+            "windows",
+            format!(
+                "{} ({}), outside: {}",
+                list.join(", "),
+                t["timezone"].as_str().unwrap_or("UTC"),
+                t["outside"].as_str().unwrap_or("hold")
+            ),
+        ));
+    }
     if let Some(minutes) = t["timeoutMinutes"].as_u64() {
         rows.push(("timeout", format!("{minutes} min after the period starts")));
     }

@@ -112,6 +112,10 @@ impl From<EngineError> for RestError {
             EngineError::ResourceNotFound(_) => {
                 Self::new(StatusCode::NOT_FOUND, "ResourceNotFound", message)
             }
+            // The state machine is there; its windows are closed now.
+            EngineError::OutsideWindow(_) => {
+                Self::new(StatusCode::CONFLICT, "OutsideWindow", message)
+            }
             EngineError::Store(_) | EngineError::NoEntropy(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ServiceUnavailable",

@@ -244,16 +244,44 @@ pub async fn describe(
     Ok(json_response(StatusCode::OK, &detail(&app.engine, &record)))
 }
 
-/// An execution's detail, with `queued` (`{position, length, priority}`)
-/// while it waits for a slot of its state machine's `max_running`.
+/// An execution's detail, with `queued` while it waits: for its window
+/// (`{reason: "window", opens, priority}`) or for a slot of its state
+/// machine's `max_running` (`{reason: "max_running", position, length,
+/// priority}`); and `draining` while tasks of it wait for its state
+/// machine's next window (`{until, states}`).
 fn detail(engine: &Engine, record: &ExecutionRecord) -> Value {
     let mut out = execution_detail(record);
-    if let (Some(queued), Value::Object(map)) = (record.queued, &mut out) {
-        let value = match engine.queue_position(record) {
-            Some(p) => json!({"position": p.position, "length": p.length, "priority": p.priority}),
-            None => json!({"priority": queued.priority}),
+    let Value::Object(map) = &mut out else {
+        return out;
+    };
+    if let Some(queued) = record.queued {
+        let held = engine
+            .held_until(record)
+            .or(queued.until.filter(|t| *t > engine.now()));
+        let value = match (held, engine.queue_position(record)) {
+            (Some(opens), _) => json!({
+                "reason": "window",
+                "opens": super::shapes::time(opens),
+                "priority": queued.priority,
+            }),
+            (None, Some(p)) => json!({
+                "reason": "max_running",
+                "position": p.position,
+                "length": p.length,
+                "priority": p.priority,
+            }),
+            (None, None) => json!({"priority": queued.priority}),
         };
         map.insert("queued".into(), value);
+    }
+    let waits = engine.drain_waits(&record.arn);
+    if let Some(first) = waits.first() {
+        let mut states: Vec<&str> = waits.iter().map(|w| w.state_name.as_str()).collect();
+        states.dedup();
+        map.insert(
+            "draining".into(),
+            json!({"until": super::shapes::time(first.until), "states": states}),
+        );
     }
     out
 }

@@ -33,6 +33,7 @@ mod store;
 mod test_state;
 mod triggers;
 mod versions;
+mod windows;
 
 use axum::Router;
 use axum::http::{StatusCode, Uri, header};
@@ -160,6 +161,7 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
         ("delete", "/v1/cache", delete(cache::drop_many)),
         ("delete", "/v1/cache/{key}", delete(cache::drop_one)),
         ("get", "/v1/pools", get(pools::describe)),
+        ("get", "/v1/windows", get(windows::describe)),
     ]
 }
 

@@ -51,6 +51,8 @@ const MEMBERS: &[(&str, &str)] = &[
     ("inputs", "inputs"),
     ("period", "period"),
     ("timeoutMinutes", "timeout_minutes"),
+    ("windows", "windows"),
+    ("outside", "outside"),
 ];
 
 impl From<TriggerError> for RestError {
@@ -148,6 +150,14 @@ pub async fn create(
             camel_message(&e.to_string()),
         )
     })?;
+    // Held starts are kept by one node (docs/orchestration.md).
+    if spec.windows.is_some() && app.engine.is_clustered() {
+        return Err(RestError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidTrigger",
+            "windows: held starts are kept by one node; execution windows cannot be used with the postgres store (several nodes)",
+        ));
+    }
     let record = app.triggers.create(spec).await?;
     let (record, state) = app.triggers.get(&record.name).unwrap_or((
         record.clone(),
@@ -445,6 +455,9 @@ pub async fn hook(
         .fire(&trigger, &id, event)
         .await
         .map_err(|e| RestError::new(StatusCode::UNPROCESSABLE_ENTITY, "StartFailed", e))?;
+    if let Some(why) = fired.skipped {
+        return Err(RestError::new(StatusCode::CONFLICT, "OutsideWindow", why));
+    }
     Ok(json_response(
         StatusCode::ACCEPTED,
         &json!({

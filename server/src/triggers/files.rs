@@ -265,6 +265,11 @@ async fn process(
             return;
         }
     };
+    if fired.skipped.is_some() {
+        // Refused by the trigger's windows: this file is not run.
+        lock(&watcher.state).done.insert(id.to_owned());
+        return;
+    }
     let status = match triggers.engine().wait_for(&fired.execution_arn).await {
         Ok(record) => record.status,
         Err(_) => return,

@@ -41,6 +41,7 @@ use stepline_runtime::{Engine, EngineError};
 use stepline_store::{TriggerRecord, TriggerStateRecord};
 
 pub use deadlines::MachineDeadlines;
+pub use schedule::Zone;
 pub use spec::{CatchUp, Compiled, Kind, Trigger, TriggerSpec};
 
 /// Where a trigger was defined.
@@ -85,6 +86,9 @@ pub struct Fired {
     pub name: String,
     /// False when the event had started it before.
     pub new: bool,
+    /// Why nothing started: the fire came outside the trigger's windows
+    /// and its `outside` is `refuse` (logged and counted, not retried).
+    pub skipped: Option<String>,
 }
 
 /// The triggers of one server. Cheap to clone.
@@ -457,6 +461,10 @@ impl Triggers {
             Err(_) => engine.metrics().trigger_failed(&trigger.name),
         }
         match &result {
+            // Outside the trigger's windows, which refuse: nothing started.
+            Ok(Fired {
+                skipped: Some(why), ..
+            }) => state.last_error = Some(why.clone()),
             Ok(fired) => {
                 state.fired += 1;
                 state.last_fired = Some(engine.now());
@@ -482,20 +490,41 @@ impl Triggers {
                 machine.replacen(":stateMachine:", ":execution:", 1)
             ))
             .is_ok();
+        let options = stepline_runtime::StartOptions {
+            priority: 0,
+            trigger_windows: trigger.windows.as_ref().map(|rule| {
+                stepline_runtime::TriggerWindows {
+                    trigger: trigger.name.clone(),
+                    rule: Arc::clone(rule),
+                }
+            }),
+        };
         match engine
-            .start_execution(&machine, Some(&name), Some(&input))
+            .start_execution_with(&machine, Some(&name), Some(&input), &options)
             .await
         {
             Ok(record) => Ok(Fired {
                 new: !existed,
                 execution_arn: record.arn,
                 name,
+                skipped: None,
             }),
             Err(EngineError::ExecutionAlreadyExists(arn)) => Ok(Fired {
                 execution_arn: arn,
                 name,
                 new: false,
+                skipped: None,
             }),
+            Err(EngineError::OutsideWindow(why)) => {
+                engine.metrics().trigger_window_skipped(&trigger.name);
+                tracing::warn!(trigger = %trigger.name, execution = %name, reason = %why, "trigger fire skipped: outside its windows");
+                Ok(Fired {
+                    execution_arn: String::new(),
+                    name,
+                    new: false,
+                    skipped: Some(why),
+                })
+            }
             Err(e) => Err(e.to_string()),
         }
     }
@@ -734,6 +763,12 @@ impl Triggers {
         let mut report = Backfill::default();
         while let Some(done) = tasks.join_next().await {
             match done {
+                Ok((
+                    slot,
+                    Ok(Fired {
+                        skipped: Some(why), ..
+                    }),
+                )) => report.errors.push(format!("{}: {why}", rfc3339(slot))),
                 Ok((_, Ok(fired))) if fired.new => report.started += 1,
                 Ok((_, Ok(_))) => report.existing += 1,
                 Ok((slot, Err(e))) => report.errors.push(format!("{}: {e}", rfc3339(slot))),

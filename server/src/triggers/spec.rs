@@ -140,6 +140,15 @@ pub struct TriggerSpec {
     /// there by then raises an alert and is no longer waited for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_minutes: Option<u64>,
+
+    // any kind
+    /// Execution windows (`"Mon-Fri 01:00-05:00"`), read in `timezone`:
+    /// a fire outside them does what `outside` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<Vec<String>>,
+    /// `hold` (the default), `refuse` or `alert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outside: Option<String>,
 }
 
 fn yes() -> bool {
@@ -161,6 +170,8 @@ pub struct Trigger {
     pub enabled: bool,
     pub template: Option<Template>,
     pub kind: Compiled,
+    /// Its execution windows, if it has some.
+    pub windows: Option<std::sync::Arc<stepline_runtime::windows::WindowRule>>,
 }
 
 /// What each kind needs to run, checked.
@@ -273,9 +284,27 @@ impl TriggerSpec {
             misplaced("catch_up", self.catch_up.is_some(), "schedule")?;
             misplaced("finished_by", self.finished_by.is_some(), "schedule")?;
         }
-        if !matches!(self.kind, Kind::Schedule | Kind::Dataset) {
-            misplaced("timezone", self.timezone.is_some(), "schedule and dataset")?;
+        if !matches!(self.kind, Kind::Schedule | Kind::Dataset) && self.windows.is_none() {
+            misplaced(
+                "timezone",
+                self.timezone.is_some(),
+                "schedule and dataset (and windowed)",
+            )?;
         }
+        if self.windows.is_none() && self.outside.is_some() {
+            return Err(
+                "outside: it says what a start outside the windows does; give windows too".into(),
+            );
+        }
+        let windows = match &self.windows {
+            None => None,
+            Some(list) => Some(std::sync::Arc::new(crate::windows::rule(
+                list,
+                self.timezone.as_deref(),
+                self.outside.as_deref(),
+                false,
+            )?)),
+        };
         if self.kind != Kind::Execution {
             misplaced("source", self.source.is_some(), "execution")?;
             misplaced("statuses", self.statuses.is_some(), "execution")?;
@@ -423,6 +452,7 @@ impl TriggerSpec {
             enabled: self.enabled,
             template,
             kind,
+            windows,
         })
     }
 }

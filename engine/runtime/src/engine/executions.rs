@@ -14,7 +14,9 @@ use stepline_store::{
     SlotClaim, StatsBucket, StoreError, TaskLogRecord, WorkflowType,
 };
 
+use super::windows::{StartOptions, WindowCheck};
 use super::{Engine, EngineError, check_name, lock, off_worker};
+use crate::windows::OutsideWindow;
 
 /// How long a redrive waits for a just-closed execution's executor to
 /// finish closing.
@@ -49,6 +51,24 @@ impl Engine {
         input: Option<&str>,
         priority: i32,
     ) -> Result<ExecutionRecord, EngineError> {
+        let options = StartOptions {
+            priority,
+            ..StartOptions::default()
+        };
+        self.start_execution_with(machine_arn, name, input, &options)
+            .await
+    }
+
+    /// [`Engine::start_execution`] with a priority and, for a trigger's
+    /// start, the trigger's execution windows.
+    pub async fn start_execution_with(
+        &self,
+        machine_arn: &str,
+        name: Option<&str>,
+        input: Option<&str>,
+        options: &StartOptions,
+    ) -> Result<ExecutionRecord, EngineError> {
+        let priority = options.priority;
         let (machine_arn, test_case) = match machine_arn.split_once('#') {
             Some((arn, case)) => (arn, Some(case)),
             None => (machine_arn, None),
@@ -111,6 +131,31 @@ impl Engine {
             input_text.to_owned(),
         )?;
         record.test_case = test_case.map(str::to_owned);
+        // Execution windows: an EXPRESS execution is never held (nothing
+        // of it is kept to hold).
+        let mut alert = None;
+        if !express {
+            match self.check_window(&record, &machine_record.name, options)? {
+                WindowCheck::Go => {}
+                WindowCheck::Alert(outside) => {
+                    // Kept before the start's write, whose flush covers
+                    // both; only when someone (the server's alerts) will
+                    // deliver it.
+                    if !self.inner.config.window_alerts.is_empty() {
+                        self.keep_window_alert(&outside)?;
+                    }
+                    alert = Some(outside);
+                }
+                WindowCheck::Hold(until) => {
+                    return match self.hold(record.clone(), priority, until).await {
+                        Err(EngineError::Store(StoreError::ExecutionExists { .. })) => {
+                            self.existing_start(machine_arn, &record, input_text)
+                        }
+                        other => other,
+                    };
+                }
+            }
+        }
         // One look at an empty map when nothing is limited.
         let limited = if express {
             None
@@ -127,7 +172,7 @@ impl Engine {
             && !self.take_slot(machine_arn, max)
         {
             return self
-                .queue_start(machine_arn, record, priority, input_text)
+                .queue_start(machine_arn, record, priority, input_text, alert)
                 .await;
         }
         let slot_of = limited
@@ -150,7 +195,7 @@ impl Engine {
             && matches!(started, Err(EngineError::Store(StoreError::NoSlot { .. })))
         {
             return self
-                .queue_start(&machine_arn, record, priority, input_text)
+                .queue_start(&machine_arn, record, priority, input_text, alert)
                 .await;
         }
         // A start that did not run (an error, or the name was taken) does
@@ -160,23 +205,31 @@ impl Engine {
         {
             self.give_back_slot(&machine_arn);
         }
+        self.window_alert_outcome(alert, matches!(started, Ok((_, true))));
         started.map(|(record, _)| record)
     }
 
-    /// Stores a start that found no slot as queued.
+    /// Stores a start that found no slot as queued, and settles the
+    /// alert of a start outside its windows (raised when it is new).
     async fn queue_start(
         &self,
         machine_arn: &str,
         record: ExecutionRecord,
         priority: i32,
         input_text: &str,
+        alert: Option<Box<OutsideWindow>>,
     ) -> Result<ExecutionRecord, EngineError> {
-        match self.enqueue(record.clone(), priority).await {
+        let (queued, new) = match self.enqueue(record.clone(), priority).await {
             Err(EngineError::Store(StoreError::ExecutionExists { .. })) => {
-                self.existing_start(machine_arn, &record, input_text)
+                (self.existing_start(machine_arn, &record, input_text), false)
             }
-            other => other,
-        }
+            other => {
+                let new = other.is_ok();
+                (other, new)
+            }
+        };
+        self.window_alert_outcome(alert, new);
+        queued
     }
 
     /// The answer to a start whose name is taken: AWS answers a start

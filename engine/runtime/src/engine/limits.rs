@@ -46,7 +46,7 @@ pub(super) struct MachineSlots {
 }
 
 /// The state machine name in a state machine (or version) ARN.
-fn machine_name(machine_arn: &str) -> &str {
+pub(super) fn machine_name(machine_arn: &str) -> &str {
     machine_arn
         .split_once(":stateMachine:")
         .map_or(machine_arn, |(_, rest)| {
@@ -98,33 +98,49 @@ impl Engine {
         mut record: ExecutionRecord,
         priority: i32,
     ) -> Result<ExecutionRecord, EngineError> {
-        let queued = Queued { priority };
+        let queued = Queued {
+            priority,
+            until: None,
+        };
         record.queued = Some(queued);
+        self.store_queued(&record).await?;
+        tracing::info!(execution = %record.arn, priority, "execution queued: its state machine runs its max_running");
+        self.queue_for_slot(&record, queued);
+        Ok(record)
+    }
+
+    /// Writes a new queued (or held) execution and flushes it.
+    pub(super) async fn store_queued(&self, record: &ExecutionRecord) -> Result<(), EngineError> {
         let mut batch = WriteBatch::new();
         batch.push(WriteOp::CreateExecution(record.clone()));
         // The dashboard counts it started now, as AWS clients see it.
-        if let Some(delta) = StatsDelta::of(&record, record.start, MachineStats::start()) {
+        if let Some(delta) = StatsDelta::of(record, record.start, MachineStats::start()) {
             batch.push(WriteOp::AddStats(delta));
         }
         self.inner.store.apply(&batch)?;
         self.flush().await?;
+        Ok(())
+    }
+
+    /// Puts a stored queued execution in its state machine's line, and
+    /// starts the head if a slot is free.
+    pub(super) fn queue_for_slot(&self, record: &ExecutionRecord, queued: Queued) {
+        // In a cluster the store keeps the line (`shared_slots`).
         if self.shares_slots() {
             if let Some(max) = self.max_running(&record.state_machine_arn) {
                 self.start_shared_queue(&record.state_machine_arn, max);
             }
-            return Ok(record);
+            return;
         }
         {
             let mut slots = lock(&self.inner.slots);
             let machine = slots
                 .entry(machine_name(&record.state_machine_arn).to_owned())
                 .or_default();
-            machine.queue.insert(queue_key(&record, queued));
+            machine.queue.insert(queue_key(record, queued));
         }
-        tracing::info!(execution = %record.arn, priority, "execution queued: its state machine runs its max_running");
         // A slot may have freed between the check and the queueing.
         self.start_queued(machine_name(&record.state_machine_arn).to_owned());
-        Ok(record)
     }
 
     /// Where a queued execution stands; `None` when it is not queued here.
@@ -255,6 +271,8 @@ impl Engine {
             }
             let machine = slots.entry(name.to_owned()).or_default();
             match record.queued {
+                // Held by its windows (`windows.rs`): in line once released.
+                Some(queued) if queued.until.is_some() => {}
                 Some(queued) => {
                     machine.queue.insert(queue_key(record, queued));
                 }
@@ -394,8 +412,11 @@ impl Engine {
             return Ok(false);
         };
         let shared = self.shares_slots();
+        // Held by its windows, or in line for a slot.
+        let held = queued.until.is_some() && self.unhold(&record.arn);
         let mut slots = lock(&self.inner.slots);
         let in_line = shared
+            || held
             || slots
                 .get_mut(machine_name(&record.state_machine_arn))
                 .is_some_and(|m| m.queue.remove(&queue_key(record, queued)));

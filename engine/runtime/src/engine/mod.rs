@@ -28,6 +28,7 @@ mod shared_slots;
 mod tags;
 mod triggers;
 mod versions;
+mod windows;
 
 pub use crate::error::EngineError;
 use crate::task_runner::TaskRunner;
@@ -36,6 +37,7 @@ pub use cluster::ClusterConfig;
 pub use ended::Ended;
 pub use limits::QueuePosition;
 pub use versions::Resolved;
+pub use windows::{StartOptions, TriggerWindows};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -102,6 +104,14 @@ pub struct EngineConfig {
     /// Named pools of slots task resources draw from (`[pools.NAME]`);
     /// empty: tasks are called without one.
     pub pools: Arc<crate::pools::Pools>,
+    /// Execution windows by state machine name (`[[windows]]`): when its
+    /// executions may start, what a start outside does, and whether its
+    /// tasks wait for the next window (`drain`). Empty: none, and the
+    /// start path skips it all.
+    pub windows: HashMap<String, Arc<crate::windows::WindowRule>>,
+    /// Told of every execution started outside its windows under
+    /// `outside = "alert"` (the server's alerts). A send never waits.
+    pub window_alerts: Vec<mpsc::UnboundedSender<crate::windows::OutsideWindow>>,
 }
 
 impl Default for EngineConfig {
@@ -120,6 +130,8 @@ impl Default for EngineConfig {
             input_files: None,
             max_running: HashMap::new(),
             pools: Arc::default(),
+            windows: HashMap::new(),
+            window_alerts: Vec::new(),
         }
     }
 }
@@ -168,6 +180,14 @@ struct Inner {
     /// Running counts and queues of the state machines with a
     /// `max_running` (`limits.rs`).
     slots: Mutex<HashMap<String, limits::MachineSlots>>,
+    /// Executions held until their window opens (`windows.rs`), and what
+    /// wakes the loop that releases them when one is added.
+    held: Mutex<windows::Held>,
+    held_wake: Arc<tokio::sync::Notify>,
+    /// Tasks of draining state machines waiting for a window.
+    drain_waits: Arc<crate::windows::DrainWaits>,
+    /// Serialises the read-modify-write of the window alerts' record.
+    window_alerts: Mutex<()>,
 }
 
 /// The engine. Cheap to clone: clones share everything.
@@ -249,6 +269,25 @@ impl Engine {
                 clock: Arc::clone(&clock),
             })
         };
+        // Tasks of draining state machines wait for a window before they
+        // are called (and before they take a pool's slot).
+        let drain_waits = Arc::new(crate::windows::DrainWaits::default());
+        let draining: HashMap<String, Arc<crate::windows::WindowRule>> = config
+            .windows
+            .iter()
+            .filter(|(_, rule)| rule.drain)
+            .map(|(name, rule)| (name.clone(), Arc::clone(rule)))
+            .collect();
+        let runner: Arc<dyn TaskRunner> = if draining.is_empty() {
+            runner
+        } else {
+            Arc::new(crate::windows::DrainingRunner {
+                inner: runner,
+                rules: draining,
+                clock: Arc::clone(&clock),
+                waits: Arc::clone(&drain_waits),
+            })
+        };
         let (flusher, requests) = mpsc::unbounded_channel();
         let (waker, wakes) = mpsc::unbounded_channel();
         let metrics = Arc::new(Metrics::default());
@@ -287,6 +326,10 @@ impl Engine {
                 cache_entries: std::sync::atomic::AtomicU64::new(0),
                 cache_purge: Arc::new(tokio::sync::Notify::new()),
                 slots: Mutex::new(HashMap::new()),
+                held: Mutex::new(windows::Held::default()),
+                held_wake: Arc::new(tokio::sync::Notify::new()),
+                drain_waits,
+                window_alerts: Mutex::new(()),
             }),
         };
         if engine.is_clustered() {
@@ -294,6 +337,7 @@ impl Engine {
         }
         tokio::spawn(wake_loop(Arc::downgrade(&engine.inner), wakes));
         tokio::spawn(paused::retry_loop(Arc::downgrade(&engine.inner)));
+        tokio::spawn(windows::hold_loop(Arc::downgrade(&engine.inner)));
         engine.announce_pending()?;
         engine.recover()?;
         cluster::start(&engine);
@@ -489,6 +533,7 @@ impl Engine {
             self.inner.asleep.load(std::sync::atomic::Ordering::Relaxed)
         ));
         self.limits_metrics(&mut text);
+        self.windows_metrics(&mut text);
         self.inner.config.pools.render_metrics(&mut text);
         if let Some(node) = self.node_id() {
             text.push_str(

@@ -73,6 +73,7 @@ impl Engine {
         }
         let open = self.inner.store.open_executions()?;
         self.count_slots(&open);
+        self.count_held(&open);
         for record in open {
             self.resume_or_fail(record);
         }
@@ -180,7 +181,8 @@ impl Engine {
         }
         if record.queued.is_some() {
             // Not started: it waits in its state machine's queue
-            // (`limits.rs`), which took it in at open.
+            // (`limits.rs`) or for its window (`windows.rs`), which took
+            // it in at open.
             return Ok(());
         }
         if let Some(child) = record.map_run.clone() {

@@ -479,3 +479,380 @@ fn a_restart_runs_again_the_tasks_that_were_in_flight() {
     // The crash comes while every task is running: each runs once more.
     assert_eq!(crash_and_restart(120_000, 60), 10);
 }
+
+/// Windows open over fixed intervals, for the tests.
+#[derive(Debug)]
+struct Intervals(Vec<(DateTime<Utc>, DateTime<Utc>)>);
+
+impl crate::windows::Calendar for Intervals {
+    fn is_open(&self, t: DateTime<Utc>) -> bool {
+        self.0.iter().any(|(from, to)| *from <= t && t < *to)
+    }
+
+    fn next_open(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.is_open(t) {
+            return Some(t);
+        }
+        self.0.iter().map(|(from, _)| *from).find(|from| *from > t)
+    }
+
+    fn describe(&self) -> String {
+        "the test's windows".into()
+    }
+}
+
+const TWO_TASKS: &str = r#"{
+  "StartAt": "First",
+  "States": {
+    "First": {"Type": "Task", "Resource": "stepline:process:echo", "ResultPath": "$.first", "Next": "Second"},
+    "Second": {"Type": "Task", "Resource": "stepline:process:echo", "ResultPath": "$.second", "End": true}
+  }
+}"#;
+
+/// An engine on a manual clock at `start` whose state machine `windowed`
+/// has `windows` with `outside` and `drain`.
+async fn windowed(
+    start: DateTime<Utc>,
+    windows: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    outside: crate::windows::Outside,
+    drain: bool,
+    runner: Arc<Echo>,
+) -> (
+    Engine,
+    Arc<stepline_language::clock::ManualClock>,
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<crate::windows::OutsideWindow>,
+) {
+    let clock = Arc::new(stepline_language::clock::ManualClock::new(start));
+    let (alerts, alerted) = tokio::sync::mpsc::unbounded_channel();
+    let mut config = EngineConfig::default();
+    config.windows.insert(
+        "windowed".into(),
+        Arc::new(crate::windows::WindowRule {
+            calendar: Arc::new(Intervals(windows)),
+            outside,
+            drain,
+        }),
+    );
+    config.window_alerts.push(alerts);
+    let engine = Engine::open(
+        Arc::new(MemoryStore::new()),
+        runner,
+        Arc::clone(&clock) as Arc<dyn Clock>,
+        config,
+    )
+    .expect("open");
+    let machine = engine
+        .create_state_machine("windowed", TWO_TASKS, None, WorkflowType::Standard)
+        .await
+        .expect("create");
+    (engine, clock, machine.arn, alerted)
+}
+
+/// Lets the engine's tasks run (real time, a little).
+async fn settle() {
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+}
+
+/// A start outside its windows is held, a stopped one never runs, and the
+/// others start once when the clock reaches the window.
+#[tokio::test]
+async fn a_held_start_waits_for_its_window_on_the_engines_clock() {
+    let start = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("date");
+    let opens = start + chrono::Duration::hours(2);
+    let runner = Arc::new(Echo::default());
+    let (engine, clock, machine, _) = windowed(
+        start,
+        vec![(opens, opens + chrono::Duration::hours(1))],
+        crate::windows::Outside::Hold,
+        false,
+        Arc::clone(&runner),
+    )
+    .await;
+    let held = engine
+        .start_execution(&machine, Some("held"), None)
+        .await
+        .expect("start");
+    let stopped = engine
+        .start_execution(&machine, Some("stopped"), None)
+        .await
+        .expect("start");
+    assert_eq!(held.status, ExecutionStatus::Running);
+    assert_eq!(engine.held_until(&held), Some(opens));
+    engine
+        .stop_execution(&stopped.arn, Some("No".into()), None)
+        .expect("stop");
+    clock.advance(chrono::Duration::minutes(119));
+    settle().await;
+    assert_eq!(
+        runner.total.load(Ordering::SeqCst),
+        0,
+        "not before it opens"
+    );
+    assert!(
+        engine
+            .metrics_text()
+            .contains("stepline_window_held{state_machine=\"windowed\"} 1")
+    );
+    clock.advance(chrono::Duration::minutes(1));
+    let ended = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        engine.wait_for(&held.arn),
+    )
+    .await
+    .expect("it runs when the window opens")
+    .expect("wait");
+    assert_eq!(ended.status, ExecutionStatus::Succeeded);
+    assert_eq!(
+        runner.total.load(Ordering::SeqCst),
+        2,
+        "two tasks, once each"
+    );
+    let history = engine.history(&held.arn, 1, 1).expect("history");
+    assert_eq!(
+        history[0].timestamp, opens,
+        "started when the window opened"
+    );
+    let stopped = engine.describe_execution(&stopped.arn).expect("describe");
+    assert_eq!(stopped.status, ExecutionStatus::Aborted);
+    assert_eq!(engine.history_len(&stopped.arn).expect("len"), 0);
+}
+
+/// Refused: an error naming the windows, nothing stored. Alerted: it runs
+/// and the observers hear of it once.
+#[tokio::test]
+async fn refused_and_alerted_starts() {
+    let start = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("date");
+    let opens = start + chrono::Duration::hours(2);
+    let window = vec![(opens, opens + chrono::Duration::hours(1))];
+    let runner = Arc::new(Echo::default());
+    let (engine, _, machine, _) = windowed(
+        start,
+        window.clone(),
+        crate::windows::Outside::Refuse,
+        false,
+        Arc::clone(&runner),
+    )
+    .await;
+    let refused = engine
+        .start_execution(&machine, Some("no"), None)
+        .await
+        .expect_err("refused");
+    let EngineError::OutsideWindow(message) = &refused else {
+        panic!("{refused:?}");
+    };
+    assert!(
+        message.contains("the test's windows") && message.contains("2026-01-01T02:00:00Z"),
+        "{message}"
+    );
+    assert!(
+        engine
+            .describe_execution(&format!(
+                "{}:no",
+                machine.replace(":stateMachine:", ":execution:")
+            ))
+            .is_err()
+    );
+
+    let (engine, _, machine, mut alerted) = windowed(
+        start,
+        window,
+        crate::windows::Outside::Alert,
+        false,
+        Arc::clone(&runner),
+    )
+    .await;
+    let record = engine
+        .start_execution(&machine, Some("anyway"), None)
+        .await
+        .expect("start");
+    let ended = engine.wait_for(&record.arn).await.expect("wait");
+    assert_eq!(ended.status, ExecutionStatus::Succeeded);
+    let alert = alerted.recv().await.expect("an alert");
+    assert_eq!(alert.execution_arn, record.arn);
+    assert_eq!(alert.next_open, Some(opens));
+    assert!(alerted.try_recv().is_err(), "one alert");
+    // Kept in the store until its delivery is reported.
+    assert_eq!(engine.pending_window_alerts(), std::slice::from_ref(&alert));
+    // A start of a name taken alerts nothing more.
+    engine
+        .start_execution(&machine, Some("anyway"), None)
+        .await
+        .expect_err("the name is taken");
+    assert!(alerted.try_recv().is_err(), "still one alert");
+    assert_eq!(engine.pending_window_alerts(), std::slice::from_ref(&alert));
+    engine.window_alert_delivered(&alert.execution_arn);
+    assert!(engine.pending_window_alerts().is_empty());
+}
+
+/// Answers `First` once the test adds a permit, `Second` at once; counts
+/// the calls of each.
+struct Gate {
+    open: tokio::sync::Semaphore,
+    calls: Mutex<Vec<String>>,
+}
+
+impl TaskRunner for Arc<Gate> {
+    fn run(&self, call: TaskCall) -> TaskFuture {
+        let gate = Arc::clone(self);
+        Box::pin(async move {
+            gate.calls
+                .lock()
+                .expect("lock")
+                .push(call.request.state_name.clone());
+            if call.request.state_name == "First" {
+                gate.open.acquire().await.expect("gate").forget();
+            }
+            Ok(json!({}))
+        })
+    }
+}
+
+/// Draining: the task running when the window closes finishes; the next
+/// one waits (listed) and is called when the next window opens.
+#[tokio::test]
+async fn a_draining_state_machine_calls_no_task_between_windows() {
+    let start = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("date");
+    let reopens = start + chrono::Duration::hours(5);
+    let clock = Arc::new(stepline_language::clock::ManualClock::new(start));
+    let mut config = EngineConfig::default();
+    config.windows.insert(
+        "windowed".into(),
+        Arc::new(crate::windows::WindowRule {
+            calendar: Arc::new(Intervals(vec![
+                (start, start + chrono::Duration::hours(1)),
+                (reopens, reopens + chrono::Duration::hours(1)),
+            ])),
+            outside: crate::windows::Outside::Hold,
+            drain: true,
+        }),
+    );
+    let gate = Arc::new(Gate {
+        open: tokio::sync::Semaphore::new(0),
+        calls: Mutex::default(),
+    });
+    let engine = Engine::open(
+        Arc::new(MemoryStore::new()),
+        Arc::new(Arc::clone(&gate)),
+        Arc::clone(&clock) as Arc<dyn Clock>,
+        config,
+    )
+    .expect("open");
+    let machine = engine
+        .create_state_machine("windowed", TWO_TASKS, None, WorkflowType::Standard)
+        .await
+        .expect("create");
+    let record = engine
+        .start_execution(&machine.arn, Some("drained"), None)
+        .await
+        .expect("start");
+    let calls = || gate.calls.lock().expect("lock").clone();
+    while calls().is_empty() {
+        settle().await;
+    }
+    // The window closes while First runs; First finishes.
+    clock.advance(chrono::Duration::hours(2));
+    gate.open.add_permits(1);
+    settle().await;
+    assert_eq!(calls(), ["First"], "Second is not called between windows");
+    let waits = engine.drain_waits(&record.arn);
+    assert_eq!(
+        waits,
+        [crate::windows::DrainWait {
+            state_name: "Second".into(),
+            until: reopens
+        }]
+    );
+    assert!(
+        engine
+            .metrics_text()
+            .contains("stepline_window_draining_tasks{state_machine=\"windowed\"} 1")
+    );
+    clock.advance_to(reopens);
+    let ended = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        engine.wait_for(&record.arn),
+    )
+    .await
+    .expect("runs in the next window")
+    .expect("wait");
+    assert_eq!(ended.status, ExecutionStatus::Succeeded);
+    assert_eq!(calls(), ["First", "Second"]);
+    assert!(engine.drain_waits(&record.arn).is_empty());
+}
+
+/// A held execution is held again from the store when the engine opens;
+/// one whose window opened and closed while the engine was away is held
+/// until the next window, then starts once.
+#[tokio::test]
+async fn held_executions_survive_a_restart_and_wait_for_an_open_window() {
+    let start = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("date");
+    let (first, second) = (
+        start + chrono::Duration::hours(2),
+        start + chrono::Duration::hours(10),
+    );
+    let clock = Arc::new(stepline_language::clock::ManualClock::new(start));
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let runner = Arc::new(Echo::default());
+    let open = || {
+        let mut config = EngineConfig::default();
+        config.windows.insert(
+            "windowed".into(),
+            Arc::new(crate::windows::WindowRule {
+                calendar: Arc::new(Intervals(vec![
+                    (first, first + chrono::Duration::hours(1)),
+                    (second, second + chrono::Duration::hours(1)),
+                ])),
+                outside: crate::windows::Outside::Hold,
+                drain: false,
+            }),
+        );
+        Engine::open(
+            Arc::clone(&store),
+            Arc::clone(&runner) as Arc<dyn TaskRunner>,
+            Arc::clone(&clock) as Arc<dyn Clock>,
+            config,
+        )
+        .expect("open")
+    };
+    let engine = open();
+    let machine = engine
+        .create_state_machine("windowed", TWO_TASKS, None, WorkflowType::Standard)
+        .await
+        .expect("create");
+    let held = engine
+        .start_execution(&machine.arn, Some("held"), None)
+        .await
+        .expect("start");
+    drop(engine);
+    settle().await;
+    // Away for the whole first window.
+    clock.advance(chrono::Duration::hours(4));
+    let engine = open();
+    settle().await;
+    let record = engine.describe_execution(&held.arn).expect("describe");
+    assert_eq!(engine.held_until(&record), Some(second), "held again");
+    assert_eq!(runner.total.load(Ordering::SeqCst), 0);
+    clock.advance_to(second);
+    let ended = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        engine.wait_for(&held.arn),
+    )
+    .await
+    .expect("runs in the next window")
+    .expect("wait");
+    assert_eq!(ended.status, ExecutionStatus::Succeeded);
+    assert_eq!(runner.total.load(Ordering::SeqCst), 2, "once");
+}
