@@ -567,7 +567,7 @@ max_running = 2
         assert_eq!(e["status"], "RUNNING", "{e}");
         assert_eq!(
             e["queued"],
-            json!({"position": 6, "length": 6, "priority": 0}),
+            json!({"reason": "max_running", "position": 6, "length": 6, "priority": 0}),
             "{e}"
         );
     }
