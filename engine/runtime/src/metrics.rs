@@ -85,6 +85,25 @@ pub struct Metrics {
     handed_balance: AtomicU64,
 }
 
+/// One counter per value of a label, with its HELP and TYPE lines.
+fn counter_family(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label_name: &str,
+    values: &[(&str, &AtomicU64)],
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} counter");
+    for (value, counter) in values {
+        let _ = writeln!(
+            out,
+            "{name}{{{label_name}=\"{value}\"}} {}",
+            counter.load(Ordering::Relaxed)
+        );
+    }
+}
+
 /// The resource types a task is counted under: a closed set, so a
 /// definition naming `arn:aws:states:::anything:x` adds no label value.
 const RESOURCE_TYPES: [&str; 5] = ["http", "activity", "lambda", "states", "stepline"];
@@ -275,15 +294,13 @@ impl Metrics {
         for (outcome, n) in lock(&self.alerts).iter() {
             let _ = writeln!(out, "stepline_alerts_total{{outcome=\"{outcome}\"}} {n}");
         }
-        out.push_str("# HELP stepline_task_cache_lookups_total Task calls looked up in the task cache, by outcome (hit: answered from it; miss: called).\n");
-        out.push_str("# TYPE stepline_task_cache_lookups_total counter\n");
-        for (outcome, counter) in [("hit", &self.cache_hits), ("miss", &self.cache_misses)] {
-            let _ = writeln!(
-                out,
-                "stepline_task_cache_lookups_total{{outcome=\"{outcome}\"}} {}",
-                counter.load(Ordering::Relaxed)
-            );
-        }
+        counter_family(
+            &mut out,
+            "stepline_task_cache_lookups_total",
+            "Task calls looked up in the task cache, by outcome (hit: answered from it; miss: called).",
+            "outcome",
+            &[("hit", &self.cache_hits), ("miss", &self.cache_misses)],
+        );
         out.push_str("# HELP stepline_cluster_claims_total Executions this node took over from other nodes (a cluster).\n");
         out.push_str("# TYPE stepline_cluster_claims_total counter\n");
         let _ = writeln!(
@@ -291,18 +308,16 @@ impl Metrics {
             "stepline_cluster_claims_total {}",
             self.claimed.load(Ordering::Relaxed)
         );
-        out.push_str("# HELP stepline_cluster_handovers_total Executions this node handed to the other nodes, by reason (map_run: a Map Run's child as it started; balance: more than this node's share).\n");
-        out.push_str("# TYPE stepline_cluster_handovers_total counter\n");
-        for (reason, counter) in [
-            ("map_run", &self.handed_map_run),
-            ("balance", &self.handed_balance),
-        ] {
-            let _ = writeln!(
-                out,
-                "stepline_cluster_handovers_total{{reason=\"{reason}\"}} {}",
-                counter.load(Ordering::Relaxed)
-            );
-        }
+        counter_family(
+            &mut out,
+            "stepline_cluster_handovers_total",
+            "Executions this node handed to the other nodes, by reason (map_run: a Map Run's child as it started; balance: more than this node's share).",
+            "reason",
+            &[
+                ("map_run", &self.handed_map_run),
+                ("balance", &self.handed_balance),
+            ],
+        );
         out
     }
 }
