@@ -2930,3 +2930,39 @@ fn the_triggers_graph_and_the_lineage_graph_lead_where_they_say() {
     );
     browser.assert_quiet_console();
 }
+
+/// A start beyond its state machine's `max_running` waits in its queue:
+/// its page says so, with its place in the line, until a slot frees and
+/// it runs.
+#[test]
+fn a_queued_execution_says_what_it_waits_for() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let config = stepline_runtime::EngineConfig {
+        max_running: [("gate".to_owned(), 1)].into_iter().collect(),
+        ..stepline_runtime::EngineConfig::default()
+    };
+    let server = Server::start_configured(Arc::new(ReportsFiles), config);
+    create_machine(&server, "gate", &crate::rest::waiting(3600));
+    start(&server, "gate", "first", "{}");
+    start(&server, "gate", "second", "{}");
+
+    browser.open(&format!("{}/#/executions/gate/second", base(&server)));
+    browser.wait_for(
+        "the queued note",
+        "return document.querySelector(\"#exec-queued[data-reason='max_running']\") !== null",
+        json!([]),
+    );
+    let note = browser.text("#exec-queued");
+    assert!(note.contains("Queued, 1 of 1"), "{note}");
+    let reply = post(&server, "/v1/executions/gate/first/stop", "{}");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // Its start reaches the page through the history it follows.
+    browser.wait_for(
+        "the note gone and the Wait running",
+        "return document.querySelector('#exec-queued') === null && document.querySelector(\"g.node[data-state='Nap']\")?.classList.contains('st-running')",
+        json!([]),
+    );
+    browser.assert_quiet_console();
+}

@@ -1682,6 +1682,7 @@
       if (exec.error !== undefined || exec.cause !== undefined) {
         parts.push(h("div.error-box#exec-error", { role: "alert" }, h("strong", {}, exec.error || "Error"), causeBlock(exec.cause)));
       }
+      parts.push(...waitingNotes(exec));
       summary.replaceChildren(...parts);
       if (!selected) renderState();
       setLive(exec.status === "RUNNING");
@@ -1873,7 +1874,9 @@
       }
       addEvents(page.events);
       after = page.lastEventId;
-      if (page.status !== exec.status) {
+      // A queued, held or draining execution's note changes with no
+      // change of status.
+      if (page.status !== exec.status || exec.queued || exec.draining) {
         try {
           exec = await api("GET", base, undefined, ctl.signal);
         } catch (err) {
@@ -1892,6 +1895,29 @@
         break;
       }
     }
+  }
+
+  // What a running execution waits for before it goes on: a slot of its
+  // state machine's max_running, its windows' opening, or (draining) the
+  // next window before its tasks are called.
+  function waitingNotes(e) {
+    const notes = [];
+    const q = e.queued;
+    if (q && q.reason === "window") {
+      notes.push(h("div.wait#exec-queued", { dataset: { reason: "window" } }, h("strong", {}, "Held"), " outside its state machine's windows: it starts when the next one opens, ", timeBoth(q.opens), priorityNote(q)));
+    } else if (q && q.reason === "max_running") {
+      notes.push(h("div.wait#exec-queued", { dataset: { reason: "max_running" } }, h("strong", {}, `Queued, ${q.position} of ${q.length}`), ": its state machine runs as many executions as its max_running allows; it starts when one ends", priorityNote(q)));
+    } else if (q) {
+      notes.push(h("div.wait#exec-queued", {}, h("strong", {}, "Queued"), priorityNote(q)));
+    }
+    if (e.draining) {
+      notes.push(h("div.wait#exec-draining", {}, h("strong", {}, "Draining"), ": " + e.draining.states.join(", ") + " wait for its state machine's next window, ", timeBoth(e.draining.until)));
+    }
+    return notes;
+  }
+
+  function priorityNote(q) {
+    return q.priority ? ` (priority ${q.priority})` : "";
   }
 
   // ---- lineage -------------------------------------------------------------
