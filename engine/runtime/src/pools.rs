@@ -1,21 +1,24 @@
 //! Named pools of slots (`[pools.NAME]`): the task resources a pool names
-//! (registered processes, HTTP destinations, Lambda functions) run at most
-//! `slots` at once; a task beyond waits for a slot, first come first
-//! served. [`PooledRunner`] wraps the engine's task runner, so a pool
-//! holds a slot only while a task is really called (a cached result takes
-//! none). Never a slot for activities or nested executions: the engine
-//! runs those without the runner.
+//! (registered processes, HTTP destinations, Lambda functions, activities,
+//! nested executions of named state machines) run at most `slots` at once;
+//! a task beyond waits for a slot, first come first served. The executor
+//! takes a slot before it calls a pooled task (a cached or mocked result
+//! takes none) and records the wait on the task's TaskStarted (or
+//! ActivityStarted) event.
+//!
+//! The slots are this node's: the pools never touch the store. A task
+//! that held a slot when the node stopped (its start is in the journal)
+//! takes one again ahead of every task that was only waiting.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use stepline_language::asl::model::ResourceKind;
-use tokio::sync::Semaphore;
-
-use crate::{TaskCall, TaskFuture, TaskRunner};
+use stepline_language::interp::TaskRequest;
+use tokio::sync::oneshot;
 
 /// One `[pools.NAME]` section.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -32,6 +35,13 @@ pub struct PoolConfig {
     /// Lambda function names (as `[tasks.lambda]` maps them).
     #[serde(default)]
     pub lambda: Vec<String>,
+    /// Activity names (`arn:…:activity:NAME`): a task holds its slot from
+    /// when it is handed to the workers until it ends.
+    #[serde(default)]
+    pub activities: Vec<String>,
+    /// State machine names: `states:startExecution` tasks that start one.
+    #[serde(default)]
+    pub state_machines: Vec<String>,
 }
 
 /// Why a pool configuration is refused.
@@ -50,11 +60,12 @@ pub enum PoolError {
     },
 }
 
-/// A task waiting for a slot, as `GET /v1/pools` shows it.
+/// A task waiting for a slot, or holding one, as `GET /v1/pools` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waiting {
     pub execution_arn: String,
     pub state_name: String,
+    /// Since when it waits (or holds its slot).
     pub since: DateTime<Utc>,
 }
 
@@ -64,25 +75,118 @@ pub struct PoolUsage {
     pub name: String,
     pub slots: u32,
     pub in_use: u32,
-    /// Oldest first: the order they get their slots.
+    /// The tasks holding its slots, oldest first.
+    pub holders: Vec<Waiting>,
+    /// Oldest first: the order they get their slots (tasks retaking the
+    /// slot they held before a restart first).
     pub waiting: Vec<Waiting>,
 }
 
+/// Where a task waits: rank 0 for a task retaking the slot it held before
+/// a restart, 1 for the others; then arrival.
+type WaitKey = (u8, u64);
+
+#[derive(Debug)]
+struct Waiter {
+    who: Waiting,
+    /// Told when the slot is given; dropped unanswered never.
+    given: oneshot::Sender<()>,
+}
+
+#[derive(Debug, Default)]
+struct PoolState {
+    /// Slot holders by id.
+    holders: BTreeMap<u64, Waiting>,
+    waiting: BTreeMap<WaitKey, Waiter>,
+}
+
+/// A pool's slots: a semaphore of its own rather than tokio's, for the
+/// two ranks of waiters and for the lists of holders and waiters that
+/// `GET /v1/pools` shows.
 #[derive(Debug)]
 struct Pool {
     slots: u32,
-    semaphore: Arc<Semaphore>,
-    /// Tasks waiting, by a number given in arrival order.
-    waiting: Mutex<BTreeMap<u64, Waiting>>,
+    state: Mutex<PoolState>,
+}
+
+impl Pool {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Gives free slots to the first waiters.
+    fn give(&self, state: &mut PoolState) {
+        while state.holders.len() < self.slots as usize {
+            let Some(((_, id), waiter)) = state.waiting.pop_first() else {
+                return;
+            };
+            state.holders.insert(id, waiter.who);
+            if waiter.given.send(()).is_err() {
+                // Its wait ended meanwhile (the task was cancelled).
+                state.holders.remove(&id);
+            }
+        }
+    }
+
+    fn release(&self, id: u64) {
+        let mut state = self.lock();
+        if state.holders.remove(&id).is_some() {
+            self.give(&mut state);
+        }
+    }
+}
+
+/// One slot of a pool, held until dropped.
+#[derive(Debug)]
+pub struct Slot {
+    pool: Arc<Pool>,
+    id: u64,
+    /// The pool's name and how long the task waited for the slot.
+    pub wait: PoolWait,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.pool.release(self.id);
+    }
+}
+
+/// Which pool a task drew from and how long it waited, in milliseconds:
+/// what its TaskStarted (or ActivityStarted) event records.
+pub type PoolWait = stepline_language::history::PoolWait;
+
+/// Takes a task off its pool's waiters when its wait ends without a slot
+/// (the task cancelled), or gives back a slot given as it was dropped.
+struct WaitEntry<'a> {
+    pool: &'a Arc<Pool>,
+    key: WaitKey,
+    done: bool,
+}
+
+impl Drop for WaitEntry<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut state = self.pool.lock();
+        if state.waiting.remove(&self.key).is_none() && state.holders.remove(&self.key.1).is_some()
+        {
+            self.pool.give(&mut state);
+        }
+    }
 }
 
 /// The pools and which resources draw from which.
 #[derive(Debug, Default)]
 pub struct Pools {
-    pools: BTreeMap<String, Pool>,
+    pools: BTreeMap<String, Arc<Pool>>,
     processes: HashMap<String, String>,
     http: Vec<(String, String)>,
     lambda: HashMap<String, String>,
+    activities: HashMap<String, String>,
+    state_machines: HashMap<String, String>,
     next: AtomicU64,
 }
 
@@ -95,15 +199,16 @@ impl Pools {
             }
             this.pools.insert(
                 name.clone(),
-                Pool {
+                Arc::new(Pool {
                     slots: pool.slots,
-                    semaphore: Arc::new(Semaphore::new(pool.slots as usize)),
-                    waiting: Mutex::new(BTreeMap::new()),
-                },
+                    state: Mutex::default(),
+                }),
             );
             for (what, names, map) in [
                 ("process", &pool.processes, &mut this.processes),
                 ("lambda function", &pool.lambda, &mut this.lambda),
+                ("activity", &pool.activities, &mut this.activities),
+                ("state machine", &pool.state_machines, &mut this.state_machines),
             ] {
                 for resource in names {
                     if let Some(other) = map.insert(resource.clone(), name.clone()) {
@@ -138,10 +243,13 @@ impl Pools {
         self.pools.is_empty()
     }
 
-    /// The pool a task draws from, if any.
-    fn pool_of(&self, call: &TaskCall) -> Option<&Pool> {
-        let input = &call.request.input;
-        let name = match &call.request.resource.kind {
+    /// The name of the pool a task draws from, if any.
+    pub fn pool_of(&self, request: &TaskRequest) -> Option<&str> {
+        if self.is_empty() {
+            return None;
+        }
+        let input = &request.input;
+        let name = match &request.resource.kind {
             ResourceKind::Process { name } => self.processes.get(name),
             ResourceKind::HttpInvoke => {
                 let endpoint = input.get("ApiEndpoint")?.as_str()?;
@@ -159,26 +267,81 @@ impl Pools {
                     .map_or(given, |(_, rest)| rest.split(':').next().unwrap_or(rest));
                 self.lambda.get(name)
             }
+            ResourceKind::Activity { name } => self.activities.get(name),
+            ResourceKind::StartExecution => {
+                let arn = input.get("StateMachineArn")?.as_str()?;
+                // `…:stateMachine:NAME[:VERSION_OR_ALIAS]`.
+                let (_, rest) = arn.split_once(":stateMachine:")?;
+                self.state_machines
+                    .get(rest.split(':').next().unwrap_or(rest))
+            }
             _ => None,
         }?;
-        self.pools.get(name)
+        Some(name.as_str())
+    }
+
+    /// Waits for a slot of `pool` for `who` (whose `since` is when its
+    /// wait began); `first` for a task that held a slot before a restart,
+    /// which goes ahead of every other waiter. `now` reads the clock once
+    /// the slot is given, for the wait's length. `None` for a pool that is
+    /// not configured.
+    pub async fn acquire(
+        &self,
+        pool: &str,
+        who: Waiting,
+        first: bool,
+        now: impl FnOnce() -> DateTime<Utc>,
+    ) -> Option<Slot> {
+        let (name, pool) = self.pools.get_key_value(pool)?;
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let since = who.since;
+        let key = (u8::from(!first), id);
+        let given = {
+            let mut state = pool.lock();
+            let ahead = state.waiting.keys().next().is_some_and(|k| *k < key);
+            if !ahead && state.holders.len() < pool.slots as usize {
+                state.holders.insert(id, who);
+                None
+            } else {
+                let (tell, given) = oneshot::channel();
+                state.waiting.insert(key, Waiter { who, given: tell });
+                Some(given)
+            }
+        };
+        if let Some(given) = given {
+            let mut entry = WaitEntry {
+                pool,
+                key,
+                done: false,
+            };
+            // The sender is only dropped after it sent.
+            let _ = given.await;
+            entry.done = true;
+        }
+        let waited = (now() - since).num_milliseconds().max(0) as u64;
+        Some(Slot {
+            pool: Arc::clone(pool),
+            id,
+            wait: PoolWait {
+                name: name.clone(),
+                waited_ms: waited,
+            },
+        })
     }
 
     /// Every pool's figures, by name.
     pub fn usage(&self) -> Vec<PoolUsage> {
         self.pools
             .iter()
-            .map(|(name, pool)| PoolUsage {
-                name: name.clone(),
-                slots: pool.slots,
-                in_use: pool.slots - pool.semaphore.available_permits() as u32,
-                waiting: pool
-                    .waiting
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .values()
-                    .cloned()
-                    .collect(),
+            .map(|(name, pool)| {
+                let state = pool.lock();
+                PoolUsage {
+                    name: name.clone(),
+                    slots: pool.slots,
+                    in_use: state.holders.len() as u32,
+                    holders: state.holders.values().cloned().collect(),
+                    waiting: state.waiting.values().map(|w| w.who.clone()).collect(),
+                }
             })
             .collect()
     }
@@ -209,71 +372,5 @@ impl Pools {
                 );
             }
         }
-    }
-}
-
-/// The engine's runner, with each call of a pooled resource holding one
-/// of its pool's slots.
-pub(crate) struct PooledRunner {
-    pub(crate) inner: Arc<dyn TaskRunner>,
-    pub(crate) pools: Arc<Pools>,
-    pub(crate) clock: Arc<dyn crate::Clock>,
-}
-
-/// Takes a waiting task off its pool's list when its wait ends, however
-/// it ends (a slot, or the task cancelled).
-struct WaitEntry<'a> {
-    pool: &'a Pool,
-    id: u64,
-}
-
-impl Drop for WaitEntry<'_> {
-    fn drop(&mut self) {
-        self.pool
-            .waiting
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&self.id);
-    }
-}
-
-impl TaskRunner for PooledRunner {
-    fn run(&self, call: TaskCall) -> TaskFuture {
-        if self.pools.pool_of(&call).is_none() {
-            return self.inner.run(call);
-        }
-        let inner = Arc::clone(&self.inner);
-        let pools = Arc::clone(&self.pools);
-        let now = self.clock.now();
-        Box::pin(async move {
-            let Some(pool) = pools.pool_of(&call) else {
-                return inner.run(call).await;
-            };
-            let permit = match Arc::clone(&pool.semaphore).try_acquire_owned() {
-                Ok(permit) => permit,
-                Err(_) => {
-                    let id = pools.next.fetch_add(1, Ordering::Relaxed);
-                    pool.waiting
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(
-                            id,
-                            Waiting {
-                                execution_arn: call.execution_arn.clone(),
-                                state_name: call.request.state_name.clone(),
-                                since: now,
-                            },
-                        );
-                    let _entry = WaitEntry { pool, id };
-                    Arc::clone(&pool.semaphore)
-                        .acquire_owned()
-                        .await
-                        .expect("a pool's semaphore is never closed")
-                }
-            };
-            let result = inner.run(call).await;
-            drop(permit);
-            result
-        })
     }
 }

@@ -38,7 +38,7 @@ pub mod stats;
 pub mod suite;
 
 pub use cluster::{Cluster, ClusterMessage, Lease, NodeRecord, SharedActivityTask};
-pub use journal::{JournalCacheHit, JournalCommand, JournalEntry};
+pub use journal::{JournalCacheHit, JournalCommand, JournalEntry, JournalPoolWait};
 pub use memory::MemoryStore;
 pub use records::{
     ActivityRecord, AliasRecord, CacheEntryRecord, ExecutionRecord, ExecutionStatus,

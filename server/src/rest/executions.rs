@@ -245,9 +245,30 @@ pub async fn describe(
 }
 
 /// An execution's detail, with `queued` (`{position, length, priority}`)
-/// while it waits for a slot of its state machine's `max_running`.
+/// while it waits for a slot of its state machine's `max_running`, and
+/// `poolWaits` (`[{pool, stateName, since}]`) while some of its tasks
+/// wait for a slot of a pool.
 fn detail(engine: &Engine, record: &ExecutionRecord) -> Value {
     let mut out = execution_detail(record);
+    let waits: Vec<Value> = engine
+        .pool_usage()
+        .iter()
+        .flat_map(|pool| {
+            pool.waiting
+                .iter()
+                .filter(|w| w.execution_arn == record.arn)
+                .map(|w| {
+                    json!({
+                        "pool": pool.name,
+                        "stateName": w.state_name,
+                        "since": super::shapes::time(w.since),
+                    })
+                })
+        })
+        .collect();
+    if let (false, Value::Object(map)) = (waits.is_empty(), &mut out) {
+        map.insert("poolWaits".into(), Value::Array(waits));
+    }
     if let (Some(queued), Value::Object(map)) = (record.queued, &mut out) {
         let value = match engine.queue_position(record) {
             Some(p) => json!({"position": p.position, "length": p.length, "priority": p.priority}),

@@ -191,6 +191,7 @@ impl Engine {
                 input,
                 keeping,
                 owner,
+                self.pools(),
             )
         });
         let (execution, effects) = match first_step {
@@ -338,6 +339,7 @@ impl Engine {
             record.clone(),
             self.end_notices(),
             None,
+            self.pools(),
         )?;
         if !execution.execution().can_redrive() {
             return Err(not_redrivable("it failed before running any state"));

@@ -306,6 +306,7 @@ impl Engine {
                     owner,
                     self.end_notices(),
                     now,
+                    self.pools(),
                 )
             })?;
             Ok::<_, EngineError>((machine_record.name, started))

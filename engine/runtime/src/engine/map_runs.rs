@@ -96,6 +96,7 @@ impl Engine {
             input.clone(),
             self.keeping(child.express),
             self.new_lease(&record.arn),
+            self.pools(),
         ) {
             Ok(started) => started,
             // Started meanwhile by another run of the same Map Run (the

@@ -238,16 +238,6 @@ impl Engine {
         clock: Arc<dyn Clock>,
         config: EngineConfig,
     ) -> Result<Self, EngineError> {
-        // Tasks of pooled resources hold a slot while they are called.
-        let runner: Arc<dyn TaskRunner> = if config.pools.is_empty() {
-            runner
-        } else {
-            Arc::new(crate::pools::PooledRunner {
-                inner: runner,
-                pools: Arc::clone(&config.pools),
-                clock: Arc::clone(&clock),
-            })
-        };
         let (flusher, requests) = mpsc::unbounded_channel();
         let (waker, wakes) = mpsc::unbounded_channel();
         let metrics = Arc::new(Metrics::default());
@@ -475,6 +465,11 @@ impl Engine {
     /// Each pool's slots, slots in use and waiting tasks.
     pub fn pool_usage(&self) -> Vec<crate::pools::PoolUsage> {
         self.inner.config.pools.usage()
+    }
+
+    /// The pools of slots task resources draw from.
+    pub(crate) fn pools(&self) -> std::sync::Arc<crate::pools::Pools> {
+        std::sync::Arc::clone(&self.inner.config.pools)
     }
 
     pub fn metrics_text(&self) -> String {

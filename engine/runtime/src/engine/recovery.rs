@@ -240,6 +240,7 @@ impl Engine {
                 record,
                 self.end_notices(),
                 owner,
+                self.pools(),
             )
         }));
         let (execution, outstanding) = match replayed {
