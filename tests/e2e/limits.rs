@@ -402,6 +402,34 @@ http = ["http://{addr}/load"]
     ] {
         assert!(metrics.contains(line), "{line} not in {metrics}");
     }
+    // Who holds and who waits: the pools endpoint, the execution's REST
+    // describe and `stepline pools`.
+    assert_eq!(pool["holders"].as_array().map(Vec::len), Some(2), "{pools}");
+    let described = get(addr, "/v1/executions/loads/all").json();
+    let waits = described["poolWaits"].as_array().expect("poolWaits");
+    assert_eq!(waits.len(), 20, "{described}");
+    assert_eq!(waits[0]["pool"], "warehouse", "{described}");
+    assert_eq!(waits[0]["stateName"], "Load", "{described}");
+    let endpoint_url = format!("http://{addr}");
+    let listed = crate::support::stepline(&["pools", "--endpoint", &endpoint_url]);
+    assert_eq!(listed.status, 0, "{}", listed.stderr);
+    let head = listed.stdout.lines().nth(1).unwrap_or_default().to_owned();
+    assert_eq!(
+        head.split_whitespace().collect::<Vec<_>>(),
+        ["warehouse", "2", "2", "20"],
+        "{}",
+        listed.stdout
+    );
+    assert_eq!(
+        listed.stdout.matches(" waits ").count(),
+        20,
+        "{}",
+        listed.stdout
+    );
+    assert_eq!(listed.stdout.matches(" holds ").count(), 2, "{}", listed.stdout);
+    let as_json = crate::support::stepline(&["pools", "-o", "json", "--endpoint", &endpoint_url]);
+    let as_json: Value = serde_json::from_str(&as_json.stdout).expect("json");
+    assert_eq!(as_json["pools"][0]["inUse"], 2, "{as_json}");
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(endpoint.counts.total.load(SeqCst), 2, "only two called");
 
@@ -409,6 +437,51 @@ http = ["http://{addr}/load"]
     eventually("the execution to succeed", 30, || {
         get(addr, "/v1/executions/loads/all").json()["status"] == "SUCCEEDED"
     });
+    // Each task started once it had its slot; its TaskStarted says which
+    // pool and how long it waited (the REST face's `pool`, the AWS
+    // face's `steplinePool`, which AWS's clients skip).
+    let history = get(addr, "/v1/executions/loads/all/history?limit=1000").json();
+    let events = history["events"].as_array().expect("events");
+    let started: Vec<&Value> = events.iter().filter(|e| e["type"] == "TaskStarted").collect();
+    let pools_of: Vec<&Value> = started.iter().map(|e| &e["details"]["pool"]).collect();
+    assert_eq!(started.len(), 22, "{pools_of:?}");
+    assert!(
+        pools_of.iter().all(|p| p["name"] == "warehouse"),
+        "{pools_of:?}"
+    );
+    let waited = started
+        .iter()
+        .filter(|e| e["details"]["pool"]["waitedMs"].as_u64().is_some_and(|ms| ms >= 200))
+        .count();
+    assert_eq!(waited, 20, "twenty waited at least the 200 ms held: {pools_of:?}");
+    let timeline = crate::support::stepline(&["history", "loads/all", "--endpoint", &endpoint_url]);
+    assert_eq!(timeline.status, 0, "{}", timeline.stderr);
+    assert_eq!(
+        timeline.stdout.matches("pool warehouse, waited").count(),
+        22,
+        "{}",
+        timeline.stdout
+    );
+    let arn = described["arn"].as_str().expect("arn").to_owned();
+    let (status, aws) = serve.call("GetExecutionHistory", &json!({"executionArn": arn}));
+    assert_eq!(status, 200);
+    let first = aws["events"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["type"] == "TaskStarted"))
+        .expect("TaskStarted");
+    assert_eq!(
+        first["taskStartedEventDetails"]["steplinePool"]["name"], "warehouse",
+        "{first}"
+    );
+    if crate::aws::aws_cli_available() {
+        let history = crate::aws::aws_cli(
+            &endpoint_url,
+            &[],
+            &["get-execution-history", "--execution-arn", &arn],
+        )
+        .expect("the AWS CLI reads a history with pool waits");
+        assert!(history["events"].as_array().is_some_and(|e| e.len() == events.len()));
+    }
     assert_eq!(endpoint.counts.total.load(SeqCst), 22);
     assert_eq!(
         endpoint.counts.most.load(SeqCst),
