@@ -492,3 +492,181 @@ http = ["http://{addr}/load"]
     assert_eq!(pools["pools"][0]["inUse"], 0, "{pools}");
     assert_eq!(pools["pools"][0]["waiting"], json!([]), "{pools}");
 }
+
+/// Activities and nested executions draw from pools too: with one slot,
+/// a second activity task is not handed to a worker until the first is
+/// answered (its ActivityStarted records the wait), and the nested
+/// executions of a pooled state machine run one at a time.
+#[test]
+fn activities_and_nested_executions_wait_for_their_pool() {
+    let dir = TempDir::new("pools-activities");
+    let config = dir.write(
+        "stepline.toml",
+        r#"
+[pools.gpu]
+slots = 1
+activities = ["render"]
+
+[pools.children]
+slots = 1
+state_machines = ["child"]
+"#,
+    );
+    let serve = Serve::start_with(&stepline_binary(), &dir.path().join("data"), Some(&config));
+    let addr = serve.addr;
+    let (status, created) = serve.call("CreateActivity", &json!({"name": "render"}));
+    assert_eq!(status, 200, "{created}");
+    let activity = created["activityArn"].as_str().expect("arn").to_owned();
+    let map_of = |task: Value| {
+        json!({"StartAt": "Each", "States": {"Each": {
+            "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 0, "End": true,
+            "ItemProcessor": {"StartAt": "Work", "States": {"Work": task}}}}})
+    };
+    let reply = post(
+        addr,
+        "/v1/state-machines?name=renders",
+        &map_of(json!({"Type": "Task", "Resource": activity, "End": true})).to_string(),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let reply = post(
+        addr,
+        "/v1/state-machines/renders/executions?name=r",
+        &json!({"items": [1, 2]}).to_string(),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+
+    // One task is the workers'; the other waits for the slot.
+    let take = {
+        let activity = activity.clone();
+        move || {
+            crate::aws::call_raw(
+                addr,
+                "GetActivityTask",
+                &json!({"activityArn": activity, "workerName": "w"}).to_string(),
+            )
+        }
+    };
+    let (status, first) = take();
+    assert_eq!(status, 200, "{first}");
+    assert!(first["taskToken"].is_string(), "{first}");
+    eventually("one render to wait for the slot", 30, || {
+        let pools = get(addr, "/v1/pools").json();
+        // By name: children, gpu.
+        let gpu = &pools["pools"][1];
+        gpu["name"] == "gpu" && gpu["inUse"] == 1 && gpu["waiting"].as_array().map(Vec::len) == Some(1)
+    });
+    let described = get(addr, "/v1/executions/renders/r").json();
+    assert_eq!(described["poolWaits"][0]["pool"], "gpu", "{described}");
+    assert_eq!(described["poolWaits"][0]["stateName"], "Work", "{described}");
+    let (tx, second) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(take());
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        second.try_recv().is_err(),
+        "no worker gets the second task while the first holds the slot"
+    );
+    let (status, _) = serve.call(
+        "SendTaskSuccess",
+        &json!({"taskToken": first["taskToken"], "output": "{}"}),
+    );
+    assert_eq!(status, 200);
+    let (status, second) = second
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the second task, once the slot is free");
+    assert_eq!(status, 200, "{second}");
+    let (status, _) = serve.call(
+        "SendTaskSuccess",
+        &json!({"taskToken": second["taskToken"], "output": "{}"}),
+    );
+    assert_eq!(status, 200);
+    eventually("the renders to succeed", 30, || {
+        get(addr, "/v1/executions/renders/r").json()["status"] == "SUCCEEDED"
+    });
+    let history = get(addr, "/v1/executions/renders/r/history?limit=1000").json();
+    let started: Vec<Value> = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "ActivityStarted")
+        .map(|e| e["details"].clone())
+        .collect();
+    assert_eq!(started.len(), 2, "{started:?}");
+    assert!(started.iter().all(|d| d["pool"]["name"] == "gpu" && d["workerName"] == "w"), "{started:?}");
+    assert!(
+        started[1]["pool"]["waitedMs"].as_u64().is_some_and(|ms| ms >= 300),
+        "{started:?}"
+    );
+    let pools = get(addr, "/v1/pools").json();
+    assert_eq!(pools["pools"][1]["inUse"], 0, "{pools}");
+
+    // Nested executions of `child`, one at a time.
+    let reply = post(
+        addr,
+        "/v1/state-machines?name=child",
+        &json!({"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 1, "End": true}}})
+            .to_string(),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let child_arn = serve.call("ListStateMachines", &json!({})).1["stateMachines"]
+        .as_array()
+        .expect("machines")
+        .iter()
+        .find(|m| m["name"] == "child")
+        .expect("child")["stateMachineArn"]
+        .clone();
+    let reply = post(
+        addr,
+        "/v1/state-machines?name=parent",
+        &map_of(json!({"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+            "Parameters": {"StateMachineArn": child_arn, "Input": {}}, "End": true}))
+        .to_string(),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let reply = post(
+        addr,
+        "/v1/state-machines/parent/executions?name=p",
+        &json!({"items": [1, 2]}).to_string(),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    eventually("a nested start to wait for the slot", 30, || {
+        let pools = get(addr, "/v1/pools").json();
+        let children = &pools["pools"][0];
+        children["name"] == "children"
+            && children["inUse"] == 1
+            && children["waiting"].as_array().map(Vec::len) == Some(1)
+    });
+    eventually("the parent to succeed", 30, || {
+        get(addr, "/v1/executions/parent/p").json()["status"] == "SUCCEEDED"
+    });
+    let children = get(addr, "/v1/executions?machine=child").json();
+    let mut runs: Vec<(String, String)> = children["executions"]
+        .as_array()
+        .expect("executions")
+        .iter()
+        .map(|e| {
+            (
+                e["startDate"].as_str().expect("start").to_owned(),
+                e["stopDate"].as_str().expect("stop").to_owned(),
+            )
+        })
+        .collect();
+    runs.sort();
+    assert_eq!(runs.len(), 2, "{children}");
+    assert!(runs[0].1 <= runs[1].0, "one after the other: {runs:?}");
+    let history = get(addr, "/v1/executions/parent/p/history?limit=1000").json();
+    let waits: Vec<Value> = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "TaskStarted")
+        .map(|e| e["details"]["pool"].clone())
+        .collect();
+    assert_eq!(waits.len(), 2, "{waits:?}");
+    assert!(waits.iter().all(|p| p["name"] == "children"), "{waits:?}");
+    assert!(
+        waits.iter().any(|p| p["waitedMs"].as_u64().is_some_and(|ms| ms >= 900)),
+        "{waits:?}"
+    );
+}
