@@ -19,7 +19,9 @@ use futures_util::future::poll_fn;
 use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use stepline_store::{Cluster, ClusterMessage, Lease, NodeRecord, SharedActivityTask, StoreError};
+use stepline_store::{
+    Cluster, ClusterMessage, Lease, NodeRecord, PoolHolder, SharedActivityTask, StoreError,
+};
 
 use crate::reads::{Param, int};
 use crate::{PostgresError, PostgresStore};
@@ -47,11 +49,32 @@ pub(crate) struct Listener {
     woken: Arc<Notify>,
     /// Every activity poller of this process, on each offer anywhere.
     offered: Arc<Notify>,
+    /// The pools' waiters of this process, on each slot given back
+    /// anywhere.
+    freed: Arc<Notify>,
 }
 
 /// The payload of an activity task's offer (node ids never take it: they
 /// end in a process id and a suffix).
 const OFFERED: &str = "activity task";
+
+/// The payload of a pool slot given back.
+const FREED: &str = "pool slot";
+
+/// The free slot a task takes, its own first (a task invoked again after a
+/// crash or a takeover): free means no holder, or a holder whose node's
+/// row expired.
+const TAKE_SLOT: &str = "UPDATE pool_slots SET holder = $3, node = $4, execution = $5, state = $6,
+         since_us = $7
+     WHERE (pool, slot) = (
+         SELECT pool, slot FROM pool_slots s
+         WHERE s.pool = $1 AND s.slot < $2
+           AND (s.holder IS NULL OR s.holder = $3 OR NOT EXISTS (
+                SELECT 1 FROM nodes n WHERE n.id = s.node AND n.expires > clock_timestamp()))
+         ORDER BY s.holder IS NOT DISTINCT FROM $3 DESC, s.slot
+         LIMIT 1 FOR UPDATE SKIP LOCKED
+     )
+     RETURNING slot";
 
 fn micros_to_time(micros: i64) -> DateTime<Utc> {
     Utc.timestamp_micros(micros).single().unwrap_or_default()
@@ -95,7 +118,7 @@ async fn listen_loop(
     node: String,
     listener: Arc<Listener>,
 ) {
-    let (woken, offered) = (&listener.woken, &listener.offered);
+    let (woken, offered, freed) = (&listener.woken, &listener.offered, &listener.freed);
     loop {
         match config.connect(NoTls).await {
             Ok((client, mut connection)) => {
@@ -118,11 +141,14 @@ async fn listen_loop(
                 {
                     woken.notify_one();
                     offered.notify_waiters();
+                    freed.notify_waiters();
                     while let Some(payload) = notes.recv().await {
                         if payload == node {
                             woken.notify_one();
                         } else if payload == OFFERED {
                             offered.notify_waiters();
+                        } else if payload == FREED {
+                            freed.notify_waiters();
                         }
                     }
                 }
@@ -353,6 +379,87 @@ impl Cluster for PostgresStore {
             vec![text(role), text(node)],
         )?;
         Ok(!rows.is_empty())
+    }
+
+    fn take_pool_slot(&self, slots: u32, holder: &PoolHolder) -> Result<bool, StoreError> {
+        let params = || -> Vec<Param> {
+            vec![
+                text(&holder.pool),
+                Box::new(i32::try_from(slots).unwrap_or(i32::MAX)),
+                text(&holder.holder),
+                text(&holder.node),
+                text(&holder.execution),
+                text(&holder.state),
+                Box::new(holder.since.timestamp_micros()),
+            ]
+        };
+        if !self.rows(TAKE_SLOT, params())?.is_empty() {
+            return Ok(true);
+        }
+        // The pool's rows, made once for each slot; then look again.
+        let made = self.rows(
+            "INSERT INTO pool_slots (pool, slot) SELECT $1, generate_series(0, $2 - 1)
+             ON CONFLICT (pool, slot) DO NOTHING RETURNING slot",
+            vec![
+                text(&holder.pool),
+                Box::new(i32::try_from(slots).unwrap_or(i32::MAX)),
+            ],
+        )?;
+        if made.is_empty() {
+            return Ok(false);
+        }
+        Ok(!self.rows(TAKE_SLOT, params())?.is_empty())
+    }
+
+    fn release_pool_slot(&self, pool: &str, holder: &str) -> Result<(), StoreError> {
+        self.rows(
+            "WITH freed AS (
+                 UPDATE pool_slots SET holder = NULL, node = NULL, execution = NULL,
+                     state = NULL, since_us = NULL
+                 WHERE pool = $1 AND holder = $2
+             )
+             SELECT pg_notify($3, $4)",
+            vec![
+                text(pool),
+                text(holder),
+                Box::new(self.channel()),
+                text(FREED),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn pool_holders(&self) -> Result<Vec<PoolHolder>, StoreError> {
+        let rows = self.rows(
+            "SELECT s.pool, s.holder, s.node, s.execution, s.state, s.since_us
+             FROM pool_slots s JOIN nodes n ON n.id = s.node
+             WHERE s.holder IS NOT NULL AND n.expires > clock_timestamp()
+             ORDER BY s.pool, s.slot",
+            vec![],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| PoolHolder {
+                pool: row.get(0),
+                holder: row.get(1),
+                node: row.get(2),
+                execution: row.get(3),
+                state: row.get(4),
+                since: micros_to_time(row.get(5)),
+            })
+            .collect())
+    }
+
+    fn wait_for_pool_slots(&self, timeout: Duration) -> bool {
+        let freed = Arc::clone(&self.listener.freed);
+        self.run(|_| async move {
+            Ok::<_, PostgresError>(
+                tokio::time::timeout(timeout, freed.notified())
+                    .await
+                    .is_ok(),
+            )
+        })
+        .unwrap_or(false)
     }
 
     fn wait_for_activity_tasks(&self, timeout: Duration) -> bool {

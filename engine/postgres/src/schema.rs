@@ -172,6 +172,23 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (state_machine, hour, shard)
     );
     "#,
+    // 5: the slots of the pools of slots (`[pools.NAME]`) every node
+    // shares: one row per slot, held by a task (`holder`: its execution
+    // and task) of a node, or free (`holder` NULL). A slot whose node's
+    // row expired is free again.
+    r#"
+    CREATE TABLE pool_slots (
+        pool text COLLATE "C" NOT NULL,
+        slot integer NOT NULL,
+        holder text COLLATE "C",
+        node text,
+        execution text,
+        state text,
+        since_us bigint,
+        PRIMARY KEY (pool, slot)
+    );
+    CREATE INDEX pool_slots_by_holder ON pool_slots (pool, holder) WHERE holder IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build writes and reads.

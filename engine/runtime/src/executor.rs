@@ -776,12 +776,11 @@ async fn take_slot(
         state_name: request.state_name.clone(),
         since: engine.now(),
     };
-    let pools = engine.pools();
     if turn.first {
         tracing::info!(pool = %turn.pool, "task takes again the slot it held before a restart");
     }
-    pools
-        .acquire(&turn.pool, who, turn.first, || engine.now())
+    engine
+        .take_pool_slot(&turn.pool, who, idempotency_key(arn, request.task), turn.first)
         .await
 }
 

@@ -6,9 +6,12 @@
 //! takes none) and records the wait on the task's TaskStarted (or
 //! ActivityStarted) event.
 //!
-//! The slots are this node's: the pools never touch the store. A task
-//! that held a slot when the node stopped (its start is in the journal)
-//! takes one again ahead of every task that was only waiting.
+//! On one node the slots live here, in memory: a task that held a slot
+//! when the node stopped (its start is in the journal) takes one again
+//! ahead of every task that was only waiting. When several nodes share a
+//! store, the engine takes slots in the store instead
+//! (`engine/pool_slots.rs`) and this module keeps the node's waiters and
+//! the wake-up of local releases.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -139,17 +142,46 @@ impl Pool {
 }
 
 /// One slot of a pool, held until dropped.
-#[derive(Debug)]
 pub struct Slot {
-    pool: Arc<Pool>,
-    id: u64,
+    hold: Hold,
     /// The pool's name and how long the task waited for the slot.
     pub wait: PoolWait,
 }
 
+/// What gives a slot back.
+enum Hold {
+    /// This node's pool, and the holder's id in it.
+    Local { pool: Arc<Pool>, id: u64 },
+    /// A slot in the store several nodes share: given back by this.
+    Shared(Option<Box<dyn FnOnce() + Send>>),
+}
+
+impl Slot {
+    /// A slot held in the shared store, given back by `release`.
+    pub(crate) fn shared(wait: PoolWait, release: Box<dyn FnOnce() + Send>) -> Self {
+        Self {
+            hold: Hold::Shared(Some(release)),
+            wait,
+        }
+    }
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot").field("wait", &self.wait).finish()
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.pool.release(self.id);
+        match &mut self.hold {
+            Hold::Local { pool, id } => pool.release(*id),
+            Hold::Shared(release) => {
+                if let Some(release) = release.take() {
+                    release();
+                }
+            }
+        }
     }
 }
 
@@ -188,6 +220,11 @@ pub struct Pools {
     activities: HashMap<String, String>,
     state_machines: HashMap<String, String>,
     next: AtomicU64,
+    /// Woken when a slot is given back (here, or on another node when
+    /// several share the store): the waiters of shared slots look again.
+    pub(crate) freed: tokio::sync::Notify,
+    /// Whether the watch for slots given back on other nodes runs.
+    pub(crate) watching: std::sync::atomic::AtomicBool,
 }
 
 impl Pools {
@@ -320,13 +357,37 @@ impl Pools {
         }
         let waited = (now() - since).num_milliseconds().max(0) as u64;
         Some(Slot {
-            pool: Arc::clone(pool),
-            id,
+            hold: Hold::Local {
+                pool: Arc::clone(pool),
+                id,
+            },
             wait: PoolWait {
                 name: name.clone(),
                 waited_ms: waited,
             },
         })
+    }
+
+    /// How many slots `pool` has, if it is configured.
+    pub fn slots(&self, pool: &str) -> Option<u32> {
+        Some(self.pools.get(pool)?.slots)
+    }
+
+    /// Lists `who` among `pool`'s waiters (a task waiting for a slot in
+    /// the shared store) until the returned guard is dropped.
+    pub(crate) fn wait_here(&self, pool: &str, who: Waiting) -> Option<impl Drop + Send> {
+        let pool = self.pools.get(pool)?;
+        let key = (1, self.next.fetch_add(1, Ordering::Relaxed));
+        // A sender nobody gives a slot to: the shared store does.
+        let (given, _) = oneshot::channel();
+        pool.lock().waiting.insert(key, Waiter { who, given });
+        struct Listed(Arc<Pool>, WaitKey);
+        impl Drop for Listed {
+            fn drop(&mut self) {
+                self.0.lock().waiting.remove(&self.1);
+            }
+        }
+        Some(Listed(Arc::clone(pool), key))
     }
 
     /// Every pool's figures, by name.
@@ -347,19 +408,18 @@ impl Pools {
     }
 
     /// `/metrics` lines: slots, slots in use and tasks waiting per pool.
-    pub fn render_metrics(&self, out: &mut String) {
+    pub fn render_metrics(usage: &[PoolUsage], out: &mut String) {
         use std::fmt::Write as _;
-        if self.is_empty() {
+        if usage.is_empty() {
             return;
         }
-        let usage = self.usage();
         for (metric, help) in [
             ("stepline_pool_slots", "Each pool's slots."),
             ("stepline_pool_slots_in_use", "Slots held by running tasks."),
             ("stepline_pool_waiting", "Tasks waiting for a slot."),
         ] {
             let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} gauge");
-            for pool in &usage {
+            for pool in usage {
                 let value = match metric {
                     "stepline_pool_slots" => pool.slots as usize,
                     "stepline_pool_slots_in_use" => pool.in_use as usize,

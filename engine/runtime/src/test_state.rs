@@ -546,8 +546,7 @@ impl Invoker for TestInvoker<'_> {
                         logs: Default::default(),
                     };
                     let engine = &self.engine;
-                    let pools = engine.pools();
-                    let pool = pools.pool_of(&request).map(str::to_owned);
+                    let pool = engine.pools().pool_of(&request).map(str::to_owned);
                     let running = async {
                         // A pooled resource's call holds a slot here too.
                         let _slot = match pool {
@@ -557,7 +556,8 @@ impl Invoker for TestInvoker<'_> {
                                     state_name: request.state_name.clone(),
                                     since: engine.now(),
                                 };
-                                pools.acquire(&pool, who, false, || engine.now()).await
+                                let holder = call.idempotency_key.clone();
+                                engine.take_pool_slot(&pool, who, holder, false).await
                             }
                             None => None,
                         };

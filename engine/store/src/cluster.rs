@@ -62,6 +62,20 @@ pub struct SharedActivityTask {
     pub input: String,
 }
 
+/// A slot of a pool of slots (`[pools.NAME]`) held by a task of one
+/// node, as every node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolHolder {
+    pub pool: String,
+    /// The task's idempotency key (execution and task): the same task,
+    /// invoked again after a crash or a takeover, finds its slot.
+    pub holder: String,
+    pub node: String,
+    pub execution: String,
+    pub state: String,
+    pub since: DateTime<Utc>,
+}
+
 /// Leases, nodes and messages, on a store several nodes share.
 pub trait Cluster: Send + Sync {
     /// Registers or renews `node`: its leases hold for `ttl` more, by the
@@ -112,6 +126,19 @@ pub trait Cluster: Send + Sync {
     /// and is alive, or the leader's row ran out and `node` takes over.
     /// One live leader per role.
     fn lead(&self, role: &str, node: &str) -> Result<bool, StoreError>;
+    /// Takes one of the first `slots` slots of `holder.pool` for
+    /// `holder`: the one it holds already, else a free one (never taken,
+    /// given back, or held by a node whose row expired). `false` when all
+    /// are held by live nodes. Two nodes never take the same slot.
+    fn take_pool_slot(&self, slots: u32, holder: &PoolHolder) -> Result<bool, StoreError>;
+    /// Gives back `holder`'s slot of `pool` and wakes the waiters of
+    /// every node.
+    fn release_pool_slot(&self, pool: &str, holder: &str) -> Result<(), StoreError>;
+    /// The slots held by live nodes, by pool then slot.
+    fn pool_holders(&self) -> Result<Vec<PoolHolder>, StoreError>;
+    /// Waits up to `timeout` for a slot of any pool to be given back on
+    /// any node; a hint, as [`Cluster::wait_for_messages`].
+    fn wait_for_pool_slots(&self, timeout: Duration) -> bool;
 }
 
 /// What the embedded stores say to an operation only a shared store has.

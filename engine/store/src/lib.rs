@@ -37,7 +37,7 @@ pub mod stats;
 #[cfg(any(test, feature = "test-suite"))]
 pub mod suite;
 
-pub use cluster::{Cluster, ClusterMessage, Lease, NodeRecord, SharedActivityTask};
+pub use cluster::{Cluster, ClusterMessage, Lease, NodeRecord, PoolHolder, SharedActivityTask};
 pub use journal::{JournalCacheHit, JournalCommand, JournalEntry, JournalPoolWait};
 pub use memory::MemoryStore;
 pub use records::{

@@ -22,6 +22,7 @@ mod lineage;
 mod machines;
 mod map_runs;
 mod paused;
+mod pool_slots;
 mod recovery;
 mod retention;
 mod tags;
@@ -463,10 +464,6 @@ impl Engine {
 
     /// `/metrics`: the engine's counters in Prometheus's text format.
     /// Each pool's slots, slots in use and waiting tasks.
-    pub fn pool_usage(&self) -> Vec<crate::pools::PoolUsage> {
-        self.inner.config.pools.usage()
-    }
-
     /// The pools of slots task resources draw from.
     pub(crate) fn pools(&self) -> std::sync::Arc<crate::pools::Pools> {
         std::sync::Arc::clone(&self.inner.config.pools)
@@ -483,7 +480,9 @@ impl Engine {
             self.inner.asleep.load(std::sync::atomic::Ordering::Relaxed)
         ));
         self.limits_metrics(&mut text);
-        self.inner.config.pools.render_metrics(&mut text);
+        if !self.inner.config.pools.is_empty() {
+            crate::pools::Pools::render_metrics(&self.pool_usage(), &mut text);
+        }
         if let Some(node) = self.node_id() {
             text.push_str(
                 "# HELP stepline_node The node of a cluster these figures are of (they count this node's work only).\n\

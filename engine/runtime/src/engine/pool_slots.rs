@@ -1,0 +1,159 @@
+//! Slots of the pools (`[pools.NAME]`, `pools.rs`) as the engine takes
+//! them: in this node's memory when it is alone on its store, in the
+//! store's `pool_slots` when several nodes share it, so that a pool's
+//! slots bound its tasks on every node together.
+//!
+//! A shared slot is held by the task's idempotency key (its execution and
+//! task), so the same task invoked again after a crash or a takeover finds
+//! the slot it held; a slot whose node's row expired is free for anyone.
+//! A waiter looks again when a slot is given back anywhere (the store's
+//! wake-up, as for activity tasks) or every second regardless.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use stepline_store::PoolHolder;
+
+use super::{Engine, off_worker};
+use crate::pools::{PoolUsage, PoolWait, Slot, Waiting};
+
+/// How long a waiter for a shared slot sleeps without a wake-up.
+const LOOK_AGAIN: Duration = Duration::from_secs(1);
+
+impl Engine {
+    /// Waits for a slot of `pool` for `who` (`holder`: the task's
+    /// idempotency key); `first` for a task that held a slot before a
+    /// restart. `None` for a pool that is not configured.
+    pub(crate) async fn take_pool_slot(
+        &self,
+        pool: &str,
+        who: Waiting,
+        holder: String,
+        first: bool,
+    ) -> Option<Slot> {
+        let pools = self.pools();
+        let (Some(node), true) = (self.node_id(), self.shared_store().is_some()) else {
+            return pools.acquire(pool, who, first, || self.now()).await;
+        };
+        let slots = pools.slots(pool)?;
+        self.watch_freed_slots();
+        let record = PoolHolder {
+            pool: pool.to_owned(),
+            holder,
+            node: node.to_owned(),
+            execution: who.execution_arn.clone(),
+            state: who.state_name.clone(),
+            since: who.since,
+        };
+        let mut listed = None;
+        loop {
+            // Registered before looking, so that a slot given back between
+            // the look and the wait still wakes this waiter.
+            let freed = pools.freed.notified();
+            let taken = off_worker(|| {
+                self.shared_store()
+                    .map(|cluster| cluster.take_pool_slot(slots, &record))
+            });
+            match taken {
+                Some(Ok(true)) => break,
+                Some(Ok(false)) => {}
+                Some(Err(e)) => {
+                    tracing::warn!(pool, error = %e, "a pool slot cannot be taken now; trying again");
+                }
+                None => return None,
+            }
+            if listed.is_none() {
+                listed = pools.wait_here(pool, who.clone());
+            }
+            let _ = tokio::time::timeout(LOOK_AGAIN, freed).await;
+        }
+        drop(listed);
+        let waited = (self.now() - who.since).num_milliseconds().max(0) as u64;
+        let store = Arc::clone(&self.inner.store);
+        let pools = Arc::clone(&pools);
+        let release = move || {
+            let give_back = move || {
+                if let Some(cluster) = store.cluster() {
+                    if let Err(e) = cluster.release_pool_slot(&record.pool, &record.holder) {
+                        // Held until this node's row expires, then free.
+                        tracing::warn!(pool = %record.pool, error = %e, "a pool slot cannot be given back now");
+                    }
+                }
+                pools.freed.notify_waiters();
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn_blocking(give_back);
+                }
+                Err(_) => give_back(),
+            }
+        };
+        Some(Slot::shared(
+            PoolWait {
+                name: pool.to_owned(),
+                waited_ms: waited,
+            },
+            Box::new(release),
+        ))
+    }
+
+    /// Starts (once) the watch that wakes this node's waiters when a slot
+    /// is given back on another node.
+    fn watch_freed_slots(&self) {
+        let pools = self.pools();
+        if pools.watching.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let store = Arc::clone(&self.inner.store);
+        tokio::spawn(async move {
+            loop {
+                let store = Arc::clone(&store);
+                let woken = tokio::task::spawn_blocking(move || {
+                    store
+                        .cluster()
+                        .is_some_and(|c| c.wait_for_pool_slots(Duration::from_secs(5)))
+                })
+                .await;
+                match woken {
+                    Ok(true) => pools.freed.notify_waiters(),
+                    Ok(false) => {}
+                    // The runtime shuts down.
+                    Err(_) => return,
+                }
+            }
+        });
+    }
+
+    /// Each pool's slots, slots in use and waiting tasks: with several
+    /// nodes, the slots held on every node (as the store has them) and
+    /// the tasks waiting on this one.
+    pub fn pool_usage(&self) -> Vec<PoolUsage> {
+        let mut usage = self.inner.config.pools.usage();
+        let Some(cluster) = self.shared_store().filter(|_| !usage.is_empty()) else {
+            return usage;
+        };
+        let holders = match off_worker(|| cluster.pool_holders()) {
+            Ok(holders) => holders,
+            Err(e) => {
+                tracing::warn!(error = %e, "the pools' shared slots cannot be read now");
+                return usage;
+            }
+        };
+        for pool in &mut usage {
+            pool.holders = holders
+                .iter()
+                .filter(|h| h.pool == pool.name)
+                .map(|h| Waiting {
+                    execution_arn: h.execution.clone(),
+                    state_name: h.state.clone(),
+                    since: h.since,
+                })
+                .collect();
+            // A pool whose configuration shrank shows no more than its slots.
+            pool.holders.truncate(pool.slots as usize);
+            pool.in_use = pool.holders.len() as u32;
+        }
+        usage
+    }
+}
