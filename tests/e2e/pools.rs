@@ -552,3 +552,67 @@ fn two_nodes_share_a_pool_on_postgresql() {
     assert_eq!(waits.len(), 6, "{waits:?}");
     assert!(waits.iter().all(|p| p["name"] == "warehouse"), "{waits:?}");
 }
+
+/// A node killed while its tasks hold a shared pool's slots: once its
+/// row in the store expires, the slots are free for the other node's
+/// waiters (and for the killed node's tasks, which the other node takes
+/// over and calls again).
+#[test]
+fn a_dead_nodes_slots_are_freed_on_postgresql() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let endpoint = Endpoint::start();
+    let dir = TempDir::new("pools-dead-node");
+    let more = format!(
+        "[pools.warehouse]\nslots = 2\nhttp = [\"http://{}/load\"]\n",
+        endpoint.addr
+    );
+    let Some(config) =
+        crate::postgres::postgres_config_with(&dir, "a dead node's pool slots", &more)
+    else {
+        return;
+    };
+    let binary = stepline_binary();
+    let first = Serve::start_with(&binary, &dir.path().join("unused-0"), Some(&config));
+    let second = Serve::start_with(&binary, &dir.path().join("unused-1"), Some(&config));
+    let definition = json!({
+        "StartAt": "Each",
+        "States": {"Each": {
+            "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 0, "End": true,
+            "ItemProcessor": {"StartAt": "Load", "States": {"Load": {
+                "Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+                "Parameters": {
+                    "ApiEndpoint": format!("http://{}/load", endpoint.addr),
+                    "Method": "POST", "RequestBody.$": "$"},
+                "End": true}}}}}
+    });
+    let reply = post(first.addr, "/v1/state-machines?name=loads", &definition.to_string());
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let items = json!({"items": [1, 2, 3]});
+    let reply = post(first.addr, "/v1/state-machines/loads/executions?name=a", &items.to_string());
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    eventually("the first node's two calls", 30, || {
+        endpoint.counts.total.load(SeqCst) == 2
+    });
+    let reply = post(second.addr, "/v1/state-machines/loads/executions?name=b", &items.to_string());
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    eventually("the second node's tasks to wait", 30, || {
+        get(second.addr, "/v1/pools").json()["pools"][0]["waiting"]
+            .as_array()
+            .map(Vec::len)
+            == Some(3)
+    });
+    first.kill();
+    // Its row runs out (two seconds here), and two more calls go out.
+    eventually("the dead node's slots to be taken again", 30, || {
+        endpoint.counts.total.load(SeqCst) == 4
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(endpoint.counts.total.load(SeqCst), 4, "still two slots");
+    endpoint.counts.release.store(true, SeqCst);
+    for name in ["a", "b"] {
+        eventually("both executions to succeed", 60, || {
+            get(second.addr, &format!("/v1/executions/loads/{name}")).json()["status"]
+                == "SUCCEEDED"
+        });
+    }
+}
