@@ -434,3 +434,109 @@ impl Pools {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pools(slots: u32) -> Pools {
+        let config = PoolConfig {
+            slots,
+            processes: vec!["load".into()],
+            http: vec![],
+            lambda: vec![],
+            activities: vec![],
+            state_machines: vec![],
+        };
+        Pools::new(&BTreeMap::from([("w".to_owned(), config)])).expect("pools")
+    }
+
+    fn who(state: &str) -> Waiting {
+        Waiting {
+            execution_arn: "arn:e".into(),
+            state_name: state.into(),
+            since: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::milliseconds(1500)
+    }
+
+    /// A task that held a slot before a restart goes ahead of the tasks
+    /// that were waiting, whatever their arrival; the others keep theirs.
+    #[tokio::test]
+    async fn a_task_retaking_its_slot_goes_first() {
+        let pools = Arc::new(pools(1));
+        let held = pools.acquire("w", who("A"), false, now).await.expect("slot");
+        assert_eq!(held.wait.waited_ms, 1500);
+        let (order, mut done) = tokio::sync::mpsc::unbounded_channel();
+        for (state, first) in [("B", false), ("C", false), ("D", true)] {
+            let pools = Arc::clone(&pools);
+            let order = order.clone();
+            tokio::spawn(async move {
+                let slot = pools.acquire("w", who(state), first, now).await;
+                let _ = order.send(state);
+                drop(slot);
+            });
+            tokio::task::yield_now().await;
+        }
+        let usage = pools.usage();
+        let waiting: Vec<&str> = usage[0]
+            .waiting
+            .iter()
+            .map(|w| w.state_name.as_str())
+            .collect();
+        assert_eq!(waiting, ["D", "B", "C"]);
+        assert_eq!(usage[0].in_use, 1);
+        drop(held);
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(done.recv().await.expect("a slot"));
+        }
+        assert_eq!(got, ["D", "B", "C"]);
+        assert_eq!(pools.usage()[0].in_use, 0);
+    }
+
+    /// A waiter cancelled leaves the list; a slot given as its wait was
+    /// dropped goes to the next.
+    #[tokio::test]
+    async fn a_cancelled_wait_gives_its_turn_away() {
+        let pools = Arc::new(pools(1));
+        let held = pools.acquire("w", who("A"), false, now).await.expect("slot");
+        let waiting = {
+            let pools = Arc::clone(&pools);
+            tokio::spawn(async move { pools.acquire("w", who("B"), false, now).await.map(drop) })
+        };
+        tokio::task::yield_now().await;
+        assert_eq!(pools.usage()[0].waiting.len(), 1);
+        waiting.abort();
+        let _ = waiting.await;
+        assert!(pools.usage()[0].waiting.is_empty());
+        drop(held);
+        let again = pools.acquire("w", who("C"), false, now).await;
+        assert!(again.is_some());
+        assert_eq!(pools.usage()[0].in_use, 1);
+    }
+
+    #[test]
+    fn a_resource_is_in_one_pool() {
+        let config = |names: &[&str]| PoolConfig {
+            slots: 1,
+            processes: vec![],
+            http: vec![],
+            lambda: vec![],
+            activities: vec![],
+            state_machines: names.iter().map(|n| (*n).to_owned()).collect(),
+        };
+        let refused = Pools::new(&BTreeMap::from([
+            ("a".to_owned(), config(&["child"])),
+            ("b".to_owned(), config(&["child"])),
+        ]))
+        .expect_err("two pools");
+        assert_eq!(
+            refused.to_string(),
+            "pools.b: the state machine 'child' is in pool 'a' too; a resource draws from one pool"
+        );
+    }
+}
