@@ -200,7 +200,12 @@ http = ["http://{addr}/load"]
         "{}",
         listed.stdout
     );
-    assert_eq!(listed.stdout.matches(" holds ").count(), 2, "{}", listed.stdout);
+    assert_eq!(
+        listed.stdout.matches(" holds ").count(),
+        2,
+        "{}",
+        listed.stdout
+    );
     let as_json = crate::support::stepline(&["pools", "-o", "json", "--endpoint", &endpoint_url]);
     let as_json: Value = serde_json::from_str(&as_json.stdout).expect("json");
     assert_eq!(as_json["pools"][0]["inUse"], 2, "{as_json}");
@@ -216,7 +221,10 @@ http = ["http://{addr}/load"]
     // face's `steplinePool`, which AWS's clients skip).
     let history = get(addr, "/v1/executions/loads/all/history?limit=1000").json();
     let events = history["events"].as_array().expect("events");
-    let started: Vec<&Value> = events.iter().filter(|e| e["type"] == "TaskStarted").collect();
+    let started: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "TaskStarted")
+        .collect();
     let pools_of: Vec<&Value> = started.iter().map(|e| &e["details"]["pool"]).collect();
     assert_eq!(started.len(), 22, "{pools_of:?}");
     assert!(
@@ -225,9 +233,16 @@ http = ["http://{addr}/load"]
     );
     let waited = started
         .iter()
-        .filter(|e| e["details"]["pool"]["waitedMs"].as_u64().is_some_and(|ms| ms >= 200))
+        .filter(|e| {
+            e["details"]["pool"]["waitedMs"]
+                .as_u64()
+                .is_some_and(|ms| ms >= 200)
+        })
         .count();
-    assert_eq!(waited, 20, "twenty waited at least the 200 ms held: {pools_of:?}");
+    assert_eq!(
+        waited, 20,
+        "twenty waited at least the 200 ms held: {pools_of:?}"
+    );
     let timeline = crate::support::stepline(&["history", "loads/all", "--endpoint", &endpoint_url]);
     assert_eq!(timeline.status, 0, "{}", timeline.stderr);
     assert_eq!(
@@ -254,7 +269,11 @@ http = ["http://{addr}/load"]
             &["get-execution-history", "--execution-arn", &arn],
         )
         .expect("the AWS CLI reads a history with pool waits");
-        assert!(history["events"].as_array().is_some_and(|e| e.len() == events.len()));
+        assert!(
+            history["events"]
+                .as_array()
+                .is_some_and(|e| e.len() == events.len())
+        );
     }
     assert_eq!(endpoint.counts.total.load(SeqCst), 22);
     assert_eq!(
@@ -327,11 +346,16 @@ state_machines = ["child"]
         let pools = get(addr, "/v1/pools").json();
         // By name: children, gpu.
         let gpu = &pools["pools"][1];
-        gpu["name"] == "gpu" && gpu["inUse"] == 1 && gpu["waiting"].as_array().map(Vec::len) == Some(1)
+        gpu["name"] == "gpu"
+            && gpu["inUse"] == 1
+            && gpu["waiting"].as_array().map(Vec::len) == Some(1)
     });
     let described = get(addr, "/v1/executions/renders/r").json();
     assert_eq!(described["poolWaits"][0]["pool"], "gpu", "{described}");
-    assert_eq!(described["poolWaits"][0]["stateName"], "Work", "{described}");
+    assert_eq!(
+        described["poolWaits"][0]["stateName"], "Work",
+        "{described}"
+    );
     let (tx, second) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(take());
@@ -367,9 +391,16 @@ state_machines = ["child"]
         .map(|e| e["details"].clone())
         .collect();
     assert_eq!(started.len(), 2, "{started:?}");
-    assert!(started.iter().all(|d| d["pool"]["name"] == "gpu" && d["workerName"] == "w"), "{started:?}");
     assert!(
-        started[1]["pool"]["waitedMs"].as_u64().is_some_and(|ms| ms >= 300),
+        started
+            .iter()
+            .all(|d| d["pool"]["name"] == "gpu" && d["workerName"] == "w"),
+        "{started:?}"
+    );
+    assert!(
+        started[1]["pool"]["waitedMs"]
+            .as_u64()
+            .is_some_and(|ms| ms >= 300),
         "{started:?}"
     );
     let pools = get(addr, "/v1/pools").json();
@@ -393,8 +424,10 @@ state_machines = ["child"]
     let reply = post(
         addr,
         "/v1/state-machines?name=parent",
-        &map_of(json!({"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
-            "Parameters": {"StateMachineArn": child_arn, "Input": {}}, "End": true}))
+        &map_of(
+            json!({"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+            "Parameters": {"StateMachineArn": child_arn, "Input": {}}, "End": true}),
+        )
         .to_string(),
     );
     assert_eq!(reply.status, 201, "{}", reply.body);
@@ -440,7 +473,9 @@ state_machines = ["child"]
     assert_eq!(waits.len(), 2, "{waits:?}");
     assert!(waits.iter().all(|p| p["name"] == "children"), "{waits:?}");
     assert!(
-        waits.iter().any(|p| p["waitedMs"].as_u64().is_some_and(|ms| ms >= 900)),
+        waits
+            .iter()
+            .any(|p| p["waitedMs"].as_u64().is_some_and(|ms| ms >= 900)),
         "{waits:?}"
     );
 }
@@ -585,15 +620,27 @@ fn a_dead_nodes_slots_are_freed_on_postgresql() {
                     "Method": "POST", "RequestBody.$": "$"},
                 "End": true}}}}}
     });
-    let reply = post(first.addr, "/v1/state-machines?name=loads", &definition.to_string());
+    let reply = post(
+        first.addr,
+        "/v1/state-machines?name=loads",
+        &definition.to_string(),
+    );
     assert_eq!(reply.status, 201, "{}", reply.body);
     let items = json!({"items": [1, 2, 3]});
-    let reply = post(first.addr, "/v1/state-machines/loads/executions?name=a", &items.to_string());
+    let reply = post(
+        first.addr,
+        "/v1/state-machines/loads/executions?name=a",
+        &items.to_string(),
+    );
     assert_eq!(reply.status, 201, "{}", reply.body);
     eventually("the first node's two calls", 30, || {
         endpoint.counts.total.load(SeqCst) == 2
     });
-    let reply = post(second.addr, "/v1/state-machines/loads/executions?name=b", &items.to_string());
+    let reply = post(
+        second.addr,
+        "/v1/state-machines/loads/executions?name=b",
+        &items.to_string(),
+    );
     assert_eq!(reply.status, 201, "{}", reply.body);
     eventually("the second node's tasks to wait", 30, || {
         get(second.addr, "/v1/pools").json()["pools"][0]["waiting"]

@@ -25,8 +25,9 @@ use stepline_language::interp::{
     Command, Effect, Execution, ExecutionInfo, Status, TaskId, TaskRequest, TimerId,
 };
 use stepline_store::{
-    ExecutionRecord, ExecutionStatus, JournalCacheHit, JournalCommand, JournalEntry, JournalPoolWait, Lease,
-    MachineStats, StatsDelta, Store, StoreError, TaskTokenRecord, TimerRecord, WriteBatch, WriteOp,
+    ExecutionRecord, ExecutionStatus, JournalCacheHit, JournalCommand, JournalEntry,
+    JournalPoolWait, Lease, MachineStats, StatsDelta, Store, StoreError, TaskTokenRecord,
+    TimerRecord, WriteBatch, WriteOp,
 };
 
 /// The dashboard's count of an execution that ended outside of a step
@@ -101,6 +102,7 @@ pub fn idempotency_key(execution_arn: &str, task: TaskId) -> String {
 impl DurableExecution {
     /// Starts a new execution: its record (the name must be free), the Start
     /// command and the first events, in one batch.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         store: &dyn Store,
         machine: Arc<StateMachine>,
@@ -850,9 +852,17 @@ mod tests {
 
     fn start(store: &SledStore) -> (DurableExecution, Pending) {
         let input: Value = serde_json::from_str(&record().input).expect("input");
-        let (execution, effects) =
-            DurableExecution::start(store, machine(), info(), record(), input, DURABLE, None, Default::default())
-                .expect("start");
+        let (execution, effects) = DurableExecution::start(
+            store,
+            machine(),
+            info(),
+            record(),
+            input,
+            DURABLE,
+            None,
+            Default::default(),
+        )
+        .expect("start");
         store.flush().expect("flush");
         let mut pending = Pending::default();
         pending.absorb(effects);
@@ -927,9 +937,16 @@ mod tests {
                 1,
                 "crash after {crash_after}: the execution is still open"
             );
-            let (mut execution, outstanding) =
-                DurableExecution::recover(&store, machine(), info(), open[0].clone(), true, None, Default::default())
-                    .expect("recover");
+            let (mut execution, outstanding) = DurableExecution::recover(
+                &store,
+                machine(),
+                info(),
+                open[0].clone(),
+                true,
+                None,
+                Default::default(),
+            )
+            .expect("recover");
             // Stored timers agree with what the replay says is pending.
             let stored_timers = store.timers_of(&info().execution_arn).expect("timers");
             assert_eq!(
@@ -1197,8 +1214,16 @@ mod tests {
         let store = SledStore::open(&dir).expect("open");
         let _first = start(&store);
         let input = json!({"items": []});
-        let second =
-            DurableExecution::start(&store, machine(), info(), record(), input, DURABLE, None, Default::default());
+        let second = DurableExecution::start(
+            &store,
+            machine(),
+            info(),
+            record(),
+            input,
+            DURABLE,
+            None,
+            Default::default(),
+        );
         assert!(matches!(
             second,
             Err(stepline_store::StoreError::ExecutionExists { .. })

@@ -247,7 +247,7 @@ enum Running {
         /// cancelled).
         _slot: Option<SlotHolder>,
         /// The pooled task to offer once it has its slot.
-        offer: Option<TaskRequest>,
+        offer: Option<Box<TaskRequest>>,
         /// How long it waited for its slot: its ActivityStarted says so.
         wait: Option<Box<crate::pools::PoolWait>>,
     },
@@ -351,7 +351,7 @@ pub(crate) fn run(
                     let (slot, offer) = match pool {
                         Some(turn) => (
                             Some(hold_slot(&engine, &arn, &request, turn, inbox.clone())),
-                            (!taken).then_some(request),
+                            (!taken).then(|| Box::new(request)),
                         ),
                         None => {
                             if !taken {
@@ -445,7 +445,7 @@ pub(crate) fn run(
                     if let Some(Running::Activity { offer, wait, .. }) = running.get_mut(&task) {
                         *wait = Some(taken);
                         if let Some(request) = offer.take() {
-                            offer_activity(&engine, &arn, request);
+                            offer_activity(&engine, &arn, *request);
                         }
                     }
                     continue;
@@ -780,7 +780,12 @@ async fn take_slot(
         tracing::info!(pool = %turn.pool, "task takes again the slot it held before a restart");
     }
     engine
-        .take_pool_slot(&turn.pool, who, idempotency_key(arn, request.task), turn.first)
+        .take_pool_slot(
+            &turn.pool,
+            who,
+            idempotency_key(arn, request.task),
+            turn.first,
+        )
         .await
 }
 

@@ -245,7 +245,11 @@ impl Pools {
                 ("process", &pool.processes, &mut this.processes),
                 ("lambda function", &pool.lambda, &mut this.lambda),
                 ("activity", &pool.activities, &mut this.activities),
-                ("state machine", &pool.state_machines, &mut this.state_machines),
+                (
+                    "state machine",
+                    &pool.state_machines,
+                    &mut this.state_machines,
+                ),
             ] {
                 for resource in names {
                     if let Some(other) = map.insert(resource.clone(), name.clone()) {
@@ -468,7 +472,10 @@ mod tests {
     #[tokio::test]
     async fn a_task_retaking_its_slot_goes_first() {
         let pools = Arc::new(pools(1));
-        let held = pools.acquire("w", who("A"), false, now).await.expect("slot");
+        let held = pools
+            .acquire("w", who("A"), false, now)
+            .await
+            .expect("slot");
         assert_eq!(held.wait.waited_ms, 1500);
         let (order, mut done) = tokio::sync::mpsc::unbounded_channel();
         for (state, first) in [("B", false), ("C", false), ("D", true)] {
@@ -503,7 +510,10 @@ mod tests {
     #[tokio::test]
     async fn a_cancelled_wait_gives_its_turn_away() {
         let pools = Arc::new(pools(1));
-        let held = pools.acquire("w", who("A"), false, now).await.expect("slot");
+        let held = pools
+            .acquire("w", who("A"), false, now)
+            .await
+            .expect("slot");
         let waiting = {
             let pools = Arc::clone(&pools);
             tokio::spawn(async move { pools.acquire("w", who("B"), false, now).await.map(drop) })

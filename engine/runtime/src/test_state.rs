@@ -546,7 +546,7 @@ impl Invoker for TestInvoker<'_> {
                         logs: Default::default(),
                     };
                     let engine = &self.engine;
-                    let pool = engine.pools().pool_of(&request).map(str::to_owned);
+                    let pool = engine.pools().pool_of(request).map(str::to_owned);
                     let running = async {
                         // A pooled resource's call holds a slot here too.
                         let _slot = match pool {
