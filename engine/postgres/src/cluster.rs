@@ -63,14 +63,17 @@ const FREED: &str = "pool slot";
 
 /// The free slot a task takes, its own first (a task invoked again after a
 /// crash or a takeover): free means no holder, or a holder whose node's
-/// row expired.
+/// row expired more than five seconds ago. Until then the slot waits for
+/// its task, which the node that takes its execution over calls again:
+/// the tasks in flight at a crash go ahead of the waiters.
 const TAKE_SLOT: &str = "UPDATE pool_slots SET holder = $3, node = $4, execution = $5, state = $6,
          since_us = $7
      WHERE (pool, slot) = (
          SELECT pool, slot FROM pool_slots s
          WHERE s.pool = $1 AND s.slot < $2
            AND (s.holder IS NULL OR s.holder = $3 OR NOT EXISTS (
-                SELECT 1 FROM nodes n WHERE n.id = s.node AND n.expires > clock_timestamp()))
+                SELECT 1 FROM nodes n WHERE n.id = s.node
+                AND n.expires > clock_timestamp() - interval '5 seconds'))
          ORDER BY s.holder IS NOT DISTINCT FROM $3 DESC, s.slot
          LIMIT 1 FOR UPDATE SKIP LOCKED
      )
@@ -433,7 +436,8 @@ impl Cluster for PostgresStore {
         let rows = self.rows(
             "SELECT s.pool, s.holder, s.node, s.execution, s.state, s.since_us
              FROM pool_slots s JOIN nodes n ON n.id = s.node
-             WHERE s.holder IS NOT NULL AND n.expires > clock_timestamp()
+             WHERE s.holder IS NOT NULL
+               AND n.expires > clock_timestamp() - interval '5 seconds'
              ORDER BY s.pool, s.slot",
             vec![],
         )?;

@@ -349,17 +349,26 @@ impl Pools {
                 Some(given)
             }
         };
-        if let Some(given) = given {
-            let mut entry = WaitEntry {
-                pool,
-                key,
-                done: false,
-            };
-            // The sender is only dropped after it sent.
-            let _ = given.await;
-            entry.done = true;
-        }
-        let waited = (now() - since).num_milliseconds().max(0) as u64;
+        let at = match given {
+            Some(given) => {
+                let mut entry = WaitEntry {
+                    pool,
+                    key,
+                    done: false,
+                };
+                // The sender is only dropped after it sent.
+                let _ = given.await;
+                entry.done = true;
+                let at = now();
+                // A holder is listed since it has its slot.
+                if let Some(holder) = pool.lock().holders.get_mut(&id) {
+                    holder.since = at;
+                }
+                at
+            }
+            None => now(),
+        };
+        let waited = (at - since).num_milliseconds().max(0) as u64;
         Some(Slot {
             hold: Hold::Local {
                 pool: Arc::clone(pool),

@@ -38,7 +38,7 @@ impl Engine {
         };
         let slots = pools.slots(pool)?;
         self.watch_freed_slots();
-        let record = PoolHolder {
+        let mut record = PoolHolder {
             pool: pool.to_owned(),
             holder,
             node: node.to_owned(),
@@ -48,6 +48,8 @@ impl Engine {
         };
         let mut listed = None;
         loop {
+            // A holder's row says since when it has its slot.
+            record.since = self.now();
             // Registered before looking, so that a slot given back between
             // the look and the wait still wakes this waiter.
             let freed = pools.freed.notified();
@@ -69,7 +71,7 @@ impl Engine {
             let _ = tokio::time::timeout(LOOK_AGAIN, freed).await;
         }
         drop(listed);
-        let waited = (self.now() - who.since).num_milliseconds().max(0) as u64;
+        let waited = (record.since - who.since).num_milliseconds().max(0) as u64;
         let store = Arc::clone(&self.inner.store);
         let pools = Arc::clone(&pools);
         let release = move || {
