@@ -37,6 +37,8 @@ struct Counts {
     most: std::sync::atomic::AtomicUsize,
     total: std::sync::atomic::AtomicUsize,
     release: std::sync::atomic::AtomicBool,
+    /// The requests' bodies, in the order they came.
+    bodies: std::sync::Mutex<Vec<String>>,
 }
 
 impl Endpoint {
@@ -70,6 +72,11 @@ impl Endpoint {
                     }
                     let mut body = vec![0; length];
                     let _ = reader.read_exact(&mut body);
+                    counts
+                        .bodies
+                        .lock()
+                        .expect("bodies")
+                        .push(String::from_utf8_lossy(&body).into_owned());
                     let now = counts.now.fetch_add(1, SeqCst) + 1;
                     counts.most.fetch_max(now, SeqCst);
                     counts.total.fetch_add(1, SeqCst);
@@ -662,4 +669,97 @@ fn a_dead_nodes_slots_are_freed_on_postgresql() {
                 == "SUCCEEDED"
         });
     }
+}
+
+/// A restart on one node: the task that held the pool's only slot when
+/// the server was killed takes it back first, ahead of a task that was
+/// waiting (and was resumed first), and its TaskStarted is not written
+/// again.
+#[test]
+fn after_kill_9_the_task_in_flight_takes_its_slot_back_first() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let endpoint = Endpoint::start();
+    let dir = TempDir::new("pools-restart");
+    let config = dir.write(
+        "stepline.toml",
+        format!(
+            "[pools.warehouse]\nslots = 1\nhttp = [\"http://{}/load\"]\n",
+            endpoint.addr
+        ),
+    );
+    let binary = stepline_binary();
+    let data = dir.path().join("data");
+    let serve = Serve::start_with(&binary, &data, Some(&config));
+    let definition = json!({"StartAt": "Load", "States": {"Load": {
+        "Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+        "Parameters": {"ApiEndpoint": format!("http://{}/load", endpoint.addr),
+                       "Method": "POST", "RequestBody.$": "$"},
+        "End": true}}});
+    let reply = post(
+        serve.addr,
+        "/v1/state-machines?name=loads",
+        &definition.to_string(),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    // `z-holder` holds the slot; `a-waiter`, first by name, waits.
+    for name in ["z-holder", "a-waiter"] {
+        let reply = post(
+            serve.addr,
+            &format!("/v1/state-machines/loads/executions?name={name}"),
+            &json!({ "who": name }).to_string(),
+        );
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        if name == "z-holder" {
+            eventually("the holder's call", 30, || {
+                endpoint.counts.total.load(SeqCst) == 1
+            });
+        }
+    }
+    eventually("the waiter to wait", 30, || {
+        get(serve.addr, "/v1/pools").json()["pools"][0]["waiting"]
+            .as_array()
+            .map(Vec::len)
+            == Some(1)
+    });
+    serve.kill();
+    let serve = Serve::start_with(&binary, &data, Some(&config));
+    eventually("a call after the restart", 30, || {
+        endpoint.counts.total.load(SeqCst) == 2
+    });
+    let bodies = endpoint.counts.bodies.lock().expect("bodies").clone();
+    assert!(bodies[1].contains("z-holder"), "{bodies:?}");
+    let pools = get(serve.addr, "/v1/pools").json();
+    assert_eq!(
+        pools["pools"][0]["holders"][0]["stateName"], "Load",
+        "{pools}"
+    );
+    assert!(
+        pools["pools"][0]["holders"][0]["executionArn"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(":z-holder")),
+        "{pools}"
+    );
+    assert_eq!(
+        pools["pools"][0]["waiting"].as_array().map(Vec::len),
+        Some(1),
+        "{pools}"
+    );
+    endpoint.counts.release.store(true, SeqCst);
+    for name in ["z-holder", "a-waiter"] {
+        eventually("both to succeed", 30, || {
+            get(serve.addr, &format!("/v1/executions/loads/{name}")).json()["status"] == "SUCCEEDED"
+        });
+    }
+    let history = get(serve.addr, "/v1/executions/loads/z-holder/history").json();
+    let started: Vec<&Value> = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "TaskStarted")
+        .collect();
+    assert_eq!(started.len(), 1, "{history}");
+    assert_eq!(started[0]["details"]["pool"]["waitedMs"], 0, "{history}");
+    let bodies = endpoint.counts.bodies.lock().expect("bodies").clone();
+    assert_eq!(bodies.len(), 3, "{bodies:?}");
+    assert!(bodies[2].contains("a-waiter"), "{bodies:?}");
 }

@@ -269,6 +269,13 @@ struct PoolTurn {
     /// Its start is recorded: it held a slot before a restart and takes
     /// one again ahead of the tasks that were only waiting.
     first: bool,
+    /// On one node, its place taken at once (in the loop, so that a node
+    /// resuming its executions knows every task that retakes a slot
+    /// before it lets the others have one); with several nodes the store
+    /// is asked when the task runs.
+    local: Option<crate::pools::Turn>,
+    /// Since when it waits.
+    since: DateTime<Utc>,
 }
 
 /// The span every line about one execution is logged in.
@@ -337,9 +344,25 @@ pub(crate) fn run(
                 let pool = (mocked.is_none() && cached.is_none())
                     .then(|| engine.pools().pool_of(&request).map(str::to_owned))
                     .flatten()
-                    .map(|pool| PoolTurn {
-                        pool,
-                        first: execution.execution().is_task_started(task),
+                    .map(|pool| {
+                        let first = execution.execution().is_task_started(task);
+                        let since = engine.now();
+                        let local = (!engine.is_clustered())
+                            .then(|| {
+                                let who = crate::pools::Waiting {
+                                    execution_arn: arn.clone(),
+                                    state_name: request.state_name.clone(),
+                                    since,
+                                };
+                                engine.pools().turn(&pool, who, first)
+                            })
+                            .flatten();
+                        PoolTurn {
+                            pool,
+                            first,
+                            local,
+                            since,
+                        }
                     });
                 if mocked.is_none()
                     && cached.is_none()
@@ -409,6 +432,8 @@ pub(crate) fn run(
             }
             pending.taken.clear();
             pending.submitted.clear();
+            // A resumed execution has taken its turns for slots.
+            engine.pools().asked(&arn);
             if execution.execution().is_finished() {
                 break;
             }
@@ -592,6 +617,7 @@ pub(crate) fn run(
         // Answers still queued get no reply: their callers hear the task
         // is closed (TaskTimedOut), as they would once it had ended.
         drop(messages.close());
+        engine.pools().asked(&arn);
         engine.execution_ended(&arn);
     }
     .instrument(span)
@@ -710,8 +736,9 @@ fn invoke(
         async move {
             // Held until the call's answer is in.
             let _slot = match pool {
-                Some(turn) => {
-                    let slot = take_slot(&engine, &call.execution_arn, &call.request, &turn).await;
+                Some(mut turn) => {
+                    let slot =
+                        take_slot(&engine, &call.execution_arn, &call.request, &mut turn).await;
                     if let (Some(slot), false) = (&slot, turn.first) {
                         let started = Command::TaskStarted {
                             task,
@@ -764,21 +791,24 @@ fn invoke(
 }
 
 /// Waits for a slot of the task's pool, as a waiter `GET /v1/pools`
-/// shows (since now).
+/// shows.
 async fn take_slot(
     engine: &Engine,
     arn: &str,
     request: &TaskRequest,
-    turn: &PoolTurn,
+    turn: &mut PoolTurn,
 ) -> Option<crate::pools::Slot> {
-    let who = crate::pools::Waiting {
-        execution_arn: arn.to_owned(),
-        state_name: request.state_name.clone(),
-        since: engine.now(),
-    };
     if turn.first {
         tracing::info!(pool = %turn.pool, "task takes again the slot it held before a restart");
     }
+    if let Some(local) = turn.local.take() {
+        return Some(local.wait(|| engine.now()).await);
+    }
+    let who = crate::pools::Waiting {
+        execution_arn: arn.to_owned(),
+        state_name: request.state_name.clone(),
+        since: turn.since,
+    };
     engine
         .take_pool_slot(
             &turn.pool,
@@ -795,14 +825,14 @@ fn hold_slot(
     engine: &Engine,
     arn: &str,
     request: &TaskRequest,
-    turn: PoolTurn,
+    mut turn: PoolTurn,
     inbox: Inbox,
 ) -> SlotHolder {
     let engine = engine.clone();
     let arn = arn.to_owned();
     let request = request.clone();
     SlotHolder(tokio::spawn(async move {
-        let Some(slot) = take_slot(&engine, &arn, &request, &turn).await else {
+        let Some(slot) = take_slot(&engine, &arn, &request, &mut turn).await else {
             return;
         };
         let _ = inbox.send(Message::SlotTaken {

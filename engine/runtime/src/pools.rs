@@ -13,8 +13,8 @@
 //! (`engine/pool_slots.rs`) and this module keeps the node's waiters and
 //! the wake-up of local releases.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -110,6 +110,9 @@ struct PoolState {
 struct Pool {
     slots: u32,
     state: Mutex<PoolState>,
+    /// Shut while the node resumes its executions after a start: only
+    /// the tasks retaking their slots get one (see [`Pools::close_gate`]).
+    gate: Arc<AtomicBool>,
 }
 
 impl Pool {
@@ -119,9 +122,15 @@ impl Pool {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Gives free slots to the first waiters.
+    /// Gives free slots to the first waiters (while the gate is shut,
+    /// only to those retaking theirs).
     fn give(&self, state: &mut PoolState) {
         while state.holders.len() < self.slots as usize {
+            let shut = self.gate.load(Ordering::Acquire);
+            match state.waiting.first_key_value() {
+                Some(((rank, _), _)) if *rank == 0 || !shut => {}
+                _ => return,
+            }
             let Some(((_, id), waiter)) = state.waiting.pop_first() else {
                 return;
             };
@@ -189,15 +198,52 @@ impl Drop for Slot {
 /// what its TaskStarted (or ActivityStarted) event records.
 pub type PoolWait = stepline_language::history::PoolWait;
 
-/// Takes a task off its pool's waiters when its wait ends without a slot
-/// (the task cancelled), or gives back a slot given as it was dropped.
-struct WaitEntry<'a> {
-    pool: &'a Arc<Pool>,
+/// A task's turn for a slot of a pool, taken at once (see
+/// [`Pools::turn`]): a slot already given, or a place among the waiters.
+/// Dropped before its slot came, it leaves the waiters (or gives back a
+/// slot given meanwhile).
+#[derive(Debug)]
+pub struct Turn {
+    pool: Arc<Pool>,
+    name: String,
     key: WaitKey,
+    since: DateTime<Utc>,
+    given: Option<oneshot::Receiver<()>>,
     done: bool,
 }
 
-impl Drop for WaitEntry<'_> {
+impl Turn {
+    /// Waits for the slot; `now` reads the clock once it is given, for
+    /// the wait's length.
+    pub async fn wait(mut self, now: impl FnOnce() -> DateTime<Utc>) -> Slot {
+        let at = match self.given.take() {
+            Some(given) => {
+                // The sender is only dropped after it sent.
+                let _ = given.await;
+                let at = now();
+                // A holder is listed since it has its slot.
+                if let Some(holder) = self.pool.lock().holders.get_mut(&self.key.1) {
+                    holder.since = at;
+                }
+                at
+            }
+            None => now(),
+        };
+        self.done = true;
+        Slot {
+            hold: Hold::Local {
+                pool: Arc::clone(&self.pool),
+                id: self.key.1,
+            },
+            wait: PoolWait {
+                name: std::mem::take(&mut self.name),
+                waited_ms: (at - self.since).num_milliseconds().max(0) as u64,
+            },
+        }
+    }
+}
+
+impl Drop for Turn {
     fn drop(&mut self) {
         if self.done {
             return;
@@ -208,6 +254,14 @@ impl Drop for WaitEntry<'_> {
             self.pool.give(&mut state);
         }
     }
+}
+
+/// The executions a starting node resumes, until each has asked for the
+/// slots of its tasks: until then the pools' gate stays shut.
+#[derive(Debug, Default)]
+struct Gate {
+    recovering: bool,
+    expected: HashSet<String>,
 }
 
 /// The pools and which resources draw from which.
@@ -224,7 +278,11 @@ pub struct Pools {
     /// several share the store): the waiters of shared slots look again.
     pub(crate) freed: tokio::sync::Notify,
     /// Whether the watch for slots given back on other nodes runs.
-    pub(crate) watching: std::sync::atomic::AtomicBool,
+    pub(crate) watching: AtomicBool,
+    /// Shut while a starting node resumes its executions (every pool
+    /// shares it).
+    gate: Arc<AtomicBool>,
+    resuming: Mutex<Gate>,
 }
 
 impl Pools {
@@ -239,6 +297,7 @@ impl Pools {
                 Arc::new(Pool {
                     slots: pool.slots,
                     state: Mutex::default(),
+                    gate: Arc::clone(&this.gate),
                 }),
             );
             for (what, names, map) in [
@@ -321,26 +380,21 @@ impl Pools {
         Some(name.as_str())
     }
 
-    /// Waits for a slot of `pool` for `who` (whose `since` is when its
-    /// wait began); `first` for a task that held a slot before a restart,
-    /// which goes ahead of every other waiter. `now` reads the clock once
-    /// the slot is given, for the wait's length. `None` for a pool that is
-    /// not configured.
-    pub async fn acquire(
-        &self,
-        pool: &str,
-        who: Waiting,
-        first: bool,
-        now: impl FnOnce() -> DateTime<Utc>,
-    ) -> Option<Slot> {
+    /// Takes a turn for a slot of `pool` for `who` (whose `since` is when
+    /// its wait began), at once: the slot itself when one is free and no
+    /// one waits ahead, else a place among the waiters. `first` for a task
+    /// that held a slot before a restart, which goes ahead of every other
+    /// waiter. `None` for a pool that is not configured.
+    pub fn turn(&self, pool: &str, who: Waiting, first: bool) -> Option<Turn> {
         let (name, pool) = self.pools.get_key_value(pool)?;
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let since = who.since;
         let key = (u8::from(!first), id);
+        let shut = !first && self.gate.load(Ordering::Acquire);
         let given = {
             let mut state = pool.lock();
             let ahead = state.waiting.keys().next().is_some_and(|k| *k < key);
-            if !ahead && state.holders.len() < pool.slots as usize {
+            if !ahead && !shut && state.holders.len() < pool.slots as usize {
                 state.holders.insert(id, who);
                 None
             } else {
@@ -349,36 +403,85 @@ impl Pools {
                 Some(given)
             }
         };
-        let at = match given {
-            Some(given) => {
-                let mut entry = WaitEntry {
-                    pool,
-                    key,
-                    done: false,
-                };
-                // The sender is only dropped after it sent.
-                let _ = given.await;
-                entry.done = true;
-                let at = now();
-                // A holder is listed since it has its slot.
-                if let Some(holder) = pool.lock().holders.get_mut(&id) {
-                    holder.since = at;
-                }
-                at
-            }
-            None => now(),
-        };
-        let waited = (at - since).num_milliseconds().max(0) as u64;
-        Some(Slot {
-            hold: Hold::Local {
-                pool: Arc::clone(pool),
-                id,
-            },
-            wait: PoolWait {
-                name: name.clone(),
-                waited_ms: waited,
-            },
+        Some(Turn {
+            pool: Arc::clone(pool),
+            name: name.clone(),
+            key,
+            since,
+            given,
+            done: false,
         })
+    }
+
+    /// [`Pools::turn`], then its wait.
+    pub async fn acquire(
+        &self,
+        pool: &str,
+        who: Waiting,
+        first: bool,
+        now: impl FnOnce() -> DateTime<Utc>,
+    ) -> Option<Slot> {
+        Some(self.turn(pool, who, first)?.wait(now).await)
+    }
+
+    /// Shuts the gate while a starting node resumes its executions: the
+    /// tasks that held a slot when the node stopped take theirs back
+    /// before any other task gets one. Each execution resumed meanwhile
+    /// is expected ([`Pools::expect`]) until it has asked for the slots
+    /// of its tasks ([`Pools::asked`]).
+    pub(crate) fn close_gate(&self) {
+        if self.is_empty() {
+            return;
+        }
+        self.lock_gate().recovering = true;
+        self.gate.store(true, Ordering::Release);
+    }
+
+    /// An execution resumed while the gate is shut.
+    pub(crate) fn expect(&self, arn: &str) {
+        if self.gate.load(Ordering::Acquire) {
+            let mut gate = self.lock_gate();
+            if gate.recovering {
+                gate.expected.insert(arn.to_owned());
+            }
+        }
+    }
+
+    /// Every open execution is resumed.
+    pub(crate) fn resumed(&self) {
+        if self.gate.load(Ordering::Acquire) {
+            let mut gate = self.lock_gate();
+            gate.recovering = false;
+            self.open_if_done(gate);
+        }
+    }
+
+    /// An execution has asked for the slots of the tasks it resumed (or
+    /// ended).
+    pub(crate) fn asked(&self, arn: &str) {
+        if self.gate.load(Ordering::Acquire) {
+            let mut gate = self.lock_gate();
+            gate.expected.remove(arn);
+            self.open_if_done(gate);
+        }
+    }
+
+    fn lock_gate(&self) -> MutexGuard<'_, Gate> {
+        self.resuming
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn open_if_done(&self, gate: MutexGuard<'_, Gate>) {
+        if gate.recovering || !gate.expected.is_empty() {
+            return;
+        }
+        self.gate.store(false, Ordering::Release);
+        drop(gate);
+        for pool in self.pools.values() {
+            let mut state = pool.lock();
+            pool.give(&mut state);
+        }
     }
 
     /// How many slots `pool` has, if it is configured.

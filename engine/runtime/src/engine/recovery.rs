@@ -73,9 +73,13 @@ impl Engine {
         }
         let open = self.inner.store.open_executions()?;
         self.count_slots(&open);
+        // The tasks that held pool slots when the node stopped take them
+        // back before any other task gets one.
+        self.pools().close_gate();
         for record in open {
             self.resume_or_fail(record);
         }
+        self.pools().resumed();
         Ok(())
     }
 
@@ -253,6 +257,7 @@ impl Engine {
                 .into());
             }
         };
+        self.pools().expect(&arn);
         self.spawn_with(execution, Pending::from_outstanding(outstanding), inbox);
         Ok(())
     }
