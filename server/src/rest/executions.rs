@@ -251,19 +251,14 @@ pub async fn describe(
 fn detail(engine: &Engine, record: &ExecutionRecord) -> Value {
     let mut out = execution_detail(record);
     let waits: Vec<Value> = engine
-        .pool_usage()
-        .iter()
-        .flat_map(|pool| {
-            pool.waiting
-                .iter()
-                .filter(|w| w.execution_arn == record.arn)
-                .map(|w| {
-                    json!({
-                        "pool": pool.name,
-                        "stateName": w.state_name,
-                        "since": super::shapes::time(w.since),
-                    })
-                })
+        .pool_waits(&record.arn)
+        .into_iter()
+        .map(|(pool, w)| {
+            json!({
+                "pool": pool,
+                "stateName": w.state_name,
+                "since": super::shapes::time(w.since),
+            })
         })
         .collect();
     if let (false, Value::Object(map)) = (waits.is_empty(), &mut out) {

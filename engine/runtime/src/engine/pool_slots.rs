@@ -127,6 +127,23 @@ impl Engine {
         });
     }
 
+    /// The tasks of `execution_arn` waiting on this node for a slot, with
+    /// their pool's name (no store read: the waiters are this node's).
+    pub fn pool_waits(&self, execution_arn: &str) -> Vec<(String, Waiting)> {
+        self.inner
+            .config
+            .pools
+            .usage()
+            .into_iter()
+            .flat_map(|pool| {
+                pool.waiting
+                    .into_iter()
+                    .filter(|w| w.execution_arn == execution_arn)
+                    .map(move |w| (pool.name.clone(), w))
+            })
+            .collect()
+    }
+
     /// Each pool's slots, slots in use and waiting tasks: with several
     /// nodes, the slots held on every node (as the store has them) and
     /// the tasks waiting on this one.
