@@ -447,11 +447,28 @@ impl Pools {
         }
     }
 
-    /// Every open execution is resumed.
-    pub(crate) fn resumed(&self) {
+    /// Every open execution is resumed; `true` once the gate is open.
+    pub(crate) fn resumed(&self) -> bool {
         if self.gate.load(Ordering::Acquire) {
             let mut gate = self.lock_gate();
             gate.recovering = false;
+            self.open_if_done(gate);
+        }
+        !self.gate.load(Ordering::Acquire)
+    }
+
+    /// Opens the gate whatever it still waits for.
+    pub(crate) fn open_gate(&self) {
+        if self.gate.load(Ordering::Acquire) {
+            let mut gate = self.lock_gate();
+            if !gate.expected.is_empty() {
+                tracing::warn!(
+                    executions = gate.expected.len(),
+                    "pools: resumed executions did not take their turns for slots; the waiting tasks go on"
+                );
+            }
+            gate.recovering = false;
+            gate.expected.clear();
             self.open_if_done(gate);
         }
     }

@@ -575,6 +575,9 @@ impl Engine {
                 (inbox, messages)
             }
         };
+        // While a starting node resumes its executions, the pools wait
+        // for this one to take its turns for slots.
+        self.inner.config.pools.expect(&execution.record().arn);
         tokio::spawn(executor::run(
             self.clone(),
             execution,

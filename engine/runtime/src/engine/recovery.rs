@@ -79,7 +79,15 @@ impl Engine {
         for record in open {
             self.resume_or_fail(record);
         }
-        self.pools().resumed();
+        let pools = self.pools();
+        if !pools.resumed() {
+            // A safety net: a loop that never took its turns (it could not
+            // run) must not keep every other task from its slot.
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                pools.open_gate();
+            });
+        }
         Ok(())
     }
 
@@ -257,7 +265,6 @@ impl Engine {
                 .into());
             }
         };
-        self.pools().expect(&arn);
         self.spawn_with(execution, Pending::from_outstanding(outstanding), inbox);
         Ok(())
     }
