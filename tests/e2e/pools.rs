@@ -213,6 +213,23 @@ http = ["http://{addr}/load"]
         "{}",
         listed.stdout
     );
+    let shown = crate::support::stepline(&[
+        "executions",
+        "describe",
+        "loads/all",
+        "--endpoint",
+        &endpoint_url,
+    ]);
+    assert_eq!(shown.status, 0, "{}", shown.stderr);
+    assert_eq!(
+        shown
+            .stdout
+            .matches("Load waits for warehouse since")
+            .count(),
+        20,
+        "{}",
+        shown.stdout
+    );
     let as_json = crate::support::stepline(&["pools", "-o", "json", "--endpoint", &endpoint_url]);
     let as_json: Value = serde_json::from_str(&as_json.stdout).expect("json");
     assert_eq!(as_json["pools"][0]["inUse"], 2, "{as_json}");
