@@ -543,27 +543,26 @@ fn two_nodes_share_a_pool_on_postgresql() {
         &definition.to_string(),
     );
     assert_eq!(reply.status, 201, "{}", reply.body);
-    let items: Vec<Value> = (0..6).map(|i| json!({"n": i})).collect();
+    let waiting = |node: &Serve| {
+        get(node.addr, "/v1/pools").json()["pools"][0]["waiting"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    // e0 through the first node: two called, four queued; then e1
+    // through the second, six queued behind them.
     for (i, node) in nodes.iter().enumerate() {
+        let items: Vec<Value> = (0..6).map(|n| json!({"e": i, "n": n})).collect();
         let reply = post(
             node.addr,
             &format!("/v1/state-machines/loads/executions?name=e{i}"),
             &json!({ "items": items }).to_string(),
         );
         assert_eq!(reply.status, 201, "{}", reply.body);
+        let queued = [4, 10][i];
+        eventually("the tasks to queue", 30, || waiting(node) == queued);
     }
-    // Ten wait, on the two nodes together; two are called.
-    eventually("ten tasks to wait on the two nodes", 30, || {
-        nodes
-            .iter()
-            .map(|n| {
-                get(n.addr, "/v1/pools").json()["pools"][0]["waiting"]
-                    .as_array()
-                    .map_or(0, Vec::len)
-            })
-            .sum::<usize>()
-            == 10
-    });
+    // Either node shows the queue of both.
+    assert_eq!(waiting(&nodes[0]), 10);
     eventually("two calls held", 30, || {
         endpoint.counts.now.load(SeqCst) == 2
     });
@@ -596,6 +595,17 @@ fn two_nodes_share_a_pool_on_postgresql() {
         2,
         "never more than the slots, across the nodes"
     );
+    // First come first served across the nodes: e0's six, then e1's.
+    let bodies = endpoint.counts.bodies.lock().expect("bodies").clone();
+    let order: Vec<u64> = bodies
+        .iter()
+        .map(|b| {
+            serde_json::from_str::<Value>(b).expect("a body")["e"]
+                .as_u64()
+                .expect("e")
+        })
+        .collect();
+    assert_eq!(order, [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1], "{bodies:?}");
     for node in &nodes {
         let pools = get(node.addr, "/v1/pools").json();
         assert_eq!(pools["pools"][0]["inUse"], 0, "{pools}");
@@ -666,11 +676,12 @@ fn a_dead_nodes_slots_are_freed_on_postgresql() {
         &items.to_string(),
     );
     assert_eq!(reply.status, 201, "{}", reply.body);
+    // Its three, and the first node's third.
     eventually("the second node's tasks to wait", 30, || {
         get(second.addr, "/v1/pools").json()["pools"][0]["waiting"]
             .as_array()
             .map(Vec::len)
-            == Some(3)
+            == Some(4)
     });
     first.kill();
     // Its row runs out (two seconds here), and two more calls go out.

@@ -74,6 +74,21 @@ const TAKE_SLOT: &str = "UPDATE pool_slots SET holder = $3, node = $4, execution
            AND (s.holder IS NULL OR s.holder = $3 OR NOT EXISTS (
                 SELECT 1 FROM nodes n WHERE n.id = s.node
                 AND n.expires > clock_timestamp() - interval '5 seconds'))
+           AND (s.holder = $3 OR $8 OR (
+                SELECT count(*) FROM pool_waiters w
+                WHERE w.pool = $1 AND w.holder <> $3
+                  AND w.seq < COALESCE(
+                      (SELECT seq FROM pool_waiters WHERE pool = $1 AND holder = $3),
+                      9223372036854775807)
+                  AND w.seen > clock_timestamp() - interval '5 seconds'
+                  AND EXISTS (SELECT 1 FROM nodes n WHERE n.id = w.node
+                              AND n.expires > clock_timestamp())
+              ) < $2 - (
+                SELECT count(*) FROM pool_slots h
+                WHERE h.pool = $1 AND h.slot < $2 AND h.holder IS NOT NULL AND h.holder <> $3
+                  AND EXISTS (SELECT 1 FROM nodes n WHERE n.id = h.node
+                              AND n.expires > clock_timestamp() - interval '5 seconds')
+              ))
          ORDER BY s.holder IS NOT DISTINCT FROM $3 DESC, s.slot
          LIMIT 1 FOR UPDATE SKIP LOCKED
      )
@@ -88,6 +103,43 @@ fn text(s: &str) -> Param {
 }
 
 impl PostgresStore {
+    /// [`TAKE_SLOT`] (making the pool's rows the first time).
+    fn take_free_slot(
+        &self,
+        slots: u32,
+        holder: &PoolHolder,
+        first: bool,
+    ) -> Result<bool, StoreError> {
+        let params = || -> Vec<Param> {
+            vec![
+                text(&holder.pool),
+                Box::new(i32::try_from(slots).unwrap_or(i32::MAX)),
+                text(&holder.holder),
+                text(&holder.node),
+                text(&holder.execution),
+                text(&holder.state),
+                Box::new(holder.since.timestamp_micros()),
+                Box::new(first),
+            ]
+        };
+        if !self.rows(TAKE_SLOT, params())?.is_empty() {
+            return Ok(true);
+        }
+        // The pool's rows, made once for each slot; then look again.
+        let made = self.rows(
+            "INSERT INTO pool_slots (pool, slot) SELECT $1, generate_series(0, $2 - 1)
+             ON CONFLICT (pool, slot) DO NOTHING RETURNING slot",
+            vec![
+                text(&holder.pool),
+                Box::new(i32::try_from(slots).unwrap_or(i32::MAX)),
+            ],
+        )?;
+        if made.is_empty() {
+            return Ok(false);
+        }
+        Ok(!self.rows(TAKE_SLOT, params())?.is_empty())
+    }
+
     fn channel(&self) -> String {
         format!("stepline_{}", self.schema)
     }
@@ -384,34 +436,52 @@ impl Cluster for PostgresStore {
         Ok(!rows.is_empty())
     }
 
-    fn take_pool_slot(&self, slots: u32, holder: &PoolHolder) -> Result<bool, StoreError> {
-        let params = || -> Vec<Param> {
+    fn take_pool_slot(
+        &self,
+        slots: u32,
+        holder: &PoolHolder,
+        first: bool,
+    ) -> Result<bool, StoreError> {
+        if self.take_free_slot(slots, holder, first)? {
+            self.leave_pool_queue(&holder.pool, &holder.holder)?;
+            return Ok(true);
+        }
+        // In the queue (its place kept), or still there: seen now.
+        self.rows(
+            "INSERT INTO pool_waiters (pool, holder, node, execution, state, since_us)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (pool, holder) DO UPDATE SET node = EXCLUDED.node,
+                 seen = clock_timestamp()",
             vec![
                 text(&holder.pool),
-                Box::new(i32::try_from(slots).unwrap_or(i32::MAX)),
                 text(&holder.holder),
                 text(&holder.node),
                 text(&holder.execution),
                 text(&holder.state),
                 Box::new(holder.since.timestamp_micros()),
-            ]
-        };
-        if !self.rows(TAKE_SLOT, params())?.is_empty() {
-            return Ok(true);
-        }
-        // The pool's rows, made once for each slot; then look again.
-        let made = self.rows(
-            "INSERT INTO pool_slots (pool, slot) SELECT $1, generate_series(0, $2 - 1)
-             ON CONFLICT (pool, slot) DO NOTHING RETURNING slot",
-            vec![
-                text(&holder.pool),
-                Box::new(i32::try_from(slots).unwrap_or(i32::MAX)),
             ],
         )?;
-        if made.is_empty() {
-            return Ok(false);
-        }
-        Ok(!self.rows(TAKE_SLOT, params())?.is_empty())
+        Ok(false)
+    }
+
+    fn leave_pool_queue(&self, pool: &str, holder: &str) -> Result<(), StoreError> {
+        self.rows(
+            "DELETE FROM pool_waiters WHERE pool = $1 AND holder = $2",
+            vec![text(pool), text(holder)],
+        )?;
+        Ok(())
+    }
+
+    fn pool_waiters(&self) -> Result<Vec<PoolHolder>, StoreError> {
+        let rows = self.rows(
+            "SELECT w.pool, w.holder, w.node, w.execution, w.state, w.since_us
+             FROM pool_waiters w JOIN nodes n ON n.id = w.node
+             WHERE n.expires > clock_timestamp()
+               AND w.seen > clock_timestamp() - interval '5 seconds'
+             ORDER BY w.pool, w.seq",
+            vec![],
+        )?;
+        Ok(rows.iter().map(pool_holder).collect())
     }
 
     fn release_pool_slot(&self, pool: &str, holder: &str) -> Result<(), StoreError> {
@@ -441,17 +511,7 @@ impl Cluster for PostgresStore {
              ORDER BY s.pool, s.slot",
             vec![],
         )?;
-        Ok(rows
-            .iter()
-            .map(|row| PoolHolder {
-                pool: row.get(0),
-                holder: row.get(1),
-                node: row.get(2),
-                execution: row.get(3),
-                state: row.get(4),
-                since: micros_to_time(row.get(5)),
-            })
-            .collect())
+        Ok(rows.iter().map(pool_holder).collect())
     }
 
     fn wait_for_pool_slots(&self, timeout: Duration) -> bool {
@@ -476,6 +536,19 @@ impl Cluster for PostgresStore {
             )
         })
         .unwrap_or(false)
+    }
+}
+
+/// A pool slot's holder, or a waiter: `pool, holder, node, execution,
+/// state, since_us`.
+fn pool_holder(row: &tokio_postgres::Row) -> PoolHolder {
+    PoolHolder {
+        pool: row.get(0),
+        holder: row.get(1),
+        node: row.get(2),
+        execution: row.get(3),
+        state: row.get(4),
+        since: micros_to_time(row.get(5)),
     }
 }
 

@@ -188,6 +188,21 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (pool, slot)
     );
     CREATE INDEX pool_slots_by_holder ON pool_slots (pool, holder) WHERE holder IS NOT NULL;
+    -- The tasks waiting for a slot, in order (`seq`), on every node; a
+    -- waiter asks again at least every second (`seen`), so a row whose
+    -- waiter went without a word is passed over after a few seconds.
+    CREATE TABLE pool_waiters (
+        pool text COLLATE "C" NOT NULL,
+        holder text COLLATE "C" NOT NULL,
+        node text NOT NULL,
+        execution text NOT NULL,
+        state text NOT NULL,
+        since_us bigint NOT NULL,
+        seq bigserial NOT NULL,
+        seen timestamptz NOT NULL DEFAULT clock_timestamp(),
+        PRIMARY KEY (pool, holder)
+    );
+    CREATE INDEX pool_waiters_queue ON pool_waiters (pool, seq);
     "#,
 ];
 

@@ -128,14 +128,27 @@ pub trait Cluster: Send + Sync {
     fn lead(&self, role: &str, node: &str) -> Result<bool, StoreError>;
     /// Takes one of the first `slots` slots of `holder.pool` for
     /// `holder`: the one it holds already, else a free one (never taken,
-    /// given back, or held by a node whose row expired). `false` when all
-    /// are held by live nodes. Two nodes never take the same slot.
-    fn take_pool_slot(&self, slots: u32, holder: &PoolHolder) -> Result<bool, StoreError>;
+    /// given back, or held by a node whose row expired), when no waiter
+    /// of any node is ahead of it for the free slots (`first`: a task
+    /// that held a slot before a restart, ahead of every waiter). `false`
+    /// when it must wait: it is then in the pool's queue, its place kept
+    /// while it asks again every few seconds. Two nodes never take the
+    /// same slot.
+    fn take_pool_slot(
+        &self,
+        slots: u32,
+        holder: &PoolHolder,
+        first: bool,
+    ) -> Result<bool, StoreError>;
+    /// Takes `holder` off `pool`'s queue (its wait ended without a slot).
+    fn leave_pool_queue(&self, pool: &str, holder: &str) -> Result<(), StoreError>;
     /// Gives back `holder`'s slot of `pool` and wakes the waiters of
     /// every node.
     fn release_pool_slot(&self, pool: &str, holder: &str) -> Result<(), StoreError>;
     /// The slots held by live nodes, by pool then slot.
     fn pool_holders(&self) -> Result<Vec<PoolHolder>, StoreError>;
+    /// The tasks of live nodes waiting for a slot, by pool, oldest first.
+    fn pool_waiters(&self) -> Result<Vec<PoolHolder>, StoreError>;
     /// Waits up to `timeout` for a slot of any pool to be given back on
     /// any node; a hint, as [`Cluster::wait_for_messages`].
     fn wait_for_pool_slots(&self, timeout: Duration) -> bool;

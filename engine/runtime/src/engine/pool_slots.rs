@@ -6,8 +6,11 @@
 //! A shared slot is held by the task's idempotency key (its execution and
 //! task), so the same task invoked again after a crash or a takeover finds
 //! the slot it held; a slot whose node's row expired is free for anyone.
-//! A waiter looks again when a slot is given back anywhere (the store's
-//! wake-up, as for activity tasks) or every second regardless.
+//! The waiters of every node queue in the store, first come first served
+//! (a task that held a slot before a restart ahead of them); a waiter
+//! looks again when a slot is given back anywhere (the store's wake-up,
+//! as for activity tasks) or every second regardless, which also keeps
+//! its place.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,6 +23,40 @@ use crate::pools::{PoolUsage, PoolWait, Slot, Waiting};
 
 /// How long a waiter for a shared slot sleeps without a wake-up.
 const LOOK_AGAIN: Duration = Duration::from_secs(1);
+
+/// A task in a pool's queue in the store, taken off it when dropped
+/// while `armed`.
+struct Queued {
+    store: Arc<dyn stepline_store::Store>,
+    pool: String,
+    holder: String,
+    armed: bool,
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let store = Arc::clone(&self.store);
+        let (pool, holder) = (
+            std::mem::take(&mut self.pool),
+            std::mem::take(&mut self.holder),
+        );
+        let leave = move || {
+            if let Some(Err(e)) = store.cluster().map(|c| c.leave_pool_queue(&pool, &holder)) {
+                // Passed over once it has not asked for a few seconds.
+                tracing::warn!(pool, error = %e, "a pool's waiter cannot leave its queue now");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn_blocking(leave);
+            }
+            Err(_) => leave(),
+        }
+    }
+}
 
 impl Engine {
     /// Waits for a slot of `pool` for `who` (`holder`: the task's
@@ -47,6 +84,14 @@ impl Engine {
             since: who.since,
         };
         let mut listed = None;
+        // Takes the task off the store's queue if its wait ends without a
+        // slot (the task cancelled).
+        let mut queued = Queued {
+            store: Arc::clone(&self.inner.store),
+            pool: record.pool.clone(),
+            holder: record.holder.clone(),
+            armed: false,
+        };
         loop {
             // A holder's row says since when it has its slot.
             record.since = self.now();
@@ -55,11 +100,11 @@ impl Engine {
             let freed = pools.freed.notified();
             let taken = off_worker(|| {
                 self.shared_store()
-                    .map(|cluster| cluster.take_pool_slot(slots, &record))
+                    .map(|cluster| cluster.take_pool_slot(slots, &record, first))
             });
             match taken {
                 Some(Ok(true)) => break,
-                Some(Ok(false)) => {}
+                Some(Ok(false)) => queued.armed = true,
                 Some(Err(e)) => {
                     tracing::warn!(pool, error = %e, "a pool slot cannot be taken now; trying again");
                 }
@@ -70,6 +115,8 @@ impl Engine {
             }
             let _ = tokio::time::timeout(LOOK_AGAIN, freed).await;
         }
+        // Taking the slot took it off the queue.
+        queued.armed = false;
         drop(listed);
         let waited = (record.since - who.since).num_milliseconds().max(0) as u64;
         let store = Arc::clone(&self.inner.store);
@@ -145,15 +192,17 @@ impl Engine {
     }
 
     /// Each pool's slots, slots in use and waiting tasks: with several
-    /// nodes, the slots held on every node (as the store has them) and
-    /// the tasks waiting on this one.
+    /// nodes, those of every node, as the store has them.
     pub fn pool_usage(&self) -> Vec<PoolUsage> {
         let mut usage = self.inner.config.pools.usage();
         let Some(cluster) = self.shared_store().filter(|_| !usage.is_empty()) else {
             return usage;
         };
-        let holders = match off_worker(|| cluster.pool_holders()) {
-            Ok(holders) => holders,
+        let shared = off_worker(|| {
+            Ok::<_, stepline_store::StoreError>((cluster.pool_holders()?, cluster.pool_waiters()?))
+        });
+        let (holders, waiters) = match shared {
+            Ok(shared) => shared,
             Err(e) => {
                 tracing::warn!(error = %e, "the pools' shared slots cannot be read now");
                 return usage;
@@ -167,6 +216,15 @@ impl Engine {
                     execution_arn: h.execution.clone(),
                     state_name: h.state.clone(),
                     since: h.since,
+                })
+                .collect();
+            pool.waiting = waiters
+                .iter()
+                .filter(|w| w.pool == pool.name)
+                .map(|w| Waiting {
+                    execution_arn: w.execution.clone(),
+                    state_name: w.state.clone(),
+                    since: w.since,
                 })
                 .collect();
             // A pool whose configuration shrank shows no more than its slots.
