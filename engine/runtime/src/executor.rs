@@ -731,15 +731,25 @@ fn invoke(
         state = %call.request.state_name,
         attempt = call.request.attempt + 1
     );
+    // A task outside any pool is invoked here and now, as it always was;
+    // a pooled one once it has its slot.
+    let (now, later) = match pool {
+        None => {
+            span.in_scope(|| tracing::info!(resource = %call.request.resource.arn, "task invoked"));
+            (Some(start_invocation(engine, call)), None)
+        }
+        Some(turn) => (None, Some((turn, call))),
+    };
     let engine = engine.clone();
     tokio::spawn(
         async move {
             // Held until the call's answer is in.
-            let _slot = match pool {
-                Some(mut turn) => {
-                    let slot =
-                        take_slot(&engine, &call.execution_arn, &call.request, &mut turn).await;
-                    if let (Some(slot), false) = (&slot, turn.first) {
+            let mut _slot = None;
+            let invocation = match (now, later) {
+                (Some(invocation), _) => invocation,
+                (None, Some((mut turn, call))) => {
+                    _slot = take_slot(&engine, &call.execution_arn, &call.request, &mut turn).await;
+                    if let (Some(slot), false) = (&_slot, turn.first) {
                         let started = Command::TaskStarted {
                             task,
                             worker_name: None,
@@ -747,19 +757,10 @@ fn invoke(
                         };
                         let _ = inbox.send(Message::Command(started));
                     }
-                    slot
+                    tracing::info!(resource = %call.request.resource.arn, "task invoked");
+                    start_invocation(&engine, call)
                 }
-                None => None,
-            };
-            tracing::info!(resource = %call.request.resource.arn, "task invoked");
-            let invocation = match call.request.resource.kind {
-                ResourceKind::StartExecution => nested::run(Arc::new(engine.clone()), call),
-                ResourceKind::MapRun => crate::maprun::runner::run(
-                    Arc::new(engine.clone()),
-                    engine.config().buckets.clone(),
-                    call,
-                ),
-                _ => engine.runner().run(call),
+                (None, None) => return,
             };
             let began = std::time::Instant::now();
             let answer = invocation.await;
@@ -788,6 +789,20 @@ fn invoke(
         }
         .instrument(span),
     )
+}
+
+/// Starts a task's invocation: nested executions and Map Runs by the
+/// engine, everything else by the task runner.
+fn start_invocation(engine: &Engine, call: TaskCall) -> crate::TaskFuture {
+    match call.request.resource.kind {
+        ResourceKind::StartExecution => nested::run(Arc::new(engine.clone()), call),
+        ResourceKind::MapRun => crate::maprun::runner::run(
+            Arc::new(engine.clone()),
+            engine.config().buckets.clone(),
+            call,
+        ),
+        _ => engine.runner().run(call),
+    }
 }
 
 /// Waits for a slot of the task's pool, as a waiter `GET /v1/pools`
