@@ -404,6 +404,8 @@ mod tests {
         assert_eq!(config.deadlines[0].states["Load"], 900);
         assert_eq!(config.max_running()["etl"], 2);
         assert_eq!(config.pools["warehouse"].slots, 4);
+        assert_eq!(config.pools["warehouse"].activities, ["load-report"]);
+        assert_eq!(config.pools["warehouse"].state_machines, ["nightly-load"]);
     }
 
     #[test]

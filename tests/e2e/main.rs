@@ -25,6 +25,7 @@ mod malformed;
 mod ops;
 mod orchestration;
 mod poison;
+mod pools;
 mod postgres;
 mod rest;
 mod run;

@@ -88,14 +88,14 @@ fn store_migrate_creates_the_schema_once() {
     let first = crate::support::stepline(&["store", "migrate", "--config", config]);
     assert_eq!(first.status, 0, "{}", first.stderr);
     assert!(
-        first.stdout.contains("migrated from version 0 to 5"),
+        first.stdout.contains("migrated from version 0 to 6"),
         "{}",
         first.stdout
     );
     let again = crate::support::stepline(&["store", "migrate", "--config", config]);
     assert_eq!(again.status, 0, "{}", again.stderr);
     assert!(
-        again.stdout.contains("is at version 5: nothing to do"),
+        again.stdout.contains("is at version 6: nothing to do"),
         "{}",
         again.stdout
     );

@@ -133,6 +133,10 @@ pub enum Event {
     ActivityScheduled(Box<ActivityScheduled>),
     ActivityStarted {
         worker_name: Option<String>,
+        /// Set when the task waited for a slot of a pool before workers
+        /// could take it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pool: Option<Box<PoolWait>>,
     },
     ActivitySucceeded {
         output: Arc<Value>,
@@ -179,6 +183,19 @@ pub struct ActivityScheduled {
 pub struct TaskStarted {
     pub resource_type: String,
     pub resource: String,
+    /// Set when the task drew from a pool of slots: it started once it
+    /// had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<Box<PoolWait>>,
+}
+
+/// The pool of slots (`[pools.NAME]`) a task drew from and how long it
+/// waited for its slot. A stepline addition: the faces render it in a
+/// field AWS's clients ignore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolWait {
+    pub name: String,
+    pub waited_ms: u64,
 }
 
 /// A task returned its result.

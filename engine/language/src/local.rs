@@ -76,6 +76,7 @@ pub fn run_to_completion(
                 Command::TaskStarted {
                     task: request.task,
                     worker_name: None,
+                    pool: None,
                 },
             );
             let answer = invoker.invoke(&request);

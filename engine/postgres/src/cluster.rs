@@ -20,7 +20,8 @@ use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use stepline_store::{
-    Cluster, ClusterMessage, Lease, NodeRecord, SharedActivityTask, SharedSlots, StoreError,
+    Cluster, ClusterMessage, Lease, NodeRecord, PoolHolder, SharedActivityTask, SharedSlots,
+    StoreError,
 };
 
 use crate::reads::{Param, int};
@@ -58,11 +59,50 @@ pub(crate) struct Listener {
     woken: Arc<Notify>,
     /// Every activity poller of this process, on each offer anywhere.
     offered: Arc<Notify>,
+    /// The pools' waiters of this process, on each slot given back
+    /// anywhere.
+    freed: Arc<Notify>,
 }
 
 /// The payload of an activity task's offer (node ids never take it: they
 /// end in a process id and a suffix).
 const OFFERED: &str = "activity task";
+
+/// The payload of a pool slot given back.
+const FREED: &str = "pool slot";
+
+/// The free slot a task takes, its own first (a task invoked again after a
+/// crash or a takeover): free means no holder, or a holder whose node's
+/// row expired more than five seconds ago. Until then the slot waits for
+/// its task, which the node that takes its execution over calls again:
+/// the tasks in flight at a crash go ahead of the waiters.
+const TAKE_SLOT: &str = "UPDATE pool_slots SET holder = $3, node = $4, execution = $5, state = $6,
+         since_us = $7
+     WHERE (pool, slot) = (
+         SELECT pool, slot FROM pool_slots s
+         WHERE s.pool = $1 AND s.slot < $2
+           AND (s.holder IS NULL OR s.holder = $3 OR NOT EXISTS (
+                SELECT 1 FROM nodes n WHERE n.id = s.node
+                AND n.expires > clock_timestamp() - interval '5 seconds'))
+           AND (s.holder = $3 OR $8 OR (
+                SELECT count(*) FROM pool_waiters w
+                WHERE w.pool = $1 AND w.holder <> $3
+                  AND w.seq < COALESCE(
+                      (SELECT seq FROM pool_waiters WHERE pool = $1 AND holder = $3),
+                      9223372036854775807)
+                  AND w.seen > clock_timestamp() - interval '5 seconds'
+                  AND EXISTS (SELECT 1 FROM nodes n WHERE n.id = w.node
+                              AND n.expires > clock_timestamp())
+              ) < $2 - (
+                SELECT count(*) FROM pool_slots h
+                WHERE h.pool = $1 AND h.slot < $2 AND h.holder IS NOT NULL AND h.holder <> $3
+                  AND EXISTS (SELECT 1 FROM nodes n WHERE n.id = h.node
+                              AND n.expires > clock_timestamp() - interval '5 seconds')
+              ))
+         ORDER BY s.holder IS NOT DISTINCT FROM $3 DESC, s.slot
+         LIMIT 1 FOR UPDATE SKIP LOCKED
+     )
+     RETURNING slot";
 
 fn micros_to_time(micros: i64) -> DateTime<Utc> {
     Utc.timestamp_micros(micros).single().unwrap_or_default()
@@ -73,6 +113,43 @@ fn text(s: &str) -> Param {
 }
 
 impl PostgresStore {
+    /// [`TAKE_SLOT`] (making the pool's rows the first time).
+    fn take_free_slot(
+        &self,
+        slots: u32,
+        holder: &PoolHolder,
+        first: bool,
+    ) -> Result<bool, StoreError> {
+        let params = || -> Vec<Param> {
+            vec![
+                text(&holder.pool),
+                Box::new(i32::try_from(slots).unwrap_or(i32::MAX)),
+                text(&holder.holder),
+                text(&holder.node),
+                text(&holder.execution),
+                text(&holder.state),
+                Box::new(holder.since.timestamp_micros()),
+                Box::new(first),
+            ]
+        };
+        if !self.rows(TAKE_SLOT, params())?.is_empty() {
+            return Ok(true);
+        }
+        // The pool's rows, made once for each slot; then look again.
+        let made = self.rows(
+            "INSERT INTO pool_slots (pool, slot) SELECT $1, generate_series(0, $2 - 1)
+             ON CONFLICT (pool, slot) DO NOTHING RETURNING slot",
+            vec![
+                text(&holder.pool),
+                Box::new(i32::try_from(slots).unwrap_or(i32::MAX)),
+            ],
+        )?;
+        if made.is_empty() {
+            return Ok(false);
+        }
+        Ok(!self.rows(TAKE_SLOT, params())?.is_empty())
+    }
+
     fn channel(&self) -> String {
         format!("stepline_{}", self.schema)
     }
@@ -106,7 +183,7 @@ async fn listen_loop(
     node: String,
     listener: Arc<Listener>,
 ) {
-    let (woken, offered) = (&listener.woken, &listener.offered);
+    let (woken, offered, freed) = (&listener.woken, &listener.offered, &listener.freed);
     loop {
         match config.connect(NoTls).await {
             Ok((client, mut connection)) => {
@@ -129,11 +206,14 @@ async fn listen_loop(
                 {
                     woken.notify_one();
                     offered.notify_waiters();
+                    freed.notify_waiters();
                     while let Some(payload) = notes.recv().await {
                         if payload == node {
                             woken.notify_one();
                         } else if payload == OFFERED {
                             offered.notify_waiters();
+                        } else if payload == FREED {
+                            freed.notify_waiters();
                         }
                     }
                 }
@@ -371,6 +451,96 @@ impl Cluster for PostgresStore {
         Ok(!rows.is_empty())
     }
 
+    fn take_pool_slot(
+        &self,
+        slots: u32,
+        holder: &PoolHolder,
+        first: bool,
+    ) -> Result<bool, StoreError> {
+        if self.take_free_slot(slots, holder, first)? {
+            self.leave_pool_queue(&holder.pool, &holder.holder)?;
+            return Ok(true);
+        }
+        // In the queue (its place kept), or still there: seen now.
+        self.rows(
+            "INSERT INTO pool_waiters (pool, holder, node, execution, state, since_us)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (pool, holder) DO UPDATE SET node = EXCLUDED.node,
+                 seen = clock_timestamp()",
+            vec![
+                text(&holder.pool),
+                text(&holder.holder),
+                text(&holder.node),
+                text(&holder.execution),
+                text(&holder.state),
+                Box::new(holder.since.timestamp_micros()),
+            ],
+        )?;
+        Ok(false)
+    }
+
+    fn leave_pool_queue(&self, pool: &str, holder: &str) -> Result<(), StoreError> {
+        self.rows(
+            "DELETE FROM pool_waiters WHERE pool = $1 AND holder = $2",
+            vec![text(pool), text(holder)],
+        )?;
+        Ok(())
+    }
+
+    fn pool_waiters(&self) -> Result<Vec<PoolHolder>, StoreError> {
+        let rows = self.rows(
+            "SELECT w.pool, w.holder, w.node, w.execution, w.state, w.since_us
+             FROM pool_waiters w JOIN nodes n ON n.id = w.node
+             WHERE n.expires > clock_timestamp()
+               AND w.seen > clock_timestamp() - interval '5 seconds'
+             ORDER BY w.pool, w.seq",
+            vec![],
+        )?;
+        Ok(rows.iter().map(pool_holder).collect())
+    }
+
+    fn release_pool_slot(&self, pool: &str, holder: &str) -> Result<(), StoreError> {
+        self.rows(
+            "WITH freed AS (
+                 UPDATE pool_slots SET holder = NULL, node = NULL, execution = NULL,
+                     state = NULL, since_us = NULL
+                 WHERE pool = $1 AND holder = $2
+             )
+             SELECT pg_notify($3, $4)",
+            vec![
+                text(pool),
+                text(holder),
+                Box::new(self.channel()),
+                text(FREED),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn pool_holders(&self) -> Result<Vec<PoolHolder>, StoreError> {
+        let rows = self.rows(
+            "SELECT s.pool, s.holder, s.node, s.execution, s.state, s.since_us
+             FROM pool_slots s JOIN nodes n ON n.id = s.node
+             WHERE s.holder IS NOT NULL
+               AND n.expires > clock_timestamp() - interval '5 seconds'
+             ORDER BY s.pool, s.slot",
+            vec![],
+        )?;
+        Ok(rows.iter().map(pool_holder).collect())
+    }
+
+    fn wait_for_pool_slots(&self, timeout: Duration) -> bool {
+        let freed = Arc::clone(&self.listener.freed);
+        self.run(|_| async move {
+            Ok::<_, PostgresError>(
+                tokio::time::timeout(timeout, freed.notified())
+                    .await
+                    .is_ok(),
+            )
+        })
+        .unwrap_or(false)
+    }
+
     fn wait_for_activity_tasks(&self, timeout: Duration) -> bool {
         let offered = Arc::clone(&self.listener.offered);
         self.run(|_| async move {
@@ -401,6 +571,19 @@ impl Cluster for PostgresStore {
             }
         }
         Ok(slots)
+    }
+}
+
+/// A pool slot's holder, or a waiter: `pool, holder, node, execution,
+/// state, since_us`.
+fn pool_holder(row: &tokio_postgres::Row) -> PoolHolder {
+    PoolHolder {
+        pool: row.get(0),
+        holder: row.get(1),
+        node: row.get(2),
+        execution: row.get(3),
+        state: row.get(4),
+        since: micros_to_time(row.get(5)),
     }
 }
 

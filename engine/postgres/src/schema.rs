@@ -191,6 +191,38 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX executions_running_by_machine
         ON executions (state_machine_arn) WHERE status = 'RUNNING';
     "#,
+    // 6: the slots of the pools of slots (`[pools.NAME]`) every node
+    // shares: one row per slot, held by a task (`holder`: its execution
+    // and task) of a node, or free (`holder` NULL). A slot whose node's
+    // row expired is free again.
+    r#"
+    CREATE TABLE pool_slots (
+        pool text COLLATE "C" NOT NULL,
+        slot integer NOT NULL,
+        holder text COLLATE "C",
+        node text,
+        execution text,
+        state text,
+        since_us bigint,
+        PRIMARY KEY (pool, slot)
+    );
+    CREATE INDEX pool_slots_by_holder ON pool_slots (pool, holder) WHERE holder IS NOT NULL;
+    -- The tasks waiting for a slot, in order (`seq`), on every node; a
+    -- waiter asks again at least every second (`seen`), so a row whose
+    -- waiter went without a word is passed over after a few seconds.
+    CREATE TABLE pool_waiters (
+        pool text COLLATE "C" NOT NULL,
+        holder text COLLATE "C" NOT NULL,
+        node text NOT NULL,
+        execution text NOT NULL,
+        state text NOT NULL,
+        since_us bigint NOT NULL,
+        seq bigserial NOT NULL,
+        seen timestamptz NOT NULL DEFAULT clock_timestamp(),
+        PRIMARY KEY (pool, holder)
+    );
+    CREATE INDEX pool_waiters_queue ON pool_waiters (pool, seq);
+    "#,
 ];
 
 /// The schema version this build writes and reads.

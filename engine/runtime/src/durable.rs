@@ -25,9 +25,9 @@ use stepline_language::interp::{
     Command, Effect, Execution, ExecutionInfo, Status, TaskId, TaskRequest, TimerId,
 };
 use stepline_store::{
-    ExecutionRecord, ExecutionStatus, JournalCacheHit, JournalCommand, JournalEntry, Lease,
-    MachineStats, SlotClaim, StatsDelta, Store, StoreError, TaskTokenRecord, TimerRecord,
-    WriteBatch, WriteOp,
+    ExecutionRecord, ExecutionStatus, JournalCacheHit, JournalCommand, JournalEntry,
+    JournalPoolWait, Lease, MachineStats, SlotClaim, StatsDelta, Store, StoreError,
+    TaskTokenRecord, TimerRecord, WriteBatch, WriteOp,
 };
 
 /// The dashboard's count of an execution that ended outside of a step
@@ -57,6 +57,10 @@ pub struct DurableExecution {
     /// batch is fenced with it, so once another node takes the execution
     /// over, this one's writes are refused.
     owner: Option<Lease>,
+    /// The pools of slots: a pooled task starts once it has its slot
+    /// (the executor records its start), not with the step that
+    /// scheduled it.
+    pools: Arc<crate::pools::Pools>,
 }
 
 /// How an execution is kept in the store.
@@ -109,11 +113,12 @@ impl DurableExecution {
         keeping: Keeping,
         owner: Option<Lease>,
         slot: Option<SlotClaim>,
+        pools: Arc<crate::pools::Pools>,
     ) -> Result<(Self, Vec<Effect>), StoreError> {
         let now = record.start;
         let create = WriteOp::CreateExecution(record.clone());
         Self::begin(
-            store, machine, info, record, input, keeping, owner, create, now, slot,
+            store, machine, info, record, input, keeping, owner, create, now, slot, pools,
         )
     }
 
@@ -131,12 +136,13 @@ impl DurableExecution {
         end_notice: bool,
         now: DateTime<Utc>,
         slot: Option<SlotClaim>,
+        pools: Arc<crate::pools::Pools>,
     ) -> Result<(Self, Vec<Effect>), StoreError> {
         record.queued = None;
         let update = WriteOp::UpdateExecution(record.clone());
         let keeping = Keeping::Durable { end_notice };
         Self::begin(
-            store, machine, info, record, input, keeping, owner, update, now, slot,
+            store, machine, info, record, input, keeping, owner, update, now, slot, pools,
         )
     }
 
@@ -152,6 +158,7 @@ impl DurableExecution {
         write_record: WriteOp,
         now: DateTime<Utc>,
         slot: Option<SlotClaim>,
+        pools: Arc<crate::pools::Pools>,
     ) -> Result<(Self, Vec<Effect>), StoreError> {
         let mut this = Self {
             execution: Execution::new(machine, info, record.seed)
@@ -163,6 +170,7 @@ impl DurableExecution {
             tokens: BTreeMap::new(),
             keeping,
             owner: None,
+            pools,
         };
         let mut batch = this.new_batch();
         // A shared max_running's slot, claimed first (see `SlotClaim`).
@@ -201,6 +209,7 @@ impl DurableExecution {
         record: ExecutionRecord,
         end_notice: bool,
         owner: Option<Lease>,
+        pools: Arc<crate::pools::Pools>,
     ) -> Result<(Self, Outstanding), StoreError> {
         let journal = store.journal(&record.arn)?;
         let mut execution =
@@ -273,6 +282,7 @@ impl DurableExecution {
                 tokens,
                 keeping: Keeping::Durable { end_notice },
                 owner,
+                pools,
             },
             outstanding,
         ))
@@ -310,17 +320,20 @@ impl DurableExecution {
 
     /// Records TaskStarted for the tasks a step schedules, in the step's
     /// own batch (one write instead of two per task). Activity tasks start
-    /// when a worker takes them, not here.
+    /// when a worker takes them, and pooled tasks when they have their
+    /// slot, not here.
     fn start_tasks(&mut self, batch: &mut WriteBatch, now: DateTime<Utc>, effects: &[Effect]) {
         for effect in effects {
             if let Effect::InvokeTask(request) = effect {
                 if !matches!(
                     request.resource.kind,
                     stepline_language::asl::model::ResourceKind::Activity { .. }
-                ) {
+                ) && self.pools.pool_of(request).is_none()
+                {
                     let started = Command::TaskStarted {
                         task: request.task,
                         worker_name: None,
+                        pool: None,
                     };
                     self.step(batch, now, started);
                 }
@@ -541,9 +554,17 @@ impl DurableExecution {
 pub(crate) fn journal_command(command: &Command) -> JournalCommand {
     match command.clone() {
         Command::Start { input } => JournalCommand::Start { input },
-        Command::TaskStarted { task, worker_name } => JournalCommand::TaskStarted {
+        Command::TaskStarted {
+            task,
+            worker_name,
+            pool,
+        } => JournalCommand::TaskStarted {
             task: task.0,
             worker_name,
+            pool: pool.map(|wait| JournalPoolWait {
+                name: wait.name,
+                waited_ms: wait.waited_ms,
+            }),
         },
         Command::TaskSubmitted { task, output } => JournalCommand::TaskSubmitted {
             task: task.0,
@@ -579,9 +600,19 @@ pub(crate) fn journal_command(command: &Command) -> JournalCommand {
 pub(crate) fn interp_command(command: JournalCommand) -> Command {
     match command {
         JournalCommand::Start { input } => Command::Start { input },
-        JournalCommand::TaskStarted { task, worker_name } => Command::TaskStarted {
+        JournalCommand::TaskStarted {
+            task,
+            worker_name,
+            pool,
+        } => Command::TaskStarted {
             task: TaskId(task),
             worker_name,
+            pool: pool.map(|wait| {
+                Box::new(stepline_language::history::PoolWait {
+                    name: wait.name,
+                    waited_ms: wait.waited_ms,
+                })
+            }),
         },
         JournalCommand::TaskSubmitted { task, output } => Command::TaskSubmitted {
             task: TaskId(task),
@@ -838,6 +869,7 @@ mod tests {
             DURABLE,
             None,
             None,
+            Default::default(),
         )
         .expect("start");
         store.flush().expect("flush");
@@ -914,9 +946,16 @@ mod tests {
                 1,
                 "crash after {crash_after}: the execution is still open"
             );
-            let (mut execution, outstanding) =
-                DurableExecution::recover(&store, machine(), info(), open[0].clone(), true, None)
-                    .expect("recover");
+            let (mut execution, outstanding) = DurableExecution::recover(
+                &store,
+                machine(),
+                info(),
+                open[0].clone(),
+                true,
+                None,
+                Default::default(),
+            )
+            .expect("recover");
             // Stored timers agree with what the replay says is pending.
             let stored_timers = store.timers_of(&info().execution_arn).expect("timers");
             assert_eq!(
@@ -990,10 +1029,12 @@ mod tests {
             Command::TaskStarted {
                 task: TaskId(1),
                 worker_name: None,
+                pool: None,
             },
             Command::TaskStarted {
                 task: TaskId(2),
                 worker_name: Some("worker-7".into()),
+                pool: None,
             },
             Command::TaskSubmitted {
                 task: TaskId(3),
@@ -1081,6 +1122,7 @@ mod tests {
                 Command::TaskStarted {
                     task: TaskId(1),
                     worker_name: None,
+                    pool: None,
                 },
             ),
             (
@@ -1147,6 +1189,7 @@ mod tests {
                 keeping,
                 None,
                 None,
+                Default::default(),
             )
             .expect("start");
             let start = store.keys_written() - before;
@@ -1190,6 +1233,7 @@ mod tests {
             DURABLE,
             None,
             None,
+            Default::default(),
         );
         assert!(matches!(
             second,

@@ -60,6 +60,12 @@ pub(crate) enum Message {
     /// a loop running on an older lease stops without writing, and the
     /// execution resumes from the store.
     Release { epoch: u64 },
+    /// A pooled activity task has its slot: it is offered to the workers
+    /// now, and its ActivityStarted records the wait.
+    SlotTaken {
+        task: TaskId,
+        wait: Box<crate::pools::PoolWait>,
+    },
 }
 
 /// Called once by the first message that reaches a sleeping execution.
@@ -236,7 +242,40 @@ enum Running {
     Activity {
         activity_arn: String,
         token: Option<String>,
+        /// A pooled activity's slot: taken (or waited for) by this task,
+        /// given back when the entry goes (the task ended or was
+        /// cancelled).
+        _slot: Option<SlotHolder>,
+        /// The pooled task to offer once it has its slot.
+        offer: Option<Box<TaskRequest>>,
+        /// How long it waited for its slot: its ActivityStarted says so.
+        wait: Option<Box<crate::pools::PoolWait>>,
     },
+}
+
+/// The task that takes and holds a pooled activity's slot; dropped, it
+/// gives the slot back (or leaves the pool's waiters).
+struct SlotHolder(JoinHandle<()>);
+
+impl Drop for SlotHolder {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A pooled task's turn for a slot.
+struct PoolTurn {
+    pool: String,
+    /// Its start is recorded: it held a slot before a restart and takes
+    /// one again ahead of the tasks that were only waiting.
+    first: bool,
+    /// On one node, its place taken at once (in the loop, so that a node
+    /// resuming its executions knows every task that retakes a slot
+    /// before it lets the others have one); with several nodes the store
+    /// is asked when the task runs.
+    local: Option<crate::pools::Turn>,
+    /// Since when it waits.
+    since: DateTime<Utc>,
 }
 
 /// The span every line about one execution is logged in.
@@ -302,20 +341,56 @@ pub(crate) fn run(
                 if !handed.contains_key(&task) && cached.is_none() {
                     handed.insert(task, Handed::of(&request, None));
                 }
+                let pool = (mocked.is_none() && cached.is_none())
+                    .then(|| engine.pools().pool_of(&request).map(str::to_owned))
+                    .flatten()
+                    .map(|pool| {
+                        let first = execution.execution().is_task_started(task);
+                        let since = engine.now();
+                        let local = (!engine.is_clustered())
+                            .then(|| {
+                                let who = crate::pools::Waiting {
+                                    execution_arn: arn.clone(),
+                                    state_name: request.state_name.clone(),
+                                    since,
+                                };
+                                engine.pools().turn(&pool, who, first)
+                            })
+                            .flatten();
+                        PoolTurn {
+                            pool,
+                            first,
+                            local,
+                            since,
+                        }
+                    });
                 if mocked.is_none()
                     && cached.is_none()
                     && matches!(request.resource.kind, ResourceKind::Activity { .. })
                 {
                     let activity_arn = request.resource.arn.clone();
                     let token = request.token.clone();
-                    if !pending.taken.contains(&task) {
-                        offer_activity(&engine, &arn, request);
-                    }
+                    let taken = pending.taken.contains(&task);
+                    let (slot, offer) = match pool {
+                        Some(turn) => (
+                            Some(hold_slot(&engine, &arn, &request, turn, inbox.clone())),
+                            (!taken).then(|| Box::new(request)),
+                        ),
+                        None => {
+                            if !taken {
+                                offer_activity(&engine, &arn, request);
+                            }
+                            (None, None)
+                        }
+                    };
                     running.insert(
                         task,
                         Running::Activity {
                             activity_arn,
                             token,
+                            _slot: slot,
+                            offer,
+                            wait: None,
                         },
                     );
                     continue;
@@ -323,11 +398,13 @@ pub(crate) fn run(
                 // Usually recorded with the step that scheduled the task; a
                 // task resumed after a restart (or a mocked activity) is
                 // started here. No flush of its own: after a crash the task is
-                // invoked again and starts again.
-                if !execution.execution().is_task_started(task) {
+                // invoked again and starts again. A pooled task starts once
+                // it has its slot (`invoke`).
+                if pool.is_none() && !execution.execution().is_task_started(task) {
                     let started = Command::TaskStarted {
                         task,
                         worker_name: None,
+                        pool: None,
                     };
                     if let Err(e) = execution.apply(engine.store(), engine.now(), started) {
                         pause(&engine, &arn, e.into());
@@ -342,14 +419,21 @@ pub(crate) fn run(
                         tracing::info!(state = %request.state_name, key = %hit.key, "task answered from the cache");
                         answer_cached(output, hit, task, inbox.clone())
                     }
-                    (None, None) => {
-                        invoke(&engine, &arn, request, inbox.clone(), handed_over.clone())
-                    }
+                    (None, None) => invoke(
+                        &engine,
+                        &arn,
+                        request,
+                        inbox.clone(),
+                        handed_over.clone(),
+                        pool,
+                    ),
                 };
                 running.insert(task, Running::Invocation(handle, handed_over));
             }
             pending.taken.clear();
             pending.submitted.clear();
+            // A resumed execution has taken its turns for slots.
+            engine.pools().asked(&arn);
             if execution.execution().is_finished() {
                 break;
             }
@@ -382,6 +466,15 @@ pub(crate) fn run(
                     }
                     continue;
                 }
+                Message::SlotTaken { task, wait: taken } => {
+                    if let Some(Running::Activity { offer, wait, .. }) = running.get_mut(&task) {
+                        *wait = Some(taken);
+                        if let Some(request) = offer.take() {
+                            offer_activity(&engine, &arn, *request);
+                        }
+                    }
+                    continue;
+                }
                 Message::Posted { id, task, command } => {
                     let spent = task.is_some_and(|t| {
                         !execution.execution().is_task_open(t)
@@ -399,6 +492,23 @@ pub(crate) fn run(
                     )
                 }
             };
+            let mut command = command;
+            // A pooled activity's start (a worker took it) says how long
+            // it waited for its slot.
+            if let Command::TaskStarted {
+                task, pool: None, ..
+            } = &command
+            {
+                if let Some(Running::Activity {
+                    wait: Some(wait), ..
+                }) = running.get(task)
+                {
+                    let wait = wait.clone();
+                    if let Command::TaskStarted { pool, .. } = &mut command {
+                        *pool = Some(wait);
+                    }
+                }
+            }
             let mut also: Vec<stepline_store::WriteOp> = posted.into_iter().collect();
             let mut cache_written = false;
             match &command {
@@ -507,6 +617,7 @@ pub(crate) fn run(
         // Answers still queued get no reply: their callers hear the task
         // is closed (TaskTimedOut), as they would once it had ended.
         drop(messages.close());
+        engine.pools().asked(&arn);
         engine.execution_ended(&arn);
     }
     .instrument(span)
@@ -570,6 +681,7 @@ fn cancel(engine: &Engine, arn: &str, running: &mut HashMap<TaskId, Running>, ta
         Some(Running::Activity {
             activity_arn,
             token,
+            ..
         }) => {
             engine.withdraw_activity_task(&activity_arn, arn, task, token.as_deref());
         }
@@ -601,6 +713,7 @@ fn invoke(
     request: TaskRequest,
     inbox: Inbox,
     handed_over: crate::HandedOver,
+    pool: Option<PoolTurn>,
 ) -> JoinHandle<()> {
     let task = request.task;
     let callback = request.resource.pattern == IntegrationPattern::WaitForTaskToken;
@@ -618,19 +731,37 @@ fn invoke(
         state = %call.request.state_name,
         attempt = call.request.attempt + 1
     );
-    span.in_scope(|| tracing::info!(resource = %call.request.resource.arn, "task invoked"));
-    let invocation = match call.request.resource.kind {
-        ResourceKind::StartExecution => nested::run(Arc::new(engine.clone()), call),
-        ResourceKind::MapRun => crate::maprun::runner::run(
-            Arc::new(engine.clone()),
-            engine.config().buckets.clone(),
-            call,
-        ),
-        _ => engine.runner().run(call),
+    // A task outside any pool is invoked here and now, as it always was;
+    // a pooled one once it has its slot.
+    let (now, later) = match pool {
+        None => {
+            span.in_scope(|| tracing::info!(resource = %call.request.resource.arn, "task invoked"));
+            (Some(start_invocation(engine, call)), None)
+        }
+        Some(turn) => (None, Some((turn, call))),
     };
     let engine = engine.clone();
     tokio::spawn(
         async move {
+            // Held until the call's answer is in.
+            let mut _slot = None;
+            let invocation = match (now, later) {
+                (Some(invocation), _) => invocation,
+                (None, Some((mut turn, call))) => {
+                    _slot = take_slot(&engine, &call.execution_arn, &call.request, &mut turn).await;
+                    if let (Some(slot), false) = (&_slot, turn.first) {
+                        let started = Command::TaskStarted {
+                            task,
+                            worker_name: None,
+                            pool: Some(Box::new(slot.wait.clone())),
+                        };
+                        let _ = inbox.send(Message::Command(started));
+                    }
+                    tracing::info!(resource = %call.request.resource.arn, "task invoked");
+                    start_invocation(&engine, call)
+                }
+                (None, None) => return,
+            };
             let began = std::time::Instant::now();
             let answer = invocation.await;
             let took = began.elapsed();
@@ -658,6 +789,75 @@ fn invoke(
         }
         .instrument(span),
     )
+}
+
+/// Starts a task's invocation: nested executions and Map Runs by the
+/// engine, everything else by the task runner.
+fn start_invocation(engine: &Engine, call: TaskCall) -> crate::TaskFuture {
+    match call.request.resource.kind {
+        ResourceKind::StartExecution => nested::run(Arc::new(engine.clone()), call),
+        ResourceKind::MapRun => crate::maprun::runner::run(
+            Arc::new(engine.clone()),
+            engine.config().buckets.clone(),
+            call,
+        ),
+        _ => engine.runner().run(call),
+    }
+}
+
+/// Waits for a slot of the task's pool, as a waiter `GET /v1/pools`
+/// shows.
+async fn take_slot(
+    engine: &Engine,
+    arn: &str,
+    request: &TaskRequest,
+    turn: &mut PoolTurn,
+) -> Option<crate::pools::Slot> {
+    if turn.first {
+        tracing::info!(pool = %turn.pool, "task takes again the slot it held before a restart");
+    }
+    if let Some(local) = turn.local.take() {
+        return Some(local.wait(|| engine.now()).await);
+    }
+    let who = crate::pools::Waiting {
+        execution_arn: arn.to_owned(),
+        state_name: request.state_name.clone(),
+        since: turn.since,
+    };
+    engine
+        .take_pool_slot(
+            &turn.pool,
+            who,
+            idempotency_key(arn, request.task),
+            turn.first,
+        )
+        .await
+}
+
+/// Takes a pooled activity task's slot and holds it until dropped; once
+/// it has the slot, the execution offers the task to the workers.
+fn hold_slot(
+    engine: &Engine,
+    arn: &str,
+    request: &TaskRequest,
+    mut turn: PoolTurn,
+    inbox: Inbox,
+) -> SlotHolder {
+    let engine = engine.clone();
+    let arn = arn.to_owned();
+    let request = request.clone();
+    SlotHolder(tokio::spawn(async move {
+        let Some(slot) = take_slot(&engine, &arn, &request, &mut turn).await else {
+            return;
+        };
+        let _ = inbox.send(Message::SlotTaken {
+            task: request.task,
+            wait: Box::new(slot.wait.clone()),
+        });
+        // Held until the execution drops this task's entry.
+        std::future::pending::<()>().await;
+        drop(slot);
+    }))
 }
 
 /// Answers a task from the cache (as if its invocation had returned at

@@ -545,7 +545,24 @@ impl Invoker for TestInvoker<'_> {
                         idempotency_key: format!("test-state-{}", request.task.0),
                         logs: Default::default(),
                     };
-                    let running = self.engine.runner().run(call);
+                    let engine = &self.engine;
+                    let pool = engine.pools().pool_of(request).map(str::to_owned);
+                    let running = async {
+                        // A pooled resource's call holds a slot here too.
+                        let _slot = match pool {
+                            Some(pool) => {
+                                let who = crate::pools::Waiting {
+                                    execution_arn: call.execution_arn.clone(),
+                                    state_name: request.state_name.clone(),
+                                    since: engine.now(),
+                                };
+                                let holder = call.idempotency_key.clone();
+                                engine.take_pool_slot(&pool, who, holder, false).await
+                            }
+                            None => None,
+                        };
+                        engine.runner().run(call).await
+                    };
                     // On the blocking thread `test_state` runs on.
                     tokio::runtime::Handle::current().block_on(running)
                 }

@@ -88,6 +88,20 @@ pub struct SharedSlots {
     pub queued: Vec<(String, i32)>,
 }
 
+/// A slot of a pool of slots (`[pools.NAME]`) held by a task of one
+/// node, as every node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolHolder {
+    pub pool: String,
+    /// The task's idempotency key (execution and task): the same task,
+    /// invoked again after a crash or a takeover, finds its slot.
+    pub holder: String,
+    pub node: String,
+    pub execution: String,
+    pub state: String,
+    pub since: DateTime<Utc>,
+}
+
 /// Leases, nodes and messages, on a store several nodes share.
 pub trait Cluster: Send + Sync {
     /// Registers or renews `node`: its leases hold for `ttl` more, by the
@@ -141,6 +155,32 @@ pub trait Cluster: Send + Sync {
     /// The running count and the queue of a limited state machine (see
     /// [`SlotClaim`]).
     fn slots(&self, state_machine: &str) -> Result<SharedSlots, StoreError>;
+    /// Takes one of the first `slots` slots of `holder.pool` for
+    /// `holder`: the one it holds already, else a free one (never taken,
+    /// given back, or held by a node whose row expired), when no waiter
+    /// of any node is ahead of it for the free slots (`first`: a task
+    /// that held a slot before a restart, ahead of every waiter). `false`
+    /// when it must wait: it is then in the pool's queue, its place kept
+    /// while it asks again every few seconds. Two nodes never take the
+    /// same slot.
+    fn take_pool_slot(
+        &self,
+        slots: u32,
+        holder: &PoolHolder,
+        first: bool,
+    ) -> Result<bool, StoreError>;
+    /// Takes `holder` off `pool`'s queue (its wait ended without a slot).
+    fn leave_pool_queue(&self, pool: &str, holder: &str) -> Result<(), StoreError>;
+    /// Gives back `holder`'s slot of `pool` and wakes the waiters of
+    /// every node.
+    fn release_pool_slot(&self, pool: &str, holder: &str) -> Result<(), StoreError>;
+    /// The slots held by live nodes, by pool then slot.
+    fn pool_holders(&self) -> Result<Vec<PoolHolder>, StoreError>;
+    /// The tasks of live nodes waiting for a slot, by pool, oldest first.
+    fn pool_waiters(&self) -> Result<Vec<PoolHolder>, StoreError>;
+    /// Waits up to `timeout` for a slot of any pool to be given back on
+    /// any node; a hint, as [`Cluster::wait_for_messages`].
+    fn wait_for_pool_slots(&self, timeout: Duration) -> bool;
 }
 
 /// What the embedded stores say to an operation only a shared store has.

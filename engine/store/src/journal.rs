@@ -53,6 +53,10 @@ pub enum JournalCommand {
             skip_serializing_if = "Option::is_none"
         )]
         worker_name: Option<String>,
+        /// The pool of slots the task drew from and how long it waited
+        /// for its slot (absent for every task outside a pool).
+        #[serde(rename = "pool", default, skip_serializing_if = "Option::is_none")]
+        pool: Option<JournalPoolWait>,
     },
     /// A `.sync` or `.waitForTaskToken` request was accepted, with the
     /// service's answer; the task's result comes later.
@@ -108,6 +112,15 @@ pub enum JournalCommand {
     Redrive,
 }
 
+/// A task's wait for a slot of a pool, as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalPoolWait {
+    #[serde(rename = "name")]
+    pub name: String,
+    #[serde(rename = "waited_ms")]
+    pub waited_ms: u64,
+}
+
 /// Where a cached result came from, as the journal keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JournalCacheHit {
@@ -142,6 +155,7 @@ mod tests {
                 JournalCommand::TaskStarted {
                     task: 3,
                     worker_name: None,
+                    pool: None,
                 },
                 r#"{"TaskStarted":{"task":3}}"#,
             ),
@@ -149,6 +163,7 @@ mod tests {
                 JournalCommand::TaskStarted {
                     task: 4,
                     worker_name: Some("w-1".into()),
+                    pool: None,
                 },
                 r#"{"TaskStarted":{"task":4,"worker_name":"w-1"}}"#,
             ),

@@ -38,9 +38,10 @@ pub mod stats;
 pub mod suite;
 
 pub use cluster::{
-    Cluster, ClusterMessage, Lease, NodeRecord, SharedActivityTask, SharedSlots, SlotClaim,
+    Cluster, ClusterMessage, Lease, NodeRecord, PoolHolder, SharedActivityTask, SharedSlots,
+    SlotClaim,
 };
-pub use journal::{JournalCacheHit, JournalCommand, JournalEntry};
+pub use journal::{JournalCacheHit, JournalCommand, JournalEntry, JournalPoolWait};
 pub use memory::MemoryStore;
 pub use records::{
     ActivityRecord, AliasRecord, CacheEntryRecord, ExecutionRecord, ExecutionStatus,

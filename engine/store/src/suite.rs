@@ -2925,7 +2925,8 @@ mod sled_only {
                 },
                 JournalCommand::TaskStarted {
                     task: 1,
-                    worker_name: None
+                    worker_name: None,
+                    pool: None,
                 },
                 JournalCommand::TaskFailed {
                     task: 1,

@@ -1,7 +1,7 @@
 //! History events in the shape of AWS's GetExecutionHistory `events`.
 
 use serde_json::{Map, Value, json};
-use stepline_language::history::{CacheHit, Event, HistoryEvent};
+use stepline_language::history::{CacheHit, Event, HistoryEvent, PoolWait};
 
 use super::wire::Epoch;
 
@@ -66,6 +66,23 @@ fn with_cache(mut details: Value, cache: Option<&CacheHit>) -> Value {
                 "stored": Epoch(hit.stored).seconds(),
                 "expires": Epoch(hit.expires).seconds(),
             }),
+        );
+    }
+    details
+}
+
+/// The name of the member that says a task drew from a pool of slots
+/// (`[pools.NAME]`) and waited for its slot: a stepline addition AWS's
+/// clients skip, as [`CACHE_MEMBER`].
+pub const POOL_MEMBER: &str = "steplinePool";
+
+/// `details` with the pool's member when the task drew from one:
+/// `{"name", "waitedMs"}`.
+fn with_pool(mut details: Value, pool: Option<&PoolWait>) -> Value {
+    if let (Some(wait), Value::Object(map)) = (pool, &mut details) {
+        map.insert(
+            POOL_MEMBER.into(),
+            json!({"name": wait.name, "waitedMs": wait.waited_ms}),
         );
     }
     details
@@ -148,7 +165,10 @@ fn details(event: &Event) -> Option<(&'static str, Value)> {
         }
         Event::TaskStarted(t) => (
             "taskStartedEventDetails",
-            with_resource(&t.resource_type, &t.resource, json!({})),
+            with_pool(
+                with_resource(&t.resource_type, &t.resource, json!({})),
+                t.pool.as_deref(),
+            ),
         ),
         Event::TaskSucceeded(t) => (
             "taskSucceededEventDetails",
@@ -197,12 +217,15 @@ fn details(event: &Event) -> Option<(&'static str, Value)> {
             }
             ("activityScheduledEventDetails", d)
         }
-        Event::ActivityStarted { worker_name } => {
+        Event::ActivityStarted { worker_name, pool } => {
             let mut d = Map::new();
             if let Some(name) = worker_name {
                 d.insert("workerName".into(), json!(name));
             }
-            ("activityStartedEventDetails", Value::Object(d))
+            (
+                "activityStartedEventDetails",
+                with_pool(Value::Object(d), pool.as_deref()),
+            )
         }
         Event::ActivitySucceeded { output, cache } => (
             "activitySucceededEventDetails",

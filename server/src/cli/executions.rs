@@ -421,6 +421,18 @@ fn describe(out: &mut dyn Write, style: Style, zone: Zone, e: &Value) {
             ),
         ));
     }
+    // Tasks waiting for a slot of a pool: one line per state and pool.
+    for wait in e["poolWaits"].as_array().into_iter().flatten() {
+        rows.push((
+            "pool wait",
+            format!(
+                "{} waits for {} since {}",
+                wait["stateName"].as_str().unwrap_or(""),
+                wait["pool"].as_str().unwrap_or(""),
+                zone.date_time_of(&wait["since"])
+            ),
+        ));
+    }
     if e.get("stopDate").is_some() {
         rows.push(("stopped", zone.date_time_of(&e["stopDate"])));
     }

@@ -357,7 +357,7 @@ impl Timeline {
 }
 
 /// The one thing worth showing about an event: its error, output, input,
-/// resource or item index.
+/// pool wait, resource or item index.
 fn detail(details: &Value, room: usize) -> String {
     if let Some(error) = details["error"].as_str() {
         return match details["cause"].as_str() {
@@ -373,6 +373,11 @@ fn detail(details: &Value, room: usize) -> String {
             let room = room.saturating_sub(key.len() + 1).max(1);
             return format!("{key} {}", render::preview(value, room));
         }
+    }
+    if let Some(pool) = details["pool"]["name"].as_str() {
+        // A pooled task's start: which pool, and how long it waited.
+        let waited = details["pool"]["waitedMs"].as_i64().unwrap_or(0);
+        return format!("pool {pool}, waited {}", render::duration_ms(waited));
     }
     if let Some(resource) = details["resource"].as_str() {
         // Task events split a resource as AWS does (`lambda` + `invoke`).

@@ -5,7 +5,7 @@
 //! (`validate`, `run`, `serve`, `store check` and `store restore`), and
 //! clients of a running server's REST API (`machines`, `executions`
 //! (and its short forms `start` and `stop`), `history`, `logs`, `lineage`,
-//! `triggers`, `map-runs`, `activities`, `store backup` and `graph NAME`),
+//! `triggers`, `map-runs`, `activities`, `pools`, `store backup` and `graph NAME`),
 //! which share `client` (endpoint, `-o`, `--utc`/`--local`, errors),
 //! `input` (`--input JSON|@FILE|-`) and `render` (tables, colours, times
 //! and the one duration format). `completions` writes shell completions
@@ -26,6 +26,7 @@ mod log_lines;
 mod logs;
 mod machines;
 mod map_runs;
+mod pools;
 mod render;
 pub mod run;
 mod serve;
@@ -94,6 +95,8 @@ enum Command {
     MapRuns(map_runs::Args),
     /// Activities on a running server: list.
     Activities(activities::Args),
+    /// Pools of slots on a running server: slots, slots in use, tasks holding and waiting.
+    Pools(pools::Args),
     /// The data directory: check it, back it up from a running server, restore a backup.
     Store(store::Args),
     /// Write a completion script for a shell to stdout (bash, zsh, fish, elvish, powershell).
@@ -131,6 +134,7 @@ pub fn run(
         Command::Triggers(args) => triggers::run(&args, stdout, stderr),
         Command::MapRuns(args) => map_runs::run(&args, stdout, stderr),
         Command::Activities(args) => activities::run(&args, stdout, stderr),
+        Command::Pools(args) => pools::run(&args, stdout, stderr),
         Command::Completions { shell } => {
             // Into a buffer first: clap_complete panics when its writer
             // fails (a closed pipe, as `| head`).

@@ -247,13 +247,28 @@ pub async fn describe(
 /// An execution's detail, with `queued` while it waits: for its window
 /// (`{reason: "window", opens, priority}`) or for a slot of its state
 /// machine's `max_running` (`{reason: "max_running", position, length,
-/// priority}`); and `draining` while tasks of it wait for its state
-/// machine's next window (`{until, states}`).
+/// priority}`); `draining` while tasks of it wait for its state
+/// machine's next window (`{until, states}`); and `poolWaits` (`[{pool,
+/// stateName, since}]`) while some of its tasks wait for a slot of a pool.
 fn detail(engine: &Engine, record: &ExecutionRecord) -> Value {
     let mut out = execution_detail(record);
     let Value::Object(map) = &mut out else {
         return out;
     };
+    let waits: Vec<Value> = engine
+        .pool_waits(&record.arn)
+        .into_iter()
+        .map(|(pool, w)| {
+            json!({
+                "pool": pool,
+                "stateName": w.state_name,
+                "since": super::shapes::time(w.since),
+            })
+        })
+        .collect();
+    if !waits.is_empty() {
+        map.insert("poolWaits".into(), Value::Array(waits));
+    }
     if let Some(queued) = record.queued {
         let held = engine
             .held_until(record)

@@ -1,5 +1,6 @@
 //! `GET /v1/pools`: each pool of slots (`[pools.NAME]`), its slots in
-//! use and the tasks waiting for one, oldest first.
+//! use, the tasks holding them and the tasks waiting for one, oldest
+//! first.
 
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
@@ -19,15 +20,23 @@ pub async fn describe(State(app): State<App>, uri: Uri) -> Result<Response, Rest
         .pool_usage()
         .iter()
         .map(|p| {
+            let tasks = |list: &[stepline_runtime::pools::Waiting]| -> Vec<Value> {
+                list.iter()
+                    .map(|w| {
+                        json!({
+                            "executionArn": w.execution_arn,
+                            "stateName": w.state_name,
+                            "since": time(w.since),
+                        })
+                    })
+                    .collect()
+            };
             json!({
                 "name": p.name,
                 "slots": p.slots,
                 "inUse": p.in_use,
-                "waiting": p.waiting.iter().map(|w| json!({
-                    "executionArn": w.execution_arn,
-                    "stateName": w.state_name,
-                    "since": time(w.since),
-                })).collect::<Vec<_>>(),
+                "holders": tasks(&p.holders),
+                "waiting": tasks(&p.waiting),
             })
         })
         .collect();

@@ -143,6 +143,10 @@ pub fn event_json(event: &HistoryEvent) -> Value {
                     );
                 }
             }
+            // The pool's member, as `pool`.
+            if let Some(pool) = d.remove(crate::aws::history::POOL_MEMBER) {
+                d.insert("pool".into(), pool);
+            }
             Value::Object(d)
         }
         other => other,

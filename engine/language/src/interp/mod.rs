@@ -247,7 +247,11 @@ impl Core {
         }
         match command {
             Command::Start { input } => self.start(m, input),
-            Command::TaskStarted { task, worker_name } => self.task_started(m, task, worker_name),
+            Command::TaskStarted {
+                task,
+                worker_name,
+                pool,
+            } => self.task_started(m, task, worker_name, pool),
             Command::TaskSubmitted { task, output } => self.task_submitted(m, task, output),
             Command::TaskHeartbeat { task } => self.task_heartbeat(task),
             Command::TaskSucceeded {

@@ -33,6 +33,10 @@ pub enum Command {
         /// The activity worker that took the task (GetActivityTask).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         worker_name: Option<String>,
+        /// The pool of slots the task drew from and its wait, recorded on
+        /// its TaskStarted (or ActivityStarted) event.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pool: Option<Box<crate::history::PoolWait>>,
     },
     /// A `.sync` or `.waitForTaskToken` request was accepted: `output` is
     /// the service's answer; the task's result comes later.

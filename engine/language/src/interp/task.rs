@@ -100,6 +100,7 @@ impl Core {
         m: &StateMachine,
         task: TaskId,
         worker_name: Option<String>,
+        pool: Option<Box<crate::history::PoolWait>>,
     ) {
         let Some(&tid) = self.tasks.get(&task) else {
             return;
@@ -115,11 +116,12 @@ impl Core {
             _ => return,
         };
         let event = if is_activity(t) {
-            Event::ActivityStarted { worker_name }
+            Event::ActivityStarted { worker_name, pool }
         } else {
             Event::TaskStarted(Box::new(crate::history::TaskStarted {
                 resource_type: resource_type(t),
                 resource: resource_name(t),
+                pool,
             }))
         };
         self.emit_on(tid, event);

@@ -1035,6 +1035,7 @@ fn timeout_seconds_fails_a_silent_task_with_states_timeout() {
         Command::TaskStarted {
             task: request.task,
             worker_name: None,
+            pool: None,
         },
     );
     let effects = execution.apply(due, Command::TimerFired { timer });
@@ -1091,6 +1092,7 @@ fn states_task_failed_does_not_catch_a_timeout() {
         Command::TaskStarted {
             task: request.task,
             worker_name: None,
+            pool: None,
         },
     );
     execution.apply(due, Command::TimerFired { timer });
@@ -2922,6 +2924,7 @@ fn answer(execution: &mut Execution, task: TaskId, result: Answer) -> Vec<Effect
         Command::TaskStarted {
             task,
             worker_name: None,
+            pool: None,
         },
     );
     let command = match result {

@@ -78,6 +78,7 @@ impl Engine {
             let started = Command::TaskStarted {
                 task: task.task,
                 worker_name: worker_name.map(str::to_owned),
+                pool: None,
             };
             // A task whose execution has gone (stopped meanwhile) is skipped.
             if executor::deliver(self, &task.execution_arn, Message::Command(started)) {
@@ -158,6 +159,7 @@ impl Engine {
                 let started = Command::TaskStarted {
                     task: task.task,
                     worker_name: worker_name.map(str::to_owned),
+                    pool: None,
                 };
                 if let Err(Message::Command(started)) =
                     executor::send(self, &task.execution_arn, Message::Command(started))

@@ -284,6 +284,7 @@ impl Engine {
                 keeping,
                 owner,
                 slot,
+                self.pools(),
             )
         });
         let (execution, effects) = match first_step {
@@ -431,6 +432,7 @@ impl Engine {
             record.clone(),
             self.end_notices(),
             None,
+            self.pools(),
         )?;
         if !execution.execution().can_redrive() {
             return Err(not_redrivable("it failed before running any state"));

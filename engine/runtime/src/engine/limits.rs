@@ -353,6 +353,7 @@ impl Engine {
                     self.end_notices(),
                     now,
                     claim,
+                    self.pools(),
                 )
             })?;
             Ok::<_, EngineError>((machine_record.name, started))

@@ -98,6 +98,7 @@ impl Engine {
             self.new_lease(&record.arn),
             // A distributed Map's children take no slot of max_running.
             None,
+            self.pools(),
         ) {
             Ok(started) => started,
             // Started meanwhile by another run of the same Map Run (the

@@ -22,6 +22,7 @@ mod lineage;
 mod machines;
 mod map_runs;
 mod paused;
+mod pool_slots;
 mod recovery;
 mod retention;
 mod shared_slots;
@@ -259,18 +260,8 @@ impl Engine {
         clock: Arc<dyn Clock>,
         config: EngineConfig,
     ) -> Result<Self, EngineError> {
-        // Tasks of pooled resources hold a slot while they are called.
-        let runner: Arc<dyn TaskRunner> = if config.pools.is_empty() {
-            runner
-        } else {
-            Arc::new(crate::pools::PooledRunner {
-                inner: runner,
-                pools: Arc::clone(&config.pools),
-                clock: Arc::clone(&clock),
-            })
-        };
         // Tasks of draining state machines wait for a window before they
-        // are called (and before they take a pool's slot).
+        // are called (a pooled one with its pool's slot taken).
         let drain_waits = Arc::new(crate::windows::DrainWaits::default());
         let draining: HashMap<String, Arc<crate::windows::WindowRule>> = config
             .windows
@@ -518,8 +509,9 @@ impl Engine {
 
     /// `/metrics`: the engine's counters in Prometheus's text format.
     /// Each pool's slots, slots in use and waiting tasks.
-    pub fn pool_usage(&self) -> Vec<crate::pools::PoolUsage> {
-        self.inner.config.pools.usage()
+    /// The pools of slots task resources draw from.
+    pub(crate) fn pools(&self) -> std::sync::Arc<crate::pools::Pools> {
+        std::sync::Arc::clone(&self.inner.config.pools)
     }
 
     pub fn metrics_text(&self) -> String {
@@ -534,7 +526,9 @@ impl Engine {
         ));
         self.limits_metrics(&mut text);
         self.windows_metrics(&mut text);
-        self.inner.config.pools.render_metrics(&mut text);
+        if !self.inner.config.pools.is_empty() {
+            crate::pools::Pools::render_metrics(&self.pool_usage(), &mut text);
+        }
         if let Some(node) = self.node_id() {
             text.push_str(
                 "# HELP stepline_node The node of a cluster these figures are of (they count this node's work only).\n\
@@ -631,6 +625,9 @@ impl Engine {
                 (inbox, messages)
             }
         };
+        // While a starting node resumes its executions, the pools wait
+        // for this one to take its turns for slots.
+        self.inner.config.pools.expect(&execution.record().arn);
         tokio::spawn(executor::run(
             self.clone(),
             execution,

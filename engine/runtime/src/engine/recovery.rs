@@ -74,8 +74,20 @@ impl Engine {
         let open = self.inner.store.open_executions()?;
         self.count_slots(&open);
         self.count_held(&open);
+        // The tasks that held pool slots when the node stopped take them
+        // back before any other task gets one.
+        self.pools().close_gate();
         for record in open {
             self.resume_or_fail(record);
+        }
+        let pools = self.pools();
+        if !pools.resumed() {
+            // A safety net: a loop that never took its turns (it could not
+            // run) must not keep every other task from its slot.
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                pools.open_gate();
+            });
         }
         Ok(())
     }
@@ -242,6 +254,7 @@ impl Engine {
                 record,
                 self.end_notices(),
                 owner,
+                self.pools(),
             )
         }));
         let (execution, outstanding) = match replayed {
