@@ -2966,3 +2966,52 @@ fn a_queued_execution_says_what_it_waits_for() {
     );
     browser.assert_quiet_console();
 }
+
+/// Tasks that take two seconds.
+struct TwoSeconds;
+
+impl TaskRunner for TwoSeconds {
+    fn run(&self, _call: TaskCall) -> TaskFuture {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            Ok(json!({}))
+        })
+    }
+}
+
+/// A task waiting for a slot of its pool says so on its execution's
+/// page, and its TaskStarted event says how long it waited.
+#[test]
+fn a_task_waiting_for_its_pool_says_so() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let pools: std::collections::BTreeMap<String, stepline_runtime::pools::PoolConfig> =
+        serde_json::from_value(json!({"one": {"slots": 1, "processes": ["slow"]}}))
+            .expect("pool config");
+    let config = stepline_runtime::EngineConfig {
+        pools: Arc::new(stepline_runtime::pools::Pools::new(&pools).expect("pools")),
+        ..stepline_runtime::EngineConfig::default()
+    };
+    let server = Server::start_configured(Arc::new(TwoSeconds), config);
+    create_machine(
+        &server,
+        "pooled",
+        r#"{"StartAt": "Load", "States": {"Load": {"Type": "Task", "Resource": "stepline:process:slow", "End": true}}}"#,
+    );
+    start(&server, "pooled", "first", "{}");
+    start(&server, "pooled", "second", "{}");
+
+    browser.open(&format!("{}/#/executions/pooled/second", base(&server)));
+    browser.wait_for(
+        "the pool wait",
+        "return document.querySelector(\".pool-wait[data-pool='one'][data-state='Load']\") !== null",
+        json!([]),
+    );
+    browser.wait_for(
+        "the wait over and its length in the events",
+        "return document.querySelector('.pool-wait') === null && [...document.querySelectorAll('#timeline tr')].some((r) => /TaskStarted/.test(r.innerText) && /pool one, waited \\d/.test(r.innerText))",
+        json!([]),
+    );
+    browser.assert_quiet_console();
+}

@@ -1310,6 +1310,7 @@
 
   function eventSummary(ev) {
     const d = ev.details || {};
+    if (d.pool) return `pool ${d.pool.name}, waited ${durationMs(d.pool.waitedMs)}`;
     if (d.error !== undefined || d.cause !== undefined) return [d.error || "", d.cause ? " — " + d.cause : ""].join("");
     if (d.output !== undefined) return "output " + compact(d.output);
     if (d.input !== undefined && !d.resource) return "input " + compact(d.input);
@@ -1876,7 +1877,7 @@
       after = page.lastEventId;
       // A queued, held or draining execution's note changes with no
       // change of status.
-      if (page.status !== exec.status || exec.queued || exec.draining) {
+      if (page.status !== exec.status || exec.queued || exec.draining || exec.poolWaits) {
         try {
           exec = await api("GET", base, undefined, ctl.signal);
         } catch (err) {
@@ -1909,6 +1910,9 @@
       notes.push(h("div.wait#exec-queued", { dataset: { reason: "max_running" } }, h("strong", {}, `Queued, ${q.position} of ${q.length}`), ": its state machine runs as many executions as its max_running allows; it starts when one ends", priorityNote(q)));
     } else if (q) {
       notes.push(h("div.wait#exec-queued", {}, h("strong", {}, "Queued"), priorityNote(q)));
+    }
+    for (const w of e.poolWaits || []) {
+      notes.push(h("div.wait.pool-wait", { dataset: { state: w.stateName, pool: w.pool } }, h("strong", {}, w.stateName), ` waits for a slot of the pool ${w.pool}, since `, timeBoth(w.since)));
     }
     if (e.draining) {
       notes.push(h("div.wait#exec-draining", {}, h("strong", {}, "Draining"), ": " + e.draining.states.join(", ") + " wait for its state machine's next window, ", timeBoth(e.draining.until)));
