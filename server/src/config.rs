@@ -77,9 +77,9 @@ impl Config {
 
 /// Each state machine limited once, to at least one running execution;
 /// not with a cluster, whose nodes would each count their own.
-fn check_limits(config: &Config) -> Result<(), String> {
+pub(crate) fn check_limits(limits: &[MachineLimit]) -> Result<(), String> {
     let mut seen = std::collections::HashSet::new();
-    for (i, limit) in config.limits.iter().enumerate() {
+    for (i, limit) in limits.iter().enumerate() {
         if limit.state_machine.is_empty() {
             return Err(format!(
                 "limits[{i}].state_machine: give a state machine's name"
@@ -98,15 +98,16 @@ fn check_limits(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// Why windows are refused with the postgres store.
+pub(crate) const WINDOWS_NOT_WITH_POSTGRES: &str = "windows: held starts are kept by one node; execution windows cannot be used with the postgres store (several nodes)";
+
 /// `[[windows]]` and triggers' windows: their syntax, and not with a
 /// cluster, whose nodes would each hold their own starts.
 fn check_windows(config: &Config) -> Result<(), String> {
     crate::windows::check(&config.windows)?;
     if config.store.url.is_some() {
         if !config.windows.is_empty() {
-            return Err(
-                "windows: held starts are kept by one node; execution windows cannot be used with the postgres store (several nodes)".into(),
-            );
+            return Err(WINDOWS_NOT_WITH_POSTGRES.into());
         }
         if let Some(spec) = config.triggers.define.iter().find(|s| s.windows.is_some()) {
             return Err(format!(
@@ -349,7 +350,7 @@ fn check(config: &Config) -> Result<(), String> {
     stepline_runtime::cache::TaskCache::new(&config.tasks.cache).map_err(|e| e.to_string())?;
     crate::alerts::check(&config.alerts, &config.tasks)?;
     crate::triggers::deadlines::check(&config.deadlines)?;
-    check_limits(config)?;
+    check_limits(&config.limits)?;
     check_windows(config)?;
     stepline_runtime::pools::Pools::new(&config.pools).map_err(|e| e.to_string())?;
     for (name, pool) in &config.pools {

@@ -100,6 +100,10 @@ pub async fn serve_with_options(
     );
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let driver = tokio::spawn(triggers.clone().run(stopping.clone()));
+    let refresher = tokio::spawn(crate::settings::refresh_loop(
+        triggers.clone(),
+        stopping.clone(),
+    ));
     let app = App {
         engine,
         tokens: Tokens::new(secret()),
@@ -143,6 +147,7 @@ pub async fn serve_with_options(
     )
     .await;
     driver.abort();
+    refresher.abort();
     served
 }
 

@@ -16,6 +16,7 @@ pub mod lineage;
 pub mod load;
 pub mod origin;
 pub mod rest;
+pub mod settings;
 pub mod store;
 pub mod tls;
 pub mod triggers;

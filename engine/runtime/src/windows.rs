@@ -128,8 +128,9 @@ pub(crate) async fn sleep_until(clock: &dyn Clock, due: DateTime<Utc>) {
 /// durable as the task's scheduling.
 pub(crate) struct DrainingRunner {
     pub(crate) inner: Arc<dyn TaskRunner>,
-    /// Draining rules by state machine name.
-    pub(crate) rules: HashMap<String, Arc<WindowRule>>,
+    /// Draining rules by state machine name: the configuration's and
+    /// those set over the API (`engine/settings.rs` replaces them).
+    pub(crate) rules: Arc<std::sync::RwLock<HashMap<String, Arc<WindowRule>>>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) waits: Arc<DrainWaits>,
 }
@@ -204,10 +205,16 @@ impl Drop for Waiting {
 
 impl TaskRunner for DrainingRunner {
     fn run(&self, call: TaskCall) -> TaskFuture {
-        let rule = self
-            .rules
-            .get(machine_of_execution(&call.execution_arn))
-            .cloned();
+        let rule = {
+            let rules = self.rules.read().unwrap_or_else(|e| e.into_inner());
+            if rules.is_empty() {
+                None
+            } else {
+                rules
+                    .get(machine_of_execution(&call.execution_arn))
+                    .cloned()
+            }
+        };
         let Some(rule) = rule else {
             return self.inner.run(call);
         };

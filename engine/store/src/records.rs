@@ -362,6 +362,11 @@ pub struct TriggerStateRecord {
     /// again after a restart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_alerts: Vec<serde_json::Value>,
+    /// A state machine's settings set over the API (the server's JSON),
+    /// in its `settings:NAME` record: one small record per state machine,
+    /// read by every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<serde_json::Value>,
 }
 
 /// What one attempt of a process task wrote: its stderr, and its stdout

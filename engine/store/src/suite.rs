@@ -1967,6 +1967,7 @@ fn trigger_state(name: &str, fired: u64) -> TriggerStateRecord {
         fired,
         deadlines_checked: Some(t0() + ms(400_000)),
         pending_alerts: vec![serde_json::json!({"id": format!("late-{fired}")})],
+        settings: Some(serde_json::json!({"maxRunning": fired})),
     }
 }
 

@@ -139,6 +139,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
     };
     // `--store` may name PostgreSQL where the file does not: execution
     // windows are kept by one node (config.rs checks the file's store).
+    let shared_store = matches!(store, StoreChoice::Postgres(_));
     let windowed =
         !config.windows.is_empty() || config.triggers.define.iter().any(|t| t.windows.is_some());
     if windowed && matches!(store, StoreChoice::Postgres(_)) {
@@ -304,7 +305,7 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         }
         let alerter = crate::alerts::Alerter::new(engine.clone(), &config.alerts)?;
         triggers.set_alerter(alerter.clone());
-        triggers.set_machine_deadlines(config.deadlines.clone());
+        triggers.install_settings(crate::settings::FileSettings::new(&config, shared_store))?;
         crate::alerts::send_window_alerts(alerter.clone(), outside_windows);
         let handling = crate::alerts::start(alerter, triggers.clone(), ended);
         crate::tls::reload_on_sighup(options.tls.clone())

@@ -28,6 +28,7 @@ mod machines;
 mod map_runs;
 mod pools;
 mod request;
+mod settings;
 mod shapes;
 mod store;
 mod test_state;
@@ -65,6 +66,21 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<App>)> {
             get(machines::describe),
         ),
         ("put", "/v1/state-machines/{machine}", put(machines::update)),
+        (
+            "get",
+            "/v1/state-machines/{machine}/settings",
+            get(settings::describe),
+        ),
+        (
+            "put",
+            "/v1/state-machines/{machine}/settings",
+            put(settings::put),
+        ),
+        (
+            "delete",
+            "/v1/state-machines/{machine}/settings",
+            delete(settings::clear),
+        ),
         (
             "post",
             "/v1/state-machines/{machine}/versions",

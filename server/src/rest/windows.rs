@@ -19,8 +19,8 @@ pub async fn describe(State(app): State<App>, uri: Uri) -> Result<Response, Rest
     let now = engine.now();
     let held = engine.held_by_machine();
     let draining = engine.draining_by_machine();
-    let mut rules: Vec<_> = engine.config().windows.iter().collect();
-    rules.sort_by(|a, b| a.0.cmp(b.0));
+    let mut rules: Vec<_> = engine.window_rules().into_iter().collect();
+    rules.sort_by(|a, b| a.0.cmp(&b.0));
     let windows: Vec<Value> = rules
         .into_iter()
         .map(|(name, rule)| {
@@ -31,8 +31,8 @@ pub async fn describe(State(app): State<App>, uri: Uri) -> Result<Response, Rest
                 "drain": rule.drain,
                 "open": rule.calendar.is_open(now),
                 "nextOpen": rule.calendar.next_open(now).map(time),
-                "held": held.get(name).copied().unwrap_or(0),
-                "drainingTasks": draining.get(name).copied().unwrap_or(0),
+                "held": held.get(&name).copied().unwrap_or(0),
+                "drainingTasks": draining.get(&name).copied().unwrap_or(0),
             })
         })
         .collect();

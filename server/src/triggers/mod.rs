@@ -116,7 +116,11 @@ struct Inner {
     /// Where missed deadlines are sent; none: they are only logged and
     /// kept pending.
     alerter: Mutex<Option<crate::alerts::Alerter>>,
-    /// `[[deadlines]]` of stepline.toml.
+    /// State machines' settings, the file's and the API's
+    /// (`crate::settings`).
+    settings: crate::settings::Registry,
+    /// The state machines' expected durations: `[[deadlines]]` of
+    /// stepline.toml and those set over the API.
     machine_deadlines: Mutex<Arc<Vec<MachineDeadlines>>>,
     /// How far each followed execution's history was read (state
     /// deadlines).
@@ -161,6 +165,7 @@ impl Triggers {
                 watchers: Mutex::new(HashMap::new()),
                 refuse_unsigned_webhooks: std::sync::atomic::AtomicBool::new(false),
                 alerter: Mutex::new(None),
+                settings: crate::settings::Registry::default(),
                 machine_deadlines: Mutex::new(Arc::new(Vec::new())),
                 scans: Mutex::new(HashMap::new()),
                 delivering: Mutex::new(std::collections::HashSet::new()),
@@ -217,6 +222,11 @@ impl Triggers {
     pub fn set_machine_deadlines(&self, deadlines: Vec<MachineDeadlines>) {
         *lock(&self.inner.machine_deadlines) = Arc::new(deadlines);
         self.changed();
+    }
+
+    /// The state machines' settings (`crate::settings`).
+    pub(crate) fn settings(&self) -> &crate::settings::Registry {
+        &self.inner.settings
     }
 
     pub fn engine(&self) -> &Engine {

@@ -45,6 +45,21 @@ pub(super) struct MachineSlots {
     queue: BTreeSet<(Reverse<i32>, DateTime<Utc>, String)>,
 }
 
+impl MachineSlots {
+    /// Counts an open execution of its state machine, as the store has
+    /// it: running (a slot), queued (in line) or held by its windows
+    /// (`windows.rs`: in line once released).
+    pub(super) fn count(&mut self, record: &ExecutionRecord) {
+        match record.queued {
+            Some(queued) if queued.until.is_some() => {}
+            Some(queued) => {
+                self.queue.insert(queue_key(record, queued));
+            }
+            None => self.running += 1,
+        }
+    }
+}
+
 /// The state machine name in a state machine (or version) ARN.
 pub(super) fn machine_name(machine_arn: &str) -> &str {
     machine_arn
@@ -62,11 +77,7 @@ impl Engine {
     /// The limit of a STANDARD execution's state machine, if any. Cheap
     /// when nothing is limited: the start path asks it every time.
     pub(super) fn max_running(&self, machine_arn: &str) -> Option<u32> {
-        let limits = &self.inner.config.max_running;
-        if limits.is_empty() {
-            return None;
-        }
-        limits.get(machine_name(machine_arn)).copied()
+        self.limit_of(machine_name(machine_arn))
     }
 
     /// Takes a slot for a new execution, or says it must queue (`false`).
@@ -168,9 +179,7 @@ impl Engine {
         }
         let slots = lock(&self.inner.slots);
         let mut usage: Vec<_> = self
-            .inner
-            .config
-            .max_running
+            .all_limits()
             .iter()
             .map(|(name, max)| {
                 let (running, queued) = slots
@@ -187,10 +196,10 @@ impl Engine {
     /// queue length.
     pub(super) fn limits_metrics(&self, out: &mut String) {
         use std::fmt::Write as _;
-        if self.inner.config.max_running.is_empty() {
+        let usage = self.limit_usage();
+        if usage.is_empty() {
             return;
         }
-        let usage = self.limit_usage();
         for (metric, help, column) in [
             (
                 "stepline_max_running",
@@ -257,7 +266,8 @@ impl Engine {
     /// At open: counts the slots the open executions hold and queues the
     /// queued ones, from the store's records; then starts what fits.
     pub(super) fn count_slots(&self, open: &[ExecutionRecord]) {
-        if self.inner.config.max_running.is_empty() {
+        let limits = self.all_limits();
+        if limits.is_empty() {
             return;
         }
         let mut slots = lock(&self.inner.slots);
@@ -266,18 +276,10 @@ impl Engine {
                 continue;
             }
             let name = machine_name(&record.state_machine_arn);
-            if !self.inner.config.max_running.contains_key(name) {
+            if !limits.contains_key(name) {
                 continue;
             }
-            let machine = slots.entry(name.to_owned()).or_default();
-            match record.queued {
-                // Held by its windows (`windows.rs`): in line once released.
-                Some(queued) if queued.until.is_some() => {}
-                Some(queued) => {
-                    machine.queue.insert(queue_key(record, queued));
-                }
-                None => machine.running += 1,
-            }
+            slots.entry(name.to_owned()).or_default().count(record);
         }
         let names: Vec<String> = slots.keys().cloned().collect();
         drop(slots);
@@ -287,11 +289,10 @@ impl Engine {
     }
 
     /// Starts queued executions of a state machine while it has free
-    /// slots, in the background (a start writes and flushes).
-    fn start_queued(&self, name: String) {
-        let Some(&max) = self.inner.config.max_running.get(&name) else {
-            return;
-        };
+    /// slots, in the background (a start writes and flushes). A state
+    /// machine whose limit was removed (over the API) starts them all.
+    pub(super) fn start_queued(&self, name: String) {
+        let max = self.limit_of(&name).unwrap_or(u32::MAX);
         loop {
             let next = {
                 let mut slots = lock(&self.inner.slots);

@@ -25,6 +25,7 @@ mod paused;
 mod pool_slots;
 mod recovery;
 mod retention;
+mod settings;
 mod shared_slots;
 mod tags;
 mod triggers;
@@ -189,6 +190,12 @@ struct Inner {
     drain_waits: Arc<crate::windows::DrainWaits>,
     /// Serialises the read-modify-write of the window alerts' record.
     window_alerts: Mutex<()>,
+    /// `max_running` and windows set over the API (`settings.rs`); the
+    /// configuration's own come first.
+    api_settings: std::sync::RwLock<settings::ApiSettings>,
+    /// The draining rules the task runner reads (the configuration's and
+    /// the API's).
+    draining: Arc<std::sync::RwLock<HashMap<String, Arc<crate::windows::WindowRule>>>>,
 }
 
 /// The engine. Cheap to clone: clones share everything.
@@ -269,16 +276,14 @@ impl Engine {
             .filter(|(_, rule)| rule.drain)
             .map(|(name, rule)| (name.clone(), Arc::clone(rule)))
             .collect();
-        let runner: Arc<dyn TaskRunner> = if draining.is_empty() {
-            runner
-        } else {
-            Arc::new(crate::windows::DrainingRunner {
-                inner: runner,
-                rules: draining,
-                clock: Arc::clone(&clock),
-                waits: Arc::clone(&drain_waits),
-            })
-        };
+        // Always in place: settings set over the API may drain later.
+        let draining = Arc::new(std::sync::RwLock::new(draining));
+        let runner: Arc<dyn TaskRunner> = Arc::new(crate::windows::DrainingRunner {
+            inner: runner,
+            rules: Arc::clone(&draining),
+            clock: Arc::clone(&clock),
+            waits: Arc::clone(&drain_waits),
+        });
         let (flusher, requests) = mpsc::unbounded_channel();
         let (waker, wakes) = mpsc::unbounded_channel();
         let metrics = Arc::new(Metrics::default());
@@ -321,6 +326,8 @@ impl Engine {
                 held_wake: Arc::new(tokio::sync::Notify::new()),
                 drain_waits,
                 window_alerts: Mutex::new(()),
+                api_settings: std::sync::RwLock::new(settings::ApiSettings::default()),
+                draining,
             }),
         };
         if engine.is_clustered() {

@@ -65,7 +65,7 @@ impl Engine {
     /// Every limited state machine's queue, looked at once (the claim
     /// rounds call it).
     pub(super) fn start_shared_queues(&self) {
-        for (name, max) in &self.inner.config.max_running {
+        for (name, max) in &self.all_limits() {
             self.start_shared_queue(&self.machine_arn(name), *max);
         }
     }
@@ -126,9 +126,7 @@ impl Engine {
             return Vec::new();
         };
         let mut usage: Vec<_> = self
-            .inner
-            .config
-            .max_running
+            .all_limits()
             .iter()
             .map(|(name, max)| {
                 let machine_arn = self.machine_arn(name);

@@ -39,6 +39,15 @@ impl Engine {
         Ok(self.inner.store.apply(&batch)?)
     }
 
+    /// Records a trigger state (or a state machine's settings) durably:
+    /// flushed before it returns.
+    pub async fn put_trigger_state_durably(
+        &self,
+        state: TriggerStateRecord,
+    ) -> Result<(), EngineError> {
+        self.write(WriteOp::PutTriggerState(state)).await
+    }
+
     /// One operation, applied and flushed (sharing the flush with others).
     pub(super) async fn write(&self, op: WriteOp) -> Result<(), EngineError> {
         let mut batch = WriteBatch::new();

@@ -64,11 +64,7 @@ impl Engine {
     /// The `[[windows]]` rule of a state machine, by name. Cheap when no
     /// state machine has one: the start path asks every time.
     pub(super) fn window_rule(&self, machine: &str) -> Option<Arc<WindowRule>> {
-        let rules = &self.inner.config.windows;
-        if rules.is_empty() {
-            return None;
-        }
-        rules.get(machine).cloned()
+        self.window_rule_of(machine)
     }
 
     /// Decides a new execution's start by its windows: the trigger's if
@@ -378,7 +374,7 @@ impl Engine {
     /// whether each rule's window is open, per state machine with windows.
     pub(super) fn windows_metrics(&self, out: &mut String) {
         use std::fmt::Write as _;
-        let rules = &self.inner.config.windows;
+        let rules = self.window_rules();
         let held = self.held_by_machine();
         if rules.is_empty() && held.is_empty() {
             return;
@@ -403,7 +399,7 @@ impl Engine {
             out,
             "# HELP stepline_window_open Whether a state machine's execution window is open (1) or closed (0).\n# TYPE stepline_window_open gauge"
         );
-        for (name, rule) in rules {
+        for (name, rule) in &rules {
             let _ = writeln!(
                 out,
                 "stepline_window_open{{state_machine=\"{}\"}} {}",
@@ -415,7 +411,7 @@ impl Engine {
             out,
             "# HELP stepline_window_draining_tasks Tasks waiting for their draining state machine's next window.\n# TYPE stepline_window_draining_tasks gauge"
         );
-        for (name, rule) in rules {
+        for (name, rule) in &rules {
             if rule.drain {
                 let _ = writeln!(
                     out,
