@@ -1,5 +1,6 @@
-//! `stepline machines list|show|create|update|delete`: state machines on a
-//! running server (`/v1/state-machines`).
+//! `stepline machines list|show|create|update|delete|settings`: state
+//! machines on a running server (`/v1/state-machines`), and their
+//! orchestration settings (`/v1/state-machines/NAME/settings`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -40,6 +41,94 @@ enum Command {
     Update { name: String, file: PathBuf },
     /// Delete a state machine (running executions finish).
     Delete { name: String },
+    /// Show a state machine's settings (max_running, expected durations,
+    /// windows) and where each comes from; with options, set them over
+    /// the API.
+    Settings(SettingsArgs),
+}
+
+/// `machines settings NAME [options]`: no option shows; each option given
+/// sets (or, with --unset, removes) that setting over the API.
+#[derive(Debug, clap::Args)]
+struct SettingsArgs {
+    name: String,
+    /// At most N executions run at once; the others queue.
+    #[arg(long, value_name = "N")]
+    max_running: Option<u64>,
+    /// An execution running longer than this raises an alert.
+    #[arg(long, value_name = "SECONDS")]
+    expected_seconds: Option<u64>,
+    /// A state's expected duration, STATE=SECONDS (repeat it; together
+    /// they replace the API's list).
+    #[arg(long = "state-seconds", value_name = "STATE=SECONDS")]
+    state_seconds: Vec<String>,
+    /// An execution window, such as "Mon-Fri 01:00-05:00" (repeat it;
+    /// together they replace the API's windows).
+    #[arg(long = "window", value_name = "WINDOW")]
+    windows: Vec<String>,
+    /// The zone the windows are read in (default UTC).
+    #[arg(long, value_name = "ZONE", requires = "windows")]
+    timezone: Option<String>,
+    /// What a start outside the windows does: hold, refuse or alert.
+    #[arg(long, value_name = "WHAT", requires = "windows")]
+    outside: Option<String>,
+    /// No task starts while the windows are closed.
+    #[arg(long, requires = "windows")]
+    drain: bool,
+    /// Remove the API's value of a setting (repeat it).
+    #[arg(long, value_name = "SETTING", value_parser = ["max-running", "expected-seconds", "state-seconds", "windows"])]
+    unset: Vec<String>,
+    /// Remove every setting made over the API.
+    #[arg(long, conflicts_with_all = ["max_running", "expected_seconds", "state_seconds", "windows", "unset"])]
+    clear: bool,
+}
+
+impl SettingsArgs {
+    /// The PUT body the options make; `None` when none was given.
+    fn body(&self) -> Result<Option<Value>, ClientError> {
+        let mut body = serde_json::Map::new();
+        for unset in &self.unset {
+            let field = match unset.as_str() {
+                "max-running" => "maxRunning",
+                "expected-seconds" => "expectedSeconds",
+                "state-seconds" => "stateExpectedSeconds",
+                _ => "windows",
+            };
+            body.insert(field.into(), Value::Null);
+        }
+        if let Some(n) = self.max_running {
+            body.insert("maxRunning".into(), json!(n));
+        }
+        if let Some(n) = self.expected_seconds {
+            body.insert("expectedSeconds".into(), json!(n));
+        }
+        if !self.state_seconds.is_empty() {
+            let mut states = serde_json::Map::new();
+            for pair in &self.state_seconds {
+                let parsed = pair
+                    .split_once('=')
+                    .and_then(|(state, secs)| Some((state, secs.trim().parse::<u64>().ok()?)));
+                let Some((state, secs)) = parsed else {
+                    return Err(ClientError::usage(format!(
+                        "--state-seconds '{pair}': give STATE=SECONDS"
+                    )));
+                };
+                states.insert(state.to_owned(), json!(secs));
+            }
+            body.insert("stateExpectedSeconds".into(), Value::Object(states));
+        }
+        if !self.windows.is_empty() {
+            let mut windows = json!({"windows": self.windows, "drain": self.drain});
+            if let Some(zone) = &self.timezone {
+                windows["timezone"] = json!(zone);
+            }
+            if let Some(outside) = &self.outside {
+                windows["outside"] = json!(outside);
+            }
+            body.insert("windows".into(), windows);
+        }
+        Ok((!body.is_empty()).then_some(Value::Object(body)))
+    }
 }
 
 pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
@@ -124,6 +213,21 @@ fn execute(args: &Args, out: &mut dyn Write) -> Result<(), ClientError> {
             let machine = api.send(Method::PUT, &machine_path(name), Body::Json(&definition))?;
             written(out, style, json, "updated", &machine);
         }
+        Command::Settings(settings) => {
+            let path = format!("{}/settings", machine_path(&settings.name));
+            let answer = if settings.clear {
+                api.send(Method::DELETE, &path, Body::None)?
+            } else if let Some(body) = settings.body()? {
+                api.send(Method::PUT, &path, Body::Json(&body.to_string()))?
+            } else {
+                api.get(&path)?
+            };
+            if json {
+                print_json(out, &answer);
+            } else {
+                show_settings(out, &answer);
+            }
+        }
         Command::Delete { name } => {
             api.send(Method::DELETE, &machine_path(name), Body::None)?;
             if json {
@@ -134,6 +238,81 @@ fn execute(args: &Args, out: &mut dyn Write) -> Result<(), ClientError> {
         }
     }
     Ok(())
+}
+
+/// A state machine's settings, one line each, with where it comes from.
+fn show_settings(out: &mut dyn Write, settings: &Value) {
+    let source = |field: &str| {
+        settings["source"][field]
+            .as_str()
+            .map_or(String::new(), |s| {
+                format!(
+                    "  ({})",
+                    if s == "config" {
+                        "stepline.toml"
+                    } else {
+                        "api"
+                    }
+                )
+            })
+    };
+    let _ = writeln!(
+        out,
+        "settings of state machine {}",
+        settings["stateMachine"].as_str().unwrap_or("")
+    );
+    let or_none = |v: &Value| {
+        if v.is_null() {
+            "none".to_owned()
+        } else {
+            v.to_string()
+        }
+    };
+    let _ = writeln!(
+        out,
+        "max running:       {}{}",
+        or_none(&settings["maxRunning"]),
+        source("maxRunning")
+    );
+    let _ = writeln!(
+        out,
+        "expected seconds:  {}{}",
+        or_none(&settings["expectedSeconds"]),
+        source("expectedSeconds")
+    );
+    let states = settings["stateExpectedSeconds"]
+        .as_object()
+        .filter(|m| !m.is_empty())
+        .map_or("none".to_owned(), |m| {
+            m.iter()
+                .map(|(state, secs)| format!("{state}={secs}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+    let _ = writeln!(
+        out,
+        "state seconds:     {states}{}",
+        source("stateExpectedSeconds")
+    );
+    let windows = &settings["windows"];
+    let text = match windows["windows"].as_array() {
+        Some(list) => {
+            let list: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+            format!(
+                "{} ({}, outside: {}{})",
+                list.join(", "),
+                windows["timezone"].as_str().unwrap_or("UTC"),
+                windows["outside"].as_str().unwrap_or("hold"),
+                if windows["drain"].as_bool() == Some(true) {
+                    ", drain"
+                } else {
+                    ""
+                }
+            )
+        }
+        None => "none".to_owned(),
+    };
+    let _ = writeln!(out, "windows:           {text}{}", source("windows"));
 }
 
 /// Every state machine, following the pages.
