@@ -30,6 +30,7 @@ mod postgres;
 mod rest;
 mod run;
 mod sdk;
+mod settings;
 mod slowloris;
 mod soak;
 mod store;

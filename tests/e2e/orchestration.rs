@@ -329,7 +329,9 @@ impl Server {
                 let alerter = stepline::alerts::Alerter::new(engine.clone(), &config.alerts)
                     .expect("alerter");
                 triggers.set_alerter(alerter.clone());
-                triggers.set_machine_deadlines(config.deadlines.clone());
+                triggers
+                    .install_settings(stepline::settings::FileSettings::new(&config, false))
+                    .expect("settings");
                 let _handling = stepline::alerts::start(alerter, triggers.clone(), ended);
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
@@ -358,6 +360,10 @@ impl Server {
 
     fn post(&self, path: &str, body: &str) -> Reply {
         http(self.addr, "POST", path, &[], body.as_bytes())
+    }
+
+    fn put(&self, path: &str, body: &str) -> Reply {
+        http(self.addr, "PUT", path, &[], body.as_bytes())
     }
 
     fn machine(&self, name: &str, definition: &str) {
@@ -599,6 +605,84 @@ states = {{ Work = 120 }}
     drop(server);
     let _server = Server::start(&config, Arc::clone(&clock), &data);
     at(&clock, "2026-12-07T10:20:00Z");
+    a_few_ticks();
+    assert_eq!(kinds(), ["state", "execution"]);
+}
+
+/// Expected durations set over REST (no `[[deadlines]]`): checked from
+/// the answer on, one alert each, kept across a restart; removed, they
+/// raise no more.
+#[test]
+fn expected_durations_set_over_rest_alert() {
+    let dir = TempDir::new("orchestration-settings-durations");
+    let hooks = Receiver::start(0);
+    let config = format!(
+        r#"
+[[alerts.webhooks]]
+url = "http://{hooks}/json"
+"#,
+        hooks = hooks.addr,
+    );
+    let clock = Arc::new(ManualClock::new(t("2026-12-07T10:00:00Z")));
+    let data = dir.path().join("data");
+    let server = Server::start(&config, Arc::clone(&clock), &data);
+    server.machine(
+        "slow",
+        r#"{"StartAt": "Prepare", "States": {
+            "Prepare": {"Type": "Pass", "Next": "Work"},
+            "Work": {"Type": "Wait", "Seconds": 3600, "End": true}}}"#,
+    );
+    let reply = server.put(
+        "/v1/state-machines/slow/settings",
+        r#"{"expectedSeconds": 600, "stateExpectedSeconds": {"Work": 120}}"#,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    a_few_ticks();
+    let started = server.post("/v1/state-machines/slow/executions?name=run-1", "{}");
+    assert_eq!(started.status, 201, "{}", started.body);
+    let kinds = || -> Vec<String> {
+        hooks
+            .on("/json")
+            .iter()
+            .map(|r| {
+                let e: Value = serde_json::from_str(&r.body).expect("json");
+                e["detail"]["kind"].as_str().unwrap_or_default().to_owned()
+            })
+            .collect()
+    };
+    at(&clock, "2026-12-07T10:01:00Z");
+    a_few_ticks();
+    assert!(kinds().is_empty(), "{:?}", kinds());
+    at(&clock, "2026-12-07T10:02:30Z");
+    eventually("the state's alert", 20, || kinds() == ["state"]);
+    let state: Value = serde_json::from_str(&hooks.on("/json")[0].body).expect("json");
+    assert!(
+        state["detail"]["text"].as_str().is_some_and(|t| t.contains(
+            "state Work of execution run-1 (slow) has run longer than its expected 2 min"
+        )),
+        "{state}"
+    );
+    // A restart keeps them: the run's own deadline still comes.
+    drop(server);
+    let server = Server::start(&config, Arc::clone(&clock), &data);
+    let kept = server.get("/v1/state-machines/slow/settings").json();
+    assert_eq!(kept["expectedSeconds"], 600, "{kept}");
+    at(&clock, "2026-12-07T10:10:30Z");
+    eventually("the run's alert", 20, || kinds().len() == 2);
+    assert_eq!(kinds(), ["state", "execution"]);
+    // Removed: a second run past its time raises nothing.
+    let reply = http(
+        server.addr,
+        "DELETE",
+        "/v1/state-machines/slow/settings",
+        &[],
+        b"",
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["expectedSeconds"], Value::Null);
+    let started = server.post("/v1/state-machines/slow/executions?name=run-2", "{}");
+    assert_eq!(started.status, 201, "{}", started.body);
+    at(&clock, "2026-12-07T10:30:00Z");
     a_few_ticks();
     assert_eq!(kinds(), ["state", "execution"]);
 }

@@ -640,3 +640,129 @@ max_running = 2
             && metrics.contains("stepline_limited_queued{state_machine=\"gated\"} 0")
     });
 }
+
+/// A state machine's settings put through one node apply on the other:
+/// `max_running` set to 1 through the first holds the second's starts to
+/// one at a time; raised through the first, the queue moves on. Windows
+/// stay refused with the postgres store, over the API too.
+#[test]
+fn settings_put_through_one_node_apply_on_the_other() {
+    use crate::limits::{GATE, read_log};
+    use crate::rest::http;
+
+    let dir = TempDir::new("pg-settings");
+    let log = dir.path().join("log");
+    let go = dir.path().join("go");
+    std::fs::create_dir_all(&go).expect("go dir");
+    let gate = dir.write("gate.sh", GATE);
+    let more = format!(
+        r#"
+[tasks.processes.gate]
+command = "/bin/sh"
+args = ["{gate}"]
+env = {{ LOG = "{log}", GO = "{go}" }}
+"#,
+        gate = gate.display(),
+        log = log.display(),
+        go = go.display(),
+    );
+    let Some(config) = crate::postgres::postgres_config_with(&dir, "cluster settings", &more)
+    else {
+        return;
+    };
+    let binary = stepline_binary();
+    let [first, second] = [0, 1].map(|i| {
+        Serve::start_with(
+            &binary,
+            &dir.path().join(format!("node-{i}")),
+            Some(&config),
+        )
+    });
+    let definition = json!({
+        "StartAt": "Gate",
+        "States": {
+            "Gate": {"Type": "Task", "Resource": "stepline:process:gate", "TimeoutSeconds": 300, "End": true}
+        }
+    });
+    let reply = http(
+        first.addr,
+        "POST",
+        "/v1/state-machines?name=gated",
+        &[],
+        definition.to_string().as_bytes(),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let put = |addr, body: serde_json::Value| {
+        http(
+            addr,
+            "PUT",
+            "/v1/state-machines/gated/settings",
+            &[],
+            body.to_string().as_bytes(),
+        )
+    };
+    let reply = put(first.addr, json!({"maxRunning": 1}));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let limit_on = |serve: &Serve, n: u32| {
+        http(serve.addr, "GET", "/metrics", &[], b"")
+            .body
+            .contains(&format!(
+                "stepline_max_running{{state_machine=\"gated\"}} {n}"
+            ))
+    };
+    eventually("the second node to take the limit", 20, || {
+        limit_on(&second, 1)
+    });
+    for i in 0..3 {
+        let reply = http(
+            second.addr,
+            "POST",
+            &format!("/v1/state-machines/gated/executions?name=e{i}"),
+            &[],
+            json!({"name": format!("e{i}")}).to_string().as_bytes(),
+        );
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
+    eventually("one to start", 30, || read_log(&log).0.len() == 1);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(read_log(&log).0.len(), 1, "only one runs");
+
+    let reply = put(first.addr, json!({"maxRunning": 2}));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    eventually("a second to start", 30, || read_log(&log).0.len() == 2);
+    eventually("the second node to take the raise", 20, || {
+        limit_on(&second, 2)
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (started, most, _) = read_log(&log);
+    assert_eq!((started.len(), most), (2, 2), "{started:?}");
+
+    let reply = put(
+        second.addr,
+        json!({"windows": {"windows": ["01:00-02:00"]}}),
+    );
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(
+        reply
+            .body
+            .contains("execution windows cannot be used with the postgres store"),
+        "{}",
+        reply.body
+    );
+    for i in 0..3 {
+        std::fs::write(go.join(format!("e{i}")), b"").expect("go");
+    }
+    for i in 0..3 {
+        eventually(&format!("e{i} to succeed"), 60, || {
+            http(
+                first.addr,
+                "GET",
+                &format!("/v1/executions/gated/e{i}"),
+                &[],
+                b"",
+            )
+            .json()["status"]
+                == "SUCCEEDED"
+        });
+    }
+}
