@@ -142,6 +142,11 @@ pub enum SettingsError {
     /// A field stepline.toml sets for this state machine.
     #[error("{0}")]
     SetInFile(String),
+    /// The store failed while the settings were written or applied
+    /// (what was written applies at the next start, or the next refresh
+    /// in a cluster).
+    #[error("{0}")]
+    Store(String),
     #[error(transparent)]
     Engine(#[from] stepline_runtime::EngineError),
 }
@@ -406,6 +411,13 @@ impl Triggers {
         let current = read(engine, machine)?.unwrap_or_default();
         let next = patch(&current, body)?;
         check(machine, &next, file.shared)?;
+        let watched =
+            |s: &ApiSettings| s.expected_seconds.is_some() || !s.state_expected_seconds.is_empty();
+        if watched(&next) && !watched(&current) && !file.deadlines.contains_key(machine) {
+            self.watch_machine_afresh(machine)
+                .await
+                .map_err(SettingsError::Store)?;
+        }
         self.store_settings(machine, &next).await?;
         Ok(describe(machine, &file, &next))
     }
@@ -437,7 +449,7 @@ impl Triggers {
         record.settings = (!settings.is_empty())
             .then(|| serde_json::to_value(settings))
             .transpose()
-            .map_err(|e| SettingsError::Invalid(e.to_string()))?;
+            .map_err(|e| SettingsError::Store(e.to_string()))?;
         engine.put_trigger_state_durably(record).await?;
         {
             let mut api = lock(&self.settings().api);
@@ -447,7 +459,7 @@ impl Triggers {
                 api.insert(machine.to_owned(), settings.clone());
             }
         }
-        self.apply_settings().map_err(SettingsError::Invalid)
+        self.apply_settings().map_err(SettingsError::Store)
     }
 }
 

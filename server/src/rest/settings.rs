@@ -24,6 +24,11 @@ impl From<SettingsError> for RestError {
             SettingsError::SetInFile(message) => {
                 RestError::new(StatusCode::CONFLICT, "SetInConfiguration", message)
             }
+            SettingsError::Store(message) => RestError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                message,
+            ),
             SettingsError::Engine(e) => e.into(),
         }
     }

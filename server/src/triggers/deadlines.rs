@@ -293,6 +293,22 @@ impl Triggers {
         Ok(())
     }
 
+    /// A state machine given expected durations anew (over the API) is
+    /// watched from its next check on, as a new `[[deadlines]]` entry is:
+    /// a cursor left by durations it had before is dropped, so what was
+    /// late meanwhile is not alerted.
+    pub(crate) async fn watch_machine_afresh(&self, machine: &str) -> Result<(), String> {
+        let _guard = self.inner.state_lock.lock().await;
+        let engine = self.engine();
+        let subject = machine_record(machine);
+        if let Some(mut state) = engine.trigger_state(&subject).map_err(|e| e.to_string())? {
+            if state.deadlines_checked.take().is_some() {
+                engine.put_trigger_state(state).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
     /// The cursor of `subject`, or `None` when it is checked for the first
     /// time (the cursor is then set to now) or is already at now.
     pub(crate) async fn deadline_cursor(
