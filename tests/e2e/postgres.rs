@@ -749,6 +749,19 @@ env = {{ LOG = "{log}", GO = "{go}" }}
         "{}",
         reply.body
     );
+    // The limit removed through the second node: the last queued starts.
+    let cleared = http(
+        second.addr,
+        "DELETE",
+        "/v1/state-machines/gated/settings",
+        &[],
+        b"",
+    );
+    assert_eq!(cleared.status, 200, "{}", cleared.body);
+    assert_eq!(cleared.json()["maxRunning"], serde_json::Value::Null);
+    eventually("the last to start without a limit", 30, || {
+        read_log(&log).0.len() == 3
+    });
     for i in 0..3 {
         std::fs::write(go.join(format!("e{i}")), b"").expect("go");
     }

@@ -120,11 +120,11 @@ impl Engine {
             return Ok(());
         }
         if self.shares_slots() {
-            // The store counts the slots: a look at each queue is enough.
+            // The store counts the slots: a look at each queue is enough
+            // (a queue whose limit went starts without one).
             for name in &changed {
-                if let Some(max) = after.get(name) {
-                    self.start_shared_queue(&self.machine_arn(name), *max);
-                }
+                let max = after.get(name).copied().unwrap_or(u32::MAX);
+                self.start_shared_queue(&self.machine_arn(name), max);
             }
             return Ok(());
         }
