@@ -333,9 +333,10 @@ pub fn run(args: &Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         )
         .await
         .map_err(|e| e.to_string());
-        // Alerts just delivered have their notices removed (a second at
-        // most: one still being retried is sent again at the next start).
-        handling.settle(std::time::Duration::from_secs(1)).await;
+        // Alerts just delivered have their notices removed (five seconds
+        // at most, so that a loaded machine still gets there; one still
+        // being retried is sent again at the next start).
+        handling.settle(std::time::Duration::from_secs(5)).await;
         // Everything applied so far reaches the disk before the process ends.
         engine.flush_now().await.map_err(|e| e.to_string())?;
         // The other nodes take this one's executions at once.
