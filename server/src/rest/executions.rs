@@ -19,7 +19,7 @@ use stepline_store::{ExecutionQuery, ExecutionRecord, ExecutionStatus, Execution
 use super::error::RestError;
 use super::follow::encode_segment;
 use super::machines::{invalid_token, json_response, machine_arn, page_limit};
-use super::request::{Fields, MAX_INPUT_BYTES, Query, json_content_type, parse_json, read_body};
+use super::request::{Fields, MAX_INPUT_BYTES, Query, json_body, parse_json};
 use super::shapes::{execution_detail, execution_key, execution_summary};
 use crate::http::App;
 
@@ -81,8 +81,7 @@ pub async fn start(
         }
         (q, h) => q.or(h),
     };
-    json_content_type(&headers)?;
-    let body = read_body(body).await?;
+    let body = json_body(&headers, body).await?;
     if body.len() > MAX_INPUT_BYTES {
         return Err(RestError::too_large(
             "InputTooLarge",
@@ -328,8 +327,7 @@ pub async fn stop(
 ) -> Result<Response, RestError> {
     let (machine, name) = super::path_param(path)?;
     Query::parse(&uri, &[])?;
-    json_content_type(&headers)?;
-    let body = read_body(body).await?;
+    let body = json_body(&headers, body).await?;
     let (error, cause) = match parse_json(&body)? {
         None => (None, None),
         Some(Value::Object(object)) => {

@@ -19,9 +19,7 @@ use stepline_runtime::Engine;
 use stepline_store::WorkflowType;
 
 use super::error::RestError;
-use super::request::{
-    Fields, MAX_DEFINITION_BYTES, Query, json_content_type, kind, parse_json, read_body,
-};
+use super::request::{Fields, MAX_DEFINITION_BYTES, Query, json_body, kind, parse_json};
 use super::shapes::{diagnostic_json, machine_detail, machine_summary};
 use crate::http::App;
 
@@ -181,8 +179,7 @@ pub async fn create(
     body: Body,
 ) -> Result<Response, RestError> {
     let query = Query::parse(&uri, &["name", "type"])?;
-    json_content_type(&headers)?;
-    let body = read_body(body).await?;
+    let body = json_body(&headers, body).await?;
     let mut spec = spec(&body, &["name", "definition", "type", "roleArn"])?;
     if let Some(name) = query.get("name") {
         if spec.name.as_deref().is_some_and(|n| n != name) {
@@ -263,8 +260,7 @@ pub async fn update(
 ) -> Result<Response, RestError> {
     let machine = super::path_param(machine)?;
     Query::parse(&uri, &[])?;
-    json_content_type(&headers)?;
-    let body = read_body(body).await?;
+    let body = json_body(&headers, body).await?;
     let spec = spec(&body, &["definition", "roleArn"])?;
     if spec.definition.is_none() && spec.role_arn.is_none() {
         return Err(RestError::invalid(
@@ -305,8 +301,7 @@ pub async fn remove(
 /// every diagnostic (errors and warnings), whatever the verdict.
 pub async fn validate(uri: Uri, headers: HeaderMap, body: Body) -> Result<Response, RestError> {
     Query::parse(&uri, &[])?;
-    json_content_type(&headers)?;
-    let body = read_body(body).await?;
+    let body = json_body(&headers, body).await?;
     if body.len() > MAX_DEFINITION_BYTES {
         return Err(RestError::too_large(
             "DefinitionTooLarge",

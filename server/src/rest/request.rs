@@ -111,7 +111,7 @@ impl Query {
 
 /// Refuses bodies whose declared content type is not JSON. A body without
 /// a content type is read as JSON (`curl --data-binary` with no header).
-pub fn json_content_type(headers: &HeaderMap) -> Result<(), RestError> {
+fn json_content_type(headers: &HeaderMap) -> Result<(), RestError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
     };
@@ -135,6 +135,12 @@ pub fn json_content_type(headers: &HeaderMap) -> Result<(), RestError> {
             ),
         ))
     }
+}
+
+/// A write's body: JSON (or with no content type), read whole.
+pub async fn json_body(headers: &HeaderMap, body: Body) -> Result<Bytes, RestError> {
+    json_content_type(headers)?;
+    read_body(body).await
 }
 
 /// Reads a whole body, at most `MAX_BODY_BYTES`.

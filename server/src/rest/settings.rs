@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::error::RestError;
 use super::machines::json_response;
-use super::request::{Query, json_content_type, kind, parse_json, read_body};
+use super::request::{Query, json_body, kind, parse_json};
 use crate::http::App;
 use crate::settings::SettingsError;
 
@@ -54,8 +54,7 @@ pub async fn put(
 ) -> Result<Response, RestError> {
     let machine = super::path_param(machine)?;
     Query::parse(&uri, &[])?;
-    json_content_type(&headers)?;
-    let body = read_body(body).await?;
+    let body = json_body(&headers, body).await?;
     let object = match parse_json(&body)? {
         Some(Value::Object(object)) => object,
         None => {

@@ -13,8 +13,7 @@ use stepline_runtime::{InspectionLevel, TestStateMock, TestStateOptions};
 use super::error::RestError;
 use super::machines::json_response;
 use super::request::{
-    Fields, MAX_DEFINITION_BYTES, MAX_INPUT_BYTES, Query, json_content_type, kind, parse_json,
-    read_body,
+    Fields, MAX_DEFINITION_BYTES, MAX_INPUT_BYTES, Query, json_body, kind, parse_json,
 };
 use crate::http::App;
 
@@ -37,8 +36,7 @@ pub async fn test_state(
     body: Body,
 ) -> Result<Response, RestError> {
     Query::parse(&uri, &[])?;
-    json_content_type(&headers)?;
-    let body = read_body(body).await?;
+    let body = json_body(&headers, body).await?;
     let Some(Value::Object(object)) = parse_json(&body)? else {
         return Err(RestError::invalid(
             "the body must be an object: {\"definition\": ..., \"input\": ...}",

@@ -16,7 +16,7 @@ use stepline_store::{TriggerRecord, TriggerStateRecord};
 
 use super::error::RestError;
 use super::machines::json_response;
-use super::request::{Fields, Query, json_content_type, parse_json, read_body};
+use super::request::{Fields, Query, json_body, parse_json};
 use super::shapes::time;
 use crate::http::App;
 use crate::triggers::hmac;
@@ -114,10 +114,9 @@ fn trigger_json(record: &TriggerRecord, state: &TriggerStateRecord) -> Value {
     Value::Object(out)
 }
 
-async fn json_body(headers: &HeaderMap, body: Body) -> Result<Option<Value>, RestError> {
-    json_content_type(headers)?;
-    let body = read_body(body).await?;
-    parse_json(&body)
+/// A write's body parsed as JSON (`None` when it is empty).
+async fn parsed_body(headers: &HeaderMap, body: Body) -> Result<Option<Value>, RestError> {
+    parse_json(&json_body(headers, body).await?)
 }
 
 /// `POST /v1/triggers`: 201 with the trigger.
@@ -128,7 +127,7 @@ pub async fn create(
     body: Body,
 ) -> Result<Response, RestError> {
     Query::parse(&uri, &[])?;
-    let Some(Value::Object(object)) = json_body(&headers, body).await? else {
+    let Some(Value::Object(object)) = parsed_body(&headers, body).await? else {
         return Err(RestError::invalid(
             "the body must be a JSON object describing the trigger",
         ));
@@ -282,7 +281,7 @@ pub async fn backfill(
 ) -> Result<Response, RestError> {
     let name = super::path_param(name)?;
     Query::parse(&uri, &[])?;
-    let Some(Value::Object(object)) = json_body(&headers, body).await? else {
+    let Some(Value::Object(object)) = parsed_body(&headers, body).await? else {
         return Err(RestError::invalid(
             "the body must be a JSON object: {\"from\": TIME, \"to\": TIME}",
         ));
@@ -400,8 +399,7 @@ pub async fn hook(
             format!("no webhook named '{name}'"),
         ));
     };
-    json_content_type(&headers)?;
-    let body = read_body(body).await?;
+    let body = json_body(&headers, body).await?;
     if let Some(secret) = secret {
         let signature = headers
             .get(signature_header.as_str())

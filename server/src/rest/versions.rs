@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::error::RestError;
 use super::machines::{json_response, machine_arn};
-use super::request::{Fields, Query, json_content_type, kind, parse_json, read_body};
+use super::request::{Fields, Query, json_body, kind, parse_json};
 use crate::http::App;
 
 /// The longest description, as AWS.
@@ -32,8 +32,7 @@ pub async fn publish(
 ) -> Result<Response, RestError> {
     let machine = super::path_param(machine)?;
     Query::parse(&uri, &[])?;
-    json_content_type(&headers)?;
-    let body = read_body(body).await?;
+    let body = json_body(&headers, body).await?;
     let object = match parse_json(&body)? {
         None => serde_json::Map::new(),
         Some(Value::Object(object)) => object,
