@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::rest::{Reply, http};
 use crate::support::eventually;
-use crate::support::{Serve, TempDir, stepline_binary};
+use crate::support::{Serve, TempDir, serve_refused, stepline_binary};
 
 /// Logs `start NAME`, waits until `$GO/NAME` exists, logs `end NAME`.
 pub(crate) const GATE: &str = r#"input=$(cat)
@@ -237,15 +237,13 @@ fn limits_are_checked_with_the_configuration() {
         ),
     ] {
         let config = dir.write("stepline.toml", text);
-        let out = std::process::Command::new(stepline_binary())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .arg("--config")
-            .arg(&config)
-            .output()
-            .expect("runs");
-        assert!(!out.status.success());
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let data = dir.path().join("data");
+        let stderr = serve_refused(&[
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+            "--config".as_ref(),
+            config.as_os_str(),
+        ]);
         assert!(stderr.contains(error), "{stderr}");
     }
 }

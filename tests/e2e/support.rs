@@ -29,6 +29,19 @@ pub fn stepline<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
     }
 }
 
+/// `stepline serve --listen 127.0.0.1:0 ARGS...` as a separate process,
+/// which must refuse to start: what it wrote on stderr.
+pub fn serve_refused<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
+    let out = Command::new(stepline_binary())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .output()
+        .expect("stepline runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "serve started: {stderr}");
+    stderr
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use crate::ops::Receiver;
 use crate::rest::{Reply, http};
-use crate::support::{Serve, TempDir, eventually, stepline_binary};
+use crate::support::{Serve, TempDir, eventually, serve_refused, stepline_binary};
 
 /// Appends `start NAME TIME` to `$LOG`, sleeps `$SLEEP` seconds (or the
 /// input's `sleep`), appends `end NAME TIME`, answers its input.
@@ -713,15 +713,13 @@ fn windows_are_checked_with_the_configuration() {
         ),
     ] {
         let config = dir.write("stepline.toml", text);
-        let out = std::process::Command::new(stepline_binary())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .arg("--config")
-            .arg(&config)
-            .output()
-            .expect("stepline runs");
-        assert!(!out.status.success(), "{text}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let data = dir.path().join("data");
+        let stderr = serve_refused(&[
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+            "--config".as_ref(),
+            config.as_os_str(),
+        ]);
         assert!(stderr.contains(error), "{text}: {stderr}");
     }
     // Not with PostgreSQL, named in the file or on the command line.
@@ -729,17 +727,14 @@ fn windows_are_checked_with_the_configuration() {
         "stepline.toml",
         "[[windows]]\nstate_machine = \"m\"\nwindows = [\"01:00-02:00\"]\n",
     );
-    let out = std::process::Command::new(stepline_binary())
-        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-        .arg("postgres://stepline@127.0.0.1:1/stepline")
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .expect("stepline runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = serve_refused(&[
+        "--store",
+        "postgres://stepline@127.0.0.1:1/stepline",
+        "--config",
+        config.to_str().expect("utf-8"),
+    ]);
     assert!(
-        !out.status.success()
-            && stderr.contains("execution windows cannot be used with the postgres store"),
+        stderr.contains("execution windows cannot be used with the postgres store"),
         "{stderr}"
     );
 }
